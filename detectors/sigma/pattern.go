@@ -1,0 +1,293 @@
+package sigma
+
+import (
+	"strings"
+	"unicode/utf8"
+)
+
+// token kinds of a Sigma string
+const (
+	tLit  = iota // literal text
+	tStar        // * : any run of characters
+	tOne         // ? : exactly one character
+)
+
+type tok struct {
+	kind int
+	s    string
+}
+
+// sstring is a Sigma string value: literal text with wildcards.
+type sstring []tok
+
+// parseSigmaString applies Sigma's escape rules: \* \? \\ escape; a backslash before
+// anything else is a plain backslash.
+func parseSigmaString(s string) sstring {
+	var out sstring
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			out = append(out, tok{kind: tLit, s: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch c {
+		case '\\':
+			if i+1 < len(s) && (s[i+1] == '*' || s[i+1] == '?' || s[i+1] == '\\') {
+				lit.WriteByte(s[i+1])
+				i++
+			} else {
+				lit.WriteByte('\\')
+			}
+		case '*':
+			flush()
+			if len(out) == 0 || out[len(out)-1].kind != tStar {
+				out = append(out, tok{kind: tStar})
+			}
+		case '?':
+			flush()
+			out = append(out, tok{kind: tOne})
+		default:
+			lit.WriteByte(c)
+		}
+	}
+	flush()
+	return out
+}
+
+func literal(s string) sstring {
+	if s == "" {
+		return nil
+	}
+	return sstring{{kind: tLit, s: s}}
+}
+
+func (s sstring) hasWildcards() bool {
+	for _, t := range s {
+		if t.kind != tLit {
+			return true
+		}
+	}
+	return false
+}
+
+// plain returns the text of s when it has no wildcards.
+func (s sstring) plain() string {
+	var b strings.Builder
+	for _, t := range s {
+		b.WriteString(t.s)
+	}
+	return b.String()
+}
+
+func (s sstring) startsWithStar() bool { return len(s) > 0 && s[0].kind == tStar }
+func (s sstring) endsWithStar() bool   { return len(s) > 0 && s[len(s)-1].kind == tStar }
+
+func (s sstring) wrap(before, after bool) sstring {
+	out := make(sstring, 0, len(s)+2)
+	if before && !s.startsWithStar() {
+		out = append(out, tok{kind: tStar})
+	}
+	out = append(out, s...)
+	if after && !out.endsWithStar() {
+		out = append(out, tok{kind: tStar})
+	}
+	return out
+}
+
+// mapLiterals transforms the literal parts of s.
+func (s sstring) mapLiterals(f func(string) string) sstring {
+	out := make(sstring, len(s))
+	for i, t := range s {
+		if t.kind == tLit {
+			t.s = f(t.s)
+		}
+		out[i] = t
+	}
+	return out
+}
+
+// pattern is a compiled string matcher.
+type pattern struct {
+	kind  int // pExact, pPrefix, pSuffix, pContains, pGlob, pAny
+	lit   string
+	toks  sstring
+	segs  []sstring
+	cased bool
+}
+
+const (
+	pExact = iota
+	pPrefix
+	pSuffix
+	pContains
+	pGlob
+	pAny // "*"
+)
+
+func compilePattern(s sstring, cased bool) *pattern {
+	if !cased {
+		s = s.mapLiterals(strings.ToLower)
+	}
+	p := &pattern{toks: s, cased: cased}
+	switch {
+	case len(s) == 0:
+		p.kind, p.lit = pExact, ""
+	case len(s) == 1 && s[0].kind == tLit:
+		p.kind, p.lit = pExact, s[0].s
+	case len(s) == 1 && s[0].kind == tStar:
+		p.kind = pAny
+	case len(s) == 2 && s[0].kind == tLit && s[1].kind == tStar:
+		p.kind, p.lit = pPrefix, s[0].s
+	case len(s) == 2 && s[0].kind == tStar && s[1].kind == tLit:
+		p.kind, p.lit = pSuffix, s[1].s
+	case len(s) == 3 && s[0].kind == tStar && s[1].kind == tLit && s[2].kind == tStar:
+		p.kind, p.lit = pContains, s[1].s
+	default:
+		p.kind = pGlob
+		p.segs = splitSegs(s)
+	}
+	return p
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// match reports whether v matches. Case-insensitive patterns hold lower-cased
+// literals; ASCII values are folded byte by byte without allocating.
+func (p *pattern) match(v string) bool {
+	fold := !p.cased
+	if fold && !isASCII(v) {
+		v = strings.ToLower(v)
+		fold = false
+	}
+	switch p.kind {
+	case pAny:
+		return true
+	case pExact:
+		return len(v) == len(p.lit) && eqFold(v, p.lit, fold)
+	case pPrefix:
+		return len(v) >= len(p.lit) && eqFold(v[:len(p.lit)], p.lit, fold)
+	case pSuffix:
+		return len(v) >= len(p.lit) && eqFold(v[len(v)-len(p.lit):], p.lit, fold)
+	case pContains:
+		return indexFold(v, p.lit, fold) >= 0
+	}
+	return globMatch(p.segs, v, fold)
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 32
+	}
+	return c
+}
+
+// eqFold compares v with the (lower-cased if fold) literal lit of equal length.
+func eqFold(v, lit string, fold bool) bool {
+	if !fold {
+		return v == lit
+	}
+	for i := 0; i < len(v); i++ {
+		if lowerASCII(v[i]) != lit[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func indexFold(v, lit string, fold bool) int {
+	if !fold {
+		return strings.Index(v, lit)
+	}
+	if len(lit) == 0 {
+		return 0
+	}
+	first := lit[0]
+	for i := 0; i+len(lit) <= len(v); i++ {
+		if lowerASCII(v[i]) == first && eqFold(v[i:i+len(lit)], lit, true) {
+			return i
+		}
+	}
+	return -1
+}
+
+// segment: a run of literal and ? tokens between stars.
+// matchSegAt matches seg at v[i:] and returns the end offset or -1.
+func matchSegAt(seg sstring, v string, i int, fold bool) int {
+	for _, t := range seg {
+		if t.kind == tOne {
+			if i >= len(v) {
+				return -1
+			}
+			_, n := utf8.DecodeRuneInString(v[i:])
+			i += n
+			continue
+		}
+		if len(v)-i < len(t.s) || !eqFold(v[i:i+len(t.s)], t.s, fold) {
+			return -1
+		}
+		i += len(t.s)
+	}
+	return i
+}
+
+// globMatch matches tokens with * and ?. Segments between stars are matched
+// leftmost-first, which is exact for this pattern language.
+func splitSegs(toks sstring) []sstring {
+	var segs []sstring
+	start := 0
+	for i, t := range toks {
+		if t.kind == tStar {
+			segs = append(segs, toks[start:i])
+			start = i + 1
+		}
+	}
+	return append(segs, toks[start:])
+}
+
+func globMatch(segs []sstring, v string, fold bool) bool {
+	if len(segs) == 1 { // no star
+		return matchSegAt(segs[0], v, 0, fold) == len(v)
+	}
+	// first segment anchored at start
+	pos := matchSegAt(segs[0], v, 0, fold)
+	if pos < 0 {
+		return false
+	}
+	// middle segments leftmost
+	for _, seg := range segs[1 : len(segs)-1] {
+		if len(seg) == 0 {
+			continue
+		}
+		found := -1
+		for i := pos; i <= len(v); i++ {
+			if e := matchSegAt(seg, v, i, fold); e >= 0 {
+				found = e
+				break
+			}
+		}
+		if found < 0 {
+			return false
+		}
+		pos = found
+	}
+	last := segs[len(segs)-1]
+	if len(last) == 0 {
+		return true
+	}
+	for i := len(v); i >= pos; i-- {
+		if matchSegAt(last, v, i, fold) == len(v) {
+			return true
+		}
+	}
+	return false
+}
