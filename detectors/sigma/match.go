@@ -392,12 +392,23 @@ func (m *timeM) match(v any, ev Event) bool {
 }
 
 type fieldrefM struct {
+	neq   bool
 	ref   string
 	kind  int // pExact, pPrefix, pSuffix, pContains
 	cased bool
 }
 
 func (m *fieldrefM) match(v any, ev Event) bool {
+	if ev == nil {
+		return false
+	}
+	if _, ok := ev.Field(m.ref); !ok {
+		return false
+	}
+	return m.eq(v, ev) != m.neq
+}
+
+func (m *fieldrefM) eq(v any, ev Event) bool {
 	if ev == nil {
 		return false
 	}
@@ -662,6 +673,11 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 		return nil, err
 	}
 	im := &itemM{field: o.MapField(it.Field), all: md.all, neq: md.neq}
+	if md.fieldref && md.neq {
+		// a missing reference is no match either way: negate inside the matcher;
+		// "differs from every referenced field"
+		im.neq, im.all = false, true
+	}
 	if keyword && it.Field != "" {
 		return nil, errAt(file, it.Pos, "keyword search cannot name a field")
 	}
@@ -847,7 +863,7 @@ func compileValue(file string, it FieldItem, md mods, v *Node, raw string, o *Op
 				kind = pSuffix
 			}
 		}
-		return []valM{&fieldrefM{ref: o.MapField(raw), kind: kind, cased: md.cased}}, nil
+		return []valM{&fieldrefM{neq: md.neq, ref: o.MapField(raw), kind: kind, cased: md.cased}}, nil
 	}
 	if v.Kind == KindBool && len(md.transforms) == 0 {
 		return []valM{&strM{p: compilePattern(literal(raw), false)}}, nil

@@ -1,0 +1,21 @@
+package detectors
+
+import "time"
+
+// Alert is a rule that fired.
+type Alert struct {
+	RuleID   string            `json:"rule.id"`
+	RuleName string            `json:"rule.name,omitempty"`
+	Title    string            `json:"rule.title"`
+	Level    string            `json:"rule.level"`
+	Type     string            `json:"rule.type"` // detection, or the correlation type
+	Tags     []string          `json:"rule.tags,omitempty"`
+	Attack   []string          `json:"rule.attack,omitempty"` // the attack.* tags
+	File     string            `json:"rule.file,omitempty"`
+	Time     time.Time         `json:"@timestamp"`  // time of the event that completed the match
+	First    time.Time         `json:"event.start"` // first contributing event
+	Last     time.Time         `json:"event.end"`   // last contributing event
+	Group    map[string]string `json:"group,omitempty"`
+	EventIDs []string          `json:"event.ids"`
+	Value    float64           `json:"value,omitempty"` // correlations: the aggregate that crossed the threshold
+}

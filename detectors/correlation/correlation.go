@@ -1,0 +1,498 @@
+// Package correlation evaluates Sigma correlation rules (event_count, value_count,
+// temporal, temporal_ordered, value_sum, value_avg, value_percentile) over sliding
+// windows on event time. It knows nothing of rules or events: the caller feeds it
+// matches in event-time order, already keyed by group.
+//
+// Window semantics (documented in detectors/README.md):
+//   - A window is inclusive: two inputs exactly `timespan` apart are in one window.
+//   - Conditions with only lower bounds (gt, gte) are decided as each input
+//     arrives, over the inputs of the last `timespan` (a sliding window). When
+//     the condition holds the correlation matches and the group starts afresh.
+//   - Conditions with an upper bound (lt, lte, eq, neq, or a range) can only be
+//     decided once the window is over: the window opens at a group's first
+//     input, closes `timespan` later (when a later input or the watermark
+//     passes its end) and is judged then (a tumbling window).
+//   - Group state is bounded: beyond MaxGroups the least recently updated group
+//     is evicted and counted.
+package correlation
+
+import (
+	"math"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// Def describes one correlation.
+type Def struct {
+	Type      string // event_count, value_count, temporal, temporal_ordered, value_sum, value_avg, value_percentile
+	NumRules  int    // number of entries of correlation.rules
+	Timespan  time.Duration
+	Cond      sigma.CorrCondition
+	HasCond   bool
+	MaxGroups int // 0: unbounded
+	MaxIDs    int // contributing ids kept per match; 0: 1000
+}
+
+// Input is one match of a referenced rule, fed in event-time order.
+type Input struct {
+	Positions []int // indices in correlation.rules this input stands for (temporal types)
+	Time      time.Time
+	Key       string   // group key
+	IDs       []string // contributing event ids
+	Str       string   // value_count, value_percentile: the value of condition.field
+	Num       float64  // value_sum, value_avg: the value of condition.field
+	Payload   any      // carried to the Match (e.g. the completing event)
+}
+
+// Match is a correlation that fired.
+type Match struct {
+	Key         string
+	Time        time.Time // time of the input that completed the match
+	First, Last time.Time // times of the first and last contributing input
+	IDs         []string
+	Value       float64 // the aggregate judged (count, distinct count, sum, avg, percentage)
+	Payload     any     // payload of the completing input
+}
+
+// Stats are counters of a correlation's state.
+type Stats struct {
+	Groups  int    // live groups
+	Evicted uint64 // groups dropped because MaxGroups was reached
+	Expired uint64 // groups dropped because their window was over
+}
+
+type entry struct {
+	t   int64
+	id  string
+	ids []string // set instead of id when an input carries several ids
+	num float64
+	str string
+}
+
+type slot struct {
+	valid bool
+	start int64 // temporal_ordered: time of the chain's first input; temporal: time of the input
+	last  int64
+	ids   []string
+}
+
+type group struct {
+	key        string
+	prev, next *group
+	last       int64
+	winStart   int64 // tumbling mode: start of the open window
+	open       bool
+	entries    []entry
+	head       int
+	distinct   map[string]int32
+	sum        float64
+	slots      []slot
+	payload    any
+}
+
+// State is the state of one correlation rule over all its groups.
+type State struct {
+	def      Def
+	span     int64
+	tumbling bool
+	groups   map[string]*group
+	lruHead  *group // least recently updated
+	lruTail  *group
+	windows  []winRef // tumbling mode: windows in opening order
+	stats    Stats
+	maxIDs   int
+}
+
+type winRef struct {
+	g     *group
+	start int64
+}
+
+// New returns the state of a correlation.
+func New(def Def) *State {
+	s := &State{def: def, span: int64(def.Timespan), groups: map[string]*group{}, maxIDs: def.MaxIDs}
+	if s.maxIDs <= 0 {
+		s.maxIDs = 1000
+	}
+	switch def.Type {
+	case "event_count", "value_count", "value_sum", "value_avg", "value_percentile":
+		s.tumbling = !def.Cond.LowerBoundOnly()
+	}
+	return s
+}
+
+// Stats returns the counters.
+func (s *State) Stats() Stats {
+	st := s.stats
+	st.Groups = len(s.groups)
+	return st
+}
+
+func (s *State) unlink(g *group) {
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		s.lruHead = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		s.lruTail = g.prev
+	}
+	g.prev, g.next = nil, nil
+}
+
+func (s *State) pushBack(g *group) {
+	g.prev = s.lruTail
+	g.next = nil
+	if s.lruTail != nil {
+		s.lruTail.next = g
+	} else {
+		s.lruHead = g
+	}
+	s.lruTail = g
+}
+
+func (s *State) remove(g *group) {
+	s.unlink(g)
+	delete(s.groups, g.key)
+}
+
+// Add feeds one input. Inputs must come in non-decreasing time order (the
+// engine's reorder buffer sees to it). It returns the matches it completes.
+func (s *State) Add(in Input) []Match {
+	now := in.Time.UnixNano()
+	var out []Match
+	g, ok := s.groups[in.Key]
+	if !ok {
+		if s.def.MaxGroups > 0 && len(s.groups) >= s.def.MaxGroups {
+			// make room: first drop groups whose window is over, then the oldest
+			out = append(out, s.expire(now)...)
+			if len(s.groups) >= s.def.MaxGroups && s.lruHead != nil {
+				s.remove(s.lruHead)
+				s.stats.Evicted++
+			}
+		}
+		g = &group{key: in.Key}
+		if s.def.Type == "temporal" || s.def.Type == "temporal_ordered" {
+			g.slots = make([]slot, s.def.NumRules)
+		}
+		s.groups[in.Key] = g
+		s.pushBack(g)
+	} else if s.lruTail != g {
+		s.unlink(g)
+		s.pushBack(g)
+	}
+	if now > g.last {
+		g.last = now
+	}
+	switch s.def.Type {
+	case "temporal":
+		if m, ok := s.addTemporal(g, in, now); ok {
+			out = append(out, m)
+		}
+	case "temporal_ordered":
+		if m, ok := s.addOrdered(g, in, now); ok {
+			out = append(out, m)
+		}
+	default:
+		if s.tumbling {
+			if g.open && now > g.winStart+s.span {
+				if m, ok := s.judge(g, -1); ok {
+					out = append(out, m)
+				}
+				s.reset(g)
+			}
+			if !g.open {
+				g.open, g.winStart = true, now
+				s.windows = append(s.windows, winRef{g, now})
+			}
+			s.push(g, in, now)
+			g.payload = in.Payload
+		} else {
+			s.prune(g, now-s.span)
+			s.push(g, in, now)
+			g.payload = in.Payload
+			if m, ok := s.judge(g, len(g.entries)-1); ok {
+				out = append(out, m)
+				s.reset(g)
+			}
+		}
+	}
+	return out
+}
+
+func (s *State) push(g *group, in Input, now int64) {
+	e := entry{t: now, num: in.Num, str: in.Str}
+	if len(in.IDs) == 1 {
+		e.id = in.IDs[0]
+	} else if len(in.IDs) > 1 {
+		e.ids = in.IDs
+	}
+	g.entries = append(g.entries, e)
+	switch s.def.Type {
+	case "value_count", "value_percentile":
+		if g.distinct == nil {
+			g.distinct = make(map[string]int32, 4)
+		}
+		g.distinct[in.Str]++
+	case "value_sum", "value_avg":
+		g.sum += in.Num
+	}
+}
+
+// prune drops entries older than cutoff (entries at exactly cutoff stay).
+func (s *State) prune(g *group, cutoff int64) {
+	for g.head < len(g.entries) && g.entries[g.head].t < cutoff {
+		e := g.entries[g.head]
+		switch s.def.Type {
+		case "value_count", "value_percentile":
+			if c := g.distinct[e.str] - 1; c <= 0 {
+				delete(g.distinct, e.str)
+			} else {
+				g.distinct[e.str] = c
+			}
+		case "value_sum", "value_avg":
+			g.sum -= e.num
+		}
+		g.entries[g.head] = entry{}
+		g.head++
+	}
+	if g.head > 0 && g.head*2 >= len(g.entries) {
+		n := copy(g.entries, g.entries[g.head:])
+		clear(g.entries[n:])
+		g.entries = g.entries[:n]
+		g.head = 0
+	}
+}
+
+func (s *State) reset(g *group) {
+	clear(g.entries)
+	g.entries = g.entries[:0]
+	g.head = 0
+	if g.distinct != nil {
+		clear(g.distinct)
+	}
+	g.sum = 0
+	g.open = false
+	for i := range g.slots {
+		g.slots[i] = slot{}
+	}
+}
+
+// judge evaluates the aggregate over the group's live entries. cur is the index
+// of the arriving entry (sliding mode), or -1 when a window closes.
+func (s *State) judge(g *group, cur int) (Match, bool) {
+	live := g.entries[g.head:]
+	n := len(live)
+	if n == 0 {
+		return Match{}, false
+	}
+	var v float64
+	var keep func(e *entry) bool
+	switch s.def.Type {
+	case "event_count":
+		v = float64(n)
+	case "value_count":
+		v = float64(len(g.distinct))
+	case "value_sum":
+		v = g.sum
+	case "value_avg":
+		v = g.sum / float64(n)
+	case "value_percentile":
+		if cur >= 0 {
+			val := g.entries[cur].str
+			v = 100 * float64(g.distinct[val]) / float64(n)
+			keep = func(e *entry) bool { return e.str == val }
+		} else {
+			// window closed: the values whose share satisfies the condition
+			hit := map[string]bool{}
+			best := math.NaN()
+			for val, c := range g.distinct {
+				p := 100 * float64(c) / float64(n)
+				if s.def.Cond.Holds(p) {
+					hit[val] = true
+					if math.IsNaN(best) || p < best {
+						best = p
+					}
+				}
+			}
+			if len(hit) == 0 {
+				return Match{}, false
+			}
+			v = best
+			keep = func(e *entry) bool { return hit[e.str] }
+		}
+	}
+	if !s.def.Cond.Holds(v) {
+		return Match{}, false
+	}
+	m := Match{Key: g.key, Value: v, Payload: g.payload}
+	first := true
+	for i := range live {
+		e := &live[i]
+		if keep != nil && !keep(e) {
+			continue
+		}
+		if first {
+			m.First = time.Unix(0, e.t)
+			first = false
+		}
+		m.Last = time.Unix(0, e.t)
+		m.IDs = s.appendIDs(m.IDs, e.id, e.ids)
+	}
+	m.Time = time.Unix(0, live[len(live)-1].t)
+	if cur >= 0 {
+		m.Time = time.Unix(0, g.entries[cur].t)
+	}
+	return m, true
+}
+
+func (s *State) appendIDs(dst []string, id string, ids []string) []string {
+	if id != "" && len(dst) < s.maxIDs {
+		dst = append(dst, id)
+	}
+	for _, x := range ids {
+		if len(dst) >= s.maxIDs {
+			break
+		}
+		dst = append(dst, x)
+	}
+	return dst
+}
+
+func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
+	for _, p := range in.Positions {
+		if p >= 0 && p < len(g.slots) {
+			g.slots[p] = slot{valid: true, start: now, last: now, ids: in.IDs}
+		}
+	}
+	g.payload = in.Payload
+	cutoff := now - s.span
+	count := 0
+	for i := range g.slots {
+		if g.slots[i].valid && g.slots[i].start < cutoff {
+			g.slots[i] = slot{}
+		}
+		if g.slots[i].valid {
+			count++
+		}
+	}
+	ok := count == len(g.slots)
+	if s.def.HasCond && len(s.def.Cond.Ops) > 0 {
+		ok = s.def.Cond.Holds(float64(count))
+	}
+	if !ok {
+		return Match{}, false
+	}
+	m := Match{Key: g.key, Time: in.Time, Value: float64(count), Payload: in.Payload, Last: in.Time}
+	first := now
+	for _, sl := range g.slots {
+		if sl.valid {
+			if sl.start < first {
+				first = sl.start
+			}
+			m.IDs = s.appendIDs(m.IDs, "", sl.ids)
+		}
+	}
+	m.First = time.Unix(0, first)
+	s.reset(g)
+	return m, true
+}
+
+func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
+	cutoff := now - s.span
+	for i := range g.slots {
+		if g.slots[i].valid && g.slots[i].start < cutoff {
+			g.slots[i] = slot{}
+		}
+	}
+	// highest position first, so one input never advances two steps
+	pos := in.Positions
+	for j := len(pos) - 1; j >= 0; j-- {
+		k := pos[j]
+		if k < 0 || k >= len(g.slots) {
+			continue
+		}
+		if k == 0 {
+			g.slots[0] = slot{valid: true, start: now, last: now, ids: in.IDs}
+			continue
+		}
+		prev := g.slots[k-1]
+		if !prev.valid {
+			continue
+		}
+		cand := slot{valid: true, start: prev.start, last: now}
+		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs))
+		cand.ids = s.appendIDs(cand.ids, "", prev.ids)
+		cand.ids = s.appendIDs(cand.ids, "", in.IDs)
+		if !g.slots[k].valid || cand.start >= g.slots[k].start {
+			g.slots[k] = cand
+		}
+	}
+	g.payload = in.Payload
+	last := g.slots[len(g.slots)-1]
+	if !last.valid {
+		return Match{}, false
+	}
+	m := Match{Key: g.key, Time: in.Time, First: time.Unix(0, last.start), Last: in.Time,
+		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
+	s.reset(g)
+	return m, true
+}
+
+// Advance moves the watermark: windows that ended before now are judged
+// (tumbling mode) and groups with nothing left in their window are dropped.
+func (s *State) Advance(now time.Time) []Match {
+	return s.expire(now.UnixNano())
+}
+
+func (s *State) expire(now int64) []Match {
+	var out []Match
+	if s.tumbling {
+		for len(s.windows) > 0 {
+			w := s.windows[0]
+			if w.start+s.span >= now {
+				break
+			}
+			s.windows[0] = winRef{}
+			s.windows = s.windows[1:]
+			g := w.g
+			if s.groups[g.key] != g || !g.open || g.winStart != w.start {
+				continue
+			}
+			if m, ok := s.judge(g, -1); ok {
+				out = append(out, m)
+			}
+			s.reset(g)
+		}
+		if cap(s.windows) > 64 && len(s.windows) < cap(s.windows)/4 {
+			s.windows = append([]winRef(nil), s.windows...)
+		}
+	}
+	for s.lruHead != nil && s.lruHead.last < now-s.span && !s.lruHead.open {
+		s.remove(s.lruHead)
+		s.stats.Expired++
+	}
+	return out
+}
+
+// Flush judges every open window (end of stream) and returns the matches.
+func (s *State) Flush() []Match {
+	var out []Match
+	if s.tumbling {
+		for _, w := range s.windows {
+			g := w.g
+			if s.groups[g.key] != g || !g.open || g.winStart != w.start {
+				continue
+			}
+			if m, ok := s.judge(g, -1); ok {
+				out = append(out, m)
+			}
+			s.reset(g)
+		}
+		s.windows = nil
+	}
+	return out
+}

@@ -1,0 +1,739 @@
+package detectors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors/correlation"
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// Conds are event-field equalities (case-insensitive) a logsource maps to.
+type Conds map[string]string
+
+// LogsourceMap maps each Sigma logsource attribute value to conditions on the
+// event. A rule's logsource selects the events satisfying the conditions of
+// every attribute it names (product, category, service).
+type LogsourceMap struct {
+	Product  map[string]Conds
+	Category map[string]Conds
+	Service  map[string]Conds
+	// MatchUnmapped makes attribute values absent from the map match every
+	// event. By default a rule naming an unmapped product/category/service is
+	// loaded but never runs (see Engine.Inactive).
+	MatchUnmapped bool
+}
+
+// MaildrillLogsources maps logsource {product: maildrill, service: imap|smtp}
+// to maildrill's audit events (service.type = imap|smtp).
+func MaildrillLogsources() LogsourceMap {
+	return LogsourceMap{
+		Product: map[string]Conds{"maildrill": {}},
+		Service: map[string]Conds{
+			"imap": {"service.type": "imap"},
+			"smtp": {"service.type": "smtp"},
+		},
+	}
+}
+
+// Config configures an Engine. The zero value is usable with the maildrill
+// audit schema.
+type Config struct {
+	// TimestampField is the event field with the event time (default @timestamp).
+	TimestampField string
+	// IndexField is the field rules are indexed by (default event.action).
+	IndexField string
+	// FieldMap maps rule field names to event field names (a processing
+	// pipeline), so that one rule runs on different event sources.
+	FieldMap map[string]string
+	// Logsources maps rule logsources to events; nil means MaildrillLogsources().
+	Logsources *LogsourceMap
+	// Placeholders give the values of %name% placeholders used with |expand.
+	Placeholders map[string][]string
+	// Location is the time zone of time modifiers (|hour ...); nil keeps each
+	// event's own UTC offset.
+	Location *time.Location
+	// Lateness is how far behind the newest event an event may arrive and
+	// still be correlated in order. Correlation matches are delayed by up to
+	// Lateness (in event time); Flush releases the rest.
+	Lateness time.Duration
+	// MaxGroups bounds the groups kept per correlation (default 100000); the
+	// least recently updated group is evicted beyond it.
+	MaxGroups int
+	// MaxAlertEvents bounds the contributing event ids of an alert (default 1000).
+	MaxAlertEvents int
+	// Suppress is the default suppression window per rule and group key, in
+	// event time (0: off). SuppressRules overrides it by rule id or name.
+	Suppress      time.Duration
+	SuppressRules map[string]time.Duration
+	// SuppressKey are the event fields that key the suppression of detection
+	// (non-correlation) rules; empty: one key per rule.
+	SuppressKey []string
+	// Lenient skips rules that fail to compile instead of failing NewEngine;
+	// they are listed by Engine.Refused.
+	Lenient bool
+	// Logger receives debug logs; nil is quiet.
+	Logger *slog.Logger
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Events            uint64 // events processed
+	Matches           uint64 // detection rule matches
+	Alerts            uint64 // alerts emitted
+	Suppressed        uint64 // alerts suppressed
+	Late              uint64 // events later than Lateness, not correlated
+	MissingGroupField uint64 // matches not correlated: a group-by field was missing
+	Evicted           uint64 // correlation groups evicted (MaxGroups reached)
+	Expired           uint64 // correlation groups whose window ended
+	Groups            int    // correlation groups held
+}
+
+type fieldEq struct{ field, value string }
+
+type parentRef struct {
+	c         *ruleNode
+	positions []int
+	groupBy   []string // event field names for this child's inputs
+	valField  []string
+}
+
+type ruleNode struct {
+	rule     *sigma.Rule
+	m        *sigma.Matcher
+	ls       []fieldEq
+	corr     *correlation.State
+	cdef     *sigma.Correlation
+	groupBy  []string // declared names
+	mapped   []string // mapped names (derived-event lookups)
+	alerting bool
+	parents  []parentRef
+	depth    int
+	suppress time.Duration
+	last     map[string]int64
+	tags     []string
+	id       string
+	kids     []*ruleNode
+}
+
+type pending struct {
+	rn  *ruleNode
+	ev  Event
+	ids []string
+	t   int64
+	seq uint64
+}
+
+// Engine evaluates Sigma detection and correlation rules over a stream of
+// events in event time. It is safe for concurrent use (calls are serialised).
+type Engine struct {
+	mu        sync.Mutex
+	cfg       Config
+	ls        LogsourceMap
+	nodes     []*ruleNode
+	detect    []*ruleNode
+	corrs     []*ruleNode // children before parents
+	index     map[string][]*ruleNode
+	unindexed []*ruleNode
+	inactive  []*sigma.Rule
+	refused   []error
+	heap      []pending
+	seq       uint64
+	maxT      int64
+	advanced  int64
+	started   bool
+	out       []Alert
+	keyBuf    []byte
+	stats     Stats
+}
+
+// NewEngine compiles rules. Correlations are resolved by rule id or name
+// across all the rules given.
+func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
+	if cfg.TimestampField == "" {
+		cfg.TimestampField = "@timestamp"
+	}
+	if cfg.IndexField == "" {
+		cfg.IndexField = "event.action"
+	}
+	if cfg.MaxGroups == 0 {
+		cfg.MaxGroups = 100000
+	}
+	if cfg.MaxAlertEvents == 0 {
+		cfg.MaxAlertEvents = 1000
+	}
+	e := &Engine{cfg: cfg, index: map[string][]*ruleNode{}}
+	if cfg.Logsources != nil {
+		e.ls = *cfg.Logsources
+	} else {
+		e.ls = MaildrillLogsources()
+	}
+	opts := sigma.Options{FieldMap: cfg.FieldMap, Placeholders: cfg.Placeholders, Location: cfg.Location, TimestampField: cfg.TimestampField}
+	var errs []error
+	byRef := map[string]*ruleNode{}
+	for _, r := range rules {
+		rn := &ruleNode{rule: r, id: r.Ref()}
+		for _, t := range r.Tags {
+			rn.tags = append(rn.tags, t)
+		}
+		if r.ID != "" {
+			if prev, dup := byRef[r.ID]; dup {
+				errs = append(errs, fmt.Errorf("%s: duplicate rule id %s (also in %s)", loc(r), r.ID, loc(prev.rule)))
+				continue
+			}
+		}
+		if r.Detection != nil {
+			m, err := sigma.Compile(r, opts)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			rn.m = m
+			ls, ok := e.logsourceConds(r.Logsource)
+			if !ok {
+				e.inactive = append(e.inactive, r)
+				rn.m = nil
+			}
+			rn.ls = ls
+		}
+		if r.ID != "" {
+			byRef[r.ID] = rn
+		}
+		if r.Name != "" {
+			if _, dup := byRef[r.Name]; !dup {
+				byRef[r.Name] = rn
+			}
+		}
+		e.nodes = append(e.nodes, rn)
+	}
+	// correlations: resolve references
+	referenced := map[*ruleNode]bool{}
+	generated := map[*ruleNode]bool{}
+	var ok []*ruleNode
+	for _, rn := range e.nodes {
+		c := rn.rule.Correlation
+		if c == nil {
+			ok = append(ok, rn)
+			continue
+		}
+		if err := e.linkCorrelation(rn, byRef, opts); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ok = append(ok, rn)
+	}
+	e.nodes = ok
+	// cycles and depth
+	for _, rn := range e.nodes {
+		if rn.cdef == nil {
+			continue
+		}
+		if _, err := depth(rn, map[*ruleNode]int{}); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", loc(rn.rule), err))
+			rn.cdef = nil
+		}
+	}
+	for _, rn := range e.nodes {
+		for _, p := range rn.parents {
+			if p.c.cdef == nil {
+				continue
+			}
+			referenced[rn] = true
+			if p.c.cdef.Generate {
+				generated[rn] = true
+			}
+		}
+	}
+	for _, rn := range e.nodes {
+		rn.alerting = !referenced[rn] || generated[rn]
+		rn.suppress = cfg.Suppress
+		for _, k := range []string{rn.rule.ID, rn.rule.Name} {
+			if d, ok := cfg.SuppressRules[k]; ok && k != "" {
+				rn.suppress = d
+			}
+		}
+		// drop parents that were refused
+		ps := rn.parents[:0]
+		for _, p := range rn.parents {
+			if p.c.cdef != nil {
+				ps = append(ps, p)
+			}
+		}
+		rn.parents = ps
+		switch {
+		case rn.m != nil:
+			e.detect = append(e.detect, rn)
+			if vals, ok := rn.m.RequiredValues(cfg.IndexField); ok {
+				for _, v := range vals {
+					e.index[v] = append(e.index[v], rn)
+				}
+			} else {
+				e.unindexed = append(e.unindexed, rn)
+			}
+		case rn.cdef != nil:
+			rn.depth, _ = depth(rn, map[*ruleNode]int{})
+			e.corrs = append(e.corrs, rn)
+		}
+	}
+	sort.SliceStable(e.corrs, func(i, j int) bool { return e.corrs[i].depth < e.corrs[j].depth })
+	// every indexed bucket also runs the unindexed rules, in rule order
+	for k, list := range e.index {
+		e.index[k] = append(list, e.unindexed...)
+	}
+	if len(errs) > 0 {
+		e.refused = errs
+		if !cfg.Lenient {
+			return nil, errors.Join(errs...)
+		}
+	}
+	return e, nil
+}
+
+func loc(r *sigma.Rule) string {
+	return fmt.Sprintf("%s:%d:%d", r.File, r.Pos.Line, r.Pos.Col)
+}
+
+func depth(rn *ruleNode, seen map[*ruleNode]int) (int, error) {
+	if rn.cdef == nil {
+		return 0, nil
+	}
+	if d, ok := seen[rn]; ok {
+		if d < 0 {
+			return 0, fmt.Errorf("correlation %q is part of a reference cycle", rn.rule.Title)
+		}
+		return d, nil
+	}
+	seen[rn] = -1
+	max := 0
+	for _, child := range rn.children() {
+		d, err := depth(child, seen)
+		if err != nil {
+			return 0, err
+		}
+		if d+1 > max {
+			max = d + 1
+		}
+	}
+	seen[rn] = max
+	return max, nil
+}
+
+func (rn *ruleNode) children() []*ruleNode {
+	return rn.kids
+}
+
+func (e *Engine) linkCorrelation(rn *ruleNode, byRef map[string]*ruleNode, opts sigma.Options) error {
+	c := rn.rule.Correlation
+	r := rn.rule
+	positions := map[*ruleNode][]int{}
+	var order []*ruleNode
+	for i, ref := range c.Rules {
+		child, ok := byRef[ref]
+		if !ok {
+			pos := r.Pos
+			if i < len(c.RulesPos) {
+				pos = c.RulesPos[i]
+			}
+			return &sigma.Error{File: r.File, Pos: pos, Msg: fmt.Sprintf("correlation %q refers to unknown rule %q: no rule has this id or name", r.Title, ref)}
+		}
+		if child == rn {
+			return &sigma.Error{File: r.File, Pos: c.Pos, Msg: "a correlation cannot refer to itself"}
+		}
+		if _, seen := positions[child]; !seen {
+			order = append(order, child)
+		}
+		positions[child] = append(positions[child], i)
+	}
+	rn.cdef = c
+	rn.groupBy = c.GroupBy
+	for _, g := range c.GroupBy {
+		rn.mapped = append(rn.mapped, opts.MapField(g))
+	}
+	rn.corr = correlation.New(correlation.Def{
+		Type: c.Type, NumRules: len(c.Rules), Timespan: c.Timespan, Cond: c.Cond, HasCond: c.HasCond,
+		MaxGroups: e.cfg.MaxGroups, MaxIDs: e.cfg.MaxAlertEvents,
+	})
+	resolve := func(child *ruleNode, name string) string {
+		if al, ok := c.Aliases[name]; ok {
+			for _, k := range []string{child.rule.Name, child.rule.ID} {
+				if f, ok := al[k]; ok && k != "" {
+					return opts.MapField(f)
+				}
+			}
+		}
+		return opts.MapField(name)
+	}
+	for _, child := range order {
+		p := parentRef{c: rn, positions: positions[child]}
+		for _, g := range c.GroupBy {
+			p.groupBy = append(p.groupBy, resolve(child, g))
+		}
+		for _, f := range c.Cond.Field {
+			p.valField = append(p.valField, resolve(child, f))
+		}
+		child.parents = append(child.parents, p)
+		rn.kids = append(rn.kids, child)
+	}
+	return nil
+}
+
+func (e *Engine) logsourceConds(ls sigma.Logsource) ([]fieldEq, bool) {
+	var out []fieldEq
+	add := func(m map[string]Conds, v string) bool {
+		if v == "" {
+			return true
+		}
+		c, ok := m[v]
+		if !ok {
+			for k, cc := range m {
+				if strings.EqualFold(k, v) {
+					c, ok = cc, true
+				}
+			}
+		}
+		if !ok {
+			return e.ls.MatchUnmapped
+		}
+		keys := make([]string, 0, len(c))
+		for k := range c {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			out = append(out, fieldEq{k, c[k]})
+		}
+		return true
+	}
+	if !add(e.ls.Product, ls.Product) || !add(e.ls.Category, ls.Category) || !add(e.ls.Service, ls.Service) {
+		return nil, false
+	}
+	return out, true
+}
+
+// Refused lists the rules that failed to compile (Lenient mode).
+func (e *Engine) Refused() []error { return e.refused }
+
+// Inactive lists the rules whose logsource is not mapped: loaded, never run.
+func (e *Engine) Inactive() []*sigma.Rule { return e.inactive }
+
+// Rules returns the number of detection and correlation rules loaded.
+func (e *Engine) Rules() (detection, correlations int) { return len(e.detect), len(e.corrs) }
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := e.stats
+	for _, c := range e.corrs {
+		cs := c.corr.Stats()
+		st.Groups += cs.Groups
+		st.Evicted += cs.Evicted
+		st.Expired += cs.Expired
+	}
+	return st
+}
+
+// Process evaluates one event and returns the alerts it completes (nil when
+// none). Events should come roughly in time order; up to Config.Lateness of
+// disorder is corrected for correlations.
+func (e *Engine) Process(ev Event) []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = nil
+	e.stats.Events++
+	t := ev.Time().UnixNano()
+	if !e.started || t > e.maxT {
+		e.maxT = t
+		e.started = true
+	}
+	watermark := e.maxT - int64(e.cfg.Lateness)
+	cands := e.unindexed
+	if v, ok := ev.Field(e.cfg.IndexField); ok {
+		if s, ok := v.(string); ok {
+			if list, ok := e.index[lowerIfNeeded(s)]; ok {
+				cands = list
+			}
+		} else {
+			cands = e.detect
+		}
+	}
+	for _, rn := range cands {
+		if !e.lsMatch(rn, ev) || !rn.m.Match(ev) {
+			continue
+		}
+		e.stats.Matches++
+		if rn.alerting {
+			e.emit(rn, ev.Time(), ev.Time(), ev.Time(), e.detectionKey(ev), nil, []string{ev.ID()}, 0, "detection")
+		}
+		if len(rn.parents) == 0 {
+			continue
+		}
+		if t < watermark {
+			e.stats.Late++
+			continue
+		}
+		e.seq++
+		p := pending{rn: rn, ev: ev, t: t, seq: e.seq}
+		if e.cfg.Lateness == 0 && len(e.heap) == 0 {
+			e.feed(p)
+			continue
+		}
+		e.push(p)
+	}
+	for len(e.heap) > 0 && e.heap[0].t <= watermark {
+		e.feed(e.pop())
+	}
+	if watermark > e.advanced {
+		e.advanced = watermark
+		for _, c := range e.corrs {
+			for _, m := range c.corr.Advance(time.Unix(0, watermark)) {
+				e.fired(c, m)
+			}
+		}
+	}
+	return e.out
+}
+
+// Flush releases buffered events and judges every open window: call it at the
+// end of a stream. It returns the alerts produced.
+func (e *Engine) Flush() []Alert {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = nil
+	for len(e.heap) > 0 {
+		e.feed(e.pop())
+	}
+	for _, c := range e.corrs {
+		for _, m := range c.corr.Flush() {
+			e.fired(c, m)
+		}
+	}
+	return e.out
+}
+
+func (e *Engine) lsMatch(rn *ruleNode, ev Event) bool {
+	for _, c := range rn.ls {
+		v, ok := ev.Field(c.field)
+		if !ok {
+			return false
+		}
+		s, ok := v.(string)
+		if !ok {
+			s, ok = sigma.ToString(v)
+		}
+		if !ok || !strings.EqualFold(s, c.value) {
+			return false
+		}
+	}
+	return true
+}
+
+func (e *Engine) detectionKey(ev Event) string {
+	if len(e.cfg.SuppressKey) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for i, f := range e.cfg.SuppressKey {
+		if i > 0 {
+			b.WriteByte(0x1f)
+		}
+		if v, ok := ev.Field(f); ok {
+			s, _ := sigma.ToString(v)
+			b.WriteString(s)
+		}
+	}
+	return b.String()
+}
+
+// feed gives a match of rn to every correlation over rn.
+func (e *Engine) feed(p pending) {
+	ids := p.ids
+	if ids == nil {
+		ids = []string{p.ev.ID()}
+	}
+	for _, pr := range p.rn.parents {
+		key, ok := e.groupKey(p.ev, pr.groupBy)
+		if !ok {
+			e.stats.MissingGroupField++
+			continue
+		}
+		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), IDs: ids, Payload: p.ev}
+		if len(pr.valField) > 0 {
+			switch pr.c.cdef.Type {
+			case "value_sum", "value_avg":
+				v, ok := p.ev.Field(pr.valField[0])
+				f, isNum := sigma.ToFloat(v)
+				if !ok || !isNum {
+					continue
+				}
+				in.Num = f
+			default:
+				s, ok := e.valueKey(p.ev, pr.valField)
+				if !ok {
+					continue
+				}
+				in.Str = s
+			}
+		}
+		k := string(key) // the group map keeps its own copy only for new groups
+		in.Key = k
+		for _, m := range pr.c.corr.Add(in) {
+			e.fired(pr.c, m)
+		}
+	}
+}
+
+func (e *Engine) groupKey(ev Event, fields []string) ([]byte, bool) {
+	b := e.keyBuf[:0]
+	for i, f := range fields {
+		v, ok := ev.Field(f)
+		if !ok || v == nil {
+			return nil, false
+		}
+		if i > 0 {
+			b = append(b, 0x1f)
+		}
+		if s, ok := v.(string); ok {
+			b = append(b, s...)
+		} else if s, ok := sigma.ToString(v); ok {
+			b = append(b, s...)
+		} else {
+			b = append(b, fmt.Sprint(v)...)
+		}
+	}
+	e.keyBuf = b
+	return b, true
+}
+
+func (e *Engine) valueKey(ev Event, fields []string) (string, bool) {
+	var parts []string
+	for _, f := range fields {
+		v, ok := ev.Field(f)
+		if !ok || v == nil {
+			return "", false
+		}
+		s, ok := sigma.ToString(v)
+		if !ok {
+			s = fmt.Sprint(v)
+		}
+		if len(fields) == 1 {
+			return s, true
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, "\x1f"), true
+}
+
+func (e *Engine) fired(c *ruleNode, m correlation.Match) {
+	vals := strings.Split(m.Key, "\x1f")
+	if len(c.groupBy) == 0 {
+		vals = nil
+	}
+	var base Event
+	if ev, ok := m.Payload.(Event); ok {
+		base = ev
+	}
+	if c.alerting {
+		group := map[string]string{}
+		for i, g := range c.groupBy {
+			if i < len(vals) {
+				group[g] = vals[i]
+			}
+		}
+		e.emit(c, m.Time, m.First, m.Last, m.Key, group, m.IDs, m.Value, c.cdef.Type)
+	}
+	if len(c.parents) == 0 {
+		return
+	}
+	d := &derivedEvent{base: base, t: m.Time}
+	if len(vals) > 0 {
+		d.names = append(append([]string{}, c.mapped...), c.groupBy...)
+		d.vals = vals
+	}
+	// a correlation's output is produced in time order: feed parents directly
+	e.feed(pending{rn: c, ev: d, ids: m.IDs, t: m.Time.UnixNano()})
+}
+
+func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group map[string]string, ids []string, value float64, typ string) {
+	if rn.suppress > 0 {
+		if rn.last == nil {
+			rn.last = map[string]int64{}
+		}
+		t := at.UnixNano()
+		if prev, ok := rn.last[key]; ok {
+			d := t - prev
+			if d < 0 {
+				d = -d
+			}
+			if d < int64(rn.suppress) {
+				e.stats.Suppressed++
+				return
+			}
+		}
+		rn.last[key] = t
+	}
+	r := rn.rule
+	a := Alert{
+		RuleID: rn.id, RuleName: r.Name, Title: r.Title, Level: r.Level, Type: typ,
+		Tags: rn.tags, Time: at, First: first, Last: last, Group: group, EventIDs: ids, Value: value,
+		File: r.File,
+	}
+	for _, t := range r.Tags {
+		if strings.HasPrefix(t, "attack.") {
+			a.Attack = append(a.Attack, t)
+		}
+	}
+	e.stats.Alerts++
+	e.out = append(e.out, a)
+	if l := e.cfg.Logger; l != nil {
+		l.Debug("alert", "rule", a.RuleID, "time", a.Time, "group", a.Group)
+	}
+}
+
+// reorder heap (min by time, then arrival)
+func (e *Engine) less(i, j int) bool {
+	a, b := &e.heap[i], &e.heap[j]
+	return a.t < b.t || (a.t == b.t && a.seq < b.seq)
+}
+
+func (e *Engine) push(p pending) {
+	e.heap = append(e.heap, p)
+	i := len(e.heap) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !e.less(i, parent) {
+			break
+		}
+		e.heap[i], e.heap[parent] = e.heap[parent], e.heap[i]
+		i = parent
+	}
+}
+
+func (e *Engine) pop() pending {
+	top := e.heap[0]
+	n := len(e.heap) - 1
+	e.heap[0] = e.heap[n]
+	e.heap[n] = pending{}
+	e.heap = e.heap[:n]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && e.less(l, m) {
+			m = l
+		}
+		if r < n && e.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		e.heap[i], e.heap[m] = e.heap[m], e.heap[i]
+		i = m
+	}
+	return top
+}

@@ -1,0 +1,202 @@
+package detectors
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Event is what rules run on: named fields, a timestamp and an id.
+// Field names are the event's own (after the rule's field mapping), e.g.
+// "event.action". Values are JSON-like: string, float64/int, bool, nil,
+// []any, map[string]any.
+type Event interface {
+	Field(name string) (any, bool)
+	Time() time.Time
+	ID() string
+}
+
+// JSONOptions say where a JSON event keeps its timestamp and id.
+type JSONOptions struct {
+	TimestampField string // default "@timestamp"
+	IDField        string // default "event.id"
+}
+
+func (o JSONOptions) withDefaults() JSONOptions {
+	if o.TimestampField == "" {
+		o.TimestampField = "@timestamp"
+	}
+	if o.IDField == "" {
+		o.IDField = "event.id"
+	}
+	return o
+}
+
+// JSONEvent is an Event backed by a decoded JSON object. Fields are found
+// under their flat dotted name ({"event.action": ...}) or nested
+// ({"event": {"action": ...}}), or any mix of the two. It is immutable.
+type JSONEvent struct {
+	m  map[string]any
+	t  time.Time
+	id string
+}
+
+// ErrNoTimestamp is returned for an event without a usable timestamp.
+var ErrNoTimestamp = errors.New("no timestamp")
+
+// ParseJSONEvent decodes one JSON object (one line of a JSONL file).
+func ParseJSONEvent(data []byte, o JSONOptions) (*JSONEvent, error) {
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(data))
+	if err := d.Decode(&m); err != nil {
+		return nil, fmt.Errorf("invalid JSON event: %w", err)
+	}
+	if m == nil {
+		return nil, errors.New("invalid JSON event: not an object")
+	}
+	return NewMapEvent(m, o)
+}
+
+// NewMapEvent wraps a map (flat or nested) as an Event. The map must not be
+// changed afterwards.
+func NewMapEvent(m map[string]any, o JSONOptions) (*JSONEvent, error) {
+	o = o.withDefaults()
+	e := &JSONEvent{m: m}
+	tv, ok := lookup(m, o.TimestampField)
+	if !ok {
+		return nil, fmt.Errorf("%w: field %q missing (set the timestamp field)", ErrNoTimestamp, o.TimestampField)
+	}
+	t, err := parseTime(tv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: field %q: %v", ErrNoTimestamp, o.TimestampField, err)
+	}
+	e.t = t
+	if idv, ok := lookup(m, o.IDField); ok {
+		switch x := idv.(type) {
+		case string:
+			e.id = x
+		case float64:
+			e.id = fmt.Sprint(x)
+		}
+	}
+	return e, nil
+}
+
+func parseTime(v any) (time.Time, error) {
+	switch x := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339Nano, x)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("%q is not RFC 3339", x)
+		}
+		return t, nil
+	case float64:
+		// epoch seconds, or milliseconds when too large to be seconds
+		if x > 1e11 {
+			return time.UnixMilli(int64(x)).UTC(), nil
+		}
+		sec, frac := math.Modf(x)
+		return time.Unix(int64(sec), int64(frac*1e9)).UTC(), nil
+	case time.Time:
+		return x, nil
+	}
+	return time.Time{}, fmt.Errorf("unsupported timestamp value %v", v)
+}
+
+func lookup(m map[string]any, name string) (any, bool) {
+	if v, ok := m[name]; ok {
+		return v, true
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] != '.' {
+			continue
+		}
+		sub, ok := m[name[:i]].(map[string]any)
+		if !ok {
+			continue
+		}
+		if v, ok := lookup(sub, name[i+1:]); ok {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// Field returns the value of a field, flat or nested.
+func (e *JSONEvent) Field(name string) (any, bool) { return lookup(e.m, name) }
+
+// Time returns the event time.
+func (e *JSONEvent) Time() time.Time { return e.t }
+
+// ID returns the event id.
+func (e *JSONEvent) ID() string { return e.id }
+
+// Map returns the underlying map (read-only).
+func (e *JSONEvent) Map() map[string]any { return e.m }
+
+// RangeFields calls yield for every leaf field under its flat dotted name.
+func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
+	rangeMap("", e.m, yield)
+}
+
+func rangeMap(prefix string, m map[string]any, yield func(string, any) bool) bool {
+	for k, v := range m {
+		name := k
+		if prefix != "" {
+			name = prefix + "." + k
+		}
+		if sub, ok := v.(map[string]any); ok {
+			if !rangeMap(name, sub, yield) {
+				return false
+			}
+			continue
+		}
+		if !yield(name, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// derivedEvent is the output of a correlation fed to a correlation over it.
+// It answers the correlation's group-by fields, then the completing event's.
+type derivedEvent struct {
+	names []string // group-by names, mapped field names first
+	vals  []string
+	base  Event
+	t     time.Time
+}
+
+func (d *derivedEvent) Field(name string) (any, bool) {
+	for i, n := range d.names {
+		if n == name {
+			return d.vals[i%len(d.vals)], true
+		}
+	}
+	if d.base != nil {
+		return d.base.Field(name)
+	}
+	return nil, false
+}
+
+func (d *derivedEvent) Time() time.Time { return d.t }
+func (d *derivedEvent) ID() string {
+	if d.base != nil {
+		return d.base.ID()
+	}
+	return ""
+}
+
+func lowerIfNeeded(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('A' <= c && c <= 'Z') || c >= 0x80 {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}

@@ -1,0 +1,130 @@
+package detectors
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+//go:embed rules
+var packFS embed.FS
+
+// Pack returns the built-in rule pack: rules/*.yml with their samples in
+// rules/tests/.
+func Pack() fs.FS {
+	sub, err := fs.Sub(packFS, "rules")
+	if err != nil {
+		panic(err) // the embed directive guarantees the directory
+	}
+	return sub
+}
+
+// PackRules parses the built-in rule pack.
+func PackRules() ([]*sigma.Rule, error) {
+	rules, errs := LoadFS(Pack(), ".")
+	return rules, errors.Join(errs...)
+}
+
+// ParseRules parses the Sigma documents of one YAML file.
+func ParseRules(name string, data []byte) ([]*sigma.Rule, []error) {
+	return sigma.ParseFile(name, data)
+}
+
+// LoadFS parses every *.yml / *.yaml file under root in fsys (recursively),
+// in lexical order. It returns the rules parsed and one error per refused
+// document or file.
+func LoadFS(fsys fs.FS, root string) ([]*sigma.Rule, []error) {
+	var rules []*sigma.Rule
+	var errs []error
+	var files []string
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if d.IsDir() {
+			if p != root && strings.HasPrefix(d.Name(), ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if ext := strings.ToLower(path.Ext(p)); ext == ".yml" || ext == ".yaml" {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rs, es := sigma.ParseFile(f, data)
+		rules = append(rules, rs...)
+		errs = append(errs, es...)
+	}
+	return rules, errs
+}
+
+// LoadPath loads rules from a directory or a single file on disk. File names
+// in errors are the paths given.
+func LoadPath(p string) ([]*sigma.Rule, []error) {
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, []error{err}
+	}
+	if !st.IsDir() {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, []error{err}
+		}
+		return sigma.ParseFile(p, data)
+	}
+	rules, errs := LoadFS(os.DirFS(p), ".")
+	fix := func(f string) string { return filepath.Join(p, filepath.FromSlash(f)) }
+	for _, r := range rules {
+		r.File = fix(r.File)
+	}
+	for i, e := range errs {
+		var se *sigma.Error
+		if errors.As(e, &se) {
+			se.File = fix(se.File)
+			errs[i] = se
+		}
+	}
+	return rules, errs
+}
+
+// DefaultPlaceholders are the placeholder values the pack's rules use: the
+// office network of the simulated ministry.
+func DefaultPlaceholders() map[string][]string {
+	return map[string][]string{
+		"office_networks": {"10.20.0.0/16"},
+		"internal_domains": {"interieur.test"},
+	}
+}
+
+// PackConfig returns the configuration the rule pack is written for.
+func PackConfig() Config {
+	return Config{Placeholders: DefaultPlaceholders()}
+}
+
+func describe(errs []error) string {
+	var b strings.Builder
+	for _, e := range errs {
+		fmt.Fprintln(&b, e)
+	}
+	return b.String()
+}

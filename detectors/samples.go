@@ -1,0 +1,136 @@
+package detectors
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// SampleResult is the outcome of one rule file's sample.
+type SampleResult struct {
+	RuleFile string   // e.g. imap_password_spray.yml
+	Sample   string   // e.g. tests/imap_password_spray.tp.jsonl
+	Positive bool     // true positive sample (the rule must fire)
+	Rules    []string // the alerting rules of the file
+	Fired    []string // the rules of the file that fired
+	OK       bool
+	Msg      string
+}
+
+// SampleLayout: the samples of rules/<name>.yml are rules/tests/<name>.tp.jsonl
+// (events that must make each alerting rule of the file fire) and
+// rules/tests/<name>.tn.jsonl (events that must not make any fire).
+func samplePaths(ruleFile string) (tp, tn string) {
+	dir, base := path.Split(ruleFile)
+	name := strings.TrimSuffix(strings.TrimSuffix(base, ".yml"), ".yaml")
+	return path.Join(dir, "tests", name+".tp.jsonl"), path.Join(dir, "tests", name+".tn.jsonl")
+}
+
+// RunSamples runs the true-positive and true-negative samples of every rule
+// file under root in fsys. Each sample is replayed on a fresh engine holding
+// every rule of fsys; only the alerts of the sample's own rule file count.
+// A rule file without both samples fails.
+func RunSamples(fsys fs.FS, root string, cfg Config) ([]SampleResult, error) {
+	rules, errs := LoadFS(fsys, root)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	probe, err := NewEngine(rules, cfg)
+	if err != nil {
+		return nil, err
+	}
+	byFile := map[string][]string{}
+	for _, rn := range probe.nodes {
+		if rn.alerting && (rn.m != nil || rn.cdef != nil) {
+			byFile[rn.rule.File] = append(byFile[rn.rule.File], rn.id)
+		}
+	}
+	files := make([]string, 0, len(byFile))
+	for f := range byFile {
+		files = append(files, f)
+	}
+	sort.Strings(files)
+	var out []SampleResult
+	for _, f := range files {
+		tp, tn := samplePaths(f)
+		for _, s := range []struct {
+			p   string
+			pos bool
+		}{{tp, true}, {tn, false}} {
+			res := SampleResult{RuleFile: f, Sample: s.p, Positive: s.pos, Rules: byFile[f]}
+			data, err := fs.ReadFile(fsys, s.p)
+			if err != nil {
+				res.Msg = fmt.Sprintf("missing sample %s: every rule needs a .tp.jsonl and a .tn.jsonl", s.p)
+				out = append(out, res)
+				continue
+			}
+			eng, err := NewEngine(rules, cfg)
+			if err != nil {
+				return nil, err
+			}
+			alerts, err := Replay(eng, bytes.NewReader(data), JSONOptions{TimestampField: cfg.TimestampField}, s.p)
+			if err != nil {
+				res.Msg = err.Error()
+				out = append(out, res)
+				continue
+			}
+			fired := map[string]bool{}
+			for _, a := range alerts {
+				fired[a.RuleID] = true
+			}
+			for _, id := range res.Rules {
+				if fired[id] {
+					res.Fired = append(res.Fired, id)
+				}
+			}
+			if s.pos {
+				res.OK = len(res.Fired) == len(res.Rules)
+				if !res.OK {
+					res.Msg = fmt.Sprintf("true positive sample did not fire: fired %v of %v", res.Fired, res.Rules)
+				}
+			} else {
+				res.OK = len(res.Fired) == 0
+				if !res.OK {
+					res.Msg = fmt.Sprintf("true negative sample fired %v", res.Fired)
+				}
+			}
+			out = append(out, res)
+		}
+	}
+	return out, nil
+}
+
+// Replay feeds JSON lines to the engine, then flushes it, and returns every
+// alert. Blank lines and lines starting with # or // are skipped. name labels
+// errors (file:line).
+func Replay(eng *Engine, r interface{ Read([]byte) (int, error) }, o JSONOptions, name string) ([]Alert, error) {
+	var alerts []Alert
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 || b[0] == '#' || bytes.HasPrefix(b, []byte("//")) {
+			continue
+		}
+		ev, err := ParseJSONEvent(b, o)
+		if err != nil {
+			return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		alerts = append(alerts, eng.Process(ev)...)
+	}
+	if err := sc.Err(); err != nil {
+		return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+	}
+	return append(alerts, eng.Flush()...), nil
+}
+
+var _ = sigma.Pos{}
