@@ -1,0 +1,271 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+// ErrClosed is returned by a subscription once the bus is closed and every
+// event has been read.
+var ErrClosed = errors.New("audit: bus closed")
+
+// ErrNotRetained is returned when a subscriber asks for events older than the
+// bus retained. Events are never silently skipped.
+var ErrNotRetained = errors.New("audit: events requested are no longer retained")
+
+// BusOptions tune the bus.
+type BusOptions struct {
+	// RunID is stamped on every event as labels.run_id.
+	RunID string
+	// MaxLag is how many events a subscriber may fall behind before
+	// publishers block (backpressure). Default 65536.
+	MaxLag int
+	// Retain is how many past events are kept for subscribers that join
+	// late and ask to start from an earlier sequence number. Default 0:
+	// keep only what current subscribers have not read. Negative keeps all.
+	Retain int
+}
+
+// Bus carries audit events from the servers to subscribers, in publication
+// order, without loss. It is an append-only log read by cursors: a publisher
+// blocks while any subscriber lags more than MaxLag events, so under
+// backpressure the servers slow down instead of dropping events.
+type Bus struct {
+	clock clock.Clock
+	opts  BusOptions
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	log    []*Event // events with sequence base+1 .. base+len(log)
+	base   uint64
+	subs   map[*Subscription]struct{}
+	closed bool
+}
+
+// NewBus returns a bus stamping events from c.
+func NewBus(c clock.Clock, opts BusOptions) *Bus {
+	if c == nil {
+		c = clock.Real{}
+	}
+	if opts.MaxLag <= 0 {
+		opts.MaxLag = 65536
+	}
+	b := &Bus{clock: c, opts: opts, subs: map[*Subscription]struct{}{}}
+	b.cond = sync.NewCond(&b.mu)
+	return b
+}
+
+// Clock returns the clock that stamps events.
+func (b *Bus) Clock() clock.Clock { return b.clock }
+
+// RunID returns the run id stamped on events.
+func (b *Bus) RunID() string { return b.opts.RunID }
+
+func (b *Bus) last() uint64 { return b.base + uint64(len(b.log)) }
+
+// Publish stamps e (time, sequence, id, run id) and appends it to the log.
+// It blocks while a subscriber lags by MaxLag events. Publishing on a closed
+// bus returns ErrClosed; callers treat that as shutdown.
+func (b *Bus) Publish(e Event) (uint64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.closed && b.lagging() {
+		b.cond.Wait()
+	}
+	if b.closed {
+		return 0, ErrClosed
+	}
+	seq := b.last() + 1
+	e.Sequence = seq
+	if e.Timestamp.IsZero() {
+		e.Timestamp = b.clock.Now()
+	}
+	e.ID = strconv.FormatUint(seq, 10)
+	if b.opts.RunID != "" {
+		e.ID = b.opts.RunID + "-" + e.ID
+		e.RunID = b.opts.RunID
+	}
+	b.log = append(b.log, &e)
+	b.trim()
+	b.cond.Broadcast()
+	return seq, nil
+}
+
+func (b *Bus) lagging() bool {
+	last := b.last()
+	for s := range b.subs {
+		if last-s.cursor >= uint64(b.opts.MaxLag) {
+			return true
+		}
+	}
+	return false
+}
+
+// trim drops events every subscriber has read, beyond the retention window.
+func (b *Bus) trim() {
+	if b.opts.Retain < 0 {
+		return
+	}
+	keepFrom := b.last() // events with sequence > keepFrom are still needed
+	for s := range b.subs {
+		if s.cursor < keepFrom {
+			keepFrom = s.cursor
+		}
+	}
+	if r := uint64(b.opts.Retain); r > 0 {
+		if b.last() <= r {
+			return
+		}
+		if b.last()-r < keepFrom {
+			keepFrom = b.last() - r
+		}
+	}
+	if keepFrom <= b.base {
+		return
+	}
+	drop := int(keepFrom - b.base)
+	if drop < 1024 && drop < len(b.log) { // amortise copying
+		return
+	}
+	n := copy(b.log, b.log[drop:])
+	clear(b.log[n:])
+	b.log = b.log[:n]
+	b.base = keepFrom
+}
+
+// Subscribe returns a subscription that reads events published after this
+// call.
+func (b *Bus) Subscribe() *Subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := &Subscription{bus: b, cursor: b.last()}
+	b.subs[s] = struct{}{}
+	return s
+}
+
+// SubscribeFrom returns a subscription whose first event has sequence
+// number from (1 is the first event ever published). It fails with
+// ErrNotRetained when that event is gone.
+func (b *Bus) SubscribeFrom(from uint64) (*Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if from == 0 {
+		from = 1
+	}
+	if from <= b.base {
+		return nil, fmt.Errorf("%w: first retained sequence is %d, asked for %d", ErrNotRetained, b.base+1, from)
+	}
+	cur := from - 1
+	if cur > b.last() {
+		cur = b.last()
+	}
+	s := &Subscription{bus: b, cursor: cur}
+	b.subs[s] = struct{}{}
+	return s, nil
+}
+
+// Published returns the sequence number of the last event published.
+func (b *Bus) Published() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.last()
+}
+
+// Flush waits until every subscriber has read every event published before
+// the call, or ctx ends.
+func (b *Bus) Flush(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	target := b.last()
+	for {
+		done := true
+		for s := range b.subs {
+			if s.cursor < target {
+				done = false
+				break
+			}
+		}
+		if done {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b.cond.Wait()
+	}
+}
+
+// Close stops the bus: further publishes fail, subscribers read what is left
+// and then get ErrClosed.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	b.closed = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// Subscription reads the bus at its own cursor.
+type Subscription struct {
+	bus      *Bus
+	cursor   uint64 // sequence of the last event read
+	detached bool
+}
+
+// Next returns the next event, waiting for one. It returns ErrClosed after
+// the bus is closed and drained, or ctx's error. The event must not be
+// modified.
+func (s *Subscription) Next(ctx context.Context) (*Event, error) {
+	evs, err := s.NextBatch(ctx, 1)
+	if err != nil {
+		return nil, err
+	}
+	return evs[0], nil
+}
+
+// NextBatch returns between 1 and max events, waiting for at least one.
+func (s *Subscription) NextBatch(ctx context.Context, max int) ([]*Event, error) {
+	b := s.bus
+	stop := context.AfterFunc(ctx, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
+	defer stop()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s.cursor == b.last() && !b.closed && !s.detached {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		b.cond.Wait()
+	}
+	if s.detached {
+		return nil, ErrClosed
+	}
+	avail := b.last() - s.cursor
+	if avail == 0 {
+		return nil, ErrClosed
+	}
+	if max <= 0 || uint64(max) > avail {
+		max = int(avail)
+	}
+	start := int(s.cursor - b.base)
+	out := make([]*Event, max)
+	copy(out, b.log[start:start+max])
+	s.cursor += uint64(max)
+	b.cond.Broadcast() // publishers may be waiting on our lag
+	return out, nil
+}
+
+// Close detaches the subscription; publishers no longer wait for it.
+func (s *Subscription) Close() {
+	b := s.bus
+	b.mu.Lock()
+	delete(b.subs, s)
+	s.detached = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}

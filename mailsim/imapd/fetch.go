@@ -1,0 +1,237 @@
+package imapd
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// Fetch streams the requested items. The mailbox lock is held only to take
+// the list of messages; content is generated and written without it, so a
+// bulk download never blocks other sessions.
+func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	items, seqs := s.resolveSet(numSet)
+	itemsDesc := fetchItems(options)
+	markSeen := false
+	if !s.readOnly {
+		for _, bs := range options.BodySection {
+			if !bs.Peek {
+				markSeen = true
+			}
+		}
+		for _, bs := range options.BinarySection {
+			if !bs.Peek {
+				markSeen = true
+			}
+		}
+	}
+	for i, it := range items {
+		if seqs[i] == 0 {
+			continue
+		}
+		if err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen bool) error {
+	needMsg := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate ||
+		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 || it.Flags == nil
+	var m *store.Message
+	if needMsg {
+		var err error
+		m, err = it.Load()
+		if err != nil {
+			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
+		}
+	}
+	flags := it.Flags
+	if flags == nil {
+		flags = m.BaseFlags()
+	}
+	writeFlags := options.Flags
+	if markSeen && !store.HasFlag(flags, imap.FlagSeen) {
+		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.tracker)
+		if err != nil {
+			return err
+		}
+		if f, ok := res[it.UID]; ok {
+			flags = f
+		}
+		writeFlags = true
+	}
+
+	rw := w.CreateMessage(seq)
+	rw.WriteUID(imap.UID(it.UID))
+	if writeFlags {
+		rw.WriteFlags(flags)
+	}
+	if options.InternalDate {
+		rw.WriteInternalDate(m.InternalDate)
+	}
+	if options.RFC822Size {
+		rw.WriteRFC822Size(m.Size)
+	}
+	if options.Envelope {
+		rw.WriteEnvelope(m.Envelope())
+	}
+	if options.BodyStructure != nil {
+		rw.WriteBodyStructure(m.BodyStructure())
+	}
+	var sent int64
+	var atts []store.Attachment
+	seen := map[string]bool{}
+	addAtts := func(list []store.Attachment) {
+		for _, a := range list {
+			k := partKey(a.Part)
+			if !seen[k] {
+				seen[k] = true
+				atts = append(atts, a)
+			}
+		}
+	}
+	for _, bs := range options.BodySection {
+		var buf []byte
+		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
+			buf = m.Raw
+		} else {
+			buf = imapserver.ExtractBodySection(bytes.NewReader(m.Raw), bs)
+		}
+		wc := rw.WriteBodySection(bs, int64(len(buf)))
+		_, werr := wc.Write(buf)
+		cerr := wc.Close()
+		if werr != nil {
+			return werr
+		}
+		if cerr != nil {
+			return cerr
+		}
+		sent += int64(len(buf))
+		if bs.Specifier == imap.PartSpecifierNone || bs.Specifier == imap.PartSpecifierText {
+			addAtts(m.AttachmentsUnder(bs.Part))
+		}
+	}
+	for _, bs := range options.BinarySection {
+		buf := imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
+		wc := rw.WriteBinarySection(bs, int64(len(buf)))
+		_, werr := wc.Write(buf)
+		cerr := wc.Close()
+		if werr != nil {
+			return werr
+		}
+		if cerr != nil {
+			return cerr
+		}
+		sent += int64(len(buf))
+		addAtts(m.AttachmentsUnder(bs.Part))
+	}
+	for _, bss := range options.BinarySectionSize {
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Raw), bss))
+	}
+	if err := rw.Close(); err != nil {
+		return err
+	}
+
+	s.fetches.Add(1)
+	s.bytesOut.Add(sent)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPFetch, Outcome: audit.Success, Command: "FETCH", FetchItems: desc, MessageUID: it.UID}, s.mbName, s.mbOwner)
+	if s.readOnly {
+		e.ReadOnly = audit.Bool(true)
+	}
+	if m != nil {
+		e.MessageID, e.MessageSize, e.MessageSubj = m.MessageID, m.Size, m.Subject
+	}
+	// One event per attachment delivered (file.* set), or one for the
+	// message; bytes.out is carried by the first event of the message.
+	if len(atts) == 0 {
+		e.BytesOut = sent
+		s.emit(e)
+		return nil
+	}
+	for i, a := range atts {
+		ev := e
+		if i == 0 {
+			ev.BytesOut = sent
+		}
+		ev.FileName, ev.FileExt, ev.FileMIMEType, ev.FileSize, ev.FileSHA256 = a.FileName, a.Extension, a.MIMEType, a.Size, a.SHA256
+		s.emit(ev)
+	}
+	return nil
+}
+
+func partKey(p []int) string {
+	var b strings.Builder
+	for i, n := range p {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// fetchItems describes the fetch items like the client asked for them.
+func fetchItems(o *imap.FetchOptions) string {
+	var parts []string
+	if o.UID {
+		parts = append(parts, "UID")
+	}
+	if o.Flags {
+		parts = append(parts, "FLAGS")
+	}
+	if o.InternalDate {
+		parts = append(parts, "INTERNALDATE")
+	}
+	if o.RFC822Size {
+		parts = append(parts, "RFC822.SIZE")
+	}
+	if o.Envelope {
+		parts = append(parts, "ENVELOPE")
+	}
+	if o.BodyStructure != nil {
+		parts = append(parts, "BODYSTRUCTURE")
+	}
+	for _, bs := range o.BodySection {
+		name := "BODY"
+		if bs.Peek {
+			name = "BODY.PEEK"
+		}
+		sec := partKey(bs.Part)
+		if bs.Specifier != imap.PartSpecifierNone {
+			if sec != "" {
+				sec += "."
+			}
+			sec += string(bs.Specifier)
+			if len(bs.HeaderFields) > 0 {
+				sec += ".FIELDS (" + strings.Join(bs.HeaderFields, " ") + ")"
+			} else if len(bs.HeaderFieldsNot) > 0 {
+				sec += ".FIELDS.NOT (" + strings.Join(bs.HeaderFieldsNot, " ") + ")"
+			}
+		}
+		p := name + "[" + sec + "]"
+		if bs.Partial != nil {
+			p += fmt.Sprintf("<%d.%d>", bs.Partial.Offset, bs.Partial.Size)
+		}
+		parts = append(parts, p)
+	}
+	for _, bs := range o.BinarySection {
+		name := "BINARY"
+		if bs.Peek {
+			name = "BINARY.PEEK"
+		}
+		parts = append(parts, name+"["+partKey(bs.Part)+"]")
+	}
+	for _, bs := range o.BinarySectionSize {
+		parts = append(parts, "BINARY.SIZE["+partKey(bs.Part)+"]")
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,240 @@
+package imapd
+
+import (
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// resolveSet returns the messages of the selected mailbox named by numSet
+// (sequence numbers in this session's view, or UIDs), with their
+// client-view sequence numbers.
+func (s *session) resolveSet(numSet imap.NumSet) ([]store.Item, []uint32) {
+	if s.mb == nil {
+		return nil, nil
+	}
+	if imap.IsSearchRes(numSet) {
+		numSet = s.lastRes
+		if numSet == nil {
+			return nil, nil
+		}
+	}
+	var clientSeqs []uint32
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		max := s.mb.Count()
+		set = staticSeqSet(set, max)
+		items := s.mb.Items(func(seq, uid uint32) bool {
+			c := s.tracker.EncodeSeqNum(seq)
+			if c != 0 && set.Contains(c) {
+				clientSeqs = append(clientSeqs, c)
+				return true
+			}
+			return false
+		})
+		return items, clientSeqs
+	case imap.UIDSet:
+		set = staticUIDSet(set, s.mb.MaxUID())
+		items := s.mb.Items(func(seq, uid uint32) bool {
+			if set.Contains(imap.UID(uid)) {
+				clientSeqs = append(clientSeqs, s.tracker.EncodeSeqNum(seq))
+				return true
+			}
+			return false
+		})
+		return items, clientSeqs
+	}
+	return nil, nil
+}
+
+func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
+	out := make(imap.SeqSet, len(set))
+	copy(out, set)
+	for i := range out {
+		staticRange(&out[i].Start, &out[i].Stop, max)
+	}
+	return out
+}
+
+func staticUIDSet(set imap.UIDSet, max uint32) imap.UIDSet {
+	out := make(imap.UIDSet, len(set))
+	copy(out, set)
+	for i := range out {
+		a, b := uint32(out[i].Start), uint32(out[i].Stop)
+		staticRange(&a, &b, max)
+		out[i].Start, out[i].Stop = imap.UID(a), imap.UID(b)
+	}
+	return out
+}
+
+func staticRange(start, stop *uint32, max uint32) {
+	dyn := false
+	if *start == 0 {
+		*start, dyn = max, true
+	}
+	if *stop == 0 {
+		*stop, dyn = max, true
+	}
+	if *start > *stop && dyn {
+		*start, *stop = *stop, *start
+	}
+}
+
+func (s *session) readOnlyErr() error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCode("READ-ONLY"), Text: "Mailbox is read-only (EXAMINE)"}
+}
+
+// Store changes flags.
+func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	items, seqs := s.resolveSet(numSet)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPStore, Command: "STORE", Flags: storeOpString(flags)}, s.mbName, s.mbOwner)
+	if s.readOnly {
+		e.Outcome, e.Reason = audit.Failure, "read_only"
+		s.emit(e)
+		return s.readOnlyErr()
+	}
+	op := store.FlagsAdd
+	switch flags.Op {
+	case imap.StoreFlagsSet:
+		op = store.FlagsSet
+	case imap.StoreFlagsDel:
+		op = store.FlagsDel
+	}
+	uids := make([]uint32, len(items))
+	for i, it := range items {
+		uids[i] = it.UID
+	}
+	res, err := s.mb.StoreFlags(uids, op, flags.Flags, s.tracker)
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		ev := e
+		ev.Outcome = audit.Success
+		ev.MessageUID = it.UID
+		s.emit(ev)
+	}
+	if flags.Silent {
+		return nil
+	}
+	for i, it := range items {
+		f, ok := res[it.UID]
+		if !ok || seqs[i] == 0 {
+			continue
+		}
+		rw := w.CreateMessage(seqs[i])
+		rw.WriteUID(imap.UID(it.UID))
+		rw.WriteFlags(f)
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func storeOpString(f *imap.StoreFlags) string {
+	op := "FLAGS"
+	switch f.Op {
+	case imap.StoreFlagsAdd:
+		op = "+FLAGS"
+	case imap.StoreFlagsDel:
+		op = "-FLAGS"
+	}
+	s := op + " ("
+	for i, fl := range f.Flags {
+		if i > 0 {
+			s += " "
+		}
+		s += string(fl)
+	}
+	return s + ")"
+}
+
+// Expunge removes \Deleted messages.
+func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	if s.readOnly {
+		s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPExpunge, Command: "EXPUNGE", Outcome: audit.Failure, Reason: "read_only"}, s.mbName, s.mbOwner))
+		return s.readOnlyErr()
+	}
+	removed, err := s.mb.Expunge(uids)
+	if err != nil {
+		return err
+	}
+	// The EXPUNGE responses reach this session, like every other, through
+	// the tracker when imapserver polls after the command.
+	for _, r := range removed {
+		s.emit(s.expungeEvent(audit.IMAPExpunge, "EXPUNGE", r))
+	}
+	return nil
+}
+
+func (s *session) expungeEvent(action, cmd string, r store.Expunged) audit.Event {
+	e := s.mailboxEvent(audit.Event{Action: action, Command: cmd, Outcome: audit.Success, MessageUID: r.UID}, s.mbName, s.mbOwner)
+	if m, err := r.Msg.Load(); err == nil {
+		e.MessageID, e.MessageSubj, e.MessageSize = m.MessageID, m.Subject, m.Size
+	}
+	return e
+}
+
+// Copy copies messages to another mailbox.
+func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	data, _, err := s.copyMove(numSet, dest, audit.IMAPCopy, "COPY")
+	return data, err
+}
+
+func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.CopyData, []store.Item, error) {
+	items, _ := s.resolveSet(numSet)
+	dmb, downer, err := s.mailbox(dest)
+	base := s.mailboxEvent(audit.Event{Action: action, Command: cmd, DestMailbox: dest}, s.mbName, s.mbOwner)
+	if err != nil {
+		base.Outcome, base.Reason = audit.Failure, "no_such_mailbox"
+		s.emit(base)
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+	}
+	if dmb == s.mb {
+		if cmd == "MOVE" {
+			return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Source and destination mailboxes are identical"}
+		}
+	}
+	_ = downer
+	newUIDs, err := s.mb.CopyTo(items, dmb)
+	if err != nil {
+		return nil, nil, err
+	}
+	var src, dst imap.UIDSet
+	for i, it := range items[:len(newUIDs)] {
+		src.AddNum(imap.UID(it.UID))
+		dst.AddNum(imap.UID(newUIDs[i]))
+		ev := base
+		ev.Outcome = audit.Success
+		ev.MessageUID = it.UID
+		if m, err := it.Load(); err == nil {
+			ev.MessageID, ev.MessageSubj, ev.MessageSize = m.MessageID, m.Subject, m.Size
+		}
+		s.emit(ev)
+	}
+	return &imap.CopyData{UIDValidity: dmb.UIDValidity(), SourceUIDs: src, DestUIDs: dst}, items, nil
+}
+
+// Move moves messages to another mailbox.
+func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if s.readOnly {
+		s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPMove, Command: "MOVE", DestMailbox: dest, Outcome: audit.Failure, Reason: "read_only"}, s.mbName, s.mbOwner))
+		return s.readOnlyErr()
+	}
+	data, items, err := s.copyMove(numSet, dest, audit.IMAPMove, "MOVE")
+	if err != nil {
+		return err
+	}
+	if err := w.WriteCopyData(data); err != nil {
+		return err
+	}
+	uids := make([]uint32, len(items))
+	for i, it := range items {
+		uids[i] = it.UID
+	}
+	s.mb.Remove(uids) // EXPUNGE responses follow through the tracker
+	return nil
+}

@@ -1,0 +1,407 @@
+// Package imapd is mailsim's IMAP server: go-imap v2's imapserver with our
+// own backend over the mail store, a wire shim in front of it for ID and
+// STARTTLS, delegated and shared mailboxes, and an audit event for every
+// security-relevant action.
+package imapd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// Errors a Directory returns from Authenticate (possibly wrapped).
+var (
+	ErrUnknownUser        = errors.New("unknown user")
+	ErrInvalidCredentials = errors.New("invalid credentials")
+)
+
+// Account is a mailbox owner as the IMAP server sees it.
+type Account struct {
+	Address   string
+	Kind      string   // "person" or "shared"
+	Delegates []string // addresses that may open this mailbox
+}
+
+// Directory authenticates users and tells who may open which mailbox.
+type Directory interface {
+	// Authenticate returns the canonical address for valid credentials.
+	Authenticate(username, password string) (string, error)
+	// Account looks an address up.
+	Account(address string) (Account, bool)
+	// AccessibleBy lists the other mailboxes user may open.
+	AccessibleBy(user string) []Account
+}
+
+// Config configures the server.
+type Config struct {
+	Store     *store.Store
+	Directory Directory
+	Bus       *audit.Bus
+	// TLSConfig enables STARTTLS and the implicit-TLS listener.
+	TLSConfig *tls.Config
+	// AllowInsecureAuth permits LOGIN/AUTHENTICATE without TLS. Such
+	// logins are marked auth.cleartext in the audit trail.
+	AllowInsecureAuth bool
+	// MaxAppendBytes bounds APPEND (default 50 MiB).
+	MaxAppendBytes int64
+	// ServerName is returned in the ID response.
+	ServerName string
+	// Logger receives diagnostics; nil is quiet.
+	Logger *slog.Logger
+}
+
+// Server is the IMAP server.
+type Server struct {
+	cfg           Config
+	tlsConfig     *tls.Config
+	allowInsecure bool
+	log           *slog.Logger
+
+	imap    *imapserver.Server
+	pipeLn  *pipeListener
+	servErr chan error
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
+	nextID    atomic.Uint64
+	done      chan struct{}
+}
+
+// New returns a server; call Serve / ServeTLS with listeners.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Directory == nil || cfg.Bus == nil {
+		return nil, fmt.Errorf("imapd: Store, Directory and Bus are required")
+	}
+	if cfg.MaxAppendBytes <= 0 {
+		cfg.MaxAppendBytes = 50 << 20
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "maildrill-mailsim"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg: cfg, tlsConfig: cfg.TLSConfig, allowInsecure: cfg.AllowInsecureAuth, log: log,
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
+		done: make(chan struct{}), servErr: make(chan error, 1),
+	}
+	s.pipeLn = newPipeListener()
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession: s.newSession,
+		Caps: imap.CapSet{
+			imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {},
+			imap.CapNamespace: {}, imap.CapUIDPlus: {}, imap.CapESearch: {}, imap.CapSearchRes: {},
+			imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
+			imap.CapBinary: {}, imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
+			imap.CapUnselect: {}, imap.CapIdle: {},
+		},
+		Logger:       slogPrintf{log},
+		InsecureAuth: true, // TLS policy is enforced by the session, which knows the real TLS state
+	})
+	go func() { s.servErr <- s.imap.Serve(s.pipeLn) }()
+	return s, nil
+}
+
+type slogPrintf struct{ l *slog.Logger }
+
+func (p slogPrintf) Printf(format string, args ...any) { p.l.Debug(fmt.Sprintf(format, args...)) }
+
+func (s *Server) debug(msg string, err error) {
+	if err != nil {
+		s.log.Debug(msg, "err", err)
+	}
+}
+
+// Serve accepts plaintext connections (with STARTTLS) on ln.
+func (s *Server) Serve(ln net.Listener) error { return s.serve(ln, "imap", false) }
+
+// ServeTLS accepts implicit-TLS connections on ln. TLSConfig is required.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.tlsConfig == nil {
+		return fmt.Errorf("imapd: ServeTLS needs a TLS configuration")
+	}
+	return s.serve(ln, "imaps", true)
+}
+
+func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		s.startConn(nc, service, implicitTLS)
+	}
+}
+
+func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
+	info := &ConnInfo{
+		SessionID: "imap-" + strconv.FormatUint(s.nextID.Add(1), 10),
+		Service:   service,
+	}
+	info.SourceIP, info.SourcePort = splitAddr(nc.RemoteAddr())
+	_, info.LocalPort = splitAddr(nc.LocalAddr())
+	srvEnd, shimEnd := net.Pipe()
+	c := &conn{
+		srv: s, info: info, raw: nc, client: nc,
+		inner: shimEnd, server: &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr()},
+		pending: map[string]pending{},
+		tlsGo:   make(chan struct{}, 1), tlsDone: make(chan error, 1),
+		closed: make(chan struct{}),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+		if implicitTLS {
+			tc := tls.Server(nc, s.tlsConfig)
+			if err := tc.Handshake(); err != nil {
+				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: "tls_handshake_failed"})
+				nc.Close()
+				return
+			}
+			info.setTLS(tc.ConnectionState())
+			c.client = tc
+		}
+		c.cr = bufio.NewReaderSize(c.client, 64<<10)
+		c.cw = bufio.NewWriterSize(c.client, 64<<10)
+		s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Success})
+		if !s.pipeLn.offer(c.server) {
+			nc.Close()
+			return
+		}
+		c.serve()
+	}()
+}
+
+// Close stops the listeners, closes every connection and waits for their
+// goroutines (sessions emit their logout events) to finish.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.closeAll()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	s.pipeLn.Close()
+	err := s.imap.Close()
+	<-s.servErr
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+func splitAddr(a net.Addr) (string, int) {
+	if a == nil {
+		return "", 0
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
+// ConnInfo is what the shim knows about a connection.
+type ConnInfo struct {
+	SessionID  string
+	Service    string
+	SourceIP   string
+	SourcePort int
+	LocalPort  int
+
+	mu            sync.Mutex
+	tls           bool
+	authenticated bool
+	clientName    string
+	clientVersion string
+	idParams      map[string]string
+	userName      string
+
+	commands atomic.Int64
+}
+
+// TLS reports whether the connection is encrypted.
+func (i *ConnInfo) TLS() bool { i.mu.Lock(); defer i.mu.Unlock(); return i.tls }
+
+// Authenticated reports whether a login succeeded.
+func (i *ConnInfo) Authenticated() bool {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.authenticated
+}
+
+// Client returns the client name and version given by ID.
+func (i *ConnInfo) Client() (string, string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.clientName, i.clientVersion
+}
+
+func (i *ConnInfo) setTLS(tls.ConnectionState) { i.mu.Lock(); i.tls = true; i.mu.Unlock() }
+func (i *ConnInfo) setAuthenticated()         { i.mu.Lock(); i.authenticated = true; i.mu.Unlock() }
+func (i *ConnInfo) setID(p map[string]string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.idParams = p
+	i.clientName = p["name"]
+	i.clientVersion = p["version"]
+}
+
+// innerConn is imapserver's end of the pipe; it carries the ConnInfo and
+// reports the client's real address.
+type innerConn struct {
+	net.Conn
+	info   *ConnInfo
+	remote net.Addr
+}
+
+func (c *innerConn) RemoteAddr() net.Addr { return c.remote }
+
+// pipeListener hands pipe ends to imapserver.Serve.
+type pipeListener struct {
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) offer(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error { l.once.Do(func() { close(l.done) }); return nil }
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "mailsim-imapd" }
+
+// emit publishes an event with the connection's common fields.
+func (s *Server) emit(info *ConnInfo, e audit.Event) {
+	e.ServiceType = "imap"
+	e.ServiceName = info.Service
+	e.SessionID = info.SessionID
+	e.SourceIP = info.SourceIP
+	e.SourcePort = info.SourcePort
+	e.DestPort = info.LocalPort
+	e.TLS = info.TLS()
+	if e.ClientName == "" {
+		e.ClientName, e.ClientVersion = info.Client()
+	}
+	_, _ = s.cfg.Bus.Publish(e)
+}
+
+func (s *Server) auditID(info *ConnInfo) {
+	s.emit(info, audit.Event{Action: audit.IMAPID, Outcome: audit.Success, Command: "ID", UserName: info.user()})
+}
+
+func (s *Server) auditStartTLS(info *ConnInfo, err error) {
+	e := audit.Event{Action: audit.IMAPStartTLS, Outcome: audit.Success, Command: "STARTTLS"}
+	if err != nil {
+		e.Outcome = audit.Failure
+		e.Reason = "tls_handshake_failed"
+	}
+	s.emit(info, e)
+}
+
+func (s *Server) idResponse() string {
+	return `("name" ` + quoteIMAP(s.cfg.ServerName) + ` "vendor" "maildrill" "support-url" "https://github.com/maildrill/maildrill")`
+}
+
+// user returns the logged-in user, if any (set by the session).
+func (i *ConnInfo) user() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.userName
+}
+
+func (i *ConnInfo) setUser(u string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.userName = u
+}
+
+func lower(s string) string { return strings.ToLower(s) }

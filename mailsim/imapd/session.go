@@ -1,0 +1,475 @@
+package imapd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-sasl"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// Namespace prefixes for other users' (delegated) and shared mailboxes.
+const (
+	OtherUsersPrefix = "Users/"
+	SharedPrefix     = "Shared/"
+	delim            = '/'
+)
+
+// session is one IMAP session; it implements imapserver's interfaces.
+type session struct {
+	srv  *Server
+	info *ConnInfo
+
+	user string // authenticated address
+
+	// selected state
+	mb       *store.Mailbox
+	mbName   string // as the client named it
+	mbOwner  string
+	readOnly bool
+	tracker  *imapserver.SessionTracker
+	lastRes  imap.UIDSet // SEARCHRES
+
+	fetches  atomic.Int64
+	bytesOut atomic.Int64
+	loggedIn bool
+	closed   bool
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+	_ imapserver.SessionSASL      = (*session)(nil)
+)
+
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+	ic, ok := c.NetConn().(*innerConn)
+	if !ok {
+		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
+	}
+	return &session{srv: s, info: ic.info}, nil, nil
+}
+
+func (s *session) emit(e audit.Event) {
+	if e.UserName == "" {
+		e.UserName = s.user
+	}
+	s.srv.emit(s.info, e)
+}
+
+// mailboxEvent fills the mailbox fields of e.
+func (s *session) mailboxEvent(e audit.Event, name, owner string) audit.Event {
+	e.Mailbox = name
+	e.MailboxOwner = owner
+	e.MailboxShared = audit.Bool(owner != "" && owner != s.user)
+	return e
+}
+
+// Close ends the session and records the logout with its counters.
+func (s *session) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.tracker != nil {
+		s.tracker.Close()
+		s.tracker = nil
+	}
+	s.emit(audit.Event{
+		Action: audit.IMAPLogout, Outcome: audit.Success, Command: "LOGOUT",
+		SessionCommands: s.info.commands.Load(),
+		SessionFetches:  s.fetches.Load(),
+		SessionBytesOut: s.bytesOut.Load(),
+	})
+	return nil
+}
+
+// --- authentication ---
+
+func (s *session) Login(username, password string) error {
+	return s.login("LOGIN", username, password)
+}
+
+func (s *session) AuthenticateMechanisms() []string { return []string{"PLAIN"} }
+
+func (s *session) Authenticate(mech string) (sasl.Server, error) {
+	if !strings.EqualFold(mech, "PLAIN") {
+		s.emit(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Failure, Reason: "unknown_mechanism", AuthMechanism: strings.ToUpper(mech), Command: "AUTHENTICATE"})
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism"}
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && !strings.EqualFold(identity, username) {
+			s.emit(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Failure, Reason: "authorization_identity_refused", AuthMechanism: "PLAIN", UserName: username, Command: "AUTHENTICATE"})
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Authorization identity not supported"}
+		}
+		return s.login("PLAIN", username, password)
+	}), nil
+}
+
+func (s *session) login(mech, username, password string) error {
+	tlsOn := s.info.TLS()
+	cmd := "LOGIN"
+	if mech != "LOGIN" {
+		cmd = "AUTHENTICATE"
+	}
+	e := audit.Event{Action: audit.IMAPLogin, AuthMechanism: mech, UserName: username, Command: cmd, AuthCleartext: audit.Bool(!tlsOn)}
+	if !tlsOn && !s.srv.allowInsecure {
+		e.Outcome, e.Reason = audit.Failure, "cleartext_disallowed"
+		s.emit(e)
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "TLS is required to authenticate"}
+	}
+	addr, err := s.srv.cfg.Directory.Authenticate(username, password)
+	if err != nil {
+		e.Outcome = audit.Failure
+		switch {
+		case errors.Is(err, ErrUnknownUser):
+			e.Reason = "unknown_user"
+		case errors.Is(err, ErrInvalidCredentials):
+			e.Reason = "invalid_credentials"
+		default:
+			e.Reason = "error"
+		}
+		s.emit(e)
+		return imapserver.ErrAuthFailed
+	}
+	s.user = addr
+	s.loggedIn = true
+	s.info.setUser(addr)
+	e.Outcome = audit.Success
+	e.UserName = addr
+	s.emit(e)
+	return nil
+}
+
+// --- names and access ---
+
+// resolve maps a client mailbox name to (owner, folder). Access to another
+// owner requires delegation or membership.
+func (s *session) resolve(name string) (owner, folder string, err error) {
+	if name == "" {
+		return "", "", noMailbox(name)
+	}
+	for _, prefix := range []string{OtherUsersPrefix, SharedPrefix} {
+		if len(name) > len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
+			rest := name[len(prefix):]
+			local, folder, _ := strings.Cut(rest, "/")
+			acc, ok := s.accessible(local, prefix == SharedPrefix)
+			if !ok {
+				return "", "", noMailbox(name)
+			}
+			if folder == "" {
+				return "", "", &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "Not a selectable mailbox"}
+			}
+			return acc.Address, folder, nil
+		}
+	}
+	return s.user, name, nil
+}
+
+func (s *session) accessible(local string, shared bool) (Account, bool) {
+	for _, a := range s.srv.cfg.Directory.AccessibleBy(s.user) {
+		l, _, _ := strings.Cut(a.Address, "@")
+		if strings.EqualFold(l, local) && (a.Kind == "shared") == shared {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+func displayPrefix(a Account) string {
+	l, _, _ := strings.Cut(a.Address, "@")
+	if a.Kind == "shared" {
+		return SharedPrefix + l
+	}
+	return OtherUsersPrefix + l
+}
+
+func noMailbox(name string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "No such mailbox: " + name}
+}
+
+func (s *session) mailbox(name string) (*store.Mailbox, string, error) {
+	owner, folder, err := s.resolve(name)
+	if err != nil {
+		return nil, "", err
+	}
+	mb, err := s.srv.cfg.Store.Mailbox(owner, folder)
+	if err != nil {
+		return nil, owner, noMailbox(name)
+	}
+	return mb, owner, nil
+}
+
+// --- authenticated state ---
+
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	s.emit(audit.Event{Action: audit.IMAPNamespace, Outcome: audit.Success, Command: "NAMESPACE"})
+	return &imap.NamespaceData{
+		Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}},
+		Other:    []imap.NamespaceDescriptor{{Prefix: OtherUsersPrefix, Delim: delim}},
+		Shared:   []imap.NamespaceDescriptor{{Prefix: SharedPrefix, Delim: delim}},
+	}, nil
+}
+
+func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	action, cmd := audit.IMAPSelect, "SELECT"
+	if options != nil && options.ReadOnly {
+		action, cmd = audit.IMAPExamine, "EXAMINE"
+	}
+	readOnly := options != nil && options.ReadOnly
+	if s.tracker != nil {
+		s.tracker.Close()
+		s.tracker, s.mb = nil, nil
+	}
+	mb, owner, err := s.mailbox(name)
+	if err != nil {
+		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: "no_such_mailbox", Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
+		s.emit(e)
+		return nil, err
+	}
+	st, err := mb.Stats(true, false)
+	if err != nil {
+		return nil, err
+	}
+	s.mb, s.mbName, s.mbOwner, s.readOnly = mb, name, owner, readOnly
+	s.tracker = mb.Tracker().NewSession()
+	s.lastRes = nil
+	s.emit(s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}, name, owner))
+	perm := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
+	if readOnly {
+		perm = nil
+	}
+	return &imap.SelectData{
+		Flags:             st.Flags,
+		PermanentFlags:    perm,
+		NumMessages:       st.Messages,
+		FirstUnseenSeqNum: st.FirstUnseen,
+		UIDNext:           imap.UID(st.UIDNext),
+		UIDValidity:       st.UIDValidity,
+	}, nil
+}
+
+func (s *session) Unselect() error {
+	if s.tracker != nil {
+		s.tracker.Close()
+	}
+	s.tracker, s.mb, s.mbName, s.mbOwner, s.readOnly, s.lastRes = nil, nil, "", "", false, nil
+	return nil
+}
+
+func (s *session) Create(name string, options *imap.CreateOptions) error {
+	owner, folder, err := s.resolve(name)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPCreate, Command: "CREATE"}, name, owner)
+	if err == nil {
+		_, err = s.srv.cfg.Store.Create(owner, folder)
+		if errors.Is(err, store.ErrMailboxExists) {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
+		}
+	}
+	s.emitResult(e, err)
+	return imapErr(err)
+}
+
+func (s *session) Delete(name string) error {
+	owner, folder, err := s.resolve(name)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPDelete, Command: "DELETE"}, name, owner)
+	if err == nil {
+		err = s.srv.cfg.Store.Delete(owner, folder)
+	}
+	s.emitResult(e, err)
+	return imapErr(err)
+}
+
+func (s *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
+	owner, folder, err := s.resolve(oldName)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPRename, Command: "RENAME", DestMailbox: newName}, oldName, owner)
+	if err == nil {
+		var owner2, folder2 string
+		owner2, folder2, err = s.resolve(newName)
+		if err == nil && owner2 != owner {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Cannot rename across mailbox owners"}
+		}
+		if err == nil {
+			err = s.srv.cfg.Store.Rename(owner, folder, folder2)
+		}
+	}
+	s.emitResult(e, err)
+	return imapErr(err)
+}
+
+func (s *session) Subscribe(name string) error   { return s.subscribe(name, true) }
+func (s *session) Unsubscribe(name string) error { return s.subscribe(name, false) }
+
+func (s *session) subscribe(name string, v bool) error {
+	mb, owner, err := s.mailbox(name)
+	cmd := "SUBSCRIBE"
+	if !v {
+		cmd = "UNSUBSCRIBE"
+	}
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPSubscribe, Command: cmd}, name, owner)
+	if err == nil {
+		mb.SetSubscribed(v)
+	}
+	s.emitResult(e, err)
+	return err
+}
+
+func (s *session) emitResult(e audit.Event, err error) {
+	if err != nil {
+		e.Outcome = audit.Failure
+		e.Reason = reason(err)
+	} else {
+		e.Outcome = audit.Success
+	}
+	s.emit(e)
+}
+
+func reason(err error) string {
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		switch ie.Code {
+		case imap.ResponseCodeNonExistent, imap.ResponseCodeTryCreate:
+			return "no_such_mailbox"
+		case imap.ResponseCodeAlreadyExists:
+			return "already_exists"
+		}
+		return strings.ToLower(strings.ReplaceAll(ie.Text, " ", "_"))
+	}
+	switch {
+	case errors.Is(err, store.ErrNoMailbox):
+		return "no_such_mailbox"
+	case errors.Is(err, store.ErrMailboxExists):
+		return "already_exists"
+	}
+	return "error"
+}
+
+func imapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) {
+		return err
+	}
+	if errors.Is(err, store.ErrNoMailbox) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: err.Error()}
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
+}
+
+func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	mb, owner, err := s.mailbox(name)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPStatus, Command: "STATUS"}, name, owner)
+	if err != nil {
+		s.emitResult(e, err)
+		return nil, err
+	}
+	data, err := statusData(mb, name, options)
+	s.emitResult(e, err)
+	return data, err
+}
+
+func statusData(mb *store.Mailbox, name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	st, err := mb.Stats(options.NumUnseen || options.NumDeleted, options.Size)
+	if err != nil {
+		return nil, err
+	}
+	d := &imap.StatusData{Mailbox: name}
+	if options.NumMessages {
+		n := st.Messages
+		d.NumMessages = &n
+	}
+	if options.UIDNext {
+		d.UIDNext = imap.UID(st.UIDNext)
+	}
+	if options.UIDValidity {
+		d.UIDValidity = st.UIDValidity
+	}
+	if options.NumUnseen {
+		n := st.Unseen
+		d.NumUnseen = &n
+	}
+	if options.NumDeleted {
+		n := st.Deleted
+		d.NumDeleted = &n
+	}
+	if options.Size {
+		n := st.Size
+		d.Size = &n
+	}
+	if options.NumRecent {
+		n := uint32(0)
+		d.NumRecent = &n
+	}
+	return d, nil
+}
+
+func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	mb, owner, err := s.mailbox(name)
+	e := s.mailboxEvent(audit.Event{Action: audit.IMAPAppend, Command: "APPEND"}, name, owner)
+	if err != nil {
+		io.Copy(io.Discard, r)
+		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		s.emitResult(e, err)
+		return nil, err
+	}
+	if r.Size() > s.srv.cfg.MaxAppendBytes {
+		io.Copy(io.Discard, r)
+		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
+		s.emitResult(e, err)
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(r, s.srv.cfg.MaxAppendBytes+1)); err != nil {
+		return nil, err
+	}
+	var flags []imap.Flag
+	var date time.Time
+	if options != nil {
+		flags, date = options.Flags, options.Time
+	}
+	uid, err := mb.Append(buf.Bytes(), flags, date)
+	if err != nil {
+		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+		s.emitResult(e, err)
+		return nil, err
+	}
+	e.MessageUID = uid
+	e.MessageSize = int64(buf.Len())
+	if it, ok := mb.ItemByUID(uid); ok {
+		if m, err := it.Load(); err == nil {
+			e.MessageID, e.MessageSubj = m.MessageID, m.Subject
+			for _, a := range m.Attachments {
+				e.AttachmentNames = append(e.AttachmentNames, a.FileName)
+			}
+			e.AttachmentCount = len(m.Attachments)
+		}
+	}
+	s.emitResult(e, nil)
+	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: mb.UIDValidity()}, nil
+}
+
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if s.tracker == nil {
+		return nil
+	}
+	return s.tracker.Poll(w, allowExpunge)
+}
+
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPIdle, Outcome: audit.Success, Command: "IDLE"}, s.mbName, s.mbOwner))
+	if s.tracker == nil {
+		<-stop
+		return nil
+	}
+	return s.tracker.Idle(w, stop)
+}

@@ -1,0 +1,506 @@
+package store
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+)
+
+// Mailbox is one folder of one owner. Its base messages (UIDs 1..base count)
+// come from the Base; mutations are kept here.
+type Mailbox struct {
+	store   *Store
+	tracker *imapserver.MailboxTracker
+
+	mu          sync.RWMutex
+	owner       string
+	name        string
+	origin      string // folder name in the base
+	specialUse  string
+	uidValidity uint32
+	uidNext     uint32
+	baseCount   uint32
+	// dense is true while the mailbox holds exactly UIDs 1..n.
+	dense  bool
+	n      uint32
+	uids   []uint32 // when !dense: present UIDs, ascending
+	flags  map[uint32][]imap.Flag
+	extra  map[uint32]*Message
+	subbed bool
+	gone   bool
+}
+
+func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uint32, fromBase bool) *Mailbox {
+	if !fromBase {
+		count = 0
+	}
+	return &Mailbox{
+		store:       s,
+		tracker:     imapserver.NewMailboxTracker(count),
+		owner:       owner,
+		name:        name,
+		origin:      name,
+		specialUse:  specialUse,
+		uidValidity: uidValidity,
+		uidNext:     count + 1,
+		baseCount:   count,
+		dense:       true,
+		n:           count,
+		flags:       map[uint32][]imap.Flag{},
+		extra:       map[uint32]*Message{},
+		subbed:      true,
+	}
+}
+
+// Owner returns the address of the mailbox owner.
+func (mb *Mailbox) Owner() string { return mb.owner }
+
+// Name returns the mailbox name.
+func (mb *Mailbox) Name() string {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.name
+}
+
+// SpecialUse returns the special-use attribute (e.g. `\Sent`) or "".
+func (mb *Mailbox) SpecialUse() string { return mb.specialUse }
+
+// UIDValidity returns the UIDVALIDITY.
+func (mb *Mailbox) UIDValidity() uint32 { return mb.uidValidity }
+
+// Subscribed tells whether the mailbox is subscribed.
+func (mb *Mailbox) Subscribed() bool {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.subbed
+}
+
+// SetSubscribed changes the subscription.
+func (mb *Mailbox) SetSubscribed(v bool) {
+	mb.mu.Lock()
+	mb.subbed = v
+	mb.mu.Unlock()
+}
+
+// Deleted tells whether the mailbox was deleted.
+func (mb *Mailbox) Deleted() bool {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.gone
+}
+
+func (mb *Mailbox) markDeleted() {
+	mb.mu.Lock()
+	mb.gone = true
+	mb.mu.Unlock()
+}
+
+func (mb *Mailbox) rename(name string) {
+	mb.mu.Lock()
+	mb.name = name
+	mb.mu.Unlock()
+}
+
+func (mb *Mailbox) countLocked() uint32 {
+	if mb.dense {
+		return mb.n
+	}
+	return uint32(len(mb.uids))
+}
+
+func (mb *Mailbox) uidAtLocked(seq uint32) uint32 {
+	if mb.dense {
+		return seq
+	}
+	return mb.uids[seq-1]
+}
+
+// seqOfLocked returns the sequence number of uid, 0 if absent.
+func (mb *Mailbox) seqOfLocked(uid uint32) uint32 {
+	if mb.dense {
+		if uid >= 1 && uid <= mb.n {
+			return uid
+		}
+		return 0
+	}
+	i, ok := slices.BinarySearch(mb.uids, uid)
+	if !ok {
+		return 0
+	}
+	return uint32(i) + 1
+}
+
+func (mb *Mailbox) undenseLocked() {
+	if !mb.dense {
+		return
+	}
+	mb.uids = make([]uint32, mb.n)
+	for i := range mb.uids {
+		mb.uids[i] = uint32(i) + 1
+	}
+	mb.dense = false
+}
+
+// Count returns the number of messages.
+func (mb *Mailbox) Count() uint32 {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.countLocked()
+}
+
+// UIDNext returns the next UID to be assigned.
+func (mb *Mailbox) UIDNext() uint32 {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.uidNext
+}
+
+// Item is a message as seen at a point in time: its position, UID and flags,
+// and how to load its content (without holding the mailbox lock).
+type Item struct {
+	Seq   uint32 // server-view sequence number
+	UID   uint32
+	Flags []imap.Flag // nil when the base flags apply (call Load)
+	mb    *Mailbox
+	msg   *Message // set for non-base messages
+}
+
+// Load returns the parsed message, generating it if needed.
+func (it Item) Load() (*Message, error) {
+	if it.msg != nil {
+		return it.msg, nil
+	}
+	return it.mb.store.loadBase(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)
+}
+
+// FlagsOrBase returns the message's flags, loading the base ones if needed.
+func (it Item) FlagsOrBase() ([]imap.Flag, error) {
+	if it.Flags != nil {
+		return it.Flags, nil
+	}
+	m, err := it.Load()
+	if err != nil {
+		return nil, err
+	}
+	return m.baseFlags, nil
+}
+
+// baseName returns the folder name under which the base generates messages.
+// Renamed mailboxes keep generating from their original folder.
+func (mb *Mailbox) baseName() string { return mb.origin }
+
+// Items returns the messages whose server-view sequence numbers satisfy
+// keep, in order. keep receives (seq, uid).
+func (mb *Mailbox) Items(keep func(seq, uid uint32) bool) []Item {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	n := mb.countLocked()
+	var out []Item
+	for seq := uint32(1); seq <= n; seq++ {
+		uid := mb.uidAtLocked(seq)
+		if keep != nil && !keep(seq, uid) {
+			continue
+		}
+		out = append(out, mb.itemLocked(seq, uid))
+	}
+	return out
+}
+
+func (mb *Mailbox) itemLocked(seq, uid uint32) Item {
+	it := Item{Seq: seq, UID: uid, mb: mb, msg: mb.extra[uid]}
+	if f, ok := mb.flags[uid]; ok {
+		it.Flags = slices.Clone(f)
+		if it.Flags == nil {
+			it.Flags = []imap.Flag{}
+		}
+	} else if it.msg != nil {
+		it.Flags = slices.Clone(it.msg.baseFlags)
+		if it.Flags == nil {
+			it.Flags = []imap.Flag{}
+		}
+	}
+	return it
+}
+
+// ItemByUID returns one message by UID.
+func (mb *Mailbox) ItemByUID(uid uint32) (Item, bool) {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	seq := mb.seqOfLocked(uid)
+	if seq == 0 {
+		return Item{}, false
+	}
+	return mb.itemLocked(seq, uid), true
+}
+
+// MaxUID returns the largest UID present, 0 when empty.
+func (mb *Mailbox) MaxUID() uint32 {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	n := mb.countLocked()
+	if n == 0 {
+		return 0
+	}
+	return mb.uidAtLocked(n)
+}
+
+// FlagOp is a STORE operation.
+type FlagOp int
+
+// Flag operations.
+const (
+	FlagsSet FlagOp = iota
+	FlagsAdd
+	FlagsDel
+)
+
+// StoreFlags changes the flags of the messages with the given UIDs and
+// returns their new flags by UID. source is the tracker of the session doing
+// it (it is not notified of its own change); nil notifies all.
+func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, source *imapserver.SessionTracker) (map[uint32][]imap.Flag, error) {
+	// Base flags must be known before the change; load them without the lock.
+	base := map[uint32][]imap.Flag{}
+	for _, uid := range uids {
+		it, ok := mb.ItemByUID(uid)
+		if !ok {
+			continue
+		}
+		if it.Flags == nil {
+			f, err := it.FlagsOrBase()
+			if err != nil {
+				return nil, err
+			}
+			base[uid] = f
+		}
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	out := map[uint32][]imap.Flag{}
+	for _, uid := range uids {
+		seq := mb.seqOfLocked(uid)
+		if seq == 0 {
+			continue
+		}
+		cur, ok := mb.flags[uid]
+		if !ok {
+			if m := mb.extra[uid]; m != nil {
+				cur = m.baseFlags
+			} else {
+				cur = base[uid]
+			}
+		}
+		next := applyFlags(cur, op, flags)
+		mb.flags[uid] = next
+		out[uid] = next
+		mb.tracker.QueueMessageFlags(seq, imap.UID(uid), slices.Clone(next), source)
+	}
+	return out, nil
+}
+
+func canonFlag(f imap.Flag) imap.Flag {
+	if strings.HasPrefix(string(f), `\`) {
+		s := strings.ToLower(string(f))
+		return imap.Flag(`\` + strings.ToUpper(s[1:2]) + s[2:])
+	}
+	return f
+}
+
+func applyFlags(cur []imap.Flag, op FlagOp, flags []imap.Flag) []imap.Flag {
+	set := map[imap.Flag]bool{}
+	if op != FlagsSet {
+		for _, f := range cur {
+			set[canonFlag(f)] = true
+		}
+	}
+	for _, f := range flags {
+		f = canonFlag(f)
+		if strings.EqualFold(string(f), `\Recent`) {
+			continue
+		}
+		if op == FlagsDel {
+			delete(set, f)
+		} else {
+			set[f] = true
+		}
+	}
+	out := make([]imap.Flag, 0, len(set))
+	for f := range set {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// HasFlag reports whether flags contains f (case-insensitively for system flags).
+func HasFlag(flags []imap.Flag, f imap.Flag) bool {
+	f = canonFlag(f)
+	for _, x := range flags {
+		if canonFlag(x) == f {
+			return true
+		}
+	}
+	return false
+}
+
+// Expunge removes the messages flagged \Deleted (restricted to uids when
+// non-nil) and returns the removed UIDs with their server-view sequence
+// numbers at removal time, in the order the EXPUNGE responses must be sent.
+func (mb *Mailbox) Expunge(uids *imap.UIDSet) ([]Expunged, error) {
+	// Find candidates: only explicitly flagged messages can be \Deleted, and
+	// base messages never carry \Deleted, so the override map suffices.
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	var cands []uint32
+	for uid, f := range mb.flags {
+		if HasFlag(f, imap.FlagDeleted) && (uids == nil || uids.Contains(imap.UID(uid))) && mb.seqOfLocked(uid) != 0 {
+			cands = append(cands, uid)
+		}
+	}
+	return mb.removeLocked(cands), nil
+}
+
+// Expunged describes a removed message.
+type Expunged struct {
+	UID uint32
+	Seq uint32 // sequence number at the moment it was removed
+	Msg Item
+}
+
+func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
+	if len(uids) == 0 {
+		return nil
+	}
+	slices.Sort(uids)
+	mb.undenseLocked()
+	var out []Expunged
+	// Remove from the highest sequence number down, so numbers of the
+	// remaining messages stay valid while the responses are queued.
+	for i := len(uids) - 1; i >= 0; i-- {
+		uid := uids[i]
+		seq := mb.seqOfLocked(uid)
+		if seq == 0 {
+			continue
+		}
+		it := mb.itemLocked(seq, uid)
+		mb.uids = slices.Delete(mb.uids, int(seq-1), int(seq))
+		delete(mb.flags, uid)
+		delete(mb.extra, uid)
+		mb.tracker.QueueExpunge(seq)
+		out = append(out, Expunged{UID: uid, Seq: seq, Msg: it})
+	}
+	return out
+}
+
+// Remove removes messages by UID regardless of flags (MOVE).
+func (mb *Mailbox) Remove(uids []uint32) []Expunged {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return mb.removeLocked(slices.Clone(uids))
+}
+
+// Append adds a message and returns its UID. flags nil means none; a zero
+// date means now.
+func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32, error) {
+	if date.IsZero() {
+		date = mb.store.clock.Now()
+	}
+	m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, flags))
+	if err != nil {
+		return 0, err
+	}
+	return mb.appendMsg(m)
+}
+
+func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.gone {
+		return 0, ErrNoMailbox
+	}
+	mb.undenseLocked()
+	uid := mb.uidNext
+	mb.uidNext++
+	mb.uids = append(mb.uids, uid)
+	mb.extra[uid] = m
+	mb.tracker.QueueNumMessages(uint32(len(mb.uids)))
+	return uid, nil
+}
+
+// CopyTo copies the items into dest, keeping their flags and dates, and
+// returns the new UIDs in order.
+func (mb *Mailbox) CopyTo(items []Item, dest *Mailbox) ([]uint32, error) {
+	out := make([]uint32, 0, len(items))
+	for _, it := range items {
+		m, err := it.Load()
+		if err != nil {
+			return out, err
+		}
+		flags, err := it.FlagsOrBase()
+		if err != nil {
+			return out, err
+		}
+		cp := m.withFlags(flags)
+		uid, err := dest.appendMsg(cp)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, uid)
+	}
+	return out, nil
+}
+
+// Stats summarises the mailbox for STATUS/SELECT.
+type Stats struct {
+	Messages    uint32
+	UIDNext     uint32
+	UIDValidity uint32
+	Unseen      uint32
+	FirstUnseen uint32 // sequence number, 0 if none
+	Deleted     uint32
+	Size        int64
+	Flags       []imap.Flag
+}
+
+// Stats computes the summary. Unseen counts and sizes need every message's
+// flags: wantUnseen/wantSize false skip that work.
+func (mb *Mailbox) Stats(wantUnseen, wantSize bool) (Stats, error) {
+	mb.mu.RLock()
+	st := Stats{Messages: mb.countLocked(), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	mb.mu.RUnlock()
+	st.Flags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
+	if !wantUnseen && !wantSize {
+		return st, nil
+	}
+	for _, it := range mb.Items(nil) {
+		flags := it.Flags
+		var m *Message
+		if flags == nil || wantSize {
+			var err error
+			m, err = it.Load()
+			if err != nil {
+				return st, err
+			}
+			if flags == nil {
+				flags = m.baseFlags
+			}
+		}
+		if !HasFlag(flags, imap.FlagSeen) {
+			st.Unseen++
+			if st.FirstUnseen == 0 {
+				st.FirstUnseen = it.Seq
+			}
+		}
+		if HasFlag(flags, imap.FlagDeleted) {
+			st.Deleted++
+		}
+		if wantSize {
+			st.Size += m.Size
+		}
+	}
+	return st, nil
+}

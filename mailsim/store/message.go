@@ -1,0 +1,256 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"container/list"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+)
+
+// Attachment describes one attachment part of a message.
+type Attachment struct {
+	Part        []int // IMAP part path, e.g. [2] or [2 1]
+	FileName    string
+	Extension   string
+	MIMEType    string
+	Size        int64 // decoded size
+	EncodedSize int64 // bytes of the part body on the wire
+	SHA256      string
+}
+
+// Message is a parsed message. It is immutable once built, safe to share.
+type Message struct {
+	Raw          []byte
+	InternalDate time.Time
+	Size         int64
+	MessageID    string
+	Subject      string
+	Attachments  []Attachment
+
+	header    textproto.Header
+	baseFlags []imap.Flag
+
+	once sync.Once
+	bs   imap.BodyStructure
+	env  *imap.Envelope
+}
+
+func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return nil, fmt.Errorf("store: parse message header: %w", err)
+	}
+	m := &Message{
+		Raw:          raw,
+		InternalDate: date,
+		Size:         int64(len(raw)),
+		header:       h,
+		baseFlags:    flags,
+	}
+	m.MessageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
+	if subj, err := (&mime.WordDecoder{}).DecodeHeader(h.Get("Subject")); err == nil {
+		m.Subject = subj
+	} else {
+		m.Subject = h.Get("Subject")
+	}
+	m.Attachments = findAttachments(raw)
+	return m, nil
+}
+
+func (m *Message) withFlags(flags []imap.Flag) *Message {
+	return &Message{
+		Raw: m.Raw, InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID,
+		Subject: m.Subject, Attachments: m.Attachments, header: m.header, baseFlags: flags,
+	}
+}
+
+// Header returns the parsed top-level header.
+func (m *Message) Header() textproto.Header { return m.header }
+
+func (m *Message) parseStructure() {
+	m.once.Do(func() {
+		m.bs = imapserver.ExtractBodyStructure(bytes.NewReader(m.Raw))
+		m.env = imapserver.ExtractEnvelope(m.header)
+	})
+}
+
+// BodyStructure returns the IMAP body structure, computed once.
+func (m *Message) BodyStructure() imap.BodyStructure { m.parseStructure(); return m.bs }
+
+// Envelope returns the IMAP envelope, computed once.
+func (m *Message) Envelope() *imap.Envelope { m.parseStructure(); return m.env }
+
+// AttachmentAt returns the attachment at an exact part path.
+func (m *Message) AttachmentAt(part []int) (Attachment, bool) {
+	for _, a := range m.Attachments {
+		if equalPath(a.Part, part) {
+			return a, true
+		}
+	}
+	return Attachment{}, false
+}
+
+// AttachmentsUnder returns the attachments at or below a part path (an
+// empty path is the whole message).
+func (m *Message) AttachmentsUnder(part []int) []Attachment {
+	var out []Attachment
+	for _, a := range m.Attachments {
+		if len(a.Part) >= len(part) && equalPath(a.Part[:len(part)], part) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func equalPath(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// findAttachments walks the MIME tree and describes attachment parts.
+func findAttachments(raw []byte) []Attachment {
+	e, err := gomessage.Read(bytes.NewReader(raw))
+	if e == nil {
+		return nil
+	}
+	_ = err // unknown charsets etc. are fine: we only need structure
+	var out []Attachment
+	walkParts(e, nil, &out, 0)
+	return out
+}
+
+func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth int) {
+	if depth > 20 {
+		return
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		for i := 1; ; i++ {
+			part, err := mr.NextPart()
+			if err != nil {
+				return
+			}
+			walkParts(part, append(append([]int{}, p...), i), out, depth+1)
+		}
+	}
+	disp, dparams, _ := e.Header.ContentDisposition()
+	mt, tparams, _ := e.Header.ContentType()
+	name := dparams["filename"]
+	if name == "" {
+		name = tparams["name"]
+	}
+	if disp != "attachment" && name == "" {
+		return
+	}
+	if len(p) == 0 {
+		p = []int{1}
+	}
+	h := sha256.New()
+	n, _ := io.Copy(h, e.Body)
+	ext := strings.TrimPrefix(strings.ToLower(path.Ext(name)), ".")
+	*out = append(*out, Attachment{
+		Part: p, FileName: name, Extension: ext, MIMEType: mt, Size: n,
+		SHA256: hex.EncodeToString(h.Sum(nil)),
+	})
+}
+
+// cache is an LRU of parsed base messages, bounded by count and bytes.
+type cache struct {
+	mu       sync.Mutex
+	maxN     int
+	maxBytes int64
+	bytes    int64
+	ll       *list.List
+	items    map[string]*list.Element
+	inflight map[string]*call
+}
+
+type call struct {
+	wg  sync.WaitGroup
+	msg *Message
+	err error
+}
+
+type cacheEntry struct {
+	key string
+	msg *Message
+}
+
+func newCache(n int, b int64) *cache {
+	return &cache{maxN: n, maxBytes: b, ll: list.New(), items: map[string]*list.Element{}, inflight: map[string]*call{}}
+}
+
+func (c *cache) get(key string, load func() (*Message, error)) (*Message, error) {
+	c.mu.Lock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		m := el.Value.(*cacheEntry).msg
+		c.mu.Unlock()
+		return m, nil
+	}
+	if cl, ok := c.inflight[key]; ok {
+		c.mu.Unlock()
+		cl.wg.Wait()
+		return cl.msg, cl.err
+	}
+	cl := &call{}
+	cl.wg.Add(1)
+	c.inflight[key] = cl
+	c.mu.Unlock()
+
+	cl.msg, cl.err = load()
+	cl.wg.Done()
+
+	c.mu.Lock()
+	delete(c.inflight, key)
+	if cl.err == nil {
+		c.items[key] = c.ll.PushFront(&cacheEntry{key: key, msg: cl.msg})
+		c.bytes += cl.msg.Size
+		for c.ll.Len() > c.maxN || (c.bytes > c.maxBytes && c.ll.Len() > 1) {
+			el := c.ll.Back()
+			ce := el.Value.(*cacheEntry)
+			c.ll.Remove(el)
+			delete(c.items, ce.key)
+			c.bytes -= ce.msg.Size
+		}
+	}
+	c.mu.Unlock()
+	return cl.msg, cl.err
+}
+
+func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Message, error) {
+	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", owner, folder, uidValidity, uid)
+	return s.cache.get(key, func() (*Message, error) {
+		bm, err := s.base.Message(owner, folder, uid)
+		if err != nil {
+			return nil, err
+		}
+		flags := make([]imap.Flag, 0, len(bm.Flags))
+		for _, f := range bm.Flags {
+			flags = append(flags, imap.Flag(f))
+		}
+		return parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags))
+	})
+}
+
+// BaseFlags returns the flags the message was created with.
+func (m *Message) BaseFlags() []imap.Flag { return m.baseFlags }

@@ -1,0 +1,268 @@
+// Package store is mailsim's mail store: every user's mailboxes, whose base
+// content is generated on demand by a Base (the synthetic corpus) and whose
+// mutations — delivery, APPEND, flags, EXPUNGE, COPY/MOVE, CREATE/DELETE/RENAME —
+// are layered on top in memory. Nothing holds the whole corpus in memory:
+// untouched messages are regenerated from (owner, folder, uid) when needed
+// and parsed messages are kept in a bounded cache.
+//
+// Locks are held only to read or change mailbox state, never while message
+// bytes are generated or written to the network.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+// Errors returned by the store.
+var (
+	ErrNoMailbox     = errors.New("no such mailbox")
+	ErrMailboxExists = errors.New("mailbox already exists")
+	ErrUnknownOwner  = errors.New("no such mailbox owner")
+	ErrReadOnly      = errors.New("mailbox is read-only")
+	ErrNoMessage     = errors.New("no such message")
+)
+
+// BaseFolder describes a folder of the generated base.
+type BaseFolder struct {
+	Name        string
+	SpecialUse  string
+	Count       uint32
+	UIDValidity uint32
+}
+
+// BaseMessage is a generated message.
+type BaseMessage struct {
+	InternalDate time.Time
+	Flags        []string
+	Raw          []byte // must not be modified
+}
+
+// Base generates the initial content of every mailbox, deterministically.
+type Base interface {
+	// Folders returns the folders of owner's mailbox, nil if unknown.
+	Folders(owner string) []BaseFolder
+	// Message returns the message uid of owner's folder.
+	Message(owner, folder string, uid uint32) (BaseMessage, error)
+}
+
+// Options tune the store.
+type Options struct {
+	// CacheMessages bounds the parsed-message cache. Default 4096.
+	CacheMessages int
+	// CacheBytes bounds the bytes held by the cache. Default 512 MiB.
+	CacheBytes int64
+}
+
+// Store holds the mailboxes of every owner.
+type Store struct {
+	base  Base
+	clock clock.Clock
+	cache *cache
+
+	mu     sync.Mutex
+	owners map[string]*owner
+}
+
+type owner struct {
+	mu    sync.Mutex
+	boxes map[string]*Mailbox // by lower-cased name ("inbox" for INBOX)
+	next  uint32              // next UIDVALIDITY for created mailboxes
+}
+
+// New returns a store over base.
+func New(base Base, c clock.Clock, opts Options) *Store {
+	if c == nil {
+		c = clock.Real{}
+	}
+	if opts.CacheMessages <= 0 {
+		opts.CacheMessages = 4096
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 512 << 20
+	}
+	return &Store{
+		base:   base,
+		clock:  c,
+		cache:  newCache(opts.CacheMessages, opts.CacheBytes),
+		owners: map[string]*owner{},
+	}
+}
+
+// Clock returns the store's clock.
+func (s *Store) Clock() clock.Clock { return s.clock }
+
+func canonName(name string) string {
+	if strings.EqualFold(name, "INBOX") {
+		return "INBOX"
+	}
+	if len(name) > 6 && strings.EqualFold(name[:6], "INBOX/") {
+		return "INBOX/" + name[6:]
+	}
+	return name
+}
+
+func key(name string) string { return strings.ToLower(canonName(name)) }
+
+func (s *Store) owner(addr string) (*owner, error) {
+	addr = strings.ToLower(addr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o, ok := s.owners[addr]; ok {
+		return o, nil
+	}
+	folders := s.base.Folders(addr)
+	if folders == nil {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownOwner, addr)
+	}
+	o := &owner{boxes: map[string]*Mailbox{}}
+	for _, f := range folders {
+		mb := newMailbox(s, addr, canonName(f.Name), f.SpecialUse, f.UIDValidity, f.Count, true)
+		o.boxes[key(f.Name)] = mb
+		if f.UIDValidity >= o.next {
+			o.next = f.UIDValidity + 1
+		}
+	}
+	if _, ok := o.boxes["inbox"]; !ok {
+		o.boxes["inbox"] = newMailbox(s, addr, "INBOX", "", o.next, 0, false)
+		o.next++
+	}
+	s.owners[addr] = o
+	return o, nil
+}
+
+// Mailbox returns owner's mailbox name.
+func (s *Store) Mailbox(ownerAddr, name string) (*Mailbox, error) {
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	mb, ok := o.boxes[key(name)]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNoMailbox, name)
+	}
+	return mb, nil
+}
+
+// Mailboxes lists owner's mailboxes, sorted by name with INBOX first.
+func (s *Store) Mailboxes(ownerAddr string) ([]*Mailbox, error) {
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	out := make([]*Mailbox, 0, len(o.boxes))
+	for _, mb := range o.boxes {
+		out = append(out, mb)
+	}
+	o.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Name(), out[j].Name()
+		if (a == "INBOX") != (b == "INBOX") {
+			return a == "INBOX"
+		}
+		return a < b
+	})
+	return out, nil
+}
+
+// Create creates a mailbox.
+func (s *Store) Create(ownerAddr, name string) (*Mailbox, error) {
+	name = canonName(strings.TrimSuffix(name, "/"))
+	if name == "" {
+		return nil, fmt.Errorf("invalid mailbox name")
+	}
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.boxes[key(name)]; ok {
+		return nil, fmt.Errorf("%w: %s", ErrMailboxExists, name)
+	}
+	mb := newMailbox(s, strings.ToLower(ownerAddr), name, "", o.next, 0, false)
+	o.next++
+	o.boxes[key(name)] = mb
+	return mb, nil
+}
+
+// Delete deletes a mailbox. INBOX cannot be deleted.
+func (s *Store) Delete(ownerAddr, name string) error {
+	if key(name) == "inbox" {
+		return fmt.Errorf("INBOX cannot be deleted")
+	}
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	mb, ok := o.boxes[key(name)]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoMailbox, name)
+	}
+	delete(o.boxes, key(name))
+	mb.markDeleted()
+	return nil
+}
+
+// Rename renames a mailbox (and its children).
+func (s *Store) Rename(ownerAddr, oldName, newName string) error {
+	newName = canonName(strings.TrimSuffix(newName, "/"))
+	if key(oldName) == "inbox" {
+		return fmt.Errorf("renaming INBOX is not supported")
+	}
+	if newName == "" {
+		return fmt.Errorf("invalid mailbox name")
+	}
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	mb, ok := o.boxes[key(oldName)]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoMailbox, oldName)
+	}
+	if _, ok := o.boxes[key(newName)]; ok {
+		return fmt.Errorf("%w: %s", ErrMailboxExists, newName)
+	}
+	prefix := key(oldName) + "/"
+	for k, child := range o.boxes {
+		if strings.HasPrefix(k, prefix) {
+			nn := newName + child.Name()[len(prefix)-1:]
+			delete(o.boxes, k)
+			child.rename(nn)
+			o.boxes[key(nn)] = child
+		}
+	}
+	delete(o.boxes, key(oldName))
+	mb.rename(newName)
+	o.boxes[key(newName)] = mb
+	return nil
+}
+
+// Deliver appends raw to owner's INBOX, as a new unseen message.
+func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
+	mb, err := s.Mailbox(ownerAddr, "INBOX")
+	if err != nil {
+		return 0, err
+	}
+	uid, err := mb.Append(raw, nil, time.Time{})
+	return uid, err
+}
+
+// Tracker returns the imapserver tracker of a mailbox, for IMAP sessions.
+func (mb *Mailbox) Tracker() *imapserver.MailboxTracker { return mb.tracker }
