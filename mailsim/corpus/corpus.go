@@ -1,0 +1,203 @@
+// Package corpus generates the synthetic organisation that mailsim serves: a
+// French interior ministry (invented people, interieur.test) with a directory
+// of users and shared mailboxes, and every mailbox's folders and messages —
+// threaded French mail with real PDF, DOCX, XLSX, CSV and ZIP attachments.
+//
+// Everything is a pure function of the Config: a message's bytes are
+// generated on demand from (seed, address, folder, uid), so 10,000 mailboxes of
+// 10,000 messages cost almost no memory and are byte-identical across runs.
+package corpus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Defaults filled in by New.
+const (
+	DefaultDomain          = "interieur.test"
+	DefaultUsers           = 50
+	DefaultMessagesPerUser = 200
+	DefaultCacheBytes      = 256 << 20
+	DefaultMaxAttachment   = 15 << 20
+
+	maxUsers           = 200_000
+	maxMessagesPerUser = 1_000_000
+)
+
+// DefaultEnd is the date of the newest message unless Config.End says otherwise.
+var DefaultEnd = time.Date(2025, 12, 10, 18, 0, 0, 0, zoneCET)
+
+// Config chooses the organisation. The zero value of a field means its default.
+type Config struct {
+	Seed            int64
+	Domain          string    // default "interieur.test"
+	Users           int       // personal mailboxes, default 50 (at least 2)
+	MessagesPerUser int       // approximate messages per personal mailbox over all folders, default 200
+	End             time.Time // newest message date, default 2025-12-10T18:00:00+01:00; mail spans the 12 months before
+
+	// CacheBytes bounds the memory kept by the cache of encoded attachments
+	// (default 256 MiB). It changes speed, never content.
+	CacheBytes int64
+	// MaxAttachmentSize caps the size of a generated attachment (default 15 MiB).
+	// Lower values change content: documents are made smaller.
+	MaxAttachmentSize int
+}
+
+// Org is a generated organisation. It is safe for concurrent use.
+type Org struct {
+	cfg     Config
+	key     key
+	users   []User
+	index   map[string]int // lower-cased address → users index
+	byDept  [][]int        // department → personal user indices
+	start   time.Time      // oldest message date
+	work    workCalendar
+	docs    *docCache
+	nPerson int
+}
+
+// User is a mailbox of the directory: a person or a shared mailbox.
+type User struct {
+	Address, Password, Name, GivenName, Surname string
+	Department, Role, Title                     string
+	Kind                                        string   // "person" or "shared"
+	Delegates                                   []string // addresses allowed to open this mailbox
+	Phone                                       string
+
+	gender byte // 'F' or 'M', 0 for shared
+	dept   int
+}
+
+// Folder is a folder of a mailbox's generated base. UIDs are 1..Count.
+type Folder struct {
+	Name        string // "/" is the hierarchy delimiter
+	SpecialUse  string // `\Sent`, `\Drafts`, `\Trash`, `\Archive` or ""
+	Count       uint32
+	UIDValidity uint32
+}
+
+// Message is one generated message.
+type Message struct {
+	UID          uint32
+	InternalDate time.Time
+	Flags        []string
+	MessageID    string // with angle brackets, as in the header
+	Subject      string
+	Raw          []byte // full RFC 5322 message, CRLF line endings; freshly allocated, owned by the caller
+	Attachments  []Attachment
+}
+
+// Attachment describes an attachment of a generated message.
+type Attachment struct {
+	Filename    string
+	ContentType string
+	Size        int // decoded bytes
+}
+
+// New validates cfg, fills its defaults and builds the directory.
+func New(cfg Config) (*Org, error) {
+	if err := fill(&cfg); err != nil {
+		return nil, err
+	}
+	o := &Org{cfg: cfg, key: seedKey(cfg.Seed)}
+	o.start = cfg.End.AddDate(-1, 0, 0)
+	o.work = newWorkCalendar(o.start, cfg.End)
+	o.buildDirectory()
+	o.docs = newDocCache(cfg.CacheBytes)
+	return o, nil
+}
+
+func fill(cfg *Config) error {
+	var errs []error
+	if cfg.Domain == "" {
+		cfg.Domain = DefaultDomain
+	}
+	cfg.Domain = strings.ToLower(cfg.Domain)
+	if !validDomain(cfg.Domain) {
+		errs = append(errs, fmt.Errorf("corpus: domain %q is not a valid DNS name (letters, digits, '-' and '.', e.g. %q)", cfg.Domain, DefaultDomain))
+	}
+	switch {
+	case cfg.Users == 0:
+		cfg.Users = DefaultUsers
+	case cfg.Users < 2:
+		errs = append(errs, fmt.Errorf("corpus: users = %d: need at least 2 (the director and the secretariat)", cfg.Users))
+	case cfg.Users > maxUsers:
+		errs = append(errs, fmt.Errorf("corpus: users = %d: more than %d is not supported", cfg.Users, maxUsers))
+	}
+	switch {
+	case cfg.MessagesPerUser == 0:
+		cfg.MessagesPerUser = DefaultMessagesPerUser
+	case cfg.MessagesPerUser < 0:
+		errs = append(errs, fmt.Errorf("corpus: messages per user = %d: must be positive (0 means the default, %d)", cfg.MessagesPerUser, DefaultMessagesPerUser))
+	case cfg.MessagesPerUser > maxMessagesPerUser:
+		errs = append(errs, fmt.Errorf("corpus: messages per user = %d: more than %d is not supported", cfg.MessagesPerUser, maxMessagesPerUser))
+	}
+	if cfg.End.IsZero() {
+		cfg.End = DefaultEnd
+	} else if y := cfg.End.Year(); y < 1980 || y > 2200 {
+		errs = append(errs, fmt.Errorf("corpus: end date %s: year must be between 1980 and 2200", cfg.End.Format(time.RFC3339)))
+	}
+	switch {
+	case cfg.CacheBytes == 0:
+		cfg.CacheBytes = DefaultCacheBytes
+	case cfg.CacheBytes < 0:
+		errs = append(errs, fmt.Errorf("corpus: cache bytes = %d: must not be negative", cfg.CacheBytes))
+	}
+	switch {
+	case cfg.MaxAttachmentSize == 0:
+		cfg.MaxAttachmentSize = DefaultMaxAttachment
+	case cfg.MaxAttachmentSize < 4096:
+		errs = append(errs, fmt.Errorf("corpus: max attachment size = %d: must be at least 4096 bytes", cfg.MaxAttachmentSize))
+	case cfg.MaxAttachmentSize > 1<<30:
+		errs = append(errs, fmt.Errorf("corpus: max attachment size = %d: more than 1 GiB is not supported", cfg.MaxAttachmentSize))
+	}
+	return errors.Join(errs...)
+}
+
+func validDomain(d string) bool {
+	if len(d) == 0 || len(d) > 253 || !strings.Contains(d, ".") {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Config returns the configuration with defaults filled in.
+func (o *Org) Config() Config { return o.cfg }
+
+// Users returns the personal users (the director first) then the shared
+// mailboxes. The slice is a copy; the order is deterministic.
+func (o *Org) Users() []User {
+	out := make([]User, len(o.users))
+	copy(out, o.users)
+	return out
+}
+
+// Lookup finds a user by address, case-insensitively.
+func (o *Org) Lookup(address string) (User, bool) {
+	i, ok := o.lookup(address)
+	if !ok {
+		return User{}, false
+	}
+	return o.users[i], true
+}
+
+func (o *Org) lookup(address string) (int, bool) {
+	i, ok := o.index[address]
+	if !ok {
+		i, ok = o.index[strings.ToLower(strings.TrimSpace(address))]
+	}
+	return i, ok
+}

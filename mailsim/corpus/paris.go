@@ -1,0 +1,75 @@
+package corpus
+
+import "time"
+
+// Dates are shown in Paris time. The rules are computed here (EU summer time:
+// last Sunday of March to last Sunday of October, 01:00 UTC) so that output
+// does not depend on the host's time zone database.
+
+var (
+	zoneCET  = time.FixedZone("CET", 3600)
+	zoneCEST = time.FixedZone("CEST", 7200)
+)
+
+func lastSunday(year int, month time.Month) time.Time {
+	t := time.Date(year, month+1, 1, 1, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	for t.Weekday() != time.Sunday {
+		t = t.AddDate(0, 0, -1)
+	}
+	return t
+}
+
+func parisSummer(t time.Time) bool {
+	u := t.UTC()
+	y := u.Year()
+	return !u.Before(lastSunday(y, time.March)) && u.Before(lastSunday(y, time.October))
+}
+
+// paris returns t in Paris local time.
+func paris(t time.Time) time.Time {
+	if parisSummer(t) {
+		return t.In(zoneCEST)
+	}
+	return t.In(zoneCET)
+}
+
+func parisOffset(t time.Time) int64 {
+	if parisSummer(t) {
+		return 7200
+	}
+	return 3600
+}
+
+// localDay is the Paris calendar day of t, counted from 1970-01-01.
+func localDay(t time.Time) int64 {
+	s := t.Unix() + parisOffset(t)
+	d := s / 86400
+	if s < 0 && s%86400 != 0 {
+		d--
+	}
+	return d
+}
+
+// dayInstant returns the instant of the Paris wall clock minute m of day d.
+// Offsets are taken at noon, safe away from the 02:00/03:00 switches.
+func dayInstant(d int64, minute int64) time.Time {
+	noon := time.Unix(d*86400+12*3600, 0)
+	return time.Unix(d*86400+minute*60-parisOffset(noon), 0)
+}
+
+func weekdayOf(d int64) time.Weekday { return time.Weekday((d + 4) % 7) } // 1970-01-01 was a Thursday
+
+var frenchMonths = [...]string{"janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"}
+var frenchDays = [...]string{"dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"}
+
+// frenchDate formats "14 octobre 2025".
+func frenchDate(t time.Time) string {
+	t = paris(t)
+	return itoa(t.Day()) + " " + frenchMonths[t.Month()-1] + " " + itoa(t.Year())
+}
+
+// frenchDateTime formats "mardi 14 octobre 2025 09:12".
+func frenchDateTime(t time.Time) string {
+	t = paris(t)
+	return frenchDays[t.Weekday()] + " " + frenchDate(t) + " " + t.Format("15:04")
+}
