@@ -122,11 +122,12 @@ type ruleNode struct {
 }
 
 type pending struct {
-	rn  *ruleNode
-	ev  Event
-	ids []string
-	t   int64
-	seq uint64
+	first int64
+	rn    *ruleNode
+	ev    Event
+	ids   []string
+	t     int64
+	seq   uint64
 }
 
 // Engine evaluates Sigma detection and correlation rules over a stream of
@@ -563,6 +564,9 @@ func (e *Engine) feed(p pending) {
 			continue
 		}
 		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), IDs: ids, Payload: p.ev}
+		if p.first != 0 {
+			in.First = time.Unix(0, p.first)
+		}
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":
@@ -656,7 +660,7 @@ func (e *Engine) fired(c *ruleNode, m correlation.Match) {
 		d.vals = vals
 	}
 	// a correlation's output is produced in time order: feed parents directly
-	e.feed(pending{rn: c, ev: d, ids: m.IDs, t: m.Time.UnixNano()})
+	e.feed(pending{rn: c, ev: d, ids: m.IDs, t: m.Time.UnixNano(), first: m.First.UnixNano()})
 }
 
 func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group map[string]string, ids []string, value float64, typ string) {

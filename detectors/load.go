@@ -111,7 +111,7 @@ func LoadPath(p string) ([]*sigma.Rule, []error) {
 // office network of the simulated ministry.
 func DefaultPlaceholders() map[string][]string {
 	return map[string][]string{
-		"office_networks": {"10.20.0.0/16"},
+		"office_networks":  {"10.20.0.0/16"},
 		"internal_domains": {"interieur.test"},
 	}
 }

@@ -38,11 +38,12 @@ type Def struct {
 type Input struct {
 	Positions []int // indices in correlation.rules this input stands for (temporal types)
 	Time      time.Time
-	Key       string   // group key
-	IDs       []string // contributing event ids
-	Str       string   // value_count, value_percentile: the value of condition.field
-	Num       float64  // value_sum, value_avg: the value of condition.field
-	Payload   any      // carried to the Match (e.g. the completing event)
+	First     time.Time // earliest contributing event (chained inputs); zero: Time
+	Key       string    // group key
+	IDs       []string  // contributing event ids
+	Str       string    // value_count, value_percentile: the value of condition.field
+	Num       float64   // value_sum, value_avg: the value of condition.field
+	Payload   any       // carried to the Match (e.g. the completing event)
 }
 
 // Match is a correlation that fired.
@@ -63,14 +64,16 @@ type Stats struct {
 }
 
 type entry struct {
-	t   int64
-	id  string
-	ids []string // set instead of id when an input carries several ids
-	num float64
-	str string
+	t     int64
+	first int64
+	id    string
+	ids   []string // set instead of id when an input carries several ids
+	num   float64
+	str   string
 }
 
 type slot struct {
+	first int64
 	valid bool
 	start int64 // temporal_ordered: time of the chain's first input; temporal: time of the input
 	last  int64
@@ -224,7 +227,7 @@ func (s *State) Add(in Input) []Match {
 }
 
 func (s *State) push(g *group, in Input, now int64) {
-	e := entry{t: now, num: in.Num, str: in.Str}
+	e := entry{t: now, first: firstOf(in, now), num: in.Num, str: in.Str}
 	if len(in.IDs) == 1 {
 		e.id = in.IDs[0]
 	} else if len(in.IDs) > 1 {
@@ -335,8 +338,8 @@ func (s *State) judge(g *group, cur int) (Match, bool) {
 		if keep != nil && !keep(e) {
 			continue
 		}
-		if first {
-			m.First = time.Unix(0, e.t)
+		if first || e.first < m.First.UnixNano() {
+			m.First = time.Unix(0, e.first)
 			first = false
 		}
 		m.Last = time.Unix(0, e.t)
@@ -365,7 +368,7 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
-			g.slots[p] = slot{valid: true, start: now, last: now, ids: in.IDs}
+			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.IDs}
 		}
 	}
 	g.payload = in.Payload
@@ -390,8 +393,8 @@ func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 	first := now
 	for _, sl := range g.slots {
 		if sl.valid {
-			if sl.start < first {
-				first = sl.start
+			if sl.first < first {
+				first = sl.first
 			}
 			m.IDs = s.appendIDs(m.IDs, "", sl.ids)
 		}
@@ -416,14 +419,14 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 			continue
 		}
 		if k == 0 {
-			g.slots[0] = slot{valid: true, start: now, last: now, ids: in.IDs}
+			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.IDs}
 			continue
 		}
 		prev := g.slots[k-1]
 		if !prev.valid {
 			continue
 		}
-		cand := slot{valid: true, start: prev.start, last: now}
+		cand := slot{valid: true, start: prev.start, first: min(prev.first, firstOf(in, now)), last: now}
 		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs))
 		cand.ids = s.appendIDs(cand.ids, "", prev.ids)
 		cand.ids = s.appendIDs(cand.ids, "", in.IDs)
@@ -436,7 +439,7 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 	if !last.valid {
 		return Match{}, false
 	}
-	m := Match{Key: g.key, Time: in.Time, First: time.Unix(0, last.start), Last: in.Time,
+	m := Match{Key: g.key, Time: in.Time, First: time.Unix(0, last.first), Last: in.Time,
 		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
 	s.reset(g)
 	return m, true
@@ -495,4 +498,11 @@ func (s *State) Flush() []Match {
 		s.windows = nil
 	}
 	return out
+}
+
+func firstOf(in Input, now int64) int64 {
+	if in.First.IsZero() {
+		return now
+	}
+	return min(in.First.UnixNano(), now)
 }
