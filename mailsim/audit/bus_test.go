@@ -1,0 +1,174 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+func TestBusOrderAndStamping(t *testing.T) {
+	start := time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC)
+	vc := clock.NewVirtual(start)
+	b := NewBus(vc, BusOptions{RunID: "run1"})
+	sub := b.Subscribe()
+	_, err := b.Publish(Event{Action: IMAPLogin})
+	require.NoError(t, err)
+	require.NoError(t, vc.Advance(time.Minute))
+	_, err = b.Publish(Event{Action: IMAPLogout})
+	require.NoError(t, err)
+	ctx := context.Background()
+	e1, err := sub.Next(ctx)
+	require.NoError(t, err)
+	e2, err := sub.Next(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), e1.Sequence)
+	assert.Equal(t, "run1-1", e1.ID)
+	assert.Equal(t, "run1", e1.RunID)
+	assert.Equal(t, start, e1.Timestamp)
+	assert.Equal(t, start.Add(time.Minute), e2.Timestamp)
+	b.Close()
+	_, err = sub.Next(ctx)
+	assert.ErrorIs(t, err, ErrClosed)
+	_, err = b.Publish(Event{})
+	assert.ErrorIs(t, err, ErrClosed)
+}
+
+// Under backpressure publishers wait; nothing is dropped.
+func TestBusBackpressureLosesNothing(t *testing.T) {
+	b := NewBus(nil, BusOptions{MaxLag: 16})
+	sub := b.Subscribe()
+	const writers, each = 8, 500
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				_, err := b.Publish(Event{Action: IMAPFetch})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	got := 0
+	var last uint64
+	ctx := context.Background()
+	for got < writers*each {
+		time.Sleep(time.Microsecond) // a slow reader
+		evs, err := sub.NextBatch(ctx, 7)
+		require.NoError(t, err)
+		for _, e := range evs {
+			require.Equal(t, last+1, e.Sequence)
+			last = e.Sequence
+		}
+		got += len(evs)
+		b.mu.Lock()
+		lag := b.last() - sub.cursor
+		b.mu.Unlock()
+		require.LessOrEqual(t, lag, uint64(16), "publishers must wait for the slow reader")
+	}
+	wg.Wait()
+	assert.Equal(t, writers*each, got)
+}
+
+func TestSubscribeFromRetention(t *testing.T) {
+	b := NewBus(nil, BusOptions{Retain: 10})
+	for i := 0; i < 2000; i++ {
+		_, err := b.Publish(Event{Action: SMTPConnect})
+		require.NoError(t, err)
+	}
+	_, err := b.SubscribeFrom(1)
+	require.ErrorIs(t, err, ErrNotRetained)
+	sub, err := b.SubscribeFrom(1995)
+	require.NoError(t, err)
+	e, err := sub.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1995), e.Sequence)
+
+	all := NewBus(nil, BusOptions{Retain: -1})
+	for i := 0; i < 3000; i++ {
+		all.Publish(Event{})
+	}
+	sub, err = all.SubscribeFrom(1)
+	require.NoError(t, err)
+	evs, err := sub.NextBatch(context.Background(), 0)
+	require.NoError(t, err)
+	assert.Len(t, evs, 3000)
+}
+
+func TestFlushAndContext(t *testing.T) {
+	b := NewBus(nil, BusOptions{})
+	sub := b.Subscribe()
+	b.Publish(Event{})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, b.Flush(ctx), context.DeadlineExceeded)
+	_, err := sub.Next(context.Background())
+	require.NoError(t, err)
+	require.NoError(t, b.Flush(context.Background()))
+
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	_, err = sub.Next(ctx2)
+	require.True(t, errors.Is(err, context.DeadlineExceeded))
+	sub.Close()
+	// A closed subscription no longer holds publishers back.
+	for i := 0; i < 100000; i++ {
+		b.Publish(Event{})
+	}
+}
+
+func TestWriteJSONLines(t *testing.T) {
+	b := NewBus(clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.FixedZone("", 3600))), BusOptions{})
+	sub := b.Subscribe()
+	var buf bytes.Buffer
+	done := make(chan error)
+	go func() { done <- WriteJSONLines(context.Background(), sub, &buf) }()
+	b.Publish(Event{Action: IMAPLogin, Outcome: Success, UserName: "a@interieur.test", AuthCleartext: Bool(false), ServiceType: "imap"})
+	b.Publish(Event{Action: SMTPData, AttachmentNames: []string{"a.pdf"}, AttachmentCount: 1})
+	b.Close()
+	require.NoError(t, <-done)
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	require.Len(t, lines, 2)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(lines[0], &m))
+	assert.Equal(t, "imap.login", m["event.action"])
+	assert.Equal(t, "2025-12-11T23:40:00+01:00", m["@timestamp"])
+	assert.Equal(t, false, m["auth.cleartext"])
+	assert.Equal(t, "a@interieur.test", m["user.name"])
+	_, hasFile := m["file.name"]
+	assert.False(t, hasFile, "empty optional fields are omitted")
+	var e Event
+	require.NoError(t, json.Unmarshal(lines[1], &e))
+	assert.Equal(t, []string{"a.pdf"}, e.AttachmentNames)
+}
+
+func TestEventField(t *testing.T) {
+	e := &Event{Action: IMAPFetch, FileSize: 42, UserName: "u", MailboxShared: Bool(true), TLS: true}
+	v, ok := e.Field("event.action")
+	assert.True(t, ok)
+	assert.Equal(t, "imap.fetch", v)
+	v, ok = e.Field("file.size")
+	assert.True(t, ok)
+	assert.Equal(t, int64(42), v)
+	v, ok = e.Field("mailbox.shared")
+	assert.True(t, ok)
+	assert.Equal(t, true, v)
+	_, ok = e.Field("file.name")
+	assert.False(t, ok)
+	_, ok = e.Field("auth.cleartext")
+	assert.False(t, ok)
+	_, ok = e.Field("no.such")
+	assert.False(t, ok)
+}
