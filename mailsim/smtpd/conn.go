@@ -1,0 +1,293 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// listener wraps the caller's listener: it numbers and tracks each
+// connection, enforces MaxSessions and audits the connection.
+type listener struct {
+	net.Listener
+	srv     *Server
+	service string
+	once    sync.Once
+	err     error
+}
+
+func (l *listener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+func (l *listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		s := l.srv
+		if s.closing.Load() {
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		tc := newTrackedConn(c, s, l.service)
+		s.mu.Lock()
+		full := len(s.conns) >= s.cfg.MaxSessions
+		if !full {
+			s.conns[tc] = struct{}{}
+		}
+		s.mu.Unlock()
+		if full {
+			e := tc.state.event(audit.SMTPConnect)
+			e.Outcome, e.Reason = audit.Failure, "too_many_sessions"
+			s.publish(e)
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write([]byte("421 4.3.2 Too many sessions, try again later\r\n"))
+			c.Close()
+			e = tc.state.event(audit.SMTPDisconnect)
+			s.publish(e)
+			continue
+		}
+		e := tc.state.event(audit.SMTPConnect)
+		e.Outcome = audit.Success
+		s.publish(e)
+		return tc, nil
+	}
+}
+
+// connState is what the audit trail knows about one connection. It outlives
+// go-smtp's sessions, which restart after STARTTLS.
+type connState struct {
+	srv     *Server
+	service string
+	id      string
+	ip      string
+	port    int
+	dstPort int
+
+	// busy is set while a message is being received or delivered; Close
+	// lets such sessions finish.
+	busy atomic.Bool
+
+	mu         sync.Mutex
+	helo       string
+	tls        bool
+	tlsPending bool // STARTTLS handshake begun, not finished
+	user       string
+	messages   int // messages received, numbering trace ids
+}
+
+// event returns an event for action carrying the connection's fields.
+func (cs *connState) event(action string) audit.Event {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.eventLocked(action)
+}
+
+func (cs *connState) eventLocked(action string) audit.Event {
+	return audit.Event{
+		Action:      action,
+		ServiceType: serviceType,
+		ServiceName: cs.service,
+		SessionID:   cs.id,
+		SourceIP:    cs.ip,
+		SourcePort:  cs.port,
+		DestPort:    cs.dstPort,
+		TLS:         cs.tls,
+		SMTPHelo:    cs.helo,
+		UserName:    cs.user,
+	}
+}
+
+func (cs *connState) isTLS() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.tls
+}
+
+func (cs *connState) authenticatedUser() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.user
+}
+
+func (cs *connState) setUser(u string) {
+	cs.mu.Lock()
+	cs.user = u
+	cs.mu.Unlock()
+}
+
+// newSession records what go-smtp knows when a session (re)starts after
+// HELO/EHLO.
+func (cs *connState) newSession(c *smtp.Conn) {
+	_, isTLS := c.TLSConnectionState()
+	cs.flushFailedHandshake()
+	cs.mu.Lock()
+	cs.helo = sanitize(c.Hostname(), maxHeloLen)
+	cs.tls = isTLS
+	cs.user = "" // go-smtp forgets the login on STARTTLS; a first EHLO has none
+	cs.mu.Unlock()
+}
+
+func (cs *connState) handshakeStarted() {
+	cs.mu.Lock()
+	cs.tlsPending = true
+	cs.mu.Unlock()
+}
+
+// handshakeDone records a completed STARTTLS: as in go-smtp, the client
+// must greet and authenticate again.
+func (cs *connState) handshakeDone() {
+	cs.mu.Lock()
+	cs.tlsPending = false
+	cs.tls = true
+	e := cs.eventLocked(audit.SMTPStartTLS)
+	cs.helo = ""
+	cs.user = ""
+	cs.mu.Unlock()
+	e.Outcome = audit.Success
+	cs.srv.publish(e)
+}
+
+// flushFailedHandshake audits a STARTTLS handshake that began and never
+// completed.
+func (cs *connState) flushFailedHandshake() {
+	cs.mu.Lock()
+	if !cs.tlsPending {
+		cs.mu.Unlock()
+		return
+	}
+	cs.tlsPending = false
+	e := cs.eventLocked(audit.SMTPStartTLS)
+	cs.mu.Unlock()
+	e.Outcome, e.Reason = audit.Failure, "handshake_failed"
+	cs.srv.publish(e)
+}
+
+// trackedConn is the connection go-smtp reads and writes. It lets Close end
+// idle sessions, caps the session's lifetime, and audits the disconnect.
+type trackedConn struct {
+	net.Conn
+	state    *connState
+	deadline time.Time // hard end of the session
+	once     sync.Once
+}
+
+func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
+	n := s.nextID.Add(1)
+	cs := &connState{
+		srv:     s,
+		service: service,
+		id:      s.cfg.SessionIDPrefix + strconv.FormatUint(n, 10),
+	}
+	cs.ip, cs.port = splitAddr(c.RemoteAddr())
+	_, cs.dstPort = splitAddr(c.LocalAddr())
+	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration)}
+	_ = c.SetDeadline(tc.deadline)
+	return tc
+}
+
+func splitAddr(a net.Addr) (string, int) {
+	if a == nil {
+		return "", 0
+	}
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String(), t.Port
+	}
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), 0
+	}
+	p, _ := strconv.Atoi(port)
+	return host, p
+}
+
+// stopping reports whether reads should fail now: the server is closing
+// and no message is in flight.
+func (c *trackedConn) stopping() bool {
+	return c.state.srv.closing.Load() && !c.state.busy.Load()
+}
+
+func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.stopping() {
+		return 0, os.ErrDeadlineExceeded
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *trackedConn) clamp(t time.Time) time.Time {
+	if c.stopping() {
+		return time.Unix(1, 0)
+	}
+	if t.IsZero() || t.After(c.deadline) {
+		return c.deadline
+	}
+	return t
+}
+
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	return c.Conn.SetReadDeadline(c.clamp(t))
+}
+
+func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() || t.After(c.deadline) {
+		t = c.deadline
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+func (c *trackedConn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// interruptIfIdle wakes a read blocked waiting for a command, so the
+// session ends with "421 Idle timeout".
+func (c *trackedConn) interruptIfIdle() {
+	if !c.state.busy.Load() {
+		_ = c.Conn.SetReadDeadline(time.Unix(1, 0))
+	}
+}
+
+func (c *trackedConn) forceClose() { _ = c.Close() }
+
+// Close closes the connection once and audits the disconnect.
+func (c *trackedConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.Conn.Close()
+		cs := c.state
+		s := cs.srv
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		cs.flushFailedHandshake()
+		s.publish(cs.event(audit.SMTPDisconnect))
+	})
+	return err
+}
+
+// stateOf finds the connection state behind a go-smtp connection, which may
+// have been wrapped by STARTTLS.
+func stateOf(c *smtp.Conn) *connState {
+	nc := c.Conn()
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	if tc, ok := nc.(*trackedConn); ok {
+		return tc.state
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// Data receives a message, records it, delivers it to local recipients and
+// captures it in the Outbox for outside ones.
+func (s *session) Data(r io.Reader) error {
+	s.cs.busy.Store(true)
+	defer s.cs.busy.Store(false)
+
+	s.mu.Lock()
+	from, rcpts := s.from, append([]recipient(nil), s.rcpts...)
+	s.mu.Unlock()
+
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, r)
+	if err != nil {
+		e := s.cs.event(audit.SMTPData)
+		e.SMTPMailFrom = from
+		e.MessageSize = n
+		e.Outcome = audit.Failure
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			e.Reason = ReasonMessageTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			e.Reason = ReasonLineTooLong
+		default:
+			e.Reason = ReasonAborted
+		}
+		s.srv.publish(e)
+		return err
+	}
+	body := buf.Bytes()
+	info := ParseMessage(body)
+
+	now := s.srv.cfg.Clock.Now()
+	s.cs.mu.Lock()
+	s.cs.messages++
+	seq := s.cs.messages
+	helo, isTLS, user := s.cs.helo, s.cs.tls, s.cs.user
+	s.cs.mu.Unlock()
+
+	// Trace and identify the message as a real MTA would.
+	var head strings.Builder
+	fmt.Fprintf(&head, "Received: from %s ([%s])\r\n\tby %s with %s id %s.%d;\r\n\t%s\r\n",
+		headerSafe(helo), s.cs.ip, s.srv.cfg.Hostname, protocolName(isTLS, user != ""), s.cs.id, seq,
+		now.Format(time.RFC1123Z))
+	if info.MessageID == "" && s.submission() {
+		info.MessageID = fmt.Sprintf("%s.%d.%d@%s", s.cs.id, seq, now.UnixNano(), s.srv.cfg.Hostname)
+		fmt.Fprintf(&head, "Message-ID: <%s>\r\n", info.MessageID)
+	}
+	raw := make([]byte, 0, head.Len()+len(body))
+	raw = append(append(raw, head.String()...), body...)
+
+	e := s.cs.event(audit.SMTPData)
+	e.Outcome = audit.Success
+	e.SMTPMailFrom = from
+	e.MessageSize = n
+	e.MessageID = info.MessageID
+	e.MessageSubj = info.Subject
+	e.AttachmentCount = info.AttachmentCount
+	e.AttachmentNames = info.Attachments
+	s.srv.publish(e)
+
+	direction := DirectionInternal
+	if !s.submission() {
+		direction = DirectionInbound
+	}
+	delivered, failed := 0, 0
+	var outbound []recipient
+	for _, rc := range rcpts {
+		if !rc.local {
+			outbound = append(outbound, rc)
+			continue
+		}
+		de := s.cs.event(audit.SMTPDeliver)
+		de.SMTPMailFrom, de.SMTPRcptTo, de.DestDomain = from, rc.addr, rc.domain
+		de.EmailDirection = direction
+		de.MessageID = info.MessageID
+		if err := s.srv.cfg.Backend.Deliver(rc.addr, raw); err != nil {
+			s.srv.log.Warn("smtpd: local delivery failed", logKeySession, s.cs.id, "rcpt", rc.addr, logKeyErr, err)
+			de.Outcome, de.Reason = audit.Failure, ReasonDeliveryFailed
+			failed++
+		} else {
+			de.Outcome = audit.Success
+			delivered++
+		}
+		s.srv.publish(de)
+	}
+	if len(outbound) > 0 {
+		addrs := make([]string, len(outbound))
+		for i, rc := range outbound {
+			addrs[i] = rc.addr
+		}
+		s.srv.cfg.Outbox.add(OutboxMessage{
+			Time:            now,
+			SessionID:       s.cs.id,
+			Service:         s.cs.service,
+			User:            user,
+			MailFrom:        from,
+			RcptTo:          addrs,
+			Size:            n,
+			Subject:         info.Subject,
+			MessageID:       info.MessageID,
+			AttachmentCount: info.AttachmentCount,
+			Attachments:     info.Attachments,
+			Raw:             raw,
+		})
+		for _, rc := range outbound {
+			de := s.cs.event(audit.SMTPDeliver)
+			de.SMTPMailFrom, de.SMTPRcptTo, de.DestDomain = from, rc.addr, rc.domain
+			de.EmailDirection = DirectionOutbound
+			de.MessageID = info.MessageID
+			de.Outcome = audit.Success
+			s.srv.publish(de)
+			delivered++
+		}
+	}
+	if delivered == 0 && failed > 0 {
+		return errDeliveryFailed
+	}
+	return nil
+}
+
+// protocolName is the RFC 3848 "with" keyword.
+func protocolName(isTLS, authenticated bool) string {
+	p := "ESMTP"
+	if isTLS {
+		p += "S"
+	}
+	if authenticated {
+		p += "A"
+	}
+	return p
+}
+
+// headerSafe strips what could break a header line (it is already free of
+// control characters) and bounds its length.
+func headerSafe(s string) string {
+	s = strings.NewReplacer("(", "", ")", "", "<", "", ">", "", ";", "").Replace(s)
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
