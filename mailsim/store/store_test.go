@@ -1,0 +1,123 @@
+package store
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type countingBase struct {
+	mu    sync.Mutex
+	calls int
+}
+
+func (b *countingBase) Folders(owner string) []BaseFolder {
+	if owner != "a@x.test" {
+		return nil
+	}
+	return []BaseFolder{{Name: "INBOX", Count: 10, UIDValidity: 7}, {Name: "Sent", SpecialUse: `\Sent`, Count: 2, UIDValidity: 8}}
+}
+
+func (b *countingBase) Message(owner, folder string, uid uint32) (BaseMessage, error) {
+	b.mu.Lock()
+	b.calls++
+	b.mu.Unlock()
+	raw := fmt.Sprintf("Subject: %s %d\r\nMessage-ID: <%d@x>\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=\"liste.csv\"\r\n\r\na,b\r\n--B--\r\n", folder, uid, uid)
+	var flags []string
+	if uid%2 == 0 {
+		flags = []string{`\Seen`}
+	}
+	return BaseMessage{InternalDate: time.Unix(int64(uid), 0), Flags: flags, Raw: []byte(raw)}, nil
+}
+
+func TestMailboxLayering(t *testing.T) {
+	b := &countingBase{}
+	s := New(b, nil, Options{CacheMessages: 4})
+	_, err := s.Mailbox("nobody@x.test", "INBOX")
+	require.ErrorIs(t, err, ErrUnknownOwner)
+	mb, err := s.Mailbox("A@x.test", "inbox")
+	require.NoError(t, err)
+	assert.Equal(t, "INBOX", mb.Name())
+	assert.Equal(t, uint32(10), mb.Count())
+	assert.Equal(t, uint32(11), mb.UIDNext())
+	assert.Equal(t, 0, b.calls, "nothing is generated before it is needed")
+
+	st, err := mb.Stats(true, true)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(5), st.Unseen)
+	assert.Equal(t, uint32(1), st.FirstUnseen)
+
+	it, ok := mb.ItemByUID(3)
+	require.True(t, ok)
+	m, err := it.Load()
+	require.NoError(t, err)
+	require.Len(t, m.Attachments, 1)
+	assert.Equal(t, "liste.csv", m.Attachments[0].FileName)
+	assert.Equal(t, []int{2}, m.Attachments[0].Part)
+	assert.Equal(t, int64(3), m.Attachments[0].Size) // "a,b": the CRLF before the boundary belongs to it
+
+	_, err = mb.StoreFlags([]uint32{3, 4}, FlagsAdd, []imap.Flag{`\deleted`}, nil)
+	require.NoError(t, err)
+	gone, err := mb.Expunge(nil)
+	require.NoError(t, err)
+	require.Len(t, gone, 2)
+	assert.Equal(t, uint32(4), gone[0].UID, "highest first")
+	assert.Equal(t, uint32(8), mb.Count())
+	assert.Equal(t, uint32(5), mb.Items(func(seq, uid uint32) bool { return seq == 3 })[0].UID)
+
+	uid, err := mb.Append([]byte("Subject: new\r\n\r\nbody\r\n"), nil, time.Time{})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(11), uid)
+	it, ok = mb.ItemByUID(11)
+	require.True(t, ok)
+	assert.Equal(t, []imap.Flag{}, it.Flags)
+
+	sent, err := s.Mailbox("a@x.test", "Sent")
+	require.NoError(t, err)
+	uids, err := mb.CopyTo(mb.Items(func(seq, uid uint32) bool { return uid == 2 }), sent)
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{3}, uids)
+	it, _ = sent.ItemByUID(3)
+	assert.Equal(t, []imap.Flag{imap.FlagSeen}, it.Flags, "flags travel with the copy")
+
+	_, err = s.Create("a@x.test", "Dossiers/2025")
+	require.NoError(t, err)
+	_, err = s.Create("a@x.test", "dossiers/2025")
+	require.ErrorIs(t, err, ErrMailboxExists)
+	require.NoError(t, s.Rename("a@x.test", "Dossiers/2025", "Classés/2025"))
+	_, err = s.Mailbox("a@x.test", "Classés/2025")
+	require.NoError(t, err)
+	require.Error(t, s.Delete("a@x.test", "INBOX"))
+	require.NoError(t, s.Delete("a@x.test", "Classés/2025"))
+	boxes, _ := s.Mailboxes("a@x.test")
+	assert.Equal(t, "INBOX", boxes[0].Name())
+	assert.Len(t, boxes, 2)
+}
+
+func TestCacheIsBoundedAndShared(t *testing.T) {
+	b := &countingBase{}
+	s := New(b, nil, Options{CacheMessages: 3})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			it, _ := mb.ItemByUID(1)
+			_, err := it.Load()
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1, b.calls, "concurrent loads of one message generate it once")
+	for uid := uint32(1); uid <= 10; uid++ {
+		it, _ := mb.ItemByUID(uid)
+		it.Load()
+	}
+	assert.LessOrEqual(t, s.cache.ll.Len(), 3)
+}
