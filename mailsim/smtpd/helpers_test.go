@@ -51,7 +51,7 @@ func newFakeBackend() *fakeBackend {
 	return &fakeBackend{
 		passwords: map[string]string{jean: jeanPass, marie: mariePass},
 		aliases:   map[string]string{"jdupont": jean},
-		shared:    map[string]bool{cabinet: true},
+		shared:    map[string]bool{cabinet: true, "postmaster@interieur.test": true},
 		delegates: map[string][]string{jean: {cabinet}},
 		inbox:     map[string][][]byte{},
 		failFor:   map[string]bool{},

@@ -159,15 +159,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return err
 	}
 	cfg := &s.srv.cfg
-	local, domain, ok := splitAddress(addr)
-	if !ok {
-		if strings.EqualFold(addr, "postmaster") { // RFC 5321 §4.5.1
-			local, domain = "postmaster", cfg.Domain
-			addr = local + "@" + domain
-			e.SMTPRcptTo = addr
-		} else {
-			return refuse(ReasonBadAddress, errBadAddress)
-		}
+	_, domain, ok := splitAddress(addr)
+	if !ok { // go-smtp's parser already insists on local@domain
+		return refuse(ReasonBadAddress, errBadAddress)
 	}
 	e.DestDomain = domain
 	r := recipient{addr: addr, domain: domain, local: cfg.Backend.IsLocal(addr)}
