@@ -241,7 +241,9 @@ var docTypes = []docType{
 				Row:  o.personnelRows(m)}
 		}},
 	{id: "budget", format: "xlsx", depts: []string{"DFA", "SG"}, small: 0.05, large: 0.02,
-		name: func(m *docMeta) string { return fmt.Sprintf("budget_BOP%d_%d.xlsx", []int{176, 216, 161, 303, 307, 354}[m.Seq%6], m.Year+1) },
+		name: func(m *docMeta) string {
+			return fmt.Sprintf("budget_BOP%d_%d.xlsx", []int{176, 216, 161, 303, 307, 354}[m.Seq%6], m.Year+1)
+		},
 		content: func(o *Org, m *docMeta) docContent {
 			return docContent{Title: fmt.Sprintf("Programmation budgétaire %d", m.Year+1),
 				Cols: []string{"Programme", "Action", "Sous-action", "Centre de coût", "Libellé", "AE (€)", "CP (€)", "Consommé (€)", "Taux"},
@@ -315,7 +317,9 @@ var docTypes = []docType{
 				}}
 		}},
 	{id: "rapport_inspection", format: "pdf", depts: []string{"IGA"}, small: 0.0, large: 0.06,
-		name: func(m *docMeta) string { return fmt.Sprintf("rapport_IGA_%d-%03d_%s.pdf", m.Year, m.Seq, asciiLocal(m.City)) },
+		name: func(m *docMeta) string {
+			return fmt.Sprintf("rapport_IGA_%d-%03d_%s.pdf", m.Year, m.Seq, asciiLocal(m.City))
+		},
 		content: func(o *Org, m *docMeta) docContent {
 			return docContent{Title: fmt.Sprintf("Rapport d'inspection n° %d-%03d", m.Year, m.Seq), Subtitle: "Contrôle de fonctionnement — services de " + m.City,
 				Marking: "DIFFUSION RESTREINTE",
@@ -333,7 +337,9 @@ var docTypes = []docType{
 				}, MaxRows: 8, PreviewRows: 8}
 		}},
 	{id: "habilitations", format: "xlsx", depts: []string{"SSI"}, small: 0.1, large: 0.0,
-		name: func(m *docMeta) string { return fmt.Sprintf("habilitations_SI_%d-T%d.xlsx", m.Year, 1+int(paris(m.Date).Month()-1)/3) },
+		name: func(m *docMeta) string {
+			return fmt.Sprintf("habilitations_SI_%d-T%d.xlsx", m.Year, 1+int(paris(m.Date).Month()-1)/3)
+		},
 		content: func(o *Org, m *docMeta) docContent {
 			return docContent{Title: "Revue des habilitations",
 				Cols: []string{"Identifiant", "Nom", "Service", "Application", "Profil", "Date d'attribution", "Valideur"},
@@ -360,7 +366,7 @@ var docTypes = []docType{
 	{id: "planning_permanences", format: "xlsx", depts: []string{"DGSCGC", "CAB", "SSI", "DGPN"}, small: 0.3, large: 0.0,
 		name: func(m *docMeta) string {
 			t := paris(m.Date)
-			return fmt.Sprintf("planning_permanences_%s_%d.xlsx", asciiLocal(frenchMonths[t.Month()-1]), t.Year())
+			return fmt.Sprintf("planning_permanences_%s_%d.xlsx", frenchMonths[t.Month()-1], t.Year())
 		},
 		content: func(o *Org, m *docMeta) docContent {
 			return docContent{Title: "Planning des permanences",
@@ -427,7 +433,7 @@ var docTypes = []docType{
 				}}
 		}},
 	{id: "note_synthese", format: "docx", depts: []string{"DCSI", "DGPN", "CAB"}, small: 0.1, large: 0.02,
-		name: func(m *docMeta) string { return fmt.Sprintf("note_synthese_%d-%03d_DR.docx", m.Year, m.Seq*2) },
+		name: func(m *docMeta) string { return fmt.Sprintf("note_synthèse_%d-%03d_DR.docx", m.Year, m.Seq*2) },
 		content: func(o *Org, m *docMeta) docContent {
 			return docContent{Title: fmt.Sprintf("Note de synthèse n° %d-%03d", m.Year, m.Seq*2), Subtitle: "Situation dans le ressort de " + m.City,
 				Marking: "DIFFUSION RESTREINTE",
@@ -445,7 +451,7 @@ var docTypes = []docType{
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
 					d := 100 + r.intn(5000)
-					return []string{"Préfecture de " + pick(&r, cities), ym(m.Date.AddDate(0, -(i/len(cities)), 0)), fmt.Sprint(d), fmt.Sprint(d * (50 + r.intn(45)) / 100), fmt.Sprint(d * r.intn(20) / 100), fmt.Sprint(20 + r.intn(120))}
+					return []string{"Préfecture de " + pick(&r, cities), ym(m.Date.AddDate(0, -(i / len(cities)), 0)), fmt.Sprint(d), fmt.Sprint(d * (50 + r.intn(45)) / 100), fmt.Sprint(d * r.intn(20) / 100), fmt.Sprint(20 + r.intn(120))}
 				}}
 		}},
 }

@@ -1,0 +1,211 @@
+package corpus
+
+// topic is a kind of exchange: its subjects, its opening and reply
+// paragraphs, who takes part and which documents travel with it.
+// Placeholders: {num} {doc} {mois} {city} {org} {dept} {code} {date} {echeance} {seq}.
+type topic struct {
+	id       string
+	depts    []string // owners' departments where it occurs; empty: any
+	ext      []string // kinds of outside correspondents; empty: internal only
+	extShare float64  // chance the counterpart is outside, when ext is set
+	subjects []string
+	opens    []string
+	replies  []string
+	docs     []string // document types; the first is the thread's own document
+	weight   int
+}
+
+var topics = []topic{
+	{id: "signalement", depts: []string{"DGPN", "DCSI", "DLPAJ", "CAB"}, ext: []string{"prefecture", "partner"}, extShare: 0.4, weight: 6,
+		subjects: []string{"Signalement – dossier {num}", "Dossier {num} : signalement à traiter", "URGENT – signalement {num} ({city})", "Fiche de signalement {num}"},
+		opens: []string{
+			"Je vous transmets la fiche de signalement relative au dossier {num}, établie à la suite des faits survenus à {city}.",
+			"Les éléments recueillis appellent une analyse rapide de votre part ; le service saisi attend nos instructions.",
+			"Je vous remercie de bien vouloir me faire connaître les suites que vous entendez donner à ce dossier avant le {echeance}.",
+			"La personne concernée est déjà connue des services ; je vous invite à consulter les antécédents avant toute décision.",
+		},
+		replies: []string{
+			"Bien reçu. Nous procédons aux vérifications et revenons vers vous dans la journée.",
+			"Après examen, je propose une transmission au parquet. Pouvez-vous valider ?",
+			"Je vous confirme que le dossier {num} a été enregistré et attribué au bureau compétent.",
+			"Pourriez-vous me préciser la date exacte des faits ? Elle ne figure pas sur la fiche.",
+		},
+		docs: []string{"signalement", "pieces_dossier", "extraction_taj"}},
+	{id: "note_service", depts: []string{"SG", "DRH", "SSI", "CAB"}, weight: 4,
+		subjects: []string{"Note de service n° {seq}", "Diffusion : note de service {seq}", "Pour information – note de service {seq}"},
+		opens: []string{
+			"Veuillez trouver ci-joint la note de service n° {seq}, à diffuser à l'ensemble des agents de vos bureaux.",
+			"Cette note entre en vigueur dès sa publication et remplace les dispositions antérieures.",
+			"Les chefs de bureau voudront bien en accuser réception avant le {echeance}.",
+		},
+		replies: []string{"Bien noté, diffusion faite auprès de mon équipe.", "Merci. Une version PDF est-elle prévue pour l'intranet ?", "Accusé de réception pour le bureau."},
+		docs:    []string{"note_service"}},
+	{id: "personnel", depts: []string{"DRH", "DLPAJ", "SG", "DGPN", "SSI", "DGEF", "DCSI"}, weight: 4,
+		subjects: []string{"Liste du personnel {code} – mise à jour", "Mise à jour des effectifs {code}", "Effectifs au {date}", "Tableau des effectifs – {mois}"},
+		opens: []string{
+			"Vous trouverez ci-joint la liste du personnel de la direction, mise à jour au {date}.",
+			"Merci de vérifier les affectations et les quotités de temps de travail de vos agents, et de me signaler les corrections.",
+			"Ce fichier contient des données personnelles : il ne doit pas être transféré hors du ministère.",
+		},
+		replies: []string{"Deux corrections pour mon bureau : voir en rouge dans le fichier.", "RAS pour mon service.", "Un agent est parti en mobilité le mois dernier, il faut le retirer de la liste."},
+		docs:    []string{"liste_personnel", "annuaire"}},
+	{id: "budget", depts: []string{"DFA", "SG", "SSI", "DGPN"}, weight: 3,
+		subjects: []string{"Programmation budgétaire {seq}", "Budget – tableau de suivi {mois}", "Dialogue de gestion : éléments attendus", "Consommation des crédits au {date}"},
+		opens: []string{
+			"Dans le cadre du dialogue de gestion, je vous remercie de compléter le tableau joint avant le {echeance}.",
+			"Les montants en autorisations d'engagement et en crédits de paiement doivent être justifiés ligne par ligne.",
+			"Le taux de consommation à date reste inférieur à la cible ; une revue des engagements est nécessaire.",
+		},
+		replies: []string{"Tableau complété, voir onglet de mon service.", "Nous aurons besoin d'un report de crédits sur l'action 02.", "Je vous transmets les éléments d'ici vendredi."},
+		docs:    []string{"budget"}},
+	{id: "taj", depts: []string{"DGPN", "DCSI"}, ext: []string{"prefecture", "partner"}, extShare: 0.3, weight: 3,
+		subjects: []string{"Extraction TAJ – {mois}", "Demande d'extraction TAJ", "Résultat de la requête TAJ du {date}"},
+		opens: []string{
+			"Voici l'extraction demandée pour la période, au format CSV.",
+			"Rappel : l'usage de ces données est strictement limité à la finalité déclarée et tracé.",
+			"Merci de supprimer le fichier une fois l'analyse terminée.",
+		},
+		replies: []string{"Merci, j'en accuse réception.", "Il manque les fiches du mois précédent, pouvez-vous relancer la requête ?", "Données exploitées, fichier supprimé."},
+		docs:    []string{"extraction_taj"}},
+	{id: "contentieux", depts: []string{"DLPAJ", "DGEF", "SG"}, ext: []string{"lawyer", "partner"}, extShare: 0.6, weight: 4,
+		subjects: []string{"Requête n° {num} – {city}", "Contentieux {num} : mémoire en défense", "Dossier {num} – pièces complémentaires", "Recours contre l'arrêté du {date}"},
+		opens: []string{
+			"Je vous adresse les pièces du dossier {num} en vue de la préparation du mémoire en défense.",
+			"L'audience est fixée au {echeance} ; le greffe attend nos observations dix jours avant.",
+			"Le requérant conteste la régularité de la procédure suivie par les services de {city}.",
+		},
+		replies: []string{"Je prends connaissance des pièces et vous fais un retour sous 48 heures.", "Pourriez-vous me communiquer l'arrêté initial ?", "Mémoire transmis au greffe ce jour."},
+		docs:    []string{"pieces_dossier", "arrete", "projet_reponse"}},
+	{id: "arrete", depts: []string{"DLPAJ", "CAB", "SG"}, ext: []string{"prefecture"}, extShare: 0.5, weight: 3,
+		subjects: []string{"Projet d'arrêté – {city}", "Arrêté {seq} pour signature", "Signature de l'arrêté du {date}"},
+		opens: []string{
+			"Je vous soumets le projet d'arrêté pour signature.",
+			"Le texte a été relu par le bureau des affaires juridiques ; il peut être publié dès signature.",
+			"Une copie sera adressée à la préfecture pour notification.",
+		},
+		replies: []string{"Signé, je vous retourne le document.", "Une coquille à l'article 2, je corrige avant signature.", "Vu, transmis au cabinet."},
+		docs:    []string{"arrete"}},
+	{id: "inspection", depts: []string{"IGA", "CAB", "SG"}, ext: []string{"prefecture"}, extShare: 0.4, weight: 2,
+		subjects: []string{"Rapport de la mission d'inspection – {city}", "Inspection {seq} : rapport provisoire", "Suites de l'inspection de {city}"},
+		opens: []string{
+			"Veuillez trouver ci-joint le rapport provisoire de la mission, soumis à la procédure contradictoire.",
+			"Vos observations sont attendues avant le {echeance}.",
+			"Le rapport définitif sera remis au ministre à l'issue de cette phase.",
+		},
+		replies: []string{"Nos observations suivent par courrier séparé.", "Nous contestons la recommandation n° 2, voir note jointe.", "Merci pour ce document, nous le diffusons au comité de direction."},
+		docs:    []string{"rapport_inspection"}},
+	{id: "habilitations", depts: []string{"SSI"}, weight: 3,
+		subjects: []string{"Revue des habilitations – trimestre en cours", "Droits d'accès : revue {seq}", "Habilitations SI à valider"},
+		opens: []string{
+			"Dans le cadre de la revue trimestrielle, merci de valider les droits d'accès de vos agents dans le fichier joint.",
+			"Les comptes non validés avant le {echeance} seront désactivés.",
+			"Les profils administrateurs font l'objet d'une attention particulière.",
+		},
+		replies: []string{"Validé pour mon service, deux comptes à supprimer.", "Pourquoi mon adjoint n'a-t-il plus accès à la GED ?", "Fait."},
+		docs:    []string{"habilitations", "journaux_vpn"}},
+	{id: "securite_si", depts: []string{"SSI"}, ext: []string{"vendor", "partner"}, extShare: 0.3, weight: 3,
+		subjects: []string{"Alerte de sécurité – campagne d'hameçonnage", "Journaux VPN {mois}", "Incident de sécurité n° {seq}", "Connexions suspectes sur la passerelle VPN"},
+		opens: []string{
+			"Une campagne de courriels frauduleux imitant la page de connexion de la messagerie est en cours.",
+			"Plusieurs échecs d'authentification ont été relevés sur la passerelle VPN depuis des adresses inhabituelles.",
+			"Vous trouverez ci-joint l'export des journaux pour analyse.",
+			"Merci de ne pas ouvrir les pièces jointes inattendues et de signaler tout message suspect au support.",
+		},
+		replies: []string{"Analyse en cours, aucun compte compromis à ce stade.", "Nous avons bloqué les adresses sources au niveau du pare-feu.", "Je lance une réinitialisation des mots de passe des comptes concernés."},
+		docs:    []string{"journaux_vpn", "fiche_reflexe"}},
+	{id: "support", depts: []string{}, weight: 3,
+		subjects: []string{"Problème d'accès à la messagerie", "Demande de réinitialisation de mot de passe", "Poste de travail – lenteurs", "Accès au dossier partagé"},
+		opens: []string{
+			"Depuis ce matin je n'arrive plus à accéder à ma messagerie depuis l'extérieur.",
+			"Mon mot de passe a expiré pendant mes congés, pouvez-vous le réinitialiser ?",
+			"Le partage réseau du bureau n'est plus accessible depuis la mise à jour.",
+		},
+		replies: []string{"Votre mot de passe provisoire vous a été communiqué par téléphone ; il devra être changé à la première connexion.", "Le ticket a été pris en compte.", "Pouvez-vous redémarrer votre poste et réessayer ?"},
+		docs:    nil},
+	{id: "reunion", depts: []string{}, weight: 5,
+		subjects: []string{"Compte rendu de la réunion du {date}", "Réunion de service – {date}", "Ordre du jour du comité de direction", "Point hebdomadaire"},
+		opens: []string{
+			"Vous trouverez ci-joint le compte rendu de la réunion du {date}.",
+			"Les relevés de décisions sont à mettre en œuvre avant la prochaine réunion.",
+			"Je vous propose de nous retrouver le {echeance} à 10 h en salle 2.14.",
+		},
+		replies: []string{"Merci pour ce compte rendu.", "Je ne pourrai pas être présent, mon adjoint me représentera.", "Une précision sur le point 2 : la décision reste à confirmer."},
+		docs:    []string{"compte_rendu"}},
+	{id: "permanences", depts: []string{"DGSCGC", "CAB", "SSI", "DGPN"}, weight: 2,
+		subjects: []string{"Planning des permanences – {mois}", "Permanences de fin d'année", "Astreintes : planning à compléter"},
+		opens: []string{
+			"Merci de compléter le planning des permanences pour le mois à venir.",
+			"Chaque créneau doit être couvert par un titulaire et un suppléant joignables.",
+		},
+		replies: []string{"J'ai pris les créneaux du week-end.", "Échange de permanence avec un collègue, planning mis à jour.", "Complété pour mon équipe."},
+		docs:    []string{"planning_permanences"}},
+	{id: "crise", depts: []string{"DGSCGC", "CAB", "DGPN", "SSI"}, ext: []string{"prefecture"}, extShare: 0.5, weight: 2,
+		subjects: []string{"Cellule de crise – point de situation", "Activation de la cellule de crise", "Fiche réflexe à jour"},
+		opens: []string{
+			"La cellule de crise est activée à compter de ce jour ; les points de situation ont lieu à 8 h et 18 h.",
+			"Merci de tenir à jour la main courante et de faire remonter toute information utile.",
+			"La fiche réflexe jointe rappelle les premières mesures.",
+		},
+		replies: []string{"Point de situation transmis.", "La préfecture confirme la mise en place du dispositif.", "RAS sur notre périmètre."},
+		docs:    []string{"fiche_reflexe"}},
+	{id: "presse", depts: []string{"SICOM", "CAB"}, ext: []string{"press"}, extShare: 0.7, weight: 3,
+		subjects: []string{"Demande d'interview", "Question d'un journaliste sur {city}", "Demande d'information – article en préparation", "Revue de presse"},
+		opens: []string{
+			"Je prépare un article sur la situation à {city} et souhaiterais obtenir la position du ministère.",
+			"Pourriez-vous me confirmer les chiffres évoqués lors du dernier point presse ?",
+			"Ma date de bouclage est fixée au {echeance}.",
+		},
+		replies: []string{"Nous revenons vers vous rapidement avec des éléments de langage validés.", "Le ministère ne commente pas les procédures en cours.", "Un entretien téléphonique est possible demain matin."},
+		docs:    nil},
+	{id: "courrier", depts: []string{"BC", "CAB", "DGEF", "DLPAJ"}, ext: []string{"citizen", "mairie", "lawyer"}, extShare: 0.7, weight: 4,
+		subjects: []string{"Courrier n° {num}", "Demande de rendez-vous", "Réclamation – dossier {num}", "Réponse à votre courrier du {date}"},
+		opens: []string{
+			"Je me permets de vous écrire au sujet de la demande que j'ai déposée auprès de vos services il y a plusieurs mois, restée sans réponse.",
+			"Je sollicite un rendez-vous afin d'exposer la situation de notre commune.",
+			"Vous trouverez ci-joint un projet de réponse au courrier enregistré sous le numéro {num}.",
+		},
+		replies: []string{"Votre courrier a été transmis au service compétent.", "Le projet de réponse me convient, il peut partir à la signature.", "Une réponse vous sera adressée dans les meilleurs délais."},
+		docs:    []string{"projet_reponse"}},
+	{id: "etrangers", depts: []string{"DGEF"}, ext: []string{"prefecture", "partner"}, extShare: 0.5, weight: 3,
+		subjects: []string{"Statistiques titres de séjour – {mois}", "Délais d'instruction en préfecture", "Remontée mensuelle des indicateurs"},
+		opens: []string{
+			"Je vous transmets les indicateurs du mois pour les préfectures de la zone.",
+			"Les délais d'instruction restent élevés ; un plan d'action est attendu.",
+		},
+		replies: []string{"Merci, les chiffres de {city} semblent incomplets.", "Bien reçu, intégré au tableau de bord national."},
+		docs:    []string{"stats_sejour"}},
+	{id: "marche", depts: []string{"DFA", "SSI"}, ext: []string{"vendor"}, extShare: 0.5, weight: 2,
+		subjects: []string{"Marché {seq} – dossier de consultation", "Question sur le DCE", "Offre – marché de prestations informatiques"},
+		opens: []string{
+			"Le dossier de consultation des entreprises est joint ; la date limite de remise des offres est fixée au {echeance}.",
+			"Toute question doit être posée par écrit au plus tard dix jours avant cette date.",
+		},
+		replies: []string{"Nous avons bien reçu votre question, la réponse sera publiée sur la plateforme.", "Notre offre vous sera transmise dans les délais."},
+		docs:    []string{"dce_marche"}},
+	{id: "synthese", depts: []string{"DCSI", "DGPN", "CAB"}, weight: 3,
+		subjects: []string{"Note de synthèse – {city}", "Pour le cabinet : note de situation", "Éléments pour le point du ministre"},
+		opens: []string{
+			"Vous trouverez ci-joint la note de synthèse demandée par le cabinet.",
+			"Elle est classée Diffusion restreinte et ne doit pas être transférée.",
+		},
+		replies: []string{"Merci, transmise au directeur de cabinet.", "Pouvez-vous ajouter un point sur les perspectives ?"},
+		docs:    []string{"note_synthese"}},
+	{id: "rh", depts: []string{}, weight: 3,
+		subjects: []string{"Demande de congés", "Entretien professionnel annuel", "Télétravail – avenant", "Formation : inscription confirmée"},
+		opens: []string{
+			"Je souhaiterais poser des congés du {date} au {echeance}, sous réserve de votre accord.",
+			"Votre entretien professionnel est programmé ; merci de compléter le formulaire préparatoire.",
+			"Votre inscription à la session de formation est confirmée.",
+		},
+		replies: []string{"Accord pour ces dates.", "C'est noté, merci.", "Pouvez-vous décaler d'une semaine ?"},
+		docs:    nil},
+	{id: "divers", depts: []string{}, weight: 4,
+		subjects: []string{"Point rapide", "Question", "Pour info", "Relance", "Dossier en cours"},
+		opens: []string{
+			"As-tu un moment aujourd'hui pour faire le point sur le dossier ?",
+			"Je te transfère pour information, pas d'action particulière.",
+			"Petite relance sur mon message de la semaine dernière.",
+		},
+		replies: []string{"Oui, passe à mon bureau vers 15 h.", "Merci pour l'info.", "Je regarde et je reviens vers toi."},
+		docs:    nil},
+}
