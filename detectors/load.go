@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
+	_ "time/tzdata" // the pack's office hours are Europe/Paris, wherever we run
 
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
@@ -116,9 +118,15 @@ func DefaultPlaceholders() map[string][]string {
 	}
 }
 
-// PackConfig returns the configuration the rule pack is written for.
+// PackConfig returns the configuration the rule pack is written for: the
+// maildrill logsources, the ministry placeholders, and office hours read in
+// Europe/Paris.
 func PackConfig() Config {
-	return Config{Placeholders: DefaultPlaceholders()}
+	loc, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		loc = nil // keep each event's own offset
+	}
+	return Config{Placeholders: DefaultPlaceholders(), Location: loc}
 }
 
 func describe(errs []error) string {
