@@ -261,7 +261,10 @@ func (c *trackedConn) interruptIfIdle() {
 	}
 }
 
-func (c *trackedConn) forceClose() { _ = c.Close() }
+// forceClose cuts the connection under a busy session. The session's own
+// goroutine then fails, records what it was doing and closes the
+// trackedConn, which audits the disconnect in order.
+func (c *trackedConn) forceClose() { _ = c.Conn.Close() }
 
 // Close closes the connection once and audits the disconnect.
 func (c *trackedConn) Close() error {
