@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -80,6 +81,7 @@ type Server struct {
 	conns     map[*conn]struct{}
 	closed    bool
 	wg        sync.WaitGroup
+	sessions  sync.WaitGroup // sessions not yet closed (their logout event pending)
 	nextID    atomic.Uint64
 	done      chan struct{}
 }
@@ -244,6 +246,9 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	// imapserver closes each session once its pipe end fails; wait for
+	// that so every logout event is published before the bus closes.
+	waitTimeout(&s.sessions, 5*time.Second)
 	s.pipeLn.Close()
 	err := s.imap.Close()
 	<-s.servErr
@@ -251,6 +256,17 @@ func (s *Server) Close() error {
 		err = nil
 	}
 	return err
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func splitAddr(a net.Addr) (string, int) {

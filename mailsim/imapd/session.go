@@ -55,6 +55,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	if !ok {
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
+	s.sessions.Add(1)
 	return &session{srv: s, info: ic.info}, nil, nil
 }
 
@@ -79,6 +80,7 @@ func (s *session) Close() error {
 		return nil
 	}
 	s.closed = true
+	defer s.srv.sessions.Done()
 	if s.tracker != nil {
 		s.tracker.Close()
 		s.tracker = nil

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+type serveFlags struct {
+	imap, imaps, submission, mx, admin string
+	seed                               int64
+	users, messages                    int
+	auditLog, accounts, certDir        string
+	adminToken, runID                  string
+	allowPlaintext                     bool
+	start                              string
+	speed                              float64
+	verbose                            bool
+}
+
+func newServeCmd() *cobra.Command {
+	f := &serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the synthetic organisation's mail (IMAP, IMAPS, submission, MX, admin API)",
+		Long: `serve starts mailsim: real IMAP and SMTP servers over a synthetic ministry's
+mailboxes, writing an audit event for every security-relevant action.
+Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+		Example: `  maildrill serve
+  maildrill serve --users 200 --messages 500 --audit-log audit.jsonl --accounts accounts.json
+  maildrill serve --allow-plaintext-auth --audit-log -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runServe(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.imap, "imap", "127.0.0.1:1143", "IMAP listen address (STARTTLS), or 'off'")
+	fl.StringVar(&f.imaps, "imaps", "127.0.0.1:1993", "IMAPS (implicit TLS) listen address, or 'off'")
+	fl.StringVar(&f.submission, "submission", "127.0.0.1:1587", "SMTP submission listen address, or 'off'")
+	fl.StringVar(&f.mx, "mx", "127.0.0.1:1025", "SMTP MX (inbound) listen address, or 'off'")
+	fl.StringVar(&f.admin, "admin", "127.0.0.1:8025", "admin HTTP API listen address, or 'off'")
+	fl.Int64Var(&f.seed, "seed", 1, "corpus seed: the same seed gives byte-identical mailboxes")
+	fl.IntVar(&f.users, "users", 50, "number of personal mailboxes")
+	fl.IntVar(&f.messages, "messages", 200, "messages per mailbox (approximate, over all folders)")
+	fl.StringVar(&f.auditLog, "audit-log", "", "write audit events as JSON lines to FILE ('-' for stdout)")
+	fl.StringVar(&f.accounts, "accounts", "", "write the accounts (address, password, name, department, role) as JSON to FILE")
+	fl.StringVar(&f.certDir, "cert-dir", "", "directory for the generated CA and server certificate (default: a temporary directory)")
+	fl.StringVar(&f.adminToken, "admin-token", "", "bearer token for the admin API (generated when the API listens off loopback)")
+	fl.StringVar(&f.runID, "run-id", "", "run id stamped on every audit event (labels.run_id)")
+	fl.BoolVar(&f.allowPlaintext, "allow-plaintext-auth", false, "allow LOGIN/AUTH without TLS (recorded as auth.cleartext)")
+	fl.StringVar(&f.start, "start", "", "scenario start time (RFC 3339) for a scaled clock; default: the wall clock")
+	fl.Float64Var(&f.speed, "speed", 1, "with --start: scenario seconds per wall second")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	return cmd
+}
+
+func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
+	if f.users < 1 || f.users > 100000 {
+		return usageError{fmt.Errorf("--users must be between 1 and 100000, got %d", f.users)}
+	}
+	if f.messages < 0 || f.messages > 100000 {
+		return usageError{fmt.Errorf("--messages must be between 0 and 100000, got %d", f.messages)}
+	}
+	var clk clock.Clock = clock.Real{}
+	if f.start != "" {
+		t, err := time.Parse(time.RFC3339, f.start)
+		if err != nil {
+			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
+		}
+		sc, err := clock.NewScaled(t, f.speed)
+		if err != nil {
+			return usageError{fmt.Errorf("--speed: %w", err)}
+		}
+		clk = sc
+	} else if f.speed != 1 {
+		return usageError{fmt.Errorf("--speed needs --start")}
+	}
+	var logger *slog.Logger
+	if f.verbose {
+		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	info := stdout
+	var auditW io.Writer
+	var auditFile *os.File
+	switch f.auditLog {
+	case "":
+	case "-":
+		auditW = stdout
+		info = stderr // keep stdout pure JSON lines
+	default:
+		fh, err := os.OpenFile(f.auditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return usageError{fmt.Errorf("--audit-log: %w", err)}
+		}
+		auditFile = fh
+		auditW = fh
+	}
+	cfg := mailsim.Config{
+		Seed: f.seed, Users: f.users, MessagesPerUser: f.messages,
+		IMAPAddr: f.imap, IMAPSAddr: f.imaps, SubmissionAddr: f.submission, MXAddr: f.mx, AdminAddr: f.admin,
+		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
+		AuditLog: auditW, AdminToken: f.adminToken, Logger: logger,
+	}
+	t0 := time.Now()
+	srv, err := mailsim.Start(ctx, cfg)
+	if err != nil {
+		if auditFile != nil {
+			auditFile.Close()
+		}
+		return err
+	}
+	accounts := srv.Accounts()
+	if f.accounts != "" {
+		b, _ := json.MarshalIndent(accounts, "", "  ")
+		if err := os.WriteFile(f.accounts, append(b, '\n'), 0o600); err != nil {
+			srv.Close()
+			return usageError{fmt.Errorf("--accounts: %w", err)}
+		}
+	}
+	printBanner(info, srv, accounts, f, time.Since(t0))
+	<-ctx.Done()
+	fmt.Fprintln(info, "\nshutting down: closing sessions and flushing the audit log...")
+	err = srv.Close()
+	if auditFile != nil {
+		if cerr := auditFile.Close(); err == nil {
+			err = cerr
+		}
+	}
+	fmt.Fprintf(info, "stopped; %d audit events recorded\n", srv.Bus.Published())
+	return err
+}
+
+func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f *serveFlags, took time.Duration) {
+	fmt.Fprintf(w, "mailsim ready in %s: %d mailboxes, seed %d, domain %s\n\n", took.Round(time.Millisecond), len(accounts), f.seed, srv.Org.Config().Domain)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(name, addr, note string) {
+		if addr != "" {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, addr, note)
+		}
+	}
+	row("IMAP", srv.IMAPAddr, "STARTTLS")
+	row("IMAPS", srv.IMAPSAddr, "implicit TLS")
+	row("submission", srv.SubmissionAddr, "SMTP AUTH PLAIN/LOGIN, STARTTLS")
+	row("MX", srv.MXAddr, "inbound SMTP, local recipients only")
+	row("admin API", srv.AdminAddr, "http://"+srv.AdminAddr+"/healthz")
+	tw.Flush()
+	fmt.Fprintf(w, "\nTLS: trust the CA in %s\n", srv.Certs.CAFile)
+	if srv.AdminToken != "" {
+		fmt.Fprintf(w, "admin token: %s\n", srv.AdminToken)
+	}
+	var sample *mailsim.Account
+	for i := range accounts {
+		if accounts[i].Kind == "person" {
+			sample = &accounts[i]
+			break
+		}
+	}
+	if sample != nil {
+		host, port := splitHostPort(srv.IMAPSAddr)
+		fmt.Fprintf(w, "\nlog in, e.g.: %s / %s (%s)\n", sample.Address, sample.Password, sample.Role)
+		if host != "" {
+			fmt.Fprintf(w, "  curl --cacert %s --url 'imaps://%s:%s/INBOX' --user '%s:%s' -X 'EXAMINE INBOX'\n", srv.Certs.CAFile, host, port, sample.Address, sample.Password)
+		}
+	}
+	if f.accounts != "" {
+		fmt.Fprintf(w, "all accounts: %s\n", f.accounts)
+	} else {
+		fmt.Fprintf(w, "all accounts: --accounts FILE, or GET http://%s/api/users\n", srv.AdminAddr)
+	}
+	fmt.Fprintln(w, "\nCtrl-C to stop.")
+}
+
+func splitHostPort(a string) (string, string) {
+	i := strings.LastIndexByte(a, ':')
+	if i < 0 {
+		return "", ""
+	}
+	return a[:i], a[i+1:]
+}

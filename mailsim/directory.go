@@ -1,0 +1,129 @@
+package mailsim
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/imapd"
+	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// directory answers authentication and access questions from the corpus.
+type directory struct {
+	org        *corpus.Org
+	accessible map[string][]imapd.Account // user → other mailboxes they may open
+}
+
+func newDirectory(org *corpus.Org) *directory {
+	d := &directory{org: org, accessible: map[string][]imapd.Account{}}
+	for _, u := range org.Users() {
+		acc := imapd.Account{Address: u.Address, Kind: u.Kind, Delegates: u.Delegates}
+		for _, del := range u.Delegates {
+			del = strings.ToLower(del)
+			d.accessible[del] = append(d.accessible[del], acc)
+		}
+	}
+	return d
+}
+
+var (
+	errUnknownUser = fmt.Errorf("%w: %w", imapd.ErrUnknownUser, smtpd.ErrUnknownUser)
+	errBadPassword = fmt.Errorf("%w: %w", imapd.ErrInvalidCredentials, smtpd.ErrInvalidCredentials)
+)
+
+// Authenticate accepts the full address or the local part.
+func (d *directory) Authenticate(username, password string) (string, error) {
+	u, ok := d.lookup(username)
+	if !ok || u.Kind != "person" {
+		return "", errUnknownUser
+	}
+	if u.Password != password {
+		return "", errBadPassword
+	}
+	return u.Address, nil
+}
+
+func (d *directory) lookup(name string) (corpus.User, bool) {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if !strings.Contains(name, "@") {
+		name += "@" + d.org.Config().Domain
+	}
+	return d.org.Lookup(name)
+}
+
+func (d *directory) Account(address string) (imapd.Account, bool) {
+	u, ok := d.org.Lookup(address)
+	if !ok {
+		return imapd.Account{}, false
+	}
+	return imapd.Account{Address: u.Address, Kind: u.Kind, Delegates: u.Delegates}, true
+}
+
+func (d *directory) AccessibleBy(user string) []imapd.Account {
+	return d.accessible[strings.ToLower(user)]
+}
+
+// smtpBackend delivers into the store.
+type smtpBackend struct {
+	dir   *directory
+	store *store.Store
+}
+
+func (b *smtpBackend) Authenticate(username, password string) (string, error) {
+	return b.dir.Authenticate(username, password)
+}
+
+func (b *smtpBackend) IsLocal(address string) bool {
+	_, ok := b.dir.org.Lookup(address)
+	return ok
+}
+
+func (b *smtpBackend) CanSendAs(user, from string) bool {
+	if strings.EqualFold(user, from) {
+		return true
+	}
+	u, ok := b.dir.org.Lookup(from)
+	if !ok {
+		return false
+	}
+	for _, d := range u.Delegates {
+		if strings.EqualFold(d, user) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *smtpBackend) Deliver(address string, raw []byte) error {
+	u, ok := b.dir.org.Lookup(address)
+	if !ok {
+		return fmt.Errorf("no such mailbox %s", address)
+	}
+	_, err := b.store.Deliver(u.Address, raw)
+	return err
+}
+
+// baseAdapter exposes the corpus as the store's Base.
+type baseAdapter struct{ org *corpus.Org }
+
+func (a baseAdapter) Folders(owner string) []store.BaseFolder {
+	fs := a.org.Folders(owner)
+	if fs == nil {
+		return nil
+	}
+	out := make([]store.BaseFolder, len(fs))
+	for i, f := range fs {
+		out[i] = store.BaseFolder{Name: f.Name, SpecialUse: f.SpecialUse, Count: f.Count, UIDValidity: f.UIDValidity}
+	}
+	return out
+}
+
+func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessage, error) {
+	m, err := a.org.Message(owner, folder, uid)
+	if err != nil {
+		return store.BaseMessage{}, err
+	}
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw}, nil
+}

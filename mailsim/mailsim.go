@@ -1,0 +1,296 @@
+// Package mailsim is the simulated mail system of a synthetic organisation:
+// real IMAP and SMTP servers over a generated corpus, with a complete audit
+// trail of every security-relevant action.
+//
+// Start runs everything in-process on 127.0.0.1 with ephemeral ports by
+// default; `maildrill serve` wraps it for the command line and
+// mailsimtest.New for tests.
+package mailsim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/mailsim/admin"
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/certs"
+	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/imapd"
+	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// Disabled as a listen address turns a listener off.
+const Disabled = "off"
+
+// Config configures a mail system. The zero value is usable: 50 users of
+// 200 messages, seed 1, every listener on 127.0.0.1 with an ephemeral port.
+type Config struct {
+	Seed            int64
+	Users           int
+	MessagesPerUser int
+	Domain          string // default interieur.test
+
+	// Listen addresses; "" means 127.0.0.1:0, Disabled turns one off.
+	IMAPAddr, IMAPSAddr, SubmissionAddr, MXAddr, AdminAddr string
+
+	// AllowInsecureAuth permits plaintext LOGIN/AUTH without TLS (recorded
+	// as auth.cleartext in the audit trail).
+	AllowInsecureAuth bool
+	// CertDir receives ca.pem, server.pem, server-key.pem. Default: a
+	// temporary directory removed by Close.
+	CertDir string
+	// Hosts are extra names for the server certificate.
+	Hosts []string
+
+	// Clock stamps audit events; default the wall clock.
+	Clock clock.Clock
+	// RunID is stamped on every audit event (labels.run_id).
+	RunID string
+	// AuditLog, when set, receives every audit event as JSON lines.
+	AuditLog io.Writer
+	// RetainEvents is how many past events the admin stream can replay
+	// (default 1,000,000; negative keeps all).
+	RetainEvents int
+	// AdminToken guards the admin API. Required (generated when empty)
+	// when the admin API listens off loopback.
+	AdminToken string
+	// MaxMessageBytes bounds SMTP messages (default 25 MiB).
+	MaxMessageBytes int64
+	// Logger receives diagnostics; nil is quiet.
+	Logger *slog.Logger
+}
+
+// Server is a running mail system.
+type Server struct {
+	// Listening addresses ("" when disabled).
+	IMAPAddr, IMAPSAddr, SubmissionAddr, MXAddr, AdminAddr string
+	AdminToken                                              string
+
+	Org    *corpus.Org
+	Store  *store.Store
+	Bus    *audit.Bus
+	Outbox *smtpd.Outbox
+	Certs  *certs.Bundle
+	Clock  clock.Clock
+
+	imap    *imapd.Server
+	smtp    *smtpd.Server
+	admin   *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	tmpDir  string
+	logDone chan error
+	once    sync.Once
+	closeErr error
+}
+
+// Account is a login of the organisation.
+type Account struct {
+	Address    string   `json:"address"`
+	Password   string   `json:"password"`
+	Name       string   `json:"name"`
+	Department string   `json:"department"`
+	Role       string   `json:"role"`
+	Title      string   `json:"title,omitempty"`
+	Kind       string   `json:"kind"`
+	Delegates  []string `json:"delegates,omitempty"`
+}
+
+// Start builds the organisation and starts every listener. Close stops it.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if cfg.Domain == "" {
+		cfg.Domain = "interieur.test"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.RetainEvents == 0 {
+		cfg.RetainEvents = 1_000_000
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser})
+	if err != nil {
+		return nil, fmt.Errorf("mailsim: organisation: %w", err)
+	}
+	s := &Server{Org: org, Clock: cfg.Clock}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.Bus = audit.NewBus(cfg.Clock, audit.BusOptions{RunID: cfg.RunID, Retain: cfg.RetainEvents})
+	if cfg.AuditLog != nil {
+		sub := s.Bus.Subscribe()
+		s.logDone = make(chan error, 1)
+		go func() { s.logDone <- audit.WriteJSONLines(context.Background(), sub, cfg.AuditLog) }()
+	}
+	dir := newDirectory(org)
+	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{})
+
+	certDir := cfg.CertDir
+	if certDir == "" {
+		if certDir, err = os.MkdirTemp("", "mailsim-certs-"); err != nil {
+			return nil, err
+		}
+		s.tmpDir = certDir
+	}
+	hosts := append([]string{"localhost", "127.0.0.1", "::1", "imap." + cfg.Domain, "smtp." + cfg.Domain, "mail." + cfg.Domain}, cfg.Hosts...)
+	if s.Certs, err = certs.Generate(certDir, hosts, cfg.Clock.Now()); err != nil {
+		return nil, fmt.Errorf("mailsim: certificates: %w", err)
+	}
+
+	s.imap, err = imapd.New(imapd.Config{
+		Store: s.Store, Directory: dir, Bus: s.Bus, TLSConfig: s.Certs.TLSConfig,
+		AllowInsecureAuth: cfg.AllowInsecureAuth, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Outbox = smtpd.NewOutbox(smtpd.DefaultOutboxRawBytes)
+	s.smtp, err = smtpd.New(smtpd.Config{
+		Domain: cfg.Domain, Hostname: "smtp." + cfg.Domain, Backend: &smtpBackend{dir: dir, store: s.Store},
+		Bus: s.Bus, Clock: cfg.Clock, Outbox: s.Outbox, Logger: log,
+		TLSConfig: s.Certs.TLSConfig, AllowInsecureAuth: cfg.AllowInsecureAuth, MaxMessageBytes: cfg.MaxMessageBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	serve := func(addr, what string, dst *string, fn func(net.Listener) error) error {
+		if addr == Disabled {
+			return nil
+		}
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("mailsim: %s listener on %s: %w", what, addr, err)
+		}
+		*dst = ln.Addr().String()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := fn(ln); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, smtpd.ErrServerClosed) {
+				log.Error("listener stopped", "service", what, "err", err)
+			}
+		}()
+		return nil
+	}
+	if err := serve(cfg.IMAPAddr, "IMAP", &s.IMAPAddr, s.imap.Serve); err != nil {
+		return nil, err
+	}
+	if err := serve(cfg.IMAPSAddr, "IMAPS", &s.IMAPSAddr, s.imap.ServeTLS); err != nil {
+		return nil, err
+	}
+	if err := serve(cfg.SubmissionAddr, "submission", &s.SubmissionAddr, s.smtp.ServeSubmission); err != nil {
+		return nil, err
+	}
+	if err := serve(cfg.MXAddr, "MX", &s.MXAddr, s.smtp.ServeMX); err != nil {
+		return nil, err
+	}
+	if cfg.AdminAddr != Disabled {
+		addr := cfg.AdminAddr
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("mailsim: admin listener on %s: %w", addr, err)
+		}
+		s.AdminAddr = ln.Addr().String()
+		token := cfg.AdminToken
+		if token == "" && !isLoopback(ln.Addr()) {
+			b := make([]byte, 16)
+			rand.Read(b)
+			token = hex.EncodeToString(b)
+		}
+		s.AdminToken = token
+		h := admin.New(admin.Config{
+			Bus: s.Bus, Outbox: s.Outbox, Clock: cfg.Clock, Token: token, Logger: log,
+			Users: func() any { return s.Accounts() },
+			Info: func() any {
+				return map[string]string{"imap": s.IMAPAddr, "imaps": s.IMAPSAddr, "submission": s.SubmissionAddr, "mx": s.MXAddr, "ca_file": s.Certs.CAFile, "domain": cfg.Domain}
+			},
+			Context: runCtx,
+		})
+		s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("admin API stopped", "err", err)
+			}
+		}()
+	}
+	return s, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// Accounts lists every login (people) and shared mailbox, with passwords.
+func (s *Server) Accounts() []Account {
+	var out []Account
+	for _, u := range s.Org.Users() {
+		out = append(out, Account{
+			Address: u.Address, Password: u.Password, Name: u.Name, Department: u.Department,
+			Role: u.Role, Title: u.Title, Kind: u.Kind, Delegates: u.Delegates,
+		})
+	}
+	return out
+}
+
+// Close stops the listeners, ends every session (their logout events are
+// recorded), flushes the audit log and closes the bus.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		var errs []error
+		if s.cancel != nil {
+			s.cancel()
+		}
+		if s.admin != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			s.admin.Shutdown(ctx)
+			cancel()
+			s.admin.Close()
+		}
+		if s.imap != nil {
+			errs = append(errs, s.imap.Close())
+		}
+		if s.smtp != nil {
+			errs = append(errs, s.smtp.Close())
+		}
+		s.wg.Wait()
+		if s.Bus != nil {
+			s.Bus.Close()
+		}
+		if s.logDone != nil {
+			errs = append(errs, <-s.logDone)
+		}
+		if s.tmpDir != "" {
+			os.RemoveAll(s.tmpDir)
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
