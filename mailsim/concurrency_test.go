@@ -49,7 +49,10 @@ func TestConcurrentSessionsEventAccounting(t *testing.T) {
 					_, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
 					return err
 				},
-				func() error { _, err := c.Search(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, nil).Wait(); return err },
+				func() error {
+					_, err := c.Search(&imap.SearchCriteria{Flag: []imap.Flag{imap.FlagSeen}}, nil).Wait()
+					return err
+				},
 				func() error { return c.Logout().Wait() },
 			}
 			for _, s := range steps {

@@ -76,7 +76,7 @@ type Config struct {
 type Server struct {
 	// Listening addresses ("" when disabled).
 	IMAPAddr, IMAPSAddr, SubmissionAddr, MXAddr, AdminAddr string
-	AdminToken                                              string
+	AdminToken                                             string
 
 	Org    *corpus.Org
 	Store  *store.Store
@@ -85,14 +85,14 @@ type Server struct {
 	Certs  *certs.Bundle
 	Clock  clock.Clock
 
-	imap    *imapd.Server
-	smtp    *smtpd.Server
-	admin   *http.Server
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	tmpDir  string
-	logDone chan error
-	once    sync.Once
+	imap     *imapd.Server
+	smtp     *smtpd.Server
+	admin    *http.Server
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	tmpDir   string
+	logDone  chan error
+	once     sync.Once
 	closeErr error
 }
 

@@ -181,8 +181,15 @@ func (o *Org) Config() Config { return o.cfg }
 // mailboxes. The slice is a copy; the order is deterministic.
 func (o *Org) Users() []User {
 	out := make([]User, len(o.users))
-	copy(out, o.users)
+	for i := range o.users {
+		out[i] = o.users[i].clone()
+	}
 	return out
+}
+
+func (u User) clone() User {
+	u.Delegates = append([]string(nil), u.Delegates...)
+	return u
 }
 
 // Lookup finds a user by address, case-insensitively.
@@ -191,7 +198,7 @@ func (o *Org) Lookup(address string) (User, bool) {
 	if !ok {
 		return User{}, false
 	}
-	return o.users[i], true
+	return o.users[i].clone(), true
 }
 
 func (o *Org) lookup(address string) (int, bool) {

@@ -292,7 +292,7 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	}
 	if mr.chance(pAttach) {
 		n := []int{1, 1, 1, 1, 1, 1, 2, 2, 2, 3}[mr.intn(10)]
-		seen := map[docID]bool{}
+		seen := map[string]bool{}
 		for i := 0; i < n; i++ {
 			var t, v int
 			if i == 0 && th.doc >= 0 {
@@ -302,11 +302,12 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 			} else {
 				t, v = mr.intn(len(docTypes)), mr.intn(docVariants)
 			}
-			if seen[docID{t, v}] {
+			m := o.docMeta(t, v)
+			if seen[m.Filename] {
 				continue
 			}
-			seen[docID{t, v}] = true
-			docs = append(docs, o.docMeta(t, v))
+			seen[m.Filename] = true
+			docs = append(docs, m)
 		}
 	}
 	encoded := make([]*encodedDoc, len(docs))

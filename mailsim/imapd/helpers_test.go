@@ -79,7 +79,10 @@ func (fakeDir) Authenticate(u, p string) (string, error) {
 	return u, nil
 }
 
-func (fakeDir) Account(addr string) (Account, bool) { a, ok := testAccounts[strings.ToLower(addr)]; return a, ok }
+func (fakeDir) Account(addr string) (Account, bool) {
+	a, ok := testAccounts[strings.ToLower(addr)]
+	return a, ok
+}
 
 func (fakeDir) AccessibleBy(user string) []Account {
 	var out []Account

@@ -312,7 +312,6 @@ func textOf(raw []byte) string {
 	return b.String()
 }
 
-
 // FormatCriteria renders search criteria in IMAP syntax, for the audit trail.
 func FormatCriteria(c *imap.SearchCriteria) string {
 	var p []string

@@ -318,7 +318,7 @@ func (i *ConnInfo) Client() (string, string) {
 }
 
 func (i *ConnInfo) setTLS(tls.ConnectionState) { i.mu.Lock(); i.tls = true; i.mu.Unlock() }
-func (i *ConnInfo) setAuthenticated()         { i.mu.Lock(); i.authenticated = true; i.mu.Unlock() }
+func (i *ConnInfo) setAuthenticated()          { i.mu.Lock(); i.authenticated = true; i.mu.Unlock() }
 func (i *ConnInfo) setID(p map[string]string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
