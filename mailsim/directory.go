@@ -127,3 +127,13 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	}
 	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw}, nil
 }
+
+// NewStore builds the organisation and its store without starting any
+// server (for Maildir export and offline tools).
+func NewStore(cfg Config) (*corpus.Org, *store.Store, error) {
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailsim: organisation: %w", err)
+	}
+	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{}), nil
+}

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,4 +124,31 @@ func TestCacheIsBoundedAndShared(t *testing.T) {
 		it.Load()
 	}
 	assert.LessOrEqual(t, s.cache.ll.Len(), 3)
+}
+
+func TestExportMaildir(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	_, err := mb.StoreFlags([]uint32{1}, FlagsAdd, []imap.Flag{imap.FlagFlagged, imap.FlagAnswered}, nil)
+	require.NoError(t, err)
+	_, err = s.Create("a@x.test", "Archive/2024")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, s.ExportMaildir(context.Background(), "a@x.test", dir, nil))
+	cur, err := os.ReadDir(filepath.Join(dir, "cur"))
+	require.NoError(t, err)
+	require.Len(t, cur, 10)
+	names := map[string]bool{}
+	for _, e := range cur {
+		names[e.Name()] = true
+	}
+	raw1, _ := (&countingBase{}).Message("a@x.test", "INBOX", 1)
+	assert.True(t, names[fmt.Sprintf("1.M1P0.mailsim,S=%d:2,FR", len(raw1.Raw))], "%v", names)
+	ul, err := os.ReadFile(filepath.Join(dir, "dovecot-uidlist"))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(ul), "3 V7 N11\n1 :1.M1P0.mailsim,S="), string(ul))
+	_, err = os.Stat(filepath.Join(dir, ".Archive.2024", "cur"))
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, ".Sent", "dovecot-uidlist"))
+	require.NoError(t, err)
 }

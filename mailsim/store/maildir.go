@@ -1,0 +1,99 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// MaildirProgress is called after each message written.
+type MaildirProgress func(folder string, done, total int)
+
+// ExportMaildir writes owner's mailboxes, with every mutation applied, as a
+// Maildir++ tree under dir (INBOX at the top, "Archive/2024" as
+// ".Archive.2024"), with Dovecot's dovecot-uidlist in each folder so UIDs
+// and UIDVALIDITY match mailsim's. File names carry the size (",S=") and
+// the flags (":2,FRS"). The same seed and mutations give the same tree.
+func (s *Store) ExportMaildir(ctx context.Context, owner, dir string, progress MaildirProgress) error {
+	boxes, err := s.Mailboxes(owner)
+	if err != nil {
+		return err
+	}
+	for _, mb := range boxes {
+		name := mb.Name()
+		sub := dir
+		if name != "INBOX" {
+			if strings.Contains(name, ".") {
+				return fmt.Errorf("store: mailbox %q: a dot cannot be represented in Maildir++ folder names", name)
+			}
+			sub = filepath.Join(dir, "."+strings.ReplaceAll(name, "/", "."))
+		}
+		if err := exportFolder(ctx, mb, sub, progress); err != nil {
+			return fmt.Errorf("store: export %s %s: %w", owner, name, err)
+		}
+	}
+	return nil
+}
+
+func exportFolder(ctx context.Context, mb *Mailbox, dir string, progress MaildirProgress) error {
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	items := mb.Items(nil)
+	var uidlist strings.Builder
+	fmt.Fprintf(&uidlist, "3 V%d N%d\n", mb.UIDValidity(), mb.UIDNext())
+	for i, it := range items {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		m, err := it.Load()
+		if err != nil {
+			return err
+		}
+		flags := it.Flags
+		if flags == nil {
+			flags = m.baseFlags
+		}
+		base := fmt.Sprintf("%d.M%dP0.mailsim,S=%d", m.InternalDate.Unix(), it.UID, m.Size)
+		name := base + ":2," + maildirFlags(flags)
+		path := filepath.Join(dir, "cur", name)
+		if err := os.WriteFile(path, m.Raw, 0o644); err != nil {
+			return err
+		}
+		if !m.InternalDate.IsZero() {
+			os.Chtimes(path, m.InternalDate, m.InternalDate)
+		}
+		fmt.Fprintf(&uidlist, "%d :%s\n", it.UID, base)
+		if progress != nil {
+			progress(mb.Name(), i+1, len(items))
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "dovecot-uidlist"), []byte(uidlist.String()), 0o644)
+}
+
+func maildirFlags(flags []imap.Flag) string {
+	var out []string
+	for _, f := range flags {
+		switch canonFlag(f) {
+		case imap.FlagDraft:
+			out = append(out, "D")
+		case imap.FlagFlagged:
+			out = append(out, "F")
+		case imap.FlagAnswered:
+			out = append(out, "R")
+		case imap.FlagSeen:
+			out = append(out, "S")
+		case imap.FlagDeleted:
+			out = append(out, "T")
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "")
+}
