@@ -80,6 +80,9 @@ type connState struct {
 	busy atomic.Bool
 
 	mu         sync.Mutex
+	idle       *sync.Cond // signalled when inflight drops to zero
+	inflight   int        // Data calls running (BDAT runs them on their own goroutine)
+	closed     bool
 	helo       string
 	tls        bool
 	tlsPending bool // STARTTLS handshake begun, not finished
@@ -190,6 +193,7 @@ func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
 		service: service,
 		id:      s.cfg.SessionIDPrefix + strconv.FormatUint(n, 10),
 	}
+	cs.idle = sync.NewCond(&cs.mu)
 	cs.ip, cs.port = splitAddr(c.RemoteAddr())
 	_, cs.dstPort = splitAddr(c.LocalAddr())
 	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration)}
@@ -266,12 +270,24 @@ func (c *trackedConn) interruptIfIdle() {
 // trackedConn, which audits the disconnect in order.
 func (c *trackedConn) forceClose() { _ = c.Conn.Close() }
 
-// Close closes the connection once and audits the disconnect.
-func (c *trackedConn) Close() error {
+// Close closes the connection once and audits the disconnect, after any
+// message still being received has been recorded.
+func (c *trackedConn) Close() error { return c.close(true) }
+
+// close closes the connection; with wait, it first lets running Data calls
+// finish (go-smtp has already cut off their input), so that the disconnect
+// is the session's last event.
+func (c *trackedConn) close(wait bool) error {
 	var err error
 	c.once.Do(func() {
 		err = c.Conn.Close()
 		cs := c.state
+		cs.mu.Lock()
+		cs.closed = true
+		for wait && cs.inflight > 0 {
+			cs.idle.Wait()
+		}
+		cs.mu.Unlock()
 		s := cs.srv
 		s.mu.Lock()
 		delete(s.conns, c)
@@ -280,6 +296,27 @@ func (c *trackedConn) Close() error {
 		s.publish(cs.event(audit.SMTPDisconnect))
 	})
 	return err
+}
+
+// beginData registers a running Data call; it fails once the connection is
+// closed.
+func (cs *connState) beginData() bool {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.closed {
+		return false
+	}
+	cs.inflight++
+	return true
+}
+
+func (cs *connState) endData() {
+	cs.mu.Lock()
+	cs.inflight--
+	if cs.inflight == 0 {
+		cs.idle.Broadcast()
+	}
+	cs.mu.Unlock()
 }
 
 // stateOf finds the connection state behind a go-smtp connection, which may

@@ -16,6 +16,10 @@ import (
 // Data receives a message, records it, delivers it to local recipients and
 // captures it in the Outbox for outside ones.
 func (s *session) Data(r io.Reader) error {
+	if !s.cs.beginData() {
+		return smtp.ErrDataReset
+	}
+	defer s.cs.endData()
 	s.cs.busy.Store(true)
 	defer s.cs.busy.Store(false)
 

@@ -252,7 +252,7 @@ func FuzzSession(f *testing.F) {
 			if e.Action == audit.SMTPConnect {
 				id = e.SessionID
 			} else if e.SessionID != id {
-				t.Fatalf("event of session %s inside session %s", e.SessionID, id)
+				t.Fatalf("event of session %s inside session %s: %s", e.SessionID, id, summary(e))
 			}
 			if e.Action == audit.SMTPDisconnect {
 				break

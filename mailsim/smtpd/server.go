@@ -210,7 +210,7 @@ func (s *Server) Close() error {
 			var ids []string
 			for _, c := range s.snapshotConns() {
 				ids = append(ids, c.state.id)
-				_ = c.Close() // audit the disconnect: the session may never return
+				_ = c.close(false) // audit the disconnect: the session may never return
 			}
 			firstErr = fmt.Errorf("smtpd: close: %d sessions still running after %s: %v", len(ids), 2*s.cfg.ShutdownTimeout, ids)
 		}
