@@ -278,6 +278,8 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			}
 		case rn.cdef != nil:
 			rn.depth, _ = depth(rn, map[*ruleNode]int{})
+			// a correlation over this one reads the completing event's fields
+			rn.corr.KeepPayload(len(rn.parents) > 0)
 			e.corrs = append(e.corrs, rn)
 		}
 	}
@@ -584,8 +586,7 @@ func (e *Engine) feed(p pending) {
 				in.Str = s
 			}
 		}
-		k := string(key) // the group map keeps its own copy only for new groups
-		in.Key = k
+		in.KeyBytes = key // the state copies it only for a new group
 		for _, m := range pr.c.corr.Add(in) {
 			e.fired(pr.c, m)
 		}

@@ -32,6 +32,10 @@ type Def struct {
 	HasCond   bool
 	MaxGroups int // 0: unbounded
 	MaxIDs    int // contributing ids kept per match; 0: 1000
+	// KeepPayload keeps the last input's payload per group (for Match.Payload
+	// of tumbling windows); without it Match.Payload is the completing input's
+	// only when known.
+	KeepPayload bool
 }
 
 // Input is one match of a referenced rule, fed in event-time order.
@@ -40,6 +44,7 @@ type Input struct {
 	Time      time.Time
 	First     time.Time // earliest contributing event (chained inputs); zero: Time
 	Key       string    // group key
+	KeyBytes  []byte    // group key, when Key is empty (avoids allocating for known groups)
 	IDs       []string  // contributing event ids
 	Str       string    // value_count, value_percentile: the value of condition.field
 	Num       float64   // value_sum, value_avg: the value of condition.field
@@ -125,6 +130,9 @@ func New(def Def) *State {
 	return s
 }
 
+// KeepPayload sets Def.KeepPayload.
+func (s *State) KeepPayload(keep bool) { s.def.KeepPayload = keep }
+
 // Stats returns the counters.
 func (s *State) Stats() Stats {
 	st := s.stats
@@ -167,8 +175,17 @@ func (s *State) remove(g *group) {
 func (s *State) Add(in Input) []Match {
 	now := in.Time.UnixNano()
 	var out []Match
-	g, ok := s.groups[in.Key]
+	var g *group
+	var ok bool
+	if in.Key == "" && in.KeyBytes != nil {
+		g, ok = s.groups[string(in.KeyBytes)]
+	} else {
+		g, ok = s.groups[in.Key]
+	}
 	if !ok {
+		if in.Key == "" {
+			in.Key = string(in.KeyBytes)
+		}
 		if s.def.MaxGroups > 0 && len(s.groups) >= s.def.MaxGroups {
 			// make room: first drop groups whose window is over, then the oldest
 			out = append(out, s.expire(now)...)
@@ -212,12 +229,18 @@ func (s *State) Add(in Input) []Match {
 				s.windows = append(s.windows, winRef{g, now})
 			}
 			s.push(g, in, now)
-			g.payload = in.Payload
+			if s.def.KeepPayload {
+				g.payload = in.Payload
+			}
 		} else {
 			s.prune(g, now-s.span)
 			s.push(g, in, now)
 			g.payload = in.Payload
-			if m, ok := s.judge(g, len(g.entries)-1); ok {
+			m, ok := s.judge(g, len(g.entries)-1)
+			if !s.def.KeepPayload {
+				g.payload = nil
+			}
+			if ok {
 				out = append(out, m)
 				s.reset(g)
 			}
@@ -371,7 +394,6 @@ func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.IDs}
 		}
 	}
-	g.payload = in.Payload
 	cutoff := now - s.span
 	count := 0
 	for i := range g.slots {
@@ -434,7 +456,6 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 			g.slots[k] = cand
 		}
 	}
-	g.payload = in.Payload
 	last := g.slots[len(g.slots)-1]
 	if !last.valid {
 		return Match{}, false
