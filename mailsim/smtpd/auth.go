@@ -50,9 +50,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.srv.publish(e)
 		return nil, smtp.ErrAuthUnknownMechanism
 	case cleartext && !s.srv.cfg.AllowInsecureAuth:
-		e.Reason = ReasonCleartextDisallowed
-		s.srv.publish(e)
-		return nil, errEncryptionRequired
+		// Refused in Next, so that the user name of an initial response
+		// (already sent in the clear) makes it into the event. No
+		// challenge is ever sent: credentials are not solicited.
+		return &cleartextRefusal{s: s, event: e}, nil
 	}
 
 	a := &authAttempt{mech: mech, cleartext: cleartext}
@@ -161,4 +162,30 @@ func (g *saslGuard) Next(response []byte) ([]byte, bool, error) {
 		return nil, done, errMalformedAuth
 	}
 	return challenge, done, nil
+}
+
+// cleartextRefusal refuses an AUTH exchange attempted without TLS, noting
+// the user name if the client already sent it as an initial response (the
+// password is never kept).
+type cleartextRefusal struct {
+	s     *session
+	event audit.Event
+}
+
+func (r *cleartextRefusal) Next(response []byte) ([]byte, bool, error) {
+	e := r.event
+	e.Reason = ReasonCleartextDisallowed
+	if response != nil {
+		name := string(response)
+		if e.AuthMechanism == sasl.Plain {
+			parts := strings.SplitN(name, "\x00", 3)
+			name = ""
+			if len(parts) == 3 {
+				name = parts[1]
+			}
+		}
+		e.UserName = sanitize(name, maxNameLen)
+	}
+	r.s.srv.publish(e)
+	return nil, true, errEncryptionRequired
 }

@@ -1,7 +1,9 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -49,7 +51,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		s.mu.Unlock()
 		if full {
 			e := tc.state.event(audit.SMTPConnect)
-			e.Outcome, e.Reason = audit.Failure, "too_many_sessions"
+			e.Outcome, e.Reason = audit.Failure, ReasonTooManySessions
 			s.publish(e)
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = c.Write([]byte("421 4.3.2 Too many sessions, try again later\r\n"))
@@ -79,15 +81,14 @@ type connState struct {
 	// lets such sessions finish.
 	busy atomic.Bool
 
-	mu         sync.Mutex
-	idle       *sync.Cond // signalled when inflight drops to zero
-	inflight   int        // Data calls running (BDAT runs them on their own goroutine)
-	closed     bool
-	helo       string
-	tls        bool
-	tlsPending bool // STARTTLS handshake begun, not finished
-	user       string
-	messages   int // messages received, numbering trace ids
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when inflight drops to zero
+	inflight int        // Data calls running (BDAT runs them on their own goroutine)
+	closed   bool
+	helo     string
+	tls      bool
+	user     string
+	messages int // messages received, numbering trace ids
 }
 
 // event returns an event for action carrying the connection's fields.
@@ -134,7 +135,6 @@ func (cs *connState) setUser(u string) {
 // HELO/EHLO.
 func (cs *connState) newSession(c *smtp.Conn) {
 	_, isTLS := c.TLSConnectionState()
-	cs.flushFailedHandshake()
 	cs.mu.Lock()
 	cs.helo = sanitize(c.Hostname(), maxHeloLen)
 	cs.tls = isTLS
@@ -142,17 +142,10 @@ func (cs *connState) newSession(c *smtp.Conn) {
 	cs.mu.Unlock()
 }
 
-func (cs *connState) handshakeStarted() {
-	cs.mu.Lock()
-	cs.tlsPending = true
-	cs.mu.Unlock()
-}
-
 // handshakeDone records a completed STARTTLS: as in go-smtp, the client
 // must greet and authenticate again.
 func (cs *connState) handshakeDone() {
 	cs.mu.Lock()
-	cs.tlsPending = false
 	cs.tls = true
 	e := cs.eventLocked(audit.SMTPStartTLS)
 	cs.helo = ""
@@ -162,18 +155,10 @@ func (cs *connState) handshakeDone() {
 	cs.srv.publish(e)
 }
 
-// flushFailedHandshake audits a STARTTLS handshake that began and never
-// completed.
-func (cs *connState) flushFailedHandshake() {
-	cs.mu.Lock()
-	if !cs.tlsPending {
-		cs.mu.Unlock()
-		return
-	}
-	cs.tlsPending = false
-	e := cs.eventLocked(audit.SMTPStartTLS)
-	cs.mu.Unlock()
-	e.Outcome, e.Reason = audit.Failure, "handshake_failed"
+// handshakeFailed audits a failed STARTTLS handshake.
+func (cs *connState) handshakeFailed() {
+	e := cs.event(audit.SMTPStartTLS)
+	e.Outcome, e.Reason = audit.Failure, ReasonHandshakeFailed
 	cs.srv.publish(e)
 }
 
@@ -184,6 +169,7 @@ type trackedConn struct {
 	state    *connState
 	deadline time.Time // hard end of the session
 	once     sync.Once
+	dead     atomic.Bool // the stream is unusable: reads report EOF
 }
 
 func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
@@ -223,10 +209,26 @@ func (c *trackedConn) stopping() bool {
 }
 
 func (c *trackedConn) Read(b []byte) (int, error) {
+	if c.dead.Load() {
+		return 0, io.EOF
+	}
 	if c.stopping() {
 		return 0, os.ErrDeadlineExceeded
 	}
 	return c.Conn.Read(b)
+}
+
+// handshakeErrorReply is what go-smtp answers, in the clear, when a
+// STARTTLS handshake fails; it then keeps reading the broken stream. Its
+// error is not exposed, so the reply itself is the signal.
+var handshakeErrorReply = []byte("550 5.0.0 Handshake error\r\n")
+
+func (c *trackedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if bytes.Equal(b, handshakeErrorReply) && !c.dead.Swap(true) {
+		c.state.handshakeFailed()
+	}
+	return n, err
 }
 
 func (c *trackedConn) clamp(t time.Time) time.Time {
@@ -292,7 +294,6 @@ func (c *trackedConn) close(wait bool) error {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
-		cs.flushFailedHandshake()
 		s.publish(cs.event(audit.SMTPDisconnect))
 	})
 	return err

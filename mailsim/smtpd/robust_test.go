@@ -368,3 +368,18 @@ func TestServeAfterClose(t *testing.T) {
 	_, err = net.DialTimeout("tcp", ln.Addr().String(), time.Second)
 	assert.Error(t, err, "listener handed to a closed server must be closed")
 }
+
+func TestStartTLSHandshakeFailure(t *testing.T) {
+	h := newHarness(t)
+	r := h.raw(h.subAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	r.cmd(220, "STARTTLS")
+	r.write("this is not a ClientHello\r\n")
+	r.closedByServer()
+	evs := h.events(1)
+	assert.Equal(t, []string{
+		"smtp.connect outcome=success",
+		"smtp.starttls outcome=failure reason=handshake_failed",
+		"smtp.disconnect",
+	}, summaries(evs))
+}

@@ -138,7 +138,6 @@ func (s *Server) tlsConfig() *tls.Config {
 		if !ok {
 			return nil, nil
 		}
-		tc.state.handshakeStarted()
 		cfg = cfg.Clone()
 		prev := cfg.VerifyConnection
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {

@@ -30,6 +30,8 @@ const (
 	ReasonMessageTooLarge     = "message_too_large"
 	ReasonLineTooLong         = "line_too_long"
 	ReasonDeliveryFailed      = "delivery_failed"
+	ReasonHandshakeFailed     = "handshake_failed"
+	ReasonTooManySessions     = "too_many_sessions"
 )
 
 // Email directions recorded in email.direction.

@@ -228,6 +228,9 @@ func TestCleartextPolicy(t *testing.T) {
 		err := c.Auth(sasl.NewPlainClient("", jean, jeanPass))
 		require.Error(t, err)
 		assert.Equal(t, 538, smtpCode(err), "%v", err)
+		// Without an initial response, no credentials are solicited.
+		err = c.Auth(smtpd.NewLoginClient(jean, jeanPass, false))
+		assert.Equal(t, 538, smtpCode(err), "%v", err)
 		// Without authentication, MAIL FROM is refused.
 		err = c.Mail(jean, nil)
 		assert.Equal(t, 530, smtpCode(err), "%v", err)
@@ -236,7 +239,8 @@ func TestCleartextPolicy(t *testing.T) {
 		checkCommon(t, evs, smtpd.ServiceSubmission)
 		assert.Equal(t, []string{
 			"smtp.connect outcome=success",
-			"smtp.auth outcome=failure reason=cleartext_disallowed mech=PLAIN cleartext=true",
+			"smtp.auth outcome=failure reason=cleartext_disallowed user=" + jean + " mech=PLAIN cleartext=true",
+			"smtp.auth outcome=failure reason=cleartext_disallowed mech=LOGIN cleartext=true",
 			"smtp.mail_from outcome=failure reason=auth_required from=" + jean,
 			"smtp.disconnect",
 		}, summaries(evs))
