@@ -2,11 +2,12 @@ package corpus
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 )
 
-func itoa(n int) string { return fmt.Sprint(n) }
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // buildDirectory creates the personal users, then the shared mailboxes.
 //

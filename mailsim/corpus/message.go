@@ -283,11 +283,11 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 
 	// Attachments: the thread's document and sometimes others.
 	var docs []docMeta
-	pAttach := 0.12
+	pAttach := 0.16
 	if th.doc >= 0 {
-		pAttach = 0.62
+		pAttach = 0.68
 		if pos > 0 {
-			pAttach = 0.3
+			pAttach = 0.36
 		}
 	}
 	if mr.chance(pAttach) {

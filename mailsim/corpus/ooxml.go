@@ -3,6 +3,7 @@ package corpus
 import (
 	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"encoding/csv"
 	"fmt"
 	"image"
@@ -60,6 +61,9 @@ func (z *zipBuilder) bytes() ([]byte, error) {
 }
 
 func xmlEscape(s string) string {
+	if !strings.ContainsAny(s, "<>&\"") {
+		return s
+	}
 	var b strings.Builder
 	for _, c := range s {
 		switch c {
@@ -230,7 +234,7 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString(xmlHeader + `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`)
 	writeRow := func(n int, cells []string, style int) {
-		fmt.Fprintf(&b, `<row r="%d">`, n)
+		b.WriteString(`<row r="` + itoa(n) + `">`)
 		for j, v := range cells {
 			ref := colName(j) + itoa(n)
 			if style == 0 && isPlainNumber(v) {
@@ -253,12 +257,21 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 		}
 		b.Reset()
 	}
+	// Stop when the compressed sheet would reach the target. Deflate emits
+	// late, so the size is estimated from the compression ratio of the
+	// first rows.
 	const maxRows = 1_000_000
+	raw, ratio := 0, 0.0
+	budget := target - z.buf.Len() - 600
 	for i := 0; i < maxRows && (c.MaxRows == 0 || i < c.MaxRows); i++ {
 		writeRow(4+i, c.Row(i), 0)
-		if i%128 == 127 {
+		if i == 63 {
+			ratio = deflateRatio(b.String())
+		}
+		if i%32 == 31 {
+			raw += b.Len()
 			flush()
-			if z.buf.Len() >= target-2000 {
+			if ratio > 0 && float64(raw)/ratio >= float64(budget) {
 				break
 			}
 		}
@@ -337,4 +350,20 @@ func (o *Org) renderZIP(m *docMeta, c docContent, target int) ([]byte, error) {
 		z.file(fmt.Sprintf("%s/scans/piece_%02d.jpg", base, i+2), true, p)
 	}
 	return z.bytes()
+}
+
+// deflateRatio is how many times deflate shrinks s.
+func deflateRatio(s string) float64 {
+	var n countWriter
+	w, _ := flate.NewWriter(&n, flate.DefaultCompression)
+	io.WriteString(w, s)
+	w.Close()
+	return float64(len(s)) / float64(max(int(n), 1))
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }

@@ -1,0 +1,335 @@
+package corpus
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message/mail"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// smallOrg keeps attachments small so tests that touch many documents stay
+// fast, also under -race.
+func smallOrg(t testing.TB, seed int64) *Org {
+	t.Helper()
+	o, err := New(Config{Seed: seed, Users: 40, MessagesPerUser: 150, MaxAttachmentSize: 160 << 10})
+	require.NoError(t, err)
+	return o
+}
+
+type parsed struct {
+	msg         *Message
+	folder      string
+	from, to    []*mail.Address
+	date        time.Time
+	inReplyTo   []string
+	references  []string
+	attachments map[string][]byte
+	text        string
+}
+
+func parseMessage(t testing.TB, m *Message) parsed {
+	t.Helper()
+	r, err := mail.CreateReader(bytes.NewReader(m.Raw))
+	require.NoError(t, err, "parse:\n%s", head(m.Raw))
+	p := parsed{msg: m, attachments: map[string][]byte{}}
+	h := r.Header
+	p.from, err = h.AddressList("From")
+	require.NoError(t, err)
+	p.to, err = h.AddressList("To")
+	require.NoError(t, err)
+	p.date, err = h.Date()
+	require.NoError(t, err)
+	subject, err := h.Subject()
+	require.NoError(t, err)
+	assert.Equal(t, m.Subject, subject)
+	id, err := h.MessageID()
+	require.NoError(t, err)
+	assert.Equal(t, m.MessageID, "<"+id+">")
+	p.inReplyTo, err = h.MsgIDList("In-Reply-To")
+	require.NoError(t, err)
+	p.references, err = h.MsgIDList("References")
+	require.NoError(t, err)
+	for {
+		part, err := r.NextPart()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		body, err := io.ReadAll(part.Body)
+		require.NoError(t, err)
+		switch ph := part.Header.(type) {
+		case *mail.InlineHeader:
+			ct, _, _ := ph.ContentType()
+			if ct == "text/plain" {
+				p.text = string(body)
+			}
+		case *mail.AttachmentHeader:
+			name, err := ph.Filename()
+			require.NoError(t, err)
+			p.attachments[name] = body
+		}
+	}
+	return p
+}
+
+func head(b []byte) string {
+	if len(b) > 3000 {
+		b = b[:3000]
+	}
+	return string(b)
+}
+
+// TestMessagesParse reads every message of a few mailboxes with go-message
+// and checks headers, body, threads, attachments and flags.
+func TestMessagesParse(t *testing.T) {
+	o := smallOrg(t, 11)
+	users := o.Users()
+	sample := []User{users[0], users[1], users[17], users[len(users)-len(sharedMailboxes)]}
+	ids := map[string]string{}
+	withAttachments, total := 0, 0
+	validFlags := map[string]bool{`\Seen`: true, `\Answered`: true, `\Flagged`: true, `\Draft`: true}
+	end := o.Config().End
+	for _, u := range sample {
+		for _, f := range o.Folders(u.Address) {
+			var prev time.Time
+			folderIDs := map[string]parsed{}
+			for uid := uint32(1); uid <= f.Count; uid++ {
+				m, err := o.Message(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				where := fmt.Sprintf("%s %s %d", u.Address, f.Name, uid)
+				total++
+				assert.Equal(t, uid, m.UID)
+				assert.NotContains(t, string(bytes.ReplaceAll(m.Raw, []byte("\r\n"), nil)), "\n", "%s: bare LF", where)
+				for _, line := range bytes.Split(m.Raw, []byte("\r\n")) {
+					if !assert.LessOrEqual(t, len(line), 998, "%s: line too long", where) {
+						break
+					}
+				}
+				if other, dup := ids[m.MessageID]; dup {
+					t.Errorf("%s: Message-ID %s already used by %s", where, m.MessageID, other)
+				}
+				ids[m.MessageID] = where
+
+				p := parseMessage(t, m)
+				require.Len(t, p.from, 1)
+				require.NotEmpty(t, p.to)
+				assert.False(t, m.InternalDate.Before(prev), "%s: dates follow UIDs", where)
+				prev = m.InternalDate
+				assert.False(t, m.InternalDate.After(end), where)
+				assert.True(t, m.InternalDate.After(end.AddDate(-1, 0, -1)), where)
+				assert.WithinDuration(t, m.InternalDate, p.date, 5*time.Minute, where)
+				if wd := paris(m.InternalDate).Weekday(); wd == time.Saturday || wd == time.Sunday {
+					t.Errorf("%s: dated on a %s", where, wd)
+				}
+				switch f.SpecialUse {
+				case `\Sent`, `\Drafts`:
+					assert.True(t, strings.EqualFold(u.Address, p.from[0].Address), "%s: sent by the owner", where)
+				default:
+					assert.False(t, strings.EqualFold(u.Address, p.from[0].Address), "%s: received from someone else", where)
+				}
+				assert.NotEmpty(t, strings.TrimSpace(p.text), where)
+				assert.Contains(t, p.text, p.from[0].Name, "%s: signed", where)
+
+				// Threads: In-Reply-To is the last reference; earlier
+				// messages of the same folder are referenced with their own
+				// references before them.
+				if len(p.inReplyTo) > 0 {
+					require.NotEmpty(t, p.references, where)
+					assert.Equal(t, p.inReplyTo[0], p.references[len(p.references)-1], where)
+					assert.True(t, strings.HasPrefix(m.Subject, "Re: ") || strings.HasPrefix(m.Subject, "RE : "), "%s: %q", where, m.Subject)
+				}
+				for _, ref := range p.references {
+					if earlier, ok := folderIDs[ref]; ok && len(p.references) < 10 {
+						want := append(append([]string(nil), earlier.references...), ref)
+						assert.Equal(t, want, p.references[:len(want)], where)
+					}
+				}
+				folderIDs[strings.Trim(m.MessageID, "<>")] = p
+
+				if len(m.Attachments) > 0 {
+					withAttachments++
+				}
+				require.Equal(t, len(m.Attachments), len(p.attachments), "%s: attachments", where)
+				for _, a := range m.Attachments {
+					body, ok := p.attachments[a.Filename]
+					if assert.True(t, ok, "%s: attachment %s", where, a.Filename) {
+						assert.Len(t, body, a.Size)
+						checkDocument(t, a.Filename, body)
+					}
+					assert.Contains(t, p.text, a.Filename, "%s: the body mentions its attachment", where)
+				}
+				for _, fl := range m.Flags {
+					assert.True(t, validFlags[fl], "%s: flag %s", where, fl)
+				}
+			}
+		}
+	}
+	share := float64(withAttachments) / float64(total)
+	t.Logf("%d messages, %.0f%% with attachments", total, 100*share)
+	assert.InDelta(t, 0.35, share, 0.08, "30-40%% of messages carry attachments")
+}
+
+func TestThreadsAreRealised(t *testing.T) {
+	o := smallOrg(t, 5)
+	u := o.Users()[3].Address
+	f := o.Folders(u)[0]
+	ids := map[string]bool{}
+	replies, inFolder := 0, 0
+	for uid := uint32(1); uid <= f.Count; uid++ {
+		m, err := o.Message(u, f.Name, uid)
+		require.NoError(t, err)
+		p := parseMessage(t, m)
+		if len(p.references) > 0 {
+			replies++
+		}
+		for _, ref := range p.references {
+			if ids[ref] {
+				inFolder++
+				break
+			}
+		}
+		ids[strings.Trim(m.MessageID, "<>")] = true
+	}
+	assert.Greater(t, replies, int(f.Count)/5, "many replies")
+	assert.Positive(t, inFolder, "some replies reference earlier messages of the same folder")
+}
+
+func TestFlags(t *testing.T) {
+	o := smallOrg(t, 2)
+	seenOld, oldN, seenRecent, recentN := 0, 0, 0, 0
+	end := o.Config().End
+	for _, u := range o.Users()[:20] {
+		f := o.Folders(u.Address)[0] // INBOX
+		for uid := uint32(1); uid <= f.Count; uid++ {
+			m, err := o.Message(u.Address, f.Name, uid)
+			require.NoError(t, err)
+			seen := assert.ObjectsAreEqual(true, hasFlag(m.Flags, `\Seen`))
+			if end.Sub(m.InternalDate) < 3*24*time.Hour {
+				recentN++
+				if seen {
+					seenRecent++
+				}
+			} else if end.Sub(m.InternalDate) > 30*24*time.Hour {
+				oldN++
+				if seen {
+					seenOld++
+				}
+			}
+		}
+	}
+	require.Positive(t, recentN)
+	require.Positive(t, oldN)
+	assert.Greater(t, float64(seenOld)/float64(oldN), 0.95, "old mail is mostly seen")
+	assert.Less(t, float64(seenRecent)/float64(recentN), 0.8, "recent INBOX mail is partly unseen")
+}
+
+func hasFlag(flags []string, f string) bool {
+	for _, x := range flags {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+func TestDeterminism(t *testing.T) {
+	a, b, c := smallOrg(t, 42), smallOrg(t, 42), smallOrg(t, 43)
+	u := a.Users()[5].Address
+	same, diff := 0, 0
+	for _, f := range a.Folders(u) {
+		for uid := uint32(1); uid <= f.Count; uid++ {
+			ma, err := a.Message(u, f.Name, uid)
+			require.NoError(t, err)
+			mb, err := b.Message(u, f.Name, uid)
+			require.NoError(t, err)
+			require.Equal(t, ma.Raw, mb.Raw, "%s %d: same seed, same bytes", f.Name, uid)
+			require.Equal(t, ma, mb)
+			same++
+		}
+	}
+	// Another seed: another directory, other messages.
+	assert.NotEqual(t, a.Users()[5].Address, c.Users()[5].Address)
+	cu := c.Users()[5].Address
+	for uid := uint32(1); uid <= 20; uid++ {
+		ma, err := a.Message(u, "INBOX", uid)
+		require.NoError(t, err)
+		mc, err := c.Message(cu, "INBOX", uid)
+		require.NoError(t, err)
+		if !bytes.Equal(ma.Raw, mc.Raw) {
+			diff++
+		}
+	}
+	assert.Equal(t, 20, diff)
+	t.Logf("%d identical messages", same)
+}
+
+// TestConcurrentGeneration generates the same messages from many goroutines
+// at once (run with -race) and compares them with a sequential run.
+func TestConcurrentGeneration(t *testing.T) {
+	o := smallOrg(t, 9)
+	type ref struct {
+		addr, folder string
+		uid          uint32
+	}
+	var refs []ref
+	for _, u := range o.Users()[:6] {
+		for _, f := range o.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count && uid <= 15; uid++ {
+				refs = append(refs, ref{u.Address, f.Name, uid})
+			}
+		}
+	}
+	got := make([][][]byte, 8)
+	var wg sync.WaitGroup
+	for g := range got {
+		got[g] = make([][]byte, len(refs))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range refs {
+				j := (i + g*len(refs)/len(got)) % len(refs) // each goroutine starts elsewhere
+				m, err := o.Message(refs[j].addr, refs[j].folder, refs[j].uid)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got[g][j] = m.Raw
+			}
+		}()
+	}
+	wg.Wait()
+	fresh := smallOrg(t, 9)
+	for i, r := range refs {
+		m, err := fresh.Message(r.addr, r.folder, r.uid)
+		require.NoError(t, err)
+		for g := range got {
+			require.Equal(t, m.Raw, got[g][i], "goroutine %d, %v", g, r)
+		}
+	}
+}
+
+func TestRawIsOwnedByCaller(t *testing.T) {
+	o := smallOrg(t, 1)
+	u := o.Users()[0].Address
+	var uid uint32
+	for uid = 1; ; uid++ {
+		m, err := o.Message(u, "INBOX", uid)
+		require.NoError(t, err)
+		if len(m.Attachments) > 0 {
+			for i := range m.Raw {
+				m.Raw[i] = 'x'
+			}
+			break
+		}
+	}
+	m, err := o.Message(u, "INBOX", uid)
+	require.NoError(t, err)
+	parseMessage(t, m)
+}
