@@ -125,6 +125,15 @@ func (cs *connState) authenticatedUser() string {
 	return cs.user
 }
 
+func (cs *connState) setHelo(h string) {
+	h = sanitize(h, maxHeloLen)
+	cs.mu.Lock()
+	if h != "" {
+		cs.helo = h
+	}
+	cs.mu.Unlock()
+}
+
 func (cs *connState) setUser(u string) {
 	cs.mu.Lock()
 	cs.user = u

@@ -92,3 +92,16 @@ func TestMXStartTLS(t *testing.T) {
 	}
 	assert.True(t, strings.Contains(string(h.be.messages(marie)[0]), "with ESMTPS id "))
 }
+
+func TestHeloChangeIsRecorded(t *testing.T) {
+	h := newHarness(t)
+	r := h.raw(h.mxAddr)
+	r.cmd(250, "EHLO first.example")
+	r.cmd(250, "EHLO second.example")
+	r.cmd(250, "MAIL FROM:<%s>", phisher)
+	r.cmd(221, "QUIT")
+	evs := h.events(1)
+	m := filter(evs, audit.SMTPMailFrom)
+	require.Len(t, m, 1)
+	assert.Equal(t, "second.example", m[0].SMTPHelo)
+}

@@ -80,15 +80,16 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, errServerShuttingDown
 	}
 	cs.newSession(c)
-	return &session{srv: b.srv, cs: cs}, nil
+	return &session{srv: b.srv, cs: cs, conn: c}, nil
 }
 
 // session is one go-smtp session: from HELO/EHLO to STARTTLS or the end of
 // the connection. Its methods may be called from two goroutines (BDAT data
 // and connection close), hence the lock.
 type session struct {
-	srv *Server
-	cs  *connState
+	srv  *Server
+	cs   *connState
+	conn *smtp.Conn
 
 	mu    sync.Mutex
 	from  string
@@ -106,8 +107,11 @@ var _ smtp.AuthSession = (*session)(nil)
 
 func (s *session) submission() bool { return s.cs.service == ServiceSubmission }
 
+// Reset is called on RSET, after each message, and when the client greets
+// again (possibly under a new name).
 func (s *session) Reset() {
 	s.flushAuth()
+	s.cs.setHelo(s.conn.Hostname())
 	s.mu.Lock()
 	s.from, s.rcpts = "", nil
 	s.mu.Unlock()
