@@ -71,6 +71,7 @@ func (l *listener) Accept() (net.Conn, error) {
 // go-smtp's sessions, which restart after STARTTLS.
 type connState struct {
 	srv     *Server
+	tc      *trackedConn
 	service string
 	id      string
 	ip      string
@@ -192,6 +193,7 @@ func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
 	cs.ip, cs.port = splitAddr(c.RemoteAddr())
 	_, cs.dstPort = splitAddr(c.LocalAddr())
 	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration)}
+	cs.tc = tc
 	_ = c.SetDeadline(tc.deadline)
 	return tc
 }

@@ -22,6 +22,9 @@ func (s *session) Data(r io.Reader) error {
 	defer s.cs.endData()
 	s.cs.busy.Store(true)
 	defer s.cs.busy.Store(false)
+	// go-smtp's read deadline dates from when it started waiting for the
+	// DATA command; give the transfer a full ReadTimeout.
+	_ = s.cs.tc.SetReadDeadline(time.Now().Add(s.srv.cfg.ReadTimeout))
 
 	s.mu.Lock()
 	from, rcpts := s.from, append([]recipient(nil), s.rcpts...)

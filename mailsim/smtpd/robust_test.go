@@ -383,3 +383,20 @@ func TestStartTLSHandshakeFailure(t *testing.T) {
 		"smtp.disconnect",
 	}, summaries(evs))
 }
+
+func TestDataGetsFullReadTimeout(t *testing.T) {
+	h := newHarness(t, func(c *smtpd.Config) { c.ReadTimeout = time.Second })
+	r := h.raw(h.mxAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	r.cmd(250, "MAIL FROM:<%s>", phisher)
+	r.cmd(250, "RCPT TO:<%s>", marie)
+	time.Sleep(700 * time.Millisecond) // idle before DATA: counts against the DATA line only
+	r.cmd(354, "DATA")
+	r.write("Subject: slow\r\n\r\n")
+	time.Sleep(600 * time.Millisecond)
+	r.write("body\r\n.\r\n")
+	r.expect(250)
+	r.cmd(221, "QUIT")
+	h.events(1)
+	assert.Len(t, h.be.messages(marie), 1)
+}
