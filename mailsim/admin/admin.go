@@ -212,6 +212,9 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) outbox(w http.ResponseWriter, r *http.Request) {
 	msgs := a.cfg.Outbox.List()
+	if msgs == nil {
+		msgs = []smtpd.OutboxMessage{}
+	}
 	for i := range msgs {
 		msgs[i].Raw = nil
 	}
