@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ type ruleNode struct {
 	rule     *sigma.Rule
 	m        *sigma.Matcher
 	ls       []fieldEq
+	lsIdx    []int // indices in Engine.conds of ls
 	corr     *correlation.State
 	cdef     *sigma.Correlation
 	groupBy  []string // declared names
@@ -140,6 +142,7 @@ type Engine struct {
 	detect    []*ruleNode
 	corrs     []*ruleNode // children before parents
 	index     map[string][]*ruleNode
+	conds     []fieldEq // distinct logsource conditions
 	unindexed []*ruleNode
 	inactive  []*sigma.Rule
 	refused   []error
@@ -268,6 +271,14 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 		rn.parents = ps
 		switch {
 		case rn.m != nil:
+			for _, c := range rn.ls {
+				i := slices.Index(e.conds, c)
+				if i < 0 {
+					i = len(e.conds)
+					e.conds = append(e.conds, c)
+				}
+				rn.lsIdx = append(rn.lsIdx, i)
+			}
 			e.detect = append(e.detect, rn)
 			if vals, ok := rn.m.RequiredValues(cfg.IndexField); ok {
 				for _, v := range vals {
@@ -465,8 +476,27 @@ func (e *Engine) Process(ev Event) []Alert {
 			cands = e.detect
 		}
 	}
+	// logsource conditions are shared by many rules: decide each once per event
+	var memo [64]uint8 // 0 unknown, 1 true, 2 false
 	for _, rn := range cands {
-		if !e.lsMatch(rn, ev) || !rn.m.Match(ev) {
+		ok := true
+		for _, ci := range rn.lsIdx {
+			if ci >= len(memo) {
+				ok = e.condMatch(e.conds[ci], ev)
+			} else {
+				if memo[ci] == 0 {
+					memo[ci] = 2
+					if e.condMatch(e.conds[ci], ev) {
+						memo[ci] = 1
+					}
+				}
+				ok = memo[ci] == 1
+			}
+			if !ok {
+				break
+			}
+		}
+		if !ok || !rn.m.Match(ev) {
 			continue
 		}
 		e.stats.Matches++
@@ -519,21 +549,16 @@ func (e *Engine) Flush() []Alert {
 	return e.out
 }
 
-func (e *Engine) lsMatch(rn *ruleNode, ev Event) bool {
-	for _, c := range rn.ls {
-		v, ok := ev.Field(c.field)
-		if !ok {
-			return false
-		}
-		s, ok := v.(string)
-		if !ok {
-			s, ok = sigma.ToString(v)
-		}
-		if !ok || !strings.EqualFold(s, c.value) {
-			return false
-		}
+func (e *Engine) condMatch(c fieldEq, ev Event) bool {
+	v, ok := ev.Field(c.field)
+	if !ok {
+		return false
 	}
-	return true
+	s, ok := v.(string)
+	if !ok {
+		s, ok = sigma.ToString(v)
+	}
+	return ok && strings.EqualFold(s, c.value)
 }
 
 func (e *Engine) detectionKey(ev Event) string {
@@ -555,9 +580,9 @@ func (e *Engine) detectionKey(ev Event) string {
 
 // feed gives a match of rn to every correlation over rn.
 func (e *Engine) feed(p pending) {
-	ids := p.ids
-	if ids == nil {
-		ids = []string{p.ev.ID()}
+	id := ""
+	if p.ids == nil {
+		id = p.ev.ID()
 	}
 	for _, pr := range p.rn.parents {
 		key, ok := e.groupKey(p.ev, pr.groupBy)
@@ -565,7 +590,7 @@ func (e *Engine) feed(p pending) {
 			e.stats.MissingGroupField++
 			continue
 		}
-		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), IDs: ids, Payload: p.ev}
+		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), ID: id, IDs: p.ids, Payload: p.ev}
 		if p.first != 0 {
 			in.First = time.Unix(0, p.first)
 		}

@@ -45,7 +45,8 @@ type Input struct {
 	First     time.Time // earliest contributing event (chained inputs); zero: Time
 	Key       string    // group key
 	KeyBytes  []byte    // group key, when Key is empty (avoids allocating for known groups)
-	IDs       []string  // contributing event ids
+	ID        string    // the contributing event id (single-event inputs)
+	IDs       []string  // contributing event ids (chained inputs)
 	Str       string    // value_count, value_percentile: the value of condition.field
 	Num       float64   // value_sum, value_avg: the value of condition.field
 	Payload   any       // carried to the Match (e.g. the completing event)
@@ -250,8 +251,9 @@ func (s *State) Add(in Input) []Match {
 }
 
 func (s *State) push(g *group, in Input, now int64) {
-	e := entry{t: now, first: firstOf(in, now), num: in.Num, str: in.Str}
-	if len(in.IDs) == 1 {
+	e := entry{t: now, first: firstOf(in, now), num: in.Num, str: in.Str, id: in.ID}
+	if in.ID != "" {
+	} else if len(in.IDs) == 1 {
 		e.id = in.IDs[0]
 	} else if len(in.IDs) > 1 {
 		e.ids = in.IDs
@@ -391,7 +393,7 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
-			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.IDs}
+			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
 		}
 	}
 	cutoff := now - s.span
@@ -441,7 +443,7 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 			continue
 		}
 		if k == 0 {
-			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.IDs}
+			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
 			continue
 		}
 		prev := g.slots[k-1]
@@ -449,9 +451,9 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 			continue
 		}
 		cand := slot{valid: true, start: prev.start, first: min(prev.first, firstOf(in, now)), last: now}
-		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs))
+		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs)+1)
 		cand.ids = s.appendIDs(cand.ids, "", prev.ids)
-		cand.ids = s.appendIDs(cand.ids, "", in.IDs)
+		cand.ids = s.appendIDs(cand.ids, in.ID, in.IDs)
 		if !g.slots[k].valid || cand.start >= g.slots[k].start {
 			g.slots[k] = cand
 		}
@@ -526,4 +528,11 @@ func firstOf(in Input, now int64) int64 {
 		return now
 	}
 	return min(in.First.UnixNano(), now)
+}
+
+func (in *Input) ids() []string {
+	if in.ID != "" {
+		return append([]string{in.ID}, in.IDs...)
+	}
+	return in.IDs
 }

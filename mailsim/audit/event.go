@@ -258,3 +258,6 @@ func (e *Event) intField(name string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// Time returns the event's timestamp (for rule engines).
+func (e *Event) Time() time.Time { return e.Timestamp }

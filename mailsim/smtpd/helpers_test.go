@@ -45,6 +45,7 @@ type fakeBackend struct {
 	delegates map[string][]string // user -> mailboxes they may send as
 	inbox     map[string][][]byte
 	failFor   map[string]bool // Deliver fails for these
+	block     chan struct{}   // when set, Deliver waits for it to close
 }
 
 func newFakeBackend() *fakeBackend {
@@ -98,6 +99,12 @@ func (b *fakeBackend) CanSendAs(user, from string) bool {
 
 func (b *fakeBackend) Deliver(address string, raw []byte) error {
 	b.mu.Lock()
+	block := b.block
+	b.mu.Unlock()
+	if block != nil {
+		<-block
+	}
+	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.failFor[address] {
 		return errors.New("fake: disk full")
@@ -123,6 +130,8 @@ type harness struct {
 	subAddr string
 	mxAddr  string
 	serveWG sync.WaitGroup
+	// closeErrOK lets a test expect Close to fail.
+	closeErrOK bool
 }
 
 func testBundle(t testing.TB) *certs.Bundle {
@@ -173,7 +182,9 @@ func newHarness(t testing.TB, configure ...func(*smtpd.Config)) *harness {
 		}()
 	}
 	t.Cleanup(func() {
-		require.NoError(t, h.close())
+		if err := h.close(); !h.closeErrOK {
+			require.NoError(t, err)
+		}
 		h.sub.Close()
 		h.bus.Close()
 		assertNoGoroutineLeak(t, before)

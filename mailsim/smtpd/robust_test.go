@@ -400,3 +400,29 @@ func TestDataGetsFullReadTimeout(t *testing.T) {
 	h.events(1)
 	assert.Len(t, h.be.messages(marie), 1)
 }
+
+func TestCloseReportsStuckBackend(t *testing.T) {
+	h := newHarness(t, func(c *smtpd.Config) { c.ShutdownTimeout = 200 * time.Millisecond })
+	h.closeErrOK = true
+	block := make(chan struct{})
+	h.be.mu.Lock()
+	h.be.block = block
+	h.be.mu.Unlock()
+	r := h.raw(h.mxAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	r.cmd(250, "MAIL FROM:<%s>", phisher)
+	r.cmd(250, "RCPT TO:<%s>", marie)
+	r.cmd(354, "DATA")
+	r.write("Subject: stuck\r\n\r\nx\r\n.\r\n")
+	time.Sleep(100 * time.Millisecond) // now inside Deliver
+
+	start := time.Now()
+	err := h.srv.Close()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "smtp-1")
+	assert.Less(t, time.Since(start), 2*time.Second)
+	close(block) // the session can now end; the cleanup checks nothing leaked
+	evs := h.events(1)
+	assert.Equal(t, audit.SMTPDisconnect, evs[len(evs)-1].Action)
+	require.Error(t, h.close(), "Close keeps reporting its first result")
+}
