@@ -10,7 +10,8 @@ var (
 )
 
 // Backend is the mail store as the SMTP server sees it. Implementations must
-// be safe for concurrent use.
+// be safe for concurrent use. Envelope addresses are passed lower-cased;
+// user names are passed as the client typed them.
 type Backend interface {
 	// Authenticate checks credentials and returns the canonical address of
 	// the user. It returns an error wrapping ErrUnknownUser or

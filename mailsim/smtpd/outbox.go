@@ -36,6 +36,12 @@ type OutboxMessage struct {
 	RawDropped bool   `json:"raw_dropped,omitempty"`
 }
 
+// Metadata returns m without its raw bytes, for listings.
+func (m OutboxMessage) Metadata() OutboxMessage {
+	m.Raw = nil
+	return m
+}
+
 // Outbox captures outbound mail. Metadata is always kept; raw bytes are kept
 // up to a cap, oldest dropped first. It is safe for concurrent use.
 type Outbox struct {

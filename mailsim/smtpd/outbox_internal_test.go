@@ -37,6 +37,9 @@ func TestOutboxRawCap(t *testing.T) {
 	_, ok := o.Get(5)
 	assert.False(t, ok)
 
+	assert.Nil(t, list[1].Metadata().Raw)
+	assert.NotNil(t, list[1].Raw, "Metadata must not modify the original")
+
 	none := NewOutbox(0)
 	none.add(OutboxMessage{Raw: raw(1)})
 	assert.True(t, none.List()[0].RawDropped)
