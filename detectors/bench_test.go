@@ -1,0 +1,275 @@
+package detectors
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// benchEvent is a generated audit event shaped like mailsim's audit.Event: a
+// struct whose Field method switches on the name. Per-event values (user,
+// address, session, time, id) sit in the event; per-action constants in a
+// shared template, so that a 1M-event stream fits in memory.
+type benchEvent struct {
+	tpl     *benchTpl
+	user    any // values are boxed once, as a JSON decoder does
+	owner   any
+	ip      any
+	session any
+	t       time.Time
+	id      string
+}
+
+type benchTpl struct {
+	action, outcome, reason, service, items, fileName, criteria, direction, domain any
+	fileSize, attachments                                                          any
+	hasFile, hasAttachments                                                        bool
+}
+
+func (e *benchEvent) Field(n string) (any, bool) {
+	t := e.tpl
+	switch n {
+	case "event.action":
+		return t.action, true
+	case "service.type":
+		return t.service, true
+	case "user.name":
+		return e.user, true
+	case "mailbox.owner":
+		return e.owner, e.owner != nil
+	case "source.ip":
+		return e.ip, true
+	case "session.id":
+		return e.session, true
+	case "tls.established":
+		return true, true
+	case "auth.cleartext":
+		return false, t.action == "imap.login"
+	case "event.outcome":
+		return t.outcome, t.outcome != nil
+	case "event.reason":
+		return t.reason, t.reason != nil
+	case "imap.fetch.items":
+		return t.items, t.items != nil
+	case "file.name":
+		return t.fileName, t.hasFile
+	case "file.size":
+		return t.fileSize, t.hasFile
+	case "imap.search.criteria":
+		return t.criteria, t.criteria != nil
+	case "email.direction":
+		return t.direction, t.direction != nil
+	case "destination.domain":
+		return t.domain, t.domain != nil
+	case "smtp.mail_from":
+		return e.user, t.service == "smtp"
+	case "email.attachments.count":
+		return t.attachments, t.hasAttachments
+	case "imap.mailbox":
+		return "INBOX", t.action == "imap.select"
+	case "client.name":
+		return "Thunderbird", true
+	}
+	return nil, false
+}
+func (e *benchEvent) Time() time.Time { return e.t }
+func (e *benchEvent) ID() string      { return e.id }
+
+// genStream deterministically generates n maildrill audit events, one every
+// 2 ms: staff traffic of 2000 users (logins, selects, header and body
+// fetches, attachment downloads, searches, internal deliveries, logouts; 97%)
+// and attack traffic from 50 outside addresses (failed logins against random
+// accounts, attachment downloads in other owners' mailboxes, sensitive
+// searches, outbound deliveries; 3%).
+func genStream(n int) []Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	const users = 2000
+	names := make([]any, users)
+	ips := make([]any, users)
+	sess := make([]any, users)
+	for u := range names {
+		names[u] = "agent" + strconv.Itoa(u) + "@interieur.test"
+		ips[u] = "10.20." + strconv.Itoa(u/250) + "." + strconv.Itoa(u%250)
+		sess[u] = "s" + strconv.Itoa(u)
+	}
+	staff := []*benchTpl{
+		{action: "imap.login", outcome: "success", service: "imap"},
+		{action: "imap.select", service: "imap"},
+		{action: "imap.fetch", service: "imap", items: "(FLAGS ENVELOPE)"},
+		{action: "imap.fetch", service: "imap", items: "BODY.PEEK[]"},
+		{action: "imap.fetch", service: "imap", items: "BODY[2]", fileName: "rapport.pdf", fileSize: 250000, hasFile: true},
+		{action: "imap.search", service: "imap", criteria: "UNSEEN"},
+		{action: "smtp.deliver", service: "smtp", direction: "internal", domain: "interieur.test", hasAttachments: true},
+		{action: "imap.logout", service: "imap"},
+	}
+	attack := []*benchTpl{
+		{action: "imap.login", outcome: "failure", reason: "invalid_credentials", service: "imap"},
+		{action: "imap.fetch", service: "imap", items: "BODY[2]", fileName: "secret.docx", fileSize: 900000, hasFile: true},
+		{action: "imap.search", service: "imap", criteria: `TEXT "confidentiel"`},
+		{action: "smtp.deliver", service: "smtp", direction: "outbound", domain: "proton.example", attachments: 1, hasAttachments: true},
+	}
+	attackIPs, attackSess := make([]any, 50), make([]any, 50)
+	for a := range attackIPs {
+		attackIPs[a], attackSess[a] = "203.0.113."+strconv.Itoa(a), "x"+strconv.Itoa(a)
+	}
+	evs := make([]Event, n)
+	pool := make([]benchEvent, n)
+	t := time.Date(2025, 12, 11, 8, 0, 0, 0, time.FixedZone("CET", 3600))
+	for i := range evs {
+		t = t.Add(2 * time.Millisecond)
+		e := &pool[i]
+		e.t, e.id = t, "e"+strconv.Itoa(i)
+		u := r.IntN(users)
+		if r.IntN(100) < 97 {
+			e.tpl = staff[r.IntN(len(staff))]
+			e.user, e.owner, e.ip, e.session = names[u], names[u], ips[u], sess[u]
+		} else {
+			a := r.IntN(50)
+			e.tpl = attack[r.IntN(len(attack))]
+			e.user, e.ip, e.session = names[u], attackIPs[a], attackSess[a]
+			if e.tpl.action == "imap.fetch" {
+				e.user, e.owner = names[a], names[u]
+			}
+		}
+		evs[i] = e
+	}
+	return evs
+}
+
+var benchStream []Event
+
+func stream() []Event {
+	if benchStream == nil {
+		benchStream = genStream(1_000_000)
+	}
+	return benchStream
+}
+
+// BenchmarkEngine: one op = one event through the full pack on one core.
+// Run with -benchtime=1000000x to process the whole 1M-event stream once.
+func BenchmarkEngine(b *testing.B) {
+	evs := stream()
+	rules, err := PackRules()
+	if err != nil {
+		b.Fatal(err)
+	}
+	eng, err := NewEngine(rules, PackConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	alerts := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	for i := 0; i < b.N; i++ {
+		alerts += len(eng.Process(evs[i%len(evs)]))
+	}
+	alerts += len(eng.Flush())
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	// on a shared machine wall time lies: also report per second of CPU used
+	// by the process (GOMAXPROCS=1 with -cpu 1, GC included)
+	b.ReportMetric(float64(b.N)/cpu.Seconds(), "events/cpu-s")
+	if b.N >= 100000 && alerts == 0 {
+		b.Fatal("the stream must raise alerts")
+	}
+	st := eng.Stats()
+	b.Logf("N=%d alerts=%d matches=%d suppressed=%d groups=%d", b.N, alerts, st.Matches, st.Suppressed, st.Groups)
+}
+
+// BenchmarkJSONEvents: the CLI path, parsing a JSON line per event then the pack.
+func BenchmarkJSONEvents(b *testing.B) {
+	evs := stream()[:10000]
+	lines := make([][]byte, len(evs))
+	for i, e := range evs {
+		be := e.(*benchEvent)
+		m := map[string]any{"@timestamp": be.t.Format(time.RFC3339Nano), "event.id": be.id}
+		for _, k := range []string{"event.action", "service.type", "user.name", "mailbox.owner", "source.ip", "session.id",
+			"tls.established", "auth.cleartext", "event.outcome", "event.reason", "imap.fetch.items", "file.name", "file.size",
+			"imap.search.criteria", "email.direction", "destination.domain", "smtp.mail_from", "email.attachments.count", "imap.mailbox", "client.name"} {
+			if v, ok := be.Field(k); ok {
+				m[k] = v
+			}
+		}
+		lines[i] = mustJSON(b, m)
+	}
+	rules, _ := PackRules()
+	eng, err := NewEngine(rules, PackConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), cpuTime()
+	for i := 0; i < b.N; i++ {
+		ev, err := ParseJSONEvent(lines[i%len(lines)], JSONOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		eng.Process(ev)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	b.ReportMetric(float64(b.N)/(cpuTime()-cpu0).Seconds(), "events/cpu-s")
+}
+
+// BenchmarkStateMemory: bytes of heap held per correlation group with 100,000
+// distinct group keys (the pack's imap_brute_force, grouped by user.name,
+// one failed login per user inside the 20-minute window).
+func BenchmarkStateMemory(b *testing.B) {
+	const keys = 100_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		evs := make([]Event, keys)
+		failTpl := &benchTpl{action: "imap.login", outcome: "failure", reason: "invalid_credentials", service: "imap"}
+		t := time.Date(2025, 12, 11, 8, 0, 0, 0, time.UTC)
+		for k := range evs {
+			evs[k] = &benchEvent{tpl: failTpl, ip: "203.0.113.9", user: any(fmt.Sprintf("user%06d@interieur.test", k)),
+				t: t.Add(time.Duration(k) * time.Millisecond), id: fmt.Sprintf("ev%07d", k)}
+		}
+		rules, _ := PackRules()
+		eng, err := NewEngine(rules, PackConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		b.StartTimer()
+		for _, e := range evs {
+			eng.Process(e)
+		}
+		b.StopTimer()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		st := eng.Stats()
+		if st.Groups < keys {
+			b.Fatalf("groups = %d, want >= %d", st.Groups, keys)
+		}
+		// the events themselves stay alive in evs: only what the engine added counts
+		b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(st.Groups), "bytes/key")
+		b.ReportMetric(float64(st.Groups), "groups")
+		runtime.KeepAlive(evs)
+	}
+}
+
+func mustJSON(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := jsonMarshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// cpuTime is the CPU time (user+system) used by the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

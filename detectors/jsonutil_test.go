@@ -1,0 +1,5 @@
+package detectors
+
+import "encoding/json"
+
+var jsonMarshal = json.Marshal
