@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/mailsim/imapd"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/smtpd"
 	"github.com/maildrill/maildrill/mailsim/store"
 )
@@ -66,6 +68,12 @@ type Config struct {
 	// AdminToken guards the admin API. Required (generated when empty)
 	// when the admin API listens off loopback.
 	AdminToken string
+	// ProxyProtocol makes the IMAP and SMTP listeners require a PROXY
+	// protocol header (v1 or v2) from TrustedProxies on every connection,
+	// and take the client address from it. The scenario runner uses it to
+	// give each actor its own source address. Others are refused.
+	ProxyProtocol  bool
+	TrustedProxies []netip.Prefix // default loopback
 	// MaxMessageBytes bounds SMTP messages (default 25 MiB).
 	MaxMessageBytes int64
 	// Logger receives diagnostics; nil is quiet.
@@ -185,6 +193,25 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			return fmt.Errorf("mailsim: %s listener on %s: %w", what, addr, err)
 		}
 		*dst = ln.Addr().String()
+		if cfg.ProxyProtocol {
+			pl := proxyproto.NewListener(ln, cfg.TrustedProxies)
+			svcType, svcName := "imap", "imap"
+			switch what {
+			case "IMAPS":
+				svcName = "imaps"
+			case "submission":
+				svcType, svcName = "smtp", "submission"
+			case "MX":
+				svcType, svcName = "smtp", "mx"
+			}
+			pl.OnRefused = func(remote net.Addr, err error) {
+				ip, port := splitHostPortInt(remote)
+				s.Bus.Publish(audit.Event{Action: svcType + ".connect", Outcome: audit.Failure, Reason: "proxy_header_refused",
+					ServiceType: svcType, ServiceName: svcName, SourceIP: ip, SourcePort: port})
+				log.Debug("connection refused", "service", what, "remote", remote, "err", err)
+			}
+			ln = pl
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -241,6 +268,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}()
 	}
 	return s, nil
+}
+
+func splitHostPortInt(a net.Addr) (string, int) {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String(), ta.Port
+	}
+	return a.String(), 0
 }
 
 func isLoopback(a net.Addr) bool {
