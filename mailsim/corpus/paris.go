@@ -12,11 +12,8 @@ var (
 )
 
 func lastSunday(year int, month time.Month) time.Time {
-	t := time.Date(year, month+1, 1, 1, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-	for t.Weekday() != time.Sunday {
-		t = t.AddDate(0, 0, -1)
-	}
-	return t
+	last := time.Date(year, month+1, 0, 1, 0, 0, 0, time.UTC) // day 0: the month's last day
+	return last.Add(-time.Duration(last.Weekday()) * 24 * time.Hour)
 }
 
 func parisSummer(t time.Time) bool {

@@ -1,0 +1,171 @@
+package corpus
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func heapAlloc() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// TestScale builds 10,000 mailboxes of about 10,000 messages and reads the
+// last user's newest mail: nothing but the directory may stay in memory.
+func TestScale(t *testing.T) {
+	before := heapAlloc()
+	start := time.Now()
+	o, err := New(Config{Seed: 1, Users: 10_000, MessagesPerUser: 10_000})
+	elapsed := time.Since(start)
+	require.NoError(t, err)
+	limit := time.Second
+	if raceEnabled {
+		limit = 10 * time.Second
+	}
+	assert.Less(t, elapsed, limit, "New with 10,000 users")
+	orgBytes := heapAlloc() - before
+	t.Logf("New: %v, %.1f MiB", elapsed, float64(orgBytes)/(1<<20))
+	assert.Less(t, orgBytes, uint64(40<<20), "the Org holds the directory only")
+
+	u := o.Users()[9_999]
+	require.Equal(t, "person", u.Kind)
+	folders := o.Folders(u.Address)
+	total := 0
+	for _, f := range folders {
+		total += int(f.Count)
+	}
+	assert.InDelta(t, 10_000, total, 10_000*0.5, "about 10,000 messages in %v", folders)
+
+	var fetched int
+	for _, f := range folders {
+		if f.Count == 0 {
+			continue
+		}
+		var prev time.Time
+		for _, uid := range []uint32{1, f.Count / 2, f.Count - 1, f.Count} {
+			if uid == 0 {
+				continue
+			}
+			start := time.Now()
+			m, err := o.Message(u.Address, f.Name, uid)
+			require.NoError(t, err, "%s %d", f.Name, uid)
+			t.Logf("%s uid %d: %d bytes, %d attachments, %v", f.Name, uid, len(m.Raw), len(m.Attachments), time.Since(start))
+			assert.False(t, m.InternalDate.Before(prev))
+			prev = m.InternalDate
+			parseMessage(t, m)
+			fetched++
+		}
+	}
+	assert.Positive(t, fetched)
+	// The inbox's newest messages of the last user.
+	inbox := folders[0]
+	for uid := inbox.Count - 20; uid <= inbox.Count; uid++ {
+		m, err := o.Message(u.Address, "INBOX", uid)
+		require.NoError(t, err)
+		assert.Equal(t, uid, m.UID)
+	}
+
+	docs, cached := o.docs.stats()
+	after := heapAlloc()
+	t.Logf("after fetching: %.1f MiB of which %d cached attachments %.1f MiB", float64(after-before)/(1<<20), docs, float64(cached)/(1<<20))
+	assert.Less(t, after-before, uint64(cached)+uint64(60<<20), "memory is the directory plus the attachment cache")
+	runtime.KeepAlive(o)
+}
+
+func TestCacheIsBounded(t *testing.T) {
+	o, err := New(Config{Seed: 1, CacheBytes: 2 << 20, MaxAttachmentSize: 512 << 10})
+	require.NoError(t, err)
+	u := o.Users()[2].Address
+	for uid := uint32(1); uid <= o.Folders(u)[0].Count; uid++ {
+		_, err := o.Message(u, "INBOX", uid)
+		require.NoError(t, err)
+		_, cached := o.docs.stats()
+		require.LessOrEqual(t, cached, int64(2<<20))
+	}
+}
+
+func BenchmarkNew10k(b *testing.B) {
+	for b.Loop() {
+		if _, err := New(Config{Users: 10_000, MessagesPerUser: 10_000}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+type msgRef struct {
+	addr, folder string
+	uid          uint32
+}
+
+// benchRefs picks messages of the default organisation with or without
+// attachments and warms the attachment cache.
+func benchRefs(b *testing.B, o *Org, withAttachments bool) []msgRef {
+	b.Helper()
+	var refs []msgRef
+	var size int
+	for _, u := range o.Users()[:10] {
+		for _, f := range o.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count && len(refs) < 300; uid++ {
+				m, err := o.Message(u.Address, f.Name, uid)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if (len(m.Attachments) > 0) == withAttachments {
+					refs = append(refs, msgRef{u.Address, f.Name, uid})
+					size += len(m.Raw)
+				}
+			}
+		}
+	}
+	b.SetBytes(int64(size / len(refs)))
+	b.ReportMetric(float64(size/len(refs))/1024, "KiB/msg")
+	return refs
+}
+
+func benchmarkMessage(b *testing.B, withAttachments bool) {
+	o, err := New(Config{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := benchRefs(b, o, withAttachments)
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		r := refs[i%len(refs)]
+		i++
+		if _, err := o.Message(r.addr, r.folder, r.uid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMessageAttachmentsCached: messages with attachments, whose
+// encoded attachments are in the cache.
+func BenchmarkMessageAttachmentsCached(b *testing.B) { benchmarkMessage(b, true) }
+
+func BenchmarkMessageNoAttachments(b *testing.B) { benchmarkMessage(b, false) }
+
+func BenchmarkMessageParallel(b *testing.B) {
+	o, err := New(Config{Seed: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	refs := benchRefs(b, o, true)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r := refs[i%len(refs)]
+			i++
+			if _, err := o.Message(r.addr, r.folder, r.uid); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
