@@ -634,3 +634,29 @@ func TestUnmappedLogsourceInactive(t *testing.T) {
 	assert.Len(t, e.Inactive(), 1)
 	assert.Empty(t, e.Process(mk(t, 0, "1", fields{"a": 1})))
 }
+
+type structEvent struct {
+	id     string
+	action string
+	t      time.Time
+}
+
+func (s *structEvent) Field(n string) (any, bool) {
+	switch n {
+	case "event.id":
+		return s.id, true
+	case "event.action":
+		return s.action, true
+	case "event.outcome":
+		return "failure", true
+	}
+	return nil, false
+}
+func (s *structEvent) Time() time.Time { return s.t }
+
+func TestWrap(t *testing.T) {
+	e := engine(t, baseRules, Config{})
+	a := e.Process(Wrap(&structEvent{id: "s1", action: "login", t: t0}))
+	require.Len(t, a, 1)
+	assert.Equal(t, []string{"s1"}, a[0].EventIDs)
+}

@@ -200,3 +200,48 @@ func lowerIfNeeded(s string) string {
 	}
 	return s
 }
+
+// FieldEvent is an event source without an ID method (e.g. a struct whose id
+// is a field named ID).
+type FieldEvent interface {
+	Field(name string) (any, bool)
+	Time() time.Time
+}
+
+type wrapped struct {
+	FieldEvent
+	idField string
+}
+
+func (w wrapped) ID() string {
+	v, ok := w.Field(w.idField)
+	if !ok {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case fmt.Stringer:
+		return x.String()
+	}
+	return fmt.Sprint(v)
+}
+
+// RangeFields forwards keyword search support when the wrapped event has it.
+func (w wrapped) RangeFields(yield func(string, any) bool) {
+	if r, ok := w.FieldEvent.(interface {
+		RangeFields(func(string, any) bool)
+	}); ok {
+		r.RangeFields(yield)
+	}
+}
+
+// Wrap adapts a FieldEvent to Event, reading its id from the field
+// "event.id" (or idField when given).
+func Wrap(ev FieldEvent, idField ...string) Event {
+	f := "event.id"
+	if len(idField) > 0 && idField[0] != "" {
+		f = idField[0]
+	}
+	return wrapped{FieldEvent: ev, idField: f}
+}

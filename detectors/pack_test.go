@@ -1,6 +1,9 @@
 package detectors
 
 import (
+	"fmt"
+	"io/fs"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -47,4 +50,19 @@ func TestPackSamples(t *testing.T) {
 			assert.True(t, r.OK, r.Msg)
 		})
 	}
+}
+
+// The README's rule table lists every file of the pack.
+func TestReadmeListsPack(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	entries, err := fs.Glob(Pack(), "*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, entries)
+	for _, f := range entries {
+		assert.Contains(t, string(readme), "| `"+f+"` |", "README rule table misses %s", f)
+	}
+	rules, err := PackRules()
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), fmt.Sprintf("(%d alerting rules, %d rules in all)", len(entries), len(rules)))
 }
