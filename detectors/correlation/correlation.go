@@ -111,6 +111,7 @@ type State struct {
 	windows  []winRef // tumbling mode: windows in opening order
 	stats    Stats
 	maxIDs   int
+	loc      *time.Location // of the inputs: matches report times in it
 }
 
 type winRef struct {
@@ -175,6 +176,7 @@ func (s *State) remove(g *group) {
 // engine's reorder buffer sees to it). It returns the matches it completes.
 func (s *State) Add(in Input) []Match {
 	now := in.Time.UnixNano()
+	s.loc = in.Time.Location()
 	var out []Match
 	var g *group
 	var ok bool
@@ -364,15 +366,15 @@ func (s *State) judge(g *group, cur int) (Match, bool) {
 			continue
 		}
 		if first || e.first < m.First.UnixNano() {
-			m.First = time.Unix(0, e.first)
+			m.First = s.tm(e.first)
 			first = false
 		}
-		m.Last = time.Unix(0, e.t)
+		m.Last = s.tm(e.t)
 		m.IDs = s.appendIDs(m.IDs, e.id, e.ids)
 	}
-	m.Time = time.Unix(0, live[len(live)-1].t)
+	m.Time = s.tm(live[len(live)-1].t)
 	if cur >= 0 {
-		m.Time = time.Unix(0, g.entries[cur].t)
+		m.Time = s.tm(g.entries[cur].t)
 	}
 	return m, true
 }
@@ -423,7 +425,7 @@ func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 			m.IDs = s.appendIDs(m.IDs, "", sl.ids)
 		}
 	}
-	m.First = time.Unix(0, first)
+	m.First = s.tm(first)
 	s.reset(g)
 	return m, true
 }
@@ -462,7 +464,7 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 	if !last.valid {
 		return Match{}, false
 	}
-	m := Match{Key: g.key, Time: in.Time, First: time.Unix(0, last.first), Last: in.Time,
+	m := Match{Key: g.key, Time: in.Time, First: s.tm(last.first), Last: in.Time,
 		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
 	s.reset(g)
 	return m, true
@@ -535,4 +537,12 @@ func (in *Input) ids() []string {
 		return append([]string{in.ID}, in.IDs...)
 	}
 	return in.IDs
+}
+
+func (s *State) tm(ns int64) time.Time {
+	t := time.Unix(0, ns)
+	if s.loc != nil {
+		t = t.In(s.loc)
+	}
+	return t
 }

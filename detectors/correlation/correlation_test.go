@@ -1,0 +1,108 @@
+package correlation
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+var base = time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC)
+
+func at(d time.Duration) time.Time { return base.Add(d) }
+
+func cond(ops ...any) sigma.CorrCondition {
+	var c sigma.CorrCondition
+	for i := 0; i < len(ops); i += 2 {
+		c.Ops = append(c.Ops, sigma.CorrOp{Op: ops[i].(string), Value: float64(ops[i+1].(int))})
+	}
+	return c
+}
+
+func TestSlidingEventCount(t *testing.T) {
+	s := New(Def{Type: "event_count", NumRules: 1, Timespan: time.Minute, Cond: cond("gt", 2)})
+	var got []Match
+	for i, d := range []time.Duration{0, 30 * time.Second, 61 * time.Second, 90 * time.Second} {
+		got = append(got, s.Add(Input{Key: "k", Time: at(d), ID: fmt.Sprint(i)})...)
+	}
+	// [0,30,61]: 0 is out of 61's window; [30,61,90] holds 3 > 2
+	require.Len(t, got, 1)
+	assert.Equal(t, []string{"1", "2", "3"}, got[0].IDs)
+	assert.Equal(t, at(30*time.Second), got[0].First)
+	assert.Equal(t, at(90*time.Second), got[0].Time)
+}
+
+func TestTumblingClosesOnWatermarkAndFlush(t *testing.T) {
+	s := New(Def{Type: "event_count", NumRules: 1, Timespan: time.Minute, Cond: cond("lt", 3)})
+	assert.Empty(t, s.Add(Input{Key: "a", Time: at(0), ID: "1"}))
+	assert.Empty(t, s.Add(Input{Key: "b", Time: at(10 * time.Second), ID: "2"}))
+	assert.Empty(t, s.Advance(at(time.Minute)), "the window [0, 1m] is not over at 1m")
+	m := s.Advance(at(time.Minute + 1))
+	require.Len(t, m, 1)
+	assert.Equal(t, "a", m[0].Key)
+	m = s.Flush()
+	require.Len(t, m, 1)
+	assert.Equal(t, "b", m[0].Key)
+	assert.Empty(t, s.Flush())
+}
+
+func TestCapacityEviction(t *testing.T) {
+	s := New(Def{Type: "value_count", NumRules: 1, Timespan: time.Hour, Cond: cond("gte", 2), MaxGroups: 3})
+	for i := 0; i < 10; i++ {
+		s.Add(Input{Key: fmt.Sprint("k", i), Time: at(time.Duration(i) * time.Second), Str: "v"})
+	}
+	st := s.Stats()
+	assert.Equal(t, 3, st.Groups)
+	assert.Equal(t, uint64(7), st.Evicted)
+	// the newest groups survived: k9 completes with a second distinct value
+	m := s.Add(Input{Key: "k9", Time: at(20 * time.Second), Str: "w"})
+	require.Len(t, m, 1)
+	assert.Equal(t, float64(2), m[0].Value)
+	// k0 was evicted: a second value does not complete it
+	assert.Empty(t, s.Add(Input{Key: "k0", Time: at(21 * time.Second), Str: "w"}))
+}
+
+func TestExpiryIsNotEviction(t *testing.T) {
+	s := New(Def{Type: "event_count", NumRules: 1, Timespan: time.Minute, Cond: cond("gte", 5), MaxGroups: 2})
+	s.Add(Input{Key: "a", Time: at(0)})
+	s.Add(Input{Key: "b", Time: at(time.Second)})
+	s.Add(Input{Key: "c", Time: at(2 * time.Hour)}) // a and b are long over
+	st := s.Stats()
+	assert.Zero(t, st.Evicted)
+	assert.Equal(t, uint64(2), st.Expired)
+	assert.Equal(t, 1, st.Groups)
+}
+
+func TestValueAvgSlidingSubtracts(t *testing.T) {
+	s := New(Def{Type: "value_avg", NumRules: 1, Timespan: time.Minute, Cond: cond("gte", 100)})
+	assert.Empty(t, s.Add(Input{Key: "k", Time: at(0), Num: 10}))
+	assert.Empty(t, s.Add(Input{Key: "k", Time: at(30 * time.Second), Num: 50}))
+	// 10 leaves the window: avg(50, 150) = 100
+	m := s.Add(Input{Key: "k", Time: at(61 * time.Second), Num: 150})
+	require.Len(t, m, 1)
+	assert.Equal(t, float64(100), m[0].Value)
+}
+
+func TestTemporalOrderedChainFirst(t *testing.T) {
+	s := New(Def{Type: "temporal_ordered", NumRules: 2, Timespan: time.Minute})
+	assert.Empty(t, s.Add(Input{Key: "k", Positions: []int{0}, Time: at(10 * time.Second), First: at(0), IDs: []string{"a", "b"}}))
+	m := s.Add(Input{Key: "k", Positions: []int{1}, Time: at(20 * time.Second), ID: "c"})
+	require.Len(t, m, 1)
+	assert.Equal(t, at(0), m[0].First, "first is the earliest contributing event of a chained input")
+	assert.Equal(t, []string{"a", "b", "c"}, m[0].IDs)
+}
+
+func TestMaxIDs(t *testing.T) {
+	s := New(Def{Type: "event_count", NumRules: 1, Timespan: time.Hour, Cond: cond("gte", 10), MaxIDs: 4})
+	var m []Match
+	for i := 0; i < 10; i++ {
+		m = append(m, s.Add(Input{Key: "k", Time: at(time.Duration(i)), ID: fmt.Sprint(i)})...)
+	}
+	require.Len(t, m, 1)
+	assert.Len(t, m[0].IDs, 4)
+	assert.Equal(t, float64(10), m[0].Value)
+}
