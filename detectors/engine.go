@@ -521,7 +521,9 @@ func (e *Engine) Process(ev Event) []Alert {
 	for len(e.heap) > 0 && e.heap[0].t <= watermark {
 		e.feed(e.pop())
 	}
-	if watermark > e.advanced {
+	// judge ended windows and drop stale groups at most once per second of
+	// event time (alert timestamps are unaffected; Flush judges the rest)
+	if watermark >= e.advanced+int64(time.Second) {
 		e.advanced = watermark
 		for _, c := range e.corrs {
 			for _, m := range c.corr.Advance(time.Unix(0, watermark)) {

@@ -94,6 +94,7 @@ type group struct {
 	open       bool
 	entries    []entry
 	head       int
+	headT      int64 // time of entries[head], to skip pruning without touching entries
 	distinct   map[string]int32
 	sum        float64
 	slots      []slot
@@ -260,6 +261,9 @@ func (s *State) push(g *group, in Input, now int64) {
 	} else if len(in.IDs) > 1 {
 		e.ids = in.IDs
 	}
+	if g.head == len(g.entries) {
+		g.headT = now
+	}
 	g.entries = append(g.entries, e)
 	switch s.def.Type {
 	case "value_count", "value_percentile":
@@ -274,6 +278,9 @@ func (s *State) push(g *group, in Input, now int64) {
 
 // prune drops entries older than cutoff (entries at exactly cutoff stay).
 func (s *State) prune(g *group, cutoff int64) {
+	if g.head == len(g.entries) || g.headT >= cutoff {
+		return
+	}
 	for g.head < len(g.entries) && g.entries[g.head].t < cutoff {
 		e := g.entries[g.head]
 		switch s.def.Type {
@@ -288,6 +295,9 @@ func (s *State) prune(g *group, cutoff int64) {
 		}
 		g.entries[g.head] = entry{}
 		g.head++
+	}
+	if g.head < len(g.entries) {
+		g.headT = g.entries[g.head].t
 	}
 	if g.head > 0 && g.head*2 >= len(g.entries) {
 		n := copy(g.entries, g.entries[g.head:])
