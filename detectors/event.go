@@ -1,7 +1,6 @@
 package detectors
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,10 +49,13 @@ var ErrNoTimestamp = errors.New("no timestamp")
 
 // ParseJSONEvent decodes one JSON object (one line of a JSONL file).
 func ParseJSONEvent(data []byte, o JSONOptions) (*JSONEvent, error) {
-	var m map[string]any
-	d := json.NewDecoder(bytes.NewReader(data))
-	if err := d.Decode(&m); err != nil {
-		return nil, fmt.Errorf("invalid JSON event: %w", err)
+	m, err := decodeObject(data)
+	if err != nil {
+		// the fast decoder refuses; let encoding/json explain (or accept)
+		m = nil
+		if err := json.Unmarshal(data, &m); err != nil {
+			return nil, fmt.Errorf("invalid JSON event: %w", err)
+		}
 	}
 	if m == nil {
 		return nil, errors.New("invalid JSON event: not an object")

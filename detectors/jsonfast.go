@@ -1,0 +1,320 @@
+package detectors
+
+import (
+	"errors"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// decodeObject decodes one JSON object into the same values encoding/json
+// would produce for map[string]any (float64 numbers, []any arrays, nested
+// maps), about five times faster. Any error sends the caller to
+// encoding/json, which reports it well.
+func decodeObject(data []byte) (map[string]any, error) {
+	d := jdec{b: data}
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return nil, errBadJSON
+	}
+	v, err := d.object(0)
+	if err != nil {
+		return nil, err
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		return nil, errBadJSON
+	}
+	return v, nil
+}
+
+var errBadJSON = errors.New("bad JSON")
+
+type jdec struct {
+	b []byte
+	i int
+}
+
+func (d *jdec) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *jdec) object(depth int) (map[string]any, error) {
+	if depth > 1000 {
+		return nil, errBadJSON
+	}
+	d.i++ // {
+	m := make(map[string]any, 16)
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+		return m, nil
+	}
+	for {
+		d.ws()
+		if d.i >= len(d.b) || d.b[d.i] != '"' {
+			return nil, errBadJSON
+		}
+		k, err := d.str()
+		if err != nil {
+			return nil, err
+		}
+		d.ws()
+		if d.i >= len(d.b) || d.b[d.i] != ':' {
+			return nil, errBadJSON
+		}
+		d.i++
+		d.ws()
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		m[k] = v // the last duplicate wins, as in encoding/json
+		d.ws()
+		if d.i >= len(d.b) {
+			return nil, errBadJSON
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case '}':
+			d.i++
+			return m, nil
+		default:
+			return nil, errBadJSON
+		}
+	}
+}
+
+func (d *jdec) value(depth int) (any, error) {
+	if d.i >= len(d.b) {
+		return nil, errBadJSON
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		return d.str()
+	case c == '{':
+		return d.object(depth + 1)
+	case c == '[':
+		return d.array(depth + 1)
+	case c == 't':
+		return true, d.lit("true")
+	case c == 'f':
+		return false, d.lit("false")
+	case c == 'n':
+		return nil, d.lit("null")
+	case c == '-' || (c >= '0' && c <= '9'):
+		return d.num()
+	}
+	return nil, errBadJSON
+}
+
+func (d *jdec) lit(s string) error {
+	if len(d.b)-d.i < len(s) || string(d.b[d.i:d.i+len(s)]) != s {
+		return errBadJSON
+	}
+	d.i += len(s)
+	return nil
+}
+
+func (d *jdec) array(depth int) ([]any, error) {
+	if depth > 1000 {
+		return nil, errBadJSON
+	}
+	d.i++ // [
+	out := []any{}
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == ']' {
+		d.i++
+		return out, nil
+	}
+	for {
+		d.ws()
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+		d.ws()
+		if d.i >= len(d.b) {
+			return nil, errBadJSON
+		}
+		switch d.b[d.i] {
+		case ',':
+			d.i++
+		case ']':
+			d.i++
+			return out, nil
+		default:
+			return nil, errBadJSON
+		}
+	}
+}
+
+// num validates the JSON number grammar, then parses it as float64.
+func (d *jdec) num() (any, error) {
+	start := d.i
+	if d.b[d.i] == '-' {
+		d.i++
+	}
+	digits := func() int {
+		n := 0
+		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
+			d.i++
+			n++
+		}
+		return n
+	}
+	if d.i < len(d.b) && d.b[d.i] == '0' {
+		d.i++
+	} else if digits() == 0 {
+		return nil, errBadJSON
+	}
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if digits() == 0 {
+			return nil, errBadJSON
+		}
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if digits() == 0 {
+			return nil, errBadJSON
+		}
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&d.b[start], d.i-start), 64)
+	if err != nil {
+		return nil, errBadJSON // out of range: encoding/json errors too
+	}
+	return f, nil
+}
+
+func (d *jdec) str() (string, error) {
+	d.i++ // opening quote
+	start := d.i
+	// fast path: no escapes, valid UTF-8, no control characters
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		if c == '"' {
+			s := d.b[start:d.i]
+			d.i++
+			if !utf8.Valid(s) {
+				return d.slowStr(start)
+			}
+			return string(s), nil
+		}
+		if c == '\\' || c < 0x20 {
+			break
+		}
+		d.i++
+	}
+	return d.slowStr(start)
+}
+
+// slowStr decodes a string with escapes; invalid UTF-8 becomes U+FFFD as in
+// encoding/json.
+func (d *jdec) slowStr(start int) (string, error) {
+	d.i = start
+	out := make([]byte, 0, 32)
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return string(out), nil
+		case c < 0x20:
+			return "", errBadJSON
+		case c == '\\':
+			d.i++
+			if d.i >= len(d.b) {
+				return "", errBadJSON
+			}
+			e := d.b[d.i]
+			d.i++
+			switch e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := d.hex4()
+				if !ok {
+					return "", errBadJSON
+				}
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if d.i+1 < len(d.b) && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+						save := d.i
+						d.i += 2
+						var ok2 bool
+						if r2, ok2 = d.hex4(); !ok2 {
+							return "", errBadJSON
+						}
+						if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+							out = utf8.AppendRune(out, dec)
+							continue
+						}
+						d.i = save
+					}
+					r = utf8.RuneError
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				return "", errBadJSON
+			}
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			d.i++
+		default:
+			r, size := utf8.DecodeRune(d.b[d.i:])
+			if r == utf8.RuneError && size == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, d.b[d.i:d.i+size]...)
+			}
+			d.i += size
+		}
+	}
+	return "", errBadJSON
+}
+
+func (d *jdec) hex4() (rune, bool) {
+	if len(d.b)-d.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.b[d.i : d.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	d.i += 4
+	return r, true
+}
