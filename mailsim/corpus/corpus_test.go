@@ -223,3 +223,24 @@ func TestMessageErrors(t *testing.T) {
 	require.NoError(t, err, "address and INBOX are case-insensitive")
 	assert.Equal(t, inbox.Count, m.UID)
 }
+
+func TestTinyOrganisation(t *testing.T) {
+	for _, cfg := range []Config{
+		{Users: 2, MessagesPerUser: 5},
+		{Users: 3, MessagesPerUser: 1},
+		{Users: 2, MessagesPerUser: 40, End: time.Date(2026, 6, 7, 12, 0, 0, 0, time.UTC)}, // a Sunday
+	} {
+		cfg.MaxAttachmentSize = 32 << 10
+		o, err := New(cfg)
+		require.NoError(t, err)
+		for _, u := range o.Users() {
+			for _, f := range o.Folders(u.Address) {
+				for uid := uint32(1); uid <= f.Count; uid++ {
+					m, err := o.Message(u.Address, f.Name, uid)
+					require.NoError(t, err)
+					assert.False(t, m.InternalDate.After(o.Config().End))
+				}
+			}
+		}
+	}
+}
