@@ -233,7 +233,7 @@ func FS(fsys fs.FS, root string, cfg detectors.Config) ([]Problem, int, error) {
 		probs = append(probs, fromErr("", e))
 	}
 	for _, r := range eng.Inactive() {
-		probs = append(probs, Problem{File: r.File, Pos: r.Pos, Msg: fmt.Sprintf("logsource %+v is not mapped to events: the rule never runs (map it in the engine configuration)", r.Logsource)})
+		probs = append(probs, Problem{File: r.File, Pos: r.Pos, Msg: fmt.Sprintf("logsource %s is not mapped to events: the rule never runs (map it in the engine configuration, or lint with --any-logsource)", describeLogsource(r.Logsource))})
 	}
 	sort.SliceStable(probs, func(i, j int) bool {
 		a, b := probs[i], probs[j]
@@ -258,4 +258,14 @@ func fromErr(file string, err error) Problem {
 		return Problem{File: se.File, Pos: se.Pos, Msg: msg}
 	}
 	return Problem{File: file, Msg: err.Error()}
+}
+
+func describeLogsource(l sigma.Logsource) string {
+	var parts []string
+	for _, kv := range [][2]string{{"product", l.Product}, {"category", l.Category}, {"service", l.Service}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+": "+kv[1])
+		}
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }
