@@ -18,10 +18,24 @@ func (th *thread) paragraphs(p int) []string {
 		src, n = th.topic.replies, 1+r.intn(2)
 	}
 	n = min(n, len(src))
+	var out []string
+	if p == 0 {
+		// The opening paragraph first, then others in their order.
+		out = append(out, th.vars.Replace(src[0]))
+		keep := make([]bool, len(src))
+		for _, k := range r.perm(len(src) - 1)[:n-1] {
+			keep[k+1] = true
+		}
+		for i := 1; i < len(src); i++ {
+			if keep[i] {
+				out = append(out, th.vars.Replace(src[i]))
+			}
+		}
+		return out
+	}
 	start := r.intn(len(src))
-	out := make([]string, n)
-	for i := range out {
-		out[i] = th.vars.Replace(src[(start+i)%len(src)])
+	for i := 0; i < n; i++ {
+		out = append(out, th.vars.Replace(src[(start+i)%len(src)]))
 	}
 	return out
 }
@@ -93,7 +107,7 @@ func (o *Org) bodyText(th *thread, fs folderSpec, pos int, from *person, to []*p
 
 	if pos > 0 {
 		prev := th.sender(fs, pos-1)
-		when := sent.Add(-time.Duration(20+r.intn(2880)) * time.Minute)
+		when := o.work.instant(o.work.at(sent) - int64(600+r.intn(3*(workEnd-workStart))))
 		b.WriteString("\n")
 		if from.outlook {
 			b.WriteString("-----Message d'origine-----\nDe : " + prev.Name + " <" + prev.Address + ">\nEnvoyé : " + frenchDateTime(when) +

@@ -11,6 +11,9 @@ import (
 	"time"
 )
 
+// genericDocs travel with any kind of exchange.
+var genericDocs = []string{"compte_rendu", "note_service", "annuaire", "planning_permanences", "fiche_reflexe"}
+
 // blockSize is the span of UIDs inside which threads are laid out: a
 // message's thread is found by replaying its block only.
 const blockSize = 16
@@ -294,13 +297,18 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 		n := []int{1, 1, 1, 1, 1, 1, 2, 2, 2, 3}[mr.intn(10)]
 		seen := map[string]bool{}
 		for i := 0; i < n; i++ {
-			var t, v int
-			if i == 0 && th.doc >= 0 {
-				t, v = th.doc, th.variant
-			} else if i < len(th.topic.docs) && mr.chance(0.7) {
-				t, v = docTypeIndex(th.topic.docs[i]), mr.intn(docVariants)
-			} else {
-				t, v = mr.intn(len(docTypes)), mr.intn(docVariants)
+			var t int
+			switch {
+			case i == 0 && th.doc >= 0:
+				t = th.doc
+			case i < len(th.topic.docs) && mr.chance(0.7):
+				t = docTypeIndex(th.topic.docs[i])
+			default:
+				t = docTypeIndex(pick(&mr, genericDocs))
+			}
+			v := mr.intn(docVariants)
+			if t == th.doc && i == 0 {
+				v = th.variant
 			}
 			m := o.docMeta(t, v)
 			if seen[m.Filename] {
