@@ -492,7 +492,9 @@ func TestRealClientSwaks(t *testing.T) {
 // into a local Maildir: the "full-mailbox sync" behaviour.
 func TestRealClientMbsync(t *testing.T) {
 	bin := realClients(t, "mbsync")
-	ms := mailsimtest.New(t, mailsim.Config{})
+	// Fewer messages than the default: the person's delegated and shared
+	// mailboxes are pulled too, attachments included.
+	ms := mailsimtest.New(t, mailsim.Config{MessagesPerUser: 15})
 	acc := ms.Person("")
 	_, port := hostPort(t, ms.IMAPSAddr)
 	// isync 1.4 matches the certificate against DNS names only, not IP

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/mailsimtest"
+)
+
+func TestRun(t *testing.T) {
+	ms := mailsimtest.New(t, mailsim.Config{Users: 3, MessagesPerUser: 20, AllowInsecureAuth: true})
+	accFile := filepath.Join(t.TempDir(), "accounts.json")
+	b, err := json.Marshal(ms.Accounts())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(accFile, b, 0o600))
+
+	// What the first two people's INBOXes hold, by go-imap.
+	var people []mailsim.Account
+	for _, a := range ms.Accounts() {
+		if a.Kind == "person" {
+			people = append(people, a)
+		}
+	}
+	var wantMsgs, wantBytes int64
+	for _, a := range people[:2] {
+		c, err := imapclient.DialInsecure(ms.IMAPAddr, nil)
+		require.NoError(t, err)
+		require.NoError(t, c.Login(a.Address, a.Password).Wait())
+		_, err = c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+		require.NoError(t, err)
+		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{RFC822Size: true}).Collect()
+		require.NoError(t, err)
+		for _, m := range msgs {
+			wantMsgs++
+			wantBytes += m.RFC822Size
+		}
+		c.Close()
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		check func(t *testing.T, r Result)
+	}{
+		{"rounds", []string{"--conns", "2", "--rounds", "2", "--probe", "--probe-every", "1ms"}, func(t *testing.T, r Result) {
+			assert.Equal(t, 2*wantMsgs, r.Messages)
+			assert.Equal(t, 2*wantBytes, r.Bytes)
+			assert.Equal(t, []string{people[0].Address, people[1].Address}, r.Users)
+			require.NotNil(t, r.Probe)
+			assert.Zero(t, r.Probe.Errors)
+		}},
+		{"parts", []string{"--conns", "1", "--rounds", "1", "--parts", "--label", "mailsim"}, func(t *testing.T, r Result) {
+			assert.Equal(t, "mailsim", r.Label)
+			assert.Positive(t, r.Messages)
+			assert.Positive(t, r.Bytes)
+			assert.Nil(t, r.Probe)
+		}},
+		{"duration", []string{"--conns", "1", "--duration", "300ms", "--same-mailbox"}, func(t *testing.T, r Result) {
+			assert.Positive(t, r.Bytes)
+			assert.InDelta(t, 0.3, r.Seconds, 0.05)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"--addr", ms.IMAPAddr, "--accounts", accFile}, tc.args...)
+			require.NoError(t, run(context.Background(), args, &out, &errOut), errOut.String())
+			var r Result
+			require.NoError(t, json.Unmarshal(out.Bytes(), &r), out.String())
+			assert.Positive(t, r.MBPerSecond)
+			assert.Contains(t, errOut.String(), "MB/s")
+			tc.check(t, r)
+		})
+	}
+
+	t.Run("bad login", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"--addr", ms.IMAPAddr, "--user", people[0].Address, "--password", "wrong"}, &out, &errOut)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "login "+people[0].Address)
+	})
+}
