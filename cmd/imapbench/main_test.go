@@ -48,8 +48,8 @@ func TestRun(t *testing.T) {
 	}
 
 	tests := []struct {
-		name string
-		args []string
+		name  string
+		args  []string
 		check func(t *testing.T, r Result)
 	}{
 		{"rounds", []string{"--conns", "2", "--rounds", "2", "--probe", "--probe-every", "1ms"}, func(t *testing.T, r Result) {
