@@ -124,6 +124,7 @@ type ruleNode struct {
 }
 
 type pending struct {
+	read  Event // where to read fields from (the cache), when not ev
 	first int64
 	rn    *ruleNode
 	ev    Event
@@ -154,6 +155,7 @@ type Engine struct {
 	out       []Alert
 	keyBuf    []byte
 	stats     Stats
+	cache     fieldCache
 }
 
 // NewEngine compiles rules. Correlations are resolved by rule id or name
@@ -466,6 +468,10 @@ func (e *Engine) Process(ev Event) []Alert {
 		e.started = true
 	}
 	watermark := e.maxT - int64(e.cfg.Lateness)
+	orig := ev
+	e.cache.reset(ev)
+	defer e.cache.reset(nil)
+	ev = &e.cache // rules read fields through the per-event cache
 	cands := e.unindexed
 	if v, ok := ev.Field(e.cfg.IndexField); ok {
 		if s, ok := v.(string); ok {
@@ -503,6 +509,7 @@ func (e *Engine) Process(ev Event) []Alert {
 		if rn.alerting {
 			e.emit(rn, ev.Time(), ev.Time(), ev.Time(), e.detectionKey(ev), nil, []string{ev.ID()}, 0, "detection")
 		}
+		// correlations keep the event itself (payloads, reorder buffer)
 		if len(rn.parents) == 0 {
 			continue
 		}
@@ -511,8 +518,9 @@ func (e *Engine) Process(ev Event) []Alert {
 			continue
 		}
 		e.seq++
-		p := pending{rn: rn, ev: ev, t: t, seq: e.seq}
+		p := pending{rn: rn, ev: orig, t: t, seq: e.seq}
 		if e.cfg.Lateness == 0 && len(e.heap) == 0 {
+			p.read = ev // fed now: group keys may read through the cache
 			e.feed(p)
 			continue
 		}
@@ -586,8 +594,12 @@ func (e *Engine) feed(p pending) {
 	if p.ids == nil {
 		id = p.ev.ID()
 	}
+	rd := p.read
+	if rd == nil {
+		rd = p.ev
+	}
 	for _, pr := range p.rn.parents {
-		key, ok := e.groupKey(p.ev, pr.groupBy)
+		key, ok := e.groupKey(rd, pr.groupBy)
 		if !ok {
 			e.stats.MissingGroupField++
 			continue
@@ -599,14 +611,14 @@ func (e *Engine) feed(p pending) {
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":
-				v, ok := p.ev.Field(pr.valField[0])
+				v, ok := rd.Field(pr.valField[0])
 				f, isNum := sigma.ToFloat(v)
 				if !ok || !isNum {
 					continue
 				}
 				in.Num = f
 			default:
-				s, ok := e.valueKey(p.ev, pr.valField)
+				s, ok := e.valueKey(rd, pr.valField)
 				if !ok {
 					continue
 				}
