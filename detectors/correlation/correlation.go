@@ -69,13 +69,33 @@ type Stats struct {
 	Expired uint64 // groups dropped because their window was over
 }
 
+// entry is one input in a window: 48 bytes; chained inputs (several ids, an
+// earlier first event) keep the rest in ext.
 type entry struct {
-	t     int64
+	t   int64
+	id  string
+	str string
+	num float64
+	ext *entryExt
+}
+
+type entryExt struct {
 	first int64
-	id    string
-	ids   []string // set instead of id when an input carries several ids
-	num   float64
-	str   string
+	ids   []string
+}
+
+func (e *entry) first() int64 {
+	if e.ext != nil {
+		return e.ext.first
+	}
+	return e.t
+}
+
+func (e *entry) moreIDs() []string {
+	if e.ext != nil {
+		return e.ext.ids
+	}
+	return nil
 }
 
 type slot struct {
@@ -254,13 +274,18 @@ func (s *State) Add(in Input) []Match {
 }
 
 func (s *State) push(g *group, in Input, now int64) {
-	e := entry{t: now, first: firstOf(in, now), num: in.Num, str: in.Str, id: in.ID}
-	if in.ID != "" {
-	} else if len(in.IDs) == 1 {
+	e := entry{t: now, num: in.Num, str: in.Str, id: in.ID}
+	switch {
+	case in.ID != "":
+	case len(in.IDs) == 1 && in.First.IsZero():
 		e.id = in.IDs[0]
-	} else if len(in.IDs) > 1 {
-		e.ids = in.IDs
+	case len(in.IDs) > 0 || !in.First.IsZero():
+		e.ext = &entryExt{first: firstOf(in, now), ids: in.IDs}
 	}
+	if in.ID != "" && !in.First.IsZero() {
+		e.ext = &entryExt{first: firstOf(in, now)}
+	}
+
 	if g.head == len(g.entries) {
 		g.headT = now
 	}
@@ -375,12 +400,12 @@ func (s *State) judge(g *group, cur int) (Match, bool) {
 		if keep != nil && !keep(e) {
 			continue
 		}
-		if first || e.first < m.First.UnixNano() {
-			m.First = s.tm(e.first)
+		if f := e.first(); first || f < m.First.UnixNano() {
+			m.First = s.tm(f)
 			first = false
 		}
 		m.Last = s.tm(e.t)
-		m.IDs = s.appendIDs(m.IDs, e.id, e.ids)
+		m.IDs = s.appendIDs(m.IDs, e.id, e.moreIDs())
 	}
 	m.Time = s.tm(live[len(live)-1].t)
 	if cur >= 0 {
