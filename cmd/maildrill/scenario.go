@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/maildrill/maildrill/scenarios"
+)
+
+func init() {
+	extraCommands = append(extraCommands, newRunCmd, newValidateCmd, newListCmd, newShowCmd)
+}
+
+type runFlags struct {
+	target, events, truth, jsonOut string
+	speed                          float64
+	seed                           int64
+	allow                          []string
+	quiet                          bool
+	deadline                       time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO...",
+		Short: "Replay scenarios against a mail system and judge the detection rules",
+		Long: `run replays each scenario (a file, or a library name such as ministry-overnight)
+against its target — by default an embedded mail system on loopback with a
+virtual clock — runs the detection rules over the audit trail, and judges
+every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
+		Example: `  maildrill run ministry-overnight
+  maildrill run ./my-scenario.yaml --events audit.jsonl --truth truth.jsonl
+  maildrill run password-spray --speed 60`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names)")
+	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
+	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
+	fl.StringVar(&f.jsonOut, "json", "", "write the verdicts as JSON to FILE")
+	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual)")
+	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
+	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
+	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
+	return cmd
+}
+
+func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stderr io.Writer) error {
+	allow, err := scenarios.AllowList(f.allow)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.speed < 0 {
+		return usageError{fmt.Errorf("--speed must be positive")}
+	}
+	if f.target != "" && f.target != "embedded" {
+		return usageError{fmt.Errorf("--target %q is not available yet; use embedded", f.target)}
+	}
+	var list []*scenarios.Scenario
+	var bad []error
+	for _, a := range args {
+		sc, err := scenarios.Load(a)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		list = append(list, sc)
+	}
+	if len(bad) > 0 {
+		return usageError{errors.Join(bad...)}
+	}
+	openOut := func(path string) (io.WriteCloser, error) {
+		if path == "" {
+			return nil, nil
+		}
+		if path == "-" {
+			return nopCloser{stdout}, nil
+		}
+		return os.Create(path)
+	}
+	evW, err := openOut(f.events)
+	if err != nil {
+		return usageError{fmt.Errorf("--events: %w", err)}
+	}
+	trW, err := openOut(f.truth)
+	if err != nil {
+		return usageError{fmt.Errorf("--truth: %w", err)}
+	}
+	defer func() {
+		if evW != nil {
+			evW.Close()
+		}
+		if trW != nil {
+			trW.Close()
+		}
+	}()
+	tty := isTerminal(stderr)
+	failed := false
+	var results []*scenarios.Result
+	for _, sc := range list {
+		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline}
+		if evW != nil {
+			opts.Events = evW
+		}
+		if trW != nil {
+			opts.Truth = trW
+		}
+		tl := newTimeline(stderr, sc, tty, f.quiet)
+		opts.Progress = tl.note
+		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
+		res, err := scenarios.Run(ctx, sc, opts)
+		tl.done()
+		if res != nil {
+			results = append(results, res)
+			printVerdicts(stdout, res)
+			if res.Failed {
+				failed = true
+			}
+		}
+		if err != nil {
+			var se *scenarios.StepError
+			if errors.As(err, &se) {
+				return usageError{err}
+			}
+			return err
+		}
+	}
+	if f.jsonOut != "" {
+		if err := writeJSONReport(f.jsonOut, results); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return failedError{"some expectations did not hold"}
+	}
+	return nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
+}
+
+func colorOK(w io.Writer) bool { return isTerminal(w) && os.Getenv("NO_COLOR") == "" }
+
+// timeline prints the run as it goes: steps, alerts, download progress.
+type timeline struct {
+	mu     sync.Mutex
+	w      io.Writer
+	sc     *scenarios.Scenario
+	tty    bool
+	quiet  bool
+	status bool // a progress line is on screen
+}
+
+func newTimeline(w io.Writer, sc *scenarios.Scenario, tty, quiet bool) *timeline {
+	return &timeline{w: w, sc: sc, tty: tty, quiet: quiet}
+}
+
+func (t *timeline) note(n scenarios.Note) {
+	if t.quiet {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := n.Time.In(t.sc.Env.Location).Format("Mon 15:04:05")
+	if n.Kind == "progress" {
+		if !t.tty {
+			return // plain output: only the step lines
+		}
+		bar := progressBar(n.Count, n.Total, 20)
+		fmt.Fprintf(t.w, "\r  %s  %-12s %s %s %d/%d  %s\x1b[K", ts, n.Actor, n.Text, bar, n.Count, n.Total, humanBytes(n.Bytes))
+		t.status = true
+		return
+	}
+	if n.Actor != "" && strings.Contains(n.Actor, "/") && n.Kind == "step" {
+		return // staff steps would drown the timeline
+	}
+	if t.status {
+		fmt.Fprint(t.w, "\r\x1b[K")
+		t.status = false
+	}
+	switch n.Kind {
+	case "alert":
+		if t.tty && colorOK(t.w) {
+			fmt.Fprintf(t.w, "  %s  \x1b[1;31m⚑ ALERT\x1b[0m %s\n", ts, n.Text)
+		} else {
+			fmt.Fprintf(t.w, "  %s  ALERT %s\n", ts, n.Text)
+		}
+	default:
+		fmt.Fprintf(t.w, "  %s  %-12s %s\n", ts, n.Actor, n.Text)
+	}
+}
+
+func (t *timeline) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.status {
+		fmt.Fprint(t.w, "\r\x1b[K")
+	}
+}
+
+func progressBar(n, total, width int) string {
+	if total <= 0 {
+		return ""
+	}
+	f := n * width / total
+	return "[" + strings.Repeat("█", f) + strings.Repeat("·", width-f) + "]"
+}
+
+func humanBytes(b int64) string {
+	switch {
+	case b >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(b)/(1<<30))
+	case b >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))
+	case b >= 1<<10:
+		return fmt.Sprintf("%.0f KB", float64(b)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", b)
+}
+
+func printVerdicts(w io.Writer, res *scenarios.Result) {
+	color := colorOK(w)
+	fmt.Fprintf(w, "\n%s: %d actions, %d audit events, %d alerts; %s of scenario time in %s\n",
+		res.Scenario.ID, res.Actions, res.Events, len(res.Alerts), res.End.Sub(res.Start).Round(time.Minute), res.Wall.Round(time.Millisecond))
+	if len(res.Verdicts) == 0 {
+		fmt.Fprintln(w, "  (no expectations)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  RESULT\tRULE\tWINDOW\tTIME TO DETECT\tALERTS\tDETAIL")
+	for _, v := range res.Verdicts {
+		r := strings.ToUpper(v.Result)
+		if color {
+			if v.OK() {
+				r = "\x1b[32m" + r + "\x1b[0m"
+			} else {
+				r = "\x1b[1;31m" + r + "\x1b[0m"
+			}
+		}
+		win := "after " + orDash(v.Anchor)
+		ttd := "-"
+		if v.Kind == "must_not_fire" {
+			win = "silent " + v.WindowStart.In(res.Scenario.Env.Location).Format("15:04") + "–" + v.WindowEnd.In(res.Scenario.Env.Location).Format("15:04")
+		} else if v.FirstAlert != nil {
+			ttd = v.TTD.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r, v.Rule, win, ttd, v.Alerts, v.Detail)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "start"
+	}
+	return s
+}
+
+func writeJSONReport(path string, results []*scenarios.Result) error {
+	type out struct {
+		Schema   string              `json:"schema"`
+		Scenario string              `json:"scenario"`
+		RunID    string              `json:"run_id"`
+		Passed   bool                `json:"passed"`
+		Actions  int                 `json:"actions"`
+		Events   int                 `json:"events"`
+		Alerts   int                 `json:"alerts"`
+		WallMS   int64               `json:"wall_ms"`
+		Verdicts []scenarios.Verdict `json:"verdicts"`
+	}
+	var all []out
+	for _, r := range results {
+		all = append(all, out{"maildrill.report/v1", r.Scenario.ID, r.RunID, !r.Failed, r.Actions, r.Events, len(r.Alerts), r.Wall.Milliseconds(), r.Verdicts})
+	}
+	b, _ := json.MarshalIndent(all, "", "  ")
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func newValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "Check scenario files: every problem with file:line:col and a hint",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			for _, a := range args {
+				sc, err := scenarios.Load(a)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d actors, %d expectations)\n", a, sc.ID, len(sc.Actors), len(sc.Expect))
+			}
+			if len(errs) > 0 {
+				return usageError{errors.Join(errs...)}
+			}
+			return nil
+		},
+	}
+}
+
+func newListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the scenario library and the step kinds",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lib, err := scenarios.Library()
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SCENARIO\tATT&CK\tTITLE")
+			for _, s := range lib {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.ID, strings.Join(s.Attack, ","), s.Title)
+			}
+			tw.Flush()
+			fmt.Fprintln(w, "\nStep kinds:")
+			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			for _, k := range scenarios.StepKinds() {
+				fmt.Fprintf(tw, "  %s\t%s\n", k.Name, k.Summary)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func newShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Print a library scenario (narrative, steps, expectations) as YAML",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src, err := scenarios.LibrarySource(args[0])
+			if err != nil {
+				_, lerr := scenarios.Load(args[0])
+				if lerr != nil {
+					return usageError{lerr}
+				}
+				return usageError{err}
+			}
+			_, err = cmd.OutOrStdout().Write(src)
+			return err
+		},
+	}
+}

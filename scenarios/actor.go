@@ -1,0 +1,568 @@
+package scenarios
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-smtp"
+
+	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
+)
+
+// StepError says which scenario, actor and step failed.
+type StepError struct {
+	Scenario string
+	Actor    string
+	Step     string
+	Index    int
+	Line     int
+	Err      error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("scenario %s, actor %s, step %d %q (line %d): %v", e.Scenario, e.Actor, e.Index+1, e.Step, e.Line, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// errBudget ends an actor whose budget is spent.
+var errBudget = errors.New("budget spent")
+
+type cred struct{ user, pass string }
+
+type attachment struct {
+	name string
+	mime string
+	data []byte
+}
+
+// actorRun is one actor (or one staff member) replaying.
+type actorRun struct {
+	r      *runner
+	a      *Actor
+	member *staffMember
+	name   string
+	order  int
+	rng    *rand.Rand
+	now    time.Time
+	src    netip.Addr
+	port   int
+
+	ic       *imapclient.Client
+	icSrc    string
+	user     string
+	pass     string
+	selected string
+	readOnly bool
+
+	found     []cred
+	search    map[string][]imap.UID
+	lastRead  []imap.UID
+	downloads []attachment
+	dlBytes   int64
+
+	bytes    int64
+	messages int
+	step     *Step
+}
+
+func (r *runner) newActorRun(a *Actor, m *staffMember, order int) *actorRun {
+	name := a.ID
+	if m != nil {
+		name = a.ID + "/" + m.account.Address
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", r.sc.Env.Seed, name)
+	seed := h.Sum64()
+	ar := &actorRun{r: r, a: a, member: m, name: name, order: order, rng: rand.New(rand.NewPCG(seed, seed>>7|1)),
+		now: r.sc.Env.Start, search: map[string][]imap.UID{}}
+	ar.src = pickAddr(a.Source, ar.rng)
+	if m != nil {
+		ar.src = m.src
+	}
+	ar.port = 40000 + (order*97)%20000
+	return ar
+}
+
+// pickAddr picks a deterministic host address within the prefixes.
+func pickAddr(ps []netip.Prefix, rng *rand.Rand) netip.Addr {
+	p := ps[rng.IntN(len(ps))]
+	if p.IsSingleIP() {
+		return p.Addr()
+	}
+	a := p.Addr().As16()
+	hostBits := p.Addr().BitLen() - p.Bits()
+	if hostBits > 16 {
+		hostBits = 16
+	}
+	n := 1 + rng.IntN(1<<hostBits-2)
+	a[15] |= byte(n)
+	a[14] |= byte(n >> 8)
+	out := netip.AddrFrom16(a)
+	if p.Addr().Is4() {
+		out = out.Unmap()
+	}
+	return out
+}
+
+func (ar *actorRun) deadline() time.Time {
+	return ar.r.sc.Env.Start.Add(ar.r.sc.Env.Duration)
+}
+
+// tick advances the actor's time by d (the pacing delay when d < 0, with
+// jitter) and waits for its turn.
+func (ar *actorRun) tick(ctx context.Context, d time.Duration) error {
+	if d < 0 {
+		d = ar.a.Pacing.Delay
+	}
+	if j := ar.a.Pacing.Jitter; j > 0 && d > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*ar.rng.Float64()-1)))
+	}
+	return ar.waitUntil(ctx, ar.now.Add(d))
+}
+
+func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
+	if t.After(ar.now) {
+		ar.now = t
+	}
+	if ar.now.After(ar.deadline()) {
+		return errStopped
+	}
+	if b := ar.a.Budget.Until; b > 0 && ar.now.After(ar.r.sc.Env.Start.Add(b)) {
+		return errBudget
+	}
+	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (ar *actorRun) record(action, outcome string, t TruthRecord) {
+	t.Time = ar.r.clk.Now()
+	t.Actor = ar.name
+	t.Role = ar.a.Kind
+	if ar.step != nil {
+		t.Step = ar.step.ID
+		t.StepKind = ar.step.Kind
+	}
+	t.Action = action
+	t.Outcome = outcome
+	if t.User == "" {
+		t.User = ar.user
+	}
+	t.SourceIP = ar.src.String()
+	ar.r.record(t)
+}
+
+func (ar *actorRun) nextSrc() netip.AddrPort {
+	ar.port++
+	if ar.port > 65000 {
+		ar.port = 40000
+	}
+	return netip.AddrPortFrom(ar.src, uint16(ar.port))
+}
+
+// dial opens a TCP connection to addr, announcing the actor's address.
+func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, error) {
+	if err := ar.r.checkDial(addr); err != nil {
+		return nil, "", err
+	}
+	var d net.Dialer
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	src := ar.nextSrc()
+	key := src.String()
+	if !ar.r.target.Proxy {
+		key = conn.LocalAddr().String()
+	}
+	ar.r.forgetEnded(key)
+	if ar.r.target.Proxy {
+		dst, _ := netip.ParseAddrPort(addr)
+		if err := proxyproto.WriteV1(conn, src, dst); err != nil {
+			conn.Close()
+			return nil, "", err
+		}
+	}
+	return conn, key, nil
+}
+
+// waitEnded waits (bounded) for the server to record the end of a session,
+// so that its events keep their place in scenario time.
+func (ar *actorRun) waitEnded(key string) {
+	if ar.r.target.Bus == nil {
+		return
+	}
+	select {
+	case <-ar.r.sessionEnd(key):
+	case <-time.After(10 * time.Second):
+		ar.r.log.Warn("session end not seen", "actor", ar.name, "src", key)
+	}
+}
+
+// clientID is the IMAP ID the actor sends; attackers carry the run id as
+// the correlation marker.
+func (ar *actorRun) clientID() *imap.IDData {
+	name, version := ar.a.Client.Name, ar.a.Client.Version
+	if ar.member != nil {
+		name, version = ar.member.client.Name, ar.member.client.Version
+	}
+	if name == "" {
+		return nil
+	}
+	id := &imap.IDData{Name: name, Version: version}
+	if ar.a.Kind != "staff" {
+		id.Environment = "maildrill-run=" + ar.r.runID
+	}
+	return id
+}
+
+// imapConnect connects and sends ID; it does not log in.
+func (ar *actorRun) imapConnect(ctx context.Context) (*imapclient.Client, string, error) {
+	t := ar.r.target
+	addr := t.IMAPAddr
+	if ar.a.TLS {
+		addr = t.IMAPSAddr
+	}
+	conn, key, err := ar.dial(ctx, addr)
+	if err != nil {
+		return nil, "", err
+	}
+	if ar.a.TLS {
+		conn = tls.Client(conn, t.TLS)
+	}
+	c := imapclient.New(conn, &imapclient.Options{})
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, "", fmt.Errorf("IMAP greeting: %w", err)
+	}
+	if id := ar.clientID(); id != nil {
+		if _, err := c.ID(id).Wait(); err != nil {
+			c.Close()
+			return nil, "", fmt.Errorf("IMAP ID: %w", err)
+		}
+	}
+	return c, key, nil
+}
+
+func (ar *actorRun) imapClose(c *imapclient.Client, key string) {
+	_ = c.Logout().Wait()
+	c.Close()
+	ar.waitEnded(key)
+}
+
+// account resolves an address, local part or role to an account.
+func (ar *actorRun) account(spec string) (mailsim.Account, error) {
+	spec = strings.ToLower(strings.TrimSpace(spec))
+	for _, a := range ar.r.target.Accounts {
+		local, _, _ := strings.Cut(a.Address, "@")
+		if a.Address == spec || local == spec {
+			return a, nil
+		}
+	}
+	for _, a := range ar.r.target.Accounts {
+		if a.Kind == "person" && strings.EqualFold(a.Role, spec) {
+			return a, nil
+		}
+	}
+	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", spec)
+}
+
+// credentials returns who to log in as.
+func (ar *actorRun) credentials(p *params) (cred, error) {
+	if ar.member != nil {
+		return cred{ar.member.account.Address, ar.member.account.Password}, nil
+	}
+	if p != nil && p.User != "" {
+		acc, err := ar.account(p.User)
+		if err != nil {
+			return cred{}, err
+		}
+		pw := acc.Password
+		if len(p.Passwords) > 0 {
+			pw = p.Passwords[0]
+		}
+		return cred{acc.Address, pw}, nil
+	}
+	if ar.a.Creds.FromSpray {
+		if len(ar.found) == 0 {
+			return cred{}, errors.New("no credentials found yet: a spray or brute_force step must succeed first")
+		}
+		return ar.found[0], nil
+	}
+	if ar.a.Creds.User != "" {
+		acc, err := ar.account(ar.a.Creds.User)
+		if err != nil {
+			return cred{}, err
+		}
+		pw := ar.a.Creds.Password
+		if pw == "" {
+			pw = acc.Password
+		}
+		return cred{acc.Address, pw}, nil
+	}
+	return cred{}, errors.New("the actor has no credentials: set credentials.user, or credentials.from: spray")
+}
+
+// ensureIMAP makes sure the actor is logged in over IMAP.
+func (ar *actorRun) ensureIMAP(ctx context.Context) error {
+	if ar.ic != nil {
+		return nil
+	}
+	cr, err := ar.credentials(nil)
+	if err != nil {
+		return err
+	}
+	return ar.login(ctx, cr)
+}
+
+func (ar *actorRun) login(ctx context.Context, cr cred) error {
+	if ar.ic != nil {
+		ar.logout()
+	}
+	c, key, err := ar.imapConnect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := c.Login(cr.user, cr.pass).Wait(); err != nil {
+		ar.record("imap.login", "failure", TruthRecord{User: cr.user, Detail: err.Error()})
+		ar.imapClose(c, key)
+		return fmt.Errorf("login as %s: %w", cr.user, err)
+	}
+	ar.ic, ar.icSrc, ar.user, ar.pass, ar.selected = c, key, cr.user, cr.pass, ""
+	ar.record("imap.login", "success", TruthRecord{User: cr.user})
+	return nil
+}
+
+func (ar *actorRun) logout() {
+	if ar.ic == nil {
+		return
+	}
+	ar.imapClose(ar.ic, ar.icSrc)
+	ar.record("imap.logout", "success", TruthRecord{})
+	ar.ic, ar.selected = nil, ""
+}
+
+func (ar *actorRun) selectMailbox(ctx context.Context, name string, readOnly bool) (*imap.SelectData, error) {
+	if err := ar.ensureIMAP(ctx); err != nil {
+		return nil, err
+	}
+	if name == "" {
+		name = "INBOX"
+	}
+	name, err := ar.mailboxName(name)
+	if err != nil {
+		return nil, err
+	}
+	if ar.selected == name && ar.readOnly == readOnly {
+		return nil, nil
+	}
+	sd, err := ar.ic.Select(name, &imap.SelectOptions{ReadOnly: readOnly}).Wait()
+	action := "imap.select"
+	if readOnly {
+		action = "imap.examine"
+	}
+	if err != nil {
+		ar.record(action, "failure", TruthRecord{Mailbox: name, Detail: err.Error()})
+		ar.selected = ""
+		return nil, err
+	}
+	ar.selected, ar.readOnly = name, readOnly
+	ar.record(action, "success", TruthRecord{Mailbox: name, Count: int(sd.NumMessages)})
+	return sd, nil
+}
+
+// mailboxName resolves "@role/INBOX" or "@local.part/INBOX" to the
+// other-users or shared namespace name of that mailbox.
+func (ar *actorRun) mailboxName(name string) (string, error) {
+	if !strings.HasPrefix(name, "@") {
+		return name, nil
+	}
+	who, folder, _ := strings.Cut(name[1:], "/")
+	if folder == "" {
+		folder = "INBOX"
+	}
+	acc, err := ar.account(who)
+	if err != nil {
+		return "", err
+	}
+	local, _, _ := strings.Cut(acc.Address, "@")
+	if strings.EqualFold(acc.Address, ar.user) {
+		return folder, nil
+	}
+	if acc.Kind == "shared" {
+		return "Shared/" + local + "/" + folder, nil
+	}
+	return "Users/" + local + "/" + folder, nil
+}
+
+// smtpSession opens an authenticated submission session.
+func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, string, error) {
+	t := ar.r.target
+	conn, key, err := ar.dial(ctx, t.SubmissionAdr)
+	if err != nil {
+		return nil, "", err
+	}
+	helo := ar.a.Helo
+	if ar.member != nil {
+		helo = ar.member.helo
+	}
+	if helo == "" {
+		helo = "workstation"
+	}
+	// EHLO and STARTTLS by hand so the HELO name is the actor's.
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	br := bufio.NewReader(conn)
+	if err := smtpExpect(br, "220"); err == nil {
+		fmt.Fprintf(conn, "EHLO %s\r\n", helo)
+		err = smtpExpect(br, "250")
+		if err == nil {
+			fmt.Fprintf(conn, "STARTTLS\r\n")
+			err = smtpExpect(br, "220")
+		}
+		if err != nil {
+			conn.Close()
+			return nil, "", err
+		}
+	} else {
+		conn.Close()
+		return nil, "", err
+	}
+	conn.SetDeadline(time.Time{})
+	tc := tls.Client(conn, t.TLS)
+	// go-smtp's client reads a greeting first; after STARTTLS the server
+	// sends none, so replay the one already seen.
+	c := smtp.NewClient(&greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 resumed after STARTTLS\r\n"), tc)})
+	if err := c.Hello(helo); err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	return c, key, nil
+}
+
+type greetedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (g *greetedConn) Read(p []byte) (int, error) { return g.r.Read(p) }
+
+func smtpExpect(br *bufio.Reader, code string) error {
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("SMTP: %w", err)
+		}
+		if !strings.HasPrefix(line, code) {
+			return fmt.Errorf("SMTP: unexpected reply %q", strings.TrimSpace(line))
+		}
+		if len(line) < 4 || line[3] != '-' {
+			return nil
+		}
+	}
+}
+
+func (ar *actorRun) smtpClose(c *smtp.Client, key string) {
+	_ = c.Quit()
+	c.Close()
+	ar.waitEnded(key)
+}
+
+// budget reports whether the actor may still download n more bytes.
+func (ar *actorRun) budgetLeft() error {
+	b := ar.a.Budget
+	if b.Bytes > 0 && ar.bytes >= b.Bytes {
+		return errBudget
+	}
+	if b.Messages > 0 && ar.messages >= b.Messages {
+		return errBudget
+	}
+	return nil
+}
+
+// run replays the actor.
+func (ar *actorRun) run(ctx context.Context) error {
+	defer ar.logout()
+	if ar.member != nil {
+		err := ar.staffDay(ctx)
+		if errors.Is(err, errStopped) || errors.Is(err, errBudget) {
+			return nil
+		}
+		return err
+	}
+	err := ar.runSteps(ctx, ar.a.Steps)
+	if errors.Is(err, errBudget) {
+		ar.r.note(Note{Time: ar.now, Actor: ar.name, Kind: "info", Text: "budget spent: actor stops"})
+		return nil
+	}
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	return err
+}
+
+func (ar *actorRun) runSteps(ctx context.Context, steps []*Step) error {
+	for i, st := range steps {
+		if st.At != nil {
+			if err := ar.waitUntil(ctx, ar.atTime(st.At)); err != nil {
+				return err
+			}
+		} else if i > 0 || ar.step != nil {
+			if err := ar.tick(ctx, -1); err != nil {
+				return err
+			}
+		} else if err := ar.waitUntil(ctx, ar.now); err != nil {
+			return err
+		}
+		prev := ar.step
+		ar.step = st
+		start := ar.r.clk.Now()
+		ar.r.note(Note{Time: start, Actor: ar.name, Kind: "step", Text: st.Describe()})
+		ks := st.params.(*kindStep)
+		err := ks.kind.run(ctx, ar, st, &ks.p)
+		ar.r.span(st.ID, ar.name, start, ar.r.clk.Now())
+		ar.step = prev
+		if err != nil {
+			if errors.Is(err, errStopped) || errors.Is(err, errBudget) || ctx.Err() != nil {
+				return err
+			}
+			var se *StepError
+			if errors.As(err, &se) {
+				return err
+			}
+			return &StepError{Scenario: ar.r.sc.ID, Actor: ar.name, Step: st.Describe(), Index: i, Line: st.line, Err: err}
+		}
+	}
+	return nil
+}
+
+// atTime resolves a step's start.
+func (ar *actorRun) atTime(at *At) time.Time {
+	start := ar.r.sc.Env.Start
+	if !at.IsClock {
+		return start.Add(at.Offset)
+	}
+	loc := ar.r.sc.Env.Location
+	n := ar.now.In(loc)
+	t := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc).Add(at.TimeOfDay)
+	if t.Before(n) {
+		t = t.AddDate(0, 0, 1)
+	}
+	return t
+}

@@ -1,0 +1,28 @@
+package scenarios
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// ruleEvent adapts an audit event to the detection engine.
+type ruleEvent struct{ e *audit.Event }
+
+func (r ruleEvent) Field(name string) (any, bool) { return r.e.Field(name) }
+func (r ruleEvent) Time() time.Time               { return r.e.Timestamp }
+func (r ruleEvent) ID() string                    { return r.e.ID }
+
+func newEngine(rules []*sigma.Rule) (*detectors.Engine, error) {
+	if rules == nil {
+		var err error
+		rules, err = detectors.PackRules()
+		if err != nil {
+			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
+		}
+	}
+	return detectors.NewEngine(rules, detectors.PackConfig())
+}

@@ -1,0 +1,395 @@
+package scenarios
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+// Options tune a run.
+type Options struct {
+	// Target overrides the scenario's target (embedded).
+	Target string
+	// Seed, when non-zero, overrides the corpus seed.
+	Seed int64
+	// Speed, when non-zero, runs the clock scaled by Speed instead of the
+	// scenario's clock mode.
+	Speed float64
+	// RunID marks the run (labels.run_id, and the attackers' client
+	// identity). Default: derived from the scenario id and seed.
+	RunID string
+	// AllowTargets are outside host:port the user allows attacks on.
+	AllowTargets map[string]bool
+	// Rules are the detection rules; nil runs the built-in pack.
+	Rules []*sigma.Rule
+	// Events and Truth, when set, receive the audit events and the ground
+	// truth as JSON lines.
+	Events io.Writer
+	Truth  io.Writer
+	// Progress receives timeline notes as the run goes; nil is quiet.
+	Progress func(Note)
+	// WallDeadline bounds the run in wall time (0: none).
+	WallDeadline time.Duration
+	Logger       *slog.Logger
+	// CertDir is where the target's CA is written (default: temporary).
+	CertDir string
+}
+
+// Note is a timeline entry for live display.
+type Note struct {
+	Time  time.Time
+	Actor string
+	Kind  string // step, alert, info
+	Text  string
+	Bytes int64
+	Count int
+	Total int
+}
+
+// Result is what a run produced.
+type Result struct {
+	Scenario *Scenario
+	RunID    string
+	Start    time.Time
+	End      time.Time
+	Wall     time.Duration
+	Truth    []TruthRecord
+	Spans    map[string]Span
+	Alerts   []detectors.Alert
+	Events   int
+	Verdicts []Verdict
+	Actions  int
+	Failed   bool
+
+	eventSrc    map[string]string // event id → source ip
+	attackerIPs map[string]bool
+}
+
+// Span is when a step ran.
+type Span struct {
+	Actor string    `json:"actor"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// TruthRecord is one action an actor performed: the ground truth against
+// which detections are judged.
+type TruthRecord struct {
+	Time     time.Time `json:"@timestamp"`
+	RunID    string    `json:"labels.run_id"`
+	Actor    string    `json:"actor"`
+	Role     string    `json:"actor.kind"`
+	Step     string    `json:"step,omitempty"`
+	StepKind string    `json:"step.kind,omitempty"`
+	Action   string    `json:"action"`
+	Outcome  string    `json:"outcome"`
+	User     string    `json:"user.name,omitempty"`
+	Mailbox  string    `json:"mailbox,omitempty"`
+	SourceIP string    `json:"source.ip,omitempty"`
+	Count    int       `json:"count,omitempty"`
+	Bytes    int64     `json:"bytes,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+}
+
+type runner struct {
+	sc     *Scenario
+	opts   Options
+	runID  string
+	clk    clock.Clock
+	sched  *scheduler
+	target *Target
+	engine *detectors.Engine
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	truth    []TruthRecord
+	spans    map[string]Span
+	alerts   []detectors.Alert
+	nEvents  int
+	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
+	ended    map[string]bool
+	eventSrc map[string]string
+	writeErr error
+	evEnc    *json.Encoder
+	trEnc    *json.Encoder
+}
+
+// Run executes a scenario: starts its target, replays every actor, runs
+// the rules over the audit trail and judges the expectations.
+func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
+	env := sc.Env
+	if opts.Seed != 0 {
+		env.Seed = opts.Seed
+	}
+	if opts.Target != "" {
+		env.Target = opts.Target
+	}
+	runID := opts.RunID
+	if runID == "" {
+		h := fnv.New32a()
+		fmt.Fprintf(h, "%s/%d", sc.ID, env.Seed)
+		runID = fmt.Sprintf("md-%s-%08x", sc.ID, h.Sum32())
+	}
+	var clk clock.Clock
+	switch {
+	case opts.Speed > 0:
+		sc, err := clock.NewScaled(env.Start, opts.Speed)
+		if err != nil {
+			return nil, err
+		}
+		clk = sc
+	case env.Clock == "scaled":
+		sc, err := clock.NewScaled(env.Start, env.Speed)
+		if err != nil {
+			return nil, err
+		}
+		clk = sc
+	case env.Clock == "real":
+		c, _ := clock.NewScaled(env.Start, 1)
+		clk = c
+	default:
+		clk = clock.NewVirtual(env.Start)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
+		spans: map[string]Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{}}
+	if opts.Events != nil {
+		r.evEnc = json.NewEncoder(opts.Events)
+		r.evEnc.SetEscapeHTML(false)
+	}
+	if opts.Truth != nil {
+		r.trEnc = json.NewEncoder(opts.Truth)
+		r.trEnc.SetEscapeHTML(false)
+	}
+
+	// Rules.
+	eng, err := newEngine(opts.Rules)
+	if err != nil {
+		return nil, err
+	}
+	r.engine = eng
+
+	// Target.
+	if env.Target != "embedded" {
+		return nil, fmt.Errorf("target %q is not available in this build; use --target embedded", env.Target)
+	}
+	certDir := opts.CertDir
+	if certDir == "" {
+		d, err := os.MkdirTemp("", "maildrill-run-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		certDir = d
+	}
+	wall0 := time.Now()
+	tgt, err := startEmbedded(ctx, env, clk, runID, certDir)
+	if err != nil {
+		return nil, fmt.Errorf("starting the %s target: %w", env.Target, err)
+	}
+	r.target = tgt
+	sub := tgt.Bus.Subscribe()
+	pumpDone := make(chan error, 1)
+	go func() { pumpDone <- r.pump(sub) }()
+
+	if opts.WallDeadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.WallDeadline)
+		defer cancel()
+	}
+	actErr := r.runActors(ctx, env)
+
+	// Stop the servers (sessions end, their events are published), then
+	// drain the trail into the rules.
+	closeErr := tgt.Close()
+	pumpErr := <-pumpDone
+	r.mu.Lock()
+	for _, a := range r.engine.Flush() {
+		r.alerts = append(r.alerts, a)
+	}
+	r.mu.Unlock()
+
+	res := &Result{Scenario: sc, RunID: runID, Start: env.Start, End: clk.Now(), Wall: time.Since(wall0),
+		Truth: r.truth, Spans: r.spans, Alerts: r.alerts, Events: r.nEvents,
+		eventSrc: r.eventSrc, attackerIPs: map[string]bool{}}
+	for _, t := range r.truth {
+		if t.Role != "staff" && t.SourceIP != "" {
+			res.attackerIPs[t.SourceIP] = true
+		}
+	}
+	for _, t := range r.truth {
+		if t.Action != "" {
+			res.Actions++
+		}
+	}
+	sort.SliceStable(res.Alerts, func(i, j int) bool { return res.Alerts[i].Time.Before(res.Alerts[j].Time) })
+	res.Verdicts = Evaluate(sc, res)
+	for _, v := range res.Verdicts {
+		if !v.OK() {
+			res.Failed = true
+		}
+	}
+	if actErr != nil {
+		if errors.Is(actErr, context.Canceled) || errors.Is(actErr, context.DeadlineExceeded) {
+			return res, fmt.Errorf("run stopped: %w", actErr)
+		}
+		return res, actErr
+	}
+	return res, errors.Join(closeErr, pumpErr, r.writeErr)
+}
+
+// pump reads the audit trail in order: it feeds the rules, writes the
+// event log and releases actors waiting for their sessions to end.
+func (r *runner) pump(sub *audit.Subscription) error {
+	for {
+		evs, err := sub.NextBatch(context.Background(), 512)
+		if err != nil {
+			if errors.Is(err, audit.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		for _, e := range evs {
+			alerts := r.engine.Process(ruleEvent{e})
+			r.mu.Lock()
+			r.nEvents++
+			r.eventSrc[e.ID] = e.SourceIP
+			if r.evEnc != nil && r.writeErr == nil {
+				r.writeErr = r.evEnc.Encode(e)
+			}
+			r.alerts = append(r.alerts, alerts...)
+			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
+				key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
+				r.ended[key] = true
+				if ch, ok := r.sessions[key]; ok {
+					close(ch)
+					delete(r.sessions, key)
+				}
+			}
+			r.mu.Unlock()
+			for _, a := range alerts {
+				r.note(Note{Time: a.Time, Kind: "alert", Text: fmt.Sprintf("[%s] %s", a.Level, a.Title)})
+			}
+		}
+	}
+}
+
+// sessionEnd returns a channel closed when the session from src ends.
+func (r *runner) sessionEnd(src string) <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ch := make(chan struct{})
+	if r.ended[src] {
+		delete(r.ended, src)
+		close(ch)
+		return ch
+	}
+	r.sessions[src] = ch
+	return ch
+}
+
+func (r *runner) forgetEnded(src string) {
+	r.mu.Lock()
+	delete(r.ended, src)
+	r.mu.Unlock()
+}
+
+func (r *runner) note(n Note) {
+	if r.opts.Progress != nil {
+		r.opts.Progress(n)
+	}
+}
+
+func (r *runner) record(t TruthRecord) {
+	t.RunID = r.runID
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.truth = append(r.truth, t)
+	if r.trEnc != nil && r.writeErr == nil {
+		r.writeErr = r.trEnc.Encode(t)
+	}
+}
+
+func (r *runner) span(step, actor string, start, end time.Time) {
+	if step == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.spans[step]
+	if !ok || start.Before(s.Start) {
+		s.Start = start
+	}
+	if end.After(s.End) {
+		s.End = end
+	}
+	s.Actor = actor
+	r.spans[step] = s
+}
+
+// runActors replays every actor until they finish, the scenario's
+// duration ends, or ctx is cancelled.
+func (r *runner) runActors(ctx context.Context, env Environment) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var runs []*actorRun
+	order := 0
+	for _, a := range r.sc.Actors {
+		if a.Kind == "staff" {
+			for _, m := range r.staffMembers(a, env) {
+				runs = append(runs, r.newActorRun(a, m, order))
+				order++
+			}
+			continue
+		}
+		runs = append(runs, r.newActorRun(a, nil, order))
+		order++
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(runs))
+	for range runs {
+		r.sched.join()
+	}
+	for i, ar := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.sched.leave()
+			errs[i] = ar.run(ctx)
+			if errs[i] != nil && ctx.Err() == nil && !errors.Is(errs[i], errStopped) {
+				cancel()
+			}
+		}()
+	}
+	stop := context.AfterFunc(ctx, r.sched.close)
+	defer stop()
+	wg.Wait()
+	var out []error
+	for _, e := range errs {
+		if e != nil && !errors.Is(e, errStopped) {
+			out = append(out, e)
+		}
+	}
+	if err := ctx.Err(); err != nil && len(out) == 0 {
+		if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.Canceled) {
+			return parent
+		}
+	}
+	return errors.Join(out...)
+}

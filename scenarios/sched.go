@@ -1,0 +1,149 @@
+package scenarios
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/mailsim/clock"
+)
+
+// scheduler lets actors wait until a scenario time. In virtual mode exactly
+// one actor acts at a time, in time order (ties by actor order), and the
+// virtual clock jumps to each action's time: a night of activity replays in
+// seconds, deterministically. In scaled and real modes actors sleep on the
+// wall clock and act concurrently.
+type scheduler struct {
+	virtual *clock.Virtual
+	clk     clock.Clock
+	speed   float64
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   waitQueue
+	running int // actors currently acting (virtual: at most 1)
+	live    int // actors not finished
+	seq     uint64
+	closed  bool
+}
+
+type waiter struct {
+	at    time.Time
+	order int
+	seq   uint64
+	wake  chan struct{}
+}
+
+type waitQueue []*waiter
+
+func (q waitQueue) Len() int { return len(q) }
+func (q waitQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	if q[i].order != q[j].order {
+		return q[i].order < q[j].order
+	}
+	return q[i].seq < q[j].seq
+}
+func (q waitQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *waitQueue) Push(x any)   { *q = append(*q, x.(*waiter)) }
+func (q *waitQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
+func newScheduler(clk clock.Clock) *scheduler {
+	s := &scheduler{clk: clk}
+	s.virtual, _ = clk.(*clock.Virtual)
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// join registers an actor that is currently acting (running).
+func (s *scheduler) join() {
+	s.mu.Lock()
+	s.live++
+	s.running++
+	s.mu.Unlock()
+}
+
+// leave marks an actor finished.
+func (s *scheduler) leave() {
+	s.mu.Lock()
+	s.live--
+	s.running--
+	s.dispatchLocked()
+	s.mu.Unlock()
+}
+
+var errStopped = errors.New("scenario stopped")
+
+// waitUntil blocks the calling actor until scenario time t and its turn.
+func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time) error {
+	if s.virtual == nil {
+		d := t.Sub(s.clk.Now())
+		if sc, ok := s.clk.(*clock.Scaled); ok {
+			d = time.Duration(float64(d) / sc.Factor())
+		}
+		if d <= 0 {
+			return ctx.Err()
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errStopped
+	}
+	s.seq++
+	w := &waiter{at: t, order: order, seq: s.seq, wake: make(chan struct{})}
+	heap.Push(&s.queue, w)
+	s.running--
+	s.dispatchLocked()
+	s.mu.Unlock()
+	select {
+	case <-w.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// dispatchLocked wakes the earliest waiter once nobody is acting.
+func (s *scheduler) dispatchLocked() {
+	if s.virtual == nil || s.running > 0 || len(s.queue) == 0 || s.closed {
+		return
+	}
+	w := heap.Pop(&s.queue).(*waiter)
+	if w.at.After(s.virtual.Now()) {
+		s.virtual.Set(w.at)
+	}
+	s.running++
+	close(w.wake)
+}
+
+// close releases everyone (on stop).
+func (s *scheduler) close() {
+	s.mu.Lock()
+	s.closed = true
+	for len(s.queue) > 0 {
+		w := heap.Pop(&s.queue).(*waiter)
+		close(w.wake)
+	}
+	s.mu.Unlock()
+}
+
+// now returns the scenario time.
+func (s *scheduler) now() time.Time { return s.clk.Now() }

@@ -1,0 +1,172 @@
+package scenarios
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors"
+)
+
+// Verdict outcomes.
+const (
+	Met           = "met"
+	Missed        = "missed"
+	Early         = "early"
+	Late          = "late"
+	TooMany       = "too_many"
+	FalsePositive = "false_positive"
+)
+
+// Verdict is an expectation judged against the alerts and ground truth.
+type Verdict struct {
+	Rule        string        `json:"rule"`
+	Kind        string        `json:"kind"` // fire or must_not_fire
+	Result      string        `json:"result"`
+	Anchor      string        `json:"anchor,omitempty"`
+	WindowStart time.Time     `json:"window_start"`
+	WindowEnd   time.Time     `json:"window_end"`
+	Alerts      int           `json:"alerts"`
+	FirstAlert  *time.Time    `json:"first_alert,omitempty"`
+	TTD         time.Duration `json:"time_to_detect_ns,omitempty"`
+	Detail      string        `json:"detail,omitempty"`
+	Line        int           `json:"line"`
+}
+
+// OK reports whether the verdict passes.
+func (v Verdict) OK() bool { return v.Result == Met }
+
+func ruleMatches(pattern string, a detectors.Alert) bool {
+	if pattern == "*" || pattern == a.RuleID || pattern == a.RuleName {
+		return true
+	}
+	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(a.Title))
+	return ok
+}
+
+// Evaluate judges every expectation of the scenario.
+func Evaluate(sc *Scenario, res *Result) []Verdict {
+	var out []Verdict
+	end := res.End
+	if e := sc.Env.Start.Add(sc.Env.Duration); e.Before(end) || end.IsZero() {
+		end = e
+	}
+	for _, e := range sc.Expect {
+		v := Verdict{Rule: e.Rule, Anchor: e.Anchor, Line: e.line, Kind: "fire"}
+		if e.NotFire {
+			v.Kind = "must_not_fire"
+			from := sc.Env.Start.Add(e.From)
+			to := end
+			if e.To > 0 {
+				to = sc.Env.Start.Add(e.To)
+			}
+			v.WindowStart, v.WindowEnd = from, to
+			var bad []string
+			for _, a := range res.Alerts {
+				if !ruleMatches(e.Rule, a) || a.Time.Before(from) || a.Time.After(to) {
+					continue
+				}
+				if res.attackerCaused(a) {
+					continue // the attack, not benign activity
+				}
+				v.Alerts++
+				if v.FirstAlert == nil {
+					t := a.Time
+					v.FirstAlert = &t
+				}
+				if len(bad) < 5 {
+					bad = append(bad, fmt.Sprintf("%s at %s", a.Title, a.Time.Format("15:04:05")))
+				}
+			}
+			if v.Alerts > 0 {
+				v.Result = FalsePositive
+				v.Detail = "fired on benign activity: " + strings.Join(bad, "; ")
+			} else {
+				v.Result = Met
+			}
+			out = append(out, v)
+			continue
+		}
+		anchor := sc.Env.Start
+		if e.Anchor != "" {
+			sp, ok := res.Spans[e.Anchor]
+			if !ok {
+				v.Result = Missed
+				v.Detail = fmt.Sprintf("anchor step %q never ran", e.Anchor)
+				out = append(out, v)
+				continue
+			}
+			anchor = sp.Start
+			if e.Edge == "end" {
+				anchor = sp.End
+			}
+		}
+		v.WindowStart, v.WindowEnd = anchor.Add(e.MinDelay), anchor.Add(e.MaxDelay)
+		var in, before, after []detectors.Alert
+		for _, a := range res.Alerts {
+			if !ruleMatches(e.Rule, a) || !groupMatches(e.Group, a) {
+				continue
+			}
+			switch {
+			case a.Time.Before(v.WindowStart):
+				before = append(before, a)
+			case a.Time.After(v.WindowEnd):
+				after = append(after, a)
+			default:
+				in = append(in, a)
+			}
+		}
+		v.Alerts = len(in)
+		if len(in) > 0 {
+			t := in[0].Time
+			v.FirstAlert = &t
+			v.TTD = t.Sub(anchor)
+		}
+		switch {
+		case len(before) > 0:
+			v.Result = Early
+			v.Detail = fmt.Sprintf("%d alert(s) before the window, first at %s", len(before), before[0].Time.Format(time.RFC3339))
+		case len(in) == 0 && len(after) > 0:
+			v.Result = Late
+			t := after[0].Time
+			v.FirstAlert = &t
+			v.TTD = t.Sub(anchor)
+			v.Detail = fmt.Sprintf("first alert %s after the anchor, window ends at +%s", t.Sub(anchor).Round(time.Second), e.MaxDelay)
+		case len(in) < e.MinCount:
+			v.Result = Missed
+			if len(in) > 0 {
+				v.Detail = fmt.Sprintf("%d alert(s) in the window, expected at least %d", len(in), e.MinCount)
+			} else {
+				v.Detail = "no alert"
+			}
+		case e.MaxCount > 0 && len(in) > e.MaxCount:
+			v.Result = TooMany
+			v.Detail = fmt.Sprintf("%d alerts in the window, expected at most %d", len(in), e.MaxCount)
+		default:
+			v.Result = Met
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func groupMatches(want map[string]string, a detectors.Alert) bool {
+	for k, v := range want {
+		if !strings.EqualFold(a.Group[k], v) {
+			return false
+		}
+	}
+	return true
+}
+
+// attackerCaused reports whether any event behind the alert came from a
+// non-staff actor (by source address in the ground truth).
+func (res *Result) attackerCaused(a detectors.Alert) bool {
+	for _, id := range a.EventIDs {
+		if ip, ok := res.eventSrc[id]; ok && res.attackerIPs[ip] {
+			return true
+		}
+	}
+	return false
+}
