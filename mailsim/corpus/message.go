@@ -203,12 +203,13 @@ func (o *Org) buildThread(ui int, fs folderSpec, tk key) *thread {
 		th.variant = r.intn(docVariants)
 	}
 	num, seq := fmt.Sprintf("%d-%04d", paris(o.cfg.End).Year(), 1+r.intn(2400)), 1+r.intn(60)
+	base := o.start.Add(time.Duration(r.float() * float64(o.cfg.End.Sub(o.start))))
 	docName := ""
 	if th.doc >= 0 {
+		// The subject names the thread's document: same number, same date.
 		m := o.docMeta(th.doc, th.variant)
-		num, seq, docName = m.Number, m.Seq, m.Filename
+		num, seq, docName, base = m.Number, m.Seq, m.Filename, m.Date
 	}
-	base := o.start.Add(time.Duration(r.float() * float64(o.cfg.End.Sub(o.start))))
 	th.vars = strings.NewReplacer(
 		"{num}", num, "{seq}", fmt.Sprintf("%d-%02d", paris(base).Year(), seq), "{doc}", docName,
 		"{mois}", frenchMonths[paris(base).Month()-1]+" "+itoa(paris(base).Year()),
