@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,6 +122,7 @@ type ruleNode struct {
 	tags     []string
 	id       string
 	kids     []*ruleNode
+	twins    []*ruleNode // rules with the same logsource and detection: evaluated once, here
 }
 
 type pending struct {
@@ -156,6 +158,7 @@ type Engine struct {
 	keyBuf    []byte
 	stats     Stats
 	cache     fieldCache
+	ndetect   int // detection rules, twins included
 }
 
 // NewEngine compiles rules. Correlations are resolved by rule id or name
@@ -255,6 +258,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			}
 		}
 	}
+	twinOf := map[string]*ruleNode{}
 	for _, rn := range e.nodes {
 		rn.alerting = !referenced[rn] || generated[rn]
 		rn.suppress = cfg.Suppress
@@ -273,6 +277,14 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 		rn.parents = ps
 		switch {
 		case rn.m != nil:
+			if k := detectionKey(rn.rule); k != "" {
+				if first, dup := twinOf[k]; dup {
+					first.twins = append(first.twins, rn)
+					e.ndetect++
+					continue
+				}
+				twinOf[k] = rn
+			}
 			for _, c := range rn.ls {
 				i := slices.Index(e.conds, c)
 				if i < 0 {
@@ -282,6 +294,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 				rn.lsIdx = append(rn.lsIdx, i)
 			}
 			e.detect = append(e.detect, rn)
+			e.ndetect++
 			if vals, ok := rn.m.RequiredValues(cfg.IndexField); ok {
 				for _, v := range vals {
 					e.index[v] = append(e.index[v], rn)
@@ -308,6 +321,19 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 		}
 	}
 	return e, nil
+}
+
+// detectionKey identifies rules that match exactly the same events: same
+// logsource, same detection section.
+func detectionKey(r *sigma.Rule) string {
+	if r.Root == nil {
+		return ""
+	}
+	b, err := json.Marshal([]any{r.Logsource, r.Root.Get("detection").Interface()})
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func loc(r *sigma.Rule) string {
@@ -438,7 +464,7 @@ func (e *Engine) Refused() []error { return e.refused }
 func (e *Engine) Inactive() []*sigma.Rule { return e.inactive }
 
 // Rules returns the number of detection and correlation rules loaded.
-func (e *Engine) Rules() (detection, correlations int) { return len(e.detect), len(e.corrs) }
+func (e *Engine) Rules() (detection, correlations int) { return e.ndetect, len(e.corrs) }
 
 // Stats returns the counters.
 func (e *Engine) Stats() Stats {
@@ -505,26 +531,10 @@ func (e *Engine) Process(ev Event) []Alert {
 		if !ok || !rn.m.Match(ev) {
 			continue
 		}
-		e.stats.Matches++
-		if rn.alerting {
-			e.emit(rn, ev.Time(), ev.Time(), ev.Time(), e.detectionKey(ev), nil, []string{ev.ID()}, 0, "detection")
+		e.matched(rn, ev, orig, t, watermark)
+		for _, tw := range rn.twins {
+			e.matched(tw, ev, orig, t, watermark)
 		}
-		// correlations keep the event itself (payloads, reorder buffer)
-		if len(rn.parents) == 0 {
-			continue
-		}
-		if t < watermark {
-			e.stats.Late++
-			continue
-		}
-		e.seq++
-		p := pending{rn: rn, ev: orig, t: t, seq: e.seq}
-		if e.cfg.Lateness == 0 && len(e.heap) == 0 {
-			p.read = ev // fed now: group keys may read through the cache
-			e.feed(p)
-			continue
-		}
-		e.push(p)
 	}
 	for len(e.heap) > 0 && e.heap[0].t <= watermark {
 		e.feed(e.pop())
@@ -540,6 +550,30 @@ func (e *Engine) Process(ev Event) []Alert {
 		}
 	}
 	return e.out
+}
+
+// matched handles a detection rule's match: its alert, and its input to the
+// correlations over it. ev reads through the field cache; orig is kept.
+func (e *Engine) matched(rn *ruleNode, ev, orig Event, t, watermark int64) {
+	e.stats.Matches++
+	if rn.alerting {
+		e.emit(rn, ev.Time(), ev.Time(), ev.Time(), e.detectionKey(ev), nil, []string{ev.ID()}, 0, "detection")
+	}
+	if len(rn.parents) == 0 {
+		return
+	}
+	if t < watermark {
+		e.stats.Late++
+		return
+	}
+	e.seq++
+	p := pending{rn: rn, ev: orig, t: t, seq: e.seq}
+	if e.cfg.Lateness == 0 && len(e.heap) == 0 {
+		p.read = ev // fed now: group keys may read through the cache
+		e.feed(p)
+		return
+	}
+	e.push(p)
 }
 
 // Flush releases buffered events and judges every open window: call it at the

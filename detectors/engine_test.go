@@ -660,3 +660,28 @@ func TestWrap(t *testing.T) {
 	require.Len(t, a, 1)
 	assert.Equal(t, []string{"s1"}, a[0].EventIDs)
 }
+
+func TestIdenticalRulesEvaluatedOnce(t *testing.T) {
+	y := baseRules + `---
+title: failed login twin
+id: twin
+logsource: {product: test}
+detection:
+  sel:
+    event.action: login
+    event.outcome: failure
+  condition: sel
+`
+	e := engine(t, y, Config{})
+	a := run(e, []Event{fail(t, 0, "1", "u", "ip")}, "")
+	var ids []string
+	for _, x := range a {
+		ids = append(ids, x.RuleID)
+	}
+	sort.Strings(ids)
+	assert.Equal(t, []string{"failed", "twin"}, ids)
+	d, _ := e.Rules()
+	assert.Equal(t, 4, d)
+	assert.Len(t, e.detect, 3, "the twin rides on the first rule's evaluation")
+	assert.Equal(t, uint64(2), e.Stats().Matches)
+}
