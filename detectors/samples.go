@@ -133,4 +133,38 @@ func Replay(eng *Engine, r interface{ Read([]byte) (int, error) }, o JSONOptions
 	return append(alerts, eng.Flush()...), nil
 }
 
-var _ = sigma.Pos{}
+// RuleInfo describes one alerting rule, for catalogues.
+type RuleInfo struct {
+	File   string
+	ID     string
+	Title  string
+	Type   string // detection or the correlation type
+	Level  string
+	Attack []string
+}
+
+// Catalogue lists the alerting rules of the given rules (those not only used
+// by a correlation), in file order.
+func Catalogue(rules []*sigma.Rule, cfg Config) ([]RuleInfo, error) {
+	eng, err := NewEngine(rules, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var out []RuleInfo
+	for _, rn := range eng.nodes {
+		if !rn.alerting || (rn.m == nil && rn.cdef == nil) {
+			continue
+		}
+		ri := RuleInfo{File: rn.rule.File, ID: rn.id, Title: rn.rule.Title, Type: "detection", Level: rn.rule.Level}
+		if rn.cdef != nil {
+			ri.Type = rn.cdef.Type
+		}
+		for _, t := range rn.rule.Tags {
+			if strings.HasPrefix(t, "attack.t") {
+				ri.Attack = append(ri.Attack, strings.ToUpper(strings.TrimPrefix(t, "attack.")))
+			}
+		}
+		out = append(out, ri)
+	}
+	return out, nil
+}

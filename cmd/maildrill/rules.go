@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,7 +31,7 @@ directory of your own. Rules are Sigma v2 detection and correlation rules;
 samples beside them (tests/<rule>.tp.jsonl, tests/<rule>.tn.jsonl) say what
 must and must not fire.`,
 	}
-	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd())
+	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd(), newRulesListCmd())
 	return cmd
 }
 
@@ -274,5 +275,48 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 	}
 	ef.register(cmd)
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	return cmd
+}
+
+func newRulesListCmd() *cobra.Command {
+	var ef engineFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "list [DIR]",
+		Short: "List the alerting rules (the catalogue, read from the rule files)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fsys, label, err := rulesSource(args)
+			if err != nil {
+				return err
+			}
+			cfg, err := ef.config()
+			if err != nil {
+				return err
+			}
+			rules, errs := detectors.LoadFS(fsys, ".")
+			if len(errs) > 0 {
+				return usageError{fmt.Errorf("%s: %w", label, errors.Join(errs...))}
+			}
+			cat, err := detectors.Catalogue(rules, cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(cat)
+			}
+			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "FILE\tTYPE\tLEVEL\tATT&CK\tTITLE")
+			for _, r := range cat {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.File, r.Type, r.Level, strings.Join(r.Attack, ","), r.Title)
+			}
+			return w.Flush()
+		},
+	}
+	ef.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

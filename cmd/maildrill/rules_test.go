@@ -109,3 +109,14 @@ func TestRulesEvalBadRules(t *testing.T) {
 	assert.Contains(t, err.Error(), rf+":5:")
 	assert.Contains(t, err.Error(), "bad condition")
 }
+
+func TestRulesList(t *testing.T) {
+	out, _, err := runRules(t, "", "list")
+	require.NoError(t, err)
+	assert.Contains(t, out, "imap_password_spray.yml")
+	assert.Contains(t, out, "value_count")
+	assert.Contains(t, out, "T1110.003")
+	assert.NotContains(t, out, "imap_spray_failed_login", "base rules of correlations are not listed")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Len(t, lines, 20, "header + 19 alerting rules")
+}
