@@ -194,13 +194,27 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 	}
 	ar.r.forgetEnded(key)
 	if ar.r.target.Proxy {
-		dst, _ := netip.ParseAddrPort(addr)
+		// The front's address and the service's standard port, as a load
+		// balancer in front of the mail servers would announce them.
+		dst := netip.AddrPortFrom(netip.MustParseAddr("10.20.0.25"), servicePort(ar.r.target, addr))
 		if err := proxyproto.WriteV1(conn, src, dst); err != nil {
 			conn.Close()
 			return nil, "", err
 		}
 	}
 	return conn, key, nil
+}
+
+func servicePort(t *Target, addr string) uint16 {
+	switch addr {
+	case t.IMAPAddr:
+		return 143
+	case t.IMAPSAddr:
+		return 993
+	case t.SubmissionAdr:
+		return 587
+	}
+	return 0
 }
 
 // waitEnded waits (bounded) for the server to record the end of a session,

@@ -18,13 +18,13 @@ func TestFlagshipDebug(t *testing.T) {
 	require.NoError(t, err)
 	t0 := time.Now()
 	res, err := Run(context.Background(), sc, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Progress: func(n Note) {
-		if n.Kind != "progress" && n.Actor == "" || n.Actor == "attacker" || n.Kind == "alert" {
+		if n.Actor == "attacker" && n.Kind != "progress" {
 			t.Logf("%s %-8s %-10s %s", n.Time.Format("15:04:05"), n.Kind, n.Actor, n.Text)
 		}
 	}})
 	t.Logf("wall %s, events %d, truth %d, alerts %d", time.Since(t0), res.Events, len(res.Truth), len(res.Alerts))
 	require.NoError(t, err)
 	for _, a := range res.Alerts {
-		t.Logf("ALERT %s %s %s %v", a.Time.Format("15:04:05"), a.Level, a.Title, a.Group)
+		t.Logf("ALERT %s %s %s %v", a.Time.In(sc.Env.Location).Format("15:04:05"), a.Level, a.Title, a.Group)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 
@@ -619,7 +620,7 @@ func stepAppend(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	if err := a.ensureIMAP(ctx); err != nil {
 		return err
 	}
-	msg := buildMessage(a.user, []string{a.user}, orStr(p.Subject, "notes"), orStr(p.Body, "-"), nil, a.r.clk.Now())
+	msg := buildMessage(a.user, []string{a.user}, orStr(p.Subject, "notes"), orStr(p.Body, "-"), nil, a.r.clk.Now(), a.tag())
 	cmd := a.ic.Append(p.Mailbox, int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
 	if _, err := cmd.Write(msg); err != nil {
 		return err
@@ -687,7 +688,7 @@ func stepSend(ctx context.Context, a *actorRun, st *Step, p *params) error {
 		if len(batches) > 1 {
 			subj = fmt.Sprintf("%s (%d/%d)", subj, i+1, len(batches))
 		}
-		msg := buildMessage(cr.user, p.To, subj, orStr(p.Body, "Ci-joint."), b, a.r.clk.Now())
+		msg := buildMessage(cr.user, p.To, subj, orStr(p.Body, "Ci-joint."), b, a.r.clk.Now(), a.tag())
 		if err := a.sendMail(ctx, cr, p.To, msg); err != nil {
 			return err
 		}
@@ -738,7 +739,7 @@ func stepForward(ctx context.Context, a *actorRun, st *Step, p *params) error {
 		if err != nil {
 			return err
 		}
-		msg := buildMessage(cr.user, p.To, "TR: message", "Message transféré.", []attachment{{name: "message.eml", mime: "message/rfc822", data: raw}}, a.r.clk.Now())
+		msg := buildMessage(cr.user, p.To, "TR: message", "Message transféré.", []attachment{{name: "message.eml", mime: "message/rfc822", data: raw}}, a.r.clk.Now(), a.tag())
 		if err := a.sendMail(ctx, cr, p.To, msg); err != nil {
 			return err
 		}
@@ -816,8 +817,9 @@ func hasAttr(attrs []imap.MailboxAttr, a imap.MailboxAttr) bool {
 	return false
 }
 
-// buildMessage writes a MIME message with attachments.
-func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time) []byte {
+// buildMessage writes a MIME message with attachments. tag makes the
+// Message-ID and boundary unique and deterministic.
+func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag string) []byte {
 	var buf bytes.Buffer
 	var h mail.Header
 	h.SetDate(date)
@@ -828,27 +830,39 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 		tl = append(tl, &mail.Address{Address: t})
 	}
 	h.SetAddressList("To", tl)
-	h.GenerateMessageIDWithHostname("maildrill.test")
-	w, err := mail.CreateWriter(&buf, h)
+	h.SetMessageID(tag + "@maildrill.test")
+	h.Set("MIME-Version", "1.0")
+	h.Set("Content-Type", "multipart/mixed; boundary=\"=_md_"+tag+"\"")
+	mw, err := gomessage.CreateWriter(&buf, h.Header)
 	if err != nil {
 		return nil
 	}
-	var th mail.InlineHeader
+	var th gomessage.Header
 	th.Set("Content-Type", "text/plain; charset=utf-8")
-	tw, _ := w.CreateSingleInline(th)
-	io.WriteString(tw, body+"\r\n")
-	tw.Close()
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	if tw, err := mw.CreatePart(th); err == nil {
+		io.WriteString(tw, body+"\r\n")
+		tw.Close()
+	}
 	for _, at := range atts {
-		var ah mail.AttachmentHeader
-		ah.Set("Content-Type", orStr(at.mime, "application/octet-stream"))
-		ah.SetFilename(at.name)
-		aw, err := w.CreateAttachment(ah)
+		var ah gomessage.Header
+		ah.SetContentType(orStr(at.mime, "application/octet-stream"), map[string]string{"name": at.name})
+		ah.SetContentDisposition("attachment", map[string]string{"filename": at.name})
+		if at.mime == "message/rfc822" {
+			ah.Set("Content-Transfer-Encoding", "8bit") // RFC 2046: no base64 for message/rfc822
+		} else {
+			ah.Set("Content-Transfer-Encoding", "base64")
+		}
+		aw, err := mw.CreatePart(ah)
 		if err != nil {
 			continue
 		}
 		aw.Write(at.data)
 		aw.Close()
 	}
-	w.Close()
+	mw.Close()
 	return buf.Bytes()
 }
+
+// tag returns a deterministic unique token for message ids.
+func (a *actorRun) tag() string { return fmt.Sprintf("%016x", a.rng.Uint64()) }

@@ -212,6 +212,7 @@ func (l *Listener) handshake(c net.Conn) {
 	pc := &Conn{Conn: c, r: br}
 	if !h.Local {
 		pc.remote = net.TCPAddrFromAddrPort(h.Source)
+		pc.local = net.TCPAddrFromAddrPort(h.Dest)
 	}
 	select {
 	case l.ch <- pc:
@@ -248,6 +249,7 @@ type Conn struct {
 	net.Conn
 	r      *bufio.Reader
 	remote net.Addr
+	local  net.Addr
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
@@ -266,4 +268,12 @@ func (c *Conn) RemoteAddr() net.Addr {
 		return c.remote
 	}
 	return c.Conn.RemoteAddr()
+}
+
+// LocalAddr is the destination the proxy announced (the front's address).
+func (c *Conn) LocalAddr() net.Addr {
+	if c.local != nil {
+		return c.local
+	}
+	return c.Conn.LocalAddr()
 }

