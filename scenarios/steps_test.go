@@ -127,7 +127,9 @@ func TestEveryStepKind(t *testing.T) {
 	assert.GreaterOrEqual(t, from(audit.IMAPList), 1+2)
 	assert.GreaterOrEqual(t, from(audit.IMAPExamine), 1)
 	assert.Equal(t, 1, from(audit.IMAPSearch, func(e *audit.Event) bool { return strings.Contains(e.Search, "TEXT") }))
-	assert.Equal(t, 3, from(audit.IMAPFetch, func(e *audit.Event) bool { return e.FileName != "" && regexp.MustCompile(`BODY\.PEEK\[\d`).MatchString(e.FetchItems) && e.Mailbox == "INBOX" }), "attachments")
+	assert.Equal(t, 3, from(audit.IMAPFetch, func(e *audit.Event) bool {
+		return e.FileName != "" && regexp.MustCompile(`BODY\.PEEK\[\d`).MatchString(e.FetchItems) && e.Mailbox == "INBOX"
+	}), "attachments")
 	assert.GreaterOrEqual(t, from(audit.IMAPExamine, func(e *audit.Event) bool { return e.MailboxShared != nil && *e.MailboxShared }), 1, "other mailboxes opened")
 	assert.GreaterOrEqual(t, from(audit.IMAPStore), 2, "mark and delete")
 	assert.Equal(t, 1, from(audit.IMAPMove))

@@ -129,7 +129,7 @@ every --probe-every meanwhile. Message bytes received are counted
 	fl.StringVar(&o.accounts, "accounts", "", "accounts JSON file as written by 'maildrill serve --accounts'; person accounts are used in order")
 	fl.IntVar(&o.skipAccount, "skip-accounts", 0, "skip this many person accounts of --accounts")
 	fl.StringVar(&o.mailbox, "mailbox", "INBOX", "mailbox to download")
-	fl.IntVar(&o.conns, "conns", 1, "bulk download connections")
+	fl.IntVar(&o.conns, "conns", 1, "bulk download connections (0 with --probe: probe alone, e.g. from another process)")
 	fl.BoolVar(&o.sameBox, "same-mailbox", false, "every connection downloads the first account's mailbox")
 	fl.IntVar(&o.rounds, "rounds", 0, "full passes per connection (0: run for --duration)")
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to download, when --rounds is 0")
@@ -237,8 +237,8 @@ func (o *options) open(a Account) (*imapclient.Client, uint32, error) {
 }
 
 func bench(ctx context.Context, o *options) (*Result, error) {
-	if o.conns < 1 {
-		return nil, fmt.Errorf("--conns must be at least 1")
+	if o.conns < 0 || o.conns == 0 && (!o.probe || o.rounds > 0) {
+		return nil, fmt.Errorf("--conns must be at least 1 (0 only with --probe and --duration: probe alone)")
 	}
 	accs, err := o.logins()
 	if err != nil {
@@ -326,7 +326,13 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	probeDone := make(chan struct{})
 	if probeC != nil {
 		bulkDone := make(chan struct{})
-		go func() { wg.Wait(); close(bulkDone) }()
+		go func() {
+			wg.Wait()
+			if len(workers) == 0 { // probe alone, for --duration
+				<-runCtx.Done()
+			}
+			close(bulkDone)
+		}()
 		go func() {
 			defer close(probeDone)
 			t := time.NewTicker(o.probeEvery)
@@ -354,6 +360,9 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 		close(probeDone)
 	}
 	wg.Wait()
+	if len(workers) == 0 {
+		<-runCtx.Done()
+	}
 	end := time.Since(start)
 	if o.rounds == 0 {
 		end = min(end, o.duration)
@@ -367,7 +376,9 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	}
 	res.Bytes, res.Messages = bytes.Load(), msgs.Load()
 	res.Seconds = end.Seconds()
-	res.MBPerSecond = round2(float64(res.Bytes) / 1e6 / res.Seconds)
+	if res.Seconds > 0 {
+		res.MBPerSecond = round2(float64(res.Bytes) / 1e6 / res.Seconds)
+	}
 	res.Seconds = round2(res.Seconds)
 	if probeC != nil {
 		res.Probe = summarize(lat, probeErrs)
