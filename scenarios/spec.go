@@ -281,8 +281,9 @@ func (d *decoder) environment(n *ynode) Environment {
 		env.Speed = d.float(v, "speed", 0.001, 1e6)
 	}
 	if v, ok := get("duration"); ok {
+		before := len(d.errs)
 		env.Duration = d.duration(v, "duration")
-		if env.Duration <= 0 || env.Duration > 31*24*time.Hour {
+		if len(d.errs) == before && (env.Duration <= 0 || env.Duration > 31*24*time.Hour) {
 			d.errf(v, "", "duration must be between 1s and 31d")
 		}
 	}

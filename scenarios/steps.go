@@ -151,11 +151,14 @@ func (d *decoder) step(n *ynode) *Step {
 			pn.kpos = append(pn.kpos, tokenPos(pn.line, pn.col))
 		}
 	}
+	before := len(d.errs)
 	if pn != nil && pn.kind != nNull {
 		get, _ := d.fields(pn, kind.Name, kind.Keys...)
 		d.stepParams(&p, get, kind)
 	}
-	d.requireParams(st, &p, kind, pn)
+	if len(d.errs) == before { // one message per problem
+		d.requireParams(st, &p, kind, pn)
+	}
 	st.params = &kindStep{kind: kind, p: p}
 	return st
 }

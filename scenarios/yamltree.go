@@ -102,12 +102,16 @@ func convert(n ast.Node) (*ynode, error) {
 				return nil, err
 			}
 		}
+		if len(out.kpos) > 0 { // a mapping is where its first key is
+			out.line, out.col = out.kpos[0].Line, out.kpos[0].Column
+		}
 		return out, nil
 	case *ast.MappingValueNode:
 		out := &ynode{kind: nMap, line: line, col: col}
 		if err := addPair(out, v); err != nil {
 			return nil, err
 		}
+		out.line, out.col = out.kpos[0].Line, out.kpos[0].Column
 		return out, nil
 	case *ast.SequenceNode:
 		out := &ynode{kind: nSeq, line: line, col: col}
@@ -213,7 +217,7 @@ func (d *decoder) sorted() Errors {
 // getter. Unknown keys are errors with the nearest known name as a hint.
 func (d *decoder) fields(n *ynode, what string, allowed ...string) (func(string) (*ynode, bool), bool) {
 	if n == nil || n.kind != nMap {
-		if n != nil && n.kind == nNull {
+		if n == nil || n.kind == nNull {
 			return func(string) (*ynode, bool) { return nil, false }, true
 		}
 		d.errf(n, "", "%s must be a mapping, got %s", what, n)

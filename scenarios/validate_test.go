@@ -1,0 +1,121 @@
+package scenarios
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Each broken scenario gets every problem at once, in file order, each with
+// file:line:col, what is wrong and a hint.
+func TestBrokenScenarios(t *testing.T) {
+	cases := map[string][]string{
+		"unknown-step.yaml": {
+			`unknown-step.yaml:8:9: unknown step kind "downlod_attachments" (did you mean "download_attachments"?; known kinds: append,`,
+		},
+		"typo-key.yaml": {
+			`typo-key.yaml:5:3: unknown key "usres" in environment (did you mean "users"?)`,
+			`typo-key.yaml:8:11: unknown actor kind "attaker" (did you mean "attacker"?)`,
+			`typo-key.yaml:10:28: unknown key "pasword" in spray (did you mean "passwords"?)`,
+		},
+		"bad-values.yaml": {
+			`bad-values.yaml:1:5: id "Bad Id" is not a valid identifier (use lower-case letters, digits, - and _)`,
+			`bad-values.yaml:4:10: start: "yesterday" is not a time`,
+			`bad-values.yaml:5:10: unknown clock mode "virtul" (did you mean "virtual"?)`,
+			`bad-values.yaml:6:13: duration: invalid duration "3 hours"`,
+			`bad-values.yaml:10:13: source: "300.1.2.3" is not an address`,
+			`bad-values.yaml:12:15: wait duration: invalid duration "soon"`,
+			`bad-values.yaml:13:13: at: "25:99" is neither an offset nor a time of day`,
+			`bad-values.yaml:16:5: expectation anchored after unknown step "nowhere"`,
+		},
+		"syntax.yaml": {
+			`syntax.yaml:6:`,
+		},
+		"empty.yaml": {
+			`empty.yaml:1:1: the scenario is empty`,
+		},
+		"two-kinds.yaml": {
+			`two-kinds.yaml:8:9: step has two kinds: "login" and "list"`,
+			`two-kinds.yaml:9:5: duplicate actor id "a"`,
+			`staff actors take no steps`,
+		},
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "broken", name)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			_, err = Parse(name, data)
+			require.Error(t, err)
+			var es Errors
+			require.True(t, errors.As(err, &es), "errors are positioned: %v", err)
+			msg := err.Error()
+			for _, w := range want {
+				assert.Contains(t, msg, w)
+			}
+			assert.NotContains(t, msg, "goroutine", "no stack traces")
+			for _, e := range es {
+				assert.Greater(t, e.Line, 0, "every error has a line: %s", e)
+			}
+			// In file order.
+			for i := 1; i < len(es); i++ {
+				assert.LessOrEqual(t, es[i-1].Line, es[i].Line)
+			}
+		})
+	}
+}
+
+func TestLibraryValid(t *testing.T) {
+	lib, err := Library()
+	require.NoError(t, err)
+	require.NotEmpty(t, lib)
+	for _, sc := range lib {
+		assert.NotEmpty(t, sc.Narrative, sc.ID)
+		assert.NotEmpty(t, sc.Attack, sc.ID)
+		assert.NotEmpty(t, sc.Expect, sc.ID)
+	}
+	_, err = Load("ministry-overnigth")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `did you mean "ministry-overnight"`)
+}
+
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir(filepath.Join("testdata", "broken"))
+	for _, e := range entries {
+		b, _ := os.ReadFile(filepath.Join("testdata", "broken", e.Name()))
+		f.Add(b)
+	}
+	src, _ := LibrarySource("ministry-overnight")
+	f.Add(src)
+	f.Add([]byte(allSteps))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sc, err := Parse("fuzz.yaml", b)
+		if err == nil && sc == nil {
+			t.Fatal("nil scenario without error")
+		}
+		if err != nil && strings.Contains(err.Error(), "panic") {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestAllowList(t *testing.T) {
+	m, err := AllowList([]string{"mail.example.org:993"})
+	require.NoError(t, err)
+	assert.True(t, m["mail.example.org:993"])
+	for _, bad := range []string{"mail.example.org", "*:993", ":993"} {
+		_, err := AllowList([]string{bad})
+		assert.Error(t, err, bad)
+	}
+	r := &runner{target: &Target{allowed: map[string]bool{"127.0.0.1:1993": true}}, opts: Options{AllowTargets: m}}
+	assert.NoError(t, r.checkDial("127.0.0.1:1993"))
+	assert.NoError(t, r.checkDial("mail.example.org:993"))
+	err = r.checkDial("10.1.2.3:993")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--allow-target")
+}
