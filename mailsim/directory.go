@@ -3,6 +3,7 @@ package mailsim
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/mailsim/imapd"
@@ -136,4 +137,9 @@ func NewStore(cfg Config) (*corpus.Org, *store.Store, error) {
 		return nil, nil, fmt.Errorf("mailsim: organisation: %w", err)
 	}
 	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{}), nil
+}
+
+// Flags tells a base message's flags without generating its attachments.
+func (a baseAdapter) Flags(owner, folder string, uid uint32) ([]string, time.Time, error) {
+	return a.org.Flags(owner, folder, uid)
 }

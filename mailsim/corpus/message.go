@@ -53,7 +53,29 @@ func (o *Org) Message(address, folder string, uid uint32) (*Message, error) {
 	if uid == 0 || uid > fs.Count {
 		return nil, fmt.Errorf("corpus: %s %s: uid %d out of range 1..%d", o.users[ui].Address, fs.Name, uid, fs.Count)
 	}
-	return o.generate(ui, fs, uid)
+	return o.generate(ui, fs, uid, false)
+}
+
+// Flags returns the flags and internal date of a message without
+// generating its attachments (cheap: what a SELECT needs). They are exactly
+// those Message returns.
+func (o *Org) Flags(address, folder string, uid uint32) ([]string, time.Time, error) {
+	ui, ok := o.lookup(address)
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("corpus: unknown mailbox %q", address)
+	}
+	fs, ok := o.folderSpec(ui, folder)
+	if !ok {
+		return nil, time.Time{}, fmt.Errorf("corpus: mailbox %s has no folder %q", o.users[ui].Address, folder)
+	}
+	if uid == 0 || uid > fs.Count {
+		return nil, time.Time{}, fmt.Errorf("corpus: %s %s: uid %d out of range 1..%d", o.users[ui].Address, fs.Name, uid, fs.Count)
+	}
+	m, err := o.generate(ui, fs, uid, true)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return m.Flags, m.InternalDate, nil
 }
 
 func (o *Org) userPerson(i int) person {
@@ -244,7 +266,7 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 	return "<" + th.key.num(uint64(p)).hex(12) + "@" + from[strings.LastIndexByte(from, '@')+1:] + ">"
 }
 
-func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
+func (o *Org) generate(ui int, fs folderSpec, uid uint32, metaOnly bool) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.key.str("msg").str(u.Address).str(fs.Name)
 	tk, ordinal := o.threadOf(fk, fs, uid)
@@ -322,6 +344,10 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	encoded := make([]*encodedDoc, len(docs))
 	total := 0
 	for i := range docs {
+		if metaOnly {
+			encoded[i] = &encodedDoc{} // the random stream does not depend on documents
+			continue
+		}
 		d, err := o.document(&docs[i])
 		if err != nil {
 			return nil, err

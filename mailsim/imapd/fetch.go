@@ -45,7 +45,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen bool) error {
 	needMsg := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate ||
-		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0 || it.Flags == nil
+		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	var m *store.Message
 	if needMsg {
 		var err error
@@ -54,9 +54,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
 		}
 	}
-	flags := it.Flags
-	if flags == nil {
-		flags = m.BaseFlags()
+	flags, err := it.FlagsOrBase()
+	if err != nil {
+		return fmt.Errorf("imapd: flags of message %d: %w", it.UID, err)
 	}
 	writeFlags := options.Flags
 	if markSeen && !store.HasFlag(flags, imap.FlagSeen) {

@@ -132,14 +132,13 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 		}
 	}
 	var m *store.Message
-	flags := it.Flags
-	if flags == nil || needsContent(c) {
-		var err error
+	flags, err := it.FlagsOrBase()
+	if err != nil {
+		return false, err
+	}
+	if needsContent(c) {
 		if m, err = it.Load(); err != nil {
 			return false, err
-		}
-		if flags == nil {
-			flags = m.BaseFlags()
 		}
 	}
 	for _, f := range c.Flag {

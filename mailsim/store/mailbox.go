@@ -183,6 +183,17 @@ func (it Item) FlagsOrBase() ([]imap.Flag, error) {
 	if it.Flags != nil {
 		return it.Flags, nil
 	}
+	if bf, ok := it.mb.store.base.(BaseFlagger); ok && it.msg == nil {
+		fl, _, err := bf.Flags(it.mb.owner, it.mb.baseName(), it.UID)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]imap.Flag, len(fl))
+		for i, f := range fl {
+			out[i] = imap.Flag(f)
+		}
+		return applyFlags(nil, FlagsAdd, out), nil
+	}
 	m, err := it.Load()
 	if err != nil {
 		return nil, err
@@ -477,16 +488,14 @@ func (mb *Mailbox) Stats(wantUnseen, wantSize bool) (Stats, error) {
 		return st, nil
 	}
 	for _, it := range mb.Items(nil) {
-		flags := it.Flags
+		flags, err := it.FlagsOrBase()
+		if err != nil {
+			return st, err
+		}
 		var m *Message
-		if flags == nil || wantSize {
-			var err error
-			m, err = it.Load()
-			if err != nil {
+		if wantSize {
+			if m, err = it.Load(); err != nil {
 				return st, err
-			}
-			if flags == nil {
-				flags = m.baseFlags
 			}
 		}
 		if !HasFlag(flags, imap.FlagSeen) {

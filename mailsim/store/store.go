@@ -54,6 +54,12 @@ type Base interface {
 	Message(owner, folder string, uid uint32) (BaseMessage, error)
 }
 
+// BaseFlagger is an optional Base extension that tells a message's flags
+// and date without generating the whole message (cheap SELECT/STATUS).
+type BaseFlagger interface {
+	Flags(owner, folder string, uid uint32) ([]string, time.Time, error)
+}
+
 // Options tune the store.
 type Options struct {
 	// CacheMessages bounds the parsed-message cache. Default 4096.
