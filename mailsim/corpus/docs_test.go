@@ -266,3 +266,57 @@ func TestNonASCIIFilename(t *testing.T) {
 	}
 	t.Fatal("no message with a non-ASCII attachment name")
 }
+
+// TestOfficeOpens converts generated DOCX and XLSX files with LibreOffice
+// when it is installed (Debian: libreoffice-writer-nogui,
+// libreoffice-calc-nogui): Word documents to PDF, spreadsheets to CSV.
+func TestOfficeOpens(t *testing.T) {
+	soffice, err := exec.LookPath("soffice")
+	if err != nil {
+		t.Skip("LibreOffice (soffice) not installed")
+	}
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	o, err := New(Config{Seed: 3, MaxAttachmentSize: 200 << 10})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	var inputs []string
+	for ti, dt := range docTypes {
+		if dt.format != "docx" && dt.format != "xlsx" {
+			continue
+		}
+		m := o.docMeta(ti, 6)
+		b, err := o.renderDoc(&m)
+		require.NoError(t, err)
+		path := filepath.Join(dir, m.Filename)
+		require.NoError(t, os.WriteFile(path, b, 0o644))
+		inputs = append(inputs, path)
+	}
+	out := filepath.Join(dir, "out")
+	for _, conv := range []struct{ ext, to string }{{".docx", "pdf"}, {".xlsx", "csv"}} {
+		args := []string{"-env:UserInstallation=file://" + filepath.Join(dir, "profile"), "--headless", "--convert-to", conv.to, "--outdir", out}
+		for _, in := range inputs {
+			if strings.HasSuffix(in, conv.ext) {
+				args = append(args, in)
+			}
+		}
+		cmd := exec.Command(soffice, args...)
+		outb, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", outb)
+	}
+	for _, in := range inputs {
+		base := strings.TrimSuffix(filepath.Base(in), filepath.Ext(in))
+		ext := ".pdf"
+		if strings.HasSuffix(in, ".xlsx") {
+			ext = ".csv"
+		}
+		b, err := os.ReadFile(filepath.Join(out, base+ext))
+		if assert.NoError(t, err, "LibreOffice converted %s", filepath.Base(in)) {
+			assert.NotEmpty(t, b)
+			if ext == ".csv" {
+				assert.Greater(t, bytes.Count(b, []byte("\n")), 3, "%s has rows", filepath.Base(in))
+			}
+		}
+	}
+}

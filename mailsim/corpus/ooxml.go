@@ -96,10 +96,11 @@ func corePropsXML(title, creator string) []byte {
 func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 	var body strings.Builder
 	para := func(text string, bold bool, size int, align string) {
-		body.WriteString("<w:p>")
+		body.WriteString(`<w:p><w:pPr><w:spacing w:after="160"/>`)
 		if align != "" {
-			body.WriteString(`<w:pPr><w:jc w:val="` + align + `"/></w:pPr>`)
+			body.WriteString(`<w:jc w:val="` + align + `"/>`)
 		}
+		body.WriteString("</w:pPr>")
 		body.WriteString("<w:r>")
 		if bold || size > 0 {
 			body.WriteString("<w:rPr>")
