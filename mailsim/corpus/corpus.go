@@ -20,7 +20,7 @@ const (
 	DefaultDomain          = "interieur.test"
 	DefaultUsers           = 50
 	DefaultMessagesPerUser = 200
-	DefaultCacheBytes      = 256 << 20
+	DefaultCacheBytes      = 512 << 20 // holds the whole attachment pool (about 500 MiB encoded)
 	DefaultMaxAttachment   = 15 << 20
 
 	maxUsers           = 200_000
@@ -39,7 +39,8 @@ type Config struct {
 	End             time.Time // newest message date, default 2025-12-10T18:00:00+01:00; mail spans the 12 months before
 
 	// CacheBytes bounds the memory kept by the cache of encoded attachments
-	// (default 256 MiB). It changes speed, never content.
+	// (default 512 MiB, enough for the whole pool). It changes speed, never
+	// content.
 	CacheBytes int64
 	// MaxAttachmentSize caps the size of a generated attachment (default 15 MiB).
 	// Lower values change content: documents are made smaller.

@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -168,4 +169,18 @@ func BenchmarkMessageParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestPrewarm(t *testing.T) {
+	o, err := New(Config{Seed: 4, MaxAttachmentSize: 8 << 10})
+	require.NoError(t, err)
+	require.NoError(t, o.Prewarm(t.Context(), 2))
+	n, _ := o.docs.stats()
+	assert.Equal(t, len(docTypes)*docVariants, n)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	o2, err := New(Config{Seed: 4, MaxAttachmentSize: 8 << 10})
+	require.NoError(t, err)
+	assert.ErrorIs(t, o2.Prewarm(ctx, 1), context.Canceled)
 }
