@@ -126,7 +126,6 @@ type ruleNode struct {
 }
 
 type pending struct {
-	read  Event // where to read fields from (the cache), when not ev
 	first int64
 	rn    *ruleNode
 	ev    Event
@@ -157,7 +156,6 @@ type Engine struct {
 	out       []Alert
 	keyBuf    []byte
 	stats     Stats
-	cache     fieldCache
 	ndetect   int // detection rules, twins included
 }
 
@@ -182,7 +180,10 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	} else {
 		e.ls = MaildrillLogsources()
 	}
-	opts := sigma.Options{FieldMap: cfg.FieldMap, Placeholders: cfg.Placeholders, Location: cfg.Location, TimestampField: cfg.TimestampField}
+	opts := sigma.Options{FieldMap: cfg.FieldMap, Placeholders: cfg.Placeholders, Location: cfg.Location, TimestampField: cfg.TimestampField,
+		Intern: map[string]string{}}
+	cfg.IndexField = opts.InternName(cfg.IndexField)
+	e.cfg.IndexField = cfg.IndexField
 	var errs []error
 	byRef := map[string]*ruleNode{}
 	for _, r := range rules {
@@ -295,6 +296,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			}
 			e.detect = append(e.detect, rn)
 			e.ndetect++
+			rn.m.SetIndexField(cfg.IndexField)
 			if vals, ok := rn.m.RequiredValues(cfg.IndexField); ok {
 				for _, v := range vals {
 					e.index[v] = append(e.index[v], rn)
@@ -494,15 +496,13 @@ func (e *Engine) Process(ev Event) []Alert {
 		e.started = true
 	}
 	watermark := e.maxT - int64(e.cfg.Lateness)
-	orig := ev
-	e.cache.reset(ev)
-	defer e.cache.reset(nil)
-	ev = &e.cache // rules read fields through the per-event cache
 	cands := e.unindexed
+	ix := "" // the event's index value, lower-cased, when its bucket is used
 	if v, ok := ev.Field(e.cfg.IndexField); ok {
 		if s, ok := v.(string); ok {
-			if list, ok := e.index[lowerIfNeeded(s)]; ok {
-				cands = list
+			l := lowerIfNeeded(s)
+			if list, ok := e.index[l]; ok {
+				cands, ix = list, l
 			}
 		} else {
 			cands = e.detect
@@ -528,12 +528,12 @@ func (e *Engine) Process(ev Event) []Alert {
 				break
 			}
 		}
-		if !ok || !rn.m.Match(ev) {
+		if !ok || !rn.m.MatchIndexed(ev, ix) {
 			continue
 		}
-		e.matched(rn, ev, orig, t, watermark)
+		e.matched(rn, ev, t, watermark)
 		for _, tw := range rn.twins {
-			e.matched(tw, ev, orig, t, watermark)
+			e.matched(tw, ev, t, watermark)
 		}
 	}
 	for len(e.heap) > 0 && e.heap[0].t <= watermark {
@@ -553,8 +553,8 @@ func (e *Engine) Process(ev Event) []Alert {
 }
 
 // matched handles a detection rule's match: its alert, and its input to the
-// correlations over it. ev reads through the field cache; orig is kept.
-func (e *Engine) matched(rn *ruleNode, ev, orig Event, t, watermark int64) {
+// correlations over it.
+func (e *Engine) matched(rn *ruleNode, ev Event, t, watermark int64) {
 	e.stats.Matches++
 	if rn.alerting {
 		e.emit(rn, ev.Time(), ev.Time(), ev.Time(), e.detectionKey(ev), nil, []string{ev.ID()}, 0, "detection")
@@ -567,9 +567,8 @@ func (e *Engine) matched(rn *ruleNode, ev, orig Event, t, watermark int64) {
 		return
 	}
 	e.seq++
-	p := pending{rn: rn, ev: orig, t: t, seq: e.seq}
+	p := pending{rn: rn, ev: ev, t: t, seq: e.seq}
 	if e.cfg.Lateness == 0 && len(e.heap) == 0 {
-		p.read = ev // fed now: group keys may read through the cache
 		e.feed(p)
 		return
 	}
@@ -628,10 +627,7 @@ func (e *Engine) feed(p pending) {
 	if p.ids == nil {
 		id = p.ev.ID()
 	}
-	rd := p.read
-	if rd == nil {
-		rd = p.ev
-	}
+	rd := p.ev
 	for _, pr := range p.rn.parents {
 		key, ok := e.groupKey(rd, pr.groupBy)
 		if !ok {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,13 +38,28 @@ type Options struct {
 	// TimestampField is the event field holding the event time (default
 	// @timestamp); time modifiers on it use Event.Time() without parsing.
 	TimestampField string
+	// Intern, when set, makes equal field names share one string, so that
+	// comparing them is a pointer comparison (the engine's field cache).
+	Intern map[string]string
 }
 
-// MapField applies the field mapping.
+// MapField applies the field mapping (and interns the result).
 func (o *Options) MapField(name string) string {
 	if m, ok := o.FieldMap[name]; ok {
-		return m
+		name = m
 	}
+	return o.InternName(name)
+}
+
+// InternName returns the shared copy of an event field name.
+func (o *Options) InternName(name string) string {
+	if o.Intern == nil {
+		return name
+	}
+	if s, ok := o.Intern[name]; ok {
+		return s
+	}
+	o.Intern[name] = name
 	return name
 }
 
@@ -55,16 +71,35 @@ type Matcher struct {
 }
 
 // Match reports whether the event satisfies the rule's detection.
-func (m *Matcher) Match(ev Event) bool {
+func (m *Matcher) Match(ev Event) bool { return m.MatchIndexed(ev, "") }
+
+// MatchIndexed is Match for an event whose index field (see SetIndexField)
+// has the lower-cased string value ix: equality items on that field are
+// decided from ix without reading the field again. ix "" means unknown.
+func (m *Matcher) MatchIndexed(ev Event, ix string) bool {
 	for _, c := range m.conds {
-		if c.eval(ev) {
+		if c.eval(ev, ix) {
 			return true
 		}
 	}
 	return false
 }
 
-type cnode interface{ eval(Event) bool }
+// SetIndexField marks the plain equality items on field (an event field
+// name) as decidable from the index value given to MatchIndexed.
+func (m *Matcher) SetIndexField(field string) {
+	for _, s := range m.searches {
+		for _, mp := range s.maps {
+			for _, it := range mp {
+				it.indexed = it.field == field && it.plainEq && it.mode == modeValues && len(it.exactVals) > 0
+			}
+		}
+	}
+}
+
+type cnode interface {
+	eval(ev Event, ix string) bool
+}
 
 type andN struct{ l, r cnode }
 type orN struct{ l, r cnode }
@@ -74,13 +109,13 @@ type ofN struct {
 	subs []cnode
 }
 
-func (n andN) eval(e Event) bool { return n.l.eval(e) && n.r.eval(e) }
-func (n orN) eval(e Event) bool  { return n.l.eval(e) || n.r.eval(e) }
-func (n notN) eval(e Event) bool { return !n.x.eval(e) }
-func (n ofN) eval(e Event) bool {
+func (n andN) eval(e Event, ix string) bool { return n.l.eval(e, ix) && n.r.eval(e, ix) }
+func (n orN) eval(e Event, ix string) bool  { return n.l.eval(e, ix) || n.r.eval(e, ix) }
+func (n notN) eval(e Event, ix string) bool { return !n.x.eval(e, ix) }
+func (n ofN) eval(e Event, ix string) bool {
 	if n.n < 0 {
 		for _, s := range n.subs {
-			if !s.eval(e) {
+			if !s.eval(e, ix) {
 				return false
 			}
 		}
@@ -88,7 +123,7 @@ func (n ofN) eval(e Event) bool {
 	}
 	c := 0
 	for _, s := range n.subs {
-		if s.eval(e) {
+		if s.eval(e, ix) {
 			c++
 			if c >= n.n {
 				return true
@@ -104,13 +139,20 @@ type searchM struct {
 	maps     [][]*itemM
 }
 
-func (s *searchM) eval(ev Event) bool {
+func (s *searchM) eval(ev Event, ix string) bool {
 	if s.keywords != nil {
 		return s.keywords.matchKeywords(ev)
 	}
 	for _, m := range s.maps {
 		ok := true
 		for _, it := range m {
+			if it.indexed && ix != "" {
+				if !slices.Contains(it.exactVals, ix) {
+					ok = false
+					break
+				}
+				continue
+			}
 			if !it.match(ev) {
 				ok = false
 				break
@@ -140,6 +182,7 @@ type itemM struct {
 	// index hint
 	exactVals []string
 	plainEq   bool
+	indexed   bool // decided from the index value (SetIndexField)
 }
 
 type valM interface {
@@ -730,7 +773,7 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 		}
 	}
 	// index hint: plain equality values on this field
-	if !md.neq && !keyword && len(md.transforms) == 0 && !md.re && !md.cidr && !md.fieldref && md.cmpOp == "" && md.timePart == "" && !md.all && !im.null {
+	if !md.neq && !md.cased && !keyword && len(md.transforms) == 0 && !md.re && !md.cidr && !md.fieldref && md.cmpOp == "" && md.timePart == "" && !md.all && !im.null {
 		im.plainEq = true
 		for _, g := range im.groups {
 			for _, vm := range g {

@@ -232,3 +232,15 @@ func TestRequiredValues(t *testing.T) {
 		})
 	}
 }
+
+func TestMatchIndexedAgreesWithMatch(t *testing.T) {
+	m := mustMatcher(t, detection("  sel:\n    - event.action: IMAP.Login\n      x: 1\n    - event.action: [imap.fetch, imap.select]\n  filter:\n    event.action|cased: imap.select\n  condition: sel and not filter"), Options{})
+	m.SetIndexField("event.action")
+	for _, ev := range []tev{
+		{"event.action": "imap.login", "x": 1}, {"event.action": "imap.login"}, {"event.action": "imap.fetch"},
+		{"event.action": "imap.select"}, {"event.action": "IMAP.SELECT"}, {"event.action": "other", "x": 1},
+	} {
+		ix := strings.ToLower(ev["event.action"].(string))
+		assert.Equal(t, m.Match(ev), m.MatchIndexed(ev, ix), "%v", ev)
+	}
+}
