@@ -382,8 +382,16 @@ func (r *runner) runActors(ctx context.Context, env Environment) error {
 	wg.Wait()
 	var out []error
 	for _, e := range errs {
-		if e != nil && !errors.Is(e, errStopped) {
+		if e != nil && !errors.Is(e, errStopped) && !errors.Is(e, context.Canceled) {
 			out = append(out, e)
+		}
+	}
+	if len(out) == 0 {
+		for _, e := range errs {
+			if e != nil && errors.Is(e, context.Canceled) {
+				out = append(out, e)
+				break
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil && len(out) == 0 {

@@ -95,6 +95,8 @@ func (s *session) Data(r io.Reader) error {
 		de.SMTPMailFrom, de.SMTPRcptTo, de.DestDomain = from, rc.addr, rc.domain
 		de.EmailDirection = direction
 		de.MessageID = info.MessageID
+		de.MessageSize, de.MessageSubj = n, info.Subject
+		de.AttachmentCount, de.AttachmentNames = info.AttachmentCount, info.Attachments
 		if err := s.srv.cfg.Backend.Deliver(rc.addr, raw); err != nil {
 			s.srv.log.Warn("smtpd: local delivery failed", logKeySession, s.cs.id, "rcpt", rc.addr, logKeyErr, err)
 			de.Outcome, de.Reason = audit.Failure, ReasonDeliveryFailed
@@ -129,6 +131,8 @@ func (s *session) Data(r io.Reader) error {
 			de.SMTPMailFrom, de.SMTPRcptTo, de.DestDomain = from, rc.addr, rc.domain
 			de.EmailDirection = DirectionOutbound
 			de.MessageID = info.MessageID
+			de.MessageSize, de.MessageSubj = n, info.Subject
+			de.AttachmentCount, de.AttachmentNames = info.AttachmentCount, info.Attachments
 			de.Outcome = audit.Success
 			s.srv.publish(de)
 			delivered++
