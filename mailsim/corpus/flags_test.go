@@ -9,7 +9,7 @@ import (
 
 // Flags gives exactly the flags and date Message gives, without documents.
 func TestFlagsMatchMessage(t *testing.T) {
-	o, err := New(Config{Seed: 5, Users: 6, MessagesPerUser: 60})
+	o, err := New(Config{Seed: 5, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 32 << 10})
 	require.NoError(t, err)
 	n := 0
 	for _, u := range o.Users() {
@@ -28,4 +28,18 @@ func TestFlagsMatchMessage(t *testing.T) {
 	require.Greater(t, n, 100)
 	_, _, err = o.Flags("nobody@interieur.test", "INBOX", 1)
 	assert.Error(t, err)
+}
+
+func BenchmarkFlags(b *testing.B) {
+	o, err := New(Config{Seed: 1})
+	require.NoError(b, err)
+	u := o.Users()[3].Address
+	n := o.Folders(u)[0].Count
+	uid := uint32(0)
+	for b.Loop() {
+		uid = uid%n + 1
+		if _, _, err := o.Flags(u, "INBOX", uid); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -42,40 +42,50 @@ type thread struct {
 
 // Message generates message uid of address's folder.
 func (o *Org) Message(address, folder string, uid uint32) (*Message, error) {
-	ui, ok := o.lookup(address)
-	if !ok {
-		return nil, fmt.Errorf("corpus: unknown mailbox %q", address)
+	ui, fs, err := o.locate(address, folder, uid)
+	if err != nil {
+		return nil, err
 	}
-	fs, ok := o.folderSpec(ui, folder)
-	if !ok {
-		return nil, fmt.Errorf("corpus: mailbox %s has no folder %q", o.users[ui].Address, folder)
-	}
-	if uid == 0 || uid > fs.Count {
-		return nil, fmt.Errorf("corpus: %s %s: uid %d out of range 1..%d", o.users[ui].Address, fs.Name, uid, fs.Count)
-	}
-	return o.generate(ui, fs, uid, false)
+	return o.generate(ui, fs, uid)
 }
 
 // Flags returns the flags and internal date of a message without
-// generating its attachments (cheap: what a SELECT needs). They are exactly
-// those Message returns.
+// generating its body or attachments (cheap: what a SELECT needs). They are
+// exactly those Message returns.
 func (o *Org) Flags(address, folder string, uid uint32) ([]string, time.Time, error) {
-	ui, ok := o.lookup(address)
-	if !ok {
-		return nil, time.Time{}, fmt.Errorf("corpus: unknown mailbox %q", address)
-	}
-	fs, ok := o.folderSpec(ui, folder)
-	if !ok {
-		return nil, time.Time{}, fmt.Errorf("corpus: mailbox %s has no folder %q", o.users[ui].Address, folder)
-	}
-	if uid == 0 || uid > fs.Count {
-		return nil, time.Time{}, fmt.Errorf("corpus: %s %s: uid %d out of range 1..%d", o.users[ui].Address, fs.Name, uid, fs.Count)
-	}
-	m, err := o.generate(ui, fs, uid, true)
+	ui, fs, err := o.locate(address, folder, uid)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return m.Flags, m.InternalDate, nil
+	fk := o.folderKey(ui, fs)
+	tk, ordinal := o.threadOf(fk, fs, uid)
+	// Only whether the sender is a colleague matters: replay the thread's
+	// first draws instead of building it.
+	r := tk.rng()
+	sh := o.shapeOf(ui, fs, &r)
+	from := &person{internal: !(sh.external && ordinal%sh.n == 0)}
+	mr := fk.str("uid").num(uint64(uid)).rng()
+	internal := o.messageTime(fs, uid, mr.float())
+	return o.flags(fs, fk, uid, from, internal), paris(internal), nil
+}
+
+func (o *Org) locate(address, folder string, uid uint32) (int, folderSpec, error) {
+	ui, ok := o.lookup(address)
+	if !ok {
+		return 0, folderSpec{}, fmt.Errorf("corpus: unknown mailbox %q", address)
+	}
+	fs, ok := o.folderSpec(ui, folder)
+	if !ok {
+		return 0, folderSpec{}, fmt.Errorf("corpus: mailbox %s has no folder %q", o.users[ui].Address, folder)
+	}
+	if uid == 0 || uid > fs.Count {
+		return 0, folderSpec{}, fmt.Errorf("corpus: %s %s: uid %d out of range 1..%d", o.users[ui].Address, fs.Name, uid, fs.Count)
+	}
+	return ui, fs, nil
+}
+
+func (o *Org) folderKey(ui int, fs folderSpec) key {
+	return o.key.str("msg").str(o.users[ui].Address).str(fs.Name)
 }
 
 func (o *Org) userPerson(i int) person {
@@ -181,26 +191,41 @@ func (o *Org) threadOf(fk key, fs folderSpec, uid uint32) (tk key, ordinal int) 
 	panic("unreachable")
 }
 
+// threadShape is what the first draws of a thread decide.
+type threadShape struct {
+	topic    *topic
+	prior    int  // thread messages before the first one of this folder
+	n        int  // counterparts
+	external bool // the first counterpart is an outside correspondent
+}
+
+func (o *Org) shapeOf(ui int, fs folderSpec, r *rng) threadShape {
+	var sh threadShape
+	sh.topic = topicFor(r, departments[o.users[ui].dept].Code)
+	switch {
+	case fs.kind == kindDrafts:
+		if r.chance(0.3) {
+			sh.prior = 1
+		}
+	case fs.kind == kindSent:
+		sh.prior = []int{0, 0, 0, 1, 1, 1, 1, 2, 3}[r.intn(9)]
+	default:
+		sh.prior = []int{0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3, 4}[r.intn(12)]
+	}
+	sh.n = 1 + []int{0, 0, 0, 1, 1, 2}[r.intn(6)]
+	sh.external = len(sh.topic.ext) > 0 && r.chance(sh.topic.extShare)
+	return sh
+}
+
 func (o *Org) buildThread(ui int, fs folderSpec, tk key) *thread {
 	r := tk.rng()
 	u := &o.users[ui]
 	th := &thread{key: tk, owner: o.userPerson(ui), doc: -1}
-	th.topic = topicFor(&r, departments[u.dept].Code)
-	switch {
-	case fs.kind == kindDrafts:
-		th.prior = 0
-		if r.chance(0.3) {
-			th.prior = 1
-		}
-	case fs.kind == kindSent:
-		th.prior = []int{0, 0, 0, 1, 1, 1, 1, 2, 3}[r.intn(9)]
-	default:
-		th.prior = []int{0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 3, 4}[r.intn(12)]
-	}
+	sh := o.shapeOf(ui, fs, &r)
+	th.topic, th.prior = sh.topic, sh.prior
 	// Counterparts: outside correspondents or colleagues, mostly from the
 	// owner's department.
-	n := 1 + []int{0, 0, 0, 1, 1, 2}[r.intn(6)]
-	external := len(th.topic.ext) > 0 && r.chance(th.topic.extShare)
+	n, external := sh.n, sh.external
 	for len(th.others) < n {
 		if external && len(th.others) == 0 {
 			th.others = append(th.others, o.externalPerson(&r, th.topic.ext))
@@ -266,9 +291,9 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 	return "<" + th.key.num(uint64(p)).hex(12) + "@" + from[strings.LastIndexByte(from, '@')+1:] + ">"
 }
 
-func (o *Org) generate(ui int, fs folderSpec, uid uint32, metaOnly bool) (*Message, error) {
+func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	u := &o.users[ui]
-	fk := o.key.str("msg").str(u.Address).str(fs.Name)
+	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
 	th := o.buildThread(ui, fs, tk)
 	pos := th.prior + 2*ordinal
@@ -344,10 +369,6 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, metaOnly bool) (*Messa
 	encoded := make([]*encodedDoc, len(docs))
 	total := 0
 	for i := range docs {
-		if metaOnly {
-			encoded[i] = &encodedDoc{} // the random stream does not depend on documents
-			continue
-		}
 		d, err := o.document(&docs[i])
 		if err != nil {
 			return nil, err
@@ -438,14 +459,18 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, metaOnly bool) (*Messa
 	}
 
 	msg := &Message{UID: uid, InternalDate: paris(internal), MessageID: msgID, Subject: subject, Raw: buf.Bytes()}
-	msg.Flags = o.flags(fs, u, from, internal, &mr)
+	msg.Flags = o.flags(fs, fk, uid, from, internal)
 	for i, d := range docs {
 		msg.Attachments = append(msg.Attachments, Attachment{Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size})
 	}
 	return msg, nil
 }
 
-func (o *Org) flags(fs folderSpec, u *User, from *person, t time.Time, r *rng) []string {
+// flags draws from a stream of their own, so that Flags need not generate
+// the rest of the message.
+func (o *Org) flags(fs folderSpec, fk key, uid uint32, from *person, t time.Time) []string {
+	rs := fk.str("flags").num(uint64(uid)).rng()
+	r := &rs
 	switch fs.kind {
 	case kindSent:
 		return []string{`\Seen`}
