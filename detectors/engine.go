@@ -500,9 +500,13 @@ func (e *Engine) Process(ev Event) []Alert {
 	ix := "" // the event's index value, lower-cased, when its bucket is used
 	if v, ok := ev.Field(e.cfg.IndexField); ok {
 		if s, ok := v.(string); ok {
-			l := lowerIfNeeded(s)
-			if list, ok := e.index[l]; ok {
-				cands, ix = list, l
+			// actions are lower case: try as is before lower-casing
+			if list, ok := e.index[s]; ok {
+				cands, ix = list, s
+			} else if l := lowerIfNeeded(s); l != s {
+				if list, ok := e.index[l]; ok {
+					cands, ix = list, l
+				}
 			}
 		} else {
 			cands = e.detect

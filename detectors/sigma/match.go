@@ -469,6 +469,9 @@ func (m *fieldrefM) eq(v any, ev Event) bool {
 	if !ok1 || !ok2 {
 		return false
 	}
+	if m.kind == pExact && s == r {
+		return true
+	}
 	if !m.cased {
 		if !isASCII(s) || !isASCII(r) {
 			s, r = strings.ToLower(s), strings.ToLower(r)
