@@ -19,7 +19,7 @@ func JSONSchema() []byte {
 		"mailbox": map[string]any{"type": "string", "description": `a mailbox; "@role/INBOX" or "@local.part/INBOX" names another user's or a shared mailbox`},
 		"pattern": str, "user": str, "users": map[string]any{"oneOf": []any{integer, map[string]any{"const": "all"}}},
 		"passwords": map[string]any{"oneOf": []any{map[string]any{"const": "common"}, map[string]any{"type": "array", "items": str}}},
-		"attempts": integer, "delay": dur, "service": map[string]any{"enum": []string{"imap", "smtp"}}, "stop_on_success": boolean,
+		"attempts":  integer, "delay": dur, "service": map[string]any{"enum": []string{"imap", "smtp"}}, "stop_on_success": boolean,
 		"text": strList, "keywords": strList, "from": str, "since": map[string]any{"type": "string", "format": "date"}, "before": map[string]any{"type": "string", "format": "date"},
 		"has_attachment": boolean, "from_search": boolean, "types": strList, "min_size": size, "max_size": size, "name": str, "limit": integer,
 		"scope": map[string]any{"enum": []string{"delegated", "shared", "all"}}, "download": map[string]any{"enum": []string{"attachments", "messages", "none"}},
@@ -54,11 +54,11 @@ func JSONSchema() []byte {
 		}
 	}
 	schema := map[string]any{
-		"$schema": "https://json-schema.org/draft/2020-12/schema",
-		"$id":     "https://github.com/maildrill/maildrill/scenarios/scenario.schema.json",
-		"title":   "maildrill scenario",
-		"type":    "object",
-		"required": []string{"id", "title", "actors"},
+		"$schema":              "https://json-schema.org/draft/2020-12/schema",
+		"$id":                  "https://github.com/maildrill/maildrill/scenarios/scenario.schema.json",
+		"title":                "maildrill scenario",
+		"type":                 "object",
+		"required":             []string{"id", "title", "actors"},
 		"additionalProperties": false,
 		"properties": map[string]any{
 			"id": map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}, "title": str, "description": str, "narrative": str,
