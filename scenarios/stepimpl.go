@@ -446,8 +446,10 @@ func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
 		return nil, err
 	}
 	// Attachments travel base64-encoded; keep the decoded file.
-	if dec, err := decodeB64(data); err == nil {
-		return dec, nil
+	if len(part) > 0 {
+		if dec, err := decodeB64(data); err == nil {
+			return dec, nil
+		}
 	}
 	return data, nil
 }

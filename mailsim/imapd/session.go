@@ -450,10 +450,10 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if it, ok := mb.ItemByUID(uid); ok {
 		if m, err := it.Load(); err == nil {
 			e.MessageID, e.MessageSubj = m.MessageID, m.Subject
-			for _, a := range m.Attachments {
+			for _, a := range m.Attachments() {
 				e.AttachmentNames = append(e.AttachmentNames, a.FileName)
 			}
-			e.AttachmentCount = len(m.Attachments)
+			e.AttachmentCount = len(m.Attachments())
 		}
 	}
 	s.emitResult(e, nil)

@@ -38,7 +38,6 @@ type Message struct {
 	Size         int64
 	MessageID    string
 	Subject      string
-	Attachments  []Attachment
 
 	header    textproto.Header
 	baseFlags []imap.Flag
@@ -46,6 +45,16 @@ type Message struct {
 	once sync.Once
 	bs   imap.BodyStructure
 	env  *imap.Envelope
+
+	attOnce sync.Once
+	atts    []Attachment
+}
+
+// Attachments describes the attachment parts (walked and hashed once, on
+// first use).
+func (m *Message) Attachments() []Attachment {
+	m.attOnce.Do(func() { m.atts = findAttachments(m.Raw) })
+	return m.atts
 }
 
 func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, error) {
@@ -66,14 +75,13 @@ func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, erro
 	} else {
 		m.Subject = h.Get("Subject")
 	}
-	m.Attachments = findAttachments(raw)
 	return m, nil
 }
 
 func (m *Message) withFlags(flags []imap.Flag) *Message {
 	return &Message{
 		Raw: m.Raw, InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID,
-		Subject: m.Subject, Attachments: m.Attachments, header: m.header, baseFlags: flags,
+		Subject: m.Subject, header: m.header, baseFlags: flags,
 	}
 }
 
@@ -95,7 +103,7 @@ func (m *Message) Envelope() *imap.Envelope { m.parseStructure(); return m.env }
 
 // AttachmentAt returns the attachment at an exact part path.
 func (m *Message) AttachmentAt(part []int) (Attachment, bool) {
-	for _, a := range m.Attachments {
+	for _, a := range m.Attachments() {
 		if equalPath(a.Part, part) {
 			return a, true
 		}
@@ -107,7 +115,7 @@ func (m *Message) AttachmentAt(part []int) (Attachment, bool) {
 // empty path is the whole message).
 func (m *Message) AttachmentsUnder(part []int) []Attachment {
 	var out []Attachment
-	for _, a := range m.Attachments {
+	for _, a := range m.Attachments() {
 		if len(a.Part) >= len(part) && equalPath(a.Part[:len(part)], part) {
 			out = append(out, a)
 		}

@@ -60,10 +60,10 @@ func TestMailboxLayering(t *testing.T) {
 	require.True(t, ok)
 	m, err := it.Load()
 	require.NoError(t, err)
-	require.Len(t, m.Attachments, 1)
-	assert.Equal(t, "liste.csv", m.Attachments[0].FileName)
-	assert.Equal(t, []int{2}, m.Attachments[0].Part)
-	assert.Equal(t, int64(3), m.Attachments[0].Size) // "a,b": the CRLF before the boundary belongs to it
+	require.Len(t, m.Attachments(), 1)
+	assert.Equal(t, "liste.csv", m.Attachments()[0].FileName)
+	assert.Equal(t, []int{2}, m.Attachments()[0].Part)
+	assert.Equal(t, int64(3), m.Attachments()[0].Size) // "a,b": the CRLF before the boundary belongs to it
 
 	_, err = mb.StoreFlags([]uint32{3, 4}, FlagsAdd, []imap.Flag{`\deleted`}, nil)
 	require.NoError(t, err)
