@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -74,6 +76,10 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	}
 	var list []*scenarios.Scenario
 	var bad []error
+	args, err = expandDirs(args)
+	if err != nil {
+		return usageError{err}
+	}
 	for _, a := range args {
 		sc, err := scenarios.Load(a)
 		if err != nil {
@@ -150,6 +156,29 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return failedError{"some expectations did not hold"}
 	}
 	return nil
+}
+
+// expandDirs replaces directories by the scenario files they hold.
+func expandDirs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var files []string
+		for _, pat := range []string{"*.yaml", "*.yml"} {
+			m, _ := filepath.Glob(filepath.Join(a, pat))
+			files = append(files, m...)
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%s: no scenario files (*.yaml) in this directory", a)
+		}
+		sort.Strings(files)
+		out = append(out, files...)
+	}
+	return out, nil
 }
 
 type nopCloser struct{ io.Writer }
@@ -305,6 +334,10 @@ func newValidateCmd() *cobra.Command {
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
+			args, err := expandDirs(args)
+			if err != nil {
+				return usageError{err}
+			}
 			for _, a := range args {
 				sc, err := scenarios.Load(a)
 				if err != nil {

@@ -1,0 +1,68 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Cancelling a run (Ctrl-C) stops every actor and the servers promptly,
+// returns what was recorded, and leaves no goroutine behind.
+func TestRunStopsOnCancel(t *testing.T) {
+	src := `
+id: long
+title: long
+environment: {users: 10, messages: 20, start: 2025-12-11T07:00:00+01:00, duration: 20h}
+actors:
+  - id: staff
+    kind: staff
+    staff: {count: 8}
+  - id: slow
+    kind: attacker
+    credentials: {user: director}
+    pacing: {delay: 1s}
+    steps:
+      - repeat: {times: 100000, steps: [{login: {}}, {list: {}}, logout]}
+`
+	sc, err := Parse("long.yaml", []byte(src))
+	require.NoError(t, err)
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	t0 := time.Now()
+	res, err := Run(ctx, sc, Options{})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.Less(t, time.Since(t0), 15*time.Second)
+	require.NotNil(t, res)
+	assert.NotEmpty(t, res.Truth, "what happened before the stop is kept")
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before+3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before+3, "goroutines left behind")
+}
+
+// A wall-clock deadline stops a run the same way.
+func TestRunWallDeadline(t *testing.T) {
+	sc, err := Parse("d.yaml", []byte(`
+id: d
+title: d
+environment: {users: 8, messages: 10, duration: 20h}
+actors:
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    steps:
+      - repeat: {times: 100000, steps: [{login: {}}, logout]}
+`))
+	require.NoError(t, err)
+	_, err = Run(context.Background(), sc, Options{WallDeadline: 300 * time.Millisecond})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "run stopped")
+}
