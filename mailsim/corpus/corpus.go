@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +59,8 @@ type Org struct {
 	work    workCalendar
 	docs    *docCache
 	nPerson int
+
+	folderCache [1024]atomic.Pointer[folderCacheEntry]
 }
 
 // User is a mailbox of the directory: a person or a shared mailbox.

@@ -84,6 +84,24 @@ type folderSpec struct {
 // folderSpecs lays out the folders of user i: names, counts and the period
 // each one covers, all from (seed, address).
 func (o *Org) folderSpecs(i int) []folderSpec {
+	slot := &o.folderCache[i%len(o.folderCache)]
+	if c := slot.Load(); c != nil && c.user == i {
+		return c.specs
+	}
+	specs := o.makeFolderSpecs(i)
+	slot.Store(&folderCacheEntry{i, specs})
+	return specs
+}
+
+// folderCacheEntry is a slot of Org.folderCache, a small direct-mapped
+// cache of folder layouts (computing one takes a few µs, and SELECT asks
+// for every message's flags).
+type folderCacheEntry struct {
+	user  int
+	specs []folderSpec // shared: never modified
+}
+
+func (o *Org) makeFolderSpecs(i int) []folderSpec {
 	u := &o.users[i]
 	k := o.key.str("folders").str(u.Address)
 	r := k.rng()

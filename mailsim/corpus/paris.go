@@ -16,10 +16,26 @@ func lastSunday(year int, month time.Month) time.Time {
 	return last.Add(-time.Duration(last.Weekday()) * 24 * time.Hour)
 }
 
+// summer[y-summerFrom] holds the Unix seconds of the start and end of summer
+// time in year y.
+const summerFrom, summerTo = 1970, 2300
+
+var summer = func() [][2]int64 {
+	s := make([][2]int64, summerTo-summerFrom+1)
+	for y := summerFrom; y <= summerTo; y++ {
+		s[y-summerFrom] = [2]int64{lastSunday(y, time.March).Unix(), lastSunday(y, time.October).Unix()}
+	}
+	return s
+}()
+
 func parisSummer(t time.Time) bool {
-	u := t.UTC()
-	y := u.Year()
-	return !u.Before(lastSunday(y, time.March)) && u.Before(lastSunday(y, time.October))
+	u := t.Unix()
+	y := t.UTC().Year()
+	if y < summerFrom || y > summerTo {
+		return !t.Before(lastSunday(y, time.March)) && t.Before(lastSunday(y, time.October))
+	}
+	b := summer[y-summerFrom]
+	return u >= b[0] && u < b[1]
 }
 
 // paris returns t in Paris local time.
