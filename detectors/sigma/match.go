@@ -331,6 +331,52 @@ func (m *strM) match(v any, _ Event) bool {
 	return ok && m.p.match(s)
 }
 
+// multiContainsM matches when the value contains any of several lower-case
+// ASCII literals, case-insensitively, in one pass over the value.
+type multiContainsM struct {
+	byFirst [256][]string
+}
+
+func newMultiContains(lits []string) *multiContainsM {
+	m := &multiContainsM{}
+	for _, l := range lits {
+		c := l[0]
+		m.byFirst[c] = append(m.byFirst[c], l)
+		if 'a' <= c && c <= 'z' {
+			m.byFirst[c-32] = append(m.byFirst[c-32], l)
+		}
+	}
+	return m
+}
+
+func (m *multiContainsM) match(v any, _ Event) bool {
+	s, ok := v.(string)
+	if !ok {
+		if s, ok = toString(v); !ok {
+			return false
+		}
+	}
+	if !isASCII(s) {
+		ls := strings.ToLower(s)
+		for _, list := range m.byFirst {
+			for _, l := range list {
+				if strings.Contains(ls, l) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		for _, l := range m.byFirst[s[i]] {
+			if len(s)-i >= len(l) && eqFold(s[i:i+len(l)], l, true) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 type reM struct{ re *regexp.Regexp }
 
 func (m *reM) match(v any, _ Event) bool {
@@ -773,6 +819,21 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 				return nil, err
 			}
 			im.groups = append(im.groups, g)
+		}
+	}
+	// several case-insensitive contains values (OR): one pass over the value
+	if !md.all && !keyword && len(im.groups) >= 2 {
+		var lits []string
+		for _, g := range im.groups {
+			sm, ok := g[0].(*strM)
+			if len(g) != 1 || !ok || sm.p.kind != pContains || sm.p.cased || sm.p.lit == "" || !isASCII(sm.p.lit) {
+				lits = nil
+				break
+			}
+			lits = append(lits, sm.p.lit)
+		}
+		if lits != nil {
+			im.groups = [][]valM{{newMultiContains(lits)}}
 		}
 	}
 	// index hint: plain equality values on this field

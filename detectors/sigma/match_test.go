@@ -244,3 +244,19 @@ func TestMatchIndexedAgreesWithMatch(t *testing.T) {
 		assert.Equal(t, m.Match(ev), m.MatchIndexed(ev, ix), "%v", ev)
 	}
 }
+
+func TestMultiContains(t *testing.T) {
+	d := detection("  sel:\n    c|contains:\n      - 'TAJ'\n      - 'fichier'\n      - 'mot de passe'\n      - '*x?z'\n  condition: sel")
+	m := mustMatcher(t, d, Options{})
+	for v, want := range map[string]bool{
+		`TEXT "taj"`: true, `SUBJECT "Fichiers"`: true, `BODY "MOT DE PASSE"`: true, `BODY "mot de pass"`: false,
+		"axyz": true, "": false, "données taj": true, "données": false, "FICHIER é": true, "x": false,
+	} {
+		assert.Equal(t, want, m.Match(tev{"c": v}), v)
+	}
+	neq := mustMatcher(t, detection("  sel:\n    c|contains|neq: [abc, def]\n  condition: sel"), Options{})
+	assert.True(t, neq.Match(tev{"c": "xyz"}))
+	assert.False(t, neq.Match(tev{"c": "xDEFy"}))
+	n := mustMatcher(t, detection("  sel:\n    c|contains: ['12', '45']\n  condition: sel"), Options{})
+	assert.True(t, n.Match(tev{"c": float64(4567)}))
+}
