@@ -73,6 +73,7 @@ type Event struct {
 	UserName      string `json:"user.name,omitempty"`
 	ClientName    string `json:"client.name,omitempty"`
 	ClientVersion string `json:"client.version,omitempty"`
+	ClientIDRaw   string `json:"client.id,omitempty"` // every IMAP ID field, "key=value; ..."
 
 	MailboxOwner  string `json:"mailbox.owner,omitempty"`
 	MailboxShared *bool  `json:"mailbox.shared,omitempty"`
@@ -193,6 +194,8 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.ClientName, true
 	case "client.version":
 		return e.ClientVersion, true
+	case "client.id":
+		return e.ClientIDRaw, true
 	case "mailbox.owner":
 		return e.MailboxOwner, true
 	case "imap.mailbox":

@@ -95,6 +95,7 @@ func TestIDBeforeAndAfterLogin(t *testing.T) {
 	require.Len(t, ids, 2)
 	assert.Equal(t, "Thunderbird", ids[0].ClientName)
 	assert.Equal(t, "128.5.0", ids[0].ClientVersion)
+	assert.Equal(t, "name=Thunderbird; version=128.5.0", ids[0].ClientIDRaw)
 	assert.Equal(t, "", ids[1].ClientName, "ID NIL clears the client identity")
 	logins := actions(evs, audit.IMAPLogin)
 	require.Len(t, logins, 1)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -391,7 +392,26 @@ func (s *Server) emit(info *ConnInfo, e audit.Event) {
 }
 
 func (s *Server) auditID(info *ConnInfo) {
-	s.emit(info, audit.Event{Action: audit.IMAPID, Outcome: audit.Success, Command: "ID", UserName: info.user()})
+	s.emit(info, audit.Event{Action: audit.IMAPID, Outcome: audit.Success, Command: "ID", UserName: info.user(), ClientIDRaw: info.idString()})
+}
+
+// idString renders the ID fields sorted by key, "key=value; ...".
+func (i *ConnInfo) idString() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	keys := make([]string, 0, len(i.idParams))
+	for k := range i.idParams {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for n, k := range keys {
+		if n > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(k + "=" + i.idParams[k])
+	}
+	return b.String()
 }
 
 func (s *Server) auditStartTLS(info *ConnInfo, err error) {
