@@ -142,6 +142,7 @@ func TestEveryStepKind(t *testing.T) {
 	for _, e := range evs {
 		if e.SourceIP == ip && e.Action == audit.IMAPID {
 			assert.Equal(t, "TestClient", e.ClientName)
+			assert.Contains(t, e.ClientIDRaw, "maildrill-run="+res.RunID, "the run id is the attacker's correlation marker")
 		}
 		if e.SourceIP == ip && e.Action == audit.SMTPMailFrom {
 			assert.Equal(t, "EVIL-PC", e.SMTPHelo)
