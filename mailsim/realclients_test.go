@@ -85,7 +85,7 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
-// filterEvents keeps the events of one action, optionally of one session.
+// filterEvents keeps the events of one action.
 func filterEvents(evs []*audit.Event, action string) []*audit.Event {
 	var out []*audit.Event
 	for _, e := range evs {
@@ -504,11 +504,11 @@ func TestRealClientMbsync(t *testing.T) {
 	local := filepath.Join(dir, "mail")
 	require.NoError(t, os.MkdirAll(local, 0o700))
 
-	// isync 1.4 spells the TLS option SSLType; 1.5 renamed it TLSType.
-	ver, _, _ := runErr(bin["mbsync"], "--version")
+	// isync up to 1.4 (Debian 12) spells the TLS option SSLType; 1.5
+	// renamed it TLSType.
+	ver, _, _ := runErr(bin["mbsync"], "--version") // "isync 1.4.4"
 	tlsKey := "TLSType"
-	if strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(ver), "isync")), "1.4") ||
-		strings.Contains(ver, " 1.3") {
+	if v := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(ver), "isync")); strings.HasPrefix(v, "1.") && len(v) >= 3 && v[2] < '5' && (len(v) == 3 || v[3] == '.') {
 		tlsKey = "SSLType"
 	}
 	rc := fmt.Sprintf(`IMAPAccount mailsim
