@@ -110,6 +110,7 @@ type group struct {
 	key        string
 	prev, next *group
 	last       int64
+	qt         int64 // when the group was (re)queued
 	winStart   int64 // tumbling mode: start of the open window
 	open       bool
 	entries    []entry
@@ -127,12 +128,15 @@ type State struct {
 	span     int64
 	tumbling bool
 	groups   map[string]*group
-	lruHead  *group // least recently updated
-	lruTail  *group
-	windows  []winRef // tumbling mode: windows in opening order
-	stats    Stats
-	maxIDs   int
-	loc      *time.Location // of the inputs: matches report times in it
+	// groups in queue order (creation, or requeue at the head when updated
+	// since): a CLOCK-style approximation of least-recently-updated that
+	// touches the queue only when expiring or evicting, never per input
+	lruHead *group
+	lruTail *group
+	windows []winRef // tumbling mode: windows in opening order
+	stats   Stats
+	maxIDs  int
+	loc     *time.Location // of the inputs: matches report times in it
 }
 
 type winRef struct {
@@ -213,9 +217,8 @@ func (s *State) Add(in Input) []Match {
 		if s.def.MaxGroups > 0 && len(s.groups) >= s.def.MaxGroups {
 			// make room: first drop groups whose window is over, then the oldest
 			out = append(out, s.expire(now)...)
-			if len(s.groups) >= s.def.MaxGroups && s.lruHead != nil {
-				s.remove(s.lruHead)
-				s.stats.Evicted++
+			if len(s.groups) >= s.def.MaxGroups {
+				s.evictOldest()
 			}
 		}
 		g = &group{key: in.Key}
@@ -223,9 +226,7 @@ func (s *State) Add(in Input) []Match {
 			g.slots = make([]slot, s.def.NumRules)
 		}
 		s.groups[in.Key] = g
-		s.pushBack(g)
-	} else if s.lruTail != g {
-		s.unlink(g)
+		g.qt = now
 		s.pushBack(g)
 	}
 	if now > g.last {
@@ -534,11 +535,37 @@ func (s *State) expire(now int64) []Match {
 			s.windows = append([]winRef(nil), s.windows...)
 		}
 	}
-	for s.lruHead != nil && s.lruHead.last < now-s.span && !s.lruHead.open {
-		s.remove(s.lruHead)
+	cutoff := now - s.span
+	for s.lruHead != nil && s.lruHead.qt < cutoff {
+		g := s.lruHead
+		if g.last >= cutoff || g.open {
+			// updated since it was queued: requeue with its latest time
+			s.unlink(g)
+			g.qt = max(g.last, cutoff)
+			s.pushBack(g)
+			continue
+		}
+		s.remove(g)
 		s.stats.Expired++
 	}
 	return out
+}
+
+// evictOldest drops the least recently updated group (approximately: groups
+// updated since they were queued get a second chance).
+func (s *State) evictOldest() {
+	for n := len(s.groups); n >= 0 && s.lruHead != nil; n-- {
+		g := s.lruHead
+		if g.last > g.qt && n > 0 {
+			s.unlink(g)
+			g.qt = g.last
+			s.pushBack(g)
+			continue
+		}
+		s.remove(g)
+		s.stats.Evicted++
+		return
+	}
 }
 
 // Flush judges every open window (end of stream) and returns the matches.
