@@ -278,12 +278,16 @@ func printVerdicts(w io.Writer, res *scenarios.Result) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  RESULT\tRULE\tWINDOW\tTIME TO DETECT\tALERTS\tDETAIL")
+	head := "RESULT"
+	if color {
+		head = "\x1b[1;39m" + head + "\x1b[0m" // same escape length as the results, so columns align
+	}
+	fmt.Fprintf(tw, "  %s\tRULE\tWINDOW\tTIME TO DETECT\tALERTS\tDETAIL\n", head)
 	for _, v := range res.Verdicts {
 		r := strings.ToUpper(v.Result)
 		if color {
 			if v.OK() {
-				r = "\x1b[32m" + r + "\x1b[0m"
+				r = "\x1b[0;32m" + r + "\x1b[0m"
 			} else {
 				r = "\x1b[1;31m" + r + "\x1b[0m"
 			}
