@@ -314,7 +314,10 @@ func (ar *actorRun) credentials(p *params) (cred, error) {
 		}
 		return cred{acc.Address, pw}, nil
 	}
-	if ar.a.Creds.FromSpray {
+	if len(ar.a.Creds.List) > 0 && len(ar.found) == 0 {
+		return cred{}, errListed
+	}
+	if ar.a.Creds.FromSpray || len(ar.a.Creds.List) > 0 {
 		if len(ar.found) == 0 {
 			return cred{}, errors.New("no credentials found yet: a spray or brute_force step must succeed first")
 		}
@@ -334,12 +337,38 @@ func (ar *actorRun) credentials(p *params) (cred, error) {
 	return cred{}, errors.New("the actor has no credentials: set credentials.user, or credentials.from: spray")
 }
 
+var errListed = errors.New("credentials from a list: not tried yet")
+
+// tryList logs in with the first entry of the stolen list that works.
+func (ar *actorRun) tryList(ctx context.Context) error {
+	for i, lc := range ar.a.Creds.List {
+		if i > 0 {
+			if err := ar.tick(ctx, -1); err != nil {
+				return err
+			}
+		}
+		acc, err := ar.account(lc.User)
+		user := lc.User
+		if err == nil {
+			user = acc.Address
+		}
+		if err := ar.login(ctx, cred{user, lc.Password}); err == nil {
+			ar.found = append(ar.found, cred{user, lc.Password})
+			return nil
+		}
+	}
+	return errors.New("no credential of the stolen list works")
+}
+
 // ensureIMAP makes sure the actor is logged in over IMAP.
 func (ar *actorRun) ensureIMAP(ctx context.Context) error {
 	if ar.ic != nil {
 		return nil
 	}
 	cr, err := ar.credentials(nil)
+	if errors.Is(err, errListed) {
+		return ar.tryList(ctx)
+	}
 	if err != nil {
 		return err
 	}

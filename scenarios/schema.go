@@ -73,10 +73,11 @@ func JSONSchema() []byte {
 				"properties": map[string]any{
 					"id": map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}, "kind": map[string]any{"enum": []string{"attacker", "insider", "staff"}},
 					"source": strList, "helo": str, "tls": boolean,
-					"client":      map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"name": str, "version": str}},
-					"credentials": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"user": str, "password": str, "from": map[string]any{"enum": []string{"spray", "brute_force", "stolen"}}}},
-					"pacing":      map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"delay": dur, "jitter": map[string]any{"type": "number", "minimum": 0, "maximum": 1}}},
-					"budget":      map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"bytes": size, "messages": integer, "until": dur}},
+					"client": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"name": str, "version": str}},
+					"credentials": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"user": str, "password": str, "from": map[string]any{"enum": []string{"spray", "brute_force", "stolen"}},
+						"list": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"user": str, "password": str}}}}},
+					"pacing": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"delay": dur, "jitter": map[string]any{"type": "number", "minimum": 0, "maximum": 1}}},
+					"budget": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"bytes": size, "messages": integer, "until": dur}},
 					"staff": map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{
 						"count": integer, "workday": map[string]any{"type": "string", "pattern": `^\d\d:\d\d-\d\d:\d\d$`}, "phones": integer, "late": integer, "mail_per_day": integer, "phone_network": str}},
 					"steps": map[string]any{"$ref": "#/$defs/steps"},

@@ -64,10 +64,14 @@ type ClientID struct{ Name, Version string }
 
 // Credentials say how the actor logs in.
 type Credentials struct {
-	User      string // an address, a local part, or a role: director, secretariat, ...
-	Password  string // "" = the account's real password (stolen credentials)
-	FromSpray bool   // use what a spray or brute-force step found
+	User      string       // an address, a local part, or a role: director, secretariat, ...
+	Password  string       // "" = the account's real password (stolen credentials)
+	FromSpray bool         // use what a spray or brute-force step found
+	List      []ListedCred // a stolen list: tried in order until one works
 }
+
+// ListedCred is one entry of a stolen credential list.
+type ListedCred struct{ User, Password string }
 
 // Pacing spaces the actor's actions.
 type Pacing struct {
@@ -334,7 +338,19 @@ func (d *decoder) actor(n *ynode, env Environment) *Actor {
 		a.Helo = d.str(v, "helo")
 	}
 	if v, ok := get("credentials"); ok {
-		cg, _ := d.fields(v, "credentials", "user", "password", "from")
+		cg, _ := d.fields(v, "credentials", "user", "password", "from", "list")
+		if l, ok := cg("list"); ok {
+			if l.kind != nSeq || len(l.items) == 0 {
+				d.errf(l, "e.g. list: [{user: a.martin, password: Hiver2025!}]", "credentials list must be a non-empty list")
+			} else {
+				for _, it := range l.items {
+					ig, _ := d.fields(it, "a listed credential", "user", "password")
+					u, _ := ig("user")
+					p, _ := ig("password")
+					a.Creds.List = append(a.Creds.List, ListedCred{User: d.str(u, "user"), Password: d.str(p, "password")})
+				}
+			}
+		}
 		u, _ := cg("user")
 		p, _ := cg("password")
 		a.Creds.User = d.str(u, "user")

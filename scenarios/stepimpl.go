@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -27,6 +28,20 @@ func init() {
 		}})
 	register(&stepKind{Name: "login", Summary: "connect over IMAP (with the actor's ID) and log in", Keys: []string{"user", "passwords"},
 		Example: "- login: {}            # the actor's credentials\n- login: {user: director}", run: stepLogin})
+	register(&stepKind{Name: "connect", Summary: "connect over IMAP and send ID without logging in (banner and capability reconnaissance)",
+		Example: "- connect", run: func(ctx context.Context, a *actorRun, st *Step, p *params) error {
+			c, key, err := a.imapConnect(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := c.Capability().Wait(); err != nil {
+				c.Close()
+				return err
+			}
+			a.imapClose(c, key)
+			a.record("imap.connect", "success", TruthRecord{})
+			return nil
+		}})
 	register(&stepKind{Name: "logout", Summary: "log out and disconnect", Example: "- logout",
 		run: func(ctx context.Context, a *actorRun, st *Step, p *params) error { a.logout(); return nil }})
 	register(&stepKind{Name: "spray", Summary: "password spray: a few common passwords against many accounts, over IMAP or SMTP",
@@ -86,6 +101,9 @@ func defDelay(p *params, d time.Duration) time.Duration {
 
 func stepLogin(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	cr, err := a.credentials(p)
+	if errors.Is(err, errListed) {
+		return a.tryList(ctx)
+	}
 	if err != nil {
 		return err
 	}
