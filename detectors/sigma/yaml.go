@@ -310,6 +310,9 @@ func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
 		}
 		return a, nil
 	case *ast.MappingNode:
+		if len(v.Values) > 0 && v.Values[0].Key != nil {
+			pos = posOf(v.Values[0].Key) // a map starts at its first key
+		}
 		out := &Node{Kind: KindMap, Pos: pos}
 		for _, mv := range v.Values {
 			if err := c.addPair(out, mv, depth); err != nil {
@@ -318,6 +321,9 @@ func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
 		}
 		return out, nil
 	case *ast.MappingValueNode:
+		if v.Key != nil {
+			pos = posOf(v.Key)
+		}
 		out := &Node{Kind: KindMap, Pos: pos}
 		if err := c.addPair(out, v, depth); err != nil {
 			return nil, err

@@ -1,0 +1,41 @@
+package lint
+
+import (
+	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/detectors"
+)
+
+func TestPackIsClean(t *testing.T) {
+	probs, files, err := FS(detectors.Pack(), ".", detectors.PackConfig())
+	require.NoError(t, err)
+	assert.Greater(t, files, 14)
+	assert.Empty(t, probs)
+}
+
+func TestProblemsArePositioned(t *testing.T) {
+	fsys := fstest.MapFS{
+		"a.yml": {Data: []byte("title: t\nid: 5\nstatus: wip\nlogsource: {product: maildrill}\ndetection:\n  sel:\n    f|contain: x\n  condition: sel\n---\ntitle: c\ncorrelation:\n  type: event_count\n  rules: [missing]\n  group-by: [u]\n  timespan: 5m\n  condition: {gte: 2}\n")},
+		"b.yml": {Data: []byte("title: x\nlogsource: {product: windows}\ndetection:\n  sel: {a: 1}\n  condition: sel\n")},
+		"c.yml": {Data: []byte("title: [\n")},
+	}
+	probs, files, err := FS(fsys, ".", detectors.PackConfig())
+	require.NoError(t, err)
+	assert.Equal(t, 3, files)
+	var got []string
+	for _, p := range probs {
+		got = append(got, p.String())
+	}
+	assert.Equal(t, []string{
+		"a.yml:2:1: schema: /id: got number, want string",
+		"a.yml:3:1: schema: /status: value must be one of 'stable', 'test', 'experimental', 'deprecated', 'unsupported'",
+		`a.yml:7:5: unsupported value modifier "contain" in "f|contain"`,
+		`a.yml:13:11: correlation "c" refers to unknown rule "missing": no rule has this id or name`,
+		"b.yml:1:1: logsource {product: windows} is not mapped to events: the rule never runs (map it in the engine configuration, or lint with --any-logsource)",
+		"c.yml:1:8: invalid YAML: sequence end token ']' not found",
+	}, got)
+}
