@@ -15,7 +15,7 @@ type Alert struct {
 	Time     time.Time         `json:"@timestamp"`  // time of the event that completed the match
 	First    time.Time         `json:"event.start"` // first contributing event
 	Last     time.Time         `json:"event.end"`   // last contributing event
-	Group    map[string]string `json:"group,omitempty"`
+	Group    map[string]string `json:"group"`       // group-by values ({} for detection rules)
 	EventIDs []string          `json:"event.ids"`
 	Value    float64           `json:"value,omitempty"` // correlations: the aggregate that crossed the threshold
 }

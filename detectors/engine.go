@@ -756,6 +756,9 @@ func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group
 		rn.last[key] = t
 	}
 	r := rn.rule
+	if group == nil {
+		group = map[string]string{}
+	}
 	a := Alert{
 		RuleID: rn.id, RuleName: r.Name, Title: r.Title, Level: r.Level, Type: typ,
 		Tags: rn.tags, Time: at, First: first, Last: last, Group: group, EventIDs: ids, Value: value,

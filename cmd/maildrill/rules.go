@@ -267,6 +267,9 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 			if err := write(eng.Flush()); err != nil {
 				return err
 			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
 			st := eng.Stats()
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d events, %d rule matches, %d alerts (%d suppressed, %d late, %d groups evicted)\n",
 				st.Events, st.Matches, st.Alerts, st.Suppressed, st.Late, st.Evicted)
