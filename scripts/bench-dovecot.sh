@@ -46,7 +46,8 @@ if ! command -v dovecot >/dev/null 2>&1; then
 fi
 # The package may start a system daemon on 143/993; ours uses its own
 # configuration and ports, but the system one would compete for the CPU.
-if pgrep -x dovecot >/dev/null 2>&1; then
+# Only the system instance (its pid file); other Dovecots are left alone.
+if [ -s /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null; then
   log "stopping the system dovecot"
   service dovecot stop >/dev/null 2>&1 || systemctl stop dovecot >/dev/null 2>&1 || true
 fi
