@@ -1,0 +1,82 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestJUnitXSD has a real consumer read the JUnit file: xmllint validates
+// it against testdata/junit-10.xsd (Debian's libxml2-utils; CI installs
+// it, and MAILDRILL_REQUIRE_TOOLS=1 turns a missing xmllint into a failure).
+func TestJUnitXSD(t *testing.T) {
+	rep := Build([]Run{fixture(t)}, fixedTime)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJUnit(&buf, rep))
+	golden(t, "junit.golden.xml", buf.Bytes())
+
+	xmllint, err := exec.LookPath("xmllint")
+	if err != nil {
+		if os.Getenv("MAILDRILL_REQUIRE_TOOLS") != "" {
+			t.Fatal("xmllint not found: apt-get install libxml2-utils")
+		}
+		t.Skip("xmllint not found (apt-get install libxml2-utils)")
+	}
+	file := filepath.Join(t.TempDir(), "junit.xml")
+	require.NoError(t, os.WriteFile(file, buf.Bytes(), 0o644))
+	out, err := exec.Command(xmllint, "--noout", "--schema", "testdata/junit-10.xsd", file).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.Contains(t, string(out), "validates")
+
+	// xmllint does say no: a testcase without a name is refused.
+	bad := bytes.Replace(buf.Bytes(), []byte(`<testcase name=`), []byte(`<testcase nom=`), 1)
+	require.NoError(t, os.WriteFile(file, bad, 0o644))
+	out, err = exec.Command(xmllint, "--noout", "--schema", "testdata/junit-10.xsd", file).CombinedOutput()
+	assert.Error(t, err, "%s", out)
+}
+
+func TestJUnitContent(t *testing.T) {
+	rep := Build([]Run{fixture(t)}, fixedTime)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJUnit(&buf, rep))
+	var doc junitSuites
+	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc))
+	require.Len(t, doc.Suites, 1)
+	s := doc.Suites[0]
+	assert.Equal(t, "report-fixture", s.Name)
+	assert.Equal(t, 7, s.Tests)
+	assert.Equal(t, 5, s.Failures)
+	assert.Equal(t, 7, doc.Tests)
+	byName := map[string]junitTestcase{}
+	for _, c := range s.Cases {
+		byName[c.Name] = c
+	}
+	met := byName["IMAP Password Spray From One Source fires after spray"]
+	assert.Nil(t, met.Failure)
+	props := map[string]string{}
+	for _, p := range met.Properties.Props {
+		props[p.Name] = p.Value
+	}
+	assert.Equal(t, "180.000", props["time_to_detect_seconds"])
+	assert.Equal(t, "3m0s", props["time_to_detect"])
+	assert.Equal(t, "met", props["result"])
+	for name, typ := range map[string]string{
+		"IMAP Bulk Attachment Download (count) fires after download":         "late",
+		"Attachment Download Followed By Outbound Send fires after download": "missed",
+		"IMAP Search For Sensitive Keywords fires after login":                "too_many",
+		"IMAP Off-Hours Access fires after login":                             "early",
+		"* must not fire":                                                     "false_positive",
+	} {
+		c, ok := byName[name]
+		require.True(t, ok, name)
+		require.NotNil(t, c.Failure, name)
+		assert.Equal(t, typ, c.Failure.Type, name)
+		assert.Contains(t, c.Failure.Text, "testdata/suite.yaml:", name)
+	}
+}

@@ -1,0 +1,433 @@
+// Package report turns scenario runs into reports: a JSON document with a
+// versioned, documented schema (maildrill.report/v1), JUnit XML for CI
+// systems, a self-contained HTML timeline for analysts and trainers, and an
+// ATT&CK Navigator layer. Every format is rendered from the same Report.
+package report
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/scenarios"
+)
+
+// SchemaV1 names the JSON report format; it changes only with an
+// incompatible change (fields may be added within v1).
+const SchemaV1 = "maildrill.report/v1"
+
+// SchemaJSON is the JSON Schema (draft 2020-12) of SchemaV1.
+//
+//go:embed report-v1.schema.json
+var SchemaJSON []byte
+
+// Run is one scenario run, the input of Build.
+type Run struct {
+	// Scenario is the scenario run; taken from Result when nil.
+	Scenario *scenarios.Scenario
+	// Result is what the run produced (nil when it could not start).
+	Result *scenarios.Result
+	// Err is the error the run stopped with, if any.
+	Err error
+	// Speed is the Options.Speed the run was given (0: the scenario's own
+	// clock).
+	Speed float64
+	// EventTimes are the audit events' timestamps, for the events-per-minute
+	// histogram (optional).
+	EventTimes []time.Time
+}
+
+// Report is the JSON document (schema maildrill.report/v1).
+type Report struct {
+	Schema    string     `json:"schema"`
+	Generated time.Time  `json:"generated_at"`
+	Tool      string     `json:"tool"`
+	Passed    bool       `json:"passed"`
+	Summary   Summary    `json:"summary"`
+	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Summary counts over the whole report.
+type Summary struct {
+	Scenarios    int            `json:"scenarios"`
+	Expectations int            `json:"expectations"`
+	Passed       int            `json:"passed"`  // expectations met
+	Failed       int            `json:"failed"`  // expectations not met
+	Errors       int            `json:"errors"`  // scenarios whose run stopped on an error
+	Results      map[string]int `json:"results"` // expectations per result
+}
+
+// Scenario is one scenario's run.
+type Scenario struct {
+	ID          string     `json:"id"`
+	Title       string     `json:"title"`
+	File        string     `json:"file,omitempty"`
+	Description string     `json:"description,omitempty"`
+	Narrative   string     `json:"narrative,omitempty"`
+	Attack      []string   `json:"attack"`
+	RunID       string     `json:"run_id,omitempty"`
+	Passed      bool       `json:"passed"`
+	Error       string     `json:"error,omitempty"`
+	Clock       string     `json:"clock"`
+	Speed       float64    `json:"speed,omitempty"`
+	Timezone    string     `json:"timezone,omitempty"`
+	Start       time.Time  `json:"start"`
+	End         time.Time  `json:"end"`
+	WallMS      int64      `json:"wall_ms"`
+	Actions     int        `json:"actions"`
+	Events      int        `json:"events"`
+	Actors      []Actor    `json:"actors"`
+	Steps       []Step     `json:"steps"`
+	Verdicts    []Verdict  `json:"verdicts"`
+	Alerts      []Alert    `json:"alerts"`
+	Activity    *Activity  `json:"activity,omitempty"`
+	Techniques  []Coverage `json:"techniques"`
+}
+
+// Actor is an actor of the run with its number of recorded actions; staff
+// members are summed under their population's id.
+type Actor struct {
+	ID      string `json:"id"`
+	Kind    string `json:"kind"`
+	Actions int    `json:"actions"`
+}
+
+// Step is an identified step and when it ran.
+type Step struct {
+	ID    string    `json:"id"`
+	Actor string    `json:"actor"`
+	Kind  string    `json:"kind,omitempty"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Verdict is an expectation's verdict.
+type Verdict struct {
+	Rule        string     `json:"rule"`
+	Kind        string     `json:"kind"`
+	Result      string     `json:"result"`
+	Passed      bool       `json:"passed"`
+	Anchor      string     `json:"anchor,omitempty"`
+	WindowStart time.Time  `json:"window_start"`
+	WindowEnd   time.Time  `json:"window_end"`
+	Alerts      int        `json:"alerts"`
+	FirstAlert  *time.Time `json:"first_alert,omitempty"`
+	TTDMS       *int64     `json:"time_to_detect_ms,omitempty"`
+	TTDWallMS   *int64     `json:"time_to_detect_wall_ms,omitempty"`
+	Detail      string     `json:"detail,omitempty"`
+	Line        int        `json:"line"`
+}
+
+// Alert is an alert raised during the run.
+type Alert struct {
+	RuleID     string            `json:"rule_id"`
+	Title      string            `json:"title"`
+	Level      string            `json:"level,omitempty"`
+	Type       string            `json:"type,omitempty"`
+	Time       time.Time         `json:"time"`
+	Group      map[string]string `json:"group"`
+	Techniques []string          `json:"techniques"`
+	Events     int               `json:"events"`
+}
+
+// Activity is the run's activity in fixed time buckets from Start.
+type Activity struct {
+	Start         time.Time        `json:"start"`
+	BucketSeconds int              `json:"bucket_seconds"`
+	Events        []int            `json:"events"` // audit events (empty when not recorded)
+	Staff         []int            `json:"staff"`  // staff actions
+	Actors        map[string][]int `json:"actors"` // attacker and insider actions, by actor
+}
+
+// Coverage says whether an ATT&CK technique the scenario exercises was
+// detected: some alert of the run is tagged with it (or with its parent
+// technique or one of its sub-techniques).
+type Coverage struct {
+	Technique string   `json:"technique"`
+	Detected  bool     `json:"detected"`
+	Rules     []string `json:"rules"` // titles of the alerting rules tagged with it
+}
+
+// Build assembles the report of a suite of runs.
+func Build(runs []Run, generated time.Time) *Report {
+	rep := &Report{Schema: SchemaV1, Generated: generated.UTC(), Tool: "maildrill", Passed: true,
+		Summary: Summary{Results: map[string]int{}}, Scenarios: []Scenario{}}
+	for _, r := range runs {
+		s := buildScenario(r)
+		rep.Scenarios = append(rep.Scenarios, s)
+		rep.Summary.Scenarios++
+		if s.Error != "" {
+			rep.Summary.Errors++
+		}
+		if !s.Passed {
+			rep.Passed = false
+		}
+		for _, v := range s.Verdicts {
+			rep.Summary.Expectations++
+			rep.Summary.Results[v.Result]++
+			if v.Passed {
+				rep.Summary.Passed++
+			} else {
+				rep.Summary.Failed++
+			}
+		}
+	}
+	return rep
+}
+
+func buildScenario(r Run) Scenario {
+	sc := r.Scenario
+	res := r.Result
+	if sc == nil && res != nil {
+		sc = res.Scenario
+	}
+	s := Scenario{Attack: []string{}, Actors: []Actor{}, Steps: []Step{}, Verdicts: []Verdict{}, Alerts: []Alert{}, Techniques: []Coverage{}}
+	if sc != nil {
+		s.ID, s.Title, s.File, s.Description, s.Narrative = sc.ID, sc.Title, sc.File, sc.Description, sc.Narrative
+		s.Attack = append(s.Attack, sc.Attack...)
+		s.Clock = sc.Env.Clock
+		if s.Clock == "scaled" {
+			s.Speed = sc.Env.Speed
+		}
+		if sc.Env.Location != nil {
+			s.Timezone = sc.Env.Location.String()
+		}
+		s.Start = sc.Env.Start
+		s.End = sc.Env.Start.Add(sc.Env.Duration)
+	}
+	if r.Err != nil {
+		s.Error = r.Err.Error()
+	}
+	if res == nil {
+		s.Passed = false
+		if s.Error == "" {
+			s.Error = "the scenario did not run"
+		}
+		s.Techniques = coverage(s.Attack, nil)
+		return s
+	}
+	s.RunID = res.RunID
+	s.Start, s.End = res.Start, res.End
+	s.WallMS = res.Wall.Milliseconds()
+	s.Actions, s.Events = res.Actions, res.Events
+	s.Passed = !res.Failed && r.Err == nil
+	if r.Speed > 0 { // Options.Speed put the run on a scaled clock
+		s.Clock, s.Speed = "scaled", r.Speed
+	}
+	if s.Clock == "scaled" && s.Speed == 1 {
+		s.Clock = "real"
+	}
+
+	// Actors, in scenario order, with their action counts.
+	counts := map[string]int{}
+	for _, t := range res.Truth {
+		if t.Action != "" {
+			counts[actorOf(t)]++
+		}
+	}
+	if sc != nil {
+		for _, a := range sc.Actors {
+			s.Actors = append(s.Actors, Actor{ID: a.ID, Kind: a.Kind, Actions: counts[a.ID]})
+		}
+	}
+
+	// Steps with an id, in time order.
+	kinds := map[string]string{}
+	for _, t := range res.Truth {
+		if t.Step != "" && kinds[t.Step] == "" {
+			kinds[t.Step] = t.StepKind
+		}
+	}
+	for id, sp := range res.Spans {
+		s.Steps = append(s.Steps, Step{ID: id, Actor: sp.Actor, Kind: kinds[id], Start: sp.Start, End: sp.End})
+	}
+	sort.Slice(s.Steps, func(i, j int) bool {
+		if !s.Steps[i].Start.Equal(s.Steps[j].Start) {
+			return s.Steps[i].Start.Before(s.Steps[j].Start)
+		}
+		return s.Steps[i].ID < s.Steps[j].ID
+	})
+
+	for _, v := range res.Verdicts {
+		s.Verdicts = append(s.Verdicts, verdict(v, s.Clock, s.Speed))
+	}
+	for _, a := range res.Alerts {
+		s.Alerts = append(s.Alerts, alert(a))
+	}
+	s.Activity = activity(res, r.EventTimes)
+	s.Techniques = coverage(s.Attack, res.Alerts)
+	return s
+}
+
+// actorOf is the actor a truth record belongs to: a staff member counts
+// under its population (staff/alice → staff).
+func actorOf(t scenarios.TruthRecord) string {
+	if t.Role == "staff" {
+		if i := strings.IndexByte(t.Actor, '/'); i > 0 {
+			return t.Actor[:i]
+		}
+	}
+	return t.Actor
+}
+
+func verdict(v scenarios.Verdict, clock string, speed float64) Verdict {
+	out := Verdict{Rule: v.Rule, Kind: v.Kind, Result: v.Result, Passed: v.OK(), Anchor: v.Anchor,
+		WindowStart: v.WindowStart, WindowEnd: v.WindowEnd, Alerts: v.Alerts, Detail: v.Detail, Line: v.Line}
+	if v.FirstAlert != nil {
+		t := *v.FirstAlert
+		out.FirstAlert = &t
+		if v.Kind != "must_not_fire" {
+			ms := v.TTD.Milliseconds()
+			out.TTDMS = &ms
+			switch clock {
+			case "real":
+				out.TTDWallMS = &ms
+			case "scaled":
+				if speed > 0 {
+					w := int64(float64(ms) / speed)
+					out.TTDWallMS = &w
+				}
+			}
+		}
+	}
+	return out
+}
+
+func alert(a detectors.Alert) Alert {
+	out := Alert{RuleID: a.RuleID, Title: a.Title, Level: a.Level, Type: a.Type, Time: a.Time,
+		Group: map[string]string{}, Techniques: techniques(a.Attack), Events: len(a.EventIDs)}
+	for k, v := range a.Group {
+		out.Group[k] = v
+	}
+	return out
+}
+
+var techRe = regexp.MustCompile(`^attack\.(t\d{4}(\.\d{3})?)$`)
+
+// techniques turns Sigma attack.* tags into technique ids (T1110.003).
+func techniques(tags []string) []string {
+	out := []string{}
+	for _, t := range tags {
+		if m := techRe.FindStringSubmatch(strings.ToLower(t)); m != nil {
+			out = append(out, strings.ToUpper(m[1]))
+		}
+	}
+	return out
+}
+
+// related reports whether two technique ids are the same technique, or a
+// technique and one of its sub-techniques.
+func related(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, _, _ := strings.Cut(a, ".")
+	pb, _, _ := strings.Cut(b, ".")
+	return (pa == b || pb == a) && pa == pb
+}
+
+func coverage(attack []string, alerts []detectors.Alert) []Coverage {
+	out := []Coverage{}
+	for _, t := range attack {
+		c := Coverage{Technique: t, Rules: []string{}}
+		seen := map[string]bool{}
+		for _, a := range alerts {
+			for _, at := range techniques(a.Attack) {
+				if related(t, at) && !seen[a.Title] {
+					seen[a.Title] = true
+					c.Rules = append(c.Rules, a.Title)
+				}
+			}
+		}
+		sort.Strings(c.Rules)
+		c.Detected = len(c.Rules) > 0
+		out = append(out, c)
+	}
+	return out
+}
+
+// activity buckets the run: one minute per bucket up to a day of scenario
+// time, wider beyond, so that there are at most 1440 buckets.
+func activity(res *scenarios.Result, events []time.Time) *Activity {
+	start, end := res.Start, res.End
+	for _, t := range res.Truth {
+		if t.Time.After(end) {
+			end = t.Time
+		}
+	}
+	for _, a := range res.Alerts {
+		if a.Time.After(end) {
+			end = a.Time
+		}
+	}
+	if !end.After(start) {
+		return nil
+	}
+	bucket := time.Minute
+	if d := end.Sub(start); d > 1440*time.Minute {
+		bucket = (d/1440 + time.Minute - 1).Truncate(time.Minute)
+	}
+	n := int(end.Sub(start)/bucket) + 1
+	act := &Activity{Start: start, BucketSeconds: int(bucket / time.Second), Events: []int{}, Staff: make([]int, n), Actors: map[string][]int{}}
+	idx := func(t time.Time) int {
+		i := int(t.Sub(start) / bucket)
+		if i < 0 || i >= n {
+			return -1
+		}
+		return i
+	}
+	if len(events) > 0 {
+		act.Events = make([]int, n)
+		for _, t := range events {
+			if i := idx(t); i >= 0 {
+				act.Events[i]++
+			}
+		}
+	}
+	for _, t := range res.Truth {
+		i := idx(t.Time)
+		if i < 0 || t.Action == "" {
+			continue
+		}
+		if t.Role == "staff" {
+			act.Staff[i]++
+			continue
+		}
+		c := act.Actors[t.Actor]
+		if c == nil {
+			c = make([]int, n)
+			act.Actors[t.Actor] = c
+		}
+		c[i]++
+	}
+	return act
+}
+
+// WriteJSON writes the report as indented JSON.
+func WriteJSON(w io.Writer, rep *Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rep); err != nil {
+		return fmt.Errorf("writing the JSON report: %w", err)
+	}
+	return nil
+}
+
+// ReadJSON reads a report written by WriteJSON, refusing other schemas.
+func ReadJSON(r io.Reader) (*Report, error) {
+	var rep Report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return nil, fmt.Errorf("reading the JSON report: %w", err)
+	}
+	if rep.Schema != SchemaV1 {
+		return nil, fmt.Errorf("reading the JSON report: schema %q, want %q", rep.Schema, SchemaV1)
+	}
+	return &rep, nil
+}
