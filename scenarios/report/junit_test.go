@@ -69,9 +69,9 @@ func TestJUnitContent(t *testing.T) {
 	for name, typ := range map[string]string{
 		"IMAP Bulk Attachment Download (count) fires after download":         "late",
 		"Attachment Download Followed By Outbound Send fires after download": "missed",
-		"IMAP Search For Sensitive Keywords fires after login":                "too_many",
-		"IMAP Off-Hours Access fires after login":                             "early",
-		"* must not fire":                                                     "false_positive",
+		"IMAP Search For Sensitive Keywords fires after login":               "too_many",
+		"IMAP Off-Hours Access fires after login":                            "early",
+		"* must not fire": "false_positive",
 	} {
 		c, ok := byName[name]
 		require.True(t, ok, name)
