@@ -3,8 +3,10 @@ package imapd
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -32,15 +34,45 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 		}
 	}
+	bulk := len(options.BodySection) > 0 || len(options.BinarySection) > 0
 	for i, it := range items {
 		if seqs[i] == 0 {
 			continue
 		}
-		if err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen); err != nil {
+		held := bulk && acquireBulk()
+		err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen)
+		if held {
+			<-bulkSem
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// bulkSem bounds how many sessions write message bodies at once, leaving a
+// P free to poll the network: with every P busy, Go notices ready network
+// connections only through sysmon, every 10ms (golang/go#51651), and a
+// small request on another connection waits behind bulk downloads.
+var bulkSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+
+// acquireBulk takes a slot, or gives up after 2ms: a client that reads
+// slowly (its writes block while holding a slot) must not stall the rest.
+func acquireBulk() bool {
+	select {
+	case bulkSem <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(2 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case bulkSem <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen bool) error {

@@ -186,11 +186,14 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	srvEnd, shimEnd := net.Pipe()
 	c := &conn{
 		srv: s, info: info, raw: nc, client: nc,
-		inner: shimEnd, server: &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr()},
+		inner: shimEnd, serverPipe: srvEnd,
 		pending: map[string]pending{},
 		tlsGo:   make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed: make(chan struct{}),
 	}
+	ic := &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
+	ic.onClose = c.closeAll
+	c.server = ic
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -250,6 +253,12 @@ func (s *Server) Close() error {
 	// imapserver closes each session once its pipe end fails; wait for
 	// that so every logout event is published before the bus closes.
 	waitTimeout(&s.sessions, 5*time.Second)
+	// imapserver.Serve registers itself (WaitGroup.Add) before its first
+	// Accept; Close must not race with that (go-imap v2 beta.8).
+	select {
+	case <-s.pipeLn.accepting:
+	case <-time.After(2 * time.Second):
+	}
 	s.pipeLn.Close()
 	err := s.imap.Close()
 	<-s.servErr
@@ -332,21 +341,31 @@ func (i *ConnInfo) setID(p map[string]string) {
 // reports the client's real address.
 type innerConn struct {
 	net.Conn
-	info   *ConnInfo
-	remote net.Addr
+	info    *ConnInfo
+	remote  net.Addr
+	out     *respWriter
+	onClose func()
+}
+
+func (c *innerConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+func (c *innerConn) Close() error {
+	c.onClose()
+	return nil
 }
 
 func (c *innerConn) RemoteAddr() net.Addr { return c.remote }
 
 // pipeListener hands pipe ends to imapserver.Serve.
 type pipeListener struct {
-	ch   chan net.Conn
-	done chan struct{}
-	once sync.Once
+	ch        chan net.Conn
+	done      chan struct{}
+	once      sync.Once
+	accepting chan struct{} // closed on the first Accept
+	acceptOne sync.Once
 }
 
 func newPipeListener() *pipeListener {
-	return &pipeListener{ch: make(chan net.Conn), done: make(chan struct{})}
+	return &pipeListener{ch: make(chan net.Conn), done: make(chan struct{}), accepting: make(chan struct{})}
 }
 
 func (l *pipeListener) offer(c net.Conn) bool {
@@ -359,6 +378,7 @@ func (l *pipeListener) offer(c net.Conn) bool {
 }
 
 func (l *pipeListener) Accept() (net.Conn, error) {
+	l.acceptOne.Do(func() { close(l.accepting) })
 	select {
 	case c := <-l.ch:
 		return c, nil

@@ -45,8 +45,9 @@ const (
 )
 
 type pending struct {
-	kind pendingKind
-	cmd  string // original command name for the response text
+	kind   pendingKind
+	cmd    string            // original command name for the response text
+	params map[string]string // ID parameters, applied when the ID completes
 }
 
 // conn is one client connection through the shim.
@@ -61,8 +62,9 @@ type conn struct {
 	wmu sync.Mutex
 	cw  *bufio.Writer
 
-	inner  net.Conn // shim side of the pipe
-	server net.Conn // imapserver side of the pipe
+	inner      net.Conn // shim side of the pipe
+	server     net.Conn // imapserver's connection: reads the pipe, writes through respWriter
+	serverPipe net.Conn
 
 	pmu     sync.Mutex
 	pending map[string]pending
@@ -92,28 +94,19 @@ func (c *conn) takePending(tag string) (pending, bool) {
 
 // serve runs both directions until either side ends.
 func (c *conn) serve() {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		err := c.clientToServer()
-		c.closeAll()
-		c.srv.debug("client reader ended", err)
-	}()
-	go func() {
-		defer wg.Done()
-		err := c.serverToClient()
-		c.closeAll()
-		c.srv.debug("server writer ended", err)
-	}()
-	wg.Wait()
+	err := c.clientToServer()
+	c.closeAll()
+	c.srv.debug("client reader ended", err)
 }
 
 func (c *conn) closeAll() {
 	c.closeOnce.Do(func() {
 		close(c.closed)
+		c.wmu.Lock()
+		c.cw.Flush()
+		c.wmu.Unlock()
 		c.inner.Close()
-		c.server.Close()
+		c.serverPipe.Close()
 		c.raw.Close()
 	})
 }
@@ -276,8 +269,7 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 		// Still ordered after earlier commands: go through NOOP.
 		c.addPending(tag, pending{kind: pendingID, cmd: "BAD:" + err.Error()})
 	} else {
-		c.info.setID(params)
-		c.addPending(tag, pending{kind: pendingID, cmd: "ID"})
+		c.addPending(tag, pending{kind: pendingID, cmd: "ID", params: params})
 	}
 	_, werr := c.inner.Write([]byte(tag + " NOOP\r\n"))
 	return werr
@@ -320,52 +312,6 @@ func (c *conn) handleStartTLS(tag string) (bool, error) {
 	return true, err
 }
 
-// serverToClient forwards imapserver's output, rewriting what the shim owns.
-func (c *conn) serverToClient() error {
-	br := bufio.NewReaderSize(c.inner, 64<<10)
-	atResponse := true
-	for {
-		if br.Buffered() == 0 {
-			c.wmu.Lock()
-			err := c.cw.Flush()
-			c.wmu.Unlock()
-			if err != nil {
-				return err
-			}
-		}
-		line, err := readLine(br)
-		if err != nil {
-			return err
-		}
-		out := line
-		if atResponse {
-			var handled bool
-			out, handled, err = c.rewrite(line)
-			if err != nil {
-				return err
-			}
-			if handled {
-				continue
-			}
-		}
-		c.wmu.Lock()
-		c.client.SetWriteDeadline(time.Now().Add(writeTimeout))
-		_, err = c.cw.Write(out)
-		if err == nil {
-			if n, _, isLit := literalSize(line); isLit {
-				_, err = io.CopyN(c.cw, br, n)
-				atResponse = false
-			} else {
-				atResponse = true
-			}
-		}
-		c.wmu.Unlock()
-		if err != nil {
-			return err
-		}
-	}
-}
-
 // rewrite inspects a response line. handled means it wrote everything
 // needed itself.
 func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
@@ -388,6 +334,9 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 				if strings.HasPrefix(p.cmd, "BAD:") {
 					s = tag + " BAD Invalid ID arguments: " + p.cmd[4:] + "\r\n"
 				} else {
+					// Applied now, in order: commands pipelined before
+					// the ID have completed and kept the earlier name.
+					c.info.setID(p.params)
 					c.srv.auditID(c.info)
 					s = "* ID " + c.srv.idResponse() + "\r\n" + tag + " OK ID completed\r\n"
 				}
@@ -541,4 +490,82 @@ func parseIDParams(b []byte) (map[string]string, error) {
 
 func quoteIMAP(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", " ", "\n", " ").Replace(s) + `"`
+}
+
+// respWriter is imapserver's output path: it parses responses at line
+// boundaries (passing literals through) in imapserver's own goroutine, so a
+// bulk download costs no goroutine hand-off per chunk.
+type respWriter struct {
+	c          *conn
+	line       []byte
+	litLeft    int64
+	atResponse bool
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	c := w.c
+	for len(p) > 0 {
+		if w.litLeft > 0 {
+			k := min(int64(len(p)), w.litLeft)
+			c.wmu.Lock()
+			c.client.SetWriteDeadline(time.Now().Add(writeTimeout))
+			_, err := c.cw.Write(p[:k])
+			c.wmu.Unlock()
+			if err != nil {
+				return 0, err
+			}
+			w.litLeft -= k
+			p = p[k:]
+			continue
+		}
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.line = append(w.line, p...)
+			break
+		}
+		w.line = append(w.line, p[:i+1]...)
+		p = p[i+1:]
+		if err := w.emit(w.line); err != nil {
+			return 0, err
+		}
+		w.line = w.line[:0]
+	}
+	c.wmu.Lock()
+	err := c.cw.Flush()
+	c.wmu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (w *respWriter) emit(line []byte) error {
+	c := w.c
+	out := line
+	if w.atResponse {
+		var handled bool
+		var err error
+		out, handled, err = c.rewrite(line)
+		if err != nil {
+			return err
+		}
+		if handled {
+			return nil
+		}
+	}
+	c.wmu.Lock()
+	c.client.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := c.cw.Write(out)
+	c.wmu.Unlock()
+	if err != nil {
+		return err
+	}
+	if n, _, isLit := literalSize(line); isLit {
+		w.litLeft = n
+		w.atResponse = false
+	} else {
+		w.atResponse = true
+	}
+	return nil
 }
