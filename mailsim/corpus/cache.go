@@ -42,7 +42,7 @@ func newDocCache(limit int64) *docCache {
 	return &docCache{limit: limit, ll: list.New(), items: map[docID]*list.Element{}, inflight: map[docID]*docCall{}}
 }
 
-func (c *docCache) get(id docID, gen func() ([]byte, error)) (*encodedDoc, error) {
+func (c *docCache) get(id docID, gen func() (*encodedDoc, error)) (*encodedDoc, error) {
 	c.mu.Lock()
 	if el, ok := c.items[id]; ok {
 		c.ll.MoveToFront(el)
@@ -59,11 +59,8 @@ func (c *docCache) get(id docID, gen func() ([]byte, error)) (*encodedDoc, error
 	c.inflight[id] = call
 	c.mu.Unlock()
 
-	raw, err := gen()
-	if err == nil {
-		call.doc = &encodedDoc{b64: encodeBase64Lines(raw), size: len(raw)}
-	}
-	call.err = err
+	call.doc, call.err = gen()
+	err := call.err
 
 	c.mu.Lock()
 	delete(c.inflight, id)

@@ -46,6 +46,15 @@ type Config struct {
 	// MaxAttachmentSize caps the size of a generated attachment (default 15 MiB).
 	// Lower values change content: documents are made smaller.
 	MaxAttachmentSize int
+	// CacheDir, when set, keeps encoded attachments on disk as well, so that
+	// later runs and other processes with the same configuration read them
+	// instead of generating them: files
+	// CacheDir/<generator version>/<seed>/<config fingerprint>/<type>-<variant>.b64,
+	// written atomically and verified (length and SHA-256) when read; a bad
+	// file is regenerated. It changes speed, never content. The directory is
+	// created by New; nothing is ever deleted from it (the whole pool of one
+	// configuration is about 500 MiB).
+	CacheDir string
 }
 
 // Org is a generated organisation. It is safe for concurrent use.
@@ -58,7 +67,10 @@ type Org struct {
 	start   time.Time      // oldest message date
 	work    workCalendar
 	docs    *docCache
+	disk    *diskCache // nil without Config.CacheDir
 	nPerson int
+
+	generated, diskReads atomic.Int64 // documents rendered, read from disk
 
 	folderCache [1024]atomic.Pointer[folderCacheEntry]
 }
@@ -111,6 +123,13 @@ func New(cfg Config) (*Org, error) {
 	o.work = newWorkCalendar(o.start, cfg.End)
 	o.buildDirectory()
 	o.docs = newDocCache(cfg.CacheBytes)
+	if cfg.CacheDir != "" {
+		d, err := newDiskCache(&cfg)
+		if err != nil {
+			return nil, err
+		}
+		o.disk = d
+	}
 	return o, nil
 }
 

@@ -3,6 +3,7 @@ package corpus
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -102,10 +103,26 @@ func sizeQuantile(q, small, large float64) float64 {
 	}
 }
 
-// document returns the encoded document, from the cache or freshly made.
+// document returns the encoded document, from the cache, from the disk
+// cache or freshly made.
 func (o *Org) document(m *docMeta) (*encodedDoc, error) {
-	return o.docs.get(docID{m.typ, m.variant}, func() ([]byte, error) {
-		return o.renderDoc(m)
+	return o.docs.get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+		if o.disk != nil {
+			if d, ok := o.disk.read(m); ok {
+				o.diskReads.Add(1)
+				return d, nil
+			}
+		}
+		raw, err := o.renderDoc(m)
+		if err != nil {
+			return nil, err
+		}
+		o.generated.Add(1)
+		d := &encodedDoc{b64: encodeBase64Lines(raw), size: len(raw)}
+		if o.disk != nil {
+			o.disk.write(m, d)
+		}
+		return d, nil
 	})
 }
 
@@ -186,7 +203,26 @@ var (
 	crTopics      = []string{"comite_direction", "point_hebdo", "reunion_securite_SI", "cellule_crise", "dialogue_social", "comite_budget", "reunion_prefets"}
 )
 
-func pad2(n int) string { return fmt.Sprintf("%02d", n) }
+func pad2(n int) string { return zpad(n, 2) }
+
+// zpad formats n ≥ 0 in decimal with at least w digits, like %0*d.
+func zpad(n, w int) string {
+	var b [20]byte
+	d := strconv.AppendInt(b[:0], int64(n), 10)
+	if len(d) >= w {
+		return string(d)
+	}
+	return strings.Repeat("0", w-len(d)) + string(d)
+}
+
+// dmy formats a date as dd/mm/yyyy.
+func dmy(d, m, y int) string { return zpad(d, 2) + "/" + zpad(m, 2) + "/" + itoa(y) }
+
+// phone appends two random pairs of digits to prefix ("+33 1 99 00 ").
+func phone(prefix string, r *rng) string {
+	a := r.intn(100)
+	return prefix + zpad(a, 2) + " " + zpad(r.intn(100), 2)
+}
 
 var docTypes = []docType{
 	{id: "signalement", format: "pdf", depts: []string{"DGPN", "DCSI", "DLPAJ"}, small: 0.04, large: 0.04,
@@ -252,9 +288,9 @@ var docTypes = []docType{
 					ae := 5000 + r.intn(2_000_000)
 					cp := ae * (70 + r.intn(30)) / 100
 					cons := cp * r.intn(101) / 100
-					return []string{fmt.Sprint([]int{176, 216, 161, 303, 307, 354}[m.Seq%6]), fmt.Sprintf("%02d", 1+r.intn(12)), fmt.Sprintf("%02d.%02d", 1+r.intn(9), 1+r.intn(20)),
-						fmt.Sprintf("CC%04d", r.intn(10000)), pick(&r, []string{"Fonctionnement courant", "Immobilier", "Informatique", "Formation", "Déplacements", "Équipements", "Subventions", "Maintenance"}),
-						fmt.Sprint(ae), fmt.Sprint(cp), fmt.Sprint(cons), fmt.Sprintf("%.1f%%", float64(cons)*100/float64(max(cp, 1)))}
+					return []string{itoa([]int{176, 216, 161, 303, 307, 354}[m.Seq%6]), zpad(1+r.intn(12), 2), zpad(1+r.intn(9), 2) + "." + zpad(1+r.intn(20), 2),
+						"CC" + zpad(r.intn(10000), 4), pick(&r, []string{"Fonctionnement courant", "Immobilier", "Informatique", "Formation", "Déplacements", "Équipements", "Subventions", "Maintenance"}),
+						itoa(ae), itoa(cp), itoa(cons), fmt.Sprintf("%.1f%%", float64(cons)*100/float64(max(cp, 1)))}
 				}}
 		}},
 	{id: "extraction_taj", format: "csv", depts: []string{"DGPN", "DCSI"}, small: 0.1, large: 0.03,
@@ -264,9 +300,9 @@ var docTypes = []docType{
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
 					g, s, _ := personName(&r)
-					return []string{fmt.Sprintf("TAJ-%d-%07d", m.Year, r.intn(10_000_000)), strings.ToUpper(s), g,
-						fmt.Sprintf("%02d/%02d/%d", 1+r.intn(28), 1+r.intn(12), 1950+r.intn(57)), pick(&r, cities), pick(&r, infractions),
-						fmt.Sprintf("%02d/%02d/%d", 1+r.intn(28), 1+r.intn(12), m.Year-r.intn(6)), pick(&r, services), pick(&r, []string{"mis en cause", "victime", "témoin", "mis en cause"})}
+					return []string{"TAJ-" + itoa(m.Year) + "-" + zpad(r.intn(10_000_000), 7), strings.ToUpper(s), g,
+						dmy(1+r.intn(28), 1+r.intn(12), 1950+r.intn(57)), pick(&r, cities), pick(&r, infractions),
+						dmy(1+r.intn(28), 1+r.intn(12), m.Year-r.intn(6)), pick(&r, services), pick(&r, []string{"mis en cause", "victime", "témoin", "mis en cause"})}
 				}}
 		}},
 	{id: "pieces_dossier", format: "zip", depts: []string{"DLPAJ", "DGPN", "DGEF"}, small: 0.0, large: 0.1,
@@ -275,8 +311,8 @@ var docTypes = []docType{
 			return docContent{Title: "Pièces du dossier " + m.Number, Cols: []string{"n°", "pièce", "date", "pages"},
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
-					return []string{fmt.Sprint(i + 1), pick(&r, []string{"Procès-verbal d'audition", "Courrier de saisine", "Copie de pièce d'identité", "Rapport de synthèse", "Mémoire en défense", "Requête", "Photographies"}),
-						frenchDate(m.Date.AddDate(0, 0, -r.intn(90))), fmt.Sprint(1 + r.intn(12))}
+					return []string{itoa(i + 1), pick(&r, []string{"Procès-verbal d'audition", "Courrier de saisine", "Copie de pièce d'identité", "Rapport de synthèse", "Mémoire en défense", "Requête", "Photographies"}),
+						frenchDate(m.Date.AddDate(0, 0, -r.intn(90))), itoa(1 + r.intn(12))}
 				}, MaxRows: 12, PreviewRows: 12}
 		}},
 	{id: "compte_rendu", format: "docx", small: 0.1, large: 0.02,
@@ -374,7 +410,7 @@ var docTypes = []docType{
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
 					return []string{frenchDate(m.Date.AddDate(0, 0, i/3)), []string{"08h-16h", "16h-24h", "00h-08h"}[i%3],
-						o.users[o.memberOf(m.Dept, &r)].Name, fmt.Sprintf("+33 6 39 98 %02d %02d", r.intn(100), r.intn(100)), o.users[o.memberOf(m.Dept, &r)].Name}
+						o.users[o.memberOf(m.Dept, &r)].Name, phone("+33 6 39 98 ", &r), o.users[o.memberOf(m.Dept, &r)].Name}
 				}}
 		}},
 	{id: "journaux_vpn", format: "csv", depts: []string{"SSI"}, small: 0.05, large: 0.06,
@@ -386,8 +422,8 @@ var docTypes = []docType{
 					u := &o.users[r.intn(o.nPerson)]
 					t := m.Date.Add(time.Duration(i) * 37 * time.Second)
 					return []string{paris(t).Format("2006-01-02T15:04:05-07:00"), strings.Split(u.Address, "@")[0],
-						fmt.Sprintf("%s.%d", pick(&r, []string{"198.51.100", "203.0.113", "192.0.2"}), 1+r.intn(254)), pick(&r, []string{"vpn-gw1", "vpn-gw2"}),
-						fmt.Sprint(r.intn(30000)), fmt.Sprint(r.intn(900_000_000)), fmt.Sprint(r.intn(90_000_000)), pick(&r, []string{"succes", "succes", "succes", "echec_mdp", "echec_certificat"})}
+						pick(&r, []string{"198.51.100", "203.0.113", "192.0.2"}) + "." + itoa(1+r.intn(254)), pick(&r, []string{"vpn-gw1", "vpn-gw2"}),
+						itoa(r.intn(30000)), itoa(r.intn(900_000_000)), itoa(r.intn(90_000_000)), pick(&r, []string{"succes", "succes", "succes", "echec_mdp", "echec_certificat"})}
 				}}
 		}},
 	{id: "fiche_reflexe", format: "pdf", depts: []string{"SSI", "DGSCGC", "CAB"}, small: 0.2, large: 0.0,
@@ -411,8 +447,8 @@ var docTypes = []docType{
 			return docContent{Title: fmt.Sprintf("Dossier de consultation — marché n° %d-%03d", m.Year, m.Seq*3), Cols: []string{"lot", "designation", "quantite", "prix_unitaire_ht"},
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
-					return []string{fmt.Sprint(1 + i%4), pick(&r, []string{"Postes de travail", "Maintenance serveurs", "Licences logicielles", "Prestations d'infogérance", "Équipements réseau", "Audit de sécurité"}),
-						fmt.Sprint(1 + r.intn(500)), fmt.Sprintf("%d,%02d", 10+r.intn(5000), r.intn(100))}
+					return []string{itoa(1 + i%4), pick(&r, []string{"Postes de travail", "Maintenance serveurs", "Licences logicielles", "Prestations d'infogérance", "Équipements réseau", "Audit de sécurité"}),
+						itoa(1 + r.intn(500)), itoa(10+r.intn(5000)) + "," + zpad(r.intn(100), 2)}
 				}, MaxRows: 40, PreviewRows: 20}
 		}},
 	{id: "projet_reponse", format: "docx", depts: []string{"CAB", "DLPAJ", "DGEF", "SG"}, small: 0.2, large: 0.0,
@@ -451,7 +487,7 @@ var docTypes = []docType{
 				Row: func(i int) []string {
 					r := m.key.num(uint64(i)).rng()
 					d := 100 + r.intn(5000)
-					return []string{"Préfecture de " + pick(&r, cities), ym(m.Date.AddDate(0, -(i / len(cities)), 0)), fmt.Sprint(d), fmt.Sprint(d * (50 + r.intn(45)) / 100), fmt.Sprint(d * r.intn(20) / 100), fmt.Sprint(20 + r.intn(120))}
+					return []string{"Préfecture de " + pick(&r, cities), ym(m.Date.AddDate(0, -(i / len(cities)), 0)), itoa(d), itoa(d * (50 + r.intn(45)) / 100), itoa(d * r.intn(20) / 100), itoa(20 + r.intn(120))}
 				}}
 		}},
 }
@@ -470,8 +506,8 @@ func (o *Org) personnelRows(m *docMeta) func(i int) []string {
 	members := o.byDept[m.Dept]
 	return func(i int) []string {
 		r := m.key.num(uint64(i)).rng()
-		mat := fmt.Sprintf("%07d", r.intn(10_000_000))
-		entry := fmt.Sprintf("%02d/%02d/%d", 1+r.intn(28), 1+r.intn(12), 1985+r.intn(40))
+		mat := zpad(r.intn(10_000_000), 7)
+		entry := dmy(1+r.intn(28), 1+r.intn(12), 1985+r.intn(40))
 		quot := pick(&r, []string{"100%", "100%", "100%", "80%", "90%", "50%"})
 		if i < len(members) {
 			u := &o.users[members[i]]
@@ -479,6 +515,6 @@ func (o *Org) personnelRows(m *docMeta) func(i int) []string {
 		}
 		g, s, _ := personName(&r)
 		return []string{mat, strings.ToUpper(s), g, pick(&r, grades), pick(&r, corps), departments[m.Dept].Code, entry, quot,
-			fmt.Sprintf("+33 1 99 00 %02d %02d", r.intn(100), r.intn(100)), ""}
+			phone("+33 1 99 00 ", &r), ""}
 	}
 }

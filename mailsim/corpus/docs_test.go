@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,6 +149,21 @@ func TestPDFInfo(t *testing.T) {
 		require.NoError(t, err, "%s", out)
 		assert.Contains(t, string(out), "Pages:")
 		assert.NotContains(t, string(out), "Syntax Error")
+		// Rasterise the last page (a scanned annex when there is one):
+		// poppler decodes the JPEG, restart markers and all.
+		if pdftoppm, err := exec.LookPath("pdftoppm"); err == nil {
+			var pages int
+			for _, line := range strings.Split(string(out), "\n") {
+				if f := strings.Fields(line); len(f) == 2 && f[0] == "Pages:" {
+					pages, _ = strconv.Atoi(f[1])
+				}
+			}
+			require.Positive(t, pages)
+			last := strconv.Itoa(pages)
+			out, err := exec.Command(pdftoppm, "-r", "20", "-f", last, "-l", last, "-png", path, filepath.Join(dir, "page")).CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			assert.Empty(t, string(out), "pdftoppm %s", m.Filename)
+		}
 	}
 }
 

@@ -1,0 +1,118 @@
+package corpus
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// generatorVersion names the output of the document generators. Bump it
+// with every change that alters the bytes of a document (the golden hashes
+// change then too): documents cached on disk by an older version are then
+// ignored rather than served.
+const generatorVersion = "2"
+
+// diskCache keeps encoded documents in files, one per (type, variant):
+//
+//	CacheDir/<generatorVersion>/<seed>/<fingerprint>/<type>-<variant>.b64
+//
+// The fingerprint covers the rest of the configuration a document depends
+// on (domain, users, end date, size cap) and the Go release (compress/flate
+// and image/jpeg are part of the generator), so that organisations that
+// differ only there do not share files. A file is a header line naming the
+// document, its decoded size, the length and SHA-256 of the body, then the
+// body: the base64 lines as messages carry them. Files are written to a
+// temporary name and renamed, and checked when read; a file that does not
+// check out is ignored and rewritten.
+type diskCache struct {
+	dir string
+	fp  string
+}
+
+const diskMagic = "maildrill-corpus-doc"
+
+func newDiskCache(cfg *Config) (*diskCache, error) {
+	id := fmt.Sprintf("domain=%s users=%d end=%s/%s max=%d go=%s", cfg.Domain, cfg.Users,
+		cfg.End.Format(time.RFC3339Nano), cfg.End.Location(), cfg.MaxAttachmentSize, runtime.Version())
+	sum := sha256.Sum256([]byte(id))
+	fp := hex.EncodeToString(sum[:8])
+	dir := filepath.Join(cfg.CacheDir, generatorVersion, strconv.FormatInt(cfg.Seed, 10), fp)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("corpus: cache directory: %w", err)
+	}
+	return &diskCache{dir: dir, fp: fp}, nil
+}
+
+func (c *diskCache) path(m *docMeta) string {
+	return filepath.Join(c.dir, fmt.Sprintf("%s-%02d.b64", docTypes[m.typ].id, m.variant))
+}
+
+func (c *diskCache) header(m *docMeta, size int, body []byte) string {
+	sum := sha256.Sum256(body)
+	return fmt.Sprintf("%s %s %s %s %d %d %d %x\n", diskMagic, generatorVersion, c.fp,
+		docTypes[m.typ].id, m.variant, size, len(body), sum)
+}
+
+// read returns the cached document, or false when there is none or it does
+// not check out.
+func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
+	b, err := os.ReadFile(c.path(m))
+	if err != nil {
+		return nil, false
+	}
+	nl := bytes.IndexByte(b[:min(len(b), 512)], '\n')
+	if nl < 0 {
+		return nil, false
+	}
+	var (
+		magic, version, fp, typ string
+		variant, size, n        int
+		sum                     string
+	)
+	if k, err := fmt.Sscanf(string(b[:nl]), "%s %s %s %s %d %d %d %s", &magic, &version, &fp, &typ, &variant, &size, &n, &sum); err != nil || k != 8 {
+		return nil, false
+	}
+	body := b[nl+1:]
+	if magic != diskMagic || version != generatorVersion || fp != c.fp || typ != docTypes[m.typ].id || variant != m.variant ||
+		n != len(body) || size < 0 || n != encodedLen(size) {
+		return nil, false
+	}
+	if got := sha256.Sum256(body); hex.EncodeToString(got[:]) != sum {
+		return nil, false
+	}
+	return &encodedDoc{b64: body, size: size}, true
+}
+
+// write stores d, atomically. Errors are ignored: the cache only saves time.
+func (c *diskCache) write(m *docMeta, d *encodedDoc) {
+	path := c.path(m)
+	f, err := os.CreateTemp(c.dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return
+	}
+	_, err = f.WriteString(c.header(m, d.size, d.b64))
+	if err == nil {
+		_, err = f.Write(d.b64)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// encodedLen is the length of encodeBase64Lines' output for n input bytes.
+func encodedLen(n int) int {
+	lines := (n + 56) / 57
+	return (n+2)/3*4 + 2*lines
+}

@@ -1,0 +1,111 @@
+package corpus
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// cacheTestMessages returns the raw bytes of the first messages with
+// attachments of a few users, and how many distinct documents they carry.
+func cacheTestMessages(t *testing.T, o *Org) ([][]byte, int) {
+	t.Helper()
+	var raws [][]byte
+	docs := map[string]bool{}
+	for _, u := range o.Users()[:4] {
+		for uid := uint32(1); uid <= o.Folders(u.Address)[0].Count && len(raws) < 40; uid++ {
+			m, err := o.Message(u.Address, "INBOX", uid)
+			require.NoError(t, err)
+			if len(m.Attachments) > 0 {
+				raws = append(raws, m.Raw)
+				for _, a := range m.Attachments {
+					docs[a.Filename] = true
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, raws)
+	return raws, len(docs)
+}
+
+func TestDiskCache(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Seed: 11, Users: 30, MessagesPerUser: 120, MaxAttachmentSize: 96 << 10, CacheDir: dir}
+
+	plain := cfg
+	plain.CacheDir = ""
+	ref, err := New(plain)
+	require.NoError(t, err)
+	want, ndocs := cacheTestMessages(t, ref)
+
+	// First run: everything is generated and written.
+	o1, err := New(cfg)
+	require.NoError(t, err)
+	got, _ := cacheTestMessages(t, o1)
+	assert.Equal(t, want, got, "same bytes with a cache directory")
+	assert.Positive(t, o1.generated.Load())
+	assert.Zero(t, o1.diskReads.Load())
+	files, err := filepath.Glob(filepath.Join(dir, generatorVersion, "11", "*", "*.b64"))
+	require.NoError(t, err)
+	assert.Len(t, files, int(o1.generated.Load()))
+	t.Logf("%d documents in %d messages, %d files", ndocs, len(want), len(files))
+
+	// Second run, same configuration: everything is read from disk.
+	o2, err := New(cfg)
+	require.NoError(t, err)
+	got, _ = cacheTestMessages(t, o2)
+	assert.Equal(t, want, got, "same bytes from the disk cache")
+	assert.Zero(t, o2.generated.Load(), "nothing generated")
+	assert.Equal(t, o1.generated.Load(), o2.diskReads.Load())
+
+	// Damaged files are regenerated, and rewritten.
+	require.GreaterOrEqual(t, len(files), 4)
+	damage := []func(b []byte) []byte{
+		func(b []byte) []byte { return b[:len(b)/2] },                                   // short
+		func(b []byte) []byte { b[len(b)-10] ^= 0x20; return b },                        // flipped bit in the body
+		func(b []byte) []byte { return append([]byte("garbage\n"), b...) },              // bad header
+		func(b []byte) []byte { return append(b[:len(b)-3:len(b)-3], 'A', '\r', '\n') }, // same length, other bytes
+	}
+	for i, f := range damage {
+		b, err := os.ReadFile(files[i])
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(files[i], f(b), 0o644))
+	}
+	o3, err := New(cfg)
+	require.NoError(t, err)
+	got, _ = cacheTestMessages(t, o3)
+	assert.Equal(t, want, got, "same bytes with damaged cache files")
+	assert.Equal(t, int64(len(damage)), o3.generated.Load(), "damaged files regenerated")
+	o4, err := New(cfg)
+	require.NoError(t, err)
+	cacheTestMessages(t, o4)
+	assert.Zero(t, o4.generated.Load(), "damaged files were rewritten")
+
+	// Another configuration with the same seed does not share the files.
+	other := cfg
+	other.Users = 31
+	o5, err := New(other)
+	require.NoError(t, err)
+	cacheTestMessages(t, o5)
+	assert.Zero(t, o5.diskReads.Load())
+	assert.Positive(t, o5.generated.Load())
+
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*", ".tmp-*"))
+	assert.Empty(t, leftovers, "no temporary files left")
+}
+
+func TestDiskCacheUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err := New(Config{CacheDir: filepath.Join(file, "sub")})
+	assert.ErrorContains(t, err, "cache directory")
+}
+
+func TestEncodedLen(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 3, 56, 57, 58, 114, 1000, 12345} {
+		assert.Equal(t, len(encodeBase64Lines(make([]byte, n))), encodedLen(n), "n=%d", n)
+	}
+}
