@@ -1,0 +1,229 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/report"
+)
+
+func init() { extraCommands = append(extraCommands, newReplayCmd) }
+
+type replayFlags struct {
+	reports       reportFlags
+	events, truth string
+	rules         string
+	runID         string
+}
+
+func newReplayCmd() *cobra.Command {
+	f := &replayFlags{}
+	cmd := &cobra.Command{
+		Use:   "replay --events EVENTS.jsonl --truth TRUTH.jsonl SCENARIO",
+		Short: "Re-judge a recorded run: evaluate the rules over its event log, without re-running the attack",
+		Long: `replay is the fast loop after a rule edit. It reads the audit events and
+the ground truth a run recorded (run --events --truth, or test --record),
+evaluates the rules over the events in event time (--rules, default the
+built-in pack), rebuilds each step's span from the truth records, and judges
+the scenario's expectations as the live run did. Exit 0 when all hold, 1
+when some do not, 2 on bad input.`,
+		Example: `  maildrill run ministry-overnight --events ev.jsonl --truth tr.jsonl
+  maildrill replay --events ev.jsonl --truth tr.jsonl --rules ./my-rules ministry-overnight`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReplay(f, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f.reports.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines (required)")
+	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines (required)")
+	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
+	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
+	return cmd
+}
+
+func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
+	if f.events == "" || f.truth == "" {
+		return usageError{errors.New("replay needs both --events and --truth (record them with: maildrill run SCENARIO --events FILE --truth FILE)")}
+	}
+	sc, err := scenarios.Load(name)
+	if err != nil {
+		return usageError{err}
+	}
+	truth, err := readTruth(f.truth)
+	if err != nil {
+		return usageError{err}
+	}
+	runID, err := pickRun(truth, f.runID, sc.ID)
+	if err != nil {
+		return usageError{err}
+	}
+	var mine []scenarios.TruthRecord
+	for _, t := range truth {
+		if t.RunID == runID {
+			mine = append(mine, t)
+		}
+	}
+	rules, err := loadRules(f.rules)
+	if err != nil {
+		return usageError{err}
+	}
+	if rules == nil {
+		if rules, err = detectors.PackRules(); err != nil {
+			return err
+		}
+	}
+	eng, err := detectors.NewEngine(rules, detectors.PackConfig())
+	if err != nil {
+		return usageError{fmt.Errorf("--rules: %w", err)}
+	}
+	wall := time.Now()
+	rec, times, err := replayEvents(eng, f.events, runID)
+	if err != nil {
+		return usageError{err}
+	}
+	rec.RunID, rec.Truth = runID, mine
+	res := scenarios.Judge(sc, rec)
+	res.Wall = time.Since(wall)
+	printVerdicts(stdout, res)
+	rep := report.Build([]report.Run{{Scenario: sc, Result: res, EventTimes: times}}, time.Now())
+	if err := f.reports.write(rep, stdout); err != nil {
+		return err
+	}
+	if res.Failed {
+		return failedError{"some expectations did not hold"}
+	}
+	return nil
+}
+
+// readTruth reads a ground-truth log.
+func readTruth(path string) ([]scenarios.TruthRecord, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--truth: %w", err)
+	}
+	defer fh.Close()
+	var out []scenarios.TruthRecord
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		var t scenarios.TruthRecord
+		if err := json.Unmarshal(b, &t); err != nil {
+			return nil, fmt.Errorf("%s:%d: not a truth record: %w", path, line, err)
+		}
+		if t.Actor == "" || t.RunID == "" {
+			return nil, fmt.Errorf("%s:%d: not a truth record (no actor or labels.run_id): give --truth the file of run --truth", path, line)
+		}
+		out = append(out, t)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no truth records", path)
+	}
+	return out, nil
+}
+
+// pickRun chooses the run to judge among those of the truth log.
+func pickRun(truth []scenarios.TruthRecord, want, scenarioID string) (string, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, t := range truth {
+		if !seen[t.RunID] {
+			seen[t.RunID] = true
+			ids = append(ids, t.RunID)
+		}
+	}
+	sort.Strings(ids)
+	if want != "" {
+		if !seen[want] {
+			return "", fmt.Errorf("--run-id %q: not in the truth log (runs: %s)", want, strings.Join(ids, ", "))
+		}
+		return want, nil
+	}
+	if len(ids) == 1 {
+		return ids[0], nil
+	}
+	var match []string
+	for _, id := range ids {
+		if strings.HasPrefix(id, "md-"+scenarioID+"-") {
+			match = append(match, id)
+		}
+	}
+	if len(match) == 1 {
+		return match[0], nil
+	}
+	return "", fmt.Errorf("the truth log holds %d runs (%s): choose one with --run-id", len(ids), strings.Join(ids, ", "))
+}
+
+// replayEvents feeds the run's events to the engine in file order and
+// returns the alerts, each event's source address, and the event times.
+func replayEvents(eng *detectors.Engine, path, runID string) (scenarios.Recording, []time.Time, error) {
+	var rec scenarios.Recording
+	fh, err := os.Open(path)
+	if err != nil {
+		return rec, nil, fmt.Errorf("--events: %w", err)
+	}
+	defer fh.Close()
+	rec.EventSources = map[string]string{}
+	var times []time.Time
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		ev, err := detectors.ParseJSONEvent(b, detectors.JSONOptions{})
+		if err != nil {
+			return rec, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if ev.ID() == "" {
+			return rec, nil, fmt.Errorf("%s:%d: not an audit event (no event.id): give --events the file of run --events", path, line)
+		}
+		if v, ok := ev.Field("labels.run_id"); ok && v != runID {
+			continue // another run's event
+		}
+		rec.Events++
+		times = append(times, ev.Time())
+		if ev.Time().After(rec.End) {
+			rec.End = ev.Time()
+		}
+		if ip, ok := ev.Field("source.ip"); ok {
+			if s, ok := ip.(string); ok {
+				rec.EventSources[ev.ID()] = s
+			}
+		}
+		rec.Alerts = append(rec.Alerts, eng.Process(ev)...)
+	}
+	if err := sc.Err(); err != nil {
+		return rec, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+	}
+	rec.Alerts = append(rec.Alerts, eng.Flush()...)
+	if rec.Events == 0 {
+		return rec, nil, fmt.Errorf("%s: no events of run %s", path, runID)
+	}
+	return rec, times, nil
+}

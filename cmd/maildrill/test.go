@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/report"
+)
+
+func init() { extraCommands = append(extraCommands, newTestCmd) }
+
+// reportFlags are the report files a command writes.
+type reportFlags struct {
+	json, junit, html, navigator string
+}
+
+func (f *reportFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.json, "json", "", "write the JSON report (schema maildrill.report/v1) to FILE ('-': stdout)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to FILE: one test case per expectation")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (timeline, verdicts, narrative) to FILE")
+	fl.StringVar(&f.navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
+}
+
+// write renders the report in every format asked for.
+func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
+	for _, o := range []struct {
+		path  string
+		flag  string
+		write func(io.Writer, *report.Report) error
+	}{
+		{f.json, "--json", report.WriteJSON},
+		{f.junit, "--junit", report.WriteJUnit},
+		{f.html, "--html", report.WriteHTML},
+		{f.navigator, "--navigator", report.WriteNavigator},
+	} {
+		if o.path == "" {
+			continue
+		}
+		if o.path == "-" {
+			if err := o.write(stdout, rep); err != nil {
+				return err
+			}
+			continue
+		}
+		var buf bytes.Buffer
+		if err := o.write(&buf, rep); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.path, buf.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("%s: %w", o.flag, err)
+		}
+	}
+	return nil
+}
+
+type testFlags struct {
+	reports  reportFlags
+	jobs     int
+	shard    string
+	rules    string
+	seed     int64
+	deadline time.Duration
+	record   string
+	quiet    bool
+}
+
+func newTestCmd() *cobra.Command {
+	f := &testFlags{}
+	cmd := &cobra.Command{
+		Use:   "test [DIR|FILE|NAME]...",
+		Short: "Run a suite of scenarios in parallel and fail when any expectation fails (for CI)",
+		Long: `test runs every scenario given (files, directories of *.yaml, or library
+names; none: the whole built-in library), -j at a time, judges every
+expectation and writes the reports asked for. Exit 0 when every expectation
+of every scenario holds, 1 when one does not or a run fails, 2 on bad input.
+
+--shard k/n runs the k-th of n slices of the suite (scenarios sorted by id,
+dealt round-robin), so that n CI runners share a large suite and each
+scenario runs on exactly one of them.`,
+		Example: `  maildrill test scenarios/library --junit junit.xml --html report.html
+  maildrill test my-scenarios/ -j 4 --shard 2/3 --json report.json
+  maildrill test --rules ./my-rules --record logs/   # then: maildrill replay`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTest(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	f.reports.register(cmd)
+	fl := cmd.Flags()
+	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
+	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
+	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
+	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
+	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
+	fl.StringVar(&f.record, "record", "", "write each run's audit events and ground truth to DIR/ID.events.jsonl and DIR/ID.truth.jsonl")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
+	return cmd
+}
+
+// parseShard reads "k/n".
+func parseShard(s string) (k, n int, err error) {
+	if s == "" {
+		return 1, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, fmt.Errorf("--shard %q: want k/n with 1 ≤ k ≤ n, e.g. 2/3", s)
+	}
+	return k, n, nil
+}
+
+// shardOf deals the scenarios, sorted by id, round-robin over n shards
+// and returns shard k (1-based).
+func shardOf(list []*scenarios.Scenario, k, n int) []*scenarios.Scenario {
+	sorted := append([]*scenarios.Scenario(nil), list...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	var out []*scenarios.Scenario
+	for i, sc := range sorted {
+		if i%n == k-1 {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// loadSuite loads the scenarios named by args (none: the library).
+func loadSuite(args []string) ([]*scenarios.Scenario, error) {
+	if len(args) == 0 {
+		return scenarios.Library()
+	}
+	args, err := expandDirs(args)
+	if err != nil {
+		return nil, err
+	}
+	var list []*scenarios.Scenario
+	var bad []error
+	ids := map[string]string{}
+	for _, a := range args {
+		sc, err := scenarios.Load(a)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		if prev, ok := ids[sc.ID]; ok {
+			bad = append(bad, fmt.Errorf("%s: scenario id %q is also the id of %s; ids name reports and shards, make them unique", a, sc.ID, prev))
+			continue
+		}
+		ids[sc.ID] = a
+		list = append(list, sc)
+	}
+	return list, errors.Join(bad...)
+}
+
+// loadRules loads a rule directory or file; "" is the built-in pack (nil).
+func loadRules(path string) ([]*sigma.Rule, error) {
+	if path == "" {
+		return nil, nil
+	}
+	rules, errs := detectors.LoadPath(path)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("--rules %s: %w", path, errors.Join(errs...))
+	}
+	if len(rules) == 0 {
+		return nil, fmt.Errorf("--rules %s: no rules found", path)
+	}
+	return rules, nil
+}
+
+func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io.Writer) error {
+	k, n, err := parseShard(f.shard)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.jobs < 1 {
+		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
+	}
+	list, err := loadSuite(args)
+	if err != nil {
+		return usageError{err}
+	}
+	rules, err := loadRules(f.rules)
+	if err != nil {
+		return usageError{err}
+	}
+	if f.record != "" {
+		if err := os.MkdirAll(f.record, 0o755); err != nil {
+			return usageError{fmt.Errorf("--record: %w", err)}
+		}
+	}
+	list = shardOf(list, k, n)
+	if n > 1 {
+		fmt.Fprintf(stderr, "shard %d/%d: %d scenario(s)\n", k, n, len(list))
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stderr, "no scenario in this shard")
+	}
+
+	type outcome struct {
+		run   report.Run
+		table bytes.Buffer
+	}
+	outs := make([]*outcome, len(list))
+	var mu sync.Mutex // serialises the progress lines
+	sem := make(chan struct{}, f.jobs)
+	var wg sync.WaitGroup
+	for i, sc := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			o := &outcome{}
+			outs[i] = o
+			o.run = runOne(ctx, sc, f, rules)
+			if o.run.Result != nil {
+				printVerdicts(&o.table, o.run.Result)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintln(stderr, statusLine(o.run, colorOK(stderr)))
+		}()
+	}
+	wg.Wait()
+
+	var runs []report.Run
+	for _, o := range outs {
+		runs = append(runs, o.run)
+		failed := o.run.Err != nil || o.run.Result == nil || o.run.Result.Failed
+		if !f.quiet || failed {
+			stdout.Write(o.table.Bytes())
+			if o.run.Err != nil {
+				fmt.Fprintf(stdout, "  error: %v\n", o.run.Err)
+			}
+		}
+	}
+	rep := report.Build(runs, time.Now())
+	if err := f.reports.write(rep, stdout); err != nil {
+		return err
+	}
+	sm := rep.Summary
+	passed := 0
+	for _, s := range rep.Scenarios {
+		if s.Passed {
+			passed++
+		}
+	}
+	fmt.Fprintf(stderr, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met\n",
+		passed, sm.Scenarios-passed, sm.Passed, sm.Failed)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if !rep.Passed {
+		return failedError{fmt.Sprintf("%d of %d scenario(s) failed", sm.Scenarios-passed, sm.Scenarios)}
+	}
+	return nil
+}
+
+// runOne runs a scenario of a suite; it records the event times for the
+// HTML timeline, and the logs when --record asks.
+func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule) report.Run {
+	times := &eventTimes{}
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline}
+	var events io.Writer = times
+	if f.record != "" {
+		ev, err := os.Create(filepath.Join(f.record, sc.ID+".events.jsonl"))
+		if err != nil {
+			return report.Run{Scenario: sc, Err: err}
+		}
+		defer ev.Close()
+		tr, err := os.Create(filepath.Join(f.record, sc.ID+".truth.jsonl"))
+		if err != nil {
+			return report.Run{Scenario: sc, Err: err}
+		}
+		defer tr.Close()
+		bw := bufio.NewWriter(ev)
+		defer bw.Flush()
+		events = io.MultiWriter(times, bw)
+		btw := bufio.NewWriter(tr)
+		defer btw.Flush()
+		opts.Truth = btw
+	}
+	opts.Events = events
+	res, err := scenarios.Run(ctx, sc, opts)
+	return report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times}
+}
+
+func statusLine(r report.Run, color bool) string {
+	mark, word := "✔", "ok"
+	met, total := 0, 0
+	var wall time.Duration
+	if r.Result != nil {
+		wall = r.Result.Wall
+		for _, v := range r.Result.Verdicts {
+			total++
+			if v.OK() {
+				met++
+			}
+		}
+	}
+	if r.Err != nil || r.Result == nil || r.Result.Failed {
+		mark, word = "✘", "FAIL"
+	}
+	if color {
+		if mark == "✔" {
+			mark = "\x1b[0;32m" + mark + "\x1b[0m"
+		} else {
+			mark = "\x1b[1;31m" + mark + "\x1b[0m"
+		}
+	}
+	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met (%s)", mark, word, r.Scenario.ID, met, total, wall.Round(time.Millisecond))
+	if r.Err != nil {
+		line += ": " + r.Err.Error()
+	}
+	return line
+}
+
+// eventTimes is an io.Writer for Options.Events that keeps only each
+// event's @timestamp (for the events-per-minute histogram).
+type eventTimes struct {
+	buf   []byte
+	times []time.Time
+}
+
+func (e *eventTimes) Write(p []byte) (int, error) {
+	e.buf = append(e.buf, p...)
+	for {
+		i := bytes.IndexByte(e.buf, '\n')
+		if i < 0 {
+			break
+		}
+		var ev struct {
+			T time.Time `json:"@timestamp"`
+		}
+		if json.Unmarshal(e.buf[:i], &ev) == nil && !ev.T.IsZero() {
+			e.times = append(e.times, ev.T)
+		}
+		e.buf = e.buf[i+1:]
+	}
+	return len(p), nil
+}

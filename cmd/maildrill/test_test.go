@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/report"
+)
+
+const suiteDir = "testdata/suite"
+
+func readReport(t *testing.T, path string) *report.Report {
+	t.Helper()
+	fh, err := os.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	rep, err := report.ReadJSON(fh)
+	require.NoError(t, err)
+	return rep
+}
+
+func TestTestCommand(t *testing.T) {
+	dir := t.TempDir()
+	js, junit, nav, rec := filepath.Join(dir, "r.json"), filepath.Join(dir, "junit.xml"), filepath.Join(dir, "layer.json"), filepath.Join(dir, "logs")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"test", suiteDir, "-j", "2", "--json", js, "--junit", junit, "--navigator", nav, "--record", rec}, &out, &errb)
+	require.Error(t, err, "suite-miss fails: the command fails")
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	assert.Contains(t, errb.String(), "✔ ok   suite-brute: 3/3 expectations met")
+	assert.Contains(t, errb.String(), "✘ FAIL suite-miss: 0/1 expectations met")
+	assert.Contains(t, errb.String(), "scenarios: 1 passed, 1 failed; expectations: 3 met, 1 not met")
+	assert.Contains(t, out.String(), "MISSED")
+
+	rep := readReport(t, js)
+	assert.False(t, rep.Passed)
+	require.Len(t, rep.Scenarios, 2)
+	assert.Equal(t, "suite-brute", rep.Scenarios[0].ID, "reports follow the suite's order")
+	assert.True(t, rep.Scenarios[0].Passed)
+	assert.NotEmpty(t, rep.Scenarios[0].Activity.Events, "event times recorded for the timeline")
+	assert.Equal(t, 1, rep.Summary.Results["missed"])
+
+	b, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	var doc struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+	}
+	require.NoError(t, xml.Unmarshal(b, &doc))
+	assert.Equal(t, 4, doc.Tests)
+	assert.Equal(t, 1, doc.Failures)
+
+	b, err = os.ReadFile(nav)
+	require.NoError(t, err)
+	var layer report.NavigatorLayer
+	require.NoError(t, json.Unmarshal(b, &layer))
+	assert.Equal(t, "4.5", layer.Versions.Layer)
+	assert.NotEmpty(t, layer.Techniques)
+
+	for _, f := range []string{"suite-brute.events.jsonl", "suite-brute.truth.jsonl", "suite-miss.truth.jsonl"} {
+		st, err := os.Stat(filepath.Join(rec, f))
+		require.NoError(t, err)
+		assert.Positive(t, st.Size(), f)
+	}
+
+	// A suite that holds exits 0; -q prints only the summary.
+	out.Reset()
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"test", filepath.Join(suiteDir, "brute.yaml"), "-q"}, &out, &errb), errb.String())
+	assert.Empty(t, out.String())
+}
+
+func TestTestShards(t *testing.T) {
+	list, err := loadSuite([]string{suiteDir})
+	require.NoError(t, err)
+	lib, err := scenarios.Library()
+	require.NoError(t, err)
+	list = append(list, lib...)
+	// Every scenario lands in exactly one of n shards, whatever the order
+	// the suite was given in, and the shards are balanced.
+	for n := 1; n <= 4; n++ {
+		seen := map[string]int{}
+		for k := 1; k <= n; k++ {
+			shard := shardOf(list, k, n)
+			assert.InDelta(t, float64(len(list))/float64(n), float64(len(shard)), 1, "shard %d/%d", k, n)
+			rev := append([]*scenarios.Scenario(nil), list...)
+			for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
+				rev[i], rev[j] = rev[j], rev[i]
+			}
+			assert.Equal(t, shard, shardOf(rev, k, n), "deterministic")
+			for _, sc := range shard {
+				seen[sc.ID]++
+			}
+		}
+		assert.Len(t, seen, len(list))
+		for id, c := range seen {
+			assert.Equal(t, 1, c, id)
+		}
+	}
+
+	var out, errb bytes.Buffer
+	err = run(context.Background(), []string{"test", suiteDir, "--shard", "1/2", "-q"}, &out, &errb)
+	require.NoError(t, err, "shard 1/2 holds suite-brute only: %s", errb.String())
+	assert.Contains(t, errb.String(), "shard 1/2: 1 scenario(s)")
+	assert.Contains(t, errb.String(), "suite-brute")
+	assert.NotContains(t, errb.String(), "suite-miss")
+
+	for _, bad := range [][]string{
+		{"test", suiteDir, "--shard", "3/2"},
+		{"test", suiteDir, "--shard", "two"},
+		{"test", suiteDir, "-j", "0"},
+		{"test", "no-such-scenario"},
+		{"test", suiteDir, "--rules", "testdata/none"},
+	} {
+		err := run(context.Background(), bad, &out, &errb)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)
+	}
+}
+
+func TestEventTimesWriter(t *testing.T) {
+	var w eventTimes
+	// Lines split across writes, and a line without a timestamp.
+	for _, p := range []string{`{"@timestamp":"2025-12-10T03:00:00Z","event.id":"a"}` + "\n" + `{"@time`, `stamp":"2025-12-10T03:00:01Z"}` + "\n", `{"x":1}` + "\n"} {
+		n, err := w.Write([]byte(p))
+		require.NoError(t, err)
+		assert.Equal(t, len(p), n)
+	}
+	require.Len(t, w.times, 2)
+	assert.Equal(t, 1, w.times[1].Second())
+}
