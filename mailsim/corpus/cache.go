@@ -9,8 +9,9 @@ import (
 // encodedDoc is a generated attachment, kept base64-encoded in 76-column
 // CRLF lines, ready to be copied into a message.
 type encodedDoc struct {
-	b64  []byte
-	size int // decoded size
+	b64    []byte
+	size   int    // decoded size
+	sha256 string // of the decoded bytes, hex
 }
 
 // docCache is an LRU of encoded documents bounded in bytes, with one
@@ -92,16 +93,16 @@ func (c *docCache) stats() (int, int64) {
 func encodeBase64Lines(b []byte) []byte {
 	const line = 76
 	enc := base64.StdEncoding
-	n := enc.EncodedLen(len(b))
-	out := make([]byte, 0, n+(n/line+1)*2)
+	out := make([]byte, encodedLen(len(b)))
 	chunk := line / 4 * 3 // 57 input bytes per line
-	var tmp [line]byte
+	o := 0
 	for len(b) > 0 {
 		k := min(chunk, len(b))
-		enc.Encode(tmp[:], b[:k])
-		out = append(out, tmp[:enc.EncodedLen(k)]...)
-		out = append(out, '\r', '\n')
+		enc.Encode(out[o:], b[:k])
+		o += enc.EncodedLen(k)
+		out[o], out[o+1] = '\r', '\n'
+		o += 2
 		b = b[k:]
 	}
-	return out
+	return out[:o]
 }

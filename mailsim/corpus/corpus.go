@@ -110,7 +110,8 @@ type Message struct {
 type Attachment struct {
 	Filename    string
 	ContentType string
-	Size        int // decoded bytes
+	Size        int    // decoded bytes
+	SHA256      string // of the decoded bytes, lower-case hex (saves decoding the base64 to hash it)
 }
 
 // New validates cfg, fills its defaults and builds the directory.

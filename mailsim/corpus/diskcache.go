@@ -26,8 +26,8 @@ const generatorVersion = "2"
 // on (domain, users, end date, size cap) and the Go release (compress/flate
 // and image/jpeg are part of the generator), so that organisations that
 // differ only there do not share files. A file is a header line naming the
-// document, its decoded size, the length and SHA-256 of the body, then the
-// body: the base64 lines as messages carry them. Files are written to a
+// document, its decoded size and SHA-256, the length and SHA-256 of the
+// body, then the body: the base64 lines as messages carry them. Files are written to a
 // temporary name and renamed, and checked when read; a file that does not
 // check out is ignored and rewritten.
 type diskCache struct {
@@ -35,7 +35,7 @@ type diskCache struct {
 	fp  string
 }
 
-const diskMagic = "maildrill-corpus-doc"
+const diskMagic = "maildrill-corpus-doc/1"
 
 func newDiskCache(cfg *Config) (*diskCache, error) {
 	id := fmt.Sprintf("domain=%s users=%d end=%s/%s max=%d go=%s", cfg.Domain, cfg.Users,
@@ -53,10 +53,10 @@ func (c *diskCache) path(m *docMeta) string {
 	return filepath.Join(c.dir, fmt.Sprintf("%s-%02d.b64", docTypes[m.typ].id, m.variant))
 }
 
-func (c *diskCache) header(m *docMeta, size int, body []byte) string {
-	sum := sha256.Sum256(body)
-	return fmt.Sprintf("%s %s %s %s %d %d %d %x\n", diskMagic, generatorVersion, c.fp,
-		docTypes[m.typ].id, m.variant, size, len(body), sum)
+func (c *diskCache) header(m *docMeta, d *encodedDoc) string {
+	sum := sha256.Sum256(d.b64)
+	return fmt.Sprintf("%s %s %s %s %d %d %s %d %x\n", diskMagic, generatorVersion, c.fp,
+		docTypes[m.typ].id, m.variant, d.size, d.sha256, len(d.b64), sum)
 }
 
 // read returns the cached document, or false when there is none or it does
@@ -73,20 +73,20 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 	var (
 		magic, version, fp, typ string
 		variant, size, n        int
-		sum                     string
+		docSum, sum             string
 	)
-	if k, err := fmt.Sscanf(string(b[:nl]), "%s %s %s %s %d %d %d %s", &magic, &version, &fp, &typ, &variant, &size, &n, &sum); err != nil || k != 8 {
+	if k, err := fmt.Sscanf(string(b[:nl]), "%s %s %s %s %d %d %s %d %s", &magic, &version, &fp, &typ, &variant, &size, &docSum, &n, &sum); err != nil || k != 9 {
 		return nil, false
 	}
 	body := b[nl+1:]
 	if magic != diskMagic || version != generatorVersion || fp != c.fp || typ != docTypes[m.typ].id || variant != m.variant ||
-		n != len(body) || size < 0 || n != encodedLen(size) {
+		n != len(body) || size < 0 || n != encodedLen(size) || len(docSum) != 64 {
 		return nil, false
 	}
 	if got := sha256.Sum256(body); hex.EncodeToString(got[:]) != sum {
 		return nil, false
 	}
-	return &encodedDoc{b64: body, size: size}, true
+	return &encodedDoc{b64: body, size: size, sha256: docSum}, true
 }
 
 // write stores d, atomically. Errors are ignored: the cache only saves time.
@@ -96,7 +96,7 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 	if err != nil {
 		return
 	}
-	_, err = f.WriteString(c.header(m, d.size, d.b64))
+	_, err = f.WriteString(c.header(m, d))
 	if err == nil {
 		_, err = f.Write(d.b64)
 	}

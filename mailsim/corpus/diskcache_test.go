@@ -9,18 +9,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// cacheTestMessages returns the raw bytes of the first messages with
-// attachments of a few users, and how many distinct documents they carry.
-func cacheTestMessages(t *testing.T, o *Org) ([][]byte, int) {
+// cacheTestMessages returns the raw bytes and attachment descriptions of
+// the first messages with attachments of a few users, and how many
+// distinct documents they carry.
+func cacheTestMessages(t *testing.T, o *Org) ([]any, int) {
 	t.Helper()
-	var raws [][]byte
+	var raws []any
 	docs := map[string]bool{}
 	for _, u := range o.Users()[:4] {
 		for uid := uint32(1); uid <= o.Folders(u.Address)[0].Count && len(raws) < 40; uid++ {
 			m, err := o.Message(u.Address, "INBOX", uid)
 			require.NoError(t, err)
 			if len(m.Attachments) > 0 {
-				raws = append(raws, m.Raw)
+				raws = append(raws, m.Raw, m.Attachments)
 				for _, a := range m.Attachments {
 					docs[a.Filename] = true
 				}
@@ -51,7 +52,7 @@ func TestDiskCache(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(dir, generatorVersion, "11", "*", "*.b64"))
 	require.NoError(t, err)
 	assert.Len(t, files, int(o1.generated.Load()))
-	t.Logf("%d documents in %d messages, %d files", ndocs, len(want), len(files))
+	t.Logf("%d documents in %d messages, %d files", ndocs, len(want)/2, len(files))
 
 	// Second run, same configuration: everything is read from disk.
 	o2, err := New(cfg)

@@ -1,6 +1,8 @@
 package corpus
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"strconv"
@@ -118,7 +120,8 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 			return nil, err
 		}
 		o.generated.Add(1)
-		d := &encodedDoc{b64: encodeBase64Lines(raw), size: len(raw)}
+		sum := sha256.Sum256(raw)
+		d := &encodedDoc{b64: encodeBase64Lines(raw), size: len(raw), sha256: hex.EncodeToString(sum[:])}
 		if o.disk != nil {
 			o.disk.write(m, d)
 		}

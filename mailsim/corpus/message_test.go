@@ -3,6 +3,7 @@ package corpus
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"strings"
@@ -168,7 +169,9 @@ func TestMessagesParse(t *testing.T) {
 					body, ok := p.attachments[a.Filename]
 					if assert.True(t, ok, "%s: attachment %s", where, a.Filename) {
 						assert.Len(t, body, a.Size)
-						if sum := sha256.Sum256(body); !checked[sum] {
+						sum := sha256.Sum256(body)
+						assert.Equal(t, hex.EncodeToString(sum[:]), a.SHA256, "%s: %s hash", where, a.Filename)
+						if !checked[sum] {
 							checked[sum] = true
 							checkDocument(t, a.Filename, body)
 						}

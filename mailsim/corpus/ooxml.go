@@ -23,8 +23,9 @@ type zipBuilder struct {
 	err error
 }
 
-func newZipBuilder() *zipBuilder {
+func newZipBuilder(size int) *zipBuilder {
 	z := &zipBuilder{}
+	z.buf.Grow(max(size, 0) + max(size, 0)/16 + 4096)
 	z.zw = zip.NewWriter(&z.buf)
 	z.zw.RegisterCompressor(zip.Deflate, newFastFlate)
 	return z
@@ -214,7 +215,11 @@ func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 		body.String() +
 		`<w:sectPr><w:pgSz w:w="11906" w:h="16838"/><w:pgMar w:top="1417" w:right="1417" w:bottom="1417" w:left="1417" w:header="708" w:footer="708" w:gutter="0"/></w:sectPr></w:body></w:document>`
 
-	z := newZipBuilder()
+	size := len(doc)
+	for _, p := range pages {
+		size += len(p)
+	}
+	z := newZipBuilder(size)
 	z.file("[Content_Types].xml", true, []byte(xmlHeader+`<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`+
 		`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Default Extension="jpeg" ContentType="image/jpeg"/>`+
 		`<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>`+
@@ -235,7 +240,7 @@ func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 // the header, then rows until the package reaches the target size (or the
 // table ends).
 func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
-	z := newZipBuilder()
+	z := newZipBuilder(target)
 	z.file("[Content_Types].xml", true, []byte(xmlHeader+`<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`+
 		`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>`+
 		`<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>`+
@@ -381,6 +386,7 @@ func isPlainNumber(v string) bool {
 // office software produces, until it reaches the target size.
 func renderCSV(c docContent, target int) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(target + 1024)
 	w := csv.NewWriter(&buf)
 	w.Comma = ';'
 	w.UseCRLF = true
@@ -414,7 +420,7 @@ func (o *Org) renderZIP(m *docMeta, c docContent, target int) ([]byte, error) {
 	if err := pdfWithText(m, c).Output(&pdf); err != nil {
 		return nil, err
 	}
-	z := newZipBuilder()
+	z := newZipBuilder(target)
 	z.file(base+"/00_bordereau.csv", true, inv)
 	z.file(base+"/01_synthese.pdf", true, pdf.Bytes())
 	// JPEGs are stored, as Info-ZIP does when deflate would not shrink them.

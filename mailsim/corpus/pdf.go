@@ -16,6 +16,7 @@ func renderPDF(m *docMeta, c docContent, target int) ([]byte, error) {
 		addScanPages(pdf, scanPages(m.key.str("scan"), target-estimate))
 	}
 	var buf bytes.Buffer
+	buf.Grow(target + 64<<10)
 	if err := pdf.Output(&buf); err != nil {
 		return nil, err
 	}
