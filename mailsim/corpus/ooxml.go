@@ -305,11 +305,31 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 	}
 	writeRow(1, []string{c.Title}, 1)
 	writeRow(3, c.Cols, 1)
-	flush := func() {
-		if _, err := w.Write(b); err != nil && z.err == nil {
-			z.err = err
+	// Rows are made here and deflated by another goroutine: on two cores
+	// that nearly halves the time of a large sheet. The bytes do not depend
+	// on how they are cut.
+	full, free := make(chan []byte, 8), make(chan []byte, 8)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for chunk := range full {
+			if err == nil {
+				_, err = w.Write(chunk)
+			}
+			select {
+			case free <- chunk[:0]:
+			default:
+			}
 		}
-		b = b[:0]
+		done <- err
+	}()
+	flush := func() {
+		full <- b
+		select {
+		case b = <-free:
+		default:
+			b = make([]byte, 0, cap(b))
+		}
 	}
 	// Stop when the compressed sheet would reach the target. Deflate emits
 	// late, so the size is estimated from the compression ratio of the
@@ -335,6 +355,10 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 	}
 	b = append(b, `</sheetData></worksheet>`...)
 	flush()
+	close(full)
+	if err := <-done; err != nil && z.err == nil {
+		z.err = err
+	}
 	return z.bytes()
 }
 
