@@ -114,26 +114,42 @@ var ErrOtherRun = errors.New("alert of another run")
 // Convert turns one decoded JSON alert into a detectors.Alert for runID,
 // or returns ErrOtherRun.
 func (m Mapping) Convert(obj map[string]any, runID string) (detectors.Alert, error) {
-	m = m.withDefaults()
-	var a detectors.Alert
-	id, ok := lookupString(obj, m.RunID)
-	if ok && id != runID || !ok && m.RequireRunID {
-		return a, ErrOtherRun
+	a, id, has, err := m.convert(obj)
+	if err != nil {
+		return a, err
 	}
+	if !m.accepts(id, has, runID) {
+		return detectors.Alert{}, ErrOtherRun
+	}
+	return a, nil
+}
+
+// accepts says whether an alert carrying run id (when has) is runID's.
+func (m Mapping) accepts(id string, has bool, runID string) bool {
+	if has {
+		return id == runID
+	}
+	return !m.RequireRunID
+}
+
+// convert maps an alert and says which run it names, if any.
+func (m Mapping) convert(obj map[string]any) (a detectors.Alert, runID string, hasRunID bool, err error) {
+	m = m.withDefaults()
+	runID, hasRunID = lookupString(obj, m.RunID)
 	name, ok := lookupString(obj, m.Rule)
 	if !ok && m.Rule == "rule.name" {
 		name, ok = lookupString(obj, "rule.title")
 	}
 	if !ok || name == "" {
-		return a, fmt.Errorf("alert without a rule name at %q", m.Rule)
+		return a, runID, hasRunID, fmt.Errorf("alert without a rule name at %q", m.Rule)
 	}
 	tv, ok := lookup(obj, m.Time)
 	if !ok {
-		return a, fmt.Errorf("alert %q without a time at %q", name, m.Time)
+		return a, runID, hasRunID, fmt.Errorf("alert %q without a time at %q", name, m.Time)
 	}
 	t, err := parseTime(tv, m.TimeLayout)
 	if err != nil {
-		return a, fmt.Errorf("alert %q: time at %q: %w", name, m.Time, err)
+		return a, runID, hasRunID, fmt.Errorf("alert %q: time at %q: %w", name, m.Time, err)
 	}
 	a = detectors.Alert{RuleName: name, Title: name, Type: "outside", Time: t, First: t, Last: t, Group: map[string]string{}}
 	a.RuleID, _ = lookupString(obj, m.RuleID)
@@ -146,13 +162,34 @@ func (m Mapping) Convert(obj map[string]any, runID string) (detectors.Alert, err
 			a.Group[k] = v
 		}
 	}
-	return a, nil
+	return a, runID, hasRunID, nil
 }
 
 // Decode reads alerts from a body: one JSON object, an array of objects,
 // or JSON lines. It returns the alerts of runID, and how many belonged to
 // other runs.
 func (m Mapping) Decode(body []byte, runID string) (alerts []detectors.Alert, other int, err error) {
+	all, err := m.decodeAll(body)
+	for _, t := range all {
+		if m.accepts(t.runID, t.hasRunID, runID) {
+			alerts = append(alerts, t.alert)
+		} else {
+			other++
+		}
+	}
+	return alerts, other, err
+}
+
+// tagged is an alert with the run id it names.
+type tagged struct {
+	alert    detectors.Alert
+	runID    string
+	hasRunID bool
+}
+
+// decodeAll maps every alert of a body, whatever its run; on error it
+// returns those before the bad one.
+func (m Mapping) decodeAll(body []byte) ([]tagged, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var objs []map[string]any
@@ -162,7 +199,7 @@ func (m Mapping) Decode(body []byte, runID string) (alerts []detectors.Alert, ot
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, 0, fmt.Errorf("alerts: invalid JSON: %w", err)
+			return nil, fmt.Errorf("alerts: invalid JSON: %w", err)
 		}
 		switch x := v.(type) {
 		case map[string]any:
@@ -171,26 +208,23 @@ func (m Mapping) Decode(body []byte, runID string) (alerts []detectors.Alert, ot
 			for _, it := range x {
 				o, ok := it.(map[string]any)
 				if !ok {
-					return nil, 0, errors.New("alerts: an array must hold objects")
+					return nil, errors.New("alerts: an array must hold objects")
 				}
 				objs = append(objs, o)
 			}
 		default:
-			return nil, 0, errors.New("alerts: want a JSON object, an array of objects, or JSON lines")
+			return nil, errors.New("alerts: want a JSON object, an array of objects, or JSON lines")
 		}
 	}
+	var out []tagged
 	for _, o := range objs {
-		a, err := m.Convert(o, runID)
-		if errors.Is(err, ErrOtherRun) {
-			other++
-			continue
-		}
+		a, id, has, err := m.convert(o)
 		if err != nil {
-			return alerts, other, err
+			return out, err
 		}
-		alerts = append(alerts, a)
+		out = append(out, tagged{a, id, has})
 	}
-	return alerts, other, nil
+	return out, nil
 }
 
 func lookup(m map[string]any, name string) (any, bool) {

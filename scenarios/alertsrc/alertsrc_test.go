@@ -206,3 +206,30 @@ func TestFileAndCommand(t *testing.T) {
 	assert.Empty(t, as)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }
+
+func TestWebhookSharedByRuns(t *testing.T) {
+	wh := &Webhook{}
+	require.NoError(t, wh.Listen("127.0.0.1:0"))
+	t.Cleanup(func() { wh.Close() })
+	body := `[{"rule.name":"A","@timestamp":"2025-12-11T23:40:00Z","labels.run_id":"r1"},
+	          {"rule.name":"B","@timestamp":"2025-12-11T23:40:00Z","labels.run_id":"r2"},
+	          {"rule.name":"C","@timestamp":"2025-12-11T23:40:00Z"}]`
+	resp, err := http.Post(wh.URL(), "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	titles := func(s Source) []string {
+		as, err := s.Alerts(context.Background())
+		require.NoError(t, err)
+		var out []string
+		for _, a := range as {
+			out = append(out, a.Title)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"A", "B", "C"}, titles(wh))
+	assert.Equal(t, []string{"A", "C"}, titles(wh.For("r1")))
+	assert.Equal(t, []string{"B", "C"}, titles(wh.For("r2")))
+	wh.Mapping.RequireRunID = true
+	assert.Equal(t, []string{"B"}, titles(wh.For("r2")))
+}

@@ -16,18 +16,19 @@ import (
 )
 
 // Webhook receives alerts a SIEM posts over HTTP: POST a JSON object, an
-// array of objects, or JSON lines, to any path. Alerts of other runs are
-// counted and dropped. It answers 202 with the counts, 400 for a body it
-// cannot read, 401 without the token when one is set.
+// array of objects, or JSON lines, to any path. With RunID set, alerts of
+// other runs are counted and dropped; without, it keeps every run's alerts
+// and For gives each run its own. It answers 202 with the counts, 400 for
+// a body it cannot read, 401 without the token when one is set.
 type Webhook struct {
 	Mapping Mapping
-	RunID   string
+	RunID   string // "" keeps every run's alerts (see For)
 	// Token, when set, is required as "Authorization: Bearer TOKEN".
 	Token  string
 	Logger *slog.Logger
 
 	mu       sync.Mutex
-	alerts   []detectors.Alert
+	alerts   []tagged
 	other    int
 	rejected int
 
@@ -63,7 +64,16 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	alerts, other, err := w.Mapping.Decode(body, w.RunID)
+	all, err := w.Mapping.decodeAll(body)
+	var alerts []tagged
+	other := 0
+	for _, t := range all {
+		if w.RunID == "" || w.Mapping.accepts(t.runID, t.hasRunID, w.RunID) {
+			alerts = append(alerts, t)
+		} else {
+			other++
+		}
+	}
 	w.mu.Lock()
 	w.alerts = append(w.alerts, alerts...)
 	w.other += other
@@ -115,11 +125,37 @@ func (w *Webhook) Close() error {
 	return w.srv.Shutdown(context.Background())
 }
 
-// Alerts returns the alerts of the run received so far.
+// Alerts returns the alerts received so far (of RunID, when set).
 func (w *Webhook) Alerts(context.Context) ([]detectors.Alert, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return append([]detectors.Alert(nil), w.alerts...), nil
+	out := make([]detectors.Alert, 0, len(w.alerts))
+	for _, t := range w.alerts {
+		out = append(out, t.alert)
+	}
+	return out, nil
+}
+
+// For is the source of one run's alerts, for a webhook shared by runs
+// (RunID unset): alerts naming that run, and alerts naming none unless the
+// mapping requires a run id.
+func (w *Webhook) For(runID string) Source { return runView{w, runID} }
+
+type runView struct {
+	w     *Webhook
+	runID string
+}
+
+func (v runView) Alerts(context.Context) ([]detectors.Alert, error) {
+	v.w.mu.Lock()
+	defer v.w.mu.Unlock()
+	var out []detectors.Alert
+	for _, t := range v.w.alerts {
+		if v.w.Mapping.accepts(t.runID, t.hasRunID, v.runID) {
+			out = append(out, t.alert)
+		}
+	}
+	return out, nil
 }
 
 // Counts says how many alerts were accepted, dropped as another run's, and
