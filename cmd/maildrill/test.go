@@ -21,6 +21,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/alertsrc"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
 
@@ -71,8 +72,105 @@ func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
 	return nil
 }
 
+// alertFlags bring in alerts from an outside detection system.
+type alertFlags struct {
+	webhook, token, file, command, mapping string
+	wait                                   time.Duration
+	noEngine                               bool
+}
+
+func (f *alertFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.webhook, "alerts-webhook", "", "receive outside alerts POSTed as JSON to http://ADDR/ (host:port)")
+	fl.StringVar(&f.token, "alerts-token", "", "require this bearer token on the alert webhook")
+	fl.StringVar(&f.file, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
+	fl.StringVar(&f.command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
+	fl.StringVar(&f.mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
+	fl.DurationVar(&f.wait, "alerts-wait", 30*time.Second, "after each run, wait up to this long (wall time) for outside alerts that arrive late")
+	fl.BoolVar(&f.noEngine, "no-engine", false, "judge outside alerts only: do not run the built-in rule engine")
+}
+
+func (f *alertFlags) any() bool { return f.webhook != "" || f.file != "" || f.command != "" }
+
+// outside holds the outside alert sources of a suite.
+type outside struct {
+	f       *alertFlags
+	mapping alertsrc.Mapping
+	webhook *alertsrc.Webhook
+}
+
+func (f *alertFlags) open(stderr io.Writer) (*outside, error) {
+	if !f.any() {
+		if f.noEngine {
+			return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
+		}
+		return nil, nil
+	}
+	m, err := alertsrc.ParseMapping(f.mapping)
+	if err != nil {
+		return nil, fmt.Errorf("--alerts-map: %w", err)
+	}
+	o := &outside{f: f, mapping: m}
+	if f.webhook != "" {
+		o.webhook = &alertsrc.Webhook{Mapping: m, Token: f.token}
+		if err := o.webhook.Listen(f.webhook); err != nil {
+			return nil, fmt.Errorf("--alerts-webhook: %w", err)
+		}
+		fmt.Fprintf(stderr, "outside alerts: POST to %s\n", o.webhook.URL())
+	}
+	return o, nil
+}
+
+func (o *outside) close() {
+	if o != nil && o.webhook != nil {
+		o.webhook.Close()
+	}
+}
+
+// judge waits for the run's outside alerts (until every expectation to
+// fire is met, or --alerts-wait), adds them to the engine's and judges
+// the expectations again.
+func (o *outside) judge(ctx context.Context, res *scenarios.Result) error {
+	var srcs []alertsrc.Source
+	if o.webhook != nil {
+		srcs = append(srcs, o.webhook.For(res.RunID))
+	}
+	if o.f.file != "" {
+		srcs = append(srcs, alertsrc.File{Path: o.f.file, Mapping: o.mapping, RunID: res.RunID})
+	}
+	if o.f.command != "" {
+		srcs = append(srcs, alertsrc.Command{Args: []string{"sh", "-c", o.f.command}, Mapping: o.mapping, RunID: res.RunID})
+	}
+	engine := res.Alerts
+	with := func(extra []detectors.Alert) *scenarios.Result {
+		r := *res
+		r.Alerts = append(append([]detectors.Alert(nil), engine...), extra...)
+		sort.SliceStable(r.Alerts, func(i, j int) bool { return r.Alerts[i].Time.Before(r.Alerts[j].Time) })
+		r.Verdicts = scenarios.Evaluate(res.Scenario, &r)
+		r.Failed = false
+		for _, v := range r.Verdicts {
+			if !v.OK() {
+				r.Failed = true
+			}
+		}
+		return &r
+	}
+	alerts, err := alertsrc.Poll(ctx, srcs, alertsrc.PollOptions{Deadline: o.f.wait, Done: func(as []detectors.Alert) bool {
+		for _, v := range with(as).Verdicts {
+			if v.Kind == "fire" && !v.OK() {
+				return false
+			}
+		}
+		return true
+	}})
+	*res = *with(alerts)
+	return err
+}
+
 type testFlags struct {
 	reports  reportFlags
+	alerts   alertFlags
+	speed    float64
 	jobs     int
 	shard    string
 	rules    string
@@ -103,7 +201,9 @@ scenario runs on exactly one of them.`,
 		},
 	}
 	f.reports.register(cmd)
+	f.alerts.register(cmd)
 	fl := cmd.Flags()
+	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (1: real time, for outside SIEMs)")
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
@@ -206,6 +306,17 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			return usageError{fmt.Errorf("--record: %w", err)}
 		}
 	}
+	if f.speed < 0 {
+		return usageError{errors.New("--speed must be positive")}
+	}
+	if f.alerts.noEngine {
+		rules = []*sigma.Rule{} // no rule: only outside alerts
+	}
+	out, err := f.alerts.open(stderr)
+	if err != nil {
+		return usageError{err}
+	}
+	defer out.close()
 	list = shardOf(list, k, n)
 	if n > 1 {
 		fmt.Fprintf(stderr, "shard %d/%d: %d scenario(s)\n", k, n, len(list))
@@ -230,7 +341,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			defer func() { <-sem }()
 			o := &outcome{}
 			outs[i] = o
-			o.run = runOne(ctx, sc, f, rules)
+			o.run = runOne(ctx, sc, f, rules, out)
 			if o.run.Result != nil {
 				printVerdicts(&o.table, o.run.Result)
 			}
@@ -276,9 +387,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 
 // runOne runs a scenario of a suite; it records the event times for the
 // HTML timeline, and the logs when --record asks.
-func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule) report.Run {
+func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
 	times := &eventTimes{}
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline}
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed}
 	var events io.Writer = times
 	if f.record != "" {
 		ev, err := os.Create(filepath.Join(f.record, sc.ID+".events.jsonl"))
@@ -300,7 +411,10 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*
 	}
 	opts.Events = events
 	res, err := scenarios.Run(ctx, sc, opts)
-	return report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times}
+	if res != nil && err == nil && out != nil {
+		err = out.judge(ctx, res)
+	}
+	return report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed}
 }
 
 func statusLine(r report.Run, color bool) string {

@@ -136,3 +136,34 @@ func TestEventTimesWriter(t *testing.T) {
 	require.Len(t, w.times, 2)
 	assert.Equal(t, 1, w.times[1].Second())
 }
+
+// TestTestOutsideAlerts judges a scenario with alerts from an outside
+// system: a command's output turns the built-in engine's miss into a met,
+// and --no-engine judges outside alerts alone.
+func TestTestOutsideAlerts(t *testing.T) {
+	miss := filepath.Join(suiteDir, "miss.yaml")
+	// The scenario starts 2025-12-11 08:00 +01:00; the login is its first
+	// step, so an alert a minute later is inside the 5-minute window.
+	alert := `printf '{"alert":{"name":"IMAP Password Spray From One Source"},"ts":"2025-12-11T07:01:00Z","run":"%s"}\n' "$MAILDRILL_RUN_ID"`
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"test", miss, "--alerts-command", alert, "--alerts-map", "rule=alert.name,time=ts,run_id=run", "--alerts-wait", "5s"}, &out, &errb)
+	require.NoError(t, err, "%s\n%s", out.String(), errb.String())
+	assert.Contains(t, out.String(), "MET     IMAP Password Spray From One Source  after login  1m0s")
+
+	// Another run's alert in a file does not count.
+	file := filepath.Join(t.TempDir(), "alerts.jsonl")
+	require.NoError(t, os.WriteFile(file, []byte(`{"rule.name":"IMAP Password Spray From One Source","@timestamp":"2025-12-11T07:01:00Z","labels.run_id":"md-other-run"}`+"\n"), 0o644))
+	out.Reset()
+	err = run(context.Background(), []string{"test", miss, "--no-engine", "--alerts-file", file, "--alerts-wait", "200ms"}, &out, &errb)
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	assert.Contains(t, out.String(), "MISSED")
+
+	for _, bad := range [][]string{
+		{"test", miss, "--no-engine"},
+		{"test", miss, "--alerts-file", file, "--alerts-map", "colour=red"},
+		{"test", miss, "--alerts-webhook", "256.0.0.1:bad"},
+	} {
+		err := run(context.Background(), bad, &out, &errb)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)
+	}
+}
