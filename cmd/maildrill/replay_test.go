@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -33,33 +32,18 @@ func TestReplaySameVerdicts(t *testing.T) {
 
 	// The live run's verdicts (run --json) and the replayed ones agree on
 	// everything they judge.
-	var liveRep []struct {
-		Verdicts []map[string]any `json:"verdicts"`
-	}
-	b, err := os.ReadFile(live)
-	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &liveRep))
+	liveRep := readReport(t, live)
 	rep := readReport(t, replayed)
 	require.Len(t, rep.Scenarios, 1)
-	got := rep.Scenarios[0].Verdicts
-	require.Len(t, got, len(liveRep[0].Verdicts))
+	require.Len(t, liveRep.Scenarios, 1)
+	want, got := liveRep.Scenarios[0].Verdicts, rep.Scenarios[0].Verdicts
 	require.Len(t, got, 3)
-	for i, want := range liveRep[0].Verdicts {
-		v := got[i]
-		assert.Equal(t, want["rule"], v.Rule)
-		assert.Equal(t, want["result"], v.Result, v.Rule)
-		assert.Equal(t, want["alerts"], float64(v.Alerts), v.Rule)
-		if fa, ok := want["first_alert"]; ok {
-			require.NotNil(t, v.FirstAlert, v.Rule)
-			assert.Equal(t, fa, v.FirstAlert.Format("2006-01-02T15:04:05.999999999Z07:00"), v.Rule)
-		}
-		ttd, _ := want["time_to_detect_ns"].(float64)
-		if v.TTDMS != nil {
-			assert.Equal(t, int64(ttd)/1e6, *v.TTDMS, v.Rule)
-		}
-		assert.Equal(t, want["window_start"], v.WindowStart.Format("2006-01-02T15:04:05.999999999Z07:00"), v.Rule)
-		assert.Equal(t, want["window_end"], v.WindowEnd.Format("2006-01-02T15:04:05.999999999Z07:00"), v.Rule)
-	}
+	assert.Equal(t, want, got)
+	assert.Equal(t, liveRep.Scenarios[0].Alerts, rep.Scenarios[0].Alerts)
+	assert.Equal(t, liveRep.Scenarios[0].Steps, rep.Scenarios[0].Steps, "spans rebuilt from the truth records")
+	assert.Equal(t, liveRep.Scenarios[0].Techniques, rep.Scenarios[0].Techniques)
+	assert.Equal(t, liveRep.Scenarios[0].Actions, rep.Scenarios[0].Actions)
+	assert.Equal(t, liveRep.Scenarios[0].Events, rep.Scenarios[0].Events)
 	// The printed tables agree too, but for the wall time.
 	strip := func(s string) string {
 		var keep []string
@@ -86,7 +70,7 @@ func TestReplaySameVerdicts(t *testing.T) {
 		return os.WriteFile(filepath.Join(rules, filepath.Base(p)), data, 0o644)
 	}))
 	out.Reset()
-	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
+	err := run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
 	assert.Equal(t, exitFailed, exitCode(err, &errb))
 	assert.Contains(t, out.String(), "MISSED  IMAP Brute Force Against One Account")
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/report"
 )
 
 func init() {
@@ -25,12 +25,13 @@ func init() {
 }
 
 type runFlags struct {
-	target, events, truth, jsonOut string
-	speed                          float64
-	seed                           int64
-	allow                          []string
-	quiet                          bool
-	deadline                       time.Duration
+	target, events, truth string
+	reports               reportFlags
+	speed                 float64
+	seed                  int64
+	allow                 []string
+	quiet                 bool
+	deadline              time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -54,7 +55,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names)")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
-	fl.StringVar(&f.jsonOut, "json", "", "write the verdicts as JSON to FILE")
+	f.reports.register(cmd)
 	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual)")
 	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
@@ -118,11 +119,13 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	}()
 	tty := isTerminal(stderr)
 	failed := false
-	var results []*scenarios.Result
+	var results []report.Run
 	for _, sc := range list {
 		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline}
+		times := &eventTimes{} // for the HTML report's events per minute
+		opts.Events = times
 		if evW != nil {
-			opts.Events = evW
+			opts.Events = io.MultiWriter(evW, times)
 		}
 		if trW != nil {
 			opts.Truth = trW
@@ -133,7 +136,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		res, err := scenarios.Run(ctx, sc, opts)
 		tl.done()
 		if res != nil {
-			results = append(results, res)
+			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed})
 			printVerdicts(stdout, res)
 			if res.Failed {
 				failed = true
@@ -147,10 +150,8 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return err
 		}
 	}
-	if f.jsonOut != "" {
-		if err := writeJSONReport(f.jsonOut, results); err != nil {
-			return err
-		}
+	if err := f.reports.write(report.Build(results, time.Now()), stdout); err != nil {
+		return err
 	}
 	if failed {
 		return failedError{"some expectations did not hold"}
@@ -309,26 +310,6 @@ func orDash(s string) string {
 		return "start"
 	}
 	return s
-}
-
-func writeJSONReport(path string, results []*scenarios.Result) error {
-	type out struct {
-		Schema   string              `json:"schema"`
-		Scenario string              `json:"scenario"`
-		RunID    string              `json:"run_id"`
-		Passed   bool                `json:"passed"`
-		Actions  int                 `json:"actions"`
-		Events   int                 `json:"events"`
-		Alerts   int                 `json:"alerts"`
-		WallMS   int64               `json:"wall_ms"`
-		Verdicts []scenarios.Verdict `json:"verdicts"`
-	}
-	var all []out
-	for _, r := range results {
-		all = append(all, out{"maildrill.report/v1", r.Scenario.ID, r.RunID, !r.Failed, r.Actions, r.Events, len(r.Alerts), r.Wall.Milliseconds(), r.Verdicts})
-	}
-	b, _ := json.MarshalIndent(all, "", "  ")
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 func newValidateCmd() *cobra.Command {

@@ -38,11 +38,12 @@ func TestRunExitCodes(t *testing.T) {
 		fh.Close()
 		assert.Greater(t, n, 10, f)
 	}
-	var rep []map[string]any
+	var rep map[string]any
 	b, err := os.ReadFile(report)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rep))
-	assert.Equal(t, true, rep[0]["passed"])
+	assert.Equal(t, "maildrill.report/v1", rep["schema"])
+	assert.Equal(t, true, rep["passed"])
 
 	// An expectation that cannot hold: exit 1.
 	bad := filepath.Join(dir, "miss.yaml")
