@@ -103,10 +103,8 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 	for i, s := range rep.Scenarios {
 		wall := time.Duration(s.WallMS) * time.Millisecond
 		total += wall
-		js := junitSuite{Name: s.ID, Time: secs(wall), ID: i, Package: "maildrill", File: s.File}
-		if !s.Start.IsZero() {
-			js.Timestamp = s.Start.UTC().Format("2006-01-02T15:04:05")
-		}
+		js := junitSuite{Name: s.ID, Time: secs(wall), ID: i, Package: "maildrill", File: s.File,
+			Timestamp: rep.Generated.UTC().Format("2006-01-02T15:04:05")}
 		props := []junitProp{{"title", s.Title}, {"clock", s.Clock}}
 		if s.RunID != "" {
 			props = append(props, junitProp{"run_id", s.RunID})
@@ -114,7 +112,7 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 		if len(s.Attack) > 0 {
 			props = append(props, junitProp{"attack", strings.Join(s.Attack, ",")})
 		}
-		props = append(props, junitProp{"scenario_time", s.End.Sub(s.Start).String()},
+		props = append(props, junitProp{"scenario_start", s.Start.Format(time.RFC3339)}, junitProp{"scenario_time", s.End.Sub(s.Start).String()},
 			junitProp{"actions", strconv.Itoa(s.Actions)}, junitProp{"events", strconv.Itoa(s.Events)},
 			junitProp{"alerts", strconv.Itoa(len(s.Alerts))})
 		js.Properties = &junitProps{props}
