@@ -8,14 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
 
 // generatorVersion names the output of the document generators. Bump it
 // with every change that alters the bytes of a document (the golden hashes
-// change then too): documents cached on disk by an older version are then
-// ignored rather than served.
+// change then too), including a dependency upgrade that does: documents
+// cached on disk by an older version are then ignored rather than served.
 const generatorVersion = "2"
 
 // diskCache keeps encoded documents in files, one per (type, variant):
@@ -23,9 +24,9 @@ const generatorVersion = "2"
 //	CacheDir/<generatorVersion>/<seed>/<fingerprint>/<type>-<variant>.b64
 //
 // The fingerprint covers the rest of the configuration a document depends
-// on (domain, users, end date, size cap) and the Go release (compress/flate
-// and image/jpeg are part of the generator), so that organisations that
-// differ only there do not share files. A file is a header line naming the
+// on (domain, users, end date, size cap), the Go release (compress/flate
+// and image/jpeg are part of the generator) and the fpdf version, so that
+// organisations that differ only there do not share files. A file is a header line naming the
 // document, its decoded size and SHA-256, the length and SHA-256 of the
 // body, then the body: the base64 lines as messages carry them. Files are written to a
 // temporary name and renamed, and checked when read; a file that does not
@@ -38,8 +39,8 @@ type diskCache struct {
 const diskMagic = "maildrill-corpus-doc/1"
 
 func newDiskCache(cfg *Config) (*diskCache, error) {
-	id := fmt.Sprintf("domain=%s users=%d end=%s/%s max=%d go=%s", cfg.Domain, cfg.Users,
-		cfg.End.Format(time.RFC3339Nano), cfg.End.Location(), cfg.MaxAttachmentSize, runtime.Version())
+	id := fmt.Sprintf("domain=%s users=%d end=%s/%s max=%d go=%s fpdf=%s", cfg.Domain, cfg.Users,
+		cfg.End.Format(time.RFC3339Nano), cfg.End.Location(), cfg.MaxAttachmentSize, runtime.Version(), fpdfVersion())
 	sum := sha256.Sum256([]byte(id))
 	fp := hex.EncodeToString(sum[:8])
 	dir := filepath.Join(cfg.CacheDir, generatorVersion, strconv.FormatInt(cfg.Seed, 10), fp)
@@ -104,6 +105,9 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 		err = cerr
 	}
 	if err == nil {
+		err = os.Chmod(f.Name(), 0o644) // CreateTemp makes it 0600
+	}
+	if err == nil {
 		err = os.Rename(f.Name(), path)
 	}
 	if err != nil {
@@ -115,4 +119,19 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 func encodedLen(n int) int {
 	lines := (n + 56) / 57
 	return (n+2)/3*4 + 2*lines
+}
+
+// fpdfVersion is the version of the PDF library built in, when known.
+func fpdfVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/go-pdf/fpdf" {
+				if d.Replace != nil {
+					d = d.Replace
+				}
+				return d.Version + d.Sum
+			}
+		}
+	}
+	return "unknown"
 }
