@@ -98,7 +98,11 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	rec.RunID, rec.Truth = runID, mine
 	res := scenarios.Judge(sc, rec)
 	res.Wall = time.Since(wall)
-	printVerdicts(stdout, res)
+	if f.reports.toStdout() {
+		printVerdicts(stderr, res)
+	} else {
+		printVerdicts(stdout, res)
+	}
 	rep := report.Build([]report.Run{{Scenario: sc, Result: res, EventTimes: times}}, time.Now())
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err

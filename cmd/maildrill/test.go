@@ -40,6 +40,12 @@ func (f *reportFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
 }
 
+// toStdout says whether a report goes to standard output: the verdict
+// tables then go to standard error.
+func (f *reportFlags) toStdout() bool {
+	return f.json == "-" || f.junit == "-" || f.html == "-" || f.navigator == "-"
+}
+
 // write renders the report in every format asked for.
 func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
 	for _, o := range []struct {
@@ -352,14 +358,18 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	}
 	wg.Wait()
 
+	tables := stdout
+	if f.reports.toStdout() {
+		tables = stderr
+	}
 	var runs []report.Run
 	for _, o := range outs {
 		runs = append(runs, o.run)
 		failed := o.run.Err != nil || o.run.Result == nil || o.run.Result.Failed
 		if !f.quiet || failed {
-			stdout.Write(o.table.Bytes())
+			tables.Write(o.table.Bytes())
 			if o.run.Err != nil {
-				fmt.Fprintf(stdout, "  error: %v\n", o.run.Err)
+				fmt.Fprintf(tables, "  error: %v\n", o.run.Err)
 			}
 		}
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -28,6 +30,23 @@ func readReport(t *testing.T, path string) *report.Report {
 	return rep
 }
 
+func validateReportSchema(t *testing.T, path string) {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(report.SchemaJSON))
+	require.NoError(t, err)
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	require.NoError(t, c.AddResource("report-v1.schema.json", doc))
+	sch, err := c.Compile("report-v1.schema.json")
+	require.NoError(t, err)
+	fh, err := os.Open(path)
+	require.NoError(t, err)
+	defer fh.Close()
+	inst, err := jsonschema.UnmarshalJSON(fh)
+	require.NoError(t, err)
+	require.NoError(t, sch.Validate(inst))
+}
+
 func TestTestCommand(t *testing.T) {
 	dir := t.TempDir()
 	js, junit, nav, rec := filepath.Join(dir, "r.json"), filepath.Join(dir, "junit.xml"), filepath.Join(dir, "layer.json"), filepath.Join(dir, "logs")
@@ -39,6 +58,14 @@ func TestTestCommand(t *testing.T) {
 	assert.Contains(t, errb.String(), "✘ FAIL suite-miss: 0/1 expectations met")
 	assert.Contains(t, errb.String(), "scenarios: 1 passed, 1 failed; expectations: 3 met, 1 not met")
 	assert.Contains(t, out.String(), "MISSED")
+
+	// The real report holds to the published schema, and a real consumer
+	// reads the JUnit file.
+	validateReportSchema(t, js)
+	if xmllint, err := exec.LookPath("xmllint"); err == nil {
+		out, err := exec.Command(xmllint, "--noout", "--schema", "../../scenarios/report/testdata/junit-10.xsd", junit).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
 
 	rep := readReport(t, js)
 	assert.False(t, rep.Passed)
@@ -70,6 +97,15 @@ func TestTestCommand(t *testing.T) {
 		require.NoError(t, err)
 		assert.Positive(t, st.Size(), f)
 	}
+
+	// With a report on stdout, the tables go to stderr.
+	out.Reset()
+	errb.Reset()
+	err = run(context.Background(), []string{"test", filepath.Join(suiteDir, "miss.yaml"), "--json", "-"}, &out, &errb)
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	_, err = report.ReadJSON(&out)
+	require.NoError(t, err)
+	assert.Contains(t, errb.String(), "MISSED")
 
 	// A suite that holds exits 0; -q prints only the summary.
 	out.Reset()
