@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -412,12 +411,9 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*
 			return report.Run{Scenario: sc, Err: err}
 		}
 		defer tr.Close()
-		bw := bufio.NewWriter(ev)
-		defer bw.Flush()
-		events = io.MultiWriter(times, bw)
-		btw := bufio.NewWriter(tr)
-		defer btw.Flush()
-		opts.Truth = btw
+		// Unbuffered: a SIEM can tail the files during the run.
+		events = io.MultiWriter(times, ev)
+		opts.Truth = tr
 	}
 	opts.Events = events
 	res, err := scenarios.Run(ctx, sc, opts)

@@ -98,6 +98,14 @@ func TestTestCommand(t *testing.T) {
 		assert.Positive(t, st.Size(), f)
 	}
 
+	// The recorded logs replay to the same verdicts.
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"replay", "--events", filepath.Join(rec, "suite-brute.events.jsonl"),
+		"--truth", filepath.Join(rec, "suite-brute.truth.jsonl"), filepath.Join(suiteDir, "brute.yaml"), "--json", "-"}, &out, &errb))
+	again, err := report.ReadJSON(&out)
+	require.NoError(t, err)
+	assert.Equal(t, rep.Scenarios[0].Verdicts, again.Scenarios[0].Verdicts)
+
 	// With a report on stdout, the tables go to stderr.
 	out.Reset()
 	errb.Reset()
