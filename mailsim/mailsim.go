@@ -50,6 +50,9 @@ type Config struct {
 	// AllowInsecureAuth permits plaintext LOGIN/AUTH without TLS (recorded
 	// as auth.cleartext in the audit trail).
 	AllowInsecureAuth bool
+	// CorpusCacheDir, when set, keeps generated attachments on disk so
+	// that later runs with the same seed skip their generation.
+	CorpusCacheDir string
 	// CertDir receives ca.pem, server.pem, server-key.pem. Default: a
 	// temporary directory removed by Close.
 	CertDir string
@@ -131,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser})
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser, CacheDir: cfg.CorpusCacheDir})
 	if err != nil {
 		return nil, fmt.Errorf("mailsim: organisation: %w", err)
 	}

@@ -46,6 +46,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// CertDir is where the target's CA is written (default: temporary).
 	CertDir string
+	// CorpusCacheDir keeps generated attachments between runs ("" = none).
+	CorpusCacheDir string
 }
 
 // Note is a timeline entry for live display.
@@ -199,7 +201,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		certDir = d
 	}
 	wall0 := time.Now()
-	tgt, err := startEmbedded(ctx, env, clk, runID, certDir)
+	tgt, err := startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
 	if err != nil {
 		return nil, fmt.Errorf("starting the %s target: %w", env.Target, err)
 	}

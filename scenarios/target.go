@@ -36,8 +36,9 @@ func (t *Target) Close() error {
 
 // startEmbedded runs mailsim in-process on loopback with ephemeral ports,
 // requiring PROXY headers so each actor is seen at its own address.
-func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID, certDir string) (*Target, error) {
+func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID, certDir, cacheDir string) (*Target, error) {
 	srv, err := mailsim.Start(ctx, mailsim.Config{
+		CorpusCacheDir: cacheDir,
 		Seed: env.Seed, Users: env.Users, MessagesPerUser: env.Messages,
 		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
 		Clock: clk, RunID: runID, ProxyProtocol: true, AllowInsecureAuth: env.AllowPlaintext,

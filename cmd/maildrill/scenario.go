@@ -32,6 +32,7 @@ type runFlags struct {
 	allow                 []string
 	quiet                 bool
 	deadline              time.Duration
+	corpusCache           string
 }
 
 func newRunCmd() *cobra.Command {
@@ -61,6 +62,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
+	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	return cmd
 }
 
@@ -122,6 +124,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline}
+		if f.corpusCache != "off" {
+			opts.CorpusCacheDir = f.corpusCache
+		}
 		times := &eventTimes{} // for the HTML report's events per minute
 		opts.Events = times
 		if evW != nil {
@@ -161,6 +166,16 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return failedError{"some expectations did not hold"}
 	}
 	return nil
+}
+
+// defaultCorpusCache is the user's cache directory for generated
+// attachments ("" when the platform has none).
+func defaultCorpusCache() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "maildrill", "corpus")
 }
 
 // expandDirs replaces directories by the scenario files they hold.

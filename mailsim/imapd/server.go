@@ -306,6 +306,8 @@ type ConnInfo struct {
 	clientVersion string
 	idParams      map[string]string
 	userName      string
+	mailbox       string // selected mailbox, as the client named it
+	mailboxOwner  string
 
 	commands atomic.Int64
 }
@@ -434,6 +436,21 @@ func (i *ConnInfo) idString() string {
 	return b.String()
 }
 
+// auditIdle records IDLE when the shim reads the command, so that the event
+// is stamped at the moment the client asked (the server's IDLE handler runs
+// on its own goroutine, after the continuation).
+func (s *Server) auditIdle(info *ConnInfo) {
+	if !info.Authenticated() {
+		return
+	}
+	mb, owner := info.selected()
+	e := audit.Event{Action: audit.IMAPIdle, Outcome: audit.Success, Command: "IDLE", UserName: info.user(), Mailbox: mb, MailboxOwner: owner}
+	if owner != "" {
+		e.MailboxShared = audit.Bool(owner != info.user())
+	}
+	s.emit(info, e)
+}
+
 func (s *Server) auditStartTLS(info *ConnInfo, err error) {
 	e := audit.Event{Action: audit.IMAPStartTLS, Outcome: audit.Success, Command: "STARTTLS"}
 	if err != nil {
@@ -452,6 +469,18 @@ func (i *ConnInfo) user() string {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.userName
+}
+
+func (i *ConnInfo) setSelected(name, owner string) {
+	i.mu.Lock()
+	i.mailbox, i.mailboxOwner = name, owner
+	i.mu.Unlock()
+}
+
+func (i *ConnInfo) selected() (string, string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.mailbox, i.mailboxOwner
 }
 
 func (i *ConnInfo) setUser(u string) {

@@ -230,6 +230,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if s.tracker != nil {
 		s.tracker.Close()
 		s.tracker, s.mb = nil, nil
+		s.info.setSelected("", "")
 	}
 	mb, owner, err := s.mailbox(name)
 	if err != nil {
@@ -242,6 +243,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, err
 	}
 	s.mb, s.mbName, s.mbOwner, s.readOnly = mb, name, owner, readOnly
+	s.info.setSelected(name, owner)
 	s.tracker = mb.Tracker().NewSession()
 	s.lastRes = nil
 	s.emit(s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}, name, owner))
@@ -264,6 +266,7 @@ func (s *session) Unselect() error {
 		s.tracker.Close()
 	}
 	s.tracker, s.mb, s.mbName, s.mbOwner, s.readOnly, s.lastRes = nil, nil, "", "", false, nil
+	s.info.setSelected("", "")
 	return nil
 }
 
@@ -468,7 +471,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 }
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPIdle, Outcome: audit.Success, Command: "IDLE"}, s.mbName, s.mbOwner))
+	// The imap.idle event is recorded by the wire shim (auditIdle).
 	if s.tracker == nil {
 		<-stop
 		return nil

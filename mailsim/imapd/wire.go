@@ -216,6 +216,8 @@ func (c *conn) clientToServer() error {
 					}
 				case "LOGIN", "AUTHENTICATE":
 					c.addPending(tag, pending{kind: pendingAuth, cmd: name})
+				case "IDLE":
+					c.srv.auditIdle(c.info)
 				}
 			}
 		}
