@@ -352,6 +352,11 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 			continue
 		}
 		ax := x(a.Time)
+		if a.Type == "outside" { // from an outside SIEM: a circle
+			fmt.Fprintf(&b, `<circle class="alert outside lvl-%s" cx="%.1f" cy="%.1f" r="5"><title>%s %s [%s, outside]</title></circle>`,
+				esc(a.Level), ax, y+10, a.Time.In(loc).Format("15:04:05"), esc(a.Title), esc(a.Level))
+			continue
+		}
 		fmt.Fprintf(&b, `<path class="alert lvl-%s" d="M%.1f %.1f l6 10 l-12 0 z"><title>%s %s [%s]</title></path>`,
 			esc(a.Level), ax, y+5, a.Time.In(loc).Format("15:04:05"), esc(a.Title), esc(a.Level))
 	}
@@ -450,7 +455,7 @@ svg .tick { stroke: #eef0f3; stroke-width: 1; } svg .grid { stroke: #f0f2f5; str
 svg .step { fill: #37474f; } svg .steplbl { font-size: 10px; fill: #37474f; }
 svg .act { fill: #ef6c00; fill-opacity: .8; }
 svg .hist-staff rect { fill: #5c8ddb; } svg .hist-events rect { fill: #8e99a8; }
-svg .alert { fill: #f9a825; stroke: #5d4037; stroke-width: .6; } svg .alert.lvl-high, svg .alert.lvl-critical { fill: #e53935; }
+svg .alert { fill: #f9a825; stroke: #5d4037; stroke-width: .6; } svg .alert.lvl-high, svg .alert.lvl-critical { fill: #e53935; } svg .alert.outside { stroke: #1a237e; stroke-width: 1.5; }
 svg .miss { font-size: 11px; font-weight: 700; fill: var(--fail); }
 @media print { header, main { max-width: none; } }
 </style>

@@ -32,6 +32,13 @@ func TestHTMLSelfContained(t *testing.T) {
 	assert.Contains(t, page, `id="timeline-report-fixture"`)
 	assert.Contains(t, page, `id="timeline-report-fixture-attack"`, "the attack is a small part of the run: zoomed")
 	assert.Contains(t, page, "A spray from an exit node", "the narrative")
+
+	// An outside SIEM's alert is drawn apart.
+	fx := fixture(t)
+	fx.Result.Alerts[1].Type = "outside"
+	buf.Reset()
+	require.NoError(t, WriteHTML(&buf, Build([]Run{fx}, fixedTime)))
+	assert.Contains(t, buf.String(), `<circle class="alert outside lvl-high"`)
 }
 
 // chromiumPath finds Debian's chromium; CI installs it, and
