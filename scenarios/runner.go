@@ -39,6 +39,9 @@ type Options struct {
 	// truth as JSON lines.
 	Events io.Writer
 	Truth  io.Writer
+	// Syslog, when set, receives the audit trail as Dovecot and Postfix
+	// mail-log lines, streamed during the run (for SIEM ingestion).
+	Syslog io.Writer
 	// Progress receives timeline notes as the run goes; nil is quiet.
 	Progress func(Note)
 	// WallDeadline bounds the run in wall time (0: none).
@@ -274,6 +277,14 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			r.eventSrc[e.ID] = e.SourceIP
 			if r.evEnc != nil && r.writeErr == nil {
 				r.writeErr = r.evEnc.Encode(e)
+			}
+			if r.opts.Syslog != nil && r.writeErr == nil {
+				for _, l := range audit.SyslogLines(e, audit.SyslogOptions{Location: r.sc.Env.Location}) {
+					if _, err := io.WriteString(r.opts.Syslog, l+"\n"); err != nil {
+						r.writeErr = err
+						break
+					}
+				}
 			}
 			r.alerts = append(r.alerts, alerts...)
 			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {

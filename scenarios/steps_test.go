@@ -78,8 +78,8 @@ func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
 	t.Helper()
 	sc, err := Parse("test.yaml", []byte(src))
 	require.NoError(t, err)
-	var evBuf, trBuf bytes.Buffer
-	res, err := Run(context.Background(), sc, Options{Events: &evBuf, Truth: &trBuf})
+	var evBuf, trBuf, slBuf bytes.Buffer
+	res, err := Run(context.Background(), sc, Options{Events: &evBuf, Truth: &trBuf, Syslog: &slBuf})
 	require.NoError(t, err)
 	var evs []*audit.Event
 	for _, line := range bytes.Split(bytes.TrimSpace(evBuf.Bytes()), []byte("\n")) {
@@ -89,8 +89,12 @@ func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
 	}
 	require.Equal(t, res.Events, len(evs))
 	require.Equal(t, len(res.Truth), len(bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))))
+	lastSyslog = slBuf.String()
 	return res, evs
 }
+
+// lastSyslog is the mail log of the last runYAML.
+var lastSyslog string
 
 func count(evs []*audit.Event, f func(*audit.Event) bool) int {
 	n := 0
@@ -148,6 +152,11 @@ func TestEveryStepKind(t *testing.T) {
 			assert.Equal(t, "EVIL-PC", e.SMTPHelo)
 		}
 	}
+	// The mail log export carries the same story in Dovecot/Postfix form.
+	assert.Regexp(t, `dovecot: imap-login: Login: user=<[^>]+>, method=PLAIN, rip=203\.0\.113\.50, `, lastSyslog)
+	assert.Regexp(t, `dovecot: auth: passwd-file\([^)]*203\.0\.113\.50[^)]*\): Password mismatch`, lastSyslog)
+	assert.Regexp(t, `postfix/smtp\[\d+\]: [0-9A-F]{11}: to=<drop@exfil\.example>, .*status=sent`, lastSyslog)
+	assert.Regexp(t, `: expunge: box=INBOX, uid=\d+`, lastSyslog)
 	// Time moved: the wait step spans 30 minutes of scenario time.
 	sp := res.Spans["wait"]
 	assert.Equal(t, "30m0s", sp.End.Sub(sp.Start).String())

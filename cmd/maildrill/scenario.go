@@ -33,6 +33,7 @@ type runFlags struct {
 	quiet                 bool
 	deadline              time.Duration
 	corpusCache           string
+	syslog                string
 }
 
 func newRunCmd() *cobra.Command {
@@ -62,6 +63,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
+	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
 	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	return cmd
 }
@@ -111,6 +113,13 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{fmt.Errorf("--truth: %w", err)}
 	}
+	slW, err := openOut(f.syslog)
+	if err != nil {
+		return usageError{fmt.Errorf("--syslog: %w", err)}
+	}
+	if slW != nil {
+		defer slW.Close()
+	}
 	defer func() {
 		if evW != nil {
 			evW.Close()
@@ -124,6 +133,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline}
+		if slW != nil {
+			opts.Syslog = slW
+		}
 		if f.corpusCache != "off" {
 			opts.CorpusCacheDir = f.corpusCache
 		}

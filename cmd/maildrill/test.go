@@ -214,7 +214,7 @@ scenario runs on exactly one of them.`,
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
-	fl.StringVar(&f.record, "record", "", "write each run's audit events and ground truth to DIR/ID.events.jsonl and DIR/ID.truth.jsonl")
+	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
 	return cmd
 }
@@ -411,9 +411,15 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*
 			return report.Run{Scenario: sc, Err: err}
 		}
 		defer tr.Close()
+		sl, err := os.Create(filepath.Join(f.record, sc.ID+".mail.log"))
+		if err != nil {
+			return report.Run{Scenario: sc, Err: err}
+		}
+		defer sl.Close()
 		// Unbuffered: a SIEM can tail the files during the run.
 		events = io.MultiWriter(times, ev)
 		opts.Truth = tr
+		opts.Syslog = sl
 	}
 	opts.Events = events
 	res, err := scenarios.Run(ctx, sc, opts)

@@ -1,0 +1,52 @@
+package audit
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Lines follow the shapes stock Dovecot and Postfix parsers expect.
+func TestSyslogLines(t *testing.T) {
+	ts := time.Date(2025, 12, 11, 23, 40, 21, 0, time.FixedZone("CET", 3600))
+	base := Event{Timestamp: ts, ServiceType: "imap", ServiceName: "imaps", SessionID: "imap-7", SourceIP: "203.0.113.7", TLS: true, UserName: "a.b@interieur.test"}
+	login := base
+	login.Action, login.Outcome, login.AuthMechanism = IMAPLogin, Success, "PLAIN"
+	lines := SyslogLines(&login, SyslogOptions{})
+	require.Len(t, lines, 1)
+	assert.Equal(t, "Dec 11 23:40:21 mail dovecot: imap-login: Login: user=<a.b@interieur.test>, method=PLAIN, rip=203.0.113.7, lip=10.20.0.25, mpid=", lines[0][:len("Dec 11 23:40:21 mail dovecot: imap-login: Login: user=<a.b@interieur.test>, method=PLAIN, rip=203.0.113.7, lip=10.20.0.25, mpid=")])
+	assert.Regexp(t, `, TLS, session=<imap-7>$`, lines[0])
+
+	fail := login
+	fail.Outcome, fail.Reason = Failure, "invalid_credentials"
+	lines = SyslogLines(&fail, SyslogOptions{Location: time.UTC})
+	require.Len(t, lines, 2)
+	assert.Regexp(t, `^Dec 11 22:40:21 mail dovecot: auth: passwd-file\(a\.b@interieur\.test,203\.0\.113\.7,<imap-7>\): Password mismatch$`, lines[0])
+	assert.Contains(t, lines[1], "Disconnected (auth failed, 1 attempts)")
+
+	ex := base
+	ex.Action, ex.Mailbox, ex.MessageUID, ex.MessageID, ex.MessageSize = IMAPExpunge, "INBOX", 12, "x@y", 900
+	assert.Regexp(t, regexp.MustCompile(`dovecot: imap\(a\.b@interieur\.test\)<\d+><imap-7>: expunge: box=INBOX, uid=12, msgid=<x@y>, size=900$`), SyslogLines(&ex, SyslogOptions{})[0])
+
+	smtp := Event{Timestamp: ts, ServiceType: "smtp", ServiceName: "submission", SessionID: "smtp-3", SourceIP: "203.0.113.7", UserName: "a.b@interieur.test", SMTPMailFrom: "a.b@interieur.test", MessageID: "m@1", MessageSize: 4242}
+	data := smtp
+	data.Action = SMTPData
+	dl := SyslogLines(&data, SyslogOptions{})
+	require.Len(t, dl, 3)
+	assert.Regexp(t, `postfix/submission/smtpd\[\d+\]: [0-9A-F]{11}: client=unknown\[203\.0\.113\.7\], sasl_method=LOGIN, sasl_username=a\.b@interieur\.test$`, dl[0])
+	assert.Regexp(t, `postfix/qmgr\[1234\]: [0-9A-F]{11}: from=<a\.b@interieur\.test>, size=4242, nrcpt=1 \(queue active\)$`, dl[2])
+	out := smtp
+	out.Action, out.EmailDirection, out.SMTPRcptTo, out.DestDomain = SMTPDeliver, "outbound", "drop@proton.example", "proton.example"
+	ol := SyslogLines(&out, SyslogOptions{})
+	require.Len(t, ol, 1)
+	assert.Regexp(t, `postfix/smtp\[\d+\]: [0-9A-F]{11}: to=<drop@proton\.example>, relay=mx\.proton\.example\[192\.0\.2\.25\]:25, .*status=sent`, ol[0])
+	// The same message keeps the same queue id across its lines.
+	assert.Equal(t, regexp.MustCompile(`[0-9A-F]{11}`).FindString(dl[0]), regexp.MustCompile(`[0-9A-F]{11}`).FindString(ol[0]))
+
+	noop := base
+	noop.Action = IMAPNamespace
+	assert.Empty(t, SyslogLines(&noop, SyslogOptions{}))
+}
