@@ -39,7 +39,7 @@ func (t *Target) Close() error {
 func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID, certDir, cacheDir string) (*Target, error) {
 	srv, err := mailsim.Start(ctx, mailsim.Config{
 		CorpusCacheDir: cacheDir,
-		Seed: env.Seed, Users: env.Users, MessagesPerUser: env.Messages,
+		Seed:           env.Seed, Users: env.Users, MessagesPerUser: env.Messages,
 		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
 		Clock: clk, RunID: runID, ProxyProtocol: true, AllowInsecureAuth: env.AllowPlaintext,
 		CertDir: certDir, RetainEvents: -1,
