@@ -190,7 +190,8 @@ func defaultCorpusCache() string {
 	return filepath.Join(d, "maildrill", "corpus")
 }
 
-// expandDirs replaces directories by the scenario files they hold.
+// expandDirs replaces directories by the scenario files (*.yaml, *.yml)
+// found under them, recursively, skipping testdata and hidden directories.
 func expandDirs(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -200,12 +201,26 @@ func expandDirs(args []string) ([]string, error) {
 			continue
 		}
 		var files []string
-		for _, pat := range []string{"*.yaml", "*.yml"} {
-			m, _ := filepath.Glob(filepath.Join(a, pat))
-			files = append(files, m...)
+		err = filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if p != a && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 		if len(files) == 0 {
-			return nil, fmt.Errorf("%s: no scenario files (*.yaml) in this directory", a)
+			return nil, fmt.Errorf("%s: no scenario files (*.yaml) under this directory", a)
 		}
 		sort.Strings(files)
 		out = append(out, files...)
