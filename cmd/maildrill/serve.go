@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,9 @@ type serveFlags struct {
 	start                              string
 	speed                              float64
 	verbose                            bool
+	proxyProtocol, virtualClock        bool
+	trustedProxies                     []string
+	docker                             dockerServeFlags // serve_docker.go
 }
 
 func newServeCmd() *cobra.Command {
@@ -63,6 +67,10 @@ Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 	fl.StringVar(&f.start, "start", "", "scenario start time (RFC 3339) for a scaled clock; default: the wall clock")
 	fl.Float64Var(&f.speed, "speed", 1, "with --start: scenario seconds per wall second")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	fl.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol header (v1/v2) on IMAP and SMTP connections, from --trusted-proxies only")
+	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "with --proxy-protocol: CIDRs allowed to send PROXY headers (default loopback)")
+	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
+	registerDockerServeFlags(fl, &f.docker)
 	return cmd
 }
 
@@ -73,8 +81,34 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if f.messages < 0 || f.messages > 100000 {
 		return usageError{fmt.Errorf("--messages must be between 0 and 100000, got %d", f.messages)}
 	}
+	if f.docker.enabled {
+		return runServeDocker(ctx, f, stdout, stderr)
+	}
+	if f.adminToken == "" {
+		f.adminToken = os.Getenv("MAILDRILL_ADMIN_TOKEN")
+	}
+	var trusted []netip.Prefix
+	for _, c := range f.trustedProxies {
+		p, err := parsePrefix(c)
+		if err != nil {
+			return usageError{fmt.Errorf("--trusted-proxies %q: want a CIDR such as 172.18.0.1/32", c)}
+		}
+		trusted = append(trusted, p)
+	}
+	if len(trusted) > 0 && !f.proxyProtocol {
+		return usageError{fmt.Errorf("--trusted-proxies needs --proxy-protocol")}
+	}
 	var clk clock.Clock = clock.Real{}
-	if f.start != "" {
+	if f.virtualClock {
+		if f.start == "" || f.speed != 1 {
+			return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
+		}
+		t, err := time.Parse(time.RFC3339, f.start)
+		if err != nil {
+			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
+		}
+		clk = clock.NewVirtual(t)
+	} else if f.start != "" {
 		t, err := time.Parse(time.RFC3339, f.start)
 		if err != nil {
 			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
@@ -112,6 +146,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		IMAPAddr: f.imap, IMAPSAddr: f.imaps, SubmissionAddr: f.submission, MXAddr: f.mx, AdminAddr: f.admin,
 		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
 		AuditLog: auditW, AdminToken: f.adminToken, Logger: logger,
+		ProxyProtocol: f.proxyProtocol, TrustedProxies: trusted,
 	}
 	t0 := time.Now()
 	srv, err := mailsim.Start(ctx, cfg)

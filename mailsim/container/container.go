@@ -1,0 +1,476 @@
+// Package container runs mailsim in Docker with testcontainers-go: an image
+// built locally (FROM scratch + the static maildrill binary, cached by
+// content hash), a private network where the server answers as
+// imap.interieur.test and smtp.interieur.test, readiness proven by the
+// admin API's /healthz, the audit trail streamed out as NDJSON and the
+// clock driven through the admin API.
+//
+// Nothing is pulled (testcontainers' reaper is disabled, it needs a pull),
+// so this package cleans up itself: Close removes the container and the
+// network, a failed Start removes what it made, and everything carries the
+// label org.maildrill.managed so Sweep can remove what a killed process
+// left behind.
+package container
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// Labels on everything this package creates.
+const (
+	LabelManaged = "org.maildrill.managed" // "mailsim", "network" or "image"
+	LabelSession = "org.maildrill.session" // one Start
+)
+
+// Host names of the mail server on its private network.
+var Aliases = []string{"imap.interieur.test", "smtp.interieur.test", "mail.interieur.test"}
+
+func init() {
+	// The reaper (Ryuk) needs an image pull; nothing can be pulled here.
+	// Docker's published ports answer on localhost.
+	setDefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+	setDefault("TESTCONTAINERS_HOST_OVERRIDE", "localhost")
+	if os.Getenv("MAILDRILL_DOCKER_DEBUG") == "" {
+		tclog.SetDefault(tclog.NewNoopLogger())
+	}
+}
+
+func setDefault(k, v string) {
+	if _, ok := os.LookupEnv(k); !ok {
+		os.Setenv(k, v)
+	}
+}
+
+// Options configure a mailsim container.
+type Options struct {
+	Image           string // default: BuildImage from the repository
+	Seed            int64
+	Users, Messages int
+	AllowPlaintext  bool
+	RunID           string
+	// Start, when set, gives the container a virtual clock reading Start,
+	// moved only by SetClock. Zero: the wall clock.
+	Start time.Time
+	// ProxyProtocol requires PROXY headers from the network's gateway
+	// (where published ports arrive from) on the IMAP and SMTP ports.
+	ProxyProtocol bool
+	// ReadyTimeout bounds start-to-ready (default 30 s).
+	ReadyTimeout time.Duration
+	Logger       *slog.Logger
+
+	// failAfter, when set, fails Start at that stage (tests).
+	failAfter string
+}
+
+// Mailsim is a running mailsim container.
+type Mailsim struct {
+	// Addresses published on 127.0.0.1.
+	IMAPAddr, IMAPSAddr, SubmissionAddr, MXAddr string
+	AdminURL                                    string
+	Token                                       string
+	CAPEM                                       []byte
+	Accounts                                    []mailsim.Account
+	Domain                                      string
+	Image                                       string
+	ContainerID, NetworkName                    string
+	Gateway                                     netip.Addr
+	// StartToReady is from container create to /healthz answering.
+	StartToReady time.Duration
+
+	session string
+	ctr     *testcontainers.DockerContainer
+	nw      *testcontainers.DockerNetwork
+	http    *http.Client
+	once    sync.Once
+	err     error
+}
+
+var ports = map[string]string{"imap": "143/tcp", "imaps": "993/tcp", "submission": "587/tcp", "mx": "25/tcp", "admin": "8025/tcp"}
+
+// Start builds (or reuses) the image and starts a mailsim container on a
+// new private network. On error nothing is left behind.
+func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
+	if opts.ReadyTimeout == 0 {
+		opts.ReadyTimeout = 30 * time.Second
+	}
+	if opts.Image == "" {
+		img, err := BuildImage(ctx, BuildOptions{})
+		if err != nil {
+			return nil, err
+		}
+		opts.Image = img.Tag
+	}
+	if opts.Users == 0 {
+		opts.Users = 50
+	}
+	if opts.Messages == 0 {
+		opts.Messages = 200
+	}
+	if opts.Seed == 0 {
+		opts.Seed = 1
+	}
+	m := &Mailsim{session: randHex(8), Token: randHex(16), Image: opts.Image, http: &http.Client{}}
+	labels := func(kind string) map[string]string {
+		return map[string]string{LabelManaged: kind, LabelSession: m.session}
+	}
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	m.nw, err = tcnetwork.New(ctx, tcnetwork.WithLabels(labels("network")))
+	if err != nil {
+		return nil, fmt.Errorf("container: network: %w", err)
+	}
+	m.NetworkName = m.nw.Name
+	if opts.failAfter == "network" {
+		return nil, errors.New("container: injected failure after the network")
+	}
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	ni, err := cli.NetworkInspect(ctx, m.nw.ID, client.NetworkInspectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("container: network inspect: %w", err)
+	}
+	for _, c := range ni.Network.IPAM.Config {
+		if c.Gateway.IsValid() && c.Gateway.Is4() {
+			m.Gateway = c.Gateway
+		}
+	}
+	if !m.Gateway.IsValid() {
+		return nil, fmt.Errorf("container: network %s has no IPv4 gateway", m.nw.Name)
+	}
+	cmd := []string{
+		"--imap", "0.0.0.0:143", "--imaps", "0.0.0.0:993", "--submission", "0.0.0.0:587", "--mx", "0.0.0.0:25",
+		"--admin", "0.0.0.0:8025", "--cert-dir", "/certs",
+		"--seed", strconv.FormatInt(opts.Seed, 10), "--users", strconv.Itoa(opts.Users), "--messages", strconv.Itoa(opts.Messages),
+	}
+	if opts.RunID != "" {
+		cmd = append(cmd, "--run-id", opts.RunID)
+	}
+	if opts.AllowPlaintext {
+		cmd = append(cmd, "--allow-plaintext-auth")
+	}
+	if !opts.Start.IsZero() {
+		cmd = append(cmd, "--virtual-clock", "--start", opts.Start.Format(time.RFC3339Nano))
+	}
+	if opts.ProxyProtocol {
+		// Published ports reach the container from the network's gateway:
+		// that is the runner, the only peer allowed to name a client.
+		cmd = append(cmd, "--proxy-protocol", "--trusted-proxies", m.Gateway.String()+"/32")
+	}
+	var exposed []string
+	for _, p := range ports {
+		exposed = append(exposed, p)
+	}
+	t0 := time.Now()
+	m.ctr, err = testcontainers.Run(ctx, opts.Image,
+		testcontainers.WithCmd(cmd...),
+		testcontainers.WithEnv(map[string]string{"MAILDRILL_ADMIN_TOKEN": m.Token}),
+		testcontainers.WithExposedPorts(exposed...),
+		testcontainers.WithLabels(labels("mailsim")),
+		testcontainers.WithTmpfs(map[string]string{"/tmp": "rw,mode=1777,size=64m"}),
+		tcnetwork.WithNetwork(Aliases, m.nw),
+		// Publish on loopback only: the mail server is for this machine.
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			for p, bs := range hc.PortBindings {
+				for i := range bs {
+					bs[i].HostIP = netip.MustParseAddr("127.0.0.1")
+				}
+				hc.PortBindings[p] = bs
+			}
+		}),
+		// On a scratch image a published port accepts before the server
+		// listens (docker-proxy): readiness is the health endpoint.
+		testcontainers.WithWaitStrategyAndDeadline(opts.ReadyTimeout,
+			wait.ForHTTP("/healthz").WithPort("8025/tcp").WithPollInterval(20*time.Millisecond).WithStartupTimeout(opts.ReadyTimeout)),
+	)
+	if m.ctr != nil {
+		m.ContainerID = m.ctr.GetContainerID()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("container: mailsim: %w%s", err, m.logTail())
+	}
+	m.StartToReady = time.Since(t0)
+	if opts.failAfter == "ready" {
+		return nil, errors.New("container: injected failure after readiness")
+	}
+	addr := func(name string) (string, error) {
+		p, err := m.ctr.MappedPort(ctx, ports[name])
+		if err != nil {
+			return "", err
+		}
+		return net.JoinHostPort("127.0.0.1", p.Port()), nil
+	}
+	for name, dst := range map[string]*string{"imap": &m.IMAPAddr, "imaps": &m.IMAPSAddr, "submission": &m.SubmissionAddr, "mx": &m.MXAddr} {
+		if *dst, err = addr(name); err != nil {
+			return nil, fmt.Errorf("container: port %s: %w", name, err)
+		}
+	}
+	a, err := addr("admin")
+	if err != nil {
+		return nil, err
+	}
+	m.AdminURL = "http://" + a
+	rc, err := m.ctr.CopyFileFromContainer(ctx, "/certs/ca.pem")
+	if err != nil {
+		return nil, fmt.Errorf("container: reading the CA: %w", err)
+	}
+	m.CAPEM, err = io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.getJSON(ctx, "/api/users", &m.Accounts); err != nil {
+		return nil, err
+	}
+	var info map[string]string
+	if err := m.getJSON(ctx, "/api/info", &info); err != nil {
+		return nil, err
+	}
+	m.Domain = info["domain"]
+	return m, nil
+}
+
+// TLSConfig trusts the container's CA for serverName (its certificate
+// names localhost, 127.0.0.1 and the aliases).
+func (m *Mailsim) TLSConfig(serverName string) *tls.Config {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(m.CAPEM)
+	return &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12}
+}
+
+func (m *Mailsim) logTail() string {
+	if m.ctr == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	rc, err := m.ctr.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(io.LimitReader(rc, 64<<10))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	if len(b) == 0 {
+		return ""
+	}
+	return "\ncontainer log:\n" + string(b)
+}
+
+func (m *Mailsim) request(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, m.AdminURL+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+m.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := m.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, fmt.Errorf("container: %s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+	}
+	return resp, nil
+}
+
+func (m *Mailsim) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := m.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// SetClock moves the container's virtual clock to t. Moving it back is
+// refused by mailsim and reported as an error.
+func (m *Mailsim) SetClock(ctx context.Context, t time.Time) error {
+	b, _ := json.Marshal(map[string]time.Time{"set": t})
+	resp, err := m.request(ctx, http.MethodPost, "/api/clock", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Body.Close()
+}
+
+// Published is how many audit events the container has published.
+func (m *Mailsim) Published(ctx context.Context) (uint64, error) {
+	var h struct {
+		Events uint64 `json:"events"`
+	}
+	err := m.getJSON(ctx, "/healthz", &h)
+	return h.Events, err
+}
+
+// Stream calls fn for every audit event from sequence from on, in order,
+// until ctx ends, the container stops or fn fails.
+func (m *Mailsim) Stream(ctx context.Context, from uint64, fn func(audit.Event) error) error {
+	resp, err := m.request(ctx, http.MethodGet, "/api/events?from="+strconv.FormatUint(from, 10), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var e audit.Event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			return fmt.Errorf("container: event stream: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	return nil
+}
+
+// Close stops the container (SIGTERM: mailsim closes its sessions) and
+// removes it and its network. Safe to call more than once.
+func (m *Mailsim) Close() error {
+	m.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var errs []error
+		if m.ctr != nil {
+			stop := 5 * time.Second
+			if err := m.ctr.Terminate(ctx, testcontainers.StopTimeout(stop)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if m.nw != nil {
+			if err := m.nw.Remove(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		// Whatever a cancelled create may have left under this session.
+		if m.session != "" {
+			if _, err := sweep(ctx, LabelSession+"="+m.session); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		m.err = errors.Join(errs...)
+	})
+	return m.err
+}
+
+// Sweep removes every container and network labelled as maildrill's (left
+// by a process that was killed outright) and reports how many it removed.
+func Sweep(ctx context.Context) (int, error) {
+	return sweep(ctx, LabelManaged)
+}
+
+func sweep(ctx context.Context, label string) (int, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	n := 0
+	var errs []error
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", label)})
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range cs.Items {
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", label)})
+	if err != nil {
+		return n, err
+	}
+	for _, nw := range ns.Items {
+		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
+// Counts are Docker objects present (all of them, not only ours).
+type Counts struct{ Containers, Networks, Volumes int }
+
+// Count counts every container (running or not), network and volume.
+func Count(ctx context.Context) (Counts, error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return Counts{}, err
+	}
+	defer cli.Close()
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return Counts{}, err
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return Counts{}, err
+	}
+	vs, err := cli.VolumeList(ctx, client.VolumeListOptions{})
+	if err != nil {
+		return Counts{}, err
+	}
+	return Counts{len(cs.Items), len(ns.Items), len(vs.Items)}, nil
+}
+
+func dockerClient(ctx context.Context) (*client.Client, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, fmt.Errorf("container: docker client: %w", err)
+	}
+	return cli, nil
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,187 @@
+package container
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
+)
+
+func needDocker(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MAILDRILL_DOCKER") != "1" {
+		t.Skip("set MAILDRILL_DOCKER=1 (needs a Docker daemon; see docs/containers.md)")
+	}
+}
+
+var (
+	imgOnce sync.Once
+	imgTag  string
+	imgErr  error
+)
+
+// testImage builds the image once per test binary.
+func testImage(t testing.TB) string {
+	t.Helper()
+	imgOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var img Image
+		img, imgErr = BuildImage(ctx, BuildOptions{})
+		imgTag = img.Tag
+		if imgErr == nil {
+			t.Logf("image %s cached=%v in %s", img.Tag, img.Cached, img.Took)
+		}
+	})
+	if imgErr != nil {
+		t.Fatal(imgErr)
+	}
+	return imgTag
+}
+
+func startTest(t *testing.T, opts Options) *Mailsim {
+	t.Helper()
+	opts.Image = testImage(t)
+	if opts.Users == 0 {
+		opts.Users, opts.Messages = 8, 20
+	}
+	m, err := Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		t0 := time.Now()
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+		t.Logf("teardown %s", time.Since(t0))
+	})
+	t.Logf("start-to-ready %s", m.StartToReady)
+	return m
+}
+
+// dialAs connects to addr announcing src with a PROXY v1 header.
+func dialAs(t *testing.T, addr string, src string, dstPort uint16) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxyproto.WriteV1(c, netip.MustParseAddrPort(src), netip.AddrPortFrom(netip.MustParseAddr("10.20.0.25"), dstPort)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func person(t *testing.T, m *Mailsim, skip int) mailsim.Account {
+	for _, a := range m.Accounts {
+		if a.Kind == "person" {
+			if skip == 0 {
+				return a
+			}
+			skip--
+		}
+	}
+	t.Fatal("no person account")
+	return mailsim.Account{}
+}
+
+// TestContainerLoginFetchSend: two actors at their own addresses log in,
+// fetch a message with its attachment and send one; the audit trail read
+// back from the container names each actor's address and user, stamped by
+// the virtual clock the test set.
+func TestContainerLoginFetchSend(t *testing.T) {
+	needDocker(t)
+	start := time.Date(2025, 12, 11, 23, 40, 0, 0, time.FixedZone("CET", 3600))
+	m := startTest(t, Options{ProxyProtocol: true, Start: start, RunID: "md-test"})
+	ctx := context.Background()
+	at := start.Add(7 * time.Minute)
+	if err := m.SetClock(ctx, at); err != nil {
+		t.Fatal(err)
+	}
+
+	// Attacker: IMAPS from an internet range, login + fetch.
+	victim := person(t, m, 0)
+	conn := tls.Client(dialAs(t, m.IMAPSAddr, "203.0.113.7:51000", 993), m.TLSConfig("imap.interieur.test"))
+	c := imapclient.New(conn, nil)
+	if err := c.Login(victim.Address, victim.Password).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
+	if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) == 0 {
+		t.Fatalf("fetch: %v, %d messages", err, len(msgs))
+	}
+	c.Logout().Wait()
+	c.Close()
+
+	// Staff: submission from the office network, STARTTLS + AUTH + send.
+	sender := person(t, m, 1)
+	sc, err := smtp.NewClientStartTLS(dialAs(t, m.SubmissionAddr, "10.20.1.15:40001", 587), m.TLSConfig("smtp.interieur.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Auth(sasl.NewPlainClient("", sender.Address, sender.Password)); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SendMail(sender.Address, []string{victim.Address}, strings.NewReader("Subject: test\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	sc.Quit()
+
+	// Read the trail back until both sessions' events are in.
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	seen := map[string]audit.Event{}
+	errDone := errors.New("done")
+	err = m.Stream(sctx, 1, func(e audit.Event) error {
+		seen[e.Action+" "+e.SourceIP] = e
+		if _, ok := seen[audit.IMAPFetch+" 203.0.113.7"]; ok {
+			if _, ok := seen[audit.SMTPDeliver+" 10.20.1.15"]; ok {
+				return errDone
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		keys := []string{}
+		for k := range seen {
+			keys = append(keys, k)
+		}
+		t.Fatalf("stream ended (%v) before the expected events; saw %v", err, keys)
+	}
+	login := seen[audit.IMAPLogin+" 203.0.113.7"]
+	if login.UserName != victim.Address || login.Outcome != audit.Success {
+		t.Errorf("imap.login: %+v", login)
+	}
+	if !login.Timestamp.Equal(at) {
+		t.Errorf("imap.login at %s, want the virtual clock's %s", login.Timestamp, at)
+	}
+	if login.RunID != "md-test" || !strings.HasPrefix(login.ID, "md-test-") {
+		t.Errorf("run id: %q %q", login.RunID, login.ID)
+	}
+	if e, ok := seen[audit.SMTPAuth+" 10.20.1.15"]; !ok || e.UserName != sender.Address {
+		t.Errorf("smtp.auth from the staff address: %+v", e)
+	}
+	n, err := m.Published(ctx)
+	if err != nil || n == 0 {
+		t.Errorf("published: %d %v", n, err)
+	}
+}
