@@ -1,0 +1,380 @@
+package dovecot
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// Profile is a logging profile of the real target.
+type Profile string
+
+const (
+	// Stock is what a default Dovecot install logs: logins, failed logins
+	// (without the reason), the logout counters, mailbox create/delete/
+	// rename (Dovecot logs those itself only with mail_log: so none).
+	Stock Profile = "stock"
+	// Enhanced is everything Dovecot 2.3 can say: auth_verbose, IMAP ID,
+	// source and local ports on login lines, the mail_log plugin with all
+	// its events and fields, and the event export of imap_command_finished
+	// to the log as JSON.
+	Enhanced Profile = "enhanced"
+)
+
+// ParseProfile accepts "stock" and "enhanced".
+func ParseProfile(s string) (Profile, error) {
+	switch Profile(s) {
+	case Stock, Enhanced:
+		return Profile(s), nil
+	}
+	return "", fmt.Errorf("dovecot: unknown logging profile %q (stock, enhanced)", s)
+}
+
+// EnhancedLogging is the Dovecot configuration of the enhanced profile. The
+// container image carries the same text (docker/dovecot/conf/enhanced.conf;
+// a test keeps them equal).
+const EnhancedLogging = `# maildrill: enhanced logging profile (everything Dovecot 2.3 can export).
+auth_verbose = yes
+imap_id_log = *
+login_log_format_elements = user=<%u> method=%m rip=%r rport=%{rport} lip=%l lport=%{lport} mpid=%e %c session=<%{session}>
+mail_plugins = $mail_plugins notify mail_log
+plugin {
+  mail_log_events = delete undelete expunge save copy mailbox_create mailbox_delete mailbox_rename flag_change append
+  mail_log_fields = uid box msgid size vsize flags from subject
+}
+event_exporter log {
+  format = json
+  format_args = time-rfc3339
+  transport = log
+}
+metric imap_command {
+  exporter = log
+  filter = event=imap_command_finished
+}
+`
+
+// Account is a mailbox the local Dovecot serves.
+type Account struct {
+	Address, Password string
+}
+
+// LocalOptions configure a Dovecot run from its own configuration on
+// loopback (no system service, no root needed beyond reading the files).
+type LocalOptions struct {
+	// Dir is the work directory (config, run, state, log). It must exist.
+	Dir string
+	// MailRoot holds <address>/Maildir trees (maildrill export-maildir).
+	MailRoot string
+	Accounts []Account
+	Profile  Profile
+	// TrustedProxies may send a PROXY header on the proxy listener
+	// (default 127.0.0.0/8).
+	TrustedProxies string
+	// Binary is the dovecot executable (default "dovecot" on PATH).
+	Binary string
+}
+
+// Local is a running Dovecot on 127.0.0.1.
+type Local struct {
+	// IMAPAddr takes plain IMAP; ProxyAddr takes IMAP behind a PROXY v1/v2
+	// header (haproxy = yes) from TrustedProxies; LMTPAddr takes LMTP.
+	IMAPAddr, ProxyAddr, LMTPAddr string
+	LogPath                       string
+	cmd                           *exec.Cmd
+	done                          chan struct{}
+	waitErr                       error
+	stderr                        *strings.Builder
+	mu                            sync.Mutex
+}
+
+// Available tells whether a dovecot binary is on PATH.
+func Available() bool {
+	_, err := exec.LookPath("dovecot")
+	return err == nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartLocal writes a configuration into o.Dir and starts `dovecot -F` on
+// three free loopback ports; it returns once IMAP answers. Close stops it.
+func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
+	if o.Binary == "" {
+		o.Binary = "dovecot"
+	}
+	if o.TrustedProxies == "" {
+		o.TrustedProxies = "127.0.0.0/8"
+	}
+	if o.Profile == "" {
+		o.Profile = Stock
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var ports [3]int
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	// Dovecot's auth and mail processes drop privileges: as root they run
+	// as dovecot/nobody and must reach the files; as a user, as that user.
+	mailUser, mailGroup := "nobody", "nogroup"
+	root := os.Geteuid() == 0
+	if !root {
+		u, err := user.Current()
+		if err != nil {
+			return nil, err
+		}
+		g, err := user.LookupGroupId(u.Gid)
+		if err != nil {
+			return nil, err
+		}
+		mailUser, mailGroup = u.Username, g.Name
+	} else if _, err := user.LookupGroup(mailGroup); err != nil {
+		mailGroup = "nobody"
+	}
+	for _, d := range []string{"run", "state"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	var pw strings.Builder
+	for _, a := range o.Accounts {
+		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(pw.String()), 0o644); err != nil {
+		return nil, err
+	}
+	if root {
+		// Every directory on the way must be searchable by the dropped users.
+		for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+			if st, err := os.Stat(d); err == nil && st.Mode().Perm()&0o005 != 0o005 && strings.HasPrefix(d, os.TempDir()) {
+				_ = os.Chmod(d, st.Mode().Perm()|0o005)
+			}
+		}
+		if err := chownTree(o.MailRoot, mailUser, mailGroup); err != nil {
+			return nil, err
+		}
+	}
+	l := &Local{
+		IMAPAddr:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		ProxyAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		LMTPAddr:  fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		LogPath:   filepath.Join(dir, "dovecot.log"),
+		done:      make(chan struct{}),
+		stderr:    &strings.Builder{},
+	}
+	conf := fmt.Sprintf(`# Written by maildrill (mailsim/dovecot.StartLocal): loopback only.
+base_dir = %[1]s/run
+state_dir = %[1]s/state
+instance_name = maildrill-%[2]d
+listen = 127.0.0.1
+protocols = imap lmtp
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = %[3]s
+mail_location = maildir:%[4]s/%%u/Maildir
+first_valid_uid = 1
+mail_max_userip_connections = 100
+haproxy_trusted_networks = %[5]s
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%%u %[1]s/passwd
+}
+userdb {
+  driver = static
+  args = uid=%[6]s gid=%[7]s home=%[4]s/%%u
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = %[8]d
+  }
+  inet_listener imap_proxy {
+    address = 127.0.0.1
+    port = %[9]d
+    haproxy = yes
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = %[10]d
+  }
+}
+`, dir, ports[0], l.LogPath, o.MailRoot, o.TrustedProxies, mailUser, mailGroup, ports[0], ports[1], ports[2])
+	if !root {
+		conf += fmt.Sprintf("default_login_user = %[1]s\ndefault_internal_user = %[1]s\n", mailUser)
+	}
+	if o.Profile == Enhanced {
+		conf += EnhancedLogging
+	}
+	confPath := filepath.Join(dir, "dovecot.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	l.cmd = exec.Command(o.Binary, "-F", "-c", confPath)
+	l.cmd.Stdout = l.stderr
+	l.cmd.Stderr = l.stderr
+	if err := l.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dovecot: %w", err)
+	}
+	go func() {
+		l.waitErr = l.cmd.Wait()
+		close(l.done)
+	}()
+	if err := l.waitReady(ctx, 15*time.Second); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func chownTree(root, usr, group string) error {
+	if root == "" {
+		return nil
+	}
+	u, err := user.Lookup(usr)
+	if err != nil {
+		return err
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return err
+	}
+	var uid, gid int
+	fmt.Sscan(u.Uid, &uid)
+	fmt.Sscan(g.Gid, &gid)
+	return filepath.Walk(root, func(p string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+}
+
+func (l *Local) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		select {
+		case <-l.done:
+			return fmt.Errorf("dovecot exited: %v: %s", l.waitErr, l.stderr.String())
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		c, err := net.DialTimeout("tcp", l.IMAPAddr, time.Second)
+		if err == nil {
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(line, "* OK") {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dovecot: no IMAP greeting on %s after %s", l.IMAPAddr, limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Close stops Dovecot (SIGTERM, then SIGKILL after 5 s) and waits for it.
+func (l *Local) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cmd == nil || l.cmd.Process == nil {
+		return nil
+	}
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
+	_ = l.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-l.done:
+	case <-time.After(5 * time.Second):
+		_ = l.cmd.Process.Kill()
+		<-l.done
+	}
+	return nil
+}
+
+// Tail follows the log at path from its start, as it is written, and
+// calls emit for every event until ctx ends (it then returns nil). At the
+// end of the data it polls every 20 ms; a partial last line waits for its
+// newline.
+func Tail(ctx context.Context, path string, p *Parser, emit func(*audit.Event)) error {
+	var f *os.File
+	for f == nil {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var partial []byte
+	for {
+		b, err := r.ReadBytes('\n')
+		partial = append(partial, b...)
+		if err == nil {
+			for _, e := range p.Parse(string(partial)) {
+				emit(e)
+			}
+			partial = partial[:0]
+			continue
+		}
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// ParseAll parses every line of r.
+func ParseAll(r io.Reader, p *Parser) ([]*audit.Event, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var out []*audit.Event
+	for sc.Scan() {
+		out = append(out, p.Parse(sc.Text())...)
+	}
+	return out, sc.Err()
+}
