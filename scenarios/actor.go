@@ -147,6 +147,11 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now); err != nil {
 		return err
 	}
+	if sync := ar.r.target.SyncClock; sync != nil {
+		if err := sync(ctx, ar.r.clk.Now()); err != nil {
+			return fmt.Errorf("setting the target's clock: %w", err)
+		}
+	}
 	return ctx.Err()
 }
 

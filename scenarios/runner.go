@@ -191,8 +191,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	r.engine = eng
 
 	// Target.
-	if env.Target != "embedded" {
-		return nil, fmt.Errorf("target %q is not available in this build; use --target embedded", env.Target)
+	if env.Target != "embedded" && env.Target != "docker" {
+		return nil, fmt.Errorf("target %q is not available in this build; use --target embedded or docker", env.Target)
 	}
 	certDir := opts.CertDir
 	if certDir == "" {
@@ -204,7 +204,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		certDir = d
 	}
 	wall0 := time.Now()
-	tgt, err := startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
+	var tgt *Target
+	if env.Target == "docker" {
+		tgt, err = startDocker(ctx, env, clk, runID)
+	} else {
+		tgt, err = startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the %s target: %w", env.Target, err)
 	}

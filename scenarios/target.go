@@ -3,13 +3,18 @@ package scenarios
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/container"
 )
 
 // Target is the mail system a run attacks.
@@ -22,8 +27,11 @@ type Target struct {
 	Proxy                              bool       // send PROXY headers (actors' own addresses)
 	Bus                                *audit.Bus // the audit trail, when the run can read it
 	Server                             *mailsim.Server
-	allowed                            map[string]bool
-	close                              func() error
+	// SyncClock, when set, moves the target's own clock to the runner's
+	// before each action (a container's virtual clock, over its admin API).
+	SyncClock func(context.Context, time.Time) error
+	allowed   map[string]bool
+	close     func() error
 }
 
 // Close stops what the run started.
@@ -53,6 +61,72 @@ func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID,
 		Proxy: true, Bus: srv.Bus, Server: srv, close: srv.Close,
 	}
 	t.allowed = map[string]bool{srv.IMAPAddr: true, srv.IMAPSAddr: true, srv.SubmissionAddr: true}
+	return t, nil
+}
+
+// startDocker runs mailsim in a container (mailsim/container). The
+// container's clock is virtual whatever the run's clock: the runner sets it
+// before each action (SyncClock), so events carry scenario time in every
+// mode. Its audit trail, streamed from the admin API, is republished on a
+// local bus with the same run id, so event ids and sequences match the
+// container's and the runner reads it as it reads the embedded target's.
+func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID string) (*Target, error) {
+	m, err := container.Start(ctx, container.Options{
+		Seed: env.Seed, Users: env.Users, Messages: env.Messages, AllowPlaintext: env.AllowPlaintext,
+		RunID: runID, ProxyProtocol: true, Start: clk.Now(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	bus := audit.NewBus(clk, audit.BusOptions{RunID: runID, Retain: -1})
+	var received atomic.Uint64
+	streamCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- m.Stream(streamCtx, 1, func(e audit.Event) error {
+			e.ID, e.Sequence = "", 0
+			if _, err := bus.Publish(e); err != nil {
+				return err
+			}
+			received.Add(1)
+			return nil
+		})
+	}()
+	var mu sync.Mutex
+	var last time.Time
+	t := &Target{
+		Name: "docker", IMAPAddr: m.IMAPAddr, IMAPSAddr: m.IMAPSAddr, SubmissionAdr: m.SubmissionAddr,
+		TLS: m.TLSConfig("localhost"), Accounts: m.Accounts, Domain: m.Domain, Proxy: true, Bus: bus,
+		SyncClock: func(ctx context.Context, now time.Time) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if !now.After(last) { // concurrent actors (scaled clock): never back
+				return nil
+			}
+			last = now
+			return m.SetClock(ctx, now)
+		},
+	}
+	t.allowed = map[string]bool{m.IMAPAddr: true, m.IMAPSAddr: true, m.SubmissionAddr: true}
+	t.close = func() error {
+		// Let the stream catch up with what the container published, then
+		// stop it, the bus and the container.
+		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c()
+		var errs []error
+		if n, err := m.Published(ctx); err == nil {
+			for received.Load() < n && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, audit.ErrClosed) && !errors.Is(err, context.Canceled) {
+			errs = append(errs, err)
+		}
+		bus.Close()
+		errs = append(errs, m.Close())
+		return errors.Join(errs...)
+	}
 	return t, nil
 }
 

@@ -54,7 +54,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names)")
+	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names) or docker (mailsim in a container; docs/containers.md)")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
 	f.reports.register(cmd)
@@ -76,8 +76,8 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if f.speed < 0 {
 		return usageError{fmt.Errorf("--speed must be positive")}
 	}
-	if f.target != "" && f.target != "embedded" {
-		return usageError{fmt.Errorf("--target %q is not available yet; use embedded", f.target)}
+	if f.target != "" && f.target != "embedded" && f.target != "docker" {
+		return usageError{fmt.Errorf("--target %q is not available yet; use embedded or docker", f.target)}
 	}
 	var list []*scenarios.Scenario
 	var bad []error
