@@ -2,10 +2,12 @@ package scenarios
 
 import (
 	"context"
-	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim/container"
 )
 
 func needDocker(t testing.TB) {
@@ -29,7 +31,7 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	dock, err := Run(context.Background(), sc, Options{Target: "docker", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	dock, err := Run(context.Background(), sc, Options{Target: "docker"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,5 +55,39 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 	}
 	if !seen {
 		t.Errorf("the container's events never show an attacker address %v", dock.attackerIPs)
+	}
+}
+
+// TestDockerRunFailingHalfwayLeavesNothing: a run stopped half-way (its
+// wall deadline passes mid-scenario) still removes the container and its
+// network.
+func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
+	needDocker(t)
+	sc, err := Load("ministry-overnight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := container.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Build first so that the deadline falls inside the scenario.
+	if _, err := container.BuildImage(context.Background(), container.BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), sc, Options{Target: "docker", WallDeadline: 4 * time.Second})
+	if err == nil {
+		t.Fatal("the run finished within its deadline; make the deadline shorter")
+	}
+	if res == nil || res.Actions == 0 {
+		t.Fatalf("the run did not get half-way: %v", err)
+	}
+	t.Logf("stopped after %d actions: %s", res.Actions, strings.SplitN(err.Error(), "\n", 2)[0])
+	after, err := container.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("before %+v, after %+v: something was left behind", before, after)
 	}
 }

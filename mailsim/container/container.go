@@ -146,13 +146,22 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 			m.Close()
 		}
 	}()
-	m.nw, err = tcnetwork.New(ctx, tcnetwork.WithLabels(labels("network")))
+	// Calls that create Docker objects run to completion even when ctx is
+	// cancelled (Ctrl-C): a create aborted client-side may still complete
+	// in the daemon, after the cleanup looked. Cancellation is honoured
+	// between steps and while waiting for readiness.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer ccancel()
+	m.nw, err = tcnetwork.New(cctx, tcnetwork.WithLabels(labels("network")))
 	if err != nil {
 		return nil, fmt.Errorf("container: network: %w", err)
 	}
 	m.NetworkName = m.nw.Name
 	if opts.failAfter == "network" {
 		return nil, errors.New("container: injected failure after the network")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	cli, err := dockerClient(ctx)
 	if err != nil {
@@ -195,7 +204,8 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 		exposed = append(exposed, p)
 	}
 	t0 := time.Now()
-	m.ctr, err = testcontainers.Run(ctx, opts.Image,
+	m.ctr, err = testcontainers.Run(cctx, opts.Image,
+		testcontainers.WithNoStart(),
 		testcontainers.WithCmd(cmd...),
 		testcontainers.WithEnv(map[string]string{"MAILDRILL_ADMIN_TOKEN": m.Token}),
 		testcontainers.WithExposedPorts(exposed...),
@@ -220,6 +230,12 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 		m.ContainerID = m.ctr.GetContainerID()
 	}
 	if err != nil {
+		return nil, fmt.Errorf("container: mailsim: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := m.ctr.Start(ctx); err != nil {
 		return nil, fmt.Errorf("container: mailsim: %w%s", err, m.logTail())
 	}
 	m.StartToReady = time.Since(t0)
@@ -436,21 +452,24 @@ func sweep(ctx context.Context, label string) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// Counts are Docker objects present (all of them, not only ours).
+// Counts are Docker objects present: containers (running or not) and
+// networks labelled as maildrill's, and every volume (a scratch image
+// declares none; a leaked anonymous one would carry no label).
 type Counts struct{ Containers, Networks, Volumes int }
 
-// Count counts every container (running or not), network and volume.
+// Count counts what Counts describes.
 func Count(ctx context.Context) (Counts, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return Counts{}, err
 	}
 	defer cli.Close()
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	f := client.Filters{}.Add("label", LabelManaged)
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return Counts{}, err
 	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{})
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: f})
 	if err != nil {
 		return Counts{}, err
 	}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/maildrill/maildrill/mailsim/container"
+)
+
+func needDocker(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MAILDRILL_DOCKER") != "1" {
+		t.Skip("set MAILDRILL_DOCKER=1 (needs a Docker daemon; see docs/containers.md)")
+	}
+}
+
+func dockerCounts(t *testing.T) container.Counts {
+	t.Helper()
+	c, err := container.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// buildCLI builds the maildrill binary for signal tests.
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "maildrill")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// interrupt starts bin with args in the repository root, waits until a
+// line of its output contains marker, sends SIGINT and waits for the exit.
+func interrupt(t *testing.T, bin, marker string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = "../.."
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	seen := make(chan struct{})
+	var lines []string
+	go func() {
+		sc := bufio.NewScanner(pr)
+		once := false
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if !once && strings.Contains(sc.Text(), marker) {
+				once = true
+				close(seen)
+			}
+		}
+	}()
+	select {
+	case <-seen:
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("%q never printed; output:\n%s", marker, strings.Join(lines, "\n"))
+	}
+	t0 := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("exited %v, %s after SIGINT", err, time.Since(t0))
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit within 60 s of SIGINT")
+	}
+}
+
+// TestDockerSIGINTLeavesNothing: Ctrl-C on serve --docker (once ready) and
+// on a run --target docker (mid-scenario) removes every container, network
+// and volume they made.
+func TestDockerSIGINTLeavesNothing(t *testing.T) {
+	needDocker(t)
+	bin := buildCLI(t)
+	before := dockerCounts(t)
+	interrupt(t, bin, "Ctrl-C to stop", "serve", "--docker", "--users", "5", "--messages", "10")
+	if after := dockerCounts(t); after != before {
+		t.Errorf("serve --docker: before %+v, after SIGINT %+v", before, after)
+	}
+	// The flagship prints its timeline as it runs: interrupt mid-way.
+	interrupt(t, bin, "valid password found", "run", "ministry-overnight", "--target", "docker")
+	if after := dockerCounts(t); after != before {
+		t.Errorf("run --target docker: before %+v, after SIGINT %+v", before, after)
+	}
+}
