@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,9 +22,12 @@ func needDocker(t testing.TB) {
 	}
 }
 
+// childOwner labels the Docker objects of the processes these tests start.
+var childOwner = fmt.Sprintf("sigint-test-%d", os.Getpid())
+
 func dockerCounts(t *testing.T) container.Counts {
 	t.Helper()
-	c, err := container.Count(context.Background())
+	c, err := container.CountOwner(context.Background(), childOwner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +51,7 @@ func interrupt(t *testing.T, bin, marker string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "MAILDRILL_DOCKER_OWNER="+childOwner)
 	pr, pw, _ := os.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -72,6 +77,9 @@ func interrupt(t *testing.T, bin, marker string, args ...string) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		t.Fatalf("%q never printed; output:\n%s", marker, strings.Join(lines, "\n"))
+	}
+	if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
+		t.Errorf("while running: %+v, want 1 container and 1 network", during)
 	}
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)

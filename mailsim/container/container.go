@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -48,7 +49,20 @@ import (
 const (
 	LabelManaged = "org.maildrill.managed" // "mailsim", "network" or "image"
 	LabelSession = "org.maildrill.session" // one Start
+	LabelOwner   = "org.maildrill.owner"   // one process (see Owner)
 )
+
+var owner = func() string {
+	if v := os.Getenv("MAILDRILL_DOCKER_OWNER"); v != "" {
+		return v
+	}
+	return randHex(6)
+}()
+
+// Owner labels everything this process starts: $MAILDRILL_DOCKER_OWNER, or
+// a random value. Count counts one owner's objects, so leak checks are not
+// confused by other processes' containers.
+func Owner() string { return owner }
 
 // Host names of the mail server on its private network.
 var Aliases = []string{"imap.interieur.test", "smtp.interieur.test", "mail.interieur.test"}
@@ -139,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	}
 	m := &Mailsim{session: randHex(8), Token: randHex(16), Image: opts.Image, http: &http.Client{}}
 	labels := func(kind string) map[string]string {
-		return map[string]string{LabelManaged: kind, LabelSession: m.session}
+		return map[string]string{LabelManaged: kind, LabelSession: m.session, LabelOwner: owner}
 	}
 	defer func() {
 		if err != nil {
@@ -214,11 +228,10 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 		tcnetwork.WithNetwork(Aliases, m.nw),
 		// Publish on loopback only: the mail server is for this machine.
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			for p, bs := range hc.PortBindings {
-				for i := range bs {
-					bs[i].HostIP = netip.MustParseAddr("127.0.0.1")
-				}
-				hc.PortBindings[p] = bs
+			hc.PublishAllPorts = false
+			hc.PortBindings = network.PortMap{}
+			for _, p := range ports {
+				hc.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}
 			}
 		}),
 		// On a scratch image a published port accepts before the server
@@ -453,18 +466,25 @@ func sweep(ctx context.Context, label string) (int, error) {
 }
 
 // Counts are Docker objects present: containers (running or not) and
-// networks labelled as maildrill's, and every volume (a scratch image
+// networks labelled as one maildrill process's, and every volume (a scratch image
 // declares none; a leaked anonymous one would carry no label).
 type Counts struct{ Containers, Networks, Volumes int }
 
-// Count counts what Counts describes.
-func Count(ctx context.Context) (Counts, error) {
+// Count counts what Counts describes, for this process's objects.
+func Count(ctx context.Context) (Counts, error) { return CountOwner(ctx, owner) }
+
+// CountOwner counts the objects of another process (its
+// MAILDRILL_DOCKER_OWNER); "" counts every maildrill process's.
+func CountOwner(ctx context.Context, owner string) (Counts, error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
 		return Counts{}, err
 	}
 	defer cli.Close()
 	f := client.Filters{}.Add("label", LabelManaged)
+	if owner != "" {
+		f = f.Add("label", LabelOwner+"="+owner)
+	}
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return Counts{}, err

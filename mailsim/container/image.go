@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -105,7 +106,36 @@ func BuildImage(ctx context.Context, opts BuildOptions) (Image, error) {
 			io.WriteString(opts.Log, m.Stream)
 		}
 	}
+	prune(ctx, cli, tag)
 	return Image{Tag: tag, Took: time.Since(t0)}, nil
+}
+
+// keepImages is how many content-hash tags survive a new build: every
+// source change makes a new ~20 MB image, older ones are removed.
+const keepImages = 3
+
+// prune removes all but the newest keepImages content-hash tags (never
+// latest, compose, or an image a container still uses: errors ignored).
+func prune(ctx context.Context, cli *client.Client, keep string) {
+	res, err := cli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", ImageRepo)})
+	if err != nil {
+		return
+	}
+	imgs := res.Items
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].Created > imgs[j].Created })
+	n := 0
+	for _, im := range imgs {
+		for _, ref := range im.RepoTags {
+			_, t, _ := strings.Cut(ref, ":")
+			if ref == keep || t == "latest" || t == "compose" || len(t) != 16 {
+				continue
+			}
+			if n++; n < keepImages {
+				continue
+			}
+			cli.ImageRemove(ctx, ref, client.ImageRemoveOptions{PruneChildren: true})
+		}
+	}
 }
 
 // binary returns the static maildrill binary and the Dockerfile.
