@@ -67,7 +67,7 @@ command -v debootstrap >/dev/null 2>&1 || {
 
 ROOT=$(mktemp -d /tmp/maildrill-debootstrap.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
-start=$(date +%s.%N)
+start=$SECONDS
 log "debootstrap --variant=$VARIANT $SUITE from apt's mirror into $ROOT"
 debootstrap --variant="$VARIANT" --arch="$ARCH" "$SUITE" "$ROOT" "$MIRROR" >&2
 # Smaller, and no cached package lists from the build machine.
@@ -78,5 +78,5 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'CMD ["/bin/bash"]' \
   --change "LABEL org.maildrill.recipe=$hash org.maildrill.suite=$SUITE" \
   - "$TAG" >&2
-log "base image built in $(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo '?') s"
+log "base image built in $((SECONDS - start)) s"
 echo "$TAG"

@@ -81,6 +81,7 @@ type smtpSession struct {
 	port                        int
 	tls                         bool
 	authed                      bool
+	lost                        string // "lost connection after DATA"
 }
 
 type queued struct {
@@ -365,6 +366,11 @@ func (p *Parser) login(msg string) []*audit.Event {
 			}
 			out = append(out, e)
 		}
+		// The session ends with this line (mailsim logs a logout too).
+		e := p.imapEvent(audit.IMAPLogout, sid, s)
+		e.UserName = user
+		e.Reason = disconnectReason(head)
+		out = append(out, e)
 		delete(p.sessions, sid)
 		return out
 	case strings.HasPrefix(head, "Disconnected"), strings.HasPrefix(head, "Aborted login"):
@@ -734,7 +740,7 @@ var (
 	rePID     = regexp.MustCompile(`\[(\d+)\]$`)
 )
 
-func client(s string) (ip string, port int) {
+func clientAddr(s string) (ip string, port int) {
 	m := reClient.FindStringSubmatch(s)
 	if m == nil {
 		return "", 0
@@ -806,7 +812,8 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		}
 		q := p.queue[m[1]]
 		if q == nil {
-			q = &queued{sess: &smtpSession{service: "mx"}}
+			// Not received over SMTP here (a bounce, a local pickup).
+			q = &queued{sess: &smtpSession{id: "postfix-" + m[1], service: "mx"}}
 		}
 		rcpt := angle(m[2], "to")
 		e := p.smtpEvent(audit.SMTPDeliver, q.sess)
@@ -862,7 +869,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 			id = fmt.Sprintf("smtp-%s-%d", m[1], p.smtpN)
 		}
 		s = &smtpSession{id: id, service: postfixService(prog)}
-		s.ip, s.port = client(rest)
+		s.ip, s.port = clientAddr(rest)
 		if len(p.smtpd) > 100000 {
 			clear(p.smtpd)
 		}
@@ -875,15 +882,16 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 		p.smtpd[prog] = s
 	}
 	switch {
-	case strings.HasPrefix(msg, "disconnect from "), strings.HasPrefix(msg, "lost connection after "):
+	case strings.HasPrefix(msg, "lost connection after "), strings.HasPrefix(msg, "timeout after "):
+		// The "disconnect from" line follows: it carries the event.
+		s.lost = strings.SplitN(msg, " from ", 2)[0]
+		return nil
+	case strings.HasPrefix(msg, "disconnect from "):
 		if s.ip == "" {
-			rest := msg[strings.Index(msg, "from ")+5:]
-			s.ip, s.port = client(rest)
+			s.ip, s.port = clientAddr(strings.TrimPrefix(msg, "disconnect from "))
 		}
 		e := p.smtpEvent(audit.SMTPDisconnect, s)
-		if strings.HasPrefix(msg, "lost connection") {
-			e.Reason = strings.TrimSuffix(strings.SplitN(msg, " from ", 2)[0], " ")
-		}
+		e.Reason = s.lost
 		delete(p.smtpd, prog)
 		return []*audit.Event{e}
 	case strings.HasPrefix(msg, "Anonymous TLS connection established"),
@@ -931,7 +939,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 		return nil
 	}
 	if s.ip == "" {
-		s.ip, s.port = client(rest)
+		s.ip, s.port = clientAddr(rest)
 	}
 	if len(p.queue) > 100000 {
 		clear(p.queue)

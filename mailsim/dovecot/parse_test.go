@@ -36,6 +36,7 @@ var cases = []struct {
 		want: []audit.Event{
 			{Action: "imap.login", Outcome: "failure", Reason: "invalid_credentials", UserName: "noemie.baron@interieur.test", SourceIP: "203.0.113.7"},
 			{Action: "imap.login", Outcome: "failure", Reason: "invalid_credentials", UserName: "noemie.baron@interieur.test", SourceIP: "203.0.113.7"},
+			{Action: "imap.logout", Reason: "auth failed, 2 attempts", SourceIP: "203.0.113.7"},
 		},
 	},
 	{
@@ -44,7 +45,10 @@ var cases = []struct {
 			"Nov 27 00:40:51 auth: Info: passwd-file(x@interieur.test,203.0.113.9,<HNWlTzdhVtx/AAAB>): unknown user",
 			"Nov 27 00:40:53 imap-login: Info: Disconnected: Aborted login by logging out (auth failed, 1 attempts in 6 secs): user=<x@interieur.test>, method=PLAIN, rip=203.0.113.9, rport=56406, lip=10.20.0.25, lport=993, TLS, session=<HNWlTzdhVtx/AAAB>",
 		},
-		want: []audit.Event{{Action: "imap.login", Outcome: "failure", Reason: "unknown_user", UserName: "x@interieur.test", SourceIP: "203.0.113.9", SourcePort: 56406, DestPort: 993, TLS: true, ServiceName: "imaps", AuthCleartext: audit.Bool(false)}},
+		want: []audit.Event{
+			{Action: "imap.login", Outcome: "failure", Reason: "unknown_user", UserName: "x@interieur.test", SourceIP: "203.0.113.9", SourcePort: 56406, DestPort: 993, TLS: true, ServiceName: "imaps", AuthCleartext: audit.Bool(false)},
+			{Action: "imap.logout", UserName: "x@interieur.test"},
+		},
 	},
 	{
 		name: "connection without login",
@@ -133,7 +137,8 @@ var cases = []struct {
 		},
 		want: []audit.Event{{Action: "imap.login", Timestamp: time.Date(2025, 12, 11, 22, 41, 3, 250000000, time.UTC)}},
 	},
-	// Postfix 3.7 (Debian bookworm) message formats, submission with SASL
+	// Postfix 3.7.11 (Debian bookworm) lines in the formats captured from the
+	// container (testdata/*-container.log), submission with SASL
 	// through Dovecot, delivery over LMTP and outbound.
 	{
 		name: "postfix submission: auth failure, send, deliveries",
@@ -260,6 +265,9 @@ func TestRoundTripSyslogExport(t *testing.T) {
 		if e.Action == audit.SMTPData && len(got) == 2 && got[0].Action == audit.SMTPAuth {
 			got = got[1:] // sasl_username on the client= line: the session's first authenticated message
 		}
+		if e.Action == audit.IMAPLogin && e.Outcome == audit.Failure && len(got) == 2 && got[1].Action == audit.IMAPLogout {
+			got = got[:1] // the failed session's end
+		}
 		if len(got) != 1 {
 			t.Errorf("%s: %d events from %q", e.Action, len(got), audit.SyslogLines(&e, audit.SyslogOptions{}))
 			continue
@@ -333,4 +341,15 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The container image and the loopback runner log the same way.
+func TestEnhancedConfInImage(t *testing.T) {
+	b, err := os.ReadFile("../../docker/dovecot/conf/enhanced.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != EnhancedLogging {
+		t.Error("docker/dovecot/conf/enhanced.conf differs from EnhancedLogging: copy one to the other")
+	}
 }

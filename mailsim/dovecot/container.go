@@ -1,0 +1,355 @@
+package dovecot
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// Labels on the containers this package starts (distinct from
+// mailsim/container's, so that each package's leak checks count only its
+// own objects).
+const (
+	LabelTarget  = "org.maildrill.target"          // "dovecot"
+	LabelSession = "org.maildrill.dovecot.session" // one StartContainer
+)
+
+func init() {
+	// Ryuk needs a pull; nothing can be pulled here. maildrill cleans up.
+	for k, v := range map[string]string{"TESTCONTAINERS_RYUK_DISABLED": "true", "TESTCONTAINERS_HOST_OVERRIDE": "localhost"} {
+		if os.Getenv(k) == "" {
+			os.Setenv(k, v)
+		}
+	}
+	if os.Getenv("MAILDRILL_DOCKER_DEBUG") == "" {
+		tclog.SetDefault(tclog.NewNoopLogger())
+	}
+}
+
+// FindRecipe returns the docker/dovecot folder of the maildrill checkout
+// that holds the working directory (or $MAILDRILL_REPO).
+func FindRecipe() (string, error) {
+	dir := os.Getenv("MAILDRILL_REPO")
+	if dir == "" {
+		var err error
+		if dir, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		p := filepath.Join(d, "docker", "dovecot", "build.sh")
+		if _, err := os.Stat(p); err == nil {
+			return filepath.Dir(p), nil
+		}
+		if filepath.Dir(d) == d {
+			return "", fmt.Errorf("dovecot: no docker/dovecot/build.sh above %s (set MAILDRILL_REPO to the maildrill checkout)", dir)
+		}
+	}
+}
+
+// BuildImage builds (or finds, by the recipe's content hash) the Dovecot +
+// Postfix image with docker/dovecot/build.sh and returns its tag. A cold
+// build runs debootstrap first; it needs root, debootstrap and the mirror
+// apt is configured with.
+func BuildImage(ctx context.Context) (string, error) {
+	dir, err := FindRecipe()
+	if err != nil {
+		return "", err
+	}
+	var out, errb bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, "build.sh"))
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("dovecot: build.sh: %w\n%s", err, errb.String())
+	}
+	tag := strings.TrimSpace(out.String())
+	if tag == "" {
+		return "", errors.New("dovecot: build.sh printed no tag")
+	}
+	return tag, nil
+}
+
+// ContainerOptions configure StartContainer.
+type ContainerOptions struct {
+	Image   string // default: BuildImage
+	Profile Profile
+	Domain  string // default interieur.test
+	// Accounts are the mailboxes; MailRoot holds their <address>/Maildir
+	// trees (bind-mounted at /srv/mail; the container chowns them).
+	Accounts []Account
+	MailRoot string
+	// Events receives each event parsed from the container's mail log, in
+	// log order, from one goroutine. Parser shapes the parsing.
+	Events func(*audit.Event)
+	Parser Options
+	// ReadyTimeout bounds start-to-ready (default 60 s).
+	ReadyTimeout time.Duration
+}
+
+// Container is a running Dovecot + Postfix target. Addresses are on
+// 127.0.0.1; the *Proxy ones expect a PROXY v1/v2 header first (Dovecot
+// trusts only the Docker gateway, i.e. this machine).
+type Container struct {
+	IMAPAddr, IMAPProxyAddr             string
+	SubmissionAddr, SubmissionProxyAddr string
+	MXAddr, MXProxyAddr, LMTPAddr       string
+	Image, ContainerID                  string
+	StartToReady                        time.Duration
+
+	ctr     *testcontainers.DockerContainer
+	session string
+	logs    *lineConsumer
+	once    sync.Once
+	err     error
+	// follow is closed when the log stream ends (container gone).
+	follow   chan struct{}
+	stopLogs func()
+}
+
+var containerPorts = map[string]string{
+	"imap": "143/tcp", "imap-proxy": "10143/tcp", "lmtp": "24/tcp",
+	"submission": "587/tcp", "submission-proxy": "10587/tcp",
+	"mx": "25/tcp", "mx-proxy": "10025/tcp",
+}
+
+// lineConsumer turns the log stream into lines for the parser.
+type lineConsumer struct {
+	mu      sync.Mutex
+	partial []byte
+	p       *Parser
+	emit    func(*audit.Event)
+	all     bytes.Buffer // the whole log, for Log()
+}
+
+func (c *lineConsumer) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.all.Write(b)
+	c.partial = append(c.partial, b...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(c.partial[:i])
+		c.partial = c.partial[i+1:]
+		for _, e := range c.p.Parse(line) {
+			if c.emit != nil {
+				c.emit(e)
+			}
+		}
+	}
+}
+
+// StartContainer starts the image with the accounts and mail, waits until
+// Dovecot and Postfix listen, and streams the parsed mail log to
+// o.Events. On error nothing is left behind; Close removes the container.
+func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err error) {
+	if o.Profile == "" {
+		o.Profile = Stock
+	}
+	if o.Domain == "" {
+		o.Domain = "interieur.test"
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = 60 * time.Second
+	}
+	if o.Image == "" {
+		if o.Image, err = BuildImage(ctx); err != nil {
+			return nil, err
+		}
+	}
+	mailRoot, err := filepath.Abs(o.MailRoot)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	c := &Container{Image: o.Image, session: hex.EncodeToString(b)}
+	c.logs = &lineConsumer{p: NewParser(o.Parser), emit: o.Events}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	var pw strings.Builder
+	for _, a := range o.Accounts {
+		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
+	}
+	var exposed []string
+	for _, p := range containerPorts {
+		exposed = append(exposed, p)
+	}
+	// Creating runs to completion even on Ctrl-C (a create aborted
+	// client-side may still complete in the daemon); Close removes it.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	t0 := time.Now()
+	c.ctr, err = testcontainers.Run(cctx, o.Image,
+		testcontainers.WithEnv(map[string]string{
+			"MAILDRILL_PROFILE": string(o.Profile),
+			"MAILDRILL_DOMAIN":  o.Domain,
+		}),
+		testcontainers.WithExposedPorts(exposed...),
+		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session}),
+		testcontainers.WithFiles(testcontainers.ContainerFile{
+			Reader: strings.NewReader(pw.String()), ContainerFilePath: "/etc/dovecot/maildrill.passwd", FileMode: 0o644,
+		}),
+		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail")
+			for p, bs := range hc.PortBindings {
+				for i := range bs {
+					bs[i].HostIP = netip.MustParseAddr("127.0.0.1")
+				}
+				hc.PortBindings[p] = bs
+			}
+		}),
+		testcontainers.WithWaitStrategyAndDeadline(o.ReadyTimeout,
+			wait.ForLog("maildrill: ready").WithPollInterval(20*time.Millisecond).WithStartupTimeout(o.ReadyTimeout)),
+	)
+	if c.ctr != nil {
+		c.ContainerID = c.ctr.GetContainerID()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: container: %w%s", err, c.logTail())
+	}
+	c.StartToReady = time.Since(t0)
+	// Follow the log from its first line (docker keeps it all).
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := cli.ContainerLogs(ctx, c.ContainerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	if err != nil {
+		cli.Close()
+		return nil, fmt.Errorf("dovecot: logs: %w", err)
+	}
+	c.follow = make(chan struct{})
+	c.stopLogs = func() { rc.Close() }
+	go func() {
+		defer close(c.follow)
+		defer cli.Close()
+		_, _ = stdcopy.StdCopy(c.logs, c.logs, rc)
+	}()
+	for name, dst := range map[string]*string{
+		"imap": &c.IMAPAddr, "imap-proxy": &c.IMAPProxyAddr, "lmtp": &c.LMTPAddr,
+		"submission": &c.SubmissionAddr, "submission-proxy": &c.SubmissionProxyAddr,
+		"mx": &c.MXAddr, "mx-proxy": &c.MXProxyAddr,
+	} {
+		p, err := c.ctr.MappedPort(ctx, containerPorts[name])
+		if err != nil {
+			return nil, fmt.Errorf("dovecot: port %s: %w", name, err)
+		}
+		*dst = net.JoinHostPort("127.0.0.1", p.Port())
+	}
+	return c, nil
+}
+
+func (c *Container) logTail() string {
+	if c.logs == nil {
+		return ""
+	}
+	s := c.Log()
+	if len(s) > 4000 {
+		s = s[len(s)-4000:]
+	}
+	if s == "" {
+		return ""
+	}
+	return "\n" + s
+}
+
+// Log returns the container's mail log so far.
+func (c *Container) Log() string {
+	c.logs.mu.Lock()
+	defer c.logs.mu.Unlock()
+	return c.logs.all.String()
+}
+
+// Close stops and removes the container (and anything else of this
+// session). It is safe to call more than once.
+func (c *Container) Close() error {
+	c.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var errs []error
+		if c.ctr != nil {
+			if err := c.ctr.Terminate(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if c.follow != nil {
+			select {
+			case <-c.follow:
+			case <-time.After(5 * time.Second):
+				c.stopLogs()
+				<-c.follow
+			}
+		}
+		if _, err := sweep(ctx, LabelSession+"="+c.session); err != nil {
+			errs = append(errs, err)
+		}
+		c.err = errors.Join(errs...)
+	})
+	return c.err
+}
+
+// Sweep removes every container this package started and left behind (a
+// process killed outright) and tells how many it removed.
+func Sweep(ctx context.Context) (int, error) { return sweep(ctx, LabelTarget+"=dovecot") }
+
+// CountContainers counts this package's containers, running or not.
+func CountContainers(ctx context.Context) (int, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelTarget+"=dovecot")})
+	if err != nil {
+		return 0, err
+	}
+	return len(cs.Items), nil
+}
+
+func sweep(ctx context.Context, label string) (int, error) {
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return 0, err
+	}
+	defer cli.Close()
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", label)})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var errs []error
+	for _, it := range cs.Items {
+		if _, err := cli.ContainerRemove(ctx, it.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, err)
+		} else {
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
+}
