@@ -149,6 +149,9 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	}
 	if sync := ar.r.target.SyncClock; sync != nil {
 		if err := sync(ctx, ar.r.clk.Now()); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 			return fmt.Errorf("setting the target's clock: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func buildCLI(t *testing.T) string {
 
 // interrupt starts bin with args in the repository root, waits until a
 // line of its output contains marker, sends SIGINT and waits for the exit.
-func interrupt(t *testing.T, bin, marker string, args ...string) {
+func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
@@ -59,12 +60,16 @@ func interrupt(t *testing.T, bin, marker string, args ...string) {
 	}
 	pw.Close()
 	seen := make(chan struct{})
+	var mu sync.Mutex
 	var lines []string
+	output := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), lines...) }
 	go func() {
 		sc := bufio.NewScanner(pr)
 		once := false
 		for sc.Scan() {
+			mu.Lock()
 			lines = append(lines, sc.Text())
+			mu.Unlock()
 			if !once && strings.Contains(sc.Text(), marker) {
 				once = true
 				close(seen)
@@ -76,8 +81,9 @@ func interrupt(t *testing.T, bin, marker string, args ...string) {
 	case <-time.After(90 * time.Second):
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("%q never printed; output:\n%s", marker, strings.Join(lines, "\n"))
+		t.Fatalf("%q never printed; output:\n%s", marker, strings.Join(output(), "\n"))
 	}
+	time.Sleep(delay)
 	if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
 		t.Errorf("while running: %+v, want 1 container and 1 network", during)
 	}
@@ -87,7 +93,7 @@ func interrupt(t *testing.T, bin, marker string, args ...string) {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
-		t.Logf("exited %v, %s after SIGINT", err, time.Since(t0))
+		t.Logf("exited %v, %s after SIGINT; last line: %s", err, time.Since(t0), strings.Join(output(), " | "))
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
 		t.Fatal("no exit within 60 s of SIGINT")
@@ -101,12 +107,13 @@ func TestDockerSIGINTLeavesNothing(t *testing.T) {
 	needDocker(t)
 	bin := buildCLI(t)
 	before := dockerCounts(t)
-	interrupt(t, bin, "Ctrl-C to stop", "serve", "--docker", "--users", "5", "--messages", "10")
+	interrupt(t, bin, "Ctrl-C to stop", 0, "serve", "--docker", "--users", "5", "--messages", "10")
 	if after := dockerCounts(t); after != before {
 		t.Errorf("serve --docker: before %+v, after SIGINT %+v", before, after)
 	}
-	// The flagship prints its timeline as it runs: interrupt mid-way.
-	interrupt(t, bin, "valid password found", "run", "ministry-overnight", "--target", "docker")
+	// The flagship takes ~15 s on docker, ~3 s of it before the first
+	// action: interrupt it 7 s after it starts (the result must say so).
+	interrupt(t, bin, "ministry-overnight", 7*time.Second, "run", "ministry-overnight", "--target", "docker")
 	if after := dockerCounts(t); after != before {
 		t.Errorf("run --target docker: before %+v, after SIGINT %+v", before, after)
 	}
