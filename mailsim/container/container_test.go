@@ -125,7 +125,11 @@ func TestContainerLoginFetchSend(t *testing.T) {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
+	found, err := c.Search(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Content-Type", Value: "multipart/mixed"}}}, nil).Wait()
+	if err != nil || len(found.AllSeqNums()) == 0 {
+		t.Fatalf("no message with an attachment in INBOX: %v", err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(found.AllSeqNums()[0]), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect()
 	if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) == 0 {
 		t.Fatalf("fetch: %v, %d messages", err, len(msgs))
 	}
@@ -166,6 +170,9 @@ func TestContainerLoginFetchSend(t *testing.T) {
 			keys = append(keys, k)
 		}
 		t.Fatalf("stream ended (%v) before the expected events; saw %v", err, keys)
+	}
+	if f := seen[audit.IMAPFetch+" 203.0.113.7"]; f.FileName == "" || f.UserName != victim.Address {
+		t.Errorf("imap.fetch of the attachment: %+v", f)
 	}
 	login := seen[audit.IMAPLogin+" 203.0.113.7"]
 	if login.UserName != victim.Address || login.Outcome != audit.Success {
