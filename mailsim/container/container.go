@@ -102,6 +102,8 @@ type Options struct {
 
 	// failAfter, when set, fails Start at that stage (tests).
 	failAfter string
+	// trusted replaces the gateway as the trusted proxy (tests).
+	trusted string
 }
 
 // Mailsim is a running mailsim container.
@@ -211,7 +213,11 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	if opts.ProxyProtocol {
 		// Published ports reach the container from the network's gateway:
 		// that is the runner, the only peer allowed to name a client.
-		cmd = append(cmd, "--proxy-protocol", "--trusted-proxies", m.Gateway.String()+"/32")
+		trusted := m.Gateway.String() + "/32"
+		if opts.trusted != "" {
+			trusted = opts.trusted
+		}
+		cmd = append(cmd, "--proxy-protocol", "--trusted-proxies", trusted)
 	}
 	var exposed []string
 	for _, p := range ports {

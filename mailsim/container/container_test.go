@@ -192,3 +192,39 @@ func TestContainerLoginFetchSend(t *testing.T) {
 		t.Errorf("published: %d %v", n, err)
 	}
 }
+
+// TestContainerRefusesUntrustedProxy: only the trusted proxy may name a
+// client. With another address trusted, the runner's PROXY header (from
+// the gateway) is refused, the session never starts, and the refusal is
+// in the trail with the real peer's address.
+func TestContainerRefusesUntrustedProxy(t *testing.T) {
+	needDocker(t)
+	m := startTest(t, Options{ProxyProtocol: true, trusted: "192.0.2.1/32"})
+	conn := dialAs(t, m.IMAPAddr, "203.0.113.9:50000", 143)
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	if n, err := conn.Read(buf); err == nil {
+		t.Fatalf("got a greeting %q through an untrusted proxy", buf[:n])
+	}
+	conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errDone := errors.New("done")
+	var refused audit.Event
+	err := m.Stream(ctx, 1, func(e audit.Event) error {
+		if e.SourceIP == "203.0.113.9" {
+			t.Errorf("the forged address reached the trail: %+v", e)
+		}
+		if e.Reason == "proxy_header_refused" {
+			refused = e
+			return errDone
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("no proxy_header_refused event (%v)", err)
+	}
+	if refused.SourceIP != m.Gateway.String() {
+		t.Errorf("refusal recorded from %q, want the gateway %s", refused.SourceIP, m.Gateway)
+	}
+}
