@@ -79,4 +79,6 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change "LABEL org.maildrill.recipe=$hash org.maildrill.suite=$SUITE" \
   - "$TAG" >&2
 log "base image built in $((SECONDS - start)) s"
+# Older recipes' images of this repository are of no further use.
+docker images --format '{{.Repository}}:{{.Tag}}' "${TAG%%:*}" | grep -vxF "$TAG" | xargs -r docker rmi >/dev/null 2>&1 || true
 echo "$TAG"

@@ -23,4 +23,6 @@ log "building $TAG FROM $BASE"
 docker build -q --network host --pull=false --build-arg "BASE=$BASE" \
   --label "org.maildrill.recipe=$hash" -t "$TAG" . >&2
 log "image built in $((SECONDS - start)) s"
+# Older recipes' images of this repository are of no further use.
+docker images --format '{{.Repository}}:{{.Tag}}' "${TAG%%:*}" | grep -vxF "$TAG" | xargs -r docker rmi >/dev/null 2>&1 || true
 echo "$TAG"

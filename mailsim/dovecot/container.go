@@ -143,22 +143,25 @@ type lineConsumer struct {
 
 func (c *lineConsumer) Write(b []byte) (int, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.all.Write(b)
 	c.partial = append(c.partial, b...)
+	var evs []*audit.Event
 	for {
 		i := bytes.IndexByte(c.partial, '\n')
 		if i < 0 {
-			return len(b), nil
+			break
 		}
-		line := string(c.partial[:i])
+		evs = append(evs, c.p.Parse(string(c.partial[:i]))...)
 		c.partial = c.partial[i+1:]
-		for _, e := range c.p.Parse(line) {
-			if c.emit != nil {
-				c.emit(e)
-			}
+	}
+	c.mu.Unlock()
+	// Outside the lock: the callback may call Log.
+	if c.emit != nil {
+		for _, e := range evs {
+			c.emit(e)
 		}
 	}
+	return len(b), nil
 }
 
 // StartContainer starts the image with the accounts and mail, waits until
@@ -303,7 +306,11 @@ func (c *Container) Close() error {
 			case <-c.follow:
 			case <-time.After(5 * time.Second):
 				c.stopLogs()
-				<-c.follow
+				select {
+				case <-c.follow:
+				case <-time.After(5 * time.Second):
+					errs = append(errs, errors.New("dovecot: the log stream did not end"))
+				}
 			}
 		}
 		if _, err := sweep(ctx, LabelSession+"="+c.session); err != nil {

@@ -114,7 +114,7 @@ func TestContainerTarget(t *testing.T) {
 			}
 			sc.Quit()
 
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(45 * time.Second)
 			has := func(action, ip string) bool {
 				mu.Lock()
 				defer mu.Unlock()
@@ -125,11 +125,23 @@ func TestContainerTarget(t *testing.T) {
 				}
 				return false
 			}
-			for !(has(audit.IMAPLogout, "10.20.0.31") && has(audit.SMTPDeliver, "10.20.0.31") && has(audit.SMTPDisconnect, "10.20.0.31")) && time.Now().Before(deadline) {
+			done := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				n := 0
+				for _, e := range evs {
+					if e.Action == audit.SMTPDeliver && e.SourceIP == "10.20.0.31" {
+						n++
+					}
+				}
+				return n == 2
+			}
+			for !(has(audit.IMAPLogout, "10.20.0.31") && done() && has(audit.SMTPDisconnect, "10.20.0.31") && has(audit.SMTPDisconnect, "203.0.113.7")) && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
+			log := c.Log()
 			if dst := os.Getenv("MAILDRILL_DOVECOT_CAPTURE"); dst != "" {
-				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-container.log"), []byte(c.Log()), 0o644)
+				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-container.log"), []byte(log), 0o644)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -162,7 +174,7 @@ func TestContainerTarget(t *testing.T) {
 				t.Errorf("smtp.deliver: %d, want 2 (colleague over LMTP, outside world)", count["smtp.deliver/success@10.20.0.31"])
 			}
 			if t.Failed() {
-				t.Logf("log:\n%s", c.Log())
+				t.Logf("log:\n%s", log)
 			}
 			t0 := time.Now()
 			if err := c.Close(); err != nil {

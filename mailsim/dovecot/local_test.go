@@ -131,7 +131,7 @@ func TestLocalDovecot(t *testing.T) {
 					if e.SourceIP != "10.20.0.31" || e.UserName != staff.Address || e.AuthMechanism != "PLAIN" {
 						t.Errorf("login: %+v", e)
 					}
-				case e.Action == audit.IMAPLogout && e.UserName == staff.Address:
+				case e.Action == audit.IMAPLogout && e.UserName == staff.Address && e.SourceIP == "10.20.0.31":
 					if e.SessionBytesOut == 0 || e.SessionFetches != 1 {
 						t.Errorf("logout counters: %+v", e)
 					}
