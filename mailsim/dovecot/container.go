@@ -209,6 +209,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	defer cancel()
 	t0 := time.Now()
 	c.ctr, err = testcontainers.Run(cctx, o.Image,
+		testcontainers.WithNoStart(),
 		testcontainers.WithEnv(map[string]string{
 			"MAILDRILL_PROFILE": string(o.Profile),
 			"MAILDRILL_DOMAIN":  o.Domain,
@@ -234,7 +235,15 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		c.ContainerID = c.ctr.GetContainerID()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("dovecot: container: %w%s", err, c.logTail())
+		return nil, fmt.Errorf("dovecot: container: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Starting and waiting for readiness honour ctx (Ctrl-C); Close, by
+	// the deferred cleanup, removes what was created.
+	if err := c.ctr.Start(ctx); err != nil {
+		return nil, fmt.Errorf("dovecot: container: %w%s", err, c.dockerLogTail())
 	}
 	c.StartToReady = time.Since(t0)
 	// Follow the log from its first line (docker keeps it all).
@@ -268,16 +277,23 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	return c, nil
 }
 
-func (c *Container) logTail() string {
-	if c.logs == nil {
+// dockerLogTail is the container's output when the stream is not yet followed.
+func (c *Container) dockerLogTail() string {
+	if c.ctr == nil {
 		return ""
 	}
-	s := c.Log()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rc, err := c.ctr.Logs(ctx)
+	if err != nil {
+		return ""
+	}
+	defer rc.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(rc)
+	s := b.String()
 	if len(s) > 4000 {
 		s = s[len(s)-4000:]
-	}
-	if s == "" {
-		return ""
 	}
 	return "\n" + s
 }

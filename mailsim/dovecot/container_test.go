@@ -207,3 +207,37 @@ func smtpDial(t *testing.T, addr string, src netip.AddrPort) *smtp.Client {
 	}
 	return c
 }
+
+// A start cancelled half-way (Ctrl-C while waiting for readiness) and a
+// start that fails (no such image) leave no container behind.
+func TestContainerStartCancelled(t *testing.T) {
+	if os.Getenv("MAILDRILL_DOCKER") != "1" {
+		t.Skip("needs Docker, debootstrap and root: set MAILDRILL_DOCKER=1 (apt-get install docker.io debootstrap)")
+	}
+	ctx := context.Background()
+	before, err := dovecot.CountContainers(ctx)
+	if err != nil {
+		t.Fatalf("docker: %v", err)
+	}
+	img, err := dovecot.BuildImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := t.TempDir()
+	cctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	if c, err := dovecot.StartContainer(cctx, dovecot.ContainerOptions{Image: img, MailRoot: mail}); err == nil {
+		c.Close()
+		t.Fatal("ready in under 1.5 s, or the cancellation was not honoured")
+	}
+	if _, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{Image: "maildrill/dovecot:no-such-tag", MailRoot: mail}); err == nil {
+		t.Fatal("a missing image started")
+	}
+	after, err := dovecot.CountContainers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("containers: %d before, %d after", before, after)
+	}
+}

@@ -23,8 +23,8 @@ type Profile string
 
 const (
 	// Stock is what a default Dovecot install logs: logins, failed logins
-	// (without the reason), the logout counters, mailbox create/delete/
-	// rename (Dovecot logs those itself only with mail_log: so none).
+	// (without the reason) and the logout counters; nothing per command or
+	// per message.
 	Stock Profile = "stock"
 	// Enhanced is everything Dovecot 2.3 can say: auth_verbose, IMAP ID,
 	// source and local ports on login lines, the mail_log plugin with all
