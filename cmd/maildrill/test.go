@@ -183,6 +183,7 @@ type testFlags struct {
 	deadline time.Duration
 	record   string
 	quiet    bool
+	cache    string
 }
 
 func newTestCmd() *cobra.Command {
@@ -214,6 +215,7 @@ scenario runs on exactly one of them.`,
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
+	fl.StringVar(&f.cache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
 	return cmd
@@ -399,6 +401,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
 	times := &eventTimes{}
 	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed}
+	if f.cache != "off" {
+		opts.CorpusCacheDir = f.cache
+	}
 	var events io.Writer = times
 	if f.record != "" {
 		ev, err := os.Create(filepath.Join(f.record, sc.ID+".events.jsonl"))
