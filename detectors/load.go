@@ -3,7 +3,6 @@ package detectors
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -127,12 +126,4 @@ func PackConfig() Config {
 		loc = nil // keep each event's own offset
 	}
 	return Config{Placeholders: DefaultPlaceholders(), Location: loc}
-}
-
-func describe(errs []error) string {
-	var b strings.Builder
-	for _, e := range errs {
-		fmt.Fprintln(&b, e)
-	}
-	return b.String()
 }

@@ -18,7 +18,6 @@ import (
 type scheduler struct {
 	virtual *clock.Virtual
 	clk     clock.Clock
-	speed   float64
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -144,6 +143,3 @@ func (s *scheduler) close() {
 	}
 	s.mu.Unlock()
 }
-
-// now returns the scenario time.
-func (s *scheduler) now() time.Time { return s.clk.Now() }

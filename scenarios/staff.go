@@ -116,7 +116,6 @@ func (r *runner) staffMembers(a *Actor, env Environment) []*staffMember {
 // staffDay replays every working day of the scenario for one member.
 func (ar *actorRun) staffDay(ctx context.Context) error {
 	env := ar.r.sc.Env
-	m := ar.member
 	loc := env.Location
 	end := env.Start.Add(env.Duration)
 	day := time.Date(env.Start.In(loc).Year(), env.Start.In(loc).Month(), env.Start.In(loc).Day(), 0, 0, 0, 0, loc)
@@ -128,7 +127,6 @@ func (ar *actorRun) staffDay(ctx context.Context) error {
 			return err
 		}
 	}
-	_ = m
 	return nil
 }
 
@@ -274,7 +272,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		}
 	}
 	if morning && strings.EqualFold(m.account.Role, "secretariat") {
-		boxes, err := ar.others("delegated")
+		boxes, err := ar.others(ctx, "delegated")
 		if err != nil {
 			return err
 		}

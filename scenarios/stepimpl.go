@@ -513,8 +513,8 @@ func stepDownloadMessages(ctx context.Context, a *actorRun, st *Step, p *params)
 }
 
 // others lists the other mailboxes (INBOX of each) the user can open.
-func (a *actorRun) others(scope string) ([]string, error) {
-	if err := a.ensureIMAP(a.ctxOrBG()); err != nil {
+func (a *actorRun) others(ctx context.Context, scope string) ([]string, error) {
+	if err := a.ensureIMAP(ctx); err != nil {
 		return nil, err
 	}
 	list, err := a.ic.List("", "*", nil).Collect()
@@ -535,10 +535,8 @@ func (a *actorRun) others(scope string) ([]string, error) {
 	return out, nil
 }
 
-func (a *actorRun) ctxOrBG() context.Context { return context.Background() }
-
 func stepOpenMailboxes(ctx context.Context, a *actorRun, st *Step, p *params) error {
-	boxes, err := a.others(p.Scope)
+	boxes, err := a.others(ctx, p.Scope)
 	if err != nil {
 		return err
 	}
@@ -610,7 +608,7 @@ func stepDelete(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	if err := a.ic.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
 		return err
 	}
-	if p.Expunge || true {
+	if p.Expunge {
 		if err := a.ic.UIDExpunge(set).Close(); err != nil {
 			return err
 		}
@@ -784,7 +782,7 @@ func stepForeach(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	switch p.Over {
 	case "others":
 		var err error
-		if boxes, err = a.others("all"); err != nil {
+		if boxes, err = a.others(ctx, "all"); err != nil {
 			return err
 		}
 	default:

@@ -291,8 +291,6 @@ func (d *decoder) requireParams(st *Step, p *params, kind *stepKind, pn *ynode) 
 			d.errf(n, "add to: [someone@outside.example]", "%s needs recipients (to)", kind.Name)
 		}
 	case "move":
-		if len(p.To) != 0 || p.Mailbox == "" && p.Pattern == "" {
-		}
 		if p.Name == "" {
 			d.errf(n, "add name: Trash (the destination mailbox)", "move needs a destination (name)")
 		}
@@ -318,8 +316,6 @@ func (d *decoder) requireParams(st *Step, p *params, kind *stepKind, pn *ynode) 
 		}
 	}
 }
-
-func tokenPosLine(l, c int) (int, int) { return l, c }
 
 // Describe renders a human summary of a step, for timelines.
 func (st *Step) Describe() string {

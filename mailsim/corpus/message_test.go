@@ -32,7 +32,6 @@ func smallOrgMax(t testing.TB, seed int64, maxAttachment int) *Org {
 
 type parsed struct {
 	msg         *Message
-	folder      string
 	from, to    []*mail.Address
 	date        time.Time
 	inReplyTo   []string

@@ -69,9 +69,6 @@ func (r *rng) intn(n int) int {
 	return int(hi)
 }
 
-// between returns a value in [lo, hi].
-func (r *rng) between(lo, hi int) int { return lo + r.intn(hi-lo+1) }
-
 func (r *rng) float() float64 { return float64(r.next()>>11) / (1 << 53) }
 
 func (r *rng) chance(p float64) bool { return r.float() < p }

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"runtime"
 	"strconv"
 	"strings"
@@ -138,14 +139,8 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		} else {
 			buf = imapserver.ExtractBodySection(bytes.NewReader(m.Raw), bs)
 		}
-		wc := rw.WriteBodySection(bs, int64(len(buf)))
-		_, werr := wc.Write(buf)
-		cerr := wc.Close()
-		if werr != nil {
-			return werr
-		}
-		if cerr != nil {
-			return cerr
+		if err := writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf); err != nil {
+			return err
 		}
 		sent += int64(len(buf))
 		if bs.Specifier == imap.PartSpecifierNone || bs.Specifier == imap.PartSpecifierText {
@@ -154,14 +149,8 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BinarySection {
 		buf := imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
-		wc := rw.WriteBinarySection(bs, int64(len(buf)))
-		_, werr := wc.Write(buf)
-		cerr := wc.Close()
-		if werr != nil {
-			return werr
-		}
-		if cerr != nil {
-			return cerr
+		if err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
+			return err
 		}
 		sent += int64(len(buf))
 		addAtts(m.AttachmentsUnder(bs.Part))
@@ -198,6 +187,15 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		s.emit(ev)
 	}
 	return nil
+}
+
+// writeSection writes a literal and closes it, reporting the first error.
+func writeSection(wc io.WriteCloser, buf []byte) error {
+	_, werr := wc.Write(buf)
+	if cerr := wc.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
 }
 
 func partKey(p []int) string {

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"strings"
@@ -180,5 +179,3 @@ func (ts *testServer) login(t testing.TB, user string) *imapclient.Client {
 	require.NoError(t, c.Login(user, "secret-"+strings.Split(user, "@")[0]).Wait())
 	return c
 }
-
-var _ = tls.VersionTLS12

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -356,5 +355,3 @@ func (s saslPlain) Start() (string, []byte, error) {
 	return "PLAIN", []byte("\x00" + s.u + "\x00" + s.p), nil
 }
 func (s saslPlain) Next([]byte) ([]byte, error) { return nil, fmt.Errorf("unexpected challenge") }
-
-var _ = imapclient.Options{}

@@ -488,5 +488,3 @@ func (i *ConnInfo) setUser(u string) {
 	defer i.mu.Unlock()
 	i.userName = u
 }
-
-func lower(s string) string { return strings.ToLower(s) }
