@@ -121,6 +121,7 @@ type Container struct {
 	logs    *lineConsumer
 	once    sync.Once
 	err     error
+	barrier barrierState
 	// follow is closed when the log stream ends (container gone).
 	follow   chan struct{}
 	stopLogs func()
@@ -139,6 +140,9 @@ type lineConsumer struct {
 	p       *Parser
 	emit    func(*audit.Event)
 	all     bytes.Buffer // the whole log, for Log()
+	// marker is the highest barrier number seen (see Barrier); marker
+	// lines are never parsed into events.
+	marker uint64
 }
 
 func (c *lineConsumer) Write(b []byte) (int, error) {
@@ -151,8 +155,13 @@ func (c *lineConsumer) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		evs = append(evs, c.p.Parse(string(c.partial[:i]))...)
+		line := string(c.partial[:i])
 		c.partial = c.partial[i+1:]
+		if n, ok := markerNumber(line); ok {
+			c.marker = max(c.marker, n)
+			continue
+		}
+		evs = append(evs, c.p.Parse(line)...)
 	}
 	c.mu.Unlock()
 	// Outside the lock: the callback may call Log.

@@ -104,6 +104,9 @@ func NewParser(o Options) *Parser {
 	return &Parser{o: o, sessions: map[string]*imapSession{}, smtpd: map[string]*smtpSession{}, queue: map[string]*queued{}}
 }
 
+// Pending counts the Postfix queue ids whose delivery is not logged yet.
+func (p *Parser) Pending() int { return len(p.queue) }
+
 // Parse reads one log line and returns the events it stands for (often
 // none). Sequence, ID and run id are left to the bus they are published on.
 func (p *Parser) Parse(line string) []*audit.Event {
