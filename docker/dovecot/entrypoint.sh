@@ -9,8 +9,18 @@
 #   MAILDRILL_TRUSTED_PROXIES  who may send PROXY headers to 10143/10587/10025
 #                              (Dovecot only; default: the default gateway,
 #                              i.e. the runner on the host)
-# Files: /etc/dovecot/maildrill.passwd (user:{PLAIN}password lines) and
-# /srv/mail/<address>/Maildir (maildrill export-maildir).
+# Files (written by maildrill before the start):
+#   /etc/dovecot/maildrill.passwd   who may log in (user:{PLAIN}password)
+#   /etc/dovecot/maildrill.users    every account (passwd-file userdb); the
+#                                   home field is the account's namespace
+#                                   link, made here: /srv/maildrill/users/<a>
+#                                   (people, Users/) or /srv/maildrill/shared/<a>
+#                                   (shared mailboxes, Shared/) -> /srv/mail/<a>
+#   /etc/dovecot/maildrill-shared.db  acl_shared_dict seed (who sees whose)
+#   /etc/maildrill/tls/{server.pem,server-key.pem,ca.pem}  TLS material
+#                                   (Debian's snakeoil certificate without)
+#   /srv/mail/<address>/Maildir     maildrill export-maildir, with the
+#                                   dovecot-acl files of delegated mailboxes
 set -euo pipefail
 PROFILE=${MAILDRILL_PROFILE:-stock}
 DOMAIN=${MAILDRILL_DOMAIN:-interieur.test}
@@ -27,17 +37,44 @@ if [ -z "${MAILDRILL_TRUSTED_PROXIES:-}" ]; then
 fi
 echo "haproxy_trusted_networks = $MAILDRILL_TRUSTED_PROXIES" >/etc/dovecot/maildrill-trusted.conf
 case "$PROFILE" in
-stock) rm -f /etc/dovecot/conf.d/99-maildrill-enhanced.conf; postconf -e 'smtpd_client_port_logging = no' ;;
+stock)
+  rm -f /etc/dovecot/conf.d/99-maildrill-enhanced.conf
+  postconf -e 'smtpd_client_port_logging = no' 'smtpd_tls_loglevel = 0'
+  ;;
 enhanced)
   cp /etc/maildrill/enhanced.conf /etc/dovecot/conf.d/99-maildrill-enhanced.conf
-  postconf -e 'smtpd_client_port_logging = yes'
+  postconf -e 'smtpd_client_port_logging = yes' 'smtpd_tls_loglevel = 1'
   ;;
 *) echo "maildrill-entrypoint: MAILDRILL_PROFILE must be stock or enhanced" >&2; exit 2 ;;
 esac
 postconf -e "myhostname = $HOST" "mydomain = $DOMAIN"
 echo "$DOMAIN" >/etc/mailname
 [ -e /etc/dovecot/maildrill.passwd ] || touch /etc/dovecot/maildrill.passwd
-chown -R vmail:vmail /srv/mail
+if [ ! -e /etc/dovecot/maildrill.users ]; then
+  # Older callers: every login account, a person.
+  while IFS=: read -r user _; do
+    [ -n "$user" ] && echo "$user:::::/srv/maildrill/users/$user::"
+  done </etc/dovecot/maildrill.passwd >/etc/dovecot/maildrill.users
+fi
+mkdir -p /srv/maildrill/users /srv/maildrill/shared
+while IFS=: read -r user _ _ _ _ home _; do
+  case "$home" in
+  /srv/maildrill/users/* | /srv/maildrill/shared/*) ln -sfn "/srv/mail/$user" "$home" ;;
+  esac
+done </etc/dovecot/maildrill.users
+if [ -e /etc/dovecot/maildrill-shared.db ]; then
+  cp /etc/dovecot/maildrill-shared.db /srv/maildrill/shared-mailboxes.db
+else
+  : >/srv/maildrill/shared-mailboxes.db
+fi
+chown -R vmail:vmail /srv/mail /srv/maildrill
+if [ -s /etc/maildrill/tls/server.pem ] && [ -s /etc/maildrill/tls/server-key.pem ]; then
+  chmod 0600 /etc/maildrill/tls/server-key.pem
+  printf 'ssl_cert = </etc/maildrill/tls/server.pem\nssl_key = </etc/maildrill/tls/server-key.pem\n' >/etc/dovecot/maildrill-tls.conf
+  postconf -e 'smtpd_tls_cert_file = /etc/maildrill/tls/server.pem' 'smtpd_tls_key_file = /etc/maildrill/tls/server-key.pem'
+else
+  rm -f /etc/dovecot/maildrill-tls.conf
+fi
 : >/var/log/mail.log
 chmod 0666 /var/log/mail.log
 
@@ -57,7 +94,7 @@ postfix start >/dev/null 2>&1 || postfix start
 # Ready when every listener is bound: read from /proc, without connecting
 # (a probe connection would be logged as a client).
 listening() { grep -q ":$(printf '%04X' "$1") 00000000:0000 0A" /proc/net/tcp; }
-for port in 143 10143 24 25 10025 587 10587; do
+for port in 143 10143 993 10993 24 25 10025 587 10587; do
   for _ in $(seq 1 400); do
     listening "$port" && break
     sleep 0.025

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/certs"
 )
 
 // Labels on the containers this package starts (distinct from
@@ -96,8 +98,18 @@ type ContainerOptions struct {
 	Domain  string // default interieur.test
 	// Accounts are the mailboxes; MailRoot holds their <address>/Maildir
 	// trees (bind-mounted at /srv/mail; the container chowns them).
+	// People log in; each account's Delegates see its mailboxes under
+	// Users/<local part>/ (Shared/<local part>/ for Kind "shared"), as on
+	// mailsim: StartContainer writes a dovecot-acl file in each Maildir
+	// folder of an account that has delegates.
 	Accounts []Account
 	MailRoot string
+	// CertDir holds the TLS material (mailsim/certs file names: ca.pem,
+	// server.pem, server-key.pem): used when there, else generated there
+	// (a fresh CA and a certificate for localhost, 127.0.0.1, ::1 and
+	// imap., smtp., mail.<Domain>). Empty: a temporary directory, removed
+	// by Close. Dovecot and Postfix present the same certificate.
+	CertDir string
 	// Events receives each event parsed from the container's mail log, in
 	// log order, from one goroutine. Parser shapes the parsing.
 	Events func(*audit.Event)
@@ -110,11 +122,16 @@ type ContainerOptions struct {
 // 127.0.0.1; the *Proxy ones expect a PROXY v1/v2 header first (Dovecot
 // trusts only the Docker gateway, i.e. this machine).
 type Container struct {
-	IMAPAddr, IMAPProxyAddr             string
-	SubmissionAddr, SubmissionProxyAddr string
+	IMAPAddr, IMAPProxyAddr             string // IMAP (STARTTLS offered)
+	IMAPSAddr, IMAPSProxyAddr           string // IMAP over implicit TLS
+	SubmissionAddr, SubmissionProxyAddr string // STARTTLS offered
 	MXAddr, MXProxyAddr, LMTPAddr       string
 	Image, ContainerID                  string
 	StartToReady                        time.Duration
+	// Certs is the TLS material the servers present; CAPEM its CA
+	// certificate (PEM), for clients to trust.
+	Certs *certs.Bundle
+	CAPEM []byte
 
 	ctr     *testcontainers.DockerContainer
 	session string
@@ -125,10 +142,19 @@ type Container struct {
 	// follow is closed when the log stream ends (container gone).
 	follow   chan struct{}
 	stopLogs func()
+	tmpDir   string // generated CertDir, removed by Close
+}
+
+// TLSConfig trusts the container's CA for serverName (the certificate
+// names localhost, 127.0.0.1, ::1 and imap., smtp., mail.<domain>), as
+// mailsim/container's Mailsim.TLSConfig.
+func (c *Container) TLSConfig(serverName string) *tls.Config {
+	return c.Certs.ClientConfig(serverName)
 }
 
 var containerPorts = map[string]string{
 	"imap": "143/tcp", "imap-proxy": "10143/tcp", "lmtp": "24/tcp",
+	"imaps": "993/tcp", "imaps-proxy": "10993/tcp",
 	"submission": "587/tcp", "submission-proxy": "10587/tcp",
 	"mx": "25/tcp", "mx-proxy": "10025/tcp",
 }
@@ -204,9 +230,29 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 			c.Close()
 		}
 	}()
-	var pw strings.Builder
-	for _, a := range o.Accounts {
-		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
+	certDir := o.CertDir
+	if certDir == "" {
+		if c.tmpDir, err = os.MkdirTemp("", "maildrill-dovecot-certs-"); err != nil {
+			return nil, err
+		}
+		certDir = c.tmpDir
+	}
+	if c.Certs, err = loadOrGenerateCerts(certDir, o.Domain); err != nil {
+		return nil, err
+	}
+	if c.CAPEM, err = os.ReadFile(c.Certs.CAFile); err != nil {
+		return nil, err
+	}
+	if err := writeACLs(mailRoot, o.Accounts); err != nil {
+		return nil, err
+	}
+	files := []testcontainers.ContainerFile{
+		{Reader: strings.NewReader(passwdFile(o.Accounts)), ContainerFilePath: "/etc/dovecot/maildrill.passwd", FileMode: 0o644},
+		{Reader: strings.NewReader(usersFile(o.Accounts)), ContainerFilePath: "/etc/dovecot/maildrill.users", FileMode: 0o644},
+		{Reader: strings.NewReader(sharedDict(o.Accounts)), ContainerFilePath: "/etc/dovecot/maildrill-shared.db", FileMode: 0o644},
+		{HostFilePath: c.Certs.CertFile, ContainerFilePath: "/etc/maildrill/tls/server.pem", FileMode: 0o644},
+		{HostFilePath: c.Certs.KeyFile, ContainerFilePath: "/etc/maildrill/tls/server-key.pem", FileMode: 0o600},
+		{HostFilePath: c.Certs.CAFile, ContainerFilePath: "/etc/maildrill/tls/ca.pem", FileMode: 0o644},
 	}
 	var exposed []string
 	for _, p := range containerPorts {
@@ -225,9 +271,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		}),
 		testcontainers.WithExposedPorts(exposed...),
 		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session}),
-		testcontainers.WithFiles(testcontainers.ContainerFile{
-			Reader: strings.NewReader(pw.String()), ContainerFilePath: "/etc/dovecot/maildrill.passwd", FileMode: 0o644,
-		}),
+		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail")
 			for p, bs := range hc.PortBindings {
@@ -274,6 +318,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	}()
 	for name, dst := range map[string]*string{
 		"imap": &c.IMAPAddr, "imap-proxy": &c.IMAPProxyAddr, "lmtp": &c.LMTPAddr,
+		"imaps": &c.IMAPSAddr, "imaps-proxy": &c.IMAPSProxyAddr,
 		"submission": &c.SubmissionAddr, "submission-proxy": &c.SubmissionProxyAddr,
 		"mx": &c.MXAddr, "mx-proxy": &c.MXProxyAddr,
 	} {
@@ -341,6 +386,11 @@ func (c *Container) Close() error {
 		if _, err := sweep(ctx, LabelSession+"="+c.session); err != nil {
 			errs = append(errs, err)
 		}
+		if c.tmpDir != "" {
+			if err := os.RemoveAll(c.tmpDir); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		c.err = errors.Join(errs...)
 	})
 	return c.err
@@ -384,4 +434,27 @@ func sweep(ctx context.Context, label string) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// loadOrGenerateCerts loads the bundle in dir, or generates one there.
+func loadOrGenerateCerts(dir, domain string) (*certs.Bundle, error) {
+	have := true
+	for _, f := range []string{certs.CAFileName, certs.CertFileName, certs.KeyFileName} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			have = false
+		}
+	}
+	if have {
+		b, err := certs.Load(dir)
+		if err != nil {
+			return nil, fmt.Errorf("dovecot: TLS material in %s: %w", dir, err)
+		}
+		return b, nil
+	}
+	hosts := []string{"localhost", "127.0.0.1", "::1", "imap." + domain, "smtp." + domain, "mail." + domain}
+	b, err := certs.Generate(dir, hosts, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("dovecot: TLS material: %w", err)
+	}
+	return b, nil
 }

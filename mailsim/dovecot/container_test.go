@@ -2,16 +2,21 @@ package dovecot_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"net"
 	"net/netip"
+	"net/textproto"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
@@ -240,4 +245,341 @@ func TestContainerStartCancelled(t *testing.T) {
 	if after != before {
 		t.Errorf("containers: %d before, %d after", before, after)
 	}
+}
+
+// TestContainerDelegationTLS starts the enhanced profile with every
+// account of a small organisation (people and shared mailboxes, with
+// mailsim's delegations) and checks that the container behaves like
+// mailsim where scenarios depend on it: a delegate lists and opens the
+// owner's mailboxes under Users/<local>/ and a shared mailbox under
+// Shared/<local>/, a non-delegate gets NO; the events name the owner as
+// mailsim's do; STARTTLS (IMAP, SMTP) and implicit TLS verify against the
+// CA; and failed logins are answered at once (lab settings), over IMAP
+// and over SMTP AUTH, without the session being cut off.
+func TestContainerDelegationTLS(t *testing.T) {
+	if os.Getenv("MAILDRILL_DOCKER") != "1" {
+		t.Skip("needs Docker, debootstrap and root: set MAILDRILL_DOCKER=1 (apt-get install docker.io debootstrap)")
+	}
+	ctx := context.Background()
+	before, err := dovecot.CountContainers(ctx)
+	if err != nil {
+		t.Fatalf("docker: %v", err)
+	}
+	img, err := dovecot.BuildImage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org, st, err := mailsim.NewStore(mailsim.Config{Seed: 1, Users: 3, MessagesPerUser: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accounts []dovecot.Account
+	var owner, delegate, outsider, team dovecot.Account
+	for _, u := range org.Users() {
+		a := dovecot.Account{Address: u.Address, Password: u.Password, Kind: u.Kind, Delegates: u.Delegates}
+		accounts = append(accounts, a)
+		if u.Kind == "person" && len(u.Delegates) > 0 && owner.Address == "" {
+			owner = a
+		}
+	}
+	if owner.Address == "" {
+		t.Fatal("no person with a delegate in the corpus")
+	}
+	for _, a := range accounts {
+		switch {
+		case a.Address == owner.Delegates[0]:
+			delegate = a
+		case a.Kind == "person" && a.Address != owner.Address && !slices.Contains(owner.Delegates, a.Address) && outsider.Address == "":
+			outsider = a
+		}
+	}
+	for _, a := range accounts {
+		if a.Kind == "shared" && slices.Contains(a.Delegates, delegate.Address) && !slices.Contains(a.Delegates, outsider.Address) {
+			team = a
+			break
+		}
+	}
+	if delegate.Address == "" || outsider.Address == "" || team.Address == "" {
+		t.Fatalf("corpus: owner %s, delegate %q, outsider %q, team %q", owner.Address, delegate.Address, outsider.Address, team.Address)
+	}
+	local := func(a dovecot.Account) string { l, _, _ := strings.Cut(a.Address, "@"); return l }
+	t.Logf("owner %s, delegate %s, outsider %s, shared mailbox %s", owner.Address, delegate.Address, outsider.Address, team.Address)
+
+	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {
+		t.Run(string(profile), func(t *testing.T) {
+			mail := filepath.Join(t.TempDir(), "mail")
+			for _, a := range accounts {
+				if err := st.ExportMaildir(ctx, a.Address, filepath.Join(mail, a.Address, "Maildir"), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			var evs []*audit.Event
+			c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
+				Image: img, Profile: profile, Accounts: accounts, MailRoot: mail,
+				Events: func(e *audit.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := os.Stat(filepath.Join(mail, owner.Address, "Maildir", "dovecot-acl")); err != nil {
+				t.Errorf("no ACL written for %s: %v", owner.Address, err)
+			}
+
+			office := netip.MustParseAddrPort("10.20.0.31:49152")
+			intruder := netip.MustParseAddrPort("10.20.0.66:50100")
+			attacker := netip.MustParseAddrPort("203.0.113.7:51544")
+			imapTLS := c.TLSConfig("imap.interieur.test")
+
+			// The delegate, over STARTTLS, certificate verified against the CA.
+			conn := proxyConn(t, c.IMAPProxyAddr, office, 143)
+			ic, err := imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: imapTLS})
+			if err != nil {
+				t.Fatalf("STARTTLS: %v", err)
+			}
+			if err := ic.Login(delegate.Address, delegate.Password).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			names := func(ic *imapclient.Client, pattern string) []string {
+				t.Helper()
+				ls, err := ic.List("", pattern, nil).Collect()
+				if err != nil {
+					t.Fatalf("LIST %s: %v", pattern, err)
+				}
+				var out []string
+				for _, l := range ls {
+					out = append(out, l.Mailbox)
+					if testing.Verbose() {
+						t.Logf("LIST %s: %s %v", pattern, l.Mailbox, l.Attrs)
+					}
+				}
+				return out
+			}
+			users := names(ic, "Users/*")
+			ownerInbox := "Users/" + local(owner) + "/INBOX"
+			teamInbox := "Shared/" + local(team) + "/INBOX"
+			if !slices.Contains(users, ownerInbox) {
+				t.Errorf("LIST Users/*: %q, want %s", users, ownerInbox)
+			}
+			for _, n := range users {
+				if strings.HasPrefix(n, "Users/"+local(team)) {
+					t.Errorf("LIST Users/*: %s (a shared mailbox under Users/)", n)
+				}
+			}
+			shared := names(ic, "Shared/*")
+			if !slices.Contains(shared, teamInbox) {
+				t.Errorf("LIST Shared/*: %q, want %s", shared, teamInbox)
+			}
+			for _, n := range shared {
+				if strings.HasPrefix(n, "Shared/"+local(owner)) {
+					t.Errorf("LIST Shared/*: %s (a person under Shared/)", n)
+				}
+			}
+			if own := names(ic, "*"); !slices.Contains(own, "INBOX") || !slices.Contains(own, "Sent") {
+				t.Errorf("LIST *: %q", own)
+			}
+			sel, err := ic.Select(ownerInbox, nil).Wait()
+			if err != nil {
+				t.Fatalf("SELECT %s: %v", ownerInbox, err)
+			}
+			if sel.NumMessages == 0 {
+				t.Fatalf("SELECT %s: empty", ownerInbox)
+			}
+			msgs, err := ic.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+			if err != nil || len(msgs) != 1 || len(msgs[0].BodySection) == 0 {
+				t.Fatalf("FETCH in %s: %v (%d messages)", ownerInbox, err, len(msgs))
+			}
+			if err := ic.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}, Silent: true}, nil).Close(); err != nil {
+				t.Fatalf("STORE in %s: %v", ownerInbox, err)
+			}
+			if _, err := ic.Select(teamInbox, nil).Wait(); err != nil {
+				t.Fatalf("SELECT %s: %v", teamInbox, err)
+			}
+			if _, err := ic.Select("Shared/"+local(owner)+"/INBOX", nil).Wait(); err == nil {
+				t.Errorf("a person's INBOX opens under Shared/")
+			}
+			ic.Logout().Wait()
+			ic.Close()
+
+			// Someone who is no delegate, over implicit TLS: nothing listed, NO.
+			// (In that order: after a refused SELECT, Dovecot lists Users/<owner>
+			// as a \Noselect name for the rest of the session.)
+			conn = proxyConn(t, c.IMAPSProxyAddr, intruder, 993)
+			ic = imapclient.New(tls.Client(conn, imapTLS), nil)
+			if err := ic.WaitGreeting(); err != nil {
+				t.Fatalf("imaps: %v", err)
+			}
+			if err := ic.Login(outsider.Address, outsider.Password).Wait(); err != nil {
+				t.Fatal(err)
+			}
+			if l := names(ic, "Users/*"); len(l) != 0 {
+				t.Errorf("%s: LIST Users/*: %q", outsider.Address, l)
+			}
+			if _, err := ic.Select(ownerInbox, nil).Wait(); err == nil {
+				t.Errorf("%s opened %s", outsider.Address, ownerInbox)
+			}
+			ic.Logout().Wait()
+			ic.Close()
+
+			// Submission: STARTTLS then AUTH, the certificate verified.
+			sc, err := smtp.NewClientStartTLS(proxyConn(t, c.SubmissionProxyAddr, office, 587), c.TLSConfig("smtp.interieur.test"))
+			if err != nil {
+				t.Fatalf("SMTP STARTTLS: %v", err)
+			}
+			if err := sc.Auth(sasl.NewPlainClient("", delegate.Address, delegate.Password)); err != nil {
+				t.Fatal(err)
+			}
+			sc.Quit()
+
+			// A spray: failed logins are answered at once, and one SMTP session
+			// is not cut off after 20 errors.
+			const imapTries, smtpTries = 8, 25
+			t0 := time.Now()
+			for i := range imapTries {
+				ic := dial(t, c.IMAPProxyAddr, attacker)
+				if err := ic.Login(accounts[i%len(accounts)].Address, "Hiver2025!").Wait(); err == nil {
+					t.Fatal("wrong password accepted")
+				}
+				ic.Close()
+			}
+			imapSpray := time.Since(t0)
+			// Raw AUTH commands (go-smtp's client sends "*" after a refusal,
+			// which Postfix takes for a non-SMTP command).
+			t0 = time.Now()
+			tp := textproto.NewConn(proxyConn(t, c.SubmissionProxyAddr, attacker, 587))
+			expect := func(code int) {
+				t.Helper()
+				if _, _, err := tp.ReadResponse(code); err != nil {
+					t.Fatalf("SMTP: want %d: %v", code, err)
+				}
+			}
+			expect(220)
+			tp.PrintfLine("EHLO desktop-7731")
+			expect(250)
+			for i := range smtpTries {
+				a := accounts[i%len(accounts)]
+				tp.PrintfLine("AUTH PLAIN %s", base64.StdEncoding.EncodeToString([]byte("\x00"+a.Address+"\x00Hiver2025!")))
+				expect(535)
+			}
+			tp.PrintfLine("QUIT")
+			expect(221)
+			tp.Close()
+			smtpSpray := time.Since(t0)
+			t.Logf("spray: %d IMAP logins in %s, %d SMTP AUTH in one session in %s", imapTries, imapSpray.Round(time.Millisecond), smtpTries, smtpSpray.Round(time.Millisecond))
+			if imapSpray > time.Duration(imapTries)*250*time.Millisecond {
+				t.Errorf("IMAP failures are delayed: %s for %d", imapSpray, imapTries)
+			}
+			if smtpSpray > time.Duration(smtpTries)*250*time.Millisecond {
+				t.Errorf("SMTP AUTH failures are delayed: %s for %d", smtpSpray, smtpTries)
+			}
+
+			if err := c.Barrier(ctx, 30*time.Second); err != nil {
+				t.Error(err)
+			}
+			// The logout lines come after the barrier's own; wait for them.
+			deadline := time.Now().Add(10 * time.Second)
+			count := func(action, outcome, ip string) int {
+				mu.Lock()
+				defer mu.Unlock()
+				n := 0
+				for _, e := range evs {
+					if e.Action == action && e.Outcome == outcome && e.SourceIP == ip {
+						n++
+					}
+				}
+				return n
+			}
+			for count(audit.SMTPDisconnect, audit.Success, "203.0.113.7") == 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			log := c.Log()
+			if dst := os.Getenv("MAILDRILL_DOVECOT_CAPTURE"); dst != "" {
+				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-delegation.log"), []byte(log), 0o644)
+			}
+			if n := count(audit.IMAPLogin, audit.Failure, "203.0.113.7"); n != imapTries {
+				t.Errorf("imap.login failures: %d, want %d", n, imapTries)
+			}
+			if n := count(audit.SMTPAuth, audit.Failure, "203.0.113.7"); n != smtpTries {
+				t.Errorf("smtp.auth failures: %d, want %d", n, smtpTries)
+			}
+			if n := count(audit.SMTPStartTLS, audit.Success, "10.20.0.31"); (n == 0) == (profile == dovecot.Enhanced) {
+				t.Errorf("smtp.starttls: %d (Postfix logs the handshake at smtpd_tls_loglevel 1, the enhanced profile)", n)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			want := map[string]bool{}
+			for _, e := range evs {
+				switch {
+				case e.Action == audit.IMAPLogin && e.Outcome == audit.Success && e.UserName == delegate.Address:
+					if !e.TLS || e.AuthCleartext == nil || *e.AuthCleartext {
+						t.Errorf("delegate's login over STARTTLS: %+v", *e)
+					}
+					want["login"] = true
+				case e.Action == audit.IMAPLogin && e.Outcome == audit.Success && e.UserName == outsider.Address:
+					// Only the enhanced profile logs the local port (lport).
+					if !e.TLS || (profile == dovecot.Enhanced) != (e.ServiceName == "imaps") {
+						t.Errorf("outsider's login over imaps: %+v", *e)
+					}
+					want["imaps"] = true
+				case (e.Action == audit.IMAPSelect || e.Action == audit.IMAPFetch || e.Action == audit.IMAPStore) && e.Mailbox == ownerInbox:
+					ok := e.MailboxOwner == owner.Address && e.MailboxShared != nil && *e.MailboxShared
+					switch e.UserName {
+					case delegate.Address:
+						ok = ok && e.Outcome == audit.Success
+						want[e.Action] = true
+					case outsider.Address:
+						ok = ok && e.Outcome == audit.Failure
+						want["refused"] = true
+					}
+					if !ok {
+						t.Errorf("%s %s: %+v", e.Action, e.Mailbox, *e)
+					}
+				case e.Action == audit.IMAPSelect && e.Mailbox == teamInbox && e.Outcome == audit.Success:
+					if e.MailboxOwner != team.Address || e.MailboxShared == nil || !*e.MailboxShared {
+						t.Errorf("select %s: %+v", teamInbox, *e)
+					}
+					want["team"] = true
+				}
+			}
+			keys := []string{"login", "imaps"}
+			if profile == dovecot.Enhanced {
+				keys = append(keys, audit.IMAPSelect, audit.IMAPFetch, audit.IMAPStore, "refused", "team")
+			}
+			for _, k := range keys {
+				if !want[k] {
+					t.Errorf("no %s event", k)
+				}
+			}
+			if strings.Contains(log, "nodelay") || strings.Contains(log, "static(") {
+				t.Errorf("the lab passdb shows in the log")
+			}
+			if t.Failed() {
+				t.Logf("log:\n%s", log)
+			}
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	after, err := dovecot.CountContainers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("containers: %d before, %d after", before, after)
+	}
+}
+
+// proxyConn connects to a PROXY listener announcing src (to port dport).
+func proxyConn(t *testing.T, addr string, src netip.AddrPort, dport uint16) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxyproto.WriteV1(conn, src, netip.AddrPortFrom(netip.MustParseAddr("10.20.0.25"), dport)); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }

@@ -68,7 +68,19 @@ metric imap_command {
 // Account is a mailbox the local Dovecot serves.
 type Account struct {
 	Address, Password string
+	// Kind is "person" (the default: logs in, and its mailboxes show
+	// under Users/<local part>/ to its delegates) or "shared" (a team
+	// mailbox: no login, under Shared/<local part>/ to its delegates), as
+	// mailsim's corpus.User.Kind.
+	Kind string
+	// Delegates are the addresses allowed to open this account's
+	// mailboxes (mailsim's Account.Delegates). Only StartContainer
+	// applies Kind and Delegates; StartLocal serves people alone.
+	Delegates []string
 }
+
+// shared tells whether a is a shared (team) mailbox.
+func (a Account) shared() bool { return a.Kind == "shared" }
 
 // LocalOptions configure a Dovecot run from its own configuration on
 // loopback (no system service, no root needed beyond reading the files).
@@ -160,6 +172,9 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 	}
 	var pw strings.Builder
 	for _, a := range o.Accounts {
+		if a.shared() {
+			continue
+		}
 		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(pw.String()), 0o644); err != nil {

@@ -48,6 +48,9 @@ type Options struct {
 	// SharedPrefix is the namespace prefix of other users' mailboxes
 	// (default "Users/"): "Users/directeur/INBOX" is directeur's INBOX.
 	SharedPrefix string
+	// TeamPrefix is the namespace prefix of shared (team) mailboxes
+	// (default "Shared/"): "Shared/cabinet/INBOX" is cabinet's INBOX.
+	TeamPrefix string
 	// Domain completes a shared mailbox owner given without a domain
 	// (default: the domain of the acting user).
 	Domain string
@@ -99,7 +102,10 @@ func NewParser(o Options) *Parser {
 		o.Location = time.UTC
 	}
 	if o.SharedPrefix == "" {
-		o.SharedPrefix = "Users/"
+		o.SharedPrefix = UsersPrefix
+	}
+	if o.TeamPrefix == "" {
+		o.TeamPrefix = SharedPrefix
 	}
 	return &Parser{o: o, sessions: map[string]*imapSession{}, smtpd: map[string]*smtpSession{}, queue: map[string]*queued{}}
 }
@@ -590,7 +596,11 @@ func (p *Parser) owner(e *audit.Event) {
 	}
 	e.MailboxOwner = e.UserName
 	shared := false
-	if rest, ok := strings.CutPrefix(e.Mailbox, p.o.SharedPrefix); ok {
+	rest, ok := strings.CutPrefix(e.Mailbox, p.o.SharedPrefix)
+	if !ok {
+		rest, ok = strings.CutPrefix(e.Mailbox, p.o.TeamPrefix)
+	}
+	if ok {
 		owner, _, _ := strings.Cut(rest, "/")
 		if owner != "" {
 			if !strings.Contains(owner, "@") {

@@ -177,6 +177,30 @@ var cases = []struct {
 			"",
 		},
 	},
+	{
+		name: "container, TLS: a delegate in another's mailbox and in a shared mailbox",
+		lines: []string{
+			`Nov 27 01:48:14 imap-login: Info: Login: user=<gael.morin@interieur.test>, method=PLAIN, rip=10.20.0.31, rport=49152, lip=10.20.0.25, lport=143, mpid=172, TLS, session=<AUbjQDhhAMAKFAAf>`,
+			`Nov 27 01:48:15 imap(gael.morin@interieur.test)<172><AUbjQDhhAMAKFAAf>: Info: flag_change: box=Users/noemie.baron/INBOX, uid=1, msgid=<f91febf47a2f416b3caccd33@interieur.test>, size=2015, vsize=2015, from="Patrick Gaillard" <patrick.gaillard@interieur.test>, subject=Formation : inscription confirmée, flags=(\Flagged \Seen)`,
+			`Nov 27 01:48:15 stats: Info: {"event":"imap_command_finished","hostname":"150b035616ca","start_time":"2026-11-27T01:48:15.140979Z","end_time":"2026-11-27T01:48:15.144621Z","categories":["service:imap","imap"],"fields":{"user":"gael.morin@interieur.test","local_ip":"10.20.0.25","local_port":143,"remote_ip":"10.20.0.31","remote_port":49152,"session":"AUbjQDhhAMAKFAAf","duration":3601,"cmd_tag":"T11","cmd_name":"SELECT","cmd_input_name":"SELECT","cmd_args":"\"Shared/courrier/INBOX\"","cmd_human_args":"\"Shared/courrier/INBOX\"","tagged_reply_state":"OK","tagged_reply":"OK [READ-WRITE] Select completed","last_run_time":"2026-11-27T01:48:15.140970Z","running_usecs":3594,"lock_wait_usecs":344,"bytes_in":23,"bytes_out":380,"reason_code":["imap:cmd_select"],"mailbox":"Shared/courrier/INBOX"}}`,
+		},
+		want: []audit.Event{
+			{Action: "imap.login", UserName: "gael.morin@interieur.test", TLS: true, AuthCleartext: audit.Bool(false), DestPort: 143, ServiceName: "imap"},
+			{Action: "imap.store", UserName: "gael.morin@interieur.test", Mailbox: "Users/noemie.baron/INBOX", MailboxOwner: "noemie.baron@interieur.test", MailboxShared: audit.Bool(true), MessageUID: 1, TLS: true},
+			{Action: "imap.select", UserName: "gael.morin@interieur.test", Mailbox: "Shared/courrier/INBOX", MailboxOwner: "courrier@interieur.test", MailboxShared: audit.Bool(true), TLS: true},
+		},
+	},
+	{
+		name: "postfix STARTTLS on submission (smtpd_tls_loglevel 1)",
+		lines: []string{
+			`Nov 27 01:48:15 mail postfix/submission/smtpd[175]: connect from unknown[10.20.0.31]:49152`,
+			`Nov 27 01:48:15 mail postfix/submission/smtpd[175]: Anonymous TLS connection established from unknown[10.20.0.31]:49152: TLSv1.3 with cipher TLS_AES_128_GCM_SHA256 (128/128 bits) key-exchange X25519 server-signature ECDSA (prime256v1) server-digest SHA256`,
+		},
+		want: []audit.Event{
+			{Action: "smtp.connect", SourceIP: "10.20.0.31", SourcePort: 49152, ServiceName: "submission"},
+			{Action: "smtp.starttls", SourceIP: "10.20.0.31", TLS: true, ServiceName: "submission"},
+		},
+	},
 }
 
 func TestParseCases(t *testing.T) {

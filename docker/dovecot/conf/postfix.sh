@@ -16,9 +16,34 @@ postconf -e \
   'smtpd_sasl_type = dovecot' \
   'smtpd_sasl_path = private/auth' \
   'smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination' \
-  'smtpd_tls_security_level = none' \
+  'smtpd_tls_security_level = may' \
   'smtp_tls_security_level = none' \
   'biff = no'
+# TLS as on mailsim: STARTTLS offered on the MX and submission ports
+# (smtpd_tls_security_level = may above), with the certificate maildrill
+# gives (the entrypoint sets smtpd_tls_cert_file and smtpd_tls_key_file;
+# Debian's snakeoil certificate otherwise). AUTH is offered before STARTTLS
+# too (smtpd_tls_auth_only = no on submission): scenarios decide.
+#
+# Lab settings (docs/dovecot.md): a password spray over SMTP AUTH runs at
+# full speed and is never cut off. They change no log line.
+#  - smtpd_error_sleep_time: the 1 s pause before each 4xx/5xx reply;
+#  - smtpd_soft_error_limit / smtpd_hard_error_limit: the extra pause after
+#    10 errors and the disconnection after 20 in one session;
+#  - smtpd_junk_command_limit: the same for NOOP/RSET/VRFY/ETRN;
+#  - smtpd_client_connection_count_limit: 50 simultaneous connections per
+#    client address (anvil), now unlimited; the anvil rate limits are 0
+#    (off), as by default, and set so here.
+postconf -e \
+  'smtpd_error_sleep_time = 0' \
+  'smtpd_soft_error_limit = 100000' \
+  'smtpd_hard_error_limit = 100000' \
+  'smtpd_junk_command_limit = 100000' \
+  'smtpd_client_connection_count_limit = 0' \
+  'smtpd_client_connection_rate_limit = 0' \
+  'smtpd_client_auth_rate_limit = 0' \
+  'smtpd_client_message_rate_limit = 0' \
+  'smtpd_client_recipient_rate_limit = 0'
 sub='-o syslog_name=postfix/submission -o smtpd_sasl_auth_enable=yes -o smtpd_tls_auth_only=no -o smtpd_relay_restrictions=permit_sasl_authenticated,reject -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject'
 {
   echo "587 inet n - y - - smtpd $sub"
