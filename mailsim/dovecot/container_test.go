@@ -434,6 +434,7 @@ func TestContainerDelegationTLS(t *testing.T) {
 
 			// A spray: failed logins are answered at once, and one SMTP session
 			// is not cut off after 20 errors.
+			// IMAP: one connection per try, then several tries in one.
 			const imapTries, smtpTries = 8, 25
 			t0 := time.Now()
 			for i := range imapTries {
@@ -443,6 +444,13 @@ func TestContainerDelegationTLS(t *testing.T) {
 				}
 				ic.Close()
 			}
+			ic = dial(t, c.IMAPProxyAddr, attacker)
+			for i := range imapTries {
+				if err := ic.Login(accounts[i%len(accounts)].Address, "Printemps2025!").Wait(); err == nil {
+					t.Fatal("wrong password accepted")
+				}
+			}
+			ic.Close()
 			imapSpray := time.Since(t0)
 			// Raw AUTH commands (go-smtp's client sends "*" after a refusal,
 			// which Postfix takes for a non-SMTP command).
@@ -466,8 +474,8 @@ func TestContainerDelegationTLS(t *testing.T) {
 			expect(221)
 			tp.Close()
 			smtpSpray := time.Since(t0)
-			t.Logf("spray: %d IMAP logins in %s, %d SMTP AUTH in one session in %s", imapTries, imapSpray.Round(time.Millisecond), smtpTries, smtpSpray.Round(time.Millisecond))
-			if imapSpray > time.Duration(imapTries)*250*time.Millisecond {
+			t.Logf("spray: %d IMAP logins (%d connections) in %s, %d SMTP AUTH in one session in %s", 2*imapTries, imapTries+1, imapSpray.Round(time.Millisecond), smtpTries, smtpSpray.Round(time.Millisecond))
+			if imapSpray > time.Duration(2*imapTries)*125*time.Millisecond {
 				t.Errorf("IMAP failures are delayed: %s for %d", imapSpray, imapTries)
 			}
 			if smtpSpray > time.Duration(smtpTries)*250*time.Millisecond {
@@ -497,8 +505,8 @@ func TestContainerDelegationTLS(t *testing.T) {
 			if dst := os.Getenv("MAILDRILL_DOVECOT_CAPTURE"); dst != "" {
 				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-delegation.log"), []byte(log), 0o644)
 			}
-			if n := count(audit.IMAPLogin, audit.Failure, "203.0.113.7"); n != imapTries {
-				t.Errorf("imap.login failures: %d, want %d", n, imapTries)
+			if n := count(audit.IMAPLogin, audit.Failure, "203.0.113.7"); n != 2*imapTries {
+				t.Errorf("imap.login failures: %d, want %d", n, 2*imapTries)
 			}
 			if n := count(audit.SMTPAuth, audit.Failure, "203.0.113.7"); n != smtpTries {
 				t.Errorf("smtp.auth failures: %d, want %d", n, smtpTries)
