@@ -110,6 +110,10 @@ type ContainerOptions struct {
 	// imap., smtp., mail.<Domain>). Empty: a temporary directory, removed
 	// by Close. Dovecot and Postfix present the same certificate.
 	CertDir string
+	// CertTime is the "now" of generated certificates (valid from a day
+	// before it, for a year; default time.Now): a scenario clock's start,
+	// for actors that verify at scenario time, as mailsim does.
+	CertTime time.Time
 	// Events receives each event parsed from the container's mail log, in
 	// log order, from one goroutine. Parser shapes the parsing.
 	Events func(*audit.Event)
@@ -237,7 +241,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		}
 		certDir = c.tmpDir
 	}
-	if c.Certs, err = loadOrGenerateCerts(certDir, o.Domain); err != nil {
+	if c.Certs, err = loadOrGenerateCerts(certDir, o.Domain, o.CertTime); err != nil {
 		return nil, err
 	}
 	if c.CAPEM, err = os.ReadFile(c.Certs.CAFile); err != nil {
@@ -437,7 +441,7 @@ func sweep(ctx context.Context, label string) (int, error) {
 }
 
 // loadOrGenerateCerts loads the bundle in dir, or generates one there.
-func loadOrGenerateCerts(dir, domain string) (*certs.Bundle, error) {
+func loadOrGenerateCerts(dir, domain string, now time.Time) (*certs.Bundle, error) {
 	have := true
 	for _, f := range []string{certs.CAFileName, certs.CertFileName, certs.KeyFileName} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -452,7 +456,7 @@ func loadOrGenerateCerts(dir, domain string) (*certs.Bundle, error) {
 		return b, nil
 	}
 	hosts := []string{"localhost", "127.0.0.1", "::1", "imap." + domain, "smtp." + domain, "mail." + domain}
-	b, err := certs.Generate(dir, hosts, time.Now())
+	b, err := certs.Generate(dir, hosts, now) // zero: time.Now
 	if err != nil {
 		return nil, fmt.Errorf("dovecot: TLS material: %w", err)
 	}
