@@ -132,7 +132,7 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 // NewStore builds the organisation and its store without starting any
 // server (for Maildir export and offline tools).
 func NewStore(cfg Config) (*corpus.Org, *store.Store, error) {
-	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser})
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser, CacheDir: cfg.CorpusCacheDir})
 	if err != nil {
 		return nil, nil, fmt.Errorf("mailsim: organisation: %w", err)
 	}

@@ -51,6 +51,9 @@ type Options struct {
 	CertDir string
 	// CorpusCacheDir keeps generated attachments between runs ("" = none).
 	CorpusCacheDir string
+	// DovecotProfile is the logging profile of the dovecot target: stock
+	// or enhanced (default).
+	DovecotProfile string
 }
 
 // Note is a timeline entry for live display.
@@ -191,8 +194,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	r.engine = eng
 
 	// Target.
-	if env.Target != "embedded" && env.Target != "docker" {
-		return nil, fmt.Errorf("target %q is not available in this build; use --target embedded or docker", env.Target)
+	switch env.Target {
+	case "embedded", "docker", "dovecot":
+	default:
+		return nil, fmt.Errorf("unknown target %q: use embedded, docker or dovecot", env.Target)
 	}
 	certDir := opts.CertDir
 	if certDir == "" {
@@ -205,9 +210,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	}
 	wall0 := time.Now()
 	var tgt *Target
-	if env.Target == "docker" {
+	switch env.Target {
+	case "docker":
 		tgt, err = startDocker(ctx, env, clk, runID)
-	} else {
+	case "dovecot":
+		tgt, err = startDovecot(ctx, env, clk, runID, certDir, opts, func(s string) {
+			r.note(Note{Time: clk.Now(), Kind: "info", Text: s})
+		})
+	default:
 		tgt, err = startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
 	}
 	if err != nil {

@@ -32,6 +32,10 @@ type Target struct {
 	SyncClock func(context.Context, time.Time) error
 	allowed   map[string]bool
 	close     func() error
+	// noSessionEnd: the target's trail cannot tell when a given
+	// connection ended (Dovecot's stock logging has no client port), so
+	// actors do not wait for it.
+	noSessionEnd bool
 }
 
 // Close stops what the run started.

@@ -26,6 +26,7 @@ func init() {
 
 type runFlags struct {
 	target, events, truth string
+	profile               string
 	reports               reportFlags
 	speed                 float64
 	seed                  int64
@@ -54,7 +55,8 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names) or docker (mailsim in a container; docs/containers.md)")
+	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md) or dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md)")
+	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
 	f.reports.register(cmd)
@@ -76,8 +78,8 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if f.speed < 0 {
 		return usageError{fmt.Errorf("--speed must be positive")}
 	}
-	if f.target != "" && f.target != "embedded" && f.target != "docker" {
-		return usageError{fmt.Errorf("--target %q is not available yet; use embedded or docker", f.target)}
+	if err := checkTarget(f.target, f.profile); err != nil {
+		return err
 	}
 	var list []*scenarios.Scenario
 	var bad []error
@@ -132,7 +134,8 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
-		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline}
+		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
+			DovecotProfile: f.profile}
 		if slW != nil {
 			opts.Syslog = slW
 		}
@@ -430,4 +433,17 @@ func newShowCmd() *cobra.Command {
 			return err
 		},
 	}
+}
+
+// checkTarget validates --target and --profile.
+func checkTarget(target, profile string) error {
+	switch target {
+	case "", "embedded", "docker", "dovecot":
+	default:
+		return usageError{fmt.Errorf("--target %q: want embedded, docker or dovecot", target)}
+	}
+	if profile != "stock" && profile != "enhanced" {
+		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", profile)}
+	}
+	return nil
 }
