@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os"
@@ -24,6 +26,7 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	recipe "github.com/maildrill/maildrill/docker/dovecot"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/certs"
 )
@@ -49,7 +52,9 @@ func init() {
 }
 
 // FindRecipe returns the docker/dovecot folder of the maildrill checkout
-// that holds the working directory (or $MAILDRILL_REPO).
+// that holds the working directory (or $MAILDRILL_REPO); outside a
+// checkout, the recipe built into this binary, extracted to the user's
+// cache directory.
 func FindRecipe() (string, error) {
 	dir := os.Getenv("MAILDRILL_REPO")
 	if dir == "" {
@@ -64,9 +69,78 @@ func FindRecipe() (string, error) {
 			return filepath.Dir(p), nil
 		}
 		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("dovecot: no docker/dovecot/build.sh above %s (set MAILDRILL_REPO to the maildrill checkout)", dir)
+			break
 		}
 	}
+	if os.Getenv("MAILDRILL_REPO") != "" {
+		return "", fmt.Errorf("dovecot: no docker/dovecot/build.sh under MAILDRILL_REPO=%s", dir)
+	}
+	return extractRecipe()
+}
+
+// extractRecipe writes the embedded recipe to <cache>/maildrill/dovecot-
+// recipe/<content hash>/ (once) and returns that folder.
+func extractRecipe() (string, error) {
+	h := sha256.New()
+	type file struct {
+		path string
+		data []byte
+	}
+	var files []file
+	err := fs.WalkDir(recipe.Files, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".go") {
+			return err
+		}
+		b, err := recipe.Files.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+		files = append(files, file{p, b})
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("dovecot: embedded recipe: %w", err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "maildrill", "dovecot-recipe", hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(filepath.Join(dir, "build.sh")); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "partial-")
+	if err != nil {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+			return "", fmt.Errorf("dovecot: recipe cache: %w", err)
+		}
+		if tmp, err = os.MkdirTemp(filepath.Dir(dir), "partial-"); err != nil {
+			return "", fmt.Errorf("dovecot: recipe cache: %w", err)
+		}
+	}
+	for _, f := range files {
+		p := filepath.Join(tmp, filepath.FromSlash(f.path))
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(f.path, ".sh") {
+			mode = 0o755
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			err = os.WriteFile(p, f.data, mode)
+		}
+		if err != nil {
+			os.RemoveAll(tmp)
+			return "", fmt.Errorf("dovecot: recipe cache: %w", err)
+		}
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		os.RemoveAll(tmp)
+		if _, serr := os.Stat(filepath.Join(dir, "build.sh")); serr != nil { // not a concurrent winner
+			return "", fmt.Errorf("dovecot: recipe cache: %w", err)
+		}
+	}
+	return dir, nil
 }
 
 // BuildImage builds (or finds, by the recipe's content hash) the Dovecot +
