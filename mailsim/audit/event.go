@@ -67,7 +67,10 @@ type Event struct {
 	SourcePort  int    `json:"source.port"`
 	DestPort    int    `json:"destination.port,omitempty"`
 
-	TLS           bool   `json:"tls.established"`
+	TLS bool `json:"tls.established"`
+	// TLSUnknown: the source cannot tell whether TLS was up (a real
+	// server's log that does not say); rules then see no tls.established.
+	TLSUnknown    bool   `json:"tls.unknown,omitempty"`
 	AuthMechanism string `json:"auth.mechanism,omitempty"`
 	AuthCleartext *bool  `json:"auth.cleartext,omitempty"`
 	UserName      string `json:"user.name,omitempty"`
@@ -142,7 +145,12 @@ func (e *Event) Field(name string) (any, bool) {
 	case "source.port":
 		return int64(e.SourcePort), true
 	case "tls.established":
+		if e.TLSUnknown {
+			return nil, false
+		}
 		return e.TLS, true
+	case "tls.unknown":
+		return e.TLSUnknown, e.TLSUnknown
 	case "auth.cleartext":
 		return boolp(e.AuthCleartext)
 	case "mailbox.shared":

@@ -302,6 +302,9 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	b := make([]byte, 8)
 	rand.Read(b)
 	c := &Container{Image: o.Image, session: hex.EncodeToString(b)}
+	if o.Profile == Enhanced {
+		o.Parser.PostfixTLSLogged = true // smtpd_tls_loglevel = 1
+	}
 	c.logs = &lineConsumer{p: NewParser(o.Parser), emit: o.Events}
 	defer func() {
 		if err != nil {

@@ -54,6 +54,12 @@ type Options struct {
 	// Domain completes a shared mailbox owner given without a domain
 	// (default: the domain of the acting user).
 	Domain string
+	// PostfixTLSLogged says Postfix logs its TLS handshakes
+	// (smtpd_tls_loglevel ≥ 1; Debian's default is 0). Without it an SMTP
+	// session's TLS is unknown (tls.unknown, and no tls.established or
+	// auth.cleartext for rules to match) until the first "TLS connection
+	// established" line proves the log would say so.
+	PostfixTLSLogged bool
 }
 
 // Parser is stateful: it follows Dovecot sessions (session id → address,
@@ -66,6 +72,7 @@ type Parser struct {
 	queue    map[string]*queued
 	smtpN    int
 	last     time.Time // events never go back in time (stats lines lag)
+	tlsSeen  bool      // a Postfix TLS line was seen: Postfix logs TLS
 }
 
 type imapSession struct {
@@ -775,9 +782,18 @@ func (p *Parser) smtpEvent(action string, s *smtpSession) *audit.Event {
 	return &audit.Event{
 		Action: action, Outcome: audit.Success,
 		ServiceType: "smtp", ServiceName: s.service, SessionID: s.id,
-		SourceIP: s.ip, SourcePort: s.port, TLS: s.tls,
+		SourceIP: s.ip, SourcePort: s.port, TLS: s.tls, TLSUnknown: !s.tls && !p.o.PostfixTLSLogged && !p.tlsSeen,
 		UserName: s.user, SMTPHelo: s.helo,
 	}
+}
+
+// smtpCleartext is auth.cleartext for an SMTP session: unknown when the
+// log cannot tell whether TLS was up.
+func (p *Parser) smtpCleartext(s *smtpSession) *bool {
+	if !s.tls && !p.o.PostfixTLSLogged && !p.tlsSeen {
+		return nil
+	}
+	return audit.Bool(!s.tls)
 }
 
 func (p *Parser) postfix(prog, msg string) []*audit.Event {
@@ -911,7 +927,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 		strings.HasPrefix(msg, "Trusted TLS connection established"),
 		strings.HasPrefix(msg, "Untrusted TLS connection established"),
 		strings.HasPrefix(msg, "Verified TLS connection established"):
-		s.tls = true
+		s.tls, p.tlsSeen = true, true
 		return []*audit.Event{p.smtpEvent(audit.SMTPStartTLS, s)}
 	case strings.HasPrefix(msg, "warning: ") && strings.Contains(msg, "authentication failed"):
 		// warning: unknown[203.0.113.7]: SASL PLAIN authentication failed: ..., sasl_username=u
@@ -922,7 +938,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 			e.AuthMechanism, _, _ = strings.Cut(msg[i+5:], " ")
 		}
 		e.UserName = kv(msg, "sasl_username")
-		e.AuthCleartext = audit.Bool(!s.tls)
+		e.AuthCleartext = p.smtpCleartext(s)
 		return []*audit.Event{e}
 	case strings.HasPrefix(msg, "NOQUEUE: reject: RCPT from "):
 		e := p.smtpEvent(audit.SMTPRcpt, s)
@@ -965,6 +981,6 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 	s.user, s.authed = user, true
 	e := p.smtpEvent(audit.SMTPAuth, s)
 	e.AuthMechanism = kv(rest, "sasl_method")
-	e.AuthCleartext = audit.Bool(!s.tls)
+	e.AuthCleartext = p.smtpCleartext(s)
 	return []*audit.Event{e}
 }
