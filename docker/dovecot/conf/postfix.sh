@@ -18,7 +18,10 @@ postconf -e \
   'smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination' \
   'smtpd_tls_security_level = may' \
   'smtp_tls_security_level = none' \
+  'message_size_limit = 26214400' \
   'biff = no'
+# message_size_limit: mailsim's 25 MiB (Postfix's default is 10 MB), so a
+# scenario's large attachment goes through on both targets.
 # TLS as on mailsim: STARTTLS offered on the MX and submission ports
 # (smtpd_tls_security_level = may above), with the certificate maildrill
 # gives (the entrypoint sets smtpd_tls_cert_file and smtpd_tls_key_file;
