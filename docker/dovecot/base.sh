@@ -1,27 +1,38 @@
 #!/usr/bin/env bash
-# base.sh: build (once) the local Debian base image that docker/dovecot's
-# Dockerfile starts FROM, with debootstrap --variant=minbase and docker import.
-# Nothing is pulled: the packages come from the Debian mirror that apt on
-# this machine is configured with (read from /etc/apt/sources.list and
-# /etc/apt/sources.list.d/*; override with MIRROR=...).
+# base.sh: build (once) the local base image of the Dovecot target: Debian
+# (debootstrap --variant=minbase) with dovecot-imapd, dovecot-lmtpd and
+# postfix installed in the same pass, then docker import. build.sh adds
+# maildrill's configuration on top. Nothing is pulled: the packages come
+# from the Debian mirror that apt on this machine is configured with (read
+# from /etc/apt/sources.list and /etc/apt/sources.list.d/*; override with
+# MIRROR=...).
 #
 # The tag carries a content hash of this recipe (this file, the suite, the
-# variant, the architecture): the base is rebuilt only when one changes.
-# Prints the tag on stdout; everything else goes to stderr.
+# variant, the architecture, the packages): the base is rebuilt only when
+# one changes. Prints the tag on stdout; everything else goes to stderr.
 #
 # Usage: docker/dovecot/base.sh            (SUITE=bookworm by default)
-# Needs: root, debootstrap, docker.
+# Environment:
+#   MAILDRILL_ROOT       an empty folder to build the tree in and leave it
+#                        there (build.sh configures it); default: a
+#                        temporary folder, removed
+#   MAILDRILL_BUILD_DIR  where temporary trees go (default /dev/shm when it
+#                        is a tmpfs with 2 GiB free, else /tmp)
+#   MAILDRILL_DEB_CACHE  a folder to keep the downloaded .debs in (created;
+#                        default none: every build downloads)
+# Needs: root, debootstrap, unshare (util-linux), ip (iproute2), docker.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 SUITE=${SUITE:-bookworm}
 VARIANT=minbase
 ARCH=${ARCH:-$(dpkg --print-architecture)}
+PACKAGES=dovecot-imapd,dovecot-lmtpd,postfix
 REPO=${BASE_REPO:-maildrill/debian-base}
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-hash=$( { cat base.sh; echo "$SUITE $VARIANT $ARCH"; } | sha256sum | cut -c1-12)
+hash=$( { cat base.sh; echo "$SUITE $VARIANT $ARCH $PACKAGES"; } | sha256sum | cut -c1-12)
 TAG="$REPO:$SUITE-$hash"
 if docker image inspect "$TAG" >/dev/null 2>&1; then
   log "base image $TAG is up to date"
@@ -60,24 +71,83 @@ if [ -z "$MIRROR" ]; then
   echo "base.sh: no Debian mirror for $SUITE in apt's sources; set MIRROR=" >&2
   exit 1
 fi
-command -v debootstrap >/dev/null 2>&1 || {
-  echo "base.sh: debootstrap is missing: apt-get install -y debootstrap (as root)" >&2
-  exit 1
-}
+for tool in debootstrap unshare ip; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "base.sh: $tool is missing: apt-get install -y debootstrap util-linux iproute2 (as root)" >&2
+    exit 1
+  }
+done
 
-ROOT=$(mktemp -d /tmp/maildrill-debootstrap.XXXXXX)
-trap 'rm -rf "$ROOT"' EXIT
+# A tmpfs when there is room: dpkg writes many small files.
+builddir() {
+  if [ -n "${MAILDRILL_BUILD_DIR:-}" ]; then
+    echo "$MAILDRILL_BUILD_DIR"
+  elif [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ] &&
+    [ "$(df -Pk /dev/shm | awk 'NR == 2 { print $4 }')" -ge $((2 * 1024 * 1024)) ]; then
+    echo /dev/shm
+  else
+    echo /tmp
+  fi
+}
+if [ -n "${MAILDRILL_ROOT:-}" ]; then
+  ROOT=$MAILDRILL_ROOT
+else
+  ROOT=$(mktemp -d "$(builddir)/maildrill-root.XXXXXX")
+  trap 'rm -rf --one-file-system "$ROOT"' EXIT
+fi
+
 start=$SECONDS
-log "debootstrap --variant=$VARIANT $SUITE from apt's mirror into $ROOT"
-debootstrap --variant="$VARIANT" --arch="$ARCH" "$SUITE" "$ROOT" "$MIRROR" >&2
+# First stage (download, check, unpack) on this machine. The mirror's name
+# is looked up once per package: give up on a lost DNS answer after 1 s
+# instead of glibc's 5.
+cache=()
+if [ -n "${MAILDRILL_DEB_CACHE:-}" ]; then
+  mkdir -p "$MAILDRILL_DEB_CACHE"
+  cache=(--cache-dir="$(cd "$MAILDRILL_DEB_CACHE" && pwd)")
+fi
+log "debootstrap --variant=$VARIANT --include=$PACKAGES $SUITE from apt's mirror into $ROOT"
+RES_OPTIONS="timeout:1 attempts:5" debootstrap --foreign --variant="$VARIANT" --arch="$ARCH" \
+  --include="$PACKAGES" ${cache[@]+"${cache[@]}"} "$SUITE" "$ROOT" "$MIRROR" >&2
+log "first stage (download, unpack) done in $((SECONDS - start)) s"
+
+# Second stage (dpkg installs and configures) in the tree, in namespaces of
+# its own: a network of its own with only loopback (nothing is fetched any
+# more; no package script can reach out, wait on DNS or take a port of this
+# machine), mounts that vanish with it, and a neutral host name (the
+# package scripts write it into Postfix's main.cf and the snakeoil
+# certificate: the build machine's must not end up in the image). dpkg
+# skips fsync: the tree is thrown away if the build fails.
+in_root() {
+  unshare --mount --uts --net sh -c 'ip link set lo up && hostname localhost && root=$1 && shift && exec chroot "$root" "$@"' \
+    sh "$ROOT" "$@" >&2
+}
+#
+# Postfix's postconf will not read main.cf until it is a second or two old,
+# and postfix's package script edits it, then reads it, a dozen times: 6 s
+# of sleeping. For the install, a dpkg hook puts a wrapper in postconf's
+# place that backdates main.cf after each call (the real one is back after
+# each dpkg run; debootstrap fakes start-stop-daemon the same way).
+cat >"$ROOT/etc/dpkg/dpkg.cfg.d/maildrill-build" <<'CFG'
+force-unsafe-io
+pre-invoke=if [ -f /usr/sbin/postconf ] && [ ! -e /usr/sbin/postconf.maildrill ]; then mv /usr/sbin/postconf /usr/sbin/postconf.maildrill && printf '#!/bin/sh\n/usr/sbin/postconf.maildrill "$@" || exit\ntouch -d @$(($(date +%%s) - 2)) /etc/postfix/main.cf 2>/dev/null || true\n' >/usr/sbin/postconf && chmod 755 /usr/sbin/postconf; fi
+post-invoke=if [ -e /usr/sbin/postconf.maildrill ]; then mv /usr/sbin/postconf.maildrill /usr/sbin/postconf; fi
+CFG
+: >"$ROOT/etc/resolv.conf"
+echo localhost >"$ROOT/etc/hostname"
+in_root /debootstrap/debootstrap --second-stage
+rm -f "$ROOT/etc/dpkg/dpkg.cfg.d/maildrill-build"
+if [ -e "$ROOT/usr/sbin/postconf.maildrill" ]; then mv "$ROOT/usr/sbin/postconf.maildrill" "$ROOT/usr/sbin/postconf"; fi
+head -c 4 "$ROOT/usr/sbin/postconf" | grep -q ELF || { echo "base.sh: postconf was not put back" >&2; exit 1; }
 # Smaller, and no cached package lists from the build machine.
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/tmp/* \
   "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/locale/*
+log "second stage (install) done in $((SECONDS - start)) s"
+
 log "docker import as $TAG"
 tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'CMD ["/bin/bash"]' \
   --change "LABEL org.maildrill.recipe=$hash org.maildrill.suite=$SUITE" \
-  - "$TAG" >&2
+  - "$TAG" >/dev/null
 log "base image built in $((SECONDS - start)) s"
 # Older recipes' images of this repository are of no further use.
 docker images --format '{{.Repository}}:{{.Tag}}' "${TAG%%:*}" | grep -vxF "$TAG" | xargs -r docker rmi >/dev/null 2>&1 || true
