@@ -184,6 +184,8 @@ type testFlags struct {
 	record   string
 	quiet    bool
 	cache    string
+	target   string
+	profile  string
 }
 
 func newTestCmd() *cobra.Command {
@@ -210,6 +212,8 @@ scenario runs on exactly one of them.`,
 	f.alerts.register(cmd)
 	fl := cmd.Flags()
 	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (1: real time, for outside SIEMs)")
+	fl.StringVar(&f.target, "target", "", "run every scenario on this target: embedded, docker or dovecot (default: what each scenario names, embedded)")
+	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock or enhanced")
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
@@ -299,6 +303,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	}
 	if f.jobs < 1 {
 		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
+	}
+	if err := checkTarget(f.target, f.profile); err != nil {
+		return err
 	}
 	list, err := loadSuite(args)
 	if err != nil {
@@ -400,7 +407,8 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 // HTML timeline, and the logs when --record asks.
 func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
 	times := &eventTimes{}
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed}
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed,
+		Target: f.target, DovecotProfile: f.profile}
 	if f.cache != "off" {
 		opts.CorpusCacheDir = f.cache
 	}
