@@ -120,7 +120,7 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 	last := clk.Now()
 	t := &Target{
 		Name: "dovecot", IMAPAddr: c.IMAPProxyAddr, IMAPSAddr: c.IMAPSProxyAddr, SubmissionAdr: c.SubmissionProxyAddr,
-		TLS: c.TLSConfig("localhost"),
+		TLS:      c.TLSConfig("localhost"),
 		Accounts: accounts, Domain: org.Config().Domain, Proxy: true, Bus: bus,
 		noSessionEnd: true,
 	}
