@@ -150,7 +150,9 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 			errs = append(errs, err)
 		}
 		passed, timedOut := c.BarrierStats()
+		tc := time.Now()
 		errs = append(errs, c.Close())
+		note(fmt.Sprintf("Dovecot container stopped and removed in %.1f s (%d log barriers)", time.Since(tc).Seconds(), passed))
 		bus.Close()
 		pubMu.Lock()
 		errs = append(errs, pubErr)

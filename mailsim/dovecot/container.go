@@ -448,7 +448,9 @@ func (c *Container) Close() error {
 		defer cancel()
 		var errs []error
 		if c.ctr != nil {
-			if err := c.ctr.Terminate(ctx); err != nil {
+			// Half a second for Dovecot and Postfix to log their last lines
+			// (callers that need them run a Barrier first), then SIGKILL.
+			if err := c.ctr.Terminate(ctx, testcontainers.StopTimeout(500*time.Millisecond)); err != nil {
 				errs = append(errs, err)
 			}
 		}
