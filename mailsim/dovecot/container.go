@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -155,7 +156,16 @@ func BuildImage(ctx context.Context) (string, error) {
 	var out, errb bytes.Buffer
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, "build.sh"))
 	cmd.Stdout, cmd.Stderr = &out, &errb
+	// On cancellation (Ctrl-C) the whole build stops — debootstrap, its
+	// chroot, docker import — not only bash: SIGTERM to the process group,
+	// whose scripts remove their work trees on the way out.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("dovecot: image build stopped: %w", ctx.Err())
+		}
 		return "", fmt.Errorf("dovecot: build.sh: %w\n%s", err, errb.String())
 	}
 	tag := strings.TrimSpace(out.String())
