@@ -85,6 +85,8 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change "LABEL org.maildrill.recipe=$hash" \
   - "$TAG" >/dev/null
 log "image built in $((SECONDS - start)) s"
-# Older recipes' images of this repository are of no further use.
+# Older recipes' images of this repository are of no further use, nor older
+# bases (base.sh could not remove those that older images were built FROM).
 docker images --format '{{.Repository}}:{{.Tag}}' "${TAG%%:*}" | grep -vxF "$TAG" | xargs -r docker rmi >/dev/null 2>&1 || true
+docker images --format '{{.Repository}}:{{.Tag}}' "${BASE%%:*}" | grep -vxF "$BASE" | xargs -r docker rmi >/dev/null 2>&1 || true
 echo "$TAG"
