@@ -29,6 +29,7 @@ import (
 
 	recipe "github.com/maildrill/maildrill/docker/dovecot"
 	"github.com/maildrill/maildrill/mailsim/audit"
+	mcontainer "github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/certs"
 )
 
@@ -361,7 +362,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 			"MAILDRILL_DOMAIN":  o.Domain,
 		}),
 		testcontainers.WithExposedPorts(exposed...),
-		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session}),
+		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session, mcontainer.LabelOwner: mcontainer.Owner()}),
 		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail")
@@ -493,14 +494,17 @@ func (c *Container) Close() error {
 // process killed outright) and tells how many it removed.
 func Sweep(ctx context.Context) (int, error) { return sweep(ctx, LabelTarget+"=dovecot") }
 
-// CountContainers counts this package's containers, running or not.
+// CountContainers counts this process's Dovecot containers, running or
+// not (label org.maildrill.owner, as mailsim/container's objects), so that
+// leak checks of processes running side by side do not see each other's.
 func CountContainers(ctx context.Context) (int, error) {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return 0, err
 	}
 	defer cli.Close()
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", LabelTarget+"=dovecot")})
+	f := client.Filters{}.Add("label", LabelTarget+"=dovecot").Add("label", mcontainer.LabelOwner+"="+mcontainer.Owner())
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, err
 	}

@@ -47,7 +47,7 @@ func TestContainerTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("image %s ready in %s (cold: debootstrap + apt; cached: hash lookups)", img, time.Since(t0).Round(time.Millisecond))
+	t.Logf("image %s ready in %s (cold: debootstrap; cached: hash lookups)", img, time.Since(t0).Round(time.Millisecond))
 
 	org, st, err := mailsim.NewStore(mailsim.Config{Seed: 1, Users: 3, MessagesPerUser: 5})
 	if err != nil {
