@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim/container"
+	"github.com/maildrill/maildrill/mailsim/dovecot"
 )
 
 func needDocker(t testing.TB) {
@@ -89,5 +90,39 @@ func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
 	}
 	if after != before {
 		t.Errorf("before %+v, after %+v: something was left behind", before, after)
+	}
+}
+
+// TestDovecotRunFailingHalfwayLeavesNothing: a run on the Dovecot target
+// stopped half-way (its wall deadline passes mid-scenario) removes its
+// container.
+func TestDovecotRunFailingHalfwayLeavesNothing(t *testing.T) {
+	needDocker(t)
+	sc, err := Load("ministry-overnight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := dovecot.CountContainers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Build first so that the deadline falls inside the scenario.
+	if _, err := dovecot.BuildImage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), sc, Options{Target: "dovecot", WallDeadline: 6 * time.Second})
+	if err == nil {
+		t.Fatal("the run finished within its deadline; make the deadline shorter")
+	}
+	if res == nil || res.Actions == 0 {
+		t.Fatalf("the run did not get half-way: %v", err)
+	}
+	t.Logf("stopped after %d actions: %s", res.Actions, strings.SplitN(err.Error(), "\n", 2)[0])
+	after, err := dovecot.CountContainers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before {
+		t.Errorf("%d Dovecot containers before, %d after: something was left behind", before, after)
 	}
 }

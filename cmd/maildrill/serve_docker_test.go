@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim/container"
+	"github.com/maildrill/maildrill/mailsim/dovecot"
 )
 
 func needDocker(t testing.TB) {
@@ -50,6 +51,15 @@ func buildCLI(t *testing.T) string {
 // line of its output contains marker, sends SIGINT and waits for the exit.
 func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...string) {
 	t.Helper()
+	interruptCheck(t, bin, marker, delay, func() {
+		if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
+			t.Errorf("while running: %+v, want 1 container and 1 network", during)
+		}
+	}, args...)
+}
+
+func interruptCheck(t *testing.T, bin, marker string, delay time.Duration, while func(), args ...string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "MAILDRILL_DOCKER_OWNER="+childOwner)
@@ -84,9 +94,7 @@ func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...st
 		t.Fatalf("%q never printed; output:\n%s", marker, strings.Join(output(), "\n"))
 	}
 	time.Sleep(delay)
-	if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
-		t.Errorf("while running: %+v, want 1 container and 1 network", during)
-	}
+	while()
 	t0 := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	done := make(chan error, 1)
@@ -116,5 +124,34 @@ func TestDockerSIGINTLeavesNothing(t *testing.T) {
 	interrupt(t, bin, "ministry-overnight", 7*time.Second, "run", "ministry-overnight", "--target", "docker")
 	if after := dockerCounts(t); after != before {
 		t.Errorf("run --target docker: before %+v, after SIGINT %+v", before, after)
+	}
+}
+
+func dovecotCount(t *testing.T) int {
+	t.Helper()
+	n, err := dovecot.CountOwner(context.Background(), childOwner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDovecotSIGINTLeavesNothing: Ctrl-C on a run --target dovecot, mid-
+// scenario, removes its container (and its Maildir tree).
+func TestDovecotSIGINTLeavesNothing(t *testing.T) {
+	needDocker(t)
+	bin := buildCLI(t)
+	before := dovecotCount(t)
+	trees, _ := filepath.Glob(filepath.Join(os.TempDir(), "maildrill-dovecot-*"))
+	interruptCheck(t, bin, "Dovecot (enhanced logging) ready", 3*time.Second, func() {
+		if n := dovecotCount(t); n != before+1 {
+			t.Errorf("while running: %d Dovecot containers, want %d", n, before+1)
+		}
+	}, "run", "ministry-overnight", "--target", "dovecot")
+	if after := dovecotCount(t); after != before {
+		t.Errorf("run --target dovecot: %d containers before, %d after SIGINT", before, after)
+	}
+	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "maildrill-dovecot-*")); len(after) > len(trees) {
+		t.Errorf("Maildir trees left behind: %v (before: %v)", after, trees)
 	}
 }

@@ -497,13 +497,17 @@ func Sweep(ctx context.Context) (int, error) { return sweep(ctx, LabelTarget+"=d
 // CountContainers counts this process's Dovecot containers, running or
 // not (label org.maildrill.owner, as mailsim/container's objects), so that
 // leak checks of processes running side by side do not see each other's.
-func CountContainers(ctx context.Context) (int, error) {
+func CountContainers(ctx context.Context) (int, error) { return CountOwner(ctx, mcontainer.Owner()) }
+
+// CountOwner counts the Dovecot containers of the process whose owner
+// label is owner (mailsim/container.Owner, MAILDRILL_DOCKER_OWNER).
+func CountOwner(ctx context.Context, owner string) (int, error) {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return 0, err
 	}
 	defer cli.Close()
-	f := client.Filters{}.Add("label", LabelTarget+"=dovecot").Add("label", mcontainer.LabelOwner+"="+mcontainer.Owner())
+	f := client.Filters{}.Add("label", LabelTarget+"=dovecot").Add("label", mcontainer.LabelOwner+"="+owner)
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
 	if err != nil {
 		return 0, err

@@ -1,0 +1,133 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/maildrill/maildrill/detectors"
+)
+
+// TestRuleCoverage generates the table in docs/dovecot.md that says, for
+// each rule of the pack, whether it fired under mailsim's audit trail,
+// under Dovecot + Postfix with stock logging and with enhanced logging —
+// by running every library scenario on each target. Without -update it
+// fails when the docs no longer match what the runs show.
+//
+// It takes minutes, so it runs only when asked (.ci/run does):
+//
+//	MAILDRILL_RULE_COVERAGE=1 go test ./scenarios -run TestRuleCoverage [-update]
+func TestRuleCoverage(t *testing.T) {
+	if os.Getenv("MAILDRILL_RULE_COVERAGE") != "1" {
+		t.Skip("set MAILDRILL_RULE_COVERAGE=1 (needs Docker; runs every library scenario on three targets, minutes)")
+	}
+	cache := t.TempDir() // attachments generated once for all runs
+	lib, err := Library()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Plus small scenarios for the rules no library scenario exercises.
+	extra, err := filepath.Glob("testdata/coverage/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range extra {
+		sc, err := Load(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lib = append(lib, sc)
+	}
+	rules, err := detectors.PackRules()
+	if err != nil {
+		t.Fatal(err)
+	}
+	targets := []struct{ head, target, profile string }{
+		{"mailsim", "embedded", ""},
+		{"Dovecot stock", "dovecot", "stock"},
+		{"Dovecot enhanced", "dovecot", "enhanced"},
+	}
+	// fired[target][rule id] = scenario ids
+	fired := make([]map[string][]string, len(targets))
+	for i, tg := range targets {
+		fired[i] = map[string][]string{}
+		for _, sc := range lib {
+			res, err := Run(context.Background(), sc, Options{Target: tg.target, DovecotProfile: tg.profile, CorpusCacheDir: cache})
+			if err != nil {
+				t.Fatalf("%s on %s: %v", sc.ID, tg.head, err)
+			}
+			t.Logf("%-20s %-17s %5d events %3d alerts in %s", sc.ID, tg.head, res.Events, len(res.Alerts), res.Wall.Round(1e8))
+			seen := map[string]bool{}
+			for _, a := range res.Alerts {
+				if !seen[a.RuleID] {
+					seen[a.RuleID] = true
+					fired[i][a.RuleID] = append(fired[i][a.RuleID], sc.ID)
+				}
+			}
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "| rule | level |")
+	for _, tg := range targets {
+		fmt.Fprintf(&b, " %s |", tg.head)
+	}
+	b.WriteString(" fired in, on mailsim |\n|---|---|")
+	for range targets {
+		b.WriteString("---|")
+	}
+	b.WriteString("---|\n")
+	// Rules that only feed correlations (generate: false) raise no alert
+	// of their own: not listed.
+	feeds := map[string]bool{}
+	for _, r := range rules {
+		if r.IsCorrelation() && !r.Correlation.Generate {
+			for _, name := range r.Correlation.Rules {
+				feeds[name] = true
+			}
+		}
+	}
+	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Title < rules[j].Title })
+	for _, r := range rules {
+		if feeds[r.Name] || feeds[r.ID] {
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s |", r.Title, r.Level)
+		for i := range targets {
+			if n := len(fired[i][r.ID]); n > 0 {
+				fmt.Fprintf(&b, " yes (%d) |", n)
+			} else {
+				b.WriteString(" — |")
+			}
+		}
+		ids := fired[0][r.ID]
+		sort.Strings(ids)
+		if len(ids) == 0 {
+			b.WriteString(" no scenario exercises it |\n")
+		} else {
+			fmt.Fprintf(&b, " %s |\n", strings.Join(ids, ", "))
+		}
+	}
+	table := strings.TrimSuffix(b.String(), "\n")
+	const doc = "../docs/dovecot.md"
+	src, err := os.ReadFile(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), "<!-- BEGIN RULE COVERAGE") {
+		t.Fatalf("%s has no <!-- BEGIN RULE COVERAGE --> marker", doc)
+	}
+	got := replaceBetween(string(src), "<!-- BEGIN RULE COVERAGE", "<!-- END RULE COVERAGE", table)
+	if *update {
+		if err := os.WriteFile(doc, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if got != string(src) {
+		t.Errorf("%s is out of date; the runs give:\n%s\n(run MAILDRILL_RULE_COVERAGE=1 go test ./scenarios -run TestRuleCoverage -update)", doc, table)
+	}
+}
