@@ -229,11 +229,26 @@ func TestContainerStartCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	mail := t.TempDir()
-	cctx, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-	defer cancel()
-	if c, err := dovecot.StartContainer(cctx, dovecot.ContainerOptions{Image: img, MailRoot: mail}); err == nil {
-		c.Close()
-		t.Fatal("ready in under 1.5 s, or the cancellation was not honoured")
+	// Cancelled at several points of the start (the container is ready in
+	// about 1.3 s here): each must fail and leave nothing; a start that
+	// beats its deadline proves nothing and is only logged.
+	cancelled := 0
+	for _, d := range []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond} {
+		cctx, cancel := context.WithTimeout(ctx, d)
+		c, err := dovecot.StartContainer(cctx, dovecot.ContainerOptions{Image: img, MailRoot: mail})
+		cancel()
+		if err == nil {
+			t.Logf("ready within %s: cancellation at that point not tested", d)
+			c.Close()
+			continue
+		}
+		cancelled++
+		if n, _ := dovecot.CountContainers(ctx); n != before {
+			t.Errorf("cancelled after %s: %d containers, want %d", d, n, before)
+		}
+	}
+	if cancelled == 0 {
+		t.Fatal("no start was cancelled: readiness beat every deadline, or cancellation is not honoured")
 	}
 	if _, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{Image: "maildrill/dovecot:no-such-tag", MailRoot: mail}); err == nil {
 		t.Fatal("a missing image started")
