@@ -22,6 +22,7 @@ import (
 
 	"github.com/moby/moby/api/pkg/stdcopy"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
@@ -366,11 +367,14 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail")
-			for p, bs := range hc.PortBindings {
-				for i := range bs {
-					bs[i].HostIP = netip.MustParseAddr("127.0.0.1")
-				}
-				hc.PortBindings[p] = bs
+			// Publish on loopback only: Postfix takes a PROXY header from
+			// any peer that reaches 10025/10587, so no other host may.
+			// (The bindings testcontainers would make publish every
+			// port on all interfaces.)
+			hc.PublishAllPorts = false
+			hc.PortBindings = network.PortMap{}
+			for _, p := range containerPorts {
+				hc.PortBindings[network.MustParsePort(p)] = []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1")}}
 			}
 		}),
 		testcontainers.WithWaitStrategyAndDeadline(o.ReadyTimeout,

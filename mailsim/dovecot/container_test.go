@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/moby/moby/client"
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
@@ -82,6 +83,7 @@ func TestContainerTarget(t *testing.T) {
 			}
 			defer c.Close()
 			t.Logf("%s: start-to-ready %s", profile, c.StartToReady.Round(time.Millisecond))
+			loopbackOnly(t, c.ContainerID)
 
 			// Attacker: one wrong IMAP password, one wrong SMTP password.
 			ic := dial(t, c.IMAPProxyAddr, attacker)
@@ -605,4 +607,31 @@ func proxyConn(t *testing.T, addr string, src netip.AddrPort, dport uint16) net.
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// loopbackOnly fails unless every published port of the container is
+// bound on 127.0.0.1 alone (Postfix's PROXY ports trust any peer).
+func loopbackOnly(t *testing.T, id string) {
+	t.Helper()
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	r, err := cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for port, bs := range r.Container.NetworkSettings.Ports {
+		for _, b := range bs {
+			n++
+			if b.HostIP != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("port %s published on %s:%s, want 127.0.0.1 only", port, b.HostIP, b.HostPort)
+			}
+		}
+	}
+	if n == 0 {
+		t.Error("no published port found")
+	}
 }
