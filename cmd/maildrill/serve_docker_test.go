@@ -60,9 +60,14 @@ func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...st
 
 func interruptCheck(t *testing.T, bin, marker string, delay time.Duration, while func(), args ...string) {
 	t.Helper()
+	interruptEnv(t, bin, marker, delay, while, nil, args...)
+}
+
+func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while func(), env []string, args ...string) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), "MAILDRILL_DOCKER_OWNER="+childOwner)
+	cmd.Env = append(append(os.Environ(), "MAILDRILL_DOCKER_OWNER="+childOwner), env...)
 	pr, pw, _ := os.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
@@ -142,16 +147,17 @@ func TestDovecotSIGINTLeavesNothing(t *testing.T) {
 	needDocker(t)
 	bin := buildCLI(t)
 	before := dovecotCount(t)
-	trees, _ := filepath.Glob(filepath.Join(os.TempDir(), "maildrill-dovecot-*"))
-	interruptCheck(t, bin, "spray (spray)", 0, func() {
+	// The run's own temporary folder, to see what it leaves there.
+	tmp := t.TempDir()
+	interruptEnv(t, bin, "spray (spray)", 0, func() {
 		if n := dovecotCount(t); n != before+1 {
 			t.Errorf("while running: %d Dovecot containers, want %d", n, before+1)
 		}
-	}, "run", "ministry-overnight", "--target", "dovecot")
+	}, []string{"TMPDIR=" + tmp}, "run", "ministry-overnight", "--target", "dovecot")
 	if after := dovecotCount(t); after != before {
 		t.Errorf("run --target dovecot: %d containers before, %d after SIGINT", before, after)
 	}
-	if after, _ := filepath.Glob(filepath.Join(os.TempDir(), "maildrill-dovecot-*")); len(after) > len(trees) {
-		t.Errorf("Maildir trees left behind: %v (before: %v)", after, trees)
+	if left, _ := filepath.Glob(filepath.Join(tmp, "*")); len(left) > 0 {
+		t.Errorf("the interrupted run left %v in its temporary folder", left)
 	}
 }

@@ -400,7 +400,9 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	if err != nil {
 		return nil, err
 	}
-	rc, err := cli.ContainerLogs(ctx, c.ContainerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
+	// The stream outlives ctx: after Ctrl-C the caller still drains the
+	// log (Barrier) before Close ends it.
+	rc, err := cli.ContainerLogs(context.WithoutCancel(ctx), c.ContainerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		cli.Close()
 		return nil, fmt.Errorf("dovecot: logs: %w", err)
