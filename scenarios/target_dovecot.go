@@ -52,7 +52,7 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 	built := make(chan struct{})
 	go func() {
 		defer close(built)
-		img, buildErr = dovecot.BuildImage(ctx)
+		img, buildErr = dovecot.BuildImageProgress(ctx, func(step string) { note("image: " + step) })
 	}()
 	org, st, err := mailsim.NewStore(mailsim.Config{Seed: env.Seed, Users: env.Users, MessagesPerUser: env.Messages,
 		CorpusCacheDir: opts.CorpusCacheDir, Clock: clk})

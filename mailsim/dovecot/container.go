@@ -150,14 +150,20 @@ func extractRecipe() (string, error) {
 // Postfix image with docker/dovecot/build.sh and returns its tag. A cold
 // build runs debootstrap first; it needs root, debootstrap and the mirror
 // apt is configured with.
-func BuildImage(ctx context.Context) (string, error) {
+func BuildImage(ctx context.Context) (string, error) { return BuildImageProgress(ctx, nil) }
+
+// BuildImageProgress is BuildImage that passes each step build.sh
+// announces ("==> ..." lines: debootstrap stages, import, timings) to
+// progress as it happens.
+func BuildImageProgress(ctx context.Context, progress func(string)) (string, error) {
 	dir, err := FindRecipe()
 	if err != nil {
 		return "", err
 	}
-	var out, errb bytes.Buffer
+	var out bytes.Buffer
+	errb := &stepWriter{progress: progress}
 	cmd := exec.CommandContext(ctx, "bash", filepath.Join(dir, "build.sh"))
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Stdout, cmd.Stderr = &out, errb
 	// On cancellation (Ctrl-C) the whole build stops — debootstrap, its
 	// chroot, docker import — not only bash: SIGTERM to the process group,
 	// whose scripts remove their work trees on the way out.
@@ -168,13 +174,56 @@ func BuildImage(ctx context.Context) (string, error) {
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("dovecot: image build stopped: %w", ctx.Err())
 		}
-		return "", fmt.Errorf("dovecot: build.sh: %w\n%s", err, errb.String())
+		return "", fmt.Errorf("dovecot: build.sh: %w\n%s", err, errb.tail())
 	}
 	tag := strings.TrimSpace(out.String())
 	if tag == "" {
 		return "", errors.New("dovecot: build.sh printed no tag")
 	}
 	return tag, nil
+}
+
+// stepWriter keeps build.sh's stderr (the last 8 KiB, for errors) and
+// passes its "==> " lines to progress.
+type stepWriter struct {
+	mu       sync.Mutex
+	progress func(string)
+	partial  []byte
+	all      []byte
+}
+
+func (w *stepWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.all = append(w.all, b...)
+	if len(w.all) > 16<<10 {
+		w.all = append(w.all[:0], w.all[len(w.all)-8<<10:]...)
+	}
+	if w.progress == nil {
+		return len(b), nil
+	}
+	w.partial = append(w.partial, b...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		if line, ok := strings.CutPrefix(string(w.partial[:i]), "==> "); ok {
+			w.progress(line)
+		}
+		w.partial = w.partial[i+1:]
+	}
+	return len(b), nil
+}
+
+func (w *stepWriter) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := string(w.all)
+	if len(s) > 8<<10 {
+		s = s[len(s)-8<<10:]
+	}
+	return s
 }
 
 // ContainerOptions configure StartContainer.
