@@ -30,8 +30,8 @@ import (
 
 	recipe "github.com/maildrill/maildrill/docker/dovecot"
 	"github.com/maildrill/maildrill/mailsim/audit"
-	mcontainer "github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/certs"
+	mcontainer "github.com/maildrill/maildrill/mailsim/container"
 )
 
 // Labels on the containers this package starts (distinct from
