@@ -34,7 +34,10 @@ type failedError struct{ msg string }
 func (e failedError) Error() string { return e.msg }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGPIPE too: `maildrill run ... | head` stops the run when the reader
+	// goes away, and still removes what it started (containers above
+	// all) instead of dying on the first write.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
 	defer stop()
 	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
 }

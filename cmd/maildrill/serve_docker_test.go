@@ -161,3 +161,50 @@ func TestDovecotSIGINTLeavesNothing(t *testing.T) {
 		t.Errorf("the interrupted run left %v in its temporary folder", left)
 	}
 }
+
+// TestDovecotBrokenPipeLeavesNothing: `maildrill run --target dovecot |
+// head` — the reader goes away mid-run; the run stops and removes its
+// container instead of dying on a write.
+func TestDovecotBrokenPipeLeavesNothing(t *testing.T) {
+	needDocker(t)
+	bin := buildCLI(t)
+	before := dovecotCount(t)
+	cmd := exec.Command(bin, "run", "ministry-overnight", "--target", "dovecot")
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), "MAILDRILL_DOCKER_OWNER="+childOwner, "TMPDIR="+t.TempDir())
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	sc := bufio.NewScanner(pr)
+	seen := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "ready in") && strings.Contains(sc.Text(), "Dovecot") {
+			seen = true
+			break
+		}
+	}
+	if !seen {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatal("the Dovecot target never became ready")
+	}
+	if n := dovecotCount(t); n != before+1 {
+		t.Errorf("while running: %d Dovecot containers, want %d", n, before+1)
+	}
+	pr.Close() // as head does
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("exited: %v", err)
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no exit within 90 s of the reader going away")
+	}
+	if after := dovecotCount(t); after != before {
+		t.Errorf("%d containers before, %d after the broken pipe", before, after)
+	}
+}
