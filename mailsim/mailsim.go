@@ -286,9 +286,13 @@ func isLoopback(a net.Addr) bool {
 }
 
 // Accounts lists every login (people) and shared mailbox, with passwords.
-func (s *Server) Accounts() []Account {
+func (s *Server) Accounts() []Account { return OrgAccounts(s.Org) }
+
+// OrgAccounts lists an organisation's accounts (people and shared
+// mailboxes) with their passwords and delegations.
+func OrgAccounts(org *corpus.Org) []Account {
 	var out []Account
-	for _, u := range s.Org.Users() {
+	for _, u := range org.Users() {
 		out = append(out, Account{
 			Address: u.Address, Password: u.Password, Name: u.Name, Department: u.Department,
 			Role: u.Role, Title: u.Title, Kind: u.Kind, Delegates: u.Delegates,

@@ -59,24 +59,16 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 	}
 }
 
-// TestDockerRunFailingHalfwayLeavesNothing: a run stopped half-way (its
-// wall deadline passes mid-scenario) still removes the container and its
-// network.
-func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
-	needDocker(t)
+// runStoppedHalfway runs the flagship on target with a wall deadline that
+// falls mid-scenario (the image is built beforehand), and checks that the
+// run did start and was stopped.
+func runStoppedHalfway(t *testing.T, target string, deadline time.Duration) {
+	t.Helper()
 	sc, err := Load("ministry-overnight")
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := container.Count(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Build first so that the deadline falls inside the scenario.
-	if _, err := container.BuildImage(context.Background(), container.BuildOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Run(context.Background(), sc, Options{Target: "docker", WallDeadline: 4 * time.Second})
+	res, err := Run(context.Background(), sc, Options{Target: target, WallDeadline: deadline})
 	if err == nil {
 		t.Fatal("the run finished within its deadline; make the deadline shorter")
 	}
@@ -84,6 +76,21 @@ func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
 		t.Fatalf("the run did not get half-way: %v", err)
 	}
 	t.Logf("stopped after %d actions: %s", res.Actions, strings.SplitN(err.Error(), "\n", 2)[0])
+}
+
+// TestDockerRunFailingHalfwayLeavesNothing: a run stopped half-way (its
+// wall deadline passes mid-scenario) still removes the container and its
+// network.
+func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
+	needDocker(t)
+	before, err := container.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := container.BuildImage(context.Background(), container.BuildOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	runStoppedHalfway(t, "docker", 4*time.Second)
 	after, err := container.Count(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -98,26 +105,14 @@ func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
 // container.
 func TestDovecotRunFailingHalfwayLeavesNothing(t *testing.T) {
 	needDocker(t)
-	sc, err := Load("ministry-overnight")
-	if err != nil {
-		t.Fatal(err)
-	}
 	before, err := dovecot.CountContainers(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Build first so that the deadline falls inside the scenario.
 	if _, err := dovecot.BuildImage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), sc, Options{Target: "dovecot", WallDeadline: 6 * time.Second})
-	if err == nil {
-		t.Fatal("the run finished within its deadline; make the deadline shorter")
-	}
-	if res == nil || res.Actions == 0 {
-		t.Fatalf("the run did not get half-way: %v", err)
-	}
-	t.Logf("stopped after %d actions: %s", res.Actions, strings.SplitN(err.Error(), "\n", 2)[0])
+	runStoppedHalfway(t, "dovecot", 6*time.Second)
 	after, err := dovecot.CountContainers(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -96,20 +96,10 @@ func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID st
 			return nil
 		})
 	}()
-	var mu sync.Mutex
-	var last time.Time
 	t := &Target{
 		Name: "docker", IMAPAddr: m.IMAPAddr, IMAPSAddr: m.IMAPSAddr, SubmissionAdr: m.SubmissionAddr,
 		TLS: m.TLSConfig("localhost"), Accounts: m.Accounts, Domain: m.Domain, Proxy: true, Bus: bus,
-		SyncClock: func(ctx context.Context, now time.Time) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if !now.After(last) { // concurrent actors (scaled clock): never back
-				return nil
-			}
-			last = now
-			return m.SetClock(ctx, now)
-		},
+		SyncClock: forwardOnly(time.Time{}, func(ctx context.Context, _, now time.Time) error { return m.SetClock(ctx, now) }),
 	}
 	t.allowed = map[string]bool{m.IMAPAddr: true, m.IMAPSAddr: true, m.SubmissionAddr: true}
 	t.close = func() error {
@@ -132,6 +122,24 @@ func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID st
 		return errors.Join(errs...)
 	}
 	return t, nil
+}
+
+// forwardOnly makes a SyncClock that calls move, one call at a time,
+// only when now is past the last time it was given (concurrent actors on a
+// scaled clock may ask out of order): the target's clock never goes back.
+func forwardOnly(start time.Time, move func(ctx context.Context, last, now time.Time) error) func(context.Context, time.Time) error {
+	var mu sync.Mutex
+	last := start
+	return func(ctx context.Context, now time.Time) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !now.After(last) {
+			return nil
+		}
+		err := move(ctx, last, now)
+		last = now
+		return err
+	}
 }
 
 // checkDial enforces the safety rule: attackers reach only servers this run

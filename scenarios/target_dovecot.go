@@ -70,12 +70,10 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 			os.RemoveAll(root)
 		}
 	}()
-	var accounts []mailsim.Account
+	accounts := mailsim.OrgAccounts(org)
 	var dacc []dovecot.Account
-	for _, u := range org.Users() {
-		accounts = append(accounts, mailsim.Account{Address: u.Address, Password: u.Password, Name: u.Name,
-			Department: u.Department, Role: u.Role, Title: u.Title, Kind: u.Kind, Delegates: u.Delegates})
-		dacc = append(dacc, dovecot.Account{Address: u.Address, Password: u.Password, Kind: u.Kind, Delegates: u.Delegates})
+	for _, a := range accounts {
+		dacc = append(dacc, dovecot.Account{Address: a.Address, Password: a.Password, Kind: a.Kind, Delegates: a.Delegates})
 	}
 	exportErr := exportMaildirs(ctx, st, accounts, root)
 	exported := time.Since(t0)
@@ -116,8 +114,6 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 	}
 	note(fmt.Sprintf("Dovecot (%s logging) ready in %.1f s", profile, c.StartToReady.Seconds()))
 
-	var mu sync.Mutex
-	last := clk.Now()
 	t := &Target{
 		Name: "dovecot", IMAPAddr: c.IMAPProxyAddr, IMAPSAddr: c.IMAPSProxyAddr, SubmissionAdr: c.SubmissionProxyAddr,
 		TLS:      c.TLSConfig("localhost"),
@@ -125,22 +121,16 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 		noSessionEnd: true,
 	}
 	if virtual {
-		t.SyncClock = func(ctx context.Context, now time.Time) error {
-			mu.Lock()
-			defer mu.Unlock()
-			if !now.After(last) {
-				return nil
-			}
+		t.SyncClock = forwardOnly(clk.Now(), func(ctx context.Context, last, now time.Time) error {
 			if now.Sub(last) > barrierGap {
 				// A timeout only makes some events late: note it, go on.
 				if err := c.Barrier(ctx, 5*time.Second); err != nil && ctx.Err() == nil {
 					note(fmt.Sprintf("warning: %v (events may be stamped late)", err))
 				}
 			}
-			last = now
 			stamp.Store(now.UnixNano())
 			return ctx.Err()
-		}
+		})
 	}
 	t.allowed = map[string]bool{c.IMAPProxyAddr: true, c.IMAPSProxyAddr: true, c.SubmissionProxyAddr: true}
 	t.close = func() error {

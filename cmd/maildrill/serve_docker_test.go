@@ -51,16 +51,11 @@ func buildCLI(t *testing.T) string {
 // line of its output contains marker, sends SIGINT and waits for the exit.
 func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...string) {
 	t.Helper()
-	interruptCheck(t, bin, marker, delay, func() {
+	interruptEnv(t, bin, marker, delay, func() {
 		if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
 			t.Errorf("while running: %+v, want 1 container and 1 network", during)
 		}
-	}, args...)
-}
-
-func interruptCheck(t *testing.T, bin, marker string, delay time.Duration, while func(), args ...string) {
-	t.Helper()
-	interruptEnv(t, bin, marker, delay, while, nil, args...)
+	}, nil, args...)
 }
 
 func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while func(), env []string, args ...string) {

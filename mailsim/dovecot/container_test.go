@@ -25,6 +25,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
+	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 // TestContainerTarget builds the Dovecot + Postfix image (debootstrap base
@@ -66,22 +67,7 @@ func TestContainerTarget(t *testing.T) {
 
 	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {
 		t.Run(string(profile), func(t *testing.T) {
-			mail := filepath.Join(t.TempDir(), "mail")
-			for _, a := range accounts {
-				if err := st.ExportMaildir(ctx, a.Address, filepath.Join(mail, a.Address, "Maildir"), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var mu sync.Mutex
-			var evs []*audit.Event
-			c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
-				Image: img, Profile: profile, Accounts: accounts, MailRoot: mail,
-				Events: func(e *audit.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, _, events := startMailed(t, st, img, profile, accounts)
 			t.Logf("%s: start-to-ready %s", profile, c.StartToReady.Round(time.Millisecond))
 			loopbackOnly(t, c.ContainerID)
 
@@ -123,9 +109,7 @@ func TestContainerTarget(t *testing.T) {
 
 			deadline := time.Now().Add(45 * time.Second)
 			has := func(action, ip string) bool {
-				mu.Lock()
-				defer mu.Unlock()
-				for _, e := range evs {
+				for _, e := range events.all() {
 					if e.Action == action && (ip == "" || e.SourceIP == ip) {
 						return true
 					}
@@ -133,10 +117,8 @@ func TestContainerTarget(t *testing.T) {
 				return false
 			}
 			done := func() bool {
-				mu.Lock()
-				defer mu.Unlock()
 				n := 0
-				for _, e := range evs {
+				for _, e := range events.all() {
 					if e.Action == audit.SMTPDeliver && e.SourceIP == "10.20.0.31" {
 						n++
 					}
@@ -150,10 +132,8 @@ func TestContainerTarget(t *testing.T) {
 			if dst := os.Getenv("MAILDRILL_DOVECOT_CAPTURE"); dst != "" {
 				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-container.log"), []byte(log), 0o644)
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			count := map[string]int{}
-			for _, e := range evs {
+			for _, e := range events.all() {
 				count[e.Action+"/"+e.Outcome+"@"+e.SourceIP]++
 				if e.Action == audit.SMTPDeliver && e.SourceIP == "10.20.0.31" {
 					if e.UserName != staff.Address || e.SMTPMailFrom != staff.Address || e.MessageID != "note-1@interieur.test" {
@@ -324,22 +304,7 @@ func TestContainerDelegationTLS(t *testing.T) {
 
 	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {
 		t.Run(string(profile), func(t *testing.T) {
-			mail := filepath.Join(t.TempDir(), "mail")
-			for _, a := range accounts {
-				if err := st.ExportMaildir(ctx, a.Address, filepath.Join(mail, a.Address, "Maildir"), nil); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var mu sync.Mutex
-			var evs []*audit.Event
-			c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
-				Image: img, Profile: profile, Accounts: accounts, MailRoot: mail,
-				Events: func(e *audit.Event) { mu.Lock(); evs = append(evs, e); mu.Unlock() },
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, mail, events := startMailed(t, st, img, profile, accounts)
 			if _, err := os.Stat(filepath.Join(mail, owner.Address, "Maildir", "dovecot-acl")); err != nil {
 				t.Errorf("no ACL written for %s: %v", owner.Address, err)
 			}
@@ -505,10 +470,8 @@ func TestContainerDelegationTLS(t *testing.T) {
 			// The logout lines come after the barrier's own; wait for them.
 			deadline := time.Now().Add(10 * time.Second)
 			count := func(action, outcome, ip string) int {
-				mu.Lock()
-				defer mu.Unlock()
 				n := 0
-				for _, e := range evs {
+				for _, e := range events.all() {
 					if e.Action == action && e.Outcome == outcome && e.SourceIP == ip {
 						n++
 					}
@@ -531,10 +494,8 @@ func TestContainerDelegationTLS(t *testing.T) {
 			if n := count(audit.SMTPStartTLS, audit.Success, "10.20.0.31"); (n == 0) == (profile == dovecot.Enhanced) {
 				t.Errorf("smtp.starttls: %d (Postfix logs the handshake at smtpd_tls_loglevel 1, the enhanced profile)", n)
 			}
-			mu.Lock()
-			defer mu.Unlock()
 			want := map[string]bool{}
-			for _, e := range evs {
+			for _, e := range events.all() {
 				switch {
 				case e.Action == audit.IMAPLogin && e.Outcome == audit.Success && e.UserName == delegate.Address:
 					if !e.TLS || e.AuthCleartext == nil || *e.AuthCleartext {
@@ -634,4 +595,42 @@ func loopbackOnly(t *testing.T, id string) {
 	if n == 0 {
 		t.Error("no published port found")
 	}
+}
+
+// eventLog collects the events a container's log gives, from its stream.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []*audit.Event
+}
+
+func (l *eventLog) add(e *audit.Event) { l.mu.Lock(); l.evs = append(l.evs, e); l.mu.Unlock() }
+
+// all is a copy of the events so far.
+func (l *eventLog) all() []*audit.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]*audit.Event(nil), l.evs...)
+}
+
+// startMailed exports every account's mail from st into a fresh Maildir
+// root and starts the image on it with the profile; Close is deferred to
+// the test's end.
+func startMailed(t *testing.T, st *store.Store, img string, profile dovecot.Profile, accounts []dovecot.Account) (*dovecot.Container, string, *eventLog) {
+	t.Helper()
+	ctx := context.Background()
+	mail := filepath.Join(t.TempDir(), "mail")
+	for _, a := range accounts {
+		if err := st.ExportMaildir(ctx, a.Address, filepath.Join(mail, a.Address, "Maildir"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events := &eventLog{}
+	c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
+		Image: img, Profile: profile, Accounts: accounts, MailRoot: mail, Events: events.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, mail, events
 }
