@@ -97,6 +97,7 @@ func (fakeDir) AccessibleBy(user string) []Account {
 
 type testServer struct {
 	srv      *Server
+	store    *store.Store
 	bus      *audit.Bus
 	sub      *audit.Subscription
 	addr     string // plaintext
@@ -130,7 +131,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	require.NoError(t, err)
 	go srv.Serve(ln)
 	go srv.ServeTLS(tln)
-	ts := &testServer{srv: srv, bus: bus, sub: sub, addr: ln.Addr().String(), tlsAddr: tln.Addr().String(), certs: b}
+	ts := &testServer{srv: srv, store: st, bus: bus, sub: sub, addr: ln.Addr().String(), tlsAddr: tln.Addr().String(), certs: b}
 	t.Cleanup(func() {
 		srv.Close()
 		bus.Close()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -355,3 +356,44 @@ func (s saslPlain) Start() (string, []byte, error) {
 	return "PLAIN", []byte("\x00" + s.u + "\x00" + s.p), nil
 }
 func (s saslPlain) Next([]byte) ([]byte, error) { return nil, fmt.Errorf("unexpected challenge") }
+
+// A message delivered right after the server's "+ idling" reaches the IDLE
+// session. imapserver's own SessionTracker.Idle registered for wake-ups only
+// after sending the continuation, so a delivery in between waited for the
+// next one (CI saw it once as a lost update); the loop makes the window
+// likely to be hit on the old code.
+func TestIdleSeesDeliveryRightAfterContinuation(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	updates := make(chan uint32, 16)
+	c, err := imapclient.DialTLS(ts.tlsAddr, &imapclient.Options{
+		TLSConfig: ts.certs.ClientConfig("localhost"),
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					updates <- *d.NumMessages
+				}
+			},
+		},
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Login("agent@interieur.test", "secret-agent").Wait())
+	sd, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	n := sd.NumMessages
+	for i := 0; i < 100; i++ {
+		idle, err := c.Idle() // returns once "+ idling" has been read
+		require.NoError(t, err)
+		_, err = ts.store.Deliver("agent@interieur.test", []byte(fmt.Sprintf("From: a@b.test\r\nSubject: live %d\r\n\r\nx\r\n", i)))
+		require.NoError(t, err)
+		n++
+		select {
+		case got := <-updates:
+			require.Equal(t, n, got, "round %d", i)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("round %d: the IDLE session never saw message %d", i, n)
+		}
+		require.NoError(t, idle.Close())
+		require.NoError(t, idle.Wait())
+	}
+}

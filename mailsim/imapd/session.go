@@ -476,5 +476,18 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		<-stop
 		return nil
 	}
-	return s.tracker.Idle(w, stop)
+	// Not s.tracker.Idle: it misses an update queued between "+ idling"
+	// and its own registration (see store.Mailbox.Changed).
+	tracker, mb := s.tracker, s.mb
+	for {
+		changed := mb.Changed()
+		if err := tracker.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-stop:
+			return nil
+		}
+	}
 }

@@ -33,6 +33,10 @@ type Mailbox struct {
 	extra  map[uint32]*Message
 	subbed bool
 	gone   bool
+	// changed is closed, and replaced, whenever an update is queued on
+	// the tracker: an IDLE loop that took it before polling cannot miss
+	// an update (see Changed).
+	changed chan struct{}
 }
 
 func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uint32, fromBase bool) *Mailbox {
@@ -54,7 +58,29 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 		flags:       map[uint32][]imap.Flag{},
 		extra:       map[uint32]*Message{},
 		subbed:      true,
+		changed:     make(chan struct{}),
 	}
+}
+
+// Changed returns a channel that is closed at the next update queued on the
+// mailbox's tracker (new messages, expunges, flag changes). Take it, then
+// poll the session tracker, then wait on it: an update queued after the poll
+// closes the channel, one queued before it was delivered by the poll.
+//
+// imapserver.SessionTracker.Idle cannot be used for this: it registers for
+// wake-ups only after the server has sent "+ idling", so a message delivered
+// in between sat in the queue until the next update (seen as a flaky IDLE
+// test in CI).
+func (mb *Mailbox) Changed() <-chan struct{} {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.changed
+}
+
+// notifyLocked wakes the Changed waiters; mb.mu is held for writing.
+func (mb *Mailbox) notifyLocked() {
+	close(mb.changed)
+	mb.changed = make(chan struct{})
 }
 
 // Owner returns the address of the mailbox owner.
@@ -310,6 +336,9 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 		out[uid] = next
 		mb.tracker.QueueMessageFlags(seq, imap.UID(uid), slices.Clone(next), source)
 	}
+	if len(out) > 0 {
+		mb.notifyLocked()
+	}
 	return out, nil
 }
 
@@ -404,6 +433,9 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 		mb.tracker.QueueExpunge(seq)
 		out = append(out, Expunged{UID: uid, Seq: seq, Msg: it})
 	}
+	if len(out) > 0 {
+		mb.notifyLocked()
+	}
 	return out
 }
 
@@ -439,6 +471,7 @@ func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 	mb.uids = append(mb.uids, uid)
 	mb.extra[uid] = m
 	mb.tracker.QueueNumMessages(uint32(len(mb.uids)))
+	mb.notifyLocked()
 	return uid, nil
 }
 
