@@ -210,13 +210,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	}
 	wall0 := time.Now()
 	var tgt *Target
+	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
 	switch env.Target {
 	case "docker":
-		tgt, err = startDocker(ctx, env, clk, runID)
+		tgt, err = startDocker(ctx, env, clk, runID, info)
 	case "dovecot":
-		tgt, err = startDovecot(ctx, env, clk, runID, certDir, opts, func(s string) {
-			r.note(Note{Time: clk.Now(), Kind: "info", Text: s})
-		})
+		tgt, err = startDovecot(ctx, env, clk, runID, certDir, opts, info)
 	default:
 		tgt, err = startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
 	}
@@ -373,8 +372,8 @@ func (r *runner) span(step, actor string, start, end time.Time) {
 
 // runActors replays every actor until they finish, the scenario's
 // duration ends, or ctx is cancelled.
-func (r *runner) runActors(ctx context.Context, env Environment) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (r *runner) runActors(parent context.Context, env Environment) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var runs []*actorRun
 	order := 0
@@ -422,10 +421,10 @@ func (r *runner) runActors(ctx context.Context, env Environment) error {
 			}
 		}
 	}
-	if err := ctx.Err(); err != nil && len(out) == 0 {
-		if parent := context.Cause(ctx); parent != nil && !errors.Is(parent, context.Canceled) {
-			return parent
-		}
+	// Stopped from outside (Ctrl-C, --deadline) while every actor stopped
+	// cleanly: still an unfinished run, never judged as a complete one.
+	if err := parent.Err(); err != nil && len(out) == 0 {
+		return err
 	}
 	return errors.Join(out...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +66,46 @@ actors:
 	_, err = Run(context.Background(), sc, Options{WallDeadline: 300 * time.Millisecond})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "run stopped")
+}
+
+// Ctrl-C while every actor waits on the scenario clock (not inside a
+// protocol exchange) still ends the run with an error: an interrupted run
+// is never judged as a finished one. It used to return no error, and
+// `maildrill run` printed the unreached expectations as MISSED.
+func TestRunCancelledBetweenStepsIsAnError(t *testing.T) {
+	sc, err := Parse("between.yaml", []byte(`
+id: between
+title: between
+environment: {users: 8, messages: 10, start: 2025-12-11T07:00:00+01:00, duration: 20h}
+actors:
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    steps:
+      - {id: first, login: {}}
+      - logout
+      - {id: later, wait: 2h}
+      - {login: {}}
+      - logout
+expect:
+  - rule: "IMAP Login From Outside The Office Network"
+    after: later
+    within: 10m
+`))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	res, err := Run(ctx, sc, Options{Progress: func(n Note) {
+		if n.Kind == "step" && strings.HasPrefix(n.Text, "later") {
+			// As a signal does: the stop reaches the scheduler while the
+			// actor is between two waits, so its next wait finds the
+			// scheduler closed (errStopped) rather than a cancelled ctx.
+			cancel()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}})
+	require.Error(t, err, "an interrupted run must not look finished")
+	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.Contains(t, err.Error(), "run stopped")
+	require.NotNil(t, res)
 }
