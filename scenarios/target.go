@@ -74,14 +74,25 @@ func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID,
 // mode. Its audit trail, streamed from the admin API, is republished on a
 // local bus with the same run id, so event ids and sequences match the
 // container's and the runner reads it as it reads the embedded target's.
-func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID string) (*Target, error) {
+func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID string, note func(string)) (*Target, error) {
+	note("building or finding the mailsim image (a static go build, then docker build FROM scratch on a change; the first build takes a minute or two)")
+	img, err := container.BuildImage(ctx, container.BuildOptions{})
+	if err != nil {
+		return nil, err
+	}
+	how := "built"
+	if img.Cached {
+		how = "cached"
+	}
+	t0 := time.Now()
 	m, err := container.Start(ctx, container.Options{
-		Seed: env.Seed, Users: env.Users, Messages: env.Messages, AllowPlaintext: env.AllowPlaintext,
+		Image: img.Tag, Seed: env.Seed, Users: env.Users, Messages: env.Messages, AllowPlaintext: env.AllowPlaintext,
 		RunID: runID, ProxyProtocol: true, Start: clk.Now(),
 	})
 	if err != nil {
 		return nil, err
 	}
+	note(fmt.Sprintf("image %s (%s in %.1f s); container ready in %.1f s", img.Tag, how, img.Took.Seconds(), time.Since(t0).Seconds()))
 	bus := audit.NewBus(clk, audit.BusOptions{RunID: runID, Retain: -1})
 	var received atomic.Uint64
 	streamCtx, cancel := context.WithCancel(context.Background())

@@ -64,6 +64,7 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 		}
 	}
 	t0 := time.Now()
+	fmt.Fprintln(stderr, "building or finding the mailsim image (a static go build, then docker build FROM scratch on a change; the first build takes a minute or two)")
 	img, err := container.BuildImage(ctx, container.BuildOptions{})
 	if err != nil {
 		return err
