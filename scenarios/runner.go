@@ -290,7 +290,7 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			r.nEvents++
 			r.eventSrc[e.ID] = e.SourceIP
 			if r.evEnc != nil && r.writeErr == nil {
-				r.writeErr = r.evEnc.Encode(e)
+				r.writeErr = r.evEnc.Encode(audit.Wire(e))
 			}
 			if r.opts.Syslog != nil && r.writeErr == nil {
 				for _, l := range audit.SyslogLines(e, audit.SyslogOptions{Location: r.sc.Env.Location}) {

@@ -199,7 +199,7 @@ func (a *api) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, e := range evs {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(audit.Wire(e)); err != nil {
 				return
 			}
 		}

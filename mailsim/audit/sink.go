@@ -28,7 +28,7 @@ func WriteJSONLines(ctx context.Context, sub *Subscription, w io.Writer) error {
 			return err
 		}
 		for _, e := range evs {
-			if err := enc.Encode(e); err != nil {
+			if err := enc.Encode(Wire(e)); err != nil {
 				return err
 			}
 		}
