@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -48,8 +47,8 @@ when some do not, 2 on bad input.`,
 	}
 	f.reports.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines (required)")
-	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines (required)")
+	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
+	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd
@@ -115,13 +114,13 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 
 // readTruth reads a ground-truth log.
 func readTruth(path string) ([]scenarios.TruthRecord, error) {
-	fh, err := os.Open(path)
+	in, closeLog, err := openLog(path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("--truth: %w", err)
 	}
-	defer fh.Close()
+	defer closeLog()
 	var out []scenarios.TruthRecord
-	sc := bufio.NewScanner(fh)
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	line := 0
 	for sc.Scan() {
@@ -132,7 +131,7 @@ func readTruth(path string) ([]scenarios.TruthRecord, error) {
 		}
 		var t scenarios.TruthRecord
 		if err := json.Unmarshal(b, &t); err != nil {
-			return nil, fmt.Errorf("%s:%d: not a truth record: %w", path, line, err)
+			return nil, lineError(sc, path, line, fmt.Errorf("not a truth record: %w", err))
 		}
 		if t.Actor == "" || t.RunID == "" {
 			return nil, fmt.Errorf("%s:%d: not a truth record (no actor or labels.run_id): give --truth the file of run --truth", path, line)
@@ -184,14 +183,14 @@ func pickRun(truth []scenarios.TruthRecord, want, scenarioID string) (string, er
 // returns the alerts, each event's source address, and the event times.
 func replayEvents(eng *detectors.Engine, path, runID string) (scenarios.Recording, []time.Time, error) {
 	var rec scenarios.Recording
-	fh, err := os.Open(path)
+	in, closeLog, err := openLog(path, nil)
 	if err != nil {
 		return rec, nil, fmt.Errorf("--events: %w", err)
 	}
-	defer fh.Close()
+	defer closeLog()
 	rec.EventSources = map[string]string{}
 	var times []time.Time
-	sc := bufio.NewScanner(fh)
+	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	line := 0
 	for sc.Scan() {
@@ -202,7 +201,7 @@ func replayEvents(eng *detectors.Engine, path, runID string) (scenarios.Recordin
 		}
 		ev, err := detectors.ParseJSONEvent(b, detectors.JSONOptions{})
 		if err != nil {
-			return rec, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+			return rec, nil, lineError(sc, path, line, err)
 		}
 		if ev.ID() == "" {
 			return rec, nil, fmt.Errorf("%s:%d: not an audit event (no event.id): give --events the file of run --events", path, line)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -197,7 +196,7 @@ func newRulesEvalCmd() *cobra.Command {
 		Use:   "eval [--rules DIR|FILE] EVENTS.jsonl|-",
 		Short: "Evaluate rules over a JSON-lines event log and print alerts",
 		Long: `Reads events (one JSON object per line, flat "a.b" or nested {"a":{"b":..}}
-fields; '-' reads stdin), evaluates the rules in event time and prints one
+fields; '-' reads stdin; gzip is read as is), evaluates the rules in event time and prints one
 JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
@@ -220,17 +219,14 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 			if err != nil {
 				return usageError{err}
 			}
-			var in io.Reader
 			name := args[0]
+			in, closeLog, err := openLog(name, cmd.InOrStdin())
+			if err != nil {
+				return usageError{err}
+			}
+			defer closeLog()
 			if name == "-" {
-				in, name = cmd.InOrStdin(), "stdin"
-			} else {
-				f, err := os.Open(name)
-				if err != nil {
-					return usageError{err}
-				}
-				defer f.Close()
-				in = f
+				name = "stdin"
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
@@ -255,7 +251,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				}
 				ev, err := detectors.ParseJSONEvent(b, jo)
 				if err != nil {
-					return usageError{fmt.Errorf("%s:%d: %w", name, line, err)}
+					return usageError{lineError(sc, name, line, err)}
 				}
 				if err := write(eng.Process(ev)); err != nil {
 					return err
