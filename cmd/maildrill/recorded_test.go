@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "re-record testdata/runs (MAILDRILL_DOVECOT=1 for the Dovecot runs) and rewrite their expected.txt")
+var update = flag.Bool("update", false, "re-record testdata/runs (MAILDRILL_DOCKER=1 for the Dovecot runs) and rewrite their expected.txt")
 
 // runsDir holds recorded runs of the flagship, one folder per target:
 // events.jsonl.gz and truth.jsonl.gz as `maildrill run --events --truth`
@@ -37,18 +37,18 @@ var recordedRuns = []struct {
 // TestRecordedRuns replays each recorded run and checks the verdicts and
 // alerts against expected.txt: what each target lets the rule pack see,
 // checked on every machine, Docker or not. Where the target can run here
-// (embedded always, Dovecot with MAILDRILL_DOVECOT=1) a live run today must
+// (embedded always, Dovecot with MAILDRILL_DOCKER=1) a live run today must
 // give the same text, so the recordings cannot drift from the code.
 func TestRecordedRuns(t *testing.T) {
 	for _, rr := range recordedRuns {
 		t.Run(rr.dir, func(t *testing.T) {
 			dir := filepath.Join(runsDir, rr.dir)
-			live := rr.target == "embedded" || os.Getenv("MAILDRILL_DOVECOT") == "1"
+			live := rr.target == "embedded" || os.Getenv("MAILDRILL_DOCKER") == "1"
 			events, truth := filepath.Join(dir, "events.jsonl.gz"), filepath.Join(dir, "truth.jsonl.gz")
 			expected := filepath.Join(dir, "expected.txt")
 			if *update {
 				if !live {
-					t.Skip("set MAILDRILL_DOVECOT=1 (and a Docker daemon) to re-record the Dovecot runs")
+					t.Skip("set MAILDRILL_DOCKER=1 (a Docker daemon) to re-record the Dovecot runs")
 				}
 				tmp := t.TempDir()
 				judged := runAndJudge(t, rr.target, rr.profile, tmp)
@@ -61,12 +61,12 @@ func TestRecordedRuns(t *testing.T) {
 			require.NoError(t, err, "record it with: go test ./cmd/maildrill -run TestRecordedRuns -update")
 			require.Equal(t, string(want), replayAndJudge(t, events, truth, t.TempDir()), "replaying %s", dir)
 			if !live {
-				t.Logf("%s: replayed only (a live run needs MAILDRILL_DOVECOT=1)", rr.dir)
+				t.Logf("%s: replayed only (a live run needs MAILDRILL_DOCKER=1)", rr.dir)
 				return
 			}
 			if !*update {
 				require.Equal(t, string(want), runAndJudge(t, rr.target, rr.profile, t.TempDir()),
-					"a live run on %s no longer judges as its recording: re-record with go test ./cmd/maildrill -run TestRecordedRuns -update (MAILDRILL_DOVECOT=1) and review the difference", rr.dir)
+					"a live run on %s no longer judges as its recording: re-record with go test ./cmd/maildrill -run TestRecordedRuns -update (MAILDRILL_DOCKER=1) and review the difference", rr.dir)
 			}
 		})
 	}
