@@ -407,6 +407,12 @@ func (r *runner) runActors(parent context.Context, env Environment) error {
 	stop := context.AfterFunc(ctx, r.sched.close)
 	defer stop()
 	wg.Wait()
+	// Stopped from outside (Ctrl-C, --deadline): an unfinished run, never
+	// judged as a complete one, and the actors' errors (a read on a
+	// connection closed by the stop, say) are the stop's consequences.
+	if err := parent.Err(); err != nil {
+		return err
+	}
 	var out []error
 	for _, e := range errs {
 		if e != nil && !errors.Is(e, errStopped) && !errors.Is(e, context.Canceled) {
@@ -420,11 +426,6 @@ func (r *runner) runActors(parent context.Context, env Environment) error {
 				break
 			}
 		}
-	}
-	// Stopped from outside (Ctrl-C, --deadline) while every actor stopped
-	// cleanly: still an unfinished run, never judged as a complete one.
-	if err := parent.Err(); err != nil && len(out) == 0 {
-		return err
 	}
 	return errors.Join(out...)
 }
