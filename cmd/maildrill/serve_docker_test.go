@@ -71,16 +71,17 @@ func buildCLI(t *testing.T) string {
 
 // interrupt starts bin with args in the repository root, waits until a
 // line of its output contains marker, sends SIGINT and waits for the exit.
-func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...string) {
+func interrupt(t *testing.T, bin, marker string, delay time.Duration, args ...string) (exit int, out []string) {
 	t.Helper()
-	interruptEnv(t, bin, marker, delay, func() {
+	return interruptEnv(t, bin, marker, delay, func() {
 		if during := dockerCounts(t); during.Containers != 1 || during.Networks != 1 {
 			t.Errorf("while running: %+v, want 1 container and 1 network", during)
 		}
 	}, nil, args...)
 }
 
-func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while func(), env []string, args ...string) {
+// interruptEnv returns the exit code and the output lines.
+func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while func(), env []string, args ...string) (exit int, out []string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = "../.."
@@ -128,6 +129,16 @@ func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while f
 		cmd.Process.Kill()
 		t.Fatal("no exit within 60 s of SIGINT")
 	}
+	return cmd.ProcessState.ExitCode(), output()
+}
+
+// stoppedRun checks that an interrupted run says so (exit 2, "run
+// stopped"), not that the unreached expectations were missed (exit 1).
+func stoppedRun(t *testing.T, exit int, out []string) {
+	t.Helper()
+	if exit != exitBadInput || !strings.Contains(strings.Join(out, "\n"), "maildrill: run stopped") {
+		t.Errorf("an interrupted run must exit %d with 'run stopped'; got exit %d, last lines: %v", exitBadInput, exit, out[max(0, len(out)-3):])
+	}
 }
 
 // TestDockerSIGINTLeavesNothing: Ctrl-C on serve --docker (once ready) and
@@ -144,7 +155,8 @@ func TestDockerSIGINTLeavesNothing(t *testing.T) {
 	}
 	// Interrupt the flagship when the attacker's first step starts: mid-
 	// scenario whatever the machine's speed (the staff day runs first).
-	interrupt(t, bin, "spray (spray)", 0, "run", "ministry-overnight", "--target", "docker")
+	exit, out := interrupt(t, bin, "spray (spray)", 0, "run", "ministry-overnight", "--target", "docker")
+	stoppedRun(t, exit, out)
 	if after := dockerCounts(t); after != before {
 		t.Errorf("run --target docker: before %+v, after SIGINT %+v", before, after)
 	}
@@ -168,11 +180,12 @@ func TestDovecotSIGINTLeavesNothing(t *testing.T) {
 	before := dovecotCount(t)
 	// The run's own temporary folder, to see what it leaves there.
 	tmp := t.TempDir()
-	interruptEnv(t, bin, "spray (spray)", 0, func() {
+	exit, out := interruptEnv(t, bin, "spray (spray)", 0, func() {
 		if n := dovecotCount(t); n != before+1 {
 			t.Errorf("while running: %d Dovecot containers, want %d", n, before+1)
 		}
 	}, []string{"TMPDIR=" + tmp}, "run", "ministry-overnight", "--target", "dovecot")
+	stoppedRun(t, exit, out)
 	if after := dovecotCount(t); after != before {
 		t.Errorf("run --target dovecot: %d containers before, %d after SIGINT", before, after)
 	}
