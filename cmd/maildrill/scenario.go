@@ -157,11 +157,14 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		tl.done()
 		if res != nil {
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed})
+			w := stdout
 			if f.reports.toStdout() {
-				printVerdicts(stderr, res)
-			} else {
-				printVerdicts(stdout, res)
+				w = stderr
 			}
+			if err != nil {
+				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
+			}
+			printVerdicts(w, res)
 			if res.Failed {
 				failed = true
 			}
