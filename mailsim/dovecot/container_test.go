@@ -28,14 +28,11 @@ import (
 	"github.com/maildrill/maildrill/mailsim/store"
 )
 
-// TestContainerTarget builds the Dovecot + Postfix image (debootstrap base
-// on first use), starts it once per logging profile with a Maildir export
-// of the corpus, and drives an attacker (internet address) and a staff
-// member (office network) through the PROXY listeners: failed IMAP and
-// SMTP logins, an IMAP download, a submission to a colleague and to the
-// outside. The events parsed from the container's log must name the
-// actors' own addresses. No container is left behind.
-func TestContainerTarget(t *testing.T) {
+// imageReady skips the test unless MAILDRILL_DOCKER=1, counts the Dovecot
+// containers already there (the test must leave that many) and builds or
+// finds the image.
+func imageReady(t *testing.T) (before int, img string) {
+	t.Helper()
 	if os.Getenv("MAILDRILL_DOCKER") != "1" {
 		t.Skip("needs Docker, debootstrap and root: set MAILDRILL_DOCKER=1 (apt-get install docker.io debootstrap)")
 	}
@@ -45,11 +42,23 @@ func TestContainerTarget(t *testing.T) {
 		t.Fatalf("docker: %v", err)
 	}
 	t0 := time.Now()
-	img, err := dovecot.BuildImage(ctx)
-	if err != nil {
+	if img, err = dovecot.BuildImage(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("image %s ready in %s (cold: debootstrap; cached: hash lookups)", img, time.Since(t0).Round(time.Millisecond))
+	return before, img
+}
+
+// TestContainerTarget builds the Dovecot + Postfix image (debootstrap base
+// on first use), starts it once per logging profile with a Maildir export
+// of the corpus, and drives an attacker (internet address) and a staff
+// member (office network) through the PROXY listeners: failed IMAP and
+// SMTP logins, an IMAP download, a submission to a colleague and to the
+// outside. The events parsed from the container's log must name the
+// actors' own addresses. No container is left behind.
+func TestContainerTarget(t *testing.T) {
+	ctx := context.Background()
+	before, img := imageReady(t)
 
 	org, st, err := mailsim.NewStore(mailsim.Config{Seed: 1, Users: 3, MessagesPerUser: 5})
 	if err != nil {
@@ -198,18 +207,8 @@ func smtpDial(t *testing.T, addr string, src netip.AddrPort) *smtp.Client {
 // A start cancelled half-way (Ctrl-C while waiting for readiness) and a
 // start that fails (no such image) leave no container behind.
 func TestContainerStartCancelled(t *testing.T) {
-	if os.Getenv("MAILDRILL_DOCKER") != "1" {
-		t.Skip("needs Docker, debootstrap and root: set MAILDRILL_DOCKER=1 (apt-get install docker.io debootstrap)")
-	}
 	ctx := context.Background()
-	before, err := dovecot.CountContainers(ctx)
-	if err != nil {
-		t.Fatalf("docker: %v", err)
-	}
-	img, err := dovecot.BuildImage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, img := imageReady(t)
 	mail := t.TempDir()
 	// Cancelled at several points of the start (the container is ready in
 	// about 1.3 s here): each must fail and leave nothing; a start that
@@ -254,18 +253,8 @@ func TestContainerStartCancelled(t *testing.T) {
 // CA; and failed logins are answered at once (lab settings), over IMAP
 // and over SMTP AUTH, without the session being cut off.
 func TestContainerDelegationTLS(t *testing.T) {
-	if os.Getenv("MAILDRILL_DOCKER") != "1" {
-		t.Skip("needs Docker, debootstrap and root: set MAILDRILL_DOCKER=1 (apt-get install docker.io debootstrap)")
-	}
 	ctx := context.Background()
-	before, err := dovecot.CountContainers(ctx)
-	if err != nil {
-		t.Fatalf("docker: %v", err)
-	}
-	img, err := dovecot.BuildImage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	before, img := imageReady(t)
 	org, st, err := mailsim.NewStore(mailsim.Config{Seed: 1, Users: 3, MessagesPerUser: 5})
 	if err != nil {
 		t.Fatal(err)
