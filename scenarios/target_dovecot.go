@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
-	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 // barrierGap is how far a virtual clock may move without first waiting
@@ -75,7 +73,11 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 	for _, a := range accounts {
 		dacc = append(dacc, dovecot.Account{Address: a.Address, Password: a.Password, Kind: a.Kind, Delegates: a.Delegates})
 	}
-	exportErr := exportMaildirs(ctx, st, accounts, root)
+	owners := make([]string, len(accounts))
+	for i, a := range accounts {
+		owners[i] = a.Address
+	}
+	exportErr := st.ExportMaildirs(ctx, owners, root, nil)
 	exported := time.Since(t0)
 	<-built
 	if err := errors.Join(buildErr, exportErr); err != nil {
@@ -91,7 +93,6 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 	if virtual {
 		stampFn = func(time.Time) time.Time { return time.Unix(0, stamp.Load()).In(clk.Now().Location()) }
 	}
-	var published atomic.Uint64
 	var pubErr error
 	var pubMu sync.Mutex
 	c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
@@ -103,9 +104,7 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 				pubMu.Lock()
 				pubErr = errors.Join(pubErr, err)
 				pubMu.Unlock()
-				return
 			}
-			published.Add(1)
 		},
 	})
 	if err != nil {
@@ -156,43 +155,4 @@ func startDovecot(ctx context.Context, env Environment, clk clock.Clock, runID, 
 		return errors.Join(errs...)
 	}
 	return t, nil
-}
-
-// exportMaildirs writes every account's mail under root/<address>/Maildir,
-// two accounts at a time.
-func exportMaildirs(ctx context.Context, st *store.Store, accounts []mailsim.Account, root string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	work := make(chan string)
-	errc := make(chan error, len(accounts))
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for addr := range work {
-				if err := st.ExportMaildir(ctx, addr, filepath.Join(root, addr, "Maildir"), nil); err != nil {
-					errc <- fmt.Errorf("exporting %s: %w", addr, err)
-					cancel()
-				}
-			}
-		}()
-	}
-	for _, a := range accounts {
-		select {
-		case work <- a.Address:
-		case <-ctx.Done():
-		}
-	}
-	close(work)
-	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	if len(errs) == 0 && ctx.Err() != nil {
-		return ctx.Err()
-	}
-	return errors.Join(errs...)
 }

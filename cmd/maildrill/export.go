@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -35,26 +33,17 @@ with the same UIDs as mailsim for the same --seed, --users and --messages.`,
 			for _, u := range only {
 				want[strings.ToLower(u)] = true
 			}
-			out := cmd.OutOrStdout()
-			n := 0
+			var owners []string
 			for _, u := range org.Users() {
-				if len(want) > 0 && !want[strings.ToLower(u.Address)] {
-					continue
+				if len(want) == 0 || want[strings.ToLower(u.Address)] {
+					owners = append(owners, u.Address)
 				}
-				dir := filepath.Join(args[0], u.Address, "Maildir")
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return err
-				}
-				if err := st.ExportMaildir(cmd.Context(), u.Address, dir, nil); err != nil {
-					return err
-				}
-				n++
-				fmt.Fprintf(out, "exported %s\n", dir)
 			}
-			if n == 0 {
+			if len(owners) == 0 {
 				return usageError{fmt.Errorf("no mailbox matched --user %v", only)}
 			}
-			return nil
+			out := cmd.OutOrStdout()
+			return st.ExportMaildirs(cmd.Context(), owners, args[0], func(_, dir string) { fmt.Fprintf(out, "exported %s\n", dir) })
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 1, "corpus seed")

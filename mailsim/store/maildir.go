@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -38,6 +40,54 @@ func (s *Store) ExportMaildir(ctx context.Context, owner, dir string, progress M
 		}
 	}
 	return nil
+}
+
+// ExportMaildirs writes the mail of each owner to root/<owner>/Maildir
+// (ExportMaildir), two owners at a time; done, if not nil, is called after
+// each owner, one call at a time. The first error stops the rest.
+func (s *Store) ExportMaildirs(ctx context.Context, owners []string, root string, done func(owner, dir string)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan string)
+	errc := make(chan error, len(owners))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for owner := range work {
+				dir := filepath.Join(root, owner, "Maildir")
+				if err := s.ExportMaildir(ctx, owner, dir, nil); err != nil {
+					errc <- fmt.Errorf("exporting %s: %w", owner, err)
+					cancel()
+					continue
+				}
+				if done != nil {
+					mu.Lock()
+					done(owner, dir)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, o := range owners {
+		select {
+		case work <- o:
+		case <-ctx.Done():
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errc)
+	var errs []error
+	for err := range errc {
+		errs = append(errs, err)
+	}
+	if len(errs) == 0 && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return errors.Join(errs...)
 }
 
 func exportFolder(ctx context.Context, mb *Mailbox, dir string, progress MaildirProgress) error {

@@ -152,3 +152,22 @@ func TestExportMaildir(t *testing.T) {
 	_, err = os.Stat(filepath.Join(dir, ".Sent", "dovecot-uidlist"))
 	require.NoError(t, err)
 }
+
+// ExportMaildirs writes each owner under root/<owner>/Maildir and reports
+// each; an owner the store does not know fails the export by name.
+func TestExportMaildirs(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	root := t.TempDir()
+	var done []string
+	require.NoError(t, s.ExportMaildirs(context.Background(), []string{"a@x.test"}, root, func(owner, dir string) {
+		done = append(done, owner+" "+dir)
+	}))
+	assert.Equal(t, []string{"a@x.test " + filepath.Join(root, "a@x.test", "Maildir")}, done)
+	cur, err := os.ReadDir(filepath.Join(root, "a@x.test", "Maildir", "cur"))
+	require.NoError(t, err)
+	assert.Len(t, cur, 10)
+
+	err = s.ExportMaildirs(context.Background(), []string{"a@x.test", "nobody@elsewhere.test"}, t.TempDir(), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "nobody@elsewhere.test")
+}
