@@ -129,7 +129,8 @@ func extractRecipe() (string, error) {
 		if strings.HasSuffix(f.path, ".sh") {
 			mode = 0o755
 		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(p), 0o755)
+		if err == nil {
 			err = os.WriteFile(p, f.data, mode)
 		}
 		if err != nil {
