@@ -33,9 +33,10 @@ type Mailbox struct {
 	extra  map[uint32]*Message
 	subbed bool
 	gone   bool
-	// changed is closed, and replaced, whenever an update is queued on
-	// the tracker: an IDLE loop that took it before polling cannot miss
-	// an update (see Changed).
+	// changed is closed, and cleared, when an update is queued on the
+	// tracker: an IDLE loop that took it before polling cannot miss an
+	// update (see Changed). Made only when someone waits, so mutations
+	// nobody idles on allocate nothing.
 	changed chan struct{}
 }
 
@@ -58,7 +59,6 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 		flags:       map[uint32][]imap.Flag{},
 		extra:       map[uint32]*Message{},
 		subbed:      true,
-		changed:     make(chan struct{}),
 	}
 }
 
@@ -72,15 +72,20 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 // in between sat in the queue until the next update (seen as a flaky IDLE
 // test in CI).
 func (mb *Mailbox) Changed() <-chan struct{} {
-	mb.mu.RLock()
-	defer mb.mu.RUnlock()
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.changed == nil {
+		mb.changed = make(chan struct{})
+	}
 	return mb.changed
 }
 
 // notifyLocked wakes the Changed waiters; mb.mu is held for writing.
 func (mb *Mailbox) notifyLocked() {
-	close(mb.changed)
-	mb.changed = make(chan struct{})
+	if mb.changed != nil {
+		close(mb.changed)
+		mb.changed = nil
+	}
 }
 
 // Owner returns the address of the mailbox owner.
