@@ -308,8 +308,27 @@ type ConnInfo struct {
 	userName      string
 	mailbox       string // selected mailbox, as the client named it
 	mailboxOwner  string
+	closeReason   string // why the connection ended; first set wins
 
 	commands atomic.Int64
+}
+
+// SetCloseReason records why the connection is ending (e.g. "client_logout",
+// "client_reset", "timeout_preauth", "server_shutdown"). The first reason set
+// wins: it is the cause, later ones are consequences.
+func (i *ConnInfo) SetCloseReason(r string) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closeReason == "" {
+		i.closeReason = r
+	}
+}
+
+// CloseReason returns the reason set by SetCloseReason, or "".
+func (i *ConnInfo) CloseReason() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.closeReason
 }
 
 // TLS reports whether the connection is encrypted.
