@@ -65,6 +65,12 @@ type Config struct {
 	RunID string
 	// AuditLog, when set, receives every audit event as JSON lines.
 	AuditLog io.Writer
+	// OnAuditError is called once, at once, when writing to AuditLog
+	// fails (a full disk, a closed pipe). The mail system keeps serving
+	// and counts every event it could not write (AuditLogStats); the
+	// caller decides whether to stop. Nil: the failure is only logged and
+	// returned by Close.
+	OnAuditError func(error)
 	// RetainEvents is how many past events the admin stream can replay
 	// (default 1,000,000; negative keeps all).
 	RetainEvents int
@@ -103,6 +109,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	tmpDir   string
 	logDone  chan error
+	logSink  *audit.Sink
 	once     sync.Once
 	closeErr error
 }
@@ -148,7 +155,13 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.AuditLog != nil {
 		sub := s.Bus.Subscribe()
 		s.logDone = make(chan error, 1)
-		go func() { s.logDone <- audit.WriteJSONLines(context.Background(), sub, cfg.AuditLog) }()
+		s.logSink = &audit.Sink{W: cfg.AuditLog, OnError: func(err error) {
+			log.Error("audit log write failed; further events are counted as lost", "err", err)
+			if cfg.OnAuditError != nil {
+				cfg.OnAuditError(err)
+			}
+		}}
+		go func() { s.logDone <- s.logSink.Run(context.Background(), sub) }()
 	}
 	dir := newDirectory(org)
 	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{})
@@ -299,6 +312,15 @@ func OrgAccounts(org *corpus.Org) []Account {
 		})
 	}
 	return out
+}
+
+// AuditLogStats tells how many events the audit log received whole, how
+// many it lost, and the first write error (all zero without an AuditLog).
+func (s *Server) AuditLogStats() (written, lost uint64, err error) {
+	if s.logSink == nil {
+		return 0, 0, nil
+	}
+	return s.logSink.Stats()
 }
 
 // Close stops the listeners, ends every session (their logout events are

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -34,16 +35,31 @@ type failedError struct{ msg string }
 func (e failedError) Error() string { return e.msg }
 
 func main() {
-	// SIGPIPE too: `maildrill run ... | head` stops the run when the reader
-	// goes away, and still removes what it started (containers above
-	// all) instead of dying on the first write.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGPIPE)
+	// A write to a closed stdout or stderr fails with EPIPE instead of
+	// killing the process (outputWriter turns it into a stop), and no
+	// socket's EPIPE ever reaches the signal handling: only the operator
+	// stops the process. Notifying SIGPIPE here would let any client that
+	// resets a connection mid-write stop the whole mail system.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(exitCode(run(ctx, os.Args[1:], os.Stdout, os.Stderr), os.Stderr))
+	// After the first signal, the next one has its default effect: a
+	// second Ctrl-C ends the process at once if the clean stop hangs.
+	go func() { <-ctx.Done(); stop() }()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stdout := &outputWriter{w: os.Stdout, onClosed: func() { cancel(errOutputClosed) }}
+	stderr := &outputWriter{w: os.Stderr, onClosed: func() { cancel(errOutputClosed) }}
+	os.Exit(exitCode(run(ctx, os.Args[1:], stdout, stderr), stderr))
 }
 
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
+		return exitOK
+	}
+	// The reader went away (`maildrill list | head -1`): nothing more can
+	// be said to it, and nothing went wrong, as with any Unix tool.
+	if errors.Is(err, errOutputClosed) || errors.Is(err, syscall.EPIPE) {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "maildrill:", err)
@@ -56,6 +72,8 @@ func exitCode(err error, stderr io.Writer) int {
 
 // run executes the command line; tests call it directly.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -77,6 +95,21 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
+	// --deadline on every command; run and test have their own (per run),
+	// which take precedence for them.
+	var deadline time.Duration
+	root.PersistentFlags().DurationVar(&deadline, "deadline", 0, "stop after this much wall time, as Ctrl-C would (0: no limit)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		if deadline < 0 {
+			return usageError{fmt.Errorf("--deadline %s: want a positive duration", deadline)}
+		}
+		if deadline > 0 {
+			ctx, cancel := context.WithTimeoutCause(cmd.Context(), deadline, fmt.Errorf("--deadline %s reached", deadline))
+			cmd.SetContext(ctx)
+			_ = cancel // released when run's context ends
+		}
+		return nil
+	}
 	root.AddCommand(newServeCmd())
 	for _, extra := range extraCommands {
 		root.AddCommand(extra())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,8 +232,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
 			enc := json.NewEncoder(w)
-			sc := bufio.NewScanner(in)
-			sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+			var sc *bufio.Scanner
 			jo := detectors.JSONOptions{TimestampField: ef.tsField}
 			line := 0
 			write := func(as []detectors.Alert) error {
@@ -243,8 +243,15 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				}
 				return nil
 			}
+			ctx := cmd.Context()
+			sc = bufio.NewScanner(interruptible(ctx, in))
+			sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+			alerts := 0
 			for sc.Scan() {
 				line++
+				if line%1024 == 0 && ctx.Err() != nil {
+					break
+				}
 				b := sc.Bytes()
 				if len(strings.TrimSpace(string(b))) == 0 || b[0] == '#' {
 					continue
@@ -253,9 +260,22 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				if err != nil {
 					return usageError{lineError(sc, name, line, err)}
 				}
-				if err := write(eng.Process(ev)); err != nil {
+				as := eng.Process(ev)
+				alerts += len(as)
+				if err := write(as); err != nil {
 					return err
 				}
+			}
+			if ctx.Err() != nil {
+				// Stopped (Ctrl-C, SIGTERM, --deadline): what was found so far
+				// is written; correlations still open are not flushed, as the
+				// log was not read to its end.
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "stopped at line %d of %s: %d events evaluated, %d alerts written; the rest of the log was not evaluated\n",
+					line, name, eng.Stats().Events, alerts)
+				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
 			}
 			if err := sc.Err(); err != nil {
 				return usageError{fmt.Errorf("%s:%d: %w", name, line, err)}

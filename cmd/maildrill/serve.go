@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ type serveFlags struct {
 	seed                               int64
 	users, messages                    int
 	auditLog, accounts, certDir        string
+	onAuditError                       string
 	adminToken, runID                  string
 	allowPlaintext                     bool
 	start                              string
@@ -59,6 +61,7 @@ Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 	fl.IntVar(&f.users, "users", 50, "number of personal mailboxes")
 	fl.IntVar(&f.messages, "messages", 200, "messages per mailbox (approximate, over all folders)")
 	fl.StringVar(&f.auditLog, "audit-log", "", "write audit events as JSON lines to FILE ('-' for stdout)")
+	fl.StringVar(&f.onAuditError, "on-audit-error", "stop", "when the audit log cannot be written (disk full, closed pipe): 'stop' serving, or 'warn' and keep serving (lost events are counted and reported)")
 	fl.StringVar(&f.accounts, "accounts", "", "write the accounts (address, password, name, department, role) as JSON to FILE")
 	fl.StringVar(&f.certDir, "cert-dir", "", "directory for the generated CA and server certificate (default: a temporary directory)")
 	fl.StringVar(&f.adminToken, "admin-token", "", "bearer token for the admin API (generated when the API listens off loopback)")
@@ -80,6 +83,9 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if f.messages < 0 || f.messages > 100000 {
 		return usageError{fmt.Errorf("--messages must be between 0 and 100000, got %d", f.messages)}
+	}
+	if f.onAuditError != "stop" && f.onAuditError != "warn" {
+		return usageError{fmt.Errorf("--on-audit-error %q: want 'stop' or 'warn'", f.onAuditError)}
 	}
 	if f.docker.enabled {
 		return runServeDocker(ctx, f, stdout, stderr)
@@ -131,8 +137,8 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	switch f.auditLog {
 	case "":
 	case "-":
-		auditW = stdout
-		info = stderr // keep stdout pure JSON lines
+		auditW = unwrapOutput(stdout) // its failure is the sink's to report, by --on-audit-error
+		info = stderr                 // keep stdout pure JSON lines
 	default:
 		fh, err := os.OpenFile(f.auditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -147,6 +153,20 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
 		AuditLog: auditW, AdminToken: f.adminToken, Logger: logger,
 		ProxyProtocol: f.proxyProtocol, TrustedProxies: trusted,
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	auditName := f.auditLog
+	if auditName == "-" {
+		auditName = "stdout"
+	}
+	cfg.OnAuditError = func(err error) {
+		if f.onAuditError == "stop" {
+			fmt.Fprintf(stderr, "\nmaildrill: AUDIT LOG WRITE FAILED (%s): %v\nmaildrill: stopping the mail system (--on-audit-error stop): a testbed must not serve without its audit trail\n", auditName, err)
+			cancel(errAuditLog)
+			return
+		}
+		fmt.Fprintf(stderr, "\nmaildrill: AUDIT LOG WRITE FAILED (%s): %v\nmaildrill: still serving (--on-audit-error warn): from now on events are NOT written; they are counted and the loss is reported at exit\n", auditName, err)
 	}
 	t0 := time.Now()
 	srv, err := mailsim.Start(ctx, cfg)
@@ -173,9 +193,25 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 			err = cerr
 		}
 	}
-	fmt.Fprintf(info, "stopped; %d audit events recorded\n", srv.Bus.Published())
+	published := srv.Bus.Published()
+	if f.auditLog == "" {
+		fmt.Fprintf(info, "stopped; %d audit events recorded\n", published)
+		return err
+	}
+	written, lost, werr := srv.AuditLogStats()
+	if werr == nil {
+		fmt.Fprintf(info, "stopped; %d audit events recorded, %d written to %s\n", published, written, auditName)
+		return err
+	}
+	fmt.Fprintf(stderr, "stopped; %d audit events recorded, only %d written to %s: %d LOST (%v)\n", published, written, auditName, lost, werr)
+	if f.onAuditError == "stop" {
+		return fmt.Errorf("the audit log failed (%s: %v): %d of %d events were not written", auditName, werr, lost, published)
+	}
 	return err
 }
+
+// errAuditLog stops serve when the audit log fails under --on-audit-error stop.
+var errAuditLog = errors.New("the audit log failed")
 
 func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f *serveFlags, took time.Duration) {
 	fmt.Fprintf(w, "mailsim ready in %s: %d mailboxes, seed %d, domain %s\n\n", took.Round(time.Millisecond), len(accounts), f.seed, srv.Org.Config().Domain)

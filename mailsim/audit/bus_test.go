@@ -172,3 +172,54 @@ func TestEventField(t *testing.T) {
 	_, ok = e.Field("no.such")
 	assert.False(t, ok)
 }
+
+// failAfter accepts limit bytes, then fails every write like a full disk.
+type failAfter struct {
+	buf   bytes.Buffer
+	limit int
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	room := f.limit - f.buf.Len()
+	if room >= len(p) {
+		return f.buf.Write(p)
+	}
+	if room > 0 {
+		f.buf.Write(p[:room])
+	}
+	return max(room, 0), errors.New("no space left on device")
+}
+
+// TestSinkCountsWhatItLost: a sink whose writer fails mid-batch reports
+// the error at once, counts only whole lines as written, counts every
+// later event as lost, and never holds the publishers back.
+func TestSinkCountsWhatItLost(t *testing.T) {
+	for _, stop := range []bool{false, true} {
+		b := NewBus(clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC)), BusOptions{MaxLag: 16})
+		sub := b.Subscribe()
+		w := &failAfter{limit: 1000}
+		errs := make(chan error, 10)
+		s := &Sink{W: w, StopOnError: stop, OnError: func(err error) { errs <- err }}
+		done := make(chan error, 1)
+		go func() { done <- s.Run(context.Background(), sub) }()
+		const n = 500 // far past MaxLag: publishers must not block on a dead sink
+		for i := 0; i < n; i++ {
+			_, err := b.Publish(Event{Action: IMAPLogin, UserName: "someone@interieur.test"})
+			require.NoError(t, err)
+		}
+		b.Close()
+		err := <-done
+		require.ErrorContains(t, err, "no space left")
+		require.Len(t, errs, 1, "OnError is called once")
+		written, lost, serr := s.Stats()
+		require.Equal(t, err, serr)
+		lines := bytes.Count(w.buf.Bytes(), []byte("\n"))
+		require.Equal(t, uint64(lines), written, "written counts the whole lines in the file")
+		require.Greater(t, written, uint64(0))
+		if !stop {
+			require.Equal(t, uint64(n), written+lost, "every event is written or counted lost")
+		} else {
+			require.LessOrEqual(t, written+lost, uint64(n))
+		}
+	}
+}

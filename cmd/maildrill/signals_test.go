@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	cliOnce sync.Once
+	cliBin  string
+	cliErr  error
+)
+
+// sharedCLI builds the binary once for the process-level tests of this file.
+func sharedCLI(t *testing.T) string {
+	t.Helper()
+	cliOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "maildrill-cli-")
+		if err != nil {
+			cliErr = err
+			return
+		}
+		cliBin = filepath.Join(dir, "maildrill")
+		out, err := exec.Command("go", "build", "-o", cliBin, ".").CombinedOutput()
+		if err != nil {
+			cliErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if cliErr != nil {
+		t.Fatal(cliErr)
+	}
+	return cliBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if cliBin != "" {
+		os.RemoveAll(filepath.Dir(cliBin))
+	}
+	os.Exit(code)
+}
+
+// lineWatcher collects a process's output lines and tells when one matches.
+type lineWatcher struct {
+	mu    sync.Mutex
+	lines []string
+	done  chan struct{}
+}
+
+func watchLines(r io.Reader) *lineWatcher {
+	w := &lineWatcher{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			w.mu.Lock()
+			w.lines = append(w.lines, sc.Text())
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *lineWatcher) text() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.lines, "\n")
+}
+
+func (w *lineWatcher) waitFor(t *testing.T, what string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(w.text(), what) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("%q never printed; output so far:\n%s", what, w.text())
+}
+
+// waitExit waits for cmd to end (failing after timeout, which only guards
+// against a hang) and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v did not exit within %s", cmd.Args, timeout)
+		return -1
+	}
+}
+
+// TestListClosedStdoutIsQuiet: `maildrill list | head -1` ends with exit 0
+// and says nothing about a broken pipe, as Unix tools do.
+func TestListClosedStdoutIsQuiet(t *testing.T) {
+	bin := sharedCLI(t)
+	for _, args := range [][]string{{"list"}, {"rules", "list"}, {"show", "ministry-overnight"}} {
+		t.Run(strings.Join(args, "_"), func(t *testing.T) {
+			cmd := exec.Command(bin, args...)
+			cmd.Dir = "../.."
+			pr, pw, err := os.Pipe()
+			require.NoError(t, err)
+			cmd.Stdout = pw
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			pw.Close()
+			// Read one line, then go away, as head -1 does.
+			line, err := bufio.NewReader(pr).ReadString('\n')
+			require.NoError(t, err)
+			require.NotEmpty(t, strings.TrimSpace(line))
+			pr.Close()
+			code := waitExit(t, cmd, 30*time.Second)
+			require.Equal(t, 0, code, "stderr: %s", stderr.String())
+			require.NotContains(t, stderr.String(), "broken pipe")
+		})
+	}
+}
+
+// startServe starts `maildrill serve` on ephemeral loopback ports and
+// returns the process, its output and the listeners' addresses.
+func startServe(t *testing.T, extra ...string) (*exec.Cmd, *lineWatcher, map[string]string) {
+	t.Helper()
+	bin := sharedCLI(t)
+	dir := t.TempDir()
+	args := append([]string{"serve", "--users", "3", "--messages", "10", "--cert-dir", filepath.Join(dir, "certs"),
+		"--imap", "127.0.0.1:0", "--imaps", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--mx", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+		"--accounts", filepath.Join(dir, "accounts.json")}, extra...)
+	cmd := exec.Command(bin, args...)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	w := watchLines(pr)
+	w.waitFor(t, "Ctrl-C to stop", 60*time.Second)
+	addrs := map[string]string{}
+	re := regexp.MustCompile(`(?m)^\s+(IMAPS|IMAP|submission|MX|admin API)\s+(127\.0\.0\.1:\d+)`)
+	for _, m := range re.FindAllStringSubmatch(w.text(), -1) {
+		addrs[m[1]] = m[2]
+	}
+	require.Len(t, addrs, 5, "banner: %s", w.text())
+	addrs["ca"] = filepath.Join(dir, "certs", "ca.pem")
+	addrs["accounts"] = filepath.Join(dir, "accounts.json")
+	return cmd, w, addrs
+}
+
+// resetAfter connects to addr, writes what, then resets the connection
+// (RST, not FIN) while the server is still answering.
+func resetAfter(t *testing.T, addr, what string, tlsCfg *tls.Config) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	require.NoError(t, err)
+	tc := c.(*net.TCPConn)
+	var conn net.Conn = c
+	if tlsCfg != nil {
+		tlc := tls.Client(c, tlsCfg)
+		tlc.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := tlc.Handshake(); err != nil {
+			t.Fatalf("TLS handshake with %s: %v", addr, err)
+		}
+		conn = tlc
+	}
+	if what != "" {
+		conn.Write([]byte(what))
+	}
+	tc.SetLinger(0)
+	tc.Close()
+}
+
+// TestServeSurvivesClientResets: clients that reset their connections in
+// every state, on every listener, end only their own sessions. Before,
+// the server's write to a reset socket raised SIGPIPE, which serve took
+// for the operator's signal and shut everything down.
+func TestServeSurvivesClientResets(t *testing.T) {
+	cmd, w, addrs := startServe(t)
+	caCfg := loadCA(t, addrs["ca"])
+	caCfg.ServerName = "localhost"
+	flood := func(n int) string { return strings.Repeat("NOOP\r\n", n) }
+	for round := 0; round < 20; round++ {
+		resetAfter(t, addrs["MX"], "", nil)
+		resetAfter(t, addrs["MX"], "EHLO x\r\n"+flood(200)+"QUIT\r\n", nil)
+		resetAfter(t, addrs["submission"], "EHLO x\r\nSTARTTLS\r\n", nil)
+		resetAfter(t, addrs["submission"], "EHLO x\r\n"+flood(200), nil)
+		resetAfter(t, addrs["IMAP"], strings.Repeat("a NOOP\r\n", 200)+"b LOGOUT\r\n", nil)
+		resetAfter(t, addrs["IMAPS"], strings.Repeat("a CAPABILITY\r\n", 200)+"b LOGOUT\r\n", caCfg)
+		resetAfter(t, addrs["admin API"], "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", nil)
+	}
+	time.Sleep(300 * time.Millisecond) // let the server write into the dead sockets
+	require.Nil(t, cmd.ProcessState, "serve exited:\n%s", w.text())
+	require.NotContains(t, w.text(), "shutting down")
+
+	// Still serving: an IMAP session works end to end.
+	b, err := os.ReadFile(addrs["accounts"])
+	require.NoError(t, err)
+	user := regexp.MustCompile(`"address": "([^"]+)"`).FindSubmatch(b)
+	pass := regexp.MustCompile(`"password": "([^"]+)"`).FindSubmatch(b)
+	require.NotNil(t, user)
+	c, err := imapclient.DialTLS(addrs["IMAPS"], &imapclient.Options{TLSConfig: caCfg})
+	require.NoError(t, err)
+	require.NoError(t, c.Login(string(user[1]), string(pass[1])).Wait())
+	_, err = c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	require.NoError(t, c.Logout().Wait())
+
+	// The operator still stops it.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, waitExit(t, cmd, 30*time.Second), w.text())
+	require.Contains(t, w.text(), "shutting down")
+}
+
+// TestRulesEvalStopsOnSignal: Ctrl-C, SIGTERM and --deadline stop `rules
+// eval` reading a pipe that never ends, saying what it evaluated.
+func TestRulesEvalStopsOnSignal(t *testing.T) {
+	bin := sharedCLI(t)
+	ev := `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login","event.outcome":"failure","source.ip":"203.0.113.9","user.name":"a@interieur.test"}` + "\n"
+	for _, tc := range []struct {
+		name string
+		sig  syscall.Signal
+		args []string
+	}{
+		{"SIGINT", syscall.SIGINT, nil},
+		{"SIGTERM", syscall.SIGTERM, nil},
+		{"deadline", 0, []string{"--deadline", "500ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"rules", "eval", "-"}, tc.args...)...)
+			stdin, err := cmd.StdinPipe()
+			require.NoError(t, err)
+			defer stdin.Close()
+			pr, pw, _ := os.Pipe()
+			cmd.Stdout, cmd.Stderr = pw, pw
+			require.NoError(t, cmd.Start())
+			pw.Close()
+			w := watchLines(pr)
+			for i := 0; i < 3000; i++ { // a few batches, then the producer goes quiet
+				_, err := io.WriteString(stdin, ev)
+				require.NoError(t, err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			if tc.sig != 0 {
+				require.NoError(t, cmd.Process.Signal(tc.sig))
+			}
+			code := waitExit(t, cmd, 20*time.Second)
+			<-w.done
+			require.Equal(t, exitBadInput, code, w.text())
+			require.Regexp(t, `stopped at line \d+ of stdin: \d+ events evaluated`, w.text())
+		})
+	}
+}
+
+// TestServeAuditLogFull: with the audit log on a full disk, serve says so
+// at once, stops (default --on-audit-error stop) and does not claim the
+// events it lost; with --on-audit-error warn it keeps serving and reports
+// the loss at exit.
+func TestServeAuditLogFull(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	for _, mode := range []string{"stop", "warn"} {
+		t.Run(mode, func(t *testing.T) {
+			cmd, w, addrs := startServe(t, "--audit-log", "/dev/full", "--on-audit-error", mode)
+			// A few sessions make events; the first write fails.
+			for i := 0; i < 3; i++ {
+				c, err := net.Dial("tcp", addrs["IMAP"])
+				if err == nil {
+					c.Write([]byte("a LOGOUT\r\n"))
+					io.Copy(io.Discard, c)
+					c.Close()
+				}
+			}
+			w.waitFor(t, "AUDIT LOG WRITE FAILED", 20*time.Second)
+			if mode == "stop" {
+				code := waitExit(t, cmd, 30*time.Second)
+				require.Equal(t, exitBadInput, code, w.text())
+			} else {
+				require.Nil(t, cmd.ProcessState, "warn keeps serving")
+				c, err := net.Dial("tcp", addrs["IMAP"])
+				require.NoError(t, err, "still serving")
+				c.Close()
+				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+				waitExit(t, cmd, 30*time.Second)
+			}
+			<-w.done
+			require.Regexp(t, `only 0 written to /dev/full: \d+ LOST \(.*no space left on device`, w.text())
+			require.NotRegexp(t, `stopped; \d+ audit events recorded\n`, w.text())
+		})
+	}
+}
