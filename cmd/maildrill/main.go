@@ -50,7 +50,35 @@ func main() {
 	defer cancel(nil)
 	stdout := &outputWriter{w: os.Stdout, onClosed: func() { cancel(errOutputClosed) }}
 	stderr := &outputWriter{w: os.Stderr, onClosed: func() { cancel(errOutputClosed) }}
+	forceExit = func(code int) { os.Exit(code) }
 	os.Exit(exitCode(run(ctx, os.Args[1:], stdout, stderr), stderr))
+}
+
+// forceExit ends the process; nil in tests, which call run directly.
+var forceExit func(code int)
+
+// stopsItself lists the commands that watch their context and stop on
+// their own, cleaning up what they started (containers, listeners) and
+// reporting what they finished. Every other command holds nothing and is
+// ended stopGrace after a stop if it has not returned by then, so that
+// Ctrl-C, SIGTERM and --deadline stop any command within about a second.
+var stopsItself = map[string]bool{
+	"maildrill run": true, "maildrill test": true, "maildrill serve": true, "maildrill detect": true,
+	"maildrill export-maildir": true, "maildrill rules eval": true,
+}
+
+const stopGrace = time.Second
+
+func watchStop(ctx context.Context, cmd *cobra.Command) {
+	if forceExit == nil || stopsItself[cmd.CommandPath()] {
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		time.Sleep(stopGrace)
+		fmt.Fprintf(cmd.ErrOrStderr(), "maildrill: %s stopped (%v) before it finished\n", cmd.CommandPath(), context.Cause(ctx))
+		forceExit(exitBadInput)
+	}()
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -108,6 +136,7 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 			cmd.SetContext(ctx)
 			_ = cancel // released when run's context ends
 		}
+		watchStop(cmd.Context(), cmd)
 		return nil
 	}
 	root.AddCommand(newServeCmd())

@@ -314,3 +314,37 @@ func TestServeAuditLogFull(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyCommandStopsOnSignal: a command that does not watch for a stop
+// itself (replay, here blocked opening a FIFO nobody writes) still ends
+// on Ctrl-C or --deadline, saying it was stopped, instead of ignoring the
+// signal until SIGKILL.
+func TestAnyCommandStopsOnSignal(t *testing.T) {
+	bin := sharedCLI(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "events.jsonl")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	for _, tc := range []struct {
+		name string
+		sig  bool
+		args []string
+	}{
+		{"SIGINT", true, nil},
+		{"deadline", false, []string{"--deadline", "300ms"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(bin, append([]string{"replay", "--events", fifo, "--truth", fifo, "ministry-overnight"}, tc.args...)...)
+			cmd.Dir = "../.."
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			require.NoError(t, cmd.Start())
+			time.Sleep(300 * time.Millisecond)
+			if tc.sig {
+				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+			}
+			code := waitExit(t, cmd, 20*time.Second)
+			require.Equal(t, exitBadInput, code, out.String())
+			require.Contains(t, out.String(), "maildrill replay stopped")
+		})
+	}
+}
