@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,4 +92,43 @@ func TestListenerTrust(t *testing.T) {
 	// Untrusted networks are refused even with a header.
 	ln2 := NewListener(raw, []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")})
 	assert.False(t, ln2.trusted(&net.TCPAddr{IP: net.ParseIP("127.0.0.1")}))
+}
+
+// emfileListener fails its first n Accepts as a process out of file
+// descriptors does, then hands out real connections.
+type emfileListener struct {
+	net.Listener
+	n atomic.Int32
+}
+
+func (l *emfileListener) Accept() (net.Conn, error) {
+	if l.n.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestListenerRecoversFromEMFILE: running out of descriptors is
+// transient; the listener used to stop for good on the first failure.
+func TestListenerRecoversFromEMFILE(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	fl := &emfileListener{Listener: raw}
+	fl.n.Store(5)
+	ln := NewListener(fl, nil)
+	defer ln.Close()
+	c, err := net.Dial("tcp", raw.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	WriteV1(c, netip.MustParseAddrPort("10.20.3.4:40001"), netip.MustParseAddrPort("127.0.0.1:143"))
+	sc, err := ln.Accept()
+	require.NoError(t, err)
+	defer sc.Close()
+	assert.Equal(t, "10.20.3.4:40001", sc.RemoteAddr().String())
+	assert.Less(t, fl.n.Load(), int32(0), "the failing accepts were retried")
+
+	// Closing still ends Accept.
+	ln.Close()
+	_, err = ln.Accept()
+	require.ErrorIs(t, err, net.ErrClosed)
 }
