@@ -41,6 +41,9 @@ const (
 	SMTPData       = "smtp.data"
 	SMTPDeliver    = "smtp.deliver"
 	SMTPDisconnect = "smtp.disconnect"
+	// SMTPCommand is a command refused before it could be attributed to
+	// one of the actions above (unknown, malformed, out of sequence).
+	SMTPCommand = "smtp.command"
 )
 
 // Outcomes.
@@ -112,6 +115,12 @@ type Event struct {
 	EmailDirection  string   `json:"email.direction,omitempty"`
 	AttachmentCount int      `json:"email.attachments.count,omitempty"`
 	AttachmentNames []string `json:"email.attachments.names,omitempty"`
+	// EmailFrom is the address of a message's header From: (what the
+	// recipient sees), beside the envelope's smtp.mail_from.
+	EmailFrom string `json:"email.from.address,omitempty"`
+	// SMTPSpoofedLocalSender marks mail arriving from outside (MX, no
+	// authentication) whose envelope or header sender is in a local domain.
+	SMTPSpoofedLocalSender *bool `json:"smtp.spoofed_local_sender,omitempty"`
 
 	RunID string `json:"labels.run_id,omitempty"`
 }
@@ -157,6 +166,8 @@ func (e *Event) Field(name string) (any, bool) {
 		return boolp(e.MailboxShared)
 	case "imap.readonly":
 		return boolp(e.ReadOnly)
+	case "smtp.spoofed_local_sender":
+		return boolp(e.SMTPSpoofedLocalSender)
 	case "imap.search.hits":
 		if e.SearchHits == nil {
 			return nil, false
@@ -240,6 +251,8 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.DestDomain, true
 	case "email.direction":
 		return e.EmailDirection, true
+	case "email.from.address":
+		return e.EmailFrom, true
 	case "labels.run_id":
 		return e.RunID, true
 	}

@@ -125,18 +125,22 @@ func (s *session) finishAuth(a *authAttempt, name, reason string) {
 
 // flushAuth records an exchange the client abandoned (cancelled with "*",
 // sent bad base64, or hung up) as a failure.
-func (s *session) flushAuth() {
+func (s *session) flushAuth() { s.endAuth(ReasonAborted) }
+
+// endAuth records the exchange in progress, if any, as failed for reason.
+func (s *session) endAuth(reason string) bool {
 	s.mu.Lock()
 	a := s.auth
 	s.mu.Unlock()
 	if a == nil {
-		return
+		return false
 	}
 	name := ""
 	if a.login != nil {
 		name = sanitize(a.login.Username(), maxNameLen)
 	}
-	s.finishAuth(a, name, ReasonAborted)
+	s.finishAuth(a, name, reason)
+	return true
 }
 
 // saslGuard audits responses a mechanism rejects before credentials are
