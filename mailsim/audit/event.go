@@ -62,6 +62,9 @@ type Event struct {
 	Action    string    `json:"event.action"`
 	Outcome   string    `json:"event.outcome,omitempty"`
 	Reason    string    `json:"event.reason,omitempty"`
+	// Duration is ECS event.duration, in nanoseconds: for a refused
+	// login, the failure delay applied before the reply (throttling).
+	Duration time.Duration `json:"event.duration,omitempty"`
 
 	ServiceType string `json:"service.type"`
 	ServiceName string `json:"service.name"`
@@ -273,6 +276,8 @@ func (e *Event) intField(name string) (int64, bool) {
 		return int64(e.MessageUID), true
 	case "message.size":
 		return e.MessageSize, true
+	case "event.duration":
+		return int64(e.Duration), true
 	case "file.size":
 		return e.FileSize, true
 	case "bytes.out":

@@ -272,8 +272,12 @@ func (cs *connState) handshakeDone() {
 // handshakeFailed audits a failed STARTTLS handshake.
 func (cs *connState) handshakeFailed() {
 	cs.setReason(ReasonHandshakeFailed)
+	reason := ReasonHandshakeFailed
+	if cs.disconnectReason() == ReasonTimeoutTLSHandshake {
+		reason = ReasonTimeoutTLSHandshake
+	}
 	e := cs.event(audit.SMTPStartTLS)
-	e.Outcome, e.Reason = audit.Failure, cs.disconnectReason()
+	e.Outcome, e.Reason = audit.Failure, reason
 	cs.srv.publish(e)
 }
 

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -41,6 +42,8 @@ type Server struct {
 	nextID atomic.Uint64
 
 	closing atomic.Bool
+	ctx     context.Context // ends at Close: cuts throttling delays short
+	cancel  context.CancelFunc
 
 	tlsOnce sync.Once
 	tlsCfg  *tls.Config
@@ -61,7 +64,10 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.applyDefaults(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
+		ctx:        ctx,
+		cancel:     cancel,
 		cfg:        cfg,
 		log:        cfg.Logger,
 		conns:      map[*trackedConn]struct{}{},
@@ -180,6 +186,7 @@ func (s *Server) Close() error {
 	}
 	s.closeDone = make(chan struct{})
 	s.closing.Store(true)
+	s.cancel()
 	listeners := s.listeners
 	s.mu.Unlock()
 
