@@ -260,7 +260,6 @@ func (cs *connState) newSession(c *smtp.Conn) {
 func (cs *connState) handshakeDone() {
 	cs.mu.Lock()
 	cs.tls = true
-	cs.tc.phase.Store(phaseCommand)
 	e := cs.eventLocked(audit.SMTPStartTLS)
 	cs.helo = ""
 	cs.user = ""
@@ -313,7 +312,7 @@ type trackedConn struct {
 	once     sync.Once
 	closed   chan struct{} // closed by close
 	dead     atomic.Bool   // the stream is unusable: reads report EOF
-	eof      atomic.Bool   // the client closed its side (plaintext reads)
+	eof      atomic.Bool   // the client closed its side of the TCP connection
 	phase    atomic.Int32
 	timedOut atomic.Bool
 }
@@ -437,6 +436,9 @@ func (c *trackedConn) clamp(t time.Time) time.Time {
 }
 
 func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	// go-smtp waits for a command again: any STARTTLS handshake is over
+	// (VerifyConnection, which records it, runs before its very end).
+	c.phase.CompareAndSwap(phaseHandshake, phaseCommand)
 	return c.Conn.SetReadDeadline(c.clamp(t))
 }
 
