@@ -46,6 +46,7 @@ const (
 	ReasonSessionDuration     = "limit_session_duration"
 	ReasonTooManyErrors       = "too_many_errors"
 	ReasonConnectionError     = "connection_error"
+	ReasonInternalError       = "internal_error"
 
 	// Refusals go-smtp answers by itself (see tap.go).
 	ReasonSyntaxError     = "syntax_error"

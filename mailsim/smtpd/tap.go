@@ -80,19 +80,28 @@ var selfReplies = map[string]selfReply{
 	"RRVS is not implemented":                         {audit.SMTPRcpt, ReasonNotImplemented},
 	"DELIVERBY is not implemented":                    {audit.SMTPRcpt, ReasonNotImplemented},
 	"MT-PRIORITY is not implemented":                  {audit.SMTPRcpt, ReasonNotImplemented},
-	"Missing RCPT TO command.":                        {audit.SMTPData, ReasonOutOfSequence},
-	"DATA not allowed during message transfer":        {audit.SMTPData, ReasonOutOfSequence},
-	"DATA not allowed for BINARYMIME messages":        {audit.SMTPData, ReasonOutOfSequence},
-	"DATA command should not have any arguments":      {audit.SMTPData, ReasonSyntaxError},
-	"Missing chunk size argument":                     {audit.SMTPData, ReasonSyntaxError},
-	"Too many arguments":                              {audit.SMTPData, ReasonSyntaxError},
-	"Unknown BDAT argument":                           {audit.SMTPData, ReasonSyntaxError},
-	"Malformed size argument":                         {audit.SMTPData, ReasonSyntaxError},
-	"Already authenticated":                           {audit.SMTPAuth, ReasonOutOfSequence},
-	"Missing parameter":                               {audit.SMTPAuth, ReasonSyntaxError},
-	"Invalid base64 data":                             {audit.SMTPAuth, ReasonMalformed},
-	"Already running in TLS":                          {audit.SMTPStartTLS, ReasonOutOfSequence},
-	"TLS not supported":                               {audit.SMTPStartTLS, ReasonNotImplemented},
+	// Only with extensions smtpd does not enable (DSN, RRVS, DELIVERBY,
+	// MT-PRIORITY): listed so that enabling one keeps them audited.
+	"Malformed NOTIFY parameter value":           {audit.SMTPRcpt, ReasonSyntaxError},
+	"Malformed ORCPT parameter value":            {audit.SMTPRcpt, ReasonSyntaxError},
+	"Malformed RRVS parameter value":             {audit.SMTPRcpt, ReasonSyntaxError},
+	"Malformed BY parameter value":               {audit.SMTPRcpt, ReasonSyntaxError},
+	"BY parameter is below server minimum":       {audit.SMTPRcpt, ReasonSyntaxError},
+	"Malformed MT-PRIORITY parameter value":      {audit.SMTPRcpt, ReasonSyntaxError},
+	"MT-PRIORITY is outside valid range":         {audit.SMTPRcpt, ReasonSyntaxError},
+	"Missing RCPT TO command.":                   {audit.SMTPData, ReasonOutOfSequence},
+	"DATA not allowed during message transfer":   {audit.SMTPData, ReasonOutOfSequence},
+	"DATA not allowed for BINARYMIME messages":   {audit.SMTPData, ReasonOutOfSequence},
+	"DATA command should not have any arguments": {audit.SMTPData, ReasonSyntaxError},
+	"Missing chunk size argument":                {audit.SMTPData, ReasonSyntaxError},
+	"Too many arguments":                         {audit.SMTPData, ReasonSyntaxError},
+	"Unknown BDAT argument":                      {audit.SMTPData, ReasonSyntaxError},
+	"Malformed size argument":                    {audit.SMTPData, ReasonSyntaxError},
+	"Already authenticated":                      {audit.SMTPAuth, ReasonOutOfSequence},
+	"Missing parameter":                          {audit.SMTPAuth, ReasonSyntaxError},
+	"Invalid base64 data":                        {audit.SMTPAuth, ReasonMalformed},
+	"Already running in TLS":                     {audit.SMTPStartTLS, ReasonOutOfSequence},
+	"TLS not supported":                          {audit.SMTPStartTLS, ReasonNotImplemented},
 }
 
 // reply looks at one final reply line go-smtp wrote.
@@ -122,6 +131,9 @@ func (cs *connState) reply(line string) {
 		return
 	case text == "Connection error, sorry":
 		cs.setReason(ReasonConnectionError)
+		return
+	case text == "Internal server error": // a panic go-smtp recovered
+		cs.setReason(ReasonInternalError)
 		return
 	case text == "Idle timeout, bye bye", text == "Handshake error":
 		return // the disconnect says why
