@@ -44,7 +44,8 @@ func (s *session) Data(r io.Reader) error {
 	}
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, r)
-	if err == nil && tc.eof.Load() {
+	_, bdat := r.(*io.PipeReader)
+	if err == nil && bdat && (tc.eof.Load() || s.cs.tap.lastChunkShort()) {
 		// go-smtp's BDAT hands over a chunk cut short by the client's
 		// hang-up as if it were complete: never deliver it.
 		err = errTruncated

@@ -161,6 +161,58 @@ func TestBDATShortLastChunk(t *testing.T) {
 	assert.Equal(t, "client_closed", evs[len(evs)-1].Reason)
 }
 
+// Over TLS, a client may end its stream with close_notify, which only the
+// TLS layer sees: the short chunk is still refused (go-smtp's own reads are
+// followed to know where the chunk ends).
+func TestBDATShortLastChunkTLS(t *testing.T) {
+	h := newHarness(t)
+	r := h.raw(h.mxAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	r.cmd(220, "STARTTLS")
+	tc := tls.Client(r.conn, h.clientTLS())
+	require.NoError(t, tc.Handshake())
+	r.tp.Reader.R = bufio.NewReader(tc)
+	r.tp.Writer.W = bufio.NewWriter(tc)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	// Pipelined: a complete first chunk, then a LAST one announcing 100
+	// bytes and carrying 21.
+	_, err := tc.Write([]byte("MAIL FROM:<" + phisher + ">\r\nRCPT TO:<" + marie + ">\r\n" +
+		"BDAT 9\r\nSubject: " + "BDAT 100 LAST\r\n" + "x\r\n\r\nonly twenty bytes"))
+	require.NoError(t, err)
+	r.expect(250)
+	r.expect(250)
+	r.expect(250)
+	require.NoError(t, tc.CloseWrite()) // close_notify; TCP stays open
+	assert.Contains(t, r.expect(554), "truncated")
+	r.conn.Close()
+
+	evs := h.events(1)
+	assert.Equal(t, []string{"smtp.data truncated"}, failures(evs))
+	assert.Empty(t, h.be.messages(marie))
+
+	// The same chunks complete, then close_notify: delivered.
+	r = h.raw(h.mxAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	r.cmd(220, "STARTTLS")
+	tc = tls.Client(r.conn, h.clientTLS())
+	require.NoError(t, tc.Handshake())
+	r.tp.Reader.R = bufio.NewReader(tc)
+	r.tp.Writer.W = bufio.NewWriter(tc)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	_, err = tc.Write([]byte("MAIL FROM:<" + phisher + ">\r\nRCPT TO:<" + marie + ">\r\n" +
+		"BDAT 9\r\nSubject: " + "BDAT 6 LAST\r\n" + "x\r\n\r\nz"))
+	require.NoError(t, err)
+	r.expect(250)
+	r.expect(250)
+	r.expect(250)
+	require.NoError(t, tc.CloseWrite())
+	r.expect(250)
+	r.conn.Close()
+	h.events(1)
+	require.Len(t, h.be.messages(marie), 1)
+	assert.Contains(t, string(h.be.messages(marie)[0]), "Subject: x\r\n\r\nz")
+}
+
 // nestedMultipart is a message nested depth multiparts deep.
 func nestedMultipart(depth int) string {
 	var b strings.Builder
