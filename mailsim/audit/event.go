@@ -41,6 +41,9 @@ const (
 	SMTPData       = "smtp.data"
 	SMTPDeliver    = "smtp.deliver"
 	SMTPDisconnect = "smtp.disconnect"
+	// SMTPCommand is a command refused before it could be attributed to
+	// one of the actions above (unknown, malformed, out of sequence).
+	SMTPCommand = "smtp.command"
 )
 
 // Outcomes.
@@ -59,6 +62,9 @@ type Event struct {
 	Action    string    `json:"event.action"`
 	Outcome   string    `json:"event.outcome,omitempty"`
 	Reason    string    `json:"event.reason,omitempty"`
+	// Duration is ECS event.duration, in nanoseconds: for a refused
+	// login, the failure delay applied before the reply (throttling).
+	Duration time.Duration `json:"event.duration,omitempty"`
 
 	ServiceType string `json:"service.type"`
 	ServiceName string `json:"service.name"`
@@ -112,6 +118,12 @@ type Event struct {
 	EmailDirection  string   `json:"email.direction,omitempty"`
 	AttachmentCount int      `json:"email.attachments.count,omitempty"`
 	AttachmentNames []string `json:"email.attachments.names,omitempty"`
+	// EmailFrom is the address of a message's header From: (what the
+	// recipient sees), beside the envelope's smtp.mail_from.
+	EmailFrom string `json:"email.from.address,omitempty"`
+	// SMTPSpoofedLocalSender marks mail arriving from outside (MX, no
+	// authentication) whose envelope or header sender is in a local domain.
+	SMTPSpoofedLocalSender *bool `json:"smtp.spoofed_local_sender,omitempty"`
 
 	RunID string `json:"labels.run_id,omitempty"`
 }
@@ -157,6 +169,8 @@ func (e *Event) Field(name string) (any, bool) {
 		return boolp(e.MailboxShared)
 	case "imap.readonly":
 		return boolp(e.ReadOnly)
+	case "smtp.spoofed_local_sender":
+		return boolp(e.SMTPSpoofedLocalSender)
 	case "imap.search.hits":
 		if e.SearchHits == nil {
 			return nil, false
@@ -240,6 +254,8 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.DestDomain, true
 	case "email.direction":
 		return e.EmailDirection, true
+	case "email.from.address":
+		return e.EmailFrom, true
 	case "labels.run_id":
 		return e.RunID, true
 	}
@@ -260,6 +276,8 @@ func (e *Event) intField(name string) (int64, bool) {
 		return int64(e.MessageUID), true
 	case "message.size":
 		return e.MessageSize, true
+	case "event.duration":
+		return int64(e.Duration), true
 	case "file.size":
 		return e.FileSize, true
 	case "bytes.out":

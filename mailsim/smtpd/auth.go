@@ -4,17 +4,21 @@ import (
 	"errors"
 	"strings"
 
+	"time"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 // authAttempt is an AUTH exchange in progress.
 type authAttempt struct {
 	mech      string
 	cleartext bool
-	login     *LoginServer // for LOGIN, to learn the user name sent so far
+	login     *LoginServer  // for LOGIN, to learn the user name sent so far
+	delay     time.Duration // failure delay applied (throttling)
 }
 
 // AuthMechanisms lists the mechanisms advertised in EHLO: PLAIN and LOGIN
@@ -78,22 +82,34 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 // attempt.
 func (s *session) authenticate(a *authAttempt, identity, username, password string) error {
 	name := sanitize(username, maxNameLen)
+	lim := s.srv.cfg.Throttle
+	if reason := lim.Check(s.cs.ip, username); reason != "" {
+		// Refused without checking the password (Check counted it).
+		s.finishAuth(a, name, reason)
+		return errAuthThrottled
+	}
 	addr, err := s.srv.cfg.Backend.Authenticate(username, password)
-	if err == nil && identity != "" && !strings.EqualFold(identity, username) && !strings.EqualFold(identity, addr) {
-		s.finishAuth(a, name, ReasonAuthzidMismatch)
+	refuse := func(reason string) error {
+		// The failure delay comes before the 535, as Dovecot's
+		// auth_failure_delay; the event records it (event.duration).
+		a.delay = lim.Failure(s.cs.ip, username)
+		_ = throttle.Sleep(s.srv.ctx, s.srv.cfg.Clock, a.delay)
+		s.finishAuth(a, name, reason)
 		return smtp.ErrAuthFailed
+	}
+	if err == nil && identity != "" && !strings.EqualFold(identity, username) && !strings.EqualFold(identity, addr) {
+		return refuse(ReasonAuthzidMismatch)
 	}
 	switch {
 	case err == nil:
+		lim.Success(s.cs.ip, username)
 		s.cs.setUser(addr)
 		s.finishAuth(a, name, "")
 		return nil
 	case errors.Is(err, ErrUnknownUser):
-		s.finishAuth(a, name, ReasonUnknownUser)
-		return smtp.ErrAuthFailed
+		return refuse(ReasonUnknownUser)
 	case errors.Is(err, ErrInvalidCredentials):
-		s.finishAuth(a, name, ReasonInvalidCredentials)
-		return smtp.ErrAuthFailed
+		return refuse(ReasonInvalidCredentials)
 	default:
 		s.srv.log.Warn("smtpd: backend authentication error", logKeySession, s.cs.id, logKeyErr, err)
 		s.finishAuth(a, name, ReasonBackendError)
@@ -115,6 +131,7 @@ func (s *session) finishAuth(a *authAttempt, name, reason string) {
 	e.AuthMechanism = a.mech
 	e.AuthCleartext = audit.Bool(a.cleartext)
 	e.UserName = name
+	e.Duration = a.delay
 	if reason == "" {
 		e.Outcome = audit.Success
 	} else {
@@ -125,18 +142,22 @@ func (s *session) finishAuth(a *authAttempt, name, reason string) {
 
 // flushAuth records an exchange the client abandoned (cancelled with "*",
 // sent bad base64, or hung up) as a failure.
-func (s *session) flushAuth() {
+func (s *session) flushAuth() { s.endAuth(ReasonAborted) }
+
+// endAuth records the exchange in progress, if any, as failed for reason.
+func (s *session) endAuth(reason string) bool {
 	s.mu.Lock()
 	a := s.auth
 	s.mu.Unlock()
 	if a == nil {
-		return
+		return false
 	}
 	name := ""
 	if a.login != nil {
 		name = sanitize(a.login.Username(), maxNameLen)
 	}
-	s.finishAuth(a, name, ReasonAborted)
+	s.finishAuth(a, name, reason)
+	return true
 }
 
 // saslGuard audits responses a mechanism rejects before credentials are

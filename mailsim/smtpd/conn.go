@@ -2,13 +2,16 @@ package smtpd
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -16,56 +19,153 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
-// listener wraps the caller's listener: it numbers and tracks each
-// connection, enforces MaxSessions and audits the connection.
+// listener is a listener being served: Close stops its accept loop.
 type listener struct {
 	net.Listener
-	srv     *Server
-	service string
-	once    sync.Once
-	err     error
+	once sync.Once
+	err  error
+	done chan struct{}
 }
 
 func (l *listener) Close() error {
-	l.once.Do(func() { l.err = l.Listener.Close() })
+	l.once.Do(func() {
+		close(l.done)
+		l.err = l.Listener.Close()
+	})
 	return l.err
 }
 
-func (l *listener) Accept() (net.Conn, error) {
+// Accept backoff after a transient error (EMFILE, ECONNABORTED...), as
+// net/http: doubling from the minimum to the maximum.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// temporaryAcceptError reports whether an Accept error is worth retrying:
+// out of descriptors or buffers, or a connection that died in the backlog.
+func temporaryAcceptError(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EAGAIN, syscall.EINTR, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// acceptLoop accepts connections on l until it is closed, retrying
+// transient errors with a capped exponential backoff.
+func (s *Server) acceptLoop(l *listener, service string) error {
+	var delay time.Duration
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
-		}
-		s := l.srv
-		if s.closing.Load() {
-			c.Close()
-			return nil, net.ErrClosed
-		}
-		tc := newTrackedConn(c, s, l.service)
-		s.mu.Lock()
-		full := len(s.conns) >= s.cfg.MaxSessions
-		if !full {
-			s.conns[tc] = struct{}{}
-		}
-		s.mu.Unlock()
-		if full {
-			e := tc.state.event(audit.SMTPConnect)
-			e.Outcome, e.Reason = audit.Failure, ReasonTooManySessions
-			s.publish(e)
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte("421 4.3.2 Too many sessions, try again later\r\n"))
-			c.Close()
-			e = tc.state.event(audit.SMTPDisconnect)
-			s.publish(e)
+			select {
+			case <-l.done:
+				return ErrServerClosed
+			default:
+			}
+			if !temporaryAcceptError(err) {
+				return err
+			}
+			if delay == 0 {
+				delay = acceptBackoffMin
+			} else {
+				delay = min(2*delay, acceptBackoffMax)
+			}
+			s.log.Warn("smtpd: accept error, retrying", logKeyService, service, logKeyErr, err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-l.done:
+				t.Stop()
+				return ErrServerClosed
+			case <-t.C:
+			}
 			continue
 		}
-		e := tc.state.event(audit.SMTPConnect)
-		e.Outcome = audit.Success
-		s.publish(e)
-		return tc, nil
+		delay = 0
+		s.admit(c, service)
 	}
 }
+
+// sourceKey counts sessions per service and source address.
+type sourceKey struct{ service, ip string }
+
+// admit applies the session limits to a new connection and starts its
+// session, or refuses it with 421 and an audited connect failure.
+func (s *Server) admit(c net.Conn, service string) {
+	tc := newTrackedConn(c, s, service)
+	cs := tc.state
+	total, perIP := s.cfg.sessionLimits(service)
+	key := sourceKey{service, cs.ip}
+	reason := ""
+	s.mu.Lock()
+	switch {
+	case s.closing.Load():
+		reason = ReasonServerShutdown
+	case s.perService[service] >= total:
+		reason = ReasonLimitSessions
+	case s.perSource[key] >= perIP:
+		reason = ReasonLimitSessionsPerSource
+	default:
+		s.conns[tc] = struct{}{}
+		s.perService[service]++
+		s.perSource[key]++
+		s.connWG.Add(1)
+	}
+	s.mu.Unlock()
+	if reason != "" {
+		e := cs.event(audit.SMTPConnect)
+		e.Outcome, e.Reason = audit.Failure, reason
+		s.publish(e)
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		msg := "421 4.7.0 Too many sessions, try again later\r\n"
+		if reason == ReasonServerShutdown {
+			msg = "421 4.3.2 Service shutting down\r\n"
+		}
+		_, _ = c.Write([]byte(msg))
+		c.Close()
+		e = cs.event(audit.SMTPDisconnect)
+		e.Reason = reason
+		s.publish(e)
+		return
+	}
+	e := cs.event(audit.SMTPConnect)
+	e.Outcome = audit.Success
+	s.publish(e)
+
+	srv := s.newSMTPServer(service, tc)
+	go func() {
+		defer s.connWG.Done()
+		// go-smtp's Serve runs the session of the one connection; its
+		// Debug stream (plaintext, above STARTTLS) is the reply tap.
+		_ = srv.Serve(&oneConnListener{c: tc, closed: tc.closed})
+		_ = srv.Shutdown(context.Background()) // waits for the session goroutine
+	}()
+}
+
+// oneConnListener hands go-smtp one connection, then blocks until that
+// connection is closed.
+type oneConnListener struct {
+	c      net.Conn
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *oneConnListener) Accept() (net.Conn, error) {
+	var c net.Conn
+	l.once.Do(func() { c = l.c })
+	if c != nil {
+		return c, nil
+	}
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *oneConnListener) Close() error   { return nil }
+func (l *oneConnListener) Addr() net.Addr { return l.c.LocalAddr() }
 
 // connState is what the audit trail knows about one connection. It outlives
 // go-smtp's sessions, which restart after STARTTLS.
@@ -86,6 +186,9 @@ type connState struct {
 	idle     *sync.Cond // signalled when inflight drops to zero
 	inflight int        // Data calls running (BDAT runs them on their own goroutine)
 	closed   bool
+	reason   string // why the connection ended, for smtp.disconnect
+	tap      *replyTap
+	sess     *session // the current go-smtp session, once greeted
 	helo     string
 	tls      bool
 	user     string
@@ -167,19 +270,51 @@ func (cs *connState) handshakeDone() {
 
 // handshakeFailed audits a failed STARTTLS handshake.
 func (cs *connState) handshakeFailed() {
+	cs.setReason(ReasonHandshakeFailed)
+	reason := ReasonHandshakeFailed
+	if cs.disconnectReason() == ReasonTimeoutTLSHandshake {
+		reason = ReasonTimeoutTLSHandshake
+	}
 	e := cs.event(audit.SMTPStartTLS)
-	e.Outcome, e.Reason = audit.Failure, ReasonHandshakeFailed
+	e.Outcome, e.Reason = audit.Failure, reason
 	cs.srv.publish(e)
 }
 
+// setReason records why the connection is ending; the first reason wins.
+func (cs *connState) setReason(r string) {
+	cs.mu.Lock()
+	if cs.reason == "" {
+		cs.reason = r
+	}
+	cs.mu.Unlock()
+}
+
+func (cs *connState) disconnectReason() string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.reason
+}
+
+// Connection phases, choosing the read timeout and naming it when it fires.
+const (
+	phaseCommand int32 = iota
+	phaseData
+	phaseHandshake
+)
+
 // trackedConn is the connection go-smtp reads and writes. It lets Close end
-// idle sessions, caps the session's lifetime, and audits the disconnect.
+// idle sessions, applies the timeouts, caps the session's lifetime, and
+// audits the disconnect.
 type trackedConn struct {
 	net.Conn
 	state    *connState
 	deadline time.Time // hard end of the session
 	once     sync.Once
-	dead     atomic.Bool // the stream is unusable: reads report EOF
+	closed   chan struct{} // closed by close
+	dead     atomic.Bool   // the stream is unusable: reads report EOF
+	eof      atomic.Bool   // the client closed its side of the TCP connection
+	phase    atomic.Int32
+	timedOut atomic.Bool
 }
 
 func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
@@ -190,9 +325,10 @@ func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
 		id:      s.cfg.SessionIDPrefix + strconv.FormatUint(n, 10),
 	}
 	cs.idle = sync.NewCond(&cs.mu)
+	cs.tap = &replyTap{cs: cs}
 	cs.ip, cs.port = splitAddr(c.RemoteAddr())
 	_, cs.dstPort = splitAddr(c.LocalAddr())
-	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration)}
+	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration), closed: make(chan struct{})}
 	cs.tc = tc
 	_ = c.SetDeadline(tc.deadline)
 	return tc
@@ -224,9 +360,46 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	if c.stopping() {
+		c.state.setReason(ReasonServerShutdown)
 		return 0, os.ErrDeadlineExceeded
 	}
-	return c.Conn.Read(b)
+	if c.phase.Load() == phaseData {
+		// RFC 5321's data block timeout: each wait for more bytes.
+		_ = c.Conn.SetReadDeadline(c.clamp(time.Now().Add(c.state.srv.cfg.DataTimeout)))
+	}
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.readFailed(err)
+	}
+	return n, err
+}
+
+// readFailed records why a read failed, for the disconnect.
+func (c *trackedConn) readFailed(err error) {
+	cs := c.state
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		c.eof.Store(true)
+		cs.setReason(ReasonClientClosed)
+	case errors.As(err, &ne) && ne.Timeout():
+		c.timedOut.Store(true)
+		switch {
+		case cs.srv.closing.Load():
+			cs.setReason(ReasonServerShutdown)
+		case !time.Now().Before(c.deadline):
+			cs.setReason(ReasonSessionDuration)
+		case c.phase.Load() == phaseData:
+			cs.setReason(ReasonTimeoutData)
+			c.dead.Store(true) // end the session after the 421
+		case c.phase.Load() == phaseHandshake:
+			cs.setReason(ReasonTimeoutTLSHandshake)
+		default:
+			cs.setReason(ReasonTimeoutCommand)
+		}
+	default:
+		cs.setReason(ReasonClientClosed) // reset by peer and the like
+	}
 }
 
 // handshakeErrorReply is what go-smtp answers, in the clear, when a
@@ -234,10 +407,20 @@ func (c *trackedConn) Read(b []byte) (int, error) {
 // error is not exposed, so the reply itself is the signal.
 var handshakeErrorReply = []byte("550 5.0.0 Handshake error\r\n")
 
+// startTLSReply is go-smtp's go-ahead for STARTTLS: the handshake follows.
+var startTLSReply = []byte("220 2.0.0 Ready to start TLS\r\n")
+
 func (c *trackedConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
 	if bytes.Equal(b, handshakeErrorReply) && !c.dead.Swap(true) {
+		c.phase.Store(phaseCommand)
 		c.state.handshakeFailed()
+	}
+	n, err := c.Conn.Write(b)
+	if err == nil && bytes.Equal(b, startTLSReply) {
+		c.phase.Store(phaseHandshake)
+		t := c.clamp(time.Now().Add(c.state.srv.cfg.TLSHandshakeTimeout))
+		_ = c.Conn.SetReadDeadline(t)
+		_ = c.Conn.SetWriteDeadline(t)
 	}
 	return n, err
 }
@@ -253,10 +436,16 @@ func (c *trackedConn) clamp(t time.Time) time.Time {
 }
 
 func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	// go-smtp waits for a command again: any STARTTLS handshake is over
+	// (VerifyConnection, which records it, runs before its very end).
+	c.phase.CompareAndSwap(phaseHandshake, phaseCommand)
 	return c.Conn.SetReadDeadline(c.clamp(t))
 }
 
 func (c *trackedConn) SetWriteDeadline(t time.Time) error {
+	// go-smtp sets the write deadline before each reply, over TLS too:
+	// the next lines on its Debug stream are that reply.
+	c.state.tap.replyComing()
 	if t.IsZero() || t.After(c.deadline) {
 		t = c.deadline
 	}
@@ -294,6 +483,7 @@ func (c *trackedConn) close(wait bool) error {
 	var err error
 	c.once.Do(func() {
 		err = c.Conn.Close()
+		close(c.closed)
 		cs := c.state
 		cs.mu.Lock()
 		cs.closed = true
@@ -303,9 +493,22 @@ func (c *trackedConn) close(wait bool) error {
 		cs.mu.Unlock()
 		s := cs.srv
 		s.mu.Lock()
-		delete(s.conns, c)
+		if _, ok := s.conns[c]; ok {
+			delete(s.conns, c)
+			key := sourceKey{cs.service, cs.ip}
+			s.perService[cs.service]--
+			if s.perSource[key]--; s.perSource[key] <= 0 {
+				delete(s.perSource, key)
+			}
+		}
 		s.mu.Unlock()
-		s.publish(cs.event(audit.SMTPDisconnect))
+		if s.closing.Load() {
+			cs.setReason(ReasonServerShutdown)
+		}
+		cs.setReason(ReasonClientClosed)
+		e := cs.event(audit.SMTPDisconnect)
+		e.Reason = cs.disconnectReason()
+		s.publish(e)
 	})
 	return err
 }

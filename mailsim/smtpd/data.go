@@ -22,34 +22,60 @@ func (s *session) Data(r io.Reader) error {
 	defer s.cs.endData()
 	s.cs.busy.Store(true)
 	defer s.cs.busy.Store(false)
-	// go-smtp's read deadline dates from when it started waiting for the
-	// DATA command; give the transfer a full ReadTimeout.
-	_ = s.cs.tc.SetReadDeadline(time.Now().Add(s.srv.cfg.ReadTimeout))
+	// Each read of the message now waits at most DataTimeout (see
+	// trackedConn.Read).
+	tc := s.cs.tc
+	tc.phase.Store(phaseData)
+	defer tc.phase.Store(phaseCommand)
 
 	s.mu.Lock()
 	from, rcpts := s.from, append([]recipient(nil), s.rcpts...)
 	s.mu.Unlock()
 
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, r)
-	if err != nil {
+	fail := func(n int64, reason string, info *MessageInfo) {
 		e := s.cs.event(audit.SMTPData)
 		e.SMTPMailFrom = from
 		e.MessageSize = n
-		e.Outcome = audit.Failure
-		switch {
-		case errors.Is(err, smtp.ErrDataTooLarge):
-			e.Reason = ReasonMessageTooLarge
-		case errors.Is(err, smtp.ErrTooLongLine):
-			e.Reason = ReasonLineTooLong
-		default:
-			e.Reason = ReasonAborted
+		e.Outcome, e.Reason = audit.Failure, reason
+		if info != nil {
+			s.describe(&e, info, from)
 		}
 		s.srv.publish(e)
+	}
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, r)
+	_, bdat := r.(*io.PipeReader)
+	if err == nil && bdat && (tc.eof.Load() || s.cs.tap.lastChunkShort()) {
+		// go-smtp's BDAT hands over a chunk cut short by the client's
+		// hang-up as if it were complete: never deliver it.
+		err = errTruncated
+	}
+	if err != nil {
+		reason := ReasonAborted
+		switch {
+		case errors.Is(err, smtp.ErrDataTooLarge):
+			reason = ReasonMessageTooLarge
+		case errors.Is(err, smtp.ErrTooLongLine):
+			reason = ReasonLineTooLong
+		case errors.Is(err, errTruncated):
+			reason = ReasonTruncated
+		case tc.timedOut.Load():
+			reason = ReasonTimeoutData
+			err = errDataTimeout
+		}
+		fail(n, reason, nil)
 		return err
 	}
 	body := buf.Bytes()
-	info := ParseMessage(body)
+	info, perr := ParseMessageLimits(body, s.srv.cfg.MaxMIMEDepth, s.srv.cfg.MaxMIMEParts)
+	if perr != nil {
+		reason := ReasonLimitMIMEParts
+		if errors.Is(perr, ErrMIMETooDeep) {
+			reason = ReasonLimitMIMEDepth
+		}
+		fail(n, reason, &info)
+		return errMIMELimit
+	}
 
 	now := s.srv.cfg.Clock.Now()
 	s.cs.mu.Lock()
@@ -74,10 +100,7 @@ func (s *session) Data(r io.Reader) error {
 	e.Outcome = audit.Success
 	e.SMTPMailFrom = from
 	e.MessageSize = n
-	e.MessageID = info.MessageID
-	e.MessageSubj = info.Subject
-	e.AttachmentCount = info.AttachmentCount
-	e.AttachmentNames = info.Attachments
+	spoofed := s.describe(&e, &info, from)
 	s.srv.publish(e)
 
 	direction := DirectionInternal
@@ -97,6 +120,7 @@ func (s *session) Data(r io.Reader) error {
 		de.MessageID = info.MessageID
 		de.MessageSize, de.MessageSubj = n, info.Subject
 		de.AttachmentCount, de.AttachmentNames = info.AttachmentCount, info.Attachments
+		de.EmailFrom, de.SMTPSpoofedLocalSender = info.From, spoofed
 		if err := s.srv.cfg.Backend.Deliver(rc.addr, raw); err != nil {
 			s.srv.log.Warn("smtpd: local delivery failed", logKeySession, s.cs.id, "rcpt", rc.addr, logKeyErr, err)
 			de.Outcome, de.Reason = audit.Failure, ReasonDeliveryFailed
@@ -133,6 +157,7 @@ func (s *session) Data(r io.Reader) error {
 			de.MessageID = info.MessageID
 			de.MessageSize, de.MessageSubj = n, info.Subject
 			de.AttachmentCount, de.AttachmentNames = info.AttachmentCount, info.Attachments
+			de.EmailFrom = info.From
 			de.Outcome = audit.Success
 			s.srv.publish(de)
 			delivered++
@@ -140,6 +165,34 @@ func (s *session) Data(r io.Reader) error {
 	}
 	if delivered == 0 && failed > 0 {
 		return errDeliveryFailed
+	}
+	return nil
+}
+
+// Message refusals.
+var (
+	errTruncated   = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message truncated: BDAT chunk shorter than announced"}
+	errDataTimeout = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Timeout waiting for data, closing connection"}
+	errMIMELimit   = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message structure too complex (MIME nesting or parts)"}
+)
+
+// describe fills the message fields of an smtp.data event and returns the
+// smtp.spoofed_local_sender flag: on MX (no authentication), mail whose
+// envelope or header sender claims a local domain.
+func (s *session) describe(e *audit.Event, info *MessageInfo, from string) *bool {
+	e.MessageID = info.MessageID
+	e.MessageSubj = info.Subject
+	e.AttachmentCount = info.AttachmentCount
+	e.AttachmentNames = info.Attachments
+	e.EmailFrom = info.From
+	if s.submission() {
+		return nil
+	}
+	for _, addr := range []string{from, info.From} {
+		if _, d, ok := splitAddress(addr); ok && s.srv.cfg.isLocalDomain(strings.ToLower(d)) {
+			e.SMTPSpoofedLocalSender = audit.Bool(true)
+			return e.SMTPSpoofedLocalSender
+		}
 	}
 	return nil
 }

@@ -110,6 +110,37 @@ func FuzzParseMessage(f *testing.F) {
 	})
 }
 
+// FuzzParseMessageLimits checks the bounded MIME walk: never a panic, only
+// the two limit errors, and the limits hold. Small limits, so the fuzzer
+// reaches them.
+func FuzzParseMessageLimits(f *testing.F) {
+	f.Add([]byte(testMessage(jean, outsider, "Budget")))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n--b--\r\n--a--\r\n"))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\n1\r\n--x\r\n\r\n2\r\n--x\r\n\r\n3\r\n--x--\r\n"))
+	f.Add([]byte("From: =?utf-8?q?Jean?= <JEAN@interieur.test>, other@x.test\r\n\r\n"))
+	f.Add([]byte("From: broken <<a@b.test\r\n\r\n"))
+	const maxDepth, maxParts = 4, 8
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		info, err := smtpd.ParseMessageLimits(raw, maxDepth, maxParts)
+		if err != nil && !errors.Is(err, smtpd.ErrMIMETooDeep) && !errors.Is(err, smtpd.ErrMIMETooManyParts) {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if info.AttachmentCount > maxParts {
+			t.Fatalf("%d attachments with %d parts at most", info.AttachmentCount, maxParts)
+		}
+		checkClean(t, "from", info.From, 320)
+		checkClean(t, "subject", info.Subject, 998)
+		// The same message within the default limits is never refused
+		// for a reason the small limits did not see.
+		if err == nil {
+			if _, err2 := smtpd.ParseMessageLimits(raw, smtpd.DefaultMaxMIMEDepth, smtpd.DefaultMaxMIMEParts); err2 != nil {
+				t.Fatalf("accepted within %d/%d, refused within the defaults: %v", maxDepth, maxParts, err2)
+			}
+		}
+	})
+}
+
 func checkClean(t *testing.T, what, s string, max int) {
 	t.Helper()
 	if !utf8.ValidString(s) {

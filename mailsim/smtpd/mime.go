@@ -2,7 +2,7 @@ package smtpd
 
 import (
 	"bytes"
-	"io"
+	"errors"
 	"mime"
 	"regexp"
 	"strings"
@@ -14,16 +14,24 @@ import (
 // Bounds on what ParseMessage reports, so a hostile message cannot blow up
 // an audit event.
 const (
-	maxParts           = 1000
 	maxAttachmentNames = 100
 	maxSubjectLen      = 998
 	maxMessageIDLen    = 998
+)
+
+// Errors of ParseMessageLimits for a message over its structure limits.
+var (
+	ErrMIMETooDeep      = errors.New("smtpd: MIME nesting too deep")
+	ErrMIMETooManyParts = errors.New("smtpd: too many MIME parts")
 )
 
 // MessageInfo is what the audit trail and the Outbox record about a message.
 type MessageInfo struct {
 	Subject   string
 	MessageID string // without angle brackets
+	// From is the address of the header From: (the first one), lower
+	// case; what the recipient sees as the sender.
+	From string
 	// AttachmentCount counts parts that are attachments: a filename, or a
 	// Content-Disposition of attachment, or a non-text part not marked
 	// inline. Attachments lists the non-empty names, in order (at most 100).
@@ -31,51 +39,127 @@ type MessageInfo struct {
 	Attachments     []string
 }
 
-// ParseMessage extracts the subject, Message-ID and attachment names of a
-// raw RFC 5322 message with go-message. It never fails: what cannot be
-// parsed is left out. Names are decoded (RFC 2047/2231), cleaned of control
-// characters and bounded in length.
+// ParseMessage extracts the subject, Message-ID, header From and
+// attachment names of a raw RFC 5322 message with go-message, within the
+// default structure limits (DefaultMaxMIMEDepth, DefaultMaxMIMEParts). It
+// never fails: what cannot be parsed is left out.
 func ParseMessage(raw []byte) MessageInfo {
+	info, _ := ParseMessageLimits(raw, DefaultMaxMIMEDepth, DefaultMaxMIMEParts)
+	return info
+}
+
+// ParseMessageLimits is ParseMessage with explicit bounds on MIME nesting
+// (multipart and message/rfc822 entities inside one another) and on the
+// number of entities. Past a bound it stops and returns what it found so
+// far with ErrMIMETooDeep or ErrMIMETooManyParts. Its work is linear in the
+// size of the message (each byte goes through at most maxDepth nested
+// readers). Names are decoded (RFC 2047/2231), cleaned of control
+// characters and bounded in length.
+func ParseMessageLimits(raw []byte, maxDepth, maxParts int) (MessageInfo, error) {
 	var info MessageInfo
-	mr, err := mail.CreateReader(bytes.NewReader(raw))
-	if mr == nil {
+	e, err := message.Read(bytes.NewReader(raw))
+	if e == nil {
 		if err == nil {
-			return info
+			return info, nil
 		}
 		// Unparseable header block: salvage what a regexp can.
 		info.Subject = sanitize(rawHeader(raw, "Subject"), maxSubjectLen)
 		info.MessageID = sanitize(trimMsgID(rawHeader(raw, "Message-Id")), maxMessageIDLen)
-		return info
+		info.From = headerFromAddress(rawHeader(raw, "From"))
+		return info, nil
 	}
-	subject, err := mr.Header.Subject()
+	h := mail.Header{Header: e.Header}
+	subject, err := h.Subject()
 	if err != nil && subject == "" {
-		subject = mr.Header.Get("Subject")
+		subject = h.Get("Subject")
 	}
 	info.Subject = sanitize(subject, maxSubjectLen)
-	id, err := mr.Header.MessageID()
+	id, err := h.MessageID()
 	if err != nil || id == "" {
-		id = trimMsgID(mr.Header.Get("Message-Id"))
+		id = trimMsgID(h.Get("Message-Id"))
 	}
 	info.MessageID = sanitize(id, maxMessageIDLen)
+	if list, err := h.AddressList("From"); err == nil && len(list) > 0 {
+		info.From = sanitize(strings.ToLower(list[0].Address), maxAddressLen)
+	} else {
+		info.From = headerFromAddress(h.Get("From"))
+	}
+	w := walker{info: &info, maxDepth: maxDepth, maxParts: maxParts}
+	return info, w.walk(e, 0, true)
+}
 
-	for i := 0; i < maxParts; i++ {
-		p, err := mr.NextPart()
-		if p == nil {
-			if err == io.EOF || err != nil {
-				break
+// walker walks a message's MIME tree, counting entities and attachments.
+type walker struct {
+	info     *MessageInfo
+	maxDepth int
+	maxParts int
+	parts    int
+}
+
+// walk visits e at depth; record says whether its leaves count as the
+// message's attachments (not inside an attached message/rfc822).
+func (w *walker) walk(e *message.Entity, depth int, record bool) error {
+	w.parts++
+	if w.parts > w.maxParts {
+		return ErrMIMETooManyParts
+	}
+	if mr := e.MultipartReader(); mr != nil {
+		if depth+1 > w.maxDepth {
+			return ErrMIMETooDeep
+		}
+		for {
+			p, err := mr.NextPart()
+			if err != nil && !message.IsUnknownCharset(err) {
+				return nil // io.EOF, or a broken part: stop there
 			}
-			continue
-		}
-		name, isAttachment := partFilename(p.Header)
-		if !isAttachment {
-			continue
-		}
-		info.AttachmentCount++
-		if name != "" && len(info.Attachments) < maxAttachmentNames {
-			info.Attachments = append(info.Attachments, name)
+			if p == nil {
+				return nil
+			}
+			if err := w.walk(p, depth+1, record); err != nil {
+				return err
+			}
 		}
 	}
-	return info
+	t, _, _ := e.Header.ContentType()
+	if record {
+		disp, _, _ := e.Header.ContentDisposition()
+		var ph mail.PartHeader = &mail.AttachmentHeader{Header: e.Header}
+		if disp == "inline" || (disp != "attachment" && strings.HasPrefix(t, "text/")) {
+			ph = &mail.InlineHeader{Header: e.Header}
+		}
+		if name, isAttachment := partFilename(ph); isAttachment {
+			w.info.AttachmentCount++
+			if name != "" && len(w.info.Attachments) < maxAttachmentNames {
+				w.info.Attachments = append(w.info.Attachments, name)
+			}
+		}
+	}
+	if t == "message/rfc822" || t == "message/global" {
+		// An attached message: counted against the bounds, its own
+		// attachments are not the message's.
+		if depth+1 > w.maxDepth {
+			return ErrMIMETooDeep
+		}
+		inner, err := message.Read(e.Body)
+		if inner == nil || (err != nil && !message.IsUnknownCharset(err)) {
+			return nil
+		}
+		return w.walk(inner, depth+1, false)
+	}
+	return nil
+}
+
+var addrRe = regexp.MustCompile(`[^\s<>"(),;:]+@[^\s<>"(),;:]+`)
+
+// headerFromAddress finds an address in a From: value go-message could not
+// parse (spoofers count on lenient readers).
+func headerFromAddress(v string) string {
+	if i := strings.LastIndexByte(v, '<'); i >= 0 {
+		if m := addrRe.FindString(v[i:]); m != "" {
+			return sanitize(strings.ToLower(m), maxAddressLen)
+		}
+	}
+	return sanitize(strings.ToLower(addrRe.FindString(v)), maxAddressLen)
 }
 
 // partFilename returns the cleaned filename of a leaf part and whether the

@@ -145,7 +145,7 @@ func TestHugeLine(t *testing.T) {
 	msg := r.expect(500)
 	assert.Contains(t, msg, "Too long line")
 	r.closedByServer()
-	assert.Equal(t, []string{"smtp.connect outcome=success", "smtp.disconnect"}, summaries(h.events(1)))
+	assert.Equal(t, []string{"smtp.connect outcome=success", "smtp.disconnect reason=line_too_long"}, summaries(h.events(1)))
 }
 
 func TestHugeBodyLine(t *testing.T) {
@@ -185,7 +185,7 @@ func TestAbruptDisconnectMidData(t *testing.T) {
 		"smtp.mail_from outcome=success from=" + phisher,
 		"smtp.rcpt outcome=success from=" + phisher + " rcpt=" + marie + " domain=interieur.test",
 		"smtp.data outcome=failure reason=aborted from=" + phisher,
-		"smtp.disconnect",
+		"smtp.disconnect reason=client_closed",
 	}, summaries(evs))
 	assert.Empty(t, h.be.messages(marie))
 }
@@ -215,8 +215,9 @@ func TestAuthAbandoned(t *testing.T) {
 	auths := filter(evs, audit.SMTPAuth)
 	assert.Equal(t, []string{
 		"smtp.auth outcome=failure reason=aborted user=" + jean + " mech=LOGIN cleartext=true",
-		"smtp.auth outcome=failure reason=aborted mech=PLAIN cleartext=true",
+		"smtp.auth outcome=failure reason=malformed mech=PLAIN cleartext=true",
 		"smtp.auth outcome=success user=" + jean + " mech=PLAIN cleartext=true",
+		"smtp.auth outcome=failure reason=out_of_sequence user=" + jean,
 		"smtp.auth outcome=failure reason=aborted user=" + marie + " mech=LOGIN cleartext=true",
 	}, summaries(auths))
 }
@@ -229,7 +230,7 @@ func TestIdleTimeout(t *testing.T) {
 	assert.Contains(t, r.expect(421), "timeout")
 	r.closedByServer()
 	assert.Less(t, time.Since(start), 5*time.Second)
-	assert.Equal(t, []string{"smtp.connect outcome=success", "smtp.disconnect"}, summaries(h.events(1)))
+	assert.Equal(t, []string{"smtp.connect outcome=success", "smtp.disconnect reason=timeout_command"}, summaries(h.events(1)))
 }
 
 func TestMaxSessionDuration(t *testing.T) {
@@ -253,26 +254,65 @@ func TestMaxSessionDuration(t *testing.T) {
 	h.events(1)
 }
 
+// Each service has its own cap: a flood of MX connections never locks out
+// submission. Refusals are 421 4.7.0 and audited.
 func TestMaxSessions(t *testing.T) {
-	h := newHarness(t, func(c *smtpd.Config) { c.MaxSessions = 2 })
+	h := newHarness(t, func(c *smtpd.Config) { c.MaxSessions, c.MaxSubmissionSessions = 2, 1 })
 	h.raw(h.mxAddr)
-	h.raw(h.subAddr)
+	h.raw(h.mxAddr)
+	refused := func(addr string) {
+		t.Helper()
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer conn.Close()
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, "421 4.7.0 Too many sessions, try again later\r\n", line)
+	}
+	refused(h.mxAddr)
+	// MX is full; submission still answers.
+	r := h.raw(h.subAddr)
+	r.cmd(250, "EHLO ws-042.interieur.test")
+	refused(h.subAddr)
+	require.NoError(t, h.close())
+	evs := h.events(5)
+	var got []string
+	for _, e := range evs {
+		if e.Outcome == audit.Failure {
+			got = append(got, e.ServiceName+" "+summary(e))
+		}
+	}
+	assert.Equal(t, []string{
+		"mx smtp.connect outcome=failure reason=limit_sessions",
+		"submission smtp.connect outcome=failure reason=limit_sessions",
+	}, got)
+	assert.Equal(t, 5, countActions(evs)[audit.SMTPDisconnect])
+}
+
+func TestMaxSessionsPerIP(t *testing.T) {
+	h := newHarness(t, func(c *smtpd.Config) { c.MaxSessionsPerIP = 1; c.MaxSubmissionSessionsPerIP = 2 })
+	h.raw(h.mxAddr)
 	conn, err := net.Dial("tcp", h.mxAddr)
 	require.NoError(t, err)
 	defer conn.Close()
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	require.NoError(t, err)
-	assert.Equal(t, "421 4.3.2 Too many sessions, try again later\r\n", line)
+	assert.Equal(t, "421 4.7.0 Too many sessions, try again later\r\n", line)
+	// The per-source cap is per service too.
+	h.raw(h.subAddr)
+	h.raw(h.subAddr).cmd(250, "EHLO ws-042.interieur.test")
 	require.NoError(t, h.close())
-	evs := h.events(3)
-	n := 0
+	evs := h.events(4)
+	var reasons []string
 	for _, e := range evs {
 		if e.Action == audit.SMTPConnect && e.Outcome == audit.Failure {
-			assert.Equal(t, "too_many_sessions", e.Reason)
-			n++
+			reasons = append(reasons, e.Reason)
+		}
+		if e.Action == audit.SMTPDisconnect && e.Reason == "limit_sessions_per_source" {
+			reasons = append(reasons, "disconnect")
 		}
 	}
-	assert.Equal(t, 1, n)
+	assert.Equal(t, []string{"limit_sessions_per_source", "disconnect"}, reasons)
 }
 
 func TestBDATAndPipelining(t *testing.T) {
@@ -385,7 +425,7 @@ func TestStartTLSHandshakeFailure(t *testing.T) {
 	assert.Equal(t, []string{
 		"smtp.connect outcome=success",
 		"smtp.starttls outcome=failure reason=handshake_failed",
-		"smtp.disconnect",
+		"smtp.disconnect reason=handshake_failed",
 	}, summaries(evs))
 }
 

@@ -42,13 +42,20 @@ type Server struct {
 	nextID atomic.Uint64
 
 	closing atomic.Bool
+	ctx     context.Context // ends at Close: cuts throttling delays short
+	cancel  context.CancelFunc
 
-	mu        sync.Mutex
-	servers   []*smtp.Server
-	listeners []*listener
-	conns     map[*trackedConn]struct{}
-	closeErr  error
-	closeDone chan struct{} // closed when Close has finished
+	tlsOnce sync.Once
+	tlsCfg  *tls.Config
+
+	mu         sync.Mutex
+	listeners  []*listener
+	conns      map[*trackedConn]struct{}
+	perService map[string]int
+	perSource  map[sourceKey]int
+	connWG     sync.WaitGroup // one per admitted connection
+	closeErr   error
+	closeDone  chan struct{} // closed when Close has finished
 }
 
 // New returns a server for cfg. It listens on nothing until ServeSubmission
@@ -57,10 +64,15 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.applyDefaults(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		conns: map[*trackedConn]struct{}{},
+		ctx:        ctx,
+		cancel:     cancel,
+		cfg:        cfg,
+		log:        cfg.Logger,
+		conns:      map[*trackedConn]struct{}{},
+		perService: map[string]int{},
+		perSource:  map[sourceKey]int{},
 	}, nil
 }
 
@@ -82,6 +94,28 @@ func (s *Server) ServeMX(ln net.Listener) error {
 }
 
 func (s *Server) serve(ln net.Listener, service string) error {
+	l := &listener{Listener: ln, done: make(chan struct{})}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+
+	err := s.acceptLoop(l, service)
+	if s.closing.Load() || errors.Is(err, ErrServerClosed) {
+		return ErrServerClosed
+	}
+	return fmt.Errorf("smtpd: serve %s on %s: %w", service, ln.Addr(), err)
+}
+
+// newSMTPServer returns the go-smtp server running one connection's
+// session. One per connection, so that its Debug stream — what go-smtp
+// reads and writes, in plaintext even after STARTTLS — belongs to that
+// connection: it is how the replies go-smtp makes by itself are audited.
+func (s *Server) newSMTPServer(service string, tc *trackedConn) *smtp.Server {
 	srv := smtp.NewServer(&backend{srv: s, service: service})
 	srv.Domain = s.cfg.Hostname
 	srv.MaxMessageBytes = s.cfg.MaxMessageBytes
@@ -92,30 +126,13 @@ func (s *Server) serve(ln net.Listener, service string) error {
 	// session, so the refusal would not be audited: the session applies
 	// the policy instead (see session.AuthMechanisms and session.Auth).
 	srv.AllowInsecureAuth = true
-	srv.ErrorLog = errorLog{log: s.log.With(logKeyService, service)}
+	srv.ErrorLog = errorLog{log: s.log.With(logKeyService, service, logKeySession, tc.state.id)}
+	srv.Debug = tc.state.tap
 	if s.cfg.TLSConfig != nil {
-		srv.TLSConfig = s.tlsConfig()
+		s.tlsOnce.Do(func() { s.tlsCfg = s.tlsConfig() })
+		srv.TLSConfig = s.tlsCfg
 	}
-	l := &listener{Listener: ln, srv: s, service: service}
-
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.servers = append(s.servers, srv)
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-
-	err := srv.Serve(l)
-	if s.closing.Load() {
-		return ErrServerClosed
-	}
-	if err == nil {
-		err = ErrServerClosed
-	}
-	return fmt.Errorf("smtpd: serve %s on %s: %w", service, ln.Addr(), err)
+	return srv
 }
 
 // tlsConfig wraps the configured TLS settings so that each STARTTLS
@@ -169,7 +186,7 @@ func (s *Server) Close() error {
 	}
 	s.closeDone = make(chan struct{})
 	s.closing.Store(true)
-	servers := s.servers
+	s.cancel()
 	listeners := s.listeners
 	s.mu.Unlock()
 
@@ -182,11 +199,8 @@ func (s *Server) Close() error {
 	allDone := make(chan struct{})
 	go func() {
 		defer close(allDone)
-		for _, srv := range servers {
-			// Shutdown waits for the connection goroutines; connections
-			// are ended by the interrupts below.
-			_ = srv.Shutdown(context.Background())
-		}
+		// Connections are ended by the interrupts below.
+		s.connWG.Wait()
 	}()
 	for _, c := range s.snapshotConns() {
 		c.interruptIfIdle()

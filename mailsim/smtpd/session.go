@@ -31,7 +31,35 @@ const (
 	ReasonLineTooLong         = "line_too_long"
 	ReasonDeliveryFailed      = "delivery_failed"
 	ReasonHandshakeFailed     = "handshake_failed"
-	ReasonTooManySessions     = "too_many_sessions"
+
+	// Session limits (smtp.connect failures and their disconnects).
+	ReasonLimitSessions          = "limit_sessions"
+	ReasonLimitSessionsPerSource = "limit_sessions_per_source"
+	ReasonServerShutdown         = "server_shutdown"
+
+	// Why a connection ended (smtp.disconnect).
+	ReasonClientQuit          = "client_quit"
+	ReasonClientClosed        = "client_closed"
+	ReasonTimeoutCommand      = "timeout_command"
+	ReasonTimeoutData         = "timeout_data"
+	ReasonTimeoutTLSHandshake = "timeout_tls_handshake"
+	ReasonSessionDuration     = "limit_session_duration"
+	ReasonTooManyErrors       = "too_many_errors"
+	ReasonConnectionError     = "connection_error"
+	ReasonInternalError       = "internal_error"
+
+	// Refusals go-smtp answers by itself (see tap.go).
+	ReasonSyntaxError     = "syntax_error"
+	ReasonOutOfSequence   = "out_of_sequence"
+	ReasonUnknownCommand  = "unknown_command"
+	ReasonNotImplemented  = "not_implemented"
+	ReasonBadSize         = "bad_size"
+	ReasonLimitRecipients = "limit_recipients"
+
+	// Message refusals.
+	ReasonTruncated      = "truncated"
+	ReasonLimitMIMEDepth = "limit_mime_depth"
+	ReasonLimitMIMEParts = "limit_mime_parts"
 )
 
 // Email directions recorded in email.direction.
@@ -46,6 +74,7 @@ var (
 	errAuthRequired       = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	errEncryptionRequired = &smtp.SMTPError{Code: 538, EnhancedCode: smtp.EnhancedCode{5, 7, 11},
 		Message: "Encryption required for requested authentication mechanism"}
+	errAuthThrottled  = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, try again later"}
 	errAuthTemporary  = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
 	errMalformedAuth  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 5, 2}, Message: "Malformed authentication response"}
 	errSenderNotOwned = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
@@ -80,7 +109,11 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, errServerShuttingDown
 	}
 	cs.newSession(c)
-	return &session{srv: b.srv, cs: cs, conn: c}, nil
+	sess := &session{srv: b.srv, cs: cs, conn: c}
+	cs.mu.Lock()
+	cs.sess = sess
+	cs.mu.Unlock()
+	return sess, nil
 }
 
 // session is one go-smtp session: from HELO/EHLO to STARTTLS or the end of
