@@ -41,6 +41,11 @@ const (
 	SMTPData       = "smtp.data"
 	SMTPDeliver    = "smtp.deliver"
 	SMTPDisconnect = "smtp.disconnect"
+
+	// AdminRequest is a request to the admin HTTP API that was refused
+	// (event.reason says why: host_refused, token_in_query,
+	// missing_token, invalid_token, limit_body_size, ...).
+	AdminRequest = "admin.request"
 )
 
 // Outcomes.
@@ -112,6 +117,9 @@ type Event struct {
 	EmailDirection  string   `json:"email.direction,omitempty"`
 	AttachmentCount int      `json:"email.attachments.count,omitempty"`
 	AttachmentNames []string `json:"email.attachments.names,omitempty"`
+
+	HTTPMethod string `json:"http.request.method,omitempty"` // admin API request
+	URLPath    string `json:"url.path,omitempty"`
 
 	RunID string `json:"labels.run_id,omitempty"`
 }
@@ -240,6 +248,10 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.DestDomain, true
 	case "email.direction":
 		return e.EmailDirection, true
+	case "http.request.method":
+		return e.HTTPMethod, true
+	case "url.path":
+		return e.URLPath, true
 	case "labels.run_id":
 		return e.RunID, true
 	}
