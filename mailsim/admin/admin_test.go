@@ -331,3 +331,30 @@ func TestAdminStalledStreamFreesPublishers(t *testing.T) {
 	}
 	assert.Equal(t, []string{ReasonStreamWriteTimeout}, reasons)
 }
+
+// TestAdminSlowBody: a body that does not arrive within ReadTimeout is
+// refused with 408 and audited; the clock does not move.
+func TestAdminSlowBody(t *testing.T) {
+	vc := clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC))
+	bus := audit.NewBus(vc, audit.BusOptions{Retain: -1})
+	t.Cleanup(bus.Close)
+	srv := NewServer(Config{Bus: bus, Outbox: smtpd.NewOutbox(1 << 20), Clock: vc, Token: tok, ReadTimeout: 300 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	c, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte("POST /api/clock HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + tok + "\r\nContent-Length: 40\r\n\r\n{\"advance\":"))
+	require.NoError(t, err)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	assert.Contains(t, status, "408")
+	assert.Equal(t, "2025-12-11T23:40:00Z", vc.Now().Format(time.RFC3339), "the clock moved")
+	evs := refusals(t, bus)
+	require.Len(t, evs, 1)
+	assert.Equal(t, ReasonReadTimeout, evs[0].Reason)
+}
