@@ -42,7 +42,14 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve the synthetic organisation's mail (IMAP, IMAPS, submission, MX, admin API)",
 		Long: `serve starts mailsim: real IMAP and SMTP servers over a synthetic ministry's
 mailboxes, writing an audit event for every security-relevant action.
-Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.
+
+The admin API wants "Authorization: Bearer <token>" on every request but
+/healthz (the token is --admin-token, $MAILDRILL_ADMIN_TOKEN, or generated
+and printed), accepts as Host only IP addresses, localhost and --admin-host
+names, and never serves passwords: use --accounts FILE. --cert-dir is locked
+while serve runs: a second serve on the same directory fails at once.
+See docs/admin-api.md.`,
 		Example: `  maildrill serve
   maildrill serve --users 200 --messages 500 --audit-log audit.jsonl --accounts accounts.json
   maildrill serve --allow-plaintext-auth --audit-log -`,
