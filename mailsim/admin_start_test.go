@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -113,11 +114,12 @@ func TestCertDirInUse(t *testing.T) {
 			assert.Equal(t, key, nowKey)
 		})
 	}
-	// The first still serves TLS that its CA verifies.
+	// The first still serves IMAPS with a certificate its CA verifies.
 	pool := x509.NewCertPool()
 	require.True(t, pool.AppendCertsFromPEM(ca))
-	c, err := tls.Dial("tcp", first.IMAPSAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	c, err := imapclient.DialTLS(first.IMAPSAddr, &imapclient.Options{TLSConfig: &tls.Config{RootCAs: pool, ServerName: "localhost"}})
 	require.NoError(t, err)
+	require.NoError(t, c.Logout().Wait())
 	c.Close()
 	require.NoError(t, first.Close())
 	again, err := mailsim.Start(context.Background(), mailsim.Config{Users: 5, MessagesPerUser: 10, CertDir: dir})
