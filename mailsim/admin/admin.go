@@ -51,6 +51,11 @@ const (
 	ReasonBodySize           = "limit_body_size"
 	ReasonReadTimeout        = "timeout_read"
 	ReasonStreamWriteTimeout = "timeout_stream_write"
+	// admin.clock reasons: what was done, or why it was not.
+	ReasonClockSet        = "set"
+	ReasonClockAdvance    = "advance"
+	ReasonClockNotVirtual = "clock_not_virtual"
+	ReasonInvalidRequest  = "invalid_request"
 )
 
 // Config wires the API to a running mail system.
@@ -237,11 +242,16 @@ func (a *api) refuse(w http.ResponseWriter, r *http.Request, code int, reason, m
 
 // audit publishes an admin.request failure for r.
 func (a *api) audit(r *http.Request, reason string) {
+	a.publish(r, audit.AdminRequest, audit.Failure, reason)
+}
+
+// publish records an admin API event about r.
+func (a *api) publish(r *http.Request, action, outcome, reason string) {
 	if a.cfg.Bus == nil {
 		return
 	}
 	e := audit.Event{
-		Action: audit.AdminRequest, Outcome: audit.Failure, Reason: reason,
+		Action: action, Outcome: outcome, Reason: reason,
 		ServiceType: "admin", ServiceName: "admin", SessionID: "admin-" + strconv.FormatUint(a.reqs.Add(1), 10),
 		HTTPMethod: r.Method, URLPath: truncate(r.URL.Path, 256),
 	}
@@ -309,9 +319,11 @@ func (a *api) getClock(w http.ResponseWriter, r *http.Request) {
 }
 
 // setClock moves a virtual clock: {"set": RFC3339} or {"advance": "90s"}.
+// Every attempt is an admin.clock event (success stamped with the new time).
 func (a *api) setClock(w http.ResponseWriter, r *http.Request) {
 	vc, ok := a.cfg.Clock.(*clock.Virtual)
 	if !ok {
+		a.publish(r, audit.AdminClock, audit.Failure, ReasonClockNotVirtual)
 		writeError(w, http.StatusConflict, "the clock is not virtual; only a virtual clock can be set")
 		return
 	}
@@ -330,16 +342,19 @@ func (a *api) setClock(w http.ResponseWriter, r *http.Request) {
 			a.refuse(w, r, http.StatusRequestTimeout, ReasonReadTimeout, "request body not received in time")
 			return
 		}
+		a.publish(r, audit.AdminClock, audit.Failure, ReasonInvalidRequest)
 		writeError(w, http.StatusBadRequest, "body must be {\"set\": \"<RFC3339 time>\"} or {\"advance\": \"<duration>\"}: "+err.Error())
 		return
 	}
 	var err error
+	how := ReasonClockSet
 	switch {
 	case req.Set != nil && req.Advance != "":
 		err = errors.New("give either set or advance, not both")
 	case req.Set != nil:
 		err = vc.Set(*req.Set)
 	case req.Advance != "":
+		how = ReasonClockAdvance
 		var d time.Duration
 		d, err = time.ParseDuration(req.Advance)
 		if err == nil {
@@ -349,9 +364,11 @@ func (a *api) setClock(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("give set or advance")
 	}
 	if err != nil {
+		a.publish(r, audit.AdminClock, audit.Failure, ReasonInvalidRequest)
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	a.publish(r, audit.AdminClock, audit.Success, how)
 	a.getClock(w, r)
 }
 

@@ -62,6 +62,12 @@ func do(t *testing.T, method, url, token, host, body string) (*http.Response, st
 // refusals returns the admin.request events published so far.
 func refusals(t *testing.T, bus *audit.Bus) []*audit.Event {
 	t.Helper()
+	return published(t, bus, audit.AdminRequest)
+}
+
+// published returns the events of one action published so far.
+func published(t *testing.T, bus *audit.Bus, action string) []*audit.Event {
+	t.Helper()
 	sub, err := bus.SubscribeFrom(1)
 	require.NoError(t, err)
 	defer sub.Close()
@@ -74,7 +80,7 @@ func refusals(t *testing.T, bus *audit.Bus) []*audit.Event {
 			return out
 		}
 		for _, e := range evs {
-			if e.Action == audit.AdminRequest {
+			if e.Action == action {
 				out = append(out, e)
 			}
 		}
@@ -233,7 +239,7 @@ func TestAdminStreamOutlivesTimeouts(t *testing.T) {
 }
 
 func TestClock(t *testing.T) {
-	srv, _, vc := setup(t, tok)
+	srv, bus, vc := setup(t, tok)
 	resp, _ := do(t, "POST", srv.URL+"/api/clock", tok, "", `{"advance":"90m"}`)
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Equal(t, "2025-12-12T01:10:00Z", vc.Now().Format(time.RFC3339))
@@ -241,6 +247,19 @@ func TestClock(t *testing.T) {
 		resp, b := do(t, "POST", srv.URL+"/api/clock", tok, "", bad)
 		assert.Equal(t, 400, resp.StatusCode, bad)
 		assert.Contains(t, b, "error")
+	}
+	// Every move, and every refused one, is in the audit trail.
+	evs := published(t, bus, audit.AdminClock)
+	require.Len(t, evs, 6)
+	assert.Equal(t, audit.Success, evs[0].Outcome)
+	assert.Equal(t, ReasonClockAdvance, evs[0].Reason)
+	assert.Equal(t, "2025-12-12T01:10:00Z", evs[0].Timestamp.Format(time.RFC3339), "stamped with the new time")
+	assert.Equal(t, "POST", evs[0].HTTPMethod)
+	assert.Equal(t, "/api/clock", evs[0].URLPath)
+	assert.Equal(t, "127.0.0.1", evs[0].SourceIP)
+	for _, e := range evs[1:] {
+		assert.Equal(t, audit.Failure, e.Outcome)
+		assert.Equal(t, ReasonInvalidRequest, e.Reason)
 	}
 }
 

@@ -46,6 +46,10 @@ const (
 	// (event.reason says why: host_refused, token_in_query,
 	// missing_token, invalid_token, limit_body_size, ...).
 	AdminRequest = "admin.request"
+	// AdminClock is a move of the virtual clock through the admin API,
+	// stamped with the new time (event.reason set or advance), or a
+	// refused one.
+	AdminClock = "admin.clock"
 )
 
 // Outcomes.
