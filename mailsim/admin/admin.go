@@ -205,11 +205,9 @@ func (a *api) hostAllowed(host string) bool {
 }
 
 // tokenInQuery reports a token= or access_token= parameter, however
-// encoded (a malformed escape does not hide it).
+// encoded or separated (a malformed escape or a ';' does not hide it).
 func tokenInQuery(raw string) bool {
-	for raw != "" {
-		var kv string
-		kv, raw, _ = strings.Cut(raw, "&")
+	for _, kv := range strings.FieldsFunc(raw, func(r rune) bool { return r == '&' || r == ';' }) {
 		k, _, _ := strings.Cut(kv, "=")
 		if u, err := url.QueryUnescape(k); err == nil {
 			k = u

@@ -165,7 +165,7 @@ func TestAdminHostCheck(t *testing.T) {
 // refused even when the header carries it too.
 func TestAdminTokenInQuery(t *testing.T) {
 	srv, bus, _ := setup(t, tok)
-	for _, q := range []string{"token=" + tok, "access_token=" + tok, "from=1&Token=" + tok, "%74oken=" + tok, "token=%zz", "follow=false&token"} {
+	for _, q := range []string{"token=" + tok, "access_token=" + tok, "from=1&Token=" + tok, "%74oken=" + tok, "token=%zz", "follow=false&token", "follow=false;access_token=" + tok} {
 		for _, header := range []string{"", tok} {
 			resp, body := do(t, "GET", srv.URL+"/api/events?"+q, header, "", "")
 			assert.Equal(t, 400, resp.StatusCode, "%s (header %q)", q, header)
@@ -177,7 +177,7 @@ func TestAdminTokenInQuery(t *testing.T) {
 	resp, _ = get(t, srv.URL+"/api/events?follow=false&tokens=1&mytoken=2", tok)
 	assert.Equal(t, 200, resp.StatusCode, "other parameters are fine")
 	evs := refusals(t, bus)
-	require.Len(t, evs, 13)
+	require.Len(t, evs, 15)
 	for _, e := range evs {
 		assert.Equal(t, ReasonTokenInQuery, e.Reason)
 	}
