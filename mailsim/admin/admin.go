@@ -20,6 +20,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,8 @@ const (
 	ReasonBodySize           = "limit_body_size"
 	ReasonReadTimeout        = "timeout_read"
 	ReasonStreamWriteTimeout = "timeout_stream_write"
+	ReasonHeaderTimeout      = "timeout_header" // no complete request within ReadHeaderTimeout
+	ReasonNoRequest          = "no_request"     // closed before a complete request: headers over MaxHeaderBytes, malformed, or the client left
 	// admin.clock reasons: what was done, or why it was not.
 	ReasonClockSet        = "set"
 	ReasonClockAdvance    = "advance"
@@ -113,12 +116,18 @@ func (c *Config) defaults() {
 }
 
 // New returns the API handler.
-func New(cfg Config) http.Handler {
+func New(cfg Config) http.Handler { return newAPI(cfg).handler() }
+
+func newAPI(cfg Config) *api {
 	cfg.defaults()
 	a := &api{cfg: cfg, hosts: map[string]bool{"localhost": true}}
 	for _, h := range cfg.AllowedHosts {
 		a.hosts[normHost(h)] = true
 	}
+	return a
+}
+
+func (a *api) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", a.health)
 	mux.HandleFunc("GET /api/info", a.info)
@@ -133,17 +142,84 @@ func New(cfg Config) http.Handler {
 
 // NewServer returns an http.Server for the API with the configured
 // timeouts and header limit. The event stream lifts the read and write
-// deadlines for itself.
+// deadlines for itself. A connection closed before it delivered a
+// complete request (net/http's header timeout, headers over the limit, a
+// malformed request: refused before any handler runs) is audited too.
 func NewServer(cfg Config) *http.Server {
-	cfg.defaults()
+	a := newAPI(cfg)
 	return &http.Server{
-		Handler:           New(cfg),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		Handler:           a.handler(),
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		WriteTimeout:      a.cfg.WriteTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.cfg.Logger.Handler(), slog.LevelDebug),
+		ConnContext:       a.connContext,
+		ConnState:         a.connState,
+	}
+}
+
+// connInfo follows one connection, to audit what net/http refuses before
+// any handler runs.
+type connInfo struct {
+	mu        sync.Mutex
+	readStart time.Time // when the server began waiting for the current request
+	active    int       // requests whose first bytes were read
+	handled   int       // requests that reached the handler
+}
+
+type connKey struct{}
+
+func (a *api) connContext(ctx context.Context, c net.Conn) context.Context {
+	ci := &connInfo{readStart: time.Now()}
+	a.conns.Store(c, ci)
+	return context.WithValue(ctx, connKey{}, ci)
+}
+
+// connState audits a connection that ends with a request that never
+// reached the handler (net/http answered 400 or 431, or timed it out), or
+// that never sent a byte within the header timeout: timeout_header when
+// the wait lasted ReadHeaderTimeout, no_request otherwise (headers too
+// large, a malformed request, or a client that left mid-request). A
+// client that connects and leaves without sending is not audited.
+func (a *api) connState(c net.Conn, st http.ConnState) {
+	v, ok := a.conns.Load(c)
+	if !ok {
+		return
+	}
+	ci := v.(*connInfo)
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	switch st {
+	case http.StateActive:
+		ci.active++
+	case http.StateIdle:
+		ci.readStart = time.Now()
+	case http.StateHijacked:
+		a.conns.Delete(c)
+	case http.StateClosed:
+		a.conns.Delete(c)
+		timedOut := time.Since(ci.readStart) >= a.cfg.ReadHeaderTimeout
+		var reason string
+		switch {
+		case ci.active > ci.handled && timedOut:
+			reason = ReasonHeaderTimeout
+		case ci.active > ci.handled:
+			reason = ReasonNoRequest
+		case ci.active == 0 && timedOut:
+			reason = ReasonHeaderTimeout
+		default:
+			return
+		}
+		e := audit.Event{Action: audit.AdminRequest, Outcome: audit.Failure, Reason: reason}
+		if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+			e.SourceIP, e.SourcePort = ap.Addr().Unmap().String(), int(ap.Port())
+		}
+		if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+			e.DestPort = la.Port
+		}
+		a.emit(e)
 	}
 }
 
@@ -151,12 +227,18 @@ type api struct {
 	cfg   Config
 	hosts map[string]bool
 	reqs  atomic.Uint64
+	conns sync.Map // net.Conn -> *connInfo (NewServer only)
 }
 
 // guard checks, in order, the Host header, the query string and the token
 // (except for /healthz), and bounds the request body.
 func (a *api) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
+			ci.mu.Lock()
+			ci.handled++
+			ci.mu.Unlock()
+		}
 		if !a.hostAllowed(r.Host) {
 			a.refuse(w, r, http.StatusMisdirectedRequest, ReasonHostRefused,
 				fmt.Sprintf("host %q is not accepted by the admin API (DNS rebinding protection): use an IP address or localhost, or name the host with --admin-host", r.Host))
@@ -245,12 +327,8 @@ func (a *api) audit(r *http.Request, reason string) {
 
 // publish records an admin API event about r.
 func (a *api) publish(r *http.Request, action, outcome, reason string) {
-	if a.cfg.Bus == nil {
-		return
-	}
 	e := audit.Event{
 		Action: action, Outcome: outcome, Reason: reason,
-		ServiceType: "admin", ServiceName: "admin", SessionID: "admin-" + strconv.FormatUint(a.reqs.Add(1), 10),
 		HTTPMethod: r.Method, URLPath: truncate(r.URL.Path, 256),
 	}
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -261,8 +339,18 @@ func (a *api) publish(r *http.Request, action, outcome, reason string) {
 	if la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
 		e.DestPort = la.Port
 	}
+	a.emit(e)
+}
+
+// emit stamps the service and a session id on e and publishes it.
+func (a *api) emit(e audit.Event) {
+	if a.cfg.Bus == nil {
+		return
+	}
+	e.ServiceType, e.ServiceName = "admin", "admin"
+	e.SessionID = "admin-" + strconv.FormatUint(a.reqs.Add(1), 10)
 	if _, err := a.cfg.Bus.Publish(e); err != nil {
-		a.cfg.Logger.Debug("admin: audit event not published", "reason", reason, "err", err)
+		a.cfg.Logger.Debug("admin: audit event not published", "action", e.Action, "reason", e.Reason, "err", err)
 	}
 }
 

@@ -377,3 +377,57 @@ func TestAdminSlowBody(t *testing.T) {
 	require.Len(t, evs, 1)
 	assert.Equal(t, ReasonReadTimeout, evs[0].Reason)
 }
+
+// TestAdminRefusedBeforeHandler: what net/http refuses before any handler
+// runs — a request not sent within ReadHeaderTimeout, headers over
+// MaxHeaderBytes — is audited from the connection's end.
+func TestAdminRefusedBeforeHandler(t *testing.T) {
+	vc := clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC))
+	bus := audit.NewBus(vc, audit.BusOptions{Retain: -1})
+	t.Cleanup(bus.Close)
+	srv := NewServer(Config{Bus: bus, Outbox: smtpd.NewOutbox(1 << 20), Clock: vc, Token: tok,
+		// Over net/http's half-second wait before closing a refused
+		// connection, which the reason's timing must not mistake.
+		ReadHeaderTimeout: 1500 * time.Millisecond, MaxHeaderBytes: 1024})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	// Half a request line, then nothing: the server hangs up.
+	slow, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer slow.Close()
+	slow.Write([]byte("GET /api/users HT"))
+	slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.ReadAll(slow)
+	require.NoError(t, err, "closed by the server, not by our deadline")
+
+	// Headers far over the limit: 431.
+	big, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer big.Close()
+	big.Write([]byte("GET /api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + strings.Repeat("a", 64<<10) + "\r\n\r\n"))
+	big.SetReadDeadline(time.Now().Add(10 * time.Second))
+	status, err := bufio.NewReader(big).ReadString('\n')
+	require.NoError(t, err)
+	assert.Contains(t, status, "431")
+
+	var reasons []string
+	require.Eventually(t, func() bool {
+		reasons = reasons[:0]
+		for _, e := range refusals(t, bus) {
+			reasons = append(reasons, e.Reason)
+			assert.Equal(t, "127.0.0.1", e.SourceIP)
+		}
+		return len(reasons) == 2
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.ElementsMatch(t, []string{ReasonHeaderTimeout, ReasonNoRequest}, reasons)
+
+	// A served connection is not one of them.
+	r, _ := get(t, "http://"+ln.Addr().String()+"/api/clock", tok)
+	assert.Equal(t, 200, r.StatusCode)
+	http.DefaultClient.CloseIdleConnections()
+	time.Sleep(100 * time.Millisecond)
+	assert.Len(t, refusals(t, bus), 2)
+}
