@@ -54,7 +54,12 @@ type Config struct {
 	// that later runs with the same seed skip their generation.
 	CorpusCacheDir string
 	// CertDir receives ca.pem, server.pem, server-key.pem. Default: a
-	// temporary directory removed by Close.
+	// temporary directory removed by Close. Start locks it (flock on
+	// CertDir/.maildrill.lock) before writing anything and holds the lock
+	// until Close: a second server given the same directory fails at once
+	// (certs.ErrInUse) instead of replacing the CA the first one's clients
+	// trust. Listeners are bound before the certificates are written, so a
+	// start that fails to bind changes nothing there either.
 	CertDir string
 	// Hosts are extra names for the server certificate.
 	Hosts []string
@@ -74,9 +79,18 @@ type Config struct {
 	// RetainEvents is how many past events the admin stream can replay
 	// (default 1,000,000; negative keeps all).
 	RetainEvents int
-	// AdminToken guards the admin API. Required (generated when empty)
-	// when the admin API listens off loopback.
+	// AdminToken guards the admin API: every request but /healthz needs
+	// "Authorization: Bearer <token>", on loopback too. Generated when
+	// empty; Server.AdminToken has it either way.
 	AdminToken string
+	// AdminHosts are host names the admin API accepts in the Host header
+	// besides IP addresses and localhost (e.g. a Docker service name);
+	// any other name is refused (DNS rebinding).
+	AdminHosts []string
+	// Admin tunes the admin API's HTTP limits (timeouts, header and body
+	// sizes); zero fields mean admin's defaults. Its Bus, Clock, Token and
+	// callbacks are set by Start.
+	Admin admin.Config
 	// ProxyProtocol makes the IMAP and SMTP listeners require a PROXY
 	// protocol header (v1 or v2) from TrustedProxies on every connection,
 	// and take the client address from it. The scenario runner uses it to
@@ -93,7 +107,9 @@ type Config struct {
 type Server struct {
 	// Listening addresses ("" when disabled).
 	IMAPAddr, IMAPSAddr, SubmissionAddr, MXAddr, AdminAddr string
-	AdminToken                                             string
+	// AdminToken is the admin API's bearer token (Config.AdminToken, or
+	// generated), for in-process callers; "" when the API is disabled.
+	AdminToken string
 
 	Org    *corpus.Org
 	Store  *store.Store
@@ -108,6 +124,8 @@ type Server struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	tmpDir   string
+	certLock *certs.DirLock
+	lns      []net.Listener // bound, not yet served (closed by Close if Start fails)
 	logDone  chan error
 	logSink  *audit.Sink
 	once     sync.Once
@@ -173,6 +191,43 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		}
 		s.tmpDir = certDir
 	}
+	// Claim the directory before writing anything in it, and bind every
+	// listener before the certificates are written.
+	if s.certLock, err = certs.Lock(certDir); err != nil {
+		return nil, fmt.Errorf("mailsim: %w", err)
+	}
+	listen := func(addr, what string, dst *string) (net.Listener, error) {
+		if addr == Disabled {
+			return nil, nil
+		}
+		if addr == "" {
+			addr = "127.0.0.1:0"
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("mailsim: %s listener on %s: %w", what, addr, err)
+		}
+		s.lns = append(s.lns, ln)
+		*dst = ln.Addr().String()
+		return ln, nil
+	}
+	var imapLn, imapsLn, subLn, mxLn, adminLn net.Listener
+	for _, l := range []struct {
+		addr, what string
+		dst        *string
+		ln         *net.Listener
+	}{
+		{cfg.IMAPAddr, "IMAP", &s.IMAPAddr, &imapLn},
+		{cfg.IMAPSAddr, "IMAPS", &s.IMAPSAddr, &imapsLn},
+		{cfg.SubmissionAddr, "submission", &s.SubmissionAddr, &subLn},
+		{cfg.MXAddr, "MX", &s.MXAddr, &mxLn},
+		{cfg.AdminAddr, "admin", &s.AdminAddr, &adminLn},
+	} {
+		if *l.ln, err = listen(l.addr, l.what, l.dst); err != nil {
+			return nil, err
+		}
+	}
+
 	hosts := append([]string{"localhost", "127.0.0.1", "::1", "imap." + cfg.Domain, "smtp." + cfg.Domain, "mail." + cfg.Domain}, cfg.Hosts...)
 	if s.Certs, err = certs.Generate(certDir, hosts, cfg.Clock.Now()); err != nil {
 		return nil, fmt.Errorf("mailsim: certificates: %w", err)
@@ -197,18 +252,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	serve := func(addr, what string, dst *string, fn func(net.Listener) error) error {
-		if addr == Disabled {
-			return nil
+	serve := func(ln net.Listener, what string, fn func(net.Listener) error) {
+		if ln == nil {
+			return
 		}
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("mailsim: %s listener on %s: %w", what, addr, err)
-		}
-		*dst = ln.Addr().String()
 		if cfg.ProxyProtocol {
 			pl := proxyproto.NewListener(ln, cfg.TrustedProxies)
 			svcType, svcName := "imap", "imap"
@@ -235,55 +282,60 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 				log.Error("listener stopped", "service", what, "err", err)
 			}
 		}()
-		return nil
 	}
-	if err := serve(cfg.IMAPAddr, "IMAP", &s.IMAPAddr, s.imap.Serve); err != nil {
-		return nil, err
-	}
-	if err := serve(cfg.IMAPSAddr, "IMAPS", &s.IMAPSAddr, s.imap.ServeTLS); err != nil {
-		return nil, err
-	}
-	if err := serve(cfg.SubmissionAddr, "submission", &s.SubmissionAddr, s.smtp.ServeSubmission); err != nil {
-		return nil, err
-	}
-	if err := serve(cfg.MXAddr, "MX", &s.MXAddr, s.smtp.ServeMX); err != nil {
-		return nil, err
-	}
-	if cfg.AdminAddr != Disabled {
-		addr := cfg.AdminAddr
-		if addr == "" {
-			addr = "127.0.0.1:0"
-		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("mailsim: admin listener on %s: %w", addr, err)
-		}
-		s.AdminAddr = ln.Addr().String()
+	if adminLn != nil {
 		token := cfg.AdminToken
-		if token == "" && !isLoopback(ln.Addr()) {
+		if token == "" {
 			b := make([]byte, 16)
 			rand.Read(b)
 			token = hex.EncodeToString(b)
 		}
 		s.AdminToken = token
-		h := admin.New(admin.Config{
-			Bus: s.Bus, Outbox: s.Outbox, Clock: cfg.Clock, Token: token, Logger: log,
-			Users: func() any { return s.Accounts() },
-			Info: func() any {
-				return map[string]string{"imap": s.IMAPAddr, "imaps": s.IMAPSAddr, "submission": s.SubmissionAddr, "mx": s.MXAddr, "ca_file": s.Certs.CAFile, "domain": cfg.Domain}
-			},
-			Context: runCtx,
-		})
-		s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		acfg := cfg.Admin
+		acfg.Bus, acfg.Outbox, acfg.Clock, acfg.Token, acfg.Logger, acfg.Context = s.Bus, s.Outbox, cfg.Clock, token, log, runCtx
+		acfg.AllowedHosts = append(acfg.AllowedHosts, cfg.AdminHosts...)
+		// Names and roles only: passwords go to the --accounts file, never
+		// over HTTP.
+		acfg.Users = func() any { return publicAccounts(s.Accounts()) }
+		acfg.Info = func() any {
+			return map[string]string{"imap": s.IMAPAddr, "imaps": s.IMAPSAddr, "submission": s.SubmissionAddr, "mx": s.MXAddr, "ca_file": s.Certs.CAFile, "domain": cfg.Domain}
+		}
+		s.admin = admin.NewServer(acfg)
+	}
+	serve(imapLn, "IMAP", s.imap.Serve)
+	serve(imapsLn, "IMAPS", s.imap.ServeTLS)
+	serve(subLn, "submission", s.smtp.ServeSubmission)
+	serve(mxLn, "MX", s.smtp.ServeMX)
+	if adminLn != nil {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			if err := s.admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Error("admin API stopped", "err", err)
 			}
 		}()
 	}
+	s.lns = nil // served: the servers close them
 	return s, nil
+}
+
+// publicAccount is an Account as the admin API shows it: no password.
+type publicAccount struct {
+	Address    string   `json:"address"`
+	Name       string   `json:"name"`
+	Department string   `json:"department"`
+	Role       string   `json:"role"`
+	Title      string   `json:"title,omitempty"`
+	Kind       string   `json:"kind"`
+	Delegates  []string `json:"delegates,omitempty"`
+}
+
+func publicAccounts(accs []Account) []publicAccount {
+	out := make([]publicAccount, len(accs))
+	for i, a := range accs {
+		out[i] = publicAccount{a.Address, a.Name, a.Department, a.Role, a.Title, a.Kind, a.Delegates}
+	}
+	return out
 }
 
 func splitHostPortInt(a net.Addr) (string, int) {
@@ -291,11 +343,6 @@ func splitHostPortInt(a net.Addr) (string, int) {
 		return ta.IP.String(), ta.Port
 	}
 	return a.String(), 0
-}
-
-func isLoopback(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
 }
 
 // Accounts lists every login (people) and shared mailbox, with passwords.
@@ -331,6 +378,9 @@ func (s *Server) Close() error {
 		if s.cancel != nil {
 			s.cancel()
 		}
+		for _, ln := range s.lns {
+			ln.Close()
+		}
 		if s.admin != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			s.admin.Shutdown(ctx)
@@ -349,6 +399,9 @@ func (s *Server) Close() error {
 		}
 		if s.logDone != nil {
 			errs = append(errs, <-s.logDone)
+		}
+		if s.certLock != nil {
+			errs = append(errs, s.certLock.Unlock())
 		}
 		if s.tmpDir != "" {
 			os.RemoveAll(s.tmpDir)

@@ -72,8 +72,11 @@ func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID,
 // container's clock is virtual whatever the run's clock: the runner sets it
 // before each action (SyncClock), so events carry scenario time in every
 // mode. Its audit trail, streamed from the admin API, is republished on a
-// local bus with the same run id, so event ids and sequences match the
-// container's and the runner reads it as it reads the embedded target's.
+// local bus with the same run id, and the runner reads it as it reads the
+// embedded target's. The container's admin.* events (the runner's own
+// clock moves, before every action) are not the scenario's and are left
+// out, so the trail matches the embedded target's; ids and sequences are
+// the local bus's.
 func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID string, note func(string)) (*Target, error) {
 	note("building or finding the mailsim image (a static go build, then docker build FROM scratch on a change; the first build takes a minute or two)")
 	img, err := container.BuildImage(ctx, container.BuildOptions{})
@@ -99,6 +102,10 @@ func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID st
 	done := make(chan error, 1)
 	go func() {
 		done <- m.Stream(streamCtx, 1, func(e audit.Event) error {
+			if e.ServiceType == "admin" {
+				received.Add(1) // read, not republished
+				return nil
+			}
 			e.ID, e.Sequence = "", 0
 			if _, err := bus.Publish(e); err != nil {
 				return err

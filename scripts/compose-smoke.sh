@@ -35,8 +35,21 @@ done
 curl -fsS http://127.0.0.1:8025/healthz >/dev/null || { echo "compose-smoke: mailsim never became healthy" >&2; dc logs; exit 1; }
 echo "compose-smoke: up and healthy in $((SECONDS - t0)) s"
 
-# One account, from the admin API; log in over IMAP as that user.
-users=$(curl -fsS -H "Authorization: Bearer $MAILDRILL_ADMIN_TOKEN" http://127.0.0.1:8025/api/users)
+# The admin API wants the token and serves no password.
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8025/api/users)
+[ "$code" = 401 ] || { echo "compose-smoke: /api/users without a token answered $code, want 401" >&2; exit 1; }
+if curl -fsS -H "Authorization: Bearer $MAILDRILL_ADMIN_TOKEN" http://127.0.0.1:8025/api/users | grep -qi password; then
+  echo "compose-smoke: /api/users serves passwords" >&2; exit 1
+fi
+
+# One account, from the --accounts file in the container (written just
+# after the listeners answer); log in over IMAP as that user.
+users=
+for _ in $(seq 1 50); do
+  users=$(docker cp "$(dc ps -q mailsim)":/certs/accounts.json - 2>/dev/null | tar -xO 2>/dev/null) && [ -n "$users" ] && break
+  sleep 0.1
+done
+[ -n "$users" ] || { echo "compose-smoke: no /certs/accounts.json in the mailsim container" >&2; dc logs; exit 1; }
 read -r addr pass < <(python3 -c 'import json,sys
 for u in json.load(sys.stdin):
     if u.get("kind","person") == "person":

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,6 +33,7 @@ type serveFlags struct {
 	verbose                            bool
 	proxyProtocol, virtualClock        bool
 	trustedProxies                     []string
+	adminHosts                         []string
 	docker                             dockerServeFlags // serve_docker.go
 }
 
@@ -42,7 +44,14 @@ func newServeCmd() *cobra.Command {
 		Short: "Serve the synthetic organisation's mail (IMAP, IMAPS, submission, MX, admin API)",
 		Long: `serve starts mailsim: real IMAP and SMTP servers over a synthetic ministry's
 mailboxes, writing an audit event for every security-relevant action.
-Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
+Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.
+
+The admin API wants "Authorization: Bearer <token>" on every request but
+/healthz (the token is --admin-token, $MAILDRILL_ADMIN_TOKEN, or generated
+and printed), accepts as Host only IP addresses, localhost and --admin-host
+names, and never serves passwords: use --accounts FILE. --cert-dir is locked
+while serve runs: a second serve on the same directory fails at once.
+See docs/admin-api.md.`,
 		Example: `  maildrill serve
   maildrill serve --users 200 --messages 500 --audit-log audit.jsonl --accounts accounts.json
   maildrill serve --allow-plaintext-auth --audit-log -`,
@@ -64,7 +73,8 @@ Listeners bind to loopback by default. Stop with Ctrl-C (SIGINT) or SIGTERM.`,
 	fl.StringVar(&f.onAuditError, "on-audit-error", "stop", "when the audit log cannot be written (disk full, closed pipe): 'stop' serving, or 'warn' and keep serving (lost events are counted and reported)")
 	fl.StringVar(&f.accounts, "accounts", "", "write the accounts (address, password, name, department, role) as JSON to FILE")
 	fl.StringVar(&f.certDir, "cert-dir", "", "directory for the generated CA and server certificate (default: a temporary directory)")
-	fl.StringVar(&f.adminToken, "admin-token", "", "bearer token for the admin API (generated when the API listens off loopback)")
+	fl.StringVar(&f.adminToken, "admin-token", "", "bearer token the admin API requires on every request but /healthz (default $MAILDRILL_ADMIN_TOKEN, else generated and printed)")
+	fl.StringSliceVar(&f.adminHosts, "admin-host", nil, "host name the admin API accepts in the Host header besides IP addresses and localhost, e.g. a Docker service name (repeatable)")
 	fl.StringVar(&f.runID, "run-id", "", "run id stamped on every audit event (labels.run_id)")
 	fl.BoolVar(&f.allowPlaintext, "allow-plaintext-auth", false, "allow LOGIN/AUTH without TLS (recorded as auth.cleartext)")
 	fl.StringVar(&f.start, "start", "", "scenario start time (RFC 3339) for a scaled clock; default: the wall clock")
@@ -151,7 +161,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		Seed: f.seed, Users: f.users, MessagesPerUser: f.messages,
 		IMAPAddr: f.imap, IMAPSAddr: f.imaps, SubmissionAddr: f.submission, MXAddr: f.mx, AdminAddr: f.admin,
 		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
-		AuditLog: auditW, AdminToken: f.adminToken, Logger: logger,
+		AuditLog: auditW, AdminToken: f.adminToken, AdminHosts: f.adminHosts, Logger: logger,
 		ProxyProtocol: f.proxyProtocol, TrustedProxies: trusted,
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -178,8 +188,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	accounts := srv.Accounts()
 	if f.accounts != "" {
-		b, _ := json.MarshalIndent(accounts, "", "  ")
-		if err := os.WriteFile(f.accounts, append(b, '\n'), 0o600); err != nil {
+		if err := writeAccounts(f.accounts, accounts); err != nil {
 			srv.Close()
 			return usageError{fmt.Errorf("--accounts: %w", err)}
 		}
@@ -228,8 +237,12 @@ func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f
 	row("admin API", srv.AdminAddr, "http://"+srv.AdminAddr+"/healthz")
 	tw.Flush()
 	fmt.Fprintf(w, "\nTLS: trust the CA in %s\n", srv.Certs.CAFile)
-	if srv.AdminToken != "" {
-		fmt.Fprintf(w, "admin token: %s\n", srv.AdminToken)
+	switch {
+	case srv.AdminAddr == "":
+	case f.adminToken != "":
+		fmt.Fprintln(w, "admin token: as given (--admin-token or MAILDRILL_ADMIN_TOKEN); send Authorization: Bearer <token>")
+	default:
+		fmt.Fprintf(w, "admin token: %s  (send Authorization: Bearer <token>; set one with --admin-token)\n", srv.AdminToken)
 	}
 	var sample *mailsim.Account
 	for i := range accounts {
@@ -248,9 +261,34 @@ func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f
 	if f.accounts != "" {
 		fmt.Fprintf(w, "all accounts: %s\n", f.accounts)
 	} else {
-		fmt.Fprintf(w, "all accounts: --accounts FILE, or GET http://%s/api/users\n", srv.AdminAddr)
+		fmt.Fprintln(w, "all accounts with passwords: --accounts FILE (the admin API never serves passwords)")
 	}
 	fmt.Fprintln(w, "\nCtrl-C to stop.")
+}
+
+// writeAccounts writes the accounts as JSON, mode 0600, through a
+// temporary file renamed into place: a reader (e.g. docker cp) never sees
+// half of it.
+func writeAccounts(path string, accounts []mailsim.Account) error {
+	b, err := json.MarshalIndent(accounts, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".accounts-*.json")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(append(b, '\n'))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func splitHostPort(a string) (string, string) {

@@ -51,8 +51,8 @@ func parsePrefix(s string) (netip.Prefix, error) {
 // runServeDocker is `serve --docker`: the same mail system in a container
 // on a private network, published on 127.0.0.1, until Ctrl-C.
 func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
-	if f.auditLog != "" || f.accounts != "" || f.certDir != "" || f.proxyProtocol || f.virtualClock {
-		return usageError{fmt.Errorf("--docker does not take --audit-log, --accounts, --cert-dir, --proxy-protocol or --virtual-clock: use the admin API (GET /api/events, /api/users)")}
+	if f.auditLog != "" || f.certDir != "" || f.proxyProtocol || f.virtualClock || len(f.adminHosts) > 0 || f.adminToken != "" {
+		return usageError{fmt.Errorf("--docker does not take --audit-log, --cert-dir, --proxy-protocol, --virtual-clock, --admin-host or --admin-token: the audit trail is on the admin API (GET /api/events, token printed below)")}
 	}
 	if f.docker.sweep {
 		n, err := container.Sweep(ctx)
@@ -103,7 +103,13 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 		defer os.Remove(ca.Name())
 		fmt.Fprintf(stdout, "\nTLS: trust the CA in %s\n", ca.Name())
 	}
-	fmt.Fprintf(stdout, "admin token: %s\n", m.Token)
+	fmt.Fprintf(stdout, "admin token: %s  (send Authorization: Bearer <token>)\n", m.Token)
+	if f.accounts != "" {
+		if err := writeAccounts(f.accounts, m.Accounts); err != nil {
+			return usageError{fmt.Errorf("--accounts: %w", err)}
+		}
+		fmt.Fprintf(stdout, "all accounts: %s\n", f.accounts)
+	}
 	for _, a := range m.Accounts {
 		if a.Kind == "person" {
 			fmt.Fprintf(stdout, "\nlog in, e.g.: %s / %s (%s)\n", a.Address, a.Password, a.Role)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -68,6 +69,18 @@ func TestServeCommand(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 200, resp.StatusCode)
 
+	// The admin API wants the generated token, printed in the banner, on
+	// loopback too, and serves no password.
+	m := regexp.MustCompile(`admin token: ([0-9a-f]{32})\b`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "banner: %s", out.String())
+	code, body := adminGet(t, "http://"+admin+"/api/users", "")
+	assert.Equal(t, 401, code, body)
+	code, body = adminGet(t, "http://"+admin+"/api/users", m[1])
+	assert.Equal(t, 200, code, body)
+	assert.Contains(t, body, accs[0]["address"].(string))
+	assert.NotContains(t, body, accs[0]["password"].(string))
+	assert.NotContains(t, out.String(), "/api/users", "the banner no longer sends people to the API for passwords")
+
 	// A login over IMAPS with the CA written to --cert-dir.
 	caPool := loadCA(t, filepath.Join(dir, "certs", "ca.pem"))
 	c, err := imapclient.DialTLS(imaps, &imapclient.Options{TLSConfig: caPool})
@@ -88,6 +101,83 @@ func TestServeCommand(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
 	require.GreaterOrEqual(t, len(lines), 3)
 	assert.Contains(t, lines[len(lines)-1], `"event.action":"imap.logout"`, "the session's logout was flushed before exit")
+}
+
+func adminGet(t *testing.T, url, token string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeCertDirInUse: a second serve with a running one's --cert-dir
+// fails at once, naming the directory, and the first one's CA is
+// byte-identical afterwards (it used to be overwritten before the second
+// failed to bind); --admin-host names are accepted in the Host header.
+func TestServeCertDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	certDir := filepath.Join(dir, "certs")
+	admin := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	args := []string{"serve", "--imap", freeAddr(t), "--imaps", freeAddr(t), "--submission", freeAddr(t), "--mx", freeAddr(t),
+		"--admin", admin, "--users", "3", "--messages", "5", "--cert-dir", certDir, "--admin-host", "mailsim", "--admin-token", "tok-123"}
+	go func() { done <- run(ctx, args, &out, &errb) }()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Ctrl-C to stop") }, 20*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errb.String())
+	assert.NotContains(t, out.String(), "tok-123", "a given token is not printed")
+	ca, err := os.ReadFile(filepath.Join(certDir, "ca.pem"))
+	require.NoError(t, err)
+
+	for name, second := range map[string][]string{
+		"free ports": {"serve", "--imap", freeAddr(t), "--imaps", freeAddr(t), "--submission", freeAddr(t), "--mx", freeAddr(t),
+			"--admin", freeAddr(t), "--users", "3", "--messages", "5", "--cert-dir", certDir},
+		"same ports": args,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var out2, errb2 syncBuffer
+			// Bounded: on a server that does not refuse, the second would
+			// serve until cancelled.
+			ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel2()
+			err := run(ctx2, second, &out2, &errb2)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), certDir)
+			assert.Contains(t, err.Error(), "in use by another maildrill")
+			now, rerr := os.ReadFile(filepath.Join(certDir, "ca.pem"))
+			require.NoError(t, rerr)
+			assert.Equal(t, ca, now, "the running server's CA was overwritten")
+		})
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+admin+"/api/info", nil)
+	req.Host = "mailsim:8025"
+	req.Header.Set("Authorization", "Bearer tok-123")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "--admin-host mailsim")
+	req.Host = "other.example"
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusMisdirectedRequest, resp.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop on cancellation")
+	}
 }
 
 func TestServeBadFlags(t *testing.T) {

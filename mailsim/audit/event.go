@@ -44,6 +44,15 @@ const (
 	// SMTPCommand is a command refused before it could be attributed to
 	// one of the actions above (unknown, malformed, out of sequence).
 	SMTPCommand = "smtp.command"
+
+	// AdminRequest is a request to the admin HTTP API that was refused
+	// (event.reason says why: host_refused, token_in_query,
+	// missing_token, invalid_token, limit_body_size, ...).
+	AdminRequest = "admin.request"
+	// AdminClock is a move of the virtual clock through the admin API,
+	// stamped with the new time (event.reason set or advance), or a
+	// refused one.
+	AdminClock = "admin.clock"
 )
 
 // Outcomes.
@@ -124,6 +133,9 @@ type Event struct {
 	// SMTPSpoofedLocalSender marks mail arriving from outside (MX, no
 	// authentication) whose envelope or header sender is in a local domain.
 	SMTPSpoofedLocalSender *bool `json:"smtp.spoofed_local_sender,omitempty"`
+
+	HTTPMethod string `json:"http.request.method,omitempty"` // admin API request
+	URLPath    string `json:"url.path,omitempty"`
 
 	RunID string `json:"labels.run_id,omitempty"`
 }
@@ -256,6 +268,10 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.EmailDirection, true
 	case "email.from.address":
 		return e.EmailFrom, true
+	case "http.request.method":
+		return e.HTTPMethod, true
+	case "url.path":
+		return e.URLPath, true
 	case "labels.run_id":
 		return e.RunID, true
 	}

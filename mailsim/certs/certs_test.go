@@ -120,3 +120,22 @@ func tryHandshake(t *testing.T, srv, cli *tls.Config) error {
 	<-done
 	return err
 }
+
+// TestCertDirLock: a directory locked by one server cannot be locked by a
+// second (same process or not, flock is per open file) until released.
+func TestCertDirLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tls")
+	l1, err := certs.Lock(dir)
+	require.NoError(t, err)
+	_, err = certs.Lock(dir)
+	require.ErrorIs(t, err, certs.ErrInUse)
+	assert.Contains(t, err.Error(), dir)
+	assert.Contains(t, err.Error(), "another maildrill")
+	assert.Contains(t, err.Error(), "--cert-dir")
+	assert.Contains(t, err.Error(), "pid ")
+	require.NoError(t, l1.Unlock())
+	require.NoError(t, l1.Unlock(), "twice is fine")
+	l2, err := certs.Lock(dir)
+	require.NoError(t, err, "free again once released")
+	require.NoError(t, l2.Unlock())
+}

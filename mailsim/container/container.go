@@ -129,6 +129,11 @@ type Mailsim struct {
 	err     error
 }
 
+// accountsFile is where the container's serve writes the accounts with
+// their passwords (--accounts); Start copies it out with the Docker API,
+// as the admin API never serves passwords.
+const accountsFile = "/certs/accounts.json"
+
 var ports = map[string]string{"imap": "143/tcp", "imaps": "993/tcp", "submission": "587/tcp", "mx": "25/tcp", "admin": "8025/tcp"}
 
 // Start builds (or reuses) the image and starts a mailsim container on a
@@ -198,7 +203,7 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	}
 	cmd := []string{
 		"--imap", "0.0.0.0:143", "--imaps", "0.0.0.0:993", "--submission", "0.0.0.0:587", "--mx", "0.0.0.0:25",
-		"--admin", "0.0.0.0:8025", "--cert-dir", "/certs",
+		"--admin", "0.0.0.0:8025", "--cert-dir", "/certs", "--accounts", accountsFile,
 		"--seed", strconv.FormatInt(opts.Seed, 10), "--users", strconv.Itoa(opts.Users), "--messages", strconv.Itoa(opts.Messages),
 	}
 	if opts.RunID != "" {
@@ -287,7 +292,7 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.getJSON(ctx, "/api/users", &m.Accounts); err != nil {
+	if m.Accounts, err = m.readAccounts(ctx, opts.ReadyTimeout); err != nil {
 		return nil, err
 	}
 	var info map[string]string
@@ -296,6 +301,35 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	}
 	m.Domain = info["domain"]
 	return m, nil
+}
+
+// readAccounts copies the --accounts file out of the container. serve
+// writes it (atomically) just after its listeners answer, so it may not be
+// there yet when /healthz first does.
+func (m *Mailsim) readAccounts(ctx context.Context, within time.Duration) ([]mailsim.Account, error) {
+	deadline := time.Now().Add(within)
+	for {
+		rc, err := m.ctr.CopyFileFromContainer(ctx, accountsFile)
+		if err == nil {
+			var accs []mailsim.Account
+			err = json.NewDecoder(rc).Decode(&accs)
+			rc.Close()
+			if err != nil {
+				return nil, fmt.Errorf("container: reading %s: %w", accountsFile, err)
+			}
+			if len(accs) == 0 {
+				return nil, fmt.Errorf("container: %s lists no account", accountsFile)
+			}
+			return accs, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("container: copying the accounts out (%s): %w%s", accountsFile, err, m.logTail())
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // TLSConfig trusts the container's CA for serverName (its certificate

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"strings"
@@ -226,5 +228,58 @@ func TestContainerRefusesUntrustedProxy(t *testing.T) {
 	}
 	if refused.SourceIP != m.Gateway.String() {
 		t.Errorf("refusal recorded from %q, want the gateway %s", refused.SourceIP, m.Gateway)
+	}
+}
+
+// TestContainerAdminAPILockedDown: the container's admin API wants the
+// token, refuses a rebinding Host and serves no password; the accounts,
+// passwords included, come from the --accounts file copied out of the
+// container, and they log in.
+func TestContainerAdminAPILockedDown(t *testing.T) {
+	needDocker(t)
+	m := startTest(t, Options{})
+	get := func(token, host string) (int, string) {
+		req, err := http.NewRequest("GET", m.AdminURL+"/api/users", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("", ""); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d, want 401", code)
+	}
+	if code, _ := get(m.Token, "rebound.example:8025"); code != http.StatusMisdirectedRequest {
+		t.Errorf("rebinding Host: %d, want 421", code)
+	}
+	code, body := get(m.Token, "")
+	if code != http.StatusOK || strings.Contains(strings.ToLower(body), "password") {
+		t.Fatalf("GET /api/users: %d %s", code, body)
+	}
+	victim := person(t, m, 0)
+	if victim.Password == "" || strings.Contains(body, victim.Password) {
+		t.Fatalf("account %s: password %q, served: %v", victim.Address, victim.Password, strings.Contains(body, victim.Password))
+	}
+	if !strings.Contains(body, victim.Address) {
+		t.Errorf("/api/users does not list %s", victim.Address)
+	}
+	c, err := imapclient.DialTLS(m.IMAPSAddr, &imapclient.Options{TLSConfig: m.TLSConfig("localhost")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(victim.Address, victim.Password).Wait(); err != nil {
+		t.Fatalf("login with the copied-out password: %v", err)
 	}
 }
