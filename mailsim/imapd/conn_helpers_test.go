@@ -23,6 +23,7 @@ type connServerOpts struct {
 	// wrap, when set, wraps the listeners (e.g. PROXY protocol).
 	wrap func(net.Listener) net.Listener
 	cfg  func(*Config)
+	base store.Base // default: fakeBase
 }
 
 // startConnServer is startServer with a configurable Config (limits,
@@ -35,7 +36,11 @@ func startConnServer(t testing.TB, o connServerOpts) *testServer {
 	}
 	bus := audit.NewBus(clk, audit.BusOptions{RunID: "test"})
 	sub := bus.Subscribe()
-	st := store.New(fakeBase{counts: map[string]uint32{"INBOX": 10, "Sent": 5}}, clk, store.Options{})
+	var base store.Base = fakeBase{counts: map[string]uint32{"INBOX": 10, "Sent": 5}}
+	if o.base != nil {
+		base = o.base
+	}
+	st := store.New(base, clk, store.Options{})
 	b, err := certs.Generate(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Now())
 	require.NoError(t, err)
 	cfg := Config{Store: st, Directory: fakeDir{}, Bus: bus, TLSConfig: b.TLSConfig, AllowInsecureAuth: true}

@@ -267,7 +267,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	ic.onClose = c.closeAll
 	c.server = ic
 	info.done = c.closed
-	dc.onTimeout = func(string) { _ = c.writeClient(byeInactivity) }
+	dc.onTimeout = func(string) { c.sayByeAndClose(byeInactivity) }
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -400,7 +400,12 @@ type ConnInfo struct {
 	done          <-chan struct{} // closed when the connection is closed
 
 	commands atomic.Int64
+	waiting  atomic.Int32 // imapserver is reading the pipe: no command runs
 }
+
+// serverBusy reports whether imapserver is running a command (it is not
+// waiting for the client's next one).
+func (i *ConnInfo) serverBusy() bool { return i.waiting.Load() == 0 }
 
 // SetCloseReason records why the connection is ending (e.g. "client_logout",
 // "client_reset", "timeout_preauth", "server_shutdown"). The first reason set
@@ -458,6 +463,14 @@ type innerConn struct {
 }
 
 func (c *innerConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+// Read is imapserver waiting for the client's next command (or the rest
+// of one, or IDLE's DONE).
+func (c *innerConn) Read(p []byte) (int, error) {
+	c.info.waiting.Add(1)
+	defer c.info.waiting.Add(-1)
+	return c.Conn.Read(p)
+}
 func (c *innerConn) Close() error {
 	c.onClose()
 	return nil

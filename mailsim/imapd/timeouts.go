@@ -28,6 +28,10 @@ const (
 	reasonTimeoutTLSHandshake = "timeout_tls_handshake"
 
 	byeInactivity = "* BYE Disconnected for inactivity\r\n"
+	// byeWriteTimeout bounds the BYE of a timed-out connection.
+	byeWriteTimeout = 5 * time.Second
+	// byeLockWait is how long the BYE waits for a response being written.
+	byeLockWait = time.Second
 )
 
 // deadlineConn is the client connection as the shim and TLS see it. Before
@@ -36,7 +40,11 @@ const (
 //     than the pre-authentication deadline);
 //   - before authentication, the pre-authentication deadline, fixed from
 //     the connection's acceptance;
-//   - after it, IdleTimeout from now (inactivity).
+//   - after it, IdleTimeout from the start of the read or the end of the
+//     last write to the client, whichever is later (inactivity both ways);
+//     it does not fire while imapserver runs a command (the client awaits
+//     its response) unless a write to the client has been blocked for
+//     IdleTimeout (the client reads nothing either).
 //
 // A deadline set on it (SetDeadline or SetReadDeadline, as the TLS
 // handshakes of startConn and of the shim's STARTTLS do) marks a TLS
@@ -56,6 +64,8 @@ type deadlineConn struct {
 
 	mu         sync.Mutex
 	hsDeadline time.Time // non-zero during a TLS handshake
+	lastWrite  time.Time // end of the last write to the client
+	writeStart time.Time // start of the write in progress, if any
 }
 
 func (s *Server) newDeadlineConn(nc net.Conn, info *ConnInfo) *deadlineConn {
@@ -65,16 +75,21 @@ func (s *Server) newDeadlineConn(nc net.Conn, info *ConnInfo) *deadlineConn {
 	}
 }
 
-// deadline returns the read deadline for the connection's state at now and
-// the reason recorded when it fires.
-func (d *deadlineConn) deadline(now time.Time) (time.Time, string) {
+// deadline returns the read deadline for the connection's state, for a
+// read that started at readStart, and the reason recorded when it fires.
+func (d *deadlineConn) deadline(readStart time.Time) (time.Time, string) {
 	d.mu.Lock()
-	hs := d.hsDeadline
+	hs, lastWrite := d.hsDeadline, d.lastWrite
 	d.mu.Unlock()
 	authed := d.info.Authenticated()
-	dl, reason := now.Add(d.idle), reasonTimeoutIdle
-	if !authed {
-		dl, reason = d.start.Add(d.preAuth), reasonTimeoutPreAuth
+	dl, reason := d.start.Add(d.preAuth), reasonTimeoutPreAuth
+	if authed {
+		// Silence both ways: a response still being written (a slow
+		// command, a large FETCH) is activity.
+		dl, reason = readStart.Add(d.idle), reasonTimeoutIdle
+		if lastWrite.After(readStart) {
+			dl = lastWrite.Add(d.idle)
+		}
 	}
 	if !hs.IsZero() && (authed || hs.Before(dl)) {
 		dl, reason = hs, reasonTimeoutTLSHandshake
@@ -83,8 +98,9 @@ func (d *deadlineConn) deadline(now time.Time) (time.Time, string) {
 }
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
+	start := time.Now()
 	for {
-		dl, reason := d.deadline(time.Now())
+		dl, reason := d.deadline(start)
 		if err := d.Conn.SetReadDeadline(dl); err != nil {
 			return 0, err
 		}
@@ -92,10 +108,23 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		if n > 0 || err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return n, err
 		}
-		// The state may have changed while the read waited (a login
-		// completed, a handshake ended): then wait on the new deadline.
-		if _, cur := d.deadline(time.Now()); cur != reason {
+		now := time.Now()
+		dl2, cur := d.deadline(start)
+		switch {
+		case cur != reason:
+			// The state changed while the read waited (a login
+			// completed, a handshake ended): wait on the new deadline.
 			continue
+		case cur == reasonTimeoutIdle && d.writingFor(now) >= d.idle:
+			// A response has been stuck that long: the client reads
+			// nothing either.
+		case cur == reasonTimeoutIdle && d.info.serverBusy():
+			// A command is running: the client waits for it, which
+			// is not inactivity.
+			start = now
+			continue
+		case dl2.After(now):
+			continue // a response was written meanwhile
 		}
 		d.info.SetCloseReason(reason)
 		if reason != reasonTimeoutTLSHandshake && d.onTimeout != nil {
@@ -103,6 +132,30 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+func (d *deadlineConn) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	d.writeStart = time.Now()
+	d.mu.Unlock()
+	n, err := d.Conn.Write(p)
+	d.mu.Lock()
+	d.writeStart = time.Time{}
+	if n > 0 {
+		d.lastWrite = time.Now()
+	}
+	d.mu.Unlock()
+	return n, err
+}
+
+// writingFor tells how long the write in progress has been blocked.
+func (d *deadlineConn) writingFor(now time.Time) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writeStart.IsZero() {
+		return 0
+	}
+	return now.Sub(d.writeStart)
 }
 
 func (d *deadlineConn) setHandshake(t time.Time) {
@@ -129,4 +182,29 @@ func (d *deadlineConn) SetReadDeadline(t time.Time) error {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// sayByeAndClose tells a timed-out client BYE and closes its connection,
+// which ends the shim and, through the pipe, imapserver's session. When a
+// response is still being written after byeLockWait (the client neither
+// reads nor writes: the writer is stuck on a full socket) there is no room
+// for a BYE: closing the connection frees the writer at once instead of
+// after its write timeout.
+func (c *conn) sayByeAndClose(bye string) {
+	locked := make(chan struct{})
+	go func() { c.wmu.Lock(); close(locked) }()
+	t := time.NewTimer(byeLockWait)
+	defer t.Stop()
+	select {
+	case <-locked:
+		c.client.SetWriteDeadline(time.Now().Add(byeWriteTimeout))
+		if _, err := c.cw.WriteString(bye); err == nil {
+			_ = c.cw.Flush()
+		}
+	case <-t.C:
+		c.raw.Close()
+		<-locked
+	}
+	c.wmu.Unlock()
+	c.raw.Close()
 }

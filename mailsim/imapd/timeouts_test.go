@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 func shortTimeouts(preAuth, idle, handshake time.Duration) connServerOpts {
@@ -160,4 +161,37 @@ func TestTLSHandshakeTimeoutStartTLS(t *testing.T) {
 	require.NoError(t, tc.Handshake())
 	r2 := &rawConn{t: t, c: tc, br: bufio.NewReader(tc)}
 	loginRaw(t, r2, "agent@interieur.test")
+}
+
+// slowBase takes its time to produce one message.
+type slowBase struct {
+	fakeBase
+	uid   uint32
+	delay time.Duration
+}
+
+func (b slowBase) Message(owner, folder string, uid uint32) (store.BaseMessage, error) {
+	if uid == b.uid {
+		time.Sleep(b.delay)
+	}
+	return b.fakeBase.Message(owner, folder, uid)
+}
+
+// A client waiting for a command that runs longer than IdleTimeout is not
+// inactive: it gets its response, not a BYE.
+func TestIdleTimeoutSparesRunningCommand(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{
+		base: slowBase{fakeBase: fakeBase{counts: map[string]uint32{"INBOX": 10, "Sent": 5}}, uid: 7, delay: 1500 * time.Millisecond},
+		cfg:  func(c *Config) { c.IdleTimeout = 300 * time.Millisecond },
+	})
+	r := dialRaw(t, ts.addr)
+	require.Contains(t, r.line(), "* OK")
+	loginRaw(t, r, "agent@interieur.test")
+	r.send("s SELECT INBOX")
+	r.until("s ")
+	r.send("f UID FETCH 7 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	lines := r.until("f ")
+	assert.Equal(t, "f OK UID FETCH completed", lines[len(lines)-1], "%q", lines)
+	// Silence afterwards still ends the session.
+	assert.Equal(t, []string{"* BYE Disconnected for inactivity"}, readToEOF(t, r))
 }
