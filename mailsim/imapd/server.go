@@ -267,6 +267,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	ic.onClose = c.closeAll
 	c.server = ic
 	info.done = c.closed
+	info.stateChanged = dc.stateChanged
 	dc.onTimeout = func(string) { c.sayByeAndClose(byeInactivity) }
 	s.mu.Lock()
 	if s.closed {
@@ -398,6 +399,7 @@ type ConnInfo struct {
 	mailboxOwner  string
 	closeReason   string          // why the connection ended; first set wins
 	done          <-chan struct{} // closed when the connection is closed
+	stateChanged  func()          // called after a login (moves the read deadline)
 
 	commands atomic.Int64
 	waiting  atomic.Int32 // imapserver is reading the pipe: no command runs
@@ -443,7 +445,15 @@ func (i *ConnInfo) Client() (string, string) {
 }
 
 func (i *ConnInfo) setTLS(tls.ConnectionState) { i.mu.Lock(); i.tls = true; i.mu.Unlock() }
-func (i *ConnInfo) setAuthenticated()          { i.mu.Lock(); i.authenticated = true; i.mu.Unlock() }
+func (i *ConnInfo) setAuthenticated() {
+	i.mu.Lock()
+	i.authenticated = true
+	changed := i.stateChanged
+	i.mu.Unlock()
+	if changed != nil {
+		changed()
+	}
+}
 func (i *ConnInfo) setID(p map[string]string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()

@@ -66,6 +66,7 @@ type deadlineConn struct {
 	hsDeadline time.Time // non-zero during a TLS handshake
 	lastWrite  time.Time // end of the last write to the client
 	writeStart time.Time // start of the write in progress, if any
+	readStart  time.Time // start of the read in progress, if any
 }
 
 func (s *Server) newDeadlineConn(nc net.Conn, info *ConnInfo) *deadlineConn {
@@ -79,8 +80,12 @@ func (s *Server) newDeadlineConn(nc net.Conn, info *ConnInfo) *deadlineConn {
 // read that started at readStart, and the reason recorded when it fires.
 func (d *deadlineConn) deadline(readStart time.Time) (time.Time, string) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.deadlineLocked(readStart)
+}
+
+func (d *deadlineConn) deadlineLocked(readStart time.Time) (time.Time, string) {
 	hs, lastWrite := d.hsDeadline, d.lastWrite
-	d.mu.Unlock()
 	authed := d.info.Authenticated()
 	dl, reason := d.start.Add(d.preAuth), reasonTimeoutPreAuth
 	if authed {
@@ -99,9 +104,18 @@ func (d *deadlineConn) deadline(readStart time.Time) (time.Time, string) {
 
 func (d *deadlineConn) Read(p []byte) (int, error) {
 	start := time.Now()
+	defer func() {
+		d.mu.Lock()
+		d.readStart = time.Time{}
+		d.mu.Unlock()
+	}()
 	for {
-		dl, reason := d.deadline(start)
-		if err := d.Conn.SetReadDeadline(dl); err != nil {
+		d.mu.Lock()
+		d.readStart = start
+		dl, reason := d.deadlineLocked(start)
+		err := d.Conn.SetReadDeadline(dl)
+		d.mu.Unlock()
+		if err != nil {
 			return 0, err
 		}
 		n, err := d.Conn.Read(p)
@@ -132,6 +146,19 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// stateChanged moves the deadline of a read in progress to the one of the
+// connection's new state (a login makes it IdleTimeout from the read's
+// start instead of the pre-authentication deadline).
+func (d *deadlineConn) stateChanged() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.readStart.IsZero() {
+		return
+	}
+	dl, _ := d.deadlineLocked(d.readStart)
+	_ = d.Conn.SetReadDeadline(dl)
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {

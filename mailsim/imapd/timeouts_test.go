@@ -195,3 +195,26 @@ func TestIdleTimeoutSparesRunningCommand(t *testing.T) {
 	// Silence afterwards still ends the session.
 	assert.Equal(t, []string{"* BYE Disconnected for inactivity"}, readToEOF(t, r))
 }
+
+// slowDir takes its time to check a password.
+type slowDir struct{ fakeDir }
+
+func (d slowDir) Authenticate(u, p string) (string, error) {
+	time.Sleep(300 * time.Millisecond)
+	return d.fakeDir.Authenticate(u, p)
+}
+
+// A login completes while the shim already waits for the next command on
+// the pre-authentication deadline (a minute by default): that wait must
+// switch to IdleTimeout at once, not when the minute is over.
+func TestIdleTimeoutStartsAtLogin(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{cfg: func(c *Config) {
+		c.Directory = slowDir{}
+		c.IdleTimeout = 300 * time.Millisecond
+	}})
+	r := dialRaw(t, ts.addr)
+	require.Contains(t, r.line(), "* OK")
+	loginRaw(t, r, "agent@interieur.test")
+	assert.Equal(t, []string{"* BYE Disconnected for inactivity"}, readToEOF(t, r))
+	assert.Equal(t, "timeout_idle", logoutReason(t, ts, sessionOf(t, ts, localPort(r))))
+}
