@@ -296,11 +296,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			err := tc.Handshake()
 			tc.SetDeadline(time.Time{})
 			if err != nil {
-				reason := "tls_handshake_failed"
-				if info.CloseReason() == reasonTimeoutTLSHandshake {
-					reason = reasonTimeoutTLSHandshake
-				}
-				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: reason})
+				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: handshakeFailure(info, err)})
 				c.closeAll()
 				return
 			}
@@ -597,11 +593,7 @@ func (s *Server) auditStartTLS(info *ConnInfo, err error) {
 	e := audit.Event{Action: audit.IMAPStartTLS, Outcome: audit.Success, Command: "STARTTLS"}
 	if err != nil {
 		e.Outcome = audit.Failure
-		e.Reason = "tls_handshake_failed"
-		if info.CloseReason() == reasonTimeoutTLSHandshake || isTimeout(err) {
-			e.Reason = reasonTimeoutTLSHandshake
-			info.SetCloseReason(reasonTimeoutTLSHandshake)
-		}
+		e.Reason = handshakeFailure(info, err)
 	}
 	s.emit(info, e)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -141,7 +142,10 @@ func (d *deadlineConn) Read(p []byte) (int, error) {
 			continue // a response was written meanwhile
 		}
 		d.info.SetCloseReason(reason)
-		if reason != reasonTimeoutTLSHandshake && d.onTimeout != nil {
+		d.mu.Lock()
+		handshaking := !d.hsDeadline.IsZero()
+		d.mu.Unlock()
+		if !handshaking && d.onTimeout != nil { // no BYE in the middle of a TLS handshake
 			d.onTimeout(reason)
 		}
 		return n, err
@@ -203,6 +207,20 @@ func (d *deadlineConn) SetDeadline(t time.Time) error {
 func (d *deadlineConn) SetReadDeadline(t time.Time) error {
 	d.setHandshake(t)
 	return nil
+}
+
+// handshakeFailure returns the audit reason of a failed TLS handshake: the
+// timeout that ended it (the handshake's own, or the pre-authentication
+// deadline that came first), else tls_handshake_failed.
+func handshakeFailure(info *ConnInfo, err error) string {
+	switch r := info.CloseReason(); {
+	case strings.HasPrefix(r, "timeout_"):
+		return r
+	case isTimeout(err):
+		info.SetCloseReason(reasonTimeoutTLSHandshake)
+		return reasonTimeoutTLSHandshake
+	}
+	return "tls_handshake_failed"
 }
 
 // isTimeout reports whether err is a deadline that fired.

@@ -218,3 +218,22 @@ func TestIdleTimeoutStartsAtLogin(t *testing.T) {
 	assert.Equal(t, []string{"* BYE Disconnected for inactivity"}, readToEOF(t, r))
 	assert.Equal(t, "timeout_idle", logoutReason(t, ts, sessionOf(t, ts, localPort(r))))
 }
+
+// The pre-authentication deadline also bounds a TLS handshake: when it
+// comes first it is the reason, and no plaintext BYE is written into the
+// handshake.
+func TestPreAuthTimeoutDuringHandshake(t *testing.T) {
+	ts := startConnServer(t, shortTimeouts(300*time.Millisecond, 0, 0))
+	silent := dialRaw(t, ts.tlsAddr)
+	assert.Empty(t, readToEOF(t, silent))
+	e := ts.eventWith(t, audit.IMAPConnect, "timeout_preauth")
+	assert.Equal(t, audit.Failure, e.Outcome)
+
+	r := dialRaw(t, ts.addr)
+	require.Contains(t, r.line(), "* OK")
+	r.send("t STARTTLS")
+	require.Equal(t, "t OK Begin TLS negotiation now", r.line())
+	assert.Empty(t, readToEOF(t, r))
+	e = ts.eventWith(t, audit.IMAPStartTLS, "timeout_preauth")
+	assert.Equal(t, "timeout_preauth", logoutReason(t, ts, e.SessionID))
+}
