@@ -219,3 +219,20 @@ func appendLarge(t *testing.T, r *rawConn, msg string) {
 func largeMessage() string {
 	return "Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/\r\n", 24<<20/66)
 }
+
+// Close while a client is inside the IMAPS handshake closes it; the old
+// server flushed the connection's writer before it existed (nil pointer
+// panic).
+func TestCloseDuringTLSHandshake(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	r := dialRaw(t, ts.tlsAddr)
+	_, err := r.c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		ts.srv.mu.Lock()
+		defer ts.srv.mu.Unlock()
+		return len(ts.srv.conns) == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, ts.srv.Close())
+	assert.Empty(t, readToEOF(t, r))
+}
