@@ -23,6 +23,7 @@ import (
 
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/store"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 // Errors a Directory returns from Authenticate (possibly wrapped).
@@ -64,6 +65,26 @@ type Config struct {
 	ServerName string
 	// Logger receives diagnostics; nil is quiet.
 	Logger *slog.Logger
+
+	// MaxSessions bounds the concurrent connections (all listeners);
+	// more get "* BYE [LIMIT]". Default DefaultMaxSessions.
+	MaxSessions int
+	// MaxSessionsPerSource bounds the concurrent connections from one
+	// source address. Default DefaultMaxSessionsPerSource.
+	MaxSessionsPerSource int
+	// PreAuthTimeout is how long a connection may stay unauthenticated.
+	// Default DefaultPreAuthTimeout.
+	PreAuthTimeout time.Duration
+	// IdleTimeout logs out an authenticated session that sent nothing for
+	// that long (IDLE included). Default DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// TLSHandshakeTimeout bounds TLS handshakes (IMAPS and STARTTLS).
+	// Default DefaultTLSHandshakeTimeout.
+	TLSHandshakeTimeout time.Duration
+	// Throttle, when set, throttles LOGIN and AUTHENTICATE (failure
+	// delay, per-source and per-account failure limits); its delays are
+	// waited on the Bus clock. Nil (the default) is off.
+	Throttle *throttle.Limiter
 }
 
 // Server is the IMAP server.
@@ -80,6 +101,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	refusing  map[net.Conn]struct{} // connections over a cap being told BYE
+	counter   *sessionCounter
 	closed    bool
 	wg        sync.WaitGroup
 	sessions  sync.WaitGroup // sessions not yet closed (their logout event pending)
@@ -98,14 +121,30 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = "maildrill-mailsim"
 	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxSessionsPerSource <= 0 {
+		cfg.MaxSessionsPerSource = DefaultMaxSessionsPerSource
+	}
+	if cfg.PreAuthTimeout <= 0 {
+		cfg.PreAuthTimeout = DefaultPreAuthTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.TLSHandshakeTimeout <= 0 {
+		cfg.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
 		cfg: cfg, tlsConfig: cfg.TLSConfig, allowInsecure: cfg.AllowInsecureAuth, log: log,
-		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		done: make(chan struct{}), servErr: make(chan error, 1),
+		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, refusing: map[net.Conn]struct{}{},
+		counter: newSessionCounter(cfg.MaxSessions, cfg.MaxSessionsPerSource),
+		done:    make(chan struct{}), servErr: make(chan error, 1),
 	}
 	s.pipeLn = newPipeListener()
 	s.imap = imapserver.New(&imapserver.Options{
@@ -158,6 +197,7 @@ func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error 
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
+	var delay time.Duration
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -166,14 +206,39 @@ func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error 
 				return nil
 			default:
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return err
 			}
-			return err
+			// Anything else may pass (EMFILE, ENFILE, ECONNABORTED,
+			// ENOBUFS...): back off and retry, as net/http does.
+			delay = acceptBackoff(delay)
+			s.log.Warn("imap accept failed; retrying", "service", service, "err", err, "delay", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return nil
+			}
+			continue
 		}
+		delay = 0
 		s.startConn(nc, service, implicitTLS)
 	}
+}
+
+// Accept-loop backoff after a failed Accept: doubling from
+// minAcceptBackoff up to maxAcceptBackoff (net/http's values).
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+func acceptBackoff(prev time.Duration) time.Duration {
+	if prev == 0 {
+		return minAcceptBackoff
+	}
+	return min(2*prev, maxAcceptBackoff)
 }
 
 func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
@@ -183,21 +248,34 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	}
 	info.SourceIP, info.SourcePort = splitAddr(nc.RemoteAddr())
 	_, info.LocalPort = splitAddr(nc.LocalAddr())
+	if reason := s.counter.acquire(info.SourceIP); reason != "" {
+		s.refuse(nc, info, implicitTLS, reason)
+		return
+	}
+	dc := s.newDeadlineConn(nc, info)
+	nc = dc
 	srvEnd, shimEnd := net.Pipe()
 	c := &conn{
 		srv: s, info: info, raw: nc, client: nc,
 		inner: shimEnd, serverPipe: srvEnd,
 		pending: map[string]pending{},
-		tlsGo:   make(chan struct{}, 1), tlsDone: make(chan error, 1),
+		cr:      bufio.NewReaderSize(nc, 64<<10), cw: bufio.NewWriterSize(nc, 64<<10),
+		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed: make(chan struct{}),
 	}
 	ic := &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
 	ic.onClose = c.closeAll
 	c.server = ic
+	info.done = c.closed
+	info.stateChanged = dc.stateChanged
+	dc.onTimeout = func(string) { c.sayByeAndClose(byeInactivity) }
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
+		s.counter.release(info.SourceIP)
 		nc.Close()
+		srvEnd.Close()
+		shimEnd.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -210,22 +288,26 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
+			s.counter.release(info.SourceIP)
 		}()
 		if implicitTLS {
 			tc := tls.Server(nc, s.tlsConfig)
-			if err := tc.Handshake(); err != nil {
-				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: "tls_handshake_failed"})
-				nc.Close()
+			tc.SetDeadline(time.Now().Add(s.cfg.TLSHandshakeTimeout)) // starts the handshake deadline
+			err := tc.Handshake()
+			tc.SetDeadline(time.Time{})
+			if err != nil {
+				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: handshakeFailure(info, err)})
+				c.closeAll()
 				return
 			}
 			info.setTLS(tc.ConnectionState())
 			c.client = tc
 		}
-		c.cr = bufio.NewReaderSize(c.client, 64<<10)
-		c.cw = bufio.NewWriterSize(c.client, 64<<10)
+		c.cr.Reset(c.client)
+		c.cw.Reset(c.client)
 		s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Success})
 		if !s.pipeLn.offer(c.server) {
-			nc.Close()
+			c.closeAll()
 			return
 		}
 		c.serve()
@@ -247,6 +329,9 @@ func (s *Server) Close() error {
 	}
 	for c := range s.conns {
 		c.closeAll()
+	}
+	for nc := range s.refusing {
+		nc.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -308,10 +393,17 @@ type ConnInfo struct {
 	userName      string
 	mailbox       string // selected mailbox, as the client named it
 	mailboxOwner  string
-	closeReason   string // why the connection ended; first set wins
+	closeReason   string          // why the connection ended; first set wins
+	done          <-chan struct{} // closed when the connection is closed
+	stateChanged  func()          // called after a login (moves the read deadline)
 
 	commands atomic.Int64
+	waiting  atomic.Int32 // imapserver is reading the pipe: no command runs
 }
+
+// serverBusy reports whether imapserver is running a command (it is not
+// waiting for the client's next one).
+func (i *ConnInfo) serverBusy() bool { return i.waiting.Load() == 0 }
 
 // SetCloseReason records why the connection is ending (e.g. "client_logout",
 // "client_reset", "timeout_preauth", "server_shutdown"). The first reason set
@@ -349,7 +441,15 @@ func (i *ConnInfo) Client() (string, string) {
 }
 
 func (i *ConnInfo) setTLS(tls.ConnectionState) { i.mu.Lock(); i.tls = true; i.mu.Unlock() }
-func (i *ConnInfo) setAuthenticated()          { i.mu.Lock(); i.authenticated = true; i.mu.Unlock() }
+func (i *ConnInfo) setAuthenticated() {
+	i.mu.Lock()
+	i.authenticated = true
+	changed := i.stateChanged
+	i.mu.Unlock()
+	if changed != nil {
+		changed()
+	}
+}
 func (i *ConnInfo) setID(p map[string]string) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -369,12 +469,28 @@ type innerConn struct {
 }
 
 func (c *innerConn) Write(p []byte) (int, error) { return c.out.Write(p) }
+
+// Read is imapserver waiting for the client's next command (or the rest
+// of one, or IDLE's DONE).
+func (c *innerConn) Read(p []byte) (int, error) {
+	c.info.waiting.Add(1)
+	defer c.info.waiting.Add(-1)
+	return c.Conn.Read(p)
+}
 func (c *innerConn) Close() error {
 	c.onClose()
 	return nil
 }
 
 func (c *innerConn) RemoteAddr() net.Addr { return c.remote }
+
+// SetReadDeadline ignores imapserver's read deadlines (30 s per command
+// before login, 35 min after): the shim enforces the connection's timeouts
+// on the client connection, where the client can be told BYE.
+func (c *innerConn) SetReadDeadline(time.Time) error { return nil }
+
+// SetDeadline applies only imapserver's write deadline (see SetReadDeadline).
+func (c *innerConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
 // pipeListener hands pipe ends to imapserver.Serve.
 type pipeListener struct {
@@ -426,6 +542,9 @@ func (s *Server) emit(info *ConnInfo, e audit.Event) {
 	e.SourcePort = info.SourcePort
 	e.DestPort = info.LocalPort
 	e.TLS = info.TLS()
+	if e.Action == audit.IMAPLogout && e.Reason == "" {
+		e.Reason = info.CloseReason()
+	}
 	if e.ClientName == "" {
 		e.ClientName, e.ClientVersion = info.Client()
 	}
@@ -474,7 +593,7 @@ func (s *Server) auditStartTLS(info *ConnInfo, err error) {
 	e := audit.Event{Action: audit.IMAPStartTLS, Outcome: audit.Success, Command: "STARTTLS"}
 	if err != nil {
 		e.Outcome = audit.Failure
-		e.Reason = "tls_handshake_failed"
+		e.Reason = handshakeFailure(info, err)
 	}
 	s.emit(info, e)
 }

@@ -128,6 +128,12 @@ func (s *session) login(mech, username, password string) error {
 		s.emit(e)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "TLS is required to authenticate"}
 	}
+	if reason, refusal := s.srv.throttled(s.info, username); refusal != nil {
+		e.Outcome, e.Reason = audit.Failure, reason
+		s.emit(e)
+		s.srv.authFailure(s.info, username)
+		return refusal
+	}
 	addr, err := s.srv.cfg.Directory.Authenticate(username, password)
 	if err != nil {
 		e.Outcome = audit.Failure
@@ -140,8 +146,10 @@ func (s *session) login(mech, username, password string) error {
 			e.Reason = "error"
 		}
 		s.emit(e)
+		s.srv.authFailure(s.info, username)
 		return imapserver.ErrAuthFailed
 	}
+	s.srv.authSucceeded(s.info, username)
 	s.user = addr
 	s.loggedIn = true
 	s.info.setUser(addr)
