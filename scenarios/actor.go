@@ -63,6 +63,7 @@ type actorRun struct {
 
 	ic       *imapclient.Client
 	icSrc    string
+	icUsed   time.Time // wall time of the session's last use
 	user     string
 	pass     string
 	selected string
@@ -368,9 +369,27 @@ func (ar *actorRun) tryList(ctx context.Context) error {
 	return errors.New("no credential of the stolen list works")
 }
 
+// imapReuseLimit is how long an actor keeps using a quiet IMAP session,
+// in wall time: well under the servers' autologout (30 minutes).
+const imapReuseLimit = 20 * time.Minute
+
 // ensureIMAP makes sure the actor is logged in over IMAP.
 func (ar *actorRun) ensureIMAP(ctx context.Context) error {
 	if ar.ic != nil {
+		// A session left quiet for long would be logged out by the
+		// server (mailsim's and Dovecot's autologout is 30 minutes of wall
+		// time, which a real-clock run's waits can pass): log out and in
+		// again first, as a mail client does when it wakes.
+		if time.Since(ar.icUsed) < imapReuseLimit {
+			ar.icUsed = time.Now()
+			return nil
+		}
+		user, pass := ar.user, ar.pass
+		ar.logout()
+		if err := ar.login(ctx, cred{user: user, pass: pass}); err != nil {
+			return err
+		}
+		ar.icUsed = time.Now()
 		return nil
 	}
 	cr, err := ar.credentials(nil)
@@ -397,6 +416,7 @@ func (ar *actorRun) login(ctx context.Context, cr cred) error {
 		return fmt.Errorf("login as %s: %w", cr.user, err)
 	}
 	ar.ic, ar.icSrc, ar.user, ar.pass, ar.selected = c, key, cr.user, cr.pass, ""
+	ar.icUsed = time.Now()
 	ar.record("imap.login", "success", TruthRecord{User: cr.user})
 	return nil
 }
