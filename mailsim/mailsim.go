@@ -31,6 +31,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/smtpd"
 	"github.com/maildrill/maildrill/mailsim/store"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 // Disabled as a listen address turns a listener off.
@@ -99,8 +100,44 @@ type Config struct {
 	TrustedProxies []netip.Prefix // default loopback
 	// MaxMessageBytes bounds SMTP messages (default 25 MiB).
 	MaxMessageBytes int64
+	// Limits bound what clients can make the mail system do: sessions,
+	// timeouts, MIME structure. Zero fields take the servers' defaults,
+	// which no normal client or library scenario reaches.
+	Limits Limits
+	// Throttle turns on authentication throttling (off by default): a
+	// delay before each failure reply and per-source / per-account
+	// failure limits, on the scenario clock, for IMAP and submission.
+	Throttle throttle.Config
 	// Logger receives diagnostics; nil is quiet.
 	Logger *slog.Logger
+}
+
+// Limits bound what clients can make the mail system do. Zero fields take
+// the defaults named beside them; every limit that fires is refused the way
+// the protocol says and recorded as an audit event whose event.reason names
+// it (limit_*, timeout_*).
+type Limits struct {
+	// IMAPSessions and IMAPSessionsPerSource cap concurrent IMAP/IMAPS
+	// connections (imapd.DefaultMaxSessions, DefaultMaxSessionsPerSource).
+	IMAPSessions, IMAPSessionsPerSource int
+	// MXSessions, SubmissionSessions and their per-source caps are
+	// separate, so floods on the MX never lock out submission
+	// (smtpd.DefaultMaxSessions, DefaultMaxSessionsPerIP).
+	MXSessions, MXSessionsPerSource                 int
+	SubmissionSessions, SubmissionSessionsPerSource int
+	// IMAPPreAuthTimeout: time to authenticate (imapd.DefaultPreAuthTimeout).
+	IMAPPreAuthTimeout time.Duration
+	// IMAPIdleTimeout: autologout of a silent session, IDLE included
+	// (imapd.DefaultIdleTimeout, RFC 9051's 30 minutes).
+	IMAPIdleTimeout time.Duration
+	// SMTPCommandTimeout and SMTPDataTimeout: RFC 5321 §4.5.3.2
+	// (smtpd.DefaultReadTimeout, DefaultDataTimeout).
+	SMTPCommandTimeout, SMTPDataTimeout time.Duration
+	// TLSHandshakeTimeout bounds every TLS handshake (30 s).
+	TLSHandshakeTimeout time.Duration
+	// MIMEDepth and MIMEParts bound a message's structure on the SMTP
+	// listeners (smtpd.DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
+	MIMEDepth, MIMEParts int
 }
 
 // Server is a running mail system.
@@ -233,9 +270,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("mailsim: certificates: %w", err)
 	}
 
+	lim := cfg.Limits
+	thr := throttle.New(cfg.Throttle, cfg.Clock) // nil when off; one limiter for IMAP and SMTP
 	s.imap, err = imapd.New(imapd.Config{
 		Store: s.Store, Directory: dir, Bus: s.Bus, TLSConfig: s.Certs.TLSConfig,
 		AllowInsecureAuth: cfg.AllowInsecureAuth, Logger: log,
+		MaxSessions: lim.IMAPSessions, MaxSessionsPerSource: lim.IMAPSessionsPerSource,
+		PreAuthTimeout: lim.IMAPPreAuthTimeout, IdleTimeout: lim.IMAPIdleTimeout,
+		TLSHandshakeTimeout: lim.TLSHandshakeTimeout, Throttle: thr,
 	})
 	if err != nil {
 		return nil, err
@@ -245,6 +287,10 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Domain: cfg.Domain, Hostname: "smtp." + cfg.Domain, Backend: &smtpBackend{dir: dir, store: s.Store},
 		Bus: s.Bus, Clock: cfg.Clock, Outbox: s.Outbox, Logger: log,
 		TLSConfig: s.Certs.TLSConfig, AllowInsecureAuth: cfg.AllowInsecureAuth, MaxMessageBytes: cfg.MaxMessageBytes,
+		MaxSessions: lim.MXSessions, MaxSessionsPerIP: lim.MXSessionsPerSource,
+		MaxSubmissionSessions: lim.SubmissionSessions, MaxSubmissionSessionsPerIP: lim.SubmissionSessionsPerSource,
+		ReadTimeout: lim.SMTPCommandTimeout, DataTimeout: lim.SMTPDataTimeout, TLSHandshakeTimeout: lim.TLSHandshakeTimeout,
+		MaxMIMEDepth: lim.MIMEDepth, MaxMIMEParts: lim.MIMEParts, Throttle: thr,
 	})
 	if err != nil {
 		return nil, err

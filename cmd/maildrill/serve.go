@@ -18,6 +18,7 @@ import (
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 type serveFlags struct {
@@ -35,6 +36,8 @@ type serveFlags struct {
 	trustedProxies                     []string
 	adminHosts                         []string
 	docker                             dockerServeFlags // serve_docker.go
+	limits                             mailsim.Limits
+	throttle                           throttle.Config
 }
 
 func newServeCmd() *cobra.Command {
@@ -83,6 +86,7 @@ See docs/admin-api.md.`,
 	fl.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol header (v1/v2) on IMAP and SMTP connections, from --trusted-proxies only")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "with --proxy-protocol: CIDRs allowed to send PROXY headers (default loopback)")
 	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
+	registerLimitFlags(fl, &f.limits, &f.throttle)
 	registerDockerServeFlags(fl, &f.docker)
 	return cmd
 }
@@ -93,6 +97,9 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if f.messages < 0 || f.messages > 100000 {
 		return usageError{fmt.Errorf("--messages must be between 0 and 100000, got %d", f.messages)}
+	}
+	if err := checkLimits(f.limits, f.throttle); err != nil {
+		return err
 	}
 	if f.onAuditError != "stop" && f.onAuditError != "warn" {
 		return usageError{fmt.Errorf("--on-audit-error %q: want 'stop' or 'warn'", f.onAuditError)}
@@ -163,6 +170,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
 		AuditLog: auditW, AdminToken: f.adminToken, AdminHosts: f.adminHosts, Logger: logger,
 		ProxyProtocol: f.proxyProtocol, TrustedProxies: trusted,
+		Limits: f.limits, Throttle: f.throttle,
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
