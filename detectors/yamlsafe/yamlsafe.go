@@ -23,18 +23,20 @@ import (
 // Parsing costs up to a few hundred bytes per input byte, so the file size
 // bound is also the memory bound.
 const (
-	DefaultMaxBytes      = 1 << 20 // 1 MiB per file
-	DefaultMaxDepth      = 64      // nested mappings and lists
-	DefaultMaxAliases    = 1000    // *alias references per file
-	DefaultMaxAliasNodes = 100_000 // nodes the aliases stand for, once expanded
+	DefaultMaxBytes       = 1 << 20 // 1 MiB per file
+	DefaultMaxDepth       = 64      // nested mappings and lists
+	DefaultMaxAliases     = 1000    // *alias references per file
+	DefaultMaxAliasNodes  = 100_000 // nodes the aliases stand for, once expanded
+	DefaultMaxEmptyValues = 1000    // "key:" or "-" with no value
 )
 
 // Limits bounds one YAML file. A zero field means its default.
 type Limits struct {
-	MaxBytes      int64 // file size in bytes (DefaultMaxBytes)
-	MaxDepth      int   // nesting depth of mappings and lists, aliases expanded (DefaultMaxDepth)
-	MaxAliases    int   // number of alias references (DefaultMaxAliases)
-	MaxAliasNodes int   // nodes added by expanding every alias (DefaultMaxAliasNodes)
+	MaxBytes       int64 // file size in bytes (DefaultMaxBytes)
+	MaxDepth       int   // nesting depth of mappings and lists, aliases expanded (DefaultMaxDepth)
+	MaxAliases     int   // number of alias references (DefaultMaxAliases)
+	MaxAliasNodes  int   // nodes added by expanding every alias (DefaultMaxAliasNodes)
+	MaxEmptyValues int   // keys and list entries without a value (DefaultMaxEmptyValues)
 }
 
 func (l Limits) withDefaults() Limits {
@@ -50,15 +52,19 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxAliasNodes <= 0 {
 		l.MaxAliasNodes = DefaultMaxAliasNodes
 	}
+	if l.MaxEmptyValues <= 0 {
+		l.MaxEmptyValues = DefaultMaxEmptyValues
+	}
 	return l
 }
 
 // Names of the limits, as Error.Limit.
 const (
-	LimitSize       = "limit_yaml_size"
-	LimitDepth      = "limit_yaml_depth"
-	LimitAliases    = "limit_yaml_aliases"
-	LimitAliasNodes = "limit_yaml_alias_nodes"
+	LimitSize        = "limit_yaml_size"
+	LimitDepth       = "limit_yaml_depth"
+	LimitAliases     = "limit_yaml_aliases"
+	LimitAliasNodes  = "limit_yaml_alias_nodes"
+	LimitEmptyValues = "limit_yaml_empty_values"
 )
 
 // Error is a refused file: which limit, where (Line 0 when the whole file is
@@ -138,7 +144,7 @@ func Parse(data []byte, l Limits) (*ast.File, error) {
 		return nil, tooLarge(l)
 	}
 	toks := lexer.Tokenize(string(data))
-	if err := checkDepth(toks, l.MaxDepth); err != nil {
+	if err := checkTokens(toks, l); err != nil {
 		return nil, err
 	}
 	f, err := parser.Parse(toks, 0)
@@ -159,38 +165,53 @@ func depthError(tk *token.Token, max int) *Error {
 	return e
 }
 
-// checkDepth bounds the nesting of the token stream: flow collections by
-// their brackets, block collections by their indentation (a stack of the
-// columns of the open collections), before goccy's parser, which recurses
-// and allocates per level, sees them.
-func checkDepth(toks token.Tokens, max int) error {
+// checkTokens bounds the token stream before goccy's parser sees it:
+//
+//   - the nesting: flow collections by their brackets, block collections by
+//     their indentation (a stack of the columns of the open collections);
+//     the parser recurses and allocates per level;
+//   - the empty values ("key:" or "-" with nothing after): the parser
+//     inserts a null token for each into its token slice, moving every
+//     token after it, so a file of "-\n" lines takes time quadratic in
+//     its length (512 Ki of them: minutes).
+func checkTokens(toks token.Tokens, l Limits) error {
 	type block struct {
 		col int
 		seq bool
 	}
 	var stack []block
-	flow := 0
-	for _, tk := range toks {
-		if tk == nil || tk.Position == nil {
+	var flowMap []bool // open flow collections, true for a mapping
+	empty := 0
+	for i, tk := range toks {
+		if tk == nil || tk.Position == nil || tk.Type == token.CommentType {
 			continue
 		}
+		next := nextToken(toks, i)
 		switch tk.Type {
 		case token.DocumentHeaderType, token.DocumentEndType:
-			stack, flow = stack[:0], 0
+			stack, flowMap = stack[:0], flowMap[:0]
 			continue
 		case token.SequenceStartType, token.MappingStartType:
-			flow++
-			if len(stack)+flow > max {
-				return depthError(tk, max)
+			flowMap = append(flowMap, tk.Type == token.MappingStartType)
+			if len(stack)+len(flowMap) > l.MaxDepth {
+				return depthError(tk, l.MaxDepth)
 			}
 			continue
 		case token.SequenceEndType, token.MappingEndType:
-			if flow > 0 {
-				flow--
+			if len(flowMap) > 0 {
+				flowMap = flowMap[:len(flowMap)-1]
 			}
 			continue
 		}
-		if flow > 0 {
+		if len(flowMap) > 0 {
+			// {a: , b} or {a, b}: keys without values
+			if flowMap[len(flowMap)-1] && (next == nil || next.Type == token.CollectEntryType || next.Type == token.MappingEndType) {
+				if tk.Type == token.MappingValueType || (tk.Prev != nil && (tk.Prev.Type == token.MappingStartType || tk.Prev.Type == token.CollectEntryType)) {
+					if empty++; empty > l.MaxEmptyValues {
+						return emptyError(tk, l.MaxEmptyValues)
+					}
+				}
+			}
 			continue
 		}
 		var col int
@@ -210,6 +231,12 @@ func checkDepth(toks token.Tokens, max int) error {
 		default:
 			continue
 		}
+		if next == nil || next.Type == token.DocumentHeaderType || next.Type == token.DocumentEndType ||
+			(next.Position != nil && next.Position.Line > tk.Position.Line && next.Position.Column <= col) {
+			if empty++; empty > l.MaxEmptyValues {
+				return emptyError(at, l.MaxEmptyValues)
+			}
+		}
 		// A list may sit at its parent key's column ("a:\n- x"): it nests
 		// in the mapping, and the next key at that column closes it.
 		for len(stack) > 0 {
@@ -224,11 +251,29 @@ func checkDepth(toks token.Tokens, max int) error {
 			continue
 		}
 		stack = append(stack, block{col, seq})
-		if len(stack)+flow > max {
-			return depthError(at, max)
+		if len(stack)+len(flowMap) > l.MaxDepth {
+			return depthError(at, l.MaxDepth)
 		}
 	}
 	return nil
+}
+
+// nextToken is the token after toks[i], comments skipped.
+func nextToken(toks token.Tokens, i int) *token.Token {
+	for _, tk := range toks[i+1:] {
+		if tk != nil && tk.Type != token.CommentType {
+			return tk
+		}
+	}
+	return nil
+}
+
+func emptyError(tk *token.Token, max int) *Error {
+	e := &Error{Limit: LimitEmptyValues, Msg: fmt.Sprintf("more than %d empty values (a key or list entry with nothing after it)", max)}
+	if tk != nil && tk.Position != nil {
+		e.Line, e.Col = tk.Position.Line, tk.Position.Column
+	}
+	return e
 }
 
 // anchorInfo is what an anchored value stands for once expanded.

@@ -2,6 +2,7 @@ package yamlsafe
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"runtime"
 	"strings"
@@ -131,6 +132,41 @@ func TestParseRefusesAliasBombs(t *testing.T) {
 	require.ErrorAs(t, err, &le)
 	assert.Equal(t, LimitDepth, le.Limit, "%v", err)
 	assert.Contains(t, err.Error(), "once alias *a is expanded")
+}
+
+// goccy's parser inserts a token for each empty value, moving all the
+// tokens after it: 512 Ki lines of "-" took minutes.
+func TestParseRefusesManyEmptyValues(t *testing.T) {
+	cases := []struct {
+		name, src string
+		line, col int
+	}{
+		{"list entries", strings.Repeat("-\n", 100<<10), 1001, 1},
+		{"keys", func() string {
+			var b strings.Builder
+			for i := 0; i < 5000; i++ {
+				fmt.Fprintf(&b, "k%d:\n", i)
+			}
+			return b.String()
+		}(), 1001, 1},
+		{"flow keys", "{" + strings.Repeat("a, ", 10000) + "}", 1, 3002},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			mem := allocated(func() { _, err = Parse([]byte(c.src), Limits{}) })
+			var le *Error
+			require.ErrorAs(t, err, &le)
+			assert.Equal(t, LimitEmptyValues, le.Limit)
+			assert.Equal(t, "more than 1000 empty values (a key or list entry with nothing after it)", le.Msg)
+			assert.Equal(t, [2]int{c.line, c.col}, [2]int{le.Line, le.Col})
+			assert.Less(t, mem, uint64(memBound), "bytes allocated")
+		})
+	}
+	_, err := Parse([]byte(strings.Repeat("-\n", 1000)), Limits{})
+	assert.NoError(t, err, "1000 empty values are allowed")
+	_, err = Parse([]byte(strings.Repeat("- # comment\n", 1000)+"-\n"), Limits{})
+	assert.Error(t, err, "comments are not values")
 }
 
 // endless is a reader that never ends.
