@@ -193,9 +193,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	byRef := map[string]*ruleNode{}
 	for _, r := range rules {
 		rn := &ruleNode{rule: r, id: r.Ref()}
-		for _, t := range r.Tags {
-			rn.tags = append(rn.tags, t)
-		}
+		rn.tags = append(rn.tags, r.Tags...)
 		if r.ID != "" {
 			if prev, dup := byRef[r.ID]; dup {
 				errs = append(errs, fmt.Errorf("%s: duplicate rule id %s (also in %s)", loc(r), r.ID, loc(prev.rule)))

@@ -239,9 +239,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	closeErr := tgt.Close()
 	pumpErr := <-pumpDone
 	r.mu.Lock()
-	for _, a := range r.engine.Flush() {
-		r.alerts = append(r.alerts, a)
-	}
+	r.alerts = append(r.alerts, r.engine.Flush()...)
 	r.mu.Unlock()
 
 	res := &Result{Scenario: sc, RunID: runID, Start: env.Start, End: clk.Now(), Wall: time.Since(wall0),
