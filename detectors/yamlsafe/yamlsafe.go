@@ -6,6 +6,7 @@
 package yamlsafe
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -143,8 +144,11 @@ func Parse(data []byte, l Limits) (*ast.File, error) {
 	if int64(len(data)) > l.MaxBytes {
 		return nil, tooLarge(l)
 	}
+	if err := checkPrefix(data, l); err != nil {
+		return nil, err
+	}
 	toks := lexer.Tokenize(string(data))
-	if err := checkTokens(toks, l); err != nil {
+	if err := checkTokens(toks, l, false); err != nil {
 		return nil, err
 	}
 	f, err := parser.Parse(toks, 0)
@@ -155,6 +159,43 @@ func Parse(data []byte, l Limits) (*ast.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// prefixBytes is how much of a large file checkPrefix tokenizes first.
+const prefixBytes = 64 << 10
+
+// checkPrefix finds a nesting bomb early in a large file from a prefix:
+// the lexer costs some hundred bytes per token, so a file of brackets
+// would cost hundreds of megabytes to tokenize whole before the depth check
+// refuses it. Tokens that end before the cut are those of the whole file
+// (the cut is at a space, or right after a bracket that opens a level too
+// many), so a refusal of the prefix is one of the file.
+func checkPrefix(data []byte, l Limits) error {
+	if len(data) <= prefixBytes {
+		return nil
+	}
+	head := data[:prefixBytes]
+	var cuts []int
+	if i := bytes.LastIndexAny(head, " \t\n"); i > 0 {
+		cuts = append(cuts, i+1)
+	}
+	depth := 0
+	for i, c := range head {
+		if c == '[' || c == '{' {
+			if depth++; depth > l.MaxDepth {
+				cuts = append(cuts, i+1)
+				break
+			}
+		} else if (c == ']' || c == '}') && depth > 0 {
+			depth--
+		}
+	}
+	for _, cut := range cuts {
+		if err := checkTokens(lexer.Tokenize(string(data[:cut])), l, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func depthError(tk *token.Token, max int) *Error {
@@ -174,7 +215,11 @@ func depthError(tk *token.Token, max int) *Error {
 //     inserts a null token for each into its token slice, moving every
 //     token after it, so a file of "-\n" lines takes time quadratic in
 //     its length (512 Ki of them: minutes).
-func checkTokens(toks token.Tokens, l Limits) error {
+//
+// With partial, toks are a prefix of the file's: a value with nothing after
+// it in the prefix may have something after it in the file, and is not
+// counted.
+func checkTokens(toks token.Tokens, l Limits, partial bool) error {
 	type block struct {
 		col int
 		seq bool
@@ -205,7 +250,7 @@ func checkTokens(toks token.Tokens, l Limits) error {
 		}
 		if len(flowMap) > 0 {
 			// {a: , b} or {a, b}: keys without values
-			if flowMap[len(flowMap)-1] && (next == nil || next.Type == token.CollectEntryType || next.Type == token.MappingEndType) {
+			if flowMap[len(flowMap)-1] && ((next == nil && !partial) || (next != nil && (next.Type == token.CollectEntryType || next.Type == token.MappingEndType))) {
 				if tk.Type == token.MappingValueType || (tk.Prev != nil && (tk.Prev.Type == token.MappingStartType || tk.Prev.Type == token.CollectEntryType)) {
 					if empty++; empty > l.MaxEmptyValues {
 						return emptyError(tk, l.MaxEmptyValues)
@@ -231,8 +276,16 @@ func checkTokens(toks token.Tokens, l Limits) error {
 		default:
 			continue
 		}
-		if next == nil || next.Type == token.DocumentHeaderType || next.Type == token.DocumentEndType ||
-			(next.Position != nil && next.Position.Line > tk.Position.Line && next.Position.Column <= col) {
+		var isEmpty bool
+		switch {
+		case next == nil:
+			isEmpty = !partial
+		case next.Type == token.DocumentHeaderType, next.Type == token.DocumentEndType:
+			isEmpty = true
+		case next.Position != nil:
+			isEmpty = next.Position.Line > tk.Position.Line && next.Position.Column <= col
+		}
+		if isEmpty {
 			if empty++; empty > l.MaxEmptyValues {
 				return emptyError(at, l.MaxEmptyValues)
 			}

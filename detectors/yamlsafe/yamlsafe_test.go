@@ -169,6 +169,29 @@ func TestParseRefusesManyEmptyValues(t *testing.T) {
 	assert.Error(t, err, "comments are not values")
 }
 
+// A large file is first checked on a 64 KiB prefix: what only looks
+// wrong because the prefix ends there is not refused.
+func TestParsePrefixCheckIsExact(t *testing.T) {
+	big := "q: '" + strings.Repeat("[", 100) + "'\nt: |\n  " + strings.Repeat("{", 100) + "\nlist:\n" + strings.Repeat("  - item\n", 10000)
+	_, err := Parse([]byte(big), Limits{})
+	assert.NoError(t, err, "brackets in strings")
+
+	// 1000 empty values, then a key whose value is right after the prefix
+	var b strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&b, "e%04d:\n", i)
+	}
+	b.WriteString("#" + strings.Repeat("x", 926) + "\n")
+	for i := 0; i < 4800; i++ {
+		fmt.Fprintf(&b, "k%05d:\n  v\n", i)
+	}
+	fmt.Fprintf(&b, "k%05d:\n", 4800)
+	require.Equal(t, prefixBytes, b.Len(), "the prefix ends after a key")
+	b.WriteString("  v\n" + strings.Repeat("# more\n", 1000))
+	_, err = Parse([]byte(b.String()), Limits{})
+	assert.NoError(t, err, "1000 empty values")
+}
+
 // endless is a reader that never ends.
 type endless struct{ n int64 }
 
