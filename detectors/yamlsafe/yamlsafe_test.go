@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -229,11 +230,24 @@ func FuzzParse(f *testing.F) {
 	f.Add(strings.Repeat("[", 1000))
 	f.Add(strings.Repeat("- ", 100) + "x\n")
 	f.Add("a:\n- x\n---\nb: !!str 1\n")
+	pad := "\n" + strings.Repeat("#\n", prefixBytes/2)
+	small := Limits{MaxDepth: 6, MaxEmptyValues: 6}.withDefaults()
 	f.Fuzz(func(t *testing.T, src string) {
 		_, err := Parse([]byte(src), Limits{MaxBytes: 64 << 10})
 		var le *Error
 		if errors.As(err, &le) && le.Msg == "" {
 			t.Fatalf("limit error without a message: %#v", le)
+		}
+		// what the prefix check refuses, the whole file's check refuses
+		if len(src) > 4<<10 {
+			return
+		}
+		padded := src + pad
+		if perr := checkPrefix([]byte(padded), small); perr != nil {
+			ferr := checkTokens(lexer.Tokenize(padded), small, false)
+			if ferr == nil || ferr.Error() != perr.Error() {
+				t.Fatalf("prefix check: %v; whole file: %v", perr, ferr)
+			}
 		}
 	})
 }
