@@ -1,8 +1,9 @@
 // Package yamlsafe reads and parses YAML files within bounds, so that a
-// hostile scenario, rule or configuration file cannot exhaust memory: the
-// file's size is checked before it is read whole, its nesting depth before
-// the (recursive) parser sees it, and its aliases before anything expands
-// them. Both the Sigma rule loader and the scenario parser use it.
+// hostile scenario, rule or configuration file cannot exhaust memory or
+// time: the file's size is checked before it is read whole, its nesting
+// depth and its empty values before goccy's parser (recursive, and
+// quadratic in empty values) sees them, and its aliases before anything
+// expands them. Both the Sigma rule loader and the scenario parser use it.
 package yamlsafe
 
 import (
