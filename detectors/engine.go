@@ -13,6 +13,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors/correlation"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // Conds are event-field equalities (case-insensitive) a logsource maps to.
@@ -81,6 +82,10 @@ type Config struct {
 	Lenient bool
 	// Logger receives debug logs; nil is quiet.
 	Logger *slog.Logger
+	// YAML bounds the rule files that lint reads (file size, nesting depth,
+	// aliases); zero fields are yamlsafe's defaults. Loader does the same
+	// for LoadFS and LoadPath.
+	YAML yamlsafe.Limits
 }
 
 // Stats are the engine's counters.

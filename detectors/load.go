@@ -13,6 +13,7 @@ import (
 	_ "time/tzdata" // the pack's office hours are Europe/Paris, wherever we run
 
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 //go:embed rules
@@ -39,10 +40,37 @@ func ParseRules(name string, data []byte) ([]*sigma.Rule, []error) {
 	return sigma.ParseFile(name, data)
 }
 
+// Loader loads rule files within YAML limits (file size, nesting depth,
+// aliases); the zero Loader uses yamlsafe's defaults.
+type Loader struct {
+	YAML yamlsafe.Limits
+}
+
 // LoadFS parses every *.yml / *.yaml file under root in fsys (recursively),
 // in lexical order. It returns the rules parsed and one error per refused
 // document or file.
 func LoadFS(fsys fs.FS, root string) ([]*sigma.Rule, []error) {
+	return Loader{}.LoadFS(fsys, root)
+}
+
+// LoadPath loads rules from a directory or a single file on disk. File names
+// in errors are the paths given.
+func LoadPath(p string) ([]*sigma.Rule, []error) {
+	return Loader{}.LoadPath(p)
+}
+
+// ReadFS reads a rule file of fsys within the size limit; a file too large
+// is a *sigma.Error naming it.
+func (l Loader) ReadFS(fsys fs.FS, name string) ([]byte, error) {
+	data, err := yamlsafe.ReadFS(fsys, name, l.YAML)
+	if e, ok := sigma.LimitError(name, err); ok {
+		return nil, e
+	}
+	return data, err
+}
+
+// LoadFS is LoadFS within l's limits.
+func (l Loader) LoadFS(fsys fs.FS, root string) ([]*sigma.Rule, []error) {
 	var rules []*sigma.Rule
 	var errs []error
 	var files []string
@@ -67,33 +95,35 @@ func LoadFS(fsys fs.FS, root string) ([]*sigma.Rule, []error) {
 	}
 	sort.Strings(files)
 	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f)
+		data, err := l.ReadFS(fsys, f)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		rs, es := sigma.ParseFile(f, data)
+		rs, es := sigma.ParseFileLimits(f, data, l.YAML)
 		rules = append(rules, rs...)
 		errs = append(errs, es...)
 	}
 	return rules, errs
 }
 
-// LoadPath loads rules from a directory or a single file on disk. File names
-// in errors are the paths given.
-func LoadPath(p string) ([]*sigma.Rule, []error) {
+// LoadPath is LoadPath within l's limits.
+func (l Loader) LoadPath(p string) ([]*sigma.Rule, []error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, []error{err}
 	}
 	if !st.IsDir() {
-		data, err := os.ReadFile(p)
+		data, err := yamlsafe.ReadFile(p, l.YAML)
+		if e, ok := sigma.LimitError(p, err); ok {
+			return nil, []error{e}
+		}
 		if err != nil {
 			return nil, []error{err}
 		}
-		return sigma.ParseFile(p, data)
+		return sigma.ParseFileLimits(p, data, l.YAML)
 	}
-	rules, errs := LoadFS(os.DirFS(p), ".")
+	rules, errs := l.LoadFS(os.DirFS(p), ".")
 	fix := func(f string) string { return filepath.Join(p, filepath.FromSlash(f)) }
 	for _, r := range rules {
 		r.File = fix(r.File)

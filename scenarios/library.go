@@ -42,9 +42,14 @@ func LibrarySource(name string) ([]byte, error) {
 
 // Load finds a scenario by file path or library name.
 func Load(nameOrPath string) (*Scenario, error) {
+	return LoadLimits(nameOrPath, Limits{})
+}
+
+// LoadLimits is Load with a file parsed within lim.
+func LoadLimits(nameOrPath string, lim Limits) (*Scenario, error) {
 	if strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") || strings.Contains(nameOrPath, "/") {
 		if _, err := os.Stat(nameOrPath); err == nil {
-			return ParseFile(nameOrPath)
+			return ParseFileLimits(nameOrPath, lim)
 		}
 	}
 	data, err := LibrarySource(nameOrPath)

@@ -6,12 +6,14 @@
 package scenarios
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // Scenario is a parsed, validated scenario.
@@ -122,20 +124,37 @@ type Expectation struct {
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
-// ParseFile reads and validates a scenario file.
+// ParseFile reads and validates a scenario file, within the default Limits.
 func ParseFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(path, data)
+	return ParseFileLimits(path, Limits{})
 }
 
-// Parse validates a scenario. On failure the error is Errors: every
-// problem at once, each with file:line:col, what is wrong and a hint.
+// ParseFileLimits is ParseFile within lim: a file larger than lim.YAML's
+// size is refused before it is read whole.
+func ParseFileLimits(path string, lim Limits) (*Scenario, error) {
+	data, err := yamlsafe.ReadFile(path, lim.YAML)
+	if err != nil {
+		var le *yamlsafe.Error
+		if errors.As(err, &le) {
+			return nil, Errors{{File: path, Msg: le.Msg}}
+		}
+		return nil, err
+	}
+	return ParseLimits(path, data, lim)
+}
+
+// Parse validates a scenario, within the default Limits. On failure the
+// error is Errors: every problem at once, each with file:line:col, what is
+// wrong and a hint.
 func Parse(file string, data []byte) (*Scenario, error) {
+	return ParseLimits(file, data, Limits{})
+}
+
+// ParseLimits is Parse within lim: YAML size, depth and aliases, and the
+// actions the steps expand to.
+func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	d := &decoder{file: file}
-	root, err := parseYAML(data)
+	root, err := parseYAML(data, lim.YAML)
 	if err != nil {
 		return nil, yamlSyntaxError(file, err)
 	}
@@ -193,6 +212,9 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		s.Expect = d.expectations(en)
 	}
 	d.crossCheck(s)
+	if len(d.errs) == 0 { // the steps are well formed: count them
+		d.bounds(s, lim)
+	}
 	if len(d.errs) > 0 {
 		return nil, d.sorted()
 	}
@@ -216,6 +238,10 @@ func orNode(n, fallback *ynode) *ynode {
 var lineColRe = regexp.MustCompile(`\[(\d+):(\d+)\]\s*(.*)`)
 
 func yamlSyntaxError(file string, err error) error {
+	var le *yamlsafe.Error
+	if errors.As(err, &le) {
+		return Errors{{File: file, Line: le.Line, Col: le.Col, Msg: le.Msg}}
+	}
 	msg := err.Error()
 	if m := lineColRe.FindStringSubmatch(msg); m != nil {
 		var l, c int

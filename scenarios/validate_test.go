@@ -101,6 +101,15 @@ func FuzzParse(f *testing.F) {
 		if err != nil && strings.Contains(err.Error(), "panic") {
 			t.Fatal(err)
 		}
+		if sc != nil {
+			var n int64
+			for _, a := range sc.Actors {
+				n += stepsActions(a.Steps, sc.Env)
+			}
+			if n > DefaultMaxActions {
+				t.Fatalf("a valid scenario of %d actions", n)
+			}
+		}
 	})
 }
 

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // ynode is a YAML node with its position, decoded from goccy's AST so that
@@ -55,9 +56,9 @@ func (n *ynode) get(key string) (*ynode, bool) {
 	return nil, false
 }
 
-// parseYAML returns the document's root node.
-func parseYAML(data []byte) (*ynode, error) {
-	f, err := parser.ParseBytes(data, 0)
+// parseYAML returns the document's root node, within lim.
+func parseYAML(data []byte, lim yamlsafe.Limits) (*ynode, error) {
+	f, err := yamlsafe.Parse(data, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +170,9 @@ type Error struct {
 
 func (e *Error) Error() string {
 	s := fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+	if e.Line == 0 { // the whole file (too large)
+		s = fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
 	if e.Hint != "" {
 		s += " (" + e.Hint + ")"
 	}

@@ -205,11 +205,15 @@ func FS(fsys fs.FS, root string, cfg detectors.Config) ([]Problem, int, error) {
 	var probs []Problem
 	var rules []*sigma.Rule
 	for _, f := range files {
-		data, err := fs.ReadFile(fsys, f)
+		data, err := detectors.Loader{YAML: cfg.YAML}.ReadFS(fsys, f)
+		if errors.As(err, new(*sigma.Error)) { // too large: a problem of this file
+			probs = append(probs, fromErr(f, err))
+			continue
+		}
 		if err != nil {
 			return nil, 0, err
 		}
-		docs, err := sigma.ParseYAML(f, data)
+		docs, err := sigma.ParseYAMLLimits(f, data, cfg.YAML)
 		if err != nil {
 			probs = append(probs, fromErr(f, err))
 			continue

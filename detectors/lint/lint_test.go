@@ -1,6 +1,8 @@
 package lint
 
 import (
+	"runtime"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -38,4 +40,45 @@ func TestProblemsArePositioned(t *testing.T) {
 		"b.yml:1:1: logsource {product: windows} is not mapped to events: the rule never runs (map it in the engine configuration, or lint with --any-logsource)",
 		"c.yml:1:8: invalid YAML: sequence end token ']' not found",
 	}, got)
+}
+
+// laughs is a 1 KB "billion laughs" alias bomb: 9 levels of 9 aliases.
+func laughs() string {
+	var b strings.Builder
+	b.WriteString("title: laughs\nlogsource: {product: maildrill}\ndetection:\n  condition: sel\n  sel:\n    f: [x, x, x, x, x, x, x, x, x]\nx:\n")
+	b.WriteString("  a: &a [x, x, x, x, x, x, x, x, x]\n")
+	prev := "a"
+	for _, n := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		b.WriteString("  " + n + ": &" + n + " [" + strings.TrimSuffix(strings.Repeat("*"+prev+", ", 9), ", ") + "]\n")
+		prev = n
+	}
+	return b.String()
+}
+
+// The schema check converts the whole document to plain values: an alias
+// bomb expanded there to 9^9 strings before the limits.
+func TestFSRefusesYAMLBombs(t *testing.T) {
+	fsys := fstest.MapFS{
+		"bomb.yml":  {Data: []byte(laughs())},
+		"deep.yml":  {Data: []byte("title: deep\ndetection: " + strings.Repeat("[", 120<<10))},
+		"large.yml": {Data: []byte("title: large\n" + strings.Repeat("# padding\n", 200<<10))},
+	}
+	require.Less(t, len(fsys["bomb.yml"].Data), 1024)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	probs, files, err := FS(fsys, ".", detectors.PackConfig())
+	runtime.ReadMemStats(&after)
+	require.NoError(t, err)
+	assert.Equal(t, 3, files)
+	var got []string
+	for _, p := range probs {
+		got = append(got, p.String())
+	}
+	assert.Equal(t, []string{
+		"bomb.yml:13:10: YAML aliases expand to more than 100000 nodes (alias *e)",
+		"deep.yml:2:75: nesting deeper than 64 levels",
+		"large.yml: file larger than 1 MiB (the limit for a YAML file)",
+	}, got)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<20), "bytes allocated")
 }

@@ -95,7 +95,8 @@ func FuzzPattern(f *testing.F) {
 		// a pattern without wildcards matches exactly its text, case-insensitively
 		s := parseSigmaString(pat)
 		if !s.hasWildcards() {
-			want := strings.ToLower(s.plain()) == strings.ToLower(v)
+			lp, lv := strings.ToLower(s.plain()), strings.ToLower(v)
+			want := strings.EqualFold(lp, lv) && lp == lv
 			if got != want {
 				t.Fatalf("%q vs %q: got %v want %v", pat, v, got, want)
 			}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // Logsource names the log a rule applies to.
@@ -152,7 +154,12 @@ var CorrelationTypes = []string{"event_count", "value_count", "temporal", "tempo
 // ParseFile parses every document of a Sigma YAML file.
 // It returns the rules it could parse and one error per refused document.
 func ParseFile(file string, data []byte) ([]*Rule, []error) {
-	docs, err := ParseYAML(file, data)
+	return ParseFileLimits(file, data, yamlsafe.Limits{})
+}
+
+// ParseFileLimits is ParseFile within the YAML limits lim.
+func ParseFileLimits(file string, data []byte, lim yamlsafe.Limits) ([]*Rule, []error) {
+	docs, err := ParseYAMLLimits(file, data, lim)
 	if err != nil {
 		return nil, []error{err}
 	}

@@ -9,8 +9,9 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // Pos is a position in a rule file, 1-based.
@@ -155,14 +156,22 @@ func errAt(file string, pos Pos, format string, args ...any) *Error {
 
 const maxDepth = 100
 
-// ParseYAML parses a (possibly multi-document) YAML file into Documents.
-func ParseYAML(file string, data []byte) (docs []Document, err error) {
+// ParseYAML parses a (possibly multi-document) YAML file into Documents,
+// within the default yamlsafe limits.
+func ParseYAML(file string, data []byte) ([]Document, error) {
+	return ParseYAMLLimits(file, data, yamlsafe.Limits{})
+}
+
+// ParseYAMLLimits is ParseYAML within lim: a file too large, nested too
+// deep, or whose aliases expand too far is refused with an *Error at the
+// place it crosses the limit.
+func ParseYAMLLimits(file string, data []byte, lim yamlsafe.Limits) (docs []Document, err error) {
 	defer func() {
 		if r := recover(); r != nil { // the YAML library must never take us down
 			docs, err = nil, errAt(file, Pos{}, "invalid YAML: parser failure: %v", r)
 		}
 	}()
-	f, err := parser.ParseBytes(data, 0)
+	f, err := yamlsafe.Parse(data, lim)
 	if err != nil {
 		return nil, yamlError(file, err)
 	}
@@ -183,7 +192,19 @@ func ParseYAML(file string, data []byte) (docs []Document, err error) {
 	return docs, nil
 }
 
+// LimitError turns a refusal of package yamlsafe into an *Error of file.
+func LimitError(file string, err error) (*Error, bool) {
+	var le *yamlsafe.Error
+	if !errors.As(err, &le) {
+		return nil, false
+	}
+	return &Error{File: file, Pos: Pos{le.Line, le.Col}, Msg: le.Msg}, true
+}
+
 func yamlError(file string, err error) error {
+	if e, ok := LimitError(file, err); ok {
+		return e
+	}
 	var tok *token.Token
 	msg := err.Error()
 	var se *yaml.SyntaxError
