@@ -199,6 +199,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	default:
 		return nil, fmt.Errorf("unknown target %q: use embedded, docker or dovecot", env.Target)
 	}
+	if env.Target == "dovecot" && env.Throttle.Enabled() {
+		return nil, fmt.Errorf("%s: environment.auth_throttling is mailsim's (embedded and docker targets); on the dovecot target Dovecot's own auth_failure_delay applies", sc.ID)
+	}
 	certDir := opts.CertDir
 	if certDir == "" {
 		d, err := os.MkdirTemp("", "maildrill-run-")

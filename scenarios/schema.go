@@ -67,7 +67,9 @@ func JSONSchema() []byte {
 				"seed": integer, "users": integer, "messages": integer, "target": map[string]any{"enum": []string{"embedded", "docker", "dovecot"}},
 				"start": map[string]any{"type": "string", "format": "date-time"}, "timezone": str,
 				"clock": map[string]any{"enum": []string{"virtual", "scaled", "real"}}, "speed": map[string]any{"type": "number", "exclusiveMinimum": 0},
-				"duration": dur, "allow_plaintext_auth": boolean}},
+				"duration": dur, "allow_plaintext_auth": boolean,
+				"auth_throttling": map[string]any{"type": "object", "additionalProperties": false, "minProperties": 1, "properties": map[string]any{
+					"failure_delay": dur, "max_failures_per_source": integer, "max_failures_per_account": integer, "window": dur}}}},
 			"actors": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{
 				"type": "object", "required": []string{"id", "kind"}, "additionalProperties": false,
 				"properties": map[string]any{

@@ -8,6 +8,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -42,6 +43,10 @@ type Environment struct {
 	Location *time.Location
 	// AllowPlaintext lets the servers accept authentication without TLS.
 	AllowPlaintext bool
+	// Throttle makes the mail system throttle authentication (failure
+	// delay, per-source and per-account failure limits) on the scenario
+	// clock, as a production server does. Off unless set.
+	Throttle throttle.Config
 }
 
 // Actor is an attacker, an insider, or a staff population.
@@ -262,7 +267,7 @@ func yamlSyntaxError(file string, err error) error {
 func (d *decoder) environment(n *ynode) Environment {
 	env := Environment{Seed: 1, Users: 40, Messages: 150, Target: "embedded", Clock: "virtual", Speed: 1,
 		Start: time.Date(2025, 12, 11, 8, 0, 0, 0, time.FixedZone("CET", 3600)), Duration: 24 * time.Hour}
-	get, _ := d.fields(n, "environment", "seed", "users", "messages", "target", "start", "timezone", "clock", "speed", "duration", "allow_plaintext_auth")
+	get, _ := d.fields(n, "environment", "seed", "users", "messages", "target", "start", "timezone", "clock", "speed", "duration", "allow_plaintext_auth", "auth_throttling")
 	if v, ok := get("seed"); ok {
 		env.Seed = d.integer(v, "seed", 0, 1<<62)
 	}
@@ -320,7 +325,43 @@ func (d *decoder) environment(n *ynode) Environment {
 	if v, ok := get("allow_plaintext_auth"); ok {
 		env.AllowPlaintext = d.boolean(v, "allow_plaintext_auth")
 	}
+	if v, ok := get("auth_throttling"); ok {
+		env.Throttle = d.authThrottling(v)
+	}
 	return env
+}
+
+// authThrottling reads environment.auth_throttling.
+func (d *decoder) authThrottling(n *ynode) throttle.Config {
+	var t throttle.Config
+	get, ok := d.fields(n, "auth_throttling", "failure_delay", "max_failures_per_source", "max_failures_per_account", "window")
+	if !ok {
+		return t
+	}
+	if v, ok := get("failure_delay"); ok {
+		before := len(d.errs)
+		t.FailureDelay = d.duration(v, "failure_delay")
+		if len(d.errs) == before && (t.FailureDelay < 0 || t.FailureDelay > time.Hour) {
+			d.errf(v, "Dovecot's default is 2s", "failure_delay must be between 0s and 1h")
+		}
+	}
+	if v, ok := get("max_failures_per_source"); ok {
+		t.MaxFailuresPerSource = int(d.integer(v, "max_failures_per_source", 1, 1_000_000))
+	}
+	if v, ok := get("max_failures_per_account"); ok {
+		t.MaxFailuresPerAccount = int(d.integer(v, "max_failures_per_account", 1, 1_000_000))
+	}
+	if v, ok := get("window"); ok {
+		before := len(d.errs)
+		t.Window = d.duration(v, "window")
+		if len(d.errs) == before && (t.Window <= 0 || t.Window > 31*24*time.Hour) {
+			d.errf(v, "", "window must be between 1s and 31d")
+		}
+	}
+	if !t.Enabled() {
+		d.errf(n, "set failure_delay, max_failures_per_source or max_failures_per_account", "auth_throttling throttles nothing")
+	}
+	return t
 }
 
 func (d *decoder) actor(n *ynode, env Environment) *Actor {

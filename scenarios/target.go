@@ -54,7 +54,7 @@ func startEmbedded(ctx context.Context, env Environment, clk clock.Clock, runID,
 		Seed:           env.Seed, Users: env.Users, MessagesPerUser: env.Messages,
 		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
 		Clock: clk, RunID: runID, ProxyProtocol: true, AllowInsecureAuth: env.AllowPlaintext,
-		CertDir: certDir, RetainEvents: -1,
+		CertDir: certDir, RetainEvents: -1, Throttle: env.Throttle,
 	})
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func startDocker(ctx context.Context, env Environment, clk clock.Clock, runID st
 	t0 := time.Now()
 	m, err := container.Start(ctx, container.Options{
 		Image: img.Tag, Seed: env.Seed, Users: env.Users, Messages: env.Messages, AllowPlaintext: env.AllowPlaintext,
-		RunID: runID, ProxyProtocol: true, Start: clk.Now(),
+		RunID: runID, ProxyProtocol: true, Start: clk.Now(), Throttle: env.Throttle,
 	})
 	if err != nil {
 		return nil, err

@@ -23,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 	"io"
 	"log/slog"
 	"net"
@@ -89,7 +90,10 @@ type Options struct {
 	Seed            int64
 	Users, Messages int
 	AllowPlaintext  bool
-	RunID           string
+	// Throttle turns on authentication throttling in the container
+	// (serve's --auth-* flags). Zero: off.
+	Throttle throttle.Config
+	RunID    string
 	// Start, when set, gives the container a virtual clock reading Start,
 	// moved only by SetClock. Zero: the wall clock.
 	Start time.Time
@@ -211,6 +215,14 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	}
 	if opts.AllowPlaintext {
 		cmd = append(cmd, "--allow-plaintext-auth")
+	}
+	if t := opts.Throttle; t.Enabled() {
+		cmd = append(cmd, "--auth-failure-delay", t.FailureDelay.String(),
+			"--auth-max-failures-per-source", strconv.Itoa(t.MaxFailuresPerSource),
+			"--auth-max-failures-per-account", strconv.Itoa(t.MaxFailuresPerAccount))
+		if t.Window > 0 {
+			cmd = append(cmd, "--auth-failure-window", t.Window.String())
+		}
 	}
 	if !opts.Start.IsZero() {
 		cmd = append(cmd, "--virtual-clock", "--start", opts.Start.Format(time.RFC3339Nano))
