@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -48,8 +49,20 @@ type rawConn struct {
 	r   *bufio.Reader
 }
 
-func dialRaw(addr string) (*rawConn, error) {
+// dialHook, when set (by the soak, before any session starts), is told of
+// every connection the harness opens.
+var dialHook func(addr string)
+
+func dial(addr string) (net.Conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err == nil && dialHook != nil {
+		dialHook(addr)
+	}
+	return nc, err
+}
+
+func dialRaw(addr string) (*rawConn, error) {
+	nc, err := dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +73,7 @@ func dialRaw(addr string) (*rawConn, error) {
 
 // handshake runs a TLS client handshake over the connection.
 func (c *rawConn) handshake(cfg *tls.Config) error {
+	c.tcp.SetDeadline(time.Now().Add(ioTimeout))
 	t := tls.Client(c.tcp, cfg)
 	if err := t.Handshake(); err != nil {
 		return fmt.Errorf("tls handshake: %w", err)
@@ -68,7 +82,9 @@ func (c *rawConn) handshake(cfg *tls.Config) error {
 	return nil
 }
 
+// send writes s; each step of the protocol gets ioTimeout afresh.
 func (c *rawConn) send(s string) error {
+	c.tcp.SetDeadline(time.Now().Add(ioTimeout))
 	_, err := io.WriteString(c.c, s)
 	return err
 }
@@ -241,7 +257,7 @@ func imapSession(srv *mailsim.Server, implicitTLS bool, user, pass string) error
 	if implicitTLS {
 		addr = srv.IMAPSAddr
 	}
-	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
+	nc, err := dial(addr)
 	if err != nil {
 		return err
 	}
@@ -282,7 +298,7 @@ func imapSession(srv *mailsim.Server, implicitTLS bool, user, pass string) error
 // submitMessage authenticates on submission (after STARTTLS) and sends a
 // message to a local user.
 func submitMessage(srv *mailsim.Server, user, pass, rcpt, subject string) error {
-	nc, err := net.DialTimeout("tcp", srv.SubmissionAddr, ioTimeout)
+	nc, err := dial(srv.SubmissionAddr)
 	if err != nil {
 		return err
 	}
@@ -306,7 +322,7 @@ func submitMessage(srv *mailsim.Server, user, pass, rcpt, subject string) error 
 // mxDeliver delivers a message from outside to a local user on the MX. body,
 // when set, is the whole message.
 func mxDeliver(srv *mailsim.Server, rcpt, subject, body string) error {
-	nc, err := net.DialTimeout("tcp", srv.MXAddr, ioTimeout)
+	nc, err := dial(srv.MXAddr)
 	if err != nil {
 		return err
 	}
@@ -328,7 +344,7 @@ func mxDeliver(srv *mailsim.Server, rcpt, subject, body string) error {
 
 // adminHealth asks the admin API for /healthz over a connection of its own.
 func adminHealth(addr string) error {
-	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
+	nc, err := dial(addr)
 	if err != nil {
 		return err
 	}
@@ -378,12 +394,11 @@ func isConnect(action string) bool {
 
 // trail is what the audit trail says about one session.
 type trail struct {
-	id       string
-	service  string
-	connect  *audit.Event
-	end      *audit.Event
-	after    []string // actions recorded after the end event
-	problems []string
+	id      string
+	service string
+	connect *audit.Event
+	end     *audit.Event
+	after   []string // actions recorded after the end event
 }
 
 // auditTracker reads the bus and pairs every connect event with its end
@@ -395,7 +410,8 @@ type auditTracker struct {
 	order    []string
 	counts   map[string]int // action/outcome → events
 	total    int
-	checked  int // sessions in order already checked
+	checked  int         // sessions in order already checked
+	follows  atomic.Bool // follow reads the bus: drain must not
 }
 
 func newAuditTracker(bus *audit.Bus) *auditTracker {
@@ -404,6 +420,9 @@ func newAuditTracker(bus *audit.Bus) *auditTracker {
 
 // drain reads every event published so far, without waiting.
 func (a *auditTracker) drain() {
+	if a.follows.Load() {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for {
@@ -415,16 +434,24 @@ func (a *auditTracker) drain() {
 	}
 }
 
-// follow drains the bus continuously until ctx ends (publishers block on a
-// subscriber that lags too far).
-func (a *auditTracker) follow(ctx context.Context) {
-	for {
-		evs, err := a.sub.NextBatch(ctx, 0)
-		if err != nil {
-			return
+// startFollow drains the bus continuously until ctx ends (publishers block
+// on a subscriber that lags too far); drain does nothing meanwhile. The
+// channel is closed when following has stopped.
+func (a *auditTracker) startFollow(ctx context.Context) <-chan struct{} {
+	a.follows.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer a.follows.Store(false)
+		for {
+			evs, err := a.sub.NextBatch(ctx, 0)
+			if err != nil {
+				return
+			}
+			a.add(evs)
 		}
-		a.add(evs)
-	}
+	}()
+	return done
 }
 
 func (a *auditTracker) add(evs []*audit.Event) {

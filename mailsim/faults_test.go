@@ -21,6 +21,16 @@ import (
 type faultEnv struct {
 	srv              *mailsim.Server
 	user, pass, rcpt string
+	// okHook, when set, is told of each successful login ("imap.login",
+	// "smtp.auth") and of each login whose outcome the client could not
+	// read ("uncertain"), so that the soak can count the events to expect.
+	okHook func(what string)
+}
+
+func (e *faultEnv) ok(what string) {
+	if e.okHook != nil {
+		e.okHook(what)
+	}
 }
 
 // faultState is a protocol state of a listener a client can be cut off in.
@@ -84,7 +94,13 @@ func imapStates(listener string, implicitTLS, startTLS bool) []faultState {
 		}
 	}
 	login := func(c *rawConn, e *faultEnv) error {
-		return c.imapCmd("a1", "LOGIN "+imapQuote(e.user)+" "+imapQuote(e.pass))
+		err := c.imapCmd("a1", "LOGIN "+imapQuote(e.user)+" "+imapQuote(e.pass))
+		if err == nil {
+			e.ok("imap.login")
+		} else {
+			e.ok("uncertain")
+		}
+		return err
 	}
 	sel := func(c *rawConn, e *faultEnv) error { return c.imapCmd("a2", "SELECT INBOX") }
 	var out []faultState
@@ -184,8 +200,14 @@ func smtpStates(listener string, mx, startTLS bool) []faultState {
 			for _, cmd := range cmds {
 				line, code := cmd(e)
 				if err := c.smtpCmd(line, code); err != nil {
+					if strings.HasPrefix(line, "AUTH ") {
+						e.ok("uncertain")
+					}
 					c.finish()
 					return nil, err
+				}
+				if strings.HasPrefix(line, "AUTH ") {
+					e.ok("smtp.auth")
 				}
 			}
 			return c, nil
