@@ -257,12 +257,12 @@ func imapSession(srv *mailsim.Server, implicitTLS bool, user, pass string) error
 	if implicitTLS {
 		addr = srv.IMAPSAddr
 	}
-	nc, err := dial(addr)
+	raw, err := dial(addr)
 	if err != nil {
 		return err
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(ioTimeout))
+	defer raw.Close()
+	nc := capDeadlines(raw) // imapclient sets deadlines of its own, 30 s and more
 	opts := &imapclient.Options{TLSConfig: srv.Certs.ClientConfig("localhost")}
 	var c *imapclient.Client
 	if implicitTLS {
@@ -304,7 +304,7 @@ func submitMessage(srv *mailsim.Server, user, pass, rcpt, subject string) error 
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(ioTimeout))
-	c, err := smtp.NewClientStartTLS(nc, srv.Certs.ClientConfig("localhost"))
+	c, err := smtp.NewClientStartTLS(capDeadlines(nc), srv.Certs.ClientConfig("localhost"))
 	if err != nil {
 		return err
 	}
@@ -319,6 +319,33 @@ func submitMessage(srv *mailsim.Server, user, pass, rcpt, subject string) error 
 	return c.Quit()
 }
 
+// cappedConn keeps every deadline set on it within a hard one: the go-smtp
+// and go-imap clients set deadlines of their own, 30 s to minutes long.
+type cappedConn struct {
+	net.Conn
+	hard time.Time
+}
+
+// capDeadlines gives a session 3×ioTimeout in all, whatever its client sets.
+func capDeadlines(nc net.Conn) net.Conn {
+	c := &cappedConn{Conn: nc, hard: time.Now().Add(3 * ioTimeout)}
+	c.SetDeadline(time.Time{})
+	return c
+}
+
+func (c *cappedConn) clamp(t time.Time) time.Time {
+	if t.IsZero() || t.After(c.hard) {
+		return c.hard
+	}
+	return t
+}
+
+func (c *cappedConn) SetDeadline(t time.Time) error      { return c.Conn.SetDeadline(c.clamp(t)) }
+func (c *cappedConn) SetReadDeadline(t time.Time) error  { return c.Conn.SetReadDeadline(c.clamp(t)) }
+func (c *cappedConn) SetWriteDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(c.clamp(t)) }
+
+func newSMTPClient(nc net.Conn) *smtp.Client { return smtp.NewClient(capDeadlines(nc)) }
+
 // mxDeliver delivers a message from outside to a local user on the MX. body,
 // when set, is the whole message.
 func mxDeliver(srv *mailsim.Server, rcpt, subject, body string) error {
@@ -328,7 +355,7 @@ func mxDeliver(srv *mailsim.Server, rcpt, subject, body string) error {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(ioTimeout))
-	c := smtp.NewClient(nc)
+	c := newSMTPClient(nc)
 	defer c.Close()
 	if err := c.Hello("partner.example.org"); err != nil {
 		return err

@@ -432,18 +432,8 @@ func TestSoak(t *testing.T) {
 	}
 	rep.add("  logins/deliveries sent whose answer the client did not read (client gave up): %d", unc)
 	rep.add("sessions without an end event (or with events after it): %d", len(unpaired))
-	byKind := map[string]int{}
-	for _, u := range unpaired {
-		_, rest, _ := strings.Cut(u, " ")
-		byKind[rest]++
-	}
-	var kindsU []string
-	for k := range byKind {
-		kindsU = append(kindsU, k)
-	}
-	sort.Strings(kindsU)
-	for _, k := range kindsU {
-		rep.add("  %4d × %s", byKind[k], k)
+	for _, l := range groupUnpaired(unpaired) {
+		rep.add("  %s", l)
 	}
 	rep.add("end events without event.reason: %d", len(missingReason))
 	rep.add("peak RSS (VmHWM) %s, RSS now %s", procStatus("VmHWM"), procStatus("VmRSS"))
@@ -482,6 +472,21 @@ func TestSoak(t *testing.T) {
 	}
 	cancel()
 	<-followDone
+}
+
+// groupUnpaired counts the unpaired sessions by what is wrong with them.
+func groupUnpaired(unpaired []string) []string {
+	byKind := map[string]int{}
+	for _, u := range unpaired {
+		_, rest, _ := strings.Cut(u, " ")
+		byKind[rest]++
+	}
+	var out []string
+	for k, n := range byKind {
+		out = append(out, fmt.Sprintf("%4d × %s", n, k))
+	}
+	sort.Strings(out)
+	return out
 }
 
 func loadavg() string {
@@ -750,7 +755,7 @@ func TestSoakLowFD(t *testing.T) {
 	cmd.Wait()
 	for _, l := range rest {
 		if strings.HasPrefix(l, "STATS ") {
-			rep.add("child %s", strings.TrimPrefix(l, "STATS "))
+			rep.add("child: %s", strings.TrimPrefix(l, "STATS "))
 		}
 	}
 	var errLines []string
@@ -817,4 +822,7 @@ func TestSoakFDChild(t *testing.T) {
 		tracker.counts[audit.IMAPConnect+"/success"]+tracker.counts[audit.IMAPConnect+"/failure"], tracker.counts[audit.IMAPLogout+"/success"],
 		tracker.counts[audit.SMTPConnect+"/success"]+tracker.counts[audit.SMTPConnect+"/failure"], tracker.counts[audit.SMTPDisconnect+"/"],
 		len(unpaired))
+	for _, l := range groupUnpaired(unpaired) {
+		fmt.Println("STATS   " + l)
+	}
 }
