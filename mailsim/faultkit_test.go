@@ -377,7 +377,7 @@ func adminHealth(addr string) error {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(ioTimeout))
-	if _, err := io.WriteString(nc, "GET /healthz HTTP/1.1\r\nHost: mailsim\r\nConnection: close\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(nc, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"); err != nil {
 		return err
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(nc), nil)

@@ -272,7 +272,7 @@ func adminStates() []faultState {
 			if err != nil {
 				return nil, err
 			}
-			if err := c.send(req); err != nil {
+			if err := c.send(strings.ReplaceAll(req, "{token}", e.srv.AdminToken)); err != nil {
 				c.finish()
 				return nil, err
 			}
@@ -287,15 +287,15 @@ func adminStates() []faultState {
 	}
 	return []faultState{
 		{"admin", "pre-request", func(e *faultEnv) (*rawConn, error) { return dialRaw(e.srv.AdminAddr) }},
-		{"admin", "in-headers", withRequest("GET /healthz HTTP/1.1\r\nHost: mailsim\r\n", nil)},
-		{"admin", "event-stream", withRequest("GET /api/events HTTP/1.1\r\nHost: mailsim\r\n\r\n", func(c *rawConn) error {
+		{"admin", "in-headers", withRequest("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n", nil)},
+		{"admin", "event-stream", withRequest("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\r\n", func(c *rawConn) error {
 			l, err := c.line()
 			if err == nil && !strings.Contains(l, " 200 ") {
 				err = fmt.Errorf("events: %q", l)
 			}
 			return err
 		})},
-		{"admin", "keep-alive-idle", withRequest("GET /healthz HTTP/1.1\r\nHost: mailsim\r\n\r\n", func(c *rawConn) error {
+		{"admin", "keep-alive-idle", withRequest("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", func(c *rawConn) error {
 			resp, err := http.ReadResponse(c.r, nil)
 			if err != nil {
 				return err
