@@ -58,8 +58,13 @@ type Config struct {
 	// AllowInsecureAuth permits LOGIN/AUTHENTICATE without TLS. Such
 	// logins are marked auth.cleartext in the audit trail.
 	AllowInsecureAuth bool
-	// MaxAppendBytes bounds APPEND (default 50 MiB).
+	// MaxAppendBytes bounds APPEND and any literal after login (default 50 MiB).
 	MaxAppendBytes int64
+	// MaxPreAuthLiteralBytes bounds a literal before login (default
+	// DefaultMaxPreAuthLiteralBytes); MaxLineBytes bounds a command's text
+	// without its literals (default DefaultMaxLineBytes, at most 48 KiB).
+	MaxPreAuthLiteralBytes int64
+	MaxLineBytes           int
 	// ServerName is returned in the ID response.
 	ServerName string
 	// Logger receives diagnostics; nil is quiet.

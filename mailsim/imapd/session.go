@@ -28,6 +28,7 @@ const (
 type session struct {
 	srv  *Server
 	info *ConnInfo
+	conn *conn // the shim, which counts the session's events
 
 	user string // authenticated address
 
@@ -56,13 +57,14 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
 	s.sessions.Add(1)
-	return &session{srv: s, info: ic.info}, nil, nil
+	return &session{srv: s, info: ic.info, conn: ic.out.c}, nil, nil
 }
 
 func (s *session) emit(e audit.Event) {
 	if e.UserName == "" {
 		e.UserName = s.user
 	}
+	s.conn.sessionEvents.Add(1)
 	s.srv.emit(s.info, e)
 }
 
@@ -85,8 +87,14 @@ func (s *session) Close() error {
 		s.tracker.Close()
 		s.tracker = nil
 	}
+	// Why the session ended: client_logout, client_eof, client_reset,
+	// server_shutdown, limit_* or timeout_* (set where it was seen).
+	why := s.info.CloseReason()
+	if why == "" {
+		why = "client_eof"
+	}
 	s.emit(audit.Event{
-		Action: audit.IMAPLogout, Outcome: audit.Success, Command: "LOGOUT",
+		Action: audit.IMAPLogout, Outcome: audit.Success, Command: "LOGOUT", Reason: why,
 		SessionCommands: s.info.commands.Load(),
 		SessionFetches:  s.fetches.Load(),
 		SessionBytesOut: s.bytesOut.Load(),

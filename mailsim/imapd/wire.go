@@ -11,9 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // The wire shim sits between the client's connection and go-imap's
@@ -30,11 +34,65 @@ import (
 // imapserver therefore always sees a plaintext stream and never needs to
 // know about TLS; the session asks the shim for the TLS state.
 
+// Limits of the wire shim (Config fields; zero means these defaults).
 const (
-	maxLine       = 64 << 10
-	maxIDArgBytes = 8 << 10
-	writeTimeout  = 2 * time.Minute
+	// DefaultMaxLineBytes bounds a command's text (its lines, without
+	// literals). go-imap gives up on a command past 50 KiB by closing the
+	// connection; the shim refuses first, with a clean BYE [TOOBIG].
+	DefaultMaxLineBytes = 32 << 10
+	// DefaultMaxPreAuthLiteralBytes bounds a literal announced before
+	// login (Dovecot's login process allows 8 KiB as well). After login
+	// the limit is MaxAppendBytes.
+	DefaultMaxPreAuthLiteralBytes = 8 << 10
+
+	hardMaxLineBytes = 48 << 10 // below go-imap's own 50 KiB
+	maxIDArgBytes    = 8 << 10
+	writeTimeout     = 2 * time.Minute
 )
+
+func (s *Server) maxLine() int {
+	n := s.cfg.MaxLineBytes
+	if n <= 0 {
+		n = DefaultMaxLineBytes
+	}
+	return min(n, hardMaxLineBytes)
+}
+
+func (s *Server) maxPreAuthLiteral() int64 {
+	if s.cfg.MaxPreAuthLiteralBytes > 0 {
+		return s.cfg.MaxPreAuthLiteralBytes
+	}
+	return DefaultMaxPreAuthLiteralBytes
+}
+
+// commandActions maps commands to the audit action of their refusal.
+var commandActions = map[string]string{
+	"LOGIN": audit.IMAPLogin, "AUTHENTICATE": audit.IMAPLogin,
+	"SELECT": audit.IMAPSelect, "EXAMINE": audit.IMAPExamine,
+	"APPEND": audit.IMAPAppend, "FETCH": audit.IMAPFetch, "UID FETCH": audit.IMAPFetch,
+	"SEARCH": audit.IMAPSearch, "UID SEARCH": audit.IMAPSearch,
+	"STORE": audit.IMAPStore, "UID STORE": audit.IMAPStore,
+	"COPY": audit.IMAPCopy, "UID COPY": audit.IMAPCopy, "MOVE": audit.IMAPMove, "UID MOVE": audit.IMAPMove,
+	"EXPUNGE": audit.IMAPExpunge, "UID EXPUNGE": audit.IMAPExpunge,
+	"CREATE": audit.IMAPCreate, "DELETE": audit.IMAPDelete, "RENAME": audit.IMAPRename,
+	"SUBSCRIBE": audit.IMAPSubscribe, "UNSUBSCRIBE": audit.IMAPSubscribe,
+	"LIST": audit.IMAPList, "LSUB": audit.IMAPList, "STATUS": audit.IMAPStatus,
+	"NAMESPACE": audit.IMAPNamespace, "IDLE": audit.IMAPIdle, "ID": audit.IMAPID, "STARTTLS": audit.IMAPStartTLS,
+}
+
+// auditRefusal records a command refused before the session saw it
+// (syntax, state, limits) or by go-imap itself (AUTHENTICATE cancelled).
+func (s *Server) auditRefusal(info *ConnInfo, cmd, reason string) {
+	action, ok := commandActions[cmd]
+	if !ok {
+		action = audit.IMAPCommand
+	}
+	e := audit.Event{Action: action, Outcome: audit.Failure, Reason: reason, Command: cmd, UserName: info.user()}
+	if cmd == "AUTHENTICATE" {
+		e.AuthMechanism = "PLAIN"
+	}
+	s.emit(info, e)
+}
 
 type pendingKind int
 
@@ -72,6 +130,14 @@ type conn struct {
 	tlsGo   chan struct{} // writer → reader: the STARTTLS OK is flushed
 	tlsDone chan error    // reader → writer: handshake finished
 
+	vmu      sync.Mutex
+	verdicts []verdict
+	vonce    sync.Once
+	vready   chan struct{}
+
+	swallowCont   atomic.Bool  // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64 // events the session published
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -101,6 +167,11 @@ func (c *conn) serve() {
 
 func (c *conn) closeAll() {
 	c.closeOnce.Do(func() {
+		select {
+		case <-c.srv.done:
+			c.info.SetCloseReason("server_shutdown")
+		default:
+		}
 		close(c.closed)
 		c.wmu.Lock()
 		c.cw.Flush()
@@ -111,19 +182,19 @@ func (c *conn) closeAll() {
 	})
 }
 
-// readLine reads one CRLF-terminated line (without limit beyond maxLine).
-func readLine(r *bufio.Reader) ([]byte, error) {
+// readLine reads one LF-terminated line of at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var buf []byte
 	for {
 		frag, err := r.ReadSlice('\n')
 		buf = append(buf, frag...)
+		if len(buf) > max {
+			return nil, errLineTooLong
+		}
 		if err == nil {
 			return buf, nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(buf) > maxLine {
-				return nil, errLineTooLong
-			}
 			continue
 		}
 		if len(buf) > 0 && errors.Is(err, io.EOF) {
@@ -135,8 +206,8 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 
 var errLineTooLong = errors.New("imapd: command line too long")
 
-// literalSize returns the size of a literal announced at the end of line
-// ("{N}", "{N+}", "~{N}"), and whether it is non-synchronizing.
+// literalSize returns the size of a literal announced at the end of a
+// response line ("{N}", "{N+}", "~{N}"), and whether it is non-synchronizing.
 func literalSize(line []byte) (n int64, nonSync bool, ok bool) {
 	l := bytes.TrimRight(line, "\r\n")
 	if len(l) < 3 || l[len(l)-1] != '}' {
@@ -158,6 +229,51 @@ func literalSize(line []byte) (n int64, nonSync bool, ok bool) {
 	return v, nonSync, true
 }
 
+// clientLiteral recognises a literal announced at the end of a client line
+// exactly as go-imap's decoder does: "{" digits ["+"] "}" [SP] [CR] LF.
+// plus is the index of the "+" of a non-synchronizing literal, else -1.
+func clientLiteral(line []byte) (n int64, plus int, ok bool) {
+	l := line
+	if len(l) == 0 || l[len(l)-1] != '\n' {
+		return 0, -1, false
+	}
+	l = l[:len(l)-1]
+	if len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[:len(l)-1]
+	}
+	if len(l) > 0 && l[len(l)-1] == ' ' {
+		l = l[:len(l)-1]
+	}
+	if len(l) < 3 || l[len(l)-1] != '}' {
+		return 0, -1, false
+	}
+	l = l[:len(l)-1]
+	plus = -1
+	if l[len(l)-1] == '+' {
+		plus = len(l) - 1
+		l = l[:len(l)-1]
+	}
+	i := len(l)
+	for i > 0 && l[i-1] >= '0' && l[i-1] <= '9' {
+		i--
+	}
+	if i == len(l) || i == 0 || l[i-1] != '{' {
+		return 0, -1, false
+	}
+	v, err := strconv.ParseInt(string(l[i:]), 10, 64)
+	if err != nil {
+		return 0, -1, false
+	}
+	return v, plus, true
+}
+
+// bareCR reports whether line holds a CR that does not end it: go-imap's
+// decoder would end the command there and read the rest as a new one.
+func bareCR(line []byte) bool {
+	i := bytes.IndexByte(line, '\r')
+	return i >= 0 && i != len(line)-2
+}
+
 // splitCommand returns the tag and upper-cased command name of a command
 // line, or ok=false when the line is not shaped like a command.
 func splitCommand(line []byte) (tag, name string, rest []byte, ok bool) {
@@ -172,7 +288,15 @@ func splitCommand(line []byte) (tag, name string, rest []byte, ok bool) {
 	if sp < 0 {
 		return tag, strings.ToUpper(string(l)), nil, true
 	}
-	return tag, strings.ToUpper(string(l[:sp])), l[sp+1:], true
+	name = strings.ToUpper(string(l[:sp]))
+	if name == "UID" {
+		sub := l[sp+1:]
+		if j := bytes.IndexByte(sub, ' '); j >= 0 {
+			sub = sub[:j]
+		}
+		name = "UID " + strings.ToUpper(string(sub))
+	}
+	return tag, name, l[sp+1:], true
 }
 
 func (c *conn) writeClient(s string) error {
@@ -185,56 +309,380 @@ func (c *conn) writeClient(s string) error {
 	return c.cw.Flush()
 }
 
-// clientToServer forwards client commands to imapserver, intercepting ID
-// and STARTTLS.
-func (c *conn) clientToServer() error {
-	atCommand := true
+// A verdict is imapserver's answer to the part of a command the shim
+// forwarded: a continuation request or the command's tagged completion.
+type verdict struct {
+	cont bool
+	line string // the response line, without CRLF
+}
+
+// pushVerdict is called by the response writer, in order, for every
+// continuation request and tagged response; it never blocks.
+func (c *conn) pushVerdict(v verdict) {
+	c.vmu.Lock()
+	c.verdicts = append(c.verdicts, v)
+	c.vmu.Unlock()
+	select {
+	case c.ready() <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) ready() chan struct{} {
+	c.vonce.Do(func() { c.vready = make(chan struct{}, 1) })
+	return c.vready
+}
+
+func (c *conn) waitVerdict() (verdict, error) {
 	for {
-		line, err := readLine(c.cr)
-		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				c.writeClient("* BYE Command line too long\r\n")
-			}
-			return err
+		c.vmu.Lock()
+		if len(c.verdicts) > 0 {
+			v := c.verdicts[0]
+			c.verdicts = c.verdicts[1:]
+			c.vmu.Unlock()
+			return v, nil
 		}
-		if atCommand {
-			c.info.commands.Add(1)
-			if tag, name, rest, ok := splitCommand(line); ok {
-				switch name {
-				case "ID":
-					if err := c.handleID(tag, line, rest); err != nil {
-						return err
-					}
-					continue
-				case "STARTTLS":
-					handled, err := c.handleStartTLS(tag)
-					if err != nil {
-						return err
-					}
-					if handled {
-						continue
-					}
-				case "LOGIN", "AUTHENTICATE":
-					c.addPending(tag, pending{kind: pendingAuth, cmd: name})
-				case "IDLE":
-					c.srv.auditIdle(c.info)
-				}
-			}
+		c.vmu.Unlock()
+		select {
+		case <-c.ready():
+		case <-c.closed:
+			return verdict{}, net.ErrClosed
 		}
-		if _, err := c.inner.Write(line); err != nil {
-			return err
-		}
-		n, _, isLit := literalSize(line)
-		if !isLit {
-			atCommand = true
+	}
+}
+
+// writeFailed records why writing to the client failed: the server ends
+// the session on it, possibly before the reader notices.
+func (c *conn) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.info.SetCloseReason("timeout_write")
+		return
+	}
+	if r := closeReasonFor(err); r != "" {
+		c.info.SetCloseReason(r)
+	}
+}
+
+// closeReasonFor names a failed client read for the logout event.
+func closeReasonFor(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "client_eof"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return "client_reset"
+	case errors.Is(err, net.ErrClosed):
+		return ""
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "client_reset"
+}
+
+// literalLimit is the largest literal the client may announce now.
+func (c *conn) literalLimit() int64 {
+	if c.info.Authenticated() {
+		return c.srv.cfg.MaxAppendBytes
+	}
+	return c.srv.maxPreAuthLiteral()
+}
+
+// bye refuses what cannot be recovered from and ends the connection.
+func (c *conn) bye(tag, code, text, reason string, cmd string) error {
+	c.info.SetCloseReason(reason)
+	c.srv.auditRefusal(c.info, cmd, reason)
+	s := ""
+	if tag != "" {
+		s = tag + " BAD [" + code + "] " + text + "\r\n"
+	}
+	c.writeClient(s + "* BYE [" + code + "] " + text + "\r\n")
+	return errShimClosed
+}
+
+var errShimClosed = errors.New("imapd: connection refused by the shim")
+
+// clientToServer relays client commands to imapserver one at a time (the
+// server runs them one at a time anyway), intercepting ID and STARTTLS.
+// After each part of a command it waits for the server's verdict, so the
+// shim never guesses where a command ends: a continuation request means
+// the server wants the literal (or, for IDLE and AUTHENTICATE, a line); a
+// tagged response means the command is over, whatever the client meant.
+func (c *conn) clientToServer() error {
+	for {
+		err := c.relayCommand()
+		if err == nil {
 			continue
 		}
-		// Literal data is forwarded verbatim; the command continues after it.
-		if _, err := io.CopyN(c.inner, c.cr, n); err != nil {
+		if errors.Is(err, errShimClosed) {
 			return err
 		}
-		atCommand = false
+		select {
+		case <-c.srv.done:
+			c.info.SetCloseReason("server_shutdown")
+		default:
+		}
+		if r := closeReasonFor(err); r != "" {
+			c.info.SetCloseReason(r)
+		} else if errors.Is(err, net.ErrClosed) {
+			// The server ended the connection (LOGOUT sets its reason
+			// first; otherwise it gave up on an unparsable command).
+			c.info.SetCloseReason("protocol_error")
+		}
+		return err
 	}
+}
+
+// relayCommand relays one command, with its literals and continuation lines.
+func (c *conn) relayCommand() error {
+	maxLine := c.srv.maxLine()
+	line, err := readLine(c.cr, maxLine)
+	if err != nil {
+		if errors.Is(err, errLineTooLong) {
+			return c.bye("", "TOOBIG", "Command line too long", "limit_line_length", "")
+		}
+		return err
+	}
+	c.info.commands.Add(1)
+	tag, name, rest, isCmd := splitCommand(line)
+	if bareCR(line) {
+		if !isCmd || !validTag(tag) {
+			return c.bye("", "CLIENTBUG", "Bare CR in command line", "bare_cr", name)
+		}
+		c.srv.auditRefusal(c.info, name, "bare_cr")
+		return c.writeClient(tag + " BAD [CLIENTBUG] Bare CR in command line\r\n")
+	}
+	if isCmd {
+		switch name {
+		case "ID":
+			return c.handleID(tag, line, rest)
+		case "STARTTLS":
+			return c.handleStartTLS(tag)
+		case "LOGIN", "AUTHENTICATE":
+			c.addPending(tag, pending{kind: pendingAuth, cmd: name})
+		case "LOGOUT":
+			if len(bytes.TrimSpace(rest)) == 0 {
+				// Valid in every state: the server will answer and
+				// close, possibly before the shim sees the answer.
+				c.info.SetCloseReason("client_logout")
+			}
+		}
+	}
+	cmd := relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	total := len(line)
+	part := line
+	raw := false // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
+	for {
+		n, plus, isLit := int64(0), -1, false
+		if !raw {
+			n, plus, isLit = clientLiteral(part)
+		}
+		fwd := part
+		if isLit {
+			if limit := c.literalLimit(); n > limit {
+				code, typ := "TOOBIG", "BAD"
+				if cmd.name == "APPEND" || cmd.name == "UID APPEND" {
+					typ = "NO"
+				}
+				if plus >= 0 || len(cmd.parts) > 0 {
+					// The client is already sending the data, or the
+					// server is inside the command: neither can resume.
+					return c.bye(tag, code, fmt.Sprintf("Literal of %d bytes exceeds the limit of %d", n, limit), "limit_literal_size", cmd.name)
+				}
+				c.srv.auditRefusal(c.info, cmd.name, "limit_literal_size")
+				return c.writeClient(fmt.Sprintf("%s %s [%s] Literal of %d bytes exceeds the limit of %d\r\n", tag, typ, code, n, limit))
+			}
+			if plus >= 0 {
+				// Made synchronizing for the server, whose continuation
+				// request the response writer swallows: that tells the
+				// shim whether the server reads the data as a literal.
+				fwd = append(append([]byte{}, part[:plus]...), part[plus+1:]...)
+				c.swallowCont.Store(true)
+			}
+		}
+		if _, err := c.inner.Write(fwd); err != nil {
+			return err
+		}
+		cmd.parts = append(cmd.parts, part)
+		v, err := c.waitVerdict()
+		if err != nil {
+			return err
+		}
+		if !v.cont {
+			c.swallowCont.Store(false)
+			if err := c.completed(&cmd, v); err != nil {
+				return err
+			}
+			if isLit && plus >= 0 {
+				// The server ended the command before its literal: the
+				// data the client sent anyway belongs to the refused
+				// command, not to the next one.
+				return c.discardCommand(n, maxLine-total)
+			}
+			return nil
+		}
+		if isLit {
+			if _, err := io.CopyN(c.inner, c.cr, n); err != nil {
+				return err
+			}
+			raw = false
+		} else {
+			if !raw && (cmd.name == "IDLE") {
+				c.srv.auditIdle(c.info)
+			}
+			raw = true
+		}
+		// A continuation line is read by go-imap with a 4 KiB bufio.Reader
+		// (IDLE's DONE, SASL responses): longer would be split in two.
+		limit := maxLine - total
+		if raw {
+			limit = min(limit, maxContLine)
+		}
+		part, err = readLine(c.cr, max(limit, 0))
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye(tag, "TOOBIG", "Command line too long", "limit_line_length", cmd.name)
+			}
+			return err
+		}
+		total += len(part)
+		if bareCR(part) {
+			return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", cmd.name)
+		}
+		if raw && bytes.Equal(bytes.TrimRight(part, "\r\n"), []byte("*")) {
+			cmd.cancelled = true
+		}
+		if isLit && (cmd.name == "APPEND" || cmd.name == "UID APPEND") {
+			part = c.appendTail(part, &cmd)
+		}
+	}
+}
+
+// maxContLine bounds a continuation line: go-imap reads them with a
+// bufio.Reader of 4096 bytes and would take the rest as a new command.
+const maxContLine = 4000
+
+func validTag(tag string) bool {
+	for i := 0; i < len(tag); i++ {
+		if !imapwireAtomChar(tag[i]) || tag[i] == '+' {
+			return false
+		}
+	}
+	return tag != ""
+}
+
+// imapwireAtomChar mirrors go-imap's IsAtomChar.
+func imapwireAtomChar(ch byte) bool {
+	switch ch {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return ch > 0x1f && ch < 0x7f
+}
+
+// appendTail checks what follows an APPEND's message literal. go-imap
+// stores the message before it checks the CRLF, and sends no response at
+// all when something else follows; the shim sends the server a clean end
+// of command instead and drops the rest (the message is stored either way).
+func (c *conn) appendTail(part []byte, cmd *relayed) []byte {
+	t := part
+	if len(t) > 0 && t[0] == ')' { // APPEND ... UTF8 (~{n})
+		t = t[1:]
+	}
+	switch string(t) {
+	case "\r\n", "\n", " \r\n", " \n":
+		return part
+	}
+	if n, plus, ok := clientLiteral(part); ok && plus >= 0 {
+		cmd.tailDiscard = n
+	}
+	if len(part) > 0 && part[0] == ')' {
+		return []byte(")\r\n")
+	}
+	return []byte("\r\n")
+}
+
+// discardCommand drops the rest of a command the server has already
+// ended: a literal of n bytes, then lines (with their non-synchronizing
+// literals) up to the end of the command.
+func (c *conn) discardCommand(n int64, budget int) error {
+	for {
+		if _, err := io.CopyN(io.Discard, c.cr, n); err != nil {
+			return err
+		}
+		line, err := readLine(c.cr, max(budget, 0))
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye("", "TOOBIG", "Command line too long", "limit_line_length", "")
+			}
+			return err
+		}
+		budget -= len(line)
+		m, plus, ok := clientLiteral(line)
+		if !ok || plus < 0 {
+			return nil
+		}
+		if m > c.literalLimit() {
+			return c.bye("", "TOOBIG", "Literal too large", "limit_literal_size", "")
+		}
+		n = m
+	}
+}
+
+// relayed is the command being relayed.
+type relayed struct {
+	tag, name   string
+	parts       [][]byte
+	cancelled   bool  // a SASL exchange the client ended with "*"
+	before      int64 // session events before the command
+	tailDiscard int64 // non-synchronizing literal after an APPEND, dropped
+}
+
+// completed handles a command's tagged response: the shim's own audit of
+// what the session never saw (syntax errors, refused literals, AUTHENTICATE
+// cancellations) and the LOGOUT close reason.
+func (c *conn) completed(cmd *relayed, v verdict) error {
+	status := ""
+	if f := strings.Fields(v.line); len(f) > 1 {
+		status = strings.ToUpper(f[1])
+	}
+	if status == "OK" {
+		if cmd.name == "LOGOUT" {
+			c.info.SetCloseReason("client_logout")
+		}
+	} else if c.sessionEvents.Load() == cmd.before {
+		c.srv.auditRefusal(c.info, cmd.name, refusalReason(cmd, v.line))
+	}
+	if cmd.tailDiscard > 0 {
+		n := cmd.tailDiscard
+		cmd.tailDiscard = 0
+		return c.discardCommand(n, c.srv.maxLine())
+	}
+	return nil
+}
+
+// refusalReason names a refusal the session did not see.
+func refusalReason(cmd *relayed, line string) string {
+	switch {
+	case cmd.cancelled:
+		return "client_cancelled"
+	case strings.Contains(line, "Malformed SASL"), strings.Contains(line, "illegal base64"):
+		return "malformed_response"
+	case strings.Contains(line, "[TOOBIG]"):
+		return "limit_literal_size"
+	case strings.Contains(line, "[SERVERBUG]"):
+		return "server_error"
+	case strings.Contains(line, "Unknown command"):
+		return "unknown_command"
+	case strings.Contains(line, "only valid in"):
+		return "bad_state"
+	case strings.Contains(line, "Syntax error"), strings.Contains(line, "[CLIENTBUG]"):
+		return "syntax_error"
+	}
+	return "refused"
 }
 
 // handleID parses an ID command and queues its answer. The command itself
@@ -248,7 +696,11 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 			break
 		}
 		if n > maxIDArgBytes || int64(len(args))+n > maxIDArgBytes {
-			return c.writeClient(tag + " BAD ID arguments too long\r\n")
+			if nonSync {
+				return c.bye(tag, "TOOBIG", "ID arguments too long", "limit_literal_size", "ID")
+			}
+			c.srv.auditRefusal(c.info, "ID", "limit_literal_size")
+			return c.writeClient(tag + " BAD [TOOBIG] ID arguments too long\r\n")
 		}
 		if !nonSync {
 			if err := c.writeClient("+ Ready for literal data\r\n"); err != nil {
@@ -260,9 +712,15 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 		if _, err := io.ReadFull(c.cr, data); err != nil {
 			return err
 		}
-		more, err := readLine(c.cr)
+		more, err := readLine(c.cr, maxIDArgBytes)
 		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye(tag, "TOOBIG", "ID arguments too long", "limit_line_length", "ID")
+			}
 			return err
+		}
+		if bareCR(more) {
+			return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", "ID")
 		}
 		args = append(append(args[:i:i], quoteIMAP(string(data))...), bytes.TrimRight(more, "\r\n")...)
 	}
@@ -273,26 +731,32 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 	} else {
 		c.addPending(tag, pending{kind: pendingID, cmd: "ID", params: params})
 	}
-	_, werr := c.inner.Write([]byte(tag + " NOOP\r\n"))
-	return werr
+	if _, err := c.inner.Write([]byte(tag + " NOOP\r\n")); err != nil {
+		return err
+	}
+	_, err = c.waitVerdict()
+	return err
 }
 
 // handleStartTLS intercepts STARTTLS when it applies; otherwise it lets
 // imapserver answer (it will refuse).
-func (c *conn) handleStartTLS(tag string) (bool, error) {
+func (c *conn) handleStartTLS(tag string) error {
 	if c.srv.tlsConfig == nil || c.info.TLS() || c.info.Authenticated() {
-		err := c.writeClient(tag + " BAD STARTTLS not available\r\n")
-		return true, err
+		c.srv.auditRefusal(c.info, "STARTTLS", "not_available")
+		return c.writeClient(tag + " BAD STARTTLS not available\r\n")
 	}
 	c.addPending(tag, pending{kind: pendingStartTLS, cmd: "STARTTLS"})
 	if _, err := c.inner.Write([]byte(tag + " NOOP\r\n")); err != nil {
-		return true, err
+		return err
 	}
 	// Wait until the writer flushed our OK, then handshake.
 	select {
 	case <-c.tlsGo:
 	case <-c.closed:
-		return true, net.ErrClosed
+		return net.ErrClosed
+	}
+	if _, err := c.waitVerdict(); err != nil { // the NOOP's, pushed before the OK
+		return err
 	}
 	// Discard plaintext pipelined after STARTTLS (command injection).
 	if n := c.cr.Buffered(); n > 0 {
@@ -311,7 +775,7 @@ func (c *conn) handleStartTLS(tag string) (bool, error) {
 		c.srv.auditStartTLS(c.info, err)
 	}
 	c.tlsDone <- err
-	return true, err
+	return err
 }
 
 // rewrite inspects a response line. handled means it wrote everything
@@ -515,6 +979,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 			_, err := c.cw.Write(p[:k])
 			c.wmu.Unlock()
 			if err != nil {
+				c.writeFailed(err)
 				return 0, err
 			}
 			w.litLeft -= k
@@ -537,6 +1002,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	err := c.cw.Flush()
 	c.wmu.Unlock()
 	if err != nil {
+		c.writeFailed(err)
 		return 0, err
 	}
 	return n, nil
@@ -546,6 +1012,14 @@ func (w *respWriter) emit(line []byte) error {
 	c := w.c
 	out := line
 	if w.atResponse {
+		if len(line) > 0 && line[0] == '+' {
+			c.pushVerdict(verdict{cont: true})
+			if c.swallowCont.Swap(false) {
+				return nil // the client sent a non-synchronizing literal
+			}
+		} else if sp := bytes.IndexByte(line, ' '); sp > 0 && !(sp == 1 && line[0] == '*') {
+			c.pushVerdict(verdict{line: string(bytes.TrimRight(line, "\r\n"))})
+		}
 		var handled bool
 		var err error
 		out, handled, err = c.rewrite(line)
@@ -561,6 +1035,7 @@ func (w *respWriter) emit(line []byte) error {
 	_, err := c.cw.Write(out)
 	c.wmu.Unlock()
 	if err != nil {
+		c.writeFailed(err)
 		return err
 	}
 	if n, _, isLit := literalSize(line); isLit {

@@ -36,11 +36,11 @@ func FuzzCommandFraming(f *testing.F) {
 		}
 		r := bufio.NewReaderSize(bytes.NewReader(line), 16)
 		for {
-			l, err := readLine(r)
+			l, err := readLine(r, DefaultMaxLineBytes)
 			if err != nil {
 				break
 			}
-			if len(l) > maxLine+16 {
+			if len(l) > DefaultMaxLineBytes {
 				t.Fatal("line over limit accepted")
 			}
 		}
