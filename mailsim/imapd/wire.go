@@ -274,6 +274,35 @@ func bareCR(line []byte) bool {
 	return i >= 0 && i != len(line)-2
 }
 
+// openQuote reports whether line ends inside a quoted string: go-imap's
+// decoder would read on into the next line (a quoted string cannot hold
+// CR or LF in IMAP, but go-imap does not check), where the shim sees a new
+// line. Outside quoted strings a '"' is never valid IMAP, so scanning
+// every quote is exact for valid commands.
+func openQuote(line []byte) bool {
+	in := false
+	for i := 0; i < len(line); i++ {
+		switch ch := line[i]; {
+		case in && ch == '\\':
+			i++
+		case ch == '"':
+			in = !in
+		}
+	}
+	return in
+}
+
+// badLine names what makes a command line unsafe to pass on.
+func badLine(line []byte) (why, reason string) {
+	switch {
+	case bareCR(line):
+		return "Bare CR in command line", "bare_cr"
+	case openQuote(line):
+		return "Unterminated quoted string", "unterminated_quote"
+	}
+	return "", ""
+}
+
 // splitCommand returns the tag and upper-cased command name of a command
 // line, or ok=false when the line is not shaped like a command.
 func splitCommand(line []byte) (tag, name string, rest []byte, ok bool) {
@@ -446,14 +475,27 @@ func (c *conn) relayCommand() error {
 		}
 		return err
 	}
+	select {
+	case <-c.closed:
+		return net.ErrClosed // buffered input after the end is nobody's command
+	default:
+	}
 	c.info.commands.Add(1)
 	tag, name, rest, isCmd := splitCommand(line)
-	if bareCR(line) {
+	if commandHook != nil {
+		commandHook(c.info, tag, name)
+	}
+	if isCmd && !validTag(tag) {
+		// go-imap would take "+" as a tag and answer "+ OK", which the
+		// client cannot tell from a continuation request.
+		return c.bye("", "CLIENTBUG", "Invalid tag", "invalid_tag", name)
+	}
+	if why, reason := badLine(line); why != "" {
 		if !isCmd || !validTag(tag) {
-			return c.bye("", "CLIENTBUG", "Bare CR in command line", "bare_cr", name)
+			return c.bye("", "CLIENTBUG", why, reason, name)
 		}
-		c.srv.auditRefusal(c.info, name, "bare_cr")
-		return c.writeClient(tag + " BAD [CLIENTBUG] Bare CR in command line\r\n")
+		c.srv.auditRefusal(c.info, name, reason)
+		return c.writeClient(tag + " BAD [CLIENTBUG] " + why + "\r\n")
 	}
 	if isCmd {
 		switch name {
@@ -549,8 +591,12 @@ func (c *conn) relayCommand() error {
 			return err
 		}
 		total += len(part)
-		if bareCR(part) {
-			return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", cmd.name)
+		if raw {
+			if bareCR(part) {
+				return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", cmd.name)
+			}
+		} else if why, reason := badLine(part); why != "" {
+			return c.bye(tag, "CLIENTBUG", why, reason, cmd.name)
 		}
 		if raw && bytes.Equal(bytes.TrimRight(part, "\r\n"), []byte("*")) {
 			cmd.cancelled = true
@@ -560,6 +606,9 @@ func (c *conn) relayCommand() error {
 		}
 	}
 }
+
+// commandHook, when set (by tests), sees every command the shim reads.
+var commandHook func(info *ConnInfo, tag, name string)
 
 // maxContLine bounds a continuation line: go-imap reads them with a
 // bufio.Reader of 4096 bytes and would take the rest as a new command.
@@ -755,9 +804,7 @@ func (c *conn) handleStartTLS(tag string) error {
 	case <-c.closed:
 		return net.ErrClosed
 	}
-	if _, err := c.waitVerdict(); err != nil { // the NOOP's, pushed before the OK
-		return err
-	}
+
 	// Discard plaintext pipelined after STARTTLS (command injection).
 	if n := c.cr.Buffered(); n > 0 {
 		c.cr.Discard(n)
@@ -775,6 +822,9 @@ func (c *conn) handleStartTLS(tag string) error {
 		c.srv.auditStartTLS(c.info, err)
 	}
 	c.tlsDone <- err
+	if _, werr := c.waitVerdict(); werr != nil { // the NOOP's, once the writer is done with it
+		return werr
+	}
 	return err
 }
 
@@ -1012,13 +1062,16 @@ func (w *respWriter) emit(line []byte) error {
 	c := w.c
 	out := line
 	if w.atResponse {
+		// The shim's reader learns the verdict once the line is on its
+		// way to the client (buffered in order before anything the shim
+		// writes itself next).
 		if len(line) > 0 && line[0] == '+' {
-			c.pushVerdict(verdict{cont: true})
+			defer c.pushVerdict(verdict{cont: true})
 			if c.swallowCont.Swap(false) {
 				return nil // the client sent a non-synchronizing literal
 			}
 		} else if sp := bytes.IndexByte(line, ' '); sp > 0 && !(sp == 1 && line[0] == '*') {
-			c.pushVerdict(verdict{line: string(bytes.TrimRight(line, "\r\n"))})
+			defer c.pushVerdict(verdict{line: string(bytes.TrimRight(line, "\r\n"))})
 		}
 		var handled bool
 		var err error
