@@ -191,9 +191,11 @@ func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.
 	dmb, downer, err := s.mailbox(dest)
 	base := s.mailboxEvent(audit.Event{Action: action, Command: cmd, DestMailbox: dest}, s.mbName, s.mbOwner)
 	if err != nil {
-		base.Outcome, base.Reason = audit.Failure, "no_such_mailbox"
-		s.emit(base)
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		if !isNameErr(err) {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		}
+		s.emitResult(base, err)
+		return nil, nil, err
 	}
 	if dmb == s.mb && cmd == "MOVE" {
 		base.Outcome, base.Reason = audit.Failure, "same_mailbox"

@@ -65,6 +65,10 @@ type Config struct {
 	// without its literals (default DefaultMaxLineBytes, at most 48 KiB).
 	MaxPreAuthLiteralBytes int64
 	MaxLineBytes           int
+	// MaxMailboxNameBytes and MaxMailboxLevelBytes bound mailbox names
+	// (defaults DefaultMaxMailboxNameBytes, DefaultMaxMailboxLevelBytes).
+	MaxMailboxNameBytes  int
+	MaxMailboxLevelBytes int
 	// ServerName is returned in the ID response.
 	ServerName string
 	// Logger receives diagnostics; nil is quiet.

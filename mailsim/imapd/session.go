@@ -167,6 +167,9 @@ func (s *session) resolve(name string) (owner, folder string, err error) {
 	if name == "" {
 		return "", "", noMailbox(name)
 	}
+	if err := s.srv.checkName(name); err != nil {
+		return "", "", err
+	}
 	for _, prefix := range []string{OtherUsersPrefix, SharedPrefix} {
 		if len(name) > len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
 			rest := name[len(prefix):]
@@ -242,7 +245,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	mb, owner, err := s.mailbox(name)
 	if err != nil {
-		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: "no_such_mailbox", Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
+		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: reason(err), Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
 		s.emit(e)
 		return nil, err
 	}
@@ -353,6 +356,11 @@ func reason(err error) string {
 			return "no_such_mailbox"
 		case imap.ResponseCodeAlreadyExists:
 			return "already_exists"
+		case imap.ResponseCodeOverQuota:
+			return "limit_quota"
+		}
+		if r, ok := nameErrReasons[ie.Text]; ok {
+			return r
 		}
 		return strings.ToLower(strings.ReplaceAll(ie.Text, " ", "_"))
 	}
@@ -431,7 +439,9 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPAppend, Command: "APPEND"}, name, owner)
 	if err != nil {
 		io.Copy(io.Discard, r)
-		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		if !isNameErr(err) {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		}
 		s.emitResult(e, err)
 		return nil, err
 	}

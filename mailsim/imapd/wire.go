@@ -135,7 +135,8 @@ type conn struct {
 	vonce    sync.Once
 	vready   chan struct{}
 
-	swallowCont   atomic.Bool  // the next continuation request answers a literal the client sent non-synchronizing
+	cur           atomic.Pointer[relayed] // the command being relayed
+	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64 // events the session published
 
 	closeOnce sync.Once
@@ -513,7 +514,8 @@ func (c *conn) relayCommand() error {
 			}
 		}
 	}
-	cmd := relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	c.cur.Store(cmd)
 	total := len(line)
 	part := line
 	raw := false // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
@@ -555,7 +557,7 @@ func (c *conn) relayCommand() error {
 		}
 		if !v.cont {
 			c.swallowCont.Store(false)
-			if err := c.completed(&cmd, v); err != nil {
+			if err := c.completed(cmd, v); err != nil {
 				return err
 			}
 			if isLit && plus >= 0 {
@@ -602,7 +604,7 @@ func (c *conn) relayCommand() error {
 			cmd.cancelled = true
 		}
 		if isLit && (cmd.name == "APPEND" || cmd.name == "UID APPEND") {
-			part = c.appendTail(part, &cmd)
+			part = c.appendTail(part, cmd)
 		}
 	}
 }
@@ -681,6 +683,17 @@ func (c *conn) discardCommand(n int64, budget int) error {
 	}
 }
 
+// fixCompletion replaces go-imap's "NO [SERVERBUG]" for a mailbox name it
+// could not decode from modified UTF-7 (LIST "" "a&b") with a clean BAD.
+func (c *conn) fixCompletion(tag, line []byte) []byte {
+	cur := c.cur.Load()
+	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
+		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
+		return line
+	}
+	return []byte(string(tag) + " BAD " + textNameInvalid + "\r\n")
+}
+
 // relayed is the command being relayed.
 type relayed struct {
 	tag, name   string
@@ -718,6 +731,8 @@ func refusalReason(cmd *relayed, line string) string {
 	switch {
 	case cmd.cancelled:
 		return "client_cancelled"
+	case strings.Contains(line, textNameInvalid):
+		return "invalid_mailbox_name"
 	case strings.Contains(line, "Malformed SASL"), strings.Contains(line, "illegal base64"):
 		return "malformed_response"
 	case strings.Contains(line, "[TOOBIG]"):
@@ -1071,6 +1086,8 @@ func (w *respWriter) emit(line []byte) error {
 				return nil // the client sent a non-synchronizing literal
 			}
 		} else if sp := bytes.IndexByte(line, ' '); sp > 0 && !(sp == 1 && line[0] == '*') {
+			line = c.fixCompletion(line[:sp], line)
+			out = line
 			defer c.pushVerdict(verdict{line: string(bytes.TrimRight(line, "\r\n"))})
 		}
 		var handled bool
