@@ -137,7 +137,7 @@ type conn struct {
 
 	cur           atomic.Pointer[relayed] // the command being relayed
 	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
-	sessionEvents atomic.Int64 // events the session published
+	sessionEvents atomic.Int64            // events the session published
 
 	closeOnce sync.Once
 	closed    chan struct{}
