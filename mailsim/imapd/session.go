@@ -369,6 +369,8 @@ func reason(err error) string {
 		return "no_such_mailbox"
 	case errors.Is(err, store.ErrMailboxExists):
 		return "already_exists"
+	case errors.Is(err, store.ErrOverQuota):
+		return "limit_quota"
 	}
 	return "error"
 }
@@ -383,6 +385,9 @@ func imapErr(err error) error {
 	}
 	if errors.Is(err, store.ErrNoMailbox) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: err.Error()}
+	}
+	if errors.Is(err, store.ErrOverQuota) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
 }
@@ -462,7 +467,11 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	}
 	uid, err := mb.Append(buf.Bytes(), flags, date)
 	if err != nil {
-		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+		if errors.Is(err, store.ErrOverQuota) {
+			err = imapErr(err)
+		} else {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+		}
 		s.emitResult(e, err)
 		return nil, err
 	}
