@@ -50,3 +50,40 @@ func TestQuotaRefusesAppendCopyMove(t *testing.T) {
 	}
 	assert.Equal(t, []string{audit.IMAPAppend, audit.IMAPCopy, audit.IMAPMove}, got)
 }
+
+// A message nested thousands of levels deep: BODYSTRUCTURE is described to
+// the store's bound, a section path deeper than it is empty, SEARCH BODY
+// still works, and the session goes on.
+func TestDeeplyNestedMessage(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := loginRaw(t, ts, "agent@interieur.test")
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\n")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\nbottom\r\n")
+	for i := 2999; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	msg := b.String()
+	r.send(fmt.Sprintf("a APPEND INBOX {%d}", len(msg)))
+	require.True(t, strings.HasPrefix(r.line(), "+"))
+	write(t, r, msg+"\r\n")
+	require.True(t, strings.HasPrefix(r.until("a ")[0], "a OK"))
+	r.send("s SELECT INBOX")
+	r.until("s ")
+	r.send("f UID FETCH 31 BODYSTRUCTURE")
+	lines := r.until("f ")
+	require.Len(t, lines, 2, "%.200q", lines)
+	assert.Equal(t, "f OK UID FETCH completed", lines[1])
+	assert.LessOrEqual(t, strings.Count(lines[0], "(("), 51)
+	assert.Contains(t, lines[0], `"application" "octet-stream"`)
+	deep := strings.TrimSuffix(strings.Repeat("1.", 60), ".")
+	r.send("g UID FETCH 31 BODY.PEEK[" + deep + "]")
+	lines = r.until("g ")
+	assert.Contains(t, lines[0], "{0}")
+	r.send("h UID SEARCH BODY bottom")
+	lines = r.until("h ")
+	assert.Equal(t, "h OK UID SEARCH completed", lines[len(lines)-1])
+}

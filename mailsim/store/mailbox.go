@@ -487,7 +487,7 @@ func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32
 	if err := mb.reserve(int64(len(raw))); err != nil {
 		return 0, err
 	}
-	m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, flags))
+	m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, flags), mb.store.limits)
 	if err != nil {
 		mb.usage.Add(-int64(len(raw)))
 		return 0, err

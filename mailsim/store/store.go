@@ -77,14 +77,19 @@ type Options struct {
 	// QuotaBytes bounds, per owner, the bytes of messages added on top of
 	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
 	QuotaBytes int64
+	// MaxMIMEDepth and MaxMIMEParts bound how much of a message's MIME
+	// tree is described (defaults DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
+	MaxMIMEDepth int
+	MaxMIMEParts int
 }
 
 // Store holds the mailboxes of every owner.
 type Store struct {
-	base  Base
-	clock clock.Clock
-	cache *cache
-	quota int64 // 0: none
+	base   Base
+	clock  clock.Clock
+	cache  *cache
+	quota  int64 // 0: none
+	limits mimeLimits
 
 	mu     sync.Mutex
 	owners map[string]*owner
@@ -109,6 +114,12 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = 512 << 20
 	}
+	if opts.MaxMIMEDepth <= 0 {
+		opts.MaxMIMEDepth = DefaultMaxMIMEDepth
+	}
+	if opts.MaxMIMEParts <= 0 {
+		opts.MaxMIMEParts = DefaultMaxMIMEParts
+	}
 	switch {
 	case opts.QuotaBytes == 0:
 		opts.QuotaBytes = DefaultQuotaBytes
@@ -120,6 +131,7 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		clock:  c,
 		cache:  newCache(opts.CacheMessages, opts.CacheBytes),
 		quota:  opts.QuotaBytes,
+		limits: mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
 		owners: map[string]*owner{},
 	}
 }
