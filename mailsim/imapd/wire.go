@@ -790,6 +790,7 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 	}
 	params, err := parseIDParams(args)
 	if err != nil {
+		c.srv.auditRefusal(c.info, "ID", "syntax_error")
 		// Still ordered after earlier commands: go through NOOP.
 		c.addPending(tag, pending{kind: pendingID, cmd: "BAD:" + err.Error()})
 	} else {

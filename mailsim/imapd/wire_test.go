@@ -221,3 +221,17 @@ func TestAbruptDisconnects(t *testing.T) {
 		t.Fatalf("goroutines: %d before, %d now:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestIDRefusalAudited(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialRaw(t, ts.addr)
+	r.line()
+	r.send(`a ID ("name")`)
+	assert.True(t, strings.HasPrefix(r.until("a ")[0], "a BAD Invalid ID arguments"))
+	r.send(`b ID ("name" {9000}`)
+	assert.Equal(t, "b BAD [TOOBIG] ID arguments too long", r.line())
+	ids := actions(ts.events(t), audit.IMAPID)
+	require.Len(t, ids, 2)
+	assert.Equal(t, "syntax_error", ids[0].Reason)
+	assert.Equal(t, "limit_literal_size", ids[1].Reason)
+}
