@@ -639,9 +639,16 @@ func imapwireAtomChar(ch byte) bool {
 // all when something else follows; the shim sends the server a clean end
 // of command instead and drops the rest (the message is stored either way).
 func (c *conn) appendTail(part []byte, cmd *relayed) []byte {
+	// APPEND ... UTF8 (~{n}) ends with ")": the literal was announced
+	// after "(~" on the line before.
+	utf8 := len(cmd.parts) > 0 && bytes.HasSuffix(bytes.TrimRight(literalPrefix(cmd.parts[len(cmd.parts)-1]), " "), []byte("(~"))
 	t := part
-	if len(t) > 0 && t[0] == ')' { // APPEND ... UTF8 (~{n})
-		t = t[1:]
+	if utf8 {
+		if len(t) == 0 || t[0] != ')' {
+			t = nil
+		} else {
+			t = t[1:]
+		}
 	}
 	switch string(t) {
 	case "\r\n", "\n", " \r\n", " \n":
@@ -650,10 +657,18 @@ func (c *conn) appendTail(part []byte, cmd *relayed) []byte {
 	if n, plus, ok := clientLiteral(part); ok && plus >= 0 {
 		cmd.tailDiscard = n
 	}
-	if len(part) > 0 && part[0] == ')' {
+	if utf8 {
 		return []byte(")\r\n")
 	}
 	return []byte("\r\n")
+}
+
+// literalPrefix returns a line without the literal announced at its end.
+func literalPrefix(line []byte) []byte {
+	if i := bytes.LastIndexByte(line, '{'); i >= 0 {
+		return line[:i]
+	}
+	return line
 }
 
 // discardCommand drops the rest of a command the server has already
