@@ -200,7 +200,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		tlsGo:   make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed: make(chan struct{}),
 	}
-	ic := &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
+	ic := &innerConn{Conn: serverEnd{srvEnd, c}, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
 	ic.onClose = c.closeAll
 	c.server = ic
 	s.mu.Lock()

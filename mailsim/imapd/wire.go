@@ -135,6 +135,12 @@ type conn struct {
 	vonce    sync.Once
 	vready   chan struct{}
 
+	smu         sync.Mutex // guards the server-read accounting below
+	written     int64      // bytes given to the server
+	consumed    int64      // bytes the server has read
+	readWaiting bool       // the server is in a read with nothing left to read
+	wantRead    bool       // the shim waits to learn whether the server reads on
+
 	cur           atomic.Pointer[relayed] // the command being relayed
 	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64            // events the session published
@@ -174,12 +180,15 @@ func (c *conn) closeAll() {
 		default:
 		}
 		close(c.closed)
+		// The client connection closes first: when the shim ends a
+		// connection in the middle of a command, the server's answer to
+		// its broken pipe must not reach the client after the shim's.
 		c.wmu.Lock()
 		c.cw.Flush()
+		c.raw.Close()
 		c.wmu.Unlock()
 		c.inner.Close()
 		c.serverPipe.Close()
-		c.raw.Close()
 	})
 }
 
@@ -343,7 +352,93 @@ func (c *conn) writeClient(s string) error {
 // forwarded: a continuation request or the command's tagged completion.
 type verdict struct {
 	cont bool
+	more bool   // the server waits for more of the command (see serverWantsMore)
 	line string // the response line, without CRLF
+}
+
+// toServer writes to imapserver, counting what it was given.
+func (c *conn) toServer(p []byte) (int, error) {
+	c.smu.Lock()
+	c.written += int64(len(p))
+	c.smu.Unlock()
+	n, err := c.inner.Write(p)
+	if n < len(p) {
+		c.smu.Lock()
+		c.written -= int64(len(p) - n)
+		c.smu.Unlock()
+	}
+	return n, err
+}
+
+type serverWriter struct{ c *conn }
+
+func (w serverWriter) Write(p []byte) (int, error) { return w.c.toServer(p) }
+
+// serverEnd is imapserver's end of the pipe: its reads tell the shim when
+// the server waits for more input.
+type serverEnd struct {
+	net.Conn
+	c *conn
+}
+
+func (s serverEnd) Read(p []byte) (int, error) {
+	c := s.c
+	c.smu.Lock()
+	c.readWaiting = c.consumed == c.written // everything given was read: it waits for more
+	if c.readWaiting && c.wantRead {
+		c.wantRead = false
+		c.pushVerdict(verdict{more: true})
+	}
+	c.smu.Unlock()
+	n, err := s.Conn.Read(p)
+	c.smu.Lock()
+	c.consumed += int64(n)
+	c.readWaiting = false
+	c.smu.Unlock()
+	return n, err
+}
+
+// serverWantsMore tells, once a literal has been given to the server,
+// whether the server reads on (the command goes on after the literal) or
+// has already answered (v is then its tagged response). Both happen on the
+// server's goroutine, in order, so whichever comes first is the truth.
+func (c *conn) serverWantsMore() (more bool, v verdict, err error) {
+	c.smu.Lock()
+	if c.readWaiting && c.consumed == c.written {
+		// The server waits for input. If it answered first, the answer
+		// is queued already (it is pushed before the server reads on).
+		c.vmu.Lock()
+		answered := len(c.verdicts) > 0
+		c.vmu.Unlock()
+		c.smu.Unlock()
+		if !answered {
+			return true, verdict{}, nil
+		}
+		v, err := c.waitVerdict()
+		if err == nil && v.cont {
+			err = c.bye("", "SERVERBUG", "Unexpected continuation", "protocol_desync", "")
+		}
+		return false, v, err
+	}
+	c.wantRead = true
+	c.smu.Unlock()
+	v, err = c.waitVerdict()
+	if err != nil || v.more {
+		return v.more, verdict{}, err
+	}
+	c.smu.Lock()
+	stale := !c.wantRead // the server's next read already said "more"
+	c.wantRead = false
+	c.smu.Unlock()
+	if stale {
+		if _, err := c.waitVerdict(); err != nil {
+			return false, v, err
+		}
+	}
+	if v.cont {
+		return false, v, c.bye("", "SERVERBUG", "Unexpected continuation", "protocol_desync", "")
+	}
+	return false, v, nil
 }
 
 // pushVerdict is called by the response writer, in order, for every
@@ -547,7 +642,7 @@ func (c *conn) relayCommand() error {
 				c.swallowCont.Store(true)
 			}
 		}
-		if _, err := c.inner.Write(fwd); err != nil {
+		if _, err := c.toServer(fwd); err != nil {
 			return err
 		}
 		cmd.parts = append(cmd.parts, part)
@@ -569,8 +664,22 @@ func (c *conn) relayCommand() error {
 			return nil
 		}
 		if isLit {
-			if _, err := io.CopyN(c.inner, c.cr, n); err != nil {
+			if _, err := io.CopyN(serverWriter{c}, c.cr, n); err != nil {
 				return err
+			}
+			more, v, err := c.serverWantsMore()
+			if err != nil {
+				return err
+			}
+			if !more {
+				// go-imap may end a command right after a literal
+				// (SELECT {5} of a name that is not modified UTF-7)
+				// and would read the rest of the line as a new command;
+				// the rest belongs to the ended command: dropped.
+				if err := c.completed(cmd, v); err != nil {
+					return err
+				}
+				return c.discardCommand(0, maxLine-total)
 			}
 			raw = false
 		} else {
@@ -811,7 +920,7 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 	} else {
 		c.addPending(tag, pending{kind: pendingID, cmd: "ID", params: params})
 	}
-	if _, err := c.inner.Write([]byte(tag + " NOOP\r\n")); err != nil {
+	if _, err := c.toServer([]byte(tag + " NOOP\r\n")); err != nil {
 		return err
 	}
 	_, err = c.waitVerdict()
@@ -826,7 +935,7 @@ func (c *conn) handleStartTLS(tag string) error {
 		return c.writeClient(tag + " BAD STARTTLS not available\r\n")
 	}
 	c.addPending(tag, pending{kind: pendingStartTLS, cmd: "STARTTLS"})
-	if _, err := c.inner.Write([]byte(tag + " NOOP\r\n")); err != nil {
+	if _, err := c.toServer([]byte(tag + " NOOP\r\n")); err != nil {
 		return err
 	}
 	// Wait until the writer flushed our OK, then handshake.
