@@ -33,6 +33,16 @@ import (
 //   - learns when authentication succeeded.
 // imapserver therefore always sees a plaintext stream and never needs to
 // know about TLS; the session asks the shim for the TLS state.
+//
+// The shim never guesses where a command ends: it relays one command at a
+// time (imapserver runs them one at a time anyway) and, after each part it
+// forwards, waits for the server's verdict — a continuation request (the
+// server wants the literal, or a line for IDLE and AUTHENTICATE), a tagged
+// response (the command is over), or, after a literal, the server reading
+// on. What go-imap would frame differently from the shim is refused before
+// it reaches the server: bare CRs, quoted strings running past the end of
+// a line, "+" tags, literals and lines over the limits. FuzzShimFraming
+// checks the two agree.
 
 // Limits of the wire shim (Config fields; zero means these defaults).
 const (
