@@ -440,6 +440,7 @@ func statusData(mb *store.Mailbox, name string, options *imap.StatusOptions) (*i
 }
 
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	s.conn.appendCalled.Store(true) // the shim checks what follows the message
 	mb, owner, err := s.mailbox(name)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPAppend, Command: "APPEND"}, name, owner)
 	if err != nil {

@@ -154,6 +154,7 @@ type conn struct {
 	cur           atomic.Pointer[relayed] // the command being relayed
 	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64            // events the session published
+	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -620,10 +621,12 @@ func (c *conn) relayCommand() error {
 		}
 	}
 	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	c.appendCalled.Store(false)
 	c.cur.Store(cmd)
 	total := len(line)
 	part := line
-	raw := false // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
+	raw := false    // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
+	msgLit := false // part follows an APPEND's message literal
 	for {
 		n, plus, isLit := int64(0), -1, false
 		if !raw {
@@ -692,7 +695,11 @@ func (c *conn) relayCommand() error {
 				return c.discardCommand(0, maxLine-total)
 			}
 			raw = false
+			// The literal was an APPEND's message if the session's
+			// Append ran for it (a mailbox name can be a literal too).
+			msgLit = c.appendCalled.Swap(false)
 		} else {
+			msgLit = false
 			if !raw && (cmd.name == "IDLE") {
 				c.srv.auditIdle(c.info)
 			}
@@ -722,7 +729,7 @@ func (c *conn) relayCommand() error {
 		if raw && bytes.Equal(bytes.TrimRight(part, "\r\n"), []byte("*")) {
 			cmd.cancelled = true
 		}
-		if isLit && (cmd.name == "APPEND" || cmd.name == "UID APPEND") {
+		if msgLit {
 			part = c.appendTail(part, cmd)
 		}
 	}

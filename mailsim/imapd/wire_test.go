@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -234,4 +235,31 @@ func TestIDRefusalAudited(t *testing.T) {
 	require.Len(t, ids, 2)
 	assert.Equal(t, "syntax_error", ids[0].Reason)
 	assert.Equal(t, "limit_literal_size", ids[1].Reason)
+}
+
+// Literals anywhere in a command: a mailbox name sent as a literal (as
+// clients do for non-ASCII names), a LOGIN with literal credentials, and an
+// APPEND whose message is followed by something other than CRLF (go-imap
+// stores the message, then sent no response at all).
+func TestLiteralArguments(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialRaw(t, ts.addr)
+	r.line()
+	write(t, r, "L LOGIN {20+}\r\nagent@interieur.test {12+}\r\nsecret-agent\r\n")
+	assert.True(t, strings.HasPrefix(r.until("L ")[0], "L OK"))
+	msg := "Subject: lit\r\n\r\nhello\r\n"
+	r.send("a APPEND {5}")
+	assert.True(t, strings.HasPrefix(r.line(), "+"))
+	write(t, r, fmt.Sprintf("INBOX (\\Seen) {%d}\r\n", len(msg)))
+	assert.True(t, strings.HasPrefix(r.line(), "+"))
+	write(t, r, msg+"\r\n")
+	assert.True(t, strings.HasPrefix(r.until("a ")[0], "a OK [APPENDUID"))
+	write(t, r, fmt.Sprintf("b APPEND INBOX {%d+}\r\n%s garbage {3+}\r\nxyz\r\n", len(msg), msg))
+	assert.True(t, strings.HasPrefix(r.until("b ")[0], "b OK [APPENDUID"))
+	r.send("c NOOP")
+	assert.Equal(t, "c OK NOOP completed", r.until("c ")[0])
+	apps := actions(ts.events(t), audit.IMAPAppend)
+	require.Len(t, apps, 2)
+	assert.Equal(t, audit.Success, apps[0].Outcome)
+	assert.Equal(t, audit.Success, apps[1].Outcome)
 }
