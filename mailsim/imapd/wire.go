@@ -409,33 +409,29 @@ func (s serverEnd) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// serverWantsMore tells, once a literal has been given to the server,
-// whether the server reads on (the command goes on after the literal) or
-// has already answered (v is then its tagged response). Both happen on the
-// server's goroutine, in order, so whichever comes first is the truth.
-func (c *conn) serverWantsMore() (more bool, v verdict, err error) {
+// nextEvent waits for what the server does next with the input it was
+// given: a continuation request, a tagged response, or reading on for more
+// (verdict.more). All three happen on the server's goroutine, in order
+// (a response is pushed before the server reads on), so whichever comes
+// first is the truth.
+func (c *conn) nextEvent() (verdict, error) {
 	c.smu.Lock()
 	if c.readWaiting && c.consumed == c.written {
-		// The server waits for input. If it answered first, the answer
-		// is queued already (it is pushed before the server reads on).
+		// The server already waits for input, unless it answered first.
 		c.vmu.Lock()
 		answered := len(c.verdicts) > 0
 		c.vmu.Unlock()
 		c.smu.Unlock()
 		if !answered {
-			return true, verdict{}, nil
+			return verdict{more: true}, nil
 		}
-		v, err := c.waitVerdict()
-		if err == nil && v.cont {
-			err = c.bye("", "SERVERBUG", "Unexpected continuation", "protocol_desync", "")
-		}
-		return false, v, err
+		return c.waitVerdict()
 	}
 	c.wantRead = true
 	c.smu.Unlock()
-	v, err = c.waitVerdict()
+	v, err := c.waitVerdict()
 	if err != nil || v.more {
-		return v.more, verdict{}, err
+		return v, err
 	}
 	c.smu.Lock()
 	stale := !c.wantRead // the server's next read already said "more"
@@ -443,8 +439,19 @@ func (c *conn) serverWantsMore() (more bool, v verdict, err error) {
 	c.smu.Unlock()
 	if stale {
 		if _, err := c.waitVerdict(); err != nil {
-			return false, v, err
+			return v, err
 		}
+	}
+	return v, nil
+}
+
+// serverWantsMore tells, once a literal has been given to the server,
+// whether the server reads on (the command goes on after the literal) or
+// has already answered (v is then its tagged response).
+func (c *conn) serverWantsMore() (more bool, v verdict, err error) {
+	v, err = c.nextEvent()
+	if err != nil || v.more {
+		return v.more, verdict{}, err
 	}
 	if v.cont {
 		return false, v, c.bye("", "SERVERBUG", "Unexpected continuation", "protocol_desync", "")
@@ -634,9 +641,17 @@ func (c *conn) relayCommand() error {
 		}
 		fwd := part
 		if isLit {
-			if limit := c.literalLimit(); n > limit {
+			limit := c.literalLimit()
+			message := cmd.name == "APPEND" && (len(cmd.parts) > 0 || len(bytes.TrimSpace(literalPrefix(rest))) > 0)
+			if !message {
+				// go-imap reads any other literal into memory, up to
+				// 4096 bytes; past that it refuses it and then parses
+				// what follows as the rest of the command.
+				limit = min(limit, maxBufferedLiteral)
+			}
+			if n > limit {
 				code, typ := "TOOBIG", "BAD"
-				if cmd.name == "APPEND" || cmd.name == "UID APPEND" {
+				if message {
 					typ = "NO"
 				}
 				if plus >= 0 || len(cmd.parts) > 0 {
@@ -659,9 +674,14 @@ func (c *conn) relayCommand() error {
 			return err
 		}
 		cmd.parts = append(cmd.parts, part)
-		v, err := c.waitVerdict()
+		v, err := c.nextEvent()
 		if err != nil {
 			return err
+		}
+		if v.more {
+			// The server reads on where the command ended for the shim:
+			// it would take what follows for part of this command.
+			return c.bye(tag, "CLIENTBUG", "Command not understood", "protocol_desync", cmd.name)
 		}
 		if !v.cont {
 			c.swallowCont.Store(false)
@@ -734,6 +754,10 @@ func (c *conn) relayCommand() error {
 		}
 	}
 }
+
+// maxBufferedLiteral is go-imap's limit on literals it reads into memory
+// (every literal but an APPEND's message).
+const maxBufferedLiteral = 4096
 
 // commandHook, when set (by tests), sees every command the shim reads.
 var commandHook func(info *ConnInfo, tag, name string)

@@ -81,6 +81,10 @@ func FuzzShimFraming(f *testing.F) {
 		"G SEARCH RETURN (SAVE) ALL\r\nH FETCH $ FLAGS\r\n",
 		"I SELECT {5}\r\nINBOX\r\nJ NOOP\r\n",
 		"K NOOP\nL NOOP\n",
+		"M APPEND {5}\r\nINBOX {5}\r\nhello\r\nN NOOP\r\n",
+		"!O LOGIN {20+}\r\nagent@interieur.test {12+}\r\nsecret-agent\r\nQ NOOP\r\n",
+		"R APPEND INBOX UTF8 (~{5}\r\nhello)\r\nS NOOP\r\n",
+		"T STATUS {5+}\r\nINBOX (MESSAGES)\r\nU NOOP\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -72,7 +72,14 @@ func TestOversizedLiteralRefusedAtAnnouncement(t *testing.T) {
 	r := dialRaw(t, ts.addr)
 	r.line()
 	r.send("a LOGIN {999999999}")
-	assert.Equal(t, "a BAD [TOOBIG] Literal of 999999999 bytes exceeds the limit of 8192", r.line())
+	assert.Equal(t, "a BAD [TOOBIG] Literal of 999999999 bytes exceeds the limit of 4096", r.line())
+	// Before login an APPEND message is bounded by the pre-auth limit.
+	r.send("ap APPEND INBOX {9000}")
+	assert.Equal(t, "ap NO [TOOBIG] Literal of 9000 bytes exceeds the limit of 8192", r.line())
+	// go-imap refuses a literal over 4096 bytes other than a message, then
+	// read what followed as more of the command (a hang, or smuggling).
+	r.send("l LOGIN {5000}")
+	assert.Equal(t, "l BAD [TOOBIG] Literal of 5000 bytes exceeds the limit of 4096", r.line())
 	// The connection goes on.
 	r.send("b NOOP")
 	assert.True(t, strings.HasPrefix(r.until("b ")[0], "b OK"))
@@ -93,7 +100,7 @@ func TestOversizedLiteralRefusedAtAnnouncement(t *testing.T) {
 			reasons = append(reasons, e.Action)
 		}
 	}
-	assert.Equal(t, []string{audit.IMAPLogin, audit.IMAPLogin, audit.IMAPAppend}, reasons)
+	assert.Equal(t, []string{audit.IMAPLogin, audit.IMAPAppend, audit.IMAPLogin, audit.IMAPLogin, audit.IMAPAppend}, reasons)
 	ts.srv.Close()
 	evs = ts.events(t)
 	var why []string
