@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -160,6 +161,11 @@ func responseTags(r *bufio.Reader) ([]string, error) {
 				return tags, nil
 			}
 			return tags, err
+		}
+		if bytes.HasPrefix(line, []byte("* BYE [CLIENTBUG] Command not understood")) || bytes.HasPrefix(line, []byte("* BYE [SERVERBUG]")) {
+			// The shim's safety net: it and the server still agree, but
+			// its model of go-imap missed something.
+			return tags, fmt.Errorf("the shim detected a desync: %q", line)
 		}
 		if n, _, ok := literalSize(line); ok {
 			if _, err := io.CopyN(io.Discard, r, n); err != nil {
