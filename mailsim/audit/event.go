@@ -32,6 +32,9 @@ const (
 	IMAPSubscribe = "imap.subscribe"
 	IMAPIdle      = "imap.idle"
 	IMAPLogout    = "imap.logout"
+	// IMAPCommand is a command refused before it meant anything: unknown,
+	// unparsable, or over a wire limit (event.reason says which).
+	IMAPCommand = "imap.command"
 
 	SMTPConnect    = "smtp.connect"
 	SMTPStartTLS   = "smtp.starttls"

@@ -134,9 +134,13 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BodySection {
 		var buf []byte
-		if len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil {
+		switch {
+		case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil:
 			buf = m.Raw
-		} else {
+		case len(bs.Part) > m.MaxMIMEDepth():
+			// Deeper than the store describes (and each level costs a
+			// pass over the message): an empty section.
+		default:
 			buf = imapserver.ExtractBodySection(bytes.NewReader(m.Raw), bs)
 		}
 		if err := writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf); err != nil {
@@ -148,7 +152,10 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		}
 	}
 	for _, bs := range options.BinarySection {
-		buf := imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
+		var buf []byte
+		if len(bs.Part) <= m.MaxMIMEDepth() {
+			buf = imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
+		}
 		if err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
 			return err
 		}
@@ -156,7 +163,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		addAtts(m.AttachmentsUnder(bs.Part))
 	}
 	for _, bss := range options.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Raw), bss))
+		var n uint32
+		if len(bss.Part) <= m.MaxMIMEDepth() {
+			n = imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Raw), bss)
+		}
+		rw.WriteBinarySectionSize(bss, n)
 	}
 	if err := rw.Close(); err != nil {
 		return err

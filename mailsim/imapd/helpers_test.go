@@ -110,6 +110,7 @@ type testServer struct {
 type serverOpts struct {
 	insecure bool
 	inbox    uint32
+	quota    int64 // store.Options.QuotaBytes
 }
 
 func startServer(t testing.TB, o serverOpts) *testServer {
@@ -120,7 +121,7 @@ func startServer(t testing.TB, o serverOpts) *testServer {
 	clk := clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.FixedZone("CET", 3600)))
 	bus := audit.NewBus(clk, audit.BusOptions{RunID: "test"})
 	sub := bus.Subscribe()
-	st := store.New(fakeBase{counts: map[string]uint32{"INBOX": o.inbox, "Sent": 5}}, clk, store.Options{})
+	st := store.New(fakeBase{counts: map[string]uint32{"INBOX": o.inbox, "Sent": 5}}, clk, store.Options{QuotaBytes: o.quota})
 	b, err := certs.Generate(t.TempDir(), []string{"localhost", "127.0.0.1"}, time.Now())
 	require.NoError(t, err)
 	srv, err := New(Config{Store: st, Directory: fakeDir{}, Bus: bus, TLSConfig: b.TLSConfig, AllowInsecureAuth: o.insecure})

@@ -92,7 +92,9 @@ func TestIDBeforeAndAfterLogin(t *testing.T) {
 
 	evs := ts.events(t)
 	ids := actions(evs, audit.IMAPID)
-	require.Len(t, ids, 2)
+	require.Len(t, ids, 3)
+	assert.Equal(t, audit.Failure, ids[2].Outcome, "the broken ID is audited")
+	assert.Equal(t, "syntax_error", ids[2].Reason)
 	assert.Equal(t, "Thunderbird", ids[0].ClientName)
 	assert.Equal(t, "128.5.0", ids[0].ClientVersion)
 	assert.Equal(t, "name=Thunderbird; version=128.5.0", ids[0].ClientIDRaw)

@@ -67,6 +67,12 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		s.emitResult(e, nil)
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
+	for _, p := range patterns {
+		if err := s.srv.checkPattern(ref + p); err != nil {
+			s.emitResult(e, err)
+			return err
+		}
+	}
 	entries, err := s.visible()
 	if err != nil {
 		s.emitResult(e, err)

@@ -280,15 +280,17 @@ func textOf(raw []byte) string {
 		return string(raw)
 	}
 	var b strings.Builder
+	parts := store.DefaultMaxMIMEParts
 	var walk func(e *gomessage.Entity, depth int)
 	walk = func(e *gomessage.Entity, depth int) {
-		if depth > 20 {
+		parts--
+		if depth > 20 || parts < 0 {
 			return
 		}
 		if mr := e.MultipartReader(); mr != nil {
 			for {
 				p, err := mr.NextPart()
-				if err != nil {
+				if err != nil || parts <= 0 {
 					return
 				}
 				walk(p, depth+1)

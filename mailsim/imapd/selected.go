@@ -16,10 +16,12 @@ func (s *session) resolveSet(numSet imap.NumSet) ([]store.Item, []uint32) {
 		return nil, nil
 	}
 	if imap.IsSearchRes(numSet) {
-		numSet = s.lastRes
-		if numSet == nil {
+		// Compare the UIDSet itself: stored in the NumSet interface, a nil
+		// UIDSet is a typed nil that never equals nil.
+		if s.lastRes == nil {
 			return nil, nil
 		}
+		numSet = s.lastRes
 	}
 	var clientSeqs []uint32
 	switch set := numSet.(type) {
@@ -189,19 +191,29 @@ func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.
 	dmb, downer, err := s.mailbox(dest)
 	base := s.mailboxEvent(audit.Event{Action: action, Command: cmd, DestMailbox: dest}, s.mbName, s.mbOwner)
 	if err != nil {
-		base.Outcome, base.Reason = audit.Failure, "no_such_mailbox"
-		s.emit(base)
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
-	}
-	if dmb == s.mb {
-		if cmd == "MOVE" {
-			return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Source and destination mailboxes are identical"}
+		if !isNameErr(err) {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
 		}
+		s.emitResult(base, err)
+		return nil, nil, err
+	}
+	if dmb == s.mb && cmd == "MOVE" {
+		base.Outcome, base.Reason = audit.Failure, "same_mailbox"
+		s.emit(base)
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination mailboxes are identical"}
 	}
 	_ = downer
+	if len(items) == 0 {
+		// Nothing matched (e.g. UID COPY of expunged UIDs): a plain OK
+		// without COPYUID, which cannot carry empty sets (RFC 4315).
+		base.Outcome, base.Reason, base.SearchHits = audit.Success, "no_messages", audit.Int(0)
+		s.emit(base)
+		return nil, nil, nil
+	}
 	newUIDs, err := s.mb.CopyTo(items, dmb)
 	if err != nil {
-		return nil, nil, err
+		s.emitResult(base, err)
+		return nil, nil, imapErr(err)
 	}
 	var src, dst imap.UIDSet
 	for i, it := range items[:len(newUIDs)] {
@@ -227,6 +239,9 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	data, items, err := s.copyMove(numSet, dest, audit.IMAPMove, "MOVE")
 	if err != nil {
 		return err
+	}
+	if data == nil {
+		return nil // empty set: nothing moved
 	}
 	if err := w.WriteCopyData(data); err != nil {
 		return err

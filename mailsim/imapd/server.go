@@ -59,8 +59,17 @@ type Config struct {
 	// AllowInsecureAuth permits LOGIN/AUTHENTICATE without TLS. Such
 	// logins are marked auth.cleartext in the audit trail.
 	AllowInsecureAuth bool
-	// MaxAppendBytes bounds APPEND (default 50 MiB).
+	// MaxAppendBytes bounds APPEND and any literal after login (default 50 MiB).
 	MaxAppendBytes int64
+	// MaxPreAuthLiteralBytes bounds a literal before login (default
+	// DefaultMaxPreAuthLiteralBytes); MaxLineBytes bounds a command's text
+	// without its literals (default DefaultMaxLineBytes, at most 48 KiB).
+	MaxPreAuthLiteralBytes int64
+	MaxLineBytes           int
+	// MaxMailboxNameBytes and MaxMailboxLevelBytes bound mailbox names
+	// (defaults DefaultMaxMailboxNameBytes, DefaultMaxMailboxLevelBytes).
+	MaxMailboxNameBytes  int
+	MaxMailboxLevelBytes int
 	// ServerName is returned in the ID response.
 	ServerName string
 	// Logger receives diagnostics; nil is quiet.
@@ -263,7 +272,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed: make(chan struct{}),
 	}
-	ic := &innerConn{Conn: srvEnd, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
+	ic := &innerConn{Conn: serverEnd{srvEnd, c}, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
 	ic.onClose = c.closeAll
 	c.server = ic
 	info.done = c.closed

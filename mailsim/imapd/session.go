@@ -28,6 +28,7 @@ const (
 type session struct {
 	srv  *Server
 	info *ConnInfo
+	conn *conn // the shim, which counts the session's events
 
 	user string // authenticated address
 
@@ -56,13 +57,14 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
 	s.sessions.Add(1)
-	return &session{srv: s, info: ic.info}, nil, nil
+	return &session{srv: s, info: ic.info, conn: ic.out.c}, nil, nil
 }
 
 func (s *session) emit(e audit.Event) {
 	if e.UserName == "" {
 		e.UserName = s.user
 	}
+	s.conn.sessionEvents.Add(1)
 	s.srv.emit(s.info, e)
 }
 
@@ -85,8 +87,14 @@ func (s *session) Close() error {
 		s.tracker.Close()
 		s.tracker = nil
 	}
+	// Why the session ended: client_logout, client_eof, client_reset,
+	// server_shutdown, limit_* or timeout_* (set where it was seen).
+	why := s.info.CloseReason()
+	if why == "" {
+		why = "client_eof"
+	}
 	s.emit(audit.Event{
-		Action: audit.IMAPLogout, Outcome: audit.Success, Command: "LOGOUT",
+		Action: audit.IMAPLogout, Outcome: audit.Success, Command: "LOGOUT", Reason: why,
 		SessionCommands: s.info.commands.Load(),
 		SessionFetches:  s.fetches.Load(),
 		SessionBytesOut: s.bytesOut.Load(),
@@ -167,6 +175,9 @@ func (s *session) resolve(name string) (owner, folder string, err error) {
 	if name == "" {
 		return "", "", noMailbox(name)
 	}
+	if err := s.srv.checkName(name); err != nil {
+		return "", "", err
+	}
 	for _, prefix := range []string{OtherUsersPrefix, SharedPrefix} {
 		if len(name) > len(prefix) && strings.EqualFold(name[:len(prefix)], prefix) {
 			rest := name[len(prefix):]
@@ -242,7 +253,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	mb, owner, err := s.mailbox(name)
 	if err != nil {
-		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: "no_such_mailbox", Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
+		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: reason(err), Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
 		s.emit(e)
 		return nil, err
 	}
@@ -353,6 +364,11 @@ func reason(err error) string {
 			return "no_such_mailbox"
 		case imap.ResponseCodeAlreadyExists:
 			return "already_exists"
+		case imap.ResponseCodeOverQuota:
+			return "limit_quota"
+		}
+		if r, ok := nameErrReasons[ie.Text]; ok {
+			return r
 		}
 		return strings.ToLower(strings.ReplaceAll(ie.Text, " ", "_"))
 	}
@@ -361,6 +377,8 @@ func reason(err error) string {
 		return "no_such_mailbox"
 	case errors.Is(err, store.ErrMailboxExists):
 		return "already_exists"
+	case errors.Is(err, store.ErrOverQuota):
+		return "limit_quota"
 	}
 	return "error"
 }
@@ -375,6 +393,9 @@ func imapErr(err error) error {
 	}
 	if errors.Is(err, store.ErrNoMailbox) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: err.Error()}
+	}
+	if errors.Is(err, store.ErrOverQuota) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
 }
@@ -427,11 +448,14 @@ func statusData(mb *store.Mailbox, name string, options *imap.StatusOptions) (*i
 }
 
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	s.conn.appendCalled.Store(true) // the shim checks what follows the message
 	mb, owner, err := s.mailbox(name)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPAppend, Command: "APPEND"}, name, owner)
 	if err != nil {
 		io.Copy(io.Discard, r)
-		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		if !isNameErr(err) {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+		}
 		s.emitResult(e, err)
 		return nil, err
 	}
@@ -452,7 +476,11 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	}
 	uid, err := mb.Append(buf.Bytes(), flags, date)
 	if err != nil {
-		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+		if errors.Is(err, store.ErrOverQuota) {
+			err = imapErr(err)
+		} else {
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+		}
 		s.emitResult(e, err)
 		return nil, err
 	}

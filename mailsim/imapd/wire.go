@@ -11,9 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // The wire shim sits between the client's connection and go-imap's
@@ -29,12 +33,76 @@ import (
 //   - learns when authentication succeeded.
 // imapserver therefore always sees a plaintext stream and never needs to
 // know about TLS; the session asks the shim for the TLS state.
+//
+// The shim never guesses where a command ends: it relays one command at a
+// time (imapserver runs them one at a time anyway) and, after each part it
+// forwards, waits for the server's verdict — a continuation request (the
+// server wants the literal, or a line for IDLE and AUTHENTICATE), a tagged
+// response (the command is over), or, after a literal, the server reading
+// on. What go-imap would frame differently from the shim is refused before
+// it reaches the server: bare CRs, quoted strings running past the end of
+// a line, "+" tags, literals and lines over the limits. FuzzShimFraming
+// checks the two agree.
 
+// Limits of the wire shim (Config fields; zero means these defaults).
 const (
-	maxLine       = 64 << 10
-	maxIDArgBytes = 8 << 10
-	writeTimeout  = 2 * time.Minute
+	// DefaultMaxLineBytes bounds a command's text (its lines, without
+	// literals). go-imap gives up on a command past 50 KiB by closing the
+	// connection; the shim refuses first, with a clean BYE [TOOBIG].
+	DefaultMaxLineBytes = 32 << 10
+	// DefaultMaxPreAuthLiteralBytes bounds a literal announced before
+	// login (Dovecot's login process allows 8 KiB as well). After login
+	// the limit is MaxAppendBytes.
+	DefaultMaxPreAuthLiteralBytes = 8 << 10
+
+	hardMaxLineBytes = 48 << 10 // below go-imap's own 50 KiB
+	maxIDArgBytes    = 8 << 10
+	writeTimeout     = 2 * time.Minute
 )
+
+func (s *Server) maxLine() int {
+	n := s.cfg.MaxLineBytes
+	if n <= 0 {
+		n = DefaultMaxLineBytes
+	}
+	return min(n, hardMaxLineBytes)
+}
+
+func (s *Server) maxPreAuthLiteral() int64 {
+	if s.cfg.MaxPreAuthLiteralBytes > 0 {
+		return s.cfg.MaxPreAuthLiteralBytes
+	}
+	return DefaultMaxPreAuthLiteralBytes
+}
+
+// commandActions maps commands to the audit action of their refusal.
+var commandActions = map[string]string{
+	"LOGIN": audit.IMAPLogin, "AUTHENTICATE": audit.IMAPLogin,
+	"SELECT": audit.IMAPSelect, "EXAMINE": audit.IMAPExamine,
+	"APPEND": audit.IMAPAppend, "FETCH": audit.IMAPFetch, "UID FETCH": audit.IMAPFetch,
+	"SEARCH": audit.IMAPSearch, "UID SEARCH": audit.IMAPSearch,
+	"STORE": audit.IMAPStore, "UID STORE": audit.IMAPStore,
+	"COPY": audit.IMAPCopy, "UID COPY": audit.IMAPCopy, "MOVE": audit.IMAPMove, "UID MOVE": audit.IMAPMove,
+	"EXPUNGE": audit.IMAPExpunge, "UID EXPUNGE": audit.IMAPExpunge,
+	"CREATE": audit.IMAPCreate, "DELETE": audit.IMAPDelete, "RENAME": audit.IMAPRename,
+	"SUBSCRIBE": audit.IMAPSubscribe, "UNSUBSCRIBE": audit.IMAPSubscribe,
+	"LIST": audit.IMAPList, "LSUB": audit.IMAPList, "STATUS": audit.IMAPStatus,
+	"NAMESPACE": audit.IMAPNamespace, "IDLE": audit.IMAPIdle, "ID": audit.IMAPID, "STARTTLS": audit.IMAPStartTLS,
+}
+
+// auditRefusal records a command refused before the session saw it
+// (syntax, state, limits) or by go-imap itself (AUTHENTICATE cancelled).
+func (s *Server) auditRefusal(info *ConnInfo, cmd, reason string) {
+	action, ok := commandActions[cmd]
+	if !ok {
+		action = audit.IMAPCommand
+	}
+	e := audit.Event{Action: action, Outcome: audit.Failure, Reason: reason, Command: cmd, UserName: info.user()}
+	if cmd == "AUTHENTICATE" {
+		e.AuthMechanism = "PLAIN"
+	}
+	s.emit(info, e)
+}
 
 type pendingKind int
 
@@ -72,6 +140,22 @@ type conn struct {
 	tlsGo   chan struct{} // writer → reader: the STARTTLS OK is flushed
 	tlsDone chan error    // reader → writer: handshake finished
 
+	vmu      sync.Mutex
+	verdicts []verdict
+	vonce    sync.Once
+	vready   chan struct{}
+
+	smu         sync.Mutex // guards the server-read accounting below
+	written     int64      // bytes given to the server
+	consumed    int64      // bytes the server has read
+	readWaiting bool       // the server is in a read with nothing left to read
+	wantRead    bool       // the shim waits to learn whether the server reads on
+
+	cur           atomic.Pointer[relayed] // the command being relayed
+	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64            // events the session published
+	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -101,29 +185,37 @@ func (c *conn) serve() {
 
 func (c *conn) closeAll() {
 	c.closeOnce.Do(func() {
+		select {
+		case <-c.srv.done:
+			c.info.SetCloseReason("server_shutdown")
+		default:
+		}
 		close(c.closed)
+		// The client connection closes first: when the shim ends a
+		// connection in the middle of a command, the server's answer to
+		// its broken pipe must not reach the client after the shim's.
 		c.wmu.Lock()
 		c.cw.Flush()
+		c.raw.Close()
 		c.wmu.Unlock()
 		c.inner.Close()
 		c.serverPipe.Close()
-		c.raw.Close()
 	})
 }
 
-// readLine reads one CRLF-terminated line (without limit beyond maxLine).
-func readLine(r *bufio.Reader) ([]byte, error) {
+// readLine reads one LF-terminated line of at most max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var buf []byte
 	for {
 		frag, err := r.ReadSlice('\n')
 		buf = append(buf, frag...)
+		if len(buf) > max {
+			return nil, errLineTooLong
+		}
 		if err == nil {
 			return buf, nil
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(buf) > maxLine {
-				return nil, errLineTooLong
-			}
 			continue
 		}
 		if len(buf) > 0 && errors.Is(err, io.EOF) {
@@ -135,8 +227,8 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 
 var errLineTooLong = errors.New("imapd: command line too long")
 
-// literalSize returns the size of a literal announced at the end of line
-// ("{N}", "{N+}", "~{N}"), and whether it is non-synchronizing.
+// literalSize returns the size of a literal announced at the end of a
+// response line ("{N}", "{N+}", "~{N}"), and whether it is non-synchronizing.
 func literalSize(line []byte) (n int64, nonSync bool, ok bool) {
 	l := bytes.TrimRight(line, "\r\n")
 	if len(l) < 3 || l[len(l)-1] != '}' {
@@ -158,6 +250,80 @@ func literalSize(line []byte) (n int64, nonSync bool, ok bool) {
 	return v, nonSync, true
 }
 
+// clientLiteral recognises a literal announced at the end of a client line
+// exactly as go-imap's decoder does: "{" digits ["+"] "}" [SP] [CR] LF.
+// plus is the index of the "+" of a non-synchronizing literal, else -1.
+func clientLiteral(line []byte) (n int64, plus int, ok bool) {
+	l := line
+	if len(l) == 0 || l[len(l)-1] != '\n' {
+		return 0, -1, false
+	}
+	l = l[:len(l)-1]
+	if len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[:len(l)-1]
+	}
+	if len(l) > 0 && l[len(l)-1] == ' ' {
+		l = l[:len(l)-1]
+	}
+	if len(l) < 3 || l[len(l)-1] != '}' {
+		return 0, -1, false
+	}
+	l = l[:len(l)-1]
+	plus = -1
+	if l[len(l)-1] == '+' {
+		plus = len(l) - 1
+		l = l[:len(l)-1]
+	}
+	i := len(l)
+	for i > 0 && l[i-1] >= '0' && l[i-1] <= '9' {
+		i--
+	}
+	if i == len(l) || i == 0 || l[i-1] != '{' {
+		return 0, -1, false
+	}
+	v, err := strconv.ParseInt(string(l[i:]), 10, 64)
+	if err != nil {
+		return 0, -1, false
+	}
+	return v, plus, true
+}
+
+// bareCR reports whether line holds a CR that does not end it: go-imap's
+// decoder would end the command there and read the rest as a new one.
+func bareCR(line []byte) bool {
+	i := bytes.IndexByte(line, '\r')
+	return i >= 0 && i != len(line)-2
+}
+
+// openQuote reports whether line ends inside a quoted string: go-imap's
+// decoder would read on into the next line (a quoted string cannot hold
+// CR or LF in IMAP, but go-imap does not check), where the shim sees a new
+// line. Outside quoted strings a '"' is never valid IMAP, so scanning
+// every quote is exact for valid commands.
+func openQuote(line []byte) bool {
+	in := false
+	for i := 0; i < len(line); i++ {
+		switch ch := line[i]; {
+		case in && ch == '\\':
+			i++
+		case ch == '"':
+			in = !in
+		}
+	}
+	return in
+}
+
+// badLine names what makes a command line unsafe to pass on.
+func badLine(line []byte) (why, reason string) {
+	switch {
+	case bareCR(line):
+		return "Bare CR in command line", "bare_cr"
+	case openQuote(line):
+		return "Unterminated quoted string", "unterminated_quote"
+	}
+	return "", ""
+}
+
 // splitCommand returns the tag and upper-cased command name of a command
 // line, or ok=false when the line is not shaped like a command.
 func splitCommand(line []byte) (tag, name string, rest []byte, ok bool) {
@@ -172,7 +338,15 @@ func splitCommand(line []byte) (tag, name string, rest []byte, ok bool) {
 	if sp < 0 {
 		return tag, strings.ToUpper(string(l)), nil, true
 	}
-	return tag, strings.ToUpper(string(l[:sp])), l[sp+1:], true
+	name = strings.ToUpper(string(l[:sp]))
+	if name == "UID" {
+		sub := l[sp+1:]
+		if j := bytes.IndexByte(sub, ' '); j >= 0 {
+			sub = sub[:j]
+		}
+		name = "UID " + strings.ToUpper(string(sub))
+	}
+	return tag, name, l[sp+1:], true
 }
 
 func (c *conn) writeClient(s string) error {
@@ -185,56 +359,559 @@ func (c *conn) writeClient(s string) error {
 	return c.cw.Flush()
 }
 
-// clientToServer forwards client commands to imapserver, intercepting ID
-// and STARTTLS.
-func (c *conn) clientToServer() error {
-	atCommand := true
+// A verdict is imapserver's answer to the part of a command the shim
+// forwarded: a continuation request or the command's tagged completion.
+type verdict struct {
+	cont bool
+	more bool   // the server waits for more of the command (see serverWantsMore)
+	line string // the response line, without CRLF
+}
+
+// toServer writes to imapserver, counting what it was given.
+func (c *conn) toServer(p []byte) (int, error) {
+	c.smu.Lock()
+	c.written += int64(len(p))
+	c.smu.Unlock()
+	n, err := c.inner.Write(p)
+	if n < len(p) {
+		c.smu.Lock()
+		c.written -= int64(len(p) - n)
+		c.smu.Unlock()
+	}
+	return n, err
+}
+
+type serverWriter struct{ c *conn }
+
+func (w serverWriter) Write(p []byte) (int, error) { return w.c.toServer(p) }
+
+// serverEnd is imapserver's end of the pipe: its reads tell the shim when
+// the server waits for more input.
+type serverEnd struct {
+	net.Conn
+	c *conn
+}
+
+func (s serverEnd) Read(p []byte) (int, error) {
+	c := s.c
+	c.smu.Lock()
+	c.readWaiting = c.consumed == c.written // everything given was read: it waits for more
+	if c.readWaiting && c.wantRead {
+		c.wantRead = false
+		c.pushVerdict(verdict{more: true})
+	}
+	c.smu.Unlock()
+	n, err := s.Conn.Read(p)
+	c.smu.Lock()
+	c.consumed += int64(n)
+	c.readWaiting = false
+	c.smu.Unlock()
+	return n, err
+}
+
+// nextEvent waits for what the server does next with the input it was
+// given: a continuation request, a tagged response, or reading on for more
+// (verdict.more). All three happen on the server's goroutine, in order
+// (a response is pushed before the server reads on), so whichever comes
+// first is the truth.
+func (c *conn) nextEvent() (verdict, error) {
+	c.smu.Lock()
+	if c.readWaiting && c.consumed == c.written {
+		// The server already waits for input, unless it answered first.
+		c.vmu.Lock()
+		answered := len(c.verdicts) > 0
+		c.vmu.Unlock()
+		c.smu.Unlock()
+		if !answered {
+			return verdict{more: true}, nil
+		}
+		return c.waitVerdict()
+	}
+	c.wantRead = true
+	c.smu.Unlock()
+	v, err := c.waitVerdict()
+	if err != nil || v.more {
+		return v, err
+	}
+	c.smu.Lock()
+	stale := !c.wantRead // the server's next read already said "more"
+	c.wantRead = false
+	c.smu.Unlock()
+	if stale {
+		if _, err := c.waitVerdict(); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// serverWantsMore tells, once a literal has been given to the server,
+// whether the server reads on (the command goes on after the literal) or
+// has already answered (v is then its tagged response).
+func (c *conn) serverWantsMore() (more bool, v verdict, err error) {
+	v, err = c.nextEvent()
+	if err != nil || v.more {
+		return v.more, verdict{}, err
+	}
+	if v.cont {
+		return false, v, c.bye("", "SERVERBUG", "Unexpected continuation", "protocol_desync", "")
+	}
+	return false, v, nil
+}
+
+// pushVerdict is called by the response writer, in order, for every
+// continuation request and tagged response; it never blocks.
+func (c *conn) pushVerdict(v verdict) {
+	c.vmu.Lock()
+	c.verdicts = append(c.verdicts, v)
+	c.vmu.Unlock()
+	select {
+	case c.ready() <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) ready() chan struct{} {
+	c.vonce.Do(func() { c.vready = make(chan struct{}, 1) })
+	return c.vready
+}
+
+func (c *conn) waitVerdict() (verdict, error) {
 	for {
-		line, err := readLine(c.cr)
-		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				c.writeClient("* BYE Command line too long\r\n")
-			}
-			return err
+		c.vmu.Lock()
+		if len(c.verdicts) > 0 {
+			v := c.verdicts[0]
+			c.verdicts = c.verdicts[1:]
+			c.vmu.Unlock()
+			return v, nil
 		}
-		if atCommand {
-			c.info.commands.Add(1)
-			if tag, name, rest, ok := splitCommand(line); ok {
-				switch name {
-				case "ID":
-					if err := c.handleID(tag, line, rest); err != nil {
-						return err
-					}
-					continue
-				case "STARTTLS":
-					handled, err := c.handleStartTLS(tag)
-					if err != nil {
-						return err
-					}
-					if handled {
-						continue
-					}
-				case "LOGIN", "AUTHENTICATE":
-					c.addPending(tag, pending{kind: pendingAuth, cmd: name})
-				case "IDLE":
-					c.srv.auditIdle(c.info)
-				}
-			}
+		c.vmu.Unlock()
+		select {
+		case <-c.ready():
+		case <-c.closed:
+			return verdict{}, net.ErrClosed
 		}
-		if _, err := c.inner.Write(line); err != nil {
-			return err
-		}
-		n, _, isLit := literalSize(line)
-		if !isLit {
-			atCommand = true
+	}
+}
+
+// writeFailed records why writing to the client failed: the server ends
+// the session on it, possibly before the reader notices.
+func (c *conn) writeFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.info.SetCloseReason("timeout_write")
+		return
+	}
+	if r := closeReasonFor(err); r != "" {
+		c.info.SetCloseReason(r)
+	}
+}
+
+// closeReasonFor names a failed client read for the logout event.
+func closeReasonFor(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "client_eof"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return "client_reset"
+	case errors.Is(err, net.ErrClosed):
+		return ""
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "client_reset"
+}
+
+// literalLimit is the largest literal the client may announce now.
+func (c *conn) literalLimit() int64 {
+	if c.info.Authenticated() {
+		return c.srv.cfg.MaxAppendBytes
+	}
+	return c.srv.maxPreAuthLiteral()
+}
+
+// bye refuses what cannot be recovered from and ends the connection.
+func (c *conn) bye(tag, code, text, reason string, cmd string) error {
+	c.info.SetCloseReason(reason)
+	c.srv.auditRefusal(c.info, cmd, reason)
+	s := ""
+	if tag != "" {
+		s = tag + " BAD [" + code + "] " + text + "\r\n"
+	}
+	c.writeClient(s + "* BYE [" + code + "] " + text + "\r\n")
+	return errShimClosed
+}
+
+var errShimClosed = errors.New("imapd: connection refused by the shim")
+
+// clientToServer relays client commands to imapserver one at a time (the
+// server runs them one at a time anyway), intercepting ID and STARTTLS.
+// After each part of a command it waits for the server's verdict, so the
+// shim never guesses where a command ends: a continuation request means
+// the server wants the literal (or, for IDLE and AUTHENTICATE, a line); a
+// tagged response means the command is over, whatever the client meant.
+func (c *conn) clientToServer() error {
+	for {
+		err := c.relayCommand()
+		if err == nil {
 			continue
 		}
-		// Literal data is forwarded verbatim; the command continues after it.
-		if _, err := io.CopyN(c.inner, c.cr, n); err != nil {
+		if errors.Is(err, errShimClosed) {
 			return err
 		}
-		atCommand = false
+		select {
+		case <-c.srv.done:
+			c.info.SetCloseReason("server_shutdown")
+		default:
+		}
+		if r := closeReasonFor(err); r != "" {
+			c.info.SetCloseReason(r)
+		} else if errors.Is(err, net.ErrClosed) {
+			// The server ended the connection (LOGOUT sets its reason
+			// first; otherwise it gave up on an unparsable command).
+			c.info.SetCloseReason("protocol_error")
+		}
+		return err
 	}
+}
+
+// relayCommand relays one command, with its literals and continuation lines.
+func (c *conn) relayCommand() error {
+	maxLine := c.srv.maxLine()
+	line, err := readLine(c.cr, maxLine)
+	if err != nil {
+		if errors.Is(err, errLineTooLong) {
+			return c.bye("", "TOOBIG", "Command line too long", "limit_line_length", "")
+		}
+		return err
+	}
+	select {
+	case <-c.closed:
+		return net.ErrClosed // buffered input after the end is nobody's command
+	default:
+	}
+	c.info.commands.Add(1)
+	tag, name, rest, isCmd := splitCommand(line)
+	if commandHook != nil {
+		commandHook(c.info, tag, name)
+	}
+	if isCmd && !validTag(tag) {
+		// go-imap would take "+" as a tag and answer "+ OK", which the
+		// client cannot tell from a continuation request.
+		return c.bye("", "CLIENTBUG", "Invalid tag", "invalid_tag", name)
+	}
+	if why, reason := badLine(line); why != "" {
+		if !isCmd || !validTag(tag) {
+			return c.bye("", "CLIENTBUG", why, reason, name)
+		}
+		c.srv.auditRefusal(c.info, name, reason)
+		return c.writeClient(tag + " BAD [CLIENTBUG] " + why + "\r\n")
+	}
+	if isCmd {
+		switch name {
+		case "ID":
+			return c.handleID(tag, line, rest)
+		case "STARTTLS":
+			return c.handleStartTLS(tag)
+		case "LOGIN", "AUTHENTICATE":
+			c.addPending(tag, pending{kind: pendingAuth, cmd: name})
+		case "LOGOUT":
+			if len(bytes.TrimSpace(rest)) == 0 {
+				// Valid in every state: the server will answer and
+				// close, possibly before the shim sees the answer.
+				c.info.SetCloseReason("client_logout")
+			}
+		}
+	}
+	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	c.appendCalled.Store(false)
+	c.cur.Store(cmd)
+	total := len(line)
+	part := line
+	raw := false    // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
+	msgLit := false // part follows an APPEND's message literal
+	for {
+		n, plus, isLit := int64(0), -1, false
+		if !raw {
+			n, plus, isLit = clientLiteral(part)
+		}
+		fwd := part
+		if isLit {
+			limit := c.literalLimit()
+			message := cmd.name == "APPEND" && (len(cmd.parts) > 0 || len(bytes.TrimSpace(literalPrefix(rest))) > 0)
+			if !message {
+				// go-imap reads any other literal into memory, up to
+				// 4096 bytes; past that it refuses it and then parses
+				// what follows as the rest of the command.
+				limit = min(limit, maxBufferedLiteral)
+			}
+			if n > limit {
+				code, typ := "TOOBIG", "BAD"
+				if message {
+					typ = "NO"
+				}
+				if plus >= 0 || len(cmd.parts) > 0 {
+					// The client is already sending the data, or the
+					// server is inside the command: neither can resume.
+					return c.bye(tag, code, fmt.Sprintf("Literal of %d bytes exceeds the limit of %d", n, limit), "limit_literal_size", cmd.name)
+				}
+				c.srv.auditRefusal(c.info, cmd.name, "limit_literal_size")
+				return c.writeClient(fmt.Sprintf("%s %s [%s] Literal of %d bytes exceeds the limit of %d\r\n", tag, typ, code, n, limit))
+			}
+			if plus >= 0 {
+				// Made synchronizing for the server, whose continuation
+				// request the response writer swallows: that tells the
+				// shim whether the server reads the data as a literal.
+				fwd = append(append([]byte{}, part[:plus]...), part[plus+1:]...)
+				c.swallowCont.Store(true)
+			}
+		}
+		if _, err := c.toServer(fwd); err != nil {
+			return err
+		}
+		cmd.parts = append(cmd.parts, part)
+		v, err := c.nextEvent()
+		if err != nil {
+			return err
+		}
+		if v.more {
+			// The server reads on where the command ended for the shim:
+			// it would take what follows for part of this command.
+			return c.bye(tag, "CLIENTBUG", "Command not understood", "protocol_desync", cmd.name)
+		}
+		if !v.cont {
+			c.swallowCont.Store(false)
+			if err := c.completed(cmd, v); err != nil {
+				return err
+			}
+			if isLit && plus >= 0 {
+				// The server ended the command before its literal: the
+				// data the client sent anyway belongs to the refused
+				// command, not to the next one.
+				return c.discardCommand(n, maxLine-total)
+			}
+			return nil
+		}
+		if isLit {
+			if _, err := io.CopyN(serverWriter{c}, c.cr, n); err != nil {
+				return err
+			}
+			more, v, err := c.serverWantsMore()
+			if err != nil {
+				return err
+			}
+			if !more {
+				// go-imap may end a command right after a literal
+				// (SELECT {5} of a name that is not modified UTF-7)
+				// and would read the rest of the line as a new command;
+				// the rest belongs to the ended command: dropped.
+				if err := c.completed(cmd, v); err != nil {
+					return err
+				}
+				return c.discardCommand(0, maxLine-total)
+			}
+			raw = false
+			// The literal was an APPEND's message if the session's
+			// Append ran for it (a mailbox name can be a literal too).
+			msgLit = c.appendCalled.Swap(false)
+		} else {
+			msgLit = false
+			if !raw && (cmd.name == "IDLE") {
+				c.srv.auditIdle(c.info)
+			}
+			raw = true
+		}
+		// A continuation line is read by go-imap with a 4 KiB bufio.Reader
+		// (IDLE's DONE, SASL responses): longer would be split in two.
+		limit := maxLine - total
+		if raw {
+			limit = min(limit, maxContLine)
+		}
+		part, err = readLine(c.cr, max(limit, 0))
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye(tag, "TOOBIG", "Command line too long", "limit_line_length", cmd.name)
+			}
+			return err
+		}
+		total += len(part)
+		if raw {
+			if bareCR(part) {
+				return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", cmd.name)
+			}
+		} else if why, reason := badLine(part); why != "" {
+			return c.bye(tag, "CLIENTBUG", why, reason, cmd.name)
+		}
+		if raw && bytes.Equal(bytes.TrimRight(part, "\r\n"), []byte("*")) {
+			cmd.cancelled = true
+		}
+		if msgLit {
+			part = c.appendTail(part, cmd)
+		}
+	}
+}
+
+// maxBufferedLiteral is go-imap's limit on literals it reads into memory
+// (every literal but an APPEND's message).
+const maxBufferedLiteral = 4096
+
+// commandHook, when set (by tests), sees every command the shim reads.
+var commandHook func(info *ConnInfo, tag, name string)
+
+// maxContLine bounds a continuation line: go-imap reads them with a
+// bufio.Reader of 4096 bytes and would take the rest as a new command.
+const maxContLine = 4000
+
+func validTag(tag string) bool {
+	for i := 0; i < len(tag); i++ {
+		if !imapwireAtomChar(tag[i]) || tag[i] == '+' {
+			return false
+		}
+	}
+	return tag != ""
+}
+
+// imapwireAtomChar mirrors go-imap's IsAtomChar.
+func imapwireAtomChar(ch byte) bool {
+	switch ch {
+	case '(', ')', '{', ' ', '%', '*', '"', '\\', ']':
+		return false
+	}
+	return ch > 0x1f && ch < 0x7f
+}
+
+// appendTail checks what follows an APPEND's message literal. go-imap
+// stores the message before it checks the CRLF, and sends no response at
+// all when something else follows; the shim sends the server a clean end
+// of command instead and drops the rest (the message is stored either way).
+func (c *conn) appendTail(part []byte, cmd *relayed) []byte {
+	// APPEND ... UTF8 (~{n}) ends with ")": the literal was announced
+	// after "(~" on the line before.
+	utf8 := len(cmd.parts) > 0 && bytes.HasSuffix(bytes.TrimRight(literalPrefix(cmd.parts[len(cmd.parts)-1]), " "), []byte("(~"))
+	t := part
+	if utf8 {
+		if len(t) == 0 || t[0] != ')' {
+			t = nil
+		} else {
+			t = t[1:]
+		}
+	}
+	switch string(t) {
+	case "\r\n", "\n", " \r\n", " \n":
+		return part
+	}
+	if n, plus, ok := clientLiteral(part); ok && plus >= 0 {
+		cmd.tailDiscard = n
+	}
+	if utf8 {
+		return []byte(")\r\n")
+	}
+	return []byte("\r\n")
+}
+
+// literalPrefix returns a line without the literal announced at its end.
+func literalPrefix(line []byte) []byte {
+	if i := bytes.LastIndexByte(line, '{'); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// discardCommand drops the rest of a command the server has already
+// ended: a literal of n bytes, then lines (with their non-synchronizing
+// literals) up to the end of the command.
+func (c *conn) discardCommand(n int64, budget int) error {
+	for {
+		if _, err := io.CopyN(io.Discard, c.cr, n); err != nil {
+			return err
+		}
+		line, err := readLine(c.cr, max(budget, 0))
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye("", "TOOBIG", "Command line too long", "limit_line_length", "")
+			}
+			return err
+		}
+		budget -= len(line)
+		m, plus, ok := clientLiteral(line)
+		if !ok || plus < 0 {
+			return nil
+		}
+		if m > c.literalLimit() {
+			return c.bye("", "TOOBIG", "Literal too large", "limit_literal_size", "")
+		}
+		n = m
+	}
+}
+
+// fixCompletion replaces go-imap's "NO [SERVERBUG]" for a mailbox name it
+// could not decode from modified UTF-7 (LIST "" "a&b") with a clean BAD.
+func (c *conn) fixCompletion(tag, line []byte) []byte {
+	cur := c.cur.Load()
+	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
+		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
+		return line
+	}
+	return []byte(string(tag) + " BAD " + textNameInvalid + "\r\n")
+}
+
+// relayed is the command being relayed.
+type relayed struct {
+	tag, name   string
+	parts       [][]byte
+	cancelled   bool  // a SASL exchange the client ended with "*"
+	before      int64 // session events before the command
+	tailDiscard int64 // non-synchronizing literal after an APPEND, dropped
+}
+
+// completed handles a command's tagged response: the shim's own audit of
+// what the session never saw (syntax errors, refused literals, AUTHENTICATE
+// cancellations) and the LOGOUT close reason.
+func (c *conn) completed(cmd *relayed, v verdict) error {
+	status := ""
+	if f := strings.Fields(v.line); len(f) > 1 {
+		status = strings.ToUpper(f[1])
+	}
+	if status == "OK" {
+		if cmd.name == "LOGOUT" {
+			c.info.SetCloseReason("client_logout")
+		}
+	} else if c.sessionEvents.Load() == cmd.before {
+		c.srv.auditRefusal(c.info, cmd.name, refusalReason(cmd, v.line))
+	}
+	if cmd.tailDiscard > 0 {
+		n := cmd.tailDiscard
+		cmd.tailDiscard = 0
+		return c.discardCommand(n, c.srv.maxLine())
+	}
+	return nil
+}
+
+// refusalReason names a refusal the session did not see.
+func refusalReason(cmd *relayed, line string) string {
+	switch {
+	case cmd.cancelled:
+		return "client_cancelled"
+	case strings.Contains(line, textNameInvalid):
+		return "invalid_mailbox_name"
+	case strings.Contains(line, "Malformed SASL"), strings.Contains(line, "illegal base64"):
+		return "malformed_response"
+	case strings.Contains(line, "[TOOBIG]"):
+		return "limit_literal_size"
+	case strings.Contains(line, "[SERVERBUG]"):
+		return "server_error"
+	case strings.Contains(line, "Unknown command"):
+		return "unknown_command"
+	case strings.Contains(line, "only valid in"):
+		return "bad_state"
+	case strings.Contains(line, "Syntax error"), strings.Contains(line, "[CLIENTBUG]"):
+		return "syntax_error"
+	}
+	return "refused"
 }
 
 // handleID parses an ID command and queues its answer. The command itself
@@ -248,7 +925,11 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 			break
 		}
 		if n > maxIDArgBytes || int64(len(args))+n > maxIDArgBytes {
-			return c.writeClient(tag + " BAD ID arguments too long\r\n")
+			if nonSync {
+				return c.bye(tag, "TOOBIG", "ID arguments too long", "limit_literal_size", "ID")
+			}
+			c.srv.auditRefusal(c.info, "ID", "limit_literal_size")
+			return c.writeClient(tag + " BAD [TOOBIG] ID arguments too long\r\n")
 		}
 		if !nonSync {
 			if err := c.writeClient("+ Ready for literal data\r\n"); err != nil {
@@ -260,40 +941,51 @@ func (c *conn) handleID(tag string, line, rest []byte) error {
 		if _, err := io.ReadFull(c.cr, data); err != nil {
 			return err
 		}
-		more, err := readLine(c.cr)
+		more, err := readLine(c.cr, maxIDArgBytes)
 		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				return c.bye(tag, "TOOBIG", "ID arguments too long", "limit_line_length", "ID")
+			}
 			return err
+		}
+		if bareCR(more) {
+			return c.bye(tag, "CLIENTBUG", "Bare CR in command line", "bare_cr", "ID")
 		}
 		args = append(append(args[:i:i], quoteIMAP(string(data))...), bytes.TrimRight(more, "\r\n")...)
 	}
 	params, err := parseIDParams(args)
 	if err != nil {
+		c.srv.auditRefusal(c.info, "ID", "syntax_error")
 		// Still ordered after earlier commands: go through NOOP.
 		c.addPending(tag, pending{kind: pendingID, cmd: "BAD:" + err.Error()})
 	} else {
 		c.addPending(tag, pending{kind: pendingID, cmd: "ID", params: params})
 	}
-	_, werr := c.inner.Write([]byte(tag + " NOOP\r\n"))
-	return werr
+	if _, err := c.toServer([]byte(tag + " NOOP\r\n")); err != nil {
+		return err
+	}
+	_, err = c.waitVerdict()
+	return err
 }
 
 // handleStartTLS intercepts STARTTLS when it applies; otherwise it lets
 // imapserver answer (it will refuse).
-func (c *conn) handleStartTLS(tag string) (bool, error) {
+func (c *conn) handleStartTLS(tag string) error {
 	if c.srv.tlsConfig == nil || c.info.TLS() || c.info.Authenticated() {
-		err := c.writeClient(tag + " BAD STARTTLS not available\r\n")
-		return true, err
+		c.srv.auditRefusal(c.info, "STARTTLS", "not_available")
+		return c.writeClient(tag + " BAD STARTTLS not available\r\n")
 	}
 	c.addPending(tag, pending{kind: pendingStartTLS, cmd: "STARTTLS"})
-	if _, err := c.inner.Write([]byte(tag + " NOOP\r\n")); err != nil {
-		return true, err
+	if _, err := c.toServer([]byte(tag + " NOOP\r\n")); err != nil {
+		return err
 	}
 	// Wait until the writer flushed our OK, then handshake.
 	select {
 	case <-c.tlsGo:
 	case <-c.closed:
-		return true, net.ErrClosed
+		return net.ErrClosed
 	}
+
 	// Discard plaintext pipelined after STARTTLS (command injection).
 	if n := c.cr.Buffered(); n > 0 {
 		c.cr.Discard(n)
@@ -311,7 +1003,10 @@ func (c *conn) handleStartTLS(tag string) (bool, error) {
 		c.srv.auditStartTLS(c.info, err)
 	}
 	c.tlsDone <- err
-	return true, err
+	if _, werr := c.waitVerdict(); werr != nil { // the NOOP's, once the writer is done with it
+		return werr
+	}
+	return err
 }
 
 // rewrite inspects a response line. handled means it wrote everything
@@ -515,6 +1210,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 			_, err := c.cw.Write(p[:k])
 			c.wmu.Unlock()
 			if err != nil {
+				c.writeFailed(err)
 				return 0, err
 			}
 			w.litLeft -= k
@@ -537,6 +1233,7 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	err := c.cw.Flush()
 	c.wmu.Unlock()
 	if err != nil {
+		c.writeFailed(err)
 		return 0, err
 	}
 	return n, nil
@@ -546,6 +1243,19 @@ func (w *respWriter) emit(line []byte) error {
 	c := w.c
 	out := line
 	if w.atResponse {
+		// The shim's reader learns the verdict once the line is on its
+		// way to the client (buffered in order before anything the shim
+		// writes itself next).
+		if len(line) > 0 && line[0] == '+' {
+			defer c.pushVerdict(verdict{cont: true})
+			if c.swallowCont.Swap(false) {
+				return nil // the client sent a non-synchronizing literal
+			}
+		} else if sp := bytes.IndexByte(line, ' '); sp > 0 && !(sp == 1 && line[0] == '*') {
+			line = c.fixCompletion(line[:sp], line)
+			out = line
+			defer c.pushVerdict(verdict{line: string(bytes.TrimRight(line, "\r\n"))})
+		}
 		var handled bool
 		var err error
 		out, handled, err = c.rewrite(line)
@@ -561,6 +1271,7 @@ func (w *respWriter) emit(line []byte) error {
 	_, err := c.cw.Write(out)
 	c.wmu.Unlock()
 	if err != nil {
+		c.writeFailed(err)
 		return err
 	}
 	if n, _, isLit := literalSize(line); isLit {

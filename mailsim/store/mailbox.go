@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -16,6 +17,7 @@ import (
 type Mailbox struct {
 	store   *Store
 	tracker *imapserver.MailboxTracker
+	usage   *atomic.Int64 // the owner's added bytes, against the quota
 
 	mu          sync.RWMutex
 	owner       string
@@ -128,7 +130,29 @@ func (mb *Mailbox) Deleted() bool {
 func (mb *Mailbox) markDeleted() {
 	mb.mu.Lock()
 	mb.gone = true
+	for uid, m := range mb.extra {
+		mb.usage.Add(-m.Size)
+		delete(mb.extra, uid)
+	}
 	mb.mu.Unlock()
+}
+
+// reserve charges size bytes to the owner's quota, or fails.
+func (mb *Mailbox) reserve(size int64) error {
+	q := mb.store.quota
+	if q <= 0 {
+		mb.usage.Add(size)
+		return nil
+	}
+	for {
+		used := mb.usage.Load()
+		if used+size > q {
+			return ErrOverQuota
+		}
+		if mb.usage.CompareAndSwap(used, used+size) {
+			return nil
+		}
+	}
 }
 
 func (mb *Mailbox) rename(name string) {
@@ -434,7 +458,10 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 		it := mb.itemLocked(seq, uid)
 		mb.uids = slices.Delete(mb.uids, int(seq-1), int(seq))
 		delete(mb.flags, uid)
-		delete(mb.extra, uid)
+		if m, ok := mb.extra[uid]; ok {
+			mb.usage.Add(-m.Size)
+			delete(mb.extra, uid)
+		}
 		mb.tracker.QueueExpunge(seq)
 		out = append(out, Expunged{UID: uid, Seq: seq, Msg: it})
 	}
@@ -457,17 +484,23 @@ func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32
 	if date.IsZero() {
 		date = mb.store.clock.Now()
 	}
-	m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, flags))
+	if err := mb.reserve(int64(len(raw))); err != nil {
+		return 0, err
+	}
+	m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, flags), mb.store.limits)
 	if err != nil {
+		mb.usage.Add(-int64(len(raw)))
 		return 0, err
 	}
 	return mb.appendMsg(m)
 }
 
+// appendMsg adds m, whose size is already charged to the quota.
 func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.gone {
+		mb.usage.Add(-m.Size)
 		return 0, ErrNoMailbox
 	}
 	mb.undenseLocked()
@@ -482,20 +515,33 @@ func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 
 // CopyTo copies the items into dest, keeping their flags and dates, and
 // returns the new UIDs in order.
+// The quota is checked for the whole set first: a refused COPY copies
+// nothing.
 func (mb *Mailbox) CopyTo(items []Item, dest *Mailbox) ([]uint32, error) {
-	out := make([]uint32, 0, len(items))
+	copies := make([]*Message, 0, len(items))
+	var total int64
 	for _, it := range items {
 		m, err := it.Load()
 		if err != nil {
-			return out, err
+			return nil, err
 		}
 		flags, err := it.FlagsOrBase()
 		if err != nil {
-			return out, err
+			return nil, err
 		}
-		cp := m.withFlags(flags)
+		copies = append(copies, m.withFlags(flags))
+		total += m.Size
+	}
+	if err := dest.reserve(total); err != nil {
+		return nil, err
+	}
+	out := make([]uint32, 0, len(items))
+	for i, cp := range copies {
 		uid, err := dest.appendMsg(cp)
 		if err != nil {
+			for _, rest := range copies[i+1:] {
+				dest.usage.Add(-rest.Size)
+			}
 			return out, err
 		}
 		out = append(out, uid)

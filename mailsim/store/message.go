@@ -41,6 +41,7 @@ type Message struct {
 
 	header    textproto.Header
 	baseFlags []imap.Flag
+	limits    mimeLimits
 
 	once sync.Once
 	bs   imap.BodyStructure
@@ -53,11 +54,11 @@ type Message struct {
 // Attachments describes the attachment parts (walked and hashed once, on
 // first use).
 func (m *Message) Attachments() []Attachment {
-	m.attOnce.Do(func() { m.atts = findAttachments(m.Raw) })
+	m.attOnce.Do(func() { m.atts = findAttachments(m.Raw, m.limits) })
 	return m.atts
 }
 
-func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, error) {
+func parseMessage(raw []byte, date time.Time, flags []imap.Flag, lim mimeLimits) (*Message, error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
 	if err != nil {
 		return nil, fmt.Errorf("store: parse message header: %w", err)
@@ -68,6 +69,7 @@ func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, erro
 		Size:         int64(len(raw)),
 		header:       h,
 		baseFlags:    flags,
+		limits:       lim,
 	}
 	m.MessageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
 	if subj, err := (&mime.WordDecoder{}).DecodeHeader(h.Get("Subject")); err == nil {
@@ -81,7 +83,7 @@ func parseMessage(raw []byte, date time.Time, flags []imap.Flag) (*Message, erro
 func (m *Message) withFlags(flags []imap.Flag) *Message {
 	return &Message{
 		Raw: m.Raw, InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID,
-		Subject: m.Subject, header: m.header, baseFlags: flags,
+		Subject: m.Subject, header: m.header, baseFlags: flags, limits: m.limits,
 	}
 }
 
@@ -90,7 +92,7 @@ func (m *Message) Header() textproto.Header { return m.header }
 
 func (m *Message) parseStructure() {
 	m.once.Do(func() {
-		m.bs = imapserver.ExtractBodyStructure(bytes.NewReader(m.Raw))
+		m.bs = bodyStructure(m.Raw, m.limits)
 		m.env = imapserver.ExtractEnvelope(m.header)
 	})
 }
@@ -136,28 +138,30 @@ func equalPath(a, b []int) bool {
 }
 
 // findAttachments walks the MIME tree and describes attachment parts.
-func findAttachments(raw []byte) []Attachment {
+func findAttachments(raw []byte, lim mimeLimits) []Attachment {
 	e, err := gomessage.Read(bytes.NewReader(raw))
 	if e == nil {
 		return nil
 	}
 	_ = err // unknown charsets etc. are fine: we only need structure
 	var out []Attachment
-	walkParts(e, nil, &out, 0)
+	parts := lim.parts
+	walkParts(e, nil, &out, 0, min(lim.depth, 20), &parts)
 	return out
 }
 
-func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth int) {
-	if depth > 20 {
+func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth int, parts *int) {
+	*parts--
+	if depth > maxDepth || *parts < 0 {
 		return
 	}
 	if mr := e.MultipartReader(); mr != nil {
 		for i := 1; ; i++ {
 			part, err := mr.NextPart()
-			if err != nil {
+			if err != nil || *parts <= 0 {
 				return
 			}
-			walkParts(part, append(append([]int{}, p...), i), out, depth+1)
+			walkParts(part, append(append([]int{}, p...), i), out, depth+1, maxDepth, parts)
 		}
 	}
 	disp, dparams, _ := e.Header.ContentDisposition()
@@ -256,7 +260,7 @@ func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Messag
 		for _, f := range bm.Flags {
 			flags = append(flags, imap.Flag(f))
 		}
-		return parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags))
+		return parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags), s.limits)
 	})
 }
 

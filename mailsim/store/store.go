@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -29,7 +30,14 @@ var (
 	ErrUnknownOwner  = errors.New("no such mailbox owner")
 	ErrReadOnly      = errors.New("mailbox is read-only")
 	ErrNoMessage     = errors.New("no such message")
+	// ErrOverQuota: the owner's added messages would exceed the quota.
+	ErrOverQuota = errors.New("mailbox owner over quota")
 )
+
+// DefaultQuotaBytes is each owner's quota for messages added on top of the
+// generated corpus (APPEND, COPY, MOVE, delivery): generous, so that no
+// scenario meets it, but finite, so that a client cannot exhaust memory.
+const DefaultQuotaBytes = 1 << 30
 
 // BaseFolder describes a folder of the generated base.
 type BaseFolder struct {
@@ -66,19 +74,30 @@ type Options struct {
 	CacheMessages int
 	// CacheBytes bounds the bytes held by the cache. Default 512 MiB.
 	CacheBytes int64
+	// QuotaBytes bounds, per owner, the bytes of messages added on top of
+	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
+	QuotaBytes int64
+	// MaxMIMEDepth and MaxMIMEParts bound how much of a message's MIME
+	// tree is described (defaults DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
+	MaxMIMEDepth int
+	MaxMIMEParts int
 }
 
 // Store holds the mailboxes of every owner.
 type Store struct {
-	base  Base
-	clock clock.Clock
-	cache *cache
+	base   Base
+	clock  clock.Clock
+	cache  *cache
+	quota  int64 // 0: none
+	limits mimeLimits
 
 	mu     sync.Mutex
 	owners map[string]*owner
 }
 
 type owner struct {
+	used atomic.Int64 // bytes of added messages, against the quota
+
 	mu    sync.Mutex
 	boxes map[string]*Mailbox // by lower-cased name ("inbox" for INBOX)
 	next  uint32              // next UIDVALIDITY for created mailboxes
@@ -95,10 +114,24 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 	if opts.CacheBytes <= 0 {
 		opts.CacheBytes = 512 << 20
 	}
+	if opts.MaxMIMEDepth <= 0 {
+		opts.MaxMIMEDepth = DefaultMaxMIMEDepth
+	}
+	if opts.MaxMIMEParts <= 0 {
+		opts.MaxMIMEParts = DefaultMaxMIMEParts
+	}
+	switch {
+	case opts.QuotaBytes == 0:
+		opts.QuotaBytes = DefaultQuotaBytes
+	case opts.QuotaBytes < 0:
+		opts.QuotaBytes = 0
+	}
 	return &Store{
 		base:   base,
 		clock:  c,
 		cache:  newCache(opts.CacheMessages, opts.CacheBytes),
+		quota:  opts.QuotaBytes,
+		limits: mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
 		owners: map[string]*owner{},
 	}
 }
@@ -132,6 +165,7 @@ func (s *Store) owner(addr string) (*owner, error) {
 	o := &owner{boxes: map[string]*Mailbox{}}
 	for _, f := range folders {
 		mb := newMailbox(s, addr, canonName(f.Name), f.SpecialUse, f.UIDValidity, f.Count, true)
+		mb.usage = &o.used
 		o.boxes[key(f.Name)] = mb
 		if f.UIDValidity >= o.next {
 			o.next = f.UIDValidity + 1
@@ -139,6 +173,7 @@ func (s *Store) owner(addr string) (*owner, error) {
 	}
 	if _, ok := o.boxes["inbox"]; !ok {
 		o.boxes["inbox"] = newMailbox(s, addr, "INBOX", "", o.next, 0, false)
+		o.boxes["inbox"].usage = &o.used
 		o.next++
 	}
 	s.owners[addr] = o
@@ -198,6 +233,7 @@ func (s *Store) Create(ownerAddr, name string) (*Mailbox, error) {
 		return nil, fmt.Errorf("%w: %s", ErrMailboxExists, name)
 	}
 	mb := newMailbox(s, strings.ToLower(ownerAddr), name, "", o.next, 0, false)
+	mb.usage = &o.used
 	o.next++
 	o.boxes[key(name)] = mb
 	return mb, nil
@@ -258,6 +294,16 @@ func (s *Store) Rename(ownerAddr, oldName, newName string) error {
 	mb.rename(newName)
 	o.boxes[key(newName)] = mb
 	return nil
+}
+
+// Usage returns the bytes of messages owner added on top of the corpus,
+// and the quota (0: none).
+func (s *Store) Usage(ownerAddr string) (used, quota int64, err error) {
+	o, err := s.owner(ownerAddr)
+	if err != nil {
+		return 0, 0, err
+	}
+	return o.used.Load(), s.quota, nil
 }
 
 // Deliver appends raw to owner's INBOX, as a new unseen message.
