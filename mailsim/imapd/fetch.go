@@ -104,6 +104,16 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 
 	rw := w.CreateMessage(seq)
+	// However this message ends (a write to a client that reset fails),
+	// the writer is closed: it holds go-imap's response encoder, and a
+	// writer left open blocks the session's goroutine for good (no logout
+	// event, a goroutine and a bulk slot lost per cut download).
+	closed := false
+	defer func() {
+		if !closed {
+			rw.Close()
+		}
+	}()
 	rw.WriteUID(imap.UID(it.UID))
 	if writeFlags {
 		rw.WriteFlags(flags)
@@ -169,6 +179,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		}
 		rw.WriteBinarySectionSize(bss, n)
 	}
+	closed = true
 	if err := rw.Close(); err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 
 func TestMailboxNameLimits(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	cases := []struct {
 		cmd, want, action, reason string
 	}{

@@ -13,7 +13,7 @@ import (
 
 func TestQuotaRefusesAppendCopyMove(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true, quota: 2000})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	msg := "Subject: q\r\n\r\n" + strings.Repeat("x", 1200) + "\r\n"
 	appendMsg := func(tag string) string {
 		r.send(fmt.Sprintf("%s APPEND INBOX {%d}", tag, len(msg)))
@@ -56,7 +56,7 @@ func TestQuotaRefusesAppendCopyMove(t *testing.T) {
 // still works, and the session goes on.
 func TestDeeplyNestedMessage(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	var b strings.Builder
 	b.WriteString("Subject: deep\r\n")
 	for i := 0; i < 3000; i++ {

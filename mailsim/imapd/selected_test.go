@@ -14,7 +14,7 @@ import (
 // with empty sets, which go-imap cannot encode) and is audited.
 func TestCopyMoveEmptySet(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	r.send("c UID COPY 9999 Sent")
@@ -41,7 +41,7 @@ func TestCopyMoveEmptySet(t *testing.T) {
 // "$" before any SEARCH SAVE is the empty set (RFC 5182), not an error.
 func TestSearchResBeforeSave(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	r.send("f FETCH $ FLAGS")

@@ -477,6 +477,12 @@ func (c *conn) ready() chan struct{} {
 }
 
 func (c *conn) waitVerdict() (verdict, error) {
+	var watch *time.Timer // see watchClient
+	defer func() {
+		if watch != nil {
+			watch.Stop()
+		}
+	}()
 	for {
 		c.vmu.Lock()
 		if len(c.verdicts) > 0 {
@@ -486,10 +492,23 @@ func (c *conn) waitVerdict() (verdict, error) {
 			return v, nil
 		}
 		c.vmu.Unlock()
+		if watch == nil {
+			watch = time.NewTimer(watchAfter)
+		}
 		select {
 		case <-c.ready():
 		case <-c.closed:
 			return verdict{}, net.ErrClosed
+		case now := <-watch.C:
+			if reason, bye := c.watchClient(now); reason != "" {
+				c.info.SetCloseReason(reason)
+				if bye {
+					c.sayByeAndClose(byeInactivity)
+				}
+				c.closeAll()
+				return verdict{}, net.ErrClosed
+			}
+			watch.Reset(watchEvery)
 		}
 	}
 }

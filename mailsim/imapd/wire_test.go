@@ -16,7 +16,7 @@ import (
 )
 
 // loginRaw opens a plaintext transcript and logs in (insecure server).
-func loginRaw(t *testing.T, ts *testServer, user string) *rawConn {
+func dialLogin(t *testing.T, ts *testServer, user string) *rawConn {
 	t.Helper()
 	r := dialRaw(t, ts.addr)
 	r.line() // greeting
@@ -36,7 +36,7 @@ func write(t *testing.T, r *rawConn, s string) {
 // shim's idea of where commands start: the IDLE after it is still audited.
 func TestRejectedLiteralKeepsShimInSync(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	// FOO is refused at once (no continuation): the 5 bytes that follow
@@ -89,7 +89,7 @@ func TestOversizedLiteralRefusedAtAnnouncement(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.line(), "* BYE [TOOBIG]"))
 
 	// After login the limit is MaxAppendBytes; APPEND gets NO.
-	r2 := loginRaw(t, ts, "agent@interieur.test")
+	r2 := dialLogin(t, ts, "agent@interieur.test")
 	r2.send("p APPEND INBOX {999999999}")
 	assert.Equal(t, "p NO [TOOBIG] Literal of 999999999 bytes exceeds the limit of 52428800", r2.line())
 
@@ -129,7 +129,7 @@ func TestOverlongLineRefused(t *testing.T) {
 // A bare CR would end the command for go-imap and start another.
 func TestBareCRRefused(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true})
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	write(t, r, "a NOOP x\rb IDLE\r\n")
@@ -171,7 +171,7 @@ func TestAuthenticateRefusalsAudited(t *testing.T) {
 func TestAbruptDisconnects(t *testing.T) {
 	ts := startServer(t, serverOpts{insecure: true, inbox: 200})
 	before := runtime.NumGoroutine()
-	keep := loginRaw(t, ts, "director@interieur.test")
+	keep := dialLogin(t, ts, "director@interieur.test")
 	abort := func(r *rawConn, reset bool) {
 		if reset {
 			r.c.(*net.TCPConn).SetLinger(0)
@@ -179,27 +179,27 @@ func TestAbruptDisconnects(t *testing.T) {
 		r.c.Close()
 	}
 	// Inside IDLE, reset.
-	r := loginRaw(t, ts, "agent@interieur.test")
+	r := dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	r.send("i IDLE")
 	r.line()
 	abort(r, true)
 	// Inside an APPEND literal, FIN.
-	r = loginRaw(t, ts, "agent@interieur.test")
+	r = dialLogin(t, ts, "agent@interieur.test")
 	r.send("p APPEND INBOX {100}")
 	r.line()
 	write(t, r, "From: x\r\n")
 	abort(r, false)
 	// In the middle of a large FETCH, reset.
-	r = loginRaw(t, ts, "agent@interieur.test")
+	r = dialLogin(t, ts, "agent@interieur.test")
 	r.send("s SELECT INBOX")
 	r.until("s ")
 	r.send("f FETCH 1:* BODY.PEEK[]")
 	r.line()
 	abort(r, true)
 	// After LOGOUT.
-	r = loginRaw(t, ts, "agent@interieur.test")
+	r = dialLogin(t, ts, "agent@interieur.test")
 	r.send("z LOGOUT")
 	r.until("z ")
 	abort(r, false)

@@ -295,3 +295,6 @@ func (c *Conn) LocalAddr() net.Addr {
 	}
 	return c.Conn.LocalAddr()
 }
+
+// NetConn returns the underlying connection (for socket-level checks).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
