@@ -487,8 +487,8 @@ func (a *auditTracker) add(evs []*audit.Event) {
 	for _, e := range evs {
 		a.total++
 		a.counts[e.Action+"/"+e.Outcome]++
-		if e.SessionID == "" {
-			continue
+		if e.SessionID == "" || e.ServiceType == "admin" {
+			continue // admin API refusals are single events, not sessions
 		}
 		tr := a.sessions[e.SessionID]
 		if tr == nil {

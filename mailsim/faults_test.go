@@ -2,11 +2,17 @@ package mailsim_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/admin"
+	"github.com/stretchr/testify/require"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -333,30 +339,6 @@ const (
 	probReason    = "R" // an end event without event.reason
 )
 
-// toleratedKinds are reported but do not fail the suite unless
-// MAILDRILL_FAULTS_STRICT=1: the end events' reasons are being added.
-var toleratedKinds = map[string]bool{probReason: true}
-
-// knownFailures are cases that fail on the current code, with what fails.
-// They are skipped with their problems unless MAILDRILL_FAULTS_STRICT=1;
-// remove an entry once its cause is fixed (the suite logs when a known
-// failure passes).
-var knownFailures = func() map[string]string {
-	m := map[string]string{}
-	for _, l := range []string{"imap", "imap+starttls", "imaps"} {
-		for _, f := range allFaults {
-			m[l+"/fetch-literal/"+string(f)] = "imapd: a FETCH cut off mid-literal leaves the connection's imapserver goroutine " +
-				"blocked for ever on the response encoder (fetchOne returns without closing the FetchResponseWriter), no imap.logout"
-		}
-	}
-	for _, st := range []string{"pre-greeting", "tls-handshake"} {
-		for _, f := range allFaults {
-			m["imaps/"+st+"/"+string(f)] = "imapd: a failed implicit-TLS handshake records imap.connect (failure, tls_handshake_failed) and no end event"
-		}
-	}
-	return m
-}()
-
 type faultResult struct {
 	name     string
 	kinds    map[string]bool
@@ -369,12 +351,10 @@ type faultResult struct {
 // goroutine remains and the audit trail pairs every connect with an end
 // event carrying its reason.
 //
-// Stalls: mailsim.Config has no wall-time timeout to make short, so a
-// stalled connection is checked not to block anyone (every listener serves
-// while it stalls) and then closed; that the server ends it on its own is
-// not tested here.
+// Stalls: here a stalled connection is checked not to block anyone (every
+// listener serves while it stalls) and then closed; TestStallsEndedByTimeouts
+// checks that the server ends each on its own, by the right timeout.
 func TestFaultInjection(t *testing.T) {
-	strict := os.Getenv("MAILDRILL_FAULTS_STRICT") == "1"
 	ms := mailsimtest.New(t, mailsim.Config{AllowInsecureAuth: true})
 	var people []mailsim.Account
 	for _, a := range ms.Accounts() {
@@ -452,9 +432,7 @@ func TestFaultInjection(t *testing.T) {
 				}
 				if n := waitGoroutines(baseline, 2*time.Second); n > baseline {
 					add(probLeak, "%d goroutines, baseline %d", n, baseline)
-					if strict || knownFailures[name] == "" {
-						t.Logf("goroutine dump:\n%s", goroutineDump())
-					}
+					t.Logf("goroutine dump:\n%s", goroutineDump())
 					// Later cases are judged on what they leave themselves.
 					baseline = steadyGoroutines()
 				}
@@ -468,23 +446,8 @@ func TestFaultInjection(t *testing.T) {
 				}
 				results = append(results, r)
 
-				var failing []string
-				for _, p := range r.problems {
-					if strict || !toleratedKinds[p[:1]] {
-						failing = append(failing, p)
-					} else {
-						t.Log("tolerated: " + p)
-					}
-				}
-				known := knownFailures[name]
-				switch {
-				case len(failing) == 0 && known != "":
-					t.Logf("known failure %q passes now: remove it from knownFailures", known)
-				case len(failing) == 0:
-				case known != "" && !strict:
-					t.Skipf("known failure (%s):\n%s", known, strings.Join(failing, "\n"))
-				default:
-					t.Errorf("%s:\n%s", name, strings.Join(failing, "\n"))
+				if len(r.problems) > 0 {
+					t.Errorf("%s:\n%s", name, strings.Join(r.problems, "\n"))
 				}
 			})
 		}
@@ -555,4 +518,83 @@ func faultDetails(results []faultResult) string {
 		}
 	}
 	return b.String()
+}
+
+// TestStallsEndedByTimeouts: a client that stops talking in any protocol
+// state is ended by the server on its own, by the timeout of that state
+// (pre-authentication, idle, SMTP command, DATA, TLS handshake, the admin
+// API's header and keep-alive timeouts), and its end event says which.
+// All states stall at once, on a server with short timeouts.
+func TestStallsEndedByTimeouts(t *testing.T) {
+	const short = 1500 * time.Millisecond
+	ms := mailsimtest.New(t, mailsim.Config{
+		AllowInsecureAuth: true,
+		Limits: mailsim.Limits{
+			IMAPPreAuthTimeout: short, IMAPIdleTimeout: short, TLSHandshakeTimeout: short,
+			SMTPCommandTimeout: short, SMTPDataTimeout: short,
+		},
+		Admin: admin.Config{ReadHeaderTimeout: short, ReadTimeout: short, IdleTimeout: short},
+	})
+	var people []mailsim.Account
+	for _, a := range ms.Accounts() {
+		if a.Kind == "person" {
+			people = append(people, a)
+		}
+	}
+	env := &faultEnv{srv: ms.Server, user: people[0].Address, pass: people[0].Password, rcpt: people[1].Address}
+	tracker := newAuditTracker(ms.Bus)
+
+	type stalled struct {
+		name string
+		c    *rawConn
+	}
+	var conns []stalled
+	for _, st := range allFaultStates() {
+		name := st.listener + "/" + st.state
+		if name == "admin/event-stream" {
+			continue // a live stream: open for as long as the reader wants
+		}
+		c, err := st.setup(env)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if err := c.apply(faultStall); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		conns = append(conns, stalled{name, c})
+	}
+	var wg sync.WaitGroup
+	for _, s := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer s.c.finish()
+			s.c.tcp.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, err := io.Copy(io.Discard, s.c.tcp)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Errorf("%s: the server kept a stalled connection open for 30 s (timeouts %s)", s.name, short)
+			}
+		}()
+	}
+	wg.Wait()
+
+	tracker.settle(5 * time.Second)
+	unpaired, missing := tracker.check()
+	require.Empty(t, unpaired)
+	require.Empty(t, missing)
+	reasons := map[string]int{}
+	tracker.mu.Lock()
+	for _, tr := range tracker.sessions {
+		if tr.end != nil {
+			reasons[tr.end.Reason]++
+		}
+	}
+	tracker.mu.Unlock()
+	for _, want := range []string{"timeout_preauth", "timeout_idle", "timeout_command", "timeout_data", "timeout_tls_handshake"} {
+		require.Positive(t, reasons[want], "no session ended by %s; end reasons: %v", want, reasons)
+	}
+	if errs := endToEnd(ms.Server, env.user, env.pass, env.rcpt); len(errs) > 0 {
+		t.Fatalf("the mail system does not serve after the stalls: %v", errs)
+	}
 }

@@ -172,18 +172,17 @@ func TestAbruptFaultsLeaveNothingBehind(t *testing.T) {
 }
 
 // assertPaired checks that each connection accepted has ended in the audit
-// trail: a successful imap.connect with an imap.logout of the same session,
-// a failed one on its own.
+// trail: every imap.connect, successful or refused (a limit, a failed TLS
+// handshake), with an imap.logout of the same session carrying its reason.
 func assertPaired(t *testing.T, evs []*audit.Event) {
 	t.Helper()
 	open := map[string]bool{}
 	for _, e := range evs {
 		switch e.Action {
 		case audit.IMAPConnect:
-			if e.Outcome == audit.Success {
-				open[e.SessionID] = true
-			}
+			open[e.SessionID] = true
 		case audit.IMAPLogout:
+			assert.NotEmpty(t, e.Reason, "imap.logout without a reason for %s", e.SessionID)
 			assert.True(t, open[e.SessionID], "imap.logout without imap.connect for %s", e.SessionID)
 			delete(open, e.SessionID)
 		}

@@ -75,6 +75,7 @@ func (c *sessionCounter) release(ip string) {
 // (after the TLS handshake on the implicit-TLS listener) before closing it.
 func (s *Server) refuse(nc net.Conn, info *ConnInfo, implicitTLS bool, reason string) {
 	s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: reason})
+	s.endUnopened(info, reason)
 	s.mu.Lock()
 	if s.closed || len(s.refusing) >= maxRefusing {
 		s.mu.Unlock()
@@ -104,4 +105,12 @@ func (s *Server) refuse(nc net.Conn, info *ConnInfo, implicitTLS bool, reason st
 		c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
 		_, _ = c.Write([]byte("* BYE [LIMIT] Too many connections\r\n"))
 	}()
+}
+
+// endUnopened records the end of a connection that never became a session
+// (refused at a limit, or its TLS handshake failed): every imap.connect has
+// its imap.logout, with the reason the connection ended.
+func (s *Server) endUnopened(info *ConnInfo, reason string) {
+	info.SetCloseReason(reason)
+	s.emit(info, audit.Event{Action: audit.IMAPLogout, Outcome: audit.Success, Reason: info.CloseReason()})
 }

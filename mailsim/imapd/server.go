@@ -305,7 +305,9 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			err := tc.Handshake()
 			tc.SetDeadline(time.Time{})
 			if err != nil {
-				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: handshakeFailure(info, err)})
+				why := handshakeFailure(info, err)
+				s.emit(info, audit.Event{Action: audit.IMAPConnect, Outcome: audit.Failure, Reason: why})
+				s.endUnopened(info, why)
 				c.closeAll()
 				return
 			}
