@@ -1,6 +1,7 @@
 package mailsim
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -103,6 +104,9 @@ func (b *smtpBackend) Deliver(address string, raw []byte) error {
 		return fmt.Errorf("no such mailbox %s", address)
 	}
 	_, err := b.store.Deliver(u.Address, raw)
+	if errors.Is(err, store.ErrOverQuota) {
+		return fmt.Errorf("%w: %w", smtpd.ErrMailboxFull, err)
+	}
 	return err
 }
 

@@ -135,9 +135,23 @@ type Limits struct {
 	SMTPCommandTimeout, SMTPDataTimeout time.Duration
 	// TLSHandshakeTimeout bounds every TLS handshake (30 s).
 	TLSHandshakeTimeout time.Duration
-	// MIMEDepth and MIMEParts bound a message's structure on the SMTP
-	// listeners (smtpd.DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
+	// MIMEDepth and MIMEParts bound a message's structure: refused beyond
+	// them on the SMTP listeners (smtpd.DefaultMaxMIMEDepth,
+	// DefaultMaxMIMEParts), described no further over IMAP.
 	MIMEDepth, MIMEParts int
+	// QuotaBytes is each account's storage for mail added on top of the
+	// generated corpus (APPEND, COPY, delivery): store.DefaultQuotaBytes;
+	// negative turns quotas off. Over it: IMAP NO [OVERQUOTA], SMTP 552 5.2.2.
+	QuotaBytes int64
+	// IMAPLineBytes and IMAPPreAuthLiteralBytes bound an IMAP command's
+	// text and a literal sent before login (imapd.DefaultMaxLineBytes,
+	// DefaultMaxPreAuthLiteralBytes); after login literals are bounded by
+	// the message size.
+	IMAPLineBytes           int
+	IMAPPreAuthLiteralBytes int64
+	// MailboxNameBytes and MailboxLevelBytes bound mailbox names
+	// (imapd.DefaultMaxMailboxNameBytes, DefaultMaxMailboxLevelBytes).
+	MailboxNameBytes, MailboxLevelBytes int
 }
 
 // Server is a running mail system.
@@ -219,7 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		go func() { s.logDone <- s.logSink.Run(context.Background(), sub) }()
 	}
 	dir := newDirectory(org)
-	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{})
+	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{
+		QuotaBytes: cfg.Limits.QuotaBytes, MaxMIMEDepth: cfg.Limits.MIMEDepth, MaxMIMEParts: cfg.Limits.MIMEParts,
+	})
 
 	certDir := cfg.CertDir
 	if certDir == "" {
@@ -278,6 +294,8 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		MaxSessions: lim.IMAPSessions, MaxSessionsPerSource: lim.IMAPSessionsPerSource,
 		PreAuthTimeout: lim.IMAPPreAuthTimeout, IdleTimeout: lim.IMAPIdleTimeout,
 		TLSHandshakeTimeout: lim.TLSHandshakeTimeout, Throttle: thr,
+		MaxLineBytes: lim.IMAPLineBytes, MaxPreAuthLiteralBytes: lim.IMAPPreAuthLiteralBytes,
+		MaxMailboxNameBytes: lim.MailboxNameBytes, MaxMailboxLevelBytes: lim.MailboxLevelBytes,
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/imapd"
 	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
@@ -27,6 +28,7 @@ func registerLimitFlags(fl *pflag.FlagSet, l *mailsim.Limits, t *throttle.Config
 	fl.DurationVar(&l.TLSHandshakeTimeout, "tls-handshake-timeout", imapd.DefaultTLSHandshakeTimeout, "time a TLS handshake may take (IMAPS, STARTTLS)")
 	fl.IntVar(&l.MIMEDepth, "max-mime-depth", smtpd.DefaultMaxMIMEDepth, "MIME nesting depth of a message (multipart, message/rfc822); deeper is refused with 552")
 	fl.IntVar(&l.MIMEParts, "max-mime-parts", smtpd.DefaultMaxMIMEParts, "MIME parts in a message; more is refused with 552")
+	fl.Int64Var(&l.QuotaBytes, "quota", store.DefaultQuotaBytes, "bytes each account may add on top of the generated corpus (APPEND, COPY, delivery); -1: no quota")
 	fl.DurationVar(&t.FailureDelay, "auth-failure-delay", 0, "throttling: wait this long (scenario time) before answering a failed login, as Dovecot's auth_failure_delay (0: off)")
 	fl.IntVar(&t.MaxFailuresPerSource, "auth-max-failures-per-source", 0, "throttling: refuse logins from a source address after this many failures in --auth-failure-window (0: off)")
 	fl.IntVar(&t.MaxFailuresPerAccount, "auth-max-failures-per-account", 0, "throttling: refuse logins to an account after this many failures in --auth-failure-window (0: off)")

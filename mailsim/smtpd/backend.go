@@ -9,6 +9,10 @@ var (
 	ErrInvalidCredentials = errors.New("smtpd: invalid credentials")
 )
 
+// ErrMailboxFull is wrapped by a Backend's Deliver error when the recipient
+// is over its quota: the recipient is refused with 552 5.2.2.
+var ErrMailboxFull = errors.New("smtpd: mailbox full")
+
 // Backend is the mail store as the SMTP server sees it. Implementations must
 // be safe for concurrent use. Envelope addresses are passed lower-cased;
 // user names are passed as the client typed them.
@@ -24,6 +28,6 @@ type Backend interface {
 	// (their own address or a mailbox they hold delegation on).
 	CanSendAs(user, from string) bool
 	// Deliver stores raw into address's INBOX. It must be visible over IMAP
-	// on return.
+	// on return. An error wrapping ErrMailboxFull is a quota refusal.
 	Deliver(address string, raw []byte) error
 }

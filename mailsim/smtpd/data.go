@@ -107,7 +107,7 @@ func (s *session) Data(r io.Reader) error {
 	if !s.submission() {
 		direction = DirectionInbound
 	}
-	delivered, failed := 0, 0
+	delivered, failed, full := 0, 0, 0
 	var outbound []recipient
 	for _, rc := range rcpts {
 		if !rc.local {
@@ -121,7 +121,11 @@ func (s *session) Data(r io.Reader) error {
 		de.MessageSize, de.MessageSubj = n, info.Subject
 		de.AttachmentCount, de.AttachmentNames = info.AttachmentCount, info.Attachments
 		de.EmailFrom, de.SMTPSpoofedLocalSender = info.From, spoofed
-		if err := s.srv.cfg.Backend.Deliver(rc.addr, raw); err != nil {
+		if err := s.srv.cfg.Backend.Deliver(rc.addr, raw); errors.Is(err, ErrMailboxFull) {
+			de.Outcome, de.Reason = audit.Failure, ReasonLimitQuota
+			failed++
+			full++
+		} else if err != nil {
 			s.srv.log.Warn("smtpd: local delivery failed", logKeySession, s.cs.id, "rcpt", rc.addr, logKeyErr, err)
 			de.Outcome, de.Reason = audit.Failure, ReasonDeliveryFailed
 			failed++
@@ -164,6 +168,9 @@ func (s *session) Data(r io.Reader) error {
 		}
 	}
 	if delivered == 0 && failed > 0 {
+		if full == failed {
+			return errMailboxFull
+		}
 		return errDeliveryFailed
 	}
 	return nil

@@ -30,6 +30,7 @@ const (
 	ReasonMessageTooLarge     = "message_too_large"
 	ReasonLineTooLong         = "line_too_long"
 	ReasonDeliveryFailed      = "delivery_failed"
+	ReasonLimitQuota          = "limit_quota"
 	ReasonHandshakeFailed     = "handshake_failed"
 
 	// Session limits (smtp.connect failures and their disconnects).
@@ -83,6 +84,7 @@ var (
 	errUnknownRecipient   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: user unknown"}
 	errBadAddress         = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	errDeliveryFailed     = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Delivery failed, try again later"}
+	errMailboxFull        = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full: quota exceeded"}
 	errServerShuttingDown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 )
 
