@@ -53,8 +53,17 @@ type rawConn struct {
 // every connection the harness opens.
 var dialHook func(addr string)
 
+// dialFrom, when set (by the soak), gives each connection the harness opens
+// its own loopback source address, as clients on many hosts would have: the
+// servers' per-source session caps then apply as they do in production.
+var dialFrom func() net.Addr
+
 func dial(addr string) (net.Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
+	d := net.Dialer{Timeout: ioTimeout}
+	if dialFrom != nil {
+		d.LocalAddr = dialFrom()
+	}
+	nc, err := d.Dial("tcp", addr)
 	if err == nil && dialHook != nil {
 		dialHook(addr)
 	}
