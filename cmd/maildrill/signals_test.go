@@ -167,6 +167,9 @@ func startServe(t *testing.T, extra ...string) (*exec.Cmd, *lineWatcher, map[str
 		addrs[m[1]] = m[2]
 	}
 	require.Len(t, addrs, 5, "banner: %s", w.text())
+	if m := regexp.MustCompile(`admin token: (\S+)`).FindStringSubmatch(w.text()); m != nil {
+		addrs["token"] = m[1]
+	}
 	addrs["ca"] = filepath.Join(dir, "certs", "ca.pem")
 	addrs["accounts"] = filepath.Join(dir, "accounts.json")
 	return cmd, w, addrs
@@ -213,16 +216,22 @@ func TestServeSurvivesClientResets(t *testing.T) {
 		resetAfter(t, addrs["IMAPS"], strings.Repeat("a CAPABILITY\r\n", 200)+"b LOGOUT\r\n", caCfg)
 		resetAfter(t, addrs["admin API"], "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", nil)
 	}
-	time.Sleep(300 * time.Millisecond) // let the server write into the dead sockets
-	require.Nil(t, cmd.ProcessState, "serve exited:\n%s", w.text())
-	require.NotContains(t, w.text(), "shutting down")
-
-	// Still serving: an IMAP session works end to end.
+	// A reset in the middle of a FETCH literal, and on the admin API's
+	// event stream, while the server is writing to them.
 	b, err := os.ReadFile(addrs["accounts"])
 	require.NoError(t, err)
 	user := regexp.MustCompile(`"address": "([^"]+)"`).FindSubmatch(b)
 	pass := regexp.MustCompile(`"password": "([^"]+)"`).FindSubmatch(b)
 	require.NotNil(t, user)
+	for round := 0; round < 5; round++ {
+		resetAfter(t, addrs["IMAPS"], fmt.Sprintf("a LOGIN %q %q\r\nb SELECT INBOX\r\nc FETCH 1:* BODY.PEEK[]\r\n", user[1], pass[1]), caCfg)
+		resetAfter(t, addrs["admin API"], "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+addrs["token"]+"\r\n\r\n", nil)
+	}
+	time.Sleep(300 * time.Millisecond) // let the server write into the dead sockets
+	require.Nil(t, cmd.ProcessState, "serve exited:\n%s", w.text())
+	require.NotContains(t, w.text(), "shutting down")
+
+	// Still serving: an IMAP session works end to end.
 	c, err := imapclient.DialTLS(addrs["IMAPS"], &imapclient.Options{TLSConfig: caCfg})
 	require.NoError(t, err)
 	require.NoError(t, c.Login(string(user[1]), string(pass[1])).Wait())
