@@ -119,7 +119,12 @@ organisation, replays attacker sessions beside ordinary staff activity, and
 checks that detection rules (Sigma) fire within their expected windows.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       versionLine(),
 	}
+	// --version prints what `maildrill version` prints; declared here so
+	// that it has no -v shorthand (-v is --verbose in the subcommands).
+	root.Flags().Bool("version", false, "print the version, the commit and the Go version")
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%w (see '%s --help')", err, c.CommandPath())}
 	})
