@@ -468,7 +468,8 @@ func (e *Engine) Refused() []error { return e.refused }
 // Inactive lists the rules whose logsource is not mapped: loaded, never run.
 func (e *Engine) Inactive() []*sigma.Rule { return e.inactive }
 
-// Rules returns the number of detection and correlation rules loaded.
+// Rules returns the number of detection and correlation rules that run:
+// the rules of Inactive and those refused are not counted.
 func (e *Engine) Rules() (detection, correlations int) { return e.ndetect, len(e.corrs) }
 
 // Stats returns the counters.

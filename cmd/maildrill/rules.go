@@ -50,6 +50,10 @@ func rulesSource(args []string) (fs.FS, string, error) {
 	return os.DirFS(args[0]), args[0], nil
 }
 
+// anyLogsourceHint follows the count of rules that cannot fire in the
+// commands that have --any-logsource.
+const anyLogsourceHint = "--any-logsource runs them on every event"
+
 type engineFlags struct {
 	tsField      string
 	tz           string
@@ -121,6 +125,16 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
+			if rules, errs := detectors.LoadFS(fsys, "."); len(errs) == 0 {
+				cfg.Lenient = true
+				if eng, err := detectors.NewEngine(rules, cfg); err == nil {
+					dir := ""
+					if len(args) > 0 {
+						dir = args[0]
+					}
+					reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
+				}
+			}
 			out := cmd.OutOrStdout()
 			failed := 0
 			for _, r := range res {
@@ -144,7 +158,7 @@ Without DIR, tests the built-in pack.`,
 		},
 	}
 	ef.register(cmd)
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing samples too")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "list passing samples and the rules that cannot fire too")
 	return cmd
 }
 
@@ -193,6 +207,7 @@ Without DIR, lints the built-in pack.`,
 func newRulesEvalCmd() *cobra.Command {
 	var ef engineFlags
 	var rulesPath string
+	var verbose bool
 	cmd := &cobra.Command{
 		Use:   "eval [--rules DIR|FILE] EVENTS.jsonl|-",
 		Short: "Evaluate rules over a JSON-lines event log and print alerts",
@@ -220,6 +235,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 			if err != nil {
 				return usageError{err}
 			}
+			reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, "")
 			name := args[0]
 			in, closeLog, err := openLog(name, cmd.InOrStdin())
 			if err != nil {
@@ -294,6 +310,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 	}
 	ef.register(cmd)
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	return cmd
 }
 

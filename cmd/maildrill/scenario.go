@@ -32,6 +32,7 @@ type runFlags struct {
 	seed                  int64
 	allow                 []string
 	quiet                 bool
+	verbose               bool
 	deadline              time.Duration
 	corpusCache           string
 	syslog                string
@@ -64,6 +65,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
 	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
@@ -98,6 +100,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if len(bad) > 0 {
 		return usageError{errors.Join(bad...)}
 	}
+	reportInactiveRules(stderr, nil, f.verbose) // run uses the built-in pack
 	openOut := func(path string) (io.WriteCloser, error) {
 		if path == "" {
 			return nil, nil

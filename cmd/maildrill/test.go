@@ -183,6 +183,7 @@ type testFlags struct {
 	deadline time.Duration
 	record   string
 	quiet    bool
+	verbose  bool
 	cache    string
 	target   string
 	profile  string
@@ -222,6 +223,7 @@ scenario runs on exactly one of them.`,
 	fl.StringVar(&f.cache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	return cmd
 }
 
@@ -325,6 +327,8 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	}
 	if f.alerts.noEngine {
 		rules = []*sigma.Rule{} // no rule: only outside alerts
+	} else {
+		reportInactiveRules(stderr, rules, f.verbose)
 	}
 	out, err := f.alerts.open(stderr)
 	if err != nil {
