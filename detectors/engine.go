@@ -468,6 +468,48 @@ func (e *Engine) Refused() []error { return e.refused }
 // Inactive lists the rules whose logsource is not mapped: loaded, never run.
 func (e *Engine) Inactive() []*sigma.Rule { return e.inactive }
 
+// Unfireable lists the rules that can never fire because logsources are
+// not mapped: the rules of Inactive, then the correlations that need
+// such a rule — temporal ones when any rule they refer to cannot fire,
+// counting ones (event_count, value_count ...) when none of theirs can.
+func (e *Engine) Unfireable() []*sigma.Rule {
+	out := slices.Clone(e.inactive)
+	dead := map[*ruleNode]bool{}
+	var isDead func(rn *ruleNode) bool
+	isDead = func(rn *ruleNode) bool {
+		if d, ok := dead[rn]; ok {
+			return d
+		}
+		dead[rn] = false // a cycle (refused) does not make a rule dead
+		var d bool
+		switch {
+		case rn.cdef != nil:
+			all := rn.cdef.Type == "temporal" || rn.cdef.Type == "temporal_ordered"
+			d = !all
+			for _, k := range rn.kids {
+				if all && isDead(k) {
+					d = true
+					break
+				}
+				if !all && !isDead(k) {
+					d = false
+					break
+				}
+			}
+		case rn.rule.Detection != nil:
+			d = rn.m == nil
+		}
+		dead[rn] = d
+		return d
+	}
+	for _, c := range e.corrs {
+		if isDead(c) {
+			out = append(out, c.rule)
+		}
+	}
+	return out
+}
+
 // Rules returns the number of detection and correlation rules that run:
 // the rules of Inactive and those refused are not counted.
 func (e *Engine) Rules() (detection, correlations int) { return e.ndetect, len(e.corrs) }

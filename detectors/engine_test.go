@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
 var t0 = time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC)
@@ -684,4 +686,48 @@ detection:
 	assert.Equal(t, 4, d)
 	assert.Len(t, e.detect, 3, "the twin rides on the first rule's evaluation")
 	assert.Equal(t, uint64(2), e.Stats().Matches)
+}
+
+func TestUnfireableCorrelations(t *testing.T) {
+	y := `title: win
+name: win
+logsource: {product: windows}
+detection: {s: {a: 1}, condition: s}
+---
+title: imap
+name: imap
+logsource: {product: maildrill, service: imap}
+detection: {s: {a: 1}, condition: s}
+---
+title: count over win
+name: count_win
+correlation: {type: event_count, rules: [win], group-by: [u], timespan: 1m, condition: {gte: 2}}
+---
+title: count over both
+correlation: {type: event_count, rules: [win, imap], group-by: [u], timespan: 1m, condition: {gte: 2}}
+---
+title: temporal over both
+correlation: {type: temporal, rules: [win, imap], group-by: [u], timespan: 1m}
+---
+title: count over count over win
+correlation: {type: event_count, rules: [count_win], group-by: [u], timespan: 1m, condition: {gte: 2}}
+`
+	rules, errs := ParseRules("x.yml", []byte(y))
+	require.Empty(t, errs)
+	e, err := NewEngine(rules, Config{})
+	require.NoError(t, err)
+	titles := func(rs []*sigma.Rule) (out []string) {
+		for _, r := range rs {
+			out = append(out, r.Title)
+		}
+		return out
+	}
+	assert.Equal(t, []string{"win"}, titles(e.Inactive()))
+	assert.ElementsMatch(t, []string{"win", "count over win", "temporal over both", "count over count over win"}, titles(e.Unfireable()))
+
+	ls := MaildrillLogsources()
+	ls.MatchUnmapped = true
+	e, err = NewEngine(rules, Config{Logsources: &ls})
+	require.NoError(t, err)
+	assert.Empty(t, e.Unfireable())
 }

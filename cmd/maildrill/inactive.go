@@ -14,20 +14,21 @@ import (
 // because their logsource is not mapped to maildrill's events (a Windows
 // rule given with --rules, say): such rules are loaded and never run, and
 // a run that uses them would otherwise report 0 alerts without a word.
+// Correlations over such rules that cannot fire either are counted too.
 // verbose names each of them; hint says how to run them anyway ("" for
 // none); dir is prefixed to the rule files' paths when they are relative
 // to it. Nothing is written when every rule can fire.
 func reportInactive(w io.Writer, eng *detectors.Engine, verbose bool, hint, dir string) {
-	inactive := eng.Inactive()
+	inactive := eng.Unfireable()
 	if len(inactive) == 0 {
 		return
 	}
-	det, corr := eng.Rules() // those that run
-	total := det + corr + len(inactive)
+	det, corr := eng.Rules() // the correlations, and the detection rules that run
+	total := det + corr + len(eng.Inactive())
 	var kinds []string
 	seen := map[string]bool{}
 	for _, r := range inactive {
-		if d := describeLogsource(r.Logsource); !seen[d] {
+		if d := describeRule(r); r.Correlation == nil && !seen[d] {
 			seen[d] = true
 			kinds = append(kinds, d)
 		}
@@ -37,6 +38,11 @@ func reportInactive(w io.Writer, eng *detectors.Engine, verbose bool, hint, dir 
 	if len(kinds) > maxKinds {
 		more = fmt.Sprintf("; %d more", len(kinds)-maxKinds)
 		kinds = kinds[:maxKinds]
+	}
+	if n := len(inactive) - len(eng.Inactive()); n == 1 {
+		more += "; 1 correlation over them"
+	} else if n > 1 {
+		more += fmt.Sprintf("; %d correlations over them", n)
 	}
 	noun := "rules"
 	if total == 1 {
@@ -56,7 +62,7 @@ func reportInactive(w io.Writer, eng *detectors.Engine, verbose bool, hint, dir 
 	}
 	fmt.Fprintln(w, ":")
 	for _, r := range inactive {
-		fmt.Fprintf(w, "  %s:%d: %s (%s)\n", path.Join(dir, r.File), r.Pos.Line, r.Title, describeLogsource(r.Logsource))
+		fmt.Fprintf(w, "  %s:%d: %s (%s)\n", path.Join(dir, r.File), r.Pos.Line, r.Title, describeRule(r))
 	}
 }
 
@@ -77,6 +83,14 @@ func reportInactiveRules(w io.Writer, rules []*sigma.Rule, verbose bool) {
 		return
 	}
 	reportInactive(w, eng, verbose, "", "")
+}
+
+// describeRule says why a rule of Engine.Unfireable cannot fire.
+func describeRule(r *sigma.Rule) string {
+	if r.Correlation != nil {
+		return "a correlation over rules that cannot fire"
+	}
+	return describeLogsource(r.Logsource)
 }
 
 // describeLogsource writes a logsource as Sigma does: "product: windows,

@@ -127,3 +127,15 @@ func TestReportInactiveRules(t *testing.T) {
 	reportInactiveRules(&w, nil, true)
 	assert.Empty(t, w.String(), "the built-in pack")
 }
+
+func TestCorrelationOverInactiveRuleCannotFire(t *testing.T) {
+	dir := inactiveRules(t)
+	corr := "title: Windows Process Burst\nid: 5c6f0a39-1d1e-4c38-9d4b-0d0e3a0b1a03\ncorrelation:\n  type: event_count\n  rules: [5c6f0a39-1d1e-4c38-9d4b-0d0e3a0b1a01]\n  group-by: [host.name]\n  timespan: 5m\n  condition: {gte: 3}\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "burst.yml"), []byte(corr), 0o644))
+	evs := filepath.Join(t.TempDir(), "ev.jsonl")
+	require.NoError(t, os.WriteFile(evs, []byte(loginEvent), 0o644))
+	_, errs, err := runRules(t, "", "eval", "-v", "--rules", dir, evs)
+	require.NoError(t, err, errs)
+	assert.Contains(t, errs, "2 of 3 rules cannot fire: their logsource is not mapped (product: windows, category: process_creation; 1 correlation over them)")
+	assert.Contains(t, errs, filepath.Join(dir, "burst.yml")+":1: Windows Process Burst (a correlation over rules that cannot fire)")
+}
