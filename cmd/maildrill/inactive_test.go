@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,4 +139,15 @@ func TestCorrelationOverInactiveRuleCannotFire(t *testing.T) {
 	require.NoError(t, err, errs)
 	assert.Contains(t, errs, "2 of 3 rules cannot fire: their logsource is not mapped (product: windows, category: process_creation; 1 correlation over them)")
 	assert.Contains(t, errs, filepath.Join(dir, "burst.yml")+":1: Windows Process Burst (a correlation over rules that cannot fire)")
+}
+
+func TestDetectNamesRulesThatCannotFire(t *testing.T) {
+	dir := inactiveRules(t)
+	// nothing listens on port 1: detect retries until the context ends
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out, errb bytes.Buffer
+	_ = run(ctx, []string{"detect", "--events-url", "http://127.0.0.1:1/api/events", "--retry", "50ms", "--rules", dir}, &out, &errb)
+	assert.Contains(t, errb.String(), "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation):\n")
+	assert.Contains(t, errb.String(), filepath.Join(dir, "windows.yml")+":1: Suspicious Windows Process")
 }

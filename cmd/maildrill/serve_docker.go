@@ -160,6 +160,7 @@ func newDetectCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			reportInactive(cmd.ErrOrStderr(), eng, true, "", "") // a service's log: name them
 			return followEvents(cmd.Context(), url, token, retry, eng, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
