@@ -46,10 +46,10 @@ func TestResolve(t *testing.T) {
 		require.NoError(t, Resolve(resolveScenario(t, ok), nil), ok)
 	}
 	for bad, want := range map[string]string{
-		"  - {rule: IMAP Brute Force Agains One Account, after: in, within: 5m}\n": `r.yaml:12:12: rule "IMAP Brute Force Agains One Account": no loaded rule has this id, name or title (did you mean "IMAP Brute Force Against One Account"?)`,
-		"  - {rule: 'Nothing*', must_not_fire: true}\n":                           `r.yaml:12:12: rule "Nothing*": no loaded rule has this id, name or title (nearest title: `,
-		"  - {rule: 'IMAP [Brute', must_not_fire: true}\n":                        `r.yaml:12:12: rule "IMAP [Brute": bad title pattern`,
-		"  - {rule: IMAP Brute Force Against One Account, after: in, within: 5m, group: {user.nme: x}}\n": `r.yaml:12:81: group key "user.nme": rule "IMAP Brute Force Against One Account" does not group by this field (did you mean "user.name"?)`,
+		"  - {rule: IMAP Brute Force Agains One Account, after: in, within: 5m}\n":                               `r.yaml:12:12: rule "IMAP Brute Force Agains One Account": no loaded rule has this id, name or title (did you mean "IMAP Brute Force Against One Account"?)`,
+		"  - {rule: 'Nothing*', must_not_fire: true}\n":                                                          `r.yaml:12:12: rule "Nothing*": no loaded rule has this id, name or title (nearest title: `,
+		"  - {rule: 'IMAP [Brute', must_not_fire: true}\n":                                                       `r.yaml:12:12: rule "IMAP [Brute": bad title pattern`,
+		"  - {rule: IMAP Brute Force Against One Account, after: in, within: 5m, group: {user.nme: x}}\n":        `r.yaml:12:81: group key "user.nme": rule "IMAP Brute Force Against One Account" does not group by this field (did you mean "user.name"?)`,
 		"  - {rule: IMAP Login From Outside The Office Network, after: in, within: 5m, group: {source.ip: x}}\n": `group key "source.ip": rule "IMAP Login From Outside The Office Network" groups by nothing`,
 	} {
 		err := Resolve(resolveScenario(t, bad), nil)
