@@ -186,10 +186,25 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		r.trEnc.SetEscapeHTML(false)
 	}
 
-	// Rules.
-	eng, err := newEngine(opts.Rules)
+	// Rules, and the expectations resolved against them before anything
+	// runs. An empty, non-nil Rules is a run whose alerts come from
+	// outside (test --no-engine): its expectations name the outside
+	// system's rules and cannot be resolved here.
+	rules := opts.Rules
+	var err error
+	if rules == nil {
+		if rules, err = detectors.PackRules(); err != nil {
+			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
+		}
+	}
+	eng, err := newEngine(rules)
 	if err != nil {
 		return nil, err
+	}
+	if len(rules) > 0 {
+		if err := Resolve(sc, rules); err != nil {
+			return nil, err
+		}
 	}
 	r.engine = eng
 

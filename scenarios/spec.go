@@ -125,6 +125,10 @@ type Expectation struct {
 	From, To time.Duration // must-not-fire period, offsets from start (To 0 = end)
 	line     int
 	col      int
+	// where the rule name and each group key are written, for the errors
+	// of Resolve
+	rulePos  [2]int
+	groupPos map[string][2]int
 }
 
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -560,8 +564,10 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 			continue
 		}
 		e := &Expectation{line: it.line, col: it.col, Edge: "start", MinCount: 1}
+		e.rulePos = [2]int{it.line, it.col}
 		if v, ok := get("rule"); ok {
 			e.Rule = d.str(v, "rule")
+			e.rulePos = [2]int{v.line, v.col}
 		}
 		if v, ok := get("must_not_fire"); ok {
 			e.NotFire = d.boolean(v, "must_not_fire")
@@ -608,7 +614,9 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 		if v, ok := get("group"); ok {
 			gg, _ := d.fields(v, "group", v.keys...)
 			e.Group = map[string]string{}
-			for _, k := range v.keys {
+			e.groupPos = map[string][2]int{}
+			for i, k := range v.keys {
+				e.groupPos[k] = [2]int{v.kpos[i].Line, v.kpos[i].Column}
 				x, _ := gg(k)
 				e.Group[k] = d.str(x, "group "+k)
 			}

@@ -89,6 +89,9 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}
+	if err := scenarios.Resolve(sc, rules); err != nil {
+		return usageError{err}
+	}
 	wall := time.Now()
 	rec, times, err := replayEvents(eng, f.events, runID)
 	if err != nil {

@@ -56,23 +56,47 @@ func TestReplaySameVerdicts(t *testing.T) {
 	}
 	assert.Equal(t, strip(liveTable), strip(out.String()))
 
-	// A rule edit: without the brute-force rule, its expectation is missed.
+	// A rule edit: with the brute-force threshold out of reach, its
+	// expectation is missed.
 	rules := filepath.Join(dir, "rules")
 	require.NoError(t, os.MkdirAll(rules, 0o755))
-	require.NoError(t, fs.WalkDir(detectors.Pack(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yml") || strings.Contains(p, "brute_force") {
-			return err
+	copyPack := func(skip string, edit func(string, []byte) []byte) {
+		t.Helper()
+		require.NoError(t, os.RemoveAll(rules))
+		require.NoError(t, os.MkdirAll(rules, 0o755))
+		require.NoError(t, fs.WalkDir(detectors.Pack(), ".", func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yml") || (skip != "" && strings.Contains(p, skip)) {
+				return err
+			}
+			data, err := fs.ReadFile(detectors.Pack(), p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(rules, filepath.Base(p)), edit(p, data), 0o644)
+		}))
+	}
+	copyPack("", func(p string, data []byte) []byte {
+		if strings.HasSuffix(p, "imap_brute_force.yml") {
+			edited := strings.Replace(string(data), "gte: 10\n", "gte: 100000\n", 1)
+			require.NotEqual(t, string(data), edited)
+			return []byte(edited)
 		}
-		data, err := fs.ReadFile(detectors.Pack(), p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(rules, filepath.Base(p)), data, 0o644)
-	}))
+		return data
+	})
 	out.Reset()
 	err := run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
 	assert.Equal(t, exitFailed, exitCode(err, &errb))
 	assert.Contains(t, out.String(), "MISSED  IMAP Brute Force Against One Account")
+
+	// Without the rule, the expectation names no loaded rule: bad input,
+	// with its position, rather than a miss that reads as a regression.
+	copyPack("brute_force", func(_ string, data []byte) []byte { return data })
+	out.Reset()
+	errb.Reset()
+	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+	assert.Contains(t, errb.String(), scenario+`:32:11: rule "IMAP Brute Force Against One Account": no loaded rule has this id, name or title`)
+	assert.NotContains(t, out.String(), "MISSED")
 
 	// Bad input.
 	for _, bad := range [][]string{

@@ -100,7 +100,11 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if len(bad) > 0 {
 		return usageError{errors.Join(bad...)}
 	}
-	reportInactiveRules(stderr, nil, f.verbose) // run uses the built-in pack
+	rules, err := resolveSuite(list, nil)
+	if err != nil {
+		return err
+	}
+	reportInactiveRules(stderr, rules, f.verbose) // run uses the built-in pack
 	openOut := func(path string) (io.WriteCloser, error) {
 		if path == "" {
 			return nil, nil
@@ -138,7 +142,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
-			DovecotProfile: f.profile}
+			DovecotProfile: f.profile, Rules: rules}
 		if slW != nil {
 			opts.Syslog = slW
 		}
@@ -174,7 +178,8 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		}
 		if err != nil {
 			var se *scenarios.StepError
-			if errors.As(err, &se) {
+			var re scenarios.Errors
+			if errors.As(err, &se) || errors.As(err, &re) {
 				return usageError{err}
 			}
 			return err
@@ -368,18 +373,34 @@ func orDash(s string) string {
 }
 
 func newValidateCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate FILE...",
+	var rulesPath string
+	cmd := &cobra.Command{
+		Use:   "validate [--rules DIR|FILE] FILE...",
 		Short: "Check scenario files: every problem with file:line:col and a hint",
-		Args:  cobra.MinimumNArgs(1),
+		Long: `validate checks scenario files (or library names, or directories of *.yaml):
+the language, and every expectation resolved against the rules that will
+judge it — the built-in pack, or --rules — by rule id, name or title, and
+its group: keys against the rule's group-by fields. Every problem is printed
+with file:line:col and a hint. Exit 0 when all are valid, 2 otherwise.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
 			args, err := expandDirs(args)
 			if err != nil {
 				return usageError{err}
 			}
+			rules, err := loadRules(rulesPath)
+			if err != nil {
+				return usageError{err}
+			}
+			if rules, err = scenarios.CheckRules(rules); err != nil {
+				return usageError{err}
+			}
 			for _, a := range args {
 				sc, err := scenarios.Load(a)
+				if err == nil {
+					err = scenarios.Resolve(sc, rules)
+				}
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -392,6 +413,8 @@ func newValidateCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&rulesPath, "rules", "", "resolve the expectations against this rules directory or file (default: the built-in pack)")
+	return cmd
 }
 
 func newListCmd() *cobra.Command {

@@ -326,7 +326,12 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		return usageError{errors.New("--speed must be positive")}
 	}
 	if f.alerts.noEngine {
-		rules = []*sigma.Rule{} // no rule: only outside alerts
+		// No rule: only outside alerts. Their rules are the outside
+		// system's, so the expectations cannot be resolved against any
+		// loaded rules: they are not (and scenarios.Run skips it too).
+		rules = []*sigma.Rule{}
+	} else if rules, err = resolveSuite(list, rules); err != nil {
+		return err // a broken rule, once; or expectations naming no rule: exit 2 before any run
 	} else {
 		reportInactiveRules(stderr, rules, f.verbose)
 	}
