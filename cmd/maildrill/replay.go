@@ -25,6 +25,7 @@ type replayFlags struct {
 	events, truth string
 	rules         string
 	runID         string
+	verbose       bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -50,6 +51,7 @@ when some do not, 2 on bad input.`,
 	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd
 }
@@ -89,6 +91,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}
+	reportInactiveRules(stderr, rules, f.verbose)
 	if err := scenarios.Resolve(sc, rules); err != nil {
 		return usageError{err}
 	}

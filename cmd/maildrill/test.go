@@ -330,10 +330,11 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// system's, so the expectations cannot be resolved against any
 		// loaded rules: they are not (and scenarios.Run skips it too).
 		rules = []*sigma.Rule{}
-	} else if rules, err = resolveSuite(list, rules); err != nil {
-		return err // a broken rule, once; or expectations naming no rule: exit 2 before any run
 	} else {
 		reportInactiveRules(stderr, rules, f.verbose)
+		if rules, err = resolveSuite(list, rules); err != nil {
+			return err // a broken rule, once; or expectations naming no rule: exit 2 before any run
+		}
 	}
 	out, err := f.alerts.open(stderr)
 	if err != nil {
