@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // TestNavigatorLayer checks the layer against the Navigator layer format
@@ -57,4 +59,28 @@ func TestNavigatorLayer(t *testing.T) {
 	m["versions"].(map[string]any)["layer"] = "4.4"
 	b, _ := json.Marshal(m)
 	assert.Error(t, validate(t, sch, b))
+}
+
+// TestControlScenarioIsNoMissedTechnique: the benign control scenario (no
+// attacker, no insider) tags T1078 to say what it guards against false
+// positives for; it attacks nothing, so the technique is neither detected
+// nor missed — in the JSON report, the HTML report and the Navigator layer.
+func TestControlScenarioIsNoMissedTechnique(t *testing.T) {
+	sc, err := scenarios.ParseFile("../library/benign-day.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, sc.Attack)
+	rep := Build([]Run{{Scenario: sc, Result: &scenarios.Result{Scenario: sc}}}, fixedTime)
+	require.Len(t, rep.Scenarios, 1)
+	assert.Empty(t, rep.Scenarios[0].Techniques)
+	assert.Empty(t, Navigator(rep).Techniques)
+	var html bytes.Buffer
+	require.NoError(t, WriteHTML(&html, rep))
+	assert.NotContains(t, html.String(), "missed</span>")
+
+	// An attack scenario that raised nothing still shows its techniques as missed.
+	atk, err := scenarios.ParseFile("../library/brute-force.yaml")
+	require.NoError(t, err)
+	rep = Build([]Run{{Scenario: atk, Result: &scenarios.Result{Scenario: atk}}}, fixedTime)
+	require.NotEmpty(t, rep.Scenarios[0].Techniques)
+	assert.False(t, rep.Scenarios[0].Techniques[0].Detected)
 }

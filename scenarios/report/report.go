@@ -209,7 +209,9 @@ func buildScenario(r Run) Scenario {
 		if s.Error == "" {
 			s.Error = "the scenario did not run"
 		}
-		s.Techniques = coverage(s.Attack, nil)
+		if !control(sc) {
+			s.Techniques = coverage(s.Attack, nil)
+		}
 		return s
 	}
 	s.RunID = res.RunID
@@ -261,8 +263,26 @@ func buildScenario(r Run) Scenario {
 		s.Alerts = append(s.Alerts, alert(a))
 	}
 	s.Activity = activity(res, r.EventTimes)
-	s.Techniques = coverage(s.Attack, res.Alerts)
+	if !control(sc) {
+		s.Techniques = coverage(s.Attack, res.Alerts)
+	}
 	return s
+}
+
+// control tells a control scenario: no attacker and no insider, only the
+// benign background. Its ATT&CK tags say what it guards against false
+// positives for; nothing is attacked, so no technique is detected or
+// missed (the HTML report and the Navigator layer leave it out).
+func control(sc *scenarios.Scenario) bool {
+	if sc == nil {
+		return false
+	}
+	for _, a := range sc.Actors {
+		if a.Kind == "attacker" || a.Kind == "insider" {
+			return false
+		}
+	}
+	return true
 }
 
 // actorOf is the actor a truth record belongs to: a staff member counts
