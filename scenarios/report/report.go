@@ -266,7 +266,49 @@ func buildScenario(r Run) Scenario {
 	if !control(sc) {
 		s.Techniques = coverage(s.Attack, res.Alerts)
 	}
+	s.inZone(sc)
 	return s
+}
+
+// inZone writes every time of the scenario in one zone, the scenario's
+// (its timezone, else its start's offset): the engine stamps correlation
+// alerts in UTC and detection alerts with their event's offset, and a
+// report that mixes them misleads whoever reads it.
+func (s *Scenario) inZone(sc *scenarios.Scenario) {
+	var loc *time.Location
+	switch {
+	case sc != nil && sc.Env.Location != nil:
+		loc = sc.Env.Location
+	case sc != nil && !sc.Env.Start.IsZero():
+		loc = sc.Env.Start.Location()
+	default:
+		return
+	}
+	in := func(t *time.Time) {
+		if !t.IsZero() {
+			*t = t.In(loc)
+		}
+	}
+	in(&s.Start)
+	in(&s.End)
+	for i := range s.Steps {
+		in(&s.Steps[i].Start)
+		in(&s.Steps[i].End)
+	}
+	for i := range s.Verdicts {
+		v := &s.Verdicts[i]
+		in(&v.WindowStart)
+		in(&v.WindowEnd)
+		if v.FirstAlert != nil {
+			in(v.FirstAlert)
+		}
+	}
+	for i := range s.Alerts {
+		in(&s.Alerts[i].Time)
+	}
+	if s.Activity != nil {
+		in(&s.Activity.Start)
+	}
 }
 
 // control tells a control scenario: no attacker and no insider, only the

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,3 +131,35 @@ func sum(xs []int) int {
 }
 
 var _ = scenarios.Met
+
+// TestOneZonePerReport: a correlation alert stamped in UTC and a detection
+// alert stamped with its event's offset are both written in the scenario's
+// zone, as are the windows and the first alert of a verdict.
+func TestOneZonePerReport(t *testing.T) {
+	fx := fixture(t)
+	require.NotEmpty(t, fx.Result.Alerts)
+	fx.Result.Alerts[0].Time = fx.Result.Alerts[0].Time.UTC() // as the correlation engine stamps
+	for i := range fx.Result.Verdicts {
+		fx.Result.Verdicts[i].WindowStart = fx.Result.Verdicts[i].WindowStart.UTC()
+	}
+	rep := Build([]Run{fx}, fixedTime)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJSON(&buf, rep))
+	_, want := fx.Result.Scenario.Env.Start.Zone()
+	require.NotZero(t, want, "the fixture's scenario is not in UTC")
+	s := rep.Scenarios[0]
+	check := func(what string, tm time.Time) {
+		t.Helper()
+		if _, off := tm.Zone(); off != want {
+			t.Errorf("%s written at offset %ds, want the scenario's %ds", what, off, want)
+		}
+	}
+	for _, a := range s.Alerts {
+		check("alert "+a.Title, a.Time)
+	}
+	for _, v := range s.Verdicts {
+		check("window of "+v.Rule, v.WindowStart)
+	}
+	_, scen, _ := strings.Cut(buf.String(), `"scenarios": [`)
+	require.NotContains(t, scen, `Z"`, "no UTC time left in the scenario's report")
+}
