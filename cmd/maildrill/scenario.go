@@ -356,7 +356,8 @@ func printVerdicts(w io.Writer, res *scenarios.Result) {
 		win := "after " + orDash(v.Anchor)
 		ttd := "-"
 		if v.Kind == "must_not_fire" {
-			win = "silent " + v.WindowStart.In(res.Scenario.Env.Location).Format("15:04") + "–" + v.WindowEnd.In(res.Scenario.Env.Location).Format("15:04")
+			from, to := report.Span(v.WindowStart, v.WindowEnd, res.Scenario.Env.Location, "15:04")
+			win = "silent " + from + "–" + to
 		} else if v.FirstAlert != nil {
 			ttd = v.TTD.Round(time.Second).String()
 		}

@@ -70,21 +70,35 @@ func location(s Scenario) *time.Location {
 	return s.Start.Location()
 }
 
+// Span formats a window's ends in loc with layout (a time of day), and
+// with their dates when the window crosses midnight: "02:10:00 – 04:10:00"
+// beside a time to detect of 24h12m hid which night was meant.
+func Span(from, to time.Time, loc *time.Location, layout string) (string, string) {
+	from, to = from.In(loc), to.In(loc)
+	y1, m1, d1 := from.Date()
+	y2, m2, d2 := to.Date()
+	if y1 == y2 && m1 == m2 && d1 == d2 {
+		return from.Format(layout), to.Format(layout)
+	}
+	layout = "Mon 2 Jan " + layout
+	return from.Format(layout), to.Format(layout)
+}
+
 func verdictRow(v Verdict, loc *time.Location) htmlRow {
 	r := htmlRow{Result: strings.ToUpper(strings.ReplaceAll(v.Result, "_", " ")), Class: "fail", Rule: v.Rule,
 		TTD: "–", Alerts: fmt.Sprint(v.Alerts), Detail: v.Detail, Line: v.Line}
 	if v.Passed {
 		r.Class = "ok"
 	}
-	clock := func(t time.Time) string { return t.In(loc).Format("15:04:05") }
+	from, to := Span(v.WindowStart, v.WindowEnd, loc, "15:04:05")
 	if v.Kind == "must_not_fire" {
-		r.Window = "silent " + clock(v.WindowStart) + " – " + clock(v.WindowEnd)
+		r.Window = "silent " + from + " – " + to
 	} else {
 		anchor := v.Anchor
 		if anchor == "" {
 			anchor = "start"
 		}
-		r.Window = fmt.Sprintf("after %s: %s – %s", anchor, clock(v.WindowStart), clock(v.WindowEnd))
+		r.Window = fmt.Sprintf("after %s: %s – %s", anchor, from, to)
 		if v.TTDMS != nil {
 			r.TTD = roundDur(time.Duration(*v.TTDMS) * time.Millisecond)
 			if v.TTDWallMS != nil {

@@ -163,3 +163,22 @@ func (e *eventLog) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestWindowsAcrossMidnightShowDates: a window within one day reads as
+// times of day; one that crosses midnight or spans days carries its dates
+// (the HTML verdict table and the CLI's silent windows).
+func TestWindowsAcrossMidnightShowDates(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	require.NoError(t, err)
+	night1 := time.Date(2025, 12, 12, 2, 10, 0, 0, paris)
+	from, to := Span(night1, night1.Add(2*time.Hour), paris, "15:04:05")
+	assert.Equal(t, "02:10:00", from)
+	assert.Equal(t, "04:10:00", to)
+	from, to = Span(night1, night1.Add(26*time.Hour), paris, "15:04:05")
+	assert.Equal(t, "Fri 12 Dec 02:10:00", from)
+	assert.Equal(t, "Sat 13 Dec 04:10:00", to)
+
+	r := verdictRow(Verdict{Rule: "r", Kind: "fire", Result: "met", Passed: true, Anchor: "night1",
+		WindowStart: night1, WindowEnd: night1.Add(24*time.Hour + 2*time.Hour)}, paris)
+	assert.Equal(t, "after night1: Fri 12 Dec 02:10:00 – Sat 13 Dec 04:10:00", r.Window)
+}
