@@ -58,8 +58,11 @@ type Config struct {
 	Logsources *LogsourceMap
 	// Placeholders give the values of %name% placeholders used with |expand.
 	Placeholders map[string][]string
-	// Location is the time zone of time modifiers (|hour ...); nil keeps each
-	// event's own UTC offset.
+	// Location is the time zone in which time modifiers (|hour ...) read
+	// event times. Nil (the default) reads the value as written, with each
+	// event's own offset and no time-zone conversion, as the Sigma
+	// specification says. A pack chooses a zone in its pack.yml (PackFile);
+	// PackConfig uses the built-in pack's (Europe/Paris).
 	Location *time.Location
 	// Lateness is how far behind the newest event an event may arrive and
 	// still be correlated in order. Correlation matches are delayed by up to

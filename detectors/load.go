@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 	_ "time/tzdata" // the pack's office hours are Europe/Paris, wherever we run
 
 	"github.com/maildrill/maildrill/detectors/sigma"
@@ -85,7 +84,7 @@ func (l Loader) LoadFS(fsys fs.FS, root string) ([]*sigma.Rule, []error) {
 			}
 			return nil
 		}
-		if ext := strings.ToLower(path.Ext(p)); ext == ".yml" || ext == ".yaml" {
+		if ext := strings.ToLower(path.Ext(p)); (ext == ".yml" || ext == ".yaml") && !isPackFile(root, p) {
 			files = append(files, p)
 		}
 		return nil
@@ -147,13 +146,15 @@ func DefaultPlaceholders() map[string][]string {
 	}
 }
 
-// PackConfig returns the configuration the rule pack is written for: the
-// maildrill logsources, the ministry placeholders, and office hours read in
-// Europe/Paris.
+// PackConfig returns the configuration the built-in rule pack is written
+// for: the maildrill logsources, the ministry placeholders, and the time
+// zone of the time modifiers its rules/pack.yml declares (Europe/Paris:
+// office hours are the ministry's local hours). The engine's own default,
+// a nil Location, reads times as written.
 func PackConfig() Config {
-	loc, err := time.LoadLocation("Europe/Paris")
+	cfg, _, err := ConfigFS(Pack(), ".")
 	if err != nil {
-		loc = nil // keep each event's own offset
+		panic(err) // the embedded pack.yml is checked by TestPackFile
 	}
-	return Config{Placeholders: DefaultPlaceholders(), Location: loc}
+	return cfg
 }

@@ -65,32 +65,48 @@ type engineFlags struct {
 
 func (f *engineFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.tsField, "timestamp-field", "@timestamp", "event field holding the event time (RFC 3339 or epoch seconds)")
-	cmd.Flags().StringVar(&f.tz, "tz", "Europe/Paris", "time zone of time modifiers (|hour ...); 'event' keeps each event's own offset")
+	cmd.Flags().StringVar(&f.tz, "tz", "", "time zone of time modifiers (|hour ...), overriding the pack's pack.yml; 'event' reads times as written (default: the pack's pack.yml, else as written)")
 	cmd.Flags().DurationVar(&f.lateness, "lateness", 0, "accept events this much out of order for correlations")
 	cmd.Flags().StringArrayVar(&f.placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
 	cmd.Flags().BoolVar(&f.anyLogsource, "any-logsource", false, "run rules whose logsource is not mapped on every event")
 	cmd.Flags().DurationVar(&f.suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
 }
 
-func (f *engineFlags) config() (detectors.Config, error) {
-	cfg := detectors.PackConfig()
+// config is the engine configuration for the rules of pack (nil: a single
+// rule file, which has no pack settings): the settings of pack's pack.yml,
+// overridden by the flags. tm describes how time modifiers read times, for
+// `rules list` and `rules lint`.
+func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
+	cfg = detectors.Config{Placeholders: detectors.DefaultPlaceholders()}
+	source := ""
+	if pack != nil {
+		var found bool
+		if cfg, found, err = detectors.ConfigFS(pack, "."); err != nil {
+			return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
+		}
+		if found {
+			source = detectors.PackFile
+		}
+	}
 	cfg.TimestampField = f.tsField
 	cfg.Lateness = f.lateness
 	cfg.Suppress = f.suppress
 	switch strings.ToLower(f.tz) {
-	case "event", "":
-		cfg.Location = nil
+	case "": // the pack's setting
+	case "event", "as-written":
+		cfg.Location, source = nil, "--tz"
 	default:
 		loc, err := time.LoadLocation(f.tz)
 		if err != nil {
-			return cfg, usageError{fmt.Errorf("--tz %q: %w", f.tz, err)}
+			return cfg, "", usageError{fmt.Errorf("--tz %q: %w", f.tz, err)}
 		}
-		cfg.Location = loc
+		cfg.Location, source = loc, "--tz"
 	}
+	tm = detectors.TimeModifiersText(cfg.Location, source)
 	for _, p := range f.placeholders {
 		name, vals, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
-			return cfg, usageError{fmt.Errorf("--placeholder %q: want name=value1,value2", p)}
+			return cfg, "", usageError{fmt.Errorf("--placeholder %q: want name=value1,value2", p)}
 		}
 		cfg.Placeholders[strings.Trim(name, "%")] = strings.Split(vals, ",")
 	}
@@ -99,7 +115,7 @@ func (f *engineFlags) config() (detectors.Config, error) {
 		ls.MatchUnmapped = true
 		cfg.Logsources = &ls
 	}
-	return cfg, nil
+	return cfg, tm, nil
 }
 
 func newRulesTestCmd() *cobra.Command {
@@ -117,7 +133,7 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := ef.config()
+			cfg, _, err := ef.config(fsys, label)
 			if err != nil {
 				return err
 			}
@@ -177,7 +193,7 @@ Without DIR, lints the built-in pack.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := ef.config()
+			cfg, tm, err := ef.config(fsys, label)
 			if err != nil {
 				return err
 			}
@@ -193,6 +209,7 @@ Without DIR, lints the built-in pack.`,
 			for _, p := range probs {
 				fmt.Fprintf(out, "%s%s\n", prefix, p)
 			}
+			fmt.Fprintf(out, "time modifiers: %s\n", tm)
 			fmt.Fprintf(out, "%s: %d files, %d problems\n", label, files, len(probs))
 			if len(probs) > 0 {
 				return failedError{fmt.Sprintf("%d lint problems", len(probs))}
@@ -217,7 +234,15 @@ JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := ef.config()
+			var pack fs.FS = detectors.Pack()
+			label := "built-in pack"
+			if rulesPath != "" {
+				pack, label = nil, rulesPath
+				if st, err := os.Stat(rulesPath); err == nil && st.IsDir() {
+					pack = os.DirFS(rulesPath)
+				}
+			}
+			cfg, _, err := ef.config(pack, label)
 			if err != nil {
 				return err
 			}
@@ -326,7 +351,7 @@ func newRulesListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := ef.config()
+			cfg, tm, err := ef.config(fsys, label)
 			if err != nil {
 				return err
 			}
@@ -340,6 +365,7 @@ func newRulesListCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
+				fmt.Fprintf(cmd.ErrOrStderr(), "time modifiers: %s\n", tm)
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
@@ -349,7 +375,11 @@ func newRulesListCmd() *cobra.Command {
 			for _, r := range cat {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.File, r.Type, r.Level, strings.Join(r.Attack, ","), r.Title)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(out, "time modifiers: %s\n", tm)
+			return err
 		},
 	}
 	ef.register(cmd)

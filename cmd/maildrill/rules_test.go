@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,5 +119,84 @@ func TestRulesList(t *testing.T) {
 	assert.Contains(t, out, "T1110.003")
 	assert.NotContains(t, out, "imap_spray_failed_login", "base rules of correlations are not listed")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	assert.Len(t, lines, 20, "header + 19 alerting rules")
+	assert.Len(t, lines, 21, "header + 19 alerting rules + time modifiers")
+	assert.Equal(t, "time modifiers: Europe/Paris (pack.yml)", lines[len(lines)-1])
+}
+
+// hourPack writes a rule pack with one rule per hour in hours
+// ('@timestamp|hour: N', id hN), and pack.yml when settings is not empty.
+func hourPack(t *testing.T, settings string, hours ...int) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, h := range hours {
+		rule := fmt.Sprintf("title: hour %d\nid: h%d\nlogsource: {product: maildrill}\ndetection:\n  sel:\n    '@timestamp|hour': %d\n  condition: sel\n", h, h, h)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("h%d.yml", h)), []byte(rule), 0o644))
+	}
+	if settings != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "pack.yml"), []byte(settings), 0o644))
+	}
+	return dir
+}
+
+// firedHours evaluates the pack on one event at ts and returns the ids of
+// the rules that fired.
+func firedHours(t *testing.T, dir, ts string, flags ...string) []string {
+	t.Helper()
+	ev := `{"@timestamp":"` + ts + `","event.id":"e1","event.action":"imap.login"}` + "\n"
+	out, _, err := runRules(t, ev, append(append([]string{"eval", "--rules", dir}, flags...), "-")...)
+	require.NoError(t, err)
+	var ids []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var a map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &a))
+		ids = append(ids, a["rule.id"].(string))
+	}
+	return ids
+}
+
+// Time modifiers read the value as written (Sigma specification: no
+// time-zone conversion) unless the pack's pack.yml or --tz says otherwise.
+// Before, --tz defaulted to Europe/Paris for any --rules pack.
+func TestRulesTimeModifiersAsWrittenByDefault(t *testing.T) {
+	dir := hourPack(t, "", 21, 22)
+	assert.Equal(t, []string{"h21"}, firedHours(t, dir, "2025-12-11T21:59:59Z"))
+	assert.Equal(t, []string{"h22"}, firedHours(t, dir, "2025-12-11T22:59:59+01:00"), "the event's own offset")
+	assert.Equal(t, []string{"h22"}, firedHours(t, dir, "2025-12-11T21:59:59Z", "--tz", "Europe/Paris"))
+
+	out, _, err := runRules(t, "", "list", dir)
+	require.NoError(t, err)
+	assert.Contains(t, out, "\ntime modifiers: as written (no time-zone conversion)\n")
+	out, _, err = runRules(t, "", "lint", dir)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "time modifiers: as written (no time-zone conversion)\n")
+}
+
+func TestRulesTimeModifiersPackFile(t *testing.T) {
+	dir := hourPack(t, "# office hours are local\ntime_modifiers:\n  timezone: Europe/Paris\n", 21, 22)
+	assert.Equal(t, []string{"h22"}, firedHours(t, dir, "2025-12-11T21:59:59Z"))
+	assert.Equal(t, []string{"h21"}, firedHours(t, dir, "2025-12-11T21:59:59Z", "--tz", "event"), "--tz overrides pack.yml")
+	assert.Equal(t, []string{"h21"}, firedHours(t, dir, "2025-12-11T21:59:59Z", "--tz", "UTC"))
+
+	for _, cmd := range []string{"list", "lint"} {
+		out, _, err := runRules(t, "", cmd, dir)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "time modifiers: Europe/Paris (pack.yml)\n", cmd)
+		out, _, err = runRules(t, "", cmd, "--tz", "UTC", dir)
+		require.NoError(t, err, out)
+		assert.Contains(t, out, "time modifiers: UTC (--tz)\n", cmd)
+	}
+	out, _, err := runRules(t, "", "lint")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "time modifiers: Europe/Paris (pack.yml)\n")
+
+	bad := hourPack(t, "time_modifiers:\n  zone: Europe/Paris\n", 21)
+	for _, args := range [][]string{{"list", bad}, {"lint", bad}, {"test", bad}, {"eval", "--rules", bad, "-"}} {
+		_, _, err := runRules(t, "", args...)
+		var ue usageError
+		require.True(t, errors.As(err, &ue), "%v: %v", args, err)
+		assert.Contains(t, err.Error(), `pack.yml: [2:3] unknown field "zone"`, args)
+	}
 }

@@ -176,7 +176,8 @@ func locate(n *sigma.Node, ptr string) sigma.Pos {
 	return pos
 }
 
-// FS lints every *.yml/*.yaml file under root: YAML syntax, the Sigma JSON
+// FS lints every *.yml/*.yaml file under root (root/pack.yml, the pack's
+// settings, is checked as such, not as a rule): YAML syntax, the Sigma JSON
 // schemas, rule structure, and compilation by the engine configured by cfg
 // (unsupported modifiers, bad regular expressions, unknown correlation
 // references, unmapped logsources). It returns the problems sorted by file
@@ -212,6 +213,12 @@ func FS(fsys fs.FS, root string, cfg detectors.Config) ([]Problem, int, error) {
 		}
 		if err != nil {
 			return nil, 0, err
+		}
+		if path.Clean(f) == path.Join(root, detectors.PackFile) { // the pack's settings, not a rule
+			if _, err := detectors.ParsePackSettings(data, cfg.YAML); err != nil {
+				probs = append(probs, Problem{File: f, Msg: "pack settings: " + err.Error()})
+			}
+			continue
 		}
 		docs, err := sigma.ParseYAMLLimits(f, data, cfg.YAML)
 		if err != nil {
