@@ -80,28 +80,28 @@ func TestReplayChecksRecording(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"run", brute, "-q", "--events", events, "--truth", truth}, &out, &errb), errb.String())
 	checkHeader(t, truth, events, brute)
 
-	replay := func(truth, scenario string, extra ...string) (error, string, string) {
+	replay := func(truth, scenario string, extra ...string) (stdout, stderr string, err error) {
 		var out, errb bytes.Buffer
 		args := append([]string{"replay", "--events", events, "--truth", truth, scenario}, extra...)
-		err := run(context.Background(), args, &out, &errb)
-		return err, out.String(), errb.String()
+		err = run(context.Background(), args, &out, &errb)
+		return out.String(), errb.String(), err
 	}
 
 	// Its own scenario: judged, no warning.
-	err, stdout, stderr := replay(truth, brute)
+	stdout, stderr, err := replay(truth, brute)
 	require.NoError(t, err, stderr)
 	assert.Contains(t, stdout, "MET")
 	assert.NotContains(t, stderr, "warning")
 
 	// Another scenario: refused, naming both.
-	err, stdout, _ = replay(truth, miss)
+	stdout, _, err = replay(truth, miss)
 	require.Equal(t, exitBadInput, exitCode(err, io.Discard), "%v", err)
 	assert.Contains(t, err.Error(), "recorded from suite-brute (sha256 ")
 	assert.Contains(t, err.Error(), "judged as suite-miss")
 	assert.NotContains(t, stdout, "MET", "nothing judged")
 
 	// --force: judged anyway, with a warning.
-	err, stdout, stderr = replay(truth, miss, "--force")
+	stdout, stderr, err = replay(truth, miss, "--force")
 	code := exitCode(err, io.Discard)
 	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %v", code, err)
 	assert.Contains(t, stdout, "suite-miss")
@@ -112,10 +112,10 @@ func TestReplayChecksRecording(t *testing.T) {
 	require.NoError(t, err)
 	edited := filepath.Join(dir, "brute-edited.yaml")
 	require.NoError(t, os.WriteFile(edited, append(src, []byte("# edited after the recording\n")...), 0o644))
-	err, _, _ = replay(truth, edited)
+	_, _, err = replay(truth, edited)
 	require.Equal(t, exitBadInput, exitCode(err, io.Discard), "%v", err)
 	assert.Contains(t, err.Error(), "another version of suite-brute")
-	err, _, stderr = replay(truth, edited, "--force")
+	_, stderr, err = replay(truth, edited, "--force")
 	require.NoError(t, err, stderr)
 	assert.Contains(t, stderr, "another version of suite-brute")
 
@@ -125,11 +125,11 @@ func TestReplayChecksRecording(t *testing.T) {
 	lines := readLines(t, truth)
 	old := filepath.Join(dir, "old.jsonl")
 	require.NoError(t, os.WriteFile(old, []byte(strings.Join(lines[1:], "\n")+"\n"), 0o644))
-	err, _, _ = replay(old, miss)
+	_, _, err = replay(old, miss)
 	require.Equal(t, exitBadInput, exitCode(err, io.Discard), "%v", err)
 	assert.Contains(t, err.Error(), "recorded from suite-brute")
 	assert.Contains(t, err.Error(), "judged as suite-miss")
-	err, _, stderr = replay(old, edited)
+	_, stderr, err = replay(old, edited)
 	require.NoError(t, err, stderr)
 	assert.Contains(t, stderr, "no recording header")
 }
