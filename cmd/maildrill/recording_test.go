@@ -168,3 +168,25 @@ func TestReplayHeaderPerRun(t *testing.T) {
 	code := exitCode(err, io.Discard)
 	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %v", code, err)
 }
+
+// The case: the flagship's recorded run (no header) judged as
+// brute-force is refused by its run id; judged as itself it is accepted
+// with a warning.
+func TestReplayHeaderlessRecordedRun(t *testing.T) {
+	dir := filepath.Join(runsDir, "ministry-overnight/embedded")
+	args := []string{"replay", "--events", filepath.Join(dir, "events.jsonl.gz"), "--truth", filepath.Join(dir, "truth.jsonl.gz")}
+	var out, errb bytes.Buffer
+	err := run(context.Background(), append(args, "brute-force"), &out, &errb)
+	require.Equal(t, exitBadInput, exitCode(err, io.Discard), "%v", err)
+	assert.Contains(t, err.Error(), "recorded from ministry-overnight")
+	assert.Contains(t, err.Error(), "judged as brute-force")
+	assert.Empty(t, out.String(), "nothing judged")
+
+	out.Reset()
+	errb.Reset()
+	err = run(context.Background(), append(args, "ministry-overnight"), &out, &errb)
+	code := exitCode(err, io.Discard)
+	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %v", code, err)
+	assert.Contains(t, out.String(), "ministry-overnight")
+	assert.Contains(t, errb.String(), "no recording header")
+}
