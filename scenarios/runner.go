@@ -54,6 +54,9 @@ type Options struct {
 	// DovecotProfile is the logging profile of the dovecot target: stock
 	// or enhanced (default).
 	DovecotProfile string
+	// Version is the maildrill version, for the recording header of the
+	// truth log.
+	Version string
 }
 
 // Note is a timeline entry for live display.
@@ -207,6 +210,18 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		}
 	}
 	r.engine = eng
+	if r.trEnc != nil {
+		// The recording header, first line of the run's truth.
+		hdr := RecordingHeader{Format: RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+			ScenarioFile: sc.File, Seed: env.Seed, Target: env.Target, Version: opts.Version,
+			RulesSHA256: RulesSHA256(rules), Rules: len(rules)}
+		if env.Target == "dovecot" {
+			hdr.DovecotProfile = opts.DovecotProfile
+		}
+		if err := r.trEnc.Encode(hdr); err != nil {
+			return nil, fmt.Errorf("writing the truth log: %w", err)
+		}
+	}
 
 	// Target.
 	switch env.Target {

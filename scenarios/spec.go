@@ -6,6 +6,8 @@
 package scenarios
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"github.com/maildrill/maildrill/mailsim/throttle"
@@ -19,7 +21,10 @@ import (
 
 // Scenario is a parsed, validated scenario.
 type Scenario struct {
-	File        string
+	File string
+	// SHA256 is the sha256, in hex, of the scenario file's bytes as parsed:
+	// its version in recording headers.
+	SHA256      string
 	ID          string
 	Title       string
 	Description string
@@ -167,7 +172,8 @@ func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	if err != nil {
 		return nil, yamlSyntaxError(file, err)
 	}
-	s := &Scenario{File: file}
+	sum := sha256.Sum256(data)
+	s := &Scenario{File: file, SHA256: hex.EncodeToString(sum[:])}
 	get, ok := d.fields(root, "the scenario", "id", "title", "description", "narrative", "attack", "environment", "actors", "expect")
 	if !ok || root.kind == nNull {
 		if root.kind == nNull {

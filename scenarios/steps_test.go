@@ -88,7 +88,15 @@ func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
 		evs = append(evs, &e)
 	}
 	require.Equal(t, res.Events, len(evs))
-	require.Equal(t, len(res.Truth), len(bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))))
+	trLines := bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))
+	require.Equal(t, len(res.Truth)+1, len(trLines), "the header, then one line per action")
+	h, ok, err := ParseRecordingHeader(trLines[0])
+	require.NoError(t, err)
+	require.True(t, ok, "the first truth line is the recording header")
+	require.Equal(t, RecordingHeader{Format: RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+		ScenarioFile: "test.yaml", Seed: sc.Env.Seed, Target: "embedded", RulesSHA256: h.RulesSHA256, Rules: h.Rules}, h)
+	require.NotEmpty(t, h.RulesSHA256)
+	require.Positive(t, h.Rules)
 	lastSyslog = slBuf.String()
 	return res, evs
 }
@@ -198,4 +206,22 @@ func TestDeterminism(t *testing.T) {
 	}
 	assert.True(t, runs[0][0] == runs[1][0], "audit event sequences differ")
 	assert.True(t, runs[0][1] == runs[1][1], "ground truth differs")
+}
+
+func TestScenarioOfRunID(t *testing.T) {
+	for _, c := range []struct {
+		in, id string
+		ok     bool
+	}{
+		{"md-ministry-overnight-8db0faa3", "ministry-overnight", true},
+		{"md-a-0000000f", "a", true},
+		{"md-ministry-overnight-8db0faaZ", "", false},
+		{"md--8db0faa3", "", false},
+		{"my-run", "", false},
+		{"md-x-8db0faa", "", false},
+	} {
+		id, ok := ScenarioOfRunID(c.in)
+		assert.Equal(t, c.ok, ok, c.in)
+		assert.Equal(t, c.id, id, c.in)
+	}
 }

@@ -26,6 +26,7 @@ type replayFlags struct {
 	rules         string
 	runID         string
 	verbose       bool
+	force         bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -38,7 +39,13 @@ the ground truth a run recorded (run --events --truth, or test --record),
 evaluates the rules over the events in event time (--rules, default the
 built-in pack), rebuilds each step's span from the truth records, and judges
 the scenario's expectations as the live run did. Exit 0 when all hold, 1
-when some do not, 2 on bad input.`,
+when some do not, 2 on bad input.
+
+The truth log's header names the scenario (id and sha256 of its file) the
+run was recorded from: replay refuses (exit 2) a recording of another
+scenario, or of another version of this one, unless --force. A recording
+without a header (older ones) is checked by its run id
+(md-SCENARIO-HASH) where it can be, else judged with a warning.`,
 		Example: `  maildrill run ministry-overnight --events ev.jsonl --truth tr.jsonl
   maildrill replay --events ev.jsonl --truth tr.jsonl --rules ./my-rules ministry-overnight`,
 		Args: cobra.ExactArgs(1),
@@ -52,6 +59,7 @@ when some do not, 2 on bad input.`,
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
+	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd
 }
@@ -64,12 +72,15 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	truth, err := readTruth(f.truth)
+	truth, headers, err := readTruth(f.truth)
 	if err != nil {
 		return usageError{err}
 	}
 	runID, err := pickRun(truth, f.runID, sc.ID)
 	if err != nil {
+		return usageError{err}
+	}
+	if err := checkRecording(sc, runID, headers, f.force, stderr); err != nil {
 		return usageError{err}
 	}
 	var mine []scenarios.TruthRecord
@@ -118,14 +129,56 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// readTruth reads a ground-truth log.
-func readTruth(path string) ([]scenarios.TruthRecord, error) {
+// checkRecording refuses a recording of another scenario, or of another
+// version of sc, unless force (then it warns). A run without a header is
+// checked by its run id when the runner derived it, else accepted with a
+// warning.
+func checkRecording(sc *scenarios.Scenario, runID string, headers map[string]scenarios.RecordingHeader, force bool, stderr io.Writer) error {
+	var problem string
+	if h, ok := headers[runID]; ok {
+		switch {
+		case h.ScenarioID != sc.ID:
+			problem = fmt.Sprintf("recorded from %s (sha256 %s), judged as %s (sha256 %s)", h.ScenarioID, short(h.ScenarioSHA256), sc.ID, short(sc.SHA256))
+		case h.ScenarioSHA256 != sc.SHA256:
+			problem = fmt.Sprintf("recorded from another version of %s (sha256 %s), judged as %s (sha256 %s)", h.ScenarioID, short(h.ScenarioSHA256), sc.File, short(sc.SHA256))
+		}
+	} else if id, ok := scenarios.ScenarioOfRunID(runID); ok && id != sc.ID {
+		problem = fmt.Sprintf("recorded from %s (run %s, no recording header), judged as %s", id, runID, sc.ID)
+	} else {
+		fmt.Fprintf(stderr, "replay: warning: the truth log has no recording header for run %s: cannot check it was recorded from this version of %s\n", runID, sc.ID)
+		return nil
+	}
+	if problem == "" {
+		return nil
+	}
+	if force {
+		fmt.Fprintf(stderr, "replay: warning: %s (--force)\n", problem)
+		return nil
+	}
+	return fmt.Errorf("%s: give the scenario it was recorded from, or --force to judge it anyway", problem)
+}
+
+// short abbreviates a sha256 for messages.
+func short(sum string) string {
+	if sum == "" {
+		return "unknown"
+	}
+	if len(sum) > 12 {
+		return sum[:12] + "…"
+	}
+	return sum
+}
+
+// readTruth reads a ground-truth log: its records, and its recording
+// headers by run id.
+func readTruth(path string) ([]scenarios.TruthRecord, map[string]scenarios.RecordingHeader, error) {
 	in, closeLog, err := openLog(path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("--truth: %w", err)
+		return nil, nil, fmt.Errorf("--truth: %w", err)
 	}
 	defer closeLog()
 	var out []scenarios.TruthRecord
+	headers := map[string]scenarios.RecordingHeader{}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	line := 0
@@ -135,22 +188,32 @@ func readTruth(path string) ([]scenarios.TruthRecord, error) {
 		if len(b) == 0 {
 			continue
 		}
+		if h, ok, err := scenarios.ParseRecordingHeader(b); ok {
+			if err != nil {
+				return nil, nil, lineError(sc, path, line, fmt.Errorf("bad recording header: %w", err))
+			}
+			if h.RunID == "" {
+				return nil, nil, fmt.Errorf("%s:%d: recording header without labels.run_id", path, line)
+			}
+			headers[h.RunID] = h
+			continue
+		}
 		var t scenarios.TruthRecord
 		if err := json.Unmarshal(b, &t); err != nil {
-			return nil, lineError(sc, path, line, fmt.Errorf("not a truth record: %w", err))
+			return nil, nil, lineError(sc, path, line, fmt.Errorf("not a truth record: %w", err))
 		}
 		if t.Actor == "" || t.RunID == "" {
-			return nil, fmt.Errorf("%s:%d: not a truth record (no actor or labels.run_id): give --truth the file of run --truth", path, line)
+			return nil, nil, fmt.Errorf("%s:%d: not a truth record (no actor or labels.run_id): give --truth the file of run --truth", path, line)
 		}
 		out = append(out, t)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		return nil, nil, fmt.Errorf("%s:%d: %w", path, line, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no truth records", path)
+		return nil, nil, fmt.Errorf("%s: no truth records", path)
 	}
-	return out, nil
+	return out, headers, nil
 }
 
 // pickRun chooses the run to judge among those of the truth log.

@@ -142,7 +142,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
-			DovecotProfile: f.profile, Rules: rules}
+			DovecotProfile: f.profile, Rules: rules, Version: version}
 		if slW != nil {
 			opts.Syslog = slW
 		}

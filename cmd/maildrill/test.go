@@ -418,7 +418,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
 	times := &eventTimes{}
 	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed,
-		Target: f.target, DovecotProfile: f.profile}
+		Target: f.target, DovecotProfile: f.profile, Version: version}
 	if f.cache != "off" {
 		opts.CorpusCacheDir = f.cache
 	}

@@ -1,0 +1,111 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// RecordingFormat is the version of the recording header.
+const RecordingFormat = 1
+
+// RecordingHeader says what a recording is. The runner writes it as the
+// first line of the truth log (one per run when several runs share the
+// file, each before its run's records), so the events log stays a plain
+// audit-event log.
+type RecordingHeader struct {
+	Format int    `json:"maildrill.recording"`
+	RunID  string `json:"labels.run_id"`
+	// ScenarioID and ScenarioSHA256 (sha256 of the scenario file's bytes,
+	// as read: Scenario.SHA256) name the scenario and its version.
+	ScenarioID     string `json:"scenario.id"`
+	ScenarioSHA256 string `json:"scenario.sha256"`
+	ScenarioFile   string `json:"scenario.file,omitempty"`
+	Seed           int64  `json:"seed"`
+	Target         string `json:"target"`
+	DovecotProfile string `json:"target.profile,omitempty"`
+	// Version is the maildrill version that recorded (Options.Version).
+	Version string `json:"maildrill.version,omitempty"`
+	// RulesSHA256 is RulesSHA256 of the rules the run evaluated ("" when
+	// it ran none: alerts from outside).
+	RulesSHA256 string `json:"rules.sha256,omitempty"`
+	Rules       int    `json:"rules.count"`
+}
+
+// headerPrefix starts every header line (the runner writes Format first).
+var headerPrefix = []byte(`{"maildrill.recording":`)
+
+// ParseRecordingHeader parses a truth-log line that is a recording
+// header; ok is false for any other line (a truth record).
+func ParseRecordingHeader(line []byte) (h RecordingHeader, ok bool, err error) {
+	line = bytes.TrimSpace(line)
+	if !bytes.HasPrefix(line, headerPrefix) {
+		return h, false, nil
+	}
+	if err := json.Unmarshal(line, &h); err != nil {
+		return h, true, err
+	}
+	return h, true, nil
+}
+
+// RulesSHA256 is the sha256, in hex, over the bytes of the files the
+// rules were loaded from, in lexical order of their names, each preceded
+// by its name and length. A file is read from disk, else from the
+// built-in pack; one that cannot be read counts by its name alone. No
+// rules: "".
+func RulesSHA256(rules []*sigma.Rule) string {
+	if len(rules) == 0 {
+		return ""
+	}
+	seen := map[string]bool{}
+	var files []string
+	for _, r := range rules {
+		if !seen[r.File] {
+			seen[r.File] = true
+			files = append(files, r.File)
+		}
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil && fs.ValidPath(f) {
+			data, err = fs.ReadFile(detectors.Pack(), f)
+		}
+		if err != nil {
+			data = nil
+		}
+		h.Write([]byte(f))
+		h.Write([]byte{0})
+		var n [8]byte
+		for i, l := 0, uint64(len(data)); i < 8; i++ {
+			n[i] = byte(l >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// ScenarioOfRunID is the scenario id in a run id the runner derived
+// (md-<scenario id>-<8 hex digits>); ok is false for another run id.
+func ScenarioOfRunID(runID string) (id string, ok bool) {
+	rest, found := strings.CutPrefix(runID, "md-")
+	if !found || len(rest) < 10 || rest[len(rest)-9] != '-' {
+		return "", false
+	}
+	for _, c := range rest[len(rest)-8:] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return "", false
+		}
+	}
+	return rest[:len(rest)-9], true
+}
