@@ -16,7 +16,7 @@ func (r ruleEvent) Field(name string) (any, bool) { return r.e.Field(name) }
 func (r ruleEvent) Time() time.Time               { return r.e.Timestamp }
 func (r ruleEvent) ID() string                    { return r.e.ID }
 
-func newEngine(rules []*sigma.Rule) (*detectors.Engine, error) {
+func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {
 	if rules == nil {
 		var err error
 		rules, err = detectors.PackRules()
@@ -24,5 +24,9 @@ func newEngine(rules []*sigma.Rule) (*detectors.Engine, error) {
 			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
 		}
 	}
-	return detectors.NewEngine(rules, detectors.PackConfig())
+	if cfg == nil {
+		c := detectors.PackConfig()
+		cfg = &c
+	}
+	return detectors.NewEngine(rules, *cfg)
 }

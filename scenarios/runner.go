@@ -35,6 +35,10 @@ type Options struct {
 	AllowTargets map[string]bool
 	// Rules are the detection rules; nil runs the built-in pack.
 	Rules []*sigma.Rule
+	// RulesConfig configures the engine (placeholders, the time modifiers'
+	// zone); nil is the built-in pack's (detectors.PackConfig). A rules
+	// directory brings its own (detectors.ConfigFS reads its pack.yml).
+	RulesConfig *detectors.Config
 	// Events and Truth, when set, receive the audit events and the ground
 	// truth as JSON lines.
 	Events io.Writer
@@ -200,7 +204,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
 		}
 	}
-	eng, err := newEngine(rules)
+	eng, err := newEngine(rules, opts.RulesConfig)
 	if err != nil {
 		return nil, err
 	}

@@ -98,7 +98,13 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	eng, err := detectors.NewEngine(rules, detectors.PackConfig())
+	cfg := detectors.PackConfig()
+	if rc, err := rulesConfig(f.rules); err != nil {
+		return usageError{err}
+	} else if rc != nil {
+		cfg = *rc
+	}
+	eng, err := detectors.NewEngine(rules, cfg)
 	if err != nil {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}

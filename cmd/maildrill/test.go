@@ -298,6 +298,23 @@ func loadRules(path string) ([]*sigma.Rule, error) {
 	return rules, nil
 }
 
+// rulesConfig is the engine configuration for --rules PATH: nil (the built-in
+// pack's) without PATH; a directory's own pack.yml when it has one; else the
+// defaults, time modifiers reading times as written (Sigma's specification).
+func rulesConfig(path string) (*detectors.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		return &detectors.Config{Placeholders: detectors.DefaultPlaceholders()}, nil
+	}
+	cfg, _, err := detectors.ConfigFS(os.DirFS(path), ".")
+	if err != nil {
+		return nil, fmt.Errorf("--rules %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
 func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io.Writer) error {
 	k, n, err := parseShard(f.shard)
 	if err != nil {
@@ -316,6 +333,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	rules, err := loadRules(f.rules)
 	if err != nil {
 		return usageError{err}
+	}
+	if _, err := rulesConfig(f.rules); err != nil {
+		return usageError{err} // a bad pack.yml, once, before any run
 	}
 	if f.record != "" {
 		if err := os.MkdirAll(f.record, 0o755); err != nil {
@@ -417,7 +437,11 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 // HTML timeline, and the logs when --record asks.
 func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
 	times := &eventTimes{}
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, WallDeadline: f.deadline, Speed: f.speed,
+	rcfg, err := rulesConfig(f.rules)
+	if err != nil {
+		return report.Run{Scenario: sc, Err: usageError{err}}
+	}
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: rcfg, WallDeadline: f.deadline, Speed: f.speed,
 		Target: f.target, DovecotProfile: f.profile, Version: version}
 	if f.cache != "off" {
 		opts.CorpusCacheDir = f.cache

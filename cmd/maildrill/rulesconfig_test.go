@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestRulesConfigFollowsTheRulesDir: run, test and replay with --rules DIR
+// configure the engine from DIR (its pack.yml, else times as written), not
+// from the built-in pack's Europe/Paris setting; a bad pack.yml is bad input,
+// reported once before any run.
+func TestRulesConfigFollowsTheRulesDir(t *testing.T) {
+	cfg, err := rulesConfig("")
+	require.NoError(t, err)
+	require.Nil(t, cfg, "no --rules: the built-in pack's configuration")
+
+	plain := t.TempDir()
+	cfg, err = rulesConfig(plain)
+	require.NoError(t, err)
+	require.Nil(t, cfg.Location, "no pack.yml: times as written")
+
+	paris := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(paris, "pack.yml"), []byte("time_modifiers: {timezone: Europe/Paris}\n"), 0o644))
+	cfg, err = rulesConfig(paris)
+	require.NoError(t, err)
+	require.NotNil(t, cfg.Location)
+	require.Equal(t, "Europe/Paris", cfg.Location.String())
+
+	bad := t.TempDir()
+	pack, err := os.ReadFile("../../detectors/rules/imap_password_spray.yml")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "rule.yml"), pack, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "pack.yml"), []byte("time_modifiers: {zone: Mars/Olympus}\n"), 0o644))
+	var out, errb bytes.Buffer
+	err = run(context.Background(), []string{"test", "testdata/suite", "--rules", bad, "-q"}, &out, &errb)
+	require.Error(t, err)
+	require.Equal(t, exitBadInput, exitCode(err, &errb))
+	require.Equal(t, 1, strings.Count(err.Error(), "pack.yml"), "reported once: %v", err)
+	require.NotContains(t, out.String()+errb.String(), "MISSED")
+}
