@@ -10,13 +10,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/throttle"
 	"net/netip"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 // Scenario is a parsed, validated scenario.

@@ -23,7 +23,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/throttle"
 	"io"
 	"log/slog"
 	"net"
@@ -44,6 +43,7 @@ import (
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
 // Labels on everything this package creates.

@@ -73,14 +73,3 @@ func TestAcceptLoopListenerClosed(t *testing.T) {
 		t.Fatal("Serve did not return after its listener closed")
 	}
 }
-
-func TestAcceptBackoff(t *testing.T) {
-	var d time.Duration
-	var got []time.Duration
-	for range 10 {
-		d = acceptBackoff(d)
-		got = append(got, d)
-	}
-	assert.Equal(t, []time.Duration{5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond,
-		80 * time.Millisecond, 160 * time.Millisecond, 320 * time.Millisecond, 640 * time.Millisecond, time.Second, time.Second}, got)
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/maildrill/maildrill/mailsim/acceptloop"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
@@ -206,7 +207,7 @@ func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error 
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
+	var backoff acceptloop.Backoff
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -220,34 +221,16 @@ func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error 
 			}
 			// Anything else may pass (EMFILE, ENFILE, ECONNABORTED,
 			// ENOBUFS...): back off and retry, as net/http does.
-			delay = acceptBackoff(delay)
+			delay := backoff.Next()
 			s.log.Warn("imap accept failed; retrying", "service", service, "err", err, "delay", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-s.done:
-				t.Stop()
+			if !acceptloop.Sleep(delay, s.done) {
 				return nil
 			}
 			continue
 		}
-		delay = 0
+		backoff.Reset()
 		s.startConn(nc, service, implicitTLS)
 	}
-}
-
-// Accept-loop backoff after a failed Accept: doubling from
-// minAcceptBackoff up to maxAcceptBackoff (net/http's values).
-const (
-	minAcceptBackoff = 5 * time.Millisecond
-	maxAcceptBackoff = time.Second
-)
-
-func acceptBackoff(prev time.Duration) time.Duration {
-	if prev == 0 {
-		return minAcceptBackoff
-	}
-	return min(2*prev, maxAcceptBackoff)
 }
 
 func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {

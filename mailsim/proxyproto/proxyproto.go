@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim/acceptloop"
 )
 
 // v2Sig is the 12-byte signature of a v2 header.
@@ -161,30 +163,21 @@ func (l *Listener) start() {
 	l.errCh = make(chan error, 1)
 	l.done = make(chan struct{})
 	go func() {
-		var delay time.Duration
+		var backoff acceptloop.Backoff
 		for {
 			c, err := l.Listener.Accept()
 			if err != nil {
 				// Out of descriptors (EMFILE, ENFILE) or a connection aborted
-				// before it was accepted: wait and try again, as net/http's
-				// Serve does; the listener recovers when descriptors free up.
-				// Only a closed listener ends the loop.
-				if !errors.Is(err, net.ErrClosed) {
-					select {
-					case <-l.done:
-					default:
-						delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-						select {
-						case <-time.After(delay):
-							continue
-						case <-l.done:
-						}
-					}
+				// before it was accepted: wait and try again; the listener
+				// recovers when descriptors free up. Only a closed listener
+				// ends the loop.
+				if !errors.Is(err, net.ErrClosed) && acceptloop.Sleep(backoff.Next(), l.done) {
+					continue
 				}
 				l.errCh <- err
 				return
 			}
-			delay = 0
+			backoff.Reset()
 			go l.handshake(c)
 		}
 	}()

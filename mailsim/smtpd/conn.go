@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/maildrill/maildrill/mailsim/acceptloop"
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
@@ -35,13 +36,6 @@ func (l *listener) Close() error {
 	return l.err
 }
 
-// Accept backoff after a transient error (EMFILE, ECONNABORTED...), as
-// net/http: doubling from the minimum to the maximum.
-const (
-	acceptBackoffMin = 5 * time.Millisecond
-	acceptBackoffMax = time.Second
-)
-
 // temporaryAcceptError reports whether an Accept error is worth retrying:
 // out of descriptors or buffers, or a connection that died in the backlog.
 func temporaryAcceptError(err error) bool {
@@ -58,7 +52,7 @@ func temporaryAcceptError(err error) bool {
 // acceptLoop accepts connections on l until it is closed, retrying
 // transient errors with a capped exponential backoff.
 func (s *Server) acceptLoop(l *listener, service string) error {
-	var delay time.Duration
+	var backoff acceptloop.Backoff
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
@@ -70,22 +64,14 @@ func (s *Server) acceptLoop(l *listener, service string) error {
 			if !temporaryAcceptError(err) {
 				return err
 			}
-			if delay == 0 {
-				delay = acceptBackoffMin
-			} else {
-				delay = min(2*delay, acceptBackoffMax)
-			}
+			delay := backoff.Next()
 			s.log.Warn("smtpd: accept error, retrying", logKeyService, service, logKeyErr, err, "delay", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-l.done:
-				t.Stop()
+			if !acceptloop.Sleep(delay, l.done) {
 				return ErrServerClosed
-			case <-t.C:
 			}
 			continue
 		}
-		delay = 0
+		backoff.Reset()
 		s.admit(c, service)
 	}
 }
