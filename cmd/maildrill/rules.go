@@ -267,13 +267,16 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				return usageError{err}
 			}
 			defer closeLog()
+			ctx := cmd.Context()
 			if name == "-" {
 				name = "stdin"
+				// A pipe may go quiet for good: its reads must end on Ctrl-C.
+				// A file's reads never block, and the loop below checks ctx.
+				in = interruptible(ctx, in)
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
 			enc := json.NewEncoder(w)
-			var sc *bufio.Scanner
 			jo := detectors.JSONOptions{TimestampField: ef.tsField}
 			line := 0
 			write := func(as []detectors.Alert) error {
@@ -284,8 +287,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				}
 				return nil
 			}
-			ctx := cmd.Context()
-			sc = bufio.NewScanner(interruptible(ctx, in))
+			sc := bufio.NewScanner(in)
 			sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 			alerts := 0
 			for sc.Scan() {
