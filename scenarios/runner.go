@@ -303,6 +303,17 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		if errors.Is(actErr, context.Canceled) || errors.Is(actErr, context.DeadlineExceeded) {
 			return res, fmt.Errorf("run stopped: %w", actErr)
 		}
+		// The stop came first and the actor's error is its consequence: a
+		// dial whose deadline was the run's says "i/o timeout", not
+		// context.DeadlineExceeded, and may return before the context's
+		// own timer has marked it done.
+		stop := ctx.Err()
+		if dl, ok := ctx.Deadline(); stop == nil && ok && !time.Now().Before(dl) {
+			stop = context.DeadlineExceeded
+		}
+		if stop != nil {
+			return res, fmt.Errorf("run stopped: %w (%v)", stop, actErr)
+		}
 		return res, actErr
 	}
 	return res, errors.Join(closeErr, pumpErr, r.writeErr)
