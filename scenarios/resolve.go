@@ -205,7 +205,7 @@ func (m muted) why(rules []*sigma.Rule) *muteReason {
 		names = append(names, fmt.Sprintf("%q", ruleLabel(c)))
 	}
 	return &muteReason{
-		msg: fmt.Sprintf("rule %q is a base rule of correlation %s and never alerts on its own%s", name, strings.Join(names, ", "), more),
+		msg:  fmt.Sprintf("rule %q is a base rule of correlation %s and never alerts on its own%s", name, strings.Join(names, ", "), more),
 		hint: fmt.Sprintf("expect %s; a correlation with generate: true makes its base rules alert too", names[0]),
 	}
 }
