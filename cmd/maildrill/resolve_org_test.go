@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/corpus"
 )
 
 var (
@@ -176,4 +178,56 @@ func TestValidateSeed(t *testing.T) {
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%s --seed 5", cmd)
 		assert.Contains(t, errb.String(), `credentials user: no account "analyst" in the organisation of seed 5`, "%s --seed 5", cmd)
 	}
+}
+
+// TestReplayResolvesAgainstTheRecording: replay resolves the scenario's
+// names against the organisation the recording was made with (its
+// header's seed), not the one the scenario file names today.
+func TestReplayResolvesAgainstTheRecording(t *testing.T) {
+	dir := t.TempDir()
+	brute := filepath.Join(suiteDir, "brute.yaml")
+	events, truth := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", brute, "-q", "--events", events, "--truth", truth, "--corpus-cache", "off"}, &out, &errb), errb.String())
+	src, err := os.ReadFile(brute)
+	require.NoError(t, err)
+
+	// A person of seed 12's organisation whom seed 13's does not have.
+	org12, err := corpus.New(corpus.Config{Seed: 12, Users: 8, MessagesPerUser: 10})
+	require.NoError(t, err)
+	org13, err := corpus.New(corpus.Config{Seed: 13, Users: 8, MessagesPerUser: 10})
+	require.NoError(t, err)
+	var local string
+	for _, u := range org12.Users() {
+		if _, ok := org13.Lookup(u.Address); !ok && u.Kind == "person" {
+			local, _, _ = strings.Cut(u.Address, "@")
+			break
+		}
+	}
+	require.NotEmpty(t, local)
+	edited := filepath.Join(dir, "brute-edited.yaml")
+	mod := strings.Replace(strings.Replace(string(src), "seed: 12", "seed: 13", 1), "brute_force: {user: director", "brute_force: {user: "+local, 1)
+	require.NoError(t, os.WriteFile(edited, []byte(mod), 0o644))
+
+	// validate reads the file's seed, 13: no such account.
+	errb.Reset()
+	err = run(context.Background(), []string{"validate", edited}, &out, &errb)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+	assert.Contains(t, errb.String(), fmt.Sprintf(`%s:26:29: brute_force user: no account %q in the organisation of seed 13`, edited, local))
+	// --seed 12 is the recording's organisation: it has the account.
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"validate", "--seed", "12", edited}, &out, &errb), errb.String())
+	// replay --force of the recording (seed 12) resolves against seed 12.
+	errb.Reset()
+	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--force", edited}, &out, &errb)
+	code := exitCode(err, &errb)
+	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %s", code, errb.String())
+
+	// A misspelt folder is refused by replay too, with its position.
+	typo := filepath.Join(dir, "brute-typo.yaml")
+	require.NoError(t, os.WriteFile(typo, []byte(strings.Replace(string(src), "examine: INBOX", "examine: INBX", 1)), 0o644))
+	errb.Reset()
+	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--force", typo}, &out, &errb)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+	assert.Contains(t, errb.String(), typo+`:28:18: examine mailbox "INBX": `)
 }

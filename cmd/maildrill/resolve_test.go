@@ -69,8 +69,9 @@ func misspellLibrary(t *testing.T) []misspelling {
 }
 
 // TestMisspeltExpectationsAreBadInput misspells every expected rule and
-// every group: key of the library, one at a time: validate, run and test
-// each refuse the scenario with exit 2 and the position of the misspelling,
+// every group: key of the library, one at a time: validate (with the
+// built-in pack and with --rules), run and test (both ways) each refuse
+// the scenario with exit 2 and the position of the misspelling,
 // before any run starts — never a MET, never a MISSED.
 func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 	cases := misspellLibrary(t)
@@ -88,8 +89,10 @@ func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 		pos := fmt.Sprintf("%s:%d:%d: ", c.path, c.line, c.col)
 		for _, args := range [][]string{
 			{"validate", c.path},
+			{"validate", "--rules", "../../detectors/rules", c.path},
 			{"run", c.path, "--corpus-cache", "off"},
 			{"test", c.path, "--corpus-cache", "off"},
+			{"test", "--rules", "../../detectors/rules", c.path, "--corpus-cache", "off"},
 		} {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), args, &out, &errb)
