@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -81,4 +82,27 @@ func TestResolveOrg(t *testing.T) {
 	}
 	// A stolen list may hold wrong users: one right one is enough.
 	require.NoError(t, ResolveOrg(orgScenario(t, "{list: [{user: nobody, password: x}, {user: director, password: y}]}", "      - {login: {}}\n      - {examine: INBOX}\n"), 7))
+}
+
+// BenchmarkResolveOrg measures what resolving a scenario's names costs
+// before a run: generating the organisation's directory and looking the
+// names up, for the flagship scenario (40 users) and for 10,000 users.
+//
+//	go test ./scenarios -run X -bench ResolveOrg
+func BenchmarkResolveOrg(b *testing.B) {
+	base, err := Load("ministry-overnight")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, users := range []int{base.Env.Users, 10000} {
+		sc := *base
+		sc.Env.Users = users
+		b.Run(fmt.Sprintf("users=%d", users), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if err := ResolveOrg(&sc, sc.Env.Seed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
