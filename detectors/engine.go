@@ -471,6 +471,27 @@ func (e *Engine) Refused() []error { return e.refused }
 // Inactive lists the rules whose logsource is not mapped: loaded, never run.
 func (e *Engine) Inactive() []*sigma.Rule { return e.inactive }
 
+// Silent lists the rules that never alert on their own: the rules
+// correlations refer to when none of those correlations says generate:
+// true (the Sigma default). Over gives, for each, the correlations that
+// refer to it, in rule order.
+func (e *Engine) Silent() (rules []*sigma.Rule, over [][]*sigma.Rule) {
+	for _, rn := range e.nodes {
+		if rn.alerting || len(rn.parents) == 0 {
+			continue
+		}
+		var cs []*sigma.Rule
+		for _, p := range rn.parents {
+			if !slices.Contains(cs, p.c.rule) {
+				cs = append(cs, p.c.rule)
+			}
+		}
+		rules = append(rules, rn.rule)
+		over = append(over, cs)
+	}
+	return rules, over
+}
+
 // Unfireable lists the rules that can never fire because logsources are
 // not mapped: the rules of Inactive, then the correlations that need
 // such a rule — temporal ones when any rule they refer to cannot fire,

@@ -731,3 +731,42 @@ correlation: {type: event_count, rules: [count_win], group-by: [u], timespan: 1m
 	require.NoError(t, err)
 	assert.Empty(t, e.Unfireable())
 }
+
+// Silent names the rules that never alert on their own: base rules of
+// correlations none of which says generate: true, with those correlations.
+func TestSilentBaseRules(t *testing.T) {
+	y := `title: base a
+name: a
+logsource: {product: maildrill, service: imap}
+detection: {s: {a: 1}, condition: s}
+---
+title: base b
+name: b
+logsource: {product: maildrill, service: imap}
+detection: {s: {b: 1}, condition: s}
+---
+title: alone
+logsource: {product: maildrill, service: imap}
+detection: {s: {c: 1}, condition: s}
+---
+title: count a
+correlation: {type: event_count, rules: [a], group-by: [u], timespan: 1m, condition: {gte: 2}}
+---
+title: count a again
+correlation: {type: event_count, rules: [a], group-by: [u], timespan: 5m, condition: {gte: 5}}
+---
+title: count b, generating
+correlation: {type: event_count, rules: [b], group-by: [u], timespan: 1m, condition: {gte: 2}}
+generate: true
+`
+	rules, errs := ParseRules("x.yml", []byte(y))
+	require.Empty(t, errs)
+	e, err := NewEngine(rules, Config{})
+	require.NoError(t, err)
+	silent, over := e.Silent()
+	require.Len(t, silent, 1, "b alerts (generate: true); alone and the correlations are not referenced")
+	assert.Equal(t, "base a", silent[0].Title)
+	require.Len(t, over[0], 2)
+	assert.Equal(t, "count a", over[0][0].Title)
+	assert.Equal(t, "count a again", over[0][1].Title)
+}

@@ -292,19 +292,28 @@ func (ar *actorRun) imapClose(c *imapclient.Client, key string) {
 
 // account resolves an address, local part or role to an account.
 func (ar *actorRun) account(spec string) (mailsim.Account, error) {
+	if a, ok := findAccount(ar.r.target.Accounts, spec); ok {
+		return a, nil
+	}
+	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", strings.ToLower(strings.TrimSpace(spec)))
+}
+
+// findAccount resolves an address, local part or role (the first person
+// with it) to an account: how a run and ResolveOrg read a user name.
+func findAccount(accs []mailsim.Account, spec string) (mailsim.Account, bool) {
 	spec = strings.ToLower(strings.TrimSpace(spec))
-	for _, a := range ar.r.target.Accounts {
+	for _, a := range accs {
 		local, _, _ := strings.Cut(a.Address, "@")
 		if a.Address == spec || local == spec {
-			return a, nil
+			return a, true
 		}
 	}
-	for _, a := range ar.r.target.Accounts {
+	for _, a := range accs {
 		if a.Kind == "person" && strings.EqualFold(a.Role, spec) {
-			return a, nil
+			return a, true
 		}
 	}
-	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", spec)
+	return mailsim.Account{}, false
 }
 
 // credentials returns who to log in as.

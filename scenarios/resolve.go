@@ -55,6 +55,7 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 		}
 	}
 	sort.Strings(titles)
+	mute := muteRules(rules)
 	d := &decoder{file: sc.File}
 	for _, e := range sc.Expect {
 		at := &ynode{line: e.rulePos[0], col: e.rulePos[1]}
@@ -71,6 +72,14 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 			}
 			if len(matched) == 0 {
 				d.errf(at, ruleHint(e.Rule, titles, len(rules)), "rule %q: no loaded rule has this id, name or title", e.Rule)
+				continue
+			}
+			// An expectation on rules that can never alert is vacuous
+			// either way: a fire always missed, a must_not_fire always
+			// met. A title glob is refused only when every rule it
+			// names is mute.
+			if why := mute.why(matched); why != nil {
+				d.errf(at, why.hint, "%s", why.msg)
 				continue
 			}
 		} else {
@@ -137,4 +146,91 @@ func ruleHint(got string, titles []string, n int) string {
 		return fmt.Sprintf("%d rules loaded, none with a title", n)
 	}
 	return fmt.Sprintf("nearest title: %q; maildrill rules list shows the %d rules loaded", best, n)
+}
+
+// muted is why rules never alert: they are base rules of correlations
+// that do not generate their alerts (Engine.Silent), or their logsource
+// is not mapped to maildrill's events (Engine.Unfireable).
+type muted struct {
+	silent     map[*sigma.Rule][]*sigma.Rule // base rule → the correlations over it
+	unfireable map[*sigma.Rule]bool
+}
+
+type muteReason struct{ msg, hint string }
+
+// muteRules compiles rules as CheckRules does (leniently: CheckRules
+// reports a broken rule) to learn which of them never alert.
+func muteRules(rules []*sigma.Rule) muted {
+	m := muted{silent: map[*sigma.Rule][]*sigma.Rule{}, unfireable: map[*sigma.Rule]bool{}}
+	cfg := detectors.PackConfig()
+	cfg.Lenient = true
+	eng, err := detectors.NewEngine(rules, cfg)
+	if err != nil {
+		return m
+	}
+	silent, over := eng.Silent()
+	for i, r := range silent {
+		m.silent[r] = over[i]
+	}
+	for _, r := range eng.Unfireable() {
+		m.unfireable[r] = true
+	}
+	return m
+}
+
+// why returns the reason none of rules can alert, nil when one can.
+func (m muted) why(rules []*sigma.Rule) *muteReason {
+	for _, r := range rules {
+		if !m.unfireable[r] && m.silent[r] == nil {
+			return nil
+		}
+	}
+	r := rules[0]
+	name := ruleLabel(r)
+	more := ""
+	if len(rules) > 1 {
+		more = fmt.Sprintf(" (as are the %d other rules the pattern names)", len(rules)-1)
+	}
+	if m.unfireable[r] {
+		if r.Correlation != nil {
+			return &muteReason{msg: fmt.Sprintf("rule %q is a correlation over rules whose logsource is not mapped: it cannot fire%s", name, more),
+				hint: "maildrill rules list -v names the rules that cannot fire"}
+		}
+		return &muteReason{msg: fmt.Sprintf("rule %q's logsource %s is not mapped: it cannot fire%s", name, logsourceText(r.Logsource), more),
+			hint: "maildrill's events are logsource product: maildrill, service: imap or smtp"}
+	}
+	cs := m.silent[r]
+	var names []string
+	for _, c := range cs {
+		names = append(names, fmt.Sprintf("%q", ruleLabel(c)))
+	}
+	return &muteReason{
+		msg:  fmt.Sprintf("rule %q is a base rule of correlation %s and never alerts on its own%s", name, strings.Join(names, ", "), more),
+		hint: fmt.Sprintf("expect %s; a correlation with generate: true makes its base rules alert too", names[0]),
+	}
+}
+
+// ruleLabel is how a rule is named in an error: its title, else its name
+// or id.
+func ruleLabel(r *sigma.Rule) string {
+	for _, s := range []string{r.Title, r.Name, r.ID} {
+		if s != "" {
+			return s
+		}
+	}
+	return r.Ref()
+}
+
+// logsourceText writes a logsource as product=windows category=...
+func logsourceText(ls sigma.Logsource) string {
+	var parts []string
+	for _, kv := range [][2]string{{"product", ls.Product}, {"category", ls.Category}, {"service", ls.Service}} {
+		if kv[1] != "" {
+			parts = append(parts, kv[0]+"="+kv[1])
+		}
+	}
+	if len(parts) == 0 {
+		return "(none)"
+	}
+	return strings.Join(parts, " ")
 }

@@ -213,6 +213,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 			return nil, err
 		}
 	}
+	// The accounts, folders, file types and recipients the steps name,
+	// against the organisation this seed generates (every target serves
+	// it).
+	if err := ResolveOrg(sc, env.Seed); err != nil {
+		return nil, err
+	}
 	r.engine = eng
 	if r.trEnc != nil {
 		// The recording header, first line of the run's truth.

@@ -69,6 +69,10 @@ type Actor struct {
 	Staff  *StaffModel
 	line   int
 	col    int
+	// where credentials.user and each listed user are written, for the
+	// errors of ResolveOrg
+	userAt *ynode
+	listAt []*ynode
 }
 
 // ClientID is what the actor's IMAP client says in ID.
@@ -106,6 +110,9 @@ type Step struct {
 	params stepParams
 	line   int
 	col    int
+	// vals are the parameters' value nodes by key, for the positions of
+	// ResolveOrg's errors
+	vals map[string]*ynode
 }
 
 // At is a step's start: an offset from the scenario start, or a wall-clock
@@ -130,6 +137,8 @@ type Expectation struct {
 	From, To time.Duration // must-not-fire period, offsets from start (To 0 = end)
 	line     int
 	col      int
+	// where the anchor step is named (after:), else the expectation
+	anchorAt *ynode
 	// where the rule name and each group key are written, for the errors
 	// of Resolve
 	rulePos  [2]int
@@ -425,12 +434,14 @@ func (d *decoder) actor(n *ynode, env Environment) *Actor {
 					u, _ := ig("user")
 					p, _ := ig("password")
 					a.Creds.List = append(a.Creds.List, ListedCred{User: d.str(u, "user"), Password: d.str(p, "password")})
+					a.listAt = append(a.listAt, orNode(u, it))
 				}
 			}
 		}
 		u, _ := cg("user")
 		p, _ := cg("password")
 		a.Creds.User = d.str(u, "user")
+		a.userAt = u
 		a.Creds.Password = d.str(p, "password")
 		if f, ok := cg("from"); ok {
 			switch d.str(f, "from") {
@@ -585,8 +596,10 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 				d.errf(it, "name a rule by id, name or title", "expectation without rule")
 			}
 		}
+		e.anchorAt = it
 		if v, ok := get("after"); ok {
 			e.Anchor = d.str(v, "after")
+			e.anchorAt = v
 		}
 		if v, ok := get("edge"); ok {
 			e.Edge = d.str(v, "edge")
@@ -668,7 +681,7 @@ func (d *decoder) crossCheck(s *Scenario) {
 			if len(all) > 0 {
 				hint = suggest(e.Anchor, all)
 			}
-			d.errf(&ynode{line: e.line, col: e.col}, hint, "expectation anchored after unknown step %q", e.Anchor)
+			d.errf(e.anchorAt, hint, "expectation anchored after unknown step %q", e.Anchor)
 		}
 	}
 }

@@ -152,6 +152,12 @@ func (d *decoder) step(n *ynode) *Step {
 		}
 	}
 	before := len(d.errs)
+	if pn != nil && pn.kind == nMap {
+		st.vals = map[string]*ynode{}
+		for i, k := range pn.keys {
+			st.vals[k] = pn.vals[i]
+		}
+	}
 	if pn != nil && pn.kind != nNull {
 		get, _ := d.fields(pn, kind.Name, kind.Keys...)
 		d.stepParams(&p, get, kind)

@@ -31,7 +31,7 @@ func TestBrokenScenarios(t *testing.T) {
 			`bad-values.yaml:10:13: source: "300.1.2.3" is not an address`,
 			`bad-values.yaml:12:15: wait duration: invalid duration "soon"`,
 			`bad-values.yaml:13:13: at: "25:99" is neither an offset nor a time of day`,
-			`bad-values.yaml:16:5: expectation anchored after unknown step "nowhere"`,
+			`bad-values.yaml:17:12: expectation anchored after unknown step "nowhere"`,
 		},
 		"syntax.yaml": {
 			`syntax.yaml:6:`,

@@ -109,7 +109,16 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}
 	reportInactiveRules(stderr, rules, f.verbose)
-	if err := scenarios.Resolve(sc, rules); err != nil {
+	// The names of the organisation are resolved against the one the
+	// recording was made with: its header's seed (without a header, the
+	// scenario's own). A run refuses a name its organisation lacks, so a
+	// recording of this scenario passes; a recording judged with --force
+	// against another version may not.
+	seed := int64(0)
+	if h, ok := headers[runID]; ok {
+		seed = h.Seed
+	}
+	if err := resolveScenario(sc, rules, seed); err != nil {
 		return usageError{err}
 	}
 	wall := time.Now()

@@ -69,8 +69,9 @@ func misspellLibrary(t *testing.T) []misspelling {
 }
 
 // TestMisspeltExpectationsAreBadInput misspells every expected rule and
-// every group: key of the library, one at a time: validate, run and test
-// each refuse the scenario with exit 2 and the position of the misspelling,
+// every group: key of the library, one at a time: validate (with the
+// built-in pack and with --rules), run and test (both ways) each refuse
+// the scenario with exit 2 and the position of the misspelling,
 // before any run starts — never a MET, never a MISSED.
 func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 	cases := misspellLibrary(t)
@@ -88,8 +89,10 @@ func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 		pos := fmt.Sprintf("%s:%d:%d: ", c.path, c.line, c.col)
 		for _, args := range [][]string{
 			{"validate", c.path},
+			{"validate", "--rules", "../../detectors/rules", c.path},
 			{"run", c.path, "--corpus-cache", "off"},
 			{"test", c.path, "--corpus-cache", "off"},
+			{"test", "--rules", "../../detectors/rules", c.path, "--corpus-cache", "off"},
 		} {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), args, &out, &errb)
@@ -197,4 +200,38 @@ func TestNoEngineNamesOutsideRules(t *testing.T) {
 	// With the engine, the same expectation names no loaded rule.
 	err = run(context.Background(), []string{"validate", p}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+}
+
+// TestMuteRulesAreBadInput: an expectation naming a rule that can never
+// alert — a correlation's base rule, a rule whose logsource is not
+// mapped — is vacuous (a fire always missed, a must_not_fire always met):
+// validate, run and test refuse it with its position and the reason.
+func TestMuteRulesAreBadInput(t *testing.T) {
+	p := libraryWith(t, "brute-force", "  - rule: IMAP Brute Force Against One Account\n", "  - rule: imap_brute_failed_login\n")
+	for _, args := range [][]string{
+		{"validate", p},
+		{"run", p, "--corpus-cache", "off"},
+		{"test", p, "--corpus-cache", "off"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", args)
+		assert.Contains(t, errb.String(), p+`:37:11: rule "IMAP Failed Login (brute force base)" is a base rule of correlation "IMAP Brute Force Against One Account" and never alerts on its own (expect "IMAP Brute Force Against One Account"`, "%v", args)
+		assert.NotContains(t, out.String()+errb.String(), "MISSED", "%v", args)
+	}
+
+	dir := t.TempDir()
+	rule := filepath.Join(dir, "win.yml")
+	require.NoError(t, os.WriteFile(rule, []byte("title: Windows Logon Failures\nlogsource: {product: windows, service: security}\ndetection: {s: {EventID: 4625}, condition: s}\n"), 0o644))
+	p = libraryWith(t, "benign-day", "must_not_fire: true", "must_not_fire: true\n  - rule: Windows Logon Failures\n    must_not_fire: true")
+	for _, args := range [][]string{
+		{"validate", p, "--rules", rule},
+		{"test", p, "--rules", rule, "--corpus-cache", "off"},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, &out, &errb)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", args)
+		assert.Contains(t, errb.String(), `rule "Windows Logon Failures"'s logsource product=windows service=security is not mapped: it cannot fire`, "%v", args)
+		assert.NotContains(t, out.String()+errb.String(), "MET", "%v", args)
+	}
 }

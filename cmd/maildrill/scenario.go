@@ -100,7 +100,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if len(bad) > 0 {
 		return usageError{errors.Join(bad...)}
 	}
-	rules, err := resolveSuite(list, nil)
+	rules, err := resolveSuite(list, nil, f.seed)
 	if err != nil {
 		return err
 	}
@@ -375,14 +375,19 @@ func orDash(s string) string {
 
 func newValidateCmd() *cobra.Command {
 	var rulesPath string
+	var seed int64
 	cmd := &cobra.Command{
-		Use:   "validate [--rules DIR|FILE] FILE...",
+		Use:   "validate [--rules DIR|FILE] [--seed N] FILE...",
 		Short: "Check scenario files: every problem with file:line:col and a hint",
 		Long: `validate checks scenario files (or library names, or directories of *.yaml):
-the language, and every expectation resolved against the rules that will
-judge it — the built-in pack, or --rules — by rule id, name or title, and
-its group: keys against the rule's group-by fields. Every problem is printed
-with file:line:col and a hint. Exit 0 when all are valid, 2 otherwise.`,
+the language; every expectation resolved against the rules that will
+judge it — the built-in pack, or --rules — by rule id, name or title, its
+group: keys against the rule's group-by fields, and refused when the rule
+can never alert (a correlation's base rule, an unmapped logsource); and
+every account, role, folder, file type and recipient the steps name
+against the organisation the scenario's seed (or --seed) generates. Every
+problem is printed with file:line:col and a hint. Exit 0 when all are
+valid, 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var errs []error
@@ -400,7 +405,7 @@ with file:line:col and a hint. Exit 0 when all are valid, 2 otherwise.`,
 			for _, a := range args {
 				sc, err := scenarios.Load(a)
 				if err == nil {
-					err = scenarios.Resolve(sc, rules)
+					err = resolveScenario(sc, rules, seed)
 				}
 				if err != nil {
 					errs = append(errs, err)
@@ -415,6 +420,7 @@ with file:line:col and a hint. Exit 0 when all are valid, 2 otherwise.`,
 		},
 	}
 	cmd.Flags().StringVar(&rulesPath, "rules", "", "resolve the expectations against this rules directory or file (default: the built-in pack)")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "resolve accounts, folders and file types against the organisation of this corpus seed, as run --seed and test --seed do (default: each scenario's own)")
 	return cmd
 }
 

@@ -349,11 +349,21 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// No rule: only outside alerts. Their rules are the outside
 		// system's, so the expectations cannot be resolved against any
 		// loaded rules: they are not (and scenarios.Run skips it too).
+		// The organisation's names still are.
 		rules = []*sigma.Rule{}
+		var bad []error
+		for _, sc := range list {
+			if err := resolveScenario(sc, nil, f.seed); err != nil {
+				bad = append(bad, err)
+			}
+		}
+		if len(bad) > 0 {
+			return usageError{errors.Join(bad...)}
+		}
 	} else {
 		reportInactiveRules(stderr, rules, f.verbose)
-		if rules, err = resolveSuite(list, rules); err != nil {
-			return err // a broken rule, once; or expectations naming no rule: exit 2 before any run
+		if rules, err = resolveSuite(list, rules, f.seed); err != nil {
+			return err // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 		}
 	}
 	out, err := f.alerts.open(stderr)

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,19 @@ type docContent struct {
 	Row             func(i int) []string // the i-th table row, nil when no table
 	MaxRows         int                  // rows available (0: unbounded)
 	PreviewRows     int                  // rows shown in PDF and DOCX
+}
+
+// AttachmentTypes lists, sorted, the file types (extensions without the
+// dot) of the attachments the organisation's mail carries.
+func AttachmentTypes() []string {
+	var out []string
+	for _, d := range docTypes {
+		if !slices.Contains(out, d.format) {
+			out = append(out, d.format)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 var mimeTypes = map[string]string{

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -332,6 +334,27 @@ func TestOfficeOpens(t *testing.T) {
 			assert.NotEmpty(t, b)
 			if ext == ".csv" {
 				assert.Greater(t, bytes.Count(b, []byte("\n")), 3, "%s has rows", filepath.Base(in))
+			}
+		}
+	}
+}
+
+// AttachmentTypes are the extensions the attachments' file names carry:
+// scenarios' types: filters are checked against them.
+func TestAttachmentTypes(t *testing.T) {
+	o, err := New(Config{Seed: 3, Users: 10, MessagesPerUser: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := AttachmentTypes()
+	if !slices.Equal(types, []string{"csv", "docx", "pdf", "xlsx", "zip"}) {
+		t.Fatalf("AttachmentTypes() = %v", types)
+	}
+	for ti := range docTypes {
+		for v := 0; v < docVariants; v++ {
+			name := o.docMeta(ti, v).Filename
+			if ext := strings.TrimPrefix(path.Ext(name), "."); !slices.Contains(types, ext) {
+				t.Errorf("%s: type %q is not among %v", name, ext, types)
 			}
 		}
 	}
