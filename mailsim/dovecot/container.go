@@ -21,7 +21,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
@@ -36,18 +35,6 @@ const (
 	LabelTarget  = "org.maildrill.target"          // "dovecot"
 	LabelSession = "org.maildrill.dovecot.session" // one StartContainer
 )
-
-func init() {
-	// Ryuk needs a pull; nothing can be pulled here. maildrill cleans up.
-	for k, v := range map[string]string{"TESTCONTAINERS_RYUK_DISABLED": "true", "TESTCONTAINERS_HOST_OVERRIDE": "localhost"} {
-		if os.Getenv(k) == "" {
-			os.Setenv(k, v)
-		}
-	}
-	if os.Getenv("MAILDRILL_DOCKER_DEBUG") == "" {
-		tclog.SetDefault(tclog.NewNoopLogger())
-	}
-}
 
 // ContainerOptions configure StartContainer.
 type ContainerOptions struct {
@@ -165,6 +152,7 @@ func (c *lineConsumer) Write(b []byte) (int, error) {
 // Dovecot and Postfix listen, and streams the parsed mail log to
 // o.Events. On error nothing is left behind; Close removes the container.
 func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err error) {
+	mcontainer.Setup()
 	if o.Profile == "" {
 		o.Profile = Stock
 	}
