@@ -137,9 +137,6 @@ func (e *JSONEvent) Time() time.Time { return e.t }
 // ID returns the event id.
 func (e *JSONEvent) ID() string { return e.id }
 
-// Map returns the underlying map (read-only).
-func (e *JSONEvent) Map() map[string]any { return e.m }
-
 // RangeFields calls yield for every leaf field under its flat dotted name.
 func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
 	rangeMap("", e.m, yield)

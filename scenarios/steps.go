@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -346,5 +345,3 @@ func (st *Step) Describe() string {
 	}
 	return s
 }
-
-var _ = fmt.Sprint

@@ -5,11 +5,11 @@
 // admin API's /healthz, the audit trail streamed out as NDJSON and the
 // clock driven through the admin API.
 //
-// Nothing is pulled (testcontainers' reaper is disabled, it needs a pull),
-// so this package cleans up itself: Close removes the container and the
-// network, a failed Start removes what it made, and everything carries the
-// label org.maildrill.managed so Sweep can remove what a killed process
-// left behind.
+// Nothing is pulled (testcontainers' reaper is disabled, it needs a pull:
+// see Setup), so this package cleans up itself: Close removes the
+// container and the network, a failed Start removes what it made, and
+// everything carries the label org.maildrill.managed so Sweep can remove
+// what a killed process left behind.
 package container
 
 import (
@@ -37,7 +37,6 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
@@ -67,22 +66,6 @@ func Owner() string { return owner }
 
 // Host names of the mail server on its private network.
 var Aliases = []string{"imap.interieur.test", "smtp.interieur.test", "mail.interieur.test"}
-
-func init() {
-	// The reaper (Ryuk) needs an image pull; nothing can be pulled here.
-	// Docker's published ports answer on localhost.
-	setDefault("TESTCONTAINERS_RYUK_DISABLED", "true")
-	setDefault("TESTCONTAINERS_HOST_OVERRIDE", "localhost")
-	if os.Getenv("MAILDRILL_DOCKER_DEBUG") == "" {
-		tclog.SetDefault(tclog.NewNoopLogger())
-	}
-}
-
-func setDefault(k, v string) {
-	if _, ok := os.LookupEnv(k); !ok {
-		os.Setenv(k, v)
-	}
-}
 
 // Options configure a mailsim container.
 type Options struct {
@@ -143,6 +126,7 @@ var ports = map[string]string{"imap": "143/tcp", "imaps": "993/tcp", "submission
 // Start builds (or reuses) the image and starts a mailsim container on a
 // new private network. On error nothing is left behind.
 func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
+	Setup()
 	if opts.ReadyTimeout == 0 {
 		opts.ReadyTimeout = 30 * time.Second
 	}

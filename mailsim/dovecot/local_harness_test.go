@@ -3,9 +3,7 @@ package dovecot
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,73 +12,10 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
-// Profile is a logging profile of the real target.
-type Profile string
-
-const (
-	// Stock is what a default Dovecot install logs: logins, failed logins
-	// (without the reason) and the logout counters; nothing per command or
-	// per message.
-	Stock Profile = "stock"
-	// Enhanced is everything Dovecot 2.3 can say: auth_verbose, IMAP ID,
-	// source and local ports on login lines, the mail_log plugin with all
-	// its events and fields, and the event export of imap_command_finished
-	// to the log as JSON.
-	Enhanced Profile = "enhanced"
-)
-
-// ParseProfile accepts "stock" and "enhanced".
-func ParseProfile(s string) (Profile, error) {
-	switch Profile(s) {
-	case Stock, Enhanced:
-		return Profile(s), nil
-	}
-	return "", fmt.Errorf("dovecot: unknown logging profile %q (stock, enhanced)", s)
-}
-
-// EnhancedLogging is the Dovecot configuration of the enhanced profile. The
-// container image carries the same text (docker/dovecot/conf/enhanced.conf;
-// a test keeps them equal).
-const EnhancedLogging = `# maildrill: enhanced logging profile (everything Dovecot 2.3 can export).
-auth_verbose = yes
-imap_id_log = *
-login_log_format_elements = user=<%u> method=%m rip=%r rport=%{rport} lip=%l lport=%{lport} mpid=%e %c session=<%{session}>
-mail_plugins = $mail_plugins notify mail_log
-plugin {
-  mail_log_events = delete undelete expunge save copy mailbox_create mailbox_delete mailbox_rename flag_change append
-  mail_log_fields = uid box msgid size vsize flags from subject
-}
-event_exporter log {
-  format = json
-  format_args = time-rfc3339
-  transport = log
-}
-metric imap_command {
-  exporter = log
-  filter = event=imap_command_finished
-}
-`
-
-// Account is a mailbox the local Dovecot serves.
-type Account struct {
-	Address, Password string
-	// Kind is "person" (the default: logs in, and its mailboxes show
-	// under Users/<local part>/ to its delegates) or "shared" (a team
-	// mailbox: no login, under Shared/<local part>/ to its delegates), as
-	// mailsim's corpus.User.Kind.
-	Kind string
-	// Delegates are the addresses allowed to open this account's
-	// mailboxes (mailsim's Account.Delegates). Only StartContainer
-	// applies Kind and Delegates; StartLocal serves people alone.
-	Delegates []string
-}
-
-// shared tells whether a is a shared (team) mailbox.
-func (a Account) shared() bool { return a.Kind == "shared" }
+// The loopback harness below runs Debian's Dovecot from its own
+// configuration for TestLocalDovecot; it is test code only.
 
 // LocalOptions configure a Dovecot run from its own configuration on
 // loopback (no system service, no root needed beyond reading the files).
@@ -338,58 +273,4 @@ func (l *Local) Close() error {
 		<-l.done
 	}
 	return nil
-}
-
-// Tail follows the log at path from its start, as it is written, and
-// calls emit for every event until ctx ends (it then returns nil). At the
-// end of the data it polls every 20 ms; a partial last line waits for its
-// newline.
-func Tail(ctx context.Context, path string, p *Parser, emit func(*audit.Event)) error {
-	var f *os.File
-	for f == nil {
-		var err error
-		if f, err = os.Open(path); err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				return err
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	var partial []byte
-	for {
-		b, err := r.ReadBytes('\n')
-		partial = append(partial, b...)
-		if err == nil {
-			for _, e := range p.Parse(string(partial)) {
-				emit(e)
-			}
-			partial = partial[:0]
-			continue
-		}
-		if !errors.Is(err, io.EOF) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// ParseAll parses every line of r.
-func ParseAll(r io.Reader, p *Parser) ([]*audit.Event, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var out []*audit.Event
-	for sc.Scan() {
-		out = append(out, p.Parse(sc.Text())...)
-	}
-	return out, sc.Err()
 }
