@@ -85,6 +85,9 @@ type NoiseAlert struct {
 // events that made it. Rules come by decreasing number of alerts, then
 // title.
 func Noise(sc *Scenario, res *Result) []RuleNoise {
+	if res.attackerIPs == nil {
+		res.sources()
+	}
 	_, covered := evaluate(sc, res)
 	byRule := map[string]*RuleNoise{}
 	var order []string
@@ -100,7 +103,7 @@ func Noise(sc *Scenario, res *Result) []RuleNoise {
 			order = append(order, key)
 		}
 		na := NoiseAlert{Time: a.Time, Group: a.Group, Attribution: res.attribution(a),
-			Reason: noiseReason(sc, a), EventIDs: a.EventIDs}
+			Reason: noiseReason(sc, res, a), EventIDs: a.EventIDs}
 		rn.Items = append(rn.Items, na)
 		rn.Alerts++
 		switch na.Attribution {
@@ -125,12 +128,24 @@ func Noise(sc *Scenario, res *Result) []RuleNoise {
 	return out
 }
 
-// noiseReason says why no expectation covers alert a.
-func noiseReason(sc *Scenario, a detectors.Alert) string {
+// noiseReason says why no expectation covers alert a: a false positive
+// a must_not_fire counts (in its period; with no rule named, not the
+// attack's own), else an expected rule's alert outside its window or for
+// another group, else a rule no expectation names.
+func noiseReason(sc *Scenario, res *Result, a detectors.Alert) string {
+	end := judgedEnd(sc, res)
 	for _, e := range sc.Expect {
-		if e.NotFire && ruleMatches(e.Rule, a) {
-			return fmt.Sprintf("counted by the must_not_fire expectation at line %d", e.line)
+		if !e.NotFire || !ruleMatches(e.Rule, a) {
+			continue
 		}
+		to := end
+		if e.To > 0 {
+			to = sc.Env.Start.Add(e.To)
+		}
+		if a.Time.Before(sc.Env.Start.Add(e.From)) || a.Time.After(to) || e.Rule == "*" && res.attackerCaused(a) {
+			continue
+		}
+		return fmt.Sprintf("a false positive of the must_not_fire expectation at line %d", e.line)
 	}
 	for _, e := range sc.Expect {
 		if !e.NotFire && ruleMatches(e.Rule, a) {
@@ -175,6 +190,24 @@ func (res *Result) Event(id string) (EventRef, bool) {
 		}
 	}
 	return e, ok
+}
+
+// KeepEvents records audit events of the run (what a report shows behind
+// an alert, and the source addresses that attribute it), for a Result
+// built outside Run and Judge.
+func (res *Result) KeepEvents(evs ...EventRef) {
+	if res.events == nil {
+		res.events = map[string]EventRef{}
+	}
+	if res.eventSrc == nil {
+		res.eventSrc = map[string]string{}
+	}
+	for _, e := range evs {
+		res.events[e.ID] = e
+		if e.SourceIP != "" {
+			res.eventSrc[e.ID] = e.SourceIP
+		}
+	}
 }
 
 // noiseVerdicts judges the scenario's noise budgets over the alerts that

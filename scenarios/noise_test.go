@@ -129,7 +129,7 @@ noise: {max_alerts: 3, rules: [{rule: Other, max_alerts: 1}]}
 	assert.Equal(t, ByAttacker, noise[1].Items[1].Attribution)
 	assert.Equal(t, "Quiet", noise[2].Title)
 	assert.Equal(t, ByStaff, noise[2].Items[0].Attribution)
-	assert.Contains(t, noise[2].Items[0].Reason, "must_not_fire expectation at line 7")
+	assert.Contains(t, noise[2].Items[0].Reason, "a false positive of the must_not_fire expectation at line 7")
 
 	var nv []Verdict
 	for _, v := range res.Verdicts {

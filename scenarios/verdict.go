@@ -57,10 +57,7 @@ func Evaluate(sc *Scenario, res *Result) []Verdict {
 func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 	var out []Verdict
 	covered := make([]bool, len(res.Alerts))
-	end := res.End
-	if e := sc.Env.Start.Add(sc.Env.Duration); e.Before(end) || end.IsZero() {
-		end = e
-	}
+	end := judgedEnd(sc, res)
 	for _, e := range sc.Expect {
 		v := Verdict{Rule: e.Rule, Anchor: e.Anchor, Line: e.line, Kind: "fire"}
 		if e.NotFire {
@@ -160,6 +157,16 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 	}
 	out = append(out, noiseVerdicts(sc, res, covered, end)...)
 	return out, covered
+}
+
+// judgedEnd is the end of the judged period: the run's end, bounded by
+// the scenario's duration.
+func judgedEnd(sc *Scenario, res *Result) time.Time {
+	end := res.End
+	if e := sc.Env.Start.Add(sc.Env.Duration); e.Before(end) || end.IsZero() {
+		end = e
+	}
+	return end
 }
 
 func groupMatches(want map[string]string, a detectors.Alert) bool {
