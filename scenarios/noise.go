@@ -225,10 +225,10 @@ func noiseVerdicts(sc *Scenario, res *Result, covered []bool, end time.Time) []V
 		}
 	}
 	judge := func(rule string, line, n, max int, detail string) {
-		v := Verdict{Rule: rule, Kind: KindNoise, Result: Met, WindowStart: sc.Env.Start, WindowEnd: end, Alerts: n, Line: line}
+		v := Verdict{Rule: rule, Kind: KindNoise, Result: Met, WindowStart: sc.Env.Start, WindowEnd: end, Alerts: n, Line: line,
+			Detail: fmt.Sprintf("%d unexpected alert(s)%s, at most %d allowed", n, detail, max)}
 		if n > max {
 			v.Result = Noisy
-			v.Detail = fmt.Sprintf("%d unexpected alert(s)%s, at most %d allowed", n, detail, max)
 		}
 		out = append(out, v)
 	}

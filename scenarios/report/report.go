@@ -452,7 +452,7 @@ func verdict(v scenarios.Verdict, clock string, speed float64) Verdict {
 	if v.FirstAlert != nil {
 		t := *v.FirstAlert
 		out.FirstAlert = &t
-		if v.Kind != "must_not_fire" {
+		if v.Kind == "fire" {
 			ms := v.TTD.Milliseconds()
 			out.TTDMS = &ms
 			switch clock {
