@@ -192,4 +192,10 @@ func TestNoiseSpec(t *testing.T) {
 	sc, err = Parse("n.yaml", []byte(base+"noise: {rules: [{rule: IMAP Login Outside Office Hours, max_alerts: 0}]}\n"))
 	require.NoError(t, err)
 	require.NoError(t, Resolve(sc, nil))
+	// A budget on a base rule, which never alerts, would always hold.
+	sc, err = Parse("n.yaml", []byte(base+"noise: {rules: [{rule: IMAP Failed Login (spray base), max_alerts: 0}]}\n"))
+	require.NoError(t, err)
+	err = Resolve(sc, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "n.yaml:4:24: noise: ")
 }

@@ -125,8 +125,19 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 				d.errf(at, "a title glob uses * ? and [...]; escape [ ] with \\", "noise rule %q: bad title pattern: %v", rb.Rule, err)
 				continue
 			}
-			if !slices.ContainsFunc(rules, func(r *sigma.Rule) bool { return ruleNamed(rb.Rule, r) }) {
+			var matched []*sigma.Rule
+			for _, r := range rules {
+				if ruleNamed(rb.Rule, r) {
+					matched = append(matched, r)
+				}
+			}
+			if len(matched) == 0 {
 				d.errf(at, ruleHint(rb.Rule, titles, len(rules)), "noise rule %q: no loaded rule has this id, name or title", rb.Rule)
+				continue
+			}
+			// A budget on rules that never alert always holds.
+			if why := mute.why(matched); why != nil {
+				d.errf(at, why.hint, "noise: %s", why.msg)
 			}
 		}
 	}
