@@ -179,16 +179,10 @@ func (res *Result) attribution(a detectors.Alert) string {
 	return ByUnknown
 }
 
-// Event is the recorded part of the audit event id (false when the run
-// did not keep it: an event of another run, or a recording without
-// events).
+// Event is the kept part of the audit event id (false when the run did
+// not keep it: an event it never saw, or a Recording without EventRefs).
 func (res *Result) Event(id string) (EventRef, bool) {
 	e, ok := res.events[id]
-	if !ok {
-		if ip, ok2 := res.eventSrc[id]; ok2 {
-			return EventRef{ID: id, SourceIP: ip}, true
-		}
-	}
 	return e, ok
 }
 

@@ -73,10 +73,19 @@ func TestNoiseLive(t *testing.T) {
 	assert.Contains(t, nv[1].Detail, "at most 0 allowed")
 	assert.True(t, res.Failed, "an exceeded noise budget fails the run")
 
-	// Judged again from a recording: the same noise.
+	// Judged again from a recording: the same noise; the events behind it
+	// when the recording keeps them.
 	again := Judge(sc, Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.eventSrc, Events: res.Events})
 	assert.Equal(t, noise, Noise(sc, again))
 	assert.Equal(t, res.Verdicts, again.Verdicts)
+	id := off.Items[0].EventIDs[0]
+	_, ok = again.Event(id)
+	assert.False(t, ok, "no EventRefs: the event is known by its source only")
+	again = Judge(sc, Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.eventSrc, EventRefs: res.events, Events: res.Events})
+	ev, ok := again.Event(id)
+	require.True(t, ok)
+	want, _ := res.Event(id)
+	assert.Equal(t, want, ev)
 }
 
 // TestNoiseCovered checks what counts as covered on hand-made alerts: in

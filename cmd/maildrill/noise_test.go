@@ -109,3 +109,26 @@ func TestNoiseBudgetCommand(t *testing.T) {
 		assert.NotContains(t, out.String()+errb.String(), "audit events", cmd[0]+": nothing ran")
 	}
 }
+
+// replay lists the same unexpected alerts as the live run, with the
+// events behind them read from the events log, and the run's seed and
+// target from the recording header.
+func TestReplayNoise(t *testing.T) {
+	dir := t.TempDir()
+	sc := noiseScenario(t, dir, "")
+	ev, tr := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	live, replayed := filepath.Join(dir, "live.json"), filepath.Join(dir, "replay.json")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", sc, "-q", "--seed", "12", "--events", ev, "--truth", tr, "--json", live}, &out, &errb), "%s", errb.String())
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"replay", "--events", ev, "--truth", tr, "--json", replayed, sc}, &out, &errb), "%s", errb.String())
+	assert.Contains(t, out.String(), "unexpected alerts (no expectation covers them): 8")
+	validateReportSchema(t, replayed)
+	a, b := readReport(t, live).Scenarios[0], readReport(t, replayed).Scenarios[0]
+	assert.Equal(t, a.Noise, b.Noise, "the same noise, events included")
+	require.NotEmpty(t, b.Noise)
+	require.NotEmpty(t, b.Noise[0].Items[0].Events)
+	assert.Equal(t, a.Seed, b.Seed)
+	assert.Equal(t, "embedded", b.Target)
+	assert.Equal(t, a.RulesSHA256, b.RulesSHA256)
+}
