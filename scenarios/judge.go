@@ -19,9 +19,9 @@ type Recording struct {
 	// alerts, as in a live run.
 	EventSources map[string]string
 	// EventRefs keeps what a report shows of each audit event behind an
-	// alert (optional; without it an event shows by its id and source).
+	// alert (optional; without it a report lists the event by its id).
 	EventRefs map[string]EventRef
-	Events       int
+	Events    int
 	// End is when the run ended; zero: its last action or alert.
 	End time.Time
 }

@@ -199,7 +199,7 @@ func TestHTMLAlertTable(t *testing.T) {
 	ctx := openInChromium(t, file)
 
 	type row struct {
-		Rule                              string
+		Rule                             string
 		Alerts, Attacker, Staff, Unknown string
 	}
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]row](`[...document.querySelectorAll('#noise-report-fixture tr.noise-rule')].map(r => ({

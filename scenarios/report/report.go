@@ -70,14 +70,14 @@ type Run struct {
 
 // Report is the JSON document (schema maildrill.report/v2).
 type Report struct {
-	Schema      string    `json:"schema"`
-	Generated   time.Time `json:"generated_at"`
-	Tool        string    `json:"tool"`
-	ToolVersion string    `json:"tool_version"`
-	ToolCommit  string    `json:"tool_commit"`
-	Passed      bool      `json:"passed"`
-	Summary   Summary    `json:"summary"`
-	Scenarios []Scenario `json:"scenarios"`
+	Schema      string     `json:"schema"`
+	Generated   time.Time  `json:"generated_at"`
+	Tool        string     `json:"tool"`
+	ToolVersion string     `json:"tool_version"`
+	ToolCommit  string     `json:"tool_commit"`
+	Passed      bool       `json:"passed"`
+	Summary     Summary    `json:"summary"`
+	Scenarios   []Scenario `json:"scenarios"`
 }
 
 // Summary counts over the whole report.
@@ -95,36 +95,36 @@ type Summary struct {
 
 // Scenario is one scenario's run.
 type Scenario struct {
-	ID          string     `json:"id"`
-	Title       string     `json:"title"`
-	File        string     `json:"file,omitempty"`
-	Description string     `json:"description,omitempty"`
-	Narrative   string     `json:"narrative,omitempty"`
-	Attack      []string   `json:"attack"`
-	RunID       string     `json:"run_id,omitempty"`
-	Passed      bool       `json:"passed"`
-	Error       string     `json:"error,omitempty"`
-	Clock       string     `json:"clock"`
-	Speed       float64    `json:"speed,omitempty"`
-	Timezone    string     `json:"timezone,omitempty"`
-	Start       time.Time  `json:"start"`
-	End         time.Time  `json:"end"`
-	WallMS      int64      `json:"wall_ms"`
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	File        string    `json:"file,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Narrative   string    `json:"narrative,omitempty"`
+	Attack      []string  `json:"attack"`
+	RunID       string    `json:"run_id,omitempty"`
+	Passed      bool      `json:"passed"`
+	Error       string    `json:"error,omitempty"`
+	Clock       string    `json:"clock"`
+	Speed       float64   `json:"speed,omitempty"`
+	Timezone    string    `json:"timezone,omitempty"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	WallMS      int64     `json:"wall_ms"`
 	// What reproduces the run: the scenario file's sha256, the corpus
 	// seed, the target, and the sha256 of the rules that judged it.
-	ScenarioSHA256 string `json:"scenario_sha256,omitempty"`
-	Seed           int64  `json:"seed"`
-	Target         string `json:"target,omitempty"`
-	RulesSHA256    string `json:"rules_sha256,omitempty"`
-	Actions     int        `json:"actions"`
-	Events      int        `json:"events"`
-	Actors      []Actor    `json:"actors"`
-	Steps       []Step     `json:"steps"`
-	Verdicts    []Verdict  `json:"verdicts"`
-	Alerts      []Alert    `json:"alerts"`
-	Noise       []Noise    `json:"noise"`
-	Activity    *Activity  `json:"activity,omitempty"`
-	Techniques  []Coverage `json:"techniques"`
+	ScenarioSHA256 string     `json:"scenario_sha256,omitempty"`
+	Seed           int64      `json:"seed"`
+	Target         string     `json:"target,omitempty"`
+	RulesSHA256    string     `json:"rules_sha256,omitempty"`
+	Actions        int        `json:"actions"`
+	Events         int        `json:"events"`
+	Actors         []Actor    `json:"actors"`
+	Steps          []Step     `json:"steps"`
+	Verdicts       []Verdict  `json:"verdicts"`
+	Alerts         []Alert    `json:"alerts"`
+	Noise          []Noise    `json:"noise"`
+	Activity       *Activity  `json:"activity,omitempty"`
+	Techniques     []Coverage `json:"techniques"`
 }
 
 // Actor is an actor of the run with its number of recorded actions; staff
