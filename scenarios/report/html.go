@@ -569,7 +569,7 @@ details.drill[open] > summary { border-bottom: 1px solid var(--rule); }
 .attr.attacker { background: var(--fail); } .attr.staff { background: #1565c0; } .attr.unknown { background: var(--muted); }
 table.events { font-size: 15px; margin-top: 6px; background: #fff; }
 table.events td.id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
-@media print { header, main { max-width: none; } details.drill > *:not(summary) { display: block; } }
+@media print { header, main { max-width: none; } }
 </style>
 </head>
 <body>
