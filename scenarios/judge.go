@@ -18,7 +18,10 @@ type Recording struct {
 	// "no rule fires on benign activity" can leave out the attack's own
 	// alerts, as in a live run.
 	EventSources map[string]string
-	Events       int
+	// EventRefs keeps what a report shows of each audit event behind an
+	// alert (optional; without it a report lists the event by its id).
+	EventRefs map[string]EventRef
+	Events    int
 	// End is when the run ended; zero: its last action or alert.
 	End time.Time
 }
@@ -30,10 +33,11 @@ type Recording struct {
 func Judge(sc *Scenario, rec Recording) *Result {
 	res := &Result{Scenario: sc, RunID: rec.RunID, Start: sc.Env.Start, End: sc.Env.Start,
 		Truth: rec.Truth, Spans: map[string]Span{}, Alerts: append([]detectors.Alert(nil), rec.Alerts...),
-		Events: rec.Events, eventSrc: rec.EventSources, attackerIPs: map[string]bool{}}
+		Events: rec.Events, eventSrc: rec.EventSources, events: rec.EventRefs}
 	if res.eventSrc == nil {
 		res.eventSrc = map[string]string{}
 	}
+	res.sources()
 	for _, t := range rec.Truth {
 		if res.RunID == "" {
 			res.RunID = t.RunID
@@ -43,9 +47,6 @@ func Judge(sc *Scenario, rec Recording) *Result {
 		}
 		if t.Action != "" {
 			res.Actions++
-		}
-		if t.Role != "staff" && t.SourceIP != "" {
-			res.attackerIPs[t.SourceIP] = true
 		}
 		if t.Step == "" {
 			continue

@@ -118,6 +118,29 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 			d.errf(kn, suggest(k, fields), "group key %q: rule %q does not group by this field", k, e.Rule)
 		}
 	}
+	if sc.Noise != nil {
+		for _, rb := range sc.Noise.Rules {
+			at := &ynode{line: rb.rulePos[0], col: rb.rulePos[1]}
+			if _, err := path.Match(strings.ToLower(rb.Rule), ""); err != nil {
+				d.errf(at, "a title glob uses * ? and [...]; escape [ ] with \\", "noise rule %q: bad title pattern: %v", rb.Rule, err)
+				continue
+			}
+			var matched []*sigma.Rule
+			for _, r := range rules {
+				if ruleNamed(rb.Rule, r) {
+					matched = append(matched, r)
+				}
+			}
+			if len(matched) == 0 {
+				d.errf(at, ruleHint(rb.Rule, titles, len(rules)), "noise rule %q: no loaded rule has this id, name or title", rb.Rule)
+				continue
+			}
+			// A budget on rules that never alert always holds.
+			if why := mute.why(matched); why != nil {
+				d.errf(at, why.hint, "noise: %s", why.msg)
+			}
+		}
+	}
 	if len(d.errs) > 0 {
 		return d.sorted()
 	}

@@ -88,9 +88,32 @@ type Result struct {
 	Verdicts []Verdict
 	Actions  int
 	Failed   bool
+	// Seed, Target and RulesSHA256 (see the recording header) say what
+	// the run was, to reproduce it.
+	Seed        int64
+	Target      string
+	RulesSHA256 string
 
 	eventSrc    map[string]string // event id → source ip
+	events      map[string]EventRef
 	attackerIPs map[string]bool
+	staffIPs    map[string]bool
+}
+
+// sources sorts the source addresses of the ground truth: an attacker's
+// or insider's, or a staff member's.
+func (res *Result) sources() {
+	res.attackerIPs, res.staffIPs = map[string]bool{}, map[string]bool{}
+	for _, t := range res.Truth {
+		if t.SourceIP == "" {
+			continue
+		}
+		if t.Role == "staff" {
+			res.staffIPs[t.SourceIP] = true
+		} else {
+			res.attackerIPs[t.SourceIP] = true
+		}
+	}
 }
 
 // Span is when a step ran.
@@ -137,6 +160,7 @@ type runner struct {
 	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
 	ended    map[string]bool
 	eventSrc map[string]string
+	events   map[string]EventRef
 	writeErr error
 	evEnc    *json.Encoder
 	trEnc    *json.Encoder
@@ -183,7 +207,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
-		spans: map[string]Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{}}
+		spans: map[string]Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{},
+		events: map[string]EventRef{}}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
 		r.evEnc.SetEscapeHTML(false)
@@ -287,12 +312,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 
 	res := &Result{Scenario: sc, RunID: runID, Start: env.Start, End: clk.Now(), Wall: time.Since(wall0),
 		Truth: r.truth, Spans: r.spans, Alerts: r.alerts, Events: r.nEvents,
-		eventSrc: r.eventSrc, attackerIPs: map[string]bool{}}
-	for _, t := range r.truth {
-		if t.Role != "staff" && t.SourceIP != "" {
-			res.attackerIPs[t.SourceIP] = true
-		}
-	}
+		eventSrc: r.eventSrc, events: r.events, Seed: env.Seed, Target: env.Target, RulesSHA256: RulesSHA256(rules)}
+	res.sources()
 	for _, t := range r.truth {
 		if t.Action != "" {
 			res.Actions++
@@ -341,6 +362,7 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			r.mu.Lock()
 			r.nEvents++
 			r.eventSrc[e.ID] = e.SourceIP
+			r.events[e.ID] = EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP}
 			if r.evEnc != nil && r.writeErr == nil {
 				r.writeErr = r.evEnc.Encode(audit.Wire(e))
 			}

@@ -89,6 +89,10 @@ func JSONSchema() []byte {
 				"count":         map[string]any{"oneOf": []any{integer, map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"min": integer, "max": integer}}}},
 				"group":         map[string]any{"type": "object", "additionalProperties": str},
 				"must_not_fire": boolean, "from": dur, "to": dur}}},
+			"noise": map[string]any{"type": "object", "additionalProperties": false, "minProperties": 1, "properties": map[string]any{
+				"max_alerts": map[string]any{"type": "integer", "minimum": 0},
+				"rules": map[string]any{"type": "array", "items": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"rule", "max_alerts"},
+					"properties": map[string]any{"rule": str, "max_alerts": map[string]any{"type": "integer", "minimum": 0}}}}}},
 		},
 		"$defs": map[string]any{"steps": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"oneOf": stepVariants}}},
 	}

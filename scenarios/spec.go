@@ -33,6 +33,8 @@ type Scenario struct {
 	Env         Environment
 	Actors      []*Actor
 	Expect      []*Expectation
+	// Noise bounds the alerts no expectation covers (nil: unbounded).
+	Noise *NoiseBudget
 }
 
 // Environment is where and when the scenario runs.
@@ -183,7 +185,7 @@ func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := &Scenario{File: file, SHA256: hex.EncodeToString(sum[:])}
-	get, ok := d.fields(root, "the scenario", "id", "title", "description", "narrative", "attack", "environment", "actors", "expect")
+	get, ok := d.fields(root, "the scenario", "id", "title", "description", "narrative", "attack", "environment", "actors", "expect", "noise")
 	if !ok || root.kind == nNull {
 		if root.kind == nNull {
 			d.errf(root, "start from a library scenario: maildrill show ministry-overnight", "the scenario is empty")
@@ -234,6 +236,9 @@ func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	}
 	if en, ok := get("expect"); ok {
 		s.Expect = d.expectations(en)
+	}
+	if nn, ok := get("noise"); ok {
+		s.Noise = d.noise(nn)
 	}
 	d.crossCheck(s)
 	if len(d.errs) == 0 { // the steps are well formed: count them
@@ -655,6 +660,48 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 		out = append(out, e)
 	}
 	return out
+}
+
+// noise reads noise: {max_alerts: N, rules: [{rule: R, max_alerts: N}]}.
+func (d *decoder) noise(n *ynode) *NoiseBudget {
+	get, ok := d.fields(n, "noise", "max_alerts", "rules")
+	if !ok || n.kind == nNull {
+		return nil
+	}
+	nb := &NoiseBudget{MaxAlerts: -1, line: n.line, col: n.col}
+	if v, ok := get("max_alerts"); ok {
+		nb.MaxAlerts = int(d.integer(v, "noise max_alerts", 0, 1<<30))
+		nb.line, nb.col = v.line, v.col
+	}
+	rn, ok := get("rules")
+	if ok && rn.kind != nSeq && rn.kind != nNull {
+		d.errf(rn, "e.g. rules: [{rule: \"IMAP Login From Tor\", max_alerts: 0}]", "noise rules must be a list")
+	} else if ok && rn.kind == nSeq {
+		for _, it := range rn.items {
+			rg, ok := d.fields(it, "a noise rule", "rule", "max_alerts")
+			if !ok {
+				continue
+			}
+			rb := &RuleNoiseBudget{line: it.line, col: it.col, rulePos: [2]int{it.line, it.col}}
+			if v, ok := rg("rule"); ok {
+				rb.Rule = d.str(v, "noise rule")
+				rb.rulePos = [2]int{v.line, v.col}
+			}
+			if rb.Rule == "" {
+				d.errf(it, "name a rule by id, name or title", "noise budget without rule")
+			}
+			v, ok := rg("max_alerts")
+			if !ok {
+				d.errf(it, "add max_alerts: 0 (no unexpected alert of this rule)", "noise budget for %q has no max_alerts", rb.Rule)
+			}
+			rb.MaxAlerts = int(d.integer(v, "noise rule max_alerts", 0, 1<<30))
+			nb.Rules = append(nb.Rules, rb)
+		}
+	}
+	if nb.MaxAlerts < 0 && len(nb.Rules) == 0 {
+		d.errf(n, "add max_alerts: N (overall) or rules: [{rule: R, max_alerts: N}]", "noise declares no budget")
+	}
+	return nb
 }
 
 // crossCheck validates references between parts.

@@ -45,13 +45,19 @@ func ruleMatches(pattern string, a detectors.Alert) bool {
 	return ok
 }
 
-// Evaluate judges every expectation of the scenario.
+// Evaluate judges every expectation of the scenario, then its noise
+// budgets (see Noise for the alerts they count).
 func Evaluate(sc *Scenario, res *Result) []Verdict {
+	out, _ := evaluate(sc, res)
+	return out
+}
+
+// evaluate is Evaluate; covered[i] says whether a fire expectation
+// counts res.Alerts[i] (in its window, for its group).
+func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 	var out []Verdict
-	end := res.End
-	if e := sc.Env.Start.Add(sc.Env.Duration); e.Before(end) || end.IsZero() {
-		end = e
-	}
+	covered := make([]bool, len(res.Alerts))
+	end := judgedEnd(sc, res)
 	for _, e := range sc.Expect {
 		v := Verdict{Rule: e.Rule, Anchor: e.Anchor, Line: e.line, Kind: "fire"}
 		if e.NotFire {
@@ -104,7 +110,7 @@ func Evaluate(sc *Scenario, res *Result) []Verdict {
 		}
 		v.WindowStart, v.WindowEnd = anchor.Add(e.MinDelay), anchor.Add(e.MaxDelay)
 		var in, before, after []detectors.Alert
-		for _, a := range res.Alerts {
+		for i, a := range res.Alerts {
 			if !ruleMatches(e.Rule, a) || !groupMatches(e.Group, a) {
 				continue
 			}
@@ -115,6 +121,7 @@ func Evaluate(sc *Scenario, res *Result) []Verdict {
 				after = append(after, a)
 			default:
 				in = append(in, a)
+				covered[i] = true
 			}
 		}
 		v.Alerts = len(in)
@@ -148,7 +155,18 @@ func Evaluate(sc *Scenario, res *Result) []Verdict {
 		}
 		out = append(out, v)
 	}
-	return out
+	out = append(out, noiseVerdicts(sc, res, covered, end)...)
+	return out, covered
+}
+
+// judgedEnd is the end of the judged period: the run's end, bounded by
+// the scenario's duration.
+func judgedEnd(sc *Scenario, res *Result) time.Time {
+	end := res.End
+	if e := sc.Env.Start.Add(sc.Env.Duration); e.Before(end) || end.IsZero() {
+		end = e
+	}
+	return end
 }
 
 func groupMatches(want map[string]string, a detectors.Alert) bool {

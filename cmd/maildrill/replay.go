@@ -27,6 +27,7 @@ type replayFlags struct {
 	runID         string
 	verbose       bool
 	force         bool
+	failOnNoise   bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -58,7 +59,8 @@ without a header (older ones) is checked by its run id
 	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
+	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd
@@ -129,12 +131,20 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	rec.RunID, rec.Truth = runID, mine
 	res := scenarios.Judge(sc, rec)
 	res.Wall = time.Since(wall)
-	if f.reports.toStdout() {
-		printVerdicts(stderr, res)
-	} else {
-		printVerdicts(stdout, res)
+	res.RulesSHA256 = scenarios.RulesSHA256(rules)
+	if f.failOnNoise {
+		scenarios.FailOnNoise(res)
 	}
-	rep := report.Build([]report.Run{{Scenario: sc, Result: res, EventTimes: times}}, time.Now())
+	if h, ok := headers[runID]; ok {
+		res.Seed, res.Target = h.Seed, h.Target
+	}
+	tables := stdout
+	if f.reports.toStdout() {
+		tables = stderr
+	}
+	printVerdicts(tables, res)
+	printNoise(tables, res, f.verbose)
+	rep := buildReport([]report.Run{{Scenario: sc, Result: res, EventTimes: times}})
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
@@ -273,6 +283,7 @@ func replayEvents(eng *detectors.Engine, path, runID string) (scenarios.Recordin
 	}
 	defer closeLog()
 	rec.EventSources = map[string]string{}
+	rec.EventRefs = map[string]scenarios.EventRef{}
 	var times []time.Time
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
@@ -298,11 +309,17 @@ func replayEvents(eng *detectors.Engine, path, runID string) (scenarios.Recordin
 		if ev.Time().After(rec.End) {
 			rec.End = ev.Time()
 		}
-		if ip, ok := ev.Field("source.ip"); ok {
-			if s, ok := ip.(string); ok {
-				rec.EventSources[ev.ID()] = s
-			}
+		ref := scenarios.EventRef{ID: ev.ID(), Time: ev.Time()}
+		str := func(name string) string {
+			v, _ := ev.Field(name)
+			s, _ := v.(string)
+			return s
 		}
+		ref.Action, ref.Outcome, ref.User, ref.SourceIP = str("event.action"), str("event.outcome"), str("user.name"), str("source.ip")
+		if ref.SourceIP != "" {
+			rec.EventSources[ev.ID()] = ref.SourceIP
+		}
+		rec.EventRefs[ev.ID()] = ref
 		rec.Alerts = append(rec.Alerts, eng.Process(ev)...)
 	}
 	if err := sc.Err(); err != nil {

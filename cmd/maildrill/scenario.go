@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,7 @@ type runFlags struct {
 	deadline              time.Duration
 	corpusCache           string
 	syslog                string
+	failOnNoise           bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -65,7 +67,8 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
+	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
 	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
@@ -162,6 +165,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
 		res, err := scenarios.Run(ctx, sc, opts)
 		tl.done()
+		if res != nil && f.failOnNoise {
+			scenarios.FailOnNoise(res)
+		}
 		if res != nil {
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed})
 			w := stdout
@@ -172,6 +178,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
 			}
 			printVerdicts(w, res)
+			printNoise(w, res, f.verbose)
 			if res.Failed {
 				failed = true
 			}
@@ -185,7 +192,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return err
 		}
 	}
-	if err := f.reports.write(report.Build(results, time.Now()), stdout); err != nil {
+	if err := f.reports.write(buildReport(results), stdout); err != nil {
 		return err
 	}
 	if failed {
@@ -355,15 +362,58 @@ func printVerdicts(w io.Writer, res *scenarios.Result) {
 		}
 		win := "after " + orDash(v.Anchor)
 		ttd := "-"
-		if v.Kind == "must_not_fire" {
+		switch {
+		case v.Kind == scenarios.KindNoise:
+			win = "noise (unexpected alerts)"
+		case v.Kind == "must_not_fire":
 			from, to := report.Span(v.WindowStart, v.WindowEnd, res.Scenario.Env.Location, "15:04")
 			win = "silent " + from + "–" + to
-		} else if v.FirstAlert != nil {
+		case v.FirstAlert != nil:
 			ttd = v.TTD.Round(time.Second).String()
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r, v.Rule, win, ttd, v.Alerts, v.Detail)
 	}
 	tw.Flush()
+}
+
+// printNoise prints the alerts no expectation covers, per rule, with who
+// caused them; verbose lists each alert's events.
+func printNoise(w io.Writer, res *scenarios.Result, verbose bool) {
+	noise := scenarios.Noise(res.Scenario, res)
+	if len(noise) == 0 {
+		fmt.Fprintln(w, "  unexpected alerts: none")
+		return
+	}
+	total := 0
+	for _, n := range noise {
+		total += n.Alerts
+	}
+	fmt.Fprintf(w, "  unexpected alerts (no expectation covers them): %d\n", total)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  RULE\tALERTS\tATTACKER\tSTAFF\tUNKNOWN")
+	for _, n := range noise {
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\n", n.Title, n.Alerts, n.Attacker, n.Staff, n.Unknown)
+	}
+	tw.Flush()
+	if !verbose {
+		return
+	}
+	for _, n := range noise {
+		fmt.Fprintf(w, "  %s:\n", n.Title)
+		for _, it := range n.Items {
+			t := it.Time
+			if loc := res.Scenario.Env.Location; loc != nil {
+				t = t.In(loc)
+			}
+			fmt.Fprintf(w, "    %s %s (%s): events %s\n", t.Format(time.RFC3339), it.Attribution, it.Reason, strings.Join(it.EventIDs, " "))
+		}
+	}
+}
+
+// buildReport is the report of the runs, with this binary's version.
+func buildReport(runs []report.Run) *report.Report {
+	info, ok := debug.ReadBuildInfo()
+	return report.BuildWith(runs, report.Options{Generated: time.Now(), Version: version, Commit: buildCommit(info, ok)})
 }
 
 func orDash(s string) string {

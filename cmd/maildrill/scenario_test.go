@@ -42,7 +42,7 @@ func TestRunExitCodes(t *testing.T) {
 	b, err := os.ReadFile(report)
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &rep))
-	assert.Equal(t, "maildrill.report/v1", rep["schema"])
+	assert.Equal(t, "maildrill.report/v2", rep["schema"])
 	assert.Equal(t, true, rep["passed"])
 
 	// An expectation that cannot hold: exit 1.

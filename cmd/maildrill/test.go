@@ -33,7 +33,7 @@ type reportFlags struct {
 
 func (f *reportFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.json, "json", "", "write the JSON report (schema maildrill.report/v1) to FILE ('-': stdout)")
+	fl.StringVar(&f.json, "json", "", "write the JSON report (schema maildrill.report/v2) to FILE ('-': stdout)")
 	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to FILE: one test case per expectation")
 	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (timeline, verdicts, narrative) to FILE")
 	fl.StringVar(&f.navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
@@ -187,6 +187,8 @@ type testFlags struct {
 	cache    string
 	target   string
 	profile  string
+	// failOnNoise makes every unexpected alert a failure.
+	failOnNoise bool
 }
 
 func newTestCmd() *cobra.Command {
@@ -198,6 +200,11 @@ func newTestCmd() *cobra.Command {
 names; none: the whole built-in library), -j at a time, judges every
 expectation and writes the reports asked for. Exit 0 when every expectation
 of every scenario holds, 1 when one does not or a run fails, 2 on bad input.
+
+Alerts no expectation covers are listed per rule (attacker, staff or
+unknown, from the ground truth; -v lists the events behind each). A
+scenario's noise: budget bounds them; --fail-on-noise fails every rule
+with one.
 
 --shard k/n runs the k-th of n slices of the suite (scenarios sorted by id,
 dealt round-robin), so that n CI runners share a large suite and each
@@ -223,7 +230,8 @@ scenario runs on exactly one of them.`,
 	fl.StringVar(&f.cache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
+	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
 	return cmd
 }
 
@@ -398,6 +406,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			o.run = runOne(ctx, sc, f, rules, out)
 			if o.run.Result != nil {
 				printVerdicts(&o.table, o.run.Result)
+				printNoise(&o.table, o.run.Result, f.verbose)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -421,7 +430,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			}
 		}
 	}
-	rep := report.Build(runs, time.Now())
+	rep := buildReport(runs)
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
@@ -432,8 +441,8 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			passed++
 		}
 	}
-	fmt.Fprintf(stderr, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met\n",
-		passed, sm.Scenarios-passed, sm.Passed, sm.Failed)
+	fmt.Fprintf(stderr, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met; unexpected alerts: %d\n",
+		passed, sm.Scenarios-passed, sm.Passed, sm.Failed, sm.Unexpected)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -482,6 +491,9 @@ func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*
 	res, err := scenarios.Run(ctx, sc, opts)
 	if res != nil && err == nil && out != nil {
 		err = out.judge(ctx, res)
+	}
+	if res != nil && f.failOnNoise {
+		scenarios.FailOnNoise(res)
 	}
 	return report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed}
 }

@@ -32,8 +32,12 @@ func fixture(t testing.TB) Run {
 		},
 	}
 	add := func(d, actor, role, step, kind, action string) {
+		src := "185.220.101.34"
+		if role == "staff" {
+			src = "10.20.1.5"
+		}
 		res.Truth = append(res.Truth, scenarios.TruthRecord{Time: at(d), RunID: res.RunID, Actor: actor, Role: role,
-			Step: step, StepKind: kind, Action: action, Outcome: "success", SourceIP: "185.220.101.34"})
+			Step: step, StepKind: kind, Action: action, Outcome: "success", SourceIP: src})
 		res.Actions++
 	}
 	add("5m", "staff/alice", "staff", "", "", "imap.login")
@@ -46,17 +50,26 @@ func fixture(t testing.TB) Run {
 	for i := range 5 {
 		add((104*time.Minute + time.Duration(i)*time.Minute).String(), "attacker", "attacker", "download", "download_attachments", "imap.download_attachment")
 	}
-	alert := func(title, d string, tags ...string) detectors.Alert {
+	// The events behind the alerts: e1, e2 the attacker's, s1 a staff
+	// member's; u1 was not kept (its alert's attribution is unknown).
+	res.KeepEvents(
+		scenarios.EventRef{ID: "e1", Time: at("1h42m50s"), Action: "imap.login", Outcome: "failure", User: "alice@interieur.test", SourceIP: "185.220.101.34"},
+		scenarios.EventRef{ID: "e2", Time: at("1h43m"), Action: "imap.login", Outcome: "success", User: "alice@interieur.test", SourceIP: "185.220.101.34"},
+		scenarios.EventRef{ID: "s1", Time: at("1h20m"), Action: "imap.login", Outcome: "success", User: "bob@interieur.test", SourceIP: "10.20.1.5"},
+	)
+	alert := func(title, d string, ids []string, tags ...string) detectors.Alert {
 		return detectors.Alert{RuleID: "id-" + title, Title: title, Level: "high", Type: "detection", Time: at(d),
-			Group: map[string]string{"source.ip": "185.220.101.34"}, EventIDs: []string{"e1", "e2"}, Attack: tags}
+			Group: map[string]string{"source.ip": "185.220.101.34"}, EventIDs: ids, Attack: tags}
 	}
+	atk := []string{"e1", "e2"}
 	res.Alerts = []detectors.Alert{
-		alert("IMAP Off-Hours Access", "1h20m", "attack.initial-access", "attack.t1078"),
-		alert("IMAP Password Spray From One Source", "1h43m", "attack.credential-access", "attack.t1110.003"),
-		alert("IMAP Login From Outside The Office Network", "1h43m", "attack.t1078"),
-		alert("IMAP Search For Sensitive Keywords", "1h45m", "attack.collection", "attack.t1114.002"),
-		alert("IMAP Search For Sensitive Keywords", "1h46m", "attack.collection", "attack.t1114.002"),
-		alert("IMAP Bulk Attachment Download (count)", "1h55m", "attack.collection", "attack.t1114.002"),
+		alert("IMAP Off-Hours Access", "1h20m", []string{"s1"}, "attack.initial-access", "attack.t1078"),
+		alert("IMAP Password Spray From One Source", "1h43m", atk, "attack.credential-access", "attack.t1110.003"),
+		alert("IMAP Login From Outside The Office Network", "1h43m", atk, "attack.t1078"),
+		alert("IMAP Search For Sensitive Keywords", "1h45m", atk, "attack.collection", "attack.t1114.002"),
+		alert("IMAP Search For Sensitive Keywords", "1h46m", atk, "attack.collection", "attack.t1114.002"),
+		alert("IMAP Bulk Attachment Download (count)", "1h55m", atk, "attack.collection", "attack.t1114.002"),
+		alert("SMTP AUTH With Cleartext Credentials", "2h10m", []string{"u1"}, "attack.t1078"),
 	}
 	w := func(from, to string) (time.Time, time.Time) { return at(from), at(to) }
 	v := func(rule, anchor, result string, from, to string, n int, first *time.Time, ttd time.Duration, detail string, line int) scenarios.Verdict {

@@ -31,6 +31,7 @@ func WriteHTML(w io.Writer, rep *Report) error {
 				hs.Met++
 			}
 		}
+		hs.Noise, hs.Unexpected = noiseRows(s, loc)
 		page.Scenarios = append(page.Scenarios, hs)
 	}
 	if err := pageTmpl.Execute(w, page); err != nil {
@@ -54,6 +55,73 @@ type htmlScenario struct {
 	ZoomFrom, ZoomTo string
 	Rows             []htmlRow
 	Met              int
+	// Noise is the unexpected alerts, a row per rule with its drill-down.
+	Noise      []htmlNoise
+	Unexpected int
+}
+
+type htmlNoise struct {
+	Noise
+	Alerts []htmlNoiseAlert
+}
+
+type htmlNoiseAlert struct {
+	Time, Attribution, Reason string
+	Events                    []htmlEvent
+	Omitted                   int
+	// Unkept are the ids of the events the run did not keep.
+	Unkept []string
+}
+
+type htmlEvent struct {
+	Time, Action, User, SourceIP, Outcome, ID string
+}
+
+// noiseRows lays out the unexpected alerts: times in loc, with their
+// dates when the scenario spans more than one day.
+func noiseRows(s Scenario, loc *time.Location) ([]htmlNoise, int) {
+	layout := "15:04:05"
+	if y1, m1, d1 := s.Start.In(loc).Date(); true {
+		y2, m2, d2 := s.End.In(loc).Date()
+		if y1 != y2 || m1 != m2 || d1 != d2 {
+			layout = "Mon 2 Jan 15:04:05"
+		}
+	}
+	var out []htmlNoise
+	total := 0
+	for _, n := range s.Noise {
+		total += n.Alerts
+		hn := htmlNoise{Noise: n}
+		for _, it := range n.Items {
+			ha := htmlNoiseAlert{Time: it.Time.In(loc).Format(layout), Attribution: it.Attribution, Reason: it.Reason, Omitted: it.EventsOmitted}
+			kept := map[string]bool{}
+			for _, e := range it.Events {
+				kept[e.ID] = true
+				ev := htmlEvent{Action: orDash(e.Action), User: orDash(e.User), SourceIP: orDash(e.SourceIP), Outcome: orDash(e.Outcome), ID: e.ID, Time: "–"}
+				if !e.Time.IsZero() {
+					ev.Time = e.Time.In(loc).Format(layout)
+				}
+				ha.Events = append(ha.Events, ev)
+			}
+			if it.EventsOmitted == 0 {
+				for _, id := range it.EventIDs {
+					if !kept[id] {
+						ha.Unkept = append(ha.Unkept, id)
+					}
+				}
+			}
+			hn.Alerts = append(hn.Alerts, ha)
+		}
+		out = append(out, hn)
+	}
+	return out, total
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
 }
 
 type htmlRow struct {
@@ -91,9 +159,12 @@ func verdictRow(v Verdict, loc *time.Location) htmlRow {
 		r.Class = "ok"
 	}
 	from, to := Span(v.WindowStart, v.WindowEnd, loc, "15:04:05")
-	if v.Kind == "must_not_fire" {
+	switch v.Kind {
+	case "noise":
+		r.Window = "noise: alerts no expectation covers, " + from + " – " + to
+	case "must_not_fire":
 		r.Window = "silent " + from + " – " + to
-	} else {
+	default:
 		anchor := v.Anchor
 		if anchor == "" {
 			anchor = "start"
@@ -237,8 +308,11 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 				color = missColor
 			}
 			name := v.Rule
-			if v.Kind == "must_not_fire" {
+			switch v.Kind {
+			case "must_not_fire":
 				name = "silent: " + v.Rule
+			case "noise":
+				name = "noise: " + v.Rule
 			}
 			rowLabel(name, map[bool]string{true: "ok", false: "fail"}[v.Passed])
 			if v.WindowEnd.Before(t0) || v.WindowStart.After(t1) {
@@ -384,21 +458,35 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 		first = time.Date(first.Year(), first.Month(), first.Day(), first.Hour(), 0, 0, 0, loc)
 	}
 	var axis strings.Builder
+	// An axis that crosses midnight or spans days carries dates: under the
+	// first tick and under each tick on a new day.
+	days := !sameDay(t0.In(loc), t1.In(loc))
+	lastDay := time.Time{}
 	for t := first; !t.After(t1); t = t.Add(step) {
 		if t.Before(t0) {
 			continue
 		}
 		tx := x(t)
+		lt := t.In(loc)
 		fmt.Fprintf(&axis, `<line class="tick" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/>`, tx, tx, top, y)
-		label := t.In(loc).Format("15:04")
-		if t.In(loc).Hour() == 0 && t.In(loc).Minute() == 0 {
-			label = t.In(loc).Format("Mon 02")
+		fmt.Fprintf(&axis, `<text class="axis" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, tx, y+16, lt.Format("15:04"))
+		if days && (lastDay.IsZero() || !sameDay(lastDay, lt)) {
+			fmt.Fprintf(&axis, `<text class="axis date" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, tx, y+30, lt.Format("Mon 2 Jan"))
+			lastDay = lt
 		}
-		fmt.Fprintf(&axis, `<text class="axis" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, tx, y+16, label)
 	}
 	height := y + axisH
+	if days {
+		height += 14
+	}
 	return fmt.Sprintf(`<svg class="timeline" id="timeline-%s" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %.0f %.0f" role="img" aria-label="Timeline of %s">`,
 		esc(s.ID)+suffix, svgWidth, height, esc(s.ID)) + axis.String() + b.String() + `</svg>`
+}
+
+func sameDay(a, b time.Time) bool {
+	y1, m1, d1 := a.Date()
+	y2, m2, d2 := b.Date()
+	return y1 == y2 && m1 == m2 && d1 == d2
 }
 
 func maxOf(xs []int) int {
@@ -471,6 +559,16 @@ svg .act { fill: #ef6c00; fill-opacity: .8; }
 svg .hist-staff rect { fill: #5c8ddb; } svg .hist-events rect { fill: #8e99a8; }
 svg .alert { fill: #f9a825; stroke: #5d4037; stroke-width: .6; } svg .alert.lvl-high, svg .alert.lvl-critical { fill: #e53935; } svg .alert.outside { stroke: #1a237e; stroke-width: 1.5; }
 svg .miss { font-size: 11px; font-weight: 700; fill: var(--fail); }
+svg .axis.date { font-weight: 700; fill: var(--ink); }
+table.noise { font-size: 17px; } table.noise th, table.noise td { padding: 7px 10px; }
+table.noise tr.drill > td { background: var(--panel); padding: 0 10px; }
+details.drill > summary { cursor: pointer; padding: 8px 0; font-weight: 600; font-size: 16px; }
+details.drill[open] > summary { border-bottom: 1px solid var(--rule); }
+.nalert { margin: 10px 0 14px; font-size: 16px; }
+.nalert .attr { display: inline-block; padding: 1px 8px; border-radius: 4px; font-weight: 700; font-size: 14px; color: #fff; }
+.attr.attacker { background: var(--fail); } .attr.staff { background: #1565c0; } .attr.unknown { background: var(--muted); }
+table.events { font-size: 15px; margin-top: 6px; background: #fff; }
+table.events td.id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 @media print { header, main { max-width: none; } }
 </style>
 </head>
@@ -504,6 +602,19 @@ svg .miss { font-size: 11px; font-weight: 700; fill: var(--fail); }
 <tr><td class="{{.Class}}">{{.Result}}</td><td>{{.Rule}}</td><td>{{.Window}}</td><td class="num">{{.TTD}}</td><td class="num">{{.Alerts}}</td><td>{{.Detail}}</td></tr>{{else}}
 <tr><td colspan="6">No expectations.</td></tr>{{end}}
 </tbody></table>
+{{$sid := .ID}}<h3>Unexpected alerts ({{.Unexpected}})</h3>
+{{if .Noise}}<p class="meta">Alerts no expectation covers (outside every fire expectation's window or group, false positives of a must_not_fire, rules nobody expected), per rule, by who caused them in the ground truth. Open a rule for its alerts and the audit events behind each.</p>
+<table class="noise" id="noise-{{.ID}}">
+<thead><tr><th>Rule</th><th>Level</th><th>Alerts</th><th>Attacker</th><th>Staff</th><th>Unknown</th></tr></thead>
+<tbody>{{range $i, $n := .Noise}}
+<tr class="noise-rule"><td class="rule">{{$n.Title}}</td><td>{{$n.Level}}</td><td class="num alerts">{{$n.Noise.Alerts}}</td><td class="num attacker">{{$n.Attacker}}</td><td class="num staff">{{$n.Staff}}</td><td class="num unknown">{{$n.Unknown}}</td></tr>
+<tr class="drill"><td colspan="6"><details class="drill" id="drill-{{$sid}}-{{$i}}"><summary>{{$n.Title}}: {{$n.Noise.Alerts}} alert(s) — the events behind each</summary>
+{{range $n.Alerts}}<div class="nalert"><strong>{{.Time}}</strong> <span class="attr {{.Attribution}}">{{.Attribution}}</span> {{.Reason}}
+<table class="events"><thead><tr><th>Time</th><th>Action</th><th>User</th><th>Source IP</th><th>Outcome</th><th>Event id</th></tr></thead>
+<tbody>{{range .Events}}<tr><td>{{.Time}}</td><td>{{.Action}}</td><td>{{.User}}</td><td>{{.SourceIP}}</td><td>{{.Outcome}}</td><td class="id">{{.ID}}</td></tr>{{end}}{{range .Unkept}}<tr><td colspan="5">not recorded by the run</td><td class="id">{{.}}</td></tr>{{end}}{{if .Omitted}}<tr><td colspan="6">and {{.Omitted}} more event(s): their ids are in the JSON report</td></tr>{{end}}</tbody></table></div>
+{{end}}</details></td></tr>{{end}}
+</tbody></table>
+{{else}}<p>None: every alert is covered by an expectation.</p>{{end}}
 {{if .Techniques}}<h3>ATT&amp;CK techniques</h3>
 <div>{{range .Techniques}}<span class="tech {{if .Detected}}ok{{else}}fail{{end}}" title="{{range .Rules}}{{.}}; {{end}}">{{.Technique}} {{if .Detected}}detected{{else}}missed{{end}}</span>{{end}}</div>{{end}}
 {{if .Narrative}}<h3>Narrative</h3>

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,7 +106,7 @@ func TestHTMLInChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, bands, "a band per expectation")
 	assert.Equal(t, 5, failedBands, "misses in red")
-	assert.Equal(t, 6, alerts)
+	assert.Equal(t, 7, alerts)
 	assert.Equal(t, 3, steps)
 	assert.Equal(t, 7, rows)
 	assert.Equal(t, 5, failedRows)
@@ -181,4 +182,88 @@ func TestWindowsAcrossMidnightShowDates(t *testing.T) {
 	r := verdictRow(Verdict{Rule: "r", Kind: "fire", Result: "met", Passed: true, Anchor: "night1",
 		WindowStart: night1, WindowEnd: night1.Add(24*time.Hour + 2*time.Hour)}, paris)
 	assert.Equal(t, "after night1: Fri 12 Dec 02:10:00 – Sat 13 Dec 04:10:00", r.Window)
+}
+
+// TestHTMLAlertTable opens the report in headless Chromium: the table of
+// unexpected alerts has a row per noisy rule with its counts, the
+// drill-downs are closed (their event ids not shown) until one is opened,
+// and then the events behind each alert are on the page, without any
+// tooltip. With -update it photographs the table for the docs, from a
+// real run (docs/screenshots/report-alerts.png).
+func TestHTMLAlertTable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "report.html")
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	require.NoError(t, WriteHTML(f, Build([]Run{fixture(t)}, fixedTime)))
+	require.NoError(t, f.Close())
+	ctx := openInChromium(t, file)
+
+	type row struct {
+		Rule                             string
+		Alerts, Attacker, Staff, Unknown string
+	}
+	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]row](`[...document.querySelectorAll('#noise-report-fixture tr.noise-rule')].map(r => ({
+		Rule: r.querySelector('.rule').innerText, Alerts: r.querySelector('.alerts').innerText,
+		Attacker: r.querySelector('.attacker').innerText, Staff: r.querySelector('.staff').innerText, Unknown: r.querySelector('.unknown').innerText}))`))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []row{
+		{"IMAP Bulk Attachment Download (count)", "1", "1", "0", "0"},
+		{"IMAP Off-Hours Access", "1", "0", "1", "0"},
+		{"SMTP AUTH With Cleartext Credentials", "1", "0", "0", "1"},
+	}, rows)
+
+	visible := func() string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#noise-report-fixture').innerText`))
+		require.NoError(t, err)
+		return s
+	}
+	closed := visible()
+	assert.NotContains(t, closed, "10.20.1.5", "drill-downs start closed")
+	assert.NotContains(t, closed, "bob@interieur.test")
+
+	// Open the off-hours rule's drill-down: its event is on the page.
+	idx, err := chromedp.Run(ctx, chromedp.Evaluate[int](`[...document.querySelectorAll('#noise-report-fixture tr.noise-rule .rule')].findIndex(td => td.innerText === 'IMAP Off-Hours Access')`))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, idx, 0)
+	sel := fmt.Sprintf(`#drill-report-fixture-%d > summary`, idx)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))))
+	opened := visible()
+	for _, s := range []string{"s1", "imap.login", "bob@interieur.test", "10.20.1.5", "success", "23:20:00", "staff", "a false positive of the must_not_fire expectation"} {
+		assert.Contains(t, opened, s)
+	}
+	assert.NotContains(t, opened, "185.220.101.34", "the other drill-downs stay closed")
+	titles, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#noise-report-fixture [title]').length`))
+	require.NoError(t, err)
+	assert.Zero(t, titles, "nothing essential hides in a tooltip")
+
+	// The timeline crosses midnight: its axis carries the dates.
+	dates, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#timeline-report-fixture text.axis.date')].map(e => e.textContent)`))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Thu 11 Dec", "Fri 12 Dec"}, dates)
+
+	if *update {
+		screenshotAlerts(t)
+	}
+}
+
+// screenshotAlerts runs scenarios/testdata/verdicts/noise.yaml (staff
+// working late beside a brute force), opens the first drill-down of its
+// alert table and photographs the table.
+func screenshotAlerts(t *testing.T) {
+	sc, err := scenarios.ParseFile("../testdata/verdicts/noise.yaml")
+	require.NoError(t, err)
+	var times eventLog
+	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Events: &times})
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "alerts.html")
+	f, err := os.Create(file)
+	require.NoError(t, err)
+	require.NoError(t, WriteHTML(f, Build([]Run{{Result: res, EventTimes: times.times}}, time.Now())))
+	require.NoError(t, f.Close())
+	ctx := openInChromium(t, file)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#drill-noise-accounting-0 > summary`))))
+	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(`#noise-noise-accounting`)))
+	require.NoError(t, err)
+	saveScreenshot(t, "report-alerts.png", png)
 }

@@ -15,7 +15,10 @@ import (
 // false_positive verdict is a <failure> whose type is the result; a run
 // that stopped on an error adds a testcase "run" with an <error>. The
 // time to detect is in each testcase's <properties> (an optional element
-// that pytest and Surefire also write) and in its system-out.
+// that pytest and Surefire also write) and in its system-out. A noise
+// budget (or --fail-on-noise) is a testcase too, failed with type
+// "noisy"; the unexpected alerts, per rule with their attribution and
+// events, are in each testsuite's system-out after the narrative.
 
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
@@ -86,6 +89,12 @@ func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f',
 // CaseName is the testcase name of a verdict: stable across runs (no
 // times, no line numbers) so that CI systems can follow it over builds.
 func CaseName(v Verdict) string {
+	if v.Kind == "noise" {
+		if v.Rule == "*" {
+			return "unexpected alerts of all rules stay within the noise budget"
+		}
+		return fmt.Sprintf("%s stays within its noise budget", v.Rule)
+	}
 	if v.Kind == "must_not_fire" {
 		return fmt.Sprintf("%s must not fire", v.Rule)
 	}
@@ -94,6 +103,36 @@ func CaseName(v Verdict) string {
 		anchor = "start"
 	}
 	return fmt.Sprintf("%s fires after %s", v.Rule, anchor)
+}
+
+// unexpected counts the scenario's unexpected alerts.
+func unexpected(s Scenario) int {
+	n := 0
+	for _, r := range s.Noise {
+		n += r.Alerts
+	}
+	return n
+}
+
+// NoiseText lists the scenario's unexpected alerts per rule, with their
+// attribution; with events, each alert's time, attribution, reason and
+// event ids. "" when there is none.
+func NoiseText(s Scenario, events bool) string {
+	if len(s.Noise) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Unexpected alerts (no expectation covers them): %d\n", unexpected(s))
+	for _, r := range s.Noise {
+		fmt.Fprintf(&b, "  %s: %d (attacker %d, staff %d, unknown %d)\n", r.Title, r.Alerts, r.Attacker, r.Staff, r.Unknown)
+		if !events {
+			continue
+		}
+		for _, it := range r.Items {
+			fmt.Fprintf(&b, "    %s %s: %s; events %s\n", it.Time.Format(time.RFC3339), it.Attribution, it.Reason, strings.Join(it.EventIDs, " "))
+		}
+	}
+	return strings.TrimRight(b.String(), "\n")
 }
 
 // WriteJUnit writes the report as JUnit XML.
@@ -114,7 +153,7 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 		}
 		props = append(props, junitProp{"scenario_start", s.Start.Format(time.RFC3339)}, junitProp{"scenario_time", s.End.Sub(s.Start).String()},
 			junitProp{"actions", strconv.Itoa(s.Actions)}, junitProp{"events", strconv.Itoa(s.Events)},
-			junitProp{"alerts", strconv.Itoa(len(s.Alerts))})
+			junitProp{"alerts", strconv.Itoa(len(s.Alerts))}, junitProp{"unexpected_alerts", strconv.Itoa(unexpected(s))})
 		js.Properties = &junitProps{props}
 		seen := map[string]int{}
 		for _, v := range s.Verdicts {
@@ -165,7 +204,7 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 			js.Errors++
 		}
 		js.Tests = len(js.Cases)
-		js.SystemOut = text(s.Narrative)
+		js.SystemOut = text(strings.TrimSpace(strings.Join([]string{strings.TrimSpace(s.Narrative), NoiseText(s, true)}, "\n\n")))
 		out.Tests += js.Tests
 		out.Failures += js.Failures
 		out.Errors += js.Errors

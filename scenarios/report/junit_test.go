@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // TestJUnitXSD has a real consumer read the JUnit file: xmllint validates
@@ -79,4 +81,41 @@ func TestJUnitContent(t *testing.T) {
 		assert.Equal(t, typ, c.Failure.Type, name)
 		assert.Contains(t, c.Failure.Text, "testdata/suite.yaml:", name)
 	}
+
+	// The unexpected alerts, in the suite's system-out.
+	require.NotNil(t, s.SystemOut)
+	out := s.SystemOut.Text
+	assert.Contains(t, out, "A spray from an exit node", "the narrative stays")
+	assert.Contains(t, out, "Unexpected alerts (no expectation covers them): 3\n")
+	assert.Contains(t, out, "  IMAP Off-Hours Access: 1 (attacker 0, staff 1, unknown 0)\n")
+	assert.Contains(t, out, "    2025-12-11T23:20:00+01:00 staff: a false positive of the must_not_fire expectation at line 52; events s1\n")
+	assert.Contains(t, out, "  SMTP AUTH With Cleartext Credentials: 1 (attacker 0, staff 0, unknown 1)\n")
+	assert.Contains(t, out, "events e1 e2")
+	sp := map[string]string{}
+	for _, p := range s.Properties.Props {
+		sp[p.Name] = p.Value
+	}
+	assert.Equal(t, "3", sp["unexpected_alerts"])
+}
+
+// A failed noise budget is a failed testcase of type noisy.
+func TestJUnitNoiseVerdict(t *testing.T) {
+	fx := fixture(t)
+	fx.Result.Verdicts = fx.Result.Verdicts[:1]
+	scenarios.FailOnNoise(fx.Result)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJUnit(&buf, Build([]Run{fx}, fixedTime)))
+	var doc junitSuites
+	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc))
+	s := doc.Suites[0]
+	assert.Equal(t, 4, s.Tests)
+	assert.Equal(t, 3, s.Failures)
+	var names []string
+	for _, c := range s.Cases[1:] {
+		names = append(names, c.Name)
+		require.NotNil(t, c.Failure)
+		assert.Equal(t, "noisy", c.Failure.Type)
+		assert.Contains(t, c.Failure.Message, "--fail-on-noise")
+	}
+	assert.Contains(t, names, "IMAP Off-Hours Access stays within its noise budget")
 }

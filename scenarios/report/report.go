@@ -1,5 +1,5 @@
 // Package report turns scenario runs into reports: a JSON document with a
-// versioned, documented schema (maildrill.report/v1), JUnit XML for CI
+// versioned, documented schema (maildrill.report/v2), JUnit XML for CI
 // systems, a self-contained HTML timeline for analysts and trainers, and an
 // ATT&CK Navigator layer. Every format is rendered from the same Report.
 package report
@@ -18,14 +18,39 @@ import (
 	"github.com/maildrill/maildrill/scenarios"
 )
 
-// SchemaV1 names the JSON report format; it changes only with an
-// incompatible change (fields may be added within v1).
+// SchemaV2 names the JSON report format written; it changes only with an
+// incompatible change (fields may be added within v2). Against v1 it adds
+// the noise (unexpected alerts, per rule, with the events behind them),
+// the noise verdicts (kind "noise", result "noisy") and what reproduces a
+// run (tool version and commit, scenario hash, seed, target, rule pack
+// hash).
+const SchemaV2 = "maildrill.report/v2"
+
+// SchemaV1 names the previous format, which ReadJSON still reads.
 const SchemaV1 = "maildrill.report/v1"
 
-// SchemaJSON is the JSON Schema (draft 2020-12) of SchemaV1.
+// SchemaJSON is the JSON Schema (draft 2020-12) of SchemaV2.
+//
+//go:embed report-v2.schema.json
+var SchemaJSON []byte
+
+// SchemaV1JSON is the JSON Schema of SchemaV1, for reports written before
+// v2.
 //
 //go:embed report-v1.schema.json
-var SchemaJSON []byte
+var SchemaV1JSON []byte
+
+// MaxEventsPerAlert bounds the events a report carries behind one
+// unexpected alert (their ids are all listed).
+const MaxEventsPerAlert = 50
+
+// Options are what a report says beyond the runs.
+type Options struct {
+	// Generated is when the report is written (wall time).
+	Generated time.Time
+	// Version and Commit are the maildrill build that ran ("" unknown).
+	Version, Commit string
+}
 
 // Run is one scenario run, the input of Build.
 type Run struct {
@@ -43,14 +68,16 @@ type Run struct {
 	EventTimes []time.Time
 }
 
-// Report is the JSON document (schema maildrill.report/v1).
+// Report is the JSON document (schema maildrill.report/v2).
 type Report struct {
-	Schema    string     `json:"schema"`
-	Generated time.Time  `json:"generated_at"`
-	Tool      string     `json:"tool"`
-	Passed    bool       `json:"passed"`
-	Summary   Summary    `json:"summary"`
-	Scenarios []Scenario `json:"scenarios"`
+	Schema      string     `json:"schema"`
+	Generated   time.Time  `json:"generated_at"`
+	Tool        string     `json:"tool"`
+	ToolVersion string     `json:"tool_version"`
+	ToolCommit  string     `json:"tool_commit"`
+	Passed      bool       `json:"passed"`
+	Summary     Summary    `json:"summary"`
+	Scenarios   []Scenario `json:"scenarios"`
 }
 
 // Summary counts over the whole report.
@@ -61,33 +88,43 @@ type Summary struct {
 	Failed       int            `json:"failed"`  // expectations not met
 	Errors       int            `json:"errors"`  // scenarios whose run stopped on an error
 	Results      map[string]int `json:"results"` // expectations per result
+	// Unexpected counts the alerts no expectation covers, over all
+	// scenarios.
+	Unexpected int `json:"unexpected_alerts"`
 }
 
 // Scenario is one scenario's run.
 type Scenario struct {
-	ID          string     `json:"id"`
-	Title       string     `json:"title"`
-	File        string     `json:"file,omitempty"`
-	Description string     `json:"description,omitempty"`
-	Narrative   string     `json:"narrative,omitempty"`
-	Attack      []string   `json:"attack"`
-	RunID       string     `json:"run_id,omitempty"`
-	Passed      bool       `json:"passed"`
-	Error       string     `json:"error,omitempty"`
-	Clock       string     `json:"clock"`
-	Speed       float64    `json:"speed,omitempty"`
-	Timezone    string     `json:"timezone,omitempty"`
-	Start       time.Time  `json:"start"`
-	End         time.Time  `json:"end"`
-	WallMS      int64      `json:"wall_ms"`
-	Actions     int        `json:"actions"`
-	Events      int        `json:"events"`
-	Actors      []Actor    `json:"actors"`
-	Steps       []Step     `json:"steps"`
-	Verdicts    []Verdict  `json:"verdicts"`
-	Alerts      []Alert    `json:"alerts"`
-	Activity    *Activity  `json:"activity,omitempty"`
-	Techniques  []Coverage `json:"techniques"`
+	ID          string    `json:"id"`
+	Title       string    `json:"title"`
+	File        string    `json:"file,omitempty"`
+	Description string    `json:"description,omitempty"`
+	Narrative   string    `json:"narrative,omitempty"`
+	Attack      []string  `json:"attack"`
+	RunID       string    `json:"run_id,omitempty"`
+	Passed      bool      `json:"passed"`
+	Error       string    `json:"error,omitempty"`
+	Clock       string    `json:"clock"`
+	Speed       float64   `json:"speed,omitempty"`
+	Timezone    string    `json:"timezone,omitempty"`
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	WallMS      int64     `json:"wall_ms"`
+	// What reproduces the run: the scenario file's sha256, the corpus
+	// seed, the target, and the sha256 of the rules that judged it.
+	ScenarioSHA256 string     `json:"scenario_sha256,omitempty"`
+	Seed           int64      `json:"seed"`
+	Target         string     `json:"target,omitempty"`
+	RulesSHA256    string     `json:"rules_sha256,omitempty"`
+	Actions        int        `json:"actions"`
+	Events         int        `json:"events"`
+	Actors         []Actor    `json:"actors"`
+	Steps          []Step     `json:"steps"`
+	Verdicts       []Verdict  `json:"verdicts"`
+	Alerts         []Alert    `json:"alerts"`
+	Noise          []Noise    `json:"noise"`
+	Activity       *Activity  `json:"activity,omitempty"`
+	Techniques     []Coverage `json:"techniques"`
 }
 
 // Actor is an actor of the run with its number of recorded actions; staff
@@ -136,6 +173,42 @@ type Alert struct {
 	Events     int               `json:"events"`
 }
 
+// Noise is the unexpected alerts of one rule: those no fire expectation
+// covers (scenarios.Noise), with who caused them.
+type Noise struct {
+	RuleID   string       `json:"rule_id"`
+	Title    string       `json:"title"`
+	Level    string       `json:"level,omitempty"`
+	Alerts   int          `json:"alerts"`
+	Attacker int          `json:"attacker"`
+	Staff    int          `json:"staff"`
+	Unknown  int          `json:"unknown"`
+	Items    []NoiseAlert `json:"items"`
+}
+
+// NoiseAlert is one unexpected alert and the events behind it.
+type NoiseAlert struct {
+	Time        time.Time         `json:"time"`
+	Group       map[string]string `json:"group"`
+	Attribution string            `json:"attribution"`
+	Reason      string            `json:"reason"`
+	EventIDs    []string          `json:"event_ids"`
+	// Events are the first MaxEventsPerAlert events of EventIDs the run
+	// kept; EventsOmitted counts the rest.
+	Events        []Event `json:"events"`
+	EventsOmitted int     `json:"events_omitted,omitempty"`
+}
+
+// Event is an audit event behind an unexpected alert.
+type Event struct {
+	ID       string    `json:"id"`
+	Time     time.Time `json:"time"`
+	Action   string    `json:"action,omitempty"`
+	Outcome  string    `json:"outcome,omitempty"`
+	User     string    `json:"user,omitempty"`
+	SourceIP string    `json:"source_ip,omitempty"`
+}
+
 // Activity is the run's activity in fixed time buckets from Start.
 type Activity struct {
 	Start         time.Time        `json:"start"`
@@ -156,10 +229,25 @@ type Coverage struct {
 
 // Build assembles the report of a suite of runs.
 func Build(runs []Run, generated time.Time) *Report {
-	rep := &Report{Schema: SchemaV1, Generated: generated.UTC(), Tool: "maildrill", Passed: true,
+	return BuildWith(runs, Options{Generated: generated})
+}
+
+// BuildWith is Build with the tool's version and commit.
+func BuildWith(runs []Run, opts Options) *Report {
+	rep := &Report{Schema: SchemaV2, Generated: opts.Generated.UTC(), Tool: "maildrill", Passed: true,
+		ToolVersion: opts.Version, ToolCommit: opts.Commit,
 		Summary: Summary{Results: map[string]int{}}, Scenarios: []Scenario{}}
+	if rep.ToolVersion == "" {
+		rep.ToolVersion = "unknown"
+	}
+	if rep.ToolCommit == "" {
+		rep.ToolCommit = "unknown"
+	}
 	for _, r := range runs {
 		s := buildScenario(r)
+		for _, n := range s.Noise {
+			rep.Summary.Unexpected += n.Alerts
+		}
 		rep.Scenarios = append(rep.Scenarios, s)
 		rep.Summary.Scenarios++
 		if s.Error != "" {
@@ -187,9 +275,10 @@ func buildScenario(r Run) Scenario {
 	if sc == nil && res != nil {
 		sc = res.Scenario
 	}
-	s := Scenario{Attack: []string{}, Actors: []Actor{}, Steps: []Step{}, Verdicts: []Verdict{}, Alerts: []Alert{}, Techniques: []Coverage{}}
+	s := Scenario{Attack: []string{}, Actors: []Actor{}, Steps: []Step{}, Verdicts: []Verdict{}, Alerts: []Alert{}, Noise: []Noise{}, Techniques: []Coverage{}}
 	if sc != nil {
 		s.ID, s.Title, s.File, s.Description, s.Narrative = sc.ID, sc.Title, sc.File, sc.Description, sc.Narrative
+		s.ScenarioSHA256, s.Seed, s.Target = sc.SHA256, sc.Env.Seed, sc.Env.Target
 		s.Attack = append(s.Attack, sc.Attack...)
 		s.Clock = sc.Env.Clock
 		if s.Clock == "scaled" {
@@ -215,6 +304,13 @@ func buildScenario(r Run) Scenario {
 		return s
 	}
 	s.RunID = res.RunID
+	if res.Seed != 0 {
+		s.Seed = res.Seed
+	}
+	if res.Target != "" {
+		s.Target = res.Target
+	}
+	s.RulesSHA256 = res.RulesSHA256
 	s.Start, s.End = res.Start, res.End
 	s.WallMS = res.Wall.Milliseconds()
 	s.Actions, s.Events = res.Actions, res.Events
@@ -262,6 +358,9 @@ func buildScenario(r Run) Scenario {
 	for _, a := range res.Alerts {
 		s.Alerts = append(s.Alerts, alert(a))
 	}
+	if sc != nil {
+		s.Noise = noise(sc, res)
+	}
 	s.Activity = activity(res, r.EventTimes)
 	if !control(sc) {
 		s.Techniques = coverage(s.Attack, res.Alerts)
@@ -306,6 +405,15 @@ func (s *Scenario) inZone(sc *scenarios.Scenario) {
 	for i := range s.Alerts {
 		in(&s.Alerts[i].Time)
 	}
+	for i := range s.Noise {
+		for j := range s.Noise[i].Items {
+			it := &s.Noise[i].Items[j]
+			in(&it.Time)
+			for k := range it.Events {
+				in(&it.Events[k].Time)
+			}
+		}
+	}
 	if s.Activity != nil {
 		in(&s.Activity.Start)
 	}
@@ -344,7 +452,7 @@ func verdict(v scenarios.Verdict, clock string, speed float64) Verdict {
 	if v.FirstAlert != nil {
 		t := *v.FirstAlert
 		out.FirstAlert = &t
-		if v.Kind != "must_not_fire" {
+		if v.Kind == "fire" {
 			ms := v.TTD.Milliseconds()
 			out.TTDMS = &ms
 			switch clock {
@@ -366,6 +474,36 @@ func alert(a detectors.Alert) Alert {
 		Group: map[string]string{}, Techniques: techniques(a.Attack), Events: len(a.EventIDs)}
 	for k, v := range a.Group {
 		out.Group[k] = v
+	}
+	return out
+}
+
+// noise is the run's unexpected alerts with the events behind them.
+func noise(sc *scenarios.Scenario, res *scenarios.Result) []Noise {
+	out := []Noise{}
+	for _, rn := range scenarios.Noise(sc, res) {
+		n := Noise{RuleID: rn.RuleID, Title: rn.Title, Level: rn.Level, Alerts: rn.Alerts,
+			Attacker: rn.Attacker, Staff: rn.Staff, Unknown: rn.Unknown, Items: []NoiseAlert{}}
+		for _, it := range rn.Items {
+			na := NoiseAlert{Time: it.Time, Group: map[string]string{}, Attribution: it.Attribution, Reason: it.Reason,
+				EventIDs: append([]string{}, it.EventIDs...), Events: []Event{}}
+			for k, v := range it.Group {
+				na.Group[k] = v
+			}
+			for _, id := range it.EventIDs {
+				e, ok := res.Event(id)
+				if !ok {
+					continue
+				}
+				if len(na.Events) == MaxEventsPerAlert {
+					na.EventsOmitted++
+					continue
+				}
+				na.Events = append(na.Events, Event(e))
+			}
+			n.Items = append(n.Items, na)
+		}
+		out = append(out, n)
 	}
 	return out
 }
@@ -482,14 +620,15 @@ func WriteJSON(w io.Writer, rep *Report) error {
 	return nil
 }
 
-// ReadJSON reads a report written by WriteJSON, refusing other schemas.
+// ReadJSON reads a report written by WriteJSON (v2, or v1 from an older
+// maildrill), refusing other schemas.
 func ReadJSON(r io.Reader) (*Report, error) {
 	var rep Report
 	if err := json.NewDecoder(r).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("reading the JSON report: %w", err)
 	}
-	if rep.Schema != SchemaV1 {
-		return nil, fmt.Errorf("reading the JSON report: schema %q, want %q", rep.Schema, SchemaV1)
+	if rep.Schema != SchemaV2 && rep.Schema != SchemaV1 {
+		return nil, fmt.Errorf("reading the JSON report: schema %q, want %q (or %q)", rep.Schema, SchemaV2, SchemaV1)
 	}
 	return &rep, nil
 }
