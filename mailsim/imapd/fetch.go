@@ -93,7 +93,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	writeFlags := options.Flags
 	if markSeen && !store.HasFlag(flags, imap.FlagSeen) {
-		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.tracker)
+		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.view)
 		if err != nil {
 			return err
 		}
@@ -103,6 +103,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		writeFlags = true
 	}
 
+	if writeFlags {
+		if err := s.announceFlags(); err != nil {
+			return err
+		}
+	}
 	rw := w.CreateMessage(seq)
 	// However this message ends (a write to a client that reset fails),
 	// the writer is closed: it holds go-imap's response encoder, and a
@@ -116,7 +121,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}()
 	rw.WriteUID(imap.UID(it.UID))
 	if writeFlags {
-		rw.WriteFlags(flags)
+		rw.WriteFlags(s.withRecent(it.UID, flags))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)

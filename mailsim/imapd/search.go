@@ -26,11 +26,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	criteria = s.staticCriteria(criteria)
 	var seqs []uint32
 	var uids []imap.UID
-	items := s.mb.Items(nil)
+	items := s.view.Items(nil)
 	for _, it := range items {
-		cseq := s.tracker.EncodeSeqNum(it.Seq)
-		if cseq == 0 {
-			continue
+		cseq := it.Seq
+		if s.view.Recent(it.UID) && s.rev1() {
+			// RECENT, NEW and OLD (RFC 3501 §6.4.4) test \Recent.
+			f, err := it.FlagsOrBase()
+			if err != nil {
+				return nil, err
+			}
+			it.Flags = append(f[:len(f):len(f)], store.FlagRecent)
 		}
 		ok, err := match(it, cseq, criteria)
 		if err != nil {
@@ -71,7 +76,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 
 func (s *session) staticCriteria(c *imap.SearchCriteria) *imap.SearchCriteria {
 	cp := *c
-	max := s.mb.Count()
+	max := s.view.Count()
 	cp.SeqNum = nil
 	for _, set := range c.SeqNum {
 		if imap.IsSearchRes(set) {

@@ -878,6 +878,15 @@ func (c *conn) fixCompletion(tag, line []byte) []byte {
 	return []byte(string(tag) + " BAD " + textNameInvalid + "\r\n")
 }
 
+// current returns the name of the command being relayed ("UID FETCH",
+// "CLOSE"...), "" between commands.
+func (c *conn) current() string {
+	if cur := c.cur.Load(); cur != nil {
+		return cur.name
+	}
+	return ""
+}
+
 // relayed is the command being relayed.
 type relayed struct {
 	tag, name   string

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
 
@@ -315,6 +313,3 @@ func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
 	uid, err := mb.Append(raw, nil, time.Time{})
 	return uid, err
 }
-
-// Tracker returns the imapserver tracker of a mailbox, for IMAP sessions.
-func (mb *Mailbox) Tracker() *imapserver.MailboxTracker { return mb.tracker }
