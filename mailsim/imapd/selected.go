@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -106,7 +105,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if errors.Is(err, store.ErrTooManyKeywords) {
 		e.Outcome, e.Reason = audit.Failure, "limit_keywords"
 		s.emit(e)
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: fmt.Sprintf("Too many keywords in mailbox (at most %d)", store.MaxKeywords)}
+		return imapErr(err)
 	}
 	if err != nil {
 		return err

@@ -427,6 +427,10 @@ func reason(err error) string {
 			return "already_exists"
 		case imap.ResponseCodeOverQuota:
 			return "limit_quota"
+		case imap.ResponseCodeLimit:
+			if strings.Contains(ie.Text, "keywords") {
+				return "limit_keywords"
+			}
 		}
 		if r, ok := nameErrReasons[ie.Text]; ok {
 			return r
@@ -440,6 +444,8 @@ func reason(err error) string {
 		return "already_exists"
 	case errors.Is(err, store.ErrOverQuota):
 		return "limit_quota"
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return "limit_keywords"
 	}
 	return "error"
 }
@@ -457,6 +463,9 @@ func imapErr(err error) error {
 	}
 	if errors.Is(err, store.ErrOverQuota) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
+	}
+	if errors.Is(err, store.ErrTooManyKeywords) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: fmt.Sprintf("Too many keywords in mailbox (at most %d)", store.MaxKeywords)}
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
 }
@@ -538,7 +547,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	}
 	uid, err := mb.Append(buf.Bytes(), flags, date)
 	if err != nil {
-		if errors.Is(err, store.ErrOverQuota) {
+		if errors.Is(err, store.ErrOverQuota) || errors.Is(err, store.ErrTooManyKeywords) {
 			err = imapErr(err)
 		} else {
 			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
