@@ -868,14 +868,15 @@ func (c *conn) discardCommand(n int64, budget int) error {
 }
 
 // fixCompletion replaces go-imap's "NO [SERVERBUG]" for a mailbox name it
-// could not decode from modified UTF-7 (LIST "" "a&b") with a clean BAD.
+// could not decode from modified UTF-7 (LIST "" "a&b", RFC 3501 §5.1.3)
+// with the refusal mailsim gives any invalid name: NO [CANNOT] (RFC 5530).
 func (c *conn) fixCompletion(tag, line []byte) []byte {
 	cur := c.cur.Load()
 	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
 		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
 		return line
 	}
-	return []byte(string(tag) + " BAD " + textNameInvalid + "\r\n")
+	return []byte(string(tag) + " NO [CANNOT] " + textNameInvalid + ": not valid modified UTF-7\r\n")
 }
 
 // current returns the name of the command being relayed ("UID FETCH",
