@@ -203,12 +203,10 @@ func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.
 		s.emitResult(base, err)
 		return nil, nil, err
 	}
-	if dmb == s.mb && cmd == "MOVE" {
-		base.Outcome, base.Reason = audit.Failure, "same_mailbox"
-		s.emit(base)
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination mailboxes are identical"}
-	}
 	_ = downer
+	// MOVE into the mailbox the messages are in moves them all the same:
+	// new UIDs, COPYUID, then EXPUNGE of the old ones (as Dovecot does;
+	// RFC 6851 §3.3 does not forbid it).
 	if len(items) == 0 {
 		// Nothing matched (e.g. UID COPY of expunged UIDs): a plain OK
 		// without COPYUID, which cannot carry empty sets (RFC 4315).
