@@ -22,6 +22,7 @@ import (
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
+	s.conn.expectBinary(0, true)
 	markSeen := false
 	if !s.readOnly {
 		for _, bs := range options.BodySection {
@@ -171,6 +172,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		if len(bs.Part) <= m.MaxMIMEDepth() {
 			buf = imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
 		}
+		origin := int64(-1)
+		if bs.Partial != nil {
+			origin = bs.Partial.Offset
+		}
+		s.conn.expectBinary(origin, false)
 		if err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
 			return err
 		}

@@ -30,3 +30,28 @@ func TestFetchEnvelopeGroups(t *testing.T) {
 	assert.Contains(t, lines[0], ` ((NIL NIL "undisclosed-recipients" NIL) (NIL NIL NIL NIL)) `, "To: %q", lines)
 	assert.Contains(t, lines[0], ` ((NIL NIL "Cabinet" NIL) (NIL NIL "a" "interieur.test") (NIL NIL "b" "interieur.test") (NIL NIL NIL NIL) (NIL NIL "c" "interieur.test")) `, "Cc: %q", lines)
 }
+
+// RFC 3516 §4.3 (RFC 9051 §7.5.2): a partial BINARY fetch is answered with
+// its origin, BINARY[part]<origin>, like BODY[part]<origin>.
+func TestFetchBinaryPartialOrigin(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	a := rawSession(t, ts, "agent@interieur.test")
+	a.appendRaw("a1", "INBOX", "From: chef@interieur.test\r\nSubject: binaire\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nMDEyMzQ1Njc4OQ==\r\n--B\r\nContent-Type: text/plain\r\n\r\nabcdefgh\r\n--B--\r\n")
+	a.do("a2", "SELECT INBOX")
+	a.send("a3 FETCH 11 (BINARY.PEEK[1]<2.5> BINARY.PEEK[2] BINARY.PEEK[1]<7.100>)")
+	var got strings.Builder
+	for {
+		l := a.line()
+		got.WriteString(l + "\n")
+		if strings.HasPrefix(l, "a3 ") {
+			break
+		}
+	}
+	s := got.String()
+	assert.Contains(t, s, "BINARY[1]<2> ~{5}\n23456 BINARY[2] ~{", "%q", s)
+	assert.Contains(t, s, "abcdefgh", "%q", s)
+	assert.Contains(t, s, " BINARY[1]<7> ~{3}\n789)", "%q", s)
+	// The next FETCH is not affected by the last one's origins.
+	lines := a.do("a4", "FETCH 11 (BINARY.SIZE[1])")
+	assert.Contains(t, lines[0], "BINARY.SIZE[1] 10")
+}

@@ -156,8 +156,57 @@ type conn struct {
 	sessionEvents atomic.Int64            // events the session published
 	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
 
+	// binOrigins are the partial origins of the BINARY sections the
+	// session is writing, in order (-1: not partial): go-imap writes
+	// "BINARY[1] ~{n}" where RFC 3516 §4.3 wants "BINARY[1]<o> ~{n}".
+	bmu        sync.Mutex
+	binOrigins []int64
+
 	closeOnce sync.Once
 	closed    chan struct{}
+}
+
+// expectBinary records the partial origin (-1: none) of the next BINARY
+// section written; reset forgets those of an earlier FETCH.
+func (c *conn) expectBinary(origin int64, reset bool) {
+	c.bmu.Lock()
+	if reset {
+		c.binOrigins = c.binOrigins[:0]
+	} else {
+		c.binOrigins = append(c.binOrigins, origin)
+	}
+	c.bmu.Unlock()
+}
+
+var binaryLiteral = []byte("] ~{")
+
+// binaryOrigin adds the partial origin to a line ending with a BINARY
+// section's literal, when it was partial.
+func (c *conn) binaryOrigin(line []byte) []byte {
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	if len(c.binOrigins) == 0 {
+		return line
+	}
+	i := bytes.LastIndex(line, binaryLiteral)
+	if i < 0 {
+		return line
+	}
+	j := bytes.LastIndex(line[:i], []byte("BINARY["))
+	if j < 0 || bytes.ContainsAny(line[j:i], " ()") {
+		return line
+	}
+	o := c.binOrigins[0]
+	c.binOrigins = c.binOrigins[1:]
+	if o < 0 {
+		return line
+	}
+	out := make([]byte, 0, len(line)+22)
+	out = append(out, line[:i+1]...)
+	out = append(out, '<')
+	out = strconv.AppendInt(out, o, 10)
+	out = append(out, '>')
+	return append(out, line[i+1:]...)
 }
 
 func (c *conn) addPending(tag string, p pending) {
@@ -1294,6 +1343,9 @@ func (w *respWriter) emit(line []byte) error {
 		if handled {
 			return nil
 		}
+	}
+	if _, _, isLit := literalSize(line); isLit {
+		out = c.binaryOrigin(out)
 	}
 	c.wmu.Lock()
 	c.client.SetWriteDeadline(time.Now().Add(writeTimeout))
