@@ -55,3 +55,18 @@ func TestFetchBinaryPartialOrigin(t *testing.T) {
 	lines := a.do("a4", "FETCH 11 (BINARY.SIZE[1])")
 	assert.Contains(t, lines[0], "BINARY.SIZE[1] 10")
 }
+
+// RFC 3501 §6.4.4 SEARCH FROM matches the From field; RFC 5322 §3.4.1
+// allows comments inside the address, which are not part of it.
+func TestSearchFromWithComments(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	a := rawSession(t, ts, "agent@interieur.test")
+	a.appendRaw("a1", "INBOX", "From: <user (comment)@ (comment) domain.org>\r\nTo: Team (x) <team (y)@ example.org>\r\nSubject: commentaires\r\n\r\ncorps\r\n")
+	a.do("a2", "SELECT INBOX")
+	assert.Contains(t, a.do("a3", `SEARCH FROM "user@domain.org"`), "* SEARCH 11")
+	assert.Contains(t, a.do("a4", `SEARCH TO "team@example.org"`), "* SEARCH 11")
+	assert.Contains(t, a.do("a5", `SEARCH FROM "comment"`), "* SEARCH 11", "the raw field still matches")
+	assert.Contains(t, a.do("a6", `SEARCH FROM "nobody@domain.org"`), "* SEARCH")
+	lines := a.do("a7", "FETCH 11 ENVELOPE")
+	assert.Contains(t, lines[0], `((NIL NIL "user" "domain.org"))`, "%q", lines)
+}

@@ -184,8 +184,12 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 				continue
 			}
 			found := false
+			addr := addressHeaders[strings.ToLower(hf.Key)]
 			for _, v := range vals {
-				if containsFold(decodeHeader(v), hf.Value) {
+				// An address with comments inside ("<user (x)@ (y)
+				// domain.org>", RFC 5322 §3.4.1) matches without them too.
+				if containsFold(decodeHeader(v), hf.Value) ||
+					(addr && strings.ContainsRune(v, '(') && containsFold(decodeHeader(store.StripComments(v)), hf.Value)) {
 					found = true
 					break
 				}
@@ -238,6 +242,9 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 	}
 	return true, nil
 }
+
+// addressHeaders hold addresses (SEARCH FROM, TO, CC, BCC and HEADER).
+var addressHeaders = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "sender": true, "reply-to": true}
 
 func matchDate(t, since, before time.Time) bool {
 	// Dates compare by day, in the message's own zone.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"mime"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -25,11 +26,78 @@ func envelope(h textproto.Header) *imap.Envelope {
 		{"From", &env.From}, {"Sender", &env.Sender}, {"Reply-To", &env.ReplyTo},
 		{"To", &env.To}, {"Cc", &env.Cc}, {"Bcc", &env.Bcc},
 	} {
-		if l, ok := groupAddressList(h.Get(f.key)); ok {
+		v := h.Get(f.key)
+		if l, ok := groupAddressList(v); ok {
 			*f.list = l
+		} else if len(*f.list) == 0 && strings.ContainsRune(v, '(') {
+			// Comments inside an address ("<user (x)@ (y) domain.org>",
+			// RFC 5322 §3.4.1 CFWS) defeat the address parser.
+			*f.list = parseAddresses(StripComments(v))
 		}
 	}
 	return env
+}
+
+func parseAddresses(text string) []imap.Address {
+	var out []imap.Address
+	addrs, _ := mail.ParseAddressList(text)
+	for _, a := range addrs {
+		mailbox, host, ok := strings.Cut(a.Address, "@")
+		if ok {
+			out = append(out, imap.Address{Name: a.Name, Mailbox: mailbox, Host: host})
+		}
+	}
+	return out
+}
+
+var (
+	spaceAroundAt    = regexp.MustCompile(`\s*@\s*`)
+	spaceInAngles    = regexp.MustCompile(`<\s+|\s+>`)
+	spaceAroundDot   = regexp.MustCompile(`\s*\.\s*`)
+	spaceRuns        = regexp.MustCompile(`\s+`)
+	addrSpecInAngles = regexp.MustCompile(`<[^<>"]*>`)
+)
+
+// StripComments removes the comments of a structured header value (outside
+// quoted strings, nested ones included) and the folding white space that
+// RFC 5322 §3.4.1 allows around an address's "@" and dots, so that
+// "<user (comment)@ (comment) domain.org>" reads "<user@domain.org>".
+func StripComments(s string) string {
+	var b strings.Builder
+	depth, inQuote := 0, false
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		switch {
+		case inQuote:
+			b.WriteByte(ch)
+			if ch == '\\' && i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			} else if ch == '"' {
+				inQuote = false
+			}
+		case depth > 0:
+			if ch == '\\' {
+				i++
+			} else if ch == '(' {
+				depth++
+			} else if ch == ')' {
+				depth--
+			}
+		case ch == '(':
+			depth++
+			b.WriteByte(' ')
+		case ch == '"':
+			inQuote = true
+			b.WriteByte(ch)
+		default:
+			b.WriteByte(ch)
+		}
+	}
+	out := spaceAroundAt.ReplaceAllString(b.String(), "@")
+	out = spaceInAngles.ReplaceAllStringFunc(out, strings.TrimSpace)
+	out = addrSpecInAngles.ReplaceAllStringFunc(out, func(a string) string { return spaceAroundDot.ReplaceAllString(a, ".") })
+	return strings.TrimSpace(spaceRuns.ReplaceAllString(out, " "))
 }
 
 // addrItem is a top-level item of an address list: an address (text) or
@@ -129,13 +197,7 @@ func groupAddressList(v string) ([]imap.Address, bool) {
 	}
 	var out []imap.Address
 	add := func(text string) {
-		addrs, _ := mail.ParseAddressList(text)
-		for _, a := range addrs {
-			mailbox, host, ok := strings.Cut(a.Address, "@")
-			if ok {
-				out = append(out, imap.Address{Name: a.Name, Mailbox: mailbox, Host: host})
-			}
-		}
+		out = append(out, parseAddresses(text)...)
 	}
 	for _, it := range items {
 		if !it.group {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-message/textproto"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -34,4 +35,22 @@ func TestEnvelopeGroups(t *testing.T) {
 		_, ok := groupAddressList(plain)
 		assert.False(t, ok, "no group in %s", plain)
 	}
+}
+
+// RFC 5322 §3.4.1: comments and folding white space may sit inside an
+// address; they are not part of it.
+func TestStripCommentsAndEnvelope(t *testing.T) {
+	for in, want := range map[string]string{
+		"<user (comment)@ (comment) domain.org>":    "<user@domain.org>",
+		`"A (not a comment)" <a (x) @ b . example>`: `"A (not a comment)" <a@b.example>`,
+		"Jean (le (chef)) <jean@x.test>":            "Jean <jean@x.test>",
+		"user@x.test (Display)":                     "user@x.test",
+		"< user@x.test >, b (y)@z.test":             "<user@x.test>, b@z.test",
+	} {
+		assert.Equal(t, want, StripComments(in), in)
+	}
+	var h textproto.Header
+	h.Set("From", "<user (comment)@ (comment) domain.org>")
+	env := envelope(h)
+	assert.Equal(t, []imap.Address{{Mailbox: "user", Host: "domain.org"}}, env.From)
 }
