@@ -70,3 +70,39 @@ func TestSearchFromWithComments(t *testing.T) {
 	lines := a.do("a7", "FETCH 11 ENVELOPE")
 	assert.Contains(t, lines[0], `((NIL NIL "user" "domain.org"))`, "%q", lines)
 }
+
+// Subscriptions are the user's, not the mailboxes' (RFC 3501 §6.3.6,
+// §6.3.9): CREATE does not subscribe, DELETE does not unsubscribe, and
+// LIST (SUBSCRIBED) shows such a name \NonExistent (RFC 5258 §3.1). With
+// "%", levels above a mailbox are listed \Noselect (RFC 3501 §6.3.8), LSUB
+// lists an unsubscribed level with a subscribed child \Noselect (§6.3.9),
+// and RECURSIVEMATCH gives it CHILDINFO (RFC 5258 §3.5).
+func TestListSubscriptions(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	a := rawSession(t, ts, "agent@interieur.test")
+	a.do("a1", "CREATE Projets")
+	assert.NotContains(t, strings.Join(a.do("a2", `LSUB "" "*"`), "\n"), "Projets")
+	assert.Equal(t, `* LIST (\HasNoChildren) "/" "Projets"`, a.do("a3", `LIST "" Projets`)[0])
+	a.do("a4", "SUBSCRIBE Projets")
+	assert.Equal(t, `* LIST (\HasNoChildren \Subscribed) "/" "Projets"`, a.do("a5", `LIST "" Projets`)[0])
+	a.do("a6", "DELETE Projets")
+	assert.Contains(t, a.do("a7", `LSUB "" "*"`), `* LSUB () "/" "Projets"`)
+	assert.Contains(t, a.do("a8", `LIST (SUBSCRIBED) "" "*"`), `* LIST (\NonExistent \Subscribed) "/" "Projets"`)
+	assert.NotContains(t, strings.Join(a.do("a9", `LIST "" "*"`), "\n"), "Projets")
+	a.do("a10", "UNSUBSCRIBE Projets")
+	assert.NotContains(t, strings.Join(a.do("a11", `LSUB "" "*"`), "\n"), "Projets")
+
+	a.do("b1", "CREATE Dossiers/2025")
+	lines := a.do("b2", `LIST "" "%"`)
+	assert.Contains(t, lines, `* LIST (\HasChildren \Noselect) "/" "Dossiers"`, "%q", lines)
+	assert.NotContains(t, a.do("b3", `LIST "" "*"`), `* LIST (\HasChildren \Noselect) "/" "Dossiers"`, "an implied level is not listed for *")
+	a.do("b4", "SUBSCRIBE Dossiers/2025")
+	lines = a.do("b5", `LSUB "" "%"`)
+	assert.Contains(t, lines, `* LSUB (\Noselect) "/" "Dossiers"`, "%q", lines)
+	assert.NotContains(t, strings.Join(lines, "\n"), "Dossiers/2025")
+	lines = a.do("b6", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`)
+	assert.Contains(t, lines, `* LIST (\HasChildren \Noselect) "/" "Dossiers" (CHILDINFO ("SUBSCRIBED"))`, "%q", lines)
+	assert.Contains(t, lines, `* LIST (\HasNoChildren \Subscribed) "/" INBOX`, "%q", lines)
+	lines = a.do("b7", `LIST (SUBSCRIBED) "" "*"`)
+	assert.Contains(t, lines, `* LIST (\HasNoChildren \Subscribed) "/" "Dossiers/2025"`, "%q", lines)
+}

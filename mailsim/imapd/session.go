@@ -393,18 +393,29 @@ func (s *session) Rename(oldName, newName string, options *imap.RenameOptions) e
 func (s *session) Subscribe(name string) error   { return s.subscribe(name, true) }
 func (s *session) Unsubscribe(name string) error { return s.subscribe(name, false) }
 
+// subscribe changes the user's subscriptions. SUBSCRIBE needs an existing
+// mailbox; UNSUBSCRIBE takes any valid name, so that a subscription that
+// outlived its mailbox's DELETE can be removed (RFC 3501 §6.3.6-7).
 func (s *session) subscribe(name string, v bool) error {
-	mb, owner, err := s.mailbox(name)
 	cmd := "SUBSCRIBE"
-	if !v {
+	var owner string
+	var err error
+	if v {
+		_, owner, err = s.mailbox(name)
+	} else {
 		cmd = "UNSUBSCRIBE"
+		if name == "" {
+			err = noMailbox(name)
+		} else if err = s.srv.checkName(name); err == nil {
+			owner, _, _ = s.resolve(name)
+		}
 	}
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPSubscribe, Command: cmd}, name, owner)
 	if err == nil {
-		mb.SetSubscribed(v)
+		err = s.srv.cfg.Store.Subscribe(s.user, name, v)
 	}
 	s.emitResult(e, err)
-	return err
+	return imapErr(err)
 }
 
 func (s *session) emitResult(e audit.Event, err error) {

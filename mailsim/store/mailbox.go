@@ -31,8 +31,7 @@ type Mailbox struct {
 	uids   []uint32 // when !dense: present UIDs, ascending
 	flags  map[uint32][]imap.Flag
 	extra  map[uint32]*Message
-	subbed bool
-	gone   bool
+	gone bool
 	// views are the sessions that have the mailbox selected.
 	views map[*View]struct{}
 	// keywords are the keywords used in the mailbox, in order of first
@@ -67,7 +66,6 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 		n:           count,
 		flags:       map[uint32][]imap.Flag{},
 		extra:       map[uint32]*Message{},
-		subbed:      true,
 	}
 }
 
@@ -112,20 +110,6 @@ func (mb *Mailbox) SpecialUse() string { return mb.specialUse }
 
 // UIDValidity returns the UIDVALIDITY.
 func (mb *Mailbox) UIDValidity() uint32 { return mb.uidValidity }
-
-// Subscribed tells whether the mailbox is subscribed.
-func (mb *Mailbox) Subscribed() bool {
-	mb.mu.RLock()
-	defer mb.mu.RUnlock()
-	return mb.subbed
-}
-
-// SetSubscribed changes the subscription.
-func (mb *Mailbox) SetSubscribed(v bool) {
-	mb.mu.Lock()
-	mb.subbed = v
-	mb.mu.Unlock()
-}
 
 // Deleted tells whether the mailbox was deleted.
 func (mb *Mailbox) Deleted() bool {
