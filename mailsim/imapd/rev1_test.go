@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -200,4 +201,28 @@ func TestKeywordLimit(t *testing.T) {
 	ts.eventWith(t, audit.IMAPStore, "limit_keywords")
 	lines = a.do("a3", "STORE 1 +FLAGS ("+strings.Join(kw[:store.MaxKeywords], " ")+")")
 	assert.Contains(t, lines[indexOf(lines, "* FLAGS")], fmt.Sprintf("$k%d)", store.MaxKeywords-1))
+}
+
+// A selected session that reads nothing while its mailbox changes does not
+// make memory grow without bound: past store.MaxViewChanges unread
+// changes its view is dropped, and at its next command it is told BYE
+// [LIMIT] and audited (limit_mailbox_changes).
+func TestViewChangesBounded(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	a := rawSession(t, ts, "agent@interieur.test")
+	a.do("a1", "SELECT INBOX")
+	mb, err := ts.store.Mailbox("agent@interieur.test", "INBOX")
+	require.NoError(t, err)
+	for i := 0; i <= store.MaxViewChanges; i++ {
+		_, err := mb.StoreFlags([]uint32{1}, store.FlagsSet, []imap.Flag{imap.Flag([]string{`\Seen`, `\Flagged`}[i%2])}, nil)
+		require.NoError(t, err)
+	}
+	a.send("a2 NOOP")
+	lines := readToEOF(t, a)
+	require.NotEmpty(t, lines)
+	assert.True(t, strings.HasPrefix(lines[0], "* BYE [LIMIT]"), "%q", lines[:min(3, len(lines))])
+	ts.eventWith(t, audit.IMAPLogout, "limit_mailbox_changes")
+	// Another session is unaffected.
+	b := rawSession(t, ts, "agent@interieur.test")
+	assert.Contains(t, b.do("b1", "SELECT INBOX"), "* 10 EXISTS")
 }

@@ -585,7 +585,19 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	return s.view.Poll(w, allowExpunge, s.rev1(), s.writeFlags)
+	return s.viewLost(s.view.Poll(w, allowExpunge, s.rev1(), s.writeFlags))
+}
+
+// viewLost ends a session whose view of its mailbox was dropped because it
+// fell store.MaxViewChanges behind: its client can no longer be told what
+// changed, so it is told BYE (audited as the logout's reason).
+func (s *session) viewLost(err error) error {
+	if !errors.Is(err, store.ErrViewOverflow) {
+		return err
+	}
+	s.info.SetCloseReason("limit_mailbox_changes")
+	s.conn.writeClient(fmt.Sprintf("* BYE [LIMIT] Over %d changes to the mailbox not read; select it again\r\n", store.MaxViewChanges))
+	return err
 }
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
@@ -599,7 +611,7 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	view, mb := s.view, s.mb
 	for {
 		changed := mb.Changed()
-		if err := view.Poll(w, true, s.rev1(), s.writeFlags); err != nil {
+		if err := s.viewLost(view.Poll(w, true, s.rev1(), s.writeFlags)); err != nil {
 			return err
 		}
 		select {

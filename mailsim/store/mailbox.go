@@ -26,12 +26,12 @@ type Mailbox struct {
 	uidNext     uint32
 	baseCount   uint32
 	// dense is true while the mailbox holds exactly UIDs 1..n.
-	dense  bool
-	n      uint32
-	uids   []uint32 // when !dense: present UIDs, ascending
-	flags  map[uint32][]imap.Flag
-	extra  map[uint32]*Message
-	gone bool
+	dense bool
+	n     uint32
+	uids  []uint32 // when !dense: present UIDs, ascending
+	flags map[uint32][]imap.Flag
+	extra map[uint32]*Message
+	gone  bool
 	// views are the sessions that have the mailbox selected.
 	views map[*View]struct{}
 	// keywords are the keywords used in the mailbox, in order of first

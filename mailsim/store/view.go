@@ -18,6 +18,15 @@ const MaxKeywords = 1000
 // MaxKeywords.
 var ErrTooManyKeywords = errors.New("too many keywords in mailbox")
 
+// MaxViewChanges bounds the changes queued for one session that has not
+// been told of them (it sent no command and is not idling): past it the
+// view is dropped and the session must end (ErrViewOverflow), rather than
+// memory grow with every change other sessions make.
+const MaxViewChanges = 100_000
+
+// ErrViewOverflow: the session fell MaxViewChanges behind its mailbox.
+var ErrViewOverflow = errors.New("too many changes to the selected mailbox since the session last read them")
+
 // FlagRecent is the IMAP4rev1 \Recent flag (RFC 3501 §2.3.2), which only
 // the server sets; go-imap v2 does not export it.
 const FlagRecent = imap.Flag(`\Recent`)
@@ -60,6 +69,7 @@ type View struct {
 	told     int             // keywords the client was told of
 	recent   map[uint32]bool // UIDs that are \Recent for this session (RFC 3501 §2.3.2)
 	closed   bool
+	overflow bool // fell MaxViewChanges behind: dropped
 }
 
 // Open starts a session's view of the mailbox (SELECT, or EXAMINE when
@@ -146,6 +156,9 @@ func (v *View) Items(keep func(cseq, uid uint32) bool) []Item {
 	mb := v.mb
 	mb.mu.RLock()
 	defer mb.mu.RUnlock()
+	if v.overflow {
+		return nil
+	}
 	n := mb.countLocked()
 	var out []Item
 	for seq := uint32(1); seq <= n; seq++ {
@@ -186,6 +199,10 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	if v.closed {
 		mb.mu.Unlock()
 		return nil
+	}
+	if v.overflow {
+		mb.mu.Unlock()
+		return ErrViewOverflow
 	}
 	take := len(v.queue)
 	if !allowExpunge {
@@ -261,7 +278,7 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 // writing.
 func (mb *Mailbox) queueLocked(u update, source *View) {
 	for v := range mb.views {
-		if v == source {
+		if v == source || v.overflow {
 			continue
 		}
 		if u.kind == updExists && len(v.queue) > 0 {
@@ -269,6 +286,10 @@ func (mb *Mailbox) queueLocked(u update, source *View) {
 				last.n, last.added, last.uid = u.n, last.added+u.added, u.uid
 				continue
 			}
+		}
+		if len(v.queue) >= MaxViewChanges {
+			v.queue, v.overflow = nil, true
+			continue
 		}
 		v.queue = append(v.queue, u)
 	}
