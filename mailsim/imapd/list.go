@@ -95,8 +95,9 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		return false
 	}
 	// Candidates: the mailboxes, then names that are not mailboxes: the
-	// levels above a mailbox or a subscription (for "%", RFC 3501 §6.3.8)
-	// and subscriptions whose mailbox is gone (RFC 5258 \NonExistent).
+	// levels above a mailbox or a subscription (RFC 3501 §6.3.8; listed
+	// for "*" too, as Dovecot does) and subscriptions whose mailbox is
+	// gone (RFC 5258 \NonExistent).
 	names := map[string]bool{}
 	for _, en := range entries {
 		names[strings.ToLower(en.name)] = true
@@ -111,9 +112,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	}
 	parentsOf := func(n string) {
 		for i := strings.LastIndexByte(n, delim); i > 0; i = strings.LastIndexByte(n[:i], delim) {
-			if noStar {
-				addExtra(n[:i])
-			}
+			addExtra(n[:i])
 		}
 	}
 	for _, en := range entries {
@@ -181,12 +180,12 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			}
 			childInfo = true
 		}
-		if en.implied && !(options.SelectSubscribed && (sub || childInfo)) && !(noStar && hasChildren(en.name)) {
-			// Not a mailbox: listed as a level above mailboxes (for "%"),
-			// or, with SUBSCRIBED, as a subscription.
+		if en.implied && !(options.SelectSubscribed && (sub || childInfo)) && !hasChildren(en.name) {
+			// Not a mailbox: listed as a level above mailboxes, or, with
+			// SUBSCRIBED, as a subscription.
 			continue
 		}
-		if en.implied && !hasChildren(en.name) {
+		if en.implied && options.SelectSubscribed {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
 		} else if hasChildren(en.name) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
