@@ -917,13 +917,22 @@ func (c *conn) discardCommand(n int64, budget int) error {
 }
 
 // fixCompletion replaces go-imap's "NO [SERVERBUG]" for a mailbox name it
-// could not decode from modified UTF-7 (LIST "" "a&b", RFC 3501 §5.1.3)
+// could not decode from modified UTF-7 (SELECT "a&b", RFC 3501 §5.1.3)
 // with the refusal mailsim gives any invalid name: NO [CANNOT] (RFC 5530).
+// A LIST or LSUB pattern that is not valid modified UTF-7 matches nothing
+// and answers OK, as Dovecot does; it is audited (imap.list, reason
+// invalid_mailbox_name, no hits).
 func (c *conn) fixCompletion(tag, line []byte) []byte {
 	cur := c.cur.Load()
 	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
 		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
 		return line
+	}
+	if cur.name == "LIST" || cur.name == "LSUB" {
+		c.sessionEvents.Add(1)
+		c.srv.emit(c.info, audit.Event{Action: audit.IMAPList, Outcome: audit.Success, Reason: "invalid_mailbox_name",
+			Command: cur.name, SearchHits: audit.Int(0), UserName: c.info.user()})
+		return []byte(string(tag) + " OK " + cur.name + " completed\r\n")
 	}
 	return []byte(string(tag) + " NO [CANNOT] " + textNameInvalid + ": not valid modified UTF-7\r\n")
 }
