@@ -145,6 +145,13 @@ func TestRecentForIMAP4rev1(t *testing.T) {
 	lines = a.do("a8", "NOOP")
 	assert.Contains(t, lines, "* 12 EXISTS")
 	assert.Contains(t, lines, "* 2 RECENT", "%q", lines)
+	// Expunging a recent message changes the RECENT count (as Dovecot
+	// says, after the EXPUNGE).
+	a.do("a9", `STORE 11 +FLAGS.SILENT (\Deleted)`)
+	lines = a.do("a10", "EXPUNGE")
+	i = indexOf(lines, "* 11 EXPUNGE")
+	require.GreaterOrEqual(t, i, 0, "%q", lines)
+	assert.Equal(t, "* 1 RECENT", lines[i+1], "%q", lines)
 
 	// STATUS counts the messages no session has seen; EXAMINE reports them
 	// without taking them, SELECT takes them.

@@ -235,7 +235,10 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 			}
 		case updExpunge:
 			v.count--
-			delete(v.recent, u.uid)
+			if v.recent[u.uid] {
+				delete(v.recent, u.uid)
+				u.added = 1 // the RECENT count changes: say so
+			}
 		case updFlags:
 			if v.told < len(mb.keywords) {
 				v.told = len(mb.keywords)
@@ -262,6 +265,9 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 			}
 		case updExpunge:
 			err = w.WriteExpunge(u.n)
+			if err == nil && rev1 && u.added == 1 {
+				err = w.WriteNumRecent(recentAfter[i])
+			}
 		case updFlags:
 			err = writeFlags(flags)
 		case updFetch:
