@@ -108,3 +108,21 @@ func TestListSubscriptions(t *testing.T) {
 	lines = a.do("b7", `LIST (SUBSCRIBED) "" "*"`)
 	assert.Contains(t, lines, `* LIST (\HasNoChildren \Subscribed) "/" "Dossiers/2025"`, "%q", lines)
 }
+
+// RFC 3501 §4.3: a literal cannot carry NUL. A message APPENDed through a
+// literal8 (RFC 3516 §4.2) with a part holding NUL bytes is kept with that
+// part in base64, so BODY[1] returns base64 and BINARY[1] the bytes — the
+// answers of Dovecot 2.3.19 to the same commands.
+func TestAppendBinaryWithNUL(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	a := rawSession(t, ts, "agent@interieur.test")
+	msg := "From: a@interieur.test\r\nSubject: nul\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\nab\x00cd\x00\r\n--B--\r\n"
+	a.send(fmt.Sprintf("a1 APPEND INBOX ~{%d+}\r\n%s", len(msg), msg))
+	require.Contains(t, a.until("a1 ")[0], "a1 OK")
+	a.do("a2", "SELECT INBOX")
+	lines := a.do("a3", "FETCH 11 (BODY.PEEK[1] BINARY.PEEK[1])")
+	assert.Equal(t, []string{"* 11 FETCH (UID 11 BODY[1] {8}", "YWIAY2QA BINARY[1] ~{6}", "ab\x00cd\x00)", "a3 OK FETCH completed"}, lines)
+	for _, l := range a.do("a4", "FETCH 11 BODY.PEEK[]") {
+		assert.NotContains(t, l, "\x00")
+	}
+}

@@ -478,6 +478,7 @@ func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32
 	if date.IsZero() {
 		date = mb.store.clock.Now()
 	}
+	raw = encodeNULParts(raw, mb.store.limits.depth)
 	if err := mb.reserve(int64(len(raw))); err != nil {
 		return 0, err
 	}
