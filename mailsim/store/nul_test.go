@@ -22,3 +22,14 @@ func TestEncodeNULParts(t *testing.T) {
 	nested := "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\n\r\n\x00\r\n--C--\r\n"
 	assert.Equal(t, "Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=C\r\n\r\n--C\r\nContent-Transfer-Encoding: base64\r\n\r\nAA==\r\n--C--\r\n", string(encodeNULParts([]byte(nested), 50)))
 }
+
+// Whatever the input (a client's APPEND), the rewrite ends without
+// panicking.
+func FuzzEncodeNULParts(f *testing.F) {
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\n\r\n\x00\r\n--B--\r\n"))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/x; boundary=\"q\"\r\n\r\n--q\r\n\x00--q--"))
+	f.Add([]byte("\x00"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		encodeNULParts(raw, 50)
+	})
+}
