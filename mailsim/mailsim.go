@@ -78,7 +78,10 @@ type Config struct {
 	// returned by Close.
 	OnAuditError func(error)
 	// RetainEvents is how many past events the admin stream can replay
-	// (default 1,000,000; negative keeps all).
+	// (default 1,000,000, and no more than audit.DefaultRetainBytes of
+	// them, so that a long run stays at constant memory; a replay from
+	// further back is refused, not silently shortened). Negative keeps
+	// all.
 	RetainEvents int
 	// AdminToken guards the admin API: every request but /healthz needs
 	// "Authorization: Bearer <token>", on loopback too. Generated when

@@ -29,7 +29,16 @@ type BusOptions struct {
 	// late and ask to start from an earlier sequence number. Default 0:
 	// keep only what current subscribers have not read. Negative keeps all.
 	Retain int
+	// RetainBytes bounds the memory of the events kept for late
+	// subscribers (an estimate: each event's struct and its strings).
+	// Default DefaultRetainBytes; negative: no bound but Retain's. It
+	// applies when Retain is not negative. Events that current subscribers
+	// have not read are kept whatever it says (they are bounded by MaxLag).
+	RetainBytes int64
 }
+
+// DefaultRetainBytes is the default bound of BusOptions.RetainBytes.
+const DefaultRetainBytes = 64 << 20
 
 // Bus carries audit events from the servers to subscribers, in publication
 // order, without loss. It is an append-only log read by cursors: a publisher
@@ -42,6 +51,8 @@ type Bus struct {
 	mu     sync.Mutex
 	cond   *sync.Cond
 	log    []*Event // events with sequence base+1 .. base+len(log)
+	sizes  []int32  // estimated bytes of each event of log
+	bytes  int64    // sum of sizes
 	base   uint64
 	subs   map[*Subscription]struct{}
 	closed bool
@@ -54,6 +65,9 @@ func NewBus(c clock.Clock, opts BusOptions) *Bus {
 	}
 	if opts.MaxLag <= 0 {
 		opts.MaxLag = 65536
+	}
+	if opts.RetainBytes == 0 {
+		opts.RetainBytes = DefaultRetainBytes
 	}
 	b := &Bus{clock: c, opts: opts, subs: map[*Subscription]struct{}{}}
 	b.cond = sync.NewCond(&b.mu)
@@ -91,6 +105,9 @@ func (b *Bus) Publish(e Event) (uint64, error) {
 		e.RunID = b.opts.RunID
 	}
 	b.log = append(b.log, &e)
+	sz := e.memSize()
+	b.sizes = append(b.sizes, int32(min(sz, 1<<30)))
+	b.bytes += sz
 	b.trim()
 	b.cond.Broadcast()
 	return seq, nil
@@ -117,13 +134,21 @@ func (b *Bus) trim() {
 			keepFrom = s.cursor
 		}
 	}
+	// With a retention window, events after retainFrom are also kept for
+	// late subscribers, within both the count and the byte bounds.
 	if r := uint64(b.opts.Retain); r > 0 {
-		if b.last() <= r {
-			return
+		var retainFrom uint64
+		if b.last() > r {
+			retainFrom = b.last() - r
 		}
-		if b.last()-r < keepFrom {
-			keepFrom = b.last() - r
+		if over := b.bytes - b.opts.RetainBytes; b.opts.RetainBytes > 0 && over > 0 {
+			i := 0
+			for ; over > 0 && i < len(b.sizes); i++ {
+				over -= int64(b.sizes[i])
+			}
+			retainFrom = max(retainFrom, b.base+uint64(i))
 		}
+		keepFrom = min(keepFrom, retainFrom)
 	}
 	if keepFrom <= b.base {
 		return
@@ -132,10 +157,23 @@ func (b *Bus) trim() {
 	if drop < 1024 && drop < len(b.log) { // amortise copying
 		return
 	}
+	for _, sz := range b.sizes[:drop] {
+		b.bytes -= int64(sz)
+	}
 	n := copy(b.log, b.log[drop:])
 	clear(b.log[n:])
 	b.log = b.log[:n]
+	copy(b.sizes, b.sizes[drop:])
+	b.sizes = b.sizes[:n]
 	b.base = keepFrom
+}
+
+// Retained returns how many events the bus holds and their estimated
+// bytes (unread by a subscriber, or kept for late ones).
+func (b *Bus) Retained() (events int, bytes int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.log), b.bytes
 }
 
 // Subscribe returns a subscription that reads events published after this

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,4 +223,50 @@ func TestSinkCountsWhatItLost(t *testing.T) {
 			require.LessOrEqual(t, written+lost, uint64(n))
 		}
 	}
+}
+
+// The events kept for late subscribers are bounded in bytes as well as in
+// number; a subscriber that lags still gets every event, in order (the
+// publishers wait for it instead).
+func TestRetainBytesBound(t *testing.T) {
+	const bound = 1 << 20
+	b := NewBus(nil, BusOptions{Retain: 1_000_000, RetainBytes: bound, MaxLag: 3000})
+	subj := strings.Repeat("s", 200)
+	probe := Event{MessageSubj: subj}
+	one := probe.memSize()
+	slow := b.Subscribe()
+	const total = 50_000
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < total; i++ {
+			if _, err := b.Publish(Event{Action: IMAPFetch, MessageSubj: subj}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	var next uint64 = 1
+	for next <= total {
+		evs, err := slow.NextBatch(context.Background(), 100)
+		require.NoError(t, err)
+		for _, e := range evs {
+			require.Equal(t, next, e.Sequence, "no event skipped for a lagging subscriber")
+			next++
+		}
+		n, bytes := b.Retained()
+		require.LessOrEqual(t, n, 3000+1024+int(bound/one)+1, "held events bounded by lag and retention")
+		require.LessOrEqual(t, bytes, int64(3000+1024)*one+bound)
+	}
+	require.NoError(t, <-done)
+	n, bytes := b.Retained()
+	assert.LessOrEqual(t, bytes, bound+1024*one, "retained: %d events, %d bytes", n, bytes)
+	assert.Greater(t, bytes, int64(bound/2))
+	_, err := b.SubscribeFrom(1)
+	require.ErrorIs(t, err, ErrNotRetained, "a late subscriber is told what it cannot have")
+	late, err := b.SubscribeFrom(total - 10)
+	require.NoError(t, err)
+	e, err := late.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(total-10), e.Sequence)
 }

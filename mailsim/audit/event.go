@@ -6,7 +6,11 @@
 // docs/audit-schema.md.
 package audit
 
-import "time"
+import (
+	"reflect"
+	"time"
+	"unsafe"
+)
 
 // Event actions. IMAP and SMTP actions are prefixed by their protocol.
 const (
@@ -309,3 +313,29 @@ func (e *Event) intField(name string) (int64, bool) {
 
 // Time returns the event's timestamp (for rule engines).
 func (e *Event) Time() time.Time { return e.Timestamp }
+
+// eventStrings are the indexes of Event's string fields, for memSize.
+var eventStrings = func() []int {
+	var out []int
+	t := reflect.TypeFor[Event]()
+	for i := range t.NumField() {
+		if t.Field(i).Type.Kind() == reflect.String {
+			out = append(out, i)
+		}
+	}
+	return out
+}()
+
+// memSize estimates the memory an event holds: the struct, its strings
+// and attachment names (shared strings are counted as if they were not).
+func (e *Event) memSize() int64 {
+	n := int64(unsafe.Sizeof(*e))
+	v := reflect.ValueOf(e).Elem()
+	for _, i := range eventStrings {
+		n += int64(v.Field(i).Len())
+	}
+	for _, a := range e.AttachmentNames {
+		n += int64(len(a)) + int64(unsafe.Sizeof(a))
+	}
+	return n
+}

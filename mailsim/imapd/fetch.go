@@ -22,6 +22,7 @@ import (
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
+	s.conn.expectBinary(0, true)
 	markSeen := false
 	if !s.readOnly {
 		for _, bs := range options.BodySection {
@@ -93,7 +94,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	writeFlags := options.Flags
 	if markSeen && !store.HasFlag(flags, imap.FlagSeen) {
-		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.tracker)
+		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.view)
 		if err != nil {
 			return err
 		}
@@ -103,6 +104,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		writeFlags = true
 	}
 
+	if writeFlags {
+		if err := s.announceFlags(); err != nil {
+			return err
+		}
+	}
 	rw := w.CreateMessage(seq)
 	// However this message ends (a write to a client that reset fails),
 	// the writer is closed: it holds go-imap's response encoder, and a
@@ -116,7 +122,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}()
 	rw.WriteUID(imap.UID(it.UID))
 	if writeFlags {
-		rw.WriteFlags(flags)
+		rw.WriteFlags(s.withRecent(it.UID, flags))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
@@ -166,6 +172,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		if len(bs.Part) <= m.MaxMIMEDepth() {
 			buf = imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
 		}
+		origin := int64(-1)
+		if bs.Partial != nil {
+			origin = bs.Partial.Offset
+		}
+		s.conn.expectBinary(origin, false)
 		if err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
 			return err
 		}

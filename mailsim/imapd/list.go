@@ -12,10 +12,11 @@ import (
 )
 
 type listEntry struct {
-	name   string
-	mb     *store.Mailbox // nil for \Noselect parents
-	owner  string
-	parent bool
+	name    string
+	mb      *store.Mailbox // nil for \Noselect parents
+	owner   string
+	parent  bool
+	implied bool // not a mailbox: a level above one, or a subscription only
 }
 
 // visible returns every mailbox name the user can see, with the
@@ -78,44 +79,129 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		s.emitResult(e, err)
 		return err
 	}
+	subs, err := s.srv.cfg.Store.Subscriptions(s.user)
+	if err != nil {
+		s.emitResult(e, err)
+		return err
+	}
+	lsub := s.conn.current() == "LSUB"
+	subscribed := func(name string) bool { _, ok := subs[store.SubscriptionKey(name)]; return ok }
+	matches := func(name string) bool {
+		for _, p := range patterns {
+			if imapserver.MatchList(name, delim, ref, p) {
+				return true
+			}
+		}
+		return false
+	}
+	// Candidates: the mailboxes, then names that are not mailboxes: the
+	// levels above a mailbox or a subscription (RFC 3501 §6.3.8; listed
+	// for "*" too, as Dovecot does) and subscriptions whose mailbox is
+	// gone (RFC 5258 \NonExistent).
 	names := map[string]bool{}
 	for _, en := range entries {
-		names[en.name] = true
+		names[strings.ToLower(en.name)] = true
+	}
+	noStar := !strings.Contains(strings.Join(patterns, ""), "*")
+	var extra []string
+	addExtra := func(n string) {
+		if k := strings.ToLower(n); !names[k] {
+			names[k] = true
+			extra = append(extra, n)
+		}
+	}
+	parentsOf := func(n string) {
+		for i := strings.LastIndexByte(n, delim); i > 0; i = strings.LastIndexByte(n[:i], delim) {
+			addExtra(n[:i])
+		}
+	}
+	for _, en := range entries {
+		parentsOf(en.name)
+	}
+	var subNames []string
+	for _, n := range subs {
+		subNames = append(subNames, n)
+	}
+	sort.Strings(subNames)
+	for _, n := range subNames {
+		addExtra(n)
+		parentsOf(n)
+	}
+	sort.Strings(extra)
+	for _, n := range extra {
+		entries = append(entries, listEntry{name: n, implied: true})
+	}
+	hasChildren := func(n string) bool {
+		for _, en := range entries {
+			if !en.implied && len(en.name) > len(n) && en.name[len(n)] == delim && strings.EqualFold(en.name[:len(n)], n) {
+				return true
+			}
+		}
+		return false
+	}
+	subscribedBelow := func(n string) bool {
+		for _, sn := range subNames {
+			if len(sn) > len(n) && sn[len(n)] == delim && strings.EqualFold(sn[:len(n)], n) {
+				return true
+			}
+		}
+		return false
 	}
 	matched := 0
 	for _, en := range entries {
-		ok := false
-		for _, p := range patterns {
-			if imapserver.MatchList(en.name, delim, ref, p) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if !matches(en.name) {
 			continue
 		}
+		sub := subscribed(en.name)
 		data := &imap.ListData{Mailbox: en.name, Delim: delim}
-		hasChildren := false
-		for n := range names {
-			if strings.HasPrefix(n, en.name+"/") {
-				hasChildren = true
-				break
+		if lsub {
+			// RFC 3501 §6.3.9: the subscribed names; with "%", a level
+			// that is not subscribed but has a subscribed child is
+			// returned \Noselect.
+			switch {
+			case sub:
+			case noStar && subscribedBelow(en.name):
+				data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+			default:
+				continue
 			}
+			if err := w.WriteList(data); err != nil {
+				return err
+			}
+			matched++
+			continue
 		}
-		if hasChildren {
+		childInfo := false
+		if options.SelectSubscribed && !sub {
+			// RFC 5258 §3.5: with RECURSIVEMATCH, a name with a
+			// subscribed child is returned with CHILDINFO.
+			if !options.SelectRecursiveMatch || !subscribedBelow(en.name) {
+				continue
+			}
+			childInfo = true
+		}
+		if en.implied && !(options.SelectSubscribed && (sub || childInfo)) && !hasChildren(en.name) {
+			// Not a mailbox: listed as a level above mailboxes, or, with
+			// SUBSCRIBED, as a subscription.
+			continue
+		}
+		if en.implied && options.SelectSubscribed {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
+		} else if hasChildren(en.name) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
 		} else {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
 		}
-		if en.mb == nil {
+		if en.mb == nil && (len(data.Attrs) == 0 || data.Attrs[0] != imap.MailboxAttrNonExistent) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
-		} else {
-			if options.SelectSubscribed && !en.mb.Subscribed() {
-				continue
-			}
-			if en.mb.Subscribed() {
-				data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
-			}
+		}
+		if sub {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if childInfo {
+			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+		}
+		if en.mb != nil {
 			su := en.mb.SpecialUse()
 			if options.SelectSpecialUse && su == "" {
 				continue
@@ -129,8 +215,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 					data.Status = st
 				}
 			}
-		}
-		if en.mb == nil && (options.SelectSubscribed || options.SelectSpecialUse) {
+		} else if options.SelectSpecialUse {
 			continue
 		}
 		if err := w.WriteList(data); err != nil {

@@ -26,11 +26,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	criteria = s.staticCriteria(criteria)
 	var seqs []uint32
 	var uids []imap.UID
-	items := s.mb.Items(nil)
+	items := s.view.Items(nil)
 	for _, it := range items {
-		cseq := s.tracker.EncodeSeqNum(it.Seq)
-		if cseq == 0 {
-			continue
+		cseq := it.Seq
+		if s.view.Recent(it.UID) && s.rev1() {
+			// RECENT, NEW and OLD (RFC 3501 §6.4.4) test \Recent.
+			f, err := it.FlagsOrBase()
+			if err != nil {
+				return nil, err
+			}
+			it.Flags = append(f[:len(f):len(f)], store.FlagRecent)
 		}
 		ok, err := match(it, cseq, criteria)
 		if err != nil {
@@ -71,7 +76,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 
 func (s *session) staticCriteria(c *imap.SearchCriteria) *imap.SearchCriteria {
 	cp := *c
-	max := s.mb.Count()
+	max := s.view.Count()
 	cp.SeqNum = nil
 	for _, set := range c.SeqNum {
 		if imap.IsSearchRes(set) {
@@ -179,8 +184,12 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 				continue
 			}
 			found := false
+			addr := addressHeaders[strings.ToLower(hf.Key)]
 			for _, v := range vals {
-				if containsFold(decodeHeader(v), hf.Value) {
+				// An address with comments inside ("<user (x)@ (y)
+				// domain.org>", RFC 5322 §3.4.1) matches without them too.
+				if containsFold(decodeHeader(v), hf.Value) ||
+					(addr && strings.ContainsRune(v, '(') && containsFold(decodeHeader(store.StripComments(v)), hf.Value)) {
 					found = true
 					break
 				}
@@ -233,6 +242,9 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 	}
 	return true, nil
 }
+
+// addressHeaders hold addresses (SEARCH FROM, TO, CC, BCC and HEADER).
+var addressHeaders = map[string]bool{"from": true, "to": true, "cc": true, "bcc": true, "sender": true, "reply-to": true}
 
 func matchDate(t, since, before time.Time) bool {
 	// Dates compare by day, in the message's own zone.

@@ -1,6 +1,8 @@
 package imapd
 
 import (
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -23,32 +25,23 @@ func (s *session) resolveSet(numSet imap.NumSet) ([]store.Item, []uint32) {
 		}
 		numSet = s.lastRes
 	}
-	var clientSeqs []uint32
+	var items []store.Item
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		max := s.mb.Count()
-		set = staticSeqSet(set, max)
-		items := s.mb.Items(func(seq, uid uint32) bool {
-			c := s.tracker.EncodeSeqNum(seq)
-			if c != 0 && set.Contains(c) {
-				clientSeqs = append(clientSeqs, c)
-				return true
-			}
-			return false
-		})
-		return items, clientSeqs
+		// "*" is the last message the client knows of (RFC 9051 §9).
+		set = staticSeqSet(set, s.view.Count())
+		items = s.view.Items(func(cseq, uid uint32) bool { return set.Contains(cseq) })
 	case imap.UIDSet:
+		// Messages the client was not told of yet are left out: their
+		// sequence numbers would be unknown to it (RFC 9051 §7.5.1).
 		set = staticUIDSet(set, s.mb.MaxUID())
-		items := s.mb.Items(func(seq, uid uint32) bool {
-			if set.Contains(imap.UID(uid)) {
-				clientSeqs = append(clientSeqs, s.tracker.EncodeSeqNum(seq))
-				return true
-			}
-			return false
-		})
-		return items, clientSeqs
+		items = s.view.Items(func(cseq, uid uint32) bool { return set.Contains(imap.UID(uid)) })
 	}
-	return nil, nil
+	clientSeqs := make([]uint32, len(items))
+	for i, it := range items {
+		clientSeqs[i] = it.Seq
+	}
+	return items, clientSeqs
 }
 
 func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
@@ -108,7 +101,12 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for i, it := range items {
 		uids[i] = it.UID
 	}
-	res, err := s.mb.StoreFlags(uids, op, flags.Flags, s.tracker)
+	res, err := s.mb.StoreFlags(uids, op, flags.Flags, s.view)
+	if errors.Is(err, store.ErrTooManyKeywords) {
+		e.Outcome, e.Reason = audit.Failure, "limit_keywords"
+		s.emit(e)
+		return imapErr(err)
+	}
 	if err != nil {
 		return err
 	}
@@ -126,9 +124,12 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		if !ok || seqs[i] == 0 {
 			continue
 		}
+		if err := s.announceFlags(); err != nil {
+			return err
+		}
 		rw := w.CreateMessage(seqs[i])
 		rw.WriteUID(imap.UID(it.UID))
-		rw.WriteFlags(f)
+		rw.WriteFlags(s.withRecent(it.UID, f))
 		if err := rw.Close(); err != nil {
 			return err
 		}
@@ -156,6 +157,11 @@ func storeOpString(f *imap.StoreFlags) string {
 
 // Expunge removes \Deleted messages.
 func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	if s.readOnly && s.conn.current() == "CLOSE" {
+		// CLOSE after EXAMINE closes without expunging, and answers OK
+		// (RFC 3501 §6.4.2, RFC 9051 §6.4.1).
+		return nil
+	}
 	if s.readOnly {
 		s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPExpunge, Command: "EXPUNGE", Outcome: audit.Failure, Reason: "read_only"}, s.mbName, s.mbOwner))
 		return s.readOnlyErr()
@@ -197,12 +203,10 @@ func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.
 		s.emitResult(base, err)
 		return nil, nil, err
 	}
-	if dmb == s.mb && cmd == "MOVE" {
-		base.Outcome, base.Reason = audit.Failure, "same_mailbox"
-		s.emit(base)
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination mailboxes are identical"}
-	}
 	_ = downer
+	// MOVE into the mailbox the messages are in moves them all the same:
+	// new UIDs, COPYUID, then EXPUNGE of the old ones (as Dovecot does;
+	// RFC 6851 §3.3 does not forbid it).
 	if len(items) == 0 {
 		// Nothing matched (e.g. UID COPY of expunged UIDs): a plain OK
 		// without COPYUID, which cannot carry empty sets (RFC 4315).

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,8 +22,14 @@ func TestCopyMoveEmptySet(t *testing.T) {
 	r.send("m UID MOVE 9999 Sent")
 	lines = r.until("m ")
 	assert.Equal(t, []string{"m OK UID MOVE completed"}, lines)
+	// MOVE into the same mailbox moves the message: a new UID, COPYUID,
+	// and the old one expunged (RFC 6851 §3.3, RFC 4315 §3; Dovecot does
+	// the same).
 	r.send("x MOVE 1 INBOX")
-	assert.True(t, strings.HasPrefix(r.until("x ")[0], "x NO [CANNOT]"))
+	lines = r.until("x ")
+	assert.Equal(t, []string{"* OK [COPYUID 1 1 31] COPY completed", "* 31 EXISTS", "* 1 RECENT", "* 1 EXPUNGE", "x OK MOVE completed"}, lines)
+	r.send("f FETCH 30 (UID)")
+	assert.Equal(t, "* 30 FETCH (UID 31)", r.until("f ")[0])
 
 	evs := ts.events(t)
 	cp := actions(evs, audit.IMAPCopy)
@@ -34,8 +39,9 @@ func TestCopyMoveEmptySet(t *testing.T) {
 	mv := actions(evs, audit.IMAPMove)
 	require.Len(t, mv, 2)
 	assert.Equal(t, "no_messages", mv[0].Reason)
-	assert.Equal(t, audit.Failure, mv[1].Outcome)
-	assert.Equal(t, "same_mailbox", mv[1].Reason)
+	assert.Equal(t, audit.Success, mv[1].Outcome)
+	assert.Equal(t, uint32(1), mv[1].MessageUID)
+	assert.Equal(t, "INBOX", mv[1].DestMailbox)
 }
 
 // "$" before any SEARCH SAVE is the empty set (RFC 5182), not an error.

@@ -37,8 +37,10 @@ type session struct {
 	mbName   string // as the client named it
 	mbOwner  string
 	readOnly bool
-	tracker  *imapserver.SessionTracker
+	view     *store.View
 	lastRes  imap.UIDSet // SEARCHRES
+
+	ic *imapserver.Conn // for the capabilities the client enabled
 
 	fetches  atomic.Int64
 	bytesOut atomic.Int64
@@ -57,7 +59,62 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
 	s.sessions.Add(1)
-	return &session{srv: s, info: ic.info, conn: ic.out.c}, nil, nil
+	return &session{srv: s, info: ic.info, conn: ic.out.c, ic: c}, nil, nil
+}
+
+// rev1 tells whether the client speaks IMAP4rev1: it did not ENABLE
+// IMAP4rev2, so \Recent and RECENT responses apply (RFC 3501 §2.3.2).
+func (s *session) rev1() bool {
+	return s.ic == nil || !s.ic.EnabledCaps().Has(imap.CapIMAP4rev2)
+}
+
+// withRecent adds \Recent to the flags of a message recent for this
+// session, for an IMAP4rev1 client.
+func (s *session) withRecent(uid uint32, flags []imap.Flag) []imap.Flag {
+	if s.view != nil && s.view.Recent(uid) && s.rev1() {
+		return append(flags[:len(flags):len(flags)], store.FlagRecent)
+	}
+	return flags
+}
+
+// writeFlags sends FLAGS and PERMANENTFLAGS for the selected mailbox: when
+// a keyword is used for the first time, sessions that have the mailbox
+// selected learn of it before any FETCH carries it (RFC 3501 §7.2.6).
+// Written to the client directly: imapserver has flushed every earlier
+// response, and writes its next one after this.
+func (s *session) writeFlags(flags []imap.Flag) error {
+	var b strings.Builder
+	b.WriteString("* FLAGS (")
+	for i, f := range flags {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(string(f))
+	}
+	b.WriteString(")\r\n")
+	if s.readOnly {
+		b.WriteString("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n")
+	} else {
+		b.WriteString("* OK [PERMANENTFLAGS (")
+		for _, f := range flags {
+			b.WriteString(string(f))
+			b.WriteByte(' ')
+		}
+		b.WriteString("\\*)] Flags permitted\r\n")
+	}
+	return s.conn.writeClient(b.String())
+}
+
+// announceFlags sends FLAGS when the mailbox has keywords this client was
+// not told of yet; called before writing a message's flags.
+func (s *session) announceFlags() error {
+	if s.view == nil {
+		return nil
+	}
+	if flags, ok := s.view.NewFlags(); ok {
+		return s.writeFlags(flags)
+	}
+	return nil
 }
 
 func (s *session) emit(e audit.Event) {
@@ -83,10 +140,8 @@ func (s *session) Close() error {
 	}
 	s.closed = true
 	defer s.srv.sessions.Done()
-	if s.tracker != nil {
-		s.tracker.Close()
-		s.tracker = nil
-	}
+	s.view.Close()
+	s.view = nil
 	// Why the session ended: client_logout, client_eof, client_reset,
 	// server_shutdown, limit_* or timeout_* (set where it was seen).
 	why := s.info.CloseReason()
@@ -246,9 +301,9 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		action, cmd = audit.IMAPExamine, "EXAMINE"
 	}
 	readOnly := options != nil && options.ReadOnly
-	if s.tracker != nil {
-		s.tracker.Close()
-		s.tracker, s.mb = nil, nil
+	if s.view != nil {
+		s.view.Close()
+		s.view, s.mb = nil, nil
 		s.info.setSelected("", "")
 	}
 	mb, owner, err := s.mailbox(name)
@@ -257,34 +312,40 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		s.emit(e)
 		return nil, err
 	}
-	st, err := mb.Stats(true, false)
+	unseen, err := mb.Stats(true, false)
 	if err != nil {
 		return nil, err
 	}
+	// The view starts from the mailbox as it is when it opens: what the
+	// client is told here is exactly what later updates build on.
+	view, st := mb.Open(readOnly)
 	s.mb, s.mbName, s.mbOwner, s.readOnly = mb, name, owner, readOnly
 	s.info.setSelected(name, owner)
-	s.tracker = mb.Tracker().NewSession()
+	s.view = view
 	s.lastRes = nil
 	s.emit(s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}, name, owner))
-	perm := []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
-	if readOnly {
-		perm = nil
+	var perm []imap.Flag
+	if !readOnly {
+		perm = append(append(perm, st.Flags...), imap.FlagWildcard)
+	}
+	first := unseen.FirstUnseen
+	if first > st.Messages {
+		first = 0 // a hint only: messages went away in between
 	}
 	return &imap.SelectData{
 		Flags:             st.Flags,
 		PermanentFlags:    perm,
 		NumMessages:       st.Messages,
-		FirstUnseenSeqNum: st.FirstUnseen,
+		NumRecent:         st.Recent,
+		FirstUnseenSeqNum: first,
 		UIDNext:           imap.UID(st.UIDNext),
 		UIDValidity:       st.UIDValidity,
 	}, nil
 }
 
 func (s *session) Unselect() error {
-	if s.tracker != nil {
-		s.tracker.Close()
-	}
-	s.tracker, s.mb, s.mbName, s.mbOwner, s.readOnly, s.lastRes = nil, nil, "", "", false, nil
+	s.view.Close()
+	s.view, s.mb, s.mbName, s.mbOwner, s.readOnly, s.lastRes = nil, nil, "", "", false, nil
 	s.info.setSelected("", "")
 	return nil
 }
@@ -332,18 +393,29 @@ func (s *session) Rename(oldName, newName string, options *imap.RenameOptions) e
 func (s *session) Subscribe(name string) error   { return s.subscribe(name, true) }
 func (s *session) Unsubscribe(name string) error { return s.subscribe(name, false) }
 
+// subscribe changes the user's subscriptions. SUBSCRIBE needs an existing
+// mailbox; UNSUBSCRIBE takes any valid name, so that a subscription that
+// outlived its mailbox's DELETE can be removed (RFC 3501 §6.3.6-7).
 func (s *session) subscribe(name string, v bool) error {
-	mb, owner, err := s.mailbox(name)
 	cmd := "SUBSCRIBE"
-	if !v {
+	var owner string
+	var err error
+	if v {
+		_, owner, err = s.mailbox(name)
+	} else {
 		cmd = "UNSUBSCRIBE"
+		if name == "" {
+			err = noMailbox(name)
+		} else if err = s.srv.checkName(name); err == nil {
+			owner, _, _ = s.resolve(name)
+		}
 	}
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPSubscribe, Command: cmd}, name, owner)
 	if err == nil {
-		mb.SetSubscribed(v)
+		err = s.srv.cfg.Store.Subscribe(s.user, name, v)
 	}
 	s.emitResult(e, err)
-	return err
+	return imapErr(err)
 }
 
 func (s *session) emitResult(e audit.Event, err error) {
@@ -366,6 +438,10 @@ func reason(err error) string {
 			return "already_exists"
 		case imap.ResponseCodeOverQuota:
 			return "limit_quota"
+		case imap.ResponseCodeLimit:
+			if strings.Contains(ie.Text, "keywords") {
+				return "limit_keywords"
+			}
 		}
 		if r, ok := nameErrReasons[ie.Text]; ok {
 			return r
@@ -379,6 +455,8 @@ func reason(err error) string {
 		return "already_exists"
 	case errors.Is(err, store.ErrOverQuota):
 		return "limit_quota"
+	case errors.Is(err, store.ErrTooManyKeywords):
+		return "limit_keywords"
 	}
 	return "error"
 }
@@ -396,6 +474,9 @@ func imapErr(err error) error {
 	}
 	if errors.Is(err, store.ErrOverQuota) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
+	}
+	if errors.Is(err, store.ErrTooManyKeywords) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: fmt.Sprintf("Too many keywords in mailbox (at most %d)", store.MaxKeywords)}
 	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
 }
@@ -441,7 +522,8 @@ func statusData(mb *store.Mailbox, name string, options *imap.StatusOptions) (*i
 		d.Size = &n
 	}
 	if options.NumRecent {
-		n := uint32(0)
+		// Messages no session has seen yet (RFC 3501 §6.3.10).
+		n := st.Recent
 		d.NumRecent = &n
 	}
 	return d, nil
@@ -476,7 +558,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	}
 	uid, err := mb.Append(buf.Bytes(), flags, date)
 	if err != nil {
-		if errors.Is(err, store.ErrOverQuota) {
+		if errors.Is(err, store.ErrOverQuota) || errors.Is(err, store.ErrTooManyKeywords) {
 			err = imapErr(err)
 		} else {
 			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
@@ -500,24 +582,36 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
-	if s.tracker == nil {
+	if s.view == nil {
 		return nil
 	}
-	return s.tracker.Poll(w, allowExpunge)
+	return s.viewLost(s.view.Poll(w, allowExpunge, s.rev1(), s.writeFlags))
+}
+
+// viewLost ends a session whose view of its mailbox was dropped because it
+// fell store.MaxViewChanges behind: its client can no longer be told what
+// changed, so it is told BYE (audited as the logout's reason).
+func (s *session) viewLost(err error) error {
+	if !errors.Is(err, store.ErrViewOverflow) {
+		return err
+	}
+	s.info.SetCloseReason("limit_mailbox_changes")
+	s.conn.writeClient(fmt.Sprintf("* BYE [LIMIT] Over %d changes to the mailbox not read; select it again\r\n", store.MaxViewChanges))
+	return err
 }
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	// The imap.idle event is recorded by the wire shim (auditIdle).
-	if s.tracker == nil {
+	if s.view == nil {
 		<-stop
 		return nil
 	}
-	// Not s.tracker.Idle: it misses an update queued between "+ idling"
-	// and its own registration (see store.Mailbox.Changed).
-	tracker, mb := s.tracker, s.mb
+	// Changed is taken before each poll, so an update queued between
+	// "+ idling" and the wait is not missed (see store.Mailbox.Changed).
+	view, mb := s.view, s.mb
 	for {
 		changed := mb.Changed()
-		if err := tracker.Poll(w, true); err != nil {
+		if err := s.viewLost(view.Poll(w, true, s.rev1(), s.writeFlags)); err != nil {
 			return err
 		}
 		select {

@@ -156,8 +156,57 @@ type conn struct {
 	sessionEvents atomic.Int64            // events the session published
 	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
 
+	// binOrigins are the partial origins of the BINARY sections the
+	// session is writing, in order (-1: not partial): go-imap writes
+	// "BINARY[1] ~{n}" where RFC 3516 §4.3 wants "BINARY[1]<o> ~{n}".
+	bmu        sync.Mutex
+	binOrigins []int64
+
 	closeOnce sync.Once
 	closed    chan struct{}
+}
+
+// expectBinary records the partial origin (-1: none) of the next BINARY
+// section written; reset forgets those of an earlier FETCH.
+func (c *conn) expectBinary(origin int64, reset bool) {
+	c.bmu.Lock()
+	if reset {
+		c.binOrigins = c.binOrigins[:0]
+	} else {
+		c.binOrigins = append(c.binOrigins, origin)
+	}
+	c.bmu.Unlock()
+}
+
+var binaryLiteral = []byte("] ~{")
+
+// binaryOrigin adds the partial origin to a line ending with a BINARY
+// section's literal, when it was partial.
+func (c *conn) binaryOrigin(line []byte) []byte {
+	c.bmu.Lock()
+	defer c.bmu.Unlock()
+	if len(c.binOrigins) == 0 {
+		return line
+	}
+	i := bytes.LastIndex(line, binaryLiteral)
+	if i < 0 {
+		return line
+	}
+	j := bytes.LastIndex(line[:i], []byte("BINARY["))
+	if j < 0 || bytes.ContainsAny(line[j:i], " ()") {
+		return line
+	}
+	o := c.binOrigins[0]
+	c.binOrigins = c.binOrigins[1:]
+	if o < 0 {
+		return line
+	}
+	out := make([]byte, 0, len(line)+22)
+	out = append(out, line[:i+1]...)
+	out = append(out, '<')
+	out = strconv.AppendInt(out, o, 10)
+	out = append(out, '>')
+	return append(out, line[i+1:]...)
 }
 
 func (c *conn) addPending(tag string, p pending) {
@@ -868,14 +917,33 @@ func (c *conn) discardCommand(n int64, budget int) error {
 }
 
 // fixCompletion replaces go-imap's "NO [SERVERBUG]" for a mailbox name it
-// could not decode from modified UTF-7 (LIST "" "a&b") with a clean BAD.
+// could not decode from modified UTF-7 (SELECT "a&b", RFC 3501 §5.1.3)
+// with the refusal mailsim gives any invalid name: NO [CANNOT] (RFC 5530).
+// A LIST or LSUB pattern that is not valid modified UTF-7 matches nothing
+// and answers OK, as Dovecot does; it is audited (imap.list, reason
+// invalid_mailbox_name, no hits).
 func (c *conn) fixCompletion(tag, line []byte) []byte {
 	cur := c.cur.Load()
 	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
 		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
 		return line
 	}
-	return []byte(string(tag) + " BAD " + textNameInvalid + "\r\n")
+	if cur.name == "LIST" || cur.name == "LSUB" {
+		c.sessionEvents.Add(1)
+		c.srv.emit(c.info, audit.Event{Action: audit.IMAPList, Outcome: audit.Success, Reason: "invalid_mailbox_name",
+			Command: cur.name, SearchHits: audit.Int(0), UserName: c.info.user()})
+		return []byte(string(tag) + " OK " + cur.name + " completed\r\n")
+	}
+	return []byte(string(tag) + " NO [CANNOT] " + textNameInvalid + ": not valid modified UTF-7\r\n")
+}
+
+// current returns the name of the command being relayed ("UID FETCH",
+// "CLOSE"...), "" between commands.
+func (c *conn) current() string {
+	if cur := c.cur.Load(); cur != nil {
+		return cur.name
+	}
+	return ""
 }
 
 // relayed is the command being relayed.
@@ -1284,6 +1352,9 @@ func (w *respWriter) emit(line []byte) error {
 		if handled {
 			return nil
 		}
+	}
+	if _, _, isLit := literalSize(line); isLit {
+		out = c.binaryOrigin(out)
 	}
 	c.wmu.Lock()
 	c.client.SetWriteDeadline(time.Now().Add(writeTimeout))

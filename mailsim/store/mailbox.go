@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // Mailbox is one folder of one owner. Its base messages (UIDs 1..base count)
 // come from the Base; mutations are kept here.
 type Mailbox struct {
-	store   *Store
-	tracker *imapserver.MailboxTracker
-	usage   *atomic.Int64 // the owner's added bytes, against the quota
+	store *Store
+	usage *atomic.Int64 // the owner's added bytes, against the quota
 
 	mu          sync.RWMutex
 	owner       string
@@ -28,15 +26,22 @@ type Mailbox struct {
 	uidNext     uint32
 	baseCount   uint32
 	// dense is true while the mailbox holds exactly UIDs 1..n.
-	dense  bool
-	n      uint32
-	uids   []uint32 // when !dense: present UIDs, ascending
-	flags  map[uint32][]imap.Flag
-	extra  map[uint32]*Message
-	subbed bool
-	gone   bool
-	// changed is closed, and cleared, when an update is queued on the
-	// tracker: an IDLE loop that took it before polling cannot miss an
+	dense bool
+	n     uint32
+	uids  []uint32 // when !dense: present UIDs, ascending
+	flags map[uint32][]imap.Flag
+	extra map[uint32]*Message
+	gone  bool
+	// views are the sessions that have the mailbox selected.
+	views map[*View]struct{}
+	// keywords are the keywords used in the mailbox, in order of first
+	// use (at most MaxKeywords).
+	keywords []imap.Flag
+	// recentFrom: messages from this UID on were seen by no session yet
+	// (they are \Recent for the next to see them, RFC 3501 §2.3.2).
+	recentFrom uint32
+	// changed is closed, and cleared, when an update is queued for the
+	// views: an IDLE loop that took it before polling cannot miss an
 	// update (see Changed). Made only when someone waits, so mutations
 	// nobody idles on allocate nothing.
 	changed chan struct{}
@@ -48,7 +53,8 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 	}
 	return &Mailbox{
 		store:       s,
-		tracker:     imapserver.NewMailboxTracker(count),
+		views:       map[*View]struct{}{},
+		recentFrom:  count + 1,
 		owner:       owner,
 		name:        name,
 		origin:      name,
@@ -60,13 +66,12 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 		n:           count,
 		flags:       map[uint32][]imap.Flag{},
 		extra:       map[uint32]*Message{},
-		subbed:      true,
 	}
 }
 
-// Changed returns a channel that is closed at the next update queued on the
-// mailbox's tracker (new messages, expunges, flag changes). Take it, then
-// poll the session tracker, then wait on it: an update queued after the poll
+// Changed returns a channel that is closed at the next update queued for
+// the mailbox's views (new messages, expunges, flag changes). Take it, then
+// poll the session's view, then wait on it: an update queued after the poll
 // closes the channel, one queued before it was delivered by the poll.
 //
 // imapserver.SessionTracker.Idle cannot be used for this: it registers for
@@ -105,20 +110,6 @@ func (mb *Mailbox) SpecialUse() string { return mb.specialUse }
 
 // UIDValidity returns the UIDVALIDITY.
 func (mb *Mailbox) UIDValidity() uint32 { return mb.uidValidity }
-
-// Subscribed tells whether the mailbox is subscribed.
-func (mb *Mailbox) Subscribed() bool {
-	mb.mu.RLock()
-	defer mb.mu.RUnlock()
-	return mb.subbed
-}
-
-// SetSubscribed changes the subscription.
-func (mb *Mailbox) SetSubscribed(v bool) {
-	mb.mu.Lock()
-	mb.subbed = v
-	mb.mu.Unlock()
-}
 
 // Deleted tells whether the mailbox was deleted.
 func (mb *Mailbox) Deleted() bool {
@@ -326,9 +317,11 @@ const (
 )
 
 // StoreFlags changes the flags of the messages with the given UIDs and
-// returns their new flags by UID. source is the tracker of the session doing
-// it (it is not notified of its own change); nil notifies all.
-func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, source *imapserver.SessionTracker) (map[uint32][]imap.Flag, error) {
+// returns their new flags by UID. source is the view of the session doing
+// it (it is not notified of its own change); nil notifies all. Keywords not
+// used in the mailbox before are defined first (every view is sent FLAGS),
+// up to MaxKeywords.
+func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, source *View) (map[uint32][]imap.Flag, error) {
 	// Base flags must be known before the change; load them without the lock.
 	base := map[uint32][]imap.Flag{}
 	for _, uid := range uids {
@@ -346,6 +339,13 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	if op != FlagsDel {
+		kw, err := mb.newKeywordsLocked(flags)
+		if err != nil {
+			return nil, err
+		}
+		mb.defineLocked(kw)
+	}
 	out := map[uint32][]imap.Flag{}
 	for _, uid := range uids {
 		seq := mb.seqOfLocked(uid)
@@ -363,10 +363,7 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 		next := applyFlags(cur, op, flags)
 		mb.flags[uid] = next
 		out[uid] = next
-		mb.tracker.QueueMessageFlags(seq, imap.UID(uid), slices.Clone(next), source)
-	}
-	if len(out) > 0 {
-		mb.notifyLocked()
+		mb.queueLocked(update{kind: updFetch, n: seq, uid: uid, flags: slices.Clone(next)}, source)
 	}
 	return out, nil
 }
@@ -462,11 +459,8 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 			mb.usage.Add(-m.Size)
 			delete(mb.extra, uid)
 		}
-		mb.tracker.QueueExpunge(seq)
+		mb.queueLocked(update{kind: updExpunge, n: seq, uid: uid}, nil)
 		out = append(out, Expunged{UID: uid, Seq: seq, Msg: it})
-	}
-	if len(out) > 0 {
-		mb.notifyLocked()
 	}
 	return out
 }
@@ -484,6 +478,7 @@ func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32
 	if date.IsZero() {
 		date = mb.store.clock.Now()
 	}
+	raw = encodeNULParts(raw, mb.store.limits.depth)
 	if err := mb.reserve(int64(len(raw))); err != nil {
 		return 0, err
 	}
@@ -503,13 +498,18 @@ func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 		mb.usage.Add(-m.Size)
 		return 0, ErrNoMailbox
 	}
+	kw, err := mb.newKeywordsLocked(m.baseFlags)
+	if err != nil {
+		mb.usage.Add(-m.Size)
+		return 0, err
+	}
+	mb.defineLocked(kw)
 	mb.undenseLocked()
 	uid := mb.uidNext
 	mb.uidNext++
 	mb.uids = append(mb.uids, uid)
 	mb.extra[uid] = m
-	mb.tracker.QueueNumMessages(uint32(len(mb.uids)))
-	mb.notifyLocked()
+	mb.queueLocked(update{kind: updExists, n: uint32(len(mb.uids)), added: 1, uid: uid}, nil)
 	return uid, nil
 }
 
@@ -559,15 +559,19 @@ type Stats struct {
 	Deleted     uint32
 	Size        int64
 	Flags       []imap.Flag
+	// Recent: messages no session has seen yet (\Recent for the next).
+	Recent uint32
 }
 
 // Stats computes the summary. Unseen counts and sizes need every message's
 // flags: wantUnseen/wantSize false skip that work.
 func (mb *Mailbox) Stats(wantUnseen, wantSize bool) (Stats, error) {
 	mb.mu.RLock()
-	st := Stats{Messages: mb.countLocked(), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity}
+	st := Stats{Messages: mb.countLocked(), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked()}
+	for seq := st.Messages; seq >= 1 && mb.uidAtLocked(seq) >= mb.recentFrom; seq-- {
+		st.Recent++
+	}
 	mb.mu.RUnlock()
-	st.Flags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 	if !wantUnseen && !wantSize {
 		return st, nil
 	}

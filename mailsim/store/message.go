@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
@@ -93,7 +92,7 @@ func (m *Message) Header() textproto.Header { return m.header }
 func (m *Message) parseStructure() {
 	m.once.Do(func() {
 		m.bs = bodyStructure(m.Raw, m.limits)
-		m.env = imapserver.ExtractEnvelope(m.header)
+		m.env = envelope(m.header)
 	})
 }
 

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapserver"
-
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
 
@@ -101,6 +99,10 @@ type owner struct {
 	mu    sync.Mutex
 	boxes map[string]*Mailbox // by lower-cased name ("inbox" for INBOX)
 	next  uint32              // next UIDVALIDITY for created mailboxes
+	// subs are the user's subscriptions, by lower-cased name, to the name
+	// as subscribed. They are the user's, not the mailboxes': CREATE does
+	// not add one, DELETE does not remove one (RFC 3501 §6.3.6, §6.3.9).
+	subs map[string]string
 }
 
 // New returns a store over base.
@@ -162,11 +164,12 @@ func (s *Store) owner(addr string) (*owner, error) {
 	if folders == nil {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownOwner, addr)
 	}
-	o := &owner{boxes: map[string]*Mailbox{}}
+	o := &owner{boxes: map[string]*Mailbox{}, subs: map[string]string{"inbox": "INBOX"}}
 	for _, f := range folders {
 		mb := newMailbox(s, addr, canonName(f.Name), f.SpecialUse, f.UIDValidity, f.Count, true)
 		mb.usage = &o.used
 		o.boxes[key(f.Name)] = mb
+		o.subs[key(f.Name)] = canonName(f.Name)
 		if f.UIDValidity >= o.next {
 			o.next = f.UIDValidity + 1
 		}
@@ -293,8 +296,52 @@ func (s *Store) Rename(ownerAddr, oldName, newName string) error {
 	delete(o.boxes, key(oldName))
 	mb.rename(newName)
 	o.boxes[key(newName)] = mb
+	// Subscriptions follow the renamed mailbox and its children.
+	for k, v := range o.subs {
+		if k == key(oldName) || strings.HasPrefix(k, prefix) {
+			nn := newName + v[len(oldName):]
+			delete(o.subs, k)
+			o.subs[key(nn)] = nn
+		}
+	}
 	return nil
 }
+
+// Subscribe adds name to (or, v false, removes it from) user's
+// subscriptions. The name need not exist (a subscription outlives DELETE).
+func (s *Store) Subscribe(user, name string, v bool) error {
+	o, err := s.owner(user)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	name = canonName(name)
+	if v {
+		o.subs[key(name)] = name
+	} else {
+		delete(o.subs, key(name))
+	}
+	return nil
+}
+
+// Subscriptions returns user's subscriptions by lower-cased name.
+func (s *Store) Subscriptions(user string) (map[string]string, error) {
+	o, err := s.owner(user)
+	if err != nil {
+		return nil, err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make(map[string]string, len(o.subs))
+	for k, v := range o.subs {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// SubscriptionKey is the key of name in Subscriptions.
+func SubscriptionKey(name string) string { return key(name) }
 
 // Usage returns the bytes of messages owner added on top of the corpus,
 // and the quota (0: none).
@@ -315,6 +362,3 @@ func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
 	uid, err := mb.Append(raw, nil, time.Time{})
 	return uid, err
 }
-
-// Tracker returns the imapserver tracker of a mailbox, for IMAP sessions.
-func (mb *Mailbox) Tracker() *imapserver.MailboxTracker { return mb.tracker }

@@ -1,0 +1,276 @@
+package imapd
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// viewChecker follows one session's view of its selected mailbox through
+// every untagged response it is sent, and records each response that breaks
+// the rules of RFC 9051 §7.5.1 (RFC 3501 §7.4.1 and §5.5) or §7.3.1/§7.3.2:
+//   - EXISTS never reports fewer messages than the client was told of,
+//     unless EXPUNGE responses came in between;
+//   - FETCH, EXPUNGE and SEARCH name only sequence numbers the client knows
+//     (1..the last EXISTS, less the EXPUNGEs since);
+//   - no EXPUNGE is sent while a FETCH, STORE or SEARCH (not their UID
+//     forms) is in progress;
+//   - a keyword in a FETCH FLAGS was announced by a FLAGS response first.
+type viewChecker struct {
+	name     string
+	exists   uint32
+	selected bool
+	cmd      string // the command in progress, upper case
+	keywords map[string]bool
+	errs     []string
+	kwErrs   int
+}
+
+func (v *viewChecker) fail(line, format string, args ...any) {
+	if len(v.errs) < 20 {
+		v.errs = append(v.errs, fmt.Sprintf("%s during %s: %q: %s", v.name, v.cmd, line, fmt.Sprintf(format, args...)))
+	}
+}
+
+func parenList(s, key string) ([]string, bool) {
+	i := strings.Index(strings.ToUpper(s), key+" (")
+	if i < 0 {
+		return nil, false
+	}
+	rest := s[i+len(key)+2:]
+	j := strings.IndexByte(rest, ')')
+	if j < 0 {
+		return nil, false
+	}
+	return strings.Fields(rest[:j]), true
+}
+
+// untagged checks one untagged response line.
+func (v *viewChecker) untagged(line string) {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return
+	}
+	up := strings.ToUpper(f[1])
+	if up == "FLAGS" {
+		list, _ := parenList(line, "FLAGS")
+		v.keywords = map[string]bool{}
+		for _, fl := range list {
+			v.keywords[strings.ToLower(fl)] = true
+		}
+		return
+	}
+	if up == "SEARCH" {
+		for _, n := range f[2:] {
+			x, err := strconv.ParseUint(n, 10, 32)
+			if err != nil {
+				break
+			}
+			if !strings.HasPrefix(v.cmd, "UID ") && (x == 0 || uint32(x) > v.exists) {
+				v.fail(line, "search result %d beyond the %d messages the client knows", x, v.exists)
+			}
+		}
+		return
+	}
+	n, err := strconv.ParseUint(f[1], 10, 32)
+	if err != nil || len(f) < 3 {
+		return
+	}
+	num := uint32(n)
+	switch strings.ToUpper(f[2]) {
+	case "EXISTS":
+		if v.selected && num < v.exists {
+			v.fail(line, "EXISTS went down from %d to %d with no EXPUNGE", v.exists, num)
+		}
+		v.exists = num
+	case "EXPUNGE":
+		switch v.cmd {
+		case "FETCH", "STORE", "SEARCH":
+			v.fail(line, "EXPUNGE sent during %s (RFC 9051 §7.5.1)", v.cmd)
+		}
+		if num == 0 || num > v.exists {
+			v.fail(line, "EXPUNGE of a message the client was never told of (%d known)", v.exists)
+		} else {
+			v.exists--
+		}
+	case "FETCH":
+		if num == 0 || num > v.exists {
+			v.fail(line, "FETCH of a message the client was never told of (%d known)", v.exists)
+		}
+		if list, ok := parenList(line, "FLAGS"); ok {
+			for _, fl := range list {
+				if !strings.HasPrefix(fl, `\`) && !v.keywords[strings.ToLower(fl)] {
+					if v.kwErrs++; v.kwErrs > 3 {
+						continue
+					}
+					v.fail(line, "keyword %s not announced in FLAGS", fl)
+				}
+			}
+		}
+	}
+}
+
+// stressClient is a raw IMAP client whose every response goes through its
+// viewChecker. Its methods return errors (it runs in goroutines).
+type stressClient struct {
+	c   net.Conn
+	br  *bufio.Reader
+	v   *viewChecker
+	seq int
+}
+
+func (sc *stressClient) readLine() (string, error) {
+	l, err := sc.br.ReadString('\n')
+	return strings.TrimRight(l, "\r\n"), err
+}
+
+// cmd sends a command (literal: the content of a synchronizing literal
+// ending the line) and reads to its tagged response, checking each
+// untagged one.
+func (sc *stressClient) cmd(name, args string, literal string) (string, error) {
+	sc.seq++
+	tag := fmt.Sprintf("s%d", sc.seq)
+	sc.v.cmd = name
+	line := tag + " " + name
+	if args != "" {
+		line += " " + args
+	}
+	if literal != "" {
+		line += fmt.Sprintf(" {%d}", len(literal))
+	}
+	if _, err := io.WriteString(sc.c, line+"\r\n"); err != nil {
+		return "", err
+	}
+	if literal != "" {
+		l, err := sc.readLine()
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(l, "+") {
+			return l, fmt.Errorf("%s: no continuation: %q", name, l)
+		}
+		if _, err := io.WriteString(sc.c, literal+"\r\n"); err != nil {
+			return "", err
+		}
+	}
+	for {
+		l, err := sc.readLine()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		if strings.HasPrefix(l, "* ") {
+			sc.v.untagged(l)
+			continue
+		}
+		if strings.HasPrefix(l, tag+" ") {
+			if !strings.HasPrefix(l, tag+" OK") {
+				return l, fmt.Errorf("%s %s: %q", name, args, l)
+			}
+			return l, nil
+		}
+	}
+}
+
+func (sc *stressClient) selectInbox() error {
+	sc.v.selected = false
+	sc.v.exists = 0
+	_, err := sc.cmd("SELECT", "INBOX", "")
+	sc.v.selected = true
+	return err
+}
+
+// TestSequenceNumberDiscipline runs sessions that APPEND, STORE new
+// keywords, EXPUNGE, FETCH and SEARCH the same mailbox at once over real
+// TCP, and checks every response each of them is sent against its own view
+// of the mailbox (RFC 9051 §7.5.1, §7.3.1, §7.3.2, §7.4.1; RFC 3501 §7.2.6
+// for FLAGS). Bounded by a number of commands, not a duration.
+func TestSequenceNumberDiscipline(t *testing.T) {
+	ts := startConnServer(t, connServerOpts{})
+	const workers, steps = 8, 400
+	var wg sync.WaitGroup
+	checkers := make([]*viewChecker, workers)
+	errs := make([]error, workers)
+	for w := range workers {
+		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w)}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = stressSession(ts.addr, w, steps, checkers[w])
+		}()
+	}
+	wg.Wait()
+	for w := range workers {
+		if errs[w] != nil {
+			t.Errorf("session %d: %v", w, errs[w])
+		}
+		for _, e := range checkers[w].errs {
+			t.Error(e)
+		}
+	}
+}
+
+func stressSession(addr string, w, steps int, v *viewChecker) error {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	sc := &stressClient{c: c, br: bufio.NewReader(c), v: v}
+	if _, err := sc.readLine(); err != nil {
+		return err
+	}
+	user := "agent@interieur.test"
+	if _, err := sc.cmd("LOGIN", user+" secret-agent", ""); err != nil {
+		return err
+	}
+	if err := sc.selectInbox(); err != nil {
+		return err
+	}
+	rng := rand.New(rand.NewSource(int64(w) + 1))
+	pick := func() uint32 { return uint32(rng.Intn(int(v.exists))) + 1 }
+	for i := range steps {
+		var err error
+		op := rng.Intn(9)
+		if v.exists == 0 && op >= 1 && op <= 3 {
+			op = 0
+		}
+		switch op {
+		case 0:
+			msg := fmt.Sprintf("From: s%d@interieur.test\r\nSubject: stress %d/%d\r\n\r\nbody\r\n", w, w, i)
+			_, err = sc.cmd("APPEND", fmt.Sprintf("INBOX ($a%d)", w), msg)
+		case 1:
+			_, err = sc.cmd("STORE", fmt.Sprintf("%d +FLAGS ($k%d_%d)", pick(), w, i), "")
+		case 2:
+			_, err = sc.cmd("STORE", fmt.Sprintf("%d +FLAGS (\\Deleted)", pick()), "")
+		case 3:
+			_, err = sc.cmd("EXPUNGE", "", "")
+		case 4:
+			_, err = sc.cmd("FETCH", "1:* (UID FLAGS)", "")
+		case 5:
+			_, err = sc.cmd("SEARCH", "ALL", "")
+		case 6:
+			_, err = sc.cmd("UID FETCH", "1:* (FLAGS)", "")
+		case 7:
+			_, err = sc.cmd("NOOP", "", "")
+		case 8:
+			if i%2 == 0 {
+				err = sc.selectInbox()
+			} else {
+				_, err = sc.cmd("UID SEARCH", "KEYWORD $a1", "")
+			}
+		}
+		if err != nil && !strings.Contains(err.Error(), " NO ") {
+			return err
+		}
+	}
+	_, err = sc.cmd("LOGOUT", "", "")
+	return err
+}
