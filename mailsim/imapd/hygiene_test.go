@@ -49,6 +49,9 @@ func TestAbruptFaultsLeaveNothingBehind(t *testing.T) {
 	cases := []struct {
 		name  string
 		fault func(t *testing.T, ts *testServer)
+		// timeout overrides the server's timeouts: uploading 24 MiB on a
+		// loaded 2-core machine can pause longer than 400 ms between reads
+		timeout time.Duration
 	}{
 		{name: "reset before the greeting is read", fault: func(t *testing.T, ts *testServer) { reset(dialRaw(t, ts.addr).c) }},
 		{name: "FIN before the greeting is read", fault: func(t *testing.T, ts *testServer) { dialRaw(t, ts.addr).c.Close() }},
@@ -140,24 +143,28 @@ func TestAbruptFaultsLeaveNothingBehind(t *testing.T) {
 			reset(r.c)
 		}},
 		{name: "reset during a large FETCH", fault: func(t *testing.T, ts *testServer) {
-			msg := largeMessage() // built first: the session times out after 400 ms of silence
+			msg := largeMessage() // built first: the session times out after a short silence
 			r := loggedIn(t, ts)
 			appendLarge(t, r, msg)
 			r.send("f FETCH * (BODY.PEEK[])")
 			r.line()
 			reset(r.c)
-		}},
+		}, timeout: 3 * time.Second},
 		{name: "stall without reading a large FETCH", fault: func(t *testing.T, ts *testServer) {
-			msg := largeMessage() // built first: the session times out after 400 ms of silence
+			msg := largeMessage() // built first: the session times out after a short silence
 			r := loggedIn(t, ts)
 			appendLarge(t, r, msg)
 			r.send("f FETCH * (BODY.PEEK[])") // 24 MiB the client never reads
 			ts.eventWith(t, audit.IMAPLogout, "timeout_idle")
-		}},
+		}, timeout: 3 * time.Second},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ts := startConnServer(t, shortTimeouts(timeout, timeout, timeout))
+			d := timeout
+			if tc.timeout > 0 {
+				d = tc.timeout
+			}
+			ts := startConnServer(t, shortTimeouts(d, d, d))
 			workingSession(t, ts)
 			ts.events(t)
 			base := runtime.NumGoroutine()
