@@ -82,10 +82,6 @@ func startDovecot(ctx context.Context, spec Spec) (_ *dovecotTarget, err error) 
 		}
 	}()
 	accounts := mailsim.OrgAccounts(org)
-	var dacc []dovecot.Account
-	for _, a := range accounts {
-		dacc = append(dacc, dovecot.Account{Address: a.Address, Password: a.Password, Kind: a.Kind, Delegates: a.Delegates})
-	}
 	owners := make([]string, len(accounts))
 	for i, a := range accounts {
 		owners[i] = a.Address
@@ -110,7 +106,7 @@ func startDovecot(ctx context.Context, spec Spec) (_ *dovecotTarget, err error) 
 		stampFn = func(time.Time) time.Time { return time.Unix(0, stamp.Load()).In(clk.Now().Location()) }
 	}
 	c, err := dovecot.StartContainer(ctx, dovecot.ContainerOptions{
-		Image: img, Profile: profile, Domain: t.domain, Accounts: dacc, MailRoot: root,
+		Image: img, Profile: profile, Domain: t.domain, Accounts: accounts, MailRoot: root,
 		CertDir: spec.CertDir, CertTime: spec.Start,
 		Parser: dovecot.Options{Stamp: stampFn},
 		Events: func(e *audit.Event) {
