@@ -20,6 +20,7 @@ import (
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 // StepError says which scenario, actor and step failed.
@@ -148,13 +149,11 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now); err != nil {
 		return err
 	}
-	if sync := ar.r.target.SyncClock; sync != nil {
-		if err := sync(ctx, ar.r.clk.Now()); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("setting the target's clock: %w", err)
+	if err := ar.r.target.SyncClock(ctx, ar.r.clk.Now()); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		return fmt.Errorf("setting the target's clock: %w", err)
 	}
 	return ctx.Err()
 }
@@ -198,14 +197,14 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 	}
 	src := ar.nextSrc()
 	key := src.String()
-	if !ar.r.target.Proxy {
+	if !ar.r.target.Proxy() {
 		key = conn.LocalAddr().String()
 	}
 	ar.r.forgetEnded(key)
-	if ar.r.target.Proxy {
+	if ar.r.target.Proxy() {
 		// The front's address and the service's standard port, as a load
 		// balancer in front of the mail servers would announce them.
-		dst := netip.AddrPortFrom(netip.MustParseAddr("10.20.0.25"), servicePort(ar.r.target, addr))
+		dst := netip.AddrPortFrom(netip.MustParseAddr("10.20.0.25"), servicePort(ar.r.target.Endpoints(), addr))
 		if err := proxyproto.WriteV1(conn, src, dst); err != nil {
 			conn.Close()
 			return nil, "", err
@@ -214,13 +213,13 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 	return conn, key, nil
 }
 
-func servicePort(t *Target, addr string) uint16 {
+func servicePort(ep target.Endpoints, addr string) uint16 {
 	switch addr {
-	case t.IMAPAddr:
+	case ep.IMAP:
 		return 143
-	case t.IMAPSAddr:
+	case ep.IMAPS:
 		return 993
-	case t.SubmissionAdr:
+	case ep.Submission:
 		return 587
 	}
 	return 0
@@ -229,7 +228,7 @@ func servicePort(t *Target, addr string) uint16 {
 // waitEnded waits (bounded) for the server to record the end of a session,
 // so that its events keep their place in scenario time.
 func (ar *actorRun) waitEnded(key string) {
-	if ar.r.target.Bus == nil || ar.r.target.noSessionEnd {
+	if !ar.r.target.SessionEnds() {
 		return
 	}
 	select {
@@ -259,16 +258,16 @@ func (ar *actorRun) clientID() *imap.IDData {
 // imapConnect connects and sends ID; it does not log in.
 func (ar *actorRun) imapConnect(ctx context.Context) (*imapclient.Client, string, error) {
 	t := ar.r.target
-	addr := t.IMAPAddr
+	addr := t.Endpoints().IMAP
 	if ar.a.TLS {
-		addr = t.IMAPSAddr
+		addr = t.Endpoints().IMAPS
 	}
 	conn, key, err := ar.dial(ctx, addr)
 	if err != nil {
 		return nil, "", err
 	}
 	if ar.a.TLS {
-		conn = tls.Client(conn, t.TLS)
+		conn = tls.Client(conn, t.ClientTLS())
 	}
 	c := imapclient.New(conn, &imapclient.Options{})
 	if err := c.WaitGreeting(); err != nil {
@@ -292,7 +291,7 @@ func (ar *actorRun) imapClose(c *imapclient.Client, key string) {
 
 // account resolves an address, local part or role to an account.
 func (ar *actorRun) account(spec string) (mailsim.Account, error) {
-	if a, ok := findAccount(ar.r.target.Accounts, spec); ok {
+	if a, ok := findAccount(ar.r.target.Accounts(), spec); ok {
 		return a, nil
 	}
 	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", strings.ToLower(strings.TrimSpace(spec)))
@@ -495,7 +494,7 @@ func (ar *actorRun) mailboxName(name string) (string, error) {
 // smtpSession opens an authenticated submission session.
 func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, string, error) {
 	t := ar.r.target
-	conn, key, err := ar.dial(ctx, t.SubmissionAdr)
+	conn, key, err := ar.dial(ctx, t.Endpoints().Submission)
 	if err != nil {
 		return nil, "", err
 	}
@@ -535,7 +534,7 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, str
 		return nil, "", err
 	}
 	conn.SetDeadline(time.Time{})
-	tc := tls.Client(conn, t.TLS)
+	tc := tls.Client(conn, t.ClientTLS())
 	// go-smtp's client reads a greeting first; after STARTTLS the server
 	// sends none, so replay the one already seen.
 	c := smtp.NewClient(&greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 resumed after STARTTLS\r\n"), tc)})

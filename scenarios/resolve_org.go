@@ -6,16 +6,16 @@ import (
 	"strings"
 
 	"github.com/maildrill/maildrill/mailsim"
-	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 // ResolveOrg checks the names a scenario gives to things of the
 // organisation against the organisation its run will serve: the one
-// corpus.New generates from seed (the environment's, or a --seed
-// override) and the environment's users and messages. Every target
-// serves that same organisation: the embedded one and the docker
-// container run mailsim with that configuration, and the dovecot target
-// is seeded with a Maildir export of it; so one check holds for all.
+// generated from seed (the environment's, or a --seed override) and the
+// environment's users and messages (target.NewOrg). Every target serves
+// that same organisation: the embedded one and the docker container run
+// mailsim with that configuration, and the dovecot target is seeded with
+// a Maildir export of it; so one check holds for all.
 //
 // Resolved, each at the position of its value:
 //
@@ -36,7 +36,7 @@ import (
 //     or an account (APPEND and MOVE to a missing mailbox fail with
 //     TRYCREATE), so every name must exist in the generated organisation;
 //   - file types (types:) against the types the organisation's
-//     attachments have (corpus.AttachmentTypes), and eml when the scenario
+//     attachments have (target.AttachmentTypes), and eml when the scenario
 //     forwards messages (a forward attaches message.eml);
 //   - recipients (to:) at the organisation's domain must be accounts;
 //     outside addresses are the point of exfiltration and are not checked;
@@ -48,12 +48,12 @@ import (
 // On failure the error is Errors, each with the file:line:col of the
 // value and the nearest known name as a hint.
 func ResolveOrg(sc *Scenario, seed int64) error {
-	org, err := corpus.New(corpus.Config{Seed: seed, Users: sc.Env.Users, MessagesPerUser: sc.Env.Messages})
+	org, err := target.NewOrg(seed, sc.Env.Users, sc.Env.Messages)
 	if err != nil {
 		return fmt.Errorf("%s: the organisation of seed %d: %w", sc.File, seed, err)
 	}
-	o := &orgNames{org: org, accs: mailsim.OrgAccounts(org), seed: seed, domain: org.Config().Domain,
-		types: corpus.AttachmentTypes(), d: &decoder{file: sc.File}}
+	o := &orgNames{org: org, accs: org.Accounts(), seed: seed, domain: org.Domain(),
+		types: target.AttachmentTypes(), d: &decoder{file: sc.File}}
 	for _, a := range o.accs {
 		if a.Kind == "person" {
 			o.people = append(o.people, a)
@@ -80,7 +80,7 @@ func ResolveOrg(sc *Scenario, seed int64) error {
 
 // orgNames resolves names against one generated organisation.
 type orgNames struct {
-	org    *corpus.Org
+	org    *target.Org
 	accs   []mailsim.Account
 	people []mailsim.Account
 	seed   int64
@@ -264,11 +264,11 @@ func (o *orgNames) folder(n *ynode, what, name, folder string, accs []mailsim.Ac
 	var all []string
 	for _, a := range accs {
 		for _, f := range o.org.Folders(a.Address) {
-			if f.Name == folder || strings.EqualFold(f.Name, "INBOX") && strings.EqualFold(folder, "INBOX") {
+			if f == folder || strings.EqualFold(f, "INBOX") && strings.EqualFold(folder, "INBOX") {
 				return
 			}
-			if !slices.Contains(all, f.Name) {
-				all = append(all, f.Name)
+			if !slices.Contains(all, f) {
+				all = append(all, f)
 			}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 // Options tune a run.
@@ -148,7 +149,7 @@ type runner struct {
 	runID  string
 	clk    clock.Clock
 	sched  *scheduler
-	target *Target
+	target target.Target
 	engine *detectors.Engine
 	log    *slog.Logger
 
@@ -277,21 +278,19 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		certDir = d
 	}
 	wall0 := time.Now()
-	var tgt *Target
 	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
-	switch env.Target {
-	case "docker":
-		tgt, err = startDocker(ctx, env, clk, runID, info)
-	case "dovecot":
-		tgt, err = startDovecot(ctx, env, clk, runID, certDir, opts, info)
-	default:
-		tgt, err = startEmbedded(ctx, env, clk, runID, certDir, opts.CorpusCacheDir)
+	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
+		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
+		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info}
+	if env.Target == "dovecot" {
+		spec.DovecotProfile = opts.DovecotProfile
 	}
+	tgt, err := target.Start(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("starting the %s target: %w", env.Target, err)
 	}
 	r.target = tgt
-	sub := tgt.Bus.Subscribe()
+	sub := tgt.Events().Subscribe()
 	pumpDone := make(chan error, 1)
 	go func() { pumpDone <- r.pump(sub) }()
 

@@ -86,7 +86,7 @@ func (r *runner) staffMembers(a *Actor, env Environment) []*staffMember {
 	fmt.Fprintf(h, "staff/%d/%s", env.Seed, a.ID)
 	rng := rand.New(rand.NewPCG(h.Sum64(), 7))
 	var people []mailsim.Account
-	for _, acc := range r.target.Accounts {
+	for _, acc := range r.target.Accounts() {
 		if acc.Kind == "person" {
 			people = append(people, acc)
 		}
@@ -323,7 +323,8 @@ var staffSubjects = []string{"Point d'étape", "Réunion de service jeudi", "RE:
 
 func (ar *actorRun) colleague() string {
 	for {
-		acc := ar.r.target.Accounts[ar.rng.IntN(len(ar.r.target.Accounts))]
+		accs := ar.r.target.Accounts()
+		acc := accs[ar.rng.IntN(len(accs))]
 		if acc.Kind == "person" && acc.Address != ar.member.account.Address {
 			return acc.Address
 		}

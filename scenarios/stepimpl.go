@@ -17,8 +17,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-sasl"
 
-	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 func init() {
@@ -112,7 +112,7 @@ func stepLogin(ctx context.Context, a *actorRun, st *Step, p *params) error {
 
 func (a *actorRun) sprayTargets(n int) []string {
 	var users []string
-	for _, acc := range a.r.target.Accounts {
+	for _, acc := range a.r.target.Accounts() {
 		if acc.Kind == "person" {
 			users = append(users, acc.Address)
 		}
@@ -159,7 +159,8 @@ func outcome(ok bool) string {
 func stepSpray(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	pws := p.Passwords
 	if len(pws) == 0 {
-		pws = corpus.CommonPasswords[:min(3, len(corpus.CommonPasswords))]
+		common := target.CommonPasswords()
+		pws = common[:min(3, len(common))]
 	}
 	users := a.sprayTargets(p.Users)
 	delay := defDelay(p, 15*time.Second)
@@ -195,9 +196,10 @@ func stepBrute(ctx context.Context, a *actorRun, st *Step, p *params) error {
 	}
 	pws := append([]string(nil), p.Passwords...)
 	if len(pws) == 0 {
-		pws = append(pws, corpus.CommonPasswords...)
+		common := target.CommonPasswords()
+		pws = append(pws, common...)
 		for i := 0; len(pws) < 200; i++ {
-			pws = append(pws, fmt.Sprintf("%s%d!", corpus.CommonPasswords[i%len(corpus.CommonPasswords)], 2020+i))
+			pws = append(pws, fmt.Sprintf("%s%d!", common[i%len(common)], 2020+i))
 		}
 	}
 	attempts := p.Attempts

@@ -1,14 +1,19 @@
 package scenarios
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 // Each broken scenario gets every problem at once, in file order, each with
@@ -121,8 +126,13 @@ func TestAllowList(t *testing.T) {
 		_, err := AllowList([]string{bad})
 		assert.Error(t, err, bad)
 	}
-	r := &runner{target: &Target{allowed: map[string]bool{"127.0.0.1:1993": true}}, opts: Options{AllowTargets: m}}
-	assert.NoError(t, r.checkDial("127.0.0.1:1993"))
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tg, err := target.Start(context.Background(), target.Spec{Seed: 1, Users: 4, Messages: 5,
+		Clock: clock.NewVirtual(start), Start: start, RunID: "md-allow", CertDir: t.TempDir()})
+	require.NoError(t, err)
+	defer tg.Close()
+	r := &runner{target: tg, opts: Options{AllowTargets: m}}
+	assert.NoError(t, r.checkDial(tg.Endpoints().IMAPS))
 	assert.NoError(t, r.checkDial("mail.example.org:993"))
 	err = r.checkDial("10.1.2.3:993")
 	require.Error(t, err)

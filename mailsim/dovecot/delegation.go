@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/maildrill/maildrill/mailsim"
 )
 
 // Delegated and shared mailboxes, named as mailsim names them
@@ -34,10 +36,10 @@ const (
 const aclFileName = "dovecot-acl"
 
 // passwdFile lists who may log in: people, not shared mailboxes.
-func passwdFile(accounts []Account) string {
+func passwdFile(accounts []mailsim.Account) string {
 	var b strings.Builder
 	for _, a := range accounts {
-		if !a.shared() {
+		if !isShared(a) {
 			fmt.Fprintf(&b, "%s:{PLAIN}%s\n", a.Address, a.Password)
 		}
 	}
@@ -46,11 +48,11 @@ func passwdFile(accounts []Account) string {
 
 // usersFile is the passwd-file userdb: every account, with its namespace
 // link as the home (the entrypoint makes the link).
-func usersFile(accounts []Account) string {
+func usersFile(accounts []mailsim.Account) string {
 	var b strings.Builder
 	for _, a := range accounts {
 		kind := "users"
-		if a.shared() {
+		if isShared(a) {
 			kind = "shared"
 		}
 		fmt.Fprintf(&b, "%s:::::/srv/maildrill/%s/%s::\n", a.Address, kind, a.Address)
@@ -62,7 +64,7 @@ func usersFile(accounts []Account) string {
 // value line): "delegate may look into owner's mailboxes", which LIST
 // needs to find other accounts' mailboxes. Dovecot rewrites an owner's
 // entries from its ACL files when they change; these are the same.
-func sharedDict(accounts []Account) string {
+func sharedDict(accounts []mailsim.Account) string {
 	var keys []string
 	for _, a := range accounts {
 		for _, d := range a.Delegates {
@@ -84,7 +86,7 @@ func sharedDict(accounts []Account) string {
 
 // aclText is the dovecot-acl file of each folder of an account with
 // delegates.
-func aclText(a Account) string {
+func aclText(a mailsim.Account) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "owner %s\n", ownerRights)
 	seen := map[string]bool{}
@@ -104,7 +106,7 @@ func aclText(a Account) string {
 // directories), creating an empty Maildir when the account has none.
 // Folders created later inherit the ACL of their parent (Dovecot copies
 // it), top-level ones that of the root.
-func writeACLs(mailRoot string, accounts []Account) error {
+func writeACLs(mailRoot string, accounts []mailsim.Account) error {
 	for _, a := range accounts {
 		if len(a.Delegates) == 0 {
 			continue

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim"
 )
 
 // The loopback harness below runs Debian's Dovecot from its own
@@ -24,7 +26,7 @@ type LocalOptions struct {
 	Dir string
 	// MailRoot holds <address>/Maildir trees (maildrill export-maildir).
 	MailRoot string
-	Accounts []Account
+	Accounts []mailsim.Account
 	Profile  Profile
 	// TrustedProxies may send a PROXY header on the proxy listener
 	// (default 127.0.0.0/8).
@@ -107,7 +109,7 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 	}
 	var pw strings.Builder
 	for _, a := range o.Accounts {
-		if a.shared() {
+		if isShared(a) {
 			continue
 		}
 		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)

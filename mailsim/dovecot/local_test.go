@@ -36,12 +36,12 @@ func TestLocalDovecot(t *testing.T) {
 		t.Fatal(err)
 	}
 	var staff, other mailsim.Account
-	var accounts []dovecot.Account
+	var accounts []mailsim.Account
 	for _, u := range org.Users() {
 		if u.Kind != "person" {
 			continue
 		}
-		accounts = append(accounts, dovecot.Account{Address: u.Address, Password: u.Password})
+		accounts = append(accounts, mailsim.Account{Address: u.Address, Password: u.Password})
 		if staff.Address == "" {
 			staff = mailsim.Account{Address: u.Address, Password: u.Password}
 		} else if other.Address == "" {

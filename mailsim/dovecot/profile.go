@@ -1,5 +1,7 @@
 package dovecot
 
+import "github.com/maildrill/maildrill/mailsim"
+
 // Profile is a logging profile of the real target.
 type Profile string
 
@@ -38,19 +40,11 @@ metric imap_command {
 }
 `
 
-// Account is a mailbox the local Dovecot serves.
-type Account struct {
-	Address, Password string
-	// Kind is "person" (the default: logs in, and its mailboxes show
-	// under Users/<local part>/ to its delegates) or "shared" (a team
-	// mailbox: no login, under Shared/<local part>/ to its delegates), as
-	// mailsim's corpus.User.Kind.
-	Kind string
-	// Delegates are the addresses allowed to open this account's
-	// mailboxes (mailsim's Account.Delegates). Only StartContainer
-	// applies Kind and Delegates; StartLocal serves people alone.
-	Delegates []string
-}
-
-// shared tells whether a is a shared (team) mailbox.
-func (a Account) shared() bool { return a.Kind == "shared" }
+// isShared tells whether a is a shared (team) mailbox: no login, under
+// Shared/<local part>/ to its delegates. Any other Kind ("person", or
+// empty) logs in, and its mailboxes show under Users/<local part>/ to
+// its delegates (Delegates: the addresses allowed to open them). Only
+// StartContainer applies Kind and Delegates; the local harness serves
+// people alone. Of an account, Dovecot reads Address, Password, Kind and
+// Delegates.
+func isShared(a mailsim.Account) bool { return a.Kind == "shared" }

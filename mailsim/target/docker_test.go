@@ -1,14 +1,19 @@
-package scenarios
+package target_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 func needDocker(t testing.TB) {
@@ -23,16 +28,17 @@ func needDocker(t testing.TB) {
 // the attacker's address in the container's audit trail.
 func TestDockerTargetMatchesEmbedded(t *testing.T) {
 	needDocker(t)
-	sc, err := Load("brute-force")
+	sc, err := scenarios.Load("brute-force")
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := Run(context.Background(), sc, Options{})
+	emb, err := scenarios.Run(context.Background(), sc, scenarios.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
-	dock, err := Run(context.Background(), sc, Options{Target: "docker"})
+	var events bytes.Buffer
+	dock, err := scenarios.Run(context.Background(), sc, scenarios.Options{Target: "docker", Events: &events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,17 +51,27 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 			t.Errorf("verdict %d differs: docker %v, embedded %v", i, v.OK(), emb.Verdicts[i].OK())
 		}
 	}
-	if len(dock.attackerIPs) == 0 {
+	attackers := map[string]bool{}
+	for _, tr := range dock.Truth {
+		if tr.Role != "staff" && tr.SourceIP != "" {
+			attackers[tr.SourceIP] = true
+		}
+	}
+	if len(attackers) == 0 {
 		t.Fatal("no attacker address in the truth")
 	}
 	seen := false
-	for _, ip := range dock.eventSrc {
-		if dock.attackerIPs[ip] {
-			seen = true
+	lines := bufio.NewScanner(&events)
+	lines.Buffer(nil, 1<<20)
+	for lines.Scan() {
+		var e audit.Event
+		if err := json.Unmarshal(lines.Bytes(), &e); err != nil {
+			t.Fatalf("event: %v: %s", err, lines.Bytes())
 		}
+		seen = seen || attackers[e.SourceIP]
 	}
 	if !seen {
-		t.Errorf("the container's events never show an attacker address %v", dock.attackerIPs)
+		t.Errorf("the container's events never show an attacker address %v", attackers)
 	}
 }
 
@@ -64,11 +80,11 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 // run did start and was stopped.
 func runStoppedHalfway(t *testing.T, target string, deadline time.Duration) {
 	t.Helper()
-	sc, err := Load("ministry-overnight")
+	sc, err := scenarios.Load("ministry-overnight")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(context.Background(), sc, Options{Target: target, WallDeadline: deadline})
+	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Target: target, WallDeadline: deadline})
 	if err == nil {
 		t.Fatal("the run finished within its deadline; make the deadline shorter")
 	}

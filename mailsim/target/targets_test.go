@@ -1,4 +1,4 @@
-package scenarios
+package target_test
 
 import (
 	"bufio"
@@ -10,6 +10,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // TestTargetsTwoActors replays testdata/targets/two-actors.yaml — an
@@ -20,7 +21,7 @@ import (
 // is left afterwards.
 func TestTargetsTwoActors(t *testing.T) {
 	needDocker(t)
-	sc, err := Load("testdata/targets/two-actors.yaml")
+	sc, err := scenarios.Load("testdata/two-actors.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestTargetsTwoActors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.target+"-"+tc.profile, func(t *testing.T) {
 			var evbuf bytes.Buffer
-			res, err := Run(ctx, sc, Options{Target: tc.target, DovecotProfile: tc.profile, Events: &evbuf})
+			res, err := scenarios.Run(ctx, sc, scenarios.Options{Target: tc.target, DovecotProfile: tc.profile, Events: &evbuf})
 			if err != nil {
 				t.Fatal(err)
 			}

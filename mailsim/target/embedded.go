@@ -1,0 +1,38 @@
+package target
+
+import (
+	"context"
+	"time"
+
+	"github.com/maildrill/maildrill/mailsim"
+)
+
+// embedded is mailsim in-process on loopback with ephemeral ports,
+// requiring PROXY headers so each client is seen at its own address. It
+// reads the run's clock itself.
+type embedded struct {
+	base
+	srv *mailsim.Server
+}
+
+func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
+	srv, err := mailsim.Start(ctx, mailsim.Config{
+		CorpusCacheDir: spec.CorpusCacheDir,
+		Seed:           spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
+		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
+		Clock: spec.Clock, RunID: spec.RunID, ProxyProtocol: true, AllowInsecureAuth: spec.AllowPlaintext,
+		CertDir: spec.CertDir, RetainEvents: -1, Throttle: spec.Throttle,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &embedded{srv: srv, base: base{
+		name: "embedded", ep: Endpoints{IMAP: srv.IMAPAddr, IMAPS: srv.IMAPSAddr, Submission: srv.SubmissionAddr},
+		tls: srv.Certs.ClientConfig("localhost"), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
+		bus: srv.Bus,
+	}}, nil
+}
+
+func (*embedded) SyncClock(context.Context, time.Time) error { return nil }
+func (*embedded) SessionEnds() bool                          { return true }
+func (t *embedded) Close() error                             { return t.srv.Close() }

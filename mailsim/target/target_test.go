@@ -1,0 +1,198 @@
+package target
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
+)
+
+// TestEmbeddedServesTheOrg starts the embedded target and checks what it
+// hands out: the organisation NewOrg describes, its own listeners (and
+// nothing else) as served, and a trail that shows a login over real TCP
+// and TLS at the address the PROXY header announced, stamped on the
+// run's clock.
+func TestEmbeddedServesTheOrg(t *testing.T) {
+	ctx := context.Background()
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	clk := clock.NewVirtual(start)
+	var notes []string
+	tg, err := Start(ctx, Spec{Seed: 7, Users: 8, Messages: 10, Clock: clk, Start: start,
+		RunID: "md-target-test", CertDir: t.TempDir(), Note: func(s string) { notes = append(notes, s) }})
+	require.NoError(t, err)
+	defer tg.Close()
+
+	org, err := NewOrg(7, 8, 10)
+	require.NoError(t, err)
+	assert.Equal(t, "embedded", tg.Name())
+	assert.Equal(t, org.Accounts(), tg.Accounts())
+	assert.Equal(t, org.Domain(), tg.Domain())
+	assert.True(t, tg.Proxy())
+	assert.True(t, tg.SessionEnds())
+	assert.NoError(t, tg.SyncClock(ctx, start.Add(time.Hour)))
+	ep := tg.Endpoints()
+	for _, a := range []string{ep.IMAP, ep.IMAPS, ep.Submission} {
+		assert.True(t, tg.Serves(a), a)
+	}
+	for _, a := range []string{"", "10.1.2.3:993", "mail.example.org:143"} {
+		assert.False(t, tg.Serves(a), a)
+	}
+
+	acc := tg.Accounts()[0] // the director
+	require.Equal(t, "person", acc.Kind)
+	sub := tg.Events().Subscribe()
+	defer sub.Close()
+	clk.Set(start.Add(time.Minute))
+	src := netip.MustParseAddrPort("192.0.2.7:40001")
+	conn, err := net.Dial("tcp", ep.IMAPS)
+	require.NoError(t, err)
+	require.NoError(t, proxyproto.WriteV1(conn, src, netip.MustParseAddrPort("10.20.0.25:993")))
+	tc := tls.Client(conn, tg.ClientTLS())
+	defer tc.Close()
+	r := bufio.NewReader(tc)
+	greeting, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(greeting, "* OK"), greeting)
+	reply := func(tag, cmd string) string {
+		t.Helper()
+		_, err := fmt.Fprintf(tc, "%s %s\r\n", tag, cmd)
+		require.NoError(t, err)
+		for {
+			l, err := r.ReadString('\n')
+			require.NoError(t, err)
+			if strings.HasPrefix(l, tag+" ") {
+				return l
+			}
+		}
+	}
+	require.Contains(t, reply("a1", fmt.Sprintf("LOGIN %q %q", acc.Address, acc.Password)), "a1 OK")
+	reply("a2", "LOGOUT")
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		e, err := sub.Next(wctx)
+		require.NoError(t, err, "no imap.login event")
+		if e.Action != audit.IMAPLogin {
+			continue
+		}
+		assert.Equal(t, audit.Success, e.Outcome)
+		assert.Equal(t, src.Addr().String(), e.SourceIP)
+		assert.Equal(t, acc.Address, e.UserName)
+		assert.Equal(t, "md-target-test", e.RunID)
+		assert.True(t, e.Timestamp.Equal(start.Add(time.Minute)), "stamped %s, want the run's clock %s", e.Timestamp, start.Add(time.Minute))
+		break
+	}
+	require.NoError(t, tg.Close())
+	// The session's end was published before the bus closed.
+	var ended bool
+	for {
+		e, err := sub.Next(ctx)
+		if err != nil {
+			assert.ErrorIs(t, err, audit.ErrClosed)
+			break
+		}
+		ended = ended || e.Action == audit.IMAPLogout && e.SourceIP == src.Addr().String()
+	}
+	assert.True(t, ended, "no imap.logout from %s before the trail closed", src.Addr())
+	assert.Empty(t, notes, "the embedded target starts without notes")
+}
+
+func TestStartRefuses(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	for _, c := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Kind: "remote", Clock: clk}, `unknown target "remote"`},
+		{Spec{Kind: "embedded"}, "Clock is nil"},
+		{Spec{Kind: "dovecot", DovecotProfile: "verbose", Clock: clk}, `dovecot profile "verbose": want stock or enhanced`},
+		{Spec{Kind: "embedded", Users: 1, Clock: clk, CertDir: t.TempDir()}, "users = 1"},
+	} {
+		tg, err := Start(context.Background(), c.spec)
+		if tg != nil {
+			tg.Close()
+		}
+		require.Error(t, err, c.want)
+		assert.Contains(t, err.Error(), c.want)
+	}
+}
+
+// TestForwardOnly: the target's clock is moved one call at a time, only
+// forwards, and each move knows where the last one left it.
+func TestForwardOnly(t *testing.T) {
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	type move struct{ last, now time.Time }
+	var moves []move
+	fail := errors.New("admin API down")
+	sync := forwardOnly(t0, func(_ context.Context, last, now time.Time) error {
+		moves = append(moves, move{last, now})
+		if now.Equal(t0.Add(3 * time.Second)) {
+			return fail
+		}
+		return nil
+	})
+	ctx := context.Background()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	require.NoError(t, sync(ctx, t0))
+	require.NoError(t, sync(ctx, at(time.Second)))
+	require.NoError(t, sync(ctx, at(500*time.Millisecond))) // out of order: ignored
+	require.NoError(t, sync(ctx, at(time.Second)))          // no change: ignored
+	require.NoError(t, sync(ctx, at(2*time.Second)))
+	require.ErrorIs(t, sync(ctx, at(3*time.Second)), fail)
+	require.NoError(t, sync(ctx, at(4*time.Second)))
+	assert.Equal(t, []move{
+		{t0, at(time.Second)}, {at(time.Second), at(2 * time.Second)},
+		{at(2 * time.Second), at(3 * time.Second)}, {at(3 * time.Second), at(4 * time.Second)},
+	}, moves)
+}
+
+func TestOrg(t *testing.T) {
+	org, err := NewOrg(3, 8, 10)
+	require.NoError(t, err)
+	accs := org.Accounts()
+	require.NotEmpty(t, accs)
+	assert.Equal(t, "director", accs[0].Role)
+	people := 0
+	for i, a := range accs {
+		assert.True(t, strings.HasSuffix(a.Address, "@"+org.Domain()), a.Address)
+		if a.Kind == "person" {
+			people++
+			assert.Equal(t, i+1, people, "people come before shared mailboxes")
+		}
+		assert.Contains(t, org.Folders(a.Address), "INBOX", a.Address)
+	}
+	assert.Equal(t, 8, people)
+	assert.Nil(t, org.Folders("nobody@"+org.Domain()))
+
+	again, err := NewOrg(3, 8, 10)
+	require.NoError(t, err)
+	assert.Equal(t, accs, again.Accounts(), "the same seed, the same organisation")
+
+	_, err = NewOrg(3, 1, 10)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "need at least 2")
+
+	types := AttachmentTypes()
+	assert.True(t, slices.IsSorted(types), "%v", types)
+	assert.Contains(t, types, "pdf")
+	pw := CommonPasswords()
+	require.NotEmpty(t, pw)
+	first := pw[0]
+	pw[0] = "changed"
+	assert.Equal(t, first, CommonPasswords()[0], "callers get a copy")
+}
