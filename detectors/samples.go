@@ -1,16 +1,17 @@
 package detectors
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/jsonl"
 )
 
 // SampleResult is the outcome of one rule file's sample.
@@ -110,25 +111,26 @@ func RunSamples(fsys fs.FS, root string, cfg Config) ([]SampleResult, error) {
 // Replay feeds JSON lines to the engine, then flushes it, and returns every
 // alert. Blank lines and lines starting with # or // are skipped. name labels
 // errors (file:line).
-func Replay(eng *Engine, r interface{ Read([]byte) (int, error) }, o JSONOptions, name string) ([]Alert, error) {
+func Replay(eng *Engine, r io.Reader, o JSONOptions, name string) ([]Alert, error) {
 	var alerts []Alert
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
+	lr := jsonl.NewReader(r, name)
+	for {
+		b, ok := lr.Next()
+		if !ok {
+			break
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 || b[0] == '#' || bytes.HasPrefix(b, []byte("//")) {
 			continue
 		}
 		ev, err := ParseJSONEvent(b, o)
 		if err != nil {
-			return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+			return alerts, lr.LineError(err)
 		}
 		alerts = append(alerts, eng.Process(ev)...)
 	}
-	if err := sc.Err(); err != nil {
-		return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+	if err := lr.Err(); err != nil {
+		return alerts, err
 	}
 	return append(alerts, eng.Flush()...), nil
 }
