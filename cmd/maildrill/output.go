@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -93,4 +94,12 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	case <-c.ctx.Done():
 		return 0, c.ctx.Err()
 	}
+}
+
+// rulesError names --rules in an error loading a rule pack.
+func rulesError(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	return fmt.Errorf("--rules %w", err)
 }

@@ -16,10 +16,8 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/lint"
-	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/jsonl"
 )
-
-func init() { extraCommands = append(extraCommands, newRulesCmd) }
 
 // newRulesCmd is `maildrill rules`: test, lint and evaluate Sigma rules.
 func newRulesCmd() *cobra.Command {
@@ -77,17 +75,20 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 // overridden by the flags. tm describes how time modifiers read times, for
 // `rules list` and `rules lint`.
 func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
-	cfg = detectors.Config{Placeholders: detectors.DefaultPlaceholders()}
-	source := ""
-	if pack != nil {
-		var found bool
-		if cfg, found, err = detectors.ConfigFS(pack, "."); err != nil {
-			return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
-		}
-		if found {
-			source = detectors.PackFile
-		}
+	cfg, found, err := detectors.ConfigFS(pack, ".")
+	if err != nil {
+		return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
 	}
+	source := ""
+	if found {
+		source = detectors.PackFile
+	}
+	return f.apply(cfg, source)
+}
+
+// apply overrides the pack's configuration cfg (set by source: PackFile,
+// or "" for the defaults) with the flags.
+func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Config, string, error) {
 	cfg.TimestampField = f.tsField
 	cfg.Lateness = f.lateness
 	cfg.Suppress = f.suppress
@@ -102,7 +103,7 @@ func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm
 		}
 		cfg.Location, source = loc, "--tz"
 	}
-	tm = detectors.TimeModifiersText(cfg.Location, source)
+	tm := detectors.TimeModifiersText(cfg.Location, source)
 	for _, p := range f.placeholders {
 		name, vals, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
@@ -148,7 +149,7 @@ Without DIR, tests the built-in pack.`,
 					if len(args) > 0 {
 						dir = args[0]
 					}
-					reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
+					detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
 				}
 			}
 			out := cmd.OutOrStdout()
@@ -234,35 +235,21 @@ JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var pack fs.FS = detectors.Pack()
-			label := "built-in pack"
-			if rulesPath != "" {
-				pack, label = nil, rulesPath
-				if st, err := os.Stat(rulesPath); err == nil && st.IsDir() {
-					pack = os.DirFS(rulesPath)
-				}
-			}
-			cfg, _, err := ef.config(pack, label)
-			if err != nil {
-				return err
-			}
-			var rules []*sigma.Rule
-			var errs []error
-			if rulesPath == "" {
-				rules, errs = detectors.LoadFS(detectors.Pack(), ".")
-			} else {
-				rules, errs = detectors.LoadPath(rulesPath)
-			}
-			if len(errs) > 0 {
-				return usageError{errors.Join(errs...)}
-			}
-			eng, err := detectors.NewEngine(rules, cfg)
+			pack, err := detectors.LoadRulePack(rulesPath)
 			if err != nil {
 				return usageError{err}
 			}
-			reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, "")
+			cfg, _, err := ef.apply(pack.Config, pack.Settings)
+			if err != nil {
+				return err
+			}
+			eng, err := detectors.NewEngine(pack.Rules, cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, "")
 			name := args[0]
-			in, closeLog, err := openLog(name, cmd.InOrStdin())
+			in, closeLog, err := jsonl.Open(name, cmd.InOrStdin())
 			if err != nil {
 				return usageError{err}
 			}
@@ -287,21 +274,23 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				}
 				return nil
 			}
-			sc := bufio.NewScanner(in)
-			sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+			lr := jsonl.NewReader(in, name)
 			alerts := 0
-			for sc.Scan() {
-				line++
+			for {
+				b, ok := lr.Next()
+				if !ok {
+					break
+				}
+				line = lr.Line()
 				if line%1024 == 0 && ctx.Err() != nil {
 					break
 				}
-				b := sc.Bytes()
 				if len(strings.TrimSpace(string(b))) == 0 || b[0] == '#' {
 					continue
 				}
 				ev, err := detectors.ParseJSONEvent(b, jo)
 				if err != nil {
-					return usageError{lineError(sc, name, line, err)}
+					return usageError{lr.LineError(err)}
 				}
 				as := eng.Process(ev)
 				alerts += len(as)
@@ -320,8 +309,8 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 					line, name, eng.Stats().Events, alerts)
 				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
 			}
-			if err := sc.Err(); err != nil {
-				return usageError{fmt.Errorf("%s:%d: %w", name, line, err)}
+			if err := lr.Err(); err != nil {
+				return usageError{err}
 			}
 			if err := write(eng.Flush()); err != nil {
 				return err

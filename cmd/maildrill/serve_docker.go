@@ -1,26 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/maildrill/maildrill/detectors"
-	"github.com/maildrill/maildrill/detectors/sigma"
-	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/container"
 )
 
@@ -124,119 +115,3 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 	fmt.Fprintf(stderr, "stopped and removed in %s\n", time.Since(t1).Round(time.Millisecond))
 	return err
 }
-
-func init() { extraCommands = append(extraCommands, newDetectCmd) }
-
-// newDetectCmd is the detection engine as a service (docker-compose's
-// "detect"): it follows a mailsim admin API's event stream and prints an
-// alert per line as the rules fire.
-func newDetectCmd() *cobra.Command {
-	var url, token, rulesPath string
-	var retry time.Duration
-	cmd := &cobra.Command{
-		Use:   "detect --events-url URL",
-		Short: "Follow a mailsim's audit event stream and print the rules' alerts as JSON lines (the detection engine as a service)",
-		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --token "$MAILDRILL_ADMIN_TOKEN"
-  docker-compose up   # runs it beside the mailsim container`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if url == "" {
-				return usageError{fmt.Errorf("--events-url is required")}
-			}
-			if token == "" {
-				token = os.Getenv("MAILDRILL_ADMIN_TOKEN")
-			}
-			var rules []*sigma.Rule
-			var errs []error
-			if rulesPath == "" {
-				rules, errs = detectors.LoadFS(detectors.Pack(), ".")
-			} else {
-				rules, errs = detectors.LoadPath(rulesPath)
-			}
-			if len(errs) > 0 {
-				return usageError{errors.Join(errs...)}
-			}
-			eng, err := detectors.NewEngine(rules, detectors.PackConfig())
-			if err != nil {
-				return err
-			}
-			reportInactive(cmd.ErrOrStderr(), eng, true, "", "") // a service's log: name them
-			return followEvents(cmd.Context(), url, token, retry, eng, cmd.OutOrStdout(), cmd.ErrOrStderr())
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVar(&url, "events-url", "", "the admin API's event stream, e.g. http://mailsim:8025/api/events")
-	fl.StringVar(&token, "token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
-	fl.StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.DurationVar(&retry, "retry", 2*time.Second, "wait between connection attempts while the mail system starts or restarts")
-	return cmd
-}
-
-// followEvents reads the NDJSON stream from sequence 1 on, reconnecting
-// after the last sequence seen, and writes each alert as a JSON line.
-func followEvents(ctx context.Context, url, token string, retry time.Duration, eng *detectors.Engine, stdout, stderr io.Writer) error {
-	enc := json.NewEncoder(stdout)
-	var next uint64 = 1
-	for ctx.Err() == nil {
-		u := url
-		sep := "?"
-		if strings.Contains(u, "?") {
-			sep = "&"
-		}
-		u += sep + "from=" + strconv.FormatUint(next, 10)
-		err := func() error {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-			if err != nil {
-				return err
-			}
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-				return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
-			}
-			fmt.Fprintf(stderr, "detect: following %s\n", u)
-			sc := bufio.NewScanner(resp.Body)
-			sc.Buffer(make([]byte, 64<<10), 16<<20)
-			for sc.Scan() {
-				var e audit.Event
-				if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-					return err
-				}
-				next = e.Sequence + 1
-				for _, a := range eng.Process(detectEvent{&e}) {
-					if err := enc.Encode(a); err != nil {
-						return err
-					}
-				}
-			}
-			return sc.Err()
-		}()
-		if ctx.Err() != nil {
-			break
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "detect: %v; retrying in %s\n", err, retry)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(retry):
-		}
-	}
-	for _, a := range eng.Flush() {
-		enc.Encode(a)
-	}
-	return nil
-}
-
-type detectEvent struct{ e *audit.Event }
-
-func (d detectEvent) Field(name string) (any, bool) { return d.e.Field(name) }
-func (d detectEvent) Time() time.Time               { return d.e.Timestamp }
-func (d detectEvent) ID() string                    { return d.e.ID }
