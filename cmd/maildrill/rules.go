@@ -264,41 +264,21 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
 			enc := json.NewEncoder(w)
-			jo := detectors.JSONOptions{TimestampField: ef.tsField}
-			line := 0
-			write := func(as []detectors.Alert) error {
+			alerts := 0
+			var writeErr error
+			line, err := detectors.Evaluate(ctx, eng, in, detectors.JSONOptions{TimestampField: ef.tsField}, name, func(as []detectors.Alert) error {
 				for _, a := range as {
-					if err := enc.Encode(a); err != nil {
-						return err
+					if writeErr = enc.Encode(a); writeErr != nil {
+						return writeErr
 					}
 				}
-				return nil
-			}
-			lr := jsonl.NewReader(in, name)
-			alerts := 0
-			for {
-				b, ok := lr.Next()
-				if !ok {
-					break
-				}
-				line = lr.Line()
-				if line%1024 == 0 && ctx.Err() != nil {
-					break
-				}
-				if len(strings.TrimSpace(string(b))) == 0 || b[0] == '#' {
-					continue
-				}
-				ev, err := detectors.ParseJSONEvent(b, jo)
-				if err != nil {
-					return usageError{lr.LineError(err)}
-				}
-				as := eng.Process(ev)
 				alerts += len(as)
-				if err := write(as); err != nil {
-					return err
-				}
-			}
-			if ctx.Err() != nil {
+				return nil
+			})
+			switch {
+			case writeErr != nil:
+				return writeErr
+			case ctx.Err() != nil:
 				// Stopped (Ctrl-C, SIGTERM, --deadline): what was found so far
 				// is written; correlations still open are not flushed, as the
 				// log was not read to its end.
@@ -308,12 +288,8 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "stopped at line %d of %s: %d events evaluated, %d alerts written; the rest of the log was not evaluated\n",
 					line, name, eng.Stats().Events, alerts)
 				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
-			}
-			if err := lr.Err(); err != nil {
+			case err != nil:
 				return usageError{err}
-			}
-			if err := write(eng.Flush()); err != nil {
-				return err
 			}
 			if err := w.Flush(); err != nil {
 				return err

@@ -79,22 +79,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err := checkTarget(f.target, f.profile); err != nil {
 		return err
 	}
-	var list []*scenarios.Scenario
-	var bad []error
-	args, err = scenarios.ExpandDirs(args)
+	list, err := scenarios.LoadAll(args)
 	if err != nil {
 		return usageError{err}
-	}
-	for _, a := range args {
-		sc, err := scenarios.Load(a)
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		list = append(list, sc)
-	}
-	if len(bad) > 0 {
-		return usageError{errors.Join(bad...)}
 	}
 	rules, err := scenarios.ResolveSuite(list, nil, f.seed)
 	if err != nil {

@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -196,7 +194,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	accounts := srv.Accounts()
 	if f.accounts != "" {
-		if err := writeAccounts(f.accounts, accounts); err != nil {
+		if err := mailsim.WriteAccounts(f.accounts, accounts); err != nil {
 			srv.Close()
 			return usageError{fmt.Errorf("--accounts: %w", err)}
 		}
@@ -272,31 +270,6 @@ func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f
 		fmt.Fprintln(w, "all accounts with passwords: --accounts FILE (the admin API never serves passwords)")
 	}
 	fmt.Fprintln(w, "\nCtrl-C to stop.")
-}
-
-// writeAccounts writes the accounts as JSON, mode 0600, through a
-// temporary file renamed into place: a reader (e.g. docker cp) never sees
-// half of it.
-func writeAccounts(path string, accounts []mailsim.Account) error {
-	b, err := json.MarshalIndent(accounts, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".accounts-*.json")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
 
 func splitHostPort(a string) (string, string) {

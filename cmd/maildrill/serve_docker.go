@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/container"
 )
 
@@ -96,7 +97,7 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 	}
 	fmt.Fprintf(stdout, "admin token: %s  (send Authorization: Bearer <token>)\n", m.Token)
 	if f.accounts != "" {
-		if err := writeAccounts(f.accounts, m.Accounts); err != nil {
+		if err := mailsim.WriteAccounts(f.accounts, m.Accounts); err != nil {
 			return usageError{fmt.Errorf("--accounts: %w", err)}
 		}
 		fmt.Fprintf(stdout, "all accounts: %s\n", f.accounts)

@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -226,20 +224,11 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// loaded rules: they are not (and scenarios.Run skips it too).
 		// The organisation's names still are.
 		rules = []*sigma.Rule{}
-		var bad []error
-		for _, sc := range list {
-			if err := scenarios.ResolveAll(sc, nil, f.seed); err != nil {
-				bad = append(bad, err)
-			}
-		}
-		if len(bad) > 0 {
-			return usageError{errors.Join(bad...)}
-		}
 	} else {
 		detectors.ReportUnfireableRules(stderr, rules, f.verbose)
-		if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
-			return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
-		}
+	}
+	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
+		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 	}
 	out, err := f.alerts.open(stderr)
 	if err != nil {
@@ -254,46 +243,34 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	type outcome struct {
-		run   report.Run
-		table bytes.Buffer
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
+		Target: f.target, DovecotProfile: f.profile, Version: version}
+	if f.cache != "off" {
+		opts.CorpusCacheDir = f.cache
 	}
-	outs := make([]*outcome, len(list))
-	var mu sync.Mutex // serialises the progress lines
-	sem := make(chan struct{}, f.jobs)
-	var wg sync.WaitGroup
-	for i, sc := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			o := &outcome{}
-			outs[i] = o
-			o.run = runOne(ctx, sc, f, rules, pack.Config, out)
-			if o.run.Result != nil {
-				report.WriteVerdicts(&o.table, o.run.Result, false)
-				report.WriteNoise(&o.table, o.run.Result, f.verbose)
+	tableOf := make([]bytes.Buffer, len(list))
+	suite := scenarios.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
+		FailOnNoise: f.failOnNoise, Done: func(i int, r scenarios.SuiteRun) {
+			if r.Result != nil {
+				report.WriteVerdicts(&tableOf[i], r.Result, false)
+				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(stderr, report.StatusLine(o.run, colorOK(stderr)))
-		}()
-	}
-	wg.Wait()
+			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), colorOK(stderr)))
+		}}
+	outs := suite.Run(ctx, list)
 
 	tables := stdout
 	if f.reports.toStdout() {
 		tables = stderr
 	}
 	var runs []report.Run
-	for _, o := range outs {
-		runs = append(runs, o.run)
-		failed := o.run.Err != nil || o.run.Result == nil || o.run.Result.Failed
+	for i, o := range outs {
+		runs = append(runs, reportRun(o, f.speed))
+		failed := o.Err != nil || o.Result == nil || o.Result.Failed
 		if !f.quiet || failed {
-			tables.Write(o.table.Bytes())
-			if o.run.Err != nil {
-				fmt.Fprintf(tables, "  error: %v\n", o.run.Err)
+			tables.Write(tableOf[i].Bytes())
+			if o.Err != nil {
+				fmt.Fprintf(tables, "  error: %v\n", o.Err)
 			}
 		}
 	}
@@ -319,43 +296,11 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	return nil
 }
 
-// runOne runs a scenario of a suite; it records the event times for the
-// HTML timeline, and the logs when --record asks.
-func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, cfg detectors.Config, out *alertsrc.Intake) report.Run {
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: &cfg, WallDeadline: f.deadline, Speed: f.speed,
-		Target: f.target, DovecotProfile: f.profile, Version: version}
-	if f.cache != "off" {
-		opts.CorpusCacheDir = f.cache
-	}
-	if f.record != "" {
-		ev, err := os.Create(filepath.Join(f.record, sc.ID+".events.jsonl"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer ev.Close()
-		tr, err := os.Create(filepath.Join(f.record, sc.ID+".truth.jsonl"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer tr.Close()
-		sl, err := os.Create(filepath.Join(f.record, sc.ID+".mail.log"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer sl.Close()
-		// Unbuffered: a SIEM can tail the files during the run.
-		opts.Events, opts.Truth, opts.Syslog = ev, tr, sl
-	}
-	res, err := scenarios.Run(ctx, sc, opts)
-	if res != nil && err == nil && out != nil {
-		err = scenarios.JudgeOutside(ctx, res, out.Sources(res.RunID), f.alerts.wait)
-	}
-	if res != nil && f.failOnNoise {
-		scenarios.FailOnNoise(res)
-	}
-	run := report.Run{Scenario: sc, Result: res, Err: err, Speed: f.speed}
-	if res != nil {
-		run.EventTimes = res.EventTimes
+// reportRun is a suite's run as the reports show it.
+func reportRun(r scenarios.SuiteRun, speed float64) report.Run {
+	run := report.Run{Scenario: r.Scenario, Result: r.Result, Err: r.Err, Speed: speed}
+	if r.Result != nil {
+		run.EventTimes = r.Result.EventTimes
 	}
 	return run
 }
