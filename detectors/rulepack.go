@@ -3,6 +3,7 @@ package detectors
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/maildrill/maildrill/detectors/sigma"
@@ -30,11 +31,12 @@ type RulePack struct {
 // is an error.
 func LoadRulePack(path string) (*RulePack, error) {
 	if path == "" {
-		rules, errs := LoadFS(Pack(), ".")
-		if len(errs) > 0 {
-			return nil, errors.Join(errs...)
+		p, err := LoadRulePackFS(Pack())
+		if err != nil {
+			return nil, err
 		}
-		return &RulePack{Rules: rules, Config: PackConfig(), Settings: PackFile, BuiltIn: true}, nil
+		p.BuiltIn = true
+		return p, nil
 	}
 	rules, errs := LoadPath(path)
 	if len(errs) > 0 {
@@ -52,6 +54,25 @@ func LoadRulePack(path string) (*RulePack, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	p.Config = cfg
+	if found {
+		p.Settings = PackFile
+	}
+	return p, nil
+}
+
+// LoadRulePackFS loads the pack at the root of fsys: the configuration of
+// its pack.yml (the defaults without one), then every rule, named by its
+// path in fsys.
+func LoadRulePackFS(fsys fs.FS) (*RulePack, error) {
+	cfg, found, err := ConfigFS(fsys, ".")
+	if err != nil {
+		return nil, err
+	}
+	rules, errs := LoadFS(fsys, ".")
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	p := &RulePack{Rules: rules, Config: cfg}
 	if found {
 		p.Settings = PackFile
 	}

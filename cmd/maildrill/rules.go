@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -142,9 +141,9 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
-			if rules, errs := detectors.LoadFS(fsys, "."); len(errs) == 0 {
+			if pack, err := detectors.LoadRulePackFS(fsys); err == nil {
 				cfg.Lenient = true
-				if eng, err := detectors.NewEngine(rules, cfg); err == nil {
+				if eng, err := detectors.NewEngine(pack.Rules, cfg); err == nil {
 					dir := ""
 					if len(args) > 0 {
 						dir = args[0]
@@ -318,15 +317,15 @@ func newRulesListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, tm, err := ef.config(fsys, label)
+			pack, err := detectors.LoadRulePackFS(fsys)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", label, err)}
+			}
+			cfg, tm, err := ef.apply(pack.Config, pack.Settings)
 			if err != nil {
 				return err
 			}
-			rules, errs := detectors.LoadFS(fsys, ".")
-			if len(errs) > 0 {
-				return usageError{fmt.Errorf("%s: %w", label, errors.Join(errs...))}
-			}
-			cat, err := detectors.Catalogue(rules, cfg)
+			cat, err := detectors.Catalogue(pack.Rules, cfg)
 			if err != nil {
 				return usageError{err}
 			}
