@@ -258,7 +258,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				name = "stdin"
 				// A pipe may go quiet for good: its reads must end on Ctrl-C.
 				// A file's reads never block, and the loop below checks ctx.
-				in = interruptible(ctx, in)
+				in = jsonl.Interruptible(ctx, in)
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()

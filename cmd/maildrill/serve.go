@@ -16,6 +16,7 @@ import (
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
@@ -110,7 +111,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	var trusted []netip.Prefix
 	for _, c := range f.trustedProxies {
-		p, err := parsePrefix(c)
+		p, err := proxyproto.ParsePrefix(c)
 		if err != nil {
 			return usageError{fmt.Errorf("--trusted-proxies %q: want a CIDR such as 172.18.0.1/32", c)}
 		}

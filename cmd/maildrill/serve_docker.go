@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -25,19 +24,6 @@ type dockerServeFlags struct {
 func registerDockerServeFlags(fl *pflag.FlagSet, f *dockerServeFlags) {
 	fl.BoolVar(&f.enabled, "docker", false, "run mailsim in a Docker container (image built locally; see docs/containers.md)")
 	fl.BoolVar(&f.sweep, "docker-sweep", false, "with --docker: first remove containers and networks a killed maildrill left behind")
-}
-
-// parsePrefix accepts a CIDR or a bare address (one host).
-func parsePrefix(s string) (netip.Prefix, error) {
-	s = strings.TrimSpace(s)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	return netip.ParsePrefix(s)
 }
 
 // runServeDocker is `serve --docker`: the same mail system in a container

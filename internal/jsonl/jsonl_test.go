@@ -3,7 +3,9 @@ package jsonl
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,4 +101,26 @@ func TestStdinAndLineNumbers(t *testing.T) {
 	require.NoError(t, r.Err())
 	require.Equal(t, []int{1, 2, 3}, nums)
 	require.EqualError(t, r.LineError(errors.New("x")), "stdin:3: x")
+}
+
+// TestInterruptible: a read blocked on a pipe that never delivers ends
+// when the context does.
+func TestInterruptible(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := Interruptible(ctx, pr)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 8))
+		done <- err
+	}()
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+
+	// Data that does arrive is read as is.
+	r = Interruptible(context.Background(), strings.NewReader("abc"))
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, "abc", string(b))
 }
