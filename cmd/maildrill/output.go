@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"syscall"
+
+	"github.com/mattn/go-isatty"
 )
 
 // errOutputClosed is the cause of a stop when the reader of stdout or
@@ -61,3 +64,14 @@ func rulesError(path string, err error) error {
 	}
 	return fmt.Errorf("--rules %w", err)
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
+}
+
+func colorOK(w io.Writer) bool { return isTerminal(w) && os.Getenv("NO_COLOR") == "" }

@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime/debug"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
@@ -175,46 +172,6 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	}
 	if failed {
 		return failedError{"some expectations did not hold"}
-	}
-	return nil
-}
-
-// defaultCorpusCache is the user's cache directory for generated
-// attachments ("" when the platform has none).
-func defaultCorpusCache() string {
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(d, "maildrill", "corpus")
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
-}
-
-func colorOK(w io.Writer) bool { return isTerminal(w) && os.Getenv("NO_COLOR") == "" }
-
-// buildReport is the report of the runs, with this binary's version.
-func buildReport(runs []report.Run) *report.Report {
-	info, ok := debug.ReadBuildInfo()
-	return report.BuildWith(runs, report.Options{Generated: time.Now(), Version: version, Commit: buildCommit(info, ok)})
-}
-
-// checkTarget validates --target and --profile.
-func checkTarget(target, profile string) error {
-	switch target {
-	case "", "embedded", "docker", "dovecot":
-	default:
-		return usageError{fmt.Errorf("--target %q: want embedded, docker or dovecot", target)}
-	}
-	if profile != "stock" && profile != "enhanced" {
-		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", profile)}
 	}
 	return nil
 }
