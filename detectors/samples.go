@@ -1,16 +1,18 @@
 package detectors
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/jsonl"
 )
 
 // SampleResult is the outcome of one rule file's sample.
@@ -108,29 +110,52 @@ func RunSamples(fsys fs.FS, root string, cfg Config) ([]SampleResult, error) {
 }
 
 // Replay feeds JSON lines to the engine, then flushes it, and returns every
-// alert. Blank lines and lines starting with # or // are skipped. name labels
-// errors (file:line).
-func Replay(eng *Engine, r interface{ Read([]byte) (int, error) }, o JSONOptions, name string) ([]Alert, error) {
+// alert (see Evaluate). name labels errors (file:line).
+func Replay(eng *Engine, r io.Reader, o JSONOptions, name string) ([]Alert, error) {
 	var alerts []Alert
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
+	_, err := Evaluate(context.Background(), eng, r, o, name, func(as []Alert) error {
+		alerts = append(alerts, as...)
+		return nil
+	})
+	return alerts, err
+}
+
+// Evaluate feeds JSON lines (one event each) to the engine in order and
+// hands each event's alerts to emit as they come; at the end of the
+// stream it flushes the engine into emit. Blank lines and lines starting
+// with # or // are skipped. A bad line is reported as name:line, and so is
+// a read error (a damaged gzip stream). When ctx ends (looked at every
+// 1024 lines) it stops without flushing, returning ctx's error: the rest
+// of the stream is not evaluated. It returns the number of lines read.
+func Evaluate(ctx context.Context, eng *Engine, r io.Reader, o JSONOptions, name string, emit func([]Alert) error) (int, error) {
+	lr := jsonl.NewReader(r, name)
+	for {
+		b, ok := lr.Next()
+		if !ok {
+			break
+		}
+		if lr.Line()%1024 == 0 && ctx.Err() != nil {
+			break
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 || b[0] == '#' || bytes.HasPrefix(b, []byte("//")) {
 			continue
 		}
 		ev, err := ParseJSONEvent(b, o)
 		if err != nil {
-			return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+			return lr.Line(), lr.LineError(err)
 		}
-		alerts = append(alerts, eng.Process(ev)...)
+		if err := emit(eng.Process(ev)); err != nil {
+			return lr.Line(), err
+		}
 	}
-	if err := sc.Err(); err != nil {
-		return alerts, fmt.Errorf("%s:%d: %w", name, line, err)
+	if err := ctx.Err(); err != nil {
+		return lr.Line(), err
 	}
-	return append(alerts, eng.Flush()...), nil
+	if err := lr.Err(); err != nil {
+		return lr.Line(), err
+	}
+	return lr.Line(), emit(eng.Flush())
 }
 
 // RuleInfo describes one alerting rule, for catalogues.

@@ -1,17 +1,23 @@
 package scenarios
 
 import (
+	"context"
 	"sort"
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/alertsrc"
 )
 
-// Recording is a run recorded to disk: its ground truth and the alerts
-// raised over its audit events (by the built-in engine on replay, or by
-// an outside system).
+// Recording is what a run produced, live or read back from its logs: its
+// ground truth, the audit events behind its alerts, the alerts raised
+// over them (by the rule engine, and by an outside system), and what the
+// run was (Header). Judge turns it into verdicts.
 type Recording struct {
-	RunID  string
+	RunID string
+	// Header says what the run was: scenario and its hash, seed, target,
+	// version, rule pack hash (zero for a recording without a header).
+	Header RecordingHeader
 	Truth  []TruthRecord
 	Alerts []detectors.Alert
 	// EventSources maps audit event ids to their source address, so that
@@ -22,22 +28,37 @@ type Recording struct {
 	// alert (optional; without it a report lists the event by its id).
 	EventRefs map[string]EventRef
 	Events    int
-	// End is when the run ended; zero: its last action or alert.
+	// EventTimes are the audit events' times, in order (optional: for the
+	// report's events per minute).
+	EventTimes []time.Time
+	// Spans are when each step ran, as the runner measured them; nil:
+	// rebuilt from the truth records' step fields, a step running from
+	// its first recorded action to its last.
+	Spans map[string]Span
+	// End is when the run ended; zero: its last action or alert, bounded
+	// by the scenario's duration.
 	End time.Time
+	// Wall is the wall time the run took.
+	Wall time.Duration
 }
 
-// Judge rebuilds the Result of a recorded run and judges the scenario's
-// expectations over it, as Run does at the end of a live run. Step spans
-// are rebuilt from the truth records' step fields: a step runs from its
-// first recorded action to its last.
+// Judge is where verdicts are made: it builds the Result of a run from
+// its recording and judges the scenario's expectations and noise budgets
+// over it. A live run (Run), a replayed recording (Replay) and a run
+// judged again with outside alerts (JudgeOutside) all come here.
 func Judge(sc *Scenario, rec Recording) *Result {
-	res := &Result{Scenario: sc, RunID: rec.RunID, Start: sc.Env.Start, End: sc.Env.Start,
-		Truth: rec.Truth, Spans: map[string]Span{}, Alerts: append([]detectors.Alert(nil), rec.Alerts...),
-		Events: rec.Events, eventSrc: rec.EventSources, events: rec.EventRefs}
+	res := &Result{Scenario: sc, RunID: rec.RunID, Start: sc.Env.Start, End: sc.Env.Start, Wall: rec.Wall,
+		Truth: rec.Truth, Spans: rec.Spans, Alerts: append([]detectors.Alert(nil), rec.Alerts...),
+		Events: rec.Events, EventTimes: rec.EventTimes, eventSrc: rec.EventSources, events: rec.EventRefs,
+		Seed: rec.Header.Seed, Target: rec.Header.Target, RulesSHA256: rec.Header.RulesSHA256, header: rec.Header}
 	if res.eventSrc == nil {
 		res.eventSrc = map[string]string{}
 	}
 	res.sources()
+	rebuild := res.Spans == nil
+	if rebuild {
+		res.Spans = map[string]Span{}
+	}
 	for _, t := range rec.Truth {
 		if res.RunID == "" {
 			res.RunID = t.RunID
@@ -48,7 +69,7 @@ func Judge(sc *Scenario, rec Recording) *Result {
 		if t.Action != "" {
 			res.Actions++
 		}
-		if t.Step == "" {
+		if t.Step == "" || !rebuild {
 			continue
 		}
 		s, ok := res.Spans[t.Step]
@@ -61,16 +82,17 @@ func Judge(sc *Scenario, rec Recording) *Result {
 		s.Actor = t.Actor
 		res.Spans[t.Step] = s
 	}
-	for _, a := range rec.Alerts {
-		if a.Time.After(res.End) {
-			res.End = a.Time
+	if rec.End.IsZero() {
+		for _, a := range rec.Alerts {
+			if a.Time.After(res.End) {
+				res.End = a.Time
+			}
 		}
-	}
-	if !rec.End.IsZero() {
+		if end := sc.Env.Start.Add(sc.Env.Duration); res.End.After(end) {
+			res.End = end
+		}
+	} else {
 		res.End = rec.End
-	}
-	if end := sc.Env.Start.Add(sc.Env.Duration); res.End.After(end) {
-		res.End = end
 	}
 	sort.SliceStable(res.Alerts, func(i, j int) bool { return res.Alerts[i].Time.Before(res.Alerts[j].Time) })
 	res.Verdicts = Evaluate(sc, res)
@@ -80,4 +102,33 @@ func Judge(sc *Scenario, rec Recording) *Result {
 		}
 	}
 	return res
+}
+
+// Recording gives back the recording res was judged from.
+func (res *Result) Recording() Recording {
+	return Recording{RunID: res.RunID, Header: res.header, Truth: res.Truth, Alerts: res.Alerts,
+		EventSources: res.eventSrc, EventRefs: res.events, Events: res.Events, EventTimes: res.EventTimes,
+		Spans: res.Spans, End: res.End, Wall: res.Wall}
+}
+
+// JudgeOutside waits for the run's outside alerts from srcs (until every
+// expectation to fire is met, or wait has passed), adds them to the
+// alerts res was judged with and judges the run again, in place.
+func JudgeOutside(ctx context.Context, res *Result, srcs []alertsrc.Source, wait time.Duration) error {
+	base := res.Recording()
+	with := func(extra []detectors.Alert) *Result {
+		rec := base
+		rec.Alerts = append(append([]detectors.Alert(nil), base.Alerts...), extra...)
+		return Judge(res.Scenario, rec)
+	}
+	alerts, err := alertsrc.Poll(ctx, srcs, alertsrc.PollOptions{Deadline: wait, Done: func(as []detectors.Alert) bool {
+		for _, v := range with(as).Verdicts {
+			if v.Kind == "fire" && !v.OK() {
+				return false
+			}
+		}
+		return true
+	}})
+	*res = *with(alerts)
+	return err
 }

@@ -15,11 +15,9 @@ import (
 // so that a broken rule is found once, with its file and position, before
 // any scenario runs. It returns the rules checked.
 func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
-	if rules == nil {
-		var err error
-		if rules, err = detectors.PackRules(); err != nil {
-			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
-		}
+	rules, err := rulesOrPack(rules)
+	if err != nil {
+		return nil, err
 	}
 	if _, err := detectors.NewEngine(rules, detectors.PackConfig()); err != nil {
 		return nil, err
@@ -42,11 +40,9 @@ func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 // Judging outside alerts only (no built-in engine) cannot resolve: the
 // rules are then the outside system's; callers skip Resolve there.
 func Resolve(sc *Scenario, rules []*sigma.Rule) error {
-	if rules == nil {
-		var err error
-		if rules, err = detectors.PackRules(); err != nil {
-			return fmt.Errorf("loading the built-in rule pack: %w", err)
-		}
+	rules, err := rulesOrPack(rules)
+	if err != nil {
+		return err
 	}
 	var titles []string
 	for _, r := range rules {

@@ -9,6 +9,9 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
+// AuditEvent adapts an audit event to the detection engine.
+func AuditEvent(e *audit.Event) detectors.Event { return ruleEvent{e} }
+
 // ruleEvent adapts an audit event to the detection engine.
 type ruleEvent struct{ e *audit.Event }
 
@@ -17,16 +20,25 @@ func (r ruleEvent) Time() time.Time               { return r.e.Timestamp }
 func (r ruleEvent) ID() string                    { return r.e.ID }
 
 func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {
-	if rules == nil {
-		var err error
-		rules, err = detectors.PackRules()
-		if err != nil {
-			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
-		}
+	rules, err := rulesOrPack(rules)
+	if err != nil {
+		return nil, err
 	}
 	if cfg == nil {
 		c := detectors.PackConfig()
 		cfg = &c
 	}
 	return detectors.NewEngine(rules, *cfg)
+}
+
+// rulesOrPack returns rules, or the built-in pack's when nil.
+func rulesOrPack(rules []*sigma.Rule) ([]*sigma.Rule, error) {
+	if rules != nil {
+		return rules, nil
+	}
+	p, err := detectors.LoadRulePack("")
+	if err != nil {
+		return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
+	}
+	return p.Rules, nil
 }

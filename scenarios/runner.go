@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -94,7 +93,11 @@ type Result struct {
 	Seed        int64
 	Target      string
 	RulesSHA256 string
+	// EventTimes are the audit events' times, in order (the report's
+	// events per minute).
+	EventTimes []time.Time
 
+	header      RecordingHeader
 	eventSrc    map[string]string // event id → source ip
 	events      map[string]EventRef
 	attackerIPs map[string]bool
@@ -158,6 +161,7 @@ type runner struct {
 	spans    map[string]Span
 	alerts   []detectors.Alert
 	nEvents  int
+	times    []time.Time
 	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
 	ended    map[string]bool
 	eventSrc map[string]string
@@ -223,12 +227,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	// runs. An empty, non-nil Rules is a run whose alerts come from
 	// outside (test --no-engine): its expectations name the outside
 	// system's rules and cannot be resolved here.
-	rules := opts.Rules
-	var err error
-	if rules == nil {
-		if rules, err = detectors.PackRules(); err != nil {
-			return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
-		}
+	rules, err := rulesOrPack(opts.Rules)
+	if err != nil {
+		return nil, err
 	}
 	eng, err := newEngine(rules, opts.RulesConfig)
 	if err != nil {
@@ -246,14 +247,14 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		return nil, err
 	}
 	r.engine = eng
+	hdr := RecordingHeader{Format: RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+		ScenarioFile: sc.File, Seed: env.Seed, Target: env.Target, Version: opts.Version,
+		RulesSHA256: RulesSHA256(rules), Rules: len(rules)}
+	if env.Target == "dovecot" {
+		hdr.DovecotProfile = opts.DovecotProfile
+	}
 	if r.trEnc != nil {
 		// The recording header, first line of the run's truth.
-		hdr := RecordingHeader{Format: RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
-			ScenarioFile: sc.File, Seed: env.Seed, Target: env.Target, Version: opts.Version,
-			RulesSHA256: RulesSHA256(rules), Rules: len(rules)}
-		if env.Target == "dovecot" {
-			hdr.DovecotProfile = opts.DovecotProfile
-		}
 		if err := r.trEnc.Encode(hdr); err != nil {
 			return nil, fmt.Errorf("writing the truth log: %w", err)
 		}
@@ -309,22 +310,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	r.alerts = append(r.alerts, r.engine.Flush()...)
 	r.mu.Unlock()
 
-	res := &Result{Scenario: sc, RunID: runID, Start: env.Start, End: clk.Now(), Wall: time.Since(wall0),
-		Truth: r.truth, Spans: r.spans, Alerts: r.alerts, Events: r.nEvents,
-		eventSrc: r.eventSrc, events: r.events, Seed: env.Seed, Target: env.Target, RulesSHA256: RulesSHA256(rules)}
-	res.sources()
-	for _, t := range r.truth {
-		if t.Action != "" {
-			res.Actions++
-		}
-	}
-	sort.SliceStable(res.Alerts, func(i, j int) bool { return res.Alerts[i].Time.Before(res.Alerts[j].Time) })
-	res.Verdicts = Evaluate(sc, res)
-	for _, v := range res.Verdicts {
-		if !v.OK() {
-			res.Failed = true
-		}
-	}
+	res := Judge(sc, Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
+		Events: r.nEvents, EventTimes: r.times, EventSources: r.eventSrc, EventRefs: r.events,
+		End: clk.Now(), Wall: time.Since(wall0)})
 	if actErr != nil {
 		if errors.Is(actErr, context.Canceled) || errors.Is(actErr, context.DeadlineExceeded) {
 			return res, fmt.Errorf("run stopped: %w", actErr)
@@ -360,6 +348,9 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			alerts := r.engine.Process(ruleEvent{e})
 			r.mu.Lock()
 			r.nEvents++
+			if !e.Timestamp.IsZero() {
+				r.times = append(r.times, e.Timestamp)
+			}
 			r.eventSrc[e.ID] = e.SourceIP
 			r.events[e.ID] = EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP}
 			if r.evEnc != nil && r.writeErr == nil {

@@ -52,5 +52,3 @@ with the same UIDs as mailsim for the same --seed, --users and --messages.`,
 	cmd.Flags().StringSliceVar(&only, "user", nil, "export only these addresses (repeatable)")
 	return cmd
 }
-
-func init() { extraCommands = append(extraCommands, newExportCmd) }

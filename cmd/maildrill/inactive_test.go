@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -119,13 +120,13 @@ func TestRunHasNoInactivePackRule(t *testing.T) {
 
 func TestReportInactiveRules(t *testing.T) {
 	dir := inactiveRules(t)
-	rules, err := loadRules(dir)
+	pack, err := detectors.LoadRulePack(dir)
 	require.NoError(t, err)
 	var w bytes.Buffer
-	reportInactiveRules(&w, rules, false)
+	detectors.ReportUnfireableRules(&w, pack.Rules, false)
 	assert.Equal(t, "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation); -v names it\n", w.String())
 	w.Reset()
-	reportInactiveRules(&w, nil, true)
+	detectors.ReportUnfireableRules(&w, nil, true)
 	assert.Empty(t, w.String(), "the built-in pack")
 }
 

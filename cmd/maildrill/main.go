@@ -144,12 +144,18 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 		watchStop(cmd.Context(), cmd)
 		return nil
 	}
-	root.AddCommand(newServeCmd())
-	for _, extra := range extraCommands {
-		root.AddCommand(extra())
-	}
+	root.AddCommand(
+		newServeCmd(),
+		newRunCmd(),
+		newValidateCmd(),
+		newListCmd(),
+		newShowCmd(),
+		newTestCmd(),
+		newReplayCmd(),
+		newRulesCmd(),
+		newDetectCmd(),
+		newExportCmd(),
+		newVersionCmd(),
+	)
 	return root
 }
-
-// extraCommands lets other files register subcommands.
-var extraCommands []func() *cobra.Command

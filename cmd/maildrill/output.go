@@ -1,11 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io"
+	"os"
 	"sync"
 	"syscall"
+
+	"github.com/mattn/go-isatty"
 )
 
 // errOutputClosed is the cause of a stop when the reader of stdout or
@@ -54,43 +57,21 @@ func unwrapOutput(w io.Writer) io.Writer {
 	return w
 }
 
-// interruptible makes reads from r end when ctx does, even a read blocked
-// on a pipe or terminal that never delivers (`rules eval -` with a quiet
-// producer): Ctrl-C must stop the command within a second. The blocked read
-// itself is left behind; the command is ending.
-func interruptible(ctx context.Context, r io.Reader) io.Reader {
-	return &ctxReader{ctx: ctx, r: r}
+// rulesError names --rules in an error loading a rule pack.
+func rulesError(path string, err error) error {
+	if path == "" {
+		return err
+	}
+	return fmt.Errorf("--rules %w", err)
 }
 
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-	buf []byte // reused: a read is abandoned only when ctx ended, and then none follows
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
 }
 
-type readResult struct {
-	n   int
-	err error
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	if cap(c.buf) < len(p) {
-		c.buf = make([]byte, len(p))
-	}
-	buf := c.buf[:len(p)]
-	ch := make(chan readResult, 1)
-	go func() {
-		n, err := c.r.Read(buf)
-		ch <- readResult{n, err}
-	}()
-	select {
-	case res := <-ch:
-		copy(p, buf[:res.n])
-		return res.n, res.err
-	case <-c.ctx.Done():
-		return 0, c.ctx.Err()
-	}
-}
+func colorOK(w io.Writer) bool { return isTerminal(w) && os.Getenv("NO_COLOR") == "" }

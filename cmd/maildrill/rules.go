@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -16,10 +15,8 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/lint"
-	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/jsonl"
 )
-
-func init() { extraCommands = append(extraCommands, newRulesCmd) }
 
 // newRulesCmd is `maildrill rules`: test, lint and evaluate Sigma rules.
 func newRulesCmd() *cobra.Command {
@@ -77,17 +74,20 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 // overridden by the flags. tm describes how time modifiers read times, for
 // `rules list` and `rules lint`.
 func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
-	cfg = detectors.Config{Placeholders: detectors.DefaultPlaceholders()}
-	source := ""
-	if pack != nil {
-		var found bool
-		if cfg, found, err = detectors.ConfigFS(pack, "."); err != nil {
-			return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
-		}
-		if found {
-			source = detectors.PackFile
-		}
+	cfg, found, err := detectors.ConfigFS(pack, ".")
+	if err != nil {
+		return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
 	}
+	source := ""
+	if found {
+		source = detectors.PackFile
+	}
+	return f.apply(cfg, source)
+}
+
+// apply overrides the pack's configuration cfg (set by source: PackFile,
+// or "" for the defaults) with the flags.
+func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Config, string, error) {
 	cfg.TimestampField = f.tsField
 	cfg.Lateness = f.lateness
 	cfg.Suppress = f.suppress
@@ -102,7 +102,7 @@ func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm
 		}
 		cfg.Location, source = loc, "--tz"
 	}
-	tm = detectors.TimeModifiersText(cfg.Location, source)
+	tm := detectors.TimeModifiersText(cfg.Location, source)
 	for _, p := range f.placeholders {
 		name, vals, ok := strings.Cut(p, "=")
 		if !ok || name == "" {
@@ -141,14 +141,14 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
-			if rules, errs := detectors.LoadFS(fsys, "."); len(errs) == 0 {
+			if pack, err := detectors.LoadRulePackFS(fsys); err == nil {
 				cfg.Lenient = true
-				if eng, err := detectors.NewEngine(rules, cfg); err == nil {
+				if eng, err := detectors.NewEngine(pack.Rules, cfg); err == nil {
 					dir := ""
 					if len(args) > 0 {
 						dir = args[0]
 					}
-					reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
+					detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
 				}
 			}
 			out := cmd.OutOrStdout()
@@ -234,35 +234,21 @@ JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var pack fs.FS = detectors.Pack()
-			label := "built-in pack"
-			if rulesPath != "" {
-				pack, label = nil, rulesPath
-				if st, err := os.Stat(rulesPath); err == nil && st.IsDir() {
-					pack = os.DirFS(rulesPath)
-				}
-			}
-			cfg, _, err := ef.config(pack, label)
-			if err != nil {
-				return err
-			}
-			var rules []*sigma.Rule
-			var errs []error
-			if rulesPath == "" {
-				rules, errs = detectors.LoadFS(detectors.Pack(), ".")
-			} else {
-				rules, errs = detectors.LoadPath(rulesPath)
-			}
-			if len(errs) > 0 {
-				return usageError{errors.Join(errs...)}
-			}
-			eng, err := detectors.NewEngine(rules, cfg)
+			pack, err := detectors.LoadRulePack(rulesPath)
 			if err != nil {
 				return usageError{err}
 			}
-			reportInactive(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, "")
+			cfg, _, err := ef.apply(pack.Config, pack.Settings)
+			if err != nil {
+				return err
+			}
+			eng, err := detectors.NewEngine(pack.Rules, cfg)
+			if err != nil {
+				return usageError{err}
+			}
+			detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, "")
 			name := args[0]
-			in, closeLog, err := openLog(name, cmd.InOrStdin())
+			in, closeLog, err := jsonl.Open(name, cmd.InOrStdin())
 			if err != nil {
 				return usageError{err}
 			}
@@ -272,44 +258,26 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				name = "stdin"
 				// A pipe may go quiet for good: its reads must end on Ctrl-C.
 				// A file's reads never block, and the loop below checks ctx.
-				in = interruptible(ctx, in)
+				in = jsonl.Interruptible(ctx, in)
 			}
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			defer w.Flush()
 			enc := json.NewEncoder(w)
-			jo := detectors.JSONOptions{TimestampField: ef.tsField}
-			line := 0
-			write := func(as []detectors.Alert) error {
+			alerts := 0
+			var writeErr error
+			line, err := detectors.Evaluate(ctx, eng, in, detectors.JSONOptions{TimestampField: ef.tsField}, name, func(as []detectors.Alert) error {
 				for _, a := range as {
-					if err := enc.Encode(a); err != nil {
-						return err
+					if writeErr = enc.Encode(a); writeErr != nil {
+						return writeErr
 					}
 				}
-				return nil
-			}
-			sc := bufio.NewScanner(in)
-			sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-			alerts := 0
-			for sc.Scan() {
-				line++
-				if line%1024 == 0 && ctx.Err() != nil {
-					break
-				}
-				b := sc.Bytes()
-				if len(strings.TrimSpace(string(b))) == 0 || b[0] == '#' {
-					continue
-				}
-				ev, err := detectors.ParseJSONEvent(b, jo)
-				if err != nil {
-					return usageError{lineError(sc, name, line, err)}
-				}
-				as := eng.Process(ev)
 				alerts += len(as)
-				if err := write(as); err != nil {
-					return err
-				}
-			}
-			if ctx.Err() != nil {
+				return nil
+			})
+			switch {
+			case writeErr != nil:
+				return writeErr
+			case ctx.Err() != nil:
 				// Stopped (Ctrl-C, SIGTERM, --deadline): what was found so far
 				// is written; correlations still open are not flushed, as the
 				// log was not read to its end.
@@ -319,12 +287,8 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				fmt.Fprintf(cmd.ErrOrStderr(), "stopped at line %d of %s: %d events evaluated, %d alerts written; the rest of the log was not evaluated\n",
 					line, name, eng.Stats().Events, alerts)
 				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
-			}
-			if err := sc.Err(); err != nil {
-				return usageError{fmt.Errorf("%s:%d: %w", name, line, err)}
-			}
-			if err := write(eng.Flush()); err != nil {
-				return err
+			case err != nil:
+				return usageError{err}
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -353,15 +317,15 @@ func newRulesListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, tm, err := ef.config(fsys, label)
+			pack, err := detectors.LoadRulePackFS(fsys)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", label, err)}
+			}
+			cfg, tm, err := ef.apply(pack.Config, pack.Settings)
 			if err != nil {
 				return err
 			}
-			rules, errs := detectors.LoadFS(fsys, ".")
-			if len(errs) > 0 {
-				return usageError{fmt.Errorf("%s: %w", label, errors.Join(errs...))}
-			}
-			cat, err := detectors.Catalogue(rules, cfg)
+			cat, err := detectors.Catalogue(pack.Rules, cfg)
 			if err != nil {
 				return usageError{err}
 			}

@@ -12,26 +12,10 @@ import (
 )
 
 // TestRulesConfigFollowsTheRulesDir: run, test and replay with --rules DIR
-// configure the engine from DIR (its pack.yml, else times as written), not
-// from the built-in pack's Europe/Paris setting; a bad pack.yml is bad input,
-// reported once before any run.
+// configure the engine from DIR (detectors.LoadRulePack: its pack.yml, else
+// times as written); a bad pack.yml is bad input, reported once before any
+// run.
 func TestRulesConfigFollowsTheRulesDir(t *testing.T) {
-	cfg, err := rulesConfig("")
-	require.NoError(t, err)
-	require.Nil(t, cfg, "no --rules: the built-in pack's configuration")
-
-	plain := t.TempDir()
-	cfg, err = rulesConfig(plain)
-	require.NoError(t, err)
-	require.Nil(t, cfg.Location, "no pack.yml: times as written")
-
-	paris := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(paris, "pack.yml"), []byte("time_modifiers: {timezone: Europe/Paris}\n"), 0o644))
-	cfg, err = rulesConfig(paris)
-	require.NoError(t, err)
-	require.NotNil(t, cfg.Location)
-	require.Equal(t, "Europe/Paris", cfg.Location.String())
-
 	bad := t.TempDir()
 	pack, err := os.ReadFile("../../detectors/rules/imap_password_spray.yml")
 	require.NoError(t, err)

@@ -2,22 +2,26 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/container"
+	"github.com/maildrill/maildrill/mailsim/imapd"
+	"github.com/maildrill/maildrill/mailsim/proxyproto"
+	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
@@ -35,7 +39,7 @@ type serveFlags struct {
 	proxyProtocol, virtualClock        bool
 	trustedProxies                     []string
 	adminHosts                         []string
-	docker                             dockerServeFlags // serve_docker.go
+	docker                             dockerServeFlags
 	limits                             mailsim.Limits
 	throttle                           throttle.Config
 }
@@ -112,7 +116,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	var trusted []netip.Prefix
 	for _, c := range f.trustedProxies {
-		p, err := parsePrefix(c)
+		p, err := proxyproto.ParsePrefix(c)
 		if err != nil {
 			return usageError{fmt.Errorf("--trusted-proxies %q: want a CIDR such as 172.18.0.1/32", c)}
 		}
@@ -196,7 +200,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	accounts := srv.Accounts()
 	if f.accounts != "" {
-		if err := writeAccounts(f.accounts, accounts); err != nil {
+		if err := mailsim.WriteAccounts(f.accounts, accounts); err != nil {
 			srv.Close()
 			return usageError{fmt.Errorf("--accounts: %w", err)}
 		}
@@ -274,35 +278,140 @@ func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f
 	fmt.Fprintln(w, "\nCtrl-C to stop.")
 }
 
-// writeAccounts writes the accounts as JSON, mode 0600, through a
-// temporary file renamed into place: a reader (e.g. docker cp) never sees
-// half of it.
-func writeAccounts(path string, accounts []mailsim.Account) error {
-	b, err := json.MarshalIndent(accounts, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".accounts-*.json")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
-}
-
 func splitHostPort(a string) (string, string) {
 	i := strings.LastIndexByte(a, ':')
 	if i < 0 {
 		return "", ""
 	}
 	return a[:i], a[i+1:]
+}
+
+// dockerServeFlags are serve's container options.
+type dockerServeFlags struct {
+	enabled bool
+	sweep   bool
+}
+
+func registerDockerServeFlags(fl *pflag.FlagSet, f *dockerServeFlags) {
+	fl.BoolVar(&f.enabled, "docker", false, "run mailsim in a Docker container (image built locally; see docs/containers.md)")
+	fl.BoolVar(&f.sweep, "docker-sweep", false, "with --docker: first remove containers and networks a killed maildrill left behind")
+}
+
+// runServeDocker is `serve --docker`: the same mail system in a container
+// on a private network, published on 127.0.0.1, until Ctrl-C.
+func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
+	if f.auditLog != "" || f.certDir != "" || f.proxyProtocol || f.virtualClock || len(f.adminHosts) > 0 || f.adminToken != "" {
+		return usageError{fmt.Errorf("--docker does not take --audit-log, --cert-dir, --proxy-protocol, --virtual-clock, --admin-host or --admin-token: the audit trail is on the admin API (GET /api/events, token printed below)")}
+	}
+	if f.docker.sweep {
+		n, err := container.Sweep(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			fmt.Fprintf(stderr, "removed %d leftover containers/networks\n", n)
+		}
+	}
+	t0 := time.Now()
+	fmt.Fprintln(stderr, "building or finding the mailsim image (a static go build, then docker build FROM scratch on a change; the first build takes a minute or two)")
+	img, err := container.BuildImage(ctx, container.BuildOptions{})
+	if err != nil {
+		return err
+	}
+	how := "built"
+	if img.Cached {
+		how = "cached"
+	}
+	fmt.Fprintf(stderr, "image %s (%s in %s)\n", img.Tag, how, img.Took.Round(time.Millisecond))
+	opts := container.Options{Image: img.Tag, Seed: f.seed, Users: f.users, Messages: f.messages, AllowPlaintext: f.allowPlaintext, RunID: f.runID}
+	if f.start != "" {
+		t, err := time.Parse(time.RFC3339, f.start)
+		if err != nil {
+			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time", f.start)}
+		}
+		if f.speed != 1 {
+			return usageError{fmt.Errorf("--docker with --start gives a virtual clock (POST /api/clock); --speed is not supported")}
+		}
+		opts.Start = t
+	}
+	m, err := container.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(stdout, "mailsim container ready in %s (start-to-ready %s): %d accounts, network %s, hosts %s\n\n",
+		time.Since(t0).Round(time.Millisecond), m.StartToReady.Round(time.Millisecond), len(m.Accounts), m.NetworkName, strings.Join(container.Aliases, ", "))
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  IMAP\t%s\tSTARTTLS\n  IMAPS\t%s\timplicit TLS\n  submission\t%s\tSMTP AUTH, STARTTLS\n  MX\t%s\tinbound SMTP\n  admin API\t%s\t%s/healthz\n",
+		m.IMAPAddr, m.IMAPSAddr, m.SubmissionAddr, m.MXAddr, strings.TrimPrefix(m.AdminURL, "http://"), m.AdminURL)
+	tw.Flush()
+	ca, err := os.CreateTemp("", "mailsim-ca-*.pem")
+	if err == nil {
+		ca.Write(m.CAPEM)
+		ca.Close()
+		defer os.Remove(ca.Name())
+		fmt.Fprintf(stdout, "\nTLS: trust the CA in %s\n", ca.Name())
+	}
+	fmt.Fprintf(stdout, "admin token: %s  (send Authorization: Bearer <token>)\n", m.Token)
+	if f.accounts != "" {
+		if err := mailsim.WriteAccounts(f.accounts, m.Accounts); err != nil {
+			return usageError{fmt.Errorf("--accounts: %w", err)}
+		}
+		fmt.Fprintf(stdout, "all accounts: %s\n", f.accounts)
+	}
+	for _, a := range m.Accounts {
+		if a.Kind == "person" {
+			fmt.Fprintf(stdout, "\nlog in, e.g.: %s / %s (%s)\n", a.Address, a.Password, a.Role)
+			break
+		}
+	}
+	fmt.Fprintln(stdout, "\nCtrl-C to stop (the container and its network are removed).")
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "\nstopping the container...")
+	t1 := time.Now()
+	err = m.Close()
+	fmt.Fprintf(stderr, "stopped and removed in %s\n", time.Since(t1).Round(time.Millisecond))
+	return err
+}
+
+// registerLimitFlags adds the mail system's limits, timeouts and optional
+// authentication throttling to a command that starts mailsim.
+func registerLimitFlags(fl *pflag.FlagSet, l *mailsim.Limits, t *throttle.Config) {
+	fl.IntVar(&l.IMAPSessions, "imap-max-sessions", imapd.DefaultMaxSessions, "concurrent IMAP/IMAPS sessions; more get '* BYE [LIMIT]'")
+	fl.IntVar(&l.IMAPSessionsPerSource, "imap-max-sessions-per-source", imapd.DefaultMaxSessionsPerSource, "concurrent IMAP/IMAPS sessions from one source address")
+	fl.IntVar(&l.MXSessions, "mx-max-sessions", smtpd.DefaultMaxSessions, "concurrent MX sessions; more get 421 (submission has its own cap)")
+	fl.IntVar(&l.MXSessionsPerSource, "mx-max-sessions-per-source", smtpd.DefaultMaxSessionsPerIP, "concurrent MX sessions from one source address")
+	fl.IntVar(&l.SubmissionSessions, "submission-max-sessions", smtpd.DefaultMaxSessions, "concurrent submission sessions")
+	fl.IntVar(&l.SubmissionSessionsPerSource, "submission-max-sessions-per-source", smtpd.DefaultMaxSessionsPerIP, "concurrent submission sessions from one source address")
+	fl.DurationVar(&l.IMAPPreAuthTimeout, "imap-login-timeout", imapd.DefaultPreAuthTimeout, "time an IMAP client has to authenticate")
+	fl.DurationVar(&l.IMAPIdleTimeout, "imap-idle-timeout", imapd.DefaultIdleTimeout, "autologout of a silent IMAP session, IDLE included (RFC 9051: at least 30m)")
+	fl.DurationVar(&l.SMTPCommandTimeout, "smtp-command-timeout", smtpd.DefaultReadTimeout, "wait for each SMTP command (RFC 5321: 5m)")
+	fl.DurationVar(&l.SMTPDataTimeout, "smtp-data-timeout", smtpd.DefaultDataTimeout, "wait for each block of message data (RFC 5321: 3m)")
+	fl.DurationVar(&l.TLSHandshakeTimeout, "tls-handshake-timeout", imapd.DefaultTLSHandshakeTimeout, "time a TLS handshake may take (IMAPS, STARTTLS)")
+	fl.IntVar(&l.MIMEDepth, "max-mime-depth", smtpd.DefaultMaxMIMEDepth, "MIME nesting depth of a message (multipart, message/rfc822); deeper is refused with 552")
+	fl.IntVar(&l.MIMEParts, "max-mime-parts", smtpd.DefaultMaxMIMEParts, "MIME parts in a message; more is refused with 552")
+	fl.Int64Var(&l.QuotaBytes, "quota", store.DefaultQuotaBytes, "bytes each account may add on top of the generated corpus (APPEND, COPY, delivery); -1: no quota")
+	fl.DurationVar(&t.FailureDelay, "auth-failure-delay", 0, "throttling: wait this long (scenario time) before answering a failed login, as Dovecot's auth_failure_delay (0: off)")
+	fl.IntVar(&t.MaxFailuresPerSource, "auth-max-failures-per-source", 0, "throttling: refuse logins from a source address after this many failures in --auth-failure-window (0: off)")
+	fl.IntVar(&t.MaxFailuresPerAccount, "auth-max-failures-per-account", 0, "throttling: refuse logins to an account after this many failures in --auth-failure-window (0: off)")
+	fl.DurationVar(&t.Window, "auth-failure-window", 15*60e9, "throttling: how long a failed login counts (scenario time)")
+}
+
+// checkLimits refuses negative limits and timeouts.
+func checkLimits(l mailsim.Limits, t throttle.Config) error {
+	for name, v := range map[string]int64{
+		"--imap-max-sessions": int64(l.IMAPSessions), "--imap-max-sessions-per-source": int64(l.IMAPSessionsPerSource),
+		"--mx-max-sessions": int64(l.MXSessions), "--mx-max-sessions-per-source": int64(l.MXSessionsPerSource),
+		"--submission-max-sessions": int64(l.SubmissionSessions), "--submission-max-sessions-per-source": int64(l.SubmissionSessionsPerSource),
+		"--imap-login-timeout": int64(l.IMAPPreAuthTimeout), "--imap-idle-timeout": int64(l.IMAPIdleTimeout),
+		"--smtp-command-timeout": int64(l.SMTPCommandTimeout), "--smtp-data-timeout": int64(l.SMTPDataTimeout),
+		"--tls-handshake-timeout": int64(l.TLSHandshakeTimeout), "--max-mime-depth": int64(l.MIMEDepth), "--max-mime-parts": int64(l.MIMEParts),
+		"--auth-failure-delay": int64(t.FailureDelay), "--auth-max-failures-per-source": int64(t.MaxFailuresPerSource),
+		"--auth-max-failures-per-account": int64(t.MaxFailuresPerAccount), "--auth-failure-window": int64(t.Window),
+	} {
+		if v < 0 {
+			return usageError{fmt.Errorf("%s must not be negative", name)}
+		}
+	}
+	return nil
 }

@@ -3,79 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/alertsrc"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/scenarios"
-	"github.com/maildrill/maildrill/scenarios/alertsrc"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
-
-func init() { extraCommands = append(extraCommands, newTestCmd) }
-
-// reportFlags are the report files a command writes.
-type reportFlags struct {
-	json, junit, html, navigator string
-}
-
-func (f *reportFlags) register(cmd *cobra.Command) {
-	fl := cmd.Flags()
-	fl.StringVar(&f.json, "json", "", "write the JSON report (schema maildrill.report/v2) to FILE ('-': stdout)")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to FILE: one test case per expectation")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (timeline, verdicts, narrative) to FILE")
-	fl.StringVar(&f.navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
-}
-
-// toStdout says whether a report goes to standard output: the verdict
-// tables then go to standard error.
-func (f *reportFlags) toStdout() bool {
-	return f.json == "-" || f.junit == "-" || f.html == "-" || f.navigator == "-"
-}
-
-// write renders the report in every format asked for.
-func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
-	for _, o := range []struct {
-		path  string
-		flag  string
-		write func(io.Writer, *report.Report) error
-	}{
-		{f.json, "--json", report.WriteJSON},
-		{f.junit, "--junit", report.WriteJUnit},
-		{f.html, "--html", report.WriteHTML},
-		{f.navigator, "--navigator", report.WriteNavigator},
-	} {
-		if o.path == "" {
-			continue
-		}
-		if o.path == "-" {
-			if err := o.write(stdout, rep); err != nil {
-				return err
-			}
-			continue
-		}
-		var buf bytes.Buffer
-		if err := o.write(&buf, rep); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.path, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("%s: %w", o.flag, err)
-		}
-	}
-	return nil
-}
 
 // alertFlags bring in alerts from an outside detection system.
 type alertFlags struct {
@@ -97,14 +40,8 @@ func (f *alertFlags) register(cmd *cobra.Command) {
 
 func (f *alertFlags) any() bool { return f.webhook != "" || f.file != "" || f.command != "" }
 
-// outside holds the outside alert sources of a suite.
-type outside struct {
-	f       *alertFlags
-	mapping alertsrc.Mapping
-	webhook *alertsrc.Webhook
-}
-
-func (f *alertFlags) open(stderr io.Writer) (*outside, error) {
+// open starts the suite's outside alert intake; nil without a source.
+func (f *alertFlags) open(stderr io.Writer) (*alertsrc.Intake, error) {
 	if !f.any() {
 		if f.noEngine {
 			return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
@@ -115,61 +52,14 @@ func (f *alertFlags) open(stderr io.Writer) (*outside, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--alerts-map: %w", err)
 	}
-	o := &outside{f: f, mapping: m}
+	in := &alertsrc.Intake{Mapping: m, File: f.file, Command: f.command}
 	if f.webhook != "" {
-		o.webhook = &alertsrc.Webhook{Mapping: m, Token: f.token}
-		if err := o.webhook.Listen(f.webhook); err != nil {
+		if err := in.Listen(f.webhook, f.token); err != nil {
 			return nil, fmt.Errorf("--alerts-webhook: %w", err)
 		}
-		fmt.Fprintf(stderr, "outside alerts: POST to %s\n", o.webhook.URL())
+		fmt.Fprintf(stderr, "outside alerts: POST to %s\n", in.URL())
 	}
-	return o, nil
-}
-
-func (o *outside) close() {
-	if o != nil && o.webhook != nil {
-		o.webhook.Close()
-	}
-}
-
-// judge waits for the run's outside alerts (until every expectation to
-// fire is met, or --alerts-wait), adds them to the engine's and judges
-// the expectations again.
-func (o *outside) judge(ctx context.Context, res *scenarios.Result) error {
-	var srcs []alertsrc.Source
-	if o.webhook != nil {
-		srcs = append(srcs, o.webhook.For(res.RunID))
-	}
-	if o.f.file != "" {
-		srcs = append(srcs, alertsrc.File{Path: o.f.file, Mapping: o.mapping, RunID: res.RunID})
-	}
-	if o.f.command != "" {
-		srcs = append(srcs, alertsrc.Command{Args: []string{"sh", "-c", o.f.command}, Mapping: o.mapping, RunID: res.RunID})
-	}
-	engine := res.Alerts
-	with := func(extra []detectors.Alert) *scenarios.Result {
-		r := *res
-		r.Alerts = append(append([]detectors.Alert(nil), engine...), extra...)
-		sort.SliceStable(r.Alerts, func(i, j int) bool { return r.Alerts[i].Time.Before(r.Alerts[j].Time) })
-		r.Verdicts = scenarios.Evaluate(res.Scenario, &r)
-		r.Failed = false
-		for _, v := range r.Verdicts {
-			if !v.OK() {
-				r.Failed = true
-			}
-		}
-		return &r
-	}
-	alerts, err := alertsrc.Poll(ctx, srcs, alertsrc.PollOptions{Deadline: o.f.wait, Done: func(as []detectors.Alert) bool {
-		for _, v := range with(as).Verdicts {
-			if v.Kind == "fire" && !v.OK() {
-				return false
-			}
-		}
-		return true
-	}})
-	*res = *with(alerts)
-	return err
+	return in, nil
 }
 
 type testFlags struct {
@@ -249,80 +139,6 @@ func parseShard(s string) (k, n int, err error) {
 	return k, n, nil
 }
 
-// shardOf deals the scenarios, sorted by id, round-robin over n shards
-// and returns shard k (1-based).
-func shardOf(list []*scenarios.Scenario, k, n int) []*scenarios.Scenario {
-	sorted := append([]*scenarios.Scenario(nil), list...)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
-	var out []*scenarios.Scenario
-	for i, sc := range sorted {
-		if i%n == k-1 {
-			out = append(out, sc)
-		}
-	}
-	return out
-}
-
-// loadSuite loads the scenarios named by args (none: the library).
-func loadSuite(args []string) ([]*scenarios.Scenario, error) {
-	if len(args) == 0 {
-		return scenarios.Library()
-	}
-	args, err := expandDirs(args)
-	if err != nil {
-		return nil, err
-	}
-	var list []*scenarios.Scenario
-	var bad []error
-	ids := map[string]string{}
-	for _, a := range args {
-		sc, err := scenarios.Load(a)
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		if prev, ok := ids[sc.ID]; ok {
-			bad = append(bad, fmt.Errorf("%s: scenario id %q is also the id of %s; ids name reports and shards, make them unique", a, sc.ID, prev))
-			continue
-		}
-		ids[sc.ID] = a
-		list = append(list, sc)
-	}
-	return list, errors.Join(bad...)
-}
-
-// loadRules loads a rule directory or file; "" is the built-in pack (nil).
-func loadRules(path string) ([]*sigma.Rule, error) {
-	if path == "" {
-		return nil, nil
-	}
-	rules, errs := detectors.LoadPath(path)
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("--rules %s: %w", path, errors.Join(errs...))
-	}
-	if len(rules) == 0 {
-		return nil, fmt.Errorf("--rules %s: no rules found", path)
-	}
-	return rules, nil
-}
-
-// rulesConfig is the engine configuration for --rules PATH: nil (the built-in
-// pack's) without PATH; a directory's own pack.yml when it has one; else the
-// defaults, time modifiers reading times as written (Sigma's specification).
-func rulesConfig(path string) (*detectors.Config, error) {
-	if path == "" {
-		return nil, nil
-	}
-	if st, err := os.Stat(path); err != nil || !st.IsDir() {
-		return &detectors.Config{Placeholders: detectors.DefaultPlaceholders()}, nil
-	}
-	cfg, _, err := detectors.ConfigFS(os.DirFS(path), ".")
-	if err != nil {
-		return nil, fmt.Errorf("--rules %s: %w", path, err)
-	}
-	return &cfg, nil
-}
-
 func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io.Writer) error {
 	k, n, err := parseShard(f.shard)
 	if err != nil {
@@ -334,17 +150,15 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err := checkTarget(f.target, f.profile); err != nil {
 		return err
 	}
-	list, err := loadSuite(args)
+	list, err := scenarios.LoadSuite(args)
 	if err != nil {
 		return usageError{err}
 	}
-	rules, err := loadRules(f.rules)
+	pack, err := detectors.LoadRulePack(f.rules) // a bad rule or pack.yml, once, before any run
 	if err != nil {
-		return usageError{err}
+		return usageError{rulesError(f.rules, err)}
 	}
-	if _, err := rulesConfig(f.rules); err != nil {
-		return usageError{err} // a bad pack.yml, once, before any run
-	}
+	rules := pack.Rules
 	if f.record != "" {
 		if err := os.MkdirAll(f.record, 0o755); err != nil {
 			return usageError{fmt.Errorf("--record: %w", err)}
@@ -359,27 +173,18 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// loaded rules: they are not (and scenarios.Run skips it too).
 		// The organisation's names still are.
 		rules = []*sigma.Rule{}
-		var bad []error
-		for _, sc := range list {
-			if err := resolveScenario(sc, nil, f.seed); err != nil {
-				bad = append(bad, err)
-			}
-		}
-		if len(bad) > 0 {
-			return usageError{errors.Join(bad...)}
-		}
 	} else {
-		reportInactiveRules(stderr, rules, f.verbose)
-		if rules, err = resolveSuite(list, rules, f.seed); err != nil {
-			return err // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
-		}
+		detectors.ReportUnfireableRules(stderr, rules, f.verbose)
+	}
+	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
+		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 	}
 	out, err := f.alerts.open(stderr)
 	if err != nil {
 		return usageError{err}
 	}
-	defer out.close()
-	list = shardOf(list, k, n)
+	defer out.Close()
+	list = scenarios.Shard(list, k, n)
 	if n > 1 {
 		fmt.Fprintf(stderr, "shard %d/%d: %d scenario(s)\n", k, n, len(list))
 	}
@@ -387,46 +192,34 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	type outcome struct {
-		run   report.Run
-		table bytes.Buffer
+	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
+		Target: f.target, DovecotProfile: f.profile, Version: version}
+	if f.cache != "off" {
+		opts.CorpusCacheDir = f.cache
 	}
-	outs := make([]*outcome, len(list))
-	var mu sync.Mutex // serialises the progress lines
-	sem := make(chan struct{}, f.jobs)
-	var wg sync.WaitGroup
-	for i, sc := range list {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			o := &outcome{}
-			outs[i] = o
-			o.run = runOne(ctx, sc, f, rules, out)
-			if o.run.Result != nil {
-				printVerdicts(&o.table, o.run.Result)
-				printNoise(&o.table, o.run.Result, f.verbose)
+	tableOf := make([]bytes.Buffer, len(list))
+	suite := scenarios.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
+		FailOnNoise: f.failOnNoise, Done: func(i int, r scenarios.SuiteRun) {
+			if r.Result != nil {
+				report.WriteVerdicts(&tableOf[i], r.Result, false)
+				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			fmt.Fprintln(stderr, statusLine(o.run, colorOK(stderr)))
-		}()
-	}
-	wg.Wait()
+			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), colorOK(stderr)))
+		}}
+	outs := suite.Run(ctx, list)
 
 	tables := stdout
 	if f.reports.toStdout() {
 		tables = stderr
 	}
 	var runs []report.Run
-	for _, o := range outs {
-		runs = append(runs, o.run)
-		failed := o.run.Err != nil || o.run.Result == nil || o.run.Result.Failed
+	for i, o := range outs {
+		runs = append(runs, reportRun(o, f.speed))
+		failed := o.Err != nil || o.Result == nil || o.Result.Failed
 		if !f.quiet || failed {
-			tables.Write(o.table.Bytes())
-			if o.run.Err != nil {
-				fmt.Fprintf(tables, "  error: %v\n", o.run.Err)
+			tables.Write(tableOf[i].Bytes())
+			if o.Err != nil {
+				fmt.Fprintf(tables, "  error: %v\n", o.Err)
 			}
 		}
 	}
@@ -452,103 +245,11 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	return nil
 }
 
-// runOne runs a scenario of a suite; it records the event times for the
-// HTML timeline, and the logs when --record asks.
-func runOne(ctx context.Context, sc *scenarios.Scenario, f *testFlags, rules []*sigma.Rule, out *outside) report.Run {
-	times := &eventTimes{}
-	rcfg, err := rulesConfig(f.rules)
-	if err != nil {
-		return report.Run{Scenario: sc, Err: usageError{err}}
-	}
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: rcfg, WallDeadline: f.deadline, Speed: f.speed,
-		Target: f.target, DovecotProfile: f.profile, Version: version}
-	if f.cache != "off" {
-		opts.CorpusCacheDir = f.cache
-	}
-	var events io.Writer = times
-	if f.record != "" {
-		ev, err := os.Create(filepath.Join(f.record, sc.ID+".events.jsonl"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer ev.Close()
-		tr, err := os.Create(filepath.Join(f.record, sc.ID+".truth.jsonl"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer tr.Close()
-		sl, err := os.Create(filepath.Join(f.record, sc.ID+".mail.log"))
-		if err != nil {
-			return report.Run{Scenario: sc, Err: err}
-		}
-		defer sl.Close()
-		// Unbuffered: a SIEM can tail the files during the run.
-		events = io.MultiWriter(times, ev)
-		opts.Truth = tr
-		opts.Syslog = sl
-	}
-	opts.Events = events
-	res, err := scenarios.Run(ctx, sc, opts)
-	if res != nil && err == nil && out != nil {
-		err = out.judge(ctx, res)
-	}
-	if res != nil && f.failOnNoise {
-		scenarios.FailOnNoise(res)
-	}
-	return report.Run{Scenario: sc, Result: res, Err: err, EventTimes: times.times, Speed: f.speed}
-}
-
-func statusLine(r report.Run, color bool) string {
-	mark, word := "✔", "ok"
-	met, total := 0, 0
-	var wall time.Duration
+// reportRun is a suite's run as the reports show it.
+func reportRun(r scenarios.SuiteRun, speed float64) report.Run {
+	run := report.Run{Scenario: r.Scenario, Result: r.Result, Err: r.Err, Speed: speed}
 	if r.Result != nil {
-		wall = r.Result.Wall
-		for _, v := range r.Result.Verdicts {
-			total++
-			if v.OK() {
-				met++
-			}
-		}
+		run.EventTimes = r.Result.EventTimes
 	}
-	if r.Err != nil || r.Result == nil || r.Result.Failed {
-		mark, word = "✘", "FAIL"
-	}
-	if color {
-		if mark == "✔" {
-			mark = "\x1b[0;32m" + mark + "\x1b[0m"
-		} else {
-			mark = "\x1b[1;31m" + mark + "\x1b[0m"
-		}
-	}
-	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met (%s)", mark, word, r.Scenario.ID, met, total, wall.Round(time.Millisecond))
-	if r.Err != nil {
-		line += ": " + r.Err.Error()
-	}
-	return line
-}
-
-// eventTimes is an io.Writer for Options.Events that keeps only each
-// event's @timestamp (for the events-per-minute histogram).
-type eventTimes struct {
-	buf   []byte
-	times []time.Time
-}
-
-func (e *eventTimes) Write(p []byte) (int, error) {
-	e.buf = append(e.buf, p...)
-	for {
-		i := bytes.IndexByte(e.buf, '\n')
-		if i < 0 {
-			break
-		}
-		var ev struct {
-			T time.Time `json:"@timestamp"`
-		}
-		if json.Unmarshal(e.buf[:i], &ev) == nil && !ev.T.IsZero() {
-			e.times = append(e.times, ev.T)
-		}
-		e.buf = e.buf[i+1:]
-	}
-	return len(p), nil
+	return run
 }

@@ -123,7 +123,7 @@ func TestTestCommand(t *testing.T) {
 }
 
 func TestTestShards(t *testing.T) {
-	list, err := loadSuite([]string{suiteDir})
+	list, err := scenarios.LoadSuite([]string{suiteDir})
 	require.NoError(t, err)
 	lib, err := scenarios.Library()
 	require.NoError(t, err)
@@ -133,13 +133,13 @@ func TestTestShards(t *testing.T) {
 	for n := 1; n <= 4; n++ {
 		seen := map[string]int{}
 		for k := 1; k <= n; k++ {
-			shard := shardOf(list, k, n)
+			shard := scenarios.Shard(list, k, n)
 			assert.InDelta(t, float64(len(list))/float64(n), float64(len(shard)), 1, "shard %d/%d", k, n)
 			rev := append([]*scenarios.Scenario(nil), list...)
 			for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
 				rev[i], rev[j] = rev[j], rev[i]
 			}
-			assert.Equal(t, shard, shardOf(rev, k, n), "deterministic")
+			assert.Equal(t, shard, scenarios.Shard(rev, k, n), "deterministic")
 			for _, sc := range shard {
 				seen[sc.ID]++
 			}
@@ -167,18 +167,6 @@ func TestTestShards(t *testing.T) {
 		err := run(context.Background(), bad, &out, &errb)
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)
 	}
-}
-
-func TestEventTimesWriter(t *testing.T) {
-	var w eventTimes
-	// Lines split across writes, and a line without a timestamp.
-	for _, p := range []string{`{"@timestamp":"2025-12-10T03:00:00Z","event.id":"a"}` + "\n" + `{"@time`, `stamp":"2025-12-10T03:00:01Z"}` + "\n", `{"x":1}` + "\n"} {
-		n, err := w.Write([]byte(p))
-		require.NoError(t, err)
-		assert.Equal(t, len(p), n)
-	}
-	require.Len(t, w.times, 2)
-	assert.Equal(t, 1, w.times[1].Second())
 }
 
 // TestTestOutsideAlerts judges a scenario with alerts from an outside

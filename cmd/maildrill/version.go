@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newVersionCmd) }
-
 // version is the release, set at build time:
 //
 //	go build -ldflags "-X main.version=v1.2.3" ./cmd/maildrill

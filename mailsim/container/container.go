@@ -13,7 +13,6 @@
 package container
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -41,6 +40,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/wait"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
@@ -416,18 +416,15 @@ func (m *Mailsim) Stream(ctx context.Context, from uint64, fn func(audit.Event) 
 		return err
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		var e audit.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return fmt.Errorf("container: event stream: %w", err)
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
+	var fnErr error
+	err = admin.ReadEvents(resp.Body, "container: event stream", func(e audit.Event) error {
+		fnErr = fn(e)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+	if err != nil && ctx.Err() == nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return err
 	}
 	return nil

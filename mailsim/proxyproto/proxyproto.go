@@ -291,3 +291,17 @@ func (c *Conn) LocalAddr() net.Addr {
 
 // NetConn returns the underlying connection (for socket-level checks).
 func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// ParsePrefix reads a trusted proxy: a CIDR, or a bare address (one
+// host).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	return netip.ParsePrefix(s)
+}

@@ -1,4 +1,4 @@
-package main
+package detectors
 
 import (
 	"fmt"
@@ -6,11 +6,10 @@ import (
 	"path"
 	"strings"
 
-	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
-// reportInactive tells on w how many of the engine's rules cannot fire
+// ReportUnfireable tells on w how many of the engine's rules cannot fire
 // because their logsource is not mapped to maildrill's events (a Windows
 // rule given with --rules, say): such rules are loaded and never run, and
 // a run that uses them would otherwise report 0 alerts without a word.
@@ -18,7 +17,7 @@ import (
 // verbose names each of them; hint says how to run them anyway ("" for
 // none); dir is prefixed to the rule files' paths when they are relative
 // to it. Nothing is written when every rule can fire.
-func reportInactive(w io.Writer, eng *detectors.Engine, verbose bool, hint, dir string) {
+func ReportUnfireable(w io.Writer, eng *Engine, verbose bool, hint, dir string) {
 	inactive := eng.Unfireable()
 	if len(inactive) == 0 {
 		return
@@ -66,23 +65,25 @@ func reportInactive(w io.Writer, eng *detectors.Engine, verbose bool, hint, dir 
 	}
 }
 
-// reportInactiveRules is reportInactive for a list of rules run with the
-// pack's configuration, as scenario runs do; nil rules is the built-in
-// pack. A rule set the engine refuses is left to the run to report.
-func reportInactiveRules(w io.Writer, rules []*sigma.Rule, verbose bool) {
+// ReportUnfireableRules is ReportUnfireable for a list of rules run with
+// the built-in pack's configuration, as scenario runs do; nil rules is the
+// built-in pack. A rule set the engine refuses is left to the run to
+// report.
+func ReportUnfireableRules(w io.Writer, rules []*sigma.Rule, verbose bool) {
 	if rules == nil {
-		var err error
-		if rules, err = detectors.PackRules(); err != nil {
+		p, err := LoadRulePack("")
+		if err != nil {
 			return
 		}
+		rules = p.Rules
 	}
-	cfg := detectors.PackConfig()
+	cfg := PackConfig()
 	cfg.Lenient = true
-	eng, err := detectors.NewEngine(rules, cfg)
+	eng, err := NewEngine(rules, cfg)
 	if err != nil {
 		return
 	}
-	reportInactive(w, eng, verbose, "", "")
+	ReportUnfireable(w, eng, verbose, "", "")
 }
 
 // describeRule says why a rule of Engine.Unfireable cannot fire.

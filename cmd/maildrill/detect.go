@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/mailsim/admin"
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/scenarios"
+	"github.com/spf13/cobra"
+)
+
+// newDetectCmd is the detection engine as a service (docker-compose's
+// "detect"): it follows a mailsim admin API's event stream and prints an
+// alert per line as the rules fire.
+func newDetectCmd() *cobra.Command {
+	var url, token, rulesPath string
+	var retry time.Duration
+	cmd := &cobra.Command{
+		Use:   "detect --events-url URL",
+		Short: "Follow a mailsim's audit event stream and print the rules' alerts as JSON lines (the detection engine as a service)",
+		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --token "$MAILDRILL_ADMIN_TOKEN"
+  docker-compose up   # runs it beside the mailsim container`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if url == "" {
+				return usageError{fmt.Errorf("--events-url is required")}
+			}
+			if token == "" {
+				token = os.Getenv("MAILDRILL_ADMIN_TOKEN")
+			}
+			// The rules' own configuration (a directory's pack.yml), as
+			// run, test and replay use it.
+			pack, err := detectors.LoadRulePack(rulesPath)
+			if err != nil {
+				return usageError{rulesError(rulesPath, err)}
+			}
+			eng, err := detectors.NewEngine(pack.Rules, pack.Config)
+			if err != nil {
+				return err
+			}
+			detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, true, "", "") // a service's log: name them
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			admin.Follow(cmd.Context(), url, token, retry, cmd.ErrOrStderr(), func(e audit.Event) error {
+				for _, a := range eng.Process(scenarios.AuditEvent(&e)) {
+					if err := enc.Encode(a); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			for _, a := range eng.Flush() {
+				enc.Encode(a)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&url, "events-url", "", "the admin API's event stream, e.g. http://mailsim:8025/api/events")
+	fl.StringVar(&token, "token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
+	fl.StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	fl.DurationVar(&retry, "retry", 2*time.Second, "wait between connection attempts while the mail system starts or restarts")
+	return cmd
+}

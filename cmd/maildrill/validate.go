@@ -1,0 +1,63 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/scenarios"
+)
+
+func newValidateCmd() *cobra.Command {
+	var rulesPath string
+	var seed int64
+	cmd := &cobra.Command{
+		Use:   "validate [--rules DIR|FILE] [--seed N] FILE...",
+		Short: "Check scenario files: every problem with file:line:col and a hint",
+		Long: `validate checks scenario files (or library names, or directories of *.yaml):
+the language; every expectation resolved against the rules that will
+judge it — the built-in pack, or --rules — by rule id, name or title, its
+group: keys against the rule's group-by fields, and refused when the rule
+can never alert (a correlation's base rule, an unmapped logsource); and
+every account, role, folder, file type and recipient the steps name
+against the organisation the scenario's seed (or --seed) generates. Every
+problem is printed with file:line:col and a hint. Exit 0 when all are
+valid, 2 otherwise.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var errs []error
+			args, err := scenarios.ExpandDirs(args)
+			if err != nil {
+				return usageError{err}
+			}
+			pack, err := detectors.LoadRulePack(rulesPath)
+			if err != nil {
+				return usageError{rulesError(rulesPath, err)}
+			}
+			rules, err := scenarios.CheckRules(pack.Rules)
+			if err != nil {
+				return usageError{err}
+			}
+			for _, a := range args {
+				sc, err := scenarios.Load(a)
+				if err == nil {
+					err = scenarios.ResolveAll(sc, rules, seed)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d actors, %d expectations)\n", a, sc.ID, len(sc.Actors), len(sc.Expect))
+			}
+			if len(errs) > 0 {
+				return usageError{errors.Join(errs...)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&rulesPath, "rules", "", "resolve the expectations against this rules directory or file (default: the built-in pack)")
+	cmd.Flags().Int64Var(&seed, "seed", 0, "resolve accounts, folders and file types against the organisation of this corpus seed, as run --seed and test --seed do (default: each scenario's own)")
+	return cmd
+}

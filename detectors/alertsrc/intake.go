@@ -1,0 +1,55 @@
+package alertsrc
+
+// Intake is where a suite's outside alerts come from: a webhook that
+// listens for the whole suite, a JSON-lines file and a shell command read
+// again on each poll of each run.
+type Intake struct {
+	Mapping Mapping
+	// File is a JSON-lines file of alerts ("": none).
+	File string
+	// Command is a shell command whose output holds the alerts ("":
+	// none); $MAILDRILL_RUN_ID is the run id.
+	Command string
+	webhook *Webhook
+}
+
+// Listen starts a webhook receiver on addr (host:port); token, when set,
+// is the bearer token it requires.
+func (in *Intake) Listen(addr, token string) error {
+	w := &Webhook{Mapping: in.Mapping, Token: token}
+	if err := w.Listen(addr); err != nil {
+		return err
+	}
+	in.webhook = w
+	return nil
+}
+
+// URL is where the webhook receives alerts ("" without one).
+func (in *Intake) URL() string {
+	if in == nil || in.webhook == nil {
+		return ""
+	}
+	return in.webhook.URL()
+}
+
+// Sources are the sources of the run's alerts.
+func (in *Intake) Sources(runID string) []Source {
+	var srcs []Source
+	if in.webhook != nil {
+		srcs = append(srcs, in.webhook.For(runID))
+	}
+	if in.File != "" {
+		srcs = append(srcs, File{Path: in.File, Mapping: in.Mapping, RunID: runID})
+	}
+	if in.Command != "" {
+		srcs = append(srcs, Command{Args: []string{"sh", "-c", in.Command}, Mapping: in.Mapping, RunID: runID})
+	}
+	return srcs
+}
+
+// Close stops the webhook. A nil Intake is none.
+func (in *Intake) Close() {
+	if in != nil && in.webhook != nil {
+		in.webhook.Close()
+	}
+}

@@ -1,0 +1,264 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors/alertsrc"
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// ExpandDirs replaces directories by the scenario files (*.yaml, *.yml)
+// found under them, recursively, skipping testdata and hidden
+// directories; other arguments (files, library names) stay as they are.
+func ExpandDirs(args []string) ([]string, error) {
+	var out []string
+	for _, a := range args {
+		st, err := os.Stat(a)
+		if err != nil || !st.IsDir() {
+			out = append(out, a)
+			continue
+		}
+		var files []string
+		err = filepath.WalkDir(a, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				if p != a && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%s: no scenario files (*.yaml) under this directory", a)
+		}
+		sort.Strings(files)
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+// LoadAll loads the scenarios named by args (files, directories of
+// *.yaml, library names), in order, reporting every problem.
+func LoadAll(args []string) ([]*Scenario, error) {
+	args, err := ExpandDirs(args)
+	if err != nil {
+		return nil, err
+	}
+	var list []*Scenario
+	var bad []error
+	for _, a := range args {
+		sc, err := Load(a)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		list = append(list, sc)
+	}
+	return list, errors.Join(bad...)
+}
+
+// LoadSuite loads the scenarios named by args (files, directories of
+// *.yaml, library names; none: the whole library). Every problem is
+// reported; two scenarios with one id are refused, as ids name reports
+// and shards.
+func LoadSuite(args []string) ([]*Scenario, error) {
+	if len(args) == 0 {
+		return Library()
+	}
+	args, err := ExpandDirs(args)
+	if err != nil {
+		return nil, err
+	}
+	var list []*Scenario
+	var bad []error
+	ids := map[string]string{}
+	for _, a := range args {
+		sc, err := Load(a)
+		if err != nil {
+			bad = append(bad, err)
+			continue
+		}
+		if prev, ok := ids[sc.ID]; ok {
+			bad = append(bad, fmt.Errorf("%s: scenario id %q is also the id of %s; ids name reports and shards, make them unique", a, sc.ID, prev))
+			continue
+		}
+		ids[sc.ID] = a
+		list = append(list, sc)
+	}
+	return list, errors.Join(bad...)
+}
+
+// Shard deals the scenarios, sorted by id, round-robin over n shards and
+// returns shard k (1-based): n CI runners share a suite, each scenario
+// running on exactly one of them.
+func Shard(list []*Scenario, k, n int) []*Scenario {
+	sorted := append([]*Scenario(nil), list...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	var out []*Scenario
+	for i, sc := range sorted {
+		if i%n == k-1 {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// ResolveSuite compiles the rules once (nil: the built-in pack) and
+// resolves every scenario's expectations against them, before anything
+// runs: a broken rule is reported once, with its position, and an
+// expectation naming no loaded rule (or a group: key the rule does not
+// group by) with the scenario's file:line:col. So is a name of the
+// organisation (account, role, folder, file type, recipient at its
+// domain) that the organisation seed generates does not have: seed
+// overrides each scenario's own (0: none). It returns the rules checked,
+// to run with.
+func ResolveSuite(list []*Scenario, rules []*sigma.Rule, seed int64) ([]*sigma.Rule, error) {
+	rules, err := CheckRules(rules)
+	if err != nil {
+		return nil, err
+	}
+	var bad []error
+	for _, sc := range list {
+		if err := ResolveAll(sc, rules, seed); err != nil {
+			bad = append(bad, err)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
+	}
+	return rules, nil
+}
+
+// ResolveAll resolves sc's expectations against rules (none: outside
+// alerts, whose rules are the outside system's) and its names against the
+// organisation of seed (0: the scenario's own), both problems together,
+// in the file's order.
+func ResolveAll(sc *Scenario, rules []*sigma.Rule, seed int64) error {
+	var errs Errors
+	add := func(err error) error {
+		var es Errors
+		if errors.As(err, &es) {
+			errs = append(errs, es...)
+			return nil
+		}
+		return err
+	}
+	if len(rules) > 0 {
+		if err := add(Resolve(sc, rules)); err != nil {
+			return err
+		}
+	}
+	if seed == 0 {
+		seed = sc.Env.Seed
+	}
+	if err := add(ResolveOrg(sc, seed)); err != nil {
+		return err
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].Line != errs[j].Line {
+			return errs[i].Line < errs[j].Line
+		}
+		return errs[i].Col < errs[j].Col
+	})
+	return errs
+}
+
+// Suite runs scenarios side by side (maildrill test).
+type Suite struct {
+	// Jobs is how many scenarios run at once (at least 1).
+	Jobs int
+	// Options are every run's; Events, Truth and Syslog are set per run
+	// by RecordDir.
+	Options Options
+	// RecordDir, when set, receives each run's audit events, ground truth
+	// and mail log as ID.events.jsonl, ID.truth.jsonl and ID.mail.log,
+	// written as the run goes (a SIEM can tail them).
+	RecordDir string
+	// Outside, when set, brings in each run's outside alerts, waited for
+	// up to OutsideWait after the run (JudgeOutside).
+	Outside     *alertsrc.Intake
+	OutsideWait time.Duration
+	// FailOnNoise fails every rule with unexpected alerts (FailOnNoise).
+	FailOnNoise bool
+	// Done is called as each run ends, one call at a time; i is the
+	// scenario's index in the list.
+	Done func(i int, r SuiteRun)
+}
+
+// SuiteRun is the outcome of one scenario of a suite: its result (nil
+// when it could not run) and the error that stopped it.
+type SuiteRun struct {
+	Scenario *Scenario
+	Result   *Result
+	Err      error
+}
+
+// Run runs every scenario of list, s.Jobs at a time, and returns their
+// outcomes in the order of list.
+func (s Suite) Run(ctx context.Context, list []*Scenario) []SuiteRun {
+	outs := make([]SuiteRun, len(list))
+	var mu sync.Mutex // serialises Done
+	sem := make(chan struct{}, max(s.Jobs, 1))
+	var wg sync.WaitGroup
+	for i, sc := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			outs[i] = s.runOne(ctx, sc)
+			if s.Done != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				s.Done(i, outs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return outs
+}
+
+func (s Suite) runOne(ctx context.Context, sc *Scenario) SuiteRun {
+	opts := s.Options
+	if s.RecordDir != "" {
+		var files []*os.File
+		for _, name := range []string{sc.ID + ".events.jsonl", sc.ID + ".truth.jsonl", sc.ID + ".mail.log"} {
+			fh, err := os.Create(filepath.Join(s.RecordDir, name))
+			if err != nil {
+				return SuiteRun{Scenario: sc, Err: err}
+			}
+			defer fh.Close()
+			files = append(files, fh)
+		}
+		// Unbuffered: a SIEM can tail the files during the run.
+		opts.Events, opts.Truth, opts.Syslog = files[0], files[1], files[2]
+	}
+	res, err := Run(ctx, sc, opts)
+	if res != nil && err == nil && s.Outside != nil {
+		err = JudgeOutside(ctx, res, s.Outside.Sources(res.RunID), s.OutsideWait)
+	}
+	if res != nil && s.FailOnNoise {
+		FailOnNoise(res)
+	}
+	return SuiteRun{Scenario: sc, Result: res, Err: err}
+}
