@@ -294,6 +294,7 @@ func (s *Subscription) NextBatch(ctx context.Context, max int) ([]*Event, error)
 	out := make([]*Event, max)
 	copy(out, b.log[start:start+max])
 	s.cursor += uint64(max)
+	b.trim()           // what every subscriber has now read may go, within the retention bounds
 	b.cond.Broadcast() // publishers may be waiting on our lag
 	return out, nil
 }
@@ -304,6 +305,7 @@ func (s *Subscription) Close() {
 	b.mu.Lock()
 	delete(b.subs, s)
 	s.detached = true
+	b.trim()
 	b.cond.Broadcast()
 	b.mu.Unlock()
 }
