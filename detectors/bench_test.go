@@ -384,7 +384,7 @@ func BenchmarkPackRecorded(b *testing.B) {
 	}
 }
 
-func readRecorded(b *testing.B, path string) []Event {
+func readRecorded(b testing.TB, path string) []Event {
 	b.Helper()
 	fh, err := os.Open(path)
 	if err != nil {
