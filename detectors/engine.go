@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"fmt"
+	"math/bits"
 	"log/slog"
 	"strings"
 	"sync"
@@ -158,6 +159,7 @@ type Engine struct {
 	unindexed []*ruleNode
 	pf        *sigma.Prefilter // nil: off
 	pfMin     int              // candidate lists longer than this go through pf
+	kept      []*ruleNode      // scratch: the rules pf keeps
 	inactive  []*sigma.Rule
 	refused   []error
 	heap      []pending
@@ -224,6 +226,17 @@ func (e *Engine) Process(ev Event) []Alert {
 	var maybe []uint64
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
+	}
+	if maybe != nil && len(cands) == len(e.detect) {
+		// every rule is a candidate (in rule order): visit the kept ones
+		cands = e.kept[:0]
+		for w, bits := range maybe {
+			for ; bits != 0; bits &= bits - 1 {
+				cands = append(cands, e.detect[w*64+tz(bits)])
+			}
+		}
+		e.kept = cands
+		maybe = nil
 	}
 	// logsource conditions are shared by many rules: decide each once per event
 	var memo [64]uint8 // 0 unknown, 1 true, 2 false
@@ -495,3 +508,5 @@ func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group
 // prefilterMin is the number of candidate rules above which an event goes
 // through the prefilter first.
 const prefilterMin = 8
+
+func tz(w uint64) int { return bits.TrailingZeros64(w) }

@@ -27,19 +27,26 @@ type Prefilter struct {
 	bits   []uint64
 	fields []*pfField
 	kw     *pfField // keyword searches: every string value of the event
-	stamp  []uint32 // per pattern: the event it was last reported for
+	stamp  []uint32 // per substring: the event it was last reported for
 	gen    uint32
 	buf    []byte
 	always int
+	// clauses: a rule is kept when every one of its clauses has a literal
+	// in the event
+	clauseRule []int32
+	clauseGen  []uint32
+	ruleNeed   []int32
+	ruleCount  []int32
+	ruleGen    []uint32
 }
 
 type pfField struct {
-	name  string
-	eq    map[string][]int32 // folded value → rules
-	subs  []string           // folded substrings
-	rules [][]int32          // per substring: rules
-	first int                // global id of subs[0] (for stamps)
-	ac    *acAutomaton
+	name    string
+	eq      map[string][]int32 // folded value → clauses
+	subs    []string           // folded substrings
+	clauses [][]int32          // per substring: clauses
+	first   int                // global id of subs[0] (for stamps)
+	ac      *acAutomaton
 }
 
 // atom: the event has field (or, kw, any string value) equal to (eq) or
@@ -57,6 +64,9 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	words := (len(ms) + 63) / 64
 	p.base = make([]uint64, words)
 	p.bits = make([]uint64, words)
+	p.ruleNeed = make([]int32, len(ms))
+	p.ruleCount = make([]int32, len(ms))
+	p.ruleGen = make([]uint32, len(ms))
 	byName := map[string]*pfField{}
 	get := func(a atom) *pfField {
 		if a.kw {
@@ -75,38 +85,44 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	}
 	subIdx := map[*pfField]map[string]int{}
 	for i, m := range ms {
-		atoms, ok := m.atoms()
-		if !ok || m == nil {
+		cs := m.clauses()
+		if len(cs) == 0 {
 			p.base[i/64] |= 1 << (i % 64)
 			p.always++
 			continue
 		}
-		for _, a := range atoms {
-			f := get(a)
-			if a.eq {
-				l := f.eq[a.lit]
-				if len(l) == 0 || l[len(l)-1] != int32(i) {
-					f.eq[a.lit] = append(l, int32(i))
+		p.ruleNeed[i] = int32(len(cs))
+		for _, c := range cs {
+			id := int32(len(p.clauseRule))
+			p.clauseRule = append(p.clauseRule, int32(i))
+			for _, a := range c {
+				f := get(a)
+				if a.eq {
+					l := f.eq[a.lit]
+					if len(l) == 0 || l[len(l)-1] != id {
+						f.eq[a.lit] = append(l, id)
+					}
+					continue
 				}
-				continue
-			}
-			ix := subIdx[f]
-			if ix == nil {
-				ix = map[string]int{}
-				subIdx[f] = ix
-			}
-			k, ok := ix[a.lit]
-			if !ok {
-				k = len(f.subs)
-				ix[a.lit] = k
-				f.subs = append(f.subs, a.lit)
-				f.rules = append(f.rules, nil)
-			}
-			if l := f.rules[k]; len(l) == 0 || l[len(l)-1] != int32(i) {
-				f.rules[k] = append(l, int32(i))
+				ix := subIdx[f]
+				if ix == nil {
+					ix = map[string]int{}
+					subIdx[f] = ix
+				}
+				k, ok := ix[a.lit]
+				if !ok {
+					k = len(f.subs)
+					ix[a.lit] = k
+					f.subs = append(f.subs, a.lit)
+					f.clauses = append(f.clauses, nil)
+				}
+				if l := f.clauses[k]; len(l) == 0 || l[len(l)-1] != id {
+					f.clauses[k] = append(l, id)
+				}
 			}
 		}
 	}
+	p.clauseGen = make([]uint32, len(p.clauseRule))
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -128,7 +144,7 @@ func (p *Prefilter) Always() int { return p.always }
 
 // Size estimates the bytes the prefilter holds.
 func (p *Prefilter) Size() int {
-	b := 16*len(p.base) + 4*len(p.stamp)
+	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.clauseRule) + 12*p.n
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -138,7 +154,7 @@ func (p *Prefilter) Size() int {
 			b += len(k) + 16 + 24 + 4*cap(l) + 16
 		}
 		for k, s := range f.subs {
-			b += len(s) + 16 + 24 + 4*cap(f.rules[k])
+			b += len(s) + 16 + 24 + 4*cap(f.clauses[k])
 		}
 		if f.ac != nil {
 			b += f.ac.size()
@@ -154,6 +170,8 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	p.gen++
 	if p.gen == 0 { // wrapped: forget every stamp
 		clear(p.stamp)
+		clear(p.clauseGen)
+		clear(p.ruleGen)
 		p.gen = 1
 	}
 	for _, f := range p.fields {
@@ -202,9 +220,22 @@ func (p *Prefilter) walk(v any) {
 	p.value(p.kw, v)
 }
 
-func (p *Prefilter) set(rules []int32) {
-	for _, r := range rules {
-		p.bits[r/64] |= 1 << (r % 64)
+// hit marks clauses as satisfied, and keeps the rules whose clauses are
+// all satisfied.
+func (p *Prefilter) hit(clauses []int32) {
+	for _, c := range clauses {
+		if p.clauseGen[c] == p.gen {
+			continue
+		}
+		p.clauseGen[c] = p.gen
+		r := p.clauseRule[c]
+		if p.ruleGen[r] != p.gen {
+			p.ruleGen[r], p.ruleCount[r] = p.gen, 0
+		}
+		p.ruleCount[r]++
+		if p.ruleCount[r] == p.ruleNeed[r] {
+			p.bits[r/64] |= 1 << (r % 64)
+		}
 	}
 }
 
@@ -236,7 +267,7 @@ func (p *Prefilter) value(f *pfField, v any) {
 
 func lookup[T ~string | ~[]byte](p *Prefilter, f *pfField, s T) {
 	if l, ok := f.eq[string(s)]; ok {
-		p.set(l)
+		p.hit(l)
 	}
 	if f.ac == nil {
 		return
@@ -245,100 +276,128 @@ func lookup[T ~string | ~[]byte](p *Prefilter, f *pfField, s T) {
 		g := f.first + int(k)
 		if p.stamp[g] != p.gen {
 			p.stamp[g] = p.gen
-			p.set(f.rules[k])
+			p.hit(f.clauses[k])
 		}
 	})
 }
 
 // ---- what a rule needs
 
-// atoms returns literals at least one of which an event must have for the
-// rule to match; false when the rule can match without any.
-func (m *Matcher) atoms() ([]atom, bool) {
-	if m == nil {
-		return nil, false
+// A clause is a set of literals at least one of which an event must have;
+// a rule needs every clause of its list (none: the rule is always kept).
+
+// clauses returns what an event must have for the rule to match.
+func (m *Matcher) clauses() []clause {
+	if m == nil || len(m.conds) == 0 {
+		return nil
 	}
-	var out []atom
+	var alts [][]clause
 	for _, c := range m.conds {
-		a, ok := need(c)
-		if !ok {
-			return nil, false
-		}
-		out = append(out, a...)
+		alts = append(alts, need(c))
 	}
-	return out, true
+	return anyOf(alts)
 }
 
-func need(n cnode) ([]atom, bool) {
+type clause []atom
+
+// anyOf: what one of several alternatives needs. With one alternative, its
+// clauses; else one clause joining the best clause of each (each
+// alternative implies its best clause); nothing when one needs nothing.
+func anyOf(alts [][]clause) []clause {
+	if len(alts) == 1 {
+		return alts[0]
+	}
+	var joined clause
+	for _, a := range alts {
+		if len(a) == 0 {
+			return nil
+		}
+		joined = append(joined, bestClause(a)...)
+	}
+	if len(joined) == 0 {
+		return nil
+	}
+	return []clause{joined}
+}
+
+func bestClause(cs []clause) clause {
+	best := cs[0]
+	for _, c := range cs[1:] {
+		if better(c, best) {
+			best = c
+		}
+	}
+	return best
+}
+
+func need(n cnode) []clause {
 	switch x := n.(type) {
 	case *searchM:
 		if x.keywords != nil {
-			return x.keywords.atoms("", true)
+			return x.keywords.clauses("", true)
 		}
-		var out []atom
+		var alts [][]clause
 		for _, mp := range x.maps {
-			var best []atom
-			found := false
+			var all []clause // the items of a map are and-ed
 			for _, it := range mp {
-				if a, ok := it.atoms(it.field, false); ok && (!found || better(a, best)) {
-					best, found = a, true
-				}
+				all = append(all, it.clauses(it.field, false)...)
 			}
-			if !found {
-				return nil, false
-			}
-			out = append(out, best...)
+			alts = append(alts, all)
 		}
-		return out, true
+		if len(alts) == 0 {
+			return nil
+		}
+		return anyOf(alts)
 	case andN:
-		l, lok := need(x.l)
-		r, rok := need(x.r)
-		switch {
-		case lok && rok:
-			if better(r, l) {
-				return r, true
-			}
-			return l, true
-		case lok:
-			return l, true
-		case rok:
-			return r, true
-		}
-		return nil, false
+		l, r := need(x.l), need(x.r)
+		return append(l[:len(l):len(l)], r...)
 	case orN:
-		l, lok := need(x.l)
-		r, rok := need(x.r)
-		if !lok || !rok {
-			return nil, false
-		}
-		return append(l[:len(l):len(l)], r...), true
+		return anyOf([][]clause{need(x.l), need(x.r)})
 	case ofN:
-		if x.n < 0 { // all of: any one of them is needed
-			var best []atom
-			found := false
+		if x.n < 0 { // all of
+			var out []clause
 			for _, s := range x.subs {
-				if a, ok := need(s); ok && (!found || better(a, best)) {
-					best, found = a, true
-				}
+				out = append(out, need(s)...)
 			}
-			return best, found
+			return out
 		}
-		var out []atom
+		var alts [][]clause
 		for _, s := range x.subs {
-			a, ok := need(s)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, a...)
+			alts = append(alts, need(s))
 		}
-		return out, true
+		return anyOf(alts)
 	}
-	return nil, false // not, and anything else
+	return nil // not, and anything else
+}
+
+// clauses of one item on field (kw: a keyword search, any string value).
+func (it *itemM) clauses(field string, kw bool) []clause {
+	if it.mode != modeValues || it.neq || it.null || len(it.groups) == 0 {
+		return nil
+	}
+	if it.all { // every group must match: each is a clause
+		var out []clause
+		for _, g := range it.groups {
+			if a, ok := groupAtoms(g, field, kw); ok {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	var out clause
+	for _, g := range it.groups {
+		a, ok := groupAtoms(g, field, kw)
+		if !ok {
+			return nil
+		}
+		out = append(out, a...)
+	}
+	return []clause{out}
 }
 
 // better prefers the more selective need: equality values, then longer
 // shortest substrings, then fewer literals.
-func better(a, b []atom) bool {
+func better(a, b clause) bool {
 	sa, sb := score(a), score(b)
 	if sa != sb {
 		return sa > sb
@@ -346,7 +405,7 @@ func better(a, b []atom) bool {
 	return len(a) < len(b)
 }
 
-func score(as []atom) int {
+func score(as clause) int {
 	s := 1 << 20
 	for _, a := range as {
 		v := len(a.lit)
@@ -356,32 +415,6 @@ func score(as []atom) int {
 		s = min(s, v)
 	}
 	return s
-}
-
-// atoms of one item on field (kw: a keyword search, any string value).
-func (it *itemM) atoms(field string, kw bool) ([]atom, bool) {
-	if it.mode != modeValues || it.neq || it.null || len(it.groups) == 0 {
-		return nil, false
-	}
-	if it.all { // every group must match: one is enough to require
-		var best []atom
-		found := false
-		for _, g := range it.groups {
-			if a, ok := groupAtoms(g, field, kw); ok && (!found || better(a, best)) {
-				best, found = a, true
-			}
-		}
-		return best, found
-	}
-	var out []atom
-	for _, g := range it.groups {
-		a, ok := groupAtoms(g, field, kw)
-		if !ok {
-			return nil, false
-		}
-		out = append(out, a...)
-	}
-	return out, true
 }
 
 func groupAtoms(g []valM, field string, kw bool) ([]atom, bool) {
@@ -439,3 +472,4 @@ func patternAtom(p *pattern, field string, kw bool) (atom, bool) {
 	}
 	return a, true
 }
+
