@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,7 @@ import (
 // pfWords are the pieces of generated rule values and event values: case
 // variants, Unicode whose lower case is ASCII (the Kelvin sign), non-ASCII,
 // Sigma escapes and wildcards, dashes for windash, numbers and booleans.
-var pfWords = []string{"ab", "AB", "aB", "b\\c", "k", "K", "\u212a", "é", "É", "x-y", "x/y", "x–y", "1", "2.0", "true", "-", "cmd", "CMD.exe", "pow"}
+var pfWords = []string{"ab", "AB", "aB", "b\\c", "k", "K", "\u212a", "s", "S", "ſ", "st", "é", "É", "x-y", "x/y", "x–y", "1", "2.0", "true", "-", "cmd", "CMD.exe", "pow"}
 
 func pfWord(r *rand.Rand) string { return pfWords[r.IntN(len(pfWords))] }
 
@@ -53,9 +54,18 @@ func pfItem(r *rand.Rand, b *strings.Builder, used map[string]bool) {
 	case "|lt", "|gte":
 		vals = []string{fmt.Sprint(r.IntN(5))}
 	case "|re":
-		vals = []string{yq("(?i)" + pfWord(r) + ".*")}
-		if r.IntN(2) == 0 {
-			vals = []string{yq("^" + strings.ReplaceAll(pfWord(r), "\\", "\\\\"))}
+		w := regexp.QuoteMeta(pfWord(r))
+		switch r.IntN(5) {
+		case 0:
+			vals = []string{yq("(?i)" + w + ".*")}
+		case 1:
+			vals = []string{yq("^" + w)}
+		case 2:
+			vals = []string{yq("(?i)(" + w + "|" + regexp.QuoteMeta(pfWord(r)) + ")+x?")}
+		case 3:
+			vals = []string{yq(w + "{2}|" + regexp.QuoteMeta(pfWord(r)) + "\\w*(" + regexp.QuoteMeta(pfWord(r)) + "){0,2}")}
+		default:
+			vals = []string{yq("a?(?i:" + w + ")" + regexp.QuoteMeta(pfWord(r)))}
 		}
 	case "|fieldref":
 		vals = []string{pfFields[r.IntN(len(pfFields))]}

@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"regexp/syntax"
 	"strings"
 )
 
@@ -239,7 +240,9 @@ func (p *Prefilter) hit(clauses []int32) {
 	}
 }
 
-// value folds one scalar value and looks it up.
+// value folds one scalar value and looks it up: ASCII values byte by byte
+// as they are scanned, others with strings.ToLower (and ſ as s, which
+// case-insensitive regular expressions equate).
 func (p *Prefilter) value(f *pfField, v any) {
 	s, ok := v.(string)
 	if !ok {
@@ -248,37 +251,72 @@ func (p *Prefilter) value(f *pfField, v any) {
 		}
 	}
 	if !isASCII(s) {
-		s = strings.ToLower(s)
-	} else {
+		s = foldNonASCII(s)
+	}
+	if len(f.eq) > 0 {
+		upper := false
 		for i := 0; i < len(s); i++ {
 			if c := s[i]; 'A' <= c && c <= 'Z' {
-				b := append(p.buf[:0], s...)
-				for j := i; j < len(b); j++ {
-					b[j] = lowerASCII(b[j])
-				}
-				p.buf = b
-				lookup(p, f, b)
-				return
+				upper = true
+				break
 			}
 		}
-	}
-	lookup(p, f, s)
-}
-
-func lookup[T ~string | ~[]byte](p *Prefilter, f *pfField, s T) {
-	if l, ok := f.eq[string(s)]; ok {
-		p.hit(l)
+		if upper {
+			b := append(p.buf[:0], s...)
+			for j := range b {
+				b[j] = lowerASCII(b[j])
+			}
+			p.buf = b
+			if l, ok := f.eq[string(b)]; ok {
+				p.hit(l)
+			}
+		} else if l, ok := f.eq[s]; ok {
+			p.hit(l)
+		}
 	}
 	if f.ac == nil {
 		return
 	}
-	scanAC(f.ac, s, func(k int32) {
-		g := f.first + int(k)
-		if p.stamp[g] != p.gen {
-			p.stamp[g] = p.gen
-			p.hit(f.clauses[k])
+	// Aho–Corasick over the lower-cased bytes
+	a := f.ac
+	st := int32(0)
+	for i := 0; i < len(s); i++ {
+		st = a.step(st, lowerASCII(s[i]))
+		if st == 0 {
+			continue
 		}
-	})
+		n := &a.nodes[st]
+		for _, k := range n.out {
+			p.sub(f, k)
+		}
+		for d := n.dict; d > 0; d = a.nodes[d].dict {
+			for _, k := range a.nodes[d].out {
+				p.sub(f, k)
+			}
+		}
+	}
+}
+
+// sub: substring k of f is in the value.
+func (p *Prefilter) sub(f *pfField, k int32) {
+	g := f.first + int(k)
+	if p.stamp[g] != p.gen {
+		p.stamp[g] = p.gen
+		p.hit(f.clauses[k])
+	}
+}
+
+// foldNonASCII is the prefilter's case folding of a non-ASCII string.
+func foldNonASCII(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
+}
+
+// foldLit folds a rule literal as values are folded.
+func foldLit(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return foldNonASCII(s)
 }
 
 // ---- what a rule needs
@@ -434,6 +472,14 @@ func groupAtoms(g []valM, field string, kw bool) ([]atom, bool) {
 			for _, l := range x.lits {
 				out = append(out, atom{field: field, kw: kw, lit: l})
 			}
+		case *reM:
+			lits, ok := regexpLiterals(x.re.String())
+			if !ok {
+				return nil, false
+			}
+			for _, l := range lits {
+				out = append(out, atom{field: field, kw: kw, lit: l})
+			}
 		default:
 			return nil, false
 		}
@@ -462,14 +508,70 @@ func patternAtom(p *pattern, field string, kw bool) (atom, bool) {
 	if a.lit == "" && !a.eq {
 		return a, false
 	}
-	if p.cased {
-		// a case-sensitive literal: its folded form is in the folded value
-		// when it is ASCII
-		if !isASCII(a.lit) {
-			return a, false
-		}
-		a.lit = strings.ToLower(a.lit)
+	if p.cased && !isASCII(a.lit) {
+		// a case-sensitive literal is in the folded value folded when it
+		// is ASCII
+		return a, false
 	}
+	a.lit = foldLit(a.lit)
 	return a, true
 }
 
+// regexpLiterals returns literals, folded, one of which is in every string
+// the expression matches (false: none found). Only ASCII literals are
+// used: under (?i), Go equates s and k with ſ and the Kelvin sign, which
+// the folding of values maps to s and k.
+func regexpLiterals(expr string) ([]string, bool) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	return reLits(re)
+}
+
+func reLits(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if s == "" || !isASCII(s) {
+			return nil, false
+		}
+		return []string{strings.ToLower(s)}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return reLits(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return reLits(re.Sub[0])
+	case syntax.OpConcat:
+		var best []string
+		found := false
+		for _, sub := range re.Sub {
+			l, ok := reLits(sub)
+			if ok && (!found || litScore(l) > litScore(best)) {
+				best, found = l, true
+			}
+		}
+		return best, found
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l, ok := reLits(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, l...)
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
+}
+
+func litScore(ls []string) int {
+	s := 1 << 20
+	for _, l := range ls {
+		s = min(s, len(l))
+	}
+	return s
+}
