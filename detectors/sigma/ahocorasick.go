@@ -10,6 +10,7 @@ import "sort"
 type acAutomaton struct {
 	root  [256]int32 // root transitions (every byte: a state, 0 = root)
 	nodes []acNode
+	rows  [][256]int32 // full transitions of the depth-1 states (acNode.row)
 }
 
 type acNode struct {
@@ -19,6 +20,7 @@ type acNode struct {
 	out   []int32 // patterns ending here
 	dict  int32   // nearest state on the fail chain with out (-1: none)
 	depth int32
+	row   int32 // 1 + index in rows: a dense row (depth-1 states)
 }
 
 // newAC builds the automaton for pats; pattern i is reported as i. Empty
@@ -60,6 +62,22 @@ func newAC(pats []string) *acAutomaton {
 			queue = append(queue, t)
 		}
 	}
+	// depth-1 states are where most bytes of a text lead: give them dense
+	// rows (computed with the sparse edges, before any row exists)
+	var rows [][256]int32
+	for c := 0; c < 256; c++ {
+		s := a.root[c]
+		if s == 0 {
+			continue
+		}
+		var row [256]int32
+		for d := 0; d < 256; d++ {
+			row[d] = a.step(s, byte(d))
+		}
+		rows = append(rows, row)
+		a.nodes[s].row = int32(len(rows))
+	}
+	a.rows = rows
 	return a
 }
 
@@ -88,6 +106,9 @@ func (a *acAutomaton) child(s int32, c byte, create bool) int32 {
 func (a *acAutomaton) step(s int32, c byte) int32 {
 	for s != 0 {
 		n := &a.nodes[s]
+		if n.row != 0 {
+			return a.rows[n.row-1][c]
+		}
 		for k, kc := range n.keys {
 			if kc == c {
 				return n.next[k]
@@ -124,7 +145,7 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 
 // size is an estimate of the bytes the automaton holds.
 func (a *acAutomaton) size() int {
-	b := 256*4 + len(a.nodes)*int(unsafeSizeofNode)
+	b := 256*4 + len(a.nodes)*int(unsafeSizeofNode) + 1024*len(a.rows)
 	for i := range a.nodes {
 		n := &a.nodes[i]
 		b += cap(n.keys) + 4*cap(n.next) + 4*cap(n.out)
@@ -132,4 +153,4 @@ func (a *acAutomaton) size() int {
 	return b
 }
 
-const unsafeSizeofNode = 24 + 24 + 4 + 24 + 4 + 4
+const unsafeSizeofNode = 24 + 24 + 4 + 24 + 4 + 4 + 4

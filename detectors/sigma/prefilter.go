@@ -3,6 +3,7 @@ package sigma
 import (
 	"regexp/syntax"
 	"strings"
+	"unicode/utf8"
 )
 
 // A Prefilter is compiled from a whole rule set. For one event it gives the
@@ -87,6 +88,18 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	subIdx := map[*pfField]map[string]int{}
 	for i, m := range ms {
 		cs := m.clauses()
+		// a clause on named fields is cheaper to check than a keyword
+		// clause (which scans every value): drop keyword clauses when
+		// there are others (needing less is still sound)
+		var named []clause
+		for _, c := range cs {
+			if !c.keyword() {
+				named = append(named, c)
+			}
+		}
+		if len(named) > 0 {
+			cs = named
+		}
 		if len(cs) == 0 {
 			p.base[i/64] |= 1 << (i % 64)
 			p.always++
@@ -250,17 +263,16 @@ func (p *Prefilter) value(f *pfField, v any) {
 			return
 		}
 	}
-	if !isASCII(s) {
-		s = foldNonASCII(s)
+	upper := false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf {
+			s, upper = foldNonASCII(s), false
+			break
+		} else if 'A' <= c && c <= 'Z' {
+			upper = true
+		}
 	}
 	if len(f.eq) > 0 {
-		upper := false
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; 'A' <= c && c <= 'Z' {
-				upper = true
-				break
-			}
-		}
 		if upper {
 			b := append(p.buf[:0], s...)
 			for j := range b {
@@ -337,6 +349,16 @@ func (m *Matcher) clauses() []clause {
 }
 
 type clause []atom
+
+// keyword: some literal of c is a keyword (any value of the event).
+func (c clause) keyword() bool {
+	for _, a := range c {
+		if a.kw {
+			return true
+		}
+	}
+	return false
+}
 
 // anyOf: what one of several alternatives needs. With one alternative, its
 // clauses; else one clause joining the best clause of each (each
