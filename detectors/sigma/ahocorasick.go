@@ -62,20 +62,29 @@ func newAC(pats []string) *acAutomaton {
 			queue = append(queue, t)
 		}
 	}
-	// depth-1 states are where most bytes of a text lead: give them dense
-	// rows (computed with the sparse edges, before any row exists)
+	// the shallow states are where most bytes of a text lead: give them
+	// dense rows (depth 1, then depth 2 while there are at most maxRows),
+	// computed in breadth-first order so that each uses rows already right
 	var rows [][256]int32
+	level := make([]int32, 0, 256)
 	for c := 0; c < 256; c++ {
-		s := a.root[c]
-		if s == 0 {
-			continue
+		if s := a.root[c]; s != 0 {
+			level = append(level, s)
 		}
-		var row [256]int32
-		for d := 0; d < 256; d++ {
-			row[d] = a.step(s, byte(d))
+	}
+	for depth := 1; depth <= 2 && len(rows)+len(level) <= maxRows; depth++ {
+		var next []int32
+		for _, s := range level {
+			var row [256]int32
+			for d := 0; d < 256; d++ {
+				row[d] = a.step(s, byte(d))
+			}
+			rows = append(rows, row)
+			a.rows = rows
+			a.nodes[s].row = int32(len(rows))
+			next = append(next, a.nodes[s].next...)
 		}
-		rows = append(rows, row)
-		a.nodes[s].row = int32(len(rows))
+		level = next
 	}
 	a.rows = rows
 	return a
@@ -101,6 +110,9 @@ func (a *acAutomaton) child(s int32, c byte, create bool) int32 {
 	a.nodes = append(a.nodes, acNode{dict: -1, depth: depth})
 	return t
 }
+
+// maxRows bounds the dense rows of an automaton (1 KiB each).
+const maxRows = 2048
 
 // step is the transition from s on c, following fail links.
 func (a *acAutomaton) step(s int32, c byte) int32 {
