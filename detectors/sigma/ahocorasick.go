@@ -10,7 +10,8 @@ import "sort"
 type acAutomaton struct {
 	root  [256]int32 // root transitions (every byte: a state, 0 = root)
 	nodes []acNode
-	rows  [][256]int32 // full transitions of the depth-1 states (acNode.row)
+	rows  [][256]int32 // full transitions of the shallow states (acNode.row)
+	emits []bool       // per state: a pattern ends here or on its fail chain
 }
 
 type acNode struct {
@@ -87,6 +88,10 @@ func newAC(pats []string) *acAutomaton {
 		level = next
 	}
 	a.rows = rows
+	a.emits = make([]bool, len(a.nodes))
+	for i := range a.nodes {
+		a.emits[i] = len(a.nodes[i].out) > 0 || a.nodes[i].dict > 0
+	}
 	return a
 }
 
@@ -140,7 +145,7 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 	s := int32(0)
 	for i := 0; i < len(text); i++ {
 		s = a.step(s, text[i])
-		if s == 0 {
+		if !a.emits[s] {
 			continue
 		}
 		n := &a.nodes[s]
@@ -157,7 +162,7 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 
 // size is an estimate of the bytes the automaton holds.
 func (a *acAutomaton) size() int {
-	b := 256*4 + len(a.nodes)*int(unsafeSizeofNode) + 1024*len(a.rows)
+	b := 256*4 + len(a.nodes)*(int(unsafeSizeofNode)+1) + 1024*len(a.rows)
 	for i := range a.nodes {
 		n := &a.nodes[i]
 		b += cap(n.keys) + 4*cap(n.next) + 4*cap(n.out)

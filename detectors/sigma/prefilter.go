@@ -294,7 +294,7 @@ func (p *Prefilter) value(f *pfField, v any) {
 	st := int32(0)
 	for i := 0; i < len(s); i++ {
 		st = a.step(st, lowerASCII(s[i]))
-		if st == 0 {
+		if !a.emits[st] {
 			continue
 		}
 		n := &a.nodes[st]
