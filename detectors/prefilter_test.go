@@ -19,7 +19,7 @@ import (
 // pfWords are the pieces of generated rule values and event values: case
 // variants, Unicode whose lower case is ASCII (the Kelvin sign), non-ASCII,
 // Sigma escapes and wildcards, dashes for windash, numbers and booleans.
-var pfWords = []string{"ab", "AB", "aB", "b\\c", "k", "K", "\u212a", "s", "S", "ſ", "st", "é", "É", "x-y", "x/y", "x–y", "1", "2.0", "true", "-", "cmd", "CMD.exe", "pow"}
+var pfWords = []string{"ab", "AB", "aB", "b\\c", "k", "K", "\u212a", "s", "S", "ſ", "st", "İ", "é", "É", "x-y", "x/y", "x–y", "1", "2.0", "true", "-", "cmd", "CMD.exe", "pow"}
 
 func pfWord(r *rand.Rand) string { return pfWords[r.IntN(len(pfWords))] }
 

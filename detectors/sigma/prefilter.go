@@ -323,13 +323,6 @@ func foldNonASCII(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
 }
 
-// foldLit folds a rule literal as values are folded.
-func foldLit(s string) string {
-	if isASCII(s) {
-		return strings.ToLower(s)
-	}
-	return foldNonASCII(s)
-}
 
 // ---- what a rule needs
 
@@ -530,12 +523,18 @@ func patternAtom(p *pattern, field string, kw bool) (atom, bool) {
 	if a.lit == "" && !a.eq {
 		return a, false
 	}
-	if p.cased && !isASCII(a.lit) {
-		// a case-sensitive literal is in the folded value folded when it
+	if p.cased {
+		// a case-sensitive literal is in the folded value, folded, when it
 		// is ASCII
-		return a, false
+		if !isASCII(a.lit) {
+			return a, false
+		}
+		a.lit = strings.ToLower(a.lit)
+		return a, true
 	}
-	a.lit = foldLit(a.lit)
+	// already lower-cased as the exact match folds values (lowering again
+	// is not always the identity): only ſ as s, as values are folded
+	a.lit = strings.ReplaceAll(a.lit, "ſ", "s")
 	return a, true
 }
 
