@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -343,14 +344,17 @@ func cpuTime() time.Duration {
 // flagship runs (testdata/runs: mailsim's trail, stock and enhanced
 // Dovecot), parsed once outside the timer. One op = one event; every pass
 // over a recording starts a fresh engine (outside the timer), so event time
-// never runs backwards.
+// never runs backwards. The /plain runs turn the prefilter off.
 func BenchmarkPackRecorded(b *testing.B) {
 	rules, err := PackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, target := range []string{"embedded", "dovecot-stock", "dovecot-enhanced"} {
-		b.Run(target, func(b *testing.B) {
+	for _, run := range []string{"embedded", "dovecot-stock", "dovecot-enhanced", "embedded/plain", "dovecot-stock/plain", "dovecot-enhanced/plain"} {
+		target, plain := strings.CutSuffix(run, "/plain")
+		cfg := PackConfig()
+		cfg.NoPrefilter = plain
+		b.Run(run, func(b *testing.B) {
 			evs := readRecorded(b, filepath.Join("..", "testdata", "runs", "ministry-overnight", target, "events.jsonl.gz"))
 			var eng *Engine
 			alerts, passes := 0, 0
@@ -359,7 +363,7 @@ func BenchmarkPackRecorded(b *testing.B) {
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				b.StopTimer()
-				if eng, err = NewEngine(rules, PackConfig()); err != nil {
+				if eng, err = NewEngine(rules, cfg); err != nil {
 					b.Fatal(err)
 				}
 				n := min(len(evs), b.N-done)
@@ -384,7 +388,7 @@ func BenchmarkPackRecorded(b *testing.B) {
 	}
 }
 
-func readRecorded(b *testing.B, path string) []Event {
+func readRecorded(b testing.TB, path string) []Event {
 	b.Helper()
 	fh, err := os.Open(path)
 	if err != nil {

@@ -145,6 +145,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 				}
 				rn.lsIdx = append(rn.lsIdx, i)
 			}
+			rn.pidx = len(e.detect)
 			e.detect = append(e.detect, rn)
 			e.ndetect++
 			rn.m.SetIndexField(cfg.IndexField)
@@ -161,6 +162,13 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			rn.corr.KeepPayload(len(rn.parents) > 0)
 			e.corrs = append(e.corrs, rn)
 		}
+	}
+	if !cfg.NoPrefilter {
+		ms := make([]*sigma.Matcher, len(e.detect))
+		for i, rn := range e.detect {
+			ms[i] = rn.m
+		}
+		e.pf, e.pfMin = sigma.NewPrefilter(ms), prefilterMin
 	}
 	sort.SliceStable(e.corrs, func(i, j int) bool { return e.corrs[i].depth < e.corrs[j].depth })
 	// every indexed bucket also runs the unindexed rules, in rule order

@@ -2,6 +2,7 @@ package detectors
 
 import (
 	"fmt"
+	"math/bits"
 	"log/slog"
 	"strings"
 	"sync"
@@ -76,6 +77,11 @@ type Config struct {
 	// SuppressKey are the event fields that key the suppression of detection
 	// (non-correlation) rules; empty: one key per rule.
 	SuppressKey []string
+	// NoPrefilter turns the rule-set prefilter off: every candidate rule is
+	// evaluated on every event. Results are the same either way (the
+	// prefilter only skips rules that cannot match); it is there to measure
+	// the prefilter and to check it.
+	NoPrefilter bool
 	// Lenient skips rules that fail to compile instead of failing NewEngine;
 	// they are listed by Engine.Refused.
 	Lenient bool
@@ -127,6 +133,7 @@ type ruleNode struct {
 	id       string
 	kids     []*ruleNode
 	twins    []*ruleNode // rules with the same logsource and detection: evaluated once, here
+	pidx     int         // index in Engine.detect (the prefilter's rule number)
 }
 
 type pending struct {
@@ -150,6 +157,9 @@ type Engine struct {
 	index     map[string][]*ruleNode
 	conds     []fieldEq // distinct logsource conditions
 	unindexed []*ruleNode
+	pf        *sigma.Prefilter // nil: off
+	pfMin     int              // candidate lists longer than this go through pf
+	kept      []*ruleNode      // scratch: the rules pf keeps
 	inactive  []*sigma.Rule
 	refused   []error
 	heap      []pending
@@ -211,9 +221,29 @@ func (e *Engine) Process(ev Event) []Alert {
 			cands = e.detect
 		}
 	}
+	// the prefilter pays off on long candidate lists: on short ones every
+	// rule is evaluated (the result is the same)
+	var maybe []uint64
+	if e.pf != nil && len(cands) > e.pfMin {
+		maybe = e.pf.Candidates(ev)
+	}
+	if maybe != nil && len(cands) == len(e.detect) {
+		// every rule is a candidate (in rule order): visit the kept ones
+		cands = e.kept[:0]
+		for w, bits := range maybe {
+			for ; bits != 0; bits &= bits - 1 {
+				cands = append(cands, e.detect[w*64+tz(bits)])
+			}
+		}
+		e.kept = cands
+		maybe = nil
+	}
 	// logsource conditions are shared by many rules: decide each once per event
 	var memo [64]uint8 // 0 unknown, 1 true, 2 false
 	for _, rn := range cands {
+		if maybe != nil && maybe[rn.pidx/64]&(1<<(rn.pidx%64)) == 0 {
+			continue
+		}
 		ok := true
 		for _, ci := range rn.lsIdx {
 			if ci >= len(memo) {
@@ -474,3 +504,9 @@ func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group
 		l.Debug("alert", "rule", a.RuleID, "time", a.Time, "group", a.Group)
 	}
 }
+
+// prefilterMin is the number of candidate rules above which an event goes
+// through the prefilter first.
+const prefilterMin = 8
+
+func tz(w uint64) int { return bits.TrailingZeros64(w) }

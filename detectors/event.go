@@ -39,9 +39,10 @@ func (o JSONOptions) withDefaults() JSONOptions {
 // under their flat dotted name ({"event.action": ...}) or nested
 // ({"event": {"action": ...}}), or any mix of the two. It is immutable.
 type JSONEvent struct {
-	m  map[string]any
-	t  time.Time
-	id string
+	m    map[string]any
+	t    time.Time
+	id   string
+	flat bool // no value is an object: a field is found by its name alone
 }
 
 // ErrNoTimestamp is returned for an event without a usable timestamp.
@@ -67,7 +68,13 @@ func ParseJSONEvent(data []byte, o JSONOptions) (*JSONEvent, error) {
 // changed afterwards.
 func NewMapEvent(m map[string]any, o JSONOptions) (*JSONEvent, error) {
 	o = o.withDefaults()
-	e := &JSONEvent{m: m}
+	e := &JSONEvent{m: m, flat: true}
+	for _, v := range m {
+		if _, ok := v.(map[string]any); ok {
+			e.flat = false
+			break
+		}
+	}
 	tv, ok := lookup(m, o.TimestampField)
 	if !ok {
 		return nil, fmt.Errorf("%w: field %q missing (set the timestamp field)", ErrNoTimestamp, o.TimestampField)
@@ -129,7 +136,13 @@ func lookup(m map[string]any, name string) (any, bool) {
 }
 
 // Field returns the value of a field, flat or nested.
-func (e *JSONEvent) Field(name string) (any, bool) { return lookup(e.m, name) }
+func (e *JSONEvent) Field(name string) (any, bool) {
+	if e.flat {
+		v, ok := e.m[name]
+		return v, ok
+	}
+	return lookup(e.m, name)
+}
 
 // Time returns the event time.
 func (e *JSONEvent) Time() time.Time { return e.t }

@@ -330,10 +330,11 @@ func (m *strM) match(v any, _ Event) bool {
 // ASCII literals, case-insensitively, in one pass over the value.
 type multiContainsM struct {
 	byFirst [256][]string
+	lits    []string
 }
 
 func newMultiContains(lits []string) *multiContainsM {
-	m := &multiContainsM{}
+	m := &multiContainsM{lits: lits}
 	for _, l := range lits {
 		c := l[0]
 		m.byFirst[c] = append(m.byFirst[c], l)

@@ -1,0 +1,598 @@
+package sigma
+
+import (
+	"regexp/syntax"
+	"strings"
+	"unicode/utf8"
+)
+
+// A Prefilter is compiled from a whole rule set. For one event it gives the
+// rules that may match: every rule that needs one of a set of literals
+// (field equality values, substrings of contains/startswith/endswith and
+// wildcard values, keywords) and has none of them in the event is left
+// out; every other rule is kept. It is an over-approximation: the rules it
+// keeps are then evaluated exactly (Matcher.Match), so it never changes a
+// result, only how many rules are tried.
+//
+// Per field it holds an index of equality values and one Aho–Corasick
+// automaton over all the rules' substrings of that field; each field value
+// is case-folded once and scanned once, whatever the number of rules.
+// Rules that can match without any of their literals (a `not`, `|re`,
+// `|cidr`, numeric comparisons, `null`, `|exists`, `|fieldref`, numbers,
+// `*`) are always kept.
+//
+// A Prefilter holds per-event scratch space: it is not safe for
+// concurrent use.
+type Prefilter struct {
+	n      int
+	base   []uint64 // the rules always kept
+	bits   []uint64
+	fields []*pfField
+	kw     *pfField // keyword searches: every string value of the event
+	stamp  []uint32 // per substring: the event it was last reported for
+	gen    uint32
+	buf    []byte
+	always int
+	// clauses: a rule is kept when every one of its clauses has a literal
+	// in the event
+	clauseRule []int32
+	clauseGen  []uint32
+	ruleNeed   []int32
+	ruleCount  []int32
+	ruleGen    []uint32
+}
+
+type pfField struct {
+	name    string
+	eq      map[string][]int32 // folded value → clauses
+	subs    []string           // folded substrings
+	clauses [][]int32          // per substring: clauses
+	first   int                // global id of subs[0] (for stamps)
+	ac      *acAutomaton
+}
+
+// atom: the event has field (or, kw, any string value) equal to (eq) or
+// containing lit, case-folded.
+type atom struct {
+	field string
+	kw    bool
+	eq    bool
+	lit   string
+}
+
+// NewPrefilter compiles the prefilter of ms; rule i of Candidates is ms[i].
+func NewPrefilter(ms []*Matcher) *Prefilter {
+	p := &Prefilter{n: len(ms)}
+	words := (len(ms) + 63) / 64
+	p.base = make([]uint64, words)
+	p.bits = make([]uint64, words)
+	p.ruleNeed = make([]int32, len(ms))
+	p.ruleCount = make([]int32, len(ms))
+	p.ruleGen = make([]uint32, len(ms))
+	byName := map[string]*pfField{}
+	get := func(a atom) *pfField {
+		if a.kw {
+			if p.kw == nil {
+				p.kw = &pfField{eq: map[string][]int32{}}
+			}
+			return p.kw
+		}
+		f := byName[a.field]
+		if f == nil {
+			f = &pfField{name: a.field, eq: map[string][]int32{}}
+			byName[a.field] = f
+			p.fields = append(p.fields, f)
+		}
+		return f
+	}
+	subIdx := map[*pfField]map[string]int{}
+	for i, m := range ms {
+		cs := m.clauses()
+		// a clause on named fields is cheaper to check than a keyword
+		// clause (which scans every value): drop keyword clauses when
+		// there are others (needing less is still sound)
+		var named []clause
+		for _, c := range cs {
+			if !c.keyword() {
+				named = append(named, c)
+			}
+		}
+		if len(named) > 0 {
+			cs = named
+		}
+		if len(cs) == 0 {
+			p.base[i/64] |= 1 << (i % 64)
+			p.always++
+			continue
+		}
+		p.ruleNeed[i] = int32(len(cs))
+		for _, c := range cs {
+			id := int32(len(p.clauseRule))
+			p.clauseRule = append(p.clauseRule, int32(i))
+			for _, a := range c {
+				f := get(a)
+				if a.eq {
+					l := f.eq[a.lit]
+					if len(l) == 0 || l[len(l)-1] != id {
+						f.eq[a.lit] = append(l, id)
+					}
+					continue
+				}
+				ix := subIdx[f]
+				if ix == nil {
+					ix = map[string]int{}
+					subIdx[f] = ix
+				}
+				k, ok := ix[a.lit]
+				if !ok {
+					k = len(f.subs)
+					ix[a.lit] = k
+					f.subs = append(f.subs, a.lit)
+					f.clauses = append(f.clauses, nil)
+				}
+				if l := f.clauses[k]; len(l) == 0 || l[len(l)-1] != id {
+					f.clauses[k] = append(l, id)
+				}
+			}
+		}
+	}
+	p.clauseGen = make([]uint32, len(p.clauseRule))
+	all := p.fields
+	if p.kw != nil {
+		all = append(all[:len(all):len(all)], p.kw)
+	}
+	total := 0
+	for _, f := range all {
+		f.first = total
+		total += len(f.subs)
+		if len(f.subs) > 0 {
+			f.ac = newAC(f.subs)
+		}
+	}
+	p.stamp = make([]uint32, total)
+	return p
+}
+
+// Always is the number of rules the prefilter keeps for every event.
+func (p *Prefilter) Always() int { return p.always }
+
+// Size estimates the bytes the prefilter holds.
+func (p *Prefilter) Size() int {
+	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.clauseRule) + 12*p.n
+	all := p.fields
+	if p.kw != nil {
+		all = append(all[:len(all):len(all)], p.kw)
+	}
+	for _, f := range all {
+		for k, l := range f.eq {
+			b += len(k) + 16 + 24 + 4*cap(l) + 16
+		}
+		for k, s := range f.subs {
+			b += len(s) + 16 + 24 + 4*cap(f.clauses[k])
+		}
+		if f.ac != nil {
+			b += f.ac.size()
+		}
+	}
+	return b
+}
+
+// Candidates returns the rules that may match ev as a bit set (bit i: rule
+// i). The slice is reused by the next call.
+func (p *Prefilter) Candidates(ev Event) []uint64 {
+	copy(p.bits, p.base)
+	p.gen++
+	if p.gen == 0 { // wrapped: forget every stamp
+		clear(p.stamp)
+		clear(p.clauseGen)
+		clear(p.ruleGen)
+		p.gen = 1
+	}
+	for _, f := range p.fields {
+		v, ok := ev.Field(f.name)
+		if !ok || v == nil {
+			continue
+		}
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				p.value(f, e)
+			}
+		case []string:
+			for _, e := range x {
+				p.value(f, e)
+			}
+		default:
+			p.value(f, v)
+		}
+	}
+	if p.kw != nil {
+		if fr, ok := ev.(FieldRanger); ok {
+			fr.RangeFields(func(_ string, v any) bool {
+				p.walk(v)
+				return true
+			})
+		}
+	}
+	return p.bits
+}
+
+// walk visits the values a keyword search looks at (as matchKeywords does).
+func (p *Prefilter) walk(v any) {
+	switch x := v.(type) {
+	case []any:
+		for _, e := range x {
+			p.walk(e)
+		}
+		return
+	case map[string]any:
+		for _, e := range x {
+			p.walk(e)
+		}
+		return
+	}
+	p.value(p.kw, v)
+}
+
+// hit marks clauses as satisfied, and keeps the rules whose clauses are
+// all satisfied.
+func (p *Prefilter) hit(clauses []int32) {
+	for _, c := range clauses {
+		if p.clauseGen[c] == p.gen {
+			continue
+		}
+		p.clauseGen[c] = p.gen
+		r := p.clauseRule[c]
+		if p.ruleGen[r] != p.gen {
+			p.ruleGen[r], p.ruleCount[r] = p.gen, 0
+		}
+		p.ruleCount[r]++
+		if p.ruleCount[r] == p.ruleNeed[r] {
+			p.bits[r/64] |= 1 << (r % 64)
+		}
+	}
+}
+
+// value folds one scalar value and looks it up: ASCII values byte by byte
+// as they are scanned, others with strings.ToLower (and ſ as s, which
+// case-insensitive regular expressions equate).
+func (p *Prefilter) value(f *pfField, v any) {
+	s, ok := v.(string)
+	if !ok {
+		if s, ok = toString(v); !ok {
+			return
+		}
+	}
+	upper := false
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf {
+			s, upper = foldNonASCII(s), false
+			break
+		} else if 'A' <= c && c <= 'Z' {
+			upper = true
+		}
+	}
+	if len(f.eq) > 0 {
+		if upper {
+			b := append(p.buf[:0], s...)
+			for j := range b {
+				b[j] = lowerASCII(b[j])
+			}
+			p.buf = b
+			if l, ok := f.eq[string(b)]; ok {
+				p.hit(l)
+			}
+		} else if l, ok := f.eq[s]; ok {
+			p.hit(l)
+		}
+	}
+	if f.ac == nil {
+		return
+	}
+	// Aho–Corasick over the lower-cased bytes
+	a := f.ac
+	st := int32(0)
+	for i := 0; i < len(s); i++ {
+		st = a.step(st, lowerASCII(s[i]))
+		if !a.emits[st] {
+			continue
+		}
+		n := &a.nodes[st]
+		for _, k := range n.out {
+			p.sub(f, k)
+		}
+		for d := n.dict; d > 0; d = a.nodes[d].dict {
+			for _, k := range a.nodes[d].out {
+				p.sub(f, k)
+			}
+		}
+	}
+}
+
+// sub: substring k of f is in the value.
+func (p *Prefilter) sub(f *pfField, k int32) {
+	g := f.first + int(k)
+	if p.stamp[g] != p.gen {
+		p.stamp[g] = p.gen
+		p.hit(f.clauses[k])
+	}
+}
+
+// foldNonASCII is the prefilter's case folding of a non-ASCII string.
+func foldNonASCII(s string) string {
+	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
+}
+
+
+// ---- what a rule needs
+
+// A clause is a set of literals at least one of which an event must have;
+// a rule needs every clause of its list (none: the rule is always kept).
+
+// clauses returns what an event must have for the rule to match.
+func (m *Matcher) clauses() []clause {
+	if m == nil || len(m.conds) == 0 {
+		return nil
+	}
+	var alts [][]clause
+	for _, c := range m.conds {
+		alts = append(alts, need(c))
+	}
+	return anyOf(alts)
+}
+
+type clause []atom
+
+// keyword: some literal of c is a keyword (any value of the event).
+func (c clause) keyword() bool {
+	for _, a := range c {
+		if a.kw {
+			return true
+		}
+	}
+	return false
+}
+
+// anyOf: what one of several alternatives needs. With one alternative, its
+// clauses; else one clause joining the best clause of each (each
+// alternative implies its best clause); nothing when one needs nothing.
+func anyOf(alts [][]clause) []clause {
+	if len(alts) == 1 {
+		return alts[0]
+	}
+	var joined clause
+	for _, a := range alts {
+		if len(a) == 0 {
+			return nil
+		}
+		joined = append(joined, bestClause(a)...)
+	}
+	if len(joined) == 0 {
+		return nil
+	}
+	return []clause{joined}
+}
+
+func bestClause(cs []clause) clause {
+	best := cs[0]
+	for _, c := range cs[1:] {
+		if better(c, best) {
+			best = c
+		}
+	}
+	return best
+}
+
+func need(n cnode) []clause {
+	switch x := n.(type) {
+	case *searchM:
+		if x.keywords != nil {
+			return x.keywords.clauses("", true)
+		}
+		var alts [][]clause
+		for _, mp := range x.maps {
+			var all []clause // the items of a map are and-ed
+			for _, it := range mp {
+				all = append(all, it.clauses(it.field, false)...)
+			}
+			alts = append(alts, all)
+		}
+		if len(alts) == 0 {
+			return nil
+		}
+		return anyOf(alts)
+	case andN:
+		l, r := need(x.l), need(x.r)
+		return append(l[:len(l):len(l)], r...)
+	case orN:
+		return anyOf([][]clause{need(x.l), need(x.r)})
+	case ofN:
+		if x.n < 0 { // all of
+			var out []clause
+			for _, s := range x.subs {
+				out = append(out, need(s)...)
+			}
+			return out
+		}
+		var alts [][]clause
+		for _, s := range x.subs {
+			alts = append(alts, need(s))
+		}
+		return anyOf(alts)
+	}
+	return nil // not, and anything else
+}
+
+// clauses of one item on field (kw: a keyword search, any string value).
+func (it *itemM) clauses(field string, kw bool) []clause {
+	if it.mode != modeValues || it.neq || it.null || len(it.groups) == 0 {
+		return nil
+	}
+	if it.all { // every group must match: each is a clause
+		var out []clause
+		for _, g := range it.groups {
+			if a, ok := groupAtoms(g, field, kw); ok {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	var out clause
+	for _, g := range it.groups {
+		a, ok := groupAtoms(g, field, kw)
+		if !ok {
+			return nil
+		}
+		out = append(out, a...)
+	}
+	return []clause{out}
+}
+
+// better prefers the more selective need: equality values, then longer
+// shortest substrings, then fewer literals.
+func better(a, b clause) bool {
+	sa, sb := score(a), score(b)
+	if sa != sb {
+		return sa > sb
+	}
+	return len(a) < len(b)
+}
+
+func score(as clause) int {
+	s := 1 << 20
+	for _, a := range as {
+		v := len(a.lit)
+		if a.eq {
+			v = 1000 + len(a.lit)
+		}
+		s = min(s, v)
+	}
+	return s
+}
+
+func groupAtoms(g []valM, field string, kw bool) ([]atom, bool) {
+	var out []atom
+	for _, vm := range g {
+		switch x := vm.(type) {
+		case *strM:
+			if x.hasNum {
+				return nil, false
+			}
+			a, ok := patternAtom(x.p, field, kw)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, a)
+		case *multiContainsM:
+			for _, l := range x.lits {
+				out = append(out, atom{field: field, kw: kw, lit: l})
+			}
+		case *reM:
+			lits, ok := regexpLiterals(x.re.String())
+			if !ok {
+				return nil, false
+			}
+			for _, l := range lits {
+				out = append(out, atom{field: field, kw: kw, lit: l})
+			}
+		default:
+			return nil, false
+		}
+	}
+	return out, len(out) > 0
+}
+
+// patternAtom: a literal any value matching p has, case-folded as
+// Prefilter.value folds values.
+func patternAtom(p *pattern, field string, kw bool) (atom, bool) {
+	a := atom{field: field, kw: kw}
+	switch p.kind {
+	case pExact:
+		a.eq, a.lit = !kw, p.lit
+	case pPrefix, pSuffix, pContains:
+		a.lit = p.lit
+	case pGlob:
+		for _, t := range p.toks {
+			if t.kind == tLit && len(t.s) > len(a.lit) {
+				a.lit = t.s
+			}
+		}
+	default:
+		return a, false
+	}
+	if a.lit == "" && !a.eq {
+		return a, false
+	}
+	if p.cased {
+		// a case-sensitive literal is in the folded value, folded, when it
+		// is ASCII
+		if !isASCII(a.lit) {
+			return a, false
+		}
+		a.lit = strings.ToLower(a.lit)
+		return a, true
+	}
+	// already lower-cased as the exact match folds values (lowering again
+	// is not always the identity): only ſ as s, as values are folded
+	a.lit = strings.ReplaceAll(a.lit, "ſ", "s")
+	return a, true
+}
+
+// regexpLiterals returns literals, folded, one of which is in every string
+// the expression matches (false: none found). Only ASCII literals are
+// used: under (?i), Go equates s and k with ſ and the Kelvin sign, which
+// the folding of values maps to s and k.
+func regexpLiterals(expr string) ([]string, bool) {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil, false
+	}
+	return reLits(re)
+}
+
+func reLits(re *syntax.Regexp) ([]string, bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if s == "" || !isASCII(s) {
+			return nil, false
+		}
+		return []string{strings.ToLower(s)}, true
+	case syntax.OpCapture, syntax.OpPlus:
+		return reLits(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false
+		}
+		return reLits(re.Sub[0])
+	case syntax.OpConcat:
+		var best []string
+		found := false
+		for _, sub := range re.Sub {
+			l, ok := reLits(sub)
+			if ok && (!found || litScore(l) > litScore(best)) {
+				best, found = l, true
+			}
+		}
+		return best, found
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l, ok := reLits(sub)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, l...)
+		}
+		return out, len(out) > 0
+	}
+	return nil, false
+}
+
+func litScore(ls []string) int {
+	s := 1 << 20
+	for _, l := range ls {
+		s = min(s, len(l))
+	}
+	return s
+}
