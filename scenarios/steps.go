@@ -85,9 +85,8 @@ func StepKinds() []*StepKind {
 // Params are the step's parameters, as parsed.
 func (st *Step) Params() *Params { return &st.params.(*kindStep).p }
 
-// Line and Col are where the step is written in its file.
+// Line is the line of the step in its file.
 func (st *Step) Line() int { return st.line }
-func (st *Step) Col() int  { return st.col }
 
 func kindNames() []string {
 	var out []string
