@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,4 +33,21 @@ func TestDocs(t *testing.T) {
 		return
 	}
 	require.Equal(t, got, string(src), "scenarios/README.md is stale: go test ./scenarios -run TestDocs -update")
+}
+
+// TestEveryKindDocumented: every registered step kind says what it does
+// and shows an example that parses as a step of its kind, as the
+// catalogue in README.md prints them.
+func TestEveryKindDocumented(t *testing.T) {
+	for _, k := range StepKinds() {
+		require.NotEmpty(t, k.Summary, k.Name)
+		require.True(t, strings.HasPrefix(k.Example, "- "+k.Name), "%s: the example shows another kind: %q", k.Name, k.Example)
+		d := &decoder{file: "example"}
+		root, err := parseYAML([]byte(k.Example), yamlsafe.Limits{})
+		require.NoError(t, err, k.Name)
+		for _, st := range d.steps(root) {
+			require.Equal(t, k.Name, st.Kind)
+		}
+		require.Empty(t, d.errs, "%s: its example does not parse: %v", k.Name, d.errs)
+	}
 }

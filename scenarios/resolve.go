@@ -15,7 +15,7 @@ import (
 // so that a broken rule is found once, with its file and position, before
 // any scenario runs. It returns the rules checked.
 func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
-	rules, err := rulesOrPack(rules)
+	rules, err := RulesOrPack(rules)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +40,7 @@ func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 // Judging outside alerts only (no built-in engine) cannot resolve: the
 // rules are then the outside system's; callers skip Resolve there.
 func Resolve(sc *Scenario, rules []*sigma.Rule) error {
-	rules, err := rulesOrPack(rules)
+	rules, err := RulesOrPack(rules)
 	if err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ func (o *orgNames) actor(a *Actor) {
 	}
 	if len(a.Creds.List) > 0 {
 		for _, lc := range a.Creds.List {
-			if acc, ok := findAccount(o.accs, lc.User); ok {
+			if acc, ok := FindAccount(o.accs, lc.User); ok {
 				cur = append(cur, acc)
 			}
 		}
@@ -167,7 +167,7 @@ func (o *orgNames) step(st *Step, cur *[]mailsim.Account) {
 			if !strings.EqualFold(dom, o.domain) {
 				continue
 			}
-			if _, ok := findAccount(o.accs, strings.ToLower(to)); !ok {
+			if _, ok := FindAccount(o.accs, strings.ToLower(to)); !ok {
 				o.d.errf(itemOr(n, i), o.accountHint(local), "%s to: %q is at the organisation's domain but names no account of seed %d (%s)", what, to, o.seed, o.size())
 			}
 		}
@@ -176,7 +176,7 @@ func (o *orgNames) step(st *Step, cur *[]mailsim.Account) {
 
 // account resolves a user name at n.
 func (o *orgNames) account(n *ynode, what, spec string) (mailsim.Account, bool) {
-	if acc, ok := findAccount(o.accs, spec); ok {
+	if acc, ok := FindAccount(o.accs, spec); ok {
 		return acc, true
 	}
 	o.d.errf(n, o.accountHint(spec), "%s: no account %q in the organisation of seed %d (%s)", what, spec, o.seed, o.size())
@@ -216,7 +216,7 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []mailsim.Account) {
 		if folder == "" {
 			folder = "INBOX"
 		}
-		acc, ok := findAccount(o.accs, who)
+		acc, ok := FindAccount(o.accs, who)
 		if !ok {
 			o.d.errf(n, o.accountHint(who), "%s %q: no account %q in the organisation of seed %d (%s)", what, name, who, o.seed, o.size())
 			return
@@ -280,4 +280,22 @@ func (o *orgNames) folder(n *ynode, what, name, folder string, accs []mailsim.Ac
 		}
 	}
 	o.d.errf(n, suggest(folder, all), "%s %q: %s has no folder %q", what, name, whose, folder)
+}
+
+// FindAccount resolves an address, local part or role (the first person
+// with it) to an account: how a run and ResolveOrg read a user name.
+func FindAccount(accs []mailsim.Account, spec string) (mailsim.Account, bool) {
+	spec = strings.ToLower(strings.TrimSpace(spec))
+	for _, a := range accs {
+		local, _, _ := strings.Cut(a.Address, "@")
+		if a.Address == spec || local == spec {
+			return a, true
+		}
+	}
+	for _, a := range accs {
+		if a.Kind == "person" && strings.EqualFold(a.Role, spec) {
+			return a, true
+		}
+	}
+	return mailsim.Account{}, false
 }

@@ -1,8 +1,6 @@
 package scenarios
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"testing"
 
@@ -10,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/detectors"
-	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
 func resolveScenario(t *testing.T, expect string) *Scenario {
@@ -96,25 +93,4 @@ detection: {s: {event.action: imap.login}, condition: s}
 	} {
 		require.NoError(t, Resolve(resolveScenario(t, ok), rules), ok)
 	}
-}
-
-// Run resolves before anything runs: a misspelt expectation is an error
-// before any audit event; with no rules (outside alerts only) it is not
-// resolved, and the run goes on.
-func TestRunResolvesFirst(t *testing.T) {
-	sc := resolveScenario(t, "  - {rule: IMAP Pasword Spray From One Source, must_not_fire: true}\n")
-	var ev bytes.Buffer
-	res, err := Run(context.Background(), sc, Options{Events: &ev})
-	require.Error(t, err)
-	var es Errors
-	require.True(t, errors.As(err, &es), "%v", err)
-	assert.Contains(t, err.Error(), "r.yaml:12:12: ")
-	assert.Nil(t, res)
-	assert.Zero(t, ev.Len(), "no event: nothing ran")
-
-	res, err = Run(context.Background(), sc, Options{Events: &ev, Rules: []*sigma.Rule{}})
-	require.NoError(t, err)
-	require.Len(t, res.Verdicts, 1)
-	assert.Equal(t, Met, res.Verdicts[0].Result, "no outside alert came")
-	assert.NotZero(t, ev.Len())
 }

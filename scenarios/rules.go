@@ -19,20 +19,8 @@ func (r ruleEvent) Field(name string) (any, bool) { return r.e.Field(name) }
 func (r ruleEvent) Time() time.Time               { return r.e.Timestamp }
 func (r ruleEvent) ID() string                    { return r.e.ID }
 
-func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {
-	rules, err := rulesOrPack(rules)
-	if err != nil {
-		return nil, err
-	}
-	if cfg == nil {
-		c := detectors.PackConfig()
-		cfg = &c
-	}
-	return detectors.NewEngine(rules, *cfg)
-}
-
-// rulesOrPack returns rules, or the built-in pack's when nil.
-func rulesOrPack(rules []*sigma.Rule) ([]*sigma.Rule, error) {
+// RulesOrPack returns rules, or the built-in pack's when nil.
+func RulesOrPack(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 	if rules != nil {
 		return rules, nil
 	}

@@ -1,8 +1,8 @@
-// Package scenarios is maildrill's scenario language and runner: a YAML
-// description of attacker and staff sessions, validated with file:line:col
-// errors, replayed at the protocol level against a mail system on a
-// controlled clock, with ground truth recorded beside the audit trail and
-// the detection rules' alerts judged against the scenario's expectations.
+// Package scenarios is maildrill's scenario language: a YAML description
+// of attacker and staff sessions, validated with file:line:col errors, and
+// the judging of a run's recording (ground truth, audit trail, the
+// detection rules' alerts) against the scenario's expectations. Running a
+// scenario against a mail system on a controlled clock is scenarios/run's.
 package scenarios
 
 import (

@@ -1,15 +1,14 @@
 package scenarios
 
 import (
-	"context"
 	"sort"
 	"strings"
 	"time"
 )
 
-// params holds the parameters of any step kind; each kind accepts a subset
-// of the keys (see registry).
-type params struct {
+// Params holds the parameters of any step kind; each kind accepts a subset
+// of the keys (see StepKinds).
+type Params struct {
 	Mailbox        string
 	Pattern        string
 	User           string
@@ -48,35 +47,46 @@ type stepParams interface {
 }
 
 type kindStep struct {
-	kind *stepKind
-	p    params
+	kind *StepKind
+	p    Params
 }
 
 func (k *kindStep) children() []*Step { return k.p.Steps }
 
-// stepKind is a registered step kind.
-type stepKind struct {
+// StepKind is a registered step kind: its name, what it does, the
+// parameters it accepts and an example, for the parser, the schema and the
+// catalogue. What a kind does when run is scenarios/run's.
+type StepKind struct {
 	Name    string
 	Summary string
 	Keys    []string // accepted parameter keys
 	Scalar  string   // a scalar value sets this key ("wait: 30m")
 	Example string
-	run     func(ctx context.Context, a *actorRun, st *Step, p *params) error
 }
 
-var registry = map[string]*stepKind{}
-
-func register(k *stepKind) { registry[k.Name] = k }
+var registry = func() map[string]*StepKind {
+	m := map[string]*StepKind{}
+	for _, k := range stepKinds {
+		m[k.Name] = k
+	}
+	return m
+}()
 
 // StepKinds lists the registered step kinds, sorted.
-func StepKinds() []*stepKind {
-	var out []*stepKind
+func StepKinds() []*StepKind {
+	var out []*StepKind
 	for _, k := range registry {
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// Params are the step's parameters, as parsed.
+func (st *Step) Params() *Params { return &st.params.(*kindStep).p }
+
+// Line is the line of the step in its file.
+func (st *Step) Line() int { return st.line }
 
 func kindNames() []string {
 	var out []string
@@ -141,7 +151,7 @@ func (d *decoder) step(n *ynode) *Step {
 		return nil
 	}
 	st.Kind = kind.Name
-	p := params{Delay: -1, Limit: -1}
+	p := Params{Delay: -1, Limit: -1}
 	if pn != nil && pn.kind == nScalar {
 		if kind.Scalar == "" {
 			d.errf(pn, "give a mapping of parameters: "+strings.Join(kind.Keys, ", "), "%s takes a mapping, not %s", kind.Name, pn)
@@ -168,7 +178,7 @@ func (d *decoder) step(n *ynode) *Step {
 	return st
 }
 
-func (d *decoder) stepParams(p *params, get func(string) (*ynode, bool), kind *stepKind) {
+func (d *decoder) stepParams(p *Params, get func(string) (*ynode, bool), kind *StepKind) {
 	for _, key := range kind.Keys {
 		v, ok := get(key)
 		if !ok {
@@ -288,7 +298,7 @@ func (d *decoder) stepParams(p *params, get func(string) (*ynode, bool), kind *s
 	}
 }
 
-func (d *decoder) requireParams(st *Step, p *params, kind *stepKind, pn *ynode) {
+func (d *decoder) requireParams(st *Step, p *Params, kind *StepKind, pn *ynode) {
 	n := &ynode{line: st.line, col: st.col}
 	switch kind.Name {
 	case "send", "forward":
@@ -344,4 +354,17 @@ func (st *Step) Describe() string {
 		s += ": " + strings.Join(parts, " ")
 	}
 	return s
+}
+
+// WithMailbox returns st, or a copy of it whose mailbox is mb when its
+// kind takes a mailbox and it names none (foreach over mailboxes).
+func (st *Step) WithMailbox(mb string) *Step {
+	ks := *st.params.(*kindStep)
+	if !contains(ks.kind.Keys, "mailbox") || ks.p.Mailbox != "" {
+		return st
+	}
+	ks.p.Mailbox = mb
+	cp := *st
+	cp.params = &ks
+	return &cp
 }

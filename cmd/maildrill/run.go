@@ -13,6 +13,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
+	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
 type runFlags struct {
@@ -66,7 +67,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 }
 
 func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stderr io.Writer) error {
-	allow, err := scenarios.AllowList(f.allow)
+	allow, err := scenariorun.AllowList(f.allow)
 	if err != nil {
 		return usageError{err}
 	}
@@ -121,7 +122,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
-		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
+		opts := scenariorun.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
 			DovecotProfile: f.profile, Rules: rules, Version: version}
 		if slW != nil {
 			opts.Syslog = slW
@@ -138,7 +139,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		tl := report.NewTimeline(stderr, sc, tty, colorOK(stderr), f.quiet)
 		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
-		res, err := scenarios.Run(ctx, sc, opts)
+		res, err := scenariorun.Run(ctx, sc, opts)
 		tl.Done()
 		if res != nil && f.failOnNoise {
 			scenarios.FailOnNoise(res)
@@ -159,7 +160,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			}
 		}
 		if err != nil {
-			var se *scenarios.StepError
+			var se *scenariorun.StepError
 			var re scenarios.Errors
 			if errors.As(err, &se) || errors.As(err, &re) {
 				return usageError{err}

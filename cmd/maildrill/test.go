@@ -18,6 +18,7 @@ import (
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
+	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
 // alertFlags bring in alerts from an outside detection system.
@@ -170,7 +171,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if f.alerts.noEngine {
 		// No rule: only outside alerts. Their rules are the outside
 		// system's, so the expectations cannot be resolved against any
-		// loaded rules: they are not (and scenarios.Run skips it too).
+		// loaded rules: they are not (and scenariorun.Run skips it too).
 		// The organisation's names still are.
 		rules = []*sigma.Rule{}
 	} else {
@@ -192,14 +193,14 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
+	opts := scenariorun.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
 		Target: f.target, DovecotProfile: f.profile, Version: version}
 	if f.cache != "off" {
 		opts.CorpusCacheDir = f.cache
 	}
 	tableOf := make([]bytes.Buffer, len(list))
-	suite := scenarios.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
-		FailOnNoise: f.failOnNoise, Done: func(i int, r scenarios.SuiteRun) {
+	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
+		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
 			if r.Result != nil {
 				report.WriteVerdicts(&tableOf[i], r.Result, false)
 				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
@@ -246,7 +247,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 }
 
 // reportRun is a suite's run as the reports show it.
-func reportRun(r scenarios.SuiteRun, speed float64) report.Run {
+func reportRun(r scenariorun.SuiteRun, speed float64) report.Run {
 	run := report.Run{Scenario: r.Scenario, Result: r.Result, Err: r.Err, Speed: speed}
 	if r.Result != nil {
 		run.EventTimes = r.Result.EventTimes

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/maildrill/maildrill/internal/lru"
 )
 
 // Defaults filled in by New.
@@ -66,7 +68,7 @@ type Org struct {
 	byDept  [][]int        // department → personal user indices
 	start   time.Time      // oldest message date
 	work    workCalendar
-	docs    *docCache
+	docs    *lru.Cache[docID, *encodedDoc]
 	disk    *diskCache // nil without Config.CacheDir
 	nPerson int
 

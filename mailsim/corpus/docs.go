@@ -122,7 +122,7 @@ func sizeQuantile(q, small, large float64) float64 {
 // document returns the encoded document, from the cache, from the disk
 // cache or freshly made.
 func (o *Org) document(m *docMeta) (*encodedDoc, error) {
-	return o.docs.get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+	return o.docs.Get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
 		if o.disk != nil {
 			if d, ok := o.disk.read(m); ok {
 				o.diskReads.Add(1)

@@ -69,7 +69,7 @@ func TestScale(t *testing.T) {
 		assert.Equal(t, uid, m.UID)
 	}
 
-	docs, cached := o.docs.stats()
+	docs, cached := o.docs.Len()
 	after := heapAlloc()
 	t.Logf("after fetching: %.1f MiB of which %d cached attachments %.1f MiB", float64(after-before)/(1<<20), docs, float64(cached)/(1<<20))
 	assert.Less(t, after-before, uint64(cached)+uint64(60<<20), "memory is the directory plus the attachment cache")
@@ -83,7 +83,7 @@ func TestCacheIsBounded(t *testing.T) {
 	for uid := uint32(1); uid <= o.Folders(u)[0].Count; uid++ {
 		_, err := o.Message(u, "INBOX", uid)
 		require.NoError(t, err)
-		_, cached := o.docs.stats()
+		_, cached := o.docs.Len()
 		require.LessOrEqual(t, cached, int64(2<<20))
 	}
 }
@@ -172,7 +172,7 @@ func TestPrewarm(t *testing.T) {
 	o, err := New(Config{Seed: 4, MaxAttachmentSize: 8 << 10})
 	require.NoError(t, err)
 	require.NoError(t, o.Prewarm(t.Context(), 2))
-	n, _ := o.docs.stats()
+	n, _ := o.docs.Len()
 	assert.Equal(t, len(docTypes)*docVariants, n)
 
 	ctx, cancel := context.WithCancel(t.Context())

@@ -3,7 +3,6 @@ package store
 import (
 	"bufio"
 	"bytes"
-	"container/list"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+	"github.com/maildrill/maildrill/internal/lru"
 )
 
 // Attachment describes one attachment part of a message.
@@ -184,73 +184,16 @@ func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth 
 	})
 }
 
-// cache is an LRU of parsed base messages, bounded by count and bytes.
-type cache struct {
-	mu       sync.Mutex
-	maxN     int
-	maxBytes int64
-	bytes    int64
-	ll       *list.List
-	items    map[string]*list.Element
-	inflight map[string]*call
-}
-
-type call struct {
-	wg  sync.WaitGroup
-	msg *Message
-	err error
-}
-
-type cacheEntry struct {
-	key string
-	msg *Message
-}
-
-func newCache(n int, b int64) *cache {
-	return &cache{maxN: n, maxBytes: b, ll: list.New(), items: map[string]*list.Element{}, inflight: map[string]*call{}}
-}
-
-func (c *cache) get(key string, load func() (*Message, error)) (*Message, error) {
-	c.mu.Lock()
-	if el, ok := c.items[key]; ok {
-		c.ll.MoveToFront(el)
-		m := el.Value.(*cacheEntry).msg
-		c.mu.Unlock()
-		return m, nil
-	}
-	if cl, ok := c.inflight[key]; ok {
-		c.mu.Unlock()
-		cl.wg.Wait()
-		return cl.msg, cl.err
-	}
-	cl := &call{}
-	cl.wg.Add(1)
-	c.inflight[key] = cl
-	c.mu.Unlock()
-
-	cl.msg, cl.err = load()
-	cl.wg.Done()
-
-	c.mu.Lock()
-	delete(c.inflight, key)
-	if cl.err == nil {
-		c.items[key] = c.ll.PushFront(&cacheEntry{key: key, msg: cl.msg})
-		c.bytes += cl.msg.Size
-		for c.ll.Len() > c.maxN || (c.bytes > c.maxBytes && c.ll.Len() > 1) {
-			el := c.ll.Back()
-			ce := el.Value.(*cacheEntry)
-			c.ll.Remove(el)
-			delete(c.items, ce.key)
-			c.bytes -= ce.msg.Size
-		}
-	}
-	c.mu.Unlock()
-	return cl.msg, cl.err
+// newCache keeps parsed base messages, the least recently used evicted
+// beyond n messages or b bytes, each parsed once however many ask for it
+// at a time.
+func newCache(n int, b int64) *lru.Cache[string, *Message] {
+	return lru.New[string, *Message](n, b, func(m *Message) int64 { return m.Size })
 }
 
 func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Message, error) {
 	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", owner, folder, uidValidity, uid)
-	return s.cache.get(key, func() (*Message, error) {
+	return s.cache.Get(key, func() (*Message, error) {
 		bm, err := s.base.Message(owner, folder, uid)
 		if err != nil {
 			return nil, err

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/maildrill/maildrill/internal/lru"
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
 
@@ -85,7 +86,7 @@ type Options struct {
 type Store struct {
 	base   Base
 	clock  clock.Clock
-	cache  *cache
+	cache  *lru.Cache[string, *Message]
 	quota  int64 // 0: none
 	limits mimeLimits
 

@@ -14,6 +14,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/run"
 )
 
 func needDocker(t testing.TB) {
@@ -32,13 +33,13 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb, err := scenarios.Run(context.Background(), sc, scenarios.Options{})
+	emb, err := run.Run(context.Background(), sc, run.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Now()
 	var events bytes.Buffer
-	dock, err := scenarios.Run(context.Background(), sc, scenarios.Options{Target: "docker", Events: &events})
+	dock, err := run.Run(context.Background(), sc, run.Options{Target: "docker", Events: &events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func runStoppedHalfway(t *testing.T, target string, deadline time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Target: target, WallDeadline: deadline})
+	res, err := run.Run(context.Background(), sc, run.Options{Target: target, WallDeadline: deadline})
 	if err == nil {
 		t.Fatal("the run finished within its deadline; make the deadline shorter")
 	}

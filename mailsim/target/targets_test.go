@@ -11,6 +11,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/run"
 )
 
 // TestTargetsTwoActors replays testdata/targets/two-actors.yaml — an
@@ -52,7 +53,7 @@ func TestTargetsTwoActors(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.target+"-"+tc.profile, func(t *testing.T) {
 			var evbuf bytes.Buffer
-			res, err := scenarios.Run(ctx, sc, scenarios.Options{Target: tc.target, DovecotProfile: tc.profile, Events: &evbuf})
+			res, err := run.Run(ctx, sc, run.Options{Target: tc.target, DovecotProfile: tc.profile, Events: &evbuf})
 			if err != nil {
 				t.Fatal(err)
 			}

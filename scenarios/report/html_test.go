@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/run"
 )
 
 func TestHTMLSelfContained(t *testing.T) {
@@ -137,7 +138,7 @@ func screenshotLibraryRun(t *testing.T, name string) {
 	sc, err := scenarios.Load(name)
 	require.NoError(t, err)
 	var times eventLog
-	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Events: &times})
+	res, err := run.Run(context.Background(), sc, run.Options{Events: &times})
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), name+".html")
 	f, err := os.Create(file)
@@ -254,7 +255,7 @@ func screenshotAlerts(t *testing.T) {
 	sc, err := scenarios.ParseFile("../testdata/verdicts/noise.yaml")
 	require.NoError(t, err)
 	var times eventLog
-	res, err := scenarios.Run(context.Background(), sc, scenarios.Options{Events: &times})
+	res, err := run.Run(context.Background(), sc, run.Options{Events: &times})
 	require.NoError(t, err)
 	file := filepath.Join(t.TempDir(), "alerts.html")
 	f, err := os.Create(file)

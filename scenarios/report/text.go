@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/run"
 )
 
 // Timeline prints a run as it goes (Options.Progress): steps, alerts,
@@ -30,7 +31,7 @@ func NewTimeline(w io.Writer, sc *scenarios.Scenario, tty, color, quiet bool) *T
 }
 
 // Note prints a note of the run.
-func (t *Timeline) Note(n scenarios.Note) {
+func (t *Timeline) Note(n run.Note) {
 	if t.quiet {
 		return
 	}

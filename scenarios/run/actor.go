@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"bufio"
@@ -21,6 +21,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/target"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // StepError says which scenario, actor and step failed.
@@ -53,7 +54,7 @@ type attachment struct {
 // actorRun is one actor (or one staff member) replaying.
 type actorRun struct {
 	r      *runner
-	a      *Actor
+	a      *scenarios.Actor
 	member *staffMember
 	name   string
 	order  int
@@ -78,10 +79,10 @@ type actorRun struct {
 
 	bytes    int64
 	messages int
-	step     *Step
+	step     *scenarios.Step
 }
 
-func (r *runner) newActorRun(a *Actor, m *staffMember, order int) *actorRun {
+func (r *runner) newActorRun(a *scenarios.Actor, m *staffMember, order int) *actorRun {
 	name := a.ID
 	if m != nil {
 		name = a.ID + "/" + m.account.Address
@@ -158,7 +159,7 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	return ctx.Err()
 }
 
-func (ar *actorRun) record(action, outcome string, t TruthRecord) {
+func (ar *actorRun) record(action, outcome string, t scenarios.TruthRecord) {
 	t.Time = ar.r.clk.Now()
 	t.Actor = ar.name
 	t.Role = ar.a.Kind
@@ -291,32 +292,14 @@ func (ar *actorRun) imapClose(c *imapclient.Client, key string) {
 
 // account resolves an address, local part or role to an account.
 func (ar *actorRun) account(spec string) (mailsim.Account, error) {
-	if a, ok := findAccount(ar.r.target.Accounts(), spec); ok {
+	if a, ok := scenarios.FindAccount(ar.r.target.Accounts(), spec); ok {
 		return a, nil
 	}
 	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", strings.ToLower(strings.TrimSpace(spec)))
 }
 
-// findAccount resolves an address, local part or role (the first person
-// with it) to an account: how a run and ResolveOrg read a user name.
-func findAccount(accs []mailsim.Account, spec string) (mailsim.Account, bool) {
-	spec = strings.ToLower(strings.TrimSpace(spec))
-	for _, a := range accs {
-		local, _, _ := strings.Cut(a.Address, "@")
-		if a.Address == spec || local == spec {
-			return a, true
-		}
-	}
-	for _, a := range accs {
-		if a.Kind == "person" && strings.EqualFold(a.Role, spec) {
-			return a, true
-		}
-	}
-	return mailsim.Account{}, false
-}
-
 // credentials returns who to log in as.
-func (ar *actorRun) credentials(p *params) (cred, error) {
+func (ar *actorRun) credentials(p *scenarios.Params) (cred, error) {
 	if ar.member != nil {
 		return cred{ar.member.account.Address, ar.member.account.Password}, nil
 	}
@@ -419,13 +402,13 @@ func (ar *actorRun) login(ctx context.Context, cr cred) error {
 		return err
 	}
 	if err := c.Login(cr.user, cr.pass).Wait(); err != nil {
-		ar.record("imap.login", "failure", TruthRecord{User: cr.user, Detail: err.Error()})
+		ar.record("imap.login", "failure", scenarios.TruthRecord{User: cr.user, Detail: err.Error()})
 		ar.imapClose(c, key)
 		return fmt.Errorf("login as %s: %w", cr.user, err)
 	}
 	ar.ic, ar.icSrc, ar.user, ar.pass, ar.selected = c, key, cr.user, cr.pass, ""
 	ar.icUsed = time.Now()
-	ar.record("imap.login", "success", TruthRecord{User: cr.user})
+	ar.record("imap.login", "success", scenarios.TruthRecord{User: cr.user})
 	return nil
 }
 
@@ -434,7 +417,7 @@ func (ar *actorRun) logout() {
 		return
 	}
 	ar.imapClose(ar.ic, ar.icSrc)
-	ar.record("imap.logout", "success", TruthRecord{})
+	ar.record("imap.logout", "success", scenarios.TruthRecord{})
 	ar.ic, ar.selected = nil, ""
 }
 
@@ -458,12 +441,12 @@ func (ar *actorRun) selectMailbox(ctx context.Context, name string, readOnly boo
 		action = "imap.examine"
 	}
 	if err != nil {
-		ar.record(action, "failure", TruthRecord{Mailbox: name, Detail: err.Error()})
+		ar.record(action, "failure", scenarios.TruthRecord{Mailbox: name, Detail: err.Error()})
 		ar.selected = ""
 		return nil, err
 	}
 	ar.selected, ar.readOnly = name, readOnly
-	ar.record(action, "success", TruthRecord{Mailbox: name, Count: int(sd.NumMessages)})
+	ar.record(action, "success", scenarios.TruthRecord{Mailbox: name, Count: int(sd.NumMessages)})
 	return sd, nil
 }
 
@@ -606,7 +589,7 @@ func (ar *actorRun) run(ctx context.Context) error {
 	return err
 }
 
-func (ar *actorRun) runSteps(ctx context.Context, steps []*Step) error {
+func (ar *actorRun) runSteps(ctx context.Context, steps []*scenarios.Step) error {
 	for i, st := range steps {
 		if st.At != nil {
 			if err := ar.waitUntil(ctx, ar.atTime(st.At)); err != nil {
@@ -623,8 +606,12 @@ func (ar *actorRun) runSteps(ctx context.Context, steps []*Step) error {
 		ar.step = st
 		start := ar.r.clk.Now()
 		ar.r.note(Note{Time: start, Actor: ar.name, Kind: "step", Text: st.Describe()})
-		ks := st.params.(*kindStep)
-		err := ks.kind.run(ctx, ar, st, &ks.p)
+		var err error
+		if run, ok := impls[st.Kind]; ok {
+			err = run(ctx, ar, st, st.Params())
+		} else {
+			err = fmt.Errorf("step kind %q has no implementation in this build", st.Kind)
+		}
 		ar.r.span(st.ID, ar.name, start, ar.r.clk.Now())
 		ar.step = prev
 		if err != nil {
@@ -635,14 +622,14 @@ func (ar *actorRun) runSteps(ctx context.Context, steps []*Step) error {
 			if errors.As(err, &se) {
 				return err
 			}
-			return &StepError{Scenario: ar.r.sc.ID, Actor: ar.name, Step: st.Describe(), Index: i, Line: st.line, Err: err}
+			return &StepError{Scenario: ar.r.sc.ID, Actor: ar.name, Step: st.Describe(), Index: i, Line: st.Line(), Err: err}
 		}
 	}
 	return nil
 }
 
 // atTime resolves a step's start.
-func (ar *actorRun) atTime(at *At) time.Time {
+func (ar *actorRun) atTime(at *scenarios.At) time.Time {
 	start := ar.r.sc.Env.Start
 	if !at.IsClock {
 		return start.Add(at.Offset)

@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,7 @@ actors:
     steps:
       - repeat: {times: 100000, steps: [{login: {}}, {list: {}}, logout]}
 `
-	sc, err := Parse("long.yaml", []byte(src))
+	sc, err := scenarios.Parse("long.yaml", []byte(src))
 	require.NoError(t, err)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -51,7 +52,7 @@ actors:
 
 // A wall-clock deadline stops a run the same way.
 func TestRunWallDeadline(t *testing.T) {
-	sc, err := Parse("d.yaml", []byte(`
+	sc, err := scenarios.Parse("d.yaml", []byte(`
 id: d
 title: d
 environment: {users: 8, messages: 10, duration: 20h}
@@ -73,7 +74,7 @@ actors:
 // is never judged as a finished one. It used to return no error, and
 // `maildrill run` printed the unreached expectations as MISSED.
 func TestRunCancelledBetweenStepsIsAnError(t *testing.T) {
-	sc, err := Parse("between.yaml", []byte(`
+	sc, err := scenarios.Parse("between.yaml", []byte(`
 id: between
 title: between
 environment: {users: 8, messages: 10, start: 2025-12-11T07:00:00+01:00, duration: 20h}

@@ -1,17 +1,19 @@
-package scenarios
+package run
 
 import (
 	"context"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // BenchmarkRunnerStaff500 measures the runner's own cost: the actions per
 // second it sustains against the embedded target with 500 staff members,
 // each with its own sessions (virtual clock), and the memory it holds.
 //
-//	go test ./scenarios -run X -bench RunnerStaff500 -benchtime 1x
+//	go test ./scenarios/run -run X -bench RunnerStaff500 -benchtime 1x
 func BenchmarkRunnerStaff500(b *testing.B) {
 	src := `
 id: staff500
@@ -22,7 +24,7 @@ actors:
     kind: staff
     staff: {count: 500, workday: "08:00-18:30", phones: 50, late: 0, mail_per_day: 1}
 `
-	sc, err := Parse("staff500.yaml", []byte(src))
+	sc, err := scenarios.Parse("staff500.yaml", []byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}

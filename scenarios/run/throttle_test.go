@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,7 +42,7 @@ expect:
 // for the failure delays), the refusals past the per-source limit are in
 // the audit trail, and the spray rule still sees the spray.
 func TestThrottledSpray(t *testing.T) {
-	sc, err := Parse("throttled.yaml", []byte(throttledSpray))
+	sc, err := scenarios.Parse("throttled.yaml", []byte(throttledSpray))
 	require.NoError(t, err)
 	require.Equal(t, 10, sc.Env.Throttle.MaxFailuresPerSource)
 	var events bytes.Buffer
@@ -70,11 +71,11 @@ func TestThrottleValidation(t *testing.T) {
 		{"auth_throttling: {max_failures_per_sorce: 3}", `unknown key "max_failures_per_sorce"`},
 	} {
 		src := strings.Replace(throttledSpray, "auth_throttling: {failure_delay: 2s, max_failures_per_source: 10, window: 15m}", tc.env, 1)
-		_, err := Parse("t.yaml", []byte(src))
+		_, err := scenarios.Parse("t.yaml", []byte(src))
 		require.ErrorContains(t, err, tc.want)
 		require.ErrorContains(t, err, "t.yaml:10:")
 	}
-	sc, err := Parse("throttled.yaml", []byte(throttledSpray))
+	sc, err := scenarios.Parse("throttled.yaml", []byte(throttledSpray))
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

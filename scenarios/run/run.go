@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/target"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // Options tune a run.
@@ -74,80 +75,8 @@ type Note struct {
 	Total int
 }
 
-// Result is what a run produced.
-type Result struct {
-	Scenario *Scenario
-	RunID    string
-	Start    time.Time
-	End      time.Time
-	Wall     time.Duration
-	Truth    []TruthRecord
-	Spans    map[string]Span
-	Alerts   []detectors.Alert
-	Events   int
-	Verdicts []Verdict
-	Actions  int
-	Failed   bool
-	// Seed, Target and RulesSHA256 (see the recording header) say what
-	// the run was, to reproduce it.
-	Seed        int64
-	Target      string
-	RulesSHA256 string
-	// EventTimes are the audit events' times, in order (the report's
-	// events per minute).
-	EventTimes []time.Time
-
-	header      RecordingHeader
-	eventSrc    map[string]string // event id → source ip
-	events      map[string]EventRef
-	attackerIPs map[string]bool
-	staffIPs    map[string]bool
-}
-
-// sources sorts the source addresses of the ground truth: an attacker's
-// or insider's, or a staff member's.
-func (res *Result) sources() {
-	res.attackerIPs, res.staffIPs = map[string]bool{}, map[string]bool{}
-	for _, t := range res.Truth {
-		if t.SourceIP == "" {
-			continue
-		}
-		if t.Role == "staff" {
-			res.staffIPs[t.SourceIP] = true
-		} else {
-			res.attackerIPs[t.SourceIP] = true
-		}
-	}
-}
-
-// Span is when a step ran.
-type Span struct {
-	Actor string    `json:"actor"`
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
-}
-
-// TruthRecord is one action an actor performed: the ground truth against
-// which detections are judged.
-type TruthRecord struct {
-	Time     time.Time `json:"@timestamp"`
-	RunID    string    `json:"labels.run_id"`
-	Actor    string    `json:"actor"`
-	Role     string    `json:"actor.kind"`
-	Step     string    `json:"step,omitempty"`
-	StepKind string    `json:"step.kind,omitempty"`
-	Action   string    `json:"action"`
-	Outcome  string    `json:"outcome"`
-	User     string    `json:"user.name,omitempty"`
-	Mailbox  string    `json:"mailbox,omitempty"`
-	SourceIP string    `json:"source.ip,omitempty"`
-	Count    int       `json:"count,omitempty"`
-	Bytes    int64     `json:"bytes,omitempty"`
-	Detail   string    `json:"detail,omitempty"`
-}
-
 type runner struct {
-	sc     *Scenario
+	sc     *scenarios.Scenario
 	opts   Options
 	runID  string
 	clk    clock.Clock
@@ -157,15 +86,15 @@ type runner struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	truth    []TruthRecord
-	spans    map[string]Span
+	truth    []scenarios.TruthRecord
+	spans    map[string]scenarios.Span
 	alerts   []detectors.Alert
 	nEvents  int
 	times    []time.Time
 	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
 	ended    map[string]bool
 	eventSrc map[string]string
-	events   map[string]EventRef
+	events   map[string]scenarios.EventRef
 	writeErr error
 	evEnc    *json.Encoder
 	trEnc    *json.Encoder
@@ -173,7 +102,7 @@ type runner struct {
 
 // Run executes a scenario: starts its target, replays every actor, runs
 // the rules over the audit trail and judges the expectations.
-func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.Result, error) {
 	env := sc.Env
 	if opts.Seed != 0 {
 		env.Seed = opts.Seed
@@ -212,8 +141,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
-		spans: map[string]Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{},
-		events: map[string]EventRef{}}
+		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{},
+		events: map[string]scenarios.EventRef{}}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
 		r.evEnc.SetEscapeHTML(false)
@@ -227,7 +156,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	// runs. An empty, non-nil Rules is a run whose alerts come from
 	// outside (test --no-engine): its expectations name the outside
 	// system's rules and cannot be resolved here.
-	rules, err := rulesOrPack(opts.Rules)
+	rules, err := scenarios.RulesOrPack(opts.Rules)
 	if err != nil {
 		return nil, err
 	}
@@ -236,20 +165,20 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 		return nil, err
 	}
 	if len(rules) > 0 {
-		if err := Resolve(sc, rules); err != nil {
+		if err := scenarios.Resolve(sc, rules); err != nil {
 			return nil, err
 		}
 	}
 	// The accounts, folders, file types and recipients the steps name,
 	// against the organisation this seed generates (every target serves
 	// it).
-	if err := ResolveOrg(sc, env.Seed); err != nil {
+	if err := scenarios.ResolveOrg(sc, env.Seed); err != nil {
 		return nil, err
 	}
 	r.engine = eng
-	hdr := RecordingHeader{Format: RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
+	hdr := scenarios.RecordingHeader{Format: scenarios.RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
 		ScenarioFile: sc.File, Seed: env.Seed, Target: env.Target, Version: opts.Version,
-		RulesSHA256: RulesSHA256(rules), Rules: len(rules)}
+		RulesSHA256: scenarios.RulesSHA256(rules), Rules: len(rules)}
 	if env.Target == "dovecot" {
 		hdr.DovecotProfile = opts.DovecotProfile
 	}
@@ -310,7 +239,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*Result, error) {
 	r.alerts = append(r.alerts, r.engine.Flush()...)
 	r.mu.Unlock()
 
-	res := Judge(sc, Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
+	res := scenarios.Judge(sc, scenarios.Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
 		Events: r.nEvents, EventTimes: r.times, EventSources: r.eventSrc, EventRefs: r.events,
 		End: clk.Now(), Wall: time.Since(wall0)})
 	if actErr != nil {
@@ -345,14 +274,14 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			return err
 		}
 		for _, e := range evs {
-			alerts := r.engine.Process(ruleEvent{e})
+			alerts := r.engine.Process(scenarios.AuditEvent(e))
 			r.mu.Lock()
 			r.nEvents++
 			if !e.Timestamp.IsZero() {
 				r.times = append(r.times, e.Timestamp)
 			}
 			r.eventSrc[e.ID] = e.SourceIP
-			r.events[e.ID] = EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP}
+			r.events[e.ID] = scenarios.EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP}
 			if r.evEnc != nil && r.writeErr == nil {
 				r.writeErr = r.evEnc.Encode(audit.Wire(e))
 			}
@@ -407,7 +336,7 @@ func (r *runner) note(n Note) {
 	}
 }
 
-func (r *runner) record(t TruthRecord) {
+func (r *runner) record(t scenarios.TruthRecord) {
 	t.RunID = r.runID
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -436,7 +365,7 @@ func (r *runner) span(step, actor string, start, end time.Time) {
 
 // runActors replays every actor until they finish, the scenario's
 // duration ends, or ctx is cancelled.
-func (r *runner) runActors(parent context.Context, env Environment) error {
+func (r *runner) runActors(parent context.Context, env scenarios.Environment) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	var runs []*actorRun
@@ -492,4 +421,16 @@ func (r *runner) runActors(parent context.Context, env Environment) error {
 		}
 	}
 	return errors.Join(out...)
+}
+
+func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {
+	rules, err := scenarios.RulesOrPack(rules)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		c := detectors.PackConfig()
+		cfg = &c
+	}
+	return detectors.NewEngine(rules, *cfg)
 }

@@ -1,4 +1,4 @@
-package scenarios
+package run
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/alertsrc"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // TestJudgeRecordingRoundTrip: a live run's result, judged again from the
@@ -22,13 +23,13 @@ import (
 // run wrote gives the same verdicts, the same event times and the
 // recording's seed and target.
 func TestJudgeRecordingRoundTrip(t *testing.T) {
-	sc, err := ParseFile("testdata/verdicts/every-kind.yaml")
+	sc, err := scenarios.ParseFile("../testdata/verdicts/every-kind.yaml")
 	require.NoError(t, err)
 	var events, truth bytes.Buffer
 	res, err := Run(context.Background(), sc, Options{Events: &events, Truth: &truth})
 	require.NoError(t, err)
 
-	again := Judge(sc, res.Recording())
+	again := scenarios.Judge(sc, res.Recording())
 	assert.Equal(t, res, again)
 
 	// The event times are those of the events logged, in order.
@@ -50,7 +51,7 @@ func TestJudgeRecordingRoundTrip(t *testing.T) {
 	evPath, trPath := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
 	require.NoError(t, os.WriteFile(evPath, events.Bytes(), 0o644))
 	require.NoError(t, os.WriteFile(trPath, truth.Bytes(), 0o644))
-	log, err := ReadTruthLog(trPath, "truth")
+	log, err := scenarios.ReadTruthLog(trPath, "truth")
 	require.NoError(t, err)
 	runID, err := log.PickRun("", sc.ID)
 	require.NoError(t, err)
@@ -60,7 +61,7 @@ func TestJudgeRecordingRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	eng, err := detectors.NewEngine(pack.Rules, pack.Config)
 	require.NoError(t, err)
-	replayed, err := Replay(sc, log, runID, eng, RulesSHA256(pack.Rules), evPath, "events")
+	replayed, err := scenarios.Replay(sc, log, runID, eng, scenarios.RulesSHA256(pack.Rules), evPath, "events")
 	require.NoError(t, err)
 	asJSON := func(v any) string {
 		b, err := json.Marshal(v)
@@ -74,10 +75,10 @@ func TestJudgeRecordingRoundTrip(t *testing.T) {
 	assert.Equal(t, res.Events, replayed.Events)
 	assert.Equal(t, len(res.EventTimes), len(replayed.EventTimes))
 
-	_, err = ReadTruthLog(filepath.Join(dir, "none.jsonl"), "--truth")
+	_, err = scenarios.ReadTruthLog(filepath.Join(dir, "none.jsonl"), "--truth")
 	require.ErrorContains(t, err, "--truth: open ")
 	require.NoError(t, os.WriteFile(trPath, []byte("{\"actor\":\"a\"}\nnot json\n"), 0o644))
-	_, err = ReadTruthLog(trPath, "truth")
+	_, err = scenarios.ReadTruthLog(trPath, "truth")
 	require.ErrorContains(t, err, trPath+":1: not a truth record")
 }
 
@@ -85,7 +86,7 @@ func TestJudgeRecordingRoundTrip(t *testing.T) {
 // again by Judge: the verdicts are those of Judge over the recording with
 // the outside alerts added.
 func TestJudgeOutside(t *testing.T) {
-	sc, err := ParseFile("testdata/verdicts/every-kind.yaml")
+	sc, err := scenarios.ParseFile("../testdata/verdicts/every-kind.yaml")
 	require.NoError(t, err)
 	res, err := Run(context.Background(), sc, Options{Rules: []*sigma.Rule{}})
 	require.NoError(t, err)
@@ -106,11 +107,11 @@ func TestJudgeOutside(t *testing.T) {
 	m, err := alertsrc.ParseMapping("")
 	require.NoError(t, err)
 	in := &alertsrc.Intake{Mapping: m, File: file}
-	require.NoError(t, JudgeOutside(context.Background(), res, in.Sources(res.RunID), time.Second))
+	require.NoError(t, scenarios.JudgeOutside(context.Background(), res, in.Sources(res.RunID), time.Second))
 	require.Len(t, res.Alerts, len(full.Alerts))
 
 	rec := res.Recording()
-	assert.Equal(t, Judge(sc, rec).Verdicts, res.Verdicts)
+	assert.Equal(t, scenarios.Judge(sc, rec).Verdicts, res.Verdicts)
 	var met int
 	for _, v := range res.Verdicts {
 		if v.OK() {

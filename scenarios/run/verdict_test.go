@@ -1,9 +1,10 @@
-package scenarios
+package run
 
 import (
 	"context"
 	"testing"
 
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -11,7 +12,7 @@ import (
 // TestEveryVerdictKind runs a small scenario built so that each of its
 // expectations yields one kind of verdict.
 func TestEveryVerdictKind(t *testing.T) {
-	sc, err := ParseFile("testdata/verdicts/every-kind.yaml")
+	sc, err := scenarios.ParseFile("../testdata/verdicts/every-kind.yaml")
 	require.NoError(t, err)
 	res, err := Run(context.Background(), sc, Options{})
 	require.NoError(t, err)
@@ -19,7 +20,7 @@ func TestEveryVerdictKind(t *testing.T) {
 	for _, v := range res.Verdicts {
 		got = append(got, v.Result)
 	}
-	assert.Equal(t, []string{Met, Early, Late, Missed, TooMany, FalsePositive, Met, Missed, Met}, got)
+	assert.Equal(t, []string{scenarios.Met, scenarios.Early, scenarios.Late, scenarios.Missed, scenarios.TooMany, scenarios.FalsePositive, scenarios.Met, scenarios.Missed, scenarios.Met}, got)
 	assert.True(t, res.Failed)
 
 	met := res.Verdicts[0]
@@ -37,11 +38,11 @@ func TestEveryVerdictKind(t *testing.T) {
 // TestJudgeAsRun re-judges a run from its own truth and alerts: the same
 // verdicts as the live run.
 func TestJudgeAsRun(t *testing.T) {
-	sc, err := ParseFile("testdata/verdicts/every-kind.yaml")
+	sc, err := scenarios.ParseFile("../testdata/verdicts/every-kind.yaml")
 	require.NoError(t, err)
 	res, err := Run(context.Background(), sc, Options{})
 	require.NoError(t, err)
-	again := Judge(sc, Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.eventSrc, Events: res.Events})
+	again := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.Recording().EventSources, Events: res.Events})
 	assert.Equal(t, res.Verdicts, again.Verdicts)
 	assert.Equal(t, res.Actions, again.Actions)
 	assert.Equal(t, res.Spans["brute"].Start, again.Spans["brute"].Start)
