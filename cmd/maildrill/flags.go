@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,54 +15,25 @@ import (
 )
 
 // reportFlags are the report files a command writes.
-type reportFlags struct {
-	json, junit, html, navigator string
-}
+type reportFlags struct{ report.Files }
 
 func (f *reportFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.json, "json", "", "write the JSON report (schema maildrill.report/v2) to FILE ('-': stdout)")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML report to FILE: one test case per expectation")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report (timeline, verdicts, narrative) to FILE")
-	fl.StringVar(&f.navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
+	fl.StringVar(&f.JSON, "json", "", "write the JSON report (schema maildrill.report/v2) to FILE ('-': stdout)")
+	fl.StringVar(&f.JUnit, "junit", "", "write a JUnit XML report to FILE: one test case per expectation")
+	fl.StringVar(&f.HTML, "html", "", "write a self-contained HTML report (timeline, verdicts, narrative) to FILE")
+	fl.StringVar(&f.Navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
 }
 
-// toStdout says whether a report goes to standard output: the verdict
-// tables then go to standard error.
-func (f *reportFlags) toStdout() bool {
-	return f.json == "-" || f.junit == "-" || f.html == "-" || f.navigator == "-"
-}
-
-// write renders the report in every format asked for.
+// write renders the report in every format asked for; a file error names
+// its flag.
 func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
-	for _, o := range []struct {
-		path  string
-		flag  string
-		write func(io.Writer, *report.Report) error
-	}{
-		{f.json, "--json", report.WriteJSON},
-		{f.junit, "--junit", report.WriteJUnit},
-		{f.html, "--html", report.WriteHTML},
-		{f.navigator, "--navigator", report.WriteNavigator},
-	} {
-		if o.path == "" {
-			continue
-		}
-		if o.path == "-" {
-			if err := o.write(stdout, rep); err != nil {
-				return err
-			}
-			continue
-		}
-		var buf bytes.Buffer
-		if err := o.write(&buf, rep); err != nil {
-			return err
-		}
-		if err := os.WriteFile(o.path, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("%s: %w", o.flag, err)
-		}
+	err := f.Files.Write(rep, stdout)
+	var fe *report.FileError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("--%s: %w", fe.Format, fe.Err)
 	}
-	return nil
+	return err
 }
 
 // defaultCorpusCache is the user's cache directory for generated

@@ -102,7 +102,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 		scenarios.FailOnNoise(res)
 	}
 	tables := stdout
-	if f.reports.toStdout() {
+	if f.reports.ToStdout() {
 		tables = stderr
 	}
 	report.WriteVerdicts(tables, res, colorOK(tables))

@@ -146,7 +146,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		if res != nil {
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
 			w := stdout
-			if f.reports.toStdout() {
+			if f.reports.ToStdout() {
 				w = stderr
 			}
 			if err != nil {

@@ -209,7 +209,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	outs := suite.Run(ctx, list)
 
 	tables := stdout
-	if f.reports.toStdout() {
+	if f.reports.ToStdout() {
 		tables = stderr
 	}
 	var runs []report.Run

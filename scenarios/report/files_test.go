@@ -1,0 +1,34 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestFilesWrite(t *testing.T) {
+	rep := Build([]Run{fixture(t)}, time.Unix(0, 0))
+	dir := t.TempDir()
+	var stdout bytes.Buffer
+	f := Files{JSON: "-", JUnit: filepath.Join(dir, "junit.xml")}
+	if !f.ToStdout() {
+		t.Fatal("ToStdout: want true with JSON on -")
+	}
+	if err := f.Write(rep, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(stdout.Bytes(), []byte(`"schema"`)) {
+		t.Errorf("stdout holds no JSON report: %.80q", stdout.String())
+	}
+	if b, err := os.ReadFile(f.JUnit); err != nil || !bytes.Contains(b, []byte("<testsuites")) {
+		t.Errorf("junit file: %v %.80q", err, b)
+	}
+	err := Files{HTML: filepath.Join(dir, "missing", "r.html")}.Write(rep, &stdout)
+	var fe *FileError
+	if !errors.As(err, &fe) || fe.Format != "html" {
+		t.Errorf("unwritable file: got %v, want a FileError for html", err)
+	}
+}
