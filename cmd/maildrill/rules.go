@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -51,28 +48,22 @@ func rulesSource(args []string) (fs.FS, string, error) {
 // commands that have --any-logsource.
 const anyLogsourceHint = "--any-logsource runs them on every event"
 
-type engineFlags struct {
-	tsField      string
-	tz           string
-	lateness     time.Duration
-	placeholders []string
-	anyLogsource bool
-	suppress     time.Duration
-}
+// engineFlags override a pack's engine configuration.
+type engineFlags struct{ detectors.Overrides }
 
 func (f *engineFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.tsField, "timestamp-field", "@timestamp", "event field holding the event time (RFC 3339 or epoch seconds)")
-	cmd.Flags().StringVar(&f.tz, "tz", "", "time zone of time modifiers (|hour ...), overriding the pack's pack.yml; 'event' reads times as written (default: the pack's pack.yml, else as written)")
-	cmd.Flags().DurationVar(&f.lateness, "lateness", 0, "accept events this much out of order for correlations")
-	cmd.Flags().StringArrayVar(&f.placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
-	cmd.Flags().BoolVar(&f.anyLogsource, "any-logsource", false, "run rules whose logsource is not mapped on every event")
-	cmd.Flags().DurationVar(&f.suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
+	f.TZSource = "--tz"
+	cmd.Flags().StringVar(&f.TimestampField, "timestamp-field", "@timestamp", "event field holding the event time (RFC 3339 or epoch seconds)")
+	cmd.Flags().StringVar(&f.TZ, "tz", "", "time zone of time modifiers (|hour ...), overriding the pack's pack.yml; 'event' reads times as written (default: the pack's pack.yml, else as written)")
+	cmd.Flags().DurationVar(&f.Lateness, "lateness", 0, "accept events this much out of order for correlations")
+	cmd.Flags().StringArrayVar(&f.Placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
+	cmd.Flags().BoolVar(&f.AnyLogsource, "any-logsource", false, "run rules whose logsource is not mapped on every event")
+	cmd.Flags().DurationVar(&f.Suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
 }
 
-// config is the engine configuration for the rules of pack (nil: a single
-// rule file, which has no pack settings): the settings of pack's pack.yml,
-// overridden by the flags. tm describes how time modifiers read times, for
-// `rules list` and `rules lint`.
+// config is the engine configuration for the rules of pack: the settings
+// of pack's pack.yml, overridden by the flags. tm describes how time
+// modifiers read times, for `rules list` and `rules lint`.
 func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
 	cfg, found, err := detectors.ConfigFS(pack, ".")
 	if err != nil {
@@ -88,34 +79,13 @@ func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm
 // apply overrides the pack's configuration cfg (set by source: PackFile,
 // or "" for the defaults) with the flags.
 func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Config, string, error) {
-	cfg.TimestampField = f.tsField
-	cfg.Lateness = f.lateness
-	cfg.Suppress = f.suppress
-	switch strings.ToLower(f.tz) {
-	case "": // the pack's setting
-	case "event", "as-written":
-		cfg.Location, source = nil, "--tz"
-	default:
-		loc, err := time.LoadLocation(f.tz)
-		if err != nil {
-			return cfg, "", usageError{fmt.Errorf("--tz %q: %w", f.tz, err)}
-		}
-		cfg.Location, source = loc, "--tz"
+	cfg, tm, err := f.Apply(cfg, source)
+	var oe *detectors.OverrideError
+	if errors.As(err, &oe) {
+		flag := map[string]string{"TZ": "--tz", "Placeholders": "--placeholder"}[oe.Field]
+		return cfg, "", usageError{fmt.Errorf("%s %q: %w", flag, oe.Value, oe.Err)}
 	}
-	tm := detectors.TimeModifiersText(cfg.Location, source)
-	for _, p := range f.placeholders {
-		name, vals, ok := strings.Cut(p, "=")
-		if !ok || name == "" {
-			return cfg, "", usageError{fmt.Errorf("--placeholder %q: want name=value1,value2", p)}
-		}
-		cfg.Placeholders[strings.Trim(name, "%")] = strings.Split(vals, ",")
-	}
-	if f.anyLogsource {
-		ls := detectors.MaildrillLogsources()
-		ls.MatchUnmapped = true
-		cfg.Logsources = &ls
-	}
-	return cfg, tm, nil
+	return cfg, tm, err
 }
 
 func newRulesTestCmd() *cobra.Command {
@@ -151,22 +121,7 @@ Without DIR, tests the built-in pack.`,
 					detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
 				}
 			}
-			out := cmd.OutOrStdout()
-			failed := 0
-			for _, r := range res {
-				kind := "TN"
-				if r.Positive {
-					kind = "TP"
-				}
-				switch {
-				case !r.OK:
-					failed++
-					fmt.Fprintf(out, "FAIL %s %s: %s\n", kind, r.RuleFile, r.Msg)
-				case verbose:
-					fmt.Fprintf(out, "ok   %s %s (%s)\n", kind, r.RuleFile, r.Sample)
-				}
-			}
-			fmt.Fprintf(out, "%s: %d samples, %d passed, %d failed\n", label, len(res), len(res)-failed, failed)
+			failed := detectors.WriteSampleResults(cmd.OutOrStdout(), res, label, verbose)
 			if failed > 0 {
 				return failedError{fmt.Sprintf("%d rule samples failed", failed)}
 			}
@@ -260,42 +215,17 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				// A file's reads never block, and the loop below checks ctx.
 				in = jsonl.Interruptible(ctx, in)
 			}
-			w := bufio.NewWriter(cmd.OutOrStdout())
-			defer w.Flush()
-			enc := json.NewEncoder(w)
-			alerts := 0
-			var writeErr error
-			line, err := detectors.Evaluate(ctx, eng, in, detectors.JSONOptions{TimestampField: ef.tsField}, name, func(as []detectors.Alert) error {
-				for _, a := range as {
-					if writeErr = enc.Encode(a); writeErr != nil {
-						return writeErr
-					}
-				}
-				alerts += len(as)
-				return nil
-			})
+			err = detectors.EvaluateTo(ctx, eng, in, name, detectors.JSONOptions{TimestampField: ef.TimestampField}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			var stopped *detectors.StoppedError
+			var oe *detectors.OutputError
 			switch {
-			case writeErr != nil:
-				return writeErr
-			case ctx.Err() != nil:
-				// Stopped (Ctrl-C, SIGTERM, --deadline): what was found so far
-				// is written; correlations still open are not flushed, as the
-				// log was not read to its end.
-				if err := w.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "stopped at line %d of %s: %d events evaluated, %d alerts written; the rest of the log was not evaluated\n",
-					line, name, eng.Stats().Events, alerts)
-				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
+			case errors.As(err, &oe):
+				return oe.Err
+			case errors.As(err, &stopped):
+				return fmt.Errorf("rules eval stopped: %w", stopped.Cause)
 			case err != nil:
 				return usageError{err}
 			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			st := eng.Stats()
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d events, %d rule matches, %d alerts (%d suppressed, %d late, %d groups evicted)\n",
-				st.Events, st.Matches, st.Alerts, st.Suppressed, st.Late, st.Evicted)
 			return nil
 		},
 	}
@@ -336,16 +266,7 @@ func newRulesListCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
 			}
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "FILE\tTYPE\tLEVEL\tATT&CK\tTITLE")
-			for _, r := range cat {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.File, r.Type, r.Level, strings.Join(r.Attack, ","), r.Title)
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(out, "time modifiers: %s\n", tm)
-			return err
+			return detectors.WriteCatalogue(out, cat, tm)
 		},
 	}
 	ef.register(cmd)
