@@ -6,11 +6,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/maildrill/maildrill/internal/buildinfo"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
 
@@ -48,8 +48,7 @@ func defaultCorpusCache() string {
 
 // buildReport is the report of the runs, with this binary's version.
 func buildReport(runs []report.Run) *report.Report {
-	info, ok := debug.ReadBuildInfo()
-	return report.BuildWith(runs, report.Options{Generated: time.Now(), Version: version, Commit: buildCommit(info, ok)})
+	return report.BuildWith(runs, report.Options{Generated: time.Now(), Version: version, Commit: buildinfo.CurrentCommit()})
 }
 
 // checkTarget validates --target and --profile.
