@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
@@ -105,7 +106,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if f.reports.ToStdout() {
 		tables = stderr
 	}
-	report.WriteVerdicts(tables, res, colorOK(tables))
+	report.WriteVerdicts(tables, res, cliout.ColorOK(tables))
 	report.WriteNoise(tables, res, f.verbose)
 	if err := f.reports.write(buildReport([]report.Run{{Scenario: sc, Result: res, EventTimes: res.EventTimes}}), stdout); err != nil {
 		return err

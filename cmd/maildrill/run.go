@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
@@ -90,7 +91,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return nil, nil
 		}
 		if path == "-" {
-			return nopCloser{stdout}, nil
+			return cliout.NopCloser{Writer: stdout}, nil
 		}
 		return os.Create(path)
 	}
@@ -117,7 +118,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			trW.Close()
 		}
 	}()
-	tty := isTerminal(stderr)
+	tty := cliout.IsTerminal(stderr)
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
@@ -135,7 +136,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		if trW != nil {
 			opts.Truth = trW
 		}
-		tl := report.NewTimeline(stderr, sc, tty, colorOK(stderr), f.quiet)
+		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
 		res, err := scenarios.Run(ctx, sc, opts)
@@ -152,7 +153,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			if err != nil {
 				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
 			}
-			report.WriteVerdicts(w, res, colorOK(w))
+			report.WriteVerdicts(w, res, cliout.ColorOK(w))
 			report.WriteNoise(w, res, f.verbose)
 			if res.Failed {
 				failed = true

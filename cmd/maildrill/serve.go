@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/container"
@@ -149,7 +150,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	cfg.AdminToken = f.adminToken
 	return serveError(mailsim.Serve(ctx, cfg, mailsim.ServeOptions{
-		AuditLog: f.auditLog, AuditStdout: unwrapOutput(stdout), StopOnAuditError: f.onAuditError == "stop",
+		AuditLog: f.auditLog, AuditStdout: cliout.Unwrap(stdout), StopOnAuditError: f.onAuditError == "stop",
 		AccountsFile: f.accounts, TokenGiven: f.adminToken != "", Stdout: stdout, Stderr: stderr,
 	}))
 }

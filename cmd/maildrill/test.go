@@ -16,6 +16,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/alertsrc"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
@@ -204,7 +205,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 				report.WriteVerdicts(&tableOf[i], r.Result, false)
 				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
 			}
-			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), colorOK(stderr)))
+			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr)))
 		}}
 	outs := suite.Run(ctx, list)
 
