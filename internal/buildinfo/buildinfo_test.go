@@ -23,7 +23,7 @@ func TestCommit(t *testing.T) {
 		{info("vcs", "git", "vcs.revision", rev, "vcs.modified", "false"), true, rev},
 		{info("vcs.revision", rev, "vcs.modified", "true"), true, rev + "-dirty"},
 		{info("-buildvcs", "false"), true, "unknown"}, // built without VCS stamping
-		{nil, false, "unknown"},                       // no build information
+		{nil, false, "unknown"}, // no build information
 	} {
 		if got := Commit(c.info, c.ok); got != c.want {
 			t.Errorf("Commit(%v) = %q, want %q", c.info, got, c.want)
