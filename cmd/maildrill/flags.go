@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/internal/buildinfo"
+	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
 
@@ -51,15 +52,57 @@ func buildReport(runs []report.Run) *report.Report {
 	return report.BuildWith(runs, report.Options{Generated: time.Now(), Version: version, Commit: buildinfo.CurrentCommit()})
 }
 
-// checkTarget validates --target and --profile.
-func checkTarget(target, profile string) error {
-	switch target {
+// judgeFlags say how a command that judges expectations reports (run,
+// test, replay).
+type judgeFlags struct{ verbose, failOnNoise bool }
+
+func (f *judgeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
+	cmd.Flags().BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
+}
+
+// scenarioFlags say where and how the commands that run scenarios (run,
+// test) run them.
+type scenarioFlags struct {
+	judgeFlags
+	target, profile, corpusCache string
+	speed                        float64
+	seed                         int64
+	deadline                     time.Duration
+}
+
+func (f *scenarioFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md) or dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md)")
+	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
+	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
+	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
+	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
+	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
+	f.judgeFlags.register(cmd)
+}
+
+// check validates --target, --profile and --speed.
+func (f *scenarioFlags) check() error {
+	switch f.target {
 	case "", "embedded", "docker", "dovecot":
 	default:
-		return usageError{fmt.Errorf("--target %q: want embedded, docker or dovecot", target)}
+		return usageError{fmt.Errorf("--target %q: want embedded, docker or dovecot", f.target)}
 	}
-	if profile != "stock" && profile != "enhanced" {
-		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", profile)}
+	if f.profile != "stock" && f.profile != "enhanced" {
+		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", f.profile)}
+	}
+	if f.speed < 0 {
+		return usageError{errors.New("--speed must be positive")}
 	}
 	return nil
+}
+
+// options are the scenario options the flags set.
+func (f *scenarioFlags) options() scenarios.Options {
+	o := scenarios.Options{Target: f.target, DovecotProfile: f.profile, Seed: f.seed, Speed: f.speed, WallDeadline: f.deadline, Version: version}
+	if f.corpusCache != "off" {
+		o.CorpusCacheDir = f.corpusCache
+	}
+	return o
 }

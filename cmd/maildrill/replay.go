@@ -18,9 +18,8 @@ type replayFlags struct {
 	events, truth string
 	rules         string
 	runID         string
-	verbose       bool
-	force         bool
-	failOnNoise   bool
+	judgeFlags
+	force bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -52,8 +51,7 @@ without a header (older ones) is checked by its run id
 	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
+	f.judgeFlags.register(cmd)
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,18 +16,11 @@ import (
 )
 
 type runFlags struct {
-	target, events, truth string
-	profile               string
+	scenarioFlags
 	reports               reportFlags
-	speed                 float64
-	seed                  int64
+	events, truth, syslog string
 	allow                 []string
 	quiet                 bool
-	verbose               bool
-	deadline              time.Duration
-	corpusCache           string
-	syslog                string
-	failOnNoise           bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -48,21 +40,14 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	f.scenarioFlags.register(cmd)
+	f.reports.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md) or dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md)")
-	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
-	f.reports.register(cmd)
-	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual)")
-	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
-	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
-	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	return cmd
 }
 
@@ -71,10 +56,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{err}
 	}
-	if f.speed < 0 {
-		return usageError{fmt.Errorf("--speed must be positive")}
-	}
-	if err := checkTarget(f.target, f.profile); err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
 	list, err := scenarios.LoadAll(args)
@@ -122,13 +104,10 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
-		opts := scenarios.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
-			DovecotProfile: f.profile, Rules: rules, Version: version}
+		opts := f.options()
+		opts.AllowTargets, opts.Rules = allow, rules
 		if slW != nil {
 			opts.Syslog = slW
-		}
-		if f.corpusCache != "off" {
-			opts.CorpusCacheDir = f.corpusCache
 		}
 		if evW != nil {
 			opts.Events = evW

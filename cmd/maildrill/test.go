@@ -64,22 +64,14 @@ func (f *alertFlags) open(stderr io.Writer) (*alertsrc.Intake, error) {
 }
 
 type testFlags struct {
-	reports  reportFlags
-	alerts   alertFlags
-	speed    float64
-	jobs     int
-	shard    string
-	rules    string
-	seed     int64
-	deadline time.Duration
-	record   string
-	quiet    bool
-	verbose  bool
-	cache    string
-	target   string
-	profile  string
-	// failOnNoise makes every unexpected alert a failure.
-	failOnNoise bool
+	scenarioFlags
+	reports reportFlags
+	alerts  alertFlags
+	jobs    int
+	shard   string
+	rules   string
+	record  string
+	quiet   bool
 }
 
 func newTestCmd() *cobra.Command {
@@ -107,22 +99,15 @@ scenario runs on exactly one of them.`,
 			return runTest(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	f.scenarioFlags.register(cmd)
 	f.reports.register(cmd)
 	f.alerts.register(cmd)
 	fl := cmd.Flags()
-	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (1: real time, for outside SIEMs)")
-	fl.StringVar(&f.target, "target", "", "run every scenario on this target: embedded, docker or dovecot (default: what each scenario names, embedded)")
-	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock or enhanced")
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
-	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
-	fl.StringVar(&f.cache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
 	return cmd
 }
 
@@ -148,7 +133,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if f.jobs < 1 {
 		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
 	}
-	if err := checkTarget(f.target, f.profile); err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
 	list, err := scenarios.LoadSuite(args)
@@ -164,9 +149,6 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		if err := os.MkdirAll(f.record, 0o755); err != nil {
 			return usageError{fmt.Errorf("--record: %w", err)}
 		}
-	}
-	if f.speed < 0 {
-		return usageError{errors.New("--speed must be positive")}
 	}
 	if f.alerts.noEngine {
 		// No rule: only outside alerts. Their rules are the outside
@@ -193,11 +175,8 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	opts := scenarios.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
-		Target: f.target, DovecotProfile: f.profile, Version: version}
-	if f.cache != "off" {
-		opts.CorpusCacheDir = f.cache
-	}
+	opts := f.options()
+	opts.Rules, opts.RulesConfig = rules, &pack.Config
 	tableOf := make([]bytes.Buffer, len(list))
 	suite := scenarios.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenarios.SuiteRun) {
