@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -68,53 +67,19 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return usageError{err}
 	}
 	detectors.ReportUnfireableRules(stderr, rules, f.verbose) // run uses the built-in pack
-	openOut := func(path string) (io.WriteCloser, error) {
-		if path == "" {
-			return nil, nil
-		}
-		if path == "-" {
-			return cliout.NopCloser{Writer: stdout}, nil
-		}
-		return os.Create(path)
+	outs, err := scenarios.OpenOutputs(f.events, f.truth, f.syslog, stdout)
+	var oe *scenarios.OutputError
+	if errors.As(err, &oe) {
+		return usageError{fmt.Errorf("--%s: %w", oe.Name, oe.Err)}
 	}
-	evW, err := openOut(f.events)
-	if err != nil {
-		return usageError{fmt.Errorf("--events: %w", err)}
-	}
-	trW, err := openOut(f.truth)
-	if err != nil {
-		return usageError{fmt.Errorf("--truth: %w", err)}
-	}
-	slW, err := openOut(f.syslog)
-	if err != nil {
-		return usageError{fmt.Errorf("--syslog: %w", err)}
-	}
-	if slW != nil {
-		defer slW.Close()
-	}
-	defer func() {
-		if evW != nil {
-			evW.Close()
-		}
-		if trW != nil {
-			trW.Close()
-		}
-	}()
+	defer outs.Close()
 	tty := cliout.IsTerminal(stderr)
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
 		opts := f.options()
 		opts.AllowTargets, opts.Rules = allow, rules
-		if slW != nil {
-			opts.Syslog = slW
-		}
-		if evW != nil {
-			opts.Events = evW
-		}
-		if trW != nil {
-			opts.Truth = trW
-		}
+		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
