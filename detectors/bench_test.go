@@ -201,11 +201,11 @@ func replay(b *testing.B, process func(Event)) (wall, cpu time.Duration) {
 // BenchmarkEngine: one op = one event through the full pack on one core.
 // Run with -benchtime=1000000x to process the whole 1M-event stream once.
 func BenchmarkEngine(b *testing.B) {
-	rules, err := PackRules()
+	rules, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := NewEngine(rules, PackConfig())
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func BenchmarkEngine(b *testing.B) {
 // BenchmarkEngineDetectionOnly: the same stream through the pack's
 // single-event rules only (no correlation state), to show the split.
 func BenchmarkEngineDetectionOnly(b *testing.B) {
-	all, err := PackRules()
+	all, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func BenchmarkEngineDetectionOnly(b *testing.B) {
 			rules = append(rules, r)
 		}
 	}
-	eng, err := NewEngine(rules, PackConfig())
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -262,8 +262,8 @@ func BenchmarkJSONEvents(b *testing.B) {
 		}
 		lines[i] = mustJSON(b, m)
 	}
-	rules, _ := PackRules()
-	eng, err := NewEngine(rules, PackConfig())
+	rules, _ := testPackRules()
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -295,8 +295,8 @@ func BenchmarkStateMemory(b *testing.B) {
 			evs[k] = &benchEvent{tpl: failTpl, ip: "203.0.113.9", user: any(fmt.Sprintf("user%06d@interieur.test", k)),
 				t: t.Add(time.Duration(k) * time.Millisecond), id: fmt.Sprintf("ev%07d", k)}
 		}
-		rules, _ := PackRules()
-		eng, err := NewEngine(rules, PackConfig())
+		rules, _ := testPackRules()
+		eng, err := NewEngine(rules, testPackConfig())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -345,7 +345,7 @@ func cpuTime() time.Duration {
 // over a recording starts a fresh engine (outside the timer), so event time
 // never runs backwards.
 func BenchmarkPackRecorded(b *testing.B) {
-	rules, err := PackRules()
+	rules, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -359,7 +359,7 @@ func BenchmarkPackRecorded(b *testing.B) {
 			b.ResetTimer()
 			for done := 0; done < b.N; {
 				b.StopTimer()
-				if eng, err = NewEngine(rules, PackConfig()); err != nil {
+				if eng, err = NewEngine(rules, testPackConfig()); err != nil {
 					b.Fatal(err)
 				}
 				n := min(len(evs), b.N-done)

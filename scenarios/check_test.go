@@ -5,11 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 )
 
 func TestCheckFiles(t *testing.T) {
-	pack, err := detectors.LoadRulePack("")
+	pack, err := rulepack.Load("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 )
 
 // TestRuleCoverage generates the table in docs/dovecot.md that says, for
@@ -42,7 +42,7 @@ func TestRuleCoverage(t *testing.T) {
 		}
 		lib = append(lib, sc)
 	}
-	rules, err := detectors.PackRules()
+	rules, err := rulepack.Rules()
 	if err != nil {
 		t.Fatal(err)
 	}

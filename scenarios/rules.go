@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
@@ -25,7 +26,7 @@ func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, e
 		return nil, err
 	}
 	if cfg == nil {
-		c := detectors.PackConfig()
+		c := rulepack.Config()
 		cfg = &c
 	}
 	return detectors.NewEngine(rules, *cfg)
@@ -36,7 +37,7 @@ func rulesOrPack(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 	if rules != nil {
 		return rules, nil
 	}
-	p, err := detectors.LoadRulePack("")
+	p, err := rulepack.Load("")
 	if err != nil {
 		return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
@@ -76,7 +77,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err := log.CheckRecording(sc, runID, f.force, stderr); err != nil {
 		return usageError{err}
 	}
-	pack, err := detectors.LoadRulePack(f.rules)
+	pack, err := rulepack.Load(f.rules)
 	if err != nil {
 		return usageError{rulesError(f.rules, err)}
 	}
@@ -84,7 +85,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}
-	detectors.ReportUnfireableRules(stderr, pack.Rules, f.verbose)
+	rulepack.ReportUnfireable(stderr, pack.Rules, f.verbose)
 	// The names of the organisation are resolved against the one the
 	// recording was made with: its header's seed (without a header, the
 	// scenario's own). A run refuses a name its organisation lacks, so a

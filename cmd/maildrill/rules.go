@@ -12,6 +12,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/lint"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/jsonl"
 )
 
@@ -32,7 +33,7 @@ must and must not fire.`,
 // rulesSource is the embedded pack, or a directory on disk.
 func rulesSource(args []string) (fs.FS, string, error) {
 	if len(args) == 0 {
-		return detectors.Pack(), "built-in pack", nil
+		return rulepack.FS(), "built-in pack", nil
 	}
 	st, err := os.Stat(args[0])
 	if err != nil {
@@ -49,7 +50,7 @@ func rulesSource(args []string) (fs.FS, string, error) {
 const anyLogsourceHint = "--any-logsource runs them on every event"
 
 // engineFlags override a pack's engine configuration.
-type engineFlags struct{ detectors.Overrides }
+type engineFlags struct{ rulepack.Overrides }
 
 func (f *engineFlags) register(cmd *cobra.Command) {
 	f.TZSource = "--tz"
@@ -65,7 +66,7 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 // of pack's pack.yml, overridden by the flags. tm describes how time
 // modifiers read times, for `rules list` and `rules lint`.
 func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
-	cfg, found, err := detectors.ConfigFS(pack, ".")
+	cfg, found, err := rulepack.ConfigFS(pack, ".")
 	if err != nil {
 		return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
 	}
@@ -80,7 +81,7 @@ func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm
 // or "" for the defaults) with the flags.
 func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Config, string, error) {
 	cfg, tm, err := f.Apply(cfg, source)
-	var oe *detectors.OverrideError
+	var oe *rulepack.OverrideError
 	if errors.As(err, &oe) {
 		flag := map[string]string{"TZ": "--tz", "Placeholders": "--placeholder"}[oe.Field]
 		return cfg, "", usageError{fmt.Errorf("%s %q: %w", flag, oe.Value, oe.Err)}
@@ -111,7 +112,7 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
-			if pack, err := detectors.LoadRulePackFS(fsys); err == nil {
+			if pack, err := rulepack.LoadFS(fsys); err == nil {
 				cfg.Lenient = true
 				if eng, err := detectors.NewEngine(pack.Rules, cfg); err == nil {
 					dir := ""
@@ -189,7 +190,7 @@ JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pack, err := detectors.LoadRulePack(rulesPath)
+			pack, err := rulepack.Load(rulesPath)
 			if err != nil {
 				return usageError{err}
 			}
@@ -247,7 +248,7 @@ func newRulesListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pack, err := detectors.LoadRulePackFS(fsys)
+			pack, err := rulepack.LoadFS(fsys)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}

@@ -17,7 +17,7 @@ import (
 // run.
 func TestRulesConfigFollowsTheRulesDir(t *testing.T) {
 	bad := t.TempDir()
-	pack, err := os.ReadFile("../../detectors/rules/imap_password_spray.yml")
+	pack, err := os.ReadFile("../../detectors/rulepack/rules/imap_password_spray.yml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "rule.yml"), pack, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "pack.yml"), []byte("time_modifiers: {zone: Mars/Olympus}\n"), 0o644))

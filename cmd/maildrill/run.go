@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
@@ -66,7 +66,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{err}
 	}
-	detectors.ReportUnfireableRules(stderr, rules, f.verbose) // run uses the built-in pack
+	rulepack.ReportUnfireable(stderr, rules, f.verbose) // run uses the built-in pack
 	outs, err := scenarios.OpenOutputs(f.events, f.truth, f.syslog, stdout)
 	var oe *scenarios.OutputError
 	if errors.As(err, &oe) {

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/alertsrc"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
@@ -140,7 +140,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := detectors.LoadRulePack(f.rules) // a bad rule or pack.yml, once, before any run
+	pack, err := rulepack.Load(f.rules) // a bad rule or pack.yml, once, before any run
 	if err != nil {
 		return usageError{rulesError(f.rules, err)}
 	}
@@ -157,7 +157,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// The organisation's names still are.
 		rules = []*sigma.Rule{}
 	} else {
-		detectors.ReportUnfireableRules(stderr, rules, f.verbose)
+		rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	}
 	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
 		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run

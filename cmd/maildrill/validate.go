@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -28,7 +28,7 @@ valid, 2 otherwise.`,
 			if err != nil {
 				return usageError{err}
 			}
-			pack, err := detectors.LoadRulePack(rulesPath)
+			pack, err := rulepack.Load(rulesPath)
 			if err != nil {
 				return usageError{rulesError(rulesPath, err)}
 			}

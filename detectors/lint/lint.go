@@ -15,6 +15,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -215,7 +216,7 @@ func FS(fsys fs.FS, root string, cfg detectors.Config) ([]Problem, int, error) {
 			return nil, 0, err
 		}
 		if path.Clean(f) == path.Join(root, detectors.PackFile) { // the pack's settings, not a rule
-			if _, err := detectors.ParsePackSettings(data, cfg.YAML); err != nil {
+			if _, err := rulepack.ParseSettings(data, cfg.YAML); err != nil {
 				probs = append(probs, Problem{File: f, Msg: "pack settings: " + err.Error()})
 			}
 			continue
