@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -30,21 +28,6 @@ must and must not fire.`,
 	return cmd
 }
 
-// rulesSource is the embedded pack, or a directory on disk.
-func rulesSource(args []string) (fs.FS, string, error) {
-	if len(args) == 0 {
-		return rulepack.FS(), "built-in pack", nil
-	}
-	st, err := os.Stat(args[0])
-	if err != nil {
-		return nil, "", usageError{fmt.Errorf("rules directory: %w", err)}
-	}
-	if !st.IsDir() {
-		return nil, "", usageError{fmt.Errorf("%s is not a directory", args[0])}
-	}
-	return os.DirFS(args[0]), args[0], nil
-}
-
 // anyLogsourceHint follows the count of rules that cannot fire in the
 // commands that have --any-logsource.
 const anyLogsourceHint = "--any-logsource runs them on every event"
@@ -62,19 +45,28 @@ func (f *engineFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.Suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
 }
 
-// config is the engine configuration for the rules of pack: the settings
-// of pack's pack.yml, overridden by the flags. tm describes how time
-// modifiers read times, for `rules list` and `rules lint`.
-func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
-	cfg, found, err := rulepack.ConfigFS(pack, ".")
+// source is the pack a rules subcommand works on (args: [DIR]; none: the
+// built-in pack), its label and its configuration overridden by the flags.
+// tm describes how time modifiers read times.
+func (f *engineFlags) source(args []string) (fsys fs.FS, label string, cfg detectors.Config, tm string, err error) {
+	fsys, label, err = rulepack.Dir(dir(args))
 	if err != nil {
-		return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
+		return nil, "", cfg, "", usageError{err}
 	}
-	source := ""
-	if found {
-		source = detectors.PackFile
+	cfg, source, err := rulepack.ConfigSource(fsys)
+	if err != nil {
+		return nil, "", cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
 	}
-	return f.apply(cfg, source)
+	cfg, tm, err = f.apply(cfg, source)
+	return fsys, label, cfg, tm, err
+}
+
+// dir is the DIR argument of a rules subcommand ("": none).
+func dir(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // apply overrides the pack's configuration cfg (set by source: PackFile,
@@ -100,11 +92,7 @@ fire) and DIR/tests/<rule>.tn.jsonl (none may fire) for every rule file.
 Without DIR, tests the built-in pack.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
-			if err != nil {
-				return err
-			}
-			cfg, _, err := ef.config(fsys, label)
+			fsys, label, cfg, _, err := ef.source(args)
 			if err != nil {
 				return err
 			}
@@ -112,16 +100,7 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
-			if pack, err := rulepack.LoadFS(fsys); err == nil {
-				cfg.Lenient = true
-				if eng, err := detectors.NewEngine(pack.Rules, cfg); err == nil {
-					dir := ""
-					if len(args) > 0 {
-						dir = args[0]
-					}
-					detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
-				}
-			}
+			rulepack.ReportUnfireableFS(cmd.ErrOrStderr(), fsys, cfg, verbose, anyLogsourceHint, dir(args))
 			failed := detectors.WriteSampleResults(cmd.OutOrStdout(), res, label, verbose)
 			if failed > 0 {
 				return failedError{fmt.Sprintf("%d rule samples failed", failed)}
@@ -145,11 +124,7 @@ violations and unsupported constructs as file:line:col: problem.
 Without DIR, lints the built-in pack.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
-			if err != nil {
-				return err
-			}
-			cfg, tm, err := ef.config(fsys, label)
+			fsys, label, cfg, tm, err := ef.source(args)
 			if err != nil {
 				return err
 			}
@@ -157,16 +132,7 @@ Without DIR, lints the built-in pack.`,
 			if err != nil {
 				return usageError{err}
 			}
-			out := cmd.OutOrStdout()
-			prefix := ""
-			if len(args) > 0 {
-				prefix = strings.TrimSuffix(args[0], "/") + "/"
-			}
-			for _, p := range probs {
-				fmt.Fprintf(out, "%s%s\n", prefix, p)
-			}
-			fmt.Fprintf(out, "time modifiers: %s\n", tm)
-			fmt.Fprintf(out, "%s: %d files, %d problems\n", label, files, len(probs))
+			lint.Write(cmd.OutOrStdout(), probs, files, dir(args), label, tm)
 			if len(probs) > 0 {
 				return failedError{fmt.Sprintf("%d lint problems", len(probs))}
 			}
@@ -244,17 +210,13 @@ func newRulesListCmd() *cobra.Command {
 		Short: "List the alerting rules (the catalogue, read from the rule files)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
+			fsys, label, cfg, tm, err := ef.source(args)
 			if err != nil {
 				return err
 			}
 			pack, err := rulepack.LoadFS(fsys)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
-			}
-			cfg, tm, err := ef.apply(pack.Config, pack.Settings)
-			if err != nil {
-				return err
 			}
 			cat, err := detectors.Catalogue(pack.Rules, cfg)
 			if err != nil {

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -280,4 +281,18 @@ func describeLogsource(l sigma.Logsource) string {
 		}
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// Write writes each problem (its file under dir, when given), how the time
+// modifiers read times (tm) and a summary line naming the pack by label.
+func Write(w io.Writer, probs []Problem, files int, dir, label, tm string) {
+	prefix := ""
+	if dir != "" {
+		prefix = strings.TrimSuffix(dir, "/") + "/"
+	}
+	for _, p := range probs {
+		fmt.Fprintf(w, "%s%s\n", prefix, p)
+	}
+	fmt.Fprintf(w, "time modifiers: %s\n", tm)
+	fmt.Fprintf(w, "%s: %d files, %d problems\n", label, files, len(probs))
 }
