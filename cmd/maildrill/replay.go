@@ -66,15 +66,8 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	log, err := scenarios.ReadTruthLog(f.truth, "--truth")
+	log, runID, err := scenarios.OpenRecording(sc, f.truth, "--truth", f.runID, f.force, stderr)
 	if err != nil {
-		return usageError{err}
-	}
-	runID, err := log.PickRun(f.runID, sc.ID)
-	if err != nil {
-		return usageError{err}
-	}
-	if err := log.CheckRecording(sc, runID, f.force, stderr); err != nil {
 		return usageError{err}
 	}
 	pack, err := rulepack.Load(f.rules)

@@ -207,20 +207,12 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
-	sm := rep.Summary
-	passed := 0
-	for _, s := range rep.Scenarios {
-		if s.Passed {
-			passed++
-		}
-	}
-	fmt.Fprintf(stderr, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met; unexpected alerts: %d\n",
-		passed, sm.Scenarios-passed, sm.Passed, sm.Failed, sm.Unexpected)
+	report.WriteSummary(stderr, rep)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if !rep.Passed {
-		return failedError{fmt.Sprintf("%d of %d scenario(s) failed", sm.Scenarios-passed, sm.Scenarios)}
+		return failedError{fmt.Sprintf("%d of %d scenario(s) failed", rep.Summary.Scenarios-rep.ScenariosPassed(), rep.Summary.Scenarios)}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -30,5 +31,19 @@ func TestFilesWrite(t *testing.T) {
 	var fe *FileError
 	if !errors.As(err, &fe) || fe.Format != "html" {
 		t.Errorf("unwritable file: got %v, want a FileError for html", err)
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	rep := Build([]Run{fixture(t)}, time.Unix(0, 0))
+	var b bytes.Buffer
+	WriteSummary(&b, rep)
+	want := fmt.Sprintf("\nscenarios: %d passed, %d failed; expectations: %d met, %d not met; unexpected alerts: %d\n",
+		rep.ScenariosPassed(), rep.Summary.Scenarios-rep.ScenariosPassed(), rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Unexpected)
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
+	}
+	if rep.ScenariosPassed() > rep.Summary.Scenarios || (rep.Passed && rep.ScenariosPassed() != rep.Summary.Scenarios) {
+		t.Errorf("%d of %d scenarios passed, report passed %v", rep.ScenariosPassed(), rep.Summary.Scenarios, rep.Passed)
 	}
 }
