@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -261,4 +262,18 @@ func (s Suite) runOne(ctx context.Context, sc *Scenario) SuiteRun {
 		FailOnNoise(res)
 	}
 	return SuiteRun{Scenario: sc, Result: res, Err: err}
+}
+
+// ParseShard reads a shard "k/n" (1 ≤ k ≤ n); "" is the whole suite, 1/1.
+func ParseShard(s string) (k, n int, err error) {
+	if s == "" {
+		return 1, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, errors.New("want k/n with 1 ≤ k ≤ n, e.g. 2/3")
+	}
+	return k, n, nil
 }

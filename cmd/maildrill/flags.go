@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/internal/buildinfo"
+	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
@@ -35,16 +34,6 @@ func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {
 		return fmt.Errorf("--%s: %w", fe.Format, fe.Err)
 	}
 	return err
-}
-
-// defaultCorpusCache is the user's cache directory for generated
-// attachments ("" when the platform has none).
-func defaultCorpusCache() string {
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(d, "maildrill", "corpus")
 }
 
 // buildReport is the report of the runs, with this binary's version.
@@ -78,7 +67,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
-	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
+	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable)")
 	f.judgeFlags.register(cmd)
 }
 

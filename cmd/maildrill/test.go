@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -111,24 +109,10 @@ scenario runs on exactly one of them.`,
 	return cmd
 }
 
-// parseShard reads "k/n".
-func parseShard(s string) (k, n int, err error) {
-	if s == "" {
-		return 1, 1, nil
-	}
-	a, b, ok := strings.Cut(s, "/")
-	k, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
-		return 0, 0, fmt.Errorf("--shard %q: want k/n with 1 ≤ k ≤ n, e.g. 2/3", s)
-	}
-	return k, n, nil
-}
-
 func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io.Writer) error {
-	k, n, err := parseShard(f.shard)
+	k, n, err := scenarios.ParseShard(f.shard)
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--shard %q: %w", f.shard, err)}
 	}
 	if f.jobs < 1 {
 		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
