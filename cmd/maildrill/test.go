@@ -21,44 +21,35 @@ import (
 
 // alertFlags bring in alerts from an outside detection system.
 type alertFlags struct {
-	webhook, token, file, command, mapping string
-	wait                                   time.Duration
-	noEngine                               bool
+	alertsrc.IntakeConfig
+	wait     time.Duration
+	noEngine bool
 }
 
 func (f *alertFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.webhook, "alerts-webhook", "", "receive outside alerts POSTed as JSON to http://ADDR/ (host:port)")
-	fl.StringVar(&f.token, "alerts-token", "", "require this bearer token on the alert webhook")
-	fl.StringVar(&f.file, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
-	fl.StringVar(&f.command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
-	fl.StringVar(&f.mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
+	fl.StringVar(&f.Webhook, "alerts-webhook", "", "receive outside alerts POSTed as JSON to http://ADDR/ (host:port)")
+	fl.StringVar(&f.Token, "alerts-token", "", "require this bearer token on the alert webhook")
+	fl.StringVar(&f.File, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
+	fl.StringVar(&f.Command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
+	fl.StringVar(&f.Mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
 	fl.DurationVar(&f.wait, "alerts-wait", 30*time.Second, "after each run, wait up to this long (wall time) for outside alerts that arrive late")
 	fl.BoolVar(&f.noEngine, "no-engine", false, "judge outside alerts only: do not run the built-in rule engine")
 }
 
-func (f *alertFlags) any() bool { return f.webhook != "" || f.file != "" || f.command != "" }
-
 // open starts the suite's outside alert intake; nil without a source.
 func (f *alertFlags) open(stderr io.Writer) (*alertsrc.Intake, error) {
-	if !f.any() {
-		if f.noEngine {
-			return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
-		}
-		return nil, nil
-	}
-	m, err := alertsrc.ParseMapping(f.mapping)
-	if err != nil {
-		return nil, fmt.Errorf("--alerts-map: %w", err)
-	}
-	in := &alertsrc.Intake{Mapping: m, File: f.file, Command: f.command}
-	if f.webhook != "" {
-		if err := in.Listen(f.webhook, f.token); err != nil {
-			return nil, fmt.Errorf("--alerts-webhook: %w", err)
-		}
+	in, err := alertsrc.Open(f.IntakeConfig)
+	var ie *alertsrc.IntakeError
+	switch {
+	case errors.As(err, &ie):
+		return nil, fmt.Errorf("--alerts-%s: %w", map[string]string{"Mapping": "map", "Webhook": "webhook"}[ie.Field], ie.Err)
+	case in == nil && f.noEngine:
+		return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
+	case in.URL() != "":
 		fmt.Fprintf(stderr, "outside alerts: POST to %s\n", in.URL())
 	}
-	return in, nil
+	return in, err
 }
 
 type testFlags struct {
