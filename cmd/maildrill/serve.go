@@ -122,28 +122,22 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if len(cfg.TrustedProxies) > 0 && !f.proxyProtocol {
 		return usageError{fmt.Errorf("--trusted-proxies needs --proxy-protocol")}
 	}
-	cfg.Clock = clock.Real{}
-	if f.virtualClock {
-		if f.start == "" || f.speed != 1 {
-			return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
-		}
-		t, err := time.Parse(time.RFC3339, f.start)
-		if err != nil {
-			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
-		}
-		cfg.Clock = clock.NewVirtual(t)
-	} else if f.start != "" {
-		t, err := time.Parse(time.RFC3339, f.start)
-		if err != nil {
-			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
-		}
-		sc, err := clock.NewScaled(t, f.speed)
-		if err != nil {
+	start, err := time.Parse(time.RFC3339, f.start)
+	switch {
+	case f.virtualClock && (f.start == "" || f.speed != 1):
+		return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
+	case f.start != "" && err != nil:
+		return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
+	case f.virtualClock:
+		cfg.Clock = clock.NewVirtual(start)
+	case f.start != "":
+		if cfg.Clock, err = clock.NewScaled(start, f.speed); err != nil {
 			return usageError{fmt.Errorf("--speed: %w", err)}
 		}
-		cfg.Clock = sc
-	} else if f.speed != 1 {
+	case f.speed != 1:
 		return usageError{fmt.Errorf("--speed needs --start")}
+	default:
+		cfg.Clock = clock.Real{}
 	}
 	if f.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
