@@ -25,6 +25,15 @@ func (f *reportFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.Navigator, "navigator", "", "write an ATT&CK Navigator layer (format 4.5) to FILE")
 }
 
+// tables is where the verdict tables go: stdout, or stderr when a report
+// goes to stdout.
+func (f *reportFlags) tables(stdout, stderr io.Writer) io.Writer {
+	if f.ToStdout() {
+		return stderr
+	}
+	return stdout
+}
+
 // write renders the report in every format asked for; a file error names
 // its flag.
 func (f *reportFlags) write(rep *report.Report, stdout io.Writer) error {

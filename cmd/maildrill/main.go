@@ -71,15 +71,9 @@ var stopsItself = map[string]bool{
 const stopGrace = time.Second
 
 func watchStop(ctx context.Context, cmd *cobra.Command) {
-	if forceExit == nil || stopsItself[cmd.CommandPath()] {
-		return
+	if forceExit != nil && !stopsItself[cmd.CommandPath()] {
+		cliout.EndAfterStop(ctx, stopGrace, cmd.ErrOrStderr(), "maildrill: "+cmd.CommandPath(), forceExit, exitBadInput)
 	}
-	go func() {
-		<-ctx.Done()
-		time.Sleep(stopGrace)
-		fmt.Fprintf(cmd.ErrOrStderr(), "maildrill: %s stopped (%v) before it finished\n", cmd.CommandPath(), context.Cause(ctx))
-		forceExit(exitBadInput)
-	}()
 }
 
 func exitCode(err error, stderr io.Writer) int {

@@ -94,12 +94,8 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if f.failOnNoise {
 		scenarios.FailOnNoise(res)
 	}
-	tables := stdout
-	if f.reports.ToStdout() {
-		tables = stderr
-	}
-	report.WriteVerdicts(tables, res, cliout.ColorOK(tables))
-	report.WriteNoise(tables, res, f.verbose)
+	tables := f.reports.tables(stdout, stderr)
+	report.WriteTables(tables, res, cliout.ColorOK(tables), f.verbose)
 	if err := f.reports.write(buildReport([]report.Run{{Scenario: sc, Result: res, EventTimes: res.EventTimes}}), stdout); err != nil {
 		return err
 	}

@@ -90,15 +90,11 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		}
 		if res != nil {
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
-			w := stdout
-			if f.reports.ToStdout() {
-				w = stderr
-			}
+			w := f.reports.tables(stdout, stderr)
 			if err != nil {
 				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
 			}
-			report.WriteVerdicts(w, res, cliout.ColorOK(w))
-			report.WriteNoise(w, res, f.verbose)
+			report.WriteTables(w, res, cliout.ColorOK(w), f.verbose)
 			if res.Failed {
 				failed = true
 			}

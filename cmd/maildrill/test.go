@@ -156,17 +156,13 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	suite := scenarios.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenarios.SuiteRun) {
 			if r.Result != nil {
-				report.WriteVerdicts(&tableOf[i], r.Result, false)
-				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
+				report.WriteTables(&tableOf[i], r.Result, false, f.verbose)
 			}
 			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr)))
 		}}
 	outs := suite.Run(ctx, list)
 
-	tables := stdout
-	if f.reports.ToStdout() {
-		tables = stderr
-	}
+	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run
 	for i, o := range outs {
 		runs = append(runs, reportRun(o, f.speed))

@@ -4,11 +4,14 @@
 package cliout
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/mattn/go-isatty"
 )
@@ -73,3 +76,16 @@ func IsTerminal(w io.Writer) bool {
 // ColorOK says whether w is a terminal that may be written in colour
 // (NO_COLOR unset).
 func ColorOK(w io.Writer) bool { return IsTerminal(w) && os.Getenv("NO_COLOR") == "" }
+
+// EndAfterStop ends the process with exit(code) grace after ctx ends,
+// telling w that name stopped (with ctx's cause) before it finished: for a
+// command that holds nothing and does not watch ctx itself, so that a stop
+// always ends it.
+func EndAfterStop(ctx context.Context, grace time.Duration, w io.Writer, name string, exit func(code int), code int) {
+	go func() {
+		<-ctx.Done()
+		time.Sleep(grace)
+		fmt.Fprintf(w, "%s stopped (%v) before it finished\n", name, context.Cause(ctx))
+		exit(code)
+	}()
+}

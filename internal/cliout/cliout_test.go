@@ -1,6 +1,8 @@
 package cliout
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"os"
 	"syscall"
@@ -31,5 +33,19 @@ func TestWriterStopsOnClosedPipe(t *testing.T) {
 	}
 	if IsTerminal(w) || ColorOK(w) {
 		t.Error("a pipe is not a terminal")
+	}
+}
+
+func TestEndAfterStop(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	var w bytes.Buffer
+	codes := make(chan int, 1)
+	EndAfterStop(ctx, 0, &w, "maildrill: maildrill list", func(code int) { codes <- code }, 2)
+	cancel(errors.New("--deadline 1s reached"))
+	if code := <-codes; code != 2 {
+		t.Errorf("exit code %d, want 2", code)
+	}
+	if want := "maildrill: maildrill list stopped (--deadline 1s reached) before it finished\n"; w.String() != want {
+		t.Errorf("wrote %q, want %q", w.String(), want)
 	}
 }
