@@ -37,7 +37,7 @@ type Options struct {
 	Rules []*sigma.Rule
 	// RulesConfig configures the engine (placeholders, the time modifiers'
 	// zone); nil is the built-in pack's (detectors.PackConfig). A rules
-	// directory brings its own (detectors.ConfigFS reads its pack.yml).
+	// directory brings its own (rulepack.ConfigFS reads its pack.yml).
 	RulesConfig *detectors.Config
 	// Events and Truth, when set, receive the audit events and the ground
 	// truth as JSON lines.
