@@ -202,11 +202,11 @@ func replay(b *testing.B, process func(Event)) (wall, cpu time.Duration) {
 // BenchmarkEngine: one op = one event through the full pack on one core.
 // Run with -benchtime=1000000x to process the whole 1M-event stream once.
 func BenchmarkEngine(b *testing.B) {
-	rules, err := PackRules()
+	rules, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := NewEngine(rules, PackConfig())
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func BenchmarkEngine(b *testing.B) {
 // BenchmarkEngineDetectionOnly: the same stream through the pack's
 // single-event rules only (no correlation state), to show the split.
 func BenchmarkEngineDetectionOnly(b *testing.B) {
-	all, err := PackRules()
+	all, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func BenchmarkEngineDetectionOnly(b *testing.B) {
 			rules = append(rules, r)
 		}
 	}
-	eng, err := NewEngine(rules, PackConfig())
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -263,8 +263,8 @@ func BenchmarkJSONEvents(b *testing.B) {
 		}
 		lines[i] = mustJSON(b, m)
 	}
-	rules, _ := PackRules()
-	eng, err := NewEngine(rules, PackConfig())
+	rules, _ := testPackRules()
+	eng, err := NewEngine(rules, testPackConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -296,8 +296,8 @@ func BenchmarkStateMemory(b *testing.B) {
 			evs[k] = &benchEvent{tpl: failTpl, ip: "203.0.113.9", user: any(fmt.Sprintf("user%06d@interieur.test", k)),
 				t: t.Add(time.Duration(k) * time.Millisecond), id: fmt.Sprintf("ev%07d", k)}
 		}
-		rules, _ := PackRules()
-		eng, err := NewEngine(rules, PackConfig())
+		rules, _ := testPackRules()
+		eng, err := NewEngine(rules, testPackConfig())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -346,13 +346,13 @@ func cpuTime() time.Duration {
 // over a recording starts a fresh engine (outside the timer), so event time
 // never runs backwards. The /plain runs turn the prefilter off.
 func BenchmarkPackRecorded(b *testing.B) {
-	rules, err := PackRules()
+	rules, err := testPackRules()
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, run := range []string{"embedded", "dovecot-stock", "dovecot-enhanced", "embedded/plain", "dovecot-stock/plain", "dovecot-enhanced/plain"} {
 		target, plain := strings.CutSuffix(run, "/plain")
-		cfg := PackConfig()
+		cfg := testPackConfig()
 		cfg.NoPrefilter = plain
 		b.Run(run, func(b *testing.B) {
 			evs := readRecorded(b, filepath.Join("..", "testdata", "runs", "ministry-overnight", target, "events.jsonl.gz"))

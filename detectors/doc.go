@@ -2,13 +2,14 @@
 // detection and correlation rules over a stream of events, in event time, and
 // emits alerts. It knows nothing about mail: events expose named fields and a
 // timestamp (Event), rules come from Sigma YAML (package sigma), windows and
-// group state live in package correlation, and the built-in rule pack for the
-// simulated ministry mail server is embedded (Pack).
+// group state live in package correlation. The built-in rule pack for the
+// simulated ministry mail server, with its configuration, is package
+// rulepack, which this package does not import.
 //
 // Use:
 //
-//	rules, err := detectors.PackRules()           // or LoadPath(dir), LoadFS, ParseRules
-//	eng, err := detectors.NewEngine(rules, detectors.PackConfig())
+//	rules, err := rulepack.Rules()                // or LoadPath(dir), LoadFS, ParseRules
+//	eng, err := detectors.NewEngine(rules, rulepack.Config())
 //	for ev := range events {                      // in (roughly) time order
 //		for _, a := range eng.Process(ev) { ... } // alerts completed by ev
 //	}

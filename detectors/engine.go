@@ -2,8 +2,8 @@ package detectors
 
 import (
 	"fmt"
-	"math/bits"
 	"log/slog"
+	"math/bits"
 	"strings"
 	"sync"
 	"time"

@@ -1,7 +1,6 @@
 package detectors
 
 import (
-	"embed"
 	"errors"
 	"io/fs"
 	"os"
@@ -9,30 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	_ "time/tzdata" // the pack's office hours are Europe/Paris, wherever we run
 
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
-
-//go:embed rules
-var packFS embed.FS
-
-// Pack returns the built-in rule pack: rules/*.yml with their samples in
-// rules/tests/.
-func Pack() fs.FS {
-	sub, err := fs.Sub(packFS, "rules")
-	if err != nil {
-		panic(err) // the embed directive guarantees the directory
-	}
-	return sub
-}
-
-// PackRules parses the built-in rule pack.
-func PackRules() ([]*sigma.Rule, error) {
-	rules, errs := LoadFS(Pack(), ".")
-	return rules, errors.Join(errs...)
-}
 
 // ParseRules parses the Sigma documents of one YAML file.
 func ParseRules(name string, data []byte) ([]*sigma.Rule, []error) {
@@ -137,24 +116,13 @@ func (l Loader) LoadPath(p string) ([]*sigma.Rule, []error) {
 	return rules, errs
 }
 
-// DefaultPlaceholders are the placeholder values the pack's rules use: the
-// office network of the simulated ministry.
-func DefaultPlaceholders() map[string][]string {
-	return map[string][]string{
-		"office_networks":  {"10.20.0.0/16"},
-		"internal_domains": {"interieur.test"},
-	}
-}
+// PackFile is the name of a rule pack's configuration file, at the root of
+// the pack's directory. It is not a rule file: loaders and lint skip it
+// (package rulepack reads it).
+const PackFile = "pack.yml"
 
-// PackConfig returns the configuration the built-in rule pack is written
-// for: the maildrill logsources, the ministry placeholders, and the time
-// zone of the time modifiers its rules/pack.yml declares (Europe/Paris:
-// office hours are the ministry's local hours). The engine's own default,
-// a nil Location, reads times as written.
-func PackConfig() Config {
-	cfg, _, err := ConfigFS(Pack(), ".")
-	if err != nil {
-		panic(err) // the embedded pack.yml is checked by TestPackFile
-	}
-	return cfg
+// isPackFile reports whether p (a path in a pack walked from root) is the
+// pack's configuration file.
+func isPackFile(root, p string) bool {
+	return path.Clean(p) == path.Join(root, PackFile)
 }

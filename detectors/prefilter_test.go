@@ -258,13 +258,13 @@ func TestPrefilterDifferential(t *testing.T) {
 
 // TestPrefilterPack: the pack over the recorded flagship runs.
 func TestPrefilterPack(t *testing.T) {
-	rules, err := PackRules()
+	rules, err := testPackRules()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, target := range []string{"embedded", "dovecot-stock", "dovecot-enhanced"} {
 		evs := readRecorded(t, filepath.Join("..", "testdata", "runs", "ministry-overnight", target, "events.jsonl.gz"))
-		alerts, skipped := diffEngines(t, rules, PackConfig(), evs)
+		alerts, skipped := diffEngines(t, rules, testPackConfig(), evs)
 		t.Logf("%s: %d events, %d alerts, %d rule evaluations skipped", target, len(evs), alerts, skipped)
 		if alerts == 0 || skipped == 0 {
 			t.Fatalf("%s: %d alerts, %d skipped: the comparison shows nothing", target, alerts, skipped)

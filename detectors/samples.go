@@ -166,6 +166,10 @@ type RuleInfo struct {
 	Type   string // detection or the correlation type
 	Level  string
 	Attack []string
+	// Description and Correlation (nil for a detection) describe the rule
+	// further, for generated documentation.
+	Description string             `json:"-"`
+	Correlation *sigma.Correlation `json:"-"`
 }
 
 // Catalogue lists the alerting rules of the given rules (those not only used
@@ -180,9 +184,9 @@ func Catalogue(rules []*sigma.Rule, cfg Config) ([]RuleInfo, error) {
 		if !rn.alerting || (rn.m == nil && rn.cdef == nil) {
 			continue
 		}
-		ri := RuleInfo{File: rn.rule.File, ID: rn.id, Title: rn.rule.Title, Type: "detection", Level: rn.rule.Level}
+		ri := RuleInfo{File: rn.rule.File, ID: rn.id, Title: rn.rule.Title, Type: "detection", Level: rn.rule.Level, Description: rn.rule.Description}
 		if rn.cdef != nil {
-			ri.Type = rn.cdef.Type
+			ri.Type, ri.Correlation = rn.cdef.Type, rn.cdef
 		}
 		for _, t := range rn.rule.Tags {
 			if strings.HasPrefix(t, "attack.t") {

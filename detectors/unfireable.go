@@ -65,27 +65,6 @@ func ReportUnfireable(w io.Writer, eng *Engine, verbose bool, hint, dir string) 
 	}
 }
 
-// ReportUnfireableRules is ReportUnfireable for a list of rules run with
-// the built-in pack's configuration, as scenario runs do; nil rules is the
-// built-in pack. A rule set the engine refuses is left to the run to
-// report.
-func ReportUnfireableRules(w io.Writer, rules []*sigma.Rule, verbose bool) {
-	if rules == nil {
-		p, err := LoadRulePack("")
-		if err != nil {
-			return
-		}
-		rules = p.Rules
-	}
-	cfg := PackConfig()
-	cfg.Lenient = true
-	eng, err := NewEngine(rules, cfg)
-	if err != nil {
-		return
-	}
-	ReportUnfireable(w, eng, verbose, "", "")
-}
-
 // describeRule says why a rule of Engine.Unfireable cannot fire.
 func describeRule(r *sigma.Rule) string {
 	if r.Correlation != nil {

@@ -10,7 +10,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -78,7 +78,7 @@ func RulesSHA256(rules []*sigma.Rule) string {
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil && fs.ValidPath(f) {
-			data, err = fs.ReadFile(detectors.Pack(), f)
+			data, err = fs.ReadFile(rulepack.FS(), f)
 		}
 		if err != nil {
 			data = nil

@@ -239,3 +239,19 @@ func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, ru
 	res.Wall = time.Since(wall)
 	return res, nil
 }
+
+// OpenRecording reads the truth log at path (label names it in errors),
+// picks the run to judge (want, else the only one or sc's) and checks that
+// it is a recording of sc (CheckRecording: force judges another's, with a
+// warning on warn).
+func OpenRecording(sc *Scenario, path, label, want string, force bool, warn io.Writer) (*TruthLog, string, error) {
+	log, err := ReadTruthLog(path, label)
+	if err != nil {
+		return nil, "", err
+	}
+	runID, err := log.PickRun(want, sc.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	return log, runID, log.CheckRecording(sc, runID, force, warn)
+}

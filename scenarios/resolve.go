@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -19,7 +20,7 @@ func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := detectors.NewEngine(rules, detectors.PackConfig()); err != nil {
+	if _, err := detectors.NewEngine(rules, rulepack.Config()); err != nil {
 		return nil, err
 	}
 	return rules, nil
@@ -181,7 +182,7 @@ type muteReason struct{ msg, hint string }
 // reports a broken rule) to learn which of them never alert.
 func muteRules(rules []*sigma.Rule) muted {
 	m := muted{silent: map[*sigma.Rule][]*sigma.Rule{}, unfireable: map[*sigma.Rule]bool{}}
-	cfg := detectors.PackConfig()
+	cfg := rulepack.Config()
 	cfg.Lenient = true
 	eng, err := detectors.NewEngine(rules, cfg)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
@@ -24,7 +25,7 @@ func RulesOrPack(rules []*sigma.Rule) ([]*sigma.Rule, error) {
 	if rules != nil {
 		return rules, nil
 	}
-	p, err := detectors.LoadRulePack("")
+	p, err := rulepack.Load("")
 	if err != nil {
 		return nil, fmt.Errorf("loading the built-in rule pack: %w", err)
 	}

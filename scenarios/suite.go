@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/maildrill/maildrill/detectors/sigma"
@@ -177,4 +178,18 @@ func ResolveAll(sc *Scenario, rules []*sigma.Rule, seed int64) error {
 		return errs[i].Col < errs[j].Col
 	})
 	return errs
+}
+
+// ParseShard reads a shard "k/n" (1 ≤ k ≤ n); "" is the whole suite, 1/1.
+func ParseShard(s string) (k, n int, err error) {
+	if s == "" {
+		return 1, 1, nil
+	}
+	a, b, ok := strings.Cut(s, "/")
+	k, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
+		return 0, 0, errors.New("want k/n with 1 ≤ k ≤ n, e.g. 2/3")
+	}
+	return k, n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/scenarios"
@@ -34,7 +35,7 @@ func newDetectCmd() *cobra.Command {
 			}
 			// The rules' own configuration (a directory's pack.yml), as
 			// run, test and replay use it.
-			pack, err := detectors.LoadRulePack(rulesPath)
+			pack, err := rulepack.Load(rulesPath)
 			if err != nil {
 				return usageError{rulesError(rulesPath, err)}
 			}

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -25,25 +25,13 @@ with the same UIDs as mailsim for the same --seed, --users and --messages.`,
 			if users < 1 || messages < 0 {
 				return usageError{fmt.Errorf("--users must be at least 1 and --messages not negative")}
 			}
-			org, st, err := mailsim.NewStore(mailsim.Config{Seed: seed, Users: users, MessagesPerUser: messages})
-			if err != nil {
-				return usageError{err}
-			}
-			want := map[string]bool{}
-			for _, u := range only {
-				want[strings.ToLower(u)] = true
-			}
-			var owners []string
-			for _, u := range org.Users() {
-				if len(want) == 0 || want[strings.ToLower(u.Address)] {
-					owners = append(owners, u.Address)
-				}
-			}
-			if len(owners) == 0 {
+			out := cmd.OutOrStdout()
+			err := mailsim.ExportMaildirs(cmd.Context(), mailsim.Config{Seed: seed, Users: users, MessagesPerUser: messages}, only, args[0],
+				func(_, dir string) { fmt.Fprintf(out, "exported %s\n", dir) })
+			if errors.Is(err, mailsim.ErrNoMailbox) {
 				return usageError{fmt.Errorf("no mailbox matched --user %v", only)}
 			}
-			out := cmd.OutOrStdout()
-			return st.ExportMaildirs(cmd.Context(), owners, args[0], func(_, dir string) { fmt.Fprintf(out, "exported %s\n", dir) })
+			return err
 		},
 	}
 	cmd.Flags().Int64Var(&seed, "seed", 1, "corpus seed")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -120,13 +120,13 @@ func TestRunHasNoInactivePackRule(t *testing.T) {
 
 func TestReportInactiveRules(t *testing.T) {
 	dir := inactiveRules(t)
-	pack, err := detectors.LoadRulePack(dir)
+	pack, err := rulepack.Load(dir)
 	require.NoError(t, err)
 	var w bytes.Buffer
-	detectors.ReportUnfireableRules(&w, pack.Rules, false)
+	rulepack.ReportUnfireable(&w, pack.Rules, false)
 	assert.Equal(t, "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation); -v names it\n", w.String())
 	w.Reset()
-	detectors.ReportUnfireableRules(&w, nil, true)
+	rulepack.ReportUnfireable(&w, nil, true)
 	assert.Empty(t, w.String(), "the built-in pack")
 }
 

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/spf13/cobra"
 )
 
@@ -36,7 +37,7 @@ func (e failedError) Error() string { return e.msg }
 
 func main() {
 	// A write to a closed stdout or stderr fails with EPIPE instead of
-	// killing the process (outputWriter turns it into a stop), and no
+	// killing the process (cliout.Writer turns it into a stop), and no
 	// socket's EPIPE ever reaches the signal handling: only the operator
 	// stops the process. Notifying SIGPIPE here would let any client that
 	// resets a connection mid-write stop the whole mail system.
@@ -48,8 +49,8 @@ func main() {
 	go func() { <-ctx.Done(); stop() }()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stdout := &outputWriter{w: os.Stdout, onClosed: func() { cancel(errOutputClosed) }}
-	stderr := &outputWriter{w: os.Stderr, onClosed: func() { cancel(errOutputClosed) }}
+	stdout := &cliout.Writer{W: os.Stdout, OnClosed: func() { cancel(cliout.ErrClosed) }}
+	stderr := &cliout.Writer{W: os.Stderr, OnClosed: func() { cancel(cliout.ErrClosed) }}
 	forceExit = func(code int) { os.Exit(code) }
 	os.Exit(exitCode(run(ctx, os.Args[1:], stdout, stderr), stderr))
 }
@@ -70,15 +71,9 @@ var stopsItself = map[string]bool{
 const stopGrace = time.Second
 
 func watchStop(ctx context.Context, cmd *cobra.Command) {
-	if forceExit == nil || stopsItself[cmd.CommandPath()] {
-		return
+	if forceExit != nil && !stopsItself[cmd.CommandPath()] {
+		cliout.EndAfterStop(ctx, stopGrace, cmd.ErrOrStderr(), "maildrill: "+cmd.CommandPath(), forceExit, exitBadInput)
 	}
-	go func() {
-		<-ctx.Done()
-		time.Sleep(stopGrace)
-		fmt.Fprintf(cmd.ErrOrStderr(), "maildrill: %s stopped (%v) before it finished\n", cmd.CommandPath(), context.Cause(ctx))
-		forceExit(exitBadInput)
-	}()
 }
 
 func exitCode(err error, stderr io.Writer) int {
@@ -87,7 +82,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	// The reader went away (`maildrill list | head -1`): nothing more can
 	// be said to it, and nothing went wrong, as with any Unix tool.
-	if errors.Is(err, errOutputClosed) || errors.Is(err, syscall.EPIPE) {
+	if errors.Is(err, cliout.ErrClosed) || errors.Is(err, syscall.EPIPE) {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "maildrill:", err)

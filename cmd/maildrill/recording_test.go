@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -47,7 +47,7 @@ func checkHeader(t *testing.T, truth, events, file string) {
 	sum := sha256.Sum256(src)
 	sc, err := scenarios.Load(file)
 	require.NoError(t, err)
-	pack, err := detectors.PackRules()
+	pack, err := rulepack.Rules()
 	require.NoError(t, err)
 	var rec scenarios.TruthRecord
 	require.NoError(t, json.Unmarshal([]byte(lines[1]), &rec))

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )
@@ -17,9 +19,8 @@ type replayFlags struct {
 	events, truth string
 	rules         string
 	runID         string
-	verbose       bool
-	force         bool
-	failOnNoise   bool
+	judgeFlags
+	force bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -51,8 +52,7 @@ without a header (older ones) is checked by its run id
 	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
+	f.judgeFlags.register(cmd)
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	return cmd
@@ -66,18 +66,11 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	log, err := scenarios.ReadTruthLog(f.truth, "--truth")
+	log, runID, err := scenarios.OpenRecording(sc, f.truth, "--truth", f.runID, f.force, stderr)
 	if err != nil {
 		return usageError{err}
 	}
-	runID, err := log.PickRun(f.runID, sc.ID)
-	if err != nil {
-		return usageError{err}
-	}
-	if err := log.CheckRecording(sc, runID, f.force, stderr); err != nil {
-		return usageError{err}
-	}
-	pack, err := detectors.LoadRulePack(f.rules)
+	pack, err := rulepack.Load(f.rules)
 	if err != nil {
 		return usageError{rulesError(f.rules, err)}
 	}
@@ -85,7 +78,7 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--rules: %w", err)}
 	}
-	detectors.ReportUnfireableRules(stderr, pack.Rules, f.verbose)
+	rulepack.ReportUnfireable(stderr, pack.Rules, f.verbose)
 	// The names of the organisation are resolved against the one the
 	// recording was made with: its header's seed (without a header, the
 	// scenario's own). A run refuses a name its organisation lacks, so a
@@ -101,12 +94,8 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if f.failOnNoise {
 		scenarios.FailOnNoise(res)
 	}
-	tables := stdout
-	if f.reports.toStdout() {
-		tables = stderr
-	}
-	report.WriteVerdicts(tables, res, colorOK(tables))
-	report.WriteNoise(tables, res, f.verbose)
+	tables := f.reports.tables(stdout, stderr)
+	report.WriteTables(tables, res, cliout.ColorOK(tables), f.verbose)
 	if err := f.reports.write(buildReport([]report.Run{{Scenario: sc, Result: res, EventTimes: res.EventTimes}}), stdout); err != nil {
 		return err
 	}

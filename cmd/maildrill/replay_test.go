@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/maildrill/maildrill/detectors"
 )
 
 // TestReplaySameVerdicts runs a scenario recording both logs, replays
@@ -64,11 +63,11 @@ func TestReplaySameVerdicts(t *testing.T) {
 		t.Helper()
 		require.NoError(t, os.RemoveAll(rules))
 		require.NoError(t, os.MkdirAll(rules, 0o755))
-		require.NoError(t, fs.WalkDir(detectors.Pack(), ".", func(p string, d fs.DirEntry, err error) error {
+		require.NoError(t, fs.WalkDir(rulepack.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".yml") || (skip != "" && strings.Contains(p, skip)) {
 				return err
 			}
-			data, err := fs.ReadFile(detectors.Pack(), p)
+			data, err := fs.ReadFile(rulepack.FS(), p)
 			if err != nil {
 				return err
 			}

@@ -89,10 +89,10 @@ func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 		pos := fmt.Sprintf("%s:%d:%d: ", c.path, c.line, c.col)
 		for _, args := range [][]string{
 			{"validate", c.path},
-			{"validate", "--rules", "../../detectors/rules", c.path},
+			{"validate", "--rules", "../../detectors/rulepack/rules", c.path},
 			{"run", c.path, "--corpus-cache", "off"},
 			{"test", c.path, "--corpus-cache", "off"},
-			{"test", "--rules", "../../detectors/rules", c.path, "--corpus-cache", "off"},
+			{"test", "--rules", "../../detectors/rulepack/rules", c.path, "--corpus-cache", "off"},
 		} {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), args, &out, &errb)
@@ -157,7 +157,7 @@ func TestUnknownGroupKeyIsNotMissed(t *testing.T) {
 // cousins validate and replay too.
 func TestBrokenRuleReportedOnce(t *testing.T) {
 	dir := t.TempDir()
-	src, err := os.ReadFile("../../detectors/rules/imap_login_outside_office.yml")
+	src, err := os.ReadFile("../../detectors/rulepack/rules/imap_login_outside_office.yml")
 	require.NoError(t, err)
 	broken := strings.Replace(string(src), "  condition: selection and not office and not loopback\n", "  condition: selection and not office and not loopback and and\n", 1)
 	require.NotEqual(t, string(src), broken)

@@ -1,20 +1,16 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/lint"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/jsonl"
 )
 
@@ -32,90 +28,57 @@ must and must not fire.`,
 	return cmd
 }
 
-// rulesSource is the embedded pack, or a directory on disk.
-func rulesSource(args []string) (fs.FS, string, error) {
-	if len(args) == 0 {
-		return detectors.Pack(), "built-in pack", nil
-	}
-	st, err := os.Stat(args[0])
-	if err != nil {
-		return nil, "", usageError{fmt.Errorf("rules directory: %w", err)}
-	}
-	if !st.IsDir() {
-		return nil, "", usageError{fmt.Errorf("%s is not a directory", args[0])}
-	}
-	return os.DirFS(args[0]), args[0], nil
-}
-
 // anyLogsourceHint follows the count of rules that cannot fire in the
 // commands that have --any-logsource.
 const anyLogsourceHint = "--any-logsource runs them on every event"
 
-type engineFlags struct {
-	tsField      string
-	tz           string
-	lateness     time.Duration
-	placeholders []string
-	anyLogsource bool
-	suppress     time.Duration
-}
+// engineFlags override a pack's engine configuration.
+type engineFlags struct{ rulepack.Overrides }
 
 func (f *engineFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.tsField, "timestamp-field", "@timestamp", "event field holding the event time (RFC 3339 or epoch seconds)")
-	cmd.Flags().StringVar(&f.tz, "tz", "", "time zone of time modifiers (|hour ...), overriding the pack's pack.yml; 'event' reads times as written (default: the pack's pack.yml, else as written)")
-	cmd.Flags().DurationVar(&f.lateness, "lateness", 0, "accept events this much out of order for correlations")
-	cmd.Flags().StringArrayVar(&f.placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
-	cmd.Flags().BoolVar(&f.anyLogsource, "any-logsource", false, "run rules whose logsource is not mapped on every event")
-	cmd.Flags().DurationVar(&f.suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
+	f.TZSource = "--tz"
+	cmd.Flags().StringVar(&f.TimestampField, "timestamp-field", "@timestamp", "event field holding the event time (RFC 3339 or epoch seconds)")
+	cmd.Flags().StringVar(&f.TZ, "tz", "", "time zone of time modifiers (|hour ...), overriding the pack's pack.yml; 'event' reads times as written (default: the pack's pack.yml, else as written)")
+	cmd.Flags().DurationVar(&f.Lateness, "lateness", 0, "accept events this much out of order for correlations")
+	cmd.Flags().StringArrayVar(&f.Placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
+	cmd.Flags().BoolVar(&f.AnyLogsource, "any-logsource", false, "run rules whose logsource is not mapped on every event")
+	cmd.Flags().DurationVar(&f.Suppress, "suppress", 0, "suppress repeated alerts of a rule and group key within this event-time window")
 }
 
-// config is the engine configuration for the rules of pack (nil: a single
-// rule file, which has no pack settings): the settings of pack's pack.yml,
-// overridden by the flags. tm describes how time modifiers read times, for
-// `rules list` and `rules lint`.
-func (f *engineFlags) config(pack fs.FS, label string) (cfg detectors.Config, tm string, err error) {
-	cfg, found, err := detectors.ConfigFS(pack, ".")
+// source is the pack a rules subcommand works on (args: [DIR]; none: the
+// built-in pack), its label and its configuration overridden by the flags.
+// tm describes how time modifiers read times.
+func (f *engineFlags) source(args []string) (fsys fs.FS, label string, cfg detectors.Config, tm string, err error) {
+	fsys, label, err = rulepack.Dir(dir(args))
 	if err != nil {
-		return cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
+		return nil, "", cfg, "", usageError{err}
 	}
-	source := ""
-	if found {
-		source = detectors.PackFile
+	cfg, source, err := rulepack.ConfigSource(fsys)
+	if err != nil {
+		return nil, "", cfg, "", usageError{fmt.Errorf("%s: %w", label, err)}
 	}
-	return f.apply(cfg, source)
+	cfg, tm, err = f.apply(cfg, source)
+	return fsys, label, cfg, tm, err
+}
+
+// dir is the DIR argument of a rules subcommand ("": none).
+func dir(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // apply overrides the pack's configuration cfg (set by source: PackFile,
 // or "" for the defaults) with the flags.
 func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Config, string, error) {
-	cfg.TimestampField = f.tsField
-	cfg.Lateness = f.lateness
-	cfg.Suppress = f.suppress
-	switch strings.ToLower(f.tz) {
-	case "": // the pack's setting
-	case "event", "as-written":
-		cfg.Location, source = nil, "--tz"
-	default:
-		loc, err := time.LoadLocation(f.tz)
-		if err != nil {
-			return cfg, "", usageError{fmt.Errorf("--tz %q: %w", f.tz, err)}
-		}
-		cfg.Location, source = loc, "--tz"
+	cfg, tm, err := f.Apply(cfg, source)
+	var oe *rulepack.OverrideError
+	if errors.As(err, &oe) {
+		flag := map[string]string{"TZ": "--tz", "Placeholders": "--placeholder"}[oe.Field]
+		return cfg, "", usageError{fmt.Errorf("%s %q: %w", flag, oe.Value, oe.Err)}
 	}
-	tm := detectors.TimeModifiersText(cfg.Location, source)
-	for _, p := range f.placeholders {
-		name, vals, ok := strings.Cut(p, "=")
-		if !ok || name == "" {
-			return cfg, "", usageError{fmt.Errorf("--placeholder %q: want name=value1,value2", p)}
-		}
-		cfg.Placeholders[strings.Trim(name, "%")] = strings.Split(vals, ",")
-	}
-	if f.anyLogsource {
-		ls := detectors.MaildrillLogsources()
-		ls.MatchUnmapped = true
-		cfg.Logsources = &ls
-	}
-	return cfg, tm, nil
+	return cfg, tm, err
 }
 
 func newRulesTestCmd() *cobra.Command {
@@ -129,11 +92,7 @@ fire) and DIR/tests/<rule>.tn.jsonl (none may fire) for every rule file.
 Without DIR, tests the built-in pack.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
-			if err != nil {
-				return err
-			}
-			cfg, _, err := ef.config(fsys, label)
+			fsys, label, cfg, _, err := ef.source(args)
 			if err != nil {
 				return err
 			}
@@ -141,32 +100,8 @@ Without DIR, tests the built-in pack.`,
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
 			}
-			if pack, err := detectors.LoadRulePackFS(fsys); err == nil {
-				cfg.Lenient = true
-				if eng, err := detectors.NewEngine(pack.Rules, cfg); err == nil {
-					dir := ""
-					if len(args) > 0 {
-						dir = args[0]
-					}
-					detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, verbose, anyLogsourceHint, dir)
-				}
-			}
-			out := cmd.OutOrStdout()
-			failed := 0
-			for _, r := range res {
-				kind := "TN"
-				if r.Positive {
-					kind = "TP"
-				}
-				switch {
-				case !r.OK:
-					failed++
-					fmt.Fprintf(out, "FAIL %s %s: %s\n", kind, r.RuleFile, r.Msg)
-				case verbose:
-					fmt.Fprintf(out, "ok   %s %s (%s)\n", kind, r.RuleFile, r.Sample)
-				}
-			}
-			fmt.Fprintf(out, "%s: %d samples, %d passed, %d failed\n", label, len(res), len(res)-failed, failed)
+			rulepack.ReportUnfireableFS(cmd.ErrOrStderr(), fsys, cfg, verbose, anyLogsourceHint, dir(args))
+			failed := detectors.WriteSampleResults(cmd.OutOrStdout(), res, label, verbose)
 			if failed > 0 {
 				return failedError{fmt.Sprintf("%d rule samples failed", failed)}
 			}
@@ -189,11 +124,7 @@ violations and unsupported constructs as file:line:col: problem.
 Without DIR, lints the built-in pack.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
-			if err != nil {
-				return err
-			}
-			cfg, tm, err := ef.config(fsys, label)
+			fsys, label, cfg, tm, err := ef.source(args)
 			if err != nil {
 				return err
 			}
@@ -201,16 +132,7 @@ Without DIR, lints the built-in pack.`,
 			if err != nil {
 				return usageError{err}
 			}
-			out := cmd.OutOrStdout()
-			prefix := ""
-			if len(args) > 0 {
-				prefix = strings.TrimSuffix(args[0], "/") + "/"
-			}
-			for _, p := range probs {
-				fmt.Fprintf(out, "%s%s\n", prefix, p)
-			}
-			fmt.Fprintf(out, "time modifiers: %s\n", tm)
-			fmt.Fprintf(out, "%s: %d files, %d problems\n", label, files, len(probs))
+			lint.Write(cmd.OutOrStdout(), probs, files, dir(args), label, tm)
 			if len(probs) > 0 {
 				return failedError{fmt.Sprintf("%d lint problems", len(probs))}
 			}
@@ -234,7 +156,7 @@ JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
 event.ids, ... Without --rules, evaluates the built-in pack.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pack, err := detectors.LoadRulePack(rulesPath)
+			pack, err := rulepack.Load(rulesPath)
 			if err != nil {
 				return usageError{err}
 			}
@@ -260,42 +182,17 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 				// A file's reads never block, and the loop below checks ctx.
 				in = jsonl.Interruptible(ctx, in)
 			}
-			w := bufio.NewWriter(cmd.OutOrStdout())
-			defer w.Flush()
-			enc := json.NewEncoder(w)
-			alerts := 0
-			var writeErr error
-			line, err := detectors.Evaluate(ctx, eng, in, detectors.JSONOptions{TimestampField: ef.tsField}, name, func(as []detectors.Alert) error {
-				for _, a := range as {
-					if writeErr = enc.Encode(a); writeErr != nil {
-						return writeErr
-					}
-				}
-				alerts += len(as)
-				return nil
-			})
+			err = detectors.EvaluateTo(ctx, eng, in, name, detectors.JSONOptions{TimestampField: ef.TimestampField}, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			var stopped *detectors.StoppedError
+			var oe *detectors.OutputError
 			switch {
-			case writeErr != nil:
-				return writeErr
-			case ctx.Err() != nil:
-				// Stopped (Ctrl-C, SIGTERM, --deadline): what was found so far
-				// is written; correlations still open are not flushed, as the
-				// log was not read to its end.
-				if err := w.Flush(); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "stopped at line %d of %s: %d events evaluated, %d alerts written; the rest of the log was not evaluated\n",
-					line, name, eng.Stats().Events, alerts)
-				return fmt.Errorf("rules eval stopped: %w", context.Cause(ctx))
+			case errors.As(err, &oe):
+				return oe.Err
+			case errors.As(err, &stopped):
+				return fmt.Errorf("rules eval stopped: %w", stopped.Cause)
 			case err != nil:
 				return usageError{err}
 			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			st := eng.Stats()
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d events, %d rule matches, %d alerts (%d suppressed, %d late, %d groups evicted)\n",
-				st.Events, st.Matches, st.Alerts, st.Suppressed, st.Late, st.Evicted)
 			return nil
 		},
 	}
@@ -313,17 +210,13 @@ func newRulesListCmd() *cobra.Command {
 		Short: "List the alerting rules (the catalogue, read from the rule files)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			fsys, label, err := rulesSource(args)
+			fsys, label, cfg, tm, err := ef.source(args)
 			if err != nil {
 				return err
 			}
-			pack, err := detectors.LoadRulePackFS(fsys)
+			pack, err := rulepack.LoadFS(fsys)
 			if err != nil {
 				return usageError{fmt.Errorf("%s: %w", label, err)}
-			}
-			cfg, tm, err := ef.apply(pack.Config, pack.Settings)
-			if err != nil {
-				return err
 			}
 			cat, err := detectors.Catalogue(pack.Rules, cfg)
 			if err != nil {
@@ -336,16 +229,7 @@ func newRulesListCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
 			}
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "FILE\tTYPE\tLEVEL\tATT&CK\tTITLE")
-			for _, r := range cat {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.File, r.Type, r.Level, strings.Join(r.Attack, ","), r.Title)
-			}
-			if err := w.Flush(); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(out, "time modifiers: %s\n", tm)
-			return err
+			return detectors.WriteCatalogue(out, cat, tm)
 		},
 	}
 	ef.register(cmd)

@@ -64,7 +64,7 @@ func TestRulesLint(t *testing.T) {
 }
 
 func TestRulesEval(t *testing.T) {
-	sample, err := os.ReadFile("../../detectors/rules/tests/imap_password_spray.tp.jsonl")
+	sample, err := os.ReadFile("../../detectors/rulepack/rules/tests/imap_password_spray.tp.jsonl")
 	require.NoError(t, err)
 	out, stderr, err := runRules(t, string(sample), "eval", "-")
 	require.NoError(t, err)

@@ -12,12 +12,12 @@ import (
 )
 
 // TestRulesConfigFollowsTheRulesDir: run, test and replay with --rules DIR
-// configure the engine from DIR (detectors.LoadRulePack: its pack.yml, else
+// configure the engine from DIR (rulepack.Load: its pack.yml, else
 // times as written); a bad pack.yml is bad input, reported once before any
 // run.
 func TestRulesConfigFollowsTheRulesDir(t *testing.T) {
 	bad := t.TempDir()
-	pack, err := os.ReadFile("../../detectors/rules/imap_password_spray.yml")
+	pack, err := os.ReadFile("../../detectors/rulepack/rules/imap_password_spray.yml")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "rule.yml"), pack, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "pack.yml"), []byte("time_modifiers: {zone: Mars/Olympus}\n"), 0o644))

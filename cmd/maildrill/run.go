@@ -5,30 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
 type runFlags struct {
-	target, events, truth string
-	profile               string
+	scenarioFlags
 	reports               reportFlags
-	speed                 float64
-	seed                  int64
+	events, truth, syslog string
 	allow                 []string
 	quiet                 bool
-	verbose               bool
-	deadline              time.Duration
-	corpusCache           string
-	syslog                string
-	failOnNoise           bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -48,21 +40,14 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	f.scenarioFlags.register(cmd)
+	f.reports.register(cmd)
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md) or dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md)")
-	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
-	f.reports.register(cmd)
-	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual)")
-	fl.Int64Var(&f.seed, "seed", 0, "override the corpus seed")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
-	fl.DurationVar(&f.deadline, "deadline", 0, "stop the run after this much wall time")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
-	fl.StringVar(&f.corpusCache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	return cmd
 }
 
@@ -71,10 +56,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{err}
 	}
-	if f.speed < 0 {
-		return usageError{fmt.Errorf("--speed must be positive")}
-	}
-	if err := checkTarget(f.target, f.profile); err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
 	list, err := scenarios.LoadAll(args)
@@ -85,58 +67,21 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{err}
 	}
-	detectors.ReportUnfireableRules(stderr, rules, f.verbose) // run uses the built-in pack
-	openOut := func(path string) (io.WriteCloser, error) {
-		if path == "" {
-			return nil, nil
-		}
-		if path == "-" {
-			return nopCloser{stdout}, nil
-		}
-		return os.Create(path)
+	rulepack.ReportUnfireable(stderr, rules, f.verbose) // run uses the built-in pack
+	outs, err := scenariorun.OpenOutputs(f.events, f.truth, f.syslog, stdout)
+	var oe *scenariorun.OutputError
+	if errors.As(err, &oe) {
+		return usageError{fmt.Errorf("--%s: %w", oe.Name, oe.Err)}
 	}
-	evW, err := openOut(f.events)
-	if err != nil {
-		return usageError{fmt.Errorf("--events: %w", err)}
-	}
-	trW, err := openOut(f.truth)
-	if err != nil {
-		return usageError{fmt.Errorf("--truth: %w", err)}
-	}
-	slW, err := openOut(f.syslog)
-	if err != nil {
-		return usageError{fmt.Errorf("--syslog: %w", err)}
-	}
-	if slW != nil {
-		defer slW.Close()
-	}
-	defer func() {
-		if evW != nil {
-			evW.Close()
-		}
-		if trW != nil {
-			trW.Close()
-		}
-	}()
-	tty := isTerminal(stderr)
+	defer outs.Close()
+	tty := cliout.IsTerminal(stderr)
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
-		opts := scenariorun.Options{Target: f.target, Seed: f.seed, Speed: f.speed, AllowTargets: allow, WallDeadline: f.deadline,
-			DovecotProfile: f.profile, Rules: rules, Version: version}
-		if slW != nil {
-			opts.Syslog = slW
-		}
-		if f.corpusCache != "off" {
-			opts.CorpusCacheDir = f.corpusCache
-		}
-		if evW != nil {
-			opts.Events = evW
-		}
-		if trW != nil {
-			opts.Truth = trW
-		}
-		tl := report.NewTimeline(stderr, sc, tty, colorOK(stderr), f.quiet)
+		opts := f.options()
+		opts.AllowTargets, opts.Rules = allow, rules
+		outs.Set(&opts)
+		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
 		res, err := scenariorun.Run(ctx, sc, opts)
@@ -146,15 +91,11 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		}
 		if res != nil {
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
-			w := stdout
-			if f.reports.toStdout() {
-				w = stderr
-			}
+			w := f.reports.tables(stdout, stderr)
 			if err != nil {
 				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
 			}
-			report.WriteVerdicts(w, res, colorOK(w))
-			report.WriteNoise(w, res, f.verbose)
+			report.WriteTables(w, res, cliout.ColorOK(w), f.verbose)
 			if res.Failed {
 				failed = true
 			}

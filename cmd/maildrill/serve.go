@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/container"
@@ -96,14 +94,14 @@ See docs/admin-api.md.`,
 }
 
 func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
-	if f.users < 1 || f.users > 100000 {
-		return usageError{fmt.Errorf("--users must be between 1 and 100000, got %d", f.users)}
+	cfg := mailsim.Config{
+		Seed: f.seed, Users: f.users, MessagesPerUser: f.messages,
+		IMAPAddr: f.imap, IMAPSAddr: f.imaps, SubmissionAddr: f.submission, MXAddr: f.mx, AdminAddr: f.admin,
+		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, RunID: f.runID,
+		AdminHosts: f.adminHosts, ProxyProtocol: f.proxyProtocol, Limits: f.limits, Throttle: f.throttle,
 	}
-	if f.messages < 0 || f.messages > 100000 {
-		return usageError{fmt.Errorf("--messages must be between 0 and 100000, got %d", f.messages)}
-	}
-	if err := checkLimits(f.limits, f.throttle); err != nil {
-		return err
+	if err := cfg.Validate(); err != nil {
+		return serveError(err)
 	}
 	if f.onAuditError != "stop" && f.onAuditError != "warn" {
 		return usageError{fmt.Errorf("--on-audit-error %q: want 'stop' or 'warn'", f.onAuditError)}
@@ -114,176 +112,67 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if f.adminToken == "" {
 		f.adminToken = os.Getenv("MAILDRILL_ADMIN_TOKEN")
 	}
-	var trusted []netip.Prefix
 	for _, c := range f.trustedProxies {
 		p, err := proxyproto.ParsePrefix(c)
 		if err != nil {
 			return usageError{fmt.Errorf("--trusted-proxies %q: want a CIDR such as 172.18.0.1/32", c)}
 		}
-		trusted = append(trusted, p)
+		cfg.TrustedProxies = append(cfg.TrustedProxies, p)
 	}
-	if len(trusted) > 0 && !f.proxyProtocol {
+	if len(cfg.TrustedProxies) > 0 && !f.proxyProtocol {
 		return usageError{fmt.Errorf("--trusted-proxies needs --proxy-protocol")}
 	}
-	var clk clock.Clock = clock.Real{}
-	if f.virtualClock {
-		if f.start == "" || f.speed != 1 {
-			return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
-		}
-		t, err := time.Parse(time.RFC3339, f.start)
-		if err != nil {
-			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
-		}
-		clk = clock.NewVirtual(t)
-	} else if f.start != "" {
-		t, err := time.Parse(time.RFC3339, f.start)
-		if err != nil {
-			return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
-		}
-		sc, err := clock.NewScaled(t, f.speed)
-		if err != nil {
+	start, err := time.Parse(time.RFC3339, f.start)
+	switch {
+	case f.virtualClock && (f.start == "" || f.speed != 1):
+		return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
+	case f.start != "" && err != nil:
+		return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
+	case f.virtualClock:
+		cfg.Clock = clock.NewVirtual(start)
+	case f.start != "":
+		if cfg.Clock, err = clock.NewScaled(start, f.speed); err != nil {
 			return usageError{fmt.Errorf("--speed: %w", err)}
 		}
-		clk = sc
-	} else if f.speed != 1 {
+	case f.speed != 1:
 		return usageError{fmt.Errorf("--speed needs --start")}
+	default:
+		cfg.Clock = clock.Real{}
 	}
-	var logger *slog.Logger
 	if f.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	info := stdout
-	var auditW io.Writer
-	var auditFile *os.File
-	switch f.auditLog {
-	case "":
-	case "-":
-		auditW = unwrapOutput(stdout) // its failure is the sink's to report, by --on-audit-error
-		info = stderr                 // keep stdout pure JSON lines
-	default:
-		fh, err := os.OpenFile(f.auditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return usageError{fmt.Errorf("--audit-log: %w", err)}
-		}
-		auditFile = fh
-		auditW = fh
-	}
-	cfg := mailsim.Config{
-		Seed: f.seed, Users: f.users, MessagesPerUser: f.messages,
-		IMAPAddr: f.imap, IMAPSAddr: f.imaps, SubmissionAddr: f.submission, MXAddr: f.mx, AdminAddr: f.admin,
-		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, Clock: clk, RunID: f.runID,
-		AuditLog: auditW, AdminToken: f.adminToken, AdminHosts: f.adminHosts, Logger: logger,
-		ProxyProtocol: f.proxyProtocol, TrustedProxies: trusted,
-		Limits: f.limits, Throttle: f.throttle,
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	auditName := f.auditLog
-	if auditName == "-" {
-		auditName = "stdout"
-	}
-	cfg.OnAuditError = func(err error) {
-		if f.onAuditError == "stop" {
-			fmt.Fprintf(stderr, "\nmaildrill: AUDIT LOG WRITE FAILED (%s): %v\nmaildrill: stopping the mail system (--on-audit-error stop): a testbed must not serve without its audit trail\n", auditName, err)
-			cancel(errAuditLog)
-			return
-		}
-		fmt.Fprintf(stderr, "\nmaildrill: AUDIT LOG WRITE FAILED (%s): %v\nmaildrill: still serving (--on-audit-error warn): from now on events are NOT written; they are counted and the loss is reported at exit\n", auditName, err)
-	}
-	t0 := time.Now()
-	srv, err := mailsim.Start(ctx, cfg)
-	if err != nil {
-		if auditFile != nil {
-			auditFile.Close()
-		}
-		return err
-	}
-	accounts := srv.Accounts()
-	if f.accounts != "" {
-		if err := mailsim.WriteAccounts(f.accounts, accounts); err != nil {
-			srv.Close()
-			return usageError{fmt.Errorf("--accounts: %w", err)}
-		}
-	}
-	printBanner(info, srv, accounts, f, time.Since(t0))
-	<-ctx.Done()
-	fmt.Fprintln(info, "\nshutting down: closing sessions and flushing the audit log...")
-	err = srv.Close()
-	if auditFile != nil {
-		if cerr := auditFile.Close(); err == nil {
-			err = cerr
-		}
-	}
-	published := srv.Bus.Published()
-	if f.auditLog == "" {
-		fmt.Fprintf(info, "stopped; %d audit events recorded\n", published)
-		return err
-	}
-	written, lost, werr := srv.AuditLogStats()
-	if werr == nil {
-		fmt.Fprintf(info, "stopped; %d audit events recorded, %d written to %s\n", published, written, auditName)
-		return err
-	}
-	fmt.Fprintf(stderr, "stopped; %d audit events recorded, only %d written to %s: %d LOST (%v)\n", published, written, auditName, lost, werr)
-	if f.onAuditError == "stop" {
-		return fmt.Errorf("the audit log failed (%s: %v): %d of %d events were not written", auditName, werr, lost, published)
-	}
-	return err
+	cfg.AdminToken = f.adminToken
+	return serveError(mailsim.Serve(ctx, cfg, mailsim.ServeOptions{
+		AuditLog: f.auditLog, AuditStdout: cliout.Unwrap(stdout), StopOnAuditError: f.onAuditError == "stop",
+		AccountsFile: f.accounts, TokenGiven: f.adminToken != "", Stdout: stdout, Stderr: stderr,
+	}))
 }
 
-// errAuditLog stops serve when the audit log fails under --on-audit-error stop.
-var errAuditLog = errors.New("the audit log failed")
-
-func printBanner(w io.Writer, srv *mailsim.Server, accounts []mailsim.Account, f *serveFlags, took time.Duration) {
-	fmt.Fprintf(w, "mailsim ready in %s: %d mailboxes, seed %d, domain %s\n\n", took.Round(time.Millisecond), len(accounts), f.seed, srv.Org.Config().Domain)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	row := func(name, addr, note string) {
-		if addr != "" {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", name, addr, note)
-		}
-	}
-	row("IMAP", srv.IMAPAddr, "STARTTLS")
-	row("IMAPS", srv.IMAPSAddr, "implicit TLS")
-	row("submission", srv.SubmissionAddr, "SMTP AUTH PLAIN/LOGIN, STARTTLS")
-	row("MX", srv.MXAddr, "inbound SMTP, local recipients only")
-	row("admin API", srv.AdminAddr, "http://"+srv.AdminAddr+"/healthz")
-	tw.Flush()
-	fmt.Fprintf(w, "\nTLS: trust the CA in %s\n", srv.Certs.CAFile)
-	switch {
-	case srv.AdminAddr == "":
-	case f.adminToken != "":
-		fmt.Fprintln(w, "admin token: as given (--admin-token or MAILDRILL_ADMIN_TOKEN); send Authorization: Bearer <token>")
-	default:
-		fmt.Fprintf(w, "admin token: %s  (send Authorization: Bearer <token>; set one with --admin-token)\n", srv.AdminToken)
-	}
-	var sample *mailsim.Account
-	for i := range accounts {
-		if accounts[i].Kind == "person" {
-			sample = &accounts[i]
-			break
-		}
-	}
-	if sample != nil {
-		host, port := splitHostPort(srv.IMAPSAddr)
-		fmt.Fprintf(w, "\nlog in, e.g.: %s / %s (%s)\n", sample.Address, sample.Password, sample.Role)
-		if host != "" {
-			fmt.Fprintf(w, "  curl --cacert %s --url 'imaps://%s:%s/INBOX' --user '%s:%s' -X 'EXAMINE INBOX'\n", srv.Certs.CAFile, host, port, sample.Address, sample.Password)
-		}
-	}
-	if f.accounts != "" {
-		fmt.Fprintf(w, "all accounts: %s\n", f.accounts)
-	} else {
-		fmt.Fprintln(w, "all accounts with passwords: --accounts FILE (the admin API never serves passwords)")
-	}
-	fmt.Fprintln(w, "\nCtrl-C to stop.")
+// serveFlagOf names the flag that sets each mailsim.Config field and serve
+// option, for the errors that name the field.
+var serveFlagOf = map[string]string{
+	"Users": "--users", "MessagesPerUser": "--messages", "AuditLog": "--audit-log", "AccountsFile": "--accounts",
+	"Limits.IMAPSessions": "--imap-max-sessions", "Limits.IMAPSessionsPerSource": "--imap-max-sessions-per-source",
+	"Limits.MXSessions": "--mx-max-sessions", "Limits.MXSessionsPerSource": "--mx-max-sessions-per-source",
+	"Limits.SubmissionSessions": "--submission-max-sessions", "Limits.SubmissionSessionsPerSource": "--submission-max-sessions-per-source",
+	"Limits.IMAPPreAuthTimeout": "--imap-login-timeout", "Limits.IMAPIdleTimeout": "--imap-idle-timeout",
+	"Limits.SMTPCommandTimeout": "--smtp-command-timeout", "Limits.SMTPDataTimeout": "--smtp-data-timeout",
+	"Limits.TLSHandshakeTimeout": "--tls-handshake-timeout", "Limits.MIMEDepth": "--max-mime-depth", "Limits.MIMEParts": "--max-mime-parts",
+	"Throttle.FailureDelay": "--auth-failure-delay", "Throttle.MaxFailuresPerSource": "--auth-max-failures-per-source",
+	"Throttle.MaxFailuresPerAccount": "--auth-max-failures-per-account", "Throttle.Window": "--auth-failure-window",
 }
 
-func splitHostPort(a string) (string, string) {
-	i := strings.LastIndexByte(a, ':')
-	if i < 0 {
-		return "", ""
+// serveError names the flag in an error about a mailsim.Config field.
+func serveError(err error) error {
+	var fe *mailsim.FieldError
+	if !errors.As(err, &fe) || serveFlagOf[fe.Field] == "" {
+		return err
 	}
-	return a[:i], a[i+1:]
+	if fe.Op != "" {
+		return usageError{fmt.Errorf("%s: %w", serveFlagOf[fe.Field], fe.Err)}
+	}
+	return usageError{fmt.Errorf("%s %w", serveFlagOf[fe.Field], fe.Err)}
 }
 
 // dockerServeFlags are serve's container options.
@@ -303,27 +192,7 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 	if f.auditLog != "" || f.certDir != "" || f.proxyProtocol || f.virtualClock || len(f.adminHosts) > 0 || f.adminToken != "" {
 		return usageError{fmt.Errorf("--docker does not take --audit-log, --cert-dir, --proxy-protocol, --virtual-clock, --admin-host or --admin-token: the audit trail is on the admin API (GET /api/events, token printed below)")}
 	}
-	if f.docker.sweep {
-		n, err := container.Sweep(ctx)
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			fmt.Fprintf(stderr, "removed %d leftover containers/networks\n", n)
-		}
-	}
-	t0 := time.Now()
-	fmt.Fprintln(stderr, "building or finding the mailsim image (a static go build, then docker build FROM scratch on a change; the first build takes a minute or two)")
-	img, err := container.BuildImage(ctx, container.BuildOptions{})
-	if err != nil {
-		return err
-	}
-	how := "built"
-	if img.Cached {
-		how = "cached"
-	}
-	fmt.Fprintf(stderr, "image %s (%s in %s)\n", img.Tag, how, img.Took.Round(time.Millisecond))
-	opts := container.Options{Image: img.Tag, Seed: f.seed, Users: f.users, Messages: f.messages, AllowPlaintext: f.allowPlaintext, RunID: f.runID}
+	opts := container.Options{Seed: f.seed, Users: f.users, Messages: f.messages, AllowPlaintext: f.allowPlaintext, RunID: f.runID}
 	if f.start != "" {
 		t, err := time.Parse(time.RFC3339, f.start)
 		if err != nil {
@@ -334,44 +203,7 @@ func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer
 		}
 		opts.Start = t
 	}
-	m, err := container.Start(ctx, opts)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	fmt.Fprintf(stdout, "mailsim container ready in %s (start-to-ready %s): %d accounts, network %s, hosts %s\n\n",
-		time.Since(t0).Round(time.Millisecond), m.StartToReady.Round(time.Millisecond), len(m.Accounts), m.NetworkName, strings.Join(container.Aliases, ", "))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  IMAP\t%s\tSTARTTLS\n  IMAPS\t%s\timplicit TLS\n  submission\t%s\tSMTP AUTH, STARTTLS\n  MX\t%s\tinbound SMTP\n  admin API\t%s\t%s/healthz\n",
-		m.IMAPAddr, m.IMAPSAddr, m.SubmissionAddr, m.MXAddr, strings.TrimPrefix(m.AdminURL, "http://"), m.AdminURL)
-	tw.Flush()
-	ca, err := os.CreateTemp("", "mailsim-ca-*.pem")
-	if err == nil {
-		ca.Write(m.CAPEM)
-		ca.Close()
-		defer os.Remove(ca.Name())
-		fmt.Fprintf(stdout, "\nTLS: trust the CA in %s\n", ca.Name())
-	}
-	fmt.Fprintf(stdout, "admin token: %s  (send Authorization: Bearer <token>)\n", m.Token)
-	if f.accounts != "" {
-		if err := mailsim.WriteAccounts(f.accounts, m.Accounts); err != nil {
-			return usageError{fmt.Errorf("--accounts: %w", err)}
-		}
-		fmt.Fprintf(stdout, "all accounts: %s\n", f.accounts)
-	}
-	for _, a := range m.Accounts {
-		if a.Kind == "person" {
-			fmt.Fprintf(stdout, "\nlog in, e.g.: %s / %s (%s)\n", a.Address, a.Password, a.Role)
-			break
-		}
-	}
-	fmt.Fprintln(stdout, "\nCtrl-C to stop (the container and its network are removed).")
-	<-ctx.Done()
-	fmt.Fprintln(stderr, "\nstopping the container...")
-	t1 := time.Now()
-	err = m.Close()
-	fmt.Fprintf(stderr, "stopped and removed in %s\n", time.Since(t1).Round(time.Millisecond))
-	return err
+	return serveError(container.Serve(ctx, container.ServeOptions{Options: opts, Sweep: f.docker.sweep, AccountsFile: f.accounts, Stdout: stdout, Stderr: stderr}))
 }
 
 // registerLimitFlags adds the mail system's limits, timeouts and optional
@@ -395,23 +227,4 @@ func registerLimitFlags(fl *pflag.FlagSet, l *mailsim.Limits, t *throttle.Config
 	fl.IntVar(&t.MaxFailuresPerSource, "auth-max-failures-per-source", 0, "throttling: refuse logins from a source address after this many failures in --auth-failure-window (0: off)")
 	fl.IntVar(&t.MaxFailuresPerAccount, "auth-max-failures-per-account", 0, "throttling: refuse logins to an account after this many failures in --auth-failure-window (0: off)")
 	fl.DurationVar(&t.Window, "auth-failure-window", 15*60e9, "throttling: how long a failed login counts (scenario time)")
-}
-
-// checkLimits refuses negative limits and timeouts.
-func checkLimits(l mailsim.Limits, t throttle.Config) error {
-	for name, v := range map[string]int64{
-		"--imap-max-sessions": int64(l.IMAPSessions), "--imap-max-sessions-per-source": int64(l.IMAPSessionsPerSource),
-		"--mx-max-sessions": int64(l.MXSessions), "--mx-max-sessions-per-source": int64(l.MXSessionsPerSource),
-		"--submission-max-sessions": int64(l.SubmissionSessions), "--submission-max-sessions-per-source": int64(l.SubmissionSessionsPerSource),
-		"--imap-login-timeout": int64(l.IMAPPreAuthTimeout), "--imap-idle-timeout": int64(l.IMAPIdleTimeout),
-		"--smtp-command-timeout": int64(l.SMTPCommandTimeout), "--smtp-data-timeout": int64(l.SMTPDataTimeout),
-		"--tls-handshake-timeout": int64(l.TLSHandshakeTimeout), "--max-mime-depth": int64(l.MIMEDepth), "--max-mime-parts": int64(l.MIMEParts),
-		"--auth-failure-delay": int64(t.FailureDelay), "--auth-max-failures-per-source": int64(t.MaxFailuresPerSource),
-		"--auth-max-failures-per-account": int64(t.MaxFailuresPerAccount), "--auth-failure-window": int64(t.Window),
-	} {
-		if v < 0 {
-			return usageError{fmt.Errorf("%s must not be negative", name)}
-		}
-	}
-	return nil
 }

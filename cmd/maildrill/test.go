@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/alertsrc"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
@@ -23,63 +22,46 @@ import (
 
 // alertFlags bring in alerts from an outside detection system.
 type alertFlags struct {
-	webhook, token, file, command, mapping string
-	wait                                   time.Duration
-	noEngine                               bool
+	alertsrc.IntakeConfig
+	wait     time.Duration
+	noEngine bool
 }
 
 func (f *alertFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.webhook, "alerts-webhook", "", "receive outside alerts POSTed as JSON to http://ADDR/ (host:port)")
-	fl.StringVar(&f.token, "alerts-token", "", "require this bearer token on the alert webhook")
-	fl.StringVar(&f.file, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
-	fl.StringVar(&f.command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
-	fl.StringVar(&f.mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
+	fl.StringVar(&f.Webhook, "alerts-webhook", "", "receive outside alerts POSTed as JSON to http://ADDR/ (host:port)")
+	fl.StringVar(&f.Token, "alerts-token", "", "require this bearer token on the alert webhook")
+	fl.StringVar(&f.File, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
+	fl.StringVar(&f.Command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
+	fl.StringVar(&f.Mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
 	fl.DurationVar(&f.wait, "alerts-wait", 30*time.Second, "after each run, wait up to this long (wall time) for outside alerts that arrive late")
 	fl.BoolVar(&f.noEngine, "no-engine", false, "judge outside alerts only: do not run the built-in rule engine")
 }
 
-func (f *alertFlags) any() bool { return f.webhook != "" || f.file != "" || f.command != "" }
-
 // open starts the suite's outside alert intake; nil without a source.
 func (f *alertFlags) open(stderr io.Writer) (*alertsrc.Intake, error) {
-	if !f.any() {
-		if f.noEngine {
-			return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
-		}
-		return nil, nil
-	}
-	m, err := alertsrc.ParseMapping(f.mapping)
-	if err != nil {
-		return nil, fmt.Errorf("--alerts-map: %w", err)
-	}
-	in := &alertsrc.Intake{Mapping: m, File: f.file, Command: f.command}
-	if f.webhook != "" {
-		if err := in.Listen(f.webhook, f.token); err != nil {
-			return nil, fmt.Errorf("--alerts-webhook: %w", err)
-		}
+	in, err := alertsrc.Open(f.IntakeConfig)
+	var ie *alertsrc.IntakeError
+	switch {
+	case errors.As(err, &ie):
+		return nil, fmt.Errorf("--alerts-%s: %w", map[string]string{"Mapping": "map", "Webhook": "webhook"}[ie.Field], ie.Err)
+	case in == nil && f.noEngine:
+		return nil, errors.New("--no-engine needs an outside alert source (--alerts-webhook, --alerts-file or --alerts-command)")
+	case in.URL() != "":
 		fmt.Fprintf(stderr, "outside alerts: POST to %s\n", in.URL())
 	}
-	return in, nil
+	return in, err
 }
 
 type testFlags struct {
-	reports  reportFlags
-	alerts   alertFlags
-	speed    float64
-	jobs     int
-	shard    string
-	rules    string
-	seed     int64
-	deadline time.Duration
-	record   string
-	quiet    bool
-	verbose  bool
-	cache    string
-	target   string
-	profile  string
-	// failOnNoise makes every unexpected alert a failure.
-	failOnNoise bool
+	scenarioFlags
+	reports reportFlags
+	alerts  alertFlags
+	jobs    int
+	shard   string
+	rules   string
+	record  string
+	quiet   bool
 }
 
 func newTestCmd() *cobra.Command {
@@ -107,55 +89,34 @@ scenario runs on exactly one of them.`,
 			return runTest(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
+	f.scenarioFlags.register(cmd)
 	f.reports.register(cmd)
 	f.alerts.register(cmd)
 	fl := cmd.Flags()
-	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (1: real time, for outside SIEMs)")
-	fl.StringVar(&f.target, "target", "", "run every scenario on this target: embedded, docker or dovecot (default: what each scenario names, embedded)")
-	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock or enhanced")
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
 	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
-	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
-	fl.StringVar(&f.cache, "corpus-cache", defaultCorpusCache(), "keep generated attachments in DIR between runs ('off' to disable)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped) and the events behind each unexpected alert")
-	fl.BoolVar(&f.failOnNoise, "fail-on-noise", false, "fail (exit 1) when any alert is not covered by an expectation, reported per rule")
 	return cmd
 }
 
-// parseShard reads "k/n".
-func parseShard(s string) (k, n int, err error) {
-	if s == "" {
-		return 1, 1, nil
-	}
-	a, b, ok := strings.Cut(s, "/")
-	k, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || k < 1 || k > n {
-		return 0, 0, fmt.Errorf("--shard %q: want k/n with 1 ≤ k ≤ n, e.g. 2/3", s)
-	}
-	return k, n, nil
-}
-
 func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io.Writer) error {
-	k, n, err := parseShard(f.shard)
+	k, n, err := scenarios.ParseShard(f.shard)
 	if err != nil {
-		return usageError{err}
+		return usageError{fmt.Errorf("--shard %q: %w", f.shard, err)}
 	}
 	if f.jobs < 1 {
 		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
 	}
-	if err := checkTarget(f.target, f.profile); err != nil {
+	if err := f.check(); err != nil {
 		return err
 	}
 	list, err := scenarios.LoadSuite(args)
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := detectors.LoadRulePack(f.rules) // a bad rule or pack.yml, once, before any run
+	pack, err := rulepack.Load(f.rules) // a bad rule or pack.yml, once, before any run
 	if err != nil {
 		return usageError{rulesError(f.rules, err)}
 	}
@@ -165,9 +126,6 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 			return usageError{fmt.Errorf("--record: %w", err)}
 		}
 	}
-	if f.speed < 0 {
-		return usageError{errors.New("--speed must be positive")}
-	}
 	if f.alerts.noEngine {
 		// No rule: only outside alerts. Their rules are the outside
 		// system's, so the expectations cannot be resolved against any
@@ -175,7 +133,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		// The organisation's names still are.
 		rules = []*sigma.Rule{}
 	} else {
-		detectors.ReportUnfireableRules(stderr, rules, f.verbose)
+		rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	}
 	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
 		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
@@ -193,26 +151,19 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	opts := scenariorun.Options{Seed: f.seed, Rules: rules, RulesConfig: &pack.Config, WallDeadline: f.deadline, Speed: f.speed,
-		Target: f.target, DovecotProfile: f.profile, Version: version}
-	if f.cache != "off" {
-		opts.CorpusCacheDir = f.cache
-	}
+	opts := f.options()
+	opts.Rules, opts.RulesConfig = rules, &pack.Config
 	tableOf := make([]bytes.Buffer, len(list))
 	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
 			if r.Result != nil {
-				report.WriteVerdicts(&tableOf[i], r.Result, false)
-				report.WriteNoise(&tableOf[i], r.Result, f.verbose)
+				report.WriteTables(&tableOf[i], r.Result, false, f.verbose)
 			}
-			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), colorOK(stderr)))
+			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr)))
 		}}
 	outs := suite.Run(ctx, list)
 
-	tables := stdout
-	if f.reports.toStdout() {
-		tables = stderr
-	}
+	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run
 	for i, o := range outs {
 		runs = append(runs, reportRun(o, f.speed))
@@ -228,20 +179,12 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
-	sm := rep.Summary
-	passed := 0
-	for _, s := range rep.Scenarios {
-		if s.Passed {
-			passed++
-		}
-	}
-	fmt.Fprintf(stderr, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met; unexpected alerts: %d\n",
-		passed, sm.Scenarios-passed, sm.Passed, sm.Failed, sm.Unexpected)
+	report.WriteSummary(stderr, rep)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	if !rep.Passed {
-		return failedError{fmt.Sprintf("%d of %d scenario(s) failed", sm.Scenarios-passed, sm.Scenarios)}
+		return failedError{fmt.Sprintf("%d of %d scenario(s) failed", rep.Summary.Scenarios-rep.ScenariosPassed(), rep.Summary.Scenarios)}
 	}
 	return nil
 }

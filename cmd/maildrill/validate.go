@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -27,12 +24,11 @@ problem is printed with file:line:col and a hint. Exit 0 when all are
 valid, 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var errs []error
 			args, err := scenarios.ExpandDirs(args)
 			if err != nil {
 				return usageError{err}
 			}
-			pack, err := detectors.LoadRulePack(rulesPath)
+			pack, err := rulepack.Load(rulesPath)
 			if err != nil {
 				return usageError{rulesError(rulesPath, err)}
 			}
@@ -40,19 +36,8 @@ valid, 2 otherwise.`,
 			if err != nil {
 				return usageError{err}
 			}
-			for _, a := range args {
-				sc, err := scenarios.Load(a)
-				if err == nil {
-					err = scenarios.ResolveAll(sc, rules, seed)
-				}
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s, %d actors, %d expectations)\n", a, sc.ID, len(sc.Actors), len(sc.Expect))
-			}
-			if len(errs) > 0 {
-				return usageError{errors.Join(errs...)}
+			if err := scenarios.CheckFiles(cmd.OutOrStdout(), args, rules, seed); err != nil {
+				return usageError{err}
 			}
 			return nil
 		},

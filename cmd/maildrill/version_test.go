@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,19 +47,4 @@ func TestVersionBinary(t *testing.T) {
 		lines = append(lines, string(out))
 	}
 	assert.Equal(t, lines[0], lines[1], "version and --version print the same")
-}
-
-func TestBuildCommit(t *testing.T) {
-	const rev = "0123456789abcdef0123456789abcdef01234567"
-	info := func(kv ...string) *debug.BuildInfo {
-		bi := &debug.BuildInfo{}
-		for i := 0; i < len(kv); i += 2 {
-			bi.Settings = append(bi.Settings, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
-		}
-		return bi
-	}
-	assert.Equal(t, rev, buildCommit(info("vcs", "git", "vcs.revision", rev, "vcs.modified", "false"), true))
-	assert.Equal(t, rev+"-dirty", buildCommit(info("vcs.revision", rev, "vcs.modified", "true"), true))
-	assert.Equal(t, "unknown", buildCommit(info("-buildvcs", "false"), true), "built without VCS stamping")
-	assert.Equal(t, "unknown", buildCommit(nil, false), "no build information")
 }

@@ -53,3 +53,43 @@ func (in *Intake) Close() {
 		in.webhook.Close()
 	}
 }
+
+// IntakeConfig says where a suite's outside alerts come from; every field
+// may be empty.
+type IntakeConfig struct {
+	// Webhook is the host:port a webhook listens on, Token the bearer
+	// token it requires.
+	Webhook, Token string
+	// File and Command are read again on each poll (see Intake).
+	File, Command string
+	// Mapping is the text of the field mapping (ParseMapping).
+	Mapping string
+}
+
+// IntakeError is a refused IntakeConfig field: "Mapping" or "Webhook".
+type IntakeError struct {
+	Field string
+	Err   error
+}
+
+func (e *IntakeError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *IntakeError) Unwrap() error { return e.Err }
+
+// Open parses c's mapping and starts its webhook; nil (and no error)
+// when c names no source.
+func Open(c IntakeConfig) (*Intake, error) {
+	if c.Webhook == "" && c.File == "" && c.Command == "" {
+		return nil, nil
+	}
+	m, err := ParseMapping(c.Mapping)
+	if err != nil {
+		return nil, &IntakeError{Field: "Mapping", Err: err}
+	}
+	in := &Intake{Mapping: m, File: c.File, Command: c.Command}
+	if c.Webhook != "" {
+		if err := in.Listen(c.Webhook, c.Token); err != nil {
+			return nil, &IntakeError{Field: "Webhook", Err: err}
+		}
+	}
+	return in, nil
+}

@@ -7,6 +7,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -215,7 +217,7 @@ func FS(fsys fs.FS, root string, cfg detectors.Config) ([]Problem, int, error) {
 			return nil, 0, err
 		}
 		if path.Clean(f) == path.Join(root, detectors.PackFile) { // the pack's settings, not a rule
-			if _, err := detectors.ParsePackSettings(data, cfg.YAML); err != nil {
+			if _, err := rulepack.ParseSettings(data, cfg.YAML); err != nil {
 				probs = append(probs, Problem{File: f, Msg: "pack settings: " + err.Error()})
 			}
 			continue
@@ -279,4 +281,18 @@ func describeLogsource(l sigma.Logsource) string {
 		}
 	}
 	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+// Write writes each problem (its file under dir, when given), how the time
+// modifiers read times (tm) and a summary line naming the pack by label.
+func Write(w io.Writer, probs []Problem, files int, dir, label, tm string) {
+	prefix := ""
+	if dir != "" {
+		prefix = strings.TrimSuffix(dir, "/") + "/"
+	}
+	for _, p := range probs {
+		fmt.Fprintf(w, "%s%s\n", prefix, p)
+	}
+	fmt.Fprintf(w, "time modifiers: %s\n", tm)
+	fmt.Fprintf(w, "%s: %d files, %d problems\n", label, files, len(probs))
 }

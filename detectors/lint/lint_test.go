@@ -6,14 +6,13 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/maildrill/maildrill/detectors"
 )
 
 func TestPackIsClean(t *testing.T) {
-	probs, files, err := FS(detectors.Pack(), ".", detectors.PackConfig())
+	probs, files, err := FS(rulepack.FS(), ".", rulepack.Config())
 	require.NoError(t, err)
 	assert.Greater(t, files, 14)
 	assert.Empty(t, probs)
@@ -25,7 +24,7 @@ func TestProblemsArePositioned(t *testing.T) {
 		"b.yml": {Data: []byte("title: x\nlogsource: {product: windows}\ndetection:\n  sel: {a: 1}\n  condition: sel\n")},
 		"c.yml": {Data: []byte("title: [\n")},
 	}
-	probs, files, err := FS(fsys, ".", detectors.PackConfig())
+	probs, files, err := FS(fsys, ".", rulepack.Config())
 	require.NoError(t, err)
 	assert.Equal(t, 3, files)
 	var got []string
@@ -67,7 +66,7 @@ func TestFSRefusesYAMLBombs(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	probs, files, err := FS(fsys, ".", detectors.PackConfig())
+	probs, files, err := FS(fsys, ".", rulepack.Config())
 	runtime.ReadMemStats(&after)
 	require.NoError(t, err)
 	assert.Equal(t, 3, files)

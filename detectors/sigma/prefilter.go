@@ -323,7 +323,6 @@ func foldNonASCII(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
 }
 
-
 // ---- what a rule needs
 
 // A clause is a set of literals at least one of which an event must have;

@@ -95,6 +95,13 @@ func humanBytes(b int64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
+// WriteTables writes a run's verdict table (WriteVerdicts) and the alerts
+// no expectation covers (WriteNoise).
+func WriteTables(w io.Writer, res *scenarios.Result, color, verbose bool) {
+	WriteVerdicts(w, res, color)
+	WriteNoise(w, res, verbose)
+}
+
 // WriteVerdicts writes a run's summary line and verdict table as the
 // terminal shows them (color: ANSI colours).
 func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {

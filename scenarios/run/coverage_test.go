@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -44,7 +44,7 @@ func TestRuleCoverage(t *testing.T) {
 		}
 		lib = append(lib, sc)
 	}
-	rules, err := detectors.PackRules()
+	rules, err := rulepack.Rules()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/alertsrc"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/scenarios"
 )
@@ -57,7 +58,7 @@ func TestJudgeRecordingRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, res.RunID, runID)
 	require.NoError(t, log.CheckRecording(sc, runID, false, &bytes.Buffer{}))
-	pack, err := detectors.LoadRulePack("")
+	pack, err := rulepack.Load("")
 	require.NoError(t, err)
 	eng, err := detectors.NewEngine(pack.Rules, pack.Config)
 	require.NoError(t, err)

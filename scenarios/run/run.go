@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
@@ -37,8 +38,8 @@ type Options struct {
 	// Rules are the detection rules; nil runs the built-in pack.
 	Rules []*sigma.Rule
 	// RulesConfig configures the engine (placeholders, the time modifiers'
-	// zone); nil is the built-in pack's (detectors.PackConfig). A rules
-	// directory brings its own (detectors.ConfigFS reads its pack.yml).
+	// zone); nil is the built-in pack's (rulepack.Config). A rules
+	// directory brings its own (rulepack.ConfigFS reads its pack.yml).
 	RulesConfig *detectors.Config
 	// Events and Truth, when set, receive the audit events and the ground
 	// truth as JSON lines.
@@ -429,7 +430,7 @@ func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, e
 		return nil, err
 	}
 	if cfg == nil {
-		c := detectors.PackConfig()
+		c := rulepack.Config()
 		cfg = &c
 	}
 	return detectors.NewEngine(rules, *cfg)

@@ -1,4 +1,4 @@
-package detectors
+package rulepack
 
 import (
 	"fmt"
@@ -7,43 +7,34 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestPackLoads(t *testing.T) {
-	rules, err := PackRules()
+	rules, err := Rules()
 	require.NoError(t, err)
-	e, err := NewEngine(rules, PackConfig())
+	e, err := detectors.NewEngine(rules, Config())
 	require.NoError(t, err)
 	assert.Empty(t, e.Inactive(), "every pack rule must run on maildrill events")
-	alerting := 0
-	for _, rn := range e.nodes {
-		if rn.alerting {
-			alerting++
-			assert.NotEmpty(t, rn.rule.Description, rn.rule.Title)
-			assert.NotEmpty(t, rn.rule.Level, rn.rule.Title)
-			assert.NotEmpty(t, rn.rule.ID, rn.rule.Title)
-			assert.Equal(t, "maildrill", logsourceProduct(e, rn), rn.rule.Title)
+	for _, r := range rules {
+		if r.Detection != nil {
+			assert.Equal(t, "maildrill", r.Logsource.Product, r.Title)
 		}
 	}
-	assert.GreaterOrEqual(t, alerting, 15)
-}
-
-func logsourceProduct(e *Engine, rn *ruleNode) string {
-	if rn.rule.Detection != nil {
-		return rn.rule.Logsource.Product
+	cat, err := detectors.Catalogue(rules, Config())
+	require.NoError(t, err)
+	for _, r := range cat {
+		assert.NotEmpty(t, r.Description, r.Title)
+		assert.NotEmpty(t, r.Level, r.Title)
+		assert.NotEmpty(t, r.ID, r.Title)
 	}
-	for _, k := range rn.kids {
-		if p := logsourceProduct(e, k); p != "" {
-			return p
-		}
-	}
-	return ""
+	assert.GreaterOrEqual(t, len(cat), 15)
 }
 
 func TestPackSamples(t *testing.T) {
-	res, err := RunSamples(Pack(), ".", PackConfig())
+	res, err := detectors.RunSamples(FS(), ".", Config())
 	require.NoError(t, err)
 	require.NotEmpty(t, res)
 	for _, r := range res {
@@ -55,16 +46,16 @@ func TestPackSamples(t *testing.T) {
 
 // The README's rule table lists every file of the pack.
 func TestReadmeListsPack(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
-	entries, err := fs.Glob(Pack(), "*.yml")
+	entries, err := fs.Glob(FS(), "*.yml")
 	require.NoError(t, err)
 	require.NotEmpty(t, entries)
-	entries = slices.DeleteFunc(entries, func(f string) bool { return f == PackFile })
+	entries = slices.DeleteFunc(entries, func(f string) bool { return f == File })
 	for _, f := range entries {
 		assert.Contains(t, string(readme), "| `"+f+"` |", "README rule table misses %s", f)
 	}
-	rules, err := PackRules()
+	rules, err := Rules()
 	require.NoError(t, err)
 	assert.Contains(t, string(readme), fmt.Sprintf("(%d alerting rules, %d rules in all)", len(entries), len(rules)))
 }

@@ -1,4 +1,4 @@
-package detectors
+package rulepack
 
 import (
 	"fmt"
@@ -8,20 +8,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // hourFires reports whether a rule '@timestamp|hour: hour' fires on an
 // event at ts (RFC 3339, as written in the JSON line) under cfg.
-func hourFires(t *testing.T, cfg Config, hour int, ts string) bool {
+func hourFires(t *testing.T, cfg detectors.Config, hour int, ts string) bool {
 	t.Helper()
 	rule := fmt.Sprintf("title: hour %d\nid: h%d\nlogsource: {product: maildrill}\ndetection:\n  sel:\n    '@timestamp|hour': %d\n  condition: sel\n", hour, hour, hour)
-	rules, errs := ParseRules("h.yml", []byte(rule))
+	rules, errs := detectors.ParseRules("h.yml", []byte(rule))
 	require.Empty(t, errs)
-	eng, err := NewEngine(rules, cfg)
+	eng, err := detectors.NewEngine(rules, cfg)
 	require.NoError(t, err)
-	ev, err := ParseJSONEvent([]byte(`{"@timestamp":"`+ts+`","event.id":"e1","event.action":"imap.login"}`), JSONOptions{})
+	ev, err := detectors.ParseJSONEvent([]byte(`{"@timestamp":"`+ts+`","event.id":"e1","event.action":"imap.login"}`), detectors.JSONOptions{})
 	require.NoError(t, err)
 	return len(eng.Process(ev))+len(eng.Flush()) > 0
 }
@@ -29,7 +30,7 @@ func hourFires(t *testing.T, cfg Config, hour int, ts string) bool {
 // The Sigma specification: time modifiers take the value as written, with
 // no time-zone conversion. That is the engine's default (Location nil).
 func TestTimeModifiersAsWrittenByDefault(t *testing.T) {
-	var def Config
+	var def detectors.Config
 	assert.True(t, hourFires(t, def, 21, "2025-12-11T21:59:59Z"))
 	assert.False(t, hourFires(t, def, 22, "2025-12-11T21:59:59Z"))
 	assert.True(t, hourFires(t, def, 22, "2025-12-11T22:59:59+01:00"), "the event's own offset")
@@ -39,17 +40,17 @@ func TestTimeModifiersAsWrittenByDefault(t *testing.T) {
 // The built-in pack reads office hours in Europe/Paris, and says so in its
 // pack.yml.
 func TestPackTimeZoneIsExplicit(t *testing.T) {
-	s, found, err := ReadPackSettings(Pack(), ".", yamlsafe.Limits{})
+	s, found, err := ReadSettings(FS(), ".", yamlsafe.Limits{})
 	require.NoError(t, err)
 	require.True(t, found, "rules/pack.yml")
 	assert.Equal(t, "Europe/Paris", s.TimeModifiers.Timezone)
-	cfg := PackConfig()
+	cfg := Config()
 	require.NotNil(t, cfg.Location)
 	assert.Equal(t, "Europe/Paris", cfg.Location.String())
 	assert.True(t, hourFires(t, cfg, 22, "2025-12-11T21:59:59Z"), "21:59:59Z is 22:59:59 in Paris")
 	assert.False(t, hourFires(t, cfg, 21, "2025-12-11T21:59:59Z"))
-	assert.Equal(t, "Europe/Paris (pack.yml)", TimeModifiersText(cfg.Location, PackFile))
-	assert.Equal(t, "as written (no time-zone conversion)", TimeModifiersText(nil, PackFile))
+	assert.Equal(t, "Europe/Paris (pack.yml)", TimeModifiersText(cfg.Location, File))
+	assert.Equal(t, "as written (no time-zone conversion)", TimeModifiersText(nil, File))
 }
 
 func TestConfigFS(t *testing.T) {
@@ -68,7 +69,7 @@ func TestConfigFS(t *testing.T) {
 		assert.True(t, found)
 		require.NotNil(t, cfg.Location)
 		assert.Equal(t, "America/New_York", cfg.Location.String())
-		rules, errs := LoadFS(fsys, ".")
+		rules, errs := detectors.LoadFS(fsys, ".")
 		assert.Empty(t, errs, "pack.yml is not a rule")
 		assert.Len(t, rules, 1)
 	})
@@ -95,8 +96,8 @@ func TestConfigFS(t *testing.T) {
 
 // A pack.yml below the root is not the pack's settings: it is loaded as a
 // rule file (and refused as one here).
-func TestPackFileOnlyAtRoot(t *testing.T) {
-	_, errs := LoadFS(fstest.MapFS{"sub/pack.yml": {Data: []byte("time_modifiers:\n  timezone: UTC\n")}}, ".")
+func TestFileOnlyAtRoot(t *testing.T) {
+	_, errs := detectors.LoadFS(fstest.MapFS{"sub/pack.yml": {Data: []byte("time_modifiers:\n  timezone: UTC\n")}}, ".")
 	require.NotEmpty(t, errs)
 	var se *sigma.Error
 	assert.ErrorAs(t, errs[0], &se)

@@ -1,4 +1,4 @@
-package detectors
+package rulepack
 
 import (
 	"flag"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -22,31 +23,22 @@ const (
 // ruleTableMarkdown is the README's table of the built-in pack, one row per
 // alerting rule in file order, read from the rules themselves.
 func ruleTableMarkdown() (string, error) {
-	rules, err := PackRules()
+	rules, err := Rules()
 	if err != nil {
 		return "", err
 	}
-	eng, err := NewEngine(rules, PackConfig())
+	cat, err := detectors.Catalogue(rules, Config())
 	if err != nil {
 		return "", err
 	}
 	var b strings.Builder
 	b.WriteString("| file | rule | type | fires on | level | ATT&CK |\n|---|---|---|---|---|---|\n")
-	for _, rn := range eng.nodes {
-		if !rn.alerting || (rn.m == nil && rn.cdef == nil) {
-			continue
+	for _, r := range cat {
+		typ, cond := "detection", "one event: "+firstSentence(r.Description)
+		if r.Correlation != nil {
+			typ, cond = r.Correlation.Type, correlationText(r.Correlation)
 		}
-		typ, cond := "detection", "one event: "+firstSentence(rn.rule.Description)
-		if rn.cdef != nil {
-			typ, cond = rn.cdef.Type, correlationText(rn.cdef)
-		}
-		var attack []string
-		for _, t := range rn.rule.Tags {
-			if strings.HasPrefix(t, "attack.t") {
-				attack = append(attack, strings.ToUpper(strings.TrimPrefix(t, "attack.")))
-			}
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", rn.rule.File, mdCell(rn.rule.Title), typ, mdCell(cond), rn.rule.Level, strings.Join(attack, ", "))
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.File, mdCell(r.Title), typ, mdCell(cond), r.Level, strings.Join(r.Attack, ", "))
 	}
 	return strings.TrimSuffix(b.String(), "\n"), nil
 }
@@ -110,9 +102,9 @@ func firstSentence(s string) string {
 func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 
 // The README's rule table is generated from the pack's rules; a stale one
-// fails here. go test ./detectors -run TestReadmeRuleTable -update rewrites it.
+// fails here. go test ./detectors/rulepack -run TestReadmeRuleTable -update rewrites it.
 func TestReadmeRuleTable(t *testing.T) {
-	src, err := os.ReadFile("README.md")
+	src, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,12 +120,12 @@ func TestReadmeRuleTable(t *testing.T) {
 	i += strings.Index(doc[i:], "\n") + 1
 	got := doc[:i] + table + "\n" + doc[j:]
 	if *update {
-		if err := os.WriteFile("README.md", []byte(got), 0o644); err != nil {
+		if err := os.WriteFile("../README.md", []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	if got != doc {
-		t.Errorf("README.md: the rule table is stale: go test ./detectors -run TestReadmeRuleTable -update")
+		t.Errorf("README.md: the rule table is stale: go test ./detectors/rulepack -run TestReadmeRuleTable -update")
 	}
 }

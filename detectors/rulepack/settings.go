@@ -1,4 +1,4 @@
-package detectors
+package rulepack
 
 import (
 	"errors"
@@ -9,15 +9,16 @@ import (
 
 	"github.com/goccy/go-yaml"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
-// PackFile is the name of a rule pack's configuration file, at the root of
-// the pack's directory. It is not a rule file: loaders and lint skip it.
-const PackFile = "pack.yml"
+// File is the name of a rule pack's configuration file, at the root of
+// the pack's directory (detectors.File: loaders and lint skip it).
+const File = detectors.PackFile
 
-// PackSettings are the settings a rule pack declares in its PackFile.
-type PackSettings struct {
+// Settings are the settings a rule pack declares in its File.
+type Settings struct {
 	TimeModifiers TimeModifierSettings `yaml:"time_modifiers"`
 }
 
@@ -31,7 +32,7 @@ type TimeModifierSettings struct {
 }
 
 // Location is the time zone of s (nil: the value as written).
-func (s PackSettings) Location() (*time.Location, error) {
+func (s Settings) Location() (*time.Location, error) {
 	if s.TimeModifiers.Timezone == "" {
 		return nil, nil
 	}
@@ -42,58 +43,52 @@ func (s PackSettings) Location() (*time.Location, error) {
 	return loc, nil
 }
 
-// isPackFile reports whether p (a path in a pack walked from root) is the
-// pack's configuration file.
-func isPackFile(root, p string) bool {
-	return path.Clean(p) == path.Join(root, PackFile)
-}
-
-// ReadPackSettings reads root/PackFile of fsys within the YAML limits l.
+// ReadSettings reads root/File of fsys within the YAML limits l.
 // found is false (and the settings zero) when the pack has no such file.
 // Unknown keys and unknown time zones are errors naming the file.
-func ReadPackSettings(fsys fs.FS, root string, l yamlsafe.Limits) (s PackSettings, found bool, err error) {
-	name := path.Join(root, PackFile)
+func ReadSettings(fsys fs.FS, root string, l yamlsafe.Limits) (s Settings, found bool, err error) {
+	name := path.Join(root, File)
 	data, err := yamlsafe.ReadFS(fsys, name, l)
 	if errors.Is(err, fs.ErrNotExist) {
-		return PackSettings{}, false, nil
+		return Settings{}, false, nil
 	}
 	if err != nil {
-		return PackSettings{}, true, fmt.Errorf("%s: %w", name, err)
+		return Settings{}, true, fmt.Errorf("%s: %w", name, err)
 	}
-	s, err = ParsePackSettings(data, l)
+	s, err = ParseSettings(data, l)
 	if err != nil {
-		return PackSettings{}, true, fmt.Errorf("%s: %w", name, err)
+		return Settings{}, true, fmt.Errorf("%s: %w", name, err)
 	}
 	return s, true, nil
 }
 
-// ParsePackSettings parses the content of a PackFile within the YAML limits
+// ParseSettings parses the content of a File within the YAML limits
 // l; unknown keys are refused.
-func ParsePackSettings(data []byte, l yamlsafe.Limits) (PackSettings, error) {
-	var s PackSettings
+func ParseSettings(data []byte, l yamlsafe.Limits) (Settings, error) {
+	var s Settings
 	if _, err := yamlsafe.Parse(data, l); err != nil {
 		return s, err
 	}
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.DisallowUnknownField()); err != nil {
-		return PackSettings{}, fmt.Errorf("%s (known keys: time_modifiers.timezone)", yaml.FormatError(err, false, false))
+		return Settings{}, fmt.Errorf("%s (known keys: time_modifiers.timezone)", yaml.FormatError(err, false, false))
 	}
 	if _, err := s.Location(); err != nil {
-		return PackSettings{}, err
+		return Settings{}, err
 	}
 	return s, nil
 }
 
 // ConfigFS returns the configuration for the pack at root in fsys: the
 // maildrill logsources, the ministry placeholders, and the time zone of the
-// pack's PackFile (none, the value as written, without that file). found
-// says whether the pack has a PackFile.
-func ConfigFS(fsys fs.FS, root string) (cfg Config, found bool, err error) {
-	s, found, err := ReadPackSettings(fsys, root, yamlsafe.Limits{})
+// pack's File (none, the value as written, without that file). found
+// says whether the pack has a File.
+func ConfigFS(fsys fs.FS, root string) (cfg detectors.Config, found bool, err error) {
+	s, found, err := ReadSettings(fsys, root, yamlsafe.Limits{})
 	if err != nil {
-		return Config{}, found, err
+		return detectors.Config{}, found, err
 	}
-	loc, _ := s.Location() // checked by ReadPackSettings
-	return Config{Placeholders: DefaultPlaceholders(), Location: loc}, found, nil
+	loc, _ := s.Location() // checked by ReadSettings
+	return detectors.Config{Placeholders: DefaultPlaceholders(), Location: loc}, found, nil
 }
 
 // TimeModifiersText describes how the time modifiers of cfg read event
