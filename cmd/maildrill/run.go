@@ -86,10 +86,10 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
 		res, err := scenariorun.Run(ctx, sc, opts)
 		tl.Done()
-		if res != nil && f.failOnNoise {
-			scenarios.FailOnNoise(res)
-		}
 		if res != nil {
+			if f.failOnNoise {
+				scenarios.FailOnNoise(res)
+			}
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
 			w := f.reports.tables(stdout, stderr)
 			if err != nil {
