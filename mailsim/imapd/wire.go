@@ -81,6 +81,7 @@ var commandActions = map[string]string{
 	"SELECT": audit.IMAPSelect, "EXAMINE": audit.IMAPExamine,
 	"APPEND": audit.IMAPAppend, "FETCH": audit.IMAPFetch, "UID FETCH": audit.IMAPFetch,
 	"SEARCH": audit.IMAPSearch, "UID SEARCH": audit.IMAPSearch,
+	"SORT": audit.IMAPSort, "UID SORT": audit.IMAPSort, "THREAD": audit.IMAPThread, "UID THREAD": audit.IMAPThread,
 	"STORE": audit.IMAPStore, "UID STORE": audit.IMAPStore,
 	"COPY": audit.IMAPCopy, "UID COPY": audit.IMAPCopy, "MOVE": audit.IMAPMove, "UID MOVE": audit.IMAPMove,
 	"EXPUNGE": audit.IMAPExpunge, "UID EXPUNGE": audit.IMAPExpunge,
@@ -152,6 +153,7 @@ type conn struct {
 	wantRead    bool       // the shim waits to learn whether the server reads on
 
 	cur           atomic.Pointer[relayed] // the command being relayed
+	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
 	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64            // events the session published
 	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
@@ -685,6 +687,25 @@ func (c *conn) relayCommand() error {
 			return c.handleID(tag, line, rest)
 		case "STARTTLS":
 			return c.handleStartTLS(tag)
+		case "SORT", "UID SORT":
+			if c.info.Authenticated() {
+				uid := strings.HasPrefix(name, "UID ")
+				args := rest
+				if uid {
+					args = bytes.TrimLeft(args[bytes.IndexByte(append(args, ' '), ' '):], " ")
+				}
+				req, search, err := parseSortCommand(tag, uid, strings.HasSuffix(name, "THREAD"), args)
+				if err != nil {
+					c.srv.auditRefusal(c.info, name, "syntax_error")
+					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")
+				}
+				verb := " SEARCH "
+				if uid {
+					verb = " UID SEARCH "
+				}
+				line = append(append([]byte(tag+verb), search...), "\r\n"...)
+				c.sortReq.Store(req)
+			}
 		case "LOGIN", "AUTHENTICATE":
 			c.addPending(tag, pending{kind: pendingAuth, cmd: name})
 		case "LOGOUT":
@@ -939,6 +960,14 @@ func (c *conn) fixCompletion(tag, line []byte) []byte {
 
 // current returns the name of the command being relayed ("UID FETCH",
 // "CLOSE"...), "" between commands.
+func (c *conn) currentTag() string {
+	if cur := c.cur.Load(); cur != nil {
+		return cur.tag
+	}
+	return ""
+}
+
+// current returns the name of the command being relayed.
 func (c *conn) current() string {
 	if cur := c.cur.Load(); cur != nil {
 		return cur.name
@@ -1102,6 +1131,15 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	l := bytes.TrimRight(line, "\r\n")
 	if bytes.HasPrefix(l, []byte("* CAPABILITY ")) {
 		return []byte("* CAPABILITY " + c.caps(string(l[len("* CAPABILITY "):])) + "\r\n"), false, nil
+	}
+	if req := c.sortReq.Load(); req != nil {
+		if bytes.HasPrefix(l, []byte("* SEARCH")) || bytes.HasPrefix(l, []byte("* ESEARCH")) {
+			if req.result != nil {
+				return req.result, false, nil
+			}
+		} else if bytes.HasPrefix(l, []byte(req.tag+" ")) {
+			c.sortReq.CompareAndSwap(req, nil)
+		}
 	}
 	sp := bytes.IndexByte(l, ' ')
 	if sp <= 0 {
