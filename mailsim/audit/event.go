@@ -113,9 +113,9 @@ type Event struct {
 	// THREAD's algorithm ("REFERENCES").
 	SortCriteria    string `json:"imap.sort.criteria,omitempty"`
 	ThreadAlgorithm string `json:"imap.thread.algorithm,omitempty"`
-	FetchItems    string `json:"imap.fetch.items,omitempty"`
-	DestMailbox   string `json:"imap.destination_mailbox,omitempty"`
-	Flags         string `json:"imap.flags,omitempty"`
+	FetchItems      string `json:"imap.fetch.items,omitempty"`
+	DestMailbox     string `json:"imap.destination_mailbox,omitempty"`
+	Flags           string `json:"imap.flags,omitempty"`
 
 	SessionCommands int64 `json:"imap.session.commands,omitempty"`
 	SessionFetches  int64 `json:"imap.session.fetches,omitempty"`

@@ -167,6 +167,7 @@ func New(cfg Config) (*Server, error) {
 			imap.CapUnselect: {}, imap.CapIdle: {},
 			// Answered by the wire shim and the session (sort.go).
 			imap.CapSort: {}, imap.CapSortDisplay: {}, imap.CapESort: {},
+			"THREAD=REFERENCES": {}, "THREAD=ORDEREDSUBJECT": {},
 		},
 		Logger:       slogPrintf{log},
 		InsecureAuth: true, // TLS policy is enforced by the session, which knows the real TLS state

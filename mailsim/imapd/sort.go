@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -417,7 +418,299 @@ func (s *session) orderResults(req *sortRequest, items []store.Item, seqs []uint
 		}
 		sel = append(sel, si)
 	}
+	if req.thread != "" {
+		req.result = req.threadResponse(sel)
+		return nil
+	}
 	sortItems(sel, req.keys)
 	req.result = req.sortResponse(sel)
 	return nil
+}
+
+// tnode is a THREAD container (RFC 5256 §4): a message, or a dummy for a
+// message only referenced.
+type tnode struct {
+	msg      *sortItem
+	parent   *tnode
+	children []*tnode
+}
+
+func (n *tnode) hasDescendant(d *tnode) bool {
+	for x := d; x != nil; x = x.parent {
+		if x == n {
+			return true
+		}
+	}
+	return false
+}
+
+func (n *tnode) unlink() {
+	if p := n.parent; p != nil {
+		p.children = slices.DeleteFunc(p.children, func(c *tnode) bool { return c == n })
+		n.parent = nil
+	}
+}
+
+func (n *tnode) link(child *tnode) {
+	child.unlink()
+	child.parent = n
+	n.children = append(n.children, child)
+}
+
+// date is the sent date a container sorts by: its message's, or for a
+// dummy its first child's.
+func (n *tnode) date() (time.Time, uint32) {
+	if n.msg != nil {
+		return n.msg.date, n.msg.seq
+	}
+	if len(n.children) > 0 {
+		return n.children[0].date()
+	}
+	return time.Time{}, 0
+}
+
+func sortNodes(ns []*tnode) {
+	for _, n := range ns {
+		sortNodes(n.children)
+	}
+	slices.SortStableFunc(ns, func(a, b *tnode) int {
+		da, sa := a.date()
+		db, sb := b.date()
+		if c := da.Compare(db); c != 0 {
+			return c
+		}
+		return cmpInt(int64(sa), int64(sb))
+	})
+}
+
+var msgIDs = regexp.MustCompile(`<[^<>]+>`)
+
+// threadRoots builds the threads of the items by the REFERENCES or
+// ORDEREDSUBJECT algorithm (RFC 5256 §4), sorted.
+func threadRoots(items []sortItem, alg string) []*tnode {
+	if alg == "ORDEREDSUBJECT" {
+		sorted := slices.Clone(items)
+		sortItems(sorted, []sortKey{{name: "SUBJECT"}, {name: "DATE"}})
+		var roots []*tnode
+		var cur *tnode
+		curSubj := ""
+		for i := range sorted {
+			n := &tnode{msg: &sorted[i]}
+			s := asciiFold(baseSubject(sorted[i].msg.Subject))
+			if cur != nil && s == curSubj {
+				cur.link(n)
+				continue
+			}
+			cur, curSubj = n, s
+			roots = append(roots, n)
+		}
+		// Threads in order of their first message's date; children keep
+		// their date order.
+		slices.SortStableFunc(roots, func(a, b *tnode) int {
+			da, sa := a.date()
+			db, sb := b.date()
+			if c := da.Compare(db); c != 0 {
+				return c
+			}
+			return cmpInt(int64(sa), int64(sb))
+		})
+		return roots
+	}
+	byID := map[string]*tnode{}
+	var all []*tnode
+	node := func(id string) *tnode {
+		if n, ok := byID[id]; ok {
+			return n
+		}
+		n := &tnode{}
+		byID[id] = n
+		all = append(all, n)
+		return n
+	}
+	for i := range items {
+		it := &items[i]
+		h := it.msg.Header()
+		id := strings.ToLower(strings.TrimSpace(h.Get("Message-Id")))
+		var n *tnode
+		if m := msgIDs.FindString(id); m != "" {
+			if ex, ok := byID[m]; ok && ex.msg == nil {
+				n = ex
+			} else if !ok {
+				n = node(m)
+			}
+		}
+		if n == nil { // no Message-ID, or a duplicate: a unique one
+			n = &tnode{}
+			all = append(all, n)
+		}
+		n.msg = it
+		refs := msgIDs.FindAllString(strings.ToLower(h.Get("References")), -1)
+		if len(refs) == 0 {
+			if m := msgIDs.FindString(strings.ToLower(h.Get("In-Reply-To"))); m != "" {
+				refs = []string{m}
+			}
+		}
+		// (1B) link the references in order, without loops and without
+		// changing a parent already known.
+		var prev *tnode
+		for _, r := range refs {
+			rn := node(r)
+			if prev != nil && rn.parent == nil && rn != prev && !rn.hasDescendant(prev) {
+				prev.link(rn)
+			}
+			prev = rn
+		}
+		// (1C) the message's parent is its last reference.
+		if prev != nil && prev != n && !n.hasDescendant(prev) {
+			prev.link(n)
+		} else if prev == nil || prev == n {
+			n.unlink()
+		}
+	}
+	// (2) root set; (3) prune dummies.
+	var prune func(ns []*tnode, root bool) []*tnode
+	prune = func(ns []*tnode, root bool) []*tnode {
+		var out []*tnode
+		for _, n := range ns {
+			n.children = prune(n.children, false)
+			for _, c := range n.children {
+				c.parent = n
+			}
+			if n.msg == nil {
+				if len(n.children) == 0 {
+					continue
+				}
+				if !root || len(n.children) == 1 {
+					for _, c := range n.children {
+						c.parent = nil
+					}
+					out = append(out, prune(n.children, root)...)
+					continue
+				}
+			}
+			out = append(out, n)
+		}
+		return out
+	}
+	var roots []*tnode
+	for _, n := range all {
+		if n.parent == nil {
+			roots = append(roots, n)
+		}
+	}
+	roots = prune(roots, true)
+	for _, r := range roots {
+		r.parent = nil
+	}
+	// (4) sort; (5) gather threads by base subject.
+	sortNodes(roots)
+	subjectOf := func(n *tnode) (string, bool) {
+		m := n.msg
+		if m == nil && len(n.children) > 0 {
+			m = n.children[0].msg
+		}
+		if m == nil {
+			return "", false
+		}
+		raw := strings.Join(strings.FieldsFunc(m.msg.Subject, unicode.IsSpace), " ")
+		base := baseSubject(m.msg.Subject)
+		return asciiFold(base), base != raw
+	}
+	table := map[string]*tnode{}
+	for _, r := range roots {
+		s, reply := subjectOf(r)
+		if s == "" {
+			continue
+		}
+		old, ok := table[s]
+		if !ok {
+			table[s] = r
+			continue
+		}
+		_, oldReply := subjectOf(old)
+		if (old.msg != nil && r.msg == nil) || (old.msg != nil && r.msg != nil && oldReply && !reply) {
+			table[s] = r
+		}
+	}
+	var out []*tnode
+	for i := 0; i < len(roots); i++ {
+		r := roots[i]
+		s, reply := subjectOf(r)
+		t, ok := table[s]
+		if s == "" || !ok || t == r {
+			out = append(out, r)
+			continue
+		}
+		_, tReply := subjectOf(t)
+		switch {
+		case t.msg == nil && r.msg == nil:
+			for _, c := range slices.Clone(r.children) {
+				t.link(c)
+			}
+		case t.msg == nil || (t.msg != nil && reply && !tReply):
+			t.link(r)
+		default:
+			d := &tnode{}
+			idx := slices.Index(out, t)
+			d.link(t)
+			d.link(r)
+			if idx >= 0 {
+				out[idx] = d
+			} else {
+				roots = slices.Replace(roots, slices.Index(roots, t), slices.Index(roots, t)+1, d)
+			}
+			table[s] = d
+		}
+	}
+	// (6) sort again, merged threads included.
+	sortNodes(out)
+	return out
+}
+
+// threadResponse writes "* THREAD (1 2)(3 (4)(5))".
+func (req *sortRequest) threadResponse(items []sortItem) []byte {
+	var b strings.Builder
+	b.WriteString("* THREAD")
+	num := func(n *tnode) string {
+		if req.uid {
+			return strconv.FormatUint(uint64(n.msg.uid), 10)
+		}
+		return strconv.FormatUint(uint64(n.msg.seq), 10)
+	}
+	var write func(n *tnode)
+	write = func(n *tnode) {
+		first := true
+		for {
+			if n.msg != nil {
+				if !first {
+					b.WriteByte(' ')
+				}
+				b.WriteString(num(n))
+				first = false
+				if len(n.children) == 1 {
+					n = n.children[0]
+					continue
+				}
+				if len(n.children) > 0 {
+					b.WriteByte(' ')
+				}
+			}
+			for _, c := range n.children {
+				b.WriteByte('(')
+				write(c)
+				b.WriteByte(')')
+			}
+			return
+		}
+	}
+	if len(items) > 0 {
+		b.WriteByte(' ')
+	}
+	for _, r := range threadRoots(items, req.thread) {
+		b.WriteByte('(')
+		write(r)
+		b.WriteByte(')')
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
 }

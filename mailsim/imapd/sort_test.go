@@ -1,6 +1,9 @@
 package imapd
 
 import (
+	"fmt"
+	"regexp"
+	"sort"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,4 +79,53 @@ func TestSortAudited(t *testing.T) {
 	assert.Equal(t, audit.Failure, bad.Outcome)
 	assert.Equal(t, "syntax_error", bad.Reason)
 	assert.Empty(t, actions(evs, audit.IMAPSearch), "a SORT is not also a SEARCH")
+}
+
+// THREAD is audited as imap.thread with its algorithm; the response has
+// the RFC 5256 §5 syntax (no space between sibling lists).
+func TestThreadAudited(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 1})
+	r := rawSession(t, ts, "agent@interieur.test")
+	r.appendRaw("t1", "INBOX", "Subject: Plan\r\nMessage-ID: <p1@x>\r\nDate: Mon, 01 Dec 2025 09:00:00 +0000\r\n\r\n1\r\n")
+	r.appendRaw("t2", "INBOX", "Subject: Re: Plan\r\nMessage-ID: <p2@x>\r\nIn-Reply-To: <p1@x>\r\nDate: Mon, 01 Dec 2025 10:00:00 +0000\r\n\r\n2\r\n")
+	r.appendRaw("t3", "INBOX", "Subject: Re: Plan\r\nMessage-ID: <p3@x>\r\nReferences: <p1@x>\r\nDate: Mon, 01 Dec 2025 11:00:00 +0000\r\n\r\n3\r\n")
+	r.do("t4", "SELECT INBOX")
+	lines := r.do("t5", "THREAD REFERENCES UTF-8 SUBJECT Plan")
+	assert.Equal(t, "* THREAD (2 (3)(4))", lines[0])
+	lines = r.do("t6", "UID THREAD ORDEREDSUBJECT UTF-8 ALL")
+	assert.Regexp(t, `^\* THREAD \(1\)\(\d+ \(\d+\)\(\d+\)\)$`, lines[0])
+	evs := actions(ts.events(t), audit.IMAPThread)
+	require.Len(t, evs, 2)
+	assert.Equal(t, "REFERENCES", evs[0].ThreadAlgorithm)
+	assert.Equal(t, "THREAD", evs[0].Command)
+	require.NotNil(t, evs[0].SearchHits)
+	assert.Equal(t, 3, *evs[0].SearchHits)
+	assert.Equal(t, "ORDEREDSUBJECT", evs[1].ThreadAlgorithm)
+	assert.Equal(t, "UID THREAD", evs[1].Command)
+}
+
+// Hostile References (loops, self-references, duplicate Message-IDs, no
+// Message-ID) give every message exactly once, and no hang or panic.
+func TestThreadHostileReferences(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 1})
+	r := rawSession(t, ts, "agent@interieur.test")
+	for i, h := range []string{
+		"Message-ID: <a@x>\r\nReferences: <b@x>\r\n",
+		"Message-ID: <b@x>\r\nReferences: <a@x>\r\n",
+		"Message-ID: <c@x>\r\nReferences: <c@x>\r\n",
+		"Message-ID: <c@x>\r\nIn-Reply-To: <a@x>\r\n",
+		"References: <d@x> <e@x> <d@x>\r\n",
+		"Message-ID: <e@x>\r\nReferences: <d@x> <e@x>\r\n",
+		"Message-ID: <d@x>\r\nReferences: <e@x>\r\n",
+	} {
+		r.appendRaw(fmt.Sprintf("h%d", i), "INBOX", h+"Subject: Re: loop\r\n\r\nx\r\n")
+	}
+	r.do("h9", "SELECT INBOX")
+	for _, alg := range []string{"REFERENCES", "ORDEREDSUBJECT"} {
+		lines := r.do("h10", "THREAD "+alg+" UTF-8 ALL")
+		require.Len(t, lines, 2)
+		nums := regexp.MustCompile(`\d+`).FindAllString(lines[0], -1)
+		sort.Slice(nums, func(i, j int) bool { return len(nums[i]) < len(nums[j]) || len(nums[i]) == len(nums[j]) && nums[i] < nums[j] })
+		assert.Equal(t, []string{"1", "2", "3", "4", "5", "6", "7", "8"}, nums, "%s: %s", alg, lines[0])
+	}
 }

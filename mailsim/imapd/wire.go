@@ -152,11 +152,11 @@ type conn struct {
 	readWaiting bool       // the server is in a read with nothing left to read
 	wantRead    bool       // the shim waits to learn whether the server reads on
 
-	cur           atomic.Pointer[relayed] // the command being relayed
+	cur           atomic.Pointer[relayed]     // the command being relayed
 	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
-	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
-	sessionEvents atomic.Int64            // events the session published
-	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
+	swallowCont   atomic.Bool                 // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64                // events the session published
+	appendCalled  atomic.Bool                 // the session's Append ran (for the literal just sent)
 
 	// binOrigins are the partial origins of the BINARY sections the
 	// session is writing, in order (-1: not partial): go-imap writes
@@ -687,7 +687,7 @@ func (c *conn) relayCommand() error {
 			return c.handleID(tag, line, rest)
 		case "STARTTLS":
 			return c.handleStartTLS(tag)
-		case "SORT", "UID SORT":
+		case "SORT", "UID SORT", "THREAD", "UID THREAD":
 			if c.info.Authenticated() {
 				uid := strings.HasPrefix(name, "UID ")
 				args := rest
