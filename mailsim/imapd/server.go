@@ -165,9 +165,6 @@ func New(cfg Config) (*Server, error) {
 			imap.CapListExtended: {}, imap.CapListStatus: {}, imap.CapMove: {}, imap.CapStatusSize: {},
 			imap.CapBinary: {}, imap.CapChildren: {}, imap.CapSpecialUse: {}, imap.CapLiteralPlus: {},
 			imap.CapUnselect: {}, imap.CapIdle: {},
-			// Answered by the wire shim and the session (sort.go).
-			imap.CapSort: {}, imap.CapSortDisplay: {}, imap.CapESort: {},
-			"THREAD=REFERENCES": {}, "THREAD=ORDEREDSUBJECT": {},
 		},
 		Logger:       slogPrintf{log},
 		InsecureAuth: true, // TLS policy is enforced by the session, which knows the real TLS state

@@ -24,6 +24,10 @@ import (
 // imap.sort or imap.thread and orders the matches; the shim then puts the
 // SORT, THREAD or ESEARCH response in place of go-imap's SEARCH response.
 
+// sortCaps are advertised after login by the shim (go-imap lists only the
+// capabilities it knows).
+var sortCaps = []string{"SORT", "SORT=DISPLAY", "ESORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"}
+
 // sortRequest is a SORT or THREAD command being relayed as a SEARCH.
 type sortRequest struct {
 	tag     string

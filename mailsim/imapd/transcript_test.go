@@ -868,3 +868,84 @@ func TestTranscriptHarness(t *testing.T) {
 		}
 	}
 }
+
+// capabilitiesAfterLogin asks a server its CAPABILITY list after login.
+func capabilitiesAfterLogin(t *testing.T, tg target) []string {
+	t.Helper()
+	s, err := dialTranscript(tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.c.Close()
+	if err := s.send("c1 CAPABILITY\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var caps []string
+	for {
+		l, err := s.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, ok := strings.CutPrefix(l, "* CAPABILITY "); ok {
+			caps = strings.Fields(strings.ToUpper(f))
+		}
+		if strings.HasPrefix(l, "c1 ") {
+			break
+		}
+	}
+	sort.Strings(caps)
+	return caps
+}
+
+// readmeCapabilities reads the README's table of IMAP capabilities: the
+// capabilities marked in the column of server (1: mailsim, 2: Dovecot).
+func readmeCapabilities(t *testing.T, col int) []string {
+	t.Helper()
+	const path = "../../README.md"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for n, l := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(l, "#"):
+			in = strings.Contains(l, "IMAP capabilities")
+			continue
+		case !in || !strings.HasPrefix(l, "| `"):
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		if len(cells) < 3 {
+			t.Fatalf("%s:%d: a row of the capability table has %d cells, want 4", path, n+1, len(cells))
+		}
+		mark := strings.TrimSpace(cells[col])
+		if mark != "yes" && mark != "—" {
+			t.Fatalf("%s:%d:%d: want yes or — in the %s column, got %q", path, n+1, strings.Index(l, cells[col])+1, []string{"", "mailsim", "Dovecot"}[col], mark)
+		}
+		if mark == "yes" {
+			out = append(out, strings.ToUpper(strings.Trim(strings.TrimSpace(cells[0]), "`")))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCapabilityTable holds the README's capability table to what the
+// running servers advertise after login: mailsim always, Dovecot 2.3 under
+// MAILDRILL_DOVECOT=1.
+func TestCapabilityTable(t *testing.T) {
+	got := capabilitiesAfterLogin(t, target{name: "mailsim", addr: startTranscriptMailsim(t), user: "t-caps", pass: "pw"})
+	if want := readmeCapabilities(t, 1); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("mailsim advertises\n  %s\nREADME says\n  %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+	if os.Getenv("MAILDRILL_DOVECOT") != "1" {
+		return
+	}
+	addr := startTranscriptDovecot(t, []string{"t-caps"})
+	got = capabilitiesAfterLogin(t, target{name: "dovecot", addr: addr, user: "t-caps", pass: "pw"})
+	if want := readmeCapabilities(t, 2); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("Dovecot advertises\n  %s\nREADME says\n  %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+}

@@ -1229,6 +1229,9 @@ func (c *conn) caps(list string) string {
 		}
 	}
 	out = append(out, "ID")
+	if authed {
+		out = append(out, sortCaps...)
+	}
 	return strings.Join(out, " ")
 }
 
