@@ -93,6 +93,10 @@ func parseTranscript(path string) (*transcript, error) {
 			continue
 		case strings.HasPrefix(l, "message "):
 			name := strings.TrimSpace(strings.TrimPrefix(l, "message "))
+			escaped := false
+			if n, ok := strings.CutSuffix(name, " escaped"); ok {
+				name, escaped = strings.TrimSpace(n), true
+			}
 			if name == "" || strings.ContainsAny(name, " {}") {
 				return nil, errf(n, 9, "bad message name %q", name)
 			}
@@ -107,7 +111,14 @@ func parseTranscript(path string) (*transcript, error) {
 			if j == len(lines) {
 				return nil, errf(n, 1, "message %q has no terminating '.' line", name)
 			}
-			tr.messages[name] = []byte(strings.Join(body, "\r\n") + "\r\n")
+			msg := strings.Join(body, "\r\n") + "\r\n"
+			if escaped {
+				var err error
+				if msg, err = unescapeMessage(msg); err != nil {
+					return nil, errf(n, 1, "message %q: %v", name, err)
+				}
+			}
+			tr.messages[name] = []byte(msg)
 			i = j
 			continue
 		}
@@ -182,7 +193,34 @@ func knownServer(s string) bool { return s == "mailsim" || s == "dovecot" }
 
 var uidWord = regexp.MustCompile(`(?i)\bUID\b`)
 
-var msgRef = regexp.MustCompile(`\{([A-Za-z0-9_.-]+)\}`)
+// msgRef is "{NAME}" (a literal) or "~{NAME}" (a literal8, RFC 3516).
+var msgRef = regexp.MustCompile(`~?\{([A-Za-z0-9_.-]+)\}`)
+
+// unescapeMessage turns \xNN into the byte and \\ into a backslash.
+func unescapeMessage(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		switch {
+		case i+1 < len(s) && s[i+1] == '\\':
+			b.WriteByte('\\')
+			i++
+		case i+3 < len(s) && s[i+1] == 'x':
+			n, err := strconv.ParseUint(s[i+2:i+4], 16, 8)
+			if err != nil {
+				return "", fmt.Errorf("bad escape %q", s[i:i+4])
+			}
+			b.WriteByte(byte(n))
+			i += 3
+		default:
+			return "", fmt.Errorf("a backslash must start \\xNN or \\\\")
+		}
+	}
+	return b.String(), nil
+}
 
 // compilePattern turns an expected line into a regexp: the text matches
 // itself, {*} any text, {n} a number.
@@ -623,7 +661,11 @@ func (s *tsession) exchange(tr *transcript, cmd string) ([]string, error) {
 			break
 		}
 		body := tr.messages[rest[loc[2]:loc[3]]]
-		if err := s.send(fmt.Sprintf("%s{%d}\r\n", rest[:loc[0]], len(body))); err != nil {
+		tilde := ""
+		if rest[loc[0]] == '~' {
+			tilde = "~"
+		}
+		if err := s.send(fmt.Sprintf("%s%s{%d}\r\n", rest[:loc[0]], tilde, len(body))); err != nil {
 			return got, err
 		}
 		l, err := s.read()
@@ -817,6 +859,8 @@ func TestTranscriptHarness(t *testing.T) {
 		"C: a1 NOOP\nX: a1 OK\n":                        ":2:1: want 'C:'",
 		"C: a1 NOOP\n# why: test\nS[qmail]: a1 OK\n":    ":3:3: unknown server \"qmail\"",
 		"C: a1 NOOP\nS: a1 OK\nC2: b1 NOOP\nS: b1 OK\n": ":4:2: server line for session 1 after a command of session 2",
+		"message m escaped\nSubject: \\q\n.\n":          ":1:1: message \"m\": a backslash must start",
+		"message m escaped\nSubject: \\xZZ\n.\n":        ":1:1: message \"m\": bad escape",
 	}
 	i := 0
 	for src, want := range bad {
