@@ -154,6 +154,7 @@ type conn struct {
 
 	cur           atomic.Pointer[relayed]     // the command being relayed
 	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
+	saveOnly      atomic.Pointer[string]      // tag of a SEARCH RETURN (SAVE)
 	swallowCont   atomic.Bool                 // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64                // events the session published
 	appendCalled  atomic.Bool                 // the session's Append ran (for the literal just sent)
@@ -687,6 +688,10 @@ func (c *conn) relayCommand() error {
 			return c.handleID(tag, line, rest)
 		case "STARTTLS":
 			return c.handleStartTLS(tag)
+		case "SEARCH", "UID SEARCH":
+			if searchSaveOnly(name, rest) {
+				c.saveOnly.Store(&tag)
+			}
 		case "SORT", "UID SORT", "THREAD", "UID THREAD":
 			if c.info.Authenticated() {
 				uid := strings.HasPrefix(name, "UID ")
@@ -960,6 +965,28 @@ func (c *conn) fixCompletion(tag, line []byte) []byte {
 
 // current returns the name of the command being relayed ("UID FETCH",
 // "CLOSE"...), "" between commands.
+// searchSaveOnly tells whether a SEARCH's return options are SAVE alone.
+func searchSaveOnly(name string, rest []byte) bool {
+	r := bytes.TrimLeft(rest, " ")
+	if name == "UID SEARCH" {
+		i := bytes.IndexByte(r, ' ')
+		if i < 0 {
+			return false
+		}
+		r = bytes.TrimLeft(r[i:], " ")
+	}
+	if len(r) < 7 || !strings.EqualFold(string(r[:7]), "RETURN ") {
+		return false
+	}
+	r = bytes.TrimLeft(r[7:], " ")
+	end := bytes.IndexByte(r, ')')
+	if len(r) == 0 || r[0] != '(' || end < 0 {
+		return false
+	}
+	opts := strings.Fields(string(r[1:end]))
+	return len(opts) == 1 && strings.EqualFold(opts[0], "SAVE")
+}
+
 func (c *conn) currentTag() string {
 	if cur := c.cur.Load(); cur != nil {
 		return cur.tag
@@ -1131,6 +1158,16 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	l := bytes.TrimRight(line, "\r\n")
 	if bytes.HasPrefix(l, []byte("* CAPABILITY ")) {
 		return []byte("* CAPABILITY " + c.caps(string(l[len("* CAPABILITY "):])) + "\r\n"), false, nil
+	}
+	if t := c.saveOnly.Load(); t != nil {
+		// RFC 5182 §2.4: with SAVE the only return option, no ESEARCH
+		// response (go-imap sends one).
+		if bytes.HasPrefix(l, []byte("* ESEARCH")) {
+			return nil, true, nil
+		}
+		if bytes.HasPrefix(l, []byte(*t+" ")) {
+			c.saveOnly.CompareAndSwap(t, nil)
+		}
 	}
 	if req := c.sortReq.Load(); req != nil {
 		if bytes.HasPrefix(l, []byte("* SEARCH")) || bytes.HasPrefix(l, []byte("* ESEARCH")) {
