@@ -129,3 +129,24 @@ func TestThreadHostileReferences(t *testing.T) {
 		assert.Equal(t, []string{"1", "2", "3", "4", "5", "6", "7", "8"}, nums, "%s: %s", alg, lines[0])
 	}
 }
+
+// A SORT the shim cannot parse before a literal goes to go-imap, which
+// refuses it; the literal does not become a command of its own.
+func TestSortLiteralCharsetRefused(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 3})
+	r := rawSession(t, ts, "agent@interieur.test")
+	r.do("s1", "SELECT INBOX")
+	r.send("s2 SORT (DATE) {5+}")
+	r.send("UTF-8 ALL")
+	l := r.line()
+	assert.Regexp(t, `^s2 (BAD|NO) `, l)
+	r.send("s3 NOOP")
+	assert.Regexp(t, `^s3 OK`, r.line(), "the literal was answered as a command of its own")
+	evs := ts.events(t)
+	for _, e := range evs {
+		assert.NotEqual(t, "ALL", e.Command, "the literal was taken for a command: %+v", e)
+	}
+	sorts := actions(evs, audit.IMAPSort)
+	require.Len(t, sorts, 1, "the refused SORT is audited")
+	assert.Equal(t, audit.Failure, sorts[0].Outcome)
+}

@@ -700,6 +700,12 @@ func (c *conn) relayCommand() error {
 					args = bytes.TrimLeft(args[bytes.IndexByte(append(args, ' '), ' '):], " ")
 				}
 				req, search, err := parseSortCommand(tag, uid, strings.HasSuffix(name, "THREAD"), args)
+				if _, _, isLit := clientLiteral(line); err != nil && isLit {
+					// Unparsable before a literal (a charset sent as one):
+					// go-imap refuses it as an unknown command and the
+					// relay frames the literal as for any other.
+					break
+				}
 				if err != nil {
 					c.srv.auditRefusal(c.info, name, "syntax_error")
 					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")
