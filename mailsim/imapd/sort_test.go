@@ -125,7 +125,9 @@ func TestThreadHostileReferences(t *testing.T) {
 		lines := r.do("h10", "THREAD "+alg+" UTF-8 ALL")
 		require.Len(t, lines, 2)
 		nums := regexp.MustCompile(`\d+`).FindAllString(lines[0], -1)
-		sort.Slice(nums, func(i, j int) bool { return len(nums[i]) < len(nums[j]) || len(nums[i]) == len(nums[j]) && nums[i] < nums[j] })
+		sort.Slice(nums, func(i, j int) bool {
+			return len(nums[i]) < len(nums[j]) || len(nums[i]) == len(nums[j]) && nums[i] < nums[j]
+		})
 		assert.Equal(t, []string{"1", "2", "3", "4", "5", "6", "7", "8"}, nums, "%s: %s", alg, lines[0])
 	}
 }
