@@ -24,6 +24,8 @@ const (
 	IMAPSelect    = "imap.select"
 	IMAPExamine   = "imap.examine"
 	IMAPSearch    = "imap.search"
+	IMAPSort      = "imap.sort"   // SORT, UID SORT (RFC 5256, RFC 5267 ESORT)
+	IMAPThread    = "imap.thread" // THREAD, UID THREAD (RFC 5256)
 	IMAPFetch     = "imap.fetch"
 	IMAPStore     = "imap.store"
 	IMAPCopy      = "imap.copy"
@@ -107,9 +109,13 @@ type Event struct {
 	ReadOnly      *bool  `json:"imap.readonly,omitempty"`
 	Search        string `json:"imap.search.criteria,omitempty"`
 	SearchHits    *int   `json:"imap.search.hits,omitempty"`
-	FetchItems    string `json:"imap.fetch.items,omitempty"`
-	DestMailbox   string `json:"imap.destination_mailbox,omitempty"`
-	Flags         string `json:"imap.flags,omitempty"`
+	// SortCriteria is SORT's sort criteria ("REVERSE DATE"); ThreadAlgorithm
+	// THREAD's algorithm ("REFERENCES").
+	SortCriteria    string `json:"imap.sort.criteria,omitempty"`
+	ThreadAlgorithm string `json:"imap.thread.algorithm,omitempty"`
+	FetchItems      string `json:"imap.fetch.items,omitempty"`
+	DestMailbox     string `json:"imap.destination_mailbox,omitempty"`
+	Flags           string `json:"imap.flags,omitempty"`
 
 	SessionCommands int64 `json:"imap.session.commands,omitempty"`
 	SessionFetches  int64 `json:"imap.session.fetches,omitempty"`
@@ -245,6 +251,10 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.Command, true
 	case "imap.search.criteria":
 		return e.Search, true
+	case "imap.sort.criteria":
+		return e.SortCriteria, true
+	case "imap.thread.algorithm":
+		return e.ThreadAlgorithm, true
 	case "imap.fetch.items":
 		return e.FetchItems, true
 	case "imap.destination_mailbox":

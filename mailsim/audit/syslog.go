@@ -110,12 +110,16 @@ func dovecot(e *Event) []string {
 		return []string{proc + "mailbox_delete: box=" + e.Mailbox}
 	case IMAPRename:
 		return []string{proc + fmt.Sprintf("mailbox_rename: %s -> %s", e.Mailbox, e.DestMailbox)}
-	case IMAPSelect, IMAPExamine, IMAPSearch, IMAPFetch, IMAPList, IMAPStatus:
+	case IMAPSelect, IMAPExamine, IMAPSearch, IMAPSort, IMAPThread, IMAPFetch, IMAPList, IMAPStatus:
 		// Dovecot's event export (imap_command_finished), enhanced logging.
 		args := e.Mailbox
 		switch e.Action {
 		case IMAPSearch:
 			args = e.Search
+		case IMAPSort:
+			args = "(" + e.SortCriteria + ") UTF-8 " + e.Search
+		case IMAPThread:
+			args = e.ThreadAlgorithm + " UTF-8 " + e.Search
 		case IMAPFetch:
 			args = fmt.Sprintf("%d (%s)", e.MessageUID, e.FetchItems)
 		}

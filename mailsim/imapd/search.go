@@ -23,6 +23,18 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if kind == imapserver.NumKindUID {
 		e.Command = "UID SEARCH"
 	}
+	var sortReq *sortRequest
+	if s.conn != nil {
+		if r := s.conn.sortReq.Load(); r != nil && r.tag == s.conn.currentTag() {
+			sortReq = r
+			e.Command = s.conn.current()
+			if r.thread != "" {
+				e.Action, e.ThreadAlgorithm = audit.IMAPThread, r.thread
+			} else {
+				e.Action, e.SortCriteria = audit.IMAPSort, r.display
+			}
+		}
+	}
 	criteria = s.staticCriteria(criteria)
 	var seqs []uint32
 	var uids []imap.UID
@@ -64,6 +76,11 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	data.Count = uint32(len(seqs))
+	if sortReq != nil {
+		if err := s.orderResults(sortReq, items, seqs); err != nil {
+			return nil, err
+		}
+	}
 	if options != nil && options.ReturnSave {
 		var set imap.UIDSet
 		set.AddNum(uids...)

@@ -332,7 +332,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if first > st.Messages {
 		first = 0 // a hint only: messages went away in between
 	}
-	return &imap.SelectData{
+	data := &imap.SelectData{
 		Flags:             st.Flags,
 		PermanentFlags:    perm,
 		NumMessages:       st.Messages,
@@ -340,7 +340,37 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		FirstUnseenSeqNum: first,
 		UIDNext:           imap.UID(st.UIDNext),
 		UIDValidity:       st.UIDValidity,
-	}, nil
+	}
+	if !s.rev1() {
+		// RFC 9051 §6.3.2: an IMAP4rev2 SELECT/EXAMINE returns the
+		// mailbox's LIST response.
+		data.List = s.selectedList(name, mb)
+	}
+	return data, nil
+}
+
+// selectedList is the LIST response for the mailbox being selected: its
+// name as the client gave it, children and special use.
+func (s *session) selectedList(name string, mb *store.Mailbox) *imap.ListData {
+	ld := &imap.ListData{Mailbox: name, Delim: delim}
+	children := false
+	if entries, err := s.visible(); err == nil {
+		for _, en := range entries {
+			if len(en.name) > len(name) && en.name[len(name)] == delim && strings.EqualFold(en.name[:len(name)], name) {
+				children = true
+				break
+			}
+		}
+	}
+	if children {
+		ld.Attrs = append(ld.Attrs, imap.MailboxAttrHasChildren)
+	} else {
+		ld.Attrs = append(ld.Attrs, imap.MailboxAttrHasNoChildren)
+	}
+	if su := mb.SpecialUse(); su != "" {
+		ld.Attrs = append(ld.Attrs, imap.MailboxAttr(su))
+	}
+	return ld
 }
 
 func (s *session) Unselect() error {

@@ -81,6 +81,7 @@ var commandActions = map[string]string{
 	"SELECT": audit.IMAPSelect, "EXAMINE": audit.IMAPExamine,
 	"APPEND": audit.IMAPAppend, "FETCH": audit.IMAPFetch, "UID FETCH": audit.IMAPFetch,
 	"SEARCH": audit.IMAPSearch, "UID SEARCH": audit.IMAPSearch,
+	"SORT": audit.IMAPSort, "UID SORT": audit.IMAPSort, "THREAD": audit.IMAPThread, "UID THREAD": audit.IMAPThread,
 	"STORE": audit.IMAPStore, "UID STORE": audit.IMAPStore,
 	"COPY": audit.IMAPCopy, "UID COPY": audit.IMAPCopy, "MOVE": audit.IMAPMove, "UID MOVE": audit.IMAPMove,
 	"EXPUNGE": audit.IMAPExpunge, "UID EXPUNGE": audit.IMAPExpunge,
@@ -151,10 +152,12 @@ type conn struct {
 	readWaiting bool       // the server is in a read with nothing left to read
 	wantRead    bool       // the shim waits to learn whether the server reads on
 
-	cur           atomic.Pointer[relayed] // the command being relayed
-	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
-	sessionEvents atomic.Int64            // events the session published
-	appendCalled  atomic.Bool             // the session's Append ran (for the literal just sent)
+	cur           atomic.Pointer[relayed]     // the command being relayed
+	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
+	saveOnly      atomic.Pointer[string]      // tag of a SEARCH RETURN (SAVE)
+	swallowCont   atomic.Bool                 // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64                // events the session published
+	appendCalled  atomic.Bool                 // the session's Append ran (for the literal just sent)
 
 	// binOrigins are the partial origins of the BINARY sections the
 	// session is writing, in order (-1: not partial): go-imap writes
@@ -685,6 +688,35 @@ func (c *conn) relayCommand() error {
 			return c.handleID(tag, line, rest)
 		case "STARTTLS":
 			return c.handleStartTLS(tag)
+		case "SEARCH", "UID SEARCH":
+			if searchSaveOnly(name, rest) {
+				c.saveOnly.Store(&tag)
+			}
+		case "SORT", "UID SORT", "THREAD", "UID THREAD":
+			if c.info.Authenticated() {
+				uid := strings.HasPrefix(name, "UID ")
+				args := rest
+				if uid {
+					args = bytes.TrimLeft(args[bytes.IndexByte(append(args, ' '), ' '):], " ")
+				}
+				req, search, err := parseSortCommand(tag, uid, strings.HasSuffix(name, "THREAD"), args)
+				if _, _, isLit := clientLiteral(line); err != nil && isLit {
+					// Unparsable before a literal (a charset sent as one):
+					// go-imap refuses it as an unknown command and the
+					// relay frames the literal as for any other.
+					break
+				}
+				if err != nil {
+					c.srv.auditRefusal(c.info, name, "syntax_error")
+					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")
+				}
+				verb := " SEARCH "
+				if uid {
+					verb = " UID SEARCH "
+				}
+				line = append(append([]byte(tag+verb), search...), "\r\n"...)
+				c.sortReq.Store(req)
+			}
 		case "LOGIN", "AUTHENTICATE":
 			c.addPending(tag, pending{kind: pendingAuth, cmd: name})
 		case "LOGOUT":
@@ -939,6 +971,36 @@ func (c *conn) fixCompletion(tag, line []byte) []byte {
 
 // current returns the name of the command being relayed ("UID FETCH",
 // "CLOSE"...), "" between commands.
+// searchSaveOnly tells whether a SEARCH's return options are SAVE alone.
+func searchSaveOnly(name string, rest []byte) bool {
+	r := bytes.TrimLeft(rest, " ")
+	if name == "UID SEARCH" {
+		i := bytes.IndexByte(r, ' ')
+		if i < 0 {
+			return false
+		}
+		r = bytes.TrimLeft(r[i:], " ")
+	}
+	if len(r) < 7 || !strings.EqualFold(string(r[:7]), "RETURN ") {
+		return false
+	}
+	r = bytes.TrimLeft(r[7:], " ")
+	end := bytes.IndexByte(r, ')')
+	if len(r) == 0 || r[0] != '(' || end < 0 {
+		return false
+	}
+	opts := strings.Fields(string(r[1:end]))
+	return len(opts) == 1 && strings.EqualFold(opts[0], "SAVE")
+}
+
+func (c *conn) currentTag() string {
+	if cur := c.cur.Load(); cur != nil {
+		return cur.tag
+	}
+	return ""
+}
+
+// current returns the name of the command being relayed.
 func (c *conn) current() string {
 	if cur := c.cur.Load(); cur != nil {
 		return cur.name
@@ -1103,6 +1165,25 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	if bytes.HasPrefix(l, []byte("* CAPABILITY ")) {
 		return []byte("* CAPABILITY " + c.caps(string(l[len("* CAPABILITY "):])) + "\r\n"), false, nil
 	}
+	if t := c.saveOnly.Load(); t != nil {
+		// RFC 5182 §2.4: with SAVE the only return option, no ESEARCH
+		// response (go-imap sends one).
+		if bytes.HasPrefix(l, []byte("* ESEARCH")) {
+			return nil, true, nil
+		}
+		if bytes.HasPrefix(l, []byte(*t+" ")) {
+			c.saveOnly.CompareAndSwap(t, nil)
+		}
+	}
+	if req := c.sortReq.Load(); req != nil {
+		if bytes.HasPrefix(l, []byte("* SEARCH")) || bytes.HasPrefix(l, []byte("* ESEARCH")) {
+			if req.result != nil {
+				return req.result, false, nil
+			}
+		} else if bytes.HasPrefix(l, []byte(req.tag+" ")) {
+			c.sortReq.CompareAndSwap(req, nil)
+		}
+	}
 	sp := bytes.IndexByte(l, ' ')
 	if sp <= 0 {
 		return line, false, nil
@@ -1191,6 +1272,9 @@ func (c *conn) caps(list string) string {
 		}
 	}
 	out = append(out, "ID")
+	if authed {
+		out = append(out, sortCaps...)
+	}
 	return strings.Join(out, " ")
 }
 

@@ -86,6 +86,8 @@ func FuzzShimFraming(f *testing.F) {
 		"!O LOGIN {20+}\r\nagent@interieur.test {12+}\r\nsecret-agent\r\nQ NOOP\r\n",
 		"R APPEND INBOX UTF8 (~{5}\r\nhello)\r\nS NOOP\r\n",
 		"T STATUS {5+}\r\nINBOX (MESSAGES)\r\nU NOOP\r\n",
+		"V SORT (REVERSE DATE) UTF-8 SUBJECT {3+}\r\nabc\r\nW UID THREAD REFERENCES UTF-8 ALL\r\n",
+		"X SORT (DATE) {5+}\r\nUTF-8 ALL\r\nY SORT RETURN (MIN) (SIZE) UTF-8 ALL\r\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -72,6 +72,19 @@ func (w *bsWalker) walk(rawHeader textproto.Header, r io.Reader, depth int) imap
 	}
 	header := gomessage.Header{Header: rawHeader}
 	mediaType, typeParams, _ := header.ContentType()
+	if !rawHeader.Has("Content-Type") {
+		// RFC 2045 §5.2: no Content-Type is text/plain; charset=us-ascii.
+		mediaType, typeParams = "text/plain", map[string]string{"charset": "us-ascii"}
+	} else if _, ok := typeParams["charset"]; !ok && strings.HasPrefix(mediaType, "text/") {
+		// RFC 2046 §4.1.2: text without a charset is US-ASCII (Dovecot
+		// says so in BODYSTRUCTURE too).
+		p := make(map[string]string, len(typeParams)+1)
+		for k, v := range typeParams {
+			p[k] = v
+		}
+		p["charset"] = "us-ascii"
+		typeParams = p
+	}
 	primaryType, subType, _ := strings.Cut(mediaType, "/")
 
 	if primaryType == "multipart" {
@@ -90,6 +103,10 @@ func (w *bsWalker) walk(rawHeader textproto.Header, r io.Reader, depth int) imap
 				}
 				bs.Children = append(bs.Children, opaqueLeaf(c.n))
 				break
+			}
+			if subType == "digest" && !part.Header.Has("Content-Type") {
+				// RFC 2046 §5.1.5: in a digest the default is message/rfc822.
+				part.Header.Set("Content-Type", "message/rfc822")
 			}
 			bs.Children = append(bs.Children, w.walk(part.Header, part, depth+1))
 		}

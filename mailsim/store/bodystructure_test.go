@@ -29,7 +29,31 @@ func TestBodyStructureMatchesGoIMAP(t *testing.T) {
 	}
 	for i, raw := range msgs {
 		want := imapserver.ExtractBodyStructure(bytes.NewReader(raw))
+		defaultCharset(want)
 		assert.Equal(t, want, bodyStructure(raw, defaultLimits), "message %d", i)
+	}
+}
+
+// defaultCharset gives text parts without a charset the US-ASCII that
+// mailsim (and Dovecot) state and go-imap leaves out (RFC 2046 §4.1.2).
+func defaultCharset(bs imap.BodyStructure) {
+	switch p := bs.(type) {
+	case *imap.BodyStructureMultiPart:
+		for _, c := range p.Children {
+			defaultCharset(c)
+		}
+	case *imap.BodyStructureSinglePart:
+		if strings.EqualFold(p.Type, "text") {
+			if _, ok := p.Params["charset"]; !ok {
+				if p.Params == nil {
+					p.Params = map[string]string{}
+				}
+				p.Params["charset"] = "us-ascii"
+			}
+		}
+		if p.MessageRFC822 != nil {
+			defaultCharset(p.MessageRFC822.BodyStructure)
+		}
 	}
 }
 

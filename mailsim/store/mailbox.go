@@ -417,14 +417,23 @@ func HasFlag(flags []imap.Flag, f imap.Flag) bool {
 // non-nil) and returns the removed UIDs with their server-view sequence
 // numbers at removal time, in the order the EXPUNGE responses must be sent.
 func (mb *Mailbox) Expunge(uids *imap.UIDSet) ([]Expunged, error) {
-	// Find candidates: only explicitly flagged messages can be \Deleted, and
-	// base messages never carry \Deleted, so the override map suffices.
+	// Find candidates: messages whose flags were changed (the override
+	// map), and messages added with \Deleted (APPEND, COPY) whose flags
+	// were not changed since. Base messages never carry \Deleted.
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	var cands []uint32
-	for uid, f := range mb.flags {
+	take := func(uid uint32, f []imap.Flag) {
 		if HasFlag(f, imap.FlagDeleted) && (uids == nil || uids.Contains(imap.UID(uid))) && mb.seqOfLocked(uid) != 0 {
 			cands = append(cands, uid)
+		}
+	}
+	for uid, f := range mb.flags {
+		take(uid, f)
+	}
+	for uid, m := range mb.extra {
+		if _, changed := mb.flags[uid]; !changed {
+			take(uid, m.baseFlags)
 		}
 	}
 	return mb.removeLocked(cands), nil

@@ -172,3 +172,35 @@ func TestExportMaildirs(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nobody@elsewhere.test")
 }
+
+// RFC 3501 §6.4.3: EXPUNGE removes every message with \Deleted, one
+// APPENDed or COPYed with that flag too, whose flags no STORE changed.
+func TestExpungeMessagesAddedDeleted(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	mb, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	del, err := mb.Append([]byte("Subject: gone\r\n\r\nx\r\n"), []imap.Flag{imap.FlagDeleted}, time.Time{})
+	require.NoError(t, err)
+	kept, err := mb.Append([]byte("Subject: kept\r\n\r\nx\r\n"), []imap.Flag{imap.FlagSeen}, time.Time{})
+	require.NoError(t, err)
+	sent, err := s.Mailbox("a@x.test", "Sent")
+	require.NoError(t, err)
+	it, ok := mb.ItemByUID(del)
+	require.True(t, ok)
+	copied, err := mb.CopyTo([]Item{it}, sent)
+	require.NoError(t, err)
+
+	gone, err := mb.Expunge(&imap.UIDSet{imap.UIDRange{Start: imap.UID(kept), Stop: imap.UID(kept)}})
+	require.NoError(t, err)
+	assert.Empty(t, gone, "a UID set without the \\Deleted message removes nothing")
+	gone, err = mb.Expunge(nil)
+	require.NoError(t, err)
+	require.Len(t, gone, 1)
+	assert.Equal(t, del, gone[0].UID)
+	_, ok = mb.ItemByUID(kept)
+	assert.True(t, ok)
+	gone, err = sent.Expunge(nil)
+	require.NoError(t, err)
+	require.Len(t, gone, 1)
+	assert.Equal(t, copied[0], gone[0].UID)
+}
