@@ -70,12 +70,6 @@ var stopsItself = map[string]bool{
 
 const stopGrace = time.Second
 
-func watchStop(ctx context.Context, cmd *cobra.Command) {
-	if forceExit != nil && !stopsItself[cmd.CommandPath()] {
-		cliout.EndAfterStop(ctx, stopGrace, cmd.ErrOrStderr(), "maildrill: "+cmd.CommandPath(), forceExit, exitBadInput)
-	}
-}
-
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
@@ -101,7 +95,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.SetContext(ctx)
 	return root.ExecuteContext(ctx)
 }
 
@@ -136,7 +129,9 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 			cmd.SetContext(ctx)
 			_ = cancel // released when run's context ends
 		}
-		watchStop(cmd.Context(), cmd)
+		if forceExit != nil && !stopsItself[cmd.CommandPath()] {
+			cliout.EndAfterStop(cmd.Context(), stopGrace, cmd.ErrOrStderr(), "maildrill: "+cmd.CommandPath(), forceExit, exitBadInput)
+		}
 		return nil
 	}
 	root.AddCommand(
