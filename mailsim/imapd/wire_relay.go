@@ -468,8 +468,6 @@ func (c *conn) relayCommand() error {
 // commandHook, when set (by tests), sees every command the shim reads.
 var commandHook func(info *ConnInfo, tag, name string)
 
-// current returns the name of the command being relayed ("UID FETCH",
-// "CLOSE"...), "" between commands.
 // searchSaveOnly tells whether a SEARCH's return options are SAVE alone.
 func searchSaveOnly(name string, rest []byte) bool {
 	r := bytes.TrimLeft(rest, " ")
@@ -492,6 +490,8 @@ func searchSaveOnly(name string, rest []byte) bool {
 	return len(opts) == 1 && strings.EqualFold(opts[0], "SAVE")
 }
 
+// currentTag returns the tag of the command being relayed, "" between
+// commands.
 func (c *conn) currentTag() string {
 	if cur := c.cur.Load(); cur != nil {
 		return cur.tag
@@ -499,7 +499,8 @@ func (c *conn) currentTag() string {
 	return ""
 }
 
-// current returns the name of the command being relayed.
+// current returns the name of the command being relayed ("UID FETCH",
+// "CLOSE"...), "" between commands.
 func (c *conn) current() string {
 	if cur := c.cur.Load(); cur != nil {
 		return cur.name
