@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // WriteAccounts writes the accounts as JSON, mode 0600, through a
 // temporary file renamed into place: a reader (e.g. docker cp) never sees
 // half of it.
-func WriteAccounts(path string, accounts []Account) error {
+func WriteAccounts(path string, accounts []account.Account) error {
 	b, err := json.MarshalIndent(accounts, "", "  ")
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 )
 
@@ -16,7 +17,7 @@ var updateGolden = flag.Bool("update-accounts-golden", false, "rewrite testdata/
 // clients (imapbench, scripts, the Dovecot target) read it.
 func TestAccountsFileShape(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "accounts.json")
-	err := WriteAccounts(path, []Account{
+	err := WriteAccounts(path, []account.Account{
 		{Address: "a.b@x.test", Password: "pw1", Name: "A B", Department: "Cabinet", Role: "director", Title: "Directeur", Kind: "person"},
 		{Address: "c@x.test", Password: "pw2", Name: "C", Department: "DRH", Role: "agent", Kind: "person"},
 		{Address: "team@x.test", Password: "", Name: "Team", Department: "DRH", Role: "shared", Kind: "shared", Delegates: []string{"a.b@x.test", "c@x.test"}},

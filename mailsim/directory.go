@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/mailsim/imapd"
 	"github.com/maildrill/maildrill/mailsim/smtpd"
@@ -15,13 +16,13 @@ import (
 // directory answers authentication and access questions from the corpus.
 type directory struct {
 	org        *corpus.Org
-	accessible map[string][]imapd.Account // user → other mailboxes they may open
+	accessible map[string][]account.Account // user → other mailboxes they may open
 }
 
 func newDirectory(org *corpus.Org) *directory {
-	d := &directory{org: org, accessible: map[string][]imapd.Account{}}
+	d := &directory{org: org, accessible: map[string][]account.Account{}}
 	for _, u := range org.Users() {
-		acc := imapd.Account{Address: u.Address, Kind: u.Kind, Delegates: u.Delegates}
+		acc := u.Account()
 		for _, del := range u.Delegates {
 			del = strings.ToLower(del)
 			d.accessible[del] = append(d.accessible[del], acc)
@@ -55,15 +56,15 @@ func (d *directory) lookup(name string) (corpus.User, bool) {
 	return d.org.Lookup(name)
 }
 
-func (d *directory) Account(address string) (imapd.Account, bool) {
+func (d *directory) Account(address string) (account.Account, bool) {
 	u, ok := d.org.Lookup(address)
 	if !ok {
-		return imapd.Account{}, false
+		return account.Account{}, false
 	}
-	return imapd.Account{Address: u.Address, Kind: u.Kind, Delegates: u.Delegates}, true
+	return u.Account(), true
 }
 
-func (d *directory) AccessibleBy(user string) []imapd.Account {
+func (d *directory) AccessibleBy(user string) []account.Account {
 	return d.accessible[strings.ToLower(user)]
 }
 

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/admin"
-	"github.com/stretchr/testify/require"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim/account"
+	"github.com/maildrill/maildrill/mailsim/admin"
+	"github.com/stretchr/testify/require"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -356,7 +358,7 @@ type faultResult struct {
 // checks that the server ends each on its own, by the right timeout.
 func TestFaultInjection(t *testing.T) {
 	ms := mailsimtest.New(t, mailsim.Config{AllowInsecureAuth: true})
-	var people []mailsim.Account
+	var people []account.Account
 	for _, a := range ms.Accounts() {
 		if a.Kind == "person" {
 			people = append(people, a)
@@ -538,7 +540,7 @@ func TestStallsEndedByTimeouts(t *testing.T) {
 		},
 		Admin: admin.Config{ReadHeaderTimeout: short, ReadTimeout: short, IdleTimeout: short},
 	})
-	var people []mailsim.Account
+	var people []account.Account
 	for _, a := range ms.Accounts() {
 		if a.Kind == "person" {
 			people = append(people, a)

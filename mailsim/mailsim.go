@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/certs"
@@ -184,18 +185,6 @@ type Server struct {
 	logSink  *audit.Sink
 	once     sync.Once
 	closeErr error
-}
-
-// Account is a login of the organisation.
-type Account struct {
-	Address    string   `json:"address"`
-	Password   string   `json:"password"`
-	Name       string   `json:"name"`
-	Department string   `json:"department"`
-	Role       string   `json:"role"`
-	Title      string   `json:"title,omitempty"`
-	Kind       string   `json:"kind"`
-	Delegates  []string `json:"delegates,omitempty"`
 }
 
 // Start builds the organisation and starts every listener. Close stops it.
@@ -386,7 +375,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	return s, nil
 }
 
-// publicAccount is an Account as the admin API shows it: no password.
+// publicAccount is an account.Account as the admin API shows it: no password.
 type publicAccount struct {
 	Address    string   `json:"address"`
 	Name       string   `json:"name"`
@@ -397,7 +386,7 @@ type publicAccount struct {
 	Delegates  []string `json:"delegates,omitempty"`
 }
 
-func publicAccounts(accs []Account) []publicAccount {
+func publicAccounts(accs []account.Account) []publicAccount {
 	out := make([]publicAccount, len(accs))
 	for i, a := range accs {
 		out[i] = publicAccount{a.Address, a.Name, a.Department, a.Role, a.Title, a.Kind, a.Delegates}
@@ -413,17 +402,14 @@ func splitHostPortInt(a net.Addr) (string, int) {
 }
 
 // Accounts lists every login (people) and shared mailbox, with passwords.
-func (s *Server) Accounts() []Account { return OrgAccounts(s.Org) }
+func (s *Server) Accounts() []account.Account { return OrgAccounts(s.Org) }
 
 // OrgAccounts lists an organisation's accounts (people and shared
 // mailboxes) with their passwords and delegations.
-func OrgAccounts(org *corpus.Org) []Account {
-	var out []Account
+func OrgAccounts(org *corpus.Org) []account.Account {
+	var out []account.Account
 	for _, u := range org.Users() {
-		out = append(out, Account{
-			Address: u.Address, Password: u.Password, Name: u.Name, Department: u.Department,
-			Role: u.Role, Title: u.Title, Kind: u.Kind, Delegates: u.Delegates,
-		})
+		out = append(out, u.Account())
 	}
 	return out
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/mailsimtest"
 )
@@ -120,7 +121,7 @@ func sessionEvents(evs []*audit.Event, user, service string) []*audit.Event {
 
 // goClient logs in with go-imap, to look at the server's state independently
 // of the client under test.
-func goClient(t *testing.T, ms *mailsimtest.Server, acc mailsim.Account) *imapclient.Client {
+func goClient(t *testing.T, ms *mailsimtest.Server, acc account.Account) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialTLS(ms.IMAPSAddr, &imapclient.Options{TLSConfig: ms.Certs.ClientConfig("127.0.0.1")})
 	require.NoError(t, err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // ServeOptions say where `maildrill serve` writes: its banner, its audit
@@ -109,7 +111,7 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 
 // writeBanner tells the operator where the mail system listens, which CA
 // to trust, the admin token and an account to log in with.
-func (srv *Server) writeBanner(w io.Writer, accounts []Account, seed int64, o ServeOptions, took time.Duration) {
+func (srv *Server) writeBanner(w io.Writer, accounts []account.Account, seed int64, o ServeOptions, took time.Duration) {
 	fmt.Fprintf(w, "mailsim ready in %s: %d mailboxes, seed %d, domain %s\n\n", took.Round(time.Millisecond), len(accounts), seed, srv.Org.Config().Domain)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(name, addr, note string) {

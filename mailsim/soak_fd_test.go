@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/certs"
 )
@@ -165,7 +166,7 @@ func TestSoakFDChild(t *testing.T) {
 	tracker := newAuditTracker(srv.Bus)
 	ctx, cancel := context.WithCancel(context.Background())
 	followDone := tracker.startFollow(ctx)
-	var people []mailsim.Account
+	var people []account.Account
 	for _, a := range srv.Accounts() {
 		if a.Kind == "person" {
 			people = append(people, a)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // The soak runs only with MAILDRILL_SOAK=1; it prints a summary block and
@@ -224,7 +225,7 @@ func TestSoak(t *testing.T) {
 	tracker := newAuditTracker(srv.Bus)
 	followDone := tracker.startFollow(ctx)
 
-	var people []mailsim.Account
+	var people []account.Account
 	for _, a := range srv.Accounts() {
 		if a.Kind == "person" {
 			people = append(people, a)

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/target"
 )
 
@@ -81,8 +81,8 @@ func ResolveOrg(sc *Scenario, seed int64) error {
 // orgNames resolves names against one generated organisation.
 type orgNames struct {
 	org    *target.Org
-	accs   []mailsim.Account
-	people []mailsim.Account
+	accs   []account.Account
+	people []account.Account
 	seed   int64
 	domain string
 	types  []string
@@ -95,10 +95,10 @@ func (o *orgNames) actor(a *Actor) {
 	}
 	// who the actor is logged in as: one account, or candidates when the
 	// run decides (nil: none known yet)
-	var cur []mailsim.Account
+	var cur []account.Account
 	if a.Creds.User != "" {
 		if acc, ok := o.account(a.userAt, "credentials user", a.Creds.User); ok && !a.Creds.FromSpray && len(a.Creds.List) == 0 {
-			cur = []mailsim.Account{acc}
+			cur = []account.Account{acc}
 		}
 	}
 	if len(a.Creds.List) > 0 {
@@ -122,7 +122,7 @@ func (o *orgNames) actor(a *Actor) {
 	}
 }
 
-func (o *orgNames) step(st *Step, cur *[]mailsim.Account) {
+func (o *orgNames) step(st *Step, cur *[]account.Account) {
 	ks, ok := st.params.(*kindStep)
 	if !ok {
 		return
@@ -133,7 +133,7 @@ func (o *orgNames) step(st *Step, cur *[]mailsim.Account) {
 	case "login":
 		if p.User != "" {
 			if acc, ok := o.account(st.vals["user"], what+" user", p.User); ok {
-				*cur = []mailsim.Account{acc}
+				*cur = []account.Account{acc}
 			}
 		}
 	case "brute_force":
@@ -175,12 +175,12 @@ func (o *orgNames) step(st *Step, cur *[]mailsim.Account) {
 }
 
 // account resolves a user name at n.
-func (o *orgNames) account(n *ynode, what, spec string) (mailsim.Account, bool) {
+func (o *orgNames) account(n *ynode, what, spec string) (account.Account, bool) {
 	if acc, ok := FindAccount(o.accs, spec); ok {
 		return acc, true
 	}
 	o.d.errf(n, o.accountHint(spec), "%s: no account %q in the organisation of seed %d (%s)", what, spec, o.seed, o.size())
-	return mailsim.Account{}, false
+	return account.Account{}, false
 }
 
 func (o *orgNames) size() string {
@@ -209,7 +209,7 @@ func (o *orgNames) accountHint(spec string) string {
 }
 
 // mailbox resolves a mailbox name at n, as actorRun.mailboxName reads it.
-func (o *orgNames) mailbox(n *ynode, what, name string, cur []mailsim.Account) {
+func (o *orgNames) mailbox(n *ynode, what, name string, cur []account.Account) {
 	switch {
 	case strings.HasPrefix(name, "@"):
 		who, folder, _ := strings.Cut(name[1:], "/")
@@ -221,11 +221,11 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []mailsim.Account) {
 			o.d.errf(n, o.accountHint(who), "%s %q: no account %q in the organisation of seed %d (%s)", what, name, who, o.seed, o.size())
 			return
 		}
-		o.folder(n, what, name, folder, []mailsim.Account{acc})
+		o.folder(n, what, name, folder, []account.Account{acc})
 	case strings.HasPrefix(name, "Users/") || strings.HasPrefix(name, "Shared/"):
 		ns, rest, _ := strings.Cut(name, "/")
 		local, folder, _ := strings.Cut(rest, "/")
-		var acc *mailsim.Account
+		var acc *account.Account
 		for i, a := range o.accs {
 			l, _, _ := strings.Cut(a.Address, "@")
 			if strings.EqualFold(l, local) && (a.Kind == "shared") == (ns == "Shared") {
@@ -250,7 +250,7 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []mailsim.Account) {
 		if folder == "" {
 			return // the account's root: LIST material, not a folder to open
 		}
-		o.folder(n, what, name, folder, []mailsim.Account{*acc})
+		o.folder(n, what, name, folder, []account.Account{*acc})
 	default:
 		if len(cur) == 0 {
 			cur = o.people // no login known: any person's folders
@@ -260,7 +260,7 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []mailsim.Account) {
 }
 
 // folder checks that one of accs has the folder.
-func (o *orgNames) folder(n *ynode, what, name, folder string, accs []mailsim.Account) {
+func (o *orgNames) folder(n *ynode, what, name, folder string, accs []account.Account) {
 	var all []string
 	for _, a := range accs {
 		for _, f := range o.org.Folders(a.Address) {
@@ -284,7 +284,7 @@ func (o *orgNames) folder(n *ynode, what, name, folder string, accs []mailsim.Ac
 
 // FindAccount resolves an address, local part or role (the first person
 // with it) to an account: how a run and ResolveOrg read a user name.
-func FindAccount(accs []mailsim.Account, spec string) (mailsim.Account, bool) {
+func FindAccount(accs []account.Account, spec string) (account.Account, bool) {
 	spec = strings.ToLower(strings.TrimSpace(spec))
 	for _, a := range accs {
 		local, _, _ := strings.Cut(a.Address, "@")
@@ -297,5 +297,5 @@ func FindAccount(accs []mailsim.Account, spec string) (mailsim.Account, bool) {
 			return a, true
 		}
 	}
-	return mailsim.Account{}, false
+	return account.Account{}, false
 }

@@ -59,7 +59,10 @@ type options struct {
 	skipAccount int
 }
 
-// Account is a login, as in `maildrill serve --accounts FILE`.
+// Account is a login, as in `maildrill serve --accounts FILE`. imapbench
+// is an outside client: it imports no maildrill package and reads only the
+// fields a login needs, so it loads any server's list of {address,
+// password} (kind optional) rather than depending on mailsim/account.
 type Account struct {
 	Address  string `json:"address"`
 	Password string `json:"password"`

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/mailsimtest"
 )
 
@@ -25,7 +26,7 @@ func TestRun(t *testing.T) {
 	require.NoError(t, os.WriteFile(accFile, b, 0o600))
 
 	// What the first two people's INBOXes hold, by go-imap.
-	var people []mailsim.Account
+	var people []account.Account
 	for _, a := range ms.Accounts() {
 		if a.Kind == "person" {
 			people = append(people, a)

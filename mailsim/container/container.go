@@ -39,7 +39,7 @@ import (
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/throttle"
@@ -100,7 +100,7 @@ type Mailsim struct {
 	AdminURL                                    string
 	Token                                       string
 	CAPEM                                       []byte
-	Accounts                                    []mailsim.Account
+	Accounts                                    []account.Account
 	Domain                                      string
 	Image                                       string
 	ContainerID, NetworkName                    string
@@ -302,12 +302,12 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 // readAccounts copies the --accounts file out of the container. serve
 // writes it (atomically) just after its listeners answer, so it may not be
 // there yet when /healthz first does.
-func (m *Mailsim) readAccounts(ctx context.Context, within time.Duration) ([]mailsim.Account, error) {
+func (m *Mailsim) readAccounts(ctx context.Context, within time.Duration) ([]account.Account, error) {
 	deadline := time.Now().Add(within)
 	for {
 		rc, err := m.ctr.CopyFileFromContainer(ctx, accountsFile)
 		if err == nil {
-			var accs []mailsim.Account
+			var accs []account.Account
 			err = json.NewDecoder(rc).Decode(&accs)
 			rc.Close()
 			if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 )
@@ -90,7 +90,7 @@ func dialAs(t *testing.T, addr string, src string, dstPort uint16) net.Conn {
 	return c
 }
 
-func person(t *testing.T, m *Mailsim, skip int) mailsim.Account {
+func person(t *testing.T, m *Mailsim, skip int) account.Account {
 	for _, a := range m.Accounts {
 		if a.Kind == "person" {
 			if skip == 0 {
@@ -100,7 +100,7 @@ func person(t *testing.T, m *Mailsim, skip int) mailsim.Account {
 		}
 	}
 	t.Fatal("no person account")
-	return mailsim.Account{}
+	return account.Account{}
 }
 
 // TestContainerLoginFetchSend: two actors at their own addresses log in,

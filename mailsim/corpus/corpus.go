@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/internal/lru"
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // Defaults filled in by New.
@@ -87,6 +88,16 @@ type User struct {
 
 	gender byte // 'F' or 'M', 0 for shared
 	dept   int
+}
+
+// Account is the user's mailbox as the servers, targets and accounts.json
+// know it; the rest of User (given name, surname, phone) belongs to the
+// generated person.
+func (u User) Account() account.Account {
+	return account.Account{
+		Address: u.Address, Password: u.Password, Name: u.Name, Department: u.Department,
+		Role: u.Role, Title: u.Title, Kind: u.Kind, Delegates: u.Delegates,
+	}
 }
 
 // Folder is a folder of a mailbox's generated base. UIDs are 1..Count.

@@ -23,7 +23,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/certs"
 	mcontainer "github.com/maildrill/maildrill/mailsim/container"
@@ -48,7 +48,7 @@ type ContainerOptions struct {
 	// Users/<local part>/ (Shared/<local part>/ for Kind "shared"), as on
 	// mailsim: StartContainer writes a dovecot-acl file in each Maildir
 	// folder of an account that has delegates.
-	Accounts []mailsim.Account
+	Accounts []account.Account
 	MailRoot string
 	// CertDir holds the TLS material (mailsim/certs file names: ca.pem,
 	// server.pem, server-key.pem): used when there, else generated there

@@ -22,6 +22,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
@@ -64,10 +65,10 @@ func TestContainerTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accounts []mailsim.Account
+	var accounts []account.Account
 	for _, u := range org.Users() {
 		if u.Kind == "person" {
-			accounts = append(accounts, mailsim.Account{Address: u.Address, Password: u.Password})
+			accounts = append(accounts, account.Account{Address: u.Address, Password: u.Password})
 		}
 	}
 	staff, colleague := accounts[0], accounts[1]
@@ -259,10 +260,10 @@ func TestContainerDelegationTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var accounts []mailsim.Account
-	var owner, delegate, outsider, team mailsim.Account
+	var accounts []account.Account
+	var owner, delegate, outsider, team account.Account
 	for _, u := range org.Users() {
-		a := mailsim.Account{Address: u.Address, Password: u.Password, Kind: u.Kind, Delegates: u.Delegates}
+		a := account.Account{Address: u.Address, Password: u.Password, Kind: u.Kind, Delegates: u.Delegates}
 		accounts = append(accounts, a)
 		if u.Kind == "person" && len(u.Delegates) > 0 && owner.Address == "" {
 			owner = a
@@ -288,7 +289,7 @@ func TestContainerDelegationTLS(t *testing.T) {
 	if delegate.Address == "" || outsider.Address == "" || team.Address == "" {
 		t.Fatalf("corpus: owner %s, delegate %q, outsider %q, team %q", owner.Address, delegate.Address, outsider.Address, team.Address)
 	}
-	local := func(a mailsim.Account) string { l, _, _ := strings.Cut(a.Address, "@"); return l }
+	local := func(a account.Account) string { l, _, _ := strings.Cut(a.Address, "@"); return l }
 	t.Logf("owner %s, delegate %s, outsider %s, shared mailbox %s", owner.Address, delegate.Address, outsider.Address, team.Address)
 
 	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {
@@ -604,7 +605,7 @@ func (l *eventLog) all() []*audit.Event {
 // startMailed exports every account's mail from st into a fresh Maildir
 // root and starts the image on it with the profile; Close is deferred to
 // the test's end.
-func startMailed(t *testing.T, st *store.Store, img string, profile dovecot.Profile, accounts []mailsim.Account) (*dovecot.Container, string, *eventLog) {
+func startMailed(t *testing.T, st *store.Store, img string, profile dovecot.Profile, accounts []account.Account) (*dovecot.Container, string, *eventLog) {
 	t.Helper()
 	ctx := context.Background()
 	mail := filepath.Join(t.TempDir(), "mail")

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // Delegated and shared mailboxes, named as mailsim names them
@@ -36,7 +36,7 @@ const (
 const aclFileName = "dovecot-acl"
 
 // passwdFile lists who may log in: people, not shared mailboxes.
-func passwdFile(accounts []mailsim.Account) string {
+func passwdFile(accounts []account.Account) string {
 	var b strings.Builder
 	for _, a := range accounts {
 		if !isShared(a) {
@@ -48,7 +48,7 @@ func passwdFile(accounts []mailsim.Account) string {
 
 // usersFile is the passwd-file userdb: every account, with its namespace
 // link as the home (the entrypoint makes the link).
-func usersFile(accounts []mailsim.Account) string {
+func usersFile(accounts []account.Account) string {
 	var b strings.Builder
 	for _, a := range accounts {
 		kind := "users"
@@ -64,7 +64,7 @@ func usersFile(accounts []mailsim.Account) string {
 // value line): "delegate may look into owner's mailboxes", which LIST
 // needs to find other accounts' mailboxes. Dovecot rewrites an owner's
 // entries from its ACL files when they change; these are the same.
-func sharedDict(accounts []mailsim.Account) string {
+func sharedDict(accounts []account.Account) string {
 	var keys []string
 	for _, a := range accounts {
 		for _, d := range a.Delegates {
@@ -86,7 +86,7 @@ func sharedDict(accounts []mailsim.Account) string {
 
 // aclText is the dovecot-acl file of each folder of an account with
 // delegates.
-func aclText(a mailsim.Account) string {
+func aclText(a account.Account) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "owner %s\n", ownerRights)
 	seen := map[string]bool{}
@@ -106,7 +106,7 @@ func aclText(a mailsim.Account) string {
 // directories), creating an empty Maildir when the account has none.
 // Folders created later inherit the ACL of their parent (Dovecot copies
 // it), top-level ones that of the root.
-func writeACLs(mailRoot string, accounts []mailsim.Account) error {
+func writeACLs(mailRoot string, accounts []account.Account) error {
 	for _, a := range accounts {
 		if len(a.Delegates) == 0 {
 			continue

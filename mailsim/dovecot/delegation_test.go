@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 func TestDelegationFiles(t *testing.T) {
-	accounts := []mailsim.Account{
+	accounts := []account.Account{
 		{Address: "director@interieur.test", Password: "pw1", Delegates: []string{"secretariat@interieur.test", "secretariat@interieur.test", "director@interieur.test"}},
 		{Address: "secretariat@interieur.test", Password: "pw2"},
 		{Address: "cabinet@interieur.test", Password: "pw3", Kind: "shared", Delegates: []string{"director@interieur.test", "secretariat@interieur.test"}},
@@ -56,7 +56,7 @@ func TestDelegationFiles(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "secretariat@interieur.test")); !os.IsNotExist(err) {
 		t.Errorf("an account without delegates got a Maildir: %v", err)
 	}
-	if err := writeACLs(root, []mailsim.Account{{Address: "../x", Delegates: []string{"a@b"}}}); err == nil {
+	if err := writeACLs(root, []account.Account{{Address: "../x", Delegates: []string{"a@b"}}}); err == nil {
 		t.Error("an address with a slash was used as a directory")
 	}
 }

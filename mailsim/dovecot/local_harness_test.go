@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 )
 
 // The loopback harness below runs Debian's Dovecot from its own
@@ -26,7 +26,7 @@ type LocalOptions struct {
 	Dir string
 	// MailRoot holds <address>/Maildir trees (maildrill export-maildir).
 	MailRoot string
-	Accounts []mailsim.Account
+	Accounts []account.Account
 	Profile  Profile
 	// TrustedProxies may send a PROXY header on the proxy listener
 	// (default 127.0.0.0/8).

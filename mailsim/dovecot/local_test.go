@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
@@ -35,17 +36,17 @@ func TestLocalDovecot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var staff, other mailsim.Account
-	var accounts []mailsim.Account
+	var staff, other account.Account
+	var accounts []account.Account
 	for _, u := range org.Users() {
 		if u.Kind != "person" {
 			continue
 		}
-		accounts = append(accounts, mailsim.Account{Address: u.Address, Password: u.Password})
+		accounts = append(accounts, account.Account{Address: u.Address, Password: u.Password})
 		if staff.Address == "" {
-			staff = mailsim.Account{Address: u.Address, Password: u.Password}
+			staff = account.Account{Address: u.Address, Password: u.Password}
 		} else if other.Address == "" {
-			other = mailsim.Account{Address: u.Address}
+			other = account.Account{Address: u.Address}
 		}
 	}
 	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {

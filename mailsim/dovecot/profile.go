@@ -1,6 +1,6 @@
 package dovecot
 
-import "github.com/maildrill/maildrill/mailsim"
+import "github.com/maildrill/maildrill/mailsim/account"
 
 // Profile is a logging profile of the real target.
 type Profile string
@@ -47,4 +47,4 @@ metric imap_command {
 // StartContainer applies Kind and Delegates; the local harness serves
 // people alone. Of an account, Dovecot reads Address, Password, Kind and
 // Delegates.
-func isShared(a mailsim.Account) bool { return a.Kind == "shared" }
+func isShared(a account.Account) bool { return a.Kind == "shared" }

@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/certs"
 	"github.com/maildrill/maildrill/mailsim/clock"
@@ -57,7 +58,7 @@ func (b fakeBase) Message(owner, folder string, uid uint32) (store.BaseMessage, 
 	}, nil
 }
 
-var testAccounts = map[string]Account{
+var testAccounts = map[string]account.Account{
 	"director@interieur.test":    {Address: "director@interieur.test", Kind: "person", Delegates: []string{"secretariat@interieur.test"}},
 	"secretariat@interieur.test": {Address: "secretariat@interieur.test", Kind: "person"},
 	"agent@interieur.test":       {Address: "agent@interieur.test", Kind: "person"},
@@ -78,13 +79,13 @@ func (fakeDir) Authenticate(u, p string) (string, error) {
 	return u, nil
 }
 
-func (fakeDir) Account(addr string) (Account, bool) {
+func (fakeDir) Account(addr string) (account.Account, bool) {
 	a, ok := testAccounts[strings.ToLower(addr)]
 	return a, ok
 }
 
-func (fakeDir) AccessibleBy(user string) []Account {
-	var out []Account
+func (fakeDir) AccessibleBy(user string) []account.Account {
+	var out []account.Account
 	for _, a := range testAccounts {
 		for _, d := range a.Delegates {
 			if d == user {

@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/maildrill/maildrill/mailsim/acceptloop"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
@@ -33,21 +34,14 @@ var (
 	ErrInvalidCredentials = errors.New("invalid credentials")
 )
 
-// Account is a mailbox owner as the IMAP server sees it.
-type Account struct {
-	Address   string
-	Kind      string   // "person" or "shared"
-	Delegates []string // addresses that may open this mailbox
-}
-
 // Directory authenticates users and tells who may open which mailbox.
 type Directory interface {
 	// Authenticate returns the canonical address for valid credentials.
 	Authenticate(username, password string) (string, error)
 	// Account looks an address up.
-	Account(address string) (Account, bool)
+	Account(address string) (account.Account, bool)
 	// AccessibleBy lists the other mailboxes user may open.
-	AccessibleBy(user string) []Account
+	AccessibleBy(user string) []account.Account
 }
 
 // Config configures the server.

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/store"
 )
@@ -250,17 +251,17 @@ func (s *session) resolve(name string) (owner, folder string, err error) {
 	return s.user, name, nil
 }
 
-func (s *session) accessible(local string, shared bool) (Account, bool) {
+func (s *session) accessible(local string, shared bool) (account.Account, bool) {
 	for _, a := range s.srv.cfg.Directory.AccessibleBy(s.user) {
 		l, _, _ := strings.Cut(a.Address, "@")
 		if strings.EqualFold(l, local) && (a.Kind == "shared") == shared {
 			return a, true
 		}
 	}
-	return Account{}, false
+	return account.Account{}, false
 }
 
-func displayPrefix(a Account) string {
+func displayPrefix(a account.Account) string {
 	l, _, _ := strings.Cut(a.Address, "@")
 	if a.Kind == "shared" {
 		return SharedPrefix + l

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/store"
@@ -43,14 +44,14 @@ func (transcriptDir) Authenticate(u, p string) (string, error) {
 	return strings.ToLower(u), nil
 }
 
-func (transcriptDir) Account(addr string) (Account, bool) {
+func (transcriptDir) Account(addr string) (account.Account, bool) {
 	if !strings.HasPrefix(addr, "t-") {
-		return Account{}, false
+		return account.Account{}, false
 	}
-	return Account{Address: addr, Kind: "person"}, true
+	return account.Account{Address: addr, Kind: "person"}, true
 }
 
-func (transcriptDir) AccessibleBy(string) []Account { return nil }
+func (transcriptDir) AccessibleBy(string) []account.Account { return nil }
 
 func startTranscriptMailsim(t *testing.T) string {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
@@ -106,7 +107,7 @@ func (s *Server) EventsFor(action string) []*audit.Event {
 }
 
 // Person returns the first person account with the given role ("" for any).
-func (s *Server) Person(role string) mailsim.Account {
+func (s *Server) Person(role string) account.Account {
 	s.t.Helper()
 	for _, a := range s.Accounts() {
 		if a.Kind == "person" && (role == "" || a.Role == role) {
@@ -114,5 +115,5 @@ func (s *Server) Person(role string) mailsim.Account {
 		}
 	}
 	s.t.Fatalf("mailsimtest: no account with role %q", role)
-	return mailsim.Account{}
+	return account.Account{}
 }

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 )
 
@@ -14,7 +15,7 @@ import (
 // without starting anything.
 type Org struct {
 	org      *corpus.Org
-	accounts []mailsim.Account
+	accounts []account.Account
 }
 
 // NewOrg generates the organisation of seed with users people and about
@@ -29,7 +30,7 @@ func NewOrg(seed int64, users, messages int) (*Org, error) {
 
 // Accounts are the logins, people first (the director first of all),
 // then the shared mailboxes; a target's Accounts are the same.
-func (o *Org) Accounts() []mailsim.Account { return o.accounts }
+func (o *Org) Accounts() []account.Account { return o.accounts }
 
 // Domain is the organisation's mail domain.
 func (o *Org) Domain() string { return o.org.Config().Domain }

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/throttle"
@@ -39,7 +39,7 @@ type Target interface {
 	ClientTLS() *tls.Config
 	// Accounts are the organisation's logins (people and shared
 	// mailboxes).
-	Accounts() []mailsim.Account
+	Accounts() []account.Account
 	// Domain is the organisation's mail domain.
 	Domain() string
 	// Proxy tells that the listeners want a PROXY header first, so that
@@ -129,7 +129,7 @@ type base struct {
 	name     string
 	ep       Endpoints
 	tls      *tls.Config
-	accounts []mailsim.Account
+	accounts []account.Account
 	domain   string
 	bus      *audit.Bus
 }
@@ -137,7 +137,7 @@ type base struct {
 func (b *base) Name() string                { return b.name }
 func (b *base) Endpoints() Endpoints        { return b.ep }
 func (b *base) ClientTLS() *tls.Config      { return b.tls }
-func (b *base) Accounts() []mailsim.Account { return b.accounts }
+func (b *base) Accounts() []account.Account { return b.accounts }
 func (b *base) Domain() string              { return b.domain }
 func (b *base) Proxy() bool                 { return true }
 func (b *base) Events() *audit.Bus          { return b.bus }

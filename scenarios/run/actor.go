@@ -18,7 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/target"
 	"github.com/maildrill/maildrill/scenarios"
@@ -291,11 +291,11 @@ func (ar *actorRun) imapClose(c *imapclient.Client, key string) {
 }
 
 // account resolves an address, local part or role to an account.
-func (ar *actorRun) account(spec string) (mailsim.Account, error) {
+func (ar *actorRun) account(spec string) (account.Account, error) {
 	if a, ok := scenarios.FindAccount(ar.r.target.Accounts(), spec); ok {
 		return a, nil
 	}
-	return mailsim.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", strings.ToLower(strings.TrimSpace(spec)))
+	return account.Account{}, fmt.Errorf("no account %q (give an address, a local part, or a role such as director, secretariat)", strings.ToLower(strings.TrimSpace(spec)))
 }
 
 // credentials returns who to log in as.

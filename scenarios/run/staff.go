@@ -11,12 +11,12 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
 type staffMember struct {
-	account mailsim.Account
+	account account.Account
 	src     netip.Addr
 	client  scenarios.ClientID
 	helo    string
@@ -32,7 +32,7 @@ func (r *runner) staffMembers(a *scenarios.Actor, env scenarios.Environment) []*
 	h := fnv.New64a()
 	fmt.Fprintf(h, "staff/%d/%s", env.Seed, a.ID)
 	rng := rand.New(rand.NewPCG(h.Sum64(), 7))
-	var people []mailsim.Account
+	var people []account.Account
 	for _, acc := range r.target.Accounts() {
 		if acc.Kind == "person" {
 			people = append(people, acc)
