@@ -122,6 +122,12 @@ type TreeOptions struct {
 	// instead of resolving it; MergeRefusal does the same for << merge keys.
 	AliasRefusal string
 	MergeRefusal string
+	// AsWritten keeps the file as written where YAML would retype it: a
+	// map key is its token's text at its token's place (not converted, so
+	// never refused), duplicates are compared as written and reported as
+	// "(first at line N)", tags are ignored, and a "<<" that is a value is
+	// a string. Scalars keep their kind; read their Text.
+	AsWritten bool
 }
 
 // TreeError is a construct Tree cannot or will not turn into a Node.
@@ -207,7 +213,7 @@ func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
 		if err != nil {
 			return nil, err
 		}
-		if v.Start != nil && (v.Start.Value == "!!str" || v.Start.Value == "!str") && inner.Kind != KindMap && inner.Kind != KindSeq {
+		if !c.opt.AsWritten && v.Start != nil && (v.Start.Value == "!!str" || v.Start.Value == "!str") && inner.Kind != KindMap && inner.Kind != KindSeq {
 			inner = &Node{Kind: KindString, Str: inner.Str, Text: inner.Text, Pos: inner.Pos}
 		}
 		return inner, nil
@@ -264,11 +270,21 @@ func (c *converter) convert(n ast.Node, depth int) (*Node, error) {
 		}
 		return out, nil
 	case *ast.MappingKeyNode:
-		return c.convert(v.Value, depth+1)
-	case *ast.CommentGroupNode, *ast.CommentNode:
+		if !c.opt.AsWritten {
+			return c.convert(v.Value, depth+1)
+		}
+	case *ast.CommentGroupNode:
 		return &Node{Kind: KindNull, Pos: pos}, nil
+	case *ast.CommentNode:
+		if !c.opt.AsWritten {
+			return &Node{Kind: KindNull, Pos: pos}, nil
+		}
 	case *ast.DocumentNode:
 		return c.convert(v.Body, depth+1)
+	case *ast.MergeKeyNode:
+		if c.opt.AsWritten {
+			return &Node{Kind: KindString, Str: text, Text: text, Pos: pos}, nil
+		}
 	}
 	return nil, treeErr(pos, "unsupported YAML construct %s", n.Type())
 }
@@ -306,6 +322,9 @@ func (c *converter) addPair(out *Node, mv *ast.MappingValueNode, depth int) erro
 		}
 		return merge(val)
 	}
+	if c.opt.AsWritten {
+		return c.addRawPair(out, mv, depth)
+	}
 	key, err := c.convert(mv.Key, depth+1)
 	if err != nil {
 		return err
@@ -327,5 +346,27 @@ func (c *converter) addPair(out *Node, mv *ast.MappingValueNode, depth int) erro
 		return err
 	}
 	out.Map = append(out.Map, KV{Key: ks, KeyPos: key.Pos, Value: val})
+	return nil
+}
+
+// addRawPair is addPair for AsWritten: the key as written.
+func (c *converter) addRawPair(out *Node, mv *ast.MappingValueNode, depth int) error {
+	key := ""
+	if mv.Key == nil {
+		// nothing: an empty key
+	} else if t := mv.Key.GetToken(); t != nil {
+		key = t.Value
+	}
+	kpos := posOf(mv.Key)
+	for _, kv := range out.Map {
+		if kv.Key == key {
+			return treeErr(kpos, "duplicate key %q (first at line %d)", key, kv.KeyPos.Line)
+		}
+	}
+	val, err := c.convert(mv.Value, depth+1)
+	if err != nil {
+		return err
+	}
+	out.Map = append(out.Map, KV{Key: key, KeyPos: kpos, Value: val})
 	return nil
 }

@@ -70,3 +70,19 @@ func TestTreeErrorsSayWhere(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "YAML nested deeper than 2 levels")
 }
+
+func TestTreeAsWritten(t *testing.T) {
+	src := "True: !!str 01\ntrue: <<\n"
+	_, err := tree(t, src, TreeOptions{})
+	require.Error(t, err, "typed keys True and true collide, and << is no value")
+
+	n, err := tree(t, src, TreeOptions{AsWritten: true})
+	require.NoError(t, err)
+	require.Len(t, n.Map, 2)
+	assert.Equal(t, "True", n.Map[0].Key)
+	assert.Equal(t, KindInt, n.Map[0].Value.Kind, "the !!str tag is ignored")
+	assert.Equal(t, "01", n.Map[0].Value.Text)
+	assert.Equal(t, "true", n.Map[1].Key)
+	assert.Equal(t, "<<", n.Map[1].Value.Text)
+	assert.Equal(t, Pos{Line: 2, Col: 1}, n.Map[1].KeyPos)
+}
