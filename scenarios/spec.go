@@ -271,6 +271,10 @@ func yamlSyntaxError(file string, err error) error {
 	if errors.As(err, &le) {
 		return Errors{{File: file, Line: le.Line, Col: le.Col, Msg: le.Msg}}
 	}
+	var te *yamlsafe.TreeError
+	if errors.As(err, &te) {
+		return Errors{{File: file, Line: te.Pos.Line, Col: te.Pos.Col, Msg: te.Msg}}
+	}
 	msg := err.Error()
 	if m := lineColRe.FindStringSubmatch(msg); m != nil {
 		var l, c int

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/token"
 
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
@@ -68,95 +67,47 @@ func parseYAML(data []byte, lim yamlsafe.Limits) (*ynode, error) {
 	if len(f.Docs) > 1 {
 		return nil, fmt.Errorf("a scenario file holds one YAML document; found %d", len(f.Docs))
 	}
-	return convert(f.Docs[0].Body)
-}
-
-func pos(n ast.Node) (int, int) {
-	if n == nil || n.GetToken() == nil {
-		return 0, 0
-	}
-	p := n.GetToken().Position
-	return p.Line, p.Column
-}
-
-func convert(n ast.Node) (*ynode, error) {
-	line, col := pos(n)
-	switch v := n.(type) {
-	case nil:
-		return &ynode{kind: nNull}, nil
-	case *ast.DocumentNode:
-		return convert(v.Body)
-	case *ast.TagNode:
-		return convert(v.Value)
-	case *ast.AnchorNode:
-		return convert(v.Value)
-	case *ast.AliasNode:
-		return nil, fmt.Errorf("%d:%d: YAML aliases (*name) are not supported in scenarios; repeat the value or use repeat/foreach steps", line, col)
-	case *ast.CommentGroupNode:
-		return &ynode{kind: nNull, line: line, col: col}, nil
-	case *ast.NullNode:
-		return &ynode{kind: nNull, line: line, col: col}, nil
-	case *ast.MappingNode:
-		out := &ynode{kind: nMap, line: line, col: col}
-		for _, mv := range v.Values {
-			if err := addPair(out, mv); err != nil {
-				return nil, err
-			}
-		}
-		if len(out.kpos) > 0 { // a mapping is where its first key is
-			out.line, out.col = out.kpos[0].Line, out.kpos[0].Column
-		}
-		return out, nil
-	case *ast.MappingValueNode:
-		out := &ynode{kind: nMap, line: line, col: col}
-		if err := addPair(out, v); err != nil {
-			return nil, err
-		}
-		out.line, out.col = out.kpos[0].Line, out.kpos[0].Column
-		return out, nil
-	case *ast.SequenceNode:
-		out := &ynode{kind: nSeq, line: line, col: col}
-		for _, it := range v.Values {
-			c, err := convert(it)
-			if err != nil {
-				return nil, err
-			}
-			out.items = append(out.items, c)
-		}
-		return out, nil
-	case *ast.LiteralNode:
-		return &ynode{kind: nScalar, line: line, col: col, str: v.Value.Value}, nil
-	case *ast.StringNode:
-		return &ynode{kind: nScalar, line: line, col: col, str: v.Value}, nil
-	case ast.ScalarNode:
-		return &ynode{kind: nScalar, line: line, col: col, str: v.GetToken().Value}, nil
-	}
-	return nil, fmt.Errorf("%d:%d: unsupported YAML construct %s", line, col, n.Type())
-}
-
-func addPair(out *ynode, mv *ast.MappingValueNode) error {
-	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
-		l, c := pos(mv.Key)
-		return fmt.Errorf("%d:%d: YAML merge keys (<<) are not supported in scenarios", l, c)
-	}
-	key := mv.Key.GetToken().Value
-	kl, kc := pos(mv.Key)
-	for i, k := range out.keys {
-		if k == key {
-			return fmt.Errorf("%d:%d: duplicate key %q (first at line %d)", kl, kc, key, out.kpos[i].Line)
-		}
-	}
-	val, err := convert(mv.Value)
+	n, err := yamlsafe.Tree(f.Docs[0].Body, treeOptions)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if val.line == 0 {
-		val.line, val.col = kl, kc
+	return fromTree(n), nil
+}
+
+// treeOptions read a scenario as written: no aliases or merges, scalars as
+// their text.
+var treeOptions = yamlsafe.TreeOptions{
+	AliasRefusal: "YAML aliases (*name) are not supported in scenarios; repeat the value or use repeat/foreach steps",
+	MergeRefusal: "YAML merge keys (<<) are not supported in scenarios",
+	AsWritten:    true,
+}
+
+// fromTree is n as a ynode; a value left empty is where its key is.
+func fromTree(n *yamlsafe.Node) *ynode {
+	out := &ynode{line: n.Pos.Line, col: n.Pos.Col}
+	switch n.Kind {
+	case yamlsafe.KindNull:
+		out.kind = nNull
+	case yamlsafe.KindMap:
+		out.kind = nMap
+		for _, kv := range n.Map {
+			v := fromTree(kv.Value)
+			if v.line == 0 {
+				v.line, v.col = kv.KeyPos.Line, kv.KeyPos.Col
+			}
+			out.keys = append(out.keys, kv.Key)
+			out.kpos = append(out.kpos, tokenPos(kv.KeyPos.Line, kv.KeyPos.Col))
+			out.vals = append(out.vals, v)
+		}
+	case yamlsafe.KindSeq:
+		out.kind = nSeq
+		for _, it := range n.Seq {
+			out.items = append(out.items, fromTree(it))
+		}
+	default:
+		out.kind, out.str = nScalar, n.Text
 	}
-	out.keys = append(out.keys, key)
-	out.kpos = append(out.kpos, token.Position{Line: kl, Column: kc})
-	out.vals = append(out.vals, val)
-	return nil
+	return out
 }
 
 // Error is one problem in a scenario file.

@@ -3,7 +3,8 @@
 // time: the file's size is checked before it is read whole, its nesting
 // depth and its empty values before goccy's parser (recursive, and
 // quadratic in empty values) sees them, and its aliases before anything
-// expands them. Both the Sigma rule loader and the scenario parser use it.
+// expands them. Tree then turns a parsed document into positioned Nodes.
+// Both the Sigma rule loader and the scenario parser use it.
 package yamlsafe
 
 import (
