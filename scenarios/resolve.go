@@ -56,31 +56,14 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 	d := &decoder{file: sc.File}
 	for _, e := range sc.Expect {
 		at := &ynode{line: e.rulePos[0], col: e.rulePos[1]}
-		var matched []*sigma.Rule
+		matched := rules
 		if e.Rule != "*" {
-			if _, err := path.Match(strings.ToLower(e.Rule), ""); err != nil {
-				d.errf(at, "a title glob uses * ? and [...]; escape [ ] with \\", "rule %q: bad title pattern: %v", e.Rule, err)
-				continue
-			}
-			for _, r := range rules {
-				if ruleNamed(e.Rule, r) {
-					matched = append(matched, r)
-				}
-			}
-			if len(matched) == 0 {
-				d.errf(at, ruleHint(e.Rule, titles, len(rules)), "rule %q: no loaded rule has this id, name or title", e.Rule)
-				continue
-			}
 			// An expectation on rules that can never alert is vacuous
 			// either way: a fire always missed, a must_not_fire always
-			// met. A title glob is refused only when every rule it
-			// names is mute.
-			if why := mute.why(matched); why != nil {
-				d.errf(at, why.hint, "%s", why.msg)
+			// met.
+			if matched = resolveRuleName(d, at, e.Rule, "rule", "", rules, titles, mute); matched == nil {
 				continue
 			}
-		} else {
-			matched = rules
 		}
 		if len(e.Group) == 0 {
 			continue
@@ -117,25 +100,9 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 	}
 	if sc.Noise != nil {
 		for _, rb := range sc.Noise.Rules {
-			at := &ynode{line: rb.rulePos[0], col: rb.rulePos[1]}
-			if _, err := path.Match(strings.ToLower(rb.Rule), ""); err != nil {
-				d.errf(at, "a title glob uses * ? and [...]; escape [ ] with \\", "noise rule %q: bad title pattern: %v", rb.Rule, err)
-				continue
-			}
-			var matched []*sigma.Rule
-			for _, r := range rules {
-				if ruleNamed(rb.Rule, r) {
-					matched = append(matched, r)
-				}
-			}
-			if len(matched) == 0 {
-				d.errf(at, ruleHint(rb.Rule, titles, len(rules)), "noise rule %q: no loaded rule has this id, name or title", rb.Rule)
-				continue
-			}
 			// A budget on rules that never alert always holds.
-			if why := mute.why(matched); why != nil {
-				d.errf(at, why.hint, "noise: %s", why.msg)
-			}
+			at := &ynode{line: rb.rulePos[0], col: rb.rulePos[1]}
+			resolveRuleName(d, at, rb.Rule, "noise rule", "noise: ", rules, titles, mute)
 		}
 	}
 	if len(d.errs) > 0 {
@@ -253,4 +220,32 @@ func logsourceText(ls sigma.Logsource) string {
 		return "(none)"
 	}
 	return strings.Join(parts, " ")
+}
+
+// resolveRuleName finds the loaded rules a rule name (id, name or title
+// glob) written at at names, or reports why it names none that can alert
+// and returns nil: a bad glob, no match (with the nearest title), or only
+// rules that never alert (a glob is refused only when every rule it names
+// is mute). label starts the first two messages ("rule", "noise rule"),
+// mutePrefix the last.
+func resolveRuleName(d *decoder, at *ynode, name, label, mutePrefix string, rules []*sigma.Rule, titles []string, mute muted) []*sigma.Rule {
+	if _, err := path.Match(strings.ToLower(name), ""); err != nil {
+		d.errf(at, "a title glob uses * ? and [...]; escape [ ] with \\", "%s %q: bad title pattern: %v", label, name, err)
+		return nil
+	}
+	var matched []*sigma.Rule
+	for _, r := range rules {
+		if ruleNamed(name, r) {
+			matched = append(matched, r)
+		}
+	}
+	if len(matched) == 0 {
+		d.errf(at, ruleHint(name, titles, len(rules)), "%s %q: no loaded rule has this id, name or title", label, name)
+		return nil
+	}
+	if why := mute.why(matched); why != nil {
+		d.errf(at, why.hint, "%s%s", mutePrefix, why.msg)
+		return nil
+	}
+	return matched
 }
