@@ -48,6 +48,7 @@ type Parser struct {
 	smtpN    int
 	last     time.Time // events never go back in time (stats lines lag)
 	tlsSeen  bool      // a Postfix TLS line was seen: Postfix logs TLS
+	known    bool      // the line being parsed was understood (set by the handlers)
 }
 
 type imapSession struct {
@@ -98,6 +99,17 @@ func (p *Parser) Pending() int { return len(p.queue) }
 // Parse reads one log line and returns the events it stands for (often
 // none). Sequence, ID and run id are left to the bus they are published on.
 func (p *Parser) Parse(line string) []*audit.Event {
+	evs, _ := p.ParseLine(line)
+	return evs
+}
+
+// ParseLine is Parse that also says whether the line was understood: it
+// gave events, or it is a line the parser knows and uses for its state (a
+// Postfix queue line, an auth_verbose reason, an event export of another
+// command) or knows to carry nothing. known is false for every other line
+// (no "program: message" form, a program or message the parser does not
+// know), so that a reader can count and show what it could not use.
+func (p *Parser) ParseLine(line string) (evs []*audit.Event, known bool) {
 	line = strings.TrimRight(line, "\r\n")
 	ts, rest, ok := p.timestamp(line)
 	if !ok {
@@ -106,8 +118,32 @@ func (p *Parser) Parse(line string) []*audit.Event {
 	}
 	prog, msg, ok := program(rest)
 	if !ok {
-		return nil
+		return nil, false
 	}
+	return p.message(ts, prog, msg)
+}
+
+// ParseMessage parses a message whose time and tag a syslog receiver has
+// already taken apart: ts is the message's time, program its tag with the
+// process id ("postfix/smtpd[123]", "imap-login", "dovecot[77]") and msg
+// what follows "tag: ". Dovecot's syslog ident ("dovecot", with the
+// process name in msg) is taken off as in a log line. The result is the
+// one ParseLine gives for "ts host program: msg".
+func (p *Parser) ParseMessage(ts time.Time, program, msg string) (evs []*audit.Event, known bool) {
+	if program == "dovecot" || strings.HasPrefix(program, "dovecot[") {
+		prog, m, ok := splitProgram(msg)
+		if !ok {
+			return nil, false
+		}
+		program, msg = prog, m
+	} else {
+		msg = stripLevel(msg)
+	}
+	return p.message(ts, program, msg)
+}
+
+func (p *Parser) message(ts time.Time, prog, msg string) ([]*audit.Event, bool) {
+	p.known = false
 	var evs []*audit.Event
 	switch {
 	case strings.HasPrefix(prog, "postfix"):
@@ -131,7 +167,7 @@ func (p *Parser) Parse(line string) []*audit.Event {
 		}
 		p.last = e.Timestamp
 	}
-	return evs
+	return evs, len(evs) > 0 || p.known
 }
 
 // --- line framing -------------------------------------------------------------
@@ -194,18 +230,25 @@ func program(rest string) (prog, msg string, ok bool) {
 			rest = rest[i+3:]
 		}
 	}
+	return splitProgram(rest)
+}
+
+// splitProgram splits "prog: Level: message" into prog and message.
+func splitProgram(rest string) (prog, msg string, ok bool) {
 	i := strings.Index(rest, ": ")
 	if i <= 0 {
 		return "", "", false
 	}
-	prog, msg = rest[:i], rest[i+2:]
+	return rest[:i], stripLevel(rest[i+2:]), true
+}
+
+func stripLevel(msg string) string {
 	for _, l := range levels {
 		if strings.HasPrefix(msg, l) {
-			msg = msg[len(l):]
-			break
+			return msg[len(l):]
 		}
 	}
-	return prog, msg, true
+	return msg
 }
 
 // ParseAll parses every line of r.

@@ -62,6 +62,7 @@ func (p *Parser) export(msg string, ts *time.Time) []*audit.Event {
 	if err := json.Unmarshal([]byte(msg[i:]), &x); err != nil || x.Fields == nil {
 		return nil
 	}
+	p.known = true // an exported event; only finished commands give one
 	if t, err := time.Parse(time.RFC3339Nano, x.End); err == nil && t.Year() >= 1970 {
 		*ts = t
 	}

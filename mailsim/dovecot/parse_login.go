@@ -216,6 +216,7 @@ func (p *Parser) authLine(msg string) {
 	default:
 		return
 	}
+	p.known = true
 	s := p.session(m[3])
 	if s.ip == "" {
 		s.ip = m[2]

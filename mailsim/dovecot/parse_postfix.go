@@ -66,6 +66,7 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		return p.smtpdLine(prog, msg)
 	case "cleanup":
 		if m := reQueueID.FindStringSubmatch(msg); m != nil {
+			p.known = true
 			if q := p.queue[m[1]]; q != nil {
 				if id, ok := strings.CutPrefix(m[2], "message-id="); ok {
 					q.mid = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
@@ -77,6 +78,7 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		if m == nil {
 			return nil
 		}
+		p.known = true
 		q := p.queue[m[1]]
 		if m[2] == "removed" {
 			delete(p.queue, m[1])
@@ -98,6 +100,7 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		if m == nil || !strings.HasPrefix(m[2], "to=") {
 			return nil
 		}
+		p.known = true
 		q := p.queue[m[1]]
 		if q == nil {
 			// Not received over SMTP here (a bounce, a local pickup).
@@ -173,6 +176,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 	case strings.HasPrefix(msg, "lost connection after "), strings.HasPrefix(msg, "timeout after "):
 		// The "disconnect from" line follows: it carries the event.
 		s.lost = strings.SplitN(msg, " from ", 2)[0]
+		p.known = true
 		return nil
 	case strings.HasPrefix(msg, "disconnect from "):
 		if s.ip == "" {
@@ -226,6 +230,7 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 	if !ok {
 		return nil
 	}
+	p.known = true
 	if s.ip == "" {
 		s.ip, s.port = clientAddr(rest)
 	}

@@ -1,0 +1,102 @@
+package ingest
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func appendLines(t *testing.T, path string, lines []string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitLines(t *testing.T, in *Ingester, n int64) {
+	t.Helper()
+	for in.Stats().Lines < n {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A followed file gives the events ParseAll gives for its lines, through
+// a rotation (rename and a new file) and a truncation (copytruncate), and
+// what was there before the start is skipped unless FromStart.
+func TestFollow(t *testing.T) {
+	defer func(d time.Duration) { pollEvery = d }(pollEvery)
+	pollEvery = 10 * time.Millisecond
+	lines := captured(t)
+	want := parseAll(t, lines)
+	a, b, c := lines[:len(lines)/3], lines[len(lines)/3:2*len(lines)/3], lines[2*len(lines)/3:]
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mail.log")
+	appendLines(t, path, []string{"Nov 27 00:00:00 old: before the start: skipped"})
+	in, col := start(t, Config{File: path})
+	// The old content is skipped only once the follower has opened the
+	// file; lines written from here on are read.
+	for in.Stats().FilesOpened == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	appendLines(t, path, a)
+	waitLines(t, in, int64(len(a)))
+	// Rotation: the file is renamed and a new one created.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, path, b[:len(b)/2])
+	waitLines(t, in, int64(len(a)+len(b)/2))
+	// Truncation in place, then the rest; the last line has no newline.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	for in.Stats().Truncations == 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	rest := append(append([]string{}, b[len(b)/2:]...), c...)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(strings.Join(rest, "\n")); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	in.Close()
+	same(t, "followed file", col.evs, want)
+	if st := in.Stats(); st.Lines != int64(len(lines)) || st.Sources["file"].Lines != st.Lines || st.Rotations != 1 || st.Truncations != 1 {
+		t.Errorf("stats %+v, want %d file lines", st, len(lines))
+	}
+}
+
+// FromStart reads what the file holds; a file that is not there yet is
+// waited for and read whole.
+func TestFollowFromStartAndMissing(t *testing.T) {
+	defer func(d time.Duration) { pollEvery = d }(pollEvery)
+	pollEvery = 10 * time.Millisecond
+	lines := captured(t)
+	want := parseAll(t, lines)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mail.log")
+	appendLines(t, path, lines)
+	in, col := start(t, Config{File: path, FromStart: true})
+	waitLines(t, in, int64(len(lines)))
+	in.Close()
+	same(t, "from start", col.evs, want)
+
+	later := filepath.Join(dir, "later.log")
+	in2, col2 := start(t, Config{File: later})
+	time.Sleep(3 * pollEvery)
+	appendLines(t, later, lines)
+	waitLines(t, in2, int64(len(lines)))
+	in2.Close()
+	same(t, "file created later", col2.evs, want)
+}
