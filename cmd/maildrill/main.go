@@ -65,7 +65,7 @@ var forceExit func(code int)
 // Ctrl-C, SIGTERM and --deadline stop any command within about a second.
 var stopsItself = map[string]bool{
 	"maildrill run": true, "maildrill test": true, "maildrill serve": true, "maildrill detect": true,
-	"maildrill export-maildir": true, "maildrill rules eval": true,
+	"maildrill export-maildir": true, "maildrill rules eval": true, "maildrill ingest": true,
 }
 
 const stopGrace = time.Second
@@ -144,6 +144,7 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 		newReplayCmd(),
 		newRulesCmd(),
 		newDetectCmd(),
+		newIngestCmd(),
 		newExportCmd(),
 		newVersionCmd(),
 	)
