@@ -145,20 +145,21 @@ Without DIR, lints the built-in pack.`,
 
 func newRulesEvalCmd() *cobra.Command {
 	var ef engineFlags
-	var rulesPath string
+	var rf rulesFlags
 	var verbose bool
 	cmd := &cobra.Command{
-		Use:   "eval [--rules DIR|FILE] EVENTS.jsonl|-",
+		Use:   "eval [--rules DIR|FILE]... [--no-pack] EVENTS.jsonl|-",
 		Short: "Evaluate rules over a JSON-lines event log and print alerts",
 		Long: `Reads events (one JSON object per line, flat "a.b" or nested {"a":{"b":..}}
 fields; '-' reads stdin; gzip is read as is), evaluates the rules in event time and prints one
 JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
-event.ids, ... Without --rules, evaluates the built-in pack.`,
+event.ids, ... Evaluates the built-in pack and every --rules (--no-pack:
+only those).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pack, err := rulepack.Load(rulesPath)
+			pack, err := rf.load()
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			cfg, _, err := ef.apply(pack.Config, pack.Settings)
 			if err != nil {
@@ -197,7 +198,7 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 		},
 	}
 	ef.register(cmd)
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	rf.registerRules(cmd)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	return cmd
 }

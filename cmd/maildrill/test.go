@@ -59,7 +59,7 @@ type testFlags struct {
 	alerts  alertFlags
 	jobs    int
 	shard   string
-	rules   string
+	rules   rulesFlags
 	record  string
 	quiet   bool
 }
@@ -92,10 +92,10 @@ scenario runs on exactly one of them.`,
 	f.scenarioFlags.register(cmd)
 	f.reports.register(cmd)
 	f.alerts.register(cmd)
+	f.rules.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
-	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
 	return cmd
@@ -116,9 +116,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := rulepack.Load(f.rules) // a bad rule or pack.yml, once, before any run
+	pack, err := f.rules.load() // a bad rule or pack.yml, once, before any run
 	if err != nil {
-		return usageError{rulesError(f.rules, err)}
+		return err
 	}
 	rules := pack.Rules
 	if f.record != "" {
@@ -135,7 +135,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	} else {
 		rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	}
-	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
+	if rules, err = scenarios.ResolveSuiteWith(list, rules, &pack.Config, f.seed); err != nil {
 		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 	}
 	out, err := f.alerts.open(stderr)
