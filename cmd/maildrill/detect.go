@@ -23,7 +23,7 @@ func newDetectCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "detect --events-url URL",
 		Short: "Follow a mailsim's audit event stream and print the rules' alerts as JSON lines (the detection engine as a service)",
-		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --token "$MAILDRILL_ADMIN_TOKEN"
+		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --admin-token "$MAILDRILL_ADMIN_TOKEN"
   docker-compose up   # runs it beside the mailsim container`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,8 +61,9 @@ func newDetectCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&url, "events-url", "", "the admin API's event stream, e.g. http://mailsim:8025/api/events")
-	fl.StringVar(&token, "token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
+	fl.StringVar(&token, "admin-token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
 	rf.register(cmd)
 	fl.DurationVar(&retry, "retry", 2*time.Second, "wait between connection attempts while the mail system starts or restarts")
+	deprecatedAlias(cmd, "token", "admin-token")
 	return cmd
 }

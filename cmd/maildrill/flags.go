@@ -137,3 +137,16 @@ func (f *rulesFlags) load() (*rulepack.Pack, error) {
 	}
 	return p, nil
 }
+
+// deprecatedAlias registers old as a hidden, deprecated spelling of cmd's
+// flag canonical (the same value): the command lines written before the
+// flag names were unified keep working, with a notice on stderr.
+func deprecatedAlias(cmd *cobra.Command, old, canonical string) {
+	fl := cmd.Flags()
+	f := fl.Lookup(canonical)
+	fl.Var(f.Value, old, f.Usage)
+	if f.NoOptDefVal != "" {
+		fl.Lookup(old).NoOptDefVal = f.NoOptDefVal
+	}
+	_ = fl.MarkDeprecated(old, "use --"+canonical)
+}

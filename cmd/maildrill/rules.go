@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -205,7 +206,7 @@ only those).`,
 
 func newRulesListCmd() *cobra.Command {
 	var ef engineFlags
-	var asJSON bool
+	var jsonOut string
 	cmd := &cobra.Command{
 		Use:   "list [DIR]",
 		Short: "List the alerting rules (the catalogue, read from the rule files)",
@@ -224,8 +225,16 @@ func newRulesListCmd() *cobra.Command {
 				return usageError{err}
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
+			if jsonOut != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "time modifiers: %s\n", tm)
+				if jsonOut != "-" {
+					fh, err := os.Create(jsonOut)
+					if err != nil {
+						return usageError{fmt.Errorf("--json: %w", err)}
+					}
+					defer fh.Close()
+					out = fh
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
@@ -234,6 +243,9 @@ func newRulesListCmd() *cobra.Command {
 		},
 	}
 	ef.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	// --json as run, test and replay have it (a FILE, '-': stdout); alone,
+	// as it always was here, stdout.
+	cmd.Flags().StringVar(&jsonOut, "json", "", "write the catalogue as JSON to FILE (--json=FILE; '-' or --json alone: stdout)")
+	cmd.Flags().Lookup("json").NoOptDefVal = "-"
 	return cmd
 }
