@@ -145,6 +145,7 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 		newRulesCmd(),
 		newDetectCmd(),
 		newExportCmd(),
+		newNewCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -55,6 +55,7 @@ without a header (older ones) is checked by its run id
 	f.judgeFlags.register(cmd)
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
+	cmd.ValidArgsFunction = completeOneScenario
 	return cmd
 }
 

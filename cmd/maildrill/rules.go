@@ -25,7 +25,7 @@ directory of your own. Rules are Sigma v2 detection and correlation rules;
 samples beside them (tests/<rule>.tp.jsonl, tests/<rule>.tn.jsonl) say what
 must and must not fire.`,
 	}
-	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd(), newRulesListCmd())
+	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd(), newRulesListCmd(), newRulesNewCmd())
 	return cmd
 }
 

@@ -51,6 +51,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
+	completeScenarioCmd(cmd)
 	return cmd
 }
 
