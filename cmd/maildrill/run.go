@@ -90,9 +90,11 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		opts.AllowTargets, opts.Rules, opts.RulesConfig = allow, rules, &pack.Config
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
-		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
+		note, stopStatus := runStatus(stderr, sc, tl, f.quiet)
+		opts.Progress = note
 		res, err := scenariorun.Run(ctx, sc, opts)
+		stopStatus()
 		tl.Done()
 		if res != nil {
 			if f.failOnNoise {

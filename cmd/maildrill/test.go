@@ -155,14 +155,18 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	opts := f.options()
 	opts.Rules, opts.RulesConfig = rules, &pack.Config
 	tableOf := make([]bytes.Buffer, len(list))
+	prog := report.NewSuiteProgress(len(list), time.Now())
+	status := cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })
 	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
 			if r.Result != nil {
 				report.WriteTables(&tableOf[i], r.Result, false, f.verbose)
 			}
-			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr)))
+			prog.Done(r.Err != nil || r.Result == nil || r.Result.Failed)
+			status.Print(func() { fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr))) })
 		}}
 	outs := suite.Run(ctx, list)
+	status.Stop()
 
 	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run
