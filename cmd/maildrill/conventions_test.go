@@ -97,11 +97,13 @@ func TestFlagConventions(t *testing.T) {
 // TestDeprecatedAliasesStillWork: an old spelling sets the same value as
 // the new one, and says which to use.
 func TestDeprecatedAliasesStillWork(t *testing.T) {
+	var errb bytes.Buffer
 	cmd := newServeCmd()
+	cmd.Flags().SetOutput(&errb)
 	require.NoError(t, cmd.ParseFlags([]string{"--audit-log", "old.jsonl"}))
 	assert.Equal(t, "old.jsonl", cmd.Flags().Lookup("events").Value.String())
+	assert.Contains(t, errb.String(), "use --events")
 	cmd = newDetectCmd()
-	var errb bytes.Buffer
 	cmd.Flags().SetOutput(&errb)
 	require.NoError(t, cmd.ParseFlags([]string{"--token", "s3cret"}))
 	assert.Equal(t, "s3cret", cmd.Flags().Lookup("admin-token").Value.String())
@@ -124,5 +126,21 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	sort.Strings(names)
 	for _, n := range names {
 		assert.Contains(t, out.String(), n)
+	}
+}
+
+// TestRulesFlagsEverywhere: every command that judges with rules takes
+// the same rule flags.
+func TestRulesFlagsEverywhere(t *testing.T) {
+	root := newRootCmd()
+	for _, path := range [][]string{{"run"}, {"test"}, {"replay"}, {"validate"}, {"detect"}, {"rules", "eval"}} {
+		cmd, _, err := root.Find(path)
+		require.NoError(t, err, path)
+		for name, typ := range map[string]string{"rules": "stringArray", "no-pack": "bool", "rules-config": "string", "placeholder": "stringArray"} {
+			f := cmd.Flags().Lookup(name)
+			if assert.NotNil(t, f, "%v --%s", path, name) {
+				assert.Equal(t, typ, f.Value.Type(), "%v --%s", path, name)
+			}
+		}
 	}
 }

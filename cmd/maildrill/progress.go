@@ -11,10 +11,10 @@ import (
 )
 
 // runStatus is the status line of a run of sc on stderr when stderr is a
-// terminal (none with quiet): the notes go to the timeline tl with the
+// terminal (none with quiet); speed is the run's --speed: the notes go to the timeline tl with the
 // status line out of its way, and to the line's state. stop erases it.
-func runStatus(stderr io.Writer, sc *scenarios.Scenario, tl *report.Timeline, quiet bool) (note func(scenariorun.Note), stop func()) {
-	prog := report.NewRunProgress(sc, time.Now())
+func runStatus(stderr io.Writer, sc *scenarios.Scenario, tl *report.Timeline, speed float64, quiet bool) (note func(scenariorun.Note), stop func()) {
+	prog := report.NewRunProgress(sc, time.Now(), speed)
 	var status *cliout.Status
 	if !quiet {
 		status = cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })

@@ -91,7 +91,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
-		note, stopStatus := runStatus(stderr, sc, tl, f.quiet)
+		note, stopStatus := runStatus(stderr, sc, tl, f.speed, f.quiet)
 		opts.Progress = note
 		res, err := scenariorun.Run(ctx, sc, opts)
 		stopStatus()

@@ -41,7 +41,7 @@ valid, 2 otherwise.`,
 			return nil
 		},
 	}
-	rf.registerRules(cmd)
+	rf.register(cmd)
 	cmd.ValidArgsFunction = completeScenarios
 	cmd.Flags().Int64Var(&seed, "seed", 0, "resolve accounts, folders and file types against the organisation of this corpus seed, as run --seed and test --seed do (default: each scenario's own)")
 	return cmd

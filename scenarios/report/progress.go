@@ -18,7 +18,9 @@ type RunProgress struct {
 	mu         sync.Mutex
 	sc         *scenarios.Scenario
 	wallStart  time.Time
-	clock      time.Time
+	clock      time.Time // the latest note's time
+	clockWall  time.Time // when it came
+	speed      float64   // scenario seconds per wall second; 0: virtual
 	steps      int
 	totalSteps int
 	alerts     int
@@ -26,9 +28,20 @@ type RunProgress struct {
 	download   string // the download under way: "downloading attachments 3/12"
 }
 
-// NewRunProgress is the progress of a run of sc starting now.
-func NewRunProgress(sc *scenarios.Scenario, now time.Time) *RunProgress {
-	p := &RunProgress{sc: sc, wallStart: now}
+// NewRunProgress is the progress of a run of sc starting now. speed is
+// the run's scaled clock (--speed; 0: the scenario's own clock): on a
+// scaled or real clock the scenario clock moves on between notes, on a
+// virtual one it is the latest note's time.
+func NewRunProgress(sc *scenarios.Scenario, now time.Time, speed float64) *RunProgress {
+	p := &RunProgress{sc: sc, wallStart: now, speed: speed, clock: sc.Env.Start, clockWall: now}
+	if speed == 0 {
+		switch sc.Env.Clock {
+		case "scaled":
+			p.speed = sc.Env.Speed
+		case "real":
+			p.speed = 1
+		}
+	}
 	for _, a := range sc.Actors {
 		if a.Kind != "staff" {
 			p.totalSteps += len(a.Steps)
@@ -42,7 +55,7 @@ func (p *RunProgress) Note(n run.Note) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if n.Time.After(p.clock) {
-		p.clock = n.Time
+		p.clock, p.clockWall = n.Time, time.Now()
 	}
 	staff := strings.Contains(n.Actor, "/")
 	switch n.Kind {
@@ -66,23 +79,23 @@ func (p *RunProgress) Note(n run.Note) {
 func (p *RunProgress) Line(now time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	parts := []string{p.sc.ID}
-	if !p.clock.IsZero() {
-		parts = append(parts, p.clock.In(p.sc.Env.Location).Format("Mon 15:04:05"))
+	clock := p.clock
+	if p.speed > 0 && now.After(p.clockWall) {
+		clock = clock.Add(time.Duration(float64(now.Sub(p.clockWall)) * p.speed))
 	}
+	parts := []string{p.sc.ID, clock.In(p.sc.Env.Location).Format("Mon 15:04:05")}
 	if p.steps <= p.totalSteps {
 		parts = append(parts, fmt.Sprintf("step %d/%d", p.steps, p.totalSteps))
 	} else {
 		parts = append(parts, fmt.Sprintf("step %d", p.steps))
 	}
-	parts = append(parts, fmt.Sprintf("%d alert%s", p.alerts, plural(p.alerts)))
+	parts = append(parts, fmt.Sprintf("%d alert%s", p.alerts, plural(p.alerts)), wallClock(now.Sub(p.wallStart)))
 	if p.download != "" {
 		parts = append(parts, p.download)
 	}
 	if p.bytes > 0 {
 		parts = append(parts, "↓ "+humanBytes(p.bytes))
 	}
-	parts = append(parts, wallClock(now.Sub(p.wallStart)))
 	return "  ▸ " + strings.Join(parts, " · ")
 }
 

@@ -18,24 +18,29 @@ func TestRunProgressLine(t *testing.T) {
 	sc, err := scenarios.Load("mailbox-dump")
 	require.NoError(t, err)
 	wall := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	p := NewRunProgress(sc, wall)
-	assert.Equal(t, "  ▸ mailbox-dump · step 0/4 · 0 alerts · 0:00", p.Line(wall))
+	p := NewRunProgress(sc, wall, 0)
+	assert.Equal(t, "  ▸ mailbox-dump · Sat 01:30:00 · step 0/4 · 0 alerts · 0:00", p.Line(wall))
+	assert.Equal(t, "  ▸ mailbox-dump · Sat 01:30:00 · step 0/4 · 0 alerts · 0:10", p.Line(wall.Add(10*time.Second)), "a virtual clock moves by notes only")
 
 	at := sc.Env.Start.Add(40 * time.Minute)
 	p.Note(run.Note{Time: at, Actor: "dumper", Kind: "step", Text: "login"})
 	p.Note(run.Note{Time: at.Add(time.Second), Actor: "staff/alice", Kind: "step", Text: "read"})
 	p.Note(run.Note{Time: at.Add(2 * time.Second), Kind: "alert", Text: "x"})
 	p.Note(run.Note{Time: at.Add(3 * time.Second), Actor: "dumper", Kind: "progress", Text: "downloading messages", Count: 3, Total: 40, Bytes: 3 << 20})
-	assert.Equal(t, "  ▸ mailbox-dump · Sat 02:10:03 · step 1/4 · 1 alert · downloading messages 3/40 · ↓ 3.0 MB · 1:05", p.Line(wall.Add(65*time.Second)))
+	assert.Equal(t, "  ▸ mailbox-dump · Sat 02:10:03 · step 1/4 · 1 alert · 1:05 · downloading messages 3/40 · ↓ 3.0 MB", p.Line(wall.Add(65*time.Second)))
 
 	// An earlier note does not move the clock back; a finished download
 	// leaves its bytes only.
 	p.Note(run.Note{Time: at, Actor: "dumper", Kind: "progress", Text: "downloading messages", Count: 40, Total: 40, Bytes: 9 << 20})
-	assert.Equal(t, "  ▸ mailbox-dump · Sat 02:10:03 · step 1/4 · 1 alert · ↓ 9.0 MB · 1:01:05", p.Line(wall.Add(time.Hour+65*time.Second)))
+	assert.Equal(t, "  ▸ mailbox-dump · Sat 02:10:03 · step 1/4 · 1 alert · 1:01:05 · ↓ 9.0 MB", p.Line(wall.Add(time.Hour+65*time.Second)))
 	for range 5 {
 		p.Note(run.Note{Time: at, Actor: "dumper", Kind: "step"})
 	}
 	assert.Contains(t, p.Line(wall), "step 6 ·", "repeated steps: no total")
+
+	// On a scaled clock (--speed 60) the clock moves between notes.
+	p = NewRunProgress(sc, wall, 60)
+	assert.Contains(t, p.Line(wall.Add(10*time.Second)), "Sat 01:40:00 ·")
 }
 
 func TestSuiteProgressLine(t *testing.T) {
