@@ -48,6 +48,29 @@ func TestProgressLineOnATerminal(t *testing.T) {
 	assert.Contains(t, out.String(), "MET")
 }
 
+// TestSuiteProgressLineOnATerminal: test draws the suite's status line
+// (scenarios done) on a terminal and erases it at the end.
+func TestSuiteProgressLineOnATerminal(t *testing.T) {
+	t.Setenv("TERM", "xterm")
+	ptmx, tty, err := pty.Open()
+	require.NoError(t, err)
+	defer ptmx.Close()
+	got := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(ptmx)
+		got <- string(b)
+	}()
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"test", "--speed", "20", "--corpus-cache", "off", slowDownload}, &out, tty))
+	tty.Close()
+	term := <-got
+	assert.Regexp(t, `\r  ▸ [01]/1 scenarios done · 0:0\d\x1b\[K`, term)
+	last := strings.LastIndex(term, "▸")
+	require.Positive(t, last)
+	assert.Contains(t, term[last:], "\r\x1b[K", "erased")
+	assert.NotContains(t, out.String(), "▸")
+}
+
 // TestNoProgressLineInPipes: on a pipe (a buffer here, as in CI logs)
 // neither run nor test writes a status line or a terminal control code.
 func TestNoProgressLineInPipes(t *testing.T) {
