@@ -20,7 +20,7 @@ import (
 )
 
 // TestSoakMemory measures the resident memory of a `maildrill serve`
-// process (no --audit-log, its default retention) at start, after a million
+// process (no --events, its default retention) at start, after a million
 // audited IMAP actions from concurrent sessions (FETCH of every message,
 // APPEND with new keywords, STORE, EXPUNGE on the same mailboxes), and
 // after idling. It fails if memory keeps growing with the actions: the

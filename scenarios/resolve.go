@@ -16,11 +16,22 @@ import (
 // so that a broken rule is found once, with its file and position, before
 // any scenario runs. It returns the rules checked.
 func CheckRules(rules []*sigma.Rule) ([]*sigma.Rule, error) {
+	return CheckRulesWith(rules, nil)
+}
+
+// CheckRulesWith is CheckRules with the engine configured by cfg (its
+// placeholders, time zone), as the run will be; nil is the built-in
+// pack's configuration.
+func CheckRulesWith(rules []*sigma.Rule, cfg *detectors.Config) ([]*sigma.Rule, error) {
 	rules, err := RulesOrPack(rules)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := detectors.NewEngine(rules, rulepack.Config()); err != nil {
+	c := rulepack.Config()
+	if cfg != nil {
+		c = *cfg
+	}
+	if _, err := detectors.NewEngine(rules, c); err != nil {
 		return nil, err
 	}
 	return rules, nil

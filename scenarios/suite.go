@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
@@ -127,7 +128,13 @@ func Shard(list []*Scenario, k, n int) []*Scenario {
 // overrides each scenario's own (0: none). It returns the rules checked,
 // to run with.
 func ResolveSuite(list []*Scenario, rules []*sigma.Rule, seed int64) ([]*sigma.Rule, error) {
-	rules, err := CheckRules(rules)
+	return ResolveSuiteWith(list, rules, nil, seed)
+}
+
+// ResolveSuiteWith is ResolveSuite with the rules compiled under cfg
+// (CheckRulesWith; nil: the built-in pack's configuration).
+func ResolveSuiteWith(list []*Scenario, rules []*sigma.Rule, cfg *detectors.Config, seed int64) ([]*sigma.Rule, error) {
+	rules, err := CheckRulesWith(rules, cfg)
 	if err != nil {
 		return nil, err
 	}

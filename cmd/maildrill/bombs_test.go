@@ -45,9 +45,9 @@ detection: {sel: {event.action: imap.login}, condition: sel}
 		want string
 	}{
 		{"validate brackets", []string{"validate", write("deep.yaml", brackets)}, "nesting deeper than 64 levels"},
-		{"rules eval brackets", []string{"rules", "eval", "--rules", write("deep.yml", "title: x\ndetection: "+strings.Repeat("[", 120_000)+"\n"), events}, "nesting deeper than 64 levels"},
+		{"rules eval brackets", []string{"rules", "eval", "--no-pack", "--rules", write("deep.yml", "title: x\ndetection: "+strings.Repeat("[", 120_000)+"\n"), events}, "nesting deeper than 64 levels"},
 		{"rules lint alias bomb", []string{"rules", "lint", rulesDir}, "aliases expand to more than"},
-		{"rules eval large file", []string{"rules", "eval", "--rules", write("large.yml", "title: x\n# "+strings.Repeat("x", 2<<20)+"\n"), events}, "larger than 1 MiB"},
+		{"rules eval large file", []string{"rules", "eval", "--no-pack", "--rules", write("large.yml", "title: x\n# "+strings.Repeat("x", 2<<20)+"\n"), events}, "larger than 1 MiB"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

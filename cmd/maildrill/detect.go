@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
-	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/scenarios"
@@ -18,12 +17,13 @@ import (
 // "detect"): it follows a mailsim admin API's event stream and prints an
 // alert per line as the rules fire.
 func newDetectCmd() *cobra.Command {
-	var url, token, rulesPath string
+	var url, token string
+	var rf rulesFlags
 	var retry time.Duration
 	cmd := &cobra.Command{
 		Use:   "detect --events-url URL",
 		Short: "Follow a mailsim's audit event stream and print the rules' alerts as JSON lines (the detection engine as a service)",
-		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --token "$MAILDRILL_ADMIN_TOKEN"
+		Example: `  maildrill detect --events-url http://127.0.0.1:8025/api/events --admin-token "$MAILDRILL_ADMIN_TOKEN"
   docker-compose up   # runs it beside the mailsim container`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -35,9 +35,9 @@ func newDetectCmd() *cobra.Command {
 			}
 			// The rules' own configuration (a directory's pack.yml), as
 			// run, test and replay use it.
-			pack, err := rulepack.Load(rulesPath)
+			pack, err := rf.load()
 			if err != nil {
-				return usageError{rulesError(rulesPath, err)}
+				return err
 			}
 			eng, err := detectors.NewEngine(pack.Rules, pack.Config)
 			if err != nil {
@@ -61,8 +61,9 @@ func newDetectCmd() *cobra.Command {
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&url, "events-url", "", "the admin API's event stream, e.g. http://mailsim:8025/api/events")
-	fl.StringVar(&token, "token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
-	fl.StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	fl.StringVar(&token, "admin-token", "", "admin API bearer token (default $MAILDRILL_ADMIN_TOKEN)")
+	rf.register(cmd)
 	fl.DurationVar(&retry, "retry", 2*time.Second, "wait between connection attempts while the mail system starts or restarts")
+	deprecatedAlias(cmd, "token", "admin-token")
 	return cmd
 }

@@ -34,6 +34,6 @@ func TestDetectUsesTheRulesDirConfig(t *testing.T) {
 	}))
 	defer srv.Close()
 	var out, errb bytes.Buffer
-	require.NoError(t, run(ctx, []string{"detect", "--events-url", srv.URL + "/api/events", "--retry", "1ms", "--rules", dir}, &out, &errb))
+	require.NoError(t, run(ctx, []string{"detect", "--events-url", srv.URL + "/api/events", "--retry", "1ms", "--no-pack", "--rules", dir}, &out, &errb))
 	assert.Contains(t, out.String(), "Login At Seven In Tokyo", errb.String())
 }

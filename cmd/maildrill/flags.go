@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/buildinfo"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/scenarios/report"
@@ -103,4 +104,49 @@ func (f *scenarioFlags) options() scenariorun.Options {
 		o.CorpusCacheDir = f.corpusCache
 	}
 	return o
+}
+
+// rulesFlags choose the rules that judge: the built-in pack plus every
+// --rules, or only them with --no-pack, with the pack configuration and
+// placeholders (run, test, replay, validate, detect, rules eval).
+type rulesFlags struct{ rulepack.Layers }
+
+func (f *rulesFlags) register(cmd *cobra.Command) {
+	f.registerRules(cmd)
+	cmd.Flags().StringArrayVar(&f.Placeholders, "placeholder", nil, "set a placeholder of the rules, NAME=VALUE1,VALUE2 (repeatable), over the packs' pack.yml (default: office_networks=10.20.0.0/16, internal_domains=interieur.test)")
+}
+
+// registerRules registers all but --placeholder (rules eval has its own).
+func (f *rulesFlags) registerRules(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.Paths, "rules", nil, "add the Sigma rules in this directory (recursively, with its pack.yml) or file to the built-in pack (repeatable)")
+	fl.BoolVar(&f.NoPack, "no-pack", false, "leave the built-in pack out: only the --rules given judge")
+	fl.StringVar(&f.ConfigFile, "rules-config", "", "rule pack configuration FILE in the pack.yml format (time_modifiers.timezone, placeholders), over the packs' own")
+}
+
+// load loads the rules; a refusal names its flag (exit 2).
+func (f *rulesFlags) load() (*rulepack.Pack, error) {
+	p, err := rulepack.LoadLayers(f.Layers)
+	var le *rulepack.LayerError
+	if errors.As(err, &le) {
+		flag := map[string]string{"Paths": "--rules", "NoPack": "--no-pack", "ConfigFile": "--rules-config", "Placeholders": "--placeholder"}[le.Field]
+		return nil, usageError{fmt.Errorf("%s %w", flag, le)}
+	}
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return p, nil
+}
+
+// deprecatedAlias registers old as a hidden, deprecated spelling of cmd's
+// flag canonical (the same value): the command lines written before the
+// flag names were unified keep working, with a notice on stderr.
+func deprecatedAlias(cmd *cobra.Command, old, canonical string) {
+	fl := cmd.Flags()
+	f := fl.Lookup(canonical)
+	fl.Var(f.Value, old, f.Usage)
+	if f.NoOptDefVal != "" {
+		fl.Lookup(old).NoOptDefVal = f.NoOptDefVal
+	}
+	_ = fl.MarkDeprecated(old, "use --"+canonical)
 }

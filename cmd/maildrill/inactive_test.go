@@ -35,14 +35,14 @@ func TestRulesEvalSaysWhichRulesCannotFire(t *testing.T) {
 	evs := filepath.Join(t.TempDir(), "ev.jsonl")
 	require.NoError(t, os.WriteFile(evs, []byte(loginEvent), 0o644))
 
-	out, errs, err := runRules(t, "", "eval", "--rules", dir, evs)
+	out, errs, err := runRules(t, "", "eval", "--no-pack", "--rules", dir, evs)
 	require.NoError(t, err, errs)
 	assert.Contains(t, out, "Any IMAP Login", "the mapped rule still fires")
 	assert.Contains(t, errs, "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation)")
 	assert.Contains(t, errs, "-v names it")
 	assert.NotContains(t, errs, "Suspicious Windows Process", "named only with -v")
 
-	_, errs, err = runRules(t, "", "eval", "-v", "--rules", dir, evs)
+	_, errs, err = runRules(t, "", "eval", "-v", "--no-pack", "--rules", dir, evs)
 	require.NoError(t, err, errs)
 	assert.Contains(t, errs, "1 of 2 rules cannot fire")
 	assert.Contains(t, errs, filepath.Join(dir, "windows.yml")+":1: Suspicious Windows Process (product: windows, category: process_creation)")
@@ -50,12 +50,12 @@ func TestRulesEvalSaysWhichRulesCannotFire(t *testing.T) {
 
 	// only the Windows rule, given as a file: the case that printed
 	// "0 alerts" and nothing else
-	_, errs, err = runRules(t, "", "eval", "--rules", filepath.Join(dir, "windows.yml"), evs)
+	_, errs, err = runRules(t, "", "eval", "--no-pack", "--rules", filepath.Join(dir, "windows.yml"), evs)
 	require.NoError(t, err, errs)
 	assert.Contains(t, errs, "1 of 1 rule cannot fire")
 
 	// --any-logsource runs it: nothing to say
-	_, errs, err = runRules(t, "", "eval", "--any-logsource", "--rules", dir, evs)
+	_, errs, err = runRules(t, "", "eval", "--any-logsource", "--no-pack", "--rules", dir, evs)
 	require.NoError(t, err, errs)
 	assert.NotContains(t, errs, "cannot fire")
 
@@ -93,14 +93,14 @@ func TestTestSaysWhichRulesCannotFire(t *testing.T) {
 	dir := inactiveRules(t)
 	var out, errb bytes.Buffer
 	// the suite's expectations name pack rules that are not loaded: it fails
-	err := run(context.Background(), []string{"test", brute, "--rules", dir, "-q"}, &out, &errb)
+	err := run(context.Background(), []string{"test", brute, "--no-pack", "--rules", dir, "-q"}, &out, &errb)
 	require.Error(t, err)
 	assert.Contains(t, errb.String(), "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation); -v names it")
 	assert.NotContains(t, errb.String(), "Suspicious Windows Process")
 
 	out.Reset()
 	errb.Reset()
-	_ = run(context.Background(), []string{"test", brute, "--rules", dir, "-q", "-v"}, &out, &errb)
+	_ = run(context.Background(), []string{"test", brute, "--no-pack", "--rules", dir, "-q", "-v"}, &out, &errb)
 	assert.Contains(t, errb.String(), filepath.Join(dir, "windows.yml")+":1: Suspicious Windows Process")
 
 	out.Reset()
@@ -136,7 +136,7 @@ func TestCorrelationOverInactiveRuleCannotFire(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "burst.yml"), []byte(corr), 0o644))
 	evs := filepath.Join(t.TempDir(), "ev.jsonl")
 	require.NoError(t, os.WriteFile(evs, []byte(loginEvent), 0o644))
-	_, errs, err := runRules(t, "", "eval", "-v", "--rules", dir, evs)
+	_, errs, err := runRules(t, "", "eval", "-v", "--no-pack", "--rules", dir, evs)
 	require.NoError(t, err, errs)
 	assert.Contains(t, errs, "2 of 3 rules cannot fire: their logsource is not mapped (product: windows, category: process_creation; 1 correlation over them)")
 	assert.Contains(t, errs, filepath.Join(dir, "burst.yml")+":1: Windows Process Burst (a correlation over rules that cannot fire)")
@@ -148,7 +148,7 @@ func TestDetectNamesRulesThatCannotFire(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	var out, errb bytes.Buffer
-	_ = run(ctx, []string{"detect", "--events-url", "http://127.0.0.1:1/api/events", "--retry", "50ms", "--rules", dir}, &out, &errb)
+	_ = run(ctx, []string{"detect", "--events-url", "http://127.0.0.1:1/api/events", "--retry", "50ms", "--no-pack", "--rules", dir}, &out, &errb)
 	assert.Contains(t, errb.String(), "1 of 2 rules cannot fire: its logsource is not mapped (product: windows, category: process_creation):\n")
 	assert.Contains(t, errb.String(), filepath.Join(dir, "windows.yml")+":1: Suspicious Windows Process")
 }

@@ -146,6 +146,7 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 		newDetectCmd(),
 		newIngestCmd(),
 		newExportCmd(),
+		newNewCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -17,7 +17,7 @@ import (
 type replayFlags struct {
 	reports       reportFlags
 	events, truth string
-	rules         string
+	rules         rulesFlags
 	runID         string
 	judgeFlags
 	force bool
@@ -30,8 +30,8 @@ func newReplayCmd() *cobra.Command {
 		Short: "Re-judge a recorded run: evaluate the rules over its event log, without re-running the attack",
 		Long: `replay is the fast loop after a rule edit. It reads the audit events and
 the ground truth a run recorded (run --events --truth, or test --record),
-evaluates the rules over the events in event time (--rules, default the
-built-in pack), rebuilds each step's span from the truth records, and judges
+evaluates the rules over the events in event time (the built-in pack
+and every --rules; --no-pack: only those), rebuilds each step's span from the truth records, and judges
 the scenario's expectations as the live run did. Exit 0 when all hold, 1
 when some do not, 2 on bad input.
 
@@ -51,10 +51,11 @@ without a header (older ones) is checked by its run id
 	fl := cmd.Flags()
 	fl.StringVar(&f.events, "events", "", "the run's audit events, JSON lines, gzip or not (required)")
 	fl.StringVar(&f.truth, "truth", "", "the run's ground truth, JSON lines, gzip or not (required)")
-	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
+	f.rules.register(cmd)
 	f.judgeFlags.register(cmd)
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
+	cmd.ValidArgsFunction = completeOneScenario
 	return cmd
 }
 
@@ -70,9 +71,9 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := rulepack.Load(f.rules)
+	pack, err := f.rules.load()
 	if err != nil {
-		return usageError{rulesError(f.rules, err)}
+		return err
 	}
 	eng, err := detectors.NewEngine(pack.Rules, pack.Config)
 	if err != nil {

@@ -83,7 +83,7 @@ func TestReplaySameVerdicts(t *testing.T) {
 		return data
 	})
 	out.Reset()
-	err := run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
+	err := run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--no-pack", "--rules", rules, scenario}, &out, &errb)
 	assert.Equal(t, exitFailed, exitCode(err, &errb))
 	assert.Contains(t, out.String(), "MISSED  IMAP Brute Force Against One Account")
 
@@ -92,7 +92,7 @@ func TestReplaySameVerdicts(t *testing.T) {
 	copyPack("brute_force", func(_ string, data []byte) []byte { return data })
 	out.Reset()
 	errb.Reset()
-	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--rules", rules, scenario}, &out, &errb)
+	err = run(context.Background(), []string{"replay", "--events", events, "--truth", truth, "--no-pack", "--rules", rules, scenario}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
 	assert.Contains(t, errb.String(), scenario+`:32:11: rule "IMAP Brute Force Against One Account": no loaded rule has this id, name or title`)
 	assert.NotContains(t, out.String(), "MISSED")

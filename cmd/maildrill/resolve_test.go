@@ -89,10 +89,10 @@ func TestMisspeltExpectationsAreBadInput(t *testing.T) {
 		pos := fmt.Sprintf("%s:%d:%d: ", c.path, c.line, c.col)
 		for _, args := range [][]string{
 			{"validate", c.path},
-			{"validate", "--rules", "../../detectors/rulepack/rules", c.path},
+			{"validate", "--no-pack", "--rules", "../../detectors/rulepack/rules", c.path},
 			{"run", c.path, "--corpus-cache", "off"},
 			{"test", c.path, "--corpus-cache", "off"},
-			{"test", "--rules", "../../detectors/rulepack/rules", c.path, "--corpus-cache", "off"},
+			{"test", "--no-pack", "--rules", "../../detectors/rulepack/rules", c.path, "--corpus-cache", "off"},
 		} {
 			var out, errb bytes.Buffer
 			err := run(context.Background(), args, &out, &errb)
@@ -171,8 +171,8 @@ func TestBrokenRuleReportedOnce(t *testing.T) {
 	}
 	pos := fmt.Sprintf("%s:%d:", rule, line)
 	for _, args := range [][]string{
-		{"test", "brute-force", "password-spray", "smtp-exfiltration", "--rules", rule, "--corpus-cache", "off"},
-		{"validate", "brute-force", "password-spray", "--rules", rule},
+		{"test", "brute-force", "password-spray", "smtp-exfiltration", "--no-pack", "--rules", rule, "--corpus-cache", "off"},
+		{"validate", "brute-force", "password-spray", "--no-pack", "--rules", rule},
 	} {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), args, &out, &errb)
@@ -225,8 +225,8 @@ func TestMuteRulesAreBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(rule, []byte("title: Windows Logon Failures\nlogsource: {product: windows, service: security}\ndetection: {s: {EventID: 4625}, condition: s}\n"), 0o644))
 	p = libraryWith(t, "benign-day", "must_not_fire: true", "must_not_fire: true\n  - rule: Windows Logon Failures\n    must_not_fire: true")
 	for _, args := range [][]string{
-		{"validate", p, "--rules", rule},
-		{"test", p, "--rules", rule, "--corpus-cache", "off"},
+		{"validate", p, "--no-pack", "--rules", rule},
+		{"test", p, "--no-pack", "--rules", rule, "--corpus-cache", "off"},
 	} {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), args, &out, &errb)

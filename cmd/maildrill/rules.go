@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -24,7 +25,7 @@ directory of your own. Rules are Sigma v2 detection and correlation rules;
 samples beside them (tests/<rule>.tp.jsonl, tests/<rule>.tn.jsonl) say what
 must and must not fire.`,
 	}
-	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd(), newRulesListCmd())
+	cmd.AddCommand(newRulesTestCmd(), newRulesLintCmd(), newRulesEvalCmd(), newRulesListCmd(), newRulesNewCmd())
 	return cmd
 }
 
@@ -145,20 +146,21 @@ Without DIR, lints the built-in pack.`,
 
 func newRulesEvalCmd() *cobra.Command {
 	var ef engineFlags
-	var rulesPath string
+	var rf rulesFlags
 	var verbose bool
 	cmd := &cobra.Command{
-		Use:   "eval [--rules DIR|FILE] EVENTS.jsonl|-",
+		Use:   "eval [--rules DIR|FILE]... [--no-pack] EVENTS.jsonl|-",
 		Short: "Evaluate rules over a JSON-lines event log and print alerts",
 		Long: `Reads events (one JSON object per line, flat "a.b" or nested {"a":{"b":..}}
 fields; '-' reads stdin; gzip is read as is), evaluates the rules in event time and prints one
 JSON object per alert: rule.id, rule.title, rule.level, @timestamp, group,
-event.ids, ... Without --rules, evaluates the built-in pack.`,
+event.ids, ... Evaluates the built-in pack and every --rules (--no-pack:
+only those).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pack, err := rulepack.Load(rulesPath)
+			pack, err := rf.load()
 			if err != nil {
-				return usageError{err}
+				return err
 			}
 			cfg, _, err := ef.apply(pack.Config, pack.Settings)
 			if err != nil {
@@ -197,14 +199,14 @@ event.ids, ... Without --rules, evaluates the built-in pack.`,
 		},
 	}
 	ef.register(cmd)
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "rules directory or file (default: the built-in pack)")
+	rf.registerRules(cmd)
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "name the rules that cannot fire (logsource not mapped)")
 	return cmd
 }
 
 func newRulesListCmd() *cobra.Command {
 	var ef engineFlags
-	var asJSON bool
+	var jsonOut string
 	cmd := &cobra.Command{
 		Use:   "list [DIR]",
 		Short: "List the alerting rules (the catalogue, read from the rule files)",
@@ -223,8 +225,16 @@ func newRulesListCmd() *cobra.Command {
 				return usageError{err}
 			}
 			out := cmd.OutOrStdout()
-			if asJSON {
+			if jsonOut != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "time modifiers: %s\n", tm)
+				if jsonOut != "-" {
+					fh, err := os.Create(jsonOut)
+					if err != nil {
+						return usageError{fmt.Errorf("--json: %w", err)}
+					}
+					defer fh.Close()
+					out = fh
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(cat)
@@ -233,6 +243,9 @@ func newRulesListCmd() *cobra.Command {
 		},
 	}
 	ef.register(cmd)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	// --json as run, test and replay have it (a FILE, '-': stdout); alone,
+	// as it always was here, stdout.
+	cmd.Flags().StringVar(&jsonOut, "json", "", "write the catalogue as JSON to FILE (--json=FILE; '-' or --json alone: stdout)")
+	cmd.Flags().Lookup("json").NoOptDefVal = "-"
 	return cmd
 }

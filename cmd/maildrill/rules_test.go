@@ -88,13 +88,13 @@ func TestRulesEvalFileAndTimestampField(t *testing.T) {
 	require.NoError(t, os.WriteFile(rf, []byte(rule), 0o644))
 	evf := filepath.Join(dir, "ev.jsonl")
 	require.NoError(t, os.WriteFile(evf, []byte(`{"ts":"2025-12-11T10:00:00Z","event":{"id":"n1","action":"imap.login"},"service":{"type":"imap"}}`+"\n"), 0o644))
-	out, _, err := runRules(t, "", "eval", "--rules", rf, "--timestamp-field", "ts", evf)
+	out, _, err := runRules(t, "", "eval", "--no-pack", "--rules", rf, "--timestamp-field", "ts", evf)
 	require.NoError(t, err)
 	assert.Contains(t, out, `"rule.id":"r1"`)
 	assert.Contains(t, out, `"@timestamp":"2025-12-11T10:00:00Z"`)
 	assert.Contains(t, out, `"event.ids":["n1"]`)
 
-	_, _, err = runRules(t, "", "eval", "--rules", rf, evf) // no @timestamp
+	_, _, err = runRules(t, "", "eval", "--no-pack", "--rules", rf, evf) // no @timestamp
 	var ue usageError
 	require.True(t, errors.As(err, &ue), "%v", err)
 	assert.Contains(t, err.Error(), evf+":1: no timestamp")
@@ -104,7 +104,7 @@ func TestRulesEvalBadRules(t *testing.T) {
 	dir := t.TempDir()
 	rf := filepath.Join(dir, "r.yml")
 	require.NoError(t, os.WriteFile(rf, []byte("title: x\nlogsource: {product: maildrill}\ndetection:\n  sel: {a: 1}\n  condition: sel or (\n"), 0o644))
-	_, _, err := runRules(t, "", "eval", "--rules", rf, "-")
+	_, _, err := runRules(t, "", "eval", "--no-pack", "--rules", rf, "-")
 	var ue usageError
 	require.True(t, errors.As(err, &ue), "%v", err)
 	assert.Contains(t, err.Error(), rf+":5:")
@@ -143,7 +143,7 @@ func hourPack(t *testing.T, settings string, hours ...int) string {
 func firedHours(t *testing.T, dir, ts string, flags ...string) []string {
 	t.Helper()
 	ev := `{"@timestamp":"` + ts + `","event.id":"e1","event.action":"imap.login"}` + "\n"
-	out, _, err := runRules(t, ev, append(append([]string{"eval", "--rules", dir}, flags...), "-")...)
+	out, _, err := runRules(t, ev, append(append([]string{"eval", "--no-pack", "--rules", dir}, flags...), "-")...)
 	require.NoError(t, err)
 	var ids []string
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -193,7 +193,7 @@ func TestRulesTimeModifiersPackFile(t *testing.T) {
 	assert.Contains(t, out, "time modifiers: Europe/Paris (pack.yml)\n")
 
 	bad := hourPack(t, "time_modifiers:\n  zone: Europe/Paris\n", 21)
-	for _, args := range [][]string{{"list", bad}, {"lint", bad}, {"test", bad}, {"eval", "--rules", bad, "-"}} {
+	for _, args := range [][]string{{"list", bad}, {"lint", bad}, {"test", bad}, {"eval", "--no-pack", "--rules", bad, "-"}} {
 		_, _, err := runRules(t, "", args...)
 		var ue usageError
 		require.True(t, errors.As(err, &ue), "%v: %v", args, err)

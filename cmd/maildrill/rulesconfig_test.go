@@ -22,7 +22,7 @@ func TestRulesConfigFollowsTheRulesDir(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "rule.yml"), pack, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(bad, "pack.yml"), []byte("time_modifiers: {zone: Mars/Olympus}\n"), 0o644))
 	var out, errb bytes.Buffer
-	err = run(context.Background(), []string{"test", "testdata/suite", "--rules", bad, "-q"}, &out, &errb)
+	err = run(context.Background(), []string{"test", "testdata/suite", "--no-pack", "--rules", bad, "-q"}, &out, &errb)
 	require.Error(t, err)
 	require.Equal(t, exitBadInput, exitCode(err, &errb))
 	require.Equal(t, 1, strings.Count(err.Error(), "pack.yml"), "reported once: %v", err)

@@ -17,6 +17,7 @@ import (
 
 type runFlags struct {
 	scenarioFlags
+	rules                 rulesFlags
 	reports               reportFlags
 	events, truth, syslog string
 	allow                 []string
@@ -34,7 +35,8 @@ virtual clock — runs the detection rules over the audit trail, and judges
 every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		Example: `  maildrill run ministry-overnight
   maildrill run ./my-scenario.yaml --events audit.jsonl --truth truth.jsonl
-  maildrill run password-spray --speed 60`,
+  maildrill run password-spray --speed 60
+  maildrill run ministry-overnight --rules ./our-rules --placeholder office_networks=10.0.0.0/8`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -42,12 +44,14 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	}
 	f.scenarioFlags.register(cmd)
 	f.reports.register(cmd)
+	f.rules.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
+	completeScenarioCmd(cmd)
 	return cmd
 }
 
@@ -63,11 +67,15 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return usageError{err}
 	}
-	rules, err := scenarios.ResolveSuite(list, nil, f.seed)
+	pack, err := f.rules.load() // a bad rule or pack.yml, once, before any run
+	if err != nil {
+		return err
+	}
+	rules, err := scenarios.ResolveSuiteWith(list, pack.Rules, &pack.Config, f.seed)
 	if err != nil {
 		return usageError{err}
 	}
-	rulepack.ReportUnfireable(stderr, rules, f.verbose) // run uses the built-in pack
+	rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	outs, err := scenariorun.OpenOutputs(f.events, f.truth, f.syslog, stdout)
 	var oe *scenariorun.OutputError
 	if errors.As(err, &oe) {
@@ -79,12 +87,14 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := f.options()
-		opts.AllowTargets, opts.Rules = allow, rules
+		opts.AllowTargets, opts.Rules, opts.RulesConfig = allow, rules, &pack.Config
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
-		opts.Progress = tl.Note
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
+		note, stopStatus := runStatus(stderr, sc, tl, f.speed, f.quiet)
+		opts.Progress = note
 		res, err := scenariorun.Run(ctx, sc, opts)
+		stopStatus()
 		tl.Done()
 		if res != nil {
 			if f.failOnNoise {

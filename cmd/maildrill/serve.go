@@ -58,8 +58,8 @@ names, and never serves passwords: use --accounts FILE. --cert-dir is locked
 while serve runs: a second serve on the same directory fails at once.
 See docs/admin-api.md.`,
 		Example: `  maildrill serve
-  maildrill serve --users 200 --messages 500 --audit-log audit.jsonl --accounts accounts.json
-  maildrill serve --allow-plaintext-auth --audit-log -`,
+  maildrill serve --users 200 --messages 500 --events audit.jsonl --accounts accounts.json
+  maildrill serve --allow-plaintext-auth --events -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runServe(cmd.Context(), f, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -74,7 +74,7 @@ See docs/admin-api.md.`,
 	fl.Int64Var(&f.seed, "seed", 1, "corpus seed: the same seed gives byte-identical mailboxes")
 	fl.IntVar(&f.users, "users", 50, "number of personal mailboxes")
 	fl.IntVar(&f.messages, "messages", 200, "messages per mailbox (approximate, over all folders)")
-	fl.StringVar(&f.auditLog, "audit-log", "", "write audit events as JSON lines to FILE ('-' for stdout)")
+	fl.StringVar(&f.auditLog, "events", "", "write the audit events as JSON lines to FILE ('-' for stdout)")
 	fl.StringVar(&f.onAuditError, "on-audit-error", "stop", "when the audit log cannot be written (disk full, closed pipe): 'stop' serving, or 'warn' and keep serving (lost events are counted and reported)")
 	fl.StringVar(&f.accounts, "accounts", "", "write the accounts (address, password, name, department, role) as JSON to FILE")
 	fl.StringVar(&f.certDir, "cert-dir", "", "directory for the generated CA and server certificate (default: a temporary directory)")
@@ -90,6 +90,7 @@ See docs/admin-api.md.`,
 	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
 	registerLimitFlags(fl, &f.limits, &f.throttle)
 	registerDockerServeFlags(fl, &f.docker)
+	deprecatedAlias(cmd, "audit-log", "events")
 	return cmd
 }
 
@@ -152,7 +153,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 // serveFlagOf names the flag that sets each mailsim.Config field and serve
 // option, for the errors that name the field.
 var serveFlagOf = map[string]string{
-	"Users": "--users", "MessagesPerUser": "--messages", "AuditLog": "--audit-log", "AccountsFile": "--accounts",
+	"Users": "--users", "MessagesPerUser": "--messages", "AuditLog": "--events", "AccountsFile": "--accounts",
 	"Limits.IMAPSessions": "--imap-max-sessions", "Limits.IMAPSessionsPerSource": "--imap-max-sessions-per-source",
 	"Limits.MXSessions": "--mx-max-sessions", "Limits.MXSessionsPerSource": "--mx-max-sessions-per-source",
 	"Limits.SubmissionSessions": "--submission-max-sessions", "Limits.SubmissionSessionsPerSource": "--submission-max-sessions-per-source",
@@ -190,7 +191,7 @@ func registerDockerServeFlags(fl *pflag.FlagSet, f *dockerServeFlags) {
 // on a private network, published on 127.0.0.1, until Ctrl-C.
 func runServeDocker(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) error {
 	if f.auditLog != "" || f.certDir != "" || f.proxyProtocol || f.virtualClock || len(f.adminHosts) > 0 || f.adminToken != "" {
-		return usageError{fmt.Errorf("--docker does not take --audit-log, --cert-dir, --proxy-protocol, --virtual-clock, --admin-host or --admin-token: the audit trail is on the admin API (GET /api/events, token printed below)")}
+		return usageError{fmt.Errorf("--docker does not take --events, --cert-dir, --proxy-protocol, --virtual-clock, --admin-host or --admin-token: the audit trail is on the admin API (GET /api/events, token printed below)")}
 	}
 	opts := container.Options{Seed: f.seed, Users: f.users, Messages: f.messages, AllowPlaintext: f.allowPlaintext, RunID: f.runID}
 	if f.start != "" {

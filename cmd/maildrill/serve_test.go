@@ -50,7 +50,7 @@ func TestServeCommand(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--imap", "off", "--imaps", imaps, "--submission", freeAddr(t), "--mx", freeAddr(t),
 			"--admin", admin, "--users", "5", "--messages", "20", "--seed", "7",
-			"--accounts", accounts, "--audit-log", auditLog, "--cert-dir", filepath.Join(dir, "certs")}, &out, &errb)
+			"--accounts", accounts, "--events", auditLog, "--cert-dir", filepath.Join(dir, "certs")}, &out, &errb)
 	}()
 	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Ctrl-C to stop") }, 20*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errb.String())
 	assert.Contains(t, out.String(), imaps)

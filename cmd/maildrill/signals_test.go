@@ -295,7 +295,7 @@ func TestServeAuditLogFull(t *testing.T) {
 	}
 	for _, mode := range []string{"stop", "warn"} {
 		t.Run(mode, func(t *testing.T) {
-			cmd, w, addrs := startServe(t, "--audit-log", "/dev/full", "--on-audit-error", mode)
+			cmd, w, addrs := startServe(t, "--events", "/dev/full", "--on-audit-error", mode)
 			// A few sessions make events; the first write fails.
 			for i := 0; i < 3; i++ {
 				c, err := net.Dial("tcp", addrs["IMAP"])

@@ -59,7 +59,7 @@ type testFlags struct {
 	alerts  alertFlags
 	jobs    int
 	shard   string
-	rules   string
+	rules   rulesFlags
 	record  string
 	quiet   bool
 }
@@ -92,12 +92,13 @@ scenario runs on exactly one of them.`,
 	f.scenarioFlags.register(cmd)
 	f.reports.register(cmd)
 	f.alerts.register(cmd)
+	f.rules.register(cmd)
 	fl := cmd.Flags()
 	fl.IntVarP(&f.jobs, "jobs", "j", 2, "scenarios run at once")
 	fl.StringVar(&f.shard, "shard", "", "run only slice k of n of the suite (k/n, 1 ≤ k ≤ n)")
-	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
 	fl.StringVar(&f.record, "record", "", "write each run's audit events, ground truth and mail log to DIR/ID.events.jsonl, DIR/ID.truth.jsonl and DIR/ID.mail.log (Dovecot/Postfix syslog lines)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the summary and the failures")
+	completeScenarioCmd(cmd)
 	return cmd
 }
 
@@ -116,9 +117,9 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := rulepack.Load(f.rules) // a bad rule or pack.yml, once, before any run
+	pack, err := f.rules.load() // a bad rule or pack.yml, once, before any run
 	if err != nil {
-		return usageError{rulesError(f.rules, err)}
+		return err
 	}
 	rules := pack.Rules
 	if f.record != "" {
@@ -135,7 +136,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	} else {
 		rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	}
-	if rules, err = scenarios.ResolveSuite(list, rules, f.seed); err != nil {
+	if rules, err = scenarios.ResolveSuiteWith(list, rules, &pack.Config, f.seed); err != nil {
 		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 	}
 	out, err := f.alerts.open(stderr)
@@ -154,14 +155,18 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	opts := f.options()
 	opts.Rules, opts.RulesConfig = rules, &pack.Config
 	tableOf := make([]bytes.Buffer, len(list))
+	prog := report.NewSuiteProgress(len(list), time.Now())
+	status := cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })
 	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
 			if r.Result != nil {
 				report.WriteTables(&tableOf[i], r.Result, false, f.verbose)
 			}
-			fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr)))
+			prog.Done(r.Err != nil || r.Result == nil || r.Result.Failed)
+			status.Print(func() { fmt.Fprintln(stderr, report.StatusLine(reportRun(r, f.speed), cliout.ColorOK(stderr))) })
 		}}
 	outs := suite.Run(ctx, list)
+	status.Stop()
 
 	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run

@@ -162,7 +162,7 @@ func TestTestShards(t *testing.T) {
 		{"test", suiteDir, "--shard", "two"},
 		{"test", suiteDir, "-j", "0"},
 		{"test", "no-such-scenario"},
-		{"test", suiteDir, "--rules", "testdata/none"},
+		{"test", suiteDir, "--no-pack", "--rules", "testdata/none"},
 	} {
 		err := run(context.Background(), bad, &out, &errb)
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)

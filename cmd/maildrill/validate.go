@@ -3,19 +3,18 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
 func newValidateCmd() *cobra.Command {
-	var rulesPath string
+	var rf rulesFlags
 	var seed int64
 	cmd := &cobra.Command{
-		Use:   "validate [--rules DIR|FILE] [--seed N] FILE...",
+		Use:   "validate [--rules DIR|FILE]... [--no-pack] [--seed N] FILE...",
 		Short: "Check scenario files: every problem with file:line:col and a hint",
 		Long: `validate checks scenario files (or library names, or directories of *.yaml):
 the language; every expectation resolved against the rules that will
-judge it — the built-in pack, or --rules — by rule id, name or title, its
+judge it — the built-in pack and every --rules (--no-pack: only those) — by rule id, name or title, its
 group: keys against the rule's group-by fields, and refused when the rule
 can never alert (a correlation's base rule, an unmapped logsource); and
 every account, role, folder, file type and recipient the steps name
@@ -28,11 +27,11 @@ valid, 2 otherwise.`,
 			if err != nil {
 				return usageError{err}
 			}
-			pack, err := rulepack.Load(rulesPath)
+			pack, err := rf.load()
 			if err != nil {
-				return usageError{rulesError(rulesPath, err)}
+				return err
 			}
-			rules, err := scenarios.CheckRules(pack.Rules)
+			rules, err := scenarios.CheckRulesWith(pack.Rules, &pack.Config)
 			if err != nil {
 				return usageError{err}
 			}
@@ -42,7 +41,8 @@ valid, 2 otherwise.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&rulesPath, "rules", "", "resolve the expectations against this rules directory or file (default: the built-in pack)")
+	rf.register(cmd)
+	cmd.ValidArgsFunction = completeScenarios
 	cmd.Flags().Int64Var(&seed, "seed", 0, "resolve accounts, folders and file types against the organisation of this corpus seed, as run --seed and test --seed do (default: each scenario's own)")
 	return cmd
 }

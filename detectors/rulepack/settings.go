@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -20,6 +21,9 @@ const File = detectors.PackFile
 // Settings are the settings a rule pack declares in its File.
 type Settings struct {
 	TimeModifiers TimeModifierSettings `yaml:"time_modifiers"`
+	// Placeholders are the values of the rules' %name% placeholders, over
+	// the defaults (DefaultPlaceholders), e.g. office_networks: [10.0.0.0/8].
+	Placeholders map[string][]string `yaml:"placeholders"`
 }
 
 // TimeModifierSettings say how the Sigma time modifiers (|hour ...) read
@@ -70,10 +74,18 @@ func ParseSettings(data []byte, l yamlsafe.Limits) (Settings, error) {
 		return s, err
 	}
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.DisallowUnknownField()); err != nil {
-		return Settings{}, fmt.Errorf("%s (known keys: time_modifiers.timezone)", yaml.FormatError(err, false, false))
+		return Settings{}, fmt.Errorf("%s (known keys: time_modifiers.timezone, placeholders)", yaml.FormatError(err, false, false))
 	}
 	if _, err := s.Location(); err != nil {
 		return Settings{}, err
+	}
+	for name, vals := range s.Placeholders {
+		if name == "" || strings.Trim(name, "%") != name {
+			return Settings{}, fmt.Errorf("placeholders: name %q: want a bare name (office_networks, not %%office_networks%%)", name)
+		}
+		if len(vals) == 0 {
+			return Settings{}, fmt.Errorf("placeholders.%s: want at least one value", name)
+		}
 	}
 	return s, nil
 }
@@ -88,7 +100,11 @@ func ConfigFS(fsys fs.FS, root string) (cfg detectors.Config, found bool, err er
 		return detectors.Config{}, found, err
 	}
 	loc, _ := s.Location() // checked by ReadSettings
-	return detectors.Config{Placeholders: DefaultPlaceholders(), Location: loc}, found, nil
+	ph := DefaultPlaceholders()
+	for name, vals := range s.Placeholders {
+		ph[name] = vals
+	}
+	return detectors.Config{Placeholders: ph, Location: loc}, found, nil
 }
 
 // TimeModifiersText describes how the time modifiers of cfg read event

@@ -67,9 +67,10 @@ type NopCloser struct{ io.Writer }
 
 func (NopCloser) Close() error { return nil }
 
-// IsTerminal says whether w is a terminal (and TERM is not dumb).
+// IsTerminal says whether w (or the stream under a Writer) is a terminal
+// (and TERM is not dumb).
 func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := Unwrap(w).(*os.File)
 	return ok && isatty.IsTerminal(f.Fd()) && os.Getenv("TERM") != "dumb"
 }
 
