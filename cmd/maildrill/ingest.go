@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
-	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/mailsim/ingest"
@@ -25,8 +24,8 @@ import (
 type ingestFlags struct {
 	syslog, file, tlsCert, tlsKey, logTZ string
 	fromStart, verbose                   bool
-	rules, alerts, events, runID         string
-	placeholders                         []string
+	alerts, events, runID                string
+	rulesFlags
 }
 
 // newIngestCmd reads a mail server's own logs (syslog or a file), turns
@@ -65,8 +64,7 @@ line read in January is last year's). See docs/ingest.md.`,
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "server certificate (PEM) of a tls:// listener")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "its private key (PEM)")
 	fl.StringVar(&f.logTZ, "log-tz", "Local", "time zone of timestamps that carry none (traditional syslog, log files): an IANA name, UTC or Local")
-	fl.StringVar(&f.rules, "rules", "", "rules directory or file (default: the built-in pack)")
-	fl.StringArrayVar(&f.placeholders, "placeholder", nil, "placeholder values, name=v1,v2 (default: the pack's office_networks, internal_domains)")
+	f.rulesFlags.register(cmd)
 	fl.StringVar(&f.alerts, "alerts", "", "also write the alerts as JSON lines to FILE")
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.runID, "run-id", "", "label every event with this run id (labels.run_id; event ids ID-N)")
@@ -124,16 +122,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
-	pack, err := rulepack.Load(f.rules)
-	if err != nil {
-		return usageError{rulesError(f.rules, err)}
-	}
-	ef := engineFlags{rulepack.Overrides{TimestampField: "@timestamp", Placeholders: f.placeholders}}
-	ecfg, _, err := ef.apply(pack.Config, pack.Settings)
+	pack, err := f.load()
 	if err != nil {
 		return err
 	}
-	eng, err := detectors.NewEngine(pack.Rules, ecfg)
+	eng, err := detectors.NewEngine(pack.Rules, pack.Config)
 	if err != nil {
 		return usageError{err}
 	}

@@ -104,7 +104,7 @@ func TestIngestBadInput(t *testing.T) {
 		{[]string{"ingest", "--syslog", "127.0.0.1:0", "--tls-cert", "c.pem"}, "serve a tls:// --syslog address only"},
 		{[]string{"ingest", "--syslog", "tls://127.0.0.1:0", "--tls-cert", "nope.pem", "--tls-key", "nope.key"}, "--tls-cert nope.pem"},
 		{[]string{"ingest", "--file", "x", "--log-tz", "Mars/Olympus"}, `--log-tz "Mars/Olympus"`},
-		{[]string{"ingest", "--file", "x", "--placeholder", "oops"}, `--placeholder "oops"`},
+		{[]string{"ingest", "--file", "x", "--placeholder", "oops"}, `--placeholder oops: want NAME=VALUE1,VALUE2`},
 		{[]string{"ingest", "--file", "x", "--rules", "/nonexistent/rules"}, "/nonexistent/rules"},
 		{[]string{"ingest", "--file", "x", "--events", "/nonexistent/dir/e.jsonl"}, "--events"},
 	} {
