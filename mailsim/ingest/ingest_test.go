@@ -332,3 +332,26 @@ func TestContextStops(t *testing.T) {
 		t.Fatal("still listening after the context ended")
 	}
 }
+
+// Postfix messages whose tag lost its daemon (rsyslog without
+// parser.permitSlashInProgramName) are not understood, and the summary
+// says what to change.
+func TestPostfixTagHint(t *testing.T) {
+	in, col := start(t, Config{Syslog: "tcp://127.0.0.1:0"})
+	tcp, _ := in.Addr()
+	c, err := net.Dial("tcp", tcp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "<22>1 2026-11-27T00:54:33+00:00 mail postfix 149 - -  connect from unknown[203.0.113.7]:51544\n")
+	fmt.Fprint(c, "<22>1 2026-11-27T00:54:33+00:00 mail postfix/smtpd 149 - -  connect from unknown[203.0.113.7]:51544\n")
+	c.Close()
+	waitLines(t, in, 2)
+	in.Close()
+	st := in.Stats()
+	var b strings.Builder
+	st.Summary(&b)
+	if len(col.evs) != 1 || st.Unparsed != 1 || !strings.Contains(b.String(), `hint: Postfix messages arrive without their daemon`) {
+		t.Errorf("%d events, summary:\n%s", len(col.evs), b.String())
+	}
+}
