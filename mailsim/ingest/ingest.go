@@ -65,6 +65,10 @@ type Stats struct {
 	Connections  int64
 	ConnErrors   int64
 	ErrorSamples []string
+	// UDPDropped is the datagrams the kernel dropped because the UDP
+	// socket's buffer was full (Linux; UDP has no flow control). They
+	// never reached maildrill: they are not in Lines.
+	UDPDropped int64
 	// Rotations and Truncations count how often the followed file was
 	// replaced or shrank (and was then read from its start). A file
 	// truncated and written past its old size between two looks is not
@@ -114,6 +118,7 @@ type Ingester struct {
 	rawTCP  *net.TCPListener // under tcp (the TLS listener's too), for deadlines
 	tcpAddr net.Addr
 	udp     *net.UDPConn
+	udpNode string // the UDP socket's inode, for its drop count
 	tlsOn   bool
 
 	closing   chan struct{}
@@ -150,6 +155,10 @@ func Start(ctx context.Context, cfg Config, out func(*audit.Event)) (*Ingester, 
 		if err := in.listen(cfg.Syslog); err != nil {
 			return nil, err
 		}
+	}
+	if in.udp != nil {
+		in.udp.SetReadBuffer(4 << 20) // best effort: bursts wait in the kernel
+		in.udpNode = udpInode(in.udp)
 	}
 	go in.parse()
 	if in.tcp != nil {
@@ -266,6 +275,7 @@ func (in *Ingester) Addr() (tcp, udp net.Addr) {
 
 // Stats returns a copy of the counts so far.
 func (in *Ingester) Stats() Stats {
+	in.readUDPDrops()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.stats
@@ -309,10 +319,28 @@ func (in *Ingester) stop() {
 			in.readers.Wait()
 			close(in.lines)
 			if in.udp != nil {
+				in.readUDPDrops() // the last count, before the socket goes
+				in.mu.Lock()
+				in.udpNode = ""
+				in.mu.Unlock()
 				in.udp.Close()
 			}
 		}()
 	})
+}
+
+// readUDPDrops updates Stats.UDPDropped while the socket is open.
+func (in *Ingester) readUDPDrops() {
+	in.mu.Lock()
+	node := in.udpNode
+	in.mu.Unlock()
+	if n, ok := udpDrops(node); ok {
+		in.mu.Lock()
+		if in.udpNode != "" {
+			in.stats.UDPDropped = n
+		}
+		in.mu.Unlock()
+	}
 }
 
 func (in *Ingester) isClosing() bool {
@@ -431,6 +459,9 @@ func (s Stats) Summary(w io.Writer) {
 	for _, k := range names {
 		v := s.Sources[k]
 		fmt.Fprintf(w, "  %-5s %d lines, %d events, %d not understood\n", k, v.Lines, v.Events, v.Unparsed)
+	}
+	if s.UDPDropped > 0 {
+		fmt.Fprintf(w, "  udp   %d datagrams dropped by the kernel (receive buffer full): lost before they could be read\n", s.UDPDropped)
 	}
 	if s.Connections > 0 || s.ConnErrors > 0 {
 		fmt.Fprintf(w, "  %d connections, %d ended on an error\n", s.Connections, s.ConnErrors)
