@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/certs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -114,4 +116,40 @@ func TestIngestBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want, "%v", c.args)
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", c.args)
 	}
+}
+
+// TestIngestTLS: tls:// with --tls-cert and --tls-key takes syslog from a
+// client that verifies the certificate.
+func TestIngestTLS(t *testing.T) {
+	bundle, err := certs.Generate(t.TempDir(), nil, time.Now())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"ingest", "--syslog", "tls://127.0.0.1:0", "--tls-cert", bundle.CertFile, "--tls-key", bundle.KeyFile, "--log-tz", "UTC"}, &stdout, &stderr)
+	}()
+	var addr string
+	re := regexp.MustCompile(`ingest: tls (127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no listening line: %s", stderr.String())
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	c, err := tls.Dial("tcp", addr, bundle.ClientConfig("localhost"))
+	require.NoError(t, err)
+	for _, l := range failedLogins(10, "gael.morin@interieur.test") {
+		m := "<38>" + l
+		fmt.Fprintf(c, "%d %s", len(m), m) // RFC 5425: octet counting
+	}
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "IMAP Brute Force Against One Account"); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no alert: %s\n%s", stdout.String(), stderr.String())
+	}
+	require.NoError(t, c.Close())
+	cancel()
+	require.NoError(t, <-done)
+	assert.Contains(t, stderr.String(), "ingest: 10 lines, 20 events, 0 lines not understood")
+	assert.Contains(t, stderr.String(), "tls   10 lines, 20 events")
 }
