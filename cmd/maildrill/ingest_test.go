@@ -105,6 +105,7 @@ func TestIngestBadInput(t *testing.T) {
 		{[]string{"ingest", "--syslog", "tls://127.0.0.1:0"}, "tls:// needs --tls-cert and --tls-key"},
 		{[]string{"ingest", "--syslog", "127.0.0.1:0", "--tls-cert", "c.pem"}, "serve a tls:// --syslog address only"},
 		{[]string{"ingest", "--syslog", "tls://127.0.0.1:0", "--tls-cert", "nope.pem", "--tls-key", "nope.key"}, "--tls-cert nope.pem"},
+		{[]string{"ingest", "--file", os.TempDir()}, "a directory, not a log file"},
 		{[]string{"ingest", "--file", "x", "--log-tz", "Mars/Olympus"}, `--log-tz "Mars/Olympus"`},
 		{[]string{"ingest", "--file", "x", "--placeholder", "oops"}, `--placeholder "oops"`},
 		{[]string{"ingest", "--file", "x", "--rules", "/nonexistent/rules"}, "/nonexistent/rules"},
