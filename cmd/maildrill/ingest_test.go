@@ -5,11 +5,14 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -153,4 +156,28 @@ func TestIngestTLS(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.Contains(t, stderr.String(), "ingest: 10 lines, 20 events, 0 lines not understood")
 	assert.Contains(t, stderr.String(), "tls   10 lines, 20 events")
+}
+
+// TestIngestStopsOnSignal: the binary ends on SIGINT with exit 0 after
+// reading what a still-open connection had sent, and prints its summary.
+func TestIngestStopsOnSignal(t *testing.T) {
+	bin := sharedCLI(t)
+	cmd := exec.Command(bin, "ingest", "--syslog", "tcp://127.0.0.1:0", "--log-tz", "UTC")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	cmd.Stdout = io.Discard
+	require.NoError(t, cmd.Start())
+	w := watchLines(stderr)
+	w.waitFor(t, "ingest: tcp 127.0.0.1:", 20*time.Second)
+	addr := regexp.MustCompile(`ingest: tcp (127\.0\.0\.1:\d+)`).FindStringSubmatch(w.text())[1]
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	for _, l := range failedLogins(3, "gael.morin@interieur.test") {
+		fmt.Fprintf(c, "<38>%s\n", l)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, exitOK, waitExit(t, cmd, 20*time.Second), w.text())
+	<-w.done
+	assert.Contains(t, w.text(), "ingest: 3 lines, 6 events, 0 lines not understood")
 }
