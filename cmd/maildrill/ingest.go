@@ -77,6 +77,11 @@ func (f *ingestFlags) config() (ingest.Config, error) {
 	if f.syslog == "" && f.file == "" {
 		return cfg, errors.New("give --syslog ADDR or --file PATH (or both)")
 	}
+	if f.file != "" {
+		if st, err := os.Stat(f.file); err == nil && st.IsDir() {
+			return cfg, fmt.Errorf("--file %s: a directory, not a log file", f.file)
+		}
+	}
 	var transports []string
 	if f.syslog != "" {
 		var err error

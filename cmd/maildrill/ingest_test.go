@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/certs"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -103,6 +108,7 @@ func TestIngestBadInput(t *testing.T) {
 		{[]string{"ingest", "--syslog", "tls://127.0.0.1:0"}, "tls:// needs --tls-cert and --tls-key"},
 		{[]string{"ingest", "--syslog", "127.0.0.1:0", "--tls-cert", "c.pem"}, "serve a tls:// --syslog address only"},
 		{[]string{"ingest", "--syslog", "tls://127.0.0.1:0", "--tls-cert", "nope.pem", "--tls-key", "nope.key"}, "--tls-cert nope.pem"},
+		{[]string{"ingest", "--file", os.TempDir()}, "a directory, not a log file"},
 		{[]string{"ingest", "--file", "x", "--log-tz", "Mars/Olympus"}, `--log-tz "Mars/Olympus"`},
 		{[]string{"ingest", "--file", "x", "--placeholder", "oops"}, `--placeholder oops: want NAME=VALUE1,VALUE2`},
 		{[]string{"ingest", "--file", "x", "--rules", "/nonexistent/rules"}, "/nonexistent/rules"},
@@ -114,4 +120,64 @@ func TestIngestBadInput(t *testing.T) {
 		assert.Contains(t, err.Error(), c.want, "%v", c.args)
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", c.args)
 	}
+}
+
+// TestIngestTLS: tls:// with --tls-cert and --tls-key takes syslog from a
+// client that verifies the certificate.
+func TestIngestTLS(t *testing.T) {
+	bundle, err := certs.Generate(t.TempDir(), nil, time.Now())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"ingest", "--syslog", "tls://127.0.0.1:0", "--tls-cert", bundle.CertFile, "--tls-key", bundle.KeyFile, "--log-tz", "UTC"}, &stdout, &stderr)
+	}()
+	var addr string
+	re := regexp.MustCompile(`ingest: tls (127\.0\.0\.1:\d+)`)
+	for deadline := time.Now().Add(20 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no listening line: %s", stderr.String())
+		if m := re.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+		}
+	}
+	c, err := tls.Dial("tcp", addr, bundle.ClientConfig("localhost"))
+	require.NoError(t, err)
+	for _, l := range failedLogins(10, "gael.morin@interieur.test") {
+		m := "<38>" + l
+		fmt.Fprintf(c, "%d %s", len(m), m) // RFC 5425: octet counting
+	}
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stdout.String(), "IMAP Brute Force Against One Account"); time.Sleep(10 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "no alert: %s\n%s", stdout.String(), stderr.String())
+	}
+	require.NoError(t, c.Close())
+	cancel()
+	require.NoError(t, <-done)
+	assert.Contains(t, stderr.String(), "ingest: 10 lines, 20 events, 0 lines not understood")
+	assert.Contains(t, stderr.String(), "tls   10 lines, 20 events")
+}
+
+// TestIngestStopsOnSignal: the binary ends on SIGINT with exit 0 after
+// reading what a still-open connection had sent, and prints its summary.
+func TestIngestStopsOnSignal(t *testing.T) {
+	bin := sharedCLI(t)
+	cmd := exec.Command(bin, "ingest", "--syslog", "tcp://127.0.0.1:0", "--log-tz", "UTC")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	cmd.Stdout = io.Discard
+	require.NoError(t, cmd.Start())
+	w := watchLines(stderr)
+	w.waitFor(t, "ingest: tcp 127.0.0.1:", 20*time.Second)
+	addr := regexp.MustCompile(`ingest: tcp (127\.0\.0\.1:\d+)`).FindStringSubmatch(w.text())[1]
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	for _, l := range failedLogins(3, "gael.morin@interieur.test") {
+		fmt.Fprintf(c, "<38>%s\n", l)
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, exitOK, waitExit(t, cmd, 20*time.Second), w.text())
+	<-w.done
+	assert.Contains(t, w.text(), "ingest: 3 lines, 6 events, 0 lines not understood")
 }

@@ -5,7 +5,8 @@
 // of audit.SyslogLines.
 //
 // The package has two parts:
-//   - the log parser (parse*.go: Parser, Options, ParseAll), which needs
+//   - the log parser (parse*.go: Parser with Parse, ParseLine and
+//     ParseMessage, Options, ParseAll), which needs
 //     nothing but the lines;
 //   - the container driver (image.go, container.go, barrier.go,
 //     delegation.go, profile.go: BuildImage, StartContainer, Container),

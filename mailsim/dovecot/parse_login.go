@@ -198,13 +198,11 @@ func (p *Parser) failedLogin(sid string, s *imapSession, user, method string) *a
 }
 
 // authLine records auth_verbose reasons: "passwd-file(user,ip,<session>): Password mismatch".
+// A reason without a session (an SMTP AUTH checked for Postfix) is known
+// but has no IMAP login to go to: Postfix logs that failure itself.
 func (p *Parser) authLine(msg string) {
 	i := strings.Index(msg, "): ")
 	if i < 0 {
-		return
-	}
-	m := reAuthProc.FindStringSubmatch(msg[:i+1])
-	if m == nil {
 		return
 	}
 	var reason string
@@ -217,6 +215,10 @@ func (p *Parser) authLine(msg string) {
 		return
 	}
 	p.known = true
+	m := reAuthProc.FindStringSubmatch(msg[:i+1])
+	if m == nil {
+		return
+	}
 	s := p.session(m[3])
 	if s.ip == "" {
 		s.ip = m[2]

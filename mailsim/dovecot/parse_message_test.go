@@ -26,6 +26,8 @@ func TestParseLineKnown(t *testing.T) {
 		{"Nov 27 00:54:35 mail postfix/qmgr[151]: 4ABCDE1234: removed", true},
 		{"Nov 27 00:54:36 mail postfix/submission/smtpd[149]: lost connection after DATA from unknown[203.0.113.7]", true},
 		{"Nov 27 00:40:51 auth: Info: passwd-file(x@interieur.test,203.0.113.9,<HNWlTzdhVtx/AAAB>): unknown user", true},
+		{"Nov 27 01:50:24 auth: Info: passwd-file(cabinet@interieur.test,203.0.113.7): unknown user", true},
+		{"Nov 27 01:50:24 auth: Info: passwd-file(cabinet@interieur.test,203.0.113.7): lookup", false},
 		{`Nov 27 00:40:51 stats: Info: {"event":"imap_command_finished","fields":{"cmd_name":"NOOP","session":"s"}}`, true},
 	} {
 		if _, known := p.ParseLine(c.line); known != c.known {

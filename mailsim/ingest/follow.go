@@ -21,7 +21,7 @@ var pollEvery = 200 * time.Millisecond
 func (in *Ingester) follow(path string, fromStart bool) {
 	defer in.readers.Done()
 	var f *os.File
-	var partial []byte
+	lines := &lineSplitter{in: in}
 	var off int64
 	buf := make([]byte, 32<<10)
 	missing := false
@@ -29,9 +29,7 @@ func (in *Ingester) follow(path string, fromStart bool) {
 		if f != nil {
 			f.Close()
 		}
-		if len(partial) > 0 { // a last line without its newline
-			in.sendFileLine(partial)
-		}
+		lines.flush() // a last line without its newline
 	}()
 	first := true
 	for {
@@ -66,7 +64,7 @@ func (in *Ingester) follow(path string, fromStart bool) {
 		n, err := f.Read(buf)
 		if n > 0 {
 			off += int64(n)
-			partial = in.splitLines(append(partial, buf[:n]...))
+			lines.write(buf[:n])
 			continue
 		}
 		if err != nil && err != io.EOF {
@@ -83,10 +81,7 @@ func (in *Ingester) follow(path string, fromStart bool) {
 			in.mu.Unlock()
 			f.Close()
 			f = nil
-			if len(partial) > 0 {
-				in.sendFileLine(partial)
-				partial = nil
-			}
+			lines.flush()
 			continue
 		case serr == nil && cur.Size() < off:
 			// Truncated: start again from the top.
@@ -95,7 +90,7 @@ func (in *Ingester) follow(path string, fromStart bool) {
 				in.stats.Truncations++
 				in.mu.Unlock()
 				off = 0
-				partial = nil
+				lines.reset()
 				continue
 			}
 		}
@@ -118,28 +113,59 @@ func (in *Ingester) wait() bool {
 	}
 }
 
-// splitLines sends every complete line of b and returns the rest.
-func (in *Ingester) splitLines(b []byte) []byte {
-	for {
+// lineSplitter cuts a followed file's bytes into lines. A line longer
+// than MaxMessage is counted once (as not understood) and skipped up to
+// its newline.
+type lineSplitter struct {
+	in      *Ingester
+	partial []byte
+	skip    bool // inside a line too long, until its newline
+}
+
+func (l *lineSplitter) write(b []byte) {
+	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			if len(b) > MaxMessage {
-				in.send(item{src: "file", bad: ErrTooLong.Error() + " (a line)"})
-				return b[:0]
+		if l.skip {
+			if i < 0 {
+				return
 			}
-			return b
-		}
-		line := b[:i]
-		b = b[i+1:]
-		if len(line) > MaxMessage {
-			in.send(item{src: "file", bad: ErrTooLong.Error() + " (a line)"})
+			l.skip, b = false, b[i+1:]
 			continue
 		}
-		if len(trimCR(line)) > 0 {
-			in.sendFileLine(line)
+		if i < 0 {
+			l.partial = append(l.partial, b...)
+			if len(l.partial) > MaxMessage {
+				l.tooLong()
+				l.skip = true
+			}
+			return
 		}
+		line := append(l.partial, b[:i]...)
+		b = b[i+1:]
+		l.partial = l.partial[:0]
+		if len(line) > MaxMessage {
+			l.tooLong()
+			continue
+		}
+		l.in.sendFileLine(line)
 	}
 }
+
+func (l *lineSplitter) tooLong() {
+	l.partial = l.partial[:0]
+	l.in.send(item{src: "file", bad: ErrTooLong.Error() + " (a line)"})
+}
+
+// flush sends a last line that has no newline (yet).
+func (l *lineSplitter) flush() {
+	if !l.skip && len(l.partial) > 0 {
+		l.in.sendFileLine(l.partial)
+	}
+	l.partial, l.skip = l.partial[:0], false
+}
+
+// reset forgets a partial line (the file was truncated under it).
+func (l *lineSplitter) reset() { l.partial, l.skip = l.partial[:0], false }
 
 func (in *Ingester) sendFileLine(b []byte) {
 	if line := trimCR(b); len(line) > 0 {

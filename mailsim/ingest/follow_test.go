@@ -100,3 +100,20 @@ func TestFollowFromStartAndMissing(t *testing.T) {
 	in2.Close()
 	same(t, "file created later", col2.evs, want)
 }
+
+// A line longer than MaxMessage is counted and skipped; the lines around
+// it are read.
+func TestFollowLongLine(t *testing.T) {
+	defer func(d time.Duration) { pollEvery = d }(pollEvery)
+	pollEvery = 10 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "mail.log")
+	ok := "Nov 27 00:54:33 mail postfix/submission/smtpd[149]: connect from unknown[203.0.113.7]:51544"
+	appendLines(t, path, []string{ok, "Nov 27 00:54:34 x: " + strings.Repeat("y", 3*MaxMessage), ok})
+	in, col := start(t, Config{File: path, FromStart: true})
+	waitLines(t, in, 3)
+	in.Close()
+	st := in.Stats()
+	if len(col.evs) != 2 || st.Lines != 3 || st.Unparsed != 1 || st.Malformed != 1 {
+		t.Errorf("%d events, stats %+v", len(col.evs), st)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,6 +65,10 @@ type Stats struct {
 	Connections  int64
 	ConnErrors   int64
 	ErrorSamples []string
+	// UDPDropped is the datagrams the kernel dropped because the UDP
+	// socket's buffer was full (Linux; UDP has no flow control). They
+	// never reached maildrill: they are not in Lines.
+	UDPDropped int64
 	// Rotations and Truncations count how often the followed file was
 	// replaced or shrank (and was then read from its start). A file
 	// truncated and written past its old size between two looks is not
@@ -72,7 +77,15 @@ type Stats struct {
 	// FilesOpened counts the opens of the followed file (the first, and
 	// one per rotation or re-creation).
 	FilesOpened int64
+	// Hints say how to make lines that were not understood readable,
+	// once each (e.g. Postfix lines whose tag lost its daemon name).
+	Hints []string
 }
+
+// hintPostfixTag is shown when Postfix messages arrive tagged "postfix"
+// alone: rsyslog cuts the tag at "/" unless told otherwise.
+const hintPostfixTag = `Postfix messages arrive without their daemon ("postfix" instead of "postfix/smtpd"): ` +
+	`in rsyslog set global(parser.permitSlashInProgramName="on") on the sending side`
 
 // SourceStats counts one source's lines.
 type SourceStats struct {
@@ -102,8 +115,10 @@ type Ingester struct {
 	parser  *dovecot.Parser
 	lines   chan item
 	tcp     net.Listener
+	rawTCP  *net.TCPListener // under tcp (the TLS listener's too), for deadlines
 	tcpAddr net.Addr
 	udp     *net.UDPConn
+	udpNode string // the UDP socket's inode, for its drop count
 	tlsOn   bool
 
 	closing   chan struct{}
@@ -140,6 +155,10 @@ func Start(ctx context.Context, cfg Config, out func(*audit.Event)) (*Ingester, 
 		if err := in.listen(cfg.Syslog); err != nil {
 			return nil, err
 		}
+	}
+	if in.udp != nil {
+		in.udp.SetReadBuffer(4 << 20) // best effort: bursts wait in the kernel
+		in.udpNode = udpInode(in.udp)
 	}
 	go in.parse()
 	if in.tcp != nil {
@@ -209,6 +228,7 @@ func (in *Ingester) listen(addr string) error {
 			return fmt.Errorf("syslog: %w", err)
 		}
 		in.tcpAddr, in.tcp, in.tlsOn = ln.Addr(), tls.NewListener(ln, in.cfg.TLS), true
+		in.rawTCP = ln.(*net.TCPListener)
 		return nil
 	}
 	if len(transports) == 1 {
@@ -216,7 +236,7 @@ func (in *Ingester) listen(addr string) error {
 		if err != nil {
 			return fmt.Errorf("syslog: %w", err)
 		}
-		in.tcp, in.tcpAddr = ln, ln.Addr()
+		in.tcp, in.tcpAddr, in.rawTCP = ln, ln.Addr(), ln.(*net.TCPListener)
 		return nil
 	}
 	// TCP and UDP on the same port; with port 0 the port TCP got must be
@@ -231,6 +251,7 @@ func (in *Ingester) listen(addr string) error {
 		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, got))
 		if err == nil {
 			in.tcp, in.tcpAddr, in.udp = ln, ln.Addr(), pc.(*net.UDPConn)
+			in.rawTCP = ln.(*net.TCPListener)
 			return nil
 		}
 		ln.Close()
@@ -254,11 +275,13 @@ func (in *Ingester) Addr() (tcp, udp net.Addr) {
 
 // Stats returns a copy of the counts so far.
 func (in *Ingester) Stats() Stats {
+	in.readUDPDrops()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := in.stats
 	s.UnparsedSamples = append([]string(nil), s.UnparsedSamples...)
 	s.ErrorSamples = append([]string(nil), s.ErrorSamples...)
+	s.Hints = append([]string(nil), s.Hints...)
 	s.Sources = make(map[string]SourceStats, len(in.stats.Sources))
 	for k, v := range in.stats.Sources {
 		s.Sources[k] = v
@@ -278,10 +301,12 @@ func (in *Ingester) Close() error {
 func (in *Ingester) stop() {
 	in.closeOnce.Do(func() {
 		close(in.closing)
-		if in.tcp != nil {
-			in.tcp.Close()
-		}
 		wake := time.Now().Add(drainIdle)
+		if in.tcp != nil {
+			// Connections waiting in the backlog were received too: the
+			// accept loop takes them until the listener stays quiet.
+			in.rawTCP.SetDeadline(wake)
+		}
 		if in.udp != nil {
 			in.udp.SetReadDeadline(wake)
 		}
@@ -294,10 +319,28 @@ func (in *Ingester) stop() {
 			in.readers.Wait()
 			close(in.lines)
 			if in.udp != nil {
+				in.readUDPDrops() // the last count, before the socket goes
+				in.mu.Lock()
+				in.udpNode = ""
+				in.mu.Unlock()
 				in.udp.Close()
 			}
 		}()
 	})
+}
+
+// readUDPDrops updates Stats.UDPDropped while the socket is open.
+func (in *Ingester) readUDPDrops() {
+	in.mu.Lock()
+	node := in.udpNode
+	in.mu.Unlock()
+	if n, ok := udpDrops(node); ok {
+		in.mu.Lock()
+		if in.udpNode != "" {
+			in.stats.UDPDropped = n
+		}
+		in.mu.Unlock()
+	}
 }
 
 func (in *Ingester) isClosing() bool {
@@ -328,45 +371,52 @@ func (in *Ingester) connError(src string, err error) {
 func (in *Ingester) parse() {
 	defer close(in.parsed)
 	for it := range in.lines {
-		evs, known, why := in.parseItem(it)
+		evs, known, why, hint := in.parseItem(it)
 		for _, e := range evs {
 			in.out(e)
 		}
-		in.count(it, len(evs), known, why)
+		in.count(it, len(evs), known, why, hint)
 	}
 }
 
-func (in *Ingester) parseItem(it item) (evs []*audit.Event, known bool, why string) {
+func (in *Ingester) parseItem(it item) (evs []*audit.Event, known bool, why, hint string) {
 	if it.bad != "" {
-		return nil, false, it.bad
+		return nil, false, it.bad, ""
 	}
 	if it.raw {
 		evs, known = in.parser.ParseLine(it.text)
-		return evs, known, ""
+		return evs, known, "", ""
 	}
 	m, err := ParseSyslog([]byte(it.text), in.cfg.Parser.Now(), in.cfg.Parser.Location)
 	if err != nil {
-		return nil, false, err.Error()
+		return nil, false, err.Error(), ""
 	}
 	// A relayed log line (rsyslog's imfile forwards each line of Dovecot's
 	// log_path or Postfix's maillog_file as the message): its own
 	// timestamp and program are the ones that count.
-	if t, _, _ := stamp3164(m.Msg, in.cfg.Parser.Now(), in.cfg.Parser.Location); !t.IsZero() {
-		evs, known = in.parser.ParseLine(m.Msg)
-		return evs, known, ""
+	if t, _, _ := stamp3164(strings.TrimLeft(m.Msg, " "), in.cfg.Parser.Now(), in.cfg.Parser.Location); !t.IsZero() {
+		evs, known = in.parser.ParseLine(strings.TrimLeft(m.Msg, " "))
+		return evs, known, "", ""
 	}
 	ts := m.Time
 	if ts.IsZero() {
 		ts = in.cfg.Parser.Now()
 	}
-	evs, known = in.parser.ParseMessage(ts, m.Tag(), m.Msg)
-	return evs, known, ""
+	// rsyslog keeps the space after "tag:" in the message it forwards.
+	evs, known = in.parser.ParseMessage(ts, m.Tag(), strings.TrimLeft(m.Msg, " "))
+	if !known && m.App == "postfix" {
+		hint = hintPostfixTag
+	}
+	return evs, known, "", hint
 }
 
-func (in *Ingester) count(it item, events int, known bool, why string) {
+func (in *Ingester) count(it item, events int, known bool, why, hint string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	s := &in.stats
+	if hint != "" && !slices.Contains(s.Hints, hint) {
+		s.Hints = append(s.Hints, hint)
+	}
 	src := s.Sources[it.src]
 	s.Lines++
 	src.Lines++
@@ -410,6 +460,9 @@ func (s Stats) Summary(w io.Writer) {
 		v := s.Sources[k]
 		fmt.Fprintf(w, "  %-5s %d lines, %d events, %d not understood\n", k, v.Lines, v.Events, v.Unparsed)
 	}
+	if s.UDPDropped > 0 {
+		fmt.Fprintf(w, "  udp   %d datagrams dropped by the kernel (receive buffer full): lost before they could be read\n", s.UDPDropped)
+	}
 	if s.Connections > 0 || s.ConnErrors > 0 {
 		fmt.Fprintf(w, "  %d connections, %d ended on an error\n", s.Connections, s.ConnErrors)
 	}
@@ -424,5 +477,8 @@ func (s Stats) Summary(w io.Writer) {
 		for _, l := range s.UnparsedSamples {
 			fmt.Fprintf(w, "    %s\n", l)
 		}
+	}
+	for _, h := range s.Hints {
+		fmt.Fprintf(w, "  hint: %s\n", h)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -330,5 +331,71 @@ func TestContextStops(t *testing.T) {
 	if c, err := net.Dial("tcp", tcp.String()); err == nil {
 		c.Close()
 		t.Fatal("still listening after the context ended")
+	}
+}
+
+// Postfix messages whose tag lost its daemon (rsyslog without
+// parser.permitSlashInProgramName) are not understood, and the summary
+// says what to change.
+func TestPostfixTagHint(t *testing.T) {
+	in, col := start(t, Config{Syslog: "tcp://127.0.0.1:0"})
+	tcp, _ := in.Addr()
+	c, err := net.Dial("tcp", tcp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "<22>1 2026-11-27T00:54:33+00:00 mail postfix 149 - -  connect from unknown[203.0.113.7]:51544\n")
+	fmt.Fprint(c, "<22>1 2026-11-27T00:54:33+00:00 mail postfix/smtpd 149 - -  connect from unknown[203.0.113.7]:51544\n")
+	c.Close()
+	waitLines(t, in, 2)
+	in.Close()
+	st := in.Stats()
+	var b strings.Builder
+	st.Summary(&b)
+	if len(col.evs) != 1 || st.Unparsed != 1 || !strings.Contains(b.String(), `hint: Postfix messages arrive without their daemon`) {
+		t.Errorf("%d events, summary:\n%s", len(col.evs), b.String())
+	}
+}
+
+// Datagrams the kernel drops while the reader is behind are counted, not
+// hidden: every datagram sent is either a line or a drop.
+func TestUDPDropsCounted(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the kernel's drop count is read on Linux only")
+	}
+	release := make(chan struct{})
+	c := &collector{}
+	in, err := Start(context.Background(), Config{Syslog: "udp://127.0.0.1:0", Parser: opts}, func(e *audit.Event) {
+		<-release // the parser is stuck: the socket buffer fills
+		c.add(e)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	_, udp := in.Addr()
+	conn, err := net.Dial("udp", udp.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	msg := "<22>Nov 27 00:54:33 mail postfix/submission/smtpd[149]: connect from unknown[203.0.113.7]:51544 " + strings.Repeat("x", 1000)
+	sent := 0
+	for in.Stats().UDPDropped == 0 && sent < 200000 {
+		if _, err := conn.Write([]byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	close(release)
+	in.Close()
+	st := in.Stats()
+	if st.UDPDropped == 0 || st.Lines+st.UDPDropped != int64(sent) {
+		t.Fatalf("sent %d: %d lines, %d dropped", sent, st.Lines, st.UDPDropped)
+	}
+	var b strings.Builder
+	st.Summary(&b)
+	if !strings.Contains(b.String(), "datagrams dropped by the kernel") {
+		t.Errorf("summary hides the drops:\n%s", b.String())
 	}
 }

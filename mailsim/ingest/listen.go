@@ -105,16 +105,17 @@ func (in *Ingester) acceptLoop() {
 	if in.tlsOn {
 		src = "tls"
 	}
+	defer in.tcp.Close()
 	delay := 5 * time.Millisecond
 	for {
 		c, err := in.tcp.Accept()
 		if err != nil {
 			if in.isClosing() {
-				return
+				return // drained: the listener stayed quiet for drainIdle
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, net.ErrClosed) {
+				return
 			}
 			// Out of descriptors and the like: back off, as net/http does.
 			time.Sleep(delay)
@@ -122,12 +123,10 @@ func (in *Ingester) acceptLoop() {
 			continue
 		}
 		delay = 5 * time.Millisecond
-		in.mu.Lock()
 		if in.isClosing() {
-			in.mu.Unlock()
-			c.Close()
-			return
+			in.rawTCP.SetDeadline(time.Now().Add(drainIdle))
 		}
+		in.mu.Lock()
 		in.conns[c] = struct{}{}
 		in.stats.Connections++
 		in.mu.Unlock()
