@@ -41,8 +41,8 @@ framing, told apart per message) on UDP and TCP at ADDR, or one transport
 with udp://ADDR, tcp://ADDR, tls://ADDR (with --tls-cert and --tls-key),
 and/or follows a log file like tail -F (from its end, or --from-start;
 through rotation and truncation). Dovecot and Postfix lines are parsed into
-audit events (docs/audit-schema.md), the rules (the built-in pack, or
---rules) run over them in event time, and each alert is printed on stdout
+audit events (docs/audit-schema.md), the rules (the built-in pack plus
+any --rules, or only them with --no-pack) run over them in event time, and each alert is printed on stdout
 as one JSON object as it fires. Runs until Ctrl-C or --deadline, then
 reads what was already received, flushes the correlations and prints on
 stderr how many lines came in, how many events they gave and the lines it
