@@ -14,12 +14,12 @@ import (
 
 type debriefPage struct {
 	Title, Scenario, Date, Played, Speed, Ended string
-	Rows                                         []debriefRow
-	Injects                                      []debriefInject
-	Acks                                         []debriefAck
-	Notes                                        []debriefNote
-	ReportStyle                                  template.CSS
-	Report                                       template.HTML
+	Rows                                        []debriefRow
+	Injects                                     []debriefInject
+	Acks                                        []debriefAck
+	Notes                                       []debriefNote
+	ReportStyle                                 template.CSS
+	Report                                      template.HTML
 }
 
 type debriefRow struct {
