@@ -213,7 +213,7 @@ func TestExerciseInChromium(t *testing.T) {
 
 func shoot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	dir := filepath.Join("..", "..", "docs", "screenshots")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name), png, 0o644))
