@@ -29,8 +29,8 @@ fetch("scenario").then((r) => r.json()).then((s) => {
   $("#title").textContent = s.title;
   document.title = "Facilitator — " + s.title;
   for (const a of s.actors || []) {
-    if (a.kind === "staff") { row("#script", `<td>${esc(a.id)}</td><td colspan="2">staff population (their working day)</td>`); continue; }
-    for (const st of a.steps || []) row("#script", `<td>${esc(a.id)}</td><td>${esc(st.text)}</td><td class="mono">${esc(hms(st.at) || "after the previous step")}</td>`);
+    if (a.kind === "staff") { row("#script", `<td>${esc(a.id)}</td><td>staff population (their working day)</td>`); continue; }
+    for (const st of a.steps || []) row("#script", `<td>${esc(a.id)}</td><td>${esc(st.text)}<div class="muted">${st.at ? "at " + esc(hms(st.at)) : "after the previous step"}</div></td>`);
   }
   for (const e of s.expect || []) row("#expect", `<td>${esc(e.rule)}</td><td>${e.must_not_fire ? "must not fire" : "within " + esc(e.within) + " after " + esc(e.after)}</td>`);
 });
