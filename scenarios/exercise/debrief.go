@@ -58,7 +58,7 @@ func (x *Exercise) Debrief(w io.Writer) error {
 		return t.In(loc).Format("Mon 15:04:05")
 	}
 	p := debriefPage{Title: x.sc.Title, Scenario: x.sc.ID, Date: x.started.Format("2006-01-02 15:04 MST"),
-		Played: roundDur(time.Since(x.started)), Speed: fmt.Sprintf("×%g", x.speed), Ended: "the scenario's end"}
+		Played: roundDur(x.ended.Sub(x.started)), Speed: fmt.Sprintf("×%g", x.speed), Ended: "the scenario's end"}
 	if x.runErr != nil {
 		p.Ended = "stopped: " + x.runErr.Error()
 	}

@@ -53,6 +53,7 @@ type Exercise struct {
 	soc     *stream
 	log     *slog.Logger
 	started time.Time // wall
+	ended   time.Time // wall
 
 	mu        sync.Mutex
 	state     string // ready, running, paused, ended
@@ -442,6 +443,7 @@ func (x *Exercise) finish(res *scenarios.Result, err error) {
 	x.mu.Lock()
 	x.result, x.runErr = res, err
 	x.state = "ended"
+	x.ended = time.Now()
 	for _, in := range x.sc.Injects {
 		if _, ok := x.released[in.ID]; !ok {
 			if _, ok := x.skipped[in.ID]; !ok {
