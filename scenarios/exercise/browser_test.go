@@ -162,6 +162,18 @@ func TestExerciseInChromium(t *testing.T) {
 		chromedp.Click("#inject-1 button[type=submit]")))
 	waitJS(t, sctx, "the receipt", `document.querySelector('#inject-1 .receipt').textContent.includes('answer recorded')`)
 	waitJS(t, fctx, "the answer on the facilitator's view", `document.querySelector('#answers').textContent.includes('failed logins by source address')`)
+	// The audit trail filters: by action, then by address.
+	filter := func(sel, v string) {
+		t.Helper()
+		require.True(t, eval[bool](t, sctx, `(() => { const e = document.querySelector('`+sel+`'); e.value = '`+v+`'; e.dispatchEvent(new Event('input', {bubbles: true})); return true; })()`))
+	}
+	filter("#f-action", "imap.login")
+	waitJS(t, sctx, "the action filter", `(() => { const c = [...document.querySelectorAll('#events tbody tr td:nth-child(2)')]; return c.length > 0 && c.every(td => td.textContent === 'imap.login'); })()`)
+	filter("#f-action", "")
+	filter("#f-src", "10.99.")
+	waitJS(t, sctx, "an address filter matching nothing", `document.querySelectorAll('#events tbody tr').length === 0`)
+	filter("#f-src", "")
+	waitJS(t, sctx, "the filters cleared", `document.querySelectorAll('#events tbody tr').length > 0`)
 	// A player takes the alert up.
 	require.NoError(t, chromedp.Do(sctx, chromedp.Click("#alerts button.ack")))
 	waitJS(t, fctx, "the take-up", `document.querySelector('#alerts .players').textContent.includes('taken up')`)

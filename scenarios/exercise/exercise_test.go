@@ -212,6 +212,30 @@ func TestSOCViewLeaksNoGroundTruth(t *testing.T) {
 		}
 	}
 	t.Logf("SOC endpoints sent %d bytes, none of %d ground-truth strings", len(all), len(forbidden))
+
+	// The same scan finds the ground truth in the facilitator's stream: the
+	// strings looked for are the ones the truth is made of.
+	evs, _, _ := x.fac.since(0)
+	var facStream strings.Builder
+	for _, e := range evs {
+		facStream.Write(e.Data)
+	}
+	for _, f := range []string{`"actor"`, `"attacker"`, `"spray"`, `"verdict"`, `"expected"`, "press-call", "IMAP Full Mailbox Download By One Client"} {
+		assert.Contains(t, facStream.String(), f, "the facilitator's view carries the truth the players' lacks")
+	}
+
+	// The debrief downloads as one self-contained file.
+	resp, err = http.Get(srv.URL + "/f/" + fac + "/debrief?download=1")
+	require.NoError(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Disposition"), `attachment; filename="debrief-ministry-overnight-exercise-`)
+	for _, bad := range []string{"<script", "<link", " src=", "@import"} {
+		assert.NotContains(t, string(page), bad, "the debrief loads nothing")
+	}
+	assert.Contains(t, string(page), "the login events", "the players' answer")
+	assert.Contains(t, string(page), "@media print", "printable")
 }
 
 // A reconnecting client (Last-Event-ID) gets exactly the events after
