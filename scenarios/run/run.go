@@ -322,14 +322,6 @@ func (r *runner) pump(sub *audit.Subscription) error {
 				}
 			}
 			r.alerts = append(r.alerts, alerts...)
-			if r.opts.OnEvent != nil {
-				r.opts.OnEvent(*e)
-			}
-			if r.opts.OnAlert != nil {
-				for _, a := range alerts {
-					r.opts.OnAlert(a)
-				}
-			}
 			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
 				key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
 				r.ended[key] = true
@@ -339,6 +331,14 @@ func (r *runner) pump(sub *audit.Subscription) error {
 				}
 			}
 			r.mu.Unlock()
+			if r.opts.OnEvent != nil {
+				r.opts.OnEvent(*e)
+			}
+			if r.opts.OnAlert != nil {
+				for _, a := range alerts {
+					r.opts.OnAlert(a)
+				}
+			}
 			for _, a := range alerts {
 				r.note(Note{Time: a.Time, Kind: "alert", Text: fmt.Sprintf("[%s] %s", a.Level, a.Title)})
 			}
