@@ -418,8 +418,12 @@ func (x *Exercise) publishClock() {
 	}
 	x.mu.Unlock()
 	x.soc.publish("clock", socClock{Time: stamp(now, x.loc()), State: state})
+	next := ""
+	if t := x.ctl.Next(); !t.IsZero() {
+		next = stamp(t, x.loc())
+	}
 	x.fac.publish("clock", map[string]any{"t": stamp(now, x.loc()), "state": state, "speed": speed, "actors": actors,
-		"staff_actions": staff, "events": events, "upcoming": x.upcoming(now)})
+		"staff_actions": staff, "events": events, "upcoming": x.upcoming(now), "next": next})
 }
 
 // note records a facilitator's note.

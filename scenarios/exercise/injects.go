@@ -207,7 +207,7 @@ func (x *Exercise) answer(n int, question, text string) (socReceipt, error) {
 	a := answerRec{Inject: rec.Inject.ID, Question: q.ID, Answer: text, Correct: correct, At: now, Wall: wall, After: wall.Sub(rec.Wall)}
 	x.answers = append(x.answers, a)
 	x.mu.Unlock()
-	x.fac.publish("answer", map[string]any{"inject": rec.Inject.ID, "n": n, "question": q.Text, "answer": text, "correct": correct,
+	x.fac.publish("answer", map[string]any{"inject": rec.Inject.ID, "title": rec.Inject.Title, "n": n, "question": q.Text, "answer": text, "correct": correct,
 		"t": stamp(now, x.loc()), "after": roundDur(a.After)})
 	r := socReceipt{Kind: "answer", Inject: n, Question: q.ID, Answer: text, Time: stamp(now, x.loc())}
 	x.soc.publish("receipt", r)

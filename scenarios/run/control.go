@@ -68,16 +68,12 @@ func (c *Control) SetSpeed(f float64) error { return c.clk.SetFactor(f) }
 // once, in order.
 func (c *Control) Skip() (time.Time, error) {
 	c.mu.Lock()
-	s := c.sched
-	o := make(map[int]bool, len(c.orders))
-	for k := range c.orders {
-		o[k] = true
-	}
+	started := c.sched != nil
 	c.mu.Unlock()
-	if s == nil {
+	if !started {
 		return time.Time{}, fmt.Errorf("the run has not started")
 	}
-	next := s.nextWait(o)
+	next := c.Next()
 	if next.IsZero() {
 		return time.Time{}, fmt.Errorf("no scripted actor is waiting: nothing to skip to")
 	}
@@ -85,6 +81,22 @@ func (c *Control) Skip() (time.Time, error) {
 		return c.clk.Now(), nil
 	}
 	return next, c.clk.Jump(next)
+}
+
+// Next is when the next scripted actor (attacker, insider) that is
+// waiting acts; zero when none is waiting.
+func (c *Control) Next() time.Time {
+	c.mu.Lock()
+	s := c.sched
+	o := make(map[int]bool, len(c.orders))
+	for k := range c.orders {
+		o[k] = true
+	}
+	c.mu.Unlock()
+	if s == nil {
+		return time.Time{}
+	}
+	return s.nextWait(o)
 }
 
 // End stops the run as an operator's stop does: what was recorded is

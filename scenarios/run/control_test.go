@@ -79,8 +79,10 @@ actors:
 	require.True(t, ctl.Resume())
 	time.Sleep(50 * time.Millisecond)
 	assert.True(t, ctl.Clock().Now().After(frozen), "a resume lets it run again")
+	due := ctl.Next()
 	next, err := ctl.Skip()
 	require.NoError(t, err)
+	assert.Equal(t, due, next, "Next says where a skip goes")
 	assert.Equal(t, sc.Env.Start.Add(2*time.Hour).Truncate(time.Minute), next.Truncate(time.Minute), "the skip goes to the step after the 2h wait")
 	select {
 	case err := <-done:

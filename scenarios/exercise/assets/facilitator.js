@@ -44,7 +44,7 @@ function onClock(c) {
   if (document.activeElement !== $("#c-speed")) $("#c-speed").value = c.speed;
   const tb = $("#actors tbody");
   tb.innerHTML = Object.entries(c.actors || {}).map(([a, t]) => `<tr><td><strong>${esc(a)}</strong></td><td>${esc(t)}</td></tr>`).join("") || "<tr><td>nobody has acted yet</td></tr>";
-  $("#counts").textContent = `${c.events} audit events · ${c.staff_actions} staff actions`;
+  $("#counts").textContent = `${c.events} audit events · ${c.staff_actions} staff actions` + (c.next ? ` · next scripted action at ${hms(c.next)}` : "");
   const up = $("#upcoming tbody");
   up.querySelectorAll("tr.pending").forEach((r) => r.remove());
   for (const u of c.upcoming || []) {
@@ -77,7 +77,7 @@ on("inject", (i) => {
   tr.className = "released";
   tr.id = "inject-" + i.n;
 });
-on("answer", (a) => row("#answers", `<td>${a.n}</td><td>${esc(a.question)}</td><td>${esc(a.answer)}</td><td>${esc(a.after)}</td><td>${a.correct === "yes" ? "✔ expected" : a.correct === "no" ? "✘ not expected" : ""}</td>`, true));
+on("answer", (a) => row("#answers", `<td>${esc(a.title || a.inject)}</td><td>${esc(a.question)}</td><td>${esc(a.answer)}</td><td>${esc(a.after)}</td><td>${a.correct === "yes" ? "✔ expected" : a.correct === "no" ? "✘ not expected" : ""}</td>`, true));
 on("fnote", (n) => row("#notes", `<td class="mono">${esc(hms(n.t))}</td><td>${esc(n.text)}</td>`, true));
 on("control", (c) => { $("#control-msg").textContent = hms(c.t) + " " + c.action; });
 on("refused", (r) => row("#refused", `<td class="mono">${esc(r.wall.slice(11, 19))}</td><td>${esc(r.what)}: ${esc(r.why)}</td>`, true));
