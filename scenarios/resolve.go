@@ -116,6 +116,12 @@ func Resolve(sc *Scenario, rules []*sigma.Rule) error {
 			resolveRuleName(d, at, rb.Rule, "noise rule", "noise: ", rules, titles, mute)
 		}
 	}
+	for _, in := range sc.Injects {
+		if name := in.Release.OnAlert + in.Release.NoAlert; name != "" {
+			at := &ynode{line: in.rulePos[0], col: in.rulePos[1]}
+			resolveRuleName(d, at, name, "inject rule", "inject: ", rules, titles, mute)
+		}
+	}
 	if len(d.errs) > 0 {
 		return d.sorted()
 	}

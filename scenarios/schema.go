@@ -93,6 +93,13 @@ func JSONSchema() []byte {
 				"max_alerts": map[string]any{"type": "integer", "minimum": 0},
 				"rules": map[string]any{"type": "array", "items": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"rule", "max_alerts"},
 					"properties": map[string]any{"rule": str, "max_alerts": map[string]any{"type": "integer", "minimum": 0}}}}}},
+			"injects": map[string]any{"type": "array", "items": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"id", "text", "release"},
+				"properties": map[string]any{
+					"id": map[string]any{"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]*$"}, "title": str, "text": str,
+					"release": map[string]any{"type": "object", "additionalProperties": false, "minProperties": 1, "properties": map[string]any{
+						"at": str, "after": str, "delay": dur, "on_alert": str, "no_alert": str, "by": str}},
+					"questions": map[string]any{"type": "array", "items": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"text"},
+						"properties": map[string]any{"id": str, "text": str, "choices": map[string]any{"type": "array", "minItems": 2, "items": str}, "answer": str}}}}}},
 		},
 		"$defs": map[string]any{"steps": map[string]any{"type": "array", "minItems": 1, "items": map[string]any{"oneOf": stepVariants}}},
 	}

@@ -35,6 +35,8 @@ type Scenario struct {
 	Expect      []*Expectation
 	// Noise bounds the alerts no expectation covers (nil: unbounded).
 	Noise *NoiseBudget
+	// Injects are an exercise's story for the players (see Inject).
+	Injects []*Inject
 }
 
 // Environment is where and when the scenario runs.
@@ -185,7 +187,7 @@ func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	}
 	sum := sha256.Sum256(data)
 	s := &Scenario{File: file, SHA256: hex.EncodeToString(sum[:])}
-	get, ok := d.fields(root, "the scenario", "id", "title", "description", "narrative", "attack", "environment", "actors", "expect", "noise")
+	get, ok := d.fields(root, "the scenario", "id", "title", "description", "narrative", "attack", "environment", "actors", "expect", "noise", "injects")
 	if !ok || root.kind == nNull {
 		if root.kind == nNull {
 			d.errf(root, "start from a library scenario: maildrill show ministry-overnight", "the scenario is empty")
@@ -239,6 +241,9 @@ func ParseLimits(file string, data []byte, lim Limits) (*Scenario, error) {
 	}
 	if nn, ok := get("noise"); ok {
 		s.Noise = d.noise(nn)
+	}
+	if in, ok := get("injects"); ok {
+		s.Injects = d.injects(in)
 	}
 	d.crossCheck(s)
 	if len(d.errs) == 0 { // the steps are well formed: count them
@@ -735,6 +740,7 @@ func (d *decoder) crossCheck(s *Scenario) {
 			d.errf(e.anchorAt, hint, "expectation anchored after unknown step %q", e.Anchor)
 		}
 	}
+	d.checkInjectSteps(s, stepIDs, all)
 }
 
 func walkSteps(st *Step, f func(*Step)) {

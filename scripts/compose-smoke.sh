@@ -56,13 +56,32 @@ for u in json.load(sys.stdin):
         print(u["address"], u["password"]); break' <<<"$users")
 curl -fsS --url imap://127.0.0.1:1143/ --user "$addr:$pass" -X 'EXAMINE INBOX' >/dev/null
 
+alerted=
 for _ in $(seq 1 50); do
   if dc logs detect 2>/dev/null | grep -q '"rule.title":"IMAP Login From Outside The Office Network"'; then
     echo "compose-smoke: the detection engine alerted on $addr's login"
-    exit 0
+    alerted=1
+    break
   fi
   sleep 0.2
 done
-echo "compose-smoke: no alert from the detection engine" >&2
-dc logs
-exit 1
+[ -n "$alerted" ] || { echo "compose-smoke: no alert from the detection engine" >&2; dc logs; exit 1; }
+
+# The exercise server: both views answer on their links, a wrong token is
+# refused, and the players' stream carries the scenario clock.
+fac= soc=
+for _ in $(seq 1 100); do
+  fac=$(dc logs exercise 2>/dev/null | grep -o 'http://127.0.0.1:8080/f/[0-9a-f]*/' | head -1)
+  soc=$(dc logs exercise 2>/dev/null | grep -o 'http://127.0.0.1:8080/soc/[0-9a-f]*/' | head -1)
+  [ -n "$fac" ] && [ -n "$soc" ] && break
+  sleep 0.2
+done
+[ -n "$fac" ] && [ -n "$soc" ] || { echo "compose-smoke: the exercise printed no links" >&2; dc logs exercise; exit 1; }
+page=$(curl -fsS "$fac") && grep -q 'Facilitator' <<<"$page" || { echo "compose-smoke: no facilitator view at $fac" >&2; exit 1; }
+page=$(curl -fsS "$soc") && grep -q 'SOC console' <<<"$page" || { echo "compose-smoke: no players' view at $soc" >&2; exit 1; }
+code=$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/soc/0000000000000000/)
+[ "$code" = 404 ] || { echo "compose-smoke: a wrong token answered $code, want 404" >&2; exit 1; }
+stream=$(curl -sS -N --max-time 3 "${soc}stream" 2>/dev/null || true)
+grep -q '^event: clock' <<<"$stream" || { echo "compose-smoke: the players' stream carried no clock" >&2; exit 1; }
+echo "compose-smoke: the exercise serves both views"
+exit 0

@@ -66,6 +66,7 @@ var forceExit func(code int)
 var stopsItself = map[string]bool{
 	"maildrill run": true, "maildrill test": true, "maildrill serve": true, "maildrill detect": true,
 	"maildrill export-maildir": true, "maildrill rules eval": true, "maildrill ingest": true,
+	"maildrill exercise": true,
 }
 
 const stopGrace = time.Second
@@ -147,6 +148,7 @@ checks that detection rules (Sigma) fire within their expected windows.`,
 		newIngestCmd(),
 		newExportCmd(),
 		newNewCmd(),
+		newExerciseCmd(),
 		newVersionCmd(),
 	)
 	return root

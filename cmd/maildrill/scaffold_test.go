@@ -88,10 +88,13 @@ func complete(t *testing.T, args ...string) []string {
 // replay; --target and --profile values too; paths go to the shell.
 func TestCompletion(t *testing.T) {
 	for _, cmd := range []string{"run", "test", "show", "validate", "replay"} {
-		got := complete(t, cmd, "ministry")
+		got := complete(t, cmd, "brute")
 		require.Len(t, got, 2, "%s: %v", cmd, got)
-		assert.True(t, strings.HasPrefix(got[0], "ministry-overnight\t"), "%s: %v", cmd, got)
+		assert.True(t, strings.HasPrefix(got[0], "brute-force\t"), "%s: %v", cmd, got)
 		assert.Equal(t, ":4", got[1], "%s: no file completion beside the names", cmd) // ShellCompDirectiveNoFileComp
+		got = complete(t, cmd, "ministry")
+		require.Len(t, got, 3, "%s: %v", cmd, got)
+		assert.True(t, strings.HasPrefix(got[0], "ministry-overnight\t") && strings.HasPrefix(got[1], "ministry-overnight-exercise\t"), "%s: %v", cmd, got)
 	}
 	got := complete(t, "run", "")
 	assert.Greater(t, len(got), 5, "every library scenario: %v", got)

@@ -96,5 +96,5 @@ func TestListShowValidate(t *testing.T) {
 	assert.True(t, strings.HasPrefix(out.String(), "id: ministry-overnight"))
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"validate", filepath.Join("..", "..", "scenarios", "library")}, &out, &errb))
-	assert.Equal(t, 9, strings.Count(out.String(), ": ok"))
+	assert.Equal(t, 10, strings.Count(out.String(), ": ok"))
 }

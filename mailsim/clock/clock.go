@@ -85,3 +85,129 @@ func (v *Virtual) Advance(d time.Duration) error {
 	v.t = v.t.Add(d)
 	return nil
 }
+
+// Controlled is a scaled clock an operator steers while it runs: it can be
+// paused (scenario time stands still), resumed, sped up or slowed down,
+// and moved forward. It starts paused at its origin. Every change closes
+// the channel Changed returned before it, so that waiters re-read the
+// clock.
+type Controlled struct {
+	mu      sync.Mutex
+	base    time.Time // scenario time at wallRef
+	wallRef time.Time
+	factor  float64
+	paused  bool
+	changed chan struct{}
+}
+
+// NewControlled returns a paused controlled clock reading origin, running
+// at factor scenario seconds per wall second once resumed.
+func NewControlled(origin time.Time, factor float64) (*Controlled, error) {
+	if factor <= 0 {
+		return nil, fmt.Errorf("clock: scale factor must be positive, got %v", factor)
+	}
+	return &Controlled{base: origin, wallRef: time.Now(), factor: factor, paused: true, changed: make(chan struct{})}, nil
+}
+
+func (c *Controlled) nowLocked() time.Time {
+	if c.paused {
+		return c.base
+	}
+	return c.base.Add(time.Duration(float64(time.Since(c.wallRef)) * c.factor))
+}
+
+func (c *Controlled) signalLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Now returns the scenario time.
+func (c *Controlled) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nowLocked().In(c.base.Location())
+}
+
+// Pause stops scenario time; it reports whether the clock was running.
+func (c *Controlled) Pause() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.paused {
+		return false
+	}
+	c.base = c.nowLocked()
+	c.paused = true
+	c.signalLocked()
+	return true
+}
+
+// Resume lets scenario time run again; it reports whether it was paused.
+func (c *Controlled) Resume() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.paused {
+		return false
+	}
+	c.wallRef = time.Now()
+	c.paused = false
+	c.signalLocked()
+	return true
+}
+
+// Paused reports whether scenario time stands still.
+func (c *Controlled) Paused() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.paused
+}
+
+// SetFactor changes the speed from now on (factor must be positive).
+func (c *Controlled) SetFactor(factor float64) error {
+	if factor <= 0 {
+		return fmt.Errorf("clock: scale factor must be positive, got %v", factor)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.base, c.wallRef = c.nowLocked(), time.Now()
+	c.factor = factor
+	c.signalLocked()
+	return nil
+}
+
+// Factor returns the current speed.
+func (c *Controlled) Factor() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.factor
+}
+
+// Jump moves scenario time forward to t (never back: an earlier t is
+// refused).
+func (c *Controlled) Jump(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.nowLocked()
+	if t.Before(now) {
+		return fmt.Errorf("clock: cannot go back from %s to %s", now.Format(time.RFC3339), t.Format(time.RFC3339))
+	}
+	c.base, c.wallRef = t, time.Now()
+	c.signalLocked()
+	return nil
+}
+
+// WallUntil says how much wall time remains until scenario time t at the
+// current speed (0 when t has come; ok false while paused), and returns a
+// channel closed at the next change of pause, speed or time.
+func (c *Controlled) WallUntil(t time.Time) (d time.Duration, ok bool, changed <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed = c.changed
+	if c.paused {
+		return 0, false, changed
+	}
+	d = time.Duration(float64(t.Sub(c.nowLocked())) / c.factor)
+	if d < 0 {
+		d = 0
+	}
+	return d, true, changed
+}

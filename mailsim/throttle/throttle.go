@@ -157,6 +157,8 @@ func Sleep(ctx context.Context, c clock.Clock, d time.Duration) error {
 		return ctx.Err()
 	case *clock.Scaled:
 		d = time.Duration(float64(d) / c.Factor())
+	case *clock.Controlled:
+		d = time.Duration(float64(d) / c.Factor())
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()

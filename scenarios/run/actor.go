@@ -605,7 +605,7 @@ func (ar *actorRun) runSteps(ctx context.Context, steps []*scenarios.Step) error
 		prev := ar.step
 		ar.step = st
 		start := ar.r.clk.Now()
-		ar.r.note(Note{Time: start, Actor: ar.name, Kind: "step", Text: st.Describe()})
+		ar.r.note(Note{Time: start, Actor: ar.name, Kind: "step", Text: st.Describe(), Step: st.ID})
 		var err error
 		if run, ok := impls[st.Kind]; ok {
 			err = run(ctx, ar, st, st.Params())

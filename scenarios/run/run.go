@@ -63,6 +63,16 @@ type Options struct {
 	// Version is the maildrill version, for the recording header of the
 	// truth log.
 	Version string
+	// Control, when set, steers the run (exercise mode): its clock
+	// replaces the scenario's, and it can pause, resume, change speed,
+	// skip ahead and end the run.
+	Control *Control
+	// OnEvent, OnAlert and OnTruth, when set, see every audit event, alert
+	// and ground-truth record as it happens (from the goroutine that
+	// records it; they must not block).
+	OnEvent func(audit.Event)
+	OnAlert func(detectors.Alert)
+	OnTruth func(scenarios.TruthRecord)
 }
 
 // Note is a timeline entry for live display.
@@ -74,6 +84,9 @@ type Note struct {
 	Bytes int64
 	Count int
 	Total int
+	// Step is the id of the step a "step" note starts ("" when it has
+	// none).
+	Step string
 }
 
 type runner struct {
@@ -119,6 +132,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	}
 	var clk clock.Clock
 	switch {
+	case opts.Control != nil:
+		clk = opts.Control.clk
 	case opts.Speed > 0:
 		sc, err := clock.NewScaled(env.Start, opts.Speed)
 		if err != nil {
@@ -230,6 +245,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		ctx, cancel = context.WithTimeout(ctx, opts.WallDeadline)
 		defer cancel()
 	}
+	if opts.Control != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		opts.Control.attach(r.sched, cancel)
+	}
 	actErr := r.runActors(ctx, env)
 
 	// Stop the servers (sessions end, their events are published), then
@@ -237,8 +258,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	closeErr := tgt.Close()
 	pumpErr := <-pumpDone
 	r.mu.Lock()
-	r.alerts = append(r.alerts, r.engine.Flush()...)
+	flushed := r.engine.Flush()
+	r.alerts = append(r.alerts, flushed...)
 	r.mu.Unlock()
+	if opts.OnAlert != nil {
+		for _, a := range flushed {
+			opts.OnAlert(a)
+		}
+	}
 
 	res := scenarios.Judge(sc, scenarios.Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
 		Events: r.nEvents, EventTimes: r.times, EventSources: r.eventSrc, EventRefs: r.events,
@@ -304,6 +331,14 @@ func (r *runner) pump(sub *audit.Subscription) error {
 				}
 			}
 			r.mu.Unlock()
+			if r.opts.OnEvent != nil {
+				r.opts.OnEvent(*e)
+			}
+			if r.opts.OnAlert != nil {
+				for _, a := range alerts {
+					r.opts.OnAlert(a)
+				}
+			}
 			for _, a := range alerts {
 				r.note(Note{Time: a.Time, Kind: "alert", Text: fmt.Sprintf("[%s] %s", a.Level, a.Title)})
 			}
@@ -342,6 +377,9 @@ func (r *runner) record(t scenarios.TruthRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.truth = append(r.truth, t)
+	if r.opts.OnTruth != nil {
+		r.opts.OnTruth(t)
+	}
 	if r.trEnc != nil && r.writeErr == nil {
 		r.writeErr = r.trEnc.Encode(t)
 	}
@@ -378,6 +416,9 @@ func (r *runner) runActors(parent context.Context, env scenarios.Environment) er
 				order++
 			}
 			continue
+		}
+		if r.opts.Control != nil {
+			r.opts.Control.scripted(order)
 		}
 		runs = append(runs, r.newActorRun(a, nil, order))
 		order++

@@ -26,6 +26,15 @@ type scheduler struct {
 	live    int // actors not finished
 	seq     uint64
 	closed  bool
+
+	// pending are the wall-clock waits (scaled and real modes) by
+	// sequence, for Control.Skip.
+	pending map[uint64]pendingWait
+}
+
+type pendingWait struct {
+	order int
+	at    time.Time
 }
 
 type waiter struct {
@@ -84,6 +93,9 @@ var errStopped = errors.New("scenario stopped")
 
 // waitUntil blocks the calling actor until scenario time t and its turn.
 func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time) error {
+	if c, ok := s.clk.(*clock.Controlled); ok {
+		return s.waitControlled(ctx, c, order, t)
+	}
 	if s.virtual == nil {
 		d := t.Sub(s.clk.Now())
 		if sc, ok := s.clk.(*clock.Scaled); ok {
@@ -142,4 +154,61 @@ func (s *scheduler) close() {
 		close(w.wake)
 	}
 	s.mu.Unlock()
+}
+
+// waitControlled waits on an operator-steered clock: re-reading it at
+// every pause, resume, speed change or jump.
+func (s *scheduler) waitControlled(ctx context.Context, c *clock.Controlled, order int, t time.Time) error {
+	s.mu.Lock()
+	s.seq++
+	id := s.seq
+	if s.pending == nil {
+		s.pending = map[uint64]pendingWait{}
+	}
+	s.pending[id] = pendingWait{order: order, at: t}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.pending, id)
+		s.mu.Unlock()
+	}()
+	for {
+		d, running, changed := c.WallUntil(t)
+		if running && d <= 0 {
+			return ctx.Err()
+		}
+		var timer <-chan time.Time
+		var tm *time.Timer
+		if running {
+			tm = time.NewTimer(d)
+			timer = tm.C
+		}
+		select {
+		case <-timer:
+			return ctx.Err()
+		case <-changed:
+			if tm != nil {
+				tm.Stop()
+			}
+		case <-ctx.Done():
+			if tm != nil {
+				tm.Stop()
+			}
+			return ctx.Err()
+		}
+	}
+}
+
+// nextWait is the earliest pending wall-clock wait of the actors in
+// orders (zero when none).
+func (s *scheduler) nextWait(orders map[int]bool) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var best time.Time
+	for _, w := range s.pending {
+		if orders[w.order] && (best.IsZero() || w.at.Before(best)) {
+			best = w.at
+		}
+	}
+	return best
 }

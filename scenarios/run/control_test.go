@@ -1,0 +1,120 @@
+package run
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/scenarios"
+)
+
+// A controlled run waits, paused, until resumed; a pause stops the
+// scenario clock and the actors, a resume lets them go on; a skip jumps to
+// the attacker's next action; the run then ends as a finished one.
+func TestControlPauseResumeSkip(t *testing.T) {
+	sc, err := scenarios.Parse("ctl.yaml", []byte(`
+id: ctl
+title: ctl
+environment: {users: 8, messages: 10, start: 2025-12-11T23:00:00+01:00, duration: 3h}
+actors:
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    steps:
+      - {id: first, login: {}}
+      - logout
+      - {id: later, wait: 2h}
+      - {id: again, login: {}}
+      - logout
+`))
+	require.NoError(t, err)
+	ctl, err := NewControl(sc.Env.Start, 60)
+	require.NoError(t, err)
+	var truths atomic.Int64
+	var lastLogin atomic.Value
+	done := make(chan error, 1)
+	var res *scenarios.Result
+	go func() {
+		var err error
+		res, err = Run(context.Background(), sc, Options{Control: ctl, OnTruth: func(tr scenarios.TruthRecord) {
+			truths.Add(1)
+			if tr.Action == "imap.login" {
+				lastLogin.Store(tr.Time)
+			}
+		}})
+		done <- err
+	}()
+	waitFor := func(what string, f func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for !f() {
+			require.True(t, time.Now().Before(deadline), "waiting for %s", what)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Paused from the start: nothing acts, the clock stands at the start.
+	time.Sleep(300 * time.Millisecond)
+	assert.Zero(t, truths.Load(), "nothing acts before the start")
+	assert.True(t, ctl.Clock().Now().Equal(sc.Env.Start))
+
+	ctl.Resume()
+	waitFor("the first login", func() bool { return lastLogin.Load() != nil })
+	waitFor("the attacker waiting two hours", func() bool {
+		ctl.mu.Lock()
+		defer ctl.mu.Unlock()
+		return ctl.sched.nextWait(ctl.orders).After(ctl.Clock().Now().Add(time.Hour))
+	})
+
+	require.True(t, ctl.Pause())
+	frozen := ctl.Clock().Now()
+	n := truths.Load()
+	time.Sleep(200 * time.Millisecond)
+	assert.True(t, ctl.Clock().Now().Equal(frozen), "a pause stops the scenario clock")
+	assert.Equal(t, n, truths.Load(), "and the actors")
+
+	require.True(t, ctl.Resume())
+	time.Sleep(50 * time.Millisecond)
+	assert.True(t, ctl.Clock().Now().After(frozen), "a resume lets it run again")
+	due := ctl.Next()
+	next, err := ctl.Skip()
+	require.NoError(t, err)
+	assert.Equal(t, due, next, "Next says where a skip goes")
+	assert.Equal(t, sc.Env.Start.Add(2*time.Hour).Truncate(time.Minute), next.Truncate(time.Minute), "the skip goes to the step after the 2h wait")
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not end after the skip")
+	}
+	first := res.Truth[0].Time
+	again := lastLogin.Load().(time.Time)
+	assert.GreaterOrEqual(t, again.Sub(first), 2*time.Hour, "the second login is two scenario hours later")
+}
+
+// End stops a controlled run as an operator's stop does.
+func TestControlEnd(t *testing.T) {
+	sc, err := scenarios.Parse("end.yaml", []byte(`
+id: endme
+title: endme
+environment: {users: 8, messages: 10, duration: 20h}
+actors:
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    steps:
+      - {wait: 10h}
+      - {login: {}}
+`))
+	require.NoError(t, err)
+	ctl, err := NewControl(sc.Env.Start, 1)
+	require.NoError(t, err)
+	ctl.Resume()
+	time.AfterFunc(300*time.Millisecond, ctl.End)
+	_, err = Run(context.Background(), sc, Options{Control: ctl})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "run stopped")
+}
