@@ -378,7 +378,9 @@ func (s *Sender) loop() {
 				var err error
 				conn, broken, err = s.dial()
 				if err != nil {
-					s.setConn(nil, err)
+					if s.ctx.Err() == nil { // not our own giving up
+						s.setConn(nil, err)
+					}
 					delay = min(max(2*delay, s.cfg.MinBackoff), s.cfg.MaxBackoff)
 					continue
 				}
