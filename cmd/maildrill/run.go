@@ -34,7 +34,8 @@ virtual clock — runs the detection rules over the audit trail, and judges
 every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		Example: `  maildrill run ministry-overnight
   maildrill run ./my-scenario.yaml --events audit.jsonl --truth truth.jsonl
-  maildrill run password-spray --speed 60`,
+  maildrill run password-spray --speed 60
+  maildrill run ministry-overnight --syslog-to tcp://127.0.0.1:5514   # feed a SIEM`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -74,12 +75,17 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return usageError{fmt.Errorf("--%s: %w", oe.Name, oe.Err)}
 	}
 	defer outs.Close()
+	sys, err := f.syslogTo.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer sys.finish()
 	tty := cliout.IsTerminal(stderr)
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
 		opts := f.options()
-		opts.AllowTargets, opts.Rules = allow, rules
+		opts.AllowTargets, opts.Rules, opts.SyslogTo = allow, rules, sys.sender()
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		opts.Progress = tl.Note
@@ -109,6 +115,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return err
 		}
 	}
+	sys.finish()
 	if err := f.reports.write(buildReport(results), stdout); err != nil {
 		return err
 	}

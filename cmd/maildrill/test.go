@@ -151,8 +151,13 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
+	sys, err := f.syslogTo.open(stderr)
+	if err != nil {
+		return err
+	}
+	defer sys.finish()
 	opts := f.options()
-	opts.Rules, opts.RulesConfig = rules, &pack.Config
+	opts.Rules, opts.RulesConfig, opts.SyslogTo = rules, &pack.Config, sys.sender()
 	tableOf := make([]bytes.Buffer, len(list))
 	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
 		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
@@ -163,6 +168,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		}}
 	outs := suite.Run(ctx, list)
 
+	sys.finish()
 	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run
 	for i, o := range outs {
