@@ -115,8 +115,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return err
 		}
 	}
-	sys.finish()
-	if err := f.reports.write(buildReport(results), stdout); err != nil {
+	rep := buildReport(results)
+	rep.SyslogTo = sys.delivery()
+	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
 	if failed {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/maildrill/maildrill/internal/syslogsend"
+	"github.com/maildrill/maildrill/scenarios/report"
 )
 
 // syslogToFlags stream the audit trail to a network syslog receiver (run,
@@ -79,4 +80,16 @@ func (t *syslogTo) finish() *syslogsend.Stats {
 		fmt.Fprintln(t.stderr, st.String())
 	}
 	return t.final
+}
+
+// delivery is the account for the JSON report (after finish); nil
+// without --syslog-to.
+func (t *syslogTo) delivery() *report.Delivery {
+	st := t.finish()
+	if st == nil {
+		return nil
+	}
+	return &report.Delivery{Endpoint: st.Endpoint, Sent: st.Sent, Delivered: st.Delivered, Lost: st.Lost,
+		LostBufferFull: st.LostBufferFull, LostUnsent: st.LostUnsent, LostTooLarge: st.LostTooLarge,
+		Connections: st.Connections, LastError: st.LastError}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/maildrill/maildrill/internal/syslogsend"
 	"github.com/maildrill/maildrill/mailsim/admin"
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
@@ -206,9 +207,10 @@ func TestSyslogToReceiverKilled(t *testing.T) {
 	dir := t.TempDir()
 	events := filepath.Join(dir, "ev.jsonl")
 	var out, errb bytes.Buffer
+	repFile := filepath.Join(dir, "report.json")
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"run", "ministry-overnight", "-q", "--events", events, "--syslog-buffer", "500",
+		done <- run(context.Background(), []string{"run", "ministry-overnight", "-q", "--events", events, "--syslog-buffer", "500", "--json", repFile,
 			"--syslog-to", fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcp)}, &out, &errb)
 	}()
 	// Kill rsyslog once the first messages are in (the trail has
@@ -230,6 +232,16 @@ func TestSyslogToReceiverKilled(t *testing.T) {
 	assert.Positive(t, lost, errb.String())
 	assert.Equal(t, len(recs), delivered+lost, errb.String())
 	assert.LessOrEqual(t, len(rs.lines(t)), delivered)
+	// The JSON report carries the same account.
+	b, err := os.ReadFile(repFile)
+	require.NoError(t, err)
+	rep, err := report.ReadJSON(bytes.NewReader(b))
+	require.NoError(t, err)
+	require.NotNil(t, rep.SyslogTo)
+	assert.Equal(t, int64(delivered), rep.SyslogTo.Delivered)
+	assert.Equal(t, int64(lost), rep.SyslogTo.Lost)
+	assert.Equal(t, rep.SyslogTo.Lost, rep.SyslogTo.LostBufferFull+rep.SyslogTo.LostUnsent+rep.SyslogTo.LostTooLarge)
+	assert.Equal(t, int64(len(recs)), rep.SyslogTo.Sent)
 	assert.Regexp(t, `\d+ lost \(\d+ dropped from the full buffer; \d+ still buffered when sending stopped; .*last error: .*(refused|reset|closed)`, errb.String())
 }
 

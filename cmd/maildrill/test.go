@@ -182,6 +182,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		}
 	}
 	rep := buildReport(runs)
+	rep.SyslogTo = sys.delivery()
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
