@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -304,4 +306,54 @@ func TestSyslogSeverity(t *testing.T) {
 	ev.Action, ev.Outcome = audit.SMTPConnect, audit.Success
 	m = scenariorun.SyslogMessage(audit.SyslogRecords(&ev, audit.SyslogOptions{})[0])
 	assert.Contains(t, string(syslogsend.Format(m, syslogsend.FacilityMail)), "<22>1 ")
+}
+
+// serve streams its audit trail too: a login, a wrong password and the
+// logouts reach rsyslog as Dovecot lines, every one accounted for at exit.
+func TestServeSyslogTo(t *testing.T) {
+	rs := startRsyslog(t)
+	dir := t.TempDir()
+	accounts := filepath.Join(dir, "accounts.json")
+	imaps := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--imap", "off", "--imaps", imaps, "--submission", "off", "--mx", "off", "--admin", "off",
+			"--users", "5", "--messages", "10", "--accounts", accounts, "--cert-dir", filepath.Join(dir, "certs"),
+			"--syslog-to", fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcp)}, &out, &errb)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Ctrl-C to stop") }, 20*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errb.String())
+	b, err := os.ReadFile(accounts)
+	require.NoError(t, err)
+	var accs []map[string]any
+	require.NoError(t, json.Unmarshal(b, &accs))
+	user, pass := accs[0]["address"].(string), accs[0]["password"].(string)
+	ca := loadCA(t, filepath.Join(dir, "certs", "ca.pem"))
+	c, err := imapclient.DialTLS(imaps, &imapclient.Options{TLSConfig: ca})
+	require.NoError(t, err)
+	require.Error(t, c.Login(user, "wrong").Wait())
+	c.Close()
+	c, err = imapclient.DialTLS(imaps, &imapclient.Options{TLSConfig: ca})
+	require.NoError(t, err)
+	require.NoError(t, c.Login(user, pass).Wait())
+	require.NoError(t, c.Logout().Wait())
+	c.Close()
+	cancel()
+	require.NoError(t, <-done, errb.String())
+
+	delivered, lost := account(t, errb.String())
+	assert.Zero(t, lost)
+	got := rs.waitLines(t, delivered)
+	require.Len(t, got, delivered)
+	all := strings.Join(got, "\n")
+	assert.NotContains(t, all, " warning ", "Dovecot logs its auth failures at info")
+	for _, want := range []string{
+		"dovecot - info auth: passwd-file(" + user,
+		"dovecot - info imap-login: Login: user=<" + user + ">",
+		"dovecot - info imap(" + user + ")",
+	} {
+		assert.Contains(t, all, want)
+	}
 }
