@@ -250,19 +250,36 @@ func TestSyslogToReceiverKilled(t *testing.T) {
 // UDP: a smaller scenario, every line a datagram that rsyslog receives.
 func TestSyslogToRsyslogUDP(t *testing.T) {
 	rs := startRsyslog(t)
+	syslogToSmallRun(t, rs, fmt.Sprintf("udp://127.0.0.1:%d", rs.udp))
+}
+
+// The container target's trail, streamed out of the container, goes the
+// same way (MAILDRILL_DOCKER=1: a Docker daemon).
+func TestSyslogToDockerTarget(t *testing.T) {
+	if os.Getenv("MAILDRILL_DOCKER") != "1" {
+		t.Skip("set MAILDRILL_DOCKER=1 (a Docker daemon) to run the docker target")
+	}
+	rs := startRsyslog(t)
+	syslogToSmallRun(t, rs, fmt.Sprintf("tcp://127.0.0.1:%d", rs.tcp), "--target", "docker")
+}
+
+// syslogToSmallRun runs brute-force with --syslog-to url: rsyslog gets
+// every line of its trail, in order, none lost.
+func syslogToSmallRun(t *testing.T, rs *rsyslog, url string, extra ...string) {
 	dir := t.TempDir()
 	events := filepath.Join(dir, "ev.jsonl")
 	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"run", "brute-force", "-q", "--events", events,
-		"--syslog-to", fmt.Sprintf("udp://127.0.0.1:%d", rs.udp)}, &out, &errb)
+	err := run(context.Background(), append([]string{"run", "brute-force", "-q", "--events", events, "--syslog-to", url}, extra...), &out, &errb)
 	require.NoError(t, err, "%s\n%s", out.String(), errb.String())
 	recs := trailRecords(t, events)
+	require.NotEmpty(t, recs)
 	delivered, lost := account(t, errb.String())
 	assert.Equal(t, len(recs), delivered)
 	assert.Zero(t, lost)
 	got := rs.waitLines(t, len(recs))
 	require.Len(t, got, len(recs))
 	for i, rec := range recs {
+		assert.Contains(t, got[i], " "+rec.Host+" "+rec.App+" ", "line %d", i+1)
 		assert.True(t, strings.HasSuffix(got[i], " "+rec.Msg), "line %d: %s", i+1, got[i])
 	}
 }
