@@ -90,8 +90,11 @@ func (s Stats) String() string {
 	if s.Queued > 0 {
 		why = append(why, fmt.Sprintf("%d waiting", s.Queued))
 	}
-	if s.Connections > 1 {
-		why = append(why, fmt.Sprintf("%d reconnections", s.Connections-1))
+	switch {
+	case s.Connections == 2:
+		why = append(why, "reconnected once")
+	case s.Connections > 2:
+		why = append(why, fmt.Sprintf("reconnected %d times", s.Connections-1))
 	}
 	if s.LastError != "" && (s.Lost > 0 || s.Connections != 1) {
 		why = append(why, "last error: "+s.LastError)

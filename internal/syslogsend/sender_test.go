@@ -200,7 +200,7 @@ func TestReconnect(t *testing.T) {
 	assert.Equal(t, int64(600), st.Delivered)
 	assert.Zero(t, st.Lost)
 	assert.Equal(t, 2, st.Connections, st.String())
-	assert.Contains(t, st.String(), "1 reconnections")
+	assert.Contains(t, st.String(), "reconnected once")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	require.Len(t, r.msgs, 600)
