@@ -222,6 +222,7 @@ func TestBufferBound(t *testing.T) {
 	for i := range 1000 {
 		s.Send(msg(i))
 	}
+	waitError(t, s)
 	mid := s.Stats()
 	assert.Equal(t, int64(1000), mid.Sent)
 	assert.Equal(t, int64(900), mid.LostBufferFull)
@@ -297,6 +298,7 @@ func TestTLS(t *testing.T) {
 	s, err = Open(Config{URL: url, DrainTimeout: 200 * time.Millisecond})
 	require.NoError(t, err)
 	s.Send(msg(0))
+	waitError(t, s)
 	st = s.Close()
 	assert.Equal(t, int64(1), st.Lost)
 	assert.Contains(t, st.String(), "certificate")
@@ -357,5 +359,14 @@ func TestConfigErrors(t *testing.T) {
 		require.ErrorAs(t, err, &ce, c.cfg)
 		assert.Equal(t, c.field, ce.Field)
 		assert.Contains(t, err.Error(), c.msg)
+	}
+}
+
+// waitError waits until the sender has met an error (bounded by the
+// test's own timeout, not timed).
+func waitError(t *testing.T, s *Sender) {
+	t.Helper()
+	for s.Stats().LastError == "" {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
