@@ -2,7 +2,6 @@ package syslogsend
 
 import (
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -32,22 +31,23 @@ const (
 	frameOverhead = 8     // "NNNNNN " of the octet count
 )
 
-// headerField is s as an RFC 5424 header field: printable US-ASCII, at
-// most n characters, "-" when empty.
-func headerField(s string, n int) string {
+// appendField appends s as an RFC 5424 header field: printable US-ASCII,
+// at most n bytes, "-" when empty.
+func appendField(b []byte, s string, n int) []byte {
 	if s == "" {
-		return "-"
+		return append(b, '-')
 	}
-	b := []byte(s)
-	if len(b) > n {
-		b = b[:n]
+	if len(s) > n {
+		s = s[:n]
 	}
-	for i, c := range b {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		if c < 33 || c > 126 {
-			b[i] = '_'
+			c = '_'
 		}
+		b = append(b, c)
 	}
-	return string(b)
+	return b
 }
 
 // Format renders m as an RFC 5424 message with the given facility:
@@ -59,28 +59,27 @@ func Format(m Message, facility int) []byte {
 	if m.HasSeverity {
 		sev = m.Severity
 	}
-	var b strings.Builder
-	b.Grow(len(m.Msg) + 100)
-	b.WriteByte('<')
-	b.WriteString(strconv.Itoa(facility*8 + sev))
-	b.WriteString(">1 ")
+	b := make([]byte, 0, len(m.Msg)+len(m.Host)+len(m.App)+len(m.ProcID)+48)
+	b = append(b, '<')
+	b = strconv.AppendInt(b, int64(facility*8+sev), 10)
+	b = append(b, ">1 "...)
 	if m.Time.IsZero() {
-		b.WriteByte('-')
+		b = append(b, '-')
 	} else {
-		b.WriteString(m.Time.Format(rfc5424Stamp))
+		b = m.Time.AppendFormat(b, rfc5424Stamp)
 	}
-	b.WriteByte(' ')
-	b.WriteString(headerField(m.Host, maxHostLen))
-	b.WriteByte(' ')
-	b.WriteString(headerField(m.App, maxAppLen))
-	b.WriteByte(' ')
-	b.WriteString(headerField(m.ProcID, maxProcIDLen))
-	b.WriteString(" - -")
+	b = append(b, ' ')
+	b = appendField(b, m.Host, maxHostLen)
+	b = append(b, ' ')
+	b = appendField(b, m.App, maxAppLen)
+	b = append(b, ' ')
+	b = appendField(b, m.ProcID, maxProcIDLen)
+	b = append(b, " - -"...)
 	if m.Msg != "" {
-		b.WriteByte(' ')
-		b.WriteString(m.Msg)
+		b = append(b, ' ')
+		b = append(b, m.Msg...)
 	}
-	return []byte(b.String())
+	return b
 }
 
 // appendFrame appends msg to dst with RFC 6587 octet-counting framing:

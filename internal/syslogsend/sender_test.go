@@ -370,3 +370,30 @@ func waitError(t *testing.T, s *Sender) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// BenchmarkSend is what a run pays per mail-log line on its event pump:
+// formatting and queueing, with a receiver that keeps up.
+func BenchmarkSend(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	s, err := Open(Config{URL: "tcp://" + ln.Addr().String(), Buffer: 100000})
+	require.NoError(b, err)
+	m := Message{Time: time.Now(), Host: "mail", App: "dovecot", Msg: `imap(lucie.jean@interieur.test)<9484><imap-337>: imap_command_finished: cmd_name=FETCH cmd_args="1234 (BODY.PEEK[2])" tagged_reply_state=OK bytes_out=48213 attachment="Note_prefecture_2025-12.pdf"`}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Send(m)
+	}
+	b.StopTimer()
+	st := s.Close()
+	b.ReportMetric(float64(st.Lost), "lost")
+}
