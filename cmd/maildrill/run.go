@@ -75,7 +75,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return usageError{fmt.Errorf("--%s: %w", oe.Name, oe.Err)}
 	}
 	defer outs.Close()
-	sys, err := f.syslogTo.open(stderr)
+	sys, err := f.syslogTo.open(stderr, nil)
 	if err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	cfg.AdminToken = f.adminToken
-	sys, err := f.syslogTo.open(stderr)
+	sys, err := f.syslogTo.open(stderr, stderr)
 	if err != nil {
 		return err
 	}

@@ -30,8 +30,10 @@ func (f *syslogToFlags) register(fl *pflag.FlagSet) {
 var syslogFlagOf = map[string]string{"url": "--syslog-to", "ca": "--syslog-ca", "insecure": "--syslog-insecure", "buffer": "--syslog-buffer", "facility": "--syslog-to"}
 
 // open starts the sender (it connects when the first message comes); nil
-// without --syslog-to. Bad flags are a usageError naming the flag.
-func (f *syslogToFlags) open(stderr io.Writer) (*syslogTo, error) {
+// without --syslog-to. Bad flags are a usageError naming the flag. With
+// live, the receiver going away and coming back is told there as it
+// happens (serve: a writer safe for use from another goroutine).
+func (f *syslogToFlags) open(stderr, live io.Writer) (*syslogTo, error) {
 	if f.buffer < 1 {
 		return nil, usageError{fmt.Errorf("--syslog-buffer %d: hold at least one message", f.buffer)}
 	}
@@ -41,7 +43,15 @@ func (f *syslogToFlags) open(stderr io.Writer) (*syslogTo, error) {
 		}
 		return nil, nil
 	}
-	s, err := syslogsend.Open(syslogsend.Config{URL: f.url, CAFile: f.ca, Insecure: f.insecure, Buffer: f.buffer})
+	cfg := syslogsend.Config{URL: f.url, CAFile: f.ca, Insecure: f.insecure, Buffer: f.buffer}
+	if live != nil {
+		name := f.url
+		if ep, err := syslogsend.ParseURL(f.url); err == nil {
+			name = ep.String()
+		}
+		cfg.Notify = func(m string) { fmt.Fprintf(live, "syslog-to %s: %s\n", name, m) }
+	}
+	s, err := syslogsend.Open(cfg)
 	var ce *syslogsend.ConfigError
 	if errors.As(err, &ce) {
 		return nil, usageError{fmt.Errorf("%s: %w", syslogFlagOf[ce.Field], ce.Err)}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -82,7 +83,7 @@ action(type="omfile" file=%q template="fields")
 	check, err := exec.Command(bin, "-N1", "-f", conf).CombinedOutput()
 	require.NoError(t, err, "rsyslogd -N1: %s", check)
 	r.cmd = exec.Command(bin, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
-	var logs bytes.Buffer
+	var logs syncBuffer
 	r.cmd.Stdout, r.cmd.Stderr = &logs, &logs
 	require.NoError(t, r.cmd.Start())
 	go func() { r.cmd.Wait(); close(r.exited) }()
@@ -103,7 +104,9 @@ action(type="omfile" file=%q template="fields")
 			t.Fatalf("rsyslogd exited: %s", logs.String())
 		case <-time.After(20 * time.Millisecond):
 		}
-		require.True(t, time.Now().Before(deadline), "rsyslogd did not listen: %s", logs.String())
+		if time.Now().After(deadline) {
+			t.Fatalf("rsyslogd did not listen: %s", logs.String())
+		}
 	}
 }
 
@@ -373,4 +376,59 @@ func TestServeSyslogTo(t *testing.T) {
 	} {
 		assert.Contains(t, all, want)
 	}
+}
+
+// serve runs for hours: a receiver that is not there is told at once on
+// stderr, not only at exit, and when it comes up the waiting lines reach it.
+func TestServeSyslogToLateReceiver(t *testing.T) {
+	dir := t.TempDir()
+	accounts := filepath.Join(dir, "accounts.json")
+	imaps, sink := freeAddr(t), freeAddr(t) // nothing listens on sink yet
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--imap", "off", "--imaps", imaps, "--submission", "off", "--mx", "off", "--admin", "off",
+			"--users", "5", "--messages", "10", "--accounts", accounts, "--cert-dir", filepath.Join(dir, "certs"),
+			"--syslog-to", "tcp://" + sink}, &out, &errb)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "Ctrl-C to stop") }, 20*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errb.String())
+	b, err := os.ReadFile(accounts)
+	require.NoError(t, err)
+	var accs []map[string]any
+	require.NoError(t, json.Unmarshal(b, &accs))
+	user, pass := accs[0]["address"].(string), accs[0]["password"].(string)
+	c, err := imapclient.DialTLS(imaps, &imapclient.Options{TLSConfig: loadCA(t, filepath.Join(dir, "certs", "ca.pem"))})
+	require.NoError(t, err)
+	require.NoError(t, c.Login(user, pass).Wait())
+	require.Eventually(t, func() bool { return strings.Contains(errb.String(), "syslog-to tcp://"+sink+": cannot connect (") },
+		20*time.Second, 10*time.Millisecond, "stderr: %s", errb.String())
+	assert.Contains(t, errb.String(), "connection refused); retrying, lines wait in the buffer (10000 at most, then the oldest are dropped)")
+
+	ln, err := net.Listen("tcp", sink)
+	require.NoError(t, err)
+	defer ln.Close()
+	got := make(chan string, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- ""
+			return
+		}
+		b, _ := io.ReadAll(conn) // until serve closes the connection at exit
+		got <- string(b)
+	}()
+	require.Eventually(t, func() bool { return strings.Contains(errb.String(), "syslog-to tcp://"+sink+": connected again") },
+		20*time.Second, 10*time.Millisecond, "stderr: %s", errb.String())
+	require.NoError(t, c.Logout().Wait())
+	c.Close()
+	cancel()
+	require.NoError(t, <-done, errb.String())
+	delivered, lost := account(t, errb.String())
+	assert.Zero(t, lost)
+	stream := <-got
+	assert.Equal(t, delivered, strings.Count(stream, "<22>1 "), "every delivered line arrived")
+	assert.Contains(t, stream, " mail dovecot - - - imap-login: Login: user=<"+user+">")
+	assert.Contains(t, stream, "Logged out")
 }

@@ -151,7 +151,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
-	sys, err := f.syslogTo.open(stderr)
+	sys, err := f.syslogTo.open(stderr, nil)
 	if err != nil {
 		return err
 	}

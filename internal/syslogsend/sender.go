@@ -48,6 +48,10 @@ type Config struct {
 	// DialTimeout and WriteTimeout bound one connection attempt and one
 	// write to a receiver that stopped reading.
 	DialTimeout, WriteTimeout time.Duration
+	// Notify, when set, is told as it happens when the receiver cannot
+	// be reached, when the connection is lost and when it is back; it is
+	// called from the sender's own goroutine.
+	Notify func(string)
 }
 
 // ConfigError is a bad Config field: Field is url, ca, insecure or buffer.
@@ -353,6 +357,7 @@ func (s *Sender) loop() {
 		conn   net.Conn
 		broken *atomic.Bool
 		delay  time.Duration
+		down   bool // told Notify the receiver is away
 	)
 	defer func() {
 		if conn != nil {
@@ -372,7 +377,9 @@ func (s *Sender) loop() {
 			if conn != nil && broken != nil && broken.Load() {
 				conn.Close()
 				conn = nil
-				s.setConn(nil, errors.New("the receiver closed the connection"))
+				err := errors.New("the receiver closed the connection")
+				s.setConn(nil, err)
+				s.notify(&down, "connection lost (%v); reconnecting, lines wait in the buffer", err)
 			}
 			if conn == nil {
 				if delay > 0 && !sleep(s.ctx, delay) {
@@ -383,11 +390,18 @@ func (s *Sender) loop() {
 				if err != nil {
 					if s.ctx.Err() == nil { // not our own giving up
 						s.setConn(nil, err)
+						s.notify(&down, "cannot connect (%v); retrying, lines wait in the buffer (%d at most, then the oldest are dropped)", err, s.cfg.Buffer)
 					}
 					delay = min(max(2*delay, s.cfg.MinBackoff), s.cfg.MaxBackoff)
 					continue
 				}
 				s.setConn(conn, nil)
+				if down {
+					down = false
+					if s.cfg.Notify != nil {
+						s.cfg.Notify("connected again")
+					}
+				}
 			}
 			sent, err := s.write(conn, msgs)
 			s.settle(msgs, sent, err)
@@ -395,6 +409,7 @@ func (s *Sender) loop() {
 				conn.Close()
 				conn = nil
 				s.setConn(nil, nil)
+				s.notify(&down, "connection lost (%v); reconnecting, lines wait in the buffer", err)
 				delay = min(max(2*delay, s.cfg.MinBackoff), s.cfg.MaxBackoff)
 				// The unsent messages are back in the queue.
 				if msgs, ok = s.take(batchBytes); !ok {
@@ -405,6 +420,17 @@ func (s *Sender) loop() {
 			delay = 0
 			msgs = nil
 		}
+	}
+}
+
+// notify tells Notify that the receiver went away, once until it is back.
+func (s *Sender) notify(down *bool, format string, args ...any) {
+	if *down {
+		return
+	}
+	*down = true
+	if s.cfg.Notify != nil {
+		s.cfg.Notify(fmt.Sprintf(format, args...))
 	}
 }
 

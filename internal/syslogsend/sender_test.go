@@ -185,7 +185,13 @@ func TestTCPFraming(t *testing.T) {
 // written is written there: nothing lost.
 func TestReconnect(t *testing.T) {
 	r := newReceiver(t, nil)
-	s, err := Open(Config{URL: "tcp://" + r.ln.Addr().String(), MinBackoff: time.Millisecond})
+	var mu sync.Mutex
+	var told []string
+	s, err := Open(Config{URL: "tcp://" + r.ln.Addr().String(), MinBackoff: time.Millisecond, Notify: func(m string) {
+		mu.Lock()
+		told = append(told, m)
+		mu.Unlock()
+	}})
 	require.NoError(t, err)
 	for i := range 300 {
 		s.Send(msg(i))
@@ -201,6 +207,11 @@ func TestReconnect(t *testing.T) {
 	assert.Zero(t, st.Lost)
 	assert.Equal(t, 2, st.Connections, st.String())
 	assert.Contains(t, st.String(), "reconnected once")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, told, 2, "told as it happened: %q", told)
+	assert.Regexp(t, `^connection lost \(.*(reset|closed|broken pipe).*\); reconnecting`, told[0])
+	assert.Equal(t, "connected again", told[1])
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	require.Len(t, r.msgs, 600)
@@ -217,7 +228,9 @@ func TestBufferBound(t *testing.T) {
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	ln.Close() // nobody listens: connection refused
-	s, err := Open(Config{URL: "tcp://" + addr, Buffer: 100, DrainTimeout: 50 * time.Millisecond, MinBackoff: time.Millisecond})
+	told := make(chan string, 10)
+	s, err := Open(Config{URL: "tcp://" + addr, Buffer: 100, DrainTimeout: 50 * time.Millisecond, MinBackoff: time.Millisecond,
+		Notify: func(m string) { told <- m }})
 	require.NoError(t, err)
 	for i := range 1000 {
 		s.Send(msg(i))
@@ -234,6 +247,8 @@ func TestBufferBound(t *testing.T) {
 	assert.Zero(t, st.Queued)
 	assert.Contains(t, st.String(), "0 lines delivered, 1000 lost (900 dropped from the full buffer; 100 still buffered when sending stopped")
 	assert.Contains(t, st.String(), "connection refused")
+	assert.Regexp(t, `^cannot connect \(.*connection refused\); retrying, lines wait in the buffer \(100 at most, then the oldest are dropped\)$`, <-told)
+	assert.Empty(t, told, "told once, not at every attempt")
 }
 
 // A receiver that accepts but never reads: Send still never waits, and at
