@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim/account"
+	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // ServeOptions say where `maildrill serve` writes: its banner, its audit
@@ -30,6 +31,10 @@ type ServeOptions struct {
 	// printed.
 	TokenGiven     bool
 	Stdout, Stderr io.Writer
+	// Syslog, when set, receives every audit event as the mail-log
+	// records Dovecot and Postfix would log (audit.SyslogRecords), from
+	// the first event to the last, in order, on one goroutine.
+	Syslog func(audit.SyslogRecord)
 }
 
 // errAuditLog stops Serve when the audit log fails under StopOnAuditError.
@@ -76,6 +81,30 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 		}
 		return err
 	}
+	var syslogDone chan struct{}
+	if o.Syslog != nil {
+		sub, err := srv.Bus.SubscribeFrom(1) // every event since the start
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		syslogDone = make(chan struct{})
+		go func() {
+			defer close(syslogDone)
+			defer sub.Close()
+			for {
+				evs, err := sub.NextBatch(context.Background(), 512)
+				if err != nil {
+					return // the bus is closed and drained
+				}
+				for _, e := range evs {
+					for _, r := range audit.SyslogRecords(e, audit.SyslogOptions{}) {
+						o.Syslog(r)
+					}
+				}
+			}
+		}()
+	}
 	accounts := srv.Accounts()
 	if o.AccountsFile != "" {
 		if err := WriteAccounts(o.AccountsFile, accounts); err != nil {
@@ -87,6 +116,9 @@ func Serve(ctx context.Context, cfg Config, o ServeOptions) error {
 	<-ctx.Done()
 	fmt.Fprintln(info, "\nshutting down: closing sessions and flushing the audit log...")
 	err = srv.Close()
+	if syslogDone != nil {
+		<-syslogDone
+	}
 	if auditFile != nil {
 		if cerr := auditFile.Close(); err == nil {
 			err = cerr

@@ -68,6 +68,7 @@ type scenarioFlags struct {
 	speed                        float64
 	seed                         int64
 	deadline                     time.Duration
+	syslogTo                     syslogToFlags
 }
 
 func (f *scenarioFlags) register(cmd *cobra.Command) {
@@ -78,6 +79,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
 	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable)")
+	f.syslogTo.register(fl)
 	f.judgeFlags.register(cmd)
 }
 

@@ -36,7 +36,8 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		Example: `  maildrill run ministry-overnight
   maildrill run ./my-scenario.yaml --events audit.jsonl --truth truth.jsonl
   maildrill run password-spray --speed 60
-  maildrill run ministry-overnight --rules ./our-rules --placeholder office_networks=10.0.0.0/8`,
+  maildrill run ministry-overnight --rules ./our-rules --placeholder office_networks=10.0.0.0/8
+  maildrill run ministry-overnight --syslog-to tcp://127.0.0.1:5514   # feed a SIEM`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -82,12 +83,18 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return usageError{fmt.Errorf("--%s: %w", oe.Name, oe.Err)}
 	}
 	defer outs.Close()
+	sys, err := f.syslogTo.open(stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer sys.finish()
 	tty := cliout.IsTerminal(stderr)
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
 		opts := f.options()
 		opts.AllowTargets, opts.Rules, opts.RulesConfig = allow, rules, &pack.Config
+		opts.SyslogTo = sys.sender()
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
 		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
@@ -119,7 +126,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			return err
 		}
 	}
-	if err := f.reports.write(buildReport(results), stdout); err != nil {
+	rep := buildReport(results)
+	rep.SyslogTo = sys.delivery()
+	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}
 	if failed {

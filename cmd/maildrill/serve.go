@@ -14,6 +14,7 @@ import (
 
 	"github.com/maildrill/maildrill/internal/cliout"
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/container"
 	"github.com/maildrill/maildrill/mailsim/imapd"
@@ -21,6 +22,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/smtpd"
 	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
+	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
 type serveFlags struct {
@@ -38,6 +40,7 @@ type serveFlags struct {
 	trustedProxies                     []string
 	adminHosts                         []string
 	docker                             dockerServeFlags
+	syslogTo                           syslogToFlags
 	limits                             mailsim.Limits
 	throttle                           throttle.Config
 }
@@ -90,6 +93,7 @@ See docs/admin-api.md.`,
 	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
 	registerLimitFlags(fl, &f.limits, &f.throttle)
 	registerDockerServeFlags(fl, &f.docker)
+	f.syslogTo.register(fl)
 	deprecatedAlias(cmd, "audit-log", "events")
 	return cmd
 }
@@ -108,6 +112,9 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		return usageError{fmt.Errorf("--on-audit-error %q: want 'stop' or 'warn'", f.onAuditError)}
 	}
 	if f.docker.enabled {
+		if f.syslogTo.url != "" {
+			return usageError{fmt.Errorf("--syslog-to is not available with --docker: stream a container's audit trail with run or test --target docker --syslog-to, or read it from the admin API (GET /api/events)")}
+		}
 		return runServeDocker(ctx, f, stdout, stderr)
 	}
 	if f.adminToken == "" {
@@ -144,10 +151,21 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	cfg.AdminToken = f.adminToken
-	return serveError(mailsim.Serve(ctx, cfg, mailsim.ServeOptions{
+	sys, err := f.syslogTo.open(stderr, stderr)
+	if err != nil {
+		return err
+	}
+	so := mailsim.ServeOptions{
 		AuditLog: f.auditLog, AuditStdout: cliout.Unwrap(stdout), StopOnAuditError: f.onAuditError == "stop",
 		AccountsFile: f.accounts, TokenGiven: f.adminToken != "", Stdout: stdout, Stderr: stderr,
-	}))
+	}
+	if s := sys.sender(); s != nil {
+		so.Syslog = func(r audit.SyslogRecord) { s.Send(scenariorun.SyslogMessage(r)) }
+		fmt.Fprintf(stderr, "audit trail streamed as syslog to %s\n", s.Endpoint())
+	}
+	err = serveError(mailsim.Serve(ctx, cfg, so))
+	sys.finish()
+	return err
 }
 
 // serveFlagOf names the flag that sets each mailsim.Config field and serve

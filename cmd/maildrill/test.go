@@ -152,8 +152,13 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		fmt.Fprintln(stderr, "no scenario in this shard")
 	}
 
+	sys, err := f.syslogTo.open(stderr, nil)
+	if err != nil {
+		return err
+	}
+	defer sys.finish()
 	opts := f.options()
-	opts.Rules, opts.RulesConfig = rules, &pack.Config
+	opts.Rules, opts.RulesConfig, opts.SyslogTo = rules, &pack.Config, sys.sender()
 	tableOf := make([]bytes.Buffer, len(list))
 	prog := report.NewSuiteProgress(len(list), time.Now())
 	status := cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })
@@ -168,6 +173,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	outs := suite.Run(ctx, list)
 	status.Stop()
 
+	sys.finish()
 	tables := f.reports.tables(stdout, stderr)
 	var runs []report.Run
 	for i, o := range outs {
@@ -181,6 +187,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		}
 	}
 	rep := buildReport(runs)
+	rep.SyslogTo = sys.delivery()
 	if err := f.reports.write(rep, stdout); err != nil {
 		return err
 	}

@@ -18,6 +18,30 @@ type SyslogOptions struct {
 	Location *time.Location
 }
 
+// SyslogRecord is one mail-log line: when, on which host, from which
+// program (APP-NAME, e.g. dovecot or postfix/smtpd, and its PROCID when
+// the program logs one) and the message, as Dovecot or Postfix write it.
+type SyslogRecord struct {
+	Time   time.Time
+	Host   string
+	App    string
+	ProcID string // "" when the program logs none (Dovecot)
+	Msg    string
+}
+
+// Tag is the traditional syslog tag: APP-NAME[PROCID].
+func (r SyslogRecord) Tag() string {
+	if r.ProcID == "" {
+		return r.App
+	}
+	return r.App + "[" + r.ProcID + "]"
+}
+
+// Line is the record in the traditional (RFC 3164, BSD) mail-log format.
+func (r SyslogRecord) Line() string {
+	return r.Time.Format(time.Stamp) + " " + r.Host + " " + r.Tag() + ": " + r.Msg
+}
+
 // SyslogLines renders an event as the lines Dovecot (login, auth,
 // logout counters, mail_log plugin, event export for commands) and Postfix
 // (smtpd, cleanup, qmgr, lmtp/smtp delivery) would write to the mail log,
@@ -25,6 +49,17 @@ type SyslogOptions struct {
 // run with its stock Dovecot and Postfix parsers. Events with no
 // counterpart in those logs render as no line.
 func SyslogLines(e *Event, o SyslogOptions) []string {
+	recs := SyslogRecords(e, o)
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Line()
+	}
+	return out
+}
+
+// SyslogRecords renders an event as SyslogLines does, one record per line,
+// for senders that frame the header themselves (RFC 5424).
+func SyslogRecords(e *Event, o SyslogOptions) []SyslogRecord {
 	host := o.Host
 	if host == "" {
 		host = "mail"
@@ -33,7 +68,6 @@ func SyslogLines(e *Event, o SyslogOptions) []string {
 	if o.Location != nil {
 		t = t.In(o.Location)
 	}
-	prefix := t.Format(time.Stamp) + " " + host + " "
 	var msgs []string
 	switch e.ServiceType {
 	case "imap":
@@ -41,9 +75,14 @@ func SyslogLines(e *Event, o SyslogOptions) []string {
 	case "smtp":
 		msgs = postfix(e)
 	}
-	out := make([]string, len(msgs))
+	out := make([]SyslogRecord, len(msgs))
 	for i, m := range msgs {
-		out[i] = prefix + m
+		tag, msg, _ := strings.Cut(m, ": ")
+		app, proc := tag, ""
+		if j := strings.IndexByte(tag, '['); j > 0 && strings.HasSuffix(tag, "]") {
+			app, proc = tag[:j], tag[j+1:len(tag)-1]
+		}
+		out[i] = SyslogRecord{Time: t, Host: host, App: app, ProcID: proc, Msg: msg}
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,4 +50,29 @@ func TestSyslogLines(t *testing.T) {
 	noop := base
 	noop.Action = IMAPNamespace
 	assert.Empty(t, SyslogLines(&noop, SyslogOptions{}))
+}
+
+// Records split each line into the program (APP-NAME, PROCID) and the
+// message, and put it back together unchanged.
+func TestSyslogRecords(t *testing.T) {
+	ts := time.Date(2025, 12, 11, 23, 40, 21, 0, time.UTC)
+	login := Event{Timestamp: ts, ServiceType: "imap", SessionID: "imap-7", SourceIP: "203.0.113.7", UserName: "a.b@interieur.test", Action: IMAPLogin, Outcome: Success, AuthMechanism: "PLAIN"}
+	recs := SyslogRecords(&login, SyslogOptions{Host: "mx1"})
+	require.Len(t, recs, 1)
+	assert.Equal(t, "dovecot", recs[0].App)
+	assert.Equal(t, "", recs[0].ProcID)
+	assert.Equal(t, "mx1", recs[0].Host)
+	assert.True(t, strings.HasPrefix(recs[0].Msg, "imap-login: Login: user=<a.b@interieur.test>"), recs[0].Msg)
+	assert.Equal(t, SyslogLines(&login, SyslogOptions{Host: "mx1"})[0], recs[0].Line())
+
+	data := Event{Timestamp: ts, ServiceType: "smtp", ServiceName: "submission", SessionID: "smtp-3", SourceIP: "203.0.113.7", MessageID: "m@1", Action: SMTPData}
+	recs = SyslogRecords(&data, SyslogOptions{})
+	require.Len(t, recs, 3)
+	assert.Equal(t, "postfix/submission/smtpd", recs[0].App)
+	assert.Regexp(t, `^\d+$`, recs[0].ProcID)
+	assert.Equal(t, "postfix/qmgr", recs[2].App)
+	assert.Equal(t, "1234", recs[2].ProcID)
+	for i, l := range SyslogLines(&data, SyslogOptions{}) {
+		assert.Equal(t, l, recs[i].Line())
+	}
 }

@@ -78,6 +78,26 @@ type Report struct {
 	Passed      bool       `json:"passed"`
 	Summary     Summary    `json:"summary"`
 	Scenarios   []Scenario `json:"scenarios"`
+	// SyslogTo accounts for the audit trail streamed to a network syslog
+	// receiver (--syslog-to), when it was.
+	SyslogTo *Delivery `json:"syslog_to,omitempty"`
+}
+
+// Delivery is what became of the mail-log lines sent to a network syslog
+// receiver: Sent = Delivered + Lost.
+type Delivery struct {
+	Endpoint  string `json:"endpoint"`
+	Sent      int64  `json:"sent"`
+	Delivered int64  `json:"delivered"`
+	Lost      int64  `json:"lost"`
+	// The losses by reason: dropped from the full buffer while the
+	// receiver was slow or away, still buffered when sending stopped, too
+	// large for a UDP datagram.
+	LostBufferFull int64  `json:"lost_buffer_full"`
+	LostUnsent     int64  `json:"lost_unsent"`
+	LostTooLarge   int64  `json:"lost_too_large"`
+	Connections    int    `json:"connections"`
+	LastError      string `json:"last_error,omitempty"`
 }
 
 // Summary counts over the whole report.

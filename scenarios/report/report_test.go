@@ -254,3 +254,24 @@ func TestOneZonePerReport(t *testing.T) {
 	_, scen, _ := strings.Cut(buf.String(), `"scenarios": [`)
 	require.NotContains(t, scen, `Z"`, "no UTC time left in the scenario's report")
 }
+
+// The --syslog-to account validates against the schema, and a report
+// without it has no syslog_to at all.
+func TestJSONReportSyslogTo(t *testing.T) {
+	sch := compileSchema(t, "report-v2.schema.json", SchemaJSON)
+	rep := BuildWith([]Run{fixture(t)}, Options{Generated: fixedTime})
+	var buf bytes.Buffer
+	require.NoError(t, WriteJSON(&buf, rep))
+	assert.NotContains(t, buf.String(), "syslog_to")
+	rep.SyslogTo = &Delivery{Endpoint: "tcp://127.0.0.1:5514", Sent: 10, Delivered: 7, Lost: 3, LostBufferFull: 2, LostUnsent: 1, Connections: 2, LastError: "connection refused"}
+	buf.Reset()
+	require.NoError(t, WriteJSON(&buf, rep))
+	require.NoError(t, validate(t, sch, buf.Bytes()))
+	back, err := ReadJSON(&buf)
+	require.NoError(t, err)
+	assert.Equal(t, rep.SyslogTo, back.SyslogTo)
+	rep.SyslogTo.Endpoint = "http://x"
+	buf.Reset()
+	require.NoError(t, WriteJSON(&buf, rep))
+	assert.Error(t, validate(t, sch, buf.Bytes()), "the schema checks the account")
+}

@@ -3,6 +3,10 @@ package run
 import (
 	"io"
 	"os"
+	"strings"
+
+	"github.com/maildrill/maildrill/internal/syslogsend"
+	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // Outputs are the files runs stream their audit events, ground truth and
@@ -55,4 +59,30 @@ func (o *Outputs) Close() {
 	for _, f := range o.files {
 		f.Close()
 	}
+}
+
+// writeSyslog renders e as mail-log lines to the syslog file and the
+// network syslog receiver. The caller holds r.mu.
+func (r *runner) writeSyslog(e *audit.Event) {
+	for _, rec := range audit.SyslogRecords(e, audit.SyslogOptions{Location: r.sc.Env.Location}) {
+		if r.opts.Syslog != nil && r.writeErr == nil {
+			if _, err := io.WriteString(r.opts.Syslog, rec.Line()+"\n"); err != nil {
+				r.writeErr = err
+			}
+		}
+		if r.opts.SyslogTo != nil {
+			r.opts.SyslogTo.Send(SyslogMessage(rec))
+		}
+	}
+}
+
+// SyslogMessage is a mail-log line as a network syslog message: Postfix's
+// warnings at severity warning, everything else informational, as the
+// programs themselves log them.
+func SyslogMessage(rec audit.SyslogRecord) syslogsend.Message {
+	m := syslogsend.Message{Time: rec.Time, Host: rec.Host, App: rec.App, ProcID: rec.ProcID, Msg: rec.Msg}
+	if strings.HasPrefix(rec.Msg, "warning: ") {
+		m.Severity, m.HasSeverity = syslogsend.SeverityWarn, true
+	}
+	return m
 }

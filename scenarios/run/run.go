@@ -15,6 +15,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/internal/syslogsend"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/target"
@@ -48,6 +49,11 @@ type Options struct {
 	// Syslog, when set, receives the audit trail as Dovecot and Postfix
 	// mail-log lines, streamed during the run (for SIEM ingestion).
 	Syslog io.Writer
+	// SyslogTo, when set, receives the same lines as RFC 5424 messages
+	// for a network syslog receiver (APP-NAME dovecot, postfix/smtpd ...);
+	// it never makes the run wait, and it is shared by every run of a
+	// command and closed by its owner.
+	SyslogTo *syslogsend.Sender
 	// Progress receives timeline notes as the run goes; nil is quiet.
 	Progress func(Note)
 	// WallDeadline bounds the run in wall time (0: none).
@@ -313,13 +319,8 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			if r.evEnc != nil && r.writeErr == nil {
 				r.writeErr = r.evEnc.Encode(audit.Wire(e))
 			}
-			if r.opts.Syslog != nil && r.writeErr == nil {
-				for _, l := range audit.SyslogLines(e, audit.SyslogOptions{Location: r.sc.Env.Location}) {
-					if _, err := io.WriteString(r.opts.Syslog, l+"\n"); err != nil {
-						r.writeErr = err
-						break
-					}
-				}
+			if r.opts.Syslog != nil || r.opts.SyslogTo != nil {
+				r.writeSyslog(e)
 			}
 			r.alerts = append(r.alerts, alerts...)
 			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
