@@ -94,6 +94,25 @@ func (w *lineWatcher) waitFor(t *testing.T, what string, timeout time.Duration) 
 	t.Fatalf("%q never printed; output so far:\n%s", what, w.text())
 }
 
+// waitOpeningFIFO waits until one of the process's threads is blocked
+// opening a FIFO that has no writer (the kernel's wait_for_partner): the
+// command is then past its start-up, signal handling included, whatever
+// the machine's load.
+func waitOpeningFIFO(t *testing.T, pid int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		wchans, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/wchan", pid))
+		for _, f := range wchans {
+			if b, err := os.ReadFile(f); err == nil && strings.TrimSpace(string(b)) == "wait_for_partner" {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("process %d never blocked opening the FIFO", pid)
+}
+
 // waitExit waits for cmd to end (failing after timeout, which only guards
 // against a hang) and returns its exit code.
 func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
@@ -347,8 +366,8 @@ func TestAnyCommandStopsOnSignal(t *testing.T) {
 			var out strings.Builder
 			cmd.Stdout, cmd.Stderr = &out, &out
 			require.NoError(t, cmd.Start())
-			time.Sleep(300 * time.Millisecond)
 			if tc.sig {
+				waitOpeningFIFO(t, cmd.Process.Pid, 20*time.Second)
 				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 			}
 			code := waitExit(t, cmd, 20*time.Second)
