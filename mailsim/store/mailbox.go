@@ -37,6 +37,18 @@ type Mailbox struct {
 	// keywords are the keywords used in the mailbox, in order of first
 	// use (at most MaxKeywords).
 	keywords []imap.Flag
+	// highest is HIGHESTMODSEQ (RFC 7162 §3.1.2): 1 for a mailbox as
+	// the base made it, one more for every change (an APPEND, a STORE
+	// that changed flags, an EXPUNGE). modseqs holds the mod-sequence of
+	// the messages changed since: added or re-flagged ones, which the
+	// mailbox keeps anyway (extra, flags); the others have 1. Entries go
+	// with their message, so it stays as small as the mutations.
+	highest uint64
+	modseqs map[uint32]uint64
+	// modseqTracked: a session used CONDSTORE on the mailbox; from then on
+	// every SELECT and EXAMINE reports HIGHESTMODSEQ (as Dovecot does once
+	// a mailbox's index tracks mod-sequences).
+	modseqTracked bool
 	// recentFrom: messages from this UID on were seen by no session yet
 	// (they are \Recent for the next to see them, RFC 3501 §2.3.2).
 	recentFrom uint32
@@ -66,7 +78,40 @@ func newMailbox(s *Store, owner, name, specialUse string, uidValidity, count uin
 		n:           count,
 		flags:       map[uint32][]imap.Flag{},
 		extra:       map[uint32]*Message{},
+		highest:     1,
+		modseqs:     map[uint32]uint64{},
 	}
+}
+
+// HighestModSeq returns the mailbox's HIGHESTMODSEQ (RFC 7162 §3.1.2).
+func (mb *Mailbox) HighestModSeq() uint64 {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.highest
+}
+
+// TrackModSeq records that a session used CONDSTORE on the mailbox (see
+// ModSeqTracked).
+func (mb *Mailbox) TrackModSeq() {
+	mb.mu.Lock()
+	mb.modseqTracked = true
+	mb.mu.Unlock()
+}
+
+// ModSeqTracked tells whether a session used CONDSTORE on the mailbox:
+// SELECT then reports HIGHESTMODSEQ to every session.
+func (mb *Mailbox) ModSeqTracked() bool {
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	return mb.modseqTracked
+}
+
+// modseqLocked returns the mod-sequence of a present message.
+func (mb *Mailbox) modseqLocked(uid uint32) uint64 {
+	if m, ok := mb.modseqs[uid]; ok {
+		return m
+	}
+	return 1
 }
 
 // Changed returns a channel that is closed at the next update queued for
@@ -212,8 +257,10 @@ type Item struct {
 	Seq   uint32 // server-view sequence number
 	UID   uint32
 	Flags []imap.Flag // nil when the base flags apply (call Load)
-	mb    *Mailbox
-	msg   *Message // set for non-base messages
+	// ModSeq is the message's mod-sequence (RFC 7162 §3.1.1).
+	ModSeq uint64
+	mb     *Mailbox
+	msg    *Message // set for non-base messages
 }
 
 // Load returns the parsed message, generating it if needed.
@@ -269,7 +316,7 @@ func (mb *Mailbox) Items(keep func(seq, uid uint32) bool) []Item {
 }
 
 func (mb *Mailbox) itemLocked(seq, uid uint32) Item {
-	it := Item{Seq: seq, UID: uid, mb: mb, msg: mb.extra[uid]}
+	it := Item{Seq: seq, UID: uid, mb: mb, msg: mb.extra[uid], ModSeq: mb.modseqLocked(uid)}
 	if f, ok := mb.flags[uid]; ok {
 		it.Flags = slices.Clone(f)
 		if it.Flags == nil {
@@ -322,6 +369,38 @@ const (
 // used in the mailbox before are defined first (every view is sent FLAGS),
 // up to MaxKeywords.
 func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, source *View) (map[uint32][]imap.Flag, error) {
+	res, err := mb.Store(uids, op, flags, source, StoreOptions{})
+	return res.Flags, err
+}
+
+// StoreOptions are the conditions of a STORE (RFC 7162 §3.1.3).
+type StoreOptions struct {
+	// Unchanged: change only the messages whose mod-sequence is at most
+	// UnchangedSince (STORE (UNCHANGEDSINCE n)); the others are reported
+	// in StoreResult.Modified.
+	Unchanged      bool
+	UnchangedSince uint64
+}
+
+// StoreResult tells what a STORE did.
+type StoreResult struct {
+	// Flags are the flags of every message stored to (changed or not),
+	// by UID; ModSeq their mod-sequences.
+	Flags  map[uint32][]imap.Flag
+	ModSeq map[uint32]uint64
+	// Changed are the UIDs whose flags changed (each got the STORE's new
+	// mod-sequence); Modified those left alone because they changed
+	// after UnchangedSince, in ascending order.
+	Changed  map[uint32]bool
+	Modified []uint32
+}
+
+// Store changes flags like StoreFlags, under the conditions of opts. A
+// STORE that changes flags takes one new mod-sequence for all the messages
+// it changes; messages whose flags stay the same keep theirs, and other
+// views are told only of those that changed.
+func (mb *Mailbox) Store(uids []uint32, op FlagOp, flags []imap.Flag, source *View, opts StoreOptions) (StoreResult, error) {
+	res := StoreResult{Flags: map[uint32][]imap.Flag{}, ModSeq: map[uint32]uint64{}, Changed: map[uint32]bool{}}
 	// Base flags must be known before the change; load them without the lock.
 	base := map[uint32][]imap.Flag{}
 	for _, uid := range uids {
@@ -332,7 +411,7 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 		if it.Flags == nil {
 			f, err := it.FlagsOrBase()
 			if err != nil {
-				return nil, err
+				return res, err
 			}
 			base[uid] = f
 		}
@@ -342,14 +421,18 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 	if op != FlagsDel {
 		kw, err := mb.newKeywordsLocked(flags)
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		mb.defineLocked(kw)
 	}
-	out := map[uint32][]imap.Flag{}
+	var modseq uint64 // this STORE's, taken at the first change
 	for _, uid := range uids {
 		seq := mb.seqOfLocked(uid)
 		if seq == 0 {
+			continue
+		}
+		if opts.Unchanged && mb.modseqLocked(uid) > opts.UnchangedSince {
+			res.Modified = append(res.Modified, uid)
 			continue
 		}
 		cur, ok := mb.flags[uid]
@@ -361,11 +444,23 @@ func (mb *Mailbox) StoreFlags(uids []uint32, op FlagOp, flags []imap.Flag, sourc
 			}
 		}
 		next := applyFlags(cur, op, flags)
+		res.Flags[uid] = next
+		if slices.Equal(applyFlags(cur, FlagsAdd, nil), next) {
+			res.ModSeq[uid] = mb.modseqLocked(uid)
+			continue
+		}
+		if modseq == 0 {
+			mb.highest++
+			modseq = mb.highest
+		}
 		mb.flags[uid] = next
-		out[uid] = next
-		mb.queueLocked(update{kind: updFetch, n: seq, uid: uid, flags: slices.Clone(next)}, source)
+		mb.modseqs[uid] = modseq
+		res.ModSeq[uid] = modseq
+		res.Changed[uid] = true
+		mb.queueLocked(update{kind: updFetch, n: seq, uid: uid, flags: slices.Clone(next), modseq: modseq}, source)
 	}
-	return out, nil
+	slices.Sort(res.Modified)
+	return res, nil
 }
 
 func canonFlag(f imap.Flag) imap.Flag {
@@ -452,6 +547,7 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 	}
 	slices.Sort(uids)
 	mb.undenseLocked()
+	mb.highest++ // an EXPUNGE is a change too (RFC 7162 §3.2.10 counts on it)
 	var out []Expunged
 	// Remove from the highest sequence number down, so numbers of the
 	// remaining messages stay valid while the responses are queued.
@@ -464,6 +560,7 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 		it := mb.itemLocked(seq, uid)
 		mb.uids = slices.Delete(mb.uids, int(seq-1), int(seq))
 		delete(mb.flags, uid)
+		delete(mb.modseqs, uid)
 		if m, ok := mb.extra[uid]; ok {
 			mb.usage.Add(-m.Size)
 			delete(mb.extra, uid)
@@ -518,6 +615,8 @@ func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 	mb.uidNext++
 	mb.uids = append(mb.uids, uid)
 	mb.extra[uid] = m
+	mb.highest++
+	mb.modseqs[uid] = mb.highest
 	mb.queueLocked(update{kind: updExists, n: uint32(len(mb.uids)), added: 1, uid: uid}, nil)
 	return uid, nil
 }
@@ -570,13 +669,15 @@ type Stats struct {
 	Flags       []imap.Flag
 	// Recent: messages no session has seen yet (\Recent for the next).
 	Recent uint32
+	// HighestModSeq is HIGHESTMODSEQ (RFC 7162 §3.1.2).
+	HighestModSeq uint64
 }
 
 // Stats computes the summary. Unseen counts and sizes need every message's
 // flags: wantUnseen/wantSize false skip that work.
 func (mb *Mailbox) Stats(wantUnseen, wantSize bool) (Stats, error) {
 	mb.mu.RLock()
-	st := Stats{Messages: mb.countLocked(), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked()}
+	st := Stats{Messages: mb.countLocked(), UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked(), HighestModSeq: mb.highest}
 	for seq := st.Messages; seq >= 1 && mb.uidAtLocked(seq) >= mb.recentFrom; seq-- {
 		st.Recent++
 	}

@@ -50,6 +50,8 @@ type update struct {
 	added uint32 // EXISTS: how many messages it added (the last ones)
 	uid   uint32 // EXPUNGE, FETCH: the message; EXISTS: UID of the last added
 	flags []imap.Flag
+	// modseq: FETCH: the message's new mod-sequence.
+	modseq uint64
 }
 
 // View is one IMAP session's view of a selected mailbox: what its client
@@ -70,7 +72,15 @@ type View struct {
 	recent   map[uint32]bool // UIDs that are \Recent for this session (RFC 3501 §2.3.2)
 	closed   bool
 	overflow bool // fell MaxViewChanges behind: dropped
+	// onModSeq, when set, is told the mod-sequence of every FETCH that
+	// Poll writes, just before it is written (CONDSTORE, RFC 7162 §3.1.4).
+	onModSeq func(seq uint32, modseq uint64)
 }
+
+// OnModSeq sets the function Poll calls with the sequence number and
+// mod-sequence of each flag change it sends, before sending it; nil stops.
+// Called from the session's goroutine, like Poll.
+func (v *View) OnModSeq(f func(seq uint32, modseq uint64)) { v.onModSeq = f }
 
 // Open starts a session's view of the mailbox (SELECT, or EXAMINE when
 // readOnly) and returns what the client must be told first. A read-write
@@ -81,7 +91,7 @@ func (mb *Mailbox) Open(readOnly bool) (*View, Stats) {
 	defer mb.mu.Unlock()
 	n := mb.countLocked()
 	v := &View{mb: mb, readOnly: readOnly, count: n, told: len(mb.keywords), recent: map[uint32]bool{}}
-	st := Stats{Messages: n, UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked()}
+	st := Stats{Messages: n, UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked(), HighestModSeq: mb.highest}
 	for seq := n; seq >= 1; seq-- {
 		uid := mb.uidAtLocked(seq)
 		if uid < mb.recentFrom {
@@ -271,6 +281,9 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 		case updFlags:
 			err = writeFlags(flags)
 		case updFetch:
+			if v.onModSeq != nil {
+				v.onModSeq(u.n, u.modseq)
+			}
 			err = w.WriteMessageFlags(u.n, imap.UID(u.uid), u.flags)
 		}
 		if err != nil {
