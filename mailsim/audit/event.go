@@ -116,6 +116,9 @@ type Event struct {
 	FetchItems      string `json:"imap.fetch.items,omitempty"`
 	DestMailbox     string `json:"imap.destination_mailbox,omitempty"`
 	Flags           string `json:"imap.flags,omitempty"`
+	// ModSeq is the message's mod-sequence (RFC 7162 CONDSTORE) after a
+	// STORE, or as a FETCH found it; set once the session enabled CONDSTORE.
+	ModSeq uint64 `json:"imap.modseq,omitempty"`
 
 	SessionCommands int64 `json:"imap.session.commands,omitempty"`
 	SessionFetches  int64 `json:"imap.session.fetches,omitempty"`
@@ -315,6 +318,8 @@ func (e *Event) intField(name string) (int64, bool) {
 		return e.FileSize, true
 	case "bytes.out":
 		return e.BytesOut, true
+	case "imap.modseq":
+		return int64(e.ModSeq), true
 	case "email.attachments.count":
 		return int64(e.AttachmentCount), true
 	}

@@ -22,6 +22,22 @@ import (
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
+	wantModSeq := false
+	if req := s.cond(); req != nil && req.fetchModSeq {
+		wantModSeq = true
+		itemsDesc = strings.TrimPrefix(itemsDesc+" MODSEQ", " ")
+		if req.changedSince != nil {
+			// RFC 7162 §3.1.4: only the messages changed since.
+			kept, keptSeqs := items[:0], seqs[:0]
+			for i, it := range items {
+				if it.ModSeq > *req.changedSince {
+					kept, keptSeqs = append(kept, it), append(keptSeqs, seqs[i])
+				}
+			}
+			items, seqs = kept, keptSeqs
+			itemsDesc += fmt.Sprintf(" (CHANGEDSINCE %d)", *req.changedSince)
+		}
+	}
 	s.conn.expectBinary(0, true)
 	markSeen := false
 	if !s.readOnly {
@@ -42,7 +58,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			continue
 		}
 		held := bulk && acquireBulk()
-		err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen)
+		err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen, wantModSeq)
 		if held {
 			<-bulkSem
 		}
@@ -77,7 +93,7 @@ func acquireBulk() bool {
 	}
 }
 
-func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen bool) error {
+func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen, wantModSeq bool) error {
 	needMsg := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate ||
 		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	var m *store.Message
@@ -94,20 +110,27 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	writeFlags := options.Flags
 	if markSeen && !store.HasFlag(flags, imap.FlagSeen) {
-		res, err := s.mb.StoreFlags([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.view)
+		res, err := s.mb.Store([]uint32{it.UID}, store.FlagsAdd, []imap.Flag{imap.FlagSeen}, s.view, store.StoreOptions{})
 		if err != nil {
 			return err
 		}
-		if f, ok := res[it.UID]; ok {
+		if f, ok := res.Flags[it.UID]; ok {
 			flags = f
+			it.ModSeq = res.ModSeq[it.UID]
 		}
 		writeFlags = true
+		// The flags changed: a CONDSTORE client learns the new MODSEQ
+		// (RFC 7162 §3.1.4).
+		wantModSeq = wantModSeq || s.condstore
 	}
 
 	if writeFlags {
 		if err := s.announceFlags(); err != nil {
 			return err
 		}
+	}
+	if wantModSeq {
+		s.conn.pushModSeq(seq, it.ModSeq)
 	}
 	rw := w.CreateMessage(seq)
 	// However this message ends (a write to a client that reset fails),
@@ -200,6 +223,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPFetch, Outcome: audit.Success, Command: "FETCH", FetchItems: desc, MessageUID: it.UID}, s.mbName, s.mbOwner)
 	if s.readOnly {
 		e.ReadOnly = audit.Bool(true)
+	}
+	if s.condstore {
+		e.ModSeq = it.ModSeq
 	}
 	if m != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = m.MessageID, m.Size, m.Subject

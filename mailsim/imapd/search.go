@@ -19,6 +19,11 @@ import (
 
 // Search evaluates criteria over the selected mailbox.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	modseqSearch := false
+	if req := s.cond(); req != nil && req.searchModSeq {
+		modseqSearch = true
+		condSearchCriteria(criteria)
+	}
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPSearch, Command: "SEARCH", Search: FormatCriteria(criteria)}, s.mbName, s.mbOwner)
 	if kind == imapserver.NumKindUID {
 		e.Command = "UID SEARCH"
@@ -38,6 +43,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	criteria = s.staticCriteria(criteria)
 	var seqs []uint32
 	var uids []imap.UID
+	var highest uint64 // the highest mod-sequence found (RFC 7162 §3.1.5)
 	items := s.view.Items(nil)
 	for _, it := range items {
 		cseq := it.Seq
@@ -56,6 +62,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if ok {
 			seqs = append(seqs, cseq)
 			uids = append(uids, imap.UID(it.UID))
+			highest = max(highest, it.ModSeq)
 		}
 	}
 	data := &imap.SearchData{}
@@ -85,6 +92,11 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		var set imap.UIDSet
 		set.AddNum(uids...)
 		s.lastRes = set
+	}
+	if modseqSearch {
+		s.conn.cs.mu.Lock()
+		s.conn.cs.searchHighest = highest
+		s.conn.cs.mu.Unlock()
 	}
 	e.SearchHits = audit.Int(len(seqs))
 	s.emitResult(e, nil)
@@ -152,6 +164,9 @@ func match(it store.Item, seq uint32, c *imap.SearchCriteria) (bool, error) {
 		if !set.Contains(imap.UID(it.UID)) {
 			return false, nil
 		}
+	}
+	if c.ModSeq != nil && it.ModSeq < c.ModSeq.ModSeq {
+		return false, nil
 	}
 	var m *store.Message
 	flags, err := it.FlagsOrBase()
@@ -385,6 +400,9 @@ func FormatCriteria(c *imap.SearchCriteria) string {
 	}
 	if c.Smaller > 0 {
 		p = append(p, fmt.Sprintf("SMALLER %d", c.Smaller))
+	}
+	if c.ModSeq != nil {
+		p = append(p, fmt.Sprintf("MODSEQ %d", c.ModSeq.ModSeq))
 	}
 	for i := range c.Not {
 		p = append(p, "NOT ("+FormatCriteria(&c.Not[i])+")")

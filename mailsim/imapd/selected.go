@@ -101,7 +101,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	for i, it := range items {
 		uids[i] = it.UID
 	}
-	res, err := s.mb.StoreFlags(uids, op, flags.Flags, s.view)
+	var opts store.StoreOptions
+	if req := s.cond(); req != nil && req.unchangedSince != nil {
+		opts = store.StoreOptions{Unchanged: true, UnchangedSince: *req.unchangedSince}
+	}
+	res, err := s.mb.Store(uids, op, flags.Flags, s.view, opts)
 	if errors.Is(err, store.ErrTooManyKeywords) {
 		e.Outcome, e.Reason = audit.Failure, "limit_keywords"
 		s.emit(e)
@@ -110,26 +114,63 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if err != nil {
 		return err
 	}
-	for _, it := range items {
+	modified := map[uint32]bool{}
+	for _, uid := range res.Modified {
+		modified[uid] = true
+	}
+	// MODIFIED (RFC 7162 §3.1.3): UIDs for UID STORE, else sequence numbers.
+	var uidMod imap.UIDSet
+	var seqMod imap.SeqSet
+	for i, it := range items {
 		ev := e
 		ev.Outcome = audit.Success
 		ev.MessageUID = it.UID
+		if s.condstore {
+			ev.ModSeq = res.ModSeq[it.UID]
+		}
+		if modified[it.UID] {
+			// Changed by someone else since the client's UNCHANGEDSINCE.
+			ev.Outcome, ev.Reason, ev.ModSeq = audit.Failure, "modified", it.ModSeq
+			if s.conn.current() == "UID STORE" {
+				uidMod.AddNum(imap.UID(it.UID))
+			} else {
+				seqMod.AddNum(seqs[i])
+			}
+		}
 		s.emit(ev)
 	}
-	if flags.Silent {
+	if len(uidMod) > 0 || len(seqMod) > 0 {
+		s.conn.cs.mu.Lock()
+		s.conn.cs.modified = uidMod.String() + seqMod.String()
+		s.conn.cs.mu.Unlock()
+	}
+	if flags.Silent && !s.condstore {
 		return nil
 	}
 	for i, it := range items {
-		f, ok := res[it.UID]
+		f, ok := res.Flags[it.UID]
 		if !ok || seqs[i] == 0 {
 			continue
 		}
-		if err := s.announceFlags(); err != nil {
-			return err
+		if s.condstore {
+			// With CONDSTORE, as Dovecot does: a FETCH for each message
+			// whose flags changed, with its new MODSEQ, even with .SILENT
+			// (RFC 7162 §3.1.3); none for the others.
+			if !res.Changed[it.UID] {
+				continue
+			}
+			s.conn.pushModSeq(seqs[i], res.ModSeq[it.UID])
+		}
+		if !flags.Silent {
+			if err := s.announceFlags(); err != nil {
+				return err
+			}
 		}
 		rw := w.CreateMessage(seqs[i])
 		rw.WriteUID(imap.UID(it.UID))
-		rw.WriteFlags(s.withRecent(it.UID, f))
+		if !flags.Silent {
+			rw.WriteFlags(s.withRecent(it.UID, f))
+		}
 		if err := rw.Close(); err != nil {
 			return err
 		}

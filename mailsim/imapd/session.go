@@ -41,6 +41,10 @@ type session struct {
 	view     *store.View
 	lastRes  imap.UIDSet // SEARCHRES
 
+	// condstore: the client enabled CONDSTORE (RFC 7162 §3.1), by ENABLE
+	// or by a command that uses it.
+	condstore bool
+
 	ic *imapserver.Conn // for the capabilities the client enabled
 
 	fetches  atomic.Int64
@@ -60,7 +64,33 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
 	s.sessions.Add(1)
-	return &session{srv: s, info: ic.info, conn: ic.out.c, ic: c}, nil, nil
+	sess := &session{srv: s, info: ic.info, conn: ic.out.c, ic: c}
+	sess.conn.sess.Store(sess)
+	return sess, nil, nil
+}
+
+// cond returns the CONDSTORE parts the shim took out of the command being
+// run, nil if none; a command that has some enables CONDSTORE (RFC 7162
+// §3.1).
+func (s *session) cond() *condRequest {
+	if s.conn == nil {
+		return nil
+	}
+	r := s.conn.condFor(s.conn.currentTag())
+	if r != nil {
+		s.enableCondstore()
+	}
+	return r
+}
+
+// enableCondstore turns CONDSTORE on for the session: from now on FETCH
+// responses about flag changes carry MODSEQ.
+func (s *session) enableCondstore() {
+	s.condstore = true
+	if s.view != nil {
+		s.view.OnModSeq(s.conn.pushModSeq)
+		s.mb.TrackModSeq()
+	}
 }
 
 // rev1 tells whether the client speaks IMAP4rev1: it did not ENABLE
@@ -319,11 +349,23 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	// The view starts from the mailbox as it is when it opens: what the
 	// client is told here is exactly what later updates build on.
+	s.cond() // SELECT/EXAMINE (CONDSTORE) enables it
 	view, st := mb.Open(readOnly)
 	s.mb, s.mbName, s.mbOwner, s.readOnly = mb, name, owner, readOnly
 	s.info.setSelected(name, owner)
 	s.view = view
 	s.lastRes = nil
+	if s.condstore {
+		s.enableCondstore()
+	}
+	if s.condstore || mb.ModSeqTracked() {
+		// RFC 7162 §3.1.2.1, sent like Dovecot: by a session that enabled
+		// CONDSTORE, or for a mailbox on which one did.
+		s.conn.cs.mu.Lock()
+		s.conn.cs.selectHighest = st.HighestModSeq
+		s.conn.cs.mu.Unlock()
+	}
+
 	s.emit(s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}, name, owner))
 	var perm []imap.Flag
 	if !readOnly {
@@ -520,6 +562,12 @@ func (s *session) Status(name string, options *imap.StatusOptions) (*imap.Status
 		return nil, err
 	}
 	data, err := statusData(mb, name, options)
+	if req := s.cond(); req != nil && req.status && err == nil {
+		mb.TrackModSeq()
+		s.conn.cs.mu.Lock()
+		s.conn.cs.statusHighest = mb.HighestModSeq()
+		s.conn.cs.mu.Unlock()
+	}
 	s.emitResult(e, err)
 	return data, err
 }

@@ -144,6 +144,9 @@ type conn struct {
 
 	cur           atomic.Pointer[relayed]     // the command being relayed
 	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
+	condReq       atomic.Pointer[condRequest] // CONDSTORE syntax taken out of the command relayed
+	cs            condState                   // CONDSTORE parts of the responses, left by the session
+	sess          atomic.Pointer[session]
 	saveOnly      atomic.Pointer[string]      // tag of a SEARCH RETURN (SAVE)
 	swallowCont   atomic.Bool                 // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64                // events the session published

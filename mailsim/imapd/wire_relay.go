@@ -292,6 +292,11 @@ func (c *conn) relayCommand() error {
 		c.srv.auditRefusal(c.info, name, reason)
 		return c.writeClient(tag + " BAD [CLIENTBUG] " + why + "\r\n")
 	}
+	var creq *condRequest
+	if isCmd && c.info.Authenticated() {
+		line, creq = condCommand(tag, name, line)
+	}
+	c.condReq.Store(creq)
 	if isCmd {
 		switch name {
 		case "ID":

@@ -83,6 +83,10 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	if bytes.HasPrefix(l, []byte("* CAPABILITY ")) {
 		return []byte("* CAPABILITY " + c.caps(string(l[len("* CAPABILITY "):])) + "\r\n"), false, nil
 	}
+	if nl := c.condRewrite(l); !bytes.Equal(nl, l) {
+		l = nl
+		line = append(nl[:len(nl):len(nl)], "\r\n"...)
+	}
 	if t := c.saveOnly.Load(); t != nil {
 		// RFC 5182 §2.4: with SAVE the only return option, no ESEARCH
 		// response (go-imap sends one).
@@ -192,6 +196,7 @@ func (c *conn) caps(list string) string {
 	out = append(out, "ID")
 	if authed {
 		out = append(out, sortCaps...)
+		out = append(out, "CONDSTORE")
 	}
 	return strings.Join(out, " ")
 }
