@@ -147,10 +147,10 @@ type conn struct {
 	condReq       atomic.Pointer[condRequest] // CONDSTORE syntax taken out of the command relayed
 	cs            condState                   // CONDSTORE parts of the responses, left by the session
 	sess          atomic.Pointer[session]
-	saveOnly      atomic.Pointer[string]      // tag of a SEARCH RETURN (SAVE)
-	swallowCont   atomic.Bool                 // the next continuation request answers a literal the client sent non-synchronizing
-	sessionEvents atomic.Int64                // events the session published
-	appendCalled  atomic.Bool                 // the session's Append ran (for the literal just sent)
+	saveOnly      atomic.Pointer[string] // tag of a SEARCH RETURN (SAVE)
+	swallowCont   atomic.Bool            // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64           // events the session published
+	appendCalled  atomic.Bool            // the session's Append ran (for the literal just sent)
 
 	// binOrigins are the partial origins of the BINARY sections the
 	// session is writing, in order (-1: not partial): go-imap writes
