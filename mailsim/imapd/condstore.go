@@ -75,6 +75,8 @@ type condState struct {
 	searchHighest uint64
 	// modified is the MODIFIED set of a conditional STORE ("" if none).
 	modified string
+	// appendUIDs are the UIDs a MULTIAPPEND added, for its APPENDUID.
+	appendUIDs string
 }
 
 type seqModSeq struct {
@@ -541,6 +543,6 @@ func (c *conn) condRewrite(l []byte) []byte {
 		}
 	}
 	c.cs.modseqs = c.cs.modseqs[:0]
-	c.cs.selectHighest, c.cs.statusHighest, c.cs.searchHighest, c.cs.modified = 0, 0, 0, ""
+	c.cs.selectHighest, c.cs.statusHighest, c.cs.searchHighest, c.cs.modified, c.cs.appendUIDs = 0, 0, 0, "", ""
 	return out
 }

@@ -247,7 +247,8 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		pending: map[string]pending{},
 		cr:      bufio.NewReaderSize(nc, 64<<10), cw: bufio.NewWriterSize(nc, 64<<10),
 		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
-		closed: make(chan struct{}),
+		closed:     make(chan struct{}),
+		appendMore: make(chan bool, 1),
 	}
 	ic := &innerConn{Conn: serverEnd{srvEnd, c}, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
 	ic.onClose = c.closeAll

@@ -41,6 +41,9 @@ type session struct {
 	view     *store.View
 	lastRes  imap.UIDSet // SEARCHRES
 
+	// multi is the MULTIAPPEND being received (nil between commands).
+	multi *multiAppend
+
 	// condstore: the client enabled CONDSTORE (RFC 7162 §3.1), by ENABLE
 	// or by a command that uses it.
 	condstore bool
@@ -609,55 +612,75 @@ func statusData(mb *store.Mailbox, name string, options *imap.StatusOptions) (*i
 }
 
 func (s *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
-	s.conn.appendCalled.Store(true) // the shim checks what follows the message
 	mb, owner, err := s.mailbox(name)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPAppend, Command: "APPEND"}, name, owner)
-	if err != nil {
+	var buf bytes.Buffer
+	switch {
+	case err != nil:
 		io.Copy(io.Discard, r)
 		if !isNameErr(err) {
 			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
 		}
-		s.emitResult(e, err)
-		return nil, err
-	}
-	if r.Size() > s.srv.cfg.MaxAppendBytes {
+	case r.Size() > s.srv.cfg.MaxAppendBytes:
 		io.Copy(io.Discard, r)
 		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too large"}
-		s.emitResult(e, err)
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(io.LimitReader(r, s.srv.cfg.MaxAppendBytes+1)); err != nil {
-		return nil, err
+	default:
+		if _, rerr := buf.ReadFrom(io.LimitReader(r, s.srv.cfg.MaxAppendBytes+1)); rerr != nil {
+			return nil, rerr
+		}
 	}
 	var flags []imap.Flag
 	var date time.Time
 	if options != nil {
 		flags, date = options.Flags, options.Time
 	}
+	// MULTIAPPEND (RFC 3502): the shim tells whether another message
+	// follows this one in the same command.
+	more := s.conn.appendFollows()
+	if more || (s.multi != nil && s.multi.cmd == s.conn.cur.Load()) {
+		return s.multiAppend(e, mb, err, store.NewMessage{Raw: buf.Bytes(), Flags: flags, Date: date}, more)
+	}
+	s.multi = nil
+	if err != nil {
+		s.emitResult(e, err)
+		return nil, err
+	}
 	uid, err := mb.Append(buf.Bytes(), flags, date)
 	if err != nil {
-		if errors.Is(err, store.ErrOverQuota) || errors.Is(err, store.ErrTooManyKeywords) {
-			err = imapErr(err)
-		} else {
-			err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
-		}
+		err = appendErr(err)
 		s.emitResult(e, err)
 		return nil, err
 	}
 	e.MessageUID = uid
 	e.MessageSize = int64(buf.Len())
-	if it, ok := mb.ItemByUID(uid); ok {
-		if m, err := it.Load(); err == nil {
-			e.MessageID, e.MessageSubj = m.MessageID, m.Subject
-			for _, a := range m.Attachments() {
-				e.AttachmentNames = append(e.AttachmentNames, a.FileName)
-			}
-			e.AttachmentCount = len(m.Attachments())
-		}
-	}
+	s.describeAppended(&e, mb, uid)
 	s.emitResult(e, nil)
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: mb.UIDValidity()}, nil
+}
+
+// appendErr is the refusal of a message the store would not take.
+func appendErr(err error) error {
+	if errors.Is(err, store.ErrOverQuota) || errors.Is(err, store.ErrTooManyKeywords) {
+		return imapErr(err)
+	}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+}
+
+// describeAppended fills an imap.append event with what the message holds.
+func (s *session) describeAppended(e *audit.Event, mb *store.Mailbox, uid uint32) {
+	it, ok := mb.ItemByUID(uid)
+	if !ok {
+		return
+	}
+	m, err := it.Load()
+	if err != nil {
+		return
+	}
+	e.MessageID, e.MessageSubj = m.MessageID, m.Subject
+	for _, a := range m.Attachments() {
+		e.AttachmentNames = append(e.AttachmentNames, a.FileName)
+	}
+	e.AttachmentCount = len(m.Attachments())
 }
 
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {

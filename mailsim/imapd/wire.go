@@ -142,15 +142,20 @@ type conn struct {
 	readWaiting bool       // the server is in a read with nothing left to read
 	wantRead    bool       // the shim waits to learn whether the server reads on
 
-	cur           atomic.Pointer[relayed]     // the command being relayed
-	sortReq       atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
-	condReq       atomic.Pointer[condRequest] // CONDSTORE syntax taken out of the command relayed
-	cs            condState                   // CONDSTORE parts of the responses, left by the session
-	sess          atomic.Pointer[session]
+	cur     atomic.Pointer[relayed]     // the command being relayed
+	sortReq atomic.Pointer[sortRequest] // a SORT or THREAD relayed as SEARCH
+	condReq atomic.Pointer[condRequest] // CONDSTORE syntax taken out of the command relayed
+	cs      condState                   // CONDSTORE parts of the responses, left by the session
+	sess    atomic.Pointer[session]
+	// appendMore tells the session's Append whether another message
+	// follows the one it just read (MULTIAPPEND); swallowTag is the tag
+	// of a server APPEND whose answer the client must not see (all but
+	// the last message of a MULTIAPPEND).
+	appendMore    chan bool
+	swallowTag    atomic.Pointer[string]
 	saveOnly      atomic.Pointer[string] // tag of a SEARCH RETURN (SAVE)
 	swallowCont   atomic.Bool            // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64           // events the session published
-	appendCalled  atomic.Bool            // the session's Append ran (for the literal just sent)
 
 	// binOrigins are the partial origins of the BINARY sections the
 	// session is writing, in order (-1: not partial): go-imap writes

@@ -343,21 +343,23 @@ func (c *conn) relayCommand() error {
 		}
 	}
 	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
-	c.appendCalled.Store(false)
 	c.cur.Store(cmd)
 	total := len(line)
 	part := line
-	raw := false    // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
-	msgLit := false // part follows an APPEND's message literal
+	raw := false // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
+	// pendingAppend is the next message of a MULTIAPPEND, as an APPEND
+	// command of its own, once the server has ended the one before.
+	var pendingAppend []byte
 	for {
 		n, plus, isLit := int64(0), -1, false
+		message := false // the literal is an APPEND's message
 		if !raw {
 			n, plus, isLit = clientLiteral(part)
 		}
 		fwd := part
 		if isLit {
 			limit := c.literalLimit()
-			message := cmd.name == "APPEND" && (len(cmd.parts) > 0 || len(bytes.TrimSpace(literalPrefix(rest))) > 0)
+			message = cmd.name == "APPEND" && (len(cmd.parts) > 0 || len(bytes.TrimSpace(literalPrefix(rest))) > 0)
 			if !message {
 				// go-imap reads any other literal into memory, up to
 				// 4096 bytes; past that it refuses it and then parses
@@ -398,6 +400,10 @@ func (c *conn) relayCommand() error {
 			// it would take what follows for part of this command.
 			return c.bye(tag, "CLIENTBUG", "Command not understood", "protocol_desync", cmd.name)
 		}
+		if !v.cont && pendingAppend != nil {
+			part, pendingAppend = pendingAppend, nil
+			continue
+		}
 		if !v.cont {
 			c.swallowCont.Store(false)
 			if err := c.completed(cmd, v); err != nil {
@@ -415,6 +421,44 @@ func (c *conn) relayCommand() error {
 			if _, err := io.CopyN(serverWriter{c}, c.cr, n); err != nil {
 				return err
 			}
+			if message {
+				// The literal was an APPEND's message: the session waits
+				// to learn whether another one follows (MULTIAPPEND).
+				next, err := c.readCommandPart(tag, cmd, maxLine-total)
+				if err != nil {
+					return err
+				}
+				total += len(next)
+				synthetic := c.nextAppend(tag, rest, next, cmd)
+				c.tellAppend(synthetic != nil)
+				more, v, err := c.serverWantsMore()
+				if err != nil {
+					return err
+				}
+				if !more {
+					// Ended right after the literal (see below); the rest
+					// of the line, read already, is dropped.
+					if err := c.completed(cmd, v); err != nil {
+						return err
+					}
+					if n2, plus2, ok := clientLiteral(next); ok && plus2 >= 0 {
+						return c.discardCommand(n2, maxLine-total)
+					}
+					return nil
+				}
+				raw = false
+				if synthetic != nil {
+					// The server's APPEND of this message ends here, its
+					// answer unseen by the client; the next message goes
+					// to it as an APPEND of its own.
+					c.swallowTag.Store(&tag)
+					pendingAppend = synthetic
+					part = []byte("\r\n")
+				} else {
+					part = c.appendTail(next, cmd)
+				}
+				continue
+			}
 			more, v, err := c.serverWantsMore()
 			if err != nil {
 				return err
@@ -430,11 +474,7 @@ func (c *conn) relayCommand() error {
 				return c.discardCommand(0, maxLine-total)
 			}
 			raw = false
-			// The literal was an APPEND's message if the session's
-			// Append ran for it (a mailbox name can be a literal too).
-			msgLit = c.appendCalled.Swap(false)
 		} else {
-			msgLit = false
 			if !raw && (cmd.name == "IDLE") {
 				c.srv.auditIdle(c.info)
 			}
@@ -463,9 +503,6 @@ func (c *conn) relayCommand() error {
 		}
 		if raw && bytes.Equal(bytes.TrimRight(part, "\r\n"), []byte("*")) {
 			cmd.cancelled = true
-		}
-		if msgLit {
-			part = c.appendTail(part, cmd)
 		}
 	}
 }

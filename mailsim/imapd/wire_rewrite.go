@@ -83,6 +83,12 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	if bytes.HasPrefix(l, []byte("* CAPABILITY ")) {
 		return []byte("* CAPABILITY " + c.caps(string(l[len("* CAPABILITY "):])) + "\r\n"), false, nil
 	}
+	if nl, handled := c.appendRewrite(l); handled {
+		return nil, true, nil
+	} else if !bytes.Equal(nl, l) {
+		l = nl
+		line = append(nl[:len(nl):len(nl)], "\r\n"...)
+	}
 	if nl := c.condRewrite(l); !bytes.Equal(nl, l) {
 		l = nl
 		line = append(nl[:len(nl):len(nl)], "\r\n"...)

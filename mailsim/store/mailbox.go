@@ -596,6 +596,69 @@ func (mb *Mailbox) Append(raw []byte, flags []imap.Flag, date time.Time) (uint32
 	return mb.appendMsg(m)
 }
 
+// NewMessage is one message of AppendAll.
+type NewMessage struct {
+	Raw   []byte
+	Flags []imap.Flag
+	Date  time.Time // zero: now
+}
+
+// AppendAll adds messages all at once (MULTIAPPEND, RFC 3502 §6.3.11): all
+// of them or, with an error, none. Other sessions learn of them together.
+// It returns their UIDs in order, and with an error the index of the
+// message at fault (-1: the set as a whole, e.g. over quota).
+func (mb *Mailbox) AppendAll(msgs []NewMessage) ([]uint32, int, error) {
+	parsed := make([]*Message, len(msgs))
+	var total int64
+	for i, nm := range msgs {
+		date := nm.Date
+		if date.IsZero() {
+			date = mb.store.clock.Now()
+		}
+		raw := encodeNULParts(nm.Raw, mb.store.limits.depth)
+		m, err := parseMessage(raw, date, applyFlags(nil, FlagsAdd, nm.Flags), mb.store.limits)
+		if err != nil {
+			return nil, i, err
+		}
+		parsed[i] = m
+		total += m.Size
+	}
+	if err := mb.reserve(total); err != nil {
+		return nil, -1, err
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.gone {
+		mb.usage.Add(-total)
+		return nil, -1, ErrNoMailbox
+	}
+	var flags []imap.Flag
+	for _, m := range parsed {
+		flags = append(flags, m.baseFlags...)
+	}
+	kw, err := mb.newKeywordsLocked(flags)
+	if err != nil {
+		mb.usage.Add(-total)
+		return nil, -1, err
+	}
+	mb.defineLocked(kw)
+	mb.undenseLocked()
+	uids := make([]uint32, len(parsed))
+	for i, m := range parsed {
+		uid := mb.uidNext
+		mb.uidNext++
+		mb.uids = append(mb.uids, uid)
+		mb.extra[uid] = m
+		mb.highest++
+		mb.modseqs[uid] = mb.highest
+		uids[i] = uid
+	}
+	if len(uids) > 0 {
+		mb.queueLocked(update{kind: updExists, n: uint32(len(mb.uids)), added: uint32(len(uids)), uid: uids[len(uids)-1]}, nil)
+	}
+	return uids, 0, nil
+}
+
 // appendMsg adds m, whose size is already charged to the quota.
 func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
 	mb.mu.Lock()
