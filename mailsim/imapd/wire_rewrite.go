@@ -202,7 +202,7 @@ func (c *conn) caps(list string) string {
 	out = append(out, "ID")
 	if authed {
 		out = append(out, sortCaps...)
-		out = append(out, "CONDSTORE")
+		out = append(out, "CONDSTORE", "MULTIAPPEND")
 	}
 	return strings.Join(out, " ")
 }
