@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -115,11 +116,20 @@ func (c *conn) appendFollows() bool {
 	}
 }
 
+// Bounds of what a MULTIAPPEND holds in memory until its last message is
+// in: past them the command is refused (NO [LIMIT]) and the rest of its
+// messages are read and dropped.
+const (
+	maxMultiAppendMessages = 1000
+	maxMultiAppendBytes    = 64 << 20 // or MaxAppendBytes, if larger
+)
+
 // multiAppend is a MULTIAPPEND being received by the session.
 type multiAppend struct {
 	cmd    *relayed // the command: a stale one (ended early) is dropped
 	mb     *store.Mailbox
 	msgs   []store.NewMessage
+	bytes  int64
 	events []audit.Event
 	err    error // the first refusal
 	failed int   // the message refused (-1: the set)
@@ -140,11 +150,25 @@ func (s *session) multiAppend(e audit.Event, mb *store.Mailbox, err error, nm st
 	if err == nil && mb != ma.mb {
 		err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "MULTIAPPEND to more than one mailbox"}
 	}
-	if err != nil && ma.err == nil {
-		ma.err, ma.failed = err, len(ma.msgs)
+	if err == nil && ma.err == nil && (len(ma.msgs) >= maxMultiAppendMessages || ma.bytes+int64(len(nm.Raw)) > max(maxMultiAppendBytes, s.srv.cfg.MaxAppendBytes)) {
+		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,
+			Text: fmt.Sprintf("MULTIAPPEND over %d messages or %d bytes", maxMultiAppendMessages, max(maxMultiAppendBytes, s.srv.cfg.MaxAppendBytes))}
 	}
-	ma.msgs = append(ma.msgs, nm)
-	ma.events = append(ma.events, e)
+	switch {
+	case err != nil && ma.err == nil:
+		ma.err, ma.failed = err, len(ma.events)
+		ma.msgs = nil // nothing will be added: let the messages go
+		ma.events = append(ma.events, e)
+	case ma.err != nil:
+		// Refused already: this message's event is given now, nothing
+		// of it is kept.
+		e.Outcome, e.Reason = audit.Failure, "aborted"
+		s.emit(e)
+	default:
+		ma.msgs = append(ma.msgs, nm)
+		ma.bytes += int64(len(nm.Raw))
+		ma.events = append(ma.events, e)
+	}
 	if more {
 		return nil, nil
 	}

@@ -86,3 +86,28 @@ func TestMultiAppend(t *testing.T) {
 	assert.Equal(t, 1, aborted, "the good message of a3")
 	assert.Equal(t, 1, parse, "the bad message of a3")
 }
+
+// A MULTIAPPEND is held in memory until its last message: past
+// maxMultiAppendMessages it is refused, and the session goes on.
+func TestMultiAppendLimit(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialLogin(t, ts, "agent@interieur.test")
+	m := "Subject: x\r\n\r\nx\r\n"
+	var b strings.Builder
+	b.WriteString("a1 APPEND INBOX")
+	for i := 0; i <= maxMultiAppendMessages; i++ {
+		fmt.Fprintf(&b, " {%d+}\r\n%s", len(m), m)
+	}
+	b.WriteString("\r\n")
+	write(t, r, b.String())
+	lines := r.until("a1 ")
+	assert.Equal(t, fmt.Sprintf("a1 NO [LIMIT] MULTIAPPEND over %d messages or %d bytes", maxMultiAppendMessages, maxMultiAppendBytes), lines[len(lines)-1])
+	r.send("st STATUS INBOX (MESSAGES)")
+	assert.Equal(t, "* STATUS INBOX (MESSAGES 30)", r.until("st ")[0])
+
+	reasons := map[string]int{}
+	for _, e := range actions(ts.events(t), audit.IMAPAppend) {
+		reasons[e.Reason]++
+	}
+	assert.Equal(t, map[string]int{"limit_multiappend": 1, "aborted": maxMultiAppendMessages}, reasons)
+}

@@ -518,6 +518,9 @@ func reason(err error) string {
 			if strings.Contains(ie.Text, "keywords") {
 				return "limit_keywords"
 			}
+			if strings.HasPrefix(ie.Text, "MULTIAPPEND") {
+				return "limit_multiappend"
+			}
 		}
 		if r, ok := nameErrReasons[ie.Text]; ok {
 			return r
