@@ -268,6 +268,76 @@ func TestRealClientPythonIMAPLib(t *testing.T) {
 	assert.Len(t, filterEvents(evs, audit.IMAPLogout), 1)
 }
 
+const pyIMAPCondstore = `
+import imaplib, json, ssl, sys
+
+host, port, cafile, user, password = sys.argv[1:6]
+imaplib.Commands.setdefault('ENABLE', ('AUTH', 'SELECTED'))
+out = {}
+ctx = ssl.create_default_context(cafile=cafile)
+m = imaplib.IMAP4_SSL(host, int(port), ssl_context=ctx)
+m.login(user, password)
+typ, dat = m.capability()
+out['caps'] = dat[0].decode().split()
+typ, dat = m._simple_command('ENABLE', 'CONDSTORE')
+out['enabled'] = [d.decode() for d in m.untagged_responses.pop('ENABLED', [])]
+typ, dat = m.select('INBOX')
+out['highestmodseq'] = int(m.untagged_responses.pop('HIGHESTMODSEQ')[0])
+typ, dat = m.store('1', '+FLAGS', '(\\Flagged)')
+out['store'] = [d.decode() for d in dat]
+typ, dat = m.fetch('1:*', '(FLAGS) (CHANGEDSINCE 1)')
+out['changed'] = [d.decode() for d in dat]
+typ, dat = m._simple_command('STORE', '1:2', '(UNCHANGEDSINCE 1)', '+FLAGS', '($Checked)')
+out['conditional'] = [typ, [d.decode() for d in dat]]
+typ, dat = m.search(None, 'MODSEQ', '2')
+out['search'] = [d.decode() for d in dat]
+m.logout()
+print(json.dumps(out))
+`
+
+// TestRealClientPythonIMAPLibCondstore: imaplib, which knows nothing of
+// CONDSTORE (RFC 7162), sends its commands as raw arguments and reads the
+// answers: HIGHESTMODSEQ, MODSEQ in FETCH, CHANGEDSINCE, MODIFIED, SEARCH
+// MODSEQ.
+func TestRealClientPythonIMAPLibCondstore(t *testing.T) {
+	bin := realClients(t, "python3")
+	ms := mailsimtest.New(t, mailsim.Config{})
+	acc := ms.Person("")
+	host, port := hostPort(t, ms.IMAPSAddr)
+	script := writeFile(t, t.TempDir(), "condstore.py", pyIMAPCondstore)
+	out := run(t, bin["python3"], script, host, port, ms.Certs.CAFile, acc.Address, acc.Password)
+
+	var res struct {
+		Caps          []string `json:"caps"`
+		Enabled       []string `json:"enabled"`
+		HighestModSeq uint64   `json:"highestmodseq"`
+		Store         []string `json:"store"`
+		Changed       []string `json:"changed"`
+		Conditional   []any    `json:"conditional"`
+		Search        []string `json:"search"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &res), "python output: %s", out)
+	assert.Contains(t, res.Caps, "CONDSTORE")
+	assert.Equal(t, []string{"CONDSTORE"}, res.Enabled)
+	assert.Equal(t, uint64(1), res.HighestModSeq, "a mailbox as the corpus made it")
+	require.Len(t, res.Store, 1)
+	assert.Contains(t, res.Store[0], "MODSEQ (2)")
+	require.Len(t, res.Changed, 1, "only message 1 changed since 1: %q", res.Changed)
+	assert.Contains(t, res.Changed[0], "MODSEQ (2)")
+	assert.Equal(t, "OK", res.Conditional[0])
+	assert.Contains(t, fmt.Sprint(res.Conditional[1]), "[MODIFIED 1]")
+	assert.Equal(t, []string{"1 2 (MODSEQ 3)"}, res.Search, "message 2 was stored to at 3, message 1 at 2")
+
+	var stores []*audit.Event
+	for _, e := range filterEvents(sessionEvents(ms.Events(), acc.Address, "imaps"), audit.IMAPStore) {
+		stores = append(stores, e)
+	}
+	require.Len(t, stores, 3, "the STORE, then the conditional STORE's two messages")
+	assert.Equal(t, uint64(2), stores[0].ModSeq)
+	assert.Equal(t, "modified", stores[1].Reason)
+	assert.Equal(t, uint64(3), stores[2].ModSeq)
+}
+
 const pySMTP = `
 import smtplib, ssl, sys
 from email.message import EmailMessage
