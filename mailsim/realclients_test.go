@@ -328,10 +328,7 @@ func TestRealClientPythonIMAPLibCondstore(t *testing.T) {
 	assert.Contains(t, fmt.Sprint(res.Conditional[1]), "[MODIFIED 1]")
 	assert.Equal(t, []string{"1 2 (MODSEQ 3)"}, res.Search, "message 2 was stored to at 3, message 1 at 2")
 
-	var stores []*audit.Event
-	for _, e := range filterEvents(sessionEvents(ms.Events(), acc.Address, "imaps"), audit.IMAPStore) {
-		stores = append(stores, e)
-	}
+	stores := filterEvents(sessionEvents(ms.Events(), acc.Address, "imaps"), audit.IMAPStore)
 	require.Len(t, stores, 3, "the STORE, then the conditional STORE's two messages")
 	assert.Equal(t, uint64(2), stores[0].ModSeq)
 	assert.Equal(t, "modified", stores[1].Reason)
