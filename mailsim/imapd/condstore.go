@@ -288,6 +288,9 @@ func condFetch(req *condRequest, name string, l []byte) (string, bool) {
 	if dropped {
 		req.fetchModSeq = true
 	}
+	if !strings.HasPrefix(items, "(") && !dropped {
+		return head + set + " " + items, true // ALL, FAST, FULL or one item
+	}
 	if len(kept) == 0 {
 		kept = []string{"UID"} // sent anyway by mailsim
 	}

@@ -34,7 +34,8 @@ func TestCondCommand(t *testing.T) {
 			assert.Equal(t, uint64(12), *r.changedSince)
 		}},
 		{"FETCH", `a FETCH 1 MODSEQ`, `a FETCH 1 (UID)`, func(t *testing.T, r *condRequest) { assert.True(t, r.fetchModSeq) }},
-		{"FETCH", `a FETCH 1 FLAGS (CHANGEDSINCE 3)`, `a FETCH 1 (FLAGS)`, func(t *testing.T, r *condRequest) { assert.Equal(t, uint64(3), *r.changedSince) }},
+		{"FETCH", `a FETCH 1 FLAGS (CHANGEDSINCE 3)`, `a FETCH 1 FLAGS`, func(t *testing.T, r *condRequest) { assert.Equal(t, uint64(3), *r.changedSince) }},
+		{"FETCH", `a FETCH 1:* ALL (CHANGEDSINCE 3)`, `a FETCH 1:* ALL`, nil},
 		{"FETCH", `a FETCH 1 (FLAGS) (CHANGEDSINCE 3 VANISHED)`, "", nil},
 		{"FETCH", `a FETCH 1 (FLAGS) (CHANGEDSINCE 0)`, "", nil},
 		{"FETCH", `a FETCH 1 (FLAGS)`, "", nil},
