@@ -549,3 +549,24 @@ func (c *conn) condRewrite(l []byte) []byte {
 	c.cs.selectHighest, c.cs.statusHighest, c.cs.searchHighest, c.cs.modified, c.cs.appendUIDs = 0, 0, 0, "", ""
 	return out
 }
+
+// sortModSeq adds the highest mod-sequence found to a SORT response when
+// its search used MODSEQ (RFC 7162 §3.1.5: "(MODSEQ n)" after the numbers,
+// " MODSEQ n" in ESORT's ESEARCH). THREAD responses carry none.
+func (c *conn) sortModSeq(req *sortRequest) []byte {
+	r := c.condFor(req.tag)
+	if r == nil || !r.searchModSeq || req.thread != "" {
+		return req.result
+	}
+	c.cs.mu.Lock()
+	h := c.cs.searchHighest
+	c.cs.mu.Unlock()
+	if h == 0 {
+		return req.result
+	}
+	l := strings.TrimRight(string(req.result), "\r\n")
+	if strings.HasPrefix(l, "* ESEARCH") {
+		return []byte(l + " MODSEQ " + strconv.FormatUint(h, 10) + "\r\n")
+	}
+	return []byte(l + " (MODSEQ " + strconv.FormatUint(h, 10) + ")\r\n")
+}

@@ -330,6 +330,11 @@ func (c *conn) relayCommand() error {
 					verb = " UID SEARCH "
 				}
 				line = append(append([]byte(tag+verb), search...), "\r\n"...)
+				if l, ok := condSearch(bytes.TrimRight(line, "\r\n")); ok {
+					// SORT ... MODSEQ n (RFC 7162 §3.1.5), relayed as for SEARCH.
+					line = []byte(l + "\r\n")
+					c.condReq.Store(&condRequest{tag: tag, searchModSeq: true})
+				}
 				c.sortReq.Store(req)
 			}
 		case "LOGIN", "AUTHENTICATE":

@@ -106,7 +106,7 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	if req := c.sortReq.Load(); req != nil {
 		if bytes.HasPrefix(l, []byte("* SEARCH")) || bytes.HasPrefix(l, []byte("* ESEARCH")) {
 			if req.result != nil {
-				return req.result, false, nil
+				return c.sortModSeq(req), false, nil
 			}
 		} else if bytes.HasPrefix(l, []byte(req.tag+" ")) {
 			c.sortReq.CompareAndSwap(req, nil)
