@@ -18,18 +18,19 @@ import (
 //     "* OK [HIGHESTMODSEQ n]" when a mailbox is selected;
 //   - SELECT/EXAMINE name (CONDSTORE): the parameter dropped;
 //     "* OK [HIGHESTMODSEQ n]" before the tagged OK;
-//   - STATUS name (... HIGHESTMODSEQ ...): the item dropped (replaced by
-//     UIDNEXT when it was the only one); "HIGHESTMODSEQ n" added to the
-//     STATUS response (and the stand-in removed);
+//   - STATUS name (... HIGHESTMODSEQ ...), and LIST ... RETURN (STATUS
+//     (... HIGHESTMODSEQ ...)): the item dropped (replaced by UIDNEXT when
+//     it was the only one); "HIGHESTMODSEQ n" added to each STATUS
+//     response (and the stand-in removed);
 //   - FETCH set items (CHANGEDSINCE n), the MODSEQ item: dropped (UID
 //     stands in for an item list that held only MODSEQ); "MODSEQ (n)"
 //     added to each FETCH response of the command;
 //   - STORE set (UNCHANGEDSINCE n) ...: the modifier dropped;
 //     "[MODIFIED set]" added to the tagged OK;
-//   - SEARCH ... MODSEQ [entry type] n ...: the key relayed as the header
-//     search `HEADER ":modseq" "n"` (":" cannot be in a field name), which
-//     the session reads back; "(MODSEQ n)" added to "* SEARCH" (" MODSEQ n"
-//     to "* ESEARCH").
+//   - SEARCH (and SORT) ... MODSEQ [entry type] n ...: the key relayed as
+//     the header search `HEADER ":modseq" "n"` (":" cannot be in a field
+//     name), which the session reads back; "(MODSEQ n)" added to
+//     "* SEARCH" and "* SORT" (" MODSEQ n" to "* ESEARCH").
 // Once CONDSTORE is enabled (ENABLE, or any of the commands above, which
 // enable it implicitly, §3.1), FETCH responses to STORE and unsolicited
 // ones carry MODSEQ too.
@@ -45,9 +46,10 @@ type condRequest struct {
 	enable bool
 	// selectCond: SELECT/EXAMINE (CONDSTORE).
 	selectCond bool
-	// status: STATUS asks for HIGHESTMODSEQ; statusStandIn: UIDNEXT was
-	// added for it (the list held nothing else) and must be removed.
-	status, statusStandIn bool
+	// status: STATUS (or LIST ... RETURN (STATUS ...), listStatus) asks
+	// for HIGHESTMODSEQ; statusStandIn: UIDNEXT was added for it (the list
+	// held nothing else) and must be removed.
+	status, statusStandIn, listStatus bool
 	// fetchModSeq: FETCH asks for MODSEQ (or CHANGEDSINCE, which implies
 	// it); changedSince is set by CHANGEDSINCE.
 	fetchModSeq  bool
@@ -69,8 +71,10 @@ type condState struct {
 	modseqs []seqModSeq
 	// selectHighest: the HIGHESTMODSEQ to report before SELECT's tagged OK.
 	selectHighest uint64
-	// statusHighest: HIGHESTMODSEQ for the STATUS response.
+	// statusHighest: HIGHESTMODSEQ for the STATUS response; listHighest
+	// those of LIST-STATUS's STATUS responses, in order.
 	statusHighest uint64
+	listHighest   []uint64
 	// searchHighest: the highest mod-sequence of the messages SEARCH found.
 	searchHighest uint64
 	// modified is the MODIFIED set of a conditional STORE ("" if none).
@@ -149,6 +153,39 @@ func condCommand(tag, name string, line []byte) ([]byte, *condRequest) {
 			keep, req.statusStandIn = []string{"UIDNEXT"}, true
 		}
 		out = string(l[:i+1]) + strings.Join(keep, " ") + ")"
+	case "LIST":
+		// LIST ... RETURN (... STATUS (items) ...) (RFC 5819).
+		up := strings.ToUpper(string(l))
+		r := strings.Index(up, " RETURN ")
+		if r < 0 {
+			return line, nil
+		}
+		i := strings.Index(up[r:], "STATUS (")
+		if i < 0 {
+			return line, nil
+		}
+		i += r + len("STATUS (")
+		j := strings.IndexByte(up[i:], ')')
+		if j < 0 {
+			return line, nil
+		}
+		j += i
+		var keep []string
+		for _, f := range strings.Fields(string(l[i:j])) {
+			if strings.EqualFold(f, "HIGHESTMODSEQ") {
+				req.status = true
+			} else {
+				keep = append(keep, f)
+			}
+		}
+		if !req.status {
+			return line, nil
+		}
+		req.listStatus = true
+		if len(keep) == 0 {
+			keep, req.statusStandIn = []string{"UIDNEXT"}, true
+		}
+		out = string(l[:i]) + strings.Join(keep, " ") + string(l[j:])
 	case "FETCH", "UID FETCH":
 		o, ok := condFetch(req, name, l)
 		if !ok {
@@ -502,6 +539,12 @@ func (c *conn) condRewrite(l []byte) []byte {
 		case req.status && bytes.HasPrefix(l, []byte("* STATUS ")) && bytes.HasSuffix(l, []byte(")")):
 			c.cs.mu.Lock()
 			h := c.cs.statusHighest
+			if req.listStatus {
+				h = 0
+				if len(c.cs.listHighest) > 0 {
+					h, c.cs.listHighest = c.cs.listHighest[0], c.cs.listHighest[1:]
+				}
+			}
 			c.cs.mu.Unlock()
 			i := bytes.LastIndexByte(l, '(')
 			if i < 0 || h == 0 {
@@ -546,6 +589,7 @@ func (c *conn) condRewrite(l []byte) []byte {
 		}
 	}
 	c.cs.modseqs = c.cs.modseqs[:0]
+	c.cs.listHighest = nil
 	c.cs.selectHighest, c.cs.statusHighest, c.cs.searchHighest, c.cs.modified, c.cs.appendUIDs = 0, 0, 0, "", ""
 	return out
 }

@@ -48,6 +48,13 @@ func TestCondCommand(t *testing.T) {
 		{"SEARCH", `a SEARCH SUBJECT MODSEQ HEADER MODSEQ "x" MODSEQ 2`, `a SEARCH SUBJECT MODSEQ HEADER MODSEQ "x" HEADER ":modseq" "2"`, nil},
 		{"SEARCH", `a SEARCH SUBJECT "MODSEQ 3"`, "", nil},
 		{"SEARCH", `a SEARCH MODSEQ "/flags/x" bogus 3`, "", nil},
+		{"LIST", `a LIST "" "*" RETURN (CHILDREN STATUS (MESSAGES HIGHESTMODSEQ))`, `a LIST "" "*" RETURN (CHILDREN STATUS (MESSAGES))`, func(t *testing.T, r *condRequest) {
+			assert.True(t, r.listStatus)
+			assert.False(t, r.statusStandIn)
+		}},
+		{"LIST", `a LIST "" "*" RETURN (STATUS (highestmodseq))`, `a LIST "" "*" RETURN (STATUS (UIDNEXT))`, func(t *testing.T, r *condRequest) { assert.True(t, r.statusStandIn) }},
+		{"LIST", `a LIST "" "*" RETURN (STATUS (MESSAGES))`, "", nil},
+		{"LIST", `a LIST "" "HIGHESTMODSEQ"`, "", nil},
 		{"ENABLE", `a ENABLE IMAP4rev2 condstore`, `a ENABLE IMAP4rev2 condstore`, func(t *testing.T, r *condRequest) { assert.True(t, r.enable) }},
 		{"ENABLE", `a ENABLE IMAP4rev2`, "", nil},
 	}

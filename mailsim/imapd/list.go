@@ -63,6 +63,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	if options == nil {
 		options = &imap.ListOptions{}
 	}
+	cond := s.cond() // LIST ... RETURN (STATUS (HIGHESTMODSEQ)): CONDSTORE
 	if len(patterns) == 0 {
 		// LIST "" "" asks for the hierarchy delimiter.
 		s.emitResult(e, nil)
@@ -213,6 +214,13 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 				st, err := statusData(en.mb, en.name, options.ReturnStatus)
 				if err == nil {
 					data.Status = st
+					if cond != nil && cond.status {
+						// HIGHESTMODSEQ for this STATUS response (CONDSTORE).
+						en.mb.TrackModSeq()
+						s.conn.cs.mu.Lock()
+						s.conn.cs.listHighest = append(s.conn.cs.listHighest, en.mb.HighestModSeq())
+						s.conn.cs.mu.Unlock()
+					}
 				}
 			}
 		} else if options.SelectSpecialUse {
