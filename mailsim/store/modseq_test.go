@@ -58,3 +58,28 @@ func TestModSeq(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(6), st.HighestModSeq)
 }
+
+// Mod-sequences stay with the mailbox: RENAME and a second look see the
+// same values; a mailbox made anew (new UIDVALIDITY) starts again from 1
+// (RFC 7162 §3.1.2.1 ties them to UIDVALIDITY).
+func TestModSeqSurvivesRename(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	mb, err := s.Create("a@x.test", "Projets")
+	require.NoError(t, err)
+	uid, err := mb.Append([]byte("Subject: x\r\n\r\nx\r\n"), nil, time.Time{})
+	require.NoError(t, err)
+	_, err = mb.Store([]uint32{uid}, FlagsAdd, []imap.Flag{"$Suivi"}, nil, StoreOptions{})
+	require.NoError(t, err)
+	require.NoError(t, s.Rename("a@x.test", "Projets", "Archives"))
+	again, err := s.Mailbox("a@x.test", "Archives")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(3), again.HighestModSeq())
+	it, _ := again.ItemByUID(uid)
+	assert.Equal(t, uint64(3), it.ModSeq)
+
+	require.NoError(t, s.Delete("a@x.test", "Archives"))
+	fresh, err := s.Create("a@x.test", "Archives")
+	require.NoError(t, err)
+	assert.NotEqual(t, mb.UIDValidity(), fresh.UIDValidity())
+	assert.Equal(t, uint64(1), fresh.HighestModSeq())
+}
