@@ -88,6 +88,9 @@ func FuzzShimFraming(f *testing.F) {
 		"T STATUS {5+}\r\nINBOX (MESSAGES)\r\nU NOOP\r\n",
 		"V SORT (REVERSE DATE) UTF-8 SUBJECT {3+}\r\nabc\r\nW UID THREAD REFERENCES UTF-8 ALL\r\n",
 		"X SORT (DATE) {5+}\r\nUTF-8 ALL\r\nY SORT RETURN (MIN) (SIZE) UTF-8 ALL\r\n",
+		"Z1 APPEND INBOX (\\Seen) {5+}\r\nhello (\\Flagged) \" 5-Dec-2025 10:00:00 +0000\" {3+}\r\nabc {2+}\r\nhi\r\nZ2 NOOP\r\n",
+		"Z3 APPEND INBOX {5+}\r\nhello bogus {3+}\r\nabc\r\nZ4 NOOP\r\n",
+		"Z5 FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 1)\r\nZ6 STORE 1 (UNCHANGEDSINCE 1) +FLAGS (x)\r\nZ7 SEARCH MODSEQ \"/flags/x\" all 1\r\nZ8 SELECT INBOX (CONDSTORE)\r\n",
 	} {
 		f.Add([]byte(s))
 	}
