@@ -31,6 +31,12 @@ type viewChecker struct {
 	keywords map[string]bool
 	errs     []string
 	kwErrs   int
+	// condstore: the session enabled CONDSTORE (RFC 7162): every FETCH
+	// response but those to a FETCH that did not ask for it carries
+	// MODSEQ, and a message's MODSEQ never goes down (§3.1.1).
+	condstore bool
+	modseqs   map[string]uint64 // by UID
+	trail     []string          // the last lines, for failure messages
 }
 
 func (v *viewChecker) fail(line, format string, args ...any) {
@@ -54,6 +60,12 @@ func parenList(s, key string) ([]string, bool) {
 
 // untagged checks one untagged response line.
 func (v *viewChecker) untagged(line string) {
+	if v.condstore {
+		v.trail = append(v.trail, v.cmd+": "+line)
+		if len(v.trail) > 30 {
+			v.trail = v.trail[1:]
+		}
+	}
 	f := strings.Fields(line)
 	if len(f) < 2 {
 		return
@@ -104,6 +116,9 @@ func (v *viewChecker) untagged(line string) {
 		if num == 0 || num > v.exists {
 			v.fail(line, "FETCH of a message the client was never told of (%d known)", v.exists)
 		}
+		if v.condstore {
+			v.checkModSeq(line)
+		}
 		if list, ok := parenList(line, "FLAGS"); ok {
 			for _, fl := range list {
 				if !strings.HasPrefix(fl, `\`) && !v.keywords[strings.ToLower(fl)] {
@@ -115,6 +130,30 @@ func (v *viewChecker) untagged(line string) {
 			}
 		}
 	}
+}
+
+// checkModSeq checks a FETCH response of a CONDSTORE session.
+func (v *viewChecker) checkModSeq(line string) {
+	ms, ok := parenList(line, "MODSEQ")
+	if !ok {
+		if v.cmd != "FETCH" && v.cmd != "UID FETCH" {
+			v.fail(line, "FETCH without MODSEQ after CONDSTORE was enabled (RFC 7162 §3.1.4)")
+		}
+		return
+	}
+	uid, _ := parenList(strings.Replace(line, "UID ", "UID (", 1)+")", "UID")
+	m, err := strconv.ParseUint(strings.Join(ms, ""), 10, 64)
+	if len(uid) == 0 || err != nil {
+		v.fail(line, "FETCH with MODSEQ but no UID, or a bad MODSEQ")
+		return
+	}
+	if v.modseqs == nil {
+		v.modseqs = map[string]uint64{}
+	}
+	if prev := v.modseqs[uid[0]]; m < prev {
+		v.fail(line, "MODSEQ of UID %s went down from %d to %d; lines before: %q", uid[0], prev, m, v.trail)
+	}
+	v.modseqs[uid[0]] = m
 }
 
 // stressClient is a raw IMAP client whose every response goes through its
@@ -181,7 +220,11 @@ func (sc *stressClient) cmd(name, args string, literal string) (string, error) {
 func (sc *stressClient) selectInbox() error {
 	sc.v.selected = false
 	sc.v.exists = 0
-	_, err := sc.cmd("SELECT", "INBOX", "")
+	box := "INBOX"
+	if sc.v.condstore {
+		box += " (CONDSTORE)"
+	}
+	_, err := sc.cmd("SELECT", box, "")
 	sc.v.selected = true
 	return err
 }
@@ -192,13 +235,20 @@ func (sc *stressClient) selectInbox() error {
 // of the mailbox (RFC 9051 §7.5.1, §7.3.1, §7.3.2, §7.4.1; RFC 3501 §7.2.6
 // for FLAGS). Bounded by a number of commands, not a duration.
 func TestSequenceNumberDiscipline(t *testing.T) {
+	t.Run("IMAP4rev1", func(t *testing.T) { sequenceDiscipline(t, false) })
+	// Half the sessions with CONDSTORE: MODSEQ goes with the right
+	// message in every FETCH, solicited or not, and never goes down.
+	t.Run("CONDSTORE", func(t *testing.T) { sequenceDiscipline(t, true) })
+}
+
+func sequenceDiscipline(t *testing.T, condstore bool) {
 	ts := startConnServer(t, connServerOpts{})
 	const workers, steps = 8, 400
 	var wg sync.WaitGroup
 	checkers := make([]*viewChecker, workers)
 	errs := make([]error, workers)
 	for w := range workers {
-		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w)}
+		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w), condstore: condstore && w%2 == 0}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -253,7 +303,11 @@ func stressSession(addr string, w, steps int, v *viewChecker) error {
 		case 3:
 			_, err = sc.cmd("EXPUNGE", "", "")
 		case 4:
-			_, err = sc.cmd("FETCH", "1:* (UID FLAGS)", "")
+			if v.condstore && i%2 == 0 {
+				_, err = sc.cmd("FETCH", "1:* (UID FLAGS MODSEQ)", "")
+			} else {
+				_, err = sc.cmd("FETCH", "1:* (UID FLAGS)", "")
+			}
 		case 5:
 			_, err = sc.cmd("SEARCH", "ALL", "")
 		case 6:

@@ -230,6 +230,16 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	}
 	recentAfter := make([]uint32, len(updates))
 	var flags []imap.Flag
+	// A flag change is sent as the message is now, not as it was when
+	// queued: the client may have fetched it since, and must never be
+	// sent older flags (or, with CONDSTORE, a lower MODSEQ, RFC 7162
+	// §3.1.1) than it already has. Keywords those flags may hold are
+	// announced first.
+	announce := false
+	if v.told < len(mb.keywords) && slices.ContainsFunc(updates, func(u update) bool { return u.kind == updFetch }) {
+		v.told, announce = len(mb.keywords), true
+		flags = mb.flagsLocked()
+	}
 	for i := range updates {
 		u := &updates[i]
 		switch u.kind {
@@ -257,6 +267,16 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 				u.kind = 0 // already told
 			}
 		case updFetch:
+			if mb.seqOfLocked(u.uid) == 0 {
+				// Expunged since: its EXPUNGE is queued after this, and
+				// flags older than what the client may have fetched
+				// would only mislead it.
+				u.kind = 0
+				break
+			}
+			if cur, ok := mb.flags[u.uid]; ok {
+				u.flags, u.modseq = slices.Clone(cur), mb.modseqLocked(u.uid)
+			}
 			if rev1 && v.recent[u.uid] {
 				u.flags = append(slices.Clone(u.flags), FlagRecent)
 			}
@@ -265,6 +285,11 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	}
 	mb.mu.Unlock()
 
+	if announce {
+		if err := writeFlags(flags); err != nil {
+			return err
+		}
+	}
 	for i, u := range updates {
 		var err error
 		switch u.kind {
