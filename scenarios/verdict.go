@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,17 +33,52 @@ type Verdict struct {
 	TTD         time.Duration `json:"time_to_detect_ns,omitempty"`
 	Detail      string        `json:"detail,omitempty"`
 	Line        int           `json:"line"`
+	// DerivedBy lists the rules, derived from the one named, whose alerts
+	// the verdict counted (Sigma related: derived).
+	DerivedBy []string `json:"derived_by,omitempty"`
 }
 
 // OK reports whether the verdict passes.
 func (v Verdict) OK() bool { return v.Result == Met }
 
+// ruleMatches reports whether an expectation naming pattern (a rule id,
+// name or title glob, or *) covers the alert: the alert's own rule, or a
+// rule its rule declares itself derived from (Sigma related: derived).
 func ruleMatches(pattern string, a detectors.Alert) bool {
-	if pattern == "*" || pattern == a.RuleID || pattern == a.RuleName {
+	if ruleIs(pattern, a.RuleID, a.RuleName, a.Title) {
 		return true
 	}
-	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(a.Title))
+	for _, d := range a.DerivedFrom {
+		if ruleIs(pattern, d.ID, d.Name, d.Title) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleIs reports whether pattern names the rule with this id, name and title.
+func ruleIs(pattern, id, name, title string) bool {
+	if pattern == "*" || pattern == id || (name != "" && pattern == name) {
+		return true
+	}
+	if title == "" {
+		return false
+	}
+	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(title))
 	return ok
+}
+
+// firedBy lists, in order of first alert, the titles of the rules behind
+// alerts that an expectation on pattern counts only through derivation.
+func firedBy(pattern string, in []detectors.Alert) []string {
+	var out []string
+	for _, a := range in {
+		if ruleIs(pattern, a.RuleID, a.RuleName, a.Title) || slices.Contains(out, a.Title) {
+			continue
+		}
+		out = append(out, a.Title)
+	}
+	return out
 }
 
 // Evaluate judges every expectation of the scenario, then its noise
@@ -152,6 +188,9 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 			v.Detail = fmt.Sprintf("%d alerts in the window, expected at most %d", len(in), e.MaxCount)
 		default:
 			v.Result = Met
+		}
+		if v.DerivedBy = firedBy(e.Rule, in); len(v.DerivedBy) > 0 && v.Detail == "" {
+			v.Detail = "by derived rule " + strings.Join(v.DerivedBy, ", ")
 		}
 		out = append(out, v)
 	}
