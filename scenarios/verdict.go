@@ -18,6 +18,10 @@ const (
 	Late          = "late"
 	TooMany       = "too_many"
 	FalsePositive = "false_positive"
+	// Blind: the expected alert did not come on a telemetry the
+	// expectation's blind_on says cannot see the technique. A finding, not
+	// a failure.
+	Blind = "blind"
 )
 
 // Verdict is an expectation judged against the alerts and ground truth.
@@ -33,13 +37,17 @@ type Verdict struct {
 	TTD         time.Duration `json:"time_to_detect_ns,omitempty"`
 	Detail      string        `json:"detail,omitempty"`
 	Line        int           `json:"line"`
+	// Telemetry is the run's telemetry (see Telemetry) on a verdict whose
+	// expectation has blind_on.
+	Telemetry string `json:"telemetry,omitempty"`
 	// DerivedBy lists the rules, derived from the one named, whose alerts
 	// the verdict counted (Sigma related: derived).
 	DerivedBy []string `json:"derived_by,omitempty"`
 }
 
-// OK reports whether the verdict passes.
-func (v Verdict) OK() bool { return v.Result == Met }
+// OK reports whether the verdict passes: met, or blind (the run's
+// telemetry cannot see the technique, as the scenario says).
+func (v Verdict) OK() bool { return v.Result == Met || v.Result == Blind }
 
 // ruleMatches reports whether an expectation naming pattern (a rule id,
 // name or title glob, or *) covers the alert: the alert's own rule, or a
@@ -94,6 +102,7 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 	var out []Verdict
 	covered := make([]bool, len(res.Alerts))
 	end := judgedEnd(sc, res)
+	telemetry := Telemetry(res.header.Target, res.header.DovecotProfile)
 	for _, e := range sc.Expect {
 		v := Verdict{Rule: e.Rule, Anchor: e.Anchor, Line: e.line, Kind: "fire"}
 		if e.NotFire {
@@ -191,6 +200,20 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 		}
 		if v.DerivedBy = firedBy(e.Rule, in); len(v.DerivedBy) > 0 && v.Detail == "" {
 			v.Detail = "by derived rule " + strings.Join(v.DerivedBy, ", ")
+		}
+		if slices.Contains(e.BlindOn, telemetry) {
+			v.Telemetry = telemetry
+			switch {
+			case v.Result == Missed && len(in) == 0:
+				v.Result = Blind
+				v.Detail = fmt.Sprintf("no alert: %s telemetry cannot see this technique (blind_on)", telemetry)
+			case v.Result == Met:
+				note := fmt.Sprintf("seen although blind_on lists %s", telemetry)
+				if v.Detail != "" {
+					note = v.Detail + "; " + note
+				}
+				v.Detail = note
+			}
 		}
 		out = append(out, v)
 	}
