@@ -143,9 +143,9 @@ type Expectation struct {
 	// BlindOn lists the telemetry (TelemetryNames) that cannot see the
 	// technique: on a run with one of them, a missing alert is BLIND, not
 	// MISSED.
-	BlindOn  []string
-	line     int
-	col      int
+	BlindOn []string
+	line    int
+	col     int
 	// where the anchor step is named (after:), else the expectation
 	anchorAt *ynode
 	// where the rule name and each group key are written, for the errors
