@@ -45,6 +45,12 @@ expect:
 	}
 	assert.Equal(t, Missed, res.Verdicts[3].Result)
 	assert.Empty(t, res.Verdicts[3].DerivedBy)
+
+	// The original fired too: the detail says the variant also did.
+	rec.Alerts = append(rec.Alerts, detectors.Alert{RuleID: parent.ID, RuleName: parent.Name, Title: parent.Title, Time: t0.Add(4 * time.Minute)})
+	res = Judge(sc, rec)
+	assert.Equal(t, 2, res.Verdicts[0].Alerts)
+	assert.Equal(t, "also by derived rule Bulk Download (FETCH parts)", res.Verdicts[0].Detail)
 }
 
 // TestBlindOn: on a telemetry its blind_on lists, an expectation with no

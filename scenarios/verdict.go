@@ -200,6 +200,12 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 		}
 		if v.DerivedBy = firedBy(e.Rule, in); len(v.DerivedBy) > 0 && v.Detail == "" {
 			v.Detail = "by derived rule " + strings.Join(v.DerivedBy, ", ")
+			for _, a := range in {
+				if ruleIs(e.Rule, a.RuleID, a.RuleName, a.Title) {
+					v.Detail = "also by derived rule " + strings.Join(v.DerivedBy, ", ")
+					break
+				}
+			}
 		}
 		if slices.Contains(e.BlindOn, telemetry) {
 			v.Telemetry = telemetry
