@@ -18,4 +18,16 @@ type Alert struct {
 	Group    map[string]string `json:"group"`       // group-by values ({} for detection rules)
 	EventIDs []string          `json:"event.ids"`
 	Value    float64           `json:"value,omitempty"` // correlations: the aggregate that crossed the threshold
+	// DerivedFrom names the rules this alert's rule declares itself derived
+	// from (Sigma related, type derived): an expectation on one of them is
+	// also met by this alert.
+	DerivedFrom []RuleRef `json:"rule.derived_from,omitempty"`
+}
+
+// RuleRef names a rule: its id, and its name and title when the rule was
+// loaded beside the one referring to it.
+type RuleRef struct {
+	ID    string `json:"id"`
+	Name  string `json:"name,omitempty"`
+	Title string `json:"title,omitempty"`
 }

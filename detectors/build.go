@@ -163,6 +163,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			e.corrs = append(e.corrs, rn)
 		}
 	}
+	linkDerived(byRef, rules)
 	if !cfg.NoPrefilter {
 		ms := make([]*sigma.Matcher, len(e.detect))
 		for i, rn := range e.detect {
@@ -385,4 +386,29 @@ func (e *Engine) Unfireable() []*sigma.Rule {
 		}
 	}
 	return out
+}
+
+// linkDerived gives each rule node the rules it declares itself derived
+// from, named by id, and by name and title when they are loaded too.
+func linkDerived(byRef map[string]*ruleNode, rules []*sigma.Rule) {
+	byID := map[string]*sigma.Rule{}
+	for _, r := range rules {
+		if r.ID != "" {
+			byID[r.ID] = r
+		}
+	}
+	seen := map[*ruleNode]bool{}
+	for _, rn := range byRef {
+		if seen[rn] {
+			continue
+		}
+		seen[rn] = true
+		for _, id := range rn.rule.DerivedFrom() {
+			ref := RuleRef{ID: id}
+			if p := byID[id]; p != nil {
+				ref.Name, ref.Title = p.Name, p.Title
+			}
+			rn.derived = append(rn.derived, ref)
+		}
+	}
 }

@@ -222,7 +222,7 @@ func ReplayEvents(sc *Scenario, eng *detectors.Engine, path, label, runID string
 // Replay judges a recorded run again: the events of runID in the events
 // log go through eng, and the truth records of the run say who did what
 // (log, read with ReadTruthLog). The result carries the recording's seed
-// and target (from its header) and the hash of rules, the rules eng was
+// target and logging profile (from its header; blind_on reads them) and the hash of rules, the rules eng was
 // built from.
 func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, rulesSHA256, eventsPath, eventsLabel string) (*Result, error) {
 	wall := time.Now()
@@ -232,7 +232,7 @@ func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, ru
 	}
 	rec.Truth = log.Run(runID)
 	if h, ok := log.Headers[runID]; ok {
-		rec.Header.Seed, rec.Header.Target = h.Seed, h.Target
+		rec.Header.Seed, rec.Header.Target, rec.Header.DovecotProfile = h.Seed, h.Target, h.DovecotProfile
 	}
 	rec.Header.RulesSHA256 = rulesSHA256
 	res := Judge(sc, rec)

@@ -77,3 +77,7 @@ type TruthRecord struct {
 	Bytes    int64     `json:"bytes,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
 }
+
+// TargetProfile is the logging profile of the run's dovecot target, as
+// recorded ("" on other targets and in recordings without one).
+func (res *Result) TargetProfile() string { return res.header.DovecotProfile }

@@ -88,7 +88,8 @@ func JSONSchema() []byte {
 				"rule": str, "after": str, "edge": map[string]any{"enum": []string{"start", "end"}}, "min_delay": dur, "max_delay": dur, "within": dur,
 				"count":         map[string]any{"oneOf": []any{integer, map[string]any{"type": "object", "additionalProperties": false, "properties": map[string]any{"min": integer, "max": integer}}}},
 				"group":         map[string]any{"type": "object", "additionalProperties": str},
-				"must_not_fire": boolean, "from": dur, "to": dur}}},
+				"must_not_fire": boolean, "from": dur, "to": dur,
+				"blind_on": map[string]any{"type": "array", "uniqueItems": true, "items": map[string]any{"enum": TelemetryNames}}}}},
 			"noise": map[string]any{"type": "object", "additionalProperties": false, "minProperties": 1, "properties": map[string]any{
 				"max_alerts": map[string]any{"type": "integer", "minimum": 0},
 				"rules": map[string]any{"type": "array", "items": map[string]any{"type": "object", "additionalProperties": false, "required": []string{"rule", "max_alerts"},

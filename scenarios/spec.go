@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,8 +140,12 @@ type Expectation struct {
 	Group    map[string]string
 	NotFire  bool          // must not fire
 	From, To time.Duration // must-not-fire period, offsets from start (To 0 = end)
-	line     int
-	col      int
+	// BlindOn lists the telemetry (TelemetryNames) that cannot see the
+	// technique: on a run with one of them, a missing alert is BLIND, not
+	// MISSED.
+	BlindOn []string
+	line    int
+	col     int
 	// where the anchor step is named (after:), else the expectation
 	anchorAt *ynode
 	// where the rule name and each group key are written, for the errors
@@ -590,7 +595,7 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 	}
 	var out []*Expectation
 	for _, it := range n.items {
-		get, ok := d.fields(it, "an expectation", "rule", "after", "edge", "min_delay", "max_delay", "within", "count", "group", "must_not_fire", "from", "to")
+		get, ok := d.fields(it, "an expectation", "rule", "after", "edge", "min_delay", "max_delay", "within", "count", "group", "must_not_fire", "from", "to", "blind_on")
 		if !ok {
 			continue
 		}
@@ -660,6 +665,12 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 		if v, ok := get("to"); ok {
 			e.To = d.duration(v, "to")
 		}
+		if v, ok := get("blind_on"); ok {
+			e.BlindOn = d.blindOn(v)
+			if e.NotFire && len(e.BlindOn) > 0 {
+				d.errf(v, "blind_on applies to expectations that a rule fires", "blind_on on a must_not_fire expectation")
+			}
+		}
 		if !e.NotFire && e.MaxDelay == 0 {
 			d.errf(it, "add within: 10m (how long the rule may take)", "expectation for %q has no max_delay/within", e.Rule)
 		}
@@ -667,6 +678,31 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 			d.errf(it, "", "min_delay %s is after max_delay %s", e.MinDelay, e.MaxDelay)
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// blindOn reads blind_on: a list of telemetry names (TelemetryNames).
+func (d *decoder) blindOn(n *ynode) []string {
+	if n.kind != nSeq {
+		d.errf(n, "e.g. blind_on: [dovecot-stock]", "blind_on must be a list of telemetry names")
+		return nil
+	}
+	var out []string
+	for _, it := range n.items {
+		name := d.str(it, "blind_on")
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(TelemetryNames, name) {
+			d.errf(it, suggest(name, TelemetryNames), "blind_on: unknown telemetry %q (known: %s)", name, strings.Join(TelemetryNames, ", "))
+			continue
+		}
+		if slices.Contains(out, name) {
+			d.errf(it, "", "blind_on: %q listed twice", name)
+			continue
+		}
+		out = append(out, name)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,10 @@ const (
 	Late          = "late"
 	TooMany       = "too_many"
 	FalsePositive = "false_positive"
+	// Blind: the expected alert did not come on a telemetry the
+	// expectation's blind_on says cannot see the technique. A finding, not
+	// a failure.
+	Blind = "blind"
 )
 
 // Verdict is an expectation judged against the alerts and ground truth.
@@ -32,17 +37,56 @@ type Verdict struct {
 	TTD         time.Duration `json:"time_to_detect_ns,omitempty"`
 	Detail      string        `json:"detail,omitempty"`
 	Line        int           `json:"line"`
+	// Telemetry is the run's telemetry (see Telemetry) on a verdict whose
+	// expectation has blind_on.
+	Telemetry string `json:"telemetry,omitempty"`
+	// DerivedBy lists the rules, derived from the one named, whose alerts
+	// the verdict counted (Sigma related: derived).
+	DerivedBy []string `json:"derived_by,omitempty"`
 }
 
-// OK reports whether the verdict passes.
-func (v Verdict) OK() bool { return v.Result == Met }
+// OK reports whether the verdict passes: met, or blind (the run's
+// telemetry cannot see the technique, as the scenario says).
+func (v Verdict) OK() bool { return v.Result == Met || v.Result == Blind }
 
+// ruleMatches reports whether an expectation naming pattern (a rule id,
+// name or title glob, or *) covers the alert: the alert's own rule, or a
+// rule its rule declares itself derived from (Sigma related: derived).
 func ruleMatches(pattern string, a detectors.Alert) bool {
-	if pattern == "*" || pattern == a.RuleID || pattern == a.RuleName {
+	if ruleIs(pattern, a.RuleID, a.RuleName, a.Title) {
 		return true
 	}
-	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(a.Title))
+	for _, d := range a.DerivedFrom {
+		if ruleIs(pattern, d.ID, d.Name, d.Title) {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleIs reports whether pattern names the rule with this id, name and title.
+func ruleIs(pattern, id, name, title string) bool {
+	if pattern == "*" || pattern == id || (name != "" && pattern == name) {
+		return true
+	}
+	if title == "" {
+		return false
+	}
+	ok, _ := path.Match(strings.ToLower(pattern), strings.ToLower(title))
 	return ok
+}
+
+// firedBy lists, in order of first alert, the titles of the rules behind
+// alerts that an expectation on pattern counts only through derivation.
+func firedBy(pattern string, in []detectors.Alert) []string {
+	var out []string
+	for _, a := range in {
+		if ruleIs(pattern, a.RuleID, a.RuleName, a.Title) || slices.Contains(out, a.Title) {
+			continue
+		}
+		out = append(out, a.Title)
+	}
+	return out
 }
 
 // Evaluate judges every expectation of the scenario, then its noise
@@ -58,6 +102,7 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 	var out []Verdict
 	covered := make([]bool, len(res.Alerts))
 	end := judgedEnd(sc, res)
+	telemetry := Telemetry(res.header.Target, res.header.DovecotProfile)
 	for _, e := range sc.Expect {
 		v := Verdict{Rule: e.Rule, Anchor: e.Anchor, Line: e.line, Kind: "fire"}
 		if e.NotFire {
@@ -152,6 +197,29 @@ func evaluate(sc *Scenario, res *Result) ([]Verdict, []bool) {
 			v.Detail = fmt.Sprintf("%d alerts in the window, expected at most %d", len(in), e.MaxCount)
 		default:
 			v.Result = Met
+		}
+		if v.DerivedBy = firedBy(e.Rule, in); len(v.DerivedBy) > 0 && v.Detail == "" {
+			v.Detail = "by derived rule " + strings.Join(v.DerivedBy, ", ")
+			for _, a := range in {
+				if ruleIs(e.Rule, a.RuleID, a.RuleName, a.Title) {
+					v.Detail = "also by derived rule " + strings.Join(v.DerivedBy, ", ")
+					break
+				}
+			}
+		}
+		if slices.Contains(e.BlindOn, telemetry) {
+			v.Telemetry = telemetry
+			switch {
+			case v.Result == Missed && len(in) == 0:
+				v.Result = Blind
+				v.Detail = fmt.Sprintf("no alert: %s telemetry cannot see this technique (blind_on)", telemetry)
+			case v.Result == Met:
+				note := fmt.Sprintf("seen although blind_on lists %s", telemetry)
+				if v.Detail != "" {
+					note = v.Detail + "; " + note
+				}
+				v.Detail = note
+			}
 		}
 		out = append(out, v)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -169,14 +170,26 @@ func TestReplayHeaderPerRun(t *testing.T) {
 	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %v", code, err)
 }
 
-// The issue's case: the flagship's recorded run (no header) judged as
-// brute-force is refused by its run id; judged as itself it is accepted
-// with a warning.
+// The issue's case: the flagship's recorded run without its header (as
+// recordings were before headers) judged as brute-force is refused by its
+// run id; judged as itself it is accepted with a warning.
 func TestReplayHeaderlessRecordedRun(t *testing.T) {
 	dir := filepath.Join(runsDir, "ministry-overnight/embedded")
-	args := []string{"replay", "--events", filepath.Join(dir, "events.jsonl.gz"), "--truth", filepath.Join(dir, "truth.jsonl.gz")}
+	f, err := os.Open(filepath.Join(dir, "truth.jsonl.gz"))
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	data, err := io.ReadAll(zr)
+	require.NoError(t, err)
+	first, rest, ok := bytes.Cut(data, []byte("\n"))
+	require.True(t, ok)
+	require.True(t, bytes.HasPrefix(first, []byte(`{"maildrill.recording":`)), "the recording starts with its header")
+	truth := filepath.Join(t.TempDir(), "truth.jsonl")
+	require.NoError(t, os.WriteFile(truth, rest, 0o644))
+	args := []string{"replay", "--events", filepath.Join(dir, "events.jsonl.gz"), "--truth", truth}
 	var out, errb bytes.Buffer
-	err := run(context.Background(), append(args, "brute-force"), &out, &errb)
+	err = run(context.Background(), append(args, "brute-force"), &out, &errb)
 	require.Equal(t, exitBadInput, exitCode(err, io.Discard), "%v", err)
 	assert.Contains(t, err.Error(), "recorded from ministry-overnight")
 	assert.Contains(t, err.Error(), "judged as brute-force")
@@ -189,4 +202,42 @@ func TestReplayHeaderlessRecordedRun(t *testing.T) {
 	assert.True(t, code == exitOK || code == exitFailed, "judged: exit %d: %v", code, err)
 	assert.Contains(t, out.String(), "ministry-overnight")
 	assert.Contains(t, errb.String(), "no recording header")
+}
+
+// The flagship recorded on stock Dovecot logging: what stock logging cannot
+// see is BLIND in every report, the rest MET (the chain by its variant on
+// the logout counters), and the run passes (exit 0).
+func TestReplayStockDovecotBlind(t *testing.T) {
+	dir := filepath.Join(runsDir, "ministry-overnight/dovecot-stock")
+	tmp := t.TempDir()
+	junit, js, html := filepath.Join(tmp, "r.xml"), filepath.Join(tmp, "r.json"), filepath.Join(tmp, "r.html")
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"replay", "--events", filepath.Join(dir, "events.jsonl.gz"), "--truth", filepath.Join(dir, "truth.jsonl.gz"),
+		"--junit", junit, "--json", js, "--html", html, "ministry-overnight"}, &out, &errb)
+	require.Equal(t, exitOK, exitCode(err, io.Discard), "%v\n%s%s", err, out.String(), errb.String())
+	assert.Equal(t, 3, strings.Count(out.String(), "BLIND   "), out.String())
+	assert.Contains(t, out.String(), "by derived rule Password Spray Then Successful Login Then Bulk Session (logout counters)")
+	assert.Contains(t, out.String(), "finding: 3 expectation(s) BLIND: the dovecot-stock telemetry")
+
+	x, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(x), `skipped="3"`)
+	assert.Contains(t, string(x), `<skipped message="blind: no alert: dovecot-stock telemetry cannot see this technique (blind_on)">`)
+	assert.NotContains(t, string(x), "<failure")
+
+	j, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var rep struct {
+		Passed  bool `json:"passed"`
+		Summary struct {
+			Results map[string]int `json:"results"`
+		} `json:"summary"`
+	}
+	require.NoError(t, json.Unmarshal(j, &rep))
+	assert.True(t, rep.Passed)
+	assert.Equal(t, map[string]int{"met": 4, "blind": 3}, rep.Summary.Results)
+
+	h, err := os.ReadFile(html)
+	require.NoError(t, err)
+	assert.Equal(t, 3, strings.Count(string(h), `<td class="blind">BLIND</td>`))
 }

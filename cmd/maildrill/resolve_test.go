@@ -127,7 +127,7 @@ func TestMisspeltMustNotFireIsNotMet(t *testing.T) {
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"run", p, "--corpus-cache", "off"}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
-	assert.Contains(t, errb.String(), p+`:52:11: rule "IMAP Pasword Spray From One Source": no loaded rule has this id, name or title (did you mean "IMAP Password Spray From One Source"?)`)
+	assert.Contains(t, errb.String(), p+`:54:11: rule "IMAP Pasword Spray From One Source": no loaded rule has this id, name or title (did you mean "IMAP Password Spray From One Source"?)`)
 	assert.NotContains(t, out.String(), "MET")
 }
 

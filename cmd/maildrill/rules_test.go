@@ -119,7 +119,7 @@ func TestRulesList(t *testing.T) {
 	assert.Contains(t, out, "T1110.003")
 	assert.NotContains(t, out, "imap_spray_failed_login", "base rules of correlations are not listed")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	assert.Len(t, lines, 21, "header + 19 alerting rules + time modifiers")
+	assert.Len(t, lines, 28, "header + 26 alerting rules + time modifiers")
 	assert.Equal(t, "time modifiers: Europe/Paris (pack.yml)", lines[len(lines)-1])
 }
 

@@ -27,10 +27,33 @@ type Rule struct {
 	Level       string
 	Tags        []string
 	References  []string
+	Related     []Related // rules this one derives from, replaces, is similar to
 	Logsource   Logsource
 	Detection   *Detection   // nil for correlation rules
 	Correlation *Correlation // nil for detection rules
 	Root        *Node        // the whole document, for linting
+}
+
+// Related is one entry of a rule's related list: another rule's id and how
+// this rule relates to it (Sigma specification, field "related").
+type Related struct {
+	ID   string
+	Type string // one of RelatedTypes
+	Pos  Pos
+}
+
+// RelatedTypes are the relation types the Sigma specification allows.
+var RelatedTypes = []string{"derived", "obsolete", "merged", "renamed", "similar"}
+
+// DerivedFrom returns the ids of the rules r declares itself derived from.
+func (r *Rule) DerivedFrom() []string {
+	var out []string
+	for _, rel := range r.Related {
+		if rel.Type == "derived" {
+			out = append(out, rel.ID)
+		}
+	}
+	return out
 }
 
 // IsCorrelation reports whether r is a correlation rule.
@@ -232,6 +255,9 @@ func ParseDocument(file string, root *Node) (*Rule, error) {
 	if r.References, err = strList(file, root.Get("references"), "references"); err != nil {
 		return nil, err
 	}
+	if r.Related, err = parseRelated(file, root.Get("related")); err != nil {
+		return nil, err
+	}
 	if r.Title == "" {
 		return nil, errAt(file, root.Pos, "missing title: every Sigma rule needs a title")
 	}
@@ -276,6 +302,67 @@ func ParseDocument(file string, root *Node) (*Rule, error) {
 		return nil, errAt(file, root.Pos, "missing detection: a Sigma rule needs a detection or a correlation section")
 	}
 	return r, nil
+}
+
+// parseRelated reads the related list: a list of maps {id: UUID, type: one of
+// RelatedTypes}.
+func parseRelated(file string, n *Node) ([]Related, error) {
+	if n == nil || n.Kind == KindNull {
+		return nil, nil
+	}
+	if n.Kind != KindSeq {
+		return nil, errAt(file, n.Pos, "related must be a list of {id, type} maps, got a %s", n.Kind)
+	}
+	out := make([]Related, 0, len(n.Seq))
+	for i, e := range n.Seq {
+		if e.Kind != KindMap {
+			return nil, errAt(file, e.Pos, "related[%d] must be a map with id and type, got a %s", i, e.Kind)
+		}
+		for _, kv := range e.Map {
+			if kv.Key != "id" && kv.Key != "type" {
+				return nil, errAt(file, kv.KeyPos, "related[%d]: unknown key %q (allowed: id, type)", i, kv.Key)
+			}
+		}
+		idN, tyN := e.Get("id"), e.Get("type")
+		if idN == nil || idN.Kind != KindString || idN.Str == "" {
+			return nil, errAt(file, e.Pos, "related[%d]: id is missing: give the related rule's UUID", i)
+		}
+		if !isUUID(idN.Str) {
+			return nil, errAt(file, idN.Pos, "related[%d]: id %q is not a UUID (Sigma rule ids are UUIDs like 0e99c94e-97dc-42f7-bd5d-4c70b8854360)", i, idN.Str)
+		}
+		if tyN == nil || tyN.Kind != KindString || tyN.Str == "" {
+			return nil, errAt(file, e.Pos, "related[%d]: type is missing: one of %s", i, strings.Join(RelatedTypes, ", "))
+		}
+		known := false
+		for _, t := range RelatedTypes {
+			known = known || t == tyN.Str
+		}
+		if !known {
+			return nil, errAt(file, tyN.Pos, "related[%d]: unknown type %q: one of %s", i, tyN.Str, strings.Join(RelatedTypes, ", "))
+		}
+		out = append(out, Related{ID: idN.Str, Type: tyN.Str, Pos: e.Pos})
+	}
+	return out, nil
+}
+
+// isUUID reports whether s has the 8-4-4-4-12 hexadecimal form of a UUID.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func parseDetection(file string, n *Node) (*Detection, error) {

@@ -164,3 +164,27 @@ func TestYAMLAnchorsAndMerge(t *testing.T) {
 	assert.True(t, m.Match(tev{"a": 1, "c": 2}))
 	assert.False(t, m.Match(tev{"c": 2}))
 }
+
+func TestParseRelated(t *testing.T) {
+	const head = "title: Variant\nid: 11111111-2222-3333-4444-555555555555\nlogsource: {product: maildrill}\ndetection: {sel: {a: 1}, condition: sel}\n"
+	rules, errs := ParseFile("v.yml", []byte(head+"related:\n  - id: 0e99c94e-97dc-42f7-bd5d-4c70b8854360\n    type: derived\n  - id: 228bf5d4-2c32-45d1-934a-a3d171a063cf\n    type: similar\n"))
+	require.Empty(t, errs)
+	require.Len(t, rules, 1)
+	require.Len(t, rules[0].Related, 2)
+	assert.Equal(t, "similar", rules[0].Related[1].Type)
+	assert.Equal(t, []string{"0e99c94e-97dc-42f7-bd5d-4c70b8854360"}, rules[0].DerivedFrom())
+
+	bad := []struct{ yaml, want string }{
+		{"related:\n  - id: 0e99c94e-97dc-42f7-bd5d-4c70b8854360\n    type: cousin\n", `v.yml:7:11: related[0]: unknown type "cousin": one of derived, obsolete, merged, renamed, similar`},
+		{"related:\n  - id: not-a-uuid\n    type: derived\n", `v.yml:6:9: related[0]: id "not-a-uuid" is not a UUID`},
+		{"related:\n  - type: derived\n", "v.yml:6:5: related[0]: id is missing"},
+		{"related:\n  - id: 0e99c94e-97dc-42f7-bd5d-4c70b8854360\n", "v.yml:6:5: related[0]: type is missing"},
+		{"related: 0e99c94e-97dc-42f7-bd5d-4c70b8854360\n", "v.yml:5:10: related must be a list"},
+		{"related:\n  - id: 0e99c94e-97dc-42f7-bd5d-4c70b8854360\n    type: derived\n    why: x\n", `v.yml:8:5: related[0]: unknown key "why"`},
+	}
+	for _, c := range bad {
+		_, errs := ParseFile("v.yml", []byte(head+c.yaml))
+		require.Len(t, errs, 1, c.yaml)
+		assert.Contains(t, errs[0].Error(), c.want, c.yaml)
+	}
+}

@@ -39,11 +39,12 @@ echo "haproxy_trusted_networks = $MAILDRILL_TRUSTED_PROXIES" >/etc/dovecot/maild
 case "$PROFILE" in
 stock)
   rm -f /etc/dovecot/conf.d/99-maildrill-enhanced.conf
-  postconf -e 'smtpd_client_port_logging = no' 'smtpd_tls_loglevel = 0'
+  postconf -e 'smtpd_client_port_logging = no' 'smtpd_tls_loglevel = 0' 'mime_header_checks ='
   ;;
 enhanced)
   cp /etc/maildrill/enhanced.conf /etc/dovecot/conf.d/99-maildrill-enhanced.conf
-  postconf -e 'smtpd_client_port_logging = yes' 'smtpd_tls_loglevel = 1'
+  postconf -e 'smtpd_client_port_logging = yes' 'smtpd_tls_loglevel = 1' \
+    'mime_header_checks = regexp:/etc/maildrill/mime_header_checks'
   ;;
 *) echo "maildrill-entrypoint: MAILDRILL_PROFILE must be stock or enhanced" >&2; exit 2 ;;
 esac

@@ -111,7 +111,12 @@ func TestContainerTarget(t *testing.T) {
 			if err := sc.Auth(sasl.NewPlainClient("", staff.Address, staff.Password)); err != nil {
 				t.Fatal(err)
 			}
-			msg := "From: " + staff.Address + "\r\nTo: " + colleague.Address + "\r\nSubject: note\r\nMessage-ID: <note-1@interieur.test>\r\n\r\nhello\r\n"
+			// One attachment: the enhanced profile's mime_header_checks logs it.
+			msg := "From: " + staff.Address + "\r\nTo: " + colleague.Address + "\r\nSubject: note\r\nMessage-ID: <note-1@interieur.test>\r\n" +
+				"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n" +
+				"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n" +
+				"--b1\r\nContent-Type: application/pdf; name=\"rapport final.pdf\"\r\nContent-Disposition: attachment;\r\n filename=\"rapport final.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n" +
+				"--b1--\r\n"
 			if err := sc.SendMail(staff.Address, []string{colleague.Address, "drop@proton.example"}, strings.NewReader(msg)); err != nil {
 				t.Fatal(err)
 			}
@@ -148,6 +153,15 @@ func TestContainerTarget(t *testing.T) {
 				if e.Action == audit.SMTPDeliver && e.SourceIP == "10.20.0.31" {
 					if e.UserName != staff.Address || e.SMTPMailFrom != staff.Address || e.MessageID != "note-1@interieur.test" {
 						t.Errorf("deliver: %+v", *e)
+					}
+					// Postfix names attachments only with the enhanced
+					// profile's mime_header_checks.
+					wantAtt := []string{"rapport final.pdf"}
+					if profile == dovecot.Stock {
+						wantAtt = nil
+					}
+					if !slices.Equal(e.AttachmentNames, wantAtt) || e.AttachmentCount != len(wantAtt) {
+						t.Errorf("%s: deliver to %s: attachments %d %q, want %q", profile, e.SMTPRcptTo, e.AttachmentCount, e.AttachmentNames, wantAtt)
 					}
 				}
 			}

@@ -74,6 +74,7 @@ type queued struct {
 	sess      *smtpSession
 	from, mid string
 	size      int64
+	atts      []string // attachment file names (cleanup "info: header Content-Disposition" lines)
 }
 
 // NewParser returns a parser with no session known.

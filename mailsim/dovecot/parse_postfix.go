@@ -70,6 +70,8 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 			if q := p.queue[m[1]]; q != nil {
 				if id, ok := strings.CutPrefix(m[2], "message-id="); ok {
 					q.mid = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+				} else if name, ok := attachmentName(m[2]); ok {
+					q.atts = append(q.atts, name)
 				}
 			}
 		}
@@ -94,6 +96,7 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		e.MessageID = q.mid
 		e.MessageSize = q.size
 		e.Command = ""
+		q.attachments(e)
 		return []*audit.Event{e}
 	case "lmtp", "smtp", "discard", "local", "virtual", "pipe", "error":
 		m := reQueueID.FindStringSubmatch(msg)
@@ -112,6 +115,7 @@ func (p *Parser) postfix(prog, msg string) []*audit.Event {
 		e.SMTPRcptTo = rcpt
 		e.MessageID = q.mid
 		e.MessageSize = q.size
+		q.attachments(e)
 		if _, dom, ok := strings.Cut(rcpt, "@"); ok {
 			e.DestDomain = strings.ToLower(dom)
 		}
@@ -247,4 +251,39 @@ func (p *Parser) smtpdLine(prog, msg string) []*audit.Event {
 	e.AuthMechanism = kv(rest, "sasl_method")
 	e.AuthCleartext = p.smtpCleartext(s)
 	return []*audit.Event{e}
+}
+
+// reHeaderDisposition is a cleanup line logged by a header_checks or
+// mime_header_checks rule with INFO or WARN on a Content-Disposition
+// header (the enhanced profile's docker/dovecot/conf/mime_header_checks):
+//
+//	info: header Content-Disposition: attachment;? filename="rapport.pdf" from unknown[10.20.0.31]:49152; from=<a@b> to=<c@d> proto=ESMTP helo=<x>: attachment
+//
+// Postfix prints a folded header's line breaks as "?".
+var (
+	reHeaderDisposition = regexp.MustCompile(`(?i)^(?:info|warning): header Content-Disposition:(.*) from [^;]*; from=<`)
+	reFilename          = regexp.MustCompile(`(?i)filename\*?=\s*(?:"([^"]*)"|([^;?\s]+))`)
+)
+
+// attachmentName reads the file name of an attachment from a cleanup
+// line's text (after the queue id); ok is false for any other line.
+func attachmentName(msg string) (string, bool) {
+	m := reHeaderDisposition.FindStringSubmatch(msg)
+	if m == nil || !strings.Contains(strings.ToLower(m[1]), "attachment") {
+		return "", false
+	}
+	f := reFilename.FindStringSubmatch(m[1])
+	if f == nil {
+		return "", true // an attachment without a name: counted
+	}
+	return f[1] + f[2], true
+}
+
+// attachments copies the message's attachments to e.
+func (q *queued) attachments(e *audit.Event) {
+	if len(q.atts) == 0 {
+		return
+	}
+	e.AttachmentCount = len(q.atts)
+	e.AttachmentNames = append([]string(nil), q.atts...)
 }

@@ -3,6 +3,7 @@ package dovecot
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,26 @@ var cases = []struct {
 		},
 	},
 	{
+		// The enhanced profile's mime_header_checks (INFO on
+		// Content-Disposition: attachment), as captured from the container:
+		// a folded header shows its line break as "?".
+		name: "postfix: attachments named by mime_header_checks",
+		lines: []string{
+			"Dec 04 13:09:08 mail postfix/submission/smtpd[172]: 89093D8B54: client=unknown[10.20.0.31]:49152, sasl_method=PLAIN, sasl_username=noemie.baron@interieur.test",
+			"Dec 04 13:09:08 mail postfix/cleanup[175]: 89093D8B54: message-id=<note-1@interieur.test>",
+			`Dec 04 13:09:08 mail postfix/cleanup[175]: 89093D8B54: info: header Content-Disposition: attachment;? filename="rapport final.pdf" from unknown[10.20.0.31]:49152; from=<noemie.baron@interieur.test> to=<drop@proton.example> proto=ESMTP helo=<desktop-7731>: attachment`,
+			`Dec 04 13:09:08 mail postfix/cleanup[175]: 89093D8B54: warning: header Content-Disposition: attachment; filename=notes.csv from unknown[10.20.0.31]:49152; from=<noemie.baron@interieur.test> to=<drop@proton.example> proto=ESMTP helo=<desktop-7731>`,
+			`Dec 04 13:09:08 mail postfix/cleanup[175]: 89093D8B54: info: header Content-Disposition: inline from unknown[10.20.0.31]:49152; from=<noemie.baron@interieur.test> to=<drop@proton.example> proto=ESMTP helo=<desktop-7731>: attachment`,
+			"Dec 04 13:09:08 mail postfix/qmgr[99]: 89093D8B54: from=<noemie.baron@interieur.test>, size=1203, nrcpt=1 (queue active)",
+			"Dec 04 13:09:08 mail postfix/discard[176]: 89093D8B54: to=<drop@proton.example>, relay=none, delay=0.02, delays=0.01/0/0/0, dsn=2.0.0, status=sent (proton.example)",
+		},
+		want: []audit.Event{
+			{Action: "smtp.auth", Outcome: "success", UserName: "noemie.baron@interieur.test"},
+			{Action: "smtp.data", MessageID: "note-1@interieur.test", AttachmentCount: 2, AttachmentNames: []string{"rapport final.pdf", "notes.csv"}},
+			{Action: "smtp.deliver", SMTPRcptTo: "drop@proton.example", EmailDirection: "outbound", AttachmentCount: 2, AttachmentNames: []string{"rapport final.pdf", "notes.csv"}},
+		},
+	},
+	{
 		name: "noise gives nothing",
 		lines: []string{
 			"Nov 27 00:43:34 master: Info: Dovecot v2.3.19.1 (9b53102964) starting up for imap, lmtp (core dumps disabled)",
@@ -227,6 +248,9 @@ func TestParseCases(t *testing.T) {
 // match compares the fields set in want.
 func match(t *testing.T, i int, got, want *audit.Event) {
 	t.Helper()
+	if len(want.AttachmentNames) > 0 && !slices.Equal(got.AttachmentNames, want.AttachmentNames) {
+		t.Errorf("event %d (%s): email.attachments.names = %q, want %q", i, got.Action, got.AttachmentNames, want.AttachmentNames)
+	}
 	for _, name := range fieldNames {
 		wv, ok := want.Field(name)
 		if !ok || name == "@timestamp" && want.Timestamp.IsZero() {
@@ -256,7 +280,7 @@ var fieldNames = []string{
 	"imap.fetch.items", "imap.destination_mailbox", "imap.flags", "imap.session.commands",
 	"imap.session.fetches", "imap.session.bytes_out", "message.id", "message.uid", "message.size",
 	"message.subject", "bytes.out", "smtp.helo", "smtp.mail_from", "smtp.rcpt_to",
-	"destination.domain", "email.direction",
+	"destination.domain", "email.direction", "email.attachments.count",
 }
 
 // Events rendered by audit.SyslogLines (maildrill's own Dovecot/Postfix

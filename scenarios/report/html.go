@@ -158,6 +158,9 @@ func verdictRow(v Verdict, loc *time.Location) htmlRow {
 	if v.Passed {
 		r.Class = "ok"
 	}
+	if v.Result == "blind" {
+		r.Class = "blind" // a finding: the telemetry cannot see the technique
+	}
 	from, to := Span(v.WindowStart, v.WindowEnd, loc, "15:04:05")
 	switch v.Kind {
 	case "noise":
@@ -190,14 +193,15 @@ func roundDur(d time.Duration) string {
 
 // Timeline geometry.
 const (
-	svgWidth  = 1200.0
-	gutter    = 230.0 // labels on the left
-	rightPad  = 20.0
-	rowH      = 22.0
-	histH     = 46.0
-	axisH     = 28.0
-	bandColor = "#2e7d32"
-	missColor = "#c62828"
+	svgWidth   = 1200.0
+	gutter     = 230.0 // labels on the left
+	rightPad   = 20.0
+	rowH       = 22.0
+	histH      = 46.0
+	axisH      = 28.0
+	bandColor  = "#2e7d32"
+	missColor  = "#c62828"
+	blindColor = "#b26a00" // blind: the run's telemetry cannot see the technique
 )
 
 func esc(s string) string { return template.HTMLEscapeString(s) }
@@ -307,6 +311,9 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 			if !v.Passed {
 				color = missColor
 			}
+			if v.Result == "blind" {
+				color = blindColor
+			}
 			name := v.Rule
 			switch v.Kind {
 			case "must_not_fire":
@@ -330,13 +337,17 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 				fmt.Fprintf(&b, `<path class="first" d="M%.1f %.1f l5 8 l-5 8 l-5 -8 z" fill="%s"><title>first alert %s</title></path>`,
 					fx, y+3, color, v.FirstAlert.In(loc).Format("15:04:05"))
 			}
-			if !v.Passed {
+			if !v.Passed || v.Result == "blind" {
+				mark := "✘"
+				if v.Passed {
+					mark = "◌"
+				}
 				lx := x1 + 6
 				anchor := "start"
 				if lx > svgWidth-rightPad-120 {
 					lx, anchor = x0-6, "end"
 				}
-				fmt.Fprintf(&b, `<text class="miss" x="%.1f" y="%.1f" text-anchor="%s">✘ %s</text>`, lx, y+rowH/2+4, anchor, esc(strings.ToUpper(strings.ReplaceAll(v.Result, "_", " "))))
+				fmt.Fprintf(&b, `<text class="miss" x="%.1f" y="%.1f" text-anchor="%s">%s %s</text>`, lx, y+rowH/2+4, anchor, mark, esc(strings.ToUpper(strings.ReplaceAll(v.Result, "_", " "))))
 			}
 			y += rowH
 		}
@@ -527,7 +538,7 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 <meta name="generator" content="maildrill ({{.Schema}})">
 <title>maildrill report{{if eq (len .Scenarios) 1}}: {{(index .Scenarios 0).ID}}{{end}}</title>
 <style>
-:root { --ok: #2e7d32; --fail: #c62828; --ink: #1d2430; --muted: #5f6b7a; --rule: #d9dee5; --bg: #ffffff; --panel: #f6f8fa; }
+:root { --ok: #2e7d32; --fail: #c62828; --blind: #b26a00; --ink: #1d2430; --muted: #5f6b7a; --rule: #d9dee5; --bg: #ffffff; --panel: #f6f8fa; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; color: var(--ink); background: var(--bg); }
 header, main { max-width: 1280px; margin: 0 auto; padding: 16px 24px; }
@@ -541,7 +552,7 @@ h3 { font-size: 15px; margin: 18px 0 6px; color: var(--muted); text-transform: u
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
 th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--rule); vertical-align: top; }
 th { background: var(--panel); font-weight: 600; }
-td.ok { color: var(--ok); font-weight: 700; } td.fail { color: var(--fail); font-weight: 700; }
+td.ok { color: var(--ok); font-weight: 700; } td.fail { color: var(--fail); font-weight: 700; } td.blind { color: var(--blind); font-weight: 700; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .narrative { white-space: pre-wrap; background: var(--panel); border-left: 4px solid var(--rule); padding: 10px 14px; margin: 0; font: inherit; }
 .scenario { border-top: 2px solid var(--rule); margin-top: 24px; }

@@ -12,7 +12,9 @@ import (
 // JUnit XML: the structure of the Jenkins/Ant junit-10.xsd that GitLab,
 // Jenkins and the GitHub test reporters read. One testsuite per scenario,
 // one testcase per expectation; a missed, early, late, too_many or
-// false_positive verdict is a <failure> whose type is the result; a run
+// false_positive verdict is a <failure> whose type is the result; a blind
+// verdict (blind_on: the run's telemetry cannot see the technique) is
+// <skipped> with the reason as its message; a run
 // that stopped on an error adds a testcase "run" with an <error>. The
 // time to detect is in each testcase's <properties> (an optional element
 // that pytest and Surefire also write) and in its system-out. A noise
@@ -75,6 +77,7 @@ type junitTestcase struct {
 	Properties *junitProps   `xml:"properties,omitempty"`
 	Error      *junitProblem `xml:"error,omitempty"`
 	Failure    *junitProblem `xml:"failure,omitempty"`
+	Skipped    *junitSkipped `xml:"skipped,omitempty"`
 	SystemOut  *junitText    `xml:"system-out,omitempty"`
 }
 
@@ -82,6 +85,12 @@ type junitProblem struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
 	Text    string `xml:",cdata"`
+}
+
+// junitSkipped marks a testcase skipped: a blind verdict (the run's
+// telemetry cannot see the technique).
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 func secs(d time.Duration) string { return strconv.FormatFloat(d.Seconds(), 'f', 3, 64) }
@@ -187,6 +196,10 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 				outText = append(outText, v.Detail)
 			}
 			tc.SystemOut = text(strings.Join(outText, "\n"))
+			if v.Result == "blind" {
+				tc.Skipped = &junitSkipped{Message: "blind: " + v.Detail}
+				js.Skipped++
+			}
 			if !v.Passed {
 				msg := v.Result
 				if v.Detail != "" {

@@ -119,3 +119,37 @@ func TestJUnitNoiseVerdict(t *testing.T) {
 	}
 	assert.Contains(t, names, "IMAP Off-Hours Access stays within its noise budget")
 }
+
+// A blind verdict is a skipped testcase with the reason, not a failure; the
+// JSON report counts it as passed with result blind; the terminal says it
+// is a finding.
+func TestBlindVerdictInReports(t *testing.T) {
+	fx := fixture(t)
+	v := &fx.Result.Verdicts[0]
+	v.Result, v.Alerts, v.FirstAlert, v.Detail, v.Telemetry = scenarios.Blind, 0, nil, "no alert: dovecot-stock telemetry cannot see this technique (blind_on)", "dovecot-stock"
+	rep := Build([]Run{fx}, fixedTime)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJUnit(&buf, rep))
+	var doc junitSuites
+	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc))
+	s := doc.Suites[0]
+	assert.Equal(t, 1, s.Skipped)
+	require.NotNil(t, s.Cases[0].Skipped)
+	assert.Nil(t, s.Cases[0].Failure)
+	assert.Contains(t, s.Cases[0].Skipped.Message, "blind: no alert: dovecot-stock telemetry cannot see")
+
+	jv := rep.Scenarios[0].Verdicts[0]
+	assert.Equal(t, "blind", jv.Result)
+	assert.True(t, jv.Passed)
+	assert.Equal(t, "dovecot-stock", jv.Telemetry)
+	assert.Equal(t, 1, rep.Summary.Results["blind"])
+
+	buf.Reset()
+	WriteVerdicts(&buf, fx.Result, false)
+	assert.Contains(t, buf.String(), "BLIND")
+	assert.Contains(t, buf.String(), "finding: 1 expectation(s) BLIND")
+
+	buf.Reset()
+	require.NoError(t, WriteHTML(&buf, rep))
+	assert.Contains(t, buf.String(), `<td class="blind">BLIND</td>`)
+}

@@ -179,6 +179,12 @@ type Verdict struct {
 	TTDWallMS   *int64     `json:"time_to_detect_wall_ms,omitempty"`
 	Detail      string     `json:"detail,omitempty"`
 	Line        int        `json:"line"`
+	// Telemetry is the run's telemetry on an expectation with blind_on
+	// (a blind verdict: the telemetry that cannot see the technique).
+	Telemetry string `json:"telemetry,omitempty"`
+	// DerivedBy names the rules derived from the one expected whose
+	// alerts the verdict counted.
+	DerivedBy []string `json:"derived_by,omitempty"`
 }
 
 // Alert is an alert raised during the run.
@@ -468,7 +474,8 @@ func actorOf(t scenarios.TruthRecord) string {
 
 func verdict(v scenarios.Verdict, clock string, speed float64) Verdict {
 	out := Verdict{Rule: v.Rule, Kind: v.Kind, Result: v.Result, Passed: v.OK(), Anchor: v.Anchor,
-		WindowStart: v.WindowStart, WindowEnd: v.WindowEnd, Alerts: v.Alerts, Detail: v.Detail, Line: v.Line}
+		WindowStart: v.WindowStart, WindowEnd: v.WindowEnd, Alerts: v.Alerts, Detail: v.Detail, Line: v.Line,
+		Telemetry: v.Telemetry, DerivedBy: v.DerivedBy}
 	if v.FirstAlert != nil {
 		t := *v.FirstAlert
 		out.FirstAlert = &t

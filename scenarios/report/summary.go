@@ -20,6 +20,10 @@ func (r *Report) ScenariosPassed() int {
 // failed, expectations met and not, alerts no expectation covers.
 func WriteSummary(w io.Writer, r *Report) {
 	sm, passed := r.Summary, r.ScenariosPassed()
-	fmt.Fprintf(w, "\nscenarios: %d passed, %d failed; expectations: %d met, %d not met; unexpected alerts: %d\n",
-		passed, sm.Scenarios-passed, sm.Passed, sm.Failed, sm.Unexpected)
+	blind := ""
+	if n := sm.Results["blind"]; n > 0 {
+		blind = fmt.Sprintf(" (%d of them blind: the telemetry cannot see the technique)", n)
+	}
+	fmt.Fprintf(w, "\nscenarios: %d passed, %d failed; expectations: %d met%s, %d not met; unexpected alerts: %d\n",
+		passed, sm.Scenarios-passed, sm.Passed, blind, sm.Failed, sm.Unexpected)
 }

@@ -120,7 +120,9 @@ func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 	for _, v := range res.Verdicts {
 		r := strings.ToUpper(v.Result)
 		if color {
-			if v.OK() {
+			if v.Result == scenarios.Blind {
+				r = "\x1b[0;33m" + r + "\x1b[0m" // a finding, not a failure
+			} else if v.OK() {
 				r = "\x1b[0;32m" + r + "\x1b[0m"
 			} else {
 				r = "\x1b[1;31m" + r + "\x1b[0m"
@@ -140,6 +142,16 @@ func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r, v.Rule, win, ttd, v.Alerts, v.Detail)
 	}
 	tw.Flush()
+	blind := 0
+	for _, v := range res.Verdicts {
+		if v.Result == scenarios.Blind {
+			blind++
+		}
+	}
+	if blind > 0 {
+		fmt.Fprintf(w, "  finding: %d expectation(s) BLIND: the %s telemetry cannot see these techniques (the scenario's blind_on); more logging would (docs/dovecot.md)\n",
+			blind, scenarios.Telemetry(res.Target, res.TargetProfile()))
+	}
 }
 
 // WriteNoise writes the alerts no expectation covers, per rule, with who
@@ -187,13 +199,16 @@ func orStart(s string) string {
 // StatusLine is a suite's one-line status of a run.
 func StatusLine(r Run, color bool) string {
 	mark, word := "✔", "ok"
-	met, total := 0, 0
+	met, blind, total := 0, 0, 0
 	var wall time.Duration
 	if r.Result != nil {
 		wall = r.Result.Wall
 		for _, v := range r.Result.Verdicts {
 			total++
-			if v.OK() {
+			switch {
+			case v.Result == scenarios.Blind:
+				blind++
+			case v.OK():
 				met++
 			}
 		}
@@ -208,7 +223,11 @@ func StatusLine(r Run, color bool) string {
 			mark = "\x1b[1;31m" + mark + "\x1b[0m"
 		}
 	}
-	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met (%s)", mark, word, r.Scenario.ID, met, total, wall.Round(time.Millisecond))
+	blindText := ""
+	if blind > 0 {
+		blindText = fmt.Sprintf(", %d blind", blind)
+	}
+	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met%s (%s)", mark, word, r.Scenario.ID, met, total, blindText, wall.Round(time.Millisecond))
 	if r.Err != nil {
 		line += ": " + r.Err.Error()
 	}

@@ -17,8 +17,11 @@ import (
 // TestRuleCoverage generates the table in docs/dovecot.md that says, for
 // each rule of the pack, whether it fired under mailsim's audit trail,
 // under Dovecot + Postfix with stock logging and with enhanced logging —
-// by running every library scenario on each target. Without -update it
-// fails when the docs no longer match what the runs show.
+// by running every library scenario on each target — and the table of
+// each library scenario's verdicts per target. Every expectation of a
+// library scenario must be MET on every target, or BLIND where its
+// blind_on names the target's telemetry. Without -update it also fails
+// when the docs no longer match what the runs show.
 //
 // It takes minutes, so it runs only when asked (.ci/run does):
 //
@@ -32,6 +35,7 @@ func TestRuleCoverage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	nlib := len(lib)
 	// Plus small scenarios for the rules no library scenario exercises.
 	extra, err := filepath.Glob("../testdata/coverage/*.yaml")
 	if err != nil {
@@ -55,14 +59,40 @@ func TestRuleCoverage(t *testing.T) {
 	}
 	// fired[target][rule id] = scenario ids
 	fired := make([]map[string][]string, len(targets))
+	// verdicts[scenario id][target] = "7 met" / "4 met, 3 blind" (library scenarios)
+	verdicts := map[string][]string{}
 	for i, tg := range targets {
 		fired[i] = map[string][]string{}
-		for _, sc := range lib {
+		for k, sc := range lib {
 			res, err := Run(context.Background(), sc, Options{Target: tg.target, DovecotProfile: tg.profile, CorpusCacheDir: cache})
 			if err != nil {
 				t.Fatalf("%s on %s: %v", sc.ID, tg.head, err)
 			}
 			t.Logf("%-20s %-17s %5d events %3d alerts in %s", sc.ID, tg.head, res.Events, len(res.Alerts), res.Wall.Round(1e8))
+			if k < nlib {
+				// Every expectation of a library scenario holds on every
+				// target, or is BLIND there (its blind_on names the
+				// telemetry).
+				met, blind := 0, 0
+				for _, v := range res.Verdicts {
+					switch v.Result {
+					case scenarios.Met:
+						met++
+					case scenarios.Blind:
+						blind++
+					default:
+						t.Errorf("%s on %s: %s:%d: %s is %s (%s): want met, or blind with blind_on", sc.ID, tg.head, sc.File, v.Line, v.Rule, strings.ToUpper(v.Result), v.Detail)
+					}
+				}
+				cell := fmt.Sprintf("%d met", met)
+				if blind > 0 {
+					cell += fmt.Sprintf(", %d blind", blind)
+				}
+				if n := len(res.Verdicts) - met - blind; n > 0 {
+					cell += fmt.Sprintf(", %d failed", n)
+				}
+				verdicts[sc.ID] = append(verdicts[sc.ID], cell)
+			}
 			seen := map[string]bool{}
 			for _, a := range res.Alerts {
 				if !seen[a.RuleID] {
@@ -73,15 +103,21 @@ func TestRuleCoverage(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "| rule | level |")
+	fmt.Fprintf(&b, "| rule | level | variant of |")
 	for _, tg := range targets {
 		fmt.Fprintf(&b, " %s |", tg.head)
 	}
-	b.WriteString(" fired in, on mailsim |\n|---|---|")
+	b.WriteString(" fired in, on mailsim |\n|---|---|---|")
 	for range targets {
 		b.WriteString("---|")
 	}
 	b.WriteString("---|\n")
+	titleOf := map[string]string{}
+	for _, r := range rules {
+		if r.ID != "" {
+			titleOf[r.ID] = r.Title
+		}
+	}
 	// Rules that only feed correlations (generate: false) raise no alert
 	// of their own: not listed.
 	feeds := map[string]bool{}
@@ -97,7 +133,19 @@ func TestRuleCoverage(t *testing.T) {
 		if feeds[r.Name] || feeds[r.ID] {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s |", r.Title, r.Level)
+		var parents []string
+		for _, id := range r.DerivedFrom() {
+			if ti, ok := titleOf[id]; ok {
+				parents = append(parents, ti)
+			} else {
+				parents = append(parents, id)
+			}
+		}
+		variant := "—"
+		if len(parents) > 0 {
+			variant = strings.Join(parents, ", ")
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |", r.Title, r.Level, variant)
 		for i := range targets {
 			if n := len(fired[i][r.ID]); n > 0 {
 				fmt.Fprintf(&b, " yes (%d) |", n)
@@ -114,6 +162,25 @@ func TestRuleCoverage(t *testing.T) {
 		}
 	}
 	table := strings.TrimSuffix(b.String(), "\n")
+	b.Reset()
+	b.WriteString("| library scenario |")
+	for _, tg := range targets {
+		fmt.Fprintf(&b, " %s |", tg.head)
+	}
+	b.WriteString("\n|---|")
+	for range targets {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	ids := make([]string, 0, len(verdicts))
+	for id := range verdicts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		fmt.Fprintf(&b, "| %s | %s |\n", id, strings.Join(verdicts[id], " | "))
+	}
+	verdictTable := strings.TrimSuffix(b.String(), "\n")
 	const doc = "../../docs/dovecot.md"
 	src, err := os.ReadFile(doc)
 	if err != nil {
@@ -122,7 +189,11 @@ func TestRuleCoverage(t *testing.T) {
 	if !strings.Contains(string(src), "<!-- BEGIN RULE COVERAGE") {
 		t.Fatalf("%s has no <!-- BEGIN RULE COVERAGE --> marker", doc)
 	}
+	if !strings.Contains(string(src), "<!-- BEGIN LIBRARY VERDICTS") {
+		t.Fatalf("%s has no <!-- BEGIN LIBRARY VERDICTS --> marker", doc)
+	}
 	got := replaceBetween(string(src), "<!-- BEGIN RULE COVERAGE", "<!-- END RULE COVERAGE", table)
+	got = replaceBetween(got, "<!-- BEGIN LIBRARY VERDICTS", "<!-- END LIBRARY VERDICTS", verdictTable)
 	if *update {
 		if err := os.WriteFile(doc, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -130,7 +201,7 @@ func TestRuleCoverage(t *testing.T) {
 		return
 	}
 	if got != string(src) {
-		t.Errorf("%s is out of date; the runs give:\n%s\n(run MAILDRILL_RULE_COVERAGE=1 go test ./scenarios/run -run TestRuleCoverage -update)", doc, table)
+		t.Errorf("%s is out of date; the runs give:\n%s\n\n%s\n(run MAILDRILL_RULE_COVERAGE=1 go test ./scenarios/run -run TestRuleCoverage -update)", doc, table, verdictTable)
 	}
 }
 
