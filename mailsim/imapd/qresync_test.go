@@ -23,8 +23,8 @@ func TestResyncSelectSyntax(t *testing.T) {
 		{"a EXAMINE INBOX (qresync (7 3 1:5,9))", true, "1:5,9"},
 		{"a SELECT INBOX (QRESYNC (7 3 1:* (1:3,5 2,4:5,9)))", true, "1:*"},
 		{"a SELECT INBOX (QRESYNC (7 3 1:* (1:3 2:5)))", false, ""}, // 3 and 4 elements
-		{"a SELECT INBOX (QRESYNC (0 3))", false, ""},                // UIDVALIDITY is non-zero
-		{"a SELECT INBOX (QRESYNC (7 0))", false, ""},                // mod-sequences are 1 or more
+		{"a SELECT INBOX (QRESYNC (0 3))", false, ""},               // UIDVALIDITY is non-zero
+		{"a SELECT INBOX (QRESYNC (7 0))", false, ""},               // mod-sequences are 1 or more
 		{"a SELECT INBOX (QRESYNC (7))", false, ""},
 		{"a SELECT INBOX (QRESYNC (7 3 x))", false, ""},
 		{"a SELECT INBOX (QRESYNC (7 3 (1 1)))", false, ""}, // seq-match without known UIDs

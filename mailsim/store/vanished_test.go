@@ -82,4 +82,6 @@ func TestVanishedBounded(t *testing.T) {
 	assert.Equal(t, itoa(uids[len(uids)-1]), got.String())
 }
 
-func itoa(u uint32) string { return imap.UIDSet{imap.UIDRange{Start: imap.UID(u), Stop: imap.UID(u)}}.String() }
+func itoa(u uint32) string {
+	return imap.UIDSet{imap.UIDRange{Start: imap.UID(u), Stop: imap.UID(u)}}.String()
+}
