@@ -39,7 +39,7 @@ type viewChecker struct {
 	// qresync: the session enabled QRESYNC (RFC 7162 §3.2.10): expunges
 	// come as VANISHED, under the same rules as EXPUNGE, never EXPUNGE.
 	qresync bool
-	trail     []string          // the last lines, for failure messages
+	trail   []string // the last lines, for failure messages
 }
 
 func (v *viewChecker) fail(line, format string, args ...any) {
