@@ -135,10 +135,8 @@ func parseUIDSet(s string) (imap.UIDSet, error) {
 				return nil, err
 			}
 		}
-		if lo != 0 && hi != 0 && lo > hi {
-			lo, hi = hi, lo
-		}
-		set = append(set, imap.UIDRange{Start: lo, Stop: hi})
+		// Kept sorted and merged: UIDSet.Contains searches it.
+		set.AddRange(lo, hi)
 	}
 	return set, nil
 }

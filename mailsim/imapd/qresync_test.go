@@ -22,9 +22,10 @@ func TestResyncSelectSyntax(t *testing.T) {
 		{"a SELECT INBOX (QRESYNC (67890007 20050715194045000))", true, ""},
 		{"a EXAMINE INBOX (qresync (7 3 1:5,9))", true, "1:5,9"},
 		{"a SELECT INBOX (QRESYNC (7 3 1:* (1:3,5 2,4:5,9)))", true, "1:*"},
-		{"a SELECT INBOX (QRESYNC (7 3 1:* (1:3 2:5)))", false, ""}, // 3 and 4 elements
-		{"a SELECT INBOX (QRESYNC (0 3))", false, ""},               // UIDVALIDITY is non-zero
-		{"a SELECT INBOX (QRESYNC (7 0))", false, ""},               // mod-sequences are 1 or more
+		{"a SELECT INBOX (QRESYNC (7 3 9,*:5,1:2))", true, "1:2,5:*"}, // sorted: Contains searches it
+		{"a SELECT INBOX (QRESYNC (7 3 1:* (1:3 2:5)))", false, ""},   // 3 and 4 elements
+		{"a SELECT INBOX (QRESYNC (0 3))", false, ""},                 // UIDVALIDITY is non-zero
+		{"a SELECT INBOX (QRESYNC (7 0))", false, ""},                 // mod-sequences are 1 or more
 		{"a SELECT INBOX (QRESYNC (7))", false, ""},
 		{"a SELECT INBOX (QRESYNC (7 3 x))", false, ""},
 		{"a SELECT INBOX (QRESYNC (7 3 (1 1)))", false, ""}, // seq-match without known UIDs
