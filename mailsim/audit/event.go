@@ -119,6 +119,10 @@ type Event struct {
 	// ModSeq is the message's mod-sequence (RFC 7162 CONDSTORE) after a
 	// STORE, or as a FETCH found it; set once the session enabled CONDSTORE.
 	ModSeq uint64 `json:"imap.modseq,omitempty"`
+	// Vanished is how many expunged UIDs a QRESYNC client was told of with
+	// VANISHED (EARLIER), on a SELECT/EXAMINE with QRESYNC or on a UID
+	// FETCH ... (CHANGEDSINCE n VANISHED).
+	Vanished int `json:"imap.vanished,omitempty"`
 
 	SessionCommands int64 `json:"imap.session.commands,omitempty"`
 	SessionFetches  int64 `json:"imap.session.fetches,omitempty"`
@@ -320,6 +324,8 @@ func (e *Event) intField(name string) (int64, bool) {
 		return e.BytesOut, true
 	case "imap.modseq":
 		return int64(e.ModSeq), true
+	case "imap.vanished":
+		return int64(e.Vanished), true
 	case "email.attachments.count":
 		return int64(e.AttachmentCount), true
 	}

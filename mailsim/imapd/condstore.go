@@ -58,6 +58,12 @@ type condRequest struct {
 	unchangedSince *uint64
 	// searchModSeq: SEARCH uses the MODSEQ key.
 	searchModSeq bool
+	// QRESYNC (RFC 7162 §3.2), see qresync.go: enableCondstore and
+	// enableQresync tell which ENABLE named; resync is SELECT/EXAMINE's
+	// QRESYNC parameter; vanished is UID FETCH's VANISHED modifier.
+	enableCondstore, enableQresync bool
+	resync                         *resyncParam
+	vanished                       bool
 }
 
 // condState is what the session left for the responses of the command
@@ -81,6 +87,15 @@ type condState struct {
 	modified string
 	// appendUIDs are the UIDs a MULTIAPPEND added, for its APPENDUID.
 	appendUIDs string
+	// selectExtra: QRESYNC's VANISHED (EARLIER) and FETCH responses,
+	// written before SELECT's tagged OK (each line ending in CRLF).
+	selectExtra string
+	// vanishedSent: the command sent a VANISHED response (not EARLIER),
+	// so its tagged OK carries HIGHESTMODSEQ (RFC 7162 §3.2.10).
+	vanishedSent bool
+	// vanishedUIDs are the UIDs of the EXPUNGE responses about to be
+	// written, in order, sent as VANISHED once QRESYNC is enabled.
+	vanishedUIDs []uint32
 }
 
 type seqModSeq struct {
@@ -108,7 +123,7 @@ func (c *conn) condFor(tag string) *condRequest {
 // condCommand takes the CONDSTORE syntax out of a command's first line.
 // It returns the line to relay and what it took, nil when the command has
 // none (or is not one the shim understands: go-imap then refuses it).
-func condCommand(tag, name string, line []byte) ([]byte, *condRequest) {
+func condCommand(tag, name string, line []byte, qresync bool) ([]byte, *condRequest) {
 	l := bytes.TrimRight(line, "\r\n")
 	if _, _, isLit := clientLiteral(line); isLit {
 		return line, nil
@@ -119,7 +134,11 @@ func condCommand(tag, name string, line []byte) ([]byte, *condRequest) {
 	case "ENABLE":
 		for _, f := range strings.Fields(string(l))[2:] {
 			if strings.EqualFold(f, "CONDSTORE") {
-				req.enable = true
+				req.enable, req.enableCondstore = true, true
+			}
+			if strings.EqualFold(f, "QRESYNC") {
+				// QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+				req.enable, req.enableQresync = true, true
 			}
 		}
 		if !req.enable {
@@ -127,6 +146,11 @@ func condCommand(tag, name string, line []byte) ([]byte, *condRequest) {
 		}
 		return line, req
 	case "SELECT", "EXAMINE":
+		if o, r, ok := resyncSelect(l); ok {
+			req.resync = r
+			out = o
+			break
+		}
 		const p = " (CONDSTORE)"
 		if len(l) <= len(p) || !strings.EqualFold(string(l[len(l)-len(p):]), p) {
 			return line, nil
@@ -187,7 +211,7 @@ func condCommand(tag, name string, line []byte) ([]byte, *condRequest) {
 		}
 		out = string(l[:i]) + strings.Join(keep, " ") + string(l[j:])
 	case "FETCH", "UID FETCH":
-		o, ok := condFetch(req, name, l)
+		o, ok := condFetch(req, name, l, qresync)
 		if !ok {
 			return line, nil
 		}
@@ -228,7 +252,7 @@ func commandArgs(name string, l []byte) (head string, args string, ok bool) {
 }
 
 // condFetch handles FETCH's MODSEQ item and CHANGEDSINCE modifier.
-func condFetch(req *condRequest, name string, l []byte) (string, bool) {
+func condFetch(req *condRequest, name string, l []byte, qresync bool) (string, bool) {
 	head, args, ok := commandArgs(name, l)
 	if !ok {
 		return "", false
@@ -272,8 +296,19 @@ func condFetch(req *condRequest, name string, l []byte) (string, bool) {
 	if mods != "" {
 		m := strings.TrimSpace(mods)
 		f := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(m, "("), ")"))
+		if len(f) == 3 && qresync && name == "UID FETCH" {
+			// (CHANGEDSINCE n VANISHED), either order (RFC 7162 §3.2.6);
+			// VANISHED without CHANGEDSINCE, outside UID FETCH or before
+			// ENABLE QRESYNC is refused (by go-imap, as unknown).
+			switch {
+			case strings.EqualFold(f[2], "VANISHED"):
+				f, req.vanished = f[:2], true
+			case strings.EqualFold(f[0], "VANISHED"):
+				f, req.vanished = f[1:], true
+			}
+		}
 		if !strings.HasPrefix(m, "(") || !strings.HasSuffix(m, ")") || len(f) != 2 || !strings.EqualFold(f[0], "CHANGEDSINCE") {
-			return "", false // VANISHED (QRESYNC) and the unknown: refused by go-imap
+			return "", false // the unknown: refused by go-imap
 		}
 		n, err := strconv.ParseUint(f[1], 10, 63)
 		if err != nil || n == 0 {
@@ -489,6 +524,9 @@ func condSearchCriteria(c *imap.SearchCriteria) {
 // condRewrite adds CONDSTORE's parts to a response line. It returns the
 // line to write.
 func (c *conn) condRewrite(l []byte) []byte {
+	if v, ok := c.vanishedRewrite(l); ok {
+		return v
+	}
 	// "* n FETCH (" gets "MODSEQ (m)" when the session said so.
 	if bytes.HasPrefix(l, []byte("* ")) {
 		rest := l[2:]
@@ -528,12 +566,22 @@ func (c *conn) condRewrite(l []byte) []byte {
 		}
 		switch {
 		case req.enable && bytes.HasPrefix(l, []byte("* ENABLED")):
-			out := string(l) + " CONDSTORE\r\n"
+			out := string(l)
+			if req.enableCondstore {
+				out += " CONDSTORE"
+			}
+			if req.enableQresync {
+				out += " QRESYNC"
+			}
+			out += "\r\n"
 			if s := c.sess.Load(); s != nil {
 				if !s.condstore && s.mb != nil {
 					out = "* OK [HIGHESTMODSEQ " + strconv.FormatUint(s.mb.HighestModSeq(), 10) + "] Highest\r\n" + out
 				}
 				s.enableCondstore()
+				if req.enableQresync {
+					s.enableQresync()
+				}
 			}
 			return []byte(strings.TrimSuffix(out, "\r\n"))
 		case req.status && bytes.HasPrefix(l, []byte("* STATUS ")) && bytes.HasSuffix(l, []byte(")")):
@@ -583,12 +631,19 @@ func (c *conn) condRewrite(l []byte) []byte {
 	if c.currentTag() == string(tag) && bytes.HasPrefix(l[len(tag):], []byte(" OK")) {
 		switch {
 		case c.cs.selectHighest != 0:
-			out = []byte("* OK [HIGHESTMODSEQ " + strconv.FormatUint(c.cs.selectHighest, 10) + "] Highest\r\n" + string(l))
+			out = []byte("* OK [HIGHESTMODSEQ " + strconv.FormatUint(c.cs.selectHighest, 10) + "] Highest\r\n" + c.cs.selectExtra + string(l))
 		case c.cs.modified != "":
 			out = []byte(string(tag) + " OK [MODIFIED " + c.cs.modified + "] Conditional STORE failed")
+		case c.cs.vanishedSent && !bytes.HasPrefix(l[len(tag):], []byte(" OK [")):
+			if s := c.sess.Load(); s != nil && s.view != nil {
+				out = []byte(string(tag) + " OK [HIGHESTMODSEQ " + strconv.FormatUint(s.view.PolledModSeq(), 10) + "]" + string(l[len(tag)+len(" OK"):]))
+			}
 		}
 	}
 	c.cs.modseqs = c.cs.modseqs[:0]
+	c.cs.vanishedUIDs = c.cs.vanishedUIDs[:0]
+	c.cs.vanishedSent = false
+	c.cs.selectExtra = ""
 	c.cs.listHighest = nil
 	c.cs.selectHighest, c.cs.statusHighest, c.cs.searchHighest, c.cs.modified, c.cs.appendUIDs = 0, 0, 0, "", ""
 	return out

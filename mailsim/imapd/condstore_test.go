@@ -61,7 +61,7 @@ func TestCondCommand(t *testing.T) {
 	for _, c := range cases {
 		tag, name, _, _ := splitCommand([]byte(c.line + "\r\n"))
 		require.Equal(t, c.name, name)
-		got, req := condCommand(tag, name, []byte(c.line+"\r\n"))
+		got, req := condCommand(tag, name, []byte(c.line+"\r\n"), false)
 		if c.want == "" {
 			assert.Nil(t, req, c.line)
 			assert.Equal(t, c.line+"\r\n", string(got), c.line)

@@ -36,6 +36,11 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 			items, seqs = kept, keptSeqs
 			itemsDesc += fmt.Sprintf(" (CHANGEDSINCE %d)", *req.changedSince)
+			if req.vanished {
+				if err := s.fetchVanished(numSet, *req.changedSince); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	s.conn.expectBinary(0, true)

@@ -36,7 +36,10 @@ type viewChecker struct {
 	// MODSEQ, and a message's MODSEQ never goes down (§3.1.1).
 	condstore bool
 	modseqs   map[string]uint64 // by UID
-	trail     []string          // the last lines, for failure messages
+	// qresync: the session enabled QRESYNC (RFC 7162 §3.2.10): expunges
+	// come as VANISHED, under the same rules as EXPUNGE, never EXPUNGE.
+	qresync bool
+	trail   []string // the last lines, for failure messages
 }
 
 func (v *viewChecker) fail(line, format string, args ...any) {
@@ -79,6 +82,31 @@ func (v *viewChecker) untagged(line string) {
 		}
 		return
 	}
+	if up == "VANISHED" {
+		if len(f) > 2 && strings.EqualFold(f[2], "(EARLIER)") {
+			return // about the client's cache, not its view
+		}
+		if !v.qresync {
+			v.fail(line, "VANISHED without ENABLE QRESYNC")
+		}
+		switch v.cmd {
+		case "FETCH", "STORE", "SEARCH":
+			v.fail(line, "VANISHED sent during %s (RFC 7162 §3.2.10, RFC 9051 §7.5.1)", v.cmd)
+		}
+		set, err := parseUIDSet(f[len(f)-1])
+		n, ok := setSize(set)
+		if err != nil || !ok {
+			v.fail(line, "bad UID set")
+			return
+		}
+		if uint64(v.exists) < n {
+			v.fail(line, "VANISHED of %d messages, the client knows of %d", n, v.exists)
+			v.exists = 0
+			return
+		}
+		v.exists -= uint32(n)
+		return
+	}
 	if up == "SEARCH" {
 		for _, n := range f[2:] {
 			x, err := strconv.ParseUint(n, 10, 32)
@@ -103,6 +131,9 @@ func (v *viewChecker) untagged(line string) {
 		}
 		v.exists = num
 	case "EXPUNGE":
+		if v.qresync {
+			v.fail(line, "EXPUNGE after ENABLE QRESYNC (RFC 7162 §3.2.10: VANISHED)")
+		}
 		switch v.cmd {
 		case "FETCH", "STORE", "SEARCH":
 			v.fail(line, "EXPUNGE sent during %s (RFC 9051 §7.5.1)", v.cmd)
@@ -235,20 +266,23 @@ func (sc *stressClient) selectInbox() error {
 // of the mailbox (RFC 9051 §7.5.1, §7.3.1, §7.3.2, §7.4.1; RFC 3501 §7.2.6
 // for FLAGS). Bounded by a number of commands, not a duration.
 func TestSequenceNumberDiscipline(t *testing.T) {
-	t.Run("IMAP4rev1", func(t *testing.T) { sequenceDiscipline(t, false) })
+	t.Run("IMAP4rev1", func(t *testing.T) { sequenceDiscipline(t, false, false) })
 	// Half the sessions with CONDSTORE: MODSEQ goes with the right
 	// message in every FETCH, solicited or not, and never goes down.
-	t.Run("CONDSTORE", func(t *testing.T) { sequenceDiscipline(t, true) })
+	t.Run("CONDSTORE", func(t *testing.T) { sequenceDiscipline(t, true, false) })
+	// Half the sessions with QRESYNC: VANISHED in place of EXPUNGE, under
+	// the same rules.
+	t.Run("QRESYNC", func(t *testing.T) { sequenceDiscipline(t, true, true) })
 }
 
-func sequenceDiscipline(t *testing.T, condstore bool) {
+func sequenceDiscipline(t *testing.T, condstore, qresync bool) {
 	ts := startConnServer(t, connServerOpts{})
 	const workers, steps = 8, 400
 	var wg sync.WaitGroup
 	checkers := make([]*viewChecker, workers)
 	errs := make([]error, workers)
 	for w := range workers {
-		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w), condstore: condstore && w%2 == 0}
+		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w), condstore: condstore && w%2 == 0, qresync: qresync && w%2 == 0}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -280,6 +314,11 @@ func stressSession(addr string, w, steps int, v *viewChecker) error {
 	user := "agent@interieur.test"
 	if _, err := sc.cmd("LOGIN", user+" secret-agent", ""); err != nil {
 		return err
+	}
+	if v.qresync {
+		if _, err := sc.cmd("ENABLE", "QRESYNC", ""); err != nil {
+			return err
+		}
 	}
 	if err := sc.selectInbox(); err != nil {
 		return err

@@ -47,6 +47,8 @@ type session struct {
 	// condstore: the client enabled CONDSTORE (RFC 7162 §3.1), by ENABLE
 	// or by a command that uses it.
 	condstore bool
+	// qresync: the client enabled QRESYNC (RFC 7162 §3.2).
+	qresync bool
 
 	ic *imapserver.Conn // for the capabilities the client enabled
 
@@ -352,14 +354,27 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	// The view starts from the mailbox as it is when it opens: what the
 	// client is told here is exactly what later updates build on.
-	s.cond() // SELECT/EXAMINE (CONDSTORE) enables it
-	view, st := mb.Open(readOnly)
+	req := s.cond() // SELECT/EXAMINE (CONDSTORE) enables it
+	var view *store.View
+	var st store.Stats
+	vanished, fetched := 0, 0
+	if req != nil && req.resync != nil {
+		view, st, vanished, fetched, err = s.openResync(mb, readOnly, req.resync)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		view, st = mb.Open(readOnly)
+	}
 	s.mb, s.mbName, s.mbOwner, s.readOnly = mb, name, owner, readOnly
 	s.info.setSelected(name, owner)
 	s.view = view
 	s.lastRes = nil
 	if s.condstore {
 		s.enableCondstore()
+	}
+	if s.qresync {
+		s.enableQresync()
 	}
 	if s.condstore || mb.ModSeqTracked() {
 		// RFC 7162 §3.1.2.1, sent like Dovecot: by a session that enabled
@@ -369,7 +384,13 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		s.conn.cs.mu.Unlock()
 	}
 
-	s.emit(s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}, name, owner))
+	ev := audit.Event{Action: action, Outcome: audit.Success, Command: cmd, ReadOnly: audit.Bool(readOnly), MessageSize: 0}
+	if req != nil && req.resync != nil {
+		// QRESYNC: the client's mod-sequence, what it was told vanished,
+		// and how many messages it was told changed.
+		ev.ModSeq, ev.Vanished, ev.SearchHits = req.resync.modSeq, vanished, audit.Int(fetched)
+	}
+	s.emit(s.mailboxEvent(ev, name, owner))
 	var perm []imap.Flag
 	if !readOnly {
 		perm = append(append(perm, st.Flags...), imap.FlagWildcard)

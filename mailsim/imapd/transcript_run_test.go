@@ -82,7 +82,12 @@ type tsession struct {
 	c  net.Conn
 	rr *respReader
 	w  *bufio.Writer
+	// uv is the last UIDVALIDITY the session was sent, which "$UV" in a
+	// command stands for (QRESYNC's SELECT parameter).
+	uv string
 }
+
+var uidValidityCode = regexp.MustCompile(`\[UIDVALIDITY ([0-9]+)\]`)
 
 func (ts *tsession) send(s string) error {
 	ts.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
@@ -168,7 +173,7 @@ func (s *tsession) exchange(tr *transcript, cmd string) ([]string, error) {
 	// when the command names UID.
 	keepUID := uidWord.MatchString(cmd)
 	var got []string
-	rest := cmd
+	rest := strings.ReplaceAll(cmd, "$UV", s.uv)
 	for {
 		loc := msgRef.FindStringSubmatchIndex(rest)
 		if loc == nil {
@@ -201,6 +206,9 @@ func (s *tsession) exchange(tr *transcript, cmd string) ([]string, error) {
 		l, err := s.read()
 		if err != nil {
 			return got, err
+		}
+		if m := uidValidityCode.FindStringSubmatch(l); m != nil {
+			s.uv = m[1]
 		}
 		got = append(got, normalise(l, keepUID))
 		if strings.HasPrefix(l, tag+" ") {

@@ -147,6 +147,7 @@ type conn struct {
 	condReq atomic.Pointer[condRequest] // CONDSTORE syntax taken out of the command relayed
 	cs      condState                   // CONDSTORE parts of the responses, left by the session
 	sess    atomic.Pointer[session]
+	qresync atomic.Bool // the client enabled QRESYNC (read by the shim)
 	// appendMore tells the session's Append whether another message
 	// follows the one it just read (MULTIAPPEND); swallowTag is the tag
 	// of a server APPEND whose answer the client must not see (all but

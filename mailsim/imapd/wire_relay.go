@@ -294,7 +294,12 @@ func (c *conn) relayCommand() error {
 	}
 	var creq *condRequest
 	if isCmd && c.info.Authenticated() {
-		line, creq = condCommand(tag, name, line)
+		line, creq = condCommand(tag, name, line, c.qresync.Load())
+		if creq != nil && creq.resync != nil && !c.qresync.Load() {
+			// RFC 7162 §3.2.5: the QRESYNC parameter before ENABLE QRESYNC.
+			c.srv.auditRefusal(c.info, name, "qresync_not_enabled")
+			return c.writeClient(tag + " BAD [CLIENTBUG] QRESYNC not enabled\r\n")
+		}
 	}
 	c.condReq.Store(creq)
 	if isCmd {

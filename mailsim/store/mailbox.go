@@ -49,6 +49,11 @@ type Mailbox struct {
 	// every SELECT and EXAMINE reports HIGHESTMODSEQ (as Dovecot does once
 	// a mailbox's index tracks mod-sequences).
 	modseqTracked bool
+	// vanished are the UIDs expunged, with the mod-sequence of their
+	// EXPUNGE, oldest first (at most MaxVanished); vanishedFloor is the
+	// highest mod-sequence of those forgotten (QRESYNC, RFC 7162 §3.2).
+	vanished      []vanishedUID
+	vanishedFloor uint64
 	// recentFrom: messages from this UID on were seen by no session yet
 	// (they are \Recent for the next to see them, RFC 3501 §2.3.2).
 	recentFrom uint32
@@ -549,6 +554,8 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 	mb.undenseLocked()
 	mb.highest++ // an EXPUNGE is a change too (RFC 7162 §3.2.10 counts on it)
 	var out []Expunged
+	var gone []uint32
+	defer func() { mb.rememberVanishedLocked(gone, mb.highest) }()
 	// Remove from the highest sequence number down, so numbers of the
 	// remaining messages stay valid while the responses are queued.
 	for i := len(uids) - 1; i >= 0; i-- {
@@ -567,6 +574,7 @@ func (mb *Mailbox) removeLocked(uids []uint32) []Expunged {
 		}
 		mb.queueLocked(update{kind: updExpunge, n: seq, uid: uid}, nil)
 		out = append(out, Expunged{UID: uid, Seq: seq, Msg: it})
+		gone = append(gone, uid)
 	}
 	return out
 }

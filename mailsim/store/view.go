@@ -75,7 +75,23 @@ type View struct {
 	// onModSeq, when set, is told the mod-sequence of every FETCH that
 	// Poll writes, just before it is written (CONDSTORE, RFC 7162 §3.1.4).
 	onModSeq func(seq uint32, modseq uint64)
+	// onExpunge, when set, is told the UID of every EXPUNGE that Poll
+	// writes, just before it is written (QRESYNC's VANISHED, RFC 7162
+	// §3.2.10).
+	onExpunge func(uid uint32)
+	// polled is HIGHESTMODSEQ when Poll last took the queue: every change
+	// up to it has been sent.
+	polled uint64
 }
+
+// PolledModSeq returns the mailbox's HIGHESTMODSEQ as of the last Poll (or
+// Open): the client has been sent every change up to it.
+func (v *View) PolledModSeq() uint64 { return v.polled }
+
+// OnExpunge sets the function Poll calls with the UID of each EXPUNGE it
+// sends, before sending it; nil stops. Called from the session's
+// goroutine, like Poll.
+func (v *View) OnExpunge(f func(uid uint32)) { v.onExpunge = f }
 
 // OnModSeq sets the function Poll calls with the sequence number and
 // mod-sequence of each flag change it sends, before sending it; nil stops.
@@ -89,8 +105,12 @@ func (v *View) OnModSeq(f func(seq uint32, modseq uint64)) { v.onModSeq = f }
 func (mb *Mailbox) Open(readOnly bool) (*View, Stats) {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	return mb.openLocked(readOnly)
+}
+
+func (mb *Mailbox) openLocked(readOnly bool) (*View, Stats) {
 	n := mb.countLocked()
-	v := &View{mb: mb, readOnly: readOnly, count: n, told: len(mb.keywords), recent: map[uint32]bool{}}
+	v := &View{mb: mb, readOnly: readOnly, count: n, told: len(mb.keywords), recent: map[uint32]bool{}, polled: mb.highest}
 	st := Stats{Messages: n, UIDNext: mb.uidNext, UIDValidity: mb.uidValidity, Flags: mb.flagsLocked(), HighestModSeq: mb.highest}
 	for seq := n; seq >= 1; seq-- {
 		uid := mb.uidAtLocked(seq)
@@ -227,6 +247,7 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	v.queue = slices.Delete(v.queue, 0, take)
 	if len(v.queue) == 0 {
 		v.queue = nil
+		v.polled = mb.highest
 	}
 	recentAfter := make([]uint32, len(updates))
 	var flags []imap.Flag
@@ -299,6 +320,9 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 				err = w.WriteNumRecent(recentAfter[i])
 			}
 		case updExpunge:
+			if v.onExpunge != nil {
+				v.onExpunge(u.uid)
+			}
 			err = w.WriteExpunge(u.n)
 			if err == nil && rev1 && u.added == 1 {
 				err = w.WriteNumRecent(recentAfter[i])
