@@ -225,12 +225,13 @@ func (c *Conn) Seed(ctx context.Context, runID string, msgs map[string][]SeedMes
 			return added, skipped, err
 		}
 		for _, m := range msgs[addr] {
-			if !slices.ContainsFunc(boxes, func(b string) bool { return strings.EqualFold(b, m.Mailbox) }) {
+			i := slices.IndexFunc(boxes, func(b string) bool { return sameMailbox(b, m.Mailbox) })
+			if i < 0 {
 				skipped++
 				continue
 			}
 			raw := append([]byte(RunHeader+": "+runID+"\r\n"), crlf(m.Raw)...)
-			cmd := cl.Append(m.Mailbox, int64(len(raw)), &imap.AppendOptions{Flags: m.Flags})
+			cmd := cl.Append(boxes[i], int64(len(raw)), &imap.AppendOptions{Flags: m.Flags})
 			if _, err := cmd.Write(raw); err != nil {
 				cl.Close()
 				return added, skipped, fmt.Errorf("seed %s %s: %w", addr, m.Mailbox, err)
@@ -249,6 +250,13 @@ func (c *Conn) Seed(ctx context.Context, runID string, msgs map[string][]SeedMes
 		cl.Close()
 	}
 	return added, skipped, nil
+}
+
+// sameMailbox compares mailbox names whatever the hierarchy delimiter
+// ("Archive/2024", "Archive.2024"); INBOX in any case.
+func sameMailbox(a, b string) bool {
+	norm := func(s string) string { return strings.ReplaceAll(s, ".", "/") }
+	return strings.EqualFold(a, "INBOX") && strings.EqualFold(b, "INBOX") || norm(a) == norm(b)
 }
 
 // crlf makes line ends CRLF, as IMAP wants them.
