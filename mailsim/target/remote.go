@@ -60,25 +60,26 @@ const barrierPrefix = "maildrill-barrier-"
 // arrival.
 type remoteTarget struct {
 	base
-	f        *remote.File
-	spec     RemoteSpec
-	runID    string
-	imapAddr string // the resolved IMAP address
-	conn     *remote.Conn
-	in       *ingest.Ingester
-	note     func(string)
-	sync     func(context.Context, time.Time) error
-	seeded   bool
-	marker   atomic.Uint64 // highest barrier number seen in the log
-	seq      atomic.Uint64
-	passed   atomic.Uint64
-	timeouts atomic.Uint64
-	noLogs   bool
-	pubMu    sync.Mutex
-	pubErr   error
-	once     sync.Once
-	closeErr error
-	ep       remoteEndpoints
+	f         *remote.File
+	spec      RemoteSpec
+	runID     string
+	imapAddr  string // the resolved IMAP address
+	conn      *remote.Conn
+	in        *ingest.Ingester
+	note      func(string)
+	sync      func(context.Context, time.Time) error
+	seeded    bool
+	marker    atomic.Uint64 // highest barrier number seen in the log
+	imapMarks atomic.Bool   // barriers by IMAP LOGIN (submission logs no refusal)
+	seq       atomic.Uint64
+	passed    atomic.Uint64
+	timeouts  atomic.Uint64
+	noLogs    bool
+	pubMu     sync.Mutex
+	pubErr    error
+	once      sync.Once
+	closeErr  error
+	ep        remoteEndpoints
 }
 
 // remoteEndpoints are the resolved endpoints with their TLS modes.
@@ -167,8 +168,15 @@ func startRemote(ctx context.Context, spec Spec) (_ *remoteTarget, err error) {
 			spec.Note("following the server's log " + f.Logs.File)
 		}
 		if virtual {
-			// The first barrier proves the log reaches maildrill at all.
-			if err := t.barrier(ctx, 30*time.Second); err != nil {
+			// The first barrier proves the log reaches maildrill at all,
+			// and finds how to leave a marker in it.
+			err := t.barrier(ctx, 15*time.Second)
+			if err != nil && ctx.Err() == nil {
+				spec.Note(fmt.Sprintf("log barrier on submission: %v; trying IMAP (each barrier then waits for the server's failed-login delay)", err))
+				t.imapMarks.Store(true)
+				err = t.barrier(ctx, 30*time.Second)
+			}
+			if err != nil {
 				return nil, fmt.Errorf("the server's log does not reach maildrill (%s:%d logs:): a test login as %s… was sent to %s but its log line never arrived within 30 s: check the forwarding (docs/remote.md), or run on a scaled clock (--speed): %w",
 					f.Path, f.Logs.Line, barrierPrefix, t.imapAddr, err)
 			}
@@ -238,8 +246,88 @@ func (t *remoteTarget) barrier(ctx context.Context, timeout time.Duration) error
 	}
 }
 
-// mark sends a barrier's login attempt and hangs up before the answer.
+// mark leaves a marker in the server's log: by default on submission,
+// MAIL FROM and RCPT TO an address named after the barrier, without
+// authentication — every submission service refuses to relay for an
+// unauthenticated client and Postfix logs the refusal at once ("NOQUEUE:
+// reject: RCPT from ... from=<maildrill-barrier-...>"), and nothing is
+// queued. When the server does not log that refusal (t.imapMarks, found
+// by the first barrier), an IMAP LOGIN as the barrier's name, hung up on
+// before the answer: Dovecot logs it once its failed-authentication delay
+// (2 s by default) has passed.
 func (t *remoteTarget) mark(ctx context.Context, n uint64) error {
+	name := fmt.Sprintf("%s%s-%d", barrierPrefix, t.runID, n)
+	if t.imapMarks.Load() {
+		return t.markIMAP(ctx, name)
+	}
+	return t.markSMTP(ctx, name)
+}
+
+func (t *remoteTarget) markSMTP(ctx context.Context, name string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", t.ep.submission)
+	if err != nil {
+		return fmt.Errorf("remote: log barrier: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	var c net.Conn = conn
+	if t.ep.subTLS == remote.TLSImplicit {
+		c = tls.Client(conn, t.tls)
+	}
+	br := bufio.NewReader(c)
+	reply := func() (string, error) {
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return "", err
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return l, nil
+			}
+		}
+	}
+	cmd := func(format string, args ...any) (string, error) {
+		if _, err := fmt.Fprintf(c, format+"\r\n", args...); err != nil {
+			return "", err
+		}
+		return reply()
+	}
+	if _, err := reply(); err != nil {
+		return fmt.Errorf("remote: log barrier: no greeting: %w", err)
+	}
+	if _, err := cmd("EHLO %s", name); err != nil {
+		return fmt.Errorf("remote: log barrier: %w", err)
+	}
+	if t.ep.subTLS == remote.TLSStartTLS {
+		if r, err := cmd("STARTTLS"); err != nil || !strings.HasPrefix(r, "220") {
+			return fmt.Errorf("remote: log barrier: STARTTLS: %q %v", r, err)
+		}
+		c = tls.Client(conn, t.tls)
+		br = bufio.NewReader(c)
+		if _, err := cmd("EHLO %s", name); err != nil {
+			return fmt.Errorf("remote: log barrier: %w", err)
+		}
+	}
+	if _, err := cmd("MAIL FROM:<%s@invalid>", name); err != nil {
+		return fmt.Errorf("remote: log barrier: %w", err)
+	}
+	r, err := cmd("RCPT TO:<%s@invalid>", name)
+	if err != nil {
+		return fmt.Errorf("remote: log barrier: %w", err)
+	}
+	if strings.HasPrefix(r, "2") {
+		cmd("RSET")
+		cmd("QUIT")
+		return fmt.Errorf("remote: log barrier: the submission service accepted an unauthenticated recipient (%q): an open relay logs no refusal", strings.TrimSpace(r))
+	}
+	cmd("QUIT")
+	return nil
+}
+
+func (t *remoteTarget) markIMAP(ctx context.Context, name string) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", t.imapAddr)
 	if err != nil {
@@ -281,7 +369,7 @@ func (t *remoteTarget) mark(ctx context.Context, n uint64) error {
 	}
 	// A login attempt with no chance; hung up on at once, so the
 	// server's delay after a failed authentication costs nothing.
-	if _, err := fmt.Fprintf(c, "b LOGIN %s%s-%d x\r\n", barrierPrefix, t.runID, n); err != nil {
+	if _, err := fmt.Fprintf(c, "b LOGIN %s x\r\n", name); err != nil {
 		return fmt.Errorf("remote: log barrier: %w", err)
 	}
 	return nil
