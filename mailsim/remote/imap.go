@@ -104,7 +104,8 @@ type CleanupCount struct {
 	Removed          int
 }
 
-// Cleanup removes, in every mailbox of every account, the messages
+// Cleanup removes, in every mailbox every account with a password sees
+// (its own, and the delegated and shared ones its LIST shows), the messages
 // whose RunHeader is runID (SEARCH HEADER, STORE \Deleted, UID EXPUNGE
 // when the server has UIDPLUS, else EXPUNGE). It goes on past an
 // account it cannot reach and returns every error.
@@ -116,6 +117,9 @@ func (c *Conn) Cleanup(ctx context.Context, runID string) ([]CleanupCount, error
 	var errs []error
 	for i := range c.f.Accounts {
 		acc := &c.f.Accounts[i]
+		if acc.Password == "" {
+			continue // a shared mailbox: its delegates' sessions reach it
+		}
 		n, err := c.cleanupAccount(ctx, acc, runID)
 		out = append(out, n...)
 		if err != nil {
@@ -275,6 +279,9 @@ func (c *Conn) Snapshot(ctx context.Context) (Snapshot, error) {
 	out := Snapshot{}
 	for i := range c.f.Accounts {
 		acc := &c.f.Accounts[i]
+		if acc.Password == "" {
+			continue // a shared mailbox: seen through its delegates
+		}
 		cl, err := c.Login(ctx, acc)
 		if err != nil {
 			return nil, err

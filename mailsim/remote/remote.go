@@ -62,7 +62,8 @@ type Account struct {
 	Role       string `yaml:"role" json:"role,omitempty"`
 	Name       string `yaml:"name" json:"name,omitempty"`
 	Department string `yaml:"department" json:"department,omitempty"`
-	// Kind is person (default) or shared (a team mailbox).
+	// Kind is person (default) or shared (a team mailbox, reached through
+	// its delegates; its password may be left out).
 	Kind string `yaml:"kind" json:"kind,omitempty"`
 	// Delegates are the addresses that may open this mailbox (delegated
 	// or shared access that the server grants).
@@ -292,11 +293,11 @@ func (c *checker) check(f *File) {
 			c.errf(at+".address", "accounts[%d]: %s is also accounts[%d]", i, a.Address, prev)
 		}
 		seen[a.Address] = i
-		if a.Password == "" {
-			c.errf(at, "accounts[%d] (%s): password missing", i, a.Address)
-		}
 		if a.Kind == "" {
 			a.Kind = "person"
+		}
+		if a.Password == "" && a.Kind == "person" {
+			c.errf(at, "accounts[%d] (%s): password missing (only a shared mailbox, reached through its delegates, has none)", i, a.Address)
 		}
 		switch a.Kind {
 		case "person":

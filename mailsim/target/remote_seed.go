@@ -92,7 +92,7 @@ func pairAccounts(f *remote.File, accs []account.Account) map[string]string {
 	used := map[string]bool{}
 	out := map[string]string{}
 	for _, a := range f.Accounts {
-		if a.Role == "" {
+		if a.Role == "" || a.Password == "" {
 			continue
 		}
 		for _, o := range accs {
@@ -103,8 +103,8 @@ func pairAccounts(f *remote.File, accs []account.Account) map[string]string {
 		}
 	}
 	for _, a := range f.Accounts {
-		if _, ok := out[a.Address]; ok {
-			continue
+		if _, ok := out[a.Address]; ok || a.Password == "" {
+			continue // paired, or a shared mailbox without a login
 		}
 		for _, o := range accs {
 			if o.Kind == a.Kind && !used[o.Address] {
