@@ -26,12 +26,17 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
 // Account is a test account of the server.
 type Account struct {
 	Address, Password string
+	// Shared: a team mailbox (no login), in the Shared/ namespace.
+	Shared bool
+	// Delegates may open the mailbox (Users/<local>/ or Shared/<local>/).
+	Delegates []string
 	// Folders are created (besides INBOX) before the server starts.
 	Folders []string
 }
@@ -126,20 +131,44 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, err
 	}
 	os.Chmod(s.LogPath, 0o666)
-	// Mail: Maildirs owned by the mail user.
-	var pw strings.Builder
+	// Mail: Maildirs owned by the mail user; people in mail/users, team
+	// mailboxes in mail/shared; ACL files where there are delegates.
+	var pw, ud, dict strings.Builder
 	for _, a := range o.Accounts {
-		fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
-		md := filepath.Join(dir, "mail", a.Address, "Maildir")
+		kind := "users"
+		if a.Shared {
+			kind = "shared"
+		} else {
+			fmt.Fprintf(&pw, "%s:{PLAIN}%s\n", a.Address, a.Password)
+		}
+		fmt.Fprintf(&ud, "%s:::::%s::\n", a.Address, filepath.Join(dir, "mail", kind, a.Address))
+		md := filepath.Join(dir, "mail", kind, a.Address, "Maildir")
 		for _, sub := range append([]string{""}, dotted(a.Folders)...) {
 			for _, c := range []string{"cur", "new", "tmp"} {
 				if err := os.MkdirAll(filepath.Join(md, sub, c), 0o700); err != nil {
 					return nil, err
 				}
 			}
+			if len(a.Delegates) > 0 {
+				acl := "owner lrwstipekxa\n"
+				for _, d := range a.Delegates {
+					acl += "user=" + d + " lrwstipekx\n"
+				}
+				if err := os.WriteFile(filepath.Join(md, sub, "dovecot-acl"), []byte(acl), 0o644); err != nil {
+					return nil, err
+				}
+			}
+		}
+		for _, d := range a.Delegates {
+			fmt.Fprintf(&dict, "shared/shared-boxes/user/%s/%s\n1\n", d, a.Address)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "dovecot", "passwd"), []byte(pw.String()), 0o644); err != nil {
+	for name, text := range map[string]string{"passwd": pw.String(), "users": ud.String()} {
+		if err := os.WriteFile(filepath.Join(dir, "dovecot", name), []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mail", "shared-mailboxes.db"), []byte(dict.String()), 0o644); err != nil {
 		return nil, err
 	}
 	if err := chown(filepath.Join(dir, "mail"), "nobody"); err != nil {
@@ -159,17 +188,47 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 log_path = %[3]s
-mail_location = maildir:%[1]s/mail/%%u/Maildir
+mail_location = maildir:~/Maildir
+mail_uid = nobody
+mail_gid = %[7]s
 first_valid_uid = 1
 mail_max_userip_connections = 200
-login_trusted_networks =
 passdb {
   driver = passwd-file
   args = scheme=PLAIN username_format=%%u %[1]s/dovecot/passwd
 }
 userdb {
-  driver = static
-  args = uid=nobody gid=%[7]s home=%[1]s/mail/%%u
+  driver = passwd-file
+  args = username_format=%%u %[1]s/dovecot/users
+}
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+mail_shared_explicit_inbox = yes
+namespace users {
+  type = shared
+  separator = /
+  prefix = Users/%%%%n/
+  location = maildir:%[1]s/mail/users/%%%%u/Maildir
+  subscriptions = no
+  list = children
+}
+namespace shared {
+  type = shared
+  separator = /
+  prefix = Shared/%%%%n/
+  location = maildir:%[1]s/mail/shared/%%%%u/Maildir
+  subscriptions = no
+  list = children
+}
+mail_plugins = $mail_plugins acl
+protocol imap {
+  mail_plugins = $mail_plugins imap_acl
+}
+plugin {
+  acl = vfile
+  acl_shared_dict = file:%[1]s/mail/shared-mailboxes.db
 }
 service imap-login {
   inet_listener imap {
@@ -398,3 +457,15 @@ func (s *Server) Close() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Gate skips unless MAILDRILL_DOVECOT=1 and the server can start.
+func Gate(t testing.TB) {
+	t.Helper()
+	if os.Getenv("MAILDRILL_DOVECOT") != "1" {
+		t.Skip("set MAILDRILL_DOVECOT=1 to start Dovecot, Postfix and rsyslog on loopback")
+	}
+	if why := Available(); why != "" {
+		t.Skip(why)
+	}
+}
+

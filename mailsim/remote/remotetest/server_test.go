@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,17 +16,6 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/ingest"
 )
-
-// Gate skips unless MAILDRILL_DOVECOT=1 and the server can start.
-func Gate(t testing.TB) {
-	t.Helper()
-	if os.Getenv("MAILDRILL_DOVECOT") != "1" {
-		t.Skip("set MAILDRILL_DOVECOT=1 to start Dovecot, Postfix and rsyslog on loopback")
-	}
-	if why := Available(); why != "" {
-		t.Skip(why)
-	}
-}
 
 // TestServer: the stand-in server takes logins and mail, and its log
 // reaches an ingester through rsyslog as audit events.
