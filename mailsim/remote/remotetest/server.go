@@ -468,4 +468,3 @@ func Gate(t testing.TB) {
 		t.Skip(why)
 	}
 }
-
