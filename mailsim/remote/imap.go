@@ -21,14 +21,11 @@ import (
 const RunHeader = "X-Maildrill-Run"
 
 // ClientTLS is the TLS configuration the remote file asks for: its CA,
-// the system's, or no check with insecure: true; ServerName is the
-// endpoint's host name (the run dials the resolved address).
+// the system's, or no check with insecure: true; the certificate must
+// name the endpoint's host as the file writes it (a name, or an IP), not
+// the address the run resolved it to and dials.
 func (f *File) ClientTLS(host string) *tls.Config {
-	c := &tls.Config{RootCAs: f.CAPool, InsecureSkipVerify: f.Insecure, MinVersion: tls.VersionTLS12}
-	if net.ParseIP(host) == nil {
-		c.ServerName = host
-	}
-	return c
+	return &tls.Config{RootCAs: f.CAPool, InsecureSkipVerify: f.Insecure, MinVersion: tls.VersionTLS12, ServerName: host}
 }
 
 // Conn reaches the remote server's IMAP endpoint for maintenance

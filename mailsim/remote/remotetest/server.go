@@ -28,6 +28,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/maildrill/maildrill/mailsim/certs"
 )
 
 // Account is a test account of the server.
@@ -49,12 +51,17 @@ type Options struct {
 	// SyslogPort is where rsyslog forwards the mail log (TCP on
 	// 127.0.0.1): the remote file's logs: syslog port.
 	SyslogPort int
+	// TLS: STARTTLS on IMAP and submission, with a certificate for
+	// 127.0.0.1 and localhost signed by a CA of the test (Server.CAFile).
+	TLS bool
 }
 
 // Server is a running Dovecot + Postfix + rsyslog.
 type Server struct {
 	IMAPAddr, SubmissionAddr string
 	LogPath                  string
+	// CAFile signs the servers' certificate (Options.TLS).
+	CAFile string
 	dir                      string
 	procs                    []*proc
 	postfixConf              string
@@ -264,6 +271,17 @@ protocol lmtp {
   postmaster_address = postmaster@%[6]s
 }
 `, dir, ports[0], s.LogPath, ports[2], ports[3], o.Domain, mailGroup)
+	tlsMain, tlsSub := "", "  -o smtpd_tls_security_level=none\n"
+	if o.TLS {
+		b, err := certs.Generate(filepath.Join(dir, "tls"), []string{"localhost", "127.0.0.1"}, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		s.CAFile = b.CAFile
+		dconf = strings.Replace(dconf, "ssl = no\n", fmt.Sprintf("ssl = yes\nssl_cert = <%s\nssl_key = <%s\n", b.CertFile, b.KeyFile), 1)
+		tlsMain = fmt.Sprintf("smtpd_tls_security_level = may\nsmtpd_tls_cert_file = %s\nsmtpd_tls_key_file = %s\n", b.CertFile, b.KeyFile)
+		tlsSub = "  -o smtpd_tls_security_level=may\n"
+	}
 	dconfPath := filepath.Join(dir, "dovecot", "dovecot.conf")
 	if err := os.WriteFile(dconfPath, []byte(dconf), 0o644); err != nil {
 		return nil, err
@@ -301,12 +319,11 @@ smtpd_hard_error_limit = 100000
 smtpd_client_connection_count_limit = 0
 message_size_limit = 26214400
 biff = no
-`, pf, s.LogPath, o.Domain, ports[2], ports[3], filepath.Dir(s.LogPath))
+` + tlsMain, pf, s.LogPath, o.Domain, ports[2], ports[3], filepath.Dir(s.LogPath))
 	master := fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
   -o syslog_name=postfix/submission
   -o smtpd_sasl_auth_enable=yes
-  -o smtpd_tls_security_level=none
-  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+%s  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
   -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -327,7 +344,8 @@ lmtp      unix  -       -       n       -       -       lmtp
 anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
-`, ports[1])
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+`, ports[1], tlsSub)
 	if err := os.WriteFile(filepath.Join(pf, "etc", "main.cf"), []byte(main), 0o644); err != nil {
 		return nil, err
 	}
