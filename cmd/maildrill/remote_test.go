@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/goccy/go-yaml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -245,12 +244,22 @@ func TestRemoteFlagship(t *testing.T) {
 	assert.Equal(t, before, after, "the test accounts do not hold what they held before")
 }
 
-// remoteFlagshipVerdicts are the verdicts docs/remote.md explains.
+// remoteFlagshipVerdicts are the verdicts docs/remote.md explains (its
+// table, beside the Dovecot target's recorded run with stock logging).
 var remoteFlagshipVerdicts = map[string]string{
+	// Every client is logged from 127.0.0.1: the spray rule fires, grouped
+	// by that address, not the expected 185.220.101.34.
+	"IMAP Password Spray From One Source": "MISSED",
+	// The rule leaves loopback out.
+	"IMAP Login From Outside The Office Network": "MISSED",
+	// Invisible in stock Dovecot logs, as on the Dovecot target.
 	"IMAP Search For Sensitive Keywords":                      "MISSED",
 	"IMAP Bulk Attachment Download (count)":                   "MISSED",
 	"Password Spray Then Successful Login Then Mass Download": "MISSED",
 	"Attachment Download Followed By Outbound Send":           "MISSED",
+	// The late staff member's 22:06 login is not from the office
+	// networks any more: the off-hours rule fires.
+	"*": "FALSE_POSITIVE",
 }
 
 func tail(s string, n int) string {
@@ -295,5 +304,4 @@ func TestRemoteKilledThenCleanup(t *testing.T) {
 	out, err = exec.Command(bin, "cleanup", "--remote", s.file, "--run-id", runID, "--allow-target", "127.0.0.1").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), " 0 messages marked")
-	_ = imapclient.Options{}
 }
