@@ -286,8 +286,8 @@ func TestRemoteKilledThenCleanup(t *testing.T) {
 	pw.Close()
 	w := watchLines(pr)
 	w.waitFor(t, "seeded ", 3*time.Minute)
-	// Half-way: some of the day has been played.
-	w.waitFor(t, "staff", time.Minute)
+	// Half-way: the staff's day has been played, the attack begins.
+	w.waitFor(t, "spray (spray)", 5*time.Minute)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	waitExit(t, cmd, time.Minute)
 	m := runIDRe.FindStringSubmatch(w.text())

@@ -61,12 +61,12 @@ type Server struct {
 	IMAPAddr, SubmissionAddr string
 	LogPath                  string
 	// CAFile signs the servers' certificate (Options.TLS).
-	CAFile string
-	dir                      string
-	procs                    []*proc
-	postfixConf              string
-	mu                       sync.Mutex
-	closed                   bool
+	CAFile      string
+	dir         string
+	procs       []*proc
+	postfixConf string
+	mu          sync.Mutex
+	closed      bool
 }
 
 type proc struct {
@@ -319,7 +319,7 @@ smtpd_hard_error_limit = 100000
 smtpd_client_connection_count_limit = 0
 message_size_limit = 26214400
 biff = no
-` + tlsMain, pf, s.LogPath, o.Domain, ports[2], ports[3], filepath.Dir(s.LogPath))
+`+tlsMain, pf, s.LogPath, o.Domain, ports[2], ports[3], filepath.Dir(s.LogPath))
 	master := fmt.Sprintf(`127.0.0.1:%d inet n - n - - smtpd
   -o syslog_name=postfix/submission
   -o smtpd_sasl_auth_enable=yes
