@@ -305,3 +305,57 @@ func TestRemoteKilledThenCleanup(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), " 0 messages marked")
 }
+
+// TestValidateRemote: validate --remote resolves a scenario's names
+// against the test accounts of a remote file; what the file lacks — a
+// role, a delegated mailbox — fails with the step's file:line, exit 2.
+// It sends nothing (the file's hosts are documentation addresses).
+func TestValidateRemote(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	head := `domain: interieur.test
+imap:       {address: 192.0.2.10:993, tls: implicit}
+submission: {address: 192.0.2.10:587, tls: starttls}
+insecure: true
+accounts:
+`
+	var people strings.Builder
+	for i := range 25 {
+		fmt.Fprintf(&people, "  - {address: user%d@interieur.test, password: p%d, role: staff}\n", i, i)
+	}
+	// No secretariat: the flagship's stolen credentials name nobody.
+	noSec := write("nosec.yaml", head+"  - {address: director@interieur.test, password: d, role: director}\n"+people.String())
+	// A secretariat, but the director's mailbox does not list it as a
+	// delegate: the search on @director/INBOX cannot work.
+	noDel := write("nodel.yaml", head+"  - {address: director@interieur.test, password: d, role: director}\n"+
+		"  - {address: secretariat@interieur.test, password: s, role: secretariat}\n"+people.String())
+	ok := write("ok.yaml", head+"  - {address: director@interieur.test, password: d, role: director, delegates: [secretariat@interieur.test]}\n"+
+		"  - {address: secretariat@interieur.test, password: s, role: secretariat}\n"+people.String())
+	var out, errb bytes.Buffer
+	for _, c := range []struct{ file, want string }{
+		{noSec, `credentials user: no account "secretariat" in the remote file ` + noSec},
+		{noDel, `search mailbox "@director/INBOX": secretariat@interieur.test is not a delegate of director@interieur.test in the remote file ` + noDel},
+	} {
+		out.Reset()
+		errb.Reset()
+		err := run(ctx, []string{"validate", "ministry-overnight", "--remote", c.file}, &out, &errb)
+		require.Error(t, err, c.file)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb), c.file)
+		assert.Contains(t, err.Error()+errb.String(), c.want)
+		assert.Regexp(t, `ministry-overnight.yaml:\d+:\d+`, err.Error()+errb.String())
+	}
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"validate", "ministry-overnight", "--remote", ok}, &out, &errb), errb.String())
+	assert.Contains(t, out.String(), "ok (ministry-overnight")
+	// A broken remote file names its line.
+	bad := write("bad.yaml", head+"  - {address: director@interieur.test, pasword: d}\n")
+	err := run(ctx, []string{"validate", "ministry-overnight", "--remote", bad}, &out, &errb)
+	require.Error(t, err)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+	assert.Contains(t, err.Error(), bad+":6:")
+}
