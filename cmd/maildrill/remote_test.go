@@ -77,6 +77,22 @@ logs: {syslog: "tcp://127.0.0.1:0"}
 		assert.Contains(t, msg, "(or --allow-target localhost)", args)
 	}
 	assert.Zero(t, conns.Load(), "connections reached the uncovered server")
+
+	// Covered, but without logs: test refuses (its verdicts would come
+	// from telemetry that never arrives), before any packet too.
+	noLogs := filepath.Join(dir, "nologs.yaml")
+	require.NoError(t, os.WriteFile(noLogs, []byte(fmt.Sprintf(`domain: interieur.test
+imap:       {address: 127.0.0.1:%[1]d, tls: none}
+submission: {address: 127.0.0.1:%[1]d, tls: none}
+accounts:
+  - {address: director@interieur.test, password: x, role: director}
+`, port)), 0o644))
+	cmd := exec.Command(bin, "test", "password-spray", "--remote", noLogs, "--allow-target", "127.0.0.1")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "%s", out)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode(), "%s", out)
+	assert.Contains(t, string(out), "has no logs: section")
+	assert.Zero(t, conns.Load(), "test without logs: reached the server")
 }
 
 // stagingFixture is the stand-in staging server (Debian's Dovecot and
