@@ -32,7 +32,7 @@ var Kinds = []string{"embedded", "docker", "dovecot", "remote"}
 
 // Target is a started mail system.
 type Target interface {
-	// Name is the kind: embedded, docker or dovecot.
+	// Name is the kind: embedded, docker, dovecot or remote.
 	Name() string
 	// Endpoints are the listeners' host:port.
 	Endpoints() Endpoints
@@ -77,7 +77,7 @@ type Endpoints struct {
 
 // Spec says what to start.
 type Spec struct {
-	Kind string // embedded (default), docker or dovecot
+	Kind string // embedded (default), docker, dovecot or remote
 	// The organisation: the same seed, users and messages give the same
 	// people, mailboxes and mail on every target.
 	Seed            int64
