@@ -375,3 +375,28 @@ accounts:
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
 	assert.Contains(t, err.Error(), bad+":6:")
 }
+
+// TestRemoteInterruptedCleansUp: Ctrl-C (SIGINT) when the attack begins:
+// the run stops, removes what it seeded and sent, and every mailbox
+// holds what it held before — no cleanup command needed.
+func TestRemoteInterruptedCleansUp(t *testing.T) {
+	s := startStaging(t)
+	before := s.snapshot(t)
+	bin := sharedCLI(t)
+	cmd := exec.Command(bin, "run", "ministry-overnight", "--remote", s.file, "--allow-target", "127.0.0.1",
+		"--seed-mailboxes", "--seed-per-folder", "3")
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+	w := watchLines(pr)
+	w.waitFor(t, "seeded ", 3*time.Minute)
+	w.waitFor(t, "spray (spray)", 5*time.Minute)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	code := waitExit(t, cmd, 3*time.Minute)
+	assert.NotEqual(t, 0, code, "an interrupted run does not pass")
+	<-w.done
+	assert.Regexp(t, `removed [1-9][0-9]* messages marked X-Maildrill-Run`, w.text())
+	assert.Equal(t, before, s.snapshot(t), "after Ctrl-C the test accounts do not hold what they held before")
+}
