@@ -191,6 +191,12 @@ func startRemote(ctx context.Context, spec Spec) (_ *remoteTarget, err error) {
 			})
 		}
 	}
+	// From here on every message the run puts on the server carries the
+	// run header, and Close removes them: the seeded ones and those the
+	// run sends or appends.
+	t.seeded = true
+	spec.Note(fmt.Sprintf("every message this run puts on the server carries %s: %s (after a killed run: maildrill cleanup --remote %s --run-id %s)",
+		remote.RunHeader, t.runID, f.Path, t.runID))
 	if rs.Seed {
 		if err := t.seed(ctx, spec); err != nil {
 			return nil, fmt.Errorf("--seed-mailboxes: %w", err)
@@ -385,7 +391,6 @@ func (t *remoteTarget) seed(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	t.seeded = true // from here on, Close removes what was added
 	added, skipped, err := t.conn.Seed(ctx, t.runID, msgs)
 	t.note(fmt.Sprintf("seeded %d messages into %d test accounts (%s: %s; %d for folders the accounts do not have were left out)",
 		added, len(msgs), remote.RunHeader, t.runID, skipped))
