@@ -52,7 +52,22 @@ func ResolveOrg(sc *Scenario, seed int64) error {
 	if err != nil {
 		return fmt.Errorf("%s: the organisation of seed %d: %w", sc.File, seed, err)
 	}
-	o := &orgNames{org: org, accs: org.Accounts(), seed: seed, domain: org.Domain(),
+	return resolveOrg(sc, org, seed)
+}
+
+// ResolveRemote checks the names a scenario gives against the test
+// accounts of a remote file (target.RemoteOrg), as ResolveOrg checks them
+// against a generated organisation; and more: a step that opens another
+// account's mailbox (@who/folder, Users/..., Shared/...) needs the
+// logged-in account among that mailbox's delegates:, and a folder is
+// checked only against an account that declares its folders:. What the
+// target lacks fails here, naming the step, not hours into the run.
+func ResolveRemote(sc *Scenario, org *target.Org) error {
+	return resolveOrg(sc, org, 0)
+}
+
+func resolveOrg(sc *Scenario, org *target.Org, seed int64) error {
+	o := &orgNames{org: org, accs: org.Accounts(), seed: seed, domain: org.Domain(), where: org.Describe(seed), short: fmt.Sprintf("seed %d", seed),
 		types: target.AttachmentTypes(), d: &decoder{file: sc.File}}
 	for _, a := range o.accs {
 		if a.Kind == "person" {
@@ -80,6 +95,8 @@ func ResolveOrg(sc *Scenario, seed int64) error {
 
 // orgNames resolves names against one generated organisation.
 type orgNames struct {
+	where  string // "the organisation of seed 7", "the remote file r.yaml"
+	short  string
 	org    *target.Org
 	accs   []account.Account
 	people []account.Account
@@ -110,8 +127,8 @@ func (o *orgNames) actor(a *Actor) {
 		if len(cur) == 0 {
 			at := a.listAt[0]
 			o.d.errf(at, o.accountHint(a.Creds.List[0].User),
-				"credentials list: no entry names an account of the organisation of seed %d (%s): the actor could never log in; a list may hold wrong users, but one must be right",
-				o.seed, o.size())
+				"credentials list: no entry names an account of %s (%s): the actor could never log in; a list may hold wrong users, but one must be right",
+				o.where, o.size())
 		}
 	}
 	if a.Creds.FromSpray {
@@ -141,7 +158,7 @@ func (o *orgNames) step(st *Step, cur *[]account.Account) {
 	case "spray":
 		if p.Users > len(o.people) {
 			o.d.errf(st.vals["users"], fmt.Sprintf("at most %d, or users: all", len(o.people)),
-				"spray users: %d, but the organisation of seed %d has %d people (environment.users)", p.Users, o.seed, len(o.people))
+				"spray users: %d, but %s has %d people%s", p.Users, o.where, len(o.people), o.peopleHint())
 		}
 	}
 	if p.Mailbox != "" {
@@ -168,7 +185,7 @@ func (o *orgNames) step(st *Step, cur *[]account.Account) {
 				continue
 			}
 			if _, ok := FindAccount(o.accs, strings.ToLower(to)); !ok {
-				o.d.errf(itemOr(n, i), o.accountHint(local), "%s to: %q is at the organisation's domain but names no account of seed %d (%s)", what, to, o.seed, o.size())
+				o.d.errf(itemOr(n, i), o.accountHint(local), "%s to: %q is at the organisation's domain but names no account of %s (%s)", what, to, o.short, o.size())
 			}
 		}
 	}
@@ -179,8 +196,15 @@ func (o *orgNames) account(n *ynode, what, spec string) (account.Account, bool) 
 	if acc, ok := FindAccount(o.accs, spec); ok {
 		return acc, true
 	}
-	o.d.errf(n, o.accountHint(spec), "%s: no account %q in the organisation of seed %d (%s)", what, spec, o.seed, o.size())
+	o.d.errf(n, o.accountHint(spec), "%s: no account %q in %s (%s)", what, spec, o.where, o.size())
 	return account.Account{}, false
+}
+
+func (o *orgNames) peopleHint() string {
+	if o.org.Remote() {
+		return " (test accounts of kind person)"
+	}
+	return " (environment.users)"
 }
 
 func (o *orgNames) size() string {
@@ -218,9 +242,10 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []account.Account) {
 		}
 		acc, ok := FindAccount(o.accs, who)
 		if !ok {
-			o.d.errf(n, o.accountHint(who), "%s %q: no account %q in the organisation of seed %d (%s)", what, name, who, o.seed, o.size())
+			o.d.errf(n, o.accountHint(who), "%s %q: no account %q in %s (%s)", what, name, who, o.where, o.size())
 			return
 		}
+		o.delegated(n, what, name, acc, cur)
 		o.folder(n, what, name, folder, []account.Account{acc})
 	case strings.HasPrefix(name, "Users/") || strings.HasPrefix(name, "Shared/"):
 		ns, rest, _ := strings.Cut(name, "/")
@@ -244,9 +269,10 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []account.Account) {
 			if !strings.HasPrefix(hint, "did you mean") {
 				hint = "@role/folder names a mailbox by role, e.g. @director/INBOX"
 			}
-			o.d.errf(n, hint, "%s %q: no account %q in the %s namespace of the organisation of seed %d", what, name, local, ns, o.seed)
+			o.d.errf(n, hint, "%s %q: no account %q in the %s namespace of %s", what, name, local, ns, o.where)
 			return
 		}
+		o.delegated(n, what, name, *acc, cur)
 		if folder == "" {
 			return // the account's root: LIST material, not a folder to open
 		}
@@ -259,10 +285,34 @@ func (o *orgNames) mailbox(n *ynode, what, name string, cur []account.Account) {
 	}
 }
 
+// delegated checks, on a remote file, that the account logged in may
+// open acc's mailbox: it is acc, or acc declares it in delegates:. The
+// server grants such access (ACLs, shared namespaces) and maildrill
+// cannot create it, so a file that does not declare it fails here.
+func (o *orgNames) delegated(n *ynode, what, name string, acc account.Account, cur []account.Account) {
+	if !o.org.Remote() || len(cur) == 0 {
+		return
+	}
+	for _, c := range cur {
+		if c.Address == acc.Address || slices.Contains(acc.Delegates, c.Address) {
+			return
+		}
+	}
+	who := cur[0].Address
+	if len(cur) > 1 {
+		who = fmt.Sprintf("none of the %d accounts that may be logged in", len(cur))
+	}
+	o.d.errf(n, fmt.Sprintf("declare the access in %s: delegates: [%s] on %s, as the server grants it", o.org.Describe(0)[len("the remote file "):], cur[0].Address, acc.Address),
+		"%s %q: %s is not a delegate of %s in %s: the step needs a delegated or shared mailbox the target does not declare", what, name, who, acc.Address, o.where)
+}
+
 // folder checks that one of accs has the folder.
 func (o *orgNames) folder(n *ynode, what, name, folder string, accs []account.Account) {
 	var all []string
 	for _, a := range accs {
+		if !o.org.FoldersKnown(a.Address) {
+			return // a remote account that does not declare its folders
+		}
 		for _, f := range o.org.Folders(a.Address) {
 			if f == folder || strings.EqualFold(f, "INBOX") && strings.EqualFold(folder, "INBOX") {
 				return

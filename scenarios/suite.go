@@ -11,6 +11,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/sigma"
+	"github.com/maildrill/maildrill/mailsim/target"
 )
 
 // ExpandDirs replaces directories by the scenario files (*.yaml, *.yml)
@@ -134,13 +135,19 @@ func ResolveSuite(list []*Scenario, rules []*sigma.Rule, seed int64) ([]*sigma.R
 // ResolveSuiteWith is ResolveSuite with the rules compiled under cfg
 // (CheckRulesWith; nil: the built-in pack's configuration).
 func ResolveSuiteWith(list []*Scenario, rules []*sigma.Rule, cfg *detectors.Config, seed int64) ([]*sigma.Rule, error) {
+	return ResolveSuiteOn(list, rules, cfg, seed, nil)
+}
+
+// ResolveSuiteOn is ResolveSuiteWith with the names resolved against org
+// when it is not nil (ResolveAllOn).
+func ResolveSuiteOn(list []*Scenario, rules []*sigma.Rule, cfg *detectors.Config, seed int64, org *target.Org) ([]*sigma.Rule, error) {
 	rules, err := CheckRulesWith(rules, cfg)
 	if err != nil {
 		return nil, err
 	}
 	var bad []error
 	for _, sc := range list {
-		if err := ResolveAll(sc, rules, seed); err != nil {
+		if err := ResolveAllOn(sc, rules, seed, org); err != nil {
 			bad = append(bad, err)
 		}
 	}
@@ -155,6 +162,12 @@ func ResolveSuiteWith(list []*Scenario, rules []*sigma.Rule, cfg *detectors.Conf
 // organisation of seed (0: the scenario's own), both problems together,
 // in the file's order.
 func ResolveAll(sc *Scenario, rules []*sigma.Rule, seed int64) error {
+	return ResolveAllOn(sc, rules, seed, nil)
+}
+
+// ResolveAllOn is ResolveAll against org when it is not nil (the remote
+// target's: target.RemoteOrg; ResolveRemote), else the generated one.
+func ResolveAllOn(sc *Scenario, rules []*sigma.Rule, seed int64, org *target.Org) error {
 	var errs Errors
 	add := func(err error) error {
 		var es Errors
@@ -172,7 +185,11 @@ func ResolveAll(sc *Scenario, rules []*sigma.Rule, seed int64) error {
 	if seed == 0 {
 		seed = sc.Env.Seed
 	}
-	if err := add(ResolveOrg(sc, seed)); err != nil {
+	if org != nil {
+		if err := add(ResolveRemote(sc, org)); err != nil {
+			return err
+		}
+	} else if err := add(ResolveOrg(sc, seed)); err != nil {
 		return err
 	}
 	if len(errs) == 0 {

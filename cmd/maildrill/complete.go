@@ -56,6 +56,7 @@ func completeFixed(cmd *cobra.Command, flag string, values ...string) {
 // scenarios (run, test): scenario names, --target and --profile values.
 func completeScenarioCmd(cmd *cobra.Command) {
 	cmd.ValidArgsFunction = completeScenarios
-	completeFixed(cmd, "target", "embedded", "docker", "dovecot")
+	completeFixed(cmd, "target", "embedded", "docker", "dovecot", "remote")
+	_ = cmd.MarkFlagFilename("remote", "yaml", "yml")
 	completeFixed(cmd, "profile", "stock", "enhanced")
 }

@@ -23,7 +23,6 @@ type exerciseFlags struct {
 	listen, debrief, publicURL string
 	facToken, socToken         string
 	duration                   time.Duration
-	allow                      []string
 	autostart, exitAtEnd       bool
 }
 
@@ -56,7 +55,6 @@ and the verdict report — opens from the facilitator's view and, with
 	fl.StringVar(&f.publicURL, "public-url", "", "base URL the printed links use (default: http://LISTEN)")
 	fl.StringVar(&f.facToken, "facilitator-token", os.Getenv("MAILDRILL_FACILITATOR_TOKEN"), "the facilitator's access token (default: $MAILDRILL_FACILITATOR_TOKEN, else generated)")
 	fl.StringVar(&f.socToken, "soc-token", os.Getenv("MAILDRILL_SOC_TOKEN"), "the players' access token (default: $MAILDRILL_SOC_TOKEN, else generated)")
-	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVar(&f.autostart, "autostart", false, "start the scenario clock at once instead of waiting for the facilitator's start")
 	fl.BoolVar(&f.exitAtEnd, "exit-at-end", false, "stop serving when the exercise ends (after writing --debrief)")
 	return cmd
@@ -94,11 +92,15 @@ func runExercise(ctx context.Context, f *exerciseFlags, name string, stdout, std
 	if err != nil {
 		return usageError{err}
 	}
+	rs, org, err := f.remoteSpec(ctx, stderr, false)
+	if err != nil {
+		return err
+	}
 	list, err := scenarios.LoadAll([]string{name})
 	if err != nil {
 		return usageError{err}
 	}
-	rules, err := scenarios.ResolveSuite(list, nil, f.seed)
+	rules, err := scenarios.ResolveSuiteOn(list, nil, nil, f.seed, org)
 	if err != nil {
 		return usageError{err}
 	}
@@ -117,7 +119,7 @@ func runExercise(ctx context.Context, f *exerciseFlags, name string, stdout, std
 		ctx, cancel = context.WithTimeout(ctx, f.deadline)
 		defer cancel()
 	}
-	opts.AllowTargets, opts.Rules = allow, rules
+	opts.AllowTargets, opts.Rules, opts.Remote = allow, rules, rs
 	x, err := exercise.New(exercise.Config{Scenario: sc, Run: opts, Speed: f.speed, Duration: f.duration,
 		FacilitatorToken: f.facToken, SOCToken: f.socToken, AutoStart: f.autostart})
 	if err != nil {

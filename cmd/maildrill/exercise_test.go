@@ -41,7 +41,7 @@ func TestExerciseBadFlags(t *testing.T) {
 		"no arg":   {"exercise"},
 		"debrief":  {"exercise", "ministry-overnight-exercise", "--debrief", "/no/such/dir/d.html"},
 		"target":   {"exercise", "ministry-overnight-exercise", "--target", "mars"},
-		"allow":    {"exercise", "ministry-overnight-exercise", "--allow-target", "nohostport"},
+		"allow":    {"exercise", "ministry-overnight-exercise", "--allow-target", "*.example.org"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

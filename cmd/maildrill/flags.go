@@ -69,11 +69,15 @@ type scenarioFlags struct {
 	seed                         int64
 	deadline                     time.Duration
 	syslogTo                     syslogToFlags
+	allow                        []string
+	remote                       remoteFlags
 }
 
 func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md) or dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md)")
+	fl.StringVar(&f.target, "target", "", "target: embedded (default, or what the scenario names), docker (mailsim in a container; docs/containers.md), dovecot (Debian's Dovecot + Postfix in a container; docs/dovecot.md) or remote (your own staging server, --remote FILE; docs/remote.md)")
+	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host: a name, an IP, a CIDR or host:port (repeatable); every endpoint of --remote must be covered")
+	f.remote.register(fl)
 	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
 	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
@@ -85,10 +89,23 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 
 // check validates --target, --profile and --speed.
 func (f *scenarioFlags) check() error {
+	if f.remote.file != "" && f.target == "" {
+		f.target = "remote"
+	}
 	switch f.target {
 	case "", "embedded", "docker", "dovecot":
+		if f.remote.file != "" || f.remote.seed || f.remote.perFolder != 0 {
+			return usageError{fmt.Errorf("--remote, --seed-mailboxes and --seed-per-folder are for --target remote, not %q", f.target)}
+		}
+	case "remote":
+		if f.remote.file == "" {
+			return usageError{errors.New("--target remote needs --remote FILE: the staging server's endpoints and test accounts (docs/remote.md)")}
+		}
+		if f.remote.perFolder < 0 {
+			return usageError{errors.New("--seed-per-folder must be positive")}
+		}
 	default:
-		return usageError{fmt.Errorf("--target %q: want embedded, docker or dovecot", f.target)}
+		return usageError{fmt.Errorf("--target %q: want embedded, docker, dovecot or remote", f.target)}
 	}
 	if f.profile != "stock" && f.profile != "enhanced" {
 		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", f.profile)}

@@ -20,7 +20,6 @@ type runFlags struct {
 	rules                 rulesFlags
 	reports               reportFlags
 	events, truth, syslog string
-	allow                 []string
 	quiet                 bool
 }
 
@@ -37,7 +36,8 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
   maildrill run ./my-scenario.yaml --events audit.jsonl --truth truth.jsonl
   maildrill run password-spray --speed 60
   maildrill run ministry-overnight --rules ./our-rules --placeholder office_networks=10.0.0.0/8
-  maildrill run ministry-overnight --syslog-to tcp://127.0.0.1:5514   # feed a SIEM`,
+  maildrill run ministry-overnight --syslog-to tcp://127.0.0.1:5514   # feed a SIEM
+  maildrill run ministry-overnight --remote staging.yaml --allow-target 192.0.2.0/24 --seed-mailboxes`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runScenarios(cmd.Context(), f, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -49,7 +49,6 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.events, "events", "", "write the audit events as JSON lines to FILE")
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
-	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host:port (repeatable)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
 	completeScenarioCmd(cmd)
@@ -64,6 +63,10 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err := f.check(); err != nil {
 		return err
 	}
+	rs, org, err := f.remoteSpec(ctx, stderr, false)
+	if err != nil {
+		return err
+	}
 	list, err := scenarios.LoadAll(args)
 	if err != nil {
 		return usageError{err}
@@ -72,7 +75,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	if err != nil {
 		return err
 	}
-	rules, err := scenarios.ResolveSuiteWith(list, pack.Rules, &pack.Config, f.seed)
+	rules, err := scenarios.ResolveSuiteOn(list, pack.Rules, &pack.Config, f.seed, org)
 	if err != nil {
 		return usageError{err}
 	}
@@ -93,7 +96,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	var results []report.Run
 	for _, sc := range list {
 		opts := f.options()
-		opts.AllowTargets, opts.Rules, opts.RulesConfig = allow, rules, &pack.Config
+		opts.AllowTargets, opts.Rules, opts.RulesConfig, opts.Remote = allow, rules, &pack.Config, rs
 		opts.SyslogTo = sys.sender()
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)

@@ -100,7 +100,7 @@ func TestCompletion(t *testing.T) {
 	assert.Greater(t, len(got), 5, "every library scenario: %v", got)
 	assert.Equal(t, []string{":0"}, complete(t, "run", "./my"), "a path: the shell's file completion")
 	assert.Equal(t, []string{":0"}, complete(t, "show", "zzz"), "no name matches: files")
-	assert.Equal(t, []string{"embedded", "docker", "dovecot", ":4"}, complete(t, "run", "--target", ""))
+	assert.Equal(t, []string{"embedded", "docker", "dovecot", "remote", ":4"}, complete(t, "run", "--target", ""))
 	assert.Equal(t, []string{"stock", "enhanced", ":4"}, complete(t, "test", "--profile", ""))
 	assert.Equal(t, []string{":4"}, complete(t, "replay", "brute-force", ""), "replay takes one scenario")
 

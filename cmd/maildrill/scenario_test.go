@@ -81,7 +81,7 @@ expect:
 	err = run(context.Background(), []string{"run", "ministry-overnigth"}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
 	assert.Contains(t, err.Error(), "did you mean")
-	err = run(context.Background(), []string{"run", "brute-force", "--allow-target", "nohostport"}, &out, &errb)
+	err = run(context.Background(), []string{"run", "brute-force", "--allow-target", "0.0.0.0/0"}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb))
 }
 

@@ -113,6 +113,15 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	if err := f.check(); err != nil {
 		return err
 	}
+	allow, err := scenariorun.AllowList(f.allow)
+	if err != nil {
+		return usageError{err}
+	}
+	outside := f.alerts.Webhook != "" || f.alerts.File != "" || f.alerts.Command != ""
+	rs, org, err := f.remoteSpec(ctx, stderr, !outside)
+	if err != nil {
+		return err
+	}
 	list, err := scenarios.LoadSuite(args)
 	if err != nil {
 		return usageError{err}
@@ -136,7 +145,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	} else {
 		rulepack.ReportUnfireable(stderr, rules, f.verbose)
 	}
-	if rules, err = scenarios.ResolveSuiteWith(list, rules, &pack.Config, f.seed); err != nil {
+	if rules, err = scenarios.ResolveSuiteOn(list, rules, &pack.Config, f.seed, org); err != nil {
 		return usageError{err} // a broken rule, once; or a name the rules or the organisation do not have: exit 2 before any run
 	}
 	out, err := f.alerts.open(stderr)
@@ -159,6 +168,10 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	defer sys.finish()
 	opts := f.options()
 	opts.Rules, opts.RulesConfig, opts.SyslogTo = rules, &pack.Config, sys.sender()
+	opts.AllowTargets, opts.Remote = allow, rs
+	if rs != nil && f.jobs > 1 {
+		f.jobs = 1 // one staging server, one log stream: scenarios run one after the other
+	}
 	tableOf := make([]bytes.Buffer, len(list))
 	prog := report.NewSuiteProgress(len(list), time.Now())
 	status := cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })

@@ -38,6 +38,12 @@ type Config struct {
 	// for it if it does not exist yet. "" follows none.
 	File      string
 	FromStart bool
+	// Marker, when set, sees every message (a syslog message's text or a
+	// file line) before the parser: a message it returns true for is a
+	// marker of the sender's own (a log barrier), consumed — never parsed
+	// into an event, never counted as not understood — and counted in
+	// Stats.Markers.
+	Marker func(text string) bool
 	// Parser shapes the Dovecot/Postfix parser. Its Now and Location also
 	// give RFC 3164 timestamps their year and zone.
 	Parser dovecot.Options
@@ -54,8 +60,10 @@ type Stats struct {
 	// program other than Dovecot or Postfix, or a message the parser does
 	// not know. UnparsedSamples holds the first few, each prefixed by its
 	// source and, for malformed ones, why.
-	Unparsed        int64
-	Malformed       int64
+	Unparsed  int64
+	Malformed int64
+	// Markers is the lines Config.Marker consumed.
+	Markers         int64
 	UnparsedSamples []string
 	// Sources counts per source: "udp", "tcp", "tls", "file".
 	Sources map[string]SourceStats
@@ -371,6 +379,12 @@ func (in *Ingester) connError(src string, err error) {
 func (in *Ingester) parse() {
 	defer close(in.parsed)
 	for it := range in.lines {
+		if in.cfg.Marker != nil && it.bad == "" && in.cfg.Marker(it.text) {
+			in.mu.Lock()
+			in.stats.Markers++
+			in.mu.Unlock()
+			continue
+		}
 		evs, known, why, hint := in.parseItem(it)
 		for _, e := range evs {
 			in.out(e)

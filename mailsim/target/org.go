@@ -1,11 +1,13 @@
 package target
 
 import (
+	"fmt"
 	"slices"
 
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/remote"
 )
 
 // Org is the organisation a seed generates, as every target serves it:
@@ -16,6 +18,37 @@ import (
 type Org struct {
 	org      *corpus.Org
 	accounts []account.Account
+	// the remote target's: its file's folders and domain
+	remote *remote.File
+}
+
+// RemoteOrg is the organisation the remote target serves: the test
+// accounts of the file, their domain, and the folders each declares
+// (INBOX always).
+func RemoteOrg(f *remote.File) *Org {
+	return &Org{accounts: RemoteAccounts(f), remote: f}
+}
+
+// Remote tells whether the organisation is a remote file's.
+func (o *Org) Remote() bool { return o.remote != nil }
+
+// FoldersKnown tells whether Folders lists an account's folders: always
+// for a generated organisation; for a remote file, when the account
+// declares folders: (else only INBOX is known and any folder may exist).
+func (o *Org) FoldersKnown(address string) bool {
+	if o.remote == nil {
+		return true
+	}
+	a, ok := o.remote.Find(address)
+	return ok && len(a.Folders) > 0
+}
+
+// Describe names the organisation in messages.
+func (o *Org) Describe(seed int64) string {
+	if o.remote != nil {
+		return "the remote file " + o.remote.Path
+	}
+	return fmt.Sprintf("the organisation of seed %d", seed)
 }
 
 // NewOrg generates the organisation of seed with users people and about
@@ -33,11 +66,23 @@ func NewOrg(seed int64, users, messages int) (*Org, error) {
 func (o *Org) Accounts() []account.Account { return o.accounts }
 
 // Domain is the organisation's mail domain.
-func (o *Org) Domain() string { return o.org.Config().Domain }
+func (o *Org) Domain() string {
+	if o.remote != nil {
+		return o.remote.Domain
+	}
+	return o.org.Config().Domain
+}
 
 // Folders are the names of an account's generated folders, parents
 // (such as "Archive") included; nil for an unknown address.
 func (o *Org) Folders(address string) []string {
+	if o.remote != nil {
+		a, ok := o.remote.Find(address)
+		if !ok {
+			return nil
+		}
+		return append([]string{"INBOX"}, a.Folders...)
+	}
 	var out []string
 	for _, f := range o.org.Folders(address) {
 		out = append(out, f.Name)

@@ -3,9 +3,10 @@
 // configuration, the organisation's accounts, a clock to keep in step
 // and the audit trail, stamped in scenario time.
 //
-// Three implementations: embedded (mailsim in-process), docker (mailsim
-// in a container) and dovecot (Debian's Dovecot + Postfix in a
-// container, its mail log parsed into audit events). Each keeps its own
+// Four implementations: embedded (mailsim in-process), docker (mailsim
+// in a container), dovecot (Debian's Dovecot + Postfix in a container,
+// its mail log parsed into audit events) and remote (the user's own
+// staging server, described by a remote file; nothing started). Each keeps its own
 // clock in step with the run's (SyncClock) and stamps the events it
 // publishes; the caller never sees a container or a log parser.
 //
@@ -27,11 +28,11 @@ import (
 )
 
 // Kinds are the targets Start knows, the default first.
-var Kinds = []string{"embedded", "docker", "dovecot"}
+var Kinds = []string{"embedded", "docker", "dovecot", "remote"}
 
 // Target is a started mail system.
 type Target interface {
-	// Name is the kind: embedded, docker or dovecot.
+	// Name is the kind: embedded, docker, dovecot or remote.
 	Name() string
 	// Endpoints are the listeners' host:port.
 	Endpoints() Endpoints
@@ -67,11 +68,16 @@ type Target interface {
 // Endpoints are a target's listeners, host:port.
 type Endpoints struct {
 	IMAP, IMAPS, Submission string
+	// IMAPTLS and SubmissionTLS are the remote target's TLS modes
+	// (implicit, starttls, none): its one IMAP endpoint is both IMAP and
+	// IMAPS. "" on the targets maildrill starts: IMAP plain, IMAPS
+	// implicit, submission STARTTLS (or plain for tls: false actors).
+	IMAPTLS, SubmissionTLS string
 }
 
 // Spec says what to start.
 type Spec struct {
-	Kind string // embedded (default), docker or dovecot
+	Kind string // embedded (default), docker, dovecot or remote
 	// The organisation: the same seed, users and messages give the same
 	// people, mailboxes and mail on every target.
 	Seed            int64
@@ -96,6 +102,8 @@ type Spec struct {
 	DovecotProfile string
 	// Note receives progress lines (image builds, start-up times).
 	Note func(string)
+	// Remote is the remote target's file, allow list and warm-up.
+	Remote *RemoteSpec
 }
 
 // Start starts the target spec names.
@@ -115,8 +123,10 @@ func Start(ctx context.Context, spec Spec) (Target, error) {
 		t, err = startDocker(ctx, spec)
 	case "dovecot":
 		t, err = startDovecot(ctx, spec)
+	case "remote":
+		t, err = startRemote(ctx, spec)
 	default:
-		err = fmt.Errorf("unknown target %q: use embedded, docker or dovecot", spec.Kind)
+		err = fmt.Errorf("unknown target %q: use embedded, docker, dovecot or remote", spec.Kind)
 	}
 	if err != nil {
 		return nil, err // not a nil pointer in an interface

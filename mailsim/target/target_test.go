@@ -19,6 +19,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
+	"github.com/maildrill/maildrill/mailsim/remote"
 )
 
 // TestEmbeddedServesTheOrg starts the embedded target and checks what it
@@ -118,7 +119,8 @@ func TestStartRefuses(t *testing.T) {
 		spec Spec
 		want string
 	}{
-		{Spec{Kind: "remote", Clock: clk}, `unknown target "remote"`},
+		{Spec{Kind: "mainframe", Clock: clk}, `unknown target "mainframe"`},
+		{Spec{Kind: "remote", Clock: clk}, "the remote target needs a remote file"},
 		{Spec{Kind: "embedded"}, "Clock is nil"},
 		{Spec{Kind: "dovecot", DovecotProfile: "verbose", Clock: clk}, `dovecot profile "verbose": want stock or enhanced`},
 		{Spec{Kind: "embedded", Users: 1, Clock: clk, CertDir: t.TempDir()}, "users = 1"},
@@ -195,4 +197,20 @@ func TestOrg(t *testing.T) {
 	first := pw[0]
 	pw[0] = "changed"
 	assert.Equal(t, first, CommonPasswords()[0], "callers get a copy")
+}
+
+// TestRemoteRefusesUncovered: the remote target checks every endpoint
+// against the allow list before it sends anything.
+func TestRemoteRefusesUncovered(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+	f, err := remote.Parse("r.yaml", []byte("domain: example.test\nimap: {address: '192.0.2.1:993', tls: implicit}\nsubmission: {address: '192.0.2.1:587', tls: starttls}\naccounts: [{address: a@example.test, password: p}]\n"))
+	require.NoError(t, err)
+	allow, err := remote.ParseAllow([]string{"198.51.100.0/24"})
+	require.NoError(t, err)
+	tg, err := Start(context.Background(), Spec{Kind: "remote", Clock: clk, Remote: &RemoteSpec{File: f, Allow: allow}})
+	require.Error(t, err)
+	assert.Nil(t, tg)
+	var ue *remote.UncoveredError
+	require.ErrorAs(t, err, &ue)
+	assert.Len(t, ue.Missing, 2)
 }

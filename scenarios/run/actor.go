@@ -259,18 +259,31 @@ func (ar *actorRun) clientID() *imap.IDData {
 // imapConnect connects and sends ID; it does not log in.
 func (ar *actorRun) imapConnect(ctx context.Context) (*imapclient.Client, string, error) {
 	t := ar.r.target
-	addr := t.Endpoints().IMAP
-	if ar.a.TLS {
-		addr = t.Endpoints().IMAPS
+	ep := t.Endpoints()
+	addr := ep.IMAP
+	mode := ep.IMAPTLS // the remote target's; the others: by the actor's tls
+	if mode == "" {
+		mode = "none"
+		if ar.a.TLS {
+			addr, mode = ep.IMAPS, "implicit"
+		}
 	}
 	conn, key, err := ar.dial(ctx, addr)
 	if err != nil {
 		return nil, "", err
 	}
-	if ar.a.TLS {
-		conn = tls.Client(conn, t.ClientTLS())
+	var c *imapclient.Client
+	switch mode {
+	case "implicit":
+		c = imapclient.New(tls.Client(conn, t.ClientTLS()), &imapclient.Options{})
+	case "starttls":
+		if c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: t.ClientTLS()}); err != nil {
+			conn.Close()
+			return nil, "", fmt.Errorf("IMAP STARTTLS: %w", err)
+		}
+	default:
+		c = imapclient.New(conn, &imapclient.Options{})
 	}
-	c := imapclient.New(conn, &imapclient.Options{})
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
 		return nil, "", fmt.Errorf("IMAP greeting: %w", err)
@@ -488,7 +501,23 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, str
 	if helo == "" {
 		helo = "workstation"
 	}
-	if !ar.a.TLS {
+	switch t.Endpoints().SubmissionTLS {
+	case "implicit":
+		c := smtp.NewClient(tls.Client(conn, t.ClientTLS()))
+		if err := c.Hello(helo); err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		return c, key, nil
+	case "none":
+		c := smtp.NewClient(conn)
+		if err := c.Hello(helo); err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		return c, key, nil
+	}
+	if !ar.a.TLS && t.Endpoints().SubmissionTLS == "" {
 		// tls: false — no STARTTLS: AUTH crosses the network in clear
 		// (the servers accept it only with allow_plaintext_auth).
 		c := smtp.NewClient(conn)

@@ -81,7 +81,7 @@ func stepAppend(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenari
 	if err := a.ensureIMAP(ctx); err != nil {
 		return err
 	}
-	msg := buildMessage(a.user, []string{a.user}, orStr(p.Subject, "notes"), orStr(p.Body, "-"), nil, a.r.clk.Now(), a.tag())
+	msg := buildMessage(a.user, []string{a.user}, orStr(p.Subject, "notes"), orStr(p.Body, "-"), nil, a.r.clk.Now(), a.tag(), a.r.runMark())
 	cmd := a.ic.Append(p.Mailbox, int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
 	if _, err := cmd.Write(msg); err != nil {
 		return err

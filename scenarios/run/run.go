@@ -18,6 +18,7 @@ import (
 	"github.com/maildrill/maildrill/internal/syslogsend"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/remote"
 	"github.com/maildrill/maildrill/mailsim/target"
 	"github.com/maildrill/maildrill/scenarios"
 )
@@ -34,8 +35,12 @@ type Options struct {
 	// RunID marks the run (labels.run_id, and the attackers' client
 	// identity). Default: derived from the scenario id and seed.
 	RunID string
-	// AllowTargets are outside host:port the user allows attacks on.
-	AllowTargets map[string]bool
+	// AllowTargets are outside hosts the user allows attacks on
+	// (--allow-target: host, IP, CIDR or host:port).
+	AllowTargets *remote.Allow
+	// Remote is the remote target's file and warm-up (Target "remote";
+	// its Allow is AllowTargets).
+	Remote *target.RemoteSpec
 	// Rules are the detection rules; nil runs the built-in pack.
 	Rules []*sigma.Rule
 	// RulesConfig configures the engine (placeholders, the time modifiers'
@@ -194,7 +199,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	// The accounts, folders, file types and recipients the steps name,
 	// against the organisation this seed generates (every target serves
 	// it).
-	if err := scenarios.ResolveOrg(sc, env.Seed); err != nil {
+	if env.Target == "remote" {
+		if opts.Remote == nil || opts.Remote.File == nil {
+			return nil, errors.New("the remote target needs a remote file (--remote FILE)")
+		}
+		if err := scenarios.ResolveRemote(sc, target.RemoteOrg(opts.Remote.File)); err != nil {
+			return nil, err
+		}
+	} else if err := scenarios.ResolveOrg(sc, env.Seed); err != nil {
 		return nil, err
 	}
 	r.engine = eng
@@ -213,12 +225,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 
 	// Target.
 	switch env.Target {
-	case "embedded", "docker", "dovecot":
+	case "embedded", "docker", "dovecot", "remote":
 	default:
-		return nil, fmt.Errorf("unknown target %q: use embedded, docker or dovecot", env.Target)
+		return nil, fmt.Errorf("unknown target %q: use embedded, docker, dovecot or remote", env.Target)
 	}
-	if env.Target == "dovecot" && env.Throttle.Enabled() {
-		return nil, fmt.Errorf("%s: environment.auth_throttling is mailsim's (embedded and docker targets); on the dovecot target Dovecot's own auth_failure_delay applies", sc.ID)
+	if (env.Target == "dovecot" || env.Target == "remote") && env.Throttle.Enabled() {
+		return nil, fmt.Errorf("%s: environment.auth_throttling is mailsim's (embedded and docker targets); on the %s target the server's own throttling applies", sc.ID, env.Target)
 	}
 	certDir := opts.CertDir
 	if certDir == "" {
@@ -236,6 +248,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
+	}
+	if env.Target == "remote" {
+		rs := *opts.Remote
+		rs.Allow = opts.AllowTargets
+		spec.Remote = &rs
 	}
 	tgt, err := target.Start(ctx, spec)
 	if err != nil {

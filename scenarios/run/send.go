@@ -54,7 +54,7 @@ func stepSend(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenarios
 		if len(batches) > 1 {
 			subj = fmt.Sprintf("%s (%d/%d)", subj, i+1, len(batches))
 		}
-		msg := buildMessage(cr.user, p.To, subj, orStr(p.Body, "Ci-joint."), b, a.r.clk.Now(), a.tag())
+		msg := buildMessage(cr.user, p.To, subj, orStr(p.Body, "Ci-joint."), b, a.r.clk.Now(), a.tag(), a.r.runMark())
 		if err := a.sendMail(ctx, cr, p.To, msg); err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func stepForward(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenar
 		if err != nil {
 			return err
 		}
-		msg := buildMessage(cr.user, p.To, "TR: message", "Message transféré.", []attachment{{name: "message.eml", mime: "message/rfc822", data: raw}}, a.r.clk.Now(), a.tag())
+		msg := buildMessage(cr.user, p.To, "TR: message", "Message transféré.", []attachment{{name: "message.eml", mime: "message/rfc822", data: raw}}, a.r.clk.Now(), a.tag(), a.r.runMark())
 		if err := a.sendMail(ctx, cr, p.To, msg); err != nil {
 			return err
 		}
@@ -116,9 +116,16 @@ func stepForward(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenar
 
 // buildMessage writes a MIME message with attachments. tag makes the
 // Message-ID and boundary unique and deterministic.
-func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag string) []byte {
+//
+// run, when not empty, goes in an X-Maildrill-Run header: on the remote
+// target every message the run sends or appends carries it, so that the
+// test accounts can be given back as they were (remote.Conn.Cleanup).
+func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
 	var buf bytes.Buffer
 	var h mail.Header
+	if run != "" {
+		h.Set("X-Maildrill-Run", run)
+	}
 	h.SetDate(date)
 	h.SetSubject(subject)
 	h.SetAddressList("From", []*mail.Address{{Address: from}})
@@ -162,4 +169,13 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 }
 
 // tag returns a deterministic unique token for message ids.
+// runMark is the X-Maildrill-Run value of the messages the run puts on
+// the remote target ("" on the targets maildrill starts and drops).
+func (r *runner) runMark() string {
+	if r.target != nil && r.target.Name() == "remote" {
+		return r.runID
+	}
+	return ""
+}
+
 func (a *actorRun) tag() string { return fmt.Sprintf("%016x", a.rng.Uint64()) }

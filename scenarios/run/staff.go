@@ -257,7 +257,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		if len(ar.downloads) > 0 && ar.rng.IntN(2) == 0 {
 			atts = ar.downloads[len(ar.downloads)-1:]
 		}
-		msg := buildMessage(cr.user, []string{to}, staffSubjects[ar.rng.IntN(len(staffSubjects))], "Bonjour,\r\n\r\nCordialement.", atts, ar.r.clk.Now(), ar.tag())
+		msg := buildMessage(cr.user, []string{to}, staffSubjects[ar.rng.IntN(len(staffSubjects))], "Bonjour,\r\n\r\nCordialement.", atts, ar.r.clk.Now(), ar.tag(), ar.r.runMark())
 		if err := ar.sendMail(ctx, cr, []string{to}, msg); err != nil {
 			return err
 		}

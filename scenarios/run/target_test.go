@@ -15,8 +15,8 @@ import (
 func TestAllowList(t *testing.T) {
 	m, err := AllowList([]string{"mail.example.org:993"})
 	require.NoError(t, err)
-	assert.True(t, m["mail.example.org:993"])
-	for _, bad := range []string{"mail.example.org", "*:993", ":993"} {
+	assert.True(t, m.Dial("mail.example.org:993"))
+	for _, bad := range []string{"*:993", ":993", "0.0.0.0/0"} {
 		_, err := AllowList([]string{bad})
 		assert.Error(t, err, bad)
 	}
