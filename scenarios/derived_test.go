@@ -95,7 +95,7 @@ expect:
 func TestTelemetry(t *testing.T) {
 	for _, c := range [][3]string{{"embedded", "", "mailsim"}, {"", "", "mailsim"}, {"docker", "", "mailsim"},
 		{"dovecot", "", "dovecot-enhanced"}, {"dovecot", "enhanced", "dovecot-enhanced"}, {"dovecot", "stock", "dovecot-stock"},
-		{"remote", "", "remote"}} {
+		{"remote", "", "remote"}, {"remote", "stock", "dovecot-stock"}, {"remote", "enhanced", "dovecot-enhanced"}} {
 		assert.Equal(t, c[2], Telemetry(c[0], c[1]), c)
 	}
 }

@@ -15,7 +15,9 @@ var TelemetryNames = []string{TelemetryMailsim, TelemetryDovecotEnhanced, Teleme
 // Telemetry is the telemetry of a run on target (as in the recording
 // header: embedded, docker, dovecot, remote …) with the dovecot target's
 // logging profile ("" is the default, enhanced). A target this function
-// does not know reads its own server's logs: "remote".
+// does not know reads its own server's logs: "remote"; a remote target
+// whose file declares its logging profile (logs.profile) has that
+// profile's telemetry.
 func Telemetry(target, profile string) string {
 	switch target {
 	case "", "embedded", "docker":
@@ -25,6 +27,14 @@ func Telemetry(target, profile string) string {
 			return TelemetryDovecotStock
 		}
 		return TelemetryDovecotEnhanced
+	case "remote":
+		// A remote file's logs.profile says how much its server logs.
+		switch profile {
+		case "stock":
+			return TelemetryDovecotStock
+		case "enhanced":
+			return TelemetryDovecotEnhanced
+		}
 	}
 	return TelemetryRemote
 }

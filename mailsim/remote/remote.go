@@ -80,7 +80,13 @@ type Logs struct {
 	Syslog string `yaml:"syslog" json:"syslog,omitempty"`
 	// File: a log file to follow (tail -F), on this machine.
 	File string `yaml:"file" json:"file,omitempty"`
-	Line int    `yaml:"-" json:"-"`
+	// Profile says how much the server logs, as a Dovecot + Postfix
+	// logging profile (docs/dovecot.md): stock or enhanced. Expectations
+	// whose blind_on names that telemetry (dovecot-stock,
+	// dovecot-enhanced) are then BLIND rather than MISSED when no alert
+	// comes; "" (unknown) claims nothing.
+	Profile string `yaml:"profile" json:"profile,omitempty"`
+	Line    int    `yaml:"-" json:"-"`
 }
 
 // File is a parsed remote file.
@@ -325,6 +331,9 @@ func (c *checker) check(f *File) {
 	}
 	if f.Logs != nil {
 		f.Logs.Line, _ = pos(c.tree, "$.logs")
+		if p := f.Logs.Profile; p != "" && p != "stock" && p != "enhanced" {
+			c.errf("$.logs.profile", "logs: profile %q: want stock or enhanced (the server's logging, as in docs/dovecot.md), or leave it out", p)
+		}
 		switch {
 		case f.Logs.Syslog != "" && f.Logs.File != "":
 			c.errf("$.logs", "logs: syslog and file both given: give one")

@@ -34,6 +34,7 @@ func TestParseExample(t *testing.T) {
 	assert.Equal(t, "shared", f.Accounts[2].Kind)
 	assert.Equal(t, 10, f.Accounts[2].Line)
 	assert.Equal(t, "tcp://127.0.0.1:5514", f.Logs.Syslog)
+	assert.Equal(t, "stock", f.Logs.Profile)
 	a, ok := f.Find("director")
 	require.True(t, ok)
 	assert.Equal(t, "director@staging.example.test", a.Address)
@@ -57,6 +58,7 @@ var broken = []struct {
 	name, src, line, msg string
 }{
 	{"unknown top key", okBase + "logz: {file: /x}\n", ":6:", "unknown field"},
+	{"bad logs profile", okBase + "logs: {file: /x, profile: verbose}\n", ":6:", "want stock or enhanced"},
 	{"unknown endpoint key", strings.Replace(okBase, "tls: none}", "tls: none, port: 3}", 1), ":2:", "unknown field"},
 	{"unknown account key", strings.Replace(okBase, "role: director}", "role: director, pasword: x}", 1), ":5:", "unknown field"},
 	{"bad tls", strings.Replace(okBase, "tls: none", "tls: yes", 1), ":2:", `tls "yes"`},

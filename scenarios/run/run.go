@@ -216,6 +216,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	if env.Target == "dovecot" {
 		hdr.DovecotProfile = opts.DovecotProfile
 	}
+	if env.Target == "remote" && opts.Remote != nil && opts.Remote.File != nil && opts.Remote.File.Logs != nil {
+		// The logging the remote file declares: what blind_on is judged by.
+		hdr.DovecotProfile = opts.Remote.File.Logs.Profile
+	}
 	if r.trEnc != nil {
 		// The recording header, first line of the run's truth.
 		if err := r.trEnc.Encode(hdr); err != nil {
