@@ -123,6 +123,9 @@ type Event struct {
 	// VANISHED (EARLIER), on a SELECT/EXAMINE with QRESYNC or on a UID
 	// FETCH ... (CHANGEDSINCE n VANISHED).
 	Vanished int `json:"imap.vanished,omitempty"`
+	// CatenateParts is how many parts (TEXT and URL) an APPEND with
+	// CATENATE (RFC 4469) joined.
+	CatenateParts int `json:"imap.catenate.parts,omitempty"`
 
 	SessionCommands int64 `json:"imap.session.commands,omitempty"`
 	SessionFetches  int64 `json:"imap.session.fetches,omitempty"`
@@ -326,6 +329,8 @@ func (e *Event) intField(name string) (int64, bool) {
 		return int64(e.ModSeq), true
 	case "imap.vanished":
 		return int64(e.Vanished), true
+	case "imap.catenate.parts":
+		return int64(e.CatenateParts), true
 	case "email.attachments.count":
 		return int64(e.AttachmentCount), true
 	}

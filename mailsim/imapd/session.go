@@ -653,6 +653,20 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 			return nil, rerr
 		}
 	}
+	if cat := s.conn.catenate.Load(); cat != nil && cat == s.conn.cur.Load() {
+		// CATENATE (RFC 4469): the literal holds the parts (catenate.go).
+		s.conn.catenate.CompareAndSwap(cat, nil)
+		if err == nil {
+			raw, parts, cerr := s.catenated(buf.Bytes())
+			e.CatenateParts = parts
+			buf.Reset()
+			if cerr != nil {
+				err = cerr
+			} else {
+				buf.Write(raw)
+			}
+		}
+	}
 	var flags []imap.Flag
 	var date time.Time
 	if options != nil {

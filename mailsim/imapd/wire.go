@@ -154,6 +154,7 @@ type conn struct {
 	// the last message of a MULTIAPPEND).
 	appendMore    chan bool
 	swallowTag    atomic.Pointer[string]
+	catenate      atomic.Pointer[relayed] // an APPEND whose literal is CATENATE parts (catenate.go)
 	saveOnly      atomic.Pointer[string] // tag of a SEARCH RETURN (SAVE)
 	swallowCont   atomic.Bool            // the next continuation request answers a literal the client sent non-synchronizing
 	sessionEvents atomic.Int64           // events the session published

@@ -352,8 +352,20 @@ func (c *conn) relayCommand() error {
 			}
 		}
 	}
+	var catPayload []byte // CATENATE parts, sent to the server as the message
+	if isCmd && name == "APPEND" && c.info.Authenticated() && catenateAt(rest) >= 0 {
+		l, payload, err := c.readCatenate(tag, line)
+		if err != nil || l == nil {
+			return err
+		}
+		line, catPayload = l, payload
+		_, _, rest, _ = splitCommand(line)
+	}
 	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
 	c.cur.Store(cmd)
+	if catPayload != nil {
+		c.catenate.Store(cmd)
+	}
 	total := len(line)
 	part := line
 	raw := false // part is a continuation line (IDLE, AUTHENTICATE), not command syntax
@@ -428,15 +440,22 @@ func (c *conn) relayCommand() error {
 			return nil
 		}
 		if isLit {
-			if _, err := io.CopyN(serverWriter{c}, c.cr, n); err != nil {
+			var src io.Reader = c.cr
+			if catPayload != nil {
+				src = bytes.NewReader(catPayload)
+			}
+			if _, err := io.CopyN(serverWriter{c}, src, n); err != nil {
 				return err
 			}
 			if message {
 				// The literal was an APPEND's message: the session waits
 				// to learn whether another one follows (MULTIAPPEND).
-				next, err := c.readCommandPart(tag, cmd, maxLine-total)
-				if err != nil {
-					return err
+				next := []byte("\r\n") // CATENATE: the client's command is read already
+				if catPayload == nil {
+					next, err = c.readCommandPart(tag, cmd, maxLine-total)
+					if err != nil {
+						return err
+					}
 				}
 				total += len(next)
 				synthetic := c.nextAppend(tag, rest, next, cmd)

@@ -202,7 +202,7 @@ func (c *conn) caps(list string) string {
 	out = append(out, "ID")
 	if authed {
 		out = append(out, sortCaps...)
-		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND")
+		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND", "CATENATE")
 	}
 	return strings.Join(out, " ")
 }
