@@ -155,9 +155,9 @@ type conn struct {
 	appendMore    chan bool
 	swallowTag    atomic.Pointer[string]
 	catenate      atomic.Pointer[relayed] // an APPEND whose literal is CATENATE parts (catenate.go)
-	saveOnly      atomic.Pointer[string] // tag of a SEARCH RETURN (SAVE)
-	swallowCont   atomic.Bool            // the next continuation request answers a literal the client sent non-synchronizing
-	sessionEvents atomic.Int64           // events the session published
+	saveOnly      atomic.Pointer[string]  // tag of a SEARCH RETURN (SAVE)
+	swallowCont   atomic.Bool             // the next continuation request answers a literal the client sent non-synchronizing
+	sessionEvents atomic.Int64            // events the session published
 
 	// binOrigins are the partial origins of the BINARY sections the
 	// session is writing, in order (-1: not partial): go-imap writes
