@@ -43,7 +43,11 @@ func (c *conn) readCatenate(tag string, line []byte) ([]byte, []byte, error) {
 	parts := 0
 	var size int64
 	refuse := func(why string) ([]byte, []byte, error) {
-		c.srv.auditRefusal(c.info, "APPEND", "syntax_error")
+		reason := "syntax_error"
+		if strings.Contains(why, "MULTIAPPEND") {
+			reason = "catenate_in_multiappend"
+		}
+		c.srv.auditRefusal(c.info, "APPEND", reason)
 		return nil, nil, c.writeClient(tag + " BAD " + why + "\r\n")
 	}
 	for {
@@ -53,7 +57,14 @@ func (c *conn) readCatenate(tag string, line []byte) ([]byte, []byte, error) {
 		}
 		if s[0] == ')' {
 			if t := bytes.TrimRight(s[1:], "\r\n"); len(t) > 0 {
-				return refuse("CATENATE in MULTIAPPEND is not supported")
+				// The messages after it are read and dropped.
+				if _, _, err := refuse("CATENATE in MULTIAPPEND is not supported"); err != nil {
+					return nil, nil, err
+				}
+				if n, plus, ok := clientLiteral(s); ok && plus >= 0 {
+					return nil, nil, c.discardCommand(n, c.srv.maxLine())
+				}
+				return nil, nil, nil
 			}
 			break
 		}

@@ -91,6 +91,7 @@ func FuzzShimFraming(f *testing.F) {
 		"Z1 APPEND INBOX (\\Seen) {5+}\r\nhello (\\Flagged) \" 5-Dec-2025 10:00:00 +0000\" {3+}\r\nabc {2+}\r\nhi\r\nZ2 NOOP\r\n",
 		"Z3 APPEND INBOX {5+}\r\nhello bogus {3+}\r\nabc\r\nZ4 NOOP\r\n",
 		"Z5 FETCH 1:* (FLAGS MODSEQ) (CHANGEDSINCE 1)\r\nZ6 STORE 1 (UNCHANGEDSINCE 1) +FLAGS (x)\r\nZ7 SEARCH MODSEQ \"/flags/x\" all 1\r\nZ8 SELECT INBOX (CONDSTORE)\r\n",
+		"C1 APPEND INBOX (\\Seen) CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\" TEXT {5+}\r\nhello URL \";UID=2\")\r\nC2 APPEND INBOX CATENATE (TEXT {3}\r\nabc) {2+}\r\nhi\r\nC3 APPEND INBOX CATENATE (URL \"imap://x@y/INBOX/;UID=1\")\r\nC4 APPEND INBOX CATENATE (TEXT x)\r\n",
 		"Q1 SELECT INBOX (QRESYNC (1 1))\r\nQ2 ENABLE QRESYNC\r\nQ3 SELECT INBOX (QRESYNC (1 1 1:* (1:2 1:2)))\r\nQ4 UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\nQ5 STORE 1 +FLAGS (\\Deleted)\r\nQ6 EXPUNGE\r\n",
 	} {
 		f.Add([]byte(s))
