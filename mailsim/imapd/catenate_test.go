@@ -54,7 +54,7 @@ func TestCatenate(t *testing.T) {
 		tag := fmt.Sprintf("b%d", i)
 		r.send(fmt.Sprintf(`%s APPEND INBOX CATENATE (TEXT {3+}`, tag))
 		write(t, r, fmt.Sprintf("abc URL %q)\r\n", u))
-		assert.Equal(t, tag+" NO [BADURL "+u+"] Invalid URL", r.until(tag+" ")[0])
+		assert.Equal(t, tag+" NO [BADURL "+u+"] Invalid URL", r.until(tag + " ")[0])
 	}
 	// Inside a MULTIAPPEND: refused, and the connection goes on.
 	write(t, r, "m1 APPEND INBOX CATENATE (TEXT {3+}\r\nabc) {2+}\r\nhi\r\n")
