@@ -41,7 +41,6 @@ func (c *conn) readCatenate(tag string, line []byte) ([]byte, []byte, error) {
 	cmd := &relayed{tag: tag, name: "APPEND"}
 	var payload []byte
 	parts := 0
-	var size int64
 	refuse := func(why string) ([]byte, []byte, error) {
 		reason := "syntax_error"
 		if strings.Contains(why, "MULTIAPPEND") {
@@ -78,9 +77,10 @@ func (c *conn) readCatenate(tag string, line []byte) ([]byte, []byte, error) {
 			if !ok || after[0] != '{' || (plus < 0 && !bytes.HasPrefix(after[bytes.IndexByte(after, '}'):], []byte("}\r\n"))) {
 				return nil, nil, c.bye(tag, "CLIENTBUG", "CATENATE: TEXT needs a literal", "syntax_error", "APPEND")
 			}
-			size += n
-			if size > c.literalLimit() {
-				return nil, nil, c.bye(tag, "TOOBIG", fmt.Sprintf("Literal of %d bytes exceeds the limit of %d", size, c.literalLimit()), "limit_literal_size", "APPEND")
+			// The parts go to the server as one literal, under the
+			// limit of an APPEND's message.
+			if size := int64(len(payload)) + n + 24; size > c.literalLimit() {
+				return nil, nil, c.bye(tag, "TOOBIG", fmt.Sprintf("CATENATE of %d bytes exceeds the limit of %d", size, c.literalLimit()), "limit_literal_size", "APPEND")
 			}
 			if plus < 0 {
 				if err := c.writeClient("+ OK\r\n"); err != nil {
@@ -105,6 +105,9 @@ func (c *conn) readCatenate(tag string, line []byte) ([]byte, []byte, error) {
 			}
 			payload = append(payload, fmt.Sprintf("U%d\n", len(u))...)
 			payload = append(payload, u...)
+			if int64(len(payload)) > c.literalLimit() {
+				return nil, nil, c.bye(tag, "TOOBIG", fmt.Sprintf("CATENATE of %d bytes exceeds the limit of %d", len(payload), c.literalLimit()), "limit_literal_size", "APPEND")
+			}
 			s = tail
 		default:
 			return refuse("CATENATE: expected TEXT or URL")

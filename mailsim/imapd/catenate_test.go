@@ -82,3 +82,13 @@ func TestCatenate(t *testing.T) {
 	assert.Equal(t, 5, bad)
 	assert.Equal(t, 1, multi)
 }
+
+// The parts of a CATENATE go to the server as one literal: past the
+// APPEND size limit the command is refused when the literal is announced.
+func TestCatenateTooBig(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialLogin(t, ts, "agent@interieur.test")
+	r.send(fmt.Sprintf(`a1 APPEND INBOX CATENATE (URL "/INBOX/;UID=1" TEXT {%d}`, ts.srv.cfg.MaxAppendBytes))
+	assert.True(t, strings.HasPrefix(r.line(), "a1 BAD [TOOBIG] CATENATE of "))
+	assert.True(t, strings.HasPrefix(r.line(), "* BYE [TOOBIG]"))
+}
