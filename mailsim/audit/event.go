@@ -113,9 +113,16 @@ type Event struct {
 	// THREAD's algorithm ("REFERENCES").
 	SortCriteria    string `json:"imap.sort.criteria,omitempty"`
 	ThreadAlgorithm string `json:"imap.thread.algorithm,omitempty"`
-	FetchItems      string `json:"imap.fetch.items,omitempty"`
-	DestMailbox     string `json:"imap.destination_mailbox,omitempty"`
-	Flags           string `json:"imap.flags,omitempty"`
+	// SearchUpdate is set on a SEARCH or SORT with RETURN (UPDATE)
+	// (RFC 5267 §4, CONTEXT=SEARCH): true when its result is kept live and
+	// the client told of changes to it, false when refused (NOUPDATE).
+	SearchUpdate *bool `json:"imap.search.update,omitempty"`
+	// SearchPartial is the window of the result a SEARCH or SORT asked for
+	// with RETURN (PARTIAL low:high) ("1:100").
+	SearchPartial string `json:"imap.search.partial,omitempty"`
+	FetchItems    string `json:"imap.fetch.items,omitempty"`
+	DestMailbox   string `json:"imap.destination_mailbox,omitempty"`
+	Flags         string `json:"imap.flags,omitempty"`
 	// ModSeq is the message's mod-sequence (RFC 7162 CONDSTORE) after a
 	// STORE, or as a FETCH found it; set once the session enabled CONDSTORE.
 	ModSeq uint64 `json:"imap.modseq,omitempty"`
@@ -204,6 +211,8 @@ func (e *Event) Field(name string) (any, bool) {
 		return boolp(e.MailboxShared)
 	case "imap.readonly":
 		return boolp(e.ReadOnly)
+	case "imap.search.update":
+		return boolp(e.SearchUpdate)
 	case "smtp.spoofed_local_sender":
 		return boolp(e.SMTPSpoofedLocalSender)
 	case "imap.search.hits":
@@ -265,6 +274,8 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.SortCriteria, true
 	case "imap.thread.algorithm":
 		return e.ThreadAlgorithm, true
+	case "imap.search.partial":
+		return e.SearchPartial, true
 	case "imap.fetch.items":
 		return e.FetchItems, true
 	case "imap.destination_mailbox":

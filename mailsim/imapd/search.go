@@ -33,37 +33,20 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		if r := s.conn.sortReq.Load(); r != nil && r.tag == s.conn.currentTag() {
 			sortReq = r
 			e.Command = s.conn.current()
-			if r.thread != "" {
+			switch {
+			case r.search:
+			case r.thread != "":
 				e.Action, e.ThreadAlgorithm = audit.IMAPThread, r.thread
-			} else {
+			default:
 				e.Action, e.SortCriteria = audit.IMAPSort, r.display
 			}
 		}
 	}
 	criteria = s.staticCriteria(criteria)
-	var seqs []uint32
-	var uids []imap.UID
-	var highest uint64 // the highest mod-sequence found (RFC 7162 §3.1.5)
 	items := s.view.Items(nil)
-	for _, it := range items {
-		cseq := it.Seq
-		if s.view.Recent(it.UID) && s.rev1() {
-			// RECENT, NEW and OLD (RFC 3501 §6.4.4) test \Recent.
-			f, err := it.FlagsOrBase()
-			if err != nil {
-				return nil, err
-			}
-			it.Flags = append(f[:len(f):len(f)], store.FlagRecent)
-		}
-		ok, err := match(it, cseq, criteria)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			seqs = append(seqs, cseq)
-			uids = append(uids, imap.UID(it.UID))
-			highest = max(highest, it.ModSeq)
-		}
+	seqs, uids, highest, err := s.matching(items, criteria)
+	if err != nil {
+		return nil, err
 	}
 	data := &imap.SearchData{}
 	if kind == imapserver.NumKindUID {
@@ -83,9 +66,34 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	data.Count = uint32(len(seqs))
-	if sortReq != nil {
+	switch {
+	case sortReq != nil && sortReq.search:
+		nums := seqs
+		if sortReq.uid {
+			nums = make([]uint32, len(uids))
+			for i, u := range uids {
+				nums[i] = uint32(u)
+			}
+		}
+		sortReq.result = sortReq.esearchResponse(nums)
+		if sortReq.silent {
+			sortReq.result = []byte{}
+		}
+	case sortReq != nil:
 		if err := s.orderResults(sortReq, items, seqs); err != nil {
 			return nil, err
+		}
+	}
+	if sortReq != nil && sortReq.ctx != nil {
+		e.SearchPartial = sortReq.ctx.partialString()
+		if sortReq.ctx.update {
+			kept := s.keepLive(sortReq.tag, sortReq.uid, criteria, uids)
+			e.SearchUpdate = audit.Bool(kept)
+			if !kept {
+				// RFC 5267 §4.2: answered, not kept (Dovecot's words).
+				e.Reason = "limit_search_updates"
+				sortReq.prefix = []byte(fmt.Sprintf("* NO [NOUPDATE %s] Too many live searches (at most %d)\r\n", quoteIMAP(sortReq.tag), MaxLiveSearches))
+			}
 		}
 	}
 	if options != nil && options.ReturnSave {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,6 +41,14 @@ type session struct {
 	readOnly bool
 	view     *store.View
 	lastRes  imap.UIDSet // SEARCHRES
+
+	// live are the searches kept live by RETURN (UPDATE) (context.go);
+	// liveMu guards the list (CANCELUPDATE runs in the shim). liveKey is
+	// the mailbox's HIGHESTMODSEQ and the view's changes taken when they
+	// were last evaluated.
+	liveMu  sync.Mutex
+	live    []*liveSearch
+	liveKey [2]uint64
 
 	// multi is the MULTIAPPEND being received (nil between commands).
 	multi *multiAppend
@@ -342,6 +351,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		s.view, s.mb = nil, nil
 		s.info.setSelected("", "")
 	}
+	s.dropLive()
 	mb, owner, err := s.mailbox(name)
 	if err != nil {
 		e := s.mailboxEvent(audit.Event{Action: action, Outcome: audit.Failure, Reason: reason(err), Command: cmd, ReadOnly: audit.Bool(readOnly)}, name, owner)
@@ -370,6 +380,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	s.info.setSelected(name, owner)
 	s.view = view
 	s.lastRes = nil
+	view.OnExpunges(s.liveExpunged)
 	if s.condstore {
 		s.enableCondstore()
 	}
@@ -441,6 +452,7 @@ func (s *session) selectedList(name string, mb *store.Mailbox) *imap.ListData {
 }
 
 func (s *session) Unselect() error {
+	s.dropLive()
 	s.view.Close()
 	s.view, s.mb, s.mbName, s.mbOwner, s.readOnly, s.lastRes = nil, nil, "", "", false, nil
 	s.info.setSelected("", "")
@@ -725,7 +737,10 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.view == nil {
 		return nil
 	}
-	return s.viewLost(s.view.Poll(w, allowExpunge, s.rev1(), s.writeFlags))
+	if err := s.viewLost(s.view.Poll(w, allowExpunge, s.rev1(), s.writeFlags)); err != nil {
+		return err
+	}
+	return s.liveUpdate()
 }
 
 // viewLost ends a session whose view of its mailbox was dropped because it
@@ -752,6 +767,9 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	for {
 		changed := mb.Changed()
 		if err := s.viewLost(view.Poll(w, true, s.rev1(), s.writeFlags)); err != nil {
+			return err
+		}
+		if err := s.liveUpdate(); err != nil {
 			return err
 		}
 		select {

@@ -37,7 +37,15 @@ type sortRequest struct {
 	ret     []string  // ESORT: the RETURN options (nil: plain SORT)
 	display string    // the sort criteria or algorithm, for the audit
 
+	// search: a SEARCH with CONTEXT=SEARCH return options (context.go),
+	// not a SORT; ctx holds those options, silent that no ESEARCH
+	// response is wanted (SAVE alone).
+	search bool
+	ctx    *contextOpts
+	silent bool
+
 	result []byte // the response replacing go-imap's SEARCH response, set by Search
+	prefix []byte // sent before it: "* NO [NOUPDATE tag]" (RFC 5267 §4.2)
 }
 
 type sortKey struct {
@@ -365,24 +373,7 @@ func (req *sortRequest) sortResponse(items []sortItem) []byte {
 	}
 	// ESORT (RFC 5267 §3.2): MIN and MAX are the first and last in sort
 	// order; ALL keeps the sort order.
-	b.WriteString("* ESEARCH (TAG " + quoteIMAP(req.tag) + ")")
-	if req.uid {
-		b.WriteString(" UID")
-	}
-	for _, o := range req.ret {
-		switch {
-		case o == "MIN" && len(nums) > 0:
-			fmt.Fprintf(&b, " MIN %d", nums[0])
-		case o == "MAX" && len(nums) > 0:
-			fmt.Fprintf(&b, " MAX %d", nums[len(nums)-1])
-		case o == "COUNT":
-			fmt.Fprintf(&b, " COUNT %d", len(nums))
-		case o == "ALL" && len(nums) > 0:
-			b.WriteString(" ALL " + orderedSet(nums))
-		}
-	}
-	b.WriteString("\r\n")
-	return []byte(b.String())
+	return req.esearchResponse(nums)
 }
 
 // orderedSet writes numbers in their order, runs of consecutive ascending

@@ -309,8 +309,23 @@ func (c *conn) relayCommand() error {
 		case "STARTTLS":
 			return c.handleStartTLS(tag)
 		case "SEARCH", "UID SEARCH":
+			if c.info.Authenticated() {
+				l, err := c.contextSearch(tag, name, line)
+				if err != nil {
+					c.srv.auditRefusal(c.info, name, "syntax_error")
+					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")
+				}
+				if l != nil {
+					line = l
+					break
+				}
+			}
 			if searchSaveOnly(name, rest) {
 				c.saveOnly.Store(&tag)
+			}
+		case "CANCELUPDATE":
+			if c.info.Authenticated() {
+				return c.cancelUpdate(tag, rest)
 			}
 		case "SORT", "UID SORT", "THREAD", "UID THREAD":
 			if c.info.Authenticated() {

@@ -106,7 +106,7 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 	if req := c.sortReq.Load(); req != nil {
 		if bytes.HasPrefix(l, []byte("* SEARCH")) || bytes.HasPrefix(l, []byte("* ESEARCH")) {
 			if req.result != nil {
-				return c.sortModSeq(req), false, nil
+				return append(req.prefix[:len(req.prefix):len(req.prefix)], c.sortModSeq(req)...), false, nil
 			}
 		} else if bytes.HasPrefix(l, []byte(req.tag+" ")) {
 			c.sortReq.CompareAndSwap(req, nil)
@@ -202,7 +202,7 @@ func (c *conn) caps(list string) string {
 	out = append(out, "ID")
 	if authed {
 		out = append(out, sortCaps...)
-		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND", "CATENATE")
+		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND", "CATENATE", contextCap)
 	}
 	return strings.Join(out, " ")
 }

@@ -79,6 +79,12 @@ type View struct {
 	// writes, just before it is written (QRESYNC's VANISHED, RFC 7162
 	// §3.2.10).
 	onExpunge func(uid uint32)
+	// onExpunges, when set, is told once per Poll, before anything is
+	// written, of the messages it is about to send EXPUNGE for that the
+	// client knew of (CONTEXT=SEARCH's REMOVEFROM, RFC 5267 §4.3).
+	onExpunges func(uids, seqs []uint32) error
+	// taken counts the changes Poll took from the queue.
+	taken uint64
 	// polled is HIGHESTMODSEQ when Poll last took the queue: every change
 	// up to it has been sent.
 	polled uint64
@@ -97,6 +103,18 @@ func (v *View) OnExpunge(f func(uid uint32)) { v.onExpunge = f }
 // mod-sequence of each flag change it sends, before sending it; nil stops.
 // Called from the session's goroutine, like Poll.
 func (v *View) OnModSeq(f func(seq uint32, modseq uint64)) { v.onModSeq = f }
+
+// OnExpunges sets the function Poll calls, once and before writing
+// anything, with the UIDs of the messages it is about to send EXPUNGE for
+// and their sequence numbers in the client's view as it was before the
+// Poll (messages added and expunged since the client last heard are not
+// included); nil stops. Called from the session's goroutine, like Poll.
+func (v *View) OnExpunges(f func(uids, seqs []uint32) error) { v.onExpunges = f }
+
+// Taken counts the changes Poll has sent (or found moot) since the view
+// opened: with the mailbox's HIGHESTMODSEQ, it tells whether anything the
+// client knows of can have changed since it was last looked at.
+func (v *View) Taken() uint64 { return v.taken }
 
 // Open starts a session's view of the mailbox (SELECT, or EXAMINE when
 // readOnly) and returns what the client must be told first. A read-write
@@ -245,6 +263,11 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	}
 	updates := slices.Clone(v.queue[:take])
 	v.queue = slices.Delete(v.queue, 0, take)
+	v.taken += uint64(take)
+	var goneUIDs, goneSeqs []uint32
+	if v.onExpunges != nil {
+		goneUIDs, goneSeqs = v.expungedBefore(updates)
+	}
 	if len(v.queue) == 0 {
 		v.queue = nil
 		v.polled = mb.highest
@@ -306,6 +329,11 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 	}
 	mb.mu.Unlock()
 
+	if len(goneUIDs) > 0 {
+		if err := v.onExpunges(goneUIDs, goneSeqs); err != nil {
+			return err
+		}
+	}
 	if announce {
 		if err := writeFlags(flags); err != nil {
 			return err
@@ -340,6 +368,34 @@ func (v *View) Poll(w *imapserver.UpdateWriter, allowExpunge, rev1 bool, writeFl
 		}
 	}
 	return nil
+}
+
+// expungedBefore returns the messages the updates expunge that the client
+// knew of before them, with their sequence numbers then. An EXPUNGE's n
+// counts the expunges before it in the queue: each earlier one at or below
+// it moves it up by one; above the count before the updates, the message
+// came with an EXISTS among them.
+func (v *View) expungedBefore(updates []update) (uids, seqs []uint32) {
+	var earlier []uint32 // original sequence numbers, ascending
+	for _, u := range updates {
+		if u.kind != updExpunge {
+			continue
+		}
+		seq := u.n
+		for _, p := range earlier {
+			if p > seq {
+				break
+			}
+			seq++
+		}
+		i, _ := slices.BinarySearch(earlier, seq)
+		earlier = slices.Insert(earlier, i, seq)
+		if seq <= v.count {
+			uids = append(uids, u.uid)
+			seqs = append(seqs, seq)
+		}
+	}
+	return uids, seqs
 }
 
 // queueLocked gives an update to every view but source. mb.mu is held for
