@@ -311,6 +311,11 @@ func (c *conn) relayCommand() error {
 		case "SEARCH", "UID SEARCH":
 			if c.info.Authenticated() {
 				l, err := c.contextSearch(tag, name, line)
+				if _, _, isLit := clientLiteral(line); err != nil && isLit {
+					// Refused before a literal: go-imap refuses it too,
+					// and the relay frames the literal as for any other.
+					break
+				}
 				if err != nil {
 					c.srv.auditRefusal(c.info, name, "syntax_error")
 					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")
@@ -324,7 +329,7 @@ func (c *conn) relayCommand() error {
 				c.saveOnly.Store(&tag)
 			}
 		case "CANCELUPDATE":
-			if c.info.Authenticated() {
+			if _, _, isLit := clientLiteral(line); c.info.Authenticated() && !isLit {
 				return c.cancelUpdate(tag, rest)
 			}
 		case "SORT", "UID SORT", "THREAD", "UID THREAD":
