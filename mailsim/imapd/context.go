@@ -24,11 +24,16 @@ import (
 // or joined the result. A message about to be expunged leaves it just
 // before its EXPUNGE is sent (store.View.OnExpunges), with the sequence
 // number the client knows it by. CANCELUPDATE is answered by the shim.
-// As Dovecot does, the position in ADDTO and REMOVEFROM is always 0
-// (RFC 5267 §4.3: the client places an unsorted result by its numbers).
+// For a SEARCH, as Dovecot does, the position in ADDTO and REMOVEFROM is
+// always 0 (RFC 5267 §4.3: the client places an unsorted result by its
+// numbers). A SORT with RETURN (UPDATE) (CONTEXT=SORT, which Dovecot 2.3
+// does not offer) keeps its result in sort order and sends one
+// (position number) pair per message, to be applied in order: removals
+// from the last, each at its position before it goes; additions in sort
+// order, each at its position once inserted.
 
-// contextCap is advertised after login.
-const contextCap = "CONTEXT=SEARCH"
+// contextCaps are advertised after login.
+var contextCaps = []string{"CONTEXT=SEARCH", "CONTEXT=SORT"}
 
 // MaxLiveSearches bounds the searches kept live (RETURN (UPDATE)) in one
 // session, as Dovecot 2.3 does (CLIENT_MAX_SEARCH_UPDATES, 10): one more
@@ -204,14 +209,25 @@ type liveSearch struct {
 	uid      bool
 	criteria *imap.SearchCriteria // as evaluated first: "*" and "$" fixed
 	result   map[uint32]bool      // UIDs of the messages in the result
+	// SORT (CONTEXT=SORT): its sort criteria, and the result in sort
+	// order, each message with only what sorting needs.
+	keys  []sortKey
+	order []sortItem
 }
 
 // keepLive makes a search live; false when the session has
-// MaxLiveSearches already.
-func (s *session) keepLive(tag string, uid bool, criteria *imap.SearchCriteria, uids []imap.UID) bool {
-	ls := &liveSearch{tag: tag, uid: uid, criteria: criteria, result: make(map[uint32]bool, len(uids))}
+// MaxLiveSearches already. sorted is a SORT's result, in order.
+func (s *session) keepLive(req *sortRequest, criteria *imap.SearchCriteria, uids []imap.UID, sorted []sortItem) bool {
+	ls := &liveSearch{tag: req.tag, uid: req.uid, criteria: criteria, result: make(map[uint32]bool, len(uids))}
 	for _, u := range uids {
 		ls.result[uint32(u)] = true
+	}
+	if !req.search {
+		ls.keys = req.keys
+		ls.order = make([]sortItem, len(sorted))
+		for i, si := range sorted {
+			ls.order[i] = si.lite()
+		}
 	}
 	s.liveMu.Lock()
 	defer s.liveMu.Unlock()
@@ -221,6 +237,42 @@ func (s *session) keepLive(tag string, uid bool, criteria *imap.SearchCriteria, 
 	s.live = append(s.live, ls)
 	s.liveKey = [2]uint64{} // look again at the next poll
 	return true
+}
+
+// lite keeps of a sort item what its sort keys compare, not the message.
+func (si sortItem) lite() sortItem {
+	si.msg = &store.Message{InternalDate: si.msg.InternalDate, Size: si.msg.Size, Subject: si.msg.Subject}
+	return si
+}
+
+// liveCompare orders a live SORT's messages: by its keys, ties by UID
+// (the order of sequence numbers, which expunges shift).
+func (ls *liveSearch) liveCompare(a, b sortItem) int {
+	for _, k := range ls.keys {
+		if c := a.compare(b, k); c != 0 {
+			return c
+		}
+	}
+	return cmpInt(int64(a.uid), int64(b.uid))
+}
+
+// posNum is a position in a SORT result (from 1) and a message number.
+type posNum struct{ pos, num uint32 }
+
+// removeSorted takes out of a live SORT's order the messages gone says
+// go, the last first, and returns their positions before each removal,
+// with the number (UID or sequence number) num gives.
+func (ls *liveSearch) removeSorted(gone func(uid uint32) bool, num func(uid uint32) uint32) []posNum {
+	var out []posNum
+	for i := len(ls.order) - 1; i >= 0; i-- {
+		u := ls.order[i].uid
+		if gone(u) {
+			out = append(out, posNum{uint32(i + 1), num(u)})
+			ls.order = slices.Delete(ls.order, i, i+1)
+			delete(ls.result, u)
+		}
+	}
+	return out
 }
 
 // isLive tells whether tag names a live search (CANCELUPDATE, and a new
@@ -279,6 +331,18 @@ func (s *session) liveSearches() []*liveSearch {
 // by the numbers the client still knows them by.
 func (s *session) liveExpunged(uids, seqs []uint32) error {
 	for _, ls := range s.liveSearches() {
+		if ls.keys != nil {
+			seqOf := make(map[uint32]uint32, len(uids))
+			for i, u := range uids {
+				seqOf[u] = seqs[i]
+			}
+			gone := func(u uint32) bool { _, ok := seqOf[u]; return ok }
+			num := func(u uint32) uint32 { return pick(ls.uid, u, seqOf[u]) }
+			if err := s.writeSortUpdate(ls, ls.removeSorted(gone, num), nil); err != nil {
+				return err
+			}
+			continue
+		}
 		var gone []uint32
 		for i, u := range uids {
 			if ls.result[u] {
@@ -318,6 +382,12 @@ func (s *session) liveUpdate() error {
 		if err != nil {
 			return err
 		}
+		if ls.keys != nil {
+			if err := s.updateSorted(ls, items, uids); err != nil {
+				return err
+			}
+			continue
+		}
 		matched := make(map[uint32]bool, len(uids))
 		var added []uint32
 		for i, u := range uids {
@@ -346,6 +416,74 @@ func pick(uid bool, u, seq uint32) uint32 {
 		return u
 	}
 	return seq
+}
+
+// updateSorted brings a live SORT up to date: the messages in view that
+// no longer match leave it (REMOVEFROM, from the last), those that now
+// match join it (ADDTO, each at its place in sort order, in order).
+func (s *session) updateSorted(ls *liveSearch, items []store.Item, uids []imap.UID) error {
+	inView := make(map[uint32]store.Item, len(items))
+	for _, it := range items {
+		inView[it.UID] = it
+	}
+	matched := make(map[uint32]bool, len(uids))
+	for _, u := range uids {
+		matched[uint32(u)] = true
+	}
+	num := func(u uint32) uint32 { return pick(ls.uid, u, inView[u].Seq) }
+	removed := ls.removeSorted(func(u uint32) bool {
+		_, ok := inView[u]
+		return ok && !matched[u]
+	}, num)
+	var joined []sortItem
+	for _, u := range uids {
+		if ls.result[uint32(u)] {
+			continue
+		}
+		si, err := newSortItem(inView[uint32(u)])
+		if err != nil {
+			return err
+		}
+		joined = append(joined, si.lite())
+	}
+	slices.SortFunc(joined, ls.liveCompare)
+	var added []posNum
+	for _, si := range joined {
+		i, _ := slices.BinarySearchFunc(ls.order, si, ls.liveCompare)
+		ls.order = slices.Insert(ls.order, i, si)
+		ls.result[si.uid] = true
+		added = append(added, posNum{uint32(i + 1), num(si.uid)})
+	}
+	return s.writeSortUpdate(ls, removed, added)
+}
+
+// writeSortUpdate sends a live SORT's changes: "REMOVEFROM (pos n ...)
+// ADDTO (pos n ...)", one pair per message, to be applied in order
+// (RFC 5267 §4.3).
+func (s *session) writeSortUpdate(ls *liveSearch, removed, added []posNum) error {
+	if len(removed) == 0 && len(added) == 0 {
+		return nil
+	}
+	pairs := func(ps []posNum) string {
+		f := make([]string, len(ps))
+		for i, p := range ps {
+			f[i] = fmt.Sprintf("%d %d", p.pos, p.num)
+		}
+		return strings.Join(f, " ")
+	}
+	var b strings.Builder
+	b.WriteString("* ESEARCH (TAG " + quoteIMAP(ls.tag) + ")")
+	if ls.uid {
+		b.WriteString(" UID")
+	}
+	if len(removed) > 0 {
+		b.WriteString(" REMOVEFROM (" + pairs(removed) + ")")
+	}
+	if len(added) > 0 {
+		b.WriteString(" ADDTO (" + pairs(added) + ")")
+	}
+	b.WriteString("\r\n")
+	return s.conn.writeClient(b.String())
 }
 
 // writeLiveUpdate sends "* ESEARCH (TAG t) [UID] REMOVEFROM (0 set) ADDTO
@@ -407,7 +545,9 @@ func (c *conn) contextSearch(tag, name string, line []byte) ([]byte, error) {
 	_, _, rest, _ := splitCommand(line) // after condCommand's changes
 	uid := name == "UID SEARCH"
 	if uid {
-		rest = bytes.TrimLeft(rest[bytes.IndexByte(append(rest, ' '), ' '):], " ")
+		// (Not append(rest, ' '): rest shares line's array.)
+		_, after, _ := bytes.Cut(rest, []byte(" "))
+		rest = bytes.TrimLeft(after, " ")
 	}
 	req, args, err := parseContextSearch(tag, uid, rest)
 	if err != nil || req == nil {

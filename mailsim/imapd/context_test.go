@@ -218,3 +218,117 @@ func TestContextSearchLimit(t *testing.T) {
 	assert.Equal(t, 1, notKept)
 	assert.Equal(t, 5, syntax) // the reused tag and the four CANCELUPDATE (one caught by the shim's framing)
 }
+
+// sortModel is a client's copy of a live SORT result: it applies the
+// ESEARCH updates of its tag (RFC 5267 §4.3: each (position number) pair
+// in order; REMOVEFROM's position is the message's before it goes,
+// ADDTO's its position once inserted) and, for sequence numbers, EXPUNGE.
+type sortModel struct {
+	t    *testing.T
+	tag  string
+	seq  bool // sequence numbers: EXPUNGE renumbers
+	nums []uint32
+}
+
+func (m *sortModel) apply(lines []string) {
+	for _, l := range lines {
+		var n uint32
+		if _, err := fmt.Sscanf(l, "* %d EXPUNGE", &n); err == nil && m.seq {
+			for i, x := range m.nums {
+				if x > n {
+					m.nums[i] = x - 1
+				}
+			}
+			continue
+		}
+		if !strings.HasPrefix(l, `* ESEARCH (TAG "`+m.tag+`")`) {
+			continue
+		}
+		for _, kind := range []string{"REMOVEFROM", "ADDTO"} {
+			i := strings.Index(l, kind+" (")
+			if i < 0 {
+				continue
+			}
+			f := strings.Fields(l[i+len(kind)+2 : i+strings.Index(l[i:], ")")])
+			require.Zero(m.t, len(f)%2, l)
+			for j := 0; j < len(f); j += 2 {
+				var pos, num uint32
+				fmt.Sscan(f[j], &pos)
+				fmt.Sscan(f[j+1], &num)
+				if kind == "REMOVEFROM" {
+					require.Equal(m.t, num, m.nums[pos-1], "%s: %v", l, m.nums)
+					m.nums = append(m.nums[:pos-1], m.nums[pos:]...)
+				} else {
+					require.LessOrEqual(m.t, int(pos), len(m.nums)+1, l)
+					m.nums = append(m.nums[:pos-1], append([]uint32{num}, m.nums[pos-1:]...)...)
+				}
+			}
+		}
+	}
+}
+
+// sortNums returns the numbers of a plain SORT response.
+func sortNums(t *testing.T, lines []string) []uint32 {
+	var out []uint32
+	for _, l := range lines {
+		if strings.HasPrefix(l, "* SORT") {
+			for _, f := range strings.Fields(l)[2:] {
+				var n uint32
+				fmt.Sscan(f, &n)
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// CONTEXT=SORT (RFC 5267 §4): a live SORT's updates, applied as the RFC
+// says, keep the client's copy equal to the result of the same SORT run
+// afresh, by UID and by sequence number, through flag changes, new mail
+// and expunges; PARTIAL takes a window in sort order.
+func TestContextSort(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 12})
+	a := dialLogin(t, ts, "agent@interieur.test")
+	b := dialLogin(t, ts, "agent@interieur.test")
+	a.do("s", "SELECT INBOX")
+	b.do("s", "SELECT INBOX")
+
+	assert.Equal(t, []string{`* ESEARCH (TAG "p") PARTIAL (2:4 11,10,9)`}, esearchLines(a.do("p", "SORT RETURN (PARTIAL 2:4) (REVERSE ARRIVAL) UTF-8 ALL")))
+
+	const byUID, bySeq = "(REVERSE ARRIVAL) UTF-8 UNSEEN", "(SUBJECT REVERSE SIZE) UTF-8 UNSEEN"
+	lines := a.do("u", "UID SORT RETURN (UPDATE ALL) "+byUID)
+	assert.Equal(t, []string{`* ESEARCH (TAG "u") UID ALL 11,9,7,5,3,1`}, esearchLines(lines))
+	uidModel := &sortModel{t: t, tag: "u", nums: []uint32{11, 9, 7, 5, 3, 1}}
+	seqModel := &sortModel{t: t, tag: "q", seq: true, nums: sortNums(t, a.do("q0", "SORT "+bySeq))}
+	require.Len(t, seqModel.nums, 6)
+	assert.Equal(t, []string{`* ESEARCH (TAG "q")`}, esearchLines(a.do("q", "SORT RETURN (UPDATE) "+bySeq)))
+
+	check := func(step string, lines []string) {
+		t.Helper()
+		uidModel.apply(lines)
+		seqModel.apply(lines)
+		assert.Equal(t, sortNums(t, a.do("cu", "UID SORT "+byUID)), uidModel.nums, step)
+		assert.Equal(t, sortNums(t, a.do("cq", "SORT "+bySeq)), seqModel.nums, step)
+	}
+	check("store", a.do("st", `STORE 5,9 +FLAGS (\Seen)`))
+	b.do("un", `UID STORE 4,10 -FLAGS.SILENT (\Seen)`)
+	b.appendMsg("ap1", "INBOX", "")
+	b.appendMsg("ap2", "INBOX", "")
+	check("other session", a.do("n", "NOOP"))
+	a.do("d", `UID STORE 1,4,11,13 +FLAGS.SILENT (\Deleted)`)
+	lines = a.do("x", "EXPUNGE")
+	assert.Less(t, indexOf(lines, "* ESEARCH"), indexOf(lines, "* 1 EXPUNGE"), "%q", lines)
+	check("expunge", lines)
+	assert.NotEmpty(t, uidModel.nums)
+
+	var sorts []*audit.Event
+	for _, e := range actions(ts.events(t), audit.IMAPSort) {
+		if e.SearchUpdate != nil || e.SearchPartial != "" {
+			sorts = append(sorts, e)
+		}
+	}
+	require.Len(t, sorts, 3)
+	assert.Equal(t, "2:4", sorts[0].SearchPartial)
+	assert.True(t, *sorts[1].SearchUpdate)
+	assert.Equal(t, "REVERSE ARRIVAL", sorts[1].SortCriteria)
+}

@@ -66,6 +66,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	data.Count = uint32(len(seqs))
+	var sorted []sortItem // SORT's result, in order
 	switch {
 	case sortReq != nil && sortReq.search:
 		nums := seqs
@@ -80,14 +81,14 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			sortReq.result = []byte{}
 		}
 	case sortReq != nil:
-		if err := s.orderResults(sortReq, items, seqs); err != nil {
+		if sorted, err = s.orderResults(sortReq, items, seqs); err != nil {
 			return nil, err
 		}
 	}
 	if sortReq != nil && sortReq.ctx != nil {
 		e.SearchPartial = sortReq.ctx.partialString()
 		if sortReq.ctx.update {
-			kept := s.keepLive(sortReq.tag, sortReq.uid, criteria, uids)
+			kept := s.keepLive(sortReq, criteria, uids, sorted)
 			e.SearchUpdate = audit.Bool(kept)
 			if !kept {
 				// RFC 5267 §4.2: answered, not kept (Dovecot's words).

@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,14 @@ type viewChecker struct {
 	// come as VANISHED, under the same rules as EXPUNGE, never EXPUNGE.
 	qresync bool
 	trail   []string // the last lines, for failure messages
+	// live is the tag of the session's live search (CONTEXT=SEARCH,
+	// RFC 5267 §4: SEARCH RETURN (UPDATE ALL) UNDELETED, held from each
+	// SELECT), liveSet its result as the client has been told it:
+	// ADDTO names only known messages not in it, REMOVEFROM only messages
+	// in it, and no message in it is expunged (REMOVEFROM comes first).
+	live       string
+	liveSet    map[uint32]bool
+	lastSearch []uint32 // the numbers of the last SEARCH response
 }
 
 func (v *viewChecker) fail(line, format string, args ...any) {
@@ -107,7 +116,17 @@ func (v *viewChecker) untagged(line string) {
 		v.exists -= uint32(n)
 		return
 	}
+	if up == "ESEARCH" {
+		v.esearch(line)
+		return
+	}
 	if up == "SEARCH" {
+		v.lastSearch = v.lastSearch[:0]
+		for _, n := range f[2:] {
+			if x, err := strconv.ParseUint(n, 10, 32); err == nil {
+				v.lastSearch = append(v.lastSearch, uint32(x))
+			}
+		}
 		for _, n := range f[2:] {
 			x, err := strconv.ParseUint(n, 10, 32)
 			if err != nil {
@@ -143,6 +162,20 @@ func (v *viewChecker) untagged(line string) {
 		} else {
 			v.exists--
 		}
+		if v.liveSet != nil {
+			if v.liveSet[num] {
+				v.fail(line, "EXPUNGE of a message still in the live search's result (RFC 5267 §4.3: REMOVEFROM first)")
+			}
+			next := make(map[uint32]bool, len(v.liveSet))
+			for x := range v.liveSet {
+				if x > num {
+					next[x-1] = true
+				} else if x < num {
+					next[x] = true
+				}
+			}
+			v.liveSet = next
+		}
 	case "FETCH":
 		if num == 0 || num > v.exists {
 			v.fail(line, "FETCH of a message the client was never told of (%d known)", v.exists)
@@ -160,6 +193,50 @@ func (v *viewChecker) untagged(line string) {
 				}
 			}
 		}
+	}
+}
+
+// esearch follows the ESEARCH responses of the live search.
+func (v *viewChecker) esearch(line string) {
+	if v.live == "" || !strings.Contains(line, `(TAG "`+v.live+`")`) {
+		return
+	}
+	nums := func(key string) []uint32 {
+		i := strings.Index(line, key)
+		if i < 0 {
+			return nil
+		}
+		f := strings.Fields(strings.TrimRight(line[i+len(key):], ")"))
+		if key != " ALL " {
+			f = f[1:] // the position, 0 for a SEARCH
+		}
+		set, err := parseUIDSet(strings.TrimRight(f[0], ")"))
+		if err != nil {
+			v.fail(line, "bad set")
+			return nil
+		}
+		var out []uint32
+		for _, r := range set {
+			for x := r.Start; x <= r.Stop; x++ {
+				out = append(out, uint32(x))
+			}
+		}
+		return out
+	}
+	for _, x := range nums(" ALL ") {
+		v.liveSet[x] = true
+	}
+	for _, x := range nums(" REMOVEFROM (") {
+		if !v.liveSet[x] {
+			v.fail(line, "REMOVEFROM of %d, not in the result", x)
+		}
+		delete(v.liveSet, x)
+	}
+	for _, x := range nums(" ADDTO (") {
+		if x == 0 || x > v.exists || v.liveSet[x] {
+			v.fail(line, "ADDTO of %d: in the result already, or beyond the %d messages the client knows", x, v.exists)
+		}
+		v.liveSet[x] = true
 	}
 }
 
@@ -190,10 +267,11 @@ func (v *viewChecker) checkModSeq(line string) {
 // stressClient is a raw IMAP client whose every response goes through its
 // viewChecker. Its methods return errors (it runs in goroutines).
 type stressClient struct {
-	c   net.Conn
-	br  *bufio.Reader
-	v   *viewChecker
-	seq int
+	c      net.Conn
+	br     *bufio.Reader
+	v      *viewChecker
+	seq    int
+	liveOn bool // hold a live search (viewChecker.live)
 }
 
 func (sc *stressClient) readLine() (string, error) {
@@ -255,8 +333,14 @@ func (sc *stressClient) selectInbox() error {
 	if sc.v.condstore {
 		box += " (CONDSTORE)"
 	}
+	sc.v.live, sc.v.liveSet = "", nil // a live search ends with the selection
 	_, err := sc.cmd("SELECT", box, "")
 	sc.v.selected = true
+	if err != nil || !sc.liveOn {
+		return err
+	}
+	sc.v.live, sc.v.liveSet = fmt.Sprintf("s%d", sc.seq+1), map[uint32]bool{}
+	_, err = sc.cmd("SEARCH", "RETURN (UPDATE ALL) UNDELETED", "")
 	return err
 }
 
@@ -273,20 +357,25 @@ func TestSequenceNumberDiscipline(t *testing.T) {
 	// Half the sessions with QRESYNC: VANISHED in place of EXPUNGE, under
 	// the same rules.
 	t.Run("QRESYNC", func(t *testing.T) { sequenceDiscipline(t, true, true) })
+	// Half the sessions hold a live search (RFC 5267 §4): its updates
+	// follow the same discipline, and once every session stopped, the
+	// result the client was told equals a new SEARCH's.
+	t.Run("CONTEXT=SEARCH", func(t *testing.T) { sequenceDiscipline(t, false, false, true) })
 }
 
-func sequenceDiscipline(t *testing.T, condstore, qresync bool) {
+func sequenceDiscipline(t *testing.T, condstore, qresync bool, live ...bool) {
 	ts := startConnServer(t, connServerOpts{})
 	const workers, steps = 8, 400
-	var wg sync.WaitGroup
+	var wg, stepped sync.WaitGroup
 	checkers := make([]*viewChecker, workers)
 	errs := make([]error, workers)
+	stepped.Add(workers)
 	for w := range workers {
 		checkers[w] = &viewChecker{name: fmt.Sprintf("session %d", w), condstore: condstore && w%2 == 0, qresync: qresync && w%2 == 0}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[w] = stressSession(ts.addr, w, steps, checkers[w])
+			errs[w] = stressSession(ts.addr, w, steps, checkers[w], len(live) > 0 && live[0] && w%2 == 0, &stepped)
 		}()
 	}
 	wg.Wait()
@@ -300,14 +389,19 @@ func sequenceDiscipline(t *testing.T, condstore, qresync bool) {
 	}
 }
 
-func stressSession(addr string, w, steps int, v *viewChecker) error {
+// stressSession runs one session's steps, then waits for every session to
+// have run theirs (stepped) before its last checks.
+func stressSession(addr string, w, steps int, v *viewChecker, live bool, stepped *sync.WaitGroup) error {
+	var once sync.Once
+	done := func() { once.Do(stepped.Done) }
+	defer done()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(60 * time.Second))
-	sc := &stressClient{c: c, br: bufio.NewReader(c), v: v}
+	sc := &stressClient{c: c, br: bufio.NewReader(c), v: v, liveOn: live}
 	if _, err := sc.readLine(); err != nil {
 		return err
 	}
@@ -362,6 +456,26 @@ func stressSession(addr string, w, steps int, v *viewChecker) error {
 		}
 		if err != nil && !strings.Contains(err.Error(), " NO ") {
 			return err
+		}
+	}
+	done()
+	stepped.Wait()
+	if live {
+		// Nothing changes any more: the NOOP brings the client up to
+		// date, and its live result is what a new SEARCH finds.
+		if _, err := sc.cmd("NOOP", "", ""); err != nil {
+			return err
+		}
+		if _, err := sc.cmd("SEARCH", "UNDELETED", ""); err != nil {
+			return err
+		}
+		got := make([]uint32, 0, len(v.liveSet))
+		for x := range v.liveSet {
+			got = append(got, x)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, v.lastSearch) {
+			v.fail("", "live result %v, SEARCH UNDELETED finds %v", got, v.lastSearch)
 		}
 	}
 	_, err = sc.cmd("LOGOUT", "", "")

@@ -94,21 +94,20 @@ func parseSortCommand(tag string, uid bool, thread bool, rest []byte) (*sortRequ
 			if err != nil {
 				return nil, nil, err
 			}
-			req.ret = []string{}
-			for _, o := range opts {
-				o = strings.ToUpper(o)
-				switch o {
-				case "MIN", "MAX", "COUNT", "ALL":
-				default:
-					return nil, nil, fmt.Errorf("unknown RETURN option %q (MIN, MAX, COUNT and ALL are supported)", o)
-				}
-				if !slices.Contains(req.ret, o) {
-					req.ret = append(req.ret, o)
-				}
+			ret, save, ctx, err := parseReturnOptions(opts)
+			if err != nil {
+				return nil, nil, err
 			}
-			if len(req.ret) == 0 {
-				req.ret = []string{"ALL"} // RFC 4731 §3.1: RETURN () is ALL
+			if save {
+				return nil, nil, fmt.Errorf("RETURN option SAVE is not supported with SORT")
 			}
+			if slices.ContainsFunc(opts, isContextOption) {
+				req.ctx = &ctx // CONTEXT=SORT (RFC 5267 §4)
+			}
+			if len(ret) == 0 && !ctx.update && ctx.partial[0] == 0 {
+				ret = []string{"ALL"} // RFC 4731 §3.1: RETURN () is ALL
+			}
+			req.ret = ret
 		}
 		crit, err := list("sort criteria")
 		if err != nil {
@@ -396,8 +395,9 @@ func orderedSet(nums []uint32) string {
 }
 
 // orderResults orders the matching messages (seqs, ascending) for a SORT
-// or THREAD request and leaves its response in req.result.
-func (s *session) orderResults(req *sortRequest, items []store.Item, seqs []uint32) error {
+// or THREAD request, leaves its response in req.result and returns them
+// in sort order (SORT).
+func (s *session) orderResults(req *sortRequest, items []store.Item, seqs []uint32) ([]sortItem, error) {
 	match := make(map[uint32]bool, len(seqs))
 	for _, q := range seqs {
 		match[q] = true
@@ -409,17 +409,17 @@ func (s *session) orderResults(req *sortRequest, items []store.Item, seqs []uint
 		}
 		si, err := newSortItem(it)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sel = append(sel, si)
 	}
 	if req.thread != "" {
 		req.result = req.threadResponse(sel)
-		return nil
+		return nil, nil
 	}
 	sortItems(sel, req.keys)
 	req.result = req.sortResponse(sel)
-	return nil
+	return sel, nil
 }
 
 // tnode is a THREAD container (RFC 5256 §4): a message, or a dummy for a

@@ -41,7 +41,12 @@ func TestParseSortCommandErrors(t *testing.T) {
 		"(COLOUR) UTF-8 ALL":               `unknown sort criterion "COLOUR"`,
 		"(DATE) UTF-8":                     "want a charset and search keys",
 		`(DATE) "UTF-8 ALL`:                "unterminated",
-		"RETURN (SAVE) (DATE) UTF-8 ALL":   `unknown RETURN option "SAVE"`,
+		"RETURN (SAVE) (DATE) UTF-8 ALL":   "SAVE is not supported with SORT",
+		"RETURN (BOGUS) (DATE) UTF-8 ALL":  `unknown SEARCH return option "BOGUS"`,
+		// CONTEXT=SORT (RFC 5267 §4.4): Dovecot's refusals.
+		"RETURN (PARTIAL 0:3) (DATE) UTF-8 ALL":     "PARTIAL range broken",
+		"RETURN (PARTIAL 1:3 ALL) (DATE) UTF-8 ALL": "PARTIAL conflicts with ALL",
+		"RETURN (UPDATE UPDATE) (DATE) UTF-8 ALL":   "duplicate UPDATE",
 	} {
 		_, _, err := parseSortCommand("a", false, false, []byte(in))
 		if assert.Error(t, err, in) {

@@ -346,6 +346,9 @@ func (c *conn) relayCommand() error {
 					// relay frames the literal as for any other.
 					break
 				}
+				if s := c.sess.Load(); err == nil && req.ctx != nil && req.ctx.update && s != nil && s.isLive(tag) {
+					err = fmt.Errorf("Duplicate search update tag")
+				}
 				if err != nil {
 					c.srv.auditRefusal(c.info, name, "syntax_error")
 					return c.writeClient(tag + " BAD " + err.Error() + "\r\n")

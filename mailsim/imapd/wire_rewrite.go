@@ -202,7 +202,8 @@ func (c *conn) caps(list string) string {
 	out = append(out, "ID")
 	if authed {
 		out = append(out, sortCaps...)
-		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND", "CATENATE", contextCap)
+		out = append(out, "CONDSTORE", "QRESYNC", "MULTIAPPEND", "CATENATE")
+		out = append(out, contextCaps...)
 	}
 	return strings.Join(out, " ")
 }
