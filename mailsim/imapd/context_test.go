@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -331,4 +332,99 @@ func TestContextSort(t *testing.T) {
 	assert.Equal(t, "2:4", sorts[0].SearchPartial)
 	assert.True(t, *sorts[1].SearchUpdate)
 	assert.Equal(t, "REVERSE ARRIVAL", sorts[1].SortCriteria)
+}
+
+// The order of CONTEXT=SEARCH updates among other responses, which the
+// transcripts do not compare, on mailsim and (MAILDRILL_DOVECOT=1) on
+// Dovecot 2.3 alike: REMOVEFROM inside the STORE that made a message leave
+// the result, after its FETCH; REMOVEFROM of an expunged message before
+// its EXPUNGE, which is not sent during a FETCH; ADDTO after the EXISTS
+// that announced the message.
+func TestContextSearchOrderBothServers(t *testing.T) {
+	targets := []target{{name: "mailsim", addr: startTranscriptMailsim(t), user: "t-order", pass: "pw"}}
+	if os.Getenv("MAILDRILL_DOVECOT") == "1" {
+		targets = append(targets, target{name: "dovecot", addr: startTranscriptDovecot(t, []string{"t-order"}), user: "t-order", pass: "pw"})
+	}
+	for _, tg := range targets {
+		t.Run(tg.name, func(t *testing.T) {
+			s, err := dialTranscript(tg)
+			require.NoError(t, err)
+			defer s.c.Close()
+			do := func(tag, cmd string) []string {
+				t.Helper()
+				require.NoError(t, s.send(tag+" "+cmd+"\r\n"))
+				var lines []string
+				for {
+					l, err := s.read()
+					require.NoError(t, err)
+					lines = append(lines, l)
+					if strings.HasPrefix(l, tag+" ") {
+						require.True(t, strings.HasPrefix(l, tag+" OK"), "%s: %q", cmd, lines)
+						return lines
+					}
+				}
+			}
+			msg := "Subject: x\r\n\r\nx\r\n"
+			for i := range 3 {
+				do(fmt.Sprintf("a%d", i), fmt.Sprintf("APPEND INBOX () {%d+}\r\n%s", len(msg), msg))
+			}
+			do("s", "SELECT INBOX")
+			do("u", "UID SEARCH RETURN (UPDATE) UNSEEN")
+			do("q", "SEARCH RETURN (UPDATE) ALL")
+
+			lines := do("st", `STORE 1 +FLAGS (\Seen)`)
+			assert.Equal(t, []string{`* ESEARCH (TAG "u") UID REMOVEFROM (0 1)`}, esearchLines(lines), "%q", lines)
+			assert.Less(t, indexOf(lines, "* 1 FETCH"), indexOf(lines, "* ESEARCH"), "%q", lines)
+
+			do("d", `STORE 2 +FLAGS.SILENT (\Deleted)`)
+			lines = do("x", "EXPUNGE")
+			assert.ElementsMatch(t, []string{`* ESEARCH (TAG "u") UID REMOVEFROM (0 2)`, `* ESEARCH (TAG "q") REMOVEFROM (0 2)`}, esearchLines(lines), "%q", lines)
+			for _, l := range esearchLines(lines) {
+				assert.Less(t, indexOf(lines, l), indexOf(lines, "* 2 EXPUNGE"), "%q", lines)
+			}
+
+			b, err := dialTranscript(tg)
+			require.NoError(t, err)
+			defer b.c.Close()
+			require.NoError(t, b.send(fmt.Sprintf("b1 APPEND INBOX () {%d+}\r\n%s\r\n", len(msg), msg)))
+			for {
+				l, err := b.read()
+				require.NoError(t, err)
+				if strings.HasPrefix(l, "b1 ") {
+					break
+				}
+			}
+			lines = do("n", "NOOP")
+			assert.ElementsMatch(t, []string{`* ESEARCH (TAG "u") UID ADDTO (0 4)`, `* ESEARCH (TAG "q") ADDTO (0 3)`}, esearchLines(lines), "%q", lines)
+			for _, l := range esearchLines(lines) {
+				assert.Less(t, indexOf(lines, "* 3 EXISTS"), indexOf(lines, l), "%q", lines)
+			}
+
+			// Another session expunges UID 3 (message 2) during a FETCH:
+			// no EXPUNGE then, so no REMOVEFROM; both at the NOOP after.
+			do2 := func(tag, cmd string) {
+				t.Helper()
+				require.NoError(t, b.send(tag+" "+cmd+"\r\n"))
+				for {
+					l, err := b.read()
+					require.NoError(t, err)
+					if strings.HasPrefix(l, tag+" ") {
+						require.True(t, strings.HasPrefix(l, tag+" OK"), "%s: %q", cmd, l)
+						return
+					}
+				}
+			}
+			do2("b2", "SELECT INBOX")
+			do2("b3", `UID STORE 3 +FLAGS.SILENT (\Deleted)`)
+			do2("b4", "UID EXPUNGE 3")
+			lines = do("f", "FETCH 1 (FLAGS)")
+			assert.Empty(t, esearchLines(lines), "%q", lines)
+			assert.Equal(t, -1, indexOf(lines, "* 2 EXPUNGE"), "%q", lines)
+			lines = do("n2", "NOOP")
+			assert.ElementsMatch(t, []string{`* ESEARCH (TAG "u") UID REMOVEFROM (0 3)`, `* ESEARCH (TAG "q") REMOVEFROM (0 2)`}, esearchLines(lines), "%q", lines)
+			for _, l := range esearchLines(lines) {
+				assert.Less(t, indexOf(lines, l), indexOf(lines, "* 2 EXPUNGE"), "%q", lines)
+			}
+		})
+	}
 }
