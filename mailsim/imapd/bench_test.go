@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -95,4 +96,48 @@ func downloadAll(c *imapclient.Client) (int64, error) {
 		}
 	}
 	return n, cmd.Close()
+}
+
+// BenchmarkLiveSearch measures what live searches (CONTEXT=SEARCH, RFC
+// 5267 §4) cost a session: one op is another session's STORE of \Seen on
+// one message of a 5,000-message INBOX, then a NOOP of the measured session
+// that holds 0 or 10 live searches (UNSEEN, evaluated again after every
+// change; they are told REMOVEFROM or ADDTO).
+//
+//	go test ./mailsim/imapd -run '^$' -bench LiveSearch -benchtime 200x
+func BenchmarkLiveSearch(b *testing.B) {
+	for _, live := range []int{0, 10} {
+		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
+			ts := startServer(b, serverOpts{insecure: true, inbox: 5000})
+			ts.sub.Close()
+			a := benchLogin(b, ts)
+			other := benchLogin(b, ts)
+			for i := range live {
+				a.do(fmt.Sprintf("u%d", i), "UID SEARCH RETURN (UPDATE) UNSEEN")
+			}
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				i++
+				op := "+"
+				if i%2 == 0 {
+					op = "-"
+				}
+				other.do("st", fmt.Sprintf(`UID STORE 1 %sFLAGS.SILENT (\Seen)`, op))
+				lines := a.do("n", "NOOP")
+				if live > 0 && len(esearchLines(lines)) != live {
+					b.Fatalf("%q", lines)
+				}
+			}
+		})
+	}
+}
+
+func benchLogin(b *testing.B, ts *testServer) *rawConn {
+	r := dialRaw(b, ts.addr)
+	r.c.SetDeadline(time.Time{}) // a benchmark runs as long as it needs
+	r.line()
+	r.do("L", "LOGIN agent@interieur.test secret-agent")
+	r.do("s", "SELECT INBOX")
+	return r
 }

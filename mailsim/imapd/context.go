@@ -213,12 +213,23 @@ type liveSearch struct {
 	// order, each message with only what sorting needs.
 	keys  []sortKey
 	order []sortItem
+	// seen is the mailbox's HIGHESTMODSEQ and maxUID the highest UID the
+	// client knew of when the search was last evaluated: a message with
+	// a higher mod-sequence or UID may have joined or left the result.
+	// bySeq: the criteria name sequence numbers; every message may have.
+	seen   uint64
+	maxUID uint32
+	bySeq  bool
 }
 
 // keepLive makes a search live; false when the session has
-// MaxLiveSearches already. sorted is a SORT's result, in order.
-func (s *session) keepLive(req *sortRequest, criteria *imap.SearchCriteria, uids []imap.UID, sorted []sortItem) bool {
-	ls := &liveSearch{tag: req.tag, uid: req.uid, criteria: criteria, result: make(map[uint32]bool, len(uids))}
+// MaxLiveSearches already. sorted is a SORT's result, in order; seen the
+// mailbox's HIGHESTMODSEQ before its items were read, items those items.
+func (s *session) keepLive(req *sortRequest, criteria *imap.SearchCriteria, uids []imap.UID, sorted []sortItem, seen uint64, items []store.Item) bool {
+	ls := &liveSearch{tag: req.tag, uid: req.uid, criteria: criteria, result: make(map[uint32]bool, len(uids)), seen: seen, bySeq: hasSeqNum(criteria)}
+	if len(items) > 0 {
+		ls.maxUID = items[len(items)-1].UID
+	}
 	for _, u := range uids {
 		ls.result[uint32(u)] = true
 	}
@@ -362,28 +373,49 @@ func (s *session) liveExpunged(uids, seqs []uint32) error {
 }
 
 // liveUpdate evaluates the live searches again, after a poll, over the
-// messages the client knows of, and tells the client what joined or left
-// each result. A message whose EXPUNGE is still to be sent is left alone
-// (liveExpunged sees to it). Nothing is evaluated when neither the mailbox
-// nor the client's view changed since the last time.
+// messages the client knows of that changed since the last time (a higher
+// mod-sequence, or a UID above those it knew), or all of them for a search
+// by sequence numbers, which expunges shift; and tells the client what
+// joined or left each result. A message whose EXPUNGE is still to be sent
+// is left alone (liveExpunged sees to it). Nothing is evaluated when
+// neither the mailbox nor the client's view changed since the last time.
 func (s *session) liveUpdate() error {
 	live := s.liveSearches()
 	if len(live) == 0 || s.view == nil {
 		return nil
 	}
+	// HIGHESTMODSEQ before the items: a change after it is looked at next
+	// time.
 	key := [2]uint64{s.mb.HighestModSeq(), s.view.Taken()}
 	if key == s.liveKey {
 		return nil
 	}
 	s.liveKey = key
 	items := s.view.Items(nil)
+	var maxUID uint32
+	if len(items) > 0 {
+		maxUID = items[len(items)-1].UID
+	}
 	for _, ls := range live {
-		seqs, uids, _, err := s.matching(items, ls.criteria)
+		cands := items
+		if !ls.bySeq {
+			cands = nil
+			for _, it := range items {
+				if it.ModSeq > ls.seen || it.UID > ls.maxUID {
+					cands = append(cands, it)
+				}
+			}
+		}
+		ls.seen, ls.maxUID = key[0], max(ls.maxUID, maxUID)
+		if len(cands) == 0 {
+			continue
+		}
+		seqs, uids, _, err := s.matching(cands, ls.criteria)
 		if err != nil {
 			return err
 		}
 		if ls.keys != nil {
-			if err := s.updateSorted(ls, items, uids); err != nil {
+			if err := s.updateSorted(ls, cands, uids); err != nil {
 				return err
 			}
 			continue
@@ -398,7 +430,7 @@ func (s *session) liveUpdate() error {
 			}
 		}
 		var removed []uint32
-		for _, it := range items {
+		for _, it := range cands {
 			if ls.result[it.UID] && !matched[it.UID] {
 				delete(ls.result, it.UID)
 				removed = append(removed, pick(ls.uid, it.UID, it.Seq))
@@ -409,6 +441,24 @@ func (s *session) liveUpdate() error {
 		}
 	}
 	return nil
+}
+
+// hasSeqNum tells whether criteria name sequence numbers.
+func hasSeqNum(c *imap.SearchCriteria) bool {
+	if len(c.SeqNum) > 0 {
+		return true
+	}
+	for i := range c.Not {
+		if hasSeqNum(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if hasSeqNum(&c.Or[i][0]) || hasSeqNum(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }
 
 func pick(uid bool, u, seq uint32) uint32 {

@@ -43,6 +43,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		}
 	}
 	criteria = s.staticCriteria(criteria)
+	seen := s.mb.HighestModSeq() // before the items (a live search, context.go)
 	items := s.view.Items(nil)
 	seqs, uids, highest, err := s.matching(items, criteria)
 	if err != nil {
@@ -88,7 +89,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if sortReq != nil && sortReq.ctx != nil {
 		e.SearchPartial = sortReq.ctx.partialString()
 		if sortReq.ctx.update {
-			kept := s.keepLive(sortReq, criteria, uids, sorted)
+			kept := s.keepLive(sortReq, criteria, uids, sorted, seen, items)
 			e.SearchUpdate = audit.Bool(kept)
 			if !kept {
 				// RFC 5267 §4.2: answered, not kept (Dovecot's words).
