@@ -654,8 +654,8 @@ func (c *conn) condRewrite(l []byte) []byte {
 // " MODSEQ n" in ESORT's ESEARCH). THREAD responses carry none.
 func (c *conn) sortModSeq(req *sortRequest) []byte {
 	r := c.condFor(req.tag)
-	if r == nil || !r.searchModSeq || req.thread != "" {
-		return req.result
+	if r == nil || !r.searchModSeq || req.thread != "" || len(req.result) == 0 {
+		return req.result // (empty: SEARCH RETURN (SAVE CONTEXT) sends none)
 	}
 	c.cs.mu.Lock()
 	h := c.cs.searchHighest

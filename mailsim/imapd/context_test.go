@@ -137,6 +137,7 @@ func TestContextSearchPartial(t *testing.T) {
 	}
 	// SAVE with CONTEXT alone returns nothing (RFC 5182 §2.4); $ is saved.
 	assert.Empty(t, esearchLines(a.do("sv", "SEARCH RETURN (SAVE CONTEXT) 2:3")))
+	assert.Equal(t, []string{"sm OK SEARCH completed"}, a.do("sm", "SEARCH RETURN (SAVE CONTEXT) 2:3 MODSEQ 1"))
 	assert.Equal(t, []string{`* ESEARCH (TAG "p") ALL 2:3`}, esearchLines(a.do("p", "SEARCH RETURN () $")))
 
 	for _, bad := range []string{
