@@ -40,7 +40,7 @@ var contextCaps = []string{"CONTEXT=SEARCH", "CONTEXT=SORT"}
 // is answered, with "* NO [NOUPDATE tag]" (RFC 5267 §4.2), but not kept.
 const MaxLiveSearches = 10
 
-// contextOpts are the RFC 5267 RETURN options of a SEARCH.
+// contextOpts are the RFC 5267 §4 RETURN options of a SEARCH or SORT.
 type contextOpts struct {
 	update  bool
 	partial [2]uint32 // the PARTIAL range, low first; zero when absent
