@@ -511,9 +511,6 @@ func (s *session) updateSorted(ls *liveSearch, items []store.Item, uids []imap.U
 // ADDTO (pos n ...)", one pair per message, to be applied in order
 // (RFC 5267 §4.3).
 func (s *session) writeSortUpdate(ls *liveSearch, removed, added []posNum) error {
-	if len(removed) == 0 && len(added) == 0 {
-		return nil
-	}
 	pairs := func(ps []posNum) string {
 		f := make([]string, len(ps))
 		for i, p := range ps {
@@ -521,25 +518,26 @@ func (s *session) writeSortUpdate(ls *liveSearch, removed, added []posNum) error
 		}
 		return strings.Join(f, " ")
 	}
-	var b strings.Builder
-	b.WriteString("* ESEARCH (TAG " + quoteIMAP(ls.tag) + ")")
-	if ls.uid {
-		b.WriteString(" UID")
-	}
-	if len(removed) > 0 {
-		b.WriteString(" REMOVEFROM (" + pairs(removed) + ")")
-	}
-	if len(added) > 0 {
-		b.WriteString(" ADDTO (" + pairs(added) + ")")
-	}
-	b.WriteString("\r\n")
-	return s.conn.writeClient(b.String())
+	return s.writeUpdate(ls, pairs(removed), pairs(added))
 }
 
-// writeLiveUpdate sends "* ESEARCH (TAG t) [UID] REMOVEFROM (0 set) ADDTO
-// (0 set)" (RFC 5267 §4.3), the numbers ascending.
+// writeLiveUpdate sends a live SEARCH's changes: "REMOVEFROM (0 set)
+// ADDTO (0 set)" (RFC 5267 §4.3), the numbers ascending.
 func (s *session) writeLiveUpdate(ls *liveSearch, removed, added []uint32) error {
-	if len(removed) == 0 && len(added) == 0 {
+	set := func(nums []uint32) string {
+		if len(nums) == 0 {
+			return ""
+		}
+		slices.Sort(nums)
+		return "0 " + orderedSet(nums)
+	}
+	return s.writeUpdate(ls, set(removed), set(added))
+}
+
+// writeUpdate sends "* ESEARCH (TAG t) [UID] REMOVEFROM (removed) ADDTO
+// (added)", each part only when not empty, nothing when both are.
+func (s *session) writeUpdate(ls *liveSearch, removed, added string) error {
+	if removed == "" && added == "" {
 		return nil
 	}
 	var b strings.Builder
@@ -547,13 +545,11 @@ func (s *session) writeLiveUpdate(ls *liveSearch, removed, added []uint32) error
 	if ls.uid {
 		b.WriteString(" UID")
 	}
-	if len(removed) > 0 {
-		slices.Sort(removed)
-		b.WriteString(" REMOVEFROM (0 " + orderedSet(removed) + ")")
+	if removed != "" {
+		b.WriteString(" REMOVEFROM (" + removed + ")")
 	}
-	if len(added) > 0 {
-		slices.Sort(added)
-		b.WriteString(" ADDTO (0 " + orderedSet(added) + ")")
+	if added != "" {
+		b.WriteString(" ADDTO (" + added + ")")
 	}
 	b.WriteString("\r\n")
 	return s.conn.writeClient(b.String())
