@@ -22,7 +22,8 @@
 # directory. Both are warmed with one full pass of every mailbox and kind of
 # download used. Then, for each workload and each number of connections in
 # CONNS, REPEAT times, alternating servers, the connections download for
-# DURATION while a probe connection (same account, same mailbox) times
+# DURATION while a probe connection (same account, same mailbox; from its
+# own imapbench process unless PROBE_PROCESS=same) times
 # FETCH n (FLAGS) every PROBE_EVERY; the script prints a side-by-side table
 # (medians) with the load average, and stops both servers.
 #
@@ -44,6 +45,10 @@ WORKLOADS=${WORKLOADS:-"corpus hard"}
 FILL=${FILL:-2000}             # hard workload: messages APPENDed
 FILL_SIZE=${FILL_SIZE:-102400} # hard workload: bytes per message, about
 MAILSIM_FLAGS=${MAILSIM_FLAGS:-} # extra flags for maildrill serve
+# The probe runs in its own imapbench process (separate), so that its
+# latency is the server's and not the bulk client's own Go scheduler, busy
+# with the downloads; "same" puts it in the bulk client's process.
+PROBE_PROCESS=${PROBE_PROCESS:-separate}
 PROBE_EVERY=${PROBE_EVERY:-20ms}
 MAILSIM_PORT=${MAILSIM_PORT:-31143}
 DOVECOT_PORT=${DOVECOT_PORT:-31144}
@@ -225,10 +230,24 @@ for rep in $(seq 1 "$REPEAT"); do
       for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
         log "run $rep/$REPEAT, ${k%%|*}, ${srv%%:*}: $c connection(s) for $DURATION, probe every $PROBE_EVERY (load $(loadavg))"
         l0=$(loadavg)
-        # shellcheck disable=SC2086
-        out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
-          --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}")
-        printf '{"workload":"%s","load_before":%s,"load_after":%s,"run":%s}\n' "${k%%|*}" "$l0" "$(loadavg)" "$out" >>"$WORK/results.jsonl"
+        if [ "$PROBE_PROCESS" = separate ]; then
+          # shellcheck disable=SC2086
+          "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns 0 ${k#*|} \
+            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label probe >"$WORK/probe.json" 2>/dev/null &
+          probe_pid=$!
+          # shellcheck disable=SC2086
+          out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
+            --duration "$DURATION" --label "${srv%%:*}")
+          wait "$probe_pid"
+          probe=$(cat "$WORK/probe.json")
+        else
+          # shellcheck disable=SC2086
+          out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
+            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}")
+          probe=null
+        fi
+        printf '{"workload":"%s","load_before":%s,"load_after":%s,"run":%s,"probe_run":%s}\n' \
+          "${k%%|*}" "$l0" "$(loadavg)" "$out" "$probe" >>"$WORK/results.jsonl"
       done
     done
   done
@@ -238,13 +257,15 @@ done
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 MAILSIM_RSS=$(rss "$MAILSIM_PID")
 
-python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" "$FILL" "$FILL_SIZE" <<'EOF'
+python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" "$FILL" "$FILL_SIZE" "$PROBE_EVERY" "$PROBE_PROCESS" <<'EOF'
 import json, statistics, sys
 path, cores, seed, users, messages, duration, dv, rss, fill, fill_size = sys.argv[1:11]
 runs, loads = {}, []
 for line in open(path):
     w = json.loads(line)
     r = w["run"]
+    if w.get("probe_run"):
+        r["probe"] = w["probe_run"].get("probe")
     runs.setdefault((w["workload"], r["label"], r["conns"]), []).append(r)
     loads += [w["load_before"], w["load_after"]]
 def med(rs, f):
@@ -256,7 +277,7 @@ print(f"load average (1 min) during the runs: {min(loads):.2f}-{max(loads):.2f},
 print(f"corpus: seed {seed}, {users} users x {messages} messages, each connection its own INBOX, UID FETCH 1:* BODY.PEEK[]")
 print(f"hard: {fill} APPENDed messages of ~{fill_size} bytes with a PDF attachment, one mailbox for every connection;")
 print("      hard-binary UID FETCH 1:* BINARY.PEEK[2] (decoded attachment), hard-whole UID FETCH 1:* BODY.PEEK[]")
-print("probe: FETCH n (FLAGS) on another connection, same mailbox")
+print(f"probe: FETCH n (FLAGS) every {sys.argv[11]} on another connection, same mailbox, from {'a separate process' if sys.argv[12] == 'separate' else 'the bulk client'}")
 print()
 print("| workload | conns | mailsim MB/s | Dovecot MB/s | ratio m/D | mailsim probe p50 / p99 ms | Dovecot probe p50 / p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|")
