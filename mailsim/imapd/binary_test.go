@@ -98,3 +98,45 @@ func FuzzBinarySection(f *testing.F) {
 		}
 	})
 }
+
+func TestJoinLines(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "abc": "abc", "ab\r\ncd\r\n": "abcd", "ab\ncd": "abcd", "\r\n\r\n": "", "a\rb\r\nc": "a\rbc", "\n\nx\r": "x\r",
+	} {
+		assert.Equal(t, want, string(joinLines([]byte(in))), "%q", in)
+	}
+}
+
+// BenchmarkBinarySection decodes the PDF part of a 100 KiB message, as
+// BINARY.PEEK[2] does, here and with go-imap's ExtractBinarySection.
+//
+//	go test ./mailsim/imapd -run '^$' -bench BinarySection
+func BenchmarkBinarySection(b *testing.B) {
+	pdf := make([]byte, 74000)
+	for i := range pdf {
+		pdf[i] = byte(i*7919 + i>>8)
+	}
+	msg := []byte(binaryCorpus()["pdf"])
+	msg = []byte(strings.Replace(string(msg), b64lines(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64lines(pdf, "\r\n"), 1))
+	item := &imap.FetchItemBinarySection{Part: []int{2}}
+	b.Run("mailsim", func(b *testing.B) {
+		b.SetBytes(int64(len(pdf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			out, done := binarySection(msg, item)
+			if len(out) != len(pdf) {
+				b.Fatal(len(out))
+			}
+			done()
+		}
+	})
+	b.Run("go-imap", func(b *testing.B) {
+		b.SetBytes(int64(len(pdf)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if out := imapserver.ExtractBinarySection(bytes.NewReader(msg), item); len(out) != len(pdf) {
+				b.Fatal(len(out))
+			}
+		}
+	})
+}
