@@ -23,8 +23,18 @@ import (
 // else (other encodings, text with a charset, the whole message) goes to
 // go-imap.
 
-// binBufs recycles the buffers decoded sections are written from.
+// binBufs recycles the buffers decoded sections are written from, up to
+// maxPooledBinary bytes each (a buffer holds a message and its decoded
+// part: a rare huge message is not kept around).
 var binBufs sync.Pool
+
+const maxPooledBinary = 8 << 20
+
+func putBinary(buf *[]byte) {
+	if cap(*buf) <= maxPooledBinary {
+		binBufs.Put(buf)
+	}
+}
 
 // binarySection returns the decoded content of a section and a function
 // that recycles the buffer once the caller is done with it.
@@ -35,7 +45,7 @@ func binarySection(raw []byte, item *imap.FetchItemBinarySection) ([]byte, func(
 	}
 	done := func() {}
 	if buf != nil {
-		done = func() { binBufs.Put(buf) }
+		done = func() { putBinary(buf) }
 	}
 	if p := item.Partial; p != nil {
 		end := min(p.Offset+p.Size, int64(len(out)))
@@ -93,7 +103,7 @@ func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool
 	}
 	enc, err := readFull(body, (*buf)[:left])
 	if err != nil {
-		binBufs.Put(buf)
+		putBinary(buf)
 		return nil, nil, false
 	}
 	dst := (*buf)[left:need]
@@ -113,7 +123,7 @@ func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool
 			}
 		}
 		if n, err = base64.StdEncoding.Decode(dst, enc[:w]); err != nil {
-			binBufs.Put(buf)
+			putBinary(buf)
 			return nil, nil, false // go-imap decides what a broken part yields
 		}
 	}
