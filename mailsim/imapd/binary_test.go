@@ -2,14 +2,20 @@ package imapd
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // b64lines encodes p in base64 lines of 76 characters.
@@ -139,4 +145,85 @@ func BenchmarkBinarySection(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Several connections download decoded attachments at once (pooled
+// buffers and bulk slots shared between sessions): every byte is the
+// attachment's own, and every FETCH of a message yields its audit event
+// with the attachment's hash and the bytes sent.
+func TestBinaryFetchConcurrentAudit(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	c := ts.login(t, "agent@interieur.test")
+	require.NoError(t, c.Create("Bench", nil).Wait())
+	const n = 12
+	pdfs := map[imap.UID][]byte{}
+	for i := range n {
+		pdf := make([]byte, 5000+i*9000)
+		for j := range pdf {
+			pdf[j] = byte(j*31 + i*17 + j>>9)
+		}
+		msg := binaryCorpus()["pdf"]
+		msg = strings.Replace(msg, b64lines(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64lines(pdf, "\r\n"), 1)
+		cmd := c.Append("Bench", int64(len(msg)), nil)
+		_, err := cmd.Write([]byte(msg))
+		require.NoError(t, err)
+		require.NoError(t, cmd.Close())
+		ad, err := cmd.Wait()
+		require.NoError(t, err)
+		pdfs[ad.UID] = pdf
+	}
+	ts.events(t) // drain what came before
+
+	const conns, rounds = 3, 2
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for range conns {
+		cc := ts.login(t, "agent@interieur.test")
+		_, err := cc.Select("Bench", &imap.SelectOptions{ReadOnly: true}).Wait()
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range rounds {
+				msgs, err := cc.Fetch(imap.UIDSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BinarySection: []*imap.FetchItemBinarySection{{Part: []int{2}, Peek: true}}}).Collect()
+				if err != nil {
+					errs <- err
+					return
+				}
+				if len(msgs) != n {
+					errs <- fmt.Errorf("%d messages, want %d", len(msgs), n)
+					return
+				}
+				for _, m := range msgs {
+					if len(m.BinarySection) != 1 || !bytes.Equal(m.BinarySection[0].Bytes, pdfs[m.UID]) {
+						errs <- fmt.Errorf("UID %d: decoded attachment differs", m.UID)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	perUID := map[uint32]int{}
+	for _, e := range actions(ts.events(t), audit.IMAPFetch) {
+		if e.FetchItems != "UID BINARY.PEEK[2]" {
+			continue
+		}
+		pdf := pdfs[imap.UID(e.MessageUID)]
+		require.NotNil(t, pdf, "UID %d", e.MessageUID)
+		sum := sha256.Sum256(pdf)
+		assert.Equal(t, hex.EncodeToString(sum[:]), e.FileSHA256)
+		assert.Equal(t, int64(len(pdf)), e.BytesOut)
+		assert.Equal(t, "Bench", e.Mailbox)
+		perUID[e.MessageUID]++
+	}
+	require.Len(t, perUID, n)
+	for uid, k := range perUID {
+		assert.Equal(t, conns*rounds, k, "UID %d", uid)
+	}
 }
