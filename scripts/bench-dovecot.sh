@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
 # bench-dovecot.sh: mailsim against Dovecot 2.3 (Debian's dovecot-imapd) on
-# the same machine and the same corpus, with the same client (cmd/imapbench).
+# the same machine, with the same client (cmd/imapbench), side by side in one
+# run, on two workloads:
+#
+#   corpus  the generated corpus: Dovecot serves the Maildir++ export of
+#           mailsim's corpus (same seed, same messages, same UIDs); each
+#           connection downloads a different person's INBOX whole
+#           (UID FETCH 1:* BODY.PEEK[]).
+#   hard    APPENDed mail: FILL (2,000) messages of about FILL_SIZE (100 KiB)
+#           each, a short text and a PDF attachment in base64, APPENDed
+#           over IMAP to the mailbox "Bench" of the first person on both
+#           servers (the same bytes: imapbench --fill). Every connection
+#           downloads that mailbox, two ways:
+#             hard-binary  UID FETCH 1:* BINARY.PEEK[2]  (the attachment,
+#                          decoded from base64 by the server, RFC 3516)
+#             hard-whole   UID FETCH 1:* BODY.PEEK[]     (whole messages)
 #
 # Both servers listen on 127.0.0.1, on non-standard ports, over plain IMAP
 # (LOGIN allowed without TLS on both) so that TLS stays out of the
 # comparison. Dovecot runs from its own configuration in a temporary
-# directory and serves the Maildir++ export of mailsim's corpus (same seed,
-# same messages, same UIDs). Both are warmed with one full pass of every
-# mailbox used, so mailsim's generation cache and the page cache under
-# Dovecot's Maildir are both warm. Then, for 1 and 4 connections, each
-# downloads INBOXes whole for DURATION while a probe connection times
-# FETCH n (FLAGS); the script prints a side-by-side table and stops both.
+# directory. Both are warmed with one full pass of every mailbox and kind of
+# download used. Then, for each workload and each number of connections in
+# CONNS, REPEAT times, alternating servers, the connections download for
+# DURATION while a probe connection (same account, same mailbox; from its
+# own imapbench process unless PROBE_PROCESS=same) times
+# FETCH n (FLAGS) every PROBE_EVERY; the script prints a side-by-side table
+# (medians) with the load average, and stops both servers.
 #
 # Usage: scripts/bench-dovecot.sh            (see the variables below)
-#        USERS=8 MESSAGES=400 DURATION=10s scripts/bench-dovecot.sh
+#        WORKLOADS=hard CONNS="4 8" DURATION=5s scripts/bench-dovecot.sh
 # Needs: go, python3 (table and passwd-file), dovecot-imapd (installed with
 # apt-get when missing and run as root). See docs/performance.md.
 set -euo pipefail
@@ -25,7 +40,15 @@ USERS=${USERS:-8}
 MESSAGES=${MESSAGES:-400}
 DURATION=${DURATION:-10s}
 REPEAT=${REPEAT:-3} # runs of each measurement; the table shows medians
-CONNS=${CONNS:-"1 4"}
+CONNS=${CONNS:-"1 2 4 8"}
+WORKLOADS=${WORKLOADS:-"corpus hard"}
+FILL=${FILL:-2000}             # hard workload: messages APPENDed
+FILL_SIZE=${FILL_SIZE:-102400} # hard workload: bytes per message, about
+MAILSIM_FLAGS=${MAILSIM_FLAGS:-} # extra flags for maildrill serve
+# The probe runs in its own imapbench process (separate), so that its
+# latency is the server's and not the bulk client's own Go scheduler, busy
+# with the downloads; "same" puts it in the bulk client's process.
+PROBE_PROCESS=${PROBE_PROCESS:-separate}
 PROBE_EVERY=${PROBE_EVERY:-20ms}
 MAILSIM_PORT=${MAILSIM_PORT:-31143}
 DOVECOT_PORT=${DOVECOT_PORT:-31144}
@@ -92,7 +115,7 @@ IB="$WORK/bin/imapbench"
 log "starting mailsim (seed $SEED, $USERS users x $MESSAGES messages) on 127.0.0.1:$MAILSIM_PORT"
 "$MD" serve --seed "$SEED" --users "$USERS" --messages "$MESSAGES" \
   --imap "127.0.0.1:$MAILSIM_PORT" --imaps off --submission off --mx off --admin off \
-  --allow-plaintext-auth --accounts "$WORK/accounts.json" >"$WORK/mailsim.log" 2>&1 &
+  --allow-plaintext-auth --accounts "$WORK/accounts.json" $MAILSIM_FLAGS >"$WORK/mailsim.log" 2>&1 &
 PIDS+=($!)
 MAILSIM_PID=$!
 wait_port "127.0.0.1:$MAILSIM_PORT" mailsim
@@ -172,21 +195,60 @@ PIDS+=($!)
 DOVECOT_PID=$!
 wait_port "127.0.0.1:$DOVECOT_PORT" Dovecot
 
-# --- warm-up: one full pass of every INBOX used ------------------------------
-for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
-  log "warming ${srv%%:*}: one full pass of $maxc INBOXes"
-  "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$maxc" --rounds 1 \
-    --label "warm-${srv%%:*}" >>"$WORK/warm.jsonl"
+has() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# --- hard workload: the same APPENDed mail on both --------------------------
+if has hard; then
+  for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
+    log "APPENDing $FILL messages of ~$FILL_SIZE bytes (PDF attachment) to ${srv%%:*}'s Bench"
+    "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --mailbox Bench \
+      --fill "$FILL" --fill-size "$FILL_SIZE" --label "${srv%%:*}" >>"$WORK/fill.jsonl"
+  done
+fi
+
+# kinds of run: name|imapbench flags
+KINDS=()
+if has corpus; then KINDS+=("corpus|--mailbox INBOX"); fi
+if has hard; then KINDS+=("hard-binary|--mailbox Bench --same-mailbox --binary 2" "hard-whole|--mailbox Bench --same-mailbox"); fi
+
+# --- warm-up: one full pass of every mailbox and kind used -------------------
+for k in "${KINDS[@]}"; do
+  for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
+    log "warming ${srv%%:*}: ${k%%|*}, one full pass with $maxc connection(s)"
+    # shellcheck disable=SC2086
+    "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$maxc" --rounds 1 \
+      ${k#*|} --label "warm-${srv%%:*}" >>"$WORK/warm.jsonl"
+  done
 done
 
 # --- measurements ------------------------------------------------------------
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
 : >"$WORK/results.jsonl"
 for rep in $(seq 1 "$REPEAT"); do
-  for c in $CONNS; do
-    for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
-      log "run $rep/$REPEAT, ${srv%%:*}: $c connection(s) for $DURATION, probe every $PROBE_EVERY"
-      "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" \
-        --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}" >>"$WORK/results.jsonl"
+  for k in "${KINDS[@]}"; do
+    for c in $CONNS; do
+      for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
+        log "run $rep/$REPEAT, ${k%%|*}, ${srv%%:*}: $c connection(s) for $DURATION, probe every $PROBE_EVERY (load $(loadavg))"
+        l0=$(loadavg)
+        if [ "$PROBE_PROCESS" = separate ]; then
+          # shellcheck disable=SC2086
+          "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns 0 ${k#*|} \
+            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label probe >"$WORK/probe.json" 2>/dev/null &
+          probe_pid=$!
+          # shellcheck disable=SC2086
+          out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
+            --duration "$DURATION" --label "${srv%%:*}")
+          wait "$probe_pid"
+          probe=$(cat "$WORK/probe.json")
+        else
+          # shellcheck disable=SC2086
+          out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
+            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}")
+          probe=null
+        fi
+        printf '{"workload":"%s","load_before":%s,"load_after":%s,"run":%s,"probe_run":%s}\n' \
+          "${k%%|*}" "$l0" "$(loadavg)" "$out" "$probe" >>"$WORK/results.jsonl"
+      done
     done
   done
 done
@@ -195,35 +257,43 @@ done
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 MAILSIM_RSS=$(rss "$MAILSIM_PID")
 
-python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" <<'EOF'
+python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" "$FILL" "$FILL_SIZE" "$PROBE_EVERY" "$PROBE_PROCESS" <<'EOF'
 import json, statistics, sys
-path, cores, seed, users, messages, duration, dv, rss = sys.argv[1:9]
-runs = {}
+path, cores, seed, users, messages, duration, dv, rss, fill, fill_size = sys.argv[1:11]
+runs, loads = {}, []
 for line in open(path):
-    r = json.loads(line)
-    runs.setdefault((r["label"], r["conns"]), []).append(r)
+    w = json.loads(line)
+    r = w["run"]
+    if w.get("probe_run"):
+        r["probe"] = w["probe_run"].get("probe")
+    runs.setdefault((w["workload"], r["label"], r["conns"]), []).append(r)
+    loads += [w["load_before"], w["load_after"]]
 def med(rs, f):
     return statistics.median(f(r) for r in rs)
 print()
-print(f"corpus: seed {seed}, {users} users x {messages} messages; INBOX downloads "
-      f"(UID FETCH 1:* BODY.PEEK[]), {duration} per run, plain IMAP on 127.0.0.1; "
-      f"{cores} cores; Dovecot {dv}; mailsim RSS {rss} MiB")
-print("medians of", max(len(v) for v in runs.values()), "runs; probe: FETCH n (FLAGS) on another connection")
+print(f"{cores} cores; Dovecot {dv}; plain IMAP on 127.0.0.1; {duration} per run; "
+      f"medians of {max(len(v) for v in runs.values())} runs, servers alternating; mailsim RSS {rss} MiB")
+print(f"load average (1 min) during the runs: {min(loads):.2f}-{max(loads):.2f}, median {statistics.median(loads):.2f}")
+print(f"corpus: seed {seed}, {users} users x {messages} messages, each connection its own INBOX, UID FETCH 1:* BODY.PEEK[]")
+print(f"hard: {fill} APPENDed messages of ~{fill_size} bytes with a PDF attachment, one mailbox for every connection;")
+print("      hard-binary UID FETCH 1:* BINARY.PEEK[2] (decoded attachment), hard-whole UID FETCH 1:* BODY.PEEK[]")
+print(f"probe: FETCH n (FLAGS) every {sys.argv[11]} on another connection, same mailbox, from {'a separate process' if sys.argv[12] == 'separate' else 'the bulk client'}")
 print()
-print("| conns | mailsim MB/s | Dovecot MB/s | ratio m/D | mailsim probe p50 / p99 ms | Dovecot probe p50 / p99 ms |")
-print("|---:|---:|---:|---:|---:|---:|")
-for c in sorted({k[1] for k in runs}):
-    m, d = runs.get(("mailsim", c)), runs.get(("dovecot", c))
+print("| workload | conns | mailsim MB/s | Dovecot MB/s | ratio m/D | mailsim probe p50 / p99 ms | Dovecot probe p50 / p99 ms |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+order = {"corpus": 0, "hard-binary": 1, "hard-whole": 2}
+for wl, c in sorted({(k[0], k[2]) for k in runs}, key=lambda k: (order.get(k[0], 9), k[1])):
+    m, d = runs.get((wl, "mailsim", c)), runs.get((wl, "dovecot", c))
     if not m or not d:
         continue
     mt, dt = med(m, lambda r: r["mb_per_s"]), med(d, lambda r: r["mb_per_s"])
     p = lambda rs, q: med(rs, lambda r: (r.get("probe") or {}).get(q, float("nan")))
-    print(f"| {c} | {mt:.0f} | {dt:.0f} | {mt / dt:.2f} | "
+    print(f"| {wl} | {c} | {mt:.0f} | {dt:.0f} | {mt / dt:.2f} | "
           f"{p(m, 'p50_ms'):.2f} / {p(m, 'p99_ms'):.2f} | {p(d, 'p50_ms'):.2f} / {p(d, 'p99_ms'):.2f} |")
 print()
 print("every run (MB/s, probe p99 ms):")
-for (label, c), rs in sorted(runs.items()):
-    print(f"  {label:8} conns={c}: " + ", ".join(f"{r['mb_per_s']:.0f} MB/s p99 {(r.get('probe') or {}).get('p99_ms', 0):.1f}" for r in rs))
+for (wl, label, c), rs in sorted(runs.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][2], kv[0][1])):
+    print(f"  {wl:11} {label:8} conns={c}: " + ", ".join(f"{r['mb_per_s']:.0f} MB/s p99 {(r.get('probe') or {}).get('p99_ms', 0):.1f}" for r in rs))
 print()
 EOF
 log "raw results: $WORK/results.jsonl (KEEP=1 keeps them)"

@@ -56,7 +56,11 @@ type options struct {
 	probeEvery  time.Duration
 	label       string
 	parts       bool
+	binary      string // --binary PART: UID FETCH 1:* BINARY.PEEK[PART]
 	skipAccount int
+	fill        int   // --fill N: APPEND N messages and exit
+	fillSize    int64 // approximate size of each appended message
+	fillSeed    uint64
 }
 
 // Account is a login, as in `maildrill serve --accounts FILE`. imapbench
@@ -101,17 +105,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Short: "Measure an IMAP server's bulk download throughput and probe latency",
 		Long: `imapbench opens --conns connections, each logged in as a different account
 (or the same one with --same-mailbox), which download --mailbox whole with
-UID FETCH 1:* BODY.PEEK[] (or each attachment part with --parts), for
+UID FETCH 1:* BODY.PEEK[] (or each attachment part with --parts, or one
+part decoded with --binary PART), for
 --rounds full passes or for --duration. With --probe, another connection
 EXAMINEs the mailbox of the first account and times FETCH n (FLAGS)
 every --probe-every meanwhile. Message bytes received are counted
-(literal data only); MB is 10^6 bytes.`,
+(literal data only); MB is 10^6 bytes.
+
+With --fill N it measures nothing: it APPENDs N generated messages (a
+short text and a PDF attachment, base64, about --fill-size bytes each; the
+same --fill-seed gives the same bytes) to --mailbox of the first account,
+so that two servers can be given the same APPENDed mail.`,
 		Example: `  maildrill serve --allow-plaintext-auth --users 8 --messages 400 --accounts acc.json &
   imapbench --addr 127.0.0.1:1143 --accounts acc.json --conns 4 --duration 10s --probe`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.fill > 0 {
+				fr, err := fill(cmd.Context(), o)
+				if err != nil {
+					return err
+				}
+				b, _ := json.Marshal(fr)
+				fmt.Fprintln(stdout, string(b))
+				fmt.Fprintf(stderr, "appended %d messages (%.1f MB) to %s in %.2fs\n", fr.Messages, float64(fr.Bytes)/1e6, fr.Mailbox, fr.Seconds)
+				return nil
+			}
 			res, err := bench(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -139,6 +159,10 @@ every --probe-every meanwhile. Message bytes received are counted
 	fl.BoolVar(&o.probe, "probe", false, "time FETCH n (FLAGS) on another connection during the download")
 	fl.DurationVar(&o.probeEvery, "probe-every", 20*time.Millisecond, "pause between probes")
 	fl.BoolVar(&o.parts, "parts", false, "download each message's non-text parts (BODY.PEEK[n]) instead of whole messages")
+	fl.StringVar(&o.binary, "binary", "", "download part PART of every message decoded (UID FETCH 1:* BINARY.PEEK[PART], RFC 3516), e.g. 2")
+	fl.IntVar(&o.fill, "fill", 0, "instead of measuring: APPEND this many messages with a PDF attachment to --mailbox of the first account (created if missing), then exit")
+	fl.Int64Var(&o.fillSize, "fill-size", 100<<10, "approximate size in bytes of each --fill message (the attachment, base64, makes most of it)")
+	fl.Uint64Var(&o.fillSeed, "fill-seed", 1, "seed of the --fill messages: the same seed gives the same bytes to every server")
 	fl.StringVar(&o.label, "label", "", "name of the server, echoed in the output")
 	cmd.SetArgs(args)
 	cmd.SetOut(stderr)
@@ -392,6 +416,13 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 // download fetches the mailbox once, counting message bytes.
 func (o *options) download(c *imapclient.Client, bytes, msgs *atomic.Int64) error {
 	all := imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}
+	if o.binary != "" {
+		part, err := parsePart(o.binary)
+		if err != nil {
+			return err
+		}
+		return o.fetch(c, all, &imap.FetchOptions{UID: true, BinarySection: []*imap.FetchItemBinarySection{{Part: part, Peek: true}}}, bytes, msgs)
+	}
 	if !o.parts {
 		return o.fetch(c, all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}, bytes, msgs)
 	}
@@ -435,12 +466,18 @@ func (o *options) fetch(c *imapclient.Client, set imap.NumSet, opts *imap.FetchO
 			if item == nil {
 				break
 			}
-			bs, ok := item.(imapclient.FetchItemDataBodySection)
-			if !ok || bs.Literal == nil {
+			var lit imap.LiteralReader
+			switch it := item.(type) {
+			case imapclient.FetchItemDataBodySection:
+				lit = it.Literal
+			case imapclient.FetchItemDataBinarySection:
+				lit = it.Literal
+			}
+			if lit == nil {
 				continue
 			}
 			for {
-				n, err := bs.Literal.Read(buf)
+				n, err := lit.Read(buf)
 				bytes.Add(int64(n))
 				if err == io.EOF {
 					break

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -94,4 +95,57 @@ func TestRun(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "login "+people[0].Address)
 	})
+}
+
+func TestFillAndBinary(t *testing.T) {
+	ms := mailsimtest.New(t, mailsim.Config{Users: 2, MessagesPerUser: 5, AllowInsecureAuth: true})
+	accFile := filepath.Join(t.TempDir(), "accounts.json")
+	b, err := json.Marshal(ms.Accounts())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(accFile, b, 0o600))
+	base := []string{"--addr", ms.IMAPAddr, "--accounts", accFile, "--mailbox", "Bench"}
+
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), append(base, "--fill", "7", "--fill-size", "20000"), &out, &errb), errb.String())
+	var fr FillResult
+	require.NoError(t, json.Unmarshal(out.Bytes(), &fr))
+	assert.Equal(t, 7, fr.Messages)
+	assert.InDelta(t, 7*20000, fr.Bytes, 7*200)
+
+	// The same seed gives the same bytes; the attachment decodes to the PDF.
+	msg := fillMessage(1, 3, 20000, fr.User, time.Now())
+	assert.Equal(t, msg, fillMessage(1, 3, 20000, fr.User, time.Now()))
+
+	// What the server says the decoded attachments weigh.
+	c, err := imapclient.DialInsecure(ms.IMAPAddr, nil)
+	require.NoError(t, err)
+	defer c.Close()
+	var pass string
+	for _, a := range ms.Accounts() {
+		if a.Address == fr.User {
+			pass = a.Password
+		}
+	}
+	require.NoError(t, c.Login(fr.User, pass).Wait())
+	_, err = c.Select("Bench", &imap.SelectOptions{ReadOnly: true}).Wait()
+	require.NoError(t, err)
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{2}}}}).Collect()
+	require.NoError(t, err)
+	require.Len(t, msgs, 7)
+	var want int64
+	for _, m := range msgs {
+		require.Len(t, m.BinarySectionSize, 1)
+		assert.Greater(t, m.BinarySectionSize[0].Size, uint32(14000))
+		want += int64(m.BinarySectionSize[0].Size)
+	}
+
+	out.Reset()
+	require.NoError(t, run(context.Background(), append(base, "--binary", "2", "--rounds", "2", "--conns", "2", "--same-mailbox"), &out, &errb), errb.String())
+	var r Result
+	require.NoError(t, json.Unmarshal(out.Bytes(), &r))
+	assert.Equal(t, int64(4*7), r.Messages)
+	assert.Equal(t, 4*want, r.Bytes)
+
+	out.Reset()
+	assert.Error(t, run(context.Background(), append(base, "--binary", "x", "--rounds", "1"), &out, &errb))
 }

@@ -32,6 +32,7 @@ type serveFlags struct {
 	auditLog, accounts, certDir        string
 	onAuditError                       string
 	adminToken, runID                  string
+	pprof                              string
 	allowPlaintext                     bool
 	start                              string
 	speed                              float64
@@ -88,6 +89,7 @@ See docs/admin-api.md.`,
 	fl.StringVar(&f.start, "start", "", "scenario start time (RFC 3339) for a scaled clock; default: the wall clock")
 	fl.Float64Var(&f.speed, "speed", 1, "with --start: scenario seconds per wall second")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log diagnostics to stderr")
+	fl.StringVar(&f.pprof, "pprof", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	fl.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol header (v1/v2) on IMAP and SMTP connections, from --trusted-proxies only")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "with --proxy-protocol: CIDRs allowed to send PROXY headers (default loopback)")
 	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
@@ -151,6 +153,13 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	cfg.AdminToken = f.adminToken
+	if f.pprof != "" {
+		stop, err := startPprof(f.pprof, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	sys, err := f.syslogTo.open(stderr, stderr)
 	if err != nil {
 		return err

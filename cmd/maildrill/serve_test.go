@@ -187,6 +187,7 @@ func TestServeBadFlags(t *testing.T) {
 		"start":   {"serve", "--start", "yesterday"},
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},
+		"pprof":   {"serve", "--pprof", "0.0.0.0:0"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -62,11 +63,12 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		if seqs[i] == 0 {
 			continue
 		}
-		held := bulk && acquireBulk()
-		err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen, wantModSeq)
-		if held {
-			<-bulkSem
+		var slot *bulkSlot
+		if bulk {
+			slot = acquireBulk()
 		}
+		err := s.fetchOne(w, seqs[i], it, options, itemsDesc, markSeen, wantModSeq)
+		slot.release()
 		if err != nil {
 			return err
 		}
@@ -80,22 +82,42 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 // small request on another connection waits behind bulk downloads.
 var bulkSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
 
-// acquireBulk takes a slot, or gives up after 2ms: a client that reads
-// slowly (its writes block while holding a slot) must not stall the rest.
-func acquireBulk() bool {
-	select {
-	case bulkSem <- struct{}{}:
-		return true
-	default:
+// bulkHold is how long a session keeps its slot for one message at most.
+// Past it (a client that reads slowly, so the session's write blocks; or
+// the thread descheduled by the OS) the slot goes to the next session in
+// line, and one more session runs: concurrency grows by one per stall,
+// never all at once.
+const bulkHold = 2 * time.Millisecond
+
+// bulkSlot is a slot held for one message; the holder releases it when
+// the message is written, or a timer after bulkHold, whichever is first.
+type bulkSlot struct {
+	done  atomic.Bool
+	timer *time.Timer
+}
+
+// acquireBulk waits for a slot. Every holder gives its slot up within
+// bulkHold, so the wait is bounded.
+func acquireBulk() *bulkSlot {
+	bulkSem <- struct{}{}
+	sl := &bulkSlot{}
+	sl.timer = time.AfterFunc(bulkHold, sl.free)
+	return sl
+}
+
+func (sl *bulkSlot) free() {
+	if sl.done.CompareAndSwap(false, true) {
+		<-bulkSem
 	}
-	t := time.NewTimer(2 * time.Millisecond)
-	defer t.Stop()
-	select {
-	case bulkSem <- struct{}{}:
-		return true
-	case <-t.C:
-		return false
+}
+
+// release gives the slot back (nil: none was taken).
+func (sl *bulkSlot) release() {
+	if sl == nil {
+		return
 	}
+	sl.timer.Stop()
+	sl.free()
 }
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen, wantModSeq bool) error {
@@ -197,15 +219,18 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BinarySection {
 		var buf []byte
+		done := func() {}
 		if len(bs.Part) <= m.MaxMIMEDepth() {
-			buf = imapserver.ExtractBinarySection(bytes.NewReader(m.Raw), bs)
+			buf, done = binarySection(m.Raw, bs)
 		}
 		origin := int64(-1)
 		if bs.Partial != nil {
 			origin = bs.Partial.Offset
 		}
 		s.conn.expectBinary(origin, false)
-		if err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf); err != nil {
+		err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf)
+		done()
+		if err != nil {
 			return err
 		}
 		sent += int64(len(buf))
@@ -214,7 +239,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	for _, bss := range options.BinarySectionSize {
 		var n uint32
 		if len(bss.Part) <= m.MaxMIMEDepth() {
-			n = imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Raw), bss)
+			n = binarySectionSize(m.Raw, bss.Part)
 		}
 		rw.WriteBinarySectionSize(bss, n)
 	}
