@@ -9,7 +9,9 @@ import (
 
 // TestAhoCorasick checks the automaton against strings.Contains on random
 // patterns and texts over a small alphabet (many overlaps, shared
-// prefixes and suffixes).
+// prefixes and suffixes; upper-case letters in the texts, which it
+// folds), with table limits that cut the patterns at every depth (the
+// trie walk beyond the table's depth).
 func TestAhoCorasick(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
 	word := func(n int) string {
@@ -19,14 +21,21 @@ func TestAhoCorasick(t *testing.T) {
 		}
 		return string(b)
 	}
+	text := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abc\\xABC\xe9"[r.IntN(9)]
+		}
+		return string(b)
+	}
 	for round := 0; round < 300; round++ {
 		pats := make([]string, 1+r.IntN(30))
 		for i := range pats {
 			pats[i] = word(r.IntN(6))
 		}
-		a := newAC(pats)
+		a := newACLimit(pats, []int{0, 1 << 20, 300, 1000}[round%4])
 		for k := 0; k < 20; k++ {
-			text := word(r.IntN(40))
+			text := text(r.IntN(40))
 			var got []int32
 			scanAC(a, text, func(p int32) {
 				if !slices.Contains(got, p) {
@@ -36,7 +45,7 @@ func TestAhoCorasick(t *testing.T) {
 			slices.Sort(got)
 			var want []int32
 			for i, p := range pats {
-				if p != "" && strings.Contains(text, p) {
+				if p != "" && strings.Contains(lowerText(text), p) {
 					want = append(want, int32(i))
 				}
 			}
@@ -55,4 +64,13 @@ func TestAhoCorasick(t *testing.T) {
 			}
 		}
 	}
+}
+
+// lowerText lowers the ASCII letters of s.
+func lowerText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
 }

@@ -291,20 +291,46 @@ func (p *Prefilter) value(f *pfField, v any) {
 	}
 	// Aho–Corasick over the lower-cased bytes
 	a := f.ac
-	st := int32(0)
+	st := uint16(0)
 	for i := 0; i < len(s); i++ {
-		st = a.step(st, lowerASCII(s[i]))
-		if !a.emits[st] {
+		st = a.step(st, s[i])
+		fl := a.flag[st]
+		if fl == 0 {
 			continue
 		}
-		n := &a.nodes[st]
-		for _, k := range n.out {
-			p.sub(f, k)
-		}
-		for d := n.dict; d > 0; d = a.nodes[d].dict {
-			for _, k := range a.nodes[d].out {
+		if fl&flagOut != 0 {
+			for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
 				p.sub(f, k)
 			}
+		}
+		if fl&flagDeep != 0 {
+			p.deep(f, st, s, i+1)
+		}
+	}
+}
+
+// deep walks f's trie from the automaton's state st over s[i:] (see
+// acAutomaton).
+func (p *Prefilter) deep(f *pfField, st uint16, s string, i int) {
+	a := f.ac
+	n := int32(st)
+	for ; i < len(s); i++ {
+		c := lowerASCII(s[i])
+		lo, hi := a.kids[n], a.kids[n+1]
+		n = -1
+		for ch := lo; ch < hi; ch++ {
+			if k := a.key[ch]; k >= c {
+				if k == c {
+					n = ch
+				}
+				break
+			}
+		}
+		if n < 0 {
+			return
+		}
+		for _, k := range a.out[a.outAt[n]:a.outAt[n+1]] {
+			p.sub(f, k)
 		}
 	}
 }
