@@ -1,6 +1,9 @@
 package sigma
 
-import "sort"
+import (
+	"sort"
+	"strings"
+)
 
 // acAutomaton is an Aho–Corasick automaton over bytes: it reports every
 // pattern occurring in a text in one pass. ASCII letters of the text are
@@ -26,8 +29,12 @@ import "sort"
 type acAutomaton struct {
 	class  [256]uint8 // byte → column (0: no pattern has the byte)
 	ncls   int
-	dfa    []uint16 // state*ncls + class → state (states: nodes of depth ≤ k)
-	flag   []uint8  // per state: flagOut, flagDeep
+	// dfa[e&offMask + class] is the entry of the next state, where an
+	// entry is the state's row offset (state*ncls) with its flags
+	// (flagOut, flagDeep) in the top bits; states are the nodes of depth ≤ k
+	dfa    []uint32
+	flag   []uint8 // per state: flagOut, flagDeep
+	skip   int     // ≥ 0: the only byte leading out of the root (not a letter)
 	emit   []int32  // per state: emit[emitAt[s]:emitAt[s+1]] patterns ending here or on its fail chain
 	emitAt []int32
 	// the full trie
@@ -41,10 +48,13 @@ type acAutomaton struct {
 const (
 	flagOut  = 1 // patterns end at this state or on its fail chain
 	flagDeep = 2 // a node of depth k with children: walk the trie
+
+	flagShift = 30
+	offMask   = 1<<flagShift - 1
 )
 
 // maxDFA bounds the bytes of an automaton's deterministic table.
-var maxDFA = 1 << 20
+var maxDFA = 4 << 20
 
 // newAC builds the automaton for pats; pattern i is reported as i. Empty
 // patterns are ignored.
@@ -138,7 +148,7 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 	for id := 1; id <= n; id++ {
 		if id == n || t[order[id]].depth != t[order[id-1]].depth {
 			d := t[order[id-1]].depth
-			if d > 1 && (id > 65535 || id*a.ncls*2 > limit) {
+			if d > 1 && (id*a.ncls > offMask || id*a.ncls*4 > limit) {
 				break // depth 1 always (at most 257 states)
 			}
 			states, k = id, int(d)
@@ -149,7 +159,7 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 	// too), and the table, breadth first: a missing edge goes where the
 	// failure state's goes
 	fail := make([]int32, states)
-	a.dfa = make([]uint16, states*a.ncls)
+	a.dfa = make([]uint32, states*a.ncls)
 	a.flag = make([]uint8, states)
 	a.emitAt = make([]int32, states+1)
 	var emits [][]int32 = make([][]int32, states)
@@ -166,7 +176,7 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 			if s > 0 {
 				fail[ch] = int32(a.dfa[int(fail[s])*a.ncls+int(cl)])
 			}
-			row[cl] = uint16(ch)
+			row[cl] = uint32(ch)
 		}
 		e := append([]int32{}, a.out[a.outAt[s]:a.outAt[s+1]]...)
 		if s > 0 {
@@ -180,6 +190,16 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 			a.flag[s] |= flagDeep
 		}
 	}
+	// the table holds states; make them entries
+	for i, s := range a.dfa {
+		a.dfa[i] = s*uint32(a.ncls) | uint32(a.flag[s])<<flagShift
+	}
+	a.skip = -1
+	if a.kids[1]-a.kids[0] == 1 {
+		if c := a.key[1]; c == lowerASCII(c) && (c < 'a' || c > 'z') {
+			a.skip = int(c)
+		}
+	}
 	for s, e := range emits {
 		a.emitAt[s] = int32(len(a.emit))
 		a.emit = append(a.emit, e...)
@@ -188,14 +208,17 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 	return a
 }
 
-// step is the transition of the deterministic part from s on byte c.
-func (a *acAutomaton) step(s uint16, c byte) uint16 {
-	return a.dfa[int(s)*a.ncls+int(a.class[c])]
+// step is the transition of the deterministic part from entry e on byte c.
+func (a *acAutomaton) step(e uint32, c byte) uint32 {
+	return a.dfa[int(e&offMask)+int(a.class[c])]
 }
+
+// state is the state of entry e.
+func (a *acAutomaton) state(e uint32) int { return int(e&offMask) / a.ncls }
 
 // deep walks the trie from state s (a node of depth k) over text[i:],
 // calling found for the patterns ending on the way.
-func (a *acAutomaton) deep(s uint16, text string, i int, found func(int32)) {
+func (a *acAutomaton) deep(s int, text string, i int, found func(int32)) {
 	n := int32(s)
 	for ; i < len(text); i++ {
 		c := lowerASCII(text[i])
@@ -222,16 +245,24 @@ func (a *acAutomaton) deep(s uint16, text string, i int, found func(int32)) {
 // scanAC calls found with the index of every pattern occurring in text (a
 // pattern occurring several times may be reported several times).
 func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
-	s := uint16(0)
+	e := uint32(0)
 	for i := 0; i < len(text); i++ {
-		s = a.step(s, text[i])
-		if f := a.flag[s]; f != 0 {
-			if f&flagOut != 0 {
+		if e == 0 && a.skip >= 0 {
+			j := strings.IndexByte(string(text[i:]), byte(a.skip))
+			if j < 0 {
+				return
+			}
+			i += j
+		}
+		e = a.step(e, text[i])
+		if e>>flagShift != 0 {
+			s := a.state(e)
+			if e&(flagOut<<flagShift) != 0 {
 				for _, p := range a.emit[a.emitAt[s]:a.emitAt[s+1]] {
 					found(p)
 				}
 			}
-			if f&flagDeep != 0 {
+			if e&(flagDeep<<flagShift) != 0 {
 				a.deep(s, string(text), i+1, found)
 			}
 		}
@@ -240,6 +271,6 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 
 // size is an estimate of the bytes the automaton holds.
 func (a *acAutomaton) size() int {
-	return 256 + 2*len(a.dfa) + len(a.flag) + 4*(len(a.emit)+len(a.emitAt)) +
+	return 256 + 4*len(a.dfa) + len(a.flag) + 4*(len(a.emit)+len(a.emitAt)) +
 		len(a.key) + 4*(len(a.kids)+len(a.out)+len(a.outAt))
 }

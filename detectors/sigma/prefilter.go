@@ -1,9 +1,12 @@
 package sigma
 
 import (
+	"encoding/binary"
 	"regexp/syntax"
+	"sort"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A Prefilter is compiled from a whole rule set. For one event it gives the
@@ -45,9 +48,11 @@ type Prefilter struct {
 type pfField struct {
 	name    string
 	eq      map[string][]int32 // folded value → clauses
-	subs    []string           // folded substrings
-	clauses [][]int32          // per substring: clauses
-	first   int                // global id of subs[0] (for stamps)
+	eqMin   int                // lengths of the shortest and longest keys of eq
+	eqMax   int
+	subs    []string  // folded substrings
+	clauses [][]int32 // per substring: clauses
+	first   int       // global id of subs[0] (for stamps)
 	ac      *acAutomaton
 }
 
@@ -143,6 +148,10 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	}
 	total := 0
 	for _, f := range all {
+		f.eqMin, f.eqMax = 1<<30, -1
+		for k := range f.eq {
+			f.eqMin, f.eqMax = min(f.eqMin, len(k)), max(f.eqMax, len(k))
+		}
 		f.first = total
 		total += len(f.subs)
 		if len(f.subs) > 0 {
@@ -263,26 +272,16 @@ func (p *Prefilter) value(f *pfField, v any) {
 			return
 		}
 	}
-	upper := false
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf {
-			s, upper = foldNonASCII(s), false
-			break
-		} else if 'A' <= c && c <= 'Z' {
-			upper = true
-		}
+	if !asciiOnly(s) {
+		s = foldNonASCII(s)
 	}
-	if len(f.eq) > 0 {
-		if upper {
-			b := append(p.buf[:0], s...)
-			for j := range b {
-				b[j] = lowerASCII(b[j])
-			}
-			p.buf = b
-			if l, ok := f.eq[string(b)]; ok {
-				p.hit(l)
-			}
-		} else if l, ok := f.eq[s]; ok {
+	if len(s) >= f.eqMin && len(s) <= f.eqMax {
+		b := p.buf[:0]
+		for i := 0; i < len(s); i++ {
+			b = append(b, lowerASCII(s[i]))
+		}
+		p.buf = b
+		if l, ok := f.eq[string(b)]; ok {
 			p.hit(l)
 		}
 	}
@@ -291,27 +290,53 @@ func (p *Prefilter) value(f *pfField, v any) {
 	}
 	// Aho–Corasick over the lower-cased bytes
 	a := f.ac
-	st := uint16(0)
+	e := uint32(0)
 	for i := 0; i < len(s); i++ {
-		st = a.step(st, s[i])
-		fl := a.flag[st]
-		if fl == 0 {
+		if e == 0 && a.skip >= 0 {
+			j := strings.IndexByte(s[i:], byte(a.skip))
+			if j < 0 {
+				return
+			}
+			i += j
+		}
+		e = a.step(e, s[i])
+		if e>>flagShift == 0 {
 			continue
 		}
-		if fl&flagOut != 0 {
+		st := a.state(e)
+		if e&(flagOut<<flagShift) != 0 {
 			for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
 				p.sub(f, k)
 			}
 		}
-		if fl&flagDeep != 0 {
+		if e&(flagDeep<<flagShift) != 0 {
 			p.deep(f, st, s, i+1)
 		}
 	}
 }
 
+// asciiOnly reports whether s is ASCII, eight bytes at a time.
+func asciiOnly(s string) bool {
+	i := 0
+	if len(s) >= 8 {
+		b := unsafe.Slice(unsafe.StringData(s), len(s))
+		for ; i+8 <= len(b); i += 8 {
+			if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+				return false
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
 // deep walks f's trie from the automaton's state st over s[i:] (see
 // acAutomaton).
-func (p *Prefilter) deep(f *pfField, st uint16, s string, i int) {
+func (p *Prefilter) deep(f *pfField, st int, s string, i int) {
 	a := f.ac
 	n := int32(st)
 	for ; i < len(s); i++ {
@@ -379,24 +404,65 @@ func (c clause) keyword() bool {
 }
 
 // anyOf: what one of several alternatives needs. With one alternative, its
-// clauses; else one clause joining the best clause of each (each
-// alternative implies its best clause); nothing when one needs nothing.
+// clauses; else clauses joining one clause of each alternative (each
+// alternative implies each of its clauses, so the or implies their join),
+// for every combination of the most selective clauses of each, as many
+// combinations as maxJoin allows (at least one: the best clause of each);
+// nothing when one alternative needs nothing.
 func anyOf(alts [][]clause) []clause {
 	if len(alts) == 1 {
 		return alts[0]
 	}
-	var joined clause
-	for _, a := range alts {
+	sel := make([][]clause, len(alts))
+	for i, a := range alts {
 		if len(a) == 0 {
 			return nil
 		}
-		joined = append(joined, bestClause(a)...)
+		s := append([]clause(nil), a...)
+		sort.SliceStable(s, func(x, y int) bool { return better(s[x], s[y]) })
+		sel[i] = s[:1]
+		alts[i] = s
 	}
-	if len(joined) == 0 {
-		return nil
+	// widen the choices alternative by alternative while the number of
+	// combinations stays within maxJoin
+	combos := 1
+	for grew := true; grew; {
+		grew = false
+		for i := range sel {
+			n := len(sel[i])
+			if n < len(alts[i]) && combos/n*(n+1) <= maxJoin {
+				combos = combos / n * (n + 1)
+				sel[i] = alts[i][:n+1]
+				grew = true
+			}
+		}
 	}
-	return []clause{joined}
+	out := make([]clause, 0, combos)
+	idx := make([]int, len(sel))
+	for {
+		var joined clause
+		for i, k := range idx {
+			joined = append(joined, sel[i][k]...)
+		}
+		if len(joined) == 0 {
+			return nil
+		}
+		out = append(out, joined)
+		i := 0
+		for ; i < len(idx); i++ {
+			if idx[i]++; idx[i] < len(sel[i]) {
+				break
+			}
+			idx[i] = 0
+		}
+		if i == len(idx) {
+			return out
+		}
+	}
 }
+
+// maxJoin bounds the clauses an or of alternatives gives (anyOf).
+const maxJoin = 16
 
 func bestClause(cs []clause) clause {
 	best := cs[0]
