@@ -27,15 +27,15 @@ import (
 // Nodes are numbered breadth first, children in byte order, so that the
 // nodes of depth ≤ k come first and a node's children are consecutive.
 type acAutomaton struct {
-	class  [256]uint8 // byte → column (0: no pattern has the byte)
-	ncls   int
+	class [256]uint8 // byte → column (0: no pattern has the byte)
+	ncls  int
 	// dfa[e&offMask + class] is the entry of the next state, where an
 	// entry is the state's row offset (state*ncls) with its flags
 	// (flagOut, flagDeep) in the top bits; states are the nodes of depth ≤ k
 	dfa    []uint32
 	flag   []uint8 // per state: flagOut, flagDeep
 	skip   int     // ≥ 0: the only byte leading out of the root (not a letter)
-	emit   []int32  // per state: emit[emitAt[s]:emitAt[s+1]] patterns ending here or on its fail chain
+	emit   []int32 // per state: emit[emitAt[s]:emitAt[s+1]] patterns ending here or on its fail chain
 	emitAt []int32
 	// the full trie
 	key   []byte  // per node: the byte of its incoming edge
