@@ -15,9 +15,9 @@ import (
 //
 //   - a deterministic automaton (one table lookup per byte of text) over
 //     the patterns cut to their first k bytes: its states are the trie's
-//     nodes of depth ≤ k, its columns the byte classes (the bytes patterns
-//     use, folded; every other byte is one class). k is the largest depth
-//     whose table fits maxDFA bytes.
+//     nodes of depth ≤ k, its columns the byte classes (the bytes on the
+//     trie's edges down to depth k; every other byte is one class). k is
+//     the largest depth whose table fits maxDFA bytes.
 //   - the full trie, in flat arrays, for the patterns longer than k: where
 //     the automaton is at a node of depth k, the text from that point is
 //     walked down the trie as far as it goes (no failure links are needed:
@@ -87,7 +87,6 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 		return id
 	}
 	a := &acAutomaton{}
-	used := [256]bool{}
 	for i, p := range pats {
 		if p == "" {
 			continue
@@ -95,27 +94,8 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 		s := int32(0)
 		for j := 0; j < len(p); j++ {
 			s = child(s, p[j])
-			used[p[j]] = true
 		}
 		t[s].out = append(t[s].out, int32(i))
-	}
-	// byte classes: the text's bytes are folded as they are read
-	var col [256]uint8
-	a.ncls = 1
-	for c := 0; c < 256; c++ {
-		if used[c] {
-			col[c] = uint8(a.ncls)
-			a.ncls++
-		}
-	}
-	if a.ncls > 256 { // every byte is used: give up one column's sharing
-		a.ncls = 256
-		for c := 0; c < 256; c++ {
-			col[c] = uint8(c)
-		}
-	}
-	for c := 0; c < 256; c++ {
-		a.class[c] = col[lowerASCII(byte(c))]
 	}
 	// breadth-first numbering (children in byte order)
 	order := make([]int32, 0, len(t)) // new id → old id
@@ -143,16 +123,41 @@ func newACLimit(pats []string, limit int) *acAutomaton {
 	}
 	a.kids[n] = next
 	a.outAt[n] = int32(len(a.out))
-	// k: the deepest level whose nodes' table fits the limit (at least 1)
+	// k: the deepest level whose nodes' table fits the limit (at least 1);
+	// its columns are the bytes on the edges down to depth k
 	states, k := 1, 0
+	var used, chosen [256]bool
+	nused := 0
 	for id := 1; id <= n; id++ {
 		if id == n || t[order[id]].depth != t[order[id-1]].depth {
 			d := t[order[id-1]].depth
-			if d > 1 && (id*a.ncls > offMask || id*a.ncls*4 > limit) {
+			ncls := min(nused+1, 256)
+			if d > 1 && (id*ncls > offMask || id*ncls*4 > limit) {
 				break // depth 1 always (at most 257 states)
 			}
-			states, k = id, int(d)
+			states, k, chosen = id, int(d), used
 		}
+		if id < n && !used[a.key[id]] {
+			used[a.key[id]] = true
+			nused++
+		}
+	}
+	// byte classes: the text's bytes are folded as they are read
+	var col [256]uint8
+	a.ncls = 1
+	for c := 0; c < 256; c++ {
+		if chosen[c] && a.ncls < 256 {
+			col[c] = uint8(a.ncls)
+			a.ncls++
+		}
+	}
+	if a.ncls == 256 { // (nearly) every byte is used: one column each
+		for c := 0; c < 256; c++ {
+			col[c] = uint8(c)
+		}
+	}
+	for c := 0; c < 256; c++ {
+		a.class[c] = col[lowerASCII(byte(c))]
 	}
 	a.depth = k
 	// failure links of the states (their targets are shallower, so states
