@@ -130,6 +130,7 @@ type ruleNode struct {
 	suppress time.Duration
 	last     map[string]int64
 	tags     []string
+	attack   []string  // the attack.* tags (shared by the rule's alerts, as tags)
 	derived  []RuleRef // rules this one is derived from (related: derived)
 	id       string
 	kids     []*ruleNode
@@ -492,12 +493,7 @@ func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group
 	a := Alert{
 		RuleID: rn.id, RuleName: r.Name, Title: r.Title, Level: r.Level, Type: typ,
 		Tags: rn.tags, Time: at, First: first, Last: last, Group: group, EventIDs: ids, Value: value,
-		File: r.File, DerivedFrom: rn.derived,
-	}
-	for _, t := range r.Tags {
-		if strings.HasPrefix(t, "attack.") {
-			a.Attack = append(a.Attack, t)
-		}
+		File: r.File, DerivedFrom: rn.derived, Attack: rn.attack,
 	}
 	e.stats.Alerts++
 	e.out = append(e.out, a)
