@@ -199,7 +199,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) Process(ev Event) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = nil
+	e.out = e.out[:0]
 	e.stats.Events++
 	t := ev.Time().UnixNano()
 	if !e.started || t > e.maxT {
@@ -284,7 +284,20 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 		}
 	}
-	return e.out
+	return e.result()
+}
+
+// result copies the alerts gathered in e.out (a buffer reused from call to
+// call) into a slice of their own, in one allocation.
+func (e *Engine) result() []Alert {
+	if len(e.out) == 0 {
+		return nil
+	}
+	out := make([]Alert, len(e.out))
+	copy(out, e.out)
+	clear(e.out) // keep no references
+	e.out = e.out[:0]
+	return out
 }
 
 // matched handles a detection rule's match: its alert, and its input to the
@@ -315,7 +328,7 @@ func (e *Engine) matched(rn *ruleNode, ev Event, t, watermark int64) {
 func (e *Engine) Flush() []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = nil
+	e.out = e.out[:0]
 	for len(e.heap) > 0 {
 		e.feed(e.pop())
 	}
@@ -324,7 +337,7 @@ func (e *Engine) Flush() []Alert {
 			e.fired(c, m)
 		}
 	}
-	return e.out
+	return e.result()
 }
 
 func (e *Engine) condMatch(c fieldEq, ev Event) bool {

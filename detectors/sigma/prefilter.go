@@ -38,22 +38,32 @@ type Prefilter struct {
 	always int
 	// clauses: a rule is kept when every one of its clauses has a literal
 	// in the event
-	clauseRule []int32
-	clauseGen  []uint32
-	ruleNeed   []int32
-	ruleCount  []int32
-	ruleGen    []uint32
+	cl []pfClause
+	rs []pfRule
+}
+
+// pfClause: a clause's rule, and the event it was last hit for.
+type pfClause struct {
+	gen  uint32
+	rule int32
+}
+
+// pfRule: a rule's number of clauses, and of those hit in event gen.
+type pfRule struct {
+	gen         uint32
+	count, need int32
 }
 
 type pfField struct {
-	name    string
-	eq      map[string][]int32 // folded value → clauses
-	eqMin   int                // lengths of the shortest and longest keys of eq
-	eqMax   int
-	subs    []string  // folded substrings
-	clauses [][]int32 // per substring: clauses
-	first   int       // global id of subs[0] (for stamps)
-	ac      *acAutomaton
+	name  string
+	eq    map[string][]int32 // folded value → clauses
+	eqMin int                // lengths of the shortest and longest keys of eq
+	eqMax int
+	subs  []string // folded substrings
+	cl    []int32  // per substring k: clauses cl[clAt[k]:clAt[k+1]]
+	clAt  []int32
+	first int // global id of subs[0] (for stamps)
+	ac    *acAutomaton
 }
 
 // atom: the event has field (or, kw, any string value) equal to (eq) or
@@ -71,9 +81,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	words := (len(ms) + 63) / 64
 	p.base = make([]uint64, words)
 	p.bits = make([]uint64, words)
-	p.ruleNeed = make([]int32, len(ms))
-	p.ruleCount = make([]int32, len(ms))
-	p.ruleGen = make([]uint32, len(ms))
+	p.rs = make([]pfRule, len(ms))
 	byName := map[string]*pfField{}
 	get := func(a atom) *pfField {
 		if a.kw {
@@ -91,6 +99,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		return f
 	}
 	subIdx := map[*pfField]map[string]int{}
+	subCl := map[*pfField][][]int32{} // per field, per substring: clauses
 	for i, m := range ms {
 		cs := m.clauses()
 		// a clause on named fields is cheaper to check than a keyword
@@ -110,10 +119,10 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			p.always++
 			continue
 		}
-		p.ruleNeed[i] = int32(len(cs))
+		p.rs[i].need = int32(len(cs))
 		for _, c := range cs {
-			id := int32(len(p.clauseRule))
-			p.clauseRule = append(p.clauseRule, int32(i))
+			id := int32(len(p.cl))
+			p.cl = append(p.cl, pfClause{rule: int32(i)})
 			for _, a := range c {
 				f := get(a)
 				if a.eq {
@@ -133,15 +142,23 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 					k = len(f.subs)
 					ix[a.lit] = k
 					f.subs = append(f.subs, a.lit)
-					f.clauses = append(f.clauses, nil)
+					subCl[f] = append(subCl[f], nil)
 				}
-				if l := f.clauses[k]; len(l) == 0 || l[len(l)-1] != id {
-					f.clauses[k] = append(l, id)
+				if l := subCl[f][k]; len(l) == 0 || l[len(l)-1] != id {
+					subCl[f][k] = append(l, id)
 				}
 			}
 		}
 	}
-	p.clauseGen = make([]uint32, len(p.clauseRule))
+	// each field's clause lists in one array
+	for f, lists := range subCl {
+		f.clAt = make([]int32, 0, len(lists)+1)
+		for _, l := range lists {
+			f.clAt = append(f.clAt, int32(len(f.cl)))
+			f.cl = append(f.cl, l...)
+		}
+		f.clAt = append(f.clAt, int32(len(f.cl)))
+	}
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -167,7 +184,7 @@ func (p *Prefilter) Always() int { return p.always }
 
 // Size estimates the bytes the prefilter holds.
 func (p *Prefilter) Size() int {
-	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.clauseRule) + 12*p.n
+	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.cl) + 12*p.n
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -177,7 +194,7 @@ func (p *Prefilter) Size() int {
 			b += len(k) + 16 + 24 + 4*cap(l) + 16
 		}
 		for k, s := range f.subs {
-			b += len(s) + 16 + 24 + 4*cap(f.clauses[k])
+			b += len(s) + 16 + 4 + 4*int(f.clAt[k+1]-f.clAt[k])
 		}
 		if f.ac != nil {
 			b += f.ac.size()
@@ -193,8 +210,12 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	p.gen++
 	if p.gen == 0 { // wrapped: forget every stamp
 		clear(p.stamp)
-		clear(p.clauseGen)
-		clear(p.ruleGen)
+		for i := range p.cl {
+			p.cl[i].gen = 0
+		}
+		for i := range p.rs {
+			p.rs[i].gen = 0
+		}
 		p.gen = 1
 	}
 	for _, f := range p.fields {
@@ -247,16 +268,18 @@ func (p *Prefilter) walk(v any) {
 // all satisfied.
 func (p *Prefilter) hit(clauses []int32) {
 	for _, c := range clauses {
-		if p.clauseGen[c] == p.gen {
+		pc := &p.cl[c]
+		if pc.gen == p.gen {
 			continue
 		}
-		p.clauseGen[c] = p.gen
-		r := p.clauseRule[c]
-		if p.ruleGen[r] != p.gen {
-			p.ruleGen[r], p.ruleCount[r] = p.gen, 0
+		pc.gen = p.gen
+		r := pc.rule
+		pr := &p.rs[r]
+		if pr.gen != p.gen {
+			pr.gen, pr.count = p.gen, 0
 		}
-		p.ruleCount[r]++
-		if p.ruleCount[r] == p.ruleNeed[r] {
+		pr.count++
+		if pr.count == pr.need {
 			p.bits[r/64] |= 1 << (r % 64)
 		}
 	}
@@ -365,7 +388,7 @@ func (p *Prefilter) sub(f *pfField, k int32) {
 	g := f.first + int(k)
 	if p.stamp[g] != p.gen {
 		p.stamp[g] = p.gen
-		p.hit(f.clauses[k])
+		p.hit(f.cl[f.clAt[k]:f.clAt[k+1]])
 	}
 }
 
