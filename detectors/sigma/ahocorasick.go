@@ -56,6 +56,18 @@ const (
 // maxDFA bounds the bytes of an automaton's deterministic table.
 var maxDFA = 4 << 20
 
+// SetAutomatonTableLimit sets the bytes the deterministic table of each of
+// a prefilter's automata may take (default 4 MiB; the first level is
+// always in the table) and returns the previous limit. A smaller table
+// leaves more of each scan to the trie walk; the prefilter's results are
+// the same. It applies to prefilters built afterwards; not safe to call
+// while one is being built.
+func SetAutomatonTableLimit(n int) int {
+	prev := maxDFA
+	maxDFA = n
+	return prev
+}
+
 // newAC builds the automaton for pats; pattern i is reported as i. Empty
 // patterns are ignored.
 func newAC(pats []string) *acAutomaton { return newACLimit(pats, maxDFA) }
