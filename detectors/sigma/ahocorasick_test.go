@@ -74,3 +74,35 @@ func lowerText(s string) string {
 	}
 	return string(b)
 }
+
+// FuzzAhoCorasick: the automaton against strings.Contains, patterns
+// separated by newlines, with a table limit from the input.
+func FuzzAhoCorasick(f *testing.F) {
+	f.Add("abc\nbc\nc", "xxABCxx", uint16(0))
+	f.Add("\\perfc.dat\n.exe", "C:\\Windows\\perfc.dat a.EXE", uint16(300))
+	f.Add("a\x80\nz", "A\x80Z", uint16(2000))
+	f.Fuzz(func(t *testing.T, pats, text string, limit uint16) {
+		ps := strings.Split(pats, "\n")
+		if len(ps) > 50 {
+			ps = ps[:50]
+		}
+		a := newACLimit(ps, int(limit))
+		var got []int32
+		scanAC(a, text, func(p int32) {
+			if !slices.Contains(got, p) {
+				got = append(got, p)
+			}
+		})
+		slices.Sort(got)
+		var want []int32
+		lt := lowerText(text)
+		for i, p := range ps {
+			if p != "" && strings.Contains(lt, p) {
+				want = append(want, int32(i))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("patterns %q in %q (limit %d): got %v, want %v", ps, text, limit, got, want)
+		}
+	})
+}
