@@ -106,3 +106,26 @@ func FuzzAhoCorasick(f *testing.F) {
 		}
 	})
 }
+
+// TestAppendFoldNonASCII: the prefilter's folding into a buffer is
+// strings.ToLower with ſ as s, on tricky and random strings.
+func TestAppendFoldNonASCII(t *testing.T) {
+	ref := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "ſ", "s") }
+	cases := []string{"", "abc", "ÀÉÎ", "KELVIN \u212a", "ſtop", "İstanbul", "ΣΑΣ", "\xff\xfeA", "a\xc3", "Microsoft® Windows®", "\u0130\u212a\u017f"}
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 2000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			alpha := "aZ\xc3\xa9\xe2\x84\xaa\xc5\xbf\xff\x80 "
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		cases = append(cases, string(b))
+	}
+	var buf []byte
+	for _, s := range cases {
+		buf = appendFoldNonASCII(buf[:0], s)
+		if got, want := string(buf), ref(s); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -35,6 +36,8 @@ type Prefilter struct {
 	stamp  []uint32 // per substring: the event it was last reported for
 	gen    uint32
 	buf    []byte
+	fold   []byte                 // the folded non-ASCII value being scanned
+	walkFn func(string, any) bool // p.walk for RangeFields, made once
 	always int
 	// clauses: a rule is kept when every one of its clauses has a literal
 	// in the event
@@ -238,10 +241,13 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	}
 	if p.kw != nil {
 		if fr, ok := ev.(FieldRanger); ok {
-			fr.RangeFields(func(_ string, v any) bool {
-				p.walk(v)
-				return true
-			})
+			if p.walkFn == nil {
+				p.walkFn = func(_ string, v any) bool {
+					p.walk(v)
+					return true
+				}
+			}
+			fr.RangeFields(p.walkFn)
 		}
 	}
 	return p.bits
@@ -296,7 +302,8 @@ func (p *Prefilter) value(f *pfField, v any) {
 		}
 	}
 	if !asciiOnly(s) {
-		s = foldNonASCII(s)
+		p.fold = appendFoldNonASCII(p.fold[:0], s)
+		s = unsafe.String(unsafe.SliceData(p.fold), len(p.fold)) // used before the next value
 	}
 	if len(s) >= f.eqMin && len(s) <= f.eqMax {
 		b := p.buf[:0]
@@ -392,9 +399,19 @@ func (p *Prefilter) sub(f *pfField, k int32) {
 	}
 }
 
-// foldNonASCII is the prefilter's case folding of a non-ASCII string.
-func foldNonASCII(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
+// appendFoldNonASCII appends the prefilter's case folding of a non-ASCII
+// string to b: strings.ToLower, and ſ as s, which case-insensitive regular
+// expressions equate; rune by rune as strings.ToLower maps them (an
+// invalid byte becomes U+FFFD).
+func appendFoldNonASCII(b []byte, s string) []byte {
+	for _, r := range s {
+		r = unicode.ToLower(r)
+		if r == 'ſ' {
+			r = 's'
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return b
 }
 
 // ---- what a rule needs
