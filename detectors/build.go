@@ -42,6 +42,12 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	for _, r := range rules {
 		rn := &ruleNode{rule: r, id: r.Ref()}
 		rn.tags = append(rn.tags, r.Tags...)
+		for _, t := range r.Tags {
+			if strings.HasPrefix(t, "attack.") {
+				rn.attack = append(rn.attack, t)
+			}
+		}
+		rn.attack = slices.Clip(rn.attack) // an append to an alert's copies
 		if r.ID != "" {
 			if prev, dup := byRef[r.ID]; dup {
 				errs = append(errs, fmt.Errorf("%s: duplicate rule id %s (also in %s)", loc(r), r.ID, loc(prev.rule)))

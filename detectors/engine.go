@@ -130,6 +130,7 @@ type ruleNode struct {
 	suppress time.Duration
 	last     map[string]int64
 	tags     []string
+	attack   []string  // the attack.* tags (shared by the rule's alerts, as tags)
 	derived  []RuleRef // rules this one is derived from (related: derived)
 	id       string
 	kids     []*ruleNode
@@ -198,7 +199,7 @@ func (e *Engine) Stats() Stats {
 func (e *Engine) Process(ev Event) []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = nil
+	e.out = e.out[:0]
 	e.stats.Events++
 	t := ev.Time().UnixNano()
 	if !e.started || t > e.maxT {
@@ -283,7 +284,20 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 		}
 	}
-	return e.out
+	return e.result()
+}
+
+// result copies the alerts gathered in e.out (a buffer reused from call to
+// call) into a slice of their own, in one allocation.
+func (e *Engine) result() []Alert {
+	if len(e.out) == 0 {
+		return nil
+	}
+	out := make([]Alert, len(e.out))
+	copy(out, e.out)
+	clear(e.out) // keep no references
+	e.out = e.out[:0]
+	return out
 }
 
 // matched handles a detection rule's match: its alert, and its input to the
@@ -314,7 +328,7 @@ func (e *Engine) matched(rn *ruleNode, ev Event, t, watermark int64) {
 func (e *Engine) Flush() []Alert {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.out = nil
+	e.out = e.out[:0]
 	for len(e.heap) > 0 {
 		e.feed(e.pop())
 	}
@@ -323,7 +337,7 @@ func (e *Engine) Flush() []Alert {
 			e.fired(c, m)
 		}
 	}
-	return e.out
+	return e.result()
 }
 
 func (e *Engine) condMatch(c fieldEq, ev Event) bool {
@@ -492,12 +506,7 @@ func (e *Engine) emit(rn *ruleNode, at, first, last time.Time, key string, group
 	a := Alert{
 		RuleID: rn.id, RuleName: r.Name, Title: r.Title, Level: r.Level, Type: typ,
 		Tags: rn.tags, Time: at, First: first, Last: last, Group: group, EventIDs: ids, Value: value,
-		File: r.File, DerivedFrom: rn.derived,
-	}
-	for _, t := range r.Tags {
-		if strings.HasPrefix(t, "attack.") {
-			a.Attack = append(a.Attack, t)
-		}
+		File: r.File, DerivedFrom: rn.derived, Attack: rn.attack,
 	}
 	e.stats.Alerts++
 	e.out = append(e.out, a)

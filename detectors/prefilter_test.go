@@ -245,7 +245,14 @@ func TestPrefilterDifferential(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused += len(eng.Refused())
-		alerts, skipped := diffEngines(t, rules, Config{Logsources: &ls, Lenient: true}, evs)
+		alerts, skipped := func() (int, int) {
+			// every other seed with one-level tables: the automata walk
+			// their tries beyond the first byte
+			if seed%2 == 0 {
+				defer sigma.SetAutomatonTableLimit(sigma.SetAutomatonTableLimit(0))
+			}
+			return diffEngines(t, rules, Config{Logsources: &ls, Lenient: true}, evs)
+		}()
 		total += alerts
 		totalSkipped += skipped
 	}

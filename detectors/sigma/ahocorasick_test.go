@@ -9,7 +9,9 @@ import (
 
 // TestAhoCorasick checks the automaton against strings.Contains on random
 // patterns and texts over a small alphabet (many overlaps, shared
-// prefixes and suffixes).
+// prefixes and suffixes; upper-case letters in the texts, which it
+// folds), with table limits that cut the patterns at every depth (the
+// trie walk beyond the table's depth).
 func TestAhoCorasick(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 9))
 	word := func(n int) string {
@@ -19,14 +21,21 @@ func TestAhoCorasick(t *testing.T) {
 		}
 		return string(b)
 	}
+	text := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abc\\xABC\xe9"[r.IntN(9)]
+		}
+		return string(b)
+	}
 	for round := 0; round < 300; round++ {
 		pats := make([]string, 1+r.IntN(30))
 		for i := range pats {
 			pats[i] = word(r.IntN(6))
 		}
-		a := newAC(pats)
+		a := newACLimit(pats, []int{0, 1 << 20, 300, 1000}[round%4])
 		for k := 0; k < 20; k++ {
-			text := word(r.IntN(40))
+			text := text(r.IntN(40))
 			var got []int32
 			scanAC(a, text, func(p int32) {
 				if !slices.Contains(got, p) {
@@ -36,7 +45,7 @@ func TestAhoCorasick(t *testing.T) {
 			slices.Sort(got)
 			var want []int32
 			for i, p := range pats {
-				if p != "" && strings.Contains(text, p) {
+				if p != "" && strings.Contains(lowerText(text), p) {
 					want = append(want, int32(i))
 				}
 			}
@@ -53,6 +62,70 @@ func TestAhoCorasick(t *testing.T) {
 			if !slices.Equal(gotB, want) {
 				t.Fatalf("patterns %q in []byte %q: got %v, want %v", pats, text, gotB, want)
 			}
+		}
+	}
+}
+
+// lowerText lowers the ASCII letters of s.
+func lowerText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
+}
+
+// FuzzAhoCorasick: the automaton against strings.Contains, patterns
+// separated by newlines, with a table limit from the input.
+func FuzzAhoCorasick(f *testing.F) {
+	f.Add("abc\nbc\nc", "xxABCxx", uint16(0))
+	f.Add("\\perfc.dat\n.exe", "C:\\Windows\\perfc.dat a.EXE", uint16(300))
+	f.Add("a\x80\nz", "A\x80Z", uint16(2000))
+	f.Fuzz(func(t *testing.T, pats, text string, limit uint16) {
+		ps := strings.Split(pats, "\n")
+		if len(ps) > 50 {
+			ps = ps[:50]
+		}
+		a := newACLimit(ps, int(limit))
+		var got []int32
+		scanAC(a, text, func(p int32) {
+			if !slices.Contains(got, p) {
+				got = append(got, p)
+			}
+		})
+		slices.Sort(got)
+		var want []int32
+		lt := lowerText(text)
+		for i, p := range ps {
+			if p != "" && strings.Contains(lt, p) {
+				want = append(want, int32(i))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("patterns %q in %q (limit %d): got %v, want %v", ps, text, limit, got, want)
+		}
+	})
+}
+
+// TestAppendFoldNonASCII: the prefilter's folding into a buffer is
+// strings.ToLower with ſ as s, on tricky and random strings.
+func TestAppendFoldNonASCII(t *testing.T) {
+	ref := func(s string) string { return strings.ReplaceAll(strings.ToLower(s), "ſ", "s") }
+	cases := []string{"", "abc", "ÀÉÎ", "KELVIN \u212a", "ſtop", "İstanbul", "ΣΑΣ", "\xff\xfeA", "a\xc3", "Microsoft® Windows®", "\u0130\u212a\u017f"}
+	r := rand.New(rand.NewPCG(3, 5))
+	for range 2000 {
+		b := make([]byte, r.IntN(12))
+		for i := range b {
+			alpha := "aZ\xc3\xa9\xe2\x84\xaa\xc5\xbf\xff\x80 "
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		cases = append(cases, string(b))
+	}
+	var buf []byte
+	for _, s := range cases {
+		buf = appendFoldNonASCII(buf[:0], s)
+		if got, want := string(buf), ref(s); got != want {
+			t.Fatalf("%q: got %q, want %q", s, got, want)
 		}
 	}
 }

@@ -1,9 +1,13 @@
 package sigma
 
 import (
+	"encoding/binary"
 	"regexp/syntax"
+	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // A Prefilter is compiled from a whole rule set. For one event it gives the
@@ -32,23 +36,37 @@ type Prefilter struct {
 	stamp  []uint32 // per substring: the event it was last reported for
 	gen    uint32
 	buf    []byte
+	fold   []byte                 // the folded non-ASCII value being scanned
+	walkFn func(string, any) bool // p.walk for RangeFields, made once
 	always int
 	// clauses: a rule is kept when every one of its clauses has a literal
 	// in the event
-	clauseRule []int32
-	clauseGen  []uint32
-	ruleNeed   []int32
-	ruleCount  []int32
-	ruleGen    []uint32
+	cl []pfClause
+	rs []pfRule
+}
+
+// pfClause: a clause's rule, and the event it was last hit for.
+type pfClause struct {
+	gen  uint32
+	rule int32
+}
+
+// pfRule: a rule's number of clauses, and of those hit in event gen.
+type pfRule struct {
+	gen         uint32
+	count, need int32
 }
 
 type pfField struct {
-	name    string
-	eq      map[string][]int32 // folded value → clauses
-	subs    []string           // folded substrings
-	clauses [][]int32          // per substring: clauses
-	first   int                // global id of subs[0] (for stamps)
-	ac      *acAutomaton
+	name  string
+	eq    map[string][]int32 // folded value → clauses
+	eqMin int                // lengths of the shortest and longest keys of eq
+	eqMax int
+	subs  []string // folded substrings
+	cl    []int32  // per substring k: clauses cl[clAt[k]:clAt[k+1]]
+	clAt  []int32
+	first int // global id of subs[0] (for stamps)
+	ac    *acAutomaton
 }
 
 // atom: the event has field (or, kw, any string value) equal to (eq) or
@@ -66,9 +84,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	words := (len(ms) + 63) / 64
 	p.base = make([]uint64, words)
 	p.bits = make([]uint64, words)
-	p.ruleNeed = make([]int32, len(ms))
-	p.ruleCount = make([]int32, len(ms))
-	p.ruleGen = make([]uint32, len(ms))
+	p.rs = make([]pfRule, len(ms))
 	byName := map[string]*pfField{}
 	get := func(a atom) *pfField {
 		if a.kw {
@@ -86,6 +102,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		return f
 	}
 	subIdx := map[*pfField]map[string]int{}
+	subCl := map[*pfField][][]int32{} // per field, per substring: clauses
 	for i, m := range ms {
 		cs := m.clauses()
 		// a clause on named fields is cheaper to check than a keyword
@@ -105,10 +122,10 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			p.always++
 			continue
 		}
-		p.ruleNeed[i] = int32(len(cs))
+		p.rs[i].need = int32(len(cs))
 		for _, c := range cs {
-			id := int32(len(p.clauseRule))
-			p.clauseRule = append(p.clauseRule, int32(i))
+			id := int32(len(p.cl))
+			p.cl = append(p.cl, pfClause{rule: int32(i)})
 			for _, a := range c {
 				f := get(a)
 				if a.eq {
@@ -128,21 +145,33 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 					k = len(f.subs)
 					ix[a.lit] = k
 					f.subs = append(f.subs, a.lit)
-					f.clauses = append(f.clauses, nil)
+					subCl[f] = append(subCl[f], nil)
 				}
-				if l := f.clauses[k]; len(l) == 0 || l[len(l)-1] != id {
-					f.clauses[k] = append(l, id)
+				if l := subCl[f][k]; len(l) == 0 || l[len(l)-1] != id {
+					subCl[f][k] = append(l, id)
 				}
 			}
 		}
 	}
-	p.clauseGen = make([]uint32, len(p.clauseRule))
+	// each field's clause lists in one array
+	for f, lists := range subCl {
+		f.clAt = make([]int32, 0, len(lists)+1)
+		for _, l := range lists {
+			f.clAt = append(f.clAt, int32(len(f.cl)))
+			f.cl = append(f.cl, l...)
+		}
+		f.clAt = append(f.clAt, int32(len(f.cl)))
+	}
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
 	}
 	total := 0
 	for _, f := range all {
+		f.eqMin, f.eqMax = 1<<30, -1
+		for k := range f.eq {
+			f.eqMin, f.eqMax = min(f.eqMin, len(k)), max(f.eqMax, len(k))
+		}
 		f.first = total
 		total += len(f.subs)
 		if len(f.subs) > 0 {
@@ -158,7 +187,7 @@ func (p *Prefilter) Always() int { return p.always }
 
 // Size estimates the bytes the prefilter holds.
 func (p *Prefilter) Size() int {
-	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.clauseRule) + 12*p.n
+	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.cl) + 12*p.n
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -168,7 +197,7 @@ func (p *Prefilter) Size() int {
 			b += len(k) + 16 + 24 + 4*cap(l) + 16
 		}
 		for k, s := range f.subs {
-			b += len(s) + 16 + 24 + 4*cap(f.clauses[k])
+			b += len(s) + 16 + 4 + 4*int(f.clAt[k+1]-f.clAt[k])
 		}
 		if f.ac != nil {
 			b += f.ac.size()
@@ -184,8 +213,12 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	p.gen++
 	if p.gen == 0 { // wrapped: forget every stamp
 		clear(p.stamp)
-		clear(p.clauseGen)
-		clear(p.ruleGen)
+		for i := range p.cl {
+			p.cl[i].gen = 0
+		}
+		for i := range p.rs {
+			p.rs[i].gen = 0
+		}
 		p.gen = 1
 	}
 	for _, f := range p.fields {
@@ -208,10 +241,13 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	}
 	if p.kw != nil {
 		if fr, ok := ev.(FieldRanger); ok {
-			fr.RangeFields(func(_ string, v any) bool {
-				p.walk(v)
-				return true
-			})
+			if p.walkFn == nil {
+				p.walkFn = func(_ string, v any) bool {
+					p.walk(v)
+					return true
+				}
+			}
+			fr.RangeFields(p.walkFn)
 		}
 	}
 	return p.bits
@@ -238,16 +274,18 @@ func (p *Prefilter) walk(v any) {
 // all satisfied.
 func (p *Prefilter) hit(clauses []int32) {
 	for _, c := range clauses {
-		if p.clauseGen[c] == p.gen {
+		pc := &p.cl[c]
+		if pc.gen == p.gen {
 			continue
 		}
-		p.clauseGen[c] = p.gen
-		r := p.clauseRule[c]
-		if p.ruleGen[r] != p.gen {
-			p.ruleGen[r], p.ruleCount[r] = p.gen, 0
+		pc.gen = p.gen
+		r := pc.rule
+		pr := &p.rs[r]
+		if pr.gen != p.gen {
+			pr.gen, pr.count = p.gen, 0
 		}
-		p.ruleCount[r]++
-		if p.ruleCount[r] == p.ruleNeed[r] {
+		pr.count++
+		if pr.count == pr.need {
 			p.bits[r/64] |= 1 << (r % 64)
 		}
 	}
@@ -263,26 +301,17 @@ func (p *Prefilter) value(f *pfField, v any) {
 			return
 		}
 	}
-	upper := false
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= utf8.RuneSelf {
-			s, upper = foldNonASCII(s), false
-			break
-		} else if 'A' <= c && c <= 'Z' {
-			upper = true
-		}
+	if !asciiOnly(s) {
+		p.fold = appendFoldNonASCII(p.fold[:0], s)
+		s = unsafe.String(unsafe.SliceData(p.fold), len(p.fold)) // used before the next value
 	}
-	if len(f.eq) > 0 {
-		if upper {
-			b := append(p.buf[:0], s...)
-			for j := range b {
-				b[j] = lowerASCII(b[j])
-			}
-			p.buf = b
-			if l, ok := f.eq[string(b)]; ok {
-				p.hit(l)
-			}
-		} else if l, ok := f.eq[s]; ok {
+	if len(s) >= f.eqMin && len(s) <= f.eqMax {
+		b := p.buf[:0]
+		for i := 0; i < len(s); i++ {
+			b = append(b, lowerASCII(s[i]))
+		}
+		p.buf = b
+		if l, ok := f.eq[string(b)]; ok {
 			p.hit(l)
 		}
 	}
@@ -291,20 +320,72 @@ func (p *Prefilter) value(f *pfField, v any) {
 	}
 	// Aho–Corasick over the lower-cased bytes
 	a := f.ac
-	st := int32(0)
+	e := uint32(0)
 	for i := 0; i < len(s); i++ {
-		st = a.step(st, lowerASCII(s[i]))
-		if !a.emits[st] {
+		if e == 0 && a.skip >= 0 {
+			j := strings.IndexByte(s[i:], byte(a.skip))
+			if j < 0 {
+				return
+			}
+			i += j
+		}
+		e = a.step(e, s[i])
+		if e>>flagShift == 0 {
 			continue
 		}
-		n := &a.nodes[st]
-		for _, k := range n.out {
-			p.sub(f, k)
-		}
-		for d := n.dict; d > 0; d = a.nodes[d].dict {
-			for _, k := range a.nodes[d].out {
+		st := a.state(e)
+		if e&(flagOut<<flagShift) != 0 {
+			for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
 				p.sub(f, k)
 			}
+		}
+		if e&(flagDeep<<flagShift) != 0 {
+			p.deep(f, st, s, i+1)
+		}
+	}
+}
+
+// asciiOnly reports whether s is ASCII, eight bytes at a time.
+func asciiOnly(s string) bool {
+	i := 0
+	if len(s) >= 8 {
+		b := unsafe.Slice(unsafe.StringData(s), len(s))
+		for ; i+8 <= len(b); i += 8 {
+			if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
+				return false
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// deep walks f's trie from the automaton's state st over s[i:] (see
+// acAutomaton).
+func (p *Prefilter) deep(f *pfField, st int, s string, i int) {
+	a := f.ac
+	n := int32(st)
+	for ; i < len(s); i++ {
+		c := lowerASCII(s[i])
+		lo, hi := a.kids[n], a.kids[n+1]
+		n = -1
+		for ch := lo; ch < hi; ch++ {
+			if k := a.key[ch]; k >= c {
+				if k == c {
+					n = ch
+				}
+				break
+			}
+		}
+		if n < 0 {
+			return
+		}
+		for _, k := range a.out[a.outAt[n]:a.outAt[n+1]] {
+			p.sub(f, k)
 		}
 	}
 }
@@ -314,13 +395,23 @@ func (p *Prefilter) sub(f *pfField, k int32) {
 	g := f.first + int(k)
 	if p.stamp[g] != p.gen {
 		p.stamp[g] = p.gen
-		p.hit(f.clauses[k])
+		p.hit(f.cl[f.clAt[k]:f.clAt[k+1]])
 	}
 }
 
-// foldNonASCII is the prefilter's case folding of a non-ASCII string.
-func foldNonASCII(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "ſ", "s")
+// appendFoldNonASCII appends the prefilter's case folding of a non-ASCII
+// string to b: strings.ToLower, and ſ as s, which case-insensitive regular
+// expressions equate; rune by rune as strings.ToLower maps them (an
+// invalid byte becomes U+FFFD).
+func appendFoldNonASCII(b []byte, s string) []byte {
+	for _, r := range s {
+		r = unicode.ToLower(r)
+		if r == 'ſ' {
+			r = 's'
+		}
+		b = utf8.AppendRune(b, r)
+	}
+	return b
 }
 
 // ---- what a rule needs
@@ -353,24 +444,65 @@ func (c clause) keyword() bool {
 }
 
 // anyOf: what one of several alternatives needs. With one alternative, its
-// clauses; else one clause joining the best clause of each (each
-// alternative implies its best clause); nothing when one needs nothing.
+// clauses; else clauses joining one clause of each alternative (each
+// alternative implies each of its clauses, so the or implies their join),
+// for every combination of the most selective clauses of each, as many
+// combinations as maxJoin allows (at least one: the best clause of each);
+// nothing when one alternative needs nothing.
 func anyOf(alts [][]clause) []clause {
 	if len(alts) == 1 {
 		return alts[0]
 	}
-	var joined clause
-	for _, a := range alts {
+	sel := make([][]clause, len(alts))
+	for i, a := range alts {
 		if len(a) == 0 {
 			return nil
 		}
-		joined = append(joined, bestClause(a)...)
+		s := append([]clause(nil), a...)
+		sort.SliceStable(s, func(x, y int) bool { return better(s[x], s[y]) })
+		sel[i] = s[:1]
+		alts[i] = s
 	}
-	if len(joined) == 0 {
-		return nil
+	// widen the choices alternative by alternative while the number of
+	// combinations stays within maxJoin
+	combos := 1
+	for grew := true; grew; {
+		grew = false
+		for i := range sel {
+			n := len(sel[i])
+			if n < len(alts[i]) && combos/n*(n+1) <= maxJoin {
+				combos = combos / n * (n + 1)
+				sel[i] = alts[i][:n+1]
+				grew = true
+			}
+		}
 	}
-	return []clause{joined}
+	out := make([]clause, 0, combos)
+	idx := make([]int, len(sel))
+	for {
+		var joined clause
+		for i, k := range idx {
+			joined = append(joined, sel[i][k]...)
+		}
+		if len(joined) == 0 {
+			return nil
+		}
+		out = append(out, joined)
+		i := 0
+		for ; i < len(idx); i++ {
+			if idx[i]++; idx[i] < len(sel[i]) {
+				break
+			}
+			idx[i] = 0
+		}
+		if i == len(idx) {
+			return out
+		}
+	}
 }
+
+// maxJoin bounds the clauses an or of alternatives gives (anyOf).
+const maxJoin = 16
 
 func bestClause(cs []clause) clause {
 	best := cs[0]
