@@ -395,6 +395,7 @@ func (c *conn) relayCommand() error {
 	// pendingAppend is the next message of a MULTIAPPEND, as an APPEND
 	// command of its own, once the server has ended the one before.
 	var pendingAppend []byte
+	idleAudited := false
 	for {
 		n, plus, isLit := int64(0), -1, false
 		message := false // the literal is an APPEND's message
@@ -431,6 +432,15 @@ func (c *conn) relayCommand() error {
 				fwd = append(append([]byte{}, part[:plus]...), part[plus+1:]...)
 				c.swallowCont.Store(true)
 			}
+		}
+		if len(cmd.parts) == 0 && cmd.name == "IDLE" && len(bytes.TrimSpace(rest)) == 0 {
+			// Recorded before go-imap sees the command: its continuation
+			// request may reach the client before the shim hears of it,
+			// and a client that moves a virtual clock on once told
+			// "+ idling" must find the event stamped with the time it
+			// asked.
+			c.srv.auditIdle(c.info)
+			idleAudited = true
 		}
 		if _, err := c.toServer(fwd); err != nil {
 			return err
@@ -527,7 +537,7 @@ func (c *conn) relayCommand() error {
 			}
 			raw = false
 		} else {
-			if !raw && (cmd.name == "IDLE") {
+			if !raw && cmd.name == "IDLE" && !idleAudited {
 				c.srv.auditIdle(c.info)
 			}
 			raw = true
