@@ -20,7 +20,7 @@ import (
 //
 //	go test ./scenarios/run -run X -bench RunnerStaff500 -benchtime 1x
 func BenchmarkRunnerStaff500(b *testing.B) {
-	benchStaff(b, 500, 20, "3h", 50)
+	benchStaff(b, 500, 20, "07:30", "3h", 50)
 }
 
 // BenchmarkRunnerStaff2000Day is an organisation of 2,000 staff through a
@@ -29,19 +29,19 @@ func BenchmarkRunnerStaff500(b *testing.B) {
 //
 //	go test ./scenarios/run -run X -bench RunnerStaff2000Day -benchtime 1x
 func BenchmarkRunnerStaff2000Day(b *testing.B) {
-	benchStaff(b, 2000, 20, "12h30m", 200)
+	benchStaff(b, 2000, 20, "07:00", "12h30m", 200)
 }
 
-func benchStaff(b *testing.B, staff, messages int, duration string, phones int) {
+func benchStaff(b *testing.B, staff, messages int, start, duration string, phones int) {
 	src := fmt.Sprintf(`
 id: staff%d
 title: %d staff
-environment: {users: %d, messages: %d, seed: 9, start: 2025-12-11T07:00:00+01:00, duration: %s}
+environment: {users: %d, messages: %d, seed: 9, start: 2025-12-11T%s:00+01:00, duration: %s}
 actors:
   - id: staff
     kind: staff
     staff: {count: %d, workday: "08:00-18:30", phones: %d, late: 0, mail_per_day: 1}
-`, staff, staff, staff, messages, duration, staff, phones)
+`, staff, staff, staff, messages, start, duration, staff, phones)
 	sc, err := scenarios.Parse(fmt.Sprintf("staff%d.yaml", staff), []byte(src))
 	if err != nil {
 		b.Fatal(err)
