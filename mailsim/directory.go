@@ -3,6 +3,7 @@ package mailsim
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -131,7 +132,20 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	if err != nil {
 		return store.BaseMessage{}, err
 	}
-	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw}, nil
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
+}
+
+// baseAttachments describes a generated message's attachments for the
+// store, as it would find them by walking the message (the corpus knows
+// their sizes and digests: no decoding, no hashing).
+func baseAttachments(atts []corpus.Attachment) []store.Attachment {
+	out := make([]store.Attachment, len(atts))
+	for i, a := range atts {
+		out[i] = store.Attachment{Part: a.Part, FileName: a.Filename,
+			Extension: strings.TrimPrefix(strings.ToLower(path.Ext(a.Filename)), "."),
+			MIMEType:  strings.ToLower(a.ContentType), Size: int64(a.Size), SHA256: a.SHA256}
+	}
+	return out
 }
 
 // NewStore builds the organisation and its store without starting any

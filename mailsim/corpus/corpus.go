@@ -121,6 +121,7 @@ type Message struct {
 
 // Attachment describes an attachment of a generated message.
 type Attachment struct {
+	Part        []int // IMAP part path: [2], [3], ... (the text is part 1)
 	Filename    string
 	ContentType string
 	Size        int    // decoded bytes

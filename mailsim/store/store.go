@@ -51,6 +51,10 @@ type BaseMessage struct {
 	InternalDate time.Time
 	Flags        []string
 	Raw          []byte // must not be modified
+	// Attachments, when not nil, describe Raw's attachment parts exactly
+	// as the store would find them (DescribeAttachments): the store then
+	// neither walks nor hashes them. Nil: the store finds them itself.
+	Attachments []Attachment
 }
 
 // Base generates the initial content of every mailbox, deterministically.

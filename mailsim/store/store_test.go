@@ -204,3 +204,42 @@ func TestExpungeMessagesAddedDeleted(t *testing.T) {
 	require.Len(t, gone, 1)
 	assert.Equal(t, copied[0], gone[0].UID)
 }
+
+// describingBase describes its messages' attachments itself.
+type describingBase struct {
+	countingBase
+	desc []Attachment
+}
+
+func (b *describingBase) Message(owner, folder string, uid uint32) (BaseMessage, error) {
+	bm, err := b.countingBase.Message(owner, folder, uid)
+	bm.Attachments = b.desc
+	return bm, err
+}
+
+// A Base that describes the attachments is trusted: the store reports its
+// description (here deliberately different from the message's part) and
+// does not walk the message; without one, the store finds the part itself.
+func TestBaseDescribesAttachments(t *testing.T) {
+	given := []Attachment{{Part: []int{2}, FileName: "given.pdf", Extension: "pdf", MIMEType: "application/pdf", Size: 42, SHA256: "ab"}}
+	s := New(&describingBase{desc: given}, nil, Options{})
+	mb, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	it, ok := mb.ItemByUID(3)
+	require.True(t, ok)
+	m, err := it.Load()
+	require.NoError(t, err)
+	assert.Equal(t, given, m.Attachments())
+	assert.Equal(t, given, m.withFlags(nil).Attachments(), "a copy with other flags keeps the description")
+
+	s = New(&countingBase{}, nil, Options{})
+	mb, err = s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	it, _ = mb.ItemByUID(3)
+	m, err = it.Load()
+	require.NoError(t, err)
+	require.Len(t, m.Attachments(), 1)
+	assert.Equal(t, "liste.csv", m.Attachments()[0].FileName)
+	assert.EqualValues(t, 3, m.Attachments()[0].Size)
+	assert.Equal(t, DescribeAttachments(m.Raw), m.Attachments())
+}
