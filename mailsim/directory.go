@@ -151,11 +151,30 @@ func baseAttachments(atts []corpus.Attachment) []store.Attachment {
 // NewStore builds the organisation and its store without starting any
 // server (for Maildir export and offline tools).
 func NewStore(cfg Config) (*corpus.Org, *store.Store, error) {
-	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser, CacheDir: cfg.CorpusCacheDir})
+	org, err := newOrg(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mailsim: organisation: %w", err)
+		return nil, nil, err
 	}
-	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{}), nil
+	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{CacheBytes: cfg.messageCacheBytes()}), nil
+}
+
+func newOrg(cfg Config) (*corpus.Org, error) {
+	if cfg.MessageCacheBytes < 0 || cfg.AttachmentCacheBytes < 0 {
+		return nil, fmt.Errorf("mailsim: cache bounds must not be negative")
+	}
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser,
+		CacheDir: cfg.CorpusCacheDir, CacheBytes: cfg.AttachmentCacheBytes})
+	if err != nil {
+		return nil, fmt.Errorf("mailsim: organisation: %w", err)
+	}
+	return org, nil
+}
+
+func (cfg Config) messageCacheBytes() int64 {
+	if cfg.MessageCacheBytes > 0 {
+		return cfg.MessageCacheBytes
+	}
+	return MessageCacheFor(cfg.Clients)
 }
 
 // Flags tells a base message's flags without generating its attachments.

@@ -75,7 +75,8 @@ type BaseFlagger interface {
 type Options struct {
 	// CacheMessages bounds the parsed-message cache. Default 4096.
 	CacheMessages int
-	// CacheBytes bounds the bytes held by the cache. Default 512 MiB.
+	// CacheBytes bounds the bytes held by the cache. Default 512 MiB; a
+	// message larger than the bound is served but not kept.
 	CacheBytes int64
 	// QuotaBytes bounds, per owner, the bytes of messages added on top of
 	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
@@ -88,11 +89,13 @@ type Options struct {
 
 // Store holds the mailboxes of every owner.
 type Store struct {
-	base   Base
-	clock  clock.Clock
-	cache  *lru.Cache[string, *Message]
-	quota  int64 // 0: none
-	limits mimeLimits
+	base  Base
+	clock clock.Clock
+	cache *lru.Cache[string, *Message]
+	// cacheLimit is the cache's bound in bytes.
+	cacheLimit int64
+	quota      int64 // 0: none
+	limits     mimeLimits
 
 	mu     sync.Mutex
 	owners map[string]*owner
@@ -134,12 +137,13 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		opts.QuotaBytes = 0
 	}
 	return &Store{
-		base:   base,
-		clock:  c,
-		cache:  newCache(opts.CacheMessages, opts.CacheBytes),
-		quota:  opts.QuotaBytes,
-		limits: mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
-		owners: map[string]*owner{},
+		base:       base,
+		clock:      c,
+		cache:      newCache(opts.CacheMessages, opts.CacheBytes),
+		cacheLimit: opts.CacheBytes,
+		quota:      opts.QuotaBytes,
+		limits:     mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
+		owners:     map[string]*owner{},
 	}
 }
 
@@ -366,4 +370,11 @@ func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
 	}
 	uid, err := mb.Append(raw, nil, time.Time{})
 	return uid, err
+}
+
+// CacheStats tells how many parsed messages the cache holds, their bytes,
+// and its bound in bytes.
+func (s *Store) CacheStats() (messages int, bytes, limit int64) {
+	n, b := s.cache.Len()
+	return n, b, s.cacheLimit
 }

@@ -17,11 +17,14 @@ type embedded struct {
 
 func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 	srv, err := mailsim.Start(ctx, mailsim.Config{
-		CorpusCacheDir: spec.CorpusCacheDir,
-		Seed:           spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
+		CorpusCacheDir: spec.CorpusCacheDir, Clients: spec.Clients,
+		Seed: spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
 		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
 		Clock: spec.Clock, RunID: spec.RunID, ProxyProtocol: true, AllowInsecureAuth: spec.AllowPlaintext,
-		CertDir: spec.CertDir, RetainEvents: -1, Throttle: spec.Throttle,
+		CertDir: spec.CertDir, Throttle: spec.Throttle,
+		// The run subscribes before any actor acts and reads every event;
+		// none is kept for a later reader.
+		RetainEvents: 1,
 	})
 	if err != nil {
 		return nil, err

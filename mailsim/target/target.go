@@ -97,6 +97,9 @@ type Spec struct {
 	CertDir string
 	// CorpusCacheDir keeps generated attachments between runs ("" = none).
 	CorpusCacheDir string
+	// Clients is how many clients act at once (0: mailsim's default): the
+	// embedded mail system sizes its parsed-message cache for them.
+	Clients int
 	// DovecotProfile is the dovecot target's logging: stock or enhanced
 	// (default).
 	DovecotProfile string

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
@@ -111,6 +112,33 @@ func TestEmbeddedServesTheOrg(t *testing.T) {
 	}
 	assert.True(t, ended, "no imap.logout from %s before the trail closed", src.Addr())
 	assert.Empty(t, notes, "the embedded target starts without notes")
+}
+
+// The embedded target keeps no audit event its reader has read (a run
+// reads them all as they come), and sizes its parsed-message cache for the
+// clients the run announces.
+func TestEmbeddedKeepsLittle(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for _, clients := range []int{1, 200} {
+		tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 10, Clock: clock.NewVirtual(start), Start: start,
+			CertDir: t.TempDir(), Clients: clients})
+		require.NoError(t, err)
+		srv := tg.(*embedded).srv
+		_, _, limit := srv.Store.CacheStats()
+		assert.Equal(t, mailsim.MessageCacheFor(clients), limit)
+
+		sub := tg.Events().Subscribe()
+		for i := range 5000 {
+			_, err := srv.Bus.Publish(audit.Event{Action: audit.IMAPFetch, SourceIP: fmt.Sprint("192.0.2.", i%200)})
+			require.NoError(t, err)
+			_, err = sub.Next(context.Background())
+			require.NoError(t, err)
+		}
+		n, _ := srv.Bus.Retained()
+		assert.Less(t, n, 1100, "read events are dropped (in batches of about 1,024)")
+		require.NoError(t, tg.Close())
+	}
+	assert.Less(t, mailsim.MessageCacheFor(1), mailsim.MessageCacheFor(200))
 }
 
 func TestStartRefuses(t *testing.T) {

@@ -249,7 +249,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
 	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
 		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
-		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info}
+		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info, Clients: concurrentClients(sc, clk)}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
 	}
@@ -485,6 +485,24 @@ func (r *runner) runActors(parent context.Context, env scenarios.Environment) er
 		}
 	}
 	return errors.Join(out...)
+}
+
+// concurrentClients is how many actors may be talking to the target at
+// once: one on the virtual clock (actors take turns), every actor
+// otherwise.
+func concurrentClients(sc *scenarios.Scenario, clk clock.Clock) int {
+	if _, ok := clk.(*clock.Virtual); ok {
+		return 1
+	}
+	n := 0
+	for _, a := range sc.Actors {
+		if a.Kind == "staff" && a.Staff != nil {
+			n += a.Staff.Count
+			continue
+		}
+		n++
+	}
+	return max(n, 1)
 }
 
 func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {
