@@ -113,6 +113,10 @@ type Config struct {
 	// give each actor its own source address. Others are refused.
 	ProxyProtocol  bool
 	TrustedProxies []netip.Prefix // default loopback
+	// OutboxRawBytes bounds the raw bytes of outbound mail the outbox keeps
+	// for the admin API (0: smtpd.DefaultOutboxRawBytes, negative: none;
+	// the metadata is always kept).
+	OutboxRawBytes int64
 	// MaxMessageBytes bounds SMTP messages (default 25 MiB).
 	MaxMessageBytes int64
 	// Limits bound what clients can make the mail system do: sessions,
@@ -326,7 +330,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Outbox = smtpd.NewOutbox(smtpd.DefaultOutboxRawBytes)
+	outboxRaw := cfg.OutboxRawBytes
+	if outboxRaw == 0 {
+		outboxRaw = smtpd.DefaultOutboxRawBytes
+	}
+	s.Outbox = smtpd.NewOutbox(outboxRaw) // negative keeps none
 	s.smtp, err = smtpd.New(smtpd.Config{
 		Domain: cfg.Domain, Hostname: "smtp." + cfg.Domain, Backend: &smtpBackend{dir: dir, store: s.Store},
 		Bus: s.Bus, Clock: cfg.Clock, Outbox: s.Outbox, Logger: log,

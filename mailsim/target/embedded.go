@@ -25,6 +25,8 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 		// The run subscribes before any actor acts and reads every event;
 		// none is kept for a later reader.
 		RetainEvents: 1,
+		// Nobody reads the outbox's raw messages (no admin API).
+		OutboxRawBytes: -1,
 	})
 	if err != nil {
 		return nil, err

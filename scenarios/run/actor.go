@@ -76,6 +76,8 @@ type actorRun struct {
 	lastRead  []imap.UID
 	downloads []attachment
 	dlBytes   int64
+	// keepDownloads says what of the downloads later steps can use.
+	keepDownloads int
 
 	bytes    int64
 	messages int
@@ -97,7 +99,31 @@ func (r *runner) newActorRun(a *scenarios.Actor, m *staffMember, order int) *act
 		ar.src = m.src
 	}
 	ar.port = 40000 + (order*97)%20000
+	switch {
+	case m != nil:
+		ar.keepDownloads = keepLast // a staff member forwards the last file opened
+	case attachesDownloads(a.Steps):
+		ar.keepDownloads = keepAll
+	}
 	return ar
+}
+
+// How much of what an actor downloads it keeps for later steps.
+const (
+	keepNone = iota // no later step sends it
+	keepLast        // only the last file
+	keepAll         // all, within maxKeptDownloads (a send with attach: downloaded)
+)
+
+// attachesDownloads tells whether a send step among steps (nested ones
+// included) attaches what was downloaded.
+func attachesDownloads(steps []*scenarios.Step) bool {
+	for _, st := range steps {
+		if st.Params().Attach || attachesDownloads(st.Params().Steps) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickAddr picks a deterministic host address within the prefixes.

@@ -21,3 +21,75 @@ func TestConcurrentClients(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 25+1, concurrentClients(sc, scaled), "25 staff and the attacker")
 }
+
+// An actor keeps of its downloads only what a later step can send: all of
+// them (within maxKeptDownloads) when a send attaches what was downloaded,
+// nested steps included; the last one for a staff member; none otherwise.
+func TestKeepOnlyWhatIsSent(t *testing.T) {
+	sc, err := scenarios.Load("ministry-overnight")
+	require.NoError(t, err)
+	r := &runner{sc: sc}
+	var attacker, staff *scenarios.Actor
+	for _, a := range sc.Actors {
+		switch a.Kind {
+		case "staff":
+			staff = a
+		case "attacker":
+			attacker = a
+		}
+	}
+	require.NotNil(t, attacker)
+	require.NotNil(t, staff)
+	att := func(name string, n int) attachment { return attachment{name: name, data: make([]byte, n)} }
+
+	ar := r.newActorRun(attacker, nil, 0)
+	require.Equal(t, keepAll, ar.keepDownloads, "the flagship's attacker mails what it downloaded")
+	ar.keep(att("a", 10))
+	ar.keep(att("b", maxKeptDownloads))
+	ar.keep(att("c", 10))
+	require.Len(t, ar.downloads, 2)
+	assert.Equal(t, "c", ar.downloads[1].name, "a file past the bound is not kept, later small ones are")
+
+	nested := *attacker
+	nested.Steps = nil
+	for _, st := range attacker.Steps {
+		if !st.Params().Attach {
+			nested.Steps = append(nested.Steps, st)
+		}
+	}
+	assert.Equal(t, keepNone, r.newActorRun(&nested, nil, 0).keepDownloads, "no step attaches downloads")
+	quiet := r.newActorRun(&nested, nil, 0)
+	quiet.keep(att("a", 10))
+	assert.Empty(t, quiet.downloads)
+
+	m := r.newActorRun(staff, &staffMember{}, 1)
+	require.Equal(t, keepLast, m.keepDownloads)
+	m.keep(att("a", 10))
+	m.keep(att("b", 20))
+	require.Len(t, m.downloads, 1)
+	assert.Equal(t, "b", m.downloads[0].name)
+	assert.EqualValues(t, 30, m.dlBytes)
+}
+
+func TestAttachesDownloadsNested(t *testing.T) {
+	sc, err := scenarios.Parse("n.yaml", []byte(`
+id: nested
+title: nested
+environment: {users: 5, messages: 10, seed: 1, start: 2025-12-11T07:00:00+01:00, duration: 1h}
+actors:
+  - id: a
+    kind: attacker
+    source: 203.0.113.5
+    credentials: {user: director, from: stolen}
+    steps:
+      - login: {}
+      - foreach:
+          over: others
+          steps:
+            - download_attachments: {limit: 1}
+            - send: {to: [x@example.org], attach: downloaded}
+`))
+	require.NoError(t, err)
+	assert.True(t, attachesDownloads(sc.Actors[0].Steps))
+	assert.False(t, attachesDownloads(sc.Actors[0].Steps[:1]))
+}

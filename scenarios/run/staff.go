@@ -194,7 +194,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		if err := ar.tick(ctx, time.Duration(30+ar.rng.IntN(150))*time.Second); err != nil {
 			return err
 		}
-		if _, err := ar.fetchPart(uids[i], nil); err != nil {
+		if _, err := ar.fetchLen(uids[i], nil); err != nil {
 			return err
 		}
 		ar.record("imap.read", "success", scenarios.TruthRecord{Mailbox: "INBOX", Count: 1})
