@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
@@ -33,7 +34,7 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 	}
 	return &embedded{srv: srv, base: base{
 		name: "embedded", ep: Endpoints{IMAP: srv.IMAPAddr, IMAPS: srv.IMAPSAddr, Submission: srv.SubmissionAddr},
-		tls: srv.Certs.ClientConfig("localhost"), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
+		tls: resuming(srv.Certs.ClientConfig("localhost")), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
 		bus: srv.Bus,
 	}}, nil
 }
@@ -41,3 +42,10 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 func (*embedded) SyncClock(context.Context, time.Time) error { return nil }
 func (*embedded) SessionEnds() bool                          { return true }
 func (t *embedded) Close() error                             { return t.srv.Close() }
+
+// resuming lets the run's clients resume TLS sessions, as mail clients do:
+// a staff member's every session would otherwise pay a full handshake.
+func resuming(c *tls.Config) *tls.Config {
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(0)
+	return c
+}

@@ -141,6 +141,28 @@ func TestEmbeddedKeepsLittle(t *testing.T) {
 	assert.Less(t, mailsim.MessageCacheFor(1), mailsim.MessageCacheFor(200))
 }
 
+// The run's clients resume TLS sessions: the second connection does not
+// pay a full handshake.
+func TestEmbeddedClientsResumeTLS(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 10, Clock: clock.NewVirtual(start), Start: start, CertDir: t.TempDir()})
+	require.NoError(t, err)
+	defer tg.Close()
+	var resumed []bool
+	for i := range 2 {
+		conn, err := net.Dial("tcp", tg.Endpoints().IMAPS)
+		require.NoError(t, err)
+		require.NoError(t, proxyproto.WriteV1(conn, netip.MustParseAddrPort(fmt.Sprintf("192.0.2.7:%d", 40001+i)), netip.MustParseAddrPort("10.20.0.25:993")))
+		tc := tls.Client(conn, tg.ClientTLS())
+		// TLS 1.3 tickets arrive after the handshake: read the greeting.
+		_, err = bufio.NewReader(tc).ReadString('\n')
+		require.NoError(t, err)
+		resumed = append(resumed, tc.ConnectionState().DidResume)
+		tc.Close()
+	}
+	assert.Equal(t, []bool{false, true}, resumed)
+}
+
 func TestStartRefuses(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	for _, c := range []struct {
