@@ -49,6 +49,23 @@ type attachment struct {
 	name string
 	mime string
 	data []byte
+	// blob, when data is nil, names the content in the runner's blobs.
+	blob string
+	size int64
+}
+
+// load returns att with its data, read back from the runner's blobs when
+// it was put there.
+func (ar *actorRun) load(att attachment) (attachment, error) {
+	if att.data != nil || att.blob == "" {
+		return att, nil
+	}
+	b, err := ar.r.blobs.get(att.blob)
+	if err != nil {
+		return att, fmt.Errorf("reading back a downloaded file: %w", err)
+	}
+	att.data = b
+	return att, nil
 }
 
 // actorRun is one actor (or one staff member) replaying.

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -64,11 +65,30 @@ func TestKeepOnlyWhatIsSent(t *testing.T) {
 
 	m := r.newActorRun(staff, &staffMember{}, 1)
 	require.Equal(t, keepLast, m.keepDownloads)
+	defer r.blobs.close()
 	m.keep(att("a", 10))
-	m.keep(att("b", 20))
+	b := att("b", 20)
+	b.data[3] = 7
+	m.keep(b)
 	require.Len(t, m.downloads, 1)
 	assert.Equal(t, "b", m.downloads[0].name)
 	assert.EqualValues(t, 30, m.dlBytes)
+	assert.Nil(t, m.downloads[0].data, "kept out of memory")
+	back, err := m.load(m.downloads[0])
+	require.NoError(t, err)
+	assert.Equal(t, b.data, back.data, "and read back whole")
+
+	// Two staff members keeping the same file share one copy on disk.
+	m2 := r.newActorRun(staff, &staffMember{}, 2)
+	m2.keep(b)
+	assert.Equal(t, m.downloads[0].blob, m2.downloads[0].blob)
+	files, err := os.ReadDir(r.blobs.dir)
+	require.NoError(t, err)
+	assert.Len(t, files, 2, "a and b, b once")
+	dir := r.blobs.dir
+	r.blobs.close()
+	_, err = os.Stat(dir)
+	assert.True(t, os.IsNotExist(err), "closed: the files are gone")
 }
 
 func TestAttachesDownloadsNested(t *testing.T) {

@@ -207,6 +207,11 @@ func (a *actorRun) keep(att attachment) {
 	a.dlBytes += int64(len(att.data)) // counts what was kept, as with keepAll
 	if a.keepDownloads == keepLast {
 		a.downloads = a.downloads[:0] // only the last is ever used
+		// Kept out of memory: thousands of staff members keep one each.
+		name, err := a.r.blobs.put(att.data)
+		if err == nil {
+			att.blob, att.size, att.data = name, int64(len(att.data)), nil
+		}
 	}
 	a.downloads = append(a.downloads, att)
 }

@@ -123,6 +123,8 @@ type runner struct {
 	writeErr error
 	evEnc    *json.Encoder
 	trEnc    *json.Encoder
+
+	blobs blobs // files staff members keep for later
 }
 
 // Run executes a scenario: starts its target, replays every actor, runs
@@ -279,6 +281,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		opts.Control.attach(r.sched, cancel)
 	}
 	actErr := r.runActors(ctx, env)
+	r.blobs.close()
 
 	// Stop the servers (sessions end, their events are published), then
 	// drain the trail into the rules.
