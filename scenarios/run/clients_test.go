@@ -1,12 +1,15 @@
 package run
 
 import (
+	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/scenarios"
 )
@@ -112,4 +115,37 @@ actors:
 	require.NoError(t, err)
 	assert.True(t, attachesDownloads(sc.Actors[0].Steps))
 	assert.False(t, attachesDownloads(sc.Actors[0].Steps[:1]))
+}
+
+// Without a corpus cache directory, a run on the embedded target keeps
+// the documents it renders in a temporary one (each rendered once, memory
+// holding only those in use), removed at the end.
+func TestRunKeepsItsCorpusOnDiskMeanwhile(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	sc, err := scenarios.Parse("c.yaml", []byte(`
+id: corpus-dir
+title: corpus dir
+environment: {users: 5, messages: 30, seed: 3, start: 2025-12-11T07:00:00+01:00, duration: 2h}
+actors:
+  - id: a
+    kind: attacker
+    source: 203.0.113.5
+    credentials: {user: director, from: stolen}
+    steps:
+      - login: {}
+      - download_attachments: {mailbox: INBOX, limit: 5}
+      - logout
+`))
+	require.NoError(t, err)
+	var during []string
+	_, err = Run(context.Background(), sc, Options{OnEvent: func(e audit.Event) {
+		if e.Action == audit.IMAPLogout && during == nil {
+			during, _ = filepath.Glob(filepath.Join(tmp, "maildrill-corpus-*", "*", "*", "*", "*.b64"))
+		}
+	}})
+	require.NoError(t, err)
+	assert.NotEmpty(t, during, "the documents were on disk during the run")
+	left, _ := filepath.Glob(filepath.Join(tmp, "maildrill-corpus-*"))
+	assert.Empty(t, left, "and removed after it")
 }

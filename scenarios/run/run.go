@@ -66,7 +66,10 @@ type Options struct {
 	Logger       *slog.Logger
 	// CertDir is where the target's CA is written (default: temporary).
 	CertDir string
-	// CorpusCacheDir keeps generated attachments between runs ("" = none).
+	// CorpusCacheDir keeps generated attachments between runs. "": the
+	// embedded target keeps them for this run only, in a temporary
+	// directory (each document is rendered once, and memory holds only
+	// those in use).
 	CorpusCacheDir string
 	// DovecotProfile is the logging profile of the dovecot target: stock
 	// or enhanced (default).
@@ -247,11 +250,20 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		defer os.RemoveAll(d)
 		certDir = d
 	}
+	corpusDir := opts.CorpusCacheDir
+	if corpusDir == "" && env.Target == "embedded" {
+		d, err := os.MkdirTemp("", "maildrill-corpus-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		corpusDir = d
+	}
 	wall0 := time.Now()
 	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
 	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
 		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
-		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info, Clients: concurrentClients(sc, clk)}
+		CertDir: certDir, CorpusCacheDir: corpusDir, Note: info, Clients: concurrentClients(sc, clk)}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
 	}
