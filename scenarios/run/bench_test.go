@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/target"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -111,7 +111,7 @@ func BenchmarkFlagship(b *testing.B) {
 	}
 	var wall time.Duration
 	for b.Loop() {
-		res, err := Run(context.Background(), sc, Options{CorpusCacheDir: corpus.DefaultCacheDir()})
+		res, err := Run(context.Background(), sc, Options{CorpusCacheDir: target.DefaultCorpusCacheDir()})
 		if err != nil {
 			b.Fatal(err)
 		}
