@@ -41,7 +41,7 @@ type diskCache struct {
 	// by path: a file read again that is still the same file (os.SameFile,
 	// same size and modification time) is not hashed again; one that was
 	// replaced is.
-	verified sync.Map // string → os.FileInfo
+	verified sync.Map     // string → os.FileInfo
 	hashed   atomic.Int64 // bodies hashed to check them
 }
 
