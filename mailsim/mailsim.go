@@ -66,6 +66,11 @@ type Config struct {
 	// AttachmentCacheBytes bounds the memory cache of encoded attachments
 	// (0: derived from the organisation, see corpus.Config.CacheBytes).
 	AttachmentCacheBytes int64
+	// AddedMailDir, when set, keeps the mail added to mailboxes during the
+	// run (deliveries, APPEND, COPY) of store.SpillMinBytes or more in
+	// files there instead of memory (store.Options.SpillDir); the caller
+	// owns the directory.
+	AddedMailDir string
 	// CertDir receives ca.pem, server.pem, server-key.pem. Default: a
 	// temporary directory removed by Close. Start locks it (flock on
 	// CertDir/.maildrill.lock) before writing anything and holds the lock
@@ -263,7 +268,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	dir := newDirectory(org)
 	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{
-		CacheBytes: cfg.messageCacheBytes(),
+		CacheBytes: cfg.messageCacheBytes(), SpillDir: cfg.AddedMailDir,
 		QuotaBytes: cfg.Limits.QuotaBytes, MaxMIMEDepth: cfg.Limits.MIMEDepth, MaxMIMEParts: cfg.Limits.MIMEParts,
 	})
 

@@ -49,6 +49,11 @@ type Message struct {
 	attOnce sync.Once
 	atts    []Attachment
 	baseAtt bool // atts were given by the Base when the message was built
+
+	// spill, for an added message kept on disk (Options.SpillDir), is its
+	// file: this Message is then only its description (no Raw), and
+	// Item.Load reads it back.
+	spill string
 }
 
 // Attachments describes the attachment parts (walked and hashed once, on

@@ -12,7 +12,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -81,6 +84,12 @@ type Options struct {
 	// QuotaBytes bounds, per owner, the bytes of messages added on top of
 	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
 	QuotaBytes int64
+	// SpillDir, when set, keeps the messages added to mailboxes (APPEND,
+	// delivery, COPY, MOVE) of SpillMinBytes or more in files there, and
+	// only their description in memory; their content is read back through
+	// the message cache. "": every added message stays in memory. The
+	// files are not removed by the store: the caller owns the directory.
+	SpillDir string
 	// MaxMIMEDepth and MaxMIMEParts bound how much of a message's MIME
 	// tree is described (defaults DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
 	MaxMIMEDepth int
@@ -94,6 +103,8 @@ type Store struct {
 	cache *lru.Cache[string, *Message]
 	// cacheLimit is the cache's bound in bytes.
 	cacheLimit int64
+	spillDir   string
+	spillSeq   atomic.Uint64
 	quota      int64 // 0: none
 	limits     mimeLimits
 
@@ -141,6 +152,7 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		clock:      c,
 		cache:      newCache(opts.CacheMessages, opts.CacheBytes),
 		cacheLimit: opts.CacheBytes,
+		spillDir:   opts.SpillDir,
 		quota:      opts.QuotaBytes,
 		limits:     mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
 		owners:     map[string]*owner{},
@@ -377,4 +389,34 @@ func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
 func (s *Store) CacheStats() (messages int, bytes, limit int64) {
 	n, b := s.cache.Len()
 	return n, b, s.cacheLimit
+}
+
+// SpillMinBytes is the size from which Options.SpillDir keeps an added
+// message on disk.
+const SpillMinBytes = 32 << 10
+
+// spill writes m's content to the spill directory and returns its
+// description (m itself without a spill directory, for a small message, or
+// when the file cannot be written).
+func (s *Store) spill(m *Message) *Message {
+	if s.spillDir == "" || m.Size < SpillMinBytes || m.spill != "" {
+		return m
+	}
+	path := filepath.Join(s.spillDir, strconv.FormatUint(s.spillSeq.Add(1), 10)+".eml")
+	if err := os.WriteFile(path, m.Raw, 0o600); err != nil {
+		return m
+	}
+	return &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
+		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: path}
+}
+
+// loadSpilled reads a spilled message back, through the cache.
+func (s *Store) loadSpilled(d *Message) (*Message, error) {
+	return s.cache.Get("spill\x00"+d.spill, func() (*Message, error) {
+		raw, err := os.ReadFile(d.spill)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading back an added message: %w", err)
+		}
+		return parseMessage(raw, d.InternalDate, d.baseFlags, d.limits)
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/remote"
+	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 // TestEmbeddedServesTheOrg starts the embedded target and checks what it
@@ -136,7 +138,18 @@ func TestEmbeddedKeepsLittle(t *testing.T) {
 		}
 		n, _ := srv.Bus.Retained()
 		assert.Less(t, n, 1100, "read events are dropped (in batches of about 1,024)")
+
+		// Mail added during the run is kept on disk, until the end.
+		added := tg.(*embedded).added
+		big := "Subject: fwd\r\n\r\n" + strings.Repeat("x", store.SpillMinBytes) + "\r\n"
+		_, err = srv.Store.Deliver(tg.Accounts()[0].Address, []byte(big))
+		require.NoError(t, err)
+		files, err := os.ReadDir(added)
+		require.NoError(t, err)
+		assert.Len(t, files, 1)
 		require.NoError(t, tg.Close())
+		_, err = os.Stat(added)
+		assert.True(t, os.IsNotExist(err), "removed by Close")
 	}
 	assert.Less(t, mailsim.MessageCacheFor(1), mailsim.MessageCacheFor(200))
 }
