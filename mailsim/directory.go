@@ -3,6 +3,7 @@ package mailsim
 import (
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -131,17 +132,49 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	if err != nil {
 		return store.BaseMessage{}, err
 	}
-	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw}, nil
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
+}
+
+// baseAttachments describes a generated message's attachments for the
+// store, as it would find them by walking the message (the corpus knows
+// their sizes and digests: no decoding, no hashing).
+func baseAttachments(atts []corpus.Attachment) []store.Attachment {
+	out := make([]store.Attachment, len(atts))
+	for i, a := range atts {
+		out[i] = store.Attachment{Part: a.Part, FileName: a.Filename,
+			Extension: strings.TrimPrefix(strings.ToLower(path.Ext(a.Filename)), "."),
+			MIMEType:  strings.ToLower(a.ContentType), Size: int64(a.Size), SHA256: a.SHA256}
+	}
+	return out
 }
 
 // NewStore builds the organisation and its store without starting any
 // server (for Maildir export and offline tools).
 func NewStore(cfg Config) (*corpus.Org, *store.Store, error) {
-	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser, CacheDir: cfg.CorpusCacheDir})
+	org, err := newOrg(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("mailsim: organisation: %w", err)
+		return nil, nil, err
 	}
-	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{}), nil
+	return org, store.New(baseAdapter{org}, cfg.Clock, store.Options{CacheBytes: cfg.messageCacheBytes()}), nil
+}
+
+func newOrg(cfg Config) (*corpus.Org, error) {
+	if cfg.MessageCacheBytes < 0 || cfg.AttachmentCacheBytes < 0 {
+		return nil, fmt.Errorf("mailsim: cache bounds must not be negative")
+	}
+	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser,
+		CacheDir: cfg.CorpusCacheDir, CacheBytes: cfg.AttachmentCacheBytes})
+	if err != nil {
+		return nil, fmt.Errorf("mailsim: organisation: %w", err)
+	}
+	return org, nil
+}
+
+func (cfg Config) messageCacheBytes() int64 {
+	if cfg.MessageCacheBytes > 0 {
+		return cfg.MessageCacheBytes
+	}
+	return MessageCacheFor(cfg.Clients)
 }
 
 // Flags tells a base message's flags without generating its attachments.

@@ -55,6 +55,22 @@ type Config struct {
 	// CorpusCacheDir, when set, keeps generated attachments on disk so
 	// that later runs with the same seed skip their generation.
 	CorpusCacheDir string
+	// Clients is how many clients are expected to work at once (default
+	// DefaultClients): the parsed-message cache is sized for it. A
+	// scenario replayed on the virtual clock, one actor acting at a time,
+	// says 1.
+	Clients int
+	// MessageCacheBytes bounds the cache of parsed messages (0: derived,
+	// see MessageCacheFor). It changes speed, never content.
+	MessageCacheBytes int64
+	// AttachmentCacheBytes bounds the memory cache of encoded attachments
+	// (0: derived from the organisation, see corpus.Config.CacheBytes).
+	AttachmentCacheBytes int64
+	// AddedMailDir, when set, keeps the mail added to mailboxes during the
+	// run (deliveries, APPEND, COPY) of store.SpillMinBytes or more in
+	// files there instead of memory (store.Options.SpillDir); the caller
+	// owns the directory.
+	AddedMailDir string
 	// CertDir receives ca.pem, server.pem, server-key.pem. Default: a
 	// temporary directory removed by Close. Start locks it (flock on
 	// CertDir/.maildrill.lock) before writing anything and holds the lock
@@ -102,6 +118,10 @@ type Config struct {
 	// give each actor its own source address. Others are refused.
 	ProxyProtocol  bool
 	TrustedProxies []netip.Prefix // default loopback
+	// OutboxRawBytes bounds the raw bytes of outbound mail the outbox keeps
+	// for the admin API (0: smtpd.DefaultOutboxRawBytes, negative: none;
+	// the metadata is always kept).
+	OutboxRawBytes int64
 	// MaxMessageBytes bounds SMTP messages (default 25 MiB).
 	MaxMessageBytes int64
 	// Limits bound what clients can make the mail system do: sessions,
@@ -158,6 +178,28 @@ type Limits struct {
 	MailboxNameBytes, MailboxLevelBytes int
 }
 
+// DefaultClients is Config.Clients' default.
+const DefaultClients = 64
+
+// Bounds of the derived parsed-message cache (MessageCacheFor).
+const (
+	messageCachePerClient = 4 << 20
+	minMessageCache       = 16 << 20
+	maxMessageCache       = 512 << 20
+)
+
+// MessageCacheFor is the parsed-message cache's derived bound for clients
+// working at once: a few messages each (4 MiB), at least 16 MiB, at most
+// 512 MiB. A client's working set is the message it is fetching and the
+// ones it fetches again soon after (BODYSTRUCTURE, then a part); a message
+// larger than the bound is served but not kept.
+func MessageCacheFor(clients int) int64 {
+	if clients <= 0 {
+		clients = DefaultClients
+	}
+	return min(max(int64(clients)*messageCachePerClient, minMessageCache), maxMessageCache)
+}
+
 // Server is a running mail system.
 type Server struct {
 	// Listening addresses ("" when disabled).
@@ -202,9 +244,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	org, err := corpus.New(corpus.Config{Seed: cfg.Seed, Domain: cfg.Domain, Users: cfg.Users, MessagesPerUser: cfg.MessagesPerUser, CacheDir: cfg.CorpusCacheDir})
+	org, err := newOrg(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("mailsim: organisation: %w", err)
+		return nil, err
 	}
 	s := &Server{Org: org, Clock: cfg.Clock}
 	defer func() {
@@ -226,6 +268,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	dir := newDirectory(org)
 	s.Store = store.New(baseAdapter{org}, cfg.Clock, store.Options{
+		CacheBytes: cfg.messageCacheBytes(), SpillDir: cfg.AddedMailDir,
 		QuotaBytes: cfg.Limits.QuotaBytes, MaxMIMEDepth: cfg.Limits.MIMEDepth, MaxMIMEParts: cfg.Limits.MIMEParts,
 	})
 
@@ -292,7 +335,11 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Outbox = smtpd.NewOutbox(smtpd.DefaultOutboxRawBytes)
+	outboxRaw := cfg.OutboxRawBytes
+	if outboxRaw == 0 {
+		outboxRaw = smtpd.DefaultOutboxRawBytes
+	}
+	s.Outbox = smtpd.NewOutbox(outboxRaw) // negative keeps none
 	s.smtp, err = smtpd.New(smtpd.Config{
 		Domain: cfg.Domain, Hostname: "smtp." + cfg.Domain, Backend: &smtpBackend{dir: dir, store: s.Store},
 		Bus: s.Bus, Clock: cfg.Clock, Outbox: s.Outbox, Logger: log,

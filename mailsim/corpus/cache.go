@@ -42,3 +42,36 @@ func encodeBase64Lines(b []byte) []byte {
 	}
 	return out[:o]
 }
+
+// PoolBytes is the planned size of the organisation's whole attachment pool
+// as the cache holds it (base64 lines): every variant of every document
+// type at its planned size, within MaxAttachmentSize. Documents come out
+// within a few per cent of their plan.
+func (o *Org) PoolBytes() int64 {
+	o.poolOnce.Do(func() {
+		var n int64
+		for t := range docTypes {
+			for v := 0; v < docVariants; v++ {
+				m := o.docMeta(t, v)
+				n += int64(encodedLen(m.Target + m.Target/16 + 4096))
+			}
+		}
+		o.poolBytes = n
+	})
+	return o.poolBytes
+}
+
+// CacheStats tells what the attachment cache holds (documents and bytes),
+// its bound, and how many documents were rendered and read from the disk
+// cache so far.
+type CacheStats struct {
+	Docs                int
+	Bytes, Limit        int64
+	Rendered, DiskReads int64
+}
+
+// CacheStats reports the attachment cache's state.
+func (o *Org) CacheStats() CacheStats {
+	n, b := o.docs.Len()
+	return CacheStats{Docs: n, Bytes: b, Limit: o.cfg.CacheBytes, Rendered: o.generated.Load(), DiskReads: o.diskReads.Load()}
+}

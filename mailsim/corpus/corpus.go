@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,8 +25,14 @@ const (
 	DefaultDomain          = "interieur.test"
 	DefaultUsers           = 50
 	DefaultMessagesPerUser = 200
-	DefaultCacheBytes      = 512 << 20 // holds the whole attachment pool (about 500 MiB encoded)
-	DefaultMaxAttachment   = 15 << 20
+	// DefaultCacheBytes and DefaultDiskBackedCacheBytes cap the memory of
+	// the attachment cache when Config.CacheBytes is 0: the cache holds at
+	// most the organisation's whole pool (PoolBytes), and no more than
+	// these; with a CacheDir the pool is on disk and the memory cache only
+	// keeps what is in use (a document read back costs a file read).
+	DefaultCacheBytes           = 256 << 20
+	DefaultDiskBackedCacheBytes = 64 << 20
+	DefaultMaxAttachment        = 15 << 20
 
 	maxUsers           = 200_000
 	maxMessagesPerUser = 1_000_000
@@ -42,9 +49,11 @@ type Config struct {
 	MessagesPerUser int       // approximate messages per personal mailbox over all folders, default 200
 	End             time.Time // newest message date, default 2025-12-10T18:00:00+01:00; mail spans the 12 months before
 
-	// CacheBytes bounds the memory kept by the cache of encoded attachments
-	// (default 512 MiB, enough for the whole pool). It changes speed, never
-	// content.
+	// CacheBytes bounds the memory kept by the cache of encoded attachments.
+	// Default: the organisation's whole pool (PoolBytes, about 500 MiB with
+	// the default size cap, less with a lower MaxAttachmentSize), at most
+	// DefaultCacheBytes, or DefaultDiskBackedCacheBytes with a CacheDir. It
+	// changes speed, never content.
 	CacheBytes int64
 	// MaxAttachmentSize caps the size of a generated attachment (default 15 MiB).
 	// Lower values change content: documents are made smaller.
@@ -74,6 +83,9 @@ type Org struct {
 	nPerson int
 
 	generated, diskReads atomic.Int64 // documents rendered, read from disk
+
+	poolOnce  sync.Once
+	poolBytes int64
 
 	folderCache [1024]atomic.Pointer[folderCacheEntry]
 }
@@ -121,6 +133,7 @@ type Message struct {
 
 // Attachment describes an attachment of a generated message.
 type Attachment struct {
+	Part        []int // IMAP part path: [2], [3], ... (the text is part 1)
 	Filename    string
 	ContentType string
 	Size        int    // decoded bytes
@@ -136,7 +149,14 @@ func New(cfg Config) (*Org, error) {
 	o.start = cfg.End.AddDate(-1, 0, 0)
 	o.work = newWorkCalendar(o.start, cfg.End)
 	o.buildDirectory()
-	o.docs = newDocCache(cfg.CacheBytes)
+	if o.cfg.CacheBytes == 0 {
+		o.cfg.CacheBytes = DefaultCacheBytes
+		if cfg.CacheDir != "" {
+			o.cfg.CacheBytes = DefaultDiskBackedCacheBytes
+		}
+		o.cfg.CacheBytes = min(o.cfg.CacheBytes, o.PoolBytes())
+	}
+	o.docs = newDocCache(o.cfg.CacheBytes)
 	if cfg.CacheDir != "" {
 		d, err := newDiskCache(&cfg)
 		if err != nil {
@@ -177,10 +197,7 @@ func fill(cfg *Config) error {
 	} else if y := cfg.End.Year(); y < 1980 || y > 2200 {
 		errs = append(errs, fmt.Errorf("corpus: end date %s: year must be between 1980 and 2200", cfg.End.Format(time.RFC3339)))
 	}
-	switch {
-	case cfg.CacheBytes == 0:
-		cfg.CacheBytes = DefaultCacheBytes
-	case cfg.CacheBytes < 0:
+	if cfg.CacheBytes < 0 { // 0: derived by New from the pool
 		errs = append(errs, fmt.Errorf("corpus: cache bytes = %d: must not be negative", cfg.CacheBytes))
 	}
 	switch {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -109,4 +110,38 @@ func TestEncodedLen(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 3, 56, 57, 58, 114, 1000, 12345} {
 		assert.Equal(t, len(encodeBase64Lines(make([]byte, n))), encodedLen(n), "n=%d", n)
 	}
+}
+
+// A file this process has checked is not hashed again while it stays the
+// same file; one changed since (in place, same length) is checked again,
+// found bad and regenerated.
+func TestDiskCacheChecksOnce(t *testing.T) {
+	cfg := Config{Seed: 12, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 64 << 10, CacheDir: t.TempDir()}
+	o1, err := New(cfg)
+	require.NoError(t, err)
+	want, _ := cacheTestMessages(t, o1) // writes the files
+
+	cfg.CacheBytes = 1 // nothing is kept in memory: every use reads the disk
+	o, err := New(cfg)
+	require.NoError(t, err)
+	got, _ := cacheTestMessages(t, o)
+	require.Equal(t, want, got)
+	reads, hashed := o.diskReads.Load(), o.disk.hashed.Load()
+	files, err := filepath.Glob(filepath.Join(o.disk.dir, "*.b64"))
+	require.NoError(t, err)
+	assert.EqualValues(t, len(files), hashed, "each file checked once")
+	got, _ = cacheTestMessages(t, o)
+	require.Equal(t, want, got)
+	assert.Equal(t, 2*reads, o.diskReads.Load(), "read again")
+	assert.Equal(t, hashed, o.disk.hashed.Load(), "not hashed again")
+
+	time.Sleep(10 * time.Millisecond) // a distinct modification time
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	b[len(b)-10] ^= 0x20
+	require.NoError(t, os.WriteFile(files[0], b, 0o644))
+	gen := o.generated.Load()
+	got, _ = cacheTestMessages(t, o)
+	require.Equal(t, want, got, "same bytes")
+	assert.Greater(t, o.generated.Load(), gen, "the changed file was checked, found bad and regenerated")
 }

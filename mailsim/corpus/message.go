@@ -461,7 +461,7 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	msg := &Message{UID: uid, InternalDate: paris(internal), MessageID: msgID, Subject: subject, Raw: buf.Bytes()}
 	msg.Flags = o.flags(fs, fk, uid, from, internal)
 	for i, d := range docs {
-		msg.Attachments = append(msg.Attachments, Attachment{Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size, SHA256: encoded[i].sha256})
+		msg.Attachments = append(msg.Attachments, Attachment{Part: []int{i + 2}, Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size, SHA256: encoded[i].sha256})
 	}
 	return msg, nil
 }

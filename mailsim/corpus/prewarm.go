@@ -7,9 +7,10 @@ import (
 
 // Prewarm generates every document of the attachment pool into the cache,
 // with up to workers goroutines (at least 1), so that later messages are
-// assembled without generating anything. With the default limits this
-// takes tens of seconds of CPU and about 500 MiB; a smaller
-// Config.CacheBytes keeps only part of the pool. It stops early when ctx is
+// assembled without generating anything. The whole pool takes tens of
+// seconds of CPU and about 500 MiB: the cache keeps what its bound allows
+// (Config.CacheBytes; by default at most 256 MiB), so set CacheBytes to
+// PoolBytes() to keep it all. It stops early when ctx is
 // done and returns ctx's error then.
 func (o *Org) Prewarm(ctx context.Context, workers int) error {
 	workers = max(workers, 1)

@@ -181,3 +181,33 @@ func TestPrewarm(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, o2.Prewarm(ctx, 1), context.Canceled)
 }
+
+// The attachment cache is sized from the organisation: its whole pool when
+// that is small (and then the pool fits: nothing is evicted), capped by
+// DefaultCacheBytes, or by DefaultDiskBackedCacheBytes when the pool is
+// kept on disk; an explicit CacheBytes wins.
+func TestCacheSizedFromThePool(t *testing.T) {
+	small, err := New(Config{Seed: 4, MaxAttachmentSize: 64 << 10})
+	require.NoError(t, err)
+	full, err := New(Config{Seed: 4})
+	require.NoError(t, err)
+	assert.Less(t, small.PoolBytes(), full.PoolBytes()/10, "a lower size cap plans a smaller pool")
+	assert.Greater(t, full.PoolBytes(), int64(DefaultCacheBytes), "the default pool is larger than the cap")
+
+	assert.Equal(t, small.PoolBytes(), small.CacheStats().Limit, "a small pool is held whole")
+	assert.EqualValues(t, DefaultCacheBytes, full.CacheStats().Limit)
+	disk, err := New(Config{Seed: 4, CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	assert.EqualValues(t, DefaultDiskBackedCacheBytes, disk.CacheStats().Limit)
+	given, err := New(Config{Seed: 4, CacheBytes: 5 << 20})
+	require.NoError(t, err)
+	assert.EqualValues(t, 5<<20, given.CacheStats().Limit)
+
+	// The plan is an upper bound of what the pool turns out to be.
+	require.NoError(t, small.Prewarm(t.Context(), 2))
+	st := small.CacheStats()
+	assert.Equal(t, len(docTypes)*docVariants, st.Docs, "the whole pool is kept")
+	assert.LessOrEqual(t, st.Bytes, small.PoolBytes())
+	assert.Greater(t, st.Bytes, small.PoolBytes()/2, "and the plan is not far above it")
+	assert.EqualValues(t, st.Docs, st.Rendered)
+}

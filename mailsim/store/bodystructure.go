@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -52,6 +53,29 @@ func (c *counter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	c.lines += int64(bytes.Count(p, []byte("\n")))
 	return len(p), nil
+}
+
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// ReadFrom counts r's bytes through a pooled buffer (io.Copy would
+// allocate one per part).
+func (c *counter) ReadFrom(r io.Reader) (int64, error) {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	var total int64
+	for {
+		n, err := r.Read(buf[:])
+		if n > 0 {
+			c.Write(buf[:n])
+			total += int64(n)
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (w *bsWalker) opaque(r io.Reader) imap.BodyStructure {

@@ -140,3 +140,16 @@ func TestBodyStructurePartsBounded(t *testing.T) {
 	assert.Equal(t, "application", last.Type)
 	assert.Greater(t, last.Size, uint32(4900*8))
 }
+
+// The counter counts the same bytes and lines whether written to or
+// reading from a reader, across buffer boundaries.
+func TestCounterReadFrom(t *testing.T) {
+	data := bytes.Repeat([]byte("ligne de texte\r\n"), 10_000) // 160 kB: several buffers
+	var w, r counter
+	w.Write(data)
+	n, err := r.ReadFrom(bytes.NewReader(data))
+	require.NoError(t, err)
+	assert.EqualValues(t, len(data), n)
+	assert.Equal(t, w, r)
+	assert.EqualValues(t, 10_000, r.lines)
+}

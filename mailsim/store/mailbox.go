@@ -271,6 +271,9 @@ type Item struct {
 // Load returns the parsed message, generating it if needed.
 func (it Item) Load() (*Message, error) {
 	if it.msg != nil {
+		if it.msg.spill != "" {
+			return it.mb.store.loadSpilled(it.msg)
+		}
 		return it.msg, nil
 	}
 	return it.mb.store.loadBase(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)
@@ -634,6 +637,9 @@ func (mb *Mailbox) AppendAll(msgs []NewMessage) ([]uint32, int, error) {
 	if err := mb.reserve(total); err != nil {
 		return nil, -1, err
 	}
+	for i, m := range parsed {
+		parsed[i] = mb.store.spill(m)
+	}
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.gone {
@@ -669,6 +675,7 @@ func (mb *Mailbox) AppendAll(msgs []NewMessage) ([]uint32, int, error) {
 
 // appendMsg adds m, whose size is already charged to the quota.
 func (mb *Mailbox) appendMsg(m *Message) (uint32, error) {
+	m = mb.store.spill(m)
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
 	if mb.gone {

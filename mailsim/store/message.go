@@ -48,13 +48,30 @@ type Message struct {
 
 	attOnce sync.Once
 	atts    []Attachment
+	baseAtt bool // atts were given by the Base when the message was built
+
+	// spill, for an added message kept on disk (Options.SpillDir), is its
+	// file: this Message is then only its description (no Raw), and
+	// Item.Load reads it back.
+	spill string
 }
 
 // Attachments describes the attachment parts (walked and hashed once, on
 // first use).
 func (m *Message) Attachments() []Attachment {
-	m.attOnce.Do(func() { m.atts = findAttachments(m.Raw, m.limits) })
+	m.attOnce.Do(func() {
+		if m.atts == nil {
+			m.atts = findAttachments(m.Raw, m.limits)
+		}
+	})
 	return m.atts
+}
+
+// DescribeAttachments walks raw's MIME tree and describes its attachment
+// parts (hashing each), within the default MIME limits: what the store
+// finds in a message whose Base gave no description.
+func DescribeAttachments(raw []byte) []Attachment {
+	return findAttachments(raw, mimeLimits{depth: DefaultMaxMIMEDepth, parts: DefaultMaxMIMEParts})
 }
 
 func parseMessage(raw []byte, date time.Time, flags []imap.Flag, lim mimeLimits) (*Message, error) {
@@ -83,7 +100,17 @@ func (m *Message) withFlags(flags []imap.Flag) *Message {
 	return &Message{
 		Raw: m.Raw, InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID,
 		Subject: m.Subject, header: m.header, baseFlags: flags, limits: m.limits,
+		atts: m.baseAttachments(), baseAtt: m.baseAtt,
 	}
+}
+
+// baseAttachments returns the attachments the Base described (nil when it
+// did not).
+func (m *Message) baseAttachments() []Attachment {
+	if !m.baseAtt {
+		return nil
+	}
+	return m.atts
 }
 
 // Header returns the parsed top-level header.
@@ -202,7 +229,11 @@ func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Messag
 		for _, f := range bm.Flags {
 			flags = append(flags, imap.Flag(f))
 		}
-		return parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags), s.limits)
+		m, err := parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags), s.limits)
+		if err == nil && bm.Attachments != nil {
+			m.atts, m.baseAtt = bm.Attachments, true // described by the base: Attachments need not walk Raw
+		}
+		return m, err
 	})
 }
 

@@ -12,7 +12,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +54,10 @@ type BaseMessage struct {
 	InternalDate time.Time
 	Flags        []string
 	Raw          []byte // must not be modified
+	// Attachments, when not nil, describe Raw's attachment parts exactly
+	// as the store would find them (DescribeAttachments): the store then
+	// neither walks nor hashes them. Nil: the store finds them itself.
+	Attachments []Attachment
 }
 
 // Base generates the initial content of every mailbox, deterministically.
@@ -71,11 +78,18 @@ type BaseFlagger interface {
 type Options struct {
 	// CacheMessages bounds the parsed-message cache. Default 4096.
 	CacheMessages int
-	// CacheBytes bounds the bytes held by the cache. Default 512 MiB.
+	// CacheBytes bounds the bytes held by the cache. Default 512 MiB; a
+	// message larger than the bound is served but not kept.
 	CacheBytes int64
 	// QuotaBytes bounds, per owner, the bytes of messages added on top of
 	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
 	QuotaBytes int64
+	// SpillDir, when set, keeps the messages added to mailboxes (APPEND,
+	// delivery, COPY, MOVE) of SpillMinBytes or more in files there, and
+	// only their description in memory; their content is read back through
+	// the message cache. "": every added message stays in memory. The
+	// files are not removed by the store: the caller owns the directory.
+	SpillDir string
 	// MaxMIMEDepth and MaxMIMEParts bound how much of a message's MIME
 	// tree is described (defaults DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
 	MaxMIMEDepth int
@@ -84,11 +98,15 @@ type Options struct {
 
 // Store holds the mailboxes of every owner.
 type Store struct {
-	base   Base
-	clock  clock.Clock
-	cache  *lru.Cache[string, *Message]
-	quota  int64 // 0: none
-	limits mimeLimits
+	base  Base
+	clock clock.Clock
+	cache *lru.Cache[string, *Message]
+	// cacheLimit is the cache's bound in bytes.
+	cacheLimit int64
+	spillDir   string
+	spillSeq   atomic.Uint64
+	quota      int64 // 0: none
+	limits     mimeLimits
 
 	mu     sync.Mutex
 	owners map[string]*owner
@@ -130,12 +148,14 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		opts.QuotaBytes = 0
 	}
 	return &Store{
-		base:   base,
-		clock:  c,
-		cache:  newCache(opts.CacheMessages, opts.CacheBytes),
-		quota:  opts.QuotaBytes,
-		limits: mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
-		owners: map[string]*owner{},
+		base:       base,
+		clock:      c,
+		cache:      newCache(opts.CacheMessages, opts.CacheBytes),
+		cacheLimit: opts.CacheBytes,
+		spillDir:   opts.SpillDir,
+		quota:      opts.QuotaBytes,
+		limits:     mimeLimits{depth: opts.MaxMIMEDepth, parts: opts.MaxMIMEParts},
+		owners:     map[string]*owner{},
 	}
 }
 
@@ -362,4 +382,41 @@ func (s *Store) Deliver(ownerAddr string, raw []byte) (uint32, error) {
 	}
 	uid, err := mb.Append(raw, nil, time.Time{})
 	return uid, err
+}
+
+// CacheStats tells how many parsed messages the cache holds, their bytes,
+// and its bound in bytes.
+func (s *Store) CacheStats() (messages int, bytes, limit int64) {
+	n, b := s.cache.Len()
+	return n, b, s.cacheLimit
+}
+
+// SpillMinBytes is the size from which Options.SpillDir keeps an added
+// message on disk.
+const SpillMinBytes = 32 << 10
+
+// spill writes m's content to the spill directory and returns its
+// description (m itself without a spill directory, for a small message, or
+// when the file cannot be written).
+func (s *Store) spill(m *Message) *Message {
+	if s.spillDir == "" || m.Size < SpillMinBytes || m.spill != "" {
+		return m
+	}
+	path := filepath.Join(s.spillDir, strconv.FormatUint(s.spillSeq.Add(1), 10)+".eml")
+	if err := os.WriteFile(path, m.Raw, 0o600); err != nil {
+		return m
+	}
+	return &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
+		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: path}
+}
+
+// loadSpilled reads a spilled message back, through the cache.
+func (s *Store) loadSpilled(d *Message) (*Message, error) {
+	return s.cache.Get("spill\x00"+d.spill, func() (*Message, error) {
+		raw, err := os.ReadFile(d.spill)
+		if err != nil {
+			return nil, fmt.Errorf("store: reading back an added message: %w", err)
+		}
+		return parseMessage(raw, d.InternalDate, d.baseFlags, d.limits)
+	})
 }

@@ -204,3 +204,101 @@ func TestExpungeMessagesAddedDeleted(t *testing.T) {
 	require.Len(t, gone, 1)
 	assert.Equal(t, copied[0], gone[0].UID)
 }
+
+// describingBase describes its messages' attachments itself.
+type describingBase struct {
+	countingBase
+	desc []Attachment
+}
+
+func (b *describingBase) Message(owner, folder string, uid uint32) (BaseMessage, error) {
+	bm, err := b.countingBase.Message(owner, folder, uid)
+	bm.Attachments = b.desc
+	return bm, err
+}
+
+// A Base that describes the attachments is trusted: the store reports its
+// description (here deliberately different from the message's part) and
+// does not walk the message; without one, the store finds the part itself.
+func TestBaseDescribesAttachments(t *testing.T) {
+	given := []Attachment{{Part: []int{2}, FileName: "given.pdf", Extension: "pdf", MIMEType: "application/pdf", Size: 42, SHA256: "ab"}}
+	s := New(&describingBase{desc: given}, nil, Options{})
+	mb, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	it, ok := mb.ItemByUID(3)
+	require.True(t, ok)
+	m, err := it.Load()
+	require.NoError(t, err)
+	assert.Equal(t, given, m.Attachments())
+	assert.Equal(t, given, m.withFlags(nil).Attachments(), "a copy with other flags keeps the description")
+
+	s = New(&countingBase{}, nil, Options{})
+	mb, err = s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	it, _ = mb.ItemByUID(3)
+	m, err = it.Load()
+	require.NoError(t, err)
+	require.Len(t, m.Attachments(), 1)
+	assert.Equal(t, "liste.csv", m.Attachments()[0].FileName)
+	assert.EqualValues(t, 3, m.Attachments()[0].Size)
+	assert.Equal(t, DescribeAttachments(m.Raw), m.Attachments())
+}
+
+// With a spill directory, added messages of SpillMinBytes or more are kept
+// on disk and read back whole: APPEND, MULTIAPPEND and COPY of one, its
+// flags and size known without reading it, EXPUNGE giving back the quota.
+func TestSpilledMessages(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&countingBase{}, nil, Options{SpillDir: dir})
+	inbox, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	big := "Subject: big\r\nMessage-ID: <big@x>\r\n\r\n" + strings.Repeat("0123456789abcdef\r\n", SpillMinBytes/18+10)
+	small := "Subject: small\r\nMessage-ID: <small@x>\r\n\r\nhi\r\n"
+	ub, err := inbox.Append([]byte(big), []imap.Flag{imap.FlagFlagged}, time.Unix(1000, 0))
+	require.NoError(t, err)
+	us, err := inbox.Append([]byte(small), nil, time.Time{})
+	require.NoError(t, err)
+	uids, _, err := inbox.AppendAll([]NewMessage{{Raw: []byte(big + "more\r\n")}})
+	require.NoError(t, err)
+
+	files, _ := os.ReadDir(dir)
+	assert.Len(t, files, 2, "the two large messages are on disk, the small one is not")
+	inbox.mu.RLock()
+	assert.Nil(t, inbox.extra[ub].Raw, "only its description is in memory")
+	assert.NotNil(t, inbox.extra[us].Raw)
+	inbox.mu.RUnlock()
+	used, _, err := s.Usage("a@x.test")
+	require.NoError(t, err)
+	assert.EqualValues(t, 2*len(big)+len("more\r\n")+len(small), used)
+
+	it, ok := inbox.ItemByUID(ub)
+	require.True(t, ok)
+	assert.Equal(t, []imap.Flag{imap.FlagFlagged}, it.Flags)
+	m, err := it.Load()
+	require.NoError(t, err)
+	assert.Equal(t, big, string(m.Raw))
+	assert.EqualValues(t, len(big), m.Size)
+	assert.Equal(t, "big", m.Subject)
+	assert.True(t, m.InternalDate.Equal(time.Unix(1000, 0)))
+	it2, _ := inbox.ItemByUID(uids[0])
+	m2, err := it2.Load()
+	require.NoError(t, err)
+	assert.Equal(t, big+"more\r\n", string(m2.Raw))
+
+	sent, err := s.Mailbox("a@x.test", "Sent")
+	require.NoError(t, err)
+	cp, err := inbox.CopyTo([]Item{it}, sent)
+	require.NoError(t, err)
+	itc, _ := sent.ItemByUID(cp[0])
+	mc, err := itc.Load()
+	require.NoError(t, err)
+	assert.Equal(t, big, string(mc.Raw), "the copy reads back the same")
+	assert.Equal(t, []imap.Flag{imap.FlagFlagged}, itc.Flags)
+
+	_, err = inbox.Store([]uint32{ub}, FlagsAdd, []imap.Flag{imap.FlagDeleted}, nil, StoreOptions{})
+	require.NoError(t, err)
+	_, err = inbox.Expunge(nil)
+	require.NoError(t, err)
+	used2, _, _ := s.Usage("a@x.test")
+	assert.EqualValues(t, used+int64(len(big))-int64(len(big)), used2, "the copy took quota, the expunged original gave it back")
+}

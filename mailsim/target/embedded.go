@@ -2,6 +2,8 @@ package target
 
 import (
 	"context"
+	"crypto/tls"
+	"os"
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
@@ -12,27 +14,53 @@ import (
 // reads the run's clock itself.
 type embedded struct {
 	base
-	srv *mailsim.Server
+	srv   *mailsim.Server
+	added string // the directory of the mail added during the run
 }
 
 func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
-	srv, err := mailsim.Start(ctx, mailsim.Config{
-		CorpusCacheDir: spec.CorpusCacheDir,
-		Seed:           spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
-		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
-		Clock: spec.Clock, RunID: spec.RunID, ProxyProtocol: true, AllowInsecureAuth: spec.AllowPlaintext,
-		CertDir: spec.CertDir, RetainEvents: -1, Throttle: spec.Throttle,
-	})
+	// The mail the run adds (staff writing to each other, forwarding
+	// files) is kept on disk: a large organisation's day would otherwise
+	// hold it all in memory.
+	added, err := os.MkdirTemp("", "maildrill-mail-")
 	if err != nil {
 		return nil, err
 	}
-	return &embedded{srv: srv, base: base{
+	srv, err := mailsim.Start(ctx, mailsim.Config{
+		AddedMailDir:   added,
+		CorpusCacheDir: spec.CorpusCacheDir, Clients: spec.Clients,
+		Seed: spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
+		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
+		Clock: spec.Clock, RunID: spec.RunID, ProxyProtocol: true, AllowInsecureAuth: spec.AllowPlaintext,
+		CertDir: spec.CertDir, Throttle: spec.Throttle,
+		// The run subscribes before any actor acts and reads every event;
+		// none is kept for a later reader.
+		RetainEvents: 1,
+		// Nobody reads the outbox's raw messages (no admin API).
+		OutboxRawBytes: -1,
+	})
+	if err != nil {
+		os.RemoveAll(added)
+		return nil, err
+	}
+	return &embedded{srv: srv, added: added, base: base{
 		name: "embedded", ep: Endpoints{IMAP: srv.IMAPAddr, IMAPS: srv.IMAPSAddr, Submission: srv.SubmissionAddr},
-		tls: srv.Certs.ClientConfig("localhost"), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
+		tls: resuming(srv.Certs.ClientConfig("localhost")), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
 		bus: srv.Bus,
 	}}, nil
 }
 
 func (*embedded) SyncClock(context.Context, time.Time) error { return nil }
 func (*embedded) SessionEnds() bool                          { return true }
-func (t *embedded) Close() error                             { return t.srv.Close() }
+func (t *embedded) Close() error {
+	err := t.srv.Close()
+	os.RemoveAll(t.added)
+	return err
+}
+
+// resuming lets the run's clients resume TLS sessions, as mail clients do:
+// a staff member's every session would otherwise pay a full handshake.
+func resuming(c *tls.Config) *tls.Config {
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(0)
+	return c
+}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/corpus"
 	"sync"
 	"time"
 
@@ -97,6 +98,9 @@ type Spec struct {
 	CertDir string
 	// CorpusCacheDir keeps generated attachments between runs ("" = none).
 	CorpusCacheDir string
+	// Clients is how many clients act at once (0: mailsim's default): the
+	// embedded mail system sizes its parsed-message cache for them.
+	Clients int
 	// DovecotProfile is the dovecot target's logging: stock or enhanced
 	// (default).
 	DovecotProfile string
@@ -105,6 +109,10 @@ type Spec struct {
 	// Remote is the remote target's file, allow list and warm-up.
 	Remote *RemoteSpec
 }
+
+// DefaultCorpusCacheDir is where `maildrill run` keeps generated
+// attachments between runs by default (corpus.DefaultCacheDir).
+func DefaultCorpusCacheDir() string { return corpus.DefaultCacheDir() }
 
 // Start starts the target spec names.
 func Start(ctx context.Context, spec Spec) (Target, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -16,10 +17,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/remote"
+	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 // TestEmbeddedServesTheOrg starts the embedded target and checks what it
@@ -111,6 +114,66 @@ func TestEmbeddedServesTheOrg(t *testing.T) {
 	}
 	assert.True(t, ended, "no imap.logout from %s before the trail closed", src.Addr())
 	assert.Empty(t, notes, "the embedded target starts without notes")
+}
+
+// The embedded target keeps no audit event its reader has read (a run
+// reads them all as they come), and sizes its parsed-message cache for the
+// clients the run announces.
+func TestEmbeddedKeepsLittle(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	for _, clients := range []int{1, 200} {
+		tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 10, Clock: clock.NewVirtual(start), Start: start,
+			CertDir: t.TempDir(), Clients: clients})
+		require.NoError(t, err)
+		srv := tg.(*embedded).srv
+		_, _, limit := srv.Store.CacheStats()
+		assert.Equal(t, mailsim.MessageCacheFor(clients), limit)
+
+		sub := tg.Events().Subscribe()
+		for i := range 5000 {
+			_, err := srv.Bus.Publish(audit.Event{Action: audit.IMAPFetch, SourceIP: fmt.Sprint("192.0.2.", i%200)})
+			require.NoError(t, err)
+			_, err = sub.Next(context.Background())
+			require.NoError(t, err)
+		}
+		n, _ := srv.Bus.Retained()
+		assert.Less(t, n, 1100, "read events are dropped (in batches of about 1,024)")
+
+		// Mail added during the run is kept on disk, until the end.
+		added := tg.(*embedded).added
+		big := "Subject: fwd\r\n\r\n" + strings.Repeat("x", store.SpillMinBytes) + "\r\n"
+		_, err = srv.Store.Deliver(tg.Accounts()[0].Address, []byte(big))
+		require.NoError(t, err)
+		files, err := os.ReadDir(added)
+		require.NoError(t, err)
+		assert.Len(t, files, 1)
+		require.NoError(t, tg.Close())
+		_, err = os.Stat(added)
+		assert.True(t, os.IsNotExist(err), "removed by Close")
+	}
+	assert.Less(t, mailsim.MessageCacheFor(1), mailsim.MessageCacheFor(200))
+}
+
+// The run's clients resume TLS sessions: the second connection does not
+// pay a full handshake.
+func TestEmbeddedClientsResumeTLS(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 10, Clock: clock.NewVirtual(start), Start: start, CertDir: t.TempDir()})
+	require.NoError(t, err)
+	defer tg.Close()
+	var resumed []bool
+	for i := range 2 {
+		conn, err := net.Dial("tcp", tg.Endpoints().IMAPS)
+		require.NoError(t, err)
+		require.NoError(t, proxyproto.WriteV1(conn, netip.MustParseAddrPort(fmt.Sprintf("192.0.2.7:%d", 40001+i)), netip.MustParseAddrPort("10.20.0.25:993")))
+		tc := tls.Client(conn, tg.ClientTLS())
+		// TLS 1.3 tickets arrive after the handshake: read the greeting.
+		_, err = bufio.NewReader(tc).ReadString('\n')
+		require.NoError(t, err)
+		resumed = append(resumed, tc.ConnectionState().DidResume)
+		tc.Close()
+	}
+	assert.Equal(t, []bool{false, true}, resumed)
 }
 
 func TestStartRefuses(t *testing.T) {

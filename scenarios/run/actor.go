@@ -49,6 +49,23 @@ type attachment struct {
 	name string
 	mime string
 	data []byte
+	// blob, when data is nil, names the content in the runner's blobs.
+	blob string
+	size int64
+}
+
+// load returns att with its data, read back from the runner's blobs when
+// it was put there.
+func (ar *actorRun) load(att attachment) (attachment, error) {
+	if att.data != nil || att.blob == "" {
+		return att, nil
+	}
+	b, err := ar.r.blobs.get(att.blob)
+	if err != nil {
+		return att, fmt.Errorf("reading back a downloaded file: %w", err)
+	}
+	att.data = b
+	return att, nil
 }
 
 // actorRun is one actor (or one staff member) replaying.
@@ -76,6 +93,8 @@ type actorRun struct {
 	lastRead  []imap.UID
 	downloads []attachment
 	dlBytes   int64
+	// keepDownloads says what of the downloads later steps can use.
+	keepDownloads int
 
 	bytes    int64
 	messages int
@@ -97,7 +116,31 @@ func (r *runner) newActorRun(a *scenarios.Actor, m *staffMember, order int) *act
 		ar.src = m.src
 	}
 	ar.port = 40000 + (order*97)%20000
+	switch {
+	case m != nil:
+		ar.keepDownloads = keepLast // a staff member forwards the last file opened
+	case attachesDownloads(a.Steps):
+		ar.keepDownloads = keepAll
+	}
 	return ar
+}
+
+// How much of what an actor downloads it keeps for later steps.
+const (
+	keepNone = iota // no later step sends it
+	keepLast        // only the last file
+	keepAll         // all, within maxKeptDownloads (a send with attach: downloaded)
+)
+
+// attachesDownloads tells whether a send step among steps (nested ones
+// included) attaches what was downloaded.
+func attachesDownloads(steps []*scenarios.Step) bool {
+	for _, st := range steps {
+		if st.Params().Attach || attachesDownloads(st.Params().Steps) {
+			return true
+		}
+	}
+	return false
 }
 
 // pickAddr picks a deterministic host address within the prefixes.

@@ -2,10 +2,15 @@ package run
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/mailsim/target"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -15,16 +20,29 @@ import (
 //
 //	go test ./scenarios/run -run X -bench RunnerStaff500 -benchtime 1x
 func BenchmarkRunnerStaff500(b *testing.B) {
-	src := `
-id: staff500
-title: 500 staff
-environment: {users: 500, messages: 20, seed: 9, start: 2025-12-11T07:30:00+01:00, duration: 3h}
+	benchStaff(b, 500, 20, "07:30", "3h", 50)
+}
+
+// BenchmarkRunnerStaff2000Day is an organisation of 2,000 staff through a
+// whole working day (07:00–19:30, 200 of them with a phone), against the
+// embedded target, virtual clock, no attachment cache on disk.
+//
+//	go test ./scenarios/run -run X -bench RunnerStaff2000Day -benchtime 1x
+func BenchmarkRunnerStaff2000Day(b *testing.B) {
+	benchStaff(b, 2000, 20, "07:00", "12h30m", 200)
+}
+
+func benchStaff(b *testing.B, staff, messages int, start, duration string, phones int) {
+	src := fmt.Sprintf(`
+id: staff%d
+title: %d staff
+environment: {users: %d, messages: %d, seed: 9, start: 2025-12-11T%s:00+01:00, duration: %s}
 actors:
   - id: staff
     kind: staff
-    staff: {count: 500, workday: "08:00-18:30", phones: 50, late: 0, mail_per_day: 1}
-`
-	sc, err := scenarios.Parse("staff500.yaml", []byte(src))
+    staff: {count: %d, workday: "08:00-18:30", phones: %d, late: 0, mail_per_day: 1}
+`, staff, staff, staff, messages, start, duration, staff, phones)
+	sc, err := scenarios.Parse(fmt.Sprintf("staff%d.yaml", staff), []byte(src))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,5 +79,46 @@ actors:
 	b.ReportMetric(float64(actions)/wall.Seconds(), "actions/s")
 	b.ReportMetric(float64(events)/wall.Seconds(), "events/s")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+	if rss := peakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
+	}
 	b.ReportMetric(float64(actions)/float64(b.N), "actions/run")
+}
+
+// peakRSS is the process's peak resident set (VmHWM), 0 when unknown.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n << 10
+		}
+	}
+	return 0
+}
+
+// BenchmarkFlagship runs the flagship scenario (ministry-overnight) as
+// `maildrill run` does, with the user's attachment cache on disk.
+//
+//	go test ./scenarios/run -run X -bench Flagship -benchtime 1x
+func BenchmarkFlagship(b *testing.B) {
+	sc, err := scenarios.Load("ministry-overnight")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wall time.Duration
+	for b.Loop() {
+		res, err := Run(context.Background(), sc, Options{CorpusCacheDir: target.DefaultCorpusCacheDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wall += res.Wall
+		b.ReportMetric(float64(res.Actions), "actions/run")
+	}
+	if rss := peakRSS(); rss > 0 {
+		b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MB")
+	}
 }

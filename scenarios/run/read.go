@@ -5,6 +5,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path"
 	"slices"
@@ -200,18 +201,63 @@ func stepDownloadAttachments(ctx context.Context, a *actorRun, st *scenarios.Ste
 }
 
 func (a *actorRun) keep(att attachment) {
-	if a.dlBytes+int64(len(att.data)) > maxKeptDownloads {
+	if a.keepDownloads == keepNone || a.dlBytes+int64(len(att.data)) > maxKeptDownloads {
 		return
 	}
-	a.dlBytes += int64(len(att.data))
+	a.dlBytes += int64(len(att.data)) // counts what was kept, as with keepAll
+	if a.keepDownloads == keepLast {
+		a.downloads = a.downloads[:0] // only the last is ever used
+		// Kept out of memory: thousands of staff members keep one each.
+		name, err := a.r.blobs.put(att.data)
+		if err == nil {
+			att.blob, att.size, att.data = name, int64(len(att.data)), nil
+		}
+	}
 	a.downloads = append(a.downloads, att)
 }
 
 func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
+	var data []byte
+	err := a.fetchSection(uid, part, func(lit imap.LiteralReader) error {
+		// The literal's size is announced: one buffer of that size.
+		buf := make([]byte, max(lit.Size(), 0))
+		n, err := io.ReadFull(lit, buf)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil
+		}
+		data = buf[:n]
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Attachments travel base64-encoded; keep the decoded file.
+	if len(part) > 0 {
+		if dec, err := decodeB64(data); err == nil {
+			return dec, nil
+		}
+	}
+	return data, nil
+}
+
+// fetchLen fetches a message or part as fetchPart does but keeps nothing:
+// it returns the bytes received.
+func (a *actorRun) fetchLen(uid imap.UID, part []int) (int64, error) {
+	var n int64
+	err := a.fetchSection(uid, part, func(lit imap.LiteralReader) error {
+		var err error
+		n, err = io.Copy(io.Discard, lit)
+		return err
+	})
+	return n, err
+}
+
+// fetchSection sends UID FETCH uid BODY.PEEK[part] and hands the section's
+// literal to read.
+func (a *actorRun) fetchSection(uid imap.UID, part []int, read func(imap.LiteralReader) error) error {
 	sec := &imap.FetchItemBodySection{Part: part, Peek: true}
 	cmd := a.ic.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{sec}})
 	defer cmd.Close()
-	var data []byte
 	for {
 		m := cmd.Next()
 		if m == nil {
@@ -223,24 +269,13 @@ func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
 				break
 			}
 			if bs, ok := item.(imapclient.FetchItemDataBodySection); ok && bs.Literal != nil {
-				b, err := io.ReadAll(bs.Literal)
-				if err != nil {
-					return nil, err
+				if err := read(bs.Literal); err != nil {
+					return err
 				}
-				data = b
 			}
 		}
 	}
-	if err := cmd.Close(); err != nil {
-		return nil, err
-	}
-	// Attachments travel base64-encoded; keep the decoded file.
-	if len(part) > 0 {
-		if dec, err := decodeB64(data); err == nil {
-			return dec, nil
-		}
-	}
-	return data, nil
+	return cmd.Close()
 }
 
 func stepDownloadMessages(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenarios.Params) error {
@@ -262,15 +297,15 @@ func stepDownloadMessages(ctx context.Context, a *actorRun, st *scenarios.Step, 
 				return err
 			}
 		}
-		data, err := a.fetchPart(uid, nil)
+		n, err := a.fetchLen(uid, nil)
 		if err != nil {
 			return err
 		}
-		total += int64(len(data))
-		a.bytes += int64(len(data))
+		total += n
+		a.bytes += n
 		a.messages++
 		a.lastRead = append(a.lastRead, uid)
-		a.record("imap.download_message", "success", scenarios.TruthRecord{Mailbox: a.selected, Bytes: int64(len(data)), Count: 1})
+		a.record("imap.download_message", "success", scenarios.TruthRecord{Mailbox: a.selected, Bytes: n, Count: 1})
 		a.r.note(Note{Time: a.now, Actor: a.name, Kind: "progress", Text: "downloading messages", Count: i + 1, Total: len(uids), Bytes: total})
 	}
 	return nil

@@ -66,7 +66,10 @@ type Options struct {
 	Logger       *slog.Logger
 	// CertDir is where the target's CA is written (default: temporary).
 	CertDir string
-	// CorpusCacheDir keeps generated attachments between runs ("" = none).
+	// CorpusCacheDir keeps generated attachments between runs. "": the
+	// embedded target keeps them for this run only, in a temporary
+	// directory (each document is rendered once, and memory holds only
+	// those in use).
 	CorpusCacheDir string
 	// DovecotProfile is the logging profile of the dovecot target: stock
 	// or enhanced (default).
@@ -123,6 +126,8 @@ type runner struct {
 	writeErr error
 	evEnc    *json.Encoder
 	trEnc    *json.Encoder
+
+	blobs blobs // files staff members keep for later
 }
 
 // Run executes a scenario: starts its target, replays every actor, runs
@@ -245,11 +250,20 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		defer os.RemoveAll(d)
 		certDir = d
 	}
+	corpusDir := opts.CorpusCacheDir
+	if corpusDir == "" && env.Target == "embedded" {
+		d, err := os.MkdirTemp("", "maildrill-corpus-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		corpusDir = d
+	}
 	wall0 := time.Now()
 	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
 	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
 		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
-		CertDir: certDir, CorpusCacheDir: opts.CorpusCacheDir, Note: info}
+		CertDir: certDir, CorpusCacheDir: corpusDir, Note: info, Clients: concurrentClients(sc, clk)}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
 	}
@@ -279,6 +293,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		opts.Control.attach(r.sched, cancel)
 	}
 	actErr := r.runActors(ctx, env)
+	r.blobs.close()
 
 	// Stop the servers (sessions end, their events are published), then
 	// drain the trail into the rules.
@@ -485,6 +500,24 @@ func (r *runner) runActors(parent context.Context, env scenarios.Environment) er
 		}
 	}
 	return errors.Join(out...)
+}
+
+// concurrentClients is how many actors may be talking to the target at
+// once: one on the virtual clock (actors take turns), every actor
+// otherwise.
+func concurrentClients(sc *scenarios.Scenario, clk clock.Clock) int {
+	if _, ok := clk.(*clock.Virtual); ok {
+		return 1
+	}
+	n := 0
+	for _, a := range sc.Actors {
+		if a.Kind == "staff" && a.Staff != nil {
+			n += a.Staff.Count
+			continue
+		}
+		n++
+	}
+	return max(n, 1)
 }
 
 func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, error) {

@@ -194,7 +194,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		if err := ar.tick(ctx, time.Duration(30+ar.rng.IntN(150))*time.Second); err != nil {
 			return err
 		}
-		if _, err := ar.fetchPart(uids[i], nil); err != nil {
+		if _, err := ar.fetchLen(uids[i], nil); err != nil {
 			return err
 		}
 		ar.record("imap.read", "success", scenarios.TruthRecord{Mailbox: "INBOX", Count: 1})
@@ -255,7 +255,11 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		to := ar.colleague()
 		var atts []attachment
 		if len(ar.downloads) > 0 && ar.rng.IntN(2) == 0 {
-			atts = ar.downloads[len(ar.downloads)-1:]
+			last, err := ar.load(ar.downloads[len(ar.downloads)-1])
+			if err != nil {
+				return err
+			}
+			atts = []attachment{last}
 		}
 		msg := buildMessage(cr.user, []string{to}, staffSubjects[ar.rng.IntN(len(staffSubjects))], "Bonjour,\r\n\r\nCordialement.", atts, ar.r.clk.Now(), ar.tag(), ar.r.runMark())
 		if err := ar.sendMail(ctx, cr, []string{to}, msg); err != nil {

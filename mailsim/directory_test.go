@@ -1,0 +1,80 @@
+package mailsim
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/corpus"
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// The attachments the corpus describes are exactly those the store finds
+// by walking and hashing the message, so that the store may trust them.
+func TestBaseAttachmentsMatchTheMessage(t *testing.T) {
+	org, err := corpus.New(corpus.Config{Seed: 3, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 64 << 10})
+	require.NoError(t, err)
+	a := baseAdapter{org}
+	var with, total int
+	for _, u := range org.Users() {
+		for _, f := range a.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count; uid++ {
+				bm, err := a.Message(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				require.NotNil(t, bm.Attachments, "a generated message is always described")
+				want := store.DescribeAttachments(bm.Raw)
+				if len(want) == 0 {
+					assert.Empty(t, bm.Attachments, "%s %s %d", u.Address, f.Name, uid)
+					continue
+				}
+				assert.Equal(t, want, bm.Attachments, "%s %s %d", u.Address, f.Name, uid)
+				with++
+				total += len(want)
+			}
+		}
+	}
+	assert.Greater(t, with, 20, "the sample has messages with attachments")
+	assert.Greater(t, total, with, "and some with more than one")
+}
+
+func TestMessageCacheFor(t *testing.T) {
+	assert.EqualValues(t, 16<<20, MessageCacheFor(1), "at least 16 MiB")
+	assert.EqualValues(t, 256<<20, MessageCacheFor(0), "the default clients")
+	assert.EqualValues(t, 40<<20, MessageCacheFor(10), "4 MiB a client")
+	assert.EqualValues(t, 512<<20, MessageCacheFor(100_000), "at most 512 MiB")
+}
+
+// With caches far smaller than what is read, every message still comes out
+// byte for byte as generated, and neither cache grows past its bound.
+func TestSmallCachesServeTheSameMessages(t *testing.T) {
+	cfg := Config{Seed: 5, Users: 4, MessagesPerUser: 60, MessageCacheBytes: 256 << 10, AttachmentCacheBytes: 512 << 10}
+	org, st, err := NewStore(cfg)
+	require.NoError(t, err)
+	ref, err := corpus.New(corpus.Config{Seed: 5, Users: 4, MessagesPerUser: 60})
+	require.NoError(t, err)
+	assert.EqualValues(t, 512<<10, org.CacheStats().Limit)
+	var read int64
+	for pass := 0; pass < 2; pass++ {
+		for _, u := range org.Users()[:3] {
+			mb, err := st.Mailbox(u.Address, "INBOX")
+			require.NoError(t, err)
+			for uid := uint32(1); uid <= mb.Count(); uid++ {
+				it, ok := mb.ItemByUID(uid)
+				require.True(t, ok)
+				m, err := it.Load()
+				require.NoError(t, err)
+				want, err := ref.Message(u.Address, "INBOX", uid)
+				require.NoError(t, err)
+				require.Equal(t, want.Raw, m.Raw, "%s %d", u.Address, uid)
+				read += int64(len(m.Raw))
+				_, b, limit := st.CacheStats()
+				require.LessOrEqual(t, b, limit)
+				cs := org.CacheStats()
+				require.LessOrEqual(t, cs.Bytes, cs.Limit)
+			}
+		}
+	}
+	assert.Greater(t, read, int64(4<<20), "far more was read than the caches hold")
+	assert.Greater(t, org.CacheStats().Rendered, int64(org.CacheStats().Docs), "evicted documents were made again")
+}
