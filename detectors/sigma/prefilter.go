@@ -504,16 +504,6 @@ func anyOf(alts [][]clause) []clause {
 // maxJoin bounds the clauses an or of alternatives gives (anyOf).
 const maxJoin = 16
 
-func bestClause(cs []clause) clause {
-	best := cs[0]
-	for _, c := range cs[1:] {
-		if better(c, best) {
-			best = c
-		}
-	}
-	return best
-}
-
 func need(n cnode) []clause {
 	switch x := n.(type) {
 	case *searchM:

@@ -600,6 +600,7 @@ func (c *conn) contextSearch(tag, name string, line []byte) ([]byte, error) {
 		return nil, err
 	}
 	if s := c.sess.Load(); req.ctx.update && s != nil && s.isLive(tag) {
+		//lint:ignore ST1005 the text of the BAD response, worded as Dovecot words it
 		return nil, fmt.Errorf("Duplicate search update tag")
 	}
 	verb := " SEARCH "

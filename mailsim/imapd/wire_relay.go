@@ -347,6 +347,7 @@ func (c *conn) relayCommand() error {
 					break
 				}
 				if s := c.sess.Load(); err == nil && req.ctx != nil && req.ctx.update && s != nil && s.isLive(tag) {
+					//lint:ignore ST1005 the text of the BAD response, worded as Dovecot words it
 					err = fmt.Errorf("Duplicate search update tag")
 				}
 				if err != nil {
