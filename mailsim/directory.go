@@ -135,6 +135,16 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
 }
 
+// Skeleton is the message with filler for its attachments' base64 text
+// (corpus.Org.Skeleton): what ENVELOPE, BODYSTRUCTURE and RFC822.SIZE need.
+func (a baseAdapter) Skeleton(owner, folder string, uid uint32) (store.BaseMessage, error) {
+	m, err := a.org.Skeleton(owner, folder, uid)
+	if err != nil {
+		return store.BaseMessage{}, err
+	}
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
+}
+
 // baseAttachments describes a generated message's attachments for the
 // store, as it would find them by walking the message (the corpus knows
 // their sizes and digests: no decoding, no hashing).

@@ -71,16 +71,20 @@ type Config struct {
 
 // Org is a generated organisation. It is safe for concurrent use.
 type Org struct {
-	cfg     Config
-	key     key
-	users   []User
-	index   map[string]int // lower-cased address → users index
-	byDept  [][]int        // department → personal user indices
-	start   time.Time      // oldest message date
-	work    workCalendar
-	docs    *lru.Cache[docID, *encodedDoc]
-	disk    *diskCache // nil without Config.CacheDir
-	nPerson int
+	cfg    Config
+	key    key
+	users  []User
+	index  map[string]int // lower-cased address → users index
+	byDept [][]int        // department → personal user indices
+	start  time.Time      // oldest message date
+	work   workCalendar
+	docs   *lru.Cache[docID, *encodedDoc]
+	// docSizes keeps every document's decoded size and digest once it
+	// was produced (a few bytes each, never evicted): a skeleton message
+	// then needs no document at all.
+	docSizes sync.Map   // docID → *encodedDoc without b64
+	disk     *diskCache // nil without Config.CacheDir
+	nPerson  int
 
 	generated, diskReads atomic.Int64 // documents rendered, read from disk
 

@@ -101,6 +101,8 @@ type Store struct {
 	base  Base
 	clock clock.Clock
 	cache *lru.Cache[string, *Message]
+	// meta keeps base messages' descriptions (Item.Meta).
+	meta *lru.Cache[string, *Meta]
 	// cacheLimit is the cache's bound in bytes.
 	cacheLimit int64
 	spillDir   string
@@ -151,6 +153,7 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		base:       base,
 		clock:      c,
 		cache:      newCache(opts.CacheMessages, opts.CacheBytes),
+		meta:       newMetaCache(),
 		cacheLimit: opts.CacheBytes,
 		spillDir:   opts.SpillDir,
 		quota:      opts.QuotaBytes,
