@@ -151,10 +151,17 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 }
 
 // docSummary returns a document's decoded size and digest (no b64), from
-// memory once the document was produced, else by producing it.
+// memory once the document was produced, else from the disk cache's
+// header, else by producing it.
 func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
 	if v, ok := o.docSizes.Load(docID{m.typ, m.variant}); ok {
 		return v.(*encodedDoc), nil
+	}
+	if o.disk != nil {
+		if d, ok := o.disk.readSummary(m); ok {
+			o.docSizes.Store(docID{m.typ, m.variant}, d)
+			return d, nil
+		}
 	}
 	if _, err := o.document(m); err != nil {
 		return nil, err
