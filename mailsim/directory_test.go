@@ -116,10 +116,9 @@ func TestMetaMatchesTheWholeMessage(t *testing.T) {
 				end := bytes.Index(full.Raw, []byte("\r\n\r\n"))
 				require.Positive(t, end, where)
 				require.Equal(t, string(full.Raw[:end+4]), string(sk.Raw[:end+4]), where)
-				require.Len(t, sk.Raw, len(full.Raw), where)
 				if len(full.Attachments()) > 0 {
 					withAtt++
-					require.NotEqual(t, full.Raw, sk.Raw, "the skeleton carries no attachment")
+					require.Less(t, len(sk.Raw), len(full.Raw), "the skeleton carries no attachment")
 				}
 				n++
 			}

@@ -133,6 +133,16 @@ type Message struct {
 	Subject      string
 	Raw          []byte // full RFC 5322 message, CRLF line endings; freshly allocated, owned by the caller
 	Attachments  []Attachment
+	// Omitted, in a skeleton (Org.Skeleton), are the attachment bodies
+	// left out of Raw: each part's base64 bytes and lines.
+	Omitted []Omitted
+}
+
+// Omitted is an attachment body a skeleton leaves out: the part at Part is
+// Bytes bytes longer, in Lines more lines, in the message.
+type Omitted struct {
+	Part         []int
+	Bytes, Lines int
 }
 
 // Attachment describes an attachment of a generated message.

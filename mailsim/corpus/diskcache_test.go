@@ -177,7 +177,12 @@ func TestSkeletonFromDiskHeaders(t *testing.T) {
 	for i, r := range refs {
 		sk, err := o2.Skeleton(r.addr, r.folder, r.uid)
 		require.NoError(t, err)
-		assert.Len(t, sk.Raw, len(want[i].Raw))
+		n := len(sk.Raw)
+		for _, om := range sk.Omitted {
+			n += om.Bytes
+		}
+		assert.Equal(t, len(want[i].Raw), n)
+		assert.Len(t, sk.Omitted, len(want[i].Attachments))
 		assert.Equal(t, want[i].Attachments, sk.Attachments)
 	}
 	assert.Zero(t, o2.generated.Load(), "nothing rendered")

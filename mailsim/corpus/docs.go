@@ -1,7 +1,6 @@
 package corpus
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -168,24 +167,6 @@ func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
 	}
 	v, _ := o.docSizes.Load(docID{m.typ, m.variant})
 	return v.(*encodedDoc), nil
-}
-
-// fillerLines is 512 full base64 lines of filler (76 'A's and CRLF each).
-var fillerLines = bytes.Repeat([]byte(strings.Repeat("A", 76)+"\r\n"), 512)
-
-// writeFiller writes what encodeBase64Lines makes of n bytes, in length
-// and line layout, with 'A's for the base64 text.
-func writeFiller(buf *bytes.Buffer, n int) {
-	full := n / 57
-	for full > 0 {
-		k := min(full, 512)
-		buf.Write(fillerLines[:78*k])
-		full -= k
-	}
-	if r := n % 57; r > 0 {
-		buf.Write(fillerLines[:(r+2)/3*4])
-		buf.WriteString("\r\n")
-	}
 }
 
 func (o *Org) renderDoc(m *docMeta) ([]byte, error) {

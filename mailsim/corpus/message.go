@@ -50,11 +50,11 @@ func (o *Org) Message(address, folder string, uid uint32) (*Message, error) {
 }
 
 // Skeleton generates message uid of address's folder as Message does, but
-// with every attachment's base64 body replaced by filler of the same
-// length and line layout ('A's): its header, size, MIME structure (part
-// sizes and line counts) and attachment descriptions are exactly those of
-// the real message, and no document is rendered or read once its size is
-// known. Its Raw must not be served as the message's content.
+// with every attachment's base64 body left out of Raw and told in
+// Omitted (its bytes and lines): its header, MIME structure and
+// attachment descriptions are exactly those of the real message, and no
+// document is rendered or read once its size is known. Its Raw must not be
+// served as the message's content.
 func (o *Org) Skeleton(address, folder string, uid uint32) (*Message, error) {
 	ui, fs, err := o.locate(address, folder, uid)
 	if err != nil {
@@ -400,6 +400,9 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 	// Headers.
 	msgID := th.messageID(fs, pos)
 	var buf bytes.Buffer
+	if skeleton {
+		total = 0
+	}
 	buf.Grow(total + 4*len(text) + 2048 + 300*len(docs))
 	h := headerWriter{&buf}
 	if fs.kind != kindSent && fs.kind != kindDrafts {
@@ -471,9 +474,7 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 			h.field("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.Filename}))
 			h.field("Content-Transfer-Encoding", "base64")
 			buf.WriteString("\r\n")
-			if skeleton {
-				writeFiller(&buf, encoded[i].size)
-			} else {
+			if !skeleton {
 				buf.Write(encoded[i].b64)
 			}
 		}
@@ -484,6 +485,9 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 	msg.Flags = o.flags(fs, fk, uid, from, internal)
 	for i, d := range docs {
 		msg.Attachments = append(msg.Attachments, Attachment{Part: []int{i + 2}, Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size, SHA256: encoded[i].sha256})
+		if skeleton {
+			msg.Omitted = append(msg.Omitted, Omitted{Part: []int{i + 2}, Bytes: encodedLen(encoded[i].size), Lines: (encoded[i].size + 56) / 57})
+		}
 	}
 	return msg, nil
 }

@@ -9,11 +9,10 @@ import (
 )
 
 // BaseDescriber is an optional Base extension: a skeleton of a message,
-// whose header, size and MIME structure (every part's size and line count)
-// are exactly the message's but whose attachment bodies may be any bytes
-// of the same length and line layout. The store answers ENVELOPE,
-// BODYSTRUCTURE, RFC822.SIZE and INTERNALDATE from it without the whole
-// message.
+// whose header and MIME structure are exactly the message's but some of
+// whose leaf parts' bodies are left out (BaseMessage.Omitted tells their
+// bytes and lines). The store answers ENVELOPE, BODYSTRUCTURE,
+// RFC822.SIZE and INTERNALDATE from it without the whole message.
 type BaseDescriber interface {
 	Skeleton(owner, folder string, uid uint32) (BaseMessage, error)
 }
@@ -63,7 +62,15 @@ func (it Item) Meta() (*Meta, error) {
 				if err != nil {
 					return nil, err
 				}
-				return MetaOf(m), nil
+				meta := MetaOf(m)
+				if addOmitted(meta, bm.Omitted, s.limits) {
+					return meta, nil
+				}
+				full, err := it.Load()
+				if err != nil {
+					return nil, err
+				}
+				return MetaOf(full), nil
 			})
 		}
 	}
@@ -76,4 +83,33 @@ func (it Item) Meta() (*Meta, error) {
 
 func baseKey(owner, folder string, uidValidity, uid uint32) string {
 	return fmt.Sprintf("%s\x00%s\x00%d\x00%d", owner, folder, uidValidity, uid)
+}
+
+// addOmitted adds the omitted part bodies to meta's size and structure. It
+// fails (false) when a part is not where it should be, or when the MIME
+// limits could have cut the structure short: the whole message must then
+// be parsed.
+func addOmitted(meta *Meta, om []OmittedPart, lim mimeLimits) bool {
+	if len(om) == 0 {
+		return true
+	}
+	mp, ok := meta.BodyStructure.(*imap.BodyStructureMultiPart)
+	if !ok || lim.depth < 3 || len(mp.Children)+2 >= lim.parts {
+		return false
+	}
+	for _, o := range om {
+		if len(o.Part) != 1 || o.Part[0] < 1 || o.Part[0] > len(mp.Children) {
+			return false
+		}
+		leaf, ok := mp.Children[o.Part[0]-1].(*imap.BodyStructureSinglePart)
+		if !ok || leaf.MessageRFC822 != nil {
+			return false
+		}
+		leaf.Size += uint32(o.Bytes)
+		if leaf.Text != nil {
+			leaf.Text.NumLines += o.Lines
+		}
+		meta.Size += o.Bytes
+	}
+	return true
 }

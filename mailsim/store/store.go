@@ -58,6 +58,17 @@ type BaseMessage struct {
 	// as the store would find them (DescribeAttachments): the store then
 	// neither walks nor hashes them. Nil: the store finds them itself.
 	Attachments []Attachment
+	// Omitted, in a skeleton (BaseDescriber), are the part bodies left
+	// out of Raw.
+	Omitted []OmittedPart
+}
+
+// OmittedPart is a part body a skeleton leaves out: the leaf part at Part
+// (a child of the top-level multipart) is Bytes bytes and Lines lines
+// longer in the message.
+type OmittedPart struct {
+	Part         []int
+	Bytes, Lines int64
 }
 
 // Base generates the initial content of every mailbox, deterministically.
