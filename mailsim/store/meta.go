@@ -94,7 +94,7 @@ func addOmitted(meta *Meta, om []OmittedPart, lim mimeLimits) bool {
 		return true
 	}
 	mp, ok := meta.BodyStructure.(*imap.BodyStructureMultiPart)
-	if !ok || lim.depth < 3 || len(mp.Children)+2 >= lim.parts {
+	if !ok || lim.depth < 3 || countParts(mp)+1 >= lim.parts {
 		return false
 	}
 	for _, o := range om {
@@ -112,4 +112,19 @@ func addOmitted(meta *Meta, om []OmittedPart, lim mimeLimits) bool {
 		meta.Size += o.Bytes
 	}
 	return true
+}
+
+// countParts counts the nodes of a body structure (as the walk that made
+// it counts them against the MIME parts limit).
+func countParts(bs imap.BodyStructure) int {
+	n := 1
+	if mp, ok := bs.(*imap.BodyStructureMultiPart); ok {
+		for _, c := range mp.Children {
+			n += countParts(c)
+		}
+	}
+	if sp, ok := bs.(*imap.BodyStructureSinglePart); ok && sp.MessageRFC822 != nil {
+		n += countParts(sp.MessageRFC822.BodyStructure)
+	}
+	return n
 }
