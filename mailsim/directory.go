@@ -135,6 +135,20 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
 }
 
+// Skeleton is the message without its attachments' base64 text
+// (corpus.Org.Skeleton): what ENVELOPE, BODYSTRUCTURE and RFC822.SIZE need.
+func (a baseAdapter) Skeleton(owner, folder string, uid uint32) (store.BaseMessage, error) {
+	m, err := a.org.Skeleton(owner, folder, uid)
+	if err != nil {
+		return store.BaseMessage{}, err
+	}
+	om := make([]store.OmittedPart, len(m.Omitted))
+	for i, o := range m.Omitted {
+		om[i] = store.OmittedPart{Part: o.Part, Bytes: int64(o.Bytes), Lines: int64(o.Lines)}
+	}
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments), Omitted: om}, nil
+}
+
 // baseAttachments describes a generated message's attachments for the
 // store, as it would find them by walking the message (the corpus knows
 // their sizes and digests: no decoding, no hashing).

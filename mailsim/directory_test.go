@@ -1,6 +1,8 @@
 package mailsim
 
 import (
+	"bytes"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -77,4 +79,51 @@ func TestSmallCachesServeTheSameMessages(t *testing.T) {
 	}
 	assert.Greater(t, read, int64(4<<20), "far more was read than the caches hold")
 	assert.Greater(t, org.CacheStats().Rendered, int64(org.CacheStats().Docs), "evicted documents were made again")
+}
+
+// What a FETCH of ENVELOPE, BODYSTRUCTURE, RFC822.SIZE and INTERNALDATE
+// answers from the message's description (made from the corpus's skeleton,
+// no attachment rendered) is exactly what the whole message gives, for
+// every message of every folder of a sample organisation; and the
+// skeleton's header (BODY[HEADER]) is the message's, byte for byte.
+func TestMetaMatchesTheWholeMessage(t *testing.T) {
+	cfg := Config{Seed: 11, Users: 5, MessagesPerUser: 80}
+	org, st, err := NewStore(cfg)
+	require.NoError(t, err)
+	_, ref, err := NewStore(cfg) // a second store: its messages are made whole
+	require.NoError(t, err)
+	var n, withAtt int
+	for _, u := range org.Users() {
+		boxes, err := st.Mailboxes(u.Address)
+		require.NoError(t, err)
+		for _, mb := range boxes {
+			rmb, err := ref.Mailbox(u.Address, mb.Name())
+			require.NoError(t, err)
+			for _, it := range mb.Items(nil) {
+				got, err := it.Meta()
+				require.NoError(t, err)
+				rit, ok := rmb.ItemByUID(it.UID)
+				require.True(t, ok)
+				full, err := rit.Load()
+				require.NoError(t, err)
+				want := store.MetaOf(full)
+				where := fmt.Sprintf("%s %s %d", u.Address, mb.Name(), it.UID)
+				require.Equal(t, want, got, where)
+				require.EqualValues(t, len(full.Raw), got.Size, where)
+
+				sk, err := org.Skeleton(u.Address, mb.Name(), it.UID)
+				require.NoError(t, err)
+				end := bytes.Index(full.Raw, []byte("\r\n\r\n"))
+				require.Positive(t, end, where)
+				require.Equal(t, string(full.Raw[:end+4]), string(sk.Raw[:end+4]), where)
+				if len(full.Attachments()) > 0 {
+					withAtt++
+					require.Less(t, len(sk.Raw), len(full.Raw), "the skeleton carries no attachment")
+				}
+				n++
+			}
+		}
+	}
+	assert.Greater(t, n, 300, "messages compared")
+	assert.Greater(t, withAtt, 30, "messages with attachments compared")
 }

@@ -104,3 +104,16 @@ func (c *Cache[K, V]) Len() (int, int64) {
 	defer c.mu.Unlock()
 	return c.ll.Len(), c.bytes
 }
+
+// Peek returns the value of key if the cache holds it (marking it used),
+// without loading it.
+func (c *Cache[K, V]) Peek(key K) (V, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[key]; ok {
+		c.ll.MoveToFront(el)
+		return el.Value.(*entry[K, V]).val, true
+	}
+	var zero V
+	return zero, false
+}

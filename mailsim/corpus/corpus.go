@@ -71,16 +71,20 @@ type Config struct {
 
 // Org is a generated organisation. It is safe for concurrent use.
 type Org struct {
-	cfg     Config
-	key     key
-	users   []User
-	index   map[string]int // lower-cased address → users index
-	byDept  [][]int        // department → personal user indices
-	start   time.Time      // oldest message date
-	work    workCalendar
-	docs    *lru.Cache[docID, *encodedDoc]
-	disk    *diskCache // nil without Config.CacheDir
-	nPerson int
+	cfg    Config
+	key    key
+	users  []User
+	index  map[string]int // lower-cased address → users index
+	byDept [][]int        // department → personal user indices
+	start  time.Time      // oldest message date
+	work   workCalendar
+	docs   *lru.Cache[docID, *encodedDoc]
+	// docSizes keeps every document's decoded size and digest once it
+	// was produced (a few bytes each, never evicted): a skeleton message
+	// then needs no document at all.
+	docSizes sync.Map   // docID → *encodedDoc without b64
+	disk     *diskCache // nil without Config.CacheDir
+	nPerson  int
 
 	generated, diskReads atomic.Int64 // documents rendered, read from disk
 
@@ -129,6 +133,16 @@ type Message struct {
 	Subject      string
 	Raw          []byte // full RFC 5322 message, CRLF line endings; freshly allocated, owned by the caller
 	Attachments  []Attachment
+	// Omitted, in a skeleton (Org.Skeleton), are the attachment bodies
+	// left out of Raw: each part's base64 bytes and lines.
+	Omitted []Omitted
+}
+
+// Omitted is an attachment body a skeleton leaves out: the part at Part is
+// Bytes bytes longer, in Lines more lines, in the message.
+type Omitted struct {
+	Part         []int
+	Bytes, Lines int
 }
 
 // Attachment describes an attachment of a generated message.

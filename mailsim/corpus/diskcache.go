@@ -118,6 +118,41 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 	return &encodedDoc{b64: body, size: size, sha256: docSum}, true
 }
 
+// readSummary returns a cached document's decoded size and digest (no
+// b64) from its file's first line, the file's length checked against it;
+// the body is neither read nor hashed (a document is the same however
+// often it is made, so a damaged body does not change them).
+func (c *diskCache) readSummary(m *docMeta) (*encodedDoc, bool) {
+	f, err := os.Open(c.path(m))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, false
+	}
+	var head [512]byte
+	k, _ := io.ReadFull(f, head[:])
+	nl := bytes.IndexByte(head[:k], '\n')
+	if nl < 0 {
+		return nil, false
+	}
+	var (
+		magic, version, fp, typ string
+		variant, size, n        int
+		docSum, sum             string
+	)
+	if k, err := fmt.Sscanf(string(head[:nl]), "%s %s %s %s %d %d %s %d %s", &magic, &version, &fp, &typ, &variant, &size, &docSum, &n, &sum); err != nil || k != 9 {
+		return nil, false
+	}
+	if magic != diskMagic || version != generatorVersion || fp != c.fp || typ != docTypes[m.typ].id || variant != m.variant ||
+		int64(n) != fi.Size()-int64(nl+1) || size < 0 || n != encodedLen(size) || len(docSum) != 64 {
+		return nil, false
+	}
+	return &encodedDoc{size: size, sha256: docSum}, true
+}
+
 // write stores d, atomically. Errors are ignored: the cache only saves time.
 func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 	path := c.path(m)

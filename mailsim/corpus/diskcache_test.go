@@ -145,3 +145,46 @@ func TestDiskCacheChecksOnce(t *testing.T) {
 	require.Equal(t, want, got, "same bytes")
 	assert.Greater(t, o.generated.Load(), gen, "the changed file was checked, found bad and regenerated")
 }
+
+// A skeleton made through the disk cache's headers alone (a new Org, no
+// document in memory) has the size and attachment digests of the message,
+// and reads no document body.
+func TestSkeletonFromDiskHeaders(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Seed: 13, Users: 8, MessagesPerUser: 80, MaxAttachmentSize: 64 << 10, CacheDir: dir}
+	o1, err := New(cfg)
+	require.NoError(t, err)
+	type msgRef struct {
+		addr, folder string
+		uid          uint32
+	}
+	var refs []msgRef
+	var want []*Message
+	for _, u := range o1.Users() {
+		for _, f := range o1.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count; uid++ {
+				m, err := o1.Message(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				if len(m.Attachments) > 0 {
+					refs, want = append(refs, msgRef{u.Address, f.Name, uid}), append(want, m)
+				}
+			}
+		}
+	}
+	require.Greater(t, len(refs), 20)
+	o2, err := New(cfg)
+	require.NoError(t, err)
+	for i, r := range refs {
+		sk, err := o2.Skeleton(r.addr, r.folder, r.uid)
+		require.NoError(t, err)
+		n := len(sk.Raw)
+		for _, om := range sk.Omitted {
+			n += om.Bytes
+		}
+		assert.Equal(t, len(want[i].Raw), n)
+		assert.Len(t, sk.Omitted, len(want[i].Attachments))
+		assert.Equal(t, want[i].Attachments, sk.Attachments)
+	}
+	assert.Zero(t, o2.generated.Load(), "nothing rendered")
+	assert.Zero(t, o2.diskReads.Load(), "no document body read")
+}

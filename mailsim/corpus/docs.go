@@ -122,7 +122,7 @@ func sizeQuantile(q, small, large float64) float64 {
 // document returns the encoded document, from the cache, from the disk
 // cache or freshly made.
 func (o *Org) document(m *docMeta) (*encodedDoc, error) {
-	return o.docs.Get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+	d, err := o.docs.Get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
 		if o.disk != nil {
 			if d, ok := o.disk.read(m); ok {
 				o.diskReads.Add(1)
@@ -141,6 +141,32 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 		}
 		return d, nil
 	})
+	if err == nil {
+		if _, ok := o.docSizes.Load(docID{m.typ, m.variant}); !ok {
+			o.docSizes.Store(docID{m.typ, m.variant}, &encodedDoc{size: d.size, sha256: d.sha256})
+		}
+	}
+	return d, err
+}
+
+// docSummary returns a document's decoded size and digest (no b64), from
+// memory once the document was produced, else from the disk cache's
+// header, else by producing it.
+func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
+	if v, ok := o.docSizes.Load(docID{m.typ, m.variant}); ok {
+		return v.(*encodedDoc), nil
+	}
+	if o.disk != nil {
+		if d, ok := o.disk.readSummary(m); ok {
+			o.docSizes.Store(docID{m.typ, m.variant}, d)
+			return d, nil
+		}
+	}
+	if _, err := o.document(m); err != nil {
+		return nil, err
+	}
+	v, _ := o.docSizes.Load(docID{m.typ, m.variant})
+	return v.(*encodedDoc), nil
 }
 
 func (o *Org) renderDoc(m *docMeta) ([]byte, error) {

@@ -46,7 +46,21 @@ func (o *Org) Message(address, folder string, uid uint32) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return o.generate(ui, fs, uid)
+	return o.generate(ui, fs, uid, false)
+}
+
+// Skeleton generates message uid of address's folder as Message does, but
+// with every attachment's base64 body left out of Raw and told in
+// Omitted (its bytes and lines): its header, MIME structure and
+// attachment descriptions are exactly those of the real message, and no
+// document is rendered or read once its size is known. Its Raw must not be
+// served as the message's content.
+func (o *Org) Skeleton(address, folder string, uid uint32) (*Message, error) {
+	ui, fs, err := o.locate(address, folder, uid)
+	if err != nil {
+		return nil, err
+	}
+	return o.generate(ui, fs, uid, true)
 }
 
 // Flags returns the flags and internal date of a message without
@@ -291,7 +305,7 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 	return "<" + th.key.num(uint64(p)).hex(12) + "@" + from[strings.LastIndexByte(from, '@')+1:] + ">"
 }
 
-func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
+func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
@@ -369,12 +383,16 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	encoded := make([]*encodedDoc, len(docs))
 	total := 0
 	for i := range docs {
-		d, err := o.document(&docs[i])
+		get := o.document
+		if skeleton {
+			get = o.docSummary
+		}
+		d, err := get(&docs[i])
 		if err != nil {
 			return nil, err
 		}
 		encoded[i] = d
-		total += len(d.b64)
+		total += encodedLen(d.size)
 	}
 
 	text := o.bodyText(th, fs, pos, from, to, docs, &mr, sent)
@@ -382,6 +400,9 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	// Headers.
 	msgID := th.messageID(fs, pos)
 	var buf bytes.Buffer
+	if skeleton {
+		total = 0
+	}
 	buf.Grow(total + 4*len(text) + 2048 + 300*len(docs))
 	h := headerWriter{&buf}
 	if fs.kind != kindSent && fs.kind != kindDrafts {
@@ -453,7 +474,9 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 			h.field("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.Filename}))
 			h.field("Content-Transfer-Encoding", "base64")
 			buf.WriteString("\r\n")
-			buf.Write(encoded[i].b64)
+			if !skeleton {
+				buf.Write(encoded[i].b64)
+			}
 		}
 		buf.WriteString("\r\n--" + mixed + "--\r\n")
 	}
@@ -462,6 +485,9 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32) (*Message, error) {
 	msg.Flags = o.flags(fs, fk, uid, from, internal)
 	for i, d := range docs {
 		msg.Attachments = append(msg.Attachments, Attachment{Part: []int{i + 2}, Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size, SHA256: encoded[i].sha256})
+		if skeleton {
+			msg.Omitted = append(msg.Omitted, Omitted{Part: []int{i + 2}, Bytes: encodedLen(encoded[i].size), Lines: (encoded[i].size + 56) / 57})
+		}
 	}
 	return msg, nil
 }

@@ -121,14 +121,27 @@ func (sl *bulkSlot) release() {
 }
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen, wantModSeq bool) error {
-	needMsg := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate ||
-		len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
-	var m *store.Message
+	needMeta := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate
+	needMsg := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
+	var (
+		m    *store.Message
+		meta *store.Meta
+	)
 	if needMsg {
 		var err error
 		m, err = it.Load()
 		if err != nil {
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
+		}
+		if needMeta {
+			meta = store.MetaOf(m)
+		}
+	} else if needMeta {
+		// Only the description: no content (nor attachment) is made.
+		var err error
+		meta, err = it.Meta()
+		if err != nil {
+			return fmt.Errorf("imapd: describe message %d: %w", it.UID, err)
 		}
 	}
 	flags, err := it.FlagsOrBase()
@@ -175,16 +188,16 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		rw.WriteFlags(s.withRecent(it.UID, flags))
 	}
 	if options.InternalDate {
-		rw.WriteInternalDate(m.InternalDate)
+		rw.WriteInternalDate(meta.InternalDate)
 	}
 	if options.RFC822Size {
-		rw.WriteRFC822Size(m.Size)
+		rw.WriteRFC822Size(meta.Size)
 	}
 	if options.Envelope {
-		rw.WriteEnvelope(m.Envelope())
+		rw.WriteEnvelope(meta.Envelope)
 	}
 	if options.BodyStructure != nil {
-		rw.WriteBodyStructure(m.BodyStructure())
+		rw.WriteBodyStructure(meta.BodyStructure)
 	}
 	var sent int64
 	var atts []store.Attachment
@@ -259,6 +272,8 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	if m != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = m.MessageID, m.Size, m.Subject
+	} else if meta != nil {
+		e.MessageID, e.MessageSize, e.MessageSubj = meta.MessageID, meta.Size, meta.Subject
 	}
 	// One event per attachment delivered (file.* set), or one for the
 	// message; bytes.out is carried by the first event of the message.

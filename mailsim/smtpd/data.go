@@ -1,11 +1,11 @@
 package smtpd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -42,8 +42,7 @@ func (s *session) Data(r io.Reader) error {
 		}
 		s.srv.publish(e)
 	}
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, r)
+	body, n, err := readMessage(r)
 	_, bdat := r.(*io.PipeReader)
 	if err == nil && bdat && (tc.eof.Load() || s.cs.tap.lastChunkShort()) {
 		// go-smtp's BDAT hands over a chunk cut short by the client's
@@ -66,7 +65,6 @@ func (s *session) Data(r io.Reader) error {
 		fail(n, reason, nil)
 		return err
 	}
-	body := buf.Bytes()
 	info, perr := ParseMessageLimits(body, s.srv.cfg.MaxMIMEDepth, s.srv.cfg.MaxMIMEParts)
 	if perr != nil {
 		reason := ReasonLimitMIMEParts
@@ -224,4 +222,47 @@ func headerSafe(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// dataChunks are the pooled chunks readMessage reads into.
+var dataChunks = sync.Pool{New: func() any { return new([256 << 10]byte) }}
+
+// readMessage reads r to its end into pooled chunks, then copies them into
+// one slice of the exact size: one allocation of the message's size,
+// where a growing buffer makes several and copies each.
+func readMessage(r io.Reader) ([]byte, int64, error) {
+	var chunks []*[256 << 10]byte
+	defer func() {
+		for _, c := range chunks {
+			dataChunks.Put(c)
+		}
+	}()
+	var n int64
+	fill := 0 // bytes in the last chunk
+	var err error
+	for {
+		if len(chunks) == 0 || fill == len(chunks[0]) {
+			chunks, fill = append(chunks, dataChunks.Get().(*[256 << 10]byte)), 0
+		}
+		last := chunks[len(chunks)-1]
+		k, rerr := r.Read(last[fill:])
+		fill += k
+		n += int64(k)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	out := make([]byte, 0, n)
+	for i, c := range chunks {
+		if i == len(chunks)-1 {
+			out = append(out, c[:fill]...)
+		} else {
+			out = append(out, c[:]...)
+		}
+	}
+	return out, n, err
 }

@@ -219,7 +219,7 @@ func newCache(n int, b int64) *lru.Cache[string, *Message] {
 }
 
 func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Message, error) {
-	key := fmt.Sprintf("%s\x00%s\x00%d\x00%d", owner, folder, uidValidity, uid)
+	key := baseKey(owner, folder, uidValidity, uid)
 	return s.cache.Get(key, func() (*Message, error) {
 		bm, err := s.base.Message(owner, folder, uid)
 		if err != nil {

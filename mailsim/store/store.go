@@ -58,6 +58,17 @@ type BaseMessage struct {
 	// as the store would find them (DescribeAttachments): the store then
 	// neither walks nor hashes them. Nil: the store finds them itself.
 	Attachments []Attachment
+	// Omitted, in a skeleton (BaseDescriber), are the part bodies left
+	// out of Raw.
+	Omitted []OmittedPart
+}
+
+// OmittedPart is a part body a skeleton leaves out: the leaf part at Part
+// (a child of the top-level multipart) is Bytes bytes and Lines lines
+// longer in the message.
+type OmittedPart struct {
+	Part         []int
+	Bytes, Lines int64
 }
 
 // Base generates the initial content of every mailbox, deterministically.
@@ -101,6 +112,8 @@ type Store struct {
 	base  Base
 	clock clock.Clock
 	cache *lru.Cache[string, *Message]
+	// meta keeps base messages' descriptions (Item.Meta).
+	meta *lru.Cache[string, *Meta]
 	// cacheLimit is the cache's bound in bytes.
 	cacheLimit int64
 	spillDir   string
@@ -151,6 +164,7 @@ func New(base Base, c clock.Clock, opts Options) *Store {
 		base:       base,
 		clock:      c,
 		cache:      newCache(opts.CacheMessages, opts.CacheBytes),
+		meta:       newMetaCache(),
 		cacheLimit: opts.CacheBytes,
 		spillDir:   opts.SpillDir,
 		quota:      opts.QuotaBytes,

@@ -122,6 +122,14 @@ func stepForward(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenar
 // test accounts can be given back as they were (remote.Conn.Cleanup).
 func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
 	var buf bytes.Buffer
+	// Room for the whole message at once (base64 is 4/3 of the data plus
+	// CRLF every 76 characters), so that the buffer is not grown by
+	// doubling, each time copied.
+	est := 2048 + 3*len(body)
+	for _, at := range atts {
+		est += 512 + len(at.data)*4/3 + len(at.data)/38
+	}
+	buf.Grow(est)
 	var h mail.Header
 	if run != "" {
 		h.Set("X-Maildrill-Run", run)

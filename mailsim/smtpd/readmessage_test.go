@@ -1,0 +1,37 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand"
+	"testing"
+	"testing/iotest"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// readMessage returns exactly what was read, across chunk boundaries and
+// however the reader splits its reads, and the error that stopped it.
+func TestReadMessage(t *testing.T) {
+	chunk := 256 << 10
+	for _, n := range []int{0, 1, 1000, chunk - 1, chunk, chunk + 1, 3*chunk + 17} {
+		want := make([]byte, n)
+		rand.New(rand.NewSource(int64(n))).Read(want)
+		for name, r := range map[string]io.Reader{
+			"whole": bytes.NewReader(want),
+			"half":  iotest.HalfReader(bytes.NewReader(want)),
+		} {
+			got, k, err := readMessage(r)
+			require.NoError(t, err, "%d %s", n, name)
+			assert.EqualValues(t, n, k)
+			assert.True(t, bytes.Equal(want, got), "%d %s", n, name)
+		}
+	}
+	boom := errors.New("boom")
+	got, k, err := readMessage(io.MultiReader(bytes.NewReader([]byte("abc")), iotest.ErrReader(boom)))
+	assert.ErrorIs(t, err, boom)
+	assert.EqualValues(t, 3, k)
+	assert.Equal(t, "abc", string(got))
+}
