@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -232,10 +233,12 @@ func TestRetainBytesBound(t *testing.T) {
 	const bound = 1 << 20
 	b := NewBus(nil, BusOptions{Retain: 1_000_000, RetainBytes: bound, MaxLag: 3000})
 	subj := strings.Repeat("s", 200)
-	probe := Event{MessageSubj: subj}
+	const total = 50_000
+	// The largest event published below: its action and the id the bus
+	// gives it count too.
+	probe := Event{Action: IMAPFetch, MessageSubj: subj, ID: strconv.Itoa(total)}
 	one := probe.memSize()
 	slow := b.Subscribe()
-	const total = 50_000
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; i < total; i++ {
