@@ -94,28 +94,20 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 	if nl < 0 {
 		return nil, false
 	}
-	var (
-		magic, version, fp, typ string
-		variant, size, n        int
-		docSum, sum             string
-	)
-	if k, err := fmt.Sscanf(string(b[:nl]), "%s %s %s %s %d %d %s %d %s", &magic, &version, &fp, &typ, &variant, &size, &docSum, &n, &sum); err != nil || k != 9 {
-		return nil, false
-	}
+	h, ok := c.parseHeader(b[:nl], m)
 	body := b[nl+1:]
-	if magic != diskMagic || version != generatorVersion || fp != c.fp || typ != docTypes[m.typ].id || variant != m.variant ||
-		n != len(body) || size < 0 || n != encodedLen(size) || len(docSum) != 64 {
+	if !ok || h.n != len(body) {
 		return nil, false
 	}
 	if v, ok := c.verified.Load(path); !ok || !sameFile(v.(os.FileInfo), fi) {
 		c.hashed.Add(1)
-		if got := sha256.Sum256(body); hex.EncodeToString(got[:]) != sum {
+		if got := sha256.Sum256(body); hex.EncodeToString(got[:]) != h.sum {
 			c.verified.Delete(path)
 			return nil, false
 		}
 		c.verified.Store(path, fi)
 	}
-	return &encodedDoc{b64: body, size: size, sha256: docSum}, true
+	return &encodedDoc{b64: body, size: h.size, sha256: h.docSum}, true
 }
 
 // readSummary returns a cached document's decoded size and digest (no
@@ -138,19 +130,34 @@ func (c *diskCache) readSummary(m *docMeta) (*encodedDoc, bool) {
 	if nl < 0 {
 		return nil, false
 	}
+	h, ok := c.parseHeader(head[:nl], m)
+	if !ok || int64(h.n) != fi.Size()-int64(nl+1) {
+		return nil, false
+	}
+	return &encodedDoc{size: h.size, sha256: h.docSum}, true
+}
+
+// diskHeader is what a cache file's first line says of its body.
+type diskHeader struct {
+	size, n     int    // decoded and encoded lengths
+	docSum, sum string // the document's SHA-256, the body's
+}
+
+// parseHeader reads a cache file's first line (written by header) and
+// checks it belongs to m and to this generator; the body's length is the
+// caller's to check against n.
+func (c *diskCache) parseHeader(line []byte, m *docMeta) (diskHeader, bool) {
 	var (
 		magic, version, fp, typ string
-		variant, size, n        int
-		docSum, sum             string
+		variant                 int
+		h                       diskHeader
 	)
-	if k, err := fmt.Sscanf(string(head[:nl]), "%s %s %s %s %d %d %s %d %s", &magic, &version, &fp, &typ, &variant, &size, &docSum, &n, &sum); err != nil || k != 9 {
-		return nil, false
+	if k, err := fmt.Sscanf(string(line), "%s %s %s %s %d %d %s %d %s", &magic, &version, &fp, &typ, &variant, &h.size, &h.docSum, &h.n, &h.sum); err != nil || k != 9 {
+		return h, false
 	}
-	if magic != diskMagic || version != generatorVersion || fp != c.fp || typ != docTypes[m.typ].id || variant != m.variant ||
-		int64(n) != fi.Size()-int64(nl+1) || size < 0 || n != encodedLen(size) || len(docSum) != 64 {
-		return nil, false
-	}
-	return &encodedDoc{size: size, sha256: docSum}, true
+	ok := magic == diskMagic && version == generatorVersion && fp == c.fp && typ == docTypes[m.typ].id && variant == m.variant &&
+		h.size >= 0 && h.n == encodedLen(h.size) && len(h.docSum) == 64
+	return h, ok
 }
 
 // write stores d, atomically. Errors are ignored: the cache only saves time.
