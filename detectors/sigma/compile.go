@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -125,6 +126,10 @@ func compileSearch(file string, s *Search, o *Options) (*searchM, error) {
 			}
 			items = append(items, it)
 		}
+		// the items of a map are ANDed and have no side effects: the cheap
+		// ones first, so that a regular expression runs only when the rest
+		// of the map holds
+		slices.SortStableFunc(items, func(a, b *itemM) int { return a.cost() - b.cost() })
 		sm.maps = append(sm.maps, items)
 	}
 	return sm, nil
@@ -393,7 +398,7 @@ func compileValue(file string, it FieldItem, md mods, v *Node, raw string, o *Op
 		if err != nil {
 			return nil, &Error{File: file, Pos: v.Pos, Msg: "unsupported regular expression (Go RE2 syntax: no lookaround or backreferences)", Err: err}
 		}
-		return []valM{&reM{re}}, nil
+		return []valM{newReM(re)}, nil
 	case md.cidr:
 		p, err := netip.ParsePrefix(strings.TrimSpace(raw))
 		if err != nil {
@@ -523,4 +528,36 @@ func nodeNumber(v *Node, raw string) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
 	return f, err == nil
+}
+
+// cost ranks an item by the work of deciding it: plain equalities (often
+// decided from the index value), presence, comparisons and exact strings,
+// substrings and wildcards, then regular expressions.
+func (it *itemM) cost() int {
+	if it.mode != modeValues {
+		return 1
+	}
+	if it.plainEq {
+		return 0
+	}
+	c := 2
+	for _, g := range it.groups {
+		for _, vm := range g {
+			k := 3
+			switch x := vm.(type) {
+			case *strM:
+				if x.p.kind == pExact || x.p.kind == pAny {
+					k = 2
+				}
+			case *cmpM:
+				k = 2
+			case *reM:
+				k = 5
+			case *timeM, *fieldrefM:
+				k = 4
+			}
+			c = max(c, k)
+		}
+	}
+	return c
 }

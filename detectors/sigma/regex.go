@@ -1,0 +1,223 @@
+package sigma
+
+import (
+	"regexp"
+	"regexp/syntax"
+)
+
+// reM matches a regular expression (|re). Go's regexp finds no literal
+// prefix to skip to under (?i), and tries the expression at every position
+// of the value. For ASCII values reM first looks for the literal prefixes
+// every match starts with (case-folded as the expression says), and runs
+// the expression, anchored, only where one of them is found. The result
+// is the same: the expression has no assertion that looks behind (^, \b),
+// so it matches the value exactly when it matches, anchored, a suffix of
+// it that starts with one of the prefixes.
+type reM struct {
+	re    *regexp.Regexp
+	anch  *regexp.Regexp // ^(?:re), or nil: no fast path
+	pfx   []rePrefix     // one of them begins every match
+	first [256]bool      // the bytes a prefix can start with
+}
+
+// rePrefix: a byte string where position j is lo[j] or up[j] (a letter
+// under (?i): its two cases; otherwise twice the same byte).
+type rePrefix struct{ lo, up string }
+
+const (
+	maxRePrefixes = 16
+	maxRePrefix   = 16
+)
+
+func newReM(re *regexp.Regexp) *reM {
+	m := &reM{re: re}
+	tree, err := syntax.Parse(re.String(), syntax.Perl)
+	if err != nil || looksBehind(tree) {
+		return m
+	}
+	pfx, _, ok := rePrefixes(tree)
+	if !ok || len(pfx) == 0 {
+		return m
+	}
+	for _, p := range pfx {
+		if p.lo == "" {
+			return m
+		}
+	}
+	anch, err := regexp.Compile(`^(?:` + re.String() + `)`)
+	if err != nil {
+		return m
+	}
+	m.anch, m.pfx = anch, pfx
+	for _, p := range pfx {
+		m.first[p.lo[0]], m.first[p.up[0]] = true, true
+	}
+	return m
+}
+
+func (m *reM) match(v any, _ Event) bool {
+	s, ok := toString(v)
+	if !ok {
+		return false
+	}
+	if m.anch == nil || !isASCII(s) {
+		return m.re.MatchString(s)
+	}
+	for i := 0; i < len(s); i++ {
+		if !m.first[s[i]] {
+			continue
+		}
+		for _, p := range m.pfx {
+			if p.at(s[i:]) {
+				if m.anch.MatchString(s[i:]) {
+					return true
+				}
+				break
+			}
+		}
+	}
+	return false
+}
+
+func (p rePrefix) at(s string) bool {
+	if len(s) < len(p.lo) {
+		return false
+	}
+	for j := 0; j < len(p.lo); j++ {
+		if c := s[j]; c != p.lo[j] && c != p.up[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// looksBehind reports whether the expression has an assertion about what
+// comes before a position (beginning of text or line, word boundary).
+func looksBehind(re *syntax.Regexp) bool {
+	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpBeginText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	for _, sub := range re.Sub {
+		if looksBehind(sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// rePrefixes returns byte strings, one of which begins every match of re
+// on an ASCII text (ok false: none found). complete says that re matches
+// exactly these strings, so that what follows re in a concatenation can
+// extend them.
+func rePrefixes(re *syntax.Regexp) (out []rePrefix, complete, ok bool) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		lo, up := make([]byte, 0, len(re.Rune)), make([]byte, 0, len(re.Rune))
+		for _, r := range re.Rune {
+			if r >= 0x80 {
+				return nil, false, false
+			}
+			c, d := byte(r), byte(r)
+			if re.Flags&syntax.FoldCase != 0 {
+				switch {
+				case 'a' <= c && c <= 'z':
+					d = c - 32
+				case 'A' <= c && c <= 'Z':
+					c = d + 32
+				}
+			}
+			lo, up = append(lo, c), append(up, d)
+		}
+		if len(lo) == 0 {
+			return nil, false, false
+		}
+		complete = true
+		if len(lo) > maxRePrefix {
+			lo, up, complete = lo[:maxRePrefix], up[:maxRePrefix], false
+		}
+		return []rePrefix{{string(lo), string(up)}}, complete, true
+	case syntax.OpCharClass:
+		// its ASCII members (other runes cannot match an ASCII text)
+		var in [128]bool
+		n := 0
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1] && r < 0x80; r++ {
+				if !in[r] {
+					in[r] = true
+					n++
+				}
+			}
+		}
+		if n == 0 || n > maxRePrefixes {
+			return nil, false, false
+		}
+		for c := byte(0); c < 0x80; c++ {
+			if !in[c] {
+				continue
+			}
+			if 'a' <= c && c <= 'z' && in[c-32] {
+				out = append(out, rePrefix{string(c), string(c - 32)})
+				continue
+			}
+			if 'A' <= c && c <= 'Z' && in[c+32] {
+				continue // with its lower case
+			}
+			out = append(out, rePrefix{string(c), string(c)})
+		}
+		return out, true, true
+	case syntax.OpCapture:
+		return rePrefixes(re.Sub[0])
+	case syntax.OpPlus:
+		out, _, ok = rePrefixes(re.Sub[0])
+		return out, false, ok
+	case syntax.OpRepeat:
+		if re.Min < 1 {
+			return nil, false, false
+		}
+		out, _, ok = rePrefixes(re.Sub[0])
+		return out, false, ok
+	case syntax.OpAlternate:
+		complete = true
+		for _, sub := range re.Sub {
+			p, c, ok := rePrefixes(sub)
+			if !ok || len(out)+len(p) > maxRePrefixes {
+				return nil, false, false
+			}
+			out = append(out, p...)
+			complete = complete && c
+		}
+		return out, complete, len(out) > 0
+	case syntax.OpConcat:
+		acc := []rePrefix{{}}
+		for _, sub := range re.Sub {
+			p, c, ok := rePrefixes(sub)
+			if !ok || len(acc)*len(p) > maxRePrefixes {
+				if acc[0].lo == "" {
+					return nil, false, false
+				}
+				return acc, false, true
+			}
+			next := make([]rePrefix, 0, len(acc)*len(p))
+			full := true
+			for _, a := range acc {
+				for _, b := range p {
+					x := rePrefix{a.lo + b.lo, a.up + b.up}
+					if len(x.lo) > maxRePrefix {
+						x.lo, x.up, full = x.lo[:maxRePrefix], x.up[:maxRePrefix], false
+					}
+					next = append(next, x)
+				}
+			}
+			acc = next
+			if !c || !full {
+				return acc, false, true
+			}
+		}
+		if acc[0].lo == "" {
+			return nil, false, false
+		}
+		return acc, true, true
+	}
+	return nil, false, false
+}
