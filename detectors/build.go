@@ -36,6 +36,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	opts := sigma.Options{FieldMap: cfg.FieldMap, Placeholders: cfg.Placeholders, Location: cfg.Location, TimestampField: cfg.TimestampField,
 		Intern: map[string]string{}}
 	cfg.IndexField = opts.InternName(cfg.IndexField)
+	e.ixID, cfg.IndexField = sigma.FieldIDOf(cfg.IndexField)
 	e.cfg.IndexField = cfg.IndexField
 	var errs []error
 	byRef := map[string]*ruleNode{}
@@ -281,10 +282,12 @@ func (e *Engine) linkCorrelation(rn *ruleNode, byRef map[string]*ruleNode, opts 
 	for _, child := range order {
 		p := parentRef{c: rn, positions: positions[child]}
 		for _, g := range c.GroupBy {
-			p.groupBy = append(p.groupBy, resolve(child, g))
+			id, name := sigma.FieldIDOf(resolve(child, g))
+			p.groupBy, p.groupIDs = append(p.groupBy, name), append(p.groupIDs, id)
 		}
 		for _, f := range c.Cond.Field {
-			p.valField = append(p.valField, resolve(child, f))
+			id, name := sigma.FieldIDOf(resolve(child, f))
+			p.valField, p.valIDs = append(p.valField, name), append(p.valIDs, id)
 		}
 		child.parents = append(child.parents, p)
 		rn.kids = append(rn.kids, child)
@@ -315,7 +318,8 @@ func (e *Engine) logsourceConds(ls sigma.Logsource) ([]fieldEq, bool) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			out = append(out, fieldEq{k, c[k]})
+			id, name := sigma.FieldIDOf(k)
+			out = append(out, fieldEq{field: name, value: c[k], id: id})
 		}
 		return true
 	}

@@ -106,13 +106,18 @@ type Stats struct {
 	Groups            int    // correlation groups held
 }
 
-type fieldEq struct{ field, value string }
+type fieldEq struct {
+	field, value string
+	id           sigma.FieldID // of field
+}
 
 type parentRef struct {
 	c         *ruleNode
 	positions []int
 	groupBy   []string // event field names for this child's inputs
+	groupIDs  []sigma.FieldID
 	valField  []string
+	valIDs    []sigma.FieldID
 }
 
 type ruleNode struct {
@@ -173,6 +178,16 @@ type Engine struct {
 	keyBuf    []byte
 	stats     Stats
 	ndetect   int // detection rules, twins included
+	ixID      sigma.FieldID
+}
+
+// field finds a field of ev, by the number of its name when ev is a
+// FieldFinder (ff).
+func field(ev Event, ff sigma.FieldFinder, name string, id sigma.FieldID) (any, bool) {
+	if ff != nil {
+		return ff.FieldByID(id, name)
+	}
+	return ev.Field(name)
 }
 
 // Rules returns the number of detection and correlation rules that run:
@@ -209,7 +224,8 @@ func (e *Engine) Process(ev Event) []Alert {
 	watermark := e.maxT - int64(e.cfg.Lateness)
 	cands := e.unindexed
 	ix := "" // the event's index value, lower-cased, when its bucket is used
-	if v, ok := ev.Field(e.cfg.IndexField); ok {
+	ff, _ := ev.(sigma.FieldFinder)
+	if v, ok := field(ev, ff, e.cfg.IndexField, e.ixID); ok {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
 			if list, ok := e.index[s]; ok {
@@ -249,11 +265,11 @@ func (e *Engine) Process(ev Event) []Alert {
 		ok := true
 		for _, ci := range rn.lsIdx {
 			if ci >= len(memo) {
-				ok = e.condMatch(e.conds[ci], ev)
+				ok = e.condMatch(e.conds[ci], ev, ff)
 			} else {
 				if memo[ci] == 0 {
 					memo[ci] = 2
-					if e.condMatch(e.conds[ci], ev) {
+					if e.condMatch(e.conds[ci], ev, ff) {
 						memo[ci] = 1
 					}
 				}
@@ -263,7 +279,7 @@ func (e *Engine) Process(ev Event) []Alert {
 				break
 			}
 		}
-		if !ok || !rn.m.MatchIndexed(ev, ix) {
+		if !ok || !rn.m.MatchWith(ev, ff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)
@@ -340,8 +356,8 @@ func (e *Engine) Flush() []Alert {
 	return e.result()
 }
 
-func (e *Engine) condMatch(c fieldEq, ev Event) bool {
-	v, ok := ev.Field(c.field)
+func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
+	v, ok := field(ev, ff, c.field, c.id)
 	if !ok {
 		return false
 	}
@@ -376,8 +392,9 @@ func (e *Engine) feed(p pending) {
 		id = p.ev.ID()
 	}
 	rd := p.ev
+	ff, _ := rd.(sigma.FieldFinder)
 	for _, pr := range p.rn.parents {
-		key, ok := e.groupKey(rd, pr.groupBy)
+		key, ok := e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 		if !ok {
 			e.stats.MissingGroupField++
 			continue
@@ -389,14 +406,14 @@ func (e *Engine) feed(p pending) {
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":
-				v, ok := rd.Field(pr.valField[0])
+				v, ok := field(rd, ff, pr.valField[0], pr.valIDs[0])
 				f, isNum := sigma.ToFloat(v)
 				if !ok || !isNum {
 					continue
 				}
 				in.Num = f
 			default:
-				s, ok := e.valueKey(rd, pr.valField)
+				s, ok := e.valueKey(rd, ff, pr.valField, pr.valIDs)
 				if !ok {
 					continue
 				}
@@ -410,10 +427,10 @@ func (e *Engine) feed(p pending) {
 	}
 }
 
-func (e *Engine) groupKey(ev Event, fields []string) ([]byte, bool) {
+func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
 	b := e.keyBuf[:0]
 	for i, f := range fields {
-		v, ok := ev.Field(f)
+		v, ok := field(ev, ff, f, ids[i])
 		if !ok || v == nil {
 			return nil, false
 		}
@@ -432,10 +449,10 @@ func (e *Engine) groupKey(ev Event, fields []string) ([]byte, bool) {
 	return b, true
 }
 
-func (e *Engine) valueKey(ev Event, fields []string) (string, bool) {
+func (e *Engine) valueKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) (string, bool) {
 	var parts []string
-	for _, f := range fields {
-		v, ok := ev.Field(f)
+	for i, f := range fields {
+		v, ok := field(ev, ff, f, ids[i])
 		if !ok || v == nil {
 			return "", false
 		}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
 // Event is what rules run on: named fields, a timestamp and an id.
@@ -43,6 +45,13 @@ type JSONEvent struct {
 	t    time.Time
 	id   string
 	flat bool // no value is an object: a field is found by its name alone
+	// decoded flat events keep their fields in a slice instead of m (slots
+	// true), with the numbers of their names (sigma.FieldID): finding a
+	// field the rules name compares small integers in one or two cache
+	// lines instead of hashing the name into a map
+	slots bool
+	ids   []sigma.FieldID
+	kvs   []kv
 }
 
 // ErrNoTimestamp is returned for an event without a usable timestamp.
@@ -50,7 +59,10 @@ var ErrNoTimestamp = errors.New("no timestamp")
 
 // ParseJSONEvent decodes one JSON object (one line of a JSONL file).
 func ParseJSONEvent(data []byte, o JSONOptions) (*JSONEvent, error) {
-	m, err := decodeObject(data)
+	ids, kvs, m, err := decodeFields(data)
+	if err == nil && m == nil {
+		return newSlotEvent(ids, kvs, o)
+	}
 	if err != nil {
 		// the fast decoder refuses; let encoding/json explain (or accept)
 		m = nil
@@ -75,16 +87,33 @@ func NewMapEvent(m map[string]any, o JSONOptions) (*JSONEvent, error) {
 			break
 		}
 	}
-	tv, ok := lookup(m, o.TimestampField)
+	if err := e.finish(o); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func newSlotEvent(ids []sigma.FieldID, kvs []kv, o JSONOptions) (*JSONEvent, error) {
+	o = o.withDefaults()
+	e := &JSONEvent{flat: true, slots: true, ids: ids, kvs: kvs}
+	if err := e.finish(o); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// finish reads the timestamp and the id.
+func (e *JSONEvent) finish(o JSONOptions) error {
+	tv, ok := e.Field(o.TimestampField)
 	if !ok {
-		return nil, fmt.Errorf("%w: field %q missing (set the timestamp field)", ErrNoTimestamp, o.TimestampField)
+		return fmt.Errorf("%w: field %q missing (set the timestamp field)", ErrNoTimestamp, o.TimestampField)
 	}
 	t, err := parseTime(tv)
 	if err != nil {
-		return nil, fmt.Errorf("%w: field %q: %v", ErrNoTimestamp, o.TimestampField, err)
+		return fmt.Errorf("%w: field %q: %v", ErrNoTimestamp, o.TimestampField, err)
 	}
 	e.t = t
-	if idv, ok := lookup(m, o.IDField); ok {
+	if idv, ok := e.Field(o.IDField); ok {
 		switch x := idv.(type) {
 		case string:
 			e.id = x
@@ -92,7 +121,7 @@ func NewMapEvent(m map[string]any, o JSONOptions) (*JSONEvent, error) {
 			e.id = fmt.Sprint(x)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 func parseTime(v any) (time.Time, error) {
@@ -137,11 +166,34 @@ func lookup(m map[string]any, name string) (any, bool) {
 
 // Field returns the value of a field, flat or nested.
 func (e *JSONEvent) Field(name string) (any, bool) {
+	if e.slots {
+		for i := range e.kvs {
+			if e.kvs[i].k == name {
+				return e.kvs[i].v, true
+			}
+		}
+		return nil, false
+	}
 	if e.flat {
 		v, ok := e.m[name]
 		return v, ok
 	}
 	return lookup(e.m, name)
+}
+
+// FieldByID returns the value of a field found by the number of its name
+// (sigma.FieldFinder): id is sigma.FieldIDOf(name), 0 when the name has
+// none.
+func (e *JSONEvent) FieldByID(id sigma.FieldID, name string) (any, bool) {
+	if !e.slots || id == 0 {
+		return e.Field(name)
+	}
+	for i, x := range e.ids {
+		if x == id {
+			return e.kvs[i].v, true
+		}
+	}
+	return nil, false
 }
 
 // Time returns the event time.
@@ -152,7 +204,27 @@ func (e *JSONEvent) ID() string { return e.id }
 
 // RangeFields calls yield for every leaf field under its flat dotted name.
 func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
+	if e.slots {
+		for _, f := range e.kvs {
+			if !yield(f.k, f.v) {
+				return
+			}
+		}
+		return
+	}
 	rangeMap("", e.m, yield)
+}
+
+// toMap returns the event's fields as a map (the decoded object).
+func (e *JSONEvent) toMap() map[string]any {
+	if !e.slots {
+		return e.m
+	}
+	m := make(map[string]any, len(e.kvs))
+	for _, f := range e.kvs {
+		m[f.k] = f.v
+	}
+	return m
 }
 
 func rangeMap(prefix string, m map[string]any, yield func(string, any) bool) bool {

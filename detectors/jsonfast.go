@@ -6,6 +6,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
 // decodeObject decodes one JSON object into the same values encoding/json
@@ -30,6 +32,137 @@ func decodeObject(data []byte) (map[string]any, error) {
 }
 
 var errBadJSON = errors.New("bad JSON")
+
+// kv is one top-level field of a decoded event.
+type kv struct {
+	k string
+	v any
+}
+
+// maxSlots is the number of top-level fields above which an event keeps a
+// map: finding a field in a slice is a scan, and so is replacing a
+// duplicate name while decoding.
+const maxSlots = 64
+
+// decodeFields decodes one JSON object as decodeObject does. A flat object
+// (no value is an object) of at most maxSlots fields comes back as its
+// fields, with the numbers of their names (sigma.FieldIDOf), in one
+// allocation each; any other object as a map.
+func decodeFields(data []byte) (ids []sigma.FieldID, kvs []kv, m map[string]any, err error) {
+	d := jdec{b: data}
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != '{' {
+		return nil, nil, nil, errBadJSON
+	}
+	d.i++
+	var idBuf [maxSlots]sigma.FieldID
+	var kvBuf [maxSlots]kv
+	n := 0
+	toMap := func() {
+		m = make(map[string]any, n+8)
+		for _, f := range kvBuf[:n] {
+			m[f.k] = f.v
+		}
+	}
+	d.ws()
+	if d.i < len(d.b) && d.b[d.i] == '}' {
+		d.i++
+	} else {
+		for {
+			d.ws()
+			if d.i >= len(d.b) || d.b[d.i] != '"' {
+				return nil, nil, nil, errBadJSON
+			}
+			id, k, err := d.key()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			d.ws()
+			if d.i >= len(d.b) || d.b[d.i] != ':' {
+				return nil, nil, nil, errBadJSON
+			}
+			d.i++
+			d.ws()
+			v, err := d.value(0)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if _, nested := v.(map[string]any); nested && m == nil {
+				toMap()
+			}
+			switch {
+			case m != nil:
+				m[k] = v
+			default:
+				// the last duplicate wins, as in encoding/json
+				dup := -1
+				for j := 0; j < n; j++ {
+					if idBuf[j] == id && (id != 0 || kvBuf[j].k == k) {
+						dup = j
+						break
+					}
+				}
+				switch {
+				case dup >= 0:
+					kvBuf[dup].v = v
+				case n == maxSlots:
+					toMap()
+					m[k] = v
+				default:
+					idBuf[n], kvBuf[n] = id, kv{k, v}
+					n++
+				}
+			}
+			d.ws()
+			if d.i >= len(d.b) {
+				return nil, nil, nil, errBadJSON
+			}
+			if d.b[d.i] == '}' {
+				d.i++
+				break
+			}
+			if d.b[d.i] != ',' {
+				return nil, nil, nil, errBadJSON
+			}
+			d.i++
+		}
+	}
+	d.ws()
+	if d.i != len(d.b) {
+		return nil, nil, nil, errBadJSON
+	}
+	if m != nil {
+		return nil, nil, m, nil
+	}
+	ids = make([]sigma.FieldID, n)
+	copy(ids, idBuf[:n])
+	kvs = make([]kv, n)
+	copy(kvs, kvBuf[:n])
+	return ids, kvs, nil, nil
+}
+
+// key decodes an object key and numbers it: a key without escapes is
+// looked up in its buffer, without allocating a string for it.
+func (d *jdec) key() (sigma.FieldID, string, error) {
+	start := d.i + 1
+	for j := start; j < len(d.b); j++ {
+		c := d.b[j]
+		if c == '"' {
+			d.i = j + 1
+			id, k := sigma.FieldIDOfBytes(d.b[start:j])
+			return id, k, nil
+		}
+		if c == '\\' || c < 0x20 || c >= 0x80 {
+			break
+		}
+	}
+	k, err := d.str()
+	if err != nil {
+		return 0, "", err
+	}
+	id, k := sigma.FieldIDOf(k)
+	return id, k, nil
+}
 
 type jdec struct {
 	b []byte

@@ -286,7 +286,7 @@ func TestSigmaHQDifferential(t *testing.T) {
 	var base []map[string]any
 	for _, c := range loadRegression(t, dir) {
 		for _, ev := range c.events {
-			base = append(base, ev.(*JSONEvent).m)
+			base = append(base, ev.(*JSONEvent).toMap())
 		}
 	}
 	var rules []*sigma.Rule

@@ -232,6 +232,7 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 		return nil, err
 	}
 	im := &itemM{field: o.MapField(it.Field), all: md.all, neq: md.neq}
+	im.fid, im.field = FieldIDOf(im.field)
 	if md.fieldref && md.neq {
 		// a missing reference is no match either way: negate inside the matcher;
 		// "differs from every referenced field"
@@ -437,7 +438,9 @@ func compileValue(file string, it FieldItem, md mods, v *Node, raw string, o *Op
 				kind = pSuffix
 			}
 		}
-		return []valM{&fieldrefM{neq: md.neq, ref: o.MapField(raw), kind: kind, cased: md.cased}}, nil
+		fr := &fieldrefM{neq: md.neq, ref: o.MapField(raw), kind: kind, cased: md.cased}
+		fr.refID, fr.ref = FieldIDOf(fr.ref)
+		return []valM{fr}, nil
 	}
 	if v.Kind == KindBool && len(md.transforms) == 0 {
 		return []valM{&strM{p: compilePattern(literal(raw), false)}}, nil

@@ -40,7 +40,7 @@ func FuzzParseCondition(f *testing.F) {
 			m.searches[n] = &searchM{name: n}
 		}
 		if cn, err := m.build(e, names); err == nil {
-			cn.eval(tev{}, "")
+			cn.eval(evalCtx{ev: tev{}})
 		}
 	})
 }

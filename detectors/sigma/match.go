@@ -67,12 +67,35 @@ type Matcher struct {
 // Match reports whether the event satisfies the rule's detection.
 func (m *Matcher) Match(ev Event) bool { return m.MatchIndexed(ev, "") }
 
+// evalCtx is one evaluation: the event, the event as a FieldFinder when it
+// is one, and the lower-cased index value ("" unknown).
+type evalCtx struct {
+	ev Event
+	ff FieldFinder
+	ix string
+}
+
+func (c evalCtx) field(name string, id FieldID) (any, bool) {
+	if c.ff != nil {
+		return c.ff.FieldByID(id, name)
+	}
+	return c.ev.Field(name)
+}
+
 // MatchIndexed is Match for an event whose index field (see SetIndexField)
 // has the lower-cased string value ix: equality items on that field are
 // decided from ix without reading the field again. ix "" means unknown.
 func (m *Matcher) MatchIndexed(ev Event, ix string) bool {
-	for _, c := range m.conds {
-		if c.eval(ev, ix) {
+	ff, _ := ev.(FieldFinder)
+	return m.MatchWith(ev, ff, ix)
+}
+
+// MatchWith is MatchIndexed for a caller that has asserted ev to a
+// FieldFinder already (ff nil: it is none).
+func (m *Matcher) MatchWith(ev Event, ff FieldFinder, ix string) bool {
+	c := evalCtx{ev: ev, ff: ff, ix: ix}
+	for _, n := range m.conds {
+		if n.eval(c) {
 			return true
 		}
 	}
@@ -92,7 +115,7 @@ func (m *Matcher) SetIndexField(field string) {
 }
 
 type cnode interface {
-	eval(ev Event, ix string) bool
+	eval(c evalCtx) bool
 }
 
 type andN struct{ l, r cnode }
@@ -103,23 +126,23 @@ type ofN struct {
 	subs []cnode
 }
 
-func (n andN) eval(e Event, ix string) bool { return n.l.eval(e, ix) && n.r.eval(e, ix) }
-func (n orN) eval(e Event, ix string) bool  { return n.l.eval(e, ix) || n.r.eval(e, ix) }
-func (n notN) eval(e Event, ix string) bool { return !n.x.eval(e, ix) }
-func (n ofN) eval(e Event, ix string) bool {
+func (n andN) eval(c evalCtx) bool { return n.l.eval(c) && n.r.eval(c) }
+func (n orN) eval(c evalCtx) bool  { return n.l.eval(c) || n.r.eval(c) }
+func (n notN) eval(c evalCtx) bool { return !n.x.eval(c) }
+func (n ofN) eval(c evalCtx) bool {
 	if n.n < 0 {
 		for _, s := range n.subs {
-			if !s.eval(e, ix) {
+			if !s.eval(c) {
 				return false
 			}
 		}
 		return true
 	}
-	c := 0
+	k := 0
 	for _, s := range n.subs {
-		if s.eval(e, ix) {
-			c++
-			if c >= n.n {
+		if s.eval(c) {
+			k++
+			if k >= n.n {
 				return true
 			}
 		}
@@ -133,21 +156,21 @@ type searchM struct {
 	maps     [][]*itemM
 }
 
-func (s *searchM) eval(ev Event, ix string) bool {
+func (s *searchM) eval(c evalCtx) bool {
 	if s.keywords != nil {
-		return s.keywords.matchKeywords(ev)
+		return s.keywords.matchKeywords(c.ev)
 	}
 	for _, m := range s.maps {
 		ok := true
 		for _, it := range m {
-			if it.indexed && ix != "" {
-				if !slices.Contains(it.exactVals, ix) {
+			if it.indexed && c.ix != "" {
+				if !slices.Contains(it.exactVals, c.ix) {
 					ok = false
 					break
 				}
 				continue
 			}
-			if !it.match(ev) {
+			if !it.matchCtx(c) {
 				ok = false
 				break
 			}
@@ -167,6 +190,7 @@ const (
 
 type itemM struct {
 	field  string
+	fid    FieldID // number of field (FieldIDOf)
 	mode   int
 	exists bool
 	all    bool
@@ -183,8 +207,9 @@ type valM interface {
 	match(v any, ev Event) bool
 }
 
-func (it *itemM) match(ev Event) bool {
-	v, ok := ev.Field(it.field)
+func (it *itemM) matchCtx(c evalCtx) bool {
+	ev := c.ev
+	v, ok := c.field(it.field, it.fid)
 	switch it.mode {
 	case modeExists:
 		return ok == it.exists
@@ -471,7 +496,8 @@ func (m *timeM) match(v any, ev Event) bool {
 type fieldrefM struct {
 	neq   bool
 	ref   string
-	kind  int // pExact, pPrefix, pSuffix, pContains
+	refID FieldID // number of ref (FieldIDOf)
+	kind  int     // pExact, pPrefix, pSuffix, pContains
 	cased bool
 }
 
@@ -479,18 +505,22 @@ func (m *fieldrefM) match(v any, ev Event) bool {
 	if ev == nil {
 		return false
 	}
-	if _, ok := ev.Field(m.ref); !ok {
+	var rv any
+	var ok bool
+	if ff, isFF := ev.(FieldFinder); isFF {
+		rv, ok = ff.FieldByID(m.refID, m.ref)
+	} else {
+		rv, ok = ev.Field(m.ref)
+	}
+	if !ok {
 		return false
 	}
-	return m.eq(v, ev) != m.neq
+	return m.eqRef(v, rv) != m.neq
 }
 
-func (m *fieldrefM) eq(v any, ev Event) bool {
-	if ev == nil {
-		return false
-	}
-	rv, ok := ev.Field(m.ref)
-	if !ok || rv == nil {
+// eqRef compares the value v with the referenced field's value rv.
+func (m *fieldrefM) eqRef(v, rv any) bool {
+	if rv == nil {
 		return false
 	}
 	if isNumber(v) && isNumber(rv) && m.kind == pExact {

@@ -1,0 +1,150 @@
+package detectors
+
+import (
+	"encoding/json"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
+)
+
+// checkSameEvent: a decoded event answers every field as the object
+// encoding/json decodes, by name and by number, and misses the same ones.
+func checkSameEvent(t testing.TB, line []byte, ev *JSONEvent) {
+	t.Helper()
+	var want map[string]any
+	require.NoError(t, json.Unmarshal(line, &want))
+	assert.Equal(t, want, ev.toMap(), "%s", line)
+	for k, v := range want {
+		got, ok := ev.Field(k)
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, k)
+		id, _ := sigma.FieldIDOf(k)
+		got, ok = ev.FieldByID(id, k)
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, k)
+		got, ok = ev.FieldByID(0, k) // no number: by name
+		assert.True(t, ok, k)
+		assert.Equal(t, v, got, k)
+	}
+	for _, k := range []string{"absent.field", "event", "@timestamp.x"} {
+		if _, in := want[k]; in {
+			continue
+		}
+		_, ok := ev.Field(k)
+		assert.False(t, ok, k)
+		id, _ := sigma.FieldIDOf(k)
+		_, ok = ev.FieldByID(id, k)
+		assert.False(t, ok, k)
+	}
+	n := 0
+	ev.RangeFields(func(name string, v any) bool {
+		n++
+		return true
+	})
+	if ev.slots {
+		assert.Equal(t, len(want), n)
+	}
+}
+
+func TestSlotEvents(t *testing.T) {
+	many := map[string]any{"@timestamp": "2025-12-11T08:00:00Z"}
+	for i := 0; i < maxSlots+5; i++ {
+		many[fmt.Sprintf("f%d", i)] = float64(i)
+	}
+	manyLine, err := json.Marshal(many)
+	require.NoError(t, err)
+	cases := []struct {
+		line  string
+		slots bool
+	}{
+		{`{"@timestamp":"2025-12-11T08:00:00Z","event.action":"imap.login","user.name":"a@b","n":1.5,"b":true,"z":null,"l":[1,"x",{"y":2}]}`, true},
+		{`{"@timestamp":"2025-12-11T08:00:00Z","dup":1,"dup":2,"event.id":"e1"}`, true},
+		{`{"@timestamp":"2025-12-11T08:00:00Z","k\u00e9y":"v","esc\"aped":"\u00e9","données":"x"}`, true},
+		{`{"@timestamp":"2025-12-11T08:00:00Z","event":{"action":"imap.login"},"user.name":"a"}`, false},
+		{`{"@timestamp":"2025-12-11T08:00:00Z","a":1,"event":{"action":"x"},"a":2}`, false},
+		{string(manyLine), false},
+	}
+	for _, c := range cases {
+		ev, err := ParseJSONEvent([]byte(c.line), JSONOptions{})
+		require.NoError(t, err, c.line)
+		assert.Equal(t, c.slots, ev.slots, c.line)
+		checkSameEvent(t, []byte(c.line), ev)
+	}
+	// nested fields are still found by their dotted name
+	ev, err := ParseJSONEvent([]byte(cases[3].line), JSONOptions{})
+	require.NoError(t, err)
+	v, ok := ev.Field("event.action")
+	assert.True(t, ok)
+	assert.Equal(t, "imap.login", v)
+	id, _ := sigma.FieldIDOf("event.action")
+	v, ok = ev.FieldByID(id, "event.action")
+	assert.True(t, ok)
+	assert.Equal(t, "imap.login", v)
+	// the id and timestamp are read from the slots
+	ev, err = ParseJSONEvent([]byte(cases[1].line), JSONOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "e1", ev.ID())
+	assert.Equal(t, "2025-12-11T08:00:00Z", ev.Time().Format("2006-01-02T15:04:05Z07:00"))
+	_, err = ParseJSONEvent([]byte(`{"a":1}`), JSONOptions{})
+	assert.ErrorIs(t, err, ErrNoTimestamp)
+	for _, bad := range []string{`{"@timestamp":"2025-12-11T08:00:00Z",}`, `{"@timestamp":"x"`, `[]`, `{"a":1}x`} {
+		_, err := ParseJSONEvent([]byte(bad), JSONOptions{})
+		assert.Error(t, err, bad)
+	}
+}
+
+// The values of decoded events stay intact through garbage collections
+// while the buffer they were decoded from is reused.
+func TestSlotEventsSurviveGC(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	var evs []*JSONEvent
+	for i := 0; i < 2000; i++ {
+		buf = fmt.Appendf(buf[:0], `{"@timestamp":"2025-12-11T08:00:00Z","event.id":"e%d","user.name":"user%d@interieur.test","n":%d}`, i, i, i)
+		ev, err := ParseJSONEvent(buf, JSONOptions{})
+		require.NoError(t, err)
+		evs = append(evs, ev)
+		if i%500 == 0 {
+			runtime.GC()
+		}
+	}
+	copy(buf, strings.Repeat("#", len(buf)))
+	runtime.GC()
+	for i, ev := range evs {
+		assert.Equal(t, fmt.Sprintf("e%d", i), ev.ID())
+		v, _ := ev.Field("user.name")
+		assert.Equal(t, fmt.Sprintf("user%d@interieur.test", i), v)
+		id, _ := sigma.FieldIDOf("n")
+		v, _ = ev.FieldByID(id, "n")
+		assert.Equal(t, float64(i), v)
+	}
+}
+
+// FuzzParseJSONEvent: whatever the fast decoder accepts as an event answers
+// as the object encoding/json decodes.
+func FuzzParseJSONEvent(f *testing.F) {
+	for _, s := range []string{
+		`{"@timestamp":"2025-12-11T08:00:00Z","a":1}`,
+		`{"@timestamp":"2025-12-11T08:00:00Z","a":"x","a":"y","b":[{"c":1}]}`,
+		`{"@timestamp":"2025-12-11T08:00:00Z","e":{"f":"g"},"h\u00e9":"\ud83d\ude00"}`,
+		`{"@timestamp":1765440000,"k":"\xff"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := ParseJSONEvent(b, JSONOptions{})
+		if err != nil {
+			return
+		}
+		var want map[string]any
+		if json.Unmarshal(b, &want) != nil {
+			t.Fatalf("accepted what encoding/json refuses: %q", b)
+		}
+		checkSameEvent(t, b, ev)
+	})
+}
