@@ -137,7 +137,14 @@ type State struct {
 	stats   Stats
 	maxIDs  int
 	loc     *time.Location // of the inputs: matches report times in it
+	// groups dropped, kept for new groups with their buffers (entries,
+	// distinct values, slots) emptied: most groups of a mail stream live
+	// for a few inputs (a session, a login)
+	free []*group
 }
+
+// maxFree bounds the dropped groups kept for reuse.
+const maxFree = 256
 
 type winRef struct {
 	g     *group
@@ -195,6 +202,29 @@ func (s *State) pushBack(g *group) {
 func (s *State) remove(g *group) {
 	s.unlink(g)
 	delete(s.groups, g.key)
+	// a tumbling window may still name the group (s.windows): only the
+	// other modes reuse groups
+	if !s.tumbling && len(s.free) < maxFree {
+		s.reset(g)
+		*g = group{entries: g.entries, distinct: g.distinct, slots: g.slots}
+		s.free = append(s.free, g)
+	}
+}
+
+// newGroup returns an empty group, reused when one was dropped.
+func (s *State) newGroup(key string) *group {
+	if n := len(s.free); n > 0 {
+		g := s.free[n-1]
+		s.free[n-1] = nil
+		s.free = s.free[:n-1]
+		g.key = key
+		return g
+	}
+	g := &group{key: key}
+	if s.def.Type == "temporal" || s.def.Type == "temporal_ordered" {
+		g.slots = make([]slot, s.def.NumRules)
+	}
+	return g
 }
 
 // Add feeds one input. Inputs must come in non-decreasing time order (the
@@ -221,10 +251,7 @@ func (s *State) Add(in Input) []Match {
 				s.evictOldest()
 			}
 		}
-		g = &group{key: in.Key}
-		if s.def.Type == "temporal" || s.def.Type == "temporal_ordered" {
-			g.slots = make([]slot, s.def.NumRules)
-		}
+		g = s.newGroup(in.Key)
 		s.groups[in.Key] = g
 		g.qt = now
 		s.pushBack(g)

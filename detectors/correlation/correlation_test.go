@@ -106,3 +106,52 @@ func TestMaxIDs(t *testing.T) {
 	assert.Len(t, m[0].IDs, 4)
 	assert.Equal(t, float64(10), m[0].Value)
 }
+
+// Dropped groups are reused for new ones: a new group starts empty, with
+// nothing of the group whose buffers it takes over (entries, distinct
+// values, sums, chain slots).
+func TestReusedGroupsStartEmpty(t *testing.T) {
+	for _, c := range []struct {
+		typ  string
+		cond sigma.CorrCondition
+		in   func(i int) Input
+	}{
+		{"event_count", cond("gte", 3), func(i int) Input { return Input{ID: fmt.Sprint(i)} }},
+		{"value_count", cond("gte", 3), func(i int) Input { return Input{ID: fmt.Sprint(i), Str: fmt.Sprint("v", i)} }},
+		{"value_sum", cond("gte", 30), func(i int) Input { return Input{ID: fmt.Sprint(i), Num: 10} }},
+		{"temporal_ordered", sigma.CorrCondition{}, func(i int) Input { return Input{ID: fmt.Sprint(i), Positions: []int{i % 3}} }},
+	} {
+		t.Run(c.typ, func(t *testing.T) {
+			s := New(Def{Type: c.typ, NumRules: 3, Timespan: time.Minute, Cond: c.cond})
+			add := func(key string, i int, d time.Duration) []Match {
+				in := c.in(i)
+				in.Key, in.Time = key, at(d)
+				return s.Add(in)
+			}
+			// two inputs of three in each of 50 groups, then the groups expire
+			for k := 0; k < 50; k++ {
+				assert.Empty(t, add(fmt.Sprint("old", k), 0, 0))
+				assert.Empty(t, add(fmt.Sprint("old", k), 1, time.Second))
+			}
+			s.Advance(at(3 * time.Minute))
+			assert.Equal(t, 0, s.Stats().Groups)
+			assert.Equal(t, uint64(50), s.Stats().Expired)
+			// new groups (on reused buffers) need their three inputs
+			for k := 0; k < 50; k++ {
+				key := fmt.Sprint("new", k)
+				assert.Empty(t, add(key, 1, 4*time.Minute), key)
+				assert.Empty(t, add(key, 0, 4*time.Minute+time.Second), key)
+				m := add(key, 2, 4*time.Minute+2*time.Second)
+				if c.typ == "temporal_ordered" {
+					// 1 came before 0: only 0 then 2 is in order, not a chain
+					assert.Empty(t, m, key)
+					assert.Empty(t, add(key, 1, 4*time.Minute+3*time.Second), key)
+					m = add(key, 2, 4*time.Minute+4*time.Second)
+				}
+				require.Len(t, m, 1, key)
+				assert.Equal(t, key, m[0].Key)
+				assert.Len(t, m[0].IDs, 3, key)
+			}
+		})
+	}
+}
