@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -27,7 +28,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	if cfg.MaxAlertEvents == 0 {
 		cfg.MaxAlertEvents = 1000
 	}
-	e := &Engine{cfg: cfg, index: map[string][]*ruleNode{}}
+	e := &Engine{cfg: cfg, index: map[string][]*ruleNode{}, due: math.MaxInt64}
 	if cfg.Logsources != nil {
 		e.ls = *cfg.Logsources
 	} else {

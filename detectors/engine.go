@@ -3,6 +3,7 @@ package detectors
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"math/bits"
 	"strings"
 	"sync"
@@ -173,6 +174,7 @@ type Engine struct {
 	seq       uint64
 	maxT      int64
 	advanced  int64
+	due       int64 // no correlation has work for Advance at or before this time
 	started   bool
 	out       []Alert
 	keyBuf    []byte
@@ -294,9 +296,15 @@ func (e *Engine) Process(ev Event) []Alert {
 	// event time (alert timestamps are unaffected; Flush judges the rest)
 	if watermark >= e.advanced+int64(time.Second) {
 		e.advanced = watermark
-		for _, c := range e.corrs {
-			for _, m := range c.corr.Advance(time.Unix(0, watermark)) {
-				e.fired(c, m)
+		if watermark > e.due { // else Advance would find nothing to do
+			for _, c := range e.corrs {
+				for _, m := range c.corr.Advance(time.Unix(0, watermark)) {
+					e.fired(c, m)
+				}
+			}
+			e.due = math.MaxInt64
+			for _, c := range e.corrs {
+				e.due = min(e.due, c.corr.Due())
 			}
 		}
 	}
@@ -424,6 +432,7 @@ func (e *Engine) feed(p pending) {
 		for _, m := range pr.c.corr.Add(in) {
 			e.fired(pr.c, m)
 		}
+		e.due = min(e.due, pr.c.corr.Due())
 	}
 }
 

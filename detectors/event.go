@@ -50,18 +50,29 @@ type JSONEvent struct {
 	// field the rules name compares small integers in one or two cache
 	// lines instead of hashing the name into a map
 	slots bool
-	ids   []sigma.FieldID
-	kvs   []kv
+	ids   []sigma.FieldID // by slot
+	keys  []string
+	vals  []any
+	pos   [posIDs]uint8 // by number below posIDs: its slot + 1, 0 absent
 }
+
+// posIDs: fields whose name has a number below it are found without
+// scanning the event's numbers (the names rules and common events use are
+// numbered first).
+const posIDs = 64
 
 // ErrNoTimestamp is returned for an event without a usable timestamp.
 var ErrNoTimestamp = errors.New("no timestamp")
 
 // ParseJSONEvent decodes one JSON object (one line of a JSONL file).
 func ParseJSONEvent(data []byte, o JSONOptions) (*JSONEvent, error) {
-	ids, kvs, m, err := decodeFields(data)
+	e := new(JSONEvent)
+	m, err := decodeFields(data, e)
 	if err == nil && m == nil {
-		return newSlotEvent(ids, kvs, o)
+		if err := e.finish(o.withDefaults()); err != nil {
+			return nil, err
+		}
+		return e, nil
 	}
 	if err != nil {
 		// the fast decoder refuses; let encoding/json explain (or accept)
@@ -87,15 +98,6 @@ func NewMapEvent(m map[string]any, o JSONOptions) (*JSONEvent, error) {
 			break
 		}
 	}
-	if err := e.finish(o); err != nil {
-		return nil, err
-	}
-	return e, nil
-}
-
-func newSlotEvent(ids []sigma.FieldID, kvs []kv, o JSONOptions) (*JSONEvent, error) {
-	o = o.withDefaults()
-	e := &JSONEvent{flat: true, slots: true, ids: ids, kvs: kvs}
 	if err := e.finish(o); err != nil {
 		return nil, err
 	}
@@ -167,9 +169,9 @@ func lookup(m map[string]any, name string) (any, bool) {
 // Field returns the value of a field, flat or nested.
 func (e *JSONEvent) Field(name string) (any, bool) {
 	if e.slots {
-		for i := range e.kvs {
-			if e.kvs[i].k == name {
-				return e.kvs[i].v, true
+		for i, k := range e.keys {
+			if k == name {
+				return e.vals[i], true
 			}
 		}
 		return nil, false
@@ -188,9 +190,15 @@ func (e *JSONEvent) FieldByID(id sigma.FieldID, name string) (any, bool) {
 	if !e.slots || id == 0 {
 		return e.Field(name)
 	}
+	if int(id) < len(e.pos) {
+		if i := e.pos[id]; i > 0 {
+			return e.vals[i-1], true
+		}
+		return nil, false
+	}
 	for i, x := range e.ids {
 		if x == id {
-			return e.kvs[i].v, true
+			return e.vals[i], true
 		}
 	}
 	return nil, false
@@ -205,8 +213,8 @@ func (e *JSONEvent) ID() string { return e.id }
 // RangeFields calls yield for every leaf field under its flat dotted name.
 func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
 	if e.slots {
-		for _, f := range e.kvs {
-			if !yield(f.k, f.v) {
+		for i, k := range e.keys {
+			if !yield(k, e.vals[i]) {
 				return
 			}
 		}
@@ -220,9 +228,9 @@ func (e *JSONEvent) toMap() map[string]any {
 	if !e.slots {
 		return e.m
 	}
-	m := make(map[string]any, len(e.kvs))
-	for _, f := range e.kvs {
-		m[f.k] = f.v
+	m := make(map[string]any, len(e.keys))
+	for i, k := range e.keys {
+		m[k] = e.vals[i]
 	}
 	return m
 }

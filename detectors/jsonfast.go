@@ -33,35 +33,30 @@ func decodeObject(data []byte) (map[string]any, error) {
 
 var errBadJSON = errors.New("bad JSON")
 
-// kv is one top-level field of a decoded event.
-type kv struct {
-	k string
-	v any
-}
-
 // maxSlots is the number of top-level fields above which an event keeps a
 // map: finding a field in a slice is a scan, and so is replacing a
 // duplicate name while decoding.
 const maxSlots = 64
 
 // decodeFields decodes one JSON object as decodeObject does. A flat object
-// (no value is an object) of at most maxSlots fields comes back as its
-// fields, with the numbers of their names (sigma.FieldIDOf), in one
-// allocation each; any other object as a map.
-func decodeFields(data []byte) (ids []sigma.FieldID, kvs []kv, m map[string]any, err error) {
+// (no value is an object) of at most maxSlots fields is put in the slots
+// of e (names, values, the numbers of the names); any other object comes
+// back as a map.
+func decodeFields(data []byte, e *JSONEvent) (m map[string]any, err error) {
 	d := jdec{b: data}
 	d.ws()
 	if d.i >= len(d.b) || d.b[d.i] != '{' {
-		return nil, nil, nil, errBadJSON
+		return nil, errBadJSON
 	}
 	d.i++
 	var idBuf [maxSlots]sigma.FieldID
-	var kvBuf [maxSlots]kv
+	var keyBuf [maxSlots]string
+	var valBuf [maxSlots]any
 	n := 0
 	toMap := func() {
 		m = make(map[string]any, n+8)
-		for _, f := range kvBuf[:n] {
-			m[f.k] = f.v
+		for i := range n {
+			m[keyBuf[i]] = valBuf[i]
 		}
 	}
 	d.ws()
@@ -71,21 +66,21 @@ func decodeFields(data []byte) (ids []sigma.FieldID, kvs []kv, m map[string]any,
 		for {
 			d.ws()
 			if d.i >= len(d.b) || d.b[d.i] != '"' {
-				return nil, nil, nil, errBadJSON
+				return nil, errBadJSON
 			}
 			id, k, err := d.key()
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, err
 			}
 			d.ws()
 			if d.i >= len(d.b) || d.b[d.i] != ':' {
-				return nil, nil, nil, errBadJSON
+				return nil, errBadJSON
 			}
 			d.i++
 			d.ws()
 			v, err := d.value(0)
 			if err != nil {
-				return nil, nil, nil, err
+				return nil, err
 			}
 			if _, nested := v.(map[string]any); nested && m == nil {
 				toMap()
@@ -97,48 +92,56 @@ func decodeFields(data []byte) (ids []sigma.FieldID, kvs []kv, m map[string]any,
 				// the last duplicate wins, as in encoding/json
 				dup := -1
 				for j := 0; j < n; j++ {
-					if idBuf[j] == id && (id != 0 || kvBuf[j].k == k) {
+					if idBuf[j] == id && (id != 0 || keyBuf[j] == k) {
 						dup = j
 						break
 					}
 				}
 				switch {
 				case dup >= 0:
-					kvBuf[dup].v = v
+					valBuf[dup] = v
 				case n == maxSlots:
 					toMap()
 					m[k] = v
 				default:
-					idBuf[n], kvBuf[n] = id, kv{k, v}
+					idBuf[n], keyBuf[n], valBuf[n] = id, k, v
 					n++
 				}
 			}
 			d.ws()
 			if d.i >= len(d.b) {
-				return nil, nil, nil, errBadJSON
+				return nil, errBadJSON
 			}
 			if d.b[d.i] == '}' {
 				d.i++
 				break
 			}
 			if d.b[d.i] != ',' {
-				return nil, nil, nil, errBadJSON
+				return nil, errBadJSON
 			}
 			d.i++
 		}
 	}
 	d.ws()
 	if d.i != len(d.b) {
-		return nil, nil, nil, errBadJSON
+		return nil, errBadJSON
 	}
 	if m != nil {
-		return nil, nil, m, nil
+		return m, nil
 	}
-	ids = make([]sigma.FieldID, n)
-	copy(ids, idBuf[:n])
-	kvs = make([]kv, n)
-	copy(kvs, kvBuf[:n])
-	return ids, kvs, nil, nil
+	e.slots, e.flat = true, true
+	e.ids = make([]sigma.FieldID, n)
+	copy(e.ids, idBuf[:n])
+	e.keys = make([]string, n)
+	copy(e.keys, keyBuf[:n])
+	e.vals = make([]any, n)
+	copy(e.vals, valBuf[:n])
+	for i, id := range e.ids {
+		if int(id) < len(e.pos) {
+			e.pos[id] = uint8(i + 1)
+		}
+	}
+	return nil, nil
 }
 
 // key decodes an object key and numbers it: a key without escapes is

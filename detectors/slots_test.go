@@ -91,6 +91,16 @@ func TestSlotEvents(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "e1", ev.ID())
 	assert.Equal(t, "2025-12-11T08:00:00Z", ev.Time().Format("2006-01-02T15:04:05Z07:00"))
+	// names numbered late (above posIDs) are found by a scan
+	for i := 0; i < posIDs; i++ {
+		sigma.FieldIDOf(fmt.Sprintf("test.pad%d", i))
+	}
+	late := []byte(`{"@timestamp":"2025-12-11T08:00:00Z","event.action":"x","test.late.name":"v"}`)
+	ev, err = ParseJSONEvent(late, JSONOptions{})
+	require.NoError(t, err)
+	lateID, _ := sigma.FieldIDOf("test.late.name")
+	assert.GreaterOrEqual(t, int(lateID), posIDs)
+	checkSameEvent(t, late, ev)
 	_, err = ParseJSONEvent([]byte(`{"a":1}`), JSONOptions{})
 	assert.ErrorIs(t, err, ErrNoTimestamp)
 	for _, bad := range []string{`{"@timestamp":"2025-12-11T08:00:00Z",}`, `{"@timestamp":"x"`, `[]`, `{"a":1}x`} {

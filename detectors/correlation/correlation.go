@@ -533,6 +533,20 @@ func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
 	return m, true
 }
 
+// Due returns the event time (Unix ns) after which Advance has work to
+// do: Advance(t) with t at or before it judges no window and drops no
+// group. math.MaxInt64 when nothing is held.
+func (s *State) Due() int64 {
+	d := int64(math.MaxInt64)
+	if s.lruHead != nil {
+		d = s.lruHead.qt + s.span
+	}
+	if s.tumbling && len(s.windows) > 0 {
+		d = min(d, s.windows[0].start+s.span)
+	}
+	return d
+}
+
 // Advance moves the watermark: windows that ended before now are judged
 // (tumbling mode) and groups with nothing left in their window are dropped.
 func (s *State) Advance(now time.Time) []Match {

@@ -2,6 +2,7 @@ package correlation
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -153,5 +154,40 @@ func TestReusedGroupsStartEmpty(t *testing.T) {
 				assert.Len(t, m[0].IDs, 3, key)
 			}
 		})
+	}
+}
+
+// Advance does nothing at or before Due: a state advanced at every input
+// and one advanced only past Due give the same matches and counters.
+func TestAdvanceOnlyPastDue(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		typ  string
+		cond sigma.CorrCondition
+	}{
+		{"event_count", cond("gte", 3)}, {"event_count", cond("lt", 2)}, {"value_count", cond("gte", 2)},
+		{"value_sum", cond("lte", 20)}, {"temporal", sigma.CorrCondition{}}, {"temporal_ordered", sigma.CorrCondition{}},
+	} {
+		def := Def{Type: c.typ, NumRules: 2, Timespan: time.Minute, Cond: c.cond, MaxGroups: 4}
+		every, pastDue := New(def), New(def)
+		var gotEvery, gotPast []Match
+		now := time.Duration(0)
+		for i := 0; i < 3000; i++ {
+			now += time.Duration(r.IntN(40)) * time.Second
+			in := Input{Key: fmt.Sprint("k", r.IntN(6)), Time: at(now), ID: fmt.Sprint(i), Str: fmt.Sprint("v", r.IntN(3)), Num: 7, Positions: []int{r.IntN(2)}}
+			if r.IntN(3) == 0 {
+				gotEvery = append(gotEvery, every.Advance(at(now))...)
+				if at(now).UnixNano() > pastDue.Due() {
+					gotPast = append(gotPast, pastDue.Advance(at(now))...)
+				}
+			}
+			gotEvery = append(gotEvery, every.Add(in)...)
+			gotPast = append(gotPast, pastDue.Add(in)...)
+		}
+		gotEvery = append(gotEvery, every.Flush()...)
+		gotPast = append(gotPast, pastDue.Flush()...)
+		require.NotEmpty(t, gotEvery, c.typ)
+		assert.Equal(t, gotEvery, gotPast, c.typ)
+		assert.Equal(t, every.Stats(), pastDue.Stats(), c.typ)
 	}
 }
