@@ -28,7 +28,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	if cfg.MaxAlertEvents == 0 {
 		cfg.MaxAlertEvents = 1000
 	}
-	e := &Engine{cfg: cfg, index: map[string][]*ruleNode{}, due: math.MaxInt64}
+	e := &Engine{cfg: cfg, index: map[string]*bucket{}, due: math.MaxInt64}
 	if cfg.Logsources != nil {
 		e.ls = *cfg.Logsources
 	} else {
@@ -159,7 +159,12 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			rn.m.SetIndexField(cfg.IndexField)
 			if vals, ok := rn.m.RequiredValues(cfg.IndexField); ok {
 				for _, v := range vals {
-					e.index[v] = append(e.index[v], rn)
+					b := e.index[v]
+					if b == nil {
+						b = &bucket{key: v}
+						e.index[v] = b
+					}
+					b.rules = append(b.rules, rn)
 				}
 			} else {
 				e.unindexed = append(e.unindexed, rn)
@@ -181,8 +186,8 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	}
 	sort.SliceStable(e.corrs, func(i, j int) bool { return e.corrs[i].depth < e.corrs[j].depth })
 	// every indexed bucket also runs the unindexed rules, in rule order
-	for k, list := range e.index {
-		e.index[k] = append(list, e.unindexed...)
+	for _, b := range e.index {
+		b.rules = append(b.rules, e.unindexed...)
 	}
 	if len(errs) > 0 {
 		e.refused = errs

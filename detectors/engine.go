@@ -144,6 +144,14 @@ type ruleNode struct {
 	pidx     int         // index in Engine.detect (the prefilter's rule number)
 }
 
+// bucket: the rules an index value selects. key is the value as the
+// rules' equality items hold it (interned: comparing it with theirs is a
+// pointer comparison).
+type bucket struct {
+	key   string
+	rules []*ruleNode
+}
+
 type pending struct {
 	first int64
 	rn    *ruleNode
@@ -162,7 +170,7 @@ type Engine struct {
 	nodes     []*ruleNode
 	detect    []*ruleNode
 	corrs     []*ruleNode // children before parents
-	index     map[string][]*ruleNode
+	index     map[string]*bucket
 	conds     []fieldEq // distinct logsource conditions
 	unindexed []*ruleNode
 	pf        *sigma.Prefilter // nil: off
@@ -230,11 +238,11 @@ func (e *Engine) Process(ev Event) []Alert {
 	if v, ok := field(ev, ff, e.cfg.IndexField, e.ixID); ok {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
-			if list, ok := e.index[s]; ok {
-				cands, ix = list, s
+			if b, ok := e.index[s]; ok {
+				cands, ix = b.rules, b.key
 			} else if l := lowerIfNeeded(s); l != s {
-				if list, ok := e.index[l]; ok {
-					cands, ix = list, l
+				if b, ok := e.index[l]; ok {
+					cands, ix = b.rules, b.key
 				}
 			}
 		} else {

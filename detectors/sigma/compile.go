@@ -314,7 +314,7 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 					im.plainEq = false
 					continue
 				}
-				im.exactVals = append(im.exactVals, s.p.lit)
+				im.exactVals = append(im.exactVals, o.InternName(s.p.lit))
 			}
 		}
 	}
