@@ -152,6 +152,11 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 					e.conds = append(e.conds, c)
 				}
 				rn.lsIdx = append(rn.lsIdx, i)
+				if i < 64 {
+					rn.lsMask |= 1 << i
+				} else {
+					rn.lsRest = append(rn.lsRest, i)
+				}
 			}
 			rn.pidx = len(e.detect)
 			e.detect = append(e.detect, rn)

@@ -125,7 +125,9 @@ type ruleNode struct {
 	rule     *sigma.Rule
 	m        *sigma.Matcher
 	ls       []fieldEq
-	lsIdx    []int // indices in Engine.conds of ls
+	lsIdx    []int  // indices in Engine.conds of ls
+	lsMask   uint64 // of those below 64, as bits
+	lsRest   []int  // the others
 	corr     *correlation.State
 	cdef     *sigma.Correlation
 	groupBy  []string // declared names
@@ -266,30 +268,23 @@ func (e *Engine) Process(ev Event) []Alert {
 		e.kept = cands
 		maybe = nil
 	}
-	// logsource conditions are shared by many rules: decide each once per event
-	var memo [64]uint8 // 0 unknown, 1 true, 2 false
+	// logsource conditions are shared by many rules: decide each once per
+	// event (the first 64; known: decided, holds: true)
+	var known, holds uint64
 	for _, rn := range cands {
 		if maybe != nil && maybe[rn.pidx/64]&(1<<(rn.pidx%64)) == 0 {
 			continue
 		}
-		ok := true
-		for _, ci := range rn.lsIdx {
-			if ci >= len(memo) {
-				ok = e.condMatch(e.conds[ci], ev, ff)
-			} else {
-				if memo[ci] == 0 {
-					memo[ci] = 2
-					if e.condMatch(e.conds[ci], ev, ff) {
-						memo[ci] = 1
-					}
+		if todo := rn.lsMask &^ known; todo != 0 {
+			for ; todo != 0; todo &= todo - 1 {
+				ci := tz(todo)
+				if e.condMatch(e.conds[ci], ev, ff) {
+					holds |= 1 << ci
 				}
-				ok = memo[ci] == 1
 			}
-			if !ok {
-				break
-			}
+			known |= rn.lsMask
 		}
-		if !ok || !rn.m.MatchWith(ev, ff, ix) {
+		if rn.lsMask&^holds != 0 || !e.restHolds(rn, ev, ff) || !rn.m.MatchWith(ev, ff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)
@@ -370,6 +365,16 @@ func (e *Engine) Flush() []Alert {
 		}
 	}
 	return e.result()
+}
+
+// restHolds decides the logsource conditions of rn numbered 64 and above.
+func (e *Engine) restHolds(rn *ruleNode, ev Event, ff sigma.FieldFinder) bool {
+	for _, ci := range rn.lsRest {
+		if !e.condMatch(e.conds[ci], ev, ff) {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {

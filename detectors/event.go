@@ -54,7 +54,13 @@ type JSONEvent struct {
 	keys  []string
 	vals  []any
 	pos   [posIDs]uint8 // by number below posIDs: its slot + 1, 0 absent
+	// the values of up to inlineVals fields live in the event itself (vals
+	// is a slice of it): one allocation, in one size class for all events
+	// of a stream, read from the same cache lines as pos
+	inl [inlineVals]any
 }
+
+const inlineVals = 32
 
 // posIDs: fields whose name has a number below it are found without
 // scanning the event's numbers (the names rules and common events use are

@@ -134,7 +134,11 @@ func decodeFields(data []byte, e *JSONEvent) (m map[string]any, err error) {
 	copy(e.ids, idBuf[:n])
 	e.keys = make([]string, n)
 	copy(e.keys, keyBuf[:n])
-	e.vals = make([]any, n)
+	if n <= len(e.inl) {
+		e.vals = e.inl[:n:n]
+	} else {
+		e.vals = make([]any, n)
+	}
 	copy(e.vals, valBuf[:n])
 	for i, id := range e.ids {
 		if int(id) < len(e.pos) {

@@ -158,3 +158,34 @@ func FuzzParseJSONEvent(f *testing.F) {
 		checkSameEvent(t, b, ev)
 	})
 }
+
+// More logsource conditions than the engine decides by bit mask (64): each
+// rule still runs only on the events of its logsource.
+func TestManyLogsourceConditions(t *testing.T) {
+	ls := LogsourceMap{Category: map[string]Conds{}}
+	var y strings.Builder
+	const n = 70
+	for i := 0; i < n; i++ {
+		cat := fmt.Sprintf("cat%d", i)
+		ls.Category[cat] = Conds{"log.kind": cat, "log.host": fmt.Sprintf("h%d", i%3)}
+		fmt.Fprintf(&y, "title: r%d\nid: r%d\nlogsource: {category: %s}\ndetection:\n  sel:\n    event.action: login\n  condition: sel\n---\n", i, i, cat)
+	}
+	e := engine(t, strings.TrimSuffix(y.String(), "---\n"), Config{Logsources: &ls})
+	var evs []Event
+	for i := 0; i < n; i++ {
+		for _, host := range []string{fmt.Sprintf("h%d", i%3), fmt.Sprintf("h%d", (i+1)%3)} {
+			line := fmt.Sprintf(`{"@timestamp":"2025-12-11T08:00:%02dZ","event.id":"e%d-%s","event.action":"login","log.kind":"cat%d","log.host":"%s"}`, i%60, i, host, i, host)
+			ev, err := ParseJSONEvent([]byte(line), JSONOptions{})
+			require.NoError(t, err)
+			evs = append(evs, ev)
+		}
+	}
+	alerts := run(e, evs, "")
+	require.Len(t, alerts, n)
+	for _, a := range alerts {
+		var i int
+		_, err := fmt.Sscanf(a.RuleID, "r%d", &i)
+		require.NoError(t, err)
+		assert.Equal(t, []string{fmt.Sprintf("e%d-h%d", i, i%3)}, a.EventIDs)
+	}
+}

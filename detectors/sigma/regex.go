@@ -21,8 +21,12 @@ type reM struct {
 }
 
 // rePrefix: a byte string where position j is lo[j] or up[j] (a letter
-// under (?i): its two cases; otherwise twice the same byte).
-type rePrefix struct{ lo, up string }
+// under (?i): its two cases; otherwise twice the same byte). full: the
+// string is itself a match, the expression need not run after it.
+type rePrefix struct {
+	lo, up string
+	full   bool
+}
 
 const (
 	maxRePrefixes = 16
@@ -69,7 +73,7 @@ func (m *reM) match(v any, _ Event) bool {
 		}
 		for _, p := range m.pfx {
 			if p.at(s[i:]) {
-				if m.anch.MatchString(s[i:]) {
+				if p.full || m.anch.MatchString(s[i:]) {
 					return true
 				}
 				break
@@ -136,7 +140,7 @@ func rePrefixes(re *syntax.Regexp) (out []rePrefix, complete, ok bool) {
 		if len(lo) > maxRePrefix {
 			lo, up, complete = lo[:maxRePrefix], up[:maxRePrefix], false
 		}
-		return []rePrefix{{string(lo), string(up)}}, complete, true
+		return []rePrefix{{string(lo), string(up), complete}}, complete, true
 	case syntax.OpCharClass:
 		// its ASCII members (other runes cannot match an ASCII text)
 		var in [128]bool
@@ -157,18 +161,26 @@ func rePrefixes(re *syntax.Regexp) (out []rePrefix, complete, ok bool) {
 				continue
 			}
 			if 'a' <= c && c <= 'z' && in[c-32] {
-				out = append(out, rePrefix{string(c), string(c - 32)})
+				out = append(out, rePrefix{string(c), string(c - 32), true})
 				continue
 			}
 			if 'A' <= c && c <= 'Z' && in[c+32] {
 				continue // with its lower case
 			}
-			out = append(out, rePrefix{string(c), string(c)})
+			out = append(out, rePrefix{string(c), string(c), true})
 		}
 		return out, true, true
 	case syntax.OpCapture:
 		return rePrefixes(re.Sub[0])
+	case syntax.OpQuest:
+		// x? is "" or x: the empty prefix is extended by what follows
+		out, complete, ok = rePrefixes(re.Sub[0])
+		if !ok || len(out)+1 > maxRePrefixes {
+			return nil, false, false
+		}
+		return append([]rePrefix{{full: true}}, out...), complete, true
 	case syntax.OpPlus:
+		// x+ begins with x; x itself is a match of x+
 		out, _, ok = rePrefixes(re.Sub[0])
 		return out, false, ok
 	case syntax.OpRepeat:
@@ -176,6 +188,9 @@ func rePrefixes(re *syntax.Regexp) (out []rePrefix, complete, ok bool) {
 			return nil, false, false
 		}
 		out, _, ok = rePrefixes(re.Sub[0])
+		if re.Min > 1 {
+			out = notFull(out)
+		}
 		return out, false, ok
 	case syntax.OpAlternate:
 		complete = true
@@ -188,36 +203,57 @@ func rePrefixes(re *syntax.Regexp) (out []rePrefix, complete, ok bool) {
 			complete = complete && c
 		}
 		return out, complete, len(out) > 0
+	case syntax.OpEmptyMatch:
+		return []rePrefix{{full: true}}, true, true
 	case syntax.OpConcat:
-		acc := []rePrefix{{}}
+		acc := []rePrefix{{full: true}}
 		for _, sub := range re.Sub {
 			p, c, ok := rePrefixes(sub)
 			if !ok || len(acc)*len(p) > maxRePrefixes {
-				if acc[0].lo == "" {
+				if hasEmpty(acc) {
 					return nil, false, false
 				}
-				return acc, false, true
+				return notFull(acc), false, true
 			}
 			next := make([]rePrefix, 0, len(acc)*len(p))
 			full := true
 			for _, a := range acc {
 				for _, b := range p {
-					x := rePrefix{a.lo + b.lo, a.up + b.up}
+					x := rePrefix{a.lo + b.lo, a.up + b.up, a.full && b.full}
 					if len(x.lo) > maxRePrefix {
-						x.lo, x.up, full = x.lo[:maxRePrefix], x.up[:maxRePrefix], false
+						x.lo, x.up, x.full, full = x.lo[:maxRePrefix], x.up[:maxRePrefix], false, false
 					}
 					next = append(next, x)
 				}
 			}
 			acc = next
 			if !c || !full {
+				if sub != re.Sub[len(re.Sub)-1] {
+					acc = notFull(acc) // what follows must match too
+				}
 				return acc, false, true
 			}
-		}
-		if acc[0].lo == "" {
-			return nil, false, false
 		}
 		return acc, true, true
 	}
 	return nil, false, false
+}
+
+func hasEmpty(ps []rePrefix) bool {
+	for _, p := range ps {
+		if p.lo == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// notFull marks prefixes as not matches by themselves.
+func notFull(ps []rePrefix) []rePrefix {
+	out := make([]rePrefix, len(ps))
+	for i, p := range ps {
+		p.full = false
+		out[i] = p
+	}
+	return out
 }
