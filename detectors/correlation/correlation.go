@@ -261,11 +261,11 @@ func (s *State) Add(in Input) []Match {
 	}
 	switch s.def.Type {
 	case "temporal":
-		if m, ok := s.addTemporal(g, in, now); ok {
+		if m, ok := s.addTemporal(g, &in, now); ok {
 			out = append(out, m)
 		}
 	case "temporal_ordered":
-		if m, ok := s.addOrdered(g, in, now); ok {
+		if m, ok := s.addOrdered(g, &in, now); ok {
 			out = append(out, m)
 		}
 	default:
@@ -280,13 +280,13 @@ func (s *State) Add(in Input) []Match {
 				g.open, g.winStart = true, now
 				s.windows = append(s.windows, winRef{g, now})
 			}
-			s.push(g, in, now)
+			s.push(g, &in, now)
 			if s.def.KeepPayload {
 				g.payload = in.Payload
 			}
 		} else {
 			s.prune(g, now-s.span)
-			s.push(g, in, now)
+			s.push(g, &in, now)
 			g.payload = in.Payload
 			m, ok := s.judge(g, len(g.entries)-1)
 			if !s.def.KeepPayload {
@@ -301,7 +301,7 @@ func (s *State) Add(in Input) []Match {
 	return out
 }
 
-func (s *State) push(g *group, in Input, now int64) {
+func (s *State) push(g *group, in *Input, now int64) {
 	e := entry{t: now, num: in.Num, str: in.Str, id: in.ID}
 	switch {
 	case in.ID != "":
@@ -455,7 +455,7 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 	return dst
 }
 
-func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
+func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
 			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
@@ -493,7 +493,7 @@ func (s *State) addTemporal(g *group, in Input, now int64) (Match, bool) {
 	return m, true
 }
 
-func (s *State) addOrdered(g *group, in Input, now int64) (Match, bool) {
+func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
 	cutoff := now - s.span
 	for i := range g.slots {
 		if g.slots[i].valid && g.slots[i].start < cutoff {
@@ -628,7 +628,7 @@ func (s *State) Flush() []Match {
 	return out
 }
 
-func firstOf(in Input, now int64) int64 {
+func firstOf(in *Input, now int64) int64 {
 	if in.First.IsZero() {
 		return now
 	}

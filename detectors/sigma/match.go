@@ -354,6 +354,7 @@ func (m *strM) match(v any, _ Event) bool {
 // ASCII literals, case-insensitively, in one pass over the value.
 type multiContainsM struct {
 	byFirst [256][]string
+	first   [256]bool // byFirst[c] is not empty
 	lits    []string
 }
 
@@ -362,8 +363,10 @@ func newMultiContains(lits []string) *multiContainsM {
 	for _, l := range lits {
 		c := l[0]
 		m.byFirst[c] = append(m.byFirst[c], l)
+		m.first[c] = true
 		if 'a' <= c && c <= 'z' {
 			m.byFirst[c-32] = append(m.byFirst[c-32], l)
+			m.first[c-32] = true
 		}
 	}
 	return m
@@ -388,6 +391,9 @@ func (m *multiContainsM) match(v any, _ Event) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
+		if !m.first[s[i]] {
+			continue
+		}
 		for _, l := range m.byFirst[s[i]] {
 			if len(s)-i >= len(l) && eqFold(s[i:i+len(l)], l, true) {
 				return true
