@@ -237,7 +237,14 @@ func (e *Engine) Process(ev Event) []Alert {
 	cands := e.unindexed
 	ix := "" // the event's index value, lower-cased, when its bucket is used
 	ff, _ := ev.(sigma.FieldFinder)
-	if v, ok := field(ev, ff, e.cfg.IndexField, e.ixID); ok {
+	var v any
+	var ok bool
+	if ff != nil { // field(), inlined by hand: it is called for every event
+		v, ok = ff.FieldByID(e.ixID, e.cfg.IndexField)
+	} else {
+		v, ok = ev.Field(e.cfg.IndexField)
+	}
+	if ok {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
 			if b, ok := e.index[s]; ok {
@@ -378,7 +385,13 @@ func (e *Engine) restHolds(rn *ruleNode, ev Event, ff sigma.FieldFinder) bool {
 }
 
 func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
-	v, ok := field(ev, ff, c.field, c.id)
+	var v any
+	var ok bool
+	if ff != nil {
+		v, ok = ff.FieldByID(c.id, c.field)
+	} else {
+		v, ok = ev.Field(c.field)
+	}
 	if !ok {
 		return false
 	}
@@ -452,7 +465,13 @@ func (e *Engine) feed(p pending) {
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
 	b := e.keyBuf[:0]
 	for i, f := range fields {
-		v, ok := field(ev, ff, f, ids[i])
+		var v any
+		var ok bool
+		if ff != nil {
+			v, ok = ff.FieldByID(ids[i], f)
+		} else {
+			v, ok = ev.Field(f)
+		}
 		if !ok || v == nil {
 			return nil, false
 		}

@@ -75,12 +75,6 @@ type evalCtx struct {
 	ix string
 }
 
-func (c evalCtx) field(name string, id FieldID) (any, bool) {
-	if c.ff != nil {
-		return c.ff.FieldByID(id, name)
-	}
-	return c.ev.Field(name)
-}
 
 // MatchIndexed is Match for an event whose index field (see SetIndexField)
 // has the lower-cased string value ix: equality items on that field are
@@ -209,7 +203,13 @@ type valM interface {
 
 func (it *itemM) matchCtx(c evalCtx) bool {
 	ev := c.ev
-	v, ok := c.field(it.field, it.fid)
+	var v any
+	var ok bool
+	if c.ff != nil {
+		v, ok = c.ff.FieldByID(it.fid, it.field)
+	} else {
+		v, ok = ev.Field(it.field)
+	}
 	switch it.mode {
 	case modeExists:
 		return ok == it.exists
