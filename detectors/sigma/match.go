@@ -75,7 +75,6 @@ type evalCtx struct {
 	ix string
 }
 
-
 // MatchIndexed is Match for an event whose index field (see SetIndexField)
 // has the lower-cased string value ix: equality items on that field are
 // decided from ix without reading the field again. ix "" means unknown.
