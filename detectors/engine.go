@@ -308,6 +308,9 @@ func (e *Engine) Process(ev Event) []Alert {
 		e.advanced = watermark
 		if watermark > e.due { // else Advance would find nothing to do
 			for _, c := range e.corrs {
+				if watermark <= c.corr.Due() {
+					continue // nothing due in this one
+				}
 				for _, m := range c.corr.Advance(time.Unix(0, watermark)) {
 					e.fired(c, m)
 				}

@@ -67,6 +67,15 @@ type Matcher struct {
 // Match reports whether the event satisfies the rule's detection.
 func (m *Matcher) Match(ev Event) bool { return m.MatchIndexed(ev, "") }
 
+// single returns the search that is the whole condition, if it is one.
+func (m *Matcher) single() (*searchM, bool) {
+	if len(m.conds) != 1 {
+		return nil, false
+	}
+	s, ok := m.conds[0].(*searchM)
+	return s, ok
+}
+
 // evalCtx is one evaluation: the event, the event as a FieldFinder when it
 // is one, and the lower-cased index value ("" unknown).
 type evalCtx struct {
@@ -87,6 +96,9 @@ func (m *Matcher) MatchIndexed(ev Event, ix string) bool {
 // FieldFinder already (ff nil: it is none).
 func (m *Matcher) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 	c := evalCtx{ev: ev, ff: ff, ix: ix}
+	if s, ok := m.single(); ok { // the common case: one search, called directly
+		return s.eval(c)
+	}
 	for _, n := range m.conds {
 		if n.eval(c) {
 			return true
