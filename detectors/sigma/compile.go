@@ -304,6 +304,9 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 			im.groups = [][]valM{{newMultiContains(lits)}}
 		}
 	}
+	if !im.all && len(im.groups) == 1 && len(im.groups[0]) == 1 {
+		im.one = im.groups[0][0]
+	}
 	// index hint: plain equality values on this field
 	if !md.neq && !md.cased && !keyword && len(md.transforms) == 0 && !md.re && !md.cidr && !md.fieldref && md.cmpOp == "" && md.timePart == "" && !md.all && !im.null {
 		im.plainEq = true

@@ -206,6 +206,7 @@ type itemM struct {
 	exactVals []string
 	plainEq   bool
 	indexed   bool // decided from the index value (SetIndexField)
+	one       valM // the only matcher (one group of one, not |all), called directly
 }
 
 type valM interface {
@@ -261,6 +262,9 @@ func (it *itemM) matchCtx(c evalCtx) bool {
 }
 
 func (it *itemM) matchScalar(v any, ev Event) bool {
+	if it.one != nil {
+		return it.one.match(v, ev) != it.neq
+	}
 	if it.all {
 		for _, g := range it.groups {
 			if !groupMatch(g, v, ev) {
