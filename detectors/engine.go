@@ -291,7 +291,7 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 			known |= rn.lsMask
 		}
-		if rn.lsMask&^holds != 0 || !e.restHolds(rn, ev, ff) || !rn.m.MatchWith(ev, ff, ix) {
+		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) || !rn.m.MatchWith(ev, ff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)
