@@ -3,6 +3,8 @@ package detectors
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -188,4 +190,51 @@ func TestManyLogsourceConditions(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []string{fmt.Sprintf("e%d-h%d", i, i%3)}, a.EventIDs)
 	}
+}
+
+// Once the process has numbered sigma.MaxFieldIDs-1 names, new names get
+// no number: events and rules still find them by name. The table cannot
+// be emptied, so this runs in a process of its own.
+func TestFieldTableFull(t *testing.T) {
+	if os.Getenv("MAILDRILL_TEST_FULL_FIELD_TABLE") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFieldTableFull$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MAILDRILL_TEST_FULL_FIELD_TABLE=1")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "PASS")
+		return
+	}
+	for i := 0; ; i++ {
+		if id, _ := sigma.FieldIDOf(fmt.Sprintf("test.fill.%d", i)); id == 0 {
+			break
+		}
+		require.Less(t, i, sigma.MaxFieldIDs)
+	}
+	id, _ := sigma.FieldIDOf("late.user")
+	require.Zero(t, id, "the table is full")
+	e := engine(t, `title: late
+id: late
+logsource: {product: x}
+detection:
+  sel:
+    late.action: open
+    late.user|fieldref|neq: late.owner
+  condition: sel
+`, Config{})
+	var evs []Event
+	for i, line := range []string{
+		`{"@timestamp":"2025-12-11T08:00:00Z","event.id":"a","late.action":"open","late.user":"u","late.owner":"u"}`,
+		`{"@timestamp":"2025-12-11T08:00:01Z","event.id":"b","late.action":"open","late.user":"u","late.owner":"x","late.owner":"v"}`,
+		`{"@timestamp":"2025-12-11T08:00:02Z","event.id":"c","late.action":"shut","late.user":"u","late.owner":"v"}`,
+		`{"@timestamp":"2025-12-11T08:00:03Z","event.id":"d","late.action":"open","late.user":"u","late.owner":"v","late.owner":"u"}`,
+	} {
+		ev, err := ParseJSONEvent([]byte(line), JSONOptions{})
+		require.NoError(t, err, i)
+		require.True(t, ev.slots)
+		checkSameEvent(t, []byte(line), ev)
+		evs = append(evs, ev)
+	}
+	alerts := run(e, evs, "")
+	require.Len(t, alerts, 1)
+	assert.Equal(t, []string{"b"}, alerts[0].EventIDs)
 }
