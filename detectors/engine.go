@@ -458,7 +458,7 @@ func (e *Engine) feed(p pending) {
 			}
 		}
 		in.KeyBytes = key // the state copies it only for a new group
-		for _, m := range pr.c.corr.Add(in) {
+		for _, m := range pr.c.corr.AddInput(&in) {
 			e.fired(pr.c, m)
 		}
 		e.due = min(e.due, pr.c.corr.Due())

@@ -229,20 +229,25 @@ func (s *State) newGroup(key string) *group {
 
 // Add feeds one input. Inputs must come in non-decreasing time order (the
 // engine's reorder buffer sees to it). It returns the matches it completes.
-func (s *State) Add(in Input) []Match {
+func (s *State) Add(in Input) []Match { return s.AddInput(&in) }
+
+// AddInput is Add for an input passed by pointer (neither changed nor
+// kept).
+func (s *State) AddInput(in *Input) []Match {
 	now := in.Time.UnixNano()
 	s.loc = in.Time.Location()
 	var out []Match
 	var g *group
 	var ok bool
-	if in.Key == "" && in.KeyBytes != nil {
+	key := in.Key
+	if key == "" && in.KeyBytes != nil {
 		g, ok = s.groups[string(in.KeyBytes)]
 	} else {
-		g, ok = s.groups[in.Key]
+		g, ok = s.groups[key]
 	}
 	if !ok {
-		if in.Key == "" {
-			in.Key = string(in.KeyBytes)
+		if key == "" {
+			key = string(in.KeyBytes)
 		}
 		if s.def.MaxGroups > 0 && len(s.groups) >= s.def.MaxGroups {
 			// make room: first drop groups whose window is over, then the oldest
@@ -251,8 +256,8 @@ func (s *State) Add(in Input) []Match {
 				s.evictOldest()
 			}
 		}
-		g = s.newGroup(in.Key)
-		s.groups[in.Key] = g
+		g = s.newGroup(key)
+		s.groups[key] = g
 		g.qt = now
 		s.pushBack(g)
 	}
@@ -261,11 +266,11 @@ func (s *State) Add(in Input) []Match {
 	}
 	switch s.def.Type {
 	case "temporal":
-		if m, ok := s.addTemporal(g, &in, now); ok {
+		if m, ok := s.addTemporal(g, in, now); ok {
 			out = append(out, m)
 		}
 	case "temporal_ordered":
-		if m, ok := s.addOrdered(g, &in, now); ok {
+		if m, ok := s.addOrdered(g, in, now); ok {
 			out = append(out, m)
 		}
 	default:
@@ -280,13 +285,13 @@ func (s *State) Add(in Input) []Match {
 				g.open, g.winStart = true, now
 				s.windows = append(s.windows, winRef{g, now})
 			}
-			s.push(g, &in, now)
+			s.push(g, in, now)
 			if s.def.KeepPayload {
 				g.payload = in.Payload
 			}
 		} else {
 			s.prune(g, now-s.span)
-			s.push(g, &in, now)
+			s.push(g, in, now)
 			g.payload = in.Payload
 			m, ok := s.judge(g, len(g.entries)-1)
 			if !s.def.KeepPayload {
