@@ -7,11 +7,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-smtp"
 
 	"github.com/maildrill/maildrill/mailsim/smtpd"
 	"github.com/maildrill/maildrill/scenarios"
@@ -71,7 +73,7 @@ func (a *actorRun) sendCreds() (cred, error) {
 }
 
 func (a *actorRun) sendMail(ctx context.Context, cr cred, to []string, msg []byte) error {
-	c, key, err := a.smtpSession(ctx, cr)
+	c, key, raw, err := a.smtpSession(ctx, cr)
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,107 @@ func (a *actorRun) sendMail(ctx context.Context, cr cred, to []string, msg []byt
 	if err := c.Auth(smtpd.NewLoginClient(cr.user, cr.pass, false)); err != nil {
 		return fmt.Errorf("SMTP AUTH as %s: %w", cr.user, err)
 	}
-	return c.SendMail(cr.user, to, bytes.NewReader(msg))
+	return submit(c, raw, cr.user, to, msg)
+}
+
+// submit is c.SendMail(from, to, msg) with the same bytes on the wire, but
+// the message dot-stuffed here in one pass and written to raw, the
+// client's connection, at once: go-smtp's DATA writer handles a byte at a
+// time (an eighth of a second of CPU for the flagship's 33 MB). The
+// client still sends DATA, the final CRLF.CRLF and reads every reply, so
+// its errors are its own.
+func submit(c *smtp.Client, raw io.Writer, from string, to []string, msg []byte) error {
+	var opts *smtp.MailOptions // as SendMail: SMTPUTF8 for a non-ASCII address
+	if !isASCII(from) || slices.ContainsFunc(to, func(s string) bool { return !isASCII(s) }) {
+		opts = &smtp.MailOptions{UTF8: true}
+	}
+	if err := c.Mail(from, opts); err != nil {
+		return err
+	}
+	for _, addr := range to {
+		if err := c.Rcpt(addr, nil); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if raw != nil && len(msg) > 0 && msg[len(msg)-1] == '\n' {
+		// The stuffed message ends in CRLF; the client's Close, with
+		// nothing written through it, sends CRLF.CRLF: the last CRLF is
+		// left to it.
+		st := appendDotStuffed(make([]byte, 0, len(msg)+len(msg)/64+8), msg)
+		if _, err := raw.Write(st[:len(st)-2]); err != nil {
+			return err
+		}
+	} else if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendDotStuffed appends b as net/textproto's DotWriter writes it
+// (before its Close): a dot opening a line doubled, a bare LF made CRLF,
+// every other byte as is.
+func appendDotStuffed(dst, b []byte) []byte {
+	for len(b) > 0 {
+		e := bytes.IndexByte(b, '\n')
+		line := b
+		if e >= 0 {
+			line = b[:e+1]
+		}
+		b = b[len(line):]
+		if line[0] == '.' {
+			dst = append(dst, '.')
+		}
+		body := line
+		nl := e >= 0
+		if nl {
+			body = line[:len(line)-1]
+		}
+		cr := bytes.IndexByte(body, '\r')
+		switch {
+		case cr < 0: // no CR: a bare LF gets one
+			dst = append(dst, body...)
+			if nl {
+				dst = append(dst, '\r', '\n')
+			}
+		case cr == len(body)-1 && nl: // CRLF
+			dst = append(dst, line...)
+		default: // CRs elsewhere: DotWriter's states, byte by byte
+			dst = appendDotStuffedLine(dst, line)
+		}
+	}
+	return dst
+}
+
+// appendDotStuffedLine runs DotWriter's states over one line (its leading
+// dot already handled), which starts at the beginning of a line.
+func appendDotStuffedLine(dst, line []byte) []byte {
+	afterCR := false
+	for _, c := range line {
+		switch {
+		case c == '\n' && !afterCR:
+			dst = append(dst, '\r')
+			afterCR = false
+		case c == '\r' && !afterCR:
+			afterCR = true
+		default:
+			afterCR = false
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 func stepForward(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenarios.Params) error {
