@@ -5,6 +5,7 @@ package run
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"slices"
@@ -271,11 +272,35 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 		if err != nil {
 			continue
 		}
-		aw.Write(at.data)
+		if at.mime == "message/rfc822" {
+			aw.Write(at.data)
+		} else {
+			// The part's header is in buf: its body goes there directly,
+			// encoded as go-message's writer would (base64 lines of 76,
+			// CRLF between them), in one pass instead of its small writes.
+			buf.Write(appendBase64Lines(buf.AvailableBuffer(), at.data))
+		}
 		aw.Close()
 	}
 	mw.Close()
 	return buf.Bytes()
+}
+
+// appendBase64Lines appends data in base64, CRLF after every 76
+// characters but the last line's.
+func appendBase64Lines(dst, data []byte) []byte {
+	const line = 76 / 4 * 3 // input bytes per full line
+	var enc [76]byte
+	for len(data) > 0 {
+		n := min(line, len(data))
+		base64.StdEncoding.Encode(enc[:], data[:n])
+		dst = append(dst, enc[:base64.StdEncoding.EncodedLen(n)]...)
+		data = data[n:]
+		if len(data) > 0 {
+			dst = append(dst, '\r', '\n')
+		}
+	}
+	return dst
 }
 
 // tag returns a deterministic unique token for message ids.
