@@ -531,9 +531,9 @@ func (ar *actorRun) mailboxName(name string) (string, error) {
 }
 
 // smtpSession opens an authenticated submission session. raw is the
-// connection the client writes to (TLS when used): sendMail writes a
+// connection the client talks over (TLS when used): sendMail writes a
 // message's body there itself.
-func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (c *smtp.Client, key string, raw io.Writer, err error) {
+func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (c *smtp.Client, key string, raw io.ReadWriter, err error) {
 	t := ar.r.target
 	conn, key, err := ar.dial(ctx, t.Endpoints().Submission)
 	if err != nil {

@@ -1,0 +1,111 @@
+package run
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/scenarios"
+)
+
+// sendBDAT sends the command and the chunk as announced and reads the
+// reply as go-smtp's client does: nothing on 250, an *smtp.SMTPError with
+// its enhanced code otherwise; a server that hangs up is an error.
+func TestSendBDATReplies(t *testing.T) {
+	for _, c := range []struct {
+		reply   string
+		wantErr *smtp.SMTPError
+	}{
+		{"250 2.0.0 Ok: queued as 12\r\n", nil},
+		{"250-first\r\n250 2.0.0 second\r\n", nil},
+		{"552 5.3.4 Message size exceeds fixed limit\r\n", &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed limit"}},
+		{"451 try later\r\n", &smtp.SMTPError{Code: 451, Message: "try later"}},
+		{"", nil}, // hang-up
+	} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		got := make(chan string, 1)
+		go func() {
+			conn, err := ln.Accept()
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer conn.Close()
+			br := bufio.NewReader(conn)
+			cmd, _ := br.ReadString('\n')
+			var n int
+			fmt.Sscanf(cmd, "BDAT %d LAST", &n)
+			body := make([]byte, n)
+			io.ReadFull(br, body)
+			got <- cmd + string(body)
+			io.WriteString(conn, c.reply)
+		}()
+		conn, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		msg := "Subject: x\r\n\r\n.leading dot\r\nbody\r\n"
+		err = sendBDAT(conn, []byte(msg))
+		conn.Close()
+		ln.Close()
+		assert.Equal(t, fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg), <-got, "the chunk as is, no dot-stuffing")
+		switch {
+		case c.reply == "":
+			assert.Error(t, err, "hang-up")
+		case c.wantErr == nil:
+			assert.NoError(t, err, c.reply)
+		default:
+			var se *smtp.SMTPError
+			require.True(t, errors.As(err, &se), "%v", err)
+			assert.Equal(t, c.wantErr, se)
+		}
+	}
+}
+
+// On the embedded target, what an actor sends arrives whole: the data
+// event's size is the message's, for a message with attachments sent to
+// an outside address and one to a colleague.
+func TestEmbeddedSendArrivesWhole(t *testing.T) {
+	sc, err := scenarios.Parse("s.yaml", []byte(`
+id: send-whole
+title: send whole
+environment: {users: 5, messages: 20, seed: 4, start: 2025-12-11T07:00:00+01:00, duration: 1h}
+actors:
+  - id: a
+    kind: attacker
+    source: 203.0.113.5
+    credentials: {user: director, from: stolen}
+    steps:
+      - login: {}
+      - download_attachments: {mailbox: INBOX, limit: 3}
+      - send: {to: [x@example.org], attach: downloaded}
+      - send: {to: [cabinet@interieur.test], body: "a line\r\n.a dot opening a line"}
+      - logout
+`))
+	require.NoError(t, err)
+	var sizes []int64
+	res, err := Run(context.Background(), sc, Options{OnEvent: func(e audit.Event) {
+		if e.Action == audit.SMTPData {
+			assert.Equal(t, audit.Success, e.Outcome, e.Reason)
+			sizes = append(sizes, e.MessageSize)
+		}
+	}})
+	require.NoError(t, err)
+	var sent []int64
+	for _, r := range res.Truth {
+		if r.Action == "smtp.send" && r.Outcome == "success" {
+			sent = append(sent, r.Bytes)
+		}
+	}
+	require.Len(t, sent, 2)
+	assert.Equal(t, sent, sizes)
+	assert.Greater(t, sent[0], int64(1000), "with attachments")
+}
