@@ -300,10 +300,11 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 	var buf bytes.Buffer
 	// Room for the whole message at once (base64 is 4/3 of the data plus
 	// CRLF every 76 characters), so that the buffer is not grown by
-	// doubling, each time copied.
+	// doubling, each time copied, and each attachment is encoded in place.
 	est := 2048 + 3*len(body)
 	for _, at := range atts {
-		est += 512 + len(at.data)*4/3 + len(at.data)/38
+		b64 := base64.StdEncoding.EncodedLen(len(at.data))
+		est += 512 + b64 + 2*(b64/76+1)
 	}
 	buf.Grow(est)
 	var h mail.Header
