@@ -7,13 +7,19 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/smtpd"
+	"github.com/maildrill/maildrill/mailsim/target"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -108,4 +114,46 @@ actors:
 	require.Len(t, sent, 2)
 	assert.Equal(t, sent, sizes)
 	assert.Greater(t, sent[0], int64(1000), "with attachments")
+}
+
+// Against the embedded target's submission server, a message sent as DATA
+// (dot-stuffed here) and as BDAT arrives the same: its size in the data
+// event is the message's, leading dots and all.
+func TestSubmitDATAAndBDATAgainstTheEmbeddedTarget(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	tg, err := target.Start(context.Background(), target.Spec{Seed: 2, Users: 4, Messages: 5,
+		Clock: clock.NewVirtual(start), Start: start, RunID: "md-submit", CertDir: t.TempDir()})
+	require.NoError(t, err)
+	defer tg.Close()
+	sub := tg.Events().Subscribe()
+	defer sub.Close()
+	r := &runner{target: tg, sessions: map[string]chan struct{}{}, ended: map[string]bool{}}
+	ar := &actorRun{r: r, a: &scenarios.Actor{TLS: true}, src: netip.MustParseAddr("10.20.1.2"), port: 40000}
+	var from, to account.Account
+	for _, a := range tg.Accounts() {
+		if a.Kind == "person" && from.Address == "" {
+			from = a
+		} else if a.Kind == "person" && to.Address == "" {
+			to = a
+		}
+	}
+	require.NotEmpty(t, to.Address)
+	msg := []byte("From: " + from.Address + "\r\nTo: " + to.Address + "\r\nSubject: dots\r\n\r\n.one\r\n..two\r\nend\r\n")
+	for _, bdat := range []bool{false, true} {
+		c, _, raw, err := ar.smtpSession(context.Background(), cred{from.Address, from.Password})
+		require.NoError(t, err)
+		require.NoError(t, c.Auth(smtpd.NewLoginClient(from.Address, from.Password, false)))
+		require.NoError(t, submit(c, raw, bdat, from.Address, []string{to.Address}, msg), "bdat %v", bdat)
+		require.NoError(t, c.Quit())
+		c.Close()
+		for {
+			e, err := sub.Next(context.Background())
+			require.NoError(t, err)
+			if e.Action == audit.SMTPData {
+				assert.Equal(t, audit.Success, e.Outcome, "bdat %v: %s", bdat, e.Reason)
+				assert.Equal(t, int64(len(msg)), e.MessageSize, "bdat %v", bdat)
+				break
+			}
+		}
+	}
 }
