@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,7 +119,8 @@ actors:
 
 // Against the embedded target's submission server, a message sent as DATA
 // (dot-stuffed here) and as BDAT arrives the same: its size in the data
-// event is the message's, leading dots and all.
+// event is the message's, leading dots and all; one with a line too long
+// for DATA is refused the same either way.
 func TestSubmitDATAAndBDATAgainstTheEmbeddedTarget(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	tg, err := target.Start(context.Background(), target.Spec{Seed: 2, Users: 4, Messages: 5,
@@ -140,7 +142,25 @@ func TestSubmitDATAAndBDATAgainstTheEmbeddedTarget(t *testing.T) {
 	require.NotEmpty(t, to.Address)
 	msg := []byte("From: " + from.Address + "\r\nTo: " + to.Address + "\r\nSubject: dots\r\n\r\n.one\r\n..two\r\nend\r\n")
 	for _, bdat := range []bool{false, true} {
+		// A line over the server's limit: refused as DATA refuses it, BDAT
+		// or not (the runner sends it as DATA).
 		c, _, raw, err := ar.smtpSession(context.Background(), cred{from.Address, from.Password})
+		require.NoError(t, err)
+		require.NoError(t, c.Auth(smtpd.NewLoginClient(from.Address, from.Password, false)))
+		long := []byte("Subject: long\r\n\r\n" + strings.Repeat("x", 3000) + "\r\n")
+		assert.Error(t, submit(c, raw, bdat, from.Address, []string{to.Address}, long), "bdat %v", bdat)
+		c.Close()
+		for {
+			e, err := sub.Next(context.Background())
+			require.NoError(t, err)
+			if e.Action == audit.SMTPData {
+				assert.Equal(t, audit.Failure, e.Outcome, "bdat %v", bdat)
+				assert.Equal(t, smtpd.ReasonLineTooLong, e.Reason, "bdat %v", bdat)
+				break
+			}
+		}
+
+		c, _, raw, err = ar.smtpSession(context.Background(), cred{from.Address, from.Password})
 		require.NoError(t, err)
 		require.NoError(t, c.Auth(smtpd.NewLoginClient(from.Address, from.Password, false)))
 		require.NoError(t, submit(c, raw, bdat, from.Address, []string{to.Address}, msg), "bdat %v", bdat)
@@ -155,5 +175,29 @@ func TestSubmitDATAAndBDATAgainstTheEmbeddedTarget(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestBDATAsData(t *testing.T) {
+	long := strings.Repeat("x", 998)
+	for _, c := range []struct {
+		msg   string
+		limit int
+		want  bool
+	}{
+		{"Subject: x\r\n\r\nbody\r\n", 0, true},
+		{"Subject: x\r\n\r\n.dot\r\n\r\n", 0, true},
+		{"Subject: x\r\n\r\nbody\r\n", 100, true},
+		{"Subject: x\r\n\r\nbody\r\n", 20, false},       // not under the SIZE offered
+		{"Subject: x\r\n\r\nbody\r\n", 21, true},        // 20 bytes, under 21
+		{"Subject: x\r\n\r\nbody", 0, false},            // no final CRLF
+		{"Subject: x\n\nbody\n", 0, false},              // bare LF
+		{"Subject: x\r\n\r\nbo\rdy\r\n", 0, false},      // bare CR
+		{"Subject: x\r\n\r\n" + long + "\r\n", 0, true}, // 998
+		{"Subject: x\r\n\r\n" + long + "y\r\n", 0, false},
+		{"Subject: x\r\n\r\n." + long[1:] + "\r\n", 0, false}, // 999 once stuffed
+		{"", 0, false},
+	} {
+		assert.Equal(t, c.want, bdatAsData([]byte(c.msg), c.limit), "%.40q limit %d", c.msg, c.limit)
 	}
 }

@@ -91,8 +91,9 @@ func (a *actorRun) sendMail(ctx context.Context, cr cred, to []string, msg []byt
 // client's connection, at once: go-smtp's DATA writer handles a byte at a
 // time (an eighth of a second of CPU for the flagship's 33 MB), and so
 // does its server's DATA reader. With bdat (the embedded target, which
-// offers CHUNKING and logs a message the same however it came), the
-// message goes as one BDAT LAST chunk (RFC 3030), which needs no
+// offers CHUNKING and logs a message the same however it came), a message
+// that BDAT delivers exactly as DATA would (bdatAsData: all of the
+// runner's own) goes as one BDAT LAST chunk (RFC 3030), which needs no
 // dot-stuffing on either side; otherwise as DATA, dot-stuffed here in one
 // pass: the same bytes on the wire as go-smtp's.
 func submit(c *smtp.Client, raw io.ReadWriter, bdat bool, from string, to []string, msg []byte) error {
@@ -109,7 +110,8 @@ func submit(c *smtp.Client, raw io.ReadWriter, bdat bool, from string, to []stri
 		}
 	}
 	if raw != nil && bdat {
-		if ok, _ := c.Extension("CHUNKING"); ok {
+		limit, _ := c.MaxMessageSize()
+		if ok, _ := c.Extension("CHUNKING"); ok && bdatAsData(msg, limit) {
 			return sendBDAT(raw, msg)
 		}
 	}
@@ -129,6 +131,35 @@ func submit(c *smtp.Client, raw io.ReadWriter, bdat bool, from string, to []stri
 		return err
 	}
 	return w.Close()
+}
+
+// bdatAsData tells whether msg sent as BDAT reaches the server's session
+// as the same bytes, accepted or refused the same, as sent as DATA: lines
+// all ending in CRLF, no other CR or LF, none over 998 characters once
+// dot-stuffed (DATA refuses lines over the server's limit, BDAT has none),
+// the whole under limit (the SIZE the server offers; 0: none), which go-smtp
+// checks before the session sees a BDAT chunk but after for DATA. Any other
+// message goes as DATA, as it always did.
+func bdatAsData(msg []byte, limit int) bool {
+	if len(msg) < 2 || (limit > 0 && len(msg) >= limit) {
+		return false
+	}
+	for len(msg) > 0 {
+		e := bytes.IndexByte(msg, '\n')
+		if e < 1 || msg[e-1] != '\r' {
+			return false // a bare LF, or no final CRLF
+		}
+		line := msg[:e-1]
+		n := len(line)
+		if n > 0 && line[0] == '.' {
+			n++
+		}
+		if n > 998 || bytes.IndexByte(line, '\r') >= 0 {
+			return false
+		}
+		msg = msg[e+1:]
+	}
+	return true
 }
 
 // sendBDAT sends msg as one BDAT LAST chunk on rw, between commands of a
