@@ -10,8 +10,9 @@ import (
 // for its documents to be rendered: one core works, the others idle. When
 // Message is asked for the UID after the one it was last asked for in the
 // same folder, the documents of the next readaheadMsgs messages are
-// rendered into the cache by background workers (at most one per
-// GOMAXPROCS), nearest first, so that they are ready, or under way, when
+// rendered into the cache by background workers (GOMAXPROCS-1 of them,
+// at least one: the reading goroutine renders too when it catches up with
+// them), nearest first, so that they are ready, or under way, when
 // their message is asked for. The cache's one-generation-per-document rule
 // means a message never renders a document twice: it waits for the worker
 // making it. Workers exist only while there is work; the bytes of every
@@ -71,7 +72,7 @@ func (o *Org) noteRead(ui int, fs folderSpec, uid uint32) {
 		ra.queue = append(ra.queue, raJob{ui, fs, u})
 	}
 	s.ahead = max(s.ahead, to)
-	start := len(ra.queue) > 0 && ra.workers < runtime.GOMAXPROCS(0)
+	start := len(ra.queue) > 0 && ra.workers < max(runtime.GOMAXPROCS(0)-1, 1)
 	if start {
 		ra.workers++
 	}
