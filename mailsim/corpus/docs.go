@@ -173,9 +173,11 @@ func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
 	return v.(*encodedDoc), nil
 }
 
-// renderDoc renders a document whole.
+// renderDoc renders a document whole (the cache renders into a docSink
+// instead).
 func (o *Org) renderDoc(m *docMeta) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(m.Target + m.Target/16 + 4096)
 	if err := o.renderDocTo(m, &buf); err != nil {
 		return nil, err
 	}
