@@ -20,7 +20,6 @@ func ExportMaildirs(ctx context.Context, cfg Config, only []string, root string,
 	if err != nil {
 		return err
 	}
-	defer org.Close() // no readahead outlives the export
 	want := map[string]bool{}
 	for _, u := range only {
 		want[strings.ToLower(u)] = true

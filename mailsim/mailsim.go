@@ -494,9 +494,6 @@ func (s *Server) Close() error {
 			errs = append(errs, s.smtp.Close())
 		}
 		s.wg.Wait()
-		if s.Org != nil {
-			s.Org.Close() // documents rendered ahead: none outlives the server
-		}
 		if s.Bus != nil {
 			s.Bus.Close()
 		}

@@ -67,10 +67,6 @@ type Config struct {
 	// created by New; nothing is ever deleted from it (the whole pool of one
 	// configuration is about 500 MiB).
 	CacheDir string
-	// NoReadahead turns off the rendering of the next messages' documents
-	// in the background while a folder is read in UID order (see
-	// readahead.go). It changes speed, never content.
-	NoReadahead bool
 }
 
 // Org is a generated organisation. It is safe for concurrent use.
@@ -96,8 +92,6 @@ type Org struct {
 	poolBytes int64
 
 	folderCache [1024]atomic.Pointer[folderCacheEntry]
-
-	ra readahead
 }
 
 // User is a mailbox of the directory: a person or a shared mailbox.

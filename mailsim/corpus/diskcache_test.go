@@ -35,8 +35,7 @@ func cacheTestMessages(t *testing.T, o *Org) ([]any, int) {
 
 func TestDiskCache(t *testing.T) {
 	dir := t.TempDir()
-	// Renders and reads are counted exactly: no readahead.
-	cfg := Config{Seed: 11, Users: 30, MessagesPerUser: 120, MaxAttachmentSize: 96 << 10, CacheDir: dir, NoReadahead: true}
+	cfg := Config{Seed: 11, Users: 30, MessagesPerUser: 120, MaxAttachmentSize: 96 << 10, CacheDir: dir}
 
 	plain := cfg
 	plain.CacheDir = ""
@@ -117,7 +116,7 @@ func TestEncodedLen(t *testing.T) {
 // same file; one changed since (in place, same length) is checked again,
 // found bad and regenerated.
 func TestDiskCacheChecksOnce(t *testing.T) {
-	cfg := Config{Seed: 12, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 64 << 10, CacheDir: t.TempDir(), NoReadahead: true}
+	cfg := Config{Seed: 12, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 64 << 10, CacheDir: t.TempDir()}
 	o1, err := New(cfg)
 	require.NoError(t, err)
 	want, _ := cacheTestMessages(t, o1) // writes the files

@@ -46,7 +46,6 @@ func (o *Org) Message(address, folder string, uid uint32) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.noteRead(ui, fs, uid)
 	return o.generate(ui, fs, uid, false)
 }
 
@@ -306,24 +305,8 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 	return "<" + th.key.num(uint64(p)).hex(12) + "@" + from[strings.LastIndexByte(from, '@')+1:] + ">"
 }
 
-// msgPlan is what a message's draws decide before its body is written:
-// its people, dates, subject and attachments. mr is the message's random
-// stream as it stands after those draws.
-type msgPlan struct {
-	fk             key
-	th             *thread
-	pos            int
-	mr             rng
-	internal, sent time.Time
-	from           *person
-	to, cc         []*person
-	subject        string
-	docs           []docMeta
-}
-
-// plan makes the draws of message uid of folder fs of user ui up to its
-// attachments: what generate writes, and what readahead renders early.
-func (o *Org) plan(ui int, fs folderSpec, uid uint32) msgPlan {
+func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Message, error) {
+	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
 	th := o.buildThread(ui, fs, tk)
@@ -397,16 +380,6 @@ func (o *Org) plan(ui int, fs folderSpec, uid uint32) msgPlan {
 			docs = append(docs, m)
 		}
 	}
-	return msgPlan{fk: fk, th: th, pos: pos, mr: mr, internal: internal, sent: sent,
-		from: from, to: to, cc: cc, subject: subject, docs: docs}
-}
-
-func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Message, error) {
-	u := &o.users[ui]
-	p := o.plan(ui, fs, uid)
-	fk, th, pos, mr := p.fk, p.th, p.pos, p.mr
-	internal, sent, from, to, cc := p.internal, p.sent, p.from, p.to, p.cc
-	subject, docs := p.subject, p.docs
 	encoded := make([]*encodedDoc, len(docs))
 	total := 0
 	for i := range docs {
