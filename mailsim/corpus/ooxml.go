@@ -271,7 +271,7 @@ func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
 		`<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>`))
 
 	w := z.create("xl/worksheets/sheet1.xml", true)
-	b := make([]byte, 0, 64<<10)
+	b := make([]byte, 0, sheetChunk+16<<10)
 	b = append(b, xmlHeader+`<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`...)
 	cols := make([]string, max(len(c.Cols), 1))
 	for j := range cols {
@@ -340,17 +340,25 @@ func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
 	// Stop when the compressed sheet would reach the target. Deflate emits
 	// late, so the size is estimated from the compression ratio of the
 	// first rows.
+	// The size is checked every 32 rows; rows are handed to the deflating
+	// goroutine in chunks of sheetChunk bytes (fewer hand-offs, each of
+	// which may wait for a processor on a busy machine). start is where
+	// the rows since the last check begin in b.
 	const maxRows = 1_000_000
-	raw, ratio := 0, 0.0
+	raw, ratio, start := 0, 0.0, 0
 	budget := target - z.out.n - 600
 	for i := 0; i < maxRows && (c.MaxRows == 0 || i < c.MaxRows); i++ {
 		writeRow(4+i, c.Row(i), 0)
 		if i == 63 {
-			ratio = deflateRatio(b)
+			ratio = deflateRatio(b[start:]) // rows 32 to 63
 		}
 		if i%32 == 31 {
-			raw += len(b)
-			flush()
+			raw += len(b) - start
+			start = len(b)
+			if len(b) >= sheetChunk {
+				flush()
+				start = 0
+			}
 			if ratio > 0 && float64(raw)/ratio >= float64(budget) {
 				break
 			}
@@ -367,6 +375,10 @@ func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
 	}
 	return z.close()
 }
+
+// sheetChunk is how many bytes of sheet XML are handed to the deflating
+// goroutine at a time (at least: whole groups of 32 rows).
+const sheetChunk = 256 << 10
 
 // appendXMLEscaped appends s to b with <, >, & and " escaped.
 func appendXMLEscaped(b []byte, s string) []byte {
