@@ -177,7 +177,9 @@ func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
 // instead).
 func (o *Org) renderDoc(m *docMeta) ([]byte, error) {
 	var buf bytes.Buffer
-	buf.Grow(m.Target + m.Target/16 + 4096)
+	if !docTypes[m.typ].fixedSize {
+		buf.Grow(m.Target + m.Target/16 + 4096)
+	}
 	if err := o.renderDocTo(m, &buf); err != nil {
 		return nil, err
 	}
