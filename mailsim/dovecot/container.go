@@ -119,6 +119,9 @@ type lineConsumer struct {
 	// marker is the highest barrier number seen (see Barrier); marker
 	// lines are never parsed into events.
 	marker uint64
+	// ended counts the connection ends logged per client address (IMAP
+	// logouts and disconnections, SMTP disconnections; see Barrier).
+	ended map[string]uint64
 }
 
 func (c *lineConsumer) Write(b []byte) (int, error) {
@@ -137,7 +140,18 @@ func (c *lineConsumer) Write(b []byte) (int, error) {
 			c.marker = max(c.marker, n)
 			continue
 		}
-		evs = append(evs, c.p.Parse(line)...)
+		parsed := c.p.Parse(line)
+		for _, e := range parsed {
+			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect {
+				if a, ok := connAddr(e.SourceIP); ok {
+					if c.ended == nil {
+						c.ended = map[string]uint64{}
+					}
+					c.ended[a]++
+				}
+			}
+		}
+		evs = append(evs, parsed...)
 	}
 	c.mu.Unlock()
 	// Outside the lock: the callback may call Log.

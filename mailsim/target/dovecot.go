@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -148,8 +149,28 @@ func (t *dovecotTarget) SyncClock(ctx context.Context, now time.Time) error {
 }
 
 // SessionEnds: Dovecot's stock logging has no client port, so the trail
-// cannot tell when a given connection ended.
+// cannot tell when a given connection ended. TrackConn counts the closed
+// connections per client address instead, and every log barrier waits
+// until their ends are logged.
 func (*dovecotTarget) SessionEnds() bool { return false }
+
+// TrackConn reports conn's close to the container's log barrier.
+func (t *dovecotTarget) TrackConn(conn net.Conn, src string) net.Conn {
+	return &trackedConn{Conn: conn, closed: func() { t.c.ConnClosed(src) }}
+}
+
+// trackedConn calls closed once, after the first Close.
+type trackedConn struct {
+	net.Conn
+	once   sync.Once
+	closed func()
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.closed)
+	return err
+}
 
 // Close waits until everything the servers did has reached the trail,
 // then stops the container, the bus, and removes the Maildirs.
