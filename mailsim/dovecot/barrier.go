@@ -41,6 +41,7 @@ type barrierState struct {
 	seq      atomic.Uint64
 	Count    atomic.Uint64 // barriers passed
 	Timeouts atomic.Uint64 // barriers given up on
+	Wait     atomic.Int64  // nanoseconds spent in barriers
 	mu       sync.Mutex
 	closed   map[string]uint64 // client address → connections reported closed
 }
@@ -145,6 +146,8 @@ func markerNumber(line string) (uint64, bool) {
 func (c *Container) Barrier(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	t0 := time.Now()
+	defer func() { c.barrier.Wait.Add(int64(time.Since(t0))) }()
 	n := c.barrier.seq.Add(1)
 	want := c.closedSnapshot()
 	if err := c.mark(ctx, n); err != nil {
@@ -185,6 +188,9 @@ func (c *Container) Barrier(ctx context.Context, timeout time.Duration) error {
 func (c *Container) BarrierStats() (passed, timedOut uint64) {
 	return c.barrier.Count.Load(), c.barrier.Timeouts.Load()
 }
+
+// BarrierTime is the wall time spent in barriers so far.
+func (c *Container) BarrierTime() time.Duration { return time.Duration(c.barrier.Wait.Load()) }
 
 func (c *Container) mark(ctx context.Context, n uint64) error {
 	var d net.Dialer
