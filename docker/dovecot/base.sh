@@ -120,7 +120,53 @@ if [ -z "${DEBOOTSTRAP_DIR:-}" ] && [ -f /usr/share/debootstrap/functions ]; the
   fast=$(mktemp -d "$(builddir)/maildrill-debootstrap.XXXXXX")
   cleanup+=("$fast")
   cp -a /usr/share/debootstrap/. "$fast/"
+  # debootstrap's own download_debs, renamed: the one below calls it for
+  # whatever it did not get.
+  sed -i 's/^download_debs () {$/debootstrap_download_debs () {/' "$fast/functions"
+  grep -q '^debootstrap_download_debs () {$' "$fast/functions" || { echo "base.sh: no download_debs in debootstrap's functions" >&2; exit 1; }
   cat >>"$fast/functions" <<'FUNCS'
+
+# maildrill: download_debs fetches the packages with one wget (one
+# connection, kept alive) and checks them all with one sha256sum -c
+# against the index, instead of a fetch and a dozen small processes per
+# package (about 8 s of a cold build for 119 packages, mostly process
+# starts). Every package it did not get, or whose checksum does not match,
+# goes through debootstrap's own download_debs as before. The same
+# deburis and debpaths records, in the same order.
+download_debs () {
+	local m pkgdest list
+	m="$1"
+	pkgdest="$2"
+	shift; shift
+	if [ -n "$CACHE_DIR" ] || [ "$DEBOOTSTRAP_CHECKSUM_FIELD" = MD5SUM ] || ! in_path "sha${SHA_SIZE}sum" || ! in_path wget; then
+		debootstrap_download_debs "$m" "$pkgdest" "$@"
+		return
+	fi
+	list="$TARGET/debootstrap/maildrill-debs"
+	rm -rf "$list.d" && mkdir -p "$list.d"
+	# package version uri destination checksum file-name
+	"$PKGDETAILS" PKGS "$m" "$pkgdest" "$@" | awk -v m="$m" '
+		$2 == "-" { next }
+		{ d = "/var/cache/apt/archives/" $1 "_" $2 "_" $3 ".deb"; sub(/:/, "%3a", d)
+		  n = split($5, f, "/"); print $1, $2, m "/" $5, d, $6, f[n] }' >"$list"
+	info RETRIEVING "Retrieving %s packages" "$(wc -l <"$list")"
+	awk '{ print $3 }' "$list" >"$list.uris"
+	(cd "$list.d" && wget -q -i "$list.uris") || true
+	awk -v t="$TARGET" -v d="$list.d" '{ print "mv -f \"" d "/" $6 "\" \"" t $4 "\" 2>/dev/null" }' "$list" | sh || true
+	info VALIDATING "Validating %s packages" "$(wc -l <"$list")"
+	(cd "$TARGET" && awk '{ print $5 "  ." $4 }' "$list" | "sha${SHA_SIZE}sum" -c 2>/dev/null) | sed -n 's/^\.\(.*\): OK$/\1/p' >"$list.ok" || true
+	awk -v t="$TARGET" 'NR == FNR { ok[$0] = 1; next }
+		($4 in ok) { print $1, $2, $3 >>(t "/debootstrap/deburis"); print $1, $4 >>(t "/debootstrap/debpaths"); print $1 }' \
+		"$list.ok" "$list" >"$list.got"
+	local rest
+	rest=$(printf '%s\n' "$@" | awk 'NR == FNR { got[$0] = 1; next } !($0 in got)' "$list.got" -)
+	rm -rf "$list" "$list.d" "$list.uris" "$list.ok" "$list.got"
+	if [ -n "$rest" ]; then
+		debootstrap_download_debs "$m" "$pkgdest" $rest
+	else
+		echo >&5 ""
+	fi
+}
 
 # maildrill: resolve_deps in one pass over the Packages files (see base.sh).
 # Called as debootstrap calls it: one or several arguments, each a list of
