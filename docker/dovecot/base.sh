@@ -20,6 +20,9 @@
 #                        is a tmpfs with 2 GiB free, else /tmp)
 #   MAILDRILL_DEB_CACHE  a folder to keep the downloaded .debs in (created;
 #                        default none: every build downloads)
+#   MAILDRILL_BASE_IMPORT  (build.sh) import the base in the background from a
+#                        copy of the tree (FILE.tar) and write the import's
+#                        exit status to FILE; the tag is printed at once
 # Needs: root, debootstrap, unshare (util-linux), ip (iproute2), docker.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -268,11 +271,27 @@ rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/
   "$ROOT"/usr/share/doc/* "$ROOT"/usr/share/man/* "$ROOT"/usr/share/locale/*
 log "second stage (install) done in $((SECONDS - start)) s"
 
+import_base() {
+  docker import \
+    --change 'CMD ["/bin/bash"]' \
+    --change "LABEL org.maildrill.recipe=$hash org.maildrill.suite=$SUITE" \
+    - "$TAG" >/dev/null
+}
+if [ -n "${MAILDRILL_BASE_IMPORT:-}" ]; then
+  # build.sh goes on configuring the tree: import a copy of it as it is
+  # now, beside that work (build.sh waits for the file MAILDRILL_BASE_IMPORT
+  # to hold the import's exit status).
+  log "docker import as $TAG, beside the configuration"
+  snap="$MAILDRILL_BASE_IMPORT.tar"
+  tar -C "$ROOT" --numeric-owner -cf "$snap" .
+  # (Its stdout is not build.sh's command substitution, which would
+  # wait for it.)
+  ( status=0; import_base <"$snap" || status=$?; echo "$status" >"$MAILDRILL_BASE_IMPORT"; rm -f "$snap" ) >/dev/null &
+  echo "$TAG"
+  exit 0
+fi
 log "docker import as $TAG"
-tar -C "$ROOT" --numeric-owner -c . | docker import \
-  --change 'CMD ["/bin/bash"]' \
-  --change "LABEL org.maildrill.recipe=$hash org.maildrill.suite=$SUITE" \
-  - "$TAG" >/dev/null
+tar -C "$ROOT" --numeric-owner -c . | import_base
 log "base image built in $((SECONDS - start)) s"
 # Older recipes' images of this repository are of no further use.
 docker images --format '{{.Repository}}:{{.Tag}}' "${TAG%%:*}" | grep -vxF "$TAG" | xargs -r docker rmi >/dev/null 2>&1 || true
