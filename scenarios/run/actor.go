@@ -254,7 +254,9 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 			return nil, "", err
 		}
 	}
-	return conn, key, nil
+	// A target that cannot tell this connection's end in its trail
+	// learns when it is closed.
+	return ar.r.target.TrackConn(conn, key), key, nil
 }
 
 func servicePort(ep target.Endpoints, addr string) uint16 {
