@@ -393,7 +393,7 @@ func compileValue(file string, it FieldItem, md mods, v *Node, raw string, o *Op
 		if err != nil {
 			return nil, &Error{File: file, Pos: v.Pos, Msg: "unsupported regular expression (Go RE2 syntax: no lookaround or backreferences)", Err: err}
 		}
-		return []valM{&reM{re}}, nil
+		return []valM{newReM(re)}, nil
 	case md.cidr:
 		p, err := netip.ParsePrefix(strings.TrimSpace(raw))
 		if err != nil {

@@ -1,0 +1,194 @@
+package sigma
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"sync"
+	"unicode/utf8"
+)
+
+// reM matches a value against a regular expression (regexp.MatchString).
+// ASCII values go through a deterministic automaton built lazily from the
+// expression's program, one table lookup per byte; other values, and
+// expressions it does not cover (empty-width assertions: ^, $, \b ...),
+// use the regexp package.
+type reM struct {
+	re  *regexp.Regexp
+	dfa *reDFA // nil: regexp only
+}
+
+func newReM(re *regexp.Regexp) *reM {
+	return &reM{re: re, dfa: newReDFA(re.String())}
+}
+
+func (m *reM) match(v any, _ Event) bool {
+	s, ok := toString(v)
+	if !ok {
+		return false
+	}
+	if m.dfa != nil && isASCII(s) {
+		if r, ok := m.dfa.match(s); ok {
+			return r
+		}
+	}
+	return m.re.MatchString(s)
+}
+
+// reDFA decides whether an ASCII string contains a match of an expression
+// without empty-width assertions: its states are sets of the program's
+// instructions (the subset construction, made as the text needs them),
+// and every state also holds the program's start, so that a match may
+// start anywhere (an unanchored search). The text matches as soon as a
+// state holds the match instruction.
+type reDFA struct {
+	mu     sync.Mutex
+	prog   *syntax.Prog
+	states []*reState
+	byKey  map[string]int32
+	start  int32
+	full   bool // maxReStates reached: the regexp package decides
+	// scratch of build
+	seen  []uint32 // per instruction: the generation it was added in
+	gen   uint32
+	stack []uint32
+	set   []uint32
+}
+
+type reState struct {
+	insts []uint32 // the consuming instructions, sorted
+	match bool
+	next  [utf8.RuneSelf]int32 // per ASCII byte: next state + 1 (0: not built)
+}
+
+// maxReStates bounds the states of one expression's automaton (each takes
+// about 0.5 KiB); beyond it the regexp package decides.
+const maxReStates = 1024
+
+func newReDFA(expr string) *reDFA {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return nil
+	}
+	for _, in := range prog.Inst {
+		if in.Op == syntax.InstEmptyWidth {
+			return nil
+		}
+	}
+	d := &reDFA{prog: prog, byKey: map[string]int32{}, seen: make([]uint32, len(prog.Inst))}
+	d.start = d.state(nil, 0, false)
+	return d
+}
+
+// match reports whether s (ASCII) contains a match; ok false: the
+// automaton cannot tell (it is full, or in use by another goroutine).
+func (d *reDFA) match(s string) (matched, ok bool) {
+	if !d.mu.TryLock() {
+		return false, false
+	}
+	defer d.mu.Unlock()
+	if d.full {
+		return false, false
+	}
+	st := d.states[d.start]
+	for i := 0; i < len(s); i++ {
+		if st.match {
+			return true, true
+		}
+		c := s[i]
+		n := st.next[c]
+		if n == 0 {
+			n = d.step(st, c) + 1
+			if d.full {
+				return false, false
+			}
+			st.next[c] = n
+		}
+		st = d.states[n-1]
+	}
+	return st.match, true
+}
+
+// step builds the transition of st on c and returns the next state.
+func (d *reDFA) step(st *reState, c byte) int32 {
+	return d.state(st.insts, rune(c), true)
+}
+
+// state returns the state of the instructions following those of from
+// that consume r (none when !consume), plus the program's start, with
+// their closures.
+func (d *reDFA) state(from []uint32, r rune, consume bool) int32 {
+	d.gen++
+	if d.gen == 0 {
+		clear(d.seen)
+		d.gen = 1
+	}
+	d.set = d.set[:0]
+	match := false
+	add := func(pc uint32) {
+		d.stack = append(d.stack[:0], pc)
+		for len(d.stack) > 0 {
+			pc := d.stack[len(d.stack)-1]
+			d.stack = d.stack[:len(d.stack)-1]
+			if d.seen[pc] == d.gen {
+				continue
+			}
+			d.seen[pc] = d.gen
+			in := &d.prog.Inst[pc]
+			switch in.Op {
+			case syntax.InstAlt, syntax.InstAltMatch:
+				d.stack = append(d.stack, in.Arg, in.Out)
+			case syntax.InstCapture, syntax.InstNop:
+				d.stack = append(d.stack, in.Out)
+			case syntax.InstMatch:
+				match = true
+			case syntax.InstFail:
+			default: // InstRune, InstRune1, InstRuneAny, InstRuneAnyNotNL
+				d.set = append(d.set, pc)
+			}
+		}
+	}
+	if consume {
+		for _, pc := range from {
+			in := &d.prog.Inst[pc]
+			var ok bool
+			switch in.Op {
+			case syntax.InstRuneAny:
+				ok = true
+			case syntax.InstRuneAnyNotNL:
+				ok = r != '\n'
+			default:
+				ok = in.MatchRune(r)
+			}
+			if ok {
+				add(in.Out)
+			}
+		}
+	}
+	add(uint32(d.prog.Start))
+	slices.Sort(d.set)
+	key := make([]byte, 0, 4*len(d.set)+1)
+	if match {
+		key = append(key, 1)
+	} else {
+		key = append(key, 0)
+	}
+	for _, pc := range d.set {
+		key = append(key, byte(pc), byte(pc>>8), byte(pc>>16), byte(pc>>24))
+	}
+	if id, ok := d.byKey[string(key)]; ok {
+		return id
+	}
+	if len(d.states) >= maxReStates {
+		d.full = true
+		return 0
+	}
+	id := int32(len(d.states))
+	d.states = append(d.states, &reState{insts: slices.Clone(d.set), match: match})
+	d.byKey[string(key)] = id
+	return id
+}
