@@ -211,6 +211,24 @@ func indexFold(v, lit string, fold bool) int {
 	if len(lit) == 0 {
 		return 0
 	}
+	// jump from one occurrence of a byte of lit that folding leaves alone
+	// (not a letter; lit is lower-cased) to the next
+	for j := 0; j < len(lit); j++ {
+		if c := lit[j]; c < 'a' || c > 'z' {
+			end := len(v) - len(lit) + j + 1 // c at v[i] with i < end
+			for i := j; i < end; i++ {
+				k := strings.IndexByte(v[i:end], c)
+				if k < 0 {
+					return -1
+				}
+				i += k
+				if eqFold(v[i-j:i-j+len(lit)], lit, true) {
+					return i - j
+				}
+			}
+			return -1
+		}
+	}
 	first := lit[0]
 	for i := 0; i+len(lit) <= len(v); i++ {
 		if lowerASCII(v[i]) == first && eqFold(v[i:i+len(lit)], lit, true) {

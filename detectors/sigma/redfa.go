@@ -44,11 +44,14 @@ func (m *reM) match(v any, _ Event) bool {
 type reDFA struct {
 	mu     sync.Mutex
 	prog   *syntax.Prog
-	states []*reState
-	byKey  map[string]int32
-	start  int32
-	full   bool // maxReStates reached: the regexp package decides
-	// scratch of build
+	states []reState
+	// per state and ASCII byte: the next state + 1; 0: not built yet; -1:
+	// a state holding the match instruction
+	next  []int32
+	byKey map[string]int32
+	start int32
+	full  bool // maxReStates reached: the regexp package decides
+	// scratch of state
 	seen  []uint32 // per instruction: the generation it was added in
 	gen   uint32
 	stack []uint32
@@ -58,7 +61,6 @@ type reDFA struct {
 type reState struct {
 	insts []uint32 // the consuming instructions, sorted
 	match bool
-	next  [utf8.RuneSelf]int32 // per ASCII byte: next state + 1 (0: not built)
 }
 
 // maxReStates bounds the states of one expression's automaton (each takes
@@ -94,28 +96,33 @@ func (d *reDFA) match(s string) (matched, ok bool) {
 	if d.full {
 		return false, false
 	}
-	st := d.states[d.start]
+	if d.states[d.start].match {
+		return true, true
+	}
+	st := d.start
 	for i := 0; i < len(s); i++ {
-		if st.match {
-			return true, true
-		}
 		c := s[i]
-		n := st.next[c]
-		if n == 0 {
-			n = d.step(st, c) + 1
+		n := d.next[int(st)<<7|int(c)]
+		if n <= 0 {
+			if n < 0 {
+				return true, true
+			}
+			to := d.state(d.states[st].insts, rune(c), true)
 			if d.full {
 				return false, false
 			}
-			st.next[c] = n
+			n = to + 1
+			if d.states[to].match {
+				n = -1
+			}
+			d.next[int(st)<<7|int(c)] = n
+			if n < 0 {
+				return true, true
+			}
 		}
-		st = d.states[n-1]
+		st = n - 1
 	}
-	return st.match, true
-}
-
-// step builds the transition of st on c and returns the next state.
-func (d *reDFA) step(st *reState, c byte) int32 {
-	return d.state(st.insts, rune(c), true)
+	return false, true
 }
 
 // state returns the state of the instructions following those of from
@@ -188,7 +195,8 @@ func (d *reDFA) state(from []uint32, r rune, consume bool) int32 {
 		return 0
 	}
 	id := int32(len(d.states))
-	d.states = append(d.states, &reState{insts: slices.Clone(d.set), match: match})
+	d.states = append(d.states, reState{insts: slices.Clone(d.set), match: match})
+	d.next = append(d.next, make([]int32, utf8.RuneSelf)...)
 	d.byKey[string(key)] = id
 	return id
 }

@@ -1,0 +1,87 @@
+package sigma
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode"
+)
+
+// indexFold finds the first case-insensitive occurrence of a lower-cased
+// literal in ASCII text, as strings.Index on the lower-cased text does.
+func TestIndexFold(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alpha := "aAbB\\\\.. -/cC"
+	rnd := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		return string(b)
+	}
+	for i := 0; i < 20000; i++ {
+		v, lit := rnd(r.IntN(30)), strings.ToLower(rnd(1+r.IntN(5)))
+		if got, want := indexFold(v, lit, true), strings.Index(strings.ToLower(v), lit); got != want {
+			t.Fatalf("indexFold(%q, %q) = %d, want %d", v, lit, got, want)
+		}
+	}
+}
+
+// The prefilter skips a value without its automaton's skip byte (never a
+// letter) before folding it: folding must neither add nor remove an ASCII
+// byte that is not a letter.
+func TestFoldMakesNoASCIINonLetter(t *testing.T) {
+	for c := rune(0x80); c <= unicode.MaxRune; c++ {
+		l := unicode.ToLower(c)
+		if l == 'ſ' {
+			l = 's'
+		}
+		if l < 0x80 && !('a' <= l && l <= 'z') {
+			t.Fatalf("%U folds to %q", c, l)
+		}
+	}
+	if got := string(appendFoldNonASCII(nil, "\\PERFC.dat\u212a\xff")); got != "\\perfc.datk\ufffd" {
+		t.Fatalf("folded to %q", got)
+	}
+}
+
+// Prefilter.Event answers the fields the prefilter read, and the others,
+// as the event does; the rules match on it as on the event.
+func TestPrefilterEvent(t *testing.T) {
+	o := Options{Intern: map[string]string{}}
+	ms := []*Matcher{
+		mustMatcher(t, detection("  sel:\n    Image|endswith: '\\cmd.exe'\n    CommandLine|contains: ' /c '\n  condition: sel"), o),
+		mustMatcher(t, detection("  sel:\n    User: admin\n  condition: sel"), o),
+		mustMatcher(t, detection("  kw:\n    - 'perfc'\n  condition: kw"), o),
+	}
+	p := NewPrefilter(ms)
+	evs := []tev{
+		{"Image": "C:\\Windows\\CMD.EXE", "CommandLine": "cmd /c whoami", "User": "x"},
+		{"Image": "C:\\cmd.exe", "User": "ADMIN", "Other": "perfc.dat"},
+		{"CommandLine": nil, "Other": 3.5},
+	}
+	for _, ev := range evs {
+		bits := p.Candidates(ev)
+		pe := p.Event()
+		for _, name := range []string{o.InternName("Image"), o.InternName("CommandLine"), o.InternName("User"), "Image", "Other", "Missing"} {
+			gv, gok := pe.Field(name)
+			wv, wok := ev.Field(name)
+			if gok != wok || gv != wv {
+				t.Fatalf("%v: Field(%q) = %v %v, want %v %v", ev, name, gv, gok, wv, wok)
+			}
+		}
+		n := 0
+		pe.(FieldRanger).RangeFields(func(string, any) bool { n++; return true })
+		if n != len(ev) {
+			t.Fatalf("%v: RangeFields gave %d fields", ev, n)
+		}
+		for i, m := range ms {
+			if got, want := m.Match(pe), m.Match(ev); got != want {
+				t.Fatalf("%v: rule %d matches the prefilter's event: %v, the event: %v", ev, i, got, want)
+			}
+			if m.Match(ev) && bits[i/64]&(1<<(i%64)) == 0 {
+				t.Fatalf("%v: rule %d matches but is left out", ev, i)
+			}
+		}
+	}
+}
