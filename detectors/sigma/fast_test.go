@@ -85,3 +85,42 @@ func TestPrefilterEvent(t *testing.T) {
 		}
 	}
 }
+
+// A list of equality, prefix or suffix values decides as its values one
+// by one.
+func TestMultiAnchored(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	alpha := "aAbB\\.eExX1"
+	rnd := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = alpha[r.IntN(len(alpha))]
+		}
+		return string(b)
+	}
+	for _, kind := range []int{pExact, pPrefix, pSuffix} {
+		for round := 0; round < 200; round++ {
+			var lits []string
+			var one []*strM
+			for i := 0; i < 2+r.IntN(6); i++ {
+				l := strings.ToLower(rnd(1 + r.IntN(4)))
+				lits = append(lits, l)
+				one = append(one, &strM{p: &pattern{kind: kind, lit: l}})
+			}
+			m := newMultiAnchored(kind, lits)
+			vals := []any{true, false, 12.5, nil, "é" + lits[0], strings.ToUpper(lits[0]) + "É", "É" + strings.ToUpper(lits[0])}
+			for i := 0; i < 50; i++ {
+				vals = append(vals, rnd(r.IntN(7)))
+			}
+			for _, v := range vals {
+				want := false
+				for _, s := range one {
+					want = want || s.match(v, nil)
+				}
+				if got := m.match(v, nil); got != want {
+					t.Fatalf("kind %d, %q on %#v: %v, one by one %v", kind, lits, v, got, want)
+				}
+			}
+		}
+	}
+}

@@ -658,6 +658,10 @@ func groupAtoms(g []valM, field string, kw bool) ([]atom, bool) {
 			for _, l := range x.lits {
 				out = append(out, atom{field: field, kw: kw, lit: l})
 			}
+		case *multiAnchoredM: // as patternAtom: ASCII lower-case literals
+			for _, l := range x.lits {
+				out = append(out, atom{field: field, kw: kw, eq: x.kind == pExact && !kw, lit: l})
+			}
 		case *reM:
 			lits, ok := regexpLiterals(x.re.String())
 			if !ok {
