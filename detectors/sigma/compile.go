@@ -312,6 +312,24 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 			}
 		}
 	}
+	// several regular expressions (OR) that the automaton covers: one
+	// alternation, one pass
+	if !md.all && !keyword && len(im.groups) >= 2 {
+		var alts []string
+		for _, g := range im.groups {
+			rm, ok := g[0].(*reM)
+			if len(g) != 1 || !ok || rm.dfa == nil {
+				alts = nil
+				break
+			}
+			alts = append(alts, "(?:"+rm.re.String()+")")
+		}
+		if alts != nil {
+			if re, err := regexp.Compile(strings.Join(alts, "|")); err == nil {
+				im.groups = [][]valM{{newReM(re)}}
+			}
+		}
+	}
 	// several case-insensitive equality, prefix or suffix values of one
 	// kind (OR): one walk of a trie of them (after the index hint, which
 	// reads the equality values)

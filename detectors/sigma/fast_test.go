@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 	"unicode"
@@ -120,6 +121,70 @@ func TestMultiAnchored(t *testing.T) {
 				if got := m.match(v, nil); got != want {
 					t.Fatalf("kind %d, %q on %#v: %v, one by one %v", kind, lits, v, got, want)
 				}
+			}
+		}
+	}
+}
+
+// Wildcard patterns match as the regular expression they stand for.
+func TestGlobAgreesWithRegexp(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	alpha := "aAbB|.é"
+	rnd := func(n int, glob bool) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			if glob && r.IntN(4) == 0 {
+				b.WriteByte("*?"[r.IntN(2)])
+				continue
+			}
+			b.WriteString(string([]rune(alpha)[r.IntN(7)]))
+		}
+		return b.String()
+	}
+	for i := 0; i < 3000; i++ {
+		g := rnd(1+r.IntN(7), true)
+		cased := r.IntN(3) == 0
+		p := compilePattern(parseSigmaString(g), cased)
+		var re strings.Builder
+		if !cased {
+			re.WriteString("(?i)")
+		}
+		re.WriteString(`^(?s:`)
+		for _, c := range g {
+			switch c {
+			case '*':
+				re.WriteString(".*")
+			case '?':
+				re.WriteString(".")
+			default:
+				re.WriteString(regexp.QuoteMeta(string(c)))
+			}
+		}
+		re.WriteString(")$")
+		x := regexp.MustCompile(re.String())
+		for j := 0; j < 30; j++ {
+			v := rnd(r.IntN(12), false)
+			if got, want := p.match(v), x.MatchString(v); got != want {
+				t.Fatalf("%q (cased %v) on %q: %v, %s says %v", g, cased, v, got, re.String(), want)
+			}
+		}
+	}
+}
+
+// A list of regular expressions is one alternation, and matches as its
+// expressions one by one.
+func TestRegexpList(t *testing.T) {
+	for _, last := range []string{"x{2}", "x{2}$"} { // $: no automaton, no alternation
+		m := mustMatcher(t, detection("  sel:\n    CommandLine|re:\n      - 'ipconfig\\s+/all'\n      - '(?i)ARP\\s+-a'\n      - '"+last+"'\n  condition: sel"), Options{})
+		alt := len(m.searches["sel"].maps[0][0].groups) == 1
+		if alt != (last == "x{2}") {
+			t.Fatalf("%s: one alternation: %v", last, alt)
+		}
+		for v, want := range map[string]bool{
+			"ipconfig  /all": true, "IPCONFIG /all": false, "arp -a": true, "c:\\arp\t-A": true, "xx": true, "": false, "é arp -a": true,
+		} {
+			if got := m.Match(tev{"CommandLine": v}); got != want {
+				t.Fatalf("%s: %q: %v, want %v", last, v, got, want)
 			}
 		}
 	}

@@ -288,6 +288,13 @@ func globMatch(segs []sstring, v string, fold bool) bool {
 		}
 		found := -1
 		for i := pos; i <= len(v); i++ {
+			if seg[0].kind == tLit { // jump to the next occurrence of its first literal
+				k := indexFold(v[i:], seg[0].s, fold)
+				if k < 0 {
+					break
+				}
+				i += k
+			}
 			if e := matchSegAt(seg, v, i, fold); e >= 0 {
 				found = e
 				break
