@@ -50,7 +50,8 @@ type reDFA struct {
 	next  []int32
 	byKey map[string]int32
 	start int32
-	full  bool // maxReStates reached: the regexp package decides
+	full  bool // maxReStates or maxReInsts reached: the regexp package decides
+	insts int  // the instructions held by the states
 	// scratch of state
 	seen  []uint32 // per instruction: the generation it was added in
 	gen   uint32
@@ -64,8 +65,13 @@ type reState struct {
 }
 
 // maxReStates bounds the states of one expression's automaton (each takes
-// about 0.5 KiB); beyond it the regexp package decides.
-const maxReStates = 1024
+// about 0.5 KiB), maxReInsts the instructions its states hold together
+// (8 bytes each, with the key: `.{1000,}` has states of up to a thousand);
+// beyond either the regexp package decides.
+const (
+	maxReStates = 1024
+	maxReInsts  = 1 << 16
+)
 
 func newReDFA(expr string) *reDFA {
 	re, err := syntax.Parse(expr, syntax.Perl)
@@ -190,10 +196,11 @@ func (d *reDFA) state(from []uint32, r rune, consume bool) int32 {
 	if id, ok := d.byKey[string(key)]; ok {
 		return id
 	}
-	if len(d.states) >= maxReStates {
+	if len(d.states) >= maxReStates || d.insts+len(d.set) > maxReInsts {
 		d.full = true
 		return 0
 	}
+	d.insts += len(d.set)
 	id := int32(len(d.states))
 	d.states = append(d.states, reState{insts: slices.Clone(d.set), match: match})
 	d.next = append(d.next, make([]int32, utf8.RuneSelf)...)

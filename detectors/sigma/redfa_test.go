@@ -96,3 +96,19 @@ func TestReDFAFull(t *testing.T) {
 		t.Fatal("the automaton never reached its bound")
 	}
 }
+
+// States holding many instructions (`.{1000,}`: up to a thousand each)
+// fill the automaton's instruction bound; the regexp package decides.
+func TestReDFAInstructionBound(t *testing.T) {
+	re := regexp.MustCompile(`.{1000,}`)
+	m := newReM(re)
+	for _, n := range []int{10, 999, 1000, 1500, 999} {
+		s := strings.Repeat("x", n)
+		if got, want := m.match(s, nil), re.MatchString(s); got != want {
+			t.Fatalf("%d bytes: %v, regexp says %v", n, got, want)
+		}
+	}
+	if !m.dfa.full || m.dfa.insts > maxReInsts {
+		t.Fatalf("full %v with %d instructions held", m.dfa.full, m.dfa.insts)
+	}
+}
