@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -52,6 +53,10 @@ type reDFA struct {
 	start int32
 	full  bool // maxReStates or maxReInsts reached: the regexp package decides
 	insts int  // the instructions held by the states
+	// the bytes on which the start state goes elsewhere, and the only one
+	// (-1: several): from the start state, the text is skipped to the next
+	leave [2]uint64
+	skip  int
 	// scratch of state
 	seen  []uint32 // per instruction: the generation it was added in
 	gen   uint32
@@ -89,6 +94,28 @@ func newReDFA(expr string) *reDFA {
 	}
 	d := &reDFA{prog: prog, byKey: map[string]int32{}, seen: make([]uint32, len(prog.Inst))}
 	d.start = d.state(nil, 0, false)
+	// the start state's transitions, made now: the text is skipped to
+	// the next byte that leaves it
+	n := 0
+	for c := 0; c < utf8.RuneSelf; c++ {
+		to := d.state(d.states[d.start].insts, rune(c), true)
+		if d.full {
+			return nil
+		}
+		next := to + 1
+		if d.states[to].match {
+			next = -1
+		}
+		d.next[int(d.start)<<7|c] = next
+		if to != d.start {
+			d.leave[c>>6] |= 1 << (c & 63)
+			d.skip = c
+			n++
+		}
+	}
+	if n != 1 {
+		d.skip = -1
+	}
 	return d
 }
 
@@ -107,6 +134,22 @@ func (d *reDFA) match(s string) (matched, ok bool) {
 	}
 	st := d.start
 	for i := 0; i < len(s); i++ {
+		if st == d.start {
+			if d.skip >= 0 {
+				j := strings.IndexByte(s[i:], byte(d.skip))
+				if j < 0 {
+					return false, true
+				}
+				i += j
+			} else {
+				for i < len(s) && d.leave[s[i]>>6]&(1<<(s[i]&63)) == 0 {
+					i++
+				}
+				if i == len(s) {
+					return false, true
+				}
+			}
+		}
 		c := s[i]
 		n := d.next[int(st)<<7|int(c)]
 		if n <= 0 {
