@@ -112,3 +112,26 @@ func TestReDFAInstructionBound(t *testing.T) {
 		t.Fatalf("full %v with %d instructions held", m.dfa.full, m.dfa.insts)
 	}
 }
+
+// FuzzReDFA: the automaton decides as regexp.MatchString, whatever the
+// expression and the text.
+func FuzzReDFA(f *testing.F) {
+	f.Add(`\\[a-zA-Z0-9]{1,32}\.[a-zA-Z0-9]{1,6}\.[ "']{1}`, `C:\x.ab.'`)
+	f.Add(`(?i)a.b|c+d`, "xA\nBcccD")
+	f.Add(`(?s)[^a]{2,}?$`, "ab\n")
+	f.Fuzz(func(t *testing.T, expr, text string) {
+		if len(expr) > 100 || len(text) > 300 {
+			return
+		}
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return
+		}
+		m := newReM(re)
+		for _, s := range []string{text, strings.ToUpper(text), text + text} {
+			if got, want := m.match(s, nil), re.MatchString(s); got != want {
+				t.Fatalf("%q on %q: %v, regexp says %v", expr, s, got, want)
+			}
+		}
+	})
+}
