@@ -226,8 +226,10 @@ func (e *Engine) Process(ev Event) []Alert {
 	// the prefilter pays off on long candidate lists: on short ones every
 	// rule is evaluated (the result is the same)
 	var maybe []uint64
+	var mev sigma.Event = ev // what the rules read
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
+		mev = e.pf.Event() // the fields the prefilter read, not read again
 	}
 	if maybe != nil && len(cands) == len(e.detect) {
 		// every rule is a candidate (in rule order): visit the kept ones
@@ -263,7 +265,7 @@ func (e *Engine) Process(ev Event) []Alert {
 				break
 			}
 		}
-		if !ok || !rn.m.MatchIndexed(ev, ix) {
+		if !ok || !rn.m.MatchIndexed(mev, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)

@@ -2,7 +2,6 @@ package sigma
 
 import (
 	"net/netip"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -371,13 +370,6 @@ func (m *multiContainsM) match(v any, _ Event) bool {
 		}
 	}
 	return false
-}
-
-type reM struct{ re *regexp.Regexp }
-
-func (m *reM) match(v any, _ Event) bool {
-	s, ok := toString(v)
-	return ok && m.re.MatchString(s)
 }
 
 type cidrM struct{ p netip.Prefix }
