@@ -261,8 +261,12 @@ func (e *Engine) Process(ev Event) []Alert {
 	// the prefilter pays off on long candidate lists: on short ones every
 	// rule is evaluated (the result is the same)
 	var maybe []uint64
+	var mev sigma.Event = ev // what the rules read
+	mff := ff                // and how, when the event numbers its fields
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
+		mev = e.pf.Event() // the fields the prefilter read, not read again
+		mff = nil          // (read by name, through the prefilter's copies)
 	}
 	if maybe != nil && len(cands) == len(e.detect) {
 		// every rule is a candidate (in rule order): visit the kept ones
@@ -291,7 +295,7 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 			known |= rn.lsMask
 		}
-		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) || !rn.m.MatchWith(ev, ff, ix) {
+		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) || !rn.m.MatchWith(mev, mff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)

@@ -3,6 +3,7 @@ package mailsim
 import (
 	"bytes"
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -126,4 +127,52 @@ func TestMetaMatchesTheWholeMessage(t *testing.T) {
 	}
 	assert.Greater(t, n, 300, "messages compared")
 	assert.Greater(t, withAtt, 30, "messages with attachments compared")
+}
+
+// The description cache's byte bound rests on store.MetaBytes: its
+// estimate of what the descriptions of a sample organisation's messages
+// hold must be close to the heap they keep once everything else that made
+// them is gone (not under, and not so far over that the bound wastes the
+// cache).
+func TestMetaBytesEstimate(t *testing.T) {
+	var metas []*store.Meta
+	func() {
+		org, st, err := NewStore(Config{Seed: 12, Users: 5, MessagesPerUser: 120})
+		require.NoError(t, err)
+		var boxes []*store.Mailbox
+		for _, u := range org.Users() {
+			bs, err := st.Mailboxes(u.Address)
+			require.NoError(t, err)
+			boxes = append(boxes, bs...)
+		}
+		for _, mb := range boxes {
+			for _, it := range mb.Items(nil) {
+				m, err := it.Meta()
+				require.NoError(t, err)
+				metas = append(metas, m)
+			}
+		}
+	}()
+	require.Greater(t, len(metas), 500)
+	var est int64
+	for _, m := range metas {
+		est += store.MetaBytes(m)
+	}
+	held := heapAfterGC()
+	runtime.KeepAlive(metas)
+	n := len(metas)
+	metas = nil
+	actual := int64(held) - int64(heapAfterGC())
+	t.Logf("%d descriptions: estimated %d B (%d B each), held %d B (%d B each)", n, est, est/int64(n), actual, actual/int64(n))
+	require.Positive(t, actual)
+	assert.GreaterOrEqual(t, float64(est), 0.9*float64(actual), "the estimate must not fall short of what descriptions hold")
+	assert.LessOrEqual(t, float64(est), 1.5*float64(actual), "the estimate is far over what descriptions hold")
+}
+
+func heapAfterGC() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }

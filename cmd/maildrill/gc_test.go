@@ -1,10 +1,12 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // maildrill collects at GOGC=50 unless the environment says otherwise.
@@ -21,4 +23,30 @@ func TestSetGC(t *testing.T) {
 		return ""
 	}))
 	assert.Equal(t, 77, debug.SetGCPercent(old))
+}
+
+// Unless GOGC or GOMEMLIMIT is set, the first collection waits for
+// firstGCHeap; after it, the percent and the limit are those before.
+func TestHoldFirstGC(t *testing.T) {
+	oldP := debug.SetGCPercent(defaultGCPercent)
+	defer debug.SetGCPercent(oldP)
+	oldL := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(oldL)
+	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+		assert.False(t, holdFirstGC(func(e string) string {
+			if e == k {
+				return "80"
+			}
+			return ""
+		}, nil), k)
+		assert.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent), "%s set: left alone", k)
+	}
+	done := make(chan struct{})
+	require.True(t, holdFirstGC(func(string) string { return "" }, func() { close(done) }))
+	assert.Equal(t, -1, debug.SetGCPercent(-1), "GOGC off until the first collection")
+	assert.Equal(t, int64(firstGCHeap), debug.SetMemoryLimit(-1))
+	runtime.GC()
+	<-done
+	assert.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent), "restored")
+	assert.Equal(t, oldL, debug.SetMemoryLimit(-1))
 }

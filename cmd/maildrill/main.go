@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -44,6 +45,7 @@ func main() {
 	// resets a connection mid-write stop the whole mail system.
 	signal.Ignore(syscall.SIGPIPE)
 	setGC(os.Getenv)
+	holdFirstGC(os.Getenv, nil)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal, the next one has its default effect: a
@@ -73,6 +75,34 @@ func setGC(getenv func(string) string) int {
 	}
 	debug.SetGCPercent(defaultGCPercent)
 	return defaultGCPercent
+}
+
+// firstGCHeap is the memory the first collection waits for: below it,
+// collecting at defaultGCPercent would run dozens of cycles while a run
+// starts (the heap growing from 2 MB to tens), each stopping every thread.
+const firstGCHeap = 64 << 20
+
+type gcSentinel struct{ _ *int }
+
+// holdFirstGC defers the first collection until the process holds
+// firstGCHeap (a memory limit, with GOGC off), then restores the percent
+// and the limit in force, from a finalizer run by that first collection;
+// then done, if not nil. It does nothing, returning false, when the
+// environment sets GOGC or GOMEMLIMIT.
+func holdFirstGC(getenv func(string) string, done func()) bool {
+	if getenv("GOGC") != "" || getenv("GOMEMLIMIT") != "" {
+		return false
+	}
+	p := debug.SetGCPercent(-1)
+	lim := debug.SetMemoryLimit(firstGCHeap)
+	runtime.SetFinalizer(&gcSentinel{}, func(*gcSentinel) {
+		debug.SetGCPercent(p)
+		debug.SetMemoryLimit(lim)
+		if done != nil {
+			done()
+		}
+	})
+	return true
 }
 
 // forceExit ends the process; nil in tests, which call run directly.

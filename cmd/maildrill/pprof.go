@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	rpprof "runtime/pprof"
 	"time"
 )
 
@@ -40,4 +42,19 @@ func startPprof(addr string, stderr io.Writer) (stop func(), err error) {
 	}()
 	fmt.Fprintf(stderr, "runtime profiles on http://%s/debug/pprof/\n", ln.Addr())
 	return func() { srv.Close() }, nil
+}
+
+// startCPUProfile writes a CPU profile of the process to path until the
+// returned stop is called (run's hidden --cpuprofile, for measuring the
+// runner itself).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := rpprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { rpprof.StopCPUProfile(); f.Close() }, nil
 }

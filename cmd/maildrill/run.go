@@ -21,6 +21,7 @@ type runFlags struct {
 	reports               reportFlags
 	events, truth, syslog string
 	quiet                 bool
+	cpuProfile            string // hidden: --cpuprofile FILE
 }
 
 func newRunCmd() *cobra.Command {
@@ -51,11 +52,20 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 	fl.StringVar(&f.truth, "truth", "", "write the ground truth as JSON lines to FILE")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only the verdicts")
 	fl.StringVar(&f.syslog, "syslog", "", "write the audit trail as Dovecot/Postfix mail-log lines to FILE, streamed during the run")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole command (runtime/pprof) to FILE")
+	_ = fl.MarkHidden("cpuprofile")
 	completeScenarioCmd(cmd)
 	return cmd
 }
 
 func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stderr io.Writer) error {
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return usageError{fmt.Errorf("--cpuprofile: %w", err)}
+		}
+		defer stop()
+	}
 	allow, err := scenariorun.AllowList(f.allow)
 	if err != nil {
 		return usageError{err}

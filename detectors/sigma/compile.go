@@ -321,6 +321,44 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 			}
 		}
 	}
+	// several regular expressions (OR) that the automaton covers: one
+	// alternation, one pass
+	if !md.all && !keyword && len(im.groups) >= 2 {
+		var alts []string
+		for _, g := range im.groups {
+			rm, ok := g[0].(*reM)
+			if len(g) != 1 || !ok || rm.dfa == nil {
+				alts = nil
+				break
+			}
+			alts = append(alts, "(?:"+rm.re.String()+")")
+		}
+		if alts != nil {
+			if re, err := regexp.Compile(strings.Join(alts, "|")); err == nil {
+				im.groups = [][]valM{{newReM(re)}}
+			}
+		}
+	}
+	// several case-insensitive equality, prefix or suffix values of one
+	// kind (OR): one walk of a trie of them (after the index hint, which
+	// reads the equality values)
+	if !md.all && !keyword && len(im.groups) >= 2 {
+		kind := -1
+		var lits []string
+		for _, g := range im.groups {
+			sm, ok := g[0].(*strM)
+			if len(g) != 1 || !ok || sm.hasNum || sm.p.cased || sm.p.lit == "" || !isASCII(sm.p.lit) ||
+				(sm.p.kind != pExact && sm.p.kind != pPrefix && sm.p.kind != pSuffix) || (kind >= 0 && sm.p.kind != kind) {
+				lits = nil
+				break
+			}
+			kind = sm.p.kind
+			lits = append(lits, sm.p.lit)
+		}
+		if lits != nil {
+			im.groups = [][]valM{{newMultiAnchored(kind, lits)}}
+		}
+	}
 	return im, nil
 }
 

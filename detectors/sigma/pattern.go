@@ -211,6 +211,24 @@ func indexFold(v, lit string, fold bool) int {
 	if len(lit) == 0 {
 		return 0
 	}
+	// jump from one occurrence of a byte of lit that folding leaves alone
+	// (not a letter; lit is lower-cased) to the next
+	for j := 0; j < len(lit); j++ {
+		if c := lit[j]; c < 'a' || c > 'z' {
+			end := len(v) - len(lit) + j + 1 // c at v[i] with i < end
+			for i := j; i < end; i++ {
+				k := strings.IndexByte(v[i:end], c)
+				if k < 0 {
+					return -1
+				}
+				i += k
+				if eqFold(v[i-j:i-j+len(lit)], lit, true) {
+					return i - j
+				}
+			}
+			return -1
+		}
+	}
 	first := lit[0]
 	for i := 0; i+len(lit) <= len(v); i++ {
 		if lowerASCII(v[i]) == first && eqFold(v[i:i+len(lit)], lit, true) {
@@ -270,6 +288,13 @@ func globMatch(segs []sstring, v string, fold bool) bool {
 		}
 		found := -1
 		for i := pos; i <= len(v); i++ {
+			if seg[0].kind == tLit { // jump to the next occurrence of its first literal
+				k := indexFold(v[i:], seg[0].s, fold)
+				if k < 0 {
+					break
+				}
+				i += k
+			}
 			if e := matchSegAt(seg, v, i, fold); e >= 0 {
 				found = e
 				break

@@ -39,6 +39,11 @@ type Prefilter struct {
 	fold   []byte                 // the folded non-ASCII value being scanned
 	walkFn func(string, any) bool // p.walk for RangeFields, made once
 	always int
+	// the values of fields read for the last event (vals[i]: fields[i]),
+	// answered by ev
+	vals []any
+	has  []bool
+	ev   fieldsEvent
 	// clauses: a rule is kept when every one of its clauses has a literal
 	// in the event
 	cl []pfClause
@@ -179,7 +184,38 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		}
 	}
 	p.stamp = make([]uint32, total)
+	p.vals = make([]any, len(p.fields))
+	p.has = make([]bool, len(p.fields))
+	p.ev.p = p
 	return p
+}
+
+// Event returns the event of the last call to Candidates, answering Field
+// for the fields the prefilter read from it without reading them again
+// (a field name is recognised as the same string: names interned by
+// Options.Intern; other names are read from the event). It is valid
+// until the next call to Candidates.
+func (p *Prefilter) Event() Event { return &p.ev }
+
+type fieldsEvent struct {
+	Event
+	p *Prefilter
+}
+
+func (e *fieldsEvent) Field(name string) (any, bool) {
+	for i, f := range e.p.fields {
+		if len(f.name) == len(name) && unsafe.StringData(f.name) == unsafe.StringData(name) {
+			return e.p.vals[i], e.p.has[i]
+		}
+	}
+	return e.Event.Field(name)
+}
+
+// RangeFields is the event's (none when it has no RangeFields).
+func (e *fieldsEvent) RangeFields(yield func(name string, value any) bool) {
+	if fr, ok := e.Event.(FieldRanger); ok {
+		fr.RangeFields(yield)
+	}
 }
 
 // Always is the number of rules the prefilter keeps for every event.
@@ -221,8 +257,10 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 		}
 		p.gen = 1
 	}
-	for _, f := range p.fields {
+	p.ev.Event = ev
+	for i, f := range p.fields {
 		v, ok := ev.Field(f.name)
+		p.vals[i], p.has[i] = v, ok
 		if !ok || v == nil {
 			continue
 		}
@@ -266,6 +304,12 @@ func (p *Prefilter) walk(v any) {
 			p.walk(e)
 		}
 		return
+	case string:
+		// no keyword can be in a value without the byte every keyword
+		// starts with (folding neither adds nor removes it: see value)
+		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 && strings.IndexByte(x, byte(a.skip)) < 0 {
+			return
+		}
 	}
 	p.value(p.kw, v)
 }
@@ -300,6 +344,12 @@ func (p *Prefilter) value(f *pfField, v any) {
 		if s, ok = toString(v); !ok {
 			return
 		}
+	}
+	// the automaton's skip byte is not a letter: folding (ASCII letters,
+	// and non-ASCII runes to runes or to ASCII letters) neither adds nor
+	// removes it, so a value without it has none of the substrings
+	if len(f.eq) == 0 && f.ac != nil && f.ac.skip >= 0 && strings.IndexByte(s, byte(f.ac.skip)) < 0 {
+		return
 	}
 	if !asciiOnly(s) {
 		p.fold = appendFoldNonASCII(p.fold[:0], s)
@@ -607,6 +657,10 @@ func groupAtoms(g []valM, field string, kw bool) ([]atom, bool) {
 		case *multiContainsM:
 			for _, l := range x.lits {
 				out = append(out, atom{field: field, kw: kw, lit: l})
+			}
+		case *multiAnchoredM: // as patternAtom: ASCII lower-case literals
+			for _, l := range x.lits {
+				out = append(out, atom{field: field, kw: kw, eq: x.kind == pExact && !kw, lit: l})
 			}
 		case *reM:
 			lits, ok := regexpLiterals(x.re.String())

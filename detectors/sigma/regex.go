@@ -5,17 +5,17 @@ import (
 	"regexp/syntax"
 )
 
-// reM matches a regular expression (|re). Go's regexp finds no literal
-// prefix to skip to under (?i), and tries the expression at every position
-// of the value. For ASCII values reM first looks for the literal prefixes
-// every match starts with (case-folded as the expression says), and runs
-// the expression, anchored, only where one of them is found. The result
-// is the same: the expression has no assertion that looks behind (^, \b),
-// so it matches the value exactly when it matches, anchored, a suffix of
-// it that starts with one of the prefixes.
-type reM struct {
-	re    *regexp.Regexp
-	anch  *regexp.Regexp // ^(?:re), or nil: no fast path
+// rePrefixSearch decides an expression on ASCII values the regexp package
+// would try at every position (it finds no literal prefix under (?i)): it
+// looks for the literal prefixes every match starts with (case-folded as
+// the expression says) and runs the expression, anchored, only where one
+// of them is found — not at all when the prefix is itself a match. The
+// result is the same: the expression has no assertion that looks behind
+// (^, \b), so it matches the value exactly when it matches, anchored, a
+// suffix of it that starts with one of the prefixes. reM uses it for the
+// expressions its automaton does not cover ($).
+type rePrefixSearch struct {
+	anch  *regexp.Regexp // ^(?:re)
 	pfx   []rePrefix     // one of them begins every match
 	first [256]bool      // the bytes a prefix can start with
 }
@@ -33,40 +33,35 @@ const (
 	maxRePrefix   = 16
 )
 
-func newReM(re *regexp.Regexp) *reM {
-	m := &reM{re: re}
+// newRePrefixSearch returns nil when the expression looks behind or has
+// no literal prefixes.
+func newRePrefixSearch(re *regexp.Regexp) *rePrefixSearch {
 	tree, err := syntax.Parse(re.String(), syntax.Perl)
 	if err != nil || looksBehind(tree) {
-		return m
+		return nil
 	}
 	pfx, _, ok := rePrefixes(tree)
 	if !ok || len(pfx) == 0 {
-		return m
+		return nil
 	}
 	for _, p := range pfx {
 		if p.lo == "" {
-			return m
+			return nil
 		}
 	}
 	anch, err := regexp.Compile(`^(?:` + re.String() + `)`)
 	if err != nil {
-		return m
+		return nil
 	}
-	m.anch, m.pfx = anch, pfx
+	m := &rePrefixSearch{anch: anch, pfx: pfx}
 	for _, p := range pfx {
 		m.first[p.lo[0]], m.first[p.up[0]] = true, true
 	}
 	return m
 }
 
-func (m *reM) match(v any, _ Event) bool {
-	s, ok := toString(v)
-	if !ok {
-		return false
-	}
-	if m.anch == nil || !isASCII(s) {
-		return m.re.MatchString(s)
-	}
+// match decides an ASCII value.
+func (m *rePrefixSearch) match(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if !m.first[s[i]] {
 			continue

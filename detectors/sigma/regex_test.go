@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// reM's prefix search must answer as regexp.MatchString does.
+// reM, and the prefix search on its own, answer as regexp.MatchString.
 func TestReMSameAsRegexp(t *testing.T) {
 	exprs := []string{
 		`(?i)(BODY(\.PEEK)?\[\]|BINARY(\.PEEK)?\[\]|RFC822($|[^.A-Z]))`,
@@ -25,16 +25,20 @@ func TestReMSameAsRegexp(t *testing.T) {
 	}
 	for _, expr := range exprs {
 		re := regexp.MustCompile(expr)
-		m := newReM(re)
+		m, pre := newReM(re), newRePrefixSearch(re)
 		for _, in := range inputs {
-			if got, want := m.match(in, nil), re.MatchString(in); got != want {
+			want := re.MatchString(in)
+			if got := m.match(in, nil); got != want {
 				t.Errorf("%q on %q: %v, regexp says %v", expr, in, got, want)
+			}
+			if pre != nil && isASCII(in) && pre.match(in) != want {
+				t.Errorf("%q on %q: prefix search %v, regexp says %v", expr, in, !want, want)
 			}
 		}
 	}
 	// the pack's expressions take the fast path (the first without running
 	// the expression for its BODY and BINARY literals); look-behind ones do not
-	m := newReM(regexp.MustCompile(exprs[0]))
+	m := newRePrefixSearch(regexp.MustCompile(exprs[0]))
 	full := 0
 	for _, p := range m.pfx {
 		if p.full {
@@ -49,7 +53,7 @@ func TestReMSameAsRegexp(t *testing.T) {
 		`(?i)BODY(\.PEEK)?\[([2-9]|[1-9][0-9]+)(\.[0-9]+)*\]`:           true,
 		`\bfoo`: false, `^foo`: false, `a*`: false, `(a|)b`: true, `(a|)`: false, `é`: false,
 	} {
-		if got := newReM(regexp.MustCompile(expr)).anch != nil; got != fast {
+		if got := newRePrefixSearch(regexp.MustCompile(expr)) != nil; got != fast {
 			t.Errorf("%q: fast path %v, want %v", expr, got, fast)
 		}
 	}
@@ -88,8 +92,8 @@ func TestReMRandom(t *testing.T) {
 		if err != nil {
 			continue
 		}
-		m := newReM(re)
-		if m.anch != nil {
+		m, pre := newReM(re), newRePrefixSearch(re)
+		if pre != nil {
 			fast++
 		}
 		for j := 0; j < 30; j++ {
@@ -98,8 +102,12 @@ func TestReMRandom(t *testing.T) {
 				b.WriteByte(alpha[r.IntN(len(alpha))])
 			}
 			in := b.String()
-			if got, want := m.match(in, nil), re.MatchString(in); got != want {
+			want := re.MatchString(in)
+			if got := m.match(in, nil); got != want {
 				t.Fatalf("%q on %q: %v, regexp says %v", expr, in, got, want)
+			}
+			if pre != nil && isASCII(in) && pre.match(in) != want {
+				t.Fatalf("%q on %q: prefix search %v, regexp says %v", expr, in, !want, want)
 			}
 		}
 	}

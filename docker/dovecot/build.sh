@@ -25,13 +25,25 @@ else
   tmp=/tmp
 fi
 ROOT=$(mktemp -d "$tmp/maildrill-root.XXXXXX")
-trap 'rm -rf --one-file-system "$ROOT"' EXIT
+# A cold build imports the base beside the configuration (base.sh).
+based=$(mktemp -d "$tmp/maildrill-base.XXXXXX")
+trap 'rm -rf --one-file-system "$ROOT" "$based"' EXIT
 
 start=$SECONDS
-BASE=$(MAILDRILL_ROOT=$ROOT ./base.sh)
+BASE=$(MAILDRILL_ROOT=$ROOT MAILDRILL_BASE_IMPORT=$based/status ./base.sh)
+# wait_base waits for that import, if there is one, and fails if it did.
+wait_base() {
+  [ -e "$based/status.tar" ] || [ -e "$based/status" ] || return 0
+  while [ ! -s "$based/status" ]; do sleep 0.05; done
+  if [ "$(cat "$based/status")" != 0 ]; then
+    echo "build.sh: docker import of the base $BASE failed" >&2
+    exit 1
+  fi
+}
 hash=$( { echo "$BASE"; cat build.sh entrypoint.sh; find conf -type f | LC_ALL=C sort | xargs cat; } | sha256sum | cut -c1-12)
 TAG="$REPO:$hash"
 if docker image inspect "$TAG" >/dev/null 2>&1; then
+  wait_base
   log "image $TAG is up to date"
   echo "$TAG"
   exit 0
@@ -84,6 +96,7 @@ tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change 'ENTRYPOINT ["/usr/local/sbin/maildrill-entrypoint"]' \
   --change "LABEL org.maildrill.recipe=$hash" \
   - "$TAG" >/dev/null
+wait_base
 log "image built in $((SECONDS - start)) s"
 # Older recipes' images of this repository are of no further use, nor older
 # bases (base.sh could not remove those that older images were built FROM).

@@ -1,6 +1,7 @@
 #!/bin/bash
 # maildrill-entrypoint: start Postfix and Dovecot, stream the shared mail
-# log to stdout (where maildrill parses it), stop both on SIGTERM.
+# log to stdout (unless MAILDRILL_LOG_STDOUT=no: maildrill bind-mounts
+# /var/log/mail.log from the host and reads it there), stop both on SIGTERM.
 #
 # Environment:
 #   MAILDRILL_PROFILE          stock (default) or enhanced
@@ -88,9 +89,14 @@ stop() {
 }
 trap stop TERM INT
 
-# -s: poll every 2 ms (inotify does not see writes through overlayfs here;
-# the default 1 s poll would delay every event by up to a second).
-tail -s 0.002 -n +1 -F /var/log/mail.log 2>/dev/null &
+if [ "${MAILDRILL_LOG_STDOUT:-yes}" = no ]; then
+  # maildrill reads /var/log/mail.log itself (a file of the host, bind-mounted).
+  sleep infinity &
+else
+  # -s: poll every 2 ms (inotify does not see writes through overlayfs here;
+  # the default 1 s poll would delay every event by up to a second).
+  tail -s 0.002 -n +1 -F /var/log/mail.log 2>/dev/null &
+fi
 TAIL=$!
 # postconf -e above left main.cf seconds old; Postfix waits until its
 # configuration is at least a second or two old before it starts (about

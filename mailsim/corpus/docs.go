@@ -1,9 +1,9 @@
 package corpus
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"bytes"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -129,13 +129,17 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 				return d, nil
 			}
 		}
-		raw, err := o.renderDoc(m)
-		if err != nil {
+		// Rendered straight into its cached form.
+		hint := 64 << 10
+		if !docTypes[m.typ].fixedSize {
+			hint = m.Target + m.Target/32 + 4096
+		}
+		s := newDocSink(hint)
+		if err := o.renderDocTo(m, s); err != nil {
 			return nil, err
 		}
 		o.generated.Add(1)
-		sum := sha256.Sum256(raw)
-		d := &encodedDoc{b64: encodeBase64Lines(raw), size: len(raw), sha256: hex.EncodeToString(sum[:])}
+		d := s.doc()
 		if o.disk != nil {
 			o.disk.write(m, d)
 		}
@@ -169,35 +173,46 @@ func (o *Org) docSummary(m *docMeta) (*encodedDoc, error) {
 	return v.(*encodedDoc), nil
 }
 
+// renderDoc renders a document whole (the cache renders into a docSink
+// instead).
 func (o *Org) renderDoc(m *docMeta) ([]byte, error) {
+	var buf bytes.Buffer
+	if !docTypes[m.typ].fixedSize {
+		buf.Grow(m.Target + m.Target/16 + 4096)
+	}
+	if err := o.renderDocTo(m, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// renderDocTo renders a document into w.
+func (o *Org) renderDocTo(m *docMeta, w io.Writer) error {
 	dt := &docTypes[m.typ]
 	c := dt.content(o, m)
 	target := m.Target
 	if dt.fixedSize {
 		target = 0
 	}
-	var (
-		b   []byte
-		err error
-	)
+	var err error
 	switch dt.format {
 	case "pdf":
-		b, err = renderPDF(m, c, target)
+		err = renderPDF(m, c, target, w)
 	case "docx":
-		b, err = renderDOCX(m, c, target)
+		err = renderDOCX(m, c, target, w)
 	case "xlsx":
-		b, err = renderXLSX(m, c, target)
+		err = renderXLSX(m, c, target, w)
 	case "csv":
-		b, err = renderCSV(c, target)
+		err = renderCSV(c, target, w)
 	case "zip":
-		b, err = o.renderZIP(m, c, target)
+		err = o.renderZIP(m, c, target, w)
 	default:
 		err = fmt.Errorf("unknown format %q", dt.format)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("corpus: generating %s: %w", m.Filename, err)
+		return fmt.Errorf("corpus: generating %s: %w", m.Filename, err)
 	}
-	return b, nil
+	return nil
 }
 
 func docTypeIndex(id string) int {

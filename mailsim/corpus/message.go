@@ -399,12 +399,12 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 
 	// Headers.
 	msgID := th.messageID(fs, pos)
-	var buf bytes.Buffer
 	if skeleton {
 		total = 0
 	}
-	buf.Grow(total + 4*len(text) + 2048 + 300*len(docs))
-	h := headerWriter{&buf}
+	// Not cleared first: every byte of it is written before it is read.
+	buf := bytes.NewBuffer(makeNoZero(total + 4*len(text) + 2048 + 300*len(docs))[:0])
+	h := headerWriter{buf}
 	if fs.kind != kindSent && fs.kind != kindDrafts {
 		domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]
 		relay := "smtp." + domain
@@ -451,13 +451,13 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 			alt := "----=_Alt_" + bound
 			buf.WriteString("Content-Type: multipart/alternative; boundary=\"" + alt + "\"\r\n\r\n")
 			buf.WriteString("--" + alt + "\r\n")
-			writeQP(&buf, "text/plain; charset=utf-8", text)
+			writeQP(buf, "text/plain; charset=utf-8", text)
 			buf.WriteString("\r\n--" + alt + "\r\n")
-			writeQP(&buf, "text/html; charset=utf-8", toHTML(text))
+			writeQP(buf, "text/html; charset=utf-8", toHTML(text))
 			buf.WriteString("\r\n--" + alt + "--\r\n")
 			return
 		}
-		writeQP(&buf, "text/plain; charset=utf-8", text)
+		writeQP(buf, "text/plain; charset=utf-8", text)
 	}
 	if len(docs) == 0 {
 		writeBody()

@@ -18,17 +18,29 @@ import (
 // LibreOffice) need, and nothing whose bytes could vary between runs.
 
 type zipBuilder struct {
-	buf bytes.Buffer
+	out countingWriter
 	zw  *zip.Writer
 	err error
 }
 
-func newZipBuilder(size int) *zipBuilder {
-	z := &zipBuilder{}
-	z.buf.Grow(max(size, 0) + max(size, 0)/16 + 4096)
-	z.zw = zip.NewWriter(&z.buf)
+// newZipBuilder writes a zip file to w.
+func newZipBuilder(w io.Writer) *zipBuilder {
+	z := &zipBuilder{out: countingWriter{w: w}}
+	z.zw = zip.NewWriter(&z.out)
 	z.zw.RegisterCompressor(zip.Deflate, newFastFlate)
 	return z
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += n
+	return n, err
 }
 
 // Parts are deflated at flate.BestSpeed, about four times faster than the
@@ -79,14 +91,12 @@ func (z *zipBuilder) file(name string, deflate bool, data []byte) {
 	}
 }
 
-func (z *zipBuilder) bytes() ([]byte, error) {
+// close ends the zip file.
+func (z *zipBuilder) close() error {
 	if z.err != nil {
-		return nil, z.err
+		return z.err
 	}
-	if err := z.zw.Close(); err != nil {
-		return nil, err
-	}
-	return z.buf.Bytes(), nil
+	return z.zw.Close()
 }
 
 func xmlEscape(s string) string {
@@ -122,7 +132,7 @@ func corePropsXML(title, creator string) []byte {
 
 // renderDOCX writes a WordprocessingML package; scanned annexes embedded as
 // JPEG pictures bring it to the target size.
-func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
+func renderDOCX(m *docMeta, c docContent, target int, w io.Writer) error {
 	var body strings.Builder
 	para := func(text string, bold bool, size int, align string) {
 		body.WriteString(`<w:p><w:pPr><w:spacing w:after="160"/>`)
@@ -195,7 +205,7 @@ func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 	for i, p := range pages {
 		cfg, _, err := image.DecodeConfig(bytes.NewReader(p))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		cx := 5760000
 		cy := cx * cfg.Height / cfg.Width
@@ -215,11 +225,7 @@ func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 		body.String() +
 		`<w:sectPr><w:pgSz w:w="11906" w:h="16838"/><w:pgMar w:top="1417" w:right="1417" w:bottom="1417" w:left="1417" w:header="708" w:footer="708" w:gutter="0"/></w:sectPr></w:body></w:document>`
 
-	size := len(doc)
-	for _, p := range pages {
-		size += len(p)
-	}
-	z := newZipBuilder(size)
+	z := newZipBuilder(w)
 	z.file("[Content_Types].xml", true, []byte(xmlHeader+`<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`+
 		`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Default Extension="jpeg" ContentType="image/jpeg"/>`+
 		`<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>`+
@@ -233,14 +239,14 @@ func renderDOCX(m *docMeta, c docContent, target int) ([]byte, error) {
 	for i, p := range pages {
 		z.file(fmt.Sprintf("word/media/image%d.jpeg", i+1), false, p)
 	}
-	return z.bytes()
+	return z.close()
 }
 
 // renderXLSX writes a SpreadsheetML package with one sheet: a title row,
 // the header, then rows until the package reaches the target size (or the
 // table ends).
-func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
-	z := newZipBuilder(target)
+func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
+	z := newZipBuilder(out)
 	z.file("[Content_Types].xml", true, []byte(xmlHeader+`<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">`+
 		`<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>`+
 		`<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>`+
@@ -265,7 +271,7 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 		`<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>`))
 
 	w := z.create("xl/worksheets/sheet1.xml", true)
-	b := make([]byte, 0, 64<<10)
+	b := make([]byte, 0, sheetChunk+16<<10)
 	b = append(b, xmlHeader+`<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>`...)
 	cols := make([]string, max(len(c.Cols), 1))
 	for j := range cols {
@@ -334,17 +340,25 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 	// Stop when the compressed sheet would reach the target. Deflate emits
 	// late, so the size is estimated from the compression ratio of the
 	// first rows.
+	// The size is checked every 32 rows; rows are handed to the deflating
+	// goroutine in chunks of sheetChunk bytes (fewer hand-offs, each of
+	// which may wait for a processor on a busy machine). start is where
+	// the rows since the last check begin in b.
 	const maxRows = 1_000_000
-	raw, ratio := 0, 0.0
-	budget := target - z.buf.Len() - 600
+	raw, ratio, start := 0, 0.0, 0
+	budget := target - z.out.n - 600
 	for i := 0; i < maxRows && (c.MaxRows == 0 || i < c.MaxRows); i++ {
 		writeRow(4+i, c.Row(i), 0)
 		if i == 63 {
-			ratio = deflateRatio(b)
+			ratio = deflateRatio(b[start:]) // rows 32 to 63
 		}
 		if i%32 == 31 {
-			raw += len(b)
-			flush()
+			raw += len(b) - start
+			start = len(b)
+			if len(b) >= sheetChunk {
+				flush()
+				start = 0
+			}
 			if ratio > 0 && float64(raw)/ratio >= float64(budget) {
 				break
 			}
@@ -359,17 +373,21 @@ func renderXLSX(m *docMeta, c docContent, target int) ([]byte, error) {
 	if err := <-done; err != nil && z.err == nil {
 		z.err = err
 	}
-	return z.bytes()
+	return z.close()
 }
+
+// sheetChunk is how many bytes of sheet XML are handed to the deflating
+// goroutine at a time (at least: whole groups of 32 rows).
+const sheetChunk = 256 << 10
 
 // appendXMLEscaped appends s to b with <, >, & and " escaped.
 func appendXMLEscaped(b []byte, s string) []byte {
-	for {
-		i := strings.IndexAny(s, "<>&\"")
-		if i < 0 {
-			return append(b, s...)
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if !xmlSpecial[s[i]] {
+			continue
 		}
-		b = append(b, s[:i]...)
+		b = append(b, s[start:i]...)
 		switch s[i] {
 		case '<':
 			b = append(b, "&lt;"...)
@@ -380,9 +398,12 @@ func appendXMLEscaped(b []byte, s string) []byte {
 		case '"':
 			b = append(b, "&quot;"...)
 		}
-		s = s[i+1:]
+		start = i + 1
 	}
+	return append(b, s[start:]...)
 }
+
+var xmlSpecial = [256]bool{'<': true, '>': true, '&': true, '"': true}
 
 func colName(j int) string {
 	s := ""
@@ -408,50 +429,49 @@ func isPlainNumber(v string) bool {
 
 // renderCSV writes a semicolon-separated export with CRLF lines, as French
 // office software produces, until it reaches the target size.
-func renderCSV(c docContent, target int) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(target + 1024)
-	w := csv.NewWriter(&buf)
+func renderCSV(c docContent, target int, out io.Writer) error {
+	cw := &countingWriter{w: out}
+	w := csv.NewWriter(cw)
 	w.Comma = ';'
 	w.UseCRLF = true
 	if err := w.Write(c.Cols); err != nil {
-		return nil, err
+		return err
 	}
 	for i := 0; c.MaxRows == 0 || i < c.MaxRows; i++ {
-		if c.MaxRows == 0 && buf.Len() >= target {
+		if c.MaxRows == 0 && cw.n >= target {
 			break
 		}
 		if err := w.Write(c.Row(i)); err != nil {
-			return nil, err
+			return err
 		}
 		if i%64 == 63 {
 			w.Flush()
 		}
 	}
 	w.Flush()
-	return buf.Bytes(), w.Error()
+	return w.Error()
 }
 
 // renderZIP bundles the case's files: an inventory CSV, a summary PDF and
 // scanned pieces up to the target size.
-func (o *Org) renderZIP(m *docMeta, c docContent, target int) ([]byte, error) {
+func (o *Org) renderZIP(m *docMeta, c docContent, target int, out io.Writer) error {
 	base := strings.TrimSuffix(m.Filename, ".zip")
-	inv, err := renderCSV(c, 0)
-	if err != nil {
-		return nil, err
+	var inv bytes.Buffer
+	if err := renderCSV(c, 0, &inv); err != nil {
+		return err
 	}
 	var pdf bytes.Buffer
 	if err := pdfWithText(m, c).Output(&pdf); err != nil {
-		return nil, err
+		return err
 	}
-	z := newZipBuilder(target)
-	z.file(base+"/00_bordereau.csv", true, inv)
+	z := newZipBuilder(out)
+	z.file(base+"/00_bordereau.csv", true, inv.Bytes())
 	z.file(base+"/01_synthese.pdf", true, pdf.Bytes())
 	// JPEGs are stored, as Info-ZIP does when deflate would not shrink them.
-	for i, p := range scanPages(m.key.str("scan"), target-len(inv)/3-pdf.Len()) {
+	for i, p := range scanPages(m.key.str("scan"), target-inv.Len()/3-pdf.Len()) {
 		z.file(fmt.Sprintf("%s/scans/piece_%02d.jpg", base, i+2), false, p)
 	}
-	return z.bytes()
+	return z.close()
 }
 
 // deflateRatio is how many times the zip writers' deflate shrinks s.

@@ -3,24 +3,20 @@ package corpus
 import (
 	"bytes"
 	"fmt"
+	"io"
 
 	"github.com/go-pdf/fpdf"
 )
 
 // renderPDF lays out c with fpdf (core fonts, cp1252) and, to reach
 // target bytes, appends scanned annex pages.
-func renderPDF(m *docMeta, c docContent, target int) ([]byte, error) {
+func renderPDF(m *docMeta, c docContent, target int, w io.Writer) error {
 	pdf := pdfWithText(m, c)
 	if target > 0 {
 		estimate := 4000 + 300*len(c.Paras) + 60*c.PreviewRows
 		addScanPages(pdf, scanPages(m.key.str("scan"), target-estimate))
 	}
-	var buf bytes.Buffer
-	buf.Grow(target + 64<<10)
-	if err := pdf.Output(&buf); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return pdf.Output(w)
 }
 
 func pdfWithText(m *docMeta, c docContent) *fpdf.Fpdf {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -89,10 +90,21 @@ type Container struct {
 	once    sync.Once
 	err     error
 	barrier barrierState
-	// follow is closed when the log stream ends (container gone).
+	// follow is closed when the container's output stream ends
+	// (container gone).
 	follow   chan struct{}
 	stopLogs func()
 	tmpDir   string // generated CertDir, removed by Close
+	// The mail log is a file of this machine bind-mounted at
+	// /var/log/mail.log, read as it grows (followLog): lines arrive within
+	// a millisecond, where docker's log pipeline took about 4 ms (tail in
+	// the container, the json-file driver, the logs API), and every log
+	// barrier waits for one.
+	logDir  string
+	logStop chan struct{} // closed by Close: read to the end, then stop
+	logDone chan struct{} // closed when followLog returns
+	outMu   sync.Mutex
+	out     bytes.Buffer // the container's own output (entrypoint), for errors
 }
 
 // TLSConfig trusts the container's CA for serverName (the certificate
@@ -119,6 +131,9 @@ type lineConsumer struct {
 	// marker is the highest barrier number seen (see Barrier); marker
 	// lines are never parsed into events.
 	marker uint64
+	// ended counts the connection ends logged per client address (IMAP
+	// logouts and disconnections, SMTP disconnections; see Barrier).
+	ended map[string]uint64
 }
 
 func (c *lineConsumer) Write(b []byte) (int, error) {
@@ -137,7 +152,18 @@ func (c *lineConsumer) Write(b []byte) (int, error) {
 			c.marker = max(c.marker, n)
 			continue
 		}
-		evs = append(evs, c.p.Parse(line)...)
+		parsed := c.p.Parse(line)
+		for _, e := range parsed {
+			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect {
+				if a, ok := connAddr(e.SourceIP); ok {
+					if c.ended == nil {
+						c.ended = map[string]uint64{}
+					}
+					c.ended[a]++
+				}
+			}
+		}
+		evs = append(evs, parsed...)
 	}
 	c.mu.Unlock()
 	// Outside the lock: the callback may call Log.
@@ -184,6 +210,22 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 			c.Close()
 		}
 	}()
+	if c.logDir, err = os.MkdirTemp("", "maildrill-dovecot-log-"); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(c.logDir, "mail.log")
+	logFile, err := os.OpenFile(logPath, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			logFile.Close()
+		}
+	}()
+	if err := os.Chmod(logPath, 0o666); err != nil { // Dovecot's and Postfix's loggers write it
+		return nil, err
+	}
 	certDir := o.CertDir
 	if certDir == "" {
 		if c.tmpDir, err = os.MkdirTemp("", "maildrill-dovecot-certs-"); err != nil {
@@ -222,12 +264,15 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		testcontainers.WithEnv(map[string]string{
 			"MAILDRILL_PROFILE": string(o.Profile),
 			"MAILDRILL_DOMAIN":  o.Domain,
+			// The mail log is read from the bind-mounted file, not
+			// streamed to the container's output.
+			"MAILDRILL_LOG_STDOUT": "no",
 		}),
 		testcontainers.WithExposedPorts(exposed...),
 		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session, mcontainer.LabelOwner: mcontainer.Owner()}),
 		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail")
+			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail", logPath+":/var/log/mail.log")
 			// Publish on loopback only: Postfix takes a PROXY header from
 			// any peer that reaches 10025/10587, so no other host may.
 			// (The bindings testcontainers would make publish every
@@ -256,13 +301,17 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		return nil, fmt.Errorf("dovecot: container: %w%s", err, c.dockerLogTail())
 	}
 	c.StartToReady = time.Since(t0)
-	// Follow the log from its first line (docker keeps it all).
+	// The mail log, from its first line.
+	c.logStop, c.logDone = make(chan struct{}), make(chan struct{})
+	go c.followLog(logFile)
+	// The container's own output, followed to know when it is gone.
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return nil, err
 	}
 	// The stream outlives ctx: after Ctrl-C the caller still drains the
 	// log (Barrier) before Close ends it.
+	out := &lockedWriter{mu: &c.outMu, b: &c.out}
 	rc, err := cli.ContainerLogs(context.WithoutCancel(ctx), c.ContainerID, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true, Follow: true})
 	if err != nil {
 		cli.Close()
@@ -273,7 +322,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 	go func() {
 		defer close(c.follow)
 		defer cli.Close()
-		_, _ = stdcopy.StdCopy(c.logs, c.logs, rc)
+		_, _ = stdcopy.StdCopy(out, out, rc)
 	}()
 	for name, dst := range map[string]*string{
 		"imap": &c.IMAPAddr, "imap-proxy": &c.IMAPProxyAddr, "lmtp": &c.LMTPAddr,
@@ -288,6 +337,54 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 		*dst = net.JoinHostPort("127.0.0.1", p.Port())
 	}
 	return c, nil
+}
+
+// followLog reads the mail log file into the parser as it grows, polling
+// (at most every millisecond when idle) until Close asks it to stop, then
+// reads what is left.
+func (c *Container) followLog(f *os.File) {
+	defer close(c.logDone)
+	defer f.Close()
+	buf := make([]byte, 256<<10)
+	wait := 50 * time.Microsecond
+	for {
+		n, err := f.Read(buf)
+		if n > 0 {
+			c.logs.Write(buf[:n])
+			wait = 50 * time.Microsecond
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return
+		}
+		select {
+		case <-c.logStop:
+			for {
+				n, _ := f.Read(buf)
+				if n == 0 {
+					return
+				}
+				c.logs.Write(buf[:n])
+			}
+		case <-time.After(wait):
+			wait = min(2*wait, time.Millisecond)
+		}
+	}
+}
+
+// lockedWriter appends to a buffer under a lock.
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.b.Len() > 1<<20 { // the entrypoint's output: banners and errors
+		w.b.Reset()
+	}
+	return w.b.Write(p)
 }
 
 // dockerLogTail is the container's output when the stream is not yet followed.
@@ -342,6 +439,16 @@ func (c *Container) Close() error {
 				case <-time.After(5 * time.Second):
 					errs = append(errs, errors.New("dovecot: the log stream did not end"))
 				}
+			}
+		}
+		if c.logStop != nil {
+			// The servers are stopped: what they wrote is in the file.
+			close(c.logStop)
+			<-c.logDone
+		}
+		if c.logDir != "" {
+			if err := os.RemoveAll(c.logDir); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if _, err := sweep(ctx, LabelSession+"="+c.session); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"time"
+	"unsafe"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/maildrill/maildrill/internal/lru"
@@ -34,12 +35,114 @@ func MetaOf(m *Message) *Meta {
 		MessageID: m.MessageID, Subject: m.Subject}
 }
 
-// metaCacheItems bounds the description cache: a description is a few
-// hundred bytes to a few KiB (no content).
-const metaCacheItems = 32768
+// The description cache is bounded by a count and by the descriptions'
+// estimated memory (MetaBytes): a description of a generated message is
+// one to two KiB (no content), but one of a message with many parts or
+// long header fields can be far larger.
+const (
+	metaCacheItems = 32768
+	metaCacheBytes = 64 << 20
+)
 
 func newMetaCache() *lru.Cache[string, *Meta] {
-	return lru.New[string, *Meta](metaCacheItems, 0, nil)
+	return lru.New[string, *Meta](metaCacheItems, metaCacheBytes, MetaBytes)
+}
+
+// MetaBytes estimates the heap a description holds: its structs, strings,
+// slices and maps (a map as its header and one group of slots per eight
+// entries), each rounded up as the allocator rounds small objects. Strings
+// shared between fields are counted for each.
+func MetaBytes(m *Meta) int64 {
+	if m == nil {
+		return 0
+	}
+	n := alloc(int(unsafe.Sizeof(*m))) + strBytes(m.MessageID) + strBytes(m.Subject)
+	return n + envelopeBytes(m.Envelope) + bodyStructureBytes(m.BodyStructure)
+}
+
+// alloc is n rounded up to the allocator's 16-byte steps.
+func alloc(n int) int64 { return int64(n+15) &^ 15 }
+
+func strBytes(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	return alloc(len(s))
+}
+
+func envelopeBytes(e *imap.Envelope) int64 {
+	if e == nil {
+		return 0
+	}
+	n := alloc(int(unsafe.Sizeof(*e))) + strBytes(e.Subject) + strBytes(e.MessageID)
+	for _, l := range [][]imap.Address{e.From, e.Sender, e.ReplyTo, e.To, e.Cc, e.Bcc} {
+		if cap(l) > 0 {
+			n += alloc(cap(l) * int(unsafe.Sizeof(imap.Address{})))
+		}
+		for _, a := range l {
+			n += strBytes(a.Name) + strBytes(a.Mailbox) + strBytes(a.Host)
+		}
+	}
+	return n + stringsBytes(e.InReplyTo)
+}
+
+func bodyStructureBytes(bs imap.BodyStructure) int64 {
+	switch bs := bs.(type) {
+	case *imap.BodyStructureSinglePart:
+		n := alloc(int(unsafe.Sizeof(*bs))) + strBytes(bs.Type) + strBytes(bs.Subtype) + strBytes(bs.ID) +
+			strBytes(bs.Description) + strBytes(bs.Encoding) + paramsBytes(bs.Params)
+		if bs.Text != nil {
+			n += alloc(int(unsafe.Sizeof(*bs.Text)))
+		}
+		if r := bs.MessageRFC822; r != nil {
+			n += alloc(int(unsafe.Sizeof(*r))) + envelopeBytes(r.Envelope) + bodyStructureBytes(r.BodyStructure)
+		}
+		if x := bs.Extended; x != nil {
+			n += alloc(int(unsafe.Sizeof(*x))) + dispositionBytes(x.Disposition) + stringsBytes(x.Language) + strBytes(x.Location)
+		}
+		return n
+	case *imap.BodyStructureMultiPart:
+		n := alloc(int(unsafe.Sizeof(*bs))) + strBytes(bs.Subtype) + alloc(cap(bs.Children)*16)
+		for _, c := range bs.Children {
+			n += bodyStructureBytes(c)
+		}
+		if x := bs.Extended; x != nil {
+			n += alloc(int(unsafe.Sizeof(*x))) + paramsBytes(x.Params) + dispositionBytes(x.Disposition) +
+				stringsBytes(x.Language) + strBytes(x.Location)
+		}
+		return n
+	}
+	return 0
+}
+
+func dispositionBytes(d *imap.BodyStructureDisposition) int64 {
+	if d == nil {
+		return 0
+	}
+	return alloc(int(unsafe.Sizeof(*d))) + strBytes(d.Value) + paramsBytes(d.Params)
+}
+
+func paramsBytes(m map[string]string) int64 {
+	if m == nil {
+		return 0
+	}
+	groups := max((len(m)+7)/8, 1)
+	n := alloc(48) + alloc(groups*(8+8*32))
+	for k, v := range m {
+		n += strBytes(k) + strBytes(v)
+	}
+	return n
+}
+
+func stringsBytes(l []string) int64 {
+	var n int64
+	if cap(l) > 0 {
+		n = alloc(cap(l) * 16)
+	}
+	for _, s := range l {
+		n += strBytes(s)
+	}
+	return n
 }
 
 // Meta returns the message's description: from the message when it was

@@ -18,13 +18,14 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/corpus"
+	"net"
 	"sync"
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 
@@ -61,6 +62,14 @@ type Target interface {
 	// connection by its client address (Dovecot's stock logging has no
 	// client port, so it cannot).
 	SessionEnds() bool
+	// TrackConn hands the target a connection the run opened to one of
+	// its listeners, src the address:port the connection announced (its
+	// PROXY header's source) or its local address, and returns the
+	// connection to use instead. A target whose trail cannot tell a given
+	// connection's end (SessionEnds false) learns so when it is closed,
+	// and before moving its clock on waits until the servers have logged
+	// the end of every closed one; the others return conn.
+	TrackConn(conn net.Conn, src string) net.Conn
 	// Close stops what Start started, after the trail has received what
 	// the servers did.
 	Close() error
@@ -152,13 +161,14 @@ type base struct {
 	bus      *audit.Bus
 }
 
-func (b *base) Name() string                { return b.name }
-func (b *base) Endpoints() Endpoints        { return b.ep }
-func (b *base) ClientTLS() *tls.Config      { return b.tls }
-func (b *base) Accounts() []account.Account { return b.accounts }
-func (b *base) Domain() string              { return b.domain }
-func (b *base) Proxy() bool                 { return true }
-func (b *base) Events() *audit.Bus          { return b.bus }
+func (b *base) Name() string                               { return b.name }
+func (b *base) Endpoints() Endpoints                       { return b.ep }
+func (b *base) ClientTLS() *tls.Config                     { return b.tls }
+func (b *base) Accounts() []account.Account                { return b.accounts }
+func (b *base) Domain() string                             { return b.domain }
+func (b *base) Proxy() bool                                { return true }
+func (b *base) Events() *audit.Bus                         { return b.bus }
+func (b *base) TrackConn(conn net.Conn, _ string) net.Conn { return conn }
 func (b *base) Serves(addr string) bool {
 	return addr != "" && (addr == b.ep.IMAP || addr == b.ep.IMAPS || addr == b.ep.Submission)
 }

@@ -155,25 +155,29 @@ func TestEmbeddedKeepsLittle(t *testing.T) {
 }
 
 // The run's clients resume TLS sessions: the second connection does not
-// pay a full handshake.
+// pay a full handshake, nor a key exchange.
 func TestEmbeddedClientsResumeTLS(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 10, Clock: clock.NewVirtual(start), Start: start, CertDir: t.TempDir()})
 	require.NoError(t, err)
 	defer tg.Close()
 	var resumed []bool
+	var versions []uint16
 	for i := range 2 {
 		conn, err := net.Dial("tcp", tg.Endpoints().IMAPS)
 		require.NoError(t, err)
 		require.NoError(t, proxyproto.WriteV1(conn, netip.MustParseAddrPort(fmt.Sprintf("192.0.2.7:%d", 40001+i)), netip.MustParseAddrPort("10.20.0.25:993")))
 		tc := tls.Client(conn, tg.ClientTLS())
-		// TLS 1.3 tickets arrive after the handshake: read the greeting.
 		_, err = bufio.NewReader(tc).ReadString('\n')
 		require.NoError(t, err)
-		resumed = append(resumed, tc.ConnectionState().DidResume)
+		st := tc.ConnectionState()
+		resumed = append(resumed, st.DidResume)
+		versions = append(versions, st.Version)
 		tc.Close()
 	}
 	assert.Equal(t, []bool{false, true}, resumed)
+	// TLS 1.2: a ticket resumes without a key exchange (1.3 makes a new one).
+	assert.Equal(t, []uint16{tls.VersionTLS12, tls.VersionTLS12}, versions)
 }
 
 func TestStartRefuses(t *testing.T) {

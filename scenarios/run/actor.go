@@ -254,7 +254,9 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 			return nil, "", err
 		}
 	}
-	return conn, key, nil
+	// A target that cannot tell this connection's end in its trail
+	// learns when it is closed.
+	return ar.r.target.TrackConn(conn, key), key, nil
 }
 
 func servicePort(ep target.Endpoints, addr string) uint16 {
@@ -530,12 +532,14 @@ func (ar *actorRun) mailboxName(name string) (string, error) {
 	return "Users/" + local + "/" + folder, nil
 }
 
-// smtpSession opens an authenticated submission session.
-func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, string, error) {
+// smtpSession opens an authenticated submission session. raw is the
+// connection the client talks over (TLS when used): sendMail writes a
+// message's body there itself.
+func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (c *smtp.Client, key string, raw io.ReadWriter, err error) {
 	t := ar.r.target
 	conn, key, err := ar.dial(ctx, t.Endpoints().Submission)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	helo := ar.a.Helo
 	if ar.member != nil {
@@ -546,19 +550,20 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, str
 	}
 	switch t.Endpoints().SubmissionTLS {
 	case "implicit":
-		c := smtp.NewClient(tls.Client(conn, t.ClientTLS()))
+		tc := tls.Client(conn, t.ClientTLS())
+		c := smtp.NewClient(tc)
 		if err := c.Hello(helo); err != nil {
 			c.Close()
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return c, key, nil
+		return c, key, tc, nil
 	case "none":
 		c := smtp.NewClient(conn)
 		if err := c.Hello(helo); err != nil {
 			c.Close()
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return c, key, nil
+		return c, key, conn, nil
 	}
 	if !ar.a.TLS && t.Endpoints().SubmissionTLS == "" {
 		// tls: false — no STARTTLS: AUTH crosses the network in clear
@@ -566,9 +571,9 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, str
 		c := smtp.NewClient(conn)
 		if err := c.Hello(helo); err != nil {
 			c.Close()
-			return nil, "", err
+			return nil, "", nil, err
 		}
-		return c, key, nil
+		return c, key, conn, nil
 	}
 	// EHLO and STARTTLS by hand so the HELO name is the actor's.
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
@@ -582,22 +587,22 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (*smtp.Client, str
 		}
 		if err != nil {
 			conn.Close()
-			return nil, "", err
+			return nil, "", nil, err
 		}
 	} else {
 		conn.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	conn.SetDeadline(time.Time{})
 	tc := tls.Client(conn, t.ClientTLS())
 	// go-smtp's client reads a greeting first; after STARTTLS the server
 	// sends none, so replay the one already seen.
-	c := smtp.NewClient(&greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 resumed after STARTTLS\r\n"), tc)})
+	c = smtp.NewClient(&greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 resumed after STARTTLS\r\n"), tc)})
 	if err := c.Hello(helo); err != nil {
 		c.Close()
-		return nil, "", err
+		return nil, "", nil, err
 	}
-	return c, key, nil
+	return c, key, tc, nil
 }
 
 type greetedConn struct {

@@ -62,7 +62,7 @@ func (a *actorRun) sprayTargets(n int) []string {
 // tryPassword attempts one login over IMAP or SMTP.
 func (a *actorRun) tryPassword(ctx context.Context, service, user, pass string) (bool, error) {
 	if service == "smtp" {
-		c, key, err := a.smtpSession(ctx, cred{user, pass})
+		c, key, _, err := a.smtpSession(ctx, cred{user, pass})
 		if err != nil {
 			return false, err
 		}

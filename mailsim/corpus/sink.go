@@ -1,0 +1,103 @@
+package corpus
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"strings"
+	"unsafe"
+)
+
+// docSink receives a document as it is rendered and keeps it the way the
+// cache holds it: base64 in 76-column CRLF lines (exactly
+// encodeBase64Lines of the whole document), with its size and SHA-256. The
+// document itself is never held whole: the zip and PDF writers stream into
+// the sink, and no buffer of the raw document is allocated, grown,
+// cleared and copied.
+type docSink struct {
+	out  []byte
+	h    hash.Hash
+	n    int      // decoded bytes so far
+	part [57]byte // the start of a line not yet complete
+	np   int
+}
+
+// newDocSink returns a sink whose base64 buffer is sized for a document of
+// about hint bytes.
+func newDocSink(hint int) *docSink {
+	return &docSink{out: makeNoZero(encodedLen(max(hint, 4096)))[:0], h: sha256.New()}
+}
+
+func (s *docSink) Write(p []byte) (int, error) {
+	n := len(p)
+	s.h.Write(p)
+	s.n += n
+	if s.np > 0 {
+		k := copy(s.part[s.np:], p)
+		s.np += k
+		p = p[k:]
+		if s.np < len(s.part) {
+			return n, nil
+		}
+		s.out = appendBase64Lines(s.out, s.part[:])
+		s.np = 0
+	}
+	full := len(p) / 57 * 57
+	s.out = appendBase64Lines(s.out, p[:full])
+	s.np = copy(s.part[:], p[full:])
+	return n, nil
+}
+
+// doc ends the document and returns it encoded.
+func (s *docSink) doc() *encodedDoc {
+	s.out = appendBase64Lines(s.out, s.part[:s.np])
+	s.np = 0
+	b64 := s.out
+	if cap(b64)-len(b64) > len(b64)/16+4096 {
+		// Far less than planned: do not keep the rest in the cache.
+		b64 = append(makeNoZero(len(b64))[:0], b64...)
+	}
+	return &encodedDoc{b64: b64, size: s.n, sha256: hex.EncodeToString(s.h.Sum(nil))}
+}
+
+// appendBase64Lines appends b encoded as base64 in lines of 57 input bytes
+// (76 characters), each ended by CRLF; only b's last line may be short.
+func appendBase64Lines(out, b []byte) []byte {
+	if len(b) == 0 {
+		return out
+	}
+	need := encodedLen(len(b))
+	if cap(out)-len(out) < need {
+		grown := makeNoZero(max(2*cap(out), len(out)+need))
+		out = append(grown[:0], out...)
+	}
+	o := len(out)
+	out = out[:o+need]
+	enc := base64.StdEncoding
+	for len(b) > 0 {
+		k := min(57, len(b))
+		enc.Encode(out[o:], b[:k])
+		o += enc.EncodedLen(k)
+		out[o], out[o+1] = '\r', '\n'
+		o += 2
+		b = b[k:]
+	}
+	return out[:o]
+}
+
+// makeNoZero returns a byte slice of length n whose contents are
+// unspecified: for buffers about to be overwritten whole, it saves
+// clearing them (large allocations are otherwise cleared first, at a cost
+// comparable to writing them). It is strings.Builder's own allocation,
+// which is not cleared.
+func makeNoZero(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte(0)
+	s := b.String()
+	return unsafe.Slice(unsafe.StringData(s), n)
+}

@@ -1,0 +1,93 @@
+package run
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/mail"
+	"github.com/stretchr/testify/require"
+)
+
+// buildMessageGoMessage is buildMessage with every part's body written
+// through go-message's encoders: the reference for its output.
+func buildMessageGoMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
+	var buf bytes.Buffer
+	var h mail.Header
+	if run != "" {
+		h.Set("X-Maildrill-Run", run)
+	}
+	h.SetDate(date)
+	h.SetSubject(subject)
+	h.SetAddressList("From", []*mail.Address{{Address: from}})
+	var tl []*mail.Address
+	for _, t := range to {
+		tl = append(tl, &mail.Address{Address: t})
+	}
+	h.SetAddressList("To", tl)
+	h.SetMessageID(tag + "@maildrill.test")
+	h.Set("MIME-Version", "1.0")
+	h.Set("Content-Type", "multipart/mixed; boundary=\"=_md_"+tag+"\"")
+	mw, err := gomessage.CreateWriter(&buf, h.Header)
+	if err != nil {
+		return nil
+	}
+	var th gomessage.Header
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	if tw, err := mw.CreatePart(th); err == nil {
+		io.WriteString(tw, body+"\r\n")
+		tw.Close()
+	}
+	for _, at := range atts {
+		var ah gomessage.Header
+		ah.SetContentType(orStr(at.mime, "application/octet-stream"), map[string]string{"name": at.name})
+		ah.SetContentDisposition("attachment", map[string]string{"filename": at.name})
+		if at.mime == "message/rfc822" {
+			ah.Set("Content-Transfer-Encoding", "8bit")
+		} else {
+			ah.Set("Content-Transfer-Encoding", "base64")
+		}
+		aw, err := mw.CreatePart(ah)
+		if err != nil {
+			continue
+		}
+		aw.Write(at.data)
+		aw.Close()
+	}
+	mw.Close()
+	return buf.Bytes()
+}
+
+// buildMessage writes attachments' base64 itself: byte for byte what
+// go-message's writer makes, at every length around the line and block
+// boundaries, for several attachments, empty ones and a message/rfc822.
+func TestBuildMessageIsGoMessage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	data := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	date := time.Date(2025, 12, 11, 23, 40, 0, 0, time.FixedZone("", 3600))
+	var sizes []int
+	for n := 0; n <= 1200; n++ {
+		sizes = append(sizes, n)
+	}
+	sizes = append(sizes, 4095, 4096, 4097, 57*1000, 57*1000+1, 3<<20+7)
+	for _, n := range sizes {
+		atts := []attachment{{name: "a.pdf", mime: "application/pdf", data: data(n)}}
+		if n%7 == 0 {
+			atts = append(atts, attachment{name: "b.xlsx", data: data(n / 3)},
+				attachment{name: "m.eml", mime: "message/rfc822", data: []byte("Subject: x\r\n\r\nhi\r\n")})
+		}
+		want := buildMessageGoMessage("a@x.test", []string{"b@y.test", "c@z.test"}, "Objet é", "Ci-joint.", atts, date, "0123456789abcdef", "run-1")
+		got := buildMessage("a@x.test", []string{"b@y.test", "c@z.test"}, "Objet é", "Ci-joint.", atts, date, "0123456789abcdef", "run-1")
+		require.Equal(t, want, got, "attachment of %d bytes", n)
+	}
+}
