@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"regexp"
+	"runtime"
 	"regexp/syntax"
 	"slices"
 	"strings"
@@ -58,7 +59,8 @@ type reDFA struct {
 	next  []int32
 	byKey map[string]int32
 	start int32
-	full  bool // maxReStates or maxReInsts reached: the regexp package decides
+	full  bool // maxReStates, maxReInsts or reDFAMemory reached: the regexp package decides
+	share *reShare
 	insts int  // the instructions held by the states
 	// the bytes on which the start state goes elsewhere, and the only one
 	// (-1: several): from the start state, the text is skipped to the next
@@ -85,6 +87,41 @@ const (
 	maxReInsts  = 1 << 16
 )
 
+// reDFAMemory is what every automaton of the process may hold together
+// (their states' tables and instructions, as reStateBytes counts them):
+// values chosen to grow them all (an event stream made to) cannot take
+// more. An automaton that would pass it stops growing, and the regexp
+// package decides for it; an automaton's share is given back when it is
+// garbage-collected with its rules.
+var reDFAMemory = struct {
+	sync.Mutex
+	left int64
+}{left: 64 << 20}
+
+// reStateBytes is what a state of n instructions holds: its row of the
+// table, its instructions and its key in byKey (with map overhead).
+func reStateBytes(n int) int64 { return int64(utf8.RuneSelf*4 + 8*n + 64) }
+
+// reShare is an automaton's share of reDFAMemory.
+type reShare struct{ n int64 }
+
+func (sh *reShare) take(n int64) bool {
+	reDFAMemory.Lock()
+	defer reDFAMemory.Unlock()
+	if reDFAMemory.left < n {
+		return false
+	}
+	reDFAMemory.left -= n
+	sh.n += n
+	return true
+}
+
+func giveBack(sh *reShare) {
+	reDFAMemory.Lock()
+	reDFAMemory.left += sh.n
+	reDFAMemory.Unlock()
+}
+
 func newReDFA(expr string) *reDFA {
 	re, err := syntax.Parse(expr, syntax.Perl)
 	if err != nil {
@@ -99,8 +136,12 @@ func newReDFA(expr string) *reDFA {
 			return nil
 		}
 	}
-	d := &reDFA{prog: prog, byKey: map[string]int32{}, seen: make([]uint32, len(prog.Inst))}
+	d := &reDFA{prog: prog, byKey: map[string]int32{}, seen: make([]uint32, len(prog.Inst)), share: &reShare{}}
+	runtime.AddCleanup(d, giveBack, d.share)
 	d.start = d.state(nil, 0, false)
+	if d.full {
+		return nil
+	}
 	// the start state's transitions, made now: the text is skipped to
 	// the next byte that leaves it
 	n := 0
@@ -246,7 +287,7 @@ func (d *reDFA) state(from []uint32, r rune, consume bool) int32 {
 	if id, ok := d.byKey[string(key)]; ok {
 		return id
 	}
-	if len(d.states) >= maxReStates || d.insts+len(d.set) > maxReInsts {
+	if len(d.states) >= maxReStates || d.insts+len(d.set) > maxReInsts || !d.share.take(reStateBytes(len(d.set))) {
 		d.full = true
 		return 0
 	}

@@ -3,8 +3,10 @@ package sigma
 import (
 	"math/rand/v2"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The automaton of reM decides as regexp.MatchString on ASCII text.
@@ -134,4 +136,68 @@ func FuzzReDFA(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The automata of the process share one memory bound: when it is spent,
+// an automaton stops growing and the regexp package decides; what an
+// automaton took is given back once it is collected.
+func TestReDFAMemoryShared(t *testing.T) {
+	for range 5 { // earlier tests' automata give their shares back first
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	reDFAMemory.Lock()
+	saved := reDFAMemory.left
+	reDFAMemory.left = 40 * reStateBytes(4)
+	reDFAMemory.Unlock()
+	defer func() {
+		reDFAMemory.Lock()
+		reDFAMemory.left = saved
+		reDFAMemory.Unlock()
+	}()
+	re := regexp.MustCompile(`a[ab]{6}c`)
+	r := rand.New(rand.NewPCG(5, 6))
+	texts := make([]string, 200)
+	for i := range texts {
+		b := make([]byte, 120)
+		for j := range b {
+			b[j] = "abc"[r.IntN(3)]
+		}
+		texts[i] = string(b)
+	}
+	var ms []*reM
+	for range 3 {
+		m := newReM(re)
+		for _, s := range texts {
+			if got, want := m.match(s, nil), re.MatchString(s); got != want {
+				t.Fatalf("%q: %v, regexp says %v", s, got, want)
+			}
+		}
+		ms = append(ms, m)
+	}
+	if ms[0].dfa == nil {
+		t.Fatal("the first automaton was not made")
+	}
+	if last := ms[len(ms)-1].dfa; last != nil && !last.full {
+		t.Fatal("the shared bound never stopped an automaton")
+	}
+	reDFAMemory.Lock()
+	left := reDFAMemory.left
+	reDFAMemory.Unlock()
+	if left < 0 || left >= reStateBytes(200) {
+		t.Fatalf("%d bytes left of the shared bound after filling it", left)
+	}
+	runtime.KeepAlive(ms)
+	ms = nil
+	for i := 0; i < 20; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		reDFAMemory.Lock()
+		left = reDFAMemory.left
+		reDFAMemory.Unlock()
+		if left >= 40*reStateBytes(4) {
+			return
+		}
+	}
+	t.Fatalf("%d bytes of %d given back after the automata were collected", left, 40*reStateBytes(4))
 }
