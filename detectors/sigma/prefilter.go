@@ -37,6 +37,7 @@ type Prefilter struct {
 	gen    uint32
 	buf    []byte
 	fold   []byte                 // the folded non-ASCII value being scanned
+	found  []int32                // the substrings an anchorSet found in a value
 	walkFn func(string, any) bool // p.walk for RangeFields, made once
 	always int
 	// the values of fields read for the last event (vals[i]: fields[i]),
@@ -72,7 +73,12 @@ type pfField struct {
 	clAt  []int32
 	first int // global id of subs[0] (for stamps)
 	ac    *acAutomaton
+	an    *anchorSet // instead of ac when there are many substrings
 }
+
+// anchorMin is the number of substrings from which a field's are found by
+// an anchorSet rather than one Aho–Corasick automaton.
+var anchorMin = 64
 
 // atom: the event has field (or, kw, any string value) equal to (eq) or
 // containing lit, case-folded.
@@ -179,7 +185,9 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		}
 		f.first = total
 		total += len(f.subs)
-		if len(f.subs) > 0 {
+		if len(f.subs) >= anchorMin {
+			f.an = newAnchorSet(f.subs)
+		} else if len(f.subs) > 0 {
 			f.ac = newAC(f.subs)
 		}
 	}
@@ -237,6 +245,9 @@ func (p *Prefilter) Size() int {
 		}
 		if f.ac != nil {
 			b += f.ac.size()
+		}
+		if f.an != nil {
+			b += f.an.size()
 		}
 	}
 	return b
@@ -355,15 +366,25 @@ func (p *Prefilter) value(f *pfField, v any) {
 		p.fold = appendFoldNonASCII(p.fold[:0], s)
 		s = unsafe.String(unsafe.SliceData(p.fold), len(p.fold)) // used before the next value
 	}
-	if len(s) >= f.eqMin && len(s) <= f.eqMax {
+	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
+	if eq || f.an != nil {
 		b := p.buf[:0]
 		for i := 0; i < len(s); i++ {
 			b = append(b, lowerASCII(s[i]))
 		}
 		p.buf = b
-		if l, ok := f.eq[string(b)]; ok {
-			p.hit(l)
+		if eq {
+			if l, ok := f.eq[string(b)]; ok {
+				p.hit(l)
+			}
 		}
+	}
+	if f.an != nil {
+		p.found = f.an.scan(p.buf, p.found[:0])
+		for _, k := range p.found {
+			p.sub(f, k)
+		}
+		return
 	}
 	if f.ac == nil {
 		return

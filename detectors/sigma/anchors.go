@@ -1,0 +1,214 @@
+package sigma
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"sort"
+)
+
+// anchorSet finds which of many literals occur in a text, with tables that
+// stay small however many literals there are (a field's Aho–Corasick
+// table over thousands of literals is megabytes, and a scan of it one
+// cache miss per byte):
+//
+//   - every literal of at least anchorLen bytes has an anchor: one of its
+//     anchorLen-byte substrings (chosen so that few literals share one,
+//     and of bytes less common in command lines and paths), at an offset
+//     in the literal. The text's every anchorLen-byte window is hashed and
+//     looked up in a bitmap of the anchors' hashes (a few bits per anchor:
+//     tens of kilobytes at most); a window whose bit is set is looked up
+//     in a table of the anchors, and each literal anchored there is
+//     compared with the text where it would start;
+//   - the shorter literals are in an Aho–Corasick automaton of their own
+//     (its table is small: they are at most anchorLen-1 bytes deep).
+//
+// The text is given folded (ASCII letters lower case), as the literals
+// are; a literal is reported when it occurs, by its index.
+type anchorSet struct {
+	lits    []string
+	short   *acAutomaton // the literals shorter than anchorLen
+	shortID []int32      // short's pattern → literal
+	bitmap  []uint64     // bit gramHash(anchor)>>shift of every anchor
+	shift   uint
+	slots   []anchorSlot // open addressing on the anchor, by slotHash
+	sshift  uint
+	ents    []anchorEnt // the literals of each anchor (slot lo:hi)
+}
+
+// anchorSlot: the anchor gram's literals are ents[lo:hi]; hi == 0: empty.
+type anchorSlot struct {
+	gram   uint32
+	lo, hi int32
+}
+
+// anchorEnt: literal lit has its anchor at offset off.
+type anchorEnt struct {
+	lit, off int32
+}
+
+const anchorLen = 4
+
+func gramHash(g uint32) uint32 { return g * 0x9E3779B1 }
+func slotHash(g uint32) uint32 { return (g ^ g>>15) * 0x85EBCA77 }
+
+// gramCost weighs a candidate anchor: bytes common in command lines and
+// paths cost more.
+func gramCost(s string) int {
+	c := 0
+	for i := 0; i < anchorLen; i++ {
+		switch b := s[i]; {
+		case b == ' ' || b == '\\' || b == '.' || b == '-' || b == '/' || b == ':' || b == '"':
+			c += 6
+		case b == 'e' || b == 't' || b == 'a' || b == 'o' || b == 'i' || b == 'n' || b == 's' || b == 'r' || b == 'l' || b == 'c' || b == 'x' || b == 'm' || b == 'd' || b == 'w':
+			c += 4
+		case b >= 'a' && b <= 'z' || b >= '0' && b <= '9':
+			c += 2
+		default:
+			c++
+		}
+	}
+	return c
+}
+
+// newAnchorSet builds the set of lits (folded); empty literals are
+// ignored.
+func newAnchorSet(lits []string) *anchorSet {
+	a := &anchorSet{lits: lits}
+	var short []string
+	order := make([]int, 0, len(lits))
+	for i, l := range lits {
+		switch {
+		case l == "":
+		case len(l) < anchorLen:
+			short = append(short, l)
+			a.shortID = append(a.shortID, int32(i))
+		default:
+			order = append(order, i)
+		}
+	}
+	if len(short) > 0 {
+		a.short = newAC(short)
+	}
+	// the literals with the fewest choices first
+	sort.SliceStable(order, func(x, y int) bool { return len(lits[order[x]]) < len(lits[order[y]]) })
+	type pick struct {
+		gram     uint32
+		lit, off int32
+	}
+	picks := make([]pick, 0, len(order))
+	load := map[uint32]int{}
+	for _, i := range order {
+		l := lits[i]
+		best, cost := 0, -1
+		for o := 0; o+anchorLen <= len(l); o++ {
+			c := (load[le32(l[o:])] + 1) * gramCost(l[o:])
+			if cost < 0 || c < cost {
+				best, cost = o, c
+			}
+		}
+		g := le32(l[best:])
+		load[g]++
+		picks = append(picks, pick{g, int32(i), int32(best)})
+	}
+	if len(picks) == 0 {
+		return a
+	}
+	sort.Slice(picks, func(x, y int) bool {
+		if picks[x].gram != picks[y].gram {
+			return picks[x].gram < picks[y].gram
+		}
+		return picks[x].lit < picks[y].lit
+	})
+	grams := len(load)
+	// about 1 bit in 32 set: a window not an anchor passes the bitmap
+	// about 3% of the time
+	lb := max(9, bits.Len(uint(grams*32-1)))
+	a.bitmap = make([]uint64, 1<<lb/64)
+	a.shift = uint(32 - lb)
+	ls := max(2, bits.Len(uint(grams*2-1)))
+	a.slots = make([]anchorSlot, 1<<ls)
+	a.sshift = uint(32 - ls)
+	a.ents = make([]anchorEnt, len(picks))
+	for i := 0; i < len(picks); {
+		g := picks[i].gram
+		j := i
+		for ; j < len(picks) && picks[j].gram == g; j++ {
+			a.ents[j] = anchorEnt{picks[j].lit, picks[j].off}
+		}
+		h := gramHash(g) >> a.shift
+		a.bitmap[h>>6] |= 1 << (h & 63)
+		s := slotHash(g) >> a.sshift
+		for a.slots[s].hi != 0 {
+			s = (s + 1) & uint32(len(a.slots)-1)
+		}
+		a.slots[s] = anchorSlot{g, int32(i), int32(j)}
+		i = j
+	}
+	return a
+}
+
+// le32 is the little-endian value of s's first four bytes.
+func le32[T ~string | ~[]byte](s T) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// scanLong appends to out the literals of at least anchorLen bytes in t
+// (folded); a literal occurring several times may be appended several
+// times.
+func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
+	if len(a.slots) == 0 || len(t) < anchorLen {
+		return out
+	}
+	bm, sh := a.bitmap, a.shift
+	for i := 0; i+anchorLen <= len(t); i++ {
+		g := binary.LittleEndian.Uint32(t[i:])
+		h := gramHash(g) >> sh
+		if bm[h>>6]&(1<<(h&63)) == 0 {
+			continue
+		}
+		out = a.verify(t, i, g, out)
+	}
+	return out
+}
+
+// verify: the window of t at i is g, whose bit is set; the literals
+// anchored at g that occur there.
+func (a *anchorSet) verify(t []byte, i int, g uint32, out []int32) []int32 {
+	mask := uint32(len(a.slots) - 1)
+	for s := slotHash(g) >> a.sshift; ; s = (s + 1) & mask {
+		sl := &a.slots[s]
+		if sl.hi == 0 {
+			return out
+		}
+		if sl.gram != g {
+			continue
+		}
+		for _, e := range a.ents[sl.lo:sl.hi] {
+			l := a.lits[e.lit]
+			j := i - int(e.off)
+			if j >= 0 && j+len(l) <= len(t) && string(t[j:j+len(l)]) == l {
+				out = append(out, e.lit)
+			}
+		}
+		return out
+	}
+}
+
+// scan appends to out every literal in t (folded).
+func (a *anchorSet) scan(t []byte, out []int32) []int32 {
+	if a.short != nil {
+		scanAC(a.short, t, func(p int32) { out = append(out, a.shortID[p]) })
+	}
+	return a.scanLong(t, out)
+}
+
+// size is an estimate of the bytes the set holds (the literals are the
+// prefilter's).
+func (a *anchorSet) size() int {
+	b := 8*len(a.bitmap) + 12*len(a.slots) + 8*len(a.ents) + 4*len(a.shortID)
+	if a.short != nil {
+		b += a.short.size()
+	}
+	return b
+}
