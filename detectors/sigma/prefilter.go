@@ -191,6 +191,21 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			f.ac = newAC(f.subs)
 		}
 	}
+	// a clause of a rule that needs only it keeps the rule when hit: its
+	// entries become ^rule (see hit)
+	direct := func(l []int32) {
+		for i, c := range l {
+			if r := p.cl[c].rule; p.rs[r].need == 1 {
+				l[i] = ^r
+			}
+		}
+	}
+	for _, f := range all {
+		direct(f.cl)
+		for _, l := range f.eq {
+			direct(l)
+		}
+	}
 	p.stamp = make([]uint32, total)
 	p.vals = make([]any, len(p.fields))
 	p.has = make([]bool, len(p.fields))
@@ -326,9 +341,15 @@ func (p *Prefilter) walk(v any) {
 }
 
 // hit marks clauses as satisfied, and keeps the rules whose clauses are
-// all satisfied.
+// all satisfied (an entry ^r, negative: rule r, which needs only that
+// clause).
 func (p *Prefilter) hit(clauses []int32) {
 	for _, c := range clauses {
+		if c < 0 { // ^rule: the rule needs only this clause
+			r := ^c
+			p.bits[r/64] |= 1 << (r % 64)
+			continue
+		}
 		pc := &p.cl[c]
 		if pc.gen == p.gen {
 			continue
