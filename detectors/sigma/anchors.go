@@ -1,7 +1,6 @@
 package sigma
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"sort"
 )
@@ -96,12 +95,26 @@ func newAnchorSet(lits []string) *anchorSet {
 		lit, off int32
 	}
 	picks := make([]pick, 0, len(order))
+	// how many literals have each gram: a gram common among the literals
+	// (".exe", "\\win") is likely common in the texts too
+	freq := map[uint32]int{}
+	seen := map[uint32]int{}
+	for k, i := range order {
+		l := lits[i]
+		for o := 0; o+anchorLen <= len(l); o++ {
+			if g := le32(l[o:]); seen[g] != k+1 {
+				seen[g] = k + 1
+				freq[g]++
+			}
+		}
+	}
 	load := map[uint32]int{}
 	for _, i := range order {
 		l := lits[i]
 		best, cost := 0, -1
 		for o := 0; o+anchorLen <= len(l); o++ {
-			c := (load[le32(l[o:])] + 1) * gramCost(l[o:])
+			g := le32(l[o:])
+			c := (load[g] + freq[g]) * gramCost(l[o:])
 			if cost < 0 || c < cost {
 				best, cost = o, c
 			}
@@ -160,14 +173,15 @@ func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
 	if len(a.slots) == 0 || len(t) < anchorLen {
 		return out
 	}
-	bm, sh := a.bitmap, a.shift
-	for i := 0; i+anchorLen <= len(t); i++ {
-		g := binary.LittleEndian.Uint32(t[i:])
+	bm, sh := a.bitmap, a.shift&31
+	// g: the window t[i:i+4], little endian, rolled a byte at a time
+	g := uint32(t[0])<<8 | uint32(t[1])<<16 | uint32(t[2])<<24
+	for i, c := range t[anchorLen-1:] {
+		g = g>>8 | uint32(c)<<24
 		h := gramHash(g) >> sh
-		if bm[h>>6]&(1<<(h&63)) == 0 {
-			continue
+		if bm[h>>6]&(1<<(h&63)) != 0 {
+			out = a.verify(t, i, g, out)
 		}
-		out = a.verify(t, i, g, out)
 	}
 	return out
 }

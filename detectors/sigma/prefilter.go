@@ -3,6 +3,7 @@ package sigma
 import (
 	"encoding/binary"
 	"regexp/syntax"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -389,9 +390,9 @@ func (p *Prefilter) value(f *pfField, v any) {
 	}
 	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
 	if eq || f.an != nil {
-		b := p.buf[:0]
-		for i := 0; i < len(s); i++ {
-			b = append(b, lowerASCII(s[i]))
+		b := slices.Grow(p.buf[:0], len(s))[:len(s)]
+		for i := range b {
+			b[i] = lowerASCII(s[i])
 		}
 		p.buf = b
 		if eq {
