@@ -73,7 +73,7 @@ func FuzzAnchorSet(f *testing.F) {
 			ls = ls[:200]
 		}
 		a := newAnchorSet(ls)
-		lt := lowerTextX(text)
+		lt := lowerText(text)
 		if got, want := anchorGot(a, lt), anchorWant(ls, lt); !slices.Equal(got, want) {
 			t.Fatalf("literals %q in %q: got %v, want %v", ls, lt, got, want)
 		}
