@@ -194,15 +194,19 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	}
 	// a clause of a rule that needs only it keeps the rule when hit: its
 	// entries become ^rule (see hit)
+	// first in each list
 	direct := func(l []int32) {
 		for i, c := range l {
 			if r := p.cl[c].rule; p.rs[r].need == 1 {
 				l[i] = ^r
 			}
 		}
+		slices.Sort(l)
 	}
 	for _, f := range all {
-		direct(f.cl)
+		for k := range f.subs {
+			direct(f.cl[f.clAt[k]:f.clAt[k+1]])
+		}
 		for _, l := range f.eq {
 			direct(l)
 		}
@@ -342,15 +346,15 @@ func (p *Prefilter) walk(v any) {
 }
 
 // hit marks clauses as satisfied, and keeps the rules whose clauses are
-// all satisfied (an entry ^r, negative: rule r, which needs only that
-// clause).
+// all satisfied (an entry ^r, negative, first in the list: rule r, which
+// needs only that clause).
 func (p *Prefilter) hit(clauses []int32) {
-	for _, c := range clauses {
-		if c < 0 { // ^rule: the rule needs only this clause
-			r := ^c
-			p.bits[r/64] |= 1 << (r % 64)
-			continue
-		}
+	i := 0
+	for ; i < len(clauses) && clauses[i] < 0; i++ { // ^rule: the rule needs only this clause
+		r := uint32(^clauses[i])
+		p.bits[r/64] |= 1 << (r % 64)
+	}
+	for _, c := range clauses[i:] {
 		pc := &p.cl[c]
 		if pc.gen == p.gen {
 			continue
