@@ -129,6 +129,14 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		if len(named) > 0 {
 			cs = named
 		}
+		if len(cs) > maxClauses {
+			// the most selective clauses are enough (needing fewer is
+			// still sound); each clause more is counted on every event
+			// that hits it
+			cs = append([]clause(nil), cs...)
+			sort.SliceStable(cs, func(x, y int) bool { return better(cs[x], cs[y]) })
+			cs = cs[:maxClauses]
+		}
 		if len(cs) == 0 {
 			p.base[i/64] |= 1 << (i % 64)
 			p.always++
@@ -597,6 +605,9 @@ func anyOf(alts [][]clause) []clause {
 		}
 	}
 }
+
+// maxClauses bounds the clauses a rule is kept by.
+var maxClauses = 3
 
 // maxJoin bounds the clauses an or of alternatives gives (anyOf).
 const maxJoin = 16
