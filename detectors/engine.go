@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -188,6 +189,7 @@ type Engine struct {
 	started   bool
 	out       []Alert
 	keyBuf    []byte
+	keyGen    uint64 // counts the keys built in keyBuf
 	stats     Stats
 	ndetect   int // detection rules, twins included
 	ixID      sigma.FieldID
@@ -434,16 +436,27 @@ func (e *Engine) feed(p pending) {
 	}
 	rd := p.ev
 	ff, _ := rd.(sigma.FieldFinder)
-	for _, pr := range p.rn.parents {
-		key, ok := e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
-		if !ok {
+	tm := time.Unix(0, p.t)
+	var first time.Time
+	if p.first != 0 {
+		first = time.Unix(0, p.first)
+	}
+	// consecutive parents grouping by the same fields share the key, as
+	// long as no nested feed (a correlation firing) rebuilt e.keyBuf
+	var key []byte
+	var keyOK bool
+	var keyFields []string
+	keyGen := uint64(0)
+	for i, pr := range p.rn.parents {
+		if i == 0 || keyGen != e.keyGen || !slices.Equal(pr.groupBy, keyFields) {
+			key, keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
+			keyFields, keyGen = pr.groupBy, e.keyGen
+		}
+		if !keyOK {
 			e.stats.MissingGroupField++
 			continue
 		}
-		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), ID: id, IDs: p.ids, Payload: p.ev}
-		if p.first != 0 {
-			in.First = time.Unix(0, p.first)
-		}
+		in := correlation.Input{Positions: pr.positions, Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":
@@ -470,6 +483,7 @@ func (e *Engine) feed(p pending) {
 }
 
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
+	e.keyGen++
 	b := e.keyBuf[:0]
 	for i, f := range fields {
 		var v any

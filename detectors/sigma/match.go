@@ -95,10 +95,14 @@ func (m *Matcher) MatchIndexed(ev Event, ix string) bool {
 // MatchWith is MatchIndexed for a caller that has asserted ev to a
 // FieldFinder already (ff nil: it is none).
 func (m *Matcher) MatchWith(ev Event, ff FieldFinder, ix string) bool {
-	c := evalCtx{ev: ev, ff: ff, ix: ix}
 	if s, ok := m.single(); ok { // the common case: one search, called directly
-		return s.eval(c)
+		if s.keywords == nil && len(s.maps) == 1 {
+			// one map: its items ANDed, without building an evaluation
+			return matchItems(s.maps[0], ev, ff, ix)
+		}
+		return s.eval(evalCtx{ev: ev, ff: ff, ix: ix})
 	}
+	c := evalCtx{ev: ev, ff: ff, ix: ix}
 	for _, n := range m.conds {
 		if n.eval(c) {
 			return true
@@ -166,25 +170,27 @@ func (s *searchM) eval(c evalCtx) bool {
 		return s.keywords.matchKeywords(c.ev)
 	}
 	for _, m := range s.maps {
-		ok := true
-		for _, it := range m {
-			if it.indexed && c.ix != "" {
-				if !slices.Contains(it.exactVals, c.ix) {
-					ok = false
-					break
-				}
-				continue
-			}
-			if !it.matchCtx(c) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if matchItems(m, c.ev, c.ff, c.ix) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchItems reports whether every item of a map holds.
+func matchItems(m []*itemM, ev Event, ff FieldFinder, ix string) bool {
+	for _, it := range m {
+		if it.indexed && ix != "" {
+			if !slices.Contains(it.exactVals, ix) {
+				return false
+			}
+			continue
+		}
+		if !it.matchEv(ev, ff) {
+			return false
+		}
+	}
+	return true
 }
 
 const (
@@ -213,12 +219,11 @@ type valM interface {
 	match(v any, ev Event) bool
 }
 
-func (it *itemM) matchCtx(c evalCtx) bool {
-	ev := c.ev
+func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	var v any
 	var ok bool
-	if c.ff != nil {
-		v, ok = c.ff.FieldByID(it.fid, it.field)
+	if ff != nil {
+		v, ok = ff.FieldByID(it.fid, it.field)
 	} else {
 		v, ok = ev.Field(it.field)
 	}
