@@ -153,6 +153,10 @@ type ruleNode struct {
 type bucket struct {
 	key   string
 	rules []*ruleNode
+	// by rule: the rule as its items (sigma.Matcher.ItemsFor(key)), when
+	// flat[i] is set
+	items []sigma.Items
+	flat  []bool
 }
 
 type pending struct {
@@ -237,7 +241,8 @@ func (e *Engine) Process(ev Event) []Alert {
 	}
 	watermark := e.maxT - int64(e.cfg.Lateness)
 	cands := e.unindexed
-	ix := "" // the event's index value, lower-cased, when its bucket is used
+	var bk *bucket // the bucket used, if one
+	ix := ""       // the event's index value, lower-cased, when its bucket is used
 	ff, _ := ev.(sigma.FieldFinder)
 	var v any
 	var ok bool
@@ -250,10 +255,10 @@ func (e *Engine) Process(ev Event) []Alert {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
 			if b, ok := e.index[s]; ok {
-				cands, ix = b.rules, b.key
+				cands, ix, bk = b.rules, b.key, b
 			} else if l := lowerIfNeeded(s); l != s {
 				if b, ok := e.index[l]; ok {
-					cands, ix = b.rules, b.key
+					cands, ix, bk = b.rules, b.key, b
 				}
 			}
 		} else {
@@ -284,7 +289,11 @@ func (e *Engine) Process(ev Event) []Alert {
 	// logsource conditions are shared by many rules: decide each once per
 	// event (the first 64; known: decided, holds: true)
 	var known, holds uint64
-	for _, rn := range cands {
+	var flat []bool // of bk, when cands are its rules
+	if bk != nil && len(bk.flat) == len(cands) {
+		flat = bk.flat
+	}
+	for i, rn := range cands {
 		if maybe != nil && maybe[rn.pidx/64]&(1<<(rn.pidx%64)) == 0 {
 			continue
 		}
@@ -297,7 +306,14 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 			known |= rn.lsMask
 		}
-		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) || !rn.m.MatchWith(mev, mff, ix) {
+		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) {
+			continue
+		}
+		if flat != nil && flat[i] {
+			if !bk.items[i].MatchWith(mev, mff, ix) {
+				continue
+			}
+		} else if !rn.m.MatchWith(mev, mff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)
@@ -447,6 +463,8 @@ func (e *Engine) feed(p pending) {
 	var keyOK bool
 	var keyFields []string
 	keyGen := uint64(0)
+	// the input, made once: the parents differ in positions, key and value
+	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
 	for i, pr := range p.rn.parents {
 		if i == 0 || keyGen != e.keyGen || !slices.Equal(pr.groupBy, keyFields) {
 			key, keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
@@ -456,7 +474,7 @@ func (e *Engine) feed(p pending) {
 			e.stats.MissingGroupField++
 			continue
 		}
-		in := correlation.Input{Positions: pr.positions, Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
+		in.Positions, in.Str, in.Num = pr.positions, "", 0
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":

@@ -177,6 +177,35 @@ func (s *searchM) eval(c evalCtx) bool {
 	return false
 }
 
+// Items is a rule whose condition is one search of one map: its items,
+// ANDed, evaluated without the condition tree (see Matcher.ItemsFor).
+type Items struct{ its []*itemM }
+
+// ItemsFor returns the rule as its items, ANDed, when its condition is one
+// search of one map, for events whose index value (as given to
+// MatchIndexed) is ix: the items on the index field decided true by ix
+// are left out. ok false: the rule is not of that shape.
+func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
+	s, ok := m.single()
+	if !ok || s.keywords != nil || len(s.maps) != 1 {
+		return Items{}, false
+	}
+	its := make([]*itemM, 0, len(s.maps[0]))
+	for _, it := range s.maps[0] {
+		if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
+			continue // what matchItems decides from ix: true
+		}
+		its = append(its, it)
+	}
+	return Items{its: its}, true
+}
+
+// MatchWith is Matcher.MatchWith for the rule ItemsFor(ix) returned these
+// items for, on an event whose index value is ix.
+func (it Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
+	return matchItems(it.its, ev, ff, ix)
+}
+
 // matchItems reports whether every item of a map holds.
 func matchItems(m []*itemM, ev Event, ff FieldFinder, ix string) bool {
 	for _, it := range m {
