@@ -160,6 +160,7 @@ type bucket struct {
 }
 
 type pending struct {
+	evn   uint64 // the number of the event (Stats.Events when it came); 0: a derived event
 	first int64
 	rn    *ruleNode
 	ev    Event
@@ -194,6 +195,12 @@ type Engine struct {
 	out       []Alert
 	keyBuf    []byte
 	keyGen    uint64 // counts the keys built in keyBuf
+	// the last key built in keyBuf: of event number keyEvn (0: none), on
+	// the fields keyFields; valid while keyGen is keyAt
+	keyEvn    uint64
+	keyFields []string
+	keyAt     uint64
+	keyOK     bool
 	stats     Stats
 	ndetect   int // detection rules, twins included
 	ixID      sigma.FieldID
@@ -374,7 +381,7 @@ func (e *Engine) matched(rn *ruleNode, ev Event, t, watermark int64) {
 		return
 	}
 	e.seq++
-	p := pending{rn: rn, ev: ev, t: t, seq: e.seq}
+	p := pending{rn: rn, ev: ev, t: t, seq: e.seq, evn: e.stats.Events}
 	if e.cfg.Lateness == 0 && len(e.heap) == 0 {
 		e.feed(p)
 		return
@@ -457,19 +464,17 @@ func (e *Engine) feed(p pending) {
 	if p.first != 0 {
 		first = time.Unix(0, p.first)
 	}
-	// consecutive parents grouping by the same fields share the key, as
-	// long as no nested feed (a correlation firing) rebuilt e.keyBuf
-	var key []byte
-	var keyOK bool
-	var keyFields []string
-	keyGen := uint64(0)
+	// the correlations grouping by the same fields share the key built for
+	// an event (over the rules it matched), as long as no other key was
+	// built in e.keyBuf since
 	// the input, made once: the parents differ in positions, key and value
 	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
-	for i, pr := range p.rn.parents {
-		if i == 0 || keyGen != e.keyGen || !slices.Equal(pr.groupBy, keyFields) {
-			key, keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
-			keyFields, keyGen = pr.groupBy, e.keyGen
+	for _, pr := range p.rn.parents {
+		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !slices.Equal(pr.groupBy, e.keyFields) {
+			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
+			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen
 		}
+		key, keyOK := e.keyBuf, e.keyOK
 		if !keyOK {
 			e.stats.MissingGroupField++
 			continue
