@@ -1,9 +1,11 @@
 package sigma
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -501,7 +503,14 @@ type timeM struct {
 	isTS bool // the field is the event timestamp: use ev.Time()
 	op   string
 	x    float64
+	// the offset of loc over the last span of time it held (from
+	// Time.ZoneBounds): hours and minutes within it are arithmetic
+	zone atomic.Pointer[zoneSpan]
 }
+
+// zoneSpan: loc is off seconds east of UTC from start (inclusive) to end
+// (exclusive), in Unix seconds.
+type zoneSpan struct{ start, end, off int64 }
 
 func (m *timeM) match(v any, ev Event) bool {
 	var t time.Time
@@ -526,6 +535,32 @@ func (m *timeM) match(v any, ev Event) bool {
 	}
 	if t.IsZero() {
 		return false
+	}
+	if m.loc != nil && (m.part == "hour" || m.part == "minute") {
+		sec := t.Unix()
+		z := m.zone.Load()
+		if z == nil || sec < z.start || sec >= z.end {
+			lt := t.In(m.loc)
+			_, off := lt.Zone()
+			start, end := lt.ZoneBounds()
+			z = &zoneSpan{start: math.MinInt64, end: math.MaxInt64, off: int64(off)}
+			if !start.IsZero() {
+				z.start = start.Unix()
+			}
+			if !end.IsZero() {
+				z.end = end.Unix()
+			}
+			m.zone.Store(z)
+		}
+		d := (sec + z.off) % 86400
+		if d < 0 {
+			d += 86400
+		}
+		n := int(d / 3600)
+		if m.part == "minute" {
+			n = int(d % 3600 / 60)
+		}
+		return cmp(m.op, float64(n), m.x)
 	}
 	if m.loc != nil {
 		t = t.In(m.loc)
