@@ -179,33 +179,89 @@ func (s *searchM) eval(c evalCtx) bool {
 	return false
 }
 
-// Items is a rule whose condition is one search of one map: its items,
-// ANDed, evaluated without the condition tree (see Matcher.ItemsFor).
-type Items struct{ its []*itemM }
+// Items is a rule whose condition is an AND of searches of one map each,
+// some negated (`selection and not filter`): its items, evaluated without
+// the condition tree (see Matcher.ItemsFor).
+type Items struct {
+	its  []*itemM   // ANDed
+	nots [][]*itemM // maps none of which may hold
+}
 
-// ItemsFor returns the rule as its items, ANDed, when its condition is one
-// search of one map, for events whose index value (as given to
-// MatchIndexed) is ix: the items on the index field decided true by ix
-// are left out. ok false: the rule is not of that shape.
+// ItemsFor returns the rule as Items when its condition has that shape,
+// for events whose index value (as given to MatchIndexed) is ix: the
+// items on the index field decided true by ix are left out (from the
+// maps that must hold). ok false: the rule is not of that shape.
 func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
-	s, ok := m.single()
-	if !ok || s.keywords != nil || len(s.maps) != 1 {
+	if len(m.conds) != 1 {
 		return Items{}, false
 	}
-	its := make([]*itemM, 0, len(s.maps[0]))
-	for _, it := range s.maps[0] {
-		if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
-			continue // what matchItems decides from ix: true
+	oneMap := func(n cnode) ([]*itemM, bool) {
+		s, ok := n.(*searchM)
+		if !ok || s.keywords != nil || len(s.maps) != 1 {
+			return nil, false
 		}
-		its = append(its, it)
+		return s.maps[0], true
 	}
-	return Items{its: its}, true
+	var walk func(n cnode) bool
+	walk = func(n cnode) bool {
+		switch x := n.(type) {
+		case andN:
+			return walk(x.l) && walk(x.r)
+		case notN:
+			mp, ok := oneMap(x.x)
+			if ok {
+				items.nots = append(items.nots, mp)
+			}
+			return ok
+		case ofN:
+			if x.n >= 0 && x.n != len(x.subs) { // 1 of several
+				return false
+			}
+			for _, sub := range x.subs { // all of them
+				if !walk(sub) {
+					return false
+				}
+			}
+			return true
+		}
+		mp, ok := oneMap(n)
+		if !ok {
+			return false
+		}
+		for _, it := range mp {
+			if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
+				continue // what matchItems decides from ix: true
+			}
+			items.its = append(items.its, it)
+		}
+		return true
+	}
+	if !walk(m.conds[0]) {
+		return Items{}, false
+	}
+	return items, true
 }
 
 // MatchWith is Matcher.MatchWith for the rule ItemsFor(ix) returned these
 // items for, on an event whose index value is ix.
-func (it Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
-	return matchItems(it.its, ev, ff, ix)
+func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
+	for _, x := range it.its { // matchItems, here: one call per rule
+		if x.indexed && ix != "" {
+			if !slices.Contains(x.exactVals, ix) {
+				return false
+			}
+			continue
+		}
+		if !x.matchEv(ev, ff) {
+			return false
+		}
+	}
+	for _, mp := range it.nots {
+		if matchItems(mp, ev, ff, ix) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchItems reports whether every item of a map holds.
