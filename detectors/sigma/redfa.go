@@ -2,8 +2,8 @@ package sigma
 
 import (
 	"regexp"
-	"runtime"
 	"regexp/syntax"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -61,7 +61,7 @@ type reDFA struct {
 	start int32
 	full  bool // maxReStates, maxReInsts or reDFAMemory reached: the regexp package decides
 	share *reShare
-	insts int  // the instructions held by the states
+	insts int // the instructions held by the states
 	// the bytes on which the start state goes elsewhere, and the only one
 	// (-1: several): from the start state, the text is skipped to the next
 	leave [2]uint64
