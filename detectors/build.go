@@ -193,6 +193,11 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 	// every indexed bucket also runs the unindexed rules, in rule order
 	for _, b := range e.index {
 		b.rules = append(b.rules, e.unindexed...)
+		b.items = make([]sigma.Items, len(b.rules))
+		b.flat = make([]bool, len(b.rules))
+		for i, rn := range b.rules {
+			b.items[i], b.flat[i] = rn.m.ItemsFor(b.key)
+		}
 	}
 	if len(errs) > 0 {
 		e.refused = errs

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -152,9 +153,14 @@ type ruleNode struct {
 type bucket struct {
 	key   string
 	rules []*ruleNode
+	// by rule: the rule as its items (sigma.Matcher.ItemsFor(key)), when
+	// flat[i] is set
+	items []sigma.Items
+	flat  []bool
 }
 
 type pending struct {
+	evn   uint64 // the number of the event (Stats.Events when it came); 0: a derived event
 	first int64
 	rn    *ruleNode
 	ev    Event
@@ -188,6 +194,13 @@ type Engine struct {
 	started   bool
 	out       []Alert
 	keyBuf    []byte
+	keyGen    uint64 // counts the keys built in keyBuf
+	// the last key built in keyBuf: of event number keyEvn (0: none), on
+	// the fields keyFields; valid while keyGen is keyAt
+	keyEvn    uint64
+	keyFields []string
+	keyAt     uint64
+	keyOK     bool
 	stats     Stats
 	ndetect   int // detection rules, twins included
 	ixID      sigma.FieldID
@@ -235,7 +248,8 @@ func (e *Engine) Process(ev Event) []Alert {
 	}
 	watermark := e.maxT - int64(e.cfg.Lateness)
 	cands := e.unindexed
-	ix := "" // the event's index value, lower-cased, when its bucket is used
+	var bk *bucket // the bucket used, if one
+	ix := ""       // the event's index value, lower-cased, when its bucket is used
 	ff, _ := ev.(sigma.FieldFinder)
 	var v any
 	var ok bool
@@ -248,10 +262,10 @@ func (e *Engine) Process(ev Event) []Alert {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
 			if b, ok := e.index[s]; ok {
-				cands, ix = b.rules, b.key
+				cands, ix, bk = b.rules, b.key, b
 			} else if l := lowerIfNeeded(s); l != s {
 				if b, ok := e.index[l]; ok {
-					cands, ix = b.rules, b.key
+					cands, ix, bk = b.rules, b.key, b
 				}
 			}
 		} else {
@@ -282,7 +296,11 @@ func (e *Engine) Process(ev Event) []Alert {
 	// logsource conditions are shared by many rules: decide each once per
 	// event (the first 64; known: decided, holds: true)
 	var known, holds uint64
-	for _, rn := range cands {
+	var flat []bool // of bk, when cands are its rules
+	if bk != nil && len(bk.flat) == len(cands) {
+		flat = bk.flat
+	}
+	for i, rn := range cands {
 		if maybe != nil && maybe[rn.pidx/64]&(1<<(rn.pidx%64)) == 0 {
 			continue
 		}
@@ -295,7 +313,14 @@ func (e *Engine) Process(ev Event) []Alert {
 			}
 			known |= rn.lsMask
 		}
-		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) || !rn.m.MatchWith(mev, mff, ix) {
+		if rn.lsMask&^holds != 0 || (rn.lsRest != nil && !e.restHolds(rn, ev, ff)) {
+			continue
+		}
+		if flat != nil && flat[i] {
+			if !bk.items[i].MatchWith(mev, mff, ix) {
+				continue
+			}
+		} else if !rn.m.MatchWith(mev, mff, ix) {
 			continue
 		}
 		e.matched(rn, ev, t, watermark)
@@ -356,7 +381,7 @@ func (e *Engine) matched(rn *ruleNode, ev Event, t, watermark int64) {
 		return
 	}
 	e.seq++
-	p := pending{rn: rn, ev: ev, t: t, seq: e.seq}
+	p := pending{rn: rn, ev: ev, t: t, seq: e.seq, evn: e.stats.Events}
 	if e.cfg.Lateness == 0 && len(e.heap) == 0 {
 		e.feed(p)
 		return
@@ -434,16 +459,27 @@ func (e *Engine) feed(p pending) {
 	}
 	rd := p.ev
 	ff, _ := rd.(sigma.FieldFinder)
+	tm := time.Unix(0, p.t)
+	var first time.Time
+	if p.first != 0 {
+		first = time.Unix(0, p.first)
+	}
+	// the correlations grouping by the same fields share the key built for
+	// an event (over the rules it matched), as long as no other key was
+	// built in e.keyBuf since
+	// the input, made once: the parents differ in positions, key and value
+	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
 	for _, pr := range p.rn.parents {
-		key, ok := e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
-		if !ok {
+		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !slices.Equal(pr.groupBy, e.keyFields) {
+			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
+			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen
+		}
+		key, keyOK := e.keyBuf, e.keyOK
+		if !keyOK {
 			e.stats.MissingGroupField++
 			continue
 		}
-		in := correlation.Input{Positions: pr.positions, Time: time.Unix(0, p.t), ID: id, IDs: p.ids, Payload: p.ev}
-		if p.first != 0 {
-			in.First = time.Unix(0, p.first)
-		}
+		in.Positions, in.Str, in.Num = pr.positions, "", 0
 		if len(pr.valField) > 0 {
 			switch pr.c.cdef.Type {
 			case "value_sum", "value_avg":
@@ -470,6 +506,7 @@ func (e *Engine) feed(p pending) {
 }
 
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
+	e.keyGen++
 	b := e.keyBuf[:0]
 	for i, f := range fields {
 		var v any

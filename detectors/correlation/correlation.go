@@ -120,11 +120,13 @@ type group struct {
 	sum        float64
 	slots      []slot
 	payload    any
+	gen        uint32 // counts the times the group was dropped (reused since)
 }
 
 // State is the state of one correlation rule over all its groups.
 type State struct {
 	def      Def
+	kind     kind // of def.Type
 	span     int64
 	tumbling bool
 	groups   map[string]*group
@@ -143,17 +145,52 @@ type State struct {
 	free []*group
 }
 
+// kind is Def.Type as a number, switched on per input.
+type kind uint8
+
+const (
+	kEventCount kind = iota
+	kValueCount
+	kValueSum
+	kValueAvg
+	kValuePercentile
+	kTemporal
+	kTemporalOrdered
+	kOther
+)
+
+func kindOf(typ string) kind {
+	switch typ {
+	case "event_count":
+		return kEventCount
+	case "value_count":
+		return kValueCount
+	case "value_sum":
+		return kValueSum
+	case "value_avg":
+		return kValueAvg
+	case "value_percentile":
+		return kValuePercentile
+	case "temporal":
+		return kTemporal
+	case "temporal_ordered":
+		return kTemporalOrdered
+	}
+	return kOther
+}
+
 // maxFree bounds the dropped groups kept for reuse.
 const maxFree = 256
 
 type winRef struct {
 	g     *group
 	start int64
+	gen   uint32 // of g when the window opened: g may be reused since
 }
 
 // New returns the state of a correlation.
 func New(def Def) *State {
-	s := &State{def: def, span: int64(def.Timespan), groups: map[string]*group{}, maxIDs: def.MaxIDs}
+	s := &State{def: def, kind: kindOf(def.Type), span: int64(def.Timespan), groups: map[string]*group{}, maxIDs: def.MaxIDs}
 	if s.maxIDs <= 0 {
 		s.maxIDs = 1000
 	}
@@ -202,11 +239,11 @@ func (s *State) pushBack(g *group) {
 func (s *State) remove(g *group) {
 	s.unlink(g)
 	delete(s.groups, g.key)
-	// a tumbling window may still name the group (s.windows): only the
-	// other modes reuse groups
-	if !s.tumbling && len(s.free) < maxFree {
+	// a tumbling window may still name the group (s.windows): the
+	// generation tells such a window from the group's later windows
+	if len(s.free) < maxFree {
 		s.reset(g)
-		*g = group{entries: g.entries, distinct: g.distinct, slots: g.slots}
+		*g = group{entries: g.entries, distinct: g.distinct, slots: g.slots, gen: g.gen + 1}
 		s.free = append(s.free, g)
 	}
 }
@@ -221,7 +258,7 @@ func (s *State) newGroup(key string) *group {
 		return g
 	}
 	g := &group{key: key}
-	if s.def.Type == "temporal" || s.def.Type == "temporal_ordered" {
+	if s.kind == kTemporal || s.kind == kTemporalOrdered {
 		g.slots = make([]slot, s.def.NumRules)
 	}
 	return g
@@ -264,12 +301,12 @@ func (s *State) AddInput(in *Input) []Match {
 	if now > g.last {
 		g.last = now
 	}
-	switch s.def.Type {
-	case "temporal":
+	switch s.kind {
+	case kTemporal:
 		if m, ok := s.addTemporal(g, in, now); ok {
 			out = append(out, m)
 		}
-	case "temporal_ordered":
+	case kTemporalOrdered:
 		if m, ok := s.addOrdered(g, in, now); ok {
 			out = append(out, m)
 		}
@@ -283,7 +320,7 @@ func (s *State) AddInput(in *Input) []Match {
 			}
 			if !g.open {
 				g.open, g.winStart = true, now
-				s.windows = append(s.windows, winRef{g, now})
+				s.windows = append(s.windows, winRef{g, now, g.gen})
 			}
 			s.push(g, in, now)
 			if s.def.KeepPayload {
@@ -323,13 +360,13 @@ func (s *State) push(g *group, in *Input, now int64) {
 		g.headT = now
 	}
 	g.entries = append(g.entries, e)
-	switch s.def.Type {
-	case "value_count", "value_percentile":
+	switch s.kind {
+	case kValueCount, kValuePercentile:
 		if g.distinct == nil {
 			g.distinct = make(map[string]int32, 4)
 		}
 		g.distinct[in.Str]++
-	case "value_sum", "value_avg":
+	case kValueSum, kValueAvg:
 		g.sum += in.Num
 	}
 }
@@ -341,14 +378,14 @@ func (s *State) prune(g *group, cutoff int64) {
 	}
 	for g.head < len(g.entries) && g.entries[g.head].t < cutoff {
 		e := g.entries[g.head]
-		switch s.def.Type {
-		case "value_count", "value_percentile":
+		switch s.kind {
+		case kValueCount, kValuePercentile:
 			if c := g.distinct[e.str] - 1; c <= 0 {
 				delete(g.distinct, e.str)
 			} else {
 				g.distinct[e.str] = c
 			}
-		case "value_sum", "value_avg":
+		case kValueSum, kValueAvg:
 			g.sum -= e.num
 		}
 		g.entries[g.head] = entry{}
@@ -389,16 +426,16 @@ func (s *State) judge(g *group, cur int) (Match, bool) {
 	}
 	var v float64
 	var keep func(e *entry) bool
-	switch s.def.Type {
-	case "event_count":
+	switch s.kind {
+	case kEventCount:
 		v = float64(n)
-	case "value_count":
+	case kValueCount:
 		v = float64(len(g.distinct))
-	case "value_sum":
+	case kValueSum:
 		v = g.sum
-	case "value_avg":
+	case kValueAvg:
 		v = g.sum / float64(n)
-	case "value_percentile":
+	case kValuePercentile:
 		if cur >= 0 {
 			val := g.entries[cur].str
 			v = 100 * float64(g.distinct[val]) / float64(n)
@@ -569,7 +606,7 @@ func (s *State) expire(now int64) []Match {
 			s.windows[0] = winRef{}
 			s.windows = s.windows[1:]
 			g := w.g
-			if s.groups[g.key] != g || !g.open || g.winStart != w.start {
+			if g.gen != w.gen || s.groups[g.key] != g || !g.open || g.winStart != w.start {
 				continue
 			}
 			if m, ok := s.judge(g, -1); ok {
@@ -620,7 +657,7 @@ func (s *State) Flush() []Match {
 	if s.tumbling {
 		for _, w := range s.windows {
 			g := w.g
-			if s.groups[g.key] != g || !g.open || g.winStart != w.start {
+			if g.gen != w.gen || s.groups[g.key] != g || !g.open || g.winStart != w.start {
 				continue
 			}
 			if m, ok := s.judge(g, -1); ok {

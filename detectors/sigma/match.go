@@ -1,9 +1,11 @@
 package sigma
 
 import (
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,10 +97,14 @@ func (m *Matcher) MatchIndexed(ev Event, ix string) bool {
 // MatchWith is MatchIndexed for a caller that has asserted ev to a
 // FieldFinder already (ff nil: it is none).
 func (m *Matcher) MatchWith(ev Event, ff FieldFinder, ix string) bool {
-	c := evalCtx{ev: ev, ff: ff, ix: ix}
 	if s, ok := m.single(); ok { // the common case: one search, called directly
-		return s.eval(c)
+		if s.keywords == nil && len(s.maps) == 1 {
+			// one map: its items ANDed, without building an evaluation
+			return matchItems(s.maps[0], ev, ff, ix)
+		}
+		return s.eval(evalCtx{ev: ev, ff: ff, ix: ix})
 	}
+	c := evalCtx{ev: ev, ff: ff, ix: ix}
 	for _, n := range m.conds {
 		if n.eval(c) {
 			return true
@@ -166,25 +172,112 @@ func (s *searchM) eval(c evalCtx) bool {
 		return s.keywords.matchKeywords(c.ev)
 	}
 	for _, m := range s.maps {
-		ok := true
-		for _, it := range m {
-			if it.indexed && c.ix != "" {
-				if !slices.Contains(it.exactVals, c.ix) {
-					ok = false
-					break
-				}
-				continue
-			}
-			if !it.matchCtx(c) {
-				ok = false
-				break
-			}
-		}
-		if ok {
+		if matchItems(m, c.ev, c.ff, c.ix) {
 			return true
 		}
 	}
 	return false
+}
+
+// Items is a rule whose condition is an AND of searches of one map each,
+// some negated (`selection and not filter`): its items, evaluated without
+// the condition tree (see Matcher.ItemsFor).
+type Items struct {
+	its  []*itemM   // ANDed
+	nots [][]*itemM // maps none of which may hold
+}
+
+// ItemsFor returns the rule as Items when its condition has that shape,
+// for events whose index value (as given to MatchIndexed) is ix: the
+// items on the index field decided true by ix are left out (from the
+// maps that must hold). ok false: the rule is not of that shape.
+func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
+	if len(m.conds) != 1 {
+		return Items{}, false
+	}
+	oneMap := func(n cnode) ([]*itemM, bool) {
+		s, ok := n.(*searchM)
+		if !ok || s.keywords != nil || len(s.maps) != 1 {
+			return nil, false
+		}
+		return s.maps[0], true
+	}
+	var walk func(n cnode) bool
+	walk = func(n cnode) bool {
+		switch x := n.(type) {
+		case andN:
+			return walk(x.l) && walk(x.r)
+		case notN:
+			mp, ok := oneMap(x.x)
+			if ok {
+				items.nots = append(items.nots, mp)
+			}
+			return ok
+		case ofN:
+			if x.n >= 0 && x.n != len(x.subs) { // 1 of several
+				return false
+			}
+			for _, sub := range x.subs { // all of them
+				if !walk(sub) {
+					return false
+				}
+			}
+			return true
+		}
+		mp, ok := oneMap(n)
+		if !ok {
+			return false
+		}
+		for _, it := range mp {
+			if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
+				continue // what matchItems decides from ix: true
+			}
+			items.its = append(items.its, it)
+		}
+		return true
+	}
+	if !walk(m.conds[0]) {
+		return Items{}, false
+	}
+	return items, true
+}
+
+// MatchWith is Matcher.MatchWith for the rule ItemsFor(ix) returned these
+// items for, on an event whose index value is ix.
+func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
+	for _, x := range it.its { // matchItems, here: one call per rule
+		if x.indexed && ix != "" {
+			if !slices.Contains(x.exactVals, ix) {
+				return false
+			}
+			continue
+		}
+		if !x.matchEv(ev, ff) {
+			return false
+		}
+	}
+	for _, mp := range it.nots {
+		if matchItems(mp, ev, ff, ix) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchItems reports whether every item of a map holds.
+func matchItems(m []*itemM, ev Event, ff FieldFinder, ix string) bool {
+	for _, it := range m {
+		if it.indexed && ix != "" {
+			if !slices.Contains(it.exactVals, ix) {
+				return false
+			}
+			continue
+		}
+		if !it.matchEv(ev, ff) {
+			return false
+		}
+	}
+	return true
 }
 
 const (
@@ -213,12 +306,11 @@ type valM interface {
 	match(v any, ev Event) bool
 }
 
-func (it *itemM) matchCtx(c evalCtx) bool {
-	ev := c.ev
+func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	var v any
 	var ok bool
-	if c.ff != nil {
-		v, ok = c.ff.FieldByID(it.fid, it.field)
+	if ff != nil {
+		v, ok = ff.FieldByID(it.fid, it.field)
 	} else {
 		v, ok = ev.Field(it.field)
 	}
@@ -467,7 +559,14 @@ type timeM struct {
 	isTS bool // the field is the event timestamp: use ev.Time()
 	op   string
 	x    float64
+	// the offset of loc over the last span of time it held (from
+	// Time.ZoneBounds): hours and minutes within it are arithmetic
+	zone atomic.Pointer[zoneSpan]
 }
+
+// zoneSpan: loc is off seconds east of UTC from start (inclusive) to end
+// (exclusive), in Unix seconds.
+type zoneSpan struct{ start, end, off int64 }
 
 func (m *timeM) match(v any, ev Event) bool {
 	var t time.Time
@@ -492,6 +591,32 @@ func (m *timeM) match(v any, ev Event) bool {
 	}
 	if t.IsZero() {
 		return false
+	}
+	if m.loc != nil && (m.part == "hour" || m.part == "minute") {
+		sec := t.Unix()
+		z := m.zone.Load()
+		if z == nil || sec < z.start || sec >= z.end {
+			lt := t.In(m.loc)
+			_, off := lt.Zone()
+			start, end := lt.ZoneBounds()
+			z = &zoneSpan{start: math.MinInt64, end: math.MaxInt64, off: int64(off)}
+			if !start.IsZero() {
+				z.start = start.Unix()
+			}
+			if !end.IsZero() {
+				z.end = end.Unix()
+			}
+			m.zone.Store(z)
+		}
+		d := (sec + z.off) % 86400
+		if d < 0 {
+			d += 86400
+		}
+		n := int(d / 3600)
+		if m.part == "minute" {
+			n = int(d % 3600 / 60)
+		}
+		return cmp(m.op, float64(n), m.x)
 	}
 	if m.loc != nil {
 		t = t.In(m.loc)

@@ -153,7 +153,18 @@ func compilePattern(s sstring, cased bool) *pattern {
 }
 
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	// eight bytes at a time: values are mostly short ASCII strings read
+	// by several matchers
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		t := s[i : i+8]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
 			return false
 		}

@@ -2,8 +2,8 @@ package sigma
 
 import (
 	"regexp"
-	"runtime"
 	"regexp/syntax"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -61,11 +61,14 @@ type reDFA struct {
 	start int32
 	full  bool // maxReStates, maxReInsts or reDFAMemory reached: the regexp package decides
 	share *reShare
-	insts int  // the instructions held by the states
+	insts int // the instructions held by the states
 	// the bytes on which the start state goes elsewhere, and the only one
 	// (-1: several): from the start state, the text is skipped to the next
 	leave [2]uint64
 	skip  int
+	// when the start state leaves on exactly two bytes (a letter in
+	// either case): those bytes (skip is -2)
+	two [2]byte
 	// scratch of state
 	seen  []uint32 // per instruction: the generation it was added in
 	gen   uint32
@@ -157,11 +160,18 @@ func newReDFA(expr string) *reDFA {
 		d.next[int(d.start)<<7|c] = next
 		if to != d.start {
 			d.leave[c>>6] |= 1 << (c & 63)
+			if n < 2 {
+				d.two[n] = byte(c)
+			}
 			d.skip = c
 			n++
 		}
 	}
-	if n != 1 {
+	switch n {
+	case 1:
+	case 2:
+		d.skip = -2
+	default:
 		d.skip = -1
 	}
 	return d
@@ -181,6 +191,7 @@ func (d *reDFA) match(s string) (matched, ok bool) {
 		return true, true
 	}
 	st := d.start
+	p0, p1 := -1, -1 // skip -2: the next d.two[0], d.two[1] at or after them (len(s): none)
 	for i := 0; i < len(s); i++ {
 		if st == d.start {
 			if d.skip >= 0 {
@@ -189,6 +200,17 @@ func (d *reDFA) match(s string) (matched, ok bool) {
 					return false, true
 				}
 				i += j
+			} else if d.skip == -2 {
+				if p0 < i {
+					p0 = indexFrom(s, i, d.two[0])
+				}
+				if p1 < i {
+					p1 = indexFrom(s, i, d.two[1])
+				}
+				i = min(p0, p1)
+				if i == len(s) {
+					return false, true
+				}
 			} else {
 				for i < len(s) && d.leave[s[i]>>6]&(1<<(s[i]&63)) == 0 {
 					i++
@@ -220,6 +242,15 @@ func (d *reDFA) match(s string) (matched, ok bool) {
 		st = n - 1
 	}
 	return false, true
+}
+
+// indexFrom returns the index of the first c in s at or after i, len(s)
+// when there is none.
+func indexFrom(s string, i int, c byte) int {
+	if j := strings.IndexByte(s[i:], c); j >= 0 {
+		return i + j
+	}
+	return len(s)
 }
 
 // state returns the state of the instructions following those of from

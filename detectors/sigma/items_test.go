@@ -1,0 +1,70 @@
+package sigma
+
+import (
+	"fmt"
+	"testing"
+)
+
+// A rule evaluated as Items (ItemsFor) decides as the rule does, with and
+// without the index value, for the condition shapes Items takes; the
+// other shapes are refused.
+func TestItemsAgreeWithMatcher(t *testing.T) {
+	body := "  sel:\n    a: x\n    b|contains: y\n  f1:\n    c: z\n  f2:\n    d|startswith: w\n  multi:\n    - c: z\n    - d: w\n"
+	for _, c := range []struct {
+		cond string
+		flat bool
+	}{
+		{"sel", true},
+		{"sel and not f1", true},
+		{"sel and not f1 and not f2", true},
+		{"not f1", true},
+		{"all of f*", true},
+		{"sel and all of f*", true},
+		{"1 of f*", false},
+		{"sel or f1", false},
+		{"sel and not multi", false},
+		{"sel and multi", false},
+		{"not (sel and f1)", false},
+	} {
+		m := mustMatcher(t, detection(body+"  condition: "+c.cond), Options{})
+		m.SetIndexField("a")
+		vals := []any{nil, "x", "X", "xy", "y", "z", "w", "wz", 3}
+		for _, ix := range []string{"", "x"} {
+			items, ok := m.ItemsFor(ix)
+			if ok != c.flat {
+				t.Fatalf("%q: ItemsFor ok = %v, want %v", c.cond, ok, c.flat)
+			}
+			if !ok {
+				continue
+			}
+			n := 0
+			for _, a := range vals {
+				for _, b := range vals {
+					for _, cv := range vals {
+						for _, d := range vals {
+							ev := tev{"@timestamp": "2025-01-01T00:00:00Z"}
+							for k, v := range map[string]any{"a": a, "b": b, "c": cv, "d": d} {
+								if v != nil {
+									ev[k] = v
+								}
+							}
+							if ix != "" && fmt.Sprint(a) != "x" && fmt.Sprint(a) != "X" {
+								continue // ix is the event's lower-cased index value
+							}
+							want := m.MatchWith(ev, nil, ix)
+							if got := items.MatchWith(ev, nil, ix); got != want {
+								t.Fatalf("%q ix %q on %v: items %v, matcher %v", c.cond, ix, ev, got, want)
+							}
+							if want {
+								n++
+							}
+						}
+					}
+				}
+			}
+			if n == 0 {
+				t.Fatalf("%q ix %q: no event matched", c.cond, ix)
+			}
+		}
+	}
+}
