@@ -72,13 +72,7 @@ func decodeFields(data []byte, e *JSONEvent) (m map[string]any, err error) {
 			if err != nil {
 				return nil, err
 			}
-			d.ws()
-			if d.i >= len(d.b) || d.b[d.i] != ':' {
-				return nil, errBadJSON
-			}
-			d.i++
-			d.ws()
-			v, err := d.value(0)
+			v, err := d.memberValue(0)
 			if err != nil {
 				return nil, err
 			}
@@ -108,18 +102,13 @@ func decodeFields(data []byte, e *JSONEvent) (m map[string]any, err error) {
 					n++
 				}
 			}
-			d.ws()
-			if d.i >= len(d.b) {
-				return nil, errBadJSON
+			end, err := d.memberEnd()
+			if err != nil {
+				return nil, err
 			}
-			if d.b[d.i] == '}' {
-				d.i++
+			if end {
 				break
 			}
-			if d.b[d.i] != ',' {
-				return nil, errBadJSON
-			}
-			d.i++
 		}
 	}
 	d.ws()
@@ -207,31 +196,49 @@ func (d *jdec) object(depth int) (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		d.ws()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return nil, errBadJSON
-		}
-		d.i++
-		d.ws()
-		v, err := d.value(depth)
+		v, err := d.memberValue(depth)
 		if err != nil {
 			return nil, err
 		}
 		m[k] = v // the last duplicate wins, as in encoding/json
-		d.ws()
-		if d.i >= len(d.b) {
-			return nil, errBadJSON
+		end, err := d.memberEnd()
+		if err != nil {
+			return nil, err
 		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
+		if end {
 			return m, nil
-		default:
-			return nil, errBadJSON
 		}
 	}
+}
+
+// memberValue reads the ':' after an object member's name and the
+// member's value.
+func (d *jdec) memberValue(depth int) (any, error) {
+	d.ws()
+	if d.i >= len(d.b) || d.b[d.i] != ':' {
+		return nil, errBadJSON
+	}
+	d.i++
+	d.ws()
+	return d.value(depth)
+}
+
+// memberEnd reads what follows an object member: ',' (another member
+// follows) or '}' (end true).
+func (d *jdec) memberEnd() (end bool, err error) {
+	d.ws()
+	if d.i >= len(d.b) {
+		return false, errBadJSON
+	}
+	switch d.b[d.i] {
+	case ',':
+		d.i++
+		return false, nil
+	case '}':
+		d.i++
+		return true, nil
+	}
+	return false, errBadJSON
 }
 
 func (d *jdec) value(depth int) (any, error) {
