@@ -1,8 +1,6 @@
 package corpus
 
 import (
-	"encoding/base64"
-
 	"github.com/maildrill/maildrill/internal/lru"
 )
 
@@ -22,25 +20,6 @@ type docID struct{ typ, variant int }
 // (callers asking for a document being made wait for it).
 func newDocCache(limit int64) *lru.Cache[docID, *encodedDoc] {
 	return lru.New[docID, *encodedDoc](0, limit, func(d *encodedDoc) int64 { return int64(len(d.b64)) })
-}
-
-// encodeBase64Lines encodes b as base64 in lines of 76 characters, each
-// ended by CRLF.
-func encodeBase64Lines(b []byte) []byte {
-	const line = 76
-	enc := base64.StdEncoding
-	out := make([]byte, encodedLen(len(b)))
-	chunk := line / 4 * 3 // 57 input bytes per line
-	o := 0
-	for len(b) > 0 {
-		k := min(chunk, len(b))
-		enc.Encode(out[o:], b[:k])
-		o += enc.EncodedLen(k)
-		out[o], out[o+1] = '\r', '\n'
-		o += 2
-		b = b[k:]
-	}
-	return out[:o]
 }
 
 // PoolBytes is the planned size of the organisation's whole attachment pool

@@ -2,6 +2,7 @@ package corpus
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"testing"
 
@@ -58,4 +59,24 @@ func TestAppendXMLEscaped(t *testing.T) {
 	for _, s := range []string{"", "plain", "<a href=\"x\">&amp;</a>", "Données fictives — été & « hiver »", "&", "x>", "\"é\""} {
 		assert.Equal(t, xmlEscape(s), string(appendXMLEscaped([]byte("pre"), s))[3:], "%q", s)
 	}
+}
+
+// encodeBase64Lines encodes b as base64 in lines of 76 characters, each
+// ended by CRLF, in one piece: the reference for the sink's streaming
+// encoding (appendBase64Lines).
+func encodeBase64Lines(b []byte) []byte {
+	const line = 76
+	enc := base64.StdEncoding
+	out := make([]byte, encodedLen(len(b)))
+	chunk := line / 4 * 3 // 57 input bytes per line
+	o := 0
+	for len(b) > 0 {
+		k := min(chunk, len(b))
+		enc.Encode(out[o:], b[:k])
+		o += enc.EncodedLen(k)
+		out[o], out[o+1] = '\r', '\n'
+		o += 2
+		b = b[k:]
+	}
+	return out[:o]
 }
