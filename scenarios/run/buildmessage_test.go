@@ -2,13 +2,11 @@ package run
 
 import (
 	"bytes"
-	"io"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	gomessage "github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 	"github.com/stretchr/testify/require"
 )
 
@@ -16,42 +14,13 @@ import (
 // through go-message's encoders: the reference for its output.
 func buildMessageGoMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
 	var buf bytes.Buffer
-	var h mail.Header
-	if run != "" {
-		h.Set("X-Maildrill-Run", run)
-	}
-	h.SetDate(date)
-	h.SetSubject(subject)
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	var tl []*mail.Address
-	for _, t := range to {
-		tl = append(tl, &mail.Address{Address: t})
-	}
-	h.SetAddressList("To", tl)
-	h.SetMessageID(tag + "@maildrill.test")
-	h.Set("MIME-Version", "1.0")
-	h.Set("Content-Type", "multipart/mixed; boundary=\"=_md_"+tag+"\"")
-	mw, err := gomessage.CreateWriter(&buf, h.Header)
+	mw, err := gomessage.CreateWriter(&buf, messageHeader(from, to, subject, date, tag, run))
 	if err != nil {
 		return nil
 	}
-	var th gomessage.Header
-	th.Set("Content-Type", "text/plain; charset=utf-8")
-	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	if tw, err := mw.CreatePart(th); err == nil {
-		io.WriteString(tw, body+"\r\n")
-		tw.Close()
-	}
+	writeTextPart(mw, body)
 	for _, at := range atts {
-		var ah gomessage.Header
-		ah.SetContentType(orStr(at.mime, "application/octet-stream"), map[string]string{"name": at.name})
-		ah.SetContentDisposition("attachment", map[string]string{"filename": at.name})
-		if at.mime == "message/rfc822" {
-			ah.Set("Content-Transfer-Encoding", "8bit")
-		} else {
-			ah.Set("Content-Transfer-Encoding", "base64")
-		}
-		aw, err := mw.CreatePart(ah)
+		aw, err := mw.CreatePart(attachmentHeader(at))
 		if err != nil {
 			continue
 		}

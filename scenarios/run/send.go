@@ -338,42 +338,13 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 		est += 512 + b64 + 2*(b64/76+1)
 	}
 	buf.Grow(est)
-	var h mail.Header
-	if run != "" {
-		h.Set("X-Maildrill-Run", run)
-	}
-	h.SetDate(date)
-	h.SetSubject(subject)
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	var tl []*mail.Address
-	for _, t := range to {
-		tl = append(tl, &mail.Address{Address: t})
-	}
-	h.SetAddressList("To", tl)
-	h.SetMessageID(tag + "@maildrill.test")
-	h.Set("MIME-Version", "1.0")
-	h.Set("Content-Type", "multipart/mixed; boundary=\"=_md_"+tag+"\"")
-	mw, err := gomessage.CreateWriter(&buf, h.Header)
+	mw, err := gomessage.CreateWriter(&buf, messageHeader(from, to, subject, date, tag, run))
 	if err != nil {
 		return nil
 	}
-	var th gomessage.Header
-	th.Set("Content-Type", "text/plain; charset=utf-8")
-	th.Set("Content-Transfer-Encoding", "quoted-printable")
-	if tw, err := mw.CreatePart(th); err == nil {
-		io.WriteString(tw, body+"\r\n")
-		tw.Close()
-	}
+	writeTextPart(mw, body)
 	for _, at := range atts {
-		var ah gomessage.Header
-		ah.SetContentType(orStr(at.mime, "application/octet-stream"), map[string]string{"name": at.name})
-		ah.SetContentDisposition("attachment", map[string]string{"filename": at.name})
-		if at.mime == "message/rfc822" {
-			ah.Set("Content-Transfer-Encoding", "8bit") // RFC 2046: no base64 for message/rfc822
-		} else {
-			ah.Set("Content-Transfer-Encoding", "base64")
-		}
-		aw, err := mw.CreatePart(ah)
+		aw, err := mw.CreatePart(attachmentHeader(at))
 		if err != nil {
 			continue
 		}
@@ -389,6 +360,51 @@ func buildMessage(from string, to []string, subject, body string, atts []attachm
 	}
 	mw.Close()
 	return buf.Bytes()
+}
+
+// messageHeader is the header of a message the runner sends.
+func messageHeader(from string, to []string, subject string, date time.Time, tag, run string) gomessage.Header {
+	var h mail.Header
+	if run != "" {
+		h.Set("X-Maildrill-Run", run)
+	}
+	h.SetDate(date)
+	h.SetSubject(subject)
+	h.SetAddressList("From", []*mail.Address{{Address: from}})
+	var tl []*mail.Address
+	for _, t := range to {
+		tl = append(tl, &mail.Address{Address: t})
+	}
+	h.SetAddressList("To", tl)
+	h.SetMessageID(tag + "@maildrill.test")
+	h.Set("MIME-Version", "1.0")
+	h.Set("Content-Type", "multipart/mixed; boundary=\"=_md_"+tag+"\"")
+	return h.Header
+}
+
+// writeTextPart writes the message's text, quoted-printable.
+func writeTextPart(mw *gomessage.Writer, body string) {
+	var th gomessage.Header
+	th.Set("Content-Type", "text/plain; charset=utf-8")
+	th.Set("Content-Transfer-Encoding", "quoted-printable")
+	if tw, err := mw.CreatePart(th); err == nil {
+		io.WriteString(tw, body+"\r\n")
+		tw.Close()
+	}
+}
+
+// attachmentHeader is the header of an attachment's part: base64, but
+// for message/rfc822 (RFC 2046: 8bit).
+func attachmentHeader(at attachment) gomessage.Header {
+	var ah gomessage.Header
+	ah.SetContentType(orStr(at.mime, "application/octet-stream"), map[string]string{"name": at.name})
+	ah.SetContentDisposition("attachment", map[string]string{"filename": at.name})
+	if at.mime == "message/rfc822" {
+		ah.Set("Content-Transfer-Encoding", "8bit")
+	} else {
+		ah.Set("Content-Transfer-Encoding", "base64")
+	}
+	return ah
 }
 
 // appendBase64Lines appends data in base64, CRLF after every 76
