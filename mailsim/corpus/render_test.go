@@ -80,3 +80,61 @@ func encodeBase64Lines(b []byte) []byte {
 	}
 	return out[:o]
 }
+
+// appendBase64Lines (whole lines through encodeLine) writes what
+// encoding/base64 writes, for every length and for every byte value at
+// every position of a line.
+func TestAppendBase64LinesIsStdlib(t *testing.T) {
+	r := seedKey(9).rng()
+	for n := 0; n <= 3*57+1; n++ {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(r.next())
+		}
+		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines(nil, raw)), "n=%d", n)
+	}
+	for v := range 256 {
+		raw := make([]byte, 57)
+		for i := range raw {
+			raw[i] = byte(v + i*7)
+		}
+		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines([]byte("x"), raw))[1:], "v=%d", v)
+	}
+}
+
+func FuzzAppendBase64Lines(f *testing.F) {
+	f.Add([]byte("Données fictives"), []byte{})
+	f.Add(make([]byte, 57), []byte("prefix"))
+	f.Fuzz(func(t *testing.T, b, prefix []byte) {
+		got := appendBase64Lines(append([]byte(nil), prefix...), b)
+		if want := append(append([]byte(nil), prefix...), encodeBase64Lines(b)...); string(got) != string(want) {
+			t.Fatalf("appendBase64Lines(%q) = %q, want %q", b, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendBase64Lines(b *testing.B) {
+	raw := make([]byte, 1<<20)
+	r := seedKey(1).rng()
+	for i := range raw {
+		raw[i] = byte(r.next())
+	}
+	out := make([]byte, 0, encodedLen(len(raw)))
+	b.Run("lines", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			out = appendBase64Lines(out[:0], raw)
+		}
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			out = out[:encodedLen(len(raw))]
+			enc, o := base64.StdEncoding, 0
+			for p := raw; len(p) > 0; p = p[min(57, len(p)):] {
+				enc.Encode(out[o:], p[:min(57, len(p))])
+				o += 78
+			}
+		}
+	})
+}
