@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"reflect"
+	"unsafe"
 
 	"github.com/go-pdf/fpdf"
 )
@@ -14,7 +16,13 @@ func renderPDF(m *docMeta, c docContent, target int, w io.Writer) error {
 	pdf := pdfWithText(m, c)
 	if target > 0 {
 		estimate := 4000 + 300*len(c.Paras) + 60*c.PreviewRows
-		addScanPages(pdf, scanPages(m.key.str("scan"), target-estimate))
+		pages := scanPages(m.key.str("scan"), target-estimate)
+		addScanPages(pdf, pages)
+		n := 64 << 10
+		for _, p := range pages {
+			n += len(p) + 1024
+		}
+		growOutput(pdf, n)
 	}
 	return pdf.Output(w)
 }
@@ -105,4 +113,29 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// pdfBufferField is where fpdf builds the whole file (Fpdf.buffer, a struct
+// holding only a bytes.Buffer), found once by reflection; nil if this
+// fpdf's layout is not the one expected.
+var pdfBufferField = func() *reflect.StructField {
+	f, ok := reflect.TypeFor[fpdf.Fpdf]().FieldByName("buffer")
+	if !ok || len(f.Index) != 1 || f.Type.Kind() != reflect.Struct || f.Type.NumField() != 1 ||
+		f.Type.Field(0).Type != reflect.TypeFor[bytes.Buffer]() || f.Type.Field(0).Offset != 0 {
+		return nil
+	}
+	return &f
+}()
+
+// growOutput makes room for n bytes in the buffer fpdf writes the file
+// into when it is closed. fpdf grows it by doubling as the images are
+// copied in, clearing and copying each larger buffer; sized once, the
+// images are copied once. Nothing changes in the output: only the
+// buffer's capacity.
+func growOutput(pdf *fpdf.Fpdf, n int) {
+	if pdfBufferField == nil {
+		return
+	}
+	buf := (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(pdf), pdfBufferField.Offset))
+	buf.Grow(n)
 }

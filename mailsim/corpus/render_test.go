@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -137,4 +138,25 @@ func BenchmarkAppendBase64Lines(b *testing.B) {
 			}
 		}
 	})
+}
+
+// growOutput finds fpdf's file buffer (a dependency upgrade that moves it
+// must be noticed, not silently lose the saving) and does not change the
+// file.
+func TestPDFGrowOutput(t *testing.T) {
+	require.NotNil(t, pdfBufferField, "fpdf.Fpdf has no buffer field holding only a bytes.Buffer")
+	o, err := New(Config{Seed: 5, MaxAttachmentSize: 400 << 10})
+	require.NoError(t, err)
+	m := o.docMeta(docTypeIndex("signalement"), 3)
+	c := docTypes[m.typ].content(o, &m)
+	var plain, grown bytes.Buffer
+	pdf := pdfWithText(&m, c)
+	addScanPages(pdf, scanPages(m.key.str("scan"), 200<<10))
+	require.NoError(t, pdf.Output(&plain))
+	pdf = pdfWithText(&m, c)
+	addScanPages(pdf, scanPages(m.key.str("scan"), 200<<10))
+	growOutput(pdf, 300<<10)
+	require.NoError(t, pdf.Output(&grown))
+	assert.Greater(t, plain.Len(), 150<<10)
+	assert.Equal(t, sha256.Sum256(plain.Bytes()), sha256.Sum256(grown.Bytes()))
 }
