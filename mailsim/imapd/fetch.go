@@ -129,7 +129,12 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	)
 	if needMsg {
 		var err error
-		m, err = it.Load()
+		if wholeMessageOnly(options) {
+			// Downloaded whole: read once, not kept in the message cache.
+			m, err = it.LoadOnce()
+		} else {
+			m, err = it.Load()
+		}
 		if err != nil {
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
 		}
@@ -291,6 +296,20 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		s.emit(ev)
 	}
 	return nil
+}
+
+// wholeMessageOnly reports whether the body sections asked for are only
+// the whole message (BODY[], BODY.PEEK[], RFC822), without binary ones.
+func wholeMessageOnly(o *imap.FetchOptions) bool {
+	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, bs := range o.BodySection {
+		if len(bs.Part) != 0 || bs.Specifier != imap.PartSpecifierNone || bs.Partial != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // writeSection writes a literal and closes it, reporting the first error.
