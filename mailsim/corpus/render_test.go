@@ -5,8 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"reflect"
 	"testing"
 
+	"github.com/go-pdf/fpdf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -159,4 +162,27 @@ func TestPDFGrowOutput(t *testing.T) {
 	require.NoError(t, pdf.Output(&grown))
 	assert.Greater(t, plain.Len(), 150<<10)
 	assert.Equal(t, sha256.Sum256(plain.Bytes()), sha256.Sum256(grown.Bytes()))
+}
+
+// registerJPEG gives fpdf the image RegisterImageOptionsReader makes of
+// the same bytes (every field, identity included), for scans of several
+// sizes; a dependency upgrade that changes ImageInfoType is noticed.
+func TestRegisterJPEGIsFpdfs(t *testing.T) {
+	require.NotNil(t, imageInfo, "fpdf.ImageInfoType is not laid out as expected")
+	pages := scanPages(seedKey(4).str("scan"), 700<<10)
+	pages = append(pages, scanPage(seedKey(5), 64, 64))
+	require.GreaterOrEqual(t, len(pages), 3)
+	for i, p := range pages {
+		name := fmt.Sprintf("p%d", i)
+		a := fpdf.New("P", "mm", "A4", "")
+		want := a.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "JPG"}, bytes.NewReader(p))
+		require.NoError(t, a.Error())
+		b := fpdf.New("P", "mm", "A4", "")
+		got := registerJPEG(b, name, p)
+		require.NoError(t, b.Error())
+		require.True(t, reflect.DeepEqual(*want, *got), "page %d (%d bytes)", i, len(p))
+		assert.Same(t, &p[0], &reflect.ValueOf(got).Elem().FieldByName("data").Bytes()[0], "the page itself, not a copy")
+	}
+	assert.Equal(t, 0, jpegHeaderLen([]byte("not a jpeg")))
+	assert.Equal(t, 0, jpegHeaderLen(pages[0][:100]), "cut before the scan")
 }
