@@ -141,6 +141,11 @@ func growOutput(pdf *fpdf.Fpdf, n int) {
 		return
 	}
 	buf := (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(pdf), pdfBufferField.Offset))
+	if buf.Len() == 0 && buf.Cap() < n {
+		// Not cleared first: fpdf writes every byte before it is read.
+		*buf = *bytes.NewBuffer(makeNoZero(n)[:0])
+		return
+	}
 	buf.Grow(n)
 }
 
