@@ -135,6 +135,16 @@ func (a baseAdapter) Message(owner, folder string, uid uint32) (store.BaseMessag
 	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Raw: m.Raw, Attachments: baseAttachments(m.Attachments)}, nil
 }
 
+// MessageParts is the message in pieces, its attachments' base64 shared
+// with the corpus' document cache (corpus.Org.MessageParts).
+func (a baseAdapter) MessageParts(owner, folder string, uid uint32) (store.BaseMessage, [][]byte, error) {
+	m, parts, err := a.org.MessageParts(owner, folder, uid)
+	if err != nil {
+		return store.BaseMessage{}, nil, err
+	}
+	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}, parts, nil
+}
+
 // Skeleton is the message without its attachments' base64 text
 // (corpus.Org.Skeleton): what ENVELOPE, BODYSTRUCTURE and RFC822.SIZE need.
 func (a baseAdapter) Skeleton(owner, folder string, uid uint32) (store.BaseMessage, error) {

@@ -63,6 +63,22 @@ func (o *Org) Skeleton(address, folder string, uid uint32) (*Message, error) {
 	return o.generate(ui, fs, uid, true)
 }
 
+// MessageParts generates message uid of address's folder as Message does,
+// but returns its bytes in pieces instead of copying them into Raw (which
+// is nil): its header and text, each attachment's base64 lines as the
+// document cache holds them, and the MIME between and after them. The
+// pieces, concatenated, are Message's Raw; the attachments' pieces are
+// shared with the cache and must not be modified.
+func (o *Org) MessageParts(address, folder string, uid uint32) (*Message, [][]byte, error) {
+	ui, fs, err := o.locate(address, folder, uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	var parts [][]byte
+	m, err := o.generateInto(ui, fs, uid, false, &parts)
+	return m, parts, err
+}
+
 // Flags returns the flags and internal date of a message without
 // generating its body or attachments (cheap: what a SELECT needs). They are
 // exactly those Message returns.
@@ -306,6 +322,13 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 }
 
 func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Message, error) {
+	return o.generateInto(ui, fs, uid, skeleton, nil)
+}
+
+// generateInto generates a message. With parts, the attachments' base64 is
+// not copied into Raw: *parts receives the message in pieces (see
+// MessageParts) and Raw is nil.
+func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, parts *[][]byte) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
@@ -399,9 +422,10 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 
 	// Headers.
 	msgID := th.messageID(fs, pos)
-	if skeleton {
+	if skeleton || parts != nil {
 		total = 0
 	}
+	var cuts []int // with parts: where each attachment's base64 goes
 	// Not cleared first: every byte of it is written before it is read.
 	buf := bytes.NewBuffer(makeNoZero(total + 4*len(text) + 2048 + 300*len(docs))[:0])
 	h := headerWriter{buf}
@@ -474,7 +498,10 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 			h.field("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": d.Filename}))
 			h.field("Content-Transfer-Encoding", "base64")
 			buf.WriteString("\r\n")
-			if !skeleton {
+			switch {
+			case parts != nil:
+				cuts = append(cuts, buf.Len())
+			case !skeleton:
 				buf.Write(encoded[i].b64)
 			}
 		}
@@ -482,6 +509,15 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 	}
 
 	msg := &Message{UID: uid, InternalDate: paris(internal), MessageID: msgID, Subject: subject, Raw: buf.Bytes()}
+	if parts != nil {
+		b, prev := buf.Bytes(), 0
+		for i, c := range cuts {
+			*parts = append(*parts, b[prev:c:c], encoded[i].b64)
+			prev = c
+		}
+		*parts = append(*parts, b[prev:])
+		msg.Raw = nil
+	}
 	msg.Flags = o.flags(fs, fk, uid, from, internal)
 	for i, d := range docs {
 		msg.Attachments = append(msg.Attachments, Attachment{Part: []int{i + 2}, Filename: d.Filename, ContentType: mimeTypes[docTypes[d.typ].format], Size: encoded[i].size, SHA256: encoded[i].sha256})

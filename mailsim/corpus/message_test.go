@@ -350,3 +350,33 @@ func TestRawIsOwnedByCaller(t *testing.T) {
 	require.NoError(t, err)
 	parseMessage(t, m)
 }
+
+// MessageParts' pieces are Message's Raw, and its description is
+// Message's, for every message of a few folders (with and without
+// attachments, Outlook and plain senders).
+func TestMessagePartsAreTheMessage(t *testing.T) {
+	o, err := New(Config{Seed: 11, Users: 12, MessagesPerUser: 60, MaxAttachmentSize: 200 << 10})
+	require.NoError(t, err)
+	withAtts := 0
+	for _, u := range o.Users()[:4] {
+		for _, f := range o.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count && uid <= 25; uid++ {
+				m, err := o.Message(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				p, parts, err := o.MessageParts(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				assert.Nil(t, p.Raw)
+				require.Len(t, parts, 1+2*len(m.Attachments))
+				assert.Equal(t, string(m.Raw), string(bytes.Join(parts, nil)), "%s %s %d", u.Address, f.Name, uid)
+				p.Raw = m.Raw
+				assert.Equal(t, m, p)
+				if len(m.Attachments) > 0 {
+					withAtts++
+				}
+			}
+		}
+	}
+	assert.Greater(t, withAtts, 10)
+	_, _, err = o.MessageParts("nobody@interieur.test", "INBOX", 1)
+	assert.Error(t, err)
+}

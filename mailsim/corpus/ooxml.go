@@ -334,7 +334,7 @@ func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
 		select {
 		case b = <-free:
 		default:
-			b = make([]byte, 0, cap(b))
+			b = makeNoZero(cap(b))[:0] // appended to, never read beyond
 		}
 	}
 	// Stop when the compressed sheet would reach the target. Deflate emits

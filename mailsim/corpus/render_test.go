@@ -1,11 +1,15 @@
 package corpus
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
+	"reflect"
 	"testing"
 
+	"github.com/go-pdf/fpdf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -79,4 +83,106 @@ func encodeBase64Lines(b []byte) []byte {
 		b = b[k:]
 	}
 	return out[:o]
+}
+
+// appendBase64Lines (whole lines through encodeLine) writes what
+// encoding/base64 writes, for every length and for every byte value at
+// every position of a line.
+func TestAppendBase64LinesIsStdlib(t *testing.T) {
+	r := seedKey(9).rng()
+	for n := 0; n <= 3*57+1; n++ {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(r.next())
+		}
+		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines(nil, raw)), "n=%d", n)
+	}
+	for v := range 256 {
+		raw := make([]byte, 57)
+		for i := range raw {
+			raw[i] = byte(v + i*7)
+		}
+		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines([]byte("x"), raw))[1:], "v=%d", v)
+	}
+}
+
+func FuzzAppendBase64Lines(f *testing.F) {
+	f.Add([]byte("Données fictives"), []byte{})
+	f.Add(make([]byte, 57), []byte("prefix"))
+	f.Fuzz(func(t *testing.T, b, prefix []byte) {
+		got := appendBase64Lines(append([]byte(nil), prefix...), b)
+		if want := append(append([]byte(nil), prefix...), encodeBase64Lines(b)...); string(got) != string(want) {
+			t.Fatalf("appendBase64Lines(%q) = %q, want %q", b, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendBase64Lines(b *testing.B) {
+	raw := make([]byte, 1<<20)
+	r := seedKey(1).rng()
+	for i := range raw {
+		raw[i] = byte(r.next())
+	}
+	out := make([]byte, 0, encodedLen(len(raw)))
+	b.Run("lines", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			out = appendBase64Lines(out[:0], raw)
+		}
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			out = out[:encodedLen(len(raw))]
+			enc, o := base64.StdEncoding, 0
+			for p := raw; len(p) > 0; p = p[min(57, len(p)):] {
+				enc.Encode(out[o:], p[:min(57, len(p))])
+				o += 78
+			}
+		}
+	})
+}
+
+// growOutput finds fpdf's file buffer (a dependency upgrade that moves it
+// must be noticed, not silently lose the saving) and does not change the
+// file.
+func TestPDFGrowOutput(t *testing.T) {
+	require.NotNil(t, pdfBufferField, "fpdf.Fpdf has no buffer field holding only a bytes.Buffer")
+	o, err := New(Config{Seed: 5, MaxAttachmentSize: 400 << 10})
+	require.NoError(t, err)
+	m := o.docMeta(docTypeIndex("signalement"), 3)
+	c := docTypes[m.typ].content(o, &m)
+	var plain, grown bytes.Buffer
+	pdf := pdfWithText(&m, c)
+	addScanPages(pdf, scanPages(m.key.str("scan"), 200<<10))
+	require.NoError(t, pdf.Output(&plain))
+	pdf = pdfWithText(&m, c)
+	addScanPages(pdf, scanPages(m.key.str("scan"), 200<<10))
+	growOutput(pdf, 300<<10)
+	require.NoError(t, pdf.Output(&grown))
+	assert.Greater(t, plain.Len(), 150<<10)
+	assert.Equal(t, sha256.Sum256(plain.Bytes()), sha256.Sum256(grown.Bytes()))
+}
+
+// registerJPEG gives fpdf the image RegisterImageOptionsReader makes of
+// the same bytes (every field, identity included), for scans of several
+// sizes; a dependency upgrade that changes ImageInfoType is noticed.
+func TestRegisterJPEGIsFpdfs(t *testing.T) {
+	require.NotNil(t, imageInfo, "fpdf.ImageInfoType is not laid out as expected")
+	pages := scanPages(seedKey(4).str("scan"), 700<<10)
+	pages = append(pages, scanPage(seedKey(5), 64, 64))
+	require.GreaterOrEqual(t, len(pages), 3)
+	for i, p := range pages {
+		name := fmt.Sprintf("p%d", i)
+		a := fpdf.New("P", "mm", "A4", "")
+		want := a.RegisterImageOptionsReader(name, fpdf.ImageOptions{ImageType: "JPG"}, bytes.NewReader(p))
+		require.NoError(t, a.Error())
+		b := fpdf.New("P", "mm", "A4", "")
+		got := registerJPEG(b, name, p)
+		require.NoError(t, b.Error())
+		require.True(t, reflect.DeepEqual(*want, *got), "page %d (%d bytes)", i, len(p))
+		assert.Same(t, &p[0], &reflect.ValueOf(got).Elem().FieldByName("data").Bytes()[0], "the page itself, not a copy")
+	}
+	assert.Equal(t, 0, jpegHeaderLen([]byte("not a jpeg")))
+	assert.Equal(t, 0, jpegHeaderLen(pages[0][:100]), "cut before the scan")
 }

@@ -124,12 +124,24 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	needMeta := options.Envelope || options.BodyStructure != nil || options.RFC822Size || options.InternalDate
 	needMsg := len(options.BodySection) > 0 || len(options.BinarySection) > 0 || len(options.BinarySectionSize) > 0
 	var (
-		m    *store.Message
-		meta *store.Meta
+		m     *store.Message
+		meta  *store.Meta
+		whole *store.Whole // the whole message in pieces, for BODY[] alone
 	)
-	if needMsg {
+	if needMsg && !needMeta && wholeMessageOnly(options) {
 		var err error
-		m, err = it.Load()
+		whole, err = it.LoadWhole()
+		if err != nil {
+			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
+		}
+	} else if needMsg {
+		var err error
+		if wholeMessageOnly(options) {
+			// Downloaded whole: read once, not kept in the message cache.
+			m, err = it.LoadOnce()
+		} else {
+			m, err = it.Load()
+		}
 		if err != nil {
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
 		}
@@ -212,6 +224,14 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		}
 	}
 	for _, bs := range options.BodySection {
+		if whole != nil {
+			if err := writePieces(rw.WriteBodySection(bs, whole.Size), whole.Pieces); err != nil {
+				return err
+			}
+			sent += whole.Size
+			addAtts(whole.Attachments)
+			continue
+		}
 		var buf []byte
 		switch {
 		case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil:
@@ -270,7 +290,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	if s.condstore {
 		e.ModSeq = it.ModSeq
 	}
-	if m != nil {
+	if whole != nil {
+		e.MessageID, e.MessageSize, e.MessageSubj = whole.MessageID, whole.Size, whole.Subject
+	} else if m != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = m.MessageID, m.Size, m.Subject
 	} else if meta != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = meta.MessageID, meta.Size, meta.Subject
@@ -291,6 +313,35 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		s.emit(ev)
 	}
 	return nil
+}
+
+// writePieces writes a literal made of pieces and closes it, reporting the
+// first error.
+func writePieces(wc io.WriteCloser, pieces [][]byte) error {
+	var werr error
+	for _, p := range pieces {
+		if _, werr = wc.Write(p); werr != nil {
+			break
+		}
+	}
+	if cerr := wc.Close(); werr == nil {
+		werr = cerr
+	}
+	return werr
+}
+
+// wholeMessageOnly reports whether the body sections asked for are only
+// the whole message (BODY[], BODY.PEEK[], RFC822), without binary ones.
+func wholeMessageOnly(o *imap.FetchOptions) bool {
+	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, bs := range o.BodySection {
+		if len(bs.Part) != 0 || bs.Specifier != imap.PartSpecifierNone || bs.Partial != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // writeSection writes a literal and closes it, reporting the first error.

@@ -279,6 +279,19 @@ func (it Item) Load() (*Message, error) {
 	return it.mb.store.loadBase(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)
 }
 
+// LoadOnce is Load for a reader that will not come back to the message
+// soon, such as a whole-message download: a base message the cache does not
+// hold is generated for this caller and not kept. A mailbox downloaded
+// whole then does not push the cache's working set out, nor keep a copy of
+// every message it reads (its attachments are already in the corpus'
+// document cache) until the cache's bound.
+func (it Item) LoadOnce() (*Message, error) {
+	if it.msg != nil {
+		return it.Load()
+	}
+	return it.mb.store.loadBaseOnce(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)
+}
+
 // FlagsOrBase returns the message's flags, loading the base ones if needed.
 func (it Item) FlagsOrBase() ([]imap.Flag, error) {
 	if it.Flags != nil {

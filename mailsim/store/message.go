@@ -219,22 +219,35 @@ func newCache(n int, b int64) *lru.Cache[string, *Message] {
 }
 
 func (s *Store) loadBase(owner, folder string, uidValidity, uid uint32) (*Message, error) {
-	key := baseKey(owner, folder, uidValidity, uid)
-	return s.cache.Get(key, func() (*Message, error) {
-		bm, err := s.base.Message(owner, folder, uid)
-		if err != nil {
-			return nil, err
-		}
-		flags := make([]imap.Flag, 0, len(bm.Flags))
-		for _, f := range bm.Flags {
-			flags = append(flags, imap.Flag(f))
-		}
-		m, err := parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags), s.limits)
-		if err == nil && bm.Attachments != nil {
-			m.atts, m.baseAtt = bm.Attachments, true // described by the base: Attachments need not walk Raw
-		}
-		return m, err
+	return s.cache.Get(baseKey(owner, folder, uidValidity, uid), func() (*Message, error) {
+		return s.makeBase(owner, folder, uid)
 	})
+}
+
+// loadBaseOnce returns a base message from the cache, or makes it without
+// keeping it (nor waiting for another caller making it).
+func (s *Store) loadBaseOnce(owner, folder string, uidValidity, uid uint32) (*Message, error) {
+	if m, ok := s.cache.Peek(baseKey(owner, folder, uidValidity, uid)); ok {
+		return m, nil
+	}
+	return s.makeBase(owner, folder, uid)
+}
+
+// makeBase generates and parses a base message.
+func (s *Store) makeBase(owner, folder string, uid uint32) (*Message, error) {
+	bm, err := s.base.Message(owner, folder, uid)
+	if err != nil {
+		return nil, err
+	}
+	flags := make([]imap.Flag, 0, len(bm.Flags))
+	for _, f := range bm.Flags {
+		flags = append(flags, imap.Flag(f))
+	}
+	m, err := parseMessage(bm.Raw, bm.InternalDate, applyFlags(nil, FlagsAdd, flags), s.limits)
+	if err == nil && bm.Attachments != nil {
+		m.atts, m.baseAtt = bm.Attachments, true // described by the base: Attachments need not walk Raw
+	}
+	return m, err
 }
 
 // BaseFlags returns the flags the message was created with.

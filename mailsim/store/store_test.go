@@ -127,6 +127,37 @@ func TestCacheIsBoundedAndShared(t *testing.T) {
 	assert.LessOrEqual(t, n, 3)
 }
 
+// LoadOnce serves what the cache holds, and makes what it does not hold
+// without keeping it: the same message as Load.
+func TestLoadOnceDoesNotFillTheCache(t *testing.T) {
+	b := &countingBase{}
+	s := New(b, nil, Options{CacheMessages: 8})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	it, _ := mb.ItemByUID(2)
+	once, err := it.LoadOnce()
+	require.NoError(t, err)
+	n, _ := s.cache.Len()
+	assert.Equal(t, 0, n, "not kept")
+	loaded, err := it.Load()
+	require.NoError(t, err)
+	assert.Equal(t, string(loaded.Raw), string(once.Raw))
+	assert.Equal(t, loaded.BaseFlags(), once.BaseFlags())
+	assert.Equal(t, loaded.Attachments(), once.Attachments())
+	assert.Equal(t, 2, b.calls)
+	again, err := it.LoadOnce()
+	require.NoError(t, err)
+	assert.Same(t, loaded, again, "a cached message is served from the cache")
+	assert.Equal(t, 2, b.calls)
+
+	// A message added to the mailbox is the one LoadOnce returns.
+	uid, err := mb.Append([]byte("Subject: new\r\n\r\nbody\r\n"), nil, time.Time{})
+	require.NoError(t, err)
+	it, _ = mb.ItemByUID(uid)
+	m, err := it.LoadOnce()
+	require.NoError(t, err)
+	assert.Equal(t, "Subject: new\r\n\r\nbody\r\n", string(m.Raw))
+}
+
 func TestExportMaildir(t *testing.T) {
 	s := New(&countingBase{}, nil, Options{})
 	mb, _ := s.Mailbox("a@x.test", "INBOX")

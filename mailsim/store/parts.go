@@ -1,0 +1,50 @@
+package store
+
+// BaseStreamer is an optional Base extension: a message in pieces whose
+// concatenation is the message (BaseMessage.Raw is then nil), so that a
+// whole-message download writes them as they are instead of a copy of the
+// message made for it. Attachments must be given.
+type BaseStreamer interface {
+	MessageParts(owner, folder string, uid uint32) (BaseMessage, [][]byte, error)
+}
+
+// Whole is a message read whole for a download: its bytes in pieces, and
+// what a download event tells of it.
+type Whole struct {
+	Pieces             [][]byte // concatenated: the message; must not be modified
+	Size               int64
+	MessageID, Subject string
+	Attachments        []Attachment
+}
+
+// LoadWhole returns the message for a whole-message download. A base
+// message the cache does not hold comes from the Base in pieces when it is
+// a BaseStreamer (nothing copied, nothing kept), else as LoadOnce makes it.
+func (it Item) LoadWhole() (*Whole, error) {
+	s := it.mb.store
+	if bs, ok := s.base.(BaseStreamer); ok && it.msg == nil {
+		if _, held := s.cache.Peek(baseKey(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)); !held {
+			bm, pieces, err := bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
+			if err != nil {
+				return nil, err
+			}
+			if len(pieces) > 0 && bm.Attachments != nil {
+				// The header ends before the first attachment's piece.
+				m, err := parseMessage(pieces[0], bm.InternalDate, nil, s.limits)
+				if err != nil {
+					return nil, err
+				}
+				var n int64
+				for _, p := range pieces {
+					n += int64(len(p))
+				}
+				return &Whole{Pieces: pieces, Size: n, MessageID: m.MessageID, Subject: m.Subject, Attachments: bm.Attachments}, nil
+			}
+		}
+	}
+	m, err := it.LoadOnce()
+	if err != nil {
+		return nil, err
+	}
+	return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}, nil
+}
