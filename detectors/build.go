@@ -199,6 +199,7 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			b.items[i], b.flat[i] = rn.m.ItemsFor(b.key)
 		}
 	}
+	e.ixt = newIxTable(e.index)
 	if len(errs) > 0 {
 		e.refused = errs
 		if !cfg.Lenient {

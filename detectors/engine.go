@@ -179,6 +179,7 @@ type Engine struct {
 	detect    []*ruleNode
 	corrs     []*ruleNode // children before parents
 	index     map[string]*bucket
+	ixt       ixTable   // index, for Process
 	conds     []fieldEq // distinct logsource conditions
 	unindexed []*ruleNode
 	pf        *sigma.Prefilter // nil: off
@@ -213,6 +214,17 @@ func field(ev Event, ff sigma.FieldFinder, name string, id sigma.FieldID) (any, 
 		return ff.FieldByID(id, name)
 	}
 	return ev.Field(name)
+}
+
+// finder returns ev as a sigma.FieldFinder, nil when it is none; the
+// decoder's events are asserted to their type first (cheaper than an
+// assertion between interfaces).
+func finder(ev Event) sigma.FieldFinder {
+	if je, ok := ev.(*JSONEvent); ok {
+		return je
+	}
+	ff, _ := ev.(sigma.FieldFinder)
+	return ff
 }
 
 // Rules returns the number of detection and correlation rules that run:
@@ -250,21 +262,31 @@ func (e *Engine) Process(ev Event) []Alert {
 	cands := e.unindexed
 	var bk *bucket // the bucket used, if one
 	ix := ""       // the event's index value, lower-cased, when its bucket is used
-	ff, _ := ev.(sigma.FieldFinder)
+	var ff sigma.FieldFinder
+	var mev sigma.Event // what the rules read
 	var v any
 	var ok bool
-	if ff != nil { // field(), inlined by hand: it is called for every event
-		v, ok = ff.FieldByID(e.ixID, e.cfg.IndexField)
+	// field(), inlined by hand: it is called for every event; the decoder's
+	// events asserted to their type first (cheaper than between interfaces)
+	if je, isJSON := ev.(*JSONEvent); isJSON {
+		ff, mev = je, je
+		v, ok = je.FieldByID(e.ixID, e.cfg.IndexField)
 	} else {
-		v, ok = ev.Field(e.cfg.IndexField)
+		ff, _ = ev.(sigma.FieldFinder)
+		mev = ev
+		if ff != nil {
+			v, ok = ff.FieldByID(e.ixID, e.cfg.IndexField)
+		} else {
+			v, ok = ev.Field(e.cfg.IndexField)
+		}
 	}
 	if ok {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
-			if b, ok := e.index[s]; ok {
+			if b := e.ixt.get(s); b != nil {
 				cands, ix, bk = b.rules, b.key, b
 			} else if l := lowerIfNeeded(s); l != s {
-				if b, ok := e.index[l]; ok {
+				if b := e.ixt.get(l); b != nil {
 					cands, ix, bk = b.rules, b.key, b
 				}
 			}
@@ -275,8 +297,7 @@ func (e *Engine) Process(ev Event) []Alert {
 	// the prefilter pays off on long candidate lists: on short ones every
 	// rule is evaluated (the result is the same)
 	var maybe []uint64
-	var mev sigma.Event = ev // what the rules read
-	mff := ff                // and how, when the event numbers its fields
+	mff := ff // and how, when the event numbers its fields
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
 		mev = e.pf.Event() // the fields the prefilter read, not read again
@@ -458,7 +479,7 @@ func (e *Engine) feed(p pending) {
 		id = p.ev.ID()
 	}
 	rd := p.ev
-	ff, _ := rd.(sigma.FieldFinder)
+	ff := finder(rd)
 	tm := time.Unix(0, p.t)
 	var first time.Time
 	if p.first != 0 {

@@ -517,11 +517,50 @@ func (m *cidrM) match(v any, _ Event) bool {
 	if !ok {
 		return false
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return false
+	a, ok := parseIPv4(s)
+	if !ok { // not plain dotted IPv4: the full parser decides
+		var err error
+		if a, err = netip.ParseAddr(s); err != nil {
+			return false
+		}
 	}
 	return m.p.Contains(a.Unmap())
+}
+
+// parseIPv4 parses the dotted-decimal IPv4 addresses netip.ParseAddr
+// accepts (four fields of 0–255 in decimal, without leading zeros),
+// without its generality. ok false: s is not one of them; it may still be
+// an address of another form.
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	f, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits > 0 && n == 0 { // a leading zero
+				return netip.Addr{}, false
+			}
+			n = n*10 + int(c-'0')
+			digits++
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || f == 3 {
+				return netip.Addr{}, false
+			}
+			b[f] = byte(n)
+			f, n, digits = f+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if f != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	b[3] = byte(n)
+	return netip.AddrFrom4(b), true
 }
 
 type cmpM struct {

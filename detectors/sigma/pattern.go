@@ -176,6 +176,13 @@ func isASCII(s string) bool {
 // literals; ASCII values are folded byte by byte without allocating.
 func (p *pattern) match(v string) bool {
 	fold := !p.cased
+	if fold && (p.kind == pExact || p.kind == pPrefix) {
+		// decided on the ASCII bytes read, without testing the whole value
+		// first (see foldPrefix)
+		if m, ok := foldPrefix(v, p.lit, p.kind == pExact); ok {
+			return m
+		}
+	}
 	if fold && !isASCII(v) {
 		v = strings.ToLower(v)
 		fold = false
@@ -193,6 +200,32 @@ func (p *pattern) match(v string) bool {
 		return indexFold(v, p.lit, fold) >= 0
 	}
 	return globMatch(p.segs, v, fold)
+}
+
+// foldPrefix compares v, case-insensitively, with the lower-cased literal
+// lit: whether lit is v (exact) or begins v, as match decides it after
+// lower-casing v. ok is false when that depends on a non-ASCII byte of v:
+// the caller lower-cases v then. Lower-casing maps ASCII bytes one to one
+// and every other rune to a non-empty string, from left to right, so an
+// ASCII prefix of v decides a mismatch in it, and a longer v folded to lit
+// plus something is not lit.
+func foldPrefix(v, lit string, exact bool) (match, ok bool) {
+	n := min(len(v), len(lit))
+	for i := 0; i < n; i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			return false, false
+		}
+		if lowerASCII(c) != lit[i] {
+			return false, true
+		}
+	}
+	if len(v) >= len(lit) {
+		// lit begins v (folded); v is lit only if nothing follows
+		return !exact || len(v) == len(lit), true
+	}
+	// v (all ASCII) is shorter than lit
+	return false, true
 }
 
 func lowerASCII(c byte) byte {
