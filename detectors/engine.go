@@ -452,7 +452,7 @@ func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
 	if !ok {
 		s, ok = sigma.ToString(v)
 	}
-	return ok && strings.EqualFold(s, c.value)
+	return ok && (s == c.value || strings.EqualFold(s, c.value))
 }
 
 func (e *Engine) detectionKey(ev Event) string {

@@ -108,3 +108,39 @@ func FuzzParseIPv4(f *testing.F) {
 		}
 	})
 }
+
+func refIsASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestIsASCII(t *testing.T) {
+	base := "abcdefghijklmnopqrstuvwxyz0123456789"
+	for n := 0; n <= len(base); n++ {
+		s := base[:n]
+		if !isASCII(s) {
+			t.Fatalf("%q: not ASCII?", s)
+		}
+		for i := 0; i < n; i++ { // a non-ASCII byte at every position
+			b := []byte(s)
+			b[i] = 0x80 | byte(i)
+			if isASCII(string(b)) {
+				t.Fatalf("%q: ASCII?", b)
+			}
+		}
+	}
+}
+
+func FuzzIsASCII(f *testing.F) {
+	f.Add("hello")
+	f.Add("café au lait, s'il vous plaît")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := isASCII(s), refIsASCII(s); got != want {
+			t.Fatalf("%q: got %v, want %v", s, got, want)
+		}
+	})
+}

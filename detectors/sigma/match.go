@@ -708,15 +708,20 @@ func (m *fieldrefM) eqRef(v, rv any) bool {
 	if rv == nil {
 		return false
 	}
-	if isNumber(v) && isNumber(rv) && m.kind == pExact {
-		a, _ := toFloat(v)
-		b, _ := toFloat(rv)
-		return a == b
-	}
-	s, ok1 := toString(v)
-	r, ok2 := toString(rv)
+	// two strings (the common case): neither is a number, each its text
+	s, ok1 := v.(string)
+	r, ok2 := rv.(string)
 	if !ok1 || !ok2 {
-		return false
+		if isNumber(v) && isNumber(rv) && m.kind == pExact {
+			a, _ := toFloat(v)
+			b, _ := toFloat(rv)
+			return a == b
+		}
+		s, ok1 = toString(v)
+		r, ok2 = toString(rv)
+		if !ok1 || !ok2 {
+			return false
+		}
 	}
 	if m.kind == pExact && s == r {
 		return true

@@ -155,21 +155,28 @@ func compilePattern(s sstring, cased bool) *pattern {
 func isASCII(s string) bool {
 	// eight bytes at a time: values are mostly short ASCII strings read
 	// by several matchers
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8]
-		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		if w&0x8080808080808080 != 0 {
-			return false
+	n := len(s)
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if s[i] >= utf8.RuneSelf {
+				return false
+			}
 		}
+		return true
 	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
+	// the last eight bytes (overlapping the words before them) instead of
+	// a byte loop over the rest
+	w := load64(s[n-8:])
+	for i := 0; i+8 <= n; i += 8 {
+		w |= load64(s[i : i+8])
 	}
-	return true
+	return w&0x8080808080808080 == 0
+}
+
+func load64(t string) uint64 {
+	_ = t[7]
+	return uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
 }
 
 // match reports whether v matches. Case-insensitive patterns hold lower-cased
