@@ -202,6 +202,7 @@ type Engine struct {
 	keyFields []string
 	keyAt     uint64
 	keyOK     bool
+	keyHash   uint64 // correlation.HashKey(keyBuf), when keyOK
 	stats     Stats
 	ndetect   int // detection rules, twins included
 	ixID      sigma.FieldID
@@ -494,6 +495,9 @@ func (e *Engine) feed(p pending) {
 		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !slices.Equal(pr.groupBy, e.keyFields) {
 			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen
+			if e.keyOK { // hashed once for every correlation it is fed to
+				e.keyHash = correlation.HashKey(e.keyBuf)
+			}
 		}
 		key, keyOK := e.keyBuf, e.keyOK
 		if !keyOK {
@@ -519,6 +523,7 @@ func (e *Engine) feed(p pending) {
 			}
 		}
 		in.KeyBytes = key // the state copies it only for a new group
+		in.KeyHash, in.Hashed = e.keyHash, true
 		for _, m := range pr.c.corr.AddInput(&in) {
 			e.fired(pr.c, m)
 		}

@@ -1,0 +1,64 @@
+package correlation
+
+import (
+	"math/rand/v2"
+	"strconv"
+	"testing"
+)
+
+// TestGTable: random puts, gets and deletes against a map, with hashes
+// from a narrow range (long probe chains, wrapping around the table) and
+// with the real hash.
+func TestGTable(t *testing.T) {
+	for _, narrow := range []bool{true, false} {
+		r := rand.New(rand.NewPCG(7, uint64(len(strconv.FormatBool(narrow)))))
+		var tb gtable
+		ref := map[string]*group{}
+		hash := func(k string) uint64 {
+			if narrow {
+				// few distinct hashes, many near the table's end
+				return uint64(r.IntN(1)) + uint64(len(k)%5) + 1<<63 - 3
+			}
+			return maphash64(k)
+		}
+		hashes := map[string]uint64{}
+		for i := 0; i < 20000; i++ {
+			k := "k" + strconv.Itoa(r.IntN(300))
+			h, ok := hashes[k]
+			if !ok {
+				h = hash(k)
+				hashes[k] = h
+			}
+			switch r.IntN(3) {
+			case 0: // put if absent
+				if ref[k] == nil {
+					g := &group{key: k, h: h}
+					ref[k] = g
+					tb.put(g)
+				}
+			case 1: // delete if present
+				if g := ref[k]; g != nil {
+					delete(ref, k)
+					tb.del(g)
+					tb.del(g) // a second time: not held, nothing happens
+				}
+			}
+			if got := tb.get(k, h); got != ref[k] {
+				t.Fatalf("step %d: get(%q) = %p, want %p", i, k, got, ref[k])
+			}
+			if got := tb.getBytes([]byte(k), h); got != ref[k] {
+				t.Fatalf("step %d: getBytes(%q) = %p, want %p", i, k, got, ref[k])
+			}
+			if tb.len() != len(ref) {
+				t.Fatalf("step %d: len %d, want %d", i, tb.len(), len(ref))
+			}
+		}
+		for k, g := range ref { // every held group is found
+			if tb.get(k, g.h) != g {
+				t.Fatalf("%q lost", k)
+			}
+		}
+	}
+}
+
+func maphash64(k string) uint64 { return HashKey([]byte(k)) }
