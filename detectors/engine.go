@@ -157,6 +157,16 @@ type bucket struct {
 	// flat[i] is set
 	items []sigma.Items
 	flat  []bool
+	// rules, with what the candidate loop reads of each, in one array
+	ents []bucketRule
+}
+
+// bucketRule is a rule of a bucket as Process reads it.
+type bucketRule struct {
+	rn     *ruleNode
+	items  *sigma.Items // the rule as its items, when flat; nil: rn.m
+	lsMask uint64       // rn.lsMask
+	rest   bool         // rn.lsRest != nil
 }
 
 type pending struct {
@@ -318,6 +328,37 @@ func (e *Engine) Process(ev Event) []Alert {
 	// logsource conditions are shared by many rules: decide each once per
 	// event (the first 64; known: decided, holds: true)
 	var known, holds uint64
+	if bk != nil && maybe == nil {
+		// the bucket's rules, the common case: the loop below, reading
+		// one array
+		for k := range bk.ents {
+			c := &bk.ents[k]
+			if todo := c.lsMask &^ known; todo != 0 {
+				for ; todo != 0; todo &= todo - 1 {
+					ci := tz(todo)
+					if e.condMatch(e.conds[ci], ev, ff) {
+						holds |= 1 << ci
+					}
+				}
+				known |= c.lsMask
+			}
+			if c.lsMask&^holds != 0 || (c.rest && !e.restHolds(c.rn, ev, ff)) {
+				continue
+			}
+			if c.items != nil {
+				if !c.items.MatchWith(mev, mff, ix) {
+					continue
+				}
+			} else if !c.rn.m.MatchWith(mev, mff, ix) {
+				continue
+			}
+			e.matched(c.rn, ev, t, watermark)
+			for _, tw := range c.rn.twins {
+				e.matched(tw, ev, t, watermark)
+			}
+		}
+		cands = nil
+	}
 	var flat []bool // of bk, when cands are its rules
 	if bk != nil && len(bk.flat) == len(cands) {
 		flat = bk.flat
@@ -492,7 +533,7 @@ func (e *Engine) feed(p pending) {
 	// the input, made once: the parents differ in positions, key and value
 	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
 	for _, pr := range p.rn.parents {
-		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !slices.Equal(pr.groupBy, e.keyFields) {
+		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !sameFields(pr.groupBy, e.keyFields) {
 			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen
 			if e.keyOK { // hashed once for every correlation it is fed to
@@ -529,6 +570,18 @@ func (e *Engine) feed(p pending) {
 		}
 		e.due = min(e.due, pr.c.corr.Due())
 	}
+}
+
+// sameFields is slices.Equal, first by identity: the parents' lists of
+// group-by fields are often one slice.
+func sameFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	return slices.Equal(a, b)
 }
 
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
