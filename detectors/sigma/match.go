@@ -183,8 +183,9 @@ func (s *searchM) eval(c evalCtx) bool {
 // some negated (`selection and not filter`): its items, evaluated without
 // the condition tree (see Matcher.ItemsFor).
 type Items struct {
-	its  []*itemM   // ANDed
-	nots [][]*itemM // maps none of which may hold
+	its  []*itemM     // ANDed
+	nots [][]*itemM   // maps none of which may hold
+	anys [][][]*itemM // ANDed: lists of maps, one of which at least must hold
 }
 
 // ItemsFor returns the rule as Items when its condition has that shape,
@@ -195,12 +196,41 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 	if len(m.conds) != 1 {
 		return Items{}, false
 	}
-	oneMap := func(n cnode) ([]*itemM, bool) {
+	// maps: the maps of a search of maps only (a list of maps: one of them)
+	maps := func(n cnode) ([][]*itemM, bool) {
 		s, ok := n.(*searchM)
-		if !ok || s.keywords != nil || len(s.maps) != 1 {
+		if !ok || s.keywords != nil || len(s.maps) == 0 {
 			return nil, false
 		}
-		return s.maps[0], true
+		return s.maps, true
+	}
+	// alts: the maps one of which must hold for an OR of such searches
+	var alts func(n cnode, out [][]*itemM) ([][]*itemM, bool)
+	alts = func(n cnode, out [][]*itemM) ([][]*itemM, bool) {
+		switch x := n.(type) {
+		case orN:
+			out, ok := alts(x.l, out)
+			if !ok {
+				return nil, false
+			}
+			return alts(x.r, out)
+		case ofN:
+			if x.n != 1 {
+				return nil, false
+			}
+			for _, sub := range x.subs {
+				var ok bool
+				if out, ok = alts(sub, out); !ok {
+					return nil, false
+				}
+			}
+			return out, true
+		}
+		mps, ok := maps(n)
+		if !ok {
+			return nil, false
+		}
+		return append(out, mps...), true
 	}
 	var walk func(n cnode) bool
 	walk = func(n cnode) bool {
@@ -208,13 +238,20 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 		case andN:
 			return walk(x.l) && walk(x.r)
 		case notN:
-			mp, ok := oneMap(x.x)
+			mps, ok := maps(x.x) // none of them
 			if ok {
-				items.nots = append(items.nots, mp)
+				items.nots = append(items.nots, mps...)
 			}
 			return ok
 		case ofN:
-			if x.n >= 0 && x.n != len(x.subs) { // 1 of several
+			if x.n == 1 && len(x.subs) > 1 { // 1 of several
+				a, ok := alts(x, nil)
+				if ok {
+					items.anys = append(items.anys, a)
+				}
+				return ok
+			}
+			if x.n >= 0 && x.n != len(x.subs) {
 				return false
 			}
 			for _, sub := range x.subs { // all of them
@@ -223,12 +260,22 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 				}
 			}
 			return true
+		case orN:
+			a, ok := alts(x, nil)
+			if ok {
+				items.anys = append(items.anys, a)
+			}
+			return ok
 		}
-		mp, ok := oneMap(n)
+		mps, ok := maps(n)
 		if !ok {
 			return false
 		}
-		for _, it := range mp {
+		if len(mps) > 1 { // a list of maps: one of them
+			items.anys = append(items.anys, mps)
+			return true
+		}
+		for _, it := range mps[0] {
 			if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
 				continue // what matchItems decides from ix: true
 			}
@@ -256,12 +303,27 @@ func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 			return false
 		}
 	}
+	for _, a := range it.anys {
+		if !anyItems(a, ev, ff, ix) {
+			return false
+		}
+	}
 	for _, mp := range it.nots {
 		if matchItems(mp, ev, ff, ix) {
 			return false
 		}
 	}
 	return true
+}
+
+// anyItems reports whether one of the maps holds.
+func anyItems(maps [][]*itemM, ev Event, ff FieldFinder, ix string) bool {
+	for _, mp := range maps {
+		if matchItems(mp, ev, ff, ix) {
+			return true
+		}
+	}
+	return false
 }
 
 // matchItems reports whether every item of a map holds.
