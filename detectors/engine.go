@@ -159,6 +159,7 @@ type bucket struct {
 	flat  []bool
 	// rules, with what the candidate loop reads of each, in one array
 	ents []bucketRule
+	miss bool // no bucket: an index value known to select none (ixTable)
 }
 
 // bucketRule is a rule of a bucket as Process reads it.
@@ -295,11 +296,15 @@ func (e *Engine) Process(ev Event) []Alert {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
 			if b := e.ixt.get(s); b != nil {
-				cands, ix, bk = b.rules, b.key, b
-			} else if l := lowerIfNeeded(s); l != s {
-				if b := e.ixt.get(l); b != nil {
+				if !b.miss {
 					cands, ix, bk = b.rules, b.key, b
 				}
+			} else if l := lowerIfNeeded(s); l == s {
+				e.ixt.addMiss(s)
+			} else if b := e.ixt.get(l); b != nil && !b.miss {
+				cands, ix, bk = b.rules, b.key, b
+			} else {
+				e.ixt.addMiss(s)
 			}
 		} else {
 			cands = e.detect
@@ -336,7 +341,7 @@ func (e *Engine) Process(ev Event) []Alert {
 			if todo := c.lsMask &^ known; todo != 0 {
 				for ; todo != 0; todo &= todo - 1 {
 					ci := tz(todo)
-					if e.condMatch(e.conds[ci], ev, ff) {
+					if e.condMatch(&e.conds[ci], ev, ff) {
 						holds |= 1 << ci
 					}
 				}
@@ -370,7 +375,7 @@ func (e *Engine) Process(ev Event) []Alert {
 		if todo := rn.lsMask &^ known; todo != 0 {
 			for ; todo != 0; todo &= todo - 1 {
 				ci := tz(todo)
-				if e.condMatch(e.conds[ci], ev, ff) {
+				if e.condMatch(&e.conds[ci], ev, ff) {
 					holds |= 1 << ci
 				}
 			}
@@ -472,14 +477,14 @@ func (e *Engine) Flush() []Alert {
 // restHolds decides the logsource conditions of rn numbered 64 and above.
 func (e *Engine) restHolds(rn *ruleNode, ev Event, ff sigma.FieldFinder) bool {
 	for _, ci := range rn.lsRest {
-		if !e.condMatch(e.conds[ci], ev, ff) {
+		if !e.condMatch(&e.conds[ci], ev, ff) {
 			return false
 		}
 	}
 	return true
 }
 
-func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
+func (e *Engine) condMatch(c *fieldEq, ev Event, ff sigma.FieldFinder) bool {
 	var v any
 	var ok bool
 	if ff != nil {
@@ -587,10 +592,13 @@ func sameFields(a, b []string) bool {
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
 	e.keyGen++
 	b := e.keyBuf[:0]
+	je, _ := ff.(*JSONEvent) // called directly, not through the interface
 	for i, f := range fields {
 		var v any
 		var ok bool
-		if ff != nil {
+		if je != nil {
+			v, ok = je.FieldByID(ids[i], f)
+		} else if ff != nil {
 			v, ok = ff.FieldByID(ids[i], f)
 		} else {
 			v, ok = ev.Field(f)

@@ -8,13 +8,17 @@ import "math/bits"
 // key compared in full. It answers as a map[string]*bucket of the same
 // buckets does, in fewer instructions.
 type ixTable struct {
-	slots []*bucket
-	shift uint // 64 - log2(len(slots))
+	slots  []*bucket
+	shift  uint // 64 - log2(len(slots))
+	misses int  // entries of noBucket held
 }
+
+// maxMisses bounds the values without a bucket the table remembers.
+const maxMisses = 32
 
 func newIxTable(index map[string]*bucket) ixTable {
 	n := 8
-	for n < 2*len(index) {
+	for n < 2*(len(index)+maxMisses) {
 		n *= 2
 	}
 	t := ixTable{slots: make([]*bucket, n), shift: uint(64 - bits.TrailingZeros(uint(n)))}
@@ -29,7 +33,24 @@ func newIxTable(index map[string]*bucket) ixTable {
 	return t
 }
 
-// get returns the bucket whose key is s, nil when none.
+// addMiss remembers that s selects no bucket, as is or lower-cased (get
+// returns a bucket with miss set for it then), for the first maxMisses such values.
+// The table keeps at least half of its slots empty.
+func (t *ixTable) addMiss(s string) {
+	if t.misses >= maxMisses || len(t.slots) == 0 {
+		return
+	}
+	t.misses++
+	mask := uint64(len(t.slots) - 1)
+	i := ixHash(s) >> t.shift
+	for t.slots[i] != nil {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = &bucket{key: s, miss: true}
+}
+
+// get returns the bucket whose key is s (a bucket with miss set: s is
+// known to select none), nil when none is known.
 func (t *ixTable) get(s string) *bucket {
 	if len(t.slots) == 0 {
 		return nil
