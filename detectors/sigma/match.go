@@ -388,6 +388,11 @@ func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	if !ok || v == nil {
 		return it.null
 	}
+	if _, isStr := v.(string); isStr && it.one != nil {
+		// the common case: matchScalar's first branch, without the list
+		// tests and the call
+		return it.one.match(v, ev) != it.neq
+	}
 	if list, isList := v.([]any); isList {
 		if it.neq {
 			for _, e := range list {
