@@ -343,7 +343,11 @@ func (s *State) AddInput(in *Input) []Match {
 			s.prune(g, now-s.span)
 			s.push(g, in, now)
 			g.payload = in.Payload
-			m, ok := s.judge(g, len(g.entries)-1)
+			var m Match
+			ok := false
+			if s.mayHold(g) {
+				m, ok = s.judge(g, len(g.entries)-1)
+			}
 			if !s.def.KeepPayload {
 				g.payload = nil
 			}
@@ -431,6 +435,20 @@ func (s *State) reset(g *group) {
 
 // judge evaluates the aggregate over the group's live entries. cur is the index
 // of the arriving entry (sliding mode), or -1 when a window closes.
+// mayHold is false when judge would find the condition false, for the
+// counts (the value judge computes, without building a match); true
+// otherwise.
+func (s *State) mayHold(g *group) bool {
+	n := len(g.entries) - g.head
+	switch s.kind {
+	case kEventCount:
+		return n > 0 && s.def.Cond.Holds(float64(n))
+	case kValueCount:
+		return n > 0 && s.def.Cond.Holds(float64(len(g.distinct)))
+	}
+	return true
+}
+
 func (s *State) judge(g *group, cur int) (Match, bool) {
 	live := g.entries[g.head:]
 	n := len(live)
