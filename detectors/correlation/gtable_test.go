@@ -1,9 +1,13 @@
 package correlation
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/maildrill/maildrill/detectors/sigma"
 )
 
 // TestGTable: random puts, gets and deletes against a map, with hashes
@@ -63,3 +67,39 @@ func TestGTable(t *testing.T) {
 }
 
 func maphash64(k string) uint64 { return HashKey([]byte(k)) }
+
+// mayHold never rejects a group that judge would fire on (sliding counts
+// of both kinds, several conditions, random inputs), and does reject
+// some.
+func TestMayHoldAgreesWithJudge(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	rejected := 0
+	for _, typ := range []string{"event_count", "value_count"} {
+		for _, c := range []sigma.CorrCondition{cond("gte", 3), cond("gt", 2), cond("gte", 1), cond("gt", 1, "lt", 4), cond("lte", 2), cond("eq", 2)} {
+			s := New(Def{Type: typ, NumRules: 1, Timespan: 10 * time.Second, Cond: c})
+			if s.tumbling {
+				continue // judged at the window's end, not per input
+			}
+			now := base
+			for i := 0; i < 2000; i++ {
+				now = now.Add(time.Duration(r.IntN(4000)) * time.Millisecond)
+				key := fmt.Sprint("k", r.IntN(3))
+				s.Add(Input{Key: key, Time: now, ID: fmt.Sprint(i), Str: fmt.Sprint("v", r.IntN(4))})
+				g := s.groups.get(key, HashKey([]byte(key)))
+				if g == nil {
+					t.Fatalf("group %q not held", key)
+				}
+				_, fires := s.judge(g, len(g.entries)-1)
+				if !s.mayHold(g) {
+					rejected++
+					if fires {
+						t.Fatalf("%s %v: mayHold rejects a group judge fires on", typ, c)
+					}
+				}
+			}
+		}
+	}
+	if rejected == 0 {
+		t.Fatal("mayHold rejected nothing: the test shows nothing")
+	}
+}
