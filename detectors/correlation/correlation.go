@@ -433,8 +433,6 @@ func (s *State) reset(g *group) {
 	}
 }
 
-// judge evaluates the aggregate over the group's live entries. cur is the index
-// of the arriving entry (sliding mode), or -1 when a window closes.
 // mayHold is false when judge would find the condition false, for the
 // counts (the value judge computes, without building a match); true
 // otherwise.
@@ -449,6 +447,8 @@ func (s *State) mayHold(g *group) bool {
 	return true
 }
 
+// judge evaluates the aggregate over the group's live entries. cur is the index
+// of the arriving entry (sliding mode), or -1 when a window closes.
 func (s *State) judge(g *group, cur int) (Match, bool) {
 	live := g.entries[g.head:]
 	n := len(live)
