@@ -198,6 +198,33 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 		for i, rn := range b.rules {
 			b.items[i], b.flat[i] = rn.m.ItemsFor(b.key)
 		}
+		b.ents = make([]bucketRule, len(b.rules))
+		for i, rn := range b.rules {
+			b.ents[i] = bucketRule{rn: rn, lsMask: rn.lsMask, rest: rn.lsRest != nil}
+			if b.flat[i] {
+				b.ents[i].items = &b.items[i]
+			}
+		}
+	}
+	e.ixt = newIxTable(e.index)
+	// one slice per distinct list of group-by fields (feed compares them
+	// by identity first)
+	var lists []parentRef
+	for _, rn := range e.nodes {
+		for i := range rn.parents {
+			pr := &rn.parents[i]
+			found := false
+			for _, l := range lists {
+				if slices.Equal(l.groupBy, pr.groupBy) && slices.Equal(l.groupIDs, pr.groupIDs) {
+					pr.groupBy, pr.groupIDs = l.groupBy, l.groupIDs
+					found = true
+					break
+				}
+			}
+			if !found {
+				lists = append(lists, *pr)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		e.refused = errs

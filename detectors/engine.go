@@ -157,6 +157,17 @@ type bucket struct {
 	// flat[i] is set
 	items []sigma.Items
 	flat  []bool
+	// rules, with what the candidate loop reads of each, in one array
+	ents []bucketRule
+	miss bool // no bucket: an index value known to select none (ixTable)
+}
+
+// bucketRule is a rule of a bucket as Process reads it.
+type bucketRule struct {
+	rn     *ruleNode
+	items  *sigma.Items // the rule as its items, when flat; nil: rn.m
+	lsMask uint64       // rn.lsMask
+	rest   bool         // rn.lsRest != nil
 }
 
 type pending struct {
@@ -179,6 +190,7 @@ type Engine struct {
 	detect    []*ruleNode
 	corrs     []*ruleNode // children before parents
 	index     map[string]*bucket
+	ixt       ixTable   // index, for Process
 	conds     []fieldEq // distinct logsource conditions
 	unindexed []*ruleNode
 	pf        *sigma.Prefilter // nil: off
@@ -201,6 +213,7 @@ type Engine struct {
 	keyFields []string
 	keyAt     uint64
 	keyOK     bool
+	keyHash   uint64 // correlation.HashKey(keyBuf), when keyOK
 	stats     Stats
 	ndetect   int // detection rules, twins included
 	ixID      sigma.FieldID
@@ -213,6 +226,17 @@ func field(ev Event, ff sigma.FieldFinder, name string, id sigma.FieldID) (any, 
 		return ff.FieldByID(id, name)
 	}
 	return ev.Field(name)
+}
+
+// finder returns ev as a sigma.FieldFinder, nil when it is none; the
+// decoder's events are asserted to their type first (cheaper than an
+// assertion between interfaces).
+func finder(ev Event) sigma.FieldFinder {
+	if je, ok := ev.(*JSONEvent); ok {
+		return je
+	}
+	ff, _ := ev.(sigma.FieldFinder)
+	return ff
 }
 
 // Rules returns the number of detection and correlation rules that run:
@@ -250,23 +274,37 @@ func (e *Engine) Process(ev Event) []Alert {
 	cands := e.unindexed
 	var bk *bucket // the bucket used, if one
 	ix := ""       // the event's index value, lower-cased, when its bucket is used
-	ff, _ := ev.(sigma.FieldFinder)
+	var ff sigma.FieldFinder
+	var mev sigma.Event // what the rules read
 	var v any
 	var ok bool
-	if ff != nil { // field(), inlined by hand: it is called for every event
-		v, ok = ff.FieldByID(e.ixID, e.cfg.IndexField)
+	// field(), inlined by hand: it is called for every event; the decoder's
+	// events asserted to their type first (cheaper than between interfaces)
+	if je, isJSON := ev.(*JSONEvent); isJSON {
+		ff, mev = je, je
+		v, ok = je.FieldByID(e.ixID, e.cfg.IndexField)
 	} else {
-		v, ok = ev.Field(e.cfg.IndexField)
+		ff, _ = ev.(sigma.FieldFinder)
+		mev = ev
+		if ff != nil {
+			v, ok = ff.FieldByID(e.ixID, e.cfg.IndexField)
+		} else {
+			v, ok = ev.Field(e.cfg.IndexField)
+		}
 	}
 	if ok {
 		if s, ok := v.(string); ok {
 			// actions are lower case: try as is before lower-casing
-			if b, ok := e.index[s]; ok {
-				cands, ix, bk = b.rules, b.key, b
-			} else if l := lowerIfNeeded(s); l != s {
-				if b, ok := e.index[l]; ok {
+			if b := e.ixt.get(s); b != nil {
+				if !b.miss {
 					cands, ix, bk = b.rules, b.key, b
 				}
+			} else if l := lowerIfNeeded(s); l == s {
+				e.ixt.addMiss(s)
+			} else if b := e.ixt.get(l); b != nil && !b.miss {
+				cands, ix, bk = b.rules, b.key, b
+			} else {
+				e.ixt.addMiss(s)
 			}
 		} else {
 			cands = e.detect
@@ -275,8 +313,7 @@ func (e *Engine) Process(ev Event) []Alert {
 	// the prefilter pays off on long candidate lists: on short ones every
 	// rule is evaluated (the result is the same)
 	var maybe []uint64
-	var mev sigma.Event = ev // what the rules read
-	mff := ff                // and how, when the event numbers its fields
+	mff := ff // and how, when the event numbers its fields
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
 		mev = e.pf.Event() // the fields the prefilter read, not read again
@@ -296,6 +333,37 @@ func (e *Engine) Process(ev Event) []Alert {
 	// logsource conditions are shared by many rules: decide each once per
 	// event (the first 64; known: decided, holds: true)
 	var known, holds uint64
+	if bk != nil && maybe == nil {
+		// the bucket's rules, the common case: the loop below, reading
+		// one array
+		for k := range bk.ents {
+			c := &bk.ents[k]
+			if todo := c.lsMask &^ known; todo != 0 {
+				for ; todo != 0; todo &= todo - 1 {
+					ci := tz(todo)
+					if e.condMatch(&e.conds[ci], ev, ff) {
+						holds |= 1 << ci
+					}
+				}
+				known |= c.lsMask
+			}
+			if c.lsMask&^holds != 0 || (c.rest && !e.restHolds(c.rn, ev, ff)) {
+				continue
+			}
+			if c.items != nil {
+				if !c.items.MatchWith(mev, mff, ix) {
+					continue
+				}
+			} else if !c.rn.m.MatchWith(mev, mff, ix) {
+				continue
+			}
+			e.matched(c.rn, ev, t, watermark)
+			for _, tw := range c.rn.twins {
+				e.matched(tw, ev, t, watermark)
+			}
+		}
+		cands = nil
+	}
 	var flat []bool // of bk, when cands are its rules
 	if bk != nil && len(bk.flat) == len(cands) {
 		flat = bk.flat
@@ -307,7 +375,7 @@ func (e *Engine) Process(ev Event) []Alert {
 		if todo := rn.lsMask &^ known; todo != 0 {
 			for ; todo != 0; todo &= todo - 1 {
 				ci := tz(todo)
-				if e.condMatch(e.conds[ci], ev, ff) {
+				if e.condMatch(&e.conds[ci], ev, ff) {
 					holds |= 1 << ci
 				}
 			}
@@ -409,14 +477,14 @@ func (e *Engine) Flush() []Alert {
 // restHolds decides the logsource conditions of rn numbered 64 and above.
 func (e *Engine) restHolds(rn *ruleNode, ev Event, ff sigma.FieldFinder) bool {
 	for _, ci := range rn.lsRest {
-		if !e.condMatch(e.conds[ci], ev, ff) {
+		if !e.condMatch(&e.conds[ci], ev, ff) {
 			return false
 		}
 	}
 	return true
 }
 
-func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
+func (e *Engine) condMatch(c *fieldEq, ev Event, ff sigma.FieldFinder) bool {
 	var v any
 	var ok bool
 	if ff != nil {
@@ -431,7 +499,7 @@ func (e *Engine) condMatch(c fieldEq, ev Event, ff sigma.FieldFinder) bool {
 	if !ok {
 		s, ok = sigma.ToString(v)
 	}
-	return ok && strings.EqualFold(s, c.value)
+	return ok && (s == c.value || strings.EqualFold(s, c.value))
 }
 
 func (e *Engine) detectionKey(ev Event) string {
@@ -458,7 +526,7 @@ func (e *Engine) feed(p pending) {
 		id = p.ev.ID()
 	}
 	rd := p.ev
-	ff, _ := rd.(sigma.FieldFinder)
+	ff := finder(rd)
 	tm := time.Unix(0, p.t)
 	var first time.Time
 	if p.first != 0 {
@@ -470,9 +538,12 @@ func (e *Engine) feed(p pending) {
 	// the input, made once: the parents differ in positions, key and value
 	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
 	for _, pr := range p.rn.parents {
-		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !slices.Equal(pr.groupBy, e.keyFields) {
+		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !sameFields(pr.groupBy, e.keyFields) {
 			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen
+			if e.keyOK { // hashed once for every correlation it is fed to
+				e.keyHash = correlation.HashKey(e.keyBuf)
+			}
 		}
 		key, keyOK := e.keyBuf, e.keyOK
 		if !keyOK {
@@ -498,6 +569,7 @@ func (e *Engine) feed(p pending) {
 			}
 		}
 		in.KeyBytes = key // the state copies it only for a new group
+		in.KeyHash, in.Hashed = e.keyHash, true
 		for _, m := range pr.c.corr.AddInput(&in) {
 			e.fired(pr.c, m)
 		}
@@ -505,13 +577,28 @@ func (e *Engine) feed(p pending) {
 	}
 }
 
+// sameFields is slices.Equal, first by identity: the parents' lists of
+// group-by fields are often one slice.
+func sameFields(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	return slices.Equal(a, b)
+}
+
 func (e *Engine) groupKey(ev Event, ff sigma.FieldFinder, fields []string, ids []sigma.FieldID) ([]byte, bool) {
 	e.keyGen++
 	b := e.keyBuf[:0]
+	je, _ := ff.(*JSONEvent) // called directly, not through the interface
 	for i, f := range fields {
 		var v any
 		var ok bool
-		if ff != nil {
+		if je != nil {
+			v, ok = je.FieldByID(ids[i], f)
+		} else if ff != nil {
 			v, ok = ff.FieldByID(ids[i], f)
 		} else {
 			v, ok = ev.Field(f)

@@ -17,6 +17,7 @@
 package correlation
 
 import (
+	"hash/maphash"
 	"math"
 	"time"
 
@@ -45,11 +46,13 @@ type Input struct {
 	First     time.Time // earliest contributing event (chained inputs); zero: Time
 	Key       string    // group key
 	KeyBytes  []byte    // group key, when Key is empty (avoids allocating for known groups)
-	ID        string    // the contributing event id (single-event inputs)
-	IDs       []string  // contributing event ids (chained inputs)
-	Str       string    // value_count, value_percentile: the value of condition.field
-	Num       float64   // value_sum, value_avg: the value of condition.field
-	Payload   any       // carried to the Match (e.g. the completing event)
+	KeyHash   uint64    // HashKey of the key, when Hashed (a key fed to several correlations is hashed once)
+	Hashed    bool
+	ID        string   // the contributing event id (single-event inputs)
+	IDs       []string // contributing event ids (chained inputs)
+	Str       string   // value_count, value_percentile: the value of condition.field
+	Num       float64  // value_sum, value_avg: the value of condition.field
+	Payload   any      // carried to the Match (e.g. the completing event)
 }
 
 // Match is a correlation that fired.
@@ -108,6 +111,7 @@ type slot struct {
 
 type group struct {
 	key        string
+	h          uint64 // HashKey of key
 	prev, next *group
 	last       int64
 	qt         int64 // when the group was (re)queued
@@ -129,7 +133,7 @@ type State struct {
 	kind     kind // of def.Type
 	span     int64
 	tumbling bool
-	groups   map[string]*group
+	groups   gtable
 	// groups in queue order (creation, or requeue at the head when updated
 	// since): a CLOCK-style approximation of least-recently-updated that
 	// touches the queue only when expiring or evicting, never per input
@@ -190,7 +194,7 @@ type winRef struct {
 
 // New returns the state of a correlation.
 func New(def Def) *State {
-	s := &State{def: def, kind: kindOf(def.Type), span: int64(def.Timespan), groups: map[string]*group{}, maxIDs: def.MaxIDs}
+	s := &State{def: def, kind: kindOf(def.Type), span: int64(def.Timespan), maxIDs: def.MaxIDs}
 	if s.maxIDs <= 0 {
 		s.maxIDs = 1000
 	}
@@ -207,7 +211,7 @@ func (s *State) KeepPayload(keep bool) { s.def.KeepPayload = keep }
 // Stats returns the counters.
 func (s *State) Stats() Stats {
 	st := s.stats
-	st.Groups = len(s.groups)
+	st.Groups = s.groups.len()
 	return st
 }
 
@@ -238,7 +242,7 @@ func (s *State) pushBack(g *group) {
 
 func (s *State) remove(g *group) {
 	s.unlink(g)
-	delete(s.groups, g.key)
+	s.groups.del(g)
 	// a tumbling window may still name the group (s.windows): the
 	// generation tells such a window from the group's later windows
 	if len(s.free) < maxFree {
@@ -275,26 +279,35 @@ func (s *State) AddInput(in *Input) []Match {
 	s.loc = in.Time.Location()
 	var out []Match
 	var g *group
-	var ok bool
 	key := in.Key
-	if key == "" && in.KeyBytes != nil {
-		g, ok = s.groups[string(in.KeyBytes)]
-	} else {
-		g, ok = s.groups[key]
+	byBytes := key == "" && in.KeyBytes != nil
+	h := in.KeyHash
+	if !in.Hashed {
+		if byBytes {
+			h = HashKey(in.KeyBytes)
+		} else {
+			h = maphash.String(keySeed, key)
+		}
 	}
-	if !ok {
-		if key == "" {
+	if byBytes {
+		g = s.groups.getBytes(in.KeyBytes, h)
+	} else {
+		g = s.groups.get(key, h)
+	}
+	if g == nil {
+		if byBytes {
 			key = string(in.KeyBytes)
 		}
-		if s.def.MaxGroups > 0 && len(s.groups) >= s.def.MaxGroups {
+		if s.def.MaxGroups > 0 && s.groups.len() >= s.def.MaxGroups {
 			// make room: first drop groups whose window is over, then the oldest
 			out = append(out, s.expire(now)...)
-			if len(s.groups) >= s.def.MaxGroups {
+			if s.groups.len() >= s.def.MaxGroups {
 				s.evictOldest()
 			}
 		}
 		g = s.newGroup(key)
-		s.groups[key] = g
+		g.h = h
+		s.groups.put(g)
 		g.qt = now
 		s.pushBack(g)
 	}
@@ -330,7 +343,11 @@ func (s *State) AddInput(in *Input) []Match {
 			s.prune(g, now-s.span)
 			s.push(g, in, now)
 			g.payload = in.Payload
-			m, ok := s.judge(g, len(g.entries)-1)
+			var m Match
+			ok := false
+			if s.mayHold(g) {
+				m, ok = s.judge(g, len(g.entries)-1)
+			}
 			if !s.def.KeepPayload {
 				g.payload = nil
 			}
@@ -414,6 +431,20 @@ func (s *State) reset(g *group) {
 	for i := range g.slots {
 		g.slots[i] = slot{}
 	}
+}
+
+// mayHold is false when judge would find the condition false, for the
+// counts (the value judge computes, without building a match); true
+// otherwise.
+func (s *State) mayHold(g *group) bool {
+	n := len(g.entries) - g.head
+	switch s.kind {
+	case kEventCount:
+		return n > 0 && s.def.Cond.Holds(float64(n))
+	case kValueCount:
+		return n > 0 && s.def.Cond.Holds(float64(len(g.distinct)))
+	}
+	return true
 }
 
 // judge evaluates the aggregate over the group's live entries. cur is the index
@@ -606,7 +637,7 @@ func (s *State) expire(now int64) []Match {
 			s.windows[0] = winRef{}
 			s.windows = s.windows[1:]
 			g := w.g
-			if g.gen != w.gen || s.groups[g.key] != g || !g.open || g.winStart != w.start {
+			if g.gen != w.gen || s.groups.get(g.key, g.h) != g || !g.open || g.winStart != w.start {
 				continue
 			}
 			if m, ok := s.judge(g, -1); ok {
@@ -637,7 +668,7 @@ func (s *State) expire(now int64) []Match {
 // evictOldest drops the least recently updated group (approximately: groups
 // updated since they were queued get a second chance).
 func (s *State) evictOldest() {
-	for n := len(s.groups); n >= 0 && s.lruHead != nil; n-- {
+	for n := s.groups.len(); n >= 0 && s.lruHead != nil; n-- {
 		g := s.lruHead
 		if g.last > g.qt && n > 0 {
 			s.unlink(g)
@@ -657,7 +688,7 @@ func (s *State) Flush() []Match {
 	if s.tumbling {
 		for _, w := range s.windows {
 			g := w.g
-			if g.gen != w.gen || s.groups[g.key] != g || !g.open || g.winStart != w.start {
+			if g.gen != w.gen || s.groups.get(g.key, g.h) != g || !g.open || g.winStart != w.start {
 				continue
 			}
 			if m, ok := s.judge(g, -1); ok {

@@ -20,11 +20,25 @@ func TestItemsAgreeWithMatcher(t *testing.T) {
 		{"not f1", true},
 		{"all of f*", true},
 		{"sel and all of f*", true},
-		{"1 of f*", false},
-		{"sel or f1", false},
-		{"sel and not multi", false},
-		{"sel and multi", false},
+		{"1 of f*", true},
+		{"sel or f1", true},
+		{"sel and not multi", true},
+		{"sel and multi", true},
+		{"sel and (f1 or f2)", true},
+		{"sel and (f1 or f2) and not multi", true},
+		{"sel and 1 of f*", true},
+		{"sel and 1 of multi", true},
+		{"(sel or multi) and not f2", true},
+		{"sel or 1 of f*", true},
+		{"multi", true},
 		{"not (sel and f1)", false},
+		{"not (f1 or f2)", false},
+		{"sel and (f1 or all of f*)", false},
+		{"sel and (f1 and f2 or sel)", false},
+		{"sel and 2 of f*", true}, // all of them: two of two
+		{"sel and 1 of s*", true}, // 1 of one
+		{"1 of * and not f1", true},
+		{"sel and 2 of *", false},
 	} {
 		m := mustMatcher(t, detection(body+"  condition: "+c.cond), Options{})
 		m.SetIndexField("a")

@@ -183,8 +183,9 @@ func (s *searchM) eval(c evalCtx) bool {
 // some negated (`selection and not filter`): its items, evaluated without
 // the condition tree (see Matcher.ItemsFor).
 type Items struct {
-	its  []*itemM   // ANDed
-	nots [][]*itemM // maps none of which may hold
+	its  []*itemM     // ANDed
+	nots [][]*itemM   // maps none of which may hold
+	anys [][][]*itemM // ANDed: lists of maps, one of which at least must hold
 }
 
 // ItemsFor returns the rule as Items when its condition has that shape,
@@ -195,12 +196,41 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 	if len(m.conds) != 1 {
 		return Items{}, false
 	}
-	oneMap := func(n cnode) ([]*itemM, bool) {
+	// maps: the maps of a search of maps only (a list of maps: one of them)
+	maps := func(n cnode) ([][]*itemM, bool) {
 		s, ok := n.(*searchM)
-		if !ok || s.keywords != nil || len(s.maps) != 1 {
+		if !ok || s.keywords != nil || len(s.maps) == 0 {
 			return nil, false
 		}
-		return s.maps[0], true
+		return s.maps, true
+	}
+	// alts: the maps one of which must hold for an OR of such searches
+	var alts func(n cnode, out [][]*itemM) ([][]*itemM, bool)
+	alts = func(n cnode, out [][]*itemM) ([][]*itemM, bool) {
+		switch x := n.(type) {
+		case orN:
+			out, ok := alts(x.l, out)
+			if !ok {
+				return nil, false
+			}
+			return alts(x.r, out)
+		case ofN:
+			if x.n != 1 {
+				return nil, false
+			}
+			for _, sub := range x.subs {
+				var ok bool
+				if out, ok = alts(sub, out); !ok {
+					return nil, false
+				}
+			}
+			return out, true
+		}
+		mps, ok := maps(n)
+		if !ok {
+			return nil, false
+		}
+		return append(out, mps...), true
 	}
 	var walk func(n cnode) bool
 	walk = func(n cnode) bool {
@@ -208,13 +238,20 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 		case andN:
 			return walk(x.l) && walk(x.r)
 		case notN:
-			mp, ok := oneMap(x.x)
+			mps, ok := maps(x.x) // none of them
 			if ok {
-				items.nots = append(items.nots, mp)
+				items.nots = append(items.nots, mps...)
 			}
 			return ok
 		case ofN:
-			if x.n >= 0 && x.n != len(x.subs) { // 1 of several
+			if x.n == 1 && len(x.subs) > 1 { // 1 of several
+				a, ok := alts(x, nil)
+				if ok {
+					items.anys = append(items.anys, a)
+				}
+				return ok
+			}
+			if x.n >= 0 && x.n != len(x.subs) {
 				return false
 			}
 			for _, sub := range x.subs { // all of them
@@ -223,12 +260,22 @@ func (m *Matcher) ItemsFor(ix string) (items Items, ok bool) {
 				}
 			}
 			return true
+		case orN:
+			a, ok := alts(x, nil)
+			if ok {
+				items.anys = append(items.anys, a)
+			}
+			return ok
 		}
-		mp, ok := oneMap(n)
+		mps, ok := maps(n)
 		if !ok {
 			return false
 		}
-		for _, it := range mp {
+		if len(mps) > 1 { // a list of maps: one of them
+			items.anys = append(items.anys, mps)
+			return true
+		}
+		for _, it := range mps[0] {
 			if ix != "" && it.indexed && slices.Contains(it.exactVals, ix) {
 				continue // what matchItems decides from ix: true
 			}
@@ -256,12 +303,27 @@ func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 			return false
 		}
 	}
+	for _, a := range it.anys {
+		if !anyItems(a, ev, ff, ix) {
+			return false
+		}
+	}
 	for _, mp := range it.nots {
 		if matchItems(mp, ev, ff, ix) {
 			return false
 		}
 	}
 	return true
+}
+
+// anyItems reports whether one of the maps holds.
+func anyItems(maps [][]*itemM, ev Event, ff FieldFinder, ix string) bool {
+	for _, mp := range maps {
+		if matchItems(mp, ev, ff, ix) {
+			return true
+		}
+	}
+	return false
 }
 
 // matchItems reports whether every item of a map holds.
@@ -325,6 +387,11 @@ func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	}
 	if !ok || v == nil {
 		return it.null
+	}
+	if _, isStr := v.(string); isStr && it.one != nil {
+		// the common case: matchScalar's first branch, without the list
+		// tests and the call
+		return it.one.match(v, ev) != it.neq
 	}
 	if list, isList := v.([]any); isList {
 		if it.neq {
@@ -517,11 +584,50 @@ func (m *cidrM) match(v any, _ Event) bool {
 	if !ok {
 		return false
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return false
+	a, ok := parseIPv4(s)
+	if !ok { // not plain dotted IPv4: the full parser decides
+		var err error
+		if a, err = netip.ParseAddr(s); err != nil {
+			return false
+		}
 	}
 	return m.p.Contains(a.Unmap())
+}
+
+// parseIPv4 parses the dotted-decimal IPv4 addresses netip.ParseAddr
+// accepts (four fields of 0–255 in decimal, without leading zeros),
+// without its generality. ok false: s is not one of them; it may still be
+// an address of another form.
+func parseIPv4(s string) (netip.Addr, bool) {
+	var b [4]byte
+	f, n, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if digits > 0 && n == 0 { // a leading zero
+				return netip.Addr{}, false
+			}
+			n = n*10 + int(c-'0')
+			digits++
+			if n > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.':
+			if digits == 0 || f == 3 {
+				return netip.Addr{}, false
+			}
+			b[f] = byte(n)
+			f, n, digits = f+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if f != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	b[3] = byte(n)
+	return netip.AddrFrom4(b), true
 }
 
 type cmpM struct {
@@ -669,15 +775,20 @@ func (m *fieldrefM) eqRef(v, rv any) bool {
 	if rv == nil {
 		return false
 	}
-	if isNumber(v) && isNumber(rv) && m.kind == pExact {
-		a, _ := toFloat(v)
-		b, _ := toFloat(rv)
-		return a == b
-	}
-	s, ok1 := toString(v)
-	r, ok2 := toString(rv)
+	// two strings (the common case): neither is a number, each its text
+	s, ok1 := v.(string)
+	r, ok2 := rv.(string)
 	if !ok1 || !ok2 {
-		return false
+		if isNumber(v) && isNumber(rv) && m.kind == pExact {
+			a, _ := toFloat(v)
+			b, _ := toFloat(rv)
+			return a == b
+		}
+		s, ok1 = toString(v)
+		r, ok2 = toString(rv)
+		if !ok1 || !ok2 {
+			return false
+		}
 	}
 	if m.kind == pExact && s == r {
 		return true

@@ -155,27 +155,41 @@ func compilePattern(s sstring, cased bool) *pattern {
 func isASCII(s string) bool {
 	// eight bytes at a time: values are mostly short ASCII strings read
 	// by several matchers
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		t := s[i : i+8]
-		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
-			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
-		if w&0x8080808080808080 != 0 {
-			return false
+	n := len(s)
+	if n < 8 {
+		for i := 0; i < n; i++ {
+			if s[i] >= utf8.RuneSelf {
+				return false
+			}
 		}
+		return true
 	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
+	// the last eight bytes (overlapping the words before them) instead of
+	// a byte loop over the rest
+	w := load64(s[n-8:])
+	for i := 0; i+8 <= n; i += 8 {
+		w |= load64(s[i : i+8])
 	}
-	return true
+	return w&0x8080808080808080 == 0
+}
+
+func load64(t string) uint64 {
+	_ = t[7]
+	return uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+		uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
 }
 
 // match reports whether v matches. Case-insensitive patterns hold lower-cased
 // literals; ASCII values are folded byte by byte without allocating.
 func (p *pattern) match(v string) bool {
 	fold := !p.cased
+	if fold && (p.kind == pExact || p.kind == pPrefix) {
+		// decided on the ASCII bytes read, without testing the whole value
+		// first (see foldPrefix)
+		if m, ok := foldPrefix(v, p.lit, p.kind == pExact); ok {
+			return m
+		}
+	}
 	if fold && !isASCII(v) {
 		v = strings.ToLower(v)
 		fold = false
@@ -193,6 +207,32 @@ func (p *pattern) match(v string) bool {
 		return indexFold(v, p.lit, fold) >= 0
 	}
 	return globMatch(p.segs, v, fold)
+}
+
+// foldPrefix compares v, case-insensitively, with the lower-cased literal
+// lit: whether lit is v (exact) or begins v, as match decides it after
+// lower-casing v. ok is false when that depends on a non-ASCII byte of v:
+// the caller lower-cases v then. Lower-casing maps ASCII bytes one to one
+// and every other rune to a non-empty string, from left to right, so an
+// ASCII prefix of v decides a mismatch in it, and a longer v folded to lit
+// plus something is not lit.
+func foldPrefix(v, lit string, exact bool) (match, ok bool) {
+	n := min(len(v), len(lit))
+	for i := 0; i < n; i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			return false, false
+		}
+		if lowerASCII(c) != lit[i] {
+			return false, true
+		}
+	}
+	if len(v) >= len(lit) {
+		// lit begins v (folded); v is lit only if nothing follows
+		return !exact || len(v) == len(lit), true
+	}
+	// v (all ASCII) is shorter than lit
+	return false, true
 }
 
 func lowerASCII(c byte) byte {
