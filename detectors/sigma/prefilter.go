@@ -46,23 +46,21 @@ type Prefilter struct {
 	vals []any
 	has  []bool
 	ev   fieldsEvent
-	// clauses: a rule is kept when every one of its clauses has a literal
-	// in the event
-	cl []pfClause
+	// a rule is kept when every one of its clauses has a literal in the
+	// event; clause k of rule r is numbered r<<clauseBits|k in the lists
+	// of the literals
 	rs []pfRule
 }
 
-// pfClause: a clause's rule, and the event it was last hit for.
-type pfClause struct {
-	gen  uint32
-	rule int32
+// pfRule: the clauses of a rule (a bit each: all), and those hit in event
+// gen.
+type pfRule struct {
+	gen      uint32
+	hit, all uint32
 }
 
-// pfRule: a rule's number of clauses, and of those hit in event gen.
-type pfRule struct {
-	gen         uint32
-	count, need int32
-}
+// clauseBits: the bits of a clause's number within its rule.
+const clauseBits = 5
 
 type pfField struct {
 	name  string
@@ -129,23 +127,22 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		if len(named) > 0 {
 			cs = named
 		}
-		if len(cs) > maxClauses {
+		if mc := min(maxClauses, 1<<clauseBits); len(cs) > mc {
 			// the most selective clauses are enough (needing fewer is
 			// still sound); each clause more is counted on every event
 			// that hits it
 			cs = append([]clause(nil), cs...)
 			sort.SliceStable(cs, func(x, y int) bool { return better(cs[x], cs[y]) })
-			cs = cs[:maxClauses]
+			cs = cs[:mc]
 		}
 		if len(cs) == 0 {
 			p.base[i/64] |= 1 << (i % 64)
 			p.always++
 			continue
 		}
-		p.rs[i].need = int32(len(cs))
-		for _, c := range cs {
-			id := int32(len(p.cl))
-			p.cl = append(p.cl, pfClause{rule: int32(i)})
+		p.rs[i].all = 1<<len(cs) - 1
+		for k, c := range cs {
+			id := int32(i)<<clauseBits | int32(k)
 			for _, a := range c {
 				f := get(a)
 				if a.eq {
@@ -205,7 +202,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	// first in each list
 	direct := func(l []int32) {
 		for i, c := range l {
-			if r := p.cl[c].rule; p.rs[r].need == 1 {
+			if r := c >> clauseBits; p.rs[r].all == 1 {
 				l[i] = ^r
 			}
 		}
@@ -259,7 +256,7 @@ func (p *Prefilter) Always() int { return p.always }
 
 // Size estimates the bytes the prefilter holds.
 func (p *Prefilter) Size() int {
-	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.cl) + 12*p.n
+	b := 16*len(p.base) + 4*len(p.stamp) + 12*p.n
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -288,9 +285,6 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	p.gen++
 	if p.gen == 0 { // wrapped: forget every stamp
 		clear(p.stamp)
-		for i := range p.cl {
-			p.cl[i].gen = 0
-		}
 		for i := range p.rs {
 			p.rs[i].gen = 0
 		}
@@ -362,19 +356,15 @@ func (p *Prefilter) hit(clauses []int32) {
 		r := uint32(^clauses[i])
 		p.bits[r/64] |= 1 << (r % 64)
 	}
+	rs, gen := p.rs, p.gen
 	for _, c := range clauses[i:] {
-		pc := &p.cl[c]
-		if pc.gen == p.gen {
-			continue
+		r := uint32(c) >> clauseBits
+		pr := &rs[r]
+		if pr.gen != gen {
+			pr.gen, pr.hit = gen, 0
 		}
-		pc.gen = p.gen
-		r := pc.rule
-		pr := &p.rs[r]
-		if pr.gen != p.gen {
-			pr.gen, pr.count = p.gen, 0
-		}
-		pr.count++
-		if pr.count == pr.need {
+		pr.hit |= 1 << (c & (1<<clauseBits - 1))
+		if pr.hit == pr.all {
 			p.bits[r/64] |= 1 << (r % 64)
 		}
 	}
