@@ -1,6 +1,7 @@
 package sigma
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 )
@@ -284,6 +285,61 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 			}
 		}
 	}
+}
+
+// appendAll appends ids[p] to out for every pattern p occurring in text
+// (as scanAC, without a call per byte or per pattern found).
+func (a *acAutomaton) appendAll(text []byte, ids, out []int32) []int32 {
+	dfa, class := a.dfa, &a.class
+	e := uint32(0)
+	for i := 0; i < len(text); i++ {
+		if e == 0 && a.skip >= 0 {
+			j := bytes.IndexByte(text[i:], byte(a.skip))
+			if j < 0 {
+				return out
+			}
+			i += j
+		}
+		e = dfa[int(e&offMask)+int(class[text[i]])]
+		if e>>flagShift == 0 {
+			continue
+		}
+		s := a.state(e)
+		if e&(flagOut<<flagShift) != 0 {
+			for _, p := range a.emit[a.emitAt[s]:a.emitAt[s+1]] {
+				out = append(out, ids[p])
+			}
+		}
+		if e&(flagDeep<<flagShift) != 0 {
+			out = a.deepAppend(s, text, i+1, ids, out)
+		}
+	}
+	return out
+}
+
+// deepAppend is deep, appending ids[p] to out for each pattern p found.
+func (a *acAutomaton) deepAppend(s int, text []byte, i int, ids, out []int32) []int32 {
+	n := int32(s)
+	for ; i < len(text); i++ {
+		c := lowerASCII(text[i])
+		lo, hi := a.kids[n], a.kids[n+1]
+		n = -1
+		for ch := lo; ch < hi; ch++ {
+			if k := a.key[ch]; k >= c {
+				if k == c {
+					n = ch
+				}
+				break
+			}
+		}
+		if n < 0 {
+			return out
+		}
+		for _, p := range a.out[a.outAt[n]:a.outAt[n+1]] {
+			out = append(out, ids[p])
+		}
+	}
+	return out
 }
 
 // size is an estimate of the bytes the automaton holds.

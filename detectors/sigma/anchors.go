@@ -176,12 +176,21 @@ func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
 	bm, sh := a.bitmap, a.shift&31
 	// g: the window t[i:i+4], little endian, rolled a byte at a time
 	g := uint32(t[0])<<8 | uint32(t[1])<<16 | uint32(t[2])<<24
-	for i, c := range t[anchorLen-1:] {
-		g = g>>8 | uint32(c)<<24
-		h := gramHash(g) >> sh
-		if bm[h>>6]&(1<<(h&63)) != 0 {
-			out = a.verify(t, i, g, out)
+	w := t[anchorLen-1:]
+	for i := 0; i < len(w); i++ {
+		// to the next window whose bit is set (no call in this loop: its
+		// variables stay in registers)
+		for ; i < len(w); i++ {
+			g = g>>8 | uint32(w[i])<<24
+			h := gramHash(g) >> sh
+			if bm[h>>6]&(1<<(h&63)) != 0 {
+				break
+			}
 		}
+		if i == len(w) {
+			break
+		}
+		out = a.verify(t, i, g, out)
 	}
 	return out
 }
@@ -212,7 +221,7 @@ func (a *anchorSet) verify(t []byte, i int, g uint32, out []int32) []int32 {
 // scan appends to out every literal in t (folded).
 func (a *anchorSet) scan(t []byte, out []int32) []int32 {
 	if a.short != nil {
-		scanAC(a.short, t, func(p int32) { out = append(out, a.shortID[p]) })
+		out = a.short.appendAll(t, a.shortID, out)
 	}
 	return a.scanLong(t, out)
 }

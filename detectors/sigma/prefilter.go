@@ -386,21 +386,42 @@ func (p *Prefilter) value(f *pfField, v any) {
 	if len(f.eq) == 0 && f.ac != nil && f.ac.skip >= 0 && strings.IndexByte(s, byte(f.ac.skip)) < 0 {
 		return
 	}
-	if !asciiOnly(s) {
+	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
+	var ascii bool
+	switch {
+	case eq || f.an != nil:
+		// lower-cased into buf (as the equality index and the anchors
+		// read it), and found ASCII, in one pass
+		b := slices.Grow(p.buf[:0], len(s))[:len(s)]
+		p.buf = b
+		ascii = lowerInto(b, s)
+	case f.ac != nil && f.ac.skip < 0:
+		// the automaton over the value as is (it folds ASCII letters),
+		// which is ASCII or found not to be: then the substrings found
+		// are still there (a literal found in the bytes as they are is
+		// also found after folding, or is one more rule kept), and the
+		// folded value is scanned again
+		if p.acScan(f, s) {
+			return
+		}
+	default:
+		ascii = asciiOnly(s)
+	}
+	if !ascii {
 		p.fold = appendFoldNonASCII(p.fold[:0], s)
 		s = unsafe.String(unsafe.SliceData(p.fold), len(p.fold)) // used before the next value
-	}
-	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
-	if eq || f.an != nil {
-		b := slices.Grow(p.buf[:0], len(s))[:len(s)]
-		for i := range b {
-			b[i] = lowerASCII(s[i])
-		}
-		p.buf = b
-		if eq {
-			if l, ok := f.eq[string(b)]; ok {
-				p.hit(l)
+		eq = len(s) >= f.eqMin && len(s) <= f.eqMax
+		if eq || f.an != nil {
+			b := slices.Grow(p.buf[:0], len(s))[:len(s)]
+			for i := range b {
+				b[i] = lowerASCII(s[i])
 			}
+			p.buf = b
+		}
+	}
+	if eq {
+		if l, ok := f.eq[string(p.buf)]; ok {
+			p.hit(l)
 		}
 	}
 	if f.an != nil {
@@ -410,34 +431,87 @@ func (p *Prefilter) value(f *pfField, v any) {
 		}
 		return
 	}
-	if f.ac == nil {
-		return
+	if f.ac != nil {
+		p.acScan(f, s)
 	}
-	// Aho–Corasick over the lower-cased bytes
+}
+
+// acScan runs f's automaton over s (ASCII letters folded as they are
+// read) and reports whether s is ASCII. Without a skip byte it reads
+// every byte; with one it jumps from the root to the next skip byte and
+// reports true (the caller knows s is ASCII then).
+func (p *Prefilter) acScan(f *pfField, s string) bool {
 	a := f.ac
+	dfa, class := a.dfa, &a.class
 	e := uint32(0)
+	if a.skip < 0 {
+		var or byte
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			or |= c
+			e = dfa[int(e&offMask)+int(class[c])]
+			if e>>flagShift != 0 {
+				p.acOut(f, e, s, i+1)
+			}
+		}
+		return or < utf8.RuneSelf
+	}
+	skip := byte(a.skip)
 	for i := 0; i < len(s); i++ {
-		if e == 0 && a.skip >= 0 {
-			j := strings.IndexByte(s[i:], byte(a.skip))
+		if e == 0 {
+			j := strings.IndexByte(s[i:], skip)
 			if j < 0 {
-				return
+				return true
 			}
 			i += j
 		}
-		e = a.step(e, s[i])
-		if e>>flagShift == 0 {
-			continue
-		}
-		st := a.state(e)
-		if e&(flagOut<<flagShift) != 0 {
-			for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
-				p.sub(f, k)
-			}
-		}
-		if e&(flagDeep<<flagShift) != 0 {
-			p.deep(f, st, s, i+1)
+		e = dfa[int(e&offMask)+int(class[s[i]])]
+		if e>>flagShift != 0 {
+			p.acOut(f, e, s, i+1)
 		}
 	}
+	return true
+}
+
+// acOut: f's automaton is at entry e (flagged), before s[i:].
+func (p *Prefilter) acOut(f *pfField, e uint32, s string, i int) {
+	a := f.ac
+	st := a.state(e)
+	if e&(flagOut<<flagShift) != 0 {
+		for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
+			p.sub(f, k)
+		}
+	}
+	if e&(flagDeep<<flagShift) != 0 {
+		p.deep(f, st, s, i)
+	}
+}
+
+// lowerInto writes s with its ASCII letters lower-cased into b (of len(s)
+// bytes), eight bytes at a time, and reports whether s is ASCII (when it
+// is not, b is left partly written).
+func lowerInto(b []byte, s string) bool {
+	b = b[:len(s)]
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		if x&0x8080808080808080 != 0 {
+			return false
+		}
+		// bytes ≥ 'A' and ≤ 'Z' get their 0x20 bit (no carries: every
+		// byte is below 0x80)
+		ge := x + 0x3f3f3f3f3f3f3f3f // 0x80 - 'A'
+		gt := x + 0x2525252525252525 // 0x80 - 'Z' - 1
+		binary.LittleEndian.PutUint64(b[i:], x|(ge&^gt&0x8080808080808080)>>2)
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return false
+		}
+		b[i] = lowerASCII(c)
+	}
+	return true
 }
 
 // asciiOnly reports whether s is ASCII, eight bytes at a time.
