@@ -442,33 +442,25 @@ func (p *Prefilter) value(f *pfField, v any) {
 // reports true (the caller knows s is ASCII then).
 func (p *Prefilter) acScan(f *pfField, s string) bool {
 	a := f.ac
-	dfa, class := a.dfa, &a.class
 	e := uint32(0)
 	if a.skip < 0 {
 		var or byte
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			or |= c
-			e = dfa[int(e&offMask)+int(class[c])]
-			if e>>flagShift != 0 {
-				p.acOut(f, e, s, i+1)
+		for i := 0; i < len(s); {
+			var o byte
+			i, e, o = a.next(s, i, e)
+			or |= o
+			if e>>flagShift == 0 {
+				break
 			}
+			p.acOut(f, e, s, i)
 		}
 		return or < utf8.RuneSelf
 	}
-	skip := byte(a.skip)
-	for i := 0; i < len(s); i++ {
-		if e == 0 {
-			j := strings.IndexByte(s[i:], skip)
-			if j < 0 {
-				return true
-			}
-			i += j
+	for i := 0; i < len(s); {
+		if i, e = a.nextSkip(s, i, e); e>>flagShift == 0 {
+			break
 		}
-		e = dfa[int(e&offMask)+int(class[s[i]])]
-		if e>>flagShift != 0 {
-			p.acOut(f, e, s, i+1)
-		}
+		p.acOut(f, e, s, i)
 	}
 	return true
 }
