@@ -1,7 +1,6 @@
 package sigma
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"sort"
 )
@@ -198,13 +197,15 @@ func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
 //go:noinline
 func (a *anchorSet) nextSet(t []byte, i int) int {
 	bm, mask := a.bitmap, a.bmask
-	for ; i+anchorLen <= len(t); i += 2 {
-		h := gramHash(binary.LittleEndian.Uint32(t[i:])) & mask
+	for i = max(i, 0); i < len(t)-3; i += 2 {
+		_ = t[i+3]
+		g := uint32(t[i]) | uint32(t[i+1])<<8 | uint32(t[i+2])<<16 | uint32(t[i+3])<<24
+		h := gramHash(g) & mask
 		if bm[h>>6]&(1<<(h&63)) != 0 {
 			return i
 		}
 	}
-	return i
+	return len(t)
 }
 
 // verify: the window of t at i is g, whose bit is set; the literals
