@@ -189,3 +189,23 @@ func TestRegexpList(t *testing.T) {
 		}
 	}
 }
+
+// TestIsASCII: isASCII (and the prefilter's asciiOnly) at every length up
+// to 40, with a non-ASCII byte at every position or none.
+func TestIsASCII(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		for at := -1; at < n; at++ {
+			b := []byte(strings.Repeat("aZ\x7f0", 10)[:n])
+			if at >= 0 {
+				b[at] = 0x80 | byte(at)
+			}
+			s := string(b)
+			if got, want := isASCII(s), at < 0; got != want {
+				t.Fatalf("isASCII(%q) = %v", s, got)
+			}
+			if got, want := asciiOnly(s), at < 0; got != want {
+				t.Fatalf("asciiOnly(%q) = %v", s, got)
+			}
+		}
+	}
+}

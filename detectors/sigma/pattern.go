@@ -153,9 +153,19 @@ func compilePattern(s sstring, cased bool) *pattern {
 }
 
 func isASCII(s string) bool {
-	// eight bytes at a time: values are mostly short ASCII strings read
-	// by several matchers
+	// sixteen, then eight bytes at a time: values are mostly short ASCII
+	// strings read by several matchers
 	i := 0
+	for ; i+16 <= len(s); i += 16 {
+		t, u := s[i:i+8], s[i+8:i+16]
+		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |
+			uint64(t[4])<<32 | uint64(t[5])<<40 | uint64(t[6])<<48 | uint64(t[7])<<56
+		x := uint64(u[0]) | uint64(u[1])<<8 | uint64(u[2])<<16 | uint64(u[3])<<24 |
+			uint64(u[4])<<32 | uint64(u[5])<<40 | uint64(u[6])<<48 | uint64(u[7])<<56
+		if (w|x)&0x8080808080808080 != 0 {
+			return false
+		}
+	}
 	for ; i+8 <= len(s); i += 8 {
 		t := s[i : i+8]
 		w := uint64(t[0]) | uint64(t[1])<<8 | uint64(t[2])<<16 | uint64(t[3])<<24 |

@@ -340,8 +340,21 @@ func (p *Prefilter) walk(v any) {
 	case string:
 		// no keyword can be in a value without the byte every keyword
 		// starts with (folding neither adds nor removes it: see value)
-		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 && strings.IndexByte(x, byte(a.skip)) < 0 {
-			return
+		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 {
+			j := strings.IndexByte(x, byte(a.skip))
+			if j < 0 {
+				return
+			}
+			if asciiOnly(x) { // as value does, from there
+				e := uint32(0)
+				for i := j; i < len(x); {
+					if i, e = a.nextSkip(x, i, e); e>>flagShift == 0 {
+						break
+					}
+					p.acOut(p.kw, e, x, i)
+				}
+				return
+			}
 		}
 	}
 	p.value(p.kw, v)
@@ -565,7 +578,14 @@ func (p *Prefilter) sub(f *pfField, k int32) {
 // expressions equate; rune by rune as strings.ToLower maps them (an
 // invalid byte becomes U+FFFD).
 func appendFoldNonASCII(b []byte, s string) []byte {
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf { // most bytes of most such values
+			b = append(b, lowerASCII(c))
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		r = unicode.ToLower(r)
 		if r == 'ſ' {
 			r = 's'
