@@ -179,6 +179,11 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		}
 		f.clAt = append(f.clAt, int32(len(f.cl)))
 	}
+	// the fields with the most literals first: the rules read them most,
+	// and Event finds a field by going through the list
+	slices.SortStableFunc(p.fields, func(a, b *pfField) int {
+		return len(b.subs) + len(b.eq) - len(a.subs) - len(a.eq)
+	})
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
