@@ -186,6 +186,16 @@ func isASCII(s string) bool {
 // literals; ASCII values are folded byte by byte without allocating.
 func (p *pattern) match(v string) bool {
 	fold := !p.cased
+	if fold {
+		// a prefix or suffix of ASCII bytes is the lower-cased value's,
+		// lower-cased byte by byte, whatever the rest of the value
+		switch n := len(p.lit); {
+		case p.kind == pPrefix && len(v) >= n && isASCII(v[:n]):
+			return eqFold(v[:n], p.lit, true)
+		case p.kind == pSuffix && len(v) >= n && isASCII(v[len(v)-n:]):
+			return eqFold(v[len(v)-n:], p.lit, true)
+		}
+	}
 	if fold && !isASCII(v) {
 		v = strings.ToLower(v)
 		fold = false
