@@ -10,17 +10,16 @@ import (
 // table over thousands of literals is megabytes, and a scan of it one
 // cache miss per byte):
 //
-//   - every literal longer than anchorLen bytes has two anchors: two of
-//     its anchorLen-byte substrings, at consecutive offsets in the literal
-//     (chosen so that few literals share one, and of bytes less common in
-//     command lines and paths). The text's anchorLen-byte windows at even
-//     offsets (one of any two consecutive ones: every other window) are
-//     hashed and looked up in a bitmap of the anchors' hashes (a few bits
-//     per anchor: tens of kilobytes at most); a window whose bit is set is
-//     looked up in a table of the anchors, and each literal anchored there
-//     is compared with the text where it would start;
+//   - every literal of at least anchorLen bytes has an anchor: one of its
+//     anchorLen-byte substrings (chosen so that few literals share one,
+//     and of bytes less common in command lines and paths), at an offset
+//     in the literal. The text's every anchorLen-byte window is hashed and
+//     looked up in a bitmap of the anchors' hashes (a few bits per anchor:
+//     tens of kilobytes at most); a window whose bit is set is looked up
+//     in a table of the anchors, and each literal anchored there is
+//     compared with the text where it would start;
 //   - the shorter literals are in an Aho–Corasick automaton of their own
-//     (its table is small: they are at most anchorLen bytes deep).
+//     (its table is small: they are at most anchorLen-1 bytes deep).
 //
 // The text is given folded (ASCII letters lower case), as the literals
 // are; a literal is reported when it occurs, by its index.
@@ -82,7 +81,7 @@ func newAnchorSet(lits []string) *anchorSet {
 	for i, l := range lits {
 		switch {
 		case l == "":
-		case len(l) <= anchorLen:
+		case len(l) < anchorLen:
 			short = append(short, l)
 			a.shortID = append(a.shortID, int32(i))
 		default:
@@ -116,18 +115,16 @@ func newAnchorSet(lits []string) *anchorSet {
 	for _, i := range order {
 		l := lits[i]
 		best, cost := 0, -1
-		for o := 0; o+anchorLen < len(l); o++ {
-			g, h := le32(l[o:]), le32(l[o+1:])
-			c := (load[g]+freq[g])*gramCost(l[o:]) + (load[h]+freq[h])*gramCost(l[o+1:])
+		for o := 0; o+anchorLen <= len(l); o++ {
+			g := le32(l[o:])
+			c := (load[g] + freq[g]) * gramCost(l[o:])
 			if cost < 0 || c < cost {
 				best, cost = o, c
 			}
 		}
-		for o := best; o <= best+1; o++ {
-			g := le32(l[o:])
-			load[g]++
-			picks = append(picks, pick{g, int32(i), int32(o)})
-		}
+		g := le32(l[best:])
+		load[g]++
+		picks = append(picks, pick{g, int32(i), int32(best)})
 	}
 	if len(picks) == 0 {
 		return a
@@ -172,40 +169,40 @@ func le32[T ~string | ~[]byte](s T) uint32 {
 	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
-// scanLong appends to out the literals longer than anchorLen bytes in t
+// scanLong appends to out the literals of at least anchorLen bytes in t
 // (folded); a literal occurring several times may be appended several
-// times. Of a literal's two anchors, at consecutive offsets, one is at an
-// even offset of t wherever the literal occurs: the windows at even
-// offsets are enough.
+// times.
 func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
-	if len(a.slots) == 0 {
+	if len(a.slots) == 0 || len(t) < anchorLen {
 		return out
 	}
-	for i := 0; i+anchorLen <= len(t); i += 2 {
-		if i = a.nextSet(t, i); i+anchorLen > len(t) {
+	// g: the window t[i:i+4], little endian, rolled a byte at a time
+	g := uint32(t[0])<<8 | uint32(t[1])<<16 | uint32(t[2])<<24
+	w := t[anchorLen-1:]
+	for i := 0; i < len(w); i++ {
+		if i, g = a.nextSet(w, i, g); i == len(w) {
 			break
 		}
-		out = a.verify(t, i, le32(t[i:]), out)
+		out = a.verify(t, i, g, out)
 	}
 	return out
 }
 
-// nextSet returns the first even offset from i (even) of a window of t
-// whose bit is set (an offset past len(t)-anchorLen: none). It is not
-// inlined: in a loop without calls its variables stay in registers.
+// nextSet rolls the window g over w[i:] to the first window whose bit is
+// set, and returns its index in w (len(w): none) and the window. It is
+// not inlined: in a loop without calls its variables stay in registers.
 //
 //go:noinline
-func (a *anchorSet) nextSet(t []byte, i int) int {
+func (a *anchorSet) nextSet(w []byte, i int, g uint32) (int, uint32) {
 	bm, mask := a.bitmap, a.bmask
-	for i = max(i, 0); i < len(t)-3; i += 2 {
-		_ = t[i+3]
-		g := uint32(t[i]) | uint32(t[i+1])<<8 | uint32(t[i+2])<<16 | uint32(t[i+3])<<24
+	for ; i < len(w); i++ {
+		g = g>>8 | uint32(w[i])<<24
 		h := gramHash(g) & mask
 		if bm[h>>6]&(1<<(h&63)) != 0 {
-			return i
+			return i, g
 		}
 	}
-	return len(t)
+	return i, g
 }
 
 // verify: the window of t at i is g, whose bit is set; the literals
