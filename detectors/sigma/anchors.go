@@ -173,36 +173,35 @@ func le32[T ~string | ~[]byte](s T) uint32 {
 // (folded); a literal occurring several times may be appended several
 // times.
 func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
-	if len(a.slots) == 0 || len(t) < anchorLen {
+	if len(a.slots) == 0 {
 		return out
 	}
-	// g: the window t[i:i+4], little endian, rolled a byte at a time
-	g := uint32(t[0])<<8 | uint32(t[1])<<16 | uint32(t[2])<<24
-	w := t[anchorLen-1:]
-	for i := 0; i < len(w); i++ {
-		if i, g = a.nextSet(w, i, g); i == len(w) {
+	for i := 0; i+anchorLen <= len(t); i++ {
+		if i = a.nextSet(t, i); i+anchorLen > len(t) {
 			break
 		}
-		out = a.verify(t, i, g, out)
+		out = a.verify(t, i, le32(t[i:]), out)
 	}
 	return out
 }
 
-// nextSet rolls the window g over w[i:] to the first window whose bit is
-// set, and returns its index in w (len(w): none) and the window. It is
-// not inlined: in a loop without calls its variables stay in registers.
+// nextSet returns the offset, from i, of the first window of t whose bit
+// is set (one past len(t)-anchorLen: none). A window is read in one load
+// (not rolled a byte at a time). It is not inlined: in a loop without
+// calls its variables stay in registers.
 //
 //go:noinline
-func (a *anchorSet) nextSet(w []byte, i int, g uint32) (int, uint32) {
+func (a *anchorSet) nextSet(t []byte, i int) int {
 	bm, mask := a.bitmap, a.bmask
-	for ; i < len(w); i++ {
-		g = g>>8 | uint32(w[i])<<24
+	for i = max(i, 0); i < len(t)-3; i++ {
+		_ = t[i+3]
+		g := uint32(t[i]) | uint32(t[i+1])<<8 | uint32(t[i+2])<<16 | uint32(t[i+3])<<24
 		h := gramHash(g) & mask
 		if bm[h>>6]&(1<<(h&63)) != 0 {
-			return i, g
+			return i
 		}
 	}
-	return i, g
+	return len(t)
 }
 
 // verify: the window of t at i is g, whose bit is set; the literals
