@@ -3,6 +3,7 @@ package sigma
 import (
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // acAutomaton is an Aho–Corasick automaton over bytes: it reports every
@@ -51,6 +52,7 @@ const (
 
 	flagShift = 30
 	offMask   = 1<<flagShift - 1
+	flagMin   = 1 << flagShift // the entries with a flag are those ≥ flagMin
 )
 
 // maxDFA bounds the bytes of an automaton's deterministic table.
@@ -284,6 +286,100 @@ func scanAC[T ~string | ~[]byte](a *acAutomaton, text T, found func(int32)) {
 			}
 		}
 	}
+}
+
+// appendAll appends ids[p] to out for every pattern p occurring in text
+// (as scanAC, without a call per byte or per pattern found).
+func (a *acAutomaton) appendAll(text []byte, ids, out []int32) []int32 {
+	t := unsafe.String(unsafe.SliceData(text), len(text))
+	e := uint32(0)
+	for i := 0; i < len(t); {
+		if a.skip >= 0 {
+			i, e = a.nextSkip(t, i, e)
+		} else {
+			i, e, _ = a.next(t, i, e)
+		}
+		if e>>flagShift == 0 {
+			break
+		}
+		s := a.state(e)
+		if e&(flagOut<<flagShift) != 0 {
+			for _, p := range a.emit[a.emitAt[s]:a.emitAt[s+1]] {
+				out = append(out, ids[p])
+			}
+		}
+		if e&(flagDeep<<flagShift) != 0 {
+			out = a.deepAppend(s, text, i, ids, out)
+		}
+	}
+	return out
+}
+
+// next steps the automaton from entry e over text[i:] to the first
+// flagged entry (flagOut, flagDeep): it returns the index after the byte
+// that led to it and the entry, or len(text) and the last entry, not
+// flagged; and the bytes read, or-ed (≥ 0x80: the text is not ASCII). It
+// is not inlined: in a loop without calls its variables stay in
+// registers.
+//
+//go:noinline
+func (a *acAutomaton) next(text string, i int, e uint32) (int, uint32, byte) {
+	dfa, class := a.dfa, &a.class
+	var or byte
+	// an entry below flagMin is the state's row offset alone
+	for e &= offMask; i < len(text); i++ {
+		c := text[i]
+		or |= c
+		if e = dfa[e+uint32(class[c])]; e >= flagMin {
+			return i + 1, e, or
+		}
+	}
+	return i, e, or
+}
+
+// nextSkip is next for an automaton with a skip byte: from the root, to
+// the next skip byte. It does not tell whether the text is ASCII.
+func (a *acAutomaton) nextSkip(text string, i int, e uint32) (int, uint32) {
+	for i < len(text) {
+		if e == 0 {
+			j := strings.IndexByte(text[i:], byte(a.skip))
+			if j < 0 {
+				return len(text), 0
+			}
+			i += j
+		}
+		e = a.dfa[int(e&offMask)+int(a.class[text[i]])]
+		i++
+		if e>>flagShift != 0 {
+			return i, e
+		}
+	}
+	return i, e
+}
+
+// deepAppend is deep, appending ids[p] to out for each pattern p found.
+func (a *acAutomaton) deepAppend(s int, text []byte, i int, ids, out []int32) []int32 {
+	n := int32(s)
+	for ; i < len(text); i++ {
+		c := lowerASCII(text[i])
+		lo, hi := a.kids[n], a.kids[n+1]
+		n = -1
+		for ch := lo; ch < hi; ch++ {
+			if k := a.key[ch]; k >= c {
+				if k == c {
+					n = ch
+				}
+				break
+			}
+		}
+		if n < 0 {
+			return out
+		}
+		for _, p := range a.out[a.outAt[n]:a.outAt[n+1]] {
+			out = append(out, ids[p])
+		}
+	}
+	return out
 }
 
 // size is an estimate of the bytes the automaton holds.

@@ -104,6 +104,21 @@ func FuzzAhoCorasick(f *testing.F) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("patterns %q in %q (limit %d): got %v, want %v", ps, text, limit, got, want)
 		}
+		// appendAll finds the same, reported through ids
+		ids := make([]int32, len(ps))
+		for i := range ids {
+			ids[i] = int32(1000 + i)
+		}
+		var all []int32
+		for _, id := range a.appendAll([]byte(text), ids, nil) {
+			if p := id - 1000; !slices.Contains(all, p) {
+				all = append(all, p)
+			}
+		}
+		slices.Sort(all)
+		if !slices.Equal(all, want) {
+			t.Fatalf("appendAll: patterns %q in %q (limit %d): got %v, want %v", ps, text, limit, all, want)
+		}
 	})
 }
 
@@ -126,6 +141,48 @@ func TestAppendFoldNonASCII(t *testing.T) {
 		buf = appendFoldNonASCII(buf[:0], s)
 		if got, want := string(buf), ref(s); got != want {
 			t.Fatalf("%q: got %q, want %q", s, got, want)
+		}
+	}
+}
+
+// TestLowerInto: the prefilter's eight-bytes-at-a-time lower-casing is
+// lowerASCII byte by byte, and tells ASCII from not, at every length and
+// every position of a non-ASCII byte.
+func TestLowerInto(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 9))
+	alpha := "@AZ[`az{\x00\x7f09 \\.MmQq"
+	for n := 0; n < 40; n++ {
+		for range 200 {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = alpha[r.IntN(len(alpha))]
+			}
+			if n > 0 && r.IntN(3) == 0 {
+				b[r.IntN(n)] = byte(0x80 + r.IntN(128))
+			}
+			s := string(b)
+			want := make([]byte, n)
+			ascii := true
+			for i := range n {
+				want[i] = lowerASCII(s[i])
+				if s[i] >= 0x80 {
+					ascii = false
+				}
+			}
+			got := make([]byte, n)
+			if ok := lowerInto(got, s); ok != ascii {
+				t.Fatalf("%q: ascii %v, want %v", s, ok, ascii)
+			} else if ok && string(got) != string(want) {
+				t.Fatalf("%q: got %q, want %q", s, got, want)
+			}
+		}
+	}
+	// every byte value in every lane
+	for c := 0; c < 128; c++ {
+		s := strings.Repeat(string(rune(c)), 11)
+		got := make([]byte, len(s))
+		if !lowerInto(got, s) || string(got) != strings.Repeat(string(lowerASCII(byte(c))), 11) {
+			t.Fatalf("byte %#x: got %q", c, got)
 		}
 	}
 }

@@ -27,8 +27,8 @@ type anchorSet struct {
 	lits    []string
 	short   *acAutomaton // the literals shorter than anchorLen
 	shortID []int32      // short's pattern → literal
-	bitmap  []uint64     // bit gramHash(anchor)>>shift of every anchor
-	shift   uint
+	bitmap  []uint64     // bit gramHash(anchor)&bmask of every anchor
+	bmask   uint32
 	slots   []anchorSlot // open addressing on the anchor, by slotHash
 	sshift  uint
 	ents    []anchorEnt // the literals of each anchor (slot lo:hi)
@@ -47,7 +47,10 @@ type anchorEnt struct {
 
 const anchorLen = 4
 
-func gramHash(g uint32) uint32 { return g * 0x9E3779B1 }
+// gramHash mixes every bit of g into every bit of the hash (the high half
+// of a 64-bit product): the bitmap takes its low bits.
+func gramHash(g uint32) uint32 { return uint32(uint64(g) * 0x9E3779B97F4A7C15 >> 32) }
+
 func slotHash(g uint32) uint32 { return (g ^ g>>15) * 0x85EBCA77 }
 
 // gramCost weighs a candidate anchor: bytes common in command lines and
@@ -135,9 +138,9 @@ func newAnchorSet(lits []string) *anchorSet {
 	grams := len(load)
 	// about 1 bit in 32 set: a window not an anchor passes the bitmap
 	// about 3% of the time
-	lb := max(9, bits.Len(uint(grams*32-1)))
+	lb := min(max(9, bits.Len(uint(grams*32-1))), 32)
 	a.bitmap = make([]uint64, 1<<lb/64)
-	a.shift = uint(32 - lb)
+	a.bmask = 1<<lb - 1
 	ls := max(2, bits.Len(uint(grams*2-1)))
 	a.slots = make([]anchorSlot, 1<<ls)
 	a.sshift = uint(32 - ls)
@@ -148,7 +151,7 @@ func newAnchorSet(lits []string) *anchorSet {
 		for ; j < len(picks) && picks[j].gram == g; j++ {
 			a.ents[j] = anchorEnt{picks[j].lit, picks[j].off}
 		}
-		h := gramHash(g) >> a.shift
+		h := gramHash(g) & a.bmask
 		a.bitmap[h>>6] |= 1 << (h & 63)
 		s := slotHash(g) >> a.sshift
 		for a.slots[s].hi != 0 {
@@ -170,20 +173,35 @@ func le32[T ~string | ~[]byte](s T) uint32 {
 // (folded); a literal occurring several times may be appended several
 // times.
 func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
-	if len(a.slots) == 0 || len(t) < anchorLen {
+	if len(a.slots) == 0 {
 		return out
 	}
-	bm, sh := a.bitmap, a.shift&31
-	// g: the window t[i:i+4], little endian, rolled a byte at a time
-	g := uint32(t[0])<<8 | uint32(t[1])<<16 | uint32(t[2])<<24
-	for i, c := range t[anchorLen-1:] {
-		g = g>>8 | uint32(c)<<24
-		h := gramHash(g) >> sh
-		if bm[h>>6]&(1<<(h&63)) != 0 {
-			out = a.verify(t, i, g, out)
+	for i := 0; i+anchorLen <= len(t); i++ {
+		if i = a.nextSet(t, i); i+anchorLen > len(t) {
+			break
 		}
+		out = a.verify(t, i, le32(t[i:]), out)
 	}
 	return out
+}
+
+// nextSet returns the offset, from i, of the first window of t whose bit
+// is set (one past len(t)-anchorLen: none). A window is read in one load
+// (not rolled a byte at a time). It is not inlined: in a loop without
+// calls its variables stay in registers.
+//
+//go:noinline
+func (a *anchorSet) nextSet(t []byte, i int) int {
+	bm, mask := a.bitmap, a.bmask
+	for i = max(i, 0); i < len(t)-3; i++ {
+		_ = t[i+3]
+		g := uint32(t[i]) | uint32(t[i+1])<<8 | uint32(t[i+2])<<16 | uint32(t[i+3])<<24
+		h := gramHash(g) & mask
+		if bm[h>>6]&(1<<(h&63)) != 0 {
+			return i
+		}
+	}
+	return len(t)
 }
 
 // verify: the window of t at i is g, whose bit is set; the literals
@@ -212,7 +230,7 @@ func (a *anchorSet) verify(t []byte, i int, g uint32, out []int32) []int32 {
 // scan appends to out every literal in t (folded).
 func (a *anchorSet) scan(t []byte, out []int32) []int32 {
 	if a.short != nil {
-		scanAC(a.short, t, func(p int32) { out = append(out, a.shortID[p]) })
+		out = a.short.appendAll(t, a.shortID, out)
 	}
 	return a.scanLong(t, out)
 }

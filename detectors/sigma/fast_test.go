@@ -189,3 +189,56 @@ func TestRegexpList(t *testing.T) {
 		}
 	}
 }
+
+// TestIsASCII: isASCII (and the prefilter's asciiOnly) at every length up
+// to 40, with a non-ASCII byte at every position or none.
+func TestIsASCIIAndASCIIOnly(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		for at := -1; at < n; at++ {
+			b := []byte(strings.Repeat("aZ\x7f0", 10)[:n])
+			if at >= 0 {
+				b[at] = 0x80 | byte(at)
+			}
+			s := string(b)
+			if got, want := isASCII(s), at < 0; got != want {
+				t.Fatalf("isASCII(%q) = %v", s, got)
+			}
+			if got, want := asciiOnly(s), at < 0; got != want {
+				t.Fatalf("asciiOnly(%q) = %v", s, got)
+			}
+		}
+	}
+}
+
+// TestAnchoredAgainstToLower: prefix, suffix and exact patterns, alone and
+// as a multiAnchoredM, agree with strings.ToLower then a comparison, on
+// values mixing ASCII with runes whose lower case changes length
+// (İ, the Kelvin sign) and invalid bytes.
+func TestAnchoredAgainstToLower(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	parts := []string{"a", "B", "k", "K", "\u212a", "i", "İ", "\xff", "é", "É", ".", "x"}
+	rnd := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(parts[r.IntN(len(parts))])
+		}
+		return b.String()
+	}
+	for _, kind := range []int{pExact, pPrefix, pSuffix} {
+		for range 3000 {
+			lit := strings.ToLower(rnd(1 + r.IntN(3)))
+			v := rnd(r.IntN(6))
+			lv := strings.ToLower(v)
+			want := kind == pExact && lv == lit || kind == pPrefix && strings.HasPrefix(lv, lit) ||
+				kind == pSuffix && strings.HasSuffix(lv, lit)
+			if got := (&pattern{kind: kind, lit: lit}).match(v); got != want {
+				t.Fatalf("kind %d, %q on %q: %v, want %v", kind, lit, v, got, want)
+			}
+			if isASCII(lit) {
+				if got := newMultiAnchored(kind, []string{lit}).match(v, nil); got != want {
+					t.Fatalf("multi: kind %d, %q on %q: %v, want %v", kind, lit, v, got, want)
+				}
+			}
+		}
+	}
+}

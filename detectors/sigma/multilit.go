@@ -77,26 +77,21 @@ func (m *multiAnchoredM) match(v any, _ Event) bool {
 			return false
 		}
 	}
-	if !isASCII(s) { // as pattern.match: lower-cased, then compared
-		ls := strings.ToLower(s)
-		for _, l := range m.lits {
-			switch {
-			case m.kind == pExact && ls == l,
-				m.kind == pPrefix && strings.HasPrefix(ls, l),
-				m.kind == pSuffix && strings.HasSuffix(ls, l):
-				return true
-			}
-		}
-		return false
-	}
+	// the trie walk, byte by byte, until a byte is not ASCII: the value's
+	// ASCII prefix (suffix) is the lower-cased value's, so a walk that
+	// stops on an ASCII byte or ends on ASCII bytes decides
 	n := int32(0)
 	for i := 0; i < len(s); i++ {
 		var c byte
 		if m.kind == pSuffix {
-			c = lowerASCII(s[len(s)-1-i])
+			c = s[len(s)-1-i]
 		} else {
-			c = lowerASCII(s[i])
+			c = s[i]
 		}
+		if c >= 0x80 {
+			return m.matchLower(s)
+		}
+		c = lowerASCII(c)
 		next := int32(-1)
 		for e := m.lo[n]; e < m.lo[n+1]; e++ {
 			if k := m.key[e]; k >= c {
@@ -115,4 +110,19 @@ func (m *multiAnchoredM) match(v any, _ Event) bool {
 		}
 	}
 	return m.end[n]
+}
+
+// matchLower is match for a value that is not ASCII: lower-cased, then
+// compared (as pattern.match).
+func (m *multiAnchoredM) matchLower(s string) bool {
+	ls := strings.ToLower(s)
+	for _, l := range m.lits {
+		switch {
+		case m.kind == pExact && ls == l,
+			m.kind == pPrefix && strings.HasPrefix(ls, l),
+			m.kind == pSuffix && strings.HasSuffix(ls, l):
+			return true
+		}
+	}
+	return false
 }

@@ -183,11 +183,20 @@ func load64(t string) uint64 {
 // literals; ASCII values are folded byte by byte without allocating.
 func (p *pattern) match(v string) bool {
 	fold := !p.cased
-	if fold && (p.kind == pExact || p.kind == pPrefix) {
-		// decided on the ASCII bytes read, without testing the whole value
-		// first (see foldPrefix)
-		if m, ok := foldPrefix(v, p.lit, p.kind == pExact); ok {
-			return m
+	if fold {
+		switch p.kind {
+		case pExact, pPrefix:
+			// decided on the ASCII bytes read, without testing the whole
+			// value first (see foldPrefix)
+			if m, ok := foldPrefix(v, p.lit, p.kind == pExact); ok {
+				return m
+			}
+		case pSuffix:
+			// a suffix of ASCII bytes is the lower-cased value's,
+			// lower-cased byte by byte, whatever the rest of the value
+			if n := len(p.lit); len(v) >= n && isASCII(v[len(v)-n:]) {
+				return eqFold(v[len(v)-n:], p.lit, true)
+			}
 		}
 	}
 	if fold && !isASCII(v) {

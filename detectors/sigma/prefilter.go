@@ -46,23 +46,21 @@ type Prefilter struct {
 	vals []any
 	has  []bool
 	ev   fieldsEvent
-	// clauses: a rule is kept when every one of its clauses has a literal
-	// in the event
-	cl []pfClause
+	// a rule is kept when every one of its clauses has a literal in the
+	// event; clause k of rule r is numbered r<<clauseBits|k in the lists
+	// of the literals
 	rs []pfRule
 }
 
-// pfClause: a clause's rule, and the event it was last hit for.
-type pfClause struct {
-	gen  uint32
-	rule int32
+// pfRule: the clauses of a rule (a bit each: all), and those hit in event
+// gen.
+type pfRule struct {
+	gen      uint32
+	hit, all uint32
 }
 
-// pfRule: a rule's number of clauses, and of those hit in event gen.
-type pfRule struct {
-	gen         uint32
-	count, need int32
-}
+// clauseBits: the bits of a clause's number within its rule.
+const clauseBits = 5
 
 type pfField struct {
 	name  string
@@ -129,23 +127,22 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		if len(named) > 0 {
 			cs = named
 		}
-		if len(cs) > maxClauses {
+		if mc := min(maxClauses, 1<<clauseBits); len(cs) > mc {
 			// the most selective clauses are enough (needing fewer is
 			// still sound); each clause more is counted on every event
 			// that hits it
 			cs = append([]clause(nil), cs...)
 			sort.SliceStable(cs, func(x, y int) bool { return better(cs[x], cs[y]) })
-			cs = cs[:maxClauses]
+			cs = cs[:mc]
 		}
 		if len(cs) == 0 {
 			p.base[i/64] |= 1 << (i % 64)
 			p.always++
 			continue
 		}
-		p.rs[i].need = int32(len(cs))
-		for _, c := range cs {
-			id := int32(len(p.cl))
-			p.cl = append(p.cl, pfClause{rule: int32(i)})
+		p.rs[i].all = 1<<len(cs) - 1
+		for k, c := range cs {
+			id := int32(i)<<clauseBits | int32(k)
 			for _, a := range c {
 				f := get(a)
 				if a.eq {
@@ -182,6 +179,11 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 		}
 		f.clAt = append(f.clAt, int32(len(f.cl)))
 	}
+	// the fields with the most literals first: the rules read them most,
+	// and Event finds a field by going through the list
+	slices.SortStableFunc(p.fields, func(a, b *pfField) int {
+		return len(b.subs) + len(b.eq) - len(a.subs) - len(a.eq)
+	})
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -205,7 +207,7 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	// first in each list
 	direct := func(l []int32) {
 		for i, c := range l {
-			if r := p.cl[c].rule; p.rs[r].need == 1 {
+			if r := c >> clauseBits; p.rs[r].all == 1 {
 				l[i] = ^r
 			}
 		}
@@ -259,7 +261,7 @@ func (p *Prefilter) Always() int { return p.always }
 
 // Size estimates the bytes the prefilter holds.
 func (p *Prefilter) Size() int {
-	b := 16*len(p.base) + 4*len(p.stamp) + 8*len(p.cl) + 12*p.n
+	b := 16*len(p.base) + 4*len(p.stamp) + 12*p.n
 	all := p.fields
 	if p.kw != nil {
 		all = append(all[:len(all):len(all)], p.kw)
@@ -288,9 +290,6 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 	p.gen++
 	if p.gen == 0 { // wrapped: forget every stamp
 		clear(p.stamp)
-		for i := range p.cl {
-			p.cl[i].gen = 0
-		}
 		for i := range p.rs {
 			p.rs[i].gen = 0
 		}
@@ -346,8 +345,21 @@ func (p *Prefilter) walk(v any) {
 	case string:
 		// no keyword can be in a value without the byte every keyword
 		// starts with (folding neither adds nor removes it: see value)
-		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 && strings.IndexByte(x, byte(a.skip)) < 0 {
-			return
+		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 {
+			j := strings.IndexByte(x, byte(a.skip))
+			if j < 0 {
+				return
+			}
+			if asciiOnly(x) { // as value does, from there
+				e := uint32(0)
+				for i := j; i < len(x); {
+					if i, e = a.nextSkip(x, i, e); e>>flagShift == 0 {
+						break
+					}
+					p.acOut(p.kw, e, x, i)
+				}
+				return
+			}
 		}
 	}
 	p.value(p.kw, v)
@@ -362,19 +374,15 @@ func (p *Prefilter) hit(clauses []int32) {
 		r := uint32(^clauses[i])
 		p.bits[r/64] |= 1 << (r % 64)
 	}
+	rs, gen := p.rs, p.gen
 	for _, c := range clauses[i:] {
-		pc := &p.cl[c]
-		if pc.gen == p.gen {
-			continue
+		r := uint32(c) >> clauseBits
+		pr := &rs[r]
+		if pr.gen != gen {
+			pr.gen, pr.hit = gen, 0
 		}
-		pc.gen = p.gen
-		r := pc.rule
-		pr := &p.rs[r]
-		if pr.gen != p.gen {
-			pr.gen, pr.count = p.gen, 0
-		}
-		pr.count++
-		if pr.count == pr.need {
+		pr.hit |= 1 << (c & (1<<clauseBits - 1))
+		if pr.hit == pr.all {
 			p.bits[r/64] |= 1 << (r % 64)
 		}
 	}
@@ -396,21 +404,42 @@ func (p *Prefilter) value(f *pfField, v any) {
 	if len(f.eq) == 0 && f.ac != nil && f.ac.skip >= 0 && strings.IndexByte(s, byte(f.ac.skip)) < 0 {
 		return
 	}
-	if !asciiOnly(s) {
+	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
+	var ascii bool
+	switch {
+	case eq || f.an != nil:
+		// lower-cased into buf (as the equality index and the anchors
+		// read it), and found ASCII, in one pass
+		b := slices.Grow(p.buf[:0], len(s))[:len(s)]
+		p.buf = b
+		ascii = lowerInto(b, s)
+	case f.ac != nil && f.ac.skip < 0:
+		// the automaton over the value as is (it folds ASCII letters),
+		// which is ASCII or found not to be: then the substrings found
+		// are still there (a literal found in the bytes as they are is
+		// also found after folding, or is one more rule kept), and the
+		// folded value is scanned again
+		if p.acScan(f, s) {
+			return
+		}
+	default:
+		ascii = asciiOnly(s)
+	}
+	if !ascii {
 		p.fold = appendFoldNonASCII(p.fold[:0], s)
 		s = unsafe.String(unsafe.SliceData(p.fold), len(p.fold)) // used before the next value
-	}
-	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
-	if eq || f.an != nil {
-		b := slices.Grow(p.buf[:0], len(s))[:len(s)]
-		for i := range b {
-			b[i] = lowerASCII(s[i])
-		}
-		p.buf = b
-		if eq {
-			if l, ok := f.eq[string(b)]; ok {
-				p.hit(l)
+		eq = len(s) >= f.eqMin && len(s) <= f.eqMax
+		if eq || f.an != nil {
+			b := slices.Grow(p.buf[:0], len(s))[:len(s)]
+			for i := range b {
+				b[i] = lowerASCII(s[i])
 			}
+			p.buf = b
+		}
+	}
+	if eq {
+		if l, ok := f.eq[string(p.buf)]; ok {
+			p.hit(l)
 		}
 	}
 	if f.an != nil {
@@ -420,34 +449,79 @@ func (p *Prefilter) value(f *pfField, v any) {
 		}
 		return
 	}
-	if f.ac == nil {
-		return
+	if f.ac != nil {
+		p.acScan(f, s)
 	}
-	// Aho–Corasick over the lower-cased bytes
+}
+
+// acScan runs f's automaton over s (ASCII letters folded as they are
+// read) and reports whether s is ASCII. Without a skip byte it reads
+// every byte; with one it jumps from the root to the next skip byte and
+// reports true (the caller knows s is ASCII then).
+func (p *Prefilter) acScan(f *pfField, s string) bool {
 	a := f.ac
 	e := uint32(0)
-	for i := 0; i < len(s); i++ {
-		if e == 0 && a.skip >= 0 {
-			j := strings.IndexByte(s[i:], byte(a.skip))
-			if j < 0 {
-				return
+	if a.skip < 0 {
+		var or byte
+		for i := 0; i < len(s); {
+			var o byte
+			i, e, o = a.next(s, i, e)
+			or |= o
+			if e>>flagShift == 0 {
+				break
 			}
-			i += j
+			p.acOut(f, e, s, i)
 		}
-		e = a.step(e, s[i])
-		if e>>flagShift == 0 {
-			continue
+		return or < utf8.RuneSelf
+	}
+	for i := 0; i < len(s); {
+		if i, e = a.nextSkip(s, i, e); e>>flagShift == 0 {
+			break
 		}
-		st := a.state(e)
-		if e&(flagOut<<flagShift) != 0 {
-			for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
-				p.sub(f, k)
-			}
-		}
-		if e&(flagDeep<<flagShift) != 0 {
-			p.deep(f, st, s, i+1)
+		p.acOut(f, e, s, i)
+	}
+	return true
+}
+
+// acOut: f's automaton is at entry e (flagged), before s[i:].
+func (p *Prefilter) acOut(f *pfField, e uint32, s string, i int) {
+	a := f.ac
+	st := a.state(e)
+	if e&(flagOut<<flagShift) != 0 {
+		for _, k := range a.emit[a.emitAt[st]:a.emitAt[st+1]] {
+			p.sub(f, k)
 		}
 	}
+	if e&(flagDeep<<flagShift) != 0 {
+		p.deep(f, st, s, i)
+	}
+}
+
+// lowerInto writes s with its ASCII letters lower-cased into b (of len(s)
+// bytes), eight bytes at a time, and reports whether s is ASCII (when it
+// is not, b is left partly written).
+func lowerInto(b []byte, s string) bool {
+	b = b[:len(s)]
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+		if x&0x8080808080808080 != 0 {
+			return false
+		}
+		// bytes ≥ 'A' and ≤ 'Z' get their 0x20 bit (no carries: every
+		// byte is below 0x80)
+		ge := x + 0x3f3f3f3f3f3f3f3f // 0x80 - 'A'
+		gt := x + 0x2525252525252525 // 0x80 - 'Z' - 1
+		binary.LittleEndian.PutUint64(b[i:], x|(ge&^gt&0x8080808080808080)>>2)
+	}
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return false
+		}
+		b[i] = lowerASCII(c)
+	}
+	return true
 }
 
 // asciiOnly reports whether s is ASCII, eight bytes at a time.
@@ -509,7 +583,14 @@ func (p *Prefilter) sub(f *pfField, k int32) {
 // expressions equate; rune by rune as strings.ToLower maps them (an
 // invalid byte becomes U+FFFD).
 func appendFoldNonASCII(b []byte, s string) []byte {
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf { // most bytes of most such values
+			b = append(b, lowerASCII(c))
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
 		r = unicode.ToLower(r)
 		if r == 'ſ' {
 			r = 's'
