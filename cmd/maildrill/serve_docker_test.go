@@ -96,7 +96,9 @@ func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while f
 	var mu sync.Mutex
 	var lines []string
 	output := func() []string { mu.Lock(); defer mu.Unlock(); return append([]string(nil), lines...) }
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		sc := bufio.NewScanner(pr)
 		once := false
 		for sc.Scan() {
@@ -124,6 +126,13 @@ func interruptEnv(t *testing.T, bin, marker string, delay time.Duration, while f
 	go func() { done <- cmd.Wait() }()
 	select {
 	case err := <-done:
+		// The process has exited; its last lines may still be in the
+		// pipe: read to the end before judging them (bounded, in case a
+		// child process still holds the pipe).
+		select {
+		case <-readDone:
+		case <-time.After(10 * time.Second):
+		}
 		t.Logf("exited %v, %s after SIGINT; last line: %s", err, time.Since(t0), strings.Join(output(), " | "))
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
