@@ -31,24 +31,12 @@ type gslot struct {
 func (t *gtable) len() int { return t.n }
 
 // get returns the group of key (hash h), nil when none.
-func (t *gtable) get(key string, h uint64) *group {
-	if t.n == 0 {
-		return nil
-	}
-	mask := uint64(len(t.slots) - 1)
-	for i := h & mask; ; i = (i + 1) & mask {
-		sl := &t.slots[i]
-		if sl.g == nil {
-			return nil
-		}
-		if sl.h == h && sl.g.key == key {
-			return sl.g
-		}
-	}
-}
+func (t *gtable) get(key string, h uint64) *group { return gtLookup(t, key, h) }
 
 // getBytes is get for a key given as bytes.
-func (t *gtable) getBytes(key []byte, h uint64) *group {
+func (t *gtable) getBytes(key []byte, h uint64) *group { return gtLookup(t, key, h) }
+
+func gtLookup[K ~string | ~[]byte](t *gtable, key K, h uint64) *group {
 	if t.n == 0 {
 		return nil
 	}

@@ -235,24 +235,26 @@ func (a *acAutomaton) step(e uint32, c byte) uint32 {
 // state is the state of entry e.
 func (a *acAutomaton) state(e uint32) int { return int(e&offMask) / a.ncls }
 
+// child returns the trie child of node n for byte c, -1 when none (a
+// node's children are sorted by byte).
+func (a *acAutomaton) child(n int32, c byte) int32 {
+	for ch := a.kids[n]; ch < a.kids[n+1]; ch++ {
+		if k := a.key[ch]; k >= c {
+			if k == c {
+				return ch
+			}
+			break
+		}
+	}
+	return -1
+}
+
 // deep walks the trie from state s (a node of depth k) over text[i:],
 // calling found for the patterns ending on the way.
 func (a *acAutomaton) deep(s int, text string, i int, found func(int32)) {
 	n := int32(s)
 	for ; i < len(text); i++ {
-		c := lowerASCII(text[i])
-		lo, hi := a.kids[n], a.kids[n+1]
-		n = -1
-		for ch := lo; ch < hi; ch++ {
-			if a.key[ch] == c {
-				n = ch
-				break
-			}
-			if a.key[ch] > c {
-				break
-			}
-		}
-		if n < 0 {
+		if n = a.child(n, lowerASCII(text[i])); n < 0 {
 			return
 		}
 		for _, p := range a.out[a.outAt[n]:a.outAt[n+1]] {
@@ -361,18 +363,7 @@ func (a *acAutomaton) nextSkip(text string, i int, e uint32) (int, uint32) {
 func (a *acAutomaton) deepAppend(s int, text []byte, i int, ids, out []int32) []int32 {
 	n := int32(s)
 	for ; i < len(text); i++ {
-		c := lowerASCII(text[i])
-		lo, hi := a.kids[n], a.kids[n+1]
-		n = -1
-		for ch := lo; ch < hi; ch++ {
-			if k := a.key[ch]; k >= c {
-				if k == c {
-					n = ch
-				}
-				break
-			}
-		}
-		if n < 0 {
+		if n = a.child(n, lowerASCII(text[i])); n < 0 {
 			return out
 		}
 		for _, p := range a.out[a.outAt[n]:a.outAt[n+1]] {

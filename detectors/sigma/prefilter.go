@@ -350,7 +350,7 @@ func (p *Prefilter) walk(v any) {
 			if j < 0 {
 				return
 			}
-			if asciiOnly(x) { // as value does, from there
+			if isASCII(x) { // as value does, from there
 				e := uint32(0)
 				for i := j; i < len(x); {
 					if i, e = a.nextSkip(x, i, e); e>>flagShift == 0 {
@@ -423,7 +423,7 @@ func (p *Prefilter) value(f *pfField, v any) {
 			return
 		}
 	default:
-		ascii = asciiOnly(s)
+		ascii = isASCII(s)
 	}
 	if !ascii {
 		p.fold = appendFoldNonASCII(p.fold[:0], s)
@@ -524,43 +524,13 @@ func lowerInto(b []byte, s string) bool {
 	return true
 }
 
-// asciiOnly reports whether s is ASCII, eight bytes at a time.
-func asciiOnly(s string) bool {
-	i := 0
-	if len(s) >= 8 {
-		b := unsafe.Slice(unsafe.StringData(s), len(s))
-		for ; i+8 <= len(b); i += 8 {
-			if binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 != 0 {
-				return false
-			}
-		}
-	}
-	for ; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
-
 // deep walks f's trie from the automaton's state st over s[i:] (see
 // acAutomaton).
 func (p *Prefilter) deep(f *pfField, st int, s string, i int) {
 	a := f.ac
 	n := int32(st)
 	for ; i < len(s); i++ {
-		c := lowerASCII(s[i])
-		lo, hi := a.kids[n], a.kids[n+1]
-		n = -1
-		for ch := lo; ch < hi; ch++ {
-			if k := a.key[ch]; k >= c {
-				if k == c {
-					n = ch
-				}
-				break
-			}
-		}
-		if n < 0 {
+		if n = a.child(n, lowerASCII(s[i])); n < 0 {
 			return
 		}
 		for _, k := range a.out[a.outAt[n]:a.outAt[n+1]] {
