@@ -128,19 +128,16 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		meta  *store.Meta
 		whole *store.Whole // the whole message in pieces, for BODY[] alone
 	)
-	if needMsg && !needMeta && wholeMessageOnly(options) {
+	if needMsg {
 		var err error
-		whole, err = it.LoadWhole()
-		if err != nil {
-			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
-		}
-	} else if needMsg {
-		var err error
-		if wholeMessageOnly(options) {
+		switch {
+		case !wholeMessageOnly(options):
+			m, err = it.Load()
+		case !needMeta:
+			whole, err = it.LoadWhole() // in pieces, nothing copied or kept
+		default:
 			// Downloaded whole: read once, not kept in the message cache.
 			m, err = it.LoadOnce()
-		} else {
-			m, err = it.Load()
 		}
 		if err != nil {
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
@@ -346,11 +343,7 @@ func wholeMessageOnly(o *imap.FetchOptions) bool {
 
 // writeSection writes a literal and closes it, reporting the first error.
 func writeSection(wc io.WriteCloser, buf []byte) error {
-	_, werr := wc.Write(buf)
-	if cerr := wc.Close(); werr == nil {
-		werr = cerr
-	}
-	return werr
+	return writePieces(wc, [][]byte{buf})
 }
 
 func partKey(p []int) string {
