@@ -536,8 +536,11 @@ func (e *Engine) feed(p pending) {
 	// an event (over the rules it matched), as long as no other key was
 	// built in e.keyBuf since
 	// the input, made once: the parents differ in positions, key and value
-	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
-	for _, pr := range p.rn.parents {
+	// (field by field: a composite literal is built aside, then copied)
+	var in correlation.Input
+	in.Time, in.First, in.ID, in.IDs, in.Payload = tm, first, id, p.ids, p.ev
+	for i := range p.rn.parents {
+		pr := &p.rn.parents[i] // not copied: a parentRef is six slices
 		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !sameFields(pr.groupBy, e.keyFields) {
 			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen

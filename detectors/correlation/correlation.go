@@ -316,13 +316,9 @@ func (s *State) AddInput(in *Input) []Match {
 	}
 	switch s.kind {
 	case kTemporal:
-		if m, ok := s.addTemporal(g, in, now); ok {
-			out = append(out, m)
-		}
+		out = s.addTemporal(g, in, now, out)
 	case kTemporalOrdered:
-		if m, ok := s.addOrdered(g, in, now); ok {
-			out = append(out, m)
-		}
+		out = s.addOrdered(g, in, now, out)
 	default:
 		if s.tumbling {
 			if g.open && now > g.winStart+s.span {
@@ -343,16 +339,17 @@ func (s *State) AddInput(in *Input) []Match {
 			s.prune(g, now-s.span)
 			s.push(g, in, now)
 			g.payload = in.Payload
-			var m Match
 			ok := false
 			if s.mayHold(g) {
-				m, ok = s.judge(g, len(g.entries)-1)
+				var m Match
+				if m, ok = s.judge(g, len(g.entries)-1); ok {
+					out = append(out, m)
+				}
 			}
 			if !s.def.KeepPayload {
 				g.payload = nil
 			}
 			if ok {
-				out = append(out, m)
 				s.reset(g)
 			}
 		}
@@ -528,7 +525,10 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 	return dst
 }
 
-func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
+// addTemporal adds in to g (temporal); a match is appended to out (the
+// matches are returned through out: a Match is too large to return for
+// every input).
+func (s *State) addTemporal(g *group, in *Input, now int64, out []Match) []Match {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
 			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
@@ -549,7 +549,7 @@ func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
 		ok = s.def.Cond.Holds(float64(count))
 	}
 	if !ok {
-		return Match{}, false
+		return out
 	}
 	m := Match{Key: g.key, Time: in.Time, Value: float64(count), Payload: in.Payload, Last: in.Time}
 	first := now
@@ -563,10 +563,11 @@ func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
 	}
 	m.First = s.tm(first)
 	s.reset(g)
-	return m, true
+	return append(out, m)
 }
 
-func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
+// addOrdered is addTemporal for temporal_ordered.
+func (s *State) addOrdered(g *group, in *Input, now int64, out []Match) []Match {
 	cutoff := now - s.span
 	for i := range g.slots {
 		if g.slots[i].valid && g.slots[i].start < cutoff {
@@ -584,7 +585,7 @@ func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
 			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
 			continue
 		}
-		prev := g.slots[k-1]
+		prev := &g.slots[k-1]
 		if !prev.valid {
 			continue
 		}
@@ -596,14 +597,14 @@ func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
 			g.slots[k] = cand
 		}
 	}
-	last := g.slots[len(g.slots)-1]
+	last := &g.slots[len(g.slots)-1]
 	if !last.valid {
-		return Match{}, false
+		return out
 	}
 	m := Match{Key: g.key, Time: in.Time, First: s.tm(last.first), Last: in.Time,
 		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
 	s.reset(g)
-	return m, true
+	return append(out, m)
 }
 
 // Due returns the event time (Unix ns) after which Advance has work to
