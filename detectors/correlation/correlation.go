@@ -106,7 +106,18 @@ type slot struct {
 	valid bool
 	start int64 // temporal_ordered: time of the chain's first input; temporal: time of the input
 	last  int64
-	ids   []string
+	// the contributing ids: id (when not "") then ids (an input's id is
+	// kept aside: a slot of one event needs no slice of its own)
+	id  string
+	ids []string
+}
+
+// allIDs returns the slot's contributing ids in one slice.
+func (sl *slot) allIDs() []string {
+	if sl.id == "" {
+		return sl.ids
+	}
+	return append([]string{sl.id}, sl.ids...)
 }
 
 type group struct {
@@ -531,7 +542,7 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 func (s *State) addTemporal(g *group, in *Input, now int64, out []Match) []Match {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
-			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
+			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, id: in.ID, ids: in.IDs}
 		}
 	}
 	cutoff := now - s.span
@@ -558,7 +569,7 @@ func (s *State) addTemporal(g *group, in *Input, now int64, out []Match) []Match
 			if sl.first < first {
 				first = sl.first
 			}
-			m.IDs = s.appendIDs(m.IDs, "", sl.ids)
+			m.IDs = s.appendIDs(m.IDs, sl.id, sl.ids)
 		}
 	}
 	m.First = s.tm(first)
@@ -582,7 +593,7 @@ func (s *State) addOrdered(g *group, in *Input, now int64, out []Match) []Match 
 			continue
 		}
 		if k == 0 {
-			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
+			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, id: in.ID, ids: in.IDs}
 			continue
 		}
 		prev := &g.slots[k-1]
@@ -590,8 +601,12 @@ func (s *State) addOrdered(g *group, in *Input, now int64, out []Match) []Match 
 			continue
 		}
 		cand := slot{valid: true, start: prev.start, first: min(prev.first, firstOf(in, now)), last: now}
-		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs)+1)
-		cand.ids = s.appendIDs(cand.ids, "", prev.ids)
+		n := len(prev.ids) + len(in.IDs) + 1
+		if prev.id != "" {
+			n++
+		}
+		cand.ids = make([]string, 0, n)
+		cand.ids = s.appendIDs(cand.ids, prev.id, prev.ids)
 		cand.ids = s.appendIDs(cand.ids, in.ID, in.IDs)
 		if !g.slots[k].valid || cand.start >= g.slots[k].start {
 			g.slots[k] = cand
@@ -602,7 +617,7 @@ func (s *State) addOrdered(g *group, in *Input, now int64, out []Match) []Match 
 		return out
 	}
 	m := Match{Key: g.key, Time: in.Time, First: s.tm(last.first), Last: in.Time,
-		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
+		IDs: last.allIDs(), Value: float64(len(g.slots)), Payload: in.Payload}
 	s.reset(g)
 	return append(out, m)
 }
@@ -707,13 +722,6 @@ func firstOf(in *Input, now int64) int64 {
 		return now
 	}
 	return min(in.First.UnixNano(), now)
-}
-
-func (in *Input) ids() []string {
-	if in.ID != "" {
-		return append([]string{in.ID}, in.IDs...)
-	}
-	return in.IDs
 }
 
 func (s *State) tm(ns int64) time.Time {
