@@ -316,6 +316,32 @@ func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 	return true
 }
 
+// Needs returns the numbers (FieldIDOf) of fields without which the rule
+// cannot match: an event lacking one of them (FieldByID answers false) is
+// decided without evaluating the items. Fields without a number are left
+// out.
+func (it *Items) Needs() []FieldID {
+	var ids []FieldID
+	for _, x := range it.its {
+		if x.fid != 0 && !x.indexed && x.needsField() {
+			ids = append(ids, x.fid)
+		}
+	}
+	return ids
+}
+
+// needsField reports whether the item is false when its field is absent
+// (as matchEv decides when FieldByID answers false).
+func (it *itemM) needsField() bool {
+	switch it.mode {
+	case modeExists:
+		return it.exists
+	case modeNull:
+		return it.neq
+	}
+	return !it.null
+}
+
 // anyItems reports whether one of the maps holds.
 func anyItems(maps [][]*itemM, ev Event, ff FieldFinder, ix string) bool {
 	for _, mp := range maps {
