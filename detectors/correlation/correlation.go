@@ -144,7 +144,12 @@ type State struct {
 	kind     kind // of def.Type
 	span     int64
 	tumbling bool
-	groups   gtable
+	// the counts (event_count, value_count) that satisfy a condition of
+	// lower bounds only are those from minCount on (a condition with an
+	// upper bound is judged at the end of a window, not by mayHold)
+	lowerOnly bool
+	minCount  int
+	groups    gtable
 	// groups in queue order (creation, or requeue at the head when updated
 	// since): a CLOCK-style approximation of least-recently-updated that
 	// touches the queue only when expiring or evicting, never per input
@@ -213,7 +218,32 @@ func New(def Def) *State {
 	case "event_count", "value_count", "value_sum", "value_avg", "value_percentile":
 		s.tumbling = !def.Cond.LowerBoundOnly()
 	}
+	s.lowerOnly, s.minCount = def.Cond.LowerBoundOnly(), leastCount(def.Cond)
 	return s
+}
+
+// leastCount returns the least count (0, 1, ...) that satisfies c, when c
+// has only lower bounds (gt, gte: the counts from it on satisfy it);
+// math.MaxInt when none does.
+func leastCount(c sigma.CorrCondition) int {
+	least := 0.0
+	for _, o := range c.Ops {
+		var l float64
+		switch o.Op {
+		case "gte":
+			l = math.Ceil(o.Value)
+		case "gt":
+			l = math.Floor(o.Value) + 1
+		}
+		if math.IsNaN(l) {
+			return math.MaxInt
+		}
+		least = max(least, l)
+	}
+	if least >= 1<<53 { // (and +Inf): no count reaches it
+		return math.MaxInt
+	}
+	return int(least)
 }
 
 // KeepPayload sets Def.KeepPayload.
@@ -446,13 +476,18 @@ func (s *State) reset(g *group) {
 // otherwise.
 func (s *State) mayHold(g *group) bool {
 	n := len(g.entries) - g.head
+	c := n // the count judged
 	switch s.kind {
 	case kEventCount:
-		return n > 0 && s.def.Cond.Holds(float64(n))
 	case kValueCount:
-		return n > 0 && s.def.Cond.Holds(float64(len(g.distinct)))
+		c = len(g.distinct)
+	default:
+		return true
 	}
-	return true
+	if s.lowerOnly {
+		return n > 0 && c >= s.minCount
+	}
+	return n > 0 && s.def.Cond.Holds(float64(c))
 }
 
 // judge evaluates the aggregate over the group's live entries. cur is the index
