@@ -386,8 +386,9 @@ type itemM struct {
 	// index hint
 	exactVals []string
 	plainEq   bool
-	indexed   bool // decided from the index value (SetIndexField)
-	one       valM // the only matcher (one group of one, not |all), called directly
+	indexed   bool       // decided from the index value (SetIndexField)
+	one       valM       // the only matcher (one group of one), called directly
+	ref       *fieldrefM // one, when a |fieldref: given the event as a FieldFinder
 }
 
 type valM interface {
@@ -417,6 +418,9 @@ func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	if _, isStr := v.(string); isStr && it.one != nil {
 		// the common case: matchScalar's first branch, without the list
 		// tests and the call
+		if it.ref != nil { // (not asserting ev to a FieldFinder again)
+			return it.ref.matchRef(v, ev, ff) != it.neq
+		}
 		return it.one.match(v, ev) != it.neq
 	}
 	if list, isList := v.([]any); isList {
@@ -780,12 +784,19 @@ type fieldrefM struct {
 }
 
 func (m *fieldrefM) match(v any, ev Event) bool {
+	ff, _ := ev.(FieldFinder)
+	return m.matchRef(v, ev, ff)
+}
+
+// matchRef is match for an event ev that is the FieldFinder ff (nil: it
+// is none).
+func (m *fieldrefM) matchRef(v any, ev Event, ff FieldFinder) bool {
 	if ev == nil {
 		return false
 	}
 	var rv any
 	var ok bool
-	if ff, isFF := ev.(FieldFinder); isFF {
+	if ff != nil {
 		rv, ok = ff.FieldByID(m.refID, m.ref)
 	} else {
 		rv, ok = ev.Field(m.ref)
