@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is what detection rules are evaluated on: named fields and a timestamp.
@@ -558,8 +559,10 @@ func (m *strM) match(v any, _ Event) bool {
 // ASCII literals, case-insensitively, in one pass over the value.
 type multiContainsM struct {
 	byFirst [256][]string
-	first   [256]bool // byFirst[c] is not empty
-	lits    []string
+	// first[c]: c starts a literal (in either case), or is not ASCII (the
+	// value is then matched lower-cased, whole)
+	first [256]bool
+	lits  []string
 }
 
 func newMultiContains(lits []string) *multiContainsM {
@@ -573,6 +576,9 @@ func newMultiContains(lits []string) *multiContainsM {
 			m.first[c-32] = true
 		}
 	}
+	for c := utf8.RuneSelf; c < len(m.first); c++ {
+		m.first[c] = true
+	}
 	return m
 }
 
@@ -583,25 +589,32 @@ func (m *multiContainsM) match(v any, _ Event) bool {
 			return false
 		}
 	}
-	if !isASCII(s) {
-		ls := strings.ToLower(s)
-		for _, list := range m.byFirst {
-			for _, l := range list {
-				if strings.Contains(ls, l) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	// a literal found before the value's first non-ASCII byte is found
+	// in the lower-cased value too (ASCII bytes lower-case to ASCII, in
+	// place): that byte sends the whole value to matchLower
 	for i := 0; i < len(s); i++ {
-		if !m.first[s[i]] {
+		c := s[i]
+		if !m.first[c] {
 			continue
 		}
-		for _, l := range m.byFirst[s[i]] {
+		if c >= utf8.RuneSelf {
+			return m.matchLower(s)
+		}
+		for _, l := range m.byFirst[c] {
 			if len(s)-i >= len(l) && eqFold(s[i:i+len(l)], l, true) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// matchLower is match for a value that is not ASCII.
+func (m *multiContainsM) matchLower(s string) bool {
+	ls := strings.ToLower(s)
+	for _, l := range m.lits {
+		if strings.Contains(ls, l) {
+			return true
 		}
 	}
 	return false
