@@ -203,6 +203,11 @@ func NewEngine(rules []*sigma.Rule, cfg Config) (*Engine, error) {
 			b.ents[i] = bucketRule{rn: rn, lsMask: rn.lsMask, rest: rn.lsRest != nil}
 			if b.flat[i] {
 				b.ents[i].items = &b.items[i]
+				for _, id := range b.items[i].Needs() {
+					if id < 64 {
+						b.ents[i].needs |= 1 << id
+					}
+				}
 			}
 		}
 	}

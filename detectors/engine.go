@@ -168,6 +168,9 @@ type bucketRule struct {
 	items  *sigma.Items // the rule as its items, when flat; nil: rn.m
 	lsMask uint64       // rn.lsMask
 	rest   bool         // rn.lsRest != nil
+	// fields the rule cannot match without (Items.Needs), the numbers
+	// below 64 as bits: a decoded event lacking one is passed over (JSONEvent.lacks)
+	needs uint64
 }
 
 type pending struct {
@@ -278,11 +281,13 @@ func (e *Engine) Process(ev Event) []Alert {
 	var mev sigma.Event // what the rules read
 	var v any
 	var ok bool
+	var lacks uint64 // JSONEvent.lacks
 	// field(), inlined by hand: it is called for every event; the decoder's
 	// events asserted to their type first (cheaper than between interfaces)
 	if je, isJSON := ev.(*JSONEvent); isJSON {
 		ff, mev = je, je
 		v, ok = je.FieldByID(e.ixID, e.cfg.IndexField)
+		lacks = je.lacks()
 	} else {
 		ff, _ = ev.(sigma.FieldFinder)
 		mev = ev
@@ -338,6 +343,9 @@ func (e *Engine) Process(ev Event) []Alert {
 		// one array
 		for k := range bk.ents {
 			c := &bk.ents[k]
+			if c.needs&lacks != 0 {
+				continue // a field it needs is missing
+			}
 			if todo := c.lsMask &^ known; todo != 0 {
 				for ; todo != 0; todo &= todo - 1 {
 					ci := tz(todo)
@@ -536,8 +544,11 @@ func (e *Engine) feed(p pending) {
 	// an event (over the rules it matched), as long as no other key was
 	// built in e.keyBuf since
 	// the input, made once: the parents differ in positions, key and value
-	in := correlation.Input{Time: tm, First: first, ID: id, IDs: p.ids, Payload: p.ev}
-	for _, pr := range p.rn.parents {
+	// (field by field: a composite literal is built aside, then copied)
+	var in correlation.Input
+	in.Time, in.First, in.ID, in.IDs, in.Payload = tm, first, id, p.ids, p.ev
+	for i := range p.rn.parents {
+		pr := &p.rn.parents[i] // not copied: a parentRef is six slices
 		if p.evn == 0 || p.evn != e.keyEvn || e.keyAt != e.keyGen || !sameFields(pr.groupBy, e.keyFields) {
 			_, e.keyOK = e.groupKey(rd, ff, pr.groupBy, pr.groupIDs)
 			e.keyEvn, e.keyFields, e.keyAt = p.evn, pr.groupBy, e.keyGen

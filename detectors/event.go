@@ -54,6 +54,7 @@ type JSONEvent struct {
 	keys  []string
 	vals  []any
 	pos   [posIDs]uint8 // by number below posIDs: its slot + 1, 0 absent
+	has   uint64        // bit n: the field numbered n (below posIDs) is present
 	// the values of up to inlineVals fields live in the event itself (vals
 	// is a slice of it): one allocation, in one size class for all events
 	// of a stream, read from the same cache lines as pos
@@ -66,6 +67,9 @@ const inlineVals = 32
 // scanning the event's numbers (the names rules and common events use are
 // numbered first).
 const posIDs = 64
+
+// JSONEvent.has holds a bit per number below posIDs.
+const _ uint64 = 1 << (posIDs - 1)
 
 // ErrNoTimestamp is returned for an event without a usable timestamp.
 var ErrNoTimestamp = errors.New("no timestamp")
@@ -208,6 +212,17 @@ func (e *JSONEvent) FieldByID(id sigma.FieldID, name string) (any, bool) {
 		}
 	}
 	return nil, false
+}
+
+// lacks returns the fields numbered below 64 the event does not have, as
+// bits (bit n: number n), for FieldByID; 0 when it cannot tell (an event
+// not decoded into slots). Bit 0 is clear: 0 is no number (FieldByID
+// looks such a field up by name).
+func (e *JSONEvent) lacks() uint64 {
+	if !e.slots {
+		return 0
+	}
+	return ^e.has &^ 1
 }
 
 // Time returns the event time.

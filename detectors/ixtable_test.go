@@ -10,7 +10,8 @@ import (
 // bucket.
 func TestIxTable(t *testing.T) {
 	index := map[string]*bucket{}
-	for _, k := range []string{"imap.login", "imap.fetch", "smtp.deliver", "a", "", "imap.logout", "x.y.z.w.v.u.t.s"} {
+	for _, k := range []string{"imap.login", "imap.fetch", "smtp.deliver", "a", "", "imap.logout", "x.y.z.w.v.u.t.s",
+		"b", "ab", "ba", "a\x00", "login", "fetch", "imap.fetch.items", "imap.fetch.item", "imap.fetch.itemss", "imap.fetch.itemsx"} {
 		index[k] = &bucket{key: k}
 	}
 	tb := newIxTable(index)
@@ -40,6 +41,13 @@ func TestIxTable(t *testing.T) {
 	}
 	if b := tb.get("IMAP.LOGIN"); b != nil {
 		t.Fatalf("get is case-sensitive: got %v", b)
+	}
+	// values sharing a key's length and first and last eight bytes, or
+	// its bytes but not its length, are not it
+	for _, k := range []string{"imap.fetch.iXems", "imap.fetch.itXmsx", "\x00", "a\x00\x00", "imap.fetch.items\x00"} {
+		if b := tb.get(k); b != nil && !b.miss {
+			t.Fatalf("get(%q) = bucket %q", k, b.key)
+		}
 	}
 	var empty ixTable
 	if empty.get("x") != nil {

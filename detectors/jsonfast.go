@@ -132,6 +132,7 @@ func decodeFields(data []byte, e *JSONEvent) (m map[string]any, err error) {
 	for i, id := range e.ids {
 		if int(id) < len(e.pos) {
 			e.pos[id] = uint8(i + 1)
+			e.has |= 1 << id
 		}
 	}
 	return nil, nil

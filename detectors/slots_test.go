@@ -33,6 +33,9 @@ func checkSameEvent(t testing.TB, line []byte, ev *JSONEvent) {
 		got, ok = ev.FieldByID(0, k) // no number: by name
 		assert.True(t, ok, k)
 		assert.Equal(t, v, got, k)
+		if id < 64 {
+			assert.Zero(t, ev.lacks()&(1<<id), "%s: lacks", k) // (number 0 included)
+		}
 	}
 	for _, k := range []string{"absent.field", "event", "@timestamp.x"} {
 		if _, in := want[k]; in {
@@ -43,6 +46,12 @@ func checkSameEvent(t testing.TB, line []byte, ev *JSONEvent) {
 		id, _ := sigma.FieldIDOf(k)
 		_, ok = ev.FieldByID(id, k)
 		assert.False(t, ok, k)
+		if ev.slots && id != 0 && id < 64 {
+			assert.NotZero(t, ev.lacks()&(1<<id), "%s: not lacking", k)
+		}
+	}
+	if !ev.slots {
+		assert.Zero(t, ev.lacks(), "not decoded into slots: cannot tell")
 	}
 	n := 0
 	ev.RangeFields(func(name string, v any) bool {
@@ -237,4 +246,56 @@ detection:
 	alerts := run(e, evs, "")
 	require.Len(t, alerts, 1)
 	assert.Equal(t, []string{"b"}, alerts[0].EventIDs)
+}
+
+// Rules whose needed fields a decoded event lacks are passed over
+// (JSONEvent.lacks): the alerts are those of the same events as maps,
+// which are evaluated in full, for items of every kind on fields present,
+// absent or null.
+func TestLacksPassesOverOnlyUnmatchable(t *testing.T) {
+	sels := []string{
+		"k: x", "k|exists: true", "k|exists: false", "k: null", "k|neq: null", "k: [x, null]",
+		"k|neq: x", "k|fieldref: j", "k|fieldref|neq: j", "k|contains: x", "k: ''", "k|gte: 1",
+		"k: x\n    j|exists: false", "k|neq: y\n    j: null",
+	}
+	var rules strings.Builder
+	for i, s := range sels {
+		fmt.Fprintf(&rules, "---\ntitle: r%d\nid: r%d\nlogsource: {product: t}\ndetection:\n  sel:\n    event.action: a\n    %s\n  condition: sel\n", i, i, s)
+	}
+	vals := []string{``, `"k":"x",`, `"k":null,`, `"k":"y",`, `"k":2,`, `"k":"",`}
+	jvals := []string{``, `"j":"x",`, `"j":null,`, `"j":"y",`}
+	var lines []string
+	for _, k := range vals {
+		for _, j := range jvals {
+			lines = append(lines, fmt.Sprintf(`{%s%s"event.action":"a","@timestamp":"2025-12-11T08:00:%02dZ","event.id":"e%d"}`, k, j, len(lines), len(lines)))
+		}
+	}
+	var decoded, maps []Event
+	for _, l := range lines {
+		ev, err := ParseJSONEvent([]byte(l), JSONOptions{})
+		require.NoError(t, err)
+		require.True(t, ev.slots, l)
+		decoded = append(decoded, ev)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m))
+		mev, err := NewMapEvent(m, JSONOptions{})
+		require.NoError(t, err)
+		require.Zero(t, mev.lacks())
+		maps = append(maps, mev)
+	}
+	got := run(engine(t, rules.String(), Config{}), decoded, "")
+	want := run(engine(t, rules.String(), Config{}), maps, "")
+	require.NotEmpty(t, want)
+	assert.Equal(t, want, got)
+	// the needs are used: some rule is passed over for some event
+	e := engine(t, rules.String(), Config{})
+	passed := false
+	for _, b := range e.index {
+		for _, c := range b.ents {
+			for _, ev := range decoded {
+				passed = passed || c.needs&ev.(*JSONEvent).lacks() != 0
+			}
+		}
+	}
+	assert.True(t, passed)
 }

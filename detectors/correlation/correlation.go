@@ -106,7 +106,18 @@ type slot struct {
 	valid bool
 	start int64 // temporal_ordered: time of the chain's first input; temporal: time of the input
 	last  int64
-	ids   []string
+	// the contributing ids: id (when not "") then ids (an input's id is
+	// kept aside: a slot of one event needs no slice of its own)
+	id  string
+	ids []string
+}
+
+// allIDs returns the slot's contributing ids in one slice.
+func (sl *slot) allIDs() []string {
+	if sl.id == "" {
+		return sl.ids
+	}
+	return append([]string{sl.id}, sl.ids...)
 }
 
 type group struct {
@@ -133,7 +144,12 @@ type State struct {
 	kind     kind // of def.Type
 	span     int64
 	tumbling bool
-	groups   gtable
+	// the counts (event_count, value_count) that satisfy a condition of
+	// lower bounds only are those from minCount on (a condition with an
+	// upper bound is judged at the end of a window, not by mayHold)
+	lowerOnly bool
+	minCount  int
+	groups    gtable
 	// groups in queue order (creation, or requeue at the head when updated
 	// since): a CLOCK-style approximation of least-recently-updated that
 	// touches the queue only when expiring or evicting, never per input
@@ -202,7 +218,32 @@ func New(def Def) *State {
 	case "event_count", "value_count", "value_sum", "value_avg", "value_percentile":
 		s.tumbling = !def.Cond.LowerBoundOnly()
 	}
+	s.lowerOnly, s.minCount = def.Cond.LowerBoundOnly(), leastCount(def.Cond)
 	return s
+}
+
+// leastCount returns the least count (0, 1, ...) that satisfies c, when c
+// has only lower bounds (gt, gte: the counts from it on satisfy it);
+// math.MaxInt when none does.
+func leastCount(c sigma.CorrCondition) int {
+	least := 0.0
+	for _, o := range c.Ops {
+		var l float64
+		switch o.Op {
+		case "gte":
+			l = math.Ceil(o.Value)
+		case "gt":
+			l = math.Floor(o.Value) + 1
+		}
+		if math.IsNaN(l) {
+			return math.MaxInt
+		}
+		least = max(least, l)
+	}
+	if least >= 1<<53 { // (and +Inf): no count reaches it
+		return math.MaxInt
+	}
+	return int(least)
 }
 
 // KeepPayload sets Def.KeepPayload.
@@ -316,13 +357,9 @@ func (s *State) AddInput(in *Input) []Match {
 	}
 	switch s.kind {
 	case kTemporal:
-		if m, ok := s.addTemporal(g, in, now); ok {
-			out = append(out, m)
-		}
+		out = s.addTemporal(g, in, now, out)
 	case kTemporalOrdered:
-		if m, ok := s.addOrdered(g, in, now); ok {
-			out = append(out, m)
-		}
+		out = s.addOrdered(g, in, now, out)
 	default:
 		if s.tumbling {
 			if g.open && now > g.winStart+s.span {
@@ -343,16 +380,17 @@ func (s *State) AddInput(in *Input) []Match {
 			s.prune(g, now-s.span)
 			s.push(g, in, now)
 			g.payload = in.Payload
-			var m Match
 			ok := false
 			if s.mayHold(g) {
-				m, ok = s.judge(g, len(g.entries)-1)
+				var m Match
+				if m, ok = s.judge(g, len(g.entries)-1); ok {
+					out = append(out, m)
+				}
 			}
 			if !s.def.KeepPayload {
 				g.payload = nil
 			}
 			if ok {
-				out = append(out, m)
 				s.reset(g)
 			}
 		}
@@ -438,13 +476,18 @@ func (s *State) reset(g *group) {
 // otherwise.
 func (s *State) mayHold(g *group) bool {
 	n := len(g.entries) - g.head
+	c := n // the count judged
 	switch s.kind {
 	case kEventCount:
-		return n > 0 && s.def.Cond.Holds(float64(n))
 	case kValueCount:
-		return n > 0 && s.def.Cond.Holds(float64(len(g.distinct)))
+		c = len(g.distinct)
+	default:
+		return true
 	}
-	return true
+	if s.lowerOnly {
+		return n > 0 && c >= s.minCount
+	}
+	return n > 0 && s.def.Cond.Holds(float64(c))
 }
 
 // judge evaluates the aggregate over the group's live entries. cur is the index
@@ -528,10 +571,13 @@ func (s *State) appendIDs(dst []string, id string, ids []string) []string {
 	return dst
 }
 
-func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
+// addTemporal adds in to g (temporal); a match is appended to out (the
+// matches are returned through out: a Match is too large to return for
+// every input).
+func (s *State) addTemporal(g *group, in *Input, now int64, out []Match) []Match {
 	for _, p := range in.Positions {
 		if p >= 0 && p < len(g.slots) {
-			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
+			g.slots[p] = slot{valid: true, start: now, first: firstOf(in, now), last: now, id: in.ID, ids: in.IDs}
 		}
 	}
 	cutoff := now - s.span
@@ -549,7 +595,7 @@ func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
 		ok = s.def.Cond.Holds(float64(count))
 	}
 	if !ok {
-		return Match{}, false
+		return out
 	}
 	m := Match{Key: g.key, Time: in.Time, Value: float64(count), Payload: in.Payload, Last: in.Time}
 	first := now
@@ -558,15 +604,16 @@ func (s *State) addTemporal(g *group, in *Input, now int64) (Match, bool) {
 			if sl.first < first {
 				first = sl.first
 			}
-			m.IDs = s.appendIDs(m.IDs, "", sl.ids)
+			m.IDs = s.appendIDs(m.IDs, sl.id, sl.ids)
 		}
 	}
 	m.First = s.tm(first)
 	s.reset(g)
-	return m, true
+	return append(out, m)
 }
 
-func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
+// addOrdered is addTemporal for temporal_ordered.
+func (s *State) addOrdered(g *group, in *Input, now int64, out []Match) []Match {
 	cutoff := now - s.span
 	for i := range g.slots {
 		if g.slots[i].valid && g.slots[i].start < cutoff {
@@ -581,29 +628,33 @@ func (s *State) addOrdered(g *group, in *Input, now int64) (Match, bool) {
 			continue
 		}
 		if k == 0 {
-			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, ids: in.ids()}
+			g.slots[0] = slot{valid: true, start: now, first: firstOf(in, now), last: now, id: in.ID, ids: in.IDs}
 			continue
 		}
-		prev := g.slots[k-1]
+		prev := &g.slots[k-1]
 		if !prev.valid {
 			continue
 		}
 		cand := slot{valid: true, start: prev.start, first: min(prev.first, firstOf(in, now)), last: now}
-		cand.ids = make([]string, 0, len(prev.ids)+len(in.IDs)+1)
-		cand.ids = s.appendIDs(cand.ids, "", prev.ids)
+		n := len(prev.ids) + len(in.IDs) + 1
+		if prev.id != "" {
+			n++
+		}
+		cand.ids = make([]string, 0, n)
+		cand.ids = s.appendIDs(cand.ids, prev.id, prev.ids)
 		cand.ids = s.appendIDs(cand.ids, in.ID, in.IDs)
 		if !g.slots[k].valid || cand.start >= g.slots[k].start {
 			g.slots[k] = cand
 		}
 	}
-	last := g.slots[len(g.slots)-1]
+	last := &g.slots[len(g.slots)-1]
 	if !last.valid {
-		return Match{}, false
+		return out
 	}
 	m := Match{Key: g.key, Time: in.Time, First: s.tm(last.first), Last: in.Time,
-		IDs: last.ids, Value: float64(len(g.slots)), Payload: in.Payload}
+		IDs: last.allIDs(), Value: float64(len(g.slots)), Payload: in.Payload}
 	s.reset(g)
-	return m, true
+	return append(out, m)
 }
 
 // Due returns the event time (Unix ns) after which Advance has work to
@@ -706,13 +757,6 @@ func firstOf(in *Input, now int64) int64 {
 		return now
 	}
 	return min(in.First.UnixNano(), now)
-}
-
-func (in *Input) ids() []string {
-	if in.ID != "" {
-		return append([]string{in.ID}, in.IDs...)
-	}
-	return in.IDs
 }
 
 func (s *State) tm(ns int64) time.Time {

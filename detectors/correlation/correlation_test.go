@@ -2,6 +2,7 @@ package correlation
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -189,5 +190,31 @@ func TestAdvanceOnlyPastDue(t *testing.T) {
 		require.NotEmpty(t, gotEvery, c.typ)
 		assert.Equal(t, gotEvery, gotPast, c.typ)
 		assert.Equal(t, every.Stats(), pastDue.Stats(), c.typ)
+	}
+}
+
+// The counts from leastCount on are those a condition of lower bounds
+// holds for, whatever its bounds (fractions, negatives, NaN, infinities,
+// bounds beyond any count).
+func TestLeastCount(t *testing.T) {
+	bounds := []float64{-3, -0.5, 0, 0.5, 1, 2, 2.5, 3, 9.999, 10, 1e300, math.Inf(1), math.Inf(-1), math.NaN(), 1 << 53, 1<<53 - 1}
+	for _, a := range bounds {
+		for _, b := range bounds {
+			for _, ops := range [][]sigma.CorrOp{
+				{{Op: "gt", Value: a}}, {{Op: "gte", Value: a}},
+				{{Op: "gt", Value: a}, {Op: "gte", Value: b}}, {{Op: "gte", Value: a}, {Op: "gt", Value: b}},
+			} {
+				c := sigma.CorrCondition{Ops: ops}
+				least := leastCount(c)
+				for n := 0; n <= 12; n++ {
+					if got, want := n >= least, c.Holds(float64(n)); got != want {
+						t.Fatalf("%v: count %d: from %d on %v, Holds %v", c, n, least, got, want)
+					}
+				}
+				if least != math.MaxInt && least > 12 && !c.Holds(float64(least)) || least != math.MaxInt && least > 0 && c.Holds(float64(least-1)) {
+					t.Fatalf("%v: least count %d", c, least)
+				}
+			}
+		}
 	}
 }

@@ -304,8 +304,11 @@ func compileItem(file string, it FieldItem, o *Options, keyword bool) (*itemM, e
 			im.groups = [][]valM{{newMultiContains(lits)}}
 		}
 	}
-	if !im.all && len(im.groups) == 1 && len(im.groups[0]) == 1 {
+	// one matcher: its answer (inverted by neq) is the item's, under |all
+	// too when it is not negated (fieldref|neq, negated in its matcher)
+	if len(im.groups) == 1 && len(im.groups[0]) == 1 && (!im.all || !im.neq) {
 		im.one = im.groups[0][0]
+		im.ref, _ = im.one.(*fieldrefM)
 	}
 	// index hint: plain equality values on this field
 	if !md.neq && !md.cased && !keyword && len(md.transforms) == 0 && !md.re && !md.cidr && !md.fieldref && md.cmpOp == "" && md.timePart == "" && !md.all && !im.null {

@@ -144,3 +144,30 @@ func FuzzIsASCII(f *testing.F) {
 		}
 	})
 }
+
+// Several contains values in one pass (multiContainsM) decide as the
+// values one by one (a contains pattern each), on ASCII and other values.
+func FuzzMultiContains(f *testing.F) {
+	f.Add("body[]|rfc822|binary[]", "UID FLAGS RFC822.SIZE")
+	f.Add("body[]|body.peek[]", "uid BODY.PEEK[]")
+	f.Add("ab|k", "x\u212aé")
+	f.Add("ss|xé", "ſs")
+	f.Fuzz(func(t *testing.T, lits, v string) {
+		var ls []string
+		for _, l := range strings.Split(strings.ToLower(lits), "|") {
+			if l != "" && isASCII(l) {
+				ls = append(ls, l)
+			}
+		}
+		if len(ls) == 0 {
+			return
+		}
+		want := false
+		for _, l := range ls {
+			want = want || compilePattern(literal(l).wrap(true, true), false).match(v)
+		}
+		if got := newMultiContains(ls).match(v, nil); got != want {
+			t.Fatalf("%q in %q: %v, one by one %v", ls, v, got, want)
+		}
+	})
+}

@@ -82,3 +82,58 @@ func TestItemsAgreeWithMatcher(t *testing.T) {
 		}
 	}
 }
+
+// Items.Needs names only fields without which the rule cannot match: an
+// event lacking one of them does not match, whatever its other fields.
+func TestItemsNeeds(t *testing.T) {
+	for _, c := range []struct {
+		sel   string
+		needs []string
+	}{
+		{"a: x", []string{"a"}},
+		{"a|exists: true", []string{"a"}},
+		{"a|exists: false", nil},
+		{"a: null", nil},
+		{"a|neq: null", []string{"a"}},
+		{"a: [x, null]", nil},
+		{"a|neq: x", []string{"a"}},
+		{"a|contains|all: [x, y]", []string{"a"}},
+		{"a|fieldref: b", []string{"a"}},
+		{"a|fieldref|neq: b", []string{"a"}},
+		{"a|re: 'x|'", []string{"a"}},
+		{"a|gt: 3", []string{"a"}},
+		{"a|cidr: 10.0.0.0/8", []string{"a"}},
+		{"a: ''", []string{"a"}},
+		{"a|hour|lt: 7", []string{"a"}},
+		{"a: x\n    b|exists: false\n    c: null\n    d|neq: y", []string{"a", "d"}},
+	} {
+		y := detection("  sel:\n    " + c.sel + "\n  condition: sel\n")
+		m := mustMatcher(t, y, Options{})
+		it, ok := m.ItemsFor("")
+		if !ok {
+			t.Fatalf("%s: not flat", c.sel)
+		}
+		var want []FieldID
+		for _, n := range c.needs {
+			id, _ := FieldIDOf(n)
+			want = append(want, id)
+		}
+		if got := it.Needs(); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: needs %v, want %v (%v)", c.sel, got, want, c.needs)
+		}
+		// an event with every other field (and values that would match)
+		// does not match without a needed one
+		full := tev{"a": "x", "b": "x", "c": "y", "d": "x", "@timestamp": "2025-01-01T03:00:00Z"}
+		for _, n := range c.needs {
+			ev := tev{}
+			for k, v := range full {
+				if k != n {
+					ev[k] = v
+				}
+			}
+			if m.Match(ev) || it.MatchWith(ev, nil, "") {
+				t.Errorf("%s: matches without %s", c.sel, n)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is what detection rules are evaluated on: named fields and a timestamp.
@@ -316,6 +317,32 @@ func (it *Items) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 	return true
 }
 
+// Needs returns the numbers (FieldIDOf) of fields without which the rule
+// cannot match: an event lacking one of them (FieldByID answers false) is
+// decided without evaluating the items. Fields without a number are left
+// out.
+func (it *Items) Needs() []FieldID {
+	var ids []FieldID
+	for _, x := range it.its {
+		if x.fid != 0 && !x.indexed && x.needsField() {
+			ids = append(ids, x.fid)
+		}
+	}
+	return ids
+}
+
+// needsField reports whether the item is false when its field is absent
+// (as matchEv decides when FieldByID answers false).
+func (it *itemM) needsField() bool {
+	switch it.mode {
+	case modeExists:
+		return it.exists
+	case modeNull:
+		return it.neq
+	}
+	return !it.null
+}
+
 // anyItems reports whether one of the maps holds.
 func anyItems(maps [][]*itemM, ev Event, ff FieldFinder, ix string) bool {
 	for _, mp := range maps {
@@ -360,8 +387,9 @@ type itemM struct {
 	// index hint
 	exactVals []string
 	plainEq   bool
-	indexed   bool // decided from the index value (SetIndexField)
-	one       valM // the only matcher (one group of one, not |all), called directly
+	indexed   bool       // decided from the index value (SetIndexField)
+	one       valM       // the only matcher (one group of one), called directly
+	ref       *fieldrefM // one, when a |fieldref: given the event as a FieldFinder
 }
 
 type valM interface {
@@ -391,6 +419,9 @@ func (it *itemM) matchEv(ev Event, ff FieldFinder) bool {
 	if _, isStr := v.(string); isStr && it.one != nil {
 		// the common case: matchScalar's first branch, without the list
 		// tests and the call
+		if it.ref != nil { // (not asserting ev to a FieldFinder again)
+			return it.ref.matchRef(v, ev, ff) != it.neq
+		}
 		return it.one.match(v, ev) != it.neq
 	}
 	if list, isList := v.([]any); isList {
@@ -528,8 +559,10 @@ func (m *strM) match(v any, _ Event) bool {
 // ASCII literals, case-insensitively, in one pass over the value.
 type multiContainsM struct {
 	byFirst [256][]string
-	first   [256]bool // byFirst[c] is not empty
-	lits    []string
+	// first[c]: c starts a literal (in either case), or is not ASCII (the
+	// value is then matched lower-cased, whole)
+	first [256]bool
+	lits  []string
 }
 
 func newMultiContains(lits []string) *multiContainsM {
@@ -543,6 +576,9 @@ func newMultiContains(lits []string) *multiContainsM {
 			m.first[c-32] = true
 		}
 	}
+	for c := utf8.RuneSelf; c < len(m.first); c++ {
+		m.first[c] = true
+	}
 	return m
 }
 
@@ -553,25 +589,32 @@ func (m *multiContainsM) match(v any, _ Event) bool {
 			return false
 		}
 	}
-	if !isASCII(s) {
-		ls := strings.ToLower(s)
-		for _, list := range m.byFirst {
-			for _, l := range list {
-				if strings.Contains(ls, l) {
-					return true
-				}
-			}
-		}
-		return false
-	}
+	// a literal found before the value's first non-ASCII byte is found
+	// in the lower-cased value too (ASCII bytes lower-case to ASCII, in
+	// place): that byte sends the whole value to matchLower
 	for i := 0; i < len(s); i++ {
-		if !m.first[s[i]] {
+		c := s[i]
+		if !m.first[c] {
 			continue
 		}
-		for _, l := range m.byFirst[s[i]] {
+		if c >= utf8.RuneSelf {
+			return m.matchLower(s)
+		}
+		for _, l := range m.byFirst[c] {
 			if len(s)-i >= len(l) && eqFold(s[i:i+len(l)], l, true) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// matchLower is match for a value that is not ASCII.
+func (m *multiContainsM) matchLower(s string) bool {
+	ls := strings.ToLower(s)
+	for _, l := range m.lits {
+		if strings.Contains(ls, l) {
+			return true
 		}
 	}
 	return false
@@ -754,12 +797,19 @@ type fieldrefM struct {
 }
 
 func (m *fieldrefM) match(v any, ev Event) bool {
+	ff, _ := ev.(FieldFinder)
+	return m.matchRef(v, ev, ff)
+}
+
+// matchRef is match for an event ev that is the FieldFinder ff (nil: it
+// is none).
+func (m *fieldrefM) matchRef(v any, ev Event, ff FieldFinder) bool {
 	if ev == nil {
 		return false
 	}
 	var rv any
 	var ok bool
-	if ff, isFF := ev.(FieldFinder); isFF {
+	if ff != nil {
 		rv, ok = ff.FieldByID(m.refID, m.ref)
 	} else {
 		rv, ok = ev.Field(m.ref)

@@ -260,3 +260,46 @@ func TestMultiContains(t *testing.T) {
 	n := mustMatcher(t, detection("  sel:\n    c|contains: ['12', '45']\n  condition: sel"), Options{})
 	assert.True(t, n.Match(tev{"c": float64(4567)}))
 }
+
+// An item with one matcher, called directly (itemM.one, itemM.ref), decides
+// as the generic path over its groups, for fieldref items under |neq
+// (|all inside) and the others, on events read by name and by number.
+func TestOneMatcherAsGroups(t *testing.T) {
+	sels := []string{"a|fieldref: b", "a|fieldref|neq: b", "a|fieldref|contains: b", "a|fieldref|neq|startswith: b",
+		"a: x", "a|neq: x", "a|contains: x", "a|re: '^x'", "a|contains|all: [x, y]"}
+	vals := []any{"x", "X", "xy", "y", "", nil, 3.0, "3", []any{"x", "y"}, []string{"y"}}
+	for _, sel := range sels {
+		m := mustMatcher(t, detection("  sel:\n    "+sel+"\n  condition: sel\n"), Options{})
+		it := m.searches["sel"].maps[0][0]
+		generic := *it
+		generic.one, generic.ref = nil, nil
+		for _, a := range vals {
+			for _, b := range vals {
+				ev := tev{}
+				if a != nil {
+					ev["a"] = a
+				}
+				if b != nil {
+					ev["b"] = b
+				}
+				if got, want := it.matchEv(ev, nil), generic.matchEv(ev, nil); got != want {
+					t.Errorf("%s on a=%v b=%v: %v, over its groups %v", sel, a, b, got, want)
+				}
+				fev := finderEv{ev}
+				if got, want := it.matchEv(fev, fev), generic.matchEv(fev, fev); got != want {
+					t.Errorf("%s on a=%v b=%v read by number: %v, over its groups %v", sel, a, b, got, want)
+				}
+			}
+		}
+	}
+}
+
+// finderEv is a tev read by number (the numbers of its names).
+type finderEv struct{ tev }
+
+func (e finderEv) FieldByID(id FieldID, name string) (any, bool) {
+	if n, _ := FieldIDOf(name); n != id {
+		panic("FieldByID: " + name + " is not numbered so")
+	}
+	return e.Field(name)
+}

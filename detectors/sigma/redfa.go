@@ -19,19 +19,30 @@ type reM struct {
 	re  *regexp.Regexp
 	dfa *reDFA          // nil: not covered
 	pre *rePrefixSearch // when dfa is nil: the literal prefixes (regex.go), or nil
+	// a byte every match contains (reNeed), -1: none known; a value
+	// without it (most values of most fields) is decided by one IndexByte
+	need int
 }
 
 func newReM(re *regexp.Regexp) *reM {
-	m := &reM{re: re, dfa: newReDFA(re.String())}
+	m := &reM{re: re, dfa: newReDFA(re.String()), need: -1}
 	if m.dfa == nil {
 		m.pre = newRePrefixSearch(re)
+	}
+	if sre, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
+		m.need = reNeed(sre)
 	}
 	return m
 }
 
 func (m *reM) match(v any, _ Event) bool {
-	s, ok := toString(v)
+	s, ok := v.(string)
 	if !ok {
+		if s, ok = toString(v); !ok {
+			return false
+		}
+	}
+	if m.need >= 0 && strings.IndexByte(s, byte(m.need)) < 0 {
 		return false
 	}
 	if m.dfa != nil && isASCII(s) {
@@ -42,6 +53,61 @@ func (m *reM) match(v any, _ Event) bool {
 		return m.pre.match(s)
 	}
 	return m.re.MatchString(s)
+}
+
+// reNeed returns a byte that every string re matches contains, -1 when
+// it finds none. Only ASCII non-letters are considered: they match only
+// themselves, with or without (?i) (a letter also matches its other case,
+// and k and s non-ASCII runes; no rune folds to an ASCII non-letter), and
+// in UTF-8 their byte is only ever that rune. Of several, one less common
+// in text than spaces, dots, dashes and digits is preferred.
+func reNeed(re *syntax.Regexp) int {
+	set := reNeeded(re)
+	need := -1
+	for c := 0; c < utf8.RuneSelf; c++ {
+		if set[c>>6]&(1<<(c&63)) == 0 {
+			continue
+		}
+		if common := strings.IndexByte(" .-0123456789", byte(c)) >= 0; !common {
+			return c
+		}
+		if need < 0 {
+			need = c
+		}
+	}
+	return need
+}
+
+// reNeeded returns the set of ASCII non-letters (bit c of word c/64) that
+// every string re matches contains.
+func reNeeded(re *syntax.Regexp) [2]uint64 {
+	var set [2]uint64
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if r < utf8.RuneSelf && !('a' <= r|0x20 && r|0x20 <= 'z') {
+				set[r>>6] |= 1 << (r & 63)
+			}
+		}
+	case syntax.OpCapture, syntax.OpPlus:
+		return reNeeded(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return reNeeded(re.Sub[0])
+		}
+	case syntax.OpConcat: // what one of them needs
+		for _, sub := range re.Sub {
+			s := reNeeded(sub)
+			set[0], set[1] = set[0]|s[0], set[1]|s[1]
+		}
+	case syntax.OpAlternate: // what all of them need
+		set = [2]uint64{^uint64(0), ^uint64(0)}
+		for _, sub := range re.Sub {
+			s := reNeeded(sub)
+			set[0], set[1] = set[0]&s[0], set[1]&s[1]
+		}
+	}
+	return set
 }
 
 // reDFA decides whether an ASCII string contains a match of an expression

@@ -121,6 +121,7 @@ func FuzzReDFA(f *testing.F) {
 	f.Add(`\\[a-zA-Z0-9]{1,32}\.[a-zA-Z0-9]{1,6}\.[ "']{1}`, `C:\x.ab.'`)
 	f.Add(`(?i)a.b|c+d`, "xA\nBcccD")
 	f.Add(`(?s)[^a]{2,}?$`, "ab\n")
+	f.Add(`(?i)BODY(\.PEEK)?\[([2-9]|[1-9][0-9]+)(\.[0-9]+)*\]`, "UID body.peek[2.1]") // a byte needed ([)
 	f.Fuzz(func(t *testing.T, expr, text string) {
 		if len(expr) > 100 || len(text) > 300 {
 			return

@@ -3,6 +3,7 @@ package sigma
 import (
 	"math/rand/v2"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 )
@@ -113,5 +114,35 @@ func TestReMRandom(t *testing.T) {
 	}
 	if fast < 300 {
 		t.Fatalf("only %d of 3000 expressions took the fast path", fast)
+	}
+}
+
+// reNeed finds a byte every match contains only where there is one, and
+// never a letter (under (?i) a letter matches its other case).
+func TestReNeed(t *testing.T) {
+	for expr, want := range map[string]int{
+		`(?i)BODY(\.PEEK)?\[([2-9]|[1-9][0-9]+)(\.[0-9]+)*\]`:           '[',
+		`(?i)(BODY(\.PEEK)?\[\]|BINARY(\.PEEK)?\[\]|RFC822($|[^.A-Z]))`: -1,
+		`a\.b|c\.d`:   '.',
+		`a\.b|c\.d@`:  '.',
+		`(?:x@)+`:     '@',
+		`(?:x@)*`:     -1,
+		`(?:x@){0,2}`: -1,
+		`(?:x@){1,2}`: '@',
+		`a-1|b-2`:     '-',
+		`1-x#`:        '#',
+		`(?i)abc`:     -1,
+		`é`:           -1,
+		`[#]`:         '#',
+		`[#@]`:        -1,
+		`(a|)#`:       '#',
+	} {
+		re, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := reNeed(re); got != want {
+			t.Errorf("%q: need %q, want %q", expr, rune(got), rune(want))
+		}
 	}
 }
