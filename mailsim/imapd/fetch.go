@@ -132,22 +132,26 @@ func (sl *bulkSlot) release() {
 // most of a cold download's CPU, then overlaps writing to the client and
 // the client's reading, on another core. At most prepareAhead messages
 // ahead of the one being written, by one goroutine per FETCH, so little is
-// made early when the client goes away. The bytes written are the same:
-// a document is rendered once, whoever asks first, and the others wait
-// for it.
-const prepareAhead = 2
+// made early when the client goes away. The farthest message not yet
+// prepared goes first: when the writer catches up, it renders the nearer
+// one itself while the preparer renders another, instead of waiting for
+// the same document. The bytes written are the same: a document is
+// rendered once, whoever asks first, and the others wait for it.
+const prepareAhead = 3
 
 type preparer struct {
-	items []store.Item
-	seqs  []uint32     // 0: not written, not prepared
-	cur   atomic.Int64 // index of the message being written
-	wake  chan struct{}
-	done  chan struct{} // closed: prepare nothing more
-	ended chan struct{} // closed when the goroutine returns
+	items    []store.Item
+	seqs     []uint32 // 0: not written, not prepared
+	prepared []bool
+	cur      atomic.Int64 // index of the message being written
+	wake     chan struct{}
+	done     chan struct{} // closed: prepare nothing more
+	ended    chan struct{} // closed when the goroutine returns
 }
 
 func startPreparer(items []store.Item, seqs []uint32) *preparer {
-	p := &preparer{items: items, seqs: seqs, wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}
+	p := &preparer{items: items, seqs: seqs, prepared: make([]bool, len(items)),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}
 	go p.run()
 	return p
 }
@@ -173,7 +177,6 @@ func (p *preparer) stop() {
 
 func (p *preparer) run() {
 	defer close(p.ended)
-	next := 0
 	for {
 		select {
 		case <-p.done:
@@ -181,26 +184,35 @@ func (p *preparer) run() {
 		case <-p.wake:
 		}
 		for {
-			cur := int(p.cur.Load())
-			next = max(next, cur+1)
-			if next > cur+prepareAhead || next >= len(p.items) {
-				break
-			}
 			select {
 			case <-p.done:
 				return
 			default:
 			}
+			j := p.next()
+			if j < 0 {
+				break
+			}
 			// No bulk slot (see bulkSem): with one slot on two cores, the
 			// writer and its preparer would take turns instead of
 			// overlapping. A preparer is one goroutine, and only while its
 			// session downloads.
-			if p.seqs[next] != 0 {
-				p.items[next].Prepare()
-			}
-			next++
+			p.items[j].Prepare()
+			p.prepared[j] = true
 		}
 	}
+}
+
+// next returns the farthest message within prepareAhead of the one being
+// written that is still to prepare, or -1.
+func (p *preparer) next() int {
+	cur := int(p.cur.Load())
+	for j := min(cur+prepareAhead, len(p.items)-1); j > cur; j-- {
+		if !p.prepared[j] && p.seqs[j] != 0 {
+			return j
+		}
+	}
+	return -1
 }
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen, wantModSeq bool) error {

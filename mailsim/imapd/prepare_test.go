@@ -25,8 +25,8 @@ func (b preparingBase) MessageParts(owner, folder string, uid uint32) (store.Bas
 }
 
 // The preparer prepares the messages after the one being written, at most
-// prepareAhead of them, each once and in order, and none a FETCH leaves
-// out.
+// prepareAhead of them, the farthest first, each once, and none a FETCH
+// leaves out.
 func TestPreparerStaysAhead(t *testing.T) {
 	b := preparingBase{fakeBase{counts: map[string]uint32{"INBOX": 6}}, make(chan uint32, 16)}
 	st := store.New(b, nil, store.Options{})
@@ -35,14 +35,15 @@ func TestPreparerStaysAhead(t *testing.T) {
 	items := mb.Items(func(uint32, uint32) bool { return true })
 	require.Len(t, items, 6)
 	seqs := []uint32{1, 2, 3, 4, 0, 6} // the fifth left out
+	require.Equal(t, 3, prepareAhead, "the order below")
 
 	p := startPreparer(items, seqs)
 	p.at(0)
-	assert.Equal(t, items[1].UID, <-b.asked)
-	assert.Equal(t, items[2].UID, <-b.asked)
-	p.at(1)
 	assert.Equal(t, items[3].UID, <-b.asked)
-	p.at(3)
+	assert.Equal(t, items[2].UID, <-b.asked)
+	assert.Equal(t, items[1].UID, <-b.asked)
+	p.at(1) // the fifth is left out
+	p.at(2)
 	assert.Equal(t, items[5].UID, <-b.asked)
 	p.at(5)
 	p.stop()
