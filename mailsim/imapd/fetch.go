@@ -139,6 +139,9 @@ func (sl *bulkSlot) release() {
 // rendered once, whoever asks first, and the others wait for it.
 const prepareAhead = 3
 
+// prepareSem bounds how many preparers render at once, over all sessions.
+var prepareSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+
 type preparer struct {
 	items    []store.Item
 	seqs     []uint32 // 0: not written, not prepared
@@ -177,6 +180,7 @@ func (p *preparer) stop() {
 
 func (p *preparer) run() {
 	defer close(p.ended)
+wait:
 	for {
 		select {
 		case <-p.done:
@@ -193,11 +197,18 @@ func (p *preparer) run() {
 			if j < 0 {
 				break
 			}
-			// No bulk slot (see bulkSem): with one slot on two cores, the
-			// writer and its preparer would take turns instead of
-			// overlapping. A preparer is one goroutine, and only while its
-			// session downloads.
+			// Not a bulk slot (see bulkSem): with one slot on two cores,
+			// the writer and its preparer would take turns instead of
+			// overlapping. A slot of its own, not waited for: when other
+			// downloads' preparers hold them all, the writer renders as it
+			// would without one, and a P stays free to poll the network.
+			select {
+			case prepareSem <- struct{}{}:
+			default:
+				continue wait
+			}
 			p.items[j].Prepare()
+			<-prepareSem
 			p.prepared[j] = true
 		}
 	}

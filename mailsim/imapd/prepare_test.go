@@ -49,6 +49,24 @@ func TestPreparerStaysAhead(t *testing.T) {
 	p.stop()
 	assert.Empty(t, b.asked, "nothing more")
 
+	// Other downloads' preparers hold every slot: nothing is prepared, and
+	// the messages stay to prepare.
+	for range cap(prepareSem) {
+		prepareSem <- struct{}{}
+	}
+	p = startPreparer(items, seqs)
+	p.at(0)
+	p.stop()
+	for range cap(prepareSem) {
+		<-prepareSem
+	}
+	assert.Empty(t, b.asked, "no free slot")
+	p = startPreparer(items, seqs)
+	p.at(2)
+	assert.Equal(t, items[5].UID, <-b.asked)
+	assert.Equal(t, items[3].UID, <-b.asked)
+	p.stop()
+
 	// No preparer (a FETCH of one message, or of parts): at does nothing.
 	var none *preparer
 	none.at(3)
