@@ -199,9 +199,10 @@ wait:
 			}
 			// Not a bulk slot (see bulkSem): with one slot on two cores,
 			// the writer and its preparer would take turns instead of
-			// overlapping. A slot of its own, not waited for: when other
-			// downloads' preparers hold them all, the writer renders as it
-			// would without one, and a P stays free to poll the network.
+			// overlapping. A slot of its own, not waited for: with many
+			// downloads at once, at most prepareSem's capacity render
+			// ahead, and a writer whose preparer found none free renders
+			// its messages itself, as without a preparer.
 			select {
 			case prepareSem <- struct{}{}:
 			default:
