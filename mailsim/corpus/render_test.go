@@ -15,19 +15,23 @@ import (
 )
 
 // The sink's base64 lines, size and digest are those of the whole
-// document encoded at once, however the document is cut into writes.
+// document encoded at once, however the document is cut into writes:
+// small ones, and large ones (encoded and hashed on two goroutines) that
+// start anywhere in a line.
 func TestDocSinkMatchesWholeEncoding(t *testing.T) {
 	r := seedKey(3).rng()
-	for _, n := range []int{0, 1, 56, 57, 58, 113, 114, 115, 4095, 4096, 100_000} {
+	big := parallelLines * 57
+	for _, n := range []int{0, 1, 56, 57, 58, 113, 114, 115, 4095, 4096, 100_000, big - 1, big, big + 57, 3*big + 7} {
 		raw := make([]byte, n)
 		for i := range raw {
 			raw[i] = byte(r.next())
 		}
 		sum := sha256.Sum256(raw)
-		for _, hint := range []int{0, n / 3, n, 2 * n} {
+		for _, c := range []struct{ hint, maxWrite int }{{0, 300}, {n / 3, 300}, {n, 300}, {2 * n, 300}, {0, 2 * big}, {n, 2 * big}} {
+			hint := c.hint
 			s := newDocSink(hint)
 			for rest := raw; len(rest) > 0; {
-				k := min(1+r.intn(300), len(rest))
+				k := min(1+r.intn(c.maxWrite), len(rest))
 				_, err := s.Write(rest[:k])
 				require.NoError(t, err)
 				rest = rest[k:]
@@ -103,6 +107,14 @@ func TestAppendBase64LinesIsStdlib(t *testing.T) {
 			raw[i] = byte(v + i*7)
 		}
 		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines([]byte("x"), raw))[1:], "v=%d", v)
+	}
+	// Long enough to be encoded on two goroutines, and just short of it.
+	for _, n := range []int{parallelLines*57 - 1, parallelLines * 57, parallelLines*57 + 1, 2*parallelLines*57 + 57 + 56} {
+		raw := make([]byte, n)
+		for i := range raw {
+			raw[i] = byte(r.next())
+		}
+		require.Equal(t, string(encodeBase64Lines(raw)), string(appendBase64Lines([]byte("x"), raw))[1:], "n=%d", n)
 	}
 }
 

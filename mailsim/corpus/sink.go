@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"strings"
+	"sync"
 	"unsafe"
 )
 
@@ -32,7 +33,16 @@ func newDocSink(hint int) *docSink {
 
 func (s *docSink) Write(p []byte) (int, error) {
 	n := len(p)
-	s.h.Write(p)
+	if n >= parallelLines*57 {
+		// A large write (a PDF's whole file, a scanned page): hashed while
+		// it is encoded (see appendBase64Lines), on the other core.
+		var wg sync.WaitGroup
+		all := p // p is cut below
+		wg.Go(func() { s.h.Write(all) })
+		defer wg.Wait()
+	} else {
+		s.h.Write(p)
+	}
 	s.n += n
 	if s.np > 0 {
 		k := copy(s.part[s.np:], p)
@@ -77,11 +87,21 @@ func appendBase64Lines(out, b []byte) []byte {
 	}
 	o := len(out)
 	out = out[:o+need]
-	for len(b) >= 57 {
-		encodeLine((*[78]byte)(out[o:o+78]), (*[57]byte)(b[:57]))
-		o += 78
-		b = b[57:]
+	lines := len(b) / 57
+	if lines >= parallelLines {
+		// Lines do not depend on one another: the second half is encoded
+		// on the other core. The first touch of a fresh buffer's pages
+		// (page faults) is most of the cost, and is shared too.
+		half := lines / 2
+		var wg sync.WaitGroup
+		wg.Go(func() { encodeLines(out[o+half*78:], b[half*57:lines*57]) })
+		encodeLines(out[o:], b[:half*57])
+		wg.Wait()
+	} else {
+		encodeLines(out[o:], b[:lines*57])
 	}
+	o += lines * 78
+	b = b[lines*57:]
 	if len(b) > 0 {
 		enc := base64.StdEncoding
 		enc.Encode(out[o:], b)
@@ -90,6 +110,20 @@ func appendBase64Lines(out, b []byte) []byte {
 		o += 2
 	}
 	return out[:o]
+}
+
+// parallelLines is the number of whole lines from which a write is encoded
+// on two goroutines (about 230 KB in): below it, starting one costs more
+// than it saves.
+const parallelLines = 4096
+
+// encodeLines encodes src, whole lines of 57 bytes, into dst, 78 bytes a
+// line.
+func encodeLines(dst, src []byte) {
+	for len(src) >= 57 {
+		encodeLine((*[78]byte)(dst[:78]), (*[57]byte)(src[:57]))
+		dst, src = dst[78:], src[57:]
+	}
 }
 
 // b64Pairs[v] is the two base64 characters of the 12 bits v, as a

@@ -59,10 +59,16 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 	}
 	bulk := len(options.BodySection) > 0 || len(options.BinarySection) > 0
+	var prep *preparer
+	if len(options.BodySection) > 0 && wholeMessageOnly(options) && len(items) > 1 {
+		prep = startPreparer(items, seqs)
+		defer prep.stop()
+	}
 	for i, it := range items {
 		if seqs[i] == 0 {
 			continue
 		}
+		prep.at(i)
 		var slot *bulkSlot
 		if bulk {
 			slot = acquireBulk()
@@ -118,6 +124,107 @@ func (sl *bulkSlot) release() {
 	}
 	sl.timer.Stop()
 	sl.free()
+}
+
+// A download of whole messages (a client's first download of a folder:
+// UID FETCH 1:* BODY.PEEK[]) prepares the next messages on another
+// goroutine while it writes the current one: rendering their attachments,
+// most of a cold download's CPU, then overlaps writing to the client and
+// the client's reading, on another core. At most prepareAhead messages
+// ahead of the one being written, by one goroutine per FETCH, so little is
+// made early when the client goes away. The farthest message not yet
+// prepared goes first: when the writer catches up, it renders the nearer
+// one itself while the preparer renders another, instead of waiting for
+// the same document. The bytes written are the same: a document is
+// rendered once, whoever asks first, and the others wait for it.
+const prepareAhead = 3
+
+// prepareSem bounds how many preparers render at once, over all sessions.
+var prepareSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+
+type preparer struct {
+	items    []store.Item
+	seqs     []uint32 // 0: not written, not prepared
+	prepared []bool
+	cur      atomic.Int64 // index of the message being written
+	wake     chan struct{}
+	done     chan struct{} // closed: prepare nothing more
+	ended    chan struct{} // closed when the goroutine returns
+}
+
+func startPreparer(items []store.Item, seqs []uint32) *preparer {
+	p := &preparer{items: items, seqs: seqs, prepared: make([]bool, len(items)),
+		wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}
+	go p.run()
+	return p
+}
+
+// at tells the preparer that message i is being written (nil: none runs).
+func (p *preparer) at(i int) {
+	if p == nil {
+		return
+	}
+	p.cur.Store(int64(i))
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the preparer and waits for the message it is preparing, if
+// any, so that nothing is rendered for this FETCH once it has returned.
+func (p *preparer) stop() {
+	close(p.done)
+	<-p.ended
+}
+
+func (p *preparer) run() {
+	defer close(p.ended)
+wait:
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.wake:
+		}
+		for {
+			select {
+			case <-p.done:
+				return
+			default:
+			}
+			j := p.next()
+			if j < 0 {
+				break
+			}
+			// Not a bulk slot (see bulkSem): with one slot on two cores,
+			// the writer and its preparer would take turns instead of
+			// overlapping. A slot of its own, not waited for: with many
+			// downloads at once, at most prepareSem's capacity render
+			// ahead, and a writer whose preparer found none free renders
+			// its messages itself, as without a preparer.
+			select {
+			case prepareSem <- struct{}{}:
+			default:
+				continue wait
+			}
+			p.items[j].Prepare()
+			<-prepareSem
+			p.prepared[j] = true
+		}
+	}
+}
+
+// next returns the farthest message within prepareAhead of the one being
+// written that is still to prepare, or -1.
+func (p *preparer) next() int {
+	cur := int(p.cur.Load())
+	for j := min(cur+prepareAhead, len(p.items)-1); j > cur; j-- {
+		if !p.prepared[j] && p.seqs[j] != 0 {
+			return j
+		}
+	}
+	return -1
 }
 
 func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item, options *imap.FetchOptions, desc string, markSeen, wantModSeq bool) error {

@@ -48,3 +48,21 @@ func (it Item) LoadWhole() (*Whole, error) {
 	}
 	return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}, nil
 }
+
+// Prepare makes ready, in the Base's own caches, what LoadWhole will need
+// of a base message (a generator renders its attachments), and keeps
+// nothing of the message itself: a download prepares the next message on
+// another core while it writes this one. It does nothing for a message the
+// store holds or when the Base is not a BaseStreamer; an error is left for
+// LoadWhole to report. Safe to call concurrently with LoadWhole.
+func (it Item) Prepare() {
+	s := it.mb.store
+	bs, ok := s.base.(BaseStreamer)
+	if !ok || it.msg != nil {
+		return
+	}
+	if _, held := s.cache.Peek(baseKey(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)); held {
+		return
+	}
+	_, _, _ = bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
+}

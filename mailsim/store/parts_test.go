@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,4 +72,39 @@ func TestLoadWhole(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Subject: new\r\n\r\nbody\r\n", string(bytes.Join(w.Pieces, nil)))
 	assert.Equal(t, "new", w.Subject)
+}
+
+// Prepare asks a streaming base for the message in pieces and keeps
+// nothing; a message the cache holds, an added one, or a base without
+// pieces is not asked for.
+func TestPrepare(t *testing.T) {
+	b := &streamingBase{}
+	s := New(b, nil, Options{CacheMessages: 8})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	it, _ := mb.ItemByUID(3)
+	it.Prepare()
+	assert.Equal(t, 1, b.pieces)
+	assert.Equal(t, 1, b.calls)
+	n, _ := s.cache.Len()
+	assert.Equal(t, 0, n, "not kept")
+
+	_, err := it.Load()
+	require.NoError(t, err)
+	it.Prepare()
+	assert.Equal(t, 1, b.pieces, "held by the cache")
+	assert.Equal(t, 2, b.calls)
+
+	uid, err := mb.Append([]byte("Subject: new\r\n\r\nbody\r\n"), nil, time.Unix(1, 0))
+	require.NoError(t, err)
+	it, _ = mb.ItemByUID(uid)
+	it.Prepare()
+	assert.Equal(t, 1, b.pieces, "an added message")
+	assert.Equal(t, 2, b.calls)
+
+	cb := &countingBase{}
+	s = New(cb, nil, Options{})
+	mb, _ = s.Mailbox("a@x.test", "INBOX")
+	it, _ = mb.ItemByUID(4)
+	it.Prepare()
+	assert.Equal(t, 0, cb.calls, "a base without pieces")
 }

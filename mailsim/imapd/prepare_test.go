@@ -1,0 +1,73 @@
+package imapd
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/store"
+)
+
+// preparingBase is fakeBase in pieces, telling which messages it is asked
+// for in pieces.
+type preparingBase struct {
+	fakeBase
+	asked chan uint32
+}
+
+func (b preparingBase) MessageParts(owner, folder string, uid uint32) (store.BaseMessage, [][]byte, error) {
+	b.asked <- uid
+	bm, err := b.Message(owner, folder, uid)
+	raw := bm.Raw
+	bm.Raw = nil
+	return bm, [][]byte{raw}, err
+}
+
+// The preparer prepares the messages after the one being written, at most
+// prepareAhead of them, the farthest first, each once, and none a FETCH
+// leaves out.
+func TestPreparerStaysAhead(t *testing.T) {
+	b := preparingBase{fakeBase{counts: map[string]uint32{"INBOX": 6}}, make(chan uint32, 16)}
+	st := store.New(b, nil, store.Options{})
+	mb, err := st.Mailbox("agent@interieur.test", "INBOX")
+	require.NoError(t, err)
+	items := mb.Items(func(uint32, uint32) bool { return true })
+	require.Len(t, items, 6)
+	seqs := []uint32{1, 2, 3, 4, 0, 6} // the fifth left out
+	require.Equal(t, 3, prepareAhead, "the order below")
+
+	p := startPreparer(items, seqs)
+	p.at(0)
+	assert.Equal(t, items[3].UID, <-b.asked)
+	assert.Equal(t, items[2].UID, <-b.asked)
+	assert.Equal(t, items[1].UID, <-b.asked)
+	p.at(1) // the fifth is left out
+	p.at(2)
+	assert.Equal(t, items[5].UID, <-b.asked)
+	p.at(5)
+	p.stop()
+	assert.Empty(t, b.asked, "nothing more")
+
+	// Other downloads' preparers hold every slot: nothing is prepared, and
+	// the messages stay to prepare.
+	for range cap(prepareSem) {
+		prepareSem <- struct{}{}
+	}
+	p = startPreparer(items, seqs)
+	p.at(0)
+	p.stop()
+	for range cap(prepareSem) {
+		<-prepareSem
+	}
+	assert.Empty(t, b.asked, "no free slot")
+	p = startPreparer(items, seqs)
+	p.at(2)
+	assert.Equal(t, items[5].UID, <-b.asked)
+	assert.Equal(t, items[3].UID, <-b.asked)
+	p.stop()
+
+	// No preparer (a FETCH of one message, or of parts): at does nothing.
+	var none *preparer
+	none.at(3)
+}
