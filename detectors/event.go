@@ -226,6 +226,14 @@ func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
 		}
 		return
 	}
+	if e.flat { // no value is an object: every key is a field's name
+		for k, v := range e.m {
+			if !yield(k, v) {
+				return
+			}
+		}
+		return
+	}
 	rangeMap("", e.m, yield)
 }
 
