@@ -245,7 +245,9 @@ func TestAnchoredAgainstToLower(t *testing.T) {
 // it found in the value (foundLits) when they are given its event: the
 // same answers as on the event itself, for random values (upper case,
 // non-ASCII letters that fold to ASCII ones, lists, numbers), through
-// both the automaton and the anchor sets.
+// both the automaton and the anchor sets. Keywords, also found by the
+// anchor sets' scans (the keyword walk skips their fields' values), keep
+// every rule they match.
 func TestFoundLitsAgree(t *testing.T) {
 	defer func(n int) { anchorMin = n }(anchorMin)
 	for _, am := range []int{64, 1} {
@@ -259,6 +261,7 @@ func TestFoundLitsAgree(t *testing.T) {
 			// an equality value and substrings on one field
 			mustMatcher(t, detection("  sel:\n    Image: 'a.exe'\n  condition: sel"), o),
 			mustMatcher(t, detection("  sel:\n    Image|contains: '.ex'\n    CommandLine|contains|all:\n      - 'ss-'\n      - '.k'\n  condition: sel"), o),
+			mustMatcher(t, detection("  kw:\n    - '\\ab'\n    - '\\xe'\n  condition: kw"), o),
 		}
 		p := NewPrefilter(ms)
 		// the matchers the prefilter serves: every contains matcher above
@@ -286,6 +289,9 @@ func TestFoundLitsAgree(t *testing.T) {
 		if len(served) != 6 || slices.Contains(served, nil) {
 			t.Fatalf("served: %v", served)
 		}
+		if am == 1 && len(p.kwIn) != 2 {
+			t.Fatalf("keywords in %d fields", len(p.kwIn))
+		}
 		answered := 0
 		r := rand.New(rand.NewPCG(7, uint64(am)))
 		alpha := []string{"a", "A", "b", "B", "\\", "c", "C", ".", "k", "K", "\u212a", "s", "S", "ſ", "-", "e", "x", "é", " "}
@@ -298,6 +304,9 @@ func TestFoundLitsAgree(t *testing.T) {
 		}
 		for i := 0; i < 20000; i++ {
 			ev := tev{"Image": rnd()}
+			if r.IntN(2) == 0 {
+				ev["Other"] = rnd()
+			}
 			switch r.IntN(6) {
 			case 0:
 				ev["CommandLine"] = []any{rnd(), rnd()}
@@ -307,11 +316,15 @@ func TestFoundLitsAgree(t *testing.T) {
 			default:
 				ev["CommandLine"] = rnd()
 			}
-			p.Candidates(ev)
+			bits := p.Candidates(ev)
 			pe := p.Event()
 			for k, m := range ms {
-				if got, want := m.Match(pe), m.Match(ev); got != want {
+				got, want := m.Match(pe), m.Match(ev)
+				if got != want {
 					t.Fatalf("%q: rule %d matches the prefilter's event: %v, the event: %v", ev, k, got, want)
+				}
+				if want && bits[k/64]&(1<<(k%64)) == 0 {
+					t.Fatalf("%q: rule %d matches but is left out", ev, k)
 				}
 			}
 			if s, ok := ev["CommandLine"].(string); ok {

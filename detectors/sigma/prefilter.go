@@ -33,8 +33,9 @@ type Prefilter struct {
 	base   []uint64 // the rules always kept
 	bits   []uint64
 	fields []*pfField
-	kw     *pfField // keyword searches: every string value of the event
-	stamp  []uint32 // per substring: the event it was last reported for
+	kw     *pfField   // keyword searches: every string value of the event
+	kwIn   []*pfField // fields whose substrings include the keywords'
+	stamp  []uint32   // per substring: the event it was last reported for
 	gen    uint32
 	buf    []byte
 	fold   []byte                 // the folded non-ASCII value being scanned
@@ -184,8 +185,9 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			}
 		}
 	}
-	// the contains matchers of named fields are answered from the stamps
-	// of the values scanned (their literals are scanned with the others)
+	// the contains matchers of named fields whose literals are all among
+	// the field's substrings are answered from the stamps of the values
+	// scanned
 	for _, m := range ms {
 		m.eachContains(func(field string, lits []string) *foundLits {
 			f := byName[field]
@@ -202,6 +204,21 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			}
 			return fl
 		})
+	}
+	// the keywords are also substrings of the fields with many substrings
+	// (long values: command lines, paths), for the same clauses: the
+	// keyword walk skips the values of those fields (see walk)
+	if p.kw != nil {
+		for _, f := range p.fields {
+			if len(f.subs) < anchorMin {
+				continue
+			}
+			for kk, l := range p.kw.subs {
+				k := sub(f, l)
+				subCl[f][k] = append(subCl[f][k], subCl[p.kw][kk]...)
+			}
+			p.kwIn = append(p.kwIn, f)
+		}
 	}
 	// each field's clause lists in one array
 	for f, lists := range subCl {
@@ -423,7 +440,7 @@ func (p *Prefilter) walk(v any) {
 		// starts with (folding neither adds nor removes it: see value)
 		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 {
 			j := strings.IndexByte(x, byte(a.skip))
-			if j < 0 {
+			if j < 0 || p.kwScanned(x) {
 				return
 			}
 			if isASCII(x) { // as value does, from there
@@ -437,6 +454,9 @@ func (p *Prefilter) walk(v any) {
 				return
 			}
 		}
+		if p.kwScanned(x) {
+			return
+		}
 	case float64, float32, int, int64, int32, uint64, uint32, bool:
 		// written as toString writes them: digits, + - . and letters
 		// (NaN, Inf, true, false), none the skip byte when it is another
@@ -446,6 +466,17 @@ func (p *Prefilter) walk(v any) {
 		}
 	}
 	p.value(p.kw, v)
+}
+
+// kwScanned: s is the value of a field whose scan looked for the keywords
+// already (kwIn), as the walk meets it: the very string.
+func (p *Prefilter) kwScanned(s string) bool {
+	for _, f := range p.kwIn {
+		if v, ok := p.vals[f.idx].(string); ok && len(v) == len(s) && unsafe.StringData(v) == unsafe.StringData(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // hit marks clauses as satisfied, and keeps the rules whose clauses are
