@@ -78,8 +78,9 @@ type pfField struct {
 	clAt  []int32
 	first int // global id of subs[0] (for stamps)
 	// the generation (Prefilter.gen) of the last event whose value of the
-	// field was one string, ASCII, scanned whole: its stamps then say
-	// which of subs it contains, for the matchers (see foundLits)
+	// field was one string, ASCII and scanned whole, or without any of
+	// subs: its stamps then say which of subs it contains, for the
+	// matchers (see foundLits)
 	whole uint32
 	ac    *acAutomaton
 	an    *anchorSet // instead of ac when there are many substrings
@@ -571,7 +572,7 @@ func (p *Prefilter) value(f *pfField, v any) bool {
 	return isStr && ascii
 }
 
-// foundLits: some literals (folded) of a contains matcher on a field the
+// foundLits: the literals (folded) of a contains matcher on a field the
 // prefilter scans, as f's substrings ks.
 type foundLits struct {
 	p  *Prefilter
