@@ -1,6 +1,7 @@
 package detectors
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/bits"
 	"os"
@@ -53,6 +54,30 @@ func sigmaHQProcessCreation(b *testing.B) ([]*sigma.Rule, []Event) {
 func BenchmarkSigmaHQ(b *testing.B) {
 	rules, evs := sigmaHQProcessCreation(b)
 	b.Logf("%d process_creation rules, %d regression events", len(rules), len(evs))
+	benchSigmaHQ(b, rules, evs)
+}
+
+// BenchmarkSigmaHQDecoded is BenchmarkSigmaHQ over the same events as
+// `maildrill rules eval` reads them: each written as a JSON line and
+// decoded by ParseJSONEvent (flat objects in slots, numbers as float64),
+// where BenchmarkSigmaHQ's events wrap the maps the regression test
+// builds (NewMapEvent, as an embedding program's events would be).
+func BenchmarkSigmaHQDecoded(b *testing.B) {
+	rules, evs := sigmaHQProcessCreation(b)
+	dec := make([]Event, len(evs))
+	for i, ev := range evs {
+		line, err := json.Marshal(ev.(*JSONEvent).toMap())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if dec[i], err = ParseJSONEvent(line, JSONOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchSigmaHQ(b, rules, dec)
+}
+
+func benchSigmaHQ(b *testing.B, rules []*sigma.Rule, evs []Event) {
 	for _, n := range []int{10, 100, 1000, len(rules)} {
 		if n > len(rules) {
 			continue

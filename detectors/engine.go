@@ -321,8 +321,9 @@ func (e *Engine) Process(ev Event) []Alert {
 	mff := ff // and how, when the event numbers its fields
 	if e.pf != nil && len(cands) > e.pfMin {
 		maybe = e.pf.Candidates(ev)
-		mev = e.pf.Event() // the fields the prefilter read, not read again
-		mff = nil          // (read by name, through the prefilter's copies)
+		// the fields the prefilter read, not read again
+		mev = e.pf.Event()
+		mff = mev.(sigma.FieldFinder)
 	}
 	if maybe != nil && len(cands) == len(e.detect) {
 		// every rule is a candidate (in rule order): visit the kept ones

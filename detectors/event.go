@@ -197,7 +197,14 @@ func (e *JSONEvent) Field(name string) (any, bool) {
 // (sigma.FieldFinder): id is sigma.FieldIDOf(name), 0 when the name has
 // none.
 func (e *JSONEvent) FieldByID(id sigma.FieldID, name string) (any, bool) {
-	if !e.slots || id == 0 {
+	if !e.slots {
+		if e.flat { // Field's, without the call (the prefilter reads many fields)
+			v, ok := e.m[name]
+			return v, ok
+		}
+		return lookup(e.m, name)
+	}
+	if id == 0 {
 		return e.Field(name)
 	}
 	if int(id) < len(e.pos) {
@@ -236,6 +243,14 @@ func (e *JSONEvent) RangeFields(yield func(name string, value any) bool) {
 	if e.slots {
 		for i, k := range e.keys {
 			if !yield(k, e.vals[i]) {
+				return
+			}
+		}
+		return
+	}
+	if e.flat { // no value is an object: every key is a field's name
+		for k, v := range e.m {
+			if !yield(k, v) {
 				return
 			}
 		}

@@ -1,8 +1,10 @@
 package sigma
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"sort"
+	"unsafe"
 )
 
 // anchorSet finds which of many literals occur in a text, with tables that
@@ -27,8 +29,8 @@ type anchorSet struct {
 	lits    []string
 	short   *acAutomaton // the literals shorter than anchorLen
 	shortID []int32      // short's pattern → literal
-	bitmap  []uint64     // bit gramHash(anchor)&bmask of every anchor
-	bmask   uint32
+	bitmap  []uint64     // bit gramHash(anchor, bshift) of every anchor
+	bshift  uint         // 64 - log2 of the bitmap's bits
 	slots   []anchorSlot // open addressing on the anchor, by slotHash
 	sshift  uint
 	ents    []anchorEnt // the literals of each anchor (slot lo:hi)
@@ -47,9 +49,16 @@ type anchorEnt struct {
 
 const anchorLen = 4
 
-// gramHash mixes every bit of g into every bit of the hash (the high half
-// of a 64-bit product): the bitmap takes its low bits.
-func gramHash(g uint32) uint32 { return uint32(uint64(g) * 0x9E3779B97F4A7C15 >> 32) }
+// gramHash mixes every bit of g into the high bits of a 64-bit product,
+// and returns the top 64-shift of them (a bit of the bitmap).
+func gramHash(g uint32, shift uint) uint64 { return uint64(g) * 0x9E3779B97F4A7C15 >> (shift & 63) }
+
+// bitSet reports whether bit h of bm is set, without a bounds check: h
+// is a gramHash, below the bitmap's bits (len(bm)*64 = 1<<(64-shift)).
+func bitSet(bm []uint64, h uint64) bool {
+	w := *(*uint64)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(bm)), h>>6*8))
+	return w&(1<<(h&63)) != 0
+}
 
 func slotHash(g uint32) uint32 { return (g ^ g>>15) * 0x85EBCA77 }
 
@@ -140,7 +149,7 @@ func newAnchorSet(lits []string) *anchorSet {
 	// about 3% of the time
 	lb := min(max(9, bits.Len(uint(grams*32-1))), 32)
 	a.bitmap = make([]uint64, 1<<lb/64)
-	a.bmask = 1<<lb - 1
+	a.bshift = uint(64 - lb)
 	ls := max(2, bits.Len(uint(grams*2-1)))
 	a.slots = make([]anchorSlot, 1<<ls)
 	a.sshift = uint(32 - ls)
@@ -151,7 +160,7 @@ func newAnchorSet(lits []string) *anchorSet {
 		for ; j < len(picks) && picks[j].gram == g; j++ {
 			a.ents[j] = anchorEnt{picks[j].lit, picks[j].off}
 		}
-		h := gramHash(g) & a.bmask
+		h := gramHash(g, a.bshift)
 		a.bitmap[h>>6] |= 1 << (h & 63)
 		s := slotHash(g) >> a.sshift
 		for a.slots[s].hi != 0 {
@@ -186,18 +195,32 @@ func (a *anchorSet) scanLong(t []byte, out []int32) []int32 {
 }
 
 // nextSet returns the offset, from i, of the first window of t whose bit
-// is set (one past len(t)-anchorLen: none). A window is read in one load
-// (not rolled a byte at a time). It is not inlined: in a loop without
-// calls its variables stay in registers.
+// is set (len(t): none). Eight bytes are read at once, the five windows
+// they hold tested one after the other (not rolled a byte at a time). It
+// is not inlined: in a loop without calls its variables stay in
+// registers.
 //
 //go:noinline
 func (a *anchorSet) nextSet(t []byte, i int) int {
-	bm, mask := a.bitmap, a.bmask
-	for i = max(i, 0); i < len(t)-3; i++ {
-		_ = t[i+3]
-		g := uint32(t[i]) | uint32(t[i+1])<<8 | uint32(t[i+2])<<16 | uint32(t[i+3])<<24
-		h := gramHash(g) & mask
-		if bm[h>>6]&(1<<(h&63)) != 0 {
+	bm, sh := a.bitmap, a.bshift
+	i = max(i, 0)
+	for ; i+8 <= len(t); i += 5 {
+		x := binary.LittleEndian.Uint64(t[i:])
+		switch {
+		case bitSet(bm, gramHash(uint32(x), sh)):
+			return i
+		case bitSet(bm, gramHash(uint32(x>>8), sh)):
+			return i + 1
+		case bitSet(bm, gramHash(uint32(x>>16), sh)):
+			return i + 2
+		case bitSet(bm, gramHash(uint32(x>>24), sh)):
+			return i + 3
+		case bitSet(bm, gramHash(uint32(x>>32), sh)):
+			return i + 4
+		}
+	}
+	for ; i+anchorLen <= len(t); i++ {
+		if bitSet(bm, gramHash(le32(t[i:]), sh)) {
 			return i
 		}
 	}

@@ -3,6 +3,7 @@ package sigma
 import (
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -236,6 +237,104 @@ func TestAnchoredAgainstToLower(t *testing.T) {
 					t.Fatalf("multi: kind %d, %q on %q: %v, want %v", kind, lit, v, got, want)
 				}
 			}
+		}
+	}
+}
+
+// The contains matchers on fields the prefilter scans answer from what
+// it found in the value (foundLits) when they are given its event: the
+// same answers as on the event itself, for random values (upper case,
+// non-ASCII letters that fold to ASCII ones, lists, numbers), through
+// both the automaton and the anchor sets. Keywords, also found by the
+// anchor sets' scans (the keyword walk skips their fields' values), keep
+// every rule they match.
+func TestFoundLitsAgree(t *testing.T) {
+	defer func(n int) { anchorMin = n }(anchorMin)
+	for _, am := range []int{64, 1} {
+		anchorMin = am
+		o := Options{Intern: map[string]string{}}
+		ms := []*Matcher{
+			mustMatcher(t, detection("  sel:\n    CommandLine|contains:\n      - 'ab\\c'\n      - '.k'\n  condition: sel"), o),
+			mustMatcher(t, detection("  sel:\n    CommandLine|contains: 'ss-'\n  condition: sel"), o),
+			// the same literals in a filter: answered from the stamps too
+			mustMatcher(t, detection("  sel:\n    Image|endswith: 'e'\n  filter:\n    CommandLine|contains:\n      - 'ab\\c'\n      - '.k'\n  condition: sel and not filter"), o),
+			// an equality value and substrings on one field
+			mustMatcher(t, detection("  sel:\n    Image: 'a.exe'\n  condition: sel"), o),
+			mustMatcher(t, detection("  sel:\n    Image|contains: '.ex'\n    CommandLine|contains|all:\n      - 'ss-'\n      - '.k'\n  condition: sel"), o),
+			mustMatcher(t, detection("  kw:\n    - '\\ab'\n    - '\\xe'\n  condition: kw"), o),
+		}
+		p := NewPrefilter(ms)
+		// the matchers the prefilter serves: every contains matcher above
+		var served []*foundLits
+		for _, m := range ms {
+			for _, s := range m.searches {
+				for _, mp := range s.maps {
+					for _, it := range mp {
+						for _, g := range it.groups {
+							for _, vm := range g {
+								switch x := vm.(type) {
+								case *multiContainsM:
+									served = append(served, x.found)
+								case *strM:
+									if x.p.kind == pContains {
+										served = append(served, x.found)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+		if len(served) != 6 || slices.Contains(served, nil) {
+			t.Fatalf("served: %v", served)
+		}
+		if am == 1 && len(p.kwIn) != 2 {
+			t.Fatalf("keywords in %d fields", len(p.kwIn))
+		}
+		answered := 0
+		r := rand.New(rand.NewPCG(7, uint64(am)))
+		alpha := []string{"a", "A", "b", "B", "\\", "c", "C", ".", "k", "K", "\u212a", "s", "S", "ſ", "-", "e", "x", "é", " "}
+		rnd := func() string {
+			var b strings.Builder
+			for n := r.IntN(12); n > 0; n-- {
+				b.WriteString(alpha[r.IntN(len(alpha))])
+			}
+			return b.String()
+		}
+		for i := 0; i < 20000; i++ {
+			ev := tev{"Image": rnd()}
+			if r.IntN(2) == 0 {
+				ev["Other"] = rnd()
+			}
+			switch r.IntN(6) {
+			case 0:
+				ev["CommandLine"] = []any{rnd(), rnd()}
+			case 1:
+				ev["CommandLine"] = 3.5
+			case 2:
+			default:
+				ev["CommandLine"] = rnd()
+			}
+			bits := p.Candidates(ev)
+			pe := p.Event()
+			for k, m := range ms {
+				got, want := m.Match(pe), m.Match(ev)
+				if got != want {
+					t.Fatalf("%q: rule %d matches the prefilter's event: %v, the event: %v", ev, k, got, want)
+				}
+				if want && bits[k/64]&(1<<(k%64)) == 0 {
+					t.Fatalf("%q: rule %d matches but is left out", ev, k)
+				}
+			}
+			if s, ok := ev["CommandLine"].(string); ok {
+				if _, ok := served[0].in(pe, s); ok {
+					answered++
+				}
+			}
+		}
+		if answered < 1000 {
+			t.Fatalf("the stamps answered %d times", answered)
 		}
 	}
 }

@@ -114,6 +114,34 @@ func (m *Matcher) MatchWith(ev Event, ff FieldFinder, ix string) bool {
 	return false
 }
 
+// eachContains calls reg for the case-insensitive contains values of
+// ASCII literals on named fields (not keywords), with the field and the
+// literals (lower case) one of which the value must contain, and keeps
+// what it returns for the matcher to use (see foundLits).
+func (m *Matcher) eachContains(reg func(field string, lits []string) *foundLits) {
+	for _, s := range m.searches {
+		for _, mp := range s.maps {
+			for _, it := range mp {
+				if it.mode != modeValues {
+					continue
+				}
+				for _, g := range it.groups {
+					for _, vm := range g {
+						switch x := vm.(type) {
+						case *multiContainsM:
+							x.found = reg(it.field, x.lits)
+						case *strM:
+							if x.p.kind == pContains && !x.p.cased && x.p.lit != "" && isASCII(x.p.lit) {
+								x.found = reg(it.field, []string{x.p.lit})
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // SetIndexField marks the plain equality items on field (an event field
 // name) as decidable from the index value given to MatchIndexed.
 func (m *Matcher) SetIndexField(field string) {
@@ -535,11 +563,17 @@ type strM struct {
 	p      *pattern
 	num    float64
 	hasNum bool
+	found  *foundLits // a contains value on a field the prefilter scans, or nil
 }
 
-func (m *strM) match(v any, _ Event) bool {
+func (m *strM) match(v any, ev Event) bool {
 	switch x := v.(type) {
 	case string:
+		if m.found != nil {
+			if r, ok := m.found.in(ev, x); ok {
+				return r
+			}
+		}
 		return m.p.match(x)
 	case bool:
 		if x {
@@ -563,6 +597,7 @@ type multiContainsM struct {
 	// value is then matched lower-cased, whole)
 	first [256]bool
 	lits  []string
+	found *foundLits // when the field is one the prefilter scans, or nil
 }
 
 func newMultiContains(lits []string) *multiContainsM {
@@ -582,11 +617,15 @@ func newMultiContains(lits []string) *multiContainsM {
 	return m
 }
 
-func (m *multiContainsM) match(v any, _ Event) bool {
+func (m *multiContainsM) match(v any, ev Event) bool {
 	s, ok := v.(string)
 	if !ok {
 		if s, ok = toString(v); !ok {
 			return false
+		}
+	} else if m.found != nil {
+		if r, ok := m.found.in(ev, s); ok {
+			return r
 		}
 	}
 	// a literal found before the value's first non-ASCII byte is found

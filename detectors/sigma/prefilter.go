@@ -33,8 +33,9 @@ type Prefilter struct {
 	base   []uint64 // the rules always kept
 	bits   []uint64
 	fields []*pfField
-	kw     *pfField // keyword searches: every string value of the event
-	stamp  []uint32 // per substring: the event it was last reported for
+	kw     *pfField   // keyword searches: every string value of the event
+	kwIn   []*pfField // fields whose substrings include the keywords'
+	stamp  []uint32   // per substring: the event it was last reported for
 	gen    uint32
 	buf    []byte
 	fold   []byte                 // the folded non-ASCII value being scanned
@@ -46,6 +47,9 @@ type Prefilter struct {
 	vals []any
 	has  []bool
 	ev   fieldsEvent
+	// byID[id]: 1 + the index in fields of the field numbered id (0: none
+	// of them), for FieldByID
+	byID []uint16
 	// a rule is kept when every one of its clauses has a literal in the
 	// event; clause k of rule r is numbered r<<clauseBits|k in the lists
 	// of the literals
@@ -64,6 +68,8 @@ const clauseBits = 5
 
 type pfField struct {
 	name  string
+	id    FieldID            // FieldIDOf(name)
+	idx   int                // its index in Prefilter.fields
 	eq    map[string][]int32 // folded value → clauses
 	eqMin int                // lengths of the shortest and longest keys of eq
 	eqMax int
@@ -71,6 +77,11 @@ type pfField struct {
 	cl    []int32  // per substring k: clauses cl[clAt[k]:clAt[k+1]]
 	clAt  []int32
 	first int // global id of subs[0] (for stamps)
+	// the generation (Prefilter.gen) of the last event whose value of the
+	// field was one string, ASCII and scanned whole, or without any of
+	// subs: its stamps then say which of subs it contains, for the
+	// matchers (see foundLits)
+	whole uint32
 	ac    *acAutomaton
 	an    *anchorSet // instead of ac when there are many substrings
 }
@@ -113,6 +124,22 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 	}
 	subIdx := map[*pfField]map[string]int{}
 	subCl := map[*pfField][][]int32{} // per field, per substring: clauses
+	// sub returns the index of lit among f's substrings, adding it
+	sub := func(f *pfField, lit string) int {
+		ix := subIdx[f]
+		if ix == nil {
+			ix = map[string]int{}
+			subIdx[f] = ix
+		}
+		k, ok := ix[lit]
+		if !ok {
+			k = len(f.subs)
+			ix[lit] = k
+			f.subs = append(f.subs, lit)
+			subCl[f] = append(subCl[f], nil)
+		}
+		return k
+	}
 	for i, m := range ms {
 		cs := m.clauses()
 		// a clause on named fields is cheaper to check than a keyword
@@ -152,22 +179,46 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 					}
 					continue
 				}
-				ix := subIdx[f]
-				if ix == nil {
-					ix = map[string]int{}
-					subIdx[f] = ix
-				}
-				k, ok := ix[a.lit]
-				if !ok {
-					k = len(f.subs)
-					ix[a.lit] = k
-					f.subs = append(f.subs, a.lit)
-					subCl[f] = append(subCl[f], nil)
-				}
+				k := sub(f, a.lit)
 				if l := subCl[f][k]; len(l) == 0 || l[len(l)-1] != id {
 					subCl[f][k] = append(l, id)
 				}
 			}
+		}
+	}
+	// the contains matchers of named fields whose literals are all among
+	// the field's substrings are answered from the stamps of the values
+	// scanned
+	for _, m := range ms {
+		m.eachContains(func(field string, lits []string) *foundLits {
+			f := byName[field]
+			if f == nil { // a field no clause reads: not read for them
+				return nil
+			}
+			fl := &foundLits{p: p, f: f}
+			for _, l := range lits {
+				k, ok := subIdx[f][l]
+				if !ok {
+					return nil
+				}
+				fl.ks = append(fl.ks, int32(k))
+			}
+			return fl
+		})
+	}
+	// the keywords are also substrings of the fields with many substrings
+	// (long values: command lines, paths), for the same clauses: the
+	// keyword walk skips the values of those fields (see walk)
+	if p.kw != nil {
+		for _, f := range p.fields {
+			if len(f.subs) < anchorMin {
+				continue
+			}
+			for kk, l := range p.kw.subs {
+				k := sub(f, l)
+				subCl[f][k] = append(subCl[f][k], subCl[p.kw][kk]...)
+			}
+			p.kwIn = append(p.kwIn, f)
 		}
 	}
 	// each field's clause lists in one array
@@ -221,6 +272,16 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			direct(l)
 		}
 	}
+	for i, f := range p.fields {
+		f.idx = i
+		f.id, _ = FieldIDOf(f.name)
+		if f.id != 0 {
+			for int(f.id) >= len(p.byID) {
+				p.byID = append(p.byID, 0)
+			}
+			p.byID[f.id] = uint16(i + 1)
+		}
+	}
 	p.stamp = make([]uint32, total)
 	p.vals = make([]any, len(p.fields))
 	p.has = make([]bool, len(p.fields))
@@ -231,13 +292,15 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 // Event returns the event of the last call to Candidates, answering Field
 // for the fields the prefilter read from it without reading them again
 // (a field name is recognised as the same string: names interned by
-// Options.Intern; other names are read from the event). It is valid
-// until the next call to Candidates.
+// Options.Intern; other names are read from the event). It is a
+// FieldFinder too (fields recognised by their number). It is valid until
+// the next call to Candidates.
 func (p *Prefilter) Event() Event { return &p.ev }
 
 type fieldsEvent struct {
 	Event
-	p *Prefilter
+	ff FieldFinder // Event, when it is one
+	p  *Prefilter
 }
 
 func (e *fieldsEvent) Field(name string) (any, bool) {
@@ -245,6 +308,24 @@ func (e *fieldsEvent) Field(name string) (any, bool) {
 		if len(f.name) == len(name) && unsafe.StringData(f.name) == unsafe.StringData(name) {
 			return e.p.vals[i], e.p.has[i]
 		}
+	}
+	return e.Event.Field(name)
+}
+
+// FieldByID answers as Field does, finding the fields the prefilter read
+// by their number; others are read from the event, by number when it is a
+// FieldFinder.
+func (e *fieldsEvent) FieldByID(id FieldID, name string) (any, bool) {
+	if int(id) < len(e.p.byID) {
+		if i := e.p.byID[id]; i > 0 {
+			return e.p.vals[i-1], e.p.has[i-1]
+		}
+	}
+	if id == 0 {
+		return e.Field(name) // (a field the prefilter read may have no number)
+	}
+	if e.ff != nil {
+		return e.ff.FieldByID(id, name)
 	}
 	return e.Event.Field(name)
 }
@@ -293,11 +374,22 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 		for i := range p.rs {
 			p.rs[i].gen = 0
 		}
+		for _, f := range p.fields {
+			f.whole = 0
+		}
 		p.gen = 1
 	}
 	p.ev.Event = ev
+	ff, _ := ev.(FieldFinder)
+	p.ev.ff = ff
 	for i, f := range p.fields {
-		v, ok := ev.Field(f.name)
+		var v any
+		var ok bool
+		if ff != nil {
+			v, ok = ff.FieldByID(f.id, f.name)
+		} else {
+			v, ok = ev.Field(f.name)
+		}
 		p.vals[i], p.has[i] = v, ok
 		if !ok || v == nil {
 			continue
@@ -312,7 +404,9 @@ func (p *Prefilter) Candidates(ev Event) []uint64 {
 				p.value(f, e)
 			}
 		default:
-			p.value(f, v)
+			if p.value(f, v) {
+				f.whole = p.gen
+			}
 		}
 	}
 	if p.kw != nil {
@@ -347,7 +441,7 @@ func (p *Prefilter) walk(v any) {
 		// starts with (folding neither adds nor removes it: see value)
 		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 {
 			j := strings.IndexByte(x, byte(a.skip))
-			if j < 0 {
+			if j < 0 || p.kwScanned(x) {
 				return
 			}
 			if isASCII(x) { // as value does, from there
@@ -361,8 +455,29 @@ func (p *Prefilter) walk(v any) {
 				return
 			}
 		}
+		if p.kwScanned(x) {
+			return
+		}
+	case float64, float32, int, int64, int32, uint64, uint32, bool:
+		// written as toString writes them: digits, + - . and letters
+		// (NaN, Inf, true, false), none the skip byte when it is another
+		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 &&
+			strings.IndexByte("0123456789+-.", byte(a.skip)) < 0 {
+			return
+		}
 	}
 	p.value(p.kw, v)
+}
+
+// kwScanned: s is the value of a field whose scan looked for the keywords
+// already (kwIn), as the walk meets it: the very string.
+func (p *Prefilter) kwScanned(s string) bool {
+	for _, f := range p.kwIn {
+		if v, ok := p.vals[f.idx].(string); ok && len(v) == len(s) && unsafe.StringData(v) == unsafe.StringData(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // hit marks clauses as satisfied, and keeps the rules whose clauses are
@@ -390,19 +505,23 @@ func (p *Prefilter) hit(clauses []int32) {
 
 // value folds one scalar value and looks it up: ASCII values byte by byte
 // as they are scanned, others with strings.ToLower (and ſ as s, which
-// case-insensitive regular expressions equate).
-func (p *Prefilter) value(f *pfField, v any) {
-	s, ok := v.(string)
-	if !ok {
+// case-insensitive regular expressions equate). It reports whether v is a
+// string whose stamps say exactly which of f's substrings it contains,
+// case-insensitively: it is ASCII and was scanned whole, or it holds none
+// of them.
+func (p *Prefilter) value(f *pfField, v any) bool {
+	s, isStr := v.(string)
+	if !isStr {
+		var ok bool
 		if s, ok = toString(v); !ok {
-			return
+			return false
 		}
 	}
 	// the automaton's skip byte is not a letter: folding (ASCII letters,
 	// and non-ASCII runes to runes or to ASCII letters) neither adds nor
 	// removes it, so a value without it has none of the substrings
 	if len(f.eq) == 0 && f.ac != nil && f.ac.skip >= 0 && strings.IndexByte(s, byte(f.ac.skip)) < 0 {
-		return
+		return isStr
 	}
 	eq := len(s) >= f.eqMin && len(s) <= f.eqMax
 	var ascii bool
@@ -420,7 +539,7 @@ func (p *Prefilter) value(f *pfField, v any) {
 		// also found after folding, or is one more rule kept), and the
 		// folded value is scanned again
 		if p.acScan(f, s) {
-			return
+			return isStr
 		}
 	default:
 		ascii = isASCII(s)
@@ -447,11 +566,40 @@ func (p *Prefilter) value(f *pfField, v any) {
 		for _, k := range p.found {
 			p.sub(f, k)
 		}
-		return
-	}
-	if f.ac != nil {
+	} else if f.ac != nil {
 		p.acScan(f, s)
 	}
+	return isStr && ascii
+}
+
+// foundLits: the literals (folded) of a contains matcher on a field the
+// prefilter scans, as f's substrings ks.
+type foundLits struct {
+	p  *Prefilter
+	f  *pfField
+	ks []int32
+}
+
+// in reports whether s, the value of the field in ev, contains one of the
+// literals, when the prefilter can tell: ev is its Event, s is the very
+// string it scanned whole for the field (see value). ok false: the caller
+// decides.
+func (fl *foundLits) in(ev Event, s string) (found, ok bool) {
+	p, f := fl.p, fl.f
+	if fe, isFE := ev.(*fieldsEvent); !isFE || fe.p != p || f.whole != p.gen {
+		return false, false
+	}
+	i := f.idx
+	v, _ := p.vals[i].(string)
+	if len(v) != len(s) || unsafe.StringData(v) != unsafe.StringData(s) {
+		return false, false
+	}
+	for _, k := range fl.ks {
+		if p.stamp[f.first+int(k)] == p.gen {
+			return true, true
+		}
+	}
+	return false, true
 }
 
 // acScan runs f's automaton over s (ASCII letters folded as they are
