@@ -45,6 +45,7 @@ WORKLOADS=${WORKLOADS:-"corpus hard"}
 FILL=${FILL:-2000}             # hard workload: messages APPENDed
 FILL_SIZE=${FILL_SIZE:-102400} # hard workload: bytes per message, about
 MAILSIM_FLAGS=${MAILSIM_FLAGS:-} # extra flags for maildrill serve
+MAILSIM_ENV=${MAILSIM_ENV:-}     # extra environment for maildrill serve only (e.g. GOMAXPROCS=3)
 # The probe runs in its own imapbench process (separate), so that its
 # latency is the server's and not the bulk client's own Go scheduler, busy
 # with the downloads; "same" puts it in the bulk client's process.
@@ -113,7 +114,7 @@ IB="$WORK/bin/imapbench"
 
 # --- mailsim -----------------------------------------------------------------
 log "starting mailsim (seed $SEED, $USERS users x $MESSAGES messages) on 127.0.0.1:$MAILSIM_PORT"
-"$MD" serve --seed "$SEED" --users "$USERS" --messages "$MESSAGES" \
+env $MAILSIM_ENV "$MD" serve --seed "$SEED" --users "$USERS" --messages "$MESSAGES" \
   --imap "127.0.0.1:$MAILSIM_PORT" --imaps off --submission off --mx off --admin off \
   --allow-plaintext-auth --accounts "$WORK/accounts.json" $MAILSIM_FLAGS >"$WORK/mailsim.log" 2>&1 &
 PIDS+=($!)
