@@ -100,6 +100,11 @@ type atom struct {
 }
 
 // NewPrefilter compiles the prefilter of ms; rule i of Candidates is ms[i].
+// It also hooks the contains matchers of ms to the new prefilter, so that
+// they answer from its scan (see foundLits): build it before the matchers
+// are used, and at most one per set of matchers in use at a time (a second
+// one takes the hooks over; the first stays correct but loses the
+// shortcut).
 func NewPrefilter(ms []*Matcher) *Prefilter {
 	p := &Prefilter{n: len(ms)}
 	words := (len(ms) + 63) / 64

@@ -150,6 +150,7 @@ type preparer struct {
 	wake     chan struct{}
 	done     chan struct{} // closed: prepare nothing more
 	ended    chan struct{} // closed when the goroutine returns
+	noSlot   atomic.Int64  // times it found no slot free and went back to waiting
 }
 
 func startPreparer(items []store.Item, seqs []uint32) *preparer {
@@ -206,6 +207,7 @@ wait:
 			select {
 			case prepareSem <- struct{}{}:
 			default:
+				p.noSlot.Add(1)
 				continue wait
 			}
 			p.items[j].Prepare()

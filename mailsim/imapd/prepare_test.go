@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -56,6 +57,9 @@ func TestPreparerStaysAhead(t *testing.T) {
 	}
 	p = startPreparer(items, seqs)
 	p.at(0)
+	// stopped only once it has found no slot, so that a preparer taking
+	// no slot would have prepared a message by then
+	require.Eventually(t, func() bool { return p.noSlot.Load() > 0 }, 10*time.Second, time.Millisecond)
 	p.stop()
 	for range cap(prepareSem) {
 		<-prepareSem
