@@ -35,13 +35,17 @@ type Prefilter struct {
 	fields []*pfField
 	kw     *pfField   // keyword searches: every string value of the event
 	kwIn   []*pfField // fields whose substrings include the keywords'
-	stamp  []uint32   // per substring: the event it was last reported for
-	gen    uint32
-	buf    []byte
-	fold   []byte                 // the folded non-ASCII value being scanned
-	found  []int32                // the substrings an anchorSet found in a value
-	walkFn func(string, any) bool // p.walk for RangeFields, made once
-	always int
+	// kwNoNum: no keyword can be in a number or a boolean written as
+	// toString writes them (digits, + - . and the letters of NaN, Inf,
+	// true, false): the keywords all begin with another non-letter byte
+	kwNoNum bool
+	stamp   []uint32 // per substring: the event it was last reported for
+	gen     uint32
+	buf     []byte
+	fold    []byte                 // the folded non-ASCII value being scanned
+	found   []int32                // the substrings an anchorSet found in a value
+	walkFn  func(string, any) bool // p.walk for RangeFields, made once
+	always  int
 	// the values of fields read for the last event (vals[i]: fields[i]),
 	// answered by ev
 	vals []any
@@ -287,6 +291,11 @@ func NewPrefilter(ms []*Matcher) *Prefilter {
 			p.byID[f.id] = uint16(i + 1)
 		}
 	}
+	if p.kw != nil {
+		a := p.kw.ac
+		p.kwNoNum = a != nil && a.skip >= 0 && len(p.kw.eq) == 0 &&
+			strings.IndexByte("0123456789+-.", byte(a.skip)) < 0
+	}
 	p.stamp = make([]uint32, total)
 	p.vals = make([]any, len(p.fields))
 	p.has = make([]bool, len(p.fields))
@@ -459,15 +468,11 @@ func (p *Prefilter) walk(v any) {
 				}
 				return
 			}
-		}
-		if p.kwScanned(x) {
+		} else if p.kwScanned(x) {
 			return
 		}
 	case float64, float32, int, int64, int32, uint64, uint32, bool:
-		// written as toString writes them: digits, + - . and letters
-		// (NaN, Inf, true, false), none the skip byte when it is another
-		if a := p.kw.ac; a != nil && a.skip >= 0 && len(p.kw.eq) == 0 &&
-			strings.IndexByte("0123456789+-.", byte(a.skip)) < 0 {
+		if p.kwNoNum {
 			return
 		}
 	}
