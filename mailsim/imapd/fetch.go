@@ -20,6 +20,7 @@ import (
 // the list of messages; content is generated and written without it, so a
 // bulk download never blocks other sessions.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	s.holdResponses()
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
 	wantModSeq := false
