@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"github.com/maildrill/maildrill/internal/nozero"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -35,7 +36,7 @@ func bodySection(raw []byte, item *imap.FetchItemBodySection) ([]byte, func()) {
 		buf = new([]byte)
 	}
 	if cap(*buf) < len(raw) {
-		*buf = make([]byte, len(raw))
+		*buf = nozero.Bytes(len(raw)) // read into, never read beyond
 	}
 	out, err := readFull(body, (*buf)[:len(raw)])
 	done := func() { putBinary(buf) }

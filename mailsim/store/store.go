@@ -12,6 +12,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/nozero"
 	"os"
 	"path/filepath"
 	"sort"
@@ -429,7 +430,7 @@ func (s *Store) spill(m *Message) *Message {
 // the new copy, not worked out again.
 func (s *Store) loadSpilled(d *Message) (*Message, error) {
 	return s.cache.Get("spill\x00"+d.spill.path, func() (*Message, error) {
-		raw, err := os.ReadFile(d.spill.path)
+		raw, err := nozero.ReadFile(d.spill.path)
 		if err != nil {
 			return nil, fmt.Errorf("store: reading back an added message: %w", err)
 		}
