@@ -86,7 +86,7 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 	if err != nil {
 		return nil, false
 	}
-	b := make([]byte, fi.Size())
+	b := makeNoZero(int(fi.Size())) // read whole below
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, false
 	}

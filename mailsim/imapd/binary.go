@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"github.com/maildrill/maildrill/internal/nozero"
 	"io"
 	"strings"
 	"sync"
@@ -99,7 +100,7 @@ func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool
 	left := len(raw)
 	need := left + base64.StdEncoding.DecodedLen(left)
 	if cap(*buf) < need {
-		*buf = make([]byte, need)
+		*buf = nozero.Bytes(need) // read and decoded into, never read beyond
 	}
 	enc, err := readFull(body, (*buf)[:left])
 	if err != nil {

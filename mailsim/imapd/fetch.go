@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"runtime"
@@ -21,6 +20,7 @@ import (
 // the list of messages; content is generated and written without it, so a
 // bulk download never blocks other sessions.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	s.holdResponses()
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
 	wantModSeq := false
@@ -339,6 +339,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 			continue
 		}
 		var buf []byte
+		done := func() {}
 		switch {
 		case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil:
 			buf = m.Raw
@@ -346,9 +347,11 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 			// Deeper than the store describes (and each level costs a
 			// pass over the message): an empty section.
 		default:
-			buf = imapserver.ExtractBodySection(bytes.NewReader(m.Raw), bs)
+			buf, done = bodySection(m.Raw, bs)
 		}
-		if err := writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf); err != nil {
+		err := writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf)
+		done()
+		if err != nil {
 			return err
 		}
 		sent += int64(len(buf))

@@ -59,6 +59,7 @@ func (s *session) visible() ([]listEntry, error) {
 }
 
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	s.holdResponses()
 	e := audit.Event{Action: audit.IMAPList, Command: "LIST", Mailbox: ref + strings.Join(patterns, " ")}
 	if options == nil {
 		options = &imap.ListOptions{}

@@ -19,6 +19,7 @@ import (
 
 // Search evaluates criteria over the selected mailbox.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	s.holdResponses()
 	modseqSearch := false
 	if req := s.cond(); req != nil && req.searchModSeq {
 		modseqSearch = true

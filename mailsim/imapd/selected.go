@@ -83,6 +83,7 @@ func (s *session) readOnlyErr() error {
 
 // Store changes flags.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	s.holdResponses()
 	items, seqs := s.resolveSet(numSet)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPStore, Command: "STORE", Flags: storeOpString(flags)}, s.mbName, s.mbOwner)
 	if s.readOnly {

@@ -59,7 +59,8 @@ type session struct {
 	// qresync: the client enabled QRESYNC (RFC 7162 §3.2).
 	qresync bool
 
-	ic *imapserver.Conn // for the capabilities the client enabled
+	ic  *imapserver.Conn // for the capabilities the client enabled
+	out *respWriter      // imapserver's output path
 
 	fetches  atomic.Int64
 	bytesOut atomic.Int64
@@ -78,7 +79,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		return nil, nil, fmt.Errorf("imapd: unexpected connection type %T", c.NetConn())
 	}
 	s.sessions.Add(1)
-	sess := &session{srv: s, info: ic.info, conn: ic.out.c, ic: c}
+	sess := &session{srv: s, info: ic.info, conn: ic.out.c, ic: c, out: ic.out}
 	sess.conn.sess.Store(sess)
 	return sess, nil, nil
 }
@@ -340,7 +341,18 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 	}, nil
 }
 
+// holdResponses keeps the responses of the command being run in the
+// connection's buffer until its tagged completion (respWriter.hold): for
+// commands that answer with several lines and never ask the client for
+// more (no continuation request). The completion flushes them.
+func (s *session) holdResponses() {
+	if s.out != nil {
+		s.out.hold.Store(true)
+	}
+}
+
 func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	s.holdResponses()
 	action, cmd := audit.IMAPSelect, "SELECT"
 	if options != nil && options.ReadOnly {
 		action, cmd = audit.IMAPExamine, "EXAMINE"
@@ -594,6 +606,7 @@ func imapErr(err error) error {
 }
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	s.holdResponses()
 	mb, owner, err := s.mailbox(name)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPStatus, Command: "STATUS"}, name, owner)
 	if err != nil {

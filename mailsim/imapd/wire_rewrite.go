@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -216,6 +217,14 @@ type respWriter struct {
 	line       []byte
 	litLeft    int64
 	atResponse bool
+	// hold, set by a command that answers with several lines
+	// (session.holdResponses), keeps its responses in the connection's
+	// buffer (written out as it fills) instead of flushing each line:
+	// go-imap flushes at every line's end, and a FETCH of many messages
+	// would otherwise cost a TLS record and a write per message. The next
+	// tagged completion or continuation request ends it, and is flushed
+	// with all that was held.
+	hold atomic.Bool
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
@@ -248,6 +257,9 @@ func (w *respWriter) Write(p []byte) (int, error) {
 		}
 		w.line = w.line[:0]
 	}
+	if w.hold.Load() {
+		return n, nil
+	}
 	c.wmu.Lock()
 	err := c.cw.Flush()
 	c.wmu.Unlock()
@@ -261,6 +273,9 @@ func (w *respWriter) Write(p []byte) (int, error) {
 func (w *respWriter) emit(line []byte) error {
 	c := w.c
 	out := line
+	if w.atResponse && len(line) > 0 && line[0] != '*' {
+		w.hold.Store(false) // a completion or a continuation: the client waits for it
+	}
 	if w.atResponse {
 		// The shim's reader learns the verdict once the line is on its
 		// way to the client (buffered in order before anything the shim

@@ -271,7 +271,7 @@ type Item struct {
 // Load returns the parsed message, generating it if needed.
 func (it Item) Load() (*Message, error) {
 	if it.msg != nil {
-		if it.msg.spill != "" {
+		if it.msg.spill != nil {
 			return it.mb.store.loadSpilled(it.msg)
 		}
 		return it.msg, nil

@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -51,9 +52,28 @@ type Message struct {
 	baseAtt bool // atts were given by the Base when the message was built
 
 	// spill, for an added message kept on disk (Options.SpillDir), is its
-	// file: this Message is then only its description (no Raw), and
-	// Item.Load reads it back.
-	spill string
+	// file and what was learnt of it: on the description in a mailbox (no
+	// Raw; Item.Load reads it back), and on each Message read back from it,
+	// which shares it.
+	spill *spilled
+}
+
+// spilled is a message kept on disk: its file, and its structure and
+// attachments once a copy read back has described them. The message cache
+// drops the copies read back, not the description: what a copy learnt
+// (attachments walked and hashed, envelope and body structure) is kept
+// here and is not worked out again from the next copy.
+type spilled struct {
+	path string
+	// atts, once described, are the attachments; structure the envelope
+	// and body structure.
+	atts      atomic.Pointer[[]Attachment]
+	structure atomic.Pointer[spilledStructure]
+}
+
+type spilledStructure struct {
+	bs  imap.BodyStructure
+	env *imap.Envelope
 }
 
 // Attachments describes the attachment parts (walked and hashed once, on
@@ -62,6 +82,10 @@ func (m *Message) Attachments() []Attachment {
 	m.attOnce.Do(func() {
 		if m.atts == nil {
 			m.atts = findAttachments(m.Raw, m.limits)
+		}
+		if m.spill != nil {
+			atts := m.atts
+			m.spill.atts.Store(&atts)
 		}
 	})
 	return m.atts
@@ -120,6 +144,9 @@ func (m *Message) parseStructure() {
 	m.once.Do(func() {
 		m.bs = bodyStructure(m.Raw, m.limits)
 		m.env = envelope(m.header)
+		if m.spill != nil {
+			m.spill.structure.Store(&spilledStructure{bs: m.bs, env: m.env})
+		}
 	})
 }
 

@@ -177,6 +177,11 @@ func (it Item) Meta() (*Meta, error) {
 			})
 		}
 	}
+	if it.msg != nil && it.msg.spill != nil {
+		if meta := spilledMeta(it.msg); meta != nil {
+			return meta, nil
+		}
+	}
 	m, err := it.Load()
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/nozero"
 	"os"
 	"path/filepath"
 	"sort"
@@ -413,7 +414,7 @@ const SpillMinBytes = 32 << 10
 // description (m itself without a spill directory, for a small message, or
 // when the file cannot be written).
 func (s *Store) spill(m *Message) *Message {
-	if s.spillDir == "" || m.Size < SpillMinBytes || m.spill != "" {
+	if s.spillDir == "" || m.Size < SpillMinBytes || m.spill != nil {
 		return m
 	}
 	path := filepath.Join(s.spillDir, strconv.FormatUint(s.spillSeq.Add(1), 10)+".eml")
@@ -421,16 +422,40 @@ func (s *Store) spill(m *Message) *Message {
 		return m
 	}
 	return &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
-		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: path}
+		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: &spilled{path: path}}
 }
 
-// loadSpilled reads a spilled message back, through the cache.
+// loadSpilled reads a spilled message back, through the cache. What an
+// earlier copy read back described (attachments, structure) is given to
+// the new copy, not worked out again.
 func (s *Store) loadSpilled(d *Message) (*Message, error) {
-	return s.cache.Get("spill\x00"+d.spill, func() (*Message, error) {
-		raw, err := os.ReadFile(d.spill)
+	return s.cache.Get("spill\x00"+d.spill.path, func() (*Message, error) {
+		raw, err := nozero.ReadFile(d.spill.path)
 		if err != nil {
 			return nil, fmt.Errorf("store: reading back an added message: %w", err)
 		}
-		return parseMessage(raw, d.InternalDate, d.baseFlags, d.limits)
+		m, err := parseMessage(raw, d.InternalDate, d.baseFlags, d.limits)
+		if err != nil {
+			return nil, err
+		}
+		m.spill = d.spill
+		if atts := d.spill.atts.Load(); atts != nil {
+			m.attOnce.Do(func() { m.atts = *atts })
+		}
+		if st := d.spill.structure.Load(); st != nil {
+			m.once.Do(func() { m.bs, m.env = st.bs, st.env })
+		}
+		return m, nil
 	})
+}
+
+// spilledMeta is the description of a spilled message whose structure is
+// already known, without reading it back (nil when it is not known yet).
+func spilledMeta(d *Message) *Meta {
+	st := d.spill.structure.Load()
+	if st == nil {
+		return nil
+	}
+	return &Meta{InternalDate: d.InternalDate, Size: d.Size, Envelope: st.env, BodyStructure: st.bs,
+		MessageID: d.MessageID, Subject: d.Subject}
 }

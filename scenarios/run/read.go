@@ -6,6 +6,7 @@ package run
 import (
 	"context"
 	"errors"
+	"github.com/maildrill/maildrill/internal/nozero"
 	"io"
 	"path"
 	"slices"
@@ -220,7 +221,10 @@ func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
 	var data []byte
 	err := a.fetchSection(uid, part, func(lit imap.LiteralReader) error {
 		// The literal's size is announced: one buffer of that size.
-		buf := make([]byte, max(lit.Size(), 0))
+		buf := []byte{}
+		if lit.Size() > 0 {
+			buf = nozero.Bytes(int(lit.Size())) // read into, never read beyond
+		}
 		n, err := io.ReadFull(lit, buf)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			err = nil

@@ -1,0 +1,44 @@
+package nozero
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestBytes(t *testing.T) {
+	if Bytes(0) != nil || Bytes(-1) != nil {
+		t.Fatal("Bytes(0), Bytes(-1): want nil")
+	}
+	for _, n := range []int{1, 100, 40000, 1 << 20} {
+		b := Bytes(n)
+		if len(b) != n || cap(b) < n {
+			t.Fatalf("Bytes(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		for i := range b {
+			b[i] = byte(i)
+		}
+		if b[n-1] != byte(n-1) {
+			t.Fatal("not writable")
+		}
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 4095, 300000} {
+		want := bytes.Repeat([]byte("0123456789abcdefg"), n/17+1)[:n]
+		p := filepath.Join(dir, "f")
+		if err := os.WriteFile(p, want, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadFile(p)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: got %d bytes, %v", n, len(got), err)
+		}
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
+		t.Fatalf("missing file: %v", err)
+	}
+}

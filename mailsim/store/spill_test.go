@@ -1,0 +1,101 @@
+package store
+
+import (
+	"encoding/base64"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// spillMessage is a message with two attachments, large enough to be
+// spilled.
+func spillMessage(tag string) string {
+	pdf := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("%PDF-1.4 "+tag, SpillMinBytes/8)))
+	var lines strings.Builder
+	for len(pdf) > 76 {
+		lines.WriteString(pdf[:76] + "\r\n")
+		pdf = pdf[76:]
+	}
+	lines.WriteString(pdf + "\r\n")
+	return "From: a@x.test\r\nTo: b@x.test\r\nSubject: report " + tag + "\r\nMessage-ID: <" + tag + "@x>\r\n" +
+		"Content-Type: multipart/mixed; boundary=BB\r\n\r\n" +
+		"--BB\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+		"--BB\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; filename=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + lines.String() +
+		"--BB\r\nContent-Type: text/csv\r\nContent-Disposition: attachment; filename=\"l.csv\"\r\n\r\na;b\r\n1;2\r\n" +
+		"--BB--\r\n"
+}
+
+// A spilled message's attachments and structure are worked out from the
+// first copy read back and kept with its description: the next copy (the
+// first one evicted from the message cache) gives the same ones without
+// walking the message again, and its description needs no reading back.
+func TestSpilledDescriptionKept(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&countingBase{}, nil, Options{SpillDir: dir, CacheMessages: 1})
+	inbox, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	raw := spillMessage("one")
+	uid, err := inbox.Append([]byte(raw), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	other, err := inbox.Append([]byte(spillMessage("two")), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	it, ok := inbox.ItemByUID(uid)
+	require.True(t, ok)
+	ito, _ := inbox.ItemByUID(other)
+
+	m1, err := it.Load()
+	require.NoError(t, err)
+	require.NotNil(t, m1.Raw)
+	atts := m1.Attachments()
+	require.Len(t, atts, 2)
+	assert.Equal(t, DescribeAttachments([]byte(raw)), atts, "as a fresh walk of the message finds them")
+	assert.Equal(t, "r.pdf", atts[0].FileName)
+	meta1 := MetaOf(m1)
+
+	// The other message takes the cache's only place: the next Load reads
+	// the file again and parses a new copy.
+	_, err = ito.Load()
+	require.NoError(t, err)
+	m2, err := it.Load()
+	require.NoError(t, err)
+	require.NotSame(t, m1, m2, "read back anew")
+	atts2 := m2.Attachments()
+	require.Len(t, atts2, 2)
+	assert.Same(t, &atts[0], &atts2[0], "the attachments are those described before, not walked again")
+	assert.Same(t, meta1.BodyStructure, m2.BodyStructure(), "the structure is the one described before")
+	assert.Same(t, meta1.Envelope, m2.Envelope())
+
+	fresh, err := parseMessage([]byte(raw), time.Unix(1000, 0), nil, s.limits)
+	require.NoError(t, err)
+	assert.Equal(t, MetaOf(fresh).BodyStructure, m2.BodyStructure(), "equal to a fresh parse's")
+	assert.Equal(t, MetaOf(fresh).Envelope, m2.Envelope())
+
+	// The description is answered without the file.
+	d, ok := inbox.ItemByUID(uid)
+	require.True(t, ok)
+	require.NoError(t, os.Remove(d.msg.spill.path))
+	meta, err := d.Meta()
+	require.NoError(t, err)
+	assert.Equal(t, MetaOf(fresh).BodyStructure, meta.BodyStructure)
+	assert.Equal(t, MetaOf(fresh).Envelope, meta.Envelope)
+	assert.EqualValues(t, len(raw), meta.Size)
+	assert.Equal(t, "report one", meta.Subject)
+	assert.Equal(t, "one@x", meta.MessageID)
+	assert.True(t, meta.InternalDate.Equal(time.Unix(1000, 0)))
+
+	// A message whose structure was never asked for is read back for its
+	// description: without its file, it has none.
+	ito2, _ := inbox.ItemByUID(other)
+	require.NoError(t, os.Remove(ito2.msg.spill.path))
+	_, err = inbox.Append([]byte(spillMessage("three")), nil, time.Time{})
+	require.NoError(t, err)
+	it3, _ := inbox.ItemByUID(other + 1)
+	_, err = it3.Load() // takes the cache's place from "two"
+	require.NoError(t, err)
+	_, err = ito2.Meta()
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
