@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
-	"github.com/maildrill/maildrill/internal/nozero"
 	"io"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // BINARY (RFC 3516) of a base64 part, the common case (attachments), is

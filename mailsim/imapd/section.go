@@ -3,11 +3,12 @@ package imapd
 import (
 	"bufio"
 	"bytes"
-	"github.com/maildrill/maildrill/internal/nozero"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // bodySection returns BODY[section] of raw and a function that recycles

@@ -12,7 +12,6 @@ package store
 import (
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/nozero"
 	"os"
 	"path/filepath"
 	"sort"
@@ -23,6 +22,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/internal/lru"
+	"github.com/maildrill/maildrill/internal/nozero"
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
 

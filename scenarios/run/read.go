@@ -6,7 +6,6 @@ package run
 import (
 	"context"
 	"errors"
-	"github.com/maildrill/maildrill/internal/nozero"
 	"io"
 	"path"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/maildrill/maildrill/internal/nozero"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
