@@ -131,7 +131,15 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 		}
 		// Rendered straight into its cached form.
 		hint := 64 << 10
-		if !docTypes[m.typ].fixedSize {
+		switch {
+		case docTypes[m.typ].format == "xlsx":
+			// A sheet's size is known only when it ends: its rows stop
+			// at the plan as estimated from the compression of the
+			// first ones, and it comes out at 0.6 to 1.6 times the plan.
+			// The sink's first piece is about the least it comes to;
+			// further pieces are added as it grows.
+			hint = m.Target * 6 / 10
+		case !docTypes[m.typ].fixedSize:
 			hint = m.Target + m.Target/32 + 4096
 		}
 		s := newDocSink(hint)

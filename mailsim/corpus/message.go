@@ -502,7 +502,9 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, par
 			case parts != nil:
 				cuts = append(cuts, buf.Len())
 			case !skeleton:
-				buf.Write(encoded[i].b64)
+				for _, p := range encoded[i].b64 {
+					buf.Write(p)
+				}
 			}
 		}
 		buf.WriteString("\r\n--" + mixed + "--\r\n")
@@ -512,7 +514,8 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, par
 	if parts != nil {
 		b, prev := buf.Bytes(), 0
 		for i, c := range cuts {
-			*parts = append(*parts, b[prev:c:c], encoded[i].b64)
+			*parts = append(*parts, b[prev:c:c])
+			*parts = append(*parts, encoded[i].b64...)
 			prev = c
 		}
 		*parts = append(*parts, b[prev:])
