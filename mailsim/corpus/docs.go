@@ -122,7 +122,21 @@ func sizeQuantile(q, small, large float64) float64 {
 // document returns the encoded document, from the cache, from the disk
 // cache or freshly made.
 func (o *Org) document(m *docMeta) (*encodedDoc, error) {
-	d, err := o.docs.Get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+	d, _, err := o.loadDocument(m, true)
+	return d, err
+}
+
+// loadDocument is document; without wait, a document another goroutine is
+// making is not waited for: it returns false at once.
+func (o *Org) loadDocument(m *docMeta, wait bool) (*encodedDoc, bool, error) {
+	get := o.docs.TryGet
+	if wait {
+		get = func(k docID, load func() (*encodedDoc, error)) (*encodedDoc, bool, error) {
+			d, err := o.docs.Get(k, load)
+			return d, true, err
+		}
+	}
+	d, ok, err := get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
 		if o.disk != nil {
 			if d, ok := o.disk.read(m); ok {
 				o.diskReads.Add(1)
@@ -153,12 +167,12 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 		}
 		return d, nil
 	})
-	if err == nil {
-		if _, ok := o.docSizes.Load(docID{m.typ, m.variant}); !ok {
+	if err == nil && ok {
+		if _, held := o.docSizes.Load(docID{m.typ, m.variant}); !held {
 			o.docSizes.Store(docID{m.typ, m.variant}, &encodedDoc{size: d.size, sha256: d.sha256})
 		}
 	}
-	return d, err
+	return d, ok, err
 }
 
 // docSummary returns a document's decoded size and digest (no b64), from
