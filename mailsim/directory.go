@@ -145,6 +145,13 @@ func (a baseAdapter) MessageParts(owner, folder string, uid uint32) (store.BaseM
 	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}, parts, nil
 }
 
+// PrepareMessage renders the message's attachments nobody is rendering
+// into the corpus' document cache (corpus.Org.PrepareMessage), for a
+// download to find them made.
+func (a baseAdapter) PrepareMessage(owner, folder string, uid uint32) {
+	_ = a.org.PrepareMessage(owner, folder, uid)
+}
+
 // Skeleton is the message without its attachments' base64 text
 // (corpus.Org.Skeleton): what ENVELOPE, BODYSTRUCTURE and RFC822.SIZE need.
 func (a baseAdapter) Skeleton(owner, folder string, uid uint32) (store.BaseMessage, error) {

@@ -49,17 +49,32 @@ func New[K comparable, V any](maxItems int, maxBytes int64, size func(V) int64) 
 // does not hold it; callers asking for it meanwhile wait for that load and
 // share its value and error.
 func (c *Cache[K, V]) Get(key K, load func() (V, error)) (V, error) {
+	v, _, err := c.get(key, load, true)
+	return v, err
+}
+
+// TryGet is Get, except that it does not wait for a load another caller
+// has started: it then returns false at once.
+func (c *Cache[K, V]) TryGet(key K, load func() (V, error)) (V, bool, error) {
+	return c.get(key, load, false)
+}
+
+func (c *Cache[K, V]) get(key K, load func() (V, error), wait bool) (V, bool, error) {
 	c.mu.Lock()
 	if el, ok := c.items[key]; ok {
 		c.ll.MoveToFront(el)
 		v := el.Value.(*entry[K, V]).val
 		c.mu.Unlock()
-		return v, nil
+		return v, true, nil
 	}
 	if cl, ok := c.inflight[key]; ok {
 		c.mu.Unlock()
+		if !wait {
+			var zero V
+			return zero, false, nil
+		}
 		<-cl.done
-		return cl.val, cl.err
+		return cl.val, true, cl.err
 	}
 	cl := &call[V]{done: make(chan struct{})}
 	c.inflight[key] = cl
@@ -74,7 +89,7 @@ func (c *Cache[K, V]) Get(key K, load func() (V, error)) (V, error) {
 	}
 	c.mu.Unlock()
 	close(cl.done)
-	return cl.val, cl.err
+	return cl.val, true, cl.err
 }
 
 // add keeps v as the most recently used value, then evicts from the least

@@ -91,3 +91,37 @@ func TestLoadOnceAndErrorsNotKept(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, v, "a failed load is not kept")
 }
+
+// TryGet loads a value nobody is loading, returns a held one, and does not
+// wait for a load another caller started.
+func TestTryGetDoesNotWait(t *testing.T) {
+	c := New[string, int](10, 0, nil)
+	v, ok, err := c.TryGet("a", func() (int, error) { return 1, nil })
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 1, v, "loaded")
+	v, ok, _ = c.TryGet("a", func() (int, error) { return 2, nil })
+	assert.True(t, ok)
+	assert.Equal(t, 1, v, "held")
+
+	release, started := make(chan struct{}), make(chan struct{})
+	done := make(chan int)
+	go func() {
+		v, _ := c.Get("b", func() (int, error) { close(started); <-release; return 5, nil })
+		done <- v
+	}()
+	<-started
+	_, ok, err = c.TryGet("b", func() (int, error) { t.Error("a second load of b"); return 6, nil })
+	require.NoError(t, err)
+	assert.False(t, ok, "b is being loaded: not waited for")
+	close(release)
+	assert.Equal(t, 5, <-done)
+	v, ok, _ = c.TryGet("b", func() (int, error) { return 6, nil })
+	assert.True(t, ok)
+	assert.Equal(t, 5, v, "the load's value, held once it ended")
+
+	boom := errors.New("boom")
+	_, ok, err = c.TryGet("bad", func() (int, error) { return 0, boom })
+	assert.True(t, ok)
+	assert.ErrorIs(t, err, boom)
+}

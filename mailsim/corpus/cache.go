@@ -7,9 +7,10 @@ import (
 // encodedDoc is a generated attachment, kept base64-encoded in 76-column
 // CRLF lines, ready to be copied into a message.
 type encodedDoc struct {
-	b64    []byte
-	size   int    // decoded size
-	sha256 string // of the decoded bytes, hex
+	b64    [][]byte // the lines in pieces, concatenated in order
+	n64    int      // the length of b64's pieces together
+	size   int      // decoded size
+	sha256 string   // of the decoded bytes, hex
 }
 
 // docID names a generated attachment: its type and variant.
@@ -19,7 +20,7 @@ type docID struct{ typ, variant int }
 // beyond limit bytes of base64, one generation at a time per document
 // (callers asking for a document being made wait for it).
 func newDocCache(limit int64) *lru.Cache[docID, *encodedDoc] {
-	return lru.New[docID, *encodedDoc](0, limit, func(d *encodedDoc) int64 { return int64(len(d.b64)) })
+	return lru.New[docID, *encodedDoc](0, limit, func(d *encodedDoc) int64 { return int64(d.n64) })
 }
 
 // PoolBytes is the planned size of the organisation's whole attachment pool

@@ -68,9 +68,12 @@ func (c *diskCache) path(m *docMeta) string {
 }
 
 func (c *diskCache) header(m *docMeta, d *encodedDoc) string {
-	sum := sha256.Sum256(d.b64)
+	h := sha256.New()
+	for _, p := range d.b64 {
+		h.Write(p)
+	}
 	return fmt.Sprintf("%s %s %s %s %d %d %s %d %x\n", diskMagic, generatorVersion, c.fp,
-		docTypes[m.typ].id, m.variant, d.size, d.sha256, len(d.b64), sum)
+		docTypes[m.typ].id, m.variant, d.size, d.sha256, d.n64, h.Sum(nil))
 }
 
 // read returns the cached document, or false when there is none or it does
@@ -107,7 +110,7 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 		}
 		c.verified.Store(path, fi)
 	}
-	return &encodedDoc{b64: body, size: h.size, sha256: h.docSum}, true
+	return &encodedDoc{b64: [][]byte{body}, n64: len(body), size: h.size, sha256: h.docSum}, true
 }
 
 // readSummary returns a cached document's decoded size and digest (no
@@ -168,8 +171,10 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 		return
 	}
 	_, err = f.WriteString(c.header(m, d))
-	if err == nil {
-		_, err = f.Write(d.b64)
+	for _, p := range d.b64 {
+		if err == nil {
+			_, err = f.Write(p)
+		}
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

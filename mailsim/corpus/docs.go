@@ -122,7 +122,21 @@ func sizeQuantile(q, small, large float64) float64 {
 // document returns the encoded document, from the cache, from the disk
 // cache or freshly made.
 func (o *Org) document(m *docMeta) (*encodedDoc, error) {
-	d, err := o.docs.Get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+	d, _, err := o.loadDocument(m, true)
+	return d, err
+}
+
+// loadDocument is document; without wait, a document another goroutine is
+// making is not waited for: it returns false at once.
+func (o *Org) loadDocument(m *docMeta, wait bool) (*encodedDoc, bool, error) {
+	get := o.docs.TryGet
+	if wait {
+		get = func(k docID, load func() (*encodedDoc, error)) (*encodedDoc, bool, error) {
+			d, err := o.docs.Get(k, load)
+			return d, true, err
+		}
+	}
+	d, ok, err := get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
 		if o.disk != nil {
 			if d, ok := o.disk.read(m); ok {
 				o.diskReads.Add(1)
@@ -131,7 +145,15 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 		}
 		// Rendered straight into its cached form.
 		hint := 64 << 10
-		if !docTypes[m.typ].fixedSize {
+		switch {
+		case docTypes[m.typ].format == "xlsx":
+			// A sheet's size is known only when it ends: its rows stop
+			// at the plan as estimated from the compression of the
+			// first ones, and it comes out at 0.6 to 1.6 times the plan.
+			// The sink's first piece is about the least it comes to;
+			// further pieces are added as it grows.
+			hint = m.Target * 6 / 10
+		case !docTypes[m.typ].fixedSize:
 			hint = m.Target + m.Target/32 + 4096
 		}
 		s := newDocSink(hint)
@@ -145,12 +167,12 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 		}
 		return d, nil
 	})
-	if err == nil {
-		if _, ok := o.docSizes.Load(docID{m.typ, m.variant}); !ok {
+	if err == nil && ok {
+		if _, held := o.docSizes.Load(docID{m.typ, m.variant}); !held {
 			o.docSizes.Store(docID{m.typ, m.variant}, &encodedDoc{size: d.size, sha256: d.sha256})
 		}
 	}
-	return d, err
+	return d, ok, err
 }
 
 // docSummary returns a document's decoded size and digest (no b64), from

@@ -75,8 +75,23 @@ func (o *Org) MessageParts(address, folder string, uid uint32) (*Message, [][]by
 		return nil, nil, err
 	}
 	var parts [][]byte
-	m, err := o.generateInto(ui, fs, uid, false, &parts)
+	m, err := o.generateInto(ui, fs, uid, false, false, &parts)
 	return m, parts, err
+}
+
+// PrepareMessage makes the attachments of message uid of address's folder
+// that are neither in the cache nor being made, so that MessageParts then
+// finds them made (or waits only for those another goroutine was making).
+// It waits for nothing another goroutine makes, and makes nothing of the
+// message itself: a download prepares the messages ahead of the one it
+// writes with it.
+func (o *Org) PrepareMessage(address, folder string, uid uint32) error {
+	ui, fs, err := o.locate(address, folder, uid)
+	if err != nil {
+		return err
+	}
+	_, err = o.generateInto(ui, fs, uid, false, true, nil)
+	return err
 }
 
 // Flags returns the flags and internal date of a message without
@@ -322,13 +337,15 @@ func (th *thread) messageID(fs folderSpec, p int) string {
 }
 
 func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Message, error) {
-	return o.generateInto(ui, fs, uid, skeleton, nil)
+	return o.generateInto(ui, fs, uid, skeleton, false, nil)
 }
 
 // generateInto generates a message. With parts, the attachments' base64 is
 // not copied into Raw: *parts receives the message in pieces (see
-// MessageParts) and Raw is nil.
-func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, parts *[][]byte) (*Message, error) {
+// MessageParts) and Raw is nil. With prepare, it only makes the
+// attachments nobody is making (see PrepareMessage) and returns no
+// message.
+func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare bool, parts *[][]byte) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
@@ -404,17 +421,36 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, par
 		}
 	}
 	encoded := make([]*encodedDoc, len(docs))
+	if !skeleton {
+		// The documents another goroutine is making are waited for last:
+		// the others are made meanwhile (a preparer waits for none).
+		for i := range docs {
+			d, ok, err := o.loadDocument(&docs[i], false)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				encoded[i] = d
+			}
+		}
+		if prepare {
+			return nil, nil
+		}
+	}
 	total := 0
 	for i := range docs {
-		get := o.document
-		if skeleton {
-			get = o.docSummary
+		d := encoded[i]
+		if d == nil {
+			get := o.document
+			if skeleton {
+				get = o.docSummary
+			}
+			var err error
+			if d, err = get(&docs[i]); err != nil {
+				return nil, err
+			}
+			encoded[i] = d
 		}
-		d, err := get(&docs[i])
-		if err != nil {
-			return nil, err
-		}
-		encoded[i] = d
 		total += encodedLen(d.size)
 	}
 
@@ -502,7 +538,9 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, par
 			case parts != nil:
 				cuts = append(cuts, buf.Len())
 			case !skeleton:
-				buf.Write(encoded[i].b64)
+				for _, p := range encoded[i].b64 {
+					buf.Write(p)
+				}
 			}
 		}
 		buf.WriteString("\r\n--" + mixed + "--\r\n")
@@ -512,7 +550,8 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton bool, par
 	if parts != nil {
 		b, prev := buf.Bytes(), 0
 		for i, c := range cuts {
-			*parts = append(*parts, b[prev:c:c], encoded[i].b64)
+			*parts = append(*parts, b[prev:c:c])
+			*parts = append(*parts, encoded[i].b64...)
 			prev = c
 		}
 		*parts = append(*parts, b[prev:])

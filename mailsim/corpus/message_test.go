@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -366,7 +367,9 @@ func TestMessagePartsAreTheMessage(t *testing.T) {
 				p, parts, err := o.MessageParts(u.Address, f.Name, uid)
 				require.NoError(t, err)
 				assert.Nil(t, p.Raw)
-				require.Len(t, parts, 1+2*len(m.Attachments))
+				// The text around the attachments, and each attachment's
+				// base64 in one piece or more.
+				require.GreaterOrEqual(t, len(parts), 1+2*len(m.Attachments))
 				assert.Equal(t, string(m.Raw), string(bytes.Join(parts, nil)), "%s %s %d", u.Address, f.Name, uid)
 				p.Raw = m.Raw
 				assert.Equal(t, m, p)
@@ -379,4 +382,61 @@ func TestMessagePartsAreTheMessage(t *testing.T) {
 	assert.Greater(t, withAtts, 10)
 	_, _, err = o.MessageParts("nobody@interieur.test", "INBOX", 1)
 	assert.Error(t, err)
+}
+
+// PrepareMessage makes a message's attachments into the cache, so that
+// MessageParts then makes none, and waits for none another goroutine is
+// making.
+func TestPrepareMessage(t *testing.T) {
+	cfg := Config{Seed: 11, Users: 12, MessagesPerUser: 60, MaxAttachmentSize: 200 << 10}
+	ref, err := New(cfg)
+	require.NoError(t, err)
+	u := ref.Users()[0].Address
+	var want *Message
+	uid := uint32(1)
+	for ; ; uid++ {
+		want, err = ref.Message(u, "INBOX", uid)
+		require.NoError(t, err)
+		if len(want.Attachments) > 0 {
+			break
+		}
+	}
+
+	o, err := New(cfg)
+	require.NoError(t, err)
+	// Every document is being made by another goroutine: nothing is made,
+	// nothing waited for.
+	release, started := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	for ty := range docTypes {
+		for v := range docVariants {
+			wg.Go(func() {
+				_, _ = o.docs.Get(docID{ty, v}, func() (*encodedDoc, error) {
+					started <- struct{}{}
+					<-release
+					return nil, errors.New("given up")
+				})
+			})
+			<-started
+		}
+	}
+	done := make(chan error)
+	go func() { done <- o.PrepareMessage(u, "INBOX", uid) }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("PrepareMessage waits for documents being made")
+	}
+	assert.Zero(t, o.CacheStats().Rendered)
+	close(release)
+	wg.Wait()
+
+	require.NoError(t, o.PrepareMessage(u, "INBOX", uid))
+	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered)
+	_, parts, err := o.MessageParts(u, "INBOX", uid)
+	require.NoError(t, err)
+	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered, "MessageParts makes nothing more")
+	assert.Equal(t, string(want.Raw), string(bytes.Join(parts, nil)))
+	assert.Error(t, o.PrepareMessage("nobody@interieur.test", "INBOX", 1))
 }

@@ -27,7 +27,7 @@ func TestDocSinkMatchesWholeEncoding(t *testing.T) {
 			raw[i] = byte(r.next())
 		}
 		sum := sha256.Sum256(raw)
-		for _, c := range []struct{ hint, maxWrite int }{{0, 300}, {n / 3, 300}, {n, 300}, {2 * n, 300}, {0, 2 * big}, {n, 2 * big}} {
+		for _, c := range []struct{ hint, maxWrite int }{{0, 300}, {n / 3, 300}, {n / 20, 300}, {n, 300}, {2 * n, 300}, {0, 2 * big}, {n / 3, 2 * big}, {n, 2 * big}} {
 			hint := c.hint
 			s := newDocSink(hint)
 			for rest := raw; len(rest) > 0; {
@@ -37,10 +37,20 @@ func TestDocSinkMatchesWholeEncoding(t *testing.T) {
 				rest = rest[k:]
 			}
 			d := s.doc()
-			require.Equal(t, string(encodeBase64Lines(raw)), string(d.b64), "n=%d hint=%d", n, hint)
+			require.Equal(t, string(encodeBase64Lines(raw)), string(bytes.Join(d.b64, nil)), "n=%d hint=%d", n, hint)
 			assert.Equal(t, n, d.size)
 			assert.Equal(t, hex.EncodeToString(sum[:]), d.sha256)
-			assert.LessOrEqual(t, cap(d.b64)-len(d.b64), len(d.b64)/16+16<<10, "little capacity kept beyond the document")
+			spare, n64 := 0, 0
+			for i, p := range d.b64 {
+				spare += cap(p) - len(p)
+				n64 += len(p)
+				if i < len(d.b64)-1 {
+					assert.Zero(t, len(p)%78, "a piece but the last holds whole lines")
+					assert.NotZero(t, len(p), "no empty piece")
+				}
+			}
+			assert.Equal(t, n64, d.n64)
+			assert.LessOrEqual(t, spare, n64/16+16<<10, "little capacity kept beyond the document")
 		}
 	}
 }
@@ -57,7 +67,7 @@ func TestDocumentIsItsRendering(t *testing.T) {
 		d, err := o.document(&m)
 		require.NoError(t, err, dt.id)
 		sum := sha256.Sum256(raw)
-		assert.Equal(t, string(encodeBase64Lines(raw)), string(d.b64), dt.id)
+		assert.Equal(t, string(encodeBase64Lines(raw)), string(bytes.Join(d.b64, nil)), dt.id)
 		assert.Equal(t, len(raw), d.size, dt.id)
 		assert.Equal(t, hex.EncodeToString(sum[:]), d.sha256, dt.id)
 	}

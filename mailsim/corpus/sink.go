@@ -16,19 +16,26 @@ import (
 // encodeBase64Lines of the whole document), with its size and SHA-256. The
 // document itself is never held whole: the zip and PDF writers stream into
 // the sink, and no buffer of the raw document is allocated, grown,
-// cleared and copied.
+// cleared and copied. The lines are kept in pieces: a document longer than
+// planned goes on in a further piece instead of a larger copy of what is
+// written, and one shorter than planned has only its last piece trimmed
+// (copied), not the whole of it.
 type docSink struct {
-	out  []byte
-	h    hash.Hash
-	n    int      // decoded bytes so far
-	part [57]byte // the start of a line not yet complete
-	np   int
+	pieces [][]byte // full, whole lines each
+	out    []byte   // the piece being filled
+	next   int      // the capacity of a further piece
+	total  int      // len of pieces and out
+	h      hash.Hash
+	n      int      // decoded bytes so far
+	part   [57]byte // the start of a line not yet complete
+	np     int
 }
 
-// newDocSink returns a sink whose base64 buffer is sized for a document of
+// newDocSink returns a sink whose first piece is sized for a document of
 // about hint bytes.
 func newDocSink(hint int) *docSink {
-	return &docSink{out: makeNoZero(encodedLen(max(hint, 4096)))[:0], h: sha256.New()}
+	c := encodedLen(max(hint, 4096))
+	return &docSink{out: makeNoZero(c)[:0], next: max(c/4, 64<<10), h: sha256.New()}
 }
 
 func (s *docSink) Write(p []byte) (int, error) {
@@ -51,25 +58,59 @@ func (s *docSink) Write(p []byte) (int, error) {
 		if s.np < len(s.part) {
 			return n, nil
 		}
-		s.out = appendBase64Lines(s.out, s.part[:])
+		s.appendLines(s.part[:])
 		s.np = 0
 	}
 	full := len(p) / 57 * 57
-	s.out = appendBase64Lines(s.out, p[:full])
+	s.appendLines(p[:full])
 	s.np = copy(s.part[:], p[full:])
 	return n, nil
 }
 
+// appendLines encodes b, whole lines of 57 bytes, into the current piece
+// as far as it has room, then into new ones.
+func (s *docSink) appendLines(b []byte) {
+	for len(b) > 0 {
+		room := (cap(s.out) - len(s.out)) / 78 * 57
+		if room == 0 {
+			s.newPiece(encodedLen(len(b)))
+			continue
+		}
+		k := min(room, len(b))
+		s.out = appendBase64Lines(s.out, b[:k])
+		s.total += k / 57 * 78
+		b = b[k:]
+	}
+}
+
+// newPiece ends the current piece and starts one of at least need bytes.
+func (s *docSink) newPiece(need int) {
+	if len(s.out) > 0 {
+		s.pieces = append(s.pieces, s.out)
+	}
+	s.out = makeNoZero(max(s.next, need))[:0]
+}
+
 // doc ends the document and returns it encoded.
 func (s *docSink) doc() *encodedDoc {
-	s.out = appendBase64Lines(s.out, s.part[:s.np])
-	s.np = 0
-	b64 := s.out
-	if cap(b64)-len(b64) > len(b64)/16+4096 {
-		// Far less than planned: do not keep the rest in the cache.
-		b64 = append(makeNoZero(len(b64))[:0], b64...)
+	if s.np > 0 {
+		need := encodedLen(s.np)
+		if cap(s.out)-len(s.out) < need {
+			s.newPiece(need)
+		}
+		s.out = appendBase64Lines(s.out, s.part[:s.np])
+		s.total += need
+		s.np = 0
 	}
-	return &encodedDoc{b64: b64, size: s.n, sha256: hex.EncodeToString(s.h.Sum(nil))}
+	last := s.out
+	if cap(last)-len(last) > s.total/16+4096 {
+		// Far less than planned: do not keep the rest in the cache.
+		last = append(makeNoZero(len(last))[:0], last...)
+	}
+	if len(last) > 0 || len(s.pieces) == 0 {
+		s.pieces = append(s.pieces, last)
+	}
+	return &encodedDoc{b64: s.pieces, n64: s.total, size: s.n, sha256: hex.EncodeToString(s.h.Sum(nil))}
 }
 
 // appendBase64Lines appends b encoded as base64 in lines of 57 input bytes

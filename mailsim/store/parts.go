@@ -8,6 +8,15 @@ type BaseStreamer interface {
 	MessageParts(owner, folder string, uid uint32) (BaseMessage, [][]byte, error)
 }
 
+// BasePreparer is an optional BaseStreamer extension: PrepareMessage makes
+// ready in the Base's own caches what MessageParts will need of a message
+// (a generator renders its attachments), waiting for nothing another
+// goroutine is making and making nothing of the message itself. Errors are
+// left for MessageParts to report.
+type BasePreparer interface {
+	PrepareMessage(owner, folder string, uid uint32)
+}
+
 // Whole is a message read whole for a download: its bytes in pieces, and
 // what a download event tells of it.
 type Whole struct {
@@ -54,7 +63,9 @@ func (it Item) LoadWhole() (*Whole, error) {
 // nothing of the message itself: a download prepares the next message on
 // another core while it writes this one. It does nothing for a message the
 // store holds or when the Base is not a BaseStreamer; an error is left for
-// LoadWhole to report. Safe to call concurrently with LoadWhole.
+// LoadWhole to report. With a BasePreparer, it does not wait for what
+// another goroutine (the download's own writer) is making. Safe to call
+// concurrently with LoadWhole.
 func (it Item) Prepare() {
 	s := it.mb.store
 	bs, ok := s.base.(BaseStreamer)
@@ -62,6 +73,10 @@ func (it Item) Prepare() {
 		return
 	}
 	if _, held := s.cache.Peek(baseKey(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)); held {
+		return
+	}
+	if bp, ok := s.base.(BasePreparer); ok {
+		bp.PrepareMessage(it.mb.owner, it.mb.baseName(), it.UID)
 		return
 	}
 	_, _, _ = bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)

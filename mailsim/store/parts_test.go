@@ -108,3 +108,30 @@ func TestPrepare(t *testing.T) {
 	it.Prepare()
 	assert.Equal(t, 0, cb.calls, "a base without pieces")
 }
+
+// preparingBase is a streaming base that prepares messages its own way.
+type preparingBase struct {
+	streamingBase
+	prepared []uint32
+}
+
+func (b *preparingBase) PrepareMessage(owner, folder string, uid uint32) {
+	b.prepared = append(b.prepared, uid)
+}
+
+// A BasePreparer is asked to prepare the message, not for it in pieces;
+// a message the cache holds is not prepared.
+func TestPrepareWithBasePreparer(t *testing.T) {
+	b := &preparingBase{}
+	s := New(b, nil, Options{CacheMessages: 8})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	it, _ := mb.ItemByUID(3)
+	it.Prepare()
+	assert.Equal(t, []uint32{3}, b.prepared)
+	assert.Equal(t, 0, b.pieces, "not asked for in pieces")
+
+	_, err := it.Load()
+	require.NoError(t, err)
+	it.Prepare()
+	assert.Equal(t, []uint32{3}, b.prepared, "held by the cache")
+}
