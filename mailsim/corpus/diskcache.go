@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // generatorVersion names the output of the document generators. Bump it
@@ -89,7 +91,7 @@ func (c *diskCache) read(m *docMeta) (*encodedDoc, bool) {
 	if err != nil {
 		return nil, false
 	}
-	b := makeNoZero(int(fi.Size())) // read whole below
+	b := nozero.Bytes(int(fi.Size())) // read whole below
 	if _, err := io.ReadFull(f, b); err != nil {
 		return nil, false
 	}

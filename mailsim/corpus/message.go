@@ -9,6 +9,8 @@ import (
 	"net/mail"
 	"strings"
 	"time"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // genericDocs travel with any kind of exchange.
@@ -463,7 +465,7 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare 
 	}
 	var cuts []int // with parts: where each attachment's base64 goes
 	// Not cleared first: every byte of it is written before it is read.
-	buf := bytes.NewBuffer(makeNoZero(total + 4*len(text) + 2048 + 300*len(docs))[:0])
+	buf := bytes.NewBuffer(nozero.Bytes(total + 4*len(text) + 2048 + 300*len(docs))[:0])
 	h := headerWriter{buf}
 	if fs.kind != kindSent && fs.kind != kindDrafts {
 		domain := from.Address[strings.LastIndexByte(from.Address, '@')+1:]

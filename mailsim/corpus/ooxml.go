@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // Minimal OOXML packages, written by hand: the parts Word and Excel (and
@@ -334,7 +336,7 @@ func renderXLSX(m *docMeta, c docContent, target int, out io.Writer) error {
 		select {
 		case b = <-free:
 		default:
-			b = makeNoZero(cap(b))[:0] // appended to, never read beyond
+			b = nozero.Bytes(cap(b))[:0] // appended to, never read beyond
 		}
 	}
 	// Stop when the compressed sheet would reach the target. Deflate emits

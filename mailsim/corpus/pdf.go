@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/go-pdf/fpdf"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // renderPDF lays out c with fpdf (core fonts, cp1252) and, to reach
@@ -143,7 +145,7 @@ func growOutput(pdf *fpdf.Fpdf, n int) {
 	buf := (*bytes.Buffer)(unsafe.Add(unsafe.Pointer(pdf), pdfBufferField.Offset))
 	if buf.Len() == 0 && buf.Cap() < n {
 		// Not cleared first: fpdf writes every byte before it is read.
-		*buf = *bytes.NewBuffer(makeNoZero(n)[:0])
+		*buf = *bytes.NewBuffer(nozero.Bytes(n)[:0])
 		return
 	}
 	buf.Grow(n)

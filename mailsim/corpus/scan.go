@@ -6,6 +6,8 @@ import (
 	"image/jpeg"
 	"math"
 	"sync"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // Scanned annex pages are grey baseline JPEGs: paper grain, a letterhead
@@ -194,7 +196,7 @@ func (t *scanTiles) compose(k key, w, h, maxBytes int) []byte {
 	if maxBytes > 0 {
 		size = min(size, maxBytes+cols*4*(2+t.avgTile()))
 	}
-	out := makeNoZero(size + size/8)[:0] // written whole by the appends below
+	out := nozero.Bytes(size + size/8)[:0] // written whole by the appends below
 	out = append(out, t.header...)
 	group := cols * 4 / tileBlocks // intervals per 4 block rows
 	n := cols * rows / tileBlocks

@@ -6,9 +6,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash"
-	"strings"
 	"sync"
-	"unsafe"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // docSink receives a document as it is rendered and keeps it the way the
@@ -35,7 +35,7 @@ type docSink struct {
 // about hint bytes.
 func newDocSink(hint int) *docSink {
 	c := encodedLen(max(hint, 4096))
-	return &docSink{out: makeNoZero(c)[:0], next: max(c/4, 64<<10), h: sha256.New()}
+	return &docSink{out: nozero.Bytes(c)[:0], next: max(c/4, 64<<10), h: sha256.New()}
 }
 
 func (s *docSink) Write(p []byte) (int, error) {
@@ -88,7 +88,7 @@ func (s *docSink) newPiece(need int) {
 	if len(s.out) > 0 {
 		s.pieces = append(s.pieces, s.out)
 	}
-	s.out = makeNoZero(max(s.next, need))[:0]
+	s.out = nozero.Bytes(max(s.next, need))[:0]
 }
 
 // doc ends the document and returns it encoded.
@@ -105,7 +105,7 @@ func (s *docSink) doc() *encodedDoc {
 	last := s.out
 	if cap(last)-len(last) > s.total/16+4096 {
 		// Far less than planned: do not keep the rest in the cache.
-		last = append(makeNoZero(len(last))[:0], last...)
+		last = append(nozero.Bytes(len(last))[:0], last...)
 	}
 	if len(last) > 0 || len(s.pieces) == 0 {
 		s.pieces = append(s.pieces, last)
@@ -123,7 +123,7 @@ func appendBase64Lines(out, b []byte) []byte {
 	}
 	need := encodedLen(len(b))
 	if cap(out)-len(out) < need {
-		grown := makeNoZero(max(2*cap(out), len(out)+need))
+		grown := nozero.Bytes(max(2*cap(out), len(out)+need))
 		out = append(grown[:0], out...)
 	}
 	o := len(out)
@@ -191,20 +191,4 @@ func encodeLine(dst *[78]byte, src *[57]byte) {
 	v := uint32(src[54])<<16 | uint32(src[55])<<8 | uint32(src[56])
 	binary.LittleEndian.PutUint32(dst[72:], uint32(b64Pairs[v>>12])|uint32(b64Pairs[v&0xfff])<<16)
 	dst[76], dst[77] = '\r', '\n'
-}
-
-// makeNoZero returns a byte slice of length n whose contents are
-// unspecified: for buffers about to be overwritten whole, it saves
-// clearing them (large allocations are otherwise cleared first, at a cost
-// comparable to writing them). It is strings.Builder's own allocation,
-// which is not cleared.
-func makeNoZero(n int) []byte {
-	if n <= 0 {
-		return nil
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteByte(0)
-	s := b.String()
-	return unsafe.Slice(unsafe.StringData(s), n)
 }
