@@ -5,6 +5,7 @@ package lru
 
 import (
 	"container/list"
+	"errors"
 	"sync"
 )
 
@@ -80,7 +81,20 @@ func (c *Cache[K, V]) get(key K, load func() (V, error), wait bool) (V, bool, er
 	c.inflight[key] = cl
 	c.mu.Unlock()
 
+	completed := false
+	defer func() {
+		if !completed {
+			// load panicked: those waiting for it get an error, the key
+			// is free to load again, and the panic goes on up.
+			cl.err = errLoadPanicked
+			c.mu.Lock()
+			delete(c.inflight, key)
+			c.mu.Unlock()
+			close(cl.done)
+		}
+	}()
 	cl.val, cl.err = load()
+	completed = true
 
 	c.mu.Lock()
 	delete(c.inflight, key)
@@ -91,6 +105,9 @@ func (c *Cache[K, V]) get(key K, load func() (V, error), wait bool) (V, bool, er
 	close(cl.done)
 	return cl.val, true, cl.err
 }
+
+// errLoadPanicked is what callers waiting for a load get when it panicked.
+var errLoadPanicked = errors.New("lru: the load of this value panicked")
 
 // add keeps v as the most recently used value, then evicts from the least
 // recently used end down to the bounds. Called with c.mu held.

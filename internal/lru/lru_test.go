@@ -125,3 +125,36 @@ func TestTryGetDoesNotWait(t *testing.T) {
 	assert.True(t, ok)
 	assert.ErrorIs(t, err, boom)
 }
+
+// A load that panics does not leave the key loading for ever: a caller
+// waiting for it gets an error, and the next Get loads again.
+func TestPanickingLoadReleasesWaiters(t *testing.T) {
+	c := New[string, int](10, 0, nil)
+	started, release := make(chan struct{}), make(chan struct{})
+	panicked := make(chan any, 1)
+	go func() {
+		defer func() { panicked <- recover() }()
+		_, _ = c.Get("k", func() (int, error) {
+			close(started)
+			<-release
+			panic("render failed")
+		})
+	}()
+	<-started
+	waited := make(chan error, 1)
+	go func() {
+		_, err := c.Get("k", func() (int, error) { return 0, errors.New("second load while the first runs") })
+		waited <- err
+	}()
+	_, ok, _ := c.TryGet("k", func() (int, error) { return 0, nil })
+	require.False(t, ok, "the first load is in flight")
+	close(release)
+	require.Equal(t, "render failed", <-panicked, "the panic goes on up to the loading caller")
+	err := <-waited
+	// The waiter either waited for the panicked load (its error) or came
+	// after it and loaded itself (its own error): never a hang.
+	require.Error(t, err)
+	v, err := c.Get("k", func() (int, error) { return 7, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 7, v, "the key loads again after the panic")
+}

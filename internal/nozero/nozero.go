@@ -45,7 +45,7 @@ func ReadFile(name string) ([]byte, error) {
 	}
 	b := Bytes(int(size))
 	if _, err := io.ReadFull(f, b); err != nil {
-		if err == io.ErrUnexpectedEOF {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return os.ReadFile(name) // shorter than it was: read it as it is now
 		}
 		return nil, err

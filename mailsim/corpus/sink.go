@@ -96,7 +96,11 @@ func (s *docSink) doc() *encodedDoc {
 	if s.np > 0 {
 		need := encodedLen(s.np)
 		if cap(s.out)-len(s.out) < need {
-			s.newPiece(need)
+			// a piece of its own, no larger than the line
+			if len(s.out) > 0 {
+				s.pieces = append(s.pieces, s.out)
+			}
+			s.out = nozero.Bytes(need)[:0]
 		}
 		s.out = appendBase64Lines(s.out, s.part[:s.np])
 		s.total += need

@@ -20,7 +20,9 @@ import (
 // (TestBodySectionMatchesGoIMAP, FuzzBodySection); anything else (the
 // whole message, HEADER, MIME, TEXT) goes to go-imap.
 func bodySection(raw []byte, item *imap.FetchItemBodySection) ([]byte, func()) {
-	if len(item.Part) == 0 || item.Specifier != imap.PartSpecifierNone {
+	if len(item.Part) == 0 || item.Specifier != imap.PartSpecifierNone || len(raw) > maxPooledBinary {
+		// (a buffer the size of a message beyond the pool's bound would be
+		// made for each part asked of it, however small the part)
 		return imapserver.ExtractBodySection(bytes.NewReader(raw), item), func() {}
 	}
 	br := bufio.NewReader(bytes.NewReader(raw))
