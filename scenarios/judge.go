@@ -20,14 +20,13 @@ type Recording struct {
 	Header RecordingHeader
 	Truth  []TruthRecord
 	Alerts []detectors.Alert
-	// EventSources maps audit event ids to their source address, so that
-	// "no rule fires on benign activity" can leave out the attack's own
-	// alerts, as in a live run.
-	EventSources map[string]string
-	// EventRefs keeps what a report shows of each audit event behind an
-	// alert (optional; without it a report lists the event by its id).
-	EventRefs map[string]EventRef
-	Events    int
+	// EventTable keeps the run's audit events by id: their source
+	// addresses, so that "no rule fires on benign activity" can leave out
+	// the attack's own alerts, as in a live run, and what a report shows
+	// of each event behind an alert (optional; without it no alert is
+	// attributed, and a report lists events by their ids).
+	EventTable *EventTable
+	Events     int
 	// EventTimes are the audit events' times, in order (optional: for the
 	// report's events per minute).
 	EventTimes []time.Time
@@ -49,11 +48,8 @@ type Recording struct {
 func Judge(sc *Scenario, rec Recording) *Result {
 	res := &Result{Scenario: sc, RunID: rec.RunID, Start: sc.Env.Start, End: sc.Env.Start, Wall: rec.Wall,
 		Truth: rec.Truth, Spans: rec.Spans, Alerts: append([]detectors.Alert(nil), rec.Alerts...),
-		Events: rec.Events, EventTimes: rec.EventTimes, eventSrc: rec.EventSources, events: rec.EventRefs,
+		Events: rec.Events, EventTimes: rec.EventTimes, events: rec.EventTable,
 		Seed: rec.Header.Seed, Target: rec.Header.Target, RulesSHA256: rec.Header.RulesSHA256, header: rec.Header}
-	if res.eventSrc == nil {
-		res.eventSrc = map[string]string{}
-	}
 	res.sources()
 	rebuild := res.Spans == nil
 	if rebuild {
@@ -107,7 +103,7 @@ func Judge(sc *Scenario, rec Recording) *Result {
 // Recording gives back the recording res was judged from.
 func (res *Result) Recording() Recording {
 	return Recording{RunID: res.RunID, Header: res.header, Truth: res.Truth, Alerts: res.Alerts,
-		EventSources: res.eventSrc, EventRefs: res.events, Events: res.Events, EventTimes: res.EventTimes,
+		EventTable: res.events, Events: res.Events, EventTimes: res.EventTimes,
 		Spans: res.Spans, End: res.End, Wall: res.Wall}
 }
 

@@ -162,7 +162,7 @@ func noiseReason(sc *Scenario, res *Result, a detectors.Alert) string {
 func (res *Result) attribution(a detectors.Alert) string {
 	staff := false
 	for _, id := range a.EventIDs {
-		ip, ok := res.eventSrc[id]
+		ip, ok := res.events.Source(id)
 		if !ok {
 			continue
 		}
@@ -180,10 +180,9 @@ func (res *Result) attribution(a detectors.Alert) string {
 }
 
 // Event is the kept part of the audit event id (false when the run did
-// not keep it: an event it never saw, or a Recording without EventRefs).
+// not keep it: an event it never saw, or a Recording without an EventTable).
 func (res *Result) Event(id string) (EventRef, bool) {
-	e, ok := res.events[id]
-	return e, ok
+	return res.events.Get(id)
 }
 
 // KeepEvents records audit events of the run (what a report shows behind
@@ -191,16 +190,10 @@ func (res *Result) Event(id string) (EventRef, bool) {
 // built outside Run and Judge.
 func (res *Result) KeepEvents(evs ...EventRef) {
 	if res.events == nil {
-		res.events = map[string]EventRef{}
-	}
-	if res.eventSrc == nil {
-		res.eventSrc = map[string]string{}
+		res.events = NewEventTable(res.RunID)
 	}
 	for _, e := range evs {
-		res.events[e.ID] = e
-		if e.SourceIP != "" {
-			res.eventSrc[e.ID] = e.SourceIP
-		}
+		res.events.Add(e)
 	}
 }
 

@@ -44,8 +44,11 @@ noise: {max_alerts: 3, rules: [{rule: Other, max_alerts: 1}]}
 			alert("Other", 8, nil, "e2", "e1"),                                      // staff and attacker: attacker
 			alert("Other", 9, nil, "e9"),                                            // unknown event
 		},
-		EventSources: map[string]string{"e1": "203.0.113.9", "e2": "10.0.0.5", "e3": "198.51.100.1"},
-		End:          at(60)}
+		EventTable: &EventTable{},
+		End:        at(60)}
+	for id, ip := range map[string]string{"e1": "203.0.113.9", "e2": "10.0.0.5", "e3": "198.51.100.1"} {
+		rec.EventTable.Add(EventRef{ID: id, SourceIP: ip})
+	}
 	res := Judge(sc, rec)
 	noise := Noise(sc, res)
 	require.Len(t, noise, 3)

@@ -166,8 +166,7 @@ func ReplayEvents(sc *Scenario, eng *detectors.Engine, path, label, runID string
 	}
 	defer closeLog()
 	rec.RunID = runID
-	rec.EventSources = map[string]string{}
-	rec.EventRefs = map[string]EventRef{}
+	rec.EventTable = NewEventTable(runID)
 	lr := jsonl.NewReader(in, path)
 	for {
 		b, ok := lr.Next()
@@ -200,10 +199,7 @@ func ReplayEvents(sc *Scenario, eng *detectors.Engine, path, label, runID string
 			return s
 		}
 		ref.Action, ref.Outcome, ref.User, ref.SourceIP = str("event.action"), str("event.outcome"), str("user.name"), str("source.ip")
-		if ref.SourceIP != "" {
-			rec.EventSources[ev.ID()] = ref.SourceIP
-		}
-		rec.EventRefs[ev.ID()] = ref
+		rec.EventTable.Add(ref)
 		rec.Alerts = append(rec.Alerts, eng.Process(ev)...)
 	}
 	if err := lr.Err(); err != nil {

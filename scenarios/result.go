@@ -30,8 +30,7 @@ type Result struct {
 	EventTimes []time.Time
 
 	header      RecordingHeader
-	eventSrc    map[string]string // event id → source ip
-	events      map[string]EventRef
+	events      *EventTable
 	attackerIPs map[string]bool
 	staffIPs    map[string]bool
 }

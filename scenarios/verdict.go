@@ -250,7 +250,7 @@ func groupMatches(want map[string]string, a detectors.Alert) bool {
 // non-staff actor (by source address in the ground truth).
 func (res *Result) attackerCaused(a detectors.Alert) bool {
 	for _, id := range a.EventIDs {
-		if ip, ok := res.eventSrc[id]; ok && res.attackerIPs[ip] {
+		if ip, ok := res.events.Source(id); ok && res.attackerIPs[ip] {
 			return true
 		}
 	}

@@ -73,15 +73,27 @@ func TestNoiseLive(t *testing.T) {
 
 	// Judged again from a recording: the same noise; the events behind it
 	// when the recording keeps them.
-	again := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.Recording().EventSources, Events: res.Events})
+	again := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventTable: res.Recording().EventTable, Events: res.Events})
 	assert.Equal(t, noise, scenarios.Noise(sc, again))
 	assert.Equal(t, res.Verdicts, again.Verdicts)
 	id := off.Items[0].EventIDs[0]
-	_, ok = again.Event(id)
-	assert.False(t, ok, "no EventRefs: the event is known by its source only")
-	again = scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.Recording().EventSources, EventRefs: res.Recording().EventRefs, Events: res.Events})
 	ev, ok := again.Event(id)
 	require.True(t, ok)
 	want, _ := res.Event(id)
 	assert.Equal(t, want, ev)
+	assert.Equal(t, id, ev.ID)
+	assert.Equal(t, "imap.login", ev.Action)
+	assert.False(t, ev.Time.IsZero())
+	assert.Equal(t, res.Events, res.Recording().EventTable.Len(), "every event of the run is kept")
+
+	// Without the table, the events behind the alerts are unknown: no
+	// alert can be told the attacker's, and a report lists ids only.
+	bare := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, Events: res.Events})
+	_, ok = bare.Event(id)
+	assert.False(t, ok)
+	for _, n := range scenarios.Noise(sc, bare) {
+		for _, it := range n.Items {
+			assert.Equal(t, scenarios.ByUnknown, it.Attribution)
+		}
+	}
 }

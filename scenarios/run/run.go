@@ -121,8 +121,7 @@ type runner struct {
 	times    []time.Time
 	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
 	ended    map[string]bool
-	eventSrc map[string]string
-	events   map[string]scenarios.EventRef
+	events   *scenarios.EventTable
 	writeErr error
 	evEnc    *json.Encoder
 	trEnc    *json.Encoder
@@ -173,8 +172,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
-		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{}, eventSrc: map[string]string{},
-		events: map[string]scenarios.EventRef{}}
+		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{},
+		events: scenarios.NewEventTable(runID)}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
 		r.evEnc.SetEscapeHTML(false)
@@ -310,7 +309,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	}
 
 	res := scenarios.Judge(sc, scenarios.Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
-		Events: r.nEvents, EventTimes: r.times, EventSources: r.eventSrc, EventRefs: r.events,
+		Events: r.nEvents, EventTimes: r.times, EventTable: r.events,
 		End: clk.Now(), Wall: time.Since(wall0)})
 	if actErr != nil {
 		if errors.Is(actErr, context.Canceled) || errors.Is(actErr, context.DeadlineExceeded) {
@@ -350,8 +349,7 @@ func (r *runner) pump(sub *audit.Subscription) error {
 			if !e.Timestamp.IsZero() {
 				r.times = append(r.times, e.Timestamp)
 			}
-			r.eventSrc[e.ID] = e.SourceIP
-			r.events[e.ID] = scenarios.EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP}
+			r.events.Add(scenarios.EventRef{ID: e.ID, Time: e.Timestamp, Action: e.Action, Outcome: e.Outcome, User: e.UserName, SourceIP: e.SourceIP})
 			if r.evEnc != nil && r.writeErr == nil {
 				r.writeErr = r.evEnc.Encode(audit.Wire(e))
 			}

@@ -42,7 +42,7 @@ func TestJudgeAsRun(t *testing.T) {
 	require.NoError(t, err)
 	res, err := Run(context.Background(), sc, Options{})
 	require.NoError(t, err)
-	again := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventSources: res.Recording().EventSources, Events: res.Events})
+	again := scenarios.Judge(sc, scenarios.Recording{RunID: res.RunID, Truth: res.Truth, Alerts: res.Alerts, EventTable: res.Recording().EventTable, Events: res.Events})
 	assert.Equal(t, res.Verdicts, again.Verdicts)
 	assert.Equal(t, res.Actions, again.Actions)
 	assert.Equal(t, res.Spans["brute"].Start, again.Spans["brute"].Start)
