@@ -2,17 +2,19 @@ package run
 
 import (
 	"encoding/base64"
-
-	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // decodeB64 decodes a base64 body; the line breaks of MIME bodies are
-// ignored by the decoder.
+// ignored by the decoder. The result is a buffer from getDLBuf.
 func decodeB64(b []byte) ([]byte, error) {
 	out := []byte{}
 	if n := base64.StdEncoding.DecodedLen(len(b)); n > 0 {
-		out = nozero.Bytes(n) // decoded into, never read beyond
+		out = getDLBuf(n) // decoded into, never read beyond
 	}
 	n, err := base64.StdEncoding.Decode(out, b)
-	return out[:n], err
+	if err != nil {
+		putDLBuf(out)
+		return nil, err
+	}
+	return out[:n], nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/maildrill/maildrill/internal/nozero"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -201,9 +200,13 @@ func stepDownloadAttachments(ctx context.Context, a *actorRun, st *scenarios.Ste
 	return nil
 }
 
-func (a *actorRun) keep(att attachment) {
+// keep keeps a download for a later send to attach, as the actor's
+// keepDownloads says. It reports whether att.data is still referred to
+// (kept in memory); when not, the caller may give the buffer back with
+// putDLBuf.
+func (a *actorRun) keep(att attachment) bool {
 	if a.keepDownloads == keepNone || a.dlBytes+int64(len(att.data)) > maxKeptDownloads {
-		return
+		return false
 	}
 	a.dlBytes += int64(len(att.data)) // counts what was kept, as with keepAll
 	if a.keepDownloads == keepLast {
@@ -215,6 +218,7 @@ func (a *actorRun) keep(att attachment) {
 		}
 	}
 	a.downloads = append(a.downloads, att)
+	return att.data != nil
 }
 
 func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
@@ -223,7 +227,7 @@ func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
 		// The literal's size is announced: one buffer of that size.
 		buf := []byte{}
 		if lit.Size() > 0 {
-			buf = nozero.Bytes(int(lit.Size())) // read into, never read beyond
+			buf = getDLBuf(int(lit.Size())) // read into, never read beyond
 		}
 		n, err := io.ReadFull(lit, buf)
 		if errors.Is(err, io.ErrUnexpectedEOF) {
@@ -238,6 +242,7 @@ func (a *actorRun) fetchPart(uid imap.UID, part []int) ([]byte, error) {
 	// Attachments travel base64-encoded; keep the decoded file.
 	if len(part) > 0 {
 		if dec, err := decodeB64(data); err == nil {
+			putDLBuf(data)
 			return dec, nil
 		}
 	}

@@ -214,8 +214,11 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 			if err != nil {
 				return err
 			}
-			ar.keep(attachment{name: parts[0].name, mime: parts[0].mime, data: data})
+			kept := ar.keep(attachment{name: parts[0].name, mime: parts[0].mime, data: data})
 			ar.record("imap.download_attachment", "success", scenarios.TruthRecord{Mailbox: "INBOX", Bytes: int64(len(data)), Detail: parts[0].name})
+			if !kept {
+				putDLBuf(data)
+			}
 		}
 	}
 	if morning && strings.EqualFold(m.account.Role, "secretariat") {
