@@ -29,9 +29,15 @@ const (
 	// the attachment cache when Config.CacheBytes is 0: the cache holds at
 	// most the organisation's whole pool (PoolBytes), and no more than
 	// these; with a CacheDir the pool is on disk and the memory cache only
-	// keeps what is in use (a document read back costs a file read).
+	// keeps what is in use (a document read back costs a file read):
+	// DefaultDiskBackedCacheBytes, or DiskBackedCachePerUser for each
+	// personal mailbox when that is more (a larger organisation reads more
+	// documents between two reads of the same one), up to
+	// MaxDiskBackedCacheBytes.
 	DefaultCacheBytes           = 256 << 20
 	DefaultDiskBackedCacheBytes = 64 << 20
+	DiskBackedCachePerUser      = 96 << 10
+	MaxDiskBackedCacheBytes     = 192 << 20
 	DefaultMaxAttachment        = 15 << 20
 
 	maxUsers           = 200_000
@@ -52,7 +58,8 @@ type Config struct {
 	// CacheBytes bounds the memory kept by the cache of encoded attachments.
 	// Default: the organisation's whole pool (PoolBytes, about 500 MiB with
 	// the default size cap, less with a lower MaxAttachmentSize), at most
-	// DefaultCacheBytes, or DefaultDiskBackedCacheBytes with a CacheDir. It
+	// DefaultCacheBytes, or with a CacheDir DefaultDiskBackedCacheBytes
+	// (more for more than 682 users, see DiskBackedCachePerUser). It
 	// changes speed, never content.
 	CacheBytes int64
 	// MaxAttachmentSize caps the size of a generated attachment (default 15 MiB).
@@ -166,7 +173,7 @@ func New(cfg Config) (*Org, error) {
 	if o.cfg.CacheBytes == 0 {
 		o.cfg.CacheBytes = DefaultCacheBytes
 		if cfg.CacheDir != "" {
-			o.cfg.CacheBytes = DefaultDiskBackedCacheBytes
+			o.cfg.CacheBytes = min(max(int64(cfg.Users)*DiskBackedCachePerUser, DefaultDiskBackedCacheBytes), MaxDiskBackedCacheBytes)
 		}
 		o.cfg.CacheBytes = min(o.cfg.CacheBytes, o.PoolBytes())
 	}

@@ -185,7 +185,8 @@ func TestPrewarm(t *testing.T) {
 // The attachment cache is sized from the organisation: its whole pool when
 // that is small (and then the pool fits: nothing is evicted), capped by
 // DefaultCacheBytes, or by DefaultDiskBackedCacheBytes when the pool is
-// kept on disk; an explicit CacheBytes wins.
+// kept on disk (more for a large organisation, up to
+// MaxDiskBackedCacheBytes); an explicit CacheBytes wins.
 func TestCacheSizedFromThePool(t *testing.T) {
 	small, err := New(Config{Seed: 4, MaxAttachmentSize: 64 << 10})
 	require.NoError(t, err)
@@ -199,6 +200,11 @@ func TestCacheSizedFromThePool(t *testing.T) {
 	disk, err := New(Config{Seed: 4, CacheDir: t.TempDir()})
 	require.NoError(t, err)
 	assert.EqualValues(t, DefaultDiskBackedCacheBytes, disk.CacheStats().Limit)
+	for users, want := range map[int]int64{682: DefaultDiskBackedCacheBytes, 1000: 1000 * DiskBackedCachePerUser, 2000: 2000 * DiskBackedCachePerUser, 5000: MaxDiskBackedCacheBytes} {
+		large, err := New(Config{Seed: 4, Users: users, MessagesPerUser: 1, CacheDir: t.TempDir()})
+		require.NoError(t, err)
+		assert.EqualValues(t, want, large.CacheStats().Limit, "%d users", users)
+	}
 	given, err := New(Config{Seed: 4, CacheBytes: 5 << 20})
 	require.NoError(t, err)
 	assert.EqualValues(t, 5<<20, given.CacheStats().Limit)
