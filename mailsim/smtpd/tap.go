@@ -90,6 +90,22 @@ func (t *inputTracker) input(p []byte) {
 	if t.lost {
 		return
 	}
+	if len(t.buf) == 0 {
+		// A chunk's or a body's bytes with nothing held before them are
+		// consumed from p, not kept: a message sent in one BDAT chunk or
+		// by DATA was copied here whole.
+		switch t.state {
+		case stateChunk:
+			t.chunk(&p)
+		case stateBody:
+			if t.scanBody(&p) {
+				t.state = stateCommand
+			}
+		}
+		if len(p) == 0 {
+			return
+		}
+	}
 	t.buf = append(t.buf, p...)
 	t.advance()
 	if len(t.buf) > maxTrackedInput {
@@ -154,18 +170,11 @@ func (t *inputTracker) advance() {
 	for !t.lost {
 		switch t.state {
 		case stateChunk:
-			n := min(int64(len(t.buf)), t.left)
-			t.buf = t.buf[n:]
-			t.left -= n
-			if t.last {
-				t.lastLeft = t.left
-			}
-			if t.left > 0 {
+			if t.chunk(&t.buf); t.state == stateChunk {
 				return
 			}
-			t.state = stateCommand
 		case stateBody:
-			if !t.scanBody() {
+			if !t.scanBody(&t.buf) {
 				return
 			}
 			t.state = stateCommand
@@ -202,9 +211,23 @@ func (t *inputTracker) advance() {
 	}
 }
 
-// scanBody consumes a DATA body as go-smtp's dataReader does, up to the
-// ".\r\n" line; it reports whether the body ended.
-func (t *inputTracker) scanBody() bool {
+// chunk consumes from *p what is left of the current BDAT chunk, and
+// goes back to reading commands when the chunk is complete.
+func (t *inputTracker) chunk(p *[]byte) {
+	n := min(int64(len(*p)), t.left)
+	*p = (*p)[n:]
+	t.left -= n
+	if t.last {
+		t.lastLeft = t.left
+	}
+	if t.left == 0 {
+		t.state = stateCommand
+	}
+}
+
+// scanBody consumes a DATA body from *p as go-smtp's dataReader does, up
+// to the ".\r\n" line; it reports whether the body ended.
+func (t *inputTracker) scanBody(p *[]byte) bool {
 	const (
 		beginLine = iota
 		dot
@@ -212,7 +235,7 @@ func (t *inputTracker) scanBody() bool {
 		cr
 		data
 	)
-	for i, c := range t.buf {
+	for i, c := range *p {
 		switch t.body {
 		case beginLine:
 			switch c {
@@ -231,7 +254,7 @@ func (t *inputTracker) scanBody() bool {
 			}
 		case dotCR:
 			if c == '\n' {
-				t.buf = t.buf[i+1:]
+				*p = (*p)[i+1:]
 				return true
 			}
 			t.body = data
@@ -247,7 +270,7 @@ func (t *inputTracker) scanBody() bool {
 			}
 		}
 	}
-	t.buf = t.buf[:0]
+	*p = (*p)[:0]
 	return false
 }
 
