@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/maildrill/maildrill/internal/nozero"
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
@@ -256,13 +257,16 @@ func readMessage(r io.Reader) ([]byte, int64, error) {
 			break
 		}
 	}
-	out := make([]byte, 0, n)
+	out := nozero.Bytes(int(n))[:0] // filled whole below, never read beyond
 	for i, c := range chunks {
 		if i == len(chunks)-1 {
 			out = append(out, c[:fill]...)
 		} else {
 			out = append(out, c[:]...)
 		}
+	}
+	if out == nil {
+		out = []byte{}
 	}
 	return out, n, err
 }
