@@ -26,6 +26,8 @@ type EventTable struct {
 	strs  []string
 	strIx map[string]uint32
 	locs  []*time.Location
+	locIx map[*time.Location]uint16
+	offIx map[int]uint16
 
 	other map[string]EventRef
 }
@@ -42,6 +44,10 @@ type eventRow struct {
 	user    uint32
 	ip      uint32
 }
+
+// maxLocations bounds the locations rows refer to (a run's times share
+// one or two); an event in yet another goes to the map.
+const maxLocations = 1<<16 - 1
 
 // maxRowGap bounds how far past the last row a run's own event may start
 // a new row (the rows between are left empty); further ones go to the
@@ -81,7 +87,12 @@ func (t *EventTable) seq(id string) (uint64, bool) {
 
 // Add keeps e (a later event with the same id replaces it).
 func (t *EventTable) Add(e EventRef) {
-	if n, ok := t.seq(e.ID); ok && t.placeRow(n) {
+	var loc uint16
+	inRows := true
+	if !e.Time.IsZero() {
+		loc, inRows = t.location(e.Time)
+	}
+	if n, ok := t.seq(e.ID); ok && inRows && t.placeRow(n) {
 		i := n - t.first
 		r := &t.rows[i]
 		if !r.set {
@@ -96,9 +107,14 @@ func (t *EventTable) Add(e EventRef) {
 		*r = eventRow{set: true, action: t.intern(e.Action), outcome: t.intern(e.Outcome),
 			user: t.intern(e.User), ip: t.intern(e.SourceIP)}
 		if !e.Time.IsZero() {
-			r.sec, r.nsec, r.loc = e.Time.Unix(), int32(e.Time.Nanosecond()), t.location(e.Time.Location())
+			r.sec, r.nsec, r.loc = e.Time.Unix(), int32(e.Time.Nanosecond()), loc
 		}
 		return
+	}
+	if n, ok := t.seq(e.ID); ok && n >= t.first && n-t.first < uint64(len(t.rows)) && t.rows[n-t.first].set {
+		// (kept in the map from now on: its row is left empty)
+		t.rows[n-t.first] = eventRow{}
+		t.n--
 	}
 	if t.other == nil {
 		t.other = map[string]EventRef{}
@@ -147,23 +163,39 @@ func (t *EventTable) intern(s string) uint32 {
 	return i
 }
 
-func (t *EventTable) location(l *time.Location) uint16 {
-	for i, x := range t.locs {
-		if x == l {
-			return uint16(i + 1)
+// location returns the index+1 of at's location in locs, false when the
+// list is full. Unnamed fixed offsets (what time.Parse makes of an offset
+// that is not a whole hour, a new one for each time it parses) are one
+// location per offset.
+func (t *EventTable) location(at time.Time) (uint16, bool) {
+	l := at.Location()
+	if i, ok := t.locIx[l]; ok {
+		return i, true
+	}
+	_, off := at.Zone()
+	unnamed := l.String() == ""
+	if unnamed {
+		if i, ok := t.offIx[off]; ok {
+			return i, true
 		}
 	}
-	if len(t.locs) == 1<<16-2 {
-		// (cannot happen in a run: its times share one or two locations)
-		l = time.UTC
-		for i, x := range t.locs {
-			if x == l {
-				return uint16(i + 1)
-			}
-		}
+	if len(t.locs) >= maxLocations {
+		return 0, false
+	}
+	if t.locIx == nil {
+		t.locIx, t.offIx = map[*time.Location]uint16{}, map[int]uint16{}
+	}
+	if unnamed {
+		l = time.FixedZone("", off)
 	}
 	t.locs = append(t.locs, l)
-	return uint16(len(t.locs))
+	i := uint16(len(t.locs))
+	if unnamed {
+		t.offIx[off] = i
+	} else {
+		t.locIx[l] = i
+	}
+	return i, true
 }
 
 // Get returns what the table keeps of event id.

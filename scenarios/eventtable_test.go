@@ -163,3 +163,52 @@ func BenchmarkEventTableAdd(b *testing.B) {
 		i++
 	}
 }
+
+// Times parsed from an events file with an offset that is not a whole
+// hour each come with their own location: the table keeps one per
+// offset, and gives every time back as it was.
+func TestEventTableParsedOffsets(t *testing.T) {
+	tb := NewEventTable("r")
+	var want []time.Time
+	for i := range 1000 {
+		zone := []string{"+05:30", "-03:30", "+01:00", "Z"}[i%4]
+		at, err := time.Parse(time.RFC3339Nano, fmt.Sprintf("2025-12-11T10:%02d:%02d.%03d%s", i/60%60, i%60, i, zone))
+		require.NoError(t, err)
+		want = append(want, at)
+		tb.Add(EventRef{ID: fmt.Sprintf("r-%d", i+1), Time: at})
+	}
+	assert.LessOrEqual(t, len(tb.locs), 4)
+	for i, w := range want {
+		got, ok := tb.Get(fmt.Sprintf("r-%d", i+1))
+		require.True(t, ok)
+		assert.True(t, w.Equal(got.Time), "%v, %v", w, got.Time)
+		assert.Equal(t, w.Format(time.RFC3339Nano), got.Time.Format(time.RFC3339Nano))
+	}
+}
+
+// Past the bound of locations, an event in yet another one is kept in the
+// map, its time exact; an event moved from its row to the map is counted
+// once and found there.
+func TestEventTableTooManyLocations(t *testing.T) {
+	tb := NewEventTable("r")
+	base := time.Date(2025, 12, 11, 9, 0, 0, 0, time.UTC)
+	for i := range maxLocations {
+		tb.Add(EventRef{ID: fmt.Sprintf("r-%d", i+1), Time: base.In(time.FixedZone(fmt.Sprintf("Z%d", i), i%3600))})
+	}
+	require.Len(t, tb.locs, maxLocations)
+	assert.Empty(t, tb.other)
+	extra := base.In(time.FixedZone("extra", 7))
+	tb.Add(EventRef{ID: fmt.Sprintf("r-%d", maxLocations+1), Time: extra})
+	got, ok := tb.Get(fmt.Sprintf("r-%d", maxLocations+1))
+	require.True(t, ok)
+	assert.Equal(t, extra, got.Time)
+	assert.Len(t, tb.other, 1)
+
+	// The event of row 1, again, in a location the rows cannot take.
+	tb.Add(EventRef{ID: "r-1", Time: extra, Action: "again"})
+	got, ok = tb.Get("r-1")
+	require.True(t, ok)
+	assert.Equal(t, "again", got.Action)
+	assert.Equal(t, extra, got.Time)
+	assert.Equal(t, maxLocations+1, tb.Len())
+}

@@ -12,8 +12,8 @@ import (
 // (the base64 literal and the decoded file) can serve the next download:
 // a day of 2,000 staff otherwise allocates several gigabytes for them,
 // and each allocation brings the next garbage collection closer. Pools by
-// power of two, from 64 KiB to 16 MiB; smaller and larger buffers are
-// allocated as needed and left to the collector.
+// power of two, from 64 KiB (smaller buffers come from that class too) to
+// 16 MiB; larger ones are allocated as needed and left to the collector.
 const (
 	minDLBufShift = 16
 	maxDLBufShift = 24

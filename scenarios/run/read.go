@@ -193,9 +193,12 @@ func stepDownloadAttachments(ctx context.Context, a *actorRun, st *scenarios.Ste
 		total += int64(len(data))
 		a.bytes += int64(len(data))
 		a.messages++
-		a.keep(attachment{name: pr.name, mime: pr.mime, data: data})
+		kept := a.keep(attachment{name: pr.name, mime: pr.mime, data: data})
 		a.record("imap.download_attachment", "success", scenarios.TruthRecord{Mailbox: a.selected, Bytes: int64(len(data)), Count: 1, Detail: pr.name})
 		a.r.note(Note{Time: a.now, Actor: a.name, Kind: "progress", Text: "downloading attachments", Count: got, Total: len(parts), Bytes: total})
+		if !kept {
+			putDLBuf(data)
+		}
 	}
 	return nil
 }
