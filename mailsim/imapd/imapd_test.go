@@ -359,6 +359,60 @@ func (s saslPlain) Start() (string, []byte, error) {
 }
 func (s saslPlain) Next([]byte) ([]byte, error) { return nil, fmt.Errorf("unexpected challenge") }
 
+// The response hold ends with each command: after a FETCH (whose
+// responses wait for its completion), an IDLE session sees at once a
+// message another session APPENDs, not only when something else fills
+// the buffer.
+func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	updates := make(chan uint32, 16)
+	c, err := imapclient.DialTLS(ts.tlsAddr, &imapclient.Options{
+		TLSConfig: ts.certs.ClientConfig("localhost"),
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					updates <- *d.NumMessages
+				}
+			},
+		},
+	})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Login("agent@interieur.test", "secret-agent").Wait())
+	sd, err := c.Select("INBOX", nil).Wait()
+	require.NoError(t, err)
+	require.Positive(t, sd.NumMessages)
+	other, err := imapclient.DialTLS(ts.tlsAddr, &imapclient.Options{TLSConfig: ts.certs.ClientConfig("localhost")})
+	require.NoError(t, err)
+	defer other.Close()
+	require.NoError(t, other.Login("agent@interieur.test", "secret-agent").Wait())
+
+	n := sd.NumMessages
+	for i := 0; i < 20; i++ {
+		msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true, Envelope: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+		require.NoError(t, err)
+		require.Len(t, msgs, 1)
+		idle, err := c.Idle()
+		require.NoError(t, err)
+		msg := fmt.Sprintf("From: a@b.test\r\nSubject: appended %d\r\n\r\nx\r\n", i)
+		ac := other.Append("INBOX", int64(len(msg)), nil)
+		_, err = ac.Write([]byte(msg))
+		require.NoError(t, err)
+		require.NoError(t, ac.Close())
+		_, err = ac.Wait()
+		require.NoError(t, err)
+		n++
+		select {
+		case got := <-updates:
+			require.Equal(t, n, got, "round %d", i)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("round %d: the IDLE session never saw message %d", i, n)
+		}
+		require.NoError(t, idle.Close())
+		require.NoError(t, idle.Wait())
+	}
+}
+
 // A message delivered right after the server's "+ idling" reaches the IDLE
 // session. imapserver's own SessionTracker.Idle registered for wake-ups only
 // after sending the continuation, so a delivery in between waited for the
