@@ -92,7 +92,8 @@ func (t *EventTable) Add(e EventRef) {
 	if !e.Time.IsZero() {
 		loc, inRows = t.location(e.Time)
 	}
-	if n, ok := t.seq(e.ID); ok && inRows && t.placeRow(n) {
+	n, own := t.seq(e.ID)
+	if own && inRows && t.placeRow(n) {
 		i := n - t.first
 		r := &t.rows[i]
 		if !r.set {
@@ -111,7 +112,7 @@ func (t *EventTable) Add(e EventRef) {
 		}
 		return
 	}
-	if n, ok := t.seq(e.ID); ok && n >= t.first && n-t.first < uint64(len(t.rows)) && t.rows[n-t.first].set {
+	if own && n >= t.first && n-t.first < uint64(len(t.rows)) && t.rows[n-t.first].set {
 		// (kept in the map from now on: its row is left empty)
 		t.rows[n-t.first] = eventRow{}
 		t.n--

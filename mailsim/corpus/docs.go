@@ -129,14 +129,7 @@ func (o *Org) document(m *docMeta) (*encodedDoc, error) {
 // loadDocument is document; without wait, a document another goroutine is
 // making is not waited for: it returns false at once.
 func (o *Org) loadDocument(m *docMeta, wait bool) (*encodedDoc, bool, error) {
-	get := o.docs.TryGet
-	if wait {
-		get = func(k docID, load func() (*encodedDoc, error)) (*encodedDoc, bool, error) {
-			d, err := o.docs.Get(k, load)
-			return d, true, err
-		}
-	}
-	d, ok, err := get(docID{m.typ, m.variant}, func() (*encodedDoc, error) {
+	load := func() (*encodedDoc, error) {
 		if o.disk != nil {
 			if d, ok := o.disk.read(m); ok {
 				o.diskReads.Add(1)
@@ -166,10 +159,16 @@ func (o *Org) loadDocument(m *docMeta, wait bool) (*encodedDoc, bool, error) {
 			o.disk.write(m, d)
 		}
 		return d, nil
-	})
+	}
+	id := docID{m.typ, m.variant}
+	d, ok, err := o.docs.TryGet(id, load)
+	if wait && !ok && err == nil {
+		d, err = o.docs.Get(id, load)
+		ok = true
+	}
 	if err == nil && ok {
-		if _, held := o.docSizes.Load(docID{m.typ, m.variant}); !held {
-			o.docSizes.Store(docID{m.typ, m.variant}, &encodedDoc{size: d.size, sha256: d.sha256})
+		if _, held := o.docSizes.Load(id); !held {
+			o.docSizes.Store(id, &encodedDoc{size: d.size, sha256: d.sha256})
 		}
 	}
 	return d, ok, err

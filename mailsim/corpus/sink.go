@@ -73,7 +73,7 @@ func (s *docSink) appendLines(b []byte) {
 	for len(b) > 0 {
 		room := (cap(s.out) - len(s.out)) / 78 * 57
 		if room == 0 {
-			s.newPiece(encodedLen(len(b)))
+			s.newPiece(max(s.next, encodedLen(len(b))))
 			continue
 		}
 		k := min(room, len(b))
@@ -83,12 +83,12 @@ func (s *docSink) appendLines(b []byte) {
 	}
 }
 
-// newPiece ends the current piece and starts one of at least need bytes.
-func (s *docSink) newPiece(need int) {
+// newPiece ends the current piece and starts one of capacity c.
+func (s *docSink) newPiece(c int) {
 	if len(s.out) > 0 {
 		s.pieces = append(s.pieces, s.out)
 	}
-	s.out = nozero.Bytes(max(s.next, need))[:0]
+	s.out = nozero.Bytes(c)[:0]
 }
 
 // doc ends the document and returns it encoded.
@@ -96,11 +96,7 @@ func (s *docSink) doc() *encodedDoc {
 	if s.np > 0 {
 		need := encodedLen(s.np)
 		if cap(s.out)-len(s.out) < need {
-			// a piece of its own, no larger than the line
-			if len(s.out) > 0 {
-				s.pieces = append(s.pieces, s.out)
-			}
-			s.out = nozero.Bytes(need)[:0]
+			s.newPiece(need) // a piece of its own, no larger than the line
 		}
 		s.out = appendBase64Lines(s.out, s.part[:s.np])
 		s.total += need

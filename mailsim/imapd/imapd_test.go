@@ -359,12 +359,10 @@ func (s saslPlain) Start() (string, []byte, error) {
 }
 func (s saslPlain) Next([]byte) ([]byte, error) { return nil, fmt.Errorf("unexpected challenge") }
 
-// The response hold ends with each command: after a FETCH (whose
-// responses wait for its completion), an IDLE session sees at once a
-// message another session APPENDs, not only when something else fills
-// the buffer.
-func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
-	ts := startServer(t, serverOpts{})
+// dialCountingAgent logs the agent in over TLS; the channel receives the
+// message counts (EXISTS) the server announces.
+func dialCountingAgent(t *testing.T, ts *testServer) (*imapclient.Client, <-chan uint32) {
+	t.Helper()
 	updates := make(chan uint32, 16)
 	c, err := imapclient.DialTLS(ts.tlsAddr, &imapclient.Options{
 		TLSConfig: ts.certs.ClientConfig("localhost"),
@@ -377,8 +375,29 @@ func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	require.NoError(t, c.Login("agent@interieur.test", "secret-agent").Wait())
+	return c, updates
+}
+
+// awaitCount waits up to 3 s for the server to announce n messages.
+func awaitCount(t *testing.T, updates <-chan uint32, n uint32, round int) {
+	t.Helper()
+	select {
+	case got := <-updates:
+		require.Equal(t, n, got, "round %d", round)
+	case <-time.After(3 * time.Second):
+		t.Fatalf("round %d: the IDLE session never saw message %d", round, n)
+	}
+}
+
+// The response hold ends with each command: after a FETCH (whose
+// responses wait for its completion), an IDLE session sees at once a
+// message another session APPENDs, not only when something else fills
+// the buffer.
+func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
+	ts := startServer(t, serverOpts{})
+	c, updates := dialCountingAgent(t, ts)
 	sd, err := c.Select("INBOX", nil).Wait()
 	require.NoError(t, err)
 	require.Positive(t, sd.NumMessages)
@@ -402,12 +421,7 @@ func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
 		_, err = ac.Wait()
 		require.NoError(t, err)
 		n++
-		select {
-		case got := <-updates:
-			require.Equal(t, n, got, "round %d", i)
-		case <-time.After(3 * time.Second):
-			t.Fatalf("round %d: the IDLE session never saw message %d", i, n)
-		}
+		awaitCount(t, updates, n, i)
 		require.NoError(t, idle.Close())
 		require.NoError(t, idle.Wait())
 	}
@@ -420,20 +434,7 @@ func TestIdleAfterFetchSeesAppendFromAnotherSession(t *testing.T) {
 // likely to be hit on the old code.
 func TestIdleSeesDeliveryRightAfterContinuation(t *testing.T) {
 	ts := startServer(t, serverOpts{})
-	updates := make(chan uint32, 16)
-	c, err := imapclient.DialTLS(ts.tlsAddr, &imapclient.Options{
-		TLSConfig: ts.certs.ClientConfig("localhost"),
-		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-				if d.NumMessages != nil {
-					updates <- *d.NumMessages
-				}
-			},
-		},
-	})
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.Login("agent@interieur.test", "secret-agent").Wait())
+	c, updates := dialCountingAgent(t, ts)
 	sd, err := c.Select("INBOX", nil).Wait()
 	require.NoError(t, err)
 	n := sd.NumMessages
@@ -443,12 +444,7 @@ func TestIdleSeesDeliveryRightAfterContinuation(t *testing.T) {
 		_, err = ts.store.Deliver("agent@interieur.test", []byte(fmt.Sprintf("From: a@b.test\r\nSubject: live %d\r\n\r\nx\r\n", i)))
 		require.NoError(t, err)
 		n++
-		select {
-		case got := <-updates:
-			require.Equal(t, n, got, "round %d", i)
-		case <-time.After(3 * time.Second):
-			t.Fatalf("round %d: the IDLE session never saw message %d", i, n)
-		}
+		awaitCount(t, updates, n, i)
 		require.NoError(t, idle.Close())
 		require.NoError(t, idle.Wait())
 	}
