@@ -42,3 +42,20 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+func TestPrefaultKeepsContents(t *testing.T) {
+	for _, n := range []int{0, 1, PrefaultMin - 1, PrefaultMin, PrefaultMin + 4097, 3 << 20} {
+		for _, off := range []int{0, 1, 4095} {
+			b := Lazy(n + off)[off:]
+			for i := range b {
+				b[i] = byte(i*7 + off)
+			}
+			Prefault(b)
+			for i := range b {
+				if b[i] != byte(i*7+off) {
+					t.Fatalf("n %d off %d: byte %d changed", n, off, i)
+				}
+			}
+		}
+	}
+}

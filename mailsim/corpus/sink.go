@@ -123,7 +123,8 @@ func appendBase64Lines(out, b []byte) []byte {
 	}
 	need := encodedLen(len(b))
 	if cap(out)-len(out) < need {
-		grown := nozero.Bytes(max(2*cap(out), len(out)+need))
+		grown := nozero.Lazy(max(2*cap(out), len(out)+need))
+		nozero.Prefault(grown[:len(out)+need]) // the rest may stay unwritten
 		out = append(grown[:0], out...)
 	}
 	o := len(out)

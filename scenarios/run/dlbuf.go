@@ -40,7 +40,11 @@ func getDLBuf(n int) []byte {
 	if p, _ := dlBufs[c].Get().(*[]byte); p != nil {
 		return (*p)[:n]
 	}
-	return nozero.Bytes(1 << (c + minDLBufShift))[:n]
+	// Only the pages of this download are mapped ahead: the rest of the
+	// class's capacity may never be written.
+	b := nozero.Lazy(1 << (c + minDLBufShift))[:n]
+	nozero.Prefault(b)
+	return b
 }
 
 // putDLBuf gives back a buffer from getDLBuf that nothing refers to any

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package nozero
+
+func prefault([]byte) {}
