@@ -26,8 +26,8 @@ func (b preparingBase) MessageParts(owner, folder string, uid uint32) (store.Bas
 }
 
 // The preparer prepares the messages after the one being written, at most
-// prepareAhead of them, the farthest first, each once, and none a FETCH
-// leaves out.
+// its window of them (3 here), the farthest first, each once, and none a
+// FETCH leaves out.
 func TestPreparerStaysAhead(t *testing.T) {
 	b := preparingBase{fakeBase{counts: map[string]uint32{"INBOX": 6}}, make(chan uint32, 16)}
 	st := store.New(b, nil, store.Options{})
@@ -36,9 +36,8 @@ func TestPreparerStaysAhead(t *testing.T) {
 	items := mb.Items(func(uint32, uint32) bool { return true })
 	require.Len(t, items, 6)
 	seqs := []uint32{1, 2, 3, 4, 0, 6} // the fifth left out
-	require.Equal(t, 3, prepareAhead, "the order below")
 
-	p := startPreparer(items, seqs)
+	p := startPreparer(items, seqs, 3)
 	p.at(0)
 	assert.Equal(t, items[3].UID, <-b.asked)
 	assert.Equal(t, items[2].UID, <-b.asked)
@@ -55,7 +54,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	for range cap(prepareSem) {
 		prepareSem <- struct{}{}
 	}
-	p = startPreparer(items, seqs)
+	p = startPreparer(items, seqs, 3)
 	p.at(0)
 	// stopped only once it has found no slot, so that a preparer taking
 	// no slot would have prepared a message by then
@@ -65,11 +64,30 @@ func TestPreparerStaysAhead(t *testing.T) {
 		<-prepareSem
 	}
 	assert.Empty(t, b.asked, "no free slot")
-	p = startPreparer(items, seqs)
+	p = startPreparer(items, seqs, 3)
 	p.at(2)
 	assert.Equal(t, items[5].UID, <-b.asked)
 	assert.Equal(t, items[3].UID, <-b.asked)
 	p.stop()
+
+	// A FETCH's own window: the farthest of prepareAhead messages first,
+	// then on towards the writer.
+	b = preparingBase{fakeBase{counts: map[string]uint32{"INBOX": 100}}, make(chan uint32, 100)}
+	st = store.New(b, nil, store.Options{})
+	mb, err = st.Mailbox("agent@interieur.test", "INBOX")
+	require.NoError(t, err)
+	items = mb.Items(func(uint32, uint32) bool { return true })
+	seqs = make([]uint32, len(items))
+	for i := range seqs {
+		seqs[i] = uint32(i + 1)
+	}
+	p = startPreparer(items, seqs, prepareAhead)
+	p.at(0)
+	for j := prepareAhead; j > 0; j-- {
+		assert.Equal(t, items[j].UID, <-b.asked)
+	}
+	p.stop()
+	assert.Empty(t, b.asked, "nothing past the window")
 
 	// No preparer (a FETCH of one message, or of parts): at does nothing.
 	var none *preparer
