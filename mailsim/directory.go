@@ -142,7 +142,11 @@ func (a baseAdapter) MessageParts(owner, folder string, uid uint32) (store.BaseM
 	if err != nil {
 		return store.BaseMessage{}, nil, err
 	}
-	return store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}, parts, nil
+	bm := store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}
+	if m.HeaderExact() {
+		bm.Headed, bm.MessageID, bm.Subject = true, strings.Trim(m.MessageID, "<>"), m.Subject
+	}
+	return bm, parts, nil
 }
 
 // PrepareMessage renders the message's attachments nobody is rendering

@@ -176,3 +176,36 @@ func heapAfterGC() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// A whole download trusts the Message-ID and Subject the corpus gives when
+// it says they are exact (BaseMessage.Headed): they are those the store
+// reads in the header, for every message of three organisations, and
+// nearly every message has them.
+func TestHeadedMessagesMatchTheHeader(t *testing.T) {
+	var headed, total int
+	for seed := int64(1); seed <= 3; seed++ {
+		org, err := corpus.New(corpus.Config{Seed: seed, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 16 << 10})
+		require.NoError(t, err)
+		a := baseAdapter{org}
+		for _, u := range org.Users() {
+			for _, f := range a.Folders(u.Address) {
+				for uid := uint32(1); uid <= f.Count; uid++ {
+					bm, pieces, err := a.MessageParts(u.Address, f.Name, uid)
+					require.NoError(t, err)
+					require.NotEmpty(t, pieces)
+					total++
+					if !bm.Headed {
+						continue
+					}
+					headed++
+					id, subject, err := store.HeaderIDs(pieces[0])
+					require.NoError(t, err)
+					require.Equal(t, id, bm.MessageID, "seed %d %s %s %d", seed, u.Address, f.Name, uid)
+					require.Equal(t, subject, bm.Subject, "seed %d %s %s %d", seed, u.Address, f.Name, uid)
+				}
+			}
+		}
+	}
+	assert.Greater(t, total, 1000)
+	assert.GreaterOrEqual(t, headed*100, total*99, "%d of %d messages headed", headed, total)
+}

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/maildrill/maildrill/internal/lru"
 	"github.com/maildrill/maildrill/mailsim/account"
@@ -282,4 +283,43 @@ func (o *Org) lookup(address string) (int, bool) {
 		i, ok = o.index[strings.ToLower(strings.TrimSpace(address))]
 	}
 	return i, ok
+}
+
+// HeaderExact reports whether m.MessageID, without its angle brackets, and
+// m.Subject are exactly what a reader of m's header finds: the fields
+// unfolded (each line trimmed, lines joined by one space) and the
+// subject's encoded words decoded. That holds for every subject the
+// generator writes (mime.QEncoding, folded at spaces) unless it has
+// leading, trailing or doubled spaces, control characters or invalid
+// UTF-8, which unfolding or decoding would change, or "=?", which a
+// decoder could take for an encoded word; and for a Message-ID of one
+// <...> token.
+func (m *Message) HeaderExact() bool {
+	id := m.MessageID
+	if len(id) < 3 || id[0] != '<' || id[len(id)-1] != '>' {
+		return false
+	}
+	inner := id[1 : len(id)-1]
+	if inner[0] == '<' || inner[len(inner)-1] == '>' {
+		return false
+	}
+	for i := 0; i < len(inner); i++ {
+		if c := inner[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	s := m.Subject
+	if s == "" {
+		return true
+	}
+	if !utf8.ValidString(s) || s[0] == ' ' || s[len(s)-1] == ' ' ||
+		strings.Contains(s, "  ") || strings.Contains(s, "=?") {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }

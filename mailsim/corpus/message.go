@@ -37,7 +37,7 @@ type thread struct {
 	owner   person
 	others  []person
 	subject string
-	vars    *strings.Replacer
+	vars    tokens
 	doc     int // the thread's own document type, -1 for none
 	variant int
 }
@@ -183,9 +183,47 @@ func (o *Org) externalPerson(r *rng, kinds []string) person {
 	return p
 }
 
-func feminize(t string) string {
-	r := strings.NewReplacer("Directeur", "Directrice", "Chef du", "Cheffe du", "Sous-préfet", "Sous-préfète", "Chargé", "Chargée", "Avocat", "Avocate", "Journaliste", "Journaliste")
-	return r.Replace(t)
+var feminine = strings.NewReplacer("Directeur", "Directrice", "Chef du", "Cheffe du", "Sous-préfet", "Sous-préfète", "Chargé", "Chargée", "Avocat", "Avocate", "Journaliste", "Journaliste")
+
+func feminize(t string) string { return feminine.Replace(t) }
+
+// tokens are a thread's substitutions ("{num}", its value, "{seq}", ...):
+// strings.NewReplacer's pairs, without building a replacer for every
+// message made (the replacer's lookup tree was a quarter of what a warm
+// download allocated). Every name is a "{" ... "}" token and none is the
+// start of another, so at most one matches at any place and Replace gives
+// what strings.NewReplacer(t...).Replace would.
+type tokens []string
+
+// Replace returns s with every token replaced by its value; values are
+// not searched again.
+func (t tokens) Replace(s string) string {
+	i := strings.IndexByte(s, '{')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 64)
+	for i >= 0 {
+		b.WriteString(s[:i])
+		s = s[i:]
+		k := 0
+		for ; k+1 < len(t); k += 2 {
+			if strings.HasPrefix(s, t[k]) {
+				break
+			}
+		}
+		if k+1 < len(t) {
+			b.WriteString(t[k+1])
+			s = s[len(t[k]):]
+		} else {
+			b.WriteByte('{')
+			s = s[1:]
+		}
+		i = strings.IndexByte(s, '{')
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 // topicFor draws a topic suited to the owner's department.
@@ -304,12 +342,12 @@ func (o *Org) buildThread(ui int, fs folderSpec, tk key) *thread {
 		m := o.docMeta(th.doc, th.variant)
 		num, seq, docName, base = m.Number, m.Seq, m.Filename, m.Date
 	}
-	th.vars = strings.NewReplacer(
+	th.vars = tokens{
 		"{num}", num, "{seq}", fmt.Sprintf("%d-%02d", paris(base).Year(), seq), "{doc}", docName,
-		"{mois}", frenchMonths[paris(base).Month()-1]+" "+itoa(paris(base).Year()),
+		"{mois}", frenchMonths[paris(base).Month()-1] + " " + itoa(paris(base).Year()),
 		"{city}", pick(&r, cities), "{org}", th.others[0].Org, "{dept}", u.Department,
 		"{code}", departments[u.dept].Code, "{date}", frenchDate(base), "{echeance}", frenchDate(base.AddDate(0, 0, 7+r.intn(30))),
-	)
+	}
 	th.subject = th.vars.Replace(pick(&r, th.topic.subjects))
 	return th
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
+	"mime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	"github.com/emersion/go-message/mail"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/store"
 )
 
 // smallOrg keeps attachments small so tests that touch many documents stay
@@ -439,4 +443,76 @@ func TestPrepareMessage(t *testing.T) {
 	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered, "MessageParts makes nothing more")
 	assert.Equal(t, string(want.Raw), string(bytes.Join(parts, nil)))
 	assert.Error(t, o.PrepareMessage("nobody@interieur.test", "INBOX", 1))
+}
+
+// tokens.Replace gives what strings.Replacer gives with the same pairs, on
+// the corpus' own templates and on random strings of token fragments.
+func TestTokensReplaceAsReplacer(t *testing.T) {
+	pairs := tokens{"{num}", "2025-0142", "{seq}", "2025-07", "{doc}", "", "{mois}", "juillet 2025",
+		"{city}", "Lyon", "{org}", "{org}{num}", "{dept}", "DGPN", "{code}", "C{", "{date}", "3 juillet 2025", "{echeance}", "}"}
+	want := strings.NewReplacer(pairs...)
+	check := func(s string) {
+		t.Helper()
+		if got, w := pairs.Replace(s), want.Replace(s); got != w {
+			t.Fatalf("Replace(%q) = %q, want %q", s, got, w)
+		}
+	}
+	for _, tp := range topics {
+		for _, set := range [][]string{tp.subjects, tp.opens, tp.replies} {
+			for _, s := range set {
+				check(s)
+			}
+		}
+	}
+	frags := []string{"{", "}", "{num", "num}", "{num}", "{n", "{echeance}", "{ech", "{date}", "{dat", "é", "a", " ", "{{", "}}", "{doc}", "{mois}", "{city}{org}", "{seq}", "{dept}", "{code}", "x{"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		var b strings.Builder
+		for range r.IntN(12) {
+			b.WriteString(frags[r.IntN(len(frags))])
+		}
+		check(b.String())
+	}
+	check("")
+	if got := (tokens{}).Replace("a{num}b"); got != "a{num}b" {
+		t.Fatalf("no tokens: %q", got)
+	}
+}
+
+// Whenever a message says its Message-ID and Subject are exact
+// (HeaderExact), a reader of the header the generator writes finds them
+// unchanged: random subjects of spaces, accents, encoded-word markers and
+// long words that force folding, checked with the store's own reader.
+func TestHeaderExactSubjectsRoundTrip(t *testing.T) {
+	frags := []string{"a", "Z", " ", "  ", "é", "è", "€", "ÿ", "=?", "?=", "_", "\t", "=", "?", ":", "(", "\"",
+		"Dossier", "n°", "–", "\x7f", "\x01", strings.Repeat("x", 80), strings.Repeat("é", 50), "\xff"}
+	r := rand.New(rand.NewPCG(3, 4))
+	exact := 0
+	for i := range 20000 {
+		var b strings.Builder
+		for range r.IntN(16) {
+			b.WriteString(frags[r.IntN(len(frags))])
+		}
+		m := &Message{MessageID: fmt.Sprintf("<%012x@interieur.test>", i), Subject: b.String()}
+		if !m.HeaderExact() {
+			continue
+		}
+		exact++
+		var buf bytes.Buffer
+		h := headerWriter{&buf}
+		h.field("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+		h.field("Message-ID", m.MessageID)
+		buf.WriteString("\r\n")
+		id, subject, err := store.HeaderIDs(buf.Bytes())
+		require.NoError(t, err)
+		require.Equal(t, strings.Trim(m.MessageID, "<>"), id)
+		require.Equal(t, m.Subject, subject, "header %q", buf.String())
+	}
+	assert.Greater(t, exact, 2000, "enough subjects pass the check to test it")
+	for _, bad := range []string{" a", "a ", "a  b", "a=?b", "a\tb", "\xff", "a\x01"} {
+		assert.False(t, (&Message{MessageID: "<a@b>", Subject: bad}).HeaderExact(), "%q", bad)
+	}
+	for _, bad := range []string{"", "a@b", "<>", "<a b@c>", "<<a@b>", "<a@b>>"} {
+		assert.False(t, (&Message{MessageID: bad, Subject: "a"}).HeaderExact(), "%q", bad)
+	}
 }

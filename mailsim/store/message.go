@@ -111,13 +111,31 @@ func parseMessage(raw []byte, date time.Time, flags []imap.Flag, lim mimeLimits)
 		baseFlags:    flags,
 		limits:       lim,
 	}
-	m.MessageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
-	if subj, err := (&mime.WordDecoder{}).DecodeHeader(h.Get("Subject")); err == nil {
-		m.Subject = subj
-	} else {
-		m.Subject = h.Get("Subject")
-	}
+	m.MessageID, m.Subject = headerIDs(h)
 	return m, nil
+}
+
+// headerIDs returns the Message-ID, without angle brackets, and the
+// decoded Subject of a message header.
+func headerIDs(h textproto.Header) (messageID, subject string) {
+	messageID = strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>")
+	subject = h.Get("Subject")
+	if subj, err := (&mime.WordDecoder{}).DecodeHeader(subject); err == nil {
+		subject = subj
+	}
+	return messageID, subject
+}
+
+// HeaderIDs reads raw's header as the store does and returns its
+// Message-ID, without angle brackets, and its decoded Subject: what a
+// Base's BaseMessage.Headed promises to give.
+func HeaderIDs(raw []byte) (messageID, subject string, err error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return "", "", fmt.Errorf("store: parse message header: %w", err)
+	}
+	messageID, subject = headerIDs(h)
+	return messageID, subject, nil
 }
 
 func (m *Message) withFlags(flags []imap.Flag) *Message {

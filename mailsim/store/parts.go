@@ -38,16 +38,20 @@ func (it Item) LoadWhole() (*Whole, error) {
 				return nil, err
 			}
 			if len(pieces) > 0 && bm.Attachments != nil {
-				// The header ends before the first attachment's piece.
-				m, err := parseMessage(pieces[0], bm.InternalDate, nil, s.limits)
-				if err != nil {
-					return nil, err
+				id, subject := bm.MessageID, bm.Subject
+				if !bm.Headed {
+					// The header ends before the first attachment's piece.
+					m, err := parseMessage(pieces[0], bm.InternalDate, nil, s.limits)
+					if err != nil {
+						return nil, err
+					}
+					id, subject = m.MessageID, m.Subject
 				}
 				var n int64
 				for _, p := range pieces {
 					n += int64(len(p))
 				}
-				return &Whole{Pieces: pieces, Size: n, MessageID: m.MessageID, Subject: m.Subject, Attachments: bm.Attachments}, nil
+				return &Whole{Pieces: pieces, Size: n, MessageID: id, Subject: subject, Attachments: bm.Attachments}, nil
 			}
 		}
 	}

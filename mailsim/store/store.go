@@ -62,6 +62,11 @@ type BaseMessage struct {
 	// Omitted, in a skeleton (BaseDescriber), are the part bodies left
 	// out of Raw.
 	Omitted []OmittedPart
+	// Headed says that MessageID (without angle brackets) and Subject
+	// (decoded) are exactly what reading the message's header gives: a
+	// whole download of a BaseStreamer's message then does not read it.
+	Headed             bool
+	MessageID, Subject string
 }
 
 // OmittedPart is a part body a skeleton leaves out: the leaf part at Part
