@@ -13,17 +13,26 @@ import (
 // Bytes returns a byte slice of length n whose contents are unspecified
 // (nil for n <= 0). The caller must write what it reads, and is expected
 // to write it whole: the whole pages of a large slice are mapped at once
-// (Prefault). It is strings.Builder's own allocation, which is not
+// (see mapAhead). It is strings.Builder's own allocation, which is not
 // cleared; the slice is the only reference to it.
 func Bytes(n int) []byte {
-	b := Lazy(n)
-	Prefault(b)
+	b := lazy(n)
+	mapAhead(b)
 	return b
 }
 
-// Lazy is Bytes without Prefault, for a buffer that may be written only
-// in part: pages never written are never mapped.
-func Lazy(n int) []byte {
+// BytesCap is Bytes of length n and capacity c (at least n), for a buffer
+// that may be written only in part beyond n: only the pages of the first
+// n bytes are mapped ahead, the others when first written, if ever.
+func BytesCap(n, c int) []byte {
+	b := lazy(max(n, c))[:max(n, 0)]
+	mapAhead(b)
+	return b
+}
+
+// lazy allocates as Bytes does, leaving every page to fault on first
+// write.
+func lazy(n int) []byte {
 	if n <= 0 {
 		return nil
 	}
@@ -34,20 +43,20 @@ func Lazy(n int) []byte {
 	return unsafe.Slice(unsafe.StringData(s), n)
 }
 
-// PrefaultMin is the smallest slice Prefault maps ahead: below it, the
-// system call costs about as much as the faults it saves.
-const PrefaultMin = 64 << 10
+// prefaultMin is the smallest slice mapAhead maps: below it, the system
+// call costs about as much as the faults it saves.
+const prefaultMin = 64 << 10
 
-// Prefault asks the kernel to map, in one call, the whole pages of b that
+// mapAhead asks the kernel to map, in one call, the whole pages of b that
 // are not mapped yet, as a write to each would, without changing their
 // contents (Linux's MADV_POPULATE_WRITE; elsewhere, and on kernels older
 // than 5.14, it does nothing). Memory fresh from the system is otherwise
 // mapped one page at a time, a page fault each on first write: on a
 // virtual machine, most of the cost of filling a buffer the size of a
-// document. Slices shorter than PrefaultMin are left alone. It is an
+// document. Slices shorter than prefaultMin are left alone. It is an
 // optimisation only: it fails silently.
-func Prefault(b []byte) {
-	if len(b) >= PrefaultMin {
+func mapAhead(b []byte) {
+	if len(b) >= prefaultMin {
 		prefault(b)
 	}
 }

@@ -43,14 +43,23 @@ func TestReadFile(t *testing.T) {
 	}
 }
 
+func TestBytesCap(t *testing.T) {
+	for _, tc := range []struct{ n, c, len, cap int }{{0, 0, 0, 0}, {0, 10, 0, 10}, {5, 3, 5, 5}, {100, 1 << 20, 100, 1 << 20}} {
+		b := BytesCap(tc.n, tc.c)
+		if len(b) != tc.len || cap(b) != tc.cap {
+			t.Fatalf("BytesCap(%d, %d): len %d cap %d", tc.n, tc.c, len(b), cap(b))
+		}
+	}
+}
+
 func TestPrefaultKeepsContents(t *testing.T) {
-	for _, n := range []int{0, 1, PrefaultMin - 1, PrefaultMin, PrefaultMin + 4097, 3 << 20} {
+	for _, n := range []int{0, 1, prefaultMin - 1, prefaultMin, prefaultMin + 4097, 3 << 20} {
 		for _, off := range []int{0, 1, 4095} {
-			b := Lazy(n + off)[off:]
+			b := lazy(n + off)[off:]
 			for i := range b {
 				b[i] = byte(i*7 + off)
 			}
-			Prefault(b)
+			mapAhead(b)
 			for i := range b {
 				if b[i] != byte(i*7+off) {
 					t.Fatalf("n %d off %d: byte %d changed", n, off, i)

@@ -123,8 +123,8 @@ func appendBase64Lines(out, b []byte) []byte {
 	}
 	need := encodedLen(len(b))
 	if cap(out)-len(out) < need {
-		grown := nozero.Lazy(max(2*cap(out), len(out)+need))
-		nozero.Prefault(grown[:len(out)+need]) // the rest may stay unwritten
+		// Mapped as far as written now: the rest may stay unwritten.
+		grown := nozero.BytesCap(len(out)+need, max(2*cap(out), len(out)+need))
 		out = append(grown[:0], out...)
 	}
 	o := len(out)

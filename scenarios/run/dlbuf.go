@@ -42,9 +42,7 @@ func getDLBuf(n int) []byte {
 	}
 	// Only the pages of this download are mapped ahead: the rest of the
 	// class's capacity may never be written.
-	b := nozero.Lazy(1 << (c + minDLBufShift))[:n]
-	nozero.Prefault(b)
-	return b
+	return nozero.BytesCap(n, 1<<(c+minDLBufShift))
 }
 
 // putDLBuf gives back a buffer from getDLBuf that nothing refers to any
