@@ -99,9 +99,9 @@ func DescribeAttachments(raw []byte) []Attachment {
 }
 
 func parseMessage(raw []byte, date time.Time, flags []imap.Flag, lim mimeLimits) (*Message, error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	h, err := readHeader(raw)
 	if err != nil {
-		return nil, fmt.Errorf("store: parse message header: %w", err)
+		return nil, err
 	}
 	m := &Message{
 		Raw:          raw,
@@ -130,12 +130,21 @@ func headerIDs(h textproto.Header) (messageID, subject string) {
 // Message-ID, without angle brackets, and its decoded Subject: what a
 // Base's BaseMessage.Headed promises to give.
 func HeaderIDs(raw []byte) (messageID, subject string, err error) {
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	h, err := readHeader(raw)
 	if err != nil {
-		return "", "", fmt.Errorf("store: parse message header: %w", err)
+		return "", "", err
 	}
 	messageID, subject = headerIDs(h)
 	return messageID, subject, nil
+}
+
+// readHeader reads the top-level header of raw.
+func readHeader(raw []byte) (textproto.Header, error) {
+	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return h, fmt.Errorf("store: parse message header: %w", err)
+	}
+	return h, nil
 }
 
 func (m *Message) withFlags(flags []imap.Flag) *Message {
