@@ -142,18 +142,28 @@ func (a baseAdapter) MessageParts(owner, folder string, uid uint32) (store.BaseM
 	if err != nil {
 		return store.BaseMessage{}, nil, err
 	}
+	return partsMessage(m), parts, nil
+}
+
+// PrepareMessage renders the message's attachments nobody is rendering
+// into the corpus' document cache, for a download to find them made, and
+// returns the message in pieces when it waited for none of them
+// (corpus.Org.PrepareParts).
+func (a baseAdapter) PrepareMessage(owner, folder string, uid uint32) (store.BaseMessage, [][]byte, bool) {
+	m, parts, err := a.org.PrepareParts(owner, folder, uid)
+	if err != nil || m == nil {
+		return store.BaseMessage{}, nil, false
+	}
+	return partsMessage(m), parts, true
+}
+
+// partsMessage describes a message the corpus gave in pieces.
+func partsMessage(m *corpus.Message) store.BaseMessage {
 	bm := store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}
 	if m.HeaderExact() {
 		bm.Headed, bm.MessageID, bm.Subject = true, strings.Trim(m.MessageID, "<>"), m.Subject
 	}
-	return bm, parts, nil
-}
-
-// PrepareMessage renders the message's attachments nobody is rendering
-// into the corpus' document cache (corpus.Org.PrepareMessage), for a
-// download to find them made.
-func (a baseAdapter) PrepareMessage(owner, folder string, uid uint32) {
-	_ = a.org.PrepareMessage(owner, folder, uid)
+	return bm
 }
 
 // Skeleton is the message without its attachments' base64 text

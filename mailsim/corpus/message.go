@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +95,25 @@ func (o *Org) PrepareMessage(address, folder string, uid uint32) error {
 	}
 	_, err = o.generateInto(ui, fs, uid, false, true, nil)
 	return err
+}
+
+// PrepareParts is PrepareMessage, and then, when every attachment of the
+// message was found or made without waiting, the message in pieces as
+// MessageParts gives it (the same bytes). When another goroutine is making
+// one of them, it returns a nil message and no pieces, having made the
+// others: a download's preparer hands the writer a message ready to write
+// when it can, and never waits for the writer.
+func (o *Org) PrepareParts(address, folder string, uid uint32) (*Message, [][]byte, error) {
+	ui, fs, err := o.locate(address, folder, uid)
+	if err != nil {
+		return nil, nil, err
+	}
+	var parts [][]byte
+	m, err := o.generateInto(ui, fs, uid, false, true, &parts)
+	if m == nil {
+		parts = nil
+	}
+	return m, parts, err
 }
 
 // Flags returns the flags and internal date of a message without
@@ -382,9 +402,10 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 
 // generateInto generates a message. With parts, the attachments' base64 is
 // not copied into Raw: *parts receives the message in pieces (see
-// MessageParts) and Raw is nil. With prepare, it only makes the
-// attachments nobody is making (see PrepareMessage) and returns no
-// message.
+// MessageParts) and Raw is nil. With prepare, it makes the attachments
+// nobody is making and waits for none (see PrepareMessage); it then
+// returns no message, unless parts is given and every attachment was
+// found or made (see PrepareParts).
 func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare bool, parts *[][]byte) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
@@ -474,7 +495,9 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare 
 			}
 		}
 		if prepare {
-			return nil, nil
+			if parts == nil || slices.Contains(encoded, nil) {
+				return nil, nil
+			}
 		}
 	}
 	total := 0

@@ -432,6 +432,20 @@ func TestPrepareMessage(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("PrepareMessage waits for documents being made")
 	}
+	// PrepareParts neither: it gives no message.
+	go func() {
+		m, parts, err := o.PrepareParts(u, "INBOX", uid)
+		if err == nil && (m != nil || parts != nil) {
+			err = errors.New("a message given with its documents being made")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("PrepareParts waits for documents being made")
+	}
 	assert.Zero(t, o.CacheStats().Rendered)
 	close(release)
 	wg.Wait()
@@ -443,6 +457,20 @@ func TestPrepareMessage(t *testing.T) {
 	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered, "MessageParts makes nothing more")
 	assert.Equal(t, string(want.Raw), string(bytes.Join(parts, nil)))
 	assert.Error(t, o.PrepareMessage("nobody@interieur.test", "INBOX", 1))
+
+	// Every document made: PrepareParts gives the message as MessageParts
+	// does, for messages with and without attachments.
+	for uid := uint32(1); uid <= 20; uid++ {
+		want, wantParts, err := o.MessageParts(u, "INBOX", uid)
+		require.NoError(t, err)
+		m, parts, err := o.PrepareParts(u, "INBOX", uid)
+		require.NoError(t, err)
+		require.NotNil(t, m, "uid %d", uid)
+		assert.Equal(t, wantParts, parts, "uid %d", uid)
+		assert.Equal(t, want, m, "uid %d", uid)
+	}
+	_, _, err = o.PrepareParts("nobody@interieur.test", "INBOX", 1)
+	assert.Error(t, err)
 }
 
 // tokens.Replace gives what strings.Replacer gives with the same pairs, on

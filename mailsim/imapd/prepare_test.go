@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -37,7 +38,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	require.Len(t, items, 6)
 	seqs := []uint32{1, 2, 3, 4, 0, 6} // the fifth left out
 
-	p := startPreparer(items, seqs, 3)
+	p := startPreparer(items, seqs, 3, false)
 	p.at(0)
 	assert.Equal(t, items[3].UID, <-b.asked)
 	assert.Equal(t, items[2].UID, <-b.asked)
@@ -54,7 +55,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	for range cap(prepareSem) {
 		prepareSem <- struct{}{}
 	}
-	p = startPreparer(items, seqs, 3)
+	p = startPreparer(items, seqs, 3, false)
 	p.at(0)
 	// stopped only once it has found no slot, so that a preparer taking
 	// no slot would have prepared a message by then
@@ -64,7 +65,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 		<-prepareSem
 	}
 	assert.Empty(t, b.asked, "no free slot")
-	p = startPreparer(items, seqs, 3)
+	p = startPreparer(items, seqs, 3, false)
 	p.at(2)
 	assert.Equal(t, items[5].UID, <-b.asked)
 	assert.Equal(t, items[3].UID, <-b.asked)
@@ -81,7 +82,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	for i := range seqs {
 		seqs[i] = uint32(i + 1)
 	}
-	p = startPreparer(items, seqs, prepareAhead)
+	p = startPreparer(items, seqs, prepareAhead, false)
 	p.at(0)
 	for j := prepareAhead; j > 0; j-- {
 		assert.Equal(t, items[j].UID, <-b.asked)
@@ -92,4 +93,87 @@ func TestPreparerStaysAhead(t *testing.T) {
 	// No preparer (a FETCH of one message, or of parts): at does nothing.
 	var none *preparer
 	none.at(3)
+}
+
+// wholeBase is preparingBase with its messages' attachments described, so
+// that the store gives them whole in pieces.
+type wholeBase struct{ preparingBase }
+
+func (b wholeBase) MessageParts(owner, folder string, uid uint32) (store.BaseMessage, [][]byte, error) {
+	bm, pieces, err := b.preparingBase.MessageParts(owner, folder, uid)
+	bm.Attachments = store.DescribeAttachments(bytes.Join(pieces, nil))
+	if bm.Attachments == nil {
+		bm.Attachments = []store.Attachment{} // described: none
+	}
+	return bm, pieces, err
+}
+
+// A download of BODY[] alone: the preparer hands each message it prepares
+// to the writer, as LoadWhole makes it, and each only once; a message the
+// writer has reached is not handed, nor one past prepareHeld bytes.
+func TestPreparerHandsMessages(t *testing.T) {
+	b := wholeBase{preparingBase{fakeBase{counts: map[string]uint32{"INBOX": 6}}, make(chan uint32, 64)}}
+	st := store.New(b, nil, store.Options{})
+	mb, err := st.Mailbox("agent@interieur.test", "INBOX")
+	require.NoError(t, err)
+	items := mb.Items(func(uint32, uint32) bool { return true })
+	seqs := []uint32{1, 2, 3, 4, 5, 6}
+
+	p := startPreparer(items, seqs, 3, true)
+	p.at(0)
+	for range 3 {
+		<-b.asked
+	}
+	var want int64
+	for j := 1; j <= 3; j++ {
+		w, err := items[j].LoadWhole()
+		require.NoError(t, err)
+		<-b.asked
+		want += w.Size
+	}
+	require.Eventually(t, func() bool { return p.held.Load() == want }, 10*time.Second, time.Millisecond)
+	for j := 1; j <= 3; j++ {
+		p.at(j)
+		got := p.take(j)
+		require.NotNil(t, got, "message %d", j)
+		w, err := items[j].LoadWhole()
+		require.NoError(t, err)
+		<-b.asked
+		assert.Equal(t, bytes.Join(w.Pieces, nil), bytes.Join(got.Pieces, nil))
+		assert.Equal(t, w.MessageID, got.MessageID)
+		assert.Equal(t, w.Subject, got.Subject)
+		assert.Equal(t, w.Attachments, got.Attachments)
+		assert.Nil(t, p.take(j), "taken once")
+		if j < 3 {
+			// the preparer moves on with the writer
+			<-b.asked
+		}
+	}
+	p.stop()
+	// what is left: the two after the last message taken
+	require.NotNil(t, p.wholes[4].Load())
+	require.NotNil(t, p.wholes[5].Load())
+	assert.Equal(t, p.wholes[4].Load().Size+p.wholes[5].Load().Size, p.held.Load())
+
+	// Handed after the writer has reached it (the writer loaded it
+	// itself), or past the budget: not kept.
+	p = startPreparer(items, seqs, 3, true)
+	w, err := items[4].LoadWhole()
+	require.NoError(t, err)
+	p.cur.Store(4)
+	p.hand(4, w)
+	assert.Nil(t, p.wholes[4].Load())
+	p.hand(5, w)
+	assert.Same(t, w, p.wholes[5].Load())
+	big := &store.Whole{Size: prepareHeld}
+	p.hand(5, big)
+	assert.Same(t, w, p.wholes[5].Load(), "past the budget")
+	assert.Equal(t, w.Size, p.held.Load())
+	p.stop()
+
+	// Not a download of BODY[] alone: nothing is handed.
+	p = startPreparer(items, seqs, 3, false)
+	p.hand(5, w)
+	assert.Nil(t, p.take(5))
+	p.stop()
 }

@@ -11,10 +11,11 @@ type BaseStreamer interface {
 // BasePreparer is an optional BaseStreamer extension: PrepareMessage makes
 // ready in the Base's own caches what MessageParts will need of a message
 // (a generator renders its attachments), waiting for nothing another
-// goroutine is making and making nothing of the message itself. Errors are
-// left for MessageParts to report.
+// goroutine is making. When it waited for nothing, it returns the message
+// as MessageParts would (ok); otherwise ok is false and the message is
+// left for MessageParts. Errors are left for MessageParts to report.
 type BasePreparer interface {
-	PrepareMessage(owner, folder string, uid uint32)
+	PrepareMessage(owner, folder string, uid uint32) (bm BaseMessage, pieces [][]byte, ok bool)
 }
 
 // Whole is a message read whole for a download: its bytes in pieces, and
@@ -31,28 +32,13 @@ type Whole struct {
 // a BaseStreamer (nothing copied, nothing kept), else as LoadOnce makes it.
 func (it Item) LoadWhole() (*Whole, error) {
 	s := it.mb.store
-	if bs, ok := s.base.(BaseStreamer); ok && it.msg == nil {
-		if _, held := s.cache.Peek(baseKey(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)); !held {
-			bm, pieces, err := bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
-			if err != nil {
-				return nil, err
-			}
-			if len(pieces) > 0 && bm.Attachments != nil {
-				id, subject := bm.MessageID, bm.Subject
-				if !bm.Headed {
-					// The header ends before the first attachment's piece.
-					m, err := parseMessage(pieces[0], bm.InternalDate, nil, s.limits)
-					if err != nil {
-						return nil, err
-					}
-					id, subject = m.MessageID, m.Subject
-				}
-				var n int64
-				for _, p := range pieces {
-					n += int64(len(p))
-				}
-				return &Whole{Pieces: pieces, Size: n, MessageID: id, Subject: subject, Attachments: bm.Attachments}, nil
-			}
+	if bs, ok := it.streamer(); ok {
+		bm, pieces, err := bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
+		if err != nil {
+			return nil, err
+		}
+		if w, err := s.wholeOf(bm, pieces); w != nil || err != nil {
+			return w, err
 		}
 	}
 	m, err := it.LoadOnce()
@@ -62,26 +48,75 @@ func (it Item) LoadWhole() (*Whole, error) {
 	return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}, nil
 }
 
-// Prepare makes ready, in the Base's own caches, what LoadWhole will need
-// of a base message (a generator renders its attachments), and keeps
-// nothing of the message itself: a download prepares the next message on
-// another core while it writes this one. It does nothing for a message the
-// store holds or when the Base is not a BaseStreamer; an error is left for
-// LoadWhole to report. With a BasePreparer, it does not wait for what
-// another goroutine (the download's own writer) is making. Safe to call
-// concurrently with LoadWhole.
-func (it Item) Prepare() {
+// streamer is the store's Base as a BaseStreamer, when the message is a
+// base message the store neither holds nor caches.
+func (it Item) streamer() (BaseStreamer, bool) {
 	s := it.mb.store
 	bs, ok := s.base.(BaseStreamer)
 	if !ok || it.msg != nil {
-		return
+		return nil, false
 	}
 	if _, held := s.cache.Peek(baseKey(it.mb.owner, it.mb.baseName(), it.mb.uidValidity, it.UID)); held {
-		return
+		return nil, false
 	}
-	if bp, ok := s.base.(BasePreparer); ok {
-		bp.PrepareMessage(it.mb.owner, it.mb.baseName(), it.UID)
-		return
+	return bs, true
+}
+
+// wholeOf is a base message given in pieces as a Whole; nil when the Base
+// gave no pieces or no attachment list (the message is then loaded whole).
+func (s *Store) wholeOf(bm BaseMessage, pieces [][]byte) (*Whole, error) {
+	if len(pieces) == 0 || bm.Attachments == nil {
+		return nil, nil
 	}
-	_, _, _ = bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
+	id, subject := bm.MessageID, bm.Subject
+	if !bm.Headed {
+		// The header ends before the first attachment's piece.
+		m, err := parseMessage(pieces[0], bm.InternalDate, nil, s.limits)
+		if err != nil {
+			return nil, err
+		}
+		id, subject = m.MessageID, m.Subject
+	}
+	var n int64
+	for _, p := range pieces {
+		n += int64(len(p))
+	}
+	return &Whole{Pieces: pieces, Size: n, MessageID: id, Subject: subject, Attachments: bm.Attachments}, nil
+}
+
+// PrepareWhole makes ready, in the Base's own caches, what LoadWhole will
+// need of a base message (a generator renders its attachments), and
+// returns the message as LoadWhole would when it could be made without
+// waiting for another goroutine (with a BasePreparer, it waits for nothing
+// the download's own writer is making): a download prepares the next
+// messages on another core while it writes this one, and hands them to the
+// writer, who then only writes them. The store keeps nothing of the
+// message. It returns nil, having done nothing, for a message the store
+// holds or when the Base is not a BaseStreamer; nil too when an attachment
+// was being made elsewhere, and on an error (left for LoadWhole to
+// report). Safe to call concurrently with LoadWhole.
+func (it Item) PrepareWhole() *Whole {
+	bs, ok := it.streamer()
+	if !ok {
+		return nil
+	}
+	var (
+		bm     BaseMessage
+		pieces [][]byte
+	)
+	if bp, ok := it.mb.store.base.(BasePreparer); ok {
+		if bm, pieces, ok = bp.PrepareMessage(it.mb.owner, it.mb.baseName(), it.UID); !ok {
+			return nil
+		}
+	} else {
+		var err error
+		if bm, pieces, err = bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID); err != nil {
+			return nil
+		}
+	}
+	w, err := it.mb.store.wholeOf(bm, pieces)
+	if err != nil {
+		return nil
+	}
+	return w
 }

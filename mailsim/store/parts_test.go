@@ -74,64 +74,89 @@ func TestLoadWhole(t *testing.T) {
 	assert.Equal(t, "new", w.Subject)
 }
 
-// Prepare asks a streaming base for the message in pieces and keeps
-// nothing; a message the cache holds, an added one, or a base without
-// pieces is not asked for.
-func TestPrepare(t *testing.T) {
+// PrepareWhole asks a streaming base for the message in pieces, keeps
+// nothing, and returns what LoadWhole returns; a message the cache holds,
+// an added one, or a base without pieces is not asked for, and nil is
+// returned.
+func TestPrepareWhole(t *testing.T) {
 	b := &streamingBase{}
 	s := New(b, nil, Options{CacheMessages: 8})
 	mb, _ := s.Mailbox("a@x.test", "INBOX")
 	it, _ := mb.ItemByUID(3)
-	it.Prepare()
+	pw := it.PrepareWhole()
+	require.NotNil(t, pw)
 	assert.Equal(t, 1, b.pieces)
 	assert.Equal(t, 1, b.calls)
 	n, _ := s.cache.Len()
 	assert.Equal(t, 0, n, "not kept")
-
-	_, err := it.Load()
+	w, err := it.LoadWhole()
 	require.NoError(t, err)
-	it.Prepare()
-	assert.Equal(t, 1, b.pieces, "held by the cache")
-	assert.Equal(t, 2, b.calls)
+	assert.Equal(t, w, pw)
+	assert.Equal(t, "3@x", pw.MessageID)
+
+	_, err = it.Load()
+	require.NoError(t, err)
+	calls := b.calls
+	assert.Nil(t, it.PrepareWhole(), "held by the cache")
+	assert.Equal(t, 2, b.pieces, "held by the cache")
+	assert.Equal(t, calls, b.calls)
 
 	uid, err := mb.Append([]byte("Subject: new\r\n\r\nbody\r\n"), nil, time.Unix(1, 0))
 	require.NoError(t, err)
 	it, _ = mb.ItemByUID(uid)
-	it.Prepare()
-	assert.Equal(t, 1, b.pieces, "an added message")
-	assert.Equal(t, 2, b.calls)
+	assert.Nil(t, it.PrepareWhole(), "an added message")
+	assert.Equal(t, 2, b.pieces, "an added message")
+	assert.Equal(t, calls, b.calls)
 
 	cb := &countingBase{}
 	s = New(cb, nil, Options{})
 	mb, _ = s.Mailbox("a@x.test", "INBOX")
 	it, _ = mb.ItemByUID(4)
-	it.Prepare()
+	assert.Nil(t, it.PrepareWhole(), "a base without pieces")
 	assert.Equal(t, 0, cb.calls, "a base without pieces")
 }
 
-// preparingBase is a streaming base that prepares messages its own way.
+// preparingBase is a streaming base that prepares messages its own way:
+// it gives the message in pieces unless told that a document is being
+// made elsewhere (busy).
 type preparingBase struct {
 	streamingBase
 	prepared []uint32
+	busy     bool
 }
 
-func (b *preparingBase) PrepareMessage(owner, folder string, uid uint32) {
+func (b *preparingBase) PrepareMessage(owner, folder string, uid uint32) (BaseMessage, [][]byte, bool) {
 	b.prepared = append(b.prepared, uid)
+	if b.busy {
+		return BaseMessage{}, nil, false
+	}
+	bm, pieces, err := b.streamingBase.MessageParts(owner, folder, uid)
+	return bm, pieces, err == nil
 }
 
 // A BasePreparer is asked to prepare the message, not for it in pieces;
-// a message the cache holds is not prepared.
-func TestPrepareWithBasePreparer(t *testing.T) {
+// what it gives is the message, as LoadWhole gives it; when it waited for
+// nothing it gives nothing, and PrepareWhole returns nil; a message the
+// cache holds is not prepared.
+func TestPrepareWholeWithBasePreparer(t *testing.T) {
 	b := &preparingBase{}
 	s := New(b, nil, Options{CacheMessages: 8})
 	mb, _ := s.Mailbox("a@x.test", "INBOX")
 	it, _ := mb.ItemByUID(3)
-	it.Prepare()
+	pw := it.PrepareWhole()
 	assert.Equal(t, []uint32{3}, b.prepared)
-	assert.Equal(t, 0, b.pieces, "not asked for in pieces")
-
-	_, err := it.Load()
+	require.NotNil(t, pw)
+	w, err := it.LoadWhole()
 	require.NoError(t, err)
-	it.Prepare()
-	assert.Equal(t, []uint32{3}, b.prepared, "held by the cache")
+	assert.Equal(t, w, pw)
+	assert.Equal(t, []byte("a,b"), pw.Pieces[1])
+
+	b.busy = true
+	assert.Nil(t, it.PrepareWhole(), "a document being made elsewhere")
+	assert.Equal(t, []uint32{3, 3}, b.prepared)
+
+	_, err = it.Load()
+	require.NoError(t, err)
+	assert.Nil(t, it.PrepareWhole())
+	assert.Equal(t, []uint32{3, 3}, b.prepared, "held by the cache")
 }
