@@ -245,7 +245,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		srv: s, info: info, raw: nc, client: nc,
 		inner: shimEnd, serverPipe: srvEnd,
 		pending: map[string]pending{},
-		cr:      bufio.NewReaderSize(nc, 64<<10), cw: bufio.NewWriterSize(nc, 64<<10),
+		cr:      bufio.NewReaderSize(nc, 64<<10), cw: newOutBuf(nc, 64<<10),
 		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed:     make(chan struct{}),
 		appendMore: make(chan bool, 1),

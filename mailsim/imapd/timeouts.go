@@ -179,6 +179,22 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteBuffers is Write for several buffers in one call (writev on TCP):
+// see outBuf.
+func (d *deadlineConn) WriteBuffers(bufs net.Buffers) (int64, error) {
+	d.mu.Lock()
+	d.writeStart = time.Now()
+	d.mu.Unlock()
+	n, err := bufs.WriteTo(d.Conn)
+	d.mu.Lock()
+	d.writeStart = time.Time{}
+	if n > 0 {
+		d.lastWrite = time.Now()
+	}
+	d.mu.Unlock()
+	return n, err
+}
+
 // writingFor tells how long the write in progress has been blocked.
 func (d *deadlineConn) writingFor(now time.Time) time.Duration {
 	d.mu.Lock()

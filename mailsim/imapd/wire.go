@@ -120,7 +120,7 @@ type conn struct {
 	cr     *bufio.Reader
 
 	wmu sync.Mutex
-	cw  *bufio.Writer
+	cw  *outBuf
 
 	inner      net.Conn // shim side of the pipe
 	server     net.Conn // imapserver's connection: reads the pipe, writes through respWriter

@@ -1,0 +1,150 @@
+package imapd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// recorder is a destination that records its writes; with vec, it also
+// writes several buffers in one call. After limit bytes, it fails.
+type recorder struct {
+	out          bytes.Buffer
+	writes, vecs int
+	limit        int
+}
+
+var errFull = errors.New("full")
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.writes++
+	if r.limit > 0 && r.out.Len()+len(p) > r.limit {
+		n := r.limit - r.out.Len()
+		r.out.Write(p[:n])
+		return n, errFull
+	}
+	return r.out.Write(p)
+}
+
+type vecRecorder struct{ *recorder }
+
+func (r vecRecorder) WriteBuffers(bufs net.Buffers) (int64, error) {
+	r.vecs++
+	var n int64
+	for _, b := range bufs {
+		k, err := r.recorder.Write(b)
+		r.writes--
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// Whatever the mix of writes, the destination receives the same bytes in
+// the same order, with or without writev; large writes behind buffered
+// bytes go out with them in one writev when the destination can.
+func TestOutBufKeepsTheStream(t *testing.T) {
+	for _, vec := range []bool{false, true} {
+		rng := rand.New(rand.NewPCG(1, 2))
+		rec := &recorder{}
+		var dst io.Writer = rec
+		if vec {
+			dst = vecRecorder{rec}
+		}
+		b := newOutBuf(dst, 64<<10)
+		var want bytes.Buffer
+		for i := range 2000 {
+			n := rng.IntN(100)
+			switch rng.IntN(4) {
+			case 0:
+				n = rng.IntN(200 << 10)
+			case 1:
+				n = directMin + rng.IntN(1024)
+			}
+			p := make([]byte, n)
+			for j := range p {
+				p[j] = byte(i + j)
+			}
+			want.Write(p)
+			if rng.IntN(2) == 0 {
+				k, err := b.Write(p)
+				require.NoError(t, err)
+				require.Equal(t, n, k)
+			} else {
+				k, err := b.WriteString(string(p))
+				require.NoError(t, err)
+				require.Equal(t, n, k)
+			}
+			if rng.IntN(10) == 0 {
+				require.NoError(t, b.Flush())
+			}
+		}
+		require.NoError(t, b.Flush())
+		assert.Zero(t, b.Buffered())
+		assert.True(t, bytes.Equal(want.Bytes(), rec.out.Bytes()), "vec %v", vec)
+		if vec {
+			assert.Positive(t, rec.vecs)
+		} else {
+			assert.Zero(t, rec.vecs)
+		}
+	}
+
+	// The FETCH line, then the message: one writev, nothing copied.
+	rec := &recorder{}
+	b := newOutBuf(vecRecorder{rec}, 64<<10)
+	b.WriteString(fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n", directMin))
+	msg := bytes.Repeat([]byte("x"), directMin)
+	n, err := b.Write(msg)
+	require.NoError(t, err)
+	assert.Equal(t, directMin, n)
+	assert.Equal(t, 1, rec.vecs)
+	assert.Zero(t, rec.writes)
+	assert.Zero(t, b.Buffered())
+	// A small chunk is buffered.
+	b.Write([]byte(")\r\n"))
+	assert.Equal(t, 3, b.Buffered())
+	assert.Equal(t, 1, rec.vecs)
+}
+
+// A failed write sticks, as with bufio.Writer; a writev counts only the
+// bytes of the caller's slice that went out.
+func TestOutBufErrorsStick(t *testing.T) {
+	for _, vec := range []bool{false, true} {
+		rec := &recorder{limit: 10 + directMin/2}
+		var dst io.Writer = rec
+		if vec {
+			dst = vecRecorder{rec}
+		}
+		b := newOutBuf(dst, 64<<10)
+		_, err := b.WriteString("0123456789")
+		require.NoError(t, err)
+		p := bytes.Repeat([]byte("y"), directMin*5)
+		n, err := b.Write(p)
+		require.ErrorIs(t, err, errFull, "vec %v", vec)
+		if vec {
+			assert.Equal(t, directMin/2, n, "the bytes of p written")
+		} else {
+			// as bufio.Writer counts: what was copied into the buffer
+			assert.Less(t, n, len(p))
+		}
+		_, err = b.Write([]byte("z"))
+		assert.ErrorIs(t, err, errFull)
+		assert.ErrorIs(t, b.Flush(), errFull)
+		_, err = b.WriteString("z")
+		assert.ErrorIs(t, err, errFull)
+		assert.Equal(t, 10+directMin/2, rec.out.Len(), "nothing more written")
+		b.Reset(io.Discard)
+		_, err = b.WriteString("again")
+		assert.NoError(t, err)
+		assert.NoError(t, b.Flush())
+	}
+}
