@@ -1,0 +1,89 @@
+package imapd
+
+import (
+	"bytes"
+	"encoding/base64"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// slowDecode is the way decodeBase64Lines must agree with: the line breaks
+// taken out, then encoding/base64.
+func slowDecode(enc []byte) ([]byte, error) {
+	joined := joinLines(bytes.Clone(enc))
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(joined)))
+	n, err := base64.StdEncoding.Decode(out, joined)
+	return out[:n], err
+}
+
+// checkLines checks decodeBase64Lines against slowDecode on enc: the same
+// bytes when it decodes, and it never decodes what encoding/base64 refuses.
+func checkLines(t *testing.T, enc []byte) bool {
+	t.Helper()
+	dst := make([]byte, base64.StdEncoding.DecodedLen(len(enc))+8)
+	n, ok := decodeBase64Lines(dst, enc)
+	want, err := slowDecode(enc)
+	if !ok {
+		return false
+	}
+	require.NoError(t, err, "decoded what encoding/base64 refuses: %q", enc)
+	require.Equal(t, want, dst[:n], "%q", enc)
+	return true
+}
+
+// MIME base64 as encoders write it (lines of 76, CRLF or LF, any length,
+// padded or not) is decoded in one pass, with encoding/base64's bytes; what
+// is not lines of whole groups is left to the slow way.
+func TestDecodeBase64Lines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 3000 {
+		data := make([]byte, rng.IntN(3000))
+		for j := range data {
+			data[j] = byte(rng.Uint32())
+		}
+		enc := base64.StdEncoding.EncodeToString(data)
+		width := 76
+		if i%3 == 1 {
+			width = 4 * (1 + rng.IntN(30))
+		}
+		brk := "\r\n"
+		if i%2 == 1 {
+			brk = "\n"
+		}
+		var b strings.Builder
+		for len(enc) > width {
+			b.WriteString(enc[:width] + brk)
+			enc = enc[width:]
+		}
+		b.WriteString(enc)
+		if i%4 == 0 {
+			b.WriteString(brk)
+		}
+		text := []byte(b.String())
+		require.True(t, checkLines(t, text), "%q", text)
+		dst := make([]byte, len(data)+8)
+		n, _ := decodeBase64Lines(dst, text)
+		require.Equal(t, data, dst[:n])
+	}
+	for _, s := range []string{"", "\r\n", "QUJD", "QQ==", "QUI=\r\n", "QUJD\r\n\r\nREVG\r\n", "QUJDREVG\nR0g=\n\n"} {
+		assert.True(t, checkLines(t, []byte(s)), "%q", s)
+	}
+	// Not whole groups, padding inside, spaces, foreign bytes: left to
+	// the slow way (which decodes some of them, refuses the others).
+	for _, s := range []string{"QUJ\r\nD", "QQ==\r\nQUJD", "QUJD REVG", "QUJD\tREVG", "QU*D", "QUJD\r\nRE-G", "QQ=", "=QUJ", "QUJD\rREVG"} {
+		assert.False(t, checkLines(t, []byte(s)), "%q", s)
+	}
+}
+
+func FuzzDecodeBase64Lines(f *testing.F) {
+	for _, s := range []string{"QUJD\r\nREVG\r\n", "QQ==", "QUJDREVG\nR0g=\n\n", "QUJ\r\nD", "QQ==\r\nQUJD", "QUJD REVG", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, enc []byte) {
+		checkLines(t, enc)
+	})
+}
