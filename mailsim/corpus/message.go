@@ -73,43 +73,29 @@ func (o *Org) Skeleton(address, folder string, uid uint32) (*Message, error) {
 // pieces, concatenated, are Message's Raw; the attachments' pieces are
 // shared with the cache and must not be modified.
 func (o *Org) MessageParts(address, folder string, uid uint32) (*Message, [][]byte, error) {
-	ui, fs, err := o.locate(address, folder, uid)
-	if err != nil {
-		return nil, nil, err
-	}
-	var parts [][]byte
-	m, err := o.generateInto(ui, fs, uid, false, false, &parts)
-	return m, parts, err
+	return o.messageParts(address, folder, uid, false)
 }
 
-// PrepareMessage makes the attachments of message uid of address's folder
-// that are neither in the cache nor being made, so that MessageParts then
-// finds them made (or waits only for those another goroutine was making).
-// It waits for nothing another goroutine makes, and makes nothing of the
-// message itself: a download prepares the messages ahead of the one it
-// writes with it.
-func (o *Org) PrepareMessage(address, folder string, uid uint32) error {
-	ui, fs, err := o.locate(address, folder, uid)
-	if err != nil {
-		return err
-	}
-	_, err = o.generateInto(ui, fs, uid, false, true, nil)
-	return err
-}
-
-// PrepareParts is PrepareMessage, and then, when every attachment of the
-// message was found or made without waiting, the message in pieces as
-// MessageParts gives it (the same bytes). When another goroutine is making
-// one of them, it returns a nil message and no pieces, having made the
-// others: a download's preparer hands the writer a message ready to write
-// when it can, and never waits for the writer.
+// PrepareParts makes the attachments of message uid of address's folder
+// that are neither in the cache nor being made, waiting for none another
+// goroutine is making. When every attachment was found or made, it returns
+// the message in pieces as MessageParts gives it (the same bytes);
+// otherwise a nil message and no pieces, having made the others, so that
+// MessageParts then waits only for those another goroutine was making. A
+// download's preparer hands the writer a message ready to write when it
+// can, and never waits for the writer.
 func (o *Org) PrepareParts(address, folder string, uid uint32) (*Message, [][]byte, error) {
+	return o.messageParts(address, folder, uid, true)
+}
+
+// messageParts is MessageParts, or with prepare PrepareParts.
+func (o *Org) messageParts(address, folder string, uid uint32, prepare bool) (*Message, [][]byte, error) {
 	ui, fs, err := o.locate(address, folder, uid)
 	if err != nil {
 		return nil, nil, err
 	}
 	var parts [][]byte
-	m, err := o.generateInto(ui, fs, uid, false, true, &parts)
+	m, err := o.generateInto(ui, fs, uid, false, prepare, &parts)
 	if m == nil {
 		parts = nil
 	}
@@ -403,9 +389,8 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 // generateInto generates a message. With parts, the attachments' base64 is
 // not copied into Raw: *parts receives the message in pieces (see
 // MessageParts) and Raw is nil. With prepare, it makes the attachments
-// nobody is making and waits for none (see PrepareMessage); it then
-// returns no message, unless parts is given and every attachment was
-// found or made (see PrepareParts).
+// nobody is making and waits for none; it then returns no message unless
+// every attachment was found or made (see PrepareParts).
 func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare bool, parts *[][]byte) (*Message, error) {
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
@@ -495,7 +480,7 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare 
 			}
 		}
 		if prepare {
-			if parts == nil || slices.Contains(encoded, nil) {
+			if slices.Contains(encoded, nil) {
 				return nil, nil
 			}
 		}

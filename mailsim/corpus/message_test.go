@@ -388,10 +388,10 @@ func TestMessagePartsAreTheMessage(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// PrepareMessage makes a message's attachments into the cache, so that
+// PrepareParts makes a message's attachments into the cache, so that
 // MessageParts then makes none, and waits for none another goroutine is
-// making.
-func TestPrepareMessage(t *testing.T) {
+// making (giving then no message).
+func TestPrepareParts(t *testing.T) {
 	cfg := Config{Seed: 11, Users: 12, MessagesPerUser: 60, MaxAttachmentSize: 200 << 10}
 	ref, err := New(cfg)
 	require.NoError(t, err)
@@ -425,14 +425,6 @@ func TestPrepareMessage(t *testing.T) {
 		}
 	}
 	done := make(chan error)
-	go func() { done <- o.PrepareMessage(u, "INBOX", uid) }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(time.Minute):
-		t.Fatal("PrepareMessage waits for documents being made")
-	}
-	// PrepareParts neither: it gives no message.
 	go func() {
 		m, parts, err := o.PrepareParts(u, "INBOX", uid)
 		if err == nil && (m != nil || parts != nil) {
@@ -450,13 +442,13 @@ func TestPrepareMessage(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	require.NoError(t, o.PrepareMessage(u, "INBOX", uid))
+	_, _, err = o.PrepareParts(u, "INBOX", uid)
+	require.NoError(t, err)
 	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered)
 	_, parts, err := o.MessageParts(u, "INBOX", uid)
 	require.NoError(t, err)
 	assert.EqualValues(t, len(want.Attachments), o.CacheStats().Rendered, "MessageParts makes nothing more")
 	assert.Equal(t, string(want.Raw), string(bytes.Join(parts, nil)))
-	assert.Error(t, o.PrepareMessage("nobody@interieur.test", "INBOX", 1))
 
 	// Every document made: PrepareParts gives the message as MessageParts
 	// does, for messages with and without attachments.

@@ -90,20 +90,18 @@ func (b *outBuf) Write(p []byte) (int, error) {
 		}
 	}
 	nn := 0
-	for len(p) > cap(b.buf)-len(b.buf) && b.err == nil {
-		if len(b.buf) == 0 {
-			// Large write, empty buffer: no copy.
-			n, err := b.direct(p)
-			return nn + n, err
-		}
-		k := cap(b.buf) - len(b.buf)
+	if k := cap(b.buf) - len(b.buf); len(p) > k && len(b.buf) > 0 {
+		// As bufio.Writer: the buffer topped up and written.
 		b.buf = append(b.buf, p[:k]...)
-		nn += k
-		p = p[k:]
-		b.Flush()
+		nn, p = k, p[k:]
+		if err := b.Flush(); err != nil {
+			return nn, err
+		}
 	}
-	if b.err != nil {
-		return nn, b.err
+	if len(p) > cap(b.buf) {
+		// Large write, empty buffer: no copy.
+		n, err := b.direct(p)
+		return nn + n, err
 	}
 	b.buf = append(b.buf, p...)
 	return nn + len(p), nil

@@ -166,33 +166,36 @@ func (d *deadlineConn) stateChanged() {
 }
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	d.writeStart = time.Now()
-	d.mu.Unlock()
+	d.startWrite()
 	n, err := d.Conn.Write(p)
-	d.mu.Lock()
-	d.writeStart = time.Time{}
-	if n > 0 {
-		d.lastWrite = time.Now()
-	}
-	d.mu.Unlock()
+	d.endWrite(n > 0)
 	return n, err
 }
 
 // WriteBuffers is Write for several buffers in one call (writev on TCP):
 // see outBuf.
 func (d *deadlineConn) WriteBuffers(bufs net.Buffers) (int64, error) {
+	d.startWrite()
+	n, err := bufs.WriteTo(d.Conn)
+	d.endWrite(n > 0)
+	return n, err
+}
+
+// startWrite and endWrite bracket a write: writingFor tells how long it
+// has been blocked, and a write that sent something is activity.
+func (d *deadlineConn) startWrite() {
 	d.mu.Lock()
 	d.writeStart = time.Now()
 	d.mu.Unlock()
-	n, err := bufs.WriteTo(d.Conn)
+}
+
+func (d *deadlineConn) endWrite(sent bool) {
 	d.mu.Lock()
 	d.writeStart = time.Time{}
-	if n > 0 {
+	if sent {
 		d.lastWrite = time.Now()
 	}
 	d.mu.Unlock()
-	return n, err
 }
 
 // writingFor tells how long the write in progress has been blocked.
