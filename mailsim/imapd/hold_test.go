@@ -30,7 +30,7 @@ func (c *writesConn) SetWriteDeadline(time.Time) error { return nil }
 // IDLE update reaches the client at once).
 func TestRespWriterHold(t *testing.T) {
 	client := &writesConn{}
-	c := &conn{client: client, cw: newOutBuf(client, 64<<10), closed: make(chan struct{})}
+	c := &conn{client: client, cw: newOutBuf(client), closed: make(chan struct{})}
 	w := &respWriter{c: c, atResponse: true}
 	write := func(s string) {
 		_, err := w.Write([]byte(s))

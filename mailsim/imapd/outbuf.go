@@ -1,8 +1,10 @@
 package imapd
 
 import (
+	"bufio"
 	"io"
 	"net"
+	"sync"
 )
 
 // outBuf is a connection's output buffer: bufio.Writer's behaviour (errors
@@ -15,9 +17,10 @@ import (
 // messages, that copy was a sixth of the server's CPU. Over TLS every
 // write is copied into records anyway, and the buffer behaves as bufio's.
 type outBuf struct {
-	buf []byte // len: bytes buffered; cap: the buffer's size
-	dst io.Writer
-	err error
+	buf  []byte // len: bytes buffered; cap: the buffer's size
+	dst  io.Writer
+	err  error
+	done bool // released: every write fails, even after a Reset
 }
 
 // buffersWriter is a destination that writes several buffers in one call
@@ -30,12 +33,60 @@ type buffersWriter interface {
 // rather than copied into the buffer.
 const directMin = 32 << 10
 
-func newOutBuf(dst io.Writer, size int) *outBuf {
-	return &outBuf{buf: make([]byte, 0, size), dst: dst}
+// connBufSize is the size of a connection's input and output buffers.
+const connBufSize = 64 << 10
+
+// outBufs are the output buffers of connections that ended: a day of
+// thousands of short sessions otherwise allocates, and clears, 64 KiB
+// for each one.
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, connBufSize); return &b }}
+
+// newOutBuf is an output buffer of connBufSize bytes writing to dst.
+func newOutBuf(dst io.Writer) *outBuf {
+	p := outBufs.Get().(*[]byte)
+	return &outBuf{buf: (*p)[:0], dst: dst}
+}
+
+// release gives the buffer back for another connection; every later
+// write or flush fails with net.ErrClosed. The caller holds the
+// connection's write lock, as every writer does: nothing can be using
+// the buffer, and nothing will again, since b no longer refers to it.
+func (b *outBuf) release() {
+	if b.done {
+		return
+	}
+	buf := b.buf[:0]
+	b.buf, b.err, b.done = nil, net.ErrClosed, true
+	if cap(buf) == connBufSize {
+		outBufs.Put(&buf)
+	}
+}
+
+// connReaders are the input buffers of connections that ended.
+var connReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connBufSize) }}
+
+// newConnReader is an input buffer of connBufSize bytes reading from src.
+func newConnReader(src io.Reader) *bufio.Reader {
+	r := connReaders.Get().(*bufio.Reader)
+	r.Reset(src)
+	return r
+}
+
+// releaseConnReader gives r back for another connection once nothing
+// reads from it any more.
+func releaseConnReader(r *bufio.Reader) {
+	if r == nil || r.Size() != connBufSize {
+		return
+	}
+	r.Reset(nil)
+	connReaders.Put(r)
 }
 
 // Reset discards what is buffered and any error, and writes to dst.
 func (b *outBuf) Reset(dst io.Writer) {
+	if b.done {
+		return
+	}
 	b.buf, b.dst, b.err = b.buf[:0], dst, nil
 }
 

@@ -60,7 +60,7 @@ func TestOutBufKeepsTheStream(t *testing.T) {
 		if vec {
 			dst = vecRecorder{rec}
 		}
-		b := newOutBuf(dst, 64<<10)
+		b := newOutBuf(dst)
 		var want bytes.Buffer
 		for i := range 2000 {
 			n := rng.IntN(100)
@@ -100,7 +100,7 @@ func TestOutBufKeepsTheStream(t *testing.T) {
 
 	// The FETCH line, then the message: one writev, nothing copied.
 	rec := &recorder{}
-	b := newOutBuf(vecRecorder{rec}, 64<<10)
+	b := newOutBuf(vecRecorder{rec})
 	b.WriteString(fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n", directMin))
 	msg := bytes.Repeat([]byte("x"), directMin)
 	n, err := b.Write(msg)
@@ -124,7 +124,7 @@ func TestOutBufErrorsStick(t *testing.T) {
 		if vec {
 			dst = vecRecorder{rec}
 		}
-		b := newOutBuf(dst, 64<<10)
+		b := newOutBuf(dst)
 		_, err := b.WriteString("0123456789")
 		require.NoError(t, err)
 		p := bytes.Repeat([]byte("y"), directMin*5)

@@ -5,7 +5,6 @@
 package imapd
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -245,7 +244,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		srv: s, info: info, raw: nc, client: nc,
 		inner: shimEnd, serverPipe: srvEnd,
 		pending: map[string]pending{},
-		cr:      bufio.NewReaderSize(nc, 64<<10), cw: newOutBuf(nc, 64<<10),
+		cr:      newConnReader(nc), cw: newOutBuf(nc),
 		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed:     make(chan struct{}),
 		appendMore: make(chan bool, 1),
@@ -276,6 +275,10 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			delete(s.conns, c)
 			s.mu.Unlock()
 			s.counter.release(info.SourceIP)
+			// Only this goroutine reads from the client: the reader is
+			// free for another connection.
+			releaseConnReader(c.cr)
+			c.cr = nil
 		}()
 		if implicitTLS {
 			tc := tls.Server(nc, s.tlsConfig)

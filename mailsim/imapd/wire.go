@@ -207,6 +207,7 @@ func (c *conn) closeAll() {
 		c.wmu.Lock()
 		c.cw.Flush()
 		c.raw.Close()
+		c.cw.release() // nothing more can reach the client
 		c.wmu.Unlock()
 		c.inner.Close()
 		c.serverPipe.Close()
