@@ -43,7 +43,10 @@ func (s *session) Data(r io.Reader) error {
 		}
 		s.srv.publish(e)
 	}
-	body, n, err := readMessage(r)
+	// Room is left before the message for the trace lines added below,
+	// which then need no second copy of it.
+	buf, n, err := readMessageRoom(r, headRoom)
+	body := buf[min(headRoom, len(buf)):]
 	_, bdat := r.(*io.PipeReader)
 	if err == nil && bdat && (tc.eof.Load() || s.cs.tap.lastChunkShort()) {
 		// go-smtp's BDAT hands over a chunk cut short by the client's
@@ -92,8 +95,14 @@ func (s *session) Data(r io.Reader) error {
 		info.MessageID = fmt.Sprintf("%s.%d.%d@%s", s.cs.id, seq, now.UnixNano(), s.srv.cfg.Hostname)
 		fmt.Fprintf(&head, "Message-ID: <%s>\r\n", info.MessageID)
 	}
-	raw := make([]byte, 0, head.Len()+len(body))
-	raw = append(append(raw, head.String()...), body...)
+	var raw []byte
+	if k := head.Len(); k <= headRoom && len(buf) == headRoom+len(body) {
+		raw = buf[headRoom-k:]
+		copy(raw, head.String())
+	} else {
+		raw = make([]byte, 0, head.Len()+len(body))
+		raw = append(append(raw, head.String()...), body...)
+	}
 
 	e := s.cs.event(audit.SMTPData)
 	e.Outcome = audit.Success
@@ -232,6 +241,17 @@ var dataChunks = sync.Pool{New: func() any { return new([256 << 10]byte) }}
 // one slice of the exact size: one allocation of the message's size,
 // where a growing buffer makes several and copies each.
 func readMessage(r io.Reader) ([]byte, int64, error) {
+	return readMessageRoom(r, 0)
+}
+
+// headRoom is the room Data leaves before a message for the lines it adds
+// to its header (Received:, and Message-ID: for a submission without one):
+// about 200 bytes, more with a long HELO name or host name.
+const headRoom = 512
+
+// readMessageRoom is readMessage with room bytes, unspecified, before the
+// message: it returns room+n bytes, the message from room on.
+func readMessageRoom(r io.Reader, room int) ([]byte, int64, error) {
 	var chunks []*[256 << 10]byte
 	defer func() {
 		for _, c := range chunks {
@@ -257,7 +277,7 @@ func readMessage(r io.Reader) ([]byte, int64, error) {
 			break
 		}
 	}
-	out := nozero.Bytes(int(n))[:0] // filled whole below, never read beyond
+	out := nozero.Bytes(room + int(n))[:room] // filled whole below (the room by the caller)
 	for i, c := range chunks {
 		if i == len(chunks)-1 {
 			out = append(out, c[:fill]...)

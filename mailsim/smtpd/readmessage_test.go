@@ -28,6 +28,13 @@ func TestReadMessage(t *testing.T) {
 			assert.EqualValues(t, n, k)
 			assert.True(t, bytes.Equal(want, got), "%d %s", n, name)
 		}
+		// With room before the message: room+n bytes, the message after
+		// the room.
+		got, k, err := readMessageRoom(iotest.HalfReader(bytes.NewReader(want)), headRoom)
+		require.NoError(t, err, "%d room", n)
+		assert.EqualValues(t, n, k)
+		require.Len(t, got, headRoom+n)
+		assert.True(t, bytes.Equal(want, got[headRoom:]), "%d room", n)
 	}
 	boom := errors.New("boom")
 	got, k, err := readMessage(io.MultiReader(bytes.NewReader([]byte("abc")), iotest.ErrReader(boom)))
