@@ -21,6 +21,20 @@ const (
 
 var dlBufs [maxDLBufShift - minDLBufShift + 1]sync.Pool
 
+// A sync.Pool is emptied by every second garbage collection, and a day of
+// staff collects several times a second: the free lists keep a few
+// buffers of each class up to keptDLBufShift across collections (at most
+// keptDLBufs each, 16 MiB in all), the pools the rest.
+const (
+	keptDLBufShift = 22
+	keptDLBufs     = 2
+)
+
+var dlFree struct {
+	mu    sync.Mutex
+	lists [keptDLBufShift - minDLBufShift + 1][][]byte
+}
+
 // dlClass is the pool of buffers of capacity 1<<shift for n bytes, false
 // when n is not pooled.
 func dlClass(n int) (int, bool) {
@@ -37,6 +51,18 @@ func getDLBuf(n int) []byte {
 	if !ok {
 		return nozero.Bytes(n)
 	}
+	if c < len(dlFree.lists) {
+		dlFree.mu.Lock()
+		l := dlFree.lists[c]
+		if k := len(l); k > 0 {
+			b := l[k-1]
+			l[k-1] = nil
+			dlFree.lists[c] = l[:k-1]
+			dlFree.mu.Unlock()
+			return b[:n]
+		}
+		dlFree.mu.Unlock()
+	}
 	if p, _ := dlBufs[c].Get().(*[]byte); p != nil {
 		return (*p)[:n]
 	}
@@ -51,6 +77,15 @@ func putDLBuf(b []byte) {
 	c, ok := dlClass(cap(b))
 	if !ok || cap(b) != 1<<(c+minDLBufShift) {
 		return
+	}
+	if c < len(dlFree.lists) {
+		dlFree.mu.Lock()
+		if len(dlFree.lists[c]) < keptDLBufs {
+			dlFree.lists[c] = append(dlFree.lists[c], b)
+			dlFree.mu.Unlock()
+			return
+		}
+		dlFree.mu.Unlock()
 	}
 	dlBufs[c].Put(&b)
 }

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -35,6 +36,44 @@ func TestDLBufClasses(t *testing.T) {
 		b := getDLBuf(100 << 10)
 		assert.Equal(t, 128<<10, cap(b))
 	}
+}
+
+// Buffers of the smaller classes outlive garbage collections (a sync.Pool
+// would be empty after two), at most keptDLBufs of each.
+func TestDLBufKeptAcrossCollections(t *testing.T) {
+	n := 300 << 10
+	var given []*byte
+	var bufs [][]byte
+	for range keptDLBufs + 1 {
+		b := getDLBuf(n)
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
+		given = append(given, &b[:1][0])
+		putDLBuf(b)
+	}
+	runtime.GC()
+	runtime.GC()
+	runtime.GC()
+	again := map[*byte]bool{}
+	for range keptDLBufs {
+		b := getDLBuf(n)
+		again[&b[:1][0]] = true
+	}
+	kept := 0
+	for _, p := range given {
+		if again[p] {
+			kept++
+		}
+	}
+	assert.Equal(t, keptDLBufs, kept, "buffers given back before the collections")
+	c, _ := dlClass(n)
+	assert.LessOrEqual(t, len(dlFree.lists[c]), keptDLBufs)
+	// The largest classes are not kept.
+	big := getDLBuf(10 << 20)
+	putDLBuf(big)
+	bc, _ := dlClass(10 << 20)
+	assert.GreaterOrEqual(t, bc, len(dlFree.lists))
 }
 
 func TestDecodeB64(t *testing.T) {
