@@ -319,6 +319,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		if err != nil {
 			return fmt.Errorf("imapd: load message %d: %w", it.UID, err)
 		}
+		defer whole.Close()
 		if needMeta {
 			meta = store.MetaOf(m)
 		}
@@ -399,7 +400,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BodySection {
 		if whole != nil {
-			if err := writePieces(rw.WriteBodySection(bs, whole.Size), whole.Pieces); err != nil {
+			if err := writeWhole(rw.WriteBodySection(bs, whole.Size), whole); err != nil {
 				return err
 			}
 			sent += whole.Size
@@ -492,15 +493,10 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	return nil
 }
 
-// writePieces writes a literal made of pieces and closes it, reporting the
+// writeWhole writes a message as a literal and closes it, reporting the
 // first error.
-func writePieces(wc io.WriteCloser, pieces [][]byte) error {
-	var werr error
-	for _, p := range pieces {
-		if _, werr = wc.Write(p); werr != nil {
-			break
-		}
-	}
+func writeWhole(wc io.WriteCloser, w *store.Whole) error {
+	_, werr := w.WriteTo(wc)
 	if cerr := wc.Close(); werr == nil {
 		werr = cerr
 	}
@@ -523,7 +519,7 @@ func wholeMessageOnly(o *imap.FetchOptions) bool {
 
 // writeSection writes a literal and closes it, reporting the first error.
 func writeSection(wc io.WriteCloser, buf []byte) error {
-	return writePieces(wc, [][]byte{buf})
+	return writeWhole(wc, &store.Whole{Pieces: [][]byte{buf}, Size: int64(len(buf))})
 }
 
 func partKey(p []int) string {

@@ -1,5 +1,12 @@
 package store
 
+import (
+	"fmt"
+	"io"
+	"os"
+	"sync"
+)
+
 // BaseStreamer is an optional Base extension: a message in pieces whose
 // concatenation is the message (BaseMessage.Raw is then nil), so that a
 // whole-message download writes them as they are instead of a copy of the
@@ -18,13 +25,92 @@ type BasePreparer interface {
 	PrepareMessage(owner, folder string, uid uint32) (bm BaseMessage, pieces [][]byte, ok bool)
 }
 
-// Whole is a message read whole for a download: its bytes in pieces, and
-// what a download event tells of it.
+// Whole is a message read whole for a download: its bytes in pieces, or
+// in a file, and what a download event tells of it. Write it with WriteTo;
+// Close it when done.
 type Whole struct {
 	Pieces             [][]byte // concatenated: the message; must not be modified
 	Size               int64
 	MessageID, Subject string
 	Attachments        []Attachment
+
+	// file, instead of Pieces, holds an added message kept on disk
+	// (Options.SpillDir): it is read as it is written, Size bytes.
+	file *os.File
+}
+
+// wholeChunks are the buffers a message kept on disk is read through.
+var wholeChunks = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// WriteTo writes the message to dst: its pieces, or its file in chunks.
+func (w *Whole) WriteTo(dst io.Writer) (int64, error) {
+	if w.file == nil {
+		var n int64
+		for _, p := range w.Pieces {
+			k, err := dst.Write(p)
+			n += int64(k)
+			if err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	}
+	if _, err := w.file.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("store: reading back an added message: %w", err)
+	}
+	buf := wholeChunks.Get().(*[]byte)
+	defer wholeChunks.Put(buf)
+	var n int64
+	for n < w.Size {
+		k, rerr := w.file.Read((*buf)[:min(int64(len(*buf)), w.Size-n)])
+		if k > 0 {
+			wk, err := dst.Write((*buf)[:k])
+			n += int64(wk)
+			if err != nil {
+				return n, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("store: reading back an added message: %w", rerr)
+		}
+	}
+	if n < w.Size {
+		return n, fmt.Errorf("store: reading back an added message: %s holds %d bytes, not %d", w.file.Name(), n, w.Size)
+	}
+	return n, nil
+}
+
+// Close releases what the message holds (its file).
+func (w *Whole) Close() error {
+	if w == nil || w.file == nil {
+		return nil
+	}
+	err := w.file.Close()
+	w.file = nil
+	return err
+}
+
+// spilledWhole is an added message kept on disk, for a download: the copy
+// the cache holds, else its file, read as it is written (no copy of it
+// made, nor parsed, nor kept) once a copy read back described its
+// attachments; nil otherwise, or when the file cannot be opened (the
+// message is then read back as Load does, which says why).
+func (s *Store) spilledWhole(d *Message) *Whole {
+	if m, ok := s.cache.Peek("spill\x00" + d.spill.path); ok {
+		return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}
+	}
+	atts := d.spill.atts.Load()
+	if atts == nil {
+		return nil
+	}
+	f, err := os.Open(d.spill.path)
+	if err != nil {
+		return nil
+	}
+	return &Whole{Size: d.Size, MessageID: d.MessageID, Subject: d.Subject, Attachments: *atts, file: f}
 }
 
 // LoadWhole returns the message for a whole-message download. A base
@@ -39,6 +125,11 @@ func (it Item) LoadWhole() (*Whole, error) {
 		}
 		if w, err := s.wholeOf(bm, pieces); w != nil || err != nil {
 			return w, err
+		}
+	}
+	if it.msg != nil && it.msg.spill != nil {
+		if w := s.spilledWhole(it.msg); w != nil {
+			return w, nil
 		}
 	}
 	m, err := it.LoadOnce()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -97,5 +98,72 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	_, err = it3.Load() // takes the cache's place from "two"
 	require.NoError(t, err)
 	_, err = ito2.Meta()
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// A whole-message download of a spilled message: from the cache's copy
+// when it holds one; else, once its attachments are described, from its
+// file as it is written, with the same bytes and description, nothing
+// read back into the cache; else read back as Load does.
+func TestSpilledWhole(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&countingBase{}, nil, Options{SpillDir: dir, CacheMessages: 1})
+	inbox, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	raw := spillMessage("one") + strings.Repeat("x", 200<<10) // several chunks
+	uid, err := inbox.Append([]byte(raw), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	other, err := inbox.Append([]byte(spillMessage("two")), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	it, _ := inbox.ItemByUID(uid)
+	ito, _ := inbox.ItemByUID(other)
+
+	read := func(w *Whole) string {
+		var b strings.Builder
+		n, err := w.WriteTo(&b)
+		require.NoError(t, err)
+		assert.EqualValues(t, len(raw), n)
+		return b.String()
+	}
+	// Never described: read back (and kept by the cache).
+	w, err := it.LoadWhole()
+	require.NoError(t, err)
+	assert.Nil(t, w.file)
+	assert.Equal(t, raw, read(w))
+	require.Len(t, w.Attachments, 2)
+	want := w.Attachments
+	require.NoError(t, w.Close())
+	// Held by the cache: its copy.
+	w, err = it.LoadWhole()
+	require.NoError(t, err)
+	assert.Nil(t, w.file)
+	require.NoError(t, w.Close())
+	// Out of the cache, described: from the file, twice.
+	_, err = ito.Load()
+	require.NoError(t, err)
+	w, err = it.LoadWhole()
+	require.NoError(t, err)
+	require.NotNil(t, w.file)
+	assert.Equal(t, raw, read(w))
+	assert.Equal(t, raw, read(w), "written again from the start")
+	assert.Equal(t, want, w.Attachments)
+	assert.Equal(t, "one@x", w.MessageID)
+	assert.Equal(t, "report one", w.Subject)
+	assert.EqualValues(t, len(raw), w.Size)
+	_, held := s.cache.Peek("spill\x00" + it.msg.spill.path)
+	assert.False(t, held, "nothing read back into the cache")
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "closing twice is harmless")
+
+	// A file cut short is an error, not a short message.
+	w, err = it.LoadWhole()
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(it.msg.spill.path, 1000))
+	_, err = w.WriteTo(io.Discard)
+	assert.ErrorContains(t, err, "holds 1000 bytes")
+	require.NoError(t, w.Close())
+	// A file gone: read back as Load does, which says why.
+	require.NoError(t, os.Remove(it.msg.spill.path))
+	_, err = it.LoadWhole()
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
