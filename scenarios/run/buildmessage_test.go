@@ -7,6 +7,7 @@ import (
 	"time"
 
 	gomessage "github.com/emersion/go-message"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -58,5 +59,16 @@ func TestBuildMessageIsGoMessage(t *testing.T) {
 		want := buildMessageGoMessage("a@x.test", []string{"b@y.test", "c@z.test"}, "Objet é", "Ci-joint.", atts, date, "0123456789abcdef", "run-1")
 		got := buildMessage("a@x.test", []string{"b@y.test", "c@z.test"}, "Objet é", "Ci-joint.", atts, date, "0123456789abcdef", "run-1")
 		require.Equal(t, want, got, "attachment of %d bytes", n)
+		if n%97 == 0 || n > 4000 {
+			// Into a download buffer holding another message's bytes.
+			dst := getDLBuf(buildMessageEstimate("Ci-joint.", atts))
+			for i := range dst {
+				dst[i] = 'Z'
+			}
+			in := buildMessageIn(dst, "a@x.test", []string{"b@y.test", "c@z.test"}, "Objet é", "Ci-joint.", atts, date, "0123456789abcdef", "run-1")
+			require.Equal(t, want, in, "attachment of %d bytes, into a used buffer", n)
+			assert.Same(t, &dst[:1][0], &in[:1][0], "written in the buffer given")
+			putDLBuf(in)
+		}
 	}
 }

@@ -328,17 +328,29 @@ func stepForward(ctx context.Context, a *actorRun, st *scenarios.Step, p *scenar
 // target every message the run sends or appends carries it, so that the
 // test accounts can be given back as they were (remote.Conn.Cleanup).
 func buildMessage(from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
-	var buf bytes.Buffer
-	// Room for the whole message at once (base64 is 4/3 of the data plus
-	// CRLF every 76 characters), so that the buffer is not grown by
-	// doubling, each time copied, and each attachment is encoded in place.
+	return buildMessageIn(nil, from, to, subject, body, atts, date, tag, run)
+}
+
+// buildMessageEstimate is the room buildMessage needs for a message (base64
+// is 4/3 of the data plus CRLF every 76 characters).
+func buildMessageEstimate(body string, atts []attachment) int {
 	est := 2048 + 3*len(body)
 	for _, at := range atts {
 		b64 := base64.StdEncoding.EncodedLen(len(at.data))
 		est += 512 + b64 + 2*(b64/76+1)
 	}
-	buf.Grow(est)
-	mw, err := gomessage.CreateWriter(&buf, messageHeader(from, to, subject, date, tag, run))
+	return est
+}
+
+// buildMessageIn is buildMessage written into dst's room (from its start),
+// when there is enough of it.
+func buildMessageIn(dst []byte, from string, to []string, subject, body string, atts []attachment, date time.Time, tag, run string) []byte {
+	// Room for the whole message at once, so that the buffer is not grown
+	// by doubling, each time copied, and each attachment is encoded in
+	// place.
+	buf := bytes.NewBuffer(dst[:0])
+	buf.Grow(buildMessageEstimate(body, atts))
+	mw, err := gomessage.CreateWriter(buf, messageHeader(from, to, subject, date, tag, run))
 	if err != nil {
 		return nil
 	}
