@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -147,4 +148,57 @@ func TestOutBufErrorsStick(t *testing.T) {
 		assert.NoError(t, err)
 		assert.NoError(t, b.Flush())
 	}
+}
+
+// A released output buffer fails every later write and flush, even after
+// a Reset (STARTTLS resets the writer), and never hangs; the buffer goes
+// to the next connection, empty.
+func TestOutBufRelease(t *testing.T) {
+	rec := &recorder{}
+	b := newOutBuf(rec)
+	require.Equal(t, connBufSize, cap(b.buf))
+	_, err := b.WriteString("* OK ready\r\n")
+	require.NoError(t, err)
+	require.NoError(t, b.Flush())
+	_, err = b.WriteString("a1 OK done\r\n") // left buffered
+	require.NoError(t, err)
+	b.release()
+	b.release() // harmless
+	assert.Nil(t, b.buf, "the buffer is no longer b's")
+	for _, step := range []func() error{
+		func() error { _, err := b.Write([]byte("x")); return err },
+		func() error { _, err := b.Write(make([]byte, 100<<10)); return err },
+		func() error { _, err := b.WriteString("* BYE\r\n"); return err },
+		b.Flush,
+		func() error { b.Reset(rec); _, err := b.WriteString("after reset\r\n"); return err },
+		func() error { b.Reset(rec); return b.Flush() },
+	} {
+		assert.ErrorIs(t, step(), net.ErrClosed)
+	}
+	assert.Equal(t, "* OK ready\r\n", rec.out.String(), "nothing written after the release")
+
+	next := newOutBuf(rec)
+	assert.Equal(t, connBufSize, cap(next.buf))
+	assert.Zero(t, next.Buffered())
+}
+
+// A connection's reader goes back for reuse and reads the next
+// connection's bytes only.
+func TestConnReaderReuse(t *testing.T) {
+	releaseConnReader(nil) // harmless
+	r := newConnReader(bytes.NewReader([]byte("a1 LOGIN x y\r\na2 SELECT INBOX\r\n")))
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "a1 LOGIN x y\r\n", line)
+	require.Positive(t, r.Buffered(), "the rest of the first connection's bytes are buffered")
+	releaseConnReader(r)
+	r2 := newConnReader(bytes.NewReader([]byte("b1 NOOP\r\n")))
+	assert.Equal(t, connBufSize, r2.Size())
+	all, err := io.ReadAll(r2)
+	require.NoError(t, err)
+	assert.Equal(t, "b1 NOOP\r\n", string(all))
+	// A reader of another size is not kept.
+	small := bufio.NewReaderSize(nil, 4096)
+	releaseConnReader(small)
+	assert.Equal(t, connBufSize, newConnReader(nil).Size())
 }
