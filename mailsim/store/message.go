@@ -59,10 +59,10 @@ type Message struct {
 }
 
 // spilled is a message kept on disk: its file, and its structure and
-// attachments once a copy read back has described them. The message cache
-// drops the copies read back, not the description: what a copy learnt
-// (attachments walked and hashed, envelope and body structure) is kept
-// here and is not worked out again from the next copy.
+// attachments, described when it was spilled (Store.spill) or, failing
+// that, by a copy read back. The message cache drops the copies read
+// back, not the description: it is not worked out again from the next
+// copy.
 type spilled struct {
 	path string
 	// atts, once described, are the attachments; structure the envelope

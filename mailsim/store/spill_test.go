@@ -30,10 +30,10 @@ func spillMessage(tag string) string {
 		"--BB--\r\n"
 }
 
-// A spilled message's attachments and structure are worked out from the
-// first copy read back and kept with its description: the next copy (the
-// first one evicted from the message cache) gives the same ones without
-// walking the message again, and its description needs no reading back.
+// A spilled message's attachments and structure are worked out when it is
+// spilled and kept with its description: every copy read back (the first
+// one evicted from the message cache) gives the same ones without walking
+// the message again, and its description needs no reading back.
 func TestSpilledDescriptionKept(t *testing.T) {
 	dir := t.TempDir()
 	s := New(&countingBase{}, nil, Options{SpillDir: dir, CacheMessages: 1})
@@ -88,23 +88,23 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	assert.Equal(t, "one@x", meta.MessageID)
 	assert.True(t, meta.InternalDate.Equal(time.Unix(1000, 0)))
 
-	// A message whose structure was never asked for is read back for its
-	// description: without its file, it has none.
+	// Every message is described when it is spilled: another one's
+	// description needs no file either, nor do its attachments.
 	ito2, _ := inbox.ItemByUID(other)
 	require.NoError(t, os.Remove(ito2.msg.spill.path))
-	_, err = inbox.Append([]byte(spillMessage("three")), nil, time.Time{})
+	meta2, err := ito2.Meta()
 	require.NoError(t, err)
-	it3, _ := inbox.ItemByUID(other + 1)
-	_, err = it3.Load() // takes the cache's place from "two"
+	fresh2, err := parseMessage([]byte(spillMessage("two")), time.Unix(1000, 0), nil, s.limits)
 	require.NoError(t, err)
-	_, err = ito2.Meta()
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.Equal(t, MetaOf(fresh2).BodyStructure, meta2.BodyStructure)
+	assert.Equal(t, MetaOf(fresh2).Envelope, meta2.Envelope)
+	assert.Equal(t, DescribeAttachments([]byte(spillMessage("two"))), *ito2.msg.spill.atts.Load())
 }
 
 // A whole-message download of a spilled message: from the cache's copy
-// when it holds one; else, once its attachments are described, from its
-// file as it is written, with the same bytes and description, nothing
-// read back into the cache; else read back as Load does.
+// when it holds one, else from its file as it is written (its attachments
+// were described when it was spilled), with the same bytes and
+// description, nothing read back into the cache.
 func TestSpilledWhole(t *testing.T) {
 	dir := t.TempDir()
 	s := New(&countingBase{}, nil, Options{SpillDir: dir, CacheMessages: 1})
@@ -117,6 +117,7 @@ func TestSpilledWhole(t *testing.T) {
 	require.NoError(t, err)
 	it, _ := inbox.ItemByUID(uid)
 	ito, _ := inbox.ItemByUID(other)
+	key := "spill\x00" + it.msg.spill.path
 
 	read := func(w *Whole) string {
 		var b strings.Builder
@@ -125,35 +126,41 @@ func TestSpilledWhole(t *testing.T) {
 		assert.EqualValues(t, len(raw), n)
 		return b.String()
 	}
-	// Never described: read back (and kept by the cache).
+	check := func(w *Whole) {
+		assert.Equal(t, raw, read(w))
+		assert.Equal(t, DescribeAttachments([]byte(raw)), w.Attachments)
+		assert.Equal(t, "one@x", w.MessageID)
+		assert.Equal(t, "report one", w.Subject)
+		assert.EqualValues(t, len(raw), w.Size)
+	}
+	// From the file, twice over.
 	w, err := it.LoadWhole()
 	require.NoError(t, err)
-	assert.Nil(t, w.file)
-	assert.Equal(t, raw, read(w))
-	require.Len(t, w.Attachments, 2)
-	want := w.Attachments
+	require.NotNil(t, w.file)
+	check(w)
+	assert.Equal(t, raw, read(w), "written again from the start")
+	_, held := s.cache.Peek(key)
+	assert.False(t, held, "nothing read back into the cache")
 	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "closing twice is harmless")
+
 	// Held by the cache: its copy.
+	_, err = it.Load()
+	require.NoError(t, err)
 	w, err = it.LoadWhole()
 	require.NoError(t, err)
 	assert.Nil(t, w.file)
+	check(w)
 	require.NoError(t, w.Close())
-	// Out of the cache, described: from the file, twice.
+
+	// Out of the cache again: from the file.
 	_, err = ito.Load()
 	require.NoError(t, err)
 	w, err = it.LoadWhole()
 	require.NoError(t, err)
 	require.NotNil(t, w.file)
-	assert.Equal(t, raw, read(w))
-	assert.Equal(t, raw, read(w), "written again from the start")
-	assert.Equal(t, want, w.Attachments)
-	assert.Equal(t, "one@x", w.MessageID)
-	assert.Equal(t, "report one", w.Subject)
-	assert.EqualValues(t, len(raw), w.Size)
-	_, held := s.cache.Peek("spill\x00" + it.msg.spill.path)
-	assert.False(t, held, "nothing read back into the cache")
+	check(w)
 	require.NoError(t, w.Close())
-	require.NoError(t, w.Close(), "closing twice is harmless")
 
 	// A file cut short is an error, not a short message.
 	w, err = it.LoadWhole()

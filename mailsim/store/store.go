@@ -426,8 +426,17 @@ func (s *Store) spill(m *Message) *Message {
 	if err := os.WriteFile(path, m.Raw, 0o600); err != nil {
 		return m
 	}
-	return &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
+	d := &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
 		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: &spilled{path: path}}
+	// Described now, while the message is in memory: its envelope and
+	// structure (a mailbox listing asks for them soon after delivery) and
+	// its attachments (a download's event names them) are then never
+	// worked out from a copy read back, and a whole-message download is
+	// written from the file (spilledWhole).
+	d.spill.structure.Store(&spilledStructure{bs: m.BodyStructure(), env: m.Envelope()})
+	atts := m.Attachments()
+	d.spill.atts.Store(&atts)
+	return d
 }
 
 // loadSpilled reads a spilled message back, through the cache. What an
