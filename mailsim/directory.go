@@ -160,6 +160,9 @@ func (a baseAdapter) PrepareMessage(owner, folder string, uid uint32) (store.Bas
 // partsMessage describes a message the corpus gave in pieces.
 func partsMessage(m *corpus.Message) store.BaseMessage {
 	bm := store.BaseMessage{InternalDate: m.InternalDate, Flags: m.Flags, Attachments: baseAttachments(m.Attachments)}
+	for _, sec := range m.Sections {
+		bm.Sections = append(bm.Sections, store.Section{Part: sec.Part, From: sec.From, To: sec.To})
+	}
 	if m.HeaderExact() {
 		bm.Headed, bm.MessageID, bm.Subject = true, strings.Trim(m.MessageID, "<>"), m.Subject
 	}

@@ -144,6 +144,18 @@ type Message struct {
 	// Omitted, in a skeleton (Org.Skeleton), are the attachment bodies
 	// left out of Raw: each part's base64 bytes and lines.
 	Omitted []Omitted
+	// Sections, in a message given in pieces (Org.MessageParts), are
+	// where each attachment's body is among the pieces.
+	Sections []Section
+}
+
+// Section is an attachment's body in a message given in pieces: the
+// pieces [From, To), whose concatenation is exactly what IMAP's BODY[Part]
+// gives of the message (the base64 text, without the line break that
+// belongs to the boundary after it).
+type Section struct {
+	Part     []int
+	From, To int
 }
 
 // Omitted is an attachment body a skeleton leaves out: the part at Part is

@@ -599,7 +599,9 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare 
 		b, prev := buf.Bytes(), 0
 		for i, c := range cuts {
 			*parts = append(*parts, b[prev:c:c])
+			from := len(*parts)
 			*parts = append(*parts, encoded[i].b64...)
+			msg.Sections = append(msg.Sections, Section{Part: []int{i + 2}, From: from, To: len(*parts)})
 			prev = c
 		}
 		*parts = append(*parts, b[prev:])

@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -375,7 +377,7 @@ func TestMessagePartsAreTheMessage(t *testing.T) {
 				// base64 in one piece or more.
 				require.GreaterOrEqual(t, len(parts), 1+2*len(m.Attachments))
 				assert.Equal(t, string(m.Raw), string(bytes.Join(parts, nil)), "%s %s %d", u.Address, f.Name, uid)
-				p.Raw = m.Raw
+				p.Raw, p.Sections = m.Raw, nil // Sections: checked by TestSections
 				assert.Equal(t, m, p)
 				if len(m.Attachments) > 0 {
 					withAtts++
@@ -535,4 +537,54 @@ func TestHeaderExactSubjectsRoundTrip(t *testing.T) {
 	for _, bad := range []string{"", "a@b", "<>", "<a b@c>", "<<a@b>", "<a@b>>"} {
 		assert.False(t, (&Message{MessageID: bad, Subject: "a"}).HeaderExact(), "%q", bad)
 	}
+}
+
+// A message's sections, when given in pieces, are exactly the bodies of
+// its attachment parts as a MIME parser finds them in the whole message
+// (what IMAP's BODY[2], BODY[3]… give), for every message with
+// attachments of several mailboxes.
+func TestSections(t *testing.T) {
+	o, err := New(Config{Seed: 5, Users: 6, MessagesPerUser: 80, MaxAttachmentSize: 150 << 10})
+	require.NoError(t, err)
+	checked := 0
+	for _, u := range o.Users()[:4] {
+		for _, f := range o.Folders(u.Address) {
+			for uid := uint32(1); uid <= f.Count; uid++ {
+				m, parts, err := o.MessageParts(u.Address, f.Name, uid)
+				require.NoError(t, err)
+				require.Len(t, m.Sections, len(m.Attachments), "%s %d", u.Address, uid)
+				if len(m.Attachments) == 0 {
+					continue
+				}
+				whole := bufio.NewReader(bytes.NewReader(bytes.Join(parts, nil)))
+				h, err := textproto.ReadHeader(whole)
+				require.NoError(t, err)
+				_, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+				require.NoError(t, err)
+				mr := textproto.NewMultipartReader(whole, params["boundary"])
+				// The raw bodies (no transfer decoding) of the top-level parts.
+				var raw [][]byte
+				for {
+					p, err := mr.NextPart()
+					if err == io.EOF {
+						break
+					}
+					require.NoError(t, err)
+					b, err := io.ReadAll(p)
+					require.NoError(t, err)
+					raw = append(raw, b)
+				}
+				for i, sec := range m.Sections {
+					require.Equal(t, m.Attachments[i].Part, sec.Part)
+					require.True(t, 0 <= sec.From && sec.From <= sec.To && sec.To <= len(parts))
+					got := bytes.Join(parts[sec.From:sec.To], nil)
+					require.Less(t, sec.Part[0]-1, len(raw))
+					require.True(t, bytes.Equal(raw[sec.Part[0]-1], got), "%s %d part %v: %d bytes against %d", u.Address, uid, sec.Part, len(got), len(raw[sec.Part[0]-1]))
+					checked++
+				}
+			}
+		}
+	}
+	require.Greater(t, checked, 40)
+	t.Logf("%d sections checked", checked)
 }

@@ -301,11 +301,19 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	var (
 		m     *store.Message
 		meta  *store.Meta
-		whole *store.Whole // the whole message in pieces, for BODY[] alone
+		whole *store.Whole     // the whole message in pieces, for BODY[] alone
+		part  *store.PartWhole // one part's body in pieces, for BODY[n] alone
 	)
 	if needMsg {
 		var err error
 		switch {
+		case !needMeta && onePartOnly(options):
+			// An attachment's body straight from the Base's pieces when
+			// it can: the message is not made whole for it.
+			part, err = it.LoadPart(options.BodySection[0].Part)
+			if part == nil && err == nil {
+				m, err = it.Load()
+			}
 		case !wholeMessageOnly(options):
 			m, err = it.Load()
 		case !needMeta && pre != nil:
@@ -399,6 +407,14 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		}
 	}
 	for _, bs := range options.BodySection {
+		if part != nil {
+			if err := writeWhole(rw.WriteBodySection(bs, part.Size), &store.Whole{Pieces: part.Pieces, Size: part.Size}); err != nil {
+				return err
+			}
+			sent += part.Size
+			addAtts(store.AttachmentsUnder(part.Message.Attachments, bs.Part))
+			continue
+		}
 		if whole != nil {
 			if err := writeWhole(rw.WriteBodySection(bs, whole.Size), whole); err != nil {
 				return err
@@ -470,6 +486,8 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	if whole != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = whole.MessageID, whole.Size, whole.Subject
+	} else if part != nil {
+		e.MessageID, e.MessageSize, e.MessageSubj = part.Message.MessageID, part.Message.Size, part.Message.Subject
 	} else if m != nil {
 		e.MessageID, e.MessageSize, e.MessageSubj = m.MessageID, m.Size, m.Subject
 	} else if meta != nil {
@@ -501,6 +519,16 @@ func writeWhole(wc io.WriteCloser, w *store.Whole) error {
 		werr = cerr
 	}
 	return werr
+}
+
+// onePartOnly reports whether the only section asked for is one part's
+// body, whole (BODY[2], BODY.PEEK[1.3]), without binary ones.
+func onePartOnly(o *imap.FetchOptions) bool {
+	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 || len(o.BodySection) != 1 {
+		return false
+	}
+	bs := o.BodySection[0]
+	return len(bs.Part) > 0 && bs.Specifier == imap.PartSpecifierNone && bs.Partial == nil
 }
 
 // wholeMessageOnly reports whether the body sections asked for are only

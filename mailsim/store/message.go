@@ -196,8 +196,13 @@ func (m *Message) AttachmentAt(part []int) (Attachment, bool) {
 // AttachmentsUnder returns the attachments at or below a part path (an
 // empty path is the whole message).
 func (m *Message) AttachmentsUnder(part []int) []Attachment {
+	return AttachmentsUnder(m.Attachments(), part)
+}
+
+// AttachmentsUnder returns those of atts at part or below it.
+func AttachmentsUnder(atts []Attachment, part []int) []Attachment {
 	var out []Attachment
-	for _, a := range m.Attachments() {
+	for _, a := range atts {
 		if len(a.Part) >= len(part) && equalPath(a.Part[:len(part)], part) {
 			out = append(out, a)
 		}

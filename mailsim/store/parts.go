@@ -139,6 +139,46 @@ func (it Item) LoadWhole() (*Whole, error) {
 	return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}, nil
 }
 
+// PartWhole is one part's body of a message for a download (BODY[part]):
+// its pieces, and the message's description (Message: its size, Message-ID,
+// Subject and attachments, for the download's event).
+type PartWhole struct {
+	Pieces  [][]byte // concatenated: the part's body; must not be modified
+	Size    int64
+	Message *Whole
+}
+
+// LoadPart returns the body of part of a base message from the Base's
+// pieces, when the part is a section the Base locates among them (an
+// attachment of a BaseStreamer's message) and the cache does not hold the
+// message: nothing is made whole, copied or kept. Nil otherwise: the
+// caller then loads the message (Load).
+func (it Item) LoadPart(part []int) (*PartWhole, error) {
+	bs, ok := it.streamer()
+	if !ok || len(part) == 0 {
+		return nil, nil
+	}
+	bm, pieces, err := bs.MessageParts(it.mb.owner, it.mb.baseName(), it.UID)
+	if err != nil {
+		return nil, err
+	}
+	for _, sec := range bm.Sections {
+		if !equalPath(sec.Part, part) || sec.From < 0 || sec.From > sec.To || sec.To > len(pieces) {
+			continue
+		}
+		w, err := it.mb.store.wholeOf(bm, pieces)
+		if w == nil || err != nil {
+			return nil, err
+		}
+		p := &PartWhole{Pieces: pieces[sec.From:sec.To], Message: w}
+		for _, b := range p.Pieces {
+			p.Size += int64(len(b))
+		}
+		return p, nil
+	}
+	return nil, nil
+}
+
 // streamer is the store's Base as a BaseStreamer, when the message is a
 // base message the store neither holds nor caches.
 func (it Item) streamer() (BaseStreamer, bool) {

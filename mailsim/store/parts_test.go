@@ -160,3 +160,55 @@ func TestPrepareWholeWithBasePreparer(t *testing.T) {
 	assert.Nil(t, it.PrepareWhole())
 	assert.Equal(t, []uint32{3, 3}, b.prepared, "held by the cache")
 }
+
+// sectionBase is streamingBase giving its pieces' sections: piece 1 is the
+// body of part 2 (sec), as the test sets it.
+type sectionBase struct {
+	streamingBase
+	sec []Section
+}
+
+func (b *sectionBase) MessageParts(owner, folder string, uid uint32) (BaseMessage, [][]byte, error) {
+	bm, pieces, err := b.streamingBase.MessageParts(owner, folder, uid)
+	bm.Sections = b.sec
+	return bm, pieces, err
+}
+
+// LoadPart gives a section's pieces and the message's description, nothing
+// kept; nil for a part that is not a section, a section out of the
+// pieces' range, a base without sections, or a message the cache holds.
+func TestLoadPart(t *testing.T) {
+	b := &sectionBase{sec: []Section{{Part: []int{2}, From: 1, To: 2}, {Part: []int{3}, From: 2, To: 9}}}
+	s := New(b, nil, Options{CacheMessages: 8})
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	it, _ := mb.ItemByUID(3)
+	p, err := it.LoadPart([]int{2})
+	require.NoError(t, err)
+	require.NotNil(t, p)
+	assert.Equal(t, "a,b", string(bytes.Join(p.Pieces, nil)))
+	assert.EqualValues(t, 3, p.Size)
+	n, _ := s.cache.Len()
+	assert.Equal(t, 0, n, "not kept")
+	for _, part := range [][]int{{1}, {3}, {2, 1}, nil} {
+		p, err := it.LoadPart(part)
+		require.NoError(t, err)
+		assert.Nil(t, p, "part %v", part)
+	}
+	m, err := it.Load()
+	require.NoError(t, err)
+	p2, err := it.LoadPart([]int{2})
+	require.NoError(t, err)
+	assert.Nil(t, p2, "the cache holds the message: loaded from it")
+	assert.Equal(t, m.Size, p.Message.Size)
+	assert.Equal(t, m.MessageID, p.Message.MessageID)
+	assert.Equal(t, m.Subject, p.Message.Subject)
+	assert.Equal(t, m.Attachments(), p.Message.Attachments)
+	assert.Equal(t, AttachmentsUnder(m.Attachments(), []int{2}), m.AttachmentsUnder([]int{2}))
+
+	other := New(&streamingBase{}, nil, Options{})
+	omb, _ := other.Mailbox("a@x.test", "INBOX")
+	oit, _ := omb.ItemByUID(3)
+	p, err = oit.LoadPart([]int{2})
+	require.NoError(t, err)
+	assert.Nil(t, p, "no sections from the base")
+}

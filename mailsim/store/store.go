@@ -67,6 +67,17 @@ type BaseMessage struct {
 	// whole download of a BaseStreamer's message then does not read it.
 	Headed             bool
 	MessageID, Subject string
+	// Sections, from a BaseStreamer's MessageParts, are where attachment
+	// parts' bodies are among the pieces: a BODY[part] download of one
+	// writes those pieces, without the message made whole.
+	Sections []Section
+}
+
+// Section is a part's body in a message given in pieces: the pieces
+// [From, To), whose concatenation is exactly the part's body (BODY[Part]).
+type Section struct {
+	Part     []int
+	From, To int
 }
 
 // OmittedPart is a part body a skeleton leaves out: the leaf part at Part
