@@ -88,6 +88,21 @@ func TestKeepOnlyWhatIsSent(t *testing.T) {
 	files, err := os.ReadDir(r.blobs.dir)
 	require.NoError(t, err)
 	assert.Len(t, files, 2, "a and b, b once")
+	// Contents that differ, even by one byte at the same length, have
+	// different names; an empty file comes back empty.
+	names := map[string]bool{}
+	for i := range 1000 {
+		d := make([]byte, 64)
+		d[i%64] = byte(1 + i/64)
+		names[blobName(d)] = true
+	}
+	assert.Len(t, names, 1000)
+	empty, err := r.blobs.put(nil)
+	require.NoError(t, err)
+	got, err := r.blobs.get(empty)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+
 	dir := r.blobs.dir
 	r.blobs.close()
 	_, err = os.Stat(dir)

@@ -257,10 +257,15 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		}
 		to := ar.colleague()
 		var atts []attachment
+		var read []byte // a file read back for this mail, given back once sent
 		if len(ar.downloads) > 0 && ar.rng.IntN(2) == 0 {
-			last, err := ar.load(ar.downloads[len(ar.downloads)-1])
+			kept := ar.downloads[len(ar.downloads)-1]
+			last, err := ar.load(kept)
 			if err != nil {
 				return err
+			}
+			if kept.data == nil {
+				read = last.data
 			}
 			atts = []attachment{last}
 		}
@@ -274,6 +279,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		}
 		ar.record("smtp.send", "success", scenarios.TruthRecord{Bytes: int64(len(msg)), Count: len(atts), Detail: "to " + to})
 		putDLBuf(msg)
+		putDLBuf(read)
 	}
 	return nil
 }
