@@ -95,9 +95,10 @@ func (w *Whole) Close() error {
 
 // spilledWhole is an added message kept on disk, for a download: the copy
 // the cache holds, else its file, read as it is written (no copy of it
-// made, nor parsed, nor kept) once a copy read back described its
-// attachments; nil otherwise, or when the file cannot be opened (the
-// message is then read back as Load does, which says why).
+// made, nor parsed, nor kept) when its attachments are described (as
+// they are from the moment it is spilled); nil otherwise, or when the
+// file cannot be opened (the message is then read back as Load does,
+// which says why).
 func (s *Store) spilledWhole(d *Message) *Whole {
 	if m, ok := s.cache.Peek("spill\x00" + d.spill.path); ok {
 		return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}
@@ -115,7 +116,9 @@ func (s *Store) spilledWhole(d *Message) *Whole {
 
 // LoadWhole returns the message for a whole-message download. A base
 // message the cache does not hold comes from the Base in pieces when it is
-// a BaseStreamer (nothing copied, nothing kept), else as LoadOnce makes it.
+// a BaseStreamer (nothing copied, nothing kept), an added message kept on
+// disk from its file (spilledWhole), else as LoadOnce makes it. Close the
+// Whole when done.
 func (it Item) LoadWhole() (*Whole, error) {
 	s := it.mb.store
 	if bs, ok := it.streamer(); ok {
