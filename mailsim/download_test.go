@@ -20,16 +20,15 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
-// A whole-mailbox download returns every message byte for byte as the
-// corpus makes it, however the FETCH asks for it: BODY.PEEK[] alone
-// (written in pieces from the document cache), BODY[] (marks \Seen) and
-// BODY.PEEK[] with ENVELOPE (whole parsed message).
-func TestWholeDownloadIsTheCorpus(t *testing.T) {
-	srv, err := mailsim.Start(context.Background(), mailsim.Config{Seed: 3, Users: 6, MessagesPerUser: 40,
+// downloadSession starts a mail system of 6 users × 40 messages (plain
+// IMAP only) and logs in as its first person; both end with the test.
+func downloadSession(t *testing.T, seed int64) (*mailsim.Server, account.Account, *imapclient.Client) {
+	t.Helper()
+	srv, err := mailsim.Start(context.Background(), mailsim.Config{Seed: seed, Users: 6, MessagesPerUser: 40,
 		AllowInsecureAuth: true, CertDir: t.TempDir(),
 		IMAPSAddr: mailsim.Disabled, SubmissionAddr: mailsim.Disabled, MXAddr: mailsim.Disabled, AdminAddr: mailsim.Disabled})
 	require.NoError(t, err)
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
 	var acc account.Account
 	for _, a := range srv.Accounts() {
 		if a.Kind == "person" {
@@ -39,8 +38,17 @@ func TestWholeDownloadIsTheCorpus(t *testing.T) {
 	}
 	c, err := imapclient.DialInsecure(srv.IMAPAddr, nil)
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	require.NoError(t, c.Login(acc.Address, acc.Password).Wait())
+	return srv, acc, c
+}
+
+// A whole-mailbox download returns every message byte for byte as the
+// corpus makes it, however the FETCH asks for it: BODY.PEEK[] alone
+// (written in pieces from the document cache), BODY[] (marks \Seen) and
+// BODY.PEEK[] with ENVELOPE (whole parsed message).
+func TestWholeDownloadIsTheCorpus(t *testing.T) {
+	srv, acc, c := downloadSession(t, 3)
 	sel, err := c.Select("INBOX", nil).Wait()
 	require.NoError(t, err)
 	require.Greater(t, sel.NumMessages, uint32(5))
@@ -90,24 +98,9 @@ func TestWholeDownloadIsTheCorpus(t *testing.T) {
 // it (BODY.PEEK[n] with ENVELOPE); the download events tell the same
 // message and attachments either way.
 func TestPartDownloadIsTheCorpus(t *testing.T) {
-	srv, err := mailsim.Start(context.Background(), mailsim.Config{Seed: 4, Users: 6, MessagesPerUser: 40,
-		AllowInsecureAuth: true, CertDir: t.TempDir(),
-		IMAPSAddr: mailsim.Disabled, SubmissionAddr: mailsim.Disabled, MXAddr: mailsim.Disabled, AdminAddr: mailsim.Disabled})
-	require.NoError(t, err)
-	defer srv.Close()
-	var acc account.Account
-	for _, a := range srv.Accounts() {
-		if a.Kind == "person" {
-			acc = a
-			break
-		}
-	}
+	srv, acc, c := downloadSession(t, 4)
 	sub := srv.Bus.Subscribe()
 	defer sub.Close()
-	c, err := imapclient.DialInsecure(srv.IMAPAddr, nil)
-	require.NoError(t, err)
-	defer c.Close()
-	require.NoError(t, c.Login(acc.Address, acc.Password).Wait())
 	sel, err := c.Select("INBOX", nil).Wait()
 	require.NoError(t, err)
 

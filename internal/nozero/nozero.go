@@ -66,6 +66,14 @@ func mapAhead(b []byte) {
 // A file that turns out shorter or longer than its size is read whole
 // as os.ReadFile reads it.
 func ReadFile(name string) ([]byte, error) {
+	return ReadFileWith(name, Bytes)
+}
+
+// ReadFileWith is ReadFile reading into alloc(size), a buffer of the
+// file's size whose contents may be anything (a buffer from a pool). The
+// cases ReadFile reads as os.ReadFile does (an empty or irregular file,
+// one that changed size) return os.ReadFile's buffer instead.
+func ReadFileWith(name string, alloc func(n int) []byte) ([]byte, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -79,7 +87,7 @@ func ReadFile(name string) ([]byte, error) {
 	if !fi.Mode().IsRegular() || size <= 0 || int64(int(size)) != size {
 		return io.ReadAll(f)
 	}
-	b := Bytes(int(size))
+	b := alloc(int(size))
 	if _, err := io.ReadFull(f, b); err != nil {
 		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return os.ReadFile(name) // shorter than it was: read it as it is now

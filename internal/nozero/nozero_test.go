@@ -37,6 +37,18 @@ func TestReadFile(t *testing.T) {
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%d bytes: got %d bytes, %v", n, len(got), err)
 		}
+		// Into a buffer given, whatever it held.
+		var given []byte
+		got, err = ReadFileWith(p, func(k int) []byte {
+			given = bytes.Repeat([]byte{'Z'}, k)
+			return given
+		})
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes into a buffer given: got %d bytes, %v", n, len(got), err)
+		}
+		if n > 0 && &got[0] != &given[0] {
+			t.Fatalf("%d bytes: not read into the buffer given", n)
+		}
 	}
 	if _, err := ReadFile(filepath.Join(dir, "missing")); !os.IsNotExist(err) {
 		t.Fatalf("missing file: %v", err)

@@ -408,10 +408,10 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BodySection {
 		if part != nil {
-			if err := writeWhole(rw.WriteBodySection(bs, part.Size), &store.Whole{Pieces: part.Pieces, Size: part.Size}); err != nil {
+			if err := writeWhole(rw.WriteBodySection(bs, part.Body.Size), part.Body); err != nil {
 				return err
 			}
-			sent += part.Size
+			sent += part.Body.Size
 			addAtts(store.AttachmentsUnder(part.Message.Attachments, bs.Part))
 			continue
 		}

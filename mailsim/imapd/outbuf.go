@@ -62,26 +62,6 @@ func (b *outBuf) release() {
 	}
 }
 
-// connReaders are the input buffers of connections that ended.
-var connReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connBufSize) }}
-
-// newConnReader is an input buffer of connBufSize bytes reading from src.
-func newConnReader(src io.Reader) *bufio.Reader {
-	r := connReaders.Get().(*bufio.Reader)
-	r.Reset(src)
-	return r
-}
-
-// releaseConnReader gives r back for another connection once nothing
-// reads from it any more.
-func releaseConnReader(r *bufio.Reader) {
-	if r == nil || r.Size() != connBufSize {
-		return
-	}
-	r.Reset(nil)
-	connReaders.Put(r)
-}
-
 // Reset discards what is buffered and any error, and writes to dst.
 func (b *outBuf) Reset(dst io.Writer) {
 	if b.done {
@@ -190,3 +170,23 @@ func (b *outBuf) writev(bw buffersWriter, p []byte) (int, error) {
 
 // A plain connection's output goes out with writev.
 var _ buffersWriter = (*deadlineConn)(nil)
+
+// connReaders are the input buffers of connections that ended.
+var connReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, connBufSize) }}
+
+// newConnReader is an input buffer of connBufSize bytes reading from src.
+func newConnReader(src io.Reader) *bufio.Reader {
+	r := connReaders.Get().(*bufio.Reader)
+	r.Reset(src)
+	return r
+}
+
+// releaseConnReader gives r back for another connection once nothing
+// reads from it any more.
+func releaseConnReader(r *bufio.Reader) {
+	if r == nil || r.Size() != connBufSize {
+		return
+	}
+	r.Reset(nil)
+	connReaders.Put(r)
+}

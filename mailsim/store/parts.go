@@ -143,12 +143,11 @@ func (it Item) LoadWhole() (*Whole, error) {
 }
 
 // PartWhole is one part's body of a message for a download (BODY[part]):
-// its pieces, and the message's description (Message: its size, Message-ID,
-// Subject and attachments, for the download's event).
+// the body in pieces (Body: its Pieces and Size), and the message's
+// description (Message: its size, Message-ID, Subject and attachments, for
+// the download's event).
 type PartWhole struct {
-	Pieces  [][]byte // concatenated: the part's body; must not be modified
-	Size    int64
-	Message *Whole
+	Body, Message *Whole
 }
 
 // LoadPart returns the body of part of a base message from the Base's
@@ -173,11 +172,11 @@ func (it Item) LoadPart(part []int) (*PartWhole, error) {
 		if w == nil || err != nil {
 			return nil, err
 		}
-		p := &PartWhole{Pieces: pieces[sec.From:sec.To], Message: w}
-		for _, b := range p.Pieces {
-			p.Size += int64(len(b))
+		body := &Whole{Pieces: pieces[sec.From:sec.To]}
+		for _, b := range body.Pieces {
+			body.Size += int64(len(b))
 		}
-		return p, nil
+		return &PartWhole{Body: body, Message: w}, nil
 	}
 	return nil, nil
 }

@@ -185,8 +185,8 @@ func TestLoadPart(t *testing.T) {
 	p, err := it.LoadPart([]int{2})
 	require.NoError(t, err)
 	require.NotNil(t, p)
-	assert.Equal(t, "a,b", string(bytes.Join(p.Pieces, nil)))
-	assert.EqualValues(t, 3, p.Size)
+	assert.Equal(t, "a,b", string(bytes.Join(p.Body.Pieces, nil)))
+	assert.EqualValues(t, 3, p.Body.Size)
 	n, _ := s.cache.Len()
 	assert.Equal(t, 0, n, "not kept")
 	for _, part := range [][]int{{1}, {3}, {2, 1}, nil} {

@@ -3,10 +3,11 @@ package run
 import (
 	"fmt"
 	"hash/maphash"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/maildrill/maildrill/internal/nozero"
 )
 
 // blobs keeps file contents that actors may send later out of memory:
@@ -58,21 +59,7 @@ func (b *blobs) get(name string) ([]byte, error) {
 	b.mu.Lock()
 	dir := b.dir
 	b.mu.Unlock()
-	f, err := os.Open(filepath.Join(dir, name))
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	buf := getDLBuf(int(st.Size())) // read whole, never read beyond
-	if _, err := io.ReadFull(f, buf); err != nil {
-		putDLBuf(buf)
-		return nil, err
-	}
-	return buf, nil
+	return nozero.ReadFileWith(filepath.Join(dir, name), getDLBuf)
 }
 
 // close removes the files.
