@@ -87,6 +87,7 @@ type Org struct {
 	start  time.Time      // oldest message date
 	work   workCalendar
 	docs   *lru.Cache[docID, *encodedDoc]
+	texts  *lru.Cache[textKey, *cachedText] // messages in pieces, without their attachments
 	// docSizes keeps every document's decoded size and digest once it
 	// was produced (a few bytes each, never evicted): a skeleton message
 	// then needs no document at all.
@@ -191,6 +192,7 @@ func New(cfg Config) (*Org, error) {
 		o.cfg.CacheBytes = min(o.cfg.CacheBytes, o.PoolBytes())
 	}
 	o.docs = newDocCache(o.cfg.CacheBytes)
+	o.texts = newTextCache()
 	if cfg.CacheDir != "" {
 		d, err := newDiskCache(&cfg)
 		if err != nil {

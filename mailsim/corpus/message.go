@@ -392,6 +392,13 @@ func (o *Org) generate(ui int, fs folderSpec, uid uint32, skeleton bool) (*Messa
 // nobody is making and waits for none; it then returns no message unless
 // every attachment was found or made (see PrepareParts).
 func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare bool, parts *[][]byte) (*Message, error) {
+	var ck textKey
+	if parts != nil && !skeleton {
+		ck = textKey{ui: ui, folder: fs.Name, uid: uid}
+		if m, found, err := o.cachedParts(ck, prepare, parts); found {
+			return m, err
+		}
+	}
 	u := &o.users[ui]
 	fk := o.folderKey(ui, fs)
 	tk, ordinal := o.threadOf(fk, fs, uid)
@@ -614,7 +621,20 @@ func (o *Org) generateInto(ui int, fs folderSpec, uid uint32, skeleton, prepare 
 			msg.Omitted = append(msg.Omitted, Omitted{Part: []int{i + 2}, Bytes: encodedLen(encoded[i].size), Lines: (encoded[i].size + 56) / 57})
 		}
 	}
+	if parts != nil && !skeleton && len(*parts) == partsMade(msg, len(docs)) {
+		o.keepText(ck, msg, *parts, docs)
+	}
 	return msg, nil
+}
+
+// partsMade is how many pieces generateInto appended for msg: its text
+// pieces and its attachments' base64 pieces.
+func partsMade(msg *Message, ndocs int) int {
+	n := ndocs + 1
+	for _, s := range msg.Sections {
+		n += s.To - s.From
+	}
+	return n
 }
 
 // flags draws from a stream of their own, so that Flags need not generate
