@@ -50,3 +50,20 @@ func TestHoldFirstGC(t *testing.T) {
 	assert.Equal(t, defaultGCPercent, debug.SetGCPercent(defaultGCPercent), "restored")
 	assert.Equal(t, oldL, debug.SetMemoryLimit(-1))
 }
+
+// Unless GOMAXPROCS is set, one P more than the default.
+func TestSetProcs(t *testing.T) {
+	old := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(old)
+	set := func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "5"
+		}
+		return ""
+	}
+	// GOMAXPROCS set: the runtime already applied it; left alone.
+	assert.Equal(t, old, setProcs(set))
+	assert.Equal(t, old, runtime.GOMAXPROCS(0))
+	assert.Equal(t, old+1, setProcs(func(string) string { return "" }))
+	assert.Equal(t, old+1, runtime.GOMAXPROCS(0))
+}

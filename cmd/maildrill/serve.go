@@ -119,6 +119,9 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		}
 		return runServeDocker(ctx, f, stdout, stderr)
 	}
+	if beforeServe != nil {
+		beforeServe()
+	}
 	if f.adminToken == "" {
 		f.adminToken = os.Getenv("MAILDRILL_ADMIN_TOKEN")
 	}

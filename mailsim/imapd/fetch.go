@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,8 +86,15 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 // bulkSem bounds how many sessions write message bodies at once, leaving a
 // P free to poll the network: with every P busy, Go notices ready network
 // connections only through sysmon, every 10ms (golang/go#51651), and a
-// small request on another connection waits behind bulk downloads.
-var bulkSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+// small request on another connection waits behind bulk downloads. It is
+// sized at first use, from GOMAXPROCS then: maildrill's commands that run
+// the mail system set GOMAXPROCS to one more than the cores (spareP in
+// cmd/maildrill), so that bulk downloads can use every core and a P is
+// still free for commands.
+var bulkSem = sync.OnceValue(func() chan struct{} { return make(chan struct{}, writersAtOnce()) })
+
+// writersAtOnce is GOMAXPROCS−1, at least 1.
+func writersAtOnce() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // bulkHold is how long a session keeps its slot for one message at most.
 // Past it (a client that reads slowly, so the session's write blocks; or
@@ -105,7 +113,7 @@ type bulkSlot struct {
 // acquireBulk waits for a slot. Every holder gives its slot up within
 // bulkHold, so the wait is bounded.
 func acquireBulk() *bulkSlot {
-	bulkSem <- struct{}{}
+	bulkSem() <- struct{}{}
 	sl := &bulkSlot{}
 	sl.timer = time.AfterFunc(bulkHold, sl.free)
 	return sl
@@ -113,7 +121,7 @@ func acquireBulk() *bulkSlot {
 
 func (sl *bulkSlot) free() {
 	if sl.done.CompareAndSwap(false, true) {
-		<-bulkSem
+		<-bulkSem()
 	}
 }
 
@@ -159,8 +167,9 @@ const prepareAhead = 32
 // its writer (mostly the documents' base64, shared with the document cache).
 const prepareHeld = 8 << 20
 
-// prepareSem bounds how many preparers render at once, over all sessions.
-var prepareSem = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)-1))
+// prepareSem bounds how many preparers render at once, over all sessions
+// (sized at first use, as bulkSem).
+var prepareSem = sync.OnceValue(func() chan struct{} { return make(chan struct{}, writersAtOnce()) })
 
 type preparer struct {
 	ahead    int  // how many messages past the one being written
@@ -263,13 +272,13 @@ wait:
 			// ahead, and a writer whose preparer found none free renders
 			// its messages itself, as without a preparer.
 			select {
-			case prepareSem <- struct{}{}:
+			case prepareSem() <- struct{}{}:
 			default:
 				p.noSlot.Add(1)
 				continue wait
 			}
 			w := p.items[j].PrepareWhole()
-			<-prepareSem
+			<-prepareSem()
 			p.prepared[j] = true
 			p.hand(j, w)
 		}

@@ -52,8 +52,8 @@ func TestPreparerStaysAhead(t *testing.T) {
 
 	// Other downloads' preparers hold every slot: nothing is prepared, and
 	// the messages stay to prepare.
-	for range cap(prepareSem) {
-		prepareSem <- struct{}{}
+	for range cap(prepareSem()) {
+		prepareSem() <- struct{}{}
 	}
 	p = startPreparer(items, seqs, 3, false)
 	p.at(0)
@@ -61,8 +61,8 @@ func TestPreparerStaysAhead(t *testing.T) {
 	// no slot would have prepared a message by then
 	require.Eventually(t, func() bool { return p.noSlot.Load() > 0 }, 10*time.Second, time.Millisecond)
 	p.stop()
-	for range cap(prepareSem) {
-		<-prepareSem
+	for range cap(prepareSem()) {
+		<-prepareSem()
 	}
 	assert.Empty(t, b.asked, "no free slot")
 	p = startPreparer(items, seqs, 3, false)
