@@ -70,8 +70,10 @@ func (o *Org) Skeleton(address, folder string, uid uint32) (*Message, error) {
 // but returns its bytes in pieces instead of copying them into Raw (which
 // is nil): its header and text, each attachment's base64 lines as the
 // document cache holds them, and the MIME between and after them. The
-// pieces, concatenated, are Message's Raw; the attachments' pieces are
-// shared with the cache and must not be modified.
+// pieces, concatenated, are Message's Raw. Every piece is shared with the
+// corpus' caches (the attachments' base64 with the document cache, the
+// rest with the text cache) and must not be modified; the Message is the
+// caller's.
 func (o *Org) MessageParts(address, folder string, uid uint32) (*Message, [][]byte, error) {
 	return o.messageParts(address, folder, uid, false)
 }
