@@ -62,8 +62,10 @@ func TestSetProcs(t *testing.T) {
 		return ""
 	}
 	// GOMAXPROCS set: the runtime already applied it; left alone.
-	assert.Equal(t, old, setProcs(set))
+	procs, before := setProcs(set)
+	assert.Equal(t, [2]int{old, old}, [2]int{procs, before})
 	assert.Equal(t, old, runtime.GOMAXPROCS(0))
-	assert.Equal(t, old+1, setProcs(func(string) string { return "" }))
+	procs, before = setProcs(func(string) string { return "" })
+	assert.Equal(t, [2]int{old + 1, old}, [2]int{procs, before})
 	assert.Equal(t, old+1, runtime.GOMAXPROCS(0))
 }

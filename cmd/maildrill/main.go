@@ -56,7 +56,7 @@ func main() {
 	stdout := &cliout.Writer{W: os.Stdout, OnClosed: func() { cancel(cliout.ErrClosed) }}
 	stderr := &cliout.Writer{W: os.Stderr, OnClosed: func() { cancel(cliout.ErrClosed) }}
 	forceExit = func(code int) { os.Exit(code) }
-	beforeServe = func() { setProcs(os.Getenv) }
+	beforeServe = func() (int, int) { return setProcs(os.Getenv) }
 	os.Exit(exitCode(run(ctx, os.Args[1:], stdout, stderr), stderr))
 }
 
@@ -80,12 +80,12 @@ func setGC(getenv func(string) string) int {
 
 // beforeServe, when set (by main; tests leave it nil: GOMAXPROCS is the
 // test process's), is called when serve is about to start the mail system
-// in this process.
-var beforeServe func()
+// in this process; it returns setProcs's results.
+var beforeServe func() (procs, before int)
 
 // setProcs gives the Go scheduler one P more than the cores it may use
 // (GOMAXPROCS's default) unless the environment sets GOMAXPROCS; it
-// returns GOMAXPROCS in force. serve calls it: the IMAP server lets
+// returns GOMAXPROCS in force and before. serve calls it: the IMAP server lets
 // GOMAXPROCS−1 sessions write message bodies at once, so that a P stays
 // free to notice other clients' commands (mailsim/imapd: bulkSem); with
 // one P more, bulk downloads use every core and that P is still there.
@@ -94,13 +94,13 @@ var beforeServe func()
 // probe's median and p99 about the same. run keeps the default: its
 // actors act one at a time, and the 2,000-staff day took 53–55 s with
 // one P more against 47–51 s.
-func setProcs(getenv func(string) string) int {
+func setProcs(getenv func(string) string) (procs, before int) {
+	before = runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" {
-		return runtime.GOMAXPROCS(0)
+		return before, before
 	}
-	n := runtime.GOMAXPROCS(0) + 1
-	runtime.GOMAXPROCS(n)
-	return n
+	runtime.GOMAXPROCS(before + 1)
+	return before + 1, before
 }
 
 // firstGCHeap is the memory the first collection waits for: below it,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,8 +120,10 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		}
 		return runServeDocker(ctx, f, stdout, stderr)
 	}
+	procs := runtime.GOMAXPROCS(0)
+	before := procs
 	if beforeServe != nil {
-		beforeServe()
+		procs, before = beforeServe()
 	}
 	if f.adminToken == "" {
 		f.adminToken = os.Getenv("MAILDRILL_ADMIN_TOKEN")
@@ -154,6 +157,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if f.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "gomaxprocs_env", os.Getenv("GOMAXPROCS"))
 	}
 	cfg.AdminToken = f.adminToken
 	if f.pprof != "" {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -161,12 +163,21 @@ func TestListClosedStdoutIsQuiet(t *testing.T) {
 // returns the process, its output and the listeners' addresses.
 func startServe(t *testing.T, extra ...string) (*exec.Cmd, *lineWatcher, map[string]string) {
 	t.Helper()
+	return startServeEnv(t, nil, extra...)
+}
+
+// startServeEnv is startServe with env added to the process's environment.
+func startServeEnv(t *testing.T, env []string, extra ...string) (*exec.Cmd, *lineWatcher, map[string]string) {
+	t.Helper()
 	bin := sharedCLI(t)
 	dir := t.TempDir()
 	args := append([]string{"serve", "--users", "3", "--messages", "10", "--cert-dir", filepath.Join(dir, "certs"),
 		"--imap", "127.0.0.1:0", "--imaps", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--mx", "127.0.0.1:0", "--admin", "127.0.0.1:0",
 		"--accounts", filepath.Join(dir, "accounts.json")}, extra...)
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -374,5 +385,27 @@ func TestAnyCommandStopsOnSignal(t *testing.T) {
 			require.Equal(t, exitBadInput, code, out.String())
 			require.Contains(t, out.String(), "maildrill replay stopped")
 		})
+	}
+}
+
+// serve takes one P more than the default unless GOMAXPROCS is set, and
+// says so with -v.
+func TestServeSpareP(t *testing.T) {
+	re := regexp.MustCompile(`msg=scheduler gomaxprocs=(\d+) before=(\d+)`)
+	for _, tc := range []struct {
+		env  []string
+		more int
+	}{{[]string{"GOMAXPROCS="}, 1}, {[]string{"GOMAXPROCS=1"}, 0}} {
+		cmd, w, _ := startServeEnv(t, tc.env, "-v")
+		m := re.FindStringSubmatch(w.text())
+		require.NotNil(t, m, "%v: %s", tc.env, w.text())
+		procs, _ := strconv.Atoi(m[1])
+		before, _ := strconv.Atoi(m[2])
+		assert.Equal(t, before+tc.more, procs, "%v", tc.env)
+		if tc.more == 0 {
+			assert.Equal(t, 1, procs)
+		}
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))
 	}
 }
