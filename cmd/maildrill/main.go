@@ -90,10 +90,11 @@ var beforeServe func() (procs, before int)
 // free to notice other clients' commands (mailsim/imapd: bulkSem); with
 // one P more, bulk downloads use every core and that P is still there.
 // Measured on 2 cores (docs/performance.md): the corpus downloaded by 2 to
-// 8 connections at 8.1–9.6 GB/s against 6.6–6.8 with GOMAXPROCS 2, the
-// probe's median and p99 about the same. run keeps the default: its
-// actors act one at a time, and the 2,000-staff day took 53–55 s with
-// one P more against 47–51 s.
+// 8 connections at 7.6–8.6 GB/s against 5.3–5.5 with GOMAXPROCS 2, a small
+// request's p99 latency meanwhile about the same (higher while both
+// writers decode attachments). run keeps the default: its actors act one
+// at a time, and the 2,000-staff day took 53–55 s with one P more against
+// 47–51 s.
 func setProcs(getenv func(string) string) (procs, before int) {
 	before = runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" {

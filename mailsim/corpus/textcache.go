@@ -62,7 +62,7 @@ func (o *Org) keepText(k textKey, m *Message, parts [][]byte, docs []docMeta) {
 		}
 	}
 	if len(c.text) != len(docs)+1 {
-		return // not the shape assemble rebuilds: never kept
+		return // not the shape cachedParts rebuilds (an empty document): not kept
 	}
 	c.size = int64(n) + int64(len(docs))*256 + 512
 	o.texts.Get(k, func() (*cachedText, error) { return c, nil })
