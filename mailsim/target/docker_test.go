@@ -77,15 +77,16 @@ func TestDockerTargetMatchesEmbedded(t *testing.T) {
 }
 
 // runStoppedHalfway runs the flagship on target with a wall deadline that
-// falls mid-scenario (the image is built beforehand), and checks that the
-// run did start and was stopped.
-func runStoppedHalfway(t *testing.T, target string, deadline time.Duration) {
+// falls mid-scenario (the image is built beforehand), on a clock scaled
+// by speed (0: the scenario's, virtual), and checks that the run did
+// start and was stopped.
+func runStoppedHalfway(t *testing.T, target string, deadline time.Duration, speed float64) {
 	t.Helper()
 	sc, err := scenarios.Load("ministry-overnight")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := run.Run(context.Background(), sc, run.Options{Target: target, WallDeadline: deadline})
+	res, err := run.Run(context.Background(), sc, run.Options{Target: target, WallDeadline: deadline, Speed: speed})
 	if err == nil {
 		t.Fatal("the run finished within its deadline; make the deadline shorter")
 	}
@@ -107,7 +108,10 @@ func TestDockerRunFailingHalfwayLeavesNothing(t *testing.T) {
 	if _, err := container.BuildImage(context.Background(), container.BuildOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	runStoppedHalfway(t, "docker", 4*time.Second)
+	// On a scaled clock, an hour of the scenario a second: its 20 hours
+	// take 20 s, however fast the machine (on the virtual clock a fast
+	// one finished within the deadline).
+	runStoppedHalfway(t, "docker", 4*time.Second, 3600)
 	after, err := container.Count(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +133,7 @@ func TestDovecotRunFailingHalfwayLeavesNothing(t *testing.T) {
 	if _, err := dovecot.BuildImage(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	runStoppedHalfway(t, "dovecot", 6*time.Second)
+	runStoppedHalfway(t, "dovecot", 6*time.Second, 0)
 	after, err := dovecot.CountContainers(context.Background())
 	if err != nil {
 		t.Fatal(err)
