@@ -398,15 +398,7 @@ func TestPrepareParts(t *testing.T) {
 	ref, err := New(cfg)
 	require.NoError(t, err)
 	u := ref.Users()[0].Address
-	var want *Message
-	uid := uint32(1)
-	for ; ; uid++ {
-		want, err = ref.Message(u, "INBOX", uid)
-		require.NoError(t, err)
-		if len(want.Attachments) > 0 {
-			break
-		}
-	}
+	uid, want := firstWithAttachments(t, ref, u)
 
 	o, err := New(cfg)
 	require.NoError(t, err)
@@ -587,4 +579,19 @@ func TestSections(t *testing.T) {
 	}
 	require.Greater(t, checked, 40)
 	t.Logf("%d sections checked", checked)
+}
+
+// firstWithAttachments is the first message of u's INBOX with an
+// attachment, as Message makes it.
+func firstWithAttachments(t *testing.T, o *Org, u string) (uint32, *Message) {
+	t.Helper()
+	for uid := uint32(1); uid <= 1000; uid++ {
+		m, err := o.Message(u, "INBOX", uid)
+		require.NoError(t, err)
+		if len(m.Attachments) > 0 {
+			return uid, m
+		}
+	}
+	t.Fatalf("%s: no message with an attachment in INBOX", u)
+	return 0, nil
 }

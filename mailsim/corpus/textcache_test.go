@@ -64,15 +64,7 @@ func TestTextCachePrepareWaitsForNothing(t *testing.T) {
 	o, err := New(Config{Seed: 11, Users: 12, MessagesPerUser: 60, MaxAttachmentSize: 200 << 10, CacheBytes: 1})
 	require.NoError(t, err)
 	u := o.Users()[0].Address
-	var want *Message
-	uid := uint32(1)
-	for ; ; uid++ {
-		want, err = o.Message(u, "INBOX", uid)
-		require.NoError(t, err)
-		if len(want.Attachments) > 0 {
-			break
-		}
-	}
+	uid, want := firstWithAttachments(t, o, u)
 	_, _, err = o.MessageParts(u, "INBOX", uid)
 	require.NoError(t, err)
 	c, ok := o.texts.Peek(textKey{o.index[u], "INBOX", uid})

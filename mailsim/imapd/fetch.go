@@ -87,10 +87,10 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 // P free to poll the network: with every P busy, Go notices ready network
 // connections only through sysmon, every 10ms (golang/go#51651), and a
 // small request on another connection waits behind bulk downloads. It is
-// sized at first use, from GOMAXPROCS then: maildrill's commands that run
-// the mail system set GOMAXPROCS to one more than the cores (spareP in
-// cmd/maildrill), so that bulk downloads can use every core and a P is
-// still free for commands.
+// sized at first use, from GOMAXPROCS then: `maildrill serve` sets
+// GOMAXPROCS to one more than the cores (setProcs in cmd/maildrill), so
+// that bulk downloads can use every core and a P is still free for
+// commands.
 var bulkSem = sync.OnceValue(func() chan struct{} { return make(chan struct{}, writersAtOnce()) })
 
 // writersAtOnce is GOMAXPROCS−1, at least 1.
