@@ -20,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/maildrill/maildrill/internal/tlsio"
 	"github.com/maildrill/maildrill/mailsim/acceptloop"
 	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/audit"
@@ -281,7 +282,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			c.cr = nil
 		}()
 		if implicitTLS {
-			tc := tls.Server(nc, s.tlsConfig)
+			tc := tlsio.Server(nc, s.tlsConfig)
 			tc.SetDeadline(time.Now().Add(s.cfg.TLSHandshakeTimeout)) // starts the handshake deadline
 			err := tc.Handshake()
 			tc.SetDeadline(time.Time{})

@@ -1,9 +1,10 @@
 package imapd
 
 import (
-	"crypto/tls"
 	"net"
 	"time"
+
+	"github.com/maildrill/maildrill/internal/tlsio"
 )
 
 // handleStartTLS intercepts STARTTLS when it applies; otherwise it lets
@@ -28,7 +29,7 @@ func (c *conn) handleStartTLS(tag string) error {
 	if n := c.cr.Buffered(); n > 0 {
 		c.cr.Discard(n)
 	}
-	tc := tls.Server(c.raw, c.srv.tlsConfig)
+	tc := tlsio.Server(c.raw, c.srv.tlsConfig)
 	tc.SetDeadline(time.Now().Add(30 * time.Second))
 	err := tc.Handshake()
 	tc.SetDeadline(time.Time{})

@@ -3,7 +3,6 @@ package run
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -18,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
+	"github.com/maildrill/maildrill/internal/tlsio"
 	"github.com/maildrill/maildrill/mailsim/account"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/target"
@@ -320,7 +320,7 @@ func (ar *actorRun) imapConnect(ctx context.Context) (*imapclient.Client, string
 	var c *imapclient.Client
 	switch mode {
 	case "implicit":
-		c = imapclient.New(tls.Client(conn, t.ClientTLS()), &imapclient.Options{})
+		c = imapclient.New(tlsio.Client(conn, t.ClientTLS()), &imapclient.Options{})
 	case "starttls":
 		if c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: t.ClientTLS()}); err != nil {
 			conn.Close()
@@ -550,7 +550,7 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (c *smtp.Client, k
 	}
 	switch t.Endpoints().SubmissionTLS {
 	case "implicit":
-		tc := tls.Client(conn, t.ClientTLS())
+		tc := tlsio.Client(conn, t.ClientTLS())
 		c := smtp.NewClient(tc)
 		if err := c.Hello(helo); err != nil {
 			c.Close()
@@ -594,7 +594,7 @@ func (ar *actorRun) smtpSession(ctx context.Context, cr cred) (c *smtp.Client, k
 		return nil, "", nil, err
 	}
 	conn.SetDeadline(time.Time{})
-	tc := tls.Client(conn, t.ClientTLS())
+	tc := tlsio.Client(conn, t.ClientTLS())
 	// go-smtp's client reads a greeting first; after STARTTLS the server
 	// sends none, so replay the one already seen.
 	c = smtp.NewClient(&greetedConn{Conn: tc, r: io.MultiReader(strings.NewReader("220 resumed after STARTTLS\r\n"), tc)})
