@@ -56,6 +56,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) <= maxRecordPlain {
 		return c.Conn.Write(p)
 	}
+	// The handshake's flights must go out as they are made (the peer
+	// answers them), so it is done first, unbatched.
+	if err := c.Conn.Handshake(); err != nil {
+		return 0, err
+	}
 	c.raw.arm()
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.disarm(); err == nil && ferr != nil {

@@ -38,22 +38,7 @@ func pair(t *testing.T) (client, server *Conn, craw, sraw *counted) {
 	t.Helper()
 	b, err := certs.Generate(t.TempDir(), nil, time.Now())
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	cc, err := net.Dial("tcp", ln.Addr().String())
-	require.NoError(t, err)
-	sc, ok := <-accepted
-	require.True(t, ok, "accepted")
+	cc, sc := tcpPair(t)
 	craw, sraw = &counted{Conn: cc}, &counted{Conn: sc}
 	client, server = Client(craw, b.ClientConfig("localhost")), Server(sraw, b.TLSConfig)
 	t.Cleanup(func() { client.Close(); server.Close() })
@@ -69,6 +54,60 @@ func random(t *testing.T, n int) []byte {
 	_, err := rand.Read(b)
 	require.NoError(t, err)
 	return b
+}
+
+// A large first write, before any handshake: the handshake's flights are
+// not held back with the records (that would wait forever).
+func TestLargeWriteFirst(t *testing.T) {
+	for _, side := range []string{"server", "client"} {
+		c, s := tcpPair(t)
+		b, err := certs.Generate(t.TempDir(), nil, time.Now())
+		require.NoError(t, err)
+		var w, r net.Conn = Server(s, b.TLSConfig), Client(c, b.ClientConfig("localhost"))
+		if side == "client" {
+			w, r = r, w
+		}
+		want := random(t, 1<<20)
+		got := make(chan []byte, 1)
+		go func() {
+			buf := make([]byte, len(want))
+			r.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.ReadFull(r, buf); err != nil {
+				got <- nil
+				return
+			}
+			got <- buf
+		}()
+		w.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = w.Write(want)
+		require.NoError(t, err, side)
+		require.Equal(t, want, <-got, side)
+		w.Close()
+		r.Close()
+	}
+}
+
+// tcpPair is a connected pair of TCP sockets on loopback.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	server, ok := <-accepted
+	require.True(t, ok, "accepted")
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
 }
 
 // Every size arrives intact, in order, both ways.
