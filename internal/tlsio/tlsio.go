@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // BatchSize is the most a Conn gathers before writing, and the most it
@@ -34,6 +35,8 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, BatchSize); return &b }
 type Conn struct {
 	*tls.Conn
 	raw *rawConn
+
+	batching atomic.Int32 // batched Writes in progress
 }
 
 // Client is tls.Client over conn, batched.
@@ -61,12 +64,24 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if err := c.Conn.Handshake(); err != nil {
 		return 0, err
 	}
+	c.batching.Add(1)
+	defer c.batching.Add(-1)
 	c.raw.arm()
 	n, err := c.Conn.Write(p)
 	if ferr := c.raw.disarm(); err == nil && ferr != nil {
 		return 0, ferr
 	}
 	return n, err
+}
+
+// Close closes the connection. As tls.Conn.Close does when a Write is in
+// progress, it closes the socket without a close_notify when a batched
+// Write is: the alert would wait for that Write's records to go out.
+func (c *Conn) Close() error {
+	if c.batching.Load() > 0 {
+		return c.raw.Conn.Close()
+	}
+	return c.Conn.Close()
 }
 
 // rawConn is the socket under the tls.Conn. While armed (one large Write)

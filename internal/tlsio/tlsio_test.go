@@ -194,16 +194,39 @@ func TestBatchedWriteErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
 
-	client2, _, _, _ := pair(t)
-	done := make(chan error, 1)
-	go func() { _, err := client2.Write(big); done <- err }()
-	time.Sleep(100 * time.Millisecond)
-	client2.Conn.NetConn().Close()
-	select {
-	case err := <-done:
-		assert.Error(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("a write blocked on a closed connection did not return")
+	// Close while a batched write waits for the peer, in crypto/tls's
+	// buffer or in the batch's final write: both end at once.
+	for _, size := range []int{64 << 20, maxRecordPlain + 1} {
+		client2, _, craw, sraw := pair(t)
+		if size < BatchSize {
+			// Fill the socket first, so that the batch's own write waits;
+			// fixed buffer sizes keep the kernel from making room.
+			require.NoError(t, craw.Conn.(*net.TCPConn).SetWriteBuffer(8<<10))
+			require.NoError(t, sraw.Conn.(*net.TCPConn).SetReadBuffer(8<<10))
+			require.NoError(t, craw.Conn.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+			for {
+				if _, err := craw.Conn.Write(make([]byte, 64<<10)); err != nil {
+					break
+				}
+			}
+			require.NoError(t, craw.Conn.SetWriteDeadline(time.Time{}))
+		}
+		done := make(chan error, 1)
+		go func() { _, err := client2.Write(big[:size]); done <- err }()
+		time.Sleep(100 * time.Millisecond)
+		closed := make(chan error, 1)
+		go func() { closed <- client2.Close() }()
+		select {
+		case <-closed:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("%d bytes: Close waited for a blocked write", size)
+		}
+		select {
+		case err := <-done:
+			assert.Error(t, err, "%d bytes", size)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d bytes: a write blocked on a closed connection did not return", size)
+		}
 	}
 }
 
