@@ -95,6 +95,7 @@ type rawConn struct {
 	wmu   sync.Mutex
 	armed bool
 	wbuf  []byte // from bufs while armed, len the bytes gathered
+	werr  error  // the first failed write: every later write fails with it
 
 	// Only tls.Conn reads, under its own lock.
 	rbuf *[]byte // from bufs while it holds unread bytes
@@ -105,8 +106,15 @@ type rawConn struct {
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.werr != nil {
+		// Records already counted as sent were lost: the stream cannot
+		// go on (a later write would leave a gap the peer rejects).
+		return 0, c.werr
+	}
 	if !c.armed {
-		return c.Conn.Write(p)
+		n, err := c.Conn.Write(p)
+		c.werr = err
+		return n, err
 	}
 	if c.wbuf == nil {
 		c.wbuf = (*bufs.Get().(*[]byte))[:0]
@@ -116,7 +124,9 @@ func (c *rawConn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 		if len(p) > cap(c.wbuf) {
-			return c.Conn.Write(p)
+			n, err := c.Conn.Write(p)
+			c.werr = err
+			return n, err
 		}
 	}
 	c.wbuf = append(c.wbuf, p...)
@@ -148,11 +158,16 @@ func (c *rawConn) flushLocked() error {
 	if len(c.wbuf) == 0 {
 		return nil
 	}
+	if c.werr != nil {
+		c.wbuf = c.wbuf[:0]
+		return c.werr
+	}
 	n, err := c.Conn.Write(c.wbuf)
 	if err == nil && n < len(c.wbuf) {
 		err = io.ErrShortWrite
 	}
 	c.wbuf = c.wbuf[:0]
+	c.werr = err
 	return err
 }
 

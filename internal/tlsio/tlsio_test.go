@@ -184,6 +184,37 @@ func TestReadsInBulk(t *testing.T) {
 	assert.LessOrEqual(t, craw.reads.Load()-before, int64(2), "a dozen records read in one or two reads")
 }
 
+// fillSocket fills the client's socket towards a server that does not
+// read, with fixed buffer sizes so that the kernel makes no more room.
+func fillSocket(t *testing.T, craw, sraw *counted) {
+	t.Helper()
+	require.NoError(t, craw.Conn.(*net.TCPConn).SetWriteBuffer(8<<10))
+	require.NoError(t, sraw.Conn.(*net.TCPConn).SetReadBuffer(8<<10))
+	require.NoError(t, craw.Conn.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
+	for {
+		if _, err := craw.Conn.Write(make([]byte, 64<<10)); err != nil {
+			break
+		}
+	}
+	require.NoError(t, craw.Conn.SetWriteDeadline(time.Time{}))
+}
+
+// When the batch's last write fails, records crypto/tls counted as sent
+// are lost: every later write fails too, even once the socket has room
+// (a write then would leave a gap in the stream that the peer rejects).
+func TestFailedBatchSticks(t *testing.T) {
+	client, _, craw, sraw := pair(t)
+	fillSocket(t, craw, sraw)
+	require.NoError(t, client.SetWriteDeadline(time.Now().Add(200*time.Millisecond)))
+	_, err := client.Write(random(t, maxRecordPlain+1)) // two records, one batch
+	require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
+	go io.Copy(io.Discard, sraw.Conn) // room again
+	require.NoError(t, client.SetWriteDeadline(time.Time{}))
+	time.Sleep(100 * time.Millisecond)
+	_, err = client.Write([]byte("more"))
+	assert.True(t, errors.Is(err, os.ErrDeadlineExceeded), "a write after a failed batch: %v", err)
+}
+
 // A batched write that cannot finish reports the socket's error, and
 // nothing panics; a Close from another goroutine ends a blocked write.
 func TestBatchedWriteErrors(t *testing.T) {
@@ -199,17 +230,7 @@ func TestBatchedWriteErrors(t *testing.T) {
 	for _, size := range []int{64 << 20, maxRecordPlain + 1} {
 		client2, _, craw, sraw := pair(t)
 		if size < BatchSize {
-			// Fill the socket first, so that the batch's own write waits;
-			// fixed buffer sizes keep the kernel from making room.
-			require.NoError(t, craw.Conn.(*net.TCPConn).SetWriteBuffer(8<<10))
-			require.NoError(t, sraw.Conn.(*net.TCPConn).SetReadBuffer(8<<10))
-			require.NoError(t, craw.Conn.SetWriteDeadline(time.Now().Add(300*time.Millisecond)))
-			for {
-				if _, err := craw.Conn.Write(make([]byte, 64<<10)); err != nil {
-					break
-				}
-			}
-			require.NoError(t, craw.Conn.SetWriteDeadline(time.Time{}))
+			fillSocket(t, craw, sraw) // so that the batch's own write waits
 		}
 		done := make(chan error, 1)
 		go func() { _, err := client2.Write(big[:size]); done <- err }()
