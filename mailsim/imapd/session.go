@@ -66,6 +66,15 @@ type session struct {
 	bytesOut atomic.Int64
 	loggedIn bool
 	closed   bool
+
+	// idleMu guards idling and closed against an IDLE still running when
+	// the connection ends: go-imap returns from IDLE at the client's EOF
+	// without waiting for the session's Idle, and then calls Close, which
+	// waits (idleDone) until Idle has returned before tearing down the
+	// view Idle polls.
+	idleMu   sync.Mutex
+	idling   bool
+	idleDone chan struct{}
 }
 
 var (
@@ -181,10 +190,18 @@ func (s *session) mailboxEvent(e audit.Event, name, owner string) audit.Event {
 
 // Close ends the session and records the logout with its counters.
 func (s *session) Close() error {
+	s.idleMu.Lock()
 	if s.closed {
+		s.idleMu.Unlock()
 		return nil
 	}
 	s.closed = true
+	idling, idleDone := s.idling, s.idleDone
+	s.idleMu.Unlock()
+	if idling {
+		// go-imap closed Idle's stop channel before returning: it ends.
+		<-idleDone
+	}
 	defer s.srv.sessions.Done()
 	s.view.Close()
 	s.view = nil
@@ -770,13 +787,26 @@ func (s *session) viewLost(err error) error {
 
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	// The imap.idle event is recorded by the wire shim (auditIdle).
-	if s.view == nil {
+	s.idleMu.Lock()
+	if s.closed {
+		s.idleMu.Unlock()
+		return nil
+	}
+	s.idling, s.idleDone = true, make(chan struct{})
+	view, mb := s.view, s.mb
+	s.idleMu.Unlock()
+	defer func() {
+		s.idleMu.Lock()
+		s.idling = false
+		close(s.idleDone)
+		s.idleMu.Unlock()
+	}()
+	if view == nil {
 		<-stop
 		return nil
 	}
 	// Changed is taken before each poll, so an update queued between
 	// "+ idling" and the wait is not missed (see store.Mailbox.Changed).
-	view, mb := s.view, s.mb
 	for {
 		changed := mb.Changed()
 		if err := s.viewLost(view.Poll(w, true, s.rev1(), s.writeFlags)); err != nil {
