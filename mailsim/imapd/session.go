@@ -67,13 +67,12 @@ type session struct {
 	loggedIn bool
 	closed   bool
 
-	// idleMu guards idling and closed against an IDLE still running when
-	// the connection ends: go-imap returns from IDLE at the client's EOF
-	// without waiting for the session's Idle, and then calls Close, which
-	// waits (idleDone) until Idle has returned before tearing down the
-	// view Idle polls.
+	// idleMu guards idleDone and closed against an IDLE still running
+	// when the connection ends: go-imap returns from IDLE at the client's
+	// EOF without waiting for the session's Idle, and then calls Close,
+	// which waits until Idle has returned (idleDone, not nil while Idle
+	// runs, is closed) before tearing down the view Idle polls.
 	idleMu   sync.Mutex
-	idling   bool
 	idleDone chan struct{}
 }
 
@@ -196,9 +195,9 @@ func (s *session) Close() error {
 		return nil
 	}
 	s.closed = true
-	idling, idleDone := s.idling, s.idleDone
+	idleDone := s.idleDone
 	s.idleMu.Unlock()
-	if idling {
+	if idleDone != nil {
 		// go-imap closed Idle's stop channel before returning: it ends.
 		<-idleDone
 	}
@@ -792,14 +791,15 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		s.idleMu.Unlock()
 		return nil
 	}
-	s.idling, s.idleDone = true, make(chan struct{})
+	done := make(chan struct{})
+	s.idleDone = done
 	view, mb := s.view, s.mb
 	s.idleMu.Unlock()
 	defer func() {
 		s.idleMu.Lock()
-		s.idling = false
-		close(s.idleDone)
+		s.idleDone = nil
 		s.idleMu.Unlock()
+		close(done)
 	}()
 	if view == nil {
 		<-stop
