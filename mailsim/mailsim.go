@@ -471,7 +471,8 @@ func (s *Server) AuditLogStats() (written, lost uint64, err error) {
 }
 
 // Close stops the listeners, ends every session (their logout events are
-// recorded), flushes the audit log and closes the bus.
+// recorded), closes the store (its file of added mail), flushes the
+// audit log and closes the bus.
 func (s *Server) Close() error {
 	s.once.Do(func() {
 		var errs []error
@@ -494,6 +495,9 @@ func (s *Server) Close() error {
 			errs = append(errs, s.smtp.Close())
 		}
 		s.wg.Wait()
+		if s.Store != nil {
+			errs = append(errs, s.Store.Close())
+		}
 		if s.Bus != nil {
 			s.Bus.Close()
 		}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"os"
 	"path"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -58,18 +60,22 @@ type Message struct {
 	spill *spilled
 }
 
-// spilled is a message kept on disk: its file, and its structure and
-// attachments, described when it was spilled (Store.spill) or, failing
-// that, by a copy read back. The message cache drops the copies read
-// back, not the description: it is not worked out again from the next
-// copy.
+// spilled is a message kept on disk: where it is in the spill file (Size
+// bytes from off), and its structure and attachments, described when it
+// was spilled (Store.spill) or, failing that, by a copy read back. The
+// message cache drops the copies read back, not the description: it is
+// not worked out again from the next copy.
 type spilled struct {
-	path string
+	f   *os.File
+	off int64
 	// atts, once described, are the attachments; structure the envelope
 	// and body structure.
 	atts      atomic.Pointer[[]Attachment]
 	structure atomic.Pointer[spilledStructure]
 }
+
+// key is the message cache's key for copies read back.
+func (sp *spilled) key() string { return "spill\x00" + strconv.FormatInt(sp.off, 10) }
 
 type spilledStructure struct {
 	bs  imap.BodyStructure

@@ -35,8 +35,9 @@ type Whole struct {
 	Attachments        []Attachment
 
 	// file, instead of Pieces, holds an added message kept on disk
-	// (Options.SpillDir): it is read as it is written, Size bytes.
+	// (Options.SpillDir): Size bytes from off, read as they are written.
 	file *os.File
+	off  int64
 }
 
 // wholeChunks are the buffers a message kept on disk is read through.
@@ -55,14 +56,11 @@ func (w *Whole) WriteTo(dst io.Writer) (int64, error) {
 		}
 		return n, nil
 	}
-	if _, err := w.file.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("store: reading back an added message: %w", err)
-	}
 	buf := wholeChunks.Get().(*[]byte)
 	defer wholeChunks.Put(buf)
 	var n int64
 	for n < w.Size {
-		k, rerr := w.file.Read((*buf)[:min(int64(len(*buf)), w.Size-n)])
+		k, rerr := w.file.ReadAt((*buf)[:min(int64(len(*buf)), w.Size-n)], w.off+n)
 		if k > 0 {
 			wk, err := dst.Write((*buf)[:k])
 			n += int64(wk)
@@ -78,40 +76,34 @@ func (w *Whole) WriteTo(dst io.Writer) (int64, error) {
 		}
 	}
 	if n < w.Size {
-		return n, fmt.Errorf("store: reading back an added message: %s holds %d bytes, not %d", w.file.Name(), n, w.Size)
+		return n, fmt.Errorf("store: reading back an added message: %s holds %d of its %d bytes at %d", w.file.Name(), n, w.Size, w.off)
 	}
 	return n, nil
 }
 
-// Close releases what the message holds (its file).
+// Close releases what the message holds. The spill file it may be read
+// from is the store's, not closed here.
 func (w *Whole) Close() error {
-	if w == nil || w.file == nil {
-		return nil
+	if w != nil {
+		w.file = nil
 	}
-	err := w.file.Close()
-	w.file = nil
-	return err
+	return nil
 }
 
 // spilledWhole is an added message kept on disk, for a download: the copy
 // the cache holds, else its file, read as it is written (no copy of it
 // made, nor parsed, nor kept) when its attachments are described (as
-// they are from the moment it is spilled); nil otherwise, or when the
-// file cannot be opened (the message is then read back as Load does,
-// which says why).
+// they are from the moment it is spilled); nil otherwise (the message is
+// then read back as Load does).
 func (s *Store) spilledWhole(d *Message) *Whole {
-	if m, ok := s.cache.Peek("spill\x00" + d.spill.path); ok {
+	if m, ok := s.cache.Peek(d.spill.key()); ok {
 		return &Whole{Pieces: [][]byte{m.Raw}, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject, Attachments: m.Attachments()}
 	}
 	atts := d.spill.atts.Load()
 	if atts == nil {
 		return nil
 	}
-	f, err := os.Open(d.spill.path)
-	if err != nil {
-		return nil
-	}
-	return &Whole{Size: d.Size, MessageID: d.MessageID, Subject: d.Subject, Attachments: *atts, file: f}
+	return &Whole{Size: d.Size, MessageID: d.MessageID, Subject: d.Subject, Attachments: *atts, file: d.spill.f, off: d.spill.off}
 }
 
 // LoadWhole returns the message for a whole-message download. A base

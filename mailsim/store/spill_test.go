@@ -2,9 +2,12 @@ package store
 
 import (
 	"encoding/base64"
+	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,10 +78,10 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	assert.Equal(t, MetaOf(fresh).BodyStructure, m2.BodyStructure(), "equal to a fresh parse's")
 	assert.Equal(t, MetaOf(fresh).Envelope, m2.Envelope())
 
-	// The description is answered without the file.
+	// The description is answered without the file's contents.
 	d, ok := inbox.ItemByUID(uid)
 	require.True(t, ok)
-	require.NoError(t, os.Remove(d.msg.spill.path))
+	require.NoError(t, os.Truncate(filepath.Join(dir, SpillFileName), 0))
 	meta, err := d.Meta()
 	require.NoError(t, err)
 	assert.Equal(t, MetaOf(fresh).BodyStructure, meta.BodyStructure)
@@ -91,7 +94,6 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	// Every message is described when it is spilled: another one's
 	// description needs no file either, nor do its attachments.
 	ito2, _ := inbox.ItemByUID(other)
-	require.NoError(t, os.Remove(ito2.msg.spill.path))
 	meta2, err := ito2.Meta()
 	require.NoError(t, err)
 	fresh2, err := parseMessage([]byte(spillMessage("two")), time.Unix(1000, 0), nil, s.limits)
@@ -117,7 +119,7 @@ func TestSpilledWhole(t *testing.T) {
 	require.NoError(t, err)
 	it, _ := inbox.ItemByUID(uid)
 	ito, _ := inbox.ItemByUID(other)
-	key := "spill\x00" + it.msg.spill.path
+	key := it.msg.spill.key()
 
 	read := func(w *Whole) string {
 		var b strings.Builder
@@ -162,15 +164,83 @@ func TestSpilledWhole(t *testing.T) {
 	check(w)
 	require.NoError(t, w.Close())
 
-	// A file cut short is an error, not a short message.
+	// A file cut short is an error, not a short message, whether the
+	// message is written from the file or read back.
 	w, err = it.LoadWhole()
 	require.NoError(t, err)
-	require.NoError(t, os.Truncate(it.msg.spill.path, 1000))
+	require.NoError(t, os.Truncate(filepath.Join(dir, SpillFileName), it.msg.spill.off+1000))
 	_, err = w.WriteTo(io.Discard)
-	assert.ErrorContains(t, err, "holds 1000 bytes")
+	assert.ErrorContains(t, err, "holds 1000 of its")
 	require.NoError(t, w.Close())
-	// A file gone: read back as Load does, which says why.
-	require.NoError(t, os.Remove(it.msg.spill.path))
-	_, err = it.LoadWhole()
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = it.Load()
+	assert.ErrorContains(t, err, "holds fewer than")
+
+	// The store closed: its file too, which a download says.
+	require.NoError(t, s.Close())
+	w, err = it.LoadWhole()
+	require.NoError(t, err)
+	_, err = w.WriteTo(io.Discard)
+	assert.ErrorIs(t, err, os.ErrClosed)
+	_, err = it.Load()
+	assert.ErrorIs(t, err, os.ErrClosed)
+}
+
+// Added messages are appended to one file, each where its description
+// says, and read back as they were written, whichever order they were
+// added in and however many were added at once; after Close new ones
+// stay in memory.
+func TestSpillFileShared(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&countingBase{}, nil, Options{SpillDir: dir, CacheMessages: 1})
+	inbox, err := s.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	const n = 16
+	raws := make([]string, n)
+	uids := make([]uint32, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		raws[i] = spillMessage(fmt.Sprint("m", i)) + strings.Repeat("y", i*1000)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uid, err := inbox.Append([]byte(raws[i]), nil, time.Unix(1000, 0))
+			assert.NoError(t, err)
+			uids[i] = uid
+		}()
+	}
+	wg.Wait()
+	files, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, files, 1, "one file for every added message")
+	var total int64
+	seen := map[int64]bool{}
+	for i, uid := range uids {
+		it, ok := inbox.ItemByUID(uid)
+		require.True(t, ok)
+		require.NotNil(t, it.msg.spill)
+		assert.False(t, seen[it.msg.spill.off], "each at its own offset")
+		seen[it.msg.spill.off] = true
+		total += int64(len(raws[i]))
+		m, err := it.Load()
+		require.NoError(t, err)
+		assert.Equal(t, raws[i], string(m.Raw))
+		w, err := it.LoadWhole()
+		require.NoError(t, err)
+		var b strings.Builder
+		_, err = w.WriteTo(&b)
+		require.NoError(t, err)
+		assert.Equal(t, raws[i], b.String())
+	}
+	st, err := os.Stat(filepath.Join(dir, SpillFileName))
+	require.NoError(t, err)
+	assert.Equal(t, total, st.Size(), "the messages' bytes, nothing else")
+
+	require.NoError(t, s.Close())
+	uid, err := inbox.Append([]byte(spillMessage("late")), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	it, _ := inbox.ItemByUID(uid)
+	assert.Nil(t, it.msg.spill, "kept in memory once the store is closed")
+	m, err := it.Load()
+	require.NoError(t, err)
+	assert.Equal(t, spillMessage("late"), string(m.Raw))
 }

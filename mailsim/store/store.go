@@ -12,10 +12,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -113,10 +113,12 @@ type Options struct {
 	// the generated corpus. Zero means DefaultQuotaBytes, negative no quota.
 	QuotaBytes int64
 	// SpillDir, when set, keeps the messages added to mailboxes (APPEND,
-	// delivery, COPY, MOVE) of SpillMinBytes or more in files there, and
-	// only their description in memory; their content is read back through
-	// the message cache. "": every added message stays in memory. The
-	// files are not removed by the store: the caller owns the directory.
+	// delivery, COPY, MOVE) of SpillMinBytes or more on disk, appended to
+	// one file there (made on the first such message), and only their
+	// description in memory; their content is read back through the
+	// message cache. "": every added message stays in memory. The file is
+	// not removed by the store (the caller owns the directory); Close
+	// closes it.
 	SpillDir string
 	// MaxMIMEDepth and MaxMIMEParts bound how much of a message's MIME
 	// tree is described (defaults DefaultMaxMIMEDepth, DefaultMaxMIMEParts).
@@ -134,9 +136,15 @@ type Store struct {
 	// cacheLimit is the cache's bound in bytes.
 	cacheLimit int64
 	spillDir   string
-	spillSeq   atomic.Uint64
 	quota      int64 // 0: none
 	limits     mimeLimits
+
+	// spillMu guards the spill file: made on first use (spillF), its
+	// length reserved so far (spillEnd), and whether the store is closed.
+	spillMu     sync.Mutex
+	spillF      *os.File
+	spillEnd    int64
+	spillClosed bool
 
 	mu     sync.Mutex
 	owners map[string]*owner
@@ -426,19 +434,27 @@ func (s *Store) CacheStats() (messages int, bytes, limit int64) {
 // message on disk.
 const SpillMinBytes = 32 << 10
 
-// spill writes m's content to the spill directory and returns its
+// spill appends m's content to the spill file and returns its
 // description (m itself without a spill directory, for a small message, or
 // when the file cannot be written).
+//
+// One file for every added message, appended to: a file per message cost
+// the 2,000-staff day about 5 % of its CPU in making and writing files
+// (ext4), against a tenth of that to append the same bytes to one.
 func (s *Store) spill(m *Message) *Message {
 	if s.spillDir == "" || m.Size < SpillMinBytes || m.spill != nil {
 		return m
 	}
-	path := filepath.Join(s.spillDir, strconv.FormatUint(s.spillSeq.Add(1), 10)+".eml")
-	if err := os.WriteFile(path, m.Raw, 0o600); err != nil {
+	f, off, ok := s.spillReserve(m.Size)
+	if !ok {
+		return m
+	}
+	// Writes to disjoint ranges of the file go on at once.
+	if _, err := f.WriteAt(m.Raw, off); err != nil {
 		return m
 	}
 	d := &Message{InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID, Subject: m.Subject,
-		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: &spilled{path: path}}
+		header: m.header, baseFlags: m.baseFlags, limits: m.limits, spill: &spilled{f: f, off: off}}
 	// Described now, while the message is in memory: its envelope and
 	// structure (a mailbox listing asks for them soon after delivery) and
 	// its attachments (a download's event names them) are then never
@@ -450,13 +466,55 @@ func (s *Store) spill(m *Message) *Message {
 	return d
 }
 
+// spillReserve returns the spill file, made on first use, and the offset
+// of n bytes reserved in it; ok is false when the file cannot be made or
+// the store is closed.
+func (s *Store) spillReserve(n int64) (f *os.File, off int64, ok bool) {
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	if s.spillClosed {
+		return nil, 0, false
+	}
+	if s.spillF == nil {
+		f, err := os.OpenFile(filepath.Join(s.spillDir, SpillFileName), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return nil, 0, false
+		}
+		s.spillF = f
+	}
+	off = s.spillEnd
+	s.spillEnd += n
+	return s.spillF, off, true
+}
+
+// SpillFileName is the name of the file in Options.SpillDir that added
+// messages are kept in.
+const SpillFileName = "added-mail.spill"
+
+// Close closes the spill file. Messages kept in it can no longer be read
+// back (Load says why); those added afterwards stay in memory.
+func (s *Store) Close() error {
+	s.spillMu.Lock()
+	defer s.spillMu.Unlock()
+	s.spillClosed = true
+	if s.spillF == nil {
+		return nil
+	}
+	err := s.spillF.Close()
+	s.spillF = nil
+	return err
+}
+
 // loadSpilled reads a spilled message back, through the cache. What an
 // earlier copy read back described (attachments, structure) is given to
 // the new copy, not worked out again.
 func (s *Store) loadSpilled(d *Message) (*Message, error) {
-	return s.cache.Get("spill\x00"+d.spill.path, func() (*Message, error) {
-		raw, err := nozero.ReadFile(d.spill.path)
-		if err != nil {
+	return s.cache.Get(d.spill.key(), func() (*Message, error) {
+		raw := nozero.Bytes(int(d.Size))
+		if _, err := d.spill.f.ReadAt(raw, d.spill.off); err != nil {
+			if err == io.EOF {
+				err = fmt.Errorf("%s holds fewer than %d bytes at %d", d.spill.f.Name(), d.Size, d.spill.off)
+			}
 			return nil, fmt.Errorf("store: reading back an added message: %w", err)
 		}
 		m, err := parseMessage(raw, d.InternalDate, d.baseFlags, d.limits)

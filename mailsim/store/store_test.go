@@ -292,8 +292,9 @@ func TestSpilledMessages(t *testing.T) {
 	uids, _, err := inbox.AppendAll([]NewMessage{{Raw: []byte(big + "more\r\n")}})
 	require.NoError(t, err)
 
-	files, _ := os.ReadDir(dir)
-	assert.Len(t, files, 2, "the two large messages are on disk, the small one is not")
+	st, err := os.Stat(filepath.Join(dir, SpillFileName))
+	require.NoError(t, err)
+	assert.EqualValues(t, 2*len(big)+len("more\r\n"), st.Size(), "the two large messages are on disk, the small one is not")
 	inbox.mu.RLock()
 	assert.Nil(t, inbox.extra[ub].Raw, "only its description is in memory")
 	assert.NotNil(t, inbox.extra[us].Raw)
