@@ -87,7 +87,20 @@ func TestKeepOnlyWhatIsSent(t *testing.T) {
 	assert.Equal(t, m.downloads[0].blob, m2.downloads[0].blob)
 	files, err := os.ReadDir(r.blobs.dir)
 	require.NoError(t, err)
-	assert.Len(t, files, 2, "a and b, b once")
+	require.Len(t, files, 1, "one file")
+	st, err := os.Stat(filepath.Join(r.blobs.dir, files[0].Name()))
+	require.NoError(t, err)
+	assert.EqualValues(t, 10+20, st.Size(), "a and b, b once")
+	back2, err := m2.load(m2.downloads[0])
+	require.NoError(t, err)
+	assert.Equal(t, b.data, back2.data)
+	a2, err := r.blobs.put(att("a", 10).data)
+	require.NoError(t, err)
+	backA, err := r.blobs.get(a2)
+	require.NoError(t, err)
+	assert.Equal(t, att("a", 10).data, backA, "the first content, where it was put")
+	_, err = r.blobs.get("no-such-name")
+	assert.ErrorContains(t, err, "no file kept under")
 	// Contents that differ, even by one byte at the same length, have
 	// different names; an empty file comes back empty.
 	names := map[string]bool{}
