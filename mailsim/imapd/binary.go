@@ -13,6 +13,7 @@ import (
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 
+	"github.com/maildrill/maildrill/internal/b64lines"
 	"github.com/maildrill/maildrill/internal/nozero"
 )
 
@@ -99,7 +100,7 @@ func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool
 		buf = new([]byte)
 	}
 	left := len(raw)
-	need := left + base64.StdEncoding.DecodedLen(left) + 8 // decodeBase64Lines' spare
+	need := left + base64.StdEncoding.DecodedLen(left) + b64lines.Spare
 	if cap(*buf) < need {
 		*buf = nozero.Bytes(need) // read and decoded into, never read beyond
 	}
@@ -115,7 +116,7 @@ func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool
 	// a byte-at-a-time one, so the line breaks are taken out first (a
 	// vectorised search and a copy per line); go-message also skips spaces
 	// and tabs, which are rare: they are stripped only when that fails.
-	if n, ok := decodeBase64Lines(dst, enc); ok {
+	if n, ok := b64lines.Decode(dst, enc); ok {
 		return dst[:n], buf, true
 	}
 	enc = joinLines(enc)

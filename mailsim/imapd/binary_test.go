@@ -18,8 +18,8 @@ import (
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
-// b64lines encodes p in base64 lines of 76 characters.
-func b64lines(p []byte, eol string) string {
+// b64Text encodes p in base64 lines of 76 characters.
+func b64Text(p []byte, eol string) string {
 	enc := base64.StdEncoding.EncodeToString(p)
 	var b strings.Builder
 	for len(enc) > 76 {
@@ -38,21 +38,21 @@ func binaryCorpus() map[string]string {
 			"--XX\r\nContent-Type: " + ctype + "\r\nContent-Transfer-Encoding: " + cte + "\r\n\r\n" + body + "\r\n--XX--\r\n"
 	}
 	return map[string]string{
-		"pdf":             mixed("application/pdf; name=x.pdf", "base64", b64lines(pdf, "\r\n")),
-		"pdf-lf":          strings.ReplaceAll(mixed("application/pdf", "base64", b64lines(pdf, "\n")), "\r\n", "\n"),
-		"upper-cte":       mixed("application/pdf", "BASE64", b64lines(pdf, "\r\n")),
-		"spaces":          mixed("application/octet-stream", "base64", strings.ReplaceAll(b64lines(pdf, "\r\n"), "\r\n", " \r\n\t")),
+		"pdf":             mixed("application/pdf; name=x.pdf", "base64", b64Text(pdf, "\r\n")),
+		"pdf-lf":          strings.ReplaceAll(mixed("application/pdf", "base64", b64Text(pdf, "\n")), "\r\n", "\n"),
+		"upper-cte":       mixed("application/pdf", "BASE64", b64Text(pdf, "\r\n")),
+		"spaces":          mixed("application/octet-stream", "base64", strings.ReplaceAll(b64Text(pdf, "\r\n"), "\r\n", " \r\n\t")),
 		"broken":          mixed("application/octet-stream", "base64", "QUJD!!!RA==\r\n"),
 		"truncated":       mixed("application/octet-stream", "base64", "QUJDR"),
 		"after-padding":   mixed("application/octet-stream", "base64", "QQ==QUJD"),
 		"empty":           mixed("application/octet-stream", "base64", ""),
-		"text-utf8":       mixed("text/plain; charset=UTF-8", "base64", b64lines([]byte("héllo wörld"), "\r\n")),
-		"text-latin1":     mixed("text/plain; charset=iso-8859-1", "base64", b64lines([]byte("h\xe9llo"), "\r\n")),
+		"text-utf8":       mixed("text/plain; charset=UTF-8", "base64", b64Text([]byte("héllo wörld"), "\r\n")),
+		"text-latin1":     mixed("text/plain; charset=iso-8859-1", "base64", b64Text([]byte("h\xe9llo"), "\r\n")),
 		"qp":              mixed("text/plain", "quoted-printable", "caf=C3=A9 =\r\nend"),
 		"7bit":            mixed("application/octet-stream", "7bit", "plain bytes"),
 		"unknown-cte":     mixed("application/octet-stream", "x-uuencode", "begin 644 x"),
-		"single-part":     "Subject: s\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64lines(pdf, "\r\n") + "\r\n",
-		"nested-rfc822":   mixed("message/rfc822", "7bit", "Subject: inner\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\nContent-Type: text/plain\r\n\r\nin\r\n--YY\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64lines(pdf[:300], "\r\n")+"\r\n--YY--\r\n"),
+		"single-part":     "Subject: s\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64Text(pdf, "\r\n") + "\r\n",
+		"nested-rfc822":   mixed("message/rfc822", "7bit", "Subject: inner\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\nContent-Type: text/plain\r\n\r\nin\r\n--YY\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64Text(pdf[:300], "\r\n")+"\r\n--YY--\r\n"),
 		"digest":          "Subject: d\r\nContent-Type: multipart/digest; boundary=DD\r\n\r\n--DD\r\n\r\nSubject: m1\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n\r\nUEsDBA==\r\n--DD--\r\n",
 		"multipart-b64":   "Subject: s\r\nContent-Type: multipart/mixed; boundary=XX\r\nContent-Transfer-Encoding: base64\r\n\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XX--\r\n",
 		"no-closing":      "Subject: s\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD\r\n",
@@ -123,7 +123,7 @@ func BenchmarkBinarySection(b *testing.B) {
 		pdf[i] = byte(i*7919 + i>>8)
 	}
 	msg := []byte(binaryCorpus()["pdf"])
-	msg = []byte(strings.Replace(string(msg), b64lines(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64lines(pdf, "\r\n"), 1))
+	msg = []byte(strings.Replace(string(msg), b64Text(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64Text(pdf, "\r\n"), 1))
 	item := &imap.FetchItemBinarySection{Part: []int{2}}
 	b.Run("mailsim", func(b *testing.B) {
 		b.SetBytes(int64(len(pdf)))
@@ -163,7 +163,7 @@ func TestBinaryFetchConcurrentAudit(t *testing.T) {
 			pdf[j] = byte(j*31 + i*17 + j>>9)
 		}
 		msg := binaryCorpus()["pdf"]
-		msg = strings.Replace(msg, b64lines(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64lines(pdf, "\r\n"), 1)
+		msg = strings.Replace(msg, b64Text(bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500), "\r\n"), b64Text(pdf, "\r\n"), 1)
 		cmd := c.Append("Bench", int64(len(msg)), nil)
 		_, err := cmd.Write([]byte(msg))
 		require.NoError(t, err)

@@ -1,4 +1,10 @@
-package imapd
+// Package b64lines decodes MIME base64 text as encoders write it (lines
+// of whole 4-character groups, CRLF or LF) in one pass, without first
+// copying it without its line breaks: about twice the speed of
+// encoding/base64 over the same text, and several times that of its
+// decoding reader. What is not such text is left to the caller's slow
+// way.
+package b64lines
 
 import (
 	"bytes"
@@ -18,14 +24,18 @@ var b64dec = func() (t [256]byte) {
 	return t
 }()
 
-// decodeBase64Lines decodes MIME base64 text, lines ended by CRLF or LF,
+// Spare is how many bytes beyond the decoded length Decode's dst must
+// hold.
+const Spare = 8
+
+// Decode decodes MIME base64 text, lines ended by CRLF or LF,
 // into dst, as base64.StdEncoding.Decode decodes the text with its line
 // breaks taken out, in one pass (no copy of the text without them).
 // ok is false, and dst's contents undefined, when the text is not plain
 // lines of whole 4-character groups of the alphabet, padded only at its
 // end; the caller then decodes it the slow way. dst must hold
-// base64.StdEncoding.DecodedLen(len(enc)) bytes and 8 more.
-func decodeBase64Lines(dst, enc []byte) (n int, ok bool) {
+// base64.StdEncoding.DecodedLen(len(enc)) bytes and Spare more.
+func Decode(dst, enc []byte) (n int, ok bool) {
 	for len(enc) > 0 {
 		line := enc
 		if i := bytes.IndexByte(enc, '\n'); i >= 0 {

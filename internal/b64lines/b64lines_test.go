@@ -1,7 +1,6 @@
-package imapd
+package b64lines
 
 import (
-	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
 	"strings"
@@ -11,21 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// slowDecode is the way decodeBase64Lines must agree with: the line breaks
-// taken out, then encoding/base64.
+// slowDecode is the way Decode must agree with: encoding/base64, which
+// skips CR and LF.
 func slowDecode(enc []byte) ([]byte, error) {
-	joined := joinLines(bytes.Clone(enc))
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(joined)))
-	n, err := base64.StdEncoding.Decode(out, joined)
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	n, err := base64.StdEncoding.Decode(out, enc)
 	return out[:n], err
 }
 
-// checkLines checks decodeBase64Lines against slowDecode on enc: the same
+// checkLines checks Decode against slowDecode on enc: the same
 // bytes when it decodes, and it never decodes what encoding/base64 refuses.
 func checkLines(t *testing.T, enc []byte) bool {
 	t.Helper()
-	dst := make([]byte, base64.StdEncoding.DecodedLen(len(enc))+8)
-	n, ok := decodeBase64Lines(dst, enc)
+	dst := make([]byte, base64.StdEncoding.DecodedLen(len(enc))+Spare)
+	n, ok := Decode(dst, enc)
 	want, err := slowDecode(enc)
 	if !ok {
 		return false
@@ -65,8 +63,8 @@ func TestDecodeBase64Lines(t *testing.T) {
 		}
 		text := []byte(b.String())
 		require.True(t, checkLines(t, text), "%q", text)
-		dst := make([]byte, len(data)+8)
-		n, _ := decodeBase64Lines(dst, text)
+		dst := make([]byte, len(data)+Spare)
+		n, _ := Decode(dst, text)
 		require.Equal(t, data, dst[:n])
 	}
 	for _, s := range []string{"", "\r\n", "QUJD", "QQ==", "QUI=\r\n", "QUJD\r\n\r\nREVG\r\n", "QUJDREVG\nR0g=\n\n"} {
@@ -79,7 +77,7 @@ func TestDecodeBase64Lines(t *testing.T) {
 	}
 }
 
-func FuzzDecodeBase64Lines(f *testing.F) {
+func FuzzDecode(f *testing.F) {
 	for _, s := range []string{"QUJD\r\nREVG\r\n", "QQ==", "QUJDREVG\nR0g=\n\n", "QUJ\r\nD", "QQ==\r\nQUJD", "QUJD REVG", ""} {
 		f.Add([]byte(s))
 	}
