@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+	"github.com/maildrill/maildrill/internal/b64lines"
 	"github.com/maildrill/maildrill/internal/lru"
 )
 
@@ -237,22 +239,31 @@ func findAttachments(raw []byte, lim mimeLimits) []Attachment {
 	_ = err // unknown charsets etc. are fine: we only need structure
 	var out []Attachment
 	parts := lim.parts
-	walkParts(e, nil, &out, 0, min(lim.depth, 20), &parts)
+	walkPart(e, false, nil, &out, 0, min(lim.depth, 20), &parts)
 	return out
 }
 
-func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth int, parts *int) {
+// walkPart describes e's attachments. rawB64 says e.Body is the part's
+// base64 text, not yet decoded (rawPart).
+func walkPart(e *gomessage.Entity, rawB64 bool, p []int, out *[]Attachment, depth, maxDepth int, parts *int) {
 	*parts--
 	if depth > maxDepth || *parts < 0 {
 		return
 	}
-	if mr := e.MultipartReader(); mr != nil {
+	if mt, params, _ := e.Header.ContentType(); strings.HasPrefix(mt, "multipart/") {
+		// As e.MultipartReader() walks it, each part made an Entity as
+		// gomessage.New makes it, but for a base64 attachment, kept raw.
+		mr := textproto.NewMultipartReader(e.Body, params["boundary"])
 		for i := 1; ; i++ {
-			part, err := mr.NextPart()
+			tp, err := mr.NextPart()
+			if err != nil {
+				return
+			}
+			part, b64, err := rawPart(tp)
 			if err != nil || *parts <= 0 {
 				return
 			}
-			walkParts(part, append(append([]int{}, p...), i), out, depth+1, maxDepth, parts)
+			walkPart(part, b64, append(append([]int{}, p...), i), out, depth+1, maxDepth, parts)
 		}
 	}
 	disp, dparams, _ := e.Header.ContentDisposition()
@@ -268,12 +279,97 @@ func walkParts(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth 
 		p = []int{1}
 	}
 	h := sha256.New()
-	n, _ := io.Copy(h, e.Body)
+	var n int64
+	if rawB64 {
+		n = hashBase64(h, e)
+	} else {
+		n, _ = io.Copy(h, e.Body)
+	}
 	ext := strings.TrimPrefix(strings.ToLower(path.Ext(name)), ".")
 	*out = append(*out, Attachment{
 		Part: p, FileName: name, Extension: ext, MIMEType: mt, Size: n,
 		SHA256: hex.EncodeToString(h.Sum(nil)),
 	})
+}
+
+// rawPart is the Entity gomessage.New makes of a part, except that a
+// part in base64 that is neither multipart nor text (no charset to
+// convert) keeps its body undecoded (b64): hashBase64 decodes it a chunk
+// at a time, several times faster than the decoding reader gomessage.New
+// puts over it. err is gomessage.New's (an unknown encoding or charset).
+func rawPart(tp *textproto.Part) (e *gomessage.Entity, b64 bool, err error) {
+	h := gomessage.Header{Header: tp.Header}
+	mt, _, _ := h.ContentType()
+	if strings.ToLower(h.Get("Content-Transfer-Encoding")) == "base64" &&
+		!strings.HasPrefix(mt, "multipart/") && !strings.HasPrefix(mt, "text/") {
+		return &gomessage.Entity{Header: h, Body: tp}, true, nil
+	}
+	e, err = gomessage.New(h, tp)
+	return e, false, err
+}
+
+// b64Chunk is how much base64 text hashBase64 decodes at a time.
+const b64Chunk = 64 << 10
+
+// b64Bufs are hashBase64's buffers: text read, then text decoded.
+var b64Bufs = sync.Pool{New: func() any {
+	b := make([]byte, b64Chunk+base64.StdEncoding.DecodedLen(b64Chunk)+b64lines.Spare)
+	return &b
+}}
+
+// hashBase64 writes the decoded body of e, a part whose body is its base64
+// text (rawPart), to h and returns the decoded size. The text is read and
+// decoded b64Chunk at a time, a chunk of whole lines in one pass
+// (b64lines), as long as it is lines of whole groups of the alphabet
+// (every part maildrill writes, and every well-formed one). From the
+// first chunk that is not (padding before the last line, spaces, foreign
+// bytes), the rest goes through gomessage's decoding reader, which skips
+// spaces and stops at the first error, as for any other part; what came
+// before was whole groups, so it starts where that reader would be.
+func hashBase64(h io.Writer, e *gomessage.Entity) int64 {
+	bp := b64Bufs.Get().(*[]byte)
+	defer b64Bufs.Put(bp)
+	buf, dec := (*bp)[:b64Chunk], (*bp)[b64Chunk:]
+	var total int64
+	have := 0
+	slow := func(r io.Reader) int64 {
+		d, _ := gomessage.New(e.Header, r)
+		n, _ := io.Copy(h, d.Body)
+		return total + n
+	}
+	for {
+		k, err := io.ReadFull(e.Body, buf[have:])
+		have += k
+		if err != nil {
+			// The end of the text (or a read error, after which the
+			// reader decodes what it has and stops): the last chunk.
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				if n, ok := b64lines.Decode(dec, buf[:have]); ok {
+					h.Write(dec[:n])
+					return total + int64(n)
+				}
+			}
+			return slow(bytes.NewReader(buf[:have]))
+		}
+		// A full buffer: its whole lines (or, in a line longer than the
+		// buffer, its whole groups), the rest kept for the next read;
+		// padding only in the last line.
+		cut := bytes.LastIndexByte(buf, '\n') + 1
+		if cut == 0 {
+			cut = len(buf) / 4 * 4
+		}
+		lines := buf[:cut]
+		n, ok := 0, bytes.IndexByte(lines, '=') < 0
+		if ok {
+			n, ok = b64lines.Decode(dec, lines)
+		}
+		if !ok {
+			return slow(io.MultiReader(bytes.NewReader(buf), e.Body))
+		}
+		h.Write(dec[:n])
+		total += int64(n)
+		have = copy(buf, buf[cut:])
+	}
 }
 
 // newCache keeps parsed base messages, the least recently used evicted
