@@ -1,10 +1,13 @@
 package run
 
 import (
+	"encoding/base64"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestDLBufClasses(t *testing.T) {
@@ -85,4 +88,23 @@ func TestDecodeB64(t *testing.T) {
 	out, err = decodeB64(nil)
 	assert.NoError(t, err)
 	assert.Empty(t, out)
+	// Lines split inside a group: not one pass, encoding/base64's way.
+	out, err = decodeB64([]byte("aGV\r\nsbG8="))
+	assert.NoError(t, err)
+	assert.Equal(t, "hello", string(out))
+	// A document as MIME writes it: the bytes it was.
+	doc := make([]byte, 100_003)
+	for i := range doc {
+		doc[i] = byte(i * 7)
+	}
+	enc := base64.StdEncoding.EncodeToString(doc)
+	var lines strings.Builder
+	for len(enc) > 76 {
+		lines.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	lines.WriteString(enc + "\r\n")
+	out, err = decodeB64([]byte(lines.String()))
+	require.NoError(t, err)
+	assert.Equal(t, doc, out)
 }
