@@ -292,6 +292,25 @@ for wl, c in sorted({(k[0], k[2]) for k in runs}, key=lambda k: (order.get(k[0],
     print(f"| {wl} | {c} | {mt:.0f} | {dt:.0f} | {mt / dt:.2f} | "
           f"{p(m, 'p50_ms'):.2f} / {p(m, 'p99_ms'):.2f} | {p(d, 'p50_ms'):.2f} / {p(d, 'p99_ms'):.2f} |")
 print()
+# CPU per GB moved, from the client's own account and the machine's
+# (/proc/stat) over each run: "server" is the machine's busy time less the
+# bulk client's (the server, the kernel's work for both sides, the probe).
+# On a machine both sides keep busy, throughput is the cores over the CPU
+# per byte, so the last column is the ratio the CPU alone allows.
+cpu = lambda rs, f: med(rs, lambda r: f(r) / (r["bytes"] / 1e9) * 1e3 if r.get("machine_cpu_s") and r["bytes"] else float("nan"))
+client = lambda r: r["client_cpu_s"]
+rest = lambda r: r["machine_cpu_s"] - r["client_cpu_s"]
+total = lambda r: r["machine_cpu_s"]
+print("CPU per GB (ms; medians): client / server (machine less client)")
+print()
+print("| workload | conns | mailsim: client / server | Dovecot: client / server | CPU ratio D/m |")
+print("|---|---:|---:|---:|---:|")
+for wl, c in sorted({(k[0], k[2]) for k in runs}, key=lambda k: (order.get(k[0], 9), k[1])):
+    m, d = runs.get((wl, "mailsim", c)), runs.get((wl, "dovecot", c))
+    if not m or not d:
+        continue
+    print(f"| {wl} | {c} | {cpu(m, client):.0f} / {cpu(m, rest):.0f} | {cpu(d, client):.0f} / {cpu(d, rest):.0f} | {cpu(d, total) / cpu(m, total):.2f} |")
+print()
 print("every run (MB/s, probe p99 ms):")
 for (wl, label, c), rs in sorted(runs.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][2], kv[0][1])):
     print(f"  {wl:11} {label:8} conns={c}: " + ", ".join(f"{r['mb_per_s']:.0f} MB/s p99 {(r.get('probe') or {}).get('p99_ms', 0):.1f}" for r in rs))

@@ -85,7 +85,13 @@ type Result struct {
 	Bytes       int64    `json:"bytes"`
 	Seconds     float64  `json:"seconds"`
 	MBPerSecond float64  `json:"mb_per_s"` // 10^6 bytes of message data per second
-	Probe       *Probe   `json:"probe,omitempty"`
+	// ClientCPU is the CPU time this client used while it measured, user
+	// and system; MachineCPU the busy time of every core of the machine
+	// meanwhile (Linux's /proc/stat): the server's, the kernel's for both,
+	// and anything else running. Seconds; absent where not measured.
+	ClientCPU  float64 `json:"client_cpu_s,omitempty"`
+	MachineCPU float64 `json:"machine_cpu_s,omitempty"`
+	Probe      *Probe  `json:"probe,omitempty"`
 }
 
 // Probe summarises the probe's round-trip times, in milliseconds.
@@ -324,6 +330,8 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 		defer cancel()
 	}
 	start := time.Now()
+	cpu0, cpuOK := processCPU()
+	mcpu0, mcpuOK := machineCPU()
 	var wg sync.WaitGroup
 	errs := make([]error, len(workers))
 	for i, w := range workers {
@@ -391,6 +399,12 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 		<-runCtx.Done()
 	}
 	end := time.Since(start)
+	if cpu1, ok := processCPU(); ok && cpuOK {
+		res.ClientCPU = round2((cpu1 - cpu0).Seconds())
+	}
+	if mcpu1, ok := machineCPU(); ok && mcpuOK {
+		res.MachineCPU = round2((mcpu1 - mcpu0).Seconds())
+	}
 	if o.rounds == 0 {
 		end = min(end, o.duration)
 	}

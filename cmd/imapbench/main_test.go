@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -70,6 +71,12 @@ func TestRun(t *testing.T) {
 		{"duration", []string{"--conns", "1", "--duration", "300ms", "--same-mailbox"}, func(t *testing.T, r Result) {
 			assert.Positive(t, r.Bytes)
 			assert.InDelta(t, 0.3, r.Seconds, 0.05)
+			if runtime.GOOS == "linux" {
+				// Client and server are this process: the machine was at
+				// least that busy, to /proc/stat's 10 ms ticks.
+				assert.Positive(t, r.ClientCPU)
+				assert.GreaterOrEqual(t, r.MachineCPU, r.ClientCPU-0.05)
+			}
 		}},
 		{"probe alone", []string{"--conns", "0", "--probe", "--probe-every", "5ms", "--duration", "300ms"}, func(t *testing.T, r Result) {
 			assert.Zero(t, r.Bytes)
