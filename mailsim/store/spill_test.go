@@ -33,6 +33,15 @@ func spillMessage(tag string) string {
 		"--BB--\r\n"
 }
 
+// spillPath is the one spill file in dir.
+func spillPath(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "added-mail-*.spill"))
+	require.NoError(t, err)
+	require.Len(t, files, 1, "one spill file")
+	return files[0]
+}
+
 // A spilled message's attachments and structure are worked out when it is
 // spilled and kept with its description: every copy read back (the first
 // one evicted from the message cache) gives the same ones without walking
@@ -81,7 +90,7 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	// The description is answered without the file's contents.
 	d, ok := inbox.ItemByUID(uid)
 	require.True(t, ok)
-	require.NoError(t, os.Truncate(filepath.Join(dir, SpillFileName), 0))
+	require.NoError(t, os.Truncate(spillPath(t, dir), 0))
 	meta, err := d.Meta()
 	require.NoError(t, err)
 	assert.Equal(t, MetaOf(fresh).BodyStructure, meta.BodyStructure)
@@ -168,7 +177,7 @@ func TestSpilledWhole(t *testing.T) {
 	// message is written from the file or read back.
 	w, err = it.LoadWhole()
 	require.NoError(t, err)
-	require.NoError(t, os.Truncate(filepath.Join(dir, SpillFileName), it.msg.spill.off+1000))
+	require.NoError(t, os.Truncate(spillPath(t, dir), it.msg.spill.off+1000))
 	_, err = w.WriteTo(io.Discard)
 	assert.ErrorContains(t, err, "holds 1000 of its")
 	require.NoError(t, w.Close())
@@ -231,9 +240,27 @@ func TestSpillFileShared(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, raws[i], b.String())
 	}
-	st, err := os.Stat(filepath.Join(dir, SpillFileName))
+	st, err := os.Stat(spillPath(t, dir))
 	require.NoError(t, err)
 	assert.Equal(t, total, st.Size(), "the messages' bytes, nothing else")
+
+	// Another store in the same directory has a file of its own.
+	s2 := New(&countingBase{}, nil, Options{SpillDir: dir})
+	inbox2, err := s2.Mailbox("a@x.test", "INBOX")
+	require.NoError(t, err)
+	uid2, err := inbox2.Append([]byte(spillMessage("other store")), nil, time.Unix(1000, 0))
+	require.NoError(t, err)
+	require.NoError(t, s2.Close())
+	files, err = os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, files, 2, "a file each")
+	it2, _ := inbox2.ItemByUID(uid2)
+	_, err = it2.Load()
+	assert.ErrorIs(t, err, os.ErrClosed, "the other store closed its own file")
+	it0, _ := inbox.ItemByUID(uids[0])
+	m0, err := it0.Load()
+	require.NoError(t, err)
+	assert.Equal(t, raws[0], string(m0.Raw), "this store's messages are intact")
 
 	require.NoError(t, s.Close())
 	uid, err := inbox.Append([]byte(spillMessage("late")), nil, time.Unix(1000, 0))

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -114,7 +113,8 @@ type Options struct {
 	QuotaBytes int64
 	// SpillDir, when set, keeps the messages added to mailboxes (APPEND,
 	// delivery, COPY, MOVE) of SpillMinBytes or more on disk, appended to
-	// one file there (made on the first such message), and only their
+	// one file of the store's own there (added-mail-*.spill, made on the
+	// first such message), and only their
 	// description in memory; their content is read back through the
 	// message cache. "": every added message stays in memory. The file is
 	// not removed by the store (the caller owns the directory); Close
@@ -476,7 +476,8 @@ func (s *Store) spillReserve(n int64) (f *os.File, off int64, ok bool) {
 		return nil, 0, false
 	}
 	if s.spillF == nil {
-		f, err := os.OpenFile(filepath.Join(s.spillDir, SpillFileName), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+		// A name of its own: stores sharing a directory keep apart.
+		f, err := os.CreateTemp(s.spillDir, "added-mail-*.spill")
 		if err != nil {
 			return nil, 0, false
 		}
@@ -486,10 +487,6 @@ func (s *Store) spillReserve(n int64) (f *os.File, off int64, ok bool) {
 	s.spillEnd += n
 	return s.spillF, off, true
 }
-
-// SpillFileName is the name of the file in Options.SpillDir that added
-// messages are kept in.
-const SpillFileName = "added-mail.spill"
 
 // Close closes the spill file. Messages kept in it can no longer be read
 // back (Load says why); those added afterwards stay in memory.

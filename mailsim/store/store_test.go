@@ -292,7 +292,7 @@ func TestSpilledMessages(t *testing.T) {
 	uids, _, err := inbox.AppendAll([]NewMessage{{Raw: []byte(big + "more\r\n")}})
 	require.NoError(t, err)
 
-	st, err := os.Stat(filepath.Join(dir, SpillFileName))
+	st, err := os.Stat(spillPath(t, dir))
 	require.NoError(t, err)
 	assert.EqualValues(t, 2*len(big)+len("more\r\n"), st.Size(), "the two large messages are on disk, the small one is not")
 	inbox.mu.RLock()
