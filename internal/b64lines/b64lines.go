@@ -1,9 +1,9 @@
 // Package b64lines decodes MIME base64 text as encoders write it (lines
 // of whole 4-character groups, CRLF or LF) in one pass, without first
-// copying it without its line breaks: about twice the speed of
-// encoding/base64 over the same text, and several times that of its
-// decoding reader. What is not such text is left to the caller's slow
-// way.
+// copying it without its line breaks. A 140 KiB document in lines of 76
+// (BenchmarkDecode, 2026-12-05): 2.3 GB/s, against 1.85 GB/s for
+// encoding/base64 over the same text and 0.84 GB/s for its decoding
+// reader. What is not such text is left to the caller's slow way.
 package b64lines
 
 import (
@@ -28,9 +28,9 @@ var b64dec = func() (t [256]byte) {
 // hold.
 const Spare = 8
 
-// Decode decodes MIME base64 text, lines ended by CRLF or LF,
-// into dst, as base64.StdEncoding.Decode decodes the text with its line
-// breaks taken out, in one pass (no copy of the text without them).
+// Decode decodes MIME base64 text, lines ended by CRLF or LF, into dst,
+// as base64.StdEncoding.Decode decodes the text with its line breaks
+// taken out, in one pass (no copy of the text without them).
 // ok is false, and dst's contents undefined, when the text is not plain
 // lines of whole 4-character groups of the alphabet, padded only at its
 // end; the caller then decodes it the slow way. dst must hold

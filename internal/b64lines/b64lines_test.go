@@ -1,7 +1,9 @@
 package b64lines
 
 import (
+	"bytes"
 	"encoding/base64"
+	"io"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -83,5 +85,50 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, enc []byte) {
 		checkLines(t, enc)
+	})
+}
+
+// BenchmarkDecode decodes a 140 KiB document as MIME writes it (lines of
+// 76 and CRLF), in one pass and by encoding/base64 over the same text.
+//
+//	go test ./internal/b64lines -run X -bench Decode
+func BenchmarkDecode(b *testing.B) {
+	data := make([]byte, 140<<10)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	enc := base64.StdEncoding.EncodeToString(data)
+	var lines strings.Builder
+	for len(enc) > 76 {
+		lines.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	lines.WriteString(enc + "\r\n")
+	text := []byte(lines.String())
+	dst := make([]byte, base64.StdEncoding.DecodedLen(len(text))+Spare)
+	b.Run("b64lines", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			if _, ok := Decode(dst, text); !ok {
+				b.Fatal("not decoded")
+			}
+		}
+	})
+	b.Run("encoding-base64", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			if _, err := base64.StdEncoding.Decode(dst, text); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-base64-reader", func(b *testing.B) {
+		b.SetBytes(int64(len(text)))
+		for b.Loop() {
+			if _, err := io.Copy(io.Discard, base64.NewDecoder(base64.StdEncoding, bytes.NewReader(text))); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"io"
-	"path"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -17,8 +16,9 @@ import (
 )
 
 // streamAttachments describes attachments as the store did before base64
-// parts were decoded in one piece: every part through gomessage's
-// decoding readers. findAttachments must agree with it.
+// parts were decoded a chunk at a time: every part walked by gomessage's
+// MultipartReader and decoded by its readers. findAttachments must agree
+// with it.
 func streamAttachments(raw []byte, lim mimeLimits) []Attachment {
 	return streamAttachmentsFrom(bytes.NewReader(raw), lim)
 }
@@ -49,25 +49,14 @@ func streamWalk(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth
 			streamWalk(part, append(append([]int{}, p...), i), out, depth+1, maxDepth, parts)
 		}
 	}
-	disp, dparams, _ := e.Header.ContentDisposition()
-	mt, tparams, _ := e.Header.ContentType()
-	name := dparams["filename"]
-	if name == "" {
-		name = tparams["name"]
+	// The leaf is described as the store describes it; only the walk and
+	// the decoding differ.
+	if a, ok := describeLeaf(e.Header, p, func(h io.Writer) int64 {
+		n, _ := io.Copy(h, e.Body)
+		return n
+	}); ok {
+		*out = append(*out, a)
 	}
-	if disp != "attachment" && name == "" {
-		return
-	}
-	if len(p) == 0 {
-		p = []int{1}
-	}
-	h := sha256.New()
-	n, _ := io.Copy(h, e.Body)
-	ext := strings.TrimPrefix(strings.ToLower(path.Ext(name)), ".")
-	*out = append(*out, Attachment{
-		Part: p, FileName: name, Extension: ext, MIMEType: mt, Size: n,
-		SHA256: hex.EncodeToString(h.Sum(nil)),
-	})
 }
 
 // b64Text encodes p in base64 lines of width characters.
