@@ -189,6 +189,11 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
+		return
+	}
+	// Its body is what was just rendered: the first read need not hash it.
+	if fi, err := os.Stat(path); err == nil {
+		c.verified.Store(path, fi)
 	}
 }
 

@@ -146,6 +146,30 @@ func TestDiskCacheChecksOnce(t *testing.T) {
 	assert.Greater(t, o.generated.Load(), gen, "the changed file was checked, found bad and regenerated")
 }
 
+// A file this process wrote is read back without being hashed: its body is
+// what it rendered (a document dropped from memory and read again, in a
+// large organisation's run).
+func TestDiskCacheTrustsWhatItWrote(t *testing.T) {
+	cfg := Config{Seed: 12, Users: 6, MessagesPerUser: 60, MaxAttachmentSize: 64 << 10, CacheDir: t.TempDir(), CacheBytes: 1}
+	o, err := New(cfg)
+	require.NoError(t, err)
+	want, _ := cacheTestMessages(t, o) // renders and writes every document
+	require.Positive(t, o.generated.Load())
+	reads := o.diskReads.Load()
+	got, _ := cacheTestMessages(t, o) // nothing kept in memory: read back
+	require.Equal(t, want, got)
+	assert.Greater(t, o.diskReads.Load(), reads)
+	assert.Zero(t, o.disk.hashed.Load(), "its own files are not checked")
+
+	// Another process's file is checked.
+	o2, err := New(cfg)
+	require.NoError(t, err)
+	got, _ = cacheTestMessages(t, o2)
+	require.Equal(t, want, got)
+	assert.Positive(t, o2.disk.hashed.Load())
+	assert.Zero(t, o2.generated.Load())
+}
+
 // A skeleton made through the disk cache's headers alone (a new Org, no
 // document in memory) has the size and attachment digests of the message,
 // and reads no document body.
