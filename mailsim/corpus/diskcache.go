@@ -178,6 +178,13 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 			_, err = f.Write(p)
 		}
 	}
+	// The file as written: its body is what was just rendered, so a read
+	// that finds this very file (not one another process put there since)
+	// need not hash it.
+	var fi os.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -191,10 +198,7 @@ func (c *diskCache) write(m *docMeta, d *encodedDoc) {
 		os.Remove(f.Name())
 		return
 	}
-	// Its body is what was just rendered: the first read need not hash it.
-	if fi, err := os.Stat(path); err == nil {
-		c.verified.Store(path, fi)
-	}
+	c.verified.Store(path, fi)
 }
 
 // encodedLen is the length of encodeBase64Lines' output for n input bytes.

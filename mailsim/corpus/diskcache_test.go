@@ -161,6 +161,17 @@ func TestDiskCacheTrustsWhatItWrote(t *testing.T) {
 	assert.Greater(t, o.diskReads.Load(), reads)
 	assert.Zero(t, o.disk.hashed.Load(), "its own files are not checked")
 
+	// One put there since by someone else (the same bytes, a new file) is.
+	files, err := filepath.Glob(filepath.Join(o.disk.dir, "*.b64"))
+	require.NoError(t, err)
+	b, err := os.ReadFile(files[0])
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(files[0]+".new", b, 0o644))
+	require.NoError(t, os.Rename(files[0]+".new", files[0]))
+	got, _ = cacheTestMessages(t, o)
+	require.Equal(t, want, got)
+	assert.EqualValues(t, 1, o.disk.hashed.Load(), "the replaced file is checked, once")
+
 	// Another process's file is checked.
 	o2, err := New(cfg)
 	require.NoError(t, err)
