@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
+	"github.com/maildrill/maildrill/mailsim/imapd"
+	"github.com/maildrill/maildrill/mailsim/smtpd"
 )
 
 // embedded is mailsim in-process on loopback with ephemeral ports,
@@ -32,7 +34,7 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 		Seed: spec.Seed, Users: spec.Users, MessagesPerUser: spec.Messages,
 		AdminAddr: mailsim.Disabled, MXAddr: mailsim.Disabled,
 		Clock: spec.Clock, RunID: spec.RunID, ProxyProtocol: true, AllowInsecureAuth: spec.AllowPlaintext,
-		CertDir: spec.CertDir, Throttle: spec.Throttle,
+		CertDir: spec.CertDir, Throttle: spec.Throttle, Limits: sessionLimits(spec.Actors),
 		// The run subscribes before any actor acts and reads every event;
 		// none is kept for a later reader.
 		RetainEvents: 1,
@@ -48,6 +50,19 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 		tls: resuming(srv.Certs.ClientConfig("localhost")), accounts: srv.Accounts(), domain: srv.Org.Config().Domain,
 		bus: srv.Bus,
 	}}, nil
+}
+
+// sessionLimits gives the run's actors two sessions each on IMAP and on
+// submission, where that is more than the defaults (Spec.Actors).
+func sessionLimits(actors int) mailsim.Limits {
+	var l mailsim.Limits
+	if n := 2 * actors; n > imapd.DefaultMaxSessions {
+		l.IMAPSessions = n
+	}
+	if n := 2 * actors; n > smtpd.DefaultMaxSessions {
+		l.SubmissionSessions = n
+	}
+	return l
 }
 
 func (*embedded) SyncClock(context.Context, time.Time) error { return nil }

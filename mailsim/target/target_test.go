@@ -20,6 +20,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
+	"github.com/maildrill/maildrill/mailsim/imapd"
 	"github.com/maildrill/maildrill/mailsim/proxyproto"
 	"github.com/maildrill/maildrill/mailsim/remote"
 	"github.com/maildrill/maildrill/mailsim/store"
@@ -280,4 +281,40 @@ func TestRemoteRefusesUncovered(t *testing.T) {
 	var ue *remote.UncoveredError
 	require.ErrorAs(t, err, &ue)
 	assert.Len(t, ue.Missing, 2)
+}
+
+// The embedded target seats a large organisation's own actors: with more
+// actors than half the default session limit it takes two sessions per
+// actor; otherwise the defaults hold (and refuse the one past them).
+func TestEmbeddedSeatsTheRunsActors(t *testing.T) {
+	assert.Equal(t, mailsim.Limits{}, sessionLimits(0))
+	assert.Equal(t, mailsim.Limits{}, sessionLimits(imapd.DefaultMaxSessions/2), "the defaults are enough")
+	assert.Equal(t, mailsim.Limits{IMAPSessions: 4400, SubmissionSessions: 4400}, sessionLimits(2200))
+
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	greetingPast := func(actors int) string {
+		t.Helper()
+		tg, err := Start(context.Background(), Spec{Seed: 7, Users: 4, Messages: 5, Clock: clock.NewVirtual(start), Start: start,
+			CertDir: t.TempDir(), Actors: actors})
+		require.NoError(t, err)
+		defer tg.Close()
+		var last string
+		for i := 0; i <= imapd.DefaultMaxSessions; i++ {
+			conn, err := net.Dial("tcp", tg.Endpoints().IMAP)
+			require.NoError(t, err)
+			defer conn.Close()
+			// A source of its own each, so that only the total counts.
+			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 20, byte(i >> 8), byte(i)}), 40000)
+			require.NoError(t, proxyproto.WriteV1(conn, src, netip.MustParseAddrPort("10.20.0.25:143")))
+			require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+			last, err = bufio.NewReader(conn).ReadString('\n')
+			require.NoError(t, err, "connection %d", i+1)
+			if i < imapd.DefaultMaxSessions {
+				require.True(t, strings.HasPrefix(last, "* OK"), "connection %d: %q", i+1, last)
+			}
+		}
+		return last
+	}
+	assert.True(t, strings.HasPrefix(greetingPast(0), "* BYE [LIMIT]"), "the default refuses the connection past it")
+	assert.True(t, strings.HasPrefix(greetingPast(imapd.DefaultMaxSessions/2+1), "* OK"), "two seats per actor")
 }

@@ -262,7 +262,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	info := func(s string) { r.note(Note{Time: clk.Now(), Kind: "info", Text: s}) }
 	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
 		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
-		CertDir: certDir, CorpusCacheDir: corpusDir, Note: info, Clients: concurrentClients(sc, clk)}
+		CertDir: certDir, CorpusCacheDir: corpusDir, Note: info, Clients: concurrentClients(sc, clk), Actors: actorCount(sc)}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
 	}
@@ -507,6 +507,14 @@ func concurrentClients(sc *scenarios.Scenario, clk clock.Clock) int {
 	if _, ok := clk.(*clock.Virtual); ok {
 		return 1
 	}
+	return actorCount(sc)
+}
+
+// actorCount is how many actors the scenario runs, each staff member
+// counted: each holds at most one session of a kind at a time, and on
+// any clock they may all hold one at once (a virtual-clock actor keeps
+// its session open while it waits for its next action).
+func actorCount(sc *scenarios.Scenario) int {
 	n := 0
 	for _, a := range sc.Actors {
 		if a.Kind == "staff" && a.Staff != nil {
