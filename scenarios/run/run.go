@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -497,7 +498,23 @@ func (r *runner) runActors(parent context.Context, env scenarios.Environment) er
 			}
 		}
 	}
-	return errors.Join(out...)
+	return joinActorErrors(out)
+}
+
+// shownActorErrors is how many actors' errors a failed run reports in
+// full; the rest are counted.
+const shownActorErrors = 3
+
+// joinActorErrors joins the errors of the actors that failed, in actor
+// order: the first shownActorErrors in full, then how many more there
+// were (a server that refuses a large organisation's staff fails
+// hundreds of them at once, mostly with the same words).
+func joinActorErrors(errs []error) error {
+	if len(errs) <= shownActorErrors {
+		return errors.Join(errs...)
+	}
+	return errors.Join(append(slices.Clip(errs[:shownActorErrors]),
+		fmt.Errorf("and %d more actors stopped with errors", len(errs)-shownActorErrors))...)
 }
 
 // concurrentClients is how many actors may be talking to the target at

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -109,4 +110,28 @@ expect:
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 	assert.Contains(t, err.Error(), "run stopped")
 	require.NotNil(t, res)
+}
+
+// A run whose actors fail by the hundred reports the first three in full
+// and counts the rest; the errors stay reachable (errors.Is, errors.As).
+func TestJoinActorErrors(t *testing.T) {
+	assert.NoError(t, joinActorErrors(nil))
+	var errs []error
+	for i := range 10 {
+		errs = append(errs, fmt.Errorf("actor %d: IMAP greeting: BYE [LIMIT] Too many connections", i))
+	}
+	two := joinActorErrors(errs[:2])
+	assert.Equal(t, errs[0].Error()+"\n"+errs[1].Error(), two.Error())
+
+	step := &StepError{Actor: "attacker", Err: errors.New("bad step")}
+	errs[2] = step
+	all := joinActorErrors(errs)
+	msg := all.Error()
+	assert.Equal(t, 4, strings.Count(msg, "\n")+1, msg)
+	assert.Contains(t, msg, errs[0].Error())
+	assert.Contains(t, msg, "and 7 more actors stopped with errors")
+	assert.NotContains(t, msg, "actor 3:")
+	assert.ErrorIs(t, all, errs[1])
+	var se *StepError
+	assert.ErrorAs(t, all, &se)
 }
