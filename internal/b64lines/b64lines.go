@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"strings"
 )
 
 // b64dec maps a base64 character to its 6 bits; 0xff: not one.
@@ -23,6 +24,23 @@ var b64dec = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// Lines is the text Decode reads: p in standard base64, in lines of width
+// characters separated by eol (none after the last), as MIME writes an
+// attachment with width 76 and CRLF. It is for building such text (tests,
+// benchmarks), not a streaming encoder.
+func Lines(p []byte, width int, eol string) string {
+	enc := base64.StdEncoding.EncodeToString(p)
+	var b strings.Builder
+	b.Grow(len(enc) + (len(enc)/max(width, 1)+1)*len(eol))
+	for len(enc) > width {
+		b.WriteString(enc[:width])
+		b.WriteString(eol)
+		enc = enc[width:]
+	}
+	b.WriteString(enc)
+	return b.String()
+}
 
 // Spare is how many bytes beyond the decoded length Decode's dst must
 // hold.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"io"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,7 +44,6 @@ func TestDecodeBase64Lines(t *testing.T) {
 		for j := range data {
 			data[j] = byte(rng.Uint32())
 		}
-		enc := base64.StdEncoding.EncodeToString(data)
 		width := 76
 		if i%3 == 1 {
 			width = 4 * (1 + rng.IntN(30))
@@ -54,16 +52,10 @@ func TestDecodeBase64Lines(t *testing.T) {
 		if i%2 == 1 {
 			brk = "\n"
 		}
-		var b strings.Builder
-		for len(enc) > width {
-			b.WriteString(enc[:width] + brk)
-			enc = enc[width:]
-		}
-		b.WriteString(enc)
+		text := []byte(Lines(data, width, brk))
 		if i%4 == 0 {
-			b.WriteString(brk)
+			text = append(text, brk...)
 		}
-		text := []byte(b.String())
 		require.True(t, checkLines(t, text), "%q", text)
 		dst := make([]byte, len(data)+Spare)
 		n, _ := Decode(dst, text)
@@ -98,14 +90,7 @@ func BenchmarkDecode(b *testing.B) {
 	for i := range data {
 		data[i] = byte(rng.Uint32())
 	}
-	enc := base64.StdEncoding.EncodeToString(data)
-	var lines strings.Builder
-	for len(enc) > 76 {
-		lines.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	lines.WriteString(enc + "\r\n")
-	text := []byte(lines.String())
+	text := []byte(Lines(data, 76, "\r\n") + "\r\n")
 	dst := make([]byte, base64.StdEncoding.DecodedLen(len(text))+Spare)
 	b.Run("b64lines", func(b *testing.B) {
 		b.SetBytes(int64(len(text)))
@@ -131,4 +116,10 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestLines(t *testing.T) {
+	assert.Equal(t, "", Lines(nil, 76, "\r\n"))
+	assert.Equal(t, "aGVsbG8g\r\nd29ybGQh", Lines([]byte("hello world!"), 8, "\r\n"))
+	assert.Equal(t, "aGVsbG8g\nd29ybGQ=", Lines([]byte("hello world"), 8, "\n"))
 }

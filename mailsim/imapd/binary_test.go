@@ -3,7 +3,6 @@ package imapd
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -15,20 +14,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/internal/b64lines"
 	"github.com/maildrill/maildrill/mailsim/audit"
 )
 
 // b64Text encodes p in base64 lines of 76 characters.
-func b64Text(p []byte, eol string) string {
-	enc := base64.StdEncoding.EncodeToString(p)
-	var b strings.Builder
-	for len(enc) > 76 {
-		b.WriteString(enc[:76] + eol)
-		enc = enc[76:]
-	}
-	b.WriteString(enc)
-	return b.String()
-}
+func b64Text(p []byte, eol string) string { return b64lines.Lines(p, 76, eol) }
 
 func binaryCorpus() map[string]string {
 	pdf := bytes.Repeat([]byte("%PDF-1.4 \x00\x01\xfe\xff binary"), 500)

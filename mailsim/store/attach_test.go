@@ -3,7 +3,6 @@ package store
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"io"
 	"strings"
@@ -13,6 +12,8 @@ import (
 	gomessage "github.com/emersion/go-message"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/internal/b64lines"
 )
 
 // streamAttachments describes attachments as the store did before base64
@@ -60,16 +61,7 @@ func streamWalk(e *gomessage.Entity, p []int, out *[]Attachment, depth, maxDepth
 }
 
 // b64Text encodes p in base64 lines of width characters.
-func b64Text(p []byte, width int, eol string) string {
-	enc := base64.StdEncoding.EncodeToString(p)
-	var b strings.Builder
-	for len(enc) > width {
-		b.WriteString(enc[:width] + eol)
-		enc = enc[width:]
-	}
-	b.WriteString(enc)
-	return b.String()
-}
+func b64Text(p []byte, width int, eol string) string { return b64lines.Lines(p, width, eol) }
 
 // corpusPDF is a document whose base64 text fills several of
 // hashBase64's chunks.

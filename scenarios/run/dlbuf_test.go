@@ -1,13 +1,13 @@
 package run
 
 import (
-	"encoding/base64"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/internal/b64lines"
 )
 
 func TestDLBufClasses(t *testing.T) {
@@ -97,14 +97,7 @@ func TestDecodeB64(t *testing.T) {
 	for i := range doc {
 		doc[i] = byte(i * 7)
 	}
-	enc := base64.StdEncoding.EncodeToString(doc)
-	var lines strings.Builder
-	for len(enc) > 76 {
-		lines.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	lines.WriteString(enc + "\r\n")
-	out, err = decodeB64([]byte(lines.String()))
+	out, err = decodeB64([]byte(b64lines.Lines(doc, 76, "\r\n") + "\r\n"))
 	require.NoError(t, err)
 	assert.Equal(t, doc, out)
 }
