@@ -83,6 +83,11 @@ type Options struct {
 	// ProxyProtocol requires PROXY headers from the network's gateway
 	// (where published ports arrive from) on the IMAP and SMTP ports.
 	ProxyProtocol bool
+	// MaxIMAPSessions and MaxSubmissionSessions cap the container's
+	// concurrent IMAP (IMAP and IMAPS together) and submission sessions
+	// (serve's --imap-max-sessions and --submission-max-sessions). Zero:
+	// serve's defaults.
+	MaxIMAPSessions, MaxSubmissionSessions int
 	// ReadyTimeout bounds start-to-ready (default 30 s).
 	ReadyTimeout time.Duration
 	Logger       *slog.Logger
@@ -207,6 +212,12 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 		if t.Window > 0 {
 			cmd = append(cmd, "--auth-failure-window", t.Window.String())
 		}
+	}
+	if opts.MaxIMAPSessions > 0 {
+		cmd = append(cmd, "--imap-max-sessions", strconv.Itoa(opts.MaxIMAPSessions))
+	}
+	if opts.MaxSubmissionSessions > 0 {
+		cmd = append(cmd, "--submission-max-sessions", strconv.Itoa(opts.MaxSubmissionSessions))
 	}
 	if !opts.Start.IsZero() {
 		cmd = append(cmd, "--virtual-clock", "--start", opts.Start.Format(time.RFC3339Nano))

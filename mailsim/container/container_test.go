@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -281,5 +282,56 @@ func TestContainerAdminAPILockedDown(t *testing.T) {
 	defer c.Close()
 	if err := c.Login(victim.Address, victim.Password).Wait(); err != nil {
 		t.Fatalf("login with the copied-out password: %v", err)
+	}
+}
+
+// TestContainerSessionLimits: the container keeps the session caps it was
+// started with: the IMAP and submission sessions past them, from new
+// source addresses, are refused ("* BYE [LIMIT]", 421) and the refusals
+// are in the trail.
+func TestContainerSessionLimits(t *testing.T) {
+	needDocker(t)
+	m := startTest(t, Options{ProxyProtocol: true, MaxIMAPSessions: 2, MaxSubmissionSessions: 2})
+	greeting := func(addr, src string, port uint16) string {
+		t.Helper()
+		c := dialAs(t, addr, src, port)
+		t.Cleanup(func() { c.Close() })
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s as %s: no greeting: %v", addr, src, err)
+		}
+		return line
+	}
+	for i, src := range []string{"203.0.113.1:40000", "203.0.113.2:40000"} {
+		if g := greeting(m.IMAPAddr, src, 143); !strings.HasPrefix(g, "* OK") {
+			t.Fatalf("IMAP session %d: %q", i+1, g)
+		}
+		if g := greeting(m.SubmissionAddr, src, 587); !strings.HasPrefix(g, "220 ") {
+			t.Fatalf("submission session %d: %q", i+1, g)
+		}
+	}
+	if g := greeting(m.IMAPAddr, "203.0.113.3:40000", 143); !strings.HasPrefix(g, "* BYE [LIMIT]") {
+		t.Errorf("the third IMAP session: %q, want * BYE [LIMIT]", g)
+	}
+	if g := greeting(m.SubmissionAddr, "203.0.113.3:40000", 587); !strings.HasPrefix(g, "421 ") {
+		t.Errorf("the third submission session: %q, want 421", g)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errDone := errors.New("done")
+	refused := map[string]bool{}
+	err := m.Stream(ctx, 1, func(e audit.Event) error {
+		if e.Reason == "limit_sessions" && e.SourceIP == "203.0.113.3" {
+			refused[e.ServiceType] = true
+		}
+		if len(refused) == 2 {
+			return errDone
+		}
+		return nil
+	})
+	if !errors.Is(err, errDone) {
+		t.Fatalf("refusals in the trail: %v (%v)", refused, err)
 	}
 }

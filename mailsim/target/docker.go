@@ -42,10 +42,7 @@ func startDocker(ctx context.Context, spec Spec) (*docker, error) {
 		how = "cached"
 	}
 	t0 := time.Now()
-	m, err := container.Start(ctx, container.Options{
-		Image: img.Tag, Seed: spec.Seed, Users: spec.Users, Messages: spec.Messages, AllowPlaintext: spec.AllowPlaintext,
-		RunID: spec.RunID, ProxyProtocol: true, Start: spec.Clock.Now(), Throttle: spec.Throttle,
-	})
+	m, err := container.Start(ctx, dockerOptions(spec, img.Tag))
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +70,18 @@ func startDocker(ctx context.Context, spec Spec) (*docker, error) {
 		})
 	}()
 	return t, nil
+}
+
+// dockerOptions are the container's for spec: the run's organisation,
+// clock and throttling, PROXY headers from the runner, and session caps
+// that seat the run's actors as the embedded target's do.
+func dockerOptions(spec Spec, image string) container.Options {
+	l := sessionLimits(spec.Actors)
+	return container.Options{
+		Image: image, Seed: spec.Seed, Users: spec.Users, Messages: spec.Messages, AllowPlaintext: spec.AllowPlaintext,
+		RunID: spec.RunID, ProxyProtocol: true, Start: spec.Clock.Now(), Throttle: spec.Throttle,
+		MaxIMAPSessions: l.IMAPSessions, MaxSubmissionSessions: l.SubmissionSessions,
+	}
 }
 
 func (t *docker) SyncClock(ctx context.Context, now time.Time) error { return t.sync(ctx, now) }

@@ -318,3 +318,24 @@ func TestEmbeddedSeatsTheRunsActors(t *testing.T) {
 	assert.True(t, strings.HasPrefix(greetingPast(0), "* BYE [LIMIT]"), "the default refuses the connection past it")
 	assert.True(t, strings.HasPrefix(greetingPast(imapd.DefaultMaxSessions/2+1), "* OK"), "two seats per actor")
 }
+
+// The docker target asks its container for the same session caps as the
+// embedded target takes (serve's --imap-max-sessions and
+// --submission-max-sessions; TestContainerSessionLimits shows the
+// container keeps them), and for serve's defaults when those seat the run.
+func TestDockerSeatsTheRunsActors(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	spec := Spec{Seed: 7, Users: 2000, Messages: 5, Clock: clock.NewVirtual(start), Start: start, RunID: "md-x", Actors: 2200}
+	o := dockerOptions(spec, "maildrill/mailsim:test")
+	assert.Equal(t, 4400, o.MaxIMAPSessions)
+	assert.Equal(t, 4400, o.MaxSubmissionSessions)
+	assert.Equal(t, "maildrill/mailsim:test", o.Image)
+	assert.True(t, o.ProxyProtocol)
+	assert.True(t, o.Start.Equal(start))
+	assert.Equal(t, 2000, o.Users)
+
+	spec.Actors = 26
+	o = dockerOptions(spec, "maildrill/mailsim:test")
+	assert.Zero(t, o.MaxIMAPSessions, "serve's defaults")
+	assert.Zero(t, o.MaxSubmissionSessions)
+}
