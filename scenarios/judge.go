@@ -39,6 +39,8 @@ type Recording struct {
 	End time.Time
 	// Wall is the wall time the run took.
 	Wall time.Duration
+	// Pace is how the run kept to a wall clock (nil: virtual, or unknown).
+	Pace *Pace
 }
 
 // Judge is where verdicts are made: it builds the Result of a run from
@@ -49,7 +51,8 @@ func Judge(sc *Scenario, rec Recording) *Result {
 	res := &Result{Scenario: sc, RunID: rec.RunID, Start: sc.Env.Start, End: sc.Env.Start, Wall: rec.Wall,
 		Truth: rec.Truth, Spans: rec.Spans, Alerts: append([]detectors.Alert(nil), rec.Alerts...),
 		Events: rec.Events, EventTimes: rec.EventTimes, events: rec.EventTable,
-		Seed: rec.Header.Seed, Target: rec.Header.Target, RulesSHA256: rec.Header.RulesSHA256, header: rec.Header}
+		Seed: rec.Header.Seed, Target: rec.Header.Target, RulesSHA256: rec.Header.RulesSHA256, header: rec.Header,
+		Pace: rec.Pace}
 	res.sources()
 	rebuild := res.Spans == nil
 	if rebuild {
@@ -104,7 +107,7 @@ func Judge(sc *Scenario, rec Recording) *Result {
 func (res *Result) Recording() Recording {
 	return Recording{RunID: res.RunID, Header: res.header, Truth: res.Truth, Alerts: res.Alerts,
 		EventTable: res.events, Events: res.Events, EventTimes: res.EventTimes,
-		Spans: res.Spans, End: res.End, Wall: res.Wall}
+		Spans: res.Spans, End: res.End, Wall: res.Wall, Pace: res.Pace}
 }
 
 // JudgeOutside waits for the run's outside alerts from srcs (until every

@@ -28,6 +28,9 @@ type Result struct {
 	// EventTimes are the audit events' times, in order (the report's
 	// events per minute).
 	EventTimes []time.Time
+	// Pace is how the run kept to a wall clock (nil on the virtual
+	// clock, and for a recording replayed).
+	Pace *Pace
 
 	header      RecordingHeader
 	events      *EventTable
@@ -80,3 +83,44 @@ type TruthRecord struct {
 // TargetProfile is the logging profile of the run's dovecot target, as
 // recorded ("" on other targets and in recordings without one).
 func (res *Result) TargetProfile() string { return res.header.DovecotProfile }
+
+// LateTolerance is how long after its time an action on a wall clock may
+// start before the run counts it late. A minute is shorter than the
+// windows detection rules count over, and longer than the timer slack of
+// a busy machine at --speed 3000.
+const LateTolerance = time.Minute
+
+// Pace is how well a run on a wall clock (a scaled or a real one) kept to
+// its schedule. An actor that falls behind acts back to back to catch up,
+// so the scenario's actions happen later and closer together than it
+// scripts, and detection windows are judged on that time.
+type Pace struct {
+	// Timed counts the actions that waited for their time on the wall
+	// clock; Late those of them that started more than LateTolerance
+	// after it.
+	Timed int
+	Late  int
+	// MaxLag is the longest delay, in scenario time; MaxLagActor and
+	// MaxLagDue say whose action it was and when it was due.
+	MaxLag      time.Duration
+	MaxLagActor string
+	MaxLagDue   time.Time
+}
+
+// Behind says whether the run fell behind: some action started late.
+func (p *Pace) Behind() bool { return p != nil && p.Late > 0 }
+
+// Note counts an action of actor due at due that started at now, and says
+// whether it is the run's first late one.
+func (p *Pace) Note(actor string, due, now time.Time) (firstLate bool) {
+	p.Timed++
+	lag := now.Sub(due)
+	if lag > p.MaxLag {
+		p.MaxLag, p.MaxLagActor, p.MaxLagDue = lag, actor, due
+	}
+	if lag <= LateTolerance {
+		return false
+	}
+	p.Late++
+	return p.Late == 1
+}

@@ -557,6 +557,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .narrative { white-space: pre-wrap; background: var(--panel); border-left: 4px solid var(--rule); padding: 10px 14px; margin: 0; font: inherit; }
 .scenario { border-top: 2px solid var(--rule); margin-top: 24px; }
 .error { color: var(--fail); font-weight: 600; }
+.behind { color: var(--blind); font-weight: 600; }
 .tech { display: inline-block; margin: 2px 6px 2px 0; padding: 2px 8px; border-radius: 4px; font-size: 13px; border: 1px solid; }
 .tech.ok { color: var(--ok); border-color: var(--ok); } .tech.fail { color: var(--fail); border-color: var(--fail); }
 svg.timeline { width: 100%; height: auto; background: #fff; border: 1px solid var(--rule); border-radius: 4px; }
@@ -601,6 +602,7 @@ table.events td.id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 <h2>{{.Title}} <span class="badge {{if .Passed}}ok{{else}}fail{{end}}">{{if .Passed}}PASSED{{else}}FAILED{{end}}</span></h2>
 <div class="meta">{{.ID}}{{if .File}} · {{.File}}{{end}}{{if .RunID}} · run {{.RunID}}{{end}} · {{clock .Start .Timezone}}, {{dur .Start .End}} of scenario time on a {{.Clock}} clock{{if .Speed}} (×{{.Speed}}){{end}} in {{ms .WallMS}} · {{.Actions}} actions, {{.Events}} audit events, {{len .Alerts}} alerts</div>
 {{if .Error}}<p class="error">The run stopped: {{.Error}}</p>{{end}}
+{{with .Pace}}{{if .Behind}}<p class="behind">The run fell behind its clock: {{.Late}} of {{.Timed}} timed actions started more than {{ms .ToleranceMS}} late, the latest {{ms .MaxLagMS}} late ({{.MaxLagActor}}). The scenario's actions ran later and closer together than it scripts, and the verdicts below are judged on that time: a lower speed keeps to it.</p>{{end}}{{end}}
 {{if .Description}}<p>{{.Description}}</p>{{end}}
 <h3>Timeline</h3>
 {{.Timeline}}

@@ -144,7 +144,20 @@ type Scenario struct {
 	Alerts         []Alert    `json:"alerts"`
 	Noise          []Noise    `json:"noise"`
 	Activity       *Activity  `json:"activity,omitempty"`
+	Pace           *Pace      `json:"pace,omitempty"`
 	Techniques     []Coverage `json:"techniques"`
+}
+
+// Pace is how a run on a scaled or real clock kept to its schedule
+// (scenarios.Pace).
+type Pace struct {
+	Behind      bool       `json:"behind"`
+	Timed       int        `json:"timed_actions"`
+	Late        int        `json:"late_actions"`
+	ToleranceMS int64      `json:"tolerance_ms"`
+	MaxLagMS    int64      `json:"max_lag_ms"`
+	MaxLagActor string     `json:"max_lag_actor,omitempty"`
+	MaxLagDue   *time.Time `json:"max_lag_due,omitempty"`
 }
 
 // Actor is an actor of the run with its number of recorded actions; staff
@@ -388,6 +401,14 @@ func buildScenario(r Run) Scenario {
 		s.Noise = noise(sc, res)
 	}
 	s.Activity = activity(res, r.EventTimes)
+	if p := res.Pace; p != nil {
+		s.Pace = &Pace{Behind: p.Behind(), Timed: p.Timed, Late: p.Late, ToleranceMS: scenarios.LateTolerance.Milliseconds(),
+			MaxLagMS: max(p.MaxLag, 0).Milliseconds(), MaxLagActor: p.MaxLagActor}
+		if !p.MaxLagDue.IsZero() {
+			due := p.MaxLagDue
+			s.Pace.MaxLagDue = &due
+		}
+	}
 	if !control(sc) {
 		s.Techniques = coverage(s.Attack, res.Alerts)
 	}
@@ -442,6 +463,9 @@ func (s *Scenario) inZone(sc *scenarios.Scenario) {
 	}
 	if s.Activity != nil {
 		in(&s.Activity.Start)
+	}
+	if s.Pace != nil && s.Pace.MaxLagDue != nil {
+		in(s.Pace.MaxLagDue)
 	}
 }
 

@@ -107,6 +107,12 @@ func WriteTables(w io.Writer, res *scenarios.Result, color, verbose bool) {
 func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 	fmt.Fprintf(w, "\n%s: %d actions, %d audit events, %d alerts; %s of scenario time in %s\n",
 		res.Scenario.ID, res.Actions, res.Events, len(res.Alerts), res.End.Sub(res.Start).Round(time.Minute), res.Wall.Round(time.Millisecond))
+	if msg := PaceWarning(res.Pace, res.Scenario.Env.Location); msg != "" {
+		if color {
+			msg = "\x1b[0;33m" + msg + "\x1b[0m"
+		}
+		fmt.Fprintf(w, "  %s\n", msg)
+	}
 	if len(res.Verdicts) == 0 {
 		fmt.Fprintln(w, "  (no expectations)")
 		return
@@ -188,6 +194,31 @@ func WriteNoise(w io.Writer, res *scenarios.Result, verbose bool) {
 	}
 }
 
+// PaceWarning says that a run on a scaled or real clock fell behind it,
+// and how far ("" when it kept up): its verdicts were judged on a
+// stretched time.
+func PaceWarning(p *scenarios.Pace, loc *time.Location) string {
+	if !p.Behind() {
+		return ""
+	}
+	due := p.MaxLagDue
+	if loc != nil {
+		due = due.In(loc)
+	}
+	return fmt.Sprintf("warning: the run fell behind its clock: %d of %d timed actions started more than %s late, the latest %s late (%s, due %s). "+
+		"The scenario's actions ran later and closer together than it scripts, and the verdicts are judged on that time: a lower --speed keeps to it",
+		p.Late, p.Timed, scenarios.LateTolerance, roundLag(p.MaxLag), p.MaxLagActor, due.Format("Mon 15:04:05"))
+}
+
+// roundLag rounds a delay for reading: to the second below an hour, to
+// the minute above.
+func roundLag(d time.Duration) time.Duration {
+	if d >= time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}
+
 // orStart names an empty anchor: the scenario's start.
 func orStart(s string) string {
 	if s == "" {
@@ -227,7 +258,16 @@ func StatusLine(r Run, color bool) string {
 	if blind > 0 {
 		blindText = fmt.Sprintf(", %d blind", blind)
 	}
-	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met%s (%s)", mark, word, r.Scenario.ID, met, total, blindText, wall.Round(time.Millisecond))
+	id := ""
+	if sc := r.Scenario; sc != nil {
+		id = sc.ID
+	} else if r.Result != nil && r.Result.Scenario != nil {
+		id = r.Result.Scenario.ID // Run.Scenario: taken from Result when nil
+	}
+	line := fmt.Sprintf("%s %-4s %s: %d/%d expectations met%s (%s)", mark, word, id, met, total, blindText, wall.Round(time.Millisecond))
+	if r.Result != nil && r.Result.Pace.Behind() {
+		line += fmt.Sprintf("; fell behind its clock by up to %s", roundLag(r.Result.Pace.MaxLag))
+	}
 	if r.Err != nil {
 		line += ": " + r.Err.Error()
 	}

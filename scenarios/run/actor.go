@@ -193,6 +193,7 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now); err != nil {
 		return err
 	}
+	ar.r.notePace(ar.name, ar.now)
 	if err := ar.r.target.SyncClock(ctx, ar.r.clk.Now()); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

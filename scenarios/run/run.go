@@ -128,6 +128,11 @@ type runner struct {
 	trEnc    *json.Encoder
 
 	blobs blobs // files staff members keep for later
+
+	// pace is how actors keep to a scaled or real clock (nil on the
+	// virtual clock and on an operator-steered one, where a skip makes
+	// staff catch up on purpose); under mu.
+	pace *scenarios.Pace
 }
 
 // Run executes a scenario: starts its target, replays every actor, runs
@@ -175,6 +180,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
 		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{},
 		events: scenarios.NewEventTable(runID)}
+	if _, ok := clk.(*clock.Scaled); ok {
+		r.pace = &scenarios.Pace{}
+	}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
 		r.evEnc.SetEscapeHTML(false)
@@ -311,7 +319,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 
 	res := scenarios.Judge(sc, scenarios.Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
 		Events: r.nEvents, EventTimes: r.times, EventTable: r.events,
-		End: clk.Now(), Wall: time.Since(wall0)})
+		End: clk.Now(), Wall: time.Since(wall0), Pace: r.pace})
 	if actErr != nil {
 		if errors.Is(actErr, context.Canceled) || errors.Is(actErr, context.DeadlineExceeded) {
 			return res, fmt.Errorf("run stopped: %w", actErr)
@@ -400,6 +408,32 @@ func (r *runner) forgetEnded(src string) {
 	r.mu.Lock()
 	delete(r.ended, src)
 	r.mu.Unlock()
+}
+
+// notePace counts an action of actor due at due that is starting now on a
+// wall clock, and says so the first time one starts late: the run is
+// falling behind its clock.
+func (r *runner) notePace(actor string, due time.Time) {
+	if r.pace == nil {
+		return
+	}
+	now := r.clk.Now()
+	r.mu.Lock()
+	first := r.pace.Note(actor, due, now)
+	r.mu.Unlock()
+	if first {
+		r.note(Note{Time: now, Actor: actor, Kind: "info", Text: fmt.Sprintf(
+			"falling behind the clock: an action due at %s starts %s late; the scenario's timing is stretched (a lower --speed keeps it)",
+			inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second))})
+	}
+}
+
+// inZone is t in loc (t unchanged when loc is nil).
+func inZone(t time.Time, loc *time.Location) time.Time {
+	if loc == nil {
+		return t
+	}
+	return t.In(loc)
 }
 
 func (r *runner) note(n Note) {
