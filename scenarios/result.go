@@ -95,6 +95,9 @@ const LateTolerance = time.Minute
 // so the scenario's actions happen later and closer together than it
 // scripts, and detection windows are judged on that time.
 type Pace struct {
+	// Speed is the clock's: scenario seconds per wall second (1: real
+	// time).
+	Speed float64
 	// Timed counts the actions that waited for their time on the wall
 	// clock; Late those of them that started more than LateTolerance
 	// after it.
@@ -109,6 +112,15 @@ type Pace struct {
 
 // Behind says whether the run fell behind: some action started late.
 func (p *Pace) Behind() bool { return p != nil && p.Late > 0 }
+
+// Remedy says what keeps a run to its clock: a lower speed, or at real
+// time a faster machine or target.
+func (p *Pace) Remedy() string {
+	if p != nil && p.Speed > 1 {
+		return "a lower --speed keeps to it"
+	}
+	return "at real time only a less loaded machine or a faster target keeps to it"
+}
 
 // Note counts an action of actor due at due that started at now, and says
 // whether it is the run's first late one.

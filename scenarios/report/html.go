@@ -602,7 +602,7 @@ table.events td.id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; }
 <h2>{{.Title}} <span class="badge {{if .Passed}}ok{{else}}fail{{end}}">{{if .Passed}}PASSED{{else}}FAILED{{end}}</span></h2>
 <div class="meta">{{.ID}}{{if .File}} · {{.File}}{{end}}{{if .RunID}} · run {{.RunID}}{{end}} · {{clock .Start .Timezone}}, {{dur .Start .End}} of scenario time on a {{.Clock}} clock{{if .Speed}} (×{{.Speed}}){{end}} in {{ms .WallMS}} · {{.Actions}} actions, {{.Events}} audit events, {{len .Alerts}} alerts</div>
 {{if .Error}}<p class="error">The run stopped: {{.Error}}</p>{{end}}
-{{with .Pace}}{{if .Behind}}<p class="behind">The run fell behind its clock: {{.Late}} of {{.Timed}} timed actions started more than {{ms .ToleranceMS}} late, the latest {{ms .MaxLagMS}} late ({{.MaxLagActor}}). The scenario's actions ran later and closer together than it scripts, and the verdicts below are judged on that time: a lower speed keeps to it.</p>{{end}}{{end}}
+{{$clock := .Clock}}{{with .Pace}}{{if .Behind}}<p class="behind">The run fell behind its clock: {{.Late}} of {{.Timed}} timed actions started more than {{ms .ToleranceMS}} late, the latest {{ms .MaxLagMS}} late ({{.MaxLagActor}}). The scenario's actions ran later and closer together than it scripts, and the verdicts below are judged on that time: {{if eq $clock "real"}}at real time only a less loaded machine or a faster target keeps to it{{else}}a lower speed keeps to it{{end}}.</p>{{end}}{{end}}
 {{if .Description}}<p>{{.Description}}</p>{{end}}
 <h3>Timeline</h3>
 {{.Timeline}}

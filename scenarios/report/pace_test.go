@@ -21,7 +21,7 @@ func TestFellBehindInEveryFormat(t *testing.T) {
 	fx := fixture(t)
 	fx.Speed = 3000
 	due := fx.Result.Start.Add(2 * time.Hour).UTC()
-	fx.Result.Pace = &scenarios.Pace{Timed: 120, Late: 37, MaxLag: 41*time.Hour + 12*time.Minute + 7*time.Second, MaxLagActor: "staff/s0042", MaxLagDue: due}
+	fx.Result.Pace = &scenarios.Pace{Speed: 3000, Timed: 120, Late: 37, MaxLag: 41*time.Hour + 12*time.Minute + 7*time.Second, MaxLagActor: "staff/s0042", MaxLagDue: due}
 
 	rep := Build([]Run{fx}, fixedTime)
 	p := rep.Scenarios[0].Pace
@@ -45,11 +45,23 @@ func TestFellBehindInEveryFormat(t *testing.T) {
 	var table bytes.Buffer
 	WriteVerdicts(&table, fx.Result, false)
 	assert.Contains(t, table.String(), "warning: the run fell behind its clock: 37 of 120 timed actions started more than 1m0s late, the latest 41h12m0s late (staff/s0042, due ")
+	assert.Contains(t, table.String(), "judged on that time: a lower --speed keeps to it\n")
 	assert.Contains(t, StatusLine(fx, false), "; fell behind its clock by up to 41h12m0s")
 
 	var page bytes.Buffer
 	require.NoError(t, WriteHTML(&page, rep))
 	assert.Contains(t, page.String(), "The run fell behind its clock: 37 of 120 timed actions started more than 1m0s late, the latest 41h12m7s late (staff/s0042).")
+	assert.Contains(t, page.String(), "judged on that time: a lower speed keeps to it.")
+
+	// At real time a lower speed is no remedy.
+	fx.Speed = 1
+	fx.Result.Pace.Speed = 1
+	table.Reset()
+	WriteVerdicts(&table, fx.Result, false)
+	assert.Contains(t, table.String(), "judged on that time: at real time only a less loaded machine or a faster target keeps to it\n")
+	page.Reset()
+	require.NoError(t, WriteHTML(&page, Build([]Run{fx}, fixedTime)))
+	assert.Contains(t, page.String(), "judged on that time: at real time only a less loaded machine or a faster target keeps to it.")
 
 	// Kept up: the pace is reported, with no warning anywhere.
 	fx.Result.Pace = &scenarios.Pace{Timed: 120, MaxLag: 3 * time.Second, MaxLagActor: "attacker", MaxLagDue: due}

@@ -206,8 +206,8 @@ func PaceWarning(p *scenarios.Pace, loc *time.Location) string {
 		due = due.In(loc)
 	}
 	return fmt.Sprintf("warning: the run fell behind its clock: %d of %d timed actions started more than %s late, the latest %s late (%s, due %s). "+
-		"The scenario's actions ran later and closer together than it scripts, and the verdicts are judged on that time: a lower --speed keeps to it",
-		p.Late, p.Timed, scenarios.LateTolerance, roundLag(p.MaxLag), p.MaxLagActor, due.Format("Mon 15:04:05"))
+		"The scenario's actions ran later and closer together than it scripts, and the verdicts are judged on that time: %s",
+		p.Late, p.Timed, scenarios.LateTolerance, roundLag(p.MaxLag), p.MaxLagActor, due.Format("Mon 15:04:05"), p.Remedy())
 }
 
 // roundLag rounds a delay for reading: to the second below an hour, to

@@ -64,6 +64,7 @@ func TestScaledRunThatFallsBehindSaysSo(t *testing.T) {
 	require.Len(t, behind, 1, "the first late action is announced, once")
 	assert.Equal(t, "info", behind[0].Kind)
 	assert.Equal(t, "a", behind[0].Actor)
+	assert.Contains(t, behind[0].Text, "(a lower --speed keeps to it)")
 
 	// The re-judged result (outside alerts) keeps it.
 	again := scenarios.Judge(sc, res.Recording())

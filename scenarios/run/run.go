@@ -180,8 +180,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
 		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{},
 		events: scenarios.NewEventTable(runID)}
-	if _, ok := clk.(*clock.Scaled); ok {
-		r.pace = &scenarios.Pace{}
+	if sc, ok := clk.(*clock.Scaled); ok {
+		r.pace = &scenarios.Pace{Speed: sc.Factor()}
 	}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
@@ -423,8 +423,8 @@ func (r *runner) notePace(actor string, due time.Time) {
 	r.mu.Unlock()
 	if first {
 		r.note(Note{Time: now, Actor: actor, Kind: "info", Text: fmt.Sprintf(
-			"falling behind the clock: an action due at %s starts %s late; the scenario's timing is stretched (a lower --speed keeps it)",
-			inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second))})
+			"falling behind the clock: an action due at %s starts %s late; the scenario's timing is stretched (%s)",
+			inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), r.pace.Remedy())})
 	}
 }
 
