@@ -98,6 +98,7 @@ type Controlled struct {
 	factor  float64
 	paused  bool
 	changed chan struct{}
+	jumped  time.Time // where the last Jump moved scenario time to
 }
 
 // NewControlled returns a paused controlled clock reading origin, running
@@ -191,8 +192,17 @@ func (c *Controlled) Jump(t time.Time) error {
 		return fmt.Errorf("clock: cannot go back from %s to %s", now.Format(time.RFC3339), t.Format(time.RFC3339))
 	}
 	c.base, c.wallRef = t, time.Now()
+	c.jumped = t
 	c.signalLocked()
 	return nil
+}
+
+// LastJump is where the last Jump moved scenario time to (zero when it
+// never moved): what was due before it happens at once, on purpose.
+func (c *Controlled) LastJump() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.jumped
 }
 
 // WallUntil says how much wall time remains until scenario time t at the

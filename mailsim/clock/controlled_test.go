@@ -36,6 +36,9 @@ func TestControlled(t *testing.T) {
 	if !c.Now().Equal(p) {
 		t.Fatalf("a paused clock stands still: %v then %v", p, c.Now())
 	}
+	if !c.LastJump().IsZero() {
+		t.Fatalf("no jump yet, LastJump %v", c.LastJump())
+	}
 	if err := c.Jump(p.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +47,9 @@ func TestControlled(t *testing.T) {
 	}
 	if c.Jump(p) == nil {
 		t.Fatal("jumping back is refused")
+	}
+	if !c.LastJump().Equal(p.Add(time.Hour)) {
+		t.Fatalf("LastJump %v, want the jump's %v (a refused one does not count)", c.LastJump(), p.Add(time.Hour))
 	}
 	if c.SetFactor(0) == nil || c.SetFactor(-1) == nil {
 		t.Fatal("a non-positive speed is refused")

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,7 +65,8 @@ func TestScaledRunThatFallsBehindSaysSo(t *testing.T) {
 	defer mu.Unlock()
 	require.Len(t, behind, 1, "the first late action is announced, once")
 	assert.Equal(t, "info", behind[0].Kind)
-	assert.Equal(t, "a", behind[0].Actor)
+	assert.Empty(t, behind[0].Actor, "the run's note, not an actor's: exercise mode shows it whoever was late")
+	assert.Contains(t, behind[0].Text, "falling behind the clock: a's action due at 23:")
 	assert.Contains(t, behind[0].Text, "(a lower --speed keeps to it)")
 
 	// The re-judged result (outside alerts) keeps it.
@@ -85,4 +88,78 @@ func TestScaledRunThatKeepsUp(t *testing.T) {
 	virtual, err := Run(context.Background(), sc, Options{})
 	require.NoError(t, err)
 	assert.Nil(t, virtual.Pace)
+}
+
+// On an operator's clock (exercise mode) a skip is not lag: staff actions
+// due in the skipped hours happen at once, on purpose, and are not late.
+// The pace is still measured.
+func TestSkipIsNotLag(t *testing.T) {
+	sc, err := scenarios.Parse("skip.yaml", []byte(`
+id: skip
+title: skip
+environment: {users: 8, messages: 10, start: 2025-12-11T09:00:00+01:00, duration: 2h2m}
+actors:
+  - id: staff
+    kind: staff
+    staff: {count: 3, workday: "08:00-18:30", phones: 0, late: 0, mail_per_day: 1}
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    steps:
+      - login: {}
+      - logout
+      - wait: 2h
+      - login: {}
+      - logout
+`))
+	require.NoError(t, err)
+	ctl, err := NewControl(sc.Env.Start, 60)
+	require.NoError(t, err)
+	var logins atomic.Int64
+	var staffActs atomic.Int64
+	done := make(chan error, 1)
+	var res *scenarios.Result
+	go func() {
+		var err error
+		res, err = Run(context.Background(), sc, Options{Control: ctl, OnTruth: func(tr scenarios.TruthRecord) {
+			if tr.Actor == "a" && tr.Action == "imap.login" {
+				logins.Add(1)
+			}
+			if tr.Role == "staff" && tr.Action != "" {
+				staffActs.Add(1)
+			}
+		}})
+		done <- err
+	}()
+	ctl.Resume()
+	deadline := time.Now().Add(20 * time.Second)
+	for logins.Load() == 0 {
+		require.True(t, time.Now().Before(deadline), "waiting for the first login")
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		ctl.mu.Lock()
+		waiting := ctl.sched.nextWait(ctl.orders).After(ctl.Clock().Now().Add(time.Hour))
+		ctl.mu.Unlock()
+		if waiting {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "waiting for the attacker's two-hour wait")
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := staffActs.Load()
+	to, err := ctl.Skip()
+	require.NoError(t, err)
+	require.True(t, to.After(sc.Env.Start.Add(time.Hour)), "the skip jumps the two hours (to %s)", to)
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run did not end after the skip")
+	}
+	require.NotNil(t, res.Pace, "an operator's clock is measured")
+	assert.Greater(t, staffActs.Load()-before, int64(10), "staff caught up on the skipped hours")
+	assert.Greater(t, res.Pace.Timed, 10)
+	assert.False(t, res.Pace.Behind(), "%d late, worst %s (%s)", res.Pace.Late, res.Pace.MaxLag, res.Pace.MaxLagActor)
+	assert.Equal(t, 60.0, res.Pace.Speed)
 }

@@ -129,9 +129,8 @@ type runner struct {
 
 	blobs blobs // files staff members keep for later
 
-	// pace is how actors keep to a scaled or real clock (nil on the
-	// virtual clock and on an operator-steered one, where a skip makes
-	// staff catch up on purpose); under mu.
+	// pace is how actors keep to a wall clock: scaled, real or steered by
+	// an operator (nil on the virtual clock); under mu.
 	pace *scenarios.Pace
 }
 
@@ -180,8 +179,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	r := &runner{sc: sc, opts: opts, runID: runID, clk: clk, sched: newScheduler(clk), log: log,
 		spans: map[string]scenarios.Span{}, sessions: map[string]chan struct{}{}, ended: map[string]bool{},
 		events: scenarios.NewEventTable(runID)}
-	if sc, ok := clk.(*clock.Scaled); ok {
-		r.pace = &scenarios.Pace{Speed: sc.Factor()}
+	switch c := clk.(type) {
+	case *clock.Scaled:
+		r.pace = &scenarios.Pace{Speed: c.Factor()}
+	case *clock.Controlled:
+		r.pace = &scenarios.Pace{Speed: c.Factor()}
 	}
 	if opts.Events != nil {
 		r.evEnc = json.NewEncoder(opts.Events)
@@ -418,13 +420,26 @@ func (r *runner) notePace(actor string, due time.Time) {
 		return
 	}
 	now := r.clk.Now()
+	var remedy string
 	r.mu.Lock()
+	if c, ok := r.clk.(*clock.Controlled); ok {
+		// A skip makes what was due before it happen at once, on
+		// purpose: it is late from the skip's time on only. The speed
+		// is the operator's latest.
+		if j := c.LastJump(); j.After(due) {
+			due = j
+		}
+		r.pace.Speed = c.Factor()
+	}
 	first := r.pace.Note(actor, due, now)
+	if first {
+		remedy = r.pace.Remedy()
+	}
 	r.mu.Unlock()
 	if first {
-		r.note(Note{Time: now, Actor: actor, Kind: "info", Text: fmt.Sprintf(
-			"falling behind the clock: an action due at %s starts %s late; the scenario's timing is stretched (%s)",
-			inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), r.pace.Remedy())})
+		r.note(Note{Time: now, Kind: "info", Text: fmt.Sprintf(
+			"falling behind the clock: %s's action due at %s starts %s late; the scenario's timing is stretched (%s)",
+			actor, inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), remedy)})
 	}
 }
 
