@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/maildrill/maildrill/scenarios"
 )
 
 // JUnit XML: the structure of the Jenkins/Ant junit-10.xsd that GitLab,
@@ -163,6 +165,16 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 		props = append(props, junitProp{"scenario_start", s.Start.Format(time.RFC3339)}, junitProp{"scenario_time", s.End.Sub(s.Start).String()},
 			junitProp{"actions", strconv.Itoa(s.Actions)}, junitProp{"events", strconv.Itoa(s.Events)},
 			junitProp{"alerts", strconv.Itoa(len(s.Alerts))}, junitProp{"unexpected_alerts", strconv.Itoa(unexpected(s))})
+		warn := ""
+		if p := s.Pace; p != nil {
+			props = append(props, junitProp{"timed_actions", strconv.Itoa(p.Timed)}, junitProp{"late_actions", strconv.Itoa(p.Late)},
+				junitProp{"max_lag", (time.Duration(p.MaxLagMS) * time.Millisecond).String()})
+			sp := &scenarios.Pace{Speed: s.Speed, Timed: p.Timed, Late: p.Late, MaxLag: time.Duration(p.MaxLagMS) * time.Millisecond, MaxLagActor: p.MaxLagActor}
+			if p.MaxLagDue != nil {
+				sp.MaxLagDue = *p.MaxLagDue
+			}
+			warn = PaceWarning(sp, nil)
+		}
 		js.Properties = &junitProps{props}
 		seen := map[string]int{}
 		for _, v := range s.Verdicts {
@@ -217,7 +229,13 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 			js.Errors++
 		}
 		js.Tests = len(js.Cases)
-		js.SystemOut = text(strings.TrimSpace(strings.Join([]string{strings.TrimSpace(s.Narrative), NoiseText(s, true)}, "\n\n")))
+		var parts []string
+		for _, p := range []string{warn, strings.TrimSpace(s.Narrative), NoiseText(s, true)} {
+			if p != "" {
+				parts = append(parts, p)
+			}
+		}
+		js.SystemOut = text(strings.Join(parts, "\n\n"))
 		out.Tests += js.Tests
 		out.Failures += js.Failures
 		out.Errors += js.Errors

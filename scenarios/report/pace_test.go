@@ -48,6 +48,12 @@ func TestFellBehindInEveryFormat(t *testing.T) {
 	assert.Contains(t, table.String(), "judged on that time: a lower --speed keeps to it\n")
 	assert.Contains(t, StatusLine(fx, false), "; fell behind its clock by up to 41h12m0s")
 
+	var junit bytes.Buffer
+	require.NoError(t, WriteJUnit(&junit, rep))
+	assert.Contains(t, junit.String(), `<property name="late_actions" value="37"></property>`)
+	assert.Contains(t, junit.String(), `<property name="max_lag" value="41h12m7s"></property>`)
+	assert.Contains(t, junit.String(), "<system-out><![CDATA[warning: the run fell behind its clock: 37 of 120 timed actions started more than 1m0s late, the latest 41h12m0s late (staff/s0042, due ")
+
 	var page bytes.Buffer
 	require.NoError(t, WriteHTML(&page, rep))
 	assert.Contains(t, page.String(), "The run fell behind its clock: 37 of 120 timed actions started more than 1m0s late, the latest 41h12m7s late (staff/s0042).")
@@ -75,7 +81,10 @@ func TestFellBehindInEveryFormat(t *testing.T) {
 	WriteVerdicts(&table, fx.Result, false)
 	page.Reset()
 	require.NoError(t, WriteHTML(&page, rep))
-	for what, s := range map[string]string{"table": table.String(), "status": StatusLine(fx, false), "html": page.String()} {
+	junit.Reset()
+	require.NoError(t, WriteJUnit(&junit, rep))
+	assert.Contains(t, junit.String(), `<property name="late_actions" value="0"></property>`)
+	for what, s := range map[string]string{"table": table.String(), "status": StatusLine(fx, false), "html": page.String(), "junit": junit.String()} {
 		assert.False(t, strings.Contains(s, "fell behind"), what)
 	}
 
