@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A run too fast for the machine says it fell behind: test in its status
+// line, verdict table, JSON and JUnit reports; run on the terminal while
+// it runs and in its verdict table. On the virtual clock nothing is said.
+func TestRunSaysItFellBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario")
+	}
+	dir := t.TempDir()
+	js, junit := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml")
+	var out, errb bytes.Buffer
+	// A million scenario seconds per wall second: every round trip costs
+	// minutes of scenario time.
+	err := run(context.Background(), []string{"test", "brute-force", "--speed", "1000000", "--corpus-cache", "off", "--json", js, "--junit", junit}, &out, &errb)
+	all := out.String() + errb.String()
+	_ = err // the verdicts of a run this stretched are whatever they are
+	assert.Contains(t, all, "warning: the run fell behind its clock: ")
+	assert.Contains(t, all, "; fell behind its clock by up to ")
+
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var rep struct {
+		Scenarios []struct {
+			Pace *struct {
+				Behind bool  `json:"behind"`
+				Late   int   `json:"late_actions"`
+				MaxLag int64 `json:"max_lag_ms"`
+			} `json:"pace"`
+		} `json:"scenarios"`
+	}
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Len(t, rep.Scenarios, 1)
+	p := rep.Scenarios[0].Pace
+	require.NotNil(t, p)
+	assert.True(t, p.Behind)
+	assert.Positive(t, p.Late)
+	assert.Greater(t, p.MaxLag, int64(60000))
+	x, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(x), `<property name="late_actions" value="`)
+
+	// run: the note while it runs, the warning under the verdicts.
+	out.Reset()
+	errb.Reset()
+	_ = run(context.Background(), []string{"run", "brute-force", "--speed", "1000000", "--corpus-cache", "off"}, &out, &errb)
+	all = out.String() + errb.String()
+	assert.Contains(t, all, "falling behind the clock: attacker's action due at ")
+	assert.Equal(t, 1, strings.Count(all, "falling behind the clock"), "said once")
+	assert.Contains(t, all, "warning: the run fell behind its clock: ")
+
+	out.Reset()
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"run", "brute-force", "-q", "--json", js}, &out, &errb), errb.String())
+	assert.False(t, strings.Contains(out.String()+errb.String(), "fell behind") || strings.Contains(out.String()+errb.String(), "falling behind"))
+	b, err = os.ReadFile(js)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), `"pace"`, "the virtual clock has no pace")
+}
