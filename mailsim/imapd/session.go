@@ -610,7 +610,7 @@ func imapErr(err error) error {
 		return err
 	}
 	if errors.Is(err, store.ErrNoMailbox) {
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: err.Error()}
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: respText(err.Error())}
 	}
 	if errors.Is(err, store.ErrOverQuota) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Quota exceeded"}
@@ -618,7 +618,23 @@ func imapErr(err error) error {
 	if errors.Is(err, store.ErrTooManyKeywords) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: fmt.Sprintf("Too many keywords in mailbox (at most %d)", store.MaxKeywords)}
 	}
-	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: err.Error()}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: respText(err.Error())}
+}
+
+// respText makes an error's words a response text: one line of text
+// characters (RFC 9051 resp-text). An error may quote what the client
+// sent — a mailbox name given as a literal, a message's malformed header
+// line with its end of line — and a line break in it would end the
+// response early and make the rest a response of its own; controls
+// become spaces.
+func respText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c == 0x7f {
+			b[i] = ' '
+		}
+	}
+	return strings.TrimSpace(string(b))
 }
 
 func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
@@ -742,7 +758,7 @@ func appendErr(err error) error {
 	if errors.Is(err, store.ErrOverQuota) || errors.Is(err, store.ErrTooManyKeywords) {
 		return imapErr(err)
 	}
-	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + err.Error()}
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Cannot parse message: " + respText(err.Error())}
 }
 
 // describeAppended fills an imap.append event with what the message holds.

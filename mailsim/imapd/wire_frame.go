@@ -56,6 +56,50 @@ func literalSize(line []byte) (n int64, nonSync bool, ok bool) {
 	return v, nonSync, true
 }
 
+// statusResponse tells a server line that is a status response — a
+// tagged OK, NO or BAD, an untagged OK, NO, BAD, BYE or PREAUTH — or a
+// continuation request: text to its end, never a literal (RFC 9051 §7.1,
+// resp-text), whatever it ends with.
+func statusResponse(line []byte) bool {
+	if len(line) > 0 && line[0] == '+' {
+		return true
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 {
+		return false
+	}
+	word := line[sp+1:]
+	if i := bytes.IndexAny(word, " \r\n"); i >= 0 {
+		word = word[:i]
+	}
+	is := func(ws ...string) bool {
+		for _, w := range ws {
+			if bytes.EqualFold(word, []byte(w)) {
+				return true
+			}
+		}
+		return false
+	}
+	if sp == 1 && line[0] == '*' {
+		return is("OK", "NO", "BAD", "BYE", "PREAUTH")
+	}
+	return is("OK", "NO", "BAD")
+}
+
+// notLiteral ends a status response's line that looks as if it
+// announced a literal ("... {2}") with a full stop, so that no client
+// waits for one.
+func notLiteral(line []byte) []byte {
+	if _, _, ok := literalSize(line); !ok {
+		return line
+	}
+	body := bytes.TrimRight(line, "\r\n")
+	out := make([]byte, 0, len(line)+1)
+	out = append(out, body...)
+	out = append(out, '.')
+	return append(out, line[len(body):]...)
+}
+
 // clientLiteral recognises a literal announced at the end of a client line
 // exactly as go-imap's decoder does: "{" digits ["+"] "}" [SP] [CR] LF.
 // plus is the index of the "+" of a non-synchronizing literal, else -1.

@@ -300,7 +300,13 @@ func (w *respWriter) emit(line []byte) error {
 			return nil
 		}
 	}
-	if _, _, isLit := literalSize(line); isLit {
+	// A status response's text is text to its end: "{2}" there is not a
+	// literal (an error may quote the client), and the client is told
+	// so too, since many clients take any line ending in "{N}" for one.
+	status := w.atResponse && statusResponse(line)
+	if status {
+		out = notLiteral(out)
+	} else if _, _, isLit := literalSize(line); isLit {
 		out = c.binaryOrigin(out)
 	}
 	c.wmu.Lock()
@@ -311,7 +317,7 @@ func (w *respWriter) emit(line []byte) error {
 		c.writeFailed(err)
 		return err
 	}
-	if n, _, isLit := literalSize(line); isLit {
+	if n, _, isLit := literalSize(line); isLit && !status {
 		w.litLeft = n
 		w.atResponse = false
 	} else {
