@@ -22,4 +22,9 @@ func TestPaceNote(t *testing.T) {
 	assert.False(t, p.Note("e", t0, t0.Add(2*time.Minute)), "a smaller delay leaves the worst")
 	assert.True(t, p.Behind())
 	assert.Equal(t, Pace{Timed: 5, Late: 3, MaxLag: 3 * time.Hour, MaxLagActor: "d", MaxLagDue: t0.Add(2 * time.Hour)}, p)
+
+	for speed, want := range map[float64]string{3000: "a lower --speed", 0.5: "a lower --speed", 0: "a lower --speed", 1: "at real time only"} {
+		assert.Contains(t, (&Pace{Speed: speed}).Remedy(), want, "speed %v", speed)
+	}
+	assert.Contains(t, (*Pace)(nil).Remedy(), "a lower --speed")
 }

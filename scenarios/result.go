@@ -114,12 +114,12 @@ type Pace struct {
 func (p *Pace) Behind() bool { return p != nil && p.Late > 0 }
 
 // Remedy says what keeps a run to its clock: a lower speed, or at real
-// time a faster machine or target.
+// time (an outside SIEM's pace) a less loaded machine or a faster target.
 func (p *Pace) Remedy() string {
-	if p != nil && p.Speed > 1 {
-		return "a lower --speed keeps to it"
+	if p != nil && p.Speed == 1 {
+		return "at real time only a less loaded machine or a faster target keeps to it"
 	}
-	return "at real time only a less loaded machine or a faster target keeps to it"
+	return "a lower --speed keeps to it"
 }
 
 // Note counts an action of actor due at due that started at now, and says
