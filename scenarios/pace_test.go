@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // An action is late only beyond the tolerance; the first late one is
@@ -27,4 +28,24 @@ func TestPaceNote(t *testing.T) {
 		assert.Contains(t, (&Pace{Speed: speed}).Remedy(), want, "speed %v", speed)
 	}
 	assert.Contains(t, (*Pace)(nil).Remedy(), "a lower --speed")
+}
+
+// FailBehind adds one failed pace verdict to a run that fell behind, and
+// nothing to one that kept up or has no pace.
+func TestFailBehind(t *testing.T) {
+	t0 := time.Date(2025, 12, 11, 23, 0, 0, 0, time.UTC)
+	res := &Result{Start: t0, End: t0.Add(time.Hour), Verdicts: []Verdict{{Rule: "r", Kind: "fire", Result: Met}}}
+	assert.False(t, FailBehind(res), "no pace: the virtual clock")
+	res.Pace = &Pace{Speed: 60, Timed: 10}
+	assert.False(t, FailBehind(res), "kept up")
+	assert.False(t, res.Failed)
+	res.Pace = &Pace{Speed: 60, Timed: 10, Late: 4, MaxLag: 95 * time.Minute, MaxLagActor: "a"}
+	assert.True(t, FailBehind(res))
+	assert.False(t, FailBehind(res), "once")
+	assert.True(t, res.Failed)
+	require.Len(t, res.Verdicts, 2)
+	v := res.Verdicts[1]
+	assert.Equal(t, Verdict{Rule: "*", Kind: KindPace, Result: FellBehind, WindowStart: t0, WindowEnd: t0.Add(time.Hour),
+		Detail: "--fail-behind: 4 of 10 timed actions started more than 1m0s late, the latest 1h35m0s late (a)"}, v)
+	assert.False(t, v.OK())
 }

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
@@ -135,4 +136,32 @@ func (p *Pace) Note(actor string, due, now time.Time) (firstLate bool) {
 	}
 	p.Late++
 	return p.Late == 1
+}
+
+// KindPace is the kind of the verdict FailBehind adds; FellBehind is its
+// result.
+const (
+	KindPace   = "pace"
+	FellBehind = "behind"
+)
+
+// FailBehind fails a run that fell behind its clock (--fail-behind): it
+// adds a failed verdict of kind "pace" saying how far, once, and reports
+// whether it did. A run that kept up, or has no pace, is left as it is.
+func FailBehind(res *Result) bool {
+	p := res.Pace
+	if !p.Behind() {
+		return false
+	}
+	for _, v := range res.Verdicts {
+		if v.Kind == KindPace {
+			return false
+		}
+	}
+	res.Verdicts = append(res.Verdicts, Verdict{Rule: "*", Kind: KindPace, Result: FellBehind,
+		WindowStart: res.Start, WindowEnd: res.End,
+		Detail: fmt.Sprintf("--fail-behind: %d of %d timed actions started more than %s late, the latest %s late (%s)",
+			p.Late, p.Timed, LateTolerance, p.MaxLag.Round(time.Second), p.MaxLagActor)})
+	res.Failed = true
+	return true
 }

@@ -64,6 +64,9 @@ func (f *judgeFlags) register(cmd *cobra.Command) {
 // test) run them.
 type scenarioFlags struct {
 	judgeFlags
+	// failBehind fails a run that fell behind its clock (a scaled or
+	// real one).
+	failBehind                   bool
 	target, profile, corpusCache string
 	speed                        float64
 	seed                         int64
@@ -85,6 +88,12 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable)")
 	f.syslogTo.register(fl)
 	f.judgeFlags.register(cmd)
+}
+
+// registerFailBehind adds --fail-behind (run and test: exercise mode's
+// runs are judged in its debrief).
+func (f *scenarioFlags) registerFailBehind(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.failBehind, "fail-behind", false, "fail (exit 1) when the run fell behind its scaled or real clock: an action started over a minute of scenario time late, so the verdicts were judged on a stretched time")
 }
 
 // check validates --target, --profile and --speed.

@@ -70,3 +70,65 @@ func TestRunSaysItFellBehind(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), `"pace"`, "the virtual clock has no pace")
 }
+
+// --fail-behind fails a run that fell behind its clock (exit 1, a BEHIND
+// verdict of kind pace in the table, JSON and JUnit) though every
+// expectation held; without it the same run passes with its warning.
+// exercise mode has no such flag: its debrief judges.
+func TestFailBehind(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario")
+	}
+	dir := t.TempDir()
+	sc := filepath.Join(dir, "quiet.yaml")
+	require.NoError(t, os.WriteFile(sc, []byte(`id: quiet
+title: An attacker reads quietly, and nothing is expected
+environment: {users: 8, messages: 10, start: 2025-12-11T23:00:00+01:00, duration: 1h}
+actors:
+  - id: a
+    kind: attacker
+    credentials: {user: director}
+    pacing: {delay: 1s}
+    steps:
+      - login: {}
+      - repeat: {times: 5, steps: [{search: {text: budget}}]}
+      - logout
+`), 0o644))
+	js, junit := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"test", sc, "--speed", "1000000", "--corpus-cache", "off"}, &out, &errb), errb.String())
+	assert.Contains(t, out.String()+errb.String(), "warning: the run fell behind its clock")
+
+	out.Reset()
+	errb.Reset()
+	err := run(context.Background(), []string{"test", sc, "--speed", "1000000", "--corpus-cache", "off", "--fail-behind", "--json", js, "--junit", junit}, &out, &errb)
+	require.Error(t, err)
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	assert.Regexp(t, `BEHIND\s+\*\s+the run's clock\s+-\s+0\s+--fail-behind: \d+ of \d+ timed actions started more than 1m0s late`, out.String()+errb.String())
+	b, err := os.ReadFile(js)
+	require.NoError(t, err)
+	var rep struct {
+		Passed    bool
+		Scenarios []struct {
+			Verdicts []struct{ Kind, Result string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &rep))
+	assert.False(t, rep.Passed)
+	require.Len(t, rep.Scenarios, 1)
+	assert.Equal(t, []struct{ Kind, Result string }{{"pace", "behind"}}, rep.Scenarios[0].Verdicts)
+	x, err := os.ReadFile(junit)
+	require.NoError(t, err)
+	assert.Contains(t, string(x), `<testcase name="the run keeps to its clock"`)
+	assert.Contains(t, string(x), `<failure message="behind: --fail-behind: `)
+
+	// run takes it too; on the virtual clock it fails nothing.
+	out.Reset()
+	errb.Reset()
+	err = run(context.Background(), []string{"run", sc, "--speed", "1000000", "--corpus-cache", "off", "--fail-behind", "-q"}, &out, &errb)
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	require.NoError(t, run(context.Background(), []string{"run", sc, "--fail-behind", "-q"}, &out, &errb), errb.String())
+
+	err = run(context.Background(), []string{"exercise", sc, "--fail-behind"}, &out, &errb)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb), "exercise has no --fail-behind")
+}

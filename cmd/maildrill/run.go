@@ -45,6 +45,7 @@ every expectation. Exit 0 when all hold, 1 when some do not, 2 on bad input.`,
 		},
 	}
 	f.scenarioFlags.register(cmd)
+	f.registerFailBehind(cmd)
 	f.reports.register(cmd)
 	f.rules.register(cmd)
 	fl := cmd.Flags()
@@ -119,6 +120,9 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		if res != nil {
 			if f.failOnNoise {
 				scenarios.FailOnNoise(res)
+			}
+			if f.failBehind {
+				scenarios.FailBehind(res)
 			}
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
 			w := f.reports.tables(stdout, stderr)

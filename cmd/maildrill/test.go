@@ -90,6 +90,7 @@ scenario runs on exactly one of them.`,
 		},
 	}
 	f.scenarioFlags.register(cmd)
+	f.registerFailBehind(cmd)
 	f.reports.register(cmd)
 	f.alerts.register(cmd)
 	f.rules.register(cmd)
@@ -176,7 +177,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 	prog := report.NewSuiteProgress(len(list), time.Now())
 	status := cliout.StartStatus(stderr, func() string { return prog.Line(time.Now()) })
 	suite := scenariorun.Suite{Jobs: f.jobs, Options: opts, RecordDir: f.record, Outside: out, OutsideWait: f.alerts.wait,
-		FailOnNoise: f.failOnNoise, Done: func(i int, r scenariorun.SuiteRun) {
+		FailOnNoise: f.failOnNoise, FailBehind: f.failBehind, Done: func(i int, r scenariorun.SuiteRun) {
 			if r.Result != nil {
 				report.WriteTables(&tableOf[i], r.Result, false, f.verbose)
 			}

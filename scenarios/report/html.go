@@ -165,6 +165,8 @@ func verdictRow(v Verdict, loc *time.Location) htmlRow {
 	switch v.Kind {
 	case "noise":
 		r.Window = "noise: alerts no expectation covers, " + from + " – " + to
+	case "pace":
+		r.Window = "the run's clock, " + from + " – " + to
 	case "must_not_fire":
 		r.Window = "silent " + from + " – " + to
 	default:
@@ -320,6 +322,8 @@ func timelineSVG(s Scenario, loc *time.Location, t0, t1 time.Time, suffix string
 				name = "silent: " + v.Rule
 			case "noise":
 				name = "noise: " + v.Rule
+			case "pace":
+				name = "pace: the run's clock"
 			}
 			rowLabel(name, map[bool]string{true: "ok", false: "fail"}[v.Passed])
 			if v.WindowEnd.Before(t0) || v.WindowStart.After(t1) {

@@ -109,6 +109,9 @@ func CaseName(v Verdict) string {
 	if v.Kind == "must_not_fire" {
 		return fmt.Sprintf("%s must not fire", v.Rule)
 	}
+	if v.Kind == scenarios.KindPace {
+		return "the run keeps to its clock"
+	}
 	anchor := v.Anchor
 	if anchor == "" {
 		anchor = "start"

@@ -110,3 +110,29 @@ func TestRemoteTargetReportValidates(t *testing.T) {
 		assert.NoError(t, validate(t, sch, buf.Bytes()), target)
 	}
 }
+
+// A --fail-behind verdict validates against the schema and has its own
+// names: the JUnit test case, the verdict table's window and the HTML row.
+func TestFailBehindVerdictReport(t *testing.T) {
+	sch := compileSchema(t, "report-v2.schema.json", SchemaJSON)
+	fx := fixture(t)
+	fx.Speed = 600
+	fx.Result.Pace = &scenarios.Pace{Speed: 600, Timed: 50, Late: 7, MaxLag: 3 * time.Minute, MaxLagActor: "attacker", MaxLagDue: fx.Result.Start}
+	require.True(t, scenarios.FailBehind(fx.Result))
+	rep := Build([]Run{fx}, fixedTime)
+	var buf bytes.Buffer
+	require.NoError(t, WriteJSON(&buf, rep))
+	require.NoError(t, validate(t, sch, buf.Bytes()))
+	assert.Equal(t, 1, rep.Summary.Results["behind"])
+	v := rep.Scenarios[0].Verdicts[len(rep.Scenarios[0].Verdicts)-1]
+	assert.Equal(t, "pace", v.Kind)
+	assert.False(t, v.Passed)
+	assert.Equal(t, "the run keeps to its clock", CaseName(v))
+
+	var table bytes.Buffer
+	WriteVerdicts(&table, fx.Result, false)
+	assert.Regexp(t, `BEHIND\s+\*\s+the run's clock\s+-\s+0\s+--fail-behind: 7 of 50 timed actions`, table.String())
+	var page bytes.Buffer
+	require.NoError(t, WriteHTML(&page, rep))
+	assert.Contains(t, page.String(), "<td class=\"fail\">BEHIND</td><td>*</td><td>the run&#39;s clock, ")
+}

@@ -139,6 +139,8 @@ func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 		switch {
 		case v.Kind == scenarios.KindNoise:
 			win = "noise (unexpected alerts)"
+		case v.Kind == scenarios.KindPace:
+			win = "the run's clock"
 		case v.Kind == "must_not_fire":
 			from, to := Span(v.WindowStart, v.WindowEnd, res.Scenario.Env.Location, "15:04")
 			win = "silent " + from + "–" + to

@@ -28,6 +28,8 @@ type Suite struct {
 	OutsideWait time.Duration
 	// FailOnNoise fails every rule with unexpected alerts (FailOnNoise).
 	FailOnNoise bool
+	// FailBehind fails a run that fell behind its clock (FailBehind).
+	FailBehind bool
 	// Done is called as each run ends, one call at a time; i is the
 	// scenario's index in the list.
 	Done func(i int, r SuiteRun)
@@ -87,6 +89,9 @@ func (s Suite) runOne(ctx context.Context, sc *scenarios.Scenario) SuiteRun {
 	}
 	if res != nil && s.FailOnNoise {
 		scenarios.FailOnNoise(res)
+	}
+	if res != nil && s.FailBehind {
+		scenarios.FailBehind(res)
 	}
 	return SuiteRun{Scenario: sc, Result: res, Err: err}
 }
