@@ -80,20 +80,7 @@ func TestFailBehind(t *testing.T) {
 		t.Skip("runs a scenario")
 	}
 	dir := t.TempDir()
-	sc := filepath.Join(dir, "quiet.yaml")
-	require.NoError(t, os.WriteFile(sc, []byte(`id: quiet
-title: An attacker reads quietly, and nothing is expected
-environment: {users: 8, messages: 10, start: 2025-12-11T23:00:00+01:00, duration: 1h}
-actors:
-  - id: a
-    kind: attacker
-    credentials: {user: director}
-    pacing: {delay: 1s}
-    steps:
-      - login: {}
-      - repeat: {times: 5, steps: [{search: {text: budget}}]}
-      - logout
-`), 0o644))
+	sc := "../../scenarios/testdata/verdicts/quiet-reader.yaml"
 	js, junit := filepath.Join(dir, "r.json"), filepath.Join(dir, "j.xml")
 	var out, errb bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"test", sc, "--speed", "1000000", "--corpus-cache", "off"}, &out, &errb), errb.String())

@@ -18,20 +18,7 @@ import (
 // second apart.
 func paceScenario(t *testing.T) *scenarios.Scenario {
 	t.Helper()
-	sc, err := scenarios.Parse("pace.yaml", []byte(`
-id: pace
-title: pace
-environment: {users: 8, messages: 10, start: 2025-12-11T23:00:00+01:00, duration: 1h}
-actors:
-  - id: a
-    kind: attacker
-    credentials: {user: director}
-    pacing: {delay: 1s}
-    steps:
-      - login: {}
-      - repeat: {times: 10, steps: [{search: {text: budget}}]}
-      - logout
-`))
+	sc, err := scenarios.ParseFile("../testdata/verdicts/quiet-reader.yaml")
 	require.NoError(t, err)
 	return sc
 }
@@ -117,46 +104,22 @@ actors:
 	require.NoError(t, err)
 	var logins atomic.Int64
 	var staffActs atomic.Int64
-	done := make(chan error, 1)
-	var res *scenarios.Result
-	go func() {
-		var err error
-		res, err = Run(context.Background(), sc, Options{Control: ctl, OnTruth: func(tr scenarios.TruthRecord) {
-			if tr.Actor == "a" && tr.Action == "imap.login" {
-				logins.Add(1)
-			}
-			if tr.Role == "staff" && tr.Action != "" {
-				staffActs.Add(1)
-			}
-		}})
-		done <- err
-	}()
-	ctl.Resume()
-	deadline := time.Now().Add(20 * time.Second)
-	for logins.Load() == 0 {
-		require.True(t, time.Now().Before(deadline), "waiting for the first login")
-		time.Sleep(10 * time.Millisecond)
-	}
-	for {
-		ctl.mu.Lock()
-		waiting := ctl.sched.nextWait(ctl.orders).After(ctl.Clock().Now().Add(time.Hour))
-		ctl.mu.Unlock()
-		if waiting {
-			break
+	ended := startControlled(sc, ctl, func(tr scenarios.TruthRecord) {
+		if tr.Actor == "a" && tr.Action == "imap.login" {
+			logins.Add(1)
 		}
-		require.True(t, time.Now().Before(deadline), "waiting for the attacker's two-hour wait")
-		time.Sleep(10 * time.Millisecond)
-	}
+		if tr.Role == "staff" && tr.Action != "" {
+			staffActs.Add(1)
+		}
+	})
+	ctl.Resume()
+	waitFor(t, "the first login", func() bool { return logins.Load() > 0 })
+	waitFor(t, "the attacker's two-hour wait", func() bool { return scriptedWaiting(ctl, time.Hour) })
 	before := staffActs.Load()
 	to, err := ctl.Skip()
 	require.NoError(t, err)
 	require.True(t, to.After(sc.Env.Start.Add(time.Hour)), "the skip jumps the two hours (to %s)", to)
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the run did not end after the skip")
-	}
+	res := ended(t, "after the skip")
 	require.NotNil(t, res.Pace, "an operator's clock is measured")
 	assert.Greater(t, staffActs.Load()-before, int64(10), "staff caught up on the skipped hours")
 	assert.Greater(t, res.Pace.Timed, 10)
