@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/maildrill/maildrill/scenarios"
+	"github.com/maildrill/maildrill/scenarios/run"
 )
 
 var update = flag.Bool("update", false, "refresh the screenshots in docs/screenshots/")
@@ -184,6 +185,12 @@ func TestExerciseInChromium(t *testing.T) {
 	x.soc.dropConnections()
 	x.note("stream cut for the reconnection check")
 	waitJS(t, sctx, "the reconnection", `document.body.dataset.opens !== '`+opens+`'`)
+
+	// The run falling behind its clock is said to the facilitator, and
+	// to the facilitator only.
+	x.onNote(run.Note{Time: x.ctl.Clock().Now(), Kind: "pace", Text: "falling behind the clock: staff/x's action due at 23:50:00 starts 2m0s late"})
+	waitJS(t, fctx, "the pace warning", `!document.querySelector('#pace').hidden && document.querySelector('#pace').textContent.includes('falling behind the clock: staff/x')`)
+	assert.NotContains(t, eval[string](t, sctx, `document.body.innerText`), "falling behind", "the players' view gives nothing away")
 
 	// Skip the lull, then let the run end.
 	require.NoError(t, chromedp.Do(fctx, chromedp.Click(`button[data-action="skip"]`)))

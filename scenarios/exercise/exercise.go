@@ -233,7 +233,7 @@ func (x *Exercise) ticker(ctx context.Context) {
 }
 
 func (x *Exercise) onNote(n run.Note) {
-	if n.Kind != "step" && n.Kind != "info" && n.Kind != "progress" {
+	if n.Kind != "step" && n.Kind != "info" && n.Kind != "progress" && n.Kind != "pace" {
 		return
 	}
 	x.mu.Lock()

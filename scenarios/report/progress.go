@@ -13,7 +13,8 @@ import (
 // RunProgress is the state of a run for its status line on a terminal
 // (cliout.Status): the scenario clock (the time of the latest note), the
 // attack steps started of those the scenario lists, the alerts so far,
-// the bytes the attackers downloaded, and the wall time.
+// the bytes the attackers downloaded, the wall time, and whether the
+// actors have fallen behind the clock.
 type RunProgress struct {
 	mu         sync.Mutex
 	sc         *scenarios.Scenario
@@ -26,6 +27,7 @@ type RunProgress struct {
 	alerts     int
 	bytes      int64
 	download   string // the download under way: "downloading attachments 3/12"
+	behind     bool   // an action started late: the clock runs ahead of the actors
 }
 
 // NewRunProgress is the progress of a run of sc starting now. speed is
@@ -66,6 +68,8 @@ func (p *RunProgress) Note(n run.Note) {
 		}
 	case "alert":
 		p.alerts++
+	case "pace":
+		p.behind = true
 	case "progress":
 		p.download = fmt.Sprintf("%s %d/%d", n.Text, n.Count, n.Total)
 		if n.Count >= n.Total {
@@ -95,6 +99,9 @@ func (p *RunProgress) Line(now time.Time) string {
 	}
 	if p.bytes > 0 {
 		parts = append(parts, "↓ "+humanBytes(p.bytes))
+	}
+	if p.behind {
+		parts = append(parts, "behind the clock")
 	}
 	return "  ▸ " + strings.Join(parts, " · ")
 }

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,9 +39,13 @@ func TestRunProgressLine(t *testing.T) {
 	}
 	assert.Contains(t, p.Line(wall), "step 6 ·", "repeated steps: no total")
 
-	// On a scaled clock (--speed 60) the clock moves between notes.
+	// On a scaled clock (--speed 60) the clock moves between notes; once
+	// an action starts late, the line says the actors are behind it.
 	p = NewRunProgress(sc, wall, 60)
 	assert.Contains(t, p.Line(wall.Add(10*time.Second)), "Sat 01:40:00 ·")
+	assert.NotContains(t, p.Line(wall), "behind")
+	p.Note(run.Note{Time: sc.Env.Start, Kind: "pace", Text: "falling behind the clock: …"})
+	assert.True(t, strings.HasSuffix(p.Line(wall.Add(10*time.Second)), " · behind the clock"), p.Line(wall))
 }
 
 func TestSuiteProgressLine(t *testing.T) {

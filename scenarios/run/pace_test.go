@@ -51,7 +51,7 @@ func TestScaledRunThatFallsBehindSaysSo(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, behind, 1, "the first late action is announced, once")
-	assert.Equal(t, "info", behind[0].Kind)
+	assert.Equal(t, "pace", behind[0].Kind)
 	assert.Empty(t, behind[0].Actor, "the run's note, not an actor's: exercise mode shows it whoever was late")
 	assert.Contains(t, behind[0].Text, "falling behind the clock: a's action due at 23:")
 	assert.Contains(t, behind[0].Text, "(a lower --speed keeps to it)")

@@ -94,7 +94,7 @@ type Options struct {
 type Note struct {
 	Time  time.Time
 	Actor string
-	Kind  string // step, alert, info
+	Kind  string // step, alert, info, progress, pace (the run is falling behind its clock)
 	Text  string
 	Bytes int64
 	Count int
@@ -437,7 +437,7 @@ func (r *runner) notePace(actor string, due time.Time) {
 	}
 	r.mu.Unlock()
 	if first {
-		r.note(Note{Time: now, Kind: "info", Text: fmt.Sprintf(
+		r.note(Note{Time: now, Kind: "pace", Text: fmt.Sprintf(
 			"falling behind the clock: %s's action due at %s starts %s late; the scenario's timing is stretched (%s)",
 			actor, inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), remedy)})
 	}

@@ -58,7 +58,11 @@ function onClock(c) {
 const es = new EventSource("stream?last=0");
 const on = (type, f) => es.addEventListener(type, (ev) => { const id = Number(ev.lastEventId); if (seen.has(id)) return; seen.add(id); document.body.dataset.lastId = id; f(JSON.parse(ev.data)); });
 on("clock", onClock);
-on("note", (n) => { /* progress notes update the actors table through the clock */ });
+on("note", (n) => {
+  // Progress notes update the actors table through the clock; the run
+  // falling behind its clock is said here, for the facilitator only.
+  if (n.kind === "pace") { $("#pace").textContent = "⚠ " + n.text + " — lower the speed"; $("#pace").hidden = false; }
+});
 on("truth", (t) => {
   const det = [t.user, t.mailbox, t.count ? t.count + " item(s)" : "", t.bytes ? t.bytes + " B" : ""].filter(Boolean).join(" · ");
   row("#truth", `<td class="mono">${esc(hms(t.t))}</td><td>${esc(t.actor)}</td><td>${esc(t.step)}</td><td class="mono">${esc(t.action)}</td><td>${esc(t.outcome)}</td><td>${esc(det)}</td>`, true);
