@@ -111,11 +111,12 @@ type Spec struct {
 	// embedded mail system sizes its parsed-message cache for them.
 	Clients int
 	// Actors is how many of the run's actors may each hold a session at
-	// once (every staff member counts). The embedded target raises its
-	// IMAP and submission session limits to two per actor (a session may
-	// still be closing on the server when its actor opens the next) where
-	// the defaults are lower, so that a large organisation's own staff are
-	// not refused; the defaults still bound everything else.
+	// once (every staff member counts). The embedded and docker targets
+	// raise their IMAP and submission session limits to two per actor
+	// (sessionLimits: a session may still be closing on the server when
+	// its actor opens the next) where the defaults are lower, so that a
+	// large organisation's own staff are not refused; the defaults still
+	// bound everything else.
 	Actors int
 	// DovecotProfile is the dovecot target's logging: stock or enhanced
 	// (default).

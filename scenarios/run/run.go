@@ -439,16 +439,8 @@ func (r *runner) notePace(actor string, due time.Time) {
 	if first {
 		r.note(Note{Time: now, Kind: "pace", Text: fmt.Sprintf(
 			"falling behind the clock: %s's action due at %s starts %s late; the scenario's timing is stretched (%s)",
-			actor, inZone(due, r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), remedy)})
+			actor, due.In(r.sc.Env.Location).Format("15:04:05"), now.Sub(due).Round(time.Second), remedy)})
 	}
-}
-
-// inZone is t in loc (t unchanged when loc is nil).
-func inZone(t time.Time, loc *time.Location) time.Time {
-	if loc == nil {
-		return t
-	}
-	return t.In(loc)
 }
 
 func (r *runner) note(n Note) {

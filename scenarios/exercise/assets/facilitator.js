@@ -61,7 +61,7 @@ on("clock", onClock);
 on("note", (n) => {
   // Progress notes update the actors table through the clock; the run
   // falling behind its clock is said here, for the facilitator only.
-  if (n.kind === "pace") { $("#pace").textContent = "⚠ " + n.text + " — lower the speed"; $("#pace").hidden = false; }
+  if (n.kind === "pace") { $("#pace").textContent = "⚠ " + n.text; $("#pace").hidden = false; }
 });
 on("truth", (t) => {
   const det = [t.user, t.mailbox, t.count ? t.count + " item(s)" : "", t.bytes ? t.bytes + " B" : ""].filter(Boolean).join(" · ");
