@@ -190,7 +190,11 @@ func TestExerciseInChromium(t *testing.T) {
 	// to the facilitator only.
 	x.onNote(run.Note{Time: x.ctl.Clock().Now(), Kind: "pace", Text: "falling behind the clock: staff/x's action due at 23:50:00 starts 2m0s late"})
 	waitJS(t, fctx, "the pace warning", `!document.querySelector('#pace').hidden && document.querySelector('#pace').textContent.includes('falling behind the clock: staff/x')`)
+	// It stays in the run log, with what the actors said of themselves.
+	x.onNote(run.Note{Time: x.ctl.Clock().Now(), Actor: "night-visitor", Kind: "info", Text: "budget spent: actor stops"})
+	waitJS(t, fctx, "the run log", `(() => { const t = document.querySelector('#runlog').innerText; return t.includes('night-visitor\tbudget spent: actor stops') && t.includes('the run\tfalling behind the clock'); })()`)
 	assert.NotContains(t, eval[string](t, sctx, `document.body.innerText`), "falling behind", "the players' view gives nothing away")
+	assert.NotContains(t, eval[string](t, sctx, `document.body.innerText`), "budget spent")
 
 	// Skip the lull, then let the run end.
 	require.NoError(t, chromedp.Do(fctx, chromedp.Click(`button[data-action="skip"]`)))

@@ -18,6 +18,7 @@ type debriefPage struct {
 	Injects                                     []debriefInject
 	Acks                                        []debriefAck
 	Notes                                       []debriefNote
+	RunLog                                      []debriefRunNote
 	ReportStyle                                 template.CSS
 	Report                                      template.HTML
 }
@@ -42,6 +43,8 @@ type debriefAnswer struct{ Answer, At, After, Correct string }
 type debriefAck struct{ N, Title, Alerted, At, After string }
 
 type debriefNote struct{ At, Text string }
+
+type debriefRunNote struct{ At, Actor, Text string }
 
 // Debrief writes the debrief: one self-contained, printable HTML file
 // joining the verdicts with the players' time to detect, the injects with
@@ -110,6 +113,13 @@ func (x *Exercise) Debrief(w io.Writer) error {
 	}
 	for _, n := range x.notes {
 		p.Notes = append(p.Notes, debriefNote{At: hm(n.At), Text: n.Text})
+	}
+	for _, n := range x.runlog {
+		who := n.Actor
+		if who == "" {
+			who = "the run"
+		}
+		p.RunLog = append(p.RunLog, debriefRunNote{At: hm(n.At), Actor: who, Text: n.Text})
 	}
 	if x.result != nil {
 		var buf bytes.Buffer
@@ -216,6 +226,11 @@ var debriefTmpl = template.Must(template.New("debrief").Parse(`<!doctype html>
 <h2>Facilitator's notes</h2>
 <table id="debrief-notes"><tbody>
 {{range .Notes}}<tr><td>{{.At}}</td><td>{{.Text}}</td></tr>{{else}}<tr><td>none</td></tr>{{end}}
+</tbody></table>
+
+<h2>What the run noted</h2>
+<table id="debrief-runlog"><tbody>
+{{range .RunLog}}<tr><td>{{.At}}</td><td>{{.Actor}}</td><td>{{.Text}}</td></tr>{{else}}<tr><td>nothing</td></tr>{{end}}
 </tbody></table>
 </div>
 <div class="report-part">

@@ -66,6 +66,7 @@ type Exercise struct {
 	answers   []answerRec
 	acks      []ackRec
 	notes     []noteRec
+	runlog    []runNote // what the run said of itself (kind info, pace)
 	staffActs int
 	events    int
 	result    *scenarios.Result
@@ -109,6 +110,18 @@ type noteRec struct {
 	Text string
 	At   time.Time
 	Wall time.Time
+}
+
+// runNote is something the run said of itself while it played: a valid
+// password found, an actor's budget spent, a step skipped, the run falling
+// behind its clock. The facilitator's view lists them as they come (the
+// actors table shows only each actor's latest line), and the debrief keeps
+// them.
+type runNote struct {
+	At    time.Time // scenario time
+	Actor string    // "" for the run itself
+	Kind  string
+	Text  string
 }
 
 // New prepares an exercise; Run plays it.
@@ -242,11 +255,15 @@ func (x *Exercise) onNote(n run.Note) {
 			x.steps[n.Step] = n.Time
 		}
 	}
-	if n.Actor != "" && !x.isStaff(n.Actor) {
+	staff := n.Actor != "" && x.isStaff(n.Actor)
+	if n.Actor != "" && !staff {
 		x.actors[n.Actor] = n.Text
 	}
+	if n.Kind == "info" && !staff || n.Kind == "pace" {
+		x.runlog = append(x.runlog, runNote{At: n.Time, Actor: n.Actor, Kind: n.Kind, Text: n.Text})
+	}
 	x.mu.Unlock()
-	if n.Actor != "" && x.isStaff(n.Actor) {
+	if staff {
 		return
 	}
 	x.fac.publish("note", map[string]any{"t": stamp(n.Time, x.loc()), "actor": n.Actor, "kind": n.Kind, "step": n.Step, "text": n.Text,

@@ -220,9 +220,20 @@ func TestSOCViewLeaksNoGroundTruth(t *testing.T) {
 	for _, e := range evs {
 		facStream.Write(e.Data)
 	}
-	for _, f := range []string{`"actor"`, `"attacker"`, `"spray"`, `"verdict"`, `"expected"`, "press-call", "IMAP Full Mailbox Download By One Client"} {
+	for _, f := range []string{`"actor"`, `"attacker"`, `"spray"`, `"verdict"`, `"expected"`, "press-call", "IMAP Full Mailbox Download By One Client", "valid password found for "} {
 		assert.Contains(t, facStream.String(), f, "the facilitator's view carries the truth the players' lacks")
 	}
+	// What the run said of itself (here: the spray finding a password) is
+	// kept for the facilitator's run log and the debrief.
+	x.mu.Lock()
+	var found []string
+	for _, n := range x.runlog {
+		if strings.HasPrefix(n.Text, "valid password found for ") {
+			found = append(found, n.Actor+": "+n.Text)
+		}
+	}
+	x.mu.Unlock()
+	require.NotEmpty(t, found, "the spray's find is in the run log")
 
 	// The debrief downloads as one self-contained file.
 	resp, err = http.Get(srv.URL + "/f/" + fac + "/debrief?download=1")
@@ -235,6 +246,7 @@ func TestSOCViewLeaksNoGroundTruth(t *testing.T) {
 		assert.NotContains(t, string(page), bad, "the debrief loads nothing")
 	}
 	assert.Contains(t, string(page), "the login events", "the players' answer")
+	assert.Regexp(t, `(?s)<table id="debrief-runlog">.*<td>`+regexp.QuoteMeta(strings.Replace(found[0], ": ", "</td><td>", 1))+`</td>`, string(page), "the run log")
 	assert.Contains(t, string(page), "@media print", "printable")
 }
 

@@ -59,9 +59,11 @@ const es = new EventSource("stream?last=0");
 const on = (type, f) => es.addEventListener(type, (ev) => { const id = Number(ev.lastEventId); if (seen.has(id)) return; seen.add(id); document.body.dataset.lastId = id; f(JSON.parse(ev.data)); });
 on("clock", onClock);
 on("note", (n) => {
-  // Progress notes update the actors table through the clock; the run
-  // falling behind its clock is said here, for the facilitator only.
+  // Progress notes update the actors table through the clock. What the
+  // run says of itself (a valid password found, a budget spent, falling
+  // behind its clock) stays in the run log, for the facilitator only.
   if (n.kind === "pace") { $("#pace").textContent = "⚠ " + n.text; $("#pace").hidden = false; }
+  if (n.kind === "info" || n.kind === "pace") row("#runlog", `<td class="mono">${esc(hms(n.t))}</td><td>${esc(n.actor || "the run")}</td><td>${esc(n.text)}</td>`, true);
 });
 on("truth", (t) => {
   const det = [t.user, t.mailbox, t.count ? t.count + " item(s)" : "", t.bytes ? t.bytes + " B" : ""].filter(Boolean).join(" · ");
