@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -48,4 +49,52 @@ func TestFailBehind(t *testing.T) {
 	assert.Equal(t, Verdict{Rule: "*", Kind: KindPace, Result: FellBehind, WindowStart: t0, WindowEnd: t0.Add(time.Hour),
 		Detail: "--fail-behind: 4 of 10 timed actions started more than 1m0s late, the latest 1h35m0s late (a)"}, v)
 	assert.False(t, v.OK())
+}
+
+// A trailer gives back the pace it was made from (to the millisecond), and
+// a trailer that cannot be right is refused with the reason.
+func TestRecordingTrailer(t *testing.T) {
+	due := time.Date(2025, 12, 11, 8, 27, 16, 0, time.UTC)
+	p := &Pace{Speed: 20000, Timed: 1166, Late: 767, MaxLag: 6*time.Hour + 33*time.Minute + 1500*time.Microsecond, MaxLagActor: "staff/a@b.test", MaxLagDue: due}
+	b, err := json.Marshal(NewRecordingTrailer("md-x-1", p))
+	require.NoError(t, err)
+	tr, ok, err := ParseRecordingTrailer(b)
+	require.True(t, ok)
+	require.NoError(t, err)
+	assert.Equal(t, "md-x-1", tr.RunID)
+	got := tr.Pace()
+	assert.Equal(t, 6*time.Hour+33*time.Minute+time.Millisecond, got.MaxLag)
+	got.MaxLag = p.MaxLag
+	assert.Equal(t, p, got)
+	assert.True(t, got.MaxLagDue.Equal(due))
+
+	// Kept up: no worst action.
+	b, err = json.Marshal(NewRecordingTrailer("md-x-1", &Pace{Speed: 10, Timed: 4}))
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "max_lag_due")
+	tr, _, err = ParseRecordingTrailer(b)
+	require.NoError(t, err)
+	assert.False(t, tr.Pace().Behind())
+
+	for line, want := range map[string]string{
+		`{"maildrill.recording.end":1,"speed":1,"timed_actions":1}`:                                      "no labels.run_id",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":0}`:                                    "speed 0: not a positive number",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"timed_actions":1,"late_actions":2}`: "late_actions 2 of timed_actions 1",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"timed_actions":-1}`:                 "late_actions 0 of timed_actions -1",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"max_lag_ms":-5}`:                    "max_lag_ms -5: negative",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":"fast"}`:                               "cannot unmarshal",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"max_lag_due":"yesterday"}`:          "cannot parse",
+	} {
+		_, ok, err := ParseRecordingTrailer([]byte(line))
+		assert.True(t, ok, line)
+		if assert.Error(t, err, line) {
+			assert.Contains(t, err.Error(), want, line)
+		}
+	}
+	// Neither a header nor a truth record is a trailer.
+	for _, line := range []string{`{"maildrill.recording":1,"labels.run_id":"r"}`, `{"actor":"a","labels.run_id":"r"}`} {
+		_, ok, err := ParseRecordingTrailer([]byte(line))
+		assert.False(t, ok, line)
+		assert.NoError(t, err)
+	}
 }

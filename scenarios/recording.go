@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
@@ -42,6 +45,71 @@ type RecordingHeader struct {
 
 // headerPrefix starts every header line (the runner writes Format first).
 var headerPrefix = []byte(`{"maildrill.recording":`)
+
+// RecordingTrailer ends the truth records of a run on a scaled or real
+// clock: how the run kept to its clock, known only at its end. A run on
+// the virtual clock, which cannot fall behind, writes none; nor did
+// maildrill before 2026-12-06.
+type RecordingTrailer struct {
+	Format int    `json:"maildrill.recording.end"`
+	RunID  string `json:"labels.run_id"`
+	// Speed is the clock's (scenario seconds per wall second; an
+	// exercise's: the operator's latest).
+	Speed float64 `json:"speed"`
+	// Timed, Late, MaxLag, MaxLagActor and MaxLagDue are Pace's.
+	Timed       int        `json:"timed_actions"`
+	Late        int        `json:"late_actions"`
+	MaxLagMS    int64      `json:"max_lag_ms"`
+	MaxLagActor string     `json:"max_lag_actor,omitempty"`
+	MaxLagDue   *time.Time `json:"max_lag_due,omitempty"`
+}
+
+// trailerPrefix starts every trailer line.
+var trailerPrefix = []byte(`{"maildrill.recording.end":`)
+
+// NewRecordingTrailer is the trailer of run runID that kept to its clock
+// as p says.
+func NewRecordingTrailer(runID string, p *Pace) RecordingTrailer {
+	t := RecordingTrailer{Format: RecordingFormat, RunID: runID, Speed: p.Speed, Timed: p.Timed, Late: p.Late,
+		MaxLagMS: p.MaxLag.Milliseconds(), MaxLagActor: p.MaxLagActor}
+	if !p.MaxLagDue.IsZero() {
+		due := p.MaxLagDue
+		t.MaxLagDue = &due
+	}
+	return t
+}
+
+// Pace is the run's pace the trailer records.
+func (t RecordingTrailer) Pace() *Pace {
+	p := &Pace{Speed: t.Speed, Timed: t.Timed, Late: t.Late, MaxLag: time.Duration(t.MaxLagMS) * time.Millisecond, MaxLagActor: t.MaxLagActor}
+	if t.MaxLagDue != nil {
+		p.MaxLagDue = *t.MaxLagDue
+	}
+	return p
+}
+
+// ParseRecordingTrailer parses a truth-log line that is a recording
+// trailer; ok is false for any other line.
+func ParseRecordingTrailer(line []byte) (t RecordingTrailer, ok bool, err error) {
+	line = bytes.TrimSpace(line)
+	if !bytes.HasPrefix(line, trailerPrefix) {
+		return t, false, nil
+	}
+	if err := json.Unmarshal(line, &t); err != nil {
+		return t, true, err
+	}
+	switch {
+	case t.RunID == "":
+		return t, true, errors.New("no labels.run_id")
+	case t.Speed <= 0:
+		return t, true, fmt.Errorf("speed %g: not a positive number", t.Speed)
+	case t.Timed < 0 || t.Late < 0 || t.Late > t.Timed:
+		return t, true, fmt.Errorf("late_actions %d of timed_actions %d", t.Late, t.Timed)
+	case t.MaxLagMS < 0:
+		return t, true, fmt.Errorf("max_lag_ms %d: negative", t.MaxLagMS)
+	}
+	return t, true, nil
+}
 
 // ParseRecordingHeader parses a truth-log line that is a recording
 // header; ok is false for any other line (a truth record).

@@ -19,6 +19,9 @@ import (
 type TruthLog struct {
 	Records []TruthRecord
 	Headers map[string]RecordingHeader
+	// Trailers are the runs' trailers by run id: how a run on a wall
+	// clock kept to it.
+	Trailers map[string]RecordingTrailer
 }
 
 // ReadTruthLog reads a ground-truth log, gzip or not. label names the
@@ -30,7 +33,7 @@ func ReadTruthLog(path, label string) (*TruthLog, error) {
 		return nil, fmt.Errorf("%s: %w", label, err)
 	}
 	defer closeLog()
-	log := &TruthLog{Headers: map[string]RecordingHeader{}}
+	log := &TruthLog{Headers: map[string]RecordingHeader{}, Trailers: map[string]RecordingTrailer{}}
 	lr := jsonl.NewReader(in, path)
 	for {
 		b, ok := lr.Next()
@@ -49,6 +52,13 @@ func ReadTruthLog(path, label string) (*TruthLog, error) {
 				return nil, fmt.Errorf("%s:%d: recording header without labels.run_id", path, lr.Line())
 			}
 			log.Headers[h.RunID] = h
+			continue
+		}
+		if tr, ok, err := ParseRecordingTrailer(b); ok {
+			if err != nil {
+				return nil, lr.LineError(fmt.Errorf("bad recording trailer: %w", err))
+			}
+			log.Trailers[tr.RunID] = tr
 			continue
 		}
 		var t TruthRecord
@@ -229,6 +239,9 @@ func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, ru
 	rec.Truth = log.Run(runID)
 	if h, ok := log.Headers[runID]; ok {
 		rec.Header.Seed, rec.Header.Target, rec.Header.DovecotProfile = h.Seed, h.Target, h.DovecotProfile
+	}
+	if tr, ok := log.Trailers[runID]; ok {
+		rec.Pace = tr.Pace()
 	}
 	rec.Header.RulesSHA256 = rulesSHA256
 	res := Judge(sc, rec)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -118,4 +119,65 @@ func TestFailBehind(t *testing.T) {
 
 	err = run(context.Background(), []string{"exercise", sc, "--fail-behind"}, &out, &errb)
 	assert.Equal(t, exitBadInput, exitCode(err, &errb), "exercise has no --fail-behind")
+}
+
+// A run on a scaled clock ends its truth log with a trailer saying how it
+// kept to its clock: replay warns as the run did, and --fail-behind fails
+// it. A run on the virtual clock writes none, and its replay says nothing
+// of a clock.
+func TestReplayKeepsThePace(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a scenario")
+	}
+	dir := t.TempDir()
+	sc := "../../scenarios/testdata/verdicts/quiet-reader.yaml"
+	ev, tr := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", sc, "--speed", "1000000", "--corpus-cache", "off", "-q", "--events", ev, "--truth", tr}, &out, &errb), errb.String())
+	b, err := os.ReadFile(tr)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	require.Greater(t, len(lines), 2)
+	last := lines[len(lines)-1]
+	assert.True(t, strings.HasPrefix(last, `{"maildrill.recording.end":1,"labels.run_id":"md-quiet-reader-`), last)
+	var trailer struct {
+		Speed float64 `json:"speed"`
+		Timed int     `json:"timed_actions"`
+		Late  int     `json:"late_actions"`
+		Lag   int64   `json:"max_lag_ms"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(last), &trailer))
+	assert.Equal(t, 1e6, trailer.Speed)
+	assert.Positive(t, trailer.Late)
+	assert.GreaterOrEqual(t, trailer.Timed, trailer.Late)
+	assert.Greater(t, trailer.Lag, int64(60000))
+
+	out.Reset()
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"replay", "--events", ev, "--truth", tr, sc}, &out, &errb), errb.String())
+	assert.Contains(t, out.String()+errb.String(), "warning: the run fell behind its clock: ", "the replay warns as the run did")
+
+	out.Reset()
+	errb.Reset()
+	err = run(context.Background(), []string{"replay", "--events", ev, "--truth", tr, "--fail-behind", sc}, &out, &errb)
+	assert.Equal(t, exitFailed, exitCode(err, &errb))
+	assert.Regexp(t, `BEHIND\s+\*\s+the run's clock`, out.String()+errb.String())
+
+	// The virtual clock: no trailer, nothing to say, nothing to fail.
+	require.NoError(t, run(context.Background(), []string{"run", sc, "-q", "--events", ev, "--truth", tr}, &out, &errb), errb.String())
+	b, err = os.ReadFile(tr)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "maildrill.recording.end")
+	out.Reset()
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"replay", "--events", ev, "--truth", tr, "--fail-behind", sc}, &out, &errb), errb.String())
+	assert.NotContains(t, out.String()+errb.String(), "behind")
+
+	// A trailer that cannot be right is bad input, at its line.
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, append(b, []byte(`{"maildrill.recording.end":1,"labels.run_id":"md-quiet-reader-00000000","speed":10,"timed_actions":1,"late_actions":2,"max_lag_ms":0}`+"\n")...), 0o644))
+	err = run(context.Background(), []string{"replay", "--events", ev, "--truth", bad, sc}, &out, &errb)
+	assert.Equal(t, exitBadInput, exitCode(err, &errb))
+	assert.Contains(t, err.Error(), "bad recording trailer: late_actions 2 of timed_actions 1")
+	assert.Contains(t, err.Error(), "bad.jsonl:"+strconv.Itoa(strings.Count(string(b), "\n")+1))
 }

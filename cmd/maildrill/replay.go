@@ -20,7 +20,8 @@ type replayFlags struct {
 	rules         rulesFlags
 	runID         string
 	judgeFlags
-	force bool
+	force      bool
+	failBehind bool
 }
 
 func newReplayCmd() *cobra.Command {
@@ -39,7 +40,11 @@ The truth log's header names the scenario (id and sha256 of its file) the
 run was recorded from: replay refuses (exit 2) a recording of another
 scenario, or of another version of this one, unless --force. A recording
 without a header (older ones) is checked by its run id
-(md-SCENARIO-HASH) where it can be, else judged with a warning.`,
+(md-SCENARIO-HASH) where it can be, else judged with a warning.
+
+A run on a scaled or real clock ends its truth records with a trailer
+saying how it kept to its clock: a replay of a run that fell behind warns
+as the run did, and --fail-behind fails it.`,
 		Example: `  maildrill run ministry-overnight --events ev.jsonl --truth tr.jsonl
   maildrill replay --events ev.jsonl --truth tr.jsonl --rules ./my-rules ministry-overnight`,
 		Args: cobra.ExactArgs(1),
@@ -54,6 +59,7 @@ without a header (older ones) is checked by its run id
 	f.rules.register(cmd)
 	f.judgeFlags.register(cmd)
 	fl.BoolVar(&f.force, "force", false, "judge a recording of another scenario, or of another version of it")
+	fl.BoolVar(&f.failBehind, "fail-behind", false, "fail (exit 1) when the recorded run fell behind its scaled or real clock, as run --fail-behind does (its truth log's trailer says)")
 	fl.StringVar(&f.runID, "run-id", "", "the run to judge when the logs hold several (default: the only one, or the scenario's)")
 	cmd.ValidArgsFunction = completeOneScenario
 	return cmd
@@ -94,6 +100,9 @@ func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	}
 	if f.failOnNoise {
 		scenarios.FailOnNoise(res)
+	}
+	if f.failBehind {
+		scenarios.FailBehind(res)
 	}
 	tables := f.reports.tables(stdout, stderr)
 	report.WriteTables(tables, res, cliout.ColorOK(tables), f.verbose)

@@ -319,6 +319,15 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		}
 	}
 
+	if r.trEnc != nil && r.pace != nil {
+		// The trailer, last line of the run's truth: how it kept to its
+		// clock, for replay to judge as this run does.
+		r.mu.Lock()
+		if r.writeErr == nil {
+			r.writeErr = r.trEnc.Encode(scenarios.NewRecordingTrailer(runID, r.pace))
+		}
+		r.mu.Unlock()
+	}
 	res := scenarios.Judge(sc, scenarios.Recording{RunID: runID, Header: hdr, Truth: r.truth, Spans: r.spans, Alerts: r.alerts,
 		Events: r.nEvents, EventTimes: r.times, EventTable: r.events,
 		End: clk.Now(), Wall: time.Since(wall0), Pace: r.pace})
