@@ -192,7 +192,7 @@ func TestExerciseInChromium(t *testing.T) {
 	waitJS(t, fctx, "the pace warning", `!document.querySelector('#pace').hidden && document.querySelector('#pace').textContent.includes('falling behind the clock: staff/x')`)
 	// It stays in the run log, with what the actors said of themselves.
 	x.onNote(run.Note{Time: x.ctl.Clock().Now(), Actor: "night-visitor", Kind: "info", Text: "budget spent: actor stops"})
-	waitJS(t, fctx, "the run log", `(() => { const t = document.querySelector('#runlog').innerText; return t.includes('night-visitor\tbudget spent: actor stops') && t.includes('the run\tfalling behind the clock'); })()`)
+	waitJS(t, fctx, "the run log", `(() => { const t = document.querySelector('#runlog').innerText; return /night-visitor\s+budget spent: actor stops/.test(t) && /the run\s+falling behind the clock/.test(t); })()`)
 	assert.NotContains(t, eval[string](t, sctx, `document.body.innerText`), "falling behind", "the players' view gives nothing away")
 	assert.NotContains(t, eval[string](t, sctx, `document.body.innerText`), "budget spent")
 

@@ -63,7 +63,7 @@ on("note", (n) => {
   // run says of itself (a valid password found, a budget spent, falling
   // behind its clock) stays in the run log, for the facilitator only.
   if (n.kind === "pace") { $("#pace").textContent = "⚠ " + n.text; $("#pace").hidden = false; }
-  if (n.kind === "info" || n.kind === "pace") row("#runlog", `<td class="mono">${esc(hms(n.t))}</td><td>${esc(n.actor || "the run")}</td><td>${esc(n.text)}</td>`, true);
+  if (n.kind === "info" || n.kind === "pace") row("#runlog", `<td class="mono">${esc(hms(n.t))}</td><td><strong>${esc(n.actor || "the run")}</strong><div>${esc(n.text)}</div></td>`, true);
 });
 on("truth", (t) => {
   const det = [t.user, t.mailbox, t.count ? t.count + " item(s)" : "", t.bytes ? t.bytes + " B" : ""].filter(Boolean).join(" · ");
