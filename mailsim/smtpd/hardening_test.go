@@ -446,7 +446,9 @@ func TestDisconnectAccounting(t *testing.T) {
 		reasons = append(reasons, disconnects[id])
 	}
 	assert.ElementsMatch(t, []string{"client_closed", "client_closed", "client_closed", "client_closed", "client_quit"}, reasons)
-	assert.Equal(t, []string{"smtp.starttls handshake_failed", "smtp.data aborted"}, failures(evs))
+	// Sessions end on their own goroutines: the two failures may be
+	// published in either order.
+	assert.ElementsMatch(t, []string{"smtp.starttls handshake_failed", "smtp.data aborted"}, failures(evs))
 	// Every session goroutine is gone, before Close.
 	deadline := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
