@@ -67,6 +67,7 @@ type scenarioFlags struct {
 	// failBehind fails a run that fell behind its clock (a scaled or
 	// real one).
 	failBehind                   bool
+	oneAtATime                   bool
 	target, profile, corpusCache string
 	speed                        float64
 	seed                         int64
@@ -86,6 +87,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
 	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable)")
+	fl.BoolVar(&f.oneAtATime, "one-at-a-time", false, "on the virtual clock, run every action alone: the same trail and verdicts, slower (by default the embedded target's independent staff actions run side by side)")
 	f.syslogTo.register(fl)
 	f.judgeFlags.register(cmd)
 }
@@ -127,7 +129,8 @@ func (f *scenarioFlags) check() error {
 
 // options are the scenario options the flags set.
 func (f *scenarioFlags) options() scenariorun.Options {
-	o := scenariorun.Options{Target: f.target, DovecotProfile: f.profile, Seed: f.seed, Speed: f.speed, WallDeadline: f.deadline, Version: version}
+	o := scenariorun.Options{Target: f.target, DovecotProfile: f.profile, Seed: f.seed, Speed: f.speed, WallDeadline: f.deadline, Version: version,
+		OneAtATime: f.oneAtATime}
 	if f.corpusCache != "off" {
 		o.CorpusCacheDir = f.corpusCache
 	}

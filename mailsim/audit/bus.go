@@ -56,6 +56,7 @@ type Bus struct {
 	base   uint64
 	subs   map[*Subscription]struct{}
 	closed bool
+	stage  *staging // nil: no stager (SetStager)
 }
 
 // NewBus returns a bus stamping events from c.
@@ -94,11 +95,21 @@ func (b *Bus) Publish(e Event) (uint64, error) {
 	if b.closed {
 		return 0, ErrClosed
 	}
-	seq := b.last() + 1
-	e.Sequence = seq
+	if b.stage != nil && b.publishStagedLocked(&e) {
+		return 0, nil // held: numbered when committed
+	}
 	if e.Timestamp.IsZero() {
 		e.Timestamp = b.clock.Now()
 	}
+	seq := b.appendLocked(e)
+	b.cond.Broadcast()
+	return seq, nil
+}
+
+// appendLocked numbers e (sequence, id, run id) and appends it to the log.
+func (b *Bus) appendLocked(e Event) uint64 {
+	seq := b.last() + 1
+	e.Sequence = seq
 	e.ID = strconv.FormatUint(seq, 10)
 	if b.opts.RunID != "" {
 		e.ID = b.opts.RunID + "-" + e.ID
@@ -109,8 +120,7 @@ func (b *Bus) Publish(e Event) (uint64, error) {
 	b.sizes = append(b.sizes, int32(min(sz, 1<<30)))
 	b.bytes += sz
 	b.trim()
-	b.cond.Broadcast()
-	return seq, nil
+	return seq
 }
 
 func (b *Bus) lagging() bool {

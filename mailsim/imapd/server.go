@@ -227,12 +227,13 @@ func (s *Server) serve(ln net.Listener, service string, implicitTLS bool) error 
 	}
 }
 
+// nextSessionNumber numbers the server's sessions (imap-1, imap-2, ...).
+func (s *Server) nextSessionNumber() uint64 { return s.nextID.Add(1) }
+
 func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
-	info := &ConnInfo{
-		SessionID: "imap-" + strconv.FormatUint(s.nextID.Add(1), 10),
-		Service:   service,
-	}
+	info := &ConnInfo{Service: service}
 	info.SourceIP, info.SourcePort = splitAddr(nc.RemoteAddr())
+	info.SessionID = s.cfg.Bus.SessionID("imap-", s.nextSessionNumber, info.SourceIP, info.SourcePort)
 	_, info.LocalPort = splitAddr(nc.LocalAddr())
 	if reason := s.counter.acquire(info.SourceIP); reason != "" {
 		s.refuse(nc, info, implicitTLS, reason)

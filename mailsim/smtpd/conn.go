@@ -304,15 +304,16 @@ type trackedConn struct {
 }
 
 func newTrackedConn(c net.Conn, s *Server, service string) *trackedConn {
-	n := s.nextID.Add(1)
-	cs := &connState{
-		srv:     s,
-		service: service,
-		id:      s.cfg.SessionIDPrefix + strconv.FormatUint(n, 10),
+	cs := &connState{srv: s, service: service}
+	cs.ip, cs.port = splitAddr(c.RemoteAddr())
+	next := func() uint64 { return s.nextID.Add(1) }
+	if s.cfg.Bus != nil {
+		cs.id = s.cfg.Bus.SessionID(s.cfg.SessionIDPrefix, next, cs.ip, cs.port)
+	} else {
+		cs.id = s.cfg.SessionIDPrefix + strconv.FormatUint(next(), 10)
 	}
 	cs.idle = sync.NewCond(&cs.mu)
 	cs.tap = &replyTap{cs: cs}
-	cs.ip, cs.port = splitAddr(c.RemoteAddr())
 	_, cs.dstPort = splitAddr(c.LocalAddr())
 	tc := &trackedConn{Conn: c, state: cs, deadline: time.Now().Add(s.cfg.MaxSessionDuration), closed: make(chan struct{})}
 	cs.tc = tc

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -99,6 +100,13 @@ type actorRun struct {
 	bytes    int64
 	messages int
 	step     *scenarios.Step
+
+	// Side by side (side.go): the time of the action the actor is
+	// taking, read by the mail system's goroutines; and the mailboxes
+	// its next action touches beside its own (nil: its own only, for a
+	// staff member; everything for anyone else).
+	sliceAt   atomic.Pointer[time.Time]
+	touchNext []string
 }
 
 func (r *runner) newActorRun(a *scenarios.Actor, m *staffMember, order int) *actorRun {
@@ -171,13 +179,19 @@ func (ar *actorRun) deadline() time.Time {
 // tick advances the actor's time by d (the pacing delay when d < 0, with
 // jitter) and waits for its turn.
 func (ar *actorRun) tick(ctx context.Context, d time.Duration) error {
+	return ar.waitUntil(ctx, ar.now.Add(ar.paced(d)))
+}
+
+// paced is the wait d (the pacing delay when d < 0) with the pacing's
+// jitter.
+func (ar *actorRun) paced(d time.Duration) time.Duration {
 	if d < 0 {
 		d = ar.a.Pacing.Delay
 	}
 	if j := ar.a.Pacing.Jitter; j > 0 && d > 0 {
 		d = time.Duration(float64(d) * (1 + j*(2*ar.rng.Float64()-1)))
 	}
-	return ar.waitUntil(ctx, ar.now.Add(d))
+	return d
 }
 
 func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
@@ -190,8 +204,20 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 	if b := ar.a.Budget.Until; b > 0 && ar.now.After(ar.r.sc.Env.Start.Add(b)) {
 		return errBudget
 	}
-	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now); err != nil {
+	var touch []string
+	if ar.r.side != nil {
+		touch = everything
+		if ar.member != nil && (len(ar.touchNext) == 0 || ar.touchNext[0] != "*") {
+			touch = append([]string{ar.member.account.Address}, ar.touchNext...)
+		}
+	}
+	ar.touchNext = nil
+	if err := ar.r.sched.waitUntil(ctx, ar.order, ar.now, touch); err != nil {
 		return err
+	}
+	if ar.r.side != nil {
+		at := ar.now
+		ar.sliceAt.Store(&at)
 	}
 	ar.r.notePace(ar.name, ar.now)
 	if err := ar.r.target.SyncClock(ctx, ar.r.clk.Now()); err != nil {
@@ -205,6 +231,9 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 
 func (ar *actorRun) record(action, outcome string, t scenarios.TruthRecord) {
 	t.Time = ar.r.clk.Now()
+	if ar.r.side != nil {
+		t.Time = ar.now // the clock is the window's; the action's time is the actor's
+	}
 	t.Actor = ar.name
 	t.Role = ar.a.Kind
 	if ar.step != nil {
@@ -217,6 +246,10 @@ func (ar *actorRun) record(action, outcome string, t scenarios.TruthRecord) {
 		t.User = ar.user
 	}
 	t.SourceIP = ar.src.String()
+	if ar.r.side != nil {
+		ar.r.holdTruth(t, ar.now, ar.order)
+		return
+	}
 	ar.r.record(t)
 }
 
@@ -246,6 +279,9 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 		key = conn.LocalAddr().String()
 	}
 	ar.r.forgetEnded(key)
+	if ar.r.side != nil {
+		ar.r.side.register(fmt.Sprintf("%s:%d", src.Addr(), src.Port()), ar)
+	}
 	if ar.r.target.Proxy() {
 		// The front's address and the service's standard port, as a load
 		// balancer in front of the mail servers would announce them.

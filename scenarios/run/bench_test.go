@@ -32,6 +32,15 @@ func BenchmarkRunnerStaff2000Day(b *testing.B) {
 	benchStaff(b, 2000, 20, "07:00", "12h30m", 200, 0)
 }
 
+// BenchmarkRunnerStaff2000DayOneAtATime is the same day with every action
+// alone (Options.OneAtATime): the same trail and truth, byte for byte, as
+// the default, where independent staff actions run side by side.
+//
+//	go test ./scenarios/run -run X -bench 'RunnerStaff2000Day(OneAtATime)?$' -benchtime 1x
+func BenchmarkRunnerStaff2000DayOneAtATime(b *testing.B) {
+	benchStaff(b, 2000, 20, "07:00", "12h30m", 200, -1)
+}
+
 // BenchmarkRunnerStaff2000DayScaled is the same day on a scaled clock at
 // 3,000 times real speed: the actors act concurrently, as fast as the
 // machine lets them (events not deterministic). Beside the throughput it
@@ -44,7 +53,7 @@ func BenchmarkRunnerStaff2000DayScaled(b *testing.B) {
 }
 
 // benchStaff runs staff members through a day; speed 0 is the virtual
-// clock.
+// clock, -1 the virtual clock one action at a time.
 func benchStaff(b *testing.B, staff, messages int, start, duration string, phones int, speed float64) {
 	src := fmt.Sprintf(`
 id: staff%d
@@ -80,7 +89,7 @@ actors:
 				}
 			}
 		}()
-		res, err := Run(context.Background(), sc, Options{Speed: speed})
+		res, err := Run(context.Background(), sc, Options{Speed: max(speed, 0), OneAtATime: speed < 0})
 		close(done)
 		if err != nil {
 			b.Fatal(err)

@@ -33,6 +33,10 @@ type Options struct {
 	// Speed, when non-zero, runs the clock scaled by Speed instead of the
 	// scenario's clock mode.
 	Speed float64
+	// OneAtATime runs every action alone on the virtual clock. By default
+	// the embedded target's independent staff actions run side by side
+	// (side.go), to the same trail and truth.
+	OneAtATime bool
 	// RunID marks the run (labels.run_id, and the attackers' client
 	// identity). Default: derived from the scenario id and seed.
 	RunID string
@@ -114,18 +118,20 @@ type runner struct {
 	engine *detectors.Engine
 	log    *slog.Logger
 
-	mu       sync.Mutex
-	truth    []scenarios.TruthRecord
-	spans    map[string]scenarios.Span
-	alerts   []detectors.Alert
-	nEvents  int
-	times    []time.Time
-	sessions map[string]chan struct{} // source ip:port → closed when the session's end event arrives
-	ended    map[string]bool
-	events   *scenarios.EventTable
-	writeErr error
-	evEnc    *json.Encoder
-	trEnc    *json.Encoder
+	mu        sync.Mutex
+	truth     []scenarios.TruthRecord
+	spans     map[string]scenarios.Span
+	alerts    []detectors.Alert
+	nEvents   int
+	times     []time.Time
+	side      *sideBySide              // nil: actions one at a time (or on a wall clock, as they come)
+	heldTruth []heldTruth              // side by side: truth records waiting for their turn
+	sessions  map[string]chan struct{} // source ip:port → closed when the session's end event arrives
+	ended     map[string]bool
+	events    *scenarios.EventTable
+	writeErr  error
+	evEnc     *json.Encoder
+	trEnc     *json.Encoder
 
 	blobs blobs // files staff members keep for later
 
@@ -274,6 +280,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	spec := target.Spec{Kind: env.Target, Seed: env.Seed, Users: env.Users, Messages: env.Messages,
 		AllowPlaintext: env.AllowPlaintext, Throttle: env.Throttle, Clock: clk, Start: env.Start, RunID: runID,
 		CertDir: certDir, CorpusCacheDir: corpusDir, Note: info, Clients: concurrentClients(sc, clk), Actors: actorCount(sc)}
+	lookahead, side := sideBySideFits(sc, env, clk, opts)
+	if side {
+		spec.Clients = sideBySideMax()
+	}
 	if env.Target == "dovecot" {
 		spec.DovecotProfile = opts.DovecotProfile
 	}
@@ -287,6 +297,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		return nil, fmt.Errorf("starting the %s target: %w", env.Target, err)
 	}
 	r.target = tgt
+	if side {
+		r.side = newSideBySide(r, tgt.Events(), lookahead)
+		tgt.Events().SetStager(r.side)
+		r.sched.par = r.side
+	}
 	sub := tgt.Events().Subscribe()
 	pumpDone := make(chan error, 1)
 	go func() { pumpDone <- r.pump(sub) }()
@@ -303,6 +318,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		opts.Control.attach(r.sched, cancel)
 	}
 	actErr := r.runActors(ctx, env)
+	if r.side != nil {
+		r.log.Debug("side by side", "actions", r.side.stats())
+	}
 	r.blobs.close()
 
 	// Stop the servers (sessions end, their events are published), then
@@ -377,13 +395,8 @@ func (r *runner) pump(sub *audit.Subscription) error {
 				r.writeSyslog(e)
 			}
 			r.alerts = append(r.alerts, alerts...)
-			if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
-				key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
-				r.ended[key] = true
-				if ch, ok := r.sessions[key]; ok {
-					close(ch)
-					delete(r.sessions, key)
-				}
+			if r.side == nil {
+				r.sessionEndLocked(e)
 			}
 			r.mu.Unlock()
 			if r.opts.OnEvent != nil {
@@ -398,6 +411,63 @@ func (r *runner) pump(sub *audit.Subscription) error {
 				r.note(Note{Time: a.Time, Kind: "alert", Text: fmt.Sprintf("[%s] %s", a.Level, a.Title)})
 			}
 		}
+	}
+}
+
+// sessionEndLocked notes the end of a session when e says it (under r.mu).
+func (r *runner) sessionEndLocked(e *audit.Event) {
+	if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
+		key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
+		r.ended[key] = true
+		if ch, ok := r.sessions[key]; ok {
+			close(ch)
+			delete(r.sessions, key)
+		}
+	}
+}
+
+// noteSessionEnd is sessionEndLocked for the mail system's goroutines
+// (side by side: the events of an action are held until its turn, so its
+// sessions' ends are noted as they are published).
+func (r *runner) noteSessionEnd(e *audit.Event) {
+	r.mu.Lock()
+	r.sessionEndLocked(e)
+	r.mu.Unlock()
+}
+
+// holdTruth holds a truth record of the action of actor order due at at,
+// until commitTruth.
+func (r *runner) holdTruth(t scenarios.TruthRecord, at time.Time, order int) {
+	t.RunID = r.runID
+	r.mu.Lock()
+	r.heldTruth = append(r.heldTruth, heldTruth{t: t, at: at, order: order})
+	r.mu.Unlock()
+}
+
+// commitTruth records, in scenario order, the held truth records of the
+// actions before (at, order), all of them when all.
+func (r *runner) commitTruth(at time.Time, order int, all bool) {
+	r.mu.Lock()
+	var now []heldTruth
+	keep := r.heldTruth[:0]
+	for _, h := range r.heldTruth {
+		if all || keyLess(h.at, h.order, at, order) {
+			now = append(now, h)
+		} else {
+			keep = append(keep, h)
+		}
+	}
+	clear(r.heldTruth[len(keep):])
+	r.heldTruth = keep
+	r.mu.Unlock()
+	slices.SortStableFunc(now, func(x, y heldTruth) int {
+		if c := x.at.Compare(y.at); c != 0 {
+			return c
+		}
+		return x.order - y.order
+	})
+	for _, h := range now {
+		r.record(h.t)
 	}
 }
 
@@ -518,7 +588,7 @@ func (r *runner) runActors(parent context.Context, env scenarios.Environment) er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer r.sched.leave()
+			defer r.sched.leave(ar.order)
 			errs[i] = ar.run(ctx)
 			if errs[i] != nil && ctx.Err() == nil && !errors.Is(errs[i], errStopped) {
 				cancel()
@@ -575,6 +645,32 @@ func concurrentClients(sc *scenarios.Scenario, clk clock.Clock) int {
 		return 1
 	}
 	return actorCount(sc)
+}
+
+// sideBySideFits says whether the run takes independent actions side by
+// side, and how far a window may look ahead: on the virtual clock,
+// against the embedded target (whose mail system holds and orders the
+// events of actions taken at once), without authentication throttling
+// (whose counters every login moves), and with staff (whose actions are
+// the independent ones) whose waits are not jittered away to nothing.
+func sideBySideFits(sc *scenarios.Scenario, env scenarios.Environment, clk clock.Clock, opts Options) (time.Duration, bool) {
+	if _, ok := clk.(*clock.Virtual); !ok || opts.OneAtATime || env.Target != "embedded" || env.Throttle.Enabled() {
+		return 0, false
+	}
+	fits, jitter := false, 0.0
+	for _, a := range sc.Actors {
+		if a.Kind == "staff" && a.Staff != nil {
+			fits = fits || a.Staff.Count > 1
+			jitter = max(jitter, a.Pacing.Jitter)
+		}
+	}
+	// A jittered wait is d × (1 ± jitter): the shortest wait before an
+	// exclusive action shrinks alike (a millisecond spared for rounding).
+	look := time.Duration(float64(sideBySideGap)*(1-jitter)) - time.Millisecond
+	if !fits || look <= 0 {
+		return 0, false
+	}
+	return look, true
 }
 
 // actorCount is how many actors the scenario runs, each staff member

@@ -30,6 +30,10 @@ type scheduler struct {
 	// pending are the wall-clock waits (scaled and real modes) by
 	// sequence, for Control.Skip.
 	pending map[uint64]pendingWait
+
+	// par, when set, lets independent actions run side by side on the
+	// virtual clock (see side.go).
+	par *sideBySide
 }
 
 type pendingWait struct {
@@ -42,6 +46,7 @@ type waiter struct {
 	order int
 	seq   uint64
 	wake  chan struct{}
+	touch []string // side by side: the mailboxes the action touches (everything: exclusive)
 }
 
 type waitQueue []*waiter
@@ -80,11 +85,14 @@ func (s *scheduler) join() {
 	s.mu.Unlock()
 }
 
-// leave marks an actor finished.
-func (s *scheduler) leave() {
+// leave marks actor order finished.
+func (s *scheduler) leave(order int) {
 	s.mu.Lock()
 	s.live--
 	s.running--
+	if s.par != nil {
+		s.par.ended(order)
+	}
 	s.dispatchLocked()
 	s.mu.Unlock()
 }
@@ -92,7 +100,9 @@ func (s *scheduler) leave() {
 var errStopped = errors.New("scenario stopped")
 
 // waitUntil blocks the calling actor until scenario time t and its turn.
-func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time) error {
+// touch says which mailboxes the action that follows touches (side by
+// side on the virtual clock, side.go; ignored otherwise).
+func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time, touch []string) error {
 	if c, ok := s.clk.(*clock.Controlled); ok {
 		return s.waitControlled(ctx, c, order, t)
 	}
@@ -119,9 +129,14 @@ func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time) error
 		return errStopped
 	}
 	s.seq++
-	w := &waiter{at: t, order: order, seq: s.seq, wake: make(chan struct{})}
-	heap.Push(&s.queue, w)
+	w := &waiter{at: t, order: order, seq: s.seq, wake: make(chan struct{}), touch: touch}
 	s.running--
+	if s.par != nil {
+		s.par.ended(order)
+		s.par.enqueue(w)
+	} else {
+		heap.Push(&s.queue, w)
+	}
 	s.dispatchLocked()
 	s.mu.Unlock()
 	select {
@@ -134,6 +149,10 @@ func (s *scheduler) waitUntil(ctx context.Context, order int, t time.Time) error
 
 // dispatchLocked wakes the earliest waiter once nobody is acting.
 func (s *scheduler) dispatchLocked() {
+	if s.par != nil && s.virtual != nil {
+		s.dispatchSideBySide()
+		return
+	}
 	if s.virtual == nil || s.running > 0 || len(s.queue) == 0 || s.closed {
 		return
 	}
@@ -149,6 +168,10 @@ func (s *scheduler) dispatchLocked() {
 func (s *scheduler) close() {
 	s.mu.Lock()
 	s.closed = true
+	if s.par != nil {
+		s.par.commitAll()
+		s.par.release()
+	}
 	for len(s.queue) > 0 {
 		w := heap.Pop(&s.queue).(*waiter)
 		close(w.wake)

@@ -227,6 +227,7 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 			return err
 		}
 		for _, b := range boxes[:min(1, len(boxes))] {
+			ar.touchNext = everything // another's mailbox, read alone (side.go)
 			if err := ar.tick(ctx, 2*time.Minute); err != nil {
 				return err
 			}
@@ -252,10 +253,20 @@ func (ar *actorRun) staffSession(ctx context.Context, morning bool) error {
 		sends = 1
 	}
 	for i := 0; i < sends; i++ {
-		if err := ar.tick(ctx, time.Duration(2+ar.rng.IntN(8))*time.Minute); err != nil {
+		// The mail lands in the colleague's mailbox, which the sending
+		// touches (side.go): the colleague is chosen before the wait, at
+		// least sideBySideGap long (less the jitter).
+		d := ar.paced(time.Duration(2+ar.rng.IntN(8)) * time.Minute)
+		to := ar.colleague()
+		ar.touchNext = []string{to}
+		if err := ar.waitUntil(ctx, ar.now.Add(d)); err != nil {
 			return err
 		}
-		to := ar.colleague()
+		if ar.r.side != nil {
+			// The message's Received header names its SMTP session and
+			// time, numbered and read when the sending comes first.
+			ar.r.side.awaitFirst(ar.order)
+		}
 		var atts []attachment
 		var read []byte // a file read back for this mail, given back once sent
 		if len(ar.downloads) > 0 && ar.rng.IntN(2) == 0 {
