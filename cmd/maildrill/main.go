@@ -92,9 +92,10 @@ var beforeServe func() (procs, before int)
 // Measured on 2 cores (docs/performance.md): the corpus downloaded by 2 to
 // 8 connections at 7.6–8.6 GB/s against 5.3–5.5 with GOMAXPROCS 2, a small
 // request's p99 latency meanwhile about the same (higher while both
-// writers decode attachments). run keeps the default: its actors act one
-// at a time, and the 2,000-staff day took 53–55 s with one P more against
-// 47–51 s.
+// writers decode attachments). run keeps the default: when its actors
+// acted one at a time the 2,000-staff day took 53–55 s with one P more
+// against 47–51 s, and side by side (scenarios/run/side.go) one P more made
+// no difference beyond the machine's noise (2026-12-06).
 func setProcs(getenv func(string) string) (procs, before int) {
 	before = runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" {
