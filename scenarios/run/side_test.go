@@ -3,7 +3,10 @@ package run
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,4 +51,61 @@ func TestSideBySideIsOneAtATime(t *testing.T) {
 		}
 		t.Errorf("events differ (%d vs %d lines)", len(a), len(b))
 	}
+}
+
+// A run stopped while staff act side by side ends promptly, and nothing
+// the servers said is lost: what was held is committed, what comes after
+// the stop goes straight to the trail, and the events written are the
+// events counted.
+func TestSideBySideStopLosesNothing(t *testing.T) {
+	sc, err := scenarios.Parse("crowd.yaml", []byte(`
+id: crowd
+title: crowd
+environment: {users: 120, messages: 10, start: 2025-12-11T07:50:00+01:00, duration: 10h}
+actors:
+  - id: staff
+    kind: staff
+    staff: {count: 120, phones: 20}
+`))
+	require.NoError(t, err)
+	var ev, tr bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(1500*time.Millisecond, cancel)
+	t0 := time.Now()
+	res, err := Run(ctx, sc, Options{Events: &ev, Truth: &tr})
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
+	assert.Less(t, time.Since(t0), 15*time.Second)
+	require.NotNil(t, res)
+	require.Positive(t, res.Events)
+	assert.Equal(t, res.Events, bytes.Count(ev.Bytes(), []byte("\n")), "every event counted is written")
+	assert.Equal(t, len(res.Truth)+1, bytes.Count(tr.Bytes(), []byte("\n")), "every truth record kept is written, after the header")
+	// Every session in the trail has its start and its end: none lost its
+	// held events at the stop.
+	started, ended := map[string]bool{}, map[string]bool{}
+	seq := 0
+	for _, line := range bytes.Split(bytes.TrimSpace(ev.Bytes()), []byte("\n")) {
+		seq++
+		var e struct {
+			Seq     int    `json:"event.sequence"`
+			Action  string `json:"event.action"`
+			Session string `json:"session.id"`
+		}
+		require.NoError(t, json.Unmarshal(line, &e))
+		assert.Equal(t, seq, e.Seq)
+		assert.NotContains(t, e.Session, "~", "no provisional session id reaches the trail")
+		switch e.Action {
+		case "imap.connect", "smtp.connect":
+			started[e.Session] = true
+		case "imap.logout", "smtp.disconnect":
+			ended[e.Session] = true
+		}
+		if !started[e.Session] {
+			t.Errorf("%s of session %s before (or without) its connect", e.Action, e.Session)
+		}
+	}
+	for s := range started {
+		assert.True(t, ended[s], "session %s has no end", s)
+	}
+	assert.Greater(t, len(started), 10, "sessions ran before the stop")
 }
