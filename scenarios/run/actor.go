@@ -182,6 +182,15 @@ func (ar *actorRun) tick(ctx context.Context, d time.Duration) error {
 	return ar.waitUntil(ctx, ar.now.Add(ar.paced(d)))
 }
 
+// sliceTime is the time of the action the actor is taking, side by side
+// (before its first wait: the scenario's start).
+func (ar *actorRun) sliceTime() time.Time {
+	if at := ar.sliceAt.Load(); at != nil {
+		return *at
+	}
+	return ar.r.sc.Env.Start
+}
+
 // paced is the wait d (the pacing delay when d < 0) with the pacing's
 // jitter.
 func (ar *actorRun) paced(d time.Duration) time.Duration {
@@ -232,7 +241,10 @@ func (ar *actorRun) waitUntil(ctx context.Context, t time.Time) error {
 func (ar *actorRun) record(action, outcome string, t scenarios.TruthRecord) {
 	t.Time = ar.r.clk.Now()
 	if ar.r.side != nil {
-		t.Time = ar.now // the clock is the window's; the action's time is the actor's
+		// The clock is the earliest action's; this is the time of the
+		// action the actor is taking (not ar.now, which a wait that
+		// ends the actor, past the scenario's end, has moved on).
+		t.Time = ar.sliceTime()
 	}
 	t.Actor = ar.name
 	t.Role = ar.a.Kind
@@ -247,7 +259,7 @@ func (ar *actorRun) record(action, outcome string, t scenarios.TruthRecord) {
 	}
 	t.SourceIP = ar.src.String()
 	if ar.r.side != nil {
-		ar.r.holdTruth(t, ar.now, ar.order)
+		ar.r.holdTruth(t, t.Time, ar.order)
 		return
 	}
 	ar.r.record(t)
