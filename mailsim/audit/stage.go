@@ -143,9 +143,11 @@ func (b *Bus) publishStagedLocked(e *Event) (held bool) {
 }
 
 // Commit appends, in scenario order (the action's time, then its actor's
-// order, then publication order), the held events of the actions before
-// (at, order) — all of them when all — numbering their sessions as it
-// goes. Events of later actions stay held.
+// order, then publication order), the held events of the actions up to
+// (at, order) inclusive — all of them when all — numbering their sessions
+// as it goes. Events of later actions stay held. (at, order) is the
+// earliest action running or waiting: any event still to come is of it
+// or later, and one of it comes after these in publication order.
 func (b *Bus) Commit(at time.Time, order int, all bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -160,7 +162,7 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 		if c := h.at.Compare(at); c != 0 {
 			return c < 0
 		}
-		return h.order < order
+		return h.order <= order
 	}
 	var now []heldEvent
 	keep := st.held[:0]

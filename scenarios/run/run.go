@@ -445,13 +445,13 @@ func (r *runner) holdTruth(t scenarios.TruthRecord, at time.Time, order int) {
 }
 
 // commitTruth records, in scenario order, the held truth records of the
-// actions before (at, order), all of them when all.
+// actions up to (at, order) inclusive, all of them when all.
 func (r *runner) commitTruth(at time.Time, order int, all bool) {
 	r.mu.Lock()
 	var now []heldTruth
 	keep := r.heldTruth[:0]
 	for _, h := range r.heldTruth {
-		if all || keyLess(h.at, h.order, at, order) {
+		if all || !keyLess(at, order, h.at, h.order) {
 			now = append(now, h)
 		} else {
 			keep = append(keep, h)

@@ -44,7 +44,7 @@ import (
 // The mail system stamps each event of an action with that action's time
 // (Stager.Slice: the event's source address and port say whose session it
 // is) and holds it (audit.Bus.Hold); whenever an action ends, the events
-// of the actions before the earliest one running or waiting are committed
+// of the actions up to the earliest one running or waiting are committed
 // in scenario order, their sessions numbered then in that order. The
 // ground truth is held and committed alike. The trail, the truth and
 // every verdict are those of the run taken one action at a time; the
@@ -258,8 +258,9 @@ func (p *sideBySide) release() {
 	p.q = nil
 }
 
-// commit appends the held events and truth records of the actions before
-// (at, order), all of them when all (under s.mu).
+// commit appends the held events and truth records of the actions up to
+// (at, order), the earliest running or waiting, all of them when all
+// (under s.mu).
 func (p *sideBySide) commit(at time.Time, order int, all bool) {
 	p.bus.Commit(at, order, all)
 	p.r.commitTruth(at, order, all)
