@@ -16,10 +16,11 @@ type Stager interface {
 	// Slice says which action e belongs to: its scenario time and its
 	// actor's order (ok false: none the stager knows).
 	Slice(e *Event) (at time.Time, order int, ok bool)
-	// Settled says whether the session from ip:port acts for the
-	// earliest action, all before it committed: its session ids and times
-	// are then final at once.
-	Settled(ip string, port int) bool
+	// Session calls f with the action a new session from ip:port acts
+	// for (ok false: none the stager knows) and whether that action is
+	// the earliest running or waiting, all before it committed; no
+	// action may start, end or be committed while f runs.
+	Session(ip string, port int, f func(at time.Time, order int, earliest, ok bool))
 	// Published is told of every event published while the stager is
 	// set, held or not, in the publisher's goroutine before Publish
 	// returns (a runner waiting for a session's end learns it there: a
@@ -47,6 +48,17 @@ type staging struct {
 	provisional uint64
 	next        map[string]func() uint64 // prefix → the server's counter
 	final       map[string]string        // provisional → final
+	pending     []pendingSession         // provisional, not numbered yet, in creation order
+}
+
+// pendingSession is a session with a provisional id, numbered when its
+// action's events are committed: sessions are numbered in scenario order
+// (their action's time and actor order), and in the order they started
+// within an action.
+type pendingSession struct {
+	id, prefix string
+	at         time.Time
+	order      int
 }
 
 // provisionalMark separates a provisional session id's prefix from its
@@ -78,24 +90,29 @@ func (b *Bus) Hold(on bool) {
 
 // SessionID returns the id of a new session from ip:port: prefix and
 // next() (the server's counter) — or, while publishes are held and the
-// session's action is not the earliest (Stager.Settled), a provisional id
-// that the session's events carry until they are committed.
+// session's action is not the earliest (Stager.Session), a provisional id
+// that the session's events carry until its action's are committed.
 func (b *Bus) SessionID(prefix string, next func() uint64, ip string, port int) string {
 	b.mu.Lock()
 	st := b.stage
-	hold := st != nil && st.hold
 	b.mu.Unlock()
-	if hold && st.stager.Settled(ip, port) {
-		hold = false
-	}
-	if !hold {
+	if st == nil {
 		return prefix + strconv.FormatUint(next(), 10)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st.next[prefix] = next
-	st.provisional++
-	return prefix + provisionalMark + strconv.FormatUint(st.provisional, 10)
+	var id string
+	st.stager.Session(ip, port, func(at time.Time, order int, earliest, ok bool) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !st.hold || !ok || earliest {
+			id = prefix + strconv.FormatUint(next(), 10)
+			return
+		}
+		st.next[prefix] = next
+		st.provisional++
+		id = prefix + provisionalMark + strconv.FormatUint(st.provisional, 10)
+		st.pending = append(st.pending, pendingSession{id: id, prefix: prefix, at: at, order: order})
+	})
+	return id
 }
 
 // finalSessionLocked maps a provisional session id to its final one,
@@ -152,18 +169,37 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.stage
-	if st == nil || len(st.held) == 0 {
+	if st == nil || len(st.held) == 0 && len(st.pending) == 0 {
 		return
 	}
-	before := func(h *heldEvent) bool {
+	through := func(hat time.Time, horder int) bool {
 		if all {
 			return true
 		}
-		if c := h.at.Compare(at); c != 0 {
+		if c := hat.Compare(at); c != 0 {
 			return c < 0
 		}
-		return h.order <= order
+		return horder <= order
 	}
+	// Sessions first, in scenario order and, within an action, in the
+	// order they started.
+	slices.SortStableFunc(st.pending, func(x, y pendingSession) int {
+		if c := x.at.Compare(y.at); c != 0 {
+			return c
+		}
+		return x.order - y.order
+	})
+	rest := st.pending[:0]
+	for _, ps := range st.pending {
+		if through(ps.at, ps.order) {
+			st.final[ps.id] = ps.prefix + strconv.FormatUint(st.next[ps.prefix](), 10)
+		} else {
+			rest = append(rest, ps)
+		}
+	}
+	clear(st.pending[len(rest):])
+	st.pending = rest
+	before := func(h *heldEvent) bool { return through(h.at, h.order) }
 	var now []heldEvent
 	keep := st.held[:0]
 	for i := range st.held {

@@ -41,10 +41,13 @@ func (f *fakeStager) Slice(e *Event) (time.Time, int, bool) {
 	return at, f.order[k], ok
 }
 
-func (f *fakeStager) Settled(ip string, port int) bool {
+func (f *fakeStager) Session(ip string, port int, fn func(time.Time, int, bool, bool)) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.settled[fmt.Sprintf("%s:%d", ip, port)]
+	k := fmt.Sprintf("%s:%d", ip, port)
+	at, ok := f.at[k]
+	order, earliest := f.order[k], f.settled[k]
+	f.mu.Unlock()
+	fn(at, order, earliest, ok || earliest)
 }
 
 func (f *fakeStager) Published(e *Event) {
@@ -122,7 +125,7 @@ func TestStagedEventsCommitInScenarioOrder(t *testing.T) {
 	}, got(2), "a held event waits for its turn; direct ones are appended as they come")
 }
 
-// A session whose action comes first (Settled) is numbered at once though
+// A session whose action comes first (Stager.Session) is numbered at once though
 // publishes are held; an event no action claims is appended directly.
 func TestStagedSettledAndUnplaced(t *testing.T) {
 	t0 := time.Date(2025, 12, 11, 8, 0, 0, 0, time.UTC)
@@ -134,11 +137,20 @@ func TestStagedSettledAndUnplaced(t *testing.T) {
 	var n atomic.Uint64
 	next := func() uint64 { return n.Add(1) }
 	st.settled["10.0.0.1:7"] = true
+	st.place("10.0.0.2:7", t0, 1)
 	assert.Equal(t, "smtp-1", b.SessionID("smtp-", next, "10.0.0.1", 7))
 	assert.Equal(t, "smtp-~1", b.SessionID("smtp-", next, "10.0.0.2", 7))
-	_, err := b.Publish(Event{Action: AdminRequest})
+	assert.Equal(t, "smtp-2", b.SessionID("smtp-", next, "10.0.0.3", 7), "a session no action claims is numbered at once")
+	b.Commit(t0, 1, false)
+	_, err := b.Publish(Event{Action: SMTPConnect, SessionID: "smtp-~1", SourceIP: "10.0.0.2", SourcePort: 7})
 	require.NoError(t, err)
+	b.Commit(t0, 1, false)
 	e, err := sub.Next(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "smtp-3", e.SessionID, "numbered when its action was committed, events or not")
+	_, err = b.Publish(Event{Action: AdminRequest})
+	require.NoError(t, err)
+	e, err = sub.Next(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, AdminRequest, e.Action)
 	assert.Equal(t, t0, e.Timestamp, "stamped by the clock")

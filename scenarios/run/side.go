@@ -299,19 +299,21 @@ func (p *sideBySide) Slice(e *audit.Event) (time.Time, int, bool) {
 	return *at, ar.order, true
 }
 
-// Settled implements audit.Stager: the session's actor's action is the
-// earliest running or waiting.
-func (p *sideBySide) Settled(ip string, port int) bool {
+// Session implements audit.Stager: the action the session's actor is
+// taking, and whether it is the earliest running or waiting — under the
+// scheduler's lock, so that none starts, ends or is committed meanwhile.
+func (p *sideBySide) Session(ip string, port int, f func(at time.Time, order int, earliest, ok bool)) {
 	p.lanesMu.Lock()
 	ar := p.lanes[fmt.Sprintf("%s:%d", ip, port)]
 	p.lanesMu.Unlock()
 	if ar == nil {
-		return false
+		f(time.Time{}, 0, false, false)
+		return
 	}
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
-	w, ok := p.running[ar.order]
-	return ok && p.earliest() == w
+	w, running := p.running[ar.order]
+	f(ar.sliceTime(), ar.order, running && p.earliest() == w, true)
 }
 
 // Published implements audit.Stager: a session's end is known when its
