@@ -414,8 +414,9 @@ func (r *runner) pump(sub *audit.Subscription) error {
 	}
 }
 
-// sessionEndLocked notes the end of a session when e says it (under r.mu).
-func (r *runner) sessionEndLocked(e *audit.Event) {
+// sessionEndLocked notes the end of a session when e says it, and says
+// whether it did (under r.mu).
+func (r *runner) sessionEndLocked(e *audit.Event) bool {
 	if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
 		key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
 		r.ended[key] = true
@@ -423,16 +424,18 @@ func (r *runner) sessionEndLocked(e *audit.Event) {
 			close(ch)
 			delete(r.sessions, key)
 		}
+		return true
 	}
+	return false
 }
 
 // noteSessionEnd is sessionEndLocked for the mail system's goroutines
 // (side by side: the events of an action are held until its turn, so its
 // sessions' ends are noted as they are published).
-func (r *runner) noteSessionEnd(e *audit.Event) {
+func (r *runner) noteSessionEnd(e *audit.Event) bool {
 	r.mu.Lock()
-	r.sessionEndLocked(e)
-	r.mu.Unlock()
+	defer r.mu.Unlock()
+	return r.sessionEndLocked(e)
 }
 
 // holdTruth holds a truth record of the action of actor order due at at,

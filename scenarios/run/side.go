@@ -318,7 +318,15 @@ func (p *sideBySide) Session(ip string, port int, f func(at time.Time, order int
 
 // Published implements audit.Stager: a session's end is known when its
 // event is published, held or not.
-func (p *sideBySide) Published(e *audit.Event) { p.r.noteSessionEnd(e) }
+func (p *sideBySide) Published(e *audit.Event) {
+	if p.r.noteSessionEnd(e) {
+		// Its last event: the session's lane goes (a day's tens of
+		// thousands of sessions would otherwise all stay).
+		p.lanesMu.Lock()
+		delete(p.lanes, fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort))
+		p.lanesMu.Unlock()
+	}
+}
 
 // stats says how the run went side by side.
 func (p *sideBySide) stats() string {
