@@ -40,11 +40,11 @@ type staging struct {
 	stager Stager
 	hold   bool // publishes are held (actions run side by side)
 	held   []heldEvent
-	// Session ids: a session started while publishes are held gets a
-	// provisional id, made final (prefix + the server's next number) when
-	// its first event is committed: sessions are numbered in scenario
-	// order, not in the order the side-by-side actions reached the
-	// server.
+	// Session ids: a session started while publishes are held, for an
+	// action that is not the earliest, gets a provisional id, made final
+	// (prefix + the server's next number) when its action is committed:
+	// sessions are numbered in scenario order, not in the order the
+	// side-by-side actions reached the server.
 	provisional uint64
 	next        map[string]func() uint64 // prefix → the server's counter
 	final       map[string]string        // provisional → final
@@ -135,21 +135,32 @@ func (st *staging) finalSessionLocked(id string) string {
 	return f
 }
 
+// endedLocked forgets a provisional session id (orig) once its session's
+// last event e is through.
+func (st *staging) endedLocked(orig string, e *Event) {
+	if orig != e.SessionID && (e.Action == IMAPLogout || e.Action == SMTPDisconnect) {
+		delete(st.final, orig)
+	}
+}
+
 // publishStagedLocked handles a publish while a stager is set: it tells
 // the stager, and holds the event (true) when publishes are held and the
 // stager places it; otherwise the caller appends it.
 func (b *Bus) publishStagedLocked(e *Event) (held bool) {
 	st := b.stage
-	if !st.hold {
+	direct := func() bool {
+		orig := e.SessionID
 		e.SessionID = st.finalSessionLocked(e.SessionID)
+		st.endedLocked(orig, e)
 		st.stager.Published(e)
 		return false
 	}
+	if !st.hold {
+		return direct()
+	}
 	at, order, ok := st.stager.Slice(e)
 	if !ok {
-		e.SessionID = st.finalSessionLocked(e.SessionID)
-		st.stager.Published(e)
-		return false
+		return direct()
 	}
 	if e.Timestamp.IsZero() {
 		e.Timestamp = at
@@ -220,6 +231,7 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 	for i := range now {
 		e := now[i].e
 		e.SessionID = st.finalSessionLocked(e.SessionID)
+		st.endedLocked(now[i].e.SessionID, &e)
 		b.appendLocked(e)
 	}
 	b.cond.Broadcast()
