@@ -62,33 +62,31 @@ actors:
 func sameBothWays(t *testing.T, sc *scenarios.Scenario) {
 	ev, tr, res := runTwice(t, sc, Options{})
 	assert.Equal(t, res[0].Events, res[1].Events)
-	if !bytes.Equal(tr[0].Bytes(), tr[1].Bytes()) {
-		a, b := bytes.Split(tr[0].Bytes(), []byte("\n")), bytes.Split(tr[1].Bytes(), []byte("\n"))
-		n := 0
-		for i := 0; i < min(len(a), len(b)) && n < 4; i++ {
-			if !bytes.Equal(a[i], b[i]) {
-				t.Errorf("truth line %d:\none: %s\nside: %s", i+1, a[i], b[i])
-				n++
-			}
-		}
-		t.Errorf("truth differs (%d vs %d lines)", len(a), len(b))
+	sameLines(t, "truth", tr[0].Bytes(), tr[1].Bytes())
+	sameLines(t, "events", ev[0].Bytes(), ev[1].Bytes())
+}
+
+// sameLines reports the first lines where one (one at a time) and side
+// (side by side) differ, around the first byte that does.
+func sameLines(t *testing.T, what string, one, side []byte) {
+	t.Helper()
+	if bytes.Equal(one, side) {
+		return
 	}
-	if !bytes.Equal(ev[0].Bytes(), ev[1].Bytes()) {
-		a, b := bytes.Split(ev[0].Bytes(), []byte("\n")), bytes.Split(ev[1].Bytes(), []byte("\n"))
-		n := 0
-		for i := 0; i < min(len(a), len(b)) && n < 5; i++ {
-			if !bytes.Equal(a[i], b[i]) {
-				k := 0
-				for k < min(len(a[i]), len(b[i])) && a[i][k] == b[i][k] {
-					k++
-				}
-				lo := max(0, k-200)
-				t.Errorf("line %d:\none: …%s\nside: …%s", i+1, a[i][lo:min(len(a[i]), k+200)], b[i][lo:min(len(b[i]), k+200)])
-				n++
+	a, b := bytes.Split(one, []byte("\n")), bytes.Split(side, []byte("\n"))
+	n := 0
+	for i := 0; i < min(len(a), len(b)) && n < 5; i++ {
+		if !bytes.Equal(a[i], b[i]) {
+			k := 0
+			for k < min(len(a[i]), len(b[i])) && a[i][k] == b[i][k] {
+				k++
 			}
+			lo := max(0, k-200)
+			t.Errorf("%s line %d:\none: …%s\nside: …%s", what, i+1, a[i][lo:min(len(a[i]), k+200)], b[i][lo:min(len(b[i]), k+200)])
+			n++
 		}
-		t.Errorf("events differ (%d vs %d lines)", len(a), len(b))
 	}
+	t.Errorf("%s differ (%d vs %d lines)", what, len(a), len(b))
 }
 
 // A run stopped while staff act side by side ends promptly, and nothing
