@@ -183,51 +183,15 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 	if st == nil || len(st.held) == 0 && len(st.pending) == 0 {
 		return
 	}
-	through := func(hat time.Time, horder int) bool {
-		if all {
-			return true
-		}
-		if c := hat.Compare(at); c != 0 {
-			return c < 0
-		}
-		return horder <= order
-	}
 	// Sessions first, in scenario order and, within an action, in the
 	// order they started.
-	slices.SortStableFunc(st.pending, func(x, y pendingSession) int {
-		if c := x.at.Compare(y.at); c != 0 {
-			return c
-		}
-		return x.order - y.order
-	})
-	rest := st.pending[:0]
-	for _, ps := range st.pending {
-		if through(ps.at, ps.order) {
-			st.final[ps.id] = ps.prefix + strconv.FormatUint(st.next[ps.prefix](), 10)
-		} else {
-			rest = append(rest, ps)
-		}
+	var number []pendingSession
+	number, st.pending = TakeThrough(st.pending, func(p *pendingSession) (time.Time, int) { return p.at, p.order }, at, order, all)
+	for _, ps := range number {
+		st.final[ps.id] = ps.prefix + strconv.FormatUint(st.next[ps.prefix](), 10)
 	}
-	clear(st.pending[len(rest):])
-	st.pending = rest
-	before := func(h *heldEvent) bool { return through(h.at, h.order) }
 	var now []heldEvent
-	keep := st.held[:0]
-	for i := range st.held {
-		if before(&st.held[i]) {
-			now = append(now, st.held[i])
-		} else {
-			keep = append(keep, st.held[i])
-		}
-	}
-	clear(st.held[len(keep):])
-	st.held = keep
-	slices.SortStableFunc(now, func(x, y heldEvent) int {
-		if c := x.at.Compare(y.at); c != 0 {
-			return c
-		}
-		return x.order - y.order
-	})
+	now, st.held = TakeThrough(st.held, func(h *heldEvent) (time.Time, int) { return h.at, h.order }, at, order, all)
 	for i := range now {
 		e := now[i].e
 		e.SessionID = st.finalSessionLocked(e.SessionID)
@@ -235,6 +199,34 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 		b.appendLocked(e)
 	}
 	b.cond.Broadcast()
+}
+
+// TakeThrough splits held, items of actions each known by key (its time
+// and actor order), into those of the actions up to (at, order)
+// inclusive — every one when all — in scenario order (time, then actor
+// order, then their order in held), and the rest, in their order. It
+// reuses held's array for the rest.
+func TakeThrough[T any](held []T, key func(*T) (time.Time, int), at time.Time, order int, all bool) (now, rest []T) {
+	rest = held[:0]
+	for i := range held {
+		hat, horder := key(&held[i])
+		c := hat.Compare(at)
+		if all || c < 0 || c == 0 && horder <= order {
+			now = append(now, held[i])
+		} else {
+			rest = append(rest, held[i])
+		}
+	}
+	clear(held[len(rest):])
+	slices.SortStableFunc(now, func(x, y T) int {
+		xat, xorder := key(&x)
+		yat, yorder := key(&y)
+		if c := xat.Compare(yat); c != 0 {
+			return c
+		}
+		return xorder - yorder
+	})
+	return now, rest
 }
 
 // Held returns how many events wait to be committed.

@@ -452,23 +452,8 @@ func (r *runner) holdTruth(t scenarios.TruthRecord, at time.Time, order int) {
 func (r *runner) commitTruth(at time.Time, order int, all bool) {
 	r.mu.Lock()
 	var now []heldTruth
-	keep := r.heldTruth[:0]
-	for _, h := range r.heldTruth {
-		if all || !keyLess(at, order, h.at, h.order) {
-			now = append(now, h)
-		} else {
-			keep = append(keep, h)
-		}
-	}
-	clear(r.heldTruth[len(keep):])
-	r.heldTruth = keep
+	now, r.heldTruth = audit.TakeThrough(r.heldTruth, func(h *heldTruth) (time.Time, int) { return h.at, h.order }, at, order, all)
 	r.mu.Unlock()
-	slices.SortStableFunc(now, func(x, y heldTruth) int {
-		if c := x.at.Compare(y.at); c != 0 {
-			return c
-		}
-		return x.order - y.order
-	})
 	for _, h := range now {
 		r.record(h.t)
 	}

@@ -123,14 +123,6 @@ func (p *sideBySide) awaitFirst(order int) {
 	}
 }
 
-// keyLess orders actions as the scheduler does: time, then actor order.
-func keyLess(at time.Time, order int, at2 time.Time, order2 int) bool {
-	if c := at.Compare(at2); c != 0 {
-		return c < 0
-	}
-	return order < order2
-}
-
 func waiterLess(a, b *waiter) bool {
 	if c := a.at.Compare(b.at); c != 0 {
 		return c < 0

@@ -163,3 +163,11 @@ func TestSideBySideSchedulerKeepsScenarioOrder(t *testing.T) {
 		})
 	}
 }
+
+// keyLess orders actions as the scheduler does: time, then actor order.
+func keyLess(at time.Time, order int, at2 time.Time, order2 int) bool {
+	if c := at.Compare(at2); c != 0 {
+		return c < 0
+	}
+	return order < order2
+}
