@@ -28,18 +28,11 @@ type Stager interface {
 	Published(e *Event)
 }
 
-// heldEvent is an event held until its action's turn.
-type heldEvent struct {
-	e     Event
-	at    time.Time
-	order int
-}
-
 // staging is a bus's state while a Stager is set.
 type staging struct {
 	stager Stager
 	hold   bool // publishes are held (actions run side by side)
-	held   []heldEvent
+	held   Staged[Event]
 	// Session ids: a session started while publishes are held, for an
 	// action that is not the earliest, gets a provisional id, made final
 	// (prefix + the server's next number) when its action is committed:
@@ -48,7 +41,7 @@ type staging struct {
 	provisional uint64
 	next        map[string]func() uint64 // prefix → the server's counter
 	final       map[string]string        // provisional → final
-	pending     []pendingSession         // provisional, not numbered yet, in creation order
+	pending     Staged[pendingSession]   // provisional, not numbered yet
 }
 
 // pendingSession is a session with a provisional id, numbered when its
@@ -57,8 +50,6 @@ type staging struct {
 // within an action.
 type pendingSession struct {
 	id, prefix string
-	at         time.Time
-	order      int
 }
 
 // provisionalMark separates a provisional session id's prefix from its
@@ -110,7 +101,7 @@ func (b *Bus) SessionID(prefix string, next func() uint64, ip string, port int) 
 		st.next[prefix] = next
 		st.provisional++
 		id = prefix + provisionalMark + strconv.FormatUint(st.provisional, 10)
-		st.pending = append(st.pending, pendingSession{id: id, prefix: prefix, at: at, order: order})
+		st.pending.Add(at, order, pendingSession{id: id, prefix: prefix})
 	})
 	return id
 }
@@ -166,7 +157,7 @@ func (b *Bus) publishStagedLocked(e *Event) (held bool) {
 		e.Timestamp = at
 	}
 	st.stager.Published(e)
-	st.held = append(st.held, heldEvent{e: *e, at: at, order: order})
+	st.held.Add(at, order, *e)
 	return true
 }
 
@@ -180,54 +171,108 @@ func (b *Bus) Commit(at time.Time, order int, all bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.stage
-	if st == nil || len(st.held) == 0 && len(st.pending) == 0 {
+	if st == nil || st.held.Len() == 0 && st.pending.Len() == 0 {
 		return
 	}
 	// Sessions first, in scenario order and, within an action, in the
 	// order they started.
-	var number []pendingSession
-	number, st.pending = TakeThrough(st.pending, func(p *pendingSession) (time.Time, int) { return p.at, p.order }, at, order, all)
-	for _, ps := range number {
+	st.pending.Take(at, order, all, func(ps *pendingSession) {
 		st.final[ps.id] = ps.prefix + strconv.FormatUint(st.next[ps.prefix](), 10)
-	}
-	var now []heldEvent
-	now, st.held = TakeThrough(st.held, func(h *heldEvent) (time.Time, int) { return h.at, h.order }, at, order, all)
-	for i := range now {
-		e := now[i].e
+	})
+	st.held.Take(at, order, all, func(h *Event) {
+		e := *h
 		e.SessionID = st.finalSessionLocked(e.SessionID)
-		st.endedLocked(now[i].e.SessionID, &e)
+		st.endedLocked(h.SessionID, &e)
 		b.appendLocked(e)
-	}
+	})
 	b.cond.Broadcast()
 }
 
-// TakeThrough splits held, items of actions each known by key (its time
-// and actor order), into those of the actions up to (at, order)
-// inclusive — every one when all — in scenario order (time, then actor
-// order, then their order in held), and the rest, in their order. It
-// reuses held's array for the rest.
-func TakeThrough[T any](held []T, key func(*T) (time.Time, int), at time.Time, order int, all bool) (now, rest []T) {
-	rest = held[:0]
-	for i := range held {
-		hat, horder := key(&held[i])
-		c := hat.Compare(at)
-		if all || c < 0 || c == 0 && horder <= order {
-			now = append(now, held[i])
-		} else {
-			rest = append(rest, held[i])
-		}
-	}
-	clear(held[len(rest):])
-	slices.SortStableFunc(now, func(x, y T) int {
-		xat, xorder := key(&x)
-		yat, yorder := key(&y)
-		if c := xat.Compare(yat); c != 0 {
-			return c
-		}
-		return xorder - yorder
-	})
-	return now, rest
+// Staged holds items of actions, each action known by its scenario time
+// and its actor's order, until their turn (Take). Adding is O(1) for an
+// action seen before; taking costs the actions taken, not the items still
+// held: the side-by-side runner commits at every action's end, while up to
+// hundreds of later actions' items wait.
+type Staged[T any] struct {
+	q     []*stagedAction[T]             // by (at, order)
+	index map[stagedKey]*stagedAction[T] // the same actions
+	n     int                            // items held
+	spare []*stagedAction[T]
 }
+
+type stagedKey struct {
+	at    int64 // Unix nanoseconds
+	order int
+}
+
+type stagedAction[T any] struct {
+	key   stagedKey
+	items []T
+}
+
+func (k stagedKey) compare(o stagedKey) int {
+	if k.at != o.at {
+		if k.at < o.at {
+			return -1
+		}
+		return 1
+	}
+	return k.order - o.order
+}
+
+// Add holds item of the action of actor order due at at, after the items
+// of that action held before it.
+func (s *Staged[T]) Add(at time.Time, order int, item T) {
+	k := stagedKey{at.UnixNano(), order}
+	a := s.index[k]
+	if a == nil {
+		if s.index == nil {
+			s.index = map[stagedKey]*stagedAction[T]{}
+		}
+		if n := len(s.spare); n > 0 {
+			a, s.spare = s.spare[n-1], s.spare[:n-1]
+		} else {
+			a = &stagedAction[T]{}
+		}
+		a.key = k
+		s.index[k] = a
+		// Actions mostly arrive in order: search from the end.
+		i := len(s.q)
+		for i > 0 && s.q[i-1].key.compare(k) > 0 {
+			i--
+		}
+		s.q = slices.Insert(s.q, i, a)
+	}
+	a.items = append(a.items, item)
+	s.n++
+}
+
+// Take calls f, in scenario order (the action's time, then its actor's
+// order, then the order they were added), with the held items of the
+// actions up to (at, order) inclusive — every one when all — and forgets
+// them.
+func (s *Staged[T]) Take(at time.Time, order int, all bool, f func(*T)) {
+	bound := stagedKey{at.UnixNano(), order}
+	k := 0
+	for ; k < len(s.q) && (all || s.q[k].key.compare(bound) <= 0); k++ {
+		a := s.q[k]
+		for i := range a.items {
+			f(&a.items[i])
+		}
+		s.n -= len(a.items)
+		delete(s.index, a.key)
+		clear(a.items)
+		a.items = a.items[:0]
+		if len(s.spare) < 256 {
+			s.spare = append(s.spare, a)
+		}
+		s.q[k] = nil
+	}
+	s.q = s.q[k:]
+}
+
+// Len returns how many items are held.
+func (s *Staged[T]) Len() int { return s.n }
 
 // Held returns how many events wait to be committed.
 func (b *Bus) Held() int {
@@ -236,5 +281,5 @@ func (b *Bus) Held() int {
 	if b.stage == nil {
 		return 0
 	}
-	return len(b.stage.held)
+	return b.stage.held.Len()
 }

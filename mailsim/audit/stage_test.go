@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,4 +157,51 @@ func TestStagedSettledAndUnplaced(t *testing.T) {
 	assert.Equal(t, AdminRequest, e.Action)
 	assert.Equal(t, t0, e.Timestamp, "stamped by the clock")
 	assert.Equal(t, 0, b.Held())
+}
+
+// Staged gives back what a stable sort of everything held by (time,
+// actor order) would, taking the actions up to each bound and keeping the
+// rest, over random adds and takes.
+func TestStagedIsAStableSort(t *testing.T) {
+	type item struct {
+		at    time.Time
+		order int
+		n     int
+	}
+	t0 := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 40 {
+		var s Staged[item]
+		var ref []item
+		n := 0
+		for op := range 600 {
+			if rng.IntN(100) < 70 {
+				it := item{at: t0.Add(time.Duration(rng.IntN(12)) * time.Second), order: rng.IntN(6), n: n}
+				n++
+				s.Add(it.at, it.order, it)
+				ref = append(ref, it)
+				continue
+			}
+			at, order, all := t0.Add(time.Duration(rng.IntN(12))*time.Second), rng.IntN(6), rng.IntN(20) == 0
+			var want, rest []item
+			for _, it := range ref {
+				if c := it.at.Compare(at); all || c < 0 || c == 0 && it.order <= order {
+					want = append(want, it)
+				} else {
+					rest = append(rest, it)
+				}
+			}
+			slices.SortStableFunc(want, func(x, y item) int {
+				if c := x.at.Compare(y.at); c != 0 {
+					return c
+				}
+				return x.order - y.order
+			})
+			ref = rest
+			var got []item
+			s.Take(at, order, all, func(it *item) { got = append(got, *it) })
+			require.Equal(t, want, got, "round %d op %d", round, op)
+			require.Equal(t, len(ref), s.Len())
+		}
+	}
 }

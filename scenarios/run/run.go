@@ -124,9 +124,10 @@ type runner struct {
 	alerts    []detectors.Alert
 	nEvents   int
 	times     []time.Time
-	side      *sideBySide              // nil: actions one at a time (or on a wall clock, as they come)
-	heldTruth []heldTruth              // side by side: truth records waiting for their turn
-	sessions  map[string]chan struct{} // source ip:port → closed when the session's end event arrives
+	side      *sideBySide                         // nil: actions one at a time (or on a wall clock, as they come)
+	heldTruth audit.Staged[scenarios.TruthRecord] // side by side: truth records waiting for their turn
+	taken     []scenarios.TruthRecord             // commitTruth's scratch (under the scheduler's lock)
+	sessions  map[string]chan struct{}            // source ip:port → closed when the session's end event arrives
 	ended     map[string]bool
 	events    *scenarios.EventTable
 	writeErr  error
@@ -443,20 +444,23 @@ func (r *runner) noteSessionEnd(e *audit.Event) bool {
 func (r *runner) holdTruth(t scenarios.TruthRecord, at time.Time, order int) {
 	t.RunID = r.runID
 	r.mu.Lock()
-	r.heldTruth = append(r.heldTruth, heldTruth{t: t, at: at, order: order})
+	r.heldTruth.Add(at, order, t)
 	r.mu.Unlock()
 }
 
 // commitTruth records, in scenario order, the held truth records of the
-// actions up to (at, order) inclusive, all of them when all.
+// actions up to (at, order) inclusive, all of them when all (under the
+// scheduler's lock).
 func (r *runner) commitTruth(at time.Time, order int, all bool) {
 	r.mu.Lock()
-	var now []heldTruth
-	now, r.heldTruth = audit.TakeThrough(r.heldTruth, func(h *heldTruth) (time.Time, int) { return h.at, h.order }, at, order, all)
+	now := r.taken[:0]
+	r.heldTruth.Take(at, order, all, func(t *scenarios.TruthRecord) { now = append(now, *t) })
 	r.mu.Unlock()
-	for _, h := range now {
-		r.record(h.t)
+	for _, t := range now {
+		r.record(t)
 	}
+	clear(now)
+	r.taken = now[:0]
 }
 
 // sessionEnd returns a channel closed when the session from src ends.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim/audit"
-	"github.com/maildrill/maildrill/scenarios"
 )
 
 // Side by side: on the virtual clock, actions that cannot see one another
@@ -70,7 +69,7 @@ type sideBySide struct {
 	look time.Duration
 
 	// under s.mu
-	q       []*waiter       // waiting, in scenario order
+	q       sideQueue       // waiting, in scenario order
 	running map[int]*waiter // by actor order
 	touched map[string]int  // mailbox → running actions touching it
 	excl    bool            // an exclusive action runs
@@ -99,8 +98,8 @@ func (p *sideBySide) earliest() *waiter {
 			first = w
 		}
 	}
-	if len(p.q) > 0 && (first == nil || waiterLess(p.q[0], first)) {
-		first = p.q[0]
+	if p.q.len() > 0 && (first == nil || waiterLess(p.q.at(0), first)) {
+		first = p.q.at(0)
 	}
 	return first
 }
@@ -137,13 +136,13 @@ func exclusive(w *waiter) bool { return len(w.touch) == 1 && w.touch[0] == "*" }
 
 // enqueue queues w in scenario order (under s.mu).
 func (p *sideBySide) enqueue(w *waiter) {
-	i, _ := slices.BinarySearchFunc(p.q, w, func(a, b *waiter) int {
+	i, _ := slices.BinarySearchFunc(p.q.items(), w, func(a, b *waiter) int {
 		if waiterLess(a, b) {
 			return -1
 		}
 		return 1
 	})
-	p.q = slices.Insert(p.q, i, w)
+	p.q.insert(i, w)
 }
 
 // ended is told that actor order's action ended (under s.mu).
@@ -200,12 +199,12 @@ func (s *scheduler) dispatchSideBySide() {
 		s.virtual.Set(first.at)
 	}
 	p.firstCond.Broadcast()
-	if len(p.q) == 0 {
+	if p.q.len() == 0 {
 		return
 	}
-	if h := p.q[0]; exclusive(h) {
+	if h := p.q.at(0); exclusive(h) {
 		if len(p.running) == 0 {
-			p.q = p.q[1:]
+			p.q.remove(0)
 			p.bus.Hold(false)
 			p.start(h)
 		}
@@ -213,8 +212,8 @@ func (s *scheduler) dispatchSideBySide() {
 	}
 	bound := first.at.Add(p.look)
 	var blocked map[string]bool
-	for i := 0; i < len(p.q) && len(p.running) < p.max; {
-		w := p.q[i]
+	for i := 0; i < p.q.len() && len(p.running) < p.max; {
+		w := p.q.at(i)
 		if exclusive(w) || !w.at.Before(bound) {
 			return
 		}
@@ -235,7 +234,7 @@ func (s *scheduler) dispatchSideBySide() {
 			i++
 			continue
 		}
-		p.q = slices.Delete(p.q, i, i+1)
+		p.q.remove(i)
 		p.bus.Hold(true)
 		p.start(w)
 	}
@@ -244,10 +243,10 @@ func (s *scheduler) dispatchSideBySide() {
 // release wakes every waiting actor (the run stops; under s.mu).
 func (p *sideBySide) release() {
 	p.firstCond.Broadcast()
-	for _, w := range p.q {
+	for _, w := range p.q.items() {
 		close(w.wake)
 	}
-	p.q = nil
+	p.q.reset()
 }
 
 // commit appends the held events and truth records of the actions up to
@@ -325,11 +324,4 @@ func (p *sideBySide) stats() string {
 	p.s.mu.Lock()
 	defer p.s.mu.Unlock()
 	return fmt.Sprintf("%d actions beside others, %d alone, at most %d at once", p.shared, p.alone, p.widest)
-}
-
-// heldTruth is a truth record held until its action's turn.
-type heldTruth struct {
-	t     scenarios.TruthRecord
-	at    time.Time
-	order int
 }
