@@ -2,12 +2,14 @@ package store
 
 import (
 	"mime"
+	netmail "net/mail"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 )
@@ -18,7 +20,11 @@ import (
 // is a start marker (NIL NIL "name" NIL), its members, and an end marker
 // (NIL NIL NIL NIL); an empty group is the two markers.
 func envelope(h textproto.Header) *imap.Envelope {
-	env := imapserver.ExtractEnvelope(h)
+	mh := mail.Header{Header: message.Header{Header: h}}
+	subject, _ := mh.Subject()
+	inReplyTo, _ := mh.MsgIDList("In-Reply-To")
+	messageID, _ := mh.MessageID()
+	env := &imap.Envelope{Date: parseDate(h.Get("Date")), Subject: subject, InReplyTo: inReplyTo, MessageID: messageID}
 	for _, f := range []struct {
 		key  string
 		list *[]imap.Address
@@ -29,13 +35,41 @@ func envelope(h textproto.Header) *imap.Envelope {
 		v := h.Get(f.key)
 		if l, ok := groupAddressList(v); ok {
 			*f.list = l
-		} else if len(*f.list) == 0 && strings.ContainsRune(v, '(') {
+			continue
+		}
+		// go-imap's reading (imapserver.ExtractEnvelope).
+		addrs, _ := mh.AddressList(f.key)
+		for _, a := range addrs {
+			if mailbox, host, ok := strings.Cut(a.Address, "@"); ok {
+				*f.list = append(*f.list, imap.Address{Name: a.Name, Mailbox: mailbox, Host: host})
+			}
+		}
+		if len(*f.list) == 0 && strings.ContainsRune(v, '(') {
 			// Comments inside an address ("<user (x)@ (y) domain.org>",
 			// RFC 5322 §3.4.1 CFWS) defeat the address parser.
 			*f.list = parseAddresses(StripComments(v))
 		}
 	}
 	return env
+}
+
+// dateLayout is the usual form of a Date field, the mail generator's and
+// most clients'. net/mail tries its layouts without a day of the week
+// first, and each failure allocates an error: a dozen per message.
+const dateLayout = "Mon, 2 Jan 2006 15:04:05 -0700"
+
+// parseDate is mail.Header.Date's reading of a Date field (zero when
+// empty or unreadable), the usual form tried first: net/mail's first
+// layout that reads it is that one.
+func parseDate(v string) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	if t, err := time.Parse(dateLayout, v); err == nil {
+		return t
+	}
+	t, _ := netmail.ParseDate(v)
+	return t
 }
 
 func parseAddresses(text string) []imap.Address {
