@@ -200,7 +200,7 @@ func TestCacheSizedFromThePool(t *testing.T) {
 	disk, err := New(Config{Seed: 4, CacheDir: t.TempDir()})
 	require.NoError(t, err)
 	assert.EqualValues(t, DefaultDiskBackedCacheBytes, disk.CacheStats().Limit)
-	for users, want := range map[int]int64{682: DefaultDiskBackedCacheBytes, 1000: 1000 * DiskBackedCachePerUser, 2000: 2000 * DiskBackedCachePerUser, 5000: MaxDiskBackedCacheBytes} {
+	for users, want := range map[int]int64{1000: DefaultDiskBackedCacheBytes, 1024: DefaultDiskBackedCacheBytes, 1500: 1500 * DiskBackedCachePerUser, 2000: 2000 * DiskBackedCachePerUser, 5000: MaxDiskBackedCacheBytes} {
 		large, err := New(Config{Seed: 4, Users: users, MessagesPerUser: 1, CacheDir: t.TempDir()})
 		require.NoError(t, err)
 		assert.EqualValues(t, want, large.CacheStats().Limit, "%d users", users)
