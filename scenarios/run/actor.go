@@ -292,7 +292,7 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 	}
 	ar.r.forgetEnded(key)
 	if ar.r.side != nil {
-		ar.r.side.register(fmt.Sprintf("%s:%d", src.Addr(), src.Port()), ar)
+		ar.r.side.register(laneKey(src.Addr().String(), int(src.Port())), ar)
 	}
 	if ar.r.target.Proxy() {
 		// The front's address and the service's standard port, as a load

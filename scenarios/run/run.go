@@ -415,25 +415,25 @@ func (r *runner) pump(sub *audit.Subscription) error {
 	}
 }
 
-// sessionEndLocked notes the end of a session when e says it, and says
-// whether it did (under r.mu).
-func (r *runner) sessionEndLocked(e *audit.Event) bool {
+// sessionEndLocked notes the end of a session when e says it, and returns
+// the session's source key (laneKey) when it did (under r.mu).
+func (r *runner) sessionEndLocked(e *audit.Event) (key string, ended bool) {
 	if e.Action == audit.IMAPLogout || e.Action == audit.SMTPDisconnect || (e.Action == audit.IMAPConnect || e.Action == audit.SMTPConnect) && e.Outcome == audit.Failure {
-		key := fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)
+		key = laneKey(e.SourceIP, e.SourcePort)
 		r.ended[key] = true
 		if ch, ok := r.sessions[key]; ok {
 			close(ch)
 			delete(r.sessions, key)
 		}
-		return true
+		return key, true
 	}
-	return false
+	return "", false
 }
 
 // noteSessionEnd is sessionEndLocked for the mail system's goroutines
 // (side by side: the events of an action are held until its turn, so its
 // sessions' ends are noted as they are published).
-func (r *runner) noteSessionEnd(e *audit.Event) bool {
+func (r *runner) noteSessionEnd(e *audit.Event) (key string, ended bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.sessionEndLocked(e)

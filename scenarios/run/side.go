@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -264,7 +265,11 @@ func (p *sideBySide) commitAll() {
 	p.commit(time.Time{}, 0, true)
 }
 
-// register says that the session from src (ip:port) is ar's.
+// laneKey is a session's source address as the runner keys its sessions:
+// ip:port (the address as the audit event writes it).
+func laneKey(ip string, port int) string { return ip + ":" + strconv.Itoa(port) }
+
+// register says that the session from src (laneKey) is ar's.
 func (p *sideBySide) register(src string, ar *actorRun) {
 	p.lanesMu.Lock()
 	p.lanes[src] = ar
@@ -278,7 +283,7 @@ func (p *sideBySide) Slice(e *audit.Event) (time.Time, int, bool) {
 		return time.Time{}, 0, false
 	}
 	p.lanesMu.Lock()
-	ar := p.lanes[fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort)]
+	ar := p.lanes[laneKey(e.SourceIP, e.SourcePort)]
 	p.lanesMu.Unlock()
 	if ar == nil {
 		return time.Time{}, 0, false
@@ -295,7 +300,7 @@ func (p *sideBySide) Slice(e *audit.Event) (time.Time, int, bool) {
 // scheduler's lock, so that none starts, ends or is committed meanwhile.
 func (p *sideBySide) Session(ip string, port int, f func(at time.Time, order int, earliest, ok bool)) {
 	p.lanesMu.Lock()
-	ar := p.lanes[fmt.Sprintf("%s:%d", ip, port)]
+	ar := p.lanes[laneKey(ip, port)]
 	p.lanesMu.Unlock()
 	if ar == nil {
 		f(time.Time{}, 0, false, false)
@@ -310,11 +315,11 @@ func (p *sideBySide) Session(ip string, port int, f func(at time.Time, order int
 // Published implements audit.Stager: a session's end is known when its
 // event is published, held or not.
 func (p *sideBySide) Published(e *audit.Event) {
-	if p.r.noteSessionEnd(e) {
+	if key, ended := p.r.noteSessionEnd(e); ended {
 		// Its last event: the session's lane goes (a day's tens of
 		// thousands of sessions would otherwise all stay).
 		p.lanesMu.Lock()
-		delete(p.lanes, fmt.Sprintf("%s:%d", e.SourceIP, e.SourcePort))
+		delete(p.lanes, key)
 		p.lanesMu.Unlock()
 	}
 }
