@@ -286,13 +286,14 @@ func (ar *actorRun) dial(ctx context.Context, addr string) (net.Conn, string, er
 		return nil, "", err
 	}
 	src := ar.nextSrc()
-	key := src.String()
+	lane := laneKey(src.Addr().String(), int(src.Port()))
+	key := lane
 	if !ar.r.target.Proxy() {
 		key = conn.LocalAddr().String()
 	}
 	ar.r.forgetEnded(key)
 	if ar.r.side != nil {
-		ar.r.side.register(laneKey(src.Addr().String(), int(src.Port())), ar)
+		ar.r.side.register(lane, ar)
 	}
 	if ar.r.target.Proxy() {
 		// The front's address and the service's standard port, as a load

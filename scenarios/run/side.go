@@ -2,6 +2,7 @@ package run
 
 import (
 	"fmt"
+	"net"
 	"runtime"
 	"slices"
 	"strconv"
@@ -265,9 +266,12 @@ func (p *sideBySide) commitAll() {
 	p.commit(time.Time{}, 0, true)
 }
 
-// laneKey is a session's source address as the runner keys its sessions:
-// ip:port (the address as the audit event writes it).
-func laneKey(ip string, port int) string { return ip + ":" + strconv.Itoa(port) }
+// laneKey is a session's source address as the runner keys its sessions,
+// from the address and port as the audit event writes them: ip:port, an
+// IPv6 address in brackets ([ip]:port), as netip.AddrPort and net.TCPAddr
+// write an address, so that a key made from a dialled connection's address
+// is the same as the one made from its events.
+func laneKey(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
 // register says that the session from src (laneKey) is ar's.
 func (p *sideBySide) register(src string, ar *actorRun) {
