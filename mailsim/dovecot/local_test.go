@@ -2,6 +2,7 @@ package dovecot_test
 
 import (
 	"context"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -69,6 +70,7 @@ func TestLocalDovecot(t *testing.T) {
 			t.Logf("%s: Dovecot ready in %s", profile, time.Since(start).Round(time.Millisecond))
 
 			attacker := netip.MustParseAddrPort("203.0.113.7:51544")
+			attacker6 := netip.MustParseAddrPort("[2001:db8:77::2d86]:40001")
 			office := netip.MustParseAddrPort("10.20.0.31:49152")
 
 			// The attacker tries the staff member's account twice.
@@ -77,6 +79,14 @@ func TestLocalDovecot(t *testing.T) {
 				if err := c.Login(staff.Address, "Printemps2025!").Wait(); err == nil {
 					t.Fatal("a wrong password was accepted")
 				}
+			}
+			c.Logout().Wait()
+			c.Close()
+			// Once more from an IPv6 network (the PROXY header is then
+			// TCP6, the listener's address IPv4-mapped).
+			c = dial(t, l.ProxyAddr, attacker6)
+			if err := c.Login(staff.Address, "Printemps2025!").Wait(); err == nil {
+				t.Fatal("a wrong password was accepted")
 			}
 			c.Logout().Wait()
 			c.Close()
@@ -120,12 +130,14 @@ func TestLocalDovecot(t *testing.T) {
 				_ = os.WriteFile(filepath.Join(dst, string(profile)+"-local.log"), b, 0o644)
 			}
 			count := map[string]int{}
+			failedFrom := map[string]int{}
 			for _, e := range evs {
 				key := e.Action + "/" + e.Outcome
 				count[key]++
 				switch {
 				case e.Action == audit.IMAPLogin && e.Outcome == audit.Failure:
-					if e.SourceIP != "203.0.113.7" || e.UserName != staff.Address || e.Reason != "invalid_credentials" {
+					failedFrom[e.SourceIP]++
+					if e.UserName != staff.Address || e.Reason != "invalid_credentials" {
 						t.Errorf("failed login: %+v", e)
 					}
 				case e.Action == audit.IMAPLogin:
@@ -147,7 +159,10 @@ func TestLocalDovecot(t *testing.T) {
 				}
 			}
 			t.Logf("%s: %v", profile, count)
-			want := map[string]int{"imap.login/failure": 2, "imap.login/success": 1}
+			if want := map[string]int{"203.0.113.7": 2, "2001:db8:77::2d86": 1}; !maps.Equal(failedFrom, want) {
+				t.Errorf("failed logins by source: %v, want %v", failedFrom, want)
+			}
+			want := map[string]int{"imap.login/failure": 3, "imap.login/success": 1}
 			if profile == dovecot.Enhanced {
 				want["imap.id/success"] = 1
 				want["imap.select/success"] = 1
@@ -164,8 +179,8 @@ func TestLocalDovecot(t *testing.T) {
 					t.Errorf("%s: %d events, want %d", k, count[k], n)
 				}
 			}
-			if count["imap.logout/success"] < 2 {
-				t.Errorf("imap.logout: %d events, want the attacker's and the staff's", count["imap.logout/success"])
+			if count["imap.logout/success"] < 3 {
+				t.Errorf("imap.logout: %d events, want the attackers' and the staff's", count["imap.logout/success"])
 			}
 		})
 	}

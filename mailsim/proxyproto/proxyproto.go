@@ -31,13 +31,19 @@ type Header struct {
 	Local        bool // v2 LOCAL command / v1 UNKNOWN: keep the real address
 }
 
-// WriteV1 writes a v1 header announcing src → dst.
+// WriteV1 writes a v1 header announcing src → dst. Both addresses are
+// written in the header's family, as the protocol wants (a receiver such
+// as Dovecot refuses a TCP6 header with an IPv4 address): TCP4 when both
+// are IPv4 (or IPv4-mapped), else TCP6 with an IPv4 address written
+// IPv4-mapped (::ffff:10.20.0.25).
 func WriteV1(w io.Writer, src, dst netip.AddrPort) error {
+	sa, da := src.Addr().Unmap(), dst.Addr().Unmap()
 	fam := "TCP4"
-	if src.Addr().Is6() && !src.Addr().Is4In6() {
+	if !sa.Is4() || !da.Is4() {
 		fam = "TCP6"
+		sa, da = netip.AddrFrom16(sa.As16()), netip.AddrFrom16(da.As16())
 	}
-	_, err := fmt.Fprintf(w, "PROXY %s %s %s %d %d\r\n", fam, src.Addr().Unmap(), dst.Addr().Unmap(), src.Port(), dst.Port())
+	_, err := fmt.Fprintf(w, "PROXY %s %s %s %d %d\r\n", fam, sa, da, src.Port(), dst.Port())
 	return err
 }
 
@@ -82,10 +88,13 @@ func Read(r *bufio.Reader) (Header, error) {
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return Header{}, fmt.Errorf("proxyproto: malformed v1 header %q: %w", strings.TrimSpace(string(line)), err)
 	}
-	if (f[1] == "TCP4") != src.Is4() {
-		return Header{}, fmt.Errorf("proxyproto: v1 header family %s does not match address %s", f[1], src)
+	for _, a := range []netip.Addr{src, dst} {
+		if (f[1] == "TCP4") != a.Is4() {
+			return Header{}, fmt.Errorf("proxyproto: v1 header family %s does not match address %s", f[1], a)
+		}
 	}
-	return Header{Source: netip.AddrPortFrom(src, uint16(sp)), Dest: netip.AddrPortFrom(dst, uint16(dp))}, nil
+	// An IPv4-mapped address in a TCP6 header is the IPv4 client it maps.
+	return Header{Source: netip.AddrPortFrom(src.Unmap(), uint16(sp)), Dest: netip.AddrPortFrom(dst.Unmap(), uint16(dp))}, nil
 }
 
 func readV2(r *bufio.Reader) (Header, error) {

@@ -46,6 +46,37 @@ func TestReadV1V2(t *testing.T) {
 	}
 }
 
+// A header is in one family, both addresses: an IPv6 client reaching an
+// IPv4 service announces the service IPv4-mapped (Dovecot resets a TCP6
+// header whose local address is IPv4: "Proxied local address is
+// invalid"), and the reader refuses a header whose addresses differ in
+// family, as Dovecot does.
+func TestV1OneFamily(t *testing.T) {
+	for _, c := range []struct{ src, dst, line, readSrc, readDst string }{
+		{"203.0.113.7:51544", "10.20.0.25:993", "PROXY TCP4 203.0.113.7 10.20.0.25 51544 993\r\n", "203.0.113.7:51544", "10.20.0.25:993"},
+		{"[2001:db8:77::2d86]:40001", "10.20.0.25:993", "PROXY TCP6 2001:db8:77::2d86 ::ffff:10.20.0.25 40001 993\r\n", "[2001:db8:77::2d86]:40001", "10.20.0.25:993"},
+		{"203.0.113.7:51544", "[2001:db8::25]:143", "PROXY TCP6 ::ffff:203.0.113.7 2001:db8::25 51544 143\r\n", "203.0.113.7:51544", "[2001:db8::25]:143"},
+		{"[::ffff:203.0.113.7]:51544", "[::ffff:10.20.0.25]:993", "PROXY TCP4 203.0.113.7 10.20.0.25 51544 993\r\n", "203.0.113.7:51544", "10.20.0.25:993"},
+		{"[2001:db8::1]:1", "[2001:db8::2]:2", "PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n", "[2001:db8::1]:1", "[2001:db8::2]:2"},
+	} {
+		var b bytes.Buffer
+		require.NoError(t, WriteV1(&b, netip.MustParseAddrPort(c.src), netip.MustParseAddrPort(c.dst)))
+		assert.Equal(t, c.line, b.String())
+		h, err := Read(bufio.NewReader(&b))
+		require.NoError(t, err, c.line)
+		assert.Equal(t, c.readSrc, h.Source.String())
+		assert.Equal(t, c.readDst, h.Dest.String())
+	}
+	for _, bad := range []string{
+		"PROXY TCP6 2001:db8::1 10.20.0.25 40001 993\r\n",
+		"PROXY TCP4 203.0.113.7 2001:db8::25 1 2\r\n",
+		"PROXY TCP4 203.0.113.7 ::ffff:10.20.0.25 1 2\r\n",
+	} {
+		_, err := Read(bufio.NewReader(strings.NewReader(bad)))
+		assert.ErrorContains(t, err, "does not match address", bad)
+	}
+}
+
 func FuzzRead(f *testing.F) {
 	f.Add([]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\n"))
 	f.Add([]byte("PROXY UNKNOWN\r\n"))
