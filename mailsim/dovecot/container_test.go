@@ -73,6 +73,7 @@ func TestContainerTarget(t *testing.T) {
 	}
 	staff, colleague := accounts[0], accounts[1]
 	attacker := netip.MustParseAddrPort("203.0.113.7:51544")
+	attacker6 := netip.MustParseAddrPort("[2001:db8:77::2d86]:40001")
 	office := netip.MustParseAddrPort("10.20.0.31:49152")
 
 	for _, profile := range []dovecot.Profile{dovecot.Stock, dovecot.Enhanced} {
@@ -81,18 +82,24 @@ func TestContainerTarget(t *testing.T) {
 			t.Logf("%s: start-to-ready %s", profile, c.StartToReady.Round(time.Millisecond))
 			loopbackOnly(t, c.ContainerID)
 
-			// Attacker: one wrong IMAP password, one wrong SMTP password.
-			ic := dial(t, c.IMAPProxyAddr, attacker)
-			if err := ic.Login(staff.Address, "Hiver2025!").Wait(); err == nil {
-				t.Fatal("wrong password accepted")
+			// Attacker: one wrong IMAP password, one wrong SMTP password,
+			// from an IPv4 address and from an IPv6 network (a TCP6
+			// PROXY header, the listener's address IPv4-mapped).
+			var ic *imapclient.Client
+			var sc *smtp.Client
+			for _, src := range []netip.AddrPort{attacker, attacker6} {
+				ic = dial(t, c.IMAPProxyAddr, src)
+				if err := ic.Login(staff.Address, "Hiver2025!").Wait(); err == nil {
+					t.Fatal("wrong password accepted")
+				}
+				ic.Logout().Wait()
+				ic.Close()
+				sc = smtpDial(t, c.SubmissionProxyAddr, src)
+				if err := sc.Auth(sasl.NewPlainClient("", staff.Address, "Hiver2025!")); err == nil {
+					t.Fatal("wrong SMTP password accepted")
+				}
+				sc.Close()
 			}
-			ic.Logout().Wait()
-			ic.Close()
-			sc := smtpDial(t, c.SubmissionProxyAddr, attacker)
-			if err := sc.Auth(sasl.NewPlainClient("", staff.Address, "Hiver2025!")); err == nil {
-				t.Fatal("wrong SMTP password accepted")
-			}
-			sc.Close()
 
 			// Staff: reads and downloads, then sends inside and outside.
 			ic = dial(t, c.IMAPProxyAddr, office)
@@ -140,7 +147,7 @@ func TestContainerTarget(t *testing.T) {
 				}
 				return n == 2
 			}
-			for !(has(audit.IMAPLogout, "10.20.0.31") && done() && has(audit.SMTPDisconnect, "10.20.0.31") && has(audit.SMTPDisconnect, "203.0.113.7")) && time.Now().Before(deadline) {
+			for !(has(audit.IMAPLogout, "10.20.0.31") && done() && has(audit.SMTPDisconnect, "10.20.0.31") && has(audit.SMTPDisconnect, "203.0.113.7") && has(audit.SMTPDisconnect, "2001:db8:77::2d86")) && time.Now().Before(deadline) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			log := c.Log()
@@ -168,6 +175,7 @@ func TestContainerTarget(t *testing.T) {
 			t.Logf("%s: %v", profile, count)
 			want := []string{
 				"imap.login/failure@203.0.113.7", "smtp.auth/failure@203.0.113.7",
+				"imap.login/failure@2001:db8:77::2d86", "smtp.auth/failure@2001:db8:77::2d86",
 				"imap.login/success@10.20.0.31", "imap.logout/success@10.20.0.31",
 				"smtp.connect/success@10.20.0.31", "smtp.auth/success@10.20.0.31",
 				"smtp.data/success@10.20.0.31", "smtp.deliver/success@10.20.0.31",

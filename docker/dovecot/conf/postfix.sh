@@ -5,7 +5,7 @@
 set -e
 postconf -e \
   'compatibility_level = 3.6' \
-  'inet_protocols = ipv4' \
+  'inet_protocols = all' \
   'maillog_file = /var/log/mail.log' \
   'mynetworks = 127.0.0.0/8' \
   'mydestination = $myhostname, localhost, $mydomain' \
