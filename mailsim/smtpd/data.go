@@ -89,7 +89,7 @@ func (s *session) Data(r io.Reader) error {
 	// Trace and identify the message as a real MTA would.
 	var head strings.Builder
 	fmt.Fprintf(&head, "Received: from %s ([%s])\r\n\tby %s with %s id %s.%d;\r\n\t%s\r\n",
-		headerSafe(helo), s.cs.ip, s.srv.cfg.Hostname, protocolName(isTLS, user != ""), s.cs.id, seq,
+		headerSafe(helo), addressLiteral(s.cs.ip), s.srv.cfg.Hostname, protocolName(isTLS, user != ""), s.cs.id, seq,
 		now.Format(time.RFC1123Z))
 	if info.MessageID == "" && s.submission() {
 		info.MessageID = fmt.Sprintf("%s.%d.%d@%s", s.cs.id, seq, now.UnixNano(), s.srv.cfg.Hostname)
@@ -210,6 +210,16 @@ func (s *session) describe(e *audit.Event, info *MessageInfo, from string) *bool
 		}
 	}
 	return nil
+}
+
+// addressLiteral is a client's address as a Received: line writes it in
+// brackets: an IPv6 address tagged "IPv6:" (RFC 5321 §4.1.3), as Postfix
+// writes it.
+func addressLiteral(ip string) string {
+	if strings.Contains(ip, ":") {
+		return "IPv6:" + ip
+	}
+	return ip
 }
 
 // protocolName is the RFC 3848 "with" keyword.

@@ -42,3 +42,17 @@ func TestReadMessage(t *testing.T) {
 	assert.EqualValues(t, 3, k)
 	assert.Equal(t, "abc", string(got))
 }
+
+// A Received: line's client address: an IPv6 one tagged as RFC 5321's
+// address literal wants (and Postfix writes), an IPv4 one as it is.
+func TestAddressLiteral(t *testing.T) {
+	for ip, want := range map[string]string{
+		"203.0.113.7":       "203.0.113.7",
+		"2001:db8:77::2d86": "IPv6:2001:db8:77::2d86",
+		"::1":               "IPv6:::1",
+	} {
+		if got := addressLiteral(ip); got != want {
+			t.Errorf("addressLiteral(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}
