@@ -118,6 +118,11 @@ func parse5424(m *Message, s string) error {
 		if err != nil {
 			return bad("RFC 5424 TIMESTAMP %q is not RFC 3339", f[0])
 		}
+		if t.Year() < 1 {
+			// Year 0000 parses, but no event can be placed before year 1:
+			// its events would carry no time at all.
+			return bad("RFC 5424 TIMESTAMP %q is in year 0", f[0])
+		}
 		m.Time, m.HasZone = t, true
 	}
 	nil5424 := func(v string) string {
@@ -236,7 +241,7 @@ func stamp3164(s string, now time.Time, loc *time.Location) (t time.Time, rest s
 	}
 	if len(s) >= 19 && s[4] == '-' && s[7] == '-' && s[10] == 'T' {
 		f, r, _ := field(s)
-		if v, err := time.Parse(time.RFC3339Nano, f); err == nil {
+		if v, err := time.Parse(time.RFC3339Nano, f); err == nil && v.Year() >= 1 {
 			return v, r, true
 		}
 	}

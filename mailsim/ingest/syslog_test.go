@@ -103,18 +103,19 @@ func TestParseSyslog(t *testing.T) {
 
 func TestParseSyslogErrors(t *testing.T) {
 	for in, want := range map[string]string{
-		"":                                       "does not start with <PRI>",
-		"Nov 27 00:54:33 mail app: x":            "does not start with <PRI>",
-		"<>1 x":                                  "PRI is not 1 to 3 digits",
-		"<1234>x":                                "PRI is not 1 to 3 digits",
-		"<192>x":                                 "is not a number from 0 to 191",
-		"<01>x":                                  "is not a number from 0 to 191",
-		"<a1>x":                                  "is not a number from 0 to 191",
-		"<14>1 2026-11-27T00:00:00Z host app":    "RFC 5424 header ends before PROCID",
-		"<14>1 yesterday host app - - - m":       "TIMESTAMP \"yesterday\" is not RFC 3339",
-		"<14>1 - host app - - [sd x=\"]\" msg":   "STRUCTURED-DATA element not closed",
-		"<14>1 - host app - - {} msg":            "STRUCTURED-DATA is neither",
-		"<14>" + strings.Repeat("x", MaxMessage): "longer than",
+		"":                                    "does not start with <PRI>",
+		"Nov 27 00:54:33 mail app: x":         "does not start with <PRI>",
+		"<>1 x":                               "PRI is not 1 to 3 digits",
+		"<1234>x":                             "PRI is not 1 to 3 digits",
+		"<192>x":                              "is not a number from 0 to 191",
+		"<01>x":                               "is not a number from 0 to 191",
+		"<a1>x":                               "is not a number from 0 to 191",
+		"<14>1 2026-11-27T00:00:00Z host app": "RFC 5424 header ends before PROCID",
+		"<14>1 yesterday host app - - - m":    "TIMESTAMP \"yesterday\" is not RFC 3339",
+		"<14>1 0000-01-01T00:00:00Z h app - - - m": "is in year 0",
+		"<14>1 - host app - - [sd x=\"]\" msg":     "STRUCTURED-DATA element not closed",
+		"<14>1 - host app - - {} msg":              "STRUCTURED-DATA is neither",
+		"<14>" + strings.Repeat("x", MaxMessage):   "longer than",
 	} {
 		_, err := ParseSyslog([]byte(in), now, nil)
 		if err == nil || !errors.Is(err, ErrSyslog) || !strings.Contains(err.Error(), want) {
