@@ -104,6 +104,20 @@ func field(s string) (f, rest string, ok bool) {
 	return s[:i], s[i+1:], i > 0
 }
 
+// parseRFC3339 reads an RFC 3339 timestamp. Year 0000 parses, but no
+// event can be placed before year 1 (its events would carry no time at
+// all): it is refused.
+func parseRFC3339(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	switch {
+	case err != nil:
+		return time.Time{}, errors.New("is not RFC 3339")
+	case t.Year() < 1:
+		return time.Time{}, errors.New("is in year 0")
+	}
+	return t, nil
+}
+
 func parse5424(m *Message, s string) error {
 	names := []string{"TIMESTAMP", "HOSTNAME", "APP-NAME", "PROCID", "MSGID"}
 	var f [5]string
@@ -114,14 +128,9 @@ func parse5424(m *Message, s string) error {
 		}
 	}
 	if f[0] != "-" {
-		t, err := time.Parse(time.RFC3339Nano, f[0])
+		t, err := parseRFC3339(f[0])
 		if err != nil {
-			return bad("RFC 5424 TIMESTAMP %q is not RFC 3339", f[0])
-		}
-		if t.Year() < 1 {
-			// Year 0000 parses, but no event can be placed before year 1:
-			// its events would carry no time at all.
-			return bad("RFC 5424 TIMESTAMP %q is in year 0", f[0])
+			return bad("RFC 5424 TIMESTAMP %q %v", f[0], err)
 		}
 		m.Time, m.HasZone = t, true
 	}
@@ -241,7 +250,7 @@ func stamp3164(s string, now time.Time, loc *time.Location) (t time.Time, rest s
 	}
 	if len(s) >= 19 && s[4] == '-' && s[7] == '-' && s[10] == 'T' {
 		f, r, _ := field(s)
-		if v, err := time.Parse(time.RFC3339Nano, f); err == nil && v.Year() >= 1 {
+		if v, err := parseRFC3339(f); err == nil {
 			return v, r, true
 		}
 	}
