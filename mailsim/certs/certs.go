@@ -63,14 +63,17 @@ func (b *Bundle) ClientConfig(serverName string) *tls.Config {
 // Generate creates a fresh CA and a server certificate in dir (created if
 // missing) and returns the bundle. The server certificate names localhost,
 // 127.0.0.1 and ::1 in addition to hosts (DNS names or IP addresses, e.g.
-// "imap.interieur.test"); the first host is also its common name. Both
-// certificates are valid from now minus one day for one year, so a scenario
-// clock set slightly in the past still verifies. Existing files are
-// overwritten. The CA's private key is never written: nothing else can be
+// "imap.interieur.test"); the first host is also its common name. now is
+// the scenario's clock (zero: the wall clock). Both certificates are valid
+// from a day before the earlier of now and the wall clock to a year after
+// the later: clients verify them against the wall clock, whatever date the
+// scenario is set on, and the dates still read as the scenario's own.
+// Existing files are overwritten. The CA's private key is never written: nothing else can be
 // signed with it once Generate returns.
 func Generate(dir string, hosts []string, now time.Time) (*Bundle, error) {
+	wall := time.Now()
 	if now.IsZero() {
-		now = time.Now()
+		now = wall
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("certs: create directory: %w", err)
@@ -79,8 +82,7 @@ func Generate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	notBefore := now.Add(-backdate).UTC()
-	notAfter := notBefore.Add(certValidity)
+	notBefore, notAfter := validity(now, wall)
 
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -187,6 +189,17 @@ func Load(dir string) (*Bundle, error) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	return b, nil
+}
+
+// validity is the certificates' NotBefore and NotAfter: from a day
+// before the earlier of the scenario's clock and the wall clock to a year
+// after the later, in whole seconds (what X.509 stores).
+func validity(now, wall time.Time) (time.Time, time.Time) {
+	from, to := now, wall
+	if wall.Before(now) {
+		from, to = wall, now
+	}
+	return from.Add(-backdate).UTC().Truncate(time.Second), to.Add(certValidity).UTC().Truncate(time.Second)
 }
 
 // subjectAltNames splits hosts into DNS names and IP addresses, always

@@ -34,8 +34,8 @@ func TestGenerateFilesAndValidity(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(dir, "ca-key.pem"))
 
 	leaf := b.Leaf
-	assert.Equal(t, scenarioNow.Add(-24*time.Hour), leaf.NotBefore)
-	assert.Equal(t, scenarioNow.Add(-24*time.Hour).Add(365*24*time.Hour), leaf.NotAfter)
+	assert.Equal(t, scenarioNow.Add(-24*time.Hour), leaf.NotBefore, "a day before the scenario's clock, which is earlier than the wall clock")
+	assert.False(t, leaf.NotAfter.Before(time.Now().Add(364*24*time.Hour)), "a year after the wall clock, which is later: %v", leaf.NotAfter)
 	assert.ElementsMatch(t, []string{"imap.interieur.test", "smtp.interieur.test", "localhost"}, leaf.DNSNames)
 	var ips []string
 	for _, ip := range leaf.IPAddresses {
@@ -51,6 +51,30 @@ func TestGenerateFilesAndValidity(t *testing.T) {
 	}
 	_, err = leaf.Verify(x509.VerifyOptions{DNSName: "evil.example", Roots: b.CAPool, CurrentTime: scenarioNow})
 	assert.Error(t, err)
+}
+
+// The certificates verify against the wall clock and against the
+// scenario's own, for a scenario set years before today or years after:
+// clients check them against the wall clock. They used to be valid for a
+// year from the scenario's start only, so that every scenario set more
+// than a year back (the flagship's December 2025 among them, from
+// December 2026) failed its first TLS handshake.
+func TestValidAtWallClockAndScenarioClock(t *testing.T) {
+	wall := time.Now()
+	for _, scenario := range []time.Time{
+		time.Date(2019, 3, 31, 1, 30, 0, 0, time.UTC),
+		scenarioNow,
+		wall,
+		wall.AddDate(3, 0, 0),
+	} {
+		b, err := certs.Generate(t.TempDir(), []string{"imap.interieur.test"}, scenario)
+		require.NoError(t, err)
+		for _, at := range []time.Time{scenario, wall, wall.Add(300 * 24 * time.Hour)} {
+			_, err := b.Leaf.Verify(x509.VerifyOptions{DNSName: "imap.interieur.test", Roots: b.CAPool, CurrentTime: at})
+			assert.NoError(t, err, "scenario clock %v, verified at %v", scenario, at)
+		}
+		handshake(t, b.TLSConfig, b.ClientConfig("imap.interieur.test"))
+	}
 }
 
 func TestHandshakeWithCAPool(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -511,7 +512,10 @@ func sweep(ctx context.Context, label string) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// loadOrGenerateCerts loads the bundle in dir, or generates one there.
+// loadOrGenerateCerts loads the bundle in dir, or generates one there: when
+// dir has none, or when its certificate is not valid at the wall clock
+// (expired, or made for a scenario set in the future) or lacks the
+// domain's IMAP name, which clients would refuse.
 func loadOrGenerateCerts(dir, domain string, now time.Time) (*certs.Bundle, error) {
 	have := true
 	for _, f := range []string{certs.CAFileName, certs.CertFileName, certs.KeyFileName} {
@@ -524,7 +528,9 @@ func loadOrGenerateCerts(dir, domain string, now time.Time) (*certs.Bundle, erro
 		if err != nil {
 			return nil, fmt.Errorf("dovecot: TLS material in %s: %w", dir, err)
 		}
-		return b, nil
+		if _, err := b.Leaf.Verify(x509.VerifyOptions{DNSName: "imap." + domain, Roots: b.CAPool}); err == nil {
+			return b, nil
+		}
 	}
 	hosts := []string{"localhost", "127.0.0.1", "::1", "imap." + domain, "smtp." + domain, "mail." + domain}
 	b, err := certs.Generate(dir, hosts, now) // zero: time.Now
