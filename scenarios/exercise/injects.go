@@ -34,20 +34,7 @@ func (x *Exercise) dueTimeLocked(in *scenarios.Inject) time.Time {
 // atTime resolves an at: against the scenario start (a time of day: the
 // first one at or after the start).
 func (x *Exercise) atTime(at *scenarios.At) time.Time {
-	start := x.sc.Env.Start
-	if !at.IsClock {
-		return start.Add(at.Offset)
-	}
-	loc := x.loc()
-	if loc == nil {
-		loc = start.Location()
-	}
-	n := start.In(loc)
-	t := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc).Add(at.TimeOfDay)
-	if t.Before(n) {
-		t = t.AddDate(0, 0, 1)
-	}
-	return t
+	return at.Next(x.sc.Env.Start, x.sc.Env.Start, x.loc())
 }
 
 // firstAlertLocked is the first alert of a rule, nil when none fired.

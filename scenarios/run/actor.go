@@ -757,15 +757,5 @@ func (ar *actorRun) runSteps(ctx context.Context, steps []*scenarios.Step) error
 
 // atTime resolves a step's start.
 func (ar *actorRun) atTime(at *scenarios.At) time.Time {
-	start := ar.r.sc.Env.Start
-	if !at.IsClock {
-		return start.Add(at.Offset)
-	}
-	loc := ar.r.sc.Env.Location
-	n := ar.now.In(loc)
-	t := time.Date(n.Year(), n.Month(), n.Day(), 0, 0, 0, 0, loc).Add(at.TimeOfDay)
-	if t.Before(n) {
-		t = t.AddDate(0, 0, 1)
-	}
-	return t
+	return at.Next(ar.r.sc.Env.Start, ar.now, ar.r.sc.Env.Location)
 }

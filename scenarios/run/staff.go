@@ -82,7 +82,8 @@ func (ar *actorRun) at(day time.Time, tod time.Duration, jitter time.Duration) t
 	if jitter > 0 {
 		j = time.Duration(ar.rng.Int64N(int64(jitter)))
 	}
-	return day.Add(tod + j)
+	y, m, d := day.Date()
+	return scenarios.OnClock(y, m, d, tod, day.Location()).Add(j)
 }
 
 func (ar *actorRun) workday(ctx context.Context, day time.Time) error {
