@@ -73,6 +73,7 @@ func ParseSettings(data []byte, l yamlsafe.Limits) (Settings, error) {
 	if _, err := yamlsafe.Parse(data, l); err != nil {
 		return s, err
 	}
+	data, _ = yamlsafe.Text(data) // Parse has refused what Text refuses
 	if err := yaml.UnmarshalWithOptions(data, &s, yaml.DisallowUnknownField()); err != nil {
 		return Settings{}, fmt.Errorf("%s (known keys: time_modifiers.timezone, placeholders)", yaml.FormatError(err, false, false))
 	}

@@ -113,3 +113,10 @@ func nested(n int) string {
 	}
 	return s
 }
+
+// Pack settings saved with a UTF-8 byte order mark read as without one.
+func TestSettingsWithByteOrderMark(t *testing.T) {
+	s, err := ParseSettings([]byte("\xEF\xBB\xBFtime_modifiers: {timezone: Europe/Paris}\n"), yamlsafe.Limits{})
+	require.NoError(t, err)
+	assert.Equal(t, "Europe/Paris", s.TimeModifiers.Timezone)
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
@@ -68,6 +69,8 @@ const (
 	LimitAliases     = "limit_yaml_aliases"
 	LimitAliasNodes  = "limit_yaml_alias_nodes"
 	LimitEmptyValues = "limit_yaml_empty_values"
+	// Encoding is not a limit: the file is not UTF-8 text.
+	Encoding = "yaml_encoding"
 )
 
 // Error is a refused file: which limit, where (Line 0 when the whole file is
@@ -139,12 +142,38 @@ func ReadFS(fsys fs.FS, name string, l Limits) ([]byte, error) {
 	return Read(f, l)
 }
 
-// Parse parses YAML within the limits. Syntax errors are goccy/go-yaml's;
-// exceeded limits are *Error.
+// Text is data as the YAML parser should see it: without the UTF-8 byte
+// order mark some editors write first (YAML allows one; the parser would
+// read it as part of the first key), and refused as an *Error (Limit
+// Encoding) when it is UTF-16 or UTF-32, as some Windows tools save text,
+// or holds a NUL byte, which no YAML text does.
+func Text(data []byte) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		data = data[3:]
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(data, []byte{0, 0, 0xFE, 0xFF}):
+		return nil, &Error{Limit: Encoding, Msg: "the file is UTF-32 text (it starts with a byte order mark): save it as UTF-8"}
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		return nil, &Error{Limit: Encoding, Msg: "the file is UTF-16 text (it starts with a byte order mark): save it as UTF-8"}
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		line := 1 + bytes.Count(data[:i], []byte{'\n'})
+		col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+		return nil, &Error{Line: line, Col: col, Limit: Encoding, Msg: "a NUL byte: YAML is UTF-8 text (is the file UTF-16?)"}
+	}
+	return data, nil
+}
+
+// Parse parses YAML within the limits, after Text. Syntax errors are
+// goccy/go-yaml's; exceeded limits and refused encodings are *Error.
 func Parse(data []byte, l Limits) (*ast.File, error) {
 	l = l.withDefaults()
 	if int64(len(data)) > l.MaxBytes {
 		return nil, tooLarge(l)
+	}
+	data, err := Text(data)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkPrefix(data, l); err != nil {
 		return nil, err

@@ -251,3 +251,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A UTF-8 byte order mark is dropped (YAML allows one at the start, and
+// editors on Windows write it); UTF-16 and UTF-32 text, and a NUL byte
+// anywhere, are refused with what to do, never parsed into a first key
+// that begins with U+FEFF or into garbage.
+func TestText(t *testing.T) {
+	f, err := Parse([]byte("\xEF\xBB\xBFid: x\ntitle: y\n"), Limits{})
+	require.NoError(t, err)
+	n, err := Tree(f.Docs[0].Body, TreeOptions{})
+	require.NoError(t, err)
+	assert.NotNil(t, n.Get("id"), "the first key is id, not U+FEFF id")
+
+	for name, tc := range map[string]struct {
+		data, msg string
+		line, col int
+	}{
+		"UTF-16 LE":          {"\xFF\xFEi\x00d\x00", "UTF-16 text (it starts with a byte order mark): save it as UTF-8", 0, 0},
+		"UTF-16 BE":          {"\xFE\xFF\x00i\x00d", "UTF-16 text", 0, 0},
+		"UTF-32 LE":          {"\xFF\xFE\x00\x00i\x00\x00\x00", "UTF-32 text", 0, 0},
+		"UTF-32 BE":          {"\x00\x00\xFE\xFF\x00\x00\x00i", "UTF-32 text", 0, 0},
+		"UTF-16 without BOM": {"i\x00d\x00:\x00", "a NUL byte", 1, 2},
+		"a NUL on line 2":    {"id: x\ntité: a\x00b\n", "a NUL byte", 2, 8},
+	} {
+		_, err := Parse([]byte(tc.data), Limits{})
+		var e *Error
+		require.ErrorAs(t, err, &e, name)
+		assert.Equal(t, Encoding, e.Limit, name)
+		assert.Contains(t, e.Msg, tc.msg, name)
+		assert.Equal(t, [2]int{tc.line, tc.col}, [2]int{e.Line, e.Col}, name)
+	}
+}

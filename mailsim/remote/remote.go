@@ -27,6 +27,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/maildrill/maildrill/detectors/yamlsafe"
 )
 
 // Schema is the JSON Schema of the remote file (remote.schema.json).
@@ -179,6 +181,11 @@ const maxSize = 1 << 20
 func Parse(name string, src []byte) (f *File, err error) {
 	if len(src) > maxSize {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("%d bytes: a remote file is at most %d", len(src), maxSize)}
+	}
+	src, err = yamlsafe.Text(src)
+	var te *yamlsafe.Error
+	if errors.As(err, &te) {
+		return nil, &Error{File: name, Line: te.Line, Col: te.Col, Msg: te.Msg}
 	}
 	defer func() {
 		// The YAML library must never take the command down.

@@ -276,3 +276,13 @@ func TestAllowCheck(t *testing.T) {
 	require.ErrorAs(t, err, &ue)
 	assert.Contains(t, err.Error(), "cannot resolve mx.staging.example.test")
 }
+
+// A remote file saved with a UTF-8 byte order mark reads as without one;
+// UTF-16 is refused, naming the file.
+func TestParseEncodings(t *testing.T) {
+	_, err := Parse("remote.yaml", append([]byte("\xEF\xBB\xBF"), okBase...))
+	require.NoError(t, err)
+	_, err = Parse("remote.yaml", []byte("\xFF\xFEd\x00o\x00"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "remote.yaml: the file is UTF-16 text")
+}
