@@ -7,6 +7,7 @@ package jsonl
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -76,6 +77,9 @@ type Reader struct {
 	name string
 	sc   *bufio.Scanner
 	line int
+	// wide names the encoding of a stream that starts with a UTF-16 or
+	// UTF-32 byte order mark ("" otherwise): its lines are not JSON.
+	wide string
 }
 
 // NewReader reads r; name labels its errors (name:line).
@@ -92,7 +96,20 @@ func (r *Reader) Next() ([]byte, bool) {
 		return nil, false
 	}
 	r.line++
-	return r.sc.Bytes(), true
+	b := r.sc.Bytes()
+	if r.line == 1 {
+		// The byte order mark some Windows tools write first: RFC 8259
+		// lets a parser ignore it, and encoding/json does not.
+		switch {
+		case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
+			b = b[3:]
+		case bytes.HasPrefix(b, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(b, []byte{0, 0, 0xFE, 0xFF}):
+			r.wide = "UTF-32"
+		case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
+			r.wide = "UTF-16"
+		}
+	}
+	return b, true
 }
 
 // Line is the number of the line Next returned last (1-based).
@@ -121,6 +138,9 @@ func (r *Reader) Err() error {
 func (r *Reader) LineError(err error) error {
 	if rerr := r.sc.Err(); rerr != nil {
 		return fmt.Errorf("%s:%d: %w", r.name, r.line, rerr)
+	}
+	if r.wide != "" {
+		return fmt.Errorf("%s: the stream is %s text (it starts with a byte order mark): save it as UTF-8 (%w)", r.name, r.wide, err)
 	}
 	return fmt.Errorf("%s:%d: %w", r.name, r.line, err)
 }

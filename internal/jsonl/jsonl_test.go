@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -123,4 +124,25 @@ func TestInterruptible(t *testing.T) {
 	b, err := io.ReadAll(r)
 	require.NoError(t, err)
 	require.Equal(t, "abc", string(b))
+}
+
+// A stream that starts with a UTF-8 byte order mark (PowerShell's
+// Set-Content -Encoding UTF8 writes one) reads as without it; one in
+// UTF-16 (Out-File's default) is refused as such, not as a bad first line.
+func TestByteOrderMark(t *testing.T) {
+	r := NewReader(strings.NewReader("\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{\"b\":2}\n"), "ev.jsonl")
+	l1, ok := r.Next()
+	require.True(t, ok)
+	assert.Equal(t, `{"a":1}`, string(l1))
+	l2, ok := r.Next()
+	require.True(t, ok)
+	assert.Equal(t, "\xEF\xBB\xBF{\"b\":2}", string(l2), "only the stream's first bytes are a byte order mark")
+
+	for enc, data := range map[string]string{"UTF-16": "\xFF\xFE{\x00}\x00\n\x00", "UTF-32": "\x00\x00\xFE\xFF\x00\x00\x00{"} {
+		r := NewReader(strings.NewReader(data), "ev.jsonl")
+		_, ok := r.Next()
+		require.True(t, ok)
+		err := r.LineError(errors.New("invalid JSON event"))
+		assert.EqualError(t, err, "ev.jsonl: the stream is "+enc+" text (it starts with a byte order mark): save it as UTF-8 (invalid JSON event)")
+	}
 }
