@@ -20,6 +20,8 @@ import (
 	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+
+	"github.com/maildrill/maildrill/internal/bom"
 )
 
 // Default limits: far above any real scenario or SigmaHQ rule (SigmaHQ rules
@@ -148,13 +150,9 @@ func ReadFS(fsys fs.FS, name string, l Limits) ([]byte, error) {
 // Encoding) when it is UTF-16 or UTF-32, as some Windows tools save text,
 // or holds a NUL byte, which no YAML text does.
 func Text(data []byte) ([]byte, error) {
-	switch {
-	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
-		data = data[3:]
-	case bytes.HasPrefix(data, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(data, []byte{0, 0, 0xFE, 0xFF}):
-		return nil, &Error{Limit: Encoding, Msg: "the file is UTF-32 text (it starts with a byte order mark): save it as UTF-8"}
-	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
-		return nil, &Error{Limit: Encoding, Msg: "the file is UTF-16 text (it starts with a byte order mark): save it as UTF-8"}
+	data, wide := bom.Strip(data)
+	if wide != "" {
+		return nil, &Error{Limit: Encoding, Msg: bom.Advice(wide)}
 	}
 	if i := bytes.IndexByte(data, 0); i >= 0 {
 		line := 1 + bytes.Count(data[:i], []byte{'\n'})

@@ -7,12 +7,13 @@ package jsonl
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/maildrill/maildrill/internal/bom"
 )
 
 // MaxLine is the longest line a Reader accepts.
@@ -100,14 +101,7 @@ func (r *Reader) Next() ([]byte, bool) {
 	if r.line == 1 {
 		// The byte order mark some Windows tools write first: RFC 8259
 		// lets a parser ignore it, and encoding/json does not.
-		switch {
-		case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-			b = b[3:]
-		case bytes.HasPrefix(b, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(b, []byte{0, 0, 0xFE, 0xFF}):
-			r.wide = "UTF-32"
-		case bytes.HasPrefix(b, []byte{0xFF, 0xFE}), bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-			r.wide = "UTF-16"
-		}
+		b, r.wide = bom.Strip(b)
 	}
 	return b, true
 }
@@ -140,7 +134,7 @@ func (r *Reader) LineError(err error) error {
 		return fmt.Errorf("%s:%d: %w", r.name, r.line, rerr)
 	}
 	if r.wide != "" {
-		return fmt.Errorf("%s: the stream is %s text (it starts with a byte order mark): save it as UTF-8 (%w)", r.name, r.wide, err)
+		return fmt.Errorf("%s: %s (%w)", r.name, bom.Advice(r.wide), err)
 	}
 	return fmt.Errorf("%s:%d: %w", r.name, r.line, err)
 }

@@ -143,6 +143,6 @@ func TestByteOrderMark(t *testing.T) {
 		_, ok := r.Next()
 		require.True(t, ok)
 		err := r.LineError(errors.New("invalid JSON event"))
-		assert.EqualError(t, err, "ev.jsonl: the stream is "+enc+" text (it starts with a byte order mark): save it as UTF-8 (invalid JSON event)")
+		assert.EqualError(t, err, "ev.jsonl: the file is "+enc+" text (it starts with a byte order mark): save it as UTF-8 (invalid JSON event)")
 	}
 }

@@ -28,7 +28,7 @@ import (
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
 
-	"github.com/maildrill/maildrill/detectors/yamlsafe"
+	"github.com/maildrill/maildrill/internal/bom"
 )
 
 // Schema is the JSON Schema of the remote file (remote.schema.json).
@@ -182,10 +182,9 @@ func Parse(name string, src []byte) (f *File, err error) {
 	if len(src) > maxSize {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("%d bytes: a remote file is at most %d", len(src), maxSize)}
 	}
-	src, err = yamlsafe.Text(src)
-	var te *yamlsafe.Error
-	if errors.As(err, &te) {
-		return nil, &Error{File: name, Line: te.Line, Col: te.Col, Msg: te.Msg}
+	src, wide := bom.Strip(src)
+	if wide != "" {
+		return nil, &Error{File: name, Msg: bom.Advice(wide)}
 	}
 	defer func() {
 		// The YAML library must never take the command down.

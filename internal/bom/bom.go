@@ -1,0 +1,28 @@
+// Package bom reads the byte order mark some editors and Windows tools
+// write at the start of a text file, for the readers of YAML and JSON
+// lines: UTF-8's is dropped (YAML allows it, RFC 8259 lets a JSON parser
+// ignore it), and UTF-16's and UTF-32's are named, so that such a file is
+// refused as what it is rather than as a syntax error on its first line.
+package bom
+
+import "bytes"
+
+// Strip returns data without a leading UTF-8 byte order mark, and the name
+// of the encoding ("UTF-16", "UTF-32") when data starts with another
+// one's; wide is "" otherwise.
+func Strip(data []byte) (text []byte, wide string) {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xEF, 0xBB, 0xBF}):
+		return data[3:], ""
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE, 0, 0}), bytes.HasPrefix(data, []byte{0, 0, 0xFE, 0xFF}):
+		return data, "UTF-32"
+	case bytes.HasPrefix(data, []byte{0xFF, 0xFE}), bytes.HasPrefix(data, []byte{0xFE, 0xFF}):
+		return data, "UTF-16"
+	}
+	return data, ""
+}
+
+// Advice is the message for a file in a wide encoding.
+func Advice(wide string) string {
+	return "the file is " + wide + " text (it starts with a byte order mark): save it as UTF-8"
+}
