@@ -201,13 +201,7 @@ func (p *Parser) timestamp(line string) (time.Time, string, bool) {
 				return time.Time{}, "", false
 			}
 		}
-		now := p.o.Now().In(p.o.Location)
-		y := now.Year()
-		// A December line read in January belongs to last year.
-		if t.Month() == time.December && now.Month() == time.January {
-			y--
-		}
-		t = time.Date(y, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), p.o.Location)
+		t = InYear(t, p.o.Now(), p.o.Location)
 		rest = line[len(m):]
 	} else {
 		return time.Time{}, "", false

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/maildrill/maildrill/mailsim/dovecot"
 )
 
 // Format is the syslog format a message came in.
@@ -63,8 +65,8 @@ func bad(why string, args ...any) error {
 // tag[pid]: msg", also with an RFC 3339 timestamp as rsyslog's
 // RSYSLOG_ForwardFormat writes it, and without host or timestamp). Trailing
 // CR, LF and NUL are ignored. RFC 3164 timestamps have no year and no
-// zone: they are read in loc, in the year of now — except a December
-// timestamp read in January, which belongs to the year before.
+// zone: they are read in loc, in the latest year that does not put them
+// more than a week after now (dovecot.InYear).
 func ParseSyslog(b []byte, now time.Time, loc *time.Location) (Message, error) {
 	var m Message
 	s := strings.TrimRight(string(b), "\r\n\x00")
@@ -240,13 +242,7 @@ func stamp3164(s string, now time.Time, loc *time.Location) (t time.Time, rest s
 		if err != nil {
 			return time.Time{}, s, false
 		}
-		n := now.In(loc)
-		y := n.Year()
-		if v.Month() == time.December && n.Month() == time.January {
-			y--
-		}
-		t = time.Date(y, v.Month(), v.Day(), v.Hour(), v.Minute(), v.Second(), v.Nanosecond(), loc)
-		return t, strings.TrimPrefix(s[end:], " "), false
+		return dovecot.InYear(v, now, loc), strings.TrimPrefix(s[end:], " "), false
 	}
 	if len(s) >= 19 && s[4] == '-' && s[7] == '-' && s[10] == 'T' {
 		f, r, _ := field(s)

@@ -59,6 +59,12 @@ func TestParseSyslog(t *testing.T) {
 			want: Message{Format: RFC3164, Facility: 2, Severity: 6, Time: time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC), Host: "mail", App: "app", Msg: "x"},
 		},
 		{
+			name: "RFC 3164 November read in March is last year's",
+			in:   "<22>Nov 30 10:00:00 mail app: x",
+			now:  time.Date(2027, 3, 2, 9, 0, 0, 0, time.UTC),
+			want: Message{Format: RFC3164, Facility: 2, Severity: 6, Time: time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC), Host: "mail", App: "app", Msg: "x"},
+		},
+		{
 			name: "RFC 3164 with an RFC 3339 timestamp (RSYSLOG_ForwardFormat)",
 			in:   "<22>2026-11-27T00:54:33.5+00:00 mail postfix/qmgr[12]: ABCDE12345: removed",
 			want: Message{Format: RFC3164, Facility: 2, Severity: 6, Time: time.Date(2026, 11, 27, 0, 54, 33, 500000000, time.UTC), HasZone: true,
