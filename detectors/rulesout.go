@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/maildrill/maildrill/internal/termsafe"
 )
 
 // WriteSampleResults writes the failed samples of res (every sample when
@@ -22,7 +24,7 @@ func WriteSampleResults(w io.Writer, res []SampleResult, label string, verbose b
 		switch {
 		case !r.OK:
 			failed++
-			fmt.Fprintf(w, "FAIL %s %s: %s\n", kind, r.RuleFile, r.Msg)
+			fmt.Fprintf(w, "FAIL %s %s: %s\n", kind, termsafe.String(r.RuleFile), termsafe.Lines(r.Msg))
 		case verbose:
 			fmt.Fprintf(w, "ok   %s %s (%s)\n", kind, r.RuleFile, r.Sample)
 		}
@@ -37,7 +39,7 @@ func WriteCatalogue(w io.Writer, cat []RuleInfo, tm string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tTYPE\tLEVEL\tATT&CK\tTITLE")
 	for _, r := range cat {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.File, r.Type, r.Level, strings.Join(r.Attack, ","), r.Title)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", termsafe.String(r.File), termsafe.String(r.Type), termsafe.String(r.Level), termsafe.String(strings.Join(r.Attack, ",")), termsafe.String(r.Title))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

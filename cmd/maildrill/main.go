@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/spf13/cobra"
 )
 
@@ -158,7 +159,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.Is(err, cliout.ErrClosed) || errors.Is(err, syscall.EPIPE) {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "maildrill:", err)
+	fmt.Fprintln(stderr, "maildrill:", termsafe.Lines(err.Error()))
 	var fe failedError
 	if errors.As(err, &fe) {
 		return exitFailed

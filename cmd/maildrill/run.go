@@ -10,6 +10,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
@@ -111,7 +112,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		opts.SyslogTo = sys.sender()
 		outs.Set(&opts)
 		tl := report.NewTimeline(stderr, sc, tty, cliout.ColorOK(stderr), f.quiet)
-		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, sc.Title)
+		fmt.Fprintf(stderr, "▶ %s — %s\n", sc.ID, termsafe.String(sc.Title))
 		note, stopStatus := runStatus(stderr, sc, tl, f.speed, f.quiet)
 		opts.Progress = note
 		res, err := scenariorun.Run(ctx, sc, opts)
@@ -127,7 +128,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 			results = append(results, report.Run{Scenario: sc, Result: res, Err: err, EventTimes: res.EventTimes, Speed: f.speed})
 			w := f.reports.tables(stdout, stderr)
 			if err != nil {
-				fmt.Fprintf(w, "\n%s did not finish (%v): the table judges only what ran before the stop\n", sc.ID, err)
+				fmt.Fprintf(w, "\n%s did not finish (%s): the table judges only what ran before the stop\n", sc.ID, termsafe.Lines(err.Error()))
 			}
 			report.WriteTables(w, res, cliout.ColorOK(w), f.verbose)
 			if res.Failed {

@@ -15,6 +15,7 @@ import (
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/detectors/sigma"
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
@@ -196,7 +197,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		if !f.quiet || failed {
 			tables.Write(tableOf[i].Bytes())
 			if o.Err != nil {
-				fmt.Fprintf(tables, "  error: %v\n", o.Err)
+				fmt.Fprintf(tables, "  error: %s\n", termsafe.Lines(o.Err.Error()))
 			}
 		}
 	}

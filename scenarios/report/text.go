@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/run"
 )
@@ -43,7 +44,7 @@ func (t *Timeline) Note(n run.Note) {
 			return // plain output: only the step lines
 		}
 		bar := progressBar(n.Count, n.Total, 20)
-		fmt.Fprintf(t.w, "\r  %s  %-12s %s %s %d/%d  %s\x1b[K", ts, n.Actor, n.Text, bar, n.Count, n.Total, humanBytes(n.Bytes))
+		fmt.Fprintf(t.w, "\r  %s  %-12s %s %s %d/%d  %s\x1b[K", ts, termsafe.String(n.Actor), termsafe.String(n.Text), bar, n.Count, n.Total, humanBytes(n.Bytes))
 		t.status = true
 		return
 	}
@@ -57,12 +58,12 @@ func (t *Timeline) Note(n run.Note) {
 	switch n.Kind {
 	case "alert":
 		if t.tty && t.color {
-			fmt.Fprintf(t.w, "  %s  \x1b[1;31m⚑ ALERT\x1b[0m %s\n", ts, n.Text)
+			fmt.Fprintf(t.w, "  %s  \x1b[1;31m⚑ ALERT\x1b[0m %s\n", ts, termsafe.String(n.Text))
 		} else {
-			fmt.Fprintf(t.w, "  %s  ALERT %s\n", ts, n.Text)
+			fmt.Fprintf(t.w, "  %s  ALERT %s\n", ts, termsafe.String(n.Text))
 		}
 	default:
-		fmt.Fprintf(t.w, "  %s  %-12s %s\n", ts, n.Actor, n.Text)
+		fmt.Fprintf(t.w, "  %s  %-12s %s\n", ts, termsafe.String(n.Actor), termsafe.String(n.Text))
 	}
 }
 
@@ -134,7 +135,7 @@ func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 				r = "\x1b[1;31m" + r + "\x1b[0m"
 			}
 		}
-		win := "after " + orStart(v.Anchor)
+		win := "after " + termsafe.String(orStart(v.Anchor))
 		ttd := "-"
 		switch {
 		case v.Kind == scenarios.KindNoise:
@@ -147,7 +148,7 @@ func WriteVerdicts(w io.Writer, res *scenarios.Result, color bool) {
 		case v.FirstAlert != nil:
 			ttd = v.TTD.Round(time.Second).String()
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r, v.Rule, win, ttd, v.Alerts, v.Detail)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", r, termsafe.String(v.Rule), win, ttd, v.Alerts, termsafe.String(v.Detail))
 	}
 	tw.Flush()
 	blind := 0
@@ -178,20 +179,20 @@ func WriteNoise(w io.Writer, res *scenarios.Result, verbose bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  RULE\tALERTS\tATTACKER\tSTAFF\tUNKNOWN")
 	for _, n := range noise {
-		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\n", n.Title, n.Alerts, n.Attacker, n.Staff, n.Unknown)
+		fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\n", termsafe.String(n.Title), n.Alerts, n.Attacker, n.Staff, n.Unknown)
 	}
 	tw.Flush()
 	if !verbose {
 		return
 	}
 	for _, n := range noise {
-		fmt.Fprintf(w, "  %s:\n", n.Title)
+		fmt.Fprintf(w, "  %s:\n", termsafe.String(n.Title))
 		for _, it := range n.Items {
 			t := it.Time
 			if loc := res.Scenario.Env.Location; loc != nil {
 				t = t.In(loc)
 			}
-			fmt.Fprintf(w, "    %s %s (%s): events %s\n", t.Format(time.RFC3339), it.Attribution, it.Reason, strings.Join(it.EventIDs, " "))
+			fmt.Fprintf(w, "    %s %s (%s): events %s\n", t.Format(time.RFC3339), it.Attribution, termsafe.String(it.Reason), termsafe.String(strings.Join(it.EventIDs, " ")))
 		}
 	}
 }
@@ -271,7 +272,7 @@ func StatusLine(r Run, color bool) string {
 		line += fmt.Sprintf("; fell behind its clock by up to %s", roundLag(r.Result.Pace.MaxLag))
 	}
 	if r.Err != nil {
-		line += ": " + r.Err.Error()
+		line += ": " + termsafe.Lines(r.Err.Error())
 	}
 	return line
 }
