@@ -70,3 +70,52 @@ func TestAtNext(t *testing.T) {
 	noLoc := &At{TimeOfDay: 23 * time.Hour, IsClock: true}
 	assert.Equal(t, time.Date(2025, 10, 25, 23, 0, 0, 0, paris), noLoc.Next(start, start, nil), "no zone: the start's")
 }
+
+// OnClock and Next in zones whose clock changes in unusual ways: at
+// midnight (Santiago), by half an hour (Lord Howe), by two hours (Troll),
+// twice a year around Ramadan (Casablanca), and by a whole day (Apia,
+// which skipped 30 December 2011). For every half hour of every day of the
+// years around those changes: the instant shows the time of day asked for
+// on that date, and no earlier instant does; or, when the clock skips that
+// time, it is the first instant after the jump read with the offset
+// before. Next from any instant is the first instant at or after it at
+// which the clock shows the time of day.
+func TestOnClockInEveryZone(t *testing.T) {
+	for _, name := range []string{"Europe/Paris", "America/Santiago", "Australia/Lord_Howe", "Antarctica/Troll", "Africa/Casablanca", "Pacific/Apia", "America/St_Johns", "Asia/Jerusalem"} {
+		loc := mustLoc(t, name)
+		for _, year := range []int{2011, 2025} {
+			for day := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() == year; day = day.AddDate(0, 0, 1) {
+				y, m, d := day.Date()
+				for tod := time.Duration(0); tod < 24*time.Hour; tod += 30 * time.Minute {
+					got := OnClock(y, m, d, tod, loc)
+					shows := func(x time.Time) bool {
+						xy, xm, xd := x.In(loc).Date()
+						h, mi, _ := x.In(loc).Clock()
+						return xy == y && xm == m && xd == d && time.Duration(h)*time.Hour+time.Duration(mi)*time.Minute == tod
+					}
+					if shows(got) {
+						for back := 30 * time.Minute; back <= 3*time.Hour; back += 30 * time.Minute {
+							if shows(got.Add(-back)) {
+								t.Fatalf("%s %d-%02d-%02d %v: %v is not the first instant showing it (%v is)", name, y, m, d, tod, got, got.Add(-back))
+							}
+						}
+					} else {
+						_, before := got.Add(-26 * time.Hour).Zone()
+						want := time.Date(y, m, d, 0, 0, 0, 0, time.FixedZone("", before)).Add(tod)
+						if !got.Equal(want) {
+							t.Fatalf("%s %d-%02d-%02d %v: skipped time read as %v, want %v (the offset before)", name, y, m, d, tod, got, want)
+						}
+					}
+					// Next from just before, at, and just after.
+					at := &At{TimeOfDay: tod, IsClock: true}
+					if n := at.Next(got, got.Add(-time.Second), loc); !n.Equal(got) {
+						t.Fatalf("%s %d-%02d-%02d %v: Next from a second before %v is %v", name, y, m, d, tod, got, n)
+					}
+					if n := at.Next(got, got.Add(time.Second), loc); !n.After(got) {
+						t.Fatalf("%s %d-%02d-%02d %v: Next from a second after %v is %v", name, y, m, d, tod, got, n)
+					}
+				}
+			}
+		}
+	}
+}
