@@ -63,13 +63,13 @@ func (b *Bundle) ClientConfig(serverName string) *tls.Config {
 // Generate creates a fresh CA and a server certificate in dir (created if
 // missing) and returns the bundle. The server certificate names localhost,
 // 127.0.0.1 and ::1 in addition to hosts (DNS names or IP addresses, e.g.
-// "imap.interieur.test"); the first host is also its common name. now is
-// the scenario's clock (zero: the wall clock). Both certificates are valid
-// from a day before the earlier of now and the wall clock to a year after
-// the later: clients verify them against the wall clock, whatever date the
+// "imap.interieur.test"); the first host is also its common name. now is the
+// scenario's clock (zero: the wall clock). Both certificates are valid from
+// a day before the earlier of now and the wall clock to a year after the
+// later: clients verify them against the wall clock, whatever date the
 // scenario is set on, and the dates still read as the scenario's own.
-// Existing files are overwritten. The CA's private key is never written: nothing else can be
-// signed with it once Generate returns.
+// Existing files are overwritten. The CA's private key is never written:
+// nothing else can be signed with it once Generate returns.
 func Generate(dir string, hosts []string, now time.Time) (*Bundle, error) {
 	wall := time.Now()
 	if now.IsZero() {
