@@ -42,6 +42,7 @@ func browser(t *testing.T) (first context.Context, newTab func() context.Context
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Env("TMPDIR="+t.TempDir()), // its singleton socket, left when it is killed
 		chromedp.WindowSize(1280, 720), chromedp.Flag("hide-scrollbars", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)

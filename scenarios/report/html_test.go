@@ -64,6 +64,7 @@ func openInChromium(t *testing.T, file string) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Env("TMPDIR="+t.TempDir()), // its singleton socket, left when it is killed
 		chromedp.WindowSize(1300, 1000), chromedp.Flag("hide-scrollbars", true))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
