@@ -107,15 +107,18 @@ func field(s string) (f, rest string, ok bool) {
 }
 
 // parseRFC3339 reads an RFC 3339 timestamp. Year 0000 parses, but no
-// event can be placed before year 1 (its events would carry no time at
-// all): it is refused.
+// event can be placed before year 1 in UTC (its events would carry no
+// time at all), nor at its first instant (Go's zero time, which stands for
+// none): both are refused. 0001-01-01T00:00:00+01:00 is in year 0 in UTC.
 func parseRFC3339(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	switch {
 	case err != nil:
 		return time.Time{}, errors.New("is not RFC 3339")
-	case t.Year() < 1:
+	case t.UTC().Year() < 1:
 		return time.Time{}, errors.New("is in year 0")
+	case t.IsZero():
+		return time.Time{}, errors.New("is 0001-01-01T00:00:00Z, which stands for no time")
 	}
 	return t, nil
 }

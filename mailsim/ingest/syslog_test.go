@@ -118,10 +118,12 @@ func TestParseSyslogErrors(t *testing.T) {
 		"<a1>x":                               "is not a number from 0 to 191",
 		"<14>1 2026-11-27T00:00:00Z host app": "RFC 5424 header ends before PROCID",
 		"<14>1 yesterday host app - - - m":    "TIMESTAMP \"yesterday\" is not RFC 3339",
-		"<14>1 0000-01-01T00:00:00Z h app - - - m": "is in year 0",
-		"<14>1 - host app - - [sd x=\"]\" msg":     "STRUCTURED-DATA element not closed",
-		"<14>1 - host app - - {} msg":              "STRUCTURED-DATA is neither",
-		"<14>" + strings.Repeat("x", MaxMessage):   "longer than",
+		"<14>1 0000-01-01T00:00:00Z h app - - - m":      "is in year 0",
+		"<14>1 0001-01-01T00:30:00+01:00 h app - - - m": "is in year 0",
+		"<14>1 0001-01-01T00:00:00Z h app - - - m":      "which stands for no time",
+		"<14>1 - host app - - [sd x=\"]\" msg":          "STRUCTURED-DATA element not closed",
+		"<14>1 - host app - - {} msg":                   "STRUCTURED-DATA is neither",
+		"<14>" + strings.Repeat("x", MaxMessage):        "longer than",
 	} {
 		_, err := ParseSyslog([]byte(in), now, nil)
 		if err == nil || !errors.Is(err, ErrSyslog) || !strings.Contains(err.Error(), want) {
