@@ -112,7 +112,7 @@ func runExercise(ctx context.Context, f *exerciseFlags, name string, stdout, std
 		}
 		defer debrief.Close()
 	}
-	opts := f.options()
+	opts := f.options(stderr)
 	opts.Speed, opts.WallDeadline = 0, 0
 	if f.deadline > 0 {
 		var cancel context.CancelFunc

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -69,6 +70,7 @@ type scenarioFlags struct {
 	failBehind                   bool
 	oneAtATime                   bool
 	target, profile, corpusCache string
+	cacheChecked                 bool // the default corpus cache was checked (options)
 	speed                        float64
 	seed                         int64
 	deadline                     time.Duration
@@ -86,7 +88,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
-	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable)")
+	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable; the default is left out, with a note, when it cannot be written)")
 	fl.BoolVar(&f.oneAtATime, "one-at-a-time", false, "on the virtual clock, run every action alone: the same trail and verdicts, slower (by default the embedded target's independent staff actions run side by side)")
 	f.syslogTo.register(fl)
 	f.judgeFlags.register(cmd)
@@ -127,14 +129,40 @@ func (f *scenarioFlags) check() error {
 	return nil
 }
 
-// options are the scenario options the flags set.
-func (f *scenarioFlags) options() scenariorun.Options {
+// options are the scenario options the flags set. The default corpus
+// cache, in the user's cache directory, is left out with a note on stderr
+// (once) when it cannot be written: a home that is read-only or not the
+// user's, as in some CI containers. It only saves rendering time; a
+// --corpus-cache DIR given that cannot be written is an error.
+func (f *scenarioFlags) options(stderr io.Writer) scenariorun.Options {
 	o := scenariorun.Options{Target: f.target, DovecotProfile: f.profile, Seed: f.seed, Speed: f.speed, WallDeadline: f.deadline, Version: version,
 		OneAtATime: f.oneAtATime}
-	if f.corpusCache != "off" {
-		o.CorpusCacheDir = f.corpusCache
+	if f.corpusCache == "off" {
+		return o
 	}
+	if f.corpusCache == corpus.DefaultCacheDir() && !f.cacheChecked {
+		f.cacheChecked = true
+		if err := writableDir(f.corpusCache); err != nil {
+			fmt.Fprintf(stderr, "corpus cache off: %v (--corpus-cache DIR keeps generated attachments elsewhere)\n", err)
+			f.corpusCache = "off"
+			return o
+		}
+	}
+	o.CorpusCacheDir = f.corpusCache
 	return o
+}
+
+// writableDir makes dir if needed and checks that a file can be made in it.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	p, err := os.CreateTemp(dir, ".write-check-")
+	if err != nil {
+		return err
+	}
+	p.Close()
+	return os.Remove(p.Name())
 }
 
 // rulesFlags choose the rules that judge: the built-in pack plus every

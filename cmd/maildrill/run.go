@@ -107,7 +107,7 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 	failed := false
 	var results []report.Run
 	for _, sc := range list {
-		opts := f.options()
+		opts := f.options(stderr)
 		opts.AllowTargets, opts.Rules, opts.RulesConfig, opts.Remote = allow, rules, &pack.Config, rs
 		opts.SyslogTo = sys.sender()
 		outs.Set(&opts)

@@ -168,7 +168,7 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		return err
 	}
 	defer sys.finish()
-	opts := f.options()
+	opts := f.options(stderr)
 	opts.Rules, opts.RulesConfig, opts.SyslogTo = rules, &pack.Config, sys.sender()
 	opts.AllowTargets, opts.Remote = allow, rs
 	if rs != nil && f.jobs > 1 {
