@@ -14,7 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"unicode/utf8"
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/lexer"
@@ -154,10 +153,8 @@ func Text(data []byte) ([]byte, error) {
 	if wide != "" {
 		return nil, &Error{Limit: Encoding, Msg: bom.Advice(wide)}
 	}
-	if i := bytes.IndexByte(data, 0); i >= 0 {
-		line := 1 + bytes.Count(data[:i], []byte{'\n'})
-		col := 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
-		return nil, &Error{Line: line, Col: col, Limit: Encoding, Msg: "a NUL byte: YAML is UTF-8 text (is the file UTF-16?)"}
+	if line, col, ok := bom.NUL(data); ok {
+		return nil, &Error{Line: line, Col: col, Limit: Encoding, Msg: bom.NULAdvice}
 	}
 	return data, nil
 }

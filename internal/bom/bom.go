@@ -5,7 +5,10 @@
 // refused as what it is rather than as a syntax error on its first line.
 package bom
 
-import "bytes"
+import (
+	"bytes"
+	"unicode/utf8"
+)
 
 // Strip returns data without a leading UTF-8 byte order mark, and the name
 // of the encoding ("UTF-16", "UTF-32") when data starts with another
@@ -26,3 +29,19 @@ func Strip(data []byte) (text []byte, wide string) {
 func Advice(wide string) string {
 	return "the file is " + wide + " text (it starts with a byte order mark): save it as UTF-8"
 }
+
+// NUL finds the first NUL byte of data, which no text in UTF-8 holds (a
+// file in UTF-16 without a byte order mark is full of them): its line
+// and column (in characters), and whether there is one.
+func NUL(data []byte) (line, col int, found bool) {
+	i := bytes.IndexByte(data, 0)
+	if i < 0 {
+		return 0, 0, false
+	}
+	line = 1 + bytes.Count(data[:i], []byte{'\n'})
+	col = 1 + utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i])
+	return line, col, true
+}
+
+// NULAdvice is the message for a NUL byte.
+const NULAdvice = "a NUL byte: the file must be UTF-8 text (is it UTF-16?)"

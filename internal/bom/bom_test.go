@@ -22,3 +22,11 @@ func TestStrip(t *testing.T) {
 	}
 	assert.Equal(t, "the file is UTF-16 text (it starts with a byte order mark): save it as UTF-8", Advice("UTF-16"))
 }
+
+func TestNUL(t *testing.T) {
+	line, col, ok := NUL([]byte("id: x\ntitlé: a\x00b"))
+	assert.True(t, ok)
+	assert.Equal(t, [2]int{2, 9}, [2]int{line, col})
+	_, _, ok = NUL([]byte("id: x\n"))
+	assert.False(t, ok)
+}

@@ -186,6 +186,9 @@ func Parse(name string, src []byte) (f *File, err error) {
 	if wide != "" {
 		return nil, &Error{File: name, Msg: bom.Advice(wide)}
 	}
+	if line, col, ok := bom.NUL(src); ok {
+		return nil, &Error{File: name, Line: line, Col: col, Msg: bom.NULAdvice}
+	}
 	defer func() {
 		// The YAML library must never take the command down.
 		if r := recover(); r != nil {

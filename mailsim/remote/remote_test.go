@@ -285,4 +285,7 @@ func TestParseEncodings(t *testing.T) {
 	_, err = Parse("remote.yaml", []byte("\xFF\xFEd\x00o\x00"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "remote.yaml: the file is UTF-16 text")
+	_, err = Parse("remote.yaml", []byte("domain: example.test\nimap: {address: 127.0.0.1:143\x00}\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "remote.yaml:2:30: a NUL byte")
 }
