@@ -149,12 +149,9 @@ func ReadFS(fsys fs.FS, name string, l Limits) ([]byte, error) {
 // Encoding) when it is UTF-16 or UTF-32, as some Windows tools save text,
 // or holds a NUL byte, which no YAML text does.
 func Text(data []byte) ([]byte, error) {
-	data, wide := bom.Strip(data)
-	if wide != "" {
-		return nil, &Error{Limit: Encoding, Msg: bom.Advice(wide)}
-	}
-	if line, col, ok := bom.NUL(data); ok {
-		return nil, &Error{Line: line, Col: col, Limit: Encoding, Msg: bom.NULAdvice}
+	data, p := bom.Text(data)
+	if p != nil {
+		return nil, &Error{Line: p.Line, Col: p.Col, Limit: Encoding, Msg: p.Msg}
 	}
 	return data, nil
 }

@@ -45,3 +45,24 @@ func NUL(data []byte) (line, col int, found bool) {
 
 // NULAdvice is the message for a NUL byte.
 const NULAdvice = "a NUL byte: the file must be UTF-8 text (is it UTF-16?)"
+
+// Problem is why a file is not UTF-8 text, and where (Line 0: the whole
+// file).
+type Problem struct {
+	Line, Col int
+	Msg       string
+}
+
+// Text is data as a parser should read it: without a leading UTF-8 byte
+// order mark; or the Problem when data is UTF-16 or UTF-32 (told by its
+// byte order mark) or holds a NUL byte.
+func Text(data []byte) ([]byte, *Problem) {
+	data, wide := Strip(data)
+	if wide != "" {
+		return nil, &Problem{Msg: Advice(wide)}
+	}
+	if line, col, ok := NUL(data); ok {
+		return nil, &Problem{Line: line, Col: col, Msg: NULAdvice}
+	}
+	return data, nil
+}

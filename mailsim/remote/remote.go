@@ -182,12 +182,9 @@ func Parse(name string, src []byte) (f *File, err error) {
 	if len(src) > maxSize {
 		return nil, &Error{File: name, Msg: fmt.Sprintf("%d bytes: a remote file is at most %d", len(src), maxSize)}
 	}
-	src, wide := bom.Strip(src)
-	if wide != "" {
-		return nil, &Error{File: name, Msg: bom.Advice(wide)}
-	}
-	if line, col, ok := bom.NUL(src); ok {
-		return nil, &Error{File: name, Line: line, Col: col, Msg: bom.NULAdvice}
+	src, bad := bom.Text(src)
+	if bad != nil {
+		return nil, &Error{File: name, Line: bad.Line, Col: bad.Col, Msg: bad.Msg}
 	}
 	defer func() {
 		// The YAML library must never take the command down.
