@@ -54,13 +54,20 @@ func Available() bool {
 	return err == nil
 }
 
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+// freePorts finds n distinct free loopback ports. Its listeners stay open
+// until all n are found: closed one by one, the kernel may hand out the
+// same port twice, and Dovecot refuses a duplicate listener.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close()
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // StartLocal writes a configuration into o.Dir and starts `dovecot -F` on
@@ -79,11 +86,9 @@ func StartLocal(ctx context.Context, o LocalOptions) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return nil, err
-		}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
 	}
 	// Dovecot's auth and mail processes drop privileges: as root they run
 	// as dovecot/nobody and must reach the files; as a user, as that user.
