@@ -45,16 +45,21 @@ func newDetectCmd() *cobra.Command {
 			}
 			detectors.ReportUnfireable(cmd.ErrOrStderr(), eng, true, "", "") // a service's log: name them
 			enc := json.NewEncoder(cmd.OutOrStdout())
-			admin.Follow(cmd.Context(), url, token, retry, cmd.ErrOrStderr(), func(e audit.Event) error {
+			err = admin.Follow(cmd.Context(), url, token, retry, cmd.ErrOrStderr(), func(e audit.Event) error {
 				for _, a := range eng.Process(scenarios.AuditEvent(&e)) {
 					if err := enc.Encode(a); err != nil {
-						return err
+						return fmt.Errorf("writing the alerts: %w (event %d of %s; stopped)", err, e.Sequence, url)
 					}
 				}
 				return nil
 			})
+			if err != nil {
+				return err
+			}
 			for _, a := range eng.Flush() {
-				enc.Encode(a)
+				if err := enc.Encode(a); err != nil {
+					return fmt.Errorf("writing the alerts: %w", err)
+				}
 			}
 			return nil
 		},

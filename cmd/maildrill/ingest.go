@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -148,7 +149,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 		}
 		return usageError{err}
 	}
-	out := &ingestOutput{stdout: cmd.OutOrStdout(), alerts: alertsW, events: eventsW, runID: f.runID}
+	// An output that cannot be written (a full disk) stops the listener:
+	// every later alert would be lost.
+	ctx, stop := context.WithCancelCause(cmd.Context())
+	defer stop(nil)
+	out := &ingestOutput{stdout: cmd.OutOrStdout(), alerts: alertsW, events: eventsW, runID: f.runID, stop: stop}
 	in, err := ingest.Start(cmd.Context(), cfg, func(e *audit.Event) { out.event(eng, e) })
 	if err != nil {
 		return usageError{err}
@@ -170,7 +175,7 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	}
 	fmt.Fprintf(stderr, "ingest: %s\n", strings.Join(where, ", "))
 
-	<-cmd.Context().Done()
+	<-ctx.Done()
 	in.Close()
 	for _, a := range eng.Flush() {
 		out.alert(a)
@@ -203,6 +208,18 @@ type ingestOutput struct {
 	seq            uint64
 	nalerts        int
 	err            error
+	stop           context.CancelCauseFunc
+}
+
+// fail keeps the first output error and stops the listener.
+func (o *ingestOutput) fail(err error) {
+	if o.err != nil {
+		return
+	}
+	o.err = err
+	if o.stop != nil {
+		o.stop(err)
+	}
 }
 
 func (o *ingestOutput) event(eng *detectors.Engine, e *audit.Event) {
@@ -218,8 +235,8 @@ func (o *ingestOutput) event(eng *detectors.Engine, e *audit.Event) {
 		if err == nil {
 			_, err = o.events.Write(append(b, '\n'))
 		}
-		if err != nil && o.err == nil {
-			o.err = fmt.Errorf("--events: %w", err)
+		if err != nil {
+			o.fail(fmt.Errorf("--events: %w", err))
 		}
 	}
 	for _, a := range eng.Process(scenarios.AuditEvent(e)) {
@@ -231,18 +248,16 @@ func (o *ingestOutput) alert(a detectors.Alert) {
 	o.nalerts++
 	b, err := json.Marshal(a)
 	if err != nil {
-		if o.err == nil {
-			o.err = fmt.Errorf("alert of %s: %w", a.Title, err)
-		}
+		o.fail(fmt.Errorf("alert of %s: %w", a.Title, err))
 		return
 	}
 	b = append(b, '\n')
-	if _, err := o.stdout.Write(b); err != nil && o.err == nil {
-		o.err = err
+	if _, err := o.stdout.Write(b); err != nil {
+		o.fail(fmt.Errorf("writing the alerts: %w", err))
 	}
 	if o.alerts != nil {
-		if _, err := o.alerts.Write(b); err != nil && o.err == nil {
-			o.err = fmt.Errorf("--alerts: %w", err)
+		if _, err := o.alerts.Write(b); err != nil {
+			o.fail(fmt.Errorf("--alerts: %w", err))
 		}
 	}
 }

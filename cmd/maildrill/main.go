@@ -175,7 +175,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	return root.ExecuteContext(ctx)
+	err := root.ExecuteContext(ctx)
+	return outputFailed(err, stdout)
+}
+
+// outputFailed turns a command that finished (or only failed its checks)
+// into an error when its standard output could not be written (a full
+// disk under `maildrill run ... > verdicts.txt`): what it printed is
+// incomplete, and exit 0 or 1 would pass it off as the whole answer. A
+// closed pipe is not a failure (exitCode).
+func outputFailed(err error, stdout io.Writer) error {
+	w, ok := stdout.(*cliout.Writer)
+	if !ok || w.Err() == nil {
+		return err
+	}
+	var fe failedError
+	if err != nil && !errors.As(err, &fe) {
+		return err
+	}
+	return fmt.Errorf("writing to standard output: %w (the output is incomplete)", w.Err())
 }
 
 func newRootCmd() *cobra.Command {

@@ -29,6 +29,7 @@ type Writer struct {
 
 	mu     sync.Mutex
 	closed bool
+	err    error // the first failure other than a closed pipe
 }
 
 func (o *Writer) Write(p []byte) (int, error) {
@@ -49,7 +50,24 @@ func (o *Writer) Write(p []byte) (int, error) {
 		}
 		return n, ErrClosed
 	}
+	if err != nil {
+		o.mu.Lock()
+		if o.err == nil {
+			o.err = err
+		}
+		o.mu.Unlock()
+	}
 	return n, err
+}
+
+// Err returns the first write that failed for a reason other than a
+// closed pipe (a full disk, an I/O error): what the command printed is
+// incomplete, which its exit status must say even when the command
+// ignored the write's error.
+func (o *Writer) Err() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
 }
 
 // Unwrap returns the stream under a Writer: a writer whose failure a

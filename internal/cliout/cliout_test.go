@@ -49,3 +49,30 @@ func TestEndAfterStop(t *testing.T) {
 		t.Errorf("wrote %q, want %q", w.String(), want)
 	}
 }
+
+// TestWriterRemembersAFailedWrite: a write that fails for another reason
+// than a closed pipe (a full disk) is remembered, first one first, and
+// does not stop the command through OnClosed.
+func TestWriterRemembersAFailedWrite(t *testing.T) {
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full:", err)
+	}
+	defer f.Close()
+	stops := 0
+	o := &Writer{W: f, OnClosed: func() { stops++ }}
+	if o.Err() != nil {
+		t.Fatal("an error before any write")
+	}
+	for range 2 {
+		if _, err := o.Write([]byte("x\n")); !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("write to /dev/full: got %v, want ENOSPC", err)
+		}
+	}
+	if !errors.Is(o.Err(), syscall.ENOSPC) {
+		t.Errorf("Err() = %v, want ENOSPC", o.Err())
+	}
+	if stops != 0 {
+		t.Error("a full disk is not a closed pipe")
+	}
+}

@@ -42,8 +42,14 @@ func ReadEvents(r io.Reader, name string, fn func(audit.Event) error) error {
 // system starting or restarting), retry apart, until ctx ends. It says
 // on log what it follows and why it reconnects. token, when set, is sent
 // as the bearer token.
-func Follow(ctx context.Context, url, token string, retry time.Duration, log io.Writer, fn func(audit.Event) error) {
+//
+// An error from fn is not the stream's: Follow stops and returns it (a
+// detector whose alerts cannot be written must not go on reading events
+// whose alerts would be lost), and the event fn failed on is not counted
+// as seen. Follow returns nil when ctx ends.
+func Follow(ctx context.Context, url, token string, retry time.Duration, log io.Writer, fn func(audit.Event) error) error {
 	var next uint64 = 1
+	var fnErr error
 	for ctx.Err() == nil {
 		u := url
 		sep := "?"
@@ -70,10 +76,17 @@ func Follow(ctx context.Context, url, token string, retry time.Duration, log io.
 			}
 			fmt.Fprintf(log, "detect: following %s\n", u)
 			return ReadEvents(resp.Body, u, func(e audit.Event) error {
+				if err := fn(e); err != nil {
+					fnErr = err
+					return err
+				}
 				next = e.Sequence + 1
-				return fn(e)
+				return nil
 			})
 		}()
+		if fnErr != nil {
+			return fnErr
+		}
 		if ctx.Err() != nil {
 			break
 		}
@@ -85,4 +98,5 @@ func Follow(ctx context.Context, url, token string, retry time.Duration, log io.
 		case <-time.After(retry):
 		}
 	}
+	return nil
 }

@@ -3,9 +3,11 @@ package admin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -49,6 +51,49 @@ func TestFollowReadsTheStream(t *testing.T) {
 	})
 	assert.Contains(t, log.String(), "detect: 401 Unauthorized")
 	assert.Contains(t, log.String(), "retrying in 0s")
+}
+
+// TestFollowStopsOnItsHandlersError: a handler that cannot deliver (a
+// detector whose stdout is a full disk) stops Follow with its error, at
+// the event it failed on; Follow used to log it as a stream error, skip
+// that event and reconnect for ever, every later alert lost as well.
+func TestFollowStopsOnItsHandlersError(t *testing.T) {
+	srv, bus, _ := setup(t, tok)
+	for _, u := range []string{"a@interieur.test", "b@interieur.test", "c@interieur.test"} {
+		bus.Publish(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Success, UserName: u})
+	}
+	full := errors.New("no space left on device")
+	var mu sync.Mutex
+	var log bytes.Buffer
+	var calls []string
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		done <- Follow(ctx, srv.URL+"/api/events", tok, 0, &syncWriter{w: &log, mu: &mu, cancel: func() {}}, func(e audit.Event) error {
+			if e.Action != audit.IMAPLogin {
+				return nil
+			}
+			calls = append(calls, e.UserName)
+			if e.UserName == "b@interieur.test" {
+				return full
+			}
+			return nil
+		})
+	}()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, full)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Follow went on after its handler failed")
+	}
+	assert.Equal(t, []string{"a@interieur.test", "b@interieur.test"}, calls, "nothing after the failed event")
+	assert.NotContains(t, log.String(), "retrying")
+
+	// A stream that ends with the context is not an error.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	assert.NoError(t, Follow(ctx2, srv.URL+"/api/events", tok, 0, &bytes.Buffer{}, func(audit.Event) error { return nil }))
 }
 
 // syncWriter serialises writes to the log, and calls cancel once Follow

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/internal/cliout"
+)
+
+// fullDisk fails every write after the first limit bytes with ENOSPC, as
+// stdout redirected to a file on a full disk does.
+type fullDisk struct {
+	limit int
+	buf   bytes.Buffer
+}
+
+func (f *fullDisk) Write(p []byte) (int, error) {
+	room := f.limit - f.buf.Len()
+	if room >= len(p) {
+		return f.buf.Write(p)
+	}
+	f.buf.Write(p[:max(room, 0)])
+	return max(room, 0), &fsError{syscall.ENOSPC}
+}
+
+type fsError struct{ errno syscall.Errno }
+
+func (e *fsError) Error() string { return "write /dev/stdout: " + e.errno.Error() }
+func (e *fsError) Unwrap() error { return e.errno }
+
+// Commands that print their answer on stdout without checking each write
+// (the verdict tables of run, replay and test, rules test, validate) used
+// to exit 0 when stdout was a file on a full disk: an empty or cut report
+// passed off as a clean run. The exit status now says the output is
+// incomplete (2), whatever the verdicts were; a closed pipe still is not a
+// failure.
+func TestStdoutOnAFullDisk(t *testing.T) {
+	dir := t.TempDir()
+	events, truth := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", "password-spray", "-q", "--events", events, "--truth", truth}, &out, &errb), errb.String())
+	require.Contains(t, out.String(), "MET", "the verdicts go to stdout")
+
+	for _, args := range [][]string{
+		{"run", "password-spray", "-q"},
+		{"replay", "--events", events, "--truth", truth, "password-spray"},
+		{"test", "password-spray"},
+		{"rules", "test"},
+		{"validate", "password-spray"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			disk := &fullDisk{limit: 10}
+			errb.Reset()
+			err := run(context.Background(), args, &cliout.Writer{W: disk}, &errb)
+			require.Error(t, err, "stdout could not be written: %s", errb.String())
+			assert.ErrorIs(t, err, syscall.ENOSPC)
+			assert.Contains(t, err.Error(), "writing to standard output")
+			assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+			assert.Equal(t, 10, disk.buf.Len(), "what fitted was written")
+
+			// The same command with room for its output succeeds.
+			roomy := &fullDisk{limit: 1 << 20}
+			errb.Reset()
+			require.NoError(t, run(context.Background(), args, &cliout.Writer{W: roomy}, &errb), errb.String())
+			assert.Greater(t, roomy.buf.Len(), 10)
+		})
+	}
+}
+
+// A reader that goes away (`maildrill run x | head -1`) is not a failure.
+func TestStdoutClosedIsNotAFailure(t *testing.T) {
+	w := &cliout.Writer{W: writerFunc(func(p []byte) (int, error) { return 0, syscall.EPIPE })}
+	var errb bytes.Buffer
+	err := run(context.Background(), []string{"list"}, w, &errb)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, cliout.ErrClosed), "got %v", err)
+	assert.Nil(t, w.Err(), "a closed pipe is not recorded as a failed write")
+	assert.Equal(t, exitOK, exitCode(err, &errb))
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// ingest is a listener that runs until Ctrl-C. When its alerts cannot be
+// written it used to go on reading, every later alert lost, and say so
+// only when stopped; it now stops at once with the error (exit 2).
+func TestIngestStopsWhenItsAlertsCannotBeWritten(t *testing.T) {
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "mail.log")
+	require.NoError(t, os.WriteFile(logFile, []byte(strings.Join(failedLogins(12, "noemie.baron@interieur.test"), "\n")+"\n"), 0o644))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"ingest", "--file", logFile, "--from-start", "--log-tz", "UTC"}, &cliout.Writer{W: &fullDisk{limit: 0}}, &stderr)
+	}()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		assert.ErrorIs(t, err, syscall.ENOSPC)
+		assert.Contains(t, err.Error(), "writing the alerts")
+		assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+		assert.Contains(t, stderr.String(), "ingest: 12 lines", "the summary is still printed")
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ingest went on with nowhere to write its alerts: %s", stderr.String())
+	}
+}
