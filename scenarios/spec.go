@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -351,7 +352,7 @@ func (d *decoder) environment(n *ynode) Environment {
 		}
 	}
 	if v, ok := get("speed"); ok {
-		env.Speed = d.float(v, "speed", 0.001, 1e6)
+		env.Speed = d.float(v, "speed", clock.MinFactor, clock.MaxFactor)
 	}
 	if v, ok := get("duration"); ok {
 		before := len(d.errs)

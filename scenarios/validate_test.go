@@ -33,6 +33,11 @@ func TestBrokenScenarios(t *testing.T) {
 			`bad-values.yaml:13:13: at: "25:99" is neither an offset nor a time of day`,
 			`bad-values.yaml:17:12: expectation anchored after unknown step "nowhere"`,
 		},
+		// strconv reads "NaN" as a float, which no range check refuses.
+		"not-a-number.yaml": {
+			`not-a-number.yaml:5:10: speed must be between 0.001 and 1000000, got NaN`,
+			`not-a-number.yaml:10:33: pacing jitter must be between 0 and 1, got nan`,
+		},
 		"syntax.yaml": {
 			`syntax.yaml:6:`,
 		},

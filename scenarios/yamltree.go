@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -251,8 +252,9 @@ func (d *decoder) float(n *ynode, what string, min, max float64) float64 {
 		d.errf(n, "", "%s must be a number, got %s", what, n)
 		return 0
 	}
-	if v < min || v > max {
-		d.errf(n, "", "%s must be between %g and %g, got %g", what, min, max, v)
+	if math.IsNaN(v) || v < min || v > max {
+		d.errf(n, "", "%s must be between %s and %s, got %s", what, strconv.FormatFloat(min, 'f', -1, 64), strconv.FormatFloat(max, 'f', -1, 64), n.str)
+		return 0
 	}
 	return v
 }

@@ -42,6 +42,9 @@ func TestExerciseBadFlags(t *testing.T) {
 		"debrief":  {"exercise", "ministry-overnight-exercise", "--debrief", "/no/such/dir/d.html"},
 		"target":   {"exercise", "ministry-overnight-exercise", "--target", "mars"},
 		"allow":    {"exercise", "ministry-overnight-exercise", "--allow-target", "*.example.org"},
+		"nan":      {"exercise", "ministry-overnight-exercise", "--speed", "NaN"},
+		"instant":  {"exercise", "ministry-overnight-exercise", "--duration", "1ns"},
+		"forever":  {"exercise", "ministry-overnight-exercise", "--duration", "10000h"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"io"
 	"os"
 	"time"
@@ -85,7 +86,7 @@ func (f *scenarioFlags) register(cmd *cobra.Command) {
 	fl.StringSliceVar(&f.allow, "allow-target", nil, "allow attacks on this outside host: a name, an IP, a CIDR or host:port (repeatable); every endpoint of --remote must be covered")
 	f.remote.register(fl)
 	fl.StringVar(&f.profile, "profile", "enhanced", "logging profile of the dovecot target: stock (what a default install logs) or enhanced (all Dovecot can export)")
-	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
+	fl.Float64Var(&f.speed, "speed", 0, "run on a scaled clock: scenario seconds per wall second, 0.001 to 1000000 (default: the scenario's clock, virtual; 1: real time, for outside SIEMs)")
 	fl.Int64Var(&f.seed, "seed", 0, "override every scenario's corpus seed")
 	fl.DurationVar(&f.deadline, "deadline", 0, "stop each run after this much wall time")
 	fl.StringVar(&f.corpusCache, "corpus-cache", corpus.DefaultCacheDir(), "keep generated attachments in DIR between runs ('off' to disable; the default is left out, with a note, when it cannot be written)")
@@ -108,7 +109,11 @@ func (f *scenarioFlags) check() error {
 	switch f.target {
 	case "", "embedded", "docker", "dovecot":
 		if f.remote.file != "" || f.remote.seed || f.remote.perFolder != 0 {
-			return usageError{fmt.Errorf("--remote, --seed-mailboxes and --seed-per-folder are for --target remote, not %q", f.target)}
+			target := f.target
+			if target == "" {
+				target = "embedded (the default)"
+			}
+			return usageError{fmt.Errorf("--remote, --seed-mailboxes and --seed-per-folder are for --target remote, not %s", target)}
 		}
 	case "remote":
 		if f.remote.file == "" {
@@ -123,8 +128,10 @@ func (f *scenarioFlags) check() error {
 	if f.profile != "stock" && f.profile != "enhanced" {
 		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", f.profile)}
 	}
-	if f.speed < 0 {
-		return usageError{errors.New("--speed must be positive")}
+	if f.speed != 0 { // 0: the flag's default, the scenario's own clock
+		if err := clock.CheckFactor(f.speed); err != nil {
+			return usageError{fmt.Errorf("--%w", err)}
+		}
 	}
 	return nil
 }
@@ -172,7 +179,7 @@ type rulesFlags struct{ rulepack.Layers }
 
 func (f *rulesFlags) register(cmd *cobra.Command) {
 	f.registerRules(cmd)
-	cmd.Flags().StringArrayVar(&f.Placeholders, "placeholder", nil, "set a placeholder of the rules, NAME=VALUE1,VALUE2 (repeatable), over the packs' pack.yml (default: office_networks=10.20.0.0/16, internal_domains=interieur.test)")
+	cmd.Flags().StringArrayVar(&f.Placeholders, "placeholder", nil, "set a placeholder of the rules, NAME=VALUE1,VALUE2 (repeatable; a NAME no rule uses is refused), over the packs' pack.yml (default: office_networks=10.20.0.0/16, internal_domains=interieur.test)")
 }
 
 // registerRules registers all but --placeholder (rules eval has its own).

@@ -184,6 +184,8 @@ func TestServeBadFlags(t *testing.T) {
 	for name, args := range map[string][]string{
 		"users":   {"serve", "--users", "0"},
 		"speed":   {"serve", "--speed", "10"},
+		"nan":     {"serve", "--start", "2025-12-11T22:00:00Z", "--speed", "NaN"},
+		"huge":    {"serve", "--start", "2025-12-11T22:00:00Z", "--speed", "1e12"},
 		"start":   {"serve", "--start", "yesterday"},
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},

@@ -6,14 +6,38 @@ package clock
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"sync"
 	"time"
 )
+
+// The speeds a scaled clock may run at, in scenario seconds per wall
+// second: from a thousandth (a scenario second takes over 16 wall
+// minutes) to a million (a scenario day in under a tenth of a second).
+// Outside them the clock's arithmetic leaves time.Duration's range (a
+// scenario of hours read as -2562047h) or a run would never end.
+const (
+	MinFactor = 0.001
+	MaxFactor = 1e6
+)
+
+// CheckFactor refuses a speed that is not a number from MinFactor to
+// MaxFactor (NaN, infinities, zero and negatives included).
+func CheckFactor(factor float64) error {
+	if math.IsNaN(factor) || factor < MinFactor || factor > MaxFactor {
+		return fmt.Errorf("speed %v: want a number from %s to %s (scenario seconds per wall second)", factor, plain(MinFactor), plain(MaxFactor))
+	}
+	return nil
+}
 
 // Clock tells the current scenario time.
 type Clock interface {
 	Now() time.Time
 }
+
+// plain formats f without an exponent: 1000000, 0.001.
+func plain(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 // Real is the wall clock.
 type Real struct{}
@@ -30,10 +54,10 @@ type Scaled struct {
 }
 
 // NewScaled returns a clock that reads origin now and advances factor
-// scenario seconds per wall second. factor must be positive.
+// scenario seconds per wall second (CheckFactor).
 func NewScaled(origin time.Time, factor float64) (*Scaled, error) {
-	if factor <= 0 {
-		return nil, fmt.Errorf("clock: scale factor must be positive, got %v", factor)
+	if err := CheckFactor(factor); err != nil {
+		return nil, err
 	}
 	return &Scaled{origin: origin, wallStart: time.Now(), factor: factor, loc: origin.Location()}, nil
 }
@@ -104,8 +128,8 @@ type Controlled struct {
 // NewControlled returns a paused controlled clock reading origin, running
 // at factor scenario seconds per wall second once resumed.
 func NewControlled(origin time.Time, factor float64) (*Controlled, error) {
-	if factor <= 0 {
-		return nil, fmt.Errorf("clock: scale factor must be positive, got %v", factor)
+	if err := CheckFactor(factor); err != nil {
+		return nil, err
 	}
 	return &Controlled{base: origin, wallRef: time.Now(), factor: factor, paused: true, changed: make(chan struct{})}, nil
 }
@@ -162,10 +186,10 @@ func (c *Controlled) Paused() bool {
 	return c.paused
 }
 
-// SetFactor changes the speed from now on (factor must be positive).
+// SetFactor changes the speed from now on (CheckFactor).
 func (c *Controlled) SetFactor(factor float64) error {
-	if factor <= 0 {
-		return fmt.Errorf("clock: scale factor must be positive, got %v", factor)
+	if err := CheckFactor(factor); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

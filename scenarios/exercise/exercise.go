@@ -21,6 +21,7 @@ import (
 
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/run"
 )
@@ -136,6 +137,11 @@ func New(cfg Config) (*Exercise, error) {
 			return nil, errors.New("--speed and --duration both set: give one")
 		}
 		speed = float64(sc.Env.Duration) / float64(cfg.Duration)
+		if clock.CheckFactor(speed) != nil {
+			return nil, fmt.Errorf("--duration %s plays %s of scenario at ×%.3g: want a speed from ×%v to ×%v, a duration from %s to %s",
+				cfg.Duration, sc.Env.Duration, speed, clock.MinFactor, int(clock.MaxFactor),
+				time.Duration(float64(sc.Env.Duration)/clock.MaxFactor).Round(time.Millisecond), time.Duration(float64(sc.Env.Duration)/clock.MinFactor).Round(time.Second))
+		}
 	}
 	if speed <= 0 {
 		speed = 1
