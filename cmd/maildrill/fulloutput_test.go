@@ -117,3 +117,21 @@ func TestIngestStopsWhenItsAlertsCannotBeWritten(t *testing.T) {
 		t.Fatalf("ingest went on with nowhere to write its alerts: %s", stderr.String())
 	}
 }
+
+// --speed is a number from 0.001 to 1,000,000. NaN used to be taken for
+// the virtual clock (no comparison with NaN is true), and speeds past
+// about 1e9 overflowed the clock: "-2562047h47m0s of scenario time", the
+// verdicts judged on it. Refused before anything starts, exit 2.
+func TestSpeedOutOfRange(t *testing.T) {
+	for _, speed := range []string{"NaN", "Inf", "-Inf", "1e300", "1e-300", "-5", "0.0001", "1000001"} {
+		for _, cmd := range []string{"run", "test"} {
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{cmd, "password-spray", "--speed", speed}, &out, &errb)
+			require.Error(t, err, "%s --speed %s", cmd, speed)
+			assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+			assert.Contains(t, err.Error(), "--speed ", "%s --speed %s", cmd, speed)
+			assert.Contains(t, err.Error(), "want a number from 0.001 to 1000000")
+			assert.NotContains(t, errb.String(), "▶", "%s --speed %s: nothing ran", cmd, speed)
+		}
+	}
+}

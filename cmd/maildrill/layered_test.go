@@ -113,6 +113,10 @@ func TestLayeredRulesBadInput(t *testing.T) {
 		{[]string{"test", "--rules", builtIn, layeredSc},
 			[]string{"829ac393-206d-4b44-8201-bf458b1207aa", "built-in pack/imap_brute_force.yml", filepath.Join(builtIn, "ours.yml")}},
 		{[]string{"run", "--placeholder", "office_networks", layeredSc}, []string{"--placeholder", "office_networks", "NAME=VALUE"}},
+		// A misspelt name left the rules on their default networks.
+		{[]string{"run", "--placeholder", "office_network=10.0.0.0/8", layeredSc}, []string{"--placeholder", "no rule loaded uses %office_network%", "%office_networks%"}},
+		{[]string{"test", "--placeholder", "officenetworks=10.0.0.0/8", layeredSc}, []string{"--placeholder", "%officenetworks%"}},
+		{[]string{"rules", "eval", "--placeholder", "office_network=10.0.0.0/8", layeredSc}, []string{"--placeholder", "no rule loaded uses %office_network%"}},
 		{[]string{"run", "--rules-config", filepath.Join(dup, "absent.yml"), layeredSc}, []string{"--rules-config", "absent.yml"}},
 	} {
 		var out, errb bytes.Buffer

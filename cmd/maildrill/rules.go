@@ -166,6 +166,9 @@ only those).`,
 			if err != nil {
 				return err
 			}
+			if err := rulepack.CheckPlaceholders(pack.Rules, ef.Placeholders); err != nil {
+				return usageError{fmt.Errorf("--placeholder: %w", err)}
+			}
 			eng, err := detectors.NewEngine(pack.Rules, cfg)
 			if err != nil {
 				return usageError{err}

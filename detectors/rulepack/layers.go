@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/maildrill/maildrill/detectors"
@@ -152,7 +153,42 @@ func LoadLayers(l Layers) (*Pack, error) {
 			return nil, &LayerError{Field: "Placeholders", Value: ph, Err: errors.New("want NAME=VALUE1,VALUE2")}
 		}
 		p.Config.Placeholders[name] = strings.Split(vals, ",")
+		if err := CheckPlaceholders(p.Rules, []string{ph}); err != nil {
+			return nil, &LayerError{Field: "Placeholders", Value: ph, Err: err}
+		}
 	}
 	p.BuiltIn = !l.NoPack && len(l.Paths) == 0
 	return p, nil
+}
+
+// CheckPlaceholders refuses a placeholder setting (NAME=VALUES, as
+// --placeholder takes it) whose name no rule of rules uses: a misspelt
+// name would leave the rules on their defaults and the verdicts judged on
+// values the user did not mean. Names are compared without regard to
+// case, as the engine expands them.
+func CheckPlaceholders(rules []*sigma.Rule, settings []string) error {
+	used := map[string]bool{}
+	var names []string
+	for _, r := range rules {
+		for _, n := range r.Placeholders() {
+			if k := strings.ToLower(n); !used[k] {
+				used[k] = true
+				names = append(names, "%"+n+"%")
+			}
+		}
+	}
+	sort.Strings(names)
+	for _, ph := range settings {
+		name, _, _ := strings.Cut(ph, "=")
+		name = strings.Trim(name, "%")
+		if used[strings.ToLower(name)] {
+			continue
+		}
+		known := "the rules loaded use none"
+		if len(names) > 0 {
+			known = "the rules use " + strings.Join(names, ", ")
+		}
+		return fmt.Errorf("no rule loaded uses %%%s%% (%s)", name, known)
+	}
+	return nil
 }

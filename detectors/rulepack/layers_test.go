@@ -98,7 +98,8 @@ func TestLoadLayersDuplicateIDNamesBothFiles(t *testing.T) {
 
 func TestLoadLayersConfiguration(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
-	writeFile(t, filepath.Join(a, "one.yml"), layerRule("44444444-0000-0000-0000-000000000004", "A"))
+	writeFile(t, filepath.Join(a, "one.yml"), strings.Replace(layerRule("44444444-0000-0000-0000-000000000004", "A"),
+		"  condition: sel\n", "  vpn:\n    source.ip|cidr|expand: '%vpn%'\n  condition: sel and not vpn\n", 1))
 	writeFile(t, filepath.Join(a, File), "placeholders:\n  office_networks: [192.168.0.0/16]\n  vpn: [10.9.0.0/16]\n")
 	writeFile(t, filepath.Join(b, "two.yml"), layerRule("55555555-0000-0000-0000-000000000005", "B"))
 	writeFile(t, filepath.Join(b, File), "time_modifiers: {timezone: UTC}\n")
@@ -150,6 +151,10 @@ func TestLoadLayersBadInput(t *testing.T) {
 		{"missing config", Layers{ConfigFile: filepath.Join(a, "absent.yml")}, "ConfigFile", "absent.yml"},
 		{"placeholder without =", Layers{Placeholders: []string{"office_networks"}}, "Placeholders", "NAME=VALUE"},
 		{"placeholder without value", Layers{Placeholders: []string{"office_networks="}}, "Placeholders", "NAME=VALUE"},
+		{"placeholder no rule uses", Layers{Placeholders: []string{"office_network=10.0.0.0/8"}}, "Placeholders",
+			"no rule loaded uses %office_network% (the rules use %internal_domains%, %office_networks%)"},
+		{"placeholder of a pack left out", Layers{NoPack: true, Paths: []string{a}, Placeholders: []string{"office_networks=10.0.0.0/8"}}, "Placeholders",
+			"no rule loaded uses %office_networks% (the rules loaded use none)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadLayers(tc.l)

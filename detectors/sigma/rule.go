@@ -2,6 +2,7 @@ package sigma
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -638,4 +639,69 @@ func ParseTimespan(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is too long", s)
 	}
 	return d, nil
+}
+
+// Placeholders returns the names of the %name% placeholders r's values
+// use under |expand, sorted, each once (as written; Sigma's placeholder
+// names are matched without regard to case).
+func (r *Rule) Placeholders() []string {
+	if r.Detection == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	item := func(it *FieldItem) {
+		expand := false
+		for _, m := range it.Modifiers {
+			if strings.EqualFold(m, "expand") {
+				expand = true
+			}
+		}
+		if !expand {
+			return
+		}
+		for _, v := range it.Values {
+			if v == nil || v.Kind != KindString {
+				continue
+			}
+			for _, name := range placeholderNames(v.Str) {
+				seen[name] = true
+			}
+		}
+	}
+	for _, s := range r.Detection.Searches {
+		if s.Keywords != nil {
+			item(s.Keywords)
+		}
+		for _, m := range s.Maps {
+			for i := range m {
+				item(&m[i])
+			}
+		}
+	}
+	names := make([]string, 0, len(seen))
+	for n := range seen {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// placeholderNames are the %name% placeholders in s, as expandPlaceholders
+// reads them (\% is a plain percent sign).
+func placeholderNames(s string) []string {
+	var out []string
+	for i := 0; i < len(s); i++ {
+		switch {
+		case s[i] == '\\' && i+1 < len(s) && s[i+1] == '%':
+			i++
+		case s[i] == '%':
+			j := strings.IndexByte(s[i+1:], '%')
+			if j < 0 {
+				return out
+			}
+			out = append(out, s[i+1:i+1+j])
+			i += j + 1
+		}
+	}
+	return out
 }
