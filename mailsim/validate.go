@@ -1,6 +1,10 @@
 package mailsim
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/maildrill/maildrill/mailsim/store"
+)
 
 // MaxUsers and MaxMessagesPerUser bound the generated corpus that
 // Config.Validate accepts.
@@ -54,6 +58,9 @@ func (c Config) Validate() error {
 		if f.v < 0 {
 			return &FieldError{Field: f.name, Err: fmt.Errorf("must not be negative")}
 		}
+	}
+	if l.QuotaBytes < -1 {
+		return &FieldError{Field: "Limits.QuotaBytes", Err: fmt.Errorf("must be -1 (no quota), 0 (the default, %d bytes) or a number of bytes, got %d", store.DefaultQuotaBytes, l.QuotaBytes)}
 	}
 	return nil
 }

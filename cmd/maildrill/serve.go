@@ -108,6 +108,12 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		AllowInsecureAuth: f.allowPlaintext, CertDir: f.certDir, RunID: f.runID,
 		AdminHosts: f.adminHosts, ProxyProtocol: f.proxyProtocol, Limits: f.limits, Throttle: f.throttle,
 	}
+	if q := cfg.Limits.QuotaBytes; q == 0 || q < -1 {
+		// The configuration's zero is its default; the flag's default is
+		// written out, so a 0 here was typed, and a quota of nothing
+		// cannot be expressed: say so rather than serve 1 GiB.
+		return usageError{fmt.Errorf("--quota %d: want a number of bytes, at least 1 (1 refuses every added message), or -1 for no quota", q)}
+	}
 	if err := cfg.Validate(); err != nil {
 		return serveError(err)
 	}
@@ -194,6 +200,7 @@ var serveFlagOf = map[string]string{
 	"Limits.IMAPPreAuthTimeout": "--imap-login-timeout", "Limits.IMAPIdleTimeout": "--imap-idle-timeout",
 	"Limits.SMTPCommandTimeout": "--smtp-command-timeout", "Limits.SMTPDataTimeout": "--smtp-data-timeout",
 	"Limits.TLSHandshakeTimeout": "--tls-handshake-timeout", "Limits.MIMEDepth": "--max-mime-depth", "Limits.MIMEParts": "--max-mime-parts",
+	"Limits.QuotaBytes":     "--quota",
 	"Throttle.FailureDelay": "--auth-failure-delay", "Throttle.MaxFailuresPerSource": "--auth-max-failures-per-source",
 	"Throttle.MaxFailuresPerAccount": "--auth-max-failures-per-account", "Throttle.Window": "--auth-failure-window",
 }
@@ -257,7 +264,7 @@ func registerLimitFlags(fl *pflag.FlagSet, l *mailsim.Limits, t *throttle.Config
 	fl.DurationVar(&l.TLSHandshakeTimeout, "tls-handshake-timeout", imapd.DefaultTLSHandshakeTimeout, "time a TLS handshake may take (IMAPS, STARTTLS)")
 	fl.IntVar(&l.MIMEDepth, "max-mime-depth", smtpd.DefaultMaxMIMEDepth, "MIME nesting depth of a message (multipart, message/rfc822); deeper is refused with 552")
 	fl.IntVar(&l.MIMEParts, "max-mime-parts", smtpd.DefaultMaxMIMEParts, "MIME parts in a message; more is refused with 552")
-	fl.Int64Var(&l.QuotaBytes, "quota", store.DefaultQuotaBytes, "bytes each account may add on top of the generated corpus (APPEND, COPY, delivery); -1: no quota")
+	fl.Int64Var(&l.QuotaBytes, "quota", store.DefaultQuotaBytes, "bytes each account may add on top of the generated corpus (APPEND, COPY, delivery), at least 1; -1: no quota")
 	fl.DurationVar(&t.FailureDelay, "auth-failure-delay", 0, "throttling: wait this long (scenario time) before answering a failed login, as Dovecot's auth_failure_delay (0: off)")
 	fl.IntVar(&t.MaxFailuresPerSource, "auth-max-failures-per-source", 0, "throttling: refuse logins from a source address after this many failures in --auth-failure-window (0: off)")
 	fl.IntVar(&t.MaxFailuresPerAccount, "auth-max-failures-per-account", 0, "throttling: refuse logins to an account after this many failures in --auth-failure-window (0: off)")

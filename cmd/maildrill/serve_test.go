@@ -186,6 +186,8 @@ func TestServeBadFlags(t *testing.T) {
 		"speed":   {"serve", "--speed", "10"},
 		"nan":     {"serve", "--start", "2025-12-11T22:00:00Z", "--speed", "NaN"},
 		"huge":    {"serve", "--start", "2025-12-11T22:00:00Z", "--speed", "1e12"},
+		"quota 0": {"serve", "--quota", "0"}, // used to serve the default, 1 GiB
+		"quota-2": {"serve", "--quota", "-2"},
 		"start":   {"serve", "--start", "yesterday"},
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},
@@ -196,6 +198,7 @@ func TestServeBadFlags(t *testing.T) {
 			err := run(context.Background(), args, &out, &errb)
 			require.Error(t, err)
 			assert.Equal(t, exitBadInput, exitCode(err, &errb))
+			assert.Contains(t, err.Error(), args[len(args)-2], "the error names the flag")
 		})
 	}
 }
