@@ -117,6 +117,9 @@ func TestLayeredRulesBadInput(t *testing.T) {
 		{[]string{"run", "--placeholder", "office_network=10.0.0.0/8", layeredSc}, []string{"--placeholder", "no rule loaded uses %office_network%", "%office_networks%"}},
 		{[]string{"test", "--placeholder", "officenetworks=10.0.0.0/8", layeredSc}, []string{"--placeholder", "%officenetworks%"}},
 		{[]string{"rules", "eval", "--placeholder", "office_network=10.0.0.0/8", layeredSc}, []string{"--placeholder", "no rule loaded uses %office_network%"}},
+		// A negative lateness made every correlation's events late: no alert.
+		{[]string{"rules", "eval", "--lateness", "-1s", layeredSc}, []string{"--lateness", "want a duration of 0 or more"}},
+		{[]string{"rules", "test", "--suppress", "-1m"}, []string{"--suppress"}},
 		{[]string{"run", "--rules-config", filepath.Join(dup, "absent.yml"), layeredSc}, []string{"--rules-config", "absent.yml"}},
 	} {
 		var out, errb bytes.Buffer

@@ -76,7 +76,7 @@ func (f *engineFlags) apply(cfg detectors.Config, source string) (detectors.Conf
 	cfg, tm, err := f.Apply(cfg, source)
 	var oe *rulepack.OverrideError
 	if errors.As(err, &oe) {
-		flag := map[string]string{"TZ": "--tz", "Placeholders": "--placeholder"}[oe.Field]
+		flag := map[string]string{"TZ": "--tz", "Placeholders": "--placeholder", "Lateness": "--lateness", "Suppress": "--suppress"}[oe.Field]
 		return cfg, "", usageError{fmt.Errorf("%s %q: %w", flag, oe.Value, oe.Err)}
 	}
 	return cfg, tm, err

@@ -41,6 +41,16 @@ func (f *alertFlags) register(cmd *cobra.Command) {
 
 // open starts the suite's outside alert intake; nil without a source.
 func (f *alertFlags) open(stderr io.Writer) (*alertsrc.Intake, error) {
+	if f.wait < 0 {
+		return nil, fmt.Errorf("--alerts-wait %s: want a duration of 0 or more", f.wait)
+	}
+	if f.Webhook == "" && f.File == "" && f.Command == "" {
+		for _, o := range []struct{ flag, v string }{{"--alerts-map", f.Mapping}, {"--alerts-token", f.Token}} {
+			if o.v != "" {
+				return nil, fmt.Errorf("%s is for outside alerts: give their source too (--alerts-webhook, --alerts-file or --alerts-command)", o.flag)
+			}
+		}
+	}
 	in, err := alertsrc.Open(f.IntakeConfig)
 	var ie *alertsrc.IntakeError
 	switch {

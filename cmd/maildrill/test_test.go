@@ -194,8 +194,16 @@ func TestTestOutsideAlerts(t *testing.T) {
 		{"test", miss, "--no-engine"},
 		{"test", miss, "--alerts-file", file, "--alerts-map", "colour=red"},
 		{"test", miss, "--alerts-webhook", "256.0.0.1:bad"},
+		// Accepted and ignored before: a mapping with no source of alerts
+		// to map, a wait of less than nothing, a name mapped twice.
+		{"test", miss, "--alerts-map", "rule=alert.name"},
+		{"test", miss, "--alerts-file", file, "--alerts-wait", "-1s"},
+		{"test", miss, "--alerts-file", file, "--alerts-map", "rule=alert.name,rule=name"},
 	} {
+		errb.Reset()
 		err := run(context.Background(), bad, &out, &errb)
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)
+		assert.Contains(t, err.Error(), "--alerts-", "%v: the error names the flag", bad)
+		assert.NotContains(t, errb.String(), "▶", "%v: refused before any run", bad)
 	}
 }

@@ -73,6 +73,7 @@ func (m Mapping) withDefaults() Mapping {
 // group-by key; e.g. "rule=alert.name,time=ts,key.user.name=user".
 func ParseMapping(s string) (Mapping, error) {
 	var m Mapping
+	seen := map[string]bool{}
 	for _, kv := range strings.Split(s, ",") {
 		kv = strings.TrimSpace(kv)
 		if kv == "" {
@@ -82,6 +83,10 @@ func ParseMapping(s string) (Mapping, error) {
 		if !ok || v == "" {
 			return m, fmt.Errorf("alert mapping %q: want name=path", kv)
 		}
+		if seen[k] {
+			return m, fmt.Errorf("alert mapping: %s given twice", k)
+		}
+		seen[k] = true
 		switch {
 		case k == "rule":
 			m.Rule = v

@@ -129,6 +129,10 @@ func TestMapping(t *testing.T) {
 	assert.ErrorContains(t, err, "unknown name")
 	_, err = ParseMapping("rule")
 	assert.Error(t, err)
+	_, err = ParseMapping("rule=a.name, key.user=u, rule=b.name")
+	assert.ErrorContains(t, err, "rule given twice", "the first would be dropped without a word")
+	_, err = ParseMapping("key.user=u,key.user=v")
+	assert.ErrorContains(t, err, "key.user given twice")
 
 	a, err := m.Convert(map[string]any{"alert": map[string]any{"name": "X"}, "ts": "2025-12-11 23:40:05", "ctx": map[string]any{"run": "r"}, "user": "dir", "sev": "low"}, "r")
 	require.NoError(t, err)

@@ -25,7 +25,7 @@ type Overrides struct {
 }
 
 // OverrideError is a refused value of an Overrides field (Field: "TZ",
-// "Placeholders").
+// "Placeholders", "Lateness", "Suppress").
 type OverrideError struct {
 	Field, Value string
 	Err          error
@@ -38,6 +38,16 @@ func (e *OverrideError) Unwrap() error { return e.Err }
 // for the defaults) with o. tm describes how the time modifiers then read
 // times (TimeModifiersText).
 func (o Overrides) Apply(cfg detectors.Config, source string) (_ detectors.Config, tm string, _ error) {
+	// A negative lateness made every correlation's events "late": no
+	// correlation could fire.
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"Lateness", o.Lateness}, {"Suppress", o.Suppress}} {
+		if d.v < 0 {
+			return cfg, "", &OverrideError{Field: d.field, Value: d.v.String(), Err: errors.New("want a duration of 0 or more")}
+		}
+	}
 	cfg.TimestampField = o.TimestampField
 	cfg.Lateness = o.Lateness
 	cfg.Suppress = o.Suppress

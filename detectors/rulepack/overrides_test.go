@@ -3,6 +3,7 @@ package rulepack
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/maildrill/maildrill/detectors"
 )
@@ -19,6 +20,8 @@ func TestOverridesApply(t *testing.T) {
 	for field, o := range map[string]Overrides{
 		"TZ":           {TZ: "Mars/Olympus"},
 		"Placeholders": {Placeholders: []string{"=x"}},
+		"Lateness":     {Lateness: -time.Second}, // made every correlation's events late
+		"Suppress":     {Suppress: -time.Second},
 	} {
 		_, _, err := o.Apply(detectors.Config{Placeholders: DefaultPlaceholders()}, "")
 		var oe *OverrideError
