@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 	"net"
 	"net/http"
@@ -86,6 +87,10 @@ func (f *exerciseFlags) checkExercise() error {
 
 func runExercise(ctx context.Context, f *exerciseFlags, name string, stdout, stderr io.Writer) error {
 	if err := f.checkExercise(); err != nil {
+		return err
+	}
+	if err := checkFiles(append(argFiles([]string{name}), outpath.File{Flag: "--remote", Path: f.remote.file}),
+		[]outpath.File{{Flag: "--debrief", Path: f.debrief}}); err != nil {
 		return err
 	}
 	allow, err := scenariorun.AllowList(f.allow)

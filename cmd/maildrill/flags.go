@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"github.com/maildrill/maildrill/mailsim/clock"
 	"io"
 	"os"
@@ -215,4 +216,43 @@ func deprecatedAlias(cmd *cobra.Command, old, canonical string) {
 		fl.Lookup(old).NoOptDefVal = f.NoOptDefVal
 	}
 	_ = fl.MarkDeprecated(old, "use --"+canonical)
+}
+
+// files are the report files the flags name, as outputs.
+func (f *reportFlags) files() []outpath.File {
+	return []outpath.File{{Flag: "--json", Path: f.JSON}, {Flag: "--junit", Path: f.JUnit}, {Flag: "--html", Path: f.HTML}, {Flag: "--navigator", Path: f.Navigator}}
+}
+
+// files are the rule files and directories the flags name, as inputs.
+func (f *rulesFlags) files() []outpath.File {
+	out := []outpath.File{{Flag: "--rules-config", Path: f.ConfigFile}}
+	for _, p := range f.Paths {
+		out = append(out, outpath.File{Flag: "--rules", Path: p})
+	}
+	return out
+}
+
+// argFiles are the scenario arguments that are files (library names are
+// not), as inputs.
+func argFiles(args []string) []outpath.File {
+	var out []outpath.File
+	for _, a := range args {
+		if fi, err := os.Stat(a); err == nil && !fi.IsDir() {
+			out = append(out, outpath.File{Flag: "the scenario", Path: a})
+		}
+	}
+	return out
+}
+
+// checkFiles refuses (exit 2) an output that is one of the inputs or
+// another output (outpath.Check).
+func checkFiles(inputs []outpath.File, outputs ...[]outpath.File) error {
+	var outs []outpath.File
+	for _, o := range outputs {
+		outs = append(outs, o...)
+	}
+	if err := outpath.Check(inputs, outs); err != nil {
+		return usageError{err}
+	}
+	return nil
 }

@@ -135,3 +135,46 @@ func TestSpeedOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// An output naming a file the command reads (or another output) is bad
+// input, refused before anything is written: `ingest --file mail.log
+// --events mail.log` truncated the log it was to follow; `replay --json`
+// naming the recording overwrote it once judged.
+func TestOutputOverAnInput(t *testing.T) {
+	dir := t.TempDir()
+	events, truth := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", "password-spray", "-q", "--events", events, "--truth", truth}, &out, &errb), errb.String())
+	before, err := os.ReadFile(events)
+	require.NoError(t, err)
+	scenario := filepath.Join(dir, "mine.yaml")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"show", "password-spray"}, &out, &errb))
+	require.NoError(t, os.WriteFile(scenario, out.Bytes(), 0o644))
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"ingest", "--file", events, "--events", events}, "--events " + events + " would overwrite --file " + events},
+		{[]string{"ingest", "--file", events, "--from-start", "--alerts", filepath.Join(dir, ".", "ev.jsonl")}, "--alerts"},
+		{[]string{"replay", "--events", events, "--truth", truth, "--json", events, "password-spray"}, "--json " + events + " would overwrite --events"},
+		{[]string{"run", scenario, "--html", scenario}, "would overwrite the scenario " + scenario},
+		{[]string{"test", scenario, "--junit", scenario}, "would overwrite the scenario"},
+		{[]string{"run", "password-spray", "--events", filepath.Join(dir, "x"), "--truth", filepath.Join(dir, "x")}, "--events and --truth name the same file"},
+		{[]string{"serve", "--events", filepath.Join(dir, "a"), "--accounts", filepath.Join(dir, "a")}, "--events and --accounts name the same file"},
+		{[]string{"exercise", scenario, "--debrief", scenario}, "--debrief"},
+	} {
+		errb.Reset()
+		err := run(context.Background(), tc.args, &out, &errb)
+		require.Error(t, err, "%v", tc.args)
+		assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}), "%v", tc.args)
+		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
+		assert.NotContains(t, errb.String(), "▶", "%v: nothing ran", tc.args)
+	}
+	after, err := os.ReadFile(events)
+	require.NoError(t, err)
+	assert.Equal(t, before, after, "the recording is untouched")
+	_, err = os.Stat(filepath.Join(dir, "x"))
+	assert.True(t, os.IsNotExist(err), "no output was created")
+}

@@ -7,8 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +132,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	// --events naming the followed log truncated it.
+	if err := checkFiles(append(f.rulesFlags.files(), outpath.File{Flag: "--file", Path: f.file}, outpath.File{Flag: "--tls-cert", Path: f.tlsCert}, outpath.File{Flag: "--tls-key", Path: f.tlsKey}),
+		[]outpath.File{{Flag: "--alerts", Path: f.alerts}, {Flag: "--events", Path: f.events}}); err != nil {
+		return err
+	}
 	pack, err := f.load()
 	if err != nil {
 		return err
@@ -174,6 +183,17 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 		where = append(where, "following "+f.file)
 	}
 	fmt.Fprintf(stderr, "ingest: %s\n", strings.Join(where, ", "))
+	if f.file != "" {
+		// Followed as tail -F does, but a path that names nothing is more
+		// often a typo than a log about to appear: say so.
+		if _, err := os.Stat(f.file); errors.Is(err, fs.ErrNotExist) {
+			what := "does not exist yet: waiting for it"
+			if _, err := os.Stat(filepath.Dir(f.file)); errors.Is(err, fs.ErrNotExist) {
+				what = "does not exist, nor does its directory: waiting for them"
+			}
+			fmt.Fprintf(stderr, "ingest: %s %s\n", termsafe.String(f.file), what)
+		}
+	}
 
 	<-ctx.Done()
 	in.Close()

@@ -181,3 +181,24 @@ func TestIngestStopsOnSignal(t *testing.T) {
 	<-w.done
 	assert.Contains(t, w.text(), "ingest: 3 lines, 6 events, 0 lines not understood")
 }
+
+// TestIngestSaysWhenTheFileIsMissing: a --file that names nothing is
+// followed (tail -F), but said on stderr: it used to wait in silence,
+// a typo indistinguishable from a quiet server.
+func TestIngestSaysWhenTheFileIsMissing(t *testing.T) {
+	dir := t.TempDir()
+	for path, want := range map[string]string{
+		filepath.Join(dir, "mail.log"):          "mail.log does not exist yet: waiting for it",
+		filepath.Join(dir, "nodir", "mail.log"): "does not exist, nor does its directory",
+	} {
+		var stdout, stderr syncBuffer
+		err := run(context.Background(), []string{"ingest", "--file", path, "--deadline", "300ms"}, &stdout, &stderr)
+		require.NoError(t, err, stderr.String())
+		assert.Contains(t, stderr.String(), want)
+	}
+	var stdout, stderr syncBuffer
+	existing := filepath.Join(dir, "there.log")
+	require.NoError(t, os.WriteFile(existing, nil, 0o644))
+	require.NoError(t, run(context.Background(), []string{"ingest", "--file", existing, "--deadline", "300ms"}, &stdout, &stderr))
+	assert.NotContains(t, stderr.String(), "does not exist")
+}

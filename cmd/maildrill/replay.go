@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -68,6 +69,10 @@ as the run did, and --fail-behind fails it.`,
 func runReplay(f *replayFlags, name string, stdout, stderr io.Writer) error {
 	if f.events == "" || f.truth == "" {
 		return usageError{errors.New("replay needs both --events and --truth (record them with: maildrill run SCENARIO --events FILE --truth FILE)")}
+	}
+	if err := checkFiles(append(append(argFiles([]string{name}), f.rules.files()...), outpath.File{Flag: "--events", Path: f.events}, outpath.File{Flag: "--truth", Path: f.truth}),
+		f.reports.files()); err != nil {
+		return err
 	}
 	sc, err := scenarios.Load(name)
 	if err != nil {

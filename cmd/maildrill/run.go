@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -73,6 +74,10 @@ func runScenarios(ctx context.Context, f *runFlags, args []string, stdout, stder
 		return usageError{err}
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := checkFiles(append(append(argFiles(args), f.rules.files()...), outpath.File{Flag: "--remote", Path: f.remote.file}),
+		f.reports.files(), []outpath.File{{Flag: "--events", Path: f.events}, {Flag: "--truth", Path: f.truth}, {Flag: "--syslog", Path: f.syslog}, {Flag: "--cpuprofile", Path: f.cpuProfile}}); err != nil {
 		return err
 	}
 	rs, org, err := f.remoteSpec(ctx, stderr, false)

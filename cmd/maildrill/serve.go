@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 	"log/slog"
 	"os"
@@ -116,6 +117,10 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if err := cfg.Validate(); err != nil {
 		return serveError(err)
+	}
+	if err := checkFiles([]outpath.File{{Flag: "--syslog-ca", Path: f.syslogTo.ca}},
+		[]outpath.File{{Flag: "--events", Path: f.auditLog}, {Flag: "--accounts", Path: f.accounts}}); err != nil {
+		return err
 	}
 	if f.onAuditError != "stop" && f.onAuditError != "warn" {
 		return usageError{fmt.Errorf("--on-audit-error %q: want 'stop' or 'warn'", f.onAuditError)}

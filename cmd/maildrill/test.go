@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 	"os"
 	"time"
@@ -123,6 +124,10 @@ func runTest(ctx context.Context, f *testFlags, args []string, stdout, stderr io
 		return usageError{fmt.Errorf("-j %d: run at least one scenario at a time", f.jobs)}
 	}
 	if err := f.check(); err != nil {
+		return err
+	}
+	if err := checkFiles(append(append(argFiles(args), f.rules.files()...), outpath.File{Flag: "--remote", Path: f.remote.file}, outpath.File{Flag: "--alerts-file", Path: f.alerts.File}),
+		f.reports.files()); err != nil {
 		return err
 	}
 	allow, err := scenariorun.AllowList(f.allow)
