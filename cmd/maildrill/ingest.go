@@ -132,6 +132,11 @@ func runIngest(cmd *cobra.Command, f *ingestFlags) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if f.runID != "" {
+		if err := audit.CheckRunID(f.runID); err != nil {
+			return usageError{fmt.Errorf("--run-id %w", err)}
+		}
+	}
 	// --events naming the followed log truncated it.
 	if err := checkFiles(append(f.rulesFlags.files(), outpath.File{Flag: "--file", Path: f.file}, outpath.File{Flag: "--tls-cert", Path: f.tlsCert}, outpath.File{Flag: "--tls-key", Path: f.tlsKey}),
 		[]outpath.File{{Flag: "--alerts", Path: f.alerts}, {Flag: "--events", Path: f.events}}); err != nil {

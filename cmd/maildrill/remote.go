@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/maildrill/maildrill/mailsim/audit"
 	"io"
 	"strings"
 
@@ -84,6 +85,9 @@ Every endpoint must be covered by --allow-target, as for a run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" || strings.TrimSpace(runID) == "" {
 				return usageError{errors.New("cleanup needs --remote FILE and --run-id ID")}
+			}
+			if err := audit.CheckRunID(runID); err != nil {
+				return usageError{fmt.Errorf("--run-id %w", err)}
 			}
 			f, _, checked, err := loadRemote(cmd.Context(), file, allow)
 			if err != nil {

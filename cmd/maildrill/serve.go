@@ -118,6 +118,11 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if err := cfg.Validate(); err != nil {
 		return serveError(err)
 	}
+	if f.runID != "" {
+		if err := audit.CheckRunID(f.runID); err != nil {
+			return usageError{fmt.Errorf("--run-id %w", err)}
+		}
+	}
 	if err := checkFiles([]outpath.File{{Flag: "--syslog-ca", Path: f.syslogTo.ca}},
 		[]outpath.File{{Flag: "--events", Path: f.auditLog}, {Flag: "--accounts", Path: f.accounts}}); err != nil {
 		return err
@@ -205,7 +210,7 @@ var serveFlagOf = map[string]string{
 	"Limits.IMAPPreAuthTimeout": "--imap-login-timeout", "Limits.IMAPIdleTimeout": "--imap-idle-timeout",
 	"Limits.SMTPCommandTimeout": "--smtp-command-timeout", "Limits.SMTPDataTimeout": "--smtp-data-timeout",
 	"Limits.TLSHandshakeTimeout": "--tls-handshake-timeout", "Limits.MIMEDepth": "--max-mime-depth", "Limits.MIMEParts": "--max-mime-parts",
-	"Limits.QuotaBytes":     "--quota",
+	"Limits.QuotaBytes": "--quota", "RunID": "--run-id",
 	"Throttle.FailureDelay": "--auth-failure-delay", "Throttle.MaxFailuresPerSource": "--auth-max-failures-per-source",
 	"Throttle.MaxFailuresPerAccount": "--auth-max-failures-per-account", "Throttle.Window": "--auth-failure-window",
 }
