@@ -606,6 +606,21 @@ func TestTimestampField(t *testing.T) {
 	ev, err = ParseJSONEvent([]byte(`{"ts":1765496400}`), JSONOptions{TimestampField: "ts"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(1765496400), ev.Time().Unix())
+	ev, err = ParseJSONEvent([]byte(`{"ts":1765496400123}`), JSONOptions{TimestampField: "ts"})
+	require.NoError(t, err)
+	assert.Equal(t, int64(1765496400123), ev.Time().UnixMilli(), "milliseconds")
+
+	// The engine orders events by int64 nanoseconds: times it cannot hold
+	// wrapped around (2999 read as 1830) and passed as merely late.
+	for _, ts := range []string{`"2999-01-01T00:00:00Z"`, `"1600-01-01T00:00:00Z"`, `1e300`, `-1e300`, `9e15`} {
+		_, err := ParseJSONEvent([]byte(`{"ts":`+ts+`}`), JSONOptions{TimestampField: "ts"})
+		require.ErrorIs(t, err, ErrNoTimestamp, ts)
+		assert.Contains(t, err.Error(), "out of range", ts)
+	}
+	for _, ts := range []string{`"2261-12-31T00:00:00Z"`, `"1678-01-02T00:00:00Z"`, `-5`} {
+		_, err := ParseJSONEvent([]byte(`{"ts":`+ts+`}`), JSONOptions{TimestampField: "ts"})
+		assert.NoError(t, err, ts)
+	}
 }
 
 func TestEngineErrors(t *testing.T) {

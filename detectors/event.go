@@ -136,7 +136,23 @@ func (e *JSONEvent) finish(o JSONOptions) error {
 	return nil
 }
 
+// minEventTime and maxEventTime bound an event's time: the engine orders
+// events by nanoseconds since 1970 in an int64, which holds only these
+// years (a time outside them wrapped around, year 2999 read as 1830).
+var (
+	minEventTime = time.Unix(0, math.MinInt64).UTC()
+	maxEventTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
 func parseTime(v any) (time.Time, error) {
+	t, err := parseAnyTime(v)
+	if err == nil && (t.Before(minEventTime) || t.After(maxEventTime)) {
+		return time.Time{}, fmt.Errorf("%v is out of range: events can be from %d to %d", v, minEventTime.Year()+1, maxEventTime.Year()-1)
+	}
+	return t, err
+}
+
+func parseAnyTime(v any) (time.Time, error) {
 	switch x := v.(type) {
 	case string:
 		t, err := time.Parse(time.RFC3339Nano, x)
@@ -146,6 +162,9 @@ func parseTime(v any) (time.Time, error) {
 		return t, nil
 	case float64:
 		// epoch seconds, or milliseconds when too large to be seconds
+		if math.Abs(x) > 1e15 { // past int64 milliseconds' range once converted
+			return time.Time{}, fmt.Errorf("%v is out of range", x)
+		}
 		if x > 1e11 {
 			return time.UnixMilli(int64(x)).UTC(), nil
 		}

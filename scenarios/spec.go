@@ -155,6 +155,15 @@ type Expectation struct {
 	groupPos map[string][2]int
 }
 
+// MinStart and MaxStart bound a scenario's start (MaxStart excluded):
+// mail and document dates (ZIP's DOS times begin in 1980), and event
+// times as nanoseconds since 1970 in an int64 (which ends in April 2262:
+// a scenario in 2999 saw its alerts stamped 1830).
+var (
+	MinStart = time.Date(1980, 1, 2, 0, 0, 0, 0, time.UTC)
+	MaxStart = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 var idRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // ParseFile reads and validates a scenario file, within the default Limits.
@@ -324,19 +333,30 @@ func (d *decoder) environment(n *ynode) Environment {
 	}
 	loc := time.Local
 	if v, ok := get("timezone"); ok {
-		l, err := time.LoadLocation(d.str(v, "timezone"))
-		if err != nil {
+		name := d.str(v, "timezone")
+		l, err := time.LoadLocation(name)
+		switch {
+		case name == "" || name == "Local":
+			// "" reads as UTC and Local as the zone of whichever machine
+			// runs the scenario: neither says what the author meant.
+			d.errf(v, "an IANA name such as Europe/Paris, or UTC", "timezone %q: name the zone, so that the scenario runs the same everywhere", v.str)
+		case err != nil:
 			d.errf(v, "an IANA name such as Europe/Paris", "unknown time zone %q", v.str)
-		} else {
+		default:
 			loc = l
 		}
 	}
 	env.Location = loc
 	if v, ok := get("start"); ok {
 		t, err := time.Parse(time.RFC3339, d.str(v, "start"))
-		if err != nil {
+		switch {
+		case err != nil:
 			d.errf(v, "RFC 3339 with an offset, e.g. 2025-12-11T23:40:00+01:00", "start: %q is not a time", v.str)
-		} else {
+		case t.Before(MinStart) || !t.Before(MaxStart):
+			// Year 1 read as "no time" and ran nothing; certificates cannot
+			// be dated past 9999.
+			d.errf(v, "", "start: %s is out of range: from %s to the end of %d", v.str, MinStart.Format(time.DateOnly), MaxStart.Year()-1)
+		default:
 			env.Start = t
 		}
 	}

@@ -38,6 +38,16 @@ func TestBrokenScenarios(t *testing.T) {
 			`not-a-number.yaml:5:10: speed must be between 0.001 and 1000000, got NaN`,
 			`not-a-number.yaml:10:33: pacing jitter must be between 0 and 1, got nan`,
 		},
+		// Year 2999 ran with its alerts stamped 1830, year 1 ran nothing,
+		// and Local or "" named whatever zone the machine had, or UTC.
+		"out-of-range.yaml": {
+			`out-of-range.yaml:4:10: start: 2999-12-11T07:00:00+01:00 is out of range: from 1980-01-02 to the end of 2199`,
+			`out-of-range.yaml:5:13: timezone "Local": name the zone, so that the scenario runs the same everywhere`,
+		},
+		"year-one.yaml": {
+			`year-one.yaml:4:10: start: 0001-01-01T00:00:00Z is out of range`,
+			`year-one.yaml:5:13: timezone "": name the zone`,
+		},
 		"syntax.yaml": {
 			`syntax.yaml:6:`,
 		},

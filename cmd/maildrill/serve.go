@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/maildrill/maildrill/internal/outpath"
+	"github.com/maildrill/maildrill/scenarios"
 	"io"
 	"log/slog"
 	"os"
@@ -160,6 +161,8 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		return usageError{fmt.Errorf("--virtual-clock needs --start and no --speed")}
 	case f.start != "" && err != nil:
 		return usageError{fmt.Errorf("--start %q: want an RFC 3339 time such as 2025-12-11T23:40:00+01:00", f.start)}
+	case f.start != "" && (start.Before(scenarios.MinStart) || !start.Before(scenarios.MaxStart)):
+		return usageError{fmt.Errorf("--start %s: out of range: from %s to the end of %d", f.start, scenarios.MinStart.Format(time.DateOnly), scenarios.MaxStart.Year()-1)}
 	case f.virtualClock:
 		cfg.Clock = clock.NewVirtual(start)
 	case f.start != "":

@@ -188,7 +188,8 @@ func TestServeBadFlags(t *testing.T) {
 		"huge":    {"serve", "--start", "2025-12-11T22:00:00Z", "--speed", "1e12"},
 		"quota 0": {"serve", "--quota", "0"}, // used to serve the default, 1 GiB
 		"quota-2": {"serve", "--quota", "-2"},
-		"run id":  {"serve", "--run-id", "a\nb"}, // labels every event, mail-log line and event id
+		"run id":  {"serve", "--run-id", "a\nb"},                // labels every event, mail-log line and event id
+		"future":  {"serve", "--start", "2999-01-01T00:00:00Z"}, // event times wrapped round to 1830
 		"start":   {"serve", "--start", "yesterday"},
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},

@@ -121,6 +121,8 @@ func TestParseSyslogErrors(t *testing.T) {
 		"<14>1 0000-01-01T00:00:00Z h app - - - m":      "is in year 0",
 		"<14>1 0001-01-01T00:30:00+01:00 h app - - - m": "is in year 0",
 		"<14>1 0001-01-01T00:00:00Z h app - - - m":      "which stands for no time",
+		"<14>1 2999-01-01T00:00:00Z h app - - - m":      "is out of range: from 1678 to 2261",
+		"<14>1 1600-01-01T00:00:00Z h app - - - m":      "is out of range",
 		"<14>1 - host app - - [sd x=\"]\" msg":          "STRUCTURED-DATA element not closed",
 		"<14>1 - host app - - {} msg":                   "STRUCTURED-DATA is neither",
 		"<14>" + strings.Repeat("x", MaxMessage):        "longer than",
