@@ -111,8 +111,9 @@ func (res *Result) Recording() Recording {
 }
 
 // JudgeOutside waits for the run's outside alerts from srcs (until every
-// expectation to fire is met, or wait has passed), adds them to the
-// alerts res was judged with and judges the run again, in place.
+// expectation to fire is met, or wait has passed; 0: asks once, without
+// waiting), adds them to the alerts res was judged with and judges the
+// run again, in place.
 func JudgeOutside(ctx context.Context, res *Result, srcs []alertsrc.Source, wait time.Duration) error {
 	base := res.Recording()
 	with := func(extra []detectors.Alert) *Result {
@@ -120,14 +121,21 @@ func JudgeOutside(ctx context.Context, res *Result, srcs []alertsrc.Source, wait
 		rec.Alerts = append(append([]detectors.Alert(nil), base.Alerts...), extra...)
 		return Judge(res.Scenario, rec)
 	}
-	alerts, err := alertsrc.Poll(ctx, srcs, alertsrc.PollOptions{Deadline: wait, Done: func(as []detectors.Alert) bool {
+	o := alertsrc.PollOptions{Deadline: wait}
+	if wait <= 0 {
+		// One poll, bounded as a default wait would be (a command that
+		// hangs): --alerts-wait 0 used to wait the default 30 s.
+		o = alertsrc.PollOptions{Once: true}
+	}
+	o.Done = func(as []detectors.Alert) bool {
 		for _, v := range with(as).Verdicts {
 			if v.Kind == "fire" && !v.OK() {
 				return false
 			}
 		}
 		return true
-	}})
+	}
+	alerts, err := alertsrc.Poll(ctx, srcs, o)
 	*res = *with(alerts)
 	return err
 }

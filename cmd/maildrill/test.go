@@ -36,7 +36,7 @@ func (f *alertFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.File, "alerts-file", "", "read outside alerts from a JSON-lines FILE (read again on each poll)")
 	fl.StringVar(&f.Command, "alerts-command", "", "run this shell command on each poll and read outside alerts from its output ($MAILDRILL_RUN_ID is the run id)")
 	fl.StringVar(&f.Mapping, "alerts-map", "", "where outside alerts keep their fields: rule=PATH,rule_id=PATH,time=PATH,time_layout=LAYOUT,level=PATH,run_id=PATH,key.NAME=PATH")
-	fl.DurationVar(&f.wait, "alerts-wait", 30*time.Second, "after each run, wait up to this long (wall time) for outside alerts that arrive late")
+	fl.DurationVar(&f.wait, "alerts-wait", 30*time.Second, "after each run, wait up to this long (wall time) for outside alerts that arrive late (0: ask once, without waiting)")
 	fl.BoolVar(&f.noEngine, "no-engine", false, "judge outside alerts only: do not run the built-in rule engine")
 }
 

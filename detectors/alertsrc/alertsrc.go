@@ -312,6 +312,9 @@ type PollOptions struct {
 	Done func([]detectors.Alert) bool
 	// Progress, when set, is called after each poll with the alerts so far.
 	Progress func(poll int, alerts []detectors.Alert)
+	// Once asks the sources once and does not wait (Deadline still bounds
+	// that one poll).
+	Once bool
 }
 
 // Poll asks the sources for alerts until Done says enough, the deadline
@@ -348,7 +351,7 @@ func Poll(ctx context.Context, srcs []Source, o PollOptions) ([]detectors.Alert,
 		if o.Progress != nil {
 			o.Progress(poll, last)
 		}
-		if o.Done != nil && o.Done(last) {
+		if o.Once || (o.Done != nil && o.Done(last)) {
 			return last, nil
 		}
 		select {

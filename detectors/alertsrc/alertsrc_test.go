@@ -209,6 +209,21 @@ func TestFileAndCommand(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, as)
 	assert.Less(t, time.Since(start), 2*time.Second)
+
+	// Once: the sources are asked one time, whatever Done says.
+	var calls countingSource
+	as, err = Poll(context.Background(), []Source{&calls}, PollOptions{Once: true, Interval: time.Millisecond,
+		Done: func(as []detectors.Alert) bool { return false }})
+	require.NoError(t, err)
+	assert.Empty(t, as)
+	assert.Equal(t, 1, calls.n)
+}
+
+type countingSource struct{ n int }
+
+func (c *countingSource) Alerts(context.Context) ([]detectors.Alert, error) {
+	c.n++
+	return nil, nil
 }
 
 func TestWebhookSharedByRuns(t *testing.T) {

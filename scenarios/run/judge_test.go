@@ -121,3 +121,25 @@ func TestJudgeOutside(t *testing.T) {
 	}
 	assert.Positive(t, met, "the outside alerts meet expectations: %+v", res.Verdicts)
 }
+
+// TestJudgeOutsideWithoutWaiting: a wait of 0 (test --alerts-wait 0) asks
+// the sources once; it used to wait the default 30 s for expectations
+// that no outside alert would meet.
+func TestJudgeOutsideWithoutWaiting(t *testing.T) {
+	sc, err := scenarios.ParseFile("../testdata/verdicts/every-kind.yaml")
+	require.NoError(t, err)
+	res, err := Run(context.Background(), sc, Options{Rules: []*sigma.Rule{}})
+	require.NoError(t, err)
+	require.True(t, res.Failed)
+	var src pollCounter
+	require.NoError(t, scenarios.JudgeOutside(context.Background(), res, []alertsrc.Source{&src}, 0))
+	assert.Equal(t, 1, src.n, "one poll")
+	assert.True(t, res.Failed)
+}
+
+type pollCounter struct{ n int }
+
+func (p *pollCounter) Alerts(context.Context) ([]detectors.Alert, error) {
+	p.n++
+	return nil, nil
+}
