@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/maildrill/maildrill/scenarios"
 )
@@ -60,7 +61,44 @@ func text(s string) *junitText {
 	if s == "" {
 		return nil
 	}
-	return &junitText{s}
+	return &junitText{xmlChars(s)}
+}
+
+// xmlChars writes the characters XML 1.0 forbids even in CDATA (C0
+// controls but tab and line breaks, U+FFFE, U+FFFF, bytes that are not
+// UTF-8) as Go escapes (\x01): a rule title or a value from an event that
+// holds one made the whole report unreadable to a CI's JUnit parser.
+// Attributes need nothing: encoding/xml replaces those characters there.
+func xmlChars(s string) string {
+	ok := func(r rune) bool {
+		return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
+	}
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !ok(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case !ok(r) && r < 0x100:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		case !ok(r):
+			fmt.Fprintf(&b, "\\u%04x", r)
+		default:
+			b.WriteRune(r)
+		}
+		i += n
+	}
+	return b.String()
 }
 
 type junitProps struct {
@@ -221,14 +259,14 @@ func WriteJUnit(w io.Writer, rep *Report) error {
 					msg += ": " + v.Detail
 				}
 				where := fmt.Sprintf("%s:%d", s.File, v.Line)
-				tc.Failure = &junitProblem{Message: msg, Type: v.Result, Text: where + ": " + CaseName(v) + " — " + msg}
+				tc.Failure = &junitProblem{Message: msg, Type: v.Result, Text: xmlChars(where + ": " + CaseName(v) + " — " + msg)}
 				js.Failures++
 			}
 			js.Cases = append(js.Cases, tc)
 		}
 		if s.Error != "" {
 			js.Cases = append(js.Cases, junitTestcase{Name: "run", Classname: "maildrill." + s.ID, Time: secs(wall),
-				Error: &junitProblem{Message: s.Error, Type: "run_error", Text: s.Error}})
+				Error: &junitProblem{Message: s.Error, Type: "run_error", Text: xmlChars(s.Error)}})
 			js.Errors++
 		}
 		js.Tests = len(js.Cases)

@@ -153,3 +153,30 @@ func TestBlindVerdictInReports(t *testing.T) {
 	require.NoError(t, WriteHTML(&buf, rep))
 	assert.Contains(t, buf.String(), `<td class="blind">BLIND</td>`)
 }
+
+// TestJUnitControlCharacters: a rule title or a run error holding a
+// character XML forbids (a C0 control, a byte that is not UTF-8) made the
+// whole JUnit file unreadable, CDATA or not. Those characters are now
+// written as Go escapes in text and replaced in attributes.
+func TestJUnitControlCharacters(t *testing.T) {
+	rep := Build([]Run{fixture(t)}, fixedTime)
+	for i := range rep.Scenarios[0].Verdicts {
+		rep.Scenarios[0].Verdicts[i].Rule = "Spray \x01 <b>&\x1b[31m \xff\ufffe"
+		rep.Scenarios[0].Verdicts[i].Detail = "detail \x02"
+	}
+	rep.Scenarios[0].Error = "run failed: \x00\x1b[2J"
+	var buf bytes.Buffer
+	require.NoError(t, WriteJUnit(&buf, rep))
+	var doc junitSuites
+	require.NoError(t, xml.Unmarshal(buf.Bytes(), &doc), "the file is XML")
+	assert.Contains(t, buf.String(), `Spray \x01 <b>&\x1b[31m \xff\ufffe`, "visible in CDATA")
+	assert.Contains(t, buf.String(), `run failed: \x00\x1b[2J`)
+
+	if xmllint, err := exec.LookPath("xmllint"); err == nil {
+		file := filepath.Join(t.TempDir(), "junit.xml")
+		require.NoError(t, os.WriteFile(file, buf.Bytes(), 0o644))
+		out, err := exec.Command(xmllint, "--noout", "--schema", "testdata/junit-10.xsd", file).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	assert.Equal(t, "plain — text\n\ttab", xmlChars("plain — text\n\ttab"))
+}
