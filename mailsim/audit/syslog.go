@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // SyslogOptions shape syslog export.
@@ -82,9 +83,38 @@ func SyslogRecords(e *Event, o SyslogOptions) []SyslogRecord {
 		if j := strings.IndexByte(tag, '['); j > 0 && strings.HasSuffix(tag, "]") {
 			app, proc = tag[:j], tag[j+1:len(tag)-1]
 		}
-		out[i] = SyslogRecord{Time: t, Host: host, App: app, ProcID: proc, Msg: msg}
+		out[i] = SyslogRecord{Time: t, Host: host, App: app, ProcID: proc, Msg: logSafe(msg)}
 	}
 	return out
+}
+
+// logSafe replaces what a client chose and a log line must not carry —
+// control characters (a line break in a user name sent as an IMAP
+// literal forged a whole "Login:" line in the mail log), C1 controls,
+// bytes that are not UTF-8 — with '?', as Dovecot's str_sanitize does.
+func logSafe(s string) string {
+	bad := func(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || bad(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || bad(r) {
+			b.WriteByte('?')
+		} else {
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func pid(s string, base int) int {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -74,5 +75,31 @@ func TestSyslogRecords(t *testing.T) {
 	assert.Equal(t, "1234", recs[2].ProcID)
 	for i, l := range SyslogLines(&data, SyslogOptions{}) {
 		assert.Equal(t, l, recs[i].Line())
+	}
+}
+
+// TestSyslogLinesCannotBeForged: a user name is the client's choice (an
+// IMAP literal, a SASL PLAIN blob) and may hold line breaks. Written as
+// is, one forged a complete "Login:" line of another account in the mail
+// log a SIEM reads; control characters, C1 controls and bytes that are
+// not UTF-8 are now '?', as Dovecot's str_sanitize writes them.
+func TestSyslogLinesCannotBeForged(t *testing.T) {
+	ts := time.Date(2025, 12, 11, 23, 40, 21, 0, time.UTC)
+	forged := "x\nDec 11 23:59:00 mail dovecot: imap-login: Login: user=<admin@interieur.test>, method=PLAIN\r\x1b[2J\xff\u0085é"
+	for _, e := range []Event{
+		{Timestamp: ts, ServiceType: "imap", SessionID: "imap-1", SourceIP: "203.0.113.7", UserName: forged, Action: IMAPLogin, Outcome: Failure, Reason: "unknown_user"},
+		{Timestamp: ts, ServiceType: "imap", SessionID: "imap-1", SourceIP: "203.0.113.7", UserName: forged, Action: IMAPLogin, Outcome: Success},
+		{Timestamp: ts, ServiceType: "smtp", ServiceName: "submission", SessionID: "smtp-1", SourceIP: "203.0.113.7", UserName: forged, Action: SMTPAuth, Outcome: Failure},
+	} {
+		lines := SyslogLines(&e, SyslogOptions{})
+		require.NotEmpty(t, lines, e.Action)
+		for _, l := range lines {
+			assert.NotContains(t, l, "\n")
+			assert.NotContains(t, l, "\r")
+			assert.NotContains(t, l, "\x1b")
+			assert.NotContains(t, l, "\u0085")
+			assert.True(t, utf8.ValidString(l), l)
+			assert.Contains(t, l, "x?Dec 11 23:59:00 mail dovecot: imap-login: Login: user=<admin@interieur.test>, method=PLAIN??[2J??é", "the name is still readable")
+		}
 	}
 }
