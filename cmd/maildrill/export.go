@@ -18,7 +18,11 @@ func newExportCmd() *cobra.Command {
 		Short: "Write the synthetic organisation's mailboxes as Maildir++ trees (to seed Dovecot)",
 		Long: `export-maildir writes, for each mailbox, DIR/<address>/Maildir in Maildir++
 layout with dovecot-uidlist files, so that Dovecot serves the same messages
-with the same UIDs as mailsim for the same --seed, --users and --messages.`,
+with the same UIDs as mailsim for the same --seed, --users and --messages.
+
+Exporting again over an earlier export replaces it (its messages, folders
+and Dovecot indexes); a Maildir holding mail no export wrote is refused
+before anything is written.`,
 		Example: "  maildrill export-maildir --users 20 --messages 300 /srv/mail",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -334,3 +334,57 @@ func TestSpilledMessages(t *testing.T) {
 	used2, _, _ := s.Usage("a@x.test")
 	assert.EqualValues(t, used+int64(len(big))-int64(len(big)), used2, "the copy took quota, the expunged original gave it back")
 }
+
+// TestExportMaildirAgain: exporting over an earlier export replaces it.
+// The earlier files stayed: a message whose flags changed was there twice
+// (two names for one base, which Dovecot reports as a broken Maildir), a
+// message no longer in the store was served with a UID Dovecot made up,
+// and a folder the store no longer has stayed listed.
+func TestExportMaildirAgain(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	_, err := s.Create("a@x.test", "Old")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, s.ExportMaildir(context.Background(), "a@x.test", dir, nil))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "dovecot.index.cache"), []byte("stale"), 0o644))
+
+	mb, _ := s.Mailbox("a@x.test", "INBOX")
+	_, err = mb.StoreFlags([]uint32{1}, FlagsAdd, []imap.Flag{imap.FlagFlagged}, nil)
+	require.NoError(t, err)
+	_, err = mb.StoreFlags([]uint32{2}, FlagsAdd, []imap.Flag{imap.FlagDeleted}, nil)
+	require.NoError(t, err)
+	_, err = mb.Expunge(nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Delete("a@x.test", "Old"))
+	require.NoError(t, s.ExportMaildir(context.Background(), "a@x.test", dir, nil))
+
+	cur, err := os.ReadDir(filepath.Join(dir, "cur"))
+	require.NoError(t, err)
+	require.Len(t, cur, 9, "one file per message, none left from the first export")
+	for _, e := range cur {
+		assert.NotContains(t, e.Name(), ".M2P0.", "the expunged message is gone")
+	}
+	_, err = os.Stat(filepath.Join(dir, ".Old"))
+	assert.True(t, os.IsNotExist(err), "the deleted folder is gone")
+	_, err = os.Stat(filepath.Join(dir, "dovecot.index.cache"))
+	assert.True(t, os.IsNotExist(err), "Dovecot's index of the old export is gone")
+}
+
+// TestExportMaildirsRefusesAMailboxOfItsOwn: a message file no export
+// wrote (a real Maildir under the export root) stops the export before
+// anything is written, for every owner.
+func TestExportMaildirsRefusesAMailboxOfItsOwn(t *testing.T) {
+	s := New(&countingBase{}, nil, Options{})
+	root := t.TempDir()
+	mine := filepath.Join(root, "b@x.test", "Maildir", ".Sent", "cur", "1700000000.M1P1.host:2,S")
+	require.NoError(t, os.MkdirAll(filepath.Dir(mine), 0o755))
+	require.NoError(t, os.WriteFile(mine, []byte("Subject: mine\r\n\r\nkeep\r\n"), 0o644))
+	err := s.ExportMaildirs(context.Background(), []string{"a@x.test", "b@x.test"}, root, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), mine+" was not written by an export")
+	b, err := os.ReadFile(mine)
+	require.NoError(t, err)
+	assert.Equal(t, "Subject: mine\r\n\r\nkeep\r\n", string(b))
+	_, err = os.Stat(filepath.Join(root, "a@x.test"))
+	assert.True(t, os.IsNotExist(err), "nothing written for the other owner either")
+}
