@@ -56,7 +56,7 @@ func TestFailBehind(t *testing.T) {
 func TestRecordingTrailer(t *testing.T) {
 	due := time.Date(2025, 12, 11, 8, 27, 16, 0, time.UTC)
 	p := &Pace{Speed: 20000, Timed: 1166, Late: 767, MaxLag: 6*time.Hour + 33*time.Minute + 1500*time.Microsecond, MaxLagActor: "staff/a@b.test", MaxLagDue: due}
-	b, err := json.Marshal(NewRecordingTrailer("md-x-1", p))
+	b, err := json.Marshal(NewRecordingTrailer("md-x-1", p, 0))
 	require.NoError(t, err)
 	tr, ok, err := ParseRecordingTrailer(b)
 	require.True(t, ok)
@@ -69,7 +69,7 @@ func TestRecordingTrailer(t *testing.T) {
 	assert.True(t, got.MaxLagDue.Equal(due))
 
 	// Kept up: no worst action.
-	b, err = json.Marshal(NewRecordingTrailer("md-x-1", &Pace{Speed: 10, Timed: 4}))
+	b, err = json.Marshal(NewRecordingTrailer("md-x-1", &Pace{Speed: 10, Timed: 4}, 0))
 	require.NoError(t, err)
 	assert.NotContains(t, string(b), "max_lag_due")
 	tr, _, err = ParseRecordingTrailer(b)
@@ -78,7 +78,9 @@ func TestRecordingTrailer(t *testing.T) {
 
 	for line, want := range map[string]string{
 		`{"maildrill.recording.end":1,"speed":1,"timed_actions":1}`:                                      "no labels.run_id",
-		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":0}`:                                    "speed 0: not a positive number",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":-1}`:                                   "speed -1: not a positive number",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":0,"timed_actions":3}`:                  "a virtual clock (speed 0) with timed actions",
+		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":0,"audit_events":-4}`:                  "audit_events -4: negative",
 		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"timed_actions":1,"late_actions":2}`: "late_actions 2 of timed_actions 1",
 		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"timed_actions":-1}`:                 "late_actions 0 of timed_actions -1",
 		`{"maildrill.recording.end":1,"labels.run_id":"r","speed":1,"max_lag_ms":-5}`:                    "max_lag_ms -5: negative",
@@ -91,6 +93,15 @@ func TestRecordingTrailer(t *testing.T) {
 			assert.Contains(t, err.Error(), want, line)
 		}
 	}
+	// The virtual clock: no pace, the run's event count.
+	b, err = json.Marshal(NewRecordingTrailer("md-x-1", nil, 918))
+	require.NoError(t, err)
+	tr, ok, err = ParseRecordingTrailer(b)
+	require.True(t, ok)
+	require.NoError(t, err)
+	assert.Nil(t, tr.Pace())
+	assert.Equal(t, 918, tr.Events)
+
 	// Neither a header nor a truth record is a trailer.
 	for _, line := range []string{`{"maildrill.recording":1,"labels.run_id":"r"}`, `{"actor":"a","labels.run_id":"r"}`} {
 		_, ok, err := ParseRecordingTrailer([]byte(line))

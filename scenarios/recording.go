@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -46,20 +47,25 @@ type RecordingHeader struct {
 // headerPrefix starts every header line (the runner writes Format first).
 var headerPrefix = []byte(`{"maildrill.recording":`)
 
-// RecordingTrailer ends the truth records of a run on a scaled or real
-// clock: how the run kept to its clock, known only at its end. A run on
-// the virtual clock, which cannot fall behind, writes none; nor did
-// maildrill before 2026-12-06.
+// RecordingTrailer ends the truth records of a run: what is known only at
+// its end. On a scaled or real clock, how the run kept to its clock; on
+// every clock, how many audit events the run wrote, so that a replay can
+// tell a cut events log from a run that raised no alert. Runs on the
+// virtual clock wrote none before 2026-12-07, nor did any run before
+// 2026-12-06.
 type RecordingTrailer struct {
 	Format int    `json:"maildrill.recording.end"`
 	RunID  string `json:"labels.run_id"`
 	// Speed is the clock's (scenario seconds per wall second; an
-	// exercise's: the operator's latest).
+	// exercise's: the operator's latest); 0 for the virtual clock.
 	Speed float64 `json:"speed"`
+	// Events is the number of audit events of the run (0: not recorded,
+	// a trailer of before 2026-12-07).
+	Events int `json:"audit_events,omitempty"`
 	// Timed, Late, MaxLag, MaxLagActor and MaxLagDue are Pace's.
-	Timed       int        `json:"timed_actions"`
-	Late        int        `json:"late_actions"`
-	MaxLagMS    int64      `json:"max_lag_ms"`
+	Timed       int        `json:"timed_actions,omitempty"`
+	Late        int        `json:"late_actions,omitempty"`
+	MaxLagMS    int64      `json:"max_lag_ms,omitempty"`
 	MaxLagActor string     `json:"max_lag_actor,omitempty"`
 	MaxLagDue   *time.Time `json:"max_lag_due,omitempty"`
 }
@@ -67,11 +73,14 @@ type RecordingTrailer struct {
 // trailerPrefix starts every trailer line.
 var trailerPrefix = []byte(`{"maildrill.recording.end":`)
 
-// NewRecordingTrailer is the trailer of run runID that kept to its clock
-// as p says.
-func NewRecordingTrailer(runID string, p *Pace) RecordingTrailer {
-	t := RecordingTrailer{Format: RecordingFormat, RunID: runID, Speed: p.Speed, Timed: p.Timed, Late: p.Late,
-		MaxLagMS: p.MaxLag.Milliseconds(), MaxLagActor: p.MaxLagActor}
+// NewRecordingTrailer is the trailer of run runID that wrote events
+// audit events and kept to its clock as p says (nil: the virtual clock).
+func NewRecordingTrailer(runID string, p *Pace, events int) RecordingTrailer {
+	t := RecordingTrailer{Format: RecordingFormat, RunID: runID, Events: events}
+	if p == nil {
+		return t
+	}
+	t.Speed, t.Timed, t.Late, t.MaxLagMS, t.MaxLagActor = p.Speed, p.Timed, p.Late, p.MaxLag.Milliseconds(), p.MaxLagActor
 	if !p.MaxLagDue.IsZero() {
 		due := p.MaxLagDue
 		t.MaxLagDue = &due
@@ -79,8 +88,11 @@ func NewRecordingTrailer(runID string, p *Pace) RecordingTrailer {
 	return t
 }
 
-// Pace is the run's pace the trailer records.
+// Pace is the run's pace the trailer records; nil for the virtual clock.
 func (t RecordingTrailer) Pace() *Pace {
+	if t.Speed == 0 {
+		return nil
+	}
 	p := &Pace{Speed: t.Speed, Timed: t.Timed, Late: t.Late, MaxLag: time.Duration(t.MaxLagMS) * time.Millisecond, MaxLagActor: t.MaxLagActor}
 	if t.MaxLagDue != nil {
 		p.MaxLagDue = *t.MaxLagDue
@@ -101,8 +113,12 @@ func ParseRecordingTrailer(line []byte) (t RecordingTrailer, ok bool, err error)
 	switch {
 	case t.RunID == "":
 		return t, true, errors.New("no labels.run_id")
-	case t.Speed <= 0:
-		return t, true, fmt.Errorf("speed %g: not a positive number", t.Speed)
+	case t.Speed < 0 || math.IsNaN(t.Speed):
+		return t, true, fmt.Errorf("speed %g: not a positive number (or 0, the virtual clock)", t.Speed)
+	case t.Speed == 0 && (t.Timed != 0 || t.Late != 0 || t.MaxLagMS != 0):
+		return t, true, errors.New("a virtual clock (speed 0) with timed actions")
+	case t.Events < 0:
+		return t, true, fmt.Errorf("audit_events %d: negative", t.Events)
 	case t.Timed < 0 || t.Late < 0 || t.Late > t.Timed:
 		return t, true, fmt.Errorf("late_actions %d of timed_actions %d", t.Late, t.Timed)
 	case t.MaxLagMS < 0:

@@ -242,6 +242,11 @@ func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, ru
 	}
 	if tr, ok := log.Trailers[runID]; ok {
 		rec.Pace = tr.Pace()
+		if tr.Events > 0 && rec.Events < tr.Events {
+			// A log cut at a line boundary reads well and judges as a
+			// run whose rules missed: never judge what is not all there.
+			return nil, fmt.Errorf("%s holds %d audit events of run %s, which wrote %d (its truth log's trailer says): the events log is incomplete (cut short, or another copy); record the run again", eventsLabel, rec.Events, runID, tr.Events)
+		}
 	}
 	rec.Header.RulesSHA256 = rulesSHA256
 	res := Judge(sc, rec)

@@ -43,9 +43,10 @@ scenario, or of another version of this one, unless --force. A recording
 without a header (older ones) is checked by its run id
 (md-SCENARIO-HASH) where it can be, else judged with a warning.
 
-A run on a scaled or real clock ends its truth records with a trailer
-saying how it kept to its clock: a replay of a run that fell behind warns
-as the run did, and --fail-behind fails it.`,
+A run ends its truth records with a trailer counting its audit events
+(an events log holding fewer is refused: it was cut short) and, on a
+scaled or real clock, saying how it kept to its clock: a replay of a run
+that fell behind warns as the run did, and --fail-behind fails it.`,
 		Example: `  maildrill run ministry-overnight --events ev.jsonl --truth tr.jsonl
   maildrill replay --events ev.jsonl --truth tr.jsonl --rules ./my-rules ministry-overnight`,
 		Args: cobra.ExactArgs(1),

@@ -109,3 +109,28 @@ func TestReplaySameVerdicts(t *testing.T) {
 		assert.Equal(t, exitBadInput, exitCode(err, &errb), "%v", bad)
 	}
 }
+
+// TestReplayRefusesACutEventsLog: an events log cut at a line boundary
+// (a copy that stopped, a disk that filled) reads well, and was judged as
+// a run whose rules missed: exit 1, MISSED, on a recording that does not
+// hold the attack. The truth log's trailer now counts the run's events,
+// and a log holding fewer is bad input.
+func TestReplayRefusesACutEventsLog(t *testing.T) {
+	dir := t.TempDir()
+	ev, tr := filepath.Join(dir, "ev.jsonl"), filepath.Join(dir, "tr.jsonl")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"run", "password-spray", "-q", "--events", ev, "--truth", tr}, &out, &errb), errb.String())
+	require.NoError(t, run(context.Background(), []string{"replay", "--events", ev, "--truth", tr, "password-spray"}, &out, &errb), errb.String())
+
+	b, err := os.ReadFile(ev)
+	require.NoError(t, err)
+	lines := bytes.SplitAfter(b, []byte("\n"))
+	cut := filepath.Join(dir, "cut.jsonl")
+	require.NoError(t, os.WriteFile(cut, bytes.Join(lines[:len(lines)/2], nil), 0o644))
+	out.Reset()
+	err = run(context.Background(), []string{"replay", "--events", cut, "--truth", tr, "password-spray"}, &out, &errb)
+	require.Error(t, err)
+	assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+	assert.Contains(t, err.Error(), "the events log is incomplete")
+	assert.NotContains(t, out.String(), "MISSED", "no verdict on what is not all there")
+}

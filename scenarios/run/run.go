@@ -338,12 +338,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 		}
 	}
 
-	if r.trEnc != nil && r.pace != nil {
-		// The trailer, last line of the run's truth: how it kept to its
-		// clock, for replay to judge as this run does.
+	if r.trEnc != nil {
+		// The trailer, last line of the run's truth: how many events the
+		// run wrote and how it kept to its clock, for replay to judge as
+		// this run does, and to tell a cut events log.
 		r.mu.Lock()
 		if r.writeErr == nil {
-			r.writeErr = r.trEnc.Encode(scenarios.NewRecordingTrailer(runID, r.pace))
+			r.writeErr = r.trEnc.Encode(scenarios.NewRecordingTrailer(runID, r.pace, r.nEvents))
 		}
 		r.mu.Unlock()
 	}

@@ -115,7 +115,12 @@ actors:
 	require.NotNil(t, res)
 	require.Positive(t, res.Events)
 	assert.Equal(t, res.Events, bytes.Count(ev.Bytes(), []byte("\n")), "every event counted is written")
-	assert.Equal(t, len(res.Truth)+1, bytes.Count(tr.Bytes(), []byte("\n")), "every truth record kept is written, after the header")
+	assert.Equal(t, len(res.Truth)+2, bytes.Count(tr.Bytes(), []byte("\n")), "every truth record kept is written, after the header and before the trailer")
+	trLines := bytes.Split(bytes.TrimSpace(tr.Bytes()), []byte("\n"))
+	trailer, ok, err := scenarios.ParseRecordingTrailer(trLines[len(trLines)-1])
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, res.Events, trailer.Events, "the trailer counts the events written, a stopped run's too")
 	// Every session in the trail has its start and its end: none lost its
 	// held events at the stop.
 	started, ended := map[string]bool{}, map[string]bool{}

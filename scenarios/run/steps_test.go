@@ -40,7 +40,11 @@ func runYAML(t *testing.T, src string) (*scenarios.Result, []*audit.Event) {
 	}
 	require.Equal(t, res.Events, len(evs))
 	trLines := bytes.Split(bytes.TrimSpace(trBuf.Bytes()), []byte("\n"))
-	require.Equal(t, len(res.Truth)+1, len(trLines), "the header, then one line per action")
+	require.Equal(t, len(res.Truth)+2, len(trLines), "the header, one line per action, the trailer")
+	tr, ok, err := scenarios.ParseRecordingTrailer(trLines[len(trLines)-1])
+	require.NoError(t, err)
+	require.True(t, ok, "the last truth line is the trailer")
+	require.Equal(t, scenarios.RecordingTrailer{Format: scenarios.RecordingFormat, RunID: res.RunID, Events: len(evs)}, tr, "the virtual clock: the event count, no pace")
 	h, ok, err := scenarios.ParseRecordingHeader(trLines[0])
 	require.NoError(t, err)
 	require.True(t, ok, "the first truth line is the recording header")
