@@ -42,6 +42,9 @@ type RecordingHeader struct {
 	// it ran none: alerts from outside).
 	RulesSHA256 string `json:"rules.sha256,omitempty"`
 	Rules       int    `json:"rules.count"`
+	// Trailer says a trailer ends the run's records (RecordingTrailer):
+	// a truth log with this header and no trailer was cut short.
+	Trailer bool `json:"trailer,omitempty"`
 }
 
 // headerPrefix starts every header line (the runner writes Format first).

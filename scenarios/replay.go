@@ -239,6 +239,9 @@ func Replay(sc *Scenario, log *TruthLog, runID string, eng *detectors.Engine, ru
 	rec.Truth = log.Run(runID)
 	if h, ok := log.Headers[runID]; ok {
 		rec.Header.Seed, rec.Header.Target, rec.Header.DovecotProfile = h.Seed, h.Target, h.DovecotProfile
+		if _, ok := log.Trailers[runID]; h.Trailer && !ok {
+			return nil, fmt.Errorf("the truth log of run %s ends before its trailer: it is incomplete (cut short, or another copy); record the run again", runID)
+		}
 	}
 	if tr, ok := log.Trailers[runID]; ok {
 		rec.Pace = tr.Pace()

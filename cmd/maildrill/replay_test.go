@@ -133,4 +133,17 @@ func TestReplayRefusesACutEventsLog(t *testing.T) {
 	assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
 	assert.Contains(t, err.Error(), "the events log is incomplete")
 	assert.NotContains(t, out.String(), "MISSED", "no verdict on what is not all there")
+
+	// The truth log cut short likewise: its header says a trailer ends it.
+	b, err = os.ReadFile(tr)
+	require.NoError(t, err)
+	lines = bytes.SplitAfter(b, []byte("\n"))
+	cutTruth := filepath.Join(dir, "cut-truth.jsonl")
+	require.NoError(t, os.WriteFile(cutTruth, bytes.Join(lines[:len(lines)*2/3], nil), 0o644))
+	out.Reset()
+	err = run(context.Background(), []string{"replay", "--events", ev, "--truth", cutTruth, "password-spray"}, &out, &errb)
+	require.Error(t, err)
+	assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+	assert.Contains(t, err.Error(), "ends before its trailer")
+	assert.NotContains(t, out.String(), "MISSED")
 }

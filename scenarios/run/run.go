@@ -234,7 +234,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	r.engine = eng
 	hdr := scenarios.RecordingHeader{Format: scenarios.RecordingFormat, RunID: runID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
 		ScenarioFile: sc.File, Seed: env.Seed, Target: env.Target, Version: opts.Version,
-		RulesSHA256: scenarios.RulesSHA256(rules), Rules: len(rules)}
+		RulesSHA256: scenarios.RulesSHA256(rules), Rules: len(rules), Trailer: true}
 	if env.Target == "dovecot" {
 		hdr.DovecotProfile = opts.DovecotProfile
 	}

@@ -49,7 +49,7 @@ func runYAML(t *testing.T, src string) (*scenarios.Result, []*audit.Event) {
 	require.NoError(t, err)
 	require.True(t, ok, "the first truth line is the recording header")
 	require.Equal(t, scenarios.RecordingHeader{Format: scenarios.RecordingFormat, RunID: res.RunID, ScenarioID: sc.ID, ScenarioSHA256: sc.SHA256,
-		ScenarioFile: "test.yaml", Seed: sc.Env.Seed, Target: "embedded", RulesSHA256: h.RulesSHA256, Rules: h.Rules}, h)
+		ScenarioFile: "test.yaml", Seed: sc.Env.Seed, Target: "embedded", RulesSHA256: h.RulesSHA256, Rules: h.Rules, Trailer: true}, h)
 	require.NotEmpty(t, h.RulesSHA256)
 	require.Positive(t, h.Rules)
 	lastSyslog = slBuf.String()
