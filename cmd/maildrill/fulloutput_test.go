@@ -164,6 +164,10 @@ func TestOutputOverAnInput(t *testing.T) {
 		{[]string{"run", "password-spray", "--events", filepath.Join(dir, "x"), "--truth", filepath.Join(dir, "x")}, "--events and --truth name the same file"},
 		{[]string{"serve", "--events", filepath.Join(dir, "a"), "--accounts", filepath.Join(dir, "a")}, "--events and --accounts name the same file"},
 		{[]string{"exercise", scenario, "--debrief", scenario}, "--debrief"},
+		// The JSON report's lines among the events' on stdout: neither
+		// could be read back.
+		{[]string{"run", "password-spray", "--events", "-", "--json", "-"}, "both write to standard output"},
+		{[]string{"run", "password-spray", "--events", "-", "--truth", "-"}, "both write to standard output"},
 	} {
 		errb.Reset()
 		err := run(context.Background(), tc.args, &out, &errb)

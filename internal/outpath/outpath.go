@@ -17,8 +17,9 @@ type File struct {
 }
 
 // Check returns an error naming both flags when an output is the same
-// file as an input or as another output. Empty paths and "-" (standard
-// input or output) are left out. Existing files are compared by identity
+// file as an input or as another output, or when two outputs are "-"
+// (standard output). Empty paths, and "-" among the inputs (standard
+// input), are left out. Existing files are compared by identity
 // (a link or another spelling of the path is the same file), others by
 // their absolute, cleaned path.
 func Check(inputs, outputs []File) error {
@@ -50,7 +51,15 @@ func Check(inputs, outputs []File) error {
 			ins = append(ins, s)
 		}
 	}
+	stdout := ""
 	for _, f := range outputs {
+		if f.Path == "-" {
+			if stdout != "" {
+				return fmt.Errorf("%s - and %s - both write to standard output, where neither could be read back: give one of them a file", stdout, f.Flag)
+			}
+			stdout = f.Flag
+			continue
+		}
 		s, ok := resolve(f)
 		if !ok {
 			continue

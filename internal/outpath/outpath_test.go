@@ -29,6 +29,7 @@ func TestCheck(t *testing.T) {
 		{[]File{{"--alerts", link}}, "--alerts " + link + " would overwrite"}, // a symbolic link to it
 		{[]File{{"--alerts", hard}}, "would overwrite --file"},                // a hard link
 		{[]File{{"--alerts", "new.jsonl"}, {"--events", filepath.Join(dir, "new.jsonl")}}, "--alerts and --events name the same file"},
+		{[]File{{"--events", "-"}, {"--json", "-"}}, "--events - and --json - both write to standard output"},
 	} {
 		err := Check(in, tc.outs)
 		require.Error(t, err, "%v", tc.outs)
@@ -36,7 +37,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, outs := range [][]File{
 		{{"--events", "events.jsonl"}, {"--alerts", "alerts.jsonl"}},
-		{{"--json", "-"}, {"--events", "-"}}, // stdout is not a file here
+		{{"--json", "-"}, {"--events", "x.jsonl"}}, // stdout is not a file here
 		{{"--json", ""}, {"--html", ""}},
 		{{"--json", filepath.Join(dir, "report.json")}}, // inside a rule directory: not a rule
 	} {
