@@ -54,23 +54,12 @@ func ExpandDirs(args []string) ([]string, error) {
 }
 
 // LoadAll loads the scenarios named by args (files, directories of
-// *.yaml, library names), in order, reporting every problem.
+// *.yaml, library names), in order, reporting every problem. Two
+// scenarios with one id are refused: a run's id comes from its
+// scenario's, and two runs of one id in the same --events and --truth
+// files could not be told apart (replay judged them as one).
 func LoadAll(args []string) ([]*Scenario, error) {
-	args, err := ExpandDirs(args)
-	if err != nil {
-		return nil, err
-	}
-	var list []*Scenario
-	var bad []error
-	for _, a := range args {
-		sc, err := Load(a)
-		if err != nil {
-			bad = append(bad, err)
-			continue
-		}
-		list = append(list, sc)
-	}
-	return list, errors.Join(bad...)
+	return loadUnique(args)
 }
 
 // LoadSuite loads the scenarios named by args (files, directories of
@@ -81,6 +70,10 @@ func LoadSuite(args []string) ([]*Scenario, error) {
 	if len(args) == 0 {
 		return Library()
 	}
+	return loadUnique(args)
+}
+
+func loadUnique(args []string) ([]*Scenario, error) {
 	args, err := ExpandDirs(args)
 	if err != nil {
 		return nil, err
@@ -95,7 +88,7 @@ func LoadSuite(args []string) ([]*Scenario, error) {
 			continue
 		}
 		if prev, ok := ids[sc.ID]; ok {
-			bad = append(bad, fmt.Errorf("%s: scenario id %q is also the id of %s; ids name reports and shards, make them unique", a, sc.ID, prev))
+			bad = append(bad, fmt.Errorf("%s: scenario id %q is also the id of %s; ids name runs, reports and shards, make them unique", a, sc.ID, prev))
 			continue
 		}
 		ids[sc.ID] = a

@@ -168,6 +168,8 @@ func TestOutputOverAnInput(t *testing.T) {
 		// could be read back.
 		{[]string{"run", "password-spray", "--events", "-", "--json", "-"}, "both write to standard output"},
 		{[]string{"run", "password-spray", "--events", "-", "--truth", "-"}, "both write to standard output"},
+		// One run id twice in the same files: replay judged the two as one.
+		{[]string{"run", "password-spray", "password-spray", "--events", filepath.Join(dir, "two.jsonl")}, `scenario id "password-spray" is also the id of password-spray`},
 	} {
 		errb.Reset()
 		err := run(context.Background(), tc.args, &out, &errb)
