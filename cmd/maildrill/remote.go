@@ -80,7 +80,7 @@ messages when it ends, also on failure or Ctrl-C; cleanup is for a run
 that was killed. The run id is printed at the start of the run.
 
 Every endpoint must be covered by --allow-target, as for a run.`,
-		Example: `  maildrill cleanup --remote staging.yaml --run-id md-ministry-overnight-1a2b3c4d --allow-target 192.0.2.0/24`,
+		Example: `  maildrill cleanup --remote staging.yaml --run-id md-ministry-overnight-1a2b3c4d-r5c21e9a0 --allow-target 192.0.2.0/24`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if file == "" || strings.TrimSpace(runID) == "" {

@@ -2,6 +2,8 @@ package run
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,9 +155,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*scenarios.
 	}
 	runID := opts.RunID
 	if runID == "" {
-		h := fnv.New32a()
-		fmt.Fprintf(h, "%s/%d", sc.ID, env.Seed)
-		runID = fmt.Sprintf("md-%s-%08x", sc.ID, h.Sum32())
+		runID = newRunID(sc.ID, env.Seed, env.Target)
 	}
 	var clk clock.Clock
 	switch {
@@ -692,4 +692,22 @@ func newEngine(rules []*sigma.Rule, cfg *detectors.Config) (*detectors.Engine, e
 		cfg = &c
 	}
 	return detectors.NewEngine(rules, *cfg)
+}
+
+// newRunID names a run: md-SCENARIO-HASH, HASH from the scenario and the
+// seed, so that two runs of one scenario on their own mail systems give
+// the same trail. A run on the remote target shares its server with any
+// other run there (two CI jobs, a run and a cleanup): its id ends with 8
+// random hex digits, or one run's cleanup would remove the messages the
+// other seeded (both marked X-Maildrill-Run with one id).
+func newRunID(scenarioID string, seed int64, target string) string {
+	h := fnv.New32a()
+	fmt.Fprintf(h, "%s/%d", scenarioID, seed)
+	id := fmt.Sprintf("md-%s-%08x", scenarioID, h.Sum32())
+	if target == "remote" {
+		var b [4]byte
+		rand.Read(b[:])
+		id += "-r" + hex.EncodeToString(b[:])
+	}
+	return id
 }
