@@ -153,7 +153,7 @@ func Start(ctx context.Context, opts Options) (_ *Mailsim, err error) {
 	}
 	m := &Mailsim{session: randHex(8), Token: randHex(16), Image: opts.Image, http: &http.Client{}}
 	labels := func(kind string) map[string]string {
-		return map[string]string{LabelManaged: kind, LabelSession: m.session, LabelOwner: owner}
+		return map[string]string{LabelManaged: kind, LabelSession: m.session, LabelOwner: owner, LabelProcess: process}
 	}
 	defer func() {
 		if err != nil {
@@ -470,10 +470,53 @@ func (m *Mailsim) Close() error {
 	return m.err
 }
 
-// Sweep removes every container and network labelled as maildrill's (left
-// by a process that was killed outright) and reports how many it removed.
-func Sweep(ctx context.Context) (int, error) {
-	return sweep(ctx, LabelManaged)
+// Sweep removes every container and network labelled as maildrill's that
+// a process left behind (one killed outright) and reports how many it
+// removed and how many it left to the maildrill processes still running
+// (Alive): another run on the same Docker host keeps its containers.
+func Sweep(ctx context.Context) (removed, inUse int, err error) {
+	return sweepLeftovers(ctx, LabelManaged)
+}
+
+// sweepLeftovers is sweep for objects whose process is gone.
+func sweepLeftovers(ctx context.Context, label string) (removed, inUse int, err error) {
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cli.Close()
+	var errs []error
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", label)})
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, c := range cs.Items {
+		if Alive(c.Labels[LabelProcess]) {
+			inUse++
+			continue
+		}
+		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed++
+		}
+	}
+	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", label)})
+	if err != nil {
+		return removed, inUse, err
+	}
+	for _, nw := range ns.Items {
+		if Alive(nw.Labels[LabelProcess]) {
+			inUse++
+			continue
+		}
+		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil {
+			errs = append(errs, err)
+		} else {
+			removed++
+		}
+	}
+	return removed, inUse, errors.Join(errs...)
 }
 
 func sweep(ctx context.Context, label string) (int, error) {

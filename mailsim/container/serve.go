@@ -29,12 +29,15 @@ type ServeOptions struct {
 func Serve(ctx context.Context, o ServeOptions) error {
 	stdout, stderr := o.Stdout, o.Stderr
 	if o.Sweep {
-		n, err := Sweep(ctx)
+		n, inUse, err := Sweep(ctx)
 		if err != nil {
 			return err
 		}
 		if n > 0 {
 			fmt.Fprintf(stderr, "removed %d leftover containers/networks\n", n)
+		}
+		if inUse > 0 {
+			fmt.Fprintf(stderr, "left %d containers/networks of maildrill processes still running\n", inUse)
 		}
 	}
 	t0 := time.Now()

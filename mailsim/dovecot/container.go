@@ -270,7 +270,7 @@ func StartContainer(ctx context.Context, o ContainerOptions) (_ *Container, err 
 			"MAILDRILL_LOG_STDOUT": "no",
 		}),
 		testcontainers.WithExposedPorts(exposed...),
-		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session, mcontainer.LabelOwner: mcontainer.Owner()}),
+		testcontainers.WithLabels(map[string]string{LabelTarget: "dovecot", LabelSession: c.session, mcontainer.LabelOwner: mcontainer.Owner(), mcontainer.LabelProcess: mcontainer.Process()}),
 		testcontainers.WithFiles(files...),
 		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
 			hc.Binds = append(hc.Binds, mailRoot+":/srv/mail", logPath+":/var/log/mail.log")
