@@ -88,24 +88,37 @@ func (v *Virtual) Now() time.Time {
 	return v.t
 }
 
-// Set moves the clock to t. Moving backwards is an error.
+// MaxTime is the latest time a clock may read: events are ordered by
+// nanoseconds since 1970 in an int64, which ends in April 2262 (a clock
+// set past it stamped events in 1677).
+var MaxTime = time.Unix(0, math.MaxInt64).UTC()
+
+// Set moves the clock to t. Moving backwards, or past MaxTime, is an
+// error.
 func (v *Virtual) Set(t time.Time) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if t.Before(v.t) {
 		return fmt.Errorf("clock: virtual clock cannot go back from %s to %s", v.t.Format(time.RFC3339Nano), t.Format(time.RFC3339Nano))
 	}
+	if t.After(MaxTime) {
+		return fmt.Errorf("clock: %s is past the latest time events can have (%s)", t.Format(time.RFC3339Nano), MaxTime.Format(time.RFC3339))
+	}
 	v.t = t
 	return nil
 }
 
-// Advance moves the clock forward by d (negative d is an error).
+// Advance moves the clock forward by d (negative d, or a move past
+// MaxTime, is an error).
 func (v *Virtual) Advance(d time.Duration) error {
 	if d < 0 {
 		return fmt.Errorf("clock: cannot advance by negative duration %s", d)
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if d > MaxTime.Sub(v.t) {
+		return fmt.Errorf("clock: advancing %s by %s goes past the latest time events can have (%s)", v.t.Format(time.RFC3339Nano), d, MaxTime.Format(time.RFC3339))
+	}
 	v.t = v.t.Add(d)
 	return nil
 }

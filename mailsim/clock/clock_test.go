@@ -71,3 +71,24 @@ func TestCheckFactor(t *testing.T) {
 		t.Errorf("message: %v", err)
 	}
 }
+
+// TestVirtualStaysInRange: set or advanced past April 2262 (the admin
+// API's POST /api/clock), a virtual clock stamped events in 1677.
+func TestVirtualStaysInRange(t *testing.T) {
+	v := NewVirtual(time.Date(2025, 12, 11, 23, 0, 0, 0, time.UTC))
+	if err := v.Set(time.Date(2999, 1, 1, 0, 0, 0, 0, time.UTC)); err == nil {
+		t.Error("set to 2999 accepted")
+	}
+	if err := v.Advance(math.MaxInt64); err == nil {
+		t.Error("advanced by 292 years accepted")
+	}
+	if got := v.Now(); got.Year() != 2025 {
+		t.Errorf("a refused move moved the clock to %v", got)
+	}
+	if err := v.Set(time.Date(2262, 4, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Errorf("set to 2262-04-01: %v", err)
+	}
+	if err := v.Advance(time.Hour); err != nil {
+		t.Errorf("an hour later: %v", err)
+	}
+}
