@@ -260,9 +260,42 @@ func resolveRuleName(d *decoder, at *ynode, name, label, mutePrefix string, rule
 		d.errf(at, ruleHint(name, titles, len(rules)), "%s %q: no loaded rule has this id, name or title", label, name)
 		return nil
 	}
+	if same := sameTitle(name, matched); len(same) > 1 {
+		// Two rules of one title (a rule of --rules titled as a built-in
+		// one, meant to replace it): either firing met the expectation,
+		// so the one under test could miss unseen.
+		var where, ids []string
+		for _, r := range same {
+			where = append(where, fmt.Sprintf("%s:%d:%d", r.File, r.Pos.Line, r.Pos.Col))
+			if r.ID != "" {
+				ids = append(ids, r.ID)
+			}
+		}
+		hint := "give each rule a title of its own"
+		if len(ids) == len(same) {
+			hint = "name one by its id: " + strings.Join(ids, ", ")
+		}
+		d.errf(at, hint, "%s %q: %d loaded rules have this title (%s); the expectation would be met by whichever fires", label, name, len(same), strings.Join(where, ", "))
+		return nil
+	}
 	if why := mute.why(matched); why != nil {
 		d.errf(at, why.hint, "%s%s", mutePrefix, why.msg)
 		return nil
 	}
 	return matched
+}
+
+// sameTitle is the rules of matched whose title is name itself (not a
+// glob, an id or a name): more than one is an ambiguous expectation.
+func sameTitle(name string, matched []*sigma.Rule) []*sigma.Rule {
+	if len(matched) < 2 || strings.ContainsAny(name, "*?[") {
+		return nil
+	}
+	var out []*sigma.Rule
+	for _, r := range matched {
+		if strings.EqualFold(r.Title, name) && r.ID != name && r.Name != name {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -102,10 +102,17 @@ func TestLayeredRulesBadInput(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(builtIn, "ours.yml"), src, 0o644))
 
+	// A rule of --rules titled as a built-in one: either firing met the
+	// expectation, so the one under test could miss unseen.
+	sameTitle := filepath.Join(t.TempDir(), "mine.yml")
+	require.NoError(t, os.WriteFile(sameTitle, []byte("title: IMAP Password Spray From One Source\nid: 0b7c8a2e-4f0e-4c1a-9a57-3c1f6f2e0d15\n"+
+		"logsource: {product: maildrill, service: imap}\ndetection:\n  sel:\n    event.action: imap.login\n  condition: sel\nlevel: low\n"), 0o644))
+
 	for _, tc := range []struct {
 		args []string
 		want []string
 	}{
+		{[]string{"run", "--rules", sameTitle, "password-spray"}, []string{`rule "IMAP Password Spray From One Source": 2 loaded rules have this title`, sameTitle + ":1:1", "name one by its id"}},
 		{[]string{"run", "--no-pack", layeredSc}, []string{"--no-pack", "--rules"}},
 		{[]string{"test", "--no-pack", layeredSc}, []string{"--no-pack"}},
 		{[]string{"run", "--rules", layeredA, "--rules", dup, layeredSc},
