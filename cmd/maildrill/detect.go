@@ -30,6 +30,10 @@ func newDetectCmd() *cobra.Command {
 			if url == "" {
 				return usageError{fmt.Errorf("--events-url is required")}
 			}
+			if retry <= 0 {
+				// 0 reconnected in a busy loop while the mail system was down.
+				return usageError{fmt.Errorf("--retry %s: want a positive duration, e.g. 2s", retry)}
+			}
 			if token == "" {
 				token = os.Getenv("MAILDRILL_ADMIN_TOKEN")
 			}

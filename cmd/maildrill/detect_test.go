@@ -67,3 +67,14 @@ func TestDetectStopsWhenItsAlertsCannotBeWritten(t *testing.T) {
 	assert.Contains(t, err.Error(), "writing the alerts")
 	assert.Equal(t, int32(1), requests.Load(), "the stream is not followed again")
 }
+
+func TestDetectBadRetry(t *testing.T) {
+	for _, r := range []string{"0s", "-1s"} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"detect", "--events-url", "http://127.0.0.1:1/api/events", "--retry", r}, &out, &errb)
+		require.Error(t, err)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb))
+		assert.Contains(t, err.Error(), "--retry "+r)
+		assert.NotContains(t, errb.String(), "retrying", "nothing dialled")
+	}
+}
