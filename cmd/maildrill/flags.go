@@ -129,6 +129,9 @@ func (f *scenarioFlags) check() error {
 	if f.profile != "stock" && f.profile != "enhanced" {
 		return usageError{fmt.Errorf("--profile %q: want stock or enhanced", f.profile)}
 	}
+	if f.deadline < 0 {
+		return usageError{fmt.Errorf("--deadline %s: want a positive duration (0: no limit)", f.deadline)}
+	}
 	if f.speed != 0 { // 0: the flag's default, the scenario's own clock
 		if err := clock.CheckFactor(f.speed); err != nil {
 			return usageError{fmt.Errorf("--%w", err)}

@@ -118,6 +118,19 @@ func TestIngestStopsWhenItsAlertsCannotBeWritten(t *testing.T) {
 	}
 }
 
+// A negative per-run --deadline (run, test, exercise) was taken for none;
+// the global one was already refused.
+func TestNegativeRunDeadline(t *testing.T) {
+	for _, cmd := range []string{"run", "test"} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{cmd, "password-spray", "--deadline", "-1s"}, &out, &errb)
+		require.Error(t, err, cmd)
+		assert.Equal(t, exitBadInput, exitCode(err, &bytes.Buffer{}))
+		assert.Contains(t, err.Error(), "--deadline -1s")
+		assert.NotContains(t, errb.String(), "▶", "nothing ran")
+	}
+}
+
 // --speed is a number from 0.001 to 1,000,000. NaN used to be taken for
 // the virtual clock (no comparison with NaN is true), and speeds past
 // about 1e9 overflowed the clock: "-2562047h47m0s of scenario time", the
