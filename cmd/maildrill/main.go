@@ -47,7 +47,7 @@ func main() {
 	signal.Ignore(syscall.SIGPIPE)
 	setGC(os.Getenv)
 	holdFirstGC(os.Getenv, nil)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	// After the first signal, the next one has its default effect: a
 	// second Ctrl-C ends the process at once if the clean stop hangs.
@@ -59,6 +59,19 @@ func main() {
 	forceExit = func(code int) { os.Exit(code) }
 	beforeServe = func() (int, int) { return setProcs(os.Getenv) }
 	os.Exit(exitCode(run(ctx, os.Args[1:], stdout, stderr), stderr))
+}
+
+// stopSignals are the signals that stop a command cleanly: Ctrl-C,
+// SIGTERM, and SIGHUP (the terminal or the SSH session closed), which
+// otherwise killed the process at once and left a serve --docker's
+// containers behind. SIGHUP is left alone when the process was started
+// with it ignored (nohup): notifying it would undo that.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // defaultGCPercent is the collector's target (GOGC) unless the environment

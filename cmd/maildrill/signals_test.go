@@ -287,6 +287,7 @@ func TestRulesEvalStopsOnSignal(t *testing.T) {
 	}{
 		{"SIGINT", syscall.SIGINT, nil},
 		{"SIGTERM", syscall.SIGTERM, nil},
+		{"SIGHUP", syscall.SIGHUP, nil}, // the terminal closed: it killed the process, nothing cleaned up
 		{"deadline", 0, []string{"--deadline", "500ms"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -408,4 +409,32 @@ func TestServeSpareP(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))
 	}
+}
+
+// TestNohupKeepsIgnoringSIGHUP: started with SIGHUP ignored (nohup, or a
+// shell's trap "" HUP), a command goes on ignoring it: only SIGINT and
+// SIGTERM stop it then.
+func TestNohupKeepsIgnoringSIGHUP(t *testing.T) {
+	bin := sharedCLI(t)
+	cmd := exec.Command("sh", "-c", `trap "" HUP; exec "$0" rules eval -`, bin)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+	w := watchLines(pr)
+	_, err = io.WriteString(stdin, `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login"}`+"\n")
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	time.Sleep(300 * time.Millisecond)
+	_, err = io.WriteString(stdin, `{"@timestamp":"2025-12-11T23:40:01+01:00","event.action":"imap.login"}`+"\n")
+	require.NoError(t, err, "still reading after SIGHUP")
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	code := waitExit(t, cmd, 20*time.Second)
+	<-w.done
+	require.Equal(t, exitBadInput, code, w.text())
+	require.Regexp(t, `stopped at line \d+ of stdin: 2 events evaluated`, w.text())
 }
