@@ -429,12 +429,13 @@ func TestNohupKeepsIgnoringSIGHUP(t *testing.T) {
 	require.NoError(t, err)
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond)
+	require.NotContains(t, w.text(), "stopped", "SIGHUP ignored")
 	_, err = io.WriteString(stdin, `{"@timestamp":"2025-12-11T23:40:01+01:00","event.action":"imap.login"}`+"\n")
 	require.NoError(t, err, "still reading after SIGHUP")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	code := waitExit(t, cmd, 20*time.Second)
 	<-w.done
 	require.Equal(t, exitBadInput, code, w.text())
-	require.Regexp(t, `stopped at line \d+ of stdin: 2 events evaluated`, w.text())
+	require.Contains(t, w.text(), "rules eval stopped: terminated", "SIGTERM, not the SIGHUP, stopped it")
 }
