@@ -106,7 +106,49 @@ func RunSamples(fsys fs.FS, root string, cfg Config) ([]SampleResult, error) {
 			out = append(out, res)
 		}
 	}
-	return out, nil
+	orphans, err := orphanSamples(fsys, root, rules)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, orphans...), nil
+}
+
+// orphanSamples are failures for the sample files under root that no
+// rule file has (tests/my_rul.tp.jsonl beside my_rule.yml): a misspelt or
+// renamed sample was skipped without a word, its rule then tested by
+// nothing or by a stale copy.
+func orphanSamples(fsys fs.FS, root string, rules []*sigma.Rule) ([]SampleResult, error) {
+	known := map[string]bool{}
+	for _, r := range rules {
+		tp, tn := samplePaths(r.File)
+		known[tp], known[tn] = true, true
+	}
+	var out []SampleResult
+	err := fs.WalkDir(fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || path.Base(path.Dir(p)) != "tests" {
+			return nil
+		}
+		name := d.Name()
+		pos := strings.HasSuffix(name, ".tp.jsonl")
+		if !pos && !strings.HasSuffix(name, ".tn.jsonl") {
+			return nil
+		}
+		rel := p
+		if root != "." && root != "" {
+			rel = strings.TrimPrefix(p, strings.TrimSuffix(root, "/")+"/")
+		}
+		if known[rel] || known[p] {
+			return nil
+		}
+		rule := strings.TrimSuffix(strings.TrimSuffix(name, ".tp.jsonl"), ".tn.jsonl") + ".yml"
+		out = append(out, SampleResult{RuleFile: path.Join(path.Dir(path.Dir(rel)), rule), Sample: rel, Positive: pos,
+			Msg: fmt.Sprintf("sample %s has no rule file %s beside tests/: renamed or misspelt?", rel, path.Join(path.Dir(path.Dir(rel)), rule))})
+		return nil
+	})
+	return out, err
 }
 
 // Replay feeds JSON lines to the engine, then flushes it, and returns every
