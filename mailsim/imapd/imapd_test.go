@@ -117,6 +117,12 @@ func TestStartTLSAndCleartextPolicy(t *testing.T) {
 	r.send("a1 LOGIN director@interieur.test secret-director")
 	assert.Contains(t, r.until("a1 ")[0], "a1 NO [PRIVACYREQUIRED]")
 
+	// STARTTLS takes no arguments (RFC 9051 §6.2.1): it was taken for
+	// STARTTLS, the extra text dropped unseen. Refused, audited, and the
+	// session goes on in plaintext.
+	r.send("a0 STARTTLS now please")
+	assert.Equal(t, "a0 BAD [CLIENTBUG] STARTTLS takes no arguments", r.line())
+
 	// STARTTLS with an injected command after it: the injected command
 	// must be discarded, not executed after the handshake.
 	r.send("a2 STARTTLS\r\na3 LOGIN director@interieur.test secret-director")
@@ -144,7 +150,11 @@ func TestStartTLSAndCleartextPolicy(t *testing.T) {
 	assert.True(t, logins[1].TLS)
 	assert.Equal(t, audit.Success, logins[2].Outcome)
 	assert.Equal(t, false, *logins[2].AuthCleartext)
-	require.Len(t, actions(evs, audit.IMAPStartTLS), 1)
+	starttls := actions(evs, audit.IMAPStartTLS)
+	require.Len(t, starttls, 2)
+	assert.Equal(t, audit.Failure, starttls[0].Outcome)
+	assert.Equal(t, "syntax_error", starttls[0].Reason)
+	assert.Equal(t, audit.Success, starttls[1].Outcome)
 }
 
 func TestLoginOutcomes(t *testing.T) {

@@ -307,6 +307,12 @@ func (c *conn) relayCommand() error {
 		case "ID":
 			return c.handleID(tag, line, rest)
 		case "STARTTLS":
+			if len(bytes.TrimSpace(rest)) > 0 {
+				// RFC 9051 §6.2.1: no arguments. Taken for STARTTLS, the
+				// extra text would have been dropped unseen.
+				c.srv.auditRefusal(c.info, "STARTTLS", "syntax_error")
+				return c.writeClient(tag + " BAD [CLIENTBUG] STARTTLS takes no arguments\r\n")
+			}
 			return c.handleStartTLS(tag)
 		case "SEARCH", "UID SEARCH":
 			if c.info.Authenticated() {
