@@ -150,6 +150,10 @@ type Event struct {
 	FileSHA256   string `json:"file.hash.sha256,omitempty"`
 	BytesOut     int64  `json:"bytes.out,omitempty"`
 
+	// SMTPVerb is the command of an smtp.command event when the reply
+	// names it (VRFY, EXPN, an unknown one): user enumeration by VRFY
+	// or EXPN is told from a typo.
+	SMTPVerb        string   `json:"smtp.command,omitempty"`
 	SMTPHelo        string   `json:"smtp.helo,omitempty"`
 	SMTPMailFrom    string   `json:"smtp.mail_from,omitempty"`
 	SMTPRcptTo      string   `json:"smtp.rcpt_to,omitempty"`
@@ -268,6 +272,8 @@ func (e *Event) stringField(name string) (string, bool) {
 		return e.Mailbox, true
 	case "imap.command":
 		return e.Command, true
+	case "smtp.command":
+		return e.SMTPVerb, true
 	case "imap.search.criteria":
 		return e.Search, true
 	case "imap.sort.criteria":

@@ -51,6 +51,8 @@ func TestGoSMTPRefusalsAudited(t *testing.T) {
 	r.cmd(250, "RCPT TO:<%s>", marie)
 	r.cmd(452, "RCPT TO:<%s>", cabinet) // over MaxRecipients
 	r.cmd(502, "HELP")
+	r.cmd(252, "VRFY marie.durand") // answered by go-smtp, verifying nothing: user enumeration
+	r.cmd(502, "EXPN direction")
 	r.cmd(502, "AUTH PLAIN") // MX: no AUTH session
 	r.cmd(221, "QUIT")
 
@@ -86,8 +88,15 @@ func TestGoSMTPRefusalsAudited(t *testing.T) {
 		"smtp.data out_of_sequence",
 		"smtp.rcpt limit_recipients",
 		"smtp.command not_implemented",
+		"smtp.command not_implemented",
+		"smtp.command not_implemented",
 		"smtp.auth unknown_mechanism",
 	}, failures(mx))
+	var verbs []string
+	for _, e := range filter(append(mx, sub...), audit.SMTPCommand) {
+		verbs = append(verbs, e.SMTPVerb)
+	}
+	assert.Equal(t, []string{"", "HELP", "VRFY", "EXPN", "XYZZ"}, verbs, "the command, where the reply names it")
 	assert.Equal(t, []string{
 		"smtp.command unknown_command",
 		"smtp.auth syntax_error",

@@ -388,6 +388,13 @@ func (cs *connState) reply(line string) {
 	case code == "221":
 		cs.setReason(ReasonClientQuit)
 		return
+	case code == "252" && text == "Cannot VRFY user, but will accept message":
+		// go-smtp answers VRFY itself, verifying nothing; the attempt
+		// (user enumeration) was in no event.
+		e := cs.event(audit.SMTPCommand)
+		e.Outcome, e.Reason, e.SMTPVerb = audit.Failure, ReasonNotImplemented, "VRFY"
+		cs.srv.publish(e)
+		return
 	case code[0] < '4':
 		return
 	}
@@ -411,6 +418,7 @@ func (cs *connState) reply(line string) {
 		return
 	}
 	r, ok := selfReplies[text]
+	verb := ""
 	switch {
 	case ok:
 	case strings.HasPrefix(text, "Maximum limit of ") && strings.HasSuffix(text, " recipients reached"):
@@ -424,8 +432,10 @@ func (cs *connState) reply(line string) {
 		}
 	case strings.HasPrefix(text, "Syntax errors, ") && strings.HasSuffix(text, " command unrecognized"):
 		r = selfReply{audit.SMTPCommand, ReasonUnknownCommand}
+		verb = strings.TrimSuffix(strings.TrimPrefix(text, "Syntax errors, "), " command unrecognized")
 	case code == "502" && strings.HasSuffix(text, " command not implemented"):
 		r = selfReply{audit.SMTPCommand, ReasonNotImplemented}
+		verb = strings.TrimSuffix(text, " command not implemented")
 	default:
 		return
 	}
@@ -434,6 +444,9 @@ func (cs *connState) reply(line string) {
 	}
 	e := cs.event(r.action)
 	e.Outcome, e.Reason = audit.Failure, r.reason
+	if len(verb) <= 64 {
+		e.SMTPVerb = strings.ToUpper(verb)
+	}
 	if r.action == audit.SMTPRcpt || r.action == audit.SMTPData {
 		e.SMTPMailFrom = cs.mailFrom()
 	}
