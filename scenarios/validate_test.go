@@ -48,6 +48,9 @@ func TestBrokenScenarios(t *testing.T) {
 			`year-one.yaml:4:10: start: 0001-01-01T00:00:00Z is out of range`,
 			`year-one.yaml:5:13: timezone "": name the zone`,
 		},
+		"too-long.yaml": {
+			`too-long.yaml:11:13: within: duration "200000d" is too long (at most 106751d)`,
+		},
 		"syntax.yaml": {
 			`syntax.yaml:6:`,
 		},

@@ -300,6 +300,11 @@ func parseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
+		if n > maxDays {
+			// n days past 292 years wrapped round: "200000d" read as
+			// negative.
+			return 0, fmt.Errorf("duration %q is too long (at most %dd)", s, maxDays)
+		}
 		days = n
 		s = s[i+1:]
 		if s == "" {
@@ -310,8 +315,15 @@ func parseDuration(s string) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("invalid duration %q", s)
 	}
-	return time.Duration(days)*24*time.Hour + v, nil
+	total := time.Duration(days)*24*time.Hour + v
+	if v > 0 && total < 0 {
+		return 0, fmt.Errorf("duration %q is too long (at most %dd)", s, maxDays)
+	}
+	return total, nil
 }
+
+// maxDays is the most days a time.Duration holds.
+const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
 
 // suggest returns a hint naming the nearest allowed word.
 func suggest(got string, allowed []string) string {
