@@ -678,6 +678,15 @@ func (d *decoder) expectations(n *ynode) []*Expectation {
 				e.groupPos[k] = [2]int{v.kpos[i].Line, v.kpos[i].Column}
 				x, _ := gg(k)
 				e.Group[k] = d.str(x, "group "+k)
+				if strings.HasSuffix(k, ".ip") && e.Group[k] != "" {
+					// Alerts carry addresses as written by netip: a
+					// value that is none could never match.
+					if ip, err := netip.ParseAddr(e.Group[k]); err != nil {
+						d.errf(x, "an IPv4 or IPv6 address such as 203.0.113.7", "group %s: %q is not an IP address", k, e.Group[k])
+					} else if !strings.EqualFold(ip.String(), e.Group[k]) {
+						d.errf(x, fmt.Sprintf("write it %s", ip), "group %s: %q is not written as alerts carry it", k, e.Group[k])
+					}
+				}
 			}
 		}
 		if v, ok := get("from"); ok {

@@ -48,6 +48,10 @@ func TestBrokenScenarios(t *testing.T) {
 			`year-one.yaml:4:10: start: 0001-01-01T00:00:00Z is out of range`,
 			`year-one.yaml:5:13: timezone "": name the zone`,
 		},
+		"bad-group-ip.yaml": {
+			`bad-group-ip.yaml:11:24: group source.ip: "999.1.1.1" is not an IP address`,
+			`bad-group-ip.yaml:14:24: group source.ip: "45.155.205.017" is not an IP address`,
+		},
 		"too-long.yaml": {
 			`too-long.yaml:11:13: within: duration "200000d" is too long (at most 106751d)`,
 		},
