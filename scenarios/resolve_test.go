@@ -43,13 +43,13 @@ func TestResolve(t *testing.T) {
 		require.NoError(t, Resolve(resolveScenario(t, ok), nil), ok)
 	}
 	for bad, want := range map[string]string{
-		"  - {rule: IMAP Brute Force Agains One Account, after: in, within: 5m}\n":                               `r.yaml:12:12: rule "IMAP Brute Force Agains One Account": no loaded rule has this id, name or title (did you mean "IMAP Brute Force Against One Account"?)`,
-		"  - {rule: 'Nothing*', must_not_fire: true}\n":                                                          `r.yaml:12:12: rule "Nothing*": no loaded rule has this id, name or title (nearest title: `,
-		"  - {rule: 'IMAP [Brute', must_not_fire: true}\n":                                                       `r.yaml:12:12: rule "IMAP [Brute": bad title pattern`,
-		"  - {rule: IMAP Brute Force Against One Account, after: in, within: 5m, group: {user.nme: x}}\n":        `r.yaml:12:81: group key "user.nme": rule "IMAP Brute Force Against One Account" does not group by this field (did you mean "user.name"?)`,
+		"  - {rule: IMAP Brute Force Agains One Account, after: in, within: 5m}\n":                                         `r.yaml:12:12: rule "IMAP Brute Force Agains One Account": no loaded rule has this id, name or title (did you mean "IMAP Brute Force Against One Account"?)`,
+		"  - {rule: 'Nothing*', must_not_fire: true}\n":                                                                    `r.yaml:12:12: rule "Nothing*": no loaded rule has this id, name or title (nearest title: `,
+		"  - {rule: 'IMAP [Brute', must_not_fire: true}\n":                                                                 `r.yaml:12:12: rule "IMAP [Brute": bad title pattern`,
+		"  - {rule: IMAP Brute Force Against One Account, after: in, within: 5m, group: {user.nme: x}}\n":                  `r.yaml:12:81: group key "user.nme": rule "IMAP Brute Force Against One Account" does not group by this field (did you mean "user.name"?)`,
 		"  - {rule: IMAP Login From Outside The Office Network, after: in, within: 5m, group: {source.ip: 203.0.113.7}}\n": `group key "source.ip": rule "IMAP Login From Outside The Office Network" groups by nothing`,
-		"  - {rule: imap_brute_failed_login, after: in, within: 5m}\n":                                           `r.yaml:12:12: rule "IMAP Failed Login (brute force base)" is a base rule of correlation "IMAP Brute Force Against One Account" and never alerts on its own (expect "IMAP Brute Force Against One Account"`,
-		"  - {rule: IMAP Failed Login (brute force base), must_not_fire: true}\n":                                `r.yaml:12:12: rule "IMAP Failed Login (brute force base)" is a base rule of correlation "IMAP Brute Force Against One Account" and never alerts on its own`,
+		"  - {rule: imap_brute_failed_login, after: in, within: 5m}\n":                                                     `r.yaml:12:12: rule "IMAP Failed Login (brute force base)" is a base rule of correlation "IMAP Brute Force Against One Account" and never alerts on its own (expect "IMAP Brute Force Against One Account"`,
+		"  - {rule: IMAP Failed Login (brute force base), must_not_fire: true}\n":                                          `r.yaml:12:12: rule "IMAP Failed Login (brute force base)" is a base rule of correlation "IMAP Brute Force Against One Account" and never alerts on its own`,
 	} {
 		err := Resolve(resolveScenario(t, bad), nil)
 		require.Error(t, err, bad)
