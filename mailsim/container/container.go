@@ -480,76 +480,55 @@ func Sweep(ctx context.Context) (removed, inUse int, err error) {
 
 // sweepLeftovers is sweep for objects whose process is gone.
 func sweepLeftovers(ctx context.Context, label string) (removed, inUse int, err error) {
-	cli, err := dockerClient(ctx)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cli.Close()
-	var errs []error
-	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", label)})
-	if err != nil {
-		return 0, 0, err
-	}
-	for _, c := range cs.Items {
-		if Alive(c.Labels[LabelProcess]) {
-			inUse++
-			continue
-		}
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
-			errs = append(errs, err)
-		} else {
-			removed++
-		}
-	}
-	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", label)})
-	if err != nil {
-		return removed, inUse, err
-	}
-	for _, nw := range ns.Items {
-		if Alive(nw.Labels[LabelProcess]) {
-			inUse++
-			continue
-		}
-		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil {
-			errs = append(errs, err)
-		} else {
-			removed++
-		}
-	}
-	return removed, inUse, errors.Join(errs...)
+	return sweepWhere(ctx, label, func(labels map[string]string) bool { return Alive(labels[LabelProcess]) })
 }
 
+// sweep removes every container and network carrying label.
 func sweep(ctx context.Context, label string) (int, error) {
+	n, _, err := sweepWhere(ctx, label, func(map[string]string) bool { return false })
+	return n, err
+}
+
+// sweepWhere removes the containers and networks carrying label that
+// keep (given their labels) does not keep, and counts both.
+func sweepWhere(ctx context.Context, label string, keep func(map[string]string) bool) (removed, kept int, err error) {
 	cli, err := dockerClient(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cli.Close()
-	n := 0
 	var errs []error
 	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: client.Filters{}.Add("label", label)})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, c := range cs.Items {
+		if keep(c.Labels) {
+			kept++
+			continue
+		}
 		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
 			errs = append(errs, err)
 		} else {
-			n++
+			removed++
 		}
 	}
 	ns, err := cli.NetworkList(ctx, client.NetworkListOptions{Filters: client.Filters{}.Add("label", label)})
 	if err != nil {
-		return n, err
+		return removed, kept, err
 	}
 	for _, nw := range ns.Items {
+		if keep(nw.Labels) {
+			kept++
+			continue
+		}
 		if _, err := cli.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil {
 			errs = append(errs, err)
 		} else {
-			n++
+			removed++
 		}
 	}
-	return n, errors.Join(errs...)
+	return removed, kept, errors.Join(errs...)
 }
 
 // Counts are Docker objects present: containers (running or not) and

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/scenarios"
 )
 
@@ -65,40 +65,18 @@ func text(s string) *junitText {
 }
 
 // xmlChars writes the characters XML 1.0 forbids even in CDATA (C0
-// controls but tab and line breaks, U+FFFE, U+FFFF, bytes that are not
-// UTF-8) as Go escapes (\x01): a rule title or a value from an event that
-// holds one made the whole report unreadable to a CI's JUnit parser.
-// Attributes need nothing: encoding/xml replaces those characters there.
+// controls but tab and line feed, U+FFFE, U+FFFF, bytes that are not
+// UTF-8) as Go escapes (\x01), as the terminal report does (termsafe,
+// which also escapes C1 controls and bidirectional overrides): a rule
+// title or a value from an event that held one made the whole report
+// unreadable to a CI's JUnit parser. Attributes need nothing:
+// encoding/xml replaces those characters there.
 func xmlChars(s string) string {
-	ok := func(r rune) bool {
-		return r == '\t' || r == '\n' || r == '\r' || (r >= 0x20 && r <= 0xD7FF) || (r >= 0xE000 && r <= 0xFFFD) || (r >= 0x10000 && r <= 0x10FFFF)
+	s = termsafe.Lines(s)
+	if strings.ContainsAny(s, "\ufffe\uffff") {
+		s = strings.NewReplacer("\ufffe", `\ufffe`, "\uffff", `\uffff`).Replace(s)
 	}
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || !ok(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, "\\x%02x", s[i])
-		case !ok(r) && r < 0x100:
-			fmt.Fprintf(&b, "\\x%02x", r)
-		case !ok(r):
-			fmt.Fprintf(&b, "\\u%04x", r)
-		default:
-			b.WriteRune(r)
-		}
-		i += n
-	}
-	return b.String()
+	return s
 }
 
 type junitProps struct {
