@@ -120,9 +120,19 @@ func (r *Reader) ReadErr() error { return r.sc.Err() }
 // at a clean end.
 func (r *Reader) Err() error {
 	if err := r.sc.Err(); err != nil {
-		return fmt.Errorf("%s:%d: %w", r.name, r.line, err)
+		return r.readErr(err)
 	}
 	return nil
+}
+
+// readErr labels a read error: one on a line too long to read is that
+// line's (the next one), not the last line read ("x.jsonl:0: bufio.Scanner:
+// token too long" for a first line over the limit).
+func (r *Reader) readErr(err error) error {
+	if errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("%s:%d: line longer than %d MiB, the limit of a JSON line (%w)", r.name, r.line+1, MaxLine>>20, err)
+	}
+	return fmt.Errorf("%s:%d: %w", r.name, r.line, err)
 }
 
 // LineError reports a problem with the current line as name:line: error.
@@ -131,7 +141,7 @@ func (r *Reader) Err() error {
 // is the cause, not the half line's syntax.
 func (r *Reader) LineError(err error) error {
 	if rerr := r.sc.Err(); rerr != nil {
-		return fmt.Errorf("%s:%d: %w", r.name, r.line, rerr)
+		return r.readErr(rerr)
 	}
 	if r.wide != "" {
 		return fmt.Errorf("%s: %s (%w)", r.name, bom.Advice(r.wide), err)

@@ -1,6 +1,7 @@
 package jsonl
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -145,4 +146,22 @@ func TestByteOrderMark(t *testing.T) {
 		err := r.LineError(errors.New("invalid JSON event"))
 		assert.EqualError(t, err, "ev.jsonl: the file is "+enc+" text (it starts with a byte order mark): save it as UTF-8 (invalid JSON event)")
 	}
+}
+
+// TestLineTooLong: a line past MaxLine (a binary file given as a log,
+// /dev/zero) is named by its own number; the error said line 0 (the last
+// line read) and only "bufio.Scanner: token too long".
+func TestLineTooLong(t *testing.T) {
+	in := strings.NewReader("{\"a\":1}\n" + strings.Repeat("x", MaxLine+10) + "\n{\"b\":2}\n")
+	lr := NewReader(in, "big.jsonl")
+	b, ok := lr.Next()
+	require.True(t, ok)
+	assert.Equal(t, `{"a":1}`, string(b))
+	_, ok = lr.Next()
+	require.False(t, ok)
+	err := lr.Err()
+	require.Error(t, err)
+	assert.ErrorIs(t, err, bufio.ErrTooLong)
+	assert.Contains(t, err.Error(), "big.jsonl:2: line longer than 16 MiB, the limit of a JSON line")
+	assert.Contains(t, lr.LineError(errors.New("x")).Error(), "big.jsonl:2: line longer")
 }
