@@ -85,6 +85,8 @@ func (f *ingestFlags) config() (ingest.Config, error) {
 	if f.file != "" {
 		if st, err := os.Stat(f.file); err == nil && st.IsDir() {
 			return cfg, fmt.Errorf("--file %s: a directory, not a log file", f.file)
+		} else if err == nil && !st.Mode().IsRegular() {
+			return cfg, fmt.Errorf("--file %s: %s, not a log file (a pipe from rsyslog: use --syslog)", f.file, ingest.FileKind(st.Mode()))
 		}
 	}
 	var transports []string

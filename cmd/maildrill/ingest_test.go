@@ -112,6 +112,7 @@ func TestIngestBadInput(t *testing.T) {
 		{[]string{"ingest", "--file", "x", "--log-tz", "Mars/Olympus"}, `--log-tz "Mars/Olympus"`},
 		{[]string{"ingest", "--file", "x", "--placeholder", "oops"}, `--placeholder oops: want NAME=VALUE1,VALUE2`},
 		{[]string{"ingest", "--file", "x", "--run-id", "two words"}, `--run-id "two words": no spaces`},
+		{[]string{"ingest", "--file", "/dev/zero"}, `--file /dev/zero: a character device, not a log file`}, // read for ever: Ctrl-C could not stop it
 		{[]string{"ingest", "--file", "x", "--rules", "/nonexistent/rules"}, "/nonexistent/rules"},
 		{[]string{"ingest", "--file", "x", "--events", "/nonexistent/dir/e.jsonl"}, "--events"},
 	} {

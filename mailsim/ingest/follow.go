@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -32,11 +33,20 @@ func (in *Ingester) follow(path string, fromStart bool) {
 		lines.flush() // a last line without its newline
 	}()
 	first := true
+	drainTo := int64(-1) // once closing: the size to read up to, no further
 	for {
 		closing := in.isClosing()
 		if f == nil {
 			var err error
 			f, err = os.Open(path)
+			if err == nil {
+				if fi, serr := f.Stat(); serr == nil && !fi.Mode().IsRegular() {
+					// A device (/dev/zero) never ends: it held the reader,
+					// and with it the stop, for ever.
+					f.Close()
+					err = fmt.Errorf("%s, not a log file", FileKind(fi.Mode()))
+				}
+			}
 			if err != nil {
 				f = nil
 				if !missing && !errors.Is(err, fs.ErrNotExist) {
@@ -60,6 +70,17 @@ func (in *Ingester) follow(path string, fromStart bool) {
 			in.mu.Lock()
 			in.stats.FilesOpened++
 			in.mu.Unlock()
+		}
+		if closing && drainTo < 0 {
+			// Read what the file holds now, not what a writer keeps
+			// adding: a log growing as fast as it is read held the stop.
+			drainTo = off
+			if fi, err := f.Stat(); err == nil {
+				drainTo = max(fi.Size(), off)
+			}
+		}
+		if drainTo >= 0 && off >= drainTo {
+			return
 		}
 		n, err := f.Read(buf)
 		if n > 0 {
@@ -178,4 +199,21 @@ func trimCR(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// FileKind names what a path that is not a regular file is.
+func FileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "not a regular file"
 }

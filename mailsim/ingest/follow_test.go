@@ -117,3 +117,22 @@ func TestFollowLongLine(t *testing.T) {
 		t.Errorf("%d events, stats %+v", len(col.evs), st)
 	}
 }
+
+// A path that is no regular file (a device, a pipe) is an error of the
+// file source, not a read that never ends.
+func TestFollowRefusesADevice(t *testing.T) {
+	in, _ := start(t, Config{File: "/dev/zero", FromStart: true})
+	for deadline := time.Now().Add(30 * time.Second); in.Stats().ConnErrors == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no error for /dev/zero: %+v", in.Stats()) // the reader reads it for ever, and Close waits on it
+		}
+	}
+	in.Close()
+	st := in.Stats()
+	if st.Lines != 0 {
+		t.Errorf("read %d lines of /dev/zero", st.Lines)
+	}
+	if len(st.ErrorSamples) == 0 || !strings.Contains(st.ErrorSamples[0], "file /dev/zero: a character device, not a log file") {
+		t.Errorf("error samples %q", st.ErrorSamples)
+	}
+}
