@@ -132,6 +132,13 @@ func (f *scenarioFlags) check() error {
 	if f.deadline < 0 {
 		return usageError{fmt.Errorf("--deadline %s: want a positive duration (0: no limit)", f.deadline)}
 	}
+	if f.corpusCache != "off" && f.corpusCache != "" && f.corpusCache != corpus.DefaultCacheDir() {
+		// A cache the user named must work: said before anything starts,
+		// naming the flag (it surfaced as the target failing to start).
+		if err := writableDir(f.corpusCache); err != nil {
+			return usageError{fmt.Errorf("--corpus-cache %s: %w", f.corpusCache, err)}
+		}
+	}
 	if f.speed != 0 { // 0: the flag's default, the scenario's own clock
 		if err := clock.CheckFactor(f.speed); err != nil {
 			return usageError{fmt.Errorf("--%w", err)}
