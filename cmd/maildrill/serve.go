@@ -119,6 +119,11 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if err := cfg.Validate(); err != nil {
 		return serveError(err)
 	}
+	if f.certDir != "" {
+		if err := writableDir(f.certDir); err != nil {
+			return usageError{fmt.Errorf("--cert-dir %s: %w", f.certDir, err)}
+		}
+	}
 	if f.runID != "" {
 		if err := audit.CheckRunID(f.runID); err != nil {
 			return usageError{fmt.Errorf("--run-id %w", err)}

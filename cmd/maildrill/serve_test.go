@@ -190,6 +190,7 @@ func TestServeBadFlags(t *testing.T) {
 		"quota-2": {"serve", "--quota", "-2"},
 		"run id":  {"serve", "--run-id", "a\nb"},                // labels every event, mail-log line and event id
 		"future":  {"serve", "--start", "2999-01-01T00:00:00Z"}, // event times wrapped round to 1830
+		"certs":   {"serve", "--cert-dir", "/dev/null/certs"},
 		"start":   {"serve", "--start", "yesterday"},
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},
