@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"time"
 
@@ -29,6 +30,10 @@ func newDetectCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if url == "" {
 				return usageError{fmt.Errorf("--events-url is required")}
+			}
+			if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				// Retried for ever as if the mail system were starting.
+				return usageError{fmt.Errorf("--events-url %q: want http(s)://HOST:PORT/api/events", url)}
 			}
 			if retry <= 0 {
 				// 0 reconnected in a busy loop while the mail system was down.

@@ -68,6 +68,17 @@ func TestDetectStopsWhenItsAlertsCannotBeWritten(t *testing.T) {
 	assert.Equal(t, int32(1), requests.Load(), "the stream is not followed again")
 }
 
+func TestDetectBadURL(t *testing.T) {
+	for _, u := range []string{"ftp://x/api/events", "127.0.0.1:8025/api/events", "http:///api/events", "%zz"} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), []string{"detect", "--events-url", u}, &out, &errb)
+		require.Error(t, err, u)
+		assert.Equal(t, exitBadInput, exitCode(err, &errb))
+		assert.Contains(t, err.Error(), "--events-url")
+		assert.NotContains(t, errb.String(), "retrying", "nothing dialled")
+	}
+}
+
 func TestDetectBadRetry(t *testing.T) {
 	for _, r := range []string{"0s", "-1s"} {
 		var out, errb bytes.Buffer
