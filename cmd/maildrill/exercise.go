@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -73,6 +74,13 @@ func (f *exerciseFlags) checkExercise() error {
 	}
 	if _, _, err := net.SplitHostPort(f.listen); err != nil {
 		return usageError{fmt.Errorf("--listen %q: want host:port", f.listen)}
+	}
+	if f.publicURL != "" {
+		// The printed links are the only way in: one that cannot be
+		// opened locks the room out.
+		if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return usageError{fmt.Errorf("--public-url %q: want http(s)://HOST[:PORT][/PATH], e.g. https://drill.example.org", f.publicURL)}
+		}
 	}
 	for _, tok := range []struct{ name, v string }{{"--facilitator-token", f.facToken}, {"--soc-token", f.socToken}} {
 		if tok.v != "" && (len(tok.v) < 16 || strings.ContainsAny(tok.v, "/?#% ")) {

@@ -43,6 +43,7 @@ func TestExerciseBadFlags(t *testing.T) {
 		"target":   {"exercise", "ministry-overnight-exercise", "--target", "mars"},
 		"allow":    {"exercise", "ministry-overnight-exercise", "--allow-target", "*.example.org"},
 		"nan":      {"exercise", "ministry-overnight-exercise", "--speed", "NaN"},
+		"url":      {"exercise", "ministry-overnight-exercise", "--public-url", "drill.example.org:8080"},
 		"instant":  {"exercise", "ministry-overnight-exercise", "--duration", "1ns"},
 		"forever":  {"exercise", "ministry-overnight-exercise", "--duration", "10000h"},
 	} {
