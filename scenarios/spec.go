@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/clock"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors/yamlsafe"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/throttle"
 )
 

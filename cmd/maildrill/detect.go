@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	neturl "net/url"
 	"os"
 	"time"
 
@@ -31,7 +30,7 @@ func newDetectCmd() *cobra.Command {
 			if url == "" {
 				return usageError{fmt.Errorf("--events-url is required")}
 			}
-			if u, err := neturl.Parse(url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			if !httpURL(url) {
 				// Retried for ever as if the mail system were starting.
 				return usageError{fmt.Errorf("--events-url %q: want http(s)://HOST:PORT/api/events", url)}
 			}

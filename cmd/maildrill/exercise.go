@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/maildrill/maildrill/internal/outpath"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/exercise"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
@@ -78,7 +77,7 @@ func (f *exerciseFlags) checkExercise() error {
 	if f.publicURL != "" {
 		// The printed links are the only way in: one that cannot be
 		// opened locks the room out.
-		if u, err := url.Parse(f.publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		if !httpURL(f.publicURL) || strings.ContainsAny(f.publicURL, "?#") {
 			return usageError{fmt.Errorf("--public-url %q: want http(s)://HOST[:PORT][/PATH], e.g. https://drill.example.org", f.publicURL)}
 		}
 	}

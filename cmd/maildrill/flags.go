@@ -3,9 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
-	"github.com/maildrill/maildrill/mailsim/clock"
 	"io"
+	"net/url"
 	"os"
 	"time"
 
@@ -13,6 +12,8 @@ import (
 
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/buildinfo"
+	"github.com/maildrill/maildrill/internal/outpath"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/corpus"
 	"github.com/maildrill/maildrill/scenarios/report"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
@@ -265,4 +266,10 @@ func checkFiles(inputs []outpath.File, outputs ...[]outpath.File) error {
 		return usageError{err}
 	}
 	return nil
+}
+
+// httpURL says whether s is an http or https URL with a host.
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
-	"github.com/maildrill/maildrill/internal/termsafe"
 	"io"
 	"io/fs"
 	"os"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/maildrill/maildrill/detectors"
+	"github.com/maildrill/maildrill/internal/outpath"
+	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 	"github.com/maildrill/maildrill/mailsim/ingest"

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/mailsim/audit"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/remote"
 	"github.com/maildrill/maildrill/mailsim/target"
 )

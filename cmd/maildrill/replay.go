@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -11,6 +10,7 @@ import (
 	"github.com/maildrill/maildrill/detectors"
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"
 )

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
 	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/maildrill/maildrill/detectors/rulepack"
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"github.com/maildrill/maildrill/internal/termsafe"
 	"github.com/maildrill/maildrill/scenarios"
 	"github.com/maildrill/maildrill/scenarios/report"

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/maildrill/maildrill/internal/outpath"
-	"github.com/maildrill/maildrill/scenarios"
 	"io"
 	"log/slog"
 	"os"
@@ -16,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/maildrill/maildrill/internal/cliout"
+	"github.com/maildrill/maildrill/internal/outpath"
 	"github.com/maildrill/maildrill/mailsim"
 	"github.com/maildrill/maildrill/mailsim/audit"
 	"github.com/maildrill/maildrill/mailsim/clock"
@@ -25,6 +24,7 @@ import (
 	"github.com/maildrill/maildrill/mailsim/smtpd"
 	"github.com/maildrill/maildrill/mailsim/store"
 	"github.com/maildrill/maildrill/mailsim/throttle"
+	"github.com/maildrill/maildrill/scenarios"
 	scenariorun "github.com/maildrill/maildrill/scenarios/run"
 )
 
@@ -218,7 +218,7 @@ var serveFlagOf = map[string]string{
 	"Limits.IMAPPreAuthTimeout": "--imap-login-timeout", "Limits.IMAPIdleTimeout": "--imap-idle-timeout",
 	"Limits.SMTPCommandTimeout": "--smtp-command-timeout", "Limits.SMTPDataTimeout": "--smtp-data-timeout",
 	"Limits.TLSHandshakeTimeout": "--tls-handshake-timeout", "Limits.MIMEDepth": "--max-mime-depth", "Limits.MIMEParts": "--max-mime-parts",
-	"Limits.QuotaBytes": "--quota", "RunID": "--run-id",
+	"Limits.QuotaBytes":     "--quota",
 	"Throttle.FailureDelay": "--auth-failure-delay", "Throttle.MaxFailuresPerSource": "--auth-max-failures-per-source",
 	"Throttle.MaxFailuresPerAccount": "--auth-max-failures-per-account", "Throttle.Window": "--auth-failure-window",
 }

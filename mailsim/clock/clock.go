@@ -88,10 +88,14 @@ func (v *Virtual) Now() time.Time {
 	return v.t
 }
 
-// MaxTime is the latest time a clock may read: events are ordered by
-// nanoseconds since 1970 in an int64, which ends in April 2262 (a clock
-// set past it stamped events in 1677).
-var MaxTime = time.Unix(0, math.MaxInt64).UTC()
+// MinTime and MaxTime bound the times a clock may read and an event may
+// carry: events are ordered by nanoseconds since 1970 in an int64, which
+// holds September 1677 to April 2262 (a clock set past it stamped events
+// in 1677).
+var (
+	MinTime = time.Unix(0, math.MinInt64).UTC()
+	MaxTime = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // Set moves the clock to t. Moving backwards, or past MaxTime, is an
 // error.

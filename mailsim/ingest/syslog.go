@@ -3,12 +3,12 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/dovecot"
 )
 
@@ -111,11 +111,6 @@ func field(s string) (f, rest string, ok bool) {
 // event can be placed before year 1 in UTC (its events would carry no
 // time at all), nor at its first instant (Go's zero time, which stands for
 // none): both are refused. 0001-01-01T00:00:00+01:00 is in year 0 in UTC.
-var (
-	minTime = time.Unix(0, math.MinInt64).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
-)
-
 func parseRFC3339(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	switch {
@@ -125,9 +120,8 @@ func parseRFC3339(s string) (time.Time, error) {
 		return time.Time{}, errors.New("is in year 0")
 	case t.IsZero():
 		return time.Time{}, errors.New("is 0001-01-01T00:00:00Z, which stands for no time")
-	case t.Before(minTime) || t.After(maxTime):
-		// The rules order events by int64 nanoseconds since 1970.
-		return time.Time{}, fmt.Errorf("is out of range: from %d to %d", minTime.Year()+1, maxTime.Year()-1)
+	case t.Before(clock.MinTime) || t.After(clock.MaxTime):
+		return time.Time{}, fmt.Errorf("is out of range: from %d to %d", clock.MinTime.Year()+1, clock.MaxTime.Year()-1)
 	}
 	return t, nil
 }

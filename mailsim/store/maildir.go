@@ -32,26 +32,24 @@ func (s *Store) ExportMaildir(ctx context.Context, owner, dir string, progress M
 	if err != nil {
 		return err
 	}
+	folders := make([]string, len(boxes)) // each mailbox's Maildir++ folder
 	subs := map[string]bool{}
-	for _, mb := range boxes {
+	for i, mb := range boxes {
+		folders[i] = dir
 		if name := mb.Name(); name != "INBOX" {
 			if strings.Contains(name, ".") {
 				return fmt.Errorf("store: mailbox %q: a dot cannot be represented in Maildir++ folder names", name)
 			}
-			subs[filepath.Join(dir, "."+strings.ReplaceAll(name, "/", "."))] = true
+			folders[i] = filepath.Join(dir, "."+strings.ReplaceAll(name, "/", "."))
+			subs[folders[i]] = true
 		}
 	}
 	if err := clearExport(dir, subs); err != nil {
 		return fmt.Errorf("store: export %s: %w", owner, err)
 	}
-	for _, mb := range boxes {
-		name := mb.Name()
-		sub := dir
-		if name != "INBOX" {
-			sub = filepath.Join(dir, "."+strings.ReplaceAll(name, "/", "."))
-		}
-		if err := exportFolder(ctx, mb, sub, progress); err != nil {
-			return fmt.Errorf("store: export %s %s: %w", owner, name, err)
+	for i, mb := range boxes {
+		if err := exportFolder(ctx, mb, folders[i], progress); err != nil {
+			return fmt.Errorf("store: export %s %s: %w", owner, mb.Name(), err)
 		}
 	}
 	return nil
