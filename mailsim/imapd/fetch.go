@@ -22,6 +22,9 @@ import (
 // bulk download never blocks other sessions.
 func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	s.holdResponses()
+	if err := s.seqRangeErr(numSet, audit.IMAPFetch, "FETCH"); err != nil {
+		return err
+	}
 	items, seqs := s.resolveSet(numSet)
 	itemsDesc := fetchItems(options)
 	wantModSeq := false

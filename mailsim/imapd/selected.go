@@ -2,6 +2,8 @@ package imapd
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -44,6 +46,37 @@ func (s *session) resolveSet(numSet imap.NumSet) ([]store.Item, []uint32) {
 	return items, clientSeqs
 }
 
+// textNoSuchMessage begins the refusal of a sequence number beyond the
+// messages the client knows of.
+const textNoSuchMessage = "Invalid sequence set: no message"
+
+// seqRangeErr refuses a sequence set that names a message the client has
+// not been told of: a number above its message count, or "*" in an empty
+// mailbox (RFC 9051 §9: the server should answer BAD). Dovecot refuses
+// FETCH, STORE, COPY and MOVE so, before anything else; SEARCH matches
+// what exists. The refusal is an event with reason no_such_message.
+func (s *session) seqRangeErr(numSet imap.NumSet, action, cmd string) error {
+	set, ok := numSet.(imap.SeqSet)
+	if !ok || s.mb == nil {
+		return nil
+	}
+	n := s.view.Count()
+	for _, r := range set {
+		for _, v := range []uint32{r.Start, r.Stop} {
+			if v > n || (v == 0 && n == 0) { // 0 is "*"
+				s.emit(s.mailboxEvent(audit.Event{Action: action, Command: cmd, Outcome: audit.Failure, Reason: "no_such_message"}, s.mbName, s.mbOwner))
+				num := "*"
+				if v != 0 {
+					num = strconv.FormatUint(uint64(v), 10)
+				}
+				return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug,
+					Text: fmt.Sprintf("%s %s (%d in the mailbox)", textNoSuchMessage, num, n)}
+			}
+		}
+	}
+	return nil
+}
+
 func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
 	out := make(imap.SeqSet, len(set))
 	copy(out, set)
@@ -84,6 +117,9 @@ func (s *session) readOnlyErr() error {
 // Store changes flags.
 func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	s.holdResponses()
+	if err := s.seqRangeErr(numSet, audit.IMAPStore, "STORE"); err != nil {
+		return err
+	}
 	items, seqs := s.resolveSet(numSet)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPStore, Command: "STORE", Flags: storeOpString(flags)}, s.mbName, s.mbOwner)
 	if s.readOnly {
@@ -235,6 +271,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 }
 
 func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.CopyData, []store.Item, error) {
+	if err := s.seqRangeErr(numSet, action, cmd); err != nil {
+		return nil, nil, err
+	}
 	items, _ := s.resolveSet(numSet)
 	dmb, downer, err := s.mailbox(dest)
 	base := s.mailboxEvent(audit.Event{Action: action, Command: cmd, DestMailbox: dest}, s.mbName, s.mbOwner)
@@ -278,6 +317,9 @@ func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.
 
 // Move moves messages to another mailbox.
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if err := s.seqRangeErr(numSet, audit.IMAPMove, "MOVE"); err != nil {
+		return err
+	}
 	if s.readOnly {
 		s.emit(s.mailboxEvent(audit.Event{Action: audit.IMAPMove, Command: "MOVE", DestMailbox: dest, Outcome: audit.Failure, Reason: "read_only"}, s.mbName, s.mbOwner))
 		return s.readOnlyErr()

@@ -191,6 +191,12 @@ func (s *tsession) exchange(tr *transcript, cmd string) ([]string, error) {
 		if err != nil {
 			return got, err
 		}
+		if strings.HasPrefix(l, tag+" ") {
+			// The server refused the command before its literal (a
+			// bad date, a name it cannot take): the command is over,
+			// and the transcript says whether it should have been.
+			return append(got, normalise(l, keepUID)), nil
+		}
 		if !strings.HasPrefix(l, "+") {
 			return append(got, normalise(l, keepUID)), fmt.Errorf("literal not accepted")
 		}

@@ -392,6 +392,9 @@ func (c *conn) relayCommand() error {
 		_, _, rest, _ = splitCommand(line)
 	}
 	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
+	if isCmd && argChecked[name] {
+		cmd.args = bytes.Clone(rest)
+	}
 	c.cur.Store(cmd)
 	if catPayload != nil {
 		c.catenate.Store(cmd)
@@ -622,6 +625,7 @@ func (c *conn) current() string {
 // relayed is the command being relayed.
 type relayed struct {
 	tag, name   string
+	args        []byte // the first line after the name, for argChecked commands
 	parts       [][]byte
 	cancelled   bool  // a SASL exchange the client ended with "*"
 	before      int64 // session events before the command

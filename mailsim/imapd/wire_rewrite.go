@@ -62,10 +62,19 @@ func (c *conn) binaryOrigin(line []byte) []byte {
 // A LIST or LSUB pattern that is not valid modified UTF-7 matches nothing
 // and answers OK, as Dovecot does; it is audited (imap.list, reason
 // invalid_mailbox_name, no hits).
+//
+// Any other "NO [SERVERBUG]" the session never saw is an argument go-imap
+// could not convert (badargs.go): answered BAD [CLIENTBUG], as Dovecot does.
 func (c *conn) fixCompletion(tag, line []byte) []byte {
 	cur := c.cur.Load()
-	if cur == nil || cur.tag != string(tag) || !mailboxCommands[cur.name] ||
+	if cur == nil || cur.tag != string(tag) ||
 		c.sessionEvents.Load() != cur.before || !bytes.Contains(line, []byte("[SERVERBUG]")) {
+		return line
+	}
+	if why := badArgument(cur.name, cur.args); why != "" {
+		return []byte(string(tag) + " BAD [CLIENTBUG] Syntax error: " + why + "\r\n")
+	}
+	if !mailboxCommands[cur.name] {
 		return line
 	}
 	if cur.name == "LIST" || cur.name == "LSUB" {

@@ -1,0 +1,137 @@
+package imapd
+
+import (
+	"strings"
+	"time"
+)
+
+// go-imap's decoder converts some arguments as it reads them: sequence sets
+// (imapnum), dates and date-times (time.Parse), mailbox names (modified
+// UTF-7). A conversion that fails is not a syntax error to go-imap but an
+// error of its own, answered "NO [SERVERBUG] Internal server error" before
+// the session sees the command. Those failures are the client's: Dovecot
+// answers BAD, and so does the shim (fixCompletion), naming the argument.
+
+// argChecked are the commands whose arguments badArgument reads (their
+// first line is kept while they run).
+var argChecked = map[string]bool{
+	"FETCH": true, "STORE": true, "COPY": true, "MOVE": true, "SEARCH": true,
+	"SORT": true, "THREAD": true, "APPEND": true,
+	"UID FETCH": true, "UID STORE": true, "UID COPY": true, "UID MOVE": true,
+	"UID EXPUNGE": true, "UID SEARCH": true, "UID SORT": true, "UID THREAD": true,
+}
+
+// badArgument says which argument of a command go-imap could not convert,
+// or "" when it finds none at fault (a mailbox name is left to the
+// mailbox-name refusal). args is the command's first line after its name
+// (after "UID" for UID commands, the sub-command included).
+func badArgument(name string, args []byte) string {
+	a := strings.TrimSpace(string(args))
+	if strings.HasPrefix(name, "UID ") {
+		if i := strings.IndexByte(a, ' '); i >= 0 {
+			a = strings.TrimLeft(a[i+1:], " ")
+		} else {
+			a = ""
+		}
+		name = name[len("UID "):]
+	}
+	switch name {
+	case "FETCH", "STORE", "COPY", "MOVE", "EXPUNGE":
+		set, _, _ := strings.Cut(a, " ")
+		if !validSeqSet(set) {
+			return "invalid sequence set"
+		}
+	case "SEARCH", "SORT", "THREAD":
+		return "invalid sequence set or date"
+	case "APPEND":
+		toks := appendTokens(a)
+		if len(toks) > 1 && toks[1] != "" && toks[1][0] == '"' {
+			if _, err := time.Parse(`"_2-Jan-2006 15:04:05 -0700"`, toks[1]); err != nil {
+				return "invalid date-time"
+			}
+		}
+	}
+	return ""
+}
+
+// validSeqSet reports whether s is a sequence-set of RFC 9051 §9 (or "$",
+// RFC 5182): comma-separated numbers or ranges of nz-number or "*", each
+// number at most 4294967295.
+func validSeqSet(s string) bool {
+	if s == "$" {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	for item := range strings.SplitSeq(s, ",") {
+		lo, hi, isRange := strings.Cut(item, ":")
+		if !seqNumber(lo) || (isRange && !seqNumber(hi)) {
+			return false
+		}
+	}
+	return true
+}
+
+func seqNumber(s string) bool {
+	if s == "*" {
+		return true
+	}
+	if s == "" || len(s) > 10 || s[0] < '1' || s[0] > '9' {
+		return false
+	}
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+		n = n*10 + uint64(s[i]-'0')
+	}
+	return n <= 1<<32-1
+}
+
+// appendTokens splits an APPEND's arguments into the mailbox name and what
+// follows it up to the message: a flag list and a date-time, when given,
+// the date-time with its quotes. Good enough to find the date; the
+// server parses the command.
+func appendTokens(a string) []string {
+	var toks []string
+	for len(toks) < 3 {
+		a = strings.TrimLeft(a, " ")
+		if a == "" || a[0] == '{' || a[0] == '~' {
+			break
+		}
+		var tok string
+		switch a[0] {
+		case '"':
+			i := 1
+			for i < len(a) && a[i] != '"' {
+				if a[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(a) {
+				return append(toks, a)
+			}
+			tok, a = a[:i+1], a[i+1:]
+		case '(':
+			i := strings.IndexByte(a, ')')
+			if i < 0 {
+				return append(toks, a)
+			}
+			tok, a = a[:i+1], a[i+1:]
+		default:
+			i := strings.IndexByte(a, ' ')
+			if i < 0 {
+				i = len(a)
+			}
+			tok, a = a[:i], a[i:]
+		}
+		if len(toks) == 1 && tok[0] == '(' {
+			continue // the flags: the date, if any, comes next
+		}
+		toks = append(toks, tok)
+	}
+	return toks
+}

@@ -1,0 +1,64 @@
+package imapd
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/maildrill/maildrill/mailsim/audit"
+)
+
+// Arguments go-imap cannot convert (a sequence set, a date) were answered
+// "NO [SERVERBUG] Internal server error" and audited as server_error: the
+// server blamed itself for the client's input. A message number the client
+// was never told of was answered OK. Both are BAD now, as Dovecot answers
+// them (testdata/transcripts/bad-arguments.txt plays them against both),
+// and audited with what was wrong.
+func TestBadArgumentsAreTheClients(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 3})
+	r := dialLogin(t, ts, "agent@interieur.test")
+	r.send("s SELECT INBOX")
+	require.Contains(t, r.until("s ")[0:], "s OK [READ-WRITE] SELECT completed")
+	cases := []struct {
+		cmd, want, action, reason string
+	}{
+		{"FETCH 0 FLAGS", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPFetch, "syntax_error"},
+		{"FETCH 1: FLAGS", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPFetch, "syntax_error"},
+		{"UID FETCH 4294967296 FLAGS", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPFetch, "syntax_error"},
+		{"STORE 1,0 +FLAGS (\\Seen)", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPStore, "syntax_error"},
+		// Before: "NO [CANNOT] Invalid mailbox name", as if INBOX were.
+		{"COPY 0 INBOX", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPCopy, "syntax_error"},
+		{"UID EXPUNGE 0", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPExpunge, "syntax_error"},
+		{"SEARCH SINCE 31-Foo-2025", "BAD [CLIENTBUG] Syntax error: invalid sequence set or date", audit.IMAPSearch, "syntax_error"},
+		{"FETCH 4 FLAGS", "BAD [CLIENTBUG] Invalid sequence set: no message 4 (3 in the mailbox)", audit.IMAPFetch, "no_such_message"},
+		{"STORE 2:9 +FLAGS (\\Seen)", "BAD [CLIENTBUG] Invalid sequence set: no message 9 (3 in the mailbox)", audit.IMAPStore, "no_such_message"},
+		{"COPY 7 Sent", "BAD [CLIENTBUG] Invalid sequence set: no message 7 (3 in the mailbox)", audit.IMAPCopy, "no_such_message"},
+		{"MOVE 7 Sent", "BAD [CLIENTBUG] Invalid sequence set: no message 7 (3 in the mailbox)", audit.IMAPMove, "no_such_message"},
+	}
+	for i, c := range cases {
+		tag := "b" + string(rune('a'+i))
+		r.send(tag + " " + c.cmd)
+		lines := r.until(tag + " ")
+		assert.Equal(t, tag+" "+c.want, lines[len(lines)-1], c.cmd)
+	}
+	// UIDs that match nothing, and a SEARCH of a number past the end, are
+	// no error.
+	r.send("u1 UID FETCH 1:99 (FLAGS)")
+	assert.Equal(t, "u1 OK UID FETCH completed", last(r.until("u1 ")))
+	r.send("u2 SEARCH 9")
+	assert.Equal(t, "u2 OK SEARCH completed", last(r.until("u2 ")))
+
+	var got [][2]string
+	for _, e := range ts.events(t) {
+		if e.Outcome == audit.Failure {
+			got = append(got, [2]string{e.Action, e.Reason})
+		}
+	}
+	require.Len(t, got, len(cases))
+	for i, c := range cases {
+		assert.Equal(t, [2]string{c.action, c.reason}, got[i], c.cmd)
+	}
+}
+
+func last(lines []string) string { return lines[len(lines)-1] }
