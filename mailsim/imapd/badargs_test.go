@@ -3,6 +3,7 @@ package imapd
 import (
 	"testing"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -31,6 +32,9 @@ func TestBadArgumentsAreTheClients(t *testing.T) {
 		{"COPY 0 INBOX", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPCopy, "syntax_error"},
 		{"UID EXPUNGE 0", "BAD [CLIENTBUG] Syntax error: invalid sequence set", audit.IMAPExpunge, "syntax_error"},
 		{"SEARCH SINCE 31-Foo-2025", "BAD [CLIENTBUG] Syntax error: invalid sequence set or date", audit.IMAPSearch, "syntax_error"},
+		// go-imap's own BAD without a code: the client's syntax too (it was
+		// audited as "refused").
+		{"STATUS INBOX (FOO)", "BAD Unknown STATUS data item", audit.IMAPStatus, "syntax_error"},
 		{"FETCH 4 FLAGS", "BAD [CLIENTBUG] Invalid sequence set: no message 4 (3 in the mailbox)", audit.IMAPFetch, "no_such_message"},
 		{"STORE 2:9 +FLAGS (\\Seen)", "BAD [CLIENTBUG] Invalid sequence set: no message 9 (3 in the mailbox)", audit.IMAPStore, "no_such_message"},
 		{"COPY 7 Sent", "BAD [CLIENTBUG] Invalid sequence set: no message 7 (3 in the mailbox)", audit.IMAPCopy, "no_such_message"},
@@ -62,3 +66,25 @@ func TestBadArgumentsAreTheClients(t *testing.T) {
 }
 
 func last(lines []string) string { return lines[len(lines)-1] }
+
+// An APPEND whose message cannot be parsed was audited with a reason made
+// of the response text, which quotes the client's header line: reasons are
+// a fixed vocabulary that rules can match, and carry nothing of the client's.
+func TestRefusalReasonsHoldNoClientText(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialLogin(t, ts, "agent@interieur.test")
+	r.send("a1 APPEND INBOX {17+}\r\nEVIL INJECTED 1\r\n")
+	assert.Contains(t, last(r.until("a1 ")), "a1 NO [PARSE]")
+	r.send("a2 DELETE INBOX")
+	assert.Equal(t, "a2 NO INBOX cannot be deleted", last(r.until("a2 ")))
+	var got []string
+	for _, e := range ts.events(t) {
+		if e.Outcome == audit.Failure {
+			got = append(got, e.Action+" "+e.Reason)
+		}
+	}
+	assert.Equal(t, []string{"imap.append cannot_parse_message", "imap.delete refused"}, got)
+
+	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Text: "anything the client wrote"}))
+	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Code: "X-ANY", Text: "x"}))
+}

@@ -148,7 +148,7 @@ func (s *session) multiAppend(e audit.Event, mb *store.Mailbox, err error, nm st
 	ma := s.multi
 	e.MessageSize = int64(len(nm.Raw))
 	if err == nil && mb != ma.mb {
-		err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "MULTIAPPEND to more than one mailbox"}
+		err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: textMultiappendMailboxes}
 	}
 	if err == nil && ma.err == nil && (len(ma.msgs) >= maxMultiAppendMessages || ma.bytes+int64(len(nm.Raw)) > max(maxMultiAppendBytes, s.srv.cfg.MaxAppendBytes)) {
 		err = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,
@@ -229,3 +229,5 @@ func (c *conn) appendRewrite(l []byte) ([]byte, bool) {
 	uv, _, _ := strings.Cut(string(code[:end]), " ")
 	return []byte(string(tag) + " OK [APPENDUID " + uv + " " + uids + "]" + string(code[end+1:])), false
 }
+
+const textMultiappendMailboxes = "MULTIAPPEND to more than one mailbox"

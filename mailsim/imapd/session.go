@@ -510,6 +510,8 @@ func (s *session) Delete(name string) error {
 	return imapErr(err)
 }
 
+const textRenameOwners = "Cannot rename across mailbox owners"
+
 func (s *session) Rename(oldName, newName string, options *imap.RenameOptions) error {
 	owner, folder, err := s.resolve(oldName)
 	e := s.mailboxEvent(audit.Event{Action: audit.IMAPRename, Command: "RENAME", DestMailbox: newName}, oldName, owner)
@@ -517,7 +519,7 @@ func (s *session) Rename(oldName, newName string, options *imap.RenameOptions) e
 		var owner2, folder2 string
 		owner2, folder2, err = s.resolve(newName)
 		if err == nil && owner2 != owner {
-			err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Cannot rename across mailbox owners"}
+			err = &imap.Error{Type: imap.StatusResponseTypeNo, Text: textRenameOwners}
 		}
 		if err == nil {
 			err = s.srv.cfg.Store.Rename(owner, folder, folder2)
@@ -565,9 +567,15 @@ func (s *session) emitResult(e audit.Event, err error) {
 	s.emit(e)
 }
 
+// reason names a refusal for event.reason from a fixed vocabulary: never
+// from the response text, which may hold what the client sent (a message
+// header line, a mailbox name).
 func reason(err error) string {
 	var ie *imap.Error
 	if errors.As(err, &ie) {
+		if r, ok := nameErrReasons[ie.Text]; ok {
+			return r
+		}
 		switch ie.Code {
 		case imap.ResponseCodeNonExistent, imap.ResponseCodeTryCreate:
 			return "no_such_mailbox"
@@ -582,11 +590,29 @@ func reason(err error) string {
 			if strings.HasPrefix(ie.Text, "MULTIAPPEND") {
 				return "limit_multiappend"
 			}
+		case imap.ResponseCodeParse:
+			return "cannot_parse_message"
+		case imap.ResponseCodeTooBig:
+			return "message_too_large"
+		case imap.ResponseCodeClientBug:
+			return "syntax_error"
+		case imap.ResponseCodeAuthorizationFailed:
+			return "authorization_identity_refused"
+		case imap.ResponseCodePrivacyRequired:
+			return "cleartext_disallowed"
+		case "READ-ONLY":
+			return "read_only"
 		}
-		if r, ok := nameErrReasons[ie.Text]; ok {
-			return r
+		if strings.HasPrefix(string(ie.Code), "BADURL") {
+			return "invalid_url"
 		}
-		return strings.ToLower(strings.ReplaceAll(ie.Text, " ", "_"))
+		switch ie.Text {
+		case textMultiappendMailboxes:
+			return "multiappend_to_more_than_one_mailbox"
+		case textRenameOwners:
+			return "cannot_rename_across_mailbox_owners"
+		}
+		return "refused"
 	}
 	switch {
 	case errors.Is(err, store.ErrNoMailbox):
@@ -597,6 +623,8 @@ func reason(err error) string {
 		return "limit_quota"
 	case errors.Is(err, store.ErrTooManyKeywords):
 		return "limit_keywords"
+	case errors.Is(err, store.ErrRefused):
+		return "refused"
 	}
 	return "error"
 }

@@ -675,5 +675,8 @@ func refusalReason(cmd *relayed, line string) string {
 	case strings.Contains(line, "Syntax error"), strings.Contains(line, "[CLIENTBUG]"):
 		return "syntax_error"
 	}
+	if f := strings.Fields(line); len(f) > 1 && strings.EqualFold(f[1], "BAD") {
+		return "syntax_error" // a BAD of go-imap's own ("Unknown STATUS data item")
+	}
 	return "refused"
 }

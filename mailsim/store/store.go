@@ -34,6 +34,9 @@ var (
 	ErrNoMessage     = errors.New("no such message")
 	// ErrOverQuota: the owner's added messages would exceed the quota.
 	ErrOverQuota = errors.New("mailbox owner over quota")
+	// ErrRefused is what every refusal of a request the store does not
+	// allow (DELETE of INBOX, an invalid name) is: errors.Is(err, ErrRefused).
+	ErrRefused = errors.New("refused")
 )
 
 // DefaultQuotaBytes is each owner's quota for messages added on top of the
@@ -284,7 +287,7 @@ func (s *Store) Mailboxes(ownerAddr string) ([]*Mailbox, error) {
 func (s *Store) Create(ownerAddr, name string) (*Mailbox, error) {
 	name = canonName(strings.TrimSuffix(name, "/"))
 	if name == "" {
-		return nil, fmt.Errorf("invalid mailbox name")
+		return nil, refusal("invalid mailbox name")
 	}
 	o, err := s.owner(ownerAddr)
 	if err != nil {
@@ -305,7 +308,7 @@ func (s *Store) Create(ownerAddr, name string) (*Mailbox, error) {
 // Delete deletes a mailbox. INBOX cannot be deleted.
 func (s *Store) Delete(ownerAddr, name string) error {
 	if key(name) == "inbox" {
-		return fmt.Errorf("INBOX cannot be deleted")
+		return refusal("INBOX cannot be deleted")
 	}
 	o, err := s.owner(ownerAddr)
 	if err != nil {
@@ -326,10 +329,10 @@ func (s *Store) Delete(ownerAddr, name string) error {
 func (s *Store) Rename(ownerAddr, oldName, newName string) error {
 	newName = canonName(strings.TrimSuffix(newName, "/"))
 	if key(oldName) == "inbox" {
-		return fmt.Errorf("renaming INBOX is not supported")
+		return refusal("renaming INBOX is not supported")
 	}
 	if newName == "" {
-		return fmt.Errorf("invalid mailbox name")
+		return refusal("invalid mailbox name")
 	}
 	o, err := s.owner(ownerAddr)
 	if err != nil {
@@ -539,3 +542,9 @@ func spilledMeta(d *Message) *Meta {
 	return &Meta{InternalDate: d.InternalDate, Size: d.Size, Envelope: st.env, BodyStructure: st.bs,
 		MessageID: d.MessageID, Subject: d.Subject}
 }
+
+// refusal is a request the store does not allow, worded for the client.
+type refusal string
+
+func (r refusal) Error() string        { return string(r) }
+func (r refusal) Is(target error) bool { return target == ErrRefused }
