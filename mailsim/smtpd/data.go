@@ -69,6 +69,9 @@ func (s *session) Data(r io.Reader) error {
 		fail(n, reason, nil)
 		return err
 	}
+	if sep, ok := separateHeader(body); ok {
+		body = sep // raw is assembled in a new buffer below
+	}
 	info, perr := ParseMessageLimits(body, s.srv.cfg.MaxMIMEDepth, s.srv.cfg.MaxMIMEParts)
 	if perr != nil {
 		reason := ReasonLimitMIMEParts
