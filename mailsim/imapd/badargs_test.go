@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -87,4 +88,25 @@ func TestRefusalReasonsHoldNoClientText(t *testing.T) {
 
 	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Text: "anything the client wrote"}))
 	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Code: "X-ANY", Text: "x"}))
+}
+
+// A PLAIN response that is not authzid NUL authcid NUL password (an empty
+// initial response, a blob without NULs) was answered NO [SERVERBUG] and
+// audited as server_error.
+func TestMalformedPlainResponse(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true})
+	r := dialRaw(t, ts.addr)
+	r.line()                                   // greeting
+	for i, ir := range []string{"=", "YWJj"} { // "", "abc"
+		tag := fmt.Sprintf("p%d", i)
+		r.send(tag + " AUTHENTICATE PLAIN " + ir)
+		assert.Equal(t, tag+" NO [AUTHENTICATIONFAILED] Malformed SASL PLAIN response", last(r.until(tag+" ")))
+	}
+	var got []string
+	for _, e := range ts.events(t) {
+		if e.Action == audit.IMAPLogin {
+			got = append(got, e.Outcome+" "+e.Reason+" "+e.AuthMechanism)
+		}
+	}
+	assert.Equal(t, []string{"failure malformed_response PLAIN", "failure malformed_response PLAIN"}, got)
 }

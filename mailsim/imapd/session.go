@@ -232,13 +232,34 @@ func (s *session) Authenticate(mech string) (sasl.Server, error) {
 		s.emit(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Failure, Reason: "unknown_mechanism", AuthMechanism: strings.ToUpper(mech), Command: "AUTHENTICATE"})
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism"}
 	}
-	return sasl.NewPlainServer(func(identity, username, password string) error {
+	return &plainServer{s: s, Server: sasl.NewPlainServer(func(identity, username, password string) error {
 		if identity != "" && !strings.EqualFold(identity, username) {
 			s.emit(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Failure, Reason: "authorization_identity_refused", AuthMechanism: "PLAIN", UserName: username, Command: "AUTHENTICATE"})
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed, Text: "Authorization identity not supported"}
 		}
 		return s.login("PLAIN", username, password)
-	}), nil
+	})}, nil
+}
+
+// plainServer refuses a PLAIN response that is not three NUL-separated
+// parts (an empty initial response "=", a blob without NULs) as the
+// client's error: go-sasl's plain error made go-imap answer
+// "NO [SERVERBUG]", audited as server_error. Dovecot answers
+// AUTHENTICATIONFAILED.
+type plainServer struct {
+	sasl.Server
+	s *session
+}
+
+func (p *plainServer) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := p.Server.Next(response)
+	var ie *imap.Error
+	if err != nil && !errors.As(err, &ie) && !errors.Is(err, imapserver.ErrAuthFailed) {
+		p.s.emit(audit.Event{Action: audit.IMAPLogin, Outcome: audit.Failure, Reason: "malformed_response", AuthMechanism: "PLAIN", Command: "AUTHENTICATE",
+			AuthCleartext: audit.Bool(!p.s.info.TLS())})
+		return nil, true, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Malformed SASL PLAIN response"}
+	}
+	return challenge, done, err
 }
 
 func (s *session) login(mech, username, password string) error {
