@@ -106,6 +106,12 @@ func TestGoSMTPRefusalsAudited(t *testing.T) {
 	for _, e := range sub[len(sub)-4:] {
 		assert.True(t, e.TLS, summary(e))
 	}
+	// An initial response that is not base64 is refused before the session
+	// hears of it: the mechanism comes from the command line.
+	auths := filter(sub, audit.SMTPAuth)
+	require.Len(t, auths, 2)
+	assert.Equal(t, "", auths[0].AuthMechanism, "AUTH without a mechanism")
+	assert.Equal(t, "PLAIN", auths[1].AuthMechanism)
 	assert.Equal(t, "smtp.disconnect reason=client_quit", summary(mx[len(mx)-1]))
 }
 

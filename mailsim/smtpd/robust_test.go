@@ -217,7 +217,7 @@ func TestAuthAbandoned(t *testing.T) {
 		"smtp.auth outcome=failure reason=aborted user=" + jean + " mech=LOGIN cleartext=true",
 		"smtp.auth outcome=failure reason=malformed mech=PLAIN cleartext=true",
 		"smtp.auth outcome=success user=" + jean + " mech=PLAIN cleartext=true",
-		"smtp.auth outcome=failure reason=out_of_sequence user=" + jean,
+		"smtp.auth outcome=failure reason=out_of_sequence user=" + jean + " mech=PLAIN",
 		"smtp.auth outcome=failure reason=aborted user=" + marie + " mech=LOGIN cleartext=true",
 	}, summaries(auths))
 }

@@ -46,6 +46,26 @@ func (t *replyTap) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// authMechanism is the mechanism the latest AUTH command named.
+func (t *replyTap) authMechanism() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.in.authMech
+}
+
+// mechanismOf is the SASL mechanism name an AUTH command's argument
+// starts with (RFC 4422 §3.1: up to 20 of A-Z, 0-9, "-" and "_"), or "".
+func mechanismOf(arg string) string {
+	m, _, _ := strings.Cut(arg, " ")
+	m = strings.ToUpper(m)
+	if len(m) == 0 || len(m) > 20 || strings.ContainsFunc(m, func(r rune) bool {
+		return (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' && r != '_'
+	}) {
+		return ""
+	}
+	return m
+}
+
 // lastChunkShort reports whether the last BDAT LAST chunk go-smtp read was
 // shorter than announced (the client closed the stream inside it).
 func (t *replyTap) lastChunkShort() bool {
@@ -71,6 +91,7 @@ type inputTracker struct {
 	left     int64  // bytes of the current chunk still to come
 	last     bool   // the current chunk is the LAST one
 	lastLeft int64  // bytes of the latest LAST chunk not seen
+	authMech string // the mechanism of the latest AUTH command
 	body     int    // go-smtp's end-of-data scanner state
 	lost     bool
 }
@@ -204,6 +225,9 @@ func (t *inputTracker) advance() {
 			case "DATA", "AUTH", "STARTTLS":
 				if cmd == "DATA" && arg != "" {
 					break // refused at once
+				}
+				if cmd == "AUTH" {
+					t.authMech = mechanismOf(arg)
 				}
 				t.state, t.wait, t.skip = stateWait, cmd, t.owed-1
 			}
@@ -444,6 +468,11 @@ func (cs *connState) reply(line string) {
 	}
 	e := cs.event(r.action)
 	e.Outcome, e.Reason = audit.Failure, r.reason
+	if r.action == audit.SMTPAuth {
+		// An initial response that is not base64: refused before the
+		// session heard of the exchange.
+		e.AuthMechanism = cs.tap.authMechanism()
+	}
 	if len(verb) <= 64 {
 		e.SMTPVerb = strings.ToUpper(verb)
 	}
