@@ -135,3 +135,69 @@ func appendTokens(a string) []string {
 	}
 	return toks
 }
+
+// systemFlags are the system flags a client may set (RFC 9051 §2.3.2);
+// \Recent is the server's (IMAP4rev1) and no other backslash flag is
+// defined.
+var systemFlags = map[string]bool{`\SEEN`: true, `\ANSWERED`: true, `\FLAGGED`: true, `\DELETED`: true, `\DRAFT`: true}
+
+// badFlagArg returns the first flag of an APPEND or STORE that a client
+// may not set (\Recent, \Foo, \*), or "": Dovecot refuses them with BAD
+// before anything is stored (and before an APPEND's literal); go-imap
+// stored them. args is the command's first line after its name.
+func badFlagArg(name string, args []byte) string {
+	a := strings.TrimSpace(string(args))
+	var list string
+	switch name {
+	case "APPEND":
+		toks := appendTokens(a) // the mailbox first
+		if len(toks) == 0 {
+			return ""
+		}
+		rest := strings.TrimLeft(a[len(toks[0]):], " ")
+		if !strings.HasPrefix(rest, "(") {
+			return ""
+		}
+		list, _, _ = strings.Cut(rest[1:], ")")
+	case "STORE", "UID STORE":
+		if name == "UID STORE" {
+			_, a, _ = strings.Cut(a, " ")
+		}
+		_, a, _ = strings.Cut(strings.TrimLeft(a, " "), " ") // the set
+		a = strings.TrimLeft(a, " ")
+		if strings.HasPrefix(a, "(") { // (UNCHANGEDSINCE n)
+			_, a, _ = strings.Cut(a, ")")
+			a = strings.TrimLeft(a, " ")
+		}
+		item, flags, _ := strings.Cut(a, " ")
+		if !strings.Contains(strings.ToUpper(item), "FLAGS") {
+			return ""
+		}
+		list = strings.Trim(strings.TrimSpace(flags), "()")
+	default:
+		return ""
+	}
+	for _, f := range strings.Fields(list) {
+		// Only a well-formed flag is judged (and echoed in the
+		// response); go-imap refuses the rest as syntax errors.
+		if strings.HasPrefix(f, `\`) && (f == `\*` || isAtom(f[1:])) && !systemFlags[strings.ToUpper(f)] {
+			return f
+		}
+	}
+	return ""
+}
+
+// isAtom reports whether s is an IMAP atom (RFC 9051 §9: no specials,
+// spaces or controls).
+func isAtom(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -110,3 +110,31 @@ func TestMalformedPlainResponse(t *testing.T) {
 	}
 	assert.Equal(t, []string{"failure malformed_response PLAIN", "failure malformed_response PLAIN"}, got)
 }
+
+// A flag a client may not set (\Recent, or a backslash flag no standard
+// defines) was stored; it is refused with BAD, as Dovecot refuses it
+// (testdata/transcripts/system-flags.txt), before an APPEND's literal, and
+// a literal sent without waiting (LITERAL+) is read and dropped.
+func TestInvalidSystemFlagsRefused(t *testing.T) {
+	ts := startServer(t, serverOpts{insecure: true, inbox: 2})
+	r := dialLogin(t, ts, "agent@interieur.test")
+	r.send("a1 APPEND INBOX (\\Seen \\Foo) {16+}\r\nSubject: x\r\n\r\nhi")
+	assert.Equal(t, "a1 BAD [CLIENTBUG] Invalid system flag \\Foo", last(r.until("a1 ")))
+	r.send("a2 SELECT INBOX")
+	assert.Equal(t, "a2 OK [READ-WRITE] SELECT completed", last(r.until("a2 ")), "the literal was not taken for a command")
+	r.send("a3 STORE 1 +FLAGS (\\Recent)")
+	assert.Equal(t, "a3 BAD [CLIENTBUG] Invalid system flag \\Recent", last(r.until("a3 ")))
+	r.send("a4 UID STORE 1:* FLAGS.SILENT \\*")
+	assert.Equal(t, "a4 BAD [CLIENTBUG] Invalid system flag \\*", last(r.until("a4 ")))
+	r.send("a5 STORE 1 +FLAGS (\\Flagged $Label1)")
+	assert.Equal(t, "a5 OK STORE completed", last(r.until("a5 ")))
+
+	var got []string
+	for _, e := range ts.events(t) {
+		if e.Outcome == audit.Failure {
+			got = append(got, e.Action+" "+e.Reason)
+		}
+	}
+	assert.Equal(t, []string{"imap.append invalid_flag", "imap.store invalid_flag", "imap.store invalid_flag"}, got)
+	assert.Len(t, actions(ts.events(t), audit.IMAPAppend), 1, "nothing appended")
+}

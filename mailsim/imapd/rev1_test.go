@@ -130,8 +130,12 @@ func TestRecentForIMAP4rev1(t *testing.T) {
 	assert.Contains(t, a.do("a4", "SEARCH RECENT"), "* SEARCH 11")
 	assert.Contains(t, a.do("a5", "SEARCH NEW"), "* SEARCH 11")
 	assert.Contains(t, a.do("a6", "SEARCH OLD"), "* SEARCH 1 2 3 4 5 6 7 8 9 10")
-	// A client cannot set or clear \Recent.
-	lines = a.do("a7", `STORE 11 -FLAGS (\Recent)`)
+	// A client cannot set or clear \Recent: refused with BAD, as Dovecot
+	// refuses it (testdata/transcripts/system-flags.txt).
+	a.send(`a7 STORE 11 -FLAGS (\Recent)`)
+	lines = a.until("a7 ")
+	assert.Equal(t, `a7 BAD [CLIENTBUG] Invalid system flag \Recent`, lines[len(lines)-1])
+	lines = a.do("a8", "FETCH 11 FLAGS")
 	assert.Contains(t, lines[indexOf(lines, "* 11 FETCH")], `\Recent`)
 
 	// Another session selecting later does not see it as recent.

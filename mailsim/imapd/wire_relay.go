@@ -302,6 +302,18 @@ func (c *conn) relayCommand() error {
 		}
 	}
 	c.condReq.Store(creq)
+	if isCmd && c.info.Authenticated() {
+		if flag := badFlagArg(name, rest); flag != "" {
+			c.srv.auditRefusal(c.info, name, "invalid_flag")
+			if err := c.writeClient(tag + " BAD [CLIENTBUG] Invalid system flag " + flag + "\r\n"); err != nil {
+				return err
+			}
+			if n, plus, ok := clientLiteral(line); ok && plus >= 0 {
+				return c.discardCommand(n, maxLine-len(line)) // sent without waiting for "+"
+			}
+			return nil
+		}
+	}
 	if isCmd {
 		switch name {
 		case "ID":
