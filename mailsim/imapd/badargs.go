@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"regexp"
 	"strings"
 	"time"
 )
@@ -201,3 +202,9 @@ func isAtom(s string) bool {
 	}
 	return true
 }
+
+// emptyHeaderList matches a HEADER.FIELDS or HEADER.FIELDS.NOT section with
+// no field names, which RFC 9051 §9 does not allow (header-list has one at
+// least): go-imap took it for BODY[HEADER] and answered with that section,
+// not the one asked for; Dovecot refuses it with BAD.
+var emptyHeaderList = regexp.MustCompile(`(?i)HEADER\.FIELDS(\.NOT)?[ ]*\([ ]*\)`)

@@ -36,6 +36,9 @@ func TestBadArgumentsAreTheClients(t *testing.T) {
 		// go-imap's own BAD without a code: the client's syntax too (it was
 		// audited as "refused").
 		{"STATUS INBOX (FOO)", "BAD Unknown STATUS data item", audit.IMAPStatus, "syntax_error"},
+		// go-imap took an empty header list for BODY[HEADER] and answered
+		// with that section instead.
+		{"FETCH 1 BODY.PEEK[HEADER.FIELDS ()]", "BAD [CLIENTBUG] Syntax error: a header list needs at least one field name", audit.IMAPFetch, "syntax_error"},
 		{"FETCH 4 FLAGS", "BAD [CLIENTBUG] Invalid sequence set: no message 4 (3 in the mailbox)", audit.IMAPFetch, "no_such_message"},
 		{"STORE 2:9 +FLAGS (\\Seen)", "BAD [CLIENTBUG] Invalid sequence set: no message 9 (3 in the mailbox)", audit.IMAPStore, "no_such_message"},
 		{"COPY 7 Sent", "BAD [CLIENTBUG] Invalid sequence set: no message 7 (3 in the mailbox)", audit.IMAPCopy, "no_such_message"},

@@ -303,6 +303,10 @@ func (c *conn) relayCommand() error {
 	}
 	c.condReq.Store(creq)
 	if isCmd && c.info.Authenticated() {
+		if (name == "FETCH" || name == "UID FETCH") && emptyHeaderList.Match(rest) {
+			c.srv.auditRefusal(c.info, name, "syntax_error")
+			return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: a header list needs at least one field name\r\n")
+		}
 		if flag := badFlagArg(name, rest); flag != "" {
 			c.srv.auditRefusal(c.info, name, "invalid_flag")
 			if err := c.writeClient(tag + " BAD [CLIENTBUG] Invalid system flag " + flag + "\r\n"); err != nil {
