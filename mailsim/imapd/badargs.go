@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"regexp"
 	"strings"
 	"time"
@@ -208,3 +209,23 @@ func isAtom(s string) bool {
 // least): go-imap took it for BODY[HEADER] and answered with that section,
 // not the one asked for; Dovecot refuses it with BAD.
 var emptyHeaderList = regexp.MustCompile(`(?i)HEADER\.FIELDS(\.NOT)?[ ]*\([ ]*\)`)
+
+// emptyFetchItems matches a FETCH whose item list is empty ("FETCH 1 ()"),
+// which RFC 9051 §9 does not allow: go-imap answered "* 1 FETCH ()", a
+// response with no item, which the grammar does not allow either; Dovecot
+// refuses it with BAD. It is matched against the arguments after the
+// sequence set's command name (after "FETCH" for UID FETCH).
+var emptyFetchItems = regexp.MustCompile(`^[^ ]+ +\( *\)( |$)`)
+
+// fetchArgs is the arguments of a FETCH or UID FETCH: rest is the first line
+// after the command name, which for UID commands starts with "FETCH".
+func fetchArgs(name string, rest []byte) []byte {
+	rest = bytes.TrimRight(rest, "\r\n")
+	if strings.HasPrefix(name, "UID ") {
+		if i := bytes.IndexByte(rest, ' '); i >= 0 {
+			return bytes.TrimLeft(rest[i+1:], " ")
+		}
+		return nil
+	}
+	return rest
+}

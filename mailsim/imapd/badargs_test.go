@@ -39,6 +39,8 @@ func TestBadArgumentsAreTheClients(t *testing.T) {
 		// go-imap took an empty header list for BODY[HEADER] and answered
 		// with that section instead.
 		{"FETCH 1 BODY.PEEK[HEADER.FIELDS ()]", "BAD [CLIENTBUG] Syntax error: a header list needs at least one field name", audit.IMAPFetch, "syntax_error"},
+		// go-imap answered "* 1 FETCH ()", which no client grammar allows.
+		{"FETCH 1 ()", "BAD [CLIENTBUG] Syntax error: FETCH needs at least one item", audit.IMAPFetch, "syntax_error"},
 		{"FETCH 4 FLAGS", "BAD [CLIENTBUG] Invalid sequence set: no message 4 (3 in the mailbox)", audit.IMAPFetch, "no_such_message"},
 		{"STORE 2:9 +FLAGS (\\Seen)", "BAD [CLIENTBUG] Invalid sequence set: no message 9 (3 in the mailbox)", audit.IMAPStore, "no_such_message"},
 		{"COPY 7 Sent", "BAD [CLIENTBUG] Invalid sequence set: no message 7 (3 in the mailbox)", audit.IMAPCopy, "no_such_message"},

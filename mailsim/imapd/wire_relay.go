@@ -307,6 +307,10 @@ func (c *conn) relayCommand() error {
 			c.srv.auditRefusal(c.info, name, "syntax_error")
 			return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: a header list needs at least one field name\r\n")
 		}
+		if (name == "FETCH" || name == "UID FETCH") && emptyFetchItems.Match(fetchArgs(name, rest)) {
+			c.srv.auditRefusal(c.info, name, "syntax_error")
+			return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: FETCH needs at least one item\r\n")
+		}
 		if flag := badFlagArg(name, rest); flag != "" {
 			c.srv.auditRefusal(c.info, name, "invalid_flag")
 			if err := c.writeClient(tag + " BAD [CLIENTBUG] Invalid system flag " + flag + "\r\n"); err != nil {
