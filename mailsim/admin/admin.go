@@ -59,6 +59,12 @@ const (
 	ReasonClockAdvance    = "advance"
 	ReasonClockNotVirtual = "clock_not_virtual"
 	ReasonInvalidRequest  = "invalid_request"
+	// Refusals of a request past the access rules: a path or method the
+	// API does not serve, a parameter it does not take, a thing it no
+	// longer holds.
+	ReasonNotFound         = "not_found"
+	ReasonMethodNotAllowed = "method_not_allowed"
+	ReasonGone             = "gone"
 )
 
 // Config wires the API to a running mail system.
@@ -137,7 +143,32 @@ func (a *api) handler() http.Handler {
 	mux.HandleFunc("GET /api/events", a.events)
 	mux.HandleFunc("GET /api/outbox", a.outbox)
 	mux.HandleFunc("GET /api/outbox/{id}/raw", a.outboxRaw)
-	return a.guard(mux)
+	return a.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" {
+			// No route: the mux answers 404 or 405; audited like any
+			// other refusal (a client with the token probing paths).
+			sw := &statusWriter{ResponseWriter: w}
+			mux.ServeHTTP(sw, r)
+			reason := ReasonNotFound
+			if sw.code == http.StatusMethodNotAllowed {
+				reason = ReasonMethodNotAllowed
+			}
+			a.audit(r, reason)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+}
+
+// statusWriter notes the status code written.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // NewServer returns an http.Server for the API with the configured
@@ -462,16 +493,29 @@ func (a *api) setClock(w http.ResponseWriter, r *http.Request) {
 // (default: the next event); ?follow=false ends once caught up.
 func (a *api) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	for k, v := range q {
+		switch {
+		case k != "from" && k != "follow":
+			a.refuse(w, r, http.StatusBadRequest, ReasonInvalidRequest, fmt.Sprintf("unknown parameter %q: /api/events takes from=N and follow=false", truncate(k, 64)))
+			return
+		case len(v) > 1:
+			a.refuse(w, r, http.StatusBadRequest, ReasonInvalidRequest, fmt.Sprintf("parameter %s given %d times", k, len(v)))
+			return
+		case k == "follow" && v[0] != "true" && v[0] != "false":
+			a.refuse(w, r, http.StatusBadRequest, ReasonInvalidRequest, "follow must be true or false")
+			return
+		}
+	}
 	var sub *audit.Subscription
 	if f := q.Get("from"); f != "" {
 		n, err := strconv.ParseUint(f, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "from must be a sequence number: "+err.Error())
+			a.refuse(w, r, http.StatusBadRequest, ReasonInvalidRequest, "from must be a sequence number: "+err.Error())
 			return
 		}
 		sub, err = a.cfg.Bus.SubscribeFrom(n)
 		if err != nil {
-			writeError(w, http.StatusGone, err.Error())
+			a.refuse(w, r, http.StatusGone, ReasonGone, err.Error())
 			return
 		}
 	} else {
@@ -546,16 +590,16 @@ func (a *api) outbox(w http.ResponseWriter, r *http.Request) {
 func (a *api) outboxRaw(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseUint(r.PathValue("id"), 10, 64)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "id must be a number")
+		a.refuse(w, r, http.StatusBadRequest, ReasonInvalidRequest, "id must be a number")
 		return
 	}
 	m, ok := a.cfg.Outbox.Get(id)
 	if !ok {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no outbox message %d", id))
+		a.refuse(w, r, http.StatusNotFound, ReasonNotFound, fmt.Sprintf("no outbox message %d", id))
 		return
 	}
 	if m.RawDropped || m.Raw == nil {
-		writeError(w, http.StatusGone, "raw bytes were not kept (outbox byte cap reached); metadata is in /api/outbox")
+		a.refuse(w, r, http.StatusGone, ReasonGone, "raw bytes were not kept (outbox byte cap reached); metadata is in /api/outbox")
 		return
 	}
 	w.Header().Set("Content-Type", "message/rfc822")

@@ -174,7 +174,7 @@ func TestAdminTokenInQuery(t *testing.T) {
 	}
 	resp, _ := get(t, srv.URL+"/healthz?token=x", "")
 	assert.Equal(t, 400, resp.StatusCode, "not on /healthz either")
-	resp, _ = get(t, srv.URL+"/api/events?follow=false&tokens=1&mytoken=2", tok)
+	resp, _ = get(t, srv.URL+"/api/users?tokens=1&mytoken=2", tok)
 	assert.Equal(t, 200, resp.StatusCode, "other parameters are fine")
 	evs := refusals(t, bus)
 	require.Len(t, evs, 15)
@@ -430,4 +430,41 @@ func TestAdminRefusedBeforeHandler(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
 	assert.Len(t, refusals(t, bus), 2)
+}
+
+// Requests that pass the access rules but that the API refuses (a path it
+// does not serve, a parameter it does not take, an outbox message it does
+// not hold) were answered without an event: a client holding the token and
+// probing the API left no trace. And /api/events took any parameter, so
+// that "since=0" (a typo for from=) silently streamed only new events.
+func TestAdminRefusalsPastTheAccessRulesAreAudited(t *testing.T) {
+	srv, bus, _ := setup(t, tok)
+	for _, c := range []struct {
+		method, path string
+		code         int
+		reason       string
+	}{
+		{"GET", "/api/nothing", 404, ReasonNotFound},
+		{"DELETE", "/api/users", 405, ReasonMethodNotAllowed},
+		{"GET", "/api/events?since=0&follow=false", 400, ReasonInvalidRequest},
+		{"GET", "/api/events?follow=maybe", 400, ReasonInvalidRequest},
+		{"GET", "/api/events?from=1&from=2&follow=false", 400, ReasonInvalidRequest},
+		{"GET", "/api/events?from=x&follow=false", 400, ReasonInvalidRequest},
+		{"GET", "/api/outbox/x/raw", 400, ReasonInvalidRequest},
+		{"GET", "/api/outbox/7/raw", 404, ReasonNotFound},
+	} {
+		resp, body := do(t, c.method, srv.URL+c.path, tok, "", "")
+		assert.Equal(t, c.code, resp.StatusCode, "%s %s: %s", c.method, c.path, body)
+	}
+	resp, _ := get(t, srv.URL+"/api/events?from=1&follow=false", tok)
+	assert.Equal(t, 200, resp.StatusCode)
+	var got []string
+	for _, e := range refusals(t, bus) {
+		got = append(got, e.HTTPMethod+" "+e.URLPath+" "+e.Reason)
+	}
+	assert.Equal(t, []string{
+		"GET /api/nothing not_found", "DELETE /api/users method_not_allowed",
+		"GET /api/events invalid_request", "GET /api/events invalid_request", "GET /api/events invalid_request", "GET /api/events invalid_request",
+		"GET /api/outbox/x/raw invalid_request", "GET /api/outbox/7/raw not_found",
+	}, got)
 }
