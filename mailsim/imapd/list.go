@@ -90,7 +90,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	subscribed := func(name string) bool { _, ok := subs[store.SubscriptionKey(name)]; return ok }
 	matches := func(name string) bool {
 		for _, p := range patterns {
-			if imapserver.MatchList(name, delim, ref, p) {
+			if listMatch(name, delim, ref, p) {
 				return true
 			}
 		}
@@ -235,4 +235,26 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	e.SearchHits = audit.Int(matched)
 	s.emitResult(e, nil)
 	return nil
+}
+
+// listMatch is go-imap's MatchList, but for INBOX, whose name is
+// case-insensitive (RFC 9051 §5.1): LIST "" "inbox" lists INBOX (go-imap
+// matched it case-sensitively and listed nothing), as Dovecot does.
+func listMatch(name string, delim rune, ref, pattern string) bool {
+	if imapserver.MatchList(name, delim, ref, pattern) {
+		return true
+	}
+	if len(name) < 5 || name[:5] != "INBOX" || (len(name) > 5 && rune(name[5]) != delim) {
+		return false
+	}
+	return imapserver.MatchList(name, delim, inboxUpper(ref, delim), inboxUpper(pattern, delim))
+}
+
+// inboxUpper writes a leading "inbox" (in any case, a whole level) as
+// "INBOX".
+func inboxUpper(s string, delim rune) string {
+	if len(s) >= 5 && strings.EqualFold(s[:5], "INBOX") && (len(s) == 5 || rune(s[5]) == delim || s[5] == '*' || s[5] == '%') {
+		return "INBOX" + s[5:]
+	}
+	return s
 }
