@@ -59,19 +59,26 @@ func TestBadArgumentsAreTheClients(t *testing.T) {
 	r.send("u2 SEARCH 9")
 	assert.Equal(t, "u2 OK SEARCH completed", last(r.until("u2 ")))
 
-	var got [][2]string
-	for _, e := range ts.events(t) {
-		if e.Outcome == audit.Failure {
-			got = append(got, [2]string{e.Action, e.Reason})
-		}
-	}
+	got := failures(t, ts)
 	require.Len(t, got, len(cases))
 	for i, c := range cases {
-		assert.Equal(t, [2]string{c.action, c.reason}, got[i], c.cmd)
+		assert.Equal(t, c.action+" "+c.reason, got[i], c.cmd)
 	}
 }
 
 func last(lines []string) string { return lines[len(lines)-1] }
+
+// failures lists the failure events so far as "action reason".
+func failures(t *testing.T, ts *testServer) []string {
+	t.Helper()
+	var got []string
+	for _, e := range ts.events(t) {
+		if e.Outcome == audit.Failure {
+			got = append(got, e.Action+" "+e.Reason)
+		}
+	}
+	return got
+}
 
 // An APPEND whose message cannot be parsed was audited with a reason made
 // of the response text, which quotes the client's header line: reasons are
@@ -83,13 +90,7 @@ func TestRefusalReasonsHoldNoClientText(t *testing.T) {
 	assert.Contains(t, last(r.until("a1 ")), "a1 NO [PARSE]")
 	r.send("a2 DELETE INBOX")
 	assert.Equal(t, "a2 NO INBOX cannot be deleted", last(r.until("a2 ")))
-	var got []string
-	for _, e := range ts.events(t) {
-		if e.Outcome == audit.Failure {
-			got = append(got, e.Action+" "+e.Reason)
-		}
-	}
-	assert.Equal(t, []string{"imap.append cannot_parse_message", "imap.delete refused"}, got)
+	assert.Equal(t, []string{"imap.append cannot_parse_message", "imap.delete refused"}, failures(t, ts))
 
 	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Text: "anything the client wrote"}))
 	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Code: "X-ANY", Text: "x"}))
@@ -134,12 +135,6 @@ func TestInvalidSystemFlagsRefused(t *testing.T) {
 	r.send("a5 STORE 1 +FLAGS (\\Flagged $Label1)")
 	assert.Equal(t, "a5 OK STORE completed", last(r.until("a5 ")))
 
-	var got []string
-	for _, e := range ts.events(t) {
-		if e.Outcome == audit.Failure {
-			got = append(got, e.Action+" "+e.Reason)
-		}
-	}
-	assert.Equal(t, []string{"imap.append invalid_flag", "imap.store invalid_flag", "imap.store invalid_flag"}, got)
+	assert.Equal(t, []string{"imap.append invalid_flag", "imap.store invalid_flag", "imap.store invalid_flag"}, failures(t, ts))
 	assert.Len(t, actions(ts.events(t), audit.IMAPAppend), 1, "nothing appended")
 }
