@@ -89,7 +89,7 @@ func TestRefusalReasonsHoldNoClientText(t *testing.T) {
 	r.send("a1 APPEND INBOX {17+}\r\nEVIL INJECTED 1\r\n")
 	assert.Contains(t, last(r.until("a1 ")), "a1 NO [PARSE]")
 	r.send("a2 DELETE INBOX")
-	assert.Equal(t, "a2 NO INBOX cannot be deleted", last(r.until("a2 ")))
+	assert.Equal(t, "a2 NO [CANNOT] INBOX cannot be deleted", last(r.until("a2 ")))
 	assert.Equal(t, []string{"imap.append cannot_parse_message", "imap.delete refused"}, failures(t, ts))
 
 	assert.Equal(t, "refused", reason(&imap.Error{Type: imap.StatusResponseTypeNo, Text: "anything the client wrote"}))

@@ -667,6 +667,11 @@ func imapErr(err error) error {
 	if errors.Is(err, store.ErrTooManyKeywords) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: fmt.Sprintf("Too many keywords in mailbox (at most %d)", store.MaxKeywords)}
 	}
+	if errors.Is(err, store.ErrRefused) {
+		// DELETE or RENAME of INBOX, an invalid name: never possible
+		// (RFC 5530 CANNOT, as Dovecot answers).
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: respText(err.Error())}
+	}
 	return &imap.Error{Type: imap.StatusResponseTypeNo, Text: respText(err.Error())}
 }
 
