@@ -311,7 +311,8 @@ func (s *session) login(mech, username, password string) error {
 // owner requires delegation or membership.
 func (s *session) resolve(name string) (owner, folder string, err error) {
 	if name == "" {
-		return "", "", noMailbox(name)
+		// No mailbox can have the empty name: invalid (Dovecot: CANNOT).
+		return "", "", &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: textNameInvalid}
 	}
 	if err := s.srv.checkName(name); err != nil {
 		return "", "", err
