@@ -134,7 +134,12 @@ func TestInvalidSystemFlagsRefused(t *testing.T) {
 	assert.Equal(t, "a4 BAD [CLIENTBUG] Invalid system flag \\*", last(r.until("a4 ")))
 	r.send("a5 STORE 1 +FLAGS (\\Flagged $Label1)")
 	assert.Equal(t, "a5 OK STORE completed", last(r.until("a5 ")))
+	r.send("a6 APPEND INBOX (\\Seen $Planted) {16+}\r\nSubject: x\r\n\r\nhi")
+	assert.Contains(t, last(r.until("a6 ")), "a6 OK [APPENDUID")
 
 	assert.Equal(t, []string{"imap.append invalid_flag", "imap.store invalid_flag", "imap.store invalid_flag"}, failures(t, ts))
-	assert.Len(t, actions(ts.events(t), audit.IMAPAppend), 1, "nothing appended")
+	appends := actions(ts.events(t), audit.IMAPAppend)
+	require.Len(t, appends, 2, "only a6 appended")
+	assert.Equal(t, audit.Failure, appends[0].Outcome)
+	assert.Equal(t, `(\Seen $Planted)`, appends[1].Flags, "the flags a message is planted with are in its event")
 }

@@ -223,8 +223,13 @@ func storeOpString(f *imap.StoreFlags) string {
 	case imap.StoreFlagsDel:
 		op = "-FLAGS"
 	}
-	s := op + " ("
-	for i, fl := range f.Flags {
+	return op + " " + flagList(f.Flags)
+}
+
+// flagList writes flags as an IMAP list: "(\Seen $Label1)".
+func flagList(flags []imap.Flag) string {
+	s := "("
+	for i, fl := range flags {
 		if i > 0 {
 			s += " "
 		}

@@ -784,6 +784,11 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	if options != nil {
 		flags, date = options.Flags, options.Time
 	}
+	if len(flags) > 0 {
+		// A message planted already \Seen (or \Deleted) is what a rule
+		// may look for.
+		e.Flags = flagList(flags)
+	}
 	// MULTIAPPEND (RFC 3502): the shim tells whether another message
 	// follows this one in the same command.
 	more := s.conn.appendFollows()
