@@ -64,6 +64,19 @@ type lineWatcher struct {
 	done  chan struct{}
 }
 
+// startFed starts cmd with a pipe to its stdin and its stdout and stderr
+// watched line by line.
+func startFed(t *testing.T, cmd *exec.Cmd) (io.WriteCloser, *lineWatcher) {
+	t.Helper()
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	pr, pw, _ := os.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	pw.Close()
+	return stdin, watchLines(pr)
+}
+
 func watchLines(r io.Reader) *lineWatcher {
 	w := &lineWatcher{done: make(chan struct{})}
 	go func() {
@@ -292,14 +305,8 @@ func TestRulesEvalStopsOnSignal(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, append([]string{"rules", "eval", "-"}, tc.args...)...)
-			stdin, err := cmd.StdinPipe()
-			require.NoError(t, err)
+			stdin, w := startFed(t, cmd)
 			defer stdin.Close()
-			pr, pw, _ := os.Pipe()
-			cmd.Stdout, cmd.Stderr = pw, pw
-			require.NoError(t, cmd.Start())
-			pw.Close()
-			w := watchLines(pr)
 			for i := 0; i < 3000; i++ { // a few batches, then the producer goes quiet
 				_, err := io.WriteString(stdin, ev)
 				require.NoError(t, err)
@@ -417,15 +424,9 @@ func TestServeSpareP(t *testing.T) {
 func TestNohupKeepsIgnoringSIGHUP(t *testing.T) {
 	bin := sharedCLI(t)
 	cmd := exec.Command("sh", "-c", `trap "" HUP; exec "$0" rules eval -`, bin)
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
+	stdin, w := startFed(t, cmd)
 	defer stdin.Close()
-	pr, pw, _ := os.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	require.NoError(t, cmd.Start())
-	pw.Close()
-	w := watchLines(pr)
-	_, err = io.WriteString(stdin, `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login"}`+"\n")
+	_, err := io.WriteString(stdin, `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login"}`+"\n")
 	require.NoError(t, err)
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))

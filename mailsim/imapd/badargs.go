@@ -14,15 +14,6 @@ import (
 // the session sees the command. Those failures are the client's: Dovecot
 // answers BAD, and so does the shim (fixCompletion), naming the argument.
 
-// argChecked are the commands whose arguments badArgument reads (their
-// first line is kept while they run).
-var argChecked = map[string]bool{
-	"FETCH": true, "STORE": true, "COPY": true, "MOVE": true, "SEARCH": true,
-	"SORT": true, "THREAD": true, "APPEND": true,
-	"UID FETCH": true, "UID STORE": true, "UID COPY": true, "UID MOVE": true,
-	"UID EXPUNGE": true, "UID SEARCH": true, "UID SORT": true, "UID THREAD": true,
-}
-
 // badArgument says which argument of a command go-imap could not convert,
 // or "" when it finds none at fault (a mailbox name is left to the
 // mailbox-name refusal). args is the command's first line after its name

@@ -271,14 +271,14 @@ func (s *session) expungeEvent(action, cmd string, r store.Expunged) audit.Event
 
 // Copy copies messages to another mailbox.
 func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	if err := s.seqRangeErr(numSet, audit.IMAPCopy, "COPY"); err != nil {
+		return nil, err
+	}
 	data, _, err := s.copyMove(numSet, dest, audit.IMAPCopy, "COPY")
 	return data, err
 }
 
 func (s *session) copyMove(numSet imap.NumSet, dest, action, cmd string) (*imap.CopyData, []store.Item, error) {
-	if err := s.seqRangeErr(numSet, action, cmd); err != nil {
-		return nil, nil, err
-	}
 	items, _ := s.resolveSet(numSet)
 	dmb, downer, err := s.mailbox(dest)
 	base := s.mailboxEvent(audit.Event{Action: action, Command: cmd, DestMailbox: dest}, s.mbName, s.mbOwner)

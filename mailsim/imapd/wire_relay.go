@@ -303,13 +303,18 @@ func (c *conn) relayCommand() error {
 	}
 	c.condReq.Store(creq)
 	if isCmd && c.info.Authenticated() {
-		if (name == "FETCH" || name == "UID FETCH") && emptyHeaderList.Match(rest) {
-			c.srv.auditRefusal(c.info, name, "syntax_error")
-			return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: a header list needs at least one field name\r\n")
-		}
-		if (name == "FETCH" || name == "UID FETCH") && emptyFetchItems.Match(fetchArgs(name, rest)) {
-			c.srv.auditRefusal(c.info, name, "syntax_error")
-			return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: FETCH needs at least one item\r\n")
+		if name == "FETCH" || name == "UID FETCH" {
+			why := ""
+			switch {
+			case emptyHeaderList.Match(rest):
+				why = "a header list needs at least one field name"
+			case emptyFetchItems.Match(fetchArgs(name, rest)):
+				why = "FETCH needs at least one item"
+			}
+			if why != "" {
+				c.srv.auditRefusal(c.info, name, "syntax_error")
+				return c.writeClient(tag + " BAD [CLIENTBUG] Syntax error: " + why + "\r\n")
+			}
 		}
 		if flag := badFlagArg(name, rest); flag != "" {
 			c.srv.auditRefusal(c.info, name, "invalid_flag")
@@ -411,10 +416,8 @@ func (c *conn) relayCommand() error {
 		line, catPayload = l, payload
 		_, _, rest, _ = splitCommand(line)
 	}
-	cmd := &relayed{tag: tag, name: name, before: c.sessionEvents.Load()}
-	if isCmd && argChecked[name] {
-		cmd.args = bytes.Clone(rest)
-	}
+	// rest needs no copy: readLine gives each line a buffer of its own.
+	cmd := &relayed{tag: tag, name: name, args: rest, before: c.sessionEvents.Load()}
 	c.cur.Store(cmd)
 	if catPayload != nil {
 		c.catenate.Store(cmd)
@@ -645,7 +648,7 @@ func (c *conn) current() string {
 // relayed is the command being relayed.
 type relayed struct {
 	tag, name   string
-	args        []byte // the first line after the name, for argChecked commands
+	args        []byte // the first line after the name (badArgument reads it)
 	parts       [][]byte
 	cancelled   bool  // a SASL exchange the client ended with "*"
 	before      int64 // session events before the command
