@@ -132,6 +132,10 @@ type Config struct {
 	// delay before each failure reply and per-source / per-account
 	// failure limits, on the scenario clock, for IMAP and submission.
 	Throttle throttle.Config
+	// BulkWriters bounds how many IMAP sessions write message bodies at
+	// once (0: GOMAXPROCS−1 when the IMAP server starts; see
+	// imapd.Config.BulkWriters).
+	BulkWriters int
 	// Logger receives diagnostics; nil is quiet.
 	Logger *slog.Logger
 }
@@ -331,6 +335,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		TLSHandshakeTimeout: lim.TLSHandshakeTimeout, Throttle: thr,
 		MaxLineBytes: lim.IMAPLineBytes, MaxPreAuthLiteralBytes: lim.IMAPPreAuthLiteralBytes,
 		MaxMailboxNameBytes: lim.MailboxNameBytes, MaxMailboxLevelBytes: lim.MailboxLevelBytes,
+		BulkWriters: cfg.BulkWriters,
 	})
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func checkHoldFirstGC(t *testing.T) {
 	assert.Equal(t, oldL, debug.SetMemoryLimit(-1))
 }
 
-// Unless GOMAXPROCS is set, one P more than the default.
+// Unless GOMAXPROCS is set, twice the default, at least 8.
 func TestSetProcs(t *testing.T) {
 	old := runtime.GOMAXPROCS(0)
 	defer runtime.GOMAXPROCS(old)
@@ -90,6 +90,7 @@ func TestSetProcs(t *testing.T) {
 	assert.Equal(t, [2]int{old, old}, [2]int{procs, before})
 	assert.Equal(t, old, runtime.GOMAXPROCS(0))
 	procs, before = setProcs(func(string) string { return "" })
-	assert.Equal(t, [2]int{old + 1, old}, [2]int{procs, before})
-	assert.Equal(t, old+1, runtime.GOMAXPROCS(0))
+	assert.Equal(t, [2]int{max(8, 2*old), old}, [2]int{procs, before})
+	assert.Equal(t, max(8, 2*old), runtime.GOMAXPROCS(0))
+	assert.Equal(t, []int{8, 8, 8, 8, 10, 32}, []int{spareProcs(1), spareProcs(2), spareProcs(3), spareProcs(4), spareProcs(5), spareProcs(16)})
 }

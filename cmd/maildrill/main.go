@@ -97,27 +97,35 @@ func setGC(getenv func(string) string) int {
 // in this process; it returns setProcs's results.
 var beforeServe func() (procs, before int)
 
-// setProcs gives the Go scheduler one P more than the cores it may use
-// (GOMAXPROCS's default) unless the environment sets GOMAXPROCS; it
-// returns GOMAXPROCS in force and before. serve calls it: the IMAP server lets
-// GOMAXPROCS−1 sessions write message bodies at once, so that a P stays
-// free to notice other clients' commands (mailsim/imapd: bulkSem); with
-// one P more, bulk downloads use every core and that P is still there.
-// Measured on 2 cores (docs/performance.md): the corpus downloaded by 2 to
-// 8 connections at 7.6–8.6 GB/s against 5.3–5.5 with GOMAXPROCS 2, a small
-// request's p99 latency meanwhile about the same (higher while both
-// writers decode attachments). run keeps the default: when its actors
-// acted one at a time the 2,000-staff day took 53–55 s with one P more
-// against 47–51 s, and side by side (scenarios/run/side.go) one P more made
-// no difference beyond the machine's noise (2026-12-06).
+// setProcs gives the Go scheduler spareProcs(cores) Ps, cores being the
+// Ps it may use by default (GOMAXPROCS's default: the CPUs, or the
+// container's CPU limit), unless the environment sets GOMAXPROCS; it
+// returns GOMAXPROCS in force and before. serve calls it and lets as many
+// IMAP sessions write message bodies at once as there are cores
+// (imapd.Config.BulkWriters), so that bulk downloads use every core while
+// idle Ps remain: an idle P's thread waits in the network poll, and the
+// kernel wakes it when another client's command arrives. With every P busy
+// (bulk writers, their preparers, the collector's workers) Go notices the
+// command only when a P runs out of work or sysmon polls, every 10 ms.
+// Measured on 2 cores (docs/performance.md, 2026-12-06 evening): with 8 Ps
+// and 2 writers a small request's p99 latency during bulk downloads was
+// lower than with 3 Ps and 2 writers (the previous default) at 17 of 24
+// points, the throughput the same or higher. run keeps the default: when
+// its actors acted one at a time the 2,000-staff day took 53–55 s with one
+// P more against 47–51 s.
 func setProcs(getenv func(string) string) (procs, before int) {
 	before = runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" {
 		return before, before
 	}
-	runtime.GOMAXPROCS(before + 1)
-	return before + 1, before
+	procs = spareProcs(before)
+	runtime.GOMAXPROCS(procs)
+	return procs, before
 }
+
+// spareProcs is the Ps serve runs with on cores usable cores: twice the
+// cores, at least 8.
+func spareProcs(cores int) int { return max(8, 2*cores) }
 
 // firstGCHeap is the memory the first collection waits for: below it,
 // collecting at defaultGCPercent would run dozens of cycles while a run

@@ -147,6 +147,12 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if beforeServe != nil {
 		procs, before = beforeServe()
 	}
+	// As many bulk writers as cores, the other Ps spare (setProcs); with
+	// GOMAXPROCS set, one P stays free of them (imapd's default).
+	cfg.BulkWriters = max(1, procs-1)
+	if procs != before {
+		cfg.BulkWriters = before
+	}
 	if f.adminToken == "" {
 		f.adminToken = os.Getenv("MAILDRILL_ADMIN_TOKEN")
 	}
@@ -181,7 +187,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if f.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "gomaxprocs_env", os.Getenv("GOMAXPROCS"))
+		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "bulk_writers", cfg.BulkWriters, "gomaxprocs_env", os.Getenv("GOMAXPROCS"))
 	}
 	cfg.AdminToken = f.adminToken
 	if f.pprof != "" {

@@ -396,22 +396,25 @@ func TestAnyCommandStopsOnSignal(t *testing.T) {
 	}
 }
 
-// serve takes one P more than the default unless GOMAXPROCS is set, and
-// says so with -v.
+// serve runs with spare Ps (twice the default, at least 8) and as many bulk
+// writers as the default's cores unless GOMAXPROCS is set (then the
+// writers are GOMAXPROCS−1, at least 1), and says so with -v.
 func TestServeSpareP(t *testing.T) {
-	re := regexp.MustCompile(`msg=scheduler gomaxprocs=(\d+) before=(\d+)`)
+	re := regexp.MustCompile(`msg=scheduler gomaxprocs=(\d+) before=(\d+) bulk_writers=(\d+)`)
 	for _, tc := range []struct {
-		env  []string
-		more int
-	}{{[]string{"GOMAXPROCS="}, 1}, {[]string{"GOMAXPROCS=1"}, 0}} {
+		env   []string
+		spare bool
+	}{{[]string{"GOMAXPROCS="}, true}, {[]string{"GOMAXPROCS=1"}, false}} {
 		cmd, w, _ := startServeEnv(t, tc.env, "-v")
 		m := re.FindStringSubmatch(w.text())
 		require.NotNil(t, m, "%v: %s", tc.env, w.text())
 		procs, _ := strconv.Atoi(m[1])
 		before, _ := strconv.Atoi(m[2])
-		assert.Equal(t, before+tc.more, procs, "%v", tc.env)
-		if tc.more == 0 {
-			assert.Equal(t, 1, procs)
+		writers, _ := strconv.Atoi(m[3])
+		if tc.spare {
+			assert.Equal(t, [2]int{max(8, 2*before), before}, [2]int{procs, writers}, "%v", tc.env)
+		} else {
+			assert.Equal(t, [3]int{1, 1, 1}, [3]int{procs, before, writers}, "%v: GOMAXPROCS−1, at least 1", tc.env)
 		}
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))

@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,7 +64,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	bulk := len(options.BodySection) > 0 || len(options.BinarySection) > 0
 	var prep *preparer
 	if len(options.BodySection) > 0 && wholeMessageOnly(options) && len(items) > 1 {
-		prep = startPreparer(items, seqs, prepareAhead, !needsMeta(options))
+		prep = startPreparer(s.srv.prepare, items, seqs, prepareAhead, !needsMeta(options))
 		defer prep.stop()
 	}
 	for i, it := range items {
@@ -75,7 +74,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		prep.at(i)
 		var slot *bulkSlot
 		if bulk {
-			slot = acquireBulk()
+			slot = s.srv.acquireBulk()
 		}
 		err := s.fetchOne(w, seqs[i], it, prep.take(i), options, itemsDesc, markSeen, wantModSeq)
 		slot.release()
@@ -86,18 +85,18 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	return nil
 }
 
-// bulkSem bounds how many sessions write message bodies at once, leaving a
-// P free to poll the network: with every P busy, Go notices ready network
-// connections only through sysmon, every 10ms (golang/go#51651), and a
-// small request on another connection waits behind bulk downloads. It is
-// sized at first use, from GOMAXPROCS then: `maildrill serve` sets
-// GOMAXPROCS to one more than the cores (setProcs in cmd/maildrill), so
-// that bulk downloads can use every core and a P is still free for
+// The server's bulk slots (Server.bulk) bound how many sessions write
+// message bodies at once, so that a P stays free to poll the network: with
+// every P busy, Go notices ready network connections only through sysmon,
+// every 10ms (golang/go#51651), and a small request on another connection
+// waits behind bulk downloads. Config.BulkWriters sizes them; by default
+// GOMAXPROCS−1 at the server's start, at least 1. `maildrill serve` runs
+// with more Ps than cores and as many writers as cores (setProcs in
+// cmd/maildrill): bulk downloads use every core and Ps are still free for
 // commands.
-var bulkSem = sync.OnceValue(func() chan struct{} { return make(chan struct{}, writersAtOnce()) })
 
-// writersAtOnce is GOMAXPROCS−1, at least 1.
-func writersAtOnce() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+// defaultBulkWriters is GOMAXPROCS−1, at least 1.
+func defaultBulkWriters() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // bulkHold is how long a session keeps its slot for one message at most.
 // Past it (a client that reads slowly, so the session's write blocks; or
@@ -109,22 +108,23 @@ const bulkHold = 2 * time.Millisecond
 // bulkSlot is a slot held for one message; the holder releases it when
 // the message is written, or a timer after bulkHold, whichever is first.
 type bulkSlot struct {
+	sem   chan struct{}
 	done  atomic.Bool
 	timer *time.Timer
 }
 
-// acquireBulk waits for a slot. Every holder gives its slot up within
-// bulkHold, so the wait is bounded.
-func acquireBulk() *bulkSlot {
-	bulkSem() <- struct{}{}
-	sl := &bulkSlot{}
+// acquireBulk waits for one of the server's slots. Every holder gives its
+// slot up within bulkHold, so the wait is bounded.
+func (srv *Server) acquireBulk() *bulkSlot {
+	srv.bulk <- struct{}{}
+	sl := &bulkSlot{sem: srv.bulk}
 	sl.timer = time.AfterFunc(bulkHold, sl.free)
 	return sl
 }
 
 func (sl *bulkSlot) free() {
 	if sl.done.CompareAndSwap(false, true) {
-		<-bulkSem()
+		<-sl.sem
 	}
 }
 
@@ -170,10 +170,6 @@ const prepareAhead = 32
 // its writer (mostly the documents' base64, shared with the document cache).
 const prepareHeld = 8 << 20
 
-// prepareSem bounds how many preparers render at once, over all sessions
-// (sized at first use, as bulkSem).
-var prepareSem = sync.OnceValue(func() chan struct{} { return make(chan struct{}, writersAtOnce()) })
-
 type preparer struct {
 	ahead    int  // how many messages past the one being written
 	keep     bool // hand prepared messages to the writer (BODY[] alone)
@@ -187,10 +183,14 @@ type preparer struct {
 	done     chan struct{} // closed: prepare nothing more
 	ended    chan struct{} // closed when the goroutine returns
 	noSlot   atomic.Int64  // times it found no slot free and went back to waiting
+	sem      chan struct{} // rendering slots, shared by the server's preparers
 }
 
-func startPreparer(items []store.Item, seqs []uint32, ahead int, keep bool) *preparer {
-	p := &preparer{ahead: ahead, keep: keep, items: items, seqs: seqs, prepared: make([]bool, len(items)),
+// startPreparer starts preparing items ahead of their writer; sem bounds
+// how many preparers render at once, over all sessions (Server.prepare,
+// as many as the bulk slots).
+func startPreparer(sem chan struct{}, items []store.Item, seqs []uint32, ahead int, keep bool) *preparer {
+	p := &preparer{sem: sem, ahead: ahead, keep: keep, items: items, seqs: seqs, prepared: make([]bool, len(items)),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}
 	if keep {
 		p.wholes = make([]atomic.Pointer[store.Whole], len(items))
@@ -268,20 +268,20 @@ wait:
 			if j < 0 {
 				break
 			}
-			// Not a bulk slot (see bulkSem): with one slot on two cores,
+			// Not a bulk slot (see acquireBulk): with one slot on two cores,
 			// the writer and its preparer would take turns instead of
 			// overlapping. A slot of its own, not waited for: with many
-			// downloads at once, at most prepareSem's capacity render
+			// downloads at once, at most sem's capacity render
 			// ahead, and a writer whose preparer found none free renders
 			// its messages itself, as without a preparer.
 			select {
-			case prepareSem() <- struct{}{}:
+			case p.sem <- struct{}{}:
 			default:
 				p.noSlot.Add(1)
 				continue wait
 			}
 			w := p.items[j].PrepareWhole()
-			<-prepareSem()
+			<-p.sem
 			p.prepared[j] = true
 			p.hand(j, w)
 		}

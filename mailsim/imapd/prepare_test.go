@@ -2,12 +2,15 @@ package imapd
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/maildrill/maildrill/mailsim/audit"
+	"github.com/maildrill/maildrill/mailsim/clock"
 	"github.com/maildrill/maildrill/mailsim/store"
 )
 
@@ -38,7 +41,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	require.Len(t, items, 6)
 	seqs := []uint32{1, 2, 3, 4, 0, 6} // the fifth left out
 
-	p := startPreparer(items, seqs, 3, false)
+	p := startPreparer(testPrepareSem, items, seqs, 3, false)
 	p.at(0)
 	assert.Equal(t, items[3].UID, <-b.asked)
 	assert.Equal(t, items[2].UID, <-b.asked)
@@ -52,20 +55,20 @@ func TestPreparerStaysAhead(t *testing.T) {
 
 	// Other downloads' preparers hold every slot: nothing is prepared, and
 	// the messages stay to prepare.
-	for range cap(prepareSem()) {
-		prepareSem() <- struct{}{}
+	for range cap(testPrepareSem) {
+		testPrepareSem <- struct{}{}
 	}
-	p = startPreparer(items, seqs, 3, false)
+	p = startPreparer(testPrepareSem, items, seqs, 3, false)
 	p.at(0)
 	// stopped only once it has found no slot, so that a preparer taking
 	// no slot would have prepared a message by then
 	require.Eventually(t, func() bool { return p.noSlot.Load() > 0 }, 10*time.Second, time.Millisecond)
 	p.stop()
-	for range cap(prepareSem()) {
-		<-prepareSem()
+	for range cap(testPrepareSem) {
+		<-testPrepareSem
 	}
 	assert.Empty(t, b.asked, "no free slot")
-	p = startPreparer(items, seqs, 3, false)
+	p = startPreparer(testPrepareSem, items, seqs, 3, false)
 	p.at(2)
 	assert.Equal(t, items[5].UID, <-b.asked)
 	assert.Equal(t, items[3].UID, <-b.asked)
@@ -82,7 +85,7 @@ func TestPreparerStaysAhead(t *testing.T) {
 	for i := range seqs {
 		seqs[i] = uint32(i + 1)
 	}
-	p = startPreparer(items, seqs, prepareAhead, false)
+	p = startPreparer(testPrepareSem, items, seqs, prepareAhead, false)
 	p.at(0)
 	for j := prepareAhead; j > 0; j-- {
 		assert.Equal(t, items[j].UID, <-b.asked)
@@ -119,7 +122,7 @@ func TestPreparerHandsMessages(t *testing.T) {
 	items := mb.Items(func(uint32, uint32) bool { return true })
 	seqs := []uint32{1, 2, 3, 4, 5, 6}
 
-	p := startPreparer(items, seqs, 3, true)
+	p := startPreparer(testPrepareSem, items, seqs, 3, true)
 	p.at(0)
 	for range 3 {
 		<-b.asked
@@ -157,7 +160,7 @@ func TestPreparerHandsMessages(t *testing.T) {
 
 	// Handed after the writer has reached it (the writer loaded it
 	// itself), or past the budget: not kept.
-	p = startPreparer(items, seqs, 3, true)
+	p = startPreparer(testPrepareSem, items, seqs, 3, true)
 	w, err := items[4].LoadWhole()
 	require.NoError(t, err)
 	p.cur.Store(4)
@@ -172,8 +175,40 @@ func TestPreparerHandsMessages(t *testing.T) {
 	p.stop()
 
 	// Not a download of BODY[] alone: nothing is handed.
-	p = startPreparer(items, seqs, 3, false)
+	p = startPreparer(testPrepareSem, items, seqs, 3, false)
 	p.hand(5, w)
 	assert.Nil(t, p.take(5))
 	p.stop()
+}
+
+// testPrepareSem is the rendering slots of the preparers these tests start.
+var testPrepareSem = make(chan struct{}, 2)
+
+// Config.BulkWriters sizes the server's bulk slots and its preparers'
+// rendering slots (default GOMAXPROCS−1, at least 1); a session past them
+// waits until a holder gives its slot up (its message written, or
+// bulkHold passed).
+func TestBulkWriters(t *testing.T) {
+	clk := clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC))
+	newServer := func(writers int) *Server {
+		st := store.New(fakeBase{counts: map[string]uint32{"INBOX": 3}}, clk, store.Options{})
+		srv, err := New(Config{Store: st, Directory: fakeDir{}, Bus: audit.NewBus(clk, audit.BusOptions{}), BulkWriters: writers})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = srv.Close() })
+		return srv
+	}
+	def := newServer(0)
+	assert.Equal(t, max(1, runtime.GOMAXPROCS(0)-1), cap(def.bulk))
+	assert.Equal(t, cap(def.bulk), cap(def.prepare))
+
+	srv := newServer(2)
+	assert.Equal(t, 2, cap(srv.bulk))
+	assert.Equal(t, 2, cap(srv.prepare))
+	a, b := srv.acquireBulk(), srv.acquireBulk()
+	third := srv.acquireBulk() // waits for a or b to give its slot up
+	assert.True(t, a.done.Load() || b.done.Load(), "a third writer went ahead while two held their slots")
+	a.release()
+	b.release()
+	third.release()
+	assert.Empty(t, srv.bulk, "every slot given back")
 }

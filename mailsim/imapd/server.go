@@ -89,6 +89,12 @@ type Config struct {
 	// delay, per-source and per-account failure limits); its delays are
 	// waited on the Bus clock. Nil (the default) is off.
 	Throttle *throttle.Limiter
+	// BulkWriters bounds how many sessions write message bodies at once
+	// (FETCH of BODY[...] or BINARY[...]); a FETCH of flags or other
+	// metadata never waits for it. Default GOMAXPROCS−1 when New is
+	// called, at least 1: a P stays free to notice other clients'
+	// commands.
+	BulkWriters int
 }
 
 // Server is the IMAP server.
@@ -98,6 +104,8 @@ type Server struct {
 	allowInsecure bool
 	log           *slog.Logger
 
+	bulk    chan struct{} // bulk slots (acquireBulk)
+	prepare chan struct{} // rendering slots of whole downloads' preparers
 	imap    *imapserver.Server
 	pipeLn  *pipeListener
 	servErr chan error
@@ -125,6 +133,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ServerName == "" {
 		cfg.ServerName = "maildrill-mailsim"
 	}
+	if cfg.BulkWriters <= 0 {
+		cfg.BulkWriters = defaultBulkWriters()
+	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
@@ -149,6 +160,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, refusing: map[net.Conn]struct{}{},
 		counter: newSessionCounter(cfg.MaxSessions, cfg.MaxSessionsPerSource),
 		done:    make(chan struct{}), servErr: make(chan error, 1),
+		bulk: make(chan struct{}, cfg.BulkWriters), prepare: make(chan struct{}, cfg.BulkWriters),
 	}
 	s.pipeLn = newPipeListener()
 	s.imap = imapserver.New(&imapserver.Options{
