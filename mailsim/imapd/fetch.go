@@ -188,7 +188,7 @@ type preparer struct {
 
 // startPreparer starts preparing items ahead of their writer; sem bounds
 // how many preparers render at once, over all sessions (Server.prepare,
-// as many as the bulk slots).
+// one fewer than the bulk slots, at least one).
 func startPreparer(sem chan struct{}, items []store.Item, seqs []uint32, ahead int, keep bool) *preparer {
 	p := &preparer{sem: sem, ahead: ahead, keep: keep, items: items, seqs: seqs, prepared: make([]bool, len(items)),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}

@@ -184,10 +184,10 @@ func TestPreparerHandsMessages(t *testing.T) {
 // testPrepareSem is the rendering slots of the preparers these tests start.
 var testPrepareSem = make(chan struct{}, 2)
 
-// Config.BulkWriters sizes the server's bulk slots and its preparers'
-// rendering slots (default GOMAXPROCS−1, at least 1); a session past them
-// waits until a holder gives its slot up (its message written, or
-// bulkHold passed).
+// Config.BulkWriters sizes the server's bulk slots (default GOMAXPROCS−1,
+// at least 1) and its preparers' rendering slots (one fewer, at least 1);
+// a session past the bulk slots waits until a holder gives its slot up
+// (its message written, or bulkHold passed).
 func TestBulkWriters(t *testing.T) {
 	clk := clock.NewVirtual(time.Date(2025, 12, 11, 23, 40, 0, 0, time.UTC))
 	newServer := func(writers int) *Server {
@@ -199,11 +199,12 @@ func TestBulkWriters(t *testing.T) {
 	}
 	def := newServer(0)
 	assert.Equal(t, max(1, runtime.GOMAXPROCS(0)-1), cap(def.bulk))
-	assert.Equal(t, cap(def.bulk), cap(def.prepare))
+	assert.Equal(t, max(1, cap(def.bulk)-1), cap(def.prepare))
+	assert.Equal(t, 1, cap(newServer(1).prepare), "at least one preparer renders")
 
 	srv := newServer(2)
 	assert.Equal(t, 2, cap(srv.bulk))
-	assert.Equal(t, 2, cap(srv.prepare))
+	assert.Equal(t, 1, cap(srv.prepare))
 	a, b := srv.acquireBulk(), srv.acquireBulk()
 	third := srv.acquireBulk() // waits for a or b to give its slot up
 	assert.True(t, a.done.Load() || b.done.Load(), "a third writer went ahead while two held their slots")

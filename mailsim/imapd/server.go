@@ -93,7 +93,10 @@ type Config struct {
 	// (FETCH of BODY[...] or BINARY[...]); a FETCH of flags or other
 	// metadata never waits for it. Default GOMAXPROCS−1 when New is
 	// called, at least 1: a P stays free to notice other clients'
-	// commands.
+	// commands. Whole downloads' preparers render ahead of their writers,
+	// at most BulkWriters−1 at once over all sessions (at least 1): with 2
+	// writers on 2 cores, a second preparer made the corpus downloaded by 2
+	// connections a fifth slower (docs/performance.md, "Spare Ps").
 	BulkWriters int
 }
 
@@ -105,7 +108,7 @@ type Server struct {
 	log           *slog.Logger
 
 	bulk    chan struct{} // bulk slots (acquireBulk)
-	prepare chan struct{} // rendering slots of whole downloads' preparers
+	prepare chan struct{} // rendering slots of whole downloads' preparers (BulkWriters−1, at least 1)
 	imap    *imapserver.Server
 	pipeLn  *pipeListener
 	servErr chan error
@@ -160,7 +163,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, refusing: map[net.Conn]struct{}{},
 		counter: newSessionCounter(cfg.MaxSessions, cfg.MaxSessionsPerSource),
 		done:    make(chan struct{}), servErr: make(chan error, 1),
-		bulk: make(chan struct{}, cfg.BulkWriters), prepare: make(chan struct{}, cfg.BulkWriters),
+		bulk: make(chan struct{}, cfg.BulkWriters), prepare: make(chan struct{}, max(1, cfg.BulkWriters-1)),
 	}
 	s.pipeLn = newPipeListener()
 	s.imap = imapserver.New(&imapserver.Options{
