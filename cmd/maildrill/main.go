@@ -107,12 +107,13 @@ var beforeServe func() (procs, before int)
 // kernel wakes it when another client's command arrives. With every P busy
 // (bulk writers, their preparers, the collector's workers) Go notices the
 // command only when a P runs out of work or sysmon polls, every 10 ms.
-// Measured on 2 cores (docs/performance.md, 2026-12-06 evening): with 8 Ps
-// and 2 writers a small request's p99 latency during bulk downloads was
-// lower than with 3 Ps and 2 writers (the previous default) at 17 of 24
-// points, the throughput the same or higher. run keeps the default: when
-// its actors acted one at a time the 2,000-staff day took 53–55 s with one
-// P more against 47–51 s.
+// Measured on 2 cores (docs/performance.md, "Spare Ps"): with 8 Ps and 2
+// writers a small request's p99 latency during bulk downloads with 4 and 8
+// connections was lower than with 3 Ps and 2 writers (the previous
+// default) in 24 of 30 run pairs, the throughput the same within the
+// noise once the preparers were bounded one below the writers. run keeps
+// the default: when its actors acted one at a time the 2,000-staff day
+// took 53–55 s with one P more against 47–51 s.
 func setProcs(getenv func(string) string) (procs, before int) {
 	before = runtime.GOMAXPROCS(0)
 	if getenv("GOMAXPROCS") != "" {

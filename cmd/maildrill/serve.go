@@ -148,8 +148,8 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 		procs, before = beforeServe()
 	}
 	// As many bulk writers as cores, the other Ps spare (setProcs); with
-	// GOMAXPROCS set, one P stays free of them (imapd's default).
-	cfg.BulkWriters = max(1, procs-1)
+	// GOMAXPROCS set, imapd's default (one P stays free of them).
+	cfg.BulkWriters = imapd.DefaultBulkWriters()
 	if procs != before {
 		cfg.BulkWriters = before
 	}

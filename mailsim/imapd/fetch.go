@@ -95,8 +95,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 // cmd/maildrill): bulk downloads use every core and Ps are still free for
 // commands.
 
-// defaultBulkWriters is GOMAXPROCS−1, at least 1.
-func defaultBulkWriters() int { return max(1, runtime.GOMAXPROCS(0)-1) }
+// DefaultBulkWriters is Config.BulkWriters's default: GOMAXPROCS−1, at
+// least 1.
+func DefaultBulkWriters() int { return max(1, runtime.GOMAXPROCS(0)-1) }
 
 // bulkHold is how long a session keeps its slot for one message at most.
 // Past it (a client that reads slowly, so the session's write blocks; or

@@ -137,7 +137,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.ServerName = "maildrill-mailsim"
 	}
 	if cfg.BulkWriters <= 0 {
-		cfg.BulkWriters = defaultBulkWriters()
+		cfg.BulkWriters = DefaultBulkWriters()
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
