@@ -195,6 +195,9 @@ func TestServeBadFlags(t *testing.T) {
 		"unknown": {"serve", "--no-such-flag"},
 		"args":    {"serve", "extra"},
 		"pprof":   {"serve", "--pprof", "0.0.0.0:0"},
+		"slice":   {"serve", "--sched-slice", "50us"}, // below what the kernel accepts
+		"slice+":  {"serve", "--sched-slice", "1s"},
+		"slice-":  {"serve", "--sched-slice", "-1ms"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer

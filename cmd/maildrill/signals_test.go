@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/maildrill/maildrill/internal/schedslice"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -415,6 +416,40 @@ func TestServeSpareP(t *testing.T) {
 			assert.Equal(t, [2]int{max(8, 2*before), before}, [2]int{procs, writers}, "%v", tc.env)
 		} else {
 			assert.Equal(t, [3]int{1, 1, 1}, [3]int{procs, before, writers}, "%v: GOMAXPROCS−1, at least 1", tc.env)
+		}
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))
+	}
+}
+
+// serve asks the kernel for a short scheduling slice on its threads by
+// default, and says so with -v; --sched-slice 0 leaves the kernel's
+// default. Where the kernel cannot (before Linux 6.12) -v says "off".
+func TestServeSchedSlice(t *testing.T) {
+	re := regexp.MustCompile(`msg=scheduler .* sched_slice=(\S+)`)
+	want := "100µs"
+	if schedslice.Supported() != nil {
+		want = "off"
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{[]string{"-v"}, want}, {[]string{"-v", "--sched-slice", "0"}, "off"}, {[]string{"-v", "--sched-slice", "3ms"}, strings.Replace(want, "100µs", "3ms", 1)}} {
+		cmd, w, _ := startServeEnv(t, nil, tc.args...)
+		m := re.FindStringSubmatch(w.text())
+		require.NotNil(t, m, "%v: %s", tc.args, w.text())
+		assert.Equal(t, tc.want, m[1], "%v", tc.args)
+		if tc.want != "off" {
+			// The threads of serve's process have the slice.
+			tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", cmd.Process.Pid))
+			require.NoError(t, err)
+			for _, e := range tids {
+				tid, _ := strconv.Atoi(e.Name())
+				got, err := schedslice.Of(tid)
+				if err == nil {
+					assert.Equal(t, tc.want, got.String(), "thread %d of serve", tid)
+				}
+			}
 		}
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))

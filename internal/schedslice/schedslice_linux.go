@@ -1,0 +1,165 @@
+package schedslice
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// attr is struct sched_attr (include/uapi/linux/sched/types.h), version 1.
+type attr struct {
+	size     uint32
+	policy   uint32
+	flags    uint64
+	nice     int32
+	priority uint32
+	runtime  uint64
+	deadline uint64
+	period   uint64
+	utilMin  uint32
+	utilMax  uint32
+}
+
+func getattr(tid int) (attr, error) {
+	var a attr
+	_, _, e := unix.Syscall6(unix.SYS_SCHED_GETATTR, uintptr(tid), uintptr(unsafe.Pointer(&a)), unsafe.Sizeof(a), 0, 0, 0)
+	if e != 0 {
+		return a, e
+	}
+	return a, nil
+}
+
+// set gives thread tid the slice d, keeping its policy and nice value
+// (only SCHED_OTHER and SCHED_BATCH threads have a slice; others are left
+// alone).
+func set(tid int, d time.Duration) error {
+	a, err := getattr(tid)
+	if err != nil {
+		return err
+	}
+	if a.policy != unix.SCHED_NORMAL && a.policy != unix.SCHED_BATCH {
+		return nil
+	}
+	if a.runtime == uint64(d) {
+		return nil
+	}
+	a.size = uint32(unsafe.Sizeof(a))
+	a.flags = 0
+	a.runtime = uint64(d)
+	_, _, e := unix.Syscall(unix.SYS_SCHED_SETATTR, uintptr(tid), uintptr(unsafe.Pointer(&a)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+func of(tid int) (time.Duration, error) {
+	a, err := getattr(tid)
+	return time.Duration(a.runtime), err
+}
+
+// threads lists the process's threads.
+func threads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
+
+// setAll sets d on the threads not in done, and records them; a thread
+// that has exited meanwhile is skipped.
+func setAll(d time.Duration, done map[int]bool) error {
+	tids, err := threads()
+	if err != nil {
+		return err
+	}
+	live := make(map[int]bool, len(tids))
+	for _, tid := range tids {
+		live[tid] = true
+		if done[tid] {
+			continue
+		}
+		switch err := set(tid, d); err {
+		case nil:
+			done[tid] = true
+		case unix.ESRCH:
+		default:
+			return fmt.Errorf("thread %d: %w", tid, err)
+		}
+	}
+	for tid := range done {
+		if !live[tid] {
+			delete(done, tid)
+		}
+	}
+	return nil
+}
+
+func start(ctx context.Context, d time.Duration) error {
+	// A kernel before 6.12 accepts sched_runtime for a fair thread and
+	// ignores it: read it back.
+	tid := unix.Gettid()
+	was, err := getattr(tid)
+	if err != nil {
+		return fmt.Errorf("%w: sched_getattr: %v", ErrUnsupported, err)
+	}
+	if err := set(tid, d); err != nil {
+		return fmt.Errorf("%w: sched_setattr: %v", ErrUnsupported, err)
+	}
+	if got, _ := of(tid); got != d {
+		return fmt.Errorf("%w: the kernel kept a slice of %v", ErrUnsupported, time.Duration(was.runtime))
+	}
+	done := map[int]bool{}
+	if err := setAll(d, done); err != nil {
+		return err
+	}
+	go func() {
+		t := time.NewTicker(Rescan)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				// Errors here are threads gone between the listing and the
+				// call, or a sandbox that changed its mind: the threads
+				// already set keep their slice either way.
+				_ = setAll(d, done)
+			}
+		}
+	}()
+	return nil
+}
+
+func supported() error {
+	errc := make(chan error)
+	go func() {
+		// The thread ends with this goroutine (locked, never unlocked), so
+		// the trial changes no thread that lives on.
+		runtime.LockOSThread()
+		tid := unix.Gettid()
+		if err := set(tid, Min); err != nil {
+			errc <- fmt.Errorf("%w: sched_setattr: %v", ErrUnsupported, err)
+			return
+		}
+		if got, _ := of(tid); got != Min {
+			errc <- fmt.Errorf("%w: the kernel kept a slice of %v", ErrUnsupported, got)
+			return
+		}
+		errc <- nil
+	}()
+	return <-errc
+}

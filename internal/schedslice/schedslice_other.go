@@ -1,0 +1,14 @@
+//go:build !linux
+
+package schedslice
+
+import (
+	"context"
+	"time"
+)
+
+func start(context.Context, time.Duration) error { return ErrUnsupported }
+
+func of(int) (time.Duration, error) { return 0, ErrUnsupported }
+
+func supported() error { return ErrUnsupported }
