@@ -172,13 +172,15 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if procs != before {
 		cfg.BulkWriters = before
 	}
-	slice := "off"
+	slice, sliceNote := "off", ""
 	if f.schedSlice != 0 {
 		switch err := schedslice.Start(ctx, f.schedSlice); {
 		case err == nil:
 			slice = f.schedSlice.String()
 		case f.schedSliceSet:
 			fmt.Fprintf(stderr, "maildrill serve: --sched-slice: %v; the kernel's default is used\n", err)
+		default:
+			sliceNote = err.Error() // the default: -v says why it is off
 		}
 	}
 	if f.adminToken == "" {
@@ -216,6 +218,9 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if f.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "bulk_writers", cfg.BulkWriters, "gomaxprocs_env", os.Getenv("GOMAXPROCS"), "sched_slice", slice)
+		if sliceNote != "" {
+			cfg.Logger.Debug("scheduler", "sched_slice_off", sliceNote)
+		}
 	}
 	cfg.AdminToken = f.adminToken
 	if f.pprof != "" {

@@ -443,13 +443,16 @@ func TestServeSchedSlice(t *testing.T) {
 			// The threads of serve's process have the slice.
 			tids, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", cmd.Process.Pid))
 			require.NoError(t, err)
+			seen := 0
 			for _, e := range tids {
 				tid, _ := strconv.Atoi(e.Name())
 				got, err := schedslice.Of(tid)
-				if err == nil {
+				if err == nil { // else the thread has ended meanwhile
+					seen++
 					assert.Equal(t, tc.want, got.String(), "thread %d of serve", tid)
 				}
 			}
+			assert.Greater(t, seen, 1, "serve's threads")
 		}
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))

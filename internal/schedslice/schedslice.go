@@ -46,7 +46,9 @@ func Check(d time.Duration) error {
 // Start sets the slice d on every thread of the process, and on threads
 // started later (looked for every Rescan) until ctx ends. It returns an
 // error, having changed nothing, if d is out of range or the system does
-// not support it (ErrUnsupported).
+// not support it (ErrUnsupported); if a thread refuses (a sandbox that
+// allows the trial but not the rest), the error names it, and the threads
+// set before it keep the slice.
 func Start(ctx context.Context, d time.Duration) error {
 	if err := Check(d); err != nil {
 		return err

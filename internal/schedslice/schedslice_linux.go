@@ -109,18 +109,8 @@ func setAll(d time.Duration, done map[int]bool) error {
 }
 
 func start(ctx context.Context, d time.Duration) error {
-	// A kernel before 6.12 accepts sched_runtime for a fair thread and
-	// ignores it: read it back.
-	tid := unix.Gettid()
-	was, err := getattr(tid)
-	if err != nil {
-		return fmt.Errorf("%w: sched_getattr: %v", ErrUnsupported, err)
-	}
-	if err := set(tid, d); err != nil {
-		return fmt.Errorf("%w: sched_setattr: %v", ErrUnsupported, err)
-	}
-	if got, _ := of(tid); got != d {
-		return fmt.Errorf("%w: the kernel kept a slice of %v", ErrUnsupported, time.Duration(was.runtime))
+	if err := supported(); err != nil {
+		return err
 	}
 	done := map[int]bool{}
 	if err := setAll(d, done); err != nil {
@@ -155,8 +145,10 @@ func supported() error {
 			errc <- fmt.Errorf("%w: sched_setattr: %v", ErrUnsupported, err)
 			return
 		}
+		// A kernel before 6.12 accepts sched_runtime for a fair thread
+		// and ignores it: read it back.
 		if got, _ := of(tid); got != Min {
-			errc <- fmt.Errorf("%w: the kernel kept a slice of %v", ErrUnsupported, got)
+			errc <- fmt.Errorf("%w: the kernel ignored the request", ErrUnsupported)
 			return
 		}
 		errc <- nil
