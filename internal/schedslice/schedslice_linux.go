@@ -137,17 +137,27 @@ func start(ctx context.Context, d time.Duration) error {
 func supported() error {
 	errc := make(chan error)
 	go func() {
-		// The thread ends with this goroutine (locked, never unlocked), so
-		// the trial changes no thread that lives on.
+		// Locked and never unlocked: the runtime ends the thread with this
+		// goroutine. The slice it had is put back all the same, in case
+		// the runtime keeps the thread.
 		runtime.LockOSThread()
 		tid := unix.Gettid()
+		was, err := of(tid)
+		if err != nil {
+			errc <- fmt.Errorf("%w: sched_getattr: %v", ErrUnsupported, err)
+			return
+		}
 		if err := set(tid, Min); err != nil {
 			errc <- fmt.Errorf("%w: sched_setattr: %v", ErrUnsupported, err)
 			return
 		}
 		// A kernel before 6.12 accepts sched_runtime for a fair thread
 		// and ignores it: read it back.
-		if got, _ := of(tid); got != Min {
+		got, _ := of(tid)
+		if was != 0 {
+			_ = set(tid, was)
+		}
+		if got != Min {
 			errc <- fmt.Errorf("%w: the kernel ignored the request", ErrUnsupported)
 			return
 		}
