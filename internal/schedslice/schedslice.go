@@ -61,6 +61,10 @@ func Start(ctx context.Context, d time.Duration) error {
 // ends: no thread of the process keeps the trial's slice.
 func Supported() error { return supported() }
 
+// Slices returns the slice of every thread of process pid (0: this
+// process), by thread id.
+func Slices(pid int) (map[int]time.Duration, error) { return slices(pid) }
+
 // Of returns the slice the kernel uses for thread tid (0: the calling
 // thread).
 func Of(tid int) (time.Duration, error) { return of(tid) }

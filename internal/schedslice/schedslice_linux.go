@@ -64,9 +64,13 @@ func of(tid int) (time.Duration, error) {
 	return time.Duration(a.runtime), err
 }
 
-// threads lists the process's threads.
-func threads() ([]int, error) {
-	ents, err := os.ReadDir("/proc/self/task")
+// threads lists the threads of process pid (0: this process).
+func threads(pid int) ([]int, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = "/proc/" + strconv.Itoa(pid) + "/task"
+	}
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +83,28 @@ func threads() ([]int, error) {
 	return tids, nil
 }
 
+func slices(pid int) (map[int]time.Duration, error) {
+	tids, err := threads(pid)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[int]time.Duration, len(tids))
+	for _, tid := range tids {
+		switch d, err := of(tid); err {
+		case nil:
+			m[tid] = d
+		case unix.ESRCH: // ended since the listing
+		default:
+			return nil, fmt.Errorf("thread %d: %w", tid, err)
+		}
+	}
+	return m, nil
+}
+
 // setAll sets d on the threads not in done, and records them; a thread
 // that has exited meanwhile is skipped.
 func setAll(d time.Duration, done map[int]bool) error {
-	tids, err := threads()
+	tids, err := threads(0)
 	if err != nil {
 		return err
 	}

@@ -42,15 +42,10 @@ func TestStart(t *testing.T) {
 	// Start listed them gets it at the next rescan).
 	deadline := time.Now().Add(20 * Rescan)
 	for {
-		tids, err := threads()
+		all, err := Slices(0)
 		require.NoError(t, err)
 		var wrong []string
-		for _, tid := range tids {
-			got, err := of(tid)
-			if err == unix.ESRCH {
-				continue
-			}
-			require.NoError(t, err)
+		for tid, got := range all {
 			if got != d {
 				wrong = append(wrong, fmt.Sprintf("thread %d: %v", tid, got))
 			}
@@ -85,7 +80,7 @@ func TestStart(t *testing.T) {
 	}()
 	fresh := func() int {
 		known := map[int]bool{}
-		all, _ := threads()
+		all, _ := threads(0)
 		for _, tid := range all {
 			known[tid] = true
 		}
@@ -157,23 +152,15 @@ func TestSetAll(t *testing.T) {
 
 // Supported changes no thread that lives on.
 func TestSupported(t *testing.T) {
-	slices := func() map[int]time.Duration {
-		m := map[int]time.Duration{}
-		tids, err := threads()
-		require.NoError(t, err)
-		for _, tid := range tids {
-			if d, err := of(tid); err == nil {
-				m[tid] = d
-			}
-		}
-		return m
-	}
-	before := slices()
+	before, err := Slices(0)
+	require.NoError(t, err)
 	if err := Supported(); err != nil {
 		require.ErrorIs(t, err, ErrUnsupported)
 		t.Skip(err)
 	}
-	for tid, d := range slices() {
+	after, err := Slices(0)
+	require.NoError(t, err)
+	for tid, d := range after {
 		if was, ok := before[tid]; ok {
 			assert.Equal(t, was, d, "thread %d", tid)
 		}
