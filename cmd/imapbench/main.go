@@ -58,6 +58,8 @@ type options struct {
 	parts       bool
 	binary      string // --binary PART: UID FETCH 1:* BINARY.PEEK[PART]
 	skipAccount int
+	rate        float64 // --rate: MB/s for all bulk connections together; 0: unpaced
+	pace        *pacer
 	fill        int   // --fill N: APPEND N messages and exit
 	fillSize    int64 // approximate size of each appended message
 	fillSeed    uint64
@@ -162,6 +164,7 @@ so that two servers can be given the same APPENDed mail.`,
 	fl.BoolVar(&o.sameBox, "same-mailbox", false, "every connection downloads the first account's mailbox")
 	fl.IntVar(&o.rounds, "rounds", 0, "full passes per connection (0: run for --duration)")
 	fl.DurationVar(&o.duration, "duration", 10*time.Second, "how long to download, when --rounds is 0")
+	fl.Float64Var(&o.rate, "rate", 0, "pace the bulk connections together to at most this many MB/s of message data (0: as fast as the server sends), e.g. to compare two servers' probes at one throughput")
 	fl.BoolVar(&o.probe, "probe", false, "time FETCH n (FLAGS) on another connection during the download")
 	fl.DurationVar(&o.probeEvery, "probe-every", 20*time.Millisecond, "pause between probes")
 	fl.BoolVar(&o.parts, "parts", false, "download each message's non-text parts (BODY.PEEK[n]) instead of whole messages")
@@ -273,6 +276,9 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	if o.conns < 0 || o.conns == 0 && (!o.probe || o.rounds > 0) {
 		return nil, fmt.Errorf("--conns must be at least 1 (0 only with --probe and --duration: probe alone)")
 	}
+	if o.rate < 0 {
+		return nil, fmt.Errorf("--rate %g: want MB/s, 0 or more (0: unpaced)", o.rate)
+	}
 	accs, err := o.logins()
 	if err != nil {
 		return nil, err
@@ -330,6 +336,9 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 		defer cancel()
 	}
 	start := time.Now()
+	if o.rate > 0 {
+		o.pace = &pacer{start: start, bytesPerSec: o.rate * 1e6}
+	}
 	cpu0, cpuOK := processCPU()
 	mcpu0, mcpuOK := machineCPU()
 	var wg sync.WaitGroup
@@ -389,6 +398,7 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 					continue
 				}
 				lat = append(lat, d)
+
 			}
 		}()
 	} else {
@@ -425,6 +435,23 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 		res.Probe = summarize(lat, probeErrs)
 	}
 	return res, nil
+}
+
+// A pacer holds the bulk connections to a rate, together: a reader that
+// is ahead of it sleeps, so the server's writes block on a full socket as
+// they would for a client on a slower link.
+type pacer struct {
+	start       time.Time
+	bytesPerSec float64
+}
+
+// wait sleeps until total bytes are due at the rate, when that is more
+// than a millisecond away (shorter sleeps cost more than they pace).
+func (p *pacer) wait(total int64) {
+	due := p.start.Add(time.Duration(float64(total) / p.bytesPerSec * float64(time.Second)))
+	if d := time.Until(due); d > time.Millisecond {
+		time.Sleep(d)
+	}
 }
 
 // download fetches the mailbox once, counting message bytes.
@@ -492,7 +519,10 @@ func (o *options) fetch(c *imapclient.Client, set imap.NumSet, opts *imap.FetchO
 			}
 			for {
 				n, err := lit.Read(buf)
-				bytes.Add(int64(n))
+				total := bytes.Add(int64(n))
+				if o.pace != nil {
+					o.pace.wait(total)
+				}
 				if err == io.EOF {
 					break
 				}

@@ -78,6 +78,12 @@ func TestRun(t *testing.T) {
 				assert.GreaterOrEqual(t, r.MachineCPU, r.ClientCPU-0.05)
 			}
 		}},
+		{"rate", []string{"--conns", "2", "--duration", "500ms", "--same-mailbox", "--rate", "2"}, func(t *testing.T, r Result) {
+			// Unpaced, this download runs at hundreds of MB/s; paced, at
+			// 2 MB/s, give or take the 64 KiB read that crosses the line.
+			assert.Positive(t, r.Bytes)
+			assert.LessOrEqual(t, r.MBPerSecond, 2.0+2*65536/1e6/0.5)
+		}},
 		{"probe alone", []string{"--conns", "0", "--probe", "--probe-every", "5ms", "--duration", "300ms"}, func(t *testing.T, r Result) {
 			assert.Zero(t, r.Bytes)
 			require.NotNil(t, r.Probe)
@@ -95,6 +101,13 @@ func TestRun(t *testing.T) {
 			tc.check(t, r)
 		})
 	}
+
+	t.Run("bad rate", func(t *testing.T) {
+		var out, errOut bytes.Buffer
+		err := run(context.Background(), []string{"--addr", ms.IMAPAddr, "--accounts", accFile, "--rate", "-1"}, &out, &errOut)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "--rate -1")
+	})
 
 	t.Run("bad login", func(t *testing.T) {
 		var out, errOut bytes.Buffer
