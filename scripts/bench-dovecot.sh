@@ -51,6 +51,19 @@ MAILSIM_ENV=${MAILSIM_ENV:-}     # extra environment for maildrill serve only (e
 # with the downloads; "same" puts it in the bulk client's process.
 PROBE_PROCESS=${PROBE_PROCESS:-separate}
 PROBE_EVERY=${PROBE_EVERY:-20ms}
+# PROBE_ON=other sends the probe to the other server while this one serves
+# the bulk connections: each server's tail under the other's bulk load.
+PROBE_ON=${PROBE_ON:-same}
+# PACE=dovecot runs Dovecot first at each point, then mailsim with its
+# bulk connections paced to the rate Dovecot reached (imapbench --rate):
+# the two probes compared at one throughput.
+PACE=${PACE:-}
+case "$PROBE_ON" in same | other) ;; *) echo "PROBE_ON=$PROBE_ON: want same or other" >&2; exit 2 ;; esac
+case "$PACE" in "" | dovecot) ;; *) echo "PACE=$PACE: want dovecot, or nothing" >&2; exit 2 ;; esac
+if [ "$PROBE_ON" = other ] && [ "$PROBE_PROCESS" != separate ]; then
+  echo "PROBE_ON=other needs the probe in its own process (PROBE_PROCESS=separate)" >&2
+  exit 2
+fi
 MAILSIM_PORT=${MAILSIM_PORT:-31143}
 DOVECOT_PORT=${DOVECOT_PORT:-31144}
 KEEP=${KEEP:-0} # 1 keeps the work directory (corpus, logs, results)
@@ -228,17 +241,24 @@ loadavg() { cut -d' ' -f1 /proc/loadavg; }
 for rep in $(seq 1 "$REPEAT"); do
   for k in "${KINDS[@]}"; do
     for c in $CONNS; do
-      for srv in mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT; do
+      order="mailsim:$MAILSIM_PORT dovecot:$DOVECOT_PORT"
+      pace_flags=""
+      if [ "$PACE" = dovecot ]; then order="dovecot:$DOVECOT_PORT mailsim:$MAILSIM_PORT"; fi
+      for srv in $order; do
         log "run $rep/$REPEAT, ${k%%|*}, ${srv%%:*}: $c connection(s) for $DURATION, probe every $PROBE_EVERY (load $(loadavg))"
         l0=$(loadavg)
+        probe_port=${srv##*:}
+        if [ "$PROBE_ON" = other ]; then
+          if [ "$probe_port" = "$MAILSIM_PORT" ]; then probe_port=$DOVECOT_PORT; else probe_port=$MAILSIM_PORT; fi
+        fi
         if [ "$PROBE_PROCESS" = separate ]; then
           # shellcheck disable=SC2086
-          "$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns 0 ${k#*|} \
+          "$IB" --addr "127.0.0.1:$probe_port" --accounts "$WORK/accounts.json" --conns 0 ${k#*|} \
             --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label probe >"$WORK/probe.json" 2>/dev/null &
           probe_pid=$!
           # shellcheck disable=SC2086
           out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
-            --duration "$DURATION" --label "${srv%%:*}")
+            --duration "$DURATION" --label "${srv%%:*}" $pace_flags)
           wait "$probe_pid"
           probe=$(cat "$WORK/probe.json")
         else
@@ -249,6 +269,9 @@ for rep in $(seq 1 "$REPEAT"); do
         fi
         printf '{"workload":"%s","load_before":%s,"load_after":%s,"run":%s,"probe_run":%s}\n' \
           "${k%%|*}" "$l0" "$(loadavg)" "$out" "$probe" >>"$WORK/results.jsonl"
+        if [ "$PACE" = dovecot ] && [ "${srv%%:*}" = dovecot ]; then
+          pace_flags="--rate $(printf '%s' "$out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["mb_per_s"])')"
+        fi
       done
     done
   done
@@ -258,7 +281,7 @@ done
 rss() { awk '/VmRSS/ {print int($2/1024)}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 MAILSIM_RSS=$(rss "$MAILSIM_PID")
 
-python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" "$FILL" "$FILL_SIZE" "$PROBE_EVERY" "$PROBE_PROCESS" <<'EOF'
+python3 - "$WORK/results.jsonl" "$(nproc)" "$SEED" "$USERS" "$MESSAGES" "$DURATION" "$(dovecot --version)" "$MAILSIM_RSS" "$FILL" "$FILL_SIZE" "$PROBE_EVERY" "$PROBE_PROCESS" "$PROBE_ON" "$PACE" <<'EOF'
 import json, statistics, sys
 path, cores, seed, users, messages, duration, dv, rss, fill, fill_size = sys.argv[1:11]
 runs, loads = {}, []
@@ -279,6 +302,10 @@ print(f"corpus: seed {seed}, {users} users x {messages} messages, each connectio
 print(f"hard: {fill} APPENDed messages of ~{fill_size} bytes with a PDF attachment, one mailbox for every connection;")
 print("      hard-binary UID FETCH 1:* BINARY.PEEK[2] (decoded attachment), hard-whole UID FETCH 1:* BODY.PEEK[]")
 print(f"probe: FETCH n (FLAGS) every {sys.argv[11]} on another connection, same mailbox, from {'a separate process' if sys.argv[12] == 'separate' else 'the bulk client'}")
+if sys.argv[13] == "other":
+    print("PROBE_ON=other: each probe column is the OTHER server's probe, timed while this server served the bulk connections")
+if sys.argv[14] == "dovecot":
+    print("PACE=dovecot: mailsim's bulk connections paced to the rate Dovecot reached just before, at each point")
 print()
 print("| workload | conns | mailsim MB/s | Dovecot MB/s | ratio m/D | mailsim probe p50 / p99 ms | Dovecot probe p50 / p99 ms |")
 print("|---|---:|---:|---:|---:|---:|---:|")
