@@ -180,10 +180,12 @@ type preparer struct {
 	wholes   []atomic.Pointer[store.Whole] // prepared, for the writer to take
 	held     atomic.Int64                  // bytes in wholes
 	cur      atomic.Int64                  // index of the message being written
+	wakeAt   atomic.Int64                  // the writer wakes the preparer once cur reaches this
 	wake     chan struct{}
 	done     chan struct{} // closed: prepare nothing more
 	ended    chan struct{} // closed when the goroutine returns
 	noSlot   atomic.Int64  // times it found no slot free and went back to waiting
+	wakes    atomic.Int64  // times it was woken to prepare
 	sem      chan struct{} // rendering slots, shared by the server's preparers
 }
 
@@ -206,6 +208,9 @@ func (p *preparer) at(i int) {
 		return
 	}
 	p.cur.Store(int64(i))
+	if int64(i) < p.wakeAt.Load() {
+		return // the preparer is far enough ahead: let it sleep
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:
@@ -258,6 +263,7 @@ wait:
 		case <-p.done:
 			return
 		case <-p.wake:
+			p.wakes.Add(1)
 		}
 		for {
 			select {
@@ -267,8 +273,19 @@ wait:
 			}
 			j := p.next()
 			if j < 0 {
+				// Caught up: sleep until the writer has taken half of
+				// what lies ahead, then prepare that half in one go,
+				// rather than wake for every message written (a thread
+				// woken and put back to sleep per message: most of the
+				// server's context switches during a download).
+				at := p.cur.Load() + int64(max(1, p.ahead/2))
+				p.wakeAt.Store(at)
+				if p.cur.Load() >= at {
+					continue // the writer got there meanwhile
+				}
 				break
 			}
+			p.wakeAt.Store(0)
 			// Not a bulk slot (see acquireBulk): with one slot on two cores,
 			// the writer and its preparer would take turns instead of
 			// overlapping. A slot of its own, not waited for: with many

@@ -213,3 +213,38 @@ func TestBulkWriters(t *testing.T) {
 	third.release()
 	assert.Empty(t, srv.bulk, "every slot given back")
 }
+
+// A preparer that has caught up sleeps until the writer has taken half its
+// window, and then prepares that half in one go: woken about once per
+// half window rather than once per message written; every message is
+// still prepared once.
+func TestPreparerWakesPerHalfWindow(t *testing.T) {
+	const n, window = 64, 8
+	b := preparingBase{fakeBase{counts: map[string]uint32{"INBOX": n}}, make(chan uint32, n)}
+	st := store.New(b, nil, store.Options{})
+	mb, err := st.Mailbox("agent@interieur.test", "INBOX")
+	require.NoError(t, err)
+	items := mb.Items(func(uint32, uint32) bool { return true })
+	require.Len(t, items, n)
+	seqs := make([]uint32, n)
+	for i := range seqs {
+		seqs[i] = uint32(i + 1)
+	}
+	p := startPreparer(testPrepareSem, items, seqs, window, false)
+	for i := range n {
+		p.at(i)
+		// A writer slower than its preparer, which catches up before
+		// each next message.
+		time.Sleep(2 * time.Millisecond)
+	}
+	p.stop()
+	asked := map[uint32]int{}
+	for len(b.asked) > 0 {
+		asked[<-b.asked]++
+	}
+	for _, it := range items[1:] {
+		assert.Equal(t, 1, asked[it.UID], "message %d prepared once", it.UID)
+	}
+	assert.LessOrEqual(t, p.wakes.Load(), int64(n/(window/2)+2), "woken about once per half window")
+	assert.Positive(t, p.wakes.Load())
+}
