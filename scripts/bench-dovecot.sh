@@ -264,7 +264,7 @@ for rep in $(seq 1 "$REPEAT"); do
         else
           # shellcheck disable=SC2086
           out=$("$IB" --addr "127.0.0.1:${srv##*:}" --accounts "$WORK/accounts.json" --conns "$c" ${k#*|} \
-            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}")
+            --duration "$DURATION" --probe --probe-every "$PROBE_EVERY" --label "${srv%%:*}" $pace_flags)
           probe=null
         fi
         printf '{"workload":"%s","load_before":%s,"load_after":%s,"run":%s,"probe_run":%s}\n' \

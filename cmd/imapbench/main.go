@@ -398,7 +398,6 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 					continue
 				}
 				lat = append(lat, d)
-
 			}
 		}()
 	} else {
