@@ -443,23 +443,11 @@ func TestServeSchedSlice(t *testing.T) {
 			// The threads of serve's process have the slice: a thread the
 			// runtime started while serve was setting them (cloned from
 			// one not yet set) gets it at the next rescan.
-			deadline := time.Now().Add(20 * schedslice.Rescan)
-			for {
-				all, err := schedslice.Slices(cmd.Process.Pid)
-				require.NoError(t, err)
-				var wrong []string
-				for tid, got := range all {
-					if got.String() != tc.want {
-						wrong = append(wrong, fmt.Sprintf("thread %d: %v", tid, got))
-					}
-				}
-				require.Greater(t, len(all), 1, "serve's threads")
-				if len(wrong) == 0 {
-					break
-				}
-				require.True(t, time.Now().Before(deadline), "%v: after %v, want %s: %v", tc.args, 20*schedslice.Rescan, tc.want, wrong)
-				time.Sleep(schedslice.Rescan / 5)
-			}
+			want, err := time.ParseDuration(tc.want)
+			require.NoError(t, err)
+			n, err := schedslice.WaitAll(cmd.Process.Pid, want, 20*schedslice.Rescan)
+			require.NoError(t, err, "%v", tc.args)
+			require.Greater(t, n, 1, "serve's threads")
 		}
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))

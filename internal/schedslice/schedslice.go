@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -64,6 +65,33 @@ func Supported() error { return supported() }
 // Slices returns the slice of every thread of process pid (0: this
 // process), by thread id.
 func Slices(pid int) (map[int]time.Duration, error) { return slices(pid) }
+
+// WaitAll waits, up to within, until every thread of process pid (0: this
+// process) has the slice d, as threads the runtime starts while Start
+// sets the others get it at the next rescan. It returns how many threads
+// it saw last, and an error naming those without d when within has passed.
+func WaitAll(pid int, d, within time.Duration) (int, error) {
+	deadline := time.Now().Add(within)
+	for {
+		all, err := Slices(pid)
+		if err != nil {
+			return 0, err
+		}
+		var wrong []string
+		for tid, got := range all {
+			if got != d {
+				wrong = append(wrong, fmt.Sprintf("thread %d: %v", tid, got))
+			}
+		}
+		if len(wrong) == 0 {
+			return len(all), nil
+		}
+		if time.Now().After(deadline) {
+			return len(all), fmt.Errorf("after %v, want %v: %s", within, d, strings.Join(wrong, ", "))
+		}
+		time.Sleep(Rescan / 5)
+	}
+}
 
 // Of returns the slice the kernel uses for thread tid (0: the calling
 // thread).

@@ -5,7 +5,6 @@ package schedslice
 import (
 	"context"
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -40,22 +39,8 @@ func TestStart(t *testing.T) {
 	require.NoError(t, err)
 	// Every thread has the slice (a thread the runtime started while
 	// Start listed them gets it at the next rescan).
-	deadline := time.Now().Add(20 * Rescan)
-	for {
-		all, err := Slices(0)
-		require.NoError(t, err)
-		var wrong []string
-		for tid, got := range all {
-			if got != d {
-				wrong = append(wrong, fmt.Sprintf("thread %d: %v", tid, got))
-			}
-		}
-		if len(wrong) == 0 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "after %v: %v", 20*Rescan, wrong)
-		time.Sleep(Rescan / 5)
-	}
+	_, err = WaitAll(0, d, 20*Rescan)
+	require.NoError(t, err)
 
 	// A goroutine locked to its thread holds it; others that block in a
 	// system call make the runtime start new threads.
@@ -95,7 +80,7 @@ func TestStart(t *testing.T) {
 		return 0
 	}
 	tid := fresh()
-	deadline = time.Now().Add(20 * Rescan)
+	deadline := time.Now().Add(20 * Rescan)
 	for {
 		got, err := of(tid)
 		require.NoError(t, err)
