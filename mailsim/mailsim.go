@@ -136,6 +136,9 @@ type Config struct {
 	// once (0: GOMAXPROCS−1 when the IMAP server starts; see
 	// imapd.Config.BulkWriters).
 	BulkWriters int
+	// BulkNormalPriority keeps the threads that write message bodies in
+	// the normal scheduling class (imapd.Config.BulkNormalPriority).
+	BulkNormalPriority bool
 	// Logger receives diagnostics; nil is quiet.
 	Logger *slog.Logger
 }
@@ -335,7 +338,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		TLSHandshakeTimeout: lim.TLSHandshakeTimeout, Throttle: thr,
 		MaxLineBytes: lim.IMAPLineBytes, MaxPreAuthLiteralBytes: lim.IMAPPreAuthLiteralBytes,
 		MaxMailboxNameBytes: lim.MailboxNameBytes, MaxMailboxLevelBytes: lim.MailboxLevelBytes,
-		BulkWriters: cfg.BulkWriters,
+		BulkWriters: cfg.BulkWriters, BulkNormalPriority: cfg.BulkNormalPriority,
 	})
 	if err != nil {
 		return nil, err

@@ -3,11 +3,9 @@ package imapd
 import (
 	"fmt"
 	"io"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -67,75 +65,39 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		prep = startPreparer(s.srv.prepare, items, seqs, prepareAhead, !needsMeta(options))
 		defer prep.stop()
 	}
+	if bulk {
+		// Message bodies: written by the server's bulk writers, one
+		// message per turn (bulkpool.go).
+		var err error
+		i := 0
+		perr := s.srv.bulk.run(func() bool {
+			for i < len(items) && seqs[i] == 0 {
+				i++
+			}
+			if i == len(items) {
+				return true
+			}
+			prep.at(i)
+			s.conn.dc.kernelWait.Store(true)
+			err = s.fetchOne(w, seqs[i], items[i], prep.take(i), options, itemsDesc, markSeen, wantModSeq)
+			s.conn.dc.kernelWait.Store(false)
+			i++
+			return err != nil || i == len(items)
+		}, s.conn.dc.waitingSince)
+		if perr != nil {
+			return perr
+		}
+		return err
+	}
 	for i, it := range items {
 		if seqs[i] == 0 {
 			continue
 		}
-		prep.at(i)
-		var slot *bulkSlot
-		if bulk {
-			slot = s.srv.acquireBulk()
-		}
-		err := s.fetchOne(w, seqs[i], it, prep.take(i), options, itemsDesc, markSeen, wantModSeq)
-		slot.release()
-		if err != nil {
+		if err := s.fetchOne(w, seqs[i], it, nil, options, itemsDesc, markSeen, wantModSeq); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// The server's bulk slots (Server.bulk) bound how many sessions write
-// message bodies at once, so that a P stays free to poll the network: with
-// every P busy, Go notices ready network connections only through sysmon,
-// every 10ms (golang/go#51651), and a small request on another connection
-// waits behind bulk downloads. Config.BulkWriters sizes them; by default
-// GOMAXPROCS−1 at the server's start, at least 1. `maildrill serve` runs
-// with more Ps than cores and as many writers as cores (setProcs in
-// cmd/maildrill): bulk downloads use every core and Ps are still free for
-// commands.
-
-// DefaultBulkWriters is Config.BulkWriters's default: GOMAXPROCS−1, at
-// least 1.
-func DefaultBulkWriters() int { return max(1, runtime.GOMAXPROCS(0)-1) }
-
-// bulkHold is how long a session keeps its slot for one message at most.
-// Past it (a client that reads slowly, so the session's write blocks; or
-// the thread descheduled by the OS) the slot goes to the next session in
-// line, and one more session runs: concurrency grows by one per stall,
-// never all at once.
-const bulkHold = 2 * time.Millisecond
-
-// bulkSlot is a slot held for one message; the holder releases it when
-// the message is written, or a timer after bulkHold, whichever is first.
-type bulkSlot struct {
-	sem   chan struct{}
-	done  atomic.Bool
-	timer *time.Timer
-}
-
-// acquireBulk waits for one of the server's slots. Every holder gives its
-// slot up within bulkHold, so the wait is bounded.
-func (srv *Server) acquireBulk() *bulkSlot {
-	srv.bulk <- struct{}{}
-	sl := &bulkSlot{sem: srv.bulk}
-	sl.timer = time.AfterFunc(bulkHold, sl.free)
-	return sl
-}
-
-func (sl *bulkSlot) free() {
-	if sl.done.CompareAndSwap(false, true) {
-		<-sl.sem
-	}
-}
-
-// release gives the slot back (nil: none was taken).
-func (sl *bulkSlot) release() {
-	if sl == nil {
-		return
-	}
-	sl.timer.Stop()
-	sl.free()
 }
 
 // A download of whole messages (a client's first download of a folder:

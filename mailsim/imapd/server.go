@@ -98,6 +98,11 @@ type Config struct {
 	// writers on 2 cores, a second preparer made the corpus downloaded by 2
 	// connections a fifth slower (docs/performance.md, "Spare Ps").
 	BulkWriters int
+	// BulkNormalPriority keeps the bulk writers' threads in the normal
+	// scheduling class. By default, on Linux, they run in SCHED_IDLE, so
+	// that commands on other connections preempt them at once
+	// (bulkpool.go).
+	BulkNormalPriority bool
 }
 
 // Server is the IMAP server.
@@ -107,7 +112,7 @@ type Server struct {
 	allowInsecure bool
 	log           *slog.Logger
 
-	bulk    chan struct{} // bulk slots (acquireBulk)
+	bulk    *bulkPool     // the bulk writers (bulkpool.go)
 	prepare chan struct{} // rendering slots of whole downloads' preparers (BulkWriters−1, at least 1)
 	imap    *imapserver.Server
 	pipeLn  *pipeListener
@@ -163,8 +168,9 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{}, refusing: map[net.Conn]struct{}{},
 		counter: newSessionCounter(cfg.MaxSessions, cfg.MaxSessionsPerSource),
 		done:    make(chan struct{}), servErr: make(chan error, 1),
-		bulk: make(chan struct{}, cfg.BulkWriters), prepare: make(chan struct{}, max(1, cfg.BulkWriters-1)),
+		prepare: make(chan struct{}, max(1, cfg.BulkWriters-1)),
 	}
+	s.bulk = newBulkPool(cfg.BulkWriters, !cfg.BulkNormalPriority, log)
 	s.pipeLn = newPipeListener()
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
@@ -258,7 +264,7 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	nc = dc
 	srvEnd, shimEnd := net.Pipe()
 	c := &conn{
-		srv: s, info: info, raw: nc, client: nc,
+		srv: s, info: info, raw: nc, client: nc, dc: dc,
 		inner: shimEnd, serverPipe: srvEnd,
 		pending: map[string]pending{},
 		cr:      newConnReader(nc), cw: newOutBuf(nc),
@@ -347,6 +353,8 @@ func (s *Server) Close() error {
 	// imapserver closes each session once its pipe end fails; wait for
 	// that so every logout event is published before the bus closes.
 	waitTimeout(&s.sessions, 5*time.Second)
+	s.bulk.close()
+	s.bulk.wait(5 * time.Second)
 	// imapserver.Serve registers itself (WaitGroup.Add) before its first
 	// Accept; Close must not race with that (go-imap v2 beta.8).
 	select {

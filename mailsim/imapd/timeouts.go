@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -68,12 +70,20 @@ type deadlineConn struct {
 	lastWrite  time.Time // end of the last write to the client
 	writeStart time.Time // start of the write in progress, if any
 	readStart  time.Time // start of the read in progress, if any
+
+	// A bulk writer's writes wait for room in the socket in the kernel
+	// (kernelWrite; see bulkpool.go) while kernelWait is set: raw is the
+	// socket (nil where that is not possible).
+	raw        syscall.RawConn
+	kernelWait atomic.Bool
+	kw         kernelWriteState
 }
 
 func (s *Server) newDeadlineConn(nc net.Conn, info *ConnInfo) *deadlineConn {
 	return &deadlineConn{
 		Conn: nc, info: info, start: time.Now(),
 		preAuth: s.cfg.PreAuthTimeout, idle: s.cfg.IdleTimeout, tlsHandshake: s.cfg.TLSHandshakeTimeout,
+		raw: rawWriterOf(nc),
 	}
 }
 
@@ -167,7 +177,15 @@ func (d *deadlineConn) stateChanged() {
 
 func (d *deadlineConn) Write(p []byte) (int, error) {
 	d.startWrite()
-	n, err := d.Conn.Write(p)
+	var n int
+	var err error
+	if d.raw != nil && d.kernelWait.Load() {
+		var m int64
+		m, err = kernelWrite(d.raw, [][]byte{p}, &d.kw)
+		n = int(m)
+	} else {
+		n, err = d.Conn.Write(p)
+	}
 	d.endWrite(n > 0)
 	return n, err
 }
@@ -176,9 +194,48 @@ func (d *deadlineConn) Write(p []byte) (int, error) {
 // see outBuf.
 func (d *deadlineConn) WriteBuffers(bufs net.Buffers) (int64, error) {
 	d.startWrite()
-	n, err := bufs.WriteTo(d.Conn)
+	var n int64
+	var err error
+	if d.raw != nil && d.kernelWait.Load() {
+		n, err = kernelWrite(d.raw, bufs, &d.kw)
+	} else {
+		n, err = bufs.WriteTo(d.Conn)
+	}
 	d.endWrite(n > 0)
 	return n, err
+}
+
+// Close closes the connection; a write waiting in the kernel for room
+// gives up within kernelPollMax.
+func (d *deadlineConn) Close() error {
+	d.kw.closed.Store(true)
+	return d.Conn.Close()
+}
+
+// SetWriteDeadline sets the connection's write deadline, which writes
+// waiting in the kernel honour as well.
+func (d *deadlineConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() {
+		d.kw.deadline.Store(0)
+	} else {
+		d.kw.deadline.Store(t.UnixNano())
+	}
+	return d.Conn.SetWriteDeadline(t)
+}
+
+// waitingSince tells since when (UnixNano) the write in progress has
+// waited for the client to make room, 0 if it has not: in the kernel,
+// as kernelWrite tells; otherwise since the write began.
+func (d *deadlineConn) waitingSince() int64 {
+	if d.raw != nil && d.kernelWait.Load() {
+		return d.kw.polling.Load()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.writeStart.IsZero() {
+		return 0
+	}
+	return d.writeStart.UnixNano()
 }
 
 // startWrite and endWrite bracket a write: writingFor tells how long it
@@ -220,7 +277,7 @@ func (d *deadlineConn) setHandshake(t time.Time) {
 
 func (d *deadlineConn) SetDeadline(t time.Time) error {
 	d.setHandshake(t)
-	return d.Conn.SetWriteDeadline(t)
+	return d.SetWriteDeadline(t)
 }
 
 func (d *deadlineConn) SetReadDeadline(t time.Time) error {

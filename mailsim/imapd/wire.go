@@ -115,8 +115,9 @@ type conn struct {
 	srv  *Server
 	info *ConnInfo
 
-	raw    net.Conn // client TCP connection
-	client net.Conn // raw or TLS over raw
+	raw    net.Conn      // client TCP connection
+	dc     *deadlineConn // raw, as it is
+	client net.Conn      // raw or TLS over raw
 	cr     *bufio.Reader
 
 	wmu sync.Mutex
