@@ -39,6 +39,7 @@ type serveFlags struct {
 	pprof                              string
 	schedSlice                         time.Duration
 	schedSliceSet                      bool
+	bulkPriority                       string
 	allowPlaintext                     bool
 	start                              string
 	speed                              float64
@@ -107,6 +108,7 @@ See docs/admin-api.md.`,
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log diagnostics to stderr")
 	fl.StringVar(&f.pprof, "pprof", "", "serve Go runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060 (default: off)")
 	fl.DurationVar(&f.schedSlice, "sched-slice", defaultSchedSlice, "scheduling slice asked of the kernel for serve's threads (Linux 6.12 or later; 100µs to 100ms), so that a command arriving during bulk downloads is answered soon; 0: the kernel's default")
+	fl.StringVar(&f.bulkPriority, "bulk-priority", "idle", "scheduling class of the threads that write message bodies: idle (Linux SCHED_IDLE: commands on other connections preempt bulk downloads at once) or normal")
 	fl.BoolVar(&f.proxyProtocol, "proxy-protocol", false, "require a PROXY protocol header (v1/v2) on IMAP and SMTP connections, from --trusted-proxies only")
 	fl.StringSliceVar(&f.trustedProxies, "trusted-proxies", nil, "with --proxy-protocol: CIDRs allowed to send PROXY headers (default loopback)")
 	fl.BoolVar(&f.virtualClock, "virtual-clock", false, "with --start: a virtual clock that moves only through the admin API (POST /api/clock)")
@@ -172,6 +174,13 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	if procs != before {
 		cfg.BulkWriters = before
 	}
+	switch f.bulkPriority {
+	case "idle":
+	case "normal":
+		cfg.BulkNormalPriority = true
+	default:
+		return usageError{fmt.Errorf("--bulk-priority %q: want idle or normal", f.bulkPriority)}
+	}
 	slice, sliceNote := "off", ""
 	if f.schedSlice != 0 {
 		switch err := schedslice.Start(ctx, f.schedSlice); {
@@ -217,7 +226,7 @@ func runServe(ctx context.Context, f *serveFlags, stdout, stderr io.Writer) erro
 	}
 	if f.verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "bulk_writers", cfg.BulkWriters, "gomaxprocs_env", os.Getenv("GOMAXPROCS"), "sched_slice", slice)
+		cfg.Logger.Debug("scheduler", "gomaxprocs", procs, "before", before, "bulk_writers", cfg.BulkWriters, "bulk_priority", f.bulkPriority, "gomaxprocs_env", os.Getenv("GOMAXPROCS"), "sched_slice", slice)
 		if sliceNote != "" {
 			cfg.Logger.Debug("scheduler", "sched_slice_off", sliceNote)
 		}

@@ -198,6 +198,7 @@ func TestServeBadFlags(t *testing.T) {
 		"slice":   {"serve", "--sched-slice", "50us"}, // below what the kernel accepts
 		"slice+":  {"serve", "--sched-slice", "1s"},
 		"slice-":  {"serve", "--sched-slice", "-1ms"},
+		"bulk":    {"serve", "--bulk-priority", "low"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errb bytes.Buffer
