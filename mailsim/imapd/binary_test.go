@@ -139,7 +139,7 @@ func BenchmarkBinarySection(b *testing.B) {
 }
 
 // Several connections download decoded attachments at once (pooled
-// buffers and bulk slots shared between sessions): every byte is the
+// buffers and bulk writers shared between sessions): every byte is the
 // attachment's own, and every FETCH of a message yields its audit event
 // with the attachment's hash and the bytes sent.
 func TestBinaryFetchConcurrentAudit(t *testing.T) {

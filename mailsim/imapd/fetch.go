@@ -153,7 +153,7 @@ type preparer struct {
 
 // startPreparer starts preparing items ahead of their writer; sem bounds
 // how many preparers render at once, over all sessions (Server.prepare,
-// one fewer than the bulk slots, at least one).
+// one fewer than the bulk writers, at least one).
 func startPreparer(sem chan struct{}, items []store.Item, seqs []uint32, ahead int, keep bool) *preparer {
 	p := &preparer{sem: sem, ahead: ahead, keep: keep, items: items, seqs: seqs, prepared: make([]bool, len(items)),
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ended: make(chan struct{})}
@@ -248,9 +248,9 @@ wait:
 				break
 			}
 			p.wakeAt.Store(0)
-			// Not a bulk slot (see acquireBulk): with one slot on two cores,
-			// the writer and its preparer would take turns instead of
-			// overlapping. A slot of its own, not waited for: with many
+			// Not a bulk writer (see bulkpool.go): with one writer on two
+			// cores, the writer and its preparer would take turns instead
+			// of overlapping. A slot of its own, not waited for: with many
 			// downloads at once, at most sem's capacity render
 			// ahead, and a writer whose preparer found none free renders
 			// its messages itself, as without a preparer.
@@ -363,7 +363,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	// However this message ends (a write to a client that reset fails),
 	// the writer is closed: it holds go-imap's response encoder, and a
 	// writer left open blocks the session's goroutine for good (no logout
-	// event, a goroutine and a bulk slot lost per cut download).
+	// event, a goroutine and a bulk writer lost per cut download).
 	closed := false
 	defer func() {
 		if !closed {
