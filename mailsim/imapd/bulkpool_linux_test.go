@@ -79,8 +79,9 @@ func TestKernelWrite(t *testing.T) {
 // and gives up when the connection is closed or its deadline passes.
 func TestKernelWriteGivesUp(t *testing.T) {
 	big := bytes.Repeat([]byte("x"), 64<<20)
-	t.Run("closed", func(t *testing.T) {
-		server, _ := tcpPair(t)
+	// blocked starts writing big to a client that reads nothing and waits
+	// until the write waits for room.
+	blocked := func(t *testing.T, server *net.TCPConn) (*kernelWriteState, chan error) {
 		var st kernelWriteState
 		done := make(chan error, 1)
 		go func() {
@@ -88,6 +89,11 @@ func TestKernelWriteGivesUp(t *testing.T) {
 			done <- err
 		}()
 		require.Eventually(t, func() bool { return st.polling.Load() != 0 }, 5*time.Second, time.Millisecond, "waiting for room")
+		return &st, done
+	}
+	t.Run("closed", func(t *testing.T) {
+		server, _ := tcpPair(t)
+		st, done := blocked(t, server)
 		start := time.Now()
 		st.closed.Store(true)
 		select {
@@ -117,13 +123,7 @@ func TestKernelWriteGivesUp(t *testing.T) {
 	})
 	t.Run("client gone", func(t *testing.T) {
 		server, client := tcpPair(t)
-		var st kernelWriteState
-		done := make(chan error, 1)
-		go func() {
-			_, err := kernelWrite(rawWriterOf(server), [][]byte{big}, &st)
-			done <- err
-		}()
-		require.Eventually(t, func() bool { return st.polling.Load() != 0 }, 5*time.Second, time.Millisecond)
+		_, done := blocked(t, server)
 		client.(*net.TCPConn).SetLinger(0)
 		client.Close() // a reset
 		select {

@@ -79,8 +79,8 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			}
 			prep.at(i)
 			s.conn.dc.kernelWait.Store(true)
+			defer s.conn.dc.kernelWait.Store(false) // a panic too
 			err = s.fetchOne(w, seqs[i], items[i], prep.take(i), options, itemsDesc, markSeen, wantModSeq)
-			s.conn.dc.kernelWait.Store(false)
 			i++
 			return err != nil || i == len(items)
 		}, s.conn.dc.waitingSince)
