@@ -40,6 +40,10 @@ func startEmbedded(ctx context.Context, spec Spec) (*embedded, error) {
 		RetainEvents: 1,
 		// Nobody reads the outbox's raw messages (no admin API).
 		OutboxRawBytes: -1,
+		// The run's actors are the only clients, and the run shares the
+		// cores with the mail system: message bodies written at idle
+		// priority waited for the runner (the 2,000-staff day 8 % slower).
+		BulkNormalPriority: true,
 	})
 	if err != nil {
 		os.RemoveAll(added)
