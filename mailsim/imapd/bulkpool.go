@@ -280,31 +280,6 @@ func (p *bulkPool) close() {
 	p.mu.Unlock()
 }
 
-// wait waits for every writer to end, up to d; it tells whether they did.
-func (p *bulkPool) wait(d time.Duration) bool {
-	done := make(chan struct{})
-	go func() { p.ended.Wait(); close(done) }()
-	select {
-	case <-done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-// policy describes the writers' scheduling for the log: "idle" (their
-// threads in SCHED_IDLE), "normal" (asked for, or the platform has no
-// such class) or "normal (why)" when lowering failed.
-func (p *bulkPool) policy() string {
-	switch {
-	case !p.lower:
-		return "normal"
-	case p.lowerErr.Load() != nil:
-		return fmt.Sprintf("normal (%v)", *p.lowerErr.Load())
-	}
-	return "idle"
-}
-
 // kernelWriteState is what a write waiting in the kernel for room
 // (kernelWrite) shares with the rest of the connection.
 type kernelWriteState struct {

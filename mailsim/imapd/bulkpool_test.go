@@ -17,7 +17,7 @@ func testPool(t *testing.T, size int, lower bool) *bulkPool {
 	p := newBulkPool(size, lower, slog.New(slog.DiscardHandler))
 	t.Cleanup(func() {
 		p.close()
-		assert.True(t, p.wait(5*time.Second), "every writer ended")
+		assert.True(t, waitTimeout(&p.ended, 5*time.Second), "every writer ended")
 	})
 	return p
 }
@@ -159,7 +159,7 @@ func TestBulkPoolClosed(t *testing.T) {
 	require.NoError(t, p.run(func() bool { return true }, nil))
 	p.close()
 	assert.ErrorIs(t, p.run(func() bool { return true }, nil), errPoolClosed)
-	assert.True(t, p.wait(5*time.Second), "writers ended")
+	assert.True(t, waitTimeout(&p.ended, 5*time.Second), "writers ended")
 }
 
 // On Linux the writers' threads run in SCHED_IDLE, and the goroutine that
@@ -176,7 +176,7 @@ func TestBulkPoolLowered(t *testing.T) {
 	require.NoError(t, perr)
 	assert.Equal(t, uint32(schedIdle), policy, "the writer's thread")
 	assert.Equal(t, int64(1), p.lowered.Load())
-	assert.Equal(t, "idle", p.policy())
+	assert.Nil(t, p.lowerErr.Load(), "lowered without error")
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -188,7 +188,7 @@ func TestBulkPoolLowered(t *testing.T) {
 	require.NoError(t, normal.run(func() bool { policy, perr = threadPolicy(0); return true }, nil))
 	require.NoError(t, perr)
 	assert.NotEqual(t, uint32(schedIdle), policy, "BulkNormalPriority")
-	assert.Equal(t, "normal", normal.policy())
+	assert.False(t, normal.lower)
 }
 
 // A writer with nothing to do for bulkLinger ends; the next job starts

@@ -354,7 +354,7 @@ func (s *Server) Close() error {
 	// that so every logout event is published before the bus closes.
 	waitTimeout(&s.sessions, 5*time.Second)
 	s.bulk.close()
-	s.bulk.wait(5 * time.Second)
+	waitTimeout(&s.bulk.ended, 5*time.Second)
 	// imapserver.Serve registers itself (WaitGroup.Add) before its first
 	// Accept; Close must not race with that (go-imap v2 beta.8).
 	select {
