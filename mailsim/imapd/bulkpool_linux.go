@@ -54,14 +54,29 @@ func rawWriterOf(nc net.Conn) syscall.RawConn {
 // its write deadline has passed.
 const kernelPollMax = 20 * time.Millisecond
 
+// kernelWriteMax is the most one writev(2) of kernelWrite hands the
+// kernel. On a kernel built without full preemption (this project's
+// 2-core VM reports "Dynamic Preempt: none"), a thread in a system call
+// keeps its core until the call returns, whatever its priority: a thread
+// woken by a command on that core waits. The generated corpus's messages
+// run to 18 MB, and a client reading on the other core keeps the socket
+// open to all of it, so one write could hold a core for milliseconds.
+// With 2 MiB at most, a writer returns to user space, where a waiting
+// command's thread takes the core, within about a third of a
+// millisecond. Benchmarked on the corpus with 1 connection alone: the
+// probe's p99 2.1–2.9 ms against 2.3–4.6 with no cap, throughput within
+// the noise (2,535–3,110 MB/s against 2,506–3,241); 1 MiB and smaller
+// cost throughput (docs/performance.md, "Writes of at most 2 MiB").
+const kernelWriteMax = 2 << 20
+
 // kernelWrite writes every byte of bufs to rc's socket and, when the
 // socket is full, waits for room in poll(2) on the calling thread rather
 // than on the runtime's network poller: the bulk writers' threads then
 // sleep and wake in the kernel like any single-threaded server's, with
-// no other thread woken to resume them. st.closed tells it to give up
-// (net.ErrClosed); st.deadline is the write deadline
-// (os.ErrDeadlineExceeded); st.polling is set while it waits. It returns
-// the bytes written.
+// no other thread woken to resume them. Each writev(2) takes at most
+// kernelWriteMax bytes. st.closed tells it to give up (net.ErrClosed);
+// st.deadline is the write deadline (os.ErrDeadlineExceeded); st.polling
+// is set while it waits. It returns the bytes written.
 func kernelWrite(rc syscall.RawConn, bufs [][]byte, st *kernelWriteState) (int64, error) {
 	iov := make([][]byte, 0, len(bufs))
 	for _, b := range bufs {
@@ -69,11 +84,13 @@ func kernelWrite(rc syscall.RawConn, bufs [][]byte, st *kernelWriteState) (int64
 			iov = append(iov, b)
 		}
 	}
+	chunk := make([][]byte, 0, len(iov))
 	var total int64
 	var werr error
 	err := rc.Write(func(fd uintptr) bool {
 		for len(iov) > 0 {
-			n, err := unix.Writev(int(fd), iov)
+			chunk = prefixIOV(chunk[:0], iov, kernelWriteMax)
+			n, err := unix.Writev(int(fd), chunk)
 			if n > 0 {
 				total += int64(n)
 				iov = consumeIOV(iov, n)
@@ -123,6 +140,19 @@ func kernelWrite(rc syscall.RawConn, bufs [][]byte, st *kernelWriteState) (int64
 		werr = err
 	}
 	return total, werr
+}
+
+// prefixIOV appends to dst the first limit bytes of iov (all of it if
+// shorter), as buffers that share iov's memory.
+func prefixIOV(dst, iov [][]byte, limit int) [][]byte {
+	for _, b := range iov {
+		if len(b) >= limit {
+			return append(dst, b[:limit])
+		}
+		dst = append(dst, b)
+		limit -= len(b)
+	}
+	return dst
 }
 
 // consumeIOV drops the first n bytes of iov.

@@ -145,3 +145,32 @@ func TestRawWriterOf(t *testing.T) {
 	defer b.Close()
 	assert.Nil(t, rawWriterOf(a))
 }
+
+// prefixIOV takes the first limit bytes of the buffers, cutting the one
+// that crosses the limit, without copying them.
+func TestPrefixIOV(t *testing.T) {
+	a, b, c := []byte("abcd"), []byte("efg"), []byte("hijkl")
+	iov := [][]byte{a, b, c}
+	for _, tc := range []struct {
+		limit int
+		want  []string
+	}{
+		{1, []string{"a"}},
+		{4, []string{"abcd"}},
+		{5, []string{"abcd", "e"}},
+		{7, []string{"abcd", "efg"}},
+		{11, []string{"abcd", "efg", "hijk"}},
+		{12, []string{"abcd", "efg", "hijkl"}},
+		{1 << 20, []string{"abcd", "efg", "hijkl"}},
+	} {
+		got := prefixIOV(nil, iov, tc.limit)
+		var s []string
+		for _, g := range got {
+			s = append(s, string(g))
+		}
+		assert.Equal(t, tc.want, s, "limit %d", tc.limit)
+		assert.Same(t, &a[0], &got[0][0], "shares the caller's memory")
+	}
+	assert.Len(t, iov, 3, "the input is left alone")
+	assert.Equal(t, "hijkl", string(iov[2]))
+}
