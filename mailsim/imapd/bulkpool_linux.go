@@ -62,8 +62,8 @@ const kernelPollMax = 20 * time.Millisecond
 // run to 18 MB, and a client reading on the other core keeps the socket
 // open to all of it, so one write could hold a core for milliseconds.
 // With 2 MiB at most, a writer returns to user space, where a waiting
-// command's thread takes the core, within about a third of a
-// millisecond. Benchmarked on the corpus with 1 connection alone: the
+// command's thread takes the core, after at most one such write.
+// Benchmarked on the corpus with 1 connection alone: the
 // probe's p99 1.9–2.9 ms against 2.3–5.0 with no cap, throughput within
 // the noise (2,535–3,110 MB/s against 2,506–3,241); 1 MiB and smaller
 // cost throughput (docs/performance.md, "Writes of at most 2 MiB").
