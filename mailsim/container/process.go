@@ -1,11 +1,9 @@
 package container
 
 import (
-	"errors"
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // LabelProcess names the process that created an object:
@@ -64,6 +62,5 @@ func Alive(v string) bool {
 	if parts[2] != "" {
 		return startTicks(pid) == parts[2]
 	}
-	err = syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return pidRuns(pid)
 }

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	recipe "github.com/maildrill/maildrill/docker/dovecot"
@@ -133,8 +132,8 @@ func BuildImageProgress(ctx context.Context, progress func(string)) (string, err
 	// On cancellation (Ctrl-C) the whole build stops — debootstrap, its
 	// chroot, docker import — not only bash: SIGTERM to the process group,
 	// whose scripts remove their work trees on the way out.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.SysProcAttr = ownGroup()
+	cmd.Cancel = func() error { return stopGroup(cmd.Process) }
 	cmd.WaitDelay = 15 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

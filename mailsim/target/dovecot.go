@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/maildrill/maildrill/mailsim"
@@ -154,10 +153,7 @@ func mailRootParent() string {
 	if os.Getenv("TMPDIR") != "" {
 		return os.TempDir()
 	}
-	var fs syscall.Statfs_t
-	const tmpfsMagic = 0x01021994
-	if err := syscall.Statfs("/dev/shm", &fs); err == nil && int64(fs.Type) == tmpfsMagic &&
-		uint64(fs.Bavail)*uint64(fs.Bsize) >= 4<<30 && syscall.Access("/dev/shm", 2) == nil {
+	if roomyShm() {
 		return "/dev/shm"
 	}
 	return os.TempDir()

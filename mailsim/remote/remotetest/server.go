@@ -410,7 +410,7 @@ func chown(root, usr string) error {
 func (s *Server) spawn(name, bin string, args ...string) error {
 	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), out: &strings.Builder{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.cmd.SysProcAttr = ownGroup()
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -478,7 +478,7 @@ func (s *Server) Close() error {
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			killGroup(p.cmd.Process)
 			<-p.done
 		}
 	}
