@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -293,6 +294,7 @@ func TestServeSurvivesClientResets(t *testing.T) {
 // eval` reading a pipe that never ends, saying what it evaluated.
 func TestRulesEvalStopsOnSignal(t *testing.T) {
 	bin := sharedCLI(t)
+	hupNotIgnored(t)
 	ev := `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login","event.outcome":"failure","source.ip":"203.0.113.9","user.name":"a@interieur.test"}` + "\n"
 	for _, tc := range []struct {
 		name string
@@ -452,6 +454,21 @@ func TestServeSchedSlice(t *testing.T) {
 		require.NoError(t, cmd.Process.Signal(os.Interrupt))
 		assert.Equal(t, 0, waitExit(t, cmd, 30*time.Second))
 	}
+}
+
+// hupNotIgnored: children inherit an ignored SIGHUP (go test run under
+// nohup, or by a runner that ignores it), and maildrill then leaves it
+// ignored (TestNohupKeepsIgnoringSIGHUP). For the length of the test this
+// process handles SIGHUP instead, so that the children it starts get the
+// default, as from a terminal.
+func hupNotIgnored(t *testing.T) {
+	if !signal.Ignored(syscall.SIGHUP) {
+		return
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	t.Cleanup(func() { signal.Stop(ch) })
+	require.False(t, signal.Ignored(syscall.SIGHUP))
 }
 
 // TestNohupKeepsIgnoringSIGHUP: started with SIGHUP ignored (nohup, or a
