@@ -458,18 +458,22 @@ func TestServeSchedSlice(t *testing.T) {
 
 // hupNotIgnored: children inherit an ignored SIGHUP (go test run under
 // nohup, or by a runner that ignores it), and maildrill then leaves it
-// ignored (TestNohupKeepsIgnoringSIGHUP). For the length of the test this
-// process handles SIGHUP instead, so that the children it starts get the
-// default, as from a terminal.
+// ignored (TestNohupKeepsIgnoringSIGHUP). This process then handles
+// SIGHUP instead, and drops it, so that the children it starts get the
+// default, as from a terminal. It keeps doing so: signal.Stop would put
+// the ignored disposition back while signal.Ignored went on saying
+// false, and a second run of the test (-count) would start its children
+// with SIGHUP ignored again.
 func hupNotIgnored(t *testing.T) {
-	if !signal.Ignored(syscall.SIGHUP) {
-		return
-	}
-	ch := make(chan os.Signal, 1)
-	signal.Notify(ch, syscall.SIGHUP)
-	t.Cleanup(func() { signal.Stop(ch) })
+	hupOnce.Do(func() {
+		if signal.Ignored(syscall.SIGHUP) {
+			signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
+		}
+	})
 	require.False(t, signal.Ignored(syscall.SIGHUP))
 }
+
+var hupOnce sync.Once
 
 // TestNohupKeepsIgnoringSIGHUP: started with SIGHUP ignored (nohup, or a
 // shell's trap "" HUP), a command goes on ignoring it: only SIGINT and
