@@ -422,7 +422,10 @@ func stressSession(addr string, w, steps int, v *viewChecker, live bool, stepped
 	for i := range steps {
 		var err error
 		op := rng.Intn(9)
-		if v.exists == 0 && op >= 1 && op <= 3 {
+		// With the mailbox empty in this session's view there is no
+		// message to STORE to, and FETCH 1:* names a message that does
+		// not exist (a BAD, which ends the session): APPEND instead.
+		if v.exists == 0 && op >= 1 && op <= 4 {
 			op = 0
 		}
 		switch op {
