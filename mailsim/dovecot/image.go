@@ -13,9 +13,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	recipe "github.com/maildrill/maildrill/docker/dovecot"
+	"github.com/maildrill/maildrill/internal/procgroup"
 )
 
 // FindRecipe returns the docker/dovecot folder of the maildrill checkout
@@ -132,8 +134,8 @@ func BuildImageProgress(ctx context.Context, progress func(string)) (string, err
 	// On cancellation (Ctrl-C) the whole build stops — debootstrap, its
 	// chroot, docker import — not only bash: SIGTERM to the process group,
 	// whose scripts remove their work trees on the way out.
-	cmd.SysProcAttr = ownGroup()
-	cmd.Cancel = func() error { return stopGroup(cmd.Process) }
+	cmd.SysProcAttr = procgroup.Own()
+	cmd.Cancel = func() error { return procgroup.Signal(cmd.Process, syscall.SIGTERM) }
 	cmd.WaitDelay = 15 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

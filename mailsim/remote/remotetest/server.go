@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/maildrill/maildrill/internal/procgroup"
 	"github.com/maildrill/maildrill/mailsim/certs"
 )
 
@@ -410,7 +411,7 @@ func chown(root, usr string) error {
 func (s *Server) spawn(name, bin string, args ...string) error {
 	p := &proc{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), out: &strings.Builder{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	p.cmd.SysProcAttr = ownGroup()
+	p.cmd.SysProcAttr = procgroup.Own()
 	if err := p.cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -478,7 +479,7 @@ func (s *Server) Close() error {
 		select {
 		case <-p.done:
 		case <-time.After(10 * time.Second):
-			killGroup(p.cmd.Process)
+			_ = procgroup.Signal(p.cmd.Process, syscall.SIGKILL)
 			<-p.done
 		}
 	}
