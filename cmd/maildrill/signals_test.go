@@ -294,7 +294,7 @@ func TestServeSurvivesClientResets(t *testing.T) {
 // eval` reading a pipe that never ends, saying what it evaluated.
 func TestRulesEvalStopsOnSignal(t *testing.T) {
 	bin := sharedCLI(t)
-	hupNotIgnored(t)
+	hupNotIgnored()
 	ev := `{"@timestamp":"2025-12-11T23:40:00+01:00","event.action":"imap.login","event.outcome":"failure","source.ip":"203.0.113.9","user.name":"a@interieur.test"}` + "\n"
 	for _, tc := range []struct {
 		name string
@@ -464,13 +464,12 @@ func TestServeSchedSlice(t *testing.T) {
 // the ignored disposition back while signal.Ignored went on saying
 // false, and a second run of the test (-count) would start its children
 // with SIGHUP ignored again.
-func hupNotIgnored(t *testing.T) {
+func hupNotIgnored() {
 	hupOnce.Do(func() {
 		if signal.Ignored(syscall.SIGHUP) {
 			signal.Notify(make(chan os.Signal, 1), syscall.SIGHUP)
 		}
 	})
-	require.False(t, signal.Ignored(syscall.SIGHUP))
 }
 
 var hupOnce sync.Once
