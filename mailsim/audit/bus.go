@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/maildrill/maildrill/mailsim/clock"
 )
@@ -30,7 +31,9 @@ type BusOptions struct {
 	// keep only what current subscribers have not read. Negative keeps all.
 	Retain int
 	// RetainBytes bounds the memory of the events kept for late
-	// subscribers (an estimate: each event's struct and its strings).
+	// subscribers (an estimate: each event's struct and its strings, or
+	// for an event every subscriber has read, frozen, its encoded size:
+	// about a quarter of that).
 	// Default DefaultRetainBytes; negative: no bound but Retain's. It
 	// applies when Retain is not negative. Events that current subscribers
 	// have not read are kept whatever it says (they are bounded by MaxLag).
@@ -50,13 +53,28 @@ type Bus struct {
 
 	mu     sync.Mutex
 	cond   *sync.Cond
-	log    []*Event // events with sequence base+1 .. base+len(log)
-	sizes  []int32  // estimated bytes of each event of log
+	log    []*Event // events with sequence base+1 .. base+len(log); nil: frozen
+	sizes  []int32  // estimated bytes of each event of log (frozen: its encoded size)
 	bytes  int64    // sum of sizes
 	base   uint64
 	subs   map[*Subscription]struct{}
 	closed bool
 	stage  *staging // nil: no stager (SetStager)
+
+	// Frozen events (freeze.go): the first ncold of log, placed by refs
+	// in chunks (chunks[0] is chunk number chunk0).
+	ncold  int
+	refs   []coldRef
+	chunks [][]byte
+	chunk0 uint64
+
+	freezing  sync.Mutex            // held by the goroutine freezing
+	freezeErr atomic.Pointer[error] // why freezing stopped (not expected)
+	frz       struct {              // the freezing goroutine's buffers, kept
+		evs  []*Event
+		enc  []byte
+		ends []uint32
+	}
 }
 
 // NewBus returns a bus stamping events from c.
@@ -88,14 +106,15 @@ func (b *Bus) last() uint64 { return b.base + uint64(len(b.log)) }
 // bus returns ErrClosed; callers treat that as shutdown.
 func (b *Bus) Publish(e Event) (uint64, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for !b.closed && b.lagging() {
 		b.cond.Wait()
 	}
 	if b.closed {
+		b.mu.Unlock()
 		return 0, ErrClosed
 	}
 	if b.stage != nil && b.publishStagedLocked(&e) {
+		b.mu.Unlock()
 		return 0, nil // held: numbered when committed
 	}
 	if e.Timestamp.IsZero() {
@@ -103,6 +122,13 @@ func (b *Bus) Publish(e Event) (uint64, error) {
 	}
 	seq := b.appendLocked(e)
 	b.cond.Broadcast()
+	// With subscribers, their reads freeze what they have read; without,
+	// the publishers do.
+	frz := len(b.subs) == 0 && b.opts.Retain != 0 && len(b.log)-b.ncold >= freezeBatch
+	b.mu.Unlock()
+	if frz {
+		b.freeze()
+	}
 	return seq, nil
 }
 
@@ -170,6 +196,7 @@ func (b *Bus) trim() {
 	for _, sz := range b.sizes[:drop] {
 		b.bytes -= int64(sz)
 	}
+	b.dropColdLocked(min(drop, b.ncold))
 	n := copy(b.log, b.log[drop:])
 	clear(b.log[n:])
 	b.log = b.log[:n]
@@ -268,7 +295,8 @@ type Subscription struct {
 
 // Next returns the next event, waiting for one. It returns ErrClosed after
 // the bus is closed and drained, or ctx's error. The event must not be
-// modified.
+// modified. An event frozen for late subscribers (freeze.go) comes back
+// decoded, a struct of its own.
 func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 	evs, err := s.NextBatch(ctx, 1)
 	if err != nil {
@@ -279,6 +307,24 @@ func (s *Subscription) Next(ctx context.Context) (*Event, error) {
 
 // NextBatch returns between 1 and max events, waiting for at least one.
 func (s *Subscription) NextBatch(ctx context.Context, max int) ([]*Event, error) {
+	out, frozen, err := s.nextBatch(ctx, max)
+	if err != nil {
+		return nil, err
+	}
+	for i, raw := range frozen { // decoded with the bus unlocked
+		if out[i] == nil {
+			if out[i], err = thawEvent(raw); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.bus.freeze() // what this read made freezable, if a batch
+	return out, nil
+}
+
+// nextBatch is NextBatch under the lock: the events, and in frozen the
+// bytes of those frozen (nil entries of out), if any.
+func (s *Subscription) nextBatch(ctx context.Context, max int) (out []*Event, frozen [][]byte, err error) {
 	b := s.bus
 	stop := context.AfterFunc(ctx, func() { b.mu.Lock(); b.cond.Broadcast(); b.mu.Unlock() })
 	defer stop()
@@ -286,27 +332,33 @@ func (s *Subscription) NextBatch(ctx context.Context, max int) ([]*Event, error)
 	defer b.mu.Unlock()
 	for s.cursor == b.last() && !b.closed && !s.detached {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		b.cond.Wait()
 	}
 	if s.detached {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	avail := b.last() - s.cursor
 	if avail == 0 {
-		return nil, ErrClosed
+		return nil, nil, ErrClosed
 	}
 	if max <= 0 || uint64(max) > avail {
 		max = int(avail)
 	}
 	start := int(s.cursor - b.base)
-	out := make([]*Event, max)
+	out = make([]*Event, max)
 	copy(out, b.log[start:start+max])
+	if start < b.ncold {
+		frozen = make([][]byte, min(max, b.ncold-start))
+		for i := range frozen {
+			frozen[i] = b.coldLocked(start + i)
+		}
+	}
 	s.cursor += uint64(max)
 	b.trim()           // what every subscriber has now read may go, within the retention bounds
 	b.cond.Broadcast() // publishers may be waiting on our lag
-	return out, nil
+	return out, frozen, nil
 }
 
 // Close detaches the subscription; publishers no longer wait for it.
