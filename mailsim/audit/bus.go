@@ -190,18 +190,18 @@ func (b *Bus) trim() {
 		return
 	}
 	drop := int(keepFrom - b.base)
-	if drop < 1024 && drop < len(b.log) { // amortise copying
-		return
-	}
 	for _, sz := range b.sizes[:drop] {
 		b.bytes -= int64(sz)
 	}
 	b.dropColdLocked(min(drop, b.ncold))
-	n := copy(b.log, b.log[drop:])
-	clear(b.log[n:])
-	b.log = b.log[:n]
-	copy(b.sizes, b.sizes[drop:])
-	b.sizes = b.sizes[:n]
+	// The slices move forward over their arrays rather than being copied
+	// down: append copies what is left into a new array once the old one
+	// is full, a few copies of each event over its life. Copying down
+	// every 1,024 events copied the whole window each time, under the
+	// lock: 6.5 KB an event with a window of 240,000 frozen events.
+	clear(b.log[:drop])
+	b.log = b.log[drop:]
+	b.sizes = b.sizes[drop:]
 	b.base = keepFrom
 }
 

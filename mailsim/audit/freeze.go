@@ -151,20 +151,18 @@ func (b *Bus) dropColdLocked(n int) {
 	if n <= 0 {
 		return
 	}
-	m := copy(b.refs, b.refs[n:])
-	b.refs = b.refs[:m]
+	b.refs = b.refs[n:] // forward over the array, as trim does with log
 	b.ncold -= n
 	if len(b.chunks) == 0 {
 		return
 	}
 	keepFrom := b.chunk0 + uint64(len(b.chunks)) - 1 // the chunk being filled stays
-	if m > 0 {
+	if len(b.refs) > 0 {
 		keepFrom = b.refs[0].chunk
 	}
 	if d := int(keepFrom - b.chunk0); d > 0 {
-		k := copy(b.chunks, b.chunks[d:])
-		clear(b.chunks[k:])
-		b.chunks = b.chunks[:k]
+		clear(b.chunks[:d])
+		b.chunks = b.chunks[d:]
 		b.chunk0 = keepFrom
 	}
 }
