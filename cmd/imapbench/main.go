@@ -54,6 +54,7 @@ type options struct {
 	duration    time.Duration
 	probe       bool
 	probeEvery  time.Duration
+	probeLog    string // --probe-log FILE: each probe's send time and round trip
 	label       string
 	parts       bool
 	binary      string // --binary PART: UID FETCH 1:* BINARY.PEEK[PART]
@@ -167,6 +168,7 @@ so that two servers can be given the same APPENDed mail.`,
 	fl.Float64Var(&o.rate, "rate", 0, "pace the bulk connections together to at most this many MB/s of message data (0: as fast as the server sends), e.g. to compare two servers' probes at one throughput")
 	fl.BoolVar(&o.probe, "probe", false, "time FETCH n (FLAGS) on another connection during the download")
 	fl.DurationVar(&o.probeEvery, "probe-every", 20*time.Millisecond, "pause between probes")
+	fl.StringVar(&o.probeLog, "probe-log", "", "write each probe's send time (Unix ns) and round trip (µs) to this file, one line each, tab-separated")
 	fl.BoolVar(&o.parts, "parts", false, "download each message's non-text parts (BODY.PEEK[n]) instead of whole messages")
 	fl.StringVar(&o.binary, "binary", "", "download part PART of every message decoded (UID FETCH 1:* BINARY.PEEK[PART], RFC 3516), e.g. 2")
 	fl.IntVar(&o.fill, "fill", 0, "instead of measuring: APPEND this many messages with a PDF attachment to --mailbox of the first account (created if missing), then exit")
@@ -366,6 +368,7 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	}
 
 	var lat []time.Duration
+	var sent []time.Time
 	var probeErrs int
 	probeDone := make(chan struct{})
 	if probeC != nil {
@@ -398,6 +401,7 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 					continue
 				}
 				lat = append(lat, d)
+				sent = append(sent, t0)
 			}
 		}()
 	} else {
@@ -431,6 +435,11 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	}
 	res.Seconds = round2(res.Seconds)
 	if probeC != nil {
+		if o.probeLog != "" {
+			if err := writeProbeLog(o.probeLog, sent, lat); err != nil {
+				return nil, err
+			}
+		}
 		res.Probe = summarize(lat, probeErrs)
 	}
 	return res, nil
@@ -534,6 +543,21 @@ func (o *options) fetch(c *imapclient.Client, set imap.NumSet, opts *imap.FetchO
 		msgs.Add(1)
 	}
 	return cmd.Close()
+}
+
+// writeProbeLog writes one line per probe: when it was sent (Unix time,
+// nanoseconds) and its round trip (microseconds), to line a slow probe up
+// with what the server or the machine did then (a collector's log, perf).
+func writeProbeLog(path string, sent []time.Time, lat []time.Duration) error {
+	var b strings.Builder
+	b.WriteString("sent_unix_ns\tround_trip_us\n")
+	for i := range lat {
+		fmt.Fprintf(&b, "%d\t%d\n", sent[i].UnixNano(), lat[i].Microseconds())
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("--probe-log: %w", err)
+	}
+	return nil
 }
 
 func summarize(lat []time.Duration, errs int) *Probe {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,7 +77,7 @@ func TestRun(t *testing.T) {
 				// Client and server are this process: the machine was at
 				// least that busy, to /proc/stat's 10 ms ticks.
 				assert.Positive(t, r.ClientCPU)
-				assert.GreaterOrEqual(t, r.MachineCPU, r.ClientCPU-0.05)
+				assert.GreaterOrEqual(t, r.MachineCPU, r.ClientCPU-0.05-1e-9) // 1e-9: both are rounded to 0.01, in float64
 			}
 		}},
 		{"rate", []string{"--conns", "2", "--duration", "500ms", "--same-mailbox", "--rate", "2"}, func(t *testing.T, r Result) {
@@ -101,6 +103,38 @@ func TestRun(t *testing.T) {
 			tc.check(t, r)
 		})
 	}
+
+	t.Run("probe log", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "probe.tsv")
+		var out, errOut bytes.Buffer
+		before := time.Now()
+		args := []string{"--addr", ms.IMAPAddr, "--accounts", accFile, "--conns", "0", "--probe", "--probe-every", "5ms", "--duration", "200ms", "--probe-log", path}
+		require.NoError(t, run(context.Background(), args, &out, &errOut), errOut.String())
+		var r Result
+		require.NoError(t, json.Unmarshal(out.Bytes(), &r), out.String())
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+		require.Equal(t, "sent_unix_ns\tround_trip_us", lines[0])
+		require.Len(t, lines[1:], r.Probe.Count, "one line per probe")
+		var maxUS int64
+		for _, l := range lines[1:] {
+			f := strings.Split(l, "\t")
+			require.Len(t, f, 2, l)
+			sent, err := strconv.ParseInt(f[0], 10, 64)
+			require.NoError(t, err)
+			us, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err)
+			assert.GreaterOrEqual(t, sent, before.UnixNano(), "sent during the run")
+			assert.LessOrEqual(t, sent, time.Now().UnixNano())
+			maxUS = max(maxUS, us)
+		}
+		assert.InDelta(t, r.Probe.Max*1000, float64(maxUS), 10, "the slowest line is the summary's max")
+
+		err = run(context.Background(), []string{"--addr", ms.IMAPAddr, "--accounts", accFile, "--conns", "0", "--probe", "--duration", "50ms", "--probe-log", filepath.Join(t.TempDir(), "no", "such", "dir")}, &out, &errOut)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "--probe-log")
+	})
 
 	t.Run("bad rate", func(t *testing.T) {
 		var out, errOut bytes.Buffer
