@@ -3,6 +3,7 @@ package imapd
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +141,31 @@ func benchLogin(b *testing.B, ts *testServer) *rawConn {
 	r.do("L", "LOGIN agent@interieur.test secret-agent")
 	r.do("s", "SELECT INBOX")
 	return r
+}
+
+// BenchmarkFetchOneFlags measures the probe of scripts/bench-dovecot.sh on
+// its own: one op is FETCH n (FLAGS) or UID FETCH n (FLAGS) of one message,
+// answered over loopback TCP, in an INBOX of 1,000 or 100,000 messages.
+// The set is resolved within its ranges (store.View.ItemsIn), so the
+// mailbox's size should not show.
+//
+//	go test ./mailsim/imapd -run '^$' -bench FetchOneFlags
+func BenchmarkFetchOneFlags(b *testing.B) {
+	for _, n := range []uint32{1_000, 100_000} {
+		ts := startServer(b, serverOpts{insecure: true, inbox: n})
+		ts.sub.Close()
+		r := benchLogin(b, ts)
+		for _, cmd := range []string{"FETCH", "UID FETCH"} {
+			b.Run(fmt.Sprintf("messages=%d/%s", n, strings.ReplaceAll(cmd, " ", "_")), func(b *testing.B) {
+				i := uint32(0)
+				for b.Loop() {
+					i++
+					lines := r.do("f", fmt.Sprintf("%s %d (FLAGS)", cmd, i%n+1))
+					if len(lines) != 2 || !strings.HasPrefix(lines[1], "f OK") {
+						b.Fatalf("%q", lines)
+					}
+				}
+			})
+		}
+	}
 }

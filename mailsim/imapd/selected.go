@@ -31,13 +31,11 @@ func (s *session) resolveSet(numSet imap.NumSet) ([]store.Item, []uint32) {
 	switch set := numSet.(type) {
 	case imap.SeqSet:
 		// "*" is the last message the client knows of (RFC 9051 §9).
-		set = staticSeqSet(set, s.view.Count())
-		items = s.view.Items(func(cseq, uid uint32) bool { return set.Contains(cseq) })
+		items = s.view.ItemsIn(staticSeqSet(set, s.view.Count()))
 	case imap.UIDSet:
 		// Messages the client was not told of yet are left out: their
 		// sequence numbers would be unknown to it (RFC 9051 §7.5.1).
-		set = staticUIDSet(set, s.mb.MaxUID())
-		items = s.view.Items(func(cseq, uid uint32) bool { return set.Contains(imap.UID(uid)) })
+		items = s.view.ItemsIn(staticUIDSet(set, s.mb.MaxUID()))
 	}
 	clientSeqs := make([]uint32, len(items))
 	for i, it := range items {

@@ -231,6 +231,29 @@ func (mb *Mailbox) seqOfLocked(uid uint32) uint32 {
 	return uint32(i) + 1
 }
 
+// seqFromLocked returns the sequence number of the first message whose
+// UID is uid or more, count+1 when there is none.
+func (mb *Mailbox) seqFromLocked(uid uint32) uint32 {
+	if mb.dense {
+		return min(max(uid, 1), mb.n+1)
+	}
+	i, _ := slices.BinarySearch(mb.uids, uid)
+	return uint32(i) + 1
+}
+
+// seqUpToLocked returns the sequence number of the last message whose UID
+// is uid or less, 0 when there is none.
+func (mb *Mailbox) seqUpToLocked(uid uint32) uint32 {
+	if mb.dense {
+		return min(uid, mb.n)
+	}
+	i, found := slices.BinarySearch(mb.uids, uid)
+	if found {
+		return uint32(i) + 1
+	}
+	return uint32(i)
+}
+
 func (mb *Mailbox) undenseLocked() {
 	if !mb.dense {
 		return

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"cmp"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 
@@ -207,6 +209,11 @@ func (v *View) Items(keep func(cseq, uid uint32) bool) []Item {
 	if v.overflow {
 		return nil
 	}
+	return v.itemsLocked(keep)
+}
+
+func (v *View) itemsLocked(keep func(cseq, uid uint32) bool) []Item {
+	mb := v.mb
 	n := mb.countLocked()
 	var out []Item
 	for seq := uint32(1); seq <= n; seq++ {
@@ -220,6 +227,86 @@ func (v *View) Items(keep func(cseq, uid uint32) bool) []Item {
 		out = append(out, it)
 	}
 	return out
+}
+
+// ItemsIn is Items with keep "the message is in set": a sequence set (the
+// client's sequence numbers) or a UID set, its "*" already resolved. While
+// the client has been told of every change (nothing waits in its queue,
+// so its sequence numbers are the mailbox's), only the messages within
+// the set's ranges are looked at, a UID range found by binary search: a
+// FETCH of one message in a mailbox of 100,000 costs a lookup instead of
+// a pass over all of them, under the mailbox's lock. Otherwise, or for
+// another kind of set, every message is (Items).
+func (v *View) ItemsIn(set imap.NumSet) []Item {
+	var keep func(cseq, uid uint32) bool
+	var spans [][2]uint32 // closed ranges of numbers, as the set gives them
+	byUID := false
+	switch s := set.(type) {
+	case imap.SeqSet:
+		keep = func(c, _ uint32) bool { return s.Contains(c) }
+		for _, r := range s {
+			spans = append(spans, span(r.Start, r.Stop))
+		}
+	case imap.UIDSet:
+		keep = func(_, u uint32) bool { return s.Contains(imap.UID(u)) }
+		byUID = true
+		for _, r := range s {
+			spans = append(spans, span(uint32(r.Start), uint32(r.Stop)))
+		}
+	default:
+		return nil
+	}
+	mb := v.mb
+	mb.mu.RLock()
+	defer mb.mu.RUnlock()
+	if v.overflow {
+		return nil
+	}
+	if len(v.queue) > 0 {
+		return v.itemsLocked(keep)
+	}
+	// Sequence numbers of the mailbox, which are the client's: each span
+	// bounds the messages its range can hold (keep decides exactly).
+	n := min(mb.countLocked(), v.count)
+	seqs := spans[:0]
+	for _, sp := range spans {
+		lo, hi := sp[0], sp[1]
+		if byUID {
+			lo, hi = mb.seqFromLocked(lo), mb.seqUpToLocked(hi)
+		}
+		lo, hi = max(lo, 1), min(hi, n)
+		if lo <= hi {
+			seqs = append(seqs, [2]uint32{lo, hi})
+		}
+	}
+	slices.SortFunc(seqs, func(a, b [2]uint32) int { return cmp.Compare(a[0], b[0]) })
+	var out []Item
+	next := uint32(1) // the first sequence number not looked at yet
+	for _, sp := range seqs {
+		for seq := max(sp[0], next); seq <= sp[1]; seq++ {
+			uid := mb.uidAtLocked(seq)
+			if !keep(seq, uid) {
+				continue
+			}
+			it := mb.itemLocked(seq, uid)
+			it.Seq = seq
+			out = append(out, it)
+		}
+		next = max(next, sp[1]+1)
+	}
+	return out
+}
+
+// span is the closed range a set's range can cover: its ends in order,
+// 0 ("*", unresolved) counting as the highest number.
+func span(a, b uint32) [2]uint32 {
+	if a == 0 {
+		a = math.MaxUint32
+	}
+	if b == 0 {
+		b = math.MaxUint32
+	}
+	return [2]uint32{min(a, b), max(a, b)}
 }
 
 // NewFlags returns the mailbox's flags when they include keywords the
