@@ -45,6 +45,12 @@ type Mailbox struct {
 	// with their message, so it stays as small as the mutations.
 	highest uint64
 	modseqs map[uint32]uint64
+	// summary is the last summary of every message Stats made (unseen,
+	// deleted, size), good while highest is what it was then: every
+	// change to the messages or their flags moves highest. A SELECT,
+	// EXAMINE or STATUS of an unchanged mailbox then makes no pass over
+	// its messages (45,000 messages of the corpus: 0.2 s each).
+	summary atomic.Pointer[summary]
 	// modseqTracked: a session used CONDSTORE on the mailbox; from then on
 	// every SELECT and EXAMINE reports HIGHESTMODSEQ (as Dovecot does once
 	// a mailbox's index tracks mod-sequences).
@@ -799,6 +805,38 @@ func (mb *Mailbox) Stats(wantUnseen, wantSize bool) (Stats, error) {
 	if !wantUnseen && !wantSize {
 		return st, nil
 	}
+	if sm := mb.summary.Load(); sm != nil && sm.highest == st.HighestModSeq && (sm.sized || !wantSize) {
+		st.Unseen, st.FirstUnseen, st.Deleted = sm.unseen, sm.firstUnseen, sm.deleted
+		if wantSize {
+			st.Size = sm.size
+		}
+		return st, nil
+	}
+	st, err := mb.scanStats(st, wantSize)
+	if err != nil {
+		return st, err
+	}
+	mb.mu.RLock()
+	unchanged := mb.highest == st.HighestModSeq
+	mb.mu.RUnlock()
+	if unchanged {
+		mb.summary.Store(&summary{highest: st.HighestModSeq, sized: wantSize, unseen: st.Unseen, firstUnseen: st.FirstUnseen, deleted: st.Deleted, size: st.Size})
+	}
+	return st, nil
+}
+
+// summary is what Stats found going through every message, at the
+// mailbox's HIGHESTMODSEQ highest.
+type summary struct {
+	highest                      uint64
+	sized                        bool // size was counted
+	unseen, firstUnseen, deleted uint32
+	size                         int64
+}
+
+// scanStats adds to st what every message's flags (and sizes, when
+// wantSize) say.
+func (mb *Mailbox) scanStats(st Stats, wantSize bool) (Stats, error) {
 	for _, it := range mb.Items(nil) {
 		flags, err := it.FlagsOrBase()
 		if err != nil {
