@@ -311,11 +311,9 @@ func (s *Subscription) NextBatch(ctx context.Context, max int) ([]*Event, error)
 	if err != nil {
 		return nil, err
 	}
-	for i, raw := range frozen { // decoded with the bus unlocked
-		if out[i] == nil {
-			if out[i], err = thawEvent(raw); err != nil {
-				return nil, err
-			}
+	for i, raw := range frozen { // out[i] is nil: decoded with the bus unlocked
+		if out[i], err = thawEvent(raw); err != nil {
+			return nil, err
 		}
 	}
 	s.bus.freeze() // what this read made freezable, if a batch
