@@ -413,10 +413,10 @@ func bench(ctx context.Context, o *options) (*Result, error) {
 	}
 	end := time.Since(start)
 	if cpu1, ok := processCPU(); ok && cpuOK {
-		res.ClientCPU = round2((cpu1 - cpu0).Seconds())
+		res.ClientCPU = round3((cpu1 - cpu0).Seconds())
 	}
 	if mcpu1, ok := machineCPU(); ok && mcpuOK {
-		res.MachineCPU = round2((mcpu1 - mcpu0).Seconds())
+		res.MachineCPU = round3((mcpu1 - mcpu0).Seconds())
 	}
 	if o.rounds == 0 {
 		end = min(end, o.duration)
@@ -576,3 +576,7 @@ func summarize(lat []time.Duration, errs int) *Probe {
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// round3 rounds to milliseconds: a short run's CPU time rounded to 10 ms
+// could read 0.
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
