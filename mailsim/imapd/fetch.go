@@ -400,7 +400,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	}
 	for _, bs := range options.BodySection {
 		if part != nil {
-			if err := writeWhole(rw.WriteBodySection(bs, part.Body.Size), part.Body); err != nil {
+			if err := s.writeStable(part.Body.InMemory(), func() error {
+				return writeWhole(rw.WriteBodySection(bs, part.Body.Size), part.Body)
+			}, nil); err != nil {
 				return err
 			}
 			sent += part.Body.Size
@@ -408,7 +410,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 			continue
 		}
 		if whole != nil {
-			if err := writeWhole(rw.WriteBodySection(bs, whole.Size), whole); err != nil {
+			if err := s.writeStable(whole.InMemory(), func() error {
+				return writeWhole(rw.WriteBodySection(bs, whole.Size), whole)
+			}, nil); err != nil {
 				return err
 			}
 			sent += whole.Size
@@ -426,8 +430,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		default:
 			buf, done = bodySection(m.Raw, bs)
 		}
-		err := writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf)
-		done()
+		err := s.writeStable(true, func() error {
+			return writeSection(rw.WriteBodySection(bs, int64(len(buf))), buf)
+		}, done)
 		if err != nil {
 			return err
 		}
@@ -447,8 +452,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 			origin = bs.Partial.Offset
 		}
 		s.conn.expectBinary(origin, false)
-		err := writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf)
-		done()
+		err := s.writeStable(true, func() error {
+			return writeSection(rw.WriteBinarySection(bs, int64(len(buf))), buf)
+		}, done)
 		if err != nil {
 			return err
 		}
@@ -501,6 +507,27 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		s.emit(ev)
 	}
 	return nil
+}
+
+// writeStable runs write, which writes a message body or section whose
+// bytes stay as they are until done (nil: nothing to do) is called: the
+// connection may hold them rather than copy them, and sends several
+// together (outBuf); done runs once they are written. stable false (a
+// body read from disk through a reused buffer) writes them at once.
+func (s *session) writeStable(stable bool, write func() error, done func()) error {
+	if done == nil {
+		done = func() {}
+	}
+	if !stable || s.conn == nil {
+		err := write()
+		done()
+		return err
+	}
+	s.conn.stableLit.Store(true)
+	err := write()
+	s.conn.stableLit.Store(false)
+	s.conn.afterWrite(done)
+	return err
 }
 
 // writeWhole writes a message as a literal and closes it, reporting the

@@ -202,3 +202,119 @@ func TestConnReaderReuse(t *testing.T) {
 	releaseConnReader(small)
 	assert.Equal(t, connBufSize, newConnReader(nil).Size())
 }
+
+// Stable writes are held and sent several at a time, after the bytes
+// before them and before those after them; a held buffer is released only
+// once it was written: a release that came early would let the scribbling
+// below reach the stream.
+func TestOutBufHoldsStableWrites(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rec := &recorder{}
+	b := newOutBuf(vecRecorder{rec})
+	var want bytes.Buffer
+	stable, released := 0, 0
+	for i := range 3000 {
+		n := rng.IntN(100)
+		kind := rng.IntN(5)
+		switch kind {
+		case 0, 1:
+			n = directMin + rng.IntN(100<<10)
+		case 2:
+			n = rng.IntN(40 << 10)
+		}
+		p := make([]byte, n)
+		for j := range p {
+			p[j] = byte(i + j)
+		}
+		want.Write(p)
+		switch kind {
+		case 0:
+			k, err := b.WriteStable(p)
+			require.NoError(t, err)
+			require.Equal(t, n, k)
+			stable++
+			written := want.Len()
+			b.AfterWrite(func() {
+				require.GreaterOrEqual(t, rec.out.Len(), written, "released before it was written")
+				released++
+				for j := range p {
+					p[j] = '!' // the pool hands the buffer to someone else
+				}
+			})
+		case 3:
+			_, err := b.WriteString(string(p))
+			require.NoError(t, err)
+		default:
+			_, err := b.Write(p)
+			require.NoError(t, err)
+		}
+		if rng.IntN(40) == 0 {
+			require.NoError(t, b.Flush())
+			require.Equal(t, stable, released, "a flush writes and releases everything held")
+		}
+	}
+	require.NoError(t, b.Flush())
+	assert.Zero(t, b.Buffered())
+	assert.Equal(t, stable, released)
+	assert.True(t, bytes.Equal(want.Bytes(), rec.out.Bytes()), "the stream in order, nothing scribbled on")
+
+	// A download of 100 messages of 75 KB: a writev for every three or
+	// four, not one each.
+	rec = &recorder{}
+	b = newOutBuf(vecRecorder{rec})
+	msg := bytes.Repeat([]byte("m"), 75<<10)
+	for i := range 100 {
+		_, err := b.WriteString(fmt.Sprintf("* %d FETCH (UID %d BINARY[2] {%d}\r\n", i+1, i+1, len(msg)))
+		require.NoError(t, err)
+		_, err = b.WriteStable(msg)
+		require.NoError(t, err)
+		_, err = b.WriteString(")\r\n")
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.Flush())
+	assert.Equal(t, 100*len(msg), bytes.Count(rec.out.Bytes(), []byte("m")))
+	assert.LessOrEqual(t, rec.writes, 1, "the last bytes, if nothing is held")
+	assert.LessOrEqual(t, rec.vecs, 34, "at least three messages a writev")
+	assert.GreaterOrEqual(t, rec.vecs, 25, "at most heldMax and a message a writev")
+
+	// Without writev (TLS), nothing is held: the bytes are written or
+	// copied, and the release comes at once.
+	rec = &recorder{}
+	b = newOutBuf(rec)
+	p := bytes.Repeat([]byte("s"), directMin)
+	_, err := b.WriteStable(p)
+	require.NoError(t, err)
+	now := false
+	b.AfterWrite(func() { now = true })
+	assert.True(t, now)
+}
+
+// A failed write of what is held releases it and sticks; so does a
+// release of the buffer (the connection ended) or a Reset.
+func TestOutBufHeldDropped(t *testing.T) {
+	rec := &recorder{limit: 1000}
+	b := newOutBuf(vecRecorder{rec})
+	_, err := b.WriteString("* 1 FETCH (BODY[] {40000}\r\n")
+	require.NoError(t, err)
+	_, err = b.WriteStable(make([]byte, directMin+1000))
+	require.NoError(t, err, "held, not written yet")
+	released := 0
+	b.AfterWrite(func() { released++ })
+	assert.Zero(t, released)
+	require.ErrorIs(t, b.Flush(), errFull)
+	assert.Equal(t, 1, released)
+	_, err = b.WriteStable(make([]byte, directMin))
+	assert.ErrorIs(t, err, errFull)
+
+	for _, end := range []func(*outBuf){func(b *outBuf) { b.release() }, func(b *outBuf) { b.Reset(io.Discard) }} {
+		rec := &recorder{}
+		b := newOutBuf(vecRecorder{rec})
+		_, err := b.WriteStable(make([]byte, directMin))
+		require.NoError(t, err)
+		released := 0
+		b.AfterWrite(func() { released++ })
+		end(b)
+		assert.Equal(t, 1, released)
+		assert.Zero(t, rec.out.Len(), "dropped, not written")
+	}
+}

@@ -122,6 +122,9 @@ type conn struct {
 
 	wmu sync.Mutex
 	cw  *outBuf
+	// stableLit: the literal bytes being written stay as they are until
+	// the functions given to afterWrite run (session.writeStable).
+	stableLit atomic.Bool
 
 	inner      net.Conn // shim side of the pipe
 	server     net.Conn // imapserver's connection: reads the pipe, writes through respWriter
@@ -185,6 +188,14 @@ func (c *conn) takePending(tag string) (pending, bool) {
 		delete(c.pending, tag)
 	}
 	return p, ok
+}
+
+// afterWrite runs f once the bytes the connection holds now are written
+// (outBuf.AfterWrite).
+func (c *conn) afterWrite(f func()) {
+	c.wmu.Lock()
+	c.cw.AfterWrite(f)
+	c.wmu.Unlock()
 }
 
 // serve runs both directions until either side ends.

@@ -244,7 +244,12 @@ func (w *respWriter) Write(p []byte) (int, error) {
 			k := min(int64(len(p)), w.litLeft)
 			c.wmu.Lock()
 			c.client.SetWriteDeadline(time.Now().Add(writeTimeout))
-			_, err := c.cw.Write(p[:k])
+			var err error
+			if c.stableLit.Load() {
+				_, err = c.cw.WriteStable(p[:k])
+			} else {
+				_, err = c.cw.Write(p[:k])
+			}
 			c.wmu.Unlock()
 			if err != nil {
 				c.writeFailed(err)

@@ -81,6 +81,10 @@ func (w *Whole) WriteTo(dst io.Writer) (int64, error) {
 	return n, nil
 }
 
+// InMemory tells whether the message's bytes are its Pieces (which stay
+// as they are), rather than read from a file through a reused buffer.
+func (w *Whole) InMemory() bool { return w.file == nil }
+
 // Close releases what the message holds. The spill file it may be read
 // from is the store's, not closed here.
 func (w *Whole) Close() error {
