@@ -262,18 +262,20 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 	}
 	dc := s.newDeadlineConn(nc, info)
 	nc = dc
-	srvEnd, shimEnd := net.Pipe()
 	c := &conn{
 		srv: s, info: info, raw: nc, client: nc, dc: dc,
-		inner: shimEnd, serverPipe: srvEnd,
+		co:      shimCo{endedCh: make(chan struct{})},
 		pending: map[string]pending{},
 		cr:      newConnReader(nc), cw: newOutBuf(nc),
 		tlsGo: make(chan struct{}, 1), tlsDone: make(chan error, 1),
 		closed:     make(chan struct{}),
 		appendMore: make(chan bool, 1),
 	}
-	ic := &innerConn{Conn: serverEnd{srvEnd, c}, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
-	ic.onClose = c.closeAll
+	ic := &innerConn{Conn: serverEnd{c}, info: info, remote: nc.RemoteAddr(), out: &respWriter{c: c, atResponse: true}}
+	ic.onClose = func() {
+		c.closeAll()
+		c.stopShim()
+	}
 	c.server = ic
 	info.done = c.closed
 	info.stateChanged = dc.stateChanged
@@ -283,8 +285,6 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 		s.mu.Unlock()
 		s.counter.release(info.SourceIP)
 		nc.Close()
-		srvEnd.Close()
-		shimEnd.Close()
 		return
 	}
 	s.conns[c] = struct{}{}
@@ -325,7 +325,9 @@ func (s *Server) startConn(nc net.Conn, service string, implicitTLS bool) {
 			c.closeAll()
 			return
 		}
-		c.serve()
+		// The shim runs in imapserver's reads (wire_co.go); the client
+		// reader is released once it is over.
+		c.waitShim()
 	}()
 }
 
@@ -350,7 +352,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	// imapserver closes each session once its pipe end fails; wait for
+	// imapserver closes each session once its reads fail; wait for
 	// that so every logout event is published before the bus closes.
 	waitTimeout(&s.sessions, 5*time.Second)
 	s.bulk.close()
@@ -415,7 +417,7 @@ type ConnInfo struct {
 	stateChanged  func()          // called after a login (moves the read deadline)
 
 	commands atomic.Int64
-	waiting  atomic.Int32 // imapserver is reading the pipe: no command runs
+	waiting  atomic.Int32 // imapserver is reading from the shim: no command runs
 }
 
 // serverBusy reports whether imapserver is running a command (it is not
@@ -475,7 +477,7 @@ func (i *ConnInfo) setID(p map[string]string) {
 	i.clientVersion = p["version"]
 }
 
-// innerConn is imapserver's end of the pipe; it carries the ConnInfo and
+// innerConn is imapserver's connection to the shim; it carries the ConnInfo and
 // reports the client's real address.
 type innerConn struct {
 	net.Conn
@@ -509,7 +511,7 @@ func (c *innerConn) SetReadDeadline(time.Time) error { return nil }
 // SetDeadline applies only imapserver's write deadline (see SetReadDeadline).
 func (c *innerConn) SetDeadline(t time.Time) error { return c.Conn.SetWriteDeadline(t) }
 
-// pipeListener hands pipe ends to imapserver.Serve.
+// pipeListener hands the shim's connections to imapserver.Serve.
 type pipeListener struct {
 	ch        chan net.Conn
 	done      chan struct{}

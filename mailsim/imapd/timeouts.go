@@ -306,7 +306,7 @@ func isTimeout(err error) bool {
 }
 
 // sayByeAndClose tells a timed-out client BYE and closes its connection,
-// which ends the shim and, through the pipe, imapserver's session. When a
+// which ends the shim and, through its reads, imapserver's session. When a
 // response is still being written after byeLockWait (the client neither
 // reads nor writes: the writer is stuck on a full socket) there is no room
 // for a BYE: closing the connection frees the writer at once instead of

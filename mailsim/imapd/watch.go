@@ -7,11 +7,12 @@ import (
 )
 
 // While a command runs, the shim does not read from the client (it relays
-// one command at a time and waits for the server's verdict), so neither a
+// one command at a time and is suspended until the server reads again),
+// so neither a
 // client that hangs up nor a timeout would be noticed until the command
 // ends — and a command can wait long (an authentication failure delay of
 // an hour, a FETCH whose client reads nothing). watchClient, called every
-// watchEvery while the shim waits, tells whether the connection must end
+// watchEvery from a timer while the server runs a command (armWatch), tells whether the connection must end
 // now, and why:
 //   - the client closed or reset its connection (seen without consuming
 //     anything: a peek at the socket), so the session ends at once as it

@@ -11,7 +11,8 @@ import (
 )
 
 // The wire shim sits between the client's connection and go-imap's
-// imapserver, which is given one end of an in-memory pipe. It parses both
+// imapserver, which is given an in-memory connection whose reads run the
+// shim (a coroutine on imapserver's goroutine: wire_co.go). It parses both
 // directions at command/response boundaries (skipping literals) and:
 //   - answers ID (RFC 2971) itself, before and after login: the command is
 //     passed to imapserver as NOOP so that responses stay in order, and its
@@ -126,9 +127,8 @@ type conn struct {
 	// the functions given to afterWrite run (session.writeStable).
 	stableLit atomic.Bool
 
-	inner      net.Conn // shim side of the pipe
-	server     net.Conn // imapserver's connection: reads the pipe, writes through respWriter
-	serverPipe net.Conn
+	server net.Conn // imapserver's connection: reads from the shim (serverRead), writes through respWriter
+	co     shimCo   // the shim, a coroutine of the server's reads (wire_co.go)
 
 	pmu     sync.Mutex
 	pending map[string]pending
@@ -138,8 +138,6 @@ type conn struct {
 
 	vmu      sync.Mutex
 	verdicts []verdict
-	vonce    sync.Once
-	vready   chan struct{}
 
 	smu         sync.Mutex // guards the server-read accounting below
 	written     int64      // bytes given to the server
@@ -198,13 +196,6 @@ func (c *conn) afterWrite(f func()) {
 	c.wmu.Unlock()
 }
 
-// serve runs both directions until either side ends.
-func (c *conn) serve() {
-	err := c.clientToServer()
-	c.closeAll()
-	c.srv.debug("client reader ended", err)
-}
-
 func (c *conn) closeAll() {
 	c.closeOnce.Do(func() {
 		select {
@@ -221,7 +212,5 @@ func (c *conn) closeAll() {
 		c.raw.Close()
 		c.cw.release() // nothing more can reach the client
 		c.wmu.Unlock()
-		c.inner.Close()
-		c.serverPipe.Close()
 	})
 }

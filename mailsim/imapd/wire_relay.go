@@ -29,47 +29,24 @@ type verdict struct {
 	line string // the response line, without CRLF
 }
 
-// toServer writes to imapserver, counting what it was given.
+// toServer hands p to imapserver, counting what it was given; it returns
+// once the server has read all of it (handOver).
 func (c *conn) toServer(p []byte) (int, error) {
 	c.smu.Lock()
 	c.written += int64(len(p))
 	c.smu.Unlock()
-	n, err := c.inner.Write(p)
-	if n < len(p) {
+	if err := c.handOver(p); err != nil {
 		c.smu.Lock()
-		c.written -= int64(len(p) - n)
+		c.written -= int64(len(p))
 		c.smu.Unlock()
+		return 0, err
 	}
-	return n, err
+	return len(p), nil
 }
 
 type serverWriter struct{ c *conn }
 
 func (w serverWriter) Write(p []byte) (int, error) { return w.c.toServer(p) }
-
-// serverEnd is imapserver's end of the pipe: its reads tell the shim when
-// the server waits for more input.
-type serverEnd struct {
-	net.Conn
-	c *conn
-}
-
-func (s serverEnd) Read(p []byte) (int, error) {
-	c := s.c
-	c.smu.Lock()
-	c.readWaiting = c.consumed == c.written // everything given was read: it waits for more
-	if c.readWaiting && c.wantRead {
-		c.wantRead = false
-		c.pushVerdict(verdict{more: true})
-	}
-	c.smu.Unlock()
-	n, err := s.Conn.Read(p)
-	c.smu.Lock()
-	c.consumed += int64(n)
-	c.readWaiting = false
-	c.smu.Unlock()
-	return n, err
-}
 
 // nextEvent waits for what the server does next with the input it was
 // given: a continuation request, a tagged response, or reading on for more
@@ -127,24 +104,11 @@ func (c *conn) pushVerdict(v verdict) {
 	c.vmu.Lock()
 	c.verdicts = append(c.verdicts, v)
 	c.vmu.Unlock()
-	select {
-	case c.ready() <- struct{}{}:
-	default:
-	}
 }
 
-func (c *conn) ready() chan struct{} {
-	c.vonce.Do(func() { c.vready = make(chan struct{}, 1) })
-	return c.vready
-}
-
+// waitVerdict takes the server's next verdict; until there is one, the
+// shim yields to the server (awaitServer).
 func (c *conn) waitVerdict() (verdict, error) {
-	var watch *time.Timer // see watchClient
-	defer func() {
-		if watch != nil {
-			watch.Stop()
-		}
-	}()
 	for {
 		c.vmu.Lock()
 		if len(c.verdicts) > 0 {
@@ -154,23 +118,13 @@ func (c *conn) waitVerdict() (verdict, error) {
 			return v, nil
 		}
 		c.vmu.Unlock()
-		if watch == nil {
-			watch = time.NewTimer(watchAfter)
-		}
 		select {
-		case <-c.ready():
 		case <-c.closed:
 			return verdict{}, net.ErrClosed
-		case now := <-watch.C:
-			if reason, bye := c.watchClient(now); reason != "" {
-				c.info.SetCloseReason(reason)
-				if bye {
-					c.sayByeAndClose(byeInactivity)
-				}
-				c.closeAll()
-				return verdict{}, net.ErrClosed
-			}
-			watch.Reset(watchEvery)
+		default:
+		}
+		if err := c.awaitServer(); err != nil {
+			return verdict{}, err
 		}
 	}
 }

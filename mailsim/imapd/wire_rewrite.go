@@ -152,13 +152,8 @@ func (c *conn) rewrite(line []byte) ([]byte, bool, error) {
 					return nil, true, err
 				}
 				c.tlsGo <- struct{}{}
-				select {
-				case err := <-c.tlsDone:
-					if err != nil {
-						return nil, true, err
-					}
-				case <-c.closed:
-					return nil, true, net.ErrClosed
+				if err := c.awaitHandshake(); err != nil {
+					return nil, true, err
 				}
 				c.wmu.Lock()
 				c.cw.Reset(c.client)
@@ -338,4 +333,27 @@ func (w *respWriter) emit(line []byte) error {
 		w.atResponse = true
 	}
 	return nil
+}
+
+// awaitHandshake waits for the shim's STARTTLS handshake, resuming the
+// shim to perform it (pump).
+func (c *conn) awaitHandshake() error {
+	for {
+		select {
+		case err := <-c.tlsDone:
+			return err
+		case <-c.closed:
+			return net.ErrClosed
+		default:
+		}
+		if !c.pump() {
+			break
+		}
+	}
+	select {
+	case err := <-c.tlsDone:
+		return err
+	case <-c.closed:
+		return net.ErrClosed
+	}
 }
