@@ -39,10 +39,19 @@ func putBinary(buf *[]byte) {
 	}
 }
 
+// spanCache remembers where the encoded body of a base64 leaf part lies
+// in a message, so that the message is not parsed again to find it
+// (store.Message keeps them).
+type spanCache interface {
+	PartSpan(part []int) (off, n int, ok bool)
+	SetPartSpan(part []int, off, n int)
+}
+
 // binarySection returns the decoded content of a section and a function
-// that recycles the buffer once the caller is done with it.
-func binarySection(raw []byte, item *imap.FetchItemBinarySection) ([]byte, func()) {
-	out, buf, ok := fastBinarySection(raw, item.Part)
+// that recycles the buffer once the caller is done with it. sc, when not
+// nil, is raw's span cache.
+func binarySection(raw []byte, sc spanCache, item *imap.FetchItemBinarySection) ([]byte, func()) {
+	out, buf, ok := fastBinarySection(raw, sc, item.Part)
 	if !ok {
 		return imapserver.ExtractBinarySection(bytes.NewReader(raw), item), func() {}
 	}
@@ -61,64 +70,126 @@ func binarySection(raw []byte, item *imap.FetchItemBinarySection) ([]byte, func(
 }
 
 // binarySectionSize is the size BINARY of the part would have.
-func binarySectionSize(raw []byte, part []int) uint32 {
-	out, done := binarySection(raw, &imap.FetchItemBinarySection{Part: part})
+func binarySectionSize(raw []byte, sc spanCache, part []int) uint32 {
+	out, done := binarySection(raw, sc, &imap.FetchItemBinarySection{Part: part})
 	defer done()
 	return uint32(len(out))
 }
 
 // fastBinarySection decodes a base64 leaf part. ok is false when the part
-// is not one (go-imap then handles it as before).
-func fastBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool) {
+// is not one (go-imap's way then applies). The part's encoded body is
+// found as a run of raw's bytes (sliceOf) and remembered in sc, so that
+// the next download of the part neither parses the message nor copies the
+// text: it decodes straight from raw.
+func fastBinarySection(raw []byte, sc spanCache, part []int) (out []byte, buf *[]byte, ok bool) {
 	if len(part) == 0 {
 		return nil, nil, false // the whole message: header included
 	}
+	var enc []byte
+	if sc != nil {
+		if off, n, hit := sc.PartSpan(part); hit && off >= 0 && n >= 0 && off+n <= len(raw) {
+			enc = raw[off : off+n]
+		}
+	}
+	if enc == nil {
+		body, found := openBase64Part(raw, part)
+		if !found {
+			return nil, nil, false
+		}
+		start, end, ok := spanOf(raw, body)
+		if !ok {
+			return copiedBinarySection(raw, part)
+		}
+		enc = raw[start:end:end]
+		if sc != nil {
+			sc.SetPartSpan(part, start, end-start)
+		}
+	}
+	// Lines of whole 4-character groups (as every MIME encoder writes
+	// them) are decoded in one pass, from raw.
+	buf = getBinary(base64.StdEncoding.DecodedLen(len(enc)) + b64lines.Spare)
+	if n, ok := b64lines.Decode(*buf, enc); ok {
+		return (*buf)[:n], buf, true
+	}
+	// Otherwise the text is copied, to take its line breaks out in place.
+	need := len(enc) + base64.StdEncoding.DecodedLen(len(enc)) + b64lines.Spare
+	if cap(*buf) < need {
+		*buf = nozero.Bytes(need)
+	}
+	*buf = (*buf)[:need]
+	copy(*buf, enc)
+	return decodeSlow((*buf)[:len(enc)], (*buf)[len(enc):], buf)
+}
+
+// getBinary returns a pooled buffer of n bytes (contents undefined).
+func getBinary(n int) *[]byte {
+	buf, _ := binBufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	if cap(*buf) < n {
+		*buf = nozero.Bytes(n) // decoded into, never read beyond
+	}
+	*buf = (*buf)[:n]
+	return buf
+}
+
+// openBase64Part finds the body of the part at path in raw when it is a
+// leaf in base64 that BINARY decodes here (not text in a charset other
+// than UTF-8 or US-ASCII).
+func openBase64Part(raw []byte, part []int) (io.Reader, bool) {
 	br := bufio.NewReader(bytes.NewReader(raw))
 	header, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, nil, false
+		return nil, false
 	}
 	header, body, found := findPart(header, br, part)
 	if !found {
-		return nil, nil, false
+		return nil, false
 	}
 	h := gomessage.Header{Header: header}
 	mediaType, params, _ := h.ContentType()
 	if strings.HasPrefix(mediaType, "multipart/") || !strings.EqualFold(h.Get("Content-Transfer-Encoding"), "base64") {
-		return nil, nil, false
+		return nil, false
 	}
 	if strings.HasPrefix(mediaType, "text/") {
 		if cs, has := params["charset"]; has && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
-			return nil, nil, false
+			return nil, false
 		}
 	}
-	// The encoded part is read into a pooled buffer sized from what is
-	// left of the message (an upper bound), then decoded into the same
-	// buffer, after it: one buffer, no growth.
-	buf, _ = binBufs.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
+	return body, true
+}
+
+// copiedBinarySection decodes a base64 leaf part whose text is not one
+// run of raw (go-message's readers always give one): the text is read
+// into a pooled buffer sized from what is left of the message (an upper
+// bound), then decoded into the same buffer, after it.
+func copiedBinarySection(raw []byte, part []int) (out []byte, buf *[]byte, ok bool) {
+	body, found := openBase64Part(raw, part)
+	if !found {
+		return nil, nil, false
 	}
 	left := len(raw)
-	need := left + base64.StdEncoding.DecodedLen(left) + b64lines.Spare
-	if cap(*buf) < need {
-		*buf = nozero.Bytes(need) // read and decoded into, never read beyond
-	}
+	buf = getBinary(left + base64.StdEncoding.DecodedLen(left) + b64lines.Spare)
 	enc, err := readFull(body, (*buf)[:left])
 	if err != nil {
 		putBinary(buf)
 		return nil, nil, false
 	}
-	dst := (*buf)[left:need]
-	// Lines of whole 4-character groups (as every MIME encoder writes
-	// them) are decoded in one pass. Otherwise: encoding/base64 skips CR
-	// and LF itself, but each line break sends it from its 8-byte loop to
-	// a byte-at-a-time one, so the line breaks are taken out first (a
-	// vectorised search and a copy per line); go-message also skips spaces
-	// and tabs, which are rare: they are stripped only when that fails.
+	dst := (*buf)[left:]
 	if n, ok := b64lines.Decode(dst, enc); ok {
 		return dst[:n], buf, true
 	}
+	return decodeSlow(enc, dst, buf)
+}
+
+// decodeSlow decodes enc, which it may rewrite, into dst (buf's memory):
+// encoding/base64 skips CR and LF itself, but each line break sends it
+// from its 8-byte loop to a byte-at-a-time one, so the line breaks are
+// taken out first (a vectorised search and a copy per line); go-message
+// also skips spaces and tabs, which are rare: they are stripped only when
+// that fails.
+func decodeSlow(enc, dst []byte, buf *[]byte) (out []byte, _ *[]byte, ok bool) {
 	enc = joinLines(enc)
 	n, err := base64.StdEncoding.Decode(dst, enc)
 	if err != nil {

@@ -54,27 +54,59 @@ func binaryCorpus() map[string]string {
 
 var binaryPaths = [][]int{nil, {1}, {2}, {3}, {1, 1}, {2, 1}, {2, 2}, {2, 3}, {1, 2}}
 
+// mapSpans is a span cache for tests.
+type mapSpans map[string][2]int
+
+func (m mapSpans) PartSpan(part []int) (int, int, bool) {
+	v, ok := m[fmt.Sprint(part)]
+	return v[0], v[1], ok
+}
+
+func (m mapSpans) SetPartSpan(part []int, off, n int) { m[fmt.Sprint(part)] = [2]int{off, n} }
+
 func TestBinarySectionMatchesGoIMAP(t *testing.T) {
-	fast := 0
+	fast, kept := 0, 0
 	for name, msg := range binaryCorpus() {
+		sc := mapSpans{}
 		for _, p := range binaryPaths {
 			for _, partial := range []*imap.SectionPartial{nil, {Offset: 0, Size: 5}, {Offset: 100, Size: 1000}, {Offset: 1 << 30, Size: 4}} {
 				item := &imap.FetchItemBinarySection{Part: p, Partial: partial}
 				want := imapserver.ExtractBinarySection(strings.NewReader(msg), item)
-				got, done := binarySection([]byte(msg), item)
-				// nil and empty are the same on the wire (~{0}).
-				require.True(t, bytes.Equal(want, got), "%s part %v partial %v: go-imap %q, fast %q", name, p, partial, want, got)
-				done()
-				if _, _, ok := fastBinarySection([]byte(msg), p); ok {
+				// Without a span cache, then with one: the first call
+				// records the span, the next decodes from it.
+				for _, c := range []spanCache{nil, sc, sc} {
+					got, done := binarySection([]byte(msg), c, item)
+					// nil and empty are the same on the wire (~{0}).
+					require.True(t, bytes.Equal(want, got), "%s part %v partial %v cache %v: go-imap %q, fast %q", name, p, partial, c != nil, want, got)
+					done()
+				}
+				if _, _, ok := fastBinarySection([]byte(msg), nil, p); ok {
 					fast++
 				}
 				wantSize := imapserver.ExtractBinarySectionSize(strings.NewReader(msg), &imap.FetchItemBinarySectionSize{Part: p})
-				assert.Equal(t, wantSize, binarySectionSize([]byte(msg), p), "%s part %v size", name, p)
+				assert.Equal(t, wantSize, binarySectionSize([]byte(msg), nil, p), "%s part %v size", name, p)
+				assert.Equal(t, wantSize, binarySectionSize([]byte(msg), sc, p), "%s part %v size, span kept", name, p)
 			}
 		}
+		kept += len(sc)
 	}
-	// The fast path is taken (base64 leaves), not only the fallback.
+	// The fast path is taken (base64 leaves), not only the fallback, and
+	// its spans are kept.
 	assert.Greater(t, fast, 20)
+	assert.Greater(t, kept, 5)
+}
+
+// A kept span is used: a message whose span says the part is elsewhere
+// is decoded from there, without being parsed again.
+func TestBinarySectionUsesKeptSpan(t *testing.T) {
+	msg := []byte(binaryCorpus()["pdf"])
+	other := []byte("QUJD") // "ABC"
+	raw := append(append([]byte{}, msg...), other...)
+	sc := mapSpans{}
+	sc.SetPartSpan([]int{2}, len(msg), len(other))
+	got, done := binarySection(raw, sc, &imap.FetchItemBinarySection{Part: []int{2}})
+	defer done()
+	assert.Equal(t, "ABC", string(got))
 }
 
 func FuzzBinarySection(f *testing.F) {
@@ -88,10 +120,13 @@ func FuzzBinarySection(f *testing.F) {
 		}
 		item := &imap.FetchItemBinarySection{Part: p}
 		want := imapserver.ExtractBinarySection(bytes.NewReader(msg), item)
-		got, done := binarySection(msg, item)
-		defer done()
-		if !bytes.Equal(want, got) {
-			t.Fatalf("part %v: go-imap %q, fast %q", p, want, got)
+		sc := mapSpans{}
+		for _, c := range []spanCache{nil, sc, sc} {
+			got, done := binarySection(msg, c, item)
+			if !bytes.Equal(want, got) {
+				t.Fatalf("part %v cache %v: go-imap %q, fast %q", p, c != nil, want, got)
+			}
+			done()
 		}
 	})
 }
@@ -120,7 +155,19 @@ func BenchmarkBinarySection(b *testing.B) {
 		b.SetBytes(int64(len(pdf)))
 		b.ReportAllocs()
 		for b.Loop() {
-			out, done := binarySection(msg, item)
+			out, done := binarySection(msg, nil, item)
+			if len(out) != len(pdf) {
+				b.Fatal(len(out))
+			}
+			done()
+		}
+	})
+	b.Run("mailsim-span-kept", func(b *testing.B) {
+		b.SetBytes(int64(len(pdf)))
+		b.ReportAllocs()
+		sc := mapSpans{}
+		for b.Loop() {
+			out, done := binarySection(msg, sc, item)
 			if len(out) != len(pdf) {
 				b.Fatal(len(out))
 			}

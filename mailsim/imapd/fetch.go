@@ -445,7 +445,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 		var buf []byte
 		done := func() {}
 		if len(bs.Part) <= m.MaxMIMEDepth() {
-			buf, done = binarySection(m.Raw, bs)
+			buf, done = binarySection(m.Raw, m, bs)
 		}
 		origin := int64(-1)
 		if bs.Partial != nil {
@@ -464,7 +464,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, seq uint32, it store.Item,
 	for _, bss := range options.BinarySectionSize {
 		var n uint32
 		if len(bss.Part) <= m.MaxMIMEDepth() {
-			n = binarySectionSize(m.Raw, bss.Part)
+			n = binarySectionSize(m.Raw, m, bss.Part)
 		}
 		rw.WriteBinarySectionSize(bss, n)
 	}

@@ -101,20 +101,29 @@ var sliceBufs = sync.Pool{New: func() any { b := make([]byte, sliceChunk); retur
 // with what follows in raw. It reports false when the bytes are not one
 // run of raw, or body fails (an error a copying reader would meet too).
 func sliceOf(raw []byte, body io.Reader) ([]byte, bool) {
+	start, end, ok := spanOf(raw, body)
+	if !ok {
+		return nil, false
+	}
+	return raw[start:end:end], true
+}
+
+// spanOf is sliceOf's search: where in raw the bytes of body are.
+func spanOf(raw []byte, body io.Reader) (start, end int, ok bool) {
 	bp := sliceBufs.Get().(*[]byte)
 	defer sliceBufs.Put(bp)
 	buf := *bp
 	first, err := readChunk(body, buf)
 	switch {
 	case err != nil && err != io.EOF:
-		return nil, false
+		return 0, 0, false
 	case first == 0:
-		return raw[:0], true
+		return 0, 0, true
 	}
 	// The first place the first chunk is in raw, looked for by its first
 	// bytes and checked whole.
 	probe := buf[:min(first, 64)]
-	start := -1
+	start = -1
 	for from := 0; from <= len(raw)-first; {
 		i := bytes.Index(raw[from:], probe)
 		if i < 0 {
@@ -128,21 +137,21 @@ func sliceOf(raw []byte, body io.Reader) ([]byte, bool) {
 		from = i + 1
 	}
 	if start < 0 {
-		return nil, false
+		return 0, 0, false
 	}
-	end := start + first
+	end = start + first
 	for err == nil {
 		var n int
 		n, err = readChunk(body, buf)
 		if err != nil && err != io.EOF {
-			return nil, false
+			return 0, 0, false
 		}
 		if end+n > len(raw) || !bytes.Equal(raw[end:end+n], buf[:n]) {
-			return nil, false
+			return 0, 0, false
 		}
 		end += n
 	}
-	return raw[start:end:end], true
+	return start, end, true
 }
 
 // readChunk reads from r until buf is full or r ends: io.EOF when it

@@ -55,6 +55,10 @@ type Message struct {
 	atts    []Attachment
 	baseAtt bool // atts were given by the Base when the message was built
 
+	// spans are where parts' encoded bodies lie in Raw (PartSpan); kept
+	// on spill instead for a message on disk.
+	spans atomic.Pointer[[]partSpan]
+
 	// spill, for an added message kept on disk (Options.SpillDir), is its
 	// file and what was learnt of it: on the description in a mailbox (no
 	// Raw; Item.Load reads it back), and on each Message read back from it,
@@ -74,6 +78,7 @@ type spilled struct {
 	// and body structure.
 	atts      atomic.Pointer[[]Attachment]
 	structure atomic.Pointer[spilledStructure]
+	spans     atomic.Pointer[[]partSpan] // see Message.PartSpan
 }
 
 // key is the message cache's key for copies read back.
@@ -82,6 +87,68 @@ func (sp *spilled) key() string { return "spill\x00" + strconv.FormatInt(sp.off,
 type spilledStructure struct {
 	bs  imap.BodyStructure
 	env *imap.Envelope
+}
+
+// partSpan is where the encoded body of the part at path lies in Raw.
+type partSpan struct {
+	part   []int
+	off, n int
+}
+
+// maxPartSpans bounds the spans a message keeps (a client asks for one or
+// two parts of a message, the attachments).
+const maxPartSpans = 8
+
+func (m *Message) spanList() *atomic.Pointer[[]partSpan] {
+	if m.spill != nil {
+		return &m.spill.spans
+	}
+	return &m.spans
+}
+
+// PartSpan returns where the encoded body of the part at path lies in
+// Raw, Raw[off:off+n], if a reader of the message recorded it with
+// SetPartSpan: the IMAP server's BINARY, which then decodes the part
+// without parsing the message again. A message read back from disk
+// shares its spans with every other copy.
+func (m *Message) PartSpan(part []int) (off, n int, ok bool) {
+	if p := m.spanList().Load(); p != nil {
+		for _, s := range *p {
+			if equalPath(s.part, part) {
+				return s.off, s.n, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// SetPartSpan records that the encoded body of the part at path is
+// Raw[off:off+n] (see PartSpan); a span outside Raw is ignored, and a
+// message keeps at most maxPartSpans.
+func (m *Message) SetPartSpan(part []int, off, n int) {
+	if off < 0 || n < 0 || off+n > len(m.Raw) {
+		return
+	}
+	list := m.spanList()
+	for {
+		old := list.Load()
+		var cur []partSpan
+		if old != nil {
+			cur = *old
+		}
+		if len(cur) >= maxPartSpans {
+			return
+		}
+		for _, s := range cur {
+			if equalPath(s.part, part) {
+				return
+			}
+		}
+		next := append(cur[:len(cur):len(cur)], partSpan{part: append([]int(nil), part...), off: off, n: n})
+		if list.CompareAndSwap(old, &next) {
+			return
+		}
+	}
 }
 
 // Attachments describes the attachment parts (walked and hashed once, on
@@ -156,11 +223,13 @@ func readHeader(raw []byte) (textproto.Header, error) {
 }
 
 func (m *Message) withFlags(flags []imap.Flag) *Message {
-	return &Message{
+	n := &Message{
 		Raw: m.Raw, InternalDate: m.InternalDate, Size: m.Size, MessageID: m.MessageID,
 		Subject: m.Subject, header: m.header, baseFlags: flags, limits: m.limits,
 		atts: m.baseAttachments(), baseAtt: m.baseAtt,
 	}
+	n.spans.Store(m.spanList().Load()) // the same Raw
+	return n
 }
 
 // baseAttachments returns the attachments the Base described (nil when it

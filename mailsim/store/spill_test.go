@@ -69,6 +69,8 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	assert.Equal(t, "r.pdf", atts[0].FileName)
 	meta1 := MetaOf(m1)
 
+	m1.SetPartSpan([]int{2}, 10, 20)
+
 	// The other message takes the cache's only place: the next Load reads
 	// the file again and parses a new copy.
 	_, err = ito.Load()
@@ -81,6 +83,9 @@ func TestSpilledDescriptionKept(t *testing.T) {
 	assert.Same(t, &atts[0], &atts2[0], "the attachments are those described before, not walked again")
 	assert.Same(t, meta1.BodyStructure, m2.BodyStructure(), "the structure is the one described before")
 	assert.Same(t, meta1.Envelope, m2.Envelope())
+	off, n, ok := m2.PartSpan([]int{2})
+	assert.True(t, ok, "the part spans are the description's, not the copy's")
+	assert.Equal(t, []int{10, 20}, []int{off, n})
 
 	fresh, err := parseMessage([]byte(raw), time.Unix(1000, 0), nil, s.limits)
 	require.NoError(t, err)
