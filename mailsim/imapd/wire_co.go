@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"errors"
 	"io"
 	"iter"
 	"net"
@@ -54,10 +53,6 @@ type shimCo struct {
 	serverTurn atomic.Bool // the server runs a command: the watch applies
 	watch      *time.Timer
 }
-
-// errShimDesync: the shim waited for a verdict the server had already
-// given, or would never give: the two disagree on the command.
-var errShimDesync = errors.New("imapd: shim and server disagree on the command")
 
 // resumeLocked resumes the shim; co.mu is held. It returns false once
 // the shim is over.
@@ -188,8 +183,8 @@ func (c *conn) awaitServer() error {
 	co := &c.co
 	if co.inRead {
 		// The server waits for input and has pushed every verdict it
-		// will push: none is coming.
-		return errShimDesync
+		// will push: none is coming. The two disagree on the command.
+		return c.bye("", "SERVERBUG", "Command not understood", "protocol_desync", c.current())
 	}
 	co.waitServer = true
 	ok := co.yield(nil)
