@@ -107,26 +107,10 @@ func (c *conn) tellAppend(more bool) {
 
 // appendFollows waits for the shim to say whether another message follows
 // the one the session's Append just read.
-// The shim tells it when resumed (pump).
+// The shim tells it when resumed (awaitShim).
 func (c *conn) appendFollows() bool {
-	for {
-		select {
-		case more := <-c.appendMore:
-			return more
-		case <-c.closed:
-			return false
-		default:
-		}
-		if !c.pump() {
-			break
-		}
-	}
-	select {
-	case more := <-c.appendMore:
-		return more
-	case <-c.closed:
-		return false
-	}
+	more, ok := awaitShim(c, c.appendMore)
+	return ok && more
 }
 
 // Bounds of what a MULTIAPPEND holds in memory until its last message is

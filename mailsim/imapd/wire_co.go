@@ -27,8 +27,8 @@ import (
 // waits are on the shim, outside reads: a MULTIAPPEND's Append asks
 // whether another message follows (appendFollows), and STARTTLS's
 // response waits for the handshake. Those waits resume the shim
-// themselves (pump) until it answers; a shim that then needs the server
-// again yields nothing and is resumed by the server's next read.
+// themselves (awaitShim) until it answers; a shim that then needs the
+// server again yields nothing and is resumed by the server's next read.
 //
 // While the server runs a command the shim is suspended; a timer watches
 // the client meanwhile (watchClient), as the shim's wait for a verdict
@@ -163,6 +163,30 @@ func (c *conn) pump() bool {
 	co.serverTurn.Store(false)
 	defer co.serverTurn.Store(true)
 	return c.resumeLocked()
+}
+
+// awaitShim is the server waiting on the shim outside a read: it takes
+// the shim's answer from ch, resuming the shim (pump) for as long as that
+// can help, then waits. ok is false once the connection is closed.
+func awaitShim[T any](c *conn, ch <-chan T) (v T, ok bool) {
+	for {
+		select {
+		case v := <-ch:
+			return v, true
+		case <-c.closed:
+			return v, false
+		default:
+		}
+		if !c.pump() {
+			break
+		}
+	}
+	select {
+	case v := <-ch:
+		return v, true
+	case <-c.closed:
+		return v, false
+	}
 }
 
 // handOver is the shim's side of toServer: it yields p to the server and

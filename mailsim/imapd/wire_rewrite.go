@@ -336,24 +336,11 @@ func (w *respWriter) emit(line []byte) error {
 }
 
 // awaitHandshake waits for the shim's STARTTLS handshake, resuming the
-// shim to perform it (pump).
+// shim to perform it (awaitShim).
 func (c *conn) awaitHandshake() error {
-	for {
-		select {
-		case err := <-c.tlsDone:
-			return err
-		case <-c.closed:
-			return net.ErrClosed
-		default:
-		}
-		if !c.pump() {
-			break
-		}
-	}
-	select {
-	case err := <-c.tlsDone:
-		return err
-	case <-c.closed:
+	err, ok := awaitShim(c, c.tlsDone)
+	if !ok {
 		return net.ErrClosed
 	}
+	return err
 }
