@@ -237,3 +237,45 @@ func TestPreAuthTimeoutDuringHandshake(t *testing.T) {
 	e = ts.eventWith(t, audit.IMAPStartTLS, "timeout_preauth")
 	assert.Equal(t, "timeout_preauth", logoutReason(t, ts, e.SessionID))
 }
+
+// blockDir holds every authentication until release is closed, telling
+// entered when one starts.
+type blockDir struct {
+	fakeDir
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (d blockDir) Authenticate(u, p string) (string, error) {
+	select {
+	case d.entered <- struct{}{}:
+	default:
+	}
+	<-d.release
+	return d.fakeDir.Authenticate(u, p)
+}
+
+// Shutting down does not wait for a command that is still running: the
+// connection and its shim end at once, and the session is given up on
+// after its grace period, as for any session.
+func TestCloseDuringRunningCommand(t *testing.T) {
+	dir := blockDir{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	defer close(dir.release)
+	ts := startConnServer(t, connServerOpts{cfg: func(c *Config) { c.Directory = dir }})
+	r := dialRaw(t, ts.addr)
+	require.Contains(t, r.line(), "* OK")
+	r.send("l1 LOGIN agent@interieur.test secret-agent")
+	<-dir.entered // the command runs, held in the directory
+
+	closed := make(chan struct{})
+	go func() {
+		ts.srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Close waits for the command to end")
+	}
+	assert.Empty(t, readToEOF(t, r), "the client's connection is closed")
+}

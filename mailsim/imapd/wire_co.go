@@ -105,8 +105,18 @@ func (c *conn) stopShim() {
 	}
 }
 
-// waitShim waits until the shim is over.
-func (c *conn) waitShim() { <-c.co.endedCh }
+// waitShim waits until the shim is over. A connection closed while
+// imapserver runs a command (a timeout, the server shutting down) ends its
+// shim at once rather than when the command is over, so that neither the
+// connection's reader nor Server.Close waits for the command; a running
+// shim ends first, its client connection closed.
+func (c *conn) waitShim() {
+	select {
+	case <-c.co.endedCh:
+	case <-c.closed:
+		c.stopShim()
+	}
+}
 
 // serverRead is imapserver's read: it returns what the shim handed over,
 // resuming the shim for more.
