@@ -84,11 +84,11 @@ func (c *conn) shimBody(yield func([]byte) bool) {
 // endShimLocked stops the shim if it is suspended and marks it over.
 func (c *conn) endShimLocked() {
 	co := &c.co
-	if co.stop != nil && !co.ended {
-		co.ended = true
+	wasEnded := co.ended
+	co.ended = true // before the stop: nothing resumes the unwinding shim
+	if co.stop != nil && !wasEnded {
 		co.stop() // a suspended shim's yield returns false: it unwinds
 	}
-	co.ended = true
 	co.pend = nil
 	co.endOnce.Do(func() { close(co.endedCh) })
 }
@@ -99,9 +99,10 @@ func (c *conn) endShimLocked() {
 func (c *conn) stopShim() {
 	c.co.mu.Lock()
 	c.endShimLocked()
+	watch := c.co.watch // set under co.mu (armWatch, in serverRead)
 	c.co.mu.Unlock()
-	if c.co.watch != nil {
-		c.co.watch.Stop()
+	if watch != nil {
+		watch.Stop()
 	}
 }
 
